@@ -1,0 +1,173 @@
+// The Raft state machine (Ongaro's thesis; the shape of etcd's raft.go).
+//
+// Pure: no I/O, threads, clock or global randomness. Time arrives as Tick(),
+// network input as Step(), and everything the outside world must do comes
+// back as messages in msgs_ and state the RawNode turns into a Ready.
+// Not thread-safe: one owner drives it.
+#ifndef RAFTSQL_CORE_RAFT_H_
+#define RAFTSQL_CORE_RAFT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/log.h"
+#include "core/prng.h"
+#include "core/progress.h"
+#include "core/read_only.h"
+#include "core/storage.h"
+#include "core/types.h"
+
+namespace raftsql::core {
+
+struct Config {
+  uint64_t id = kNone;
+  // A follower that hears nothing for a randomized timeout in
+  // [election_ticks, 2*election_ticks) campaigns. Must exceed heartbeat_ticks.
+  int election_ticks = 10;
+  int heartbeat_ticks = 1;
+  // Borrowed; must outlive the Raft.
+  const Storage* storage = nullptr;
+  // The state machine's applied index at start (0 = start from storage).
+  uint64_t applied = 0;
+  uint64_t max_size_per_msg = 1 << 20;
+  uint64_t max_committed_size_per_ready = 16 << 20;
+  size_t max_inflight_msgs = 256;
+  // Thesis §6.2: a leader steps down if it has not heard from a quorum within
+  // an election timeout; followers ignore votes while they hear a leader.
+  bool check_quorum = true;
+  // Thesis §9.6: a candidate first checks it could win before bumping terms.
+  bool pre_vote = true;
+  // Seeds the randomized election timeout; the only source of randomness.
+  uint64_t seed = 1;
+
+  absl::Status Validate() const;
+};
+
+// Returned by Propose/ReadIndex/TransferLeadership when there is nobody to
+// take the request (no leader known, a transfer in progress, not a member).
+absl::Status ProposalDroppedError(const char* why);
+bool IsProposalDropped(const absl::Status& status);
+
+class Raft {
+ public:
+  explicit Raft(const Config& config);
+
+  void Tick();
+  // Feeds a message (from the network, or a local one). Errors only for
+  // requests that were dropped (IsProposalDropped).
+  absl::Status Step(Message m);
+  // Applies a committed membership change; returns the new configuration.
+  ConfState ApplyConfChange(const ConfChange& cc);
+
+  uint64_t id() const { return id_; }
+  uint64_t term() const { return term_; }
+  uint64_t vote() const { return vote_; }
+  uint64_t lead() const { return lead_; }
+  StateType state() const { return state_; }
+  uint64_t lead_transferee() const { return lead_transferee_; }
+  HardState GetHardState() const;
+  SoftState GetSoftState() const;
+  RaftLog& log() { return log_; }
+  const RaftLog& log() const { return log_; }
+  const ProgressTracker& tracker() const { return tracker_; }
+  std::vector<Message>& msgs() { return msgs_; }
+  const std::vector<Message>& msgs() const { return msgs_; }
+  std::vector<ReadState>& read_states() { return read_states_; }
+  const std::vector<ReadState>& read_states() const { return read_states_; }
+  bool Promotable() const;
+
+  // Aborts on any broken invariant; called after every step in tests and the
+  // simulator.
+  void CheckInvariants() const;
+
+ private:
+  enum class CampaignType { kPreElection, kElection, kTransfer };
+
+  // Role changes (raft.cc).
+  void Reset(uint64_t term);
+  void BecomeFollower(uint64_t term, uint64_t lead);
+  void BecomeCandidate();
+  void BecomePreCandidate();
+  void BecomeLeader();
+  void ResetRandomizedElectionTimeout();
+
+  // Elections (raft_election.cc).
+  void TickElection();
+  void Hup(CampaignType type);
+  void Campaign(CampaignType type);
+  VoteResult Poll(uint64_t id, MessageType type, bool granted);
+  bool StepByTerm(const Message& m);
+  void HandleVoteRequest(const Message& m);
+  absl::Status StepCandidate(const Message& m);
+  absl::Status StepFollower(Message m);
+  bool HasUnappliedConfChanges() const;
+
+  // Leader (raft_leader.cc).
+  void TickHeartbeat();
+  absl::Status StepLeader(Message m);
+  absl::Status LeaderPropose(Message& m);
+  void LeaderReadIndex(const Message& m);
+  void HandleAppendResponse(const Message& m, Progress& pr);
+  void HandleHeartbeatResponse(const Message& m, Progress& pr);
+  void HandleTransferLeader(const Message& m, Progress& pr);
+  bool AppendEntries(std::vector<Entry> entries);
+  bool MaybeCommit();
+  void SendAppend(uint64_t to) { MaybeSendAppend(to, true); }
+  bool MaybeSendAppend(uint64_t to, bool send_if_empty);
+  bool MaybeSendSnapshot(uint64_t to, Progress& pr);
+  void SendHeartbeat(uint64_t to, const std::string& ctx);
+  void BroadcastAppend();
+  void BroadcastHeartbeat(const std::string& ctx);
+  void SendTimeoutNow(uint64_t to);
+  void AbortLeaderTransfer() { lead_transferee_ = kNone; }
+  bool CommittedEntryInCurrentTerm() const;
+  void RespondToReadIndex(const Message& request, uint64_t index);
+  void ReleasePendingReadIndexMessages();
+
+  // Follower side of replication (raft_follower.cc).
+  void HandleAppendEntries(const Message& m);
+  void HandleHeartbeat(const Message& m);
+  void HandleSnapshot(const Message& m);
+  bool Restore(const Snapshot& snapshot);
+
+  void Send(Message m);
+
+  const uint64_t id_;
+  const int election_ticks_;
+  const int heartbeat_ticks_;
+  const uint64_t max_size_per_msg_;
+  const bool check_quorum_;
+  const bool pre_vote_;
+
+  uint64_t term_ = 0;
+  uint64_t vote_ = kNone;
+  uint64_t lead_ = kNone;
+  StateType state_ = StateType::kFollower;
+  RaftLog log_;
+  ProgressTracker tracker_;
+  Prng prng_;
+
+  // Leader: the target of an ongoing leadership transfer.
+  uint64_t lead_transferee_ = kNone;
+  // Leader: index of the latest conf change proposed; a new one waits until
+  // it is applied (one change at a time).
+  uint64_t pending_conf_index_ = 0;
+  ReadOnly read_only_;
+  // ReadIndex requests held until an entry of this term commits.
+  std::vector<Message> pending_read_index_messages_;
+
+  // Ticks since the last election timeout reset (all roles) and since the
+  // last heartbeat (leader). Invariant: both >= 0.
+  int election_elapsed_ = 0;
+  int heartbeat_elapsed_ = 0;
+  int randomized_election_timeout_ = 0;
+
+  std::vector<Message> msgs_;
+  std::vector<ReadState> read_states_;
+};
+
+}  // namespace raftsql::core
+
+#endif  // RAFTSQL_CORE_RAFT_H_

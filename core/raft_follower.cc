@@ -1,0 +1,121 @@
+// The follower: forwarding requests to the leader and accepting its log
+// (Raft §5.3), commit index (heartbeats) and snapshots (Raft §7).
+#include <algorithm>
+#include <utility>
+
+#include "core/check.h"
+#include "core/raft.h"
+
+namespace raftsql::core {
+
+absl::Status Raft::StepFollower(Message m) {
+  switch (m.type) {
+    case MessageType::kProp:
+    case MessageType::kReadIndex:
+    case MessageType::kTransferLeader:
+      if (lead_ == kNone) return ProposalDroppedError("no leader");
+      // Forward to the leader. Forwarded proposals and reads carry no term;
+      // the leader treats them as local requests from us.
+      m.to = lead_;
+      m.term = 0;
+      Send(std::move(m));
+      return absl::OkStatus();
+    case MessageType::kApp:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      HandleAppendEntries(m);
+      return absl::OkStatus();
+    case MessageType::kHeartbeat:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      HandleHeartbeat(m);
+      return absl::OkStatus();
+    case MessageType::kSnap:
+      election_elapsed_ = 0;
+      lead_ = m.from;
+      HandleSnapshot(m);
+      return absl::OkStatus();
+    case MessageType::kTimeoutNow:
+      // Thesis §3.10: the leader hands over; campaign at once, skipping the
+      // pre-vote and the other followers' leases.
+      Hup(CampaignType::kTransfer);
+      return absl::OkStatus();
+    case MessageType::kReadIndexResp:
+      read_states_.push_back(ReadState{m.index, m.context});
+      return absl::OkStatus();
+    default:
+      return absl::OkStatus();
+  }
+}
+
+void Raft::HandleAppendEntries(const Message& m) {
+  CHECK(state_ == StateType::kFollower);
+  CHECK_EQ(m.term, term_);
+  Message resp;
+  resp.type = MessageType::kAppResp;
+  resp.to = m.from;
+  if (m.index < log_.committed()) {
+    // Everything up to our commit index is settled; tell the leader where we
+    // are so it skips ahead.
+    resp.index = log_.committed();
+    Send(std::move(resp));
+    return;
+  }
+  if (std::optional<uint64_t> last =
+          log_.MaybeAppend(m.index, m.log_term, m.commit, m.entries)) {
+    resp.index = *last;
+    Send(std::move(resp));
+    return;
+  }
+  // Raft §5.3 with the fast back-off of thesis §3.5: tell the leader the
+  // largest index at or below the probe whose term is <= the probe's term,
+  // so it can skip a whole term of mismatching entries per round trip.
+  const uint64_t probe = std::min(m.index, log_.LastIndex());
+  const auto [hint_index, hint_term] = log_.FindConflictByTerm(probe, m.log_term);
+  resp.index = m.index;
+  resp.reject = true;
+  resp.reject_hint = hint_index;
+  resp.log_term = hint_term;
+  Send(std::move(resp));
+}
+
+void Raft::HandleHeartbeat(const Message& m) {
+  // The leader never sends a commit index above what it knows we hold.
+  log_.CommitTo(std::min(m.commit, log_.LastIndex()));
+  Message resp;
+  resp.type = MessageType::kHeartbeatResp;
+  resp.to = m.from;
+  resp.context = m.context;
+  Send(std::move(resp));
+}
+
+void Raft::HandleSnapshot(const Message& m) {
+  CHECK(m.snapshot.has_value());
+  Message resp;
+  resp.type = MessageType::kAppResp;
+  resp.to = m.from;
+  if (Restore(*m.snapshot)) {
+    resp.index = log_.LastIndex();
+  } else {
+    resp.index = log_.committed();
+  }
+  Send(std::move(resp));
+}
+
+bool Raft::Restore(const Snapshot& snapshot) {
+  CHECK(state_ == StateType::kFollower);
+  const SnapshotMetadata& meta = snapshot.metadata;
+  if (meta.index <= log_.committed()) return false;
+  if (log_.MatchTerm(meta.index, meta.term)) {
+    // We already hold the snapshot's last entry, so by Log Matching the whole
+    // prefix: just move the commit index forward.
+    log_.CommitTo(meta.index);
+    return false;
+  }
+  log_.Restore(snapshot);
+  tracker_.Configure(meta.conf_state, log_.LastIndex() + 1);
+  CHECK_EQ(log_.LastIndex(), meta.index);
+  return true;
+}
+
+}  // namespace raftsql::core

@@ -1,0 +1,341 @@
+// The leader: heartbeats and CheckQuorum, proposals, replication with flow
+// control, commitment (Raft §5.3, §5.4.2), ReadIndex (thesis §6.4) and
+// leadership transfer (thesis §3.10).
+#include <algorithm>
+#include <utility>
+
+#include "core/check.h"
+#include "core/raft.h"
+
+namespace raftsql::core {
+namespace {
+
+// Bound on read requests parked until the leader commits an entry of its
+// term; beyond it new reads are dropped (the caller retries).
+constexpr size_t kMaxPendingReadIndexMessages = 4096;
+
+Message LocalMessage(MessageType type, uint64_t id) {
+  Message m;
+  m.type = type;
+  m.from = id;
+  return m;
+}
+
+}  // namespace
+
+void Raft::TickHeartbeat() {
+  ++heartbeat_elapsed_;
+  ++election_elapsed_;
+  if (election_elapsed_ >= election_ticks_) {
+    election_elapsed_ = 0;
+    if (check_quorum_) (void)Step(LocalMessage(MessageType::kCheckQuorum, id_));
+    // Thesis §3.10: a transfer that did not finish within an election
+    // timeout is abandoned so the leader accepts proposals again.
+    if (state_ == StateType::kLeader) AbortLeaderTransfer();
+  }
+  if (state_ != StateType::kLeader) return;
+  if (heartbeat_elapsed_ >= heartbeat_ticks_) {
+    heartbeat_elapsed_ = 0;
+    (void)Step(LocalMessage(MessageType::kBeat, id_));
+  }
+}
+
+absl::Status Raft::StepLeader(Message m) {
+  CHECK(state_ == StateType::kLeader);
+  switch (m.type) {
+    case MessageType::kBeat:
+      BroadcastHeartbeat(read_only_.LastPendingContext());
+      return absl::OkStatus();
+    case MessageType::kCheckQuorum:
+      if (Progress* self = tracker_.Get(id_)) self->recent_active = true;
+      if (!tracker_.QuorumActive()) {
+        // Thesis §6.2: a leader cut off from a majority steps down, so its
+        // clients stop waiting on it and reads cannot be served stale.
+        BecomeFollower(term_, kNone);
+        return absl::OkStatus();
+      }
+      for (auto& [id, pr] : tracker_.progress()) {
+        if (id != id_) pr.recent_active = false;
+      }
+      return absl::OkStatus();
+    case MessageType::kProp:
+      return LeaderPropose(m);
+    case MessageType::kReadIndex:
+      LeaderReadIndex(m);
+      return absl::OkStatus();
+    case MessageType::kTransferLeader: {
+      Progress* pr = tracker_.Get(m.index);
+      if (pr != nullptr) HandleTransferLeader(m, *pr);
+      return absl::OkStatus();
+    }
+    default:
+      break;
+  }
+  Progress* pr = tracker_.Get(m.from);
+  if (pr == nullptr) return absl::OkStatus();  // Not (or no longer) a member.
+  switch (m.type) {
+    case MessageType::kAppResp:
+      HandleAppendResponse(m, *pr);
+      break;
+    case MessageType::kHeartbeatResp:
+      HandleHeartbeatResponse(m, *pr);
+      break;
+    case MessageType::kSnapStatus:
+      if (pr->state != ProgressState::kSnapshot) break;
+      // On failure forget the snapshot; either way probe again after the
+      // next heartbeat response.
+      if (m.reject) pr->pending_snapshot = 0;
+      pr->BecomeProbe();
+      pr->probe_sent = true;
+      break;
+    case MessageType::kUnreachable:
+      // Optimistic pipelining to an unreachable peer only loses messages.
+      if (pr->state == ProgressState::kReplicate) pr->BecomeProbe();
+      break;
+    default:
+      break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Raft::LeaderPropose(Message& m) {
+  CHECK(!m.entries.empty());
+  if (tracker_.Get(id_) == nullptr) {
+    return ProposalDroppedError("the leader is not a member");
+  }
+  if (lead_transferee_ != kNone) {
+    return ProposalDroppedError("leadership transfer in progress");
+  }
+  for (size_t i = 0; i < m.entries.size(); ++i) {
+    if (m.entries[i].type != EntryType::kConfChange) continue;
+    // One membership change at a time: the next waits until the previous is
+    // applied (single-server changes are safe only one by one).
+    if (pending_conf_index_ > log_.applied()) {
+      return ProposalDroppedError("a membership change is already pending");
+    }
+    pending_conf_index_ = log_.LastIndex() + i + 1;
+  }
+  CHECK(AppendEntries(std::move(m.entries)));
+  BroadcastAppend();
+  return absl::OkStatus();
+}
+
+bool Raft::AppendEntries(std::vector<Entry> entries) {
+  const uint64_t last = log_.LastIndex();
+  for (size_t i = 0; i < entries.size(); ++i) {
+    entries[i].term = term_;
+    entries[i].index = last + 1 + i;
+  }
+  const uint64_t new_last = log_.Append(entries);
+  CHECK_EQ(new_last, last + entries.size());
+  Progress* self = tracker_.Get(id_);
+  CHECK(self != nullptr);
+  self->MaybeUpdate(new_last);
+  // A single-voter cluster commits at once.
+  MaybeCommit();
+  return true;
+}
+
+bool Raft::MaybeCommit() {
+  return log_.MaybeCommit(tracker_.Committed(), term_);
+}
+
+bool Raft::CommittedEntryInCurrentTerm() const {
+  return log_.ZeroTermOnError(log_.committed()) == term_;
+}
+
+void Raft::LeaderReadIndex(const Message& m) {
+  if (tracker_.IsSingleton()) {
+    RespondToReadIndex(m, log_.committed());
+    return;
+  }
+  // Thesis §6.4 step 1: until an entry of this term commits, the leader does
+  // not know the latest commit index; park the request.
+  if (!CommittedEntryInCurrentTerm()) {
+    if (pending_read_index_messages_.size() < kMaxPendingReadIndexMessages) {
+      pending_read_index_messages_.push_back(m);
+    }
+    return;
+  }
+  // Steps 2-3: record the commit index and confirm leadership with a round
+  // of heartbeats; the read is answered when a majority acknowledges.
+  read_only_.AddRequest(log_.committed(), m);
+  read_only_.RecvAck(id_, m.context);
+  BroadcastHeartbeat(m.context);
+}
+
+void Raft::ReleasePendingReadIndexMessages() {
+  if (pending_read_index_messages_.empty()) return;
+  CHECK(CommittedEntryInCurrentTerm());
+  std::vector<Message> pending = std::move(pending_read_index_messages_);
+  pending_read_index_messages_.clear();
+  for (const Message& m : pending) LeaderReadIndex(m);
+}
+
+void Raft::RespondToReadIndex(const Message& request, uint64_t index) {
+  if (request.from == kNone || request.from == id_) {
+    read_states_.push_back(ReadState{index, request.context});
+    return;
+  }
+  Message resp;
+  resp.type = MessageType::kReadIndexResp;
+  resp.to = request.from;
+  resp.index = index;
+  resp.context = request.context;
+  Send(std::move(resp));
+}
+
+void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
+  pr.recent_active = true;
+  if (m.reject) {
+    uint64_t next_probe = m.reject_hint;
+    if (m.log_term > 0) {
+      // Skip every entry of ours whose term is above the follower's term at
+      // the hint: they cannot match (thesis §3.5 fast back-off).
+      next_probe = log_.FindConflictByTerm(m.reject_hint, m.log_term).first;
+    }
+    if (pr.MaybeDecrTo(m.index, next_probe)) {
+      if (pr.state == ProgressState::kReplicate) pr.BecomeProbe();
+      SendAppend(m.from);
+    }
+    return;
+  }
+  const bool was_paused = pr.IsPaused();
+  if (!pr.MaybeUpdate(m.index)) return;
+  switch (pr.state) {
+    case ProgressState::kProbe:
+      pr.BecomeReplicate();
+      break;
+    case ProgressState::kSnapshot:
+      if (pr.match >= pr.pending_snapshot) {
+        pr.BecomeProbe();
+        pr.BecomeReplicate();
+      }
+      break;
+    case ProgressState::kReplicate:
+      pr.inflights.FreeLE(m.index);
+      break;
+  }
+  if (MaybeCommit()) {
+    ReleasePendingReadIndexMessages();
+    BroadcastAppend();
+  } else if (was_paused) {
+    SendAppend(m.from);
+  }
+  // Fill the pipeline up to max_inflight_msgs.
+  while (MaybeSendAppend(m.from, false)) {
+  }
+  if (m.from == lead_transferee_ && pr.match == log_.LastIndex()) {
+    SendTimeoutNow(m.from);
+  }
+}
+
+void Raft::HandleHeartbeatResponse(const Message& m, Progress& pr) {
+  pr.recent_active = true;
+  pr.probe_sent = false;
+  if (pr.match < log_.LastIndex()) SendAppend(m.from);
+  if (m.context.empty()) return;
+  const std::map<uint64_t, bool>* acks = read_only_.RecvAck(m.from, m.context);
+  // Thesis §6.4 step 3: only a majority's acknowledgement proves that no
+  // newer leader could have committed entries we have not seen.
+  if (acks == nullptr || TallyVotes(tracker_.voters(), *acks) != VoteResult::kWon) {
+    return;
+  }
+  for (ReadIndexStatus& rs : read_only_.Advance(m.context)) {
+    RespondToReadIndex(rs.request, rs.index);
+  }
+}
+
+void Raft::HandleTransferLeader(const Message& m, Progress& pr) {
+  const uint64_t transferee = m.index;
+  if (pr.is_learner) return;
+  if (transferee == lead_transferee_) return;  // Already under way.
+  AbortLeaderTransfer();
+  if (transferee == id_) return;  // Already the leader.
+  // The transfer must finish within an election timeout (TickHeartbeat).
+  election_elapsed_ = 0;
+  lead_transferee_ = transferee;
+  if (pr.match == log_.LastIndex()) {
+    SendTimeoutNow(transferee);
+  } else {
+    SendAppend(transferee);  // Catch it up first; see HandleAppendResponse.
+  }
+}
+
+bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
+  Progress* pr = tracker_.Get(to);
+  CHECK(pr != nullptr);
+  if (pr->IsPaused()) return false;
+  const uint64_t prev_index = pr->next - 1;
+  absl::StatusOr<uint64_t> prev_term = log_.Term(prev_index);
+  absl::StatusOr<std::vector<Entry>> ents =
+      log_.EntriesFrom(pr->next, max_size_per_msg_);
+  if (!prev_term.ok() || !ents.ok()) {
+    // What the follower needs is compacted away (Raft §7).
+    return MaybeSendSnapshot(to, *pr);
+  }
+  if (ents->empty() && !send_if_empty) return false;
+  Message m;
+  m.type = MessageType::kApp;
+  m.to = to;
+  m.index = prev_index;
+  m.log_term = *prev_term;
+  m.commit = log_.committed();
+  const size_t count = ents->size();
+  const uint64_t last = count > 0 ? ents->back().index : prev_index;
+  m.entries = std::move(*ents);
+  pr->SentEntries(count, last);
+  Send(std::move(m));
+  return true;
+}
+
+bool Raft::MaybeSendSnapshot(uint64_t to, Progress& pr) {
+  // Don't ship a whole snapshot to a node we have not heard from lately.
+  if (!pr.recent_active) return false;
+  absl::StatusOr<Snapshot> snapshot = log_.GetSnapshot();
+  if (!snapshot.ok()) {
+    CHECK(IsEntryUnavailable(snapshot.status()));  // Not ready yet: retry later.
+    return false;
+  }
+  CHECK(!snapshot->IsEmpty());
+  pr.BecomeSnapshot(snapshot->metadata.index);
+  Message m;
+  m.type = MessageType::kSnap;
+  m.to = to;
+  m.snapshot = std::move(*snapshot);
+  Send(std::move(m));
+  return true;
+}
+
+void Raft::SendHeartbeat(uint64_t to, const std::string& ctx) {
+  const Progress* pr = tracker_.Get(to);
+  CHECK(pr != nullptr);
+  Message m;
+  m.type = MessageType::kHeartbeat;
+  m.to = to;
+  // Never tell a follower to commit beyond what it is known to hold.
+  m.commit = std::min(pr->match, log_.committed());
+  m.context = ctx;
+  Send(std::move(m));
+}
+
+void Raft::BroadcastAppend() {
+  for (const auto& [id, pr] : tracker_.progress()) {
+    if (id != id_) SendAppend(id);
+  }
+}
+
+void Raft::BroadcastHeartbeat(const std::string& ctx) {
+  for (const auto& [id, pr] : tracker_.progress()) {
+    if (id != id_) SendHeartbeat(id, ctx);
+  }
+}
+
+void Raft::SendTimeoutNow(uint64_t to) {
+  Message m;
+  m.type = MessageType::kTimeoutNow;
+  m.to = to;
+  Send(std::move(m));
+}
+
+}  // namespace raftsql::core

@@ -1,0 +1,137 @@
+// Test-only: an in-memory cluster of RawNodes that keeps the runtime contract
+// (persist, then send, then apply, then Advance) and a message queue that can
+// drop, duplicate and reorder under a seed, with partitions and crashes.
+//
+// Every step runs CheckInvariants() on every live node and checks the
+// cluster-wide safety properties: at most one leader per term, committed
+// entries never change, and all applied sequences agree.
+#ifndef RAFTSQL_CORE_TESTING_NETWORK_H_
+#define RAFTSQL_CORE_TESTING_NETWORK_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/memory_storage.h"
+#include "core/prng.h"
+#include "core/raw_node.h"
+
+namespace raftsql::core::testing {
+
+struct NetworkOptions {
+  uint64_t seed = 1;
+  double drop_probability = 0;
+  double duplicate_probability = 0;
+  // Deliver a random queued message instead of the oldest.
+  bool reorder = false;
+  bool pre_vote = true;
+  bool check_quorum = true;
+  int election_ticks = 10;
+  int heartbeat_ticks = 1;
+  size_t max_inflight_msgs = 256;
+  uint64_t max_size_per_msg = 1 << 20;
+};
+
+class Network {
+ public:
+  Network(const std::vector<uint64_t>& ids, const NetworkOptions& options);
+
+  RawNode& node(uint64_t id) { return *nodes_.at(id).raw; }
+  Raft& raft(uint64_t id) { return nodes_.at(id).raw->raft(); }
+  MemoryStorage& storage(uint64_t id) { return *nodes_.at(id).storage; }
+  const std::vector<uint64_t>& ids() const { return ids_; }
+  bool IsUp(uint64_t id) const { return !nodes_.at(id).crashed; }
+
+  // Ticks one node, or every live node once, then processes Readies.
+  void Tick(uint64_t id);
+  void TickAll();
+  // Runs the runtime contract on every live node with a Ready.
+  void ProcessReadies();
+  // Injects a message as if it arrived from the network.
+  void Inject(Message m);
+  // Delivers one queued message, if any. Returns false if none was queued.
+  bool DeliverOne();
+  // Delivers until nothing is queued (bounded). Returns messages delivered.
+  size_t Stabilize(size_t max_messages = 1'000'000);
+  // Drops everything in flight.
+  void ClearQueue() { queue_.clear(); }
+  std::vector<Message> TakeQueued();
+
+  // Partitions: a cut link drops messages from `from` to `to`.
+  void Cut(uint64_t a, uint64_t b);
+  void CutOneWay(uint64_t from, uint64_t to) { cut_.insert({from, to}); }
+  void Isolate(uint64_t id);
+  void Heal() { cut_.clear(); }
+
+  // Crash loses volatile state; storage (persisted at each Ready) survives.
+  void Crash(uint64_t id);
+  void Restart(uint64_t id);
+
+  // The live leader with the highest term, or kNone.
+  uint64_t Leader() const;
+  // Proposes on `id`; returns the status of the proposal.
+  absl::Status Propose(uint64_t id, std::string data);
+
+  // Applied normal, non-empty entries of a node, in order.
+  const std::vector<Entry>& applied(uint64_t id) const {
+    return nodes_.at(id).applied;
+  }
+  const std::vector<ReadState>& read_states(uint64_t id) const {
+    return nodes_.at(id).read_states;
+  }
+  void ClearReadStates(uint64_t id) { nodes_.at(id).read_states.clear(); }
+  uint64_t applied_index(uint64_t id) const {
+    return nodes_.at(id).applied_index;
+  }
+  // Every message that was sent (before drops), for assertions.
+  std::vector<Message>& sent() { return sent_; }
+  // Observer called on every message just before it is delivered; returning
+  // false drops it.
+  void SetFilter(std::function<bool(const Message&)> filter) {
+    filter_ = std::move(filter);
+  }
+  uint64_t delivered() const { return delivered_; }
+  // The first cluster-wide safety violation seen, or empty.
+  const std::string& violation() const { return violation_; }
+
+ private:
+  struct TestNode {
+    std::unique_ptr<MemoryStorage> storage;
+    std::unique_ptr<RawNode> raw;
+    std::vector<Entry> applied;
+    std::vector<ReadState> read_states;
+    uint64_t applied_index = 0;
+    bool crashed = false;
+  };
+
+  Config MakeConfig(uint64_t id, uint64_t applied);
+  void HandleReady(uint64_t id, TestNode& n);
+  void Enqueue(Message m);
+  void CheckSafety();
+  void Violation(std::string what);
+
+  std::vector<uint64_t> ids_;
+  NetworkOptions options_;
+  Prng prng_;
+  std::map<uint64_t, TestNode> nodes_;
+  std::deque<Message> queue_;
+  std::set<std::pair<uint64_t, uint64_t>> cut_;
+  std::vector<Message> sent_;
+  std::function<bool(const Message&)> filter_;
+  uint64_t delivered_ = 0;
+  uint64_t restarts_ = 0;
+  // Safety bookkeeping across the whole run.
+  std::map<uint64_t, uint64_t> leader_of_term_;
+  std::map<uint64_t, Entry> committed_;  // index -> the one committed entry
+  std::string violation_;
+};
+
+}  // namespace raftsql::core::testing
+
+#endif  // RAFTSQL_CORE_TESTING_NETWORK_H_
