@@ -1,0 +1,391 @@
+// Beyond the paper: PreVote and CheckQuorum (thesis §9.6, §6.2), ReadIndex
+// (thesis §6.4), leadership transfer (thesis §3.10), flow control, snapshots
+// and membership changes.
+#include "core/testing/network.h"
+#include "core/testing/raft_fixture.h"
+#include "gtest/gtest.h"
+
+namespace raftsql::core {
+namespace {
+
+using testing::Msg;
+using testing::Network;
+using testing::NetworkOptions;
+using testing::RaftOptions;
+using testing::TestRaft;
+
+// Elects node `id` by letting it campaign and settling the network.
+void Elect(Network& net, uint64_t id) {
+  ASSERT_TRUE(net.node(id).Campaign().ok());
+  net.ProcessReadies();
+  net.Stabilize();
+  ASSERT_EQ(net.Leader(), id);
+}
+
+void TickUntil(Network& net, int max_ticks, const std::function<bool()>& done) {
+  for (int i = 0; i < max_ticks && !done(); ++i) {
+    net.TickAll();
+    net.Stabilize();
+  }
+}
+
+TEST(PreVote, IsolatedNodeDoesNotInflateItsTerm) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  Elect(net, 1);
+  const uint64_t term = net.raft(1).term();
+  net.Isolate(3);
+  for (int i = 0; i < 100; ++i) {
+    net.TickAll();
+    net.Stabilize();
+  }
+  EXPECT_EQ(net.raft(3).term(), term);
+  EXPECT_EQ(net.raft(3).state(), StateType::kPreCandidate);
+  net.Heal();
+  for (int i = 0; i < 30; ++i) {
+    net.TickAll();
+    net.Stabilize();
+  }
+  // Rejoining does not depose the leader.
+  EXPECT_EQ(net.Leader(), 1u);
+  EXPECT_EQ(net.raft(1).term(), term);
+  EXPECT_EQ(net.raft(3).lead(), 1u);
+}
+
+TEST(PreVote, WithoutPreVoteARejoiningNodeDisruptsTheLeader) {
+  // The control experiment for the test above.
+  Network net({1, 2, 3},
+              NetworkOptions{.pre_vote = false, .check_quorum = false});
+  Elect(net, 1);
+  const uint64_t term = net.raft(1).term();
+  net.Isolate(3);
+  for (int i = 0; i < 100; ++i) net.TickAll();
+  net.ClearQueue();
+  EXPECT_GT(net.raft(3).term(), term + 2);
+  net.Heal();
+  TickUntil(net, 50, [&] { return net.raft(1).term() > term; });
+  EXPECT_GT(net.raft(1).term(), term);
+}
+
+TEST(CheckQuorum, LeaderCutOffFromAMajorityStepsDown) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  Elect(net, 1);
+  net.Isolate(1);
+  // Peers heard during the election count as active for the first check;
+  // the second check, one election timeout later, finds nobody.
+  for (int i = 0; i < 20; ++i) {
+    net.TickAll();
+    net.Stabilize();
+  }
+  EXPECT_EQ(net.raft(1).state(), StateType::kFollower);
+}
+
+TEST(CheckQuorum, FollowerInLeaseIgnoresVoteRequests) {
+  TestRaft r(1, {1, 2, 3}, RaftOptions{.check_quorum = true});
+  Message app = Msg(MessageType::kApp, 2, 1, 1);
+  ASSERT_TRUE(r.Step(app).ok());
+  r.TakeMessages();
+  Message vote = Msg(MessageType::kVote, 3, 1, 2);
+  ASSERT_TRUE(r.Step(vote).ok());
+  EXPECT_EQ(r->term(), 1u);  // The lease held: no term change, no vote.
+  EXPECT_TRUE(r.TakeMessages().empty());
+  r.TickTimes(10);
+  ASSERT_TRUE(r.Step(vote).ok());
+  EXPECT_EQ(r->term(), 2u);
+  EXPECT_EQ(r->vote(), 3u);
+}
+
+TEST(CheckQuorum, StaleLeaderLearnsTheNewTermFromAnyFollower) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  Elect(net, 1);
+  net.Isolate(1);
+  TickUntil(net, 100, [&] { return net.Leader() != kNone && net.Leader() != 1; });
+  const uint64_t new_leader = net.Leader();
+  ASSERT_NE(new_leader, kNone);
+  net.Heal();
+  TickUntil(net, 20, [&] { return net.raft(1).lead() == new_leader; });
+  EXPECT_EQ(net.raft(1).state(), StateType::kFollower);
+  EXPECT_EQ(net.raft(1).lead(), new_leader);
+}
+
+// Thesis §6.4: a ReadIndex is answered only after a heartbeat round confirms
+// leadership; a leader that cannot reach a majority never answers.
+TEST(ReadIndex, LeaderAnswersOnlyAfterAHeartbeatQuorum) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  Elect(net, 1);
+  ASSERT_TRUE(net.node(1).ReadIndex("r1").ok());
+  net.ProcessReadies();
+  EXPECT_TRUE(net.read_states(1).empty());  // Not before the quorum answers.
+  net.Stabilize();
+  ASSERT_EQ(net.read_states(1).size(), 1u);
+  EXPECT_EQ(net.read_states(1)[0].request_ctx, "r1");
+  EXPECT_EQ(net.read_states(1)[0].index, net.raft(1).log().committed());
+}
+
+TEST(ReadIndex, PartitionedLeaderNeverServesARead) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  Elect(net, 1);
+  net.Isolate(1);
+  ASSERT_TRUE(net.node(1).ReadIndex("stale?").ok());
+  net.ProcessReadies();
+  for (int i = 0; i < 30; ++i) {
+    net.TickAll();
+    net.Stabilize();
+  }
+  EXPECT_TRUE(net.read_states(1).empty());
+}
+
+TEST(ReadIndex, WaitsForAnEntryOfTheLeadersTerm) {
+  TestRaft r(1, {1, 2, 3});
+  r.BecomeLeader();  // The no-op of this term is not committed yet.
+  Message read = Msg(MessageType::kReadIndex, kNone, 1, 0);
+  read.context = "early";
+  ASSERT_TRUE(r.Step(read).ok());
+  for (const Message& m : r.TakeMessages()) {
+    EXPECT_NE(m.type, MessageType::kHeartbeat) << m.DebugString();
+  }
+  Message ack = Msg(MessageType::kAppResp, 2, 1, 1);
+  ack.index = 1;
+  ASSERT_TRUE(r.Step(ack).ok());  // The no-op commits: the read proceeds.
+  bool heartbeat_with_ctx = false;
+  for (const Message& m : r.TakeMessages()) {
+    heartbeat_with_ctx |= m.type == MessageType::kHeartbeat && m.context == "early";
+  }
+  EXPECT_TRUE(heartbeat_with_ctx);
+}
+
+TEST(ReadIndex, FollowerGetsTheReadIndexFromTheLeader) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  Elect(net, 1);
+  ASSERT_TRUE(net.node(2).ReadIndex("f").ok());
+  net.ProcessReadies();
+  net.Stabilize();
+  ASSERT_EQ(net.read_states(2).size(), 1u);
+  EXPECT_EQ(net.read_states(2)[0].index, net.raft(1).log().committed());
+}
+
+TEST(ReadIndex, FailsWithNoLeader) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  EXPECT_TRUE(IsProposalDropped(net.node(2).ReadIndex("x")));
+  EXPECT_TRUE(IsProposalDropped(net.node(2).Propose("x")));
+}
+
+TEST(Propose, FollowerForwardsToTheLeader) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  Elect(net, 1);
+  ASSERT_TRUE(net.Propose(2, "via-follower").ok());
+  net.Stabilize();
+  for (uint64_t id : {1, 2, 3}) {
+    ASSERT_EQ(net.applied(id).size(), 1u);
+    EXPECT_EQ(net.applied(id)[0].data, "via-follower");
+  }
+}
+
+TEST(Propose, SingleNodeClusterCommitsAtOnce) {
+  Network net({1}, NetworkOptions{});
+  Elect(net, 1);
+  ASSERT_TRUE(net.Propose(1, "solo").ok());
+  ASSERT_EQ(net.applied(1).size(), 1u);
+}
+
+TEST(LeaderTransfer, UpToDateFollowerTakesOverAtOnce) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  Elect(net, 1);
+  net.node(1).TransferLeadership(2);
+  net.ProcessReadies();
+  net.Stabilize();
+  EXPECT_EQ(net.Leader(), 2u);
+  EXPECT_EQ(net.raft(1).lead(), 2u);
+}
+
+TEST(LeaderTransfer, LaggingFollowerIsCaughtUpFirst) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  Elect(net, 1);
+  net.Isolate(3);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.Propose(1, "w").ok());
+  net.Stabilize();
+  net.Heal();
+  net.node(1).TransferLeadership(3);
+  net.ProcessReadies();
+  // Proposals are refused while the transfer is under way.
+  EXPECT_TRUE(IsProposalDropped(net.node(1).Propose("during")));
+  net.Stabilize();
+  EXPECT_EQ(net.Leader(), 3u);
+  EXPECT_EQ(net.applied(3).size(), 5u);
+}
+
+TEST(LeaderTransfer, IsAbandonedAfterAnElectionTimeout) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  Elect(net, 1);
+  net.Isolate(3);
+  net.node(1).TransferLeadership(3);
+  net.ProcessReadies();
+  EXPECT_EQ(net.raft(1).lead_transferee(), 3u);
+  for (int i = 0; i < 10; ++i) {
+    net.TickAll();
+    net.Stabilize();
+  }
+  EXPECT_EQ(net.raft(1).lead_transferee(), kNone);
+  EXPECT_EQ(net.Leader(), 1u);
+  EXPECT_TRUE(net.Propose(1, "after").ok());
+}
+
+TEST(FlowControl, InflightMessagesAreBoundedInReplicateState) {
+  TestRaft r(1, {1, 2}, RaftOptions{.max_inflight_msgs = 3});
+  r.BecomeLeader();
+  Message ack = Msg(MessageType::kAppResp, 2, 1, 1);
+  ack.index = 1;
+  ASSERT_TRUE(r.Step(ack).ok());
+  r.TakeMessages();
+  for (int i = 0; i < 10; ++i) {
+    Message prop = Msg(MessageType::kProp, 1, 1, 0);
+    prop.entries.push_back(Entry{0, 0, EntryType::kNormal, "p"});
+    ASSERT_TRUE(r.Step(prop).ok());
+  }
+  int apps = 0;
+  for (const Message& m : r.TakeMessages()) apps += m.type == MessageType::kApp;
+  EXPECT_EQ(apps, 3);
+  ack.index = 3;  // Frees two slots; the backlog goes out in one message.
+  ASSERT_TRUE(r.Step(ack).ok());
+  std::vector<Message> apps_after;
+  for (const Message& m : r.TakeMessages()) {
+    if (m.type == MessageType::kApp) apps_after.push_back(m);
+  }
+  ASSERT_EQ(apps_after.size(), 1u);
+  EXPECT_EQ(apps_after[0].entries.size(), 7u);
+  EXPECT_EQ(r->tracker().Get(2)->inflights.count(), 2u);
+}
+
+TEST(FlowControl, MessagesAreSplitByMaxSizePerMsg) {
+  Network net({1, 2}, NetworkOptions{.max_size_per_msg = 100});
+  Elect(net, 1);
+  net.Isolate(2);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(net.Propose(1, std::string(60, 'x')).ok());
+  }
+  net.ClearQueue();
+  net.Heal();
+  net.sent().clear();
+  net.TickAll();
+  net.Stabilize();
+  size_t max_entries = 0;
+  for (const Message& m : net.sent()) {
+    if (m.type == MessageType::kApp) {
+      max_entries = std::max(max_entries, m.entries.size());
+    }
+  }
+  EXPECT_EQ(max_entries, 1u);
+  EXPECT_EQ(net.applied(2).size(), 10u);
+}
+
+// Thesis §3.5: a follower with a long divergent tail is fixed in a few round
+// trips, not one per entry.
+TEST(FastBackoff, DivergentTailIsSkippedATermAtATime) {
+  Network net({1, 2, 3}, NetworkOptions{.pre_vote = false,
+                                        .check_quorum = false});
+  // Nodes 1 and 3 hold 200 entries of term 2; node 2 holds 200 entries of
+  // term 1 that no leader of term 2 ever saw.
+  for (uint64_t id : {1, 2, 3}) {
+    const uint64_t term = id == 2 ? 1 : 2;
+    net.Crash(id);
+    std::vector<Entry> ents;
+    for (uint64_t i = 1; i <= 200; ++i) {
+      ents.push_back(Entry{term, i, EntryType::kNormal, "e"});
+    }
+    net.storage(id).Append(ents);
+    net.storage(id).SetHardState(HardState{term, kNone, 0});
+    net.Restart(id);
+  }
+  Elect(net, 1);
+  int rejections = 0;
+  for (const Message& m : net.sent()) {
+    rejections += m.type == MessageType::kAppResp && m.reject;
+  }
+  EXPECT_LE(rejections, 2);
+  EXPECT_EQ(net.raft(2).log().LastIndex(), net.raft(1).log().LastIndex());
+}
+
+TEST(Snapshot, FollowerBehindTheCompactedLogReceivesASnapshot) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  Elect(net, 1);
+  net.Isolate(3);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(net.Propose(1, "e").ok());
+  net.Stabilize();
+  const uint64_t applied = net.applied_index(1);
+  ASSERT_TRUE(net.storage(1)
+                  .CreateSnapshot(applied, net.raft(1).tracker().GetConfState(),
+                                  "image")
+                  .ok());
+  ASSERT_TRUE(net.storage(1).Compact(applied).ok());
+  net.Heal();
+  bool snapshot_sent = false;
+  net.SetFilter([&](const Message& m) {
+    if (m.type == MessageType::kSnap) {
+      snapshot_sent = true;
+      net.node(1).ReportSnapshot(m.to, true);
+    }
+    return true;
+  });
+  TickUntil(net, 50, [&] { return net.applied_index(3) >= applied; });
+  EXPECT_TRUE(snapshot_sent);
+  EXPECT_EQ(net.applied_index(3), net.applied_index(1));
+  ASSERT_TRUE(net.Propose(1, "after-snapshot").ok());
+  net.Stabilize();
+  EXPECT_EQ(net.applied(3).back().data, "after-snapshot");
+}
+
+TEST(Membership, AddedVoterCatchesUpAndCounts) {
+  Network net({1, 2, 3, 4}, NetworkOptions{});
+  // Start with {1,2,3}; 4 is not in the configuration yet.
+  for (uint64_t id : {1, 2, 3, 4}) {
+    net.Crash(id);
+    net.storage(id).SetConfState(ConfState{{1, 2, 3}, {}});
+    net.Restart(id);
+  }
+  Elect(net, 1);
+  ASSERT_TRUE(net.Propose(1, "before").ok());
+  net.Stabilize();
+  ASSERT_TRUE(net.node(1)
+                  .ProposeConfChange(ConfChange{ConfChange::Type::kAddVoter, 4, ""})
+                  .ok());
+  net.ProcessReadies();
+  net.Stabilize();
+  EXPECT_TRUE(net.raft(1).tracker().IsVoter(4));
+  // With 4 voters a quorum is 3: with 2 and 3 down, nothing commits.
+  EXPECT_EQ(net.applied(4).size(), 1u);
+  net.Isolate(2);
+  net.Isolate(3);
+  ASSERT_TRUE(net.Propose(1, "needs-4").ok());
+  net.Stabilize();
+  EXPECT_EQ(net.applied(1).size(), 1u);
+}
+
+TEST(Membership, LeaderThatRemovesItselfStepsDown) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  Elect(net, 1);
+  ASSERT_TRUE(net.node(1)
+                  .ProposeConfChange(ConfChange{ConfChange::Type::kRemoveNode, 1, ""})
+                  .ok());
+  net.ProcessReadies();
+  net.Stabilize();
+  EXPECT_NE(net.raft(1).state(), StateType::kLeader);
+  TickUntil(net, 100, [&] { return net.Leader() != kNone; });
+  EXPECT_NE(net.Leader(), kNone);
+  EXPECT_NE(net.Leader(), 1u);
+}
+
+TEST(Membership, OnlyOneChangeIsPendingAtATime) {
+  TestRaft r(1, {1, 2, 3});
+  r.BecomeLeader();
+  Message ack = Msg(MessageType::kAppResp, 2, 1, 1);
+  ack.index = 1;
+  ASSERT_TRUE(r.Step(ack).ok());
+  r->log().AppliedTo(1);
+  Message cc = Msg(MessageType::kProp, 1, 1, 0);
+  cc.entries.push_back(Entry{0, 0, EntryType::kConfChange,
+                             ConfChange{ConfChange::Type::kAddVoter, 4, ""}.Encode()});
+  EXPECT_TRUE(r.Step(cc).ok());
+  EXPECT_TRUE(IsProposalDropped(r.Step(cc)));
+}
+
+}  // namespace
+}  // namespace raftsql::core
