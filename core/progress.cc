@@ -30,6 +30,13 @@ void Inflights::FreeLE(uint64_t index) {
   if (count_ == 0) start_ = 0;
 }
 
+void Inflights::FreeFirstOne() {
+  if (count_ == 0) return;
+  start_ = (start_ + 1) % capacity_;
+  --count_;
+  if (count_ == 0) start_ = 0;
+}
+
 const char* ProgressStateName(ProgressState state) {
   switch (state) {
     case ProgressState::kProbe: return "Probe";

@@ -21,6 +21,9 @@ class Inflights {
   void Add(uint64_t index);
   // Frees every in-flight message whose last index is <= `index`.
   void FreeLE(uint64_t index);
+  // Frees the oldest in-flight message (lost messages must not stall a
+  // follower forever).
+  void FreeFirstOne();
   bool Full() const { return count_ == capacity_; }
   size_t count() const { return count_; }
   void Reset() { start_ = count_ = 0; }

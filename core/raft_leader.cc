@@ -233,6 +233,12 @@ void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
 void Raft::HandleHeartbeatResponse(const Message& m, Progress& pr) {
   pr.recent_active = true;
   pr.probe_sent = false;
+  // If every in-flight append was lost, the window stays full and nothing
+  // would ever be sent again: a heartbeat round trip frees one slot, and the
+  // follower's rejection of the gap then drops us back to probing.
+  if (pr.state == ProgressState::kReplicate && pr.inflights.Full()) {
+    pr.inflights.FreeFirstOne();
+  }
   if (pr.match < log_.LastIndex()) SendAppend(m.from);
   if (m.context.empty()) return;
   const std::map<uint64_t, bool>* acks = read_only_.RecvAck(m.from, m.context);

@@ -207,6 +207,21 @@ void Network::CheckSafety() {
   for (const auto& [id, n] : nodes_) {
     if (n.crashed) continue;
     const Raft& r = n.raw->raft();
+    // Committed entries never change: every node's committed prefix agrees
+    // with every entry committed anywhere before (Leader Completeness).
+    uint64_t& checked = checked_commit_[id];
+    const uint64_t from = std::max(checked + 1, r.log().FirstIndex());
+    for (uint64_t i = from; i <= r.log().committed(); ++i) {
+      absl::StatusOr<std::vector<Entry>> e = r.log().Slice(i, i + 1, UINT64_MAX);
+      if (!e.ok() || e->size() != 1) break;
+      auto [it, inserted] = committed_.emplace(i, (*e)[0]);
+      if (!(it->second == (*e)[0])) {
+        Violation(absl::StrFormat("node %d committed %d/%d, but %d/%d was "
+                                  "committed there before",
+                                  id, (*e)[0].term, i, it->second.term, i));
+      }
+    }
+    checked = std::max(checked, r.log().committed());
     if (r.state() != StateType::kLeader) continue;
     // Election Safety (Raft §5.2): at most one leader per term.
     auto [it, inserted] = leader_of_term_.emplace(r.term(), id);

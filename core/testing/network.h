@@ -59,6 +59,9 @@ class Network {
   bool DeliverOne();
   // Delivers until nothing is queued (bounded). Returns messages delivered.
   size_t Stabilize(size_t max_messages = 1'000'000);
+  void SetDropProbability(double p) { options_.drop_probability = p; }
+  void SetDuplicateProbability(double p) { options_.duplicate_probability = p; }
+  size_t queued() const { return queue_.size(); }
   // Drops everything in flight.
   void ClearQueue() { queue_.clear(); }
   std::vector<Message> TakeQueued();
@@ -129,6 +132,8 @@ class Network {
   // Safety bookkeeping across the whole run.
   std::map<uint64_t, uint64_t> leader_of_term_;
   std::map<uint64_t, Entry> committed_;  // index -> the one committed entry
+  // Per node: committed prefix of its log already compared with committed_.
+  std::map<uint64_t, uint64_t> checked_commit_;
   std::string violation_;
 };
 
