@@ -31,24 +31,24 @@ namespace raftsql::internal {
 
 }  // namespace raftsql::internal
 
-#define CHECK(condition)                                                  \
-  do {                                                                    \
-    if (!(condition)) {                                                   \
-      ::raftsql::internal::CheckFailed(__FILE__, __LINE__, #condition);   \
-    }                                                                     \
+#define CHECK(condition)                                                \
+  do {                                                                  \
+    if (!(condition)) {                                                 \
+      ::raftsql::internal::CheckFailed(__FILE__, __LINE__, #condition); \
+    }                                                                   \
   } while (false)
 
 // Integer comparisons that print both sides on failure.
-#define RAFTSQL_CHECK_OP(a, op, b)                                        \
-  do {                                                                    \
-    const auto check_op_a_ = (a);                                         \
-    const auto check_op_b_ = (b);                                         \
-    if (!(check_op_a_ op check_op_b_)) {                                  \
-      ::raftsql::internal::CheckOpFailed(                                 \
-          __FILE__, __LINE__, #a " " #op " " #b,                          \
-          static_cast<uint64_t>(check_op_a_),                             \
-          static_cast<uint64_t>(check_op_b_));                            \
-    }                                                                     \
+#define RAFTSQL_CHECK_OP(a, op, b)                                            \
+  do {                                                                        \
+    const auto check_op_a_ = (a);                                             \
+    const auto check_op_b_ = (b);                                             \
+    if (!(check_op_a_ op check_op_b_)) {                                      \
+      ::raftsql::internal::CheckOpFailed(__FILE__, __LINE__,                  \
+                                         #a " " #op " " #b,                   \
+                                         static_cast<uint64_t>(check_op_a_),  \
+                                         static_cast<uint64_t>(check_op_b_)); \
+    }                                                                         \
   } while (false)
 
 #define CHECK_EQ(a, b) RAFTSQL_CHECK_OP(a, ==, b)

@@ -151,7 +151,7 @@ std::optional<uint64_t> RaftLog::MaybeAppend(
 uint64_t RaftLog::Append(const std::vector<Entry>& entries) {
   if (entries.empty()) return LastIndex();
   const uint64_t after = entries.front().index - 1;
-  CHECK_GE(after, committed_);  // Never overwrite committed entries.
+  CHECK_GE(after, committed_);   // Never overwrite committed entries.
   CHECK_LE(after, LastIndex());  // No gaps.
   unstable_.TruncateAndAppend(entries);
   return LastIndex();
@@ -164,8 +164,8 @@ uint64_t RaftLog::FindConflict(const std::vector<Entry>& entries) const {
   return 0;
 }
 
-std::pair<uint64_t, uint64_t> RaftLog::FindConflictByTerm(
-    uint64_t index, uint64_t term) const {
+std::pair<uint64_t, uint64_t> RaftLog::FindConflictByTerm(uint64_t index,
+                                                          uint64_t term) const {
   for (; index > 0; --index) {
     absl::StatusOr<uint64_t> our_term = Term(index);
     // Unknown term (compacted or beyond our log): it may match; stop here.

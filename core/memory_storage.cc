@@ -71,7 +71,8 @@ void MemoryStorage::Append(const std::vector<Entry>& entries) {
   const uint64_t last = entries.back().index;
   if (last < first) return;  // Entirely compacted: nothing new.
   // Skip the part already compacted away.
-  size_t skip = entries.front().index < first ? first - entries.front().index : 0;
+  size_t skip =
+      entries.front().index < first ? first - entries.front().index : 0;
   const uint64_t start = entries[skip].index;
   const uint64_t offset = start - entries_[0].index;
   CHECK_LE(offset, entries_.size());  // No gap.

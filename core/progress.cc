@@ -39,9 +39,12 @@ void Inflights::FreeFirstOne() {
 
 const char* ProgressStateName(ProgressState state) {
   switch (state) {
-    case ProgressState::kProbe: return "Probe";
-    case ProgressState::kReplicate: return "Replicate";
-    case ProgressState::kSnapshot: return "Snapshot";
+    case ProgressState::kProbe:
+      return "Probe";
+    case ProgressState::kReplicate:
+      return "Replicate";
+    case ProgressState::kSnapshot:
+      return "Snapshot";
   }
   return "Unknown";
 }
@@ -123,9 +126,12 @@ void Progress::SentEntries(size_t count, uint64_t last) {
 
 bool Progress::IsPaused() const {
   switch (state) {
-    case ProgressState::kProbe: return probe_sent;
-    case ProgressState::kReplicate: return inflights.Full();
-    case ProgressState::kSnapshot: return true;
+    case ProgressState::kProbe:
+      return probe_sent;
+    case ProgressState::kReplicate:
+      return inflights.Full();
+    case ProgressState::kSnapshot:
+      return true;
   }
   return true;
 }

@@ -66,7 +66,8 @@ struct Progress {
   // The follower rejected a MsgApp at `rejected`; `match_hint` is the largest
   // index it may share with us. Returns false if the rejection is stale.
   bool MaybeDecrTo(uint64_t rejected, uint64_t match_hint);
-  // Bookkeeping after sending `count` entries ending at `last` (count may be 0).
+  // Bookkeeping after sending `count` entries ending at `last` (count may be
+  // 0).
   void SentEntries(size_t count, uint64_t last);
   bool IsPaused() const;
   std::string DebugString() const;

@@ -13,9 +13,9 @@ TEST(Quorum, CommittedIndexIsTheMedianOfThree) {
 }
 
 TEST(Quorum, CommittedIndexNeedsAMajorityOfFive) {
-  EXPECT_EQ(CommittedIndex({1, 2, 3, 4, 5},
-                           {{1, 9}, {2, 8}, {3, 2}, {4, 1}, {5, 1}}),
-            2u);
+  EXPECT_EQ(
+      CommittedIndex({1, 2, 3, 4, 5}, {{1, 9}, {2, 8}, {3, 2}, {4, 1}, {5, 1}}),
+      2u);
   // Two nodes that never answered count as zero.
   EXPECT_EQ(CommittedIndex({1, 2, 3, 4, 5}, {{1, 9}, {2, 8}, {3, 7}}), 7u);
   EXPECT_EQ(CommittedIndex({1, 2, 3, 4, 5}, {{1, 9}, {2, 8}}), 0u);
@@ -31,8 +31,7 @@ TEST(Quorum, VotesWinLoseOrWait) {
   EXPECT_EQ(TallyVotes({1, 2, 3}, {{1, true}, {2, true}}), VoteResult::kWon);
   EXPECT_EQ(TallyVotes({1, 2, 3}, {{1, true}, {2, false}}),
             VoteResult::kPending);
-  EXPECT_EQ(TallyVotes({1, 2, 3}, {{1, false}, {2, false}}),
-            VoteResult::kLost);
+  EXPECT_EQ(TallyVotes({1, 2, 3}, {{1, false}, {2, false}}), VoteResult::kLost);
   // Votes of non-members do not count.
   EXPECT_EQ(TallyVotes({1, 2, 3}, {{1, true}, {7, true}}),
             VoteResult::kPending);

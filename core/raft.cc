@@ -179,10 +179,9 @@ absl::Status Raft::Step(Message m) {
 
 void Raft::Send(Message m) {
   m.from = id_;
-  const bool is_vote = m.type == MessageType::kVote ||
-                       m.type == MessageType::kVoteResp ||
-                       m.type == MessageType::kPreVote ||
-                       m.type == MessageType::kPreVoteResp;
+  const bool is_vote =
+      m.type == MessageType::kVote || m.type == MessageType::kVoteResp ||
+      m.type == MessageType::kPreVote || m.type == MessageType::kPreVoteResp;
   if (is_vote) {
     // Vote messages carry the term being campaigned for, which may differ
     // from ours (a pre-vote asks for term+1); the caller sets it.

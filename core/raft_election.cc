@@ -32,8 +32,8 @@ void Raft::TickElection() {
 
 bool Raft::HasUnappliedConfChanges() const {
   if (log_.applied() >= log_.committed()) return false;
-  absl::StatusOr<std::vector<Entry>> ents = log_.Slice(
-      log_.applied() + 1, log_.committed() + 1, UINT64_MAX);
+  absl::StatusOr<std::vector<Entry>> ents =
+      log_.Slice(log_.applied() + 1, log_.committed() + 1, UINT64_MAX);
   CHECK(ents.ok());
   for (const Entry& e : *ents) {
     if (e.type == EntryType::kConfChange) return true;
@@ -87,8 +87,7 @@ void Raft::Campaign(CampaignType type) {
 
 VoteResult Raft::Poll(uint64_t id, MessageType type, bool granted) {
   CHECK(type == MessageType::kVoteResp || type == MessageType::kPreVoteResp);
-  CHECK(state_ == StateType::kCandidate ||
-        state_ == StateType::kPreCandidate);
+  CHECK(state_ == StateType::kCandidate || state_ == StateType::kPreCandidate);
   return tracker_.RecordVote(id, granted);
 }
 
@@ -144,9 +143,8 @@ void Raft::HandleVoteRequest(const Message& m) {
   // We can vote for a candidate we already voted for (a retry), or if we
   // have not voted and know no leader in this term. A pre-vote for a future
   // term is always considered: it binds nothing.
-  const bool can_vote =
-      vote_ == m.from || (vote_ == kNone && lead_ == kNone) ||
-      (m.type == MessageType::kPreVote && m.term > term_);
+  const bool can_vote = vote_ == m.from || (vote_ == kNone && lead_ == kNone) ||
+                        (m.type == MessageType::kPreVote && m.term > term_);
   Message resp;
   resp.type = VoteResponseType(m.type);
   resp.to = m.from;

@@ -71,7 +71,8 @@ void Raft::HandleAppendEntries(const Message& m) {
   // largest index at or below the probe whose term is <= the probe's term,
   // so it can skip a whole term of mismatching entries per round trip.
   const uint64_t probe = std::min(m.index, log_.LastIndex());
-  const auto [hint_index, hint_term] = log_.FindConflictByTerm(probe, m.log_term);
+  const auto [hint_index, hint_term] =
+      log_.FindConflictByTerm(probe, m.log_term);
   resp.index = m.index;
   resp.reject = true;
   resp.reject_hint = hint_index;

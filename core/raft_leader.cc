@@ -244,7 +244,8 @@ void Raft::HandleHeartbeatResponse(const Message& m, Progress& pr) {
   const std::map<uint64_t, bool>* acks = read_only_.RecvAck(m.from, m.context);
   // Thesis §6.4 step 3: only a majority's acknowledgement proves that no
   // newer leader could have committed entries we have not seen.
-  if (acks == nullptr || TallyVotes(tracker_.voters(), *acks) != VoteResult::kWon) {
+  if (acks == nullptr ||
+      TallyVotes(tracker_.voters(), *acks) != VoteResult::kWon) {
     return;
   }
   for (ReadIndexStatus& rs : read_only_.Advance(m.context)) {
@@ -300,7 +301,8 @@ bool Raft::MaybeSendSnapshot(uint64_t to, Progress& pr) {
   if (!pr.recent_active) return false;
   absl::StatusOr<Snapshot> snapshot = log_.GetSnapshot();
   if (!snapshot.ok()) {
-    CHECK(IsEntryUnavailable(snapshot.status()));  // Not ready yet: retry later.
+    CHECK(
+        IsEntryUnavailable(snapshot.status()));  // Not ready yet: retry later.
     return false;
   }
   CHECK(!snapshot->IsEmpty());

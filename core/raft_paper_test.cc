@@ -103,9 +103,11 @@ TEST(RaftPaper, CandidateNeedsAMajorityOfVotes) {
       {{1, 2, 3, 4, 5}, {{2, true}, {3, true}}, StateType::kLeader},
       {{1, 2, 3, 4, 5}, {{2, true}}, StateType::kCandidate},
       {{1, 2, 3}, {{2, false}, {3, false}}, StateType::kFollower},
-      {{1, 2, 3, 4, 5}, {{2, false}, {3, false}, {4, false}},
+      {{1, 2, 3, 4, 5},
+       {{2, false}, {3, false}, {4, false}},
        StateType::kFollower},
-      {{1, 2, 3, 4, 5}, {{2, true}, {3, false}, {4, false}},
+      {{1, 2, 3, 4, 5},
+       {{2, true}, {3, false}, {4, false}},
        StateType::kCandidate},
   };
   for (const Case& c : cases) {
@@ -252,16 +254,16 @@ TEST(RaftPaper, FollowerReplacesAConflictingSuffix) {
 TEST(RaftPaper, LeaderBringsEveryFigure7FollowerInSync) {
   const std::vector<uint64_t> leader_log = {1, 1, 1, 4, 4, 5, 5, 6, 6, 6};
   const std::vector<std::vector<uint64_t>> followers = {
-      {1, 1, 1, 4, 4, 5, 5, 6, 6},              // (a) missing one
-      {1, 1, 1, 4},                             // (b) missing many
-      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6},        // (c) one extra
-      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7},     // (d) extra of a later term
-      {1, 1, 1, 4, 4, 4, 4},                    // (e) missing and extra
-      {1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3},        // (f) many extra of old terms
+      {1, 1, 1, 4, 4, 5, 5, 6, 6},           // (a) missing one
+      {1, 1, 1, 4},                          // (b) missing many
+      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 6},     // (c) one extra
+      {1, 1, 1, 4, 4, 5, 5, 6, 6, 6, 7, 7},  // (d) extra of a later term
+      {1, 1, 1, 4, 4, 4, 4},                 // (e) missing and extra
+      {1, 1, 1, 2, 2, 2, 3, 3, 3, 3, 3},     // (f) many extra of old terms
   };
   for (size_t i = 0; i < followers.size(); ++i) {
-    Network net({1, 2, 3}, NetworkOptions{.pre_vote = false,
-                                          .check_quorum = false});
+    Network net({1, 2, 3},
+                NetworkOptions{.pre_vote = false, .check_quorum = false});
     auto load = [&](uint64_t id, const std::vector<uint64_t>& terms) {
       net.Crash(id);
       std::vector<Entry> ents;
@@ -326,8 +328,8 @@ TEST(RaftPaper, VoterDeniesCandidatesWithStaleLogs) {
 // by counting replicas; it commits once an entry of its own term is on a
 // majority, and the earlier entries with it.
 TEST(RaftPaper, LeaderOnlyCommitsEntriesOfItsOwnTermByCounting) {
-  TestRaft r(1, {1, 2, 3}, RaftOptions{.log_terms = {1, 2},
-                                       .hard_state = {2, kNone, 0}});
+  TestRaft r(1, {1, 2, 3},
+             RaftOptions{.log_terms = {1, 2}, .hard_state = {2, kNone, 0}});
   r.BecomeLeader();  // Term 3; the no-op goes to index 3.
   ASSERT_EQ(r->term(), 3u);
   Message ack = Msg(MessageType::kAppResp, 2, 1, 3);

@@ -116,9 +116,10 @@ Outcome RunSeed(uint64_t seed, size_t nodes, bool pre_vote, bool check_quorum) {
   std::string status;
   for (uint64_t id : ids) {
     const NodeStatus st = net.node(id).GetStatus();
-    absl::StrAppend(&status, "\n  node ", id, " ", StateTypeName(st.soft_state.state),
-                    " term=", st.hard_state.term, " commit=", st.hard_state.commit,
-                    " applied=", st.applied, " last=", st.last_index);
+    absl::StrAppend(
+        &status, "\n  node ", id, " ", StateTypeName(st.soft_state.state),
+        " term=", st.hard_state.term, " commit=", st.hard_state.commit,
+        " applied=", st.applied, " last=", st.last_index);
     for (const auto& [peer, pr] : st.progress) {
       absl::StrAppend(&status, " [", peer, ": ", pr, "]");
     }

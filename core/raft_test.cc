@@ -98,7 +98,8 @@ TEST(CheckQuorum, StaleLeaderLearnsTheNewTermFromAnyFollower) {
   Network net({1, 2, 3}, NetworkOptions{});
   Elect(net, 1);
   net.Isolate(1);
-  TickUntil(net, 100, [&] { return net.Leader() != kNone && net.Leader() != 1; });
+  TickUntil(net, 100,
+            [&] { return net.Leader() != kNone && net.Leader() != 1; });
   const uint64_t new_leader = net.Leader();
   ASSERT_NE(new_leader, kNone);
   net.Heal();
@@ -148,7 +149,8 @@ TEST(ReadIndex, WaitsForAnEntryOfTheLeadersTerm) {
   ASSERT_TRUE(r.Step(ack).ok());  // The no-op commits: the read proceeds.
   bool heartbeat_with_ctx = false;
   for (const Message& m : r.TakeMessages()) {
-    heartbeat_with_ctx |= m.type == MessageType::kHeartbeat && m.context == "early";
+    heartbeat_with_ctx |=
+        m.type == MessageType::kHeartbeat && m.context == "early";
   }
   EXPECT_TRUE(heartbeat_with_ctx);
 }
@@ -280,8 +282,8 @@ TEST(FlowControl, MessagesAreSplitByMaxSizePerMsg) {
 // Thesis §3.5: a follower with a long divergent tail is fixed in a few round
 // trips, not one per entry.
 TEST(FastBackoff, DivergentTailIsSkippedATermAtATime) {
-  Network net({1, 2, 3}, NetworkOptions{.pre_vote = false,
-                                        .check_quorum = false});
+  Network net({1, 2, 3},
+              NetworkOptions{.pre_vote = false, .check_quorum = false});
   // Nodes 1 and 3 hold 200 entries of term 2; node 2 holds 200 entries of
   // term 1 that no leader of term 2 ever saw.
   for (uint64_t id : {1, 2, 3}) {
@@ -344,9 +346,10 @@ TEST(Membership, AddedVoterCatchesUpAndCounts) {
   Elect(net, 1);
   ASSERT_TRUE(net.Propose(1, "before").ok());
   net.Stabilize();
-  ASSERT_TRUE(net.node(1)
-                  .ProposeConfChange(ConfChange{ConfChange::Type::kAddVoter, 4, ""})
-                  .ok());
+  ASSERT_TRUE(
+      net.node(1)
+          .ProposeConfChange(ConfChange{ConfChange::Type::kAddVoter, 4, ""})
+          .ok());
   net.ProcessReadies();
   net.Stabilize();
   EXPECT_TRUE(net.raft(1).tracker().IsVoter(4));
@@ -362,9 +365,10 @@ TEST(Membership, AddedVoterCatchesUpAndCounts) {
 TEST(Membership, LeaderThatRemovesItselfStepsDown) {
   Network net({1, 2, 3}, NetworkOptions{});
   Elect(net, 1);
-  ASSERT_TRUE(net.node(1)
-                  .ProposeConfChange(ConfChange{ConfChange::Type::kRemoveNode, 1, ""})
-                  .ok());
+  ASSERT_TRUE(
+      net.node(1)
+          .ProposeConfChange(ConfChange{ConfChange::Type::kRemoveNode, 1, ""})
+          .ok());
   net.ProcessReadies();
   net.Stabilize();
   EXPECT_NE(net.raft(1).state(), StateType::kLeader);
@@ -381,8 +385,9 @@ TEST(Membership, OnlyOneChangeIsPendingAtATime) {
   ASSERT_TRUE(r.Step(ack).ok());
   r->log().AppliedTo(1);
   Message cc = Msg(MessageType::kProp, 1, 1, 0);
-  cc.entries.push_back(Entry{0, 0, EntryType::kConfChange,
-                             ConfChange{ConfChange::Type::kAddVoter, 4, ""}.Encode()});
+  cc.entries.push_back(
+      Entry{0, 0, EntryType::kConfChange,
+            ConfChange{ConfChange::Type::kAddVoter, 4, ""}.Encode()});
   EXPECT_TRUE(r.Step(cc).ok());
   EXPECT_TRUE(IsProposalDropped(r.Step(cc)));
 }

@@ -10,12 +10,12 @@
 #define RAFTSQL_CONCAT(a, b) RAFTSQL_CONCAT_INNER(a, b)
 
 // Evaluates `expr` (an absl::Status) and returns it from the caller if not ok.
-#define RETURN_IF_ERROR(expr)                      \
-  do {                                             \
-    ::absl::Status status_macro_status_ = (expr);  \
-    if (!status_macro_status_.ok()) {              \
-      return status_macro_status_;                 \
-    }                                              \
+#define RETURN_IF_ERROR(expr)                     \
+  do {                                            \
+    ::absl::Status status_macro_status_ = (expr); \
+    if (!status_macro_status_.ok()) {             \
+      return status_macro_status_;                \
+    }                                             \
   } while (false)
 
 // `ASSIGN_OR_RETURN(auto x, F());` assigns the value of an absl::StatusOr or

@@ -7,25 +7,44 @@ namespace raftsql::core {
 
 const char* MessageTypeName(MessageType type) {
   switch (type) {
-    case MessageType::kHup: return "Hup";
-    case MessageType::kBeat: return "Beat";
-    case MessageType::kCheckQuorum: return "CheckQuorum";
-    case MessageType::kUnreachable: return "Unreachable";
-    case MessageType::kSnapStatus: return "SnapStatus";
-    case MessageType::kProp: return "Prop";
-    case MessageType::kApp: return "App";
-    case MessageType::kAppResp: return "AppResp";
-    case MessageType::kVote: return "Vote";
-    case MessageType::kVoteResp: return "VoteResp";
-    case MessageType::kPreVote: return "PreVote";
-    case MessageType::kPreVoteResp: return "PreVoteResp";
-    case MessageType::kSnap: return "Snap";
-    case MessageType::kHeartbeat: return "Heartbeat";
-    case MessageType::kHeartbeatResp: return "HeartbeatResp";
-    case MessageType::kTransferLeader: return "TransferLeader";
-    case MessageType::kTimeoutNow: return "TimeoutNow";
-    case MessageType::kReadIndex: return "ReadIndex";
-    case MessageType::kReadIndexResp: return "ReadIndexResp";
+    case MessageType::kHup:
+      return "Hup";
+    case MessageType::kBeat:
+      return "Beat";
+    case MessageType::kCheckQuorum:
+      return "CheckQuorum";
+    case MessageType::kUnreachable:
+      return "Unreachable";
+    case MessageType::kSnapStatus:
+      return "SnapStatus";
+    case MessageType::kProp:
+      return "Prop";
+    case MessageType::kApp:
+      return "App";
+    case MessageType::kAppResp:
+      return "AppResp";
+    case MessageType::kVote:
+      return "Vote";
+    case MessageType::kVoteResp:
+      return "VoteResp";
+    case MessageType::kPreVote:
+      return "PreVote";
+    case MessageType::kPreVoteResp:
+      return "PreVoteResp";
+    case MessageType::kSnap:
+      return "Snap";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
+    case MessageType::kHeartbeatResp:
+      return "HeartbeatResp";
+    case MessageType::kTransferLeader:
+      return "TransferLeader";
+    case MessageType::kTimeoutNow:
+      return "TimeoutNow";
+    case MessageType::kReadIndex:
+      return "ReadIndex";
+    case MessageType::kReadIndexResp:
+      return "ReadIndexResp";
   }
   return "Unknown";
 }
@@ -33,8 +52,7 @@ const char* MessageTypeName(MessageType type) {
 bool IsLocalMessage(MessageType type) {
   return type == MessageType::kHup || type == MessageType::kBeat ||
          type == MessageType::kCheckQuorum ||
-         type == MessageType::kUnreachable ||
-         type == MessageType::kSnapStatus;
+         type == MessageType::kUnreachable || type == MessageType::kSnapStatus;
 }
 
 bool IsResponseMessage(MessageType type) {
@@ -47,10 +65,14 @@ bool IsResponseMessage(MessageType type) {
 
 const char* StateTypeName(StateType state) {
   switch (state) {
-    case StateType::kFollower: return "Follower";
-    case StateType::kCandidate: return "Candidate";
-    case StateType::kLeader: return "Leader";
-    case StateType::kPreCandidate: return "PreCandidate";
+    case StateType::kFollower:
+      return "Follower";
+    case StateType::kCandidate:
+      return "Candidate";
+    case StateType::kLeader:
+      return "Leader";
+    case StateType::kPreCandidate:
+      return "PreCandidate";
   }
   return "Unknown";
 }

@@ -70,7 +70,8 @@ void Network::ProcessReadies() {
 void Network::HandleReady(uint64_t id, TestNode& n) {
   Ready rd = n.raw->GetReady();
   // 1. Persist.
-  if (rd.snapshot.has_value()) CHECK(n.storage->ApplySnapshot(*rd.snapshot).ok());
+  if (rd.snapshot.has_value())
+    CHECK(n.storage->ApplySnapshot(*rd.snapshot).ok());
   n.storage->Append(rd.entries);
   if (rd.hard_state.has_value()) n.storage->SetHardState(*rd.hard_state);
   // 2. Send.
@@ -89,9 +90,8 @@ void Network::HandleReady(uint64_t id, TestNode& n) {
     // State Machine Safety (Raft §5.4.3): one entry per index, ever.
     if (!(it->second == e)) {
       Violation(absl::StrFormat(
-          "node %d applied %d/%d %s, another node applied %d/%d %s", id,
-          e.term, e.index, e.data, it->second.term, it->second.index,
-          it->second.data));
+          "node %d applied %d/%d %s, another node applied %d/%d %s", id, e.term,
+          e.index, e.data, it->second.term, it->second.index, it->second.data));
     }
     if (e.type == EntryType::kConfChange) {
       std::optional<ConfChange> cc = ConfChange::Decode(e.data);
@@ -113,7 +113,8 @@ void Network::Violation(std::string what) {
 
 void Network::Enqueue(Message m) {
   sent_.push_back(m);
-  if (options_.drop_probability > 0 && prng_.Chance(options_.drop_probability)) {
+  if (options_.drop_probability > 0 &&
+      prng_.Chance(options_.drop_probability)) {
     return;
   }
   if (options_.duplicate_probability > 0 &&
@@ -212,13 +213,15 @@ void Network::CheckSafety() {
     uint64_t& checked = checked_commit_[id];
     const uint64_t from = std::max(checked + 1, r.log().FirstIndex());
     for (uint64_t i = from; i <= r.log().committed(); ++i) {
-      absl::StatusOr<std::vector<Entry>> e = r.log().Slice(i, i + 1, UINT64_MAX);
+      absl::StatusOr<std::vector<Entry>> e =
+          r.log().Slice(i, i + 1, UINT64_MAX);
       if (!e.ok() || e->size() != 1) break;
       auto [it, inserted] = committed_.emplace(i, (*e)[0]);
       if (!(it->second == (*e)[0])) {
-        Violation(absl::StrFormat("node %d committed %d/%d, but %d/%d was "
-                                  "committed there before",
-                                  id, (*e)[0].term, i, it->second.term, i));
+        Violation(
+            absl::StrFormat("node %d committed %d/%d, but %d/%d was "
+                            "committed there before",
+                            id, (*e)[0].term, i, it->second.term, i));
       }
     }
     checked = std::max(checked, r.log().committed());

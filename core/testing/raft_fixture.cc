@@ -47,16 +47,17 @@ void TestRaft::BecomeLeader() {
   if (raft_->state() == StateType::kPreCandidate) {
     for (const auto& [id, pr] : raft_->tracker().progress()) {
       if (id == raft_->id()) continue;
-      CHECK(raft_->Step(Msg(MessageType::kPreVoteResp, id, raft_->id(),
-                            raft_->term() + 1))
+      CHECK(raft_
+                ->Step(Msg(MessageType::kPreVoteResp, id, raft_->id(),
+                           raft_->term() + 1))
                 .ok());
     }
   }
   for (const auto& [id, pr] : raft_->tracker().progress()) {
     if (id == raft_->id() || raft_->state() == StateType::kLeader) continue;
-    CHECK(raft_->Step(Msg(MessageType::kVoteResp, id, raft_->id(),
-                          raft_->term()))
-              .ok());
+    CHECK(
+        raft_->Step(Msg(MessageType::kVoteResp, id, raft_->id(), raft_->term()))
+            .ok());
   }
   CHECK(raft_->state() == StateType::kLeader);
   TakeMessages();
