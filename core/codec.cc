@@ -1,0 +1,171 @@
+#include "core/codec.h"
+
+#include <array>
+
+namespace raftsql::core {
+namespace {
+
+constexpr std::array<uint32_t, 256> MakeCrcTable() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1) ? 0x82f63b78u ^ (c >> 1) : c >> 1;
+    table[i] = c;
+  }
+  return table;
+}
+
+constexpr std::array<uint32_t, 256> kCrcTable = MakeCrcTable();
+
+// Bound on one record's payload: a torn length field must not make recovery
+// allocate or skip gigabytes.
+constexpr uint32_t kMaxRecordBytes = 1u << 30;
+
+}  // namespace
+
+uint32_t Crc32c(std::string_view data) {
+  uint32_t c = 0xffffffffu;
+  for (unsigned char b : data) c = kCrcTable[(c ^ b) & 0xff] ^ (c >> 8);
+  return c ^ 0xffffffffu;
+}
+
+void PutFixed64(std::string& out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+}
+
+void PutFixed32(std::string& out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+}
+
+void PutBytes(std::string& out, std::string_view bytes) {
+  PutFixed64(out, bytes.size());
+  out.append(bytes);
+}
+
+std::optional<uint64_t> GetFixed64(std::string_view& in) {
+  if (in.size() < 8) return std::nullopt;
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) {
+    v |= static_cast<uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  }
+  in.remove_prefix(8);
+  return v;
+}
+
+std::optional<uint32_t> GetFixed32(std::string_view& in) {
+  if (in.size() < 4) return std::nullopt;
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) {
+    v |= static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  }
+  in.remove_prefix(4);
+  return v;
+}
+
+std::optional<std::string_view> GetBytes(std::string_view& in) {
+  std::optional<uint64_t> n = GetFixed64(in);
+  if (!n.has_value() || *n > in.size()) return std::nullopt;
+  std::string_view out = in.substr(0, *n);
+  in.remove_prefix(*n);
+  return out;
+}
+
+void EncodeEntry(std::string& out, const Entry& e) {
+  PutFixed64(out, e.term);
+  PutFixed64(out, e.index);
+  out.push_back(static_cast<char>(e.type));
+  PutBytes(out, e.data);
+}
+
+std::optional<Entry> DecodeEntry(std::string_view& in) {
+  Entry e;
+  auto term = GetFixed64(in);
+  auto index = GetFixed64(in);
+  if (!term || !index || in.empty()) return std::nullopt;
+  const auto type = static_cast<uint8_t>(in[0]);
+  if (type > static_cast<uint8_t>(EntryType::kConfChange)) return std::nullopt;
+  in.remove_prefix(1);
+  auto data = GetBytes(in);
+  if (!data) return std::nullopt;
+  e.term = *term;
+  e.index = *index;
+  e.type = static_cast<EntryType>(type);
+  e.data = std::string(*data);
+  return e;
+}
+
+void EncodeHardState(std::string& out, const HardState& hs) {
+  PutFixed64(out, hs.term);
+  PutFixed64(out, hs.vote);
+  PutFixed64(out, hs.commit);
+}
+
+std::optional<HardState> DecodeHardState(std::string_view& in) {
+  auto term = GetFixed64(in);
+  auto vote = GetFixed64(in);
+  auto commit = GetFixed64(in);
+  if (!term || !vote || !commit) return std::nullopt;
+  return HardState{*term, *vote, *commit};
+}
+
+void EncodeConfState(std::string& out, const ConfState& cs) {
+  PutFixed64(out, cs.voters.size());
+  for (uint64_t id : cs.voters) PutFixed64(out, id);
+  PutFixed64(out, cs.learners.size());
+  for (uint64_t id : cs.learners) PutFixed64(out, id);
+}
+
+std::optional<ConfState> DecodeConfState(std::string_view& in) {
+  ConfState cs;
+  for (std::vector<uint64_t>* ids : {&cs.voters, &cs.learners}) {
+    auto n = GetFixed64(in);
+    if (!n || *n > in.size() / 8) return std::nullopt;
+    for (uint64_t i = 0; i < *n; ++i) ids->push_back(*GetFixed64(in));
+  }
+  return cs;
+}
+
+void EncodeSnapshot(std::string& out, const Snapshot& s) {
+  PutFixed64(out, s.metadata.index);
+  PutFixed64(out, s.metadata.term);
+  EncodeConfState(out, s.metadata.conf_state);
+  PutBytes(out, s.data);
+}
+
+std::optional<Snapshot> DecodeSnapshot(std::string_view& in) {
+  Snapshot s;
+  auto index = GetFixed64(in);
+  auto term = GetFixed64(in);
+  if (!index || !term) return std::nullopt;
+  auto cs = DecodeConfState(in);
+  if (!cs) return std::nullopt;
+  auto data = GetBytes(in);
+  if (!data) return std::nullopt;
+  s.metadata = SnapshotMetadata{*index, *term, std::move(*cs)};
+  s.data = std::string(*data);
+  return s;
+}
+
+void AppendRecord(std::string& out, uint8_t type, std::string_view payload) {
+  std::string body;
+  body.reserve(payload.size() + 1);
+  body.push_back(static_cast<char>(type));
+  body.append(payload);
+  PutFixed32(out, Crc32c(body));
+  PutFixed32(out, static_cast<uint32_t>(payload.size()));
+  out.append(body);
+}
+
+std::optional<Record> ReadRecord(std::string_view& in) {
+  std::string_view rest = in;
+  auto crc = GetFixed32(rest);
+  auto length = GetFixed32(rest);
+  if (!crc || !length || *length > kMaxRecordBytes) return std::nullopt;
+  if (rest.size() < static_cast<size_t>(*length) + 1) return std::nullopt;
+  std::string_view body = rest.substr(0, *length + 1);
+  if (Crc32c(body) != *crc) return std::nullopt;
+  in = rest.substr(*length + 1);
+  return Record{static_cast<uint8_t>(body[0]), body.substr(1)};
+}
+
+}  // namespace raftsql::core

@@ -1,0 +1,49 @@
+// Binary encoding of the core's durable types (entries, HardState,
+// snapshots) with CRC-32C framing, shared by the simulated and the RocksDB
+// log stores. Little-endian fixed-width integers and length-prefixed bytes.
+#ifndef RAFTSQL_CORE_CODEC_H_
+#define RAFTSQL_CORE_CODEC_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/types.h"
+
+namespace raftsql::core {
+
+uint32_t Crc32c(std::string_view data);
+
+void PutFixed64(std::string& out, uint64_t v);
+void PutFixed32(std::string& out, uint32_t v);
+void PutBytes(std::string& out, std::string_view bytes);
+
+// Reads from the front of `in`, consuming what it reads. nullopt (and `in`
+// unspecified) if `in` is too short.
+std::optional<uint64_t> GetFixed64(std::string_view& in);
+std::optional<uint32_t> GetFixed32(std::string_view& in);
+std::optional<std::string_view> GetBytes(std::string_view& in);
+
+void EncodeEntry(std::string& out, const Entry& e);
+std::optional<Entry> DecodeEntry(std::string_view& in);
+void EncodeHardState(std::string& out, const HardState& hs);
+std::optional<HardState> DecodeHardState(std::string_view& in);
+void EncodeConfState(std::string& out, const ConfState& cs);
+std::optional<ConfState> DecodeConfState(std::string_view& in);
+void EncodeSnapshot(std::string& out, const Snapshot& s);
+std::optional<Snapshot> DecodeSnapshot(std::string_view& in);
+
+// A record: [crc32c of type+payload][length][type][payload].
+void AppendRecord(std::string& out, uint8_t type, std::string_view payload);
+struct Record {
+  uint8_t type = 0;
+  std::string_view payload;
+};
+// Reads the next record from `in`. nullopt if `in` holds no complete record
+// with a valid checksum (a torn or corrupted tail).
+std::optional<Record> ReadRecord(std::string_view& in);
+
+}  // namespace raftsql::core
+
+#endif  // RAFTSQL_CORE_CODEC_H_

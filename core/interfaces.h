@@ -1,0 +1,62 @@
+// The small interfaces the Node runtime drives (leveldb-style): each has a
+// production implementation (RocksDB, gRPC, SQLite) and a simulated one
+// (SimDisk, SimNetwork, an in-memory state machine) that can fail the way
+// hardware fails.
+#ifndef RAFTSQL_CORE_INTERFACES_H_
+#define RAFTSQL_CORE_INTERFACES_H_
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/storage.h"
+#include "core/types.h"
+
+namespace raftsql::core {
+
+// One atomic write of a Ready's durable state.
+struct LogWrite {
+  std::optional<HardState> hard_state;
+  std::vector<Entry> entries;  // Truncates any conflicting suffix.
+  std::optional<Snapshot> snapshot;
+  // Durable (fsynced) before `done` runs. Without sync the write may be lost
+  // by a crash, but is visible to reads at once.
+  bool sync = false;
+};
+
+// The durable Raft log. Reads (the Storage side) see every submitted write at
+// once, as a file's page cache does.
+class LogStore : public Storage {
+ public:
+  // Applies `write` to the read side now and calls `done` once it is durable
+  // as requested. An error means the write may be lost: the caller must stop
+  // (a failed fsync is never retried as if nothing was lost). Writes complete
+  // in submission order. `done` may run before Submit returns.
+  virtual void Submit(LogWrite write,
+                      std::function<void(absl::Status)> done) = 0;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Best effort: a message may be lost; Raft retries.
+  virtual void Send(Message m) = 0;
+};
+
+class StateMachine {
+ public:
+  virtual ~StateMachine() = default;
+  // Applies a committed entry, exactly once and in index order; returns the
+  // result for the proposer. Every entry, even an empty no-op or a conf
+  // change, advances AppliedIndex() to its index.
+  virtual std::string Apply(const Entry& entry) = 0;
+  // Replaces the state with a snapshot's image.
+  virtual absl::Status Restore(const Snapshot& snapshot) = 0;
+  virtual uint64_t AppliedIndex() const = 0;
+};
+
+}  // namespace raftsql::core
+
+#endif  // RAFTSQL_CORE_INTERFACES_H_

@@ -1,0 +1,139 @@
+#include "core/node.h"
+
+#include <utility>
+
+#include "core/check.h"
+
+namespace raftsql::core {
+
+Node::Node(const NodeOptions& options, NodeObserver observer)
+    : options_(options), observer_(std::move(observer)), raw_(options.raft) {
+  CHECK(options.log_store != nullptr);
+  CHECK(options.transport != nullptr);
+  CHECK(options.state_machine != nullptr);
+  CHECK(options.raft.storage == options.log_store);
+}
+
+void Node::Tick() {
+  if (stopped_) return;
+  raw_.Tick();
+  Pump();
+}
+
+void Node::Step(Message m) {
+  if (stopped_) return;
+  (void)raw_.Step(std::move(m));  // Errors are about the sender; ignore.
+  Pump();
+}
+
+absl::Status Node::Propose(std::string data) {
+  if (stopped_) return absl::UnavailableError("node stopped");
+  absl::Status s = raw_.Propose(std::move(data));
+  Pump();
+  return s;
+}
+
+absl::Status Node::ReadIndex(std::string ctx) {
+  if (stopped_) return absl::UnavailableError("node stopped");
+  absl::Status s = raw_.ReadIndex(std::move(ctx));
+  Pump();
+  return s;
+}
+
+void Node::TransferLeadership(uint64_t transferee) {
+  if (stopped_) return;
+  raw_.TransferLeadership(transferee);
+  Pump();
+}
+
+void Node::ReportUnreachable(uint64_t id) {
+  if (stopped_) return;
+  raw_.ReportUnreachable(id);
+  Pump();
+}
+
+void Node::Pump() {
+  if (stopped_ || persisting_ || !raw_.HasReady()) return;
+  Ready rd = raw_.GetReady();
+  if (rd.soft_state.has_value() && observer_.on_soft_state) {
+    observer_.on_soft_state(*rd.soft_state);
+  }
+  if (options_.unsafe_send_before_persist) {
+    for (Message& m : rd.messages) options_.transport->Send(std::move(m));
+    rd.messages.clear();
+  }
+  LogWrite write;
+  write.hard_state = rd.hard_state;
+  write.entries = rd.entries;
+  write.snapshot = rd.snapshot;
+  write.sync = rd.must_sync;
+  persisting_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  options_.log_store->Submit(
+      std::move(write),
+      [this, alive, rd = std::move(rd)](absl::Status status) mutable {
+        if (alive.expired()) return;
+        OnPersisted(std::move(rd), status);
+      });
+}
+
+void Node::OnPersisted(Ready rd, const absl::Status& status) {
+  CHECK(persisting_);
+  if (!status.ok()) {
+    // The write may be lost: continuing could break promises already made
+    // (votes, acks). Stop; a restart recovers from what is durable.
+    stopped_ = true;
+    persisting_ = false;
+    if (observer_.on_fatal) observer_.on_fatal(status);
+    return;
+  }
+  // Rule 1: only now, with the Ready durable, may its messages go out.
+  for (Message& m : rd.messages) options_.transport->Send(std::move(m));
+  ApplyCommitted(rd);
+  for (ReadState& rs : rd.read_states) {
+    if (pending_reads_.size() >= kMaxPendingReads) pending_reads_.pop_front();
+    pending_reads_.push_back(std::move(rs));
+  }
+  ReleaseReads();
+  raw_.Advance();
+  persisting_ = false;
+  Pump();
+}
+
+void Node::ApplyCommitted(const Ready& rd) {
+  StateMachine* sm = options_.state_machine;
+  if (rd.snapshot.has_value()) {
+    CHECK(sm->Restore(*rd.snapshot).ok());
+    CHECK_EQ(sm->AppliedIndex(), rd.snapshot->metadata.index);
+  }
+  for (const Entry& e : rd.committed_entries) {
+    // A durable state machine may already hold this entry (it stores its
+    // applied index with the effects): never apply it twice.
+    if (e.index <= sm->AppliedIndex()) continue;
+    // Rule 2: in index order, each exactly once.
+    CHECK_EQ(e.index, sm->AppliedIndex() + 1);
+    if (e.type == EntryType::kConfChange) {
+      std::optional<ConfChange> cc = ConfChange::Decode(e.data);
+      CHECK(cc.has_value());
+      raw_.ApplyConfChange(*cc);
+    }
+    const std::string result = sm->Apply(e);
+    CHECK_EQ(sm->AppliedIndex(), e.index);
+    if (observer_.on_apply) observer_.on_apply(e, result);
+  }
+}
+
+void Node::ReleaseReads() {
+  const uint64_t applied = options_.state_machine->AppliedIndex();
+  std::deque<ReadState> waiting;
+  for (ReadState& rs : pending_reads_) {
+    if (rs.index > applied) {
+      waiting.push_back(std::move(rs));
+    } else if (observer_.on_read) {
+      observer_.on_read(rs);
+    }
+  }
+  pending_reads_ = std::move(waiting);
+}
+
+}  // namespace raftsql::core

@@ -1,0 +1,87 @@
+// Node: the runtime that turns each Ready of a RawNode into calls on LogStore,
+// Transport and StateMachine, keeping the contract of raw_node.h:
+//   persist (and fsync if needed) -> send -> apply in order, once -> serve
+//   reads whose index is applied -> Advance.
+// The simulator and the production server run this same code; only the
+// interfaces' implementations differ.
+//
+// Single-threaded: one owner calls every method, and LogStore completions
+// must arrive on that same owner (the simulator's event loop, or the
+// production Raft loop thread).
+#ifndef RAFTSQL_CORE_NODE_H_
+#define RAFTSQL_CORE_NODE_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/interfaces.h"
+#include "core/raw_node.h"
+
+namespace raftsql::core {
+
+struct NodeOptions {
+  Config raft;  // raft.storage must be `log_store`.
+  LogStore* log_store = nullptr;
+  Transport* transport = nullptr;
+  StateMachine* state_machine = nullptr;
+  // Fault injection for the simulator's self-tests: break rule 1 of the
+  // contract by sending messages before their Ready is durable.
+  bool unsafe_send_before_persist = false;
+};
+
+// Callbacks from the runtime, all on the owner's thread.
+struct NodeObserver {
+  // A committed entry was applied with this result.
+  std::function<void(const Entry&, const std::string& result)> on_apply;
+  // A ReadIndex request became safe to serve: the state machine has applied
+  // at least up to its read index.
+  std::function<void(const ReadState&)> on_read;
+  std::function<void(const SoftState&)> on_soft_state;
+  // The log store failed; the node has stopped.
+  std::function<void(const absl::Status&)> on_fatal;
+};
+
+class Node {
+ public:
+  Node(const NodeOptions& options, NodeObserver observer);
+
+  void Tick();
+  void Step(Message m);
+  absl::Status Propose(std::string data);
+  absl::Status ReadIndex(std::string ctx);
+  void TransferLeadership(uint64_t transferee);
+  void ReportUnreachable(uint64_t id);
+
+  bool stopped() const { return stopped_; }
+  bool persisting() const { return persisting_; }
+  RawNode& raw() { return raw_; }
+  const RawNode& raw() const { return raw_; }
+
+ private:
+  // Starts the next Ready through the contract if none is in flight.
+  void Pump();
+  void OnPersisted(Ready rd, const absl::Status& status);
+  void ApplyCommitted(const Ready& rd);
+  void ReleaseReads();
+
+  NodeOptions options_;
+  NodeObserver observer_;
+  RawNode raw_;
+  // A Ready is between GetReady and Advance (waiting on the log store).
+  bool persisting_ = false;
+  bool stopped_ = false;
+  // Read states waiting for the state machine to reach their index.
+  std::deque<ReadState> pending_reads_;
+  // Bound on reads waiting to be applied; older ones are answered first.
+  static constexpr size_t kMaxPendingReads = 1 << 16;
+  // Shared with completions so a late completion after destruction is a
+  // no-op (the simulator drops them, this is belt and braces).
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace raftsql::core
+
+#endif  // RAFTSQL_CORE_NODE_H_

@@ -1,0 +1,179 @@
+#include "sim/linearizability.h"
+
+#include <algorithm>
+#include <unordered_set>
+
+#include "core/check.h"
+
+namespace raftsql::sim {
+namespace {
+
+// Event list node: a call or return of op `op`.
+struct Node {
+  uint64_t time;
+  size_t op;
+  bool is_call;
+  size_t match;  // For a call: the node of its return.
+  size_t prev;
+  size_t next;
+};
+
+constexpr size_t kNil = std::numeric_limits<size_t>::max();
+
+struct CacheKey {
+  std::vector<uint64_t> linearized;
+  int64_t state;
+  bool operator==(const CacheKey&) const = default;
+};
+
+struct CacheKeyHash {
+  size_t operator()(const CacheKey& k) const {
+    uint64_t h = static_cast<uint64_t>(k.state) * 0x9e3779b97f4a7c15ull;
+    for (uint64_t w : k.linearized) h = (h ^ w) * 0x100000001b3ull + 0x7f4a7c15;
+    return h;
+  }
+};
+
+class Search {
+ public:
+  explicit Search(const std::vector<RegisterOp>& ops) : ops_(ops) {
+    // Head sentinel at index 0; events follow, sorted by time with calls
+    // before returns at equal times (ops that touch are concurrent).
+    nodes_.push_back(Node{0, 0, false, kNil, kNil, kNil});
+    std::vector<Node> events;
+    for (size_t i = 0; i < ops.size(); ++i) {
+      CHECK_LE(ops[i].call, ops[i].ret);
+      events.push_back(Node{ops[i].call, i, true, kNil, kNil, kNil});
+      events.push_back(Node{ops[i].ret, i, false, kNil, kNil, kNil});
+    }
+    std::stable_sort(events.begin(), events.end(),
+                     [](const Node& a, const Node& b) {
+                       if (a.time != b.time) return a.time < b.time;
+                       return a.is_call && !b.is_call;
+                     });
+    std::vector<size_t> call_of(ops.size(), kNil);
+    for (Node& e : events) {
+      const size_t id = nodes_.size();
+      e.prev = id - 1;
+      nodes_[id - 1].next = id;
+      nodes_.push_back(e);
+      if (e.is_call) {
+        call_of[e.op] = id;
+      } else {
+        nodes_[call_of[e.op]].match = id;
+      }
+    }
+  }
+
+  CheckResult Run(uint64_t max_steps) {
+    std::vector<uint64_t> linearized((ops_.size() + 63) / 64, 0);
+    std::unordered_set<CacheKey, CacheKeyHash> cache;
+    std::vector<std::pair<size_t, int64_t>> stack;  // (call node, old state)
+    int64_t state = 0;
+    size_t entry = nodes_[0].next;
+    uint64_t steps = 0;
+    while (nodes_[0].next != kNil) {
+      if (++steps > max_steps) return CheckResult::kUnknown;
+      CHECK(entry != kNil);
+      const Node& n = nodes_[entry];
+      if (n.is_call) {
+        const RegisterOp& op = ops_[n.op];
+        // The register model: a write always succeeds and sets the value; a
+        // read succeeds only if it saw the current value.
+        const bool legal = op.is_write || op.value == state;
+        if (legal) {
+          const int64_t next_state = op.is_write ? op.value : state;
+          std::vector<uint64_t> next_lin = linearized;
+          next_lin[n.op / 64] |= uint64_t{1} << (n.op % 64);
+          if (cache.insert(CacheKey{next_lin, next_state}).second) {
+            stack.emplace_back(entry, state);
+            state = next_state;
+            linearized = std::move(next_lin);
+            Lift(entry);
+            entry = nodes_[0].next;
+            continue;
+          }
+        }
+        entry = n.next;
+      } else {
+        // A return reached before its op could be linearized: backtrack.
+        if (stack.empty()) return CheckResult::kIllegal;
+        auto [call, old_state] = stack.back();
+        stack.pop_back();
+        state = old_state;
+        linearized[nodes_[call].op / 64] &=
+            ~(uint64_t{1} << (nodes_[call].op % 64));
+        Unlift(call);
+        entry = nodes_[call].next;
+      }
+    }
+    return CheckResult::kOk;
+  }
+
+ private:
+  // Removes a call and its return from the list; their own links are kept so
+  // that Unlift (in LIFO order) can put them back.
+  void Lift(size_t call) {
+    Unlink(call);
+    Unlink(nodes_[call].match);
+  }
+  void Unlift(size_t call) {
+    Relink(nodes_[call].match);
+    Relink(call);
+  }
+  void Unlink(size_t i) {
+    Node& n = nodes_[i];
+    nodes_[n.prev].next = n.next;
+    if (n.next != kNil) nodes_[n.next].prev = n.prev;
+  }
+  void Relink(size_t i) {
+    Node& n = nodes_[i];
+    nodes_[n.prev].next = i;
+    if (n.next != kNil) nodes_[n.next].prev = i;
+  }
+
+  const std::vector<RegisterOp>& ops_;
+  std::vector<Node> nodes_;
+};
+
+}  // namespace
+
+const char* CheckResultName(CheckResult r) {
+  switch (r) {
+    case CheckResult::kOk:
+      return "ok";
+    case CheckResult::kIllegal:
+      return "ILLEGAL";
+    case CheckResult::kUnknown:
+      return "unknown (search bound hit)";
+  }
+  return "?";
+}
+
+CheckResult CheckRegister(const std::vector<RegisterOp>& ops,
+                          uint64_t max_steps) {
+  if (ops.empty()) return CheckResult::kOk;
+  Search search(ops);
+  return search.Run(max_steps);
+}
+
+HistoryReport CheckHistory(
+    const std::map<uint64_t, std::vector<RegisterOp>>& by_key,
+    uint64_t max_steps_per_key) {
+  HistoryReport report;
+  for (const auto& [key, ops] : by_key) {
+    report.operations += ops.size();
+    const CheckResult r = CheckRegister(ops, max_steps_per_key);
+    if (r == CheckResult::kOk) continue;
+    // An illegal key outranks one we could not decide.
+    if (report.result == CheckResult::kOk ||
+        (r == CheckResult::kIllegal &&
+         report.result != CheckResult::kIllegal)) {
+      report.result = r;
+      report.key = key;
+    }
+  }
+  return report;
+}
+
+}  // namespace raftsql::sim

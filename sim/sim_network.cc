@@ -1,0 +1,54 @@
+#include "sim/sim_network.h"
+
+#include <utility>
+
+namespace raftsql::sim {
+
+SimNetwork::SimNetwork(EventQueue* queue, core::Prng rng, NetworkFaults faults,
+                       Deliver deliver)
+    : queue_(queue), rng_(rng), faults_(faults), deliver_(std::move(deliver)) {}
+
+Time SimNetwork::Latency() {
+  Time t = rng_.Range(faults_.latency_min, faults_.latency_max);
+  if (faults_.long_delay_probability > 0 &&
+      rng_.Chance(faults_.long_delay_probability)) {
+    t += rng_.Uniform(faults_.long_delay_max);
+    ++stats_.delayed;
+  }
+  return t;
+}
+
+void SimNetwork::Send(core::Message m) {
+  ++stats_.sent;
+  // A cut link loses the message at send time (a partition that heals later
+  // does not resurrect it).
+  if (IsCut(m.from, m.to)) {
+    ++stats_.cut;
+    return;
+  }
+  if (faults_.drop_probability > 0 && rng_.Chance(faults_.drop_probability)) {
+    ++stats_.dropped;
+    return;
+  }
+  if (faults_.duplicate_probability > 0 &&
+      rng_.Chance(faults_.duplicate_probability)) {
+    ++stats_.duplicated;
+    Schedule(m, Latency());
+  }
+  Schedule(std::move(m), Latency());
+}
+
+void SimNetwork::Schedule(core::Message m, Time delay) {
+  const uint64_t tag = (static_cast<uint64_t>(m.type) << 56) ^ (m.from << 40) ^
+                       (m.to << 32) ^ m.term ^ (m.index << 8);
+  queue_->After(delay, tag, [this, m = std::move(m)]() mutable {
+    // Also cut if the partition began while the message was in flight.
+    if (IsCut(m.from, m.to)) {
+      ++stats_.cut;
+      return;
+    }
+    deliver_(std::move(m));
+  });
+}
+
+}  // namespace raftsql::sim
