@@ -46,6 +46,12 @@ void Node::TransferLeadership(uint64_t transferee) {
   Pump();
 }
 
+void Node::Campaign() {
+  if (stopped_) return;
+  (void)raw_.Campaign();
+  Pump();
+}
+
 void Node::ReportUnreachable(uint64_t id) {
   if (stopped_) return;
   raw_.ReportUnreachable(id);

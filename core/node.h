@@ -53,6 +53,8 @@ class Node {
   absl::Status Propose(std::string data);
   absl::Status ReadIndex(std::string ctx);
   void TransferLeadership(uint64_t transferee);
+  // Starts an election now (tests and the simulator's fault points).
+  void Campaign();
   void ReportUnreachable(uint64_t id);
 
   bool stopped() const { return stopped_; }

@@ -40,6 +40,9 @@ class SimDisk {
   explicit SimDisk(DiskFaults faults) : faults_(faults) {}
 
   void Write(std::string_view bytes) { cache_.append(bytes); }
+  void set_fsync_failure_probability(double p) {
+    faults_.fsync_failure_probability = p;
+  }
   absl::Status Sync(core::Prng& rng);
   // Makes the cache durable with no fault (cluster bootstrap only).
   void ForceSync() {

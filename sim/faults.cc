@@ -1,0 +1,261 @@
+// Fault injection: the per-seed fault plan (swarm testing: each seed enables
+// a random subset of fault kinds at random intensities) and the chaos events
+// that act on it — partitions (isolation, split, asymmetric), swizzle-clogging,
+// crashes with restarts, process pauses and code-level fault points.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "core/check.h"
+#include "sim/simulation.h"
+#include "sim/simulation_internal.h"
+
+namespace raftsql::sim {
+
+FaultPlan DrawFaultPlan(uint64_t seed, int nodes, double intensity) {
+  core::Prng p(seed * 0x2545f4914f6cdd1dull + 17);
+  FaultPlan plan;
+  plan.clock_drift.assign(nodes, 0.0);
+  plan.disk_slowdown.assign(nodes, 1);
+  const Time latency_max[] = {500, 2 * kMillisecond, 10 * kMillisecond};
+  plan.network.latency_max = latency_max[p.Uniform(3)];
+  if (intensity <= 0) return plan;
+  auto on = [&](double chance) { return p.Chance(chance); };
+  auto level = [&](double max) {
+    return max * intensity * (0.2 + 0.8 * (p.Next() >> 11) * 0x1.0p-53);
+  };
+  if (on(0.7)) plan.network.drop_probability = level(0.10);
+  if (on(0.5)) plan.network.duplicate_probability = level(0.05);
+  if (on(0.5)) plan.network.long_delay_probability = level(0.02);
+  if (on(0.3)) plan.disk.fsync_failure_probability = level(0.002);
+  plan.disk.partial_write_probability = 0.5;
+  plan.disk.corrupt_sector_probability = 0.3;
+  plan.chaos_interval = static_cast<Time>(
+      static_cast<double>(p.Range(100, 800) * kMillisecond) / intensity);
+  plan.partition_weight = on(0.7) ? static_cast<int>(p.Range(1, 4)) : 0;
+  plan.clog_weight = on(0.4) ? static_cast<int>(p.Range(1, 2)) : 0;
+  plan.crash_weight = on(0.7) ? static_cast<int>(p.Range(1, 4)) : 0;
+  plan.pause_weight = on(0.5) ? static_cast<int>(p.Range(1, 2)) : 0;
+  plan.buggify_weight = on(0.5) ? static_cast<int>(p.Range(1, 2)) : 0;
+  if (on(0.5)) {
+    for (double& d : plan.clock_drift) d = (level(0.4) - 0.2 * intensity);
+  }
+  if (on(0.3)) plan.disk_slowdown[p.Uniform(nodes)] = p.Range(5, 20);
+  plan.buggify_campaign = on(0.5);
+  plan.buggify_transfer = on(0.5);
+  plan.buggify_unreachable = on(0.5);
+  return plan;
+}
+
+std::string FaultPlan::Describe() const {
+  std::vector<std::string> parts;
+  parts.push_back(
+      absl::StrFormat("latency<=%.1fms", network.latency_max / 1000.0));
+  if (network.drop_probability > 0) {
+    parts.push_back(
+        absl::StrFormat("drop=%.1f%%", network.drop_probability * 100));
+  }
+  if (network.duplicate_probability > 0) {
+    parts.push_back(
+        absl::StrFormat("dup=%.1f%%", network.duplicate_probability * 100));
+  }
+  if (network.long_delay_probability > 0) {
+    parts.push_back(absl::StrFormat("long-delay=%.1f%%",
+                                    network.long_delay_probability * 100));
+  }
+  if (disk.fsync_failure_probability > 0) {
+    parts.push_back(absl::StrFormat("fsync-fail=%.2f%%",
+                                    disk.fsync_failure_probability * 100));
+  }
+  if (chaos_interval > 0) {
+    parts.push_back(absl::StrFormat(
+        "chaos every ~%dms (partition:%d clog:%d crash:%d pause:%d "
+        "buggify:%d)",
+        chaos_interval / kMillisecond, partition_weight, clog_weight,
+        crash_weight, pause_weight, buggify_weight));
+  }
+  const double max_drift = *std::max_element(
+      clock_drift.begin(), clock_drift.end(),
+      [](double a, double b) { return std::abs(a) < std::abs(b); });
+  if (max_drift != 0) {
+    parts.push_back(
+        absl::StrFormat("drift<=%.0f%%", std::abs(max_drift) * 100));
+  }
+  const uint64_t slow =
+      *std::max_element(disk_slowdown.begin(), disk_slowdown.end());
+  if (slow > 1) parts.push_back(absl::StrFormat("slow-disk=%dx", slow));
+  return absl::StrJoin(parts, " ");
+}
+
+void Simulation::ScheduleChaos() {
+  if (plan_.chaos_interval == 0) return;
+  queue_.After(rng_.Uniform(2 * plan_.chaos_interval) + 1, 0xc4a05,
+               [this] { Chaos(); });
+}
+
+void Simulation::Chaos() {
+  if (!fault_phase_) return;
+  const int total = plan_.partition_weight + plan_.clog_weight +
+                    plan_.crash_weight + plan_.pause_weight +
+                    plan_.buggify_weight;
+  if (total > 0) {
+    int pick = static_cast<int>(rng_.Uniform(total));
+    if ((pick -= plan_.partition_weight) < 0) {
+      Partition();
+    } else if ((pick -= plan_.clog_weight) < 0) {
+      Clog();
+    } else if ((pick -= plan_.crash_weight) < 0) {
+      Slot& s = *slots_[rng_.Uniform(slots_.size())];
+      if (s.up) {
+        ++result_.faults["crash"];
+        CrashNode(s, "(chaos)");
+        Slot* slot = &s;
+        queue_.After(rng_.Range(100, 3000) * kMillisecond, 0x5e57a47,
+                     [this, slot] {
+                       if (!slot->up) StartNode(*slot);
+                     });
+      }
+    } else if ((pick -= plan_.pause_weight) < 0) {
+      Slot& s = *slots_[rng_.Uniform(slots_.size())];
+      if (s.up) {
+        ++result_.faults["pause"];
+        const Time d = rng_.Range(50, 1500) * kMillisecond;
+        s.paused_until = queue_.now() + d;
+        Trace(absl::StrFormat("n%d pauses for %dms", s.id, d / kMillisecond));
+      }
+    } else {
+      Buggify();
+    }
+  }
+  ScheduleChaos();
+}
+
+void Simulation::Partition() {
+  const uint64_t n = slots_.size();
+  std::vector<std::pair<uint64_t, uint64_t>> links;
+  std::string what;
+  const uint64_t kind = rng_.Uniform(3);
+  if (kind == 0) {
+    const uint64_t victim = 1 + rng_.Uniform(n);
+    for (uint64_t i = 1; i <= n; ++i) {
+      if (i == victim) continue;
+      links.push_back({victim, i});
+      links.push_back({i, victim});
+    }
+    what = absl::StrCat("isolate n", victim);
+    ++result_.faults["partition: isolate"];
+  } else if (kind == 1) {
+    // Split into a random side and the rest.
+    std::vector<uint64_t> side;
+    for (uint64_t i = 1; i <= n; ++i) {
+      if (rng_.Chance(0.5)) side.push_back(i);
+    }
+    for (uint64_t a : side) {
+      for (uint64_t b = 1; b <= n; ++b) {
+        if (std::find(side.begin(), side.end(), b) != side.end()) continue;
+        links.push_back({a, b});
+        links.push_back({b, a});
+      }
+    }
+    what = absl::StrCat("split {", absl::StrJoin(side, ","), "} from the rest");
+    ++result_.faults["partition: split"];
+  } else {
+    const uint64_t from = 1 + rng_.Uniform(n);
+    for (uint64_t i = 1; i <= n; ++i) {
+      if (i != from && rng_.Chance(0.6)) links.push_back({from, i});
+    }
+    what = absl::StrCat("one-way: n", from, " cannot send to ", links.size(),
+                        " peers");
+    ++result_.faults["partition: one-way"];
+  }
+  for (auto [a, b] : links) network_->Cut(a, b);
+  const Time duration = rng_.Range(100, 3000) * kMillisecond;
+  Trace(
+      absl::StrFormat("partition: %s for %dms", what, duration / kMillisecond));
+  queue_.After(duration, 0x4ea1, [this, links] {
+    for (auto [a, b] : links) network_->Restore(a, b);
+  });
+}
+
+void Simulation::Clog() {
+  // Swizzle-clog: cut links one at a time, then heal them in random order.
+  const uint64_t n = slots_.size();
+  std::vector<std::pair<uint64_t, uint64_t>> links;
+  for (uint64_t a = 1; a <= n; ++a) {
+    for (uint64_t b = 1; b <= n; ++b) {
+      if (a != b && rng_.Chance(0.4)) links.push_back({a, b});
+    }
+  }
+  const Time step = rng_.Range(20, 200) * kMillisecond;
+  for (size_t i = 0; i < links.size(); ++i) {
+    const auto link = links[i];
+    queue_.After(step * i, 0xc1061, [this, link] {
+      if (fault_phase_) network_->Cut(link.first, link.second);
+    });
+  }
+  for (size_t i = links.size(); i > 1; --i) {
+    std::swap(links[i - 1], links[rng_.Uniform(i)]);
+  }
+  for (size_t i = 0; i < links.size(); ++i) {
+    const auto link = links[i];
+    queue_.After(step * (links.size() + i), 0xc1062,
+                 [this, link] { network_->Restore(link.first, link.second); });
+  }
+  ++result_.faults["clog"];
+  Trace(absl::StrFormat("clog: %d links cut one by one every %dms",
+                        links.size(), step / kMillisecond));
+}
+
+void Simulation::Buggify() {
+  Slot& s = *slots_[rng_.Uniform(slots_.size())];
+  if (!s.up) return;
+  const uint64_t peer = 1 + rng_.Uniform(slots_.size());
+  const bool leads = s.node->raw().raft().state() == core::StateType::kLeader;
+  switch (rng_.Uniform(3)) {
+    case 0:
+      if (!plan_.buggify_campaign) return;
+      ++result_.faults["buggify: campaign"];
+      Trace(absl::StrFormat("buggify: n%d campaigns out of turn", s.id));
+      s.node->Campaign();
+      break;
+    case 1:
+      if (!plan_.buggify_transfer || !leads || peer == s.id) return;
+      ++result_.faults["buggify: transfer"];
+      Trace(
+          absl::StrFormat("buggify: n%d hands leadership to n%d", s.id, peer));
+      s.node->TransferLeadership(peer);
+      break;
+    default:
+      if (!plan_.buggify_unreachable || !leads || peer == s.id) return;
+      ++result_.faults["buggify: unreachable"];
+      s.node->ReportUnreachable(peer);
+      break;
+  }
+  AfterNodeEvent(s);
+}
+
+void Simulation::HealAll() {
+  heal_time_ = queue_.now();
+  network_->HealAll();
+  NetworkFaults calm = plan_.network;
+  calm.drop_probability = 0;
+  calm.duplicate_probability = 0;
+  calm.long_delay_probability = 0;
+  network_->SetFaults(calm);
+  for (auto& s : slots_) {
+    s->paused_until = 0;
+    s->disk->set_fsync_failure_probability(0);
+    if (!s->up) {
+      Slot* slot = s.get();
+      queue_.After(rng_.Uniform(100 * kMillisecond), 0x5e57a48, [this, slot] {
+        if (!slot->up) StartNode(*slot);
+      });
+    }
+  }
+  Trace("all faults healed: network whole, every node restarting or up");
+  // Every client now writes until one write succeeds (liveness).
+  for (auto& c : clients_) StartClient(*c);
+}
+
+}  // namespace raftsql::sim

@@ -1,0 +1,270 @@
+// //sim:sim — run seeds of the deterministic simulator.
+//
+//   sim --seeds=500 [--from=1]     sweep, with a progress bar and a summary
+//   sim --seed=17 [--trace]        replay one seed, optionally with a trace
+//   sim --check-determinism        run each seed twice, compare trace hashes
+// Knobs: --nodes --clients --ops --keys --faults (intensity, 0 = none)
+//        --broken=fsync|send-before-persist|stale-reads (self-test)
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "sim/simulation.h"
+
+namespace raftsql::sim {
+namespace {
+
+struct Flags {
+  std::map<std::string, std::string> values;
+  bool Has(const std::string& name) const { return values.count(name) > 0; }
+  uint64_t Int(const std::string& name, uint64_t fallback) const {
+    auto it = values.find(name);
+    return it == values.end() ? fallback
+                              : std::strtoull(it->second.c_str(), nullptr, 10);
+  }
+  double Double(const std::string& name, double fallback) const {
+    auto it = values.find(name);
+    return it == values.end() ? fallback
+                              : std::strtod(it->second.c_str(), nullptr);
+  }
+  std::string Str(const std::string& name) const {
+    auto it = values.find(name);
+    return it == values.end() ? "" : it->second;
+  }
+};
+
+constexpr const char* kKnownFlags[] = {"seed",
+                                       "seeds",
+                                       "from",
+                                       "trace",
+                                       "check_determinism",
+                                       "determinism_every",
+                                       "nodes",
+                                       "clients",
+                                       "ops",
+                                       "keys",
+                                       "faults",
+                                       "broken",
+                                       "help"};
+
+bool ParseFlags(int argc, char** argv, Flags& flags) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) {
+      std::fprintf(stderr, "unexpected argument: %s\n", arg.c_str());
+      return false;
+    }
+    arg = arg.substr(2);
+    const size_t eq = arg.find('=');
+    std::string name = absl::StrReplaceAll(arg.substr(0, eq), {{"-", "_"}});
+    bool known = false;
+    for (const char* k : kKnownFlags) known = known || name == k;
+    if (!known) {
+      std::fprintf(stderr, "unknown flag --%s (see --help)\n", name.c_str());
+      return false;
+    }
+    flags.values[name] = eq == std::string::npos ? "1" : arg.substr(eq + 1);
+  }
+  return true;
+}
+
+void Usage() {
+  std::printf(
+      "usage: sim [--seeds=N [--from=S] | --seed=S [--trace]] [options]\n"
+      "  --seeds=N               sweep N seeds starting at --from (default 1)\n"
+      "  --seed=S                replay one seed\n"
+      "  --trace                 print a readable per-node timeline\n"
+      "  --check-determinism     run every seed twice; hashes must match\n"
+      "  --determinism-every=K   ... or only every K-th seed of a sweep\n"
+      "  --nodes=5 --clients=8 --ops=2000 --keys=8\n"
+      "  --faults=1.0            fault intensity; 0 runs fault-free\n"
+      "  --broken=fsync|send-before-persist|stale-reads\n"
+      "                          break a component on purpose (the checkers\n"
+      "                          must catch it)\n");
+}
+
+SimOptions MakeOptions(const Flags& f, uint64_t seed) {
+  SimOptions o;
+  o.seed = seed;
+  o.nodes = static_cast<int>(f.Int("nodes", 5));
+  o.clients = static_cast<int>(f.Int("clients", 8));
+  o.ops = static_cast<int>(f.Int("ops", 2000));
+  o.keys = static_cast<int>(f.Int("keys", 8));
+  o.fault_intensity = f.Double("faults", 1.0);
+  const std::string broken = f.Str("broken");
+  o.broken_fsync = broken == "fsync";
+  o.broken_send_before_persist = broken == "send-before-persist";
+  o.broken_stale_reads = broken == "stale-reads";
+  return o;
+}
+
+std::string Replay(const Flags& f, uint64_t seed) {
+  std::string cmd = absl::StrCat("./bazelw run //sim -- --seed=", seed);
+  for (const char* k :
+       {"nodes", "clients", "ops", "keys", "faults", "broken"}) {
+    if (f.Has(k)) absl::StrAppend(&cmd, " --", k, "=", f.Str(k));
+  }
+  return absl::StrCat(cmd, " --trace");
+}
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+int RunOne(const Flags& f, uint64_t seed) {
+  SimOptions o = MakeOptions(f, seed);
+  if (f.Has("trace")) {
+    o.trace = [](const std::string& line) {
+      std::printf("%s\n", line.c_str());
+    };
+  }
+  std::printf(
+      "seed %llu: %d nodes, %d clients, %d ops; faults: %s\n",
+      static_cast<unsigned long long>(seed), o.nodes, o.clients, o.ops,
+      DrawFaultPlan(seed, o.nodes, o.fault_intensity).Describe().c_str());
+  const auto start = std::chrono::steady_clock::now();
+  const SimResult r = Simulation(o).Run();
+  const double wall = Seconds(std::chrono::steady_clock::now() - start);
+  std::printf(
+      "seed %llu %s: %llu events in %.3fs (%.2fM events/s), %.1fs virtual, "
+      "commit index %llu\n  ops: %llu ok, %llu failed, %llu timed out; "
+      "linearizability: %s\n",
+      static_cast<unsigned long long>(seed), r.passed ? "PASSED" : "FAILED",
+      static_cast<unsigned long long>(r.events), wall, r.events / wall / 1e6,
+      static_cast<double>(r.virtual_time) / kSecond,
+      static_cast<unsigned long long>(r.commit_index),
+      static_cast<unsigned long long>(r.ops_ok),
+      static_cast<unsigned long long>(r.ops_failed),
+      static_cast<unsigned long long>(r.ops_unknown),
+      r.linearizability.empty() ? "not checked" : r.linearizability.c_str());
+  for (const auto& [kind, n] : r.faults) {
+    std::printf("  fault %-22s %llu\n", kind.c_str(),
+                static_cast<unsigned long long>(n));
+  }
+  if (!r.passed) std::printf("  failure: %s\n", r.failure.c_str());
+  std::printf("trace hash %016llx\n",
+              static_cast<unsigned long long>(r.trace_hash));
+  if (f.Has("check_determinism")) {
+    SimOptions again = MakeOptions(f, seed);
+    const SimResult r2 = Simulation(again).Run();
+    if (r2.trace_hash != r.trace_hash) {
+      std::printf("NOT DETERMINISTIC: second run hash %016llx\n",
+                  static_cast<unsigned long long>(r2.trace_hash));
+      return 1;
+    }
+    std::printf("determinism: second run has the same hash\n");
+  }
+  return r.passed ? 0 : 1;
+}
+
+int Sweep(const Flags& f) {
+  const uint64_t count = f.Int("seeds", 100);
+  const uint64_t from = f.Int("from", 1);
+  uint64_t every = f.Int("determinism_every", 0);
+  if (f.Has("check_determinism")) every = 1;
+  const SimOptions shown = MakeOptions(f, from);
+  std::printf(
+      "raftsql sim: seeds %llu..%llu, %d nodes, %d clients, %d ops, "
+      "fault intensity %.1f%s\n",
+      static_cast<unsigned long long>(from),
+      static_cast<unsigned long long>(from + count - 1), shown.nodes,
+      shown.clients, shown.ops, shown.fault_intensity,
+      every > 0
+          ? absl::StrCat(", determinism checked every ", every, " seed(s)")
+                .c_str()
+          : "");
+  std::map<std::string, uint64_t> faults;
+  std::vector<std::pair<uint64_t, std::string>> failures;
+  uint64_t events = 0, ok = 0, failed = 0, unknown = 0, virtual_us = 0;
+  uint64_t determinism_checked = 0, lin_unknown = 0;
+  const auto start = std::chrono::steady_clock::now();
+  const bool tty = isatty(fileno(stdout));
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint64_t seed = from + i;
+    const SimResult r = Simulation(MakeOptions(f, seed)).Run();
+    events += r.events;
+    ok += r.ops_ok;
+    failed += r.ops_failed;
+    unknown += r.ops_unknown;
+    virtual_us += r.virtual_time;
+    lin_unknown += r.linearizability.rfind("unknown", 0) == 0;
+    for (const auto& [k, n] : r.faults) faults[k] += n;
+    if (!r.passed) failures.push_back({seed, r.failure});
+    if (every > 0 && i % every == 0) {
+      ++determinism_checked;
+      const SimResult again = Simulation(MakeOptions(f, seed)).Run();
+      if (again.trace_hash != r.trace_hash) {
+        failures.push_back(
+            {seed, "not deterministic: two runs, two trace hashes"});
+      }
+    }
+    const uint64_t done = i + 1;
+    if (tty || done == count || done % 50 == 0) {
+      const int width = 40;
+      const int filled = static_cast<int>(width * done / count);
+      std::printf("%s[%s%s] %llu/%llu seeds, %zu failed%s", tty ? "\r" : "",
+                  std::string(filled, '#').c_str(),
+                  std::string(width - filled, '.').c_str(),
+                  static_cast<unsigned long long>(done),
+                  static_cast<unsigned long long>(count), failures.size(),
+                  tty ? "" : "\n");
+      std::fflush(stdout);
+    }
+  }
+  const double wall = Seconds(std::chrono::steady_clock::now() - start);
+  std::printf("%s\nsummary\n", tty ? "" : "");
+  std::printf("  seeds        %llu passed, %zu failed\n",
+              static_cast<unsigned long long>(count - failures.size()),
+              failures.size());
+  std::printf("  events       %llu in %.1fs wall: %.2fM events/s\n",
+              static_cast<unsigned long long>(events), wall,
+              events / wall / 1e6);
+  std::printf("  time         %.0fs virtual / %.1fs real = %.0fx\n",
+              virtual_us / 1e6, wall, virtual_us / 1e6 / wall);
+  std::printf("  client ops   %llu ok, %llu failed cleanly, %llu timed out\n",
+              static_cast<unsigned long long>(ok),
+              static_cast<unsigned long long>(failed),
+              static_cast<unsigned long long>(unknown));
+  std::printf("  linearizability undecided (search bound) in %llu seeds\n",
+              static_cast<unsigned long long>(lin_unknown));
+  if (determinism_checked > 0) {
+    std::printf("  determinism  %llu seeds run twice\n",
+                static_cast<unsigned long long>(determinism_checked));
+  }
+  std::printf("  faults injected:\n");
+  for (const auto& [kind, n] : faults) {
+    std::printf("    %-24s %llu\n", kind.c_str(),
+                static_cast<unsigned long long>(n));
+  }
+  if (!failures.empty()) {
+    std::printf("failing seeds:\n");
+    for (const auto& [seed, why] : failures) {
+      std::printf("  seed %llu: %s\n    replay: %s\n",
+                  static_cast<unsigned long long>(seed), why.c_str(),
+                  Replay(f, seed).c_str());
+    }
+  }
+  return failures.empty() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace raftsql::sim
+
+int main(int argc, char** argv) {
+  raftsql::sim::Flags flags;
+  if (!raftsql::sim::ParseFlags(argc, argv, flags)) return 2;
+  if (flags.Has("help")) {
+    raftsql::sim::Usage();
+    return 0;
+  }
+  if (flags.Has("seed")) {
+    return raftsql::sim::RunOne(flags, flags.Int("seed", 1));
+  }
+  return raftsql::sim::Sweep(flags);
+}

@@ -1,0 +1,263 @@
+#include "sim/simulation.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/check.h"
+#include "sim/simulation_internal.h"
+
+namespace raftsql::sim {
+
+Simulation::Simulation(const SimOptions& options)
+    : options_(options),
+      plan_(
+          DrawFaultPlan(options.seed, options.nodes, options.fault_intensity)),
+      rng_(options.seed ^ 0x5eed5eed5eedull),
+      client_rng_(rng_.Split()) {
+  CHECK_GE(options.nodes, 1);
+  CHECK_GE(options.clients, 1);
+  network_ = std::make_unique<SimNetwork>(
+      &queue_, rng_.Split(), plan_.network,
+      [this](core::Message m) { Deliver(std::move(m)); });
+  core::ConfState cs;
+  for (int i = 1; i <= options.nodes; ++i) cs.voters.push_back(i);
+  for (int i = 1; i <= options.nodes; ++i) {
+    auto s = std::make_unique<Slot>();
+    s->id = i;
+    DiskFaults disk_faults = plan_.disk;
+    disk_faults.lie_about_fsync = options.broken_fsync;
+    s->disk = std::make_unique<SimDisk>(disk_faults);
+    s->disk_rng = rng_.Split();
+    s->transport = std::make_unique<SlotTransport>(network_.get());
+    const double drift = plan_.clock_drift[i - 1];
+    s->tick_interval = static_cast<Time>(
+        static_cast<double>(options.tick_interval) * (1.0 + drift));
+    SimLogStore bootstrap(s->disk.get(), &queue_, &s->disk_rng, DiskLatency{});
+    bootstrap.Bootstrap(cs);
+    slots_.push_back(std::move(s));
+  }
+  for (int i = 1; i <= options.clients; ++i) {
+    auto c = std::make_unique<Client>();
+    c->id = i;
+    clients_.push_back(std::move(c));
+  }
+  result_.seed = options.seed;
+  result_.plan = plan_.Describe();
+}
+
+Simulation::~Simulation() = default;
+
+std::string Simulation::Now() const {
+  return absl::StrFormat("%4d.%03ds", queue_.now() / kSecond,
+                         (queue_.now() % kSecond) / kMillisecond);
+}
+
+void Simulation::Trace(const std::string& line) {
+  if (options_.trace) options_.trace(absl::StrCat(Now(), "  ", line));
+}
+
+void Simulation::StartNode(Slot& s) {
+  CHECK(!s.up);
+  ++s.incarnation;
+  DiskLatency latency;
+  latency.slowdown = plan_.disk_slowdown[s.id - 1];
+  s.store = std::make_unique<SimLogStore>(s.disk.get(), &queue_, &s.disk_rng,
+                                          latency);
+  const RecoveryReport recovery = s.store->Recover();
+  s.sm = std::make_unique<KvStateMachine>();
+  core::NodeOptions o;
+  o.raft.id = s.id;
+  o.raft.election_ticks = options_.election_ticks;
+  o.raft.heartbeat_ticks = options_.heartbeat_ticks;
+  o.raft.storage = s.store.get();
+  o.raft.max_inflight_msgs = 64;
+  o.raft.max_size_per_msg = 64 * 1024;
+  o.raft.seed = options_.seed * 7919 + s.incarnation * 104729 + s.id;
+  o.log_store = s.store.get();
+  o.transport = s.transport.get();
+  o.state_machine = s.sm.get();
+  o.unsafe_send_before_persist = options_.broken_send_before_persist;
+  core::NodeObserver obs;
+  Slot* slot = &s;
+  obs.on_apply = [this, slot](const core::Entry& e, const std::string& r) {
+    OnApply(*slot, e, r);
+  };
+  obs.on_read = [this, slot](const core::ReadState& rs) { OnRead(*slot, rs); };
+  obs.on_soft_state = [this, slot](const core::SoftState& ss) {
+    OnSoftState(*slot, ss);
+  };
+  obs.on_fatal = [this, slot](const absl::Status& status) {
+    Trace(absl::StrCat("n", slot->id, " stops: ", status.message()));
+    ++result_.faults["fsync failure"];
+    const uint64_t incarnation = slot->incarnation;
+    // The process exits; a supervisor restarts it a little later.
+    queue_.After(0, 0xfa7a1, [this, slot, incarnation] {
+      if (slot->incarnation != incarnation || !slot->up) return;
+      CrashNode(*slot, "after fsync failure");
+      queue_.After(50 * kMillisecond, 0x5e57a47, [this, slot] {
+        if (!slot->up) StartNode(*slot);
+      });
+    });
+  };
+  s.node = std::make_unique<core::Node>(o, std::move(obs));
+  s.up = true;
+  s.lead = core::kNone;
+  Trace(absl::StrFormat(
+      "n%d starts (incarnation %d): %d records recovered%s, term %d, last "
+      "index %d",
+      s.id, s.incarnation, recovery.records,
+      recovery.truncated_bytes > 0
+          ? absl::StrCat(", torn tail of ", recovery.truncated_bytes,
+                         " bytes cut")
+          : "",
+      s.node->raw().raft().term(), s.store->LastIndex()));
+  queue_.Mix(s.store->LastIndex());
+  if (s.incarnation == 1) ScheduleTick(s);
+}
+
+void Simulation::CrashNode(Slot& s, const char* why) {
+  if (!s.up) return;
+  s.node.reset();
+  s.store.reset();  // Pending disk completions die with it.
+  s.sm.reset();
+  s.pending_writes.clear();
+  s.pending_reads.clear();
+  s.up = false;
+  s.paused_until = 0;
+  const CrashReport r = s.disk->Crash(s.disk_rng);
+  Trace(absl::StrFormat("n%d crashes %s: %d unsynced bytes lost%s%s", s.id, why,
+                        r.lost_bytes, r.torn ? ", last write torn" : "",
+                        r.corrupted ? ", last sector corrupted" : ""));
+  if (r.torn) ++result_.faults["torn write"];
+  if (r.corrupted) ++result_.faults["corrupt sector"];
+}
+
+void Simulation::ScheduleTick(Slot& s) {
+  Slot* slot = &s;
+  queue_.After(s.tick_interval, 0x71c0 + s.id, [this, slot] {
+    if (finished_) return;
+    if (slot->up && queue_.now() >= slot->paused_until) {
+      slot->node->Tick();
+      AfterNodeEvent(*slot);
+    }
+    ScheduleTick(*slot);
+  });
+}
+
+void Simulation::Deliver(core::Message m) {
+  if (m.to == 0 || m.to > slots_.size()) return;
+  Slot& s = *slots_[m.to - 1];
+  if (!s.up) return;
+  if (queue_.now() < s.paused_until) {
+    // A paused process reads its socket when it wakes up.
+    const Time at = s.paused_until;
+    queue_.At(at, 0xba5e,
+              [this, m = std::move(m)]() mutable { Deliver(std::move(m)); });
+    return;
+  }
+  s.node->Step(std::move(m));
+  AfterNodeEvent(s);
+}
+
+void Simulation::AfterNodeEvent(Slot& s) {
+  if (!s.up || !s.node) return;
+  s.node->raw().raft().CheckInvariants();
+}
+
+void Simulation::OnSoftState(Slot& s, const core::SoftState& ss) {
+  s.lead = ss.lead;
+  const core::Raft& raft = s.node->raw().raft();
+  queue_.Mix((s.id << 48) ^ (raft.term() << 8) ^
+             static_cast<uint64_t>(ss.state));
+  if (ss.state == core::StateType::kLeader) {
+    auto [it, inserted] = leader_of_term_.emplace(raft.term(), s.id);
+    if (it->second != s.id) {
+      Violation(
+          absl::StrFormat("election safety: n%d and n%d both lead term %d",
+                          it->second, s.id, raft.term()));
+    }
+    Trace(absl::StrFormat("n%d becomes leader of term %d (last index %d)", s.id,
+                          raft.term(), raft.log().LastIndex()));
+  }
+}
+
+void Simulation::OnApply(Slot& s, const core::Entry& e,
+                         const std::string& result) {
+  auto [it, inserted] =
+      committed_.emplace(e.index, std::make_pair(e.term, e.data));
+  if (!inserted &&
+      (it->second.first != e.term || it->second.second != e.data)) {
+    Violation(absl::StrFormat(
+        "state machine safety: n%d applied %d/%d but %d/%d was applied before",
+        s.id, e.term, e.index, it->second.first, e.index));
+  }
+  result_.commit_index = std::max(result_.commit_index, e.index);
+  if (e.type != core::EntryType::kNormal || e.data.empty()) return;
+  std::optional<KvCommand> cmd = KvCommand::Decode(e.data);
+  CHECK(cmd.has_value());
+  auto pending = s.pending_writes.find({cmd->client, cmd->op});
+  if (pending == s.pending_writes.end()) return;
+  s.pending_writes.erase(pending);
+  (void)result;  // kApplied or kDuplicate: either way the write took effect.
+  const uint64_t client = cmd->client;
+  const uint64_t op = cmd->op;
+  const uint64_t hint = s.lead;
+  queue_.After(network_->Latency(), 0xc11e47,
+               [this, client, op, hint] { Reply(client, op, true, 0, hint); });
+}
+
+void Simulation::OnRead(Slot& s, const core::ReadState& rs) {
+  auto it = s.pending_reads.find(rs.request_ctx);
+  if (it == s.pending_reads.end()) return;
+  const PendingRead r = it->second;
+  s.pending_reads.erase(it);
+  const int64_t value = s.sm->Get(r.key);
+  const uint64_t hint = s.lead;
+  queue_.After(network_->Latency(), 0xc11e48, [this, r, value, hint] {
+    Reply(r.client, r.op, true, value, hint);
+  });
+}
+
+SimResult Simulation::Run() {
+  for (auto& s : slots_) StartNode(*s);
+  for (auto& c : clients_) StartClient(*c);
+  ScheduleChaos();
+  while (!finished_ && violation_.empty() && queue_.RunOne()) {
+    if (fault_phase_) {
+      if (WorkloadDone() || queue_.now() >= options_.max_fault_time) {
+        fault_phase_ = false;
+        HealAll();
+      }
+    } else if (!liveness_met_) {
+      bool all_acked = true;
+      for (auto& c : clients_) all_acked = all_acked && c->final_write_acked;
+      if (all_acked) {
+        liveness_met_ = true;
+        converge_deadline_ = queue_.now() + 10 * kSecond;
+        Trace("liveness: every client completed a write after healing");
+      } else if (queue_.now() > heal_time_ + options_.liveness_bound) {
+        Violation(absl::StrFormat(
+            "liveness: clients could not complete a write within %ds after "
+            "every fault healed",
+            options_.liveness_bound / kSecond));
+      }
+    } else if (Converged()) {
+      finished_ = true;
+    } else if (queue_.now() > converge_deadline_) {
+      Violation("liveness: replicas did not converge within 10s of quiet");
+    }
+  }
+  if (violation_.empty() && !finished_) Violation("event queue ran dry");
+  if (violation_.empty()) CheckFinalState();
+  if (violation_.empty()) CheckLinearizability();
+  result_.passed = violation_.empty();
+  result_.failure = violation_;
+  result_.trace_hash = queue_.trace_hash();
+  result_.events = queue_.executed();
+  result_.virtual_time = queue_.now();
+  return result_;
+}
+
+}  // namespace raftsql::sim

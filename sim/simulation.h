@@ -1,0 +1,175 @@
+// One seeded simulation run: a cluster of core::Node runtimes on SimDisks and
+// a SimNetwork, a key/register workload from simulated clients, faults drawn
+// per seed ("swarm" style), safety checks on every event, a linearizability
+// check of the client history at the end, and a liveness phase after every
+// fault heals. A run is a pure function of (options, build): it prints the
+// same trace and ends with the same trace hash every time.
+#ifndef RAFTSQL_SIM_SIMULATION_H_
+#define RAFTSQL_SIM_SIMULATION_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/node.h"
+#include "core/prng.h"
+#include "sim/event_queue.h"
+#include "sim/kv_state_machine.h"
+#include "sim/linearizability.h"
+#include "sim/sim_disk.h"
+#include "sim/sim_log_store.h"
+#include "sim/sim_network.h"
+
+namespace raftsql::sim {
+
+struct SimOptions {
+  uint64_t seed = 1;
+  int nodes = 5;
+  int clients = 8;
+  int ops = 2000;  // Client operations in the fault phase.
+  int keys = 8;
+  // Scales every fault probability and rate; 0 runs fault-free.
+  double fault_intensity = 1.0;
+  // Receives readable trace lines when set.
+  std::function<void(const std::string&)> trace;
+
+  Time tick_interval = 10 * kMillisecond;
+  int election_ticks = 10;
+  int heartbeat_ticks = 1;
+  Time op_timeout = 1 * kSecond;
+  // After the faults heal, every client must complete a write within this.
+  Time liveness_bound = 30 * kSecond;
+  // Hard stop for the fault phase.
+  Time max_fault_time = 300 * kSecond;
+
+  // Deliberately broken components, for the checkers' self-tests.
+  bool broken_fsync = false;                // fsync acks without persisting
+  bool broken_send_before_persist = false;  // runtime breaks contract rule 1
+  bool broken_stale_reads = false;  // reads served locally, no ReadIndex
+};
+
+// The faults of one seed, drawn from it.
+struct FaultPlan {
+  NetworkFaults network;
+  DiskFaults disk;
+  // Mean time between chaos actions; 0 = none.
+  Time chaos_interval = 0;
+  // Relative weights of chaos actions.
+  int partition_weight = 0;
+  int clog_weight = 0;
+  int crash_weight = 0;
+  int pause_weight = 0;
+  int buggify_weight = 0;
+  std::vector<double> clock_drift;      // per node, e.g. +0.05 = 5% slow
+  std::vector<uint64_t> disk_slowdown;  // per node latency multiplier
+  // Buggify sites enabled for this seed.
+  bool buggify_campaign = false;
+  bool buggify_transfer = false;
+  bool buggify_unreachable = false;
+
+  std::string Describe() const;
+};
+
+FaultPlan DrawFaultPlan(uint64_t seed, int nodes, double intensity);
+
+struct SimResult {
+  uint64_t seed = 0;
+  bool passed = false;
+  std::string failure;  // One line, empty if passed.
+  uint64_t trace_hash = 0;
+  uint64_t events = 0;
+  Time virtual_time = 0;
+  std::map<std::string, uint64_t> faults;  // injected, by kind
+  uint64_t ops_ok = 0;
+  uint64_t ops_failed = 0;   // definitely not applied
+  uint64_t ops_unknown = 0;  // timed out
+  uint64_t commit_index = 0;
+  std::string linearizability;  // ok, ILLEGAL or unknown
+  std::string plan;
+};
+
+class Simulation {
+ public:
+  explicit Simulation(const SimOptions& options);
+  ~Simulation();
+  SimResult Run();
+
+ private:
+  struct Slot;
+  struct Client;
+  struct PendingRead {
+    uint64_t client;
+    uint64_t op;
+    uint64_t key;
+  };
+
+  // Nodes (simulation.cc).
+  void StartNode(Slot& s);
+  void CrashNode(Slot& s, const char* why);
+  void ScheduleTick(Slot& s);
+  void Deliver(core::Message m);
+  void OnApply(Slot& s, const core::Entry& e, const std::string& result);
+  void OnRead(Slot& s, const core::ReadState& rs);
+  void OnSoftState(Slot& s, const core::SoftState& ss);
+  void AfterNodeEvent(Slot& s);
+
+  // Workload (workload.cc).
+  void StartClient(Client& c);
+  void NextOp(Client& c);
+  void Receive(Slot& s, uint64_t client, uint64_t op);
+  void Reply(uint64_t client, uint64_t op, bool ok, int64_t value,
+             uint64_t leader_hint);
+  void TimeOut(uint64_t client, uint64_t op);
+  bool WorkloadDone() const;
+  Time ThinkTime();
+
+  // Faults (faults.cc).
+  void ScheduleChaos();
+  void Chaos();
+  void Partition();
+  void Clog();
+  void Buggify();
+  void HealAll();
+
+  // Checks (checks.cc).
+  void Violation(const std::string& what);
+  bool Converged() const;
+  void CheckFinalState();
+  void CheckLinearizability();
+
+  void Trace(const std::string& line);
+  std::string Now() const;
+
+  SimOptions options_;
+  FaultPlan plan_;
+  EventQueue queue_;
+  core::Prng rng_;         // chaos and workload choices
+  core::Prng client_rng_;  // client latencies and think times
+  std::unique_ptr<SimNetwork> network_;
+  std::vector<std::unique_ptr<Slot>> slots_;  // slots_[id - 1]
+  std::vector<std::unique_ptr<Client>> clients_;
+  // Phases: faults -> liveness (all healed, every client must write) ->
+  // convergence (all replicas identical) -> finished.
+  bool fault_phase_ = true;
+  bool liveness_met_ = false;
+  bool finished_ = false;
+  Time converge_deadline_ = 0;
+  Time heal_time_ = 0;
+  int ops_issued_ = 0;
+  std::string violation_;
+  SimResult result_;
+
+  // Safety bookkeeping.
+  std::map<uint64_t, uint64_t> leader_of_term_;
+  std::map<uint64_t, std::pair<uint64_t, std::string>> committed_;
+  std::map<uint64_t, uint64_t> acked_writes_;  // client -> highest acked op
+  std::map<uint64_t, std::vector<RegisterOp>> history_;
+};
+
+}  // namespace raftsql::sim
+
+#endif  // RAFTSQL_SIM_SIMULATION_H_

@@ -1,0 +1,57 @@
+// Private pieces of Simulation shared by its .cc files.
+#ifndef RAFTSQL_SIM_SIMULATION_INTERNAL_H_
+#define RAFTSQL_SIM_SIMULATION_INTERNAL_H_
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "sim/simulation.h"
+
+namespace raftsql::sim {
+
+class SlotTransport final : public core::Transport {
+ public:
+  explicit SlotTransport(SimNetwork* network) : network_(network) {}
+  void Send(core::Message m) override { network_->Send(std::move(m)); }
+
+ private:
+  SimNetwork* network_;
+};
+
+struct Simulation::Slot {
+  uint64_t id = 0;
+  std::unique_ptr<SimDisk> disk;
+  std::unique_ptr<SimLogStore> store;
+  std::unique_ptr<KvStateMachine> sm;
+  std::unique_ptr<SlotTransport> transport;
+  std::unique_ptr<core::Node> node;
+  core::Prng disk_rng{0};
+  bool up = false;
+  Time paused_until = 0;
+  Time tick_interval = 0;
+  uint64_t incarnation = 0;
+  uint64_t lead = core::kNone;
+  // Client writes proposed here, answered when applied here.
+  std::set<std::pair<uint64_t, uint64_t>> pending_writes;
+  std::map<std::string, PendingRead> pending_reads;
+};
+
+struct Simulation::Client {
+  uint64_t id = 0;
+  uint64_t next_op = 1;
+  uint64_t leader_hint = core::kNone;
+  // The operation in flight (op == 0: none).
+  uint64_t op = 0;
+  bool is_write = false;
+  uint64_t key = 0;
+  int64_t value = 0;
+  Time call = 0;
+  // Liveness phase: the client's final write has been acknowledged.
+  bool final_write_acked = false;
+};
+
+}  // namespace raftsql::sim
+
+#endif  // RAFTSQL_SIM_SIMULATION_INTERNAL_H_

@@ -1,0 +1,137 @@
+// The simulated clients: each runs one operation at a time (a register write
+// or a linearizable read of one of a few keys) against a node it believes
+// leads, records invoke/complete times, and treats a timeout as an
+// indeterminate result.
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/check.h"
+#include "sim/simulation.h"
+#include "sim/simulation_internal.h"
+
+namespace raftsql::sim {
+
+Time Simulation::ThinkTime() { return client_rng_.Uniform(2 * kMillisecond); }
+
+void Simulation::StartClient(Client& c) {
+  Client* client = &c;
+  queue_.After(client_rng_.Uniform(10 * kMillisecond), 0xc1000 + c.id,
+               [this, client] { NextOp(*client); });
+}
+
+bool Simulation::WorkloadDone() const {
+  if (ops_issued_ < options_.ops) return false;
+  for (const auto& c : clients_) {
+    if (c->op != 0) return false;
+  }
+  return true;
+}
+
+void Simulation::NextOp(Client& c) {
+  if (finished_ || c.op != 0) return;
+  if (fault_phase_) {
+    if (ops_issued_ >= options_.ops) return;
+    ++ops_issued_;
+  } else if (c.final_write_acked) {
+    return;
+  }
+  c.op = c.next_op++;
+  // After healing, every client writes until one write succeeds.
+  c.is_write = !fault_phase_ || client_rng_.Chance(0.5);
+  c.key = client_rng_.Uniform(options_.keys);
+  c.value = static_cast<int64_t>(c.id * 1'000'000'000 + c.op);
+  c.call = queue_.now();
+  uint64_t target = c.leader_hint;
+  if (target == core::kNone || client_rng_.Chance(0.2)) {
+    target = 1 + client_rng_.Uniform(slots_.size());
+  }
+  const uint64_t client = c.id;
+  const uint64_t op = c.op;
+  queue_.After(
+      network_->Latency(), 0xc2000 + client,
+      [this, target, client, op] { Receive(*slots_[target - 1], client, op); });
+  queue_.After(options_.op_timeout, 0xc3000 + client,
+               [this, client, op] { TimeOut(client, op); });
+}
+
+void Simulation::Receive(Slot& s, uint64_t client, uint64_t op) {
+  Client& c = *clients_[client - 1];
+  if (c.op != op) return;  // Timed out already.
+  // A request to a crashed or paused node is lost; the client times out.
+  if (!s.up || queue_.now() < s.paused_until) return;
+  auto fail = [&] {
+    const uint64_t hint = s.lead;
+    queue_.After(
+        network_->Latency(), 0xc4000 + client,
+        [this, client, op, hint] { Reply(client, op, false, 0, hint); });
+  };
+  if (c.is_write) {
+    const KvCommand cmd{client, op, c.key, c.value};
+    const absl::Status st = s.node->Propose(cmd.Encode());
+    AfterNodeEvent(s);
+    // Dropped means it entered no log: definitely not applied.
+    if (!st.ok()) return fail();
+    s.pending_writes.insert({client, op});
+    return;
+  }
+  if (options_.broken_stale_reads) {
+    const int64_t value = s.sm->Get(c.key);
+    const uint64_t hint = s.lead;
+    queue_.After(network_->Latency(), 0xc5000 + client,
+                 [this, client, op, value, hint] {
+                   Reply(client, op, true, value, hint);
+                 });
+    return;
+  }
+  const std::string ctx = absl::StrCat(client, ":", op);
+  const absl::Status st = s.node->ReadIndex(ctx);
+  AfterNodeEvent(s);
+  if (!st.ok()) return fail();
+  s.pending_reads[ctx] = PendingRead{client, op, c.key};
+}
+
+void Simulation::Reply(uint64_t client, uint64_t op, bool ok, int64_t value,
+                       uint64_t leader_hint) {
+  Client& c = *clients_[client - 1];
+  if (c.op != op) return;  // A late answer to a timed-out operation.
+  c.leader_hint = leader_hint;
+  if (ok) {
+    ++result_.ops_ok;
+    history_[c.key].push_back(RegisterOp{client, c.is_write,
+                                         c.is_write ? c.value : value, c.call,
+                                         queue_.now()});
+    if (c.is_write) {
+      uint64_t& acked = acked_writes_[client];
+      acked = std::max(acked, op);
+      if (!fault_phase_) c.final_write_acked = true;
+    }
+    Trace(absl::StrFormat("client %d %s k%d %s %d ok (%dus)", client,
+                          c.is_write ? "write" : "read", c.key,
+                          c.is_write ? "<-" : "->",
+                          c.is_write ? c.value : value, queue_.now() - c.call));
+  } else {
+    ++result_.ops_failed;
+  }
+  queue_.Mix((client << 40) ^ (op << 1) ^ (ok ? 1 : 0));
+  c.op = 0;
+  Client* cp = &c;
+  queue_.After(ThinkTime(), 0xc6000 + client, [this, cp] { NextOp(*cp); });
+}
+
+void Simulation::TimeOut(uint64_t client, uint64_t op) {
+  Client& c = *clients_[client - 1];
+  if (c.op != op) return;
+  if (c.is_write) {
+    // Outcome unknown: it may take effect at any later point, or never.
+    history_[c.key].push_back(
+        RegisterOp{client, true, c.value, c.call, kNeverReturned});
+  }
+  ++result_.ops_unknown;
+  Trace(absl::StrFormat("client %d %s k%d timed out", client,
+                        c.is_write ? "write" : "read", c.key));
+  c.op = 0;
+  c.leader_hint = core::kNone;
+  Client* cp = &c;
+  queue_.After(ThinkTime(), 0xc7000 + client, [this, cp] { NextOp(*cp); });
+}
+
+}  // namespace raftsql::sim
