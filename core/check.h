@@ -12,21 +12,40 @@
 
 namespace raftsql::internal {
 
-[[noreturn]] inline void CheckFailed(const char* file, int line,
-                                     const char* condition) {
-  std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", file, line, condition);
+// A process-wide hook run before a failed CHECK aborts, with the message.
+// The simulator installs one that turns the failure into a reported
+// violation of the seed under test (it does not return); production leaves
+// it unset.
+using CheckFailureHandler = void (*)(const char* message);
+inline CheckFailureHandler& CheckFailureHook() {
+  static CheckFailureHandler handler = nullptr;
+  return handler;
+}
+
+[[noreturn]] inline void CheckFailedMessage(const char* message) {
+  if (CheckFailureHook() != nullptr) CheckFailureHook()(message);
+  std::fprintf(stderr, "%s\n", message);
   std::fflush(stderr);
   std::abort();
+}
+
+[[noreturn]] inline void CheckFailed(const char* file, int line,
+                                     const char* condition) {
+  char message[512];
+  std::snprintf(message, sizeof(message), "%s:%d: CHECK failed: %s", file, line,
+                condition);
+  CheckFailedMessage(message);
 }
 
 [[noreturn]] inline void CheckOpFailed(const char* file, int line,
                                        const char* condition, uint64_t a,
                                        uint64_t b) {
-  std::fprintf(stderr, "%s:%d: CHECK failed: %s (%llu vs %llu)\n", file, line,
-               condition, static_cast<unsigned long long>(a),
-               static_cast<unsigned long long>(b));
-  std::fflush(stderr);
-  std::abort();
+  char message[512];
+  std::snprintf(message, sizeof(message),
+                "%s:%d: CHECK failed: %s (%llu vs %llu)", file, line, condition,
+                static_cast<unsigned long long>(a),
+                static_cast<unsigned long long>(b));
+  CheckFailedMessage(message);
 }
 
 }  // namespace raftsql::internal

@@ -42,9 +42,16 @@ absl::StatusOr<std::vector<Entry>> MemoryStorage::Entries(
   if (lo <= offset) return CompactedError();
   if (hi > LastIndex() + 1) return EntryUnavailableError();
   CHECK_LE(lo, hi);
-  std::vector<Entry> out(entries_.begin() + (lo - offset),
-                         entries_.begin() + (hi - offset));
-  LimitSize(out, max_bytes);
+  // Copy only what fits: a follower far behind must not cost a copy of the
+  // whole log per message.
+  std::vector<Entry> out;
+  uint64_t size = 0;
+  for (uint64_t i = lo; i < hi; ++i) {
+    const Entry& e = entries_[i - offset];
+    size += e.Size();
+    if (!out.empty() && size > max_bytes) break;
+    out.push_back(e);
+  }
   return out;
 }
 

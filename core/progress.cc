@@ -98,8 +98,12 @@ bool Progress::MaybeDecrTo(uint64_t rejected, uint64_t match_hint) {
     next = match + 1;
     return true;
   }
-  // In probe state only the latest probe (at next-1) may be rejected.
-  if (next == 0 || next - 1 != rejected) return false;
+  // In probe state only the latest probe (at next-1) may be rejected, and
+  // never at or below match: that would mean the follower lost entries it
+  // acknowledged as durable. Ignoring it keeps such a follower (a broken
+  // disk) from turning every duplicate rejection into a new probe; the
+  // heartbeat round still retries.
+  if (next == 0 || next - 1 != rejected || rejected <= match) return false;
   next = std::max(std::min(rejected, match_hint + 1), match + 1);
   CHECK_GE(next, 1u);
   probe_sent = false;

@@ -25,6 +25,7 @@ class EventQueue {
   // Runs the earliest event. Returns false if the queue is empty.
   bool RunOne();
   bool empty() const { return heap_.empty(); }
+  size_t size() const { return heap_.size(); }
   Time now() const { return now_; }
   Time next_time() const { return heap_.empty() ? now_ : heap_.front().time; }
   uint64_t executed() const { return executed_; }

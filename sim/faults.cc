@@ -106,7 +106,7 @@ void Simulation::Chaos() {
     } else if ((pick -= plan_.clog_weight) < 0) {
       Clog();
     } else if ((pick -= plan_.crash_weight) < 0) {
-      Slot& s = *slots_[rng_.Uniform(slots_.size())];
+      Slot& s = PickCrashVictim();
       if (s.up) {
         ++result_.faults["crash"];
         CrashNode(s, "(chaos)");
@@ -129,6 +129,19 @@ void Simulation::Chaos() {
     }
   }
   ScheduleChaos();
+}
+
+Simulation::Slot& Simulation::PickCrashVictim() {
+  // Most crashes hit a node in the middle of a log write: the window in which
+  // the persist-before-send rule and torn writes matter.
+  std::vector<Slot*> writing;
+  for (auto& s : slots_) {
+    if (s->up && s->node->persisting()) writing.push_back(s.get());
+  }
+  if (!writing.empty() && rng_.Chance(0.7)) {
+    return *writing[rng_.Uniform(writing.size())];
+  }
+  return *slots_[rng_.Uniform(slots_.size())];
 }
 
 void Simulation::Partition() {

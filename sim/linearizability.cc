@@ -68,6 +68,7 @@ class Search {
   CheckResult Run(uint64_t max_steps) {
     std::vector<uint64_t> linearized((ops_.size() + 63) / 64, 0);
     std::unordered_set<CacheKey, CacheKeyHash> cache;
+    CacheKey probe;  // Reused to avoid an allocation per step.
     std::vector<std::pair<size_t, int64_t>> stack;  // (call node, old state)
     int64_t state = 0;
     size_t entry = nodes_[0].next;
@@ -83,12 +84,14 @@ class Search {
         const bool legal = op.is_write || op.value == state;
         if (legal) {
           const int64_t next_state = op.is_write ? op.value : state;
-          std::vector<uint64_t> next_lin = linearized;
-          next_lin[n.op / 64] |= uint64_t{1} << (n.op % 64);
-          if (cache.insert(CacheKey{next_lin, next_state}).second) {
+          const uint64_t bit = uint64_t{1} << (n.op % 64);
+          probe.linearized = linearized;
+          probe.linearized[n.op / 64] |= bit;
+          probe.state = next_state;
+          if (cache.insert(probe).second) {
             stack.emplace_back(entry, state);
             state = next_state;
-            linearized = std::move(next_lin);
+            linearized[n.op / 64] |= bit;
             Lift(entry);
             entry = nodes_[0].next;
             continue;

@@ -10,6 +10,10 @@
 
 namespace raftsql::sim {
 
+// More pending events than this means messages multiply faster than they are
+// consumed: a storm, reported as a failure.
+constexpr size_t kMaxPendingEvents = 1'000'000;
+
 Simulation::Simulation(const SimOptions& options)
     : options_(options),
       plan_(
@@ -220,11 +224,57 @@ void Simulation::OnRead(Slot& s, const core::ReadState& rs) {
   });
 }
 
+namespace {
+
+// Thrown only by the simulator's CHECK hook, caught in Simulation::Run: the
+// simulation that hit it is abandoned, the sweep goes on.
+struct InvariantViolation {
+  std::string message;
+};
+
+[[noreturn]] void ThrowInvariantViolation(const char* message) {
+  throw InvariantViolation{message};
+}
+
+}  // namespace
+
 SimResult Simulation::Run() {
+  internal::CheckFailureHandler previous = internal::CheckFailureHook();
+  internal::CheckFailureHook() = &ThrowInvariantViolation;
+  SimResult result;
+  try {
+    result = RunUnguarded();
+  } catch (const InvariantViolation& v) {
+    Violation(absl::StrCat("invariant: ", v.message));
+    result = result_;
+    result.passed = false;
+    result.failure = violation_;
+    result.trace_hash = queue_.trace_hash();
+    result.events = queue_.executed();
+    result.virtual_time = queue_.now();
+  }
+  internal::CheckFailureHook() = previous;
+  return result;
+}
+
+SimResult Simulation::RunUnguarded() {
   for (auto& s : slots_) StartNode(*s);
   for (auto& c : clients_) StartClient(*c);
   ScheduleChaos();
   while (!finished_ && violation_.empty() && queue_.RunOne()) {
+    if (queue_.size() > kMaxPendingEvents) {
+      Violation(absl::StrFormat(
+          "%d events pending at %.1fs virtual: message storm", queue_.size(),
+          static_cast<double>(queue_.now()) / kSecond));
+      break;
+    }
+    if (queue_.executed() >= options_.max_events) {
+      Violation(absl::StrFormat(
+          "event budget of %d exhausted at %.1fs virtual (message storm or "
+          "livelock)",
+          options_.max_events, static_cast<double>(queue_.now()) / kSecond));
+      break;
+    }
     if (fault_phase_) {
       if (WorkloadDone() || queue_.now() >= options_.max_fault_time) {
         fault_phase_ = false;

@@ -45,6 +45,9 @@ struct SimOptions {
   Time liveness_bound = 30 * kSecond;
   // Hard stop for the fault phase.
   Time max_fault_time = 300 * kSecond;
+  // A run that needs more events than this is reported as a failure (a
+  // message storm or livelock); keeps every seed bounded, deterministically.
+  uint64_t max_events = 10'000'000;
 
   // Deliberately broken components, for the checkers' self-tests.
   bool broken_fsync = false;                // fsync acks without persisting
@@ -96,6 +99,8 @@ class Simulation {
  public:
   explicit Simulation(const SimOptions& options);
   ~Simulation();
+  // Runs the seed. A failed CHECK inside the run (a broken invariant of the
+  // core or the runtime) is reported as the seed's failure, not a crash.
   SimResult Run();
 
  private:
@@ -130,6 +135,7 @@ class Simulation {
   // Faults (faults.cc).
   void ScheduleChaos();
   void Chaos();
+  Slot& PickCrashVictim();
   void Partition();
   void Clog();
   void Buggify();
@@ -141,6 +147,7 @@ class Simulation {
   void CheckFinalState();
   void CheckLinearizability();
 
+  SimResult RunUnguarded();
   void Trace(const std::string& line);
   std::string Now() const;
 

@@ -10,6 +10,9 @@
 
 namespace raftsql::sim {
 
+// How long a client waits after a clean failure before its next operation.
+constexpr Time kRetryBackoff = 20 * kMillisecond;
+
 Time Simulation::ThinkTime() { return client_rng_.Uniform(2 * kMillisecond); }
 
 void Simulation::StartClient(Client& c) {
@@ -114,7 +117,9 @@ void Simulation::Reply(uint64_t client, uint64_t op, bool ok, int64_t value,
   queue_.Mix((client << 40) ^ (op << 1) ^ (ok ? 1 : 0));
   c.op = 0;
   Client* cp = &c;
-  queue_.After(ThinkTime(), 0xc6000 + client, [this, cp] { NextOp(*cp); });
+  // After a clean failure (no leader yet) back off before trying again.
+  const Time pause = ok ? ThinkTime() : kRetryBackoff + ThinkTime();
+  queue_.After(pause, 0xc6000 + client, [this, cp] { NextOp(*cp); });
 }
 
 void Simulation::TimeOut(uint64_t client, uint64_t op) {
