@@ -140,6 +140,13 @@ void Sweep(size_t nodes, bool pre_vote, bool check_quorum, uint64_t first) {
   EXPECT_GT(committed, static_cast<uint64_t>(kSeeds) * 5);
 }
 
+// Seed 6 found that a follower whose in-flight appends were all lost stalled
+// forever (the window stayed full); heartbeat responses now free a slot.
+TEST(RaftProperty, Seed6LostAppendsDoNotStallAFollower) {
+  const Outcome o = RunSeed(6, 3, true, true);
+  EXPECT_TRUE(o.failure.empty()) << o.failure;
+}
+
 TEST(RaftProperty, ThreeNodesStaySafeAndLiveUnderFaults) {
   Sweep(3, true, true, 1);
 }
