@@ -51,6 +51,7 @@ constexpr const char* kKnownFlags[] = {"seed",
                                        "keys",
                                        "faults",
                                        "broken",
+                                       "verbose",
                                        "help"};
 
 bool ParseFlags(int argc, char** argv, Flags& flags) {
@@ -82,6 +83,7 @@ void Usage() {
       "  --trace                 print a readable per-node timeline\n"
       "  --check-determinism     run every seed twice; hashes must match\n"
       "  --determinism-every=K   ... or only every K-th seed of a sweep\n"
+      "  --verbose               one line per seed of a sweep, with its hash\n"
       "  --nodes=5 --clients=8 --ops=2000 --keys=8\n"
       "  --faults=1.0            fault intensity; 0 runs fault-free\n"
       "  --broken=fsync|send-before-persist|stale-reads\n"
@@ -196,6 +198,14 @@ int Sweep(const Flags& f) {
     lin_unknown += r.linearizability.rfind("unknown", 0) == 0;
     for (const auto& [k, n] : r.faults) faults[k] += n;
     if (!r.passed) failures.push_back({seed, r.failure});
+    if (f.Has("verbose")) {
+      std::printf("seed %llu %s hash %016llx events %llu%s%s\n",
+                  static_cast<unsigned long long>(seed),
+                  r.passed ? "passed" : "FAILED",
+                  static_cast<unsigned long long>(r.trace_hash),
+                  static_cast<unsigned long long>(r.events),
+                  r.passed ? "" : ": ", r.failure.c_str());
+    }
     if (every > 0 && i % every == 0) {
       ++determinism_checked;
       const SimResult again = Simulation(MakeOptions(f, seed)).Run();
