@@ -197,7 +197,12 @@ void Simulation::OnApply(Slot& s, const core::Entry& e,
         "state machine safety: n%d applied %d/%d but %d/%d was applied before",
         s.id, e.term, e.index, it->second.first, e.index));
   }
-  result_.commit_index = std::max(result_.commit_index, e.index);
+  if (e.index > result_.commit_index) {
+    // First application anywhere of this index: it is committed.
+    result_.commit_index = e.index;
+    Trace(absl::StrFormat("n%d applies %d (term %d)%s", s.id, e.index, e.term,
+                          e.data.empty() ? ": leader no-op" : ""));
+  }
   if (e.type != core::EntryType::kNormal || e.data.empty()) return;
   std::optional<KvCommand> cmd = KvCommand::Decode(e.data);
   CHECK(cmd.has_value());

@@ -33,15 +33,22 @@ class TestRaft {
   Raft* operator->() { return raft_.get(); }
   MemoryStorage& storage() { return storage_; }
 
-  // Steps a message built from the fields given.
-  absl::Status Step(Message m) { return raft_->Step(std::move(m)); }
+  // Steps a message and checks every invariant afterwards.
+  absl::Status Step(Message m) {
+    absl::Status s = raft_->Step(std::move(m));
+    raft_->CheckInvariants();
+    return s;
+  }
   // Takes the messages the Raft sent so far.
   std::vector<Message> TakeMessages();
   // Campaigns (without pre-vote) and wins with votes from every peer.
   void BecomeLeader();
   void BecomeCandidate();
   void TickTimes(int n) {
-    for (int i = 0; i < n; ++i) raft_->Tick();
+    for (int i = 0; i < n; ++i) {
+      raft_->Tick();
+      raft_->CheckInvariants();
+    }
   }
 
  private:
