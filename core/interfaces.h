@@ -52,6 +52,15 @@ class StateMachine {
   // result for the proposer. Every entry, even an empty no-op or a conf
   // change, advances AppliedIndex() to its index.
   virtual std::string Apply(const Entry& entry) = 0;
+  // Applies consecutive committed entries (indexes AppliedIndex()+1, ...);
+  // a state machine may do them in one transaction. Results in order.
+  virtual std::vector<std::string> ApplyBatch(
+      const std::vector<Entry>& entries) {
+    std::vector<std::string> results;
+    results.reserve(entries.size());
+    for (const Entry& e : entries) results.push_back(Apply(e));
+    return results;
+  }
   // Replaces the state with a snapshot's image.
   virtual absl::Status Restore(const Snapshot& snapshot) = 0;
   virtual uint64_t AppliedIndex() const = 0;

@@ -112,20 +112,26 @@ void Node::ApplyCommitted(const Ready& rd) {
     CHECK(sm->Restore(*rd.snapshot).ok());
     CHECK_EQ(sm->AppliedIndex(), rd.snapshot->metadata.index);
   }
+  // A durable state machine may already hold some entries (it stores its
+  // applied index with the effects): never apply them twice.
+  std::vector<Entry> todo;
   for (const Entry& e : rd.committed_entries) {
-    // A durable state machine may already hold this entry (it stores its
-    // applied index with the effects): never apply it twice.
-    if (e.index <= sm->AppliedIndex()) continue;
-    // Rule 2: in index order, each exactly once.
-    CHECK_EQ(e.index, sm->AppliedIndex() + 1);
+    if (e.index > sm->AppliedIndex()) todo.push_back(e);
+  }
+  if (todo.empty()) return;
+  // Rule 2: in index order, each exactly once.
+  CHECK_EQ(todo.front().index, sm->AppliedIndex() + 1);
+  const std::vector<std::string> results = sm->ApplyBatch(todo);
+  CHECK_EQ(results.size(), todo.size());
+  CHECK_EQ(sm->AppliedIndex(), todo.back().index);
+  for (size_t i = 0; i < todo.size(); ++i) {
+    const Entry& e = todo[i];
     if (e.type == EntryType::kConfChange) {
       std::optional<ConfChange> cc = ConfChange::Decode(e.data);
       CHECK(cc.has_value());
       raw_.ApplyConfChange(*cc);
     }
-    const std::string result = sm->Apply(e);
-    CHECK_EQ(sm->AppliedIndex(), e.index);
-    if (observer_.on_apply) observer_.on_apply(e, result);
+    if (observer_.on_apply) observer_.on_apply(e, results[i]);
   }
 }
 

@@ -1,0 +1,215 @@
+#include "sm/command.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "core/codec.h"
+
+namespace raftsql::sm {
+namespace {
+
+using core::GetBytes;
+using core::GetFixed64;
+using core::PutBytes;
+using core::PutFixed64;
+
+constexpr char kCommandMagic[] = "sql1";
+constexpr char kResultMagic[] = "res1";
+
+absl::Status Malformed(const char* what) {
+  return absl::DataLossError(absl::StrCat("malformed ", what));
+}
+
+void PutValue(std::string& out, const Value& v) {
+  out.push_back(static_cast<char>(v.type));
+  switch (v.type) {
+    case Value::Type::kNull:
+      break;
+    case Value::Type::kInteger:
+      PutFixed64(out, static_cast<uint64_t>(v.integer));
+      break;
+    case Value::Type::kReal: {
+      uint64_t bits;
+      std::memcpy(&bits, &v.real, sizeof(bits));
+      PutFixed64(out, bits);
+      break;
+    }
+    case Value::Type::kText:
+    case Value::Type::kBlob:
+      PutBytes(out, v.bytes);
+      break;
+  }
+}
+
+std::optional<Value> GetValue(std::string_view& in) {
+  if (in.empty()) return std::nullopt;
+  const auto type = static_cast<uint8_t>(in[0]);
+  in.remove_prefix(1);
+  Value v;
+  switch (type) {
+    case 0:
+      return v;
+    case 1: {
+      auto i = GetFixed64(in);
+      if (!i) return std::nullopt;
+      return Value::Integer(static_cast<int64_t>(*i));
+    }
+    case 2: {
+      auto bits = GetFixed64(in);
+      if (!bits) return std::nullopt;
+      double d;
+      std::memcpy(&d, &*bits, sizeof(d));
+      return Value::Real(d);
+    }
+    case 3:
+    case 4: {
+      auto b = GetBytes(in);
+      if (!b) return std::nullopt;
+      return type == 3 ? Value::Text(std::string(*b))
+                       : Value::Blob(std::string(*b));
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
+
+std::string Value::DebugString() const {
+  switch (type) {
+    case Type::kNull:
+      return "NULL";
+    case Type::kInteger:
+      return absl::StrCat(integer);
+    case Type::kReal:
+      return absl::StrCat(real);
+    case Type::kText:
+      return absl::StrCat("'", bytes, "'");
+    case Type::kBlob:
+      return absl::StrCat("x<", bytes.size(), " bytes>");
+  }
+  return "?";
+}
+
+std::string Command::Encode() const {
+  std::string out = kCommandMagic;
+  PutFixed64(out, statements.size());
+  for (const Statement& s : statements) {
+    PutBytes(out, s.sql);
+    PutFixed64(out, s.positional.size());
+    for (const Value& v : s.positional) PutValue(out, v);
+    PutFixed64(out, s.named.size());
+    for (const auto& [name, v] : s.named) {
+      PutBytes(out, name);
+      PutValue(out, v);
+    }
+  }
+  out.push_back(transaction ? 1 : 0);
+  PutFixed64(out, session_id);
+  PutFixed64(out, sequence);
+  PutFixed64(out, static_cast<uint64_t>(timestamp_ms));
+  PutFixed64(out, random_seed);
+  return out;
+}
+
+absl::StatusOr<Command> Command::Decode(std::string_view in) {
+  if (in.substr(0, 4) != kCommandMagic) return Malformed("command");
+  in.remove_prefix(4);
+  Command c;
+  auto n = GetFixed64(in);
+  if (!n || *n > in.size()) return Malformed("command");
+  for (uint64_t i = 0; i < *n; ++i) {
+    Statement s;
+    auto sql = GetBytes(in);
+    auto np = GetFixed64(in);
+    if (!sql || !np || *np > in.size()) return Malformed("statement");
+    s.sql = std::string(*sql);
+    for (uint64_t k = 0; k < *np; ++k) {
+      auto v = GetValue(in);
+      if (!v) return Malformed("parameter");
+      s.positional.push_back(std::move(*v));
+    }
+    auto nn = GetFixed64(in);
+    if (!nn || *nn > in.size()) return Malformed("statement");
+    for (uint64_t k = 0; k < *nn; ++k) {
+      auto name = GetBytes(in);
+      if (!name) return Malformed("parameter name");
+      auto v = GetValue(in);
+      if (!v) return Malformed("parameter");
+      s.named.emplace_back(std::string(*name), std::move(*v));
+    }
+    c.statements.push_back(std::move(s));
+  }
+  if (in.empty()) return Malformed("command");
+  c.transaction = in[0] != 0;
+  in.remove_prefix(1);
+  auto session = GetFixed64(in);
+  auto sequence = GetFixed64(in);
+  auto ts = GetFixed64(in);
+  auto seed = GetFixed64(in);
+  if (!session || !sequence || !ts || !seed || !in.empty()) {
+    return Malformed("command trailer");
+  }
+  c.session_id = *session;
+  c.sequence = *sequence;
+  c.timestamp_ms = static_cast<int64_t>(*ts);
+  c.random_seed = *seed;
+  return c;
+}
+
+std::string CommandResult::Encode() const {
+  std::string out = kResultMagic;
+  PutFixed64(out, statements.size());
+  for (const StatementResult& r : statements) {
+    PutFixed64(out, static_cast<uint64_t>(r.status.code()));
+    PutBytes(out, std::string(r.status.message()));
+    PutFixed64(out, static_cast<uint64_t>(r.rows_affected));
+    PutFixed64(out, static_cast<uint64_t>(r.last_insert_rowid));
+  }
+  PutFixed64(out, index);
+  out.push_back(duplicate ? 1 : 0);
+  PutFixed64(out, versions.size());
+  for (const auto& [table, v] : versions) {
+    PutBytes(out, table);
+    PutFixed64(out, v);
+  }
+  return out;
+}
+
+absl::StatusOr<CommandResult> CommandResult::Decode(std::string_view in) {
+  if (in.substr(0, 4) != kResultMagic) return Malformed("result");
+  in.remove_prefix(4);
+  CommandResult r;
+  auto n = GetFixed64(in);
+  if (!n || *n > in.size()) return Malformed("result");
+  for (uint64_t i = 0; i < *n; ++i) {
+    auto code = GetFixed64(in);
+    auto msg = GetBytes(in);
+    auto rows = GetFixed64(in);
+    auto rowid = GetFixed64(in);
+    if (!code || !msg || !rows || !rowid || *code > 16)
+      return Malformed("result");
+    StatementResult s;
+    s.status = absl::Status(static_cast<absl::StatusCode>(*code),
+                            absl::string_view(msg->data(), msg->size()));
+    s.rows_affected = static_cast<int64_t>(*rows);
+    s.last_insert_rowid = static_cast<int64_t>(*rowid);
+    r.statements.push_back(std::move(s));
+  }
+  auto index = GetFixed64(in);
+  if (!index || in.empty()) return Malformed("result");
+  r.duplicate = in[0] != 0;
+  in.remove_prefix(1);
+  auto nv = GetFixed64(in);
+  if (!nv || *nv > in.size()) return Malformed("result");
+  r.index = *index;
+  for (uint64_t i = 0; i < *nv; ++i) {
+    auto table = GetBytes(in);
+    auto v = GetFixed64(in);
+    if (!table || !v) return Malformed("result");
+    r.versions[std::string(*table)] = *v;
+  }
+  return r;
+}
+
+}  // namespace raftsql::sm

@@ -1,0 +1,91 @@
+// The replicated write command and its result (DESIGN.md §3): one or more SQL
+// statements with bound parameters, whether they run as one transaction, an
+// optional client session for exactly-once retries, and the values the
+// leader fixes when it proposes (timestamp and random seed) so that every
+// replica computes the same bytes.
+#ifndef RAFTSQL_SM_COMMAND_H_
+#define RAFTSQL_SM_COMMAND_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace raftsql::sm {
+
+// A typed SQLite value.
+struct Value {
+  enum class Type : uint8_t { kNull, kInteger, kReal, kText, kBlob };
+  Type type = Type::kNull;
+  int64_t integer = 0;
+  double real = 0;
+  std::string bytes;  // kText or kBlob
+
+  static Value Null() { return Value{}; }
+  static Value Integer(int64_t v) { return Value{Type::kInteger, v, 0, {}}; }
+  static Value Real(double v) { return Value{Type::kReal, 0, v, {}}; }
+  static Value Text(std::string v) {
+    return Value{Type::kText, 0, 0, std::move(v)};
+  }
+  static Value Blob(std::string v) {
+    return Value{Type::kBlob, 0, 0, std::move(v)};
+  }
+  bool operator==(const Value&) const = default;
+  std::string DebugString() const;
+};
+
+struct Statement {
+  std::string sql;
+  std::vector<Value> positional;                     // ?1, ?2, ... or ?
+  std::vector<std::pair<std::string, Value>> named;  // :name, @name, $name
+  bool operator==(const Statement&) const = default;
+};
+
+struct Command {
+  std::vector<Statement> statements;
+  // All or nothing: a failing statement rolls back the whole command.
+  // Otherwise each statement is atomic on its own and later ones still run.
+  bool transaction = false;
+  // Exactly-once sessions (Raft thesis §6.3); 0 = no session.
+  uint64_t session_id = 0;
+  uint64_t sequence = 0;
+  // Fixed by the leader at proposal time.
+  int64_t timestamp_ms = 0;
+  uint64_t random_seed = 0;
+
+  std::string Encode() const;
+  static absl::StatusOr<Command> Decode(std::string_view data);
+  bool operator==(const Command&) const = default;
+};
+
+struct StatementResult {
+  absl::Status status;  // SQLite's message on failure
+  int64_t rows_affected = 0;
+  int64_t last_insert_rowid = 0;
+};
+
+struct CommandResult {
+  std::vector<StatementResult> statements;
+  uint64_t index = 0;  // The log index the command was applied at.
+  // Tables the command changed, with their new versions (= index).
+  std::map<std::string, uint64_t> versions;
+  // A retry of a session request already applied: the stored result.
+  bool duplicate = false;
+
+  std::string Encode() const;
+  static absl::StatusOr<CommandResult> Decode(std::string_view data);
+};
+
+struct QueryResult {
+  std::vector<std::string> columns;
+  std::vector<std::vector<Value>> rows;
+};
+
+}  // namespace raftsql::sm
+
+#endif  // RAFTSQL_SM_COMMAND_H_

@@ -1,0 +1,93 @@
+#include "sm/deterministic_vfs.h"
+
+#include <sqlite3.h>
+
+#include <mutex>
+
+#include "core/check.h"
+
+namespace raftsql::sm {
+namespace {
+
+constexpr char kVfsName[] = "raftsql-deterministic";
+// The Unix epoch as a Julian day number, in milliseconds.
+constexpr int64_t kUnixEpochJulianMs = 210866760000000LL;
+
+thread_local int64_t now_unix_ms = 0;
+sqlite3_vfs* base_vfs = nullptr;
+sqlite3_vfs vfs;
+
+int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
+         int* out_flags) {
+  return base_vfs->xOpen(base_vfs, name, file, flags, out_flags);
+}
+int Delete(sqlite3_vfs*, const char* name, int sync_dir) {
+  return base_vfs->xDelete(base_vfs, name, sync_dir);
+}
+int Access(sqlite3_vfs*, const char* name, int flags, int* out) {
+  return base_vfs->xAccess(base_vfs, name, flags, out);
+}
+int FullPathname(sqlite3_vfs*, const char* name, int n, char* out) {
+  return base_vfs->xFullPathname(base_vfs, name, n, out);
+}
+void* DlOpen(sqlite3_vfs*, const char*) { return nullptr; }  // No extensions.
+void DlError(sqlite3_vfs*, int n, char* out) {
+  sqlite3_snprintf(n, out, "extensions are disabled");
+}
+void (*DlSym(sqlite3_vfs*, void*, const char*))(void) { return nullptr; }
+void DlClose(sqlite3_vfs*, void*) {}
+int Randomness(sqlite3_vfs*, int n, char* out) {
+  // SQLite seeds its internal PRNG from here; replicas must agree.
+  for (int i = 0; i < n; ++i) out[i] = static_cast<char>(i * 131 + 7);
+  return n;
+}
+int Sleep(sqlite3_vfs*, int micros) {
+  return base_vfs->xSleep(base_vfs, micros);
+}
+int CurrentTime(sqlite3_vfs*, double* out) {
+  *out = static_cast<double>(kUnixEpochJulianMs + now_unix_ms) / 86400000.0;
+  return SQLITE_OK;
+}
+int CurrentTimeInt64(sqlite3_vfs*, sqlite3_int64* out) {
+  *out = kUnixEpochJulianMs + now_unix_ms;
+  return SQLITE_OK;
+}
+int GetLastError(sqlite3_vfs*, int n, char* out) {
+  return base_vfs->xGetLastError(base_vfs, n, out);
+}
+
+void Register() {
+  base_vfs = sqlite3_vfs_find(nullptr);
+  CHECK(base_vfs != nullptr);
+  vfs = sqlite3_vfs{};
+  vfs.iVersion = 2;
+  vfs.szOsFile = base_vfs->szOsFile;
+  vfs.mxPathname = base_vfs->mxPathname;
+  vfs.zName = kVfsName;
+  vfs.xOpen = Open;
+  vfs.xDelete = Delete;
+  vfs.xAccess = Access;
+  vfs.xFullPathname = FullPathname;
+  vfs.xDlOpen = DlOpen;
+  vfs.xDlError = DlError;
+  vfs.xDlSym = DlSym;
+  vfs.xDlClose = DlClose;
+  vfs.xRandomness = Randomness;
+  vfs.xSleep = Sleep;
+  vfs.xCurrentTime = CurrentTime;
+  vfs.xGetLastError = GetLastError;
+  vfs.xCurrentTimeInt64 = CurrentTimeInt64;
+  CHECK(sqlite3_vfs_register(&vfs, /*makeDflt=*/0) == SQLITE_OK);
+}
+
+}  // namespace
+
+const char* DeterministicVfsName() {
+  static std::once_flag once;
+  std::call_once(once, Register);
+  return kVfsName;
+}
+
+void SetDeterministicNow(int64_t unix_ms) { now_unix_ms = unix_ms; }
+
+}  // namespace raftsql::sm

@@ -1,0 +1,167 @@
+// Snapshots (serialize / restore through the backup API) and the read side:
+// Query on the read connection, GetVersion.
+#include <sqlite3.h>
+
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+#include "sm/sqlite_state_machine.h"
+#include "sm/sqlite_util.h"
+
+namespace raftsql::sm {
+
+absl::StatusOr<std::string> SqliteStateMachine::CreateSnapshot() {
+  // Debian's SQLite has no sqlite_dbpage, so sqlite3_serialize cannot read a
+  // file database directly: copy it with the backup API into an in-memory
+  // (memdb) database, whose bytes serialize as they are.
+  sqlite3* image = nullptr;
+  if (sqlite3_open_v2(":memory:", &image,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      nullptr) != SQLITE_OK) {
+    sqlite3_close(image);
+    return absl::ResourceExhaustedError("cannot open a scratch database");
+  }
+  int rc = sqlite3_deserialize(
+      image, "main", nullptr, 0, 0,
+      SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE);
+  sqlite3_backup* backup = rc == SQLITE_OK
+                               ? sqlite3_backup_init(image, "main", db_, "main")
+                               : nullptr;
+  if (backup == nullptr) {
+    sqlite3_close(image);
+    return absl::InternalError("cannot start a snapshot copy");
+  }
+  rc = sqlite3_backup_step(backup, -1);
+  sqlite3_backup_finish(backup);
+  if (rc != SQLITE_DONE) {
+    absl::Status s = SqliteError(image, rc);
+    sqlite3_close(image);
+    return s;
+  }
+  sqlite3_int64 size = 0;
+  unsigned char* bytes = sqlite3_serialize(image, "main", &size, 0);
+  if (bytes == nullptr) {
+    sqlite3_close(image);
+    return absl::ResourceExhaustedError("cannot serialize the database");
+  }
+  std::string out(reinterpret_cast<const char*>(bytes),
+                  static_cast<size_t>(size));
+  sqlite3_free(bytes);
+  sqlite3_close(image);
+  return out;
+}
+
+std::string SqliteStateMachine::SerializeForTest() {
+  absl::StatusOr<std::string> s = CreateSnapshot();
+  CHECK(s.ok());
+  return *s;
+}
+
+absl::Status SqliteStateMachine::Restore(const core::Snapshot& snapshot) {
+  // Load the image into a scratch connection, then copy it page by page over
+  // ours: the backup API works for files and memory alike and is atomic.
+  sqlite3* scratch = nullptr;
+  if (sqlite3_open_v2(":memory:", &scratch,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      nullptr) != SQLITE_OK) {
+    sqlite3_close(scratch);
+    return absl::ResourceExhaustedError("cannot open a scratch database");
+  }
+  const size_t n = snapshot.data.size();
+  auto* buf = static_cast<unsigned char*>(sqlite3_malloc64(n));
+  if (buf == nullptr && n > 0) {
+    sqlite3_close(scratch);
+    return absl::ResourceExhaustedError("snapshot too large for memory");
+  }
+  std::memcpy(buf, snapshot.data.data(), n);
+  int rc = sqlite3_deserialize(
+      scratch, "main", buf, n, n,
+      SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE);
+  if (rc != SQLITE_OK) {
+    sqlite3_close(scratch);
+    return absl::DataLossError("snapshot is not a SQLite database");
+  }
+  sqlite3_backup* backup = sqlite3_backup_init(db_, "main", scratch, "main");
+  if (backup == nullptr) {
+    absl::Status s = SqliteError(db_, sqlite3_errcode(db_));
+    sqlite3_close(scratch);
+    return s;
+  }
+  rc = sqlite3_backup_step(backup, -1);
+  sqlite3_backup_finish(backup);
+  sqlite3_close(scratch);
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc);
+  absl::Status s = LoadMeta();
+  if (!s.ok()) return s;
+  if (applied_ != snapshot.metadata.index) {
+    return absl::DataLossError(absl::StrCat("snapshot holds applied index ",
+                                            applied_, ", its metadata says ",
+                                            snapshot.metadata.index));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<QueryResult> SqliteStateMachine::Query(
+    const Statement& statement) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Policy& policy = read_db_ == db_ ? write_policy_ : read_policy_;
+  policy.refusal.clear();
+  Stmt stmt;
+  int rc = sqlite3_prepare_v2(read_db_, statement.sql.c_str(),
+                              static_cast<int>(statement.sql.size()),
+                              stmt.out(), nullptr);
+  if (rc != SQLITE_OK) return SqliteError(read_db_, rc, policy.refusal);
+  if (stmt.get() == nullptr)
+    return absl::InvalidArgumentError("empty statement");
+  if (!sqlite3_stmt_readonly(stmt.get())) {
+    return absl::InvalidArgumentError(
+        "Query runs read-only statements; send writes with Execute");
+  }
+  absl::Status bind = BindAll(stmt.get(), statement);
+  if (!bind.ok()) return bind;
+  QueryResult result;
+  const int columns = sqlite3_column_count(stmt.get());
+  for (int i = 0; i < columns; ++i) {
+    result.columns.push_back(sqlite3_column_name(stmt.get(), i));
+  }
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    if (result.rows.size() >= options_.max_query_rows) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "query returns more than ", options_.max_query_rows, " rows"));
+    }
+    std::vector<Value> row;
+    row.reserve(columns);
+    for (int i = 0; i < columns; ++i) row.push_back(ColumnValue(stmt.get(), i));
+    result.rows.push_back(std::move(row));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(read_db_, rc, policy.refusal);
+  return result;
+}
+
+absl::StatusOr<uint64_t> SqliteStateMachine::GetVersion(
+    const std::string& table) {
+  std::lock_guard<std::mutex> lock(read_mu_);
+  Stmt exists;
+  sqlite3_prepare_v2(read_db_,
+                     "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND "
+                     "name = ?1 COLLATE NOCASE",
+                     -1, exists.out(), nullptr);
+  sqlite3_bind_text(exists.get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(exists.get()) != SQLITE_ROW ||
+      absl::StartsWithIgnoreCase(table, "_raftsql")) {
+    return absl::NotFoundError(absl::StrCat("no such table: ", table));
+  }
+  Stmt version;
+  sqlite3_prepare_v2(read_db_,
+                     "SELECT version FROM _raftsql_versions WHERE name = ?1",
+                     -1, version.out(), nullptr);
+  sqlite3_bind_text(version.get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(version.get()) == SQLITE_ROW) {
+    return static_cast<uint64_t>(sqlite3_column_int64(version.get(), 0));
+  }
+  return 0;
+}
+
+}  // namespace raftsql::sm

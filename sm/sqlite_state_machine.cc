@@ -1,0 +1,273 @@
+#include "sm/sqlite_state_machine.h"
+
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+#include "sm/deterministic_vfs.h"
+#include "sm/sqlite_util.h"
+
+namespace raftsql::sm {
+namespace {
+
+constexpr char kMetaSchema[] =
+    "CREATE TABLE IF NOT EXISTS _raftsql_meta("
+    "  key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS _raftsql_versions("
+    "  name TEXT PRIMARY KEY COLLATE NOCASE, version INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS _raftsql_sessions("
+    "  session_id INTEGER PRIMARY KEY, sequence INTEGER NOT NULL,"
+    "  result BLOB NOT NULL);";
+
+// PRAGMAs that only read the schema: allowed. Every other PRAGMA could change
+// durability, journaling or the schema itself and is refused.
+constexpr const char* kReadOnlyPragmas[] = {
+    "table_info",  "table_xinfo",      "index_list",        "index_info",
+    "index_xinfo", "foreign_key_list", "foreign_key_check", "integrity_check",
+    "quick_check", "table_list",
+};
+
+// Our meta tables. (SQLite's own schema table is written by DDL through the
+// authorizer too; defensive mode already stops users writing it directly.)
+bool IsInternalTable(const char* name) {
+  return name != nullptr && absl::StartsWithIgnoreCase(name, "_raftsql");
+}
+
+int AuthorizerCallback(void* ctx, int action, const char* a1, const char* a2,
+                       const char* db, const char*) {
+  auto* policy = static_cast<SqliteStateMachine::Policy*>(ctx);
+  if (policy->internal) return SQLITE_OK;
+  auto refuse = [&](std::string why) {
+    policy->refusal = std::move(why);
+    return SQLITE_DENY;
+  };
+  switch (action) {
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+      return refuse(
+          "ATTACH and DETACH are not allowed: every replica must "
+          "see the same single database");
+    case SQLITE_PRAGMA:
+      for (const char* ok : kReadOnlyPragmas) {
+        if (a1 != nullptr && absl::EqualsIgnoreCase(a1, ok)) {
+          return SQLITE_OK;
+        }
+      }
+      return refuse(absl::StrCat("PRAGMA ", a1 ? a1 : "",
+                                 " is not allowed: it would change settings "
+                                 "or the schema outside replication"));
+    case SQLITE_FUNCTION:
+      if (a2 != nullptr && absl::EqualsIgnoreCase(a2, "load_extension")) {
+        return refuse("load_extension() is not allowed");
+      }
+      return SQLITE_OK;
+    case SQLITE_TRANSACTION:
+    case SQLITE_SAVEPOINT:
+      return refuse(
+          "transaction control is not allowed in statements: use "
+          "the command's transaction flag");
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_CREATE_TEMP_INDEX:
+    case SQLITE_CREATE_TEMP_TRIGGER:
+    case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_TEMP_INDEX:
+    case SQLITE_DROP_TEMP_TRIGGER:
+    case SQLITE_DROP_TEMP_VIEW:
+      return refuse(
+          "temporary objects are not allowed: they live in one "
+          "connection and are not replicated");
+    case SQLITE_INSERT:
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE:
+      if (db != nullptr && std::strcmp(db, "main") != 0) {
+        return refuse("only the main database can be written");
+      }
+      if (IsInternalTable(a1)) {
+        return refuse(absl::StrCat("table ", a1, " is internal to raftsql"));
+      }
+      return SQLITE_OK;
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_DROP_TABLE:
+      if (IsInternalTable(a1)) {
+        return refuse(absl::StrCat("table ", a1, " is internal to raftsql"));
+      }
+      if (policy->ddl_tables != nullptr) policy->ddl_tables->insert(a1);
+      return SQLITE_OK;
+    case SQLITE_ALTER_TABLE:
+    case SQLITE_CREATE_INDEX:
+    case SQLITE_DROP_INDEX:
+    case SQLITE_CREATE_TRIGGER:
+    case SQLITE_DROP_TRIGGER:
+      if (IsInternalTable(a2)) {
+        return refuse(absl::StrCat("table ", a2, " is internal to raftsql"));
+      }
+      if (policy->ddl_tables != nullptr && a2 != nullptr) {
+        policy->ddl_tables->insert(a2);
+      }
+      return SQLITE_OK;
+    default:
+      return SQLITE_OK;
+  }
+}
+
+void PreUpdateCallback(void* ctx, sqlite3* db, int op, const char* db_name,
+                       const char* table, sqlite3_int64 key1,
+                       sqlite3_int64 key2) {
+  static_cast<SqliteStateMachine*>(ctx)->OnPreUpdate(db, op, db_name, table,
+                                                     key1, key2);
+}
+
+// random() and randomblob(N) from the command's seed.
+void RandomFn(sqlite3_context* ctx, int, sqlite3_value**) {
+  auto* sm = static_cast<SqliteStateMachine*>(sqlite3_user_data(ctx));
+  sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(sm->prng().Next()));
+}
+
+void RandomBlobFn(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  auto* sm = static_cast<SqliteStateMachine*>(sqlite3_user_data(ctx));
+  sqlite3_int64 n = sqlite3_value_int64(argv[0]);
+  if (n < 1) n = 1;
+  if (n > 1 << 20) {
+    sqlite3_result_error_toobig(ctx);
+    return;
+  }
+  std::string blob(static_cast<size_t>(n), '\0');
+  for (char& c : blob) c = static_cast<char>(sm->prng().Next());
+  sqlite3_result_blob64(ctx, blob.data(), blob.size(), SQLITE_TRANSIENT);
+}
+
+absl::Status Configure(sqlite3* db, SqliteStateMachine::Policy* policy) {
+  int on = 0;
+  sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, &on);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, &on);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DML, 0, &on);
+  sqlite3_db_config(db, SQLITE_DBCONFIG_DQS_DDL, 0, &on);
+  sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
+  sqlite3_extended_result_codes(db, 1);
+  if (sqlite3_set_authorizer(db, AuthorizerCallback, policy) != SQLITE_OK) {
+    return absl::InternalError("cannot install the SQLite authorizer");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<sqlite3*> OpenConnection(const std::string& path, int flags,
+                                        const char* vfs) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path.c_str(), &db, flags, vfs);
+  if (rc != SQLITE_OK) {
+    absl::Status s = SqliteError(db, rc);
+    sqlite3_close(db);
+    return s;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  return db;
+}
+
+}  // namespace
+
+SqliteStateMachine::SqliteStateMachine(const SqliteOptions& options)
+    : options_(options) {
+  write_policy_.ddl_tables = &statement_ddl_tables_;
+}
+
+SqliteStateMachine::~SqliteStateMachine() {
+  if (read_db_ != db_) sqlite3_close(read_db_);
+  sqlite3_close(db_);
+  sqlite3_close(check_db_);
+}
+
+absl::StatusOr<std::unique_ptr<SqliteStateMachine>> SqliteStateMachine::Open(
+    const SqliteOptions& options) {
+  std::unique_ptr<SqliteStateMachine> sm(new SqliteStateMachine(options));
+  absl::Status s = sm->Init();
+  if (!s.ok()) return s;
+  return sm;
+}
+
+absl::Status SqliteStateMachine::Init() {
+  const bool memory = options_.path == ":memory:";
+  const int rw =
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  absl::StatusOr<sqlite3*> db =
+      OpenConnection(options_.path, rw, DeterministicVfsName());
+  if (!db.ok()) return db.status();
+  db_ = *db;
+  absl::Status s = Configure(db_, &write_policy_);
+  if (!s.ok()) return s;
+  sqlite3_preupdate_hook(db_, PreUpdateCallback, this);
+  const int fn = SQLITE_UTF8;
+  if (sqlite3_create_function(db_, "random", 0, fn, this, RandomFn, nullptr,
+                              nullptr) != SQLITE_OK ||
+      sqlite3_create_function(db_, "randomblob", 1, fn, this, RandomBlobFn,
+                              nullptr, nullptr) != SQLITE_OK) {
+    return SqliteError(db_, sqlite3_errcode(db_));
+  }
+  write_policy_.internal = true;
+  if (!memory) {
+    // WAL lets reads run beside the apply loop. synchronous=NORMAL may lose
+    // the last transactions on power failure, never consistency: the applied
+    // index rolls back with them and the log replays them.
+    s = Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    if (!s.ok()) return s;
+  }
+  s = Exec(kMetaSchema);
+  write_policy_.internal = false;
+  if (!s.ok()) return s;
+  if (memory) {
+    read_db_ = db_;
+  } else {
+    db = OpenConnection(options_.path,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, nullptr);
+    if (!db.ok()) return db.status();
+    read_db_ = *db;
+    s = Configure(read_db_, &read_policy_);
+    if (!s.ok()) return s;
+  }
+  if (memory) {
+    // One thread drives an in-memory machine (the simulator): validate on
+    // the write connection itself, which holds the schema.
+    check_db_ = nullptr;
+  } else {
+    db = OpenConnection(options_.path,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, nullptr);
+    if (!db.ok()) return db.status();
+    check_db_ = *db;
+    s = Configure(check_db_, &check_policy_);
+    if (!s.ok()) return s;
+  }
+  return LoadMeta();
+}
+
+absl::Status SqliteStateMachine::Exec(const char* sql) {
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    absl::Status s = SqliteError(db_, rc);
+    sqlite3_free(err);
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStateMachine::LoadMeta() {
+  Stmt stmt;
+  if (sqlite3_prepare_v2(db_, "SELECT key, value FROM _raftsql_meta", -1,
+                         stmt.out(), nullptr) != SQLITE_OK) {
+    return SqliteError(db_, sqlite3_errcode(db_));
+  }
+  applied_ = 0;
+  hash_ = 0;
+  while (sqlite3_step(stmt.get()) == SQLITE_ROW) {
+    const std::string key =
+        reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0));
+    const auto value =
+        static_cast<uint64_t>(sqlite3_column_int64(stmt.get(), 1));
+    if (key == "applied_index") applied_ = value;
+    if (key == "divergence_hash") hash_ = value;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace raftsql::sm

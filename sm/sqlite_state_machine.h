@@ -1,0 +1,125 @@
+// SqliteStateMachine: applies committed SQL commands to a SQLite database
+// (DESIGN.md §3).
+//
+// - Deterministic: random(), randomblob() and the clock come from the
+//   command's leader-fixed seed and timestamp; statements that cannot be
+//   deterministic or safe are refused (see Validate).
+// - Exactly once: the applied index, per-table versions, client sessions and
+//   the divergence hash live in meta tables written in the same SQLite
+//   transaction as the command's effects, so a crash between apply and ack
+//   never applies a command twice.
+// - Entries are applied in batches: one transaction, a savepoint per entry.
+//
+// Thread-safety: Apply/ApplyBatch/Restore/CreateSnapshot run on one thread
+// (the Raft loop). Query, GetVersion and Validate may run on other threads:
+// they use their own connections, each behind its own mutex.
+#ifndef RAFTSQL_SM_SQLITE_STATE_MACHINE_H_
+#define RAFTSQL_SM_SQLITE_STATE_MACHINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/interfaces.h"
+#include "core/prng.h"
+#include "sm/command.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace raftsql::sm {
+
+struct SqliteOptions {
+  // A file (created if missing), or ":memory:" (the simulator). A file gets
+  // a separate read connection (WAL); memory uses one connection.
+  std::string path = ":memory:";
+  // Bound on rows one Query returns.
+  size_t max_query_rows = 100'000;
+};
+
+class SqliteStateMachine final : public core::StateMachine {
+ public:
+  static absl::StatusOr<std::unique_ptr<SqliteStateMachine>> Open(
+      const SqliteOptions& options);
+  ~SqliteStateMachine() override;
+
+  // Checks a command before it is proposed. PermissionDenied for a refused
+  // statement (ATTACH, load_extension, dangerous PRAGMAs, temp objects,
+  // transaction control, writes to internal tables), InvalidArgument for SQL
+  // that does not parse. Names unknown now may exist when the command
+  // applies, so they are left to Apply.
+  absl::Status Validate(const Command& command);
+
+  // Each result is CommandResult::Encode() for a command entry, "" otherwise.
+  std::string Apply(const core::Entry& entry) override;
+  std::vector<std::string> ApplyBatch(
+      const std::vector<core::Entry>& entries) override;
+  absl::Status Restore(const core::Snapshot& snapshot) override;
+  uint64_t AppliedIndex() const override { return applied_; }
+
+  // A consistent image of the database (including its applied index).
+  absl::StatusOr<std::string> CreateSnapshot();
+  // Runs a read-only statement on the read connection. InvalidArgument for a
+  // statement that writes; ResourceExhausted beyond max_query_rows.
+  absl::StatusOr<QueryResult> Query(const Statement& statement);
+  // The log index of the last committed entry that changed `table` (0 if
+  // never written); NotFound if there is no such table.
+  absl::StatusOr<uint64_t> GetVersion(const std::string& table);
+  // Running hash over every change applied: equal on replicas that agree.
+  uint64_t divergence_hash() const { return hash_; }
+  // The database bytes (tests compare replicas with it).
+  std::string SerializeForTest();
+
+  // What SQLite's authorizer allows on one connection, and why it refused
+  // (public for the C callbacks only).
+  struct Policy {
+    bool internal = false;  // our own meta statements: allow everything
+    std::string refusal;
+    // Write connection only: tables whose schema the statement changes.
+    std::set<std::string>* ddl_tables = nullptr;
+  };
+  // Called by SQLite's preupdate hook (public for the C callback only).
+  void OnPreUpdate(sqlite3* db, int op, const char* db_name, const char* table,
+                   int64_t key1, int64_t key2);
+  core::Prng& prng() { return prng_; }
+
+ private:
+  explicit SqliteStateMachine(const SqliteOptions& options);
+  absl::Status Init();
+  absl::Status LoadMeta();
+  CommandResult ApplyCommand(const Command& cmd, uint64_t index);
+  std::string ApplyEntry(const core::Entry& entry);
+  StatementResult RunStatement(const Statement& statement);
+  // Folds a table's schema and rows into statement_hash_ (after DDL, whose
+  // row changes, e.g. CREATE TABLE ... AS SELECT, bypass the preupdate hook).
+  void HashTable(const std::string& table);
+  void WriteMeta(uint64_t index, const std::set<std::string>& tables);
+  absl::Status Exec(const char* sql);
+
+  SqliteOptions options_;
+  sqlite3* db_ = nullptr;        // The replicated (write) connection.
+  sqlite3* read_db_ = nullptr;   // Query/GetVersion; == db_ for memory.
+  sqlite3* check_db_ = nullptr;  // Validate: an empty scratch database.
+  std::mutex read_mu_;
+  std::mutex check_mu_;
+
+  uint64_t applied_ = 0;  // Invariant: equals the meta table's value.
+  uint64_t hash_ = 0;
+  core::Prng prng_{0};
+
+  Policy write_policy_;
+  Policy read_policy_;
+  Policy check_policy_;
+  // What the running statement changed (tables, hash of the row changes).
+  std::set<std::string> statement_tables_;
+  std::set<std::string> statement_ddl_tables_;  // schema changed
+  uint64_t statement_hash_ = 0;
+};
+
+}  // namespace raftsql::sm
+
+#endif  // RAFTSQL_SM_SQLITE_STATE_MACHINE_H_

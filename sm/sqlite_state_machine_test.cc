@@ -1,0 +1,325 @@
+#include "sm/sqlite_state_machine.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "gtest/gtest.h"
+
+namespace raftsql::sm {
+namespace {
+
+Statement S(std::string sql, std::vector<Value> params = {}) {
+  return Statement{std::move(sql), std::move(params), {}};
+}
+
+core::Entry E(uint64_t index, const Command& c) {
+  return core::Entry{1, index, core::EntryType::kNormal, c.Encode()};
+}
+
+Command Cmd(std::vector<Statement> statements, bool transaction = false) {
+  Command c;
+  c.statements = std::move(statements);
+  c.transaction = transaction;
+  c.timestamp_ms = 1'700'000'000'000;
+  c.random_seed = 42;
+  return c;
+}
+
+std::unique_ptr<SqliteStateMachine> OpenMemory() {
+  absl::StatusOr<std::unique_ptr<SqliteStateMachine>> sm =
+      SqliteStateMachine::Open(SqliteOptions{});
+  EXPECT_TRUE(sm.ok()) << sm.status();
+  return std::move(*sm);
+}
+
+CommandResult ApplyOk(SqliteStateMachine& sm, const Command& c) {
+  const std::string out = sm.Apply(E(sm.AppliedIndex() + 1, c));
+  absl::StatusOr<CommandResult> r = CommandResult::Decode(out);
+  EXPECT_TRUE(r.ok());
+  return *r;
+}
+
+int64_t Count(SqliteStateMachine& sm, const std::string& table) {
+  absl::StatusOr<QueryResult> q = sm.Query(S("SELECT count(*) FROM " + table));
+  EXPECT_TRUE(q.ok()) << q.status();
+  return q->rows[0][0].integer;
+}
+
+class SqliteStateMachineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sm_ = OpenMemory();
+    CommandResult r = ApplyOk(
+        *sm_, Cmd({S("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")}));
+    ASSERT_TRUE(r.statements[0].status.ok()) << r.statements[0].status;
+  }
+  std::unique_ptr<SqliteStateMachine> sm_;
+};
+
+TEST_F(SqliteStateMachineTest, InsertReportsRowsAffectedAndRowid) {
+  CommandResult r =
+      ApplyOk(*sm_, Cmd({S("INSERT INTO t(v) VALUES (?), (?)",
+                           {Value::Text("a"), Value::Text("b")})}));
+  ASSERT_EQ(r.statements.size(), 1u);
+  EXPECT_TRUE(r.statements[0].status.ok());
+  EXPECT_EQ(r.statements[0].rows_affected, 2);
+  EXPECT_EQ(r.statements[0].last_insert_rowid, 2);
+  EXPECT_EQ(r.index, 2u);
+  EXPECT_EQ(r.versions.at("t"), 2u);
+  EXPECT_EQ(sm_->AppliedIndex(), 2u);
+}
+
+TEST_F(SqliteStateMachineTest, NamedParametersBindWithOrWithoutPrefix) {
+  Statement st{"INSERT INTO t(id, v) VALUES (:id, @v)",
+               {},
+               {{"id", Value::Integer(7)}, {"@v", Value::Text("x")}}};
+  CommandResult r = ApplyOk(*sm_, Cmd({st}));
+  ASSERT_TRUE(r.statements[0].status.ok()) << r.statements[0].status;
+  absl::StatusOr<QueryResult> q = sm_->Query(S("SELECT v FROM t WHERE id = 7"));
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->rows[0][0], Value::Text("x"));
+  Statement bad{"INSERT INTO t(v) VALUES (:v)", {}, {{"nope", Value::Null()}}};
+  EXPECT_EQ(ApplyOk(*sm_, Cmd({bad})).statements[0].status.code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SqliteDeterminism, SameCommandsGiveByteIdenticalReplicas) {
+  auto a = OpenMemory();
+  auto b = OpenMemory();
+  const std::vector<Command> cmds = {
+      Cmd({S("CREATE TABLE r(x, y, z, w)")}),
+      Cmd({S("INSERT INTO r VALUES (random(), randomblob(16), "
+             "datetime('now'), CURRENT_TIMESTAMP)"),
+           S("INSERT INTO r VALUES (random(), hex(randomblob(4)), "
+             "strftime('%s','now'), julianday('now'))")}),
+  };
+  for (auto* sm : {a.get(), b.get()}) {
+    for (const Command& c : cmds) ApplyOk(*sm, c);
+  }
+  EXPECT_EQ(a->SerializeForTest(), b->SerializeForTest());
+  EXPECT_EQ(a->divergence_hash(), b->divergence_hash());
+  absl::StatusOr<QueryResult> q = a->Query(S("SELECT z FROM r LIMIT 1"));
+  ASSERT_TRUE(q.ok());
+  // The leader's timestamp, not the replica's clock.
+  EXPECT_EQ(q->rows[0][0], Value::Text("2023-11-14 22:13:20"));
+}
+
+TEST(SqliteDeterminism, DifferentSeedsGiveDifferentRandomValues) {
+  auto a = OpenMemory();
+  auto b = OpenMemory();
+  Command c = Cmd({S("CREATE TABLE r AS SELECT random() AS x")});
+  ApplyOk(*a, c);
+  c.random_seed = 43;
+  ApplyOk(*b, c);
+  EXPECT_NE(a->divergence_hash(), b->divergence_hash());
+}
+
+TEST_F(SqliteStateMachineTest, ValidateRefusesWhatCannotBeReplicated) {
+  const char* refused[] = {
+      "ATTACH DATABASE 'x.db' AS x",
+      "DETACH DATABASE x",
+      "SELECT load_extension('evil')",
+      "PRAGMA writable_schema = ON",
+      "PRAGMA journal_mode = DELETE",
+      "PRAGMA synchronous = OFF",
+      "CREATE TEMP TABLE tt(x)",
+      "CREATE TEMP TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END",
+      "BEGIN",
+      "SAVEPOINT s",
+      "INSERT INTO _raftsql_meta VALUES ('applied_index', 0)",
+      "DROP TABLE _raftsql_versions",
+  };
+  for (const char* sql : refused) {
+    const absl::Status s = sm_->Validate(Cmd({S(sql)}));
+    EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied)
+        << sql << ": " << s;
+    EXPECT_NE(s.message().find("refused"), absl::string_view::npos) << s;
+  }
+  EXPECT_TRUE(sm_->Validate(Cmd({S("PRAGMA table_info(t)")})).ok());
+  // Tables created earlier in the same command may not exist yet: allowed.
+  EXPECT_TRUE(sm_->Validate(Cmd({S("CREATE TABLE n(x)"),
+                                 S("INSERT INTO n VALUES (1)")}))
+                  .ok());
+  EXPECT_EQ(
+      sm_->Validate(Cmd({S("INSERT INTO t VALUES (1, 'a'); DROP TABLE t")}))
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(sm_->Validate(Cmd({})).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteStateMachineTest, RefusedStatementInTheLogFailsAndChangesNothing) {
+  CommandResult r = ApplyOk(*sm_, Cmd({S("ATTACH DATABASE ':memory:' AS x"),
+                                       S("PRAGMA writable_schema = 1")}));
+  EXPECT_EQ(r.statements[0].status.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(r.statements[1].status.code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(SqliteStateMachineTest, MalformedSqlFailsWithSqlitesMessage) {
+  const uint64_t before = sm_->divergence_hash();
+  CommandResult r =
+      ApplyOk(*sm_, Cmd({S("INSERT INTO t VALUES (1, 'a'"), S("SELEC 1"),
+                         S("INSERT INTO missing VALUES (1)")}));
+  EXPECT_NE(r.statements[0].status.message().find("incomplete input"),
+            absl::string_view::npos);
+  EXPECT_NE(r.statements[1].status.message().find("syntax error"),
+            absl::string_view::npos);
+  EXPECT_NE(r.statements[2].status.message().find("no such table"),
+            absl::string_view::npos);
+  EXPECT_EQ(Count(*sm_, "t"), 0);
+  EXPECT_EQ(sm_->divergence_hash(), before);
+  EXPECT_EQ(sm_->AppliedIndex(), 2u);  // The entry is applied, as a failure.
+}
+
+TEST_F(SqliteStateMachineTest, TransactionIsAllOrNothing) {
+  CommandResult r =
+      ApplyOk(*sm_, Cmd({S("INSERT INTO t VALUES (1, 'a')"),
+                         S("INSERT INTO t VALUES (1, 'duplicate key')"),
+                         S("INSERT INTO t VALUES (3, 'c')")},
+                        /*transaction=*/true));
+  EXPECT_EQ(r.statements[0].status.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(r.statements[1].status.code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(r.statements[2].status.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Count(*sm_, "t"), 0);
+  EXPECT_TRUE(r.versions.empty());
+}
+
+TEST_F(SqliteStateMachineTest,
+       WithoutTransactionAFailingStatementOnlyUndoesItself) {
+  CommandResult r = ApplyOk(*sm_, Cmd({S("INSERT INTO t VALUES (1, 'a')"),
+                                       S("INSERT INTO t VALUES (1, 'dup')"),
+                                       S("INSERT INTO t VALUES (3, 'c')")}));
+  EXPECT_TRUE(r.statements[0].status.ok());
+  EXPECT_FALSE(r.statements[1].status.ok());
+  EXPECT_TRUE(r.statements[2].status.ok());
+  EXPECT_EQ(Count(*sm_, "t"), 2);
+}
+
+TEST_F(SqliteStateMachineTest, VersionIsTheIndexOfTheLastChangeToTheTable) {
+  EXPECT_EQ(*sm_->GetVersion("t"), 1u);  // CREATE TABLE at index 1.
+  ApplyOk(*sm_, Cmd({S("CREATE TABLE u(x)")}));
+  ApplyOk(*sm_, Cmd({S("INSERT INTO t VALUES (1, 'a')")}));
+  EXPECT_EQ(*sm_->GetVersion("t"), 3u);
+  EXPECT_EQ(*sm_->GetVersion("T"), 3u);  // Names are case-insensitive.
+  EXPECT_EQ(*sm_->GetVersion("u"), 2u);
+  ApplyOk(*sm_, Cmd({S("UPDATE t SET v = 'b' WHERE id = 999")}));  // No rows.
+  EXPECT_EQ(*sm_->GetVersion("t"), 3u);
+  ApplyOk(*sm_, Cmd({S("INSERT INTO t VALUES (1, 'dup')")}));  // Fails.
+  EXPECT_EQ(*sm_->GetVersion("t"), 3u);
+  EXPECT_EQ(sm_->GetVersion("nope").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(sm_->GetVersion("_raftsql_meta").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(SqliteStateMachineTest, SessionRetryReturnsTheStoredResultOnce) {
+  Command c = Cmd({S("INSERT INTO t(v) VALUES ('once')")});
+  c.session_id = 9;
+  c.sequence = 1;
+  CommandResult first = ApplyOk(*sm_, c);
+  CommandResult retry = ApplyOk(*sm_, c);
+  EXPECT_FALSE(first.duplicate);
+  EXPECT_TRUE(retry.duplicate);
+  EXPECT_EQ(retry.statements[0].last_insert_rowid,
+            first.statements[0].last_insert_rowid);
+  EXPECT_EQ(Count(*sm_, "t"), 1);
+  c.sequence = 0;
+  EXPECT_EQ(ApplyOk(*sm_, c).statements[0].status.code(),
+            absl::StatusCode::kFailedPrecondition);
+  c.sequence = 2;
+  EXPECT_FALSE(ApplyOk(*sm_, c).duplicate);
+  EXPECT_EQ(Count(*sm_, "t"), 2);
+}
+
+TEST_F(SqliteStateMachineTest, BatchAppliesEveryEntryAndNoOps) {
+  std::vector<core::Entry> batch = {
+      E(2, Cmd({S("INSERT INTO t VALUES (1, 'a')")})),
+      core::Entry{1, 3, core::EntryType::kNormal, ""},  // A leader no-op.
+      E(4, Cmd({S("INSERT INTO t VALUES (1, 'dup')")})),
+      E(5, Cmd({S("INSERT INTO t VALUES (2, 'b')")})),
+  };
+  std::vector<std::string> results = sm_->ApplyBatch(batch);
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(results[1], "");
+  EXPECT_EQ(sm_->AppliedIndex(), 5u);
+  EXPECT_EQ(Count(*sm_, "t"), 2);
+}
+
+TEST_F(SqliteStateMachineTest, SnapshotRestoresStateAndAppliedIndex) {
+  ApplyOk(*sm_, Cmd({S("INSERT INTO t VALUES (1, 'a')")}));
+  absl::StatusOr<std::string> image = sm_->CreateSnapshot();
+  ASSERT_TRUE(image.ok());
+  auto other = OpenMemory();
+  core::Snapshot snap;
+  snap.metadata.index = 2;
+  snap.data = *image;
+  ASSERT_TRUE(other->Restore(snap).ok());
+  EXPECT_EQ(other->AppliedIndex(), 2u);
+  EXPECT_EQ(other->divergence_hash(), sm_->divergence_hash());
+  EXPECT_EQ(Count(*other, "t"), 1);
+  EXPECT_EQ(*other->GetVersion("t"), 2u);
+  snap.metadata.index = 7;
+  EXPECT_EQ(other->Restore(snap).code(), absl::StatusCode::kDataLoss);
+  snap.data = "not a database";
+  EXPECT_FALSE(other->Restore(snap).ok());
+}
+
+TEST_F(SqliteStateMachineTest, QueryReturnsTypedRowsAndRefusesWrites) {
+  ApplyOk(*sm_, Cmd({S("CREATE TABLE k(i, r, s, b, n)"),
+                     S("INSERT INTO k VALUES (1, 2.5, 'x', x'00ff', NULL)")}));
+  absl::StatusOr<QueryResult> q = sm_->Query(S("SELECT * FROM k"));
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->columns, (std::vector<std::string>{"i", "r", "s", "b", "n"}));
+  ASSERT_EQ(q->rows.size(), 1u);
+  EXPECT_EQ(q->rows[0][0], Value::Integer(1));
+  EXPECT_EQ(q->rows[0][1], Value::Real(2.5));
+  EXPECT_EQ(q->rows[0][2], Value::Text("x"));
+  EXPECT_EQ(q->rows[0][3], Value::Blob(std::string("\0\xff", 2)));
+  EXPECT_EQ(q->rows[0][4], Value::Null());
+  EXPECT_EQ(sm_->Query(S("DELETE FROM k")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(sm_->Query(S("SELECT * FROM nope")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SqliteFile, ReopenedDatabaseKeepsItsAppliedIndex) {
+  char dir[] = "/tmp/raftsql-sm-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/state.db";
+  {
+    absl::StatusOr<std::unique_ptr<SqliteStateMachine>> sm =
+        SqliteStateMachine::Open(SqliteOptions{path});
+    ASSERT_TRUE(sm.ok()) << sm.status();
+    ApplyOk(**sm, Cmd({S("CREATE TABLE t(x)")}));
+    ApplyOk(**sm, Cmd({S("INSERT INTO t VALUES (1)")}));
+  }
+  absl::StatusOr<std::unique_ptr<SqliteStateMachine>> sm =
+      SqliteStateMachine::Open(SqliteOptions{path});
+  ASSERT_TRUE(sm.ok());
+  // The runtime resumes after the applied index: nothing is applied twice.
+  EXPECT_EQ((*sm)->AppliedIndex(), 2u);
+  EXPECT_EQ(Count(**sm, "t"), 1);
+  EXPECT_EQ(*(*sm)->GetVersion("t"), 2u);
+  std::system((std::string("rm -rf ") + dir).c_str());
+}
+
+TEST(Command, EncodingRoundTripsAndRejectsGarbage) {
+  Command c = Cmd({Statement{"INSERT INTO t VALUES (?, :n)",
+                             {Value::Integer(-5), Value::Real(1.5),
+                              Value::Blob(std::string("\0x", 2))},
+                             {{"n", Value::Text("t")}}}},
+                  true);
+  c.session_id = 3;
+  c.sequence = 4;
+  absl::StatusOr<Command> back = Command::Decode(c.Encode());
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, c);
+  EXPECT_FALSE(Command::Decode("garbage").ok());
+  std::string truncated = c.Encode();
+  truncated.pop_back();
+  EXPECT_FALSE(Command::Decode(truncated).ok());
+}
+
+}  // namespace
+}  // namespace raftsql::sm

@@ -1,0 +1,43 @@
+// Small helpers over the SQLite C API: statement RAII, binding typed values,
+// reading typed columns, mapping SQLite errors to absl::Status.
+#ifndef RAFTSQL_SM_SQLITE_UTIL_H_
+#define RAFTSQL_SM_SQLITE_UTIL_H_
+
+#include <sqlite3.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "sm/command.h"
+
+namespace raftsql::sm {
+
+class Stmt {
+ public:
+  Stmt() = default;
+  explicit Stmt(sqlite3_stmt* s) : stmt_(s) {}
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  sqlite3_stmt* get() const { return stmt_; }
+  sqlite3_stmt** out() { return &stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Maps a SQLite result code (with the connection's message) to a status:
+// constraint violations are FailedPrecondition, refusals by the authorizer
+// PermissionDenied, busy/locked Unavailable, I/O DataLoss, everything else
+// (syntax, no such table, ...) InvalidArgument.
+absl::Status SqliteError(sqlite3* db, int rc, const std::string& refusal = "");
+
+// Binds positional then named parameters. InvalidArgument on a count
+// mismatch or an unknown name.
+absl::Status BindAll(sqlite3_stmt* stmt, const Statement& statement);
+
+Value ColumnValue(sqlite3_stmt* stmt, int i);
+
+}  // namespace raftsql::sm
+
+#endif  // RAFTSQL_SM_SQLITE_UTIL_H_
