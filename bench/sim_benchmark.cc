@@ -20,8 +20,8 @@ void BM_DefaultSeed(benchmark::State& state) {
     events += r.events;
     failed += r.passed ? 0 : 1;
   }
-  state.counters["events/s"] =
-      benchmark::Counter(static_cast<double>(events), benchmark::Counter::kIsRate);
+  state.counters["events/s"] = benchmark::Counter(static_cast<double>(events),
+                                                  benchmark::Counter::kIsRate);
   state.counters["events/seed"] = benchmark::Counter(
       static_cast<double>(events), benchmark::Counter::kAvgIterations);
   state.counters["failed_seeds"] = static_cast<double>(failed);
@@ -40,8 +40,8 @@ void BM_FaultFreeSeed(benchmark::State& state) {
     if (!r.passed) state.SkipWithError(r.failure.c_str());
     events += r.events;
   }
-  state.counters["events/s"] =
-      benchmark::Counter(static_cast<double>(events), benchmark::Counter::kIsRate);
+  state.counters["events/s"] = benchmark::Counter(static_cast<double>(events),
+                                                  benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_FaultFreeSeed)->Unit(benchmark::kMillisecond)->Iterations(20);
 

@@ -13,13 +13,27 @@
 namespace raftsql::sm {
 namespace {
 
+// A fast, platform-independent running hash (8 bytes per step; the value
+// is part of the replicated state, so it must not depend on the machine).
+uint64_t MixWord(uint64_t h, uint64_t w) {
+  h ^= w + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  h *= 0xff51afd7ed558ccdull;
+  return h ^ (h >> 33);
+}
+
 uint64_t Mix(uint64_t h, const void* data, size_t n) {
   const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
+  h = MixWord(h, n);
+  while (n >= 8) {
+    uint64_t w = 0;
+    for (int i = 0; i < 8; ++i) w |= static_cast<uint64_t>(p[i]) << (8 * i);
+    h = MixWord(h, w);
+    p += 8;
+    n -= 8;
   }
-  return h;
+  uint64_t tail = 0;
+  for (size_t i = 0; i < n; ++i) tail |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return MixWord(h, tail);
 }
 
 template <typename T>
@@ -116,25 +130,49 @@ std::string SqliteStateMachine::Apply(const core::Entry& entry) {
 
 std::vector<std::string> SqliteStateMachine::ApplyBatch(
     const std::vector<core::Entry>& entries) {
+  const uint64_t applied_before = applied_;
+  const uint64_t hash_before = hash_;
+  std::vector<std::string> results = ApplyInTransaction(entries);
+  if (!transaction_lost_) return results;
+  // A statement's ON CONFLICT ROLLBACK ended our transaction and with it the
+  // whole batch (nothing was committed). Redo the batch one entry per
+  // transaction: then such a statement only loses its own entry's effects,
+  // exactly as on a replica that applied the entries one by one.
+  applied_ = applied_before;
+  hash_ = hash_before;
+  results.clear();
+  for (const core::Entry& e : entries) {
+    std::vector<std::string> one = ApplyInTransaction({e});
+    if (transaction_lost_) {
+      // The entry's effects are gone; record it as applied, with its result.
+      transaction_lost_ = false;
+      CHECK(Internal("BEGIN IMMEDIATE").ok());
+      WriteMeta(e.index);
+      CHECK(Internal("COMMIT").ok());
+    }
+    results.push_back(std::move(one[0]));
+  }
+  return results;
+}
+
+std::vector<std::string> SqliteStateMachine::ApplyInTransaction(
+    const std::vector<core::Entry>& entries) {
   std::vector<std::string> results;
   results.reserve(entries.size());
-  write_policy_.internal = true;
-  CHECK(Exec("BEGIN IMMEDIATE").ok());
-  write_policy_.internal = false;
+  transaction_lost_ = false;
+  batch_versions_.clear();
+  CHECK(Internal("BEGIN IMMEDIATE").ok());
   for (const core::Entry& e : entries) {
     // Rule 2: in order, once. The caller skips what is already applied.
     CHECK_EQ(e.index, applied_ + 1);
-    write_policy_.internal = true;
-    CHECK(Exec("SAVEPOINT entry").ok());
-    write_policy_.internal = false;
+    CHECK(Internal("SAVEPOINT entry").ok());
     results.push_back(ApplyEntry(e));
-    write_policy_.internal = true;
-    CHECK(Exec("RELEASE entry").ok());
-    write_policy_.internal = false;
+    if (transaction_lost_) return results;
+    CHECK(Internal("RELEASE entry").ok());
+    applied_ = e.index;
   }
-  write_policy_.internal = true;
-  const absl::Status commit = Exec("COMMIT");
-  write_policy_.internal = false;
+  WriteMeta(applied_);
+  const absl::Status commit = Internal("COMMIT");
   // A failed commit (disk full, I/O error) leaves the applied index behind
   // the results we would return: stop; a restart replays from the log.
   if (!commit.ok()) {
@@ -146,24 +184,21 @@ std::vector<std::string> SqliteStateMachine::ApplyBatch(
 }
 
 std::string SqliteStateMachine::ApplyEntry(const core::Entry& entry) {
-  std::set<std::string> tables;
-  std::string out;
-  if (entry.type == core::EntryType::kNormal && !entry.data.empty()) {
-    absl::StatusOr<Command> cmd = Command::Decode(entry.data);
-    CommandResult result;
-    if (!cmd.ok()) {
-      // Only our servers propose; an undecodable entry is applied as a
-      // failed no-op on every replica alike.
-      result.statements.push_back(StatementResult{cmd.status(), 0, 0});
-      result.index = entry.index;
-    } else {
-      result = ApplyCommand(*cmd, entry.index);
-    }
-    for (const auto& [table, version] : result.versions) tables.insert(table);
-    out = result.Encode();
+  if (entry.type != core::EntryType::kNormal || entry.data.empty()) return "";
+  absl::StatusOr<Command> cmd = Command::Decode(entry.data);
+  CommandResult result;
+  if (!cmd.ok()) {
+    // Only our servers propose; an undecodable entry is applied as a failed
+    // no-op on every replica alike.
+    result.statements.push_back(StatementResult{cmd.status(), 0, 0});
+    result.index = entry.index;
+  } else {
+    result = ApplyCommand(*cmd, entry.index);
   }
-  WriteMeta(entry.index, tables);
-  return out;
+  for (const auto& [table, version] : result.versions) {
+    batch_versions_[table] = version;
+  }
+  return result.Encode();
 }
 
 CommandResult SqliteStateMachine::ApplyCommand(const Command& cmd,
@@ -217,14 +252,19 @@ CommandResult SqliteStateMachine::ApplyCommand(const Command& cmd,
     statement_tables_.clear();
     statement_ddl_tables_.clear();
     statement_hash_ = hash;
-    write_policy_.internal = true;
-    CHECK(Exec("SAVEPOINT stmt").ok());
-    write_policy_.internal = false;
+    // A lone statement needs no savepoint of its own: the entry's serves.
+    const bool own_savepoint = cmd.statements.size() > 1;
+    if (own_savepoint) CHECK(Internal("SAVEPOINT stmt").ok());
     StatementResult r = RunStatement(cmd.statements[i]);
-    write_policy_.internal = true;
-    if (!r.status.ok()) CHECK(Exec("ROLLBACK TO stmt").ok());
-    CHECK(Exec("RELEASE stmt").ok());
-    write_policy_.internal = false;
+    if (sqlite3_get_autocommit(db_)) {
+      transaction_lost_ = true;  // See ApplyBatch.
+      return result;
+    }
+    if (!r.status.ok()) {
+      CHECK(Internal(own_savepoint ? "ROLLBACK TO stmt" : "ROLLBACK TO entry")
+                .ok());
+    }
+    if (own_savepoint) CHECK(Internal("RELEASE stmt").ok());
     if (r.status.ok()) {
       changed.insert(statement_tables_.begin(), statement_tables_.end());
       hash = statement_hash_;
@@ -235,9 +275,7 @@ CommandResult SqliteStateMachine::ApplyCommand(const Command& cmd,
   }
   if (aborted) {
     // All or nothing: undo the statements that succeeded.
-    write_policy_.internal = true;
-    CHECK(Exec("ROLLBACK TO entry").ok());
-    write_policy_.internal = false;
+    CHECK(Internal("ROLLBACK TO entry").ok());
     for (StatementResult& r : result.statements) {
       if (r.status.ok()) {
         r = StatementResult{absl::AbortedError("rolled back: a later statement "
@@ -273,42 +311,29 @@ CommandResult SqliteStateMachine::ApplyCommand(const Command& cmd,
 StatementResult SqliteStateMachine::RunStatement(const Statement& statement) {
   StatementResult r;
   write_policy_.refusal.clear();
-  Stmt stmt;
-  const char* tail = nullptr;
-  int rc = sqlite3_prepare_v2(db_, statement.sql.c_str(),
-                              static_cast<int>(statement.sql.size()),
-                              stmt.out(), &tail);
-  if (rc != SQLITE_OK) {
-    r.status = SqliteError(db_, rc, write_policy_.refusal);
+  absl::StatusOr<sqlite3_stmt*> prepared = UserStmt(statement.sql);
+  if (!prepared.ok()) {
+    r.status = prepared.status();
     return r;
   }
-  if (stmt.get() == nullptr) {
-    r.status = absl::InvalidArgumentError("empty statement");
-    return r;
+  sqlite3_stmt* stmt = *prepared;
+  r.status = BindAll(stmt, statement);
+  int rc = SQLITE_DONE;
+  if (r.status.ok()) {
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    }
+    if (rc != SQLITE_DONE)
+      r.status = SqliteError(db_, rc, write_policy_.refusal);
   }
-  while (*tail != '\0' &&
-         (std::isspace(static_cast<unsigned char>(*tail)) || *tail == ';'))
-    ++tail;
-  if (*tail != '\0') {
-    r.status = absl::InvalidArgumentError(
-        "one SQL statement per Statement: split the text into several");
-    return r;
+  if (r.status.ok()) {
+    r.rows_affected = sqlite3_stmt_readonly(stmt) ? 0 : sqlite3_changes64(db_);
+    r.last_insert_rowid = sqlite3_last_insert_rowid(db_);
+    for (const std::string& t : statement_ddl_tables_) {
+      statement_tables_.insert(t);
+      HashTable(t);
+    }
   }
-  r.status = BindAll(stmt.get(), statement);
-  if (!r.status.ok()) return r;
-  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-  }
-  if (rc != SQLITE_DONE) {
-    r.status = SqliteError(db_, rc, write_policy_.refusal);
-    return r;
-  }
-  r.rows_affected =
-      sqlite3_stmt_readonly(stmt.get()) ? 0 : sqlite3_changes64(db_);
-  r.last_insert_rowid = sqlite3_last_insert_rowid(db_);
-  for (const std::string& t : statement_ddl_tables_) {
-    statement_tables_.insert(t);
-    HashTable(t);
-  }
+  ReleaseUserStmt(statement.sql, stmt);
   return r;
 }
 
@@ -352,29 +377,25 @@ void SqliteStateMachine::HashTable(const std::string& table) {
   write_policy_.internal = false;
 }
 
-void SqliteStateMachine::WriteMeta(uint64_t index,
-                                   const std::set<std::string>& tables) {
+void SqliteStateMachine::WriteMeta(uint64_t index) {
+  sqlite3_stmt* meta = InternalStmt(
+      "INSERT OR REPLACE INTO _raftsql_meta(key, value) "
+      "VALUES('applied_index', ?1), ('divergence_hash', ?2)");
+  sqlite3_bind_int64(meta, 1, static_cast<int64_t>(index));
+  sqlite3_bind_int64(meta, 2, static_cast<int64_t>(hash_));
   write_policy_.internal = true;
-  Stmt meta;
-  CHECK(
-      sqlite3_prepare_v2(db_,
-                         "INSERT OR REPLACE INTO _raftsql_meta(key, value) "
-                         "VALUES('applied_index', ?1), ('divergence_hash', ?2)",
-                         -1, meta.out(), nullptr) == SQLITE_OK);
-  sqlite3_bind_int64(meta.get(), 1, static_cast<int64_t>(index));
-  sqlite3_bind_int64(meta.get(), 2, static_cast<int64_t>(hash_));
-  CHECK(sqlite3_step(meta.get()) == SQLITE_DONE);
-  for (const std::string& t : tables) {
-    Stmt v;
-    CHECK(sqlite3_prepare_v2(db_,
-                             "INSERT OR REPLACE INTO _raftsql_versions(name, "
-                             "version) VALUES(?, ?)",
-                             -1, v.out(), nullptr) == SQLITE_OK);
-    sqlite3_bind_text(v.get(), 1, t.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(v.get(), 2, static_cast<int64_t>(index));
-    CHECK(sqlite3_step(v.get()) == SQLITE_DONE);
-  }
+  CHECK(sqlite3_step(meta) == SQLITE_DONE);
   write_policy_.internal = false;
+  for (const auto& [table, version] : batch_versions_) {
+    sqlite3_stmt* v = InternalStmt(
+        "INSERT OR REPLACE INTO _raftsql_versions(name, version) VALUES(?, ?)");
+    sqlite3_bind_text(v, 1, table.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(v, 2, static_cast<int64_t>(version));
+    write_policy_.internal = true;
+    CHECK(sqlite3_step(v) == SQLITE_DONE);
+    write_policy_.internal = false;
+  }
+  batch_versions_.clear();
   applied_ = index;
 }
 

@@ -173,6 +173,8 @@ SqliteStateMachine::SqliteStateMachine(const SqliteOptions& options)
 }
 
 SqliteStateMachine::~SqliteStateMachine() {
+  for (auto& [sql, stmt] : internal_stmts_) sqlite3_finalize(stmt);
+  for (auto& [sql, stmt] : user_stmts_) sqlite3_finalize(stmt);
   if (read_db_ != db_) sqlite3_close(read_db_);
   sqlite3_close(db_);
   sqlite3_close(check_db_);
@@ -249,6 +251,73 @@ absl::Status SqliteStateMachine::Exec(const char* sql) {
     return s;
   }
   return absl::OkStatus();
+}
+
+sqlite3_stmt* SqliteStateMachine::InternalStmt(const char* sql) {
+  sqlite3_stmt*& stmt = internal_stmts_[sql];
+  if (stmt == nullptr) {
+    write_policy_.internal = true;
+    const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                      &stmt, nullptr);
+    write_policy_.internal = false;
+    CHECK(rc == SQLITE_OK);
+  }
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  return stmt;
+}
+
+absl::Status SqliteStateMachine::Internal(const char* sql) {
+  sqlite3_stmt* stmt = InternalStmt(sql);
+  write_policy_.internal = true;
+  const int rc = sqlite3_step(stmt);
+  write_policy_.internal = false;
+  sqlite3_reset(stmt);
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<sqlite3_stmt*> SqliteStateMachine::UserStmt(
+    const std::string& sql) {
+  statement_ddl_tables_.clear();
+  auto it = user_stmts_.find(sql);
+  if (it != user_stmts_.end()) {
+    sqlite3_stmt* stmt = it->second;
+    user_stmts_.erase(it);  // Checked out; ReleaseUserStmt returns it.
+    return stmt;
+  }
+  sqlite3_stmt* stmt = nullptr;
+  const char* tail = nullptr;
+  const int rc =
+      sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+                         SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+  if (rc != SQLITE_OK) return SqliteError(db_, rc, write_policy_.refusal);
+  if (stmt == nullptr) return absl::InvalidArgumentError("empty statement");
+  while (*tail != '\0' &&
+         (std::isspace(static_cast<unsigned char>(*tail)) || *tail == ';')) {
+    ++tail;
+  }
+  if (*tail != '\0') {
+    sqlite3_finalize(stmt);
+    return absl::InvalidArgumentError(
+        "one SQL statement per Statement: split the text into several");
+  }
+  return stmt;
+}
+
+void SqliteStateMachine::ReleaseUserStmt(const std::string& sql,
+                                         sqlite3_stmt* stmt) {
+  if (!statement_ddl_tables_.empty() || user_stmts_.count(sql) > 0) {
+    sqlite3_finalize(stmt);
+    return;
+  }
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
+  if (user_stmts_.size() >= kMaxCachedStatements) {
+    for (auto& [s, cached] : user_stmts_) sqlite3_finalize(cached);
+    user_stmts_.clear();
+  }
+  user_stmts_.emplace(sql, stmt);
 }
 
 absl::Status SqliteStateMachine::LoadMeta() {

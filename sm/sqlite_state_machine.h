@@ -17,6 +17,7 @@
 #define RAFTSQL_SM_SQLITE_STATE_MACHINE_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -92,18 +93,31 @@ class SqliteStateMachine final : public core::StateMachine {
   absl::Status Init();
   absl::Status LoadMeta();
   CommandResult ApplyCommand(const Command& cmd, uint64_t index);
+  std::vector<std::string> ApplyInTransaction(
+      const std::vector<core::Entry>& entries);
   std::string ApplyEntry(const core::Entry& entry);
   StatementResult RunStatement(const Statement& statement);
   // Folds a table's schema and rows into statement_hash_ (after DDL, whose
   // row changes, e.g. CREATE TABLE ... AS SELECT, bypass the preupdate hook).
   void HashTable(const std::string& table);
-  void WriteMeta(uint64_t index, const std::set<std::string>& tables);
+  // Writes the applied index, divergence hash and the batch's table
+  // versions, inside the open transaction.
+  void WriteMeta(uint64_t index);
   absl::Status Exec(const char* sql);
+  // Runs one of our own statements (cached, past the authorizer).
+  absl::Status Internal(const char* sql);
+  // A cached, reset statement of ours; step it with write_policy_.internal.
+  sqlite3_stmt* InternalStmt(const char* sql);
+  // A prepared user statement from the cache (or freshly prepared), and its
+  // return after use. Statements that change the schema are never cached:
+  // the authorizer must see them again to record the tables they touch.
+  absl::StatusOr<sqlite3_stmt*> UserStmt(const std::string& sql);
+  void ReleaseUserStmt(const std::string& sql, sqlite3_stmt* stmt);
 
   SqliteOptions options_;
   sqlite3* db_ = nullptr;        // The replicated (write) connection.
   sqlite3* read_db_ = nullptr;   // Query/GetVersion; == db_ for memory.
-  sqlite3* check_db_ = nullptr;  // Validate: an empty scratch database.
+  sqlite3* check_db_ = nullptr;  // Validate (files); memory uses db_.
   std::mutex read_mu_;
   std::mutex check_mu_;
 
@@ -118,6 +132,14 @@ class SqliteStateMachine final : public core::StateMachine {
   std::set<std::string> statement_tables_;
   std::set<std::string> statement_ddl_tables_;  // schema changed
   uint64_t statement_hash_ = 0;
+  // Table versions changed by the entries of the running batch.
+  std::map<std::string, uint64_t> batch_versions_;
+  // A user statement's ON CONFLICT ROLLBACK ended our transaction.
+  bool transaction_lost_ = false;
+  std::map<std::string, sqlite3_stmt*> internal_stmts_;
+  // Bounded cache of prepared user statements (cleared when full).
+  static constexpr size_t kMaxCachedStatements = 256;
+  std::map<std::string, sqlite3_stmt*> user_stmts_;
 };
 
 }  // namespace raftsql::sm

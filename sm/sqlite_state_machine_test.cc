@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "gtest/gtest.h"
 
@@ -246,6 +247,31 @@ TEST_F(SqliteStateMachineTest, BatchAppliesEveryEntryAndNoOps) {
   EXPECT_EQ(Count(*sm_, "t"), 2);
 }
 
+TEST_F(SqliteStateMachineTest, OnConflictRollbackLosesOnlyItsOwnEntry) {
+  // INSERT OR ROLLBACK ends the whole SQLite transaction: the batch must be
+  // redone so that only the failing entry's effects are lost.
+  std::vector<core::Entry> batch = {
+      E(2, Cmd({S("INSERT INTO t VALUES (1, 'a')")})),
+      E(3, Cmd({S("INSERT INTO t VALUES (5, 'x')"),
+                S("INSERT OR ROLLBACK INTO t VALUES (1, 'dup')")})),
+      E(4, Cmd({S("INSERT INTO t VALUES (2, 'b')")})),
+  };
+  std::vector<std::string> results = sm_->ApplyBatch(batch);
+  ASSERT_EQ(results.size(), 3u);
+  EXPECT_EQ(sm_->AppliedIndex(), 4u);
+  absl::StatusOr<QueryResult> q = sm_->Query(S("SELECT id FROM t ORDER BY id"));
+  ASSERT_TRUE(q.ok());
+  ASSERT_EQ(q->rows.size(), 2u);
+  EXPECT_EQ(q->rows[0][0], Value::Integer(1));
+  EXPECT_EQ(q->rows[1][0], Value::Integer(2));
+  // A replica applying the same entries one by one agrees.
+  auto other = OpenMemory();
+  ApplyOk(*other, Cmd({S("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)")}));
+  for (const core::Entry& e : batch) other->Apply(e);
+  EXPECT_EQ(other->divergence_hash(), sm_->divergence_hash());
+  EXPECT_EQ(other->SerializeForTest(), sm_->SerializeForTest());
+}
+
 TEST_F(SqliteStateMachineTest, SnapshotRestoresStateAndAppliedIndex) {
   ApplyOk(*sm_, Cmd({S("INSERT INTO t VALUES (1, 'a')")}));
   absl::StatusOr<std::string> image = sm_->CreateSnapshot();
@@ -301,7 +327,7 @@ TEST(SqliteFile, ReopenedDatabaseKeepsItsAppliedIndex) {
   EXPECT_EQ((*sm)->AppliedIndex(), 2u);
   EXPECT_EQ(Count(**sm, "t"), 1);
   EXPECT_EQ(*(*sm)->GetVersion("t"), 2u);
-  std::system((std::string("rm -rf ") + dir).c_str());
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Command, EncodingRoundTripsAndRejectsGarbage) {
