@@ -73,7 +73,8 @@ void BM_StateMachineApply(benchmark::State& state) {
 BENCHMARK(BM_StateMachineApply)
     ->Arg(1)
     ->Arg(100)
-    ->Unit(benchmark::kMicrosecond);
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 void BM_RawSqlite(benchmark::State& state) {
   const int rows = static_cast<int>(state.range(0));
@@ -107,7 +108,11 @@ void BM_RawSqlite(benchmark::State& state) {
   sqlite3_close(db);
   std::filesystem::remove_all(path.substr(0, path.rfind('/')));
 }
-BENCHMARK(BM_RawSqlite)->Arg(1)->Arg(100)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_RawSqlite)
+    ->Arg(1)
+    ->Arg(100)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace raftsql::sm

@@ -36,6 +36,11 @@ class LogStore : public Storage {
   // in submission order. `done` may run before Submit returns.
   virtual void Submit(LogWrite write,
                       std::function<void(absl::Status)> done) = 0;
+  // Durably stores `snapshot` (taken by the state machine at an applied, and
+  // so committed, index) and then drops the entries up to its index. Rule 5
+  // of DESIGN.md §2: the log is compacted only below a durable snapshot.
+  // FailedPrecondition if the snapshot is not newer than the current one.
+  virtual absl::Status Compact(const Snapshot& snapshot) = 0;
 };
 
 class Transport {

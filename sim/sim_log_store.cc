@@ -13,6 +13,7 @@ enum RecordType : uint8_t {
   kHardStateRecord = 2,
   kEntriesRecord = 3,
   kSnapshotRecord = 4,
+  kCompactRecord = 5,
 };
 
 }  // namespace
@@ -75,9 +76,40 @@ void SimLogStore::ApplyRecord(uint8_t type, std::string_view payload) {
       CHECK(mem_.ApplySnapshot(*s).ok());
       break;
     }
+    case kCompactRecord: {
+      std::optional<core::Snapshot> s = core::DecodeSnapshot(payload);
+      CHECK(s.has_value());
+      CompactMirror(*s);
+      break;
+    }
     default:
       CHECK(false);
   }
+}
+
+void SimLogStore::CompactMirror(const core::Snapshot& s) {
+  CHECK(mem_.CreateSnapshot(s.metadata.index, s.metadata.conf_state, s.data)
+            .ok());
+  CHECK(mem_.Compact(s.metadata.index).ok());
+}
+
+absl::Status SimLogStore::Compact(const core::Snapshot& snapshot) {
+  if (snapshot.metadata.index <= mem_.GetSnapshot()->metadata.index) {
+    return absl::FailedPreconditionError("snapshot is not newer than ours");
+  }
+  if (snapshot.metadata.index > mem_.LastIndex()) {
+    return absl::InvalidArgumentError("snapshot beyond the last entry");
+  }
+  std::string payload;
+  core::EncodeSnapshot(payload, snapshot);
+  std::string rec;
+  core::AppendRecord(rec, kCompactRecord, payload);
+  disk_->Write(rec);
+  // Rule 5: durable before the entries below it are dropped.
+  absl::Status s = disk_->Sync(*rng_);
+  if (!s.ok()) return s;
+  CompactMirror(snapshot);
+  return absl::OkStatus();
 }
 
 void SimLogStore::Submit(core::LogWrite write,

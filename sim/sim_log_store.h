@@ -43,6 +43,8 @@ class SimLogStore final : public core::LogStore {
 
   void Submit(core::LogWrite write,
               std::function<void(absl::Status)> done) override;
+  // Writes and fsyncs a compaction record at once (no simulated latency).
+  absl::Status Compact(const core::Snapshot& snapshot) override;
 
   absl::StatusOr<core::InitialState> GetInitialState() const override {
     return mem_.GetInitialState();
@@ -62,6 +64,7 @@ class SimLogStore final : public core::LogStore {
 
  private:
   void ApplyRecord(uint8_t type, std::string_view payload);
+  void CompactMirror(const core::Snapshot& snapshot);
 
   SimDisk* disk_;
   EventQueue* queue_;

@@ -1,0 +1,193 @@
+#include "storage/rocksdb_log_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+#include "core/codec.h"
+
+namespace raftsql::storage {
+namespace {
+
+const char kHardStateKey[] = "mhardstate";
+const char kConfStateKey[] = "mconfstate";
+const char kSnapshotKey[] = "msnapshot";
+
+std::string EntryKey(uint64_t index) {
+  std::string key = "e";
+  for (int i = 7; i >= 0; --i)
+    key.push_back(static_cast<char>(index >> (8 * i)));
+  return key;
+}
+
+uint64_t IndexOfKey(const rocksdb::Slice& key) {
+  uint64_t index = 0;
+  for (size_t i = 1; i < 9; ++i) {
+    index = (index << 8) | static_cast<unsigned char>(key[i]);
+  }
+  return index;
+}
+
+absl::Status FromRocks(const rocksdb::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  if (s.IsCorruption()) return absl::DataLossError(s.ToString());
+  if (s.IsNotFound()) return absl::NotFoundError(s.ToString());
+  return absl::UnavailableError(s.ToString());
+}
+
+}  // namespace
+
+RocksDbLogStore::RocksDbLogStore(rocksdb::DB* db) : db_(db) {}
+
+RocksDbLogStore::~RocksDbLogStore() = default;
+
+absl::StatusOr<std::unique_ptr<RocksDbLogStore>> RocksDbLogStore::Open(
+    const std::string& dir) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  // The WAL is what makes a synced write durable; keep it whole.
+  options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  options.max_background_jobs = 2;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, dir, &db);
+  if (!s.ok()) return FromRocks(s);
+  std::unique_ptr<RocksDbLogStore> store(new RocksDbLogStore(db));
+  absl::Status loaded = store->Load();
+  if (!loaded.ok()) return loaded;
+  return store;
+}
+
+absl::Status RocksDbLogStore::Load() {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), kSnapshotKey, &value);
+  if (s.ok()) {
+    std::string_view in(value);
+    std::optional<core::Snapshot> snap = core::DecodeSnapshot(in);
+    if (!snap) return absl::DataLossError("undecodable snapshot");
+    if (absl::Status a = mem_.ApplySnapshot(*snap); !a.ok()) return a;
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s);
+  }
+  s = db_->Get(rocksdb::ReadOptions(), kConfStateKey, &value);
+  if (s.ok() && mem_.GetSnapshot()->IsEmpty()) {
+    std::string_view in(value);
+    std::optional<core::ConfState> cs = core::DecodeConfState(in);
+    if (!cs) return absl::DataLossError("undecodable configuration");
+    mem_.SetConfState(*cs);
+  }
+  s = db_->Get(rocksdb::ReadOptions(), kHardStateKey, &value);
+  if (s.ok()) {
+    std::string_view in(value);
+    std::optional<core::HardState> hs = core::DecodeHardState(in);
+    if (!hs) return absl::DataLossError("undecodable hard state");
+    mem_.SetHardState(*hs);
+  }
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions()));
+  std::vector<core::Entry> entries;
+  const uint64_t first = mem_.FirstIndex();
+  for (it->Seek(EntryKey(first)); it->Valid() && it->key().starts_with("e");
+       it->Next()) {
+    std::string_view in(it->value().data(), it->value().size());
+    std::optional<core::Entry> e = core::DecodeEntry(in);
+    if (!e || e->index != IndexOfKey(it->key())) {
+      return absl::DataLossError(
+          absl::StrCat("undecodable entry at ", IndexOfKey(it->key())));
+    }
+    if (!entries.empty() && e->index != entries.back().index + 1) {
+      return absl::DataLossError(
+          absl::StrCat("gap in the log before ", e->index));
+    }
+    entries.push_back(std::move(*e));
+  }
+  if (!it->status().ok()) return FromRocks(it->status());
+  if (!entries.empty() && entries.front().index != first) {
+    return absl::DataLossError("log does not start after the snapshot");
+  }
+  mem_.Append(entries);
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbLogStore::Bootstrap(const core::ConfState& cs) {
+  std::string value;
+  core::EncodeConfState(value, cs);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  absl::Status s = FromRocks(db_->Put(wo, kConfStateKey, value));
+  if (s.ok()) mem_.SetConfState(cs);
+  return s;
+}
+
+void RocksDbLogStore::Submit(core::LogWrite write,
+                             std::function<void(absl::Status)> done) {
+  if (!failed_.ok()) return done(failed_);
+  rocksdb::WriteBatch batch;
+  std::string value;
+  if (write.snapshot.has_value()) {
+    core::EncodeSnapshot(value, *write.snapshot);
+    batch.Put(kSnapshotKey, value);
+    // The installed snapshot replaces the whole log.
+    batch.DeleteRange(EntryKey(0), EntryKey(UINT64_MAX));
+  }
+  if (!write.entries.empty()) {
+    // Truncate a conflicting suffix, then write the new entries.
+    const uint64_t first_new = write.entries.front().index;
+    if (first_new <= mem_.LastIndex()) {
+      batch.DeleteRange(EntryKey(first_new), EntryKey(mem_.LastIndex() + 1));
+    }
+    for (const core::Entry& e : write.entries) {
+      value.clear();
+      core::EncodeEntry(value, e);
+      batch.Put(EntryKey(e.index), value);
+    }
+  }
+  if (write.hard_state.has_value()) {
+    value.clear();
+    core::EncodeHardState(value, *write.hard_state);
+    batch.Put(kHardStateKey, value);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = write.sync;
+  absl::Status s = FromRocks(db_->Write(wo, &batch));
+  if (!s.ok()) {
+    failed_ = s;
+    return done(s);
+  }
+  if (write.snapshot.has_value())
+    CHECK(mem_.ApplySnapshot(*write.snapshot).ok());
+  mem_.Append(write.entries);
+  if (write.hard_state.has_value()) mem_.SetHardState(*write.hard_state);
+  done(absl::OkStatus());
+}
+
+absl::Status RocksDbLogStore::Compact(const core::Snapshot& snapshot) {
+  if (!failed_.ok()) return failed_;
+  const uint64_t index = snapshot.metadata.index;
+  if (index <= mem_.GetSnapshot()->metadata.index) {
+    return absl::FailedPreconditionError("snapshot is not newer than ours");
+  }
+  if (index > mem_.LastIndex()) {
+    return absl::InvalidArgumentError("snapshot beyond the last entry");
+  }
+  std::string value;
+  core::EncodeSnapshot(value, snapshot);
+  rocksdb::WriteBatch batch;
+  batch.Put(kSnapshotKey, value);
+  batch.DeleteRange(EntryKey(0), EntryKey(index + 1));
+  rocksdb::WriteOptions wo;
+  wo.sync = true;  // Rule 5: durable before anything below it is gone.
+  absl::Status s = FromRocks(db_->Write(wo, &batch));
+  if (!s.ok()) {
+    failed_ = s;
+    return s;
+  }
+  absl::StatusOr<core::Snapshot> made =
+      mem_.CreateSnapshot(index, snapshot.metadata.conf_state, snapshot.data);
+  CHECK(made.ok());
+  CHECK(mem_.Compact(index).ok());
+  return absl::OkStatus();
+}
+
+}  // namespace raftsql::storage

@@ -1,0 +1,71 @@
+// RocksDbLogStore: the production LogStore. Keys (big-endian indexes, so
+// entries sort by index):
+//   'e' + index(8 bytes BE)  -> an encoded Entry
+//   'm' + "hardstate"        -> HardState
+//   'm' + "confstate"        -> the bootstrap ConfState
+//   'm' + "snapshot"         -> the latest Snapshot (metadata + image)
+// Each Submit is one WriteBatch (a whole Ready: group commit in one fsync
+// when it must sync). An in-memory mirror of the retained log serves reads.
+//
+// Thread-safety: not thread-safe; the Raft loop thread owns it.
+#ifndef RAFTSQL_STORAGE_ROCKSDB_LOG_STORE_H_
+#define RAFTSQL_STORAGE_ROCKSDB_LOG_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/interfaces.h"
+#include "core/memory_storage.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace raftsql::storage {
+
+class RocksDbLogStore final : public core::LogStore {
+ public:
+  // Opens (creating if missing) the store in `dir`. DataLoss if what is on
+  // disk does not decode.
+  static absl::StatusOr<std::unique_ptr<RocksDbLogStore>> Open(
+      const std::string& dir);
+  ~RocksDbLogStore() override;
+
+  // Durably records the initial membership of a new cluster.
+  absl::Status Bootstrap(const core::ConfState& cs);
+
+  void Submit(core::LogWrite write,
+              std::function<void(absl::Status)> done) override;
+  absl::Status Compact(const core::Snapshot& snapshot) override;
+
+  absl::StatusOr<core::InitialState> GetInitialState() const override {
+    return mem_.GetInitialState();
+  }
+  absl::StatusOr<std::vector<core::Entry>> Entries(
+      uint64_t lo, uint64_t hi, uint64_t max_bytes) const override {
+    return mem_.Entries(lo, hi, max_bytes);
+  }
+  absl::StatusOr<uint64_t> Term(uint64_t i) const override {
+    return mem_.Term(i);
+  }
+  uint64_t FirstIndex() const override { return mem_.FirstIndex(); }
+  uint64_t LastIndex() const override { return mem_.LastIndex(); }
+  absl::StatusOr<core::Snapshot> GetSnapshot() const override {
+    return mem_.GetSnapshot();
+  }
+
+ private:
+  explicit RocksDbLogStore(rocksdb::DB* db);
+  absl::Status Load();
+
+  std::unique_ptr<rocksdb::DB> db_;
+  core::MemoryStorage mem_;
+  // Set after a failed write: everything after it is refused (the caller
+  // must stop; nothing is retried as if it had not failed).
+  absl::Status failed_;
+};
+
+}  // namespace raftsql::storage
+
+#endif  // RAFTSQL_STORAGE_ROCKSDB_LOG_STORE_H_
