@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/storage.h"
 #include "core/types.h"
 
@@ -68,6 +69,8 @@ class StateMachine {
   }
   // Replaces the state with a snapshot's image.
   virtual absl::Status Restore(const Snapshot& snapshot) = 0;
+  // An image of the state at AppliedIndex(), for Restore on another replica.
+  virtual absl::StatusOr<std::string> SnapshotData() = 0;
   virtual uint64_t AppliedIndex() const = 0;
 };
 

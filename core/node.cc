@@ -6,8 +6,30 @@
 
 namespace raftsql::core {
 
+namespace {
+
+// Brings the state machine up to the log store's snapshot if it is behind
+// (a volatile one after a restart), and starts Raft after what it applied, so
+// that a durable state machine never applies an entry twice.
+Config PrepareStart(const NodeOptions& options) {
+  CHECK(options.log_store != nullptr);
+  CHECK(options.state_machine != nullptr);
+  absl::StatusOr<Snapshot> snapshot = options.log_store->GetSnapshot();
+  CHECK(snapshot.ok());
+  if (snapshot->metadata.index > options.state_machine->AppliedIndex()) {
+    CHECK(options.state_machine->Restore(*snapshot).ok());
+  }
+  Config config = options.raft;
+  config.applied = options.state_machine->AppliedIndex();
+  return config;
+}
+
+}  // namespace
+
 Node::Node(const NodeOptions& options, NodeObserver observer)
-    : options_(options), observer_(std::move(observer)), raw_(options.raft) {
+    : options_(options),
+      observer_(std::move(observer)),
+      raw_(PrepareStart(options)) {
   CHECK(options.log_store != nullptr);
   CHECK(options.transport != nullptr);
   CHECK(options.state_machine != nullptr);
@@ -43,6 +65,12 @@ absl::Status Node::ReadIndex(std::string ctx) {
 void Node::TransferLeadership(uint64_t transferee) {
   if (stopped_) return;
   raw_.TransferLeadership(transferee);
+  Pump();
+}
+
+void Node::ReportSnapshot(uint64_t id, bool delivered) {
+  if (stopped_) return;
+  raw_.ReportSnapshot(id, delivered);
   Pump();
 }
 
@@ -96,6 +124,7 @@ void Node::OnPersisted(Ready rd, const absl::Status& status) {
   // Rule 1: only now, with the Ready durable, may its messages go out.
   for (Message& m : rd.messages) options_.transport->Send(std::move(m));
   ApplyCommitted(rd);
+  MaybeCompact();
   for (ReadState& rs : rd.read_states) {
     if (pending_reads_.size() >= kMaxPendingReads) pending_reads_.pop_front();
     pending_reads_.push_back(std::move(rs));
@@ -133,6 +162,32 @@ void Node::ApplyCommitted(const Ready& rd) {
     }
     if (observer_.on_apply) observer_.on_apply(e, results[i]);
   }
+}
+
+void Node::MaybeCompact() {
+  const uint64_t threshold = options_.snapshot_threshold_entries;
+  if (threshold == 0) return;
+  LogStore* store = options_.log_store;
+  const uint64_t applied = options_.state_machine->AppliedIndex();
+  if (applied < store->FirstIndex() + threshold) return;
+  absl::StatusOr<std::string> data = options_.state_machine->SnapshotData();
+  if (!data.ok()) return;  // Try again after the next batch.
+  absl::StatusOr<uint64_t> term = store->Term(applied);
+  // Applied entries were persisted before they were applied.
+  CHECK(term.ok());
+  Snapshot snapshot;
+  snapshot.metadata.index = applied;
+  snapshot.metadata.term = *term;
+  snapshot.metadata.conf_state = raw_.raft().tracker().GetConfState();
+  snapshot.data = std::move(*data);
+  const absl::Status s = store->Compact(snapshot);
+  if (!s.ok() && !absl::IsFailedPrecondition(s)) {
+    // The log store failed: stop, as for a failed write.
+    stopped_ = true;
+    if (observer_.on_fatal) observer_.on_fatal(s);
+    return;
+  }
+  ++snapshots_taken_;
 }
 
 void Node::ReleaseReads() {

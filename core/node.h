@@ -27,6 +27,9 @@ struct NodeOptions {
   LogStore* log_store = nullptr;
   Transport* transport = nullptr;
   StateMachine* state_machine = nullptr;
+  // Log compaction: once this many applied entries sit in the log, snapshot
+  // the state machine and compact the log below it (0 = never).
+  uint64_t snapshot_threshold_entries = 0;
   // Fault injection for the simulator's self-tests: break rule 1 of the
   // contract by sending messages before their Ready is durable.
   bool unsafe_send_before_persist = false;
@@ -56,6 +59,9 @@ class Node {
   // Starts an election now (tests and the simulator's fault points).
   void Campaign();
   void ReportUnreachable(uint64_t id);
+  // The transport tells the leader whether a snapshot reached `id`.
+  void ReportSnapshot(uint64_t id, bool delivered);
+  uint64_t snapshots_taken() const { return snapshots_taken_; }
 
   bool stopped() const { return stopped_; }
   bool persisting() const { return persisting_; }
@@ -68,6 +74,7 @@ class Node {
   void OnPersisted(Ready rd, const absl::Status& status);
   void ApplyCommitted(const Ready& rd);
   void ReleaseReads();
+  void MaybeCompact();
 
   NodeOptions options_;
   NodeObserver observer_;
@@ -75,6 +82,7 @@ class Node {
   // A Ready is between GetReady and Advance (waiting on the log store).
   bool persisting_ = false;
   bool stopped_ = false;
+  uint64_t snapshots_taken_ = 0;
   // Read states waiting for the state machine to reach their index.
   std::deque<ReadState> pending_reads_;
   // Bound on reads waiting to be applied; older ones are answered first.

@@ -33,6 +33,7 @@ class KvStateMachine final : public core::StateMachine {
   std::string Apply(const core::Entry& entry) override;
   absl::Status Restore(const core::Snapshot& snapshot) override;
   uint64_t AppliedIndex() const override { return applied_; }
+  absl::StatusOr<std::string> SnapshotData() override { return Serialize(); }
 
   // 0 for a key never written.
   int64_t Get(uint64_t key) const;

@@ -24,10 +24,12 @@ void SimNetwork::Send(core::Message m) {
   // does not resurrect it).
   if (IsCut(m.from, m.to)) {
     ++stats_.cut;
+    if (lost_) lost_(m);
     return;
   }
   if (faults_.drop_probability > 0 && rng_.Chance(faults_.drop_probability)) {
     ++stats_.dropped;
+    if (lost_) lost_(m);
     return;
   }
   if (faults_.duplicate_probability > 0 &&
@@ -45,6 +47,7 @@ void SimNetwork::Schedule(core::Message m, Time delay) {
     // Also cut if the partition began while the message was in flight.
     if (IsCut(m.from, m.to)) {
       ++stats_.cut;
+      if (lost_) lost_(m);
       return;
     }
     deliver_(std::move(m));

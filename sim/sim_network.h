@@ -42,6 +42,10 @@ class SimNetwork {
              Deliver deliver);
 
   void Send(core::Message m);
+  // Called for every message the network loses (drop, cut link).
+  void SetLostHandler(std::function<void(const core::Message&)> lost) {
+    lost_ = std::move(lost);
+  }
   void Cut(uint64_t from, uint64_t to) { cut_.insert({from, to}); }
   void Restore(uint64_t from, uint64_t to) { cut_.erase({from, to}); }
   bool IsCut(uint64_t from, uint64_t to) const {
@@ -61,6 +65,7 @@ class SimNetwork {
   core::Prng rng_;
   NetworkFaults faults_;
   Deliver deliver_;
+  std::function<void(const core::Message&)> lost_;
   std::set<std::pair<uint64_t, uint64_t>> cut_;
   NetworkStats stats_;
 };

@@ -25,6 +25,14 @@ Simulation::Simulation(const SimOptions& options)
   network_ = std::make_unique<SimNetwork>(
       &queue_, rng_.Split(), plan_.network,
       [this](core::Message m) { Deliver(std::move(m)); });
+  // A lost snapshot must be reported, or the leader waits for it forever.
+  network_->SetLostHandler([this](const core::Message& m) {
+    if (m.type != core::MessageType::kSnap) return;
+    queue_.After(0, 0x5a9, [this, from = m.from, to = m.to] {
+      Slot& leader = *slots_[from - 1];
+      if (leader.up) leader.node->ReportSnapshot(to, false);
+    });
+  });
   core::ConfState cs;
   for (int i = 1; i <= options.nodes; ++i) cs.voters.push_back(i);
   for (int i = 1; i <= options.nodes; ++i) {
@@ -83,6 +91,7 @@ void Simulation::StartNode(Slot& s) {
   o.transport = s.transport.get();
   o.state_machine = s.sm.get();
   o.unsafe_send_before_persist = options_.broken_send_before_persist;
+  o.snapshot_threshold_entries = options_.snapshot_threshold_entries;
   core::NodeObserver obs;
   Slot* slot = &s;
   obs.on_apply = [this, slot](const core::Entry& e, const std::string& r) {
@@ -153,7 +162,12 @@ void Simulation::ScheduleTick(Slot& s) {
 void Simulation::Deliver(core::Message m) {
   if (m.to == 0 || m.to > slots_.size()) return;
   Slot& s = *slots_[m.to - 1];
-  if (!s.up) return;
+  if (!s.up) {
+    if (m.type == core::MessageType::kSnap && slots_[m.from - 1]->up) {
+      slots_[m.from - 1]->node->ReportSnapshot(m.to, false);
+    }
+    return;
+  }
   if (queue_.now() < s.paused_until) {
     // A paused process reads its socket when it wakes up.
     const Time at = s.paused_until;
@@ -161,8 +175,16 @@ void Simulation::Deliver(core::Message m) {
               [this, m = std::move(m)]() mutable { Deliver(std::move(m)); });
     return;
   }
+  const bool snapshot = m.type == core::MessageType::kSnap;
+  const uint64_t from = m.from;
   s.node->Step(std::move(m));
   AfterNodeEvent(s);
+  if (snapshot) {
+    ++result_.faults["snapshot delivered"];
+    Trace(absl::StrFormat("n%d installs a snapshot from n%d", s.id, from));
+    Slot& leader = *slots_[from - 1];
+    if (leader.up) leader.node->ReportSnapshot(s.id, true);
+  }
 }
 
 void Simulation::AfterNodeEvent(Slot& s) {

@@ -41,6 +41,9 @@ struct SimOptions {
   int election_ticks = 10;
   int heartbeat_ticks = 1;
   Time op_timeout = 1 * kSecond;
+  // Each node snapshots its state machine and compacts its log after this
+  // many applied entries (0 = never).
+  uint64_t snapshot_threshold_entries = 200;
   // After the faults heal, every client must complete a write within this.
   Time liveness_bound = 30 * kSecond;
   // Hard stop for the fault phase.

@@ -61,6 +61,9 @@ class SqliteStateMachine final : public core::StateMachine {
       const std::vector<core::Entry>& entries) override;
   absl::Status Restore(const core::Snapshot& snapshot) override;
   uint64_t AppliedIndex() const override { return applied_; }
+  absl::StatusOr<std::string> SnapshotData() override {
+    return CreateSnapshot();
+  }
 
   // A consistent image of the database (including its applied index).
   absl::StatusOr<std::string> CreateSnapshot();
