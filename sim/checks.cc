@@ -25,7 +25,7 @@ bool Simulation::Converged() const {
     commit = std::max(commit, s->node->raw().raft().log().committed());
   }
   for (const auto& s : slots_) {
-    if (s->sm->AppliedIndex() != commit) return false;
+    if (s->sm->machine().AppliedIndex() != commit) return false;
   }
   const uint64_t digest = slots_[0]->sm->Digest();
   for (const auto& s : slots_) {

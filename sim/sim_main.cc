@@ -4,7 +4,8 @@
 //   sim --seed=17 [--trace]        replay one seed, optionally with a trace
 //   sim --check-determinism        run each seed twice, compare trace hashes
 // Knobs: --nodes --clients --ops --keys --faults (intensity, 0 = none)
-//        --broken=fsync|send-before-persist|stale-reads (self-test)
+//        --broken=fsync|send-before-persist|stale-reads|split-transfers
+//        --sql (the workload as SQL on the real SQLite state machine)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -51,6 +52,7 @@ constexpr const char* kKnownFlags[] = {"seed",
                                        "keys",
                                        "faults",
                                        "broken",
+                                       "sql",
                                        "verbose",
                                        "help"};
 
@@ -86,7 +88,9 @@ void Usage() {
       "  --verbose               one line per seed of a sweep, with its hash\n"
       "  --nodes=5 --clients=8 --ops=2000 --keys=8\n"
       "  --faults=1.0            fault intensity; 0 runs fault-free\n"
-      "  --broken=fsync|send-before-persist|stale-reads\n"
+      "  --sql                   run the workload as SQL on the real SQLite\n"
+      "                          state machine (registers + a bank)\n"
+      "  --broken=fsync|send-before-persist|stale-reads|split-transfers\n"
       "                          break a component on purpose (the checkers\n"
       "                          must catch it)\n");
 }
@@ -99,10 +103,13 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
   o.ops = static_cast<int>(f.Int("ops", 2000));
   o.keys = static_cast<int>(f.Int("keys", 8));
   o.fault_intensity = f.Double("faults", 1.0);
+  o.sql = f.Has("sql");
   const std::string broken = f.Str("broken");
   o.broken_fsync = broken == "fsync";
   o.broken_send_before_persist = broken == "send-before-persist";
   o.broken_stale_reads = broken == "stale-reads";
+  o.broken_split_transfers = broken == "split-transfers";
+  if (o.broken_split_transfers) o.sql = true;
   return o;
 }
 

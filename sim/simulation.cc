@@ -78,7 +78,8 @@ void Simulation::StartNode(Slot& s) {
   s.store = std::make_unique<SimLogStore>(s.disk.get(), &queue_, &s.disk_rng,
                                           latency);
   const RecoveryReport recovery = s.store->Recover();
-  s.sm = std::make_unique<KvStateMachine>();
+  s.sm = options_.sql ? NewSqlMachine(!options_.broken_split_transfers)
+                      : NewKvMachine();
   core::NodeOptions o;
   o.raft.id = s.id;
   o.raft.election_ticks = options_.election_ticks;
@@ -89,7 +90,7 @@ void Simulation::StartNode(Slot& s) {
   o.raft.seed = options_.seed * 7919 + s.incarnation * 104729 + s.id;
   o.log_store = s.store.get();
   o.transport = s.transport.get();
-  o.state_machine = s.sm.get();
+  o.state_machine = &s.sm->machine();
   o.unsafe_send_before_persist = options_.broken_send_before_persist;
   o.snapshot_threshold_entries = options_.snapshot_threshold_entries;
   core::NodeObserver obs;
@@ -225,18 +226,35 @@ void Simulation::OnApply(Slot& s, const core::Entry& e,
     Trace(absl::StrFormat("n%d applies %d (term %d)%s", s.id, e.index, e.term,
                           e.data.empty() ? ": leader no-op" : ""));
   }
-  if (e.type != core::EntryType::kNormal || e.data.empty()) return;
-  std::optional<KvCommand> cmd = KvCommand::Decode(e.data);
-  CHECK(cmd.has_value());
-  auto pending = s.pending_writes.find({cmd->client, cmd->op});
+  const std::optional<AppliedOp> applied = s.sm->Interpret(e, result);
+  if (!applied.has_value()) return;
+  auto pending = s.pending_writes.find({applied->client, applied->op});
   if (pending == s.pending_writes.end()) return;
   s.pending_writes.erase(pending);
-  (void)result;  // kApplied or kDuplicate: either way the write took effect.
-  const uint64_t client = cmd->client;
-  const uint64_t op = cmd->op;
+  const uint64_t client = applied->client;
+  const uint64_t op = applied->op;
+  const bool ok = applied->took_effect;
   const uint64_t hint = s.lead;
-  queue_.After(network_->Latency(), 0xc11e47,
-               [this, client, op, hint] { Reply(client, op, true, 0, hint); });
+  queue_.After(network_->Latency(), 0xc11e47, [this, client, op, ok, hint] {
+    Reply(client, op, ok, 0, hint);
+  });
+}
+
+int64_t Simulation::ServeRead(Slot& s, uint64_t client, uint64_t op) {
+  Client& c = *clients_[client - 1];
+  if (c.op != op) return 0;
+  if (c.kind == OpKind::kBankRead) {
+    const std::optional<BankTotals> bank = s.sm->ReadBank();
+    CHECK(bank.has_value());
+    // The bank's invariant, checked on every read.
+    if (bank->accounts != 0 && bank->total != kBankAccounts * kBankOpening) {
+      Violation(absl::StrFormat(
+          "bank: n%d reads a total of %d over %d accounts, not %d", s.id,
+          bank->total, bank->accounts, kBankAccounts * kBankOpening));
+    }
+    return bank->total;
+  }
+  return s.sm->Get(c.key);
 }
 
 void Simulation::OnRead(Slot& s, const core::ReadState& rs) {
@@ -244,7 +262,7 @@ void Simulation::OnRead(Slot& s, const core::ReadState& rs) {
   if (it == s.pending_reads.end()) return;
   const PendingRead r = it->second;
   s.pending_reads.erase(it);
-  const int64_t value = s.sm->Get(r.key);
+  const int64_t value = ServeRead(s, r.client, r.op);
   const uint64_t hint = s.lead;
   queue_.After(network_->Latency(), 0xc11e48, [this, r, value, hint] {
     Reply(r.client, r.op, true, value, hint);

@@ -34,6 +34,9 @@ struct SimOptions {
   int keys = 8;
   // Scales every fault probability and rate; 0 runs fault-free.
   double fault_intensity = 1.0;
+  // Run the workload as SQL on the real SqliteStateMachine (registers and a
+  // bank whose total must never change) instead of the in-memory KV store.
+  bool sql = false;
   // Receives readable trace lines when set.
   std::function<void(const std::string&)> trace;
 
@@ -55,7 +58,8 @@ struct SimOptions {
   // Deliberately broken components, for the checkers' self-tests.
   bool broken_fsync = false;                // fsync acks without persisting
   bool broken_send_before_persist = false;  // runtime breaks contract rule 1
-  bool broken_stale_reads = false;  // reads served locally, no ReadIndex
+  bool broken_stale_reads = false;      // reads served locally, no ReadIndex
+  bool broken_split_transfers = false;  // SQL bank legs not atomic
 };
 
 // The faults of one seed, drawn from it.
@@ -112,7 +116,6 @@ class Simulation {
   struct PendingRead {
     uint64_t client;
     uint64_t op;
-    uint64_t key;
   };
 
   // Nodes (simulation.cc).
@@ -131,6 +134,8 @@ class Simulation {
   void Receive(Slot& s, uint64_t client, uint64_t op);
   void Reply(uint64_t client, uint64_t op, bool ok, int64_t value,
              uint64_t leader_hint);
+  // Serves a read on `s` now (ReadIndex done): returns the value.
+  int64_t ServeRead(Slot& s, uint64_t client, uint64_t op);
   void TimeOut(uint64_t client, uint64_t op);
   bool WorkloadDone() const;
   Time ThinkTime();

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "sim/sim_machine.h"
 #include "sim/simulation.h"
 
 namespace raftsql::sim {
@@ -24,7 +25,7 @@ struct Simulation::Slot {
   uint64_t id = 0;
   std::unique_ptr<SimDisk> disk;
   std::unique_ptr<SimLogStore> store;
-  std::unique_ptr<KvStateMachine> sm;
+  std::unique_ptr<SimMachine> sm;
   std::unique_ptr<SlotTransport> transport;
   std::unique_ptr<core::Node> node;
   core::Prng disk_rng{0};
@@ -38,13 +39,19 @@ struct Simulation::Slot {
   std::map<std::string, PendingRead> pending_reads;
 };
 
+enum class OpKind : uint8_t { kWrite, kRead, kTransfer, kBankRead };
+
 struct Simulation::Client {
   uint64_t id = 0;
   uint64_t next_op = 1;
   uint64_t leader_hint = core::kNone;
   // The operation in flight (op == 0: none).
   uint64_t op = 0;
-  bool is_write = false;
+  OpKind kind = OpKind::kWrite;
+  bool is_write = false;  // kWrite or kTransfer: goes through the log
+  uint64_t from = 0;      // kTransfer
+  uint64_t to = 0;
+  int64_t amount = 0;
   uint64_t key = 0;
   int64_t value = 0;
   Time call = 0;

@@ -65,6 +65,32 @@ TEST(Simulation, FaultyRunsInjectFaultsAndStillPass) {
   EXPECT_GT(injected, 100u);
 }
 
+TEST(Simulation, SqlWorkloadOnTheRealStateMachinePasses) {
+  for (uint64_t seed : {1, 2}) {
+    SimOptions o = Small(seed);
+    o.sql = true;
+    o.ops = 600;
+    const SimResult r = Simulation(o).Run();
+    EXPECT_TRUE(r.passed) << "seed " << seed << ": " << r.failure;
+    EXPECT_EQ(r.linearizability, "ok");
+    EXPECT_GT(r.ops_ok, 300u);
+  }
+}
+
+TEST(Simulation, SnapshotsAreTakenAndInstalledDuringFaults) {
+  uint64_t delivered = 0;
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    SimOptions o = Small(seed);
+    o.ops = 1500;
+    o.snapshot_threshold_entries = 50;
+    const SimResult r = Simulation(o).Run();
+    ASSERT_TRUE(r.passed) << "seed " << seed << ": " << r.failure;
+    auto it = r.faults.find("snapshot delivered");
+    if (it != r.faults.end()) delivered += it->second;
+  }
+  EXPECT_GT(delivered, 0u);
+}
+
 // Seeds that once found a bug; each must pass forever after.
 TEST(SimulationRegression, SeedsThatFoundBugsPass) {
   struct Case {
@@ -123,6 +149,14 @@ TEST(SimulationCatches, ReadsServedWithoutReadIndex) {
   o.broken_stale_reads = true;
   const std::string failure = FirstFailure(o, 20);
   EXPECT_NE(failure.find("linearizability"), std::string::npos) << failure;
+}
+
+TEST(SimulationCatches, BankTransfersWhoseLegsAreNotAtomic) {
+  SimOptions o = Small(0);
+  o.sql = true;
+  o.broken_split_transfers = true;
+  const std::string failure = FirstFailure(o, 10);
+  EXPECT_NE(failure.find("bank"), std::string::npos) << failure;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/check.h"
+#include "sim/sim_machine.h"
 #include "sim/simulation.h"
 #include "sim/simulation_internal.h"
 
@@ -38,8 +39,22 @@ void Simulation::NextOp(Client& c) {
     return;
   }
   c.op = c.next_op++;
-  // After healing, every client writes until one write succeeds.
-  c.is_write = !fault_phase_ || client_rng_.Chance(0.5);
+  // After healing, every client writes until one write succeeds. With the
+  // SQL machine a share of the operations move money and read the bank.
+  const uint64_t dice = client_rng_.Uniform(100);
+  if (!fault_phase_ || dice < 40) {
+    c.kind = OpKind::kWrite;
+  } else if (dice < 70 || !options_.sql) {
+    c.kind = OpKind::kRead;
+  } else if (dice < 90) {
+    c.kind = OpKind::kTransfer;
+    c.from = client_rng_.Uniform(kBankAccounts);
+    c.to = client_rng_.Uniform(kBankAccounts);
+    c.amount = static_cast<int64_t>(1 + client_rng_.Uniform(60));
+  } else {
+    c.kind = OpKind::kBankRead;
+  }
+  c.is_write = c.kind == OpKind::kWrite || c.kind == OpKind::kTransfer;
   c.key = client_rng_.Uniform(options_.keys);
   c.value = static_cast<int64_t>(c.id * 1'000'000'000 + c.op);
   c.call = queue_.now();
@@ -68,8 +83,16 @@ void Simulation::Receive(Slot& s, uint64_t client, uint64_t op) {
         [this, client, op, hint] { Reply(client, op, false, 0, hint); });
   };
   if (c.is_write) {
-    const KvCommand cmd{client, op, c.key, c.value};
-    const absl::Status st = s.node->Propose(cmd.Encode());
+    // The node that takes the request fixes the command's clock and seed,
+    // as a leader does (DESIGN.md §3).
+    const uint64_t now_ms = queue_.now() / kMillisecond;
+    const uint64_t seed = rng_.Next();
+    const std::string cmd =
+        c.kind == OpKind::kTransfer
+            ? s.sm->EncodeTransfer(client, op, c.from, c.to, c.amount, now_ms,
+                                   seed)
+            : s.sm->EncodeWrite(client, op, c.key, c.value, now_ms, seed);
+    const absl::Status st = s.node->Propose(cmd);
     AfterNodeEvent(s);
     // Dropped means it entered no log: definitely not applied.
     if (!st.ok()) return fail();
@@ -77,7 +100,7 @@ void Simulation::Receive(Slot& s, uint64_t client, uint64_t op) {
     return;
   }
   if (options_.broken_stale_reads) {
-    const int64_t value = s.sm->Get(c.key);
+    const int64_t value = ServeRead(s, client, op);
     const uint64_t hint = s.lead;
     queue_.After(network_->Latency(), 0xc5000 + client,
                  [this, client, op, value, hint] {
@@ -89,7 +112,7 @@ void Simulation::Receive(Slot& s, uint64_t client, uint64_t op) {
   const absl::Status st = s.node->ReadIndex(ctx);
   AfterNodeEvent(s);
   if (!st.ok()) return fail();
-  s.pending_reads[ctx] = PendingRead{client, op, c.key};
+  s.pending_reads[ctx] = PendingRead{client, op};
 }
 
 void Simulation::Reply(uint64_t client, uint64_t op, bool ok, int64_t value,
@@ -97,20 +120,32 @@ void Simulation::Reply(uint64_t client, uint64_t op, bool ok, int64_t value,
   Client& c = *clients_[client - 1];
   if (c.op != op) return;  // A late answer to a timed-out operation.
   c.leader_hint = leader_hint;
+  const bool register_op = c.kind == OpKind::kWrite || c.kind == OpKind::kRead;
   if (ok) {
     ++result_.ops_ok;
-    history_[c.key].push_back(RegisterOp{client, c.is_write,
-                                         c.is_write ? c.value : value, c.call,
-                                         queue_.now()});
+    if (register_op) {
+      history_[c.key].push_back(RegisterOp{client, c.is_write,
+                                           c.is_write ? c.value : value, c.call,
+                                           queue_.now()});
+    }
     if (c.is_write) {
       uint64_t& acked = acked_writes_[client];
       acked = std::max(acked, op);
       if (!fault_phase_) c.final_write_acked = true;
     }
-    Trace(absl::StrFormat("client %d %s k%d %s %d ok (%dus)", client,
-                          c.is_write ? "write" : "read", c.key,
-                          c.is_write ? "<-" : "->",
-                          c.is_write ? c.value : value, queue_.now() - c.call));
+    if (register_op) {
+      Trace(absl::StrFormat(
+          "client %d %s k%d %s %d ok (%dus)", client,
+          c.is_write ? "write" : "read", c.key, c.is_write ? "<-" : "->",
+          c.is_write ? c.value : value, queue_.now() - c.call));
+    } else {
+      Trace(absl::StrFormat("client %d %s ok (%dus)", client,
+                            c.kind == OpKind::kTransfer
+                                ? absl::StrFormat("transfer %d from a%d to a%d",
+                                                  c.amount, c.from, c.to)
+                                : absl::StrFormat("bank read: total %d", value),
+                            queue_.now() - c.call));
+    }
   } else {
     ++result_.ops_failed;
   }
@@ -125,7 +160,7 @@ void Simulation::Reply(uint64_t client, uint64_t op, bool ok, int64_t value,
 void Simulation::TimeOut(uint64_t client, uint64_t op) {
   Client& c = *clients_[client - 1];
   if (c.op != op) return;
-  if (c.is_write) {
+  if (c.kind == OpKind::kWrite) {
     // Outcome unknown: it may take effect at any later point, or never.
     history_[c.key].push_back(
         RegisterOp{client, true, c.value, c.call, kNeverReturned});

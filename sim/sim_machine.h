@@ -1,0 +1,62 @@
+// The replicated state machine as the simulator's workload sees it: a
+// key/register store with client sessions, and (for SQL) a bank. Two
+// implementations: the in-memory KvStateMachine, and the real
+// SqliteStateMachine (in-memory SQLite) running the same workload as SQL.
+#ifndef RAFTSQL_SIM_SIM_MACHINE_H_
+#define RAFTSQL_SIM_SIM_MACHINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/interfaces.h"
+
+namespace raftsql::sim {
+
+// What an applied entry meant for a client operation.
+struct AppliedOp {
+  uint64_t client = 0;
+  uint64_t op = 0;
+  bool took_effect = false;  // false: refused (stale retry, failed transfer)
+};
+
+struct BankTotals {
+  int64_t accounts = 0;
+  int64_t total = 0;
+};
+
+// The bank: kBankAccounts accounts of kBankOpening each; transfers keep the
+// total constant.
+inline constexpr int64_t kBankAccounts = 10;
+inline constexpr int64_t kBankOpening = 100;
+
+class SimMachine {
+ public:
+  virtual ~SimMachine() = default;
+  virtual core::StateMachine& machine() = 0;
+  virtual int64_t Get(uint64_t key) = 0;         // 0 if never written
+  virtual uint64_t LastOp(uint64_t client) = 0;  // session high-water mark
+  virtual uint64_t Digest() = 0;
+  virtual std::optional<AppliedOp> Interpret(const core::Entry& e,
+                                             const std::string& result) = 0;
+  virtual std::string EncodeWrite(uint64_t client, uint64_t op, uint64_t key,
+                                  int64_t value, uint64_t now_ms,
+                                  uint64_t seed) = 0;
+  // The bank, where supported (nullopt: the machine has no bank).
+  virtual bool HasBank() const { return false; }
+  virtual std::string EncodeTransfer(uint64_t, uint64_t, uint64_t, uint64_t,
+                                     int64_t, uint64_t, uint64_t) {
+    return "";
+  }
+  virtual std::optional<BankTotals> ReadBank() { return std::nullopt; }
+};
+
+std::unique_ptr<SimMachine> NewKvMachine();
+// `atomic_transfers` false breaks the bank on purpose (a self-test): the two
+// legs of a transfer no longer commit or fail together.
+std::unique_ptr<SimMachine> NewSqlMachine(bool atomic_transfers = true);
+
+}  // namespace raftsql::sim
+
+#endif  // RAFTSQL_SIM_SIM_MACHINE_H_
