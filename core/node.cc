@@ -68,6 +68,13 @@ void Node::TransferLeadership(uint64_t transferee) {
   Pump();
 }
 
+absl::Status Node::ProposeConfChange(const ConfChange& cc) {
+  if (stopped_) return absl::UnavailableError("node stopped");
+  absl::Status s = raw_.ProposeConfChange(cc);
+  Pump();
+  return s;
+}
+
 void Node::ReportSnapshot(uint64_t id, bool delivered) {
   if (stopped_) return;
   raw_.ReportSnapshot(id, delivered);

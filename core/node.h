@@ -56,6 +56,7 @@ class Node {
   absl::Status Propose(std::string data);
   absl::Status ReadIndex(std::string ctx);
   void TransferLeadership(uint64_t transferee);
+  absl::Status ProposeConfChange(const ConfChange& cc);
   // Starts an election now (tests and the simulator's fault points).
   void Campaign();
   void ReportUnreachable(uint64_t id);

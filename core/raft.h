@@ -108,6 +108,7 @@ class Raft {
   void TickHeartbeat();
   absl::Status StepLeader(Message m);
   absl::Status LeaderPropose(Message& m);
+  absl::Status CheckConfChange(const Entry& entry) const;
   void LeaderReadIndex(const Message& m);
   void HandleAppendResponse(const Message& m, Progress& pr);
   void HandleHeartbeatResponse(const Message& m, Progress& pr);

@@ -113,10 +113,27 @@ absl::Status Raft::LeaderPropose(Message& m) {
     if (pending_conf_index_ > log_.applied()) {
       return ProposalDroppedError("a membership change is already pending");
     }
+    absl::Status refused = CheckConfChange(m.entries[i]);
+    if (!refused.ok()) return refused;
     pending_conf_index_ = log_.LastIndex() + i + 1;
   }
   CHECK(AppendEntries(std::move(m.entries)));
   BroadcastAppend();
+  return absl::OkStatus();
+}
+
+absl::Status Raft::CheckConfChange(const Entry& entry) const {
+  std::optional<ConfChange> cc = ConfChange::Decode(entry.data);
+  if (!cc.has_value()) {
+    return absl::InvalidArgumentError("malformed membership change");
+  }
+  if (cc->type != ConfChange::Type::kAddVoter) return absl::OkStatus();
+  // A learner becomes a voter only once it has caught up: promoting a node
+  // far behind would make it count towards quorums it cannot help reach.
+  const Progress* pr = tracker_.Get(cc->node_id);
+  if (pr != nullptr && pr->is_learner && pr->match < log_.committed()) {
+    return ProposalDroppedError("the learner has not caught up yet");
+  }
   return absl::OkStatus();
 }
 

@@ -377,6 +377,42 @@ TEST(Membership, LeaderThatRemovesItselfStepsDown) {
   EXPECT_NE(net.Leader(), 1u);
 }
 
+TEST(Membership, LearnerIsPromotedOnlyOnceCaughtUp) {
+  Network net({1, 2, 3, 4}, NetworkOptions{});
+  for (uint64_t id : {1, 2, 3, 4}) {
+    net.Crash(id);
+    net.storage(id).SetConfState(ConfState{{1, 2, 3}, {}});
+    net.Restart(id);
+  }
+  Elect(net, 1);
+  net.Isolate(4);
+  ASSERT_TRUE(
+      net.node(1)
+          .ProposeConfChange(ConfChange{ConfChange::Type::kAddLearner, 4, ""})
+          .ok());
+  net.ProcessReadies();
+  net.Stabilize();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.Propose(1, "w").ok());
+  net.Stabilize();
+  ASSERT_TRUE(net.raft(1).tracker().Get(4)->is_learner);
+  // Node 4 is cut off and behind: promotion is refused.
+  EXPECT_TRUE(IsProposalDropped(net.node(1).ProposeConfChange(
+      ConfChange{ConfChange::Type::kAddVoter, 4, ""})));
+  net.Heal();
+  for (int i = 0; i < 5; ++i) {
+    net.TickAll();
+    net.Stabilize();
+  }
+  ASSERT_TRUE(
+      net.node(1)
+          .ProposeConfChange(ConfChange{ConfChange::Type::kAddVoter, 4, ""})
+          .ok());
+  net.ProcessReadies();
+  net.Stabilize();
+  EXPECT_TRUE(net.raft(1).tracker().IsVoter(4));
+  EXPECT_EQ(net.applied(4).size(), 5u);
+}
+
 TEST(Membership, OnlyOneChangeIsPendingAtATime) {
   TestRaft r(1, {1, 2, 3});
   r.BecomeLeader();

@@ -1,6 +1,8 @@
 // End-of-run checks: replicas converge to identical state, no acknowledged
 // write is lost, every node's committed log agrees with what was applied
 // anywhere (log matching), and the client history is linearizable.
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/check.h"
@@ -19,23 +21,30 @@ void Simulation::Violation(const std::string& what) {
 }
 
 bool Simulation::Converged() const {
+  // Nodes removed from the configuration no longer receive entries: only the
+  // members of the current leader's configuration must agree.
+  const std::vector<uint64_t> members = Members();
+  if (members.empty()) return false;
   uint64_t commit = 0;
-  for (const auto& s : slots_) {
-    if (!s->up || s->node->persisting()) return false;
-    commit = std::max(commit, s->node->raw().raft().log().committed());
+  for (uint64_t id : members) {
+    const Slot& s = *slots_[id - 1];
+    if (!s.up || s.node->persisting()) return false;
+    commit = std::max(commit, s.node->raw().raft().log().committed());
   }
-  for (const auto& s : slots_) {
-    if (s->sm->machine().AppliedIndex() != commit) return false;
+  for (uint64_t id : members) {
+    if (slots_[id - 1]->sm->machine().AppliedIndex() != commit) return false;
   }
-  const uint64_t digest = slots_[0]->sm->Digest();
-  for (const auto& s : slots_) {
-    if (s->sm->Digest() != digest) return false;
+  const uint64_t digest = slots_[members[0] - 1]->sm->Digest();
+  for (uint64_t id : members) {
+    if (slots_[id - 1]->sm->Digest() != digest) return false;
   }
   return true;
 }
 
 void Simulation::CheckFinalState() {
+  const std::vector<uint64_t> members = Members();
   for (const auto& s : slots_) {
+    if (std::count(members.begin(), members.end(), s->id) == 0) continue;
     // Durability: every acknowledged write took effect on every replica.
     for (const auto& [client, op] : acked_writes_) {
       if (s->sm->LastOp(client) < op) {

@@ -3,6 +3,7 @@
 // that act on it — partitions (isolation, split, asymmetric), swizzle-clogging,
 // crashes with restarts, process pauses and code-level fault points.
 #include <algorithm>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -38,6 +39,7 @@ FaultPlan DrawFaultPlan(uint64_t seed, int nodes, double intensity) {
   plan.crash_weight = on(0.7) ? static_cast<int>(p.Range(1, 4)) : 0;
   plan.pause_weight = on(0.5) ? static_cast<int>(p.Range(1, 2)) : 0;
   plan.buggify_weight = on(0.5) ? static_cast<int>(p.Range(1, 2)) : 0;
+  plan.membership_weight = on(0.4) && nodes > 3 ? 1 : 0;
   if (on(0.5)) {
     for (double& d : plan.clock_drift) d = (level(0.4) - 0.2 * intensity);
   }
@@ -71,9 +73,9 @@ std::string FaultPlan::Describe() const {
   if (chaos_interval > 0) {
     parts.push_back(absl::StrFormat(
         "chaos every ~%dms (partition:%d clog:%d crash:%d pause:%d "
-        "buggify:%d)",
+        "buggify:%d membership:%d)",
         chaos_interval / kMillisecond, partition_weight, clog_weight,
-        crash_weight, pause_weight, buggify_weight));
+        crash_weight, pause_weight, buggify_weight, membership_weight));
   }
   const double max_drift = *std::max_element(
       clock_drift.begin(), clock_drift.end(),
@@ -98,7 +100,7 @@ void Simulation::Chaos() {
   if (!fault_phase_) return;
   const int total = plan_.partition_weight + plan_.clog_weight +
                     plan_.crash_weight + plan_.pause_weight +
-                    plan_.buggify_weight;
+                    plan_.buggify_weight + plan_.membership_weight;
   if (total > 0) {
     int pick = static_cast<int>(rng_.Uniform(total));
     if ((pick -= plan_.partition_weight) < 0) {
@@ -124,11 +126,76 @@ void Simulation::Chaos() {
         s.paused_until = queue_.now() + d;
         Trace(absl::StrFormat("n%d pauses for %dms", s.id, d / kMillisecond));
       }
-    } else {
+    } else if ((pick -= plan_.buggify_weight) < 0) {
       Buggify();
+    } else {
+      ChangeMembership();
     }
   }
   ScheduleChaos();
+}
+
+Simulation::Slot* Simulation::CurrentLeader() const {
+  Slot* best = nullptr;
+  for (const auto& s : slots_) {
+    if (!s->up) continue;
+    const core::Raft& r = s->node->raw().raft();
+    if (r.state() != core::StateType::kLeader) continue;
+    if (best == nullptr || r.term() > best->node->raw().raft().term()) {
+      best = s.get();
+    }
+  }
+  return best;
+}
+
+std::vector<uint64_t> Simulation::Members() const {
+  const Slot* leader = CurrentLeader();
+  if (leader == nullptr) return {};
+  const core::ConfState cs =
+      leader->node->raw().raft().tracker().GetConfState();
+  std::vector<uint64_t> members = cs.voters;
+  members.insert(members.end(), cs.learners.begin(), cs.learners.end());
+  return members;
+}
+
+void Simulation::ChangeMembership() {
+  // Single-server changes, one at a time: promote a caught-up learner, else
+  // bring a removed node back as a learner, else remove a voter (keeping at
+  // least three). The leader may remove itself.
+  Slot* leader = CurrentLeader();
+  if (leader == nullptr) return;
+  const core::ConfState cs =
+      leader->node->raw().raft().tracker().GetConfState();
+  core::ConfChange cc;
+  const char* what = "";
+  std::vector<uint64_t> removed;
+  for (const auto& s : slots_) {
+    const bool member =
+        std::count(cs.voters.begin(), cs.voters.end(), s->id) > 0 ||
+        std::count(cs.learners.begin(), cs.learners.end(), s->id) > 0;
+    if (!member) removed.push_back(s->id);
+  }
+  if (!cs.learners.empty()) {
+    cc =
+        core::ConfChange{core::ConfChange::Type::kAddVoter, cs.learners[0], ""};
+    what = "promote learner";
+  } else if (!removed.empty()) {
+    cc = core::ConfChange{core::ConfChange::Type::kAddLearner,
+                          removed[rng_.Uniform(removed.size())], ""};
+    what = "add learner";
+  } else if (cs.voters.size() > 3) {
+    cc = core::ConfChange{core::ConfChange::Type::kRemoveNode,
+                          cs.voters[rng_.Uniform(cs.voters.size())], ""};
+    what = "remove voter";
+  } else {
+    return;
+  }
+  const absl::Status st = leader->node->ProposeConfChange(cc);
+  AfterNodeEvent(*leader);
+  Trace(absl::StrFormat(
+      "membership: n%d proposes to %s n%d%s", leader->id, what, cc.node_id,
+      st.ok() ? "" : absl::StrCat(" (refused: ", st.message(), ")")));
+  if (st.ok()) ++result_.faults[absl::StrCat("membership: ", what)];
 }
 
 Simulation::Slot& Simulation::PickCrashVictim() {

@@ -74,6 +74,7 @@ struct FaultPlan {
   int crash_weight = 0;
   int pause_weight = 0;
   int buggify_weight = 0;
+  int membership_weight = 0;
   std::vector<double> clock_drift;      // per node, e.g. +0.05 = 5% slow
   std::vector<uint64_t> disk_slowdown;  // per node latency multiplier
   // Buggify sites enabled for this seed.
@@ -147,6 +148,11 @@ class Simulation {
   void Partition();
   void Clog();
   void Buggify();
+  void ChangeMembership();
+  // The up leader of the highest term, or nullptr.
+  Slot* CurrentLeader() const;
+  // Members (voters and learners) in the current leader's configuration.
+  std::vector<uint64_t> Members() const;
   void HealAll();
 
   // Checks (checks.cc).
