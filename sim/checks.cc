@@ -2,6 +2,7 @@
 // write is lost, every node's committed log agrees with what was applied
 // anywhere (log matching), and the client history is linearizable.
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -71,9 +72,60 @@ void Simulation::CheckFinalState() {
   }
 }
 
+void Simulation::CheckLists() {
+  if (list_reads_.empty()) return;
+  const std::vector<uint64_t> members = Members();
+  CHECK(!members.empty());
+  Slot& reference = *slots_[members[0] - 1];
+  std::set<uint64_t> keys;
+  for (const ListRead& r : list_reads_) keys.insert(r.key);
+  for (uint64_t key : keys) {
+    const std::vector<int64_t> final_list = reference.sm->ReadList(key);
+    const std::set<int64_t> distinct(final_list.begin(), final_list.end());
+    if (distinct.size() != final_list.size()) {
+      Violation(absl::StrFormat("list l%d: an append was applied twice", key));
+      return;
+    }
+    for (const auto& [ack, time] : list_acks_) {
+      if (ack.first == key && distinct.count(ack.second) == 0) {
+        Violation(absl::StrFormat("list l%d: acknowledged append %d is lost",
+                                  key, ack.second));
+        return;
+      }
+    }
+  }
+  for (const ListRead& r : list_reads_) {
+    const std::vector<int64_t> final_list = reference.sm->ReadList(r.key);
+    if (r.values.size() > final_list.size() ||
+        !std::equal(r.values.begin(), r.values.end(), final_list.begin())) {
+      Violation(absl::StrFormat(
+          "list l%d: a read of %d items is not a prefix of the final list",
+          r.key, r.values.size()));
+      return;
+    }
+    const std::set<int64_t> seen(r.values.begin(), r.values.end());
+    for (const auto& [ack, time] : list_acks_) {
+      if (ack.first == r.key && time < r.call && seen.count(ack.second) == 0) {
+        Violation(absl::StrFormat(
+            "list l%d: a read missed append %d acknowledged before it began",
+            r.key, ack.second));
+        return;
+      }
+    }
+  }
+}
+
 void Simulation::CheckLinearizability() {
   const HistoryReport report = CheckHistory(history_, kMaxCheckSteps);
   result_.linearizability = CheckResultName(report.result);
+  if (report.result == CheckResult::kIllegal && options_.trace) {
+    for (const RegisterOp& op : history_[report.key]) {
+      Trace(absl::StrFormat(
+          "history k%d: client %d %s %d [%d, %d]", report.key, op.client,
+          op.is_write ? "write" : "read", op.value, op.call,
+          op.ret == kNeverReturned ? -1 : static_cast<int64_t>(op.ret)));
+    }
+  }
   if (report.result == CheckResult::kIllegal) {
     Violation(absl::StrFormat(
         "linearizability: the history of key k%d is not linearizable (%d "

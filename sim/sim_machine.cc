@@ -128,6 +128,34 @@ class SqlMachine final : public SimMachine {
     return c.Encode();
   }
 
+  std::string EncodeAppend(uint64_t client, uint64_t op, uint64_t key,
+                           int64_t value, uint64_t now_ms,
+                           uint64_t seed) override {
+    sm::Command c = Base(client, op, now_ms, seed);
+    c.statements.push_back(sm::Statement{
+        "CREATE TABLE IF NOT EXISTS list(seq INTEGER PRIMARY KEY, k INTEGER, "
+        "v INTEGER)",
+        {},
+        {}});
+    c.statements.push_back(
+        sm::Statement{"INSERT INTO list(k, v) VALUES (?, ?)",
+                      {sm::Value::Integer(static_cast<int64_t>(key)),
+                       sm::Value::Integer(value)},
+                      {}});
+    return c.Encode();
+  }
+
+  std::vector<int64_t> ReadList(uint64_t key) override {
+    absl::StatusOr<sm::QueryResult> q = sql_->Query(
+        sm::Statement{"SELECT v FROM list WHERE k = ? ORDER BY seq",
+                      {sm::Value::Integer(static_cast<int64_t>(key))},
+                      {}});
+    std::vector<int64_t> out;
+    if (!q.ok()) return out;  // No list table yet.
+    for (const auto& row : q->rows) out.push_back(row[0].integer);
+    return out;
+  }
+
   std::optional<BankTotals> ReadBank() override {
     absl::StatusOr<sm::QueryResult> q = sql_->Query(
         sm::Statement{"SELECT count(*), total(balance) FROM bank", {}, {}});

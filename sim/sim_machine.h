@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/interfaces.h"
 
@@ -50,6 +51,12 @@ class SimMachine {
     return "";
   }
   virtual std::optional<BankTotals> ReadBank() { return std::nullopt; }
+  // Append-only lists (SQL only): append a value to list `key`, read it.
+  virtual std::string EncodeAppend(uint64_t, uint64_t, uint64_t, int64_t,
+                                   uint64_t, uint64_t) {
+    return "";
+  }
+  virtual std::vector<int64_t> ReadList(uint64_t) { return {}; }
 };
 
 std::unique_ptr<SimMachine> NewKvMachine();

@@ -254,6 +254,11 @@ int64_t Simulation::ServeRead(Slot& s, uint64_t client, uint64_t op) {
     }
     return bank->total;
   }
+  if (c.kind == OpKind::kListRead) {
+    const std::vector<int64_t> list = s.sm->ReadList(c.key);
+    list_reads_.push_back(ListRead{c.key, c.call, list});
+    return static_cast<int64_t>(list.size());
+  }
   return s.sm->Get(c.key);
 }
 
@@ -347,6 +352,7 @@ SimResult Simulation::RunUnguarded() {
   if (violation_.empty() && !finished_) Violation("event queue ran dry");
   if (violation_.empty()) CheckFinalState();
   if (violation_.empty()) CheckLinearizability();
+  if (violation_.empty()) CheckLists();
   result_.passed = violation_.empty();
   result_.failure = violation_;
   result_.trace_hash = queue_.trace_hash();

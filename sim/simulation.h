@@ -137,6 +137,7 @@ class Simulation {
              uint64_t leader_hint);
   // Serves a read on `s` now (ReadIndex done): returns the value.
   int64_t ServeRead(Slot& s, uint64_t client, uint64_t op);
+  std::vector<int64_t> last_list_read_;  // Handed from ServeRead to Reply.
   void TimeOut(uint64_t client, uint64_t op);
   bool WorkloadDone() const;
   Time ThinkTime();
@@ -160,6 +161,9 @@ class Simulation {
   bool Converged() const;
   void CheckFinalState();
   void CheckLinearizability();
+  // Append-only lists: every read is a prefix of the final list, holds every
+  // append acknowledged before the read began, and nothing twice.
+  void CheckLists();
 
   SimResult RunUnguarded();
   void Trace(const std::string& line);
@@ -189,6 +193,14 @@ class Simulation {
   std::map<uint64_t, std::pair<uint64_t, std::string>> committed_;
   std::map<uint64_t, uint64_t> acked_writes_;  // client -> highest acked op
   std::map<uint64_t, std::vector<RegisterOp>> history_;
+  struct ListRead {
+    uint64_t key;
+    Time call;
+    std::vector<int64_t> values;
+  };
+  std::vector<ListRead> list_reads_;
+  // Acknowledged appends: (key, value) -> acknowledgement time.
+  std::map<std::pair<uint64_t, int64_t>, Time> list_acks_;
 };
 
 }  // namespace raftsql::sim

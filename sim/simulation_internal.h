@@ -39,7 +39,14 @@ struct Simulation::Slot {
   std::map<std::string, PendingRead> pending_reads;
 };
 
-enum class OpKind : uint8_t { kWrite, kRead, kTransfer, kBankRead };
+enum class OpKind : uint8_t {
+  kWrite,
+  kRead,
+  kTransfer,
+  kBankRead,
+  kAppend,
+  kListRead,
+};
 
 struct Simulation::Client {
   uint64_t id = 0;

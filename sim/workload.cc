@@ -42,11 +42,15 @@ void Simulation::NextOp(Client& c) {
   // After healing, every client writes until one write succeeds. With the
   // SQL machine a share of the operations move money and read the bank.
   const uint64_t dice = client_rng_.Uniform(100);
-  if (!fault_phase_ || dice < 40) {
+  if (!fault_phase_ || dice < 35) {
     c.kind = OpKind::kWrite;
-  } else if (dice < 70 || !options_.sql) {
+  } else if (dice < 60 || !options_.sql) {
     c.kind = OpKind::kRead;
-  } else if (dice < 90) {
+  } else if (dice < 70) {
+    c.kind = OpKind::kAppend;
+  } else if (dice < 76) {
+    c.kind = OpKind::kListRead;
+  } else if (dice < 92) {
     c.kind = OpKind::kTransfer;
     c.from = client_rng_.Uniform(kBankAccounts);
     c.to = client_rng_.Uniform(kBankAccounts);
@@ -54,7 +58,8 @@ void Simulation::NextOp(Client& c) {
   } else {
     c.kind = OpKind::kBankRead;
   }
-  c.is_write = c.kind == OpKind::kWrite || c.kind == OpKind::kTransfer;
+  c.is_write = c.kind == OpKind::kWrite || c.kind == OpKind::kTransfer ||
+               c.kind == OpKind::kAppend;
   c.key = client_rng_.Uniform(options_.keys);
   c.value = static_cast<int64_t>(c.id * 1'000'000'000 + c.op);
   c.call = queue_.now();
@@ -87,11 +92,15 @@ void Simulation::Receive(Slot& s, uint64_t client, uint64_t op) {
     // as a leader does (DESIGN.md §3).
     const uint64_t now_ms = queue_.now() / kMillisecond;
     const uint64_t seed = rng_.Next();
-    const std::string cmd =
-        c.kind == OpKind::kTransfer
-            ? s.sm->EncodeTransfer(client, op, c.from, c.to, c.amount, now_ms,
-                                   seed)
-            : s.sm->EncodeWrite(client, op, c.key, c.value, now_ms, seed);
+    std::string cmd;
+    if (c.kind == OpKind::kTransfer) {
+      cmd = s.sm->EncodeTransfer(client, op, c.from, c.to, c.amount, now_ms,
+                                 seed);
+    } else if (c.kind == OpKind::kAppend) {
+      cmd = s.sm->EncodeAppend(client, op, c.key, c.value, now_ms, seed);
+    } else {
+      cmd = s.sm->EncodeWrite(client, op, c.key, c.value, now_ms, seed);
+    }
     const absl::Status st = s.node->Propose(cmd);
     AfterNodeEvent(s);
     // Dropped means it entered no log: definitely not applied.
@@ -128,6 +137,7 @@ void Simulation::Reply(uint64_t client, uint64_t op, bool ok, int64_t value,
                                            c.is_write ? c.value : value, c.call,
                                            queue_.now()});
     }
+    if (c.kind == OpKind::kAppend) list_acks_[{c.key, c.value}] = queue_.now();
     if (c.is_write) {
       uint64_t& acked = acked_writes_[client];
       acked = std::max(acked, op);
@@ -139,12 +149,17 @@ void Simulation::Reply(uint64_t client, uint64_t op, bool ok, int64_t value,
           c.is_write ? "write" : "read", c.key, c.is_write ? "<-" : "->",
           c.is_write ? c.value : value, queue_.now() - c.call));
     } else {
-      Trace(absl::StrFormat("client %d %s ok (%dus)", client,
-                            c.kind == OpKind::kTransfer
-                                ? absl::StrFormat("transfer %d from a%d to a%d",
-                                                  c.amount, c.from, c.to)
-                                : absl::StrFormat("bank read: total %d", value),
-                            queue_.now() - c.call));
+      Trace(absl::StrFormat(
+          "client %d %s ok (%dus)", client,
+          c.kind == OpKind::kTransfer
+              ? absl::StrFormat("transfer %d from a%d to a%d", c.amount, c.from,
+                                c.to)
+          : c.kind == OpKind::kAppend
+              ? absl::StrFormat("append l%d <- %d", c.key, c.value)
+          : c.kind == OpKind::kListRead
+              ? absl::StrFormat("read l%d: %d items", c.key, value)
+              : absl::StrFormat("bank read: total %d", value),
+          queue_.now() - c.call));
     }
   } else {
     ++result_.ops_failed;
