@@ -14,6 +14,7 @@ enum RecordType : uint8_t {
   kEntriesRecord = 3,
   kSnapshotRecord = 4,
   kCompactRecord = 5,
+  kReadyRecord = 6,  // snapshot?, entries, hard state? of one Ready
 };
 
 }  // namespace
@@ -76,6 +77,21 @@ void SimLogStore::ApplyRecord(uint8_t type, std::string_view payload) {
       CHECK(mem_.ApplySnapshot(*s).ok());
       break;
     }
+    case kReadyRecord: {
+      CHECK(!payload.empty());
+      const auto flags = static_cast<uint8_t>(payload[0]);
+      payload.remove_prefix(1);
+      if (flags & 1) {
+        std::optional<std::string_view> snap = core::GetBytes(payload);
+        CHECK(snap.has_value());
+        ApplyRecord(kSnapshotRecord, *snap);
+      }
+      std::optional<std::string_view> ents = core::GetBytes(payload);
+      CHECK(ents.has_value());
+      if (!ents->empty()) ApplyRecord(kEntriesRecord, *ents);
+      if (flags & 2) ApplyRecord(kHardStateRecord, payload);
+      break;
+    }
     case kCompactRecord: {
       std::optional<core::Snapshot> s = core::DecodeSnapshot(payload);
       CHECK(s.has_value());
@@ -114,26 +130,27 @@ absl::Status SimLogStore::Compact(const core::Snapshot& snapshot) {
 
 void SimLogStore::Submit(core::LogWrite write,
                          std::function<void(absl::Status)> done) {
-  // One Ready, one atomic group of records: snapshot, entries, hard state.
-  std::string bytes;
+  // One Ready, one record under one checksum: a torn write loses all of it
+  // or none. (Seed 462 found that separate records let a crash keep a
+  // Ready's entries but lose its HardState, leaving entries of a term newer
+  // than the node's.)
   std::string payload;
+  payload.push_back(static_cast<char>((write.snapshot.has_value() ? 1 : 0) |
+                                      (write.hard_state.has_value() ? 2 : 0)));
   if (write.snapshot.has_value()) {
-    core::EncodeSnapshot(payload, *write.snapshot);
-    core::AppendRecord(bytes, kSnapshotRecord, payload);
-    CHECK(mem_.ApplySnapshot(*write.snapshot).ok());
+    std::string snap;
+    core::EncodeSnapshot(snap, *write.snapshot);
+    core::PutBytes(payload, snap);
   }
-  if (!write.entries.empty()) {
-    payload.clear();
-    for (const core::Entry& e : write.entries) core::EncodeEntry(payload, e);
-    core::AppendRecord(bytes, kEntriesRecord, payload);
-    mem_.Append(write.entries);
-  }
+  std::string ents;
+  for (const core::Entry& e : write.entries) core::EncodeEntry(ents, e);
+  core::PutBytes(payload, ents);
   if (write.hard_state.has_value()) {
-    payload.clear();
     core::EncodeHardState(payload, *write.hard_state);
-    core::AppendRecord(bytes, kHardStateRecord, payload);
-    mem_.SetHardState(*write.hard_state);
   }
+  std::string bytes;
+  core::AppendRecord(bytes, kReadyRecord, payload);
+  ApplyRecord(kReadyRecord, payload);
   disk_->Write(bytes);
   Time delay = rng_->Range(latency_.write_min, latency_.write_max);
   if (write.sync) delay += rng_->Range(latency_.fsync_min, latency_.fsync_max);

@@ -100,6 +100,7 @@ TEST(SimulationRegression, SeedsThatFoundBugsPass) {
   const Case cases[] = {
       {1, "clients idle after healing: the liveness phase never wrote"},
       {11, "linearizability search copied its state at every step"},
+      {462, "a torn write kept a Ready's entries but lost its HardState"},
   };
   for (const Case& c : cases) {
     SimOptions o;
