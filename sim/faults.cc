@@ -47,6 +47,7 @@ FaultPlan DrawFaultPlan(uint64_t seed, int nodes, double intensity) {
   plan.buggify_campaign = on(0.5);
   plan.buggify_transfer = on(0.5);
   plan.buggify_unreachable = on(0.5);
+  if (on(0.4)) plan.crash_mid_write_probability = level(0.004);
   return plan;
 }
 
@@ -65,6 +66,10 @@ std::string FaultPlan::Describe() const {
   if (network.long_delay_probability > 0) {
     parts.push_back(absl::StrFormat("long-delay=%.1f%%",
                                     network.long_delay_probability * 100));
+  }
+  if (crash_mid_write_probability > 0) {
+    parts.push_back(absl::StrFormat("crash-mid-write=%.2f%%",
+                                    crash_mid_write_probability * 100));
   }
   if (disk.fsync_failure_probability > 0) {
     parts.push_back(absl::StrFormat("fsync-fail=%.2f%%",

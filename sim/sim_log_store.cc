@@ -157,6 +157,7 @@ void SimLogStore::Submit(core::LogWrite write,
   delay *= latency_.slowdown;
   const Time at = std::max(queue_->now() + delay, last_completion_);
   last_completion_ = at;
+  if (submit_hook_) submit_hook_(at);
   std::weak_ptr<bool> alive = alive_;
   const bool sync = write.sync;
   queue_->At(at, 0xd15c, [this, alive, sync, done = std::move(done)] {

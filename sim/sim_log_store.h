@@ -43,6 +43,11 @@ class SimLogStore final : public core::LogStore {
 
   void Submit(core::LogWrite write,
               std::function<void(absl::Status)> done) override;
+  // Called on every Submit with the time the write will complete (a fault
+  // point: the simulator may crash the node inside that window).
+  void SetSubmitHook(std::function<void(Time completion)> hook) {
+    submit_hook_ = std::move(hook);
+  }
   // Writes and fsyncs a compaction record at once (no simulated latency).
   absl::Status Compact(const core::Snapshot& snapshot) override;
 
@@ -71,6 +76,7 @@ class SimLogStore final : public core::LogStore {
   core::Prng* rng_;
   DiskLatency latency_;
   core::MemoryStorage mem_;
+  std::function<void(Time)> submit_hook_;
   // Completion time of the last submitted write: writes complete in order.
   Time last_completion_ = 0;
   // Expires with the store, so completions scheduled before a crash are

@@ -55,6 +55,9 @@ Simulation::Simulation(const SimOptions& options)
     c->id = i;
     clients_.push_back(std::move(c));
   }
+  plan_.crash_mid_write_probability =
+      std::max(plan_.crash_mid_write_probability,
+               options.min_crash_mid_write_probability);
   result_.seed = options.seed;
   result_.plan = plan_.Describe();
 }
@@ -78,6 +81,24 @@ void Simulation::StartNode(Slot& s) {
   s.store = std::make_unique<SimLogStore>(s.disk.get(), &queue_, &s.disk_rng,
                                           latency);
   const RecoveryReport recovery = s.store->Recover();
+  if (plan_.crash_mid_write_probability > 0) {
+    Slot* slot = &s;
+    s.store->SetSubmitHook([this, slot](Time completion) {
+      if (!fault_phase_ || !rng_.Chance(plan_.crash_mid_write_probability))
+        return;
+      const uint64_t incarnation = slot->incarnation;
+      const Time at = queue_.now() + rng_.Uniform(completion - queue_.now());
+      queue_.At(at, 0xc7a5, [this, slot, incarnation] {
+        if (slot->incarnation != incarnation || !slot->up) return;
+        ++result_.faults["crash mid-write"];
+        CrashNode(*slot, "in the middle of a log write");
+        queue_.After(rng_.Range(50, 1000) * kMillisecond, 0x5e57a49,
+                     [this, slot] {
+                       if (!slot->up) StartNode(*slot);
+                     });
+      });
+    });
+  }
   s.sm = options_.sql ? NewSqlMachine(!options_.broken_split_transfers)
                       : NewKvMachine();
   core::NodeOptions o;

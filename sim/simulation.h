@@ -55,6 +55,9 @@ struct SimOptions {
   // message storm or livelock); keeps every seed bounded, deterministically.
   uint64_t max_events = 10'000'000;
 
+  // Floor for the per-write chance of a crash mid-write (the self-tests use
+  // it to aim crashes at the window a broken runtime exposes).
+  double min_crash_mid_write_probability = 0;
   // Deliberately broken components, for the checkers' self-tests.
   bool broken_fsync = false;                // fsync acks without persisting
   bool broken_send_before_persist = false;  // runtime breaks contract rule 1
@@ -81,6 +84,8 @@ struct FaultPlan {
   bool buggify_campaign = false;
   bool buggify_transfer = false;
   bool buggify_unreachable = false;
+  // Chance per log write that the node crashes before the write completes.
+  double crash_mid_write_probability = 0;
 
   std::string Describe() const;
 };
