@@ -52,6 +52,13 @@ class SimDisk {
   CrashReport Crash(core::Prng& rng);
   // Everything readable now: durable bytes then the cache.
   std::string Contents() const { return durable_ + cache_; }
+  // Atomically replaces the file with `bytes`, durably: a new file written,
+  // fsynced and renamed over the old one (log compaction's checkpoint).
+  // Unsynced writes become durable with it, which a crash may also do.
+  void ReplaceDurable(std::string bytes) {
+    durable_ = std::move(bytes);
+    cache_.clear();
+  }
   // Drops everything after `size` bytes (recovery truncating a bad tail).
   void Truncate(size_t size);
   size_t durable_bytes() const { return durable_.size(); }

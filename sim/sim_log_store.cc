@@ -125,7 +125,29 @@ absl::Status SimLogStore::Compact(const core::Snapshot& snapshot) {
   absl::Status s = disk_->Sync(*rng_);
   if (!s.ok()) return s;
   CompactMirror(snapshot);
+  Checkpoint();
   return absl::OkStatus();
+}
+
+void SimLogStore::Checkpoint() {
+  // Rewrite the file as snapshot + retained entries + hard state, so that
+  // recovery replays only what the log still holds.
+  std::string file;
+  std::string payload;
+  core::EncodeSnapshot(payload, *mem_.GetSnapshot());
+  core::AppendRecord(file, kSnapshotRecord, payload);
+  if (mem_.LastIndex() >= mem_.FirstIndex()) {
+    absl::StatusOr<std::vector<core::Entry>> ents =
+        mem_.Entries(mem_.FirstIndex(), mem_.LastIndex() + 1, UINT64_MAX);
+    CHECK(ents.ok());
+    payload.clear();
+    for (const core::Entry& e : *ents) core::EncodeEntry(payload, e);
+    core::AppendRecord(file, kEntriesRecord, payload);
+  }
+  payload.clear();
+  core::EncodeHardState(payload, mem_.hard_state());
+  core::AppendRecord(file, kHardStateRecord, payload);
+  disk_->ReplaceDurable(std::move(file));
 }
 
 void SimLogStore::Submit(core::LogWrite write,

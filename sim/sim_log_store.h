@@ -70,6 +70,7 @@ class SimLogStore final : public core::LogStore {
  private:
   void ApplyRecord(uint8_t type, std::string_view payload);
   void CompactMirror(const core::Snapshot& snapshot);
+  void Checkpoint();
 
   SimDisk* disk_;
   EventQueue* queue_;

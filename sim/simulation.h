@@ -144,6 +144,7 @@ class Simulation {
   int64_t ServeRead(Slot& s, uint64_t client, uint64_t op);
   std::vector<int64_t> last_list_read_;  // Handed from ServeRead to Reply.
   void TimeOut(uint64_t client, uint64_t op);
+  void ArmWatchdog(Client& c, Time at);
   bool WorkloadDone() const;
   Time ThinkTime();
 

@@ -62,6 +62,7 @@ struct Simulation::Client {
   uint64_t key = 0;
   int64_t value = 0;
   Time call = 0;
+  bool watchdog_armed = false;
   // Liveness phase: the client's final write has been acknowledged.
   bool final_write_acked = false;
 };

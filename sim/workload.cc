@@ -72,8 +72,25 @@ void Simulation::NextOp(Client& c) {
   queue_.After(
       network_->Latency(), 0xc2000 + client,
       [this, target, client, op] { Receive(*slots_[target - 1], client, op); });
-  queue_.After(options_.op_timeout, 0xc3000 + client,
-               [this, client, op] { TimeOut(client, op); });
+  if (!c.watchdog_armed) ArmWatchdog(c, c.call + options_.op_timeout);
+}
+
+void Simulation::ArmWatchdog(Client& c, Time at) {
+  // One pending timeout event per client, re-armed for the operation in
+  // flight when it fires: a timeout per operation would leave thousands of
+  // stale events in the queue.
+  c.watchdog_armed = true;
+  Client* cp = &c;
+  queue_.At(at, 0xc3000 + c.id, [this, cp] {
+    cp->watchdog_armed = false;
+    if (cp->op == 0) return;
+    const Time deadline = cp->call + options_.op_timeout;
+    if (queue_.now() >= deadline) {
+      TimeOut(cp->id, cp->op);
+    } else {
+      ArmWatchdog(*cp, deadline);
+    }
+  });
 }
 
 void Simulation::Receive(Slot& s, uint64_t client, uint64_t op) {
