@@ -76,6 +76,7 @@ void Progress::BecomeSnapshot(uint64_t snapshot_index) {
   state = ProgressState::kSnapshot;
   probe_sent = false;
   pending_snapshot = snapshot_index;
+  snapshot_offset = 0;
   inflights.Reset();
 }
 

@@ -53,6 +53,8 @@ struct Progress {
   // Probe: a MsgApp was sent since the last heartbeat response; wait.
   bool probe_sent = false;
   uint64_t pending_snapshot = 0;
+  // Snapshot: bytes of the image the follower has confirmed.
+  uint64_t snapshot_offset = 0;
   // Heard from since the last CheckQuorum.
   bool recent_active = false;
   bool is_learner = false;

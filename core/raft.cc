@@ -21,6 +21,10 @@ absl::Status Config::Validate() const {
         "election_ticks must be greater than heartbeat_ticks");
   }
   if (storage == nullptr) return absl::InvalidArgumentError("storage is null");
+  if (max_snapshot_chunk_bytes == 0) {
+    return absl::InvalidArgumentError(
+        "max_snapshot_chunk_bytes must be positive");
+  }
   if (max_inflight_msgs == 0) {
     return absl::InvalidArgumentError("max_inflight_msgs must be positive");
   }
@@ -41,6 +45,7 @@ Raft::Raft(const Config& config)
       election_ticks_(config.election_ticks),
       heartbeat_ticks_(config.heartbeat_ticks),
       max_size_per_msg_(config.max_size_per_msg),
+      max_snapshot_chunk_bytes_(config.max_snapshot_chunk_bytes),
       check_quorum_(config.check_quorum),
       pre_vote_(config.pre_vote),
       log_(config.storage, config.max_committed_size_per_ready),

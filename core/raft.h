@@ -33,6 +33,9 @@ struct Config {
   uint64_t applied = 0;
   uint64_t max_size_per_msg = 1 << 20;
   uint64_t max_committed_size_per_ready = 16 << 20;
+  // Snapshots travel in chunks of at most this many bytes; a transfer
+  // resumes from the last chunk the follower holds.
+  uint64_t max_snapshot_chunk_bytes = 1 << 20;
   size_t max_inflight_msgs = 256;
   // Thesis §6.2: a leader steps down if it has not heard from a quorum within
   // an election timeout; followers ignore votes while they hear a leader.
@@ -118,6 +121,8 @@ class Raft {
   void SendAppend(uint64_t to) { MaybeSendAppend(to, true); }
   bool MaybeSendAppend(uint64_t to, bool send_if_empty);
   bool MaybeSendSnapshot(uint64_t to, Progress& pr);
+  void SendSnapshotChunk(uint64_t to, Progress& pr);
+  void HandleSnapshotResponse(const Message& m, Progress& pr);
   void SendHeartbeat(uint64_t to, const std::string& ctx);
   void BroadcastAppend();
   void BroadcastHeartbeat(const std::string& ctx);
@@ -131,6 +136,7 @@ class Raft {
   void HandleAppendEntries(const Message& m);
   void HandleHeartbeat(const Message& m);
   void HandleSnapshot(const Message& m);
+  void SendSnapshotResponse(uint64_t to, uint64_t index, bool reject);
   bool Restore(const Snapshot& snapshot);
 
   void Send(Message m);
@@ -139,6 +145,7 @@ class Raft {
   const int election_ticks_;
   const int heartbeat_ticks_;
   const uint64_t max_size_per_msg_;
+  const uint64_t max_snapshot_chunk_bytes_;
   const bool check_quorum_;
   const bool pre_vote_;
 
@@ -164,6 +171,11 @@ class Raft {
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;
   int randomized_election_timeout_ = 0;
+
+  // Follower: the snapshot being received, chunk by chunk. Volatile: a
+  // restart begins the transfer again. Invariant: its data is a prefix of
+  // the leader's image.
+  std::optional<Snapshot> partial_snapshot_;
 
   std::vector<Message> msgs_;
   std::vector<ReadState> read_states_;

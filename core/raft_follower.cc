@@ -92,14 +92,54 @@ void Raft::HandleHeartbeat(const Message& m) {
 
 void Raft::HandleSnapshot(const Message& m) {
   CHECK(m.snapshot.has_value());
-  Message resp;
-  resp.type = MessageType::kAppResp;
-  resp.to = m.from;
-  if (Restore(*m.snapshot)) {
-    resp.index = log_.LastIndex();
-  } else {
-    resp.index = log_.committed();
+  const SnapshotMetadata& meta = m.snapshot->metadata;
+  Message done;
+  done.type = MessageType::kAppResp;
+  done.to = m.from;
+  if (meta.index <= log_.committed()) {
+    // Nothing to install: tell the leader where we are.
+    partial_snapshot_.reset();
+    done.index = log_.committed();
+    Send(std::move(done));
+    return;
   }
+  if (!partial_snapshot_.has_value() || partial_snapshot_->metadata != meta) {
+    // A new transfer must start at the beginning.
+    if (m.snapshot_offset != 0) {
+      partial_snapshot_.reset();
+      SendSnapshotResponse(m.from, meta.index, /*reject=*/true);
+      return;
+    }
+    partial_snapshot_ = Snapshot{meta, ""};
+  }
+  std::string& have = partial_snapshot_->data;
+  const std::string& chunk = m.snapshot->data;
+  if (m.snapshot_offset > have.size()) {
+    SendSnapshotResponse(m.from, meta.index, /*reject=*/true);  // A gap.
+    return;
+  }
+  // Append what this chunk adds beyond what we hold (chunks may repeat).
+  const uint64_t skip = have.size() - m.snapshot_offset;
+  if (skip < chunk.size()) have.append(chunk, skip, std::string::npos);
+  CHECK_LE(have.size(), m.snapshot_size);
+  if (have.size() < m.snapshot_size) {
+    SendSnapshotResponse(m.from, meta.index, /*reject=*/false);
+    return;
+  }
+  Snapshot full = std::move(*partial_snapshot_);
+  partial_snapshot_.reset();
+  done.index = Restore(full) ? log_.LastIndex() : log_.committed();
+  Send(std::move(done));
+}
+
+void Raft::SendSnapshotResponse(uint64_t to, uint64_t index, bool reject) {
+  Message resp;
+  resp.type = MessageType::kSnapResp;
+  resp.to = to;
+  resp.index = index;
+  resp.reject = reject;
+  resp.snapshot_offset =
+      partial_snapshot_.has_value() ? partial_snapshot_->data.size() : 0;
   Send(std::move(resp));
 }
 

@@ -80,11 +80,16 @@ absl::Status Raft::StepLeader(Message m) {
     case MessageType::kHeartbeatResp:
       HandleHeartbeatResponse(m, *pr);
       break;
+    case MessageType::kSnapResp:
+      HandleSnapshotResponse(m, *pr);
+      break;
     case MessageType::kSnapStatus:
-      if (pr->state != ProgressState::kSnapshot) break;
-      // On failure forget the snapshot; either way probe again after the
-      // next heartbeat response.
-      if (m.reject) pr->pending_snapshot = 0;
+      // Only failures matter: success of one chunk says nothing about the
+      // transfer, whose end arrives as an append response. After a failure,
+      // probe again after the next heartbeat; the next snapshot send resumes
+      // where the follower stands.
+      if (pr->state != ProgressState::kSnapshot || !m.reject) break;
+      pr->pending_snapshot = 0;
       pr->BecomeProbe();
       pr->probe_sent = true;
       break;
@@ -250,6 +255,9 @@ void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
 void Raft::HandleHeartbeatResponse(const Message& m, Progress& pr) {
   pr.recent_active = true;
   pr.probe_sent = false;
+  // A snapshot chunk may have been lost: the heartbeat round trip is the
+  // retransmission timer.
+  if (pr.state == ProgressState::kSnapshot) SendSnapshotChunk(m.from, pr);
   // If every in-flight append was lost, the window stays full and nothing
   // would ever be sent again: a heartbeat round trip frees one slot, and the
   // follower's rejection of the gap then drops us back to probing.
@@ -324,12 +332,45 @@ bool Raft::MaybeSendSnapshot(uint64_t to, Progress& pr) {
   }
   CHECK(!snapshot->IsEmpty());
   pr.BecomeSnapshot(snapshot->metadata.index);
+  SendSnapshotChunk(to, pr);
+  return true;
+}
+
+void Raft::SendSnapshotChunk(uint64_t to, Progress& pr) {
+  CHECK(pr.state == ProgressState::kSnapshot);
+  absl::StatusOr<Snapshot> snapshot = log_.GetSnapshot();
+  CHECK(snapshot.ok());
+  if (snapshot->metadata.index != pr.pending_snapshot) {
+    // A newer snapshot replaced the one in transfer: start that one.
+    pr.BecomeSnapshot(snapshot->metadata.index);
+  }
+  const std::string& data = snapshot->data;
+  CHECK_LE(pr.snapshot_offset, data.size());
   Message m;
   m.type = MessageType::kSnap;
   m.to = to;
-  m.snapshot = std::move(*snapshot);
+  m.snapshot_offset = pr.snapshot_offset;
+  m.snapshot_size = data.size();
+  m.snapshot =
+      Snapshot{snapshot->metadata,
+               data.substr(pr.snapshot_offset, max_snapshot_chunk_bytes_)};
   Send(std::move(m));
-  return true;
+}
+
+void Raft::HandleSnapshotResponse(const Message& m, Progress& pr) {
+  pr.recent_active = true;
+  if (pr.state != ProgressState::kSnapshot || m.index != pr.pending_snapshot) {
+    return;  // About a transfer that is over.
+  }
+  absl::StatusOr<Snapshot> snapshot = log_.GetSnapshot();
+  CHECK(snapshot.ok());
+  // The follower says how much it holds: continue (or resume) from there.
+  pr.snapshot_offset =
+      std::min<uint64_t>(m.snapshot_offset, snapshot->data.size());
+  if (pr.snapshot_offset < snapshot->data.size() ||
+      snapshot->metadata.index != pr.pending_snapshot) {
+    SendSnapshotChunk(m.from, pr);
+  }
 }
 
 void Raft::SendHeartbeat(uint64_t to, const std::string& ctx) {

@@ -33,6 +33,8 @@ const char* MessageTypeName(MessageType type) {
       return "PreVoteResp";
     case MessageType::kSnap:
       return "Snap";
+    case MessageType::kSnapResp:
+      return "SnapResp";
     case MessageType::kHeartbeat:
       return "Heartbeat";
     case MessageType::kHeartbeatResp:
@@ -60,7 +62,7 @@ bool IsResponseMessage(MessageType type) {
          type == MessageType::kPreVoteResp ||
          type == MessageType::kHeartbeatResp ||
          type == MessageType::kReadIndexResp ||
-         type == MessageType::kUnreachable;
+         type == MessageType::kSnapResp || type == MessageType::kUnreachable;
 }
 
 const char* StateTypeName(StateType state) {
@@ -90,8 +92,10 @@ std::string Message::DebugString() const {
   }
   if (reject) absl::StrAppendFormat(&out, " rejected(hint=%d)", reject_hint);
   if (snapshot.has_value()) {
-    absl::StrAppendFormat(&out, " snapshot=%d/%d", snapshot->metadata.term,
-                          snapshot->metadata.index);
+    absl::StrAppendFormat(
+        &out, " snapshot=%d/%d bytes [%d, %d) of %d", snapshot->metadata.term,
+        snapshot->metadata.index, snapshot_offset,
+        snapshot_offset + snapshot->data.size(), snapshot_size);
   }
   return out;
 }

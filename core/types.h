@@ -93,7 +93,8 @@ enum class MessageType : uint8_t {
   kVoteResp,        // RequestVote response
   kPreVote,         // PreVote request (Raft thesis §9.6)
   kPreVoteResp,     // PreVote response
-  kSnap,            // InstallSnapshot
+  kSnap,            // InstallSnapshot: one chunk of a snapshot
+  kSnapResp,        // InstallSnapshot chunk acknowledgement / resume point
   kHeartbeat,       // leader heartbeat, carries commit and read context
   kHeartbeatResp,   // heartbeat response
   kTransferLeader,  // ask the leader to hand over to `from`
@@ -124,7 +125,13 @@ struct Message {
   // message being forwarded from a follower to the leader).
   // Read-index request context, or the leader-transfer marker on votes.
   std::string context;
+  // For kSnap: `snapshot` holds the metadata and one chunk of the image,
+  // starting at byte `snapshot_offset` of `snapshot_size`. For kSnapResp:
+  // `index` names the snapshot and `snapshot_offset` is how many bytes the
+  // follower holds (where the leader resumes).
   std::optional<Snapshot> snapshot;
+  uint64_t snapshot_offset = 0;
+  uint64_t snapshot_size = 0;
 
   std::string DebugString() const;
 };

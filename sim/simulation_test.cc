@@ -85,7 +85,7 @@ TEST(Simulation, SnapshotsAreTakenAndInstalledDuringFaults) {
     o.snapshot_threshold_entries = 50;
     const SimResult r = Simulation(o).Run();
     ASSERT_TRUE(r.passed) << "seed " << seed << ": " << r.failure;
-    auto it = r.faults.find("snapshot delivered");
+    auto it = r.faults.find("snapshot chunk delivered");
     if (it != r.faults.end()) delivered += it->second;
   }
   EXPECT_GT(delivered, 0u);

@@ -36,6 +36,7 @@ struct NetworkOptions {
   int heartbeat_ticks = 1;
   size_t max_inflight_msgs = 256;
   uint64_t max_size_per_msg = 1 << 20;
+  uint64_t max_snapshot_chunk_bytes = 1 << 20;
 };
 
 class Network {
