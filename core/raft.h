@@ -176,6 +176,11 @@ class Raft {
   // restart begins the transfer again. Invariant: its data is a prefix of
   // the leader's image.
   std::optional<Snapshot> partial_snapshot_;
+  // Whose image it is and its full size: chunks of another node's image at
+  // the same index may differ byte for byte (SQLite page layout), so a
+  // transfer only resumes with the same sender.
+  uint64_t partial_snapshot_from_ = kNone;
+  uint64_t partial_snapshot_size_ = 0;
 
   std::vector<Message> msgs_;
   std::vector<ReadState> read_states_;

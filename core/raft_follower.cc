@@ -103,14 +103,18 @@ void Raft::HandleSnapshot(const Message& m) {
     Send(std::move(done));
     return;
   }
-  if (!partial_snapshot_.has_value() || partial_snapshot_->metadata != meta) {
+  if (!partial_snapshot_.has_value() || partial_snapshot_->metadata != meta ||
+      partial_snapshot_from_ != m.from ||
+      partial_snapshot_size_ != m.snapshot_size) {
     // A new transfer must start at the beginning.
+    partial_snapshot_.reset();
     if (m.snapshot_offset != 0) {
-      partial_snapshot_.reset();
       SendSnapshotResponse(m.from, meta.index, /*reject=*/true);
       return;
     }
     partial_snapshot_ = Snapshot{meta, ""};
+    partial_snapshot_from_ = m.from;
+    partial_snapshot_size_ = m.snapshot_size;
   }
   std::string& have = partial_snapshot_->data;
   const std::string& chunk = m.snapshot->data;
