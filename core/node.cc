@@ -34,6 +34,27 @@ Node::Node(const NodeOptions& options, NodeObserver observer)
   CHECK(options.transport != nullptr);
   CHECK(options.state_machine != nullptr);
   CHECK(options.raft.storage == options.log_store);
+  ReplayDurableConfChanges();
+}
+
+void Node::ReplayDurableConfChanges() {
+  // A durable state machine resumes after entries it applied in an earlier
+  // life; Raft hands them out no more, so the membership changes among them
+  // are re-applied here (the log store holds them: they are above the
+  // snapshot, whose configuration covers everything below).
+  LogStore* store = options_.log_store;
+  const uint64_t applied = options_.state_machine->AppliedIndex();
+  const uint64_t first = store->FirstIndex();
+  if (applied < first) return;
+  absl::StatusOr<std::vector<Entry>> ents =
+      store->Entries(first, applied + 1, UINT64_MAX);
+  CHECK(ents.ok());
+  for (const Entry& e : *ents) {
+    if (e.type != EntryType::kConfChange) continue;
+    std::optional<ConfChange> cc = ConfChange::Decode(e.data);
+    CHECK(cc.has_value());
+    raw_.ApplyConfChange(*cc);
+  }
 }
 
 void Node::Tick() {
@@ -162,6 +183,7 @@ void Node::ApplyCommitted(const Ready& rd) {
   CHECK_EQ(sm->AppliedIndex(), todo.back().index);
   for (size_t i = 0; i < todo.size(); ++i) {
     const Entry& e = todo[i];
+    applied_bytes_since_snapshot_ += e.Size();
     if (e.type == EntryType::kConfChange) {
       std::optional<ConfChange> cc = ConfChange::Decode(e.data);
       CHECK(cc.has_value());
@@ -173,10 +195,15 @@ void Node::ApplyCommitted(const Ready& rd) {
 
 void Node::MaybeCompact() {
   const uint64_t threshold = options_.snapshot_threshold_entries;
-  if (threshold == 0) return;
+  const uint64_t threshold_bytes = options_.snapshot_threshold_bytes;
+  if (threshold == 0 && threshold_bytes == 0) return;
   LogStore* store = options_.log_store;
   const uint64_t applied = options_.state_machine->AppliedIndex();
-  if (applied < store->FirstIndex() + threshold) return;
+  const bool by_count =
+      threshold > 0 && applied >= store->FirstIndex() + threshold;
+  const bool by_bytes =
+      threshold_bytes > 0 && applied_bytes_since_snapshot_ >= threshold_bytes;
+  if (!by_count && !by_bytes) return;
   absl::StatusOr<std::string> data = options_.state_machine->SnapshotData();
   if (!data.ok()) return;  // Try again after the next batch.
   absl::StatusOr<uint64_t> term = store->Term(applied);
@@ -195,6 +222,7 @@ void Node::MaybeCompact() {
     return;
   }
   ++snapshots_taken_;
+  applied_bytes_since_snapshot_ = 0;
 }
 
 void Node::ReleaseReads() {

@@ -30,6 +30,9 @@ struct NodeOptions {
   // Log compaction: once this many applied entries sit in the log, snapshot
   // the state machine and compact the log below it (0 = never).
   uint64_t snapshot_threshold_entries = 0;
+  // ... or once the entries applied since the last snapshot exceed this many
+  // bytes (0 = no byte threshold).
+  uint64_t snapshot_threshold_bytes = 0;
   // Fault injection for the simulator's self-tests: break rule 1 of the
   // contract by sending messages before their Ready is durable.
   bool unsafe_send_before_persist = false;
@@ -76,6 +79,7 @@ class Node {
   void ApplyCommitted(const Ready& rd);
   void ReleaseReads();
   void MaybeCompact();
+  void ReplayDurableConfChanges();
 
   NodeOptions options_;
   NodeObserver observer_;
@@ -84,6 +88,7 @@ class Node {
   bool persisting_ = false;
   bool stopped_ = false;
   uint64_t snapshots_taken_ = 0;
+  uint64_t applied_bytes_since_snapshot_ = 0;
   // Read states waiting for the state machine to reach their index.
   std::deque<ReadState> pending_reads_;
   // Bound on reads waiting to be applied; older ones are answered first.

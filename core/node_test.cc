@@ -1,0 +1,162 @@
+#include "core/node.h"
+
+#include "core/memory_storage.h"
+#include "gtest/gtest.h"
+
+namespace raftsql::core {
+namespace {
+
+// A synchronous LogStore over MemoryStorage; can be told to fail.
+class MemoryLogStore final : public LogStore {
+ public:
+  void Submit(LogWrite w, std::function<void(absl::Status)> done) override {
+    if (fail) return done(absl::DataLossError("disk on fire"));
+    if (w.snapshot.has_value()) CHECK(mem.ApplySnapshot(*w.snapshot).ok());
+    mem.Append(w.entries);
+    if (w.hard_state.has_value()) mem.SetHardState(*w.hard_state);
+    done(absl::OkStatus());
+  }
+  absl::Status Compact(const Snapshot& s) override {
+    absl::StatusOr<Snapshot> made =
+        mem.CreateSnapshot(s.metadata.index, s.metadata.conf_state, s.data);
+    if (!made.ok()) return made.status();
+    return mem.Compact(s.metadata.index);
+  }
+  absl::StatusOr<InitialState> GetInitialState() const override {
+    return mem.GetInitialState();
+  }
+  absl::StatusOr<std::vector<Entry>> Entries(uint64_t lo, uint64_t hi,
+                                             uint64_t max) const override {
+    return mem.Entries(lo, hi, max);
+  }
+  absl::StatusOr<uint64_t> Term(uint64_t i) const override {
+    return mem.Term(i);
+  }
+  uint64_t FirstIndex() const override { return mem.FirstIndex(); }
+  uint64_t LastIndex() const override { return mem.LastIndex(); }
+  absl::StatusOr<Snapshot> GetSnapshot() const override {
+    return mem.GetSnapshot();
+  }
+
+  MemoryStorage mem;
+  bool fail = false;
+};
+
+class CountingMachine final : public StateMachine {
+ public:
+  std::string Apply(const Entry& e) override {
+    applied = e.index;
+    ++applies;
+    return "ok";
+  }
+  absl::Status Restore(const Snapshot& s) override {
+    applied = s.metadata.index;
+    ++restores;
+    return absl::OkStatus();
+  }
+  uint64_t AppliedIndex() const override { return applied; }
+  absl::StatusOr<std::string> SnapshotData() override { return "image"; }
+
+  uint64_t applied = 0;
+  int applies = 0;
+  int restores = 0;
+};
+
+class NullTransport final : public Transport {
+ public:
+  void Send(Message) override { ++sent; }
+  int sent = 0;
+};
+
+NodeOptions Options(MemoryLogStore& store, CountingMachine& sm,
+                    NullTransport& net) {
+  NodeOptions o;
+  o.raft.id = 1;
+  o.raft.storage = &store;
+  o.log_store = &store;
+  o.state_machine = &sm;
+  o.transport = &net;
+  return o;
+}
+
+TEST(Node, CompactsTheLogAfterThresholdEntries) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NullTransport net;
+  NodeOptions o = Options(store, sm, net);
+  o.snapshot_threshold_entries = 10;
+  Node node(o, {});
+  node.Campaign();
+  for (int i = 0; i < 25; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  EXPECT_EQ(sm.applied, 26u);
+  EXPECT_EQ(node.snapshots_taken(), 2u);
+  EXPECT_GT(store.FirstIndex(), 20u);
+  EXPECT_EQ(store.GetSnapshot()->data, "image");
+}
+
+TEST(Node, CompactsTheLogAfterThresholdBytes) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NullTransport net;
+  NodeOptions o = Options(store, sm, net);
+  o.snapshot_threshold_bytes = 1000;
+  Node node(o, {});
+  node.Campaign();
+  ASSERT_TRUE(node.Propose(std::string(400, 'a')).ok());
+  EXPECT_EQ(node.snapshots_taken(), 0u);
+  ASSERT_TRUE(node.Propose(std::string(700, 'b')).ok());
+  EXPECT_EQ(node.snapshots_taken(), 1u);
+}
+
+TEST(Node, DurableStateMachineIsNotReappliedButItsConfChangesAre) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1, 2, 3}, {}});
+  store.mem.Append(
+      {Entry{1, 1, EntryType::kNormal, ""},
+       Entry{1, 2, EntryType::kConfChange,
+             ConfChange{ConfChange::Type::kAddVoter, 4, ""}.Encode()},
+       Entry{1, 3, EntryType::kNormal, "x"}});
+  store.mem.SetHardState(HardState{1, 1, 3});
+  CountingMachine sm;
+  sm.applied = 3;  // It stored its applied index with the effects.
+  NullTransport net;
+  Node node(Options(store, sm, net), {});
+  EXPECT_EQ(sm.applies, 0);
+  EXPECT_TRUE(node.raw().raft().tracker().IsVoter(4));
+}
+
+TEST(Node, VolatileStateMachineStartsFromTheStoresSnapshot) {
+  MemoryLogStore store;
+  store.mem.Append({Entry{1, 1, EntryType::kNormal, ""},
+                    Entry{1, 2, EntryType::kNormal, "x"}});
+  ASSERT_TRUE(store.mem.CreateSnapshot(2, ConfState{{1}, {}}, "img").ok());
+  ASSERT_TRUE(store.mem.Compact(2).ok());
+  store.mem.SetHardState(HardState{1, 1, 2});
+  CountingMachine sm;
+  NullTransport net;
+  Node node(Options(store, sm, net), {});
+  EXPECT_EQ(sm.restores, 1);
+  EXPECT_EQ(sm.applied, 2u);
+}
+
+TEST(Node, FailedLogWriteStopsTheNode) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  store.fail = true;
+  CountingMachine sm;
+  NullTransport net;
+  absl::Status fatal;
+  NodeObserver obs;
+  obs.on_fatal = [&](const absl::Status& s) { fatal = s; };
+  Node node(Options(store, sm, net), obs);
+  node.Campaign();
+  EXPECT_TRUE(node.stopped());
+  EXPECT_EQ(fatal.code(), absl::StatusCode::kDataLoss);
+  EXPECT_FALSE(node.Propose("x").ok());
+  EXPECT_EQ(sm.applies, 0);
+}
+
+}  // namespace
+}  // namespace raftsql::core
