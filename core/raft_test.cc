@@ -22,6 +22,24 @@ void Elect(Network& net, uint64_t id) {
   ASSERT_EQ(net.Leader(), id);
 }
 
+// Restarts every node of `net` with voters {1, 2, 3} only.
+void StartWithThreeVoters(Network& net) {
+  for (uint64_t id : net.ids()) {
+    net.Crash(id);
+    net.storage(id).SetConfState(ConfState{{1, 2, 3}, {}});
+    net.Restart(id);
+  }
+}
+
+// Proposes a membership change on `leader` and lets the network settle.
+void ChangeMembership(Network& net, uint64_t leader, ConfChange::Type type,
+                      uint64_t id) {
+  ASSERT_TRUE(
+      net.node(leader).ProposeConfChange(ConfChange{type, id, ""}).ok());
+  net.ProcessReadies();
+  net.Stabilize();
+}
+
 void TickUntil(Network& net, int max_ticks, const std::function<bool()>& done) {
   for (int i = 0; i < max_ticks && !done(); ++i) {
     net.TickAll();
@@ -381,20 +399,11 @@ TEST(Snapshot, ChunkedTransferSurvivesLostChunksAndResumes) {
 TEST(Membership, AddedVoterCatchesUpAndCounts) {
   Network net({1, 2, 3, 4}, NetworkOptions{});
   // Start with {1,2,3}; 4 is not in the configuration yet.
-  for (uint64_t id : {1, 2, 3, 4}) {
-    net.Crash(id);
-    net.storage(id).SetConfState(ConfState{{1, 2, 3}, {}});
-    net.Restart(id);
-  }
+  StartWithThreeVoters(net);
   Elect(net, 1);
   ASSERT_TRUE(net.Propose(1, "before").ok());
   net.Stabilize();
-  ASSERT_TRUE(
-      net.node(1)
-          .ProposeConfChange(ConfChange{ConfChange::Type::kAddVoter, 4, ""})
-          .ok());
-  net.ProcessReadies();
-  net.Stabilize();
+  ChangeMembership(net, 1, ConfChange::Type::kAddVoter, 4);
   EXPECT_TRUE(net.raft(1).tracker().IsVoter(4));
   // With 4 voters a quorum is 3: with 2 and 3 down, nothing commits.
   EXPECT_EQ(net.applied(4).size(), 1u);
@@ -408,12 +417,7 @@ TEST(Membership, AddedVoterCatchesUpAndCounts) {
 TEST(Membership, LeaderThatRemovesItselfStepsDown) {
   Network net({1, 2, 3}, NetworkOptions{});
   Elect(net, 1);
-  ASSERT_TRUE(
-      net.node(1)
-          .ProposeConfChange(ConfChange{ConfChange::Type::kRemoveNode, 1, ""})
-          .ok());
-  net.ProcessReadies();
-  net.Stabilize();
+  ChangeMembership(net, 1, ConfChange::Type::kRemoveNode, 1);
   EXPECT_NE(net.raft(1).state(), StateType::kLeader);
   TickUntil(net, 100, [&] { return net.Leader() != kNone; });
   EXPECT_NE(net.Leader(), kNone);
@@ -422,19 +426,10 @@ TEST(Membership, LeaderThatRemovesItselfStepsDown) {
 
 TEST(Membership, LearnerIsPromotedOnlyOnceCaughtUp) {
   Network net({1, 2, 3, 4}, NetworkOptions{});
-  for (uint64_t id : {1, 2, 3, 4}) {
-    net.Crash(id);
-    net.storage(id).SetConfState(ConfState{{1, 2, 3}, {}});
-    net.Restart(id);
-  }
+  StartWithThreeVoters(net);
   Elect(net, 1);
   net.Isolate(4);
-  ASSERT_TRUE(
-      net.node(1)
-          .ProposeConfChange(ConfChange{ConfChange::Type::kAddLearner, 4, ""})
-          .ok());
-  net.ProcessReadies();
-  net.Stabilize();
+  ChangeMembership(net, 1, ConfChange::Type::kAddLearner, 4);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(net.Propose(1, "w").ok());
   net.Stabilize();
   ASSERT_TRUE(net.raft(1).tracker().Get(4)->is_learner);
@@ -446,12 +441,7 @@ TEST(Membership, LearnerIsPromotedOnlyOnceCaughtUp) {
     net.TickAll();
     net.Stabilize();
   }
-  ASSERT_TRUE(
-      net.node(1)
-          .ProposeConfChange(ConfChange{ConfChange::Type::kAddVoter, 4, ""})
-          .ok());
-  net.ProcessReadies();
-  net.Stabilize();
+  ChangeMembership(net, 1, ConfChange::Type::kAddVoter, 4);
   EXPECT_TRUE(net.raft(1).tracker().IsVoter(4));
   EXPECT_EQ(net.applied(4).size(), 5u);
 }

@@ -30,7 +30,7 @@ void SimLogStore::Bootstrap(const core::ConfState& cs) {
   core::AppendRecord(rec, kConfStateRecord, payload);
   disk_->Write(rec);
   disk_->ForceSync();
-  mem_.SetConfState(cs);
+  mirror_.SetConfState(cs);
 }
 
 RecoveryReport SimLogStore::Recover() {
@@ -52,13 +52,13 @@ void SimLogStore::ApplyRecord(uint8_t type, std::string_view payload) {
     case kConfStateRecord: {
       std::optional<core::ConfState> cs = core::DecodeConfState(payload);
       CHECK(cs.has_value());  // The checksum matched: the bytes are ours.
-      mem_.SetConfState(*cs);
+      mirror_.SetConfState(*cs);
       break;
     }
     case kHardStateRecord: {
       std::optional<core::HardState> hs = core::DecodeHardState(payload);
       CHECK(hs.has_value());
-      mem_.SetHardState(*hs);
+      mirror_.SetHardState(*hs);
       break;
     }
     case kEntriesRecord: {
@@ -68,13 +68,13 @@ void SimLogStore::ApplyRecord(uint8_t type, std::string_view payload) {
         CHECK(e.has_value());
         entries.push_back(std::move(*e));
       }
-      mem_.Append(entries);
+      mirror_.Append(entries);
       break;
     }
     case kSnapshotRecord: {
       std::optional<core::Snapshot> s = core::DecodeSnapshot(payload);
       CHECK(s.has_value());
-      CHECK(mem_.ApplySnapshot(*s).ok());
+      CHECK(mirror_.ApplySnapshot(*s).ok());
       break;
     }
     case kReadyRecord: {
@@ -104,16 +104,16 @@ void SimLogStore::ApplyRecord(uint8_t type, std::string_view payload) {
 }
 
 void SimLogStore::CompactMirror(const core::Snapshot& s) {
-  CHECK(mem_.CreateSnapshot(s.metadata.index, s.metadata.conf_state, s.data)
+  CHECK(mirror_.CreateSnapshot(s.metadata.index, s.metadata.conf_state, s.data)
             .ok());
-  CHECK(mem_.Compact(s.metadata.index).ok());
+  CHECK(mirror_.Compact(s.metadata.index).ok());
 }
 
 absl::Status SimLogStore::Compact(const core::Snapshot& snapshot) {
-  if (snapshot.metadata.index <= mem_.GetSnapshot()->metadata.index) {
+  if (snapshot.metadata.index <= mirror_.GetSnapshot()->metadata.index) {
     return absl::FailedPreconditionError("snapshot is not newer than ours");
   }
-  if (snapshot.metadata.index > mem_.LastIndex()) {
+  if (snapshot.metadata.index > mirror_.LastIndex()) {
     return absl::InvalidArgumentError("snapshot beyond the last entry");
   }
   std::string payload;
@@ -134,18 +134,18 @@ void SimLogStore::Checkpoint() {
   // recovery replays only what the log still holds.
   std::string file;
   std::string payload;
-  core::EncodeSnapshot(payload, *mem_.GetSnapshot());
+  core::EncodeSnapshot(payload, *mirror_.GetSnapshot());
   core::AppendRecord(file, kSnapshotRecord, payload);
-  if (mem_.LastIndex() >= mem_.FirstIndex()) {
-    absl::StatusOr<std::vector<core::Entry>> ents =
-        mem_.Entries(mem_.FirstIndex(), mem_.LastIndex() + 1, UINT64_MAX);
+  if (mirror_.LastIndex() >= mirror_.FirstIndex()) {
+    absl::StatusOr<std::vector<core::Entry>> ents = mirror_.Entries(
+        mirror_.FirstIndex(), mirror_.LastIndex() + 1, UINT64_MAX);
     CHECK(ents.ok());
     payload.clear();
     for (const core::Entry& e : *ents) core::EncodeEntry(payload, e);
     core::AppendRecord(file, kEntriesRecord, payload);
   }
   payload.clear();
-  core::EncodeHardState(payload, mem_.hard_state());
+  core::EncodeHardState(payload, mirror_.hard_state());
   core::AppendRecord(file, kHardStateRecord, payload);
   disk_->ReplaceDurable(std::move(file));
 }

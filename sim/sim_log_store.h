@@ -9,7 +9,7 @@
 #include <memory>
 
 #include "core/interfaces.h"
-#include "core/memory_storage.h"
+#include "core/mirrored_log_store.h"
 #include "core/prng.h"
 #include "sim/event_queue.h"
 #include "sim/sim_disk.h"
@@ -30,7 +30,7 @@ struct RecoveryReport {
   size_t truncated_bytes = 0;  // A torn or corrupt tail that was cut off.
 };
 
-class SimLogStore final : public core::LogStore {
+class SimLogStore final : public core::MirroredLogStore {
  public:
   // `disk`, `queue` and `rng` are borrowed and outlive the store.
   SimLogStore(SimDisk* disk, EventQueue* queue, core::Prng* rng,
@@ -51,22 +51,6 @@ class SimLogStore final : public core::LogStore {
   // Writes and fsyncs a compaction record at once (no simulated latency).
   absl::Status Compact(const core::Snapshot& snapshot) override;
 
-  absl::StatusOr<core::InitialState> GetInitialState() const override {
-    return mem_.GetInitialState();
-  }
-  absl::StatusOr<std::vector<core::Entry>> Entries(
-      uint64_t lo, uint64_t hi, uint64_t max_bytes) const override {
-    return mem_.Entries(lo, hi, max_bytes);
-  }
-  absl::StatusOr<uint64_t> Term(uint64_t i) const override {
-    return mem_.Term(i);
-  }
-  uint64_t FirstIndex() const override { return mem_.FirstIndex(); }
-  uint64_t LastIndex() const override { return mem_.LastIndex(); }
-  absl::StatusOr<core::Snapshot> GetSnapshot() const override {
-    return mem_.GetSnapshot();
-  }
-
  private:
   void ApplyRecord(uint8_t type, std::string_view payload);
   void CompactMirror(const core::Snapshot& snapshot);
@@ -76,7 +60,6 @@ class SimLogStore final : public core::LogStore {
   EventQueue* queue_;
   core::Prng* rng_;
   DiskLatency latency_;
-  core::MemoryStorage mem_;
   std::function<void(Time)> submit_hook_;
   // Completion time of the last submitted write: writes complete in order.
   Time last_completion_ = 0;

@@ -66,28 +66,28 @@ absl::Status RocksDbLogStore::Load() {
     std::string_view in(value);
     std::optional<core::Snapshot> snap = core::DecodeSnapshot(in);
     if (!snap) return absl::DataLossError("undecodable snapshot");
-    if (absl::Status a = mem_.ApplySnapshot(*snap); !a.ok()) return a;
+    if (absl::Status a = mirror_.ApplySnapshot(*snap); !a.ok()) return a;
   } else if (!s.IsNotFound()) {
     return FromRocks(s);
   }
   s = db_->Get(rocksdb::ReadOptions(), kConfStateKey, &value);
-  if (s.ok() && mem_.GetSnapshot()->IsEmpty()) {
+  if (s.ok() && mirror_.GetSnapshot()->IsEmpty()) {
     std::string_view in(value);
     std::optional<core::ConfState> cs = core::DecodeConfState(in);
     if (!cs) return absl::DataLossError("undecodable configuration");
-    mem_.SetConfState(*cs);
+    mirror_.SetConfState(*cs);
   }
   s = db_->Get(rocksdb::ReadOptions(), kHardStateKey, &value);
   if (s.ok()) {
     std::string_view in(value);
     std::optional<core::HardState> hs = core::DecodeHardState(in);
     if (!hs) return absl::DataLossError("undecodable hard state");
-    mem_.SetHardState(*hs);
+    mirror_.SetHardState(*hs);
   }
   std::unique_ptr<rocksdb::Iterator> it(
       db_->NewIterator(rocksdb::ReadOptions()));
   std::vector<core::Entry> entries;
-  const uint64_t first = mem_.FirstIndex();
+  const uint64_t first = mirror_.FirstIndex();
   for (it->Seek(EntryKey(first)); it->Valid() && it->key().starts_with("e");
        it->Next()) {
     std::string_view in(it->value().data(), it->value().size());
@@ -106,7 +106,7 @@ absl::Status RocksDbLogStore::Load() {
   if (!entries.empty() && entries.front().index != first) {
     return absl::DataLossError("log does not start after the snapshot");
   }
-  mem_.Append(entries);
+  mirror_.Append(entries);
   return absl::OkStatus();
 }
 
@@ -116,7 +116,7 @@ absl::Status RocksDbLogStore::Bootstrap(const core::ConfState& cs) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
   absl::Status s = FromRocks(db_->Put(wo, kConfStateKey, value));
-  if (s.ok()) mem_.SetConfState(cs);
+  if (s.ok()) mirror_.SetConfState(cs);
   return s;
 }
 
@@ -134,8 +134,8 @@ void RocksDbLogStore::Submit(core::LogWrite write,
   if (!write.entries.empty()) {
     // Truncate a conflicting suffix, then write the new entries.
     const uint64_t first_new = write.entries.front().index;
-    if (first_new <= mem_.LastIndex()) {
-      batch.DeleteRange(EntryKey(first_new), EntryKey(mem_.LastIndex() + 1));
+    if (first_new <= mirror_.LastIndex()) {
+      batch.DeleteRange(EntryKey(first_new), EntryKey(mirror_.LastIndex() + 1));
     }
     for (const core::Entry& e : write.entries) {
       value.clear();
@@ -156,19 +156,19 @@ void RocksDbLogStore::Submit(core::LogWrite write,
     return done(s);
   }
   if (write.snapshot.has_value())
-    CHECK(mem_.ApplySnapshot(*write.snapshot).ok());
-  mem_.Append(write.entries);
-  if (write.hard_state.has_value()) mem_.SetHardState(*write.hard_state);
+    CHECK(mirror_.ApplySnapshot(*write.snapshot).ok());
+  mirror_.Append(write.entries);
+  if (write.hard_state.has_value()) mirror_.SetHardState(*write.hard_state);
   done(absl::OkStatus());
 }
 
 absl::Status RocksDbLogStore::Compact(const core::Snapshot& snapshot) {
   if (!failed_.ok()) return failed_;
   const uint64_t index = snapshot.metadata.index;
-  if (index <= mem_.GetSnapshot()->metadata.index) {
+  if (index <= mirror_.GetSnapshot()->metadata.index) {
     return absl::FailedPreconditionError("snapshot is not newer than ours");
   }
-  if (index > mem_.LastIndex()) {
+  if (index > mirror_.LastIndex()) {
     return absl::InvalidArgumentError("snapshot beyond the last entry");
   }
   std::string value;
@@ -183,10 +183,10 @@ absl::Status RocksDbLogStore::Compact(const core::Snapshot& snapshot) {
     failed_ = s;
     return s;
   }
-  absl::StatusOr<core::Snapshot> made =
-      mem_.CreateSnapshot(index, snapshot.metadata.conf_state, snapshot.data);
+  absl::StatusOr<core::Snapshot> made = mirror_.CreateSnapshot(
+      index, snapshot.metadata.conf_state, snapshot.data);
   CHECK(made.ok());
-  CHECK(mem_.Compact(index).ok());
+  CHECK(mirror_.Compact(index).ok());
   return absl::OkStatus();
 }
 

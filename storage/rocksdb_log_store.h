@@ -16,7 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/interfaces.h"
-#include "core/memory_storage.h"
+#include "core/mirrored_log_store.h"
 
 namespace rocksdb {
 class DB;
@@ -24,7 +24,7 @@ class DB;
 
 namespace raftsql::storage {
 
-class RocksDbLogStore final : public core::LogStore {
+class RocksDbLogStore final : public core::MirroredLogStore {
  public:
   // Opens (creating if missing) the store in `dir`. DataLoss if what is on
   // disk does not decode.
@@ -39,28 +39,11 @@ class RocksDbLogStore final : public core::LogStore {
               std::function<void(absl::Status)> done) override;
   absl::Status Compact(const core::Snapshot& snapshot) override;
 
-  absl::StatusOr<core::InitialState> GetInitialState() const override {
-    return mem_.GetInitialState();
-  }
-  absl::StatusOr<std::vector<core::Entry>> Entries(
-      uint64_t lo, uint64_t hi, uint64_t max_bytes) const override {
-    return mem_.Entries(lo, hi, max_bytes);
-  }
-  absl::StatusOr<uint64_t> Term(uint64_t i) const override {
-    return mem_.Term(i);
-  }
-  uint64_t FirstIndex() const override { return mem_.FirstIndex(); }
-  uint64_t LastIndex() const override { return mem_.LastIndex(); }
-  absl::StatusOr<core::Snapshot> GetSnapshot() const override {
-    return mem_.GetSnapshot();
-  }
-
  private:
   explicit RocksDbLogStore(rocksdb::DB* db);
   absl::Status Load();
 
   std::unique_ptr<rocksdb::DB> db_;
-  core::MemoryStorage mem_;
   // Set after a failed write: everything after it is refused (the caller
   // must stop; nothing is retried as if it had not failed).
   absl::Status failed_;
