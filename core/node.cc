@@ -126,7 +126,10 @@ void Node::Pump() {
   }
   LogWrite write;
   write.hard_state = rd.hard_state;
-  write.entries = rd.entries;
+  // The entries are only needed by the store; the snapshot stays with the
+  // Ready for the state machine.
+  write.entries = std::move(rd.entries);
+  rd.entries.clear();
   write.snapshot = rd.snapshot;
   write.sync = rd.must_sync;
   persisting_ = true;
@@ -226,6 +229,7 @@ void Node::MaybeCompact() {
 }
 
 void Node::ReleaseReads() {
+  if (pending_reads_.empty()) return;
   const uint64_t applied = options_.state_machine->AppliedIndex();
   std::deque<ReadState> waiting;
   for (ReadState& rs : pending_reads_) {
