@@ -222,14 +222,4 @@ VoteResult ProgressTracker::RecordVote(uint64_t id, bool granted) {
   return TallyVotes(voters_, votes_);
 }
 
-std::pair<size_t, size_t> ProgressTracker::GrantedAndRejected() const {
-  size_t granted = 0;
-  size_t rejected = 0;
-  for (const auto& [id, vote] : votes_) {
-    if (voters_.count(id) == 0) continue;
-    (vote ? granted : rejected)++;
-  }
-  return {granted, rejected};
-}
-
 }  // namespace raftsql::core

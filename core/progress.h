@@ -104,7 +104,6 @@ class ProgressTracker {
   // Records a vote (the first one from each voter counts) and tallies.
   VoteResult RecordVote(uint64_t id, bool granted);
   VoteResult TallyVotesNow() const { return TallyVotes(voters_, votes_); }
-  std::pair<size_t, size_t> GrantedAndRejected() const;
 
  private:
   size_t max_inflight_;

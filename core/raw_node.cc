@@ -87,7 +87,7 @@ bool RawNode::HasReady() const {
 }
 
 Ready RawNode::GetReady() {
-  CHECK(!awaiting_advance_);  // One Ready at a time; Advance() first.
+  CHECK(!in_progress_.has_value());  // One Ready at a time; Advance() first.
   Ready rd;
   const SoftState ss = raft_.GetSoftState();
   if (ss != prev_soft_state_) rd.soft_state = ss;
@@ -116,12 +116,10 @@ Ready RawNode::GetReady() {
     marker.snapshot = Snapshot{rd.snapshot->metadata, ""};
   }
   in_progress_ = std::move(marker);
-  awaiting_advance_ = true;
   return rd;
 }
 
 void RawNode::Advance() {
-  CHECK(awaiting_advance_);
   CHECK(in_progress_.has_value());
   RaftLog& log = raft_.log();
   const Ready& rd = *in_progress_;
@@ -135,7 +133,6 @@ void RawNode::Advance() {
   }
   if (rd.snapshot.has_value()) log.StableSnapTo(rd.snapshot->metadata.index);
   in_progress_.reset();
-  awaiting_advance_ = false;
 }
 
 NodeStatus RawNode::GetStatus() const {

@@ -94,8 +94,8 @@ class RawNode {
   Raft raft_;
   SoftState prev_soft_state_;
   HardState prev_hard_state_;
-  // What the outstanding Ready handed out; consumed by Advance().
-  bool awaiting_advance_ = false;
+  // What the outstanding Ready handed out (set between GetReady and
+  // Advance); consumed by Advance().
   std::optional<Ready> in_progress_;
 };
 

@@ -27,9 +27,9 @@ class EventQueue {
   bool empty() const { return heap_.empty(); }
   size_t size() const { return heap_.size(); }
   Time now() const { return now_; }
-  Time next_time() const { return heap_.empty() ? now_ : heap_.front().time; }
   uint64_t executed() const { return executed_; }
-  // FNV-1a over (time, tag) of every event run, plus whatever Mix() adds:
+  // A running hash over (time, tag) of every event run, plus whatever Mix()
+  // adds:
   // two runs of the same seed must end with the same hash.
   uint64_t trace_hash() const { return hash_; }
   void Mix(uint64_t v);

@@ -117,11 +117,7 @@ void Simulation::Chaos() {
       if (s.up) {
         ++result_.faults["crash"];
         CrashNode(s, "(chaos)");
-        Slot* slot = &s;
-        queue_.After(rng_.Range(100, 3000) * kMillisecond, 0x5e57a47,
-                     [this, slot] {
-                       if (!slot->up) StartNode(*slot);
-                     });
+        RestartLater(s, rng_.Range(100, 3000) * kMillisecond, 0x5e57a47);
       }
     } else if ((pick -= plan_.pause_weight) < 0) {
       Slot& s = *slots_[rng_.Uniform(slots_.size())];
@@ -332,10 +328,7 @@ void Simulation::HealAll() {
     s->paused_until = 0;
     s->disk->set_fsync_failure_probability(0);
     if (!s->up) {
-      Slot* slot = s.get();
-      queue_.After(rng_.Uniform(100 * kMillisecond), 0x5e57a48, [this, slot] {
-        if (!slot->up) StartNode(*slot);
-      });
+      RestartLater(*s, rng_.Uniform(100 * kMillisecond), 0x5e57a48);
     }
   }
   Trace("all faults healed: network whole, every node restarting or up");

@@ -92,10 +92,7 @@ void Simulation::StartNode(Slot& s) {
         if (slot->incarnation != incarnation || !slot->up) return;
         ++result_.faults["crash mid-write"];
         CrashNode(*slot, "in the middle of a log write");
-        queue_.After(rng_.Range(50, 1000) * kMillisecond, 0x5e57a49,
-                     [this, slot] {
-                       if (!slot->up) StartNode(*slot);
-                     });
+        RestartLater(*slot, rng_.Range(50, 1000) * kMillisecond, 0x5e57a49);
       });
     });
   }
@@ -133,9 +130,7 @@ void Simulation::StartNode(Slot& s) {
     queue_.After(0, 0xfa7a1, [this, slot, incarnation] {
       if (slot->incarnation != incarnation || !slot->up) return;
       CrashNode(*slot, "after fsync failure");
-      queue_.After(50 * kMillisecond, 0x5e57a47, [this, slot] {
-        if (!slot->up) StartNode(*slot);
-      });
+      RestartLater(*slot, 50 * kMillisecond, 0x5e57a47);
     });
   };
   s.node = std::make_unique<core::Node>(o, std::move(obs));
@@ -169,6 +164,13 @@ void Simulation::CrashNode(Slot& s, const char* why) {
                         r.corrupted ? ", last sector corrupted" : ""));
   if (r.torn) ++result_.faults["torn write"];
   if (r.corrupted) ++result_.faults["corrupt sector"];
+}
+
+void Simulation::RestartLater(Slot& s, Time delay, uint64_t tag) {
+  Slot* slot = &s;
+  queue_.After(delay, tag, [this, slot] {
+    if (!slot->up) StartNode(*slot);
+  });
 }
 
 void Simulation::ScheduleTick(Slot& s) {

@@ -127,6 +127,8 @@ class Simulation {
   // Nodes (simulation.cc).
   void StartNode(Slot& s);
   void CrashNode(Slot& s, const char* why);
+  // A supervisor restarts a crashed node after `delay` (if still down).
+  void RestartLater(Slot& s, Time delay, uint64_t tag);
   void ScheduleTick(Slot& s);
   void Deliver(core::Message m);
   void OnApply(Slot& s, const core::Entry& e, const std::string& result);
@@ -142,7 +144,6 @@ class Simulation {
              uint64_t leader_hint);
   // Serves a read on `s` now (ReadIndex done): returns the value.
   int64_t ServeRead(Slot& s, uint64_t client, uint64_t op);
-  std::vector<int64_t> last_list_read_;  // Handed from ServeRead to Reply.
   void TimeOut(uint64_t client, uint64_t op);
   void ArmWatchdog(Client& c, Time at);
   bool WorkloadDone() const;

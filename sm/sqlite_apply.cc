@@ -111,13 +111,8 @@ absl::Status SqliteStateMachine::Validate(const Command& command) {
     if (stmt.get() == nullptr) {
       return absl::InvalidArgumentError("empty statement");
     }
-    while (tail != nullptr && *tail != '\0' &&
-           std::isspace(static_cast<unsigned char>(*tail)))
-      ++tail;
-    if (tail != nullptr && *tail != '\0' && *tail != ';') {
-      return absl::InvalidArgumentError(
-          "one SQL statement per Statement: split the text into several");
-    }
+    absl::Status single = CheckSingleStatement(tail);
+    if (!single.ok()) return single;
     absl::Status bind = BindAll(stmt.get(), st);
     if (!bind.ok()) return bind;
   }

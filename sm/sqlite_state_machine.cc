@@ -293,14 +293,10 @@ absl::StatusOr<sqlite3_stmt*> SqliteStateMachine::UserStmt(
                          SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
   if (rc != SQLITE_OK) return SqliteError(db_, rc, write_policy_.refusal);
   if (stmt == nullptr) return absl::InvalidArgumentError("empty statement");
-  while (*tail != '\0' &&
-         (std::isspace(static_cast<unsigned char>(*tail)) || *tail == ';')) {
-    ++tail;
-  }
-  if (*tail != '\0') {
+  absl::Status single = CheckSingleStatement(tail);
+  if (!single.ok()) {
     sqlite3_finalize(stmt);
-    return absl::InvalidArgumentError(
-        "one SQL statement per Statement: split the text into several");
+    return single;
   }
   return stmt;
 }

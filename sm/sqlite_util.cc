@@ -1,5 +1,7 @@
 #include "sm/sqlite_util.h"
 
+#include <cctype>
+
 #include "absl/strings/str_cat.h"
 
 namespace raftsql::sm {
@@ -78,6 +80,19 @@ absl::Status BindAll(sqlite3_stmt* stmt, const Statement& statement) {
     if (BindValue(stmt, index, value) != SQLITE_OK) {
       return absl::InvalidArgumentError("cannot bind parameter");
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSingleStatement(const char* tail) {
+  if (tail == nullptr) return absl::OkStatus();
+  while (*tail != '\0' &&
+         (std::isspace(static_cast<unsigned char>(*tail)) || *tail == ';')) {
+    ++tail;
+  }
+  if (*tail != '\0') {
+    return absl::InvalidArgumentError(
+        "one SQL statement per Statement: split the text into several");
   }
   return absl::OkStatus();
 }

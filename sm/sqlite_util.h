@@ -38,6 +38,11 @@ absl::Status BindAll(sqlite3_stmt* stmt, const Statement& statement);
 
 Value ColumnValue(sqlite3_stmt* stmt, int i);
 
+// `tail` is what sqlite3_prepare left after the first statement.
+// InvalidArgument if it holds another statement (only blanks and ';' may
+// follow): each Statement carries exactly one SQL statement.
+absl::Status CheckSingleStatement(const char* tail);
+
 }  // namespace raftsql::sm
 
 #endif  // RAFTSQL_SM_SQLITE_UTIL_H_

@@ -127,12 +127,6 @@ void Network::Enqueue(Message m) {
 
 void Network::Inject(Message m) { queue_.push_back(std::move(m)); }
 
-std::vector<Message> Network::TakeQueued() {
-  std::vector<Message> out(queue_.begin(), queue_.end());
-  queue_.clear();
-  return out;
-}
-
 bool Network::DeliverOne() {
   if (queue_.empty()) return false;
   size_t i = 0;

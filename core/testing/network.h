@@ -65,7 +65,6 @@ class Network {
   size_t queued() const { return queue_.size(); }
   // Drops everything in flight.
   void ClearQueue() { queue_.clear(); }
-  std::vector<Message> TakeQueued();
 
   // Partitions: a cut link drops messages from `from` to `to`.
   void Cut(uint64_t a, uint64_t b);
@@ -89,7 +88,6 @@ class Network {
   const std::vector<ReadState>& read_states(uint64_t id) const {
     return nodes_.at(id).read_states;
   }
-  void ClearReadStates(uint64_t id) { nodes_.at(id).read_states.clear(); }
   uint64_t applied_index(uint64_t id) const {
     return nodes_.at(id).applied_index;
   }
