@@ -374,6 +374,14 @@ SimResult Simulation::RunUnguarded() {
     }
   }
   if (violation_.empty() && !finished_) Violation("event queue ran dry");
+  // The network's own faults join the summary (counted where they happen).
+  const NetworkStats& net = network_->stats();
+  for (const auto& [kind, n] : {std::pair{"network: dropped", net.dropped},
+                                {"network: duplicated", net.duplicated},
+                                {"network: long delay", net.delayed},
+                                {"network: cut by partition", net.cut}}) {
+    if (n > 0) result_.faults[kind] = n;
+  }
   if (violation_.empty()) CheckFinalState();
   if (violation_.empty()) CheckLinearizability();
   if (violation_.empty()) CheckLists();
