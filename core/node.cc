@@ -114,8 +114,22 @@ void Node::ReportUnreachable(uint64_t id) {
   Pump();
 }
 
+void Node::Release() {
+  CHECK_GT(holds_, 0);
+  if (--holds_ == 0) Pump();
+}
+
+void Node::CompactNow() {
+  if (stopped_ || persisting_) return;
+  if (options_.state_machine->AppliedIndex() <
+      options_.log_store->FirstIndex()) {
+    return;  // Nothing applied beyond the current snapshot.
+  }
+  Compact();
+}
+
 void Node::Pump() {
-  if (stopped_ || persisting_ || !raw_.HasReady()) return;
+  if (stopped_ || persisting_ || holds_ > 0 || !raw_.HasReady()) return;
   Ready rd = raw_.GetReady();
   if (rd.soft_state.has_value() && observer_.on_soft_state) {
     observer_.on_soft_state(*rd.soft_state);
@@ -207,6 +221,12 @@ void Node::MaybeCompact() {
   const bool by_bytes =
       threshold_bytes > 0 && applied_bytes_since_snapshot_ >= threshold_bytes;
   if (!by_count && !by_bytes) return;
+  Compact();
+}
+
+void Node::Compact() {
+  LogStore* store = options_.log_store;
+  const uint64_t applied = options_.state_machine->AppliedIndex();
   absl::StatusOr<std::string> data = options_.state_machine->SnapshotData();
   if (!data.ok()) return;  // Try again after the next batch.
   absl::StatusOr<uint64_t> term = store->Term(applied);

@@ -66,6 +66,15 @@ class Node {
   // The transport tells the leader whether a snapshot reached `id`.
   void ReportSnapshot(uint64_t id, bool delivered);
   uint64_t snapshots_taken() const { return snapshots_taken_; }
+  // Group commit: between Hold() and Release() calls feed the RawNode but
+  // start no Ready; Release() then persists everything they produced in one
+  // write (one fsync). Holds nest.
+  void Hold() { ++holds_; }
+  void Release();
+  // Snapshots the state machine and compacts the log now, whatever the
+  // thresholds (a node joining with an empty log then receives a snapshot,
+  // which carries the whole membership).
+  void CompactNow();
 
   bool stopped() const { return stopped_; }
   bool persisting() const { return persisting_; }
@@ -79,6 +88,7 @@ class Node {
   void ApplyCommitted(const Ready& rd);
   void ReleaseReads();
   void MaybeCompact();
+  void Compact();
   void ReplayDurableConfChanges();
 
   NodeOptions options_;
@@ -87,6 +97,7 @@ class Node {
   // A Ready is between GetReady and Advance (waiting on the log store).
   bool persisting_ = false;
   bool stopped_ = false;
+  int holds_ = 0;
   uint64_t snapshots_taken_ = 0;
   uint64_t applied_bytes_since_snapshot_ = 0;
   // Read states waiting for the state machine to reach their index.

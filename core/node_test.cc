@@ -11,6 +11,7 @@ class MemoryLogStore final : public LogStore {
  public:
   void Submit(LogWrite w, std::function<void(absl::Status)> done) override {
     if (fail) return done(absl::DataLossError("disk on fire"));
+    ++writes;
     if (w.snapshot.has_value()) CHECK(mem.ApplySnapshot(*w.snapshot).ok());
     mem.Append(w.entries);
     if (w.hard_state.has_value()) mem.SetHardState(*w.hard_state);
@@ -40,6 +41,7 @@ class MemoryLogStore final : public LogStore {
 
   MemoryStorage mem;
   bool fail = false;
+  int writes = 0;
 };
 
 class CountingMachine final : public StateMachine {
@@ -139,6 +141,40 @@ TEST(Node, VolatileStateMachineStartsFromTheStoresSnapshot) {
   Node node(Options(store, sm, net), {});
   EXPECT_EQ(sm.restores, 1);
   EXPECT_EQ(sm.applied, 2u);
+}
+
+TEST(Node, HeldProposalsArePersistedInOneWrite) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NullTransport net;
+  Node node(Options(store, sm, net), {});
+  node.Campaign();
+  const int before = store.writes;
+  node.Hold();
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  EXPECT_EQ(store.writes, before);
+  node.Release();
+  // One write holds all 50 entries (and commits them: a single voter);
+  // the next one only records the new commit index.
+  EXPECT_LE(store.writes - before, 2);
+  EXPECT_EQ(sm.applied, 51u);
+}
+
+TEST(Node, CompactNowSnapshotsWhateverTheThresholds) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NullTransport net;
+  Node node(Options(store, sm, net), {});
+  node.Campaign();
+  ASSERT_TRUE(node.Propose("x").ok());
+  node.CompactNow();
+  EXPECT_EQ(node.snapshots_taken(), 1u);
+  EXPECT_EQ(store.GetSnapshot()->metadata.index, 2u);
+  EXPECT_EQ(store.FirstIndex(), 3u);
+  node.CompactNow();  // Nothing new applied: no new snapshot.
+  EXPECT_EQ(node.snapshots_taken(), 1u);
 }
 
 TEST(Node, FailedLogWriteStopsTheNode) {

@@ -109,6 +109,7 @@ std::string Command::Encode() const {
   PutFixed64(out, sequence);
   PutFixed64(out, static_cast<uint64_t>(timestamp_ms));
   PutFixed64(out, random_seed);
+  PutFixed64(out, request_id);  // Last: PeekRequestId reads it there.
   return out;
 }
 
@@ -147,14 +148,22 @@ absl::StatusOr<Command> Command::Decode(std::string_view in) {
   auto sequence = GetFixed64(in);
   auto ts = GetFixed64(in);
   auto seed = GetFixed64(in);
-  if (!session || !sequence || !ts || !seed || !in.empty()) {
+  auto request = GetFixed64(in);
+  if (!session || !sequence || !ts || !seed || !request || !in.empty()) {
     return Malformed("command trailer");
   }
   c.session_id = *session;
   c.sequence = *sequence;
   c.timestamp_ms = static_cast<int64_t>(*ts);
   c.random_seed = *seed;
+  c.request_id = *request;
   return c;
+}
+
+uint64_t Command::PeekRequestId(std::string_view data) {
+  if (data.size() < 4 + 8 || data.substr(0, 4) != kCommandMagic) return 0;
+  std::string_view tail = data.substr(data.size() - 8);
+  return GetFixed64(tail).value_or(0);
 }
 
 std::string CommandResult::Encode() const {

@@ -57,9 +57,15 @@ struct Command {
   // Fixed by the leader at proposal time.
   int64_t timestamp_ms = 0;
   uint64_t random_seed = 0;
+  // Set by the node that proposed it, to find the waiting client when the
+  // entry applies there; no effect on the state machine.
+  uint64_t request_id = 0;
 
   std::string Encode() const;
   static absl::StatusOr<Command> Decode(std::string_view data);
+  // request_id of an encoded command without decoding it (0 if `data` is
+  // not a command).
+  static uint64_t PeekRequestId(std::string_view data);
   bool operator==(const Command&) const = default;
 };
 

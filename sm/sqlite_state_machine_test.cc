@@ -338,9 +338,12 @@ TEST(Command, EncodingRoundTripsAndRejectsGarbage) {
                   true);
   c.session_id = 3;
   c.sequence = 4;
+  c.request_id = 0xfeedface12345678ull;
   absl::StatusOr<Command> back = Command::Decode(c.Encode());
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(*back, c);
+  EXPECT_EQ(Command::PeekRequestId(c.Encode()), c.request_id);
+  EXPECT_EQ(Command::PeekRequestId("garbage that is long"), 0u);
   EXPECT_FALSE(Command::Decode("garbage").ok());
   std::string truncated = c.Encode();
   truncated.pop_back();
