@@ -313,6 +313,9 @@ StatementResult SqliteStateMachine::RunStatement(const Statement& statement) {
   }
   sqlite3_stmt* stmt = *prepared;
   r.status = BindAll(stmt, statement);
+  // sqlite3_changes() keeps the count of the last INSERT/UPDATE/DELETE, so a
+  // statement that changed no row (DDL, a read) must not report it.
+  const int64_t total_before = sqlite3_total_changes64(db_);
   int rc = SQLITE_DONE;
   if (r.status.ok()) {
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -321,7 +324,9 @@ StatementResult SqliteStateMachine::RunStatement(const Statement& statement) {
       r.status = SqliteError(db_, rc, write_policy_.refusal);
   }
   if (r.status.ok()) {
-    r.rows_affected = sqlite3_stmt_readonly(stmt) ? 0 : sqlite3_changes64(db_);
+    r.rows_affected = sqlite3_total_changes64(db_) == total_before
+                          ? 0
+                          : sqlite3_changes64(db_);
     r.last_insert_rowid = sqlite3_last_insert_rowid(db_);
     for (const std::string& t : statement_ddl_tables_) {
       statement_tables_.insert(t);

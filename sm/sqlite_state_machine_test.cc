@@ -71,6 +71,16 @@ TEST_F(SqliteStateMachineTest, InsertReportsRowsAffectedAndRowid) {
   EXPECT_EQ(sm_->AppliedIndex(), 2u);
 }
 
+TEST_F(SqliteStateMachineTest, StatementsThatChangeNoRowReportZeroRows) {
+  ApplyOk(*sm_, Cmd({S("INSERT INTO t(v) VALUES ('a'), ('b')", {})}));
+  CommandResult r =
+      ApplyOk(*sm_, Cmd({S("CREATE TABLE u (x)", {}),
+                         S("UPDATE t SET v = 'z' WHERE v = 'nothing'", {})}));
+  ASSERT_EQ(r.statements.size(), 2u);
+  EXPECT_EQ(r.statements[0].rows_affected, 0);
+  EXPECT_EQ(r.statements[1].rows_affected, 0);
+}
+
 TEST_F(SqliteStateMachineTest, NamedParametersBindWithOrWithoutPrefix) {
   Statement st{"INSERT INTO t(id, v) VALUES (:id, @v)",
                {},

@@ -1,0 +1,194 @@
+#include "net/client.h"
+
+#include <grpcpp/grpcpp.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <random>
+#include <utility>
+
+#include "net/grpc_transport.h"
+
+namespace raftsql::net {
+
+absl::Status FromGrpc(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
+}
+
+namespace {
+
+std::string Trailer(const grpc::ClientContext& ctx, const char* key) {
+  const auto& md = ctx.GetServerTrailingMetadata();
+  auto it = md.find(key);
+  if (it == md.end()) return "";
+  return std::string(it->second.data(), it->second.size());
+}
+
+}  // namespace
+
+Client::Client(std::vector<std::string> endpoints, ClientOptions options)
+    : endpoints_(std::move(endpoints)), options_(options) {
+  // A synchronous client polls its channels only during a call; a
+  // reconnect that finishes between calls is otherwise noticed by gRPC's
+  // backup poller every 5 s, so a node that came up stayed "unreachable"
+  // that long. Read by gRPC at its initialization (the first channel).
+  setenv("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "20", 0);
+  session_id_ = options.session_id;
+  std::random_device rd;
+  while (session_id_ == 0) {
+    session_id_ = (uint64_t{rd()} << 32) ^ rd();
+  }
+  if (!endpoints_.empty()) current_ = endpoints_.front();
+}
+
+std::string Client::current() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return current_;
+}
+
+v1::DatabaseService::Stub& Client::StubFor(const std::string& endpoint) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto& [address, stub] : stubs_) {
+    if (address == endpoint) return *stub;
+  }
+  stubs_.emplace_back(endpoint,
+                      v1::DatabaseService::NewStub(MakeChannel(endpoint)));
+  return *stubs_.back().second;
+}
+
+template <typename Call>
+absl::Status Client::WithFailover(Call call, bool retry_unavailable) {
+  if (endpoints_.empty()) return absl::InvalidArgumentError("no endpoints");
+  grpc::Status last;
+  for (int attempt = 0; attempt < options_.attempts; ++attempt) {
+    const std::string endpoint = current();
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(options_.timeout_ms));
+    last = call(StubFor(endpoint), ctx);
+    if (last.ok()) return absl::OkStatus();
+    const std::string leader = Trailer(ctx, kLeaderTrailer);
+    if (last.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+        !leader.empty()) {
+      std::lock_guard<std::mutex> l(mu_);
+      current_ = leader;
+      continue;
+    }
+    // A node that is down (not a node answering "no leader", which already
+    // waited its bound) is skipped for the next endpoint.
+    if (last.error_code() == grpc::StatusCode::UNAVAILABLE &&
+        retry_unavailable && Trailer(ctx, "raftsql-error") != "no_leader") {
+      std::lock_guard<std::mutex> l(mu_);
+      size_t next = attempt + 1;
+      for (size_t i = 0; i < endpoints_.size(); ++i) {
+        if (endpoints_[i] == endpoint) next = i + 1;
+      }
+      current_ = endpoints_[next % endpoints_.size()];
+      continue;
+    }
+    break;
+  }
+  return FromGrpc(last);
+}
+
+void Client::Stamp(v1::ExecuteRequest& request) {
+  if (request.session_id() == 0) {
+    request.set_session_id(session_id_);
+    request.set_sequence(sequence_.fetch_add(1) + 1);
+  }
+}
+
+absl::StatusOr<v1::ExecuteResponse> Client::Execute(
+    v1::ExecuteRequest request) {
+  Stamp(request);
+  v1::ExecuteResponse response;
+  // With a session a retry is safe, so an unreachable node is skipped.
+  absl::Status s = WithFailover(
+      [&](v1::DatabaseService::Stub& stub, grpc::ClientContext& ctx) {
+        return stub.Execute(&ctx, request, &response);
+      },
+      /*retry_unavailable=*/true);
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<v1::QueryResponse> Client::Query(
+    const v1::QueryRequest& request) {
+  v1::QueryResponse response;
+  absl::Status s = WithFailover(
+      [&](v1::DatabaseService::Stub& stub, grpc::ClientContext& ctx) {
+        return stub.Query(&ctx, request, &response);
+      },
+      true);
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<uint64_t> Client::GetVersion(const std::string& table) {
+  v1::GetVersionRequest request;
+  request.set_table(table);
+  v1::GetVersionResponse response;
+  absl::Status s = WithFailover(
+      [&](v1::DatabaseService::Stub& stub, grpc::ClientContext& ctx) {
+        return stub.GetVersion(&ctx, request, &response);
+      },
+      true);
+  if (!s.ok()) return s;
+  return response.version();
+}
+
+absl::StatusOr<v1::StatusResponse> Client::Status(const std::string& endpoint) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(options_.timeout_ms));
+  v1::StatusResponse response;
+  absl::Status s =
+      FromGrpc(StubFor(endpoint).Status(&ctx, v1::StatusRequest(), &response));
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<v1::AdminResponse> Client::AddNode(uint64_t id,
+                                                  const std::string& address) {
+  v1::AddNodeRequest request;
+  request.set_id(id);
+  request.set_address(address);
+  v1::AdminResponse response;
+  absl::Status s = WithFailover(
+      [&](v1::DatabaseService::Stub& stub, grpc::ClientContext& ctx) {
+        return stub.AddNode(&ctx, request, &response);
+      },
+      true);
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<v1::AdminResponse> Client::RemoveNode(uint64_t id) {
+  v1::RemoveNodeRequest request;
+  request.set_id(id);
+  v1::AdminResponse response;
+  absl::Status s = WithFailover(
+      [&](v1::DatabaseService::Stub& stub, grpc::ClientContext& ctx) {
+        return stub.RemoveNode(&ctx, request, &response);
+      },
+      true);
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::StatusOr<v1::AdminResponse> Client::TransferLeadership(uint64_t id) {
+  v1::TransferLeadershipRequest request;
+  request.set_id(id);
+  v1::AdminResponse response;
+  absl::Status s = WithFailover(
+      [&](v1::DatabaseService::Stub& stub, grpc::ClientContext& ctx) {
+        return stub.TransferLeadership(&ctx, request, &response);
+      },
+      true);
+  if (!s.ok()) return s;
+  return response;
+}
+
+}  // namespace raftsql::net

@@ -1,0 +1,83 @@
+// Client: a DatabaseService client over a list of node endpoints that
+// follows the leader on its own.
+// - NOT_LEADER answers (FAILED_PRECONDITION with the leader's address in the
+//   "raftsql-leader" trailer) switch to that node and retry.
+// - A node that cannot be reached is skipped for the next one.
+// - Writes carry this client's session id and a fresh sequence number, so a
+//   retry after an unknown outcome applies at most once (Raft thesis §6.3).
+// Thread-safe: concurrent calls share the endpoint list.
+#ifndef RAFTSQL_NET_CLIENT_H_
+#define RAFTSQL_NET_CLIENT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "net/raftsql.grpc.pb.h"
+
+namespace grpc {
+class Status;
+}
+
+namespace raftsql::net {
+
+inline constexpr char kLeaderTrailer[] = "raftsql-leader";
+
+// gRPC and absl share their code numbers.
+absl::Status FromGrpc(const grpc::Status& status);
+
+struct ClientOptions {
+  int timeout_ms = 10'000;  // Per attempt.
+  int attempts = 6;         // Endpoints tried before giving up.
+  // 0: draw a random session id.
+  uint64_t session_id = 0;
+};
+
+class Client {
+ public:
+  Client(std::vector<std::string> endpoints, ClientOptions options = {});
+
+  // Sets session_id/sequence unless the request has them. A request that
+  // timed out (outcome unknown) may be retried with the same request: it
+  // then applies at most once.
+  absl::StatusOr<v1::ExecuteResponse> Execute(v1::ExecuteRequest request);
+  // Fills the request's session fields as Execute would, for callers that
+  // want to retry it themselves.
+  void Stamp(v1::ExecuteRequest& request);
+  absl::StatusOr<v1::QueryResponse> Query(const v1::QueryRequest& request);
+  absl::StatusOr<uint64_t> GetVersion(const std::string& table);
+  // From one endpoint, without following anybody.
+  absl::StatusOr<v1::StatusResponse> Status(const std::string& endpoint);
+  absl::StatusOr<v1::AdminResponse> AddNode(uint64_t id,
+                                            const std::string& address);
+  absl::StatusOr<v1::AdminResponse> RemoveNode(uint64_t id);
+  absl::StatusOr<v1::AdminResponse> TransferLeadership(uint64_t id);
+
+  // The endpoint requests go to now (the leader, once known).
+  std::string current() const;
+  const std::vector<std::string>& endpoints() const { return endpoints_; }
+  v1::DatabaseService::Stub& StubFor(const std::string& endpoint);
+
+ private:
+  template <typename Call>
+  absl::Status WithFailover(Call call, bool retry_unavailable);
+
+  const std::vector<std::string> endpoints_;
+  const ClientOptions options_;
+  uint64_t session_id_;
+  std::atomic<uint64_t> sequence_{0};
+  mutable std::mutex mu_;
+  std::string current_;
+  std::vector<
+      std::pair<std::string, std::unique_ptr<v1::DatabaseService::Stub>>>
+      stubs_;
+};
+
+}  // namespace raftsql::net
+
+#endif  // RAFTSQL_NET_CLIENT_H_

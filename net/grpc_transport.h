@@ -1,0 +1,78 @@
+// GrpcTransport: the production core::Transport. Each peer has its own
+// bounded queue and sender thread, so a slow or dead peer never blocks the
+// Raft loop or the other peers:
+// - Send() only enqueues (the oldest message is dropped when a queue is
+//   full: Raft retries, and newer messages carry newer state);
+// - the sender takes everything queued (up to a byte bound) as one
+//   RaftBatch RPC;
+// - a failed RPC drops its batch, reports the peer unreachable (and any
+//   snapshot chunk in it as failed), and backs off exponentially before the
+//   next attempt; gRPC reconnects underneath.
+#ifndef RAFTSQL_NET_GRPC_TRANSPORT_H_
+#define RAFTSQL_NET_GRPC_TRANSPORT_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/interfaces.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace raftsql::net {
+
+// An insecure channel with large message limits and quick reconnects (peers
+// and clients on a trusted network; see DESIGN.md for TLS).
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
+
+struct GrpcTransportOptions {
+  size_t max_queued_messages = 4096;
+  size_t max_batch_bytes = 4 << 20;
+  int rpc_timeout_ms = 2000;
+  int min_backoff_ms = 10;
+  int max_backoff_ms = 1000;
+};
+
+struct GrpcTransportCallbacks {
+  // The peer's address ("" while unknown: its messages are dropped).
+  std::function<std::string(uint64_t id)> resolve;
+  // Called on sender threads.
+  std::function<void(uint64_t id)> on_unreachable;
+  std::function<void(uint64_t id)> on_snapshot_failed;
+};
+
+class GrpcTransport final : public core::Transport {
+ public:
+  GrpcTransport(GrpcTransportOptions options, GrpcTransportCallbacks callbacks);
+  ~GrpcTransport() override;  // Stops and joins every sender.
+
+  void Send(core::Message m) override;
+  void Stop();
+
+  uint64_t sent() const { return sent_.load(); }
+  uint64_t dropped() const { return dropped_.load(); }
+  uint64_t failed_rpcs() const { return failed_rpcs_.load(); }
+
+ private:
+  class Peer;
+  Peer& PeerFor(uint64_t id);
+
+  const GrpcTransportOptions options_;
+  const GrpcTransportCallbacks callbacks_;
+  std::mutex mu_;
+  bool stopped_ = false;
+  std::map<uint64_t, std::unique_ptr<Peer>> peers_;
+  std::atomic<uint64_t> sent_{0};
+  std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t> failed_rpcs_{0};
+};
+
+}  // namespace raftsql::net
+
+#endif  // RAFTSQL_NET_GRPC_TRANSPORT_H_

@@ -1,0 +1,144 @@
+// raftsql_server: one node of a raftsql cluster.
+//
+//   raftsql_server --id=1 --listen=127.0.0.1:7001
+//       --peers=1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003
+//       --data-dir=/var/lib/raftsql/1
+//
+// SIGTERM or SIGINT stops it gracefully (a leader hands over leadership
+// first); a restart recovers from --data-dir.
+#include <signal.h>
+
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "server/raft_server.h"
+#include "server/service.h"
+
+ABSL_FLAG(uint64_t, id, 0, "This node's id (> 0, unique in the cluster).");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7001",
+          "host:port for both clients (DatabaseService) and peers "
+          "(PeerService).");
+ABSL_FLAG(std::string, peers, "",
+          "The initial cluster, this node included, as "
+          "id=host:port,id=host:port,... Used to bootstrap a new cluster; a "
+          "restarted node recovers its members from --data-dir.");
+ABSL_FLAG(std::string, join, "",
+          "host:port of a running member: join that cluster (as a learner, "
+          "promoted to voter once caught up) instead of bootstrapping.");
+ABSL_FLAG(std::string, data_dir, "",
+          "Directory for the RocksDB log (log/), the SQLite database "
+          "(db.sqlite) and the peer address book; created if missing.");
+ABSL_FLAG(int, tick_ms, 20, "Raft tick interval in milliseconds.");
+ABSL_FLAG(int, election_ticks, 10,
+          "Election timeout in ticks (randomized in [n, 2n)).");
+ABSL_FLAG(int, heartbeat_ticks, 2, "Leader heartbeat interval in ticks.");
+ABSL_FLAG(int, leader_wait_ms, 3000,
+          "With no leader, how long writes and linearizable reads wait for "
+          "an election before failing with UNAVAILABLE \"no leader\".");
+ABSL_FLAG(int, request_timeout_ms, 5000,
+          "How long a write or read waits for its outcome before failing "
+          "with DEADLINE_EXCEEDED (outcome unknown for a write).");
+ABSL_FLAG(int, pause_before_commit_ms, 0,
+          "Fault injection for crash tests: after entries are replicated and "
+          "committed, wait this long before applying and answering them.");
+ABSL_FLAG(bool, forward_writes, true,
+          "Forward writes received by a follower to the leader; with false, "
+          "answer FAILED_PRECONDITION (not leader) with the leader's address "
+          "in the raftsql-leader trailer.");
+ABSL_FLAG(uint64_t, max_request_bytes, 4 << 20,
+          "Largest Execute request accepted (RESOURCE_EXHAUSTED beyond).");
+ABSL_FLAG(uint64_t, snapshot_entries, 10000,
+          "Snapshot the database and compact the log every this many "
+          "applied entries.");
+
+namespace {
+
+bool ParsePeers(const std::string& text, std::map<uint64_t, std::string>* out) {
+  if (text.empty()) return true;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    std::pair<std::string, std::string> kv =
+        absl::StrSplit(item, absl::MaxSplits('=', 1));
+    uint64_t id = 0;
+    if (!absl::SimpleAtoi(kv.first, &id) || id == 0 || kv.second.empty()) {
+      return false;
+    }
+    (*out)[id] = kv.second;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "raftsql_server: one node of a raftsql cluster (Raft-replicated "
+      "SQLite).\n  raftsql_server --id=1 --listen=127.0.0.1:7001 "
+      "--peers=1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 "
+      "--data-dir=/tmp/raftsql/1");
+  absl::ParseCommandLine(argc, argv);
+
+  raftsql::server::ServerOptions o;
+  o.id = absl::GetFlag(FLAGS_id);
+  o.listen = absl::GetFlag(FLAGS_listen);
+  o.join = absl::GetFlag(FLAGS_join);
+  o.data_dir = absl::GetFlag(FLAGS_data_dir);
+  o.tick_ms = absl::GetFlag(FLAGS_tick_ms);
+  o.election_ticks = absl::GetFlag(FLAGS_election_ticks);
+  o.heartbeat_ticks = absl::GetFlag(FLAGS_heartbeat_ticks);
+  o.leader_wait_ms = absl::GetFlag(FLAGS_leader_wait_ms);
+  o.request_timeout_ms = absl::GetFlag(FLAGS_request_timeout_ms);
+  o.pause_before_commit_ms = absl::GetFlag(FLAGS_pause_before_commit_ms);
+  o.forward_writes = absl::GetFlag(FLAGS_forward_writes);
+  o.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
+  o.snapshot_entries = absl::GetFlag(FLAGS_snapshot_entries);
+  if (!ParsePeers(absl::GetFlag(FLAGS_peers), &o.peers)) {
+    std::fprintf(stderr, "raftsql: bad --peers (want id=host:port,...)\n");
+    return 2;
+  }
+  if (o.tick_ms <= 0 || o.heartbeat_ticks <= 0 ||
+      o.election_ticks <= o.heartbeat_ticks) {
+    std::fprintf(stderr,
+                 "raftsql: need --tick-ms > 0 and --election-ticks > "
+                 "--heartbeat-ticks > 0\n");
+    return 2;
+  }
+
+  // Every thread inherits the blocked signals; main waits for them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto node = raftsql::server::RaftServer::Open(o);
+  if (!node.ok()) {
+    std::fprintf(stderr, "raftsql: %s\n", node.status().ToString().c_str());
+    return 1;
+  }
+  auto frontend = raftsql::server::GrpcFrontend::Start(node->get());
+  if (!frontend.ok()) {
+    std::fprintf(stderr, "raftsql: %s\n", frontend.status().ToString().c_str());
+    return 1;
+  }
+  (*node)->Start();
+  std::fprintf(stderr, "raftsql: node %llu serving on %s (data in %s)\n",
+               static_cast<unsigned long long>(o.id), o.listen.c_str(),
+               o.data_dir.c_str());
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::fprintf(stderr, "raftsql: node %llu got signal %d, stopping\n",
+               static_cast<unsigned long long>(o.id), sig);
+  (*node)->Shutdown();  // Hands leadership over while peers still listen.
+  (*frontend)->Shutdown(1000);
+  node->reset();
+  std::fprintf(stderr, "raftsql: node %llu stopped\n",
+               static_cast<unsigned long long>(o.id));
+  return 0;
+}

@@ -1,0 +1,109 @@
+#include "tools/process.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+namespace raftsql::tools {
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+  std::vector<char*> args;
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  // posix_spawn, not fork: fork runs gRPC's at-fork handlers, which left
+  // this process's pollers unable to complete connects for seconds.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  // A clean signal mask: the parent may block SIGTERM.
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = -1;
+  const int rc =
+      posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  return rc == 0 ? pid : -1;
+}
+
+bool WaitExit(pid_t pid, int timeout_ms, int* status) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    int st = 0;
+    const pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid || r < 0) {
+      if (status != nullptr) *status = st;
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+void Stop(pid_t pid, int grace_ms) {
+  if (pid <= 0) return;
+  kill(pid, SIGTERM);
+  if (WaitExit(pid, grace_ms)) return;
+  kill(pid, SIGKILL);
+  WaitExit(pid, 10'000);
+}
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+std::string RunfilesDir(const char* argv0) {
+  if (const char* d = std::getenv("RUNFILES_DIR")) return d;
+  if (const char* d = std::getenv("TEST_SRCDIR")) return d;
+  const std::string guess = std::string(argv0) + ".runfiles";
+  if (access(guess.c_str(), F_OK) == 0) return guess;
+  return "";
+}
+
+std::string FindBinary(const char* argv0, const std::string& relative) {
+  std::vector<std::string> candidates;
+  const std::string runfiles = RunfilesDir(argv0);
+  if (!runfiles.empty())
+    candidates.push_back(runfiles + "/raftsql/" + relative);
+  candidates.push_back(relative);  // `bazel run` starts in the runfiles tree.
+  candidates.push_back("bazel-bin/" + relative);
+  for (const std::string& c : candidates) {
+    if (access(c.c_str(), X_OK) == 0) {
+      char* real = realpath(c.c_str(), nullptr);
+      std::string out = real != nullptr ? real : c;
+      std::free(real);
+      return out;
+    }
+  }
+  return "";
+}
+
+}  // namespace raftsql::tools

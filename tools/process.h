@@ -1,0 +1,31 @@
+// Child processes for the local cluster, the verify scenarios and the load
+// benchmark: spawn with output to a log file, signal, wait with a bound.
+// Every child is stopped by PID by whoever started it.
+#ifndef RAFTSQL_TOOLS_PROCESS_H_
+#define RAFTSQL_TOOLS_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace raftsql::tools {
+
+// Starts argv[0] with argv; stdout and stderr go to `log_path` (appended).
+// Returns the PID, or -1.
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path);
+// Waits up to timeout_ms for `pid` to exit; true if it did (and was reaped).
+bool WaitExit(pid_t pid, int timeout_ms, int* status = nullptr);
+// SIGTERM, then SIGKILL after grace_ms; always reaps.
+void Stop(pid_t pid, int grace_ms);
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+// The directory of the running binary's runfiles tree (Bazel), or "".
+std::string RunfilesDir(const char* argv0);
+// `relative` (e.g. "server/raftsql_server") under the runfiles, or next to
+// bazel-bin; "" if not found.
+std::string FindBinary(const char* argv0, const std::string& relative);
+
+}  // namespace raftsql::tools
+
+#endif  // RAFTSQL_TOOLS_PROCESS_H_

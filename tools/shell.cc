@@ -1,0 +1,236 @@
+// raftsql shell: an interactive SQL shell for a raftsql cluster, in the
+// spirit of sqlite3 and the rqlite shell.
+//
+//   shell --nodes=127.0.0.1:7001,127.0.0.1:7002     interactive
+//   shell --nodes=127.0.0.1:7001 -c "SELECT 1"      one shot
+//
+// Line editing and history (~/.raftsql_history) come from editline. A
+// statement may span lines; it runs once it ends with ';'. Reads (SELECT,
+// VALUES, WITH, EXPLAIN) go to Query at the chosen consistency, everything
+// else to Execute. The client follows the leader on its own.
+#include <editline/readline.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "net/client.h"
+#include "tools/shell_format.h"
+
+namespace raftsql::tools {
+namespace {
+
+struct Shell {
+  net::Client client;
+  v1::Consistency consistency = v1::LINEARIZABLE;
+  bool timer = false;
+  int failures = 0;
+
+  explicit Shell(std::vector<std::string> nodes) : client(std::move(nodes)) {}
+
+  void Fail(const absl::Status& s) {
+    ++failures;
+    std::printf("ERROR: %s: %s\n", absl::StatusCodeToString(s.code()).c_str(),
+                std::string(s.message()).c_str());
+  }
+
+  void RunSql(const std::string& sql) {
+    const auto start = std::chrono::steady_clock::now();
+    if (IsRead(sql)) {
+      v1::QueryRequest q;
+      q.mutable_statement()->set_sql(sql);
+      q.set_consistency(consistency);
+      auto r = client.Query(q);
+      if (!r.ok()) {
+        Fail(r.status());
+      } else {
+        std::fputs(FormatTable(*r).c_str(), stdout);
+      }
+    } else {
+      v1::ExecuteRequest e;
+      e.add_statements()->set_sql(sql);
+      auto r = client.Execute(e);
+      if (!r.ok()) {
+        Fail(r.status());
+      } else {
+        const std::string out = FormatExecute(*r);
+        if (out.rfind("ERROR", 0) == 0) ++failures;
+        std::fputs(out.c_str(), stdout);
+      }
+    }
+    if (timer) {
+      const double ms = std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+      std::printf("Run Time: %.3f ms\n", ms);
+    }
+  }
+
+  void Nodes() {
+    for (const std::string& ep : client.endpoints()) {
+      auto s = client.Status(ep);
+      if (!s.ok()) {
+        std::printf("%-22s unreachable (%s)\n", ep.c_str(),
+                    std::string(s.status().message()).c_str());
+        continue;
+      }
+      std::printf(
+          "%-22s id=%llu %-9s term=%llu leader=%llu commit=%llu "
+          "applied=%llu hash=%016llx\n",
+          ep.c_str(), static_cast<unsigned long long>(s->id()),
+          s->role().c_str(), static_cast<unsigned long long>(s->term()),
+          static_cast<unsigned long long>(s->leader()),
+          static_cast<unsigned long long>(s->commit_index()),
+          static_cast<unsigned long long>(s->applied_index()),
+          static_cast<unsigned long long>(s->divergence_hash()));
+    }
+  }
+
+  void Leader() {
+    for (const std::string& ep : client.endpoints()) {
+      auto s = client.Status(ep);
+      if (!s.ok() || s->leader() == 0) continue;
+      std::printf("leader: node %llu at %s (term %llu)\n",
+                  static_cast<unsigned long long>(s->leader()),
+                  s->leader_address().c_str(),
+                  static_cast<unsigned long long>(s->term()));
+      return;
+    }
+    std::printf("no leader known\n");
+  }
+
+  // Returns false to quit.
+  bool Dot(const std::string& line) {
+    std::vector<std::string> w =
+        absl::StrSplit(line, ' ', absl::SkipWhitespace());
+    const std::string& cmd = w[0];
+    if (cmd == ".quit" || cmd == ".exit") return false;
+    if (cmd == ".help") {
+      std::fputs(kHelp, stdout);
+    } else if (cmd == ".nodes") {
+      Nodes();
+    } else if (cmd == ".leader") {
+      Leader();
+    } else if (cmd == ".version" && w.size() == 2) {
+      auto v = client.GetVersion(w[1]);
+      if (v.ok()) {
+        std::printf("%llu\n", static_cast<unsigned long long>(*v));
+      } else {
+        Fail(v.status());
+      }
+    } else if (cmd == ".consistency") {
+      if (w.size() == 2 && (w[1] == "none" || w[1] == "linearizable")) {
+        consistency = w[1] == "none" ? v1::NONE : v1::LINEARIZABLE;
+      }
+      std::printf("consistency: %s\n",
+                  consistency == v1::NONE ? "none" : "linearizable");
+    } else if (cmd == ".timer") {
+      if (w.size() == 2) timer = w[1] == "on";
+      std::printf("timer: %s\n", timer ? "on" : "off");
+    } else {
+      std::printf("unknown command %s (try .help)\n", cmd.c_str());
+      ++failures;
+    }
+    return true;
+  }
+
+  // Runs every complete statement in `text`; returns false on .quit.
+  bool Run(const std::string& text) {
+    const std::string t(absl::StripAsciiWhitespace(text));
+    if (t.empty()) return true;
+    if (t[0] == '.') return Dot(t);
+    for (const std::string& sql : SplitStatements(t)) RunSql(sql);
+    return true;
+  }
+
+  static constexpr char kHelp[] =
+      ".consistency [none|linearizable]  level of reads (default "
+      "linearizable)\n"
+      ".exit, .quit                      leave the shell\n"
+      ".help                             this text\n"
+      ".leader                           which node leads\n"
+      ".nodes                            every node's role, term, indexes, "
+      "hash\n"
+      ".timer [on|off]                   print each statement's time\n"
+      ".version TABLE                    the log index of TABLE's last "
+      "change\n"
+      "SQL ending with ';'               run it (it may span lines)\n";
+};
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> nodes = {"127.0.0.1:7001"};
+  std::string one_shot;
+  bool has_one_shot = false;
+  std::string consistency;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--nodes=", 0) == 0) {
+      nodes = absl::StrSplit(a.substr(8), ',', absl::SkipEmpty());
+    } else if (a == "-c" && i + 1 < argc) {
+      one_shot = argv[++i];
+      has_one_shot = true;
+    } else if (a.rfind("--consistency=", 0) == 0) {
+      consistency = a.substr(14);
+    } else if (a == "--help" || a == "-h") {
+      std::printf(
+          "usage: shell [--nodes=host:port,...] [--consistency=none|"
+          "linearizable] [-c \"SQL; .command\"]\n\n%s",
+          Shell::kHelp);
+      return 0;
+    } else {
+      std::fprintf(stderr, "shell: unknown argument %s (try --help)\n",
+                   a.c_str());
+      return 2;
+    }
+  }
+  Shell shell(nodes);
+  if (consistency == "none") shell.consistency = v1::NONE;
+  if (has_one_shot) {
+    // Several commands may be given separated by newlines.
+    for (absl::string_view line : absl::StrSplit(one_shot, '\n')) {
+      if (!shell.Run(std::string(line))) break;
+    }
+    return shell.failures == 0 ? 0 : 1;
+  }
+
+  const char* home = std::getenv("HOME");
+  const std::string history =
+      home != nullptr ? absl::StrCat(home, "/.raftsql_history") : "";
+  using_history();
+  if (!history.empty()) read_history(history.c_str());
+  std::printf("raftsql shell; .help for help. Nodes: %s\n",
+              absl::StrJoin(nodes, ",").c_str());
+  std::string buffer;
+  while (true) {
+    char* raw = readline(buffer.empty() ? "raftsql> " : "    ...> ");
+    if (raw == nullptr) break;  // EOF (Ctrl-D)
+    std::string line(raw);
+    std::free(raw);
+    if (buffer.empty() && absl::StripAsciiWhitespace(line).empty()) continue;
+    if (buffer.empty() && absl::StripAsciiWhitespace(line)[0] == '.') {
+      add_history(line.c_str());
+      if (!shell.Run(line)) break;
+      continue;
+    }
+    buffer += buffer.empty() ? line : "\n" + line;
+    if (!sqlite3_complete(buffer.c_str())) continue;
+    add_history(buffer.c_str());
+    shell.Run(buffer);
+    buffer.clear();
+  }
+  if (!history.empty()) write_history(history.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace raftsql::tools
+
+int main(int argc, char** argv) { return raftsql::tools::Main(argc, argv); }
