@@ -44,8 +44,9 @@ ABSL_FLAG(int, request_timeout_ms, 5000,
           "How long a write or read waits for its outcome before failing "
           "with DEADLINE_EXCEEDED (outcome unknown for a write).");
 ABSL_FLAG(int, pause_before_commit_ms, 0,
-          "Fault injection for crash tests: after entries are replicated and "
-          "committed, wait this long before applying and answering them.");
+          "Fault injection for crash tests: on the leader, after entries are "
+          "replicated and committed, wait this long before applying and "
+          "answering them.");
 ABSL_FLAG(bool, forward_writes, true,
           "Forward writes received by a follower to the leader; with false, "
           "answer FAILED_PRECONDITION (not leader) with the leader's address "

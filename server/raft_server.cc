@@ -53,17 +53,19 @@ std::pair<uint64_t, std::string> ParseConfContext(const std::string& ctx) {
 }
 
 // The state machine as Raft applies it, with the crash-test fault window:
-// a batch holding a client command waits before it is applied and answered.
+// on the leader, a batch holding a client command waits after it committed
+// and before it is applied and answered.
 class PausingStateMachine final : public core::StateMachine {
  public:
-  PausingStateMachine(core::StateMachine* inner, int pause_ms)
-      : inner_(inner), pause_ms_(pause_ms) {}
+  PausingStateMachine(core::StateMachine* inner, int pause_ms,
+                      const std::atomic<bool>* is_leader)
+      : inner_(inner), pause_ms_(pause_ms), is_leader_(is_leader) {}
   std::string Apply(const core::Entry& entry) override {
     return ApplyBatch({entry}).front();
   }
   std::vector<std::string> ApplyBatch(
       const std::vector<core::Entry>& entries) override {
-    if (pause_ms_ > 0 &&
+    if (pause_ms_ > 0 && is_leader_->load() &&
         std::any_of(entries.begin(), entries.end(), [](const core::Entry& e) {
           return e.type == core::EntryType::kNormal && !e.data.empty();
         })) {
@@ -82,6 +84,7 @@ class PausingStateMachine final : public core::StateMachine {
  private:
   core::StateMachine* const inner_;
   const int pause_ms_;
+  const std::atomic<bool>* const is_leader_;
 };
 
 // Raft dropped the request (no leader known, a transfer in progress): it is
@@ -137,7 +140,7 @@ absl::Status RaftServer::Init() {
   if (!sm.ok()) return sm.status();
   sm_ = std::move(*sm);
   applied_sm_ = std::make_unique<PausingStateMachine>(
-      sm_.get(), options_.pause_before_commit_ms);
+      sm_.get(), options_.pause_before_commit_ms, &is_leader_);
 
   // The address book: the flags, then what this node learned before.
   for (const auto& [id, address] : options_.peers) addresses_[id] = address;

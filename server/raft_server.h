@@ -49,8 +49,8 @@ struct ServerOptions {
   int tick_ms = 20;
   int election_ticks = 10;
   int heartbeat_ticks = 2;
-  // Fault window for crash tests: sleep this long after entries commit and
-  // before they are applied and answered.
+  // Fault window for crash tests: the leader sleeps this long after entries
+  // commit and before they are applied and answered.
   int pause_before_commit_ms = 0;
   int leader_wait_ms = 3000;
   int request_timeout_ms = 5000;

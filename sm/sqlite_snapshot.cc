@@ -76,6 +76,10 @@ absl::Status SqliteStateMachine::Restore(const core::Snapshot& snapshot) {
     return absl::ResourceExhaustedError("snapshot too large for memory");
   }
   std::memcpy(buf, snapshot.data.data(), n);
+  // An image of a WAL-mode file says so in its header (bytes 18-19 = 2); an
+  // in-memory database cannot open it that way ("unable to open database
+  // file"), so read it as a rollback-journal image (1).
+  if (n >= 100) buf[18] = buf[19] = 1;
   int rc = sqlite3_deserialize(
       scratch, "main", buf, n, n,
       SQLITE_DESERIALIZE_FREEONCLOSE | SQLITE_DESERIALIZE_RESIZEABLE);

@@ -340,6 +340,32 @@ TEST(SqliteFile, ReopenedDatabaseKeepsItsAppliedIndex) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(SqliteFile, SnapshotOfOneFileReplicaRestoresAnother) {
+  char dir[] = "/tmp/raftsql-sm-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  auto a = SqliteStateMachine::Open(SqliteOptions{std::string(dir) + "/a.db"});
+  auto b = SqliteStateMachine::Open(SqliteOptions{std::string(dir) + "/b.db"});
+  ASSERT_TRUE(a.ok() && b.ok());
+  ApplyOk(**a, Cmd({S("CREATE TABLE t(x)")}));
+  ApplyOk(**a, Cmd({S("INSERT INTO t VALUES (1), (2)")}));
+  ApplyOk(**b, Cmd({S("CREATE TABLE old(y)")}));
+  // b has read before (its read connection has seen the old database).
+  EXPECT_EQ(Count(**b, "old"), 0);
+  absl::StatusOr<std::string> image = (*a)->CreateSnapshot();
+  ASSERT_TRUE(image.ok()) << image.status();
+  core::Snapshot snap;
+  snap.metadata.index = 2;
+  snap.data = *image;
+  absl::Status s = (*b)->Restore(snap);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ((*b)->AppliedIndex(), 2u);
+  EXPECT_EQ(Count(**b, "t"), 2);
+  EXPECT_EQ((*b)->divergence_hash(), (*a)->divergence_hash());
+  ApplyOk(**b, Cmd({S("INSERT INTO t VALUES (3)")}));
+  EXPECT_EQ(Count(**b, "t"), 3);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Command, EncodingRoundTripsAndRejectsGarbage) {
   Command c = Cmd({Statement{"INSERT INTO t VALUES (?, :n)",
                              {Value::Integer(-5), Value::Real(1.5),
