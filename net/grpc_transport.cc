@@ -121,6 +121,7 @@ class GrpcTransport::Peer {
       stub_ = v1::PeerService::NewStub(MakeChannel(address));
     }
     v1::RaftBatch request;
+    request.set_from_address(owner_->options_.self_address);
     for (const core::Message& m : batch) ToProto(m, request.add_messages());
     v1::RaftBatchAck ack;
     grpc::ClientContext ctx;

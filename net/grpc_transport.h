@@ -32,6 +32,7 @@ namespace raftsql::net {
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
 
 struct GrpcTransportOptions {
+  std::string self_address;  // sent with every batch
   size_t max_queued_messages = 4096;
   size_t max_batch_bytes = 4 << 20;
   int rpc_timeout_ms = 2000;

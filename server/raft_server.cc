@@ -174,8 +174,9 @@ absl::Status RaftServer::Init() {
   cb.on_snapshot_failed = [this](uint64_t peer) {
     Post([this, peer] { node_->ReportSnapshot(peer, false); });
   };
-  transport_ =
-      std::make_unique<net::GrpcTransport>(net::GrpcTransportOptions{}, cb);
+  net::GrpcTransportOptions to;
+  to.self_address = options_.listen;
+  transport_ = std::make_unique<net::GrpcTransport>(to, cb);
 
   core::NodeOptions no;
   no.raft.id = options_.id;
@@ -645,6 +646,13 @@ absl::StatusOr<std::vector<Member>> RaftServer::TransferLeadership(
   }
   l.unlock();
   return OnLoop<std::vector<Member>>([this] { return Members(); });
+}
+
+void RaftServer::LearnAddress(uint64_t id, const std::string& address) {
+  // Only fills a gap: flags and membership changes are the authority.
+  if (id == 0 || id == options_.id || address.empty()) return;
+  if (!AddressOf(id).empty()) return;
+  SetAddress(id, address);
 }
 
 void RaftServer::Deliver(std::vector<core::Message> messages) {

@@ -112,6 +112,8 @@ class RaftServer {
   absl::StatusOr<std::vector<Member>> TransferLeadership(uint64_t id);
   // Raft messages from the peer service.
   void Deliver(std::vector<core::Message> messages);
+  // A peer's address, as its batches state it.
+  void LearnAddress(uint64_t id, const std::string& address);
 
   const ServerOptions& options() const { return options_; }
 

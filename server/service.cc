@@ -229,6 +229,9 @@ class PeerServiceImpl final : public v1::PeerService::Service {
       }
       messages.push_back(std::move(*m));
     }
+    if (!messages.empty()) {
+      node_->LearnAddress(messages.front().from, request->from_address());
+    }
     node_->Deliver(std::move(messages));
     return grpc::Status::OK;
   }

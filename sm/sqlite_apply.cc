@@ -327,7 +327,10 @@ StatementResult SqliteStateMachine::RunStatement(const Statement& statement) {
     r.rows_affected = sqlite3_total_changes64(db_) == total_before
                           ? 0
                           : sqlite3_changes64(db_);
-    r.last_insert_rowid = sqlite3_last_insert_rowid(db_);
+    // The connection's last rowid may be another command's (or our meta
+    // tables'): report it only for a statement that changed rows.
+    r.last_insert_rowid =
+        r.rows_affected > 0 ? sqlite3_last_insert_rowid(db_) : 0;
     for (const std::string& t : statement_ddl_tables_) {
       statement_tables_.insert(t);
       HashTable(t);

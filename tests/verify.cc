@@ -1,7 +1,8 @@
 // verify: end-to-end scenarios against real raftsql_server processes on
 // 127.0.0.1 (run by tests/verify.sh and the verify_* Bazel tests).
 //
-//   verify --scenario=full|restart_single_node|prepare_commit_kill|no_leader
+//   verify --scenario=full|restart_single_node|prepare_commit_kill|no_leader|
+//                     membership
 //          --server=PATH --dir=DIR
 //
 // Each scenario prints what it does with timings, exits 0 when every check
@@ -392,6 +393,65 @@ void NoLeader(LocalCluster& c, int leader_wait_ms) {
   Log("majority back: the refused write is nowhere");
 }
 
+// ---- membership ----
+void Membership(LocalCluster& c) {
+  Check(c.Start().ok(), "start");
+  WaitLeader(c);
+  auto& client = c.client();
+  Ok(client.Execute(Sql("CREATE TABLE t (k INTEGER PRIMARY KEY)")), "create");
+  int64_t writes = 0;
+  auto write_some = [&](net::Client& cl, int n) {
+    for (int i = 0; i < n; ++i) {
+      ++writes;
+      Ok(cl.Execute(Sql("INSERT INTO t VALUES (?)", {writes})), "write");
+    }
+  };
+  write_some(client, 80);  // Past the snapshot threshold.
+  // Node 4 joins through a running member: added as a learner, sent a
+  // snapshot, promoted to voter once caught up.
+  const int joiner = c.AddSlot();
+  Check(c.StartNode(joiner).ok(), "start joiner");
+  Log(absl::StrCat("node ", joiner, " started with --join"));
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  bool voter = false;
+  while (!voter && Clock::now() < deadline) {
+    auto st = client.Status(c.Endpoint(WaitLeader(c)));
+    for (const v1::Member& m :
+         st.ok() ? st->members() : decltype(st->members()){}) {
+      if (m.id() == static_cast<uint64_t>(joiner) && m.voter()) voter = true;
+    }
+    if (!voter) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  Check(voter, "the joining node did not become a voter");
+  WaitConverged(c, c.size(), MaxApplied(c, c.size()));
+  net::Client at_joiner = Pinned(c, joiner);
+  Check(Count(at_joiner, "SELECT count(*) FROM t", false) == writes,
+        "the joined node misses rows");
+  Log(absl::StrCat("node ", joiner, " is a voter with all ", writes, " rows"));
+
+  // Leadership moves to the new node; then node 1 is removed.
+  auto moved = Ok(client.TransferLeadership(joiner), "transfer");
+  Check(WaitLeader(c) == joiner, "leadership did not move");
+  Log(absl::StrCat("leadership transferred to node ", joiner));
+  net::Client rest({c.Endpoint(2), c.Endpoint(3), c.Endpoint(joiner)});
+  write_some(rest, 10);
+  auto removed = Ok(rest.RemoveNode(1), "remove node 1");
+  for (const v1::Member& m : removed.members()) {
+    Check(m.id() != 1, "node 1 is still a member");
+  }
+  c.StopNode(1, SIGTERM);
+  Log(absl::StrCat("node 1 removed and stopped; members: ",
+                   removed.members_size()));
+  write_some(rest, 10);
+  WaitConverged(c, c.size(), MaxApplied(c, c.size()));
+  for (int node : {2, 3, joiner}) {
+    net::Client pinned = Pinned(c, node);
+    Check(Count(pinned, "SELECT count(*) FROM t", false) == writes,
+          absl::StrCat("node ", node, " misses rows"));
+  }
+  Log(absl::StrCat("nodes 2, 3, ", joiner, " hold all ", writes, " rows"));
+}
+
 void DumpLogs(LocalCluster& c, int nodes) {
   for (int i = 1; i <= nodes; ++i) {
     std::ifstream in(c.LogPath(i));
@@ -444,16 +504,19 @@ int Main(int argc, char** argv) {
       PrepareCommitKill(cluster);
     } else if (scenario == "no_leader") {
       NoLeader(cluster, 2000);
+    } else if (scenario == "membership") {
+      Membership(cluster);
     } else {
       std::fprintf(stderr,
                    "usage: verify --scenario=full|restart_single_node|"
-                   "prepare_commit_kill|no_leader [--server=PATH] "
+                   "prepare_commit_kill|no_leader|membership "
+                   "[--server=PATH] "
                    "[--dir=DIR]\n");
       return 2;
     }
   } catch (const Failure& f) {
     Log(std::string("FAILED: ") + f.what());
-    DumpLogs(cluster, o.nodes);
+    DumpLogs(cluster, cluster.size());
     return 1;
   }
   Log("PASSED " + scenario);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/verify.sh --scenario NAME: end-to-end scenarios against real
 # raftsql_server processes on 127.0.0.1 (full, restart_single_node,
-# prepare_commit_kill, no_leader). Under `bazel test` the binaries come from
+# prepare_commit_kill, no_leader, membership). Under `bazel test` the binaries come from
 # the runfiles; run by hand, it builds them with ./bazelw first.
 set -euo pipefail
 
@@ -10,7 +10,7 @@ while (($#)); do
   case "$1" in
     --scenario) scenario="$2"; shift 2 ;;
     --scenario=*) scenario="${1#*=}"; shift ;;
-    *) echo "usage: tests/verify.sh --scenario full|restart_single_node|prepare_commit_kill|no_leader" >&2; exit 2 ;;
+    *) echo "usage: tests/verify.sh --scenario full|restart_single_node|prepare_commit_kill|no_leader|membership" >&2; exit 2 ;;
   esac
 done
 [ -n "$scenario" ] || { echo "verify.sh: --scenario is required" >&2; exit 2; }

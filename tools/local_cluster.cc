@@ -23,7 +23,7 @@ LocalCluster::LocalCluster(LocalClusterOptions options)
 }
 
 LocalCluster::~LocalCluster() {
-  for (int i = 1; i <= options_.nodes; ++i) {
+  for (int i = 1; i < static_cast<int>(pids_.size()); ++i) {
     if (pids_[i] > 0) Stop(pids_[i], 5000);
   }
 }
@@ -59,15 +59,30 @@ absl::Status LocalCluster::StartNode(int id,
       options_.server_binary,
       absl::StrCat("--id=", id),
       absl::StrCat("--listen=", endpoints_[id]),
-      absl::StrCat("--peers=", absl::StrJoin(peers, ",")),
       absl::StrCat("--data_dir=", data),
   };
+  if (id <= options_.nodes) {
+    argv.push_back(absl::StrCat("--peers=", absl::StrJoin(peers, ",")));
+  } else {
+    for (int i = 1; i < static_cast<int>(pids_.size()); ++i) {
+      if (i != id && pids_[i] > 0) {
+        argv.push_back(absl::StrCat("--join=", endpoints_[i]));
+        break;
+      }
+    }
+  }
   for (const std::string& f : options_.extra_flags) argv.push_back(f);
   for (const std::string& f : extra) argv.push_back(f);
   const pid_t pid = Spawn(argv, LogPath(id));
   if (pid <= 0) return absl::InternalError("fork failed");
   pids_[id] = pid;
   return absl::OkStatus();
+}
+
+int LocalCluster::AddSlot() {
+  endpoints_.push_back(absl::StrCat("127.0.0.1:", FreePort()));
+  pids_.push_back(-1);
+  return static_cast<int>(pids_.size()) - 1;
 }
 
 void LocalCluster::StopNode(int id, int signal) {
@@ -85,12 +100,13 @@ absl::StatusOr<int> LocalCluster::WaitForLeader(int timeout_ms) {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
-    for (int i = 1; i <= options_.nodes; ++i) {
+    for (int i = 1; i < static_cast<int>(pids_.size()); ++i) {
       if (pids_[i] <= 0) continue;
       auto s = client_->Status(endpoints_[i]);
       if (!s.ok() || s->leader() == 0) continue;
       const int leader = static_cast<int>(s->leader());
-      if (leader < 1 || leader > options_.nodes || pids_[leader] <= 0) {
+      if (leader < 1 || leader >= static_cast<int>(pids_.size()) ||
+          pids_[leader] <= 0) {
         continue;
       }
       auto ls = client_->Status(endpoints_[leader]);

@@ -29,6 +29,10 @@ class LocalCluster {
   absl::Status Start();
   // Node ids are 1..nodes.
   absl::Status StartNode(int id, const std::vector<std::string>& extra = {});
+  // A slot for a node that joins the running cluster (--join through a
+  // running member when started); returns its id.
+  int AddSlot();
+  int size() const { return static_cast<int>(pids_.size()) - 1; }
   // SIGTERM (graceful, waits for exit) or SIGKILL.
   void StopNode(int id, int signal);
   bool Running(int id) const { return pids_[id] > 0; }

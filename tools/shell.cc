@@ -83,13 +83,15 @@ struct Shell {
         continue;
       }
       std::printf(
-          "%-22s id=%llu %-9s term=%llu leader=%llu commit=%llu "
-          "applied=%llu hash=%016llx\n",
+          "%-22s id=%llu %-9s term=%llu leader=%llu last=%llu commit=%llu "
+          "applied=%llu snapshot=%llu hash=%016llx\n",
           ep.c_str(), static_cast<unsigned long long>(s->id()),
           s->role().c_str(), static_cast<unsigned long long>(s->term()),
           static_cast<unsigned long long>(s->leader()),
+          static_cast<unsigned long long>(s->last_index()),
           static_cast<unsigned long long>(s->commit_index()),
           static_cast<unsigned long long>(s->applied_index()),
+          static_cast<unsigned long long>(s->snapshot_index()),
           static_cast<unsigned long long>(s->divergence_hash()));
     }
   }
