@@ -34,6 +34,10 @@ Node::Node(const NodeOptions& options, NodeObserver observer)
   CHECK(options.transport != nullptr);
   CHECK(options.state_machine != nullptr);
   CHECK(options.raft.storage == options.log_store);
+  absl::StatusOr<InitialState> initial = options.log_store->GetInitialState();
+  CHECK(initial.ok());
+  durable_term_ = initial->hard_state.term;
+  durable_vote_ = initial->hard_state.vote;
   ReplayDurableConfChanges();
 }
 
@@ -138,6 +142,21 @@ void Node::Pump() {
     for (Message& m : rd.messages) options_.transport->Send(std::move(m));
     rd.messages.clear();
   }
+  const bool same_term_and_vote =
+      !rd.hard_state.has_value() || (rd.hard_state->term == durable_term_ &&
+                                     rd.hard_state->vote == durable_vote_);
+  if (options_.send_appends_before_persist && same_term_and_vote) {
+    std::vector<Message> later;
+    for (Message& m : rd.messages) {
+      if (m.type == MessageType::kApp || m.type == MessageType::kHeartbeat ||
+          m.type == MessageType::kSnap) {
+        options_.transport->Send(std::move(m));
+      } else {
+        later.push_back(std::move(m));
+      }
+    }
+    rd.messages = std::move(later);
+  }
   LogWrite write;
   write.hard_state = rd.hard_state;
   // The entries are only needed by the store; the snapshot stays with the
@@ -154,6 +173,8 @@ void Node::Pump() {
         if (alive.expired()) return;
         OnPersisted(std::move(rd), status);
       });
+  // The early sends were safe only if the write is already durable.
+  if (options_.send_appends_before_persist) CHECK(!persisting_ || stopped_);
 }
 
 void Node::OnPersisted(Ready rd, const absl::Status& status) {
@@ -165,6 +186,10 @@ void Node::OnPersisted(Ready rd, const absl::Status& status) {
     persisting_ = false;
     if (observer_.on_fatal) observer_.on_fatal(status);
     return;
+  }
+  if (rd.hard_state.has_value()) {
+    durable_term_ = rd.hard_state->term;
+    durable_vote_ = rd.hard_state->vote;
   }
   // Rule 1: only now, with the Ready durable, may its messages go out.
   for (Message& m : rd.messages) options_.transport->Send(std::move(m));

@@ -36,6 +36,13 @@ struct NodeOptions {
   // Fault injection for the simulator's self-tests: break rule 1 of the
   // contract by sending messages before their Ready is durable.
   bool unsafe_send_before_persist = false;
+  // Raft thesis §10.2.1: the leader sends AppendEntries (and heartbeats and
+  // snapshot chunks, which promise nothing about its own disk) while it
+  // writes the same entries to its own log. Requires a log store whose
+  // Submit completes before it returns (checked): no response can then be
+  // counted before the leader's own write is durable. A Ready that changes
+  // the term or the vote still persists first.
+  bool send_appends_before_persist = false;
 };
 
 // Callbacks from the runtime, all on the owner's thread.
@@ -98,6 +105,9 @@ class Node {
   bool persisting_ = false;
   bool stopped_ = false;
   int holds_ = 0;
+  // The term and vote on disk (for send_appends_before_persist).
+  uint64_t durable_term_ = 0;
+  uint64_t durable_vote_ = 0;
   uint64_t snapshots_taken_ = 0;
   uint64_t applied_bytes_since_snapshot_ = 0;
   // Read states waiting for the state machine to reach their index.

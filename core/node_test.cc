@@ -1,5 +1,7 @@
 #include "core/node.h"
 
+#include <algorithm>
+
 #include "core/memory_storage.h"
 #include "gtest/gtest.h"
 
@@ -12,6 +14,7 @@ class MemoryLogStore final : public LogStore {
   void Submit(LogWrite w, std::function<void(absl::Status)> done) override {
     if (fail) return done(absl::DataLossError("disk on fire"));
     ++writes;
+    if (on_submit) on_submit(w);
     if (w.snapshot.has_value()) CHECK(mem.ApplySnapshot(*w.snapshot).ok());
     mem.Append(w.entries);
     if (w.hard_state.has_value()) mem.SetHardState(*w.hard_state);
@@ -42,6 +45,7 @@ class MemoryLogStore final : public LogStore {
   MemoryStorage mem;
   bool fail = false;
   int writes = 0;
+  std::function<void(const LogWrite&)> on_submit;
 };
 
 class CountingMachine final : public StateMachine {
@@ -66,8 +70,12 @@ class CountingMachine final : public StateMachine {
 
 class NullTransport final : public Transport {
  public:
-  void Send(Message) override { ++sent; }
+  void Send(Message m) override {
+    ++sent;
+    types.push_back(m.type);
+  }
   int sent = 0;
+  std::vector<MessageType> types;
 };
 
 NodeOptions Options(MemoryLogStore& store, CountingMachine& sm,
@@ -175,6 +183,59 @@ TEST(Node, CompactNowSnapshotsWhateverTheThresholds) {
   EXPECT_EQ(store.FirstIndex(), 3u);
   node.CompactNow();  // Nothing new applied: no new snapshot.
   EXPECT_EQ(node.snapshots_taken(), 1u);
+}
+
+// Makes node 1 the leader of {1, 2, 3}: campaign, then grant its votes.
+void ElectNodeOne(Node& node) {
+  node.Campaign();
+  for (uint64_t from : {2, 3}) {
+    Message m;
+    m.type = MessageType::kVoteResp;
+    m.from = from;
+    m.to = 1;
+    m.term = node.raw().raft().term();
+    node.Step(m);
+  }
+  ASSERT_EQ(node.raw().raft().state(), StateType::kLeader);
+}
+
+TEST(Node, LeaderSendsAppendsWhileItPersistsTheSameEntries) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1, 2, 3}, {}});
+  CountingMachine sm;
+  NullTransport net;
+  NodeOptions o = Options(store, sm, net);
+  o.raft.pre_vote = false;
+  o.send_appends_before_persist = true;
+  Node node(o, {});
+  // The vote requests wait for the durable term and vote.
+  int sent_at_submit = -1;
+  store.on_submit = [&](const LogWrite& w) {
+    if (w.hard_state.has_value() && w.hard_state->vote == 1 &&
+        sent_at_submit < 0) {
+      sent_at_submit = net.sent;
+    }
+  };
+  ElectNodeOne(node);
+  EXPECT_EQ(sent_at_submit, 0);
+  for (uint64_t from : {2, 3}) {  // Both acknowledge the leader's no-op.
+    Message m;
+    m.type = MessageType::kAppResp;
+    m.from = from;
+    m.to = 1;
+    m.term = node.raw().raft().term();
+    m.index = node.raw().raft().log().LastIndex();
+    node.Step(m);
+  }
+  // As leader: appends go out before the entries are written.
+  std::vector<MessageType> sent_before;
+  store.on_submit = [&](const LogWrite& w) {
+    if (!w.entries.empty()) sent_before = net.types;
+  };
+  net.types.clear();
+  ASSERT_TRUE(node.Propose("x").ok());
+  EXPECT_EQ(
+      std::count(sent_before.begin(), sent_before.end(), MessageType::kApp), 2);
 }
 
 TEST(Node, FailedLogWriteStopsTheNode) {

@@ -13,44 +13,14 @@
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
 #include "net/client.h"
+#include "server/internal.h"
 
 namespace raftsql::server {
 
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string EncodeId(uint64_t id) {
-  std::string s;
-  core::PutFixed64(s, id);
-  return s;
-}
-
-uint64_t DecodeId(std::string_view s) {
-  return core::GetFixed64(s).value_or(0);
-}
-
-// A conf change's context: "<request id>|<address>".
-std::string ConfContext(uint64_t request_id, const std::string& address) {
-  return absl::StrCat(request_id, "|", address);
-}
-
-std::pair<uint64_t, std::string> ParseConfContext(const std::string& ctx) {
-  const size_t bar = ctx.find('|');
-  if (bar == std::string::npos) return {0, ctx};
-  return {std::strtoull(ctx.substr(0, bar).c_str(), nullptr, 10),
-          ctx.substr(bar + 1)};
-}
+using internal::DecodeId;
+using internal::ParseConfContext;
 
 // The state machine as Raft applies it, with the crash-test fault window:
 // on the leader, a batch holding a client command waits after it committed
@@ -87,22 +57,7 @@ class PausingStateMachine final : public core::StateMachine {
   const std::atomic<bool>* const is_leader_;
 };
 
-// Raft dropped the request (no leader known, a transfer in progress): it is
-// in no log, so retrying it is safe.
-const absl::Status& Dropped() {
-  static const absl::Status* s =
-      new absl::Status(absl::UnavailableError("dropped"));
-  return *s;
-}
-
 }  // namespace
-
-struct RaftServer::Pending {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  absl::StatusOr<std::string> result;
-};
 
 RaftServer::RaftServer(const ServerOptions& options) : options_(options) {
   std::random_device rd;
@@ -188,12 +143,15 @@ absl::Status RaftServer::Init() {
   no.transport = transport_.get();
   no.state_machine = applied_sm_.get();
   no.snapshot_threshold_entries = options_.snapshot_entries;
+  // RocksDbLogStore::Submit is synchronous: the leader may replicate while
+  // it writes (thesis §10.2.1).
+  no.send_appends_before_persist = true;
   core::NodeObserver obs;
   obs.on_apply = [this](const core::Entry& e, const std::string& r) {
     OnApply(e, r);
   };
   obs.on_read = [this](const core::ReadState& rs) {
-    Complete(DecodeId(rs.request_ctx), std::string());
+    Finish(DecodeId(rs.request_ctx), std::string());
   };
   obs.on_soft_state = [this](const core::SoftState& ss) { OnSoftState(ss); };
   obs.on_fatal = [this](const absl::Status& s) {
@@ -202,6 +160,7 @@ absl::Status RaftServer::Init() {
     failed_ = true;
   };
   node_ = std::make_unique<core::Node>(no, obs);
+  readers_ = std::make_unique<WorkerPool>(2);
   return absl::OkStatus();
 }
 
@@ -260,14 +219,7 @@ void RaftServer::Shutdown() {
   if (loop_.joinable()) loop_.join();
   if (joiner_.joinable()) joiner_.join();
   transport_->Stop();
-  // Wake every waiter: their outcome is unknown.
-  std::lock_guard<std::mutex> l(pending_mu_);
-  for (auto& [id, p] : pending_) {
-    std::lock_guard<std::mutex> pl(p->mu);
-    p->done = true;
-    p->result = absl::UnavailableError("node shutting down; outcome unknown");
-    p->cv.notify_all();
-  }
+  readers_.reset();  // Finishes the reads it holds.
 }
 
 void RaftServer::Post(Task task) {
@@ -287,23 +239,28 @@ void RaftServer::Loop() {
       std::unique_lock<std::mutex> l(inbox_mu_);
       inbox_cv_.wait_until(l, next_tick,
                            [this] { return stopping_ || !inbox_.empty(); });
-      if (stopping_) return;
+      if (stopping_) break;
       tasks.swap(inbox_);
     }
     node_->Hold();
     for (Task& t : tasks) t();
     tasks.clear();
     const auto now = std::chrono::steady_clock::now();
-    if (now >= next_tick) {
+    const bool ticked = now >= next_tick;
+    if (ticked) {
       node_->Tick();
       next_tick += tick;
       if (next_tick < now) next_tick = now + tick;  // Slept through ticks.
     }
     node_->Release();  // One Ready: one write, one fsync.
+    SweepRequests(ticked);
   }
+  // Whatever still waits has an unknown outcome.
+  FinishAll(absl::UnavailableError("node shutting down; outcome unknown"));
 }
 
 void RaftServer::OnSoftState(const core::SoftState& ss) {
+  leader_changed_ = true;
   {
     std::lock_guard<std::mutex> l(leader_mu_);
     leader_ = ss.lead;
@@ -320,38 +277,11 @@ void RaftServer::OnApply(const core::Entry& e, const std::string& result) {
     if (cc->type != core::ConfChange::Type::kRemoveNode && !address.empty()) {
       SetAddress(cc->node_id, address);
     }
-    if (request != 0) Complete(request, std::string());
+    if (request != 0) Finish(request, std::string());
     return;
   }
   const uint64_t id = sm::Command::PeekRequestId(e.data);
-  if (id != 0) Complete(id, result);
-}
-
-std::shared_ptr<RaftServer::Pending> RaftServer::Register(uint64_t id) {
-  auto p = std::make_shared<Pending>();
-  std::lock_guard<std::mutex> l(pending_mu_);
-  pending_[id] = p;
-  return p;
-}
-
-void RaftServer::Unregister(uint64_t id) {
-  std::lock_guard<std::mutex> l(pending_mu_);
-  pending_.erase(id);
-}
-
-void RaftServer::Complete(uint64_t id, absl::StatusOr<std::string> result) {
-  std::shared_ptr<Pending> p;
-  {
-    std::lock_guard<std::mutex> l(pending_mu_);
-    auto it = pending_.find(id);
-    if (it == pending_.end()) return;  // Not ours, or given up.
-    p = std::move(it->second);
-    pending_.erase(it);
-  }
-  std::lock_guard<std::mutex> l(p->mu);
-  p->done = true;
-  p->result = std::move(result);
-  p->cv.notify_all();
+  if (id != 0) Finish(id, result);
 }
 
 uint64_t RaftServer::NextId() { return next_id_.fetch_add(2); }
@@ -389,140 +319,6 @@ void RaftServer::SaveAddresses() {
   std::filesystem::rename(path + ".tmp", path, ec);
 }
 
-absl::Status RaftServer::NotLeader() {
-  const uint64_t leader = leader_.load();
-  const std::string address = AddressOf(leader);
-  absl::Status s = absl::FailedPreconditionError(
-      leader == 0 ? std::string("not leader; no leader known")
-                  : absl::StrCat("not leader; the leader is node ", leader,
-                                 " at ", address));
-  if (!address.empty()) s.SetPayload(kLeaderPayload, absl::Cord(address));
-  return s;
-}
-
-absl::Status RaftServer::WaitForLeader(int64_t deadline_ms) {
-  std::unique_lock<std::mutex> l(leader_mu_);
-  while (leader_.load() == 0) {
-    const int64_t left = deadline_ms - NowMs();
-    if (left <= 0 || failed_.load()) {
-      absl::Status s = absl::UnavailableError(absl::StrCat(
-          "no leader: no election succeeded within ", options_.leader_wait_ms,
-          " ms (is a majority of the cluster up?)"));
-      s.SetPayload(kNoLeaderPayload, absl::Cord("1"));
-      return s;
-    }
-    leader_cv_.wait_for(l, std::chrono::milliseconds(left));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> RaftServer::Submit(
-    const std::function<absl::Status(uint64_t id)>& submit, const char* what) {
-  const int64_t start = NowMs();
-  const int64_t leader_deadline = start + options_.leader_wait_ms;
-  const int64_t deadline = start + options_.request_timeout_ms;
-  while (true) {
-    absl::Status w = WaitForLeader(leader_deadline);
-    if (!w.ok()) return w;
-    const uint64_t id = NextId();
-    std::shared_ptr<Pending> p = Register(id);
-    Post([this, id, submit] {
-      absl::Status s = submit(id);
-      if (!s.ok()) Complete(id, core::IsProposalDropped(s) ? Dropped() : s);
-    });
-    std::unique_lock<std::mutex> l(p->mu);
-    const bool done = p->cv.wait_for(
-        l, std::chrono::milliseconds(std::max<int64_t>(0, deadline - NowMs())),
-        [&] { return p->done; });
-    if (!done) {
-      l.unlock();
-      Unregister(id);
-      return absl::DeadlineExceededError(absl::StrCat(
-          "timeout: ", what, " not answered within ",
-          options_.request_timeout_ms,
-          " ms; outcome unknown (retry with the same session and sequence)"));
-    }
-    if (p->result.ok() || p->result.status() != Dropped()) return p->result;
-    l.unlock();
-    // Dropped: wait for the (next) leader, briefly, and try again.
-    if (NowMs() >= leader_deadline) {
-      absl::Status s = absl::UnavailableError(
-          absl::StrCat("no leader: ", what,
-                       " dropped by Raft (election or transfer in "
-                       "progress) for ",
-                       options_.leader_wait_ms, " ms"));
-      s.SetPayload(kNoLeaderPayload, absl::Cord("1"));
-      return s;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(options_.tick_ms));
-  }
-}
-
-absl::StatusOr<sm::CommandResult> RaftServer::Execute(sm::Command command) {
-  if (failed_.load()) return absl::UnavailableError("node stopped: log failed");
-  if (command.statements.empty()) {
-    return absl::InvalidArgumentError("no statements");
-  }
-  absl::Status v = sm_->Validate(command);
-  if (!v.ok()) return v;
-  if (!options_.forward_writes && !is_leader_.load()) return NotLeader();
-  command.timestamp_ms = WallMs();
-  command.random_seed = NextId() * 0x9e3779b97f4a7c15ull;
-  auto result = Submit(
-      [this, command](uint64_t id) mutable {
-        command.request_id = id;
-        std::string data = command.Encode();
-        return node_->Propose(std::move(data));
-      },
-      "write");
-  if (!result.ok()) return result.status();
-  return sm::CommandResult::Decode(*result);
-}
-
-absl::StatusOr<sm::QueryResult> RaftServer::Query(
-    const sm::Statement& statement, bool linearizable) {
-  if (linearizable) {
-    auto r =
-        Submit([this](uint64_t id) { return node_->ReadIndex(EncodeId(id)); },
-               "linearizable read");
-    if (!r.ok()) return r.status();
-  }
-  return sm_->Query(statement);
-}
-
-absl::StatusOr<uint64_t> RaftServer::GetVersion(const std::string& table,
-                                                bool linearizable) {
-  if (linearizable) {
-    auto r =
-        Submit([this](uint64_t id) { return node_->ReadIndex(EncodeId(id)); },
-               "linearizable read");
-    if (!r.ok()) return r.status();
-  }
-  return sm_->GetVersion(table);
-}
-
-template <typename T>
-absl::StatusOr<T> RaftServer::OnLoop(std::function<T()> fn) {
-  {
-    std::lock_guard<std::mutex> l(inbox_mu_);
-    if (stopping_) return absl::UnavailableError("node shutting down");
-  }
-  auto p = std::make_shared<Pending>();
-  auto value = std::make_shared<T>();
-  Post([p, value, fn] {
-    *value = fn();
-    std::lock_guard<std::mutex> l(p->mu);
-    p->done = true;
-    p->cv.notify_all();
-  });
-  std::unique_lock<std::mutex> l(p->mu);
-  if (!p->cv.wait_for(l, std::chrono::milliseconds(options_.request_timeout_ms),
-                      [&] { return p->done; })) {
-    return absl::DeadlineExceededError("the Raft loop did not answer");
-  }
-  return *value;
-}
-
 std::vector<Member> RaftServer::Members() {
   // Loop thread only.
   const core::ConfState cs = node_->raw().raft().tracker().GetConfState();
@@ -532,120 +328,6 @@ std::vector<Member> RaftServer::Members() {
     out.push_back(Member{id, AddressOf(id), false});
   }
   return out;
-}
-
-absl::StatusOr<NodeState> RaftServer::State() {
-  auto state = OnLoop<NodeState>([this] {
-    const core::Raft& r = node_->raw().raft();
-    NodeState s;
-    s.id = options_.id;
-    s.role = failed_.load() ? "Stopped" : core::StateTypeName(r.state());
-    s.term = r.term();
-    s.leader = r.lead();
-    s.commit = r.log().committed();
-    s.applied = sm_->AppliedIndex();
-    s.last_index = r.log().LastIndex();
-    s.snapshot_index = log_->FirstIndex() - 1;
-    s.divergence_hash = sm_->divergence_hash();
-    s.members = Members();
-    return s;
-  });
-  if (state.ok()) state->leader_address = AddressOf(state->leader);
-  return state;
-}
-
-absl::StatusOr<std::vector<Member>> RaftServer::ChangeMembership(
-    core::ConfChange cc) {
-  const std::string address = cc.context;
-  auto r = Submit(
-      [this, cc, address](uint64_t id) mutable {
-        cc.context = ConfContext(id, address);
-        return node_->ProposeConfChange(cc);
-      },
-      "membership change");
-  if (!r.ok()) return r.status();
-  return OnLoop<std::vector<Member>>([this] { return Members(); });
-}
-
-absl::StatusOr<std::vector<Member>> RaftServer::AddNode(
-    uint64_t id, const std::string& address, bool learner) {
-  if (!is_leader_.load()) return NotLeader();
-  if (id == 0 || address.empty()) {
-    return absl::InvalidArgumentError("AddNode needs an id and an address");
-  }
-  SetAddress(id, address);
-  // A node joining with an empty log must get a snapshot (it carries the
-  // membership that the first log entries do not).
-  auto compacted = OnLoop<bool>([this] {
-    node_->CompactNow();
-    return true;
-  });
-  if (!compacted.ok()) return compacted.status();
-  auto added = ChangeMembership(
-      core::ConfChange{core::ConfChange::Type::kAddLearner, id, address});
-  if (!added.ok() || learner) return added;
-  // Promote once caught up, so the new voter cannot stall commits.
-  const int64_t deadline = NowMs() + options_.request_timeout_ms * 4;
-  while (NowMs() < deadline) {
-    auto caught_up = OnLoop<bool>([this, id] {
-      const core::Raft& r = node_->raw().raft();
-      const core::Progress* pr = r.tracker().Get(id);
-      return pr != nullptr && pr->match + 10 >= r.log().committed();
-    });
-    if (!caught_up.ok()) return caught_up.status();
-    if (*caught_up) {
-      return ChangeMembership(
-          core::ConfChange{core::ConfChange::Type::kAddVoter, id, address});
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(options_.tick_ms));
-  }
-  return absl::DeadlineExceededError(
-      absl::StrCat("node ", id,
-                   " was added as a learner but did not catch up in time; "
-                   "it stays a learner (call AddNode again to promote it)"));
-}
-
-absl::StatusOr<std::vector<Member>> RaftServer::RemoveNode(uint64_t id) {
-  if (!is_leader_.load()) return NotLeader();
-  return ChangeMembership(
-      core::ConfChange{core::ConfChange::Type::kRemoveNode, id, ""});
-}
-
-absl::StatusOr<std::vector<Member>> RaftServer::TransferLeadership(
-    uint64_t id) {
-  if (!is_leader_.load()) return NotLeader();
-  auto target = OnLoop<uint64_t>([this, id] {
-    if (id != 0) return id;
-    // The most up-to-date other voter.
-    const core::Raft& r = node_->raw().raft();
-    uint64_t best = 0, best_match = 0;
-    for (uint64_t v : r.tracker().GetConfState().voters) {
-      const core::Progress* pr = r.tracker().Get(v);
-      if (v == options_.id || pr == nullptr || !pr->recent_active) continue;
-      if (best == 0 || pr->match > best_match) {
-        best = v;
-        best_match = pr->match;
-      }
-    }
-    if (best != 0) node_->TransferLeadership(best);
-    return best;
-  });
-  if (!target.ok()) return target.status();
-  if (*target == 0) return absl::FailedPreconditionError("no other voter");
-  if (id != 0) Post([this, id] { node_->TransferLeadership(id); });
-  const int64_t deadline =
-      NowMs() + 2 * options_.election_ticks * options_.tick_ms + 500;
-  std::unique_lock<std::mutex> l(leader_mu_);
-  while (leader_.load() != *target) {
-    const int64_t left = deadline - NowMs();
-    if (left <= 0) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("leadership did not move to node ", *target));
-    }
-    leader_cv_.wait_for(l, std::chrono::milliseconds(left));
-  }
-  l.unlock();
-  return OnLoop<std::vector<Member>>([this] { return Members(); });
 }
 
 void RaftServer::LearnAddress(uint64_t id, const std::string& address) {

@@ -33,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "core/node.h"
 #include "net/grpc_transport.h"
+#include "server/worker_pool.h"
 #include "sm/sqlite_state_machine.h"
 #include "storage/rocksdb_log_store.h"
 
@@ -99,12 +100,19 @@ class RaftServer {
   // Set once the log store failed: the node stopped serving.
   bool failed() const { return failed_.load(); }
 
-  absl::StatusOr<sm::CommandResult> Execute(sm::Command command);
-  absl::StatusOr<sm::QueryResult> Query(const sm::Statement& statement,
-                                        bool linearizable);
-  absl::StatusOr<uint64_t> GetVersion(const std::string& table,
-                                      bool linearizable);
-  absl::StatusOr<NodeState> State();
+  // The request API. `done` runs exactly once: on the Raft loop thread, on
+  // a reader thread, or at once (on the caller's thread) for an immediate
+  // answer; it must not block.
+  template <typename T>
+  using Done = std::function<void(absl::StatusOr<T>)>;
+  void Execute(sm::Command command, Done<sm::CommandResult> done);
+  void Query(sm::Statement statement, bool linearizable,
+             Done<sm::QueryResult> done);
+  void GetVersion(std::string table, bool linearizable, Done<uint64_t> done);
+  void State(Done<NodeState> done);
+
+  // Blocking forms (admin calls, tools and tests).
+  absl::StatusOr<NodeState> StateSync();
   absl::StatusOr<std::vector<Member>> AddNode(uint64_t id,
                                               const std::string& address,
                                               bool learner);
@@ -118,8 +126,17 @@ class RaftServer {
   const ServerOptions& options() const { return options_; }
 
  private:
-  struct Pending;
   using Task = std::function<void()>;
+  // A write, read index or membership change waiting for its outcome (loop
+  // thread only).
+  struct Request {
+    std::function<absl::Status(uint64_t id)> submit;
+    const char* what = "";
+    Done<std::string> done;
+    int64_t leader_deadline_ms = 0;  // for a leader to appear
+    int64_t deadline_ms = 0;         // for the outcome
+    bool submitted = false;
+  };
 
   explicit RaftServer(const ServerOptions& options);
   absl::Status Init();
@@ -130,16 +147,21 @@ class RaftServer {
   absl::StatusOr<T> OnLoop(std::function<T()> fn);
   void OnApply(const core::Entry& entry, const std::string& result);
   void OnSoftState(const core::SoftState& ss);
-  void Complete(uint64_t id, absl::StatusOr<std::string> result);
-  std::shared_ptr<Pending> Register(uint64_t id);
-  void Unregister(uint64_t id);
-  // Waits for a known leader; UNAVAILABLE "no leader" after the bound.
-  absl::Status WaitForLeader(int64_t deadline_ms);
+
+  // Requests (raft_server_requests.cc). Submit proposes (or asks a read
+  // index) via `submit` once a leader is known, retries what Raft dropped
+  // while the leader wait lasts, and calls `done` with the outcome.
+  void Submit(std::function<absl::Status(uint64_t id)> submit, const char* what,
+              Done<std::string> done);
+  absl::StatusOr<std::string> SubmitSync(
+      std::function<absl::Status(uint64_t id)> submit, const char* what);
+  void TrySubmit(uint64_t id);
+  void Finish(uint64_t id, absl::StatusOr<std::string> result);
+  void FinishAll(const absl::Status& status);
+  void SweepRequests(bool ticked);
+  absl::Status NoLeader(const char* what) const;
   absl::Status NotLeader();
-  // Proposes (or asks a read index) via `submit`, retrying a request Raft
-  // dropped while a leader may appear, and waits for the outcome.
-  absl::StatusOr<std::string> Submit(
-      const std::function<absl::Status(uint64_t id)>& submit, const char* what);
+
   absl::StatusOr<std::vector<Member>> ChangeMembership(core::ConfChange cc);
   std::vector<Member> Members();
   std::string AddressOf(uint64_t id);
@@ -170,9 +192,12 @@ class RaftServer {
   std::atomic<uint64_t> leader_{0};
   std::atomic<bool> is_leader_{false};
 
-  std::mutex pending_mu_;
-  std::unordered_map<uint64_t, std::shared_ptr<Pending>> pending_;
+  // Loop thread only.
+  std::unordered_map<uint64_t, Request> requests_;
+  std::vector<uint64_t> parked_;  // waiting for a leader or a retry
+  bool leader_changed_ = false;
   std::atomic<uint64_t> next_id_;
+  std::unique_ptr<WorkerPool> readers_;
 
   std::mutex addresses_mu_;
   std::map<uint64_t, std::string> addresses_;

@@ -5,6 +5,8 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <chrono>
+#include <functional>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -72,7 +74,7 @@ void ToProto(const std::vector<Member>& members, v1::AdminResponse* out) {
   }
 }
 
-grpc::Status ToGrpc(const absl::Status& s, grpc::ServerContext* ctx) {
+grpc::Status ToGrpc(const absl::Status& s, grpc::ServerContextBase* ctx) {
   if (s.ok()) return grpc::Status::OK;
   if (auto leader = s.GetPayload(kLeaderPayload); leader.has_value()) {
     ctx->AddTrailingMetadata(net::kLeaderTrailer, std::string(*leader));
@@ -84,20 +86,72 @@ grpc::Status ToGrpc(const absl::Status& s, grpc::ServerContext* ctx) {
                       std::string(s.message()));
 }
 
-class DatabaseServiceImpl final : public v1::DatabaseService::Service {
+void ToProto(const sm::CommandResult& r, v1::ExecuteResponse* response) {
+  for (const sm::StatementResult& s : r.statements) {
+    v1::StatementResult* out = response->add_results();
+    out->set_code(static_cast<int32_t>(s.status.code()));
+    out->set_error(std::string(s.status.message()));
+    out->set_rows_affected(s.rows_affected);
+    out->set_last_insert_rowid(s.last_insert_rowid);
+  }
+  response->set_index(r.index);
+  for (const auto& [table, version] : r.versions) {
+    (*response->mutable_versions())[table] = version;
+  }
+  response->set_duplicate(r.duplicate);
+}
+
+void ToProto(const sm::QueryResult& r, v1::QueryResponse* response) {
+  for (const std::string& c : r.columns) response->add_columns(c);
+  for (const std::vector<sm::Value>& row : r.rows) {
+    v1::Row* out = response->add_rows();
+    for (const sm::Value& v : row) ToProto(v, out->add_values());
+  }
+}
+
+void ToProto(const NodeState& s, v1::StatusResponse* response) {
+  response->set_id(s.id);
+  response->set_role(s.role);
+  response->set_term(s.term);
+  response->set_leader(s.leader);
+  response->set_leader_address(s.leader_address);
+  response->set_commit_index(s.commit);
+  response->set_applied_index(s.applied);
+  response->set_last_index(s.last_index);
+  response->set_snapshot_index(s.snapshot_index);
+  response->set_divergence_hash(s.divergence_hash);
+  for (const Member& m : s.members) {
+    if (m.voter) {
+      response->add_voters(m.id);
+    } else {
+      response->add_learners(m.id);
+    }
+    v1::Member* p = response->add_members();
+    p->set_id(m.id);
+    p->set_address(m.address);
+    p->set_voter(m.voter);
+  }
+}
+
+// The callback API: a handler returns at once and the reactor is finished
+// when the outcome is known (on the Raft loop or a reader thread), so a
+// request waiting for its commit holds no thread.
+class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
  public:
   explicit DatabaseServiceImpl(RaftServer* node) : node_(node) {}
 
-  grpc::Status Execute(grpc::ServerContext* ctx,
-                       const v1::ExecuteRequest* request,
-                       v1::ExecuteResponse* response) override {
+  grpc::ServerUnaryReactor* Execute(grpc::CallbackServerContext* ctx,
+                                    const v1::ExecuteRequest* request,
+                                    v1::ExecuteResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     const size_t size = request->ByteSizeLong();
     if (size > node_->options().max_request_bytes) {
-      return ToGrpc(
+      reactor->Finish(ToGrpc(
           absl::ResourceExhaustedError(absl::StrCat(
               "too large: the request has ", size, " bytes, the limit is ",
               node_->options().max_request_bytes)),
-          ctx);
+          ctx));
+      return reactor;
     }
     sm::Command cmd;
     for (const v1::Statement& s : request->statements()) {
@@ -107,125 +161,125 @@ class DatabaseServiceImpl final : public v1::DatabaseService::Service {
     cmd.session_id = request->session_id();
     cmd.sequence = request->sequence();
     if (cmd.session_id != 0 && cmd.sequence == 0) {
-      return ToGrpc(absl::InvalidArgumentError(
-                        "a session request needs a sequence number > 0"),
-                    ctx);
+      reactor->Finish(ToGrpc(absl::InvalidArgumentError(
+                                 "a session request needs a sequence number "
+                                 "> 0"),
+                             ctx));
+      return reactor;
     }
-    absl::StatusOr<sm::CommandResult> r = node_->Execute(std::move(cmd));
-    if (!r.ok()) return ToGrpc(r.status(), ctx);
-    for (const sm::StatementResult& s : r->statements) {
-      v1::StatementResult* out = response->add_results();
-      out->set_code(static_cast<int32_t>(s.status.code()));
-      out->set_error(std::string(s.status.message()));
-      out->set_rows_affected(s.rows_affected);
-      out->set_last_insert_rowid(s.last_insert_rowid);
-    }
-    response->set_index(r->index);
-    for (const auto& [table, version] : r->versions) {
-      (*response->mutable_versions())[table] = version;
-    }
-    response->set_duplicate(r->duplicate);
-    return grpc::Status::OK;
+    node_->Execute(std::move(cmd), [ctx, reactor, response](
+                                       absl::StatusOr<sm::CommandResult> r) {
+      if (!r.ok()) return reactor->Finish(ToGrpc(r.status(), ctx));
+      ToProto(*r, response);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
   }
 
-  grpc::Status Query(grpc::ServerContext* ctx, const v1::QueryRequest* request,
-                     v1::QueryResponse* response) override {
-    absl::StatusOr<sm::QueryResult> r =
-        node_->Query(FromProto(request->statement()),
-                     request->consistency() == v1::LINEARIZABLE);
-    if (!r.ok()) return ToGrpc(r.status(), ctx);
-    for (const std::string& c : r->columns) response->add_columns(c);
-    for (const std::vector<sm::Value>& row : r->rows) {
-      v1::Row* out = response->add_rows();
-      for (const sm::Value& v : row) ToProto(v, out->add_values());
-    }
-    return grpc::Status::OK;
+  grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* ctx,
+                                  const v1::QueryRequest* request,
+                                  v1::QueryResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    node_->Query(FromProto(request->statement()),
+                 request->consistency() == v1::LINEARIZABLE,
+                 [ctx, reactor, response](absl::StatusOr<sm::QueryResult> r) {
+                   if (!r.ok()) return reactor->Finish(ToGrpc(r.status(), ctx));
+                   ToProto(*r, response);
+                   reactor->Finish(grpc::Status::OK);
+                 });
+    return reactor;
   }
 
-  grpc::Status GetVersion(grpc::ServerContext* ctx,
-                          const v1::GetVersionRequest* request,
-                          v1::GetVersionResponse* response) override {
-    absl::StatusOr<uint64_t> r = node_->GetVersion(
-        request->table(), request->consistency() == v1::LINEARIZABLE);
-    if (!r.ok()) return ToGrpc(r.status(), ctx);
-    response->set_version(*r);
-    return grpc::Status::OK;
+  grpc::ServerUnaryReactor* GetVersion(
+      grpc::CallbackServerContext* ctx, const v1::GetVersionRequest* request,
+      v1::GetVersionResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    node_->GetVersion(request->table(),
+                      request->consistency() == v1::LINEARIZABLE,
+                      [ctx, reactor, response](absl::StatusOr<uint64_t> r) {
+                        if (!r.ok()) {
+                          return reactor->Finish(ToGrpc(r.status(), ctx));
+                        }
+                        response->set_version(*r);
+                        reactor->Finish(grpc::Status::OK);
+                      });
+    return reactor;
   }
 
-  grpc::Status Status(grpc::ServerContext* ctx, const v1::StatusRequest*,
-                      v1::StatusResponse* response) override {
-    absl::StatusOr<NodeState> s = node_->State();
-    if (!s.ok()) return ToGrpc(s.status(), ctx);
-    response->set_id(s->id);
-    response->set_role(s->role);
-    response->set_term(s->term);
-    response->set_leader(s->leader);
-    response->set_leader_address(s->leader_address);
-    response->set_commit_index(s->commit);
-    response->set_applied_index(s->applied);
-    response->set_last_index(s->last_index);
-    response->set_snapshot_index(s->snapshot_index);
-    response->set_divergence_hash(s->divergence_hash);
-    for (const Member& m : s->members) {
-      if (m.voter) {
-        response->add_voters(m.id);
-      } else {
-        response->add_learners(m.id);
-      }
-      v1::Member* p = response->add_members();
-      p->set_id(m.id);
-      p->set_address(m.address);
-      p->set_voter(m.voter);
-    }
-    return grpc::Status::OK;
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
+                                   const v1::StatusRequest*,
+                                   v1::StatusResponse* response) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    node_->State([ctx, reactor, response](absl::StatusOr<NodeState> s) {
+      if (!s.ok()) return reactor->Finish(ToGrpc(s.status(), ctx));
+      ToProto(*s, response);
+      reactor->Finish(grpc::Status::OK);
+    });
+    return reactor;
   }
 
-  grpc::Status AddNode(grpc::ServerContext* ctx,
-                       const v1::AddNodeRequest* request,
-                       v1::AdminResponse* response) override {
-    return Admin(
-        ctx,
-        node_->AddNode(request->id(), request->address(), request->learner()),
-        response);
+  grpc::ServerUnaryReactor* AddNode(grpc::CallbackServerContext* ctx,
+                                    const v1::AddNodeRequest* request,
+                                    v1::AdminResponse* response) override {
+    const uint64_t id = request->id();
+    const std::string address = request->address();
+    const bool learner = request->learner();
+    return Admin(ctx, response, [this, id, address, learner] {
+      return node_->AddNode(id, address, learner);
+    });
   }
 
-  grpc::Status RemoveNode(grpc::ServerContext* ctx,
-                          const v1::RemoveNodeRequest* request,
-                          v1::AdminResponse* response) override {
-    return Admin(ctx, node_->RemoveNode(request->id()), response);
+  grpc::ServerUnaryReactor* RemoveNode(grpc::CallbackServerContext* ctx,
+                                       const v1::RemoveNodeRequest* request,
+                                       v1::AdminResponse* response) override {
+    const uint64_t id = request->id();
+    return Admin(ctx, response, [this, id] { return node_->RemoveNode(id); });
   }
 
-  grpc::Status TransferLeadership(grpc::ServerContext* ctx,
-                                  const v1::TransferLeadershipRequest* request,
-                                  v1::AdminResponse* response) override {
-    return Admin(ctx, node_->TransferLeadership(request->id()), response);
+  grpc::ServerUnaryReactor* TransferLeadership(
+      grpc::CallbackServerContext* ctx,
+      const v1::TransferLeadershipRequest* request,
+      v1::AdminResponse* response) override {
+    const uint64_t id = request->id();
+    return Admin(ctx, response,
+                 [this, id] { return node_->TransferLeadership(id); });
   }
 
  private:
-  grpc::Status Admin(grpc::ServerContext* ctx,
-                     const absl::StatusOr<std::vector<Member>>& r,
-                     v1::AdminResponse* response) {
-    if (!r.ok()) return ToGrpc(r.status(), ctx);
-    ToProto(*r, response);
-    return grpc::Status::OK;
+  // Admin calls block (they wait for several steps); they are rare, so each
+  // runs on a thread of its own rather than on a gRPC callback thread.
+  grpc::ServerUnaryReactor* Admin(
+      grpc::CallbackServerContext* ctx, v1::AdminResponse* response,
+      std::function<absl::StatusOr<std::vector<Member>>()> call) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    std::thread([ctx, reactor, response, call = std::move(call)] {
+      absl::StatusOr<std::vector<Member>> r = call();
+      if (!r.ok()) return reactor->Finish(ToGrpc(r.status(), ctx));
+      ToProto(*r, response);
+      reactor->Finish(grpc::Status::OK);
+    }).detach();
+    return reactor;
   }
 
   RaftServer* const node_;
 };
 
-class PeerServiceImpl final : public v1::PeerService::Service {
+class PeerServiceImpl final : public v1::PeerService::CallbackService {
  public:
   explicit PeerServiceImpl(RaftServer* node) : node_(node) {}
 
-  grpc::Status Send(grpc::ServerContext*, const v1::RaftBatch* request,
-                    v1::RaftBatchAck*) override {
+  grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* ctx,
+                                 const v1::RaftBatch* request,
+                                 v1::RaftBatchAck*) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     std::vector<core::Message> messages;
     messages.reserve(request->messages_size());
     for (const v1::RaftMessage& p : request->messages()) {
       absl::StatusOr<core::Message> m = net::FromProto(p);
       if (!m.ok()) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            std::string(m.status().message()));
+        reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                     std::string(m.status().message())));
+        return reactor;
       }
       messages.push_back(std::move(*m));
     }
@@ -233,7 +287,8 @@ class PeerServiceImpl final : public v1::PeerService::Service {
       node_->LearnAddress(messages.front().from, request->from_address());
     }
     node_->Deliver(std::move(messages));
-    return grpc::Status::OK;
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
 
  private:

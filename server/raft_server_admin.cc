@@ -1,0 +1,154 @@
+// RaftServer's admin side: status, membership changes, leadership transfer.
+// These calls are rare and may block their caller (never the Raft loop).
+#include <future>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "server/internal.h"
+#include "server/raft_server.h"
+
+namespace raftsql::server {
+
+template <typename T>
+absl::StatusOr<T> RaftServer::OnLoop(std::function<T()> fn) {
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    if (stopping_) return absl::UnavailableError("node shutting down");
+  }
+  auto promise = std::make_shared<std::promise<T>>();
+  std::future<T> future = promise->get_future();
+  Post([promise, fn] { promise->set_value(fn()); });
+  if (future.wait_for(std::chrono::milliseconds(options_.request_timeout_ms)) !=
+      std::future_status::ready) {
+    return absl::DeadlineExceededError("the Raft loop did not answer");
+  }
+  return future.get();
+}
+
+void RaftServer::State(Done<NodeState> done) {
+  Post([this, done = std::move(done)] {
+    const core::Raft& r = node_->raw().raft();
+    NodeState s;
+    s.id = options_.id;
+    s.role = failed_.load() ? "Stopped" : core::StateTypeName(r.state());
+    s.term = r.term();
+    s.leader = r.lead();
+    s.leader_address = AddressOf(s.leader);
+    s.commit = r.log().committed();
+    s.applied = sm_->AppliedIndex();
+    s.last_index = r.log().LastIndex();
+    s.snapshot_index = log_->FirstIndex() - 1;
+    s.divergence_hash = sm_->divergence_hash();
+    s.members = Members();
+    done(std::move(s));
+  });
+}
+
+absl::StatusOr<NodeState> RaftServer::StateSync() {
+  auto promise = std::make_shared<std::promise<absl::StatusOr<NodeState>>>();
+  auto future = promise->get_future();
+  State([promise](absl::StatusOr<NodeState> s) {
+    promise->set_value(std::move(s));
+  });
+  if (future.wait_for(std::chrono::milliseconds(options_.request_timeout_ms)) !=
+      std::future_status::ready) {
+    return absl::DeadlineExceededError("the Raft loop did not answer");
+  }
+  return future.get();
+}
+
+absl::StatusOr<std::vector<Member>> RaftServer::ChangeMembership(
+    core::ConfChange cc) {
+  const std::string address = cc.context;
+  auto r = SubmitSync(
+      [this, cc, address](uint64_t id) mutable {
+        cc.context = internal::ConfContext(id, address);
+        return node_->ProposeConfChange(cc);
+      },
+      "membership change");
+  if (!r.ok()) return r.status();
+  return OnLoop<std::vector<Member>>([this] { return Members(); });
+}
+
+absl::StatusOr<std::vector<Member>> RaftServer::AddNode(
+    uint64_t id, const std::string& address, bool learner) {
+  if (!is_leader_.load()) return NotLeader();
+  if (id == 0 || address.empty()) {
+    return absl::InvalidArgumentError("AddNode needs an id and an address");
+  }
+  SetAddress(id, address);
+  // A node joining with an empty log must get a snapshot (it carries the
+  // membership that the first log entries do not).
+  auto compacted = OnLoop<bool>([this] {
+    node_->CompactNow();
+    return true;
+  });
+  if (!compacted.ok()) return compacted.status();
+  auto added = ChangeMembership(
+      core::ConfChange{core::ConfChange::Type::kAddLearner, id, address});
+  if (!added.ok() || learner) return added;
+  // Promote once caught up, so the new voter cannot stall commits.
+  const int64_t deadline = internal::NowMs() + options_.request_timeout_ms * 4;
+  while (internal::NowMs() < deadline) {
+    auto caught_up = OnLoop<bool>([this, id] {
+      const core::Raft& r = node_->raw().raft();
+      const core::Progress* pr = r.tracker().Get(id);
+      return pr != nullptr && pr->match + 10 >= r.log().committed();
+    });
+    if (!caught_up.ok()) return caught_up.status();
+    if (*caught_up) {
+      return ChangeMembership(
+          core::ConfChange{core::ConfChange::Type::kAddVoter, id, address});
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.tick_ms));
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("node ", id,
+                   " was added as a learner but did not catch up in time; "
+                   "it stays a learner (call AddNode again to promote it)"));
+}
+
+absl::StatusOr<std::vector<Member>> RaftServer::RemoveNode(uint64_t id) {
+  if (!is_leader_.load()) return NotLeader();
+  return ChangeMembership(
+      core::ConfChange{core::ConfChange::Type::kRemoveNode, id, ""});
+}
+
+absl::StatusOr<std::vector<Member>> RaftServer::TransferLeadership(
+    uint64_t id) {
+  if (!is_leader_.load()) return NotLeader();
+  auto target = OnLoop<uint64_t>([this, id] {
+    if (id != 0) return id;
+    // The most up-to-date other voter.
+    const core::Raft& r = node_->raw().raft();
+    uint64_t best = 0, best_match = 0;
+    for (uint64_t v : r.tracker().GetConfState().voters) {
+      const core::Progress* pr = r.tracker().Get(v);
+      if (v == options_.id || pr == nullptr || !pr->recent_active) continue;
+      if (best == 0 || pr->match > best_match) {
+        best = v;
+        best_match = pr->match;
+      }
+    }
+    if (best != 0) node_->TransferLeadership(best);
+    return best;
+  });
+  if (!target.ok()) return target.status();
+  if (*target == 0) return absl::FailedPreconditionError("no other voter");
+  if (id != 0) Post([this, id] { node_->TransferLeadership(id); });
+  const int64_t deadline =
+      internal::NowMs() + 2 * options_.election_ticks * options_.tick_ms + 500;
+  std::unique_lock<std::mutex> l(leader_mu_);
+  while (leader_.load() != *target) {
+    const int64_t left = deadline - internal::NowMs();
+    if (left <= 0) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("leadership did not move to node ", *target));
+    }
+    leader_cv_.wait_for(l, std::chrono::milliseconds(left));
+  }
+  l.unlock();
+  return OnLoop<std::vector<Member>>([this] { return Members(); });
+}
+
+}  // namespace raftsql::server

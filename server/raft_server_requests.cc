@@ -1,0 +1,187 @@
+// RaftServer's requests: writes, linearizable reads and membership changes
+// wait in requests_ (loop thread only) for the entry to apply or the read
+// index to be served; nobody blocks a thread while they wait.
+#include <future>
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "server/internal.h"
+#include "server/raft_server.h"
+
+namespace raftsql::server {
+
+using internal::EncodeId;
+using internal::NowMs;
+using internal::WallMs;
+
+absl::Status RaftServer::NoLeader(const char* what) const {
+  absl::Status s = absl::UnavailableError(absl::StrCat(
+      "no leader: ", what, " waited ", options_.leader_wait_ms,
+      " ms and no election succeeded (is a majority of the cluster up?)"));
+  s.SetPayload(kNoLeaderPayload, absl::Cord("1"));
+  return s;
+}
+
+absl::Status RaftServer::NotLeader() {
+  const uint64_t leader = leader_.load();
+  const std::string address = AddressOf(leader);
+  absl::Status s = absl::FailedPreconditionError(
+      leader == 0 ? std::string("not leader; no leader known")
+                  : absl::StrCat("not leader; the leader is node ", leader,
+                                 " at ", address));
+  if (!address.empty()) s.SetPayload(kLeaderPayload, absl::Cord(address));
+  return s;
+}
+
+void RaftServer::Submit(std::function<absl::Status(uint64_t id)> submit,
+                        const char* what, Done<std::string> done) {
+  const int64_t now = NowMs();
+  Request r;
+  r.submit = std::move(submit);
+  r.what = what;
+  r.done = std::move(done);
+  r.leader_deadline_ms = now + options_.leader_wait_ms;
+  r.deadline_ms = now + options_.request_timeout_ms;
+  const uint64_t id = NextId();
+  Post([this, id, r = std::move(r)]() mutable {
+    requests_.emplace(id, std::move(r));
+    TrySubmit(id);
+  });
+}
+
+void RaftServer::TrySubmit(uint64_t id) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return;
+  if (failed_.load()) {
+    return Finish(id, absl::UnavailableError("node stopped: its log failed"));
+  }
+  if (node_->raw().raft().lead() == core::kNone) {
+    parked_.push_back(id);  // Until a leader is known, or the wait ends.
+    return;
+  }
+  const absl::Status s = it->second.submit(id);
+  if (s.ok()) {
+    it->second.submitted = true;
+  } else if (core::IsProposalDropped(s)) {
+    parked_.push_back(id);  // In no log: safe to try again.
+  } else {
+    Finish(id, s);
+  }
+}
+
+void RaftServer::Finish(uint64_t id, absl::StatusOr<std::string> result) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return;  // Not ours, or already answered.
+  Done<std::string> done = std::move(it->second.done);
+  requests_.erase(it);
+  done(std::move(result));
+}
+
+void RaftServer::FinishAll(const absl::Status& status) {
+  std::vector<uint64_t> ids;
+  for (const auto& [id, r] : requests_) ids.push_back(id);
+  for (uint64_t id : ids) Finish(id, status);
+  parked_.clear();
+}
+
+void RaftServer::SweepRequests(bool ticked) {
+  if (parked_.empty() && !ticked) return;
+  const int64_t now = NowMs();
+  if (!parked_.empty() && (ticked || leader_changed_)) {
+    std::vector<uint64_t> parked;
+    parked.swap(parked_);
+    for (uint64_t id : parked) {
+      auto it = requests_.find(id);
+      if (it == requests_.end()) continue;
+      if (now >= it->second.leader_deadline_ms) {
+        Finish(id, NoLeader(it->second.what));
+      } else {
+        TrySubmit(id);
+      }
+    }
+    leader_changed_ = false;
+  }
+  if (!ticked) return;
+  std::vector<uint64_t> late;
+  for (const auto& [id, r] : requests_) {
+    if (r.submitted && now >= r.deadline_ms) late.push_back(id);
+  }
+  for (uint64_t id : late) {
+    const char* what = requests_[id].what;
+    Finish(id, absl::DeadlineExceededError(absl::StrCat(
+                   "timeout: ", what, " not answered within ",
+                   options_.request_timeout_ms,
+                   " ms; outcome unknown (a write may still apply: retry it "
+                   "with the same session and sequence)")));
+  }
+}
+
+absl::StatusOr<std::string> RaftServer::SubmitSync(
+    std::function<absl::Status(uint64_t id)> submit, const char* what) {
+  auto promise = std::make_shared<std::promise<absl::StatusOr<std::string>>>();
+  std::future<absl::StatusOr<std::string>> future = promise->get_future();
+  Submit(std::move(submit), what, [promise](absl::StatusOr<std::string> r) {
+    promise->set_value(std::move(r));
+  });
+  // The loop answers within request_timeout_ms (or at shutdown); the margin
+  // covers a loop that stopped before it took the request.
+  const auto bound = std::chrono::milliseconds(options_.request_timeout_ms +
+                                               options_.leader_wait_ms + 1000);
+  if (future.wait_for(bound) != std::future_status::ready) {
+    return absl::UnavailableError("node stopped before answering");
+  }
+  return future.get();
+}
+
+void RaftServer::Execute(sm::Command command, Done<sm::CommandResult> done) {
+  if (failed_.load()) {
+    return done(absl::UnavailableError("node stopped: its log failed"));
+  }
+  if (command.statements.empty()) {
+    return done(absl::InvalidArgumentError("no statements"));
+  }
+  if (absl::Status v = sm_->Validate(command); !v.ok()) return done(v);
+  if (!options_.forward_writes && !is_leader_.load()) return done(NotLeader());
+  command.timestamp_ms = WallMs();
+  command.random_seed = NextId() * 0x9e3779b97f4a7c15ull;
+  Submit(
+      [this, command = std::move(command)](uint64_t id) mutable {
+        command.request_id = id;
+        return node_->Propose(command.Encode());
+      },
+      "write",
+      [done = std::move(done)](absl::StatusOr<std::string> r) {
+        if (!r.ok()) return done(r.status());
+        done(sm::CommandResult::Decode(*r));
+      });
+}
+
+void RaftServer::Query(sm::Statement statement, bool linearizable,
+                       Done<sm::QueryResult> done) {
+  if (!linearizable) return done(sm_->Query(statement));
+  Submit([this](uint64_t id) { return node_->ReadIndex(EncodeId(id)); },
+         "linearizable read",
+         [this, statement = std::move(statement),
+          done = std::move(done)](absl::StatusOr<std::string> r) mutable {
+           if (!r.ok()) return done(r.status());
+           // Applied up to the read index: run it off the loop thread.
+           readers_->Run(
+               [this, statement = std::move(statement),
+                done = std::move(done)] { done(sm_->Query(statement)); });
+         });
+}
+
+void RaftServer::GetVersion(std::string table, bool linearizable,
+                            Done<uint64_t> done) {
+  if (!linearizable) return done(sm_->GetVersion(table));
+  Submit([this](uint64_t id) { return node_->ReadIndex(EncodeId(id)); },
+         "linearizable read",
+         [this, table = std::move(table),
+          done = std::move(done)](absl::StatusOr<std::string> r) {
+           if (!r.ok()) return done(r.status());
+           done(sm_->GetVersion(table));
+         });
+}
+
+}  // namespace raftsql::server
