@@ -8,8 +8,10 @@
 // first); a restart recovers from --data-dir.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -77,11 +79,21 @@ bool ParsePeers(const std::string& text, std::map<uint64_t, std::string>* out) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "raftsql_server: one node of a raftsql cluster (Raft-replicated "
-      "SQLite).\n  raftsql_server --id=1 --listen=127.0.0.1:7001 "
+      "one node of a raftsql cluster (Raft-replicated SQLite). Flags may be "
+      "spelled with - or _.\n  raftsql_server --id=1 --listen=127.0.0.1:7001 "
       "--peers=1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 "
       "--data-dir=/tmp/raftsql/1");
-  absl::ParseCommandLine(argc, argv);
+  // Accept --data-dir as well as --data_dir (absl names use underscores).
+  std::vector<std::string> args(argv, argv + argc);
+  std::vector<char*> argp;
+  for (std::string& a : args) {
+    if (a.rfind("--", 0) == 0) {
+      const size_t end = std::min(a.find('='), a.size());
+      std::replace(a.begin() + 2, a.begin() + end, '-', '_');
+    }
+    argp.push_back(a.data());
+  }
+  absl::ParseCommandLine(static_cast<int>(argp.size()), argp.data());
 
   raftsql::server::ServerOptions o;
   o.id = absl::GetFlag(FLAGS_id);
