@@ -1,13 +1,34 @@
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 
 #include "gtest/gtest.h"
 #include "net/convert.h"
+#include "net/grpc_transport.h"
 #include "net/raftsql.grpc.pb.h"
 
 namespace raftsql::net {
 namespace {
+
+int FreePortForTest() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  int port = 1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
 
 core::Message Sample() {
   core::Message m;
@@ -68,6 +89,7 @@ class CollectingPeer final : public v1::PeerService::Service {
  public:
   grpc::Status Send(grpc::ServerContext*, const v1::RaftBatch* batch,
                     v1::RaftBatchAck*) override {
+    std::lock_guard<std::mutex> l(mu);
     for (const v1::RaftMessage& p : batch->messages()) {
       absl::StatusOr<core::Message> m = FromProto(p);
       if (!m.ok()) {
@@ -76,10 +98,97 @@ class CollectingPeer final : public v1::PeerService::Service {
       }
       received.push_back(*m);
     }
+    from_address = batch->from_address();
+    ++batches;
+    cv.notify_all();
     return grpc::Status::OK;
   }
+  // Waits (bounded) until `n` messages arrived.
+  bool WaitFor(size_t n) {
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, std::chrono::seconds(20),
+                       [&] { return received.size() >= n; });
+  }
+  std::mutex mu;
+  std::condition_variable cv;
   std::vector<core::Message> received;
+  std::string from_address;
+  int batches = 0;
 };
+
+std::unique_ptr<grpc::Server> Serve(grpc::Service* service, int* port) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                           port);
+  builder.RegisterService(service);
+  return builder.BuildAndStart();
+}
+
+core::Message Heartbeat(uint64_t to, uint64_t commit) {
+  core::Message m;
+  m.type = core::MessageType::kHeartbeat;
+  m.from = 1;
+  m.to = to;
+  m.term = 3;
+  m.commit = commit;
+  return m;
+}
+
+TEST(GrpcTransport, DeliversInOrderInBatchesWithTheSendersAddress) {
+  CollectingPeer peer;
+  int port = 0;
+  std::unique_ptr<grpc::Server> server = Serve(&peer, &port);
+  ASSERT_GT(port, 0);
+  GrpcTransportOptions o;
+  o.self_address = "127.0.0.1:1";
+  GrpcTransportCallbacks cb;
+  cb.resolve = [port](uint64_t) { return "127.0.0.1:" + std::to_string(port); };
+  GrpcTransport transport(o, cb);
+  for (uint64_t i = 1; i <= 500; ++i) transport.Send(Heartbeat(2, i));
+  ASSERT_TRUE(peer.WaitFor(500));
+  std::lock_guard<std::mutex> l(peer.mu);
+  for (size_t i = 0; i < 500; ++i) EXPECT_EQ(peer.received[i].commit, i + 1);
+  EXPECT_LT(peer.batches, 500);  // Queued messages travel together.
+  EXPECT_EQ(peer.from_address, "127.0.0.1:1");
+  server->Shutdown();
+}
+
+TEST(GrpcTransport, UnreachablePeerIsReportedAndItsMessagesDropped) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int unreachable = 0, snapshot_failed = 0;
+  GrpcTransportOptions o;
+  o.max_queued_messages = 8;
+  o.rpc_timeout_ms = 500;
+  GrpcTransportCallbacks cb;
+  // Node 7 listens nowhere; node 8 has no known address.
+  cb.resolve = [](uint64_t id) {
+    return id == 7 ? "127.0.0.1:" + std::to_string(FreePortForTest()) : "";
+  };
+  cb.on_unreachable = [&](uint64_t) {
+    std::lock_guard<std::mutex> l(mu);
+    ++unreachable;
+    cv.notify_all();
+  };
+  cb.on_snapshot_failed = [&](uint64_t) {
+    std::lock_guard<std::mutex> l(mu);
+    ++snapshot_failed;
+    cv.notify_all();
+  };
+  GrpcTransport transport(o, cb);
+  core::Message snap = Sample();
+  snap.to = 7;
+  transport.Send(snap);
+  for (uint64_t i = 0; i < 100; ++i) transport.Send(Heartbeat(8, i));
+  std::unique_lock<std::mutex> l(mu);
+  ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(20), [&] {
+    return unreachable >= 2 && snapshot_failed >= 1;
+  }));
+  l.unlock();
+  // Sends never block; the bounded queue kept at most 8 of node 8's 100.
+  EXPECT_GE(transport.dropped(), 92u);
+  EXPECT_EQ(transport.sent(), 0u);
+}
 
 TEST(PeerService, BatchReachesAServerOnLoopback) {
   CollectingPeer peer;

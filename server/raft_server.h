@@ -160,7 +160,8 @@ class RaftServer {
   void FinishAll(const absl::Status& status);
   void SweepRequests(bool ticked);
   absl::Status NoLeader(const char* what) const;
-  absl::Status NotLeader();
+  // FAILED_PRECONDITION naming `leader` (and its address, for clients).
+  absl::Status NotLeader(uint64_t leader);
 
   absl::StatusOr<std::vector<Member>> ChangeMembership(core::ConfChange cc);
   std::vector<Member> Members();

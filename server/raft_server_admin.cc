@@ -72,7 +72,7 @@ absl::StatusOr<std::vector<Member>> RaftServer::ChangeMembership(
 
 absl::StatusOr<std::vector<Member>> RaftServer::AddNode(
     uint64_t id, const std::string& address, bool learner) {
-  if (!is_leader_.load()) return NotLeader();
+  if (!is_leader_.load()) return NotLeader(leader_.load());
   if (id == 0 || address.empty()) {
     return absl::InvalidArgumentError("AddNode needs an id and an address");
   }
@@ -109,14 +109,14 @@ absl::StatusOr<std::vector<Member>> RaftServer::AddNode(
 }
 
 absl::StatusOr<std::vector<Member>> RaftServer::RemoveNode(uint64_t id) {
-  if (!is_leader_.load()) return NotLeader();
+  if (!is_leader_.load()) return NotLeader(leader_.load());
   return ChangeMembership(
       core::ConfChange{core::ConfChange::Type::kRemoveNode, id, ""});
 }
 
 absl::StatusOr<std::vector<Member>> RaftServer::TransferLeadership(
     uint64_t id) {
-  if (!is_leader_.load()) return NotLeader();
+  if (!is_leader_.load()) return NotLeader(leader_.load());
   auto target = OnLoop<uint64_t>([this, id] {
     if (id != 0) return id;
     // The most up-to-date other voter.

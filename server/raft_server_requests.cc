@@ -23,8 +23,7 @@ absl::Status RaftServer::NoLeader(const char* what) const {
   return s;
 }
 
-absl::Status RaftServer::NotLeader() {
-  const uint64_t leader = leader_.load();
+absl::Status RaftServer::NotLeader(uint64_t leader) {
   const std::string address = AddressOf(leader);
   absl::Status s = absl::FailedPreconditionError(
       leader == 0 ? std::string("not leader; no leader known")
@@ -142,11 +141,17 @@ void RaftServer::Execute(sm::Command command, Done<sm::CommandResult> done) {
     return done(absl::InvalidArgumentError("no statements"));
   }
   if (absl::Status v = sm_->Validate(command); !v.ok()) return done(v);
-  if (!options_.forward_writes && !is_leader_.load()) return done(NotLeader());
   command.timestamp_ms = WallMs();
   command.random_seed = NextId() * 0x9e3779b97f4a7c15ull;
   Submit(
       [this, command = std::move(command)](uint64_t id) mutable {
+        // Runs once a leader is known: a follower that does not forward
+        // names it.
+        const core::Raft& raft = node_->raw().raft();
+        if (!options_.forward_writes &&
+            raft.state() != core::StateType::kLeader) {
+          return NotLeader(raft.lead());
+        }
         command.request_id = id;
         return node_->Propose(command.Encode());
       },

@@ -8,14 +8,17 @@
 // Each scenario prints what it does with timings, exits 0 when every check
 // holds and 1 (with the tail of every node's log) when one fails. Every node
 // it starts is stopped by PID before it exits.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -149,6 +152,39 @@ void SendGarbage(const std::string& endpoint) {
         "could not send garbage");
 }
 
+// gRPC health checking, by a stock client: grpc.health.v1.Health/Check with
+// an empty request must answer SERVING (field 1 = 1).
+void CheckHealth(const std::string& endpoint) {
+  grpc::GenericStub stub(
+      grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::ByteBuffer request, response;
+  grpc::Slice empty("", 0);
+  request = grpc::ByteBuffer(&empty, 1);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  grpc::Status status;
+  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                 &request, &response, [&](grpc::Status s) {
+                   std::lock_guard<std::mutex> l(mu);
+                   status = s;
+                   done = true;
+                   cv.notify_all();
+                 });
+  std::unique_lock<std::mutex> l(mu);
+  cv.wait(l, [&] { return done; });
+  Check(status.ok(), "health check failed: " + status.error_message());
+  std::vector<grpc::Slice> slices;
+  Check(response.Dump(&slices).ok(), "health response unreadable");
+  std::string bytes;
+  for (const grpc::Slice& sl : slices) {
+    bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  }
+  Check(bytes == std::string("\x08\x01", 2), "health status is not SERVING");
+}
+
 // ---- full ----
 void Full(LocalCluster& c) {
   Check(c.Start().ok(), "start");
@@ -179,6 +215,8 @@ void Full(LocalCluster& c) {
   Log(absl::StrCat(acked.size(),
                    " writes through all 3 nodes, each seen by a "
                    "linearizable read on another node"));
+  for (int node = 1; node <= 3; ++node) CheckHealth(c.Endpoint(node));
+  Log("gRPC health check: SERVING on every node");
 
   // Bad input of several kinds: clear errors, nothing lost.
   auto bad = client.Execute(Sql("INSERT INTO kv VALUES (1, 2"));
@@ -234,6 +272,29 @@ void Full(LocalCluster& c) {
   }
   Log(absl::StrCat("all ", acked.size(),
                    " acknowledged writes on every node; hashes equal"));
+
+  // A follower that answers NOT_LEADER instead of forwarding.
+  const int current = WaitLeader(c);
+  const int follower = current % 3 + 1;
+  c.StopNode(follower, SIGTERM);
+  Check(c.StartNode(follower, {"--forward_writes=false"}).ok(), "restart");
+  WaitConverged(c, 3, MaxApplied(c, 3));
+  net::Client direct = Pinned(c, follower);
+  auto refused_write = direct.Execute(Sql("INSERT INTO kv VALUES (-1, 0)"));
+  Check(refused_write.status().code() == absl::StatusCode::kFailedPrecondition,
+        "a non-forwarding follower took a write: " +
+            refused_write.status().ToString());
+  Log("non-forwarding follower: " +
+      std::string(refused_write.status().message()));
+  net::ClientOptions follow;
+  follow.attempts = 3;
+  net::Client following({c.Endpoint(follower)}, follow);
+  Ok(following.Execute(Sql("INSERT INTO kv VALUES (-1, 0)")),
+     "client following the leader address");
+  Check(following.current() == c.Endpoint(current),
+        "the client did not follow the raftsql-leader trailer");
+  Log("the client followed the raftsql-leader trailer to node " +
+      std::to_string(current));
 }
 
 // ---- restart_single_node ----
