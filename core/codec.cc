@@ -30,7 +30,9 @@ uint32_t Crc32c(std::string_view data) {
 }
 
 void PutFixed64(std::string& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+  char buf[8];
+  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
+  out.append(buf, 8);  // One append: byte-wise push_back showed in profiles.
 }
 
 void PutFixed32(std::string& out, uint32_t v) {

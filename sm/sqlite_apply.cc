@@ -2,6 +2,7 @@
 // and per statement, meta tables written with the effects.
 #include <sqlite3.h>
 
+#include <bit>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -25,8 +26,11 @@ uint64_t Mix(uint64_t h, const void* data, size_t n) {
   const auto* p = static_cast<const unsigned char*>(data);
   h = MixWord(h, n);
   while (n >= 8) {
-    uint64_t w = 0;
-    for (int i = 0; i < 8; ++i) w |= static_cast<uint64_t>(p[i]) << (8 * i);
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    if constexpr (std::endian::native == std::endian::big) {
+      w = __builtin_bswap64(w);  // The hash is defined little-endian.
+    }
     h = MixWord(h, w);
     p += 8;
     n -= 8;
@@ -36,9 +40,10 @@ uint64_t Mix(uint64_t h, const void* data, size_t n) {
   return MixWord(h, tail);
 }
 
-template <typename T>
-uint64_t MixValue(uint64_t h, T v) {
-  return Mix(h, &v, sizeof(v));
+uint64_t MixDouble(uint64_t h, double d) {
+  uint64_t w;
+  std::memcpy(&w, &d, sizeof(w));
+  return MixWord(h, w);
 }
 
 }  // namespace
@@ -47,13 +52,19 @@ void SqliteStateMachine::OnPreUpdate(sqlite3* db, int op, const char* db_name,
                                      const char* table, int64_t key1,
                                      int64_t key2) {
   if (write_policy_.internal) return;
-  if (std::string_view(db_name) != "main") return;
-  statement_tables_.insert(table);
+  if (std::strcmp(db_name, "main") != 0) return;
+  // Rows of one statement mostly hit one table: remember it and its hash
+  // instead of inserting into the set and hashing the name per row.
+  if (hook_table_ != table) {
+    hook_table_ = table;
+    hook_table_hash_ = Mix(0, table, std::strlen(table));
+    statement_tables_.insert(table);
+  }
   uint64_t h = statement_hash_;
-  h = MixValue(h, op);
-  h = Mix(h, table, std::strlen(table));
-  h = MixValue(h, key1);
-  h = MixValue(h, key2);
+  h = MixWord(h, static_cast<uint64_t>(op));
+  h = MixWord(h, hook_table_hash_);
+  h = MixWord(h, static_cast<uint64_t>(key1));
+  h = MixWord(h, static_cast<uint64_t>(key2));
   if (op != SQLITE_DELETE) {
     const int n = sqlite3_preupdate_count(db);
     for (int i = 0; i < n; ++i) {
@@ -61,16 +72,17 @@ void SqliteStateMachine::OnPreUpdate(sqlite3* db, int op, const char* db_name,
       if (sqlite3_preupdate_new(db, i, &v) != SQLITE_OK || v == nullptr)
         continue;
       const int type = sqlite3_value_type(v);
-      h = MixValue(h, type);
-      const int bytes = sqlite3_value_bytes(v);
+      h = MixWord(h, static_cast<uint64_t>(type));
       if (type == SQLITE_INTEGER) {
-        h = MixValue(h, sqlite3_value_int64(v));
+        h = MixWord(h, static_cast<uint64_t>(sqlite3_value_int64(v)));
       } else if (type == SQLITE_FLOAT) {
-        h = MixValue(h, sqlite3_value_double(v));
+        h = MixDouble(h, sqlite3_value_double(v));
       } else if (type == SQLITE_TEXT) {
-        h = Mix(h, sqlite3_value_text(v), bytes);
+        const unsigned char* text = sqlite3_value_text(v);
+        h = Mix(h, text, sqlite3_value_bytes(v));
       } else if (type == SQLITE_BLOB) {
-        h = Mix(h, sqlite3_value_blob(v), bytes);
+        const void* blob = sqlite3_value_blob(v);
+        h = Mix(h, blob, sqlite3_value_bytes(v));
       }
     }
   }
@@ -160,10 +172,8 @@ std::vector<std::string> SqliteStateMachine::ApplyInTransaction(
   for (const core::Entry& e : entries) {
     // Rule 2: in order, once. The caller skips what is already applied.
     CHECK_EQ(e.index, applied_ + 1);
-    CHECK(Internal("SAVEPOINT entry").ok());
     results.push_back(ApplyEntry(e));
     if (transaction_lost_) return results;
-    CHECK(Internal("RELEASE entry").ok());
     applied_ = e.index;
   }
   WriteMeta(applied_);
@@ -187,8 +197,14 @@ std::string SqliteStateMachine::ApplyEntry(const core::Entry& entry) {
     // no-op on every replica alike.
     result.statements.push_back(StatementResult{cmd.status(), 0, 0});
     result.index = entry.index;
+  } else if (NeedsSavepoints(*cmd)) {
+    CHECK(Internal("SAVEPOINT entry").ok());
+    result = ApplyWithSavepoints(*cmd, entry.index, true);
+    if (transaction_lost_) return "";
+    CHECK(Internal("RELEASE entry").ok());
   } else {
-    result = ApplyCommand(*cmd, entry.index);
+    result = ApplyWithSavepoints(*cmd, entry.index, false);
+    if (transaction_lost_) return "";
   }
   for (const auto& [table, version] : result.versions) {
     batch_versions_[table] = version;
@@ -198,38 +214,45 @@ std::string SqliteStateMachine::ApplyEntry(const core::Entry& entry) {
 
 CommandResult SqliteStateMachine::ApplyCommand(const Command& cmd,
                                                uint64_t index) {
+  return ApplyWithSavepoints(cmd, index, true);
+}
+
+CommandResult SqliteStateMachine::ApplyWithSavepoints(const Command& cmd,
+                                                      uint64_t index,
+                                                      bool savepoints) {
   CommandResult result;
   result.index = index;
   if (cmd.session_id != 0) {
     // Thesis §6.3: a retried request returns the stored result.
-    Stmt q;
+    sqlite3_stmt* q = InternalStmt(
+        "SELECT sequence, result FROM _raftsql_sessions WHERE session_id = ?");
+    sqlite3_bind_int64(q, 1, static_cast<int64_t>(cmd.session_id));
     write_policy_.internal = true;
-    sqlite3_prepare_v2(db_,
-                       "SELECT sequence, result FROM _raftsql_sessions WHERE "
-                       "session_id = ?",
-                       -1, q.out(), nullptr);
+    const int rc = sqlite3_step(q);
     write_policy_.internal = false;
-    sqlite3_bind_int64(q.get(), 1, static_cast<int64_t>(cmd.session_id));
-    if (sqlite3_step(q.get()) == SQLITE_ROW) {
-      const auto seq = static_cast<uint64_t>(sqlite3_column_int64(q.get(), 0));
+    if (rc == SQLITE_ROW) {
+      const auto seq = static_cast<uint64_t>(sqlite3_column_int64(q, 0));
       if (cmd.sequence <= seq) {
         if (cmd.sequence == seq) {
-          const auto* p =
-              static_cast<const char*>(sqlite3_column_blob(q.get(), 1));
+          const auto* p = static_cast<const char*>(sqlite3_column_blob(q, 1));
           absl::StatusOr<CommandResult> stored = CommandResult::Decode(
-              std::string_view(p, sqlite3_column_bytes(q.get(), 1)));
+              std::string_view(p, sqlite3_column_bytes(q, 1)));
+          sqlite3_reset(q);
           CHECK(stored.ok());
           stored->duplicate = true;
           return *stored;
         }
+        sqlite3_reset(q);
         result.statements.push_back(StatementResult{
             absl::FailedPreconditionError(absl::StrCat(
                 "stale request: session ", cmd.session_id, " is at sequence ",
                 seq, ", this is ", cmd.sequence)),
             0, 0});
+        sqlite3_reset(q);
         return result;
       }
     }
+    sqlite3_reset(q);
   }
   SetDeterministicNow(cmd.timestamp_ms);
   prng_ = core::Prng(cmd.random_seed ^ (index * 0x9e3779b97f4a7c15ull));
@@ -245,21 +268,26 @@ CommandResult SqliteStateMachine::ApplyCommand(const Command& cmd,
       continue;
     }
     statement_tables_.clear();
+    hook_table_ = nullptr;
     statement_ddl_tables_.clear();
     statement_hash_ = hash;
     // A lone statement needs no savepoint of its own: the entry's serves.
-    const bool own_savepoint = cmd.statements.size() > 1;
+    // Without savepoints a failing statement undoes itself.
+    const bool own_savepoint = savepoints && cmd.statements.size() > 1;
     if (own_savepoint) CHECK(Internal("SAVEPOINT stmt").ok());
     StatementResult r = RunStatement(cmd.statements[i]);
     if (sqlite3_get_autocommit(db_)) {
       transaction_lost_ = true;  // See ApplyBatch.
       return result;
     }
-    if (!r.status.ok()) {
+    if (!r.status.ok() && savepoints) {
       CHECK(Internal(own_savepoint ? "ROLLBACK TO stmt" : "ROLLBACK TO entry")
                 .ok());
     }
     if (own_savepoint) CHECK(Internal("RELEASE stmt").ok());
+    if (r.status.ok() && MentionsNoCase(cmd.statements[i].sql, "trigger")) {
+      RefreshHasTriggers();
+    }
     if (r.status.ok()) {
       changed.insert(statement_tables_.begin(), statement_tables_.end());
       hash = statement_hash_;
@@ -269,8 +297,9 @@ CommandResult SqliteStateMachine::ApplyCommand(const Command& cmd,
     result.statements.push_back(std::move(r));
   }
   if (aborted) {
-    // All or nothing: undo the statements that succeeded.
-    CHECK(Internal("ROLLBACK TO entry").ok());
+    // All or nothing: undo the statements that succeeded (a lone failed
+    // statement undid itself).
+    if (savepoints) CHECK(Internal("ROLLBACK TO entry").ok());
     for (StatementResult& r : result.statements) {
       if (r.status.ok()) {
         r = StatementResult{absl::AbortedError("rolled back: a later statement "
@@ -284,21 +313,17 @@ CommandResult SqliteStateMachine::ApplyCommand(const Command& cmd,
   hash_ = hash;
   for (const std::string& t : changed) result.versions[t] = index;
   if (cmd.session_id != 0) {
-    Stmt up;
-    write_policy_.internal = true;
-    sqlite3_prepare_v2(db_,
-                       "INSERT OR REPLACE INTO _raftsql_sessions(session_id, "
-                       "sequence, result) VALUES(?, ?, ?)",
-                       -1, up.out(), nullptr);
-    write_policy_.internal = false;
+    sqlite3_stmt* up = InternalStmt(
+        "INSERT OR REPLACE INTO _raftsql_sessions(session_id, sequence, "
+        "result) VALUES(?, ?, ?)");
     const std::string bytes = result.Encode();
-    sqlite3_bind_int64(up.get(), 1, static_cast<int64_t>(cmd.session_id));
-    sqlite3_bind_int64(up.get(), 2, static_cast<int64_t>(cmd.sequence));
-    sqlite3_bind_blob64(up.get(), 3, bytes.data(), bytes.size(),
-                        SQLITE_TRANSIENT);
+    sqlite3_bind_int64(up, 1, static_cast<int64_t>(cmd.session_id));
+    sqlite3_bind_int64(up, 2, static_cast<int64_t>(cmd.sequence));
+    sqlite3_bind_blob64(up, 3, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
     write_policy_.internal = true;
-    CHECK(sqlite3_step(up.get()) == SQLITE_DONE);
+    CHECK(sqlite3_step(up) == SQLITE_DONE);
     write_policy_.internal = false;
+    sqlite3_reset(up);
   }
   return result;
 }
@@ -364,11 +389,12 @@ void SqliteStateMachine::HashTable(const std::string& table) {
     while (sqlite3_step(rows.get()) == SQLITE_ROW) {
       for (int i = 0; i < n; ++i) {
         const int type = sqlite3_column_type(rows.get(), i);
-        h = MixValue(h, type);
+        h = MixWord(h, static_cast<uint64_t>(type));
         if (type == SQLITE_INTEGER) {
-          h = MixValue(h, sqlite3_column_int64(rows.get(), i));
+          h = MixWord(
+              h, static_cast<uint64_t>(sqlite3_column_int64(rows.get(), i)));
         } else if (type == SQLITE_FLOAT) {
-          h = MixValue(h, sqlite3_column_double(rows.get(), i));
+          h = MixDouble(h, sqlite3_column_double(rows.get(), i));
         } else if (type != SQLITE_NULL) {
           h = Mix(h, sqlite3_column_blob(rows.get(), i),
                   sqlite3_column_bytes(rows.get(), i));

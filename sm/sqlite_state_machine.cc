@@ -280,12 +280,9 @@ absl::Status SqliteStateMachine::Internal(const char* sql) {
 absl::StatusOr<sqlite3_stmt*> SqliteStateMachine::UserStmt(
     const std::string& sql) {
   statement_ddl_tables_.clear();
+  // Statements run one at a time, so a cached one is never in use twice.
   auto it = user_stmts_.find(sql);
-  if (it != user_stmts_.end()) {
-    sqlite3_stmt* stmt = it->second;
-    user_stmts_.erase(it);  // Checked out; ReleaseUserStmt returns it.
-    return stmt;
-  }
+  if (it != user_stmts_.end()) return it->second;
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
   const int rc =
@@ -303,14 +300,18 @@ absl::StatusOr<sqlite3_stmt*> SqliteStateMachine::UserStmt(
 
 void SqliteStateMachine::ReleaseUserStmt(const std::string& sql,
                                          sqlite3_stmt* stmt) {
-  if (!statement_ddl_tables_.empty() || user_stmts_.count(sql) > 0) {
+  auto it = user_stmts_.find(sql);
+  const bool cached = it != user_stmts_.end() && it->second == stmt;
+  if (!statement_ddl_tables_.empty()) {
+    if (cached) user_stmts_.erase(it);
     sqlite3_finalize(stmt);
     return;
   }
   sqlite3_reset(stmt);
   sqlite3_clear_bindings(stmt);
+  if (cached) return;
   if (user_stmts_.size() >= kMaxCachedStatements) {
-    for (auto& [s, cached] : user_stmts_) sqlite3_finalize(cached);
+    for (auto& [text, old] : user_stmts_) sqlite3_finalize(old);
     user_stmts_.clear();
   }
   user_stmts_.emplace(sql, stmt);
@@ -332,7 +333,27 @@ absl::Status SqliteStateMachine::LoadMeta() {
     if (key == "applied_index") applied_ = value;
     if (key == "divergence_hash") hash_ = value;
   }
+  RefreshHasTriggers();
   return absl::OkStatus();
+}
+
+void SqliteStateMachine::RefreshHasTriggers() {
+  sqlite3_stmt* stmt =
+      InternalStmt("SELECT 1 FROM sqlite_schema WHERE type = 'trigger'");
+  write_policy_.internal = true;
+  has_triggers_ = sqlite3_step(stmt) == SQLITE_ROW;
+  write_policy_.internal = false;
+  sqlite3_reset(stmt);
+}
+
+bool SqliteStateMachine::NeedsSavepoints(const Command& cmd) const {
+  if (has_triggers_) return true;
+  if (cmd.transaction && cmd.statements.size() > 1) return true;
+  for (const Statement& st : cmd.statements) {
+    // Conservative: any mention of FAIL (OR FAIL, RAISE(FAIL)).
+    if (MentionsNoCase(st.sql, "fail")) return true;
+  }
+  return false;
 }
 
 }  // namespace raftsql::sm

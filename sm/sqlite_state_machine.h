@@ -22,6 +22,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -99,6 +100,8 @@ class SqliteStateMachine final : public core::StateMachine {
   std::vector<std::string> ApplyInTransaction(
       const std::vector<core::Entry>& entries);
   std::string ApplyEntry(const core::Entry& entry);
+  CommandResult ApplyWithSavepoints(const Command& cmd, uint64_t index,
+                                    bool savepoints);
   StatementResult RunStatement(const Statement& statement);
   // Folds a table's schema and rows into statement_hash_ (after DDL, whose
   // row changes, e.g. CREATE TABLE ... AS SELECT, bypass the preupdate hook).
@@ -135,14 +138,25 @@ class SqliteStateMachine final : public core::StateMachine {
   std::set<std::string> statement_tables_;
   std::set<std::string> statement_ddl_tables_;  // schema changed
   uint64_t statement_hash_ = 0;
+  // The preupdate hook's last table (SQLite's name pointer) and its hash.
+  const char* hook_table_ = nullptr;
+  uint64_t hook_table_hash_ = 0;
   // Table versions changed by the entries of the running batch.
   std::map<std::string, uint64_t> batch_versions_;
   // A user statement's ON CONFLICT ROLLBACK ended our transaction.
   bool transaction_lost_ = false;
-  std::map<std::string, sqlite3_stmt*> internal_stmts_;
+  // Keyed by the address of our own SQL literals.
+  std::unordered_map<const char*, sqlite3_stmt*> internal_stmts_;
   // Bounded cache of prepared user statements (cleared when full).
   static constexpr size_t kMaxCachedStatements = 256;
-  std::map<std::string, sqlite3_stmt*> user_stmts_;
+  std::unordered_map<std::string, sqlite3_stmt*> user_stmts_;
+  // Savepoints per entry and statement are needed only where a failing
+  // statement can leave part of its effects behind: OR FAIL, RAISE(FAIL) in
+  // a trigger, or the earlier statements of an all-or-nothing command. (A
+  // statement that fails otherwise undoes itself.)
+  bool has_triggers_ = false;
+  bool NeedsSavepoints(const Command& cmd) const;
+  void RefreshHasTriggers();
 };
 
 }  // namespace raftsql::sm

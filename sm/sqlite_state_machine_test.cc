@@ -182,6 +182,31 @@ TEST_F(SqliteStateMachineTest, MalformedSqlFailsWithSqlitesMessage) {
   EXPECT_EQ(sm_->AppliedIndex(), 2u);  // The entry is applied, as a failure.
 }
 
+TEST_F(SqliteStateMachineTest, FailingStatementLeavesNoPartOfItsRowsBehind) {
+  ApplyOk(*sm_, Cmd({S("INSERT INTO t VALUES (2, 'b')")}));
+  // Default conflict handling: the statement undoes itself.
+  CommandResult plain = ApplyOk(
+      *sm_, Cmd({S("INSERT INTO t VALUES (1, 'a'), (2, 'dup'), (3, 'c')")}));
+  EXPECT_FALSE(plain.statements[0].status.ok());
+  // OR FAIL keeps a statement's earlier rows in SQLite: the entry's
+  // savepoint must remove them.
+  CommandResult or_fail = ApplyOk(
+      *sm_,
+      Cmd({S("INSERT OR FAIL INTO t VALUES (1, 'a'), (2, 'dup'), (3, 'c')")}));
+  EXPECT_FALSE(or_fail.statements[0].status.ok());
+  EXPECT_EQ(Count(*sm_, "t"), 1);
+  // So does RAISE(FAIL) in a trigger, whose name is not in the statement.
+  ApplyOk(*sm_, Cmd({S("CREATE TABLE u(v TEXT)"),
+                     S("CREATE TRIGGER no_x BEFORE INSERT ON u WHEN NEW.v = "
+                       "'x' BEGIN SELECT RAISE(FAIL, 'no x'); END")}));
+  CommandResult by_trigger =
+      ApplyOk(*sm_, Cmd({S("INSERT INTO u VALUES ('y'), ('x')")}));
+  EXPECT_FALSE(by_trigger.statements[0].status.ok());
+  EXPECT_EQ(Count(*sm_, "u"), 0);
+  ApplyOk(*sm_, Cmd({S("INSERT INTO u VALUES ('y')")}));
+  EXPECT_EQ(Count(*sm_, "u"), 1);
+}
+
 TEST_F(SqliteStateMachineTest, TransactionIsAllOrNothing) {
   CommandResult r =
       ApplyOk(*sm_, Cmd({S("INSERT INTO t VALUES (1, 'a')"),

@@ -16,11 +16,13 @@ int BindValue(sqlite3_stmt* stmt, int i, const Value& v) {
     case Value::Type::kReal:
       return sqlite3_bind_double(stmt, i, v.real);
     case Value::Type::kText:
+      // STATIC: the statement's values outlive the step, and the bindings
+      // are cleared before they go.
       return sqlite3_bind_text64(stmt, i, v.bytes.data(), v.bytes.size(),
-                                 SQLITE_TRANSIENT, SQLITE_UTF8);
+                                 SQLITE_STATIC, SQLITE_UTF8);
     case Value::Type::kBlob:
       return sqlite3_bind_blob64(stmt, i, v.bytes.data(), v.bytes.size(),
-                                 SQLITE_TRANSIENT);
+                                 SQLITE_STATIC);
   }
   return SQLITE_MISUSE;
 }

@@ -6,11 +6,25 @@
 #include <sqlite3.h>
 
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "sm/command.h"
 
 namespace raftsql::sm {
+
+// Whether `text` contains `lower_word` (lower-case ASCII), ignoring case.
+inline bool MentionsNoCase(std::string_view text, std::string_view lower_word) {
+  if (lower_word.empty() || text.size() < lower_word.size()) return false;
+  for (size_t i = 0; i + lower_word.size() <= text.size(); ++i) {
+    size_t k = 0;
+    while (k < lower_word.size() && (text[i + k] | 0x20) == lower_word[k]) {
+      ++k;
+    }
+    if (k == lower_word.size()) return true;
+  }
+  return false;
+}
 
 class Stmt {
  public:
