@@ -92,7 +92,17 @@ std::string Value::DebugString() const {
 }
 
 std::string Command::Encode() const {
-  std::string out = kCommandMagic;
+  size_t size = 4 + 8 + 1 + 5 * 8;
+  for (const Statement& s : statements) {
+    size += 24 + s.sql.size();
+    for (const Value& v : s.positional) size += 9 + 8 + v.bytes.size();
+    for (const auto& [name, v] : s.named) {
+      size += 8 + name.size() + 9 + 8 + v.bytes.size();
+    }
+  }
+  std::string out;
+  out.reserve(size);  // One allocation.
+  out = kCommandMagic;
   PutFixed64(out, statements.size());
   for (const Statement& s : statements) {
     PutBytes(out, s.sql);
@@ -167,11 +177,19 @@ uint64_t Command::PeekRequestId(std::string_view data) {
 }
 
 std::string CommandResult::Encode() const {
-  std::string out = kResultMagic;
+  size_t size = 4 + 8 + 8 + 1 + 8;
+  for (const StatementResult& r : statements) {
+    size += 32 + r.status.message().size();
+  }
+  for (const auto& [table, v] : versions) size += 16 + table.size();
+  std::string out;
+  out.reserve(size);  // One allocation.
+  out = kResultMagic;
   PutFixed64(out, statements.size());
   for (const StatementResult& r : statements) {
     PutFixed64(out, static_cast<uint64_t>(r.status.code()));
-    PutBytes(out, std::string(r.status.message()));
+    const absl::string_view message = r.status.message();
+    PutBytes(out, std::string_view(message.data(), message.size()));
     PutFixed64(out, static_cast<uint64_t>(r.rows_affected));
     PutFixed64(out, static_cast<uint64_t>(r.last_insert_rowid));
   }
