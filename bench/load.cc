@@ -11,12 +11,16 @@
 // Mixes: insert (single-row INSERT), batch (100-row INSERT in one command),
 // select (point SELECT, consistency NONE), select_lin (point SELECT,
 // LINEARIZABLE), or weights such as insert=8,select_lin=2.
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -42,6 +46,7 @@ struct Options {
   double max_seconds = 30;
   std::map<std::string, int> mix = {{"insert", 1}};
   std::vector<std::string> server_flags;
+  bool sessions = false;  // Stamp writes with a client session (exactly-once).
 };
 
 struct Result {
@@ -69,6 +74,8 @@ bool Parse(int argc, char** argv, Options* o) {
       o->ops = std::atoll(v.c_str());
     } else if (!(v = Arg(a, "max_seconds")).empty()) {
       o->max_seconds = std::atof(v.c_str());
+    } else if (a == "--sessions") {
+      o->sessions = true;
     } else if (!(v = Arg(a, "server_flag")).empty()) {
       o->server_flags.push_back(v);
     } else if (!(v = Arg(a, "mix")).empty()) {
@@ -106,52 +113,131 @@ v1::ExecuteRequest Insert(int64_t key, int rows) {
   return r;
 }
 
-void Worker(const Options& o, int index, std::atomic<int64_t>* next_op,
-            Clock::time_point deadline, Result* out) {
-  net::ClientOptions co;
-  co.timeout_ms = 10'000;
-  net::Client client(o.nodes, co);
-  std::mt19937_64 rng(index + 1);
-  std::vector<std::pair<std::string, int>> mix(o.mix.begin(), o.mix.end());
-  int total = 0;
-  for (auto& [name, w] : mix) total += w;
-  while (Clock::now() < deadline) {
-    const int64_t op = next_op->fetch_add(1);
-    if (op >= o.ops) break;
-    int pick = static_cast<int>(rng() % total);
+// A closed loop of `concurrency` virtual clients on gRPC's callback API:
+// each issues its next request from the previous one's completion, so the
+// generator needs no thread per client (it shares the 2 cores with the
+// servers it measures).
+class AsyncLoad {
+ public:
+  AsyncLoad(const Options& o, const std::vector<std::string>& endpoints,
+            Clock::time_point deadline)
+      : o_(o), deadline_(deadline) {
+    for (const auto& [name, w] : o.mix) {
+      mix_.emplace_back(name, w);
+      total_weight_ += w;
+    }
+    // A few connections (distinct channel arguments keep gRPC from sharing
+    // one), all to the first endpoint: the leader.
+    for (int i = 0; i < 4; ++i) {
+      grpc::ChannelArguments args;
+      args.SetInt("raftsql.load_channel", i);
+      stubs_.push_back(v1::DatabaseService::NewStub(grpc::CreateCustomChannel(
+          endpoints.front(), grpc::InsecureChannelCredentials(), args)));
+    }
+    slots_.resize(o.concurrency);
+    for (int i = 0; i < o.concurrency; ++i) {
+      slots_[i] = std::make_unique<Slot>();
+      slots_[i]->index = i;
+      slots_[i]->rng.seed(i + 1);
+    }
+  }
+
+  std::vector<Result> Run() {
+    active_ = o_.concurrency;
+    for (auto& s : slots_) Issue(*s);
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [this] { return active_ == 0; });
+    std::vector<Result> out;
+    for (auto& s : slots_) out.push_back(std::move(s->result));
+    return out;
+  }
+
+ private:
+  struct Slot {
+    int index = 0;
+    std::mt19937_64 rng;
+    std::unique_ptr<grpc::ClientContext> ctx;
+    v1::ExecuteRequest exec;
+    v1::ExecuteResponse exec_response;
+    v1::QueryRequest query;
+    v1::QueryResponse query_response;
+    uint64_t sequence = 0;
+    Clock::time_point t0;
+    Result result;
+  };
+
+  void Issue(Slot& s) {
+    const int64_t op = next_op_.fetch_add(1);
+    if (op >= o_.ops || Clock::now() >= deadline_) {
+      std::lock_guard<std::mutex> l(mu_);
+      if (--active_ == 0) cv_.notify_all();
+      return;
+    }
+    int pick = static_cast<int>(s.rng() % total_weight_);
     std::string kind;
-    for (auto& [name, w] : mix) {
+    for (auto& [name, w] : mix_) {
       if ((pick -= w) < 0) {
         kind = name;
         break;
       }
     }
-    const auto t0 = Clock::now();
-    absl::Status s;
+    s.ctx = std::make_unique<grpc::ClientContext>();
+    s.ctx->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(10));
+    auto& stub = *stubs_[s.index % stubs_.size()];
+    s.t0 = Clock::now();
     if (kind == "insert" || kind == "batch") {
       // Keys are unique per op: 1 + op * 100 leaves room for a batch.
-      auto r = client.Execute(Insert(1 + op * 100, kind == "batch" ? 100 : 1));
-      s = r.status();
-      if (s.ok() && r->results(0).code() != 0) {
-        s = absl::InternalError(r->results(0).error());
+      s.exec = Insert(1 + op * 100, kind == "batch" ? 100 : 1);
+      if (o_.sessions) {
+        s.exec.set_session_id(0x10ad0000ull + s.index + 1);
+        s.exec.set_sequence(++s.sequence);
       }
+      s.exec_response.Clear();
+      stub.async()->Execute(
+          s.ctx.get(), &s.exec, &s.exec_response, [this, &s](grpc::Status st) {
+            absl::Status r = net::FromGrpc(st);
+            if (r.ok() && s.exec_response.results(0).code()) {
+              r = absl::InternalError(s.exec_response.results(0).error());
+            }
+            Done(s, r);
+          });
     } else {
-      v1::QueryRequest q;
-      q.mutable_statement()->set_sql("SELECT v FROM bench WHERE k = ?");
-      q.mutable_statement()->add_positional()->set_integer(
-          static_cast<int64_t>(rng() % 1000));
-      q.set_consistency(kind == "select_lin" ? v1::LINEARIZABLE : v1::NONE);
-      s = client.Query(q).status();
-    }
-    const double us =
-        std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
-    if (s.ok()) {
-      out->latencies_us.push_back(us);
-    } else if (out->errors++ == 0) {
-      out->first_error = s.ToString();
+      s.query.Clear();
+      s.query.mutable_statement()->set_sql("SELECT v FROM bench WHERE k = ?");
+      s.query.mutable_statement()->add_positional()->set_integer(
+          static_cast<int64_t>(s.rng() % 1000) - 1000);
+      s.query.set_consistency(kind == "select_lin" ? v1::LINEARIZABLE
+                                                   : v1::NONE);
+      s.query_response.Clear();
+      stub.async()->Query(
+          s.ctx.get(), &s.query, &s.query_response,
+          [this, &s](grpc::Status st) { Done(s, net::FromGrpc(st)); });
     }
   }
-}
+
+  void Done(Slot& s, const absl::Status& status) {
+    const double us =
+        std::chrono::duration<double, std::micro>(Clock::now() - s.t0).count();
+    if (status.ok()) {
+      s.result.latencies_us.push_back(us);
+    } else if (s.result.errors++ == 0) {
+      s.result.first_error = status.ToString();
+    }
+    Issue(s);
+  }
+
+  const Options& o_;
+  const Clock::time_point deadline_;
+  std::vector<std::pair<std::string, int>> mix_;
+  int total_weight_ = 0;
+  std::vector<std::unique_ptr<v1::DatabaseService::Stub>> stubs_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::atomic<int64_t> next_op_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int active_ = 0;
+};
 
 double Percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
@@ -166,7 +252,7 @@ int Main(int argc, char** argv) {
         stderr,
         "usage: load (--start=N | --nodes=host:port,...) [--concurrency=C] "
         "[--ops=N] [--max_seconds=S] [--mix=insert|batch|select|select_lin"
-        "|name=weight,...] [--server_flag=--flag=value ...]\n");
+        "|name=weight,...] [--sessions] [--server_flag=--flag=value ...]\n");
     return 2;
   }
   std::unique_ptr<tools::LocalCluster> cluster;
@@ -218,17 +304,11 @@ int Main(int argc, char** argv) {
     }
   }
 
-  std::atomic<int64_t> next_op{0};
-  std::vector<Result> results(o.concurrency);
-  std::vector<std::thread> threads;
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::milliseconds(
                                     static_cast<int64_t>(o.max_seconds * 1000));
-  for (int i = 0; i < o.concurrency; ++i) {
-    threads.emplace_back(Worker, std::cref(o), i, &next_op, deadline,
-                         &results[i]);
-  }
-  for (std::thread& t : threads) t.join();
+  AsyncLoad load(o, o.nodes, deadline);
+  std::vector<Result> results = load.Run();
   const double secs =
       std::chrono::duration<double>(Clock::now() - start).count();
 
