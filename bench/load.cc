@@ -11,6 +11,7 @@
 // Mixes: insert (single-row INSERT), batch (100-row INSERT in one command),
 // select (point SELECT, consistency NONE), select_lin (point SELECT,
 // LINEARIZABLE), or weights such as insert=8,select_lin=2.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
@@ -47,6 +48,9 @@ struct Options {
   std::map<std::string, int> mix = {{"insert", 1}};
   std::vector<std::string> server_flags;
   bool sessions = false;  // Stamp writes with a client session (exactly-once).
+  // Compare with etcd: single-key Puts to etcd's v3 KV service instead of
+  // INSERTs (bench/compare_etcd.sh).
+  bool etcd = false;
 };
 
 struct Result {
@@ -76,6 +80,9 @@ bool Parse(int argc, char** argv, Options* o) {
       o->max_seconds = std::atof(v.c_str());
     } else if (a == "--sessions") {
       o->sessions = true;
+    } else if (!(v = Arg(a, "etcd")).empty()) {
+      o->nodes = absl::StrSplit(v, ',', absl::SkipEmpty());
+      o->etcd = true;
     } else if (!(v = Arg(a, "server_flag")).empty()) {
       o->server_flags.push_back(v);
     } else if (!(v = Arg(a, "mix")).empty()) {
@@ -131,8 +138,10 @@ class AsyncLoad {
     for (int i = 0; i < 4; ++i) {
       grpc::ChannelArguments args;
       args.SetInt("raftsql.load_channel", i);
-      stubs_.push_back(v1::DatabaseService::NewStub(grpc::CreateCustomChannel(
-          endpoints.front(), grpc::InsecureChannelCredentials(), args)));
+      auto channel = grpc::CreateCustomChannel(
+          endpoints.front(), grpc::InsecureChannelCredentials(), args);
+      stubs_.push_back(v1::DatabaseService::NewStub(channel));
+      generic_.push_back(std::make_unique<grpc::GenericStub>(channel));
     }
     slots_.resize(o.concurrency);
     for (int i = 0; i < o.concurrency; ++i) {
@@ -162,6 +171,8 @@ class AsyncLoad {
     v1::QueryRequest query;
     v1::QueryResponse query_response;
     uint64_t sequence = 0;
+    grpc::ByteBuffer put;
+    grpc::ByteBuffer put_response;
     Clock::time_point t0;
     Result result;
   };
@@ -186,7 +197,25 @@ class AsyncLoad {
                         std::chrono::seconds(10));
     auto& stub = *stubs_[s.index % stubs_.size()];
     s.t0 = Clock::now();
-    if (kind == "insert" || kind == "batch") {
+    if (o_.etcd) {
+      // etcdserverpb.PutRequest{key = 1, value = 2}, encoded by hand.
+      const std::string key = "key-" + std::to_string(op);
+      const std::string value = "payload-value-0123456789";
+      std::string wire;
+      wire.push_back(0x0a);
+      wire.push_back(static_cast<char>(key.size()));
+      wire += key;
+      wire.push_back(0x12);
+      wire.push_back(static_cast<char>(value.size()));
+      wire += value;
+      grpc::Slice slice(wire);
+      s.put = grpc::ByteBuffer(&slice, 1);
+      s.put_response.Clear();
+      generic_[s.index % generic_.size()]->UnaryCall(
+          s.ctx.get(), "/etcdserverpb.KV/Put", grpc::StubOptions(), &s.put,
+          &s.put_response,
+          [this, &s](grpc::Status st) { Done(s, net::FromGrpc(st)); });
+    } else if (kind == "insert" || kind == "batch") {
       // Keys are unique per op: 1 + op * 100 leaves room for a batch.
       s.exec = Insert(1 + op * 100, kind == "batch" ? 100 : 1);
       if (o_.sessions) {
@@ -232,6 +261,7 @@ class AsyncLoad {
   std::vector<std::pair<std::string, int>> mix_;
   int total_weight_ = 0;
   std::vector<std::unique_ptr<v1::DatabaseService::Stub>> stubs_;
+  std::vector<std::unique_ptr<grpc::GenericStub>> generic_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::atomic<int64_t> next_op_{0};
   std::mutex mu_;
@@ -245,12 +275,129 @@ double Percentile(const std::vector<double>& sorted, double p) {
   return sorted[std::min(i, sorted.size() - 1)];
 }
 
+// Reads a varint; false at the end of `in`.
+bool Varint(std::string_view& in, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && !in.empty(); shift += 7) {
+    const auto b = static_cast<uint8_t>(in.front());
+    in.remove_prefix(1);
+    *v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+// From an etcdserverpb.StatusResponse: header.member_id (1.2) and leader (4).
+void ParseEtcdStatus(std::string_view in, uint64_t* member, uint64_t* leader) {
+  uint64_t tag, v;
+  while (Varint(in, &tag)) {
+    const uint64_t field = tag >> 3, type = tag & 7;
+    if (type == 0) {
+      if (!Varint(in, &v)) return;
+      if (field == 4) *leader = v;
+    } else if (type == 2) {
+      if (!Varint(in, &v) || v > in.size()) return;
+      if (field == 1) {
+        uint64_t unused = 0;
+        std::string_view header = in.substr(0, v);
+        uint64_t htag, hv;
+        while (Varint(header, &htag)) {
+          if ((htag & 7) != 0 || !Varint(header, &hv)) break;
+          if ((htag >> 3) == 2) *member = hv;
+        }
+        (void)unused;
+      }
+      in.remove_prefix(v);
+    } else {
+      return;
+    }
+  }
+}
+
+// Puts the etcd leader first (asked with Maintenance/Status), so that both
+// systems are measured with writes sent to their leader.
+absl::Status PrepareEtcd(Options& o) {
+  for (const std::string& ep : o.nodes) {
+    grpc::GenericStub stub(
+        grpc::CreateChannel(ep, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(5));
+    grpc::ByteBuffer request, response;
+    grpc::Slice empty("", 0);
+    request = grpc::ByteBuffer(&empty, 1);
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    grpc::Status status;
+    stub.UnaryCall(&ctx, "/etcdserverpb.Maintenance/Status",
+                   grpc::StubOptions(), &request, &response,
+                   [&](grpc::Status st) {
+                     std::lock_guard<std::mutex> l(mu);
+                     status = st;
+                     done = true;
+                     cv.notify_all();
+                   });
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return done; });
+    if (!status.ok()) continue;
+    std::vector<grpc::Slice> slices;
+    if (!response.Dump(&slices).ok()) continue;
+    std::string bytes;
+    for (const grpc::Slice& sl : slices) {
+      bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+    }
+    uint64_t member = 0, leader = 0;
+    ParseEtcdStatus(bytes, &member, &leader);
+    if (member != 0 && member == leader) {
+      std::stable_partition(o.nodes.begin(), o.nodes.end(),
+                            [&](const std::string& e) { return e == ep; });
+      return absl::OkStatus();
+    }
+  }
+  return absl::UnavailableError("no etcd leader found");
+}
+
+// Finds the leader (put first: writes then need no forwarding) and creates
+// the table, with rows for point reads.
+absl::Status PrepareRaftsql(Options& o) {
+  net::Client probe(o.nodes);
+  const auto wait_until = Clock::now() + std::chrono::seconds(20);
+  std::string leader;
+  while (leader.empty() && Clock::now() < wait_until) {
+    for (const std::string& ep : o.nodes) {
+      auto st = probe.Status(ep);
+      if (st.ok() && st->role() == "Leader") leader = ep;
+    }
+    if (leader.empty())
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (leader.empty()) return absl::UnavailableError("no leader");
+  std::stable_partition(o.nodes.begin(), o.nodes.end(),
+                        [&](const std::string& e) { return e == leader; });
+  v1::ExecuteRequest create;
+  create.add_statements()->set_sql(
+      "CREATE TABLE IF NOT EXISTS bench (k INTEGER PRIMARY KEY, v TEXT)");
+  if (auto r = probe.Execute(create); !r.ok()) return r.status();
+  // Rows for the point reads to find.
+  if (o.mix.count("select") || o.mix.count("select_lin")) {
+    for (int k = 0; k < 1000; k += 100) {
+      v1::ExecuteRequest r = Insert(-1000 + k, 100);
+      (void)probe.Execute(r);
+    }
+  }
+
+  return absl::OkStatus();
+}
+
 int Main(int argc, char** argv) {
   Options o;
   if (!Parse(argc, argv, &o)) {
     std::fprintf(
         stderr,
-        "usage: load (--start=N | --nodes=host:port,...) [--concurrency=C] "
+        "usage: load (--start=N | --nodes=host:port,... | "
+        "--etcd=host:port,...) "
+        "[--concurrency=C] "
         "[--ops=N] [--max_seconds=S] [--mix=insert|batch|select|select_lin"
         "|name=weight,...] [--sessions] [--server_flag=--flag=value ...]\n");
     return 2;
@@ -271,39 +418,13 @@ int Main(int argc, char** argv) {
     o.nodes = cluster->Endpoints();
     std::printf("started %d durable nodes in %s\n", o.start, co.dir.c_str());
   }
-  // Find the leader and put it first: writes then need no forwarding.
-  net::Client probe(o.nodes);
-  const auto wait_until = Clock::now() + std::chrono::seconds(20);
-  std::string leader;
-  while (leader.empty() && Clock::now() < wait_until) {
-    for (const std::string& ep : o.nodes) {
-      auto st = probe.Status(ep);
-      if (st.ok() && st->role() == "Leader") leader = ep;
-    }
-    if (leader.empty())
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  if (leader.empty()) {
-    std::fprintf(stderr, "load: no leader\n");
-    return 1;
-  }
-  std::stable_partition(o.nodes.begin(), o.nodes.end(),
-                        [&](const std::string& e) { return e == leader; });
-  v1::ExecuteRequest create;
-  create.add_statements()->set_sql(
-      "CREATE TABLE IF NOT EXISTS bench (k INTEGER PRIMARY KEY, v TEXT)");
-  if (auto r = probe.Execute(create); !r.ok()) {
-    std::fprintf(stderr, "load: %s\n", r.status().ToString().c_str());
-    return 1;
-  }
-  // Rows for the point reads to find.
-  if (o.mix.count("select") || o.mix.count("select_lin")) {
-    for (int k = 0; k < 1000; k += 100) {
-      v1::ExecuteRequest r = Insert(-1000 + k, 100);
-      (void)probe.Execute(r);
+  {
+    absl::Status ready = o.etcd ? PrepareEtcd(o) : PrepareRaftsql(o);
+    if (!ready.ok()) {
+      std::fprintf(stderr, "load: %s\n", ready.ToString().c_str());
+      return 1;
     }
   }
-
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::milliseconds(
                                     static_cast<int64_t>(o.max_seconds * 1000));
