@@ -1,6 +1,8 @@
 #include "sm/sqlite_state_machine.h"
 
+#include <condition_variable>
 #include <cstring>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -167,12 +169,63 @@ absl::StatusOr<sqlite3*> OpenConnection(const std::string& path, int flags,
 
 }  // namespace
 
+class SqliteStateMachine::Checkpointer {
+ public:
+  explicit Checkpointer(sqlite3* db) : db_(db), thread_([this] { Run(); }) {}
+  ~Checkpointer() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    sqlite3_close(db_);
+  }
+  // SQLite's WAL hook on the writer: after a commit that left `frames`
+  // frames in the log.
+  static int OnCommit(void* self, sqlite3*, const char*, int frames) {
+    if (frames >= kFrames) static_cast<Checkpointer*>(self)->Kick();
+    return SQLITE_OK;
+  }
+
+ private:
+  static constexpr int kFrames = 1000;  // SQLite's own default threshold
+  void Kick() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      kicked_ = true;
+    }
+    cv_.notify_one();
+  }
+  void Run() {
+    std::unique_lock<std::mutex> l(mu_);
+    while (true) {
+      cv_.wait(l, [this] { return stop_ || kicked_; });
+      if (stop_) return;
+      kicked_ = false;
+      l.unlock();
+      // PASSIVE: copies what no reader still needs, never blocks the writer.
+      sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr,
+                                nullptr);
+      l.lock();
+    }
+  }
+
+  sqlite3* const db_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool kicked_ = false;
+  bool stop_ = false;
+  std::thread thread_;  // Last: starts once the members above exist.
+};
+
 SqliteStateMachine::SqliteStateMachine(const SqliteOptions& options)
     : options_(options) {
   write_policy_.ddl_tables = &statement_ddl_tables_;
 }
 
 SqliteStateMachine::~SqliteStateMachine() {
+  checkpointer_.reset();
   for (auto& [sql, stmt] : internal_stmts_) sqlite3_finalize(stmt);
   for (auto& [sql, stmt] : user_stmts_) sqlite3_finalize(stmt);
   if (read_db_ != db_) sqlite3_close(read_db_);
@@ -213,6 +266,12 @@ absl::Status SqliteStateMachine::Init() {
     // index rolls back with them and the log replays them.
     s = Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     if (!s.ok()) return s;
+    db = OpenConnection(options_.path,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
+    if (!db.ok()) return db.status();
+    checkpointer_ = std::make_unique<Checkpointer>(*db);
+    // Replaces SQLite's automatic checkpoint on the writer.
+    sqlite3_wal_hook(db_, &Checkpointer::OnCommit, checkpointer_.get());
   }
   s = Exec(kMetaSchema);
   write_policy_.internal = false;

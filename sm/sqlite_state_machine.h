@@ -126,6 +126,11 @@ class SqliteStateMachine final : public core::StateMachine {
   sqlite3* check_db_ = nullptr;  // Validate (files); memory uses db_.
   std::mutex read_mu_;
   std::mutex check_mu_;
+  // Files: WAL checkpoints run on a thread of their own, with their own
+  // connection (done by the writer, a checkpoint's page writes and fsync
+  // stalled the apply loop every few hundred entries).
+  class Checkpointer;
+  std::unique_ptr<Checkpointer> checkpointer_;
 
   uint64_t applied_ = 0;  // Invariant: equals the meta table's value.
   uint64_t hash_ = 0;
