@@ -7,7 +7,6 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -47,88 +46,108 @@ size_t ApproximateSize(const core::Message& m) {
 
 }  // namespace
 
+// One peer: a bounded queue and at most one RPC in flight (so batches
+// arrive in order). The RPC starts on the thread that sends (the Raft loop)
+// when the peer is idle, and the next batch starts from the previous one's
+// completion on a gRPC thread: no thread of our own, no extra hand-off.
 class GrpcTransport::Peer {
  public:
-  Peer(GrpcTransport* owner, uint64_t id)
-      : owner_(owner), id_(id), thread_([this] { Run(); }) {}
+  Peer(GrpcTransport* owner, uint64_t id) : owner_(owner), id_(id) {}
   ~Peer() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
+    std::unique_lock<std::mutex> l(mu_);
+    stop_ = true;
+    if (in_flight_ != nullptr) in_flight_->ctx.TryCancel();
+    cv_.wait(l, [this] { return in_flight_ == nullptr; });
   }
 
   void Enqueue(core::Message m) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (queue_.size() >= owner_->options_.max_queued_messages) {
-        queue_.pop_front();
-        owner_->dropped_.fetch_add(1);
-      }
-      queue_.push_back(std::move(m));
+    std::unique_lock<std::mutex> l(mu_);
+    if (stop_) return;
+    if (queue_.size() >= owner_->options_.max_queued_messages) {
+      queue_.pop_front();
+      owner_->dropped_.fetch_add(1);
     }
-    cv_.notify_one();
+    queue_.push_back(std::move(m));
+    MaybeStart(l);
   }
 
  private:
-  void Run() {
-    int backoff_ms = 0;
-    while (true) {
-      std::vector<core::Message> batch;
-      {
-        std::unique_lock<std::mutex> l(mu_);
-        if (backoff_ms > 0) {
-          cv_.wait_for(l, std::chrono::milliseconds(backoff_ms),
-                       [this] { return stop_; });
-        }
-        cv_.wait(l, [this] { return stop_ || !queue_.empty(); });
-        if (stop_) return;
-        size_t bytes = 0;
-        while (!queue_.empty() &&
-               (batch.empty() || bytes < owner_->options_.max_batch_bytes)) {
-          bytes += ApproximateSize(queue_.front());
-          batch.push_back(std::move(queue_.front()));
-          queue_.pop_front();
-        }
-      }
-      if (Deliver(batch)) {
-        backoff_ms = 0;
-        owner_->sent_.fetch_add(batch.size());
-        continue;
-      }
-      owner_->failed_rpcs_.fetch_add(1);
-      owner_->dropped_.fetch_add(batch.size());
-      const auto& cb = owner_->callbacks_;
-      if (cb.on_unreachable) cb.on_unreachable(id_);
-      if (cb.on_snapshot_failed &&
-          std::any_of(batch.begin(), batch.end(), [](const core::Message& m) {
-            return m.type == core::MessageType::kSnap;
-          })) {
-        cb.on_snapshot_failed(id_);
-      }
-      backoff_ms = std::clamp(backoff_ms * 2, owner_->options_.min_backoff_ms,
-                              owner_->options_.max_backoff_ms);
-    }
-  }
+  struct Call {
+    grpc::ClientContext ctx;
+    v1::RaftBatch request;
+    v1::RaftBatchAck ack;
+    size_t messages = 0;
+    bool snapshot = false;
+  };
 
-  bool Deliver(const std::vector<core::Message>& batch) {
+  // Starts the next batch if none is in flight and the back-off is over.
+  // Called with mu_ held; releases it before starting the RPC.
+  void MaybeStart(std::unique_lock<std::mutex>& l) {
+    if (in_flight_ != nullptr || queue_.empty() || stop_) return;
+    if (std::chrono::steady_clock::now() < retry_at_) return;  // Raft resends.
     const std::string address = owner_->callbacks_.resolve(id_);
-    if (address.empty()) return false;
+    if (address.empty()) {
+      owner_->dropped_.fetch_add(queue_.size());
+      queue_.clear();
+      l.unlock();
+      if (owner_->callbacks_.on_unreachable)
+        owner_->callbacks_.on_unreachable(id_);
+      return;
+    }
     if (address != address_ || stub_ == nullptr) {
       address_ = address;
       stub_ = v1::PeerService::NewStub(MakeChannel(address));
     }
-    v1::RaftBatch request;
-    request.set_from_address(owner_->options_.self_address);
-    for (const core::Message& m : batch) ToProto(m, request.add_messages());
-    v1::RaftBatchAck ack;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(
+    auto call = std::make_unique<Call>();
+    call->request.set_from_address(owner_->options_.self_address);
+    size_t bytes = 0;
+    while (!queue_.empty() &&
+           (call->messages == 0 || bytes < owner_->options_.max_batch_bytes)) {
+      const core::Message& m = queue_.front();
+      bytes += ApproximateSize(m);
+      call->snapshot |= m.type == core::MessageType::kSnap;
+      ToProto(m, call->request.add_messages());
+      ++call->messages;
+      queue_.pop_front();
+    }
+    call->ctx.set_deadline(
         std::chrono::system_clock::now() +
         std::chrono::milliseconds(owner_->options_.rpc_timeout_ms));
-    return stub_->Send(&ctx, request, &ack).ok();
+    in_flight_ = call.get();
+    v1::PeerService::Stub* stub = stub_.get();
+    Call* raw = call.release();
+    l.unlock();
+    stub->async()->Send(&raw->ctx, &raw->request, &raw->ack,
+                        [this, raw](grpc::Status status) {
+                          OnDone(std::unique_ptr<Call>(raw), status);
+                        });
+  }
+
+  void OnDone(std::unique_ptr<Call> call, const grpc::Status& status) {
+    const auto& cb = owner_->callbacks_;
+    std::unique_lock<std::mutex> l(mu_);
+    in_flight_ = nullptr;
+    if (status.ok()) {
+      owner_->sent_.fetch_add(call->messages);
+      backoff_ms_ = 0;
+    } else {
+      owner_->failed_rpcs_.fetch_add(1);
+      owner_->dropped_.fetch_add(call->messages);
+      backoff_ms_ = std::clamp(backoff_ms_ * 2, owner_->options_.min_backoff_ms,
+                               owner_->options_.max_backoff_ms);
+      retry_at_ = std::chrono::steady_clock::now() +
+                  std::chrono::milliseconds(backoff_ms_);
+    }
+    if (stop_) {
+      cv_.notify_all();
+      return;
+    }
+    MaybeStart(l);  // Unlocks if it starts one.
+    if (l.owns_lock()) l.unlock();
+    if (!status.ok()) {
+      if (cb.on_unreachable) cb.on_unreachable(id_);
+      if (call->snapshot && cb.on_snapshot_failed) cb.on_snapshot_failed(id_);
+    }
   }
 
   GrpcTransport* const owner_;
@@ -136,10 +155,12 @@ class GrpcTransport::Peer {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<core::Message> queue_;
+  Call* in_flight_ = nullptr;
   bool stop_ = false;
+  int backoff_ms_ = 0;
+  std::chrono::steady_clock::time_point retry_at_;
   std::string address_;
   std::unique_ptr<v1::PeerService::Stub> stub_;
-  std::thread thread_;  // Last: starts after the members above exist.
 };
 
 GrpcTransport::GrpcTransport(GrpcTransportOptions options,

@@ -1,13 +1,15 @@
 // GrpcTransport: the production core::Transport. Each peer has its own
-// bounded queue and sender thread, so a slow or dead peer never blocks the
-// Raft loop or the other peers:
-// - Send() only enqueues (the oldest message is dropped when a queue is
-//   full: Raft retries, and newer messages carry newer state);
-// - the sender takes everything queued (up to a byte bound) as one
-//   RaftBatch RPC;
+// bounded queue and at most one RPC in flight, so a slow or dead peer never
+// blocks the Raft loop or the other peers:
+// - Send() enqueues, and starts an RPC (gRPC's callback API, no blocking)
+//   if the peer is idle; the oldest message is dropped when a queue is
+//   full: Raft retries, and newer messages carry newer state;
+// - everything queued meanwhile (up to a byte bound) goes as one RaftBatch
+//   from the previous RPC's completion;
 // - a failed RPC drops its batch, reports the peer unreachable (and any
-//   snapshot chunk in it as failed), and backs off exponentially before the
-//   next attempt; gRPC reconnects underneath.
+//   snapshot chunk in it as failed), and backs off exponentially: messages
+//   queue until the next Send after the back-off (Raft sends at least a
+//   heartbeat per interval); gRPC reconnects underneath.
 #ifndef RAFTSQL_NET_GRPC_TRANSPORT_H_
 #define RAFTSQL_NET_GRPC_TRANSPORT_H_
 
