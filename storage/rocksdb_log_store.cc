@@ -148,6 +148,9 @@ void RocksDbLogStore::Submit(core::LogWrite write,
     core::EncodeHardState(value, *write.hard_state);
     batch.Put(kHardStateKey, value);
   }
+  if (batch.Count() == 0 && !write.sync) {
+    return done(absl::OkStatus());  // A Ready with messages only.
+  }
   rocksdb::WriteOptions wo;
   wo.sync = write.sync;
   absl::Status s = FromRocks(db_->Write(wo, &batch));
