@@ -97,11 +97,22 @@ absl::Status SqliteStateMachine::Validate(const Command& command) {
   sqlite3* db = check_db_ != nullptr ? check_db_ : db_;
   Policy& policy = check_db_ != nullptr ? check_policy_ : write_policy_;
   for (const Statement& st : command.statements) {
+    // A statement that passed before passes again (the refusals depend on
+    // what the SQL does, not on the schema): reuse it, check the bindings.
+    if (auto it = check_stmts_.find(st.sql); it != check_stmts_.end()) {
+      sqlite3_reset(it->second);
+      sqlite3_clear_bindings(it->second);
+      absl::Status bind = BindAll(it->second, st);
+      sqlite3_clear_bindings(it->second);
+      if (!bind.ok()) return bind;
+      continue;
+    }
     policy.refusal.clear();
     Stmt stmt;
     const char* tail = nullptr;
-    const int rc = sqlite3_prepare_v2(
-        db, st.sql.c_str(), static_cast<int>(st.sql.size()), stmt.out(), &tail);
+    const int rc =
+        sqlite3_prepare_v3(db, st.sql.c_str(), static_cast<int>(st.sql.size()),
+                           SQLITE_PREPARE_PERSISTENT, stmt.out(), &tail);
     if ((rc & 0xff) == SQLITE_AUTH) return SqliteError(db, rc, policy.refusal);
     if (rc != SQLITE_OK) {
       // Unknown tables or columns may exist by the time the command applies
@@ -126,7 +137,15 @@ absl::Status SqliteStateMachine::Validate(const Command& command) {
     absl::Status single = CheckSingleStatement(tail);
     if (!single.ok()) return single;
     absl::Status bind = BindAll(stmt.get(), st);
+    sqlite3_clear_bindings(stmt.get());
     if (!bind.ok()) return bind;
+    if (check_db_ != nullptr) {  // Files only; the simulator keeps none.
+      if (check_stmts_.size() >= kMaxCachedStatements) {
+        for (auto& [text, old] : check_stmts_) sqlite3_finalize(old);
+        check_stmts_.clear();
+      }
+      check_stmts_.emplace(st.sql, stmt.release());
+    }
   }
   return absl::OkStatus();
 }

@@ -228,6 +228,7 @@ SqliteStateMachine::~SqliteStateMachine() {
   checkpointer_.reset();
   for (auto& [sql, stmt] : internal_stmts_) sqlite3_finalize(stmt);
   for (auto& [sql, stmt] : user_stmts_) sqlite3_finalize(stmt);
+  for (auto& [sql, stmt] : check_stmts_) sqlite3_finalize(stmt);
   if (read_db_ != db_) sqlite3_close(read_db_);
   sqlite3_close(db_);
   sqlite3_close(check_db_);

@@ -155,6 +155,8 @@ class SqliteStateMachine final : public core::StateMachine {
   // Bounded cache of prepared user statements (cleared when full).
   static constexpr size_t kMaxCachedStatements = 256;
   std::unordered_map<std::string, sqlite3_stmt*> user_stmts_;
+  // Statements Validate accepted, on check_db_ (guarded by check_mu_).
+  std::unordered_map<std::string, sqlite3_stmt*> check_stmts_;
   // Savepoints per entry and statement are needed only where a failing
   // statement can leave part of its effects behind: OR FAIL, RAISE(FAIL) in
   // a trigger, or the earlier statements of an all-or-nothing command. (A

@@ -391,6 +391,28 @@ TEST(SqliteFile, SnapshotOfOneFileReplicaRestoresAnother) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(SqliteFile, ValidationOfARepeatedStatementStillChecksItsParameters) {
+  char dir[] = "/tmp/raftsql-sm-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  auto sm = SqliteStateMachine::Open(SqliteOptions{std::string(dir) + "/a.db"});
+  ASSERT_TRUE(sm.ok());
+  ApplyOk(**sm, Cmd({S("CREATE TABLE t(x)")}));
+  const Command good = Cmd({S("INSERT INTO t VALUES (:x)")});
+  Command named = good;
+  named.statements[0].named.emplace_back("x", Value::Integer(1));
+  EXPECT_TRUE((*sm)->Validate(named).ok());
+  EXPECT_TRUE((*sm)->Validate(named).ok());  // From the cache.
+  Command wrong = good;
+  wrong.statements[0].named.emplace_back("nosuch", Value::Integer(1));
+  EXPECT_EQ((*sm)->Validate(wrong).code(), absl::StatusCode::kInvalidArgument);
+  const Command refused = Cmd({S("ATTACH 'x.db' AS x")});
+  EXPECT_EQ((*sm)->Validate(refused).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ((*sm)->Validate(refused).code(),
+            absl::StatusCode::kPermissionDenied);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Command, EncodingRoundTripsAndRejectsGarbage) {
   Command c = Cmd({Statement{"INSERT INTO t VALUES (?, :n)",
                              {Value::Integer(-5), Value::Real(1.5),

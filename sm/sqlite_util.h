@@ -35,6 +35,11 @@ class Stmt {
   ~Stmt() { sqlite3_finalize(stmt_); }
   sqlite3_stmt* get() const { return stmt_; }
   sqlite3_stmt** out() { return &stmt_; }
+  sqlite3_stmt* release() {
+    sqlite3_stmt* s = stmt_;
+    stmt_ = nullptr;
+    return s;
+  }
 
  private:
   sqlite3_stmt* stmt_ = nullptr;
