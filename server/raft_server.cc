@@ -151,7 +151,12 @@ absl::Status RaftServer::Init() {
     OnApply(e, r);
   };
   obs.on_read = [this](const core::ReadState& rs) {
-    Finish(DecodeId(rs.request_ctx), std::string());
+    const uint64_t batch = DecodeId(rs.request_ctx);
+    auto it = read_batches_.find(batch);
+    if (it == read_batches_.end()) return;
+    std::vector<uint64_t> ids = std::move(it->second);
+    read_batches_.erase(it);
+    for (uint64_t id : ids) Finish(id, std::string());
   };
   obs.on_soft_state = [this](const core::SoftState& ss) { OnSoftState(ss); };
   obs.on_fatal = [this](const absl::Status& s) {
@@ -245,6 +250,7 @@ void RaftServer::Loop() {
     node_->Hold();
     for (Task& t : tasks) t();
     tasks.clear();
+    FlushReads();  // One ReadIndex round for all reads that arrived.
     const auto now = std::chrono::steady_clock::now();
     const bool ticked = now >= next_tick;
     if (ticked) {

@@ -159,6 +159,10 @@ class RaftServer {
   void Finish(uint64_t id, absl::StatusOr<std::string> result);
   void FinishAll(const absl::Status& status);
   void SweepRequests(bool ticked);
+  // Linearizable reads that arrive together share one ReadIndex round (one
+  // heartbeat quorum), as etcd's server batches them.
+  absl::Status QueueRead(uint64_t id);
+  void FlushReads();
   absl::Status NoLeader(const char* what) const;
   // FAILED_PRECONDITION naming `leader` (and its address, for clients).
   absl::Status NotLeader(uint64_t leader);
@@ -195,7 +199,9 @@ class RaftServer {
 
   // Loop thread only.
   std::unordered_map<uint64_t, Request> requests_;
-  std::vector<uint64_t> parked_;  // waiting for a leader or a retry
+  std::vector<uint64_t> parked_;        // waiting for a leader or a retry
+  std::vector<uint64_t> queued_reads_;  // for this iteration's ReadIndex
+  std::unordered_map<uint64_t, std::vector<uint64_t>> read_batches_;
   bool leader_changed_ = false;
   std::atomic<uint64_t> next_id_;
   std::unique_ptr<WorkerPool> readers_;

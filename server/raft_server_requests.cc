@@ -1,7 +1,9 @@
 // RaftServer's requests: writes, linearizable reads and membership changes
 // wait in requests_ (loop thread only) for the entry to apply or the read
 // index to be served; nobody blocks a thread while they wait.
+#include <algorithm>
 #include <future>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/cord.h"
@@ -69,6 +71,33 @@ void RaftServer::TrySubmit(uint64_t id) {
   }
 }
 
+absl::Status RaftServer::QueueRead(uint64_t id) {
+  queued_reads_.push_back(id);
+  return absl::OkStatus();
+}
+
+void RaftServer::FlushReads() {
+  if (queued_reads_.empty()) return;
+  std::vector<uint64_t> ids;
+  ids.swap(queued_reads_);
+  const uint64_t batch = NextId();
+  const absl::Status s = node_->ReadIndex(EncodeId(batch));
+  if (s.ok()) {
+    read_batches_[batch] = std::move(ids);
+    return;
+  }
+  for (uint64_t id : ids) {
+    auto it = requests_.find(id);
+    if (it == requests_.end()) continue;
+    if (core::IsProposalDropped(s)) {
+      it->second.submitted = false;  // In no read queue: ask again.
+      parked_.push_back(id);
+    } else {
+      Finish(id, s);
+    }
+  }
+}
+
 void RaftServer::Finish(uint64_t id, absl::StatusOr<std::string> result) {
   auto it = requests_.find(id);
   if (it == requests_.end()) return;  // Not ours, or already answered.
@@ -82,6 +111,8 @@ void RaftServer::FinishAll(const absl::Status& status) {
   for (const auto& [id, r] : requests_) ids.push_back(id);
   for (uint64_t id : ids) Finish(id, status);
   parked_.clear();
+  queued_reads_.clear();
+  read_batches_.clear();
 }
 
 void RaftServer::SweepRequests(bool ticked) {
@@ -101,7 +132,15 @@ void RaftServer::SweepRequests(bool ticked) {
     }
     leader_changed_ = false;
   }
+  FlushReads();  // Reads retried above.
   if (!ticked) return;
+  // Batches whose reads all gave up (no answer came) are forgotten.
+  for (auto it = read_batches_.begin(); it != read_batches_.end();) {
+    const bool waiting =
+        std::any_of(it->second.begin(), it->second.end(),
+                    [this](uint64_t id) { return requests_.count(id) > 0; });
+    it = waiting ? std::next(it) : read_batches_.erase(it);
+  }
   std::vector<uint64_t> late;
   for (const auto& [id, r] : requests_) {
     if (r.submitted && now >= r.deadline_ms) late.push_back(id);
@@ -165,8 +204,7 @@ void RaftServer::Execute(sm::Command command, Done<sm::CommandResult> done) {
 void RaftServer::Query(sm::Statement statement, bool linearizable,
                        Done<sm::QueryResult> done) {
   if (!linearizable) return done(sm_->Query(statement));
-  Submit([this](uint64_t id) { return node_->ReadIndex(EncodeId(id)); },
-         "linearizable read",
+  Submit([this](uint64_t id) { return QueueRead(id); }, "linearizable read",
          [this, statement = std::move(statement),
           done = std::move(done)](absl::StatusOr<std::string> r) mutable {
            if (!r.ok()) return done(r.status());
@@ -180,8 +218,7 @@ void RaftServer::Query(sm::Statement statement, bool linearizable,
 void RaftServer::GetVersion(std::string table, bool linearizable,
                             Done<uint64_t> done) {
   if (!linearizable) return done(sm_->GetVersion(table));
-  Submit([this](uint64_t id) { return node_->ReadIndex(EncodeId(id)); },
-         "linearizable read",
+  Submit([this](uint64_t id) { return QueueRead(id); }, "linearizable read",
          [this, table = std::move(table),
           done = std::move(done)](absl::StatusOr<std::string> r) {
            if (!r.ok()) return done(r.status());
