@@ -227,12 +227,14 @@ void RaftServer::Shutdown() {
   readers_.reset();  // Finishes the reads it holds.
 }
 
-void RaftServer::Post(Task task) {
+bool RaftServer::Post(Task task) {
   {
     std::lock_guard<std::mutex> l(inbox_mu_);
+    if (stopping_) return false;  // The loop will not run it.
     inbox_.push_back(std::move(task));
   }
   inbox_cv_.notify_one();
+  return true;
 }
 
 void RaftServer::Loop() {
@@ -261,7 +263,15 @@ void RaftServer::Loop() {
     node_->Release();  // One Ready: one write, one fsync.
     SweepRequests(ticked);
   }
-  // Whatever still waits has an unknown outcome.
+  // Tasks queued before the stop still run (each owes somebody an answer);
+  // then whatever still waits has an unknown outcome.
+  {
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    tasks.swap(inbox_);
+  }
+  node_->Hold();
+  for (Task& t : tasks) t();
+  node_->Release();
   FinishAll(absl::UnavailableError("node shutting down; outcome unknown"));
 }
 

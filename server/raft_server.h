@@ -141,7 +141,8 @@ class RaftServer {
   explicit RaftServer(const ServerOptions& options);
   absl::Status Init();
   void Loop();
-  void Post(Task task);
+  // Queues `task` for the loop; false (task dropped) once it is stopping.
+  bool Post(Task task);
   // Runs `fn` on the loop thread and waits for its value (bounded).
   template <typename T>
   absl::StatusOr<T> OnLoop(std::function<T()> fn);

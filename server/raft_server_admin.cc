@@ -26,7 +26,8 @@ absl::StatusOr<T> RaftServer::OnLoop(std::function<T()> fn) {
 }
 
 void RaftServer::State(Done<NodeState> done) {
-  Post([this, done = std::move(done)] {
+  Done<NodeState> on_stop = done;
+  const bool posted = Post([this, done = std::move(done)] {
     const core::Raft& r = node_->raw().raft();
     NodeState s;
     s.id = options_.id;
@@ -42,6 +43,7 @@ void RaftServer::State(Done<NodeState> done) {
     s.members = Members();
     done(std::move(s));
   });
+  if (!posted) on_stop(absl::UnavailableError("node shutting down"));
 }
 
 absl::StatusOr<NodeState> RaftServer::StateSync() {

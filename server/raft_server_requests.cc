@@ -45,10 +45,13 @@ void RaftServer::Submit(std::function<absl::Status(uint64_t id)> submit,
   r.leader_deadline_ms = now + options_.leader_wait_ms;
   r.deadline_ms = now + options_.request_timeout_ms;
   const uint64_t id = NextId();
-  Post([this, id, r = std::move(r)]() mutable {
-    requests_.emplace(id, std::move(r));
-    TrySubmit(id);
-  });
+  Done<std::string> on_stop = r.done;
+  if (!Post([this, id, r = std::move(r)]() mutable {
+        requests_.emplace(id, std::move(r));
+        TrySubmit(id);
+      })) {
+    on_stop(absl::UnavailableError("node shutting down"));
+  }
 }
 
 void RaftServer::TrySubmit(uint64_t id) {
