@@ -1,7 +1,8 @@
 // RaftServer: one raftsql node (DESIGN.md §5). A Raft loop thread owns the
 // core (a core::Node over RocksDbLogStore, SqliteStateMachine and
-// GrpcTransport); gRPC handler threads hand it work through an inbox and wait
-// for the outcome with a bound.
+// GrpcTransport). gRPC's callback handlers hand it work through an inbox;
+// each request then waits in the loop's table, with its deadlines, until its
+// outcome calls it back (no thread blocks on a request).
 //
 // - Group commit: the loop takes everything in its inbox (proposals, peer
 //   messages, reads) between Node::Hold/Release, so all of it is persisted
@@ -9,8 +10,12 @@
 // - Router: a write on a follower is proposed there and Raft forwards it to
 //   the leader; the follower answers when the entry applies locally. With
 //   forward_writes=false it answers NOT_LEADER with the leader's address.
-//   LINEARIZABLE reads use ReadIndex (a follower asks the leader) and wait
-//   until applied locally; NONE reads local state.
+//   LINEARIZABLE reads use ReadIndex (a follower asks the leader; reads
+//   that arrive together share one round) and wait until applied locally;
+//   NONE reads local state.
+// - The node that receives a write fixes its timestamp and random seed
+//   before proposing (DESIGN.md §3 says the leader; replicas agree either
+//   way, since the values travel in the entry).
 // - With no leader, writes and linearizable reads wait leader_wait_ms for an
 //   election, then fail with UNAVAILABLE "no leader"; a write that was
 //   proposed but not answered in time fails with DEADLINE_EXCEEDED
