@@ -185,6 +185,49 @@ void CheckHealth(const std::string& endpoint) {
   Check(bytes == std::string("\x08\x01", 2), "health status is not SERVING");
 }
 
+// Server reflection, by a stock client: ServerReflectionInfo with
+// list_services must name raftsql's services.
+void CheckReflection(const std::string& endpoint) {
+  grpc::GenericStub stub(
+      grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::CompletionQueue cq;
+  auto call = stub.PrepareCall(
+      &ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  auto step = [&](void* want) {
+    Check(cq.Next(&tag, &ok) && tag == want && ok, "reflection call failed");
+  };
+  call->StartCall(reinterpret_cast<void*>(1));
+  step(reinterpret_cast<void*>(1));
+  grpc::Slice list_services("\x3a\x00", 2);  // field 7, empty string
+  grpc::ByteBuffer request(&list_services, 1), response;
+  call->Write(request, reinterpret_cast<void*>(2));
+  step(reinterpret_cast<void*>(2));
+  call->Read(&response, reinterpret_cast<void*>(3));
+  step(reinterpret_cast<void*>(3));
+  std::vector<grpc::Slice> slices;
+  Check(response.Dump(&slices).ok(), "reflection response unreadable");
+  std::string bytes;
+  for (const grpc::Slice& sl : slices) {
+    bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  }
+  Check(bytes.find("raftsql.v1.DatabaseService") != std::string::npos,
+        "reflection does not list raftsql.v1.DatabaseService");
+  ctx.TryCancel();
+  grpc::Status finished;
+  call->Finish(&finished, reinterpret_cast<void*>(4));
+  while (cq.Next(&tag, &ok)) {
+    if (tag == reinterpret_cast<void*>(4)) break;
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
 // ---- full ----
 void Full(LocalCluster& c) {
   Check(c.Start().ok(), "start");
@@ -217,6 +260,8 @@ void Full(LocalCluster& c) {
                    "linearizable read on another node"));
   for (int node = 1; node <= 3; ++node) CheckHealth(c.Endpoint(node));
   Log("gRPC health check: SERVING on every node");
+  CheckReflection(c.Endpoint(1));
+  Log("server reflection lists raftsql.v1.DatabaseService");
 
   // Bad input of several kinds: clear errors, nothing lost.
   auto bad = client.Execute(Sql("INSERT INTO kv VALUES (1, 2"));
