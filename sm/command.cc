@@ -41,38 +41,6 @@ void PutValue(std::string& out, const Value& v) {
   }
 }
 
-std::optional<Value> GetValue(std::string_view& in) {
-  if (in.empty()) return std::nullopt;
-  const auto type = static_cast<uint8_t>(in[0]);
-  in.remove_prefix(1);
-  Value v;
-  switch (type) {
-    case 0:
-      return v;
-    case 1: {
-      auto i = GetFixed64(in);
-      if (!i) return std::nullopt;
-      return Value::Integer(static_cast<int64_t>(*i));
-    }
-    case 2: {
-      auto bits = GetFixed64(in);
-      if (!bits) return std::nullopt;
-      double d;
-      std::memcpy(&d, &*bits, sizeof(d));
-      return Value::Real(d);
-    }
-    case 3:
-    case 4: {
-      auto b = GetBytes(in);
-      if (!b) return std::nullopt;
-      return type == 3 ? Value::Text(std::string(*b))
-                       : Value::Blob(std::string(*b));
-    }
-    default:
-      return std::nullopt;
-  }
-}
-
 }  // namespace
 
 std::string Value::DebugString() const {
@@ -123,33 +91,83 @@ std::string Command::Encode() const {
   return out;
 }
 
+namespace {
+
+// Reads a value into `v`, reusing its storage.
+bool ReadValueInto(std::string_view& in, Value* v) {
+  if (in.empty()) return false;
+  const auto type = static_cast<uint8_t>(in[0]);
+  in.remove_prefix(1);
+  // Nothing of the value it held before may remain (clear() keeps the
+  // capacity).
+  v->integer = 0;
+  v->real = 0;
+  v->bytes.clear();
+  switch (type) {
+    case 0:
+      v->type = Value::Type::kNull;
+      return true;
+    case 1: {
+      auto i = GetFixed64(in);
+      if (!i) return false;
+      v->type = Value::Type::kInteger;
+      v->integer = static_cast<int64_t>(*i);
+      return true;
+    }
+    case 2: {
+      auto bits = GetFixed64(in);
+      if (!bits) return false;
+      v->type = Value::Type::kReal;
+      std::memcpy(&v->real, &*bits, sizeof(v->real));
+      return true;
+    }
+    case 3:
+    case 4: {
+      auto b = GetBytes(in);
+      if (!b) return false;
+      v->type = type == 3 ? Value::Type::kText : Value::Type::kBlob;
+      v->bytes.assign(b->data(), b->size());
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<Command> Command::Decode(std::string_view in) {
+  Command c;
+  absl::Status s = DecodeInto(in, &c);
+  if (!s.ok()) return s;
+  return c;
+}
+
+absl::Status Command::DecodeInto(std::string_view in, Command* out) {
   if (in.substr(0, 4) != kCommandMagic) return Malformed("command");
   in.remove_prefix(4);
-  Command c;
+  Command& c = *out;
   auto n = GetFixed64(in);
   if (!n || *n > in.size()) return Malformed("command");
-  for (uint64_t i = 0; i < *n; ++i) {
-    Statement s;
+  c.statements.resize(*n);
+  for (Statement& s : c.statements) {
     auto sql = GetBytes(in);
     auto np = GetFixed64(in);
     if (!sql || !np || *np > in.size()) return Malformed("statement");
-    s.sql = std::string(*sql);
-    for (uint64_t k = 0; k < *np; ++k) {
-      auto v = GetValue(in);
-      if (!v) return Malformed("parameter");
-      s.positional.push_back(std::move(*v));
+    s.sql.assign(sql->data(), sql->size());
+    s.positional.resize(*np);
+    for (Value& v : s.positional) {
+      if (!ReadValueInto(in, &v)) return Malformed("parameter");
     }
     auto nn = GetFixed64(in);
     if (!nn || *nn > in.size()) return Malformed("statement");
-    for (uint64_t k = 0; k < *nn; ++k) {
-      auto name = GetBytes(in);
-      if (!name) return Malformed("parameter name");
-      auto v = GetValue(in);
-      if (!v) return Malformed("parameter");
-      s.named.emplace_back(std::string(*name), std::move(*v));
+    s.named.resize(*nn);
+    for (auto& [name, v] : s.named) {
+      auto text = GetBytes(in);
+      if (!text) return Malformed("parameter name");
+      name.assign(text->data(), text->size());
+      if (!ReadValueInto(in, &v)) return Malformed("parameter");
     }
-    c.statements.push_back(std::move(s));
   }
   if (in.empty()) return Malformed("command");
   c.transaction = in[0] != 0;
@@ -167,7 +185,7 @@ absl::StatusOr<Command> Command::Decode(std::string_view in) {
   c.timestamp_ms = static_cast<int64_t>(*ts);
   c.random_seed = *seed;
   c.request_id = *request;
-  return c;
+  return absl::OkStatus();
 }
 
 uint64_t Command::PeekRequestId(std::string_view data) {

@@ -63,6 +63,9 @@ struct Command {
 
   std::string Encode() const;
   static absl::StatusOr<Command> Decode(std::string_view data);
+  // Decodes into `out`, reusing its vectors and strings (the apply loop
+  // decodes every entry into one scratch command).
+  static absl::Status DecodeInto(std::string_view data, Command* out);
   // request_id of an encoded command without decoding it (0 if `data` is
   // not a command).
   static uint64_t PeekRequestId(std::string_view data);

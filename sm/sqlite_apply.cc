@@ -209,12 +209,14 @@ std::vector<std::string> SqliteStateMachine::ApplyInTransaction(
 
 std::string SqliteStateMachine::ApplyEntry(const core::Entry& entry) {
   if (entry.type != core::EntryType::kNormal || entry.data.empty()) return "";
-  absl::StatusOr<Command> cmd = Command::Decode(entry.data);
+  // One scratch command for every entry: its storage is reused.
+  const absl::Status decoded = Command::DecodeInto(entry.data, &scratch_);
+  const Command* cmd = &scratch_;
   CommandResult result;
-  if (!cmd.ok()) {
+  if (!decoded.ok()) {
     // Only our servers propose; an undecodable entry is applied as a failed
     // no-op on every replica alike.
-    result.statements.push_back(StatementResult{cmd.status(), 0, 0});
+    result.statements.push_back(StatementResult{decoded, 0, 0});
     result.index = entry.index;
   } else if (NeedsSavepoints(*cmd)) {
     CHECK(Internal("SAVEPOINT entry").ok());

@@ -146,6 +146,7 @@ class SqliteStateMachine final : public core::StateMachine {
   // The preupdate hook's last table (SQLite's name pointer) and its hash.
   const char* hook_table_ = nullptr;
   uint64_t hook_table_hash_ = 0;
+  Command scratch_;  // ApplyEntry decodes into it.
   // Table versions changed by the entries of the running batch.
   std::map<std::string, uint64_t> batch_versions_;
   // A user statement's ON CONFLICT ROLLBACK ended our transaction.

@@ -413,6 +413,24 @@ TEST(SqliteFile, ValidationOfARepeatedStatementStillChecksItsParameters) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Command, DecodingIntoAReusedCommandLeavesNothingOfThePreviousOne) {
+  Command big =
+      Cmd({Statement{"INSERT INTO t VALUES (?, ?, :a)",
+                     {Value::Text(std::string(100, 'x')), Value::Blob("b")},
+                     {{"a", Value::Real(2.5)}}},
+           S("DELETE FROM t")},
+          true);
+  big.session_id = 9;
+  big.sequence = 3;
+  Command small = Cmd({S("UPDATE t SET v = ?", {Value::Integer(4)})});
+  Command scratch;
+  ASSERT_TRUE(Command::DecodeInto(big.Encode(), &scratch).ok());
+  EXPECT_EQ(scratch, big);
+  ASSERT_TRUE(Command::DecodeInto(small.Encode(), &scratch).ok());
+  EXPECT_EQ(scratch, small);
+  EXPECT_FALSE(Command::DecodeInto("junk", &scratch).ok());
+}
+
 TEST(Command, EncodingRoundTripsAndRejectsGarbage) {
   Command c = Cmd({Statement{"INSERT INTO t VALUES (?, :n)",
                              {Value::Integer(-5), Value::Real(1.5),
