@@ -354,6 +354,13 @@ void RaftServer::LearnAddress(uint64_t id, const std::string& address) {
 }
 
 void RaftServer::Deliver(std::vector<core::Message> messages) {
+  {
+    // A loop that falls behind drops peer messages instead of queueing
+    // without bound (a sender's next batch follows our answer at once);
+    // Raft resends what is lost.
+    std::lock_guard<std::mutex> l(inbox_mu_);
+    if (inbox_.size() >= kMaxInbox) return;
+  }
   Post([this, messages = std::move(messages)]() mutable {
     for (core::Message& m : messages) {
       if (m.to != options_.id) continue;

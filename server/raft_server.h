@@ -191,6 +191,7 @@ class RaftServer {
   std::mutex inbox_mu_;
   std::condition_variable inbox_cv_;
   std::vector<Task> inbox_;
+  static constexpr size_t kMaxInbox = 16384;
   bool stopping_ = false;
   std::thread loop_;
   std::thread joiner_;
