@@ -174,6 +174,11 @@ void SimLogStore::Submit(core::LogWrite write,
   core::AppendRecord(bytes, kReadyRecord, payload);
   ApplyRecord(kReadyRecord, payload);
   disk_->Write(bytes);
+  if (latency_.synchronous) {
+    // The write and its fsync happen within this event: no crash can fall
+    // between them.
+    return done(write.sync ? disk_->Sync(*rng_) : absl::OkStatus());
+  }
   Time delay = rng_->Range(latency_.write_min, latency_.write_max);
   if (write.sync) delay += rng_->Range(latency_.fsync_min, latency_.fsync_max);
   delay *= latency_.slowdown;

@@ -23,6 +23,8 @@ struct DiskLatency {
   Time fsync_max = 2 * kMillisecond;
   // Multiplies every latency (a slow disk).
   uint64_t slowdown = 1;
+  // Writes complete (and fsync) before Submit returns, as RocksDB's do.
+  bool synchronous = false;
 };
 
 struct RecoveryReport {

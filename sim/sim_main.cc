@@ -53,6 +53,7 @@ constexpr const char* kKnownFlags[] = {"seed",
                                        "faults",
                                        "broken",
                                        "sql",
+                                       "sync_disk",
                                        "verbose",
                                        "help"};
 
@@ -90,6 +91,10 @@ void Usage() {
       "  --faults=1.0            fault intensity; 0 runs fault-free\n"
       "  --sql                   run the workload as SQL on the real SQLite\n"
       "                          state machine (registers + a bank)\n"
+      "  --sync-disk             the production server's configuration: log\n"
+      "                          writes complete before Submit returns and "
+      "the\n"
+      "                          leader sends appends while it writes\n"
       "  --broken=fsync|send-before-persist|stale-reads|split-transfers\n"
       "                          break a component on purpose (the checkers\n"
       "                          must catch it)\n");
@@ -104,6 +109,7 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
   o.keys = static_cast<int>(f.Int("keys", 8));
   o.fault_intensity = f.Double("faults", 1.0);
   o.sql = f.Has("sql");
+  o.sync_disk = f.Has("sync_disk");
   const std::string broken = f.Str("broken");
   o.broken_fsync = broken == "fsync";
   o.broken_send_before_persist = broken == "send-before-persist";
@@ -115,8 +121,10 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
 
 std::string Replay(const Flags& f, uint64_t seed) {
   std::string cmd = absl::StrCat("./bazelw run //sim -- --seed=", seed);
-  for (const char* k :
-       {"nodes", "clients", "ops", "keys", "faults", "broken"}) {
+  // Every knob that changes the run (a replay without --sql was another
+  // run).
+  for (const char* k : {"nodes", "clients", "ops", "keys", "faults", "broken",
+                        "sql", "sync_disk"}) {
     if (f.Has(k)) absl::StrAppend(&cmd, " --", k, "=", f.Str(k));
   }
   return absl::StrCat(cmd, " --trace");

@@ -78,6 +78,7 @@ void Simulation::StartNode(Slot& s) {
   ++s.incarnation;
   DiskLatency latency;
   latency.slowdown = plan_.disk_slowdown[s.id - 1];
+  latency.synchronous = options_.sync_disk;
   s.store = std::make_unique<SimLogStore>(s.disk.get(), &queue_, &s.disk_rng,
                                           latency);
   const RecoveryReport recovery = s.store->Recover();
@@ -112,6 +113,7 @@ void Simulation::StartNode(Slot& s) {
   o.transport = s.transport.get();
   o.state_machine = &s.sm->machine();
   o.unsafe_send_before_persist = options_.broken_send_before_persist;
+  o.send_appends_before_persist = options_.sync_disk;
   o.snapshot_threshold_entries = options_.snapshot_threshold_entries;
   core::NodeObserver obs;
   Slot* slot = &s;

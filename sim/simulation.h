@@ -37,6 +37,10 @@ struct SimOptions {
   // Run the workload as SQL on the real SqliteStateMachine (registers and a
   // bank whose total must never change) instead of the in-memory KV store.
   bool sql = false;
+  // The production server's configuration: each log write completes before
+  // Submit returns (as RocksDbLogStore's), so the leader sends its appends
+  // while it writes them (NodeOptions::send_appends_before_persist).
+  bool sync_disk = false;
   // Receives readable trace lines when set.
   std::function<void(const std::string&)> trace;
 
