@@ -1,5 +1,6 @@
 // RaftServer's admin side: status, membership changes, leadership transfer.
 // These calls are rare and may block their caller (never the Raft loop).
+#include <algorithm>
 #include <future>
 #include <thread>
 
@@ -79,16 +80,32 @@ absl::StatusOr<std::vector<Member>> RaftServer::AddNode(
     return absl::InvalidArgumentError("AddNode needs an id and an address");
   }
   SetAddress(id, address);
-  // A node joining with an empty log must get a snapshot (it carries the
-  // membership that the first log entries do not).
-  auto compacted = OnLoop<bool>([this] {
-    node_->CompactNow();
-    return true;
+  // Idempotent, for a joiner that retries after a timeout: a voter stays a
+  // voter (never demoted), a learner goes on to its promotion.
+  auto membership = OnLoop<int>([this, id] {
+    const core::ConfState cs = node_->raw().raft().tracker().GetConfState();
+    if (std::count(cs.voters.begin(), cs.voters.end(), id) > 0) return 2;
+    if (std::count(cs.learners.begin(), cs.learners.end(), id) > 0) return 1;
+    return 0;
   });
-  if (!compacted.ok()) return compacted.status();
-  auto added = ChangeMembership(
-      core::ConfChange{core::ConfChange::Type::kAddLearner, id, address});
-  if (!added.ok() || learner) return added;
+  if (!membership.ok()) return membership.status();
+  if (*membership == 2) {
+    return OnLoop<std::vector<Member>>([this] { return Members(); });
+  }
+  if (*membership == 0) {
+    // A node joining with an empty log must get a snapshot (it carries the
+    // membership that the first log entries do not).
+    auto compacted = OnLoop<bool>([this] {
+      node_->CompactNow();
+      return true;
+    });
+    if (!compacted.ok()) return compacted.status();
+    auto added = ChangeMembership(
+        core::ConfChange{core::ConfChange::Type::kAddLearner, id, address});
+    if (!added.ok() || learner) return added;
+  } else if (learner) {
+    return OnLoop<std::vector<Member>>([this] { return Members(); });
+  }
   // Promote once caught up, so the new voter cannot stall commits.
   const int64_t deadline = internal::NowMs() + options_.request_timeout_ms * 4;
   while (internal::NowMs() < deadline) {

@@ -559,6 +559,14 @@ void Membership(LocalCluster& c) {
   Check(Count(at_joiner, "SELECT count(*) FROM t", false) == writes,
         "the joined node misses rows");
   Log(absl::StrCat("node ", joiner, " is a voter with all ", writes, " rows"));
+  // A join retried after a timeout must not demote it.
+  auto again = Ok(client.AddNode(joiner, c.Endpoint(joiner)), "AddNode again");
+  bool still_voter = false;
+  for (const v1::Member& m : again.members()) {
+    if (m.id() == static_cast<uint64_t>(joiner)) still_voter = m.voter();
+  }
+  Check(still_voter, "a repeated AddNode demoted the voter");
+  Log("a repeated AddNode leaves the voter a voter");
 
   // Leadership moves to the new node; then node 1 is removed.
   auto moved = Ok(client.TransferLeadership(joiner), "transfer");
