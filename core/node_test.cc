@@ -137,6 +137,25 @@ TEST(Node, DurableStateMachineIsNotReappliedButItsConfChangesAre) {
   EXPECT_TRUE(node.raw().raft().tracker().IsVoter(4));
 }
 
+TEST(Node, DurableStateMachineAheadOfTheStoredCommitIndexStarts) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  store.mem.Append({Entry{1, 1, EntryType::kNormal, ""},
+                    Entry{1, 2, EntryType::kNormal, "x"},
+                    Entry{1, 3, EntryType::kNormal, "y"}});
+  // The commit index on disk lags: its last update was not fsynced.
+  store.mem.SetHardState(HardState{1, 1, 1});
+  CountingMachine sm;
+  sm.applied = 3;  // But the state machine had applied (and stored) 3.
+  NullTransport net;
+  Node node(Options(store, sm, net), {});
+  EXPECT_EQ(node.raw().raft().log().committed(), 3u);
+  EXPECT_EQ(sm.applies, 0);
+  node.Campaign();
+  ASSERT_TRUE(node.Propose("z").ok());
+  EXPECT_EQ(sm.applied, 5u);  // The new leader's no-op, then "z".
+}
+
 TEST(Node, VolatileStateMachineStartsFromTheStoresSnapshot) {
   MemoryLogStore store;
   store.mem.Append({Entry{1, 1, EntryType::kNormal, ""},

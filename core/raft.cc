@@ -62,6 +62,14 @@ Raft::Raft(const Config& config)
     vote_ = hs.vote;
     log_.CommitTo(hs.commit);
   }
+  if (config.applied > log_.committed()) {
+    // A durable state machine can be ahead of the commit index on disk (a
+    // commit-only HardState is written without fsync): what it applied was
+    // committed, and its entries are in the log (they were made durable
+    // before they were applied).
+    CHECK_LE(config.applied, log_.LastIndex());
+    log_.CommitTo(config.applied);
+  }
   if (config.applied > 0) log_.AppliedTo(config.applied);
   BecomeFollower(term_, kNone);
 }

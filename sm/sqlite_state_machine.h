@@ -41,6 +41,10 @@ struct SqliteOptions {
   std::string path = ":memory:";
   // Bound on rows one Query returns.
   size_t max_query_rows = 100'000;
+  // A registered VFS for a file database used by one thread through one
+  // connection (the simulator's disk); it must provide the deterministic
+  // clock. Null: the platform's files (with WAL and separate readers).
+  const char* vfs = nullptr;
 };
 
 class SqliteStateMachine final : public core::StateMachine {

@@ -1,0 +1,74 @@
+// SimFs: one node's simulated file system for SQLite (random-access files,
+// unlike SimDisk's append-only log). Writes land in a volatile cache and
+// Sync() makes a file's writes durable. A crash keeps the durable bytes plus
+// a random subset of each file's unsynced writes, in any order: SQLite must
+// recover with nothing but its own fsync ordering. Deleting a file is
+// durable at once (a simplification: real deletes need a directory sync).
+#ifndef RAFTSQL_SIM_SIM_FS_H_
+#define RAFTSQL_SIM_SIM_FS_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/prng.h"
+
+namespace raftsql::sim {
+
+class SimFile {
+ public:
+  // What reads see: durable bytes with every write since applied.
+  const std::string& contents() const { return current_; }
+  void Write(uint64_t offset, std::string_view bytes);
+  void Truncate(uint64_t size);
+  void Sync();
+  // Keeps each unsynced write with probability 1/2; returns how many were
+  // lost.
+  size_t Crash(core::Prng& rng);
+
+ private:
+  struct Op {
+    bool truncate = false;
+    uint64_t offset = 0;  // or the new size
+    std::string bytes;
+  };
+  static void Apply(std::string& file, const Op& op);
+
+  std::string durable_;
+  std::string current_;
+  std::vector<Op> pending_;
+};
+
+class SimFs {
+ public:
+  // Registers this file system under `id` for the VFS (paths
+  // "/simfs/<id>/<name>"); unregisters on destruction.
+  explicit SimFs(int id);
+  ~SimFs();
+  SimFs(const SimFs&) = delete;
+  SimFs& operator=(const SimFs&) = delete;
+
+  std::string Path(const std::string& name) const;
+  SimFile* Find(const std::string& path);
+  SimFile* Create(const std::string& path);
+  void Delete(const std::string& path);
+  // A crash of the node: every file loses part of what it had not synced.
+  size_t Crash(core::Prng& rng);
+
+  // The file system a "/simfs/<id>/..." path belongs to, or null.
+  static SimFs* ForPath(const std::string& path);
+
+ private:
+  const int id_;
+  std::map<std::string, std::unique_ptr<SimFile>> files_;
+};
+
+// The SQLite VFS over SimFs (deterministic clock as sm's), registered once.
+const char* SimFsVfsName();
+
+}  // namespace raftsql::sim
+
+#endif  // RAFTSQL_SIM_SIM_FS_H_
