@@ -94,6 +94,7 @@ void SimFs::Delete(const std::string& path) { files_.erase(path); }
 size_t SimFs::Crash(core::Prng& rng) {
   size_t lost = 0;
   for (auto& [path, file] : files_) lost += file->Crash(rng);
+  frozen_ = false;
   return lost;
 }
 
@@ -116,6 +117,7 @@ struct VfsFile {
   sqlite3_file base;
   SimFile* file;
   SimFile* owned;  // A nameless temporary file, deleted on close.
+  SimFs* fs;       // Null for a temporary file.
 };
 
 VfsFile* Self(sqlite3_file* f) { return reinterpret_cast<VfsFile*>(f); }
@@ -138,16 +140,23 @@ int Read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
   }
   return SQLITE_OK;
 }
+// A dead process's file operations do nothing.
+bool Dead(sqlite3_file* f) {
+  return Self(f)->fs != nullptr && Self(f)->fs->frozen();
+}
 int Write(sqlite3_file* f, const void* in, int amount, sqlite3_int64 offset) {
+  if (Dead(f)) return SQLITE_OK;
   Self(f)->file->Write(static_cast<uint64_t>(offset),
                        std::string_view(static_cast<const char*>(in), amount));
   return SQLITE_OK;
 }
 int Truncate(sqlite3_file* f, sqlite3_int64 size) {
+  if (Dead(f)) return SQLITE_OK;
   Self(f)->file->Truncate(static_cast<uint64_t>(size));
   return SQLITE_OK;
 }
 int Sync(sqlite3_file* f, int) {
+  if (Dead(f)) return SQLITE_OK;
   Self(f)->file->Sync();
   return SQLITE_OK;
 }
@@ -167,10 +176,19 @@ int SectorSize(sqlite3_file*) { return 512; }
 int DeviceCharacteristics(sqlite3_file*) { return 0; }
 
 const sqlite3_io_methods kIoMethods = {
-    1,        Close,    Read,       Write,
-    Truncate, Sync,     FileSize,   Lock,
-    Unlock,   CheckReservedLock,    FileControl,
-    SectorSize,         DeviceCharacteristics,
+    1,
+    Close,
+    Read,
+    Write,
+    Truncate,
+    Sync,
+    FileSize,
+    Lock,
+    Unlock,
+    CheckReservedLock,
+    FileControl,
+    SectorSize,
+    DeviceCharacteristics,
 };
 
 int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* out, int flags,
@@ -179,6 +197,7 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* out, int flags,
   f->base.pMethods = nullptr;
   f->file = nullptr;
   f->owned = nullptr;
+  f->fs = nullptr;
   if (name == nullptr) {
     f->owned = new SimFile();
     f->file = f->owned;
@@ -186,6 +205,7 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* out, int flags,
     const std::string path = name;
     SimFs* fs = SimFs::ForPath(path);
     if (fs == nullptr) return SQLITE_CANTOPEN;
+    f->fs = fs;
     f->file = fs->Find(path);
     if (f->file == nullptr) {
       if ((flags & SQLITE_OPEN_CREATE) == 0) return SQLITE_CANTOPEN;
@@ -197,7 +217,8 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* out, int flags,
   return SQLITE_OK;
 }
 int Delete(sqlite3_vfs*, const char* name, int) {
-  if (SimFs* fs = SimFs::ForPath(name)) fs->Delete(name);
+  SimFs* fs = SimFs::ForPath(name);
+  if (fs != nullptr && !fs->frozen()) fs->Delete(name);
   return SQLITE_OK;
 }
 int Access(sqlite3_vfs*, const char* name, int, int* out) {
@@ -238,6 +259,11 @@ void Register() {
 }
 
 }  // namespace
+
+int NextSimFsId() {
+  static int next = 0;
+  return ++next;
+}
 
 const char* SimFsVfsName() {
   static std::once_flag once;

@@ -55,7 +55,12 @@ class SimFs {
   SimFile* Find(const std::string& path);
   SimFile* Create(const std::string& path);
   void Delete(const std::string& path);
-  // A crash of the node: every file loses part of what it had not synced.
+  // The process died: from now on its writes, syncs and deletes do nothing
+  // (closing its connection must not checkpoint or clean up).
+  void Freeze() { frozen_ = true; }
+  bool frozen() const { return frozen_; }
+  // Then the machine: every file loses part of what it had not synced; the
+  // next process starts from what is left.
   size_t Crash(core::Prng& rng);
 
   // The file system a "/simfs/<id>/..." path belongs to, or null.
@@ -63,11 +68,14 @@ class SimFs {
 
  private:
   const int id_;
+  bool frozen_ = false;
   std::map<std::string, std::unique_ptr<SimFile>> files_;
 };
 
 // The SQLite VFS over SimFs (deterministic clock as sm's), registered once.
 const char* SimFsVfsName();
+// A process-unique SimFs id (sweeps build many simulations).
+int NextSimFsId();
 
 }  // namespace raftsql::sim
 

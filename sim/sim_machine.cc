@@ -36,10 +36,15 @@ class KvMachine final : public SimMachine {
 // The register and bank workloads as SQL on the real SqliteStateMachine.
 class SqlMachine final : public SimMachine {
  public:
-  explicit SqlMachine(bool atomic_transfers)
+  SqlMachine(bool atomic_transfers, const std::string& path, const char* vfs)
       : atomic_transfers_(atomic_transfers) {
+    sm::SqliteOptions o;
+    if (vfs != nullptr) {
+      o.path = path;
+      o.vfs = vfs;
+    }
     absl::StatusOr<std::unique_ptr<sm::SqliteStateMachine>> s =
-        sm::SqliteStateMachine::Open(sm::SqliteOptions{});
+        sm::SqliteStateMachine::Open(o);
     CHECK(s.ok());
     sql_ = std::move(*s);
   }
@@ -184,8 +189,10 @@ class SqlMachine final : public SimMachine {
 std::unique_ptr<SimMachine> NewKvMachine() {
   return std::make_unique<KvMachine>();
 }
-std::unique_ptr<SimMachine> NewSqlMachine(bool atomic_transfers) {
-  return std::make_unique<SqlMachine>(atomic_transfers);
+std::unique_ptr<SimMachine> NewSqlMachine(bool atomic_transfers,
+                                          const std::string& path,
+                                          const char* vfs) {
+  return std::make_unique<SqlMachine>(atomic_transfers, path, vfs);
 }
 
 }  // namespace raftsql::sim

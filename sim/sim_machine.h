@@ -62,7 +62,10 @@ class SimMachine {
 std::unique_ptr<SimMachine> NewKvMachine();
 // `atomic_transfers` false breaks the bank on purpose (a self-test): the two
 // legs of a transfer no longer commit or fail together.
-std::unique_ptr<SimMachine> NewSqlMachine(bool atomic_transfers = true);
+// In memory, or (with a path and a VFS) in files on a simulated disk.
+std::unique_ptr<SimMachine> NewSqlMachine(bool atomic_transfers = true,
+                                          const std::string& path = "",
+                                          const char* vfs = nullptr);
 
 }  // namespace raftsql::sim
 

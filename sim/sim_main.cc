@@ -54,6 +54,7 @@ constexpr const char* kKnownFlags[] = {"seed",
                                        "broken",
                                        "sql",
                                        "sync_disk",
+                                       "sql_disk",
                                        "verbose",
                                        "help"};
 
@@ -91,6 +92,8 @@ void Usage() {
       "  --faults=1.0            fault intensity; 0 runs fault-free\n"
       "  --sql                   run the workload as SQL on the real SQLite\n"
       "                          state machine (registers + a bank)\n"
+      "  --sql-disk              --sql with the database in files on a\n"
+      "                          simulated disk (SQLite's own crash recovery)\n"
       "  --sync-disk             the production server's configuration: log\n"
       "                          writes complete before Submit returns and "
       "the\n"
@@ -110,6 +113,8 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
   o.fault_intensity = f.Double("faults", 1.0);
   o.sql = f.Has("sql");
   o.sync_disk = f.Has("sync_disk");
+  o.sql_disk = f.Has("sql_disk");
+  if (o.sql_disk) o.sql = true;
   const std::string broken = f.Str("broken");
   o.broken_fsync = broken == "fsync";
   o.broken_send_before_persist = broken == "send-before-persist";
@@ -124,7 +129,7 @@ std::string Replay(const Flags& f, uint64_t seed) {
   // Every knob that changes the run (a replay without --sql was another
   // run).
   for (const char* k : {"nodes", "clients", "ops", "keys", "faults", "broken",
-                        "sql", "sync_disk"}) {
+                        "sql", "sync_disk", "sql_disk"}) {
     if (f.Has(k)) absl::StrAppend(&cmd, " --", k, "=", f.Str(k));
   }
   return absl::StrCat(cmd, " --trace");

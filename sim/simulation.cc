@@ -41,6 +41,9 @@ Simulation::Simulation(const SimOptions& options)
     DiskFaults disk_faults = plan_.disk;
     disk_faults.lie_about_fsync = options.broken_fsync;
     s->disk = std::make_unique<SimDisk>(disk_faults);
+    if (options.sql && options.sql_disk) {
+      s->fs = std::make_unique<SimFs>(NextSimFsId());
+    }
     s->disk_rng = rng_.Split();
     s->transport = std::make_unique<SlotTransport>(network_.get());
     const double drift = plan_.clock_drift[i - 1];
@@ -97,8 +100,11 @@ void Simulation::StartNode(Slot& s) {
       });
     });
   }
-  s.sm = options_.sql ? NewSqlMachine(!options_.broken_split_transfers)
-                      : NewKvMachine();
+  s.sm = !options_.sql ? NewKvMachine()
+         : s.fs != nullptr
+             ? NewSqlMachine(!options_.broken_split_transfers,
+                             s.fs->Path("state.db"), SimFsVfsName())
+             : NewSqlMachine(!options_.broken_split_transfers);
   core::NodeOptions o;
   o.raft.id = s.id;
   o.raft.election_ticks = options_.election_ticks;
@@ -153,6 +159,9 @@ void Simulation::StartNode(Slot& s) {
 
 void Simulation::CrashNode(Slot& s, const char* why) {
   if (!s.up) return;
+  // A dead process writes nothing more: closing its database must not
+  // checkpoint or clean up.
+  if (s.fs != nullptr) s.fs->Freeze();
   s.node.reset();
   s.store.reset();  // Pending disk completions die with it.
   s.sm.reset();
@@ -161,9 +170,15 @@ void Simulation::CrashNode(Slot& s, const char* why) {
   s.up = false;
   s.paused_until = 0;
   const CrashReport r = s.disk->Crash(s.disk_rng);
-  Trace(absl::StrFormat("n%d crashes %s: %d unsynced bytes lost%s%s", s.id, why,
-                        r.lost_bytes, r.torn ? ", last write torn" : "",
-                        r.corrupted ? ", last sector corrupted" : ""));
+  const size_t lost_db_writes = s.fs != nullptr ? s.fs->Crash(s.disk_rng) : 0;
+  if (lost_db_writes > 0) ++result_.faults["database writes lost"];
+  Trace(absl::StrFormat(
+      "n%d crashes %s: %d unsynced bytes lost%s%s%s", s.id, why, r.lost_bytes,
+      r.torn ? ", last write torn" : "",
+      r.corrupted ? ", last sector corrupted" : "",
+      lost_db_writes > 0
+          ? absl::StrFormat(", %d database writes lost", lost_db_writes)
+          : std::string()));
   if (r.torn) ++result_.faults["torn write"];
   if (r.corrupted) ++result_.faults["corrupt sector"];
 }

@@ -41,6 +41,11 @@ struct SimOptions {
   // Submit returns (as RocksDbLogStore's), so the leader sends its appends
   // while it writes them (NodeOptions::send_appends_before_persist).
   bool sync_disk = false;
+  // With sql: the SQLite database lives in files on a simulated disk (WAL,
+  // synchronous=NORMAL, as in production) that lose unsynced writes on a
+  // crash, so a restarted node recovers through SQLite's own WAL recovery
+  // and resumes after the applied index stored with the effects.
+  bool sql_disk = false;
   // Receives readable trace lines when set.
   std::function<void(const std::string&)> trace;
 

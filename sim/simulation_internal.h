@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "sim/sim_fs.h"
 #include "sim/sim_machine.h"
 #include "sim/simulation.h"
 
@@ -24,6 +25,9 @@ class SlotTransport final : public core::Transport {
 struct Simulation::Slot {
   uint64_t id = 0;
   std::unique_ptr<SimDisk> disk;
+  // --sql-disk: the SQLite database's files, which survive crashes as a
+  // disk would (null: the state machine lives in memory).
+  std::unique_ptr<SimFs> fs;
   std::unique_ptr<SimLogStore> store;
   std::unique_ptr<SimMachine> sm;
   std::unique_ptr<SlotTransport> transport;

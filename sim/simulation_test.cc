@@ -132,6 +132,20 @@ TEST(SimulationRegression, Seed1029SqlSnapshotChunksAreNotMixedAcrossSenders) {
   EXPECT_TRUE(r.passed) << r.failure;
 }
 
+TEST(SimulationRegression, Seed12SqlOnDiskStateMachineAheadOfStoredCommit) {
+  // With the database on the simulated disk, a crash kept SQLite's last
+  // commit but lost the log's unsynced commit index: the restart CHECK-failed
+  // (applied 680 > committed 679) until Raft took the applied index as
+  // committed.
+  SimOptions o;
+  o.seed = 12;
+  o.sql = true;
+  o.sql_disk = true;
+  const SimResult r = Simulation(o).Run();
+  EXPECT_TRUE(r.passed) << r.failure;
+  EXPECT_GT(r.faults.count("database writes lost"), 0u);
+}
+
 TEST(SimulationRegression, Seed15BrokenDiskDoesNotStormTheNetwork) {
   // With a lying disk a follower "forgets" entries it acknowledged; every
   // duplicated rejection used to trigger another probe, exponentially.

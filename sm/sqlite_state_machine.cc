@@ -265,11 +265,13 @@ absl::Status SqliteStateMachine::Init() {
   }
   write_policy_.internal = true;
   if (options_.vfs != nullptr) {
-    // A rollback journal, fsynced in full: SQLite's crash recovery runs on
-    // the simulated disk exactly as on a real one.
+    // As in production (WAL, synchronous=NORMAL: the last commits may be
+    // lost, never consistency), with the WAL index in process memory
+    // (exclusive locking: no shared-memory file). A crash of the simulated
+    // disk then runs SQLite's own WAL recovery.
     s = Exec(
-        "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=PERSIST; "
-        "PRAGMA synchronous=FULL;");
+        "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; "
+        "PRAGMA synchronous=NORMAL;");
     if (!s.ok()) return s;
   }
   if (!memory) {
