@@ -298,14 +298,12 @@ void ParseEtcdStatus(std::string_view in, uint64_t* member, uint64_t* leader) {
     } else if (type == 2) {
       if (!Varint(in, &v) || v > in.size()) return;
       if (field == 1) {
-        uint64_t unused = 0;
         std::string_view header = in.substr(0, v);
         uint64_t htag, hv;
         while (Varint(header, &htag)) {
           if ((htag & 7) != 0 || !Varint(header, &hv)) break;
           if ((htag >> 3) == 2) *member = hv;
         }
-        (void)unused;
       }
       in.remove_prefix(v);
     } else {
@@ -318,37 +316,11 @@ void ParseEtcdStatus(std::string_view in, uint64_t* member, uint64_t* leader) {
 // systems are measured with writes sent to their leader.
 absl::Status PrepareEtcd(Options& o) {
   for (const std::string& ep : o.nodes) {
-    grpc::GenericStub stub(
-        grpc::CreateChannel(ep, grpc::InsecureChannelCredentials()));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(5));
-    grpc::ByteBuffer request, response;
-    grpc::Slice empty("", 0);
-    request = grpc::ByteBuffer(&empty, 1);
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    grpc::Status status;
-    stub.UnaryCall(&ctx, "/etcdserverpb.Maintenance/Status",
-                   grpc::StubOptions(), &request, &response,
-                   [&](grpc::Status st) {
-                     std::lock_guard<std::mutex> l(mu);
-                     status = st;
-                     done = true;
-                     cv.notify_all();
-                   });
-    std::unique_lock<std::mutex> l(mu);
-    cv.wait(l, [&] { return done; });
-    if (!status.ok()) continue;
-    std::vector<grpc::Slice> slices;
-    if (!response.Dump(&slices).ok()) continue;
-    std::string bytes;
-    for (const grpc::Slice& sl : slices) {
-      bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-    }
+    absl::StatusOr<std::string> bytes =
+        net::UnaryBytes(ep, "/etcdserverpb.Maintenance/Status", "", 5000);
+    if (!bytes.ok()) continue;
     uint64_t member = 0, leader = 0;
-    ParseEtcdStatus(bytes, &member, &leader);
+    ParseEtcdStatus(*bytes, &member, &leader);
     if (member != 0 && member == leader) {
       std::stable_partition(o.nodes.begin(), o.nodes.end(),
                             [&](const std::string& e) { return e == ep; });

@@ -205,16 +205,22 @@ TEST(Node, CompactNowSnapshotsWhateverTheThresholds) {
 }
 
 // Makes node 1 the leader of {1, 2, 3}: campaign, then grant its votes.
-void ElectNodeOne(Node& node) {
-  node.Campaign();
+// Nodes 2 and 3 answer node 1 with `type` (at node 1's term and last index).
+void BothFollowersAnswer(Node& node, MessageType type) {
   for (uint64_t from : {2, 3}) {
     Message m;
-    m.type = MessageType::kVoteResp;
+    m.type = type;
     m.from = from;
     m.to = 1;
     m.term = node.raw().raft().term();
+    m.index = node.raw().raft().log().LastIndex();
     node.Step(m);
   }
+}
+
+void ElectNodeOne(Node& node) {
+  node.Campaign();
+  BothFollowersAnswer(node, MessageType::kVoteResp);
   ASSERT_EQ(node.raw().raft().state(), StateType::kLeader);
 }
 
@@ -237,15 +243,8 @@ TEST(Node, LeaderSendsAppendsWhileItPersistsTheSameEntries) {
   };
   ElectNodeOne(node);
   EXPECT_EQ(sent_at_submit, 0);
-  for (uint64_t from : {2, 3}) {  // Both acknowledge the leader's no-op.
-    Message m;
-    m.type = MessageType::kAppResp;
-    m.from = from;
-    m.to = 1;
-    m.term = node.raw().raft().term();
-    m.index = node.raw().raft().log().LastIndex();
-    node.Step(m);
-  }
+  // Both acknowledge the leader's no-op.
+  BothFollowersAnswer(node, MessageType::kAppResp);
   // As leader: appends go out before the entries are written.
   std::vector<MessageType> sent_before;
   store.on_submit = [&](const LogWrite& w) {

@@ -1,9 +1,10 @@
 #include "net/client.h"
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
-#include <stdlib.h>
 
 #include <chrono>
+#include <future>
 #include <random>
 #include <utility>
 
@@ -30,11 +31,7 @@ std::string Trailer(const grpc::ClientContext& ctx, const char* key) {
 
 Client::Client(std::vector<std::string> endpoints, ClientOptions options)
     : endpoints_(std::move(endpoints)), options_(options) {
-  // A synchronous client polls its channels only during a call; a
-  // reconnect that finishes between calls is otherwise noticed by gRPC's
-  // backup poller every 5 s, so a node that came up stayed "unreachable"
-  // that long. Read by gRPC at its initialization (the first channel).
-  setenv("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "20", 0);
+  PrepareGrpc();
   session_id_ = options.session_id;
   std::random_device rd;
   while (session_id_ == 0) {
@@ -58,8 +55,8 @@ v1::DatabaseService::Stub& Client::StubFor(const std::string& endpoint) {
   return *stubs_.back().second;
 }
 
-template <typename Call>
-absl::Status Client::WithFailover(Call call, bool retry_unavailable) {
+template <typename Fn>
+absl::Status Client::WithFailover(Fn call) {
   if (endpoints_.empty()) return absl::InvalidArgumentError("no endpoints");
   grpc::Status last;
   for (int attempt = 0; attempt < options_.attempts; ++attempt) {
@@ -79,7 +76,7 @@ absl::Status Client::WithFailover(Call call, bool retry_unavailable) {
     // A node that is down (not a node answering "no leader", which already
     // waited its bound) is skipped for the next endpoint.
     if (last.error_code() == grpc::StatusCode::UNAVAILABLE &&
-        retry_unavailable && Trailer(ctx, "raftsql-error") != "no_leader") {
+        Trailer(ctx, "raftsql-error") != "no_leader") {
       std::lock_guard<std::mutex> l(mu_);
       size_t next = attempt + 1;
       for (size_t i = 0; i < endpoints_.size(); ++i) {
@@ -93,50 +90,39 @@ absl::Status Client::WithFailover(Call call, bool retry_unavailable) {
   return FromGrpc(last);
 }
 
-void Client::Stamp(v1::ExecuteRequest& request) {
-  if (request.session_id() == 0) {
-    request.set_session_id(session_id_);
-    request.set_sequence(sequence_.fetch_add(1) + 1);
-  }
+template <typename Request, typename Response>
+absl::StatusOr<Response> Client::Call(Rpc<Request, Response> rpc,
+                                      const Request& request) {
+  Response response;
+  absl::Status s = WithFailover(
+      [&](v1::DatabaseService::Stub& stub, grpc::ClientContext& ctx) {
+        return (stub.*rpc)(&ctx, request, &response);
+      });
+  if (!s.ok()) return s;
+  return response;
 }
 
 absl::StatusOr<v1::ExecuteResponse> Client::Execute(
     v1::ExecuteRequest request) {
-  Stamp(request);
-  v1::ExecuteResponse response;
   // With a session a retry is safe, so an unreachable node is skipped.
-  absl::Status s = WithFailover(
-      [&](v1::DatabaseService::Stub& stub, grpc::ClientContext& ctx) {
-        return stub.Execute(&ctx, request, &response);
-      },
-      /*retry_unavailable=*/true);
-  if (!s.ok()) return s;
-  return response;
+  if (request.session_id() == 0) {
+    request.set_session_id(session_id_);
+    request.set_sequence(sequence_.fetch_add(1) + 1);
+  }
+  return Call(&v1::DatabaseService::Stub::Execute, request);
 }
 
 absl::StatusOr<v1::QueryResponse> Client::Query(
     const v1::QueryRequest& request) {
-  v1::QueryResponse response;
-  absl::Status s = WithFailover(
-      [&](v1::DatabaseService::Stub& stub, grpc::ClientContext& ctx) {
-        return stub.Query(&ctx, request, &response);
-      },
-      true);
-  if (!s.ok()) return s;
-  return response;
+  return Call(&v1::DatabaseService::Stub::Query, request);
 }
 
 absl::StatusOr<uint64_t> Client::GetVersion(const std::string& table) {
   v1::GetVersionRequest request;
   request.set_table(table);
-  v1::GetVersionResponse response;
-  absl::Status s = WithFailover(
-      [&](v1::DatabaseService::Stub& stub, grpc::ClientContext& ctx) {
-        return stub.GetVersion(&ctx, request, &response);
-      },
-      true);
-  if (!s.ok()) return s;
-  return response.version();
+  auto r = Call(&v1::DatabaseService::Stub::GetVersion, request);
+  if (!r.ok()) return r.status();
+  return r->version();
 }
 
 absl::StatusOr<v1::StatusResponse> Client::Status(const std::string& endpoint) {
@@ -155,40 +141,45 @@ absl::StatusOr<v1::AdminResponse> Client::AddNode(uint64_t id,
   v1::AddNodeRequest request;
   request.set_id(id);
   request.set_address(address);
-  v1::AdminResponse response;
-  absl::Status s = WithFailover(
-      [&](v1::DatabaseService::Stub& stub, grpc::ClientContext& ctx) {
-        return stub.AddNode(&ctx, request, &response);
-      },
-      true);
-  if (!s.ok()) return s;
-  return response;
+  return Call(&v1::DatabaseService::Stub::AddNode, request);
 }
 
 absl::StatusOr<v1::AdminResponse> Client::RemoveNode(uint64_t id) {
   v1::RemoveNodeRequest request;
   request.set_id(id);
-  v1::AdminResponse response;
-  absl::Status s = WithFailover(
-      [&](v1::DatabaseService::Stub& stub, grpc::ClientContext& ctx) {
-        return stub.RemoveNode(&ctx, request, &response);
-      },
-      true);
-  if (!s.ok()) return s;
-  return response;
+  return Call(&v1::DatabaseService::Stub::RemoveNode, request);
 }
 
 absl::StatusOr<v1::AdminResponse> Client::TransferLeadership(uint64_t id) {
   v1::TransferLeadershipRequest request;
   request.set_id(id);
-  v1::AdminResponse response;
-  absl::Status s = WithFailover(
-      [&](v1::DatabaseService::Stub& stub, grpc::ClientContext& ctx) {
-        return stub.TransferLeadership(&ctx, request, &response);
-      },
-      true);
-  if (!s.ok()) return s;
-  return response;
+  return Call(&v1::DatabaseService::Stub::TransferLeadership, request);
+}
+
+absl::StatusOr<std::string> UnaryBytes(const std::string& endpoint,
+                                       const std::string& method,
+                                       const std::string& request,
+                                       int timeout_ms) {
+  grpc::GenericStub stub(MakeChannel(endpoint));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::milliseconds(timeout_ms));
+  grpc::Slice slice(request);
+  grpc::ByteBuffer in(&slice, 1), out;
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&ctx, method, grpc::StubOptions(), &in, &out,
+                 [&done](grpc::Status st) { done.set_value(std::move(st)); });
+  const grpc::Status status = done.get_future().get();
+  if (!status.ok()) return FromGrpc(status);
+  std::vector<grpc::Slice> slices;
+  if (!out.Dump(&slices).ok()) {
+    return absl::DataLossError("unreadable response");
+  }
+  std::string bytes;
+  for (const grpc::Slice& sl : slices) {
+    bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  }
+  return bytes;
 }
 
 }  // namespace raftsql::net

@@ -21,8 +21,9 @@
 #include "net/raftsql.grpc.pb.h"
 
 namespace grpc {
+class ClientContext;
 class Status;
-}
+}  // namespace grpc
 
 namespace raftsql::net {
 
@@ -46,9 +47,6 @@ class Client {
   // timed out (outcome unknown) may be retried with the same request: it
   // then applies at most once.
   absl::StatusOr<v1::ExecuteResponse> Execute(v1::ExecuteRequest request);
-  // Fills the request's session fields as Execute would, for callers that
-  // want to retry it themselves.
-  void Stamp(v1::ExecuteRequest& request);
   absl::StatusOr<v1::QueryResponse> Query(const v1::QueryRequest& request);
   absl::StatusOr<uint64_t> GetVersion(const std::string& table);
   // From one endpoint, without following anybody.
@@ -64,8 +62,17 @@ class Client {
   v1::DatabaseService::Stub& StubFor(const std::string& endpoint);
 
  private:
-  template <typename Call>
-  absl::Status WithFailover(Call call, bool retry_unavailable);
+  // Runs `call` on the current endpoint, following NOT_LEADER trailers and
+  // skipping unreachable nodes.
+  template <typename Fn>
+  absl::Status WithFailover(Fn call);
+  template <typename Request, typename Response>
+  using Rpc = grpc::Status (v1::DatabaseService::Stub::*)(grpc::ClientContext*,
+                                                          const Request&,
+                                                          Response*);
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Call(Rpc<Request, Response> rpc,
+                                const Request& request);
 
   const std::vector<std::string> endpoints_;
   const ClientOptions options_;
@@ -77,6 +84,13 @@ class Client {
       std::pair<std::string, std::unique_ptr<v1::DatabaseService::Stub>>>
       stubs_;
 };
+
+// One unary call by method name with raw protobuf bytes, as a stock client
+// that has no generated code would make (health checks, etcd's API).
+absl::StatusOr<std::string> UnaryBytes(const std::string& endpoint,
+                                       const std::string& method,
+                                       const std::string& request,
+                                       int timeout_ms);
 
 }  // namespace raftsql::net
 

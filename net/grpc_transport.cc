@@ -15,6 +15,10 @@
 
 namespace raftsql::net {
 
+void PrepareGrpc() {
+  setenv("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "20", 0);
+}
+
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 << 20);
@@ -166,9 +170,7 @@ class GrpcTransport::Peer {
 GrpcTransport::GrpcTransport(GrpcTransportOptions options,
                              GrpcTransportCallbacks callbacks)
     : options_(options), callbacks_(std::move(callbacks)) {
-  // Notice reconnects between calls quickly (see Client); read when gRPC
-  // initializes, and the transport is built before the node's gRPC server.
-  setenv("GRPC_CLIENT_CHANNEL_BACKUP_POLL_INTERVAL_MS", "20", 0);
+  PrepareGrpc();  // Built before the node's gRPC server starts.
 }
 
 GrpcTransport::~GrpcTransport() { Stop(); }

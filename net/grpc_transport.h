@@ -30,8 +30,13 @@ class Channel;
 namespace raftsql::net {
 
 // An insecure channel with large message limits and quick reconnects (peers
-// and clients on a trusted network; see DESIGN.md for TLS).
+// and clients on a trusted network).
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
+// Call before gRPC initializes (the first channel or server): a synchronous
+// client polls its channels only during a call, so a reconnect finishing
+// between calls was noticed by gRPC's backup poller only every 5 s (a node
+// that came up stayed "unreachable" that long); poll every 20 ms.
+void PrepareGrpc();
 
 struct GrpcTransportOptions {
   std::string self_address;  // sent with every batch

@@ -35,7 +35,7 @@ class PausingStateMachine final : public core::StateMachine {
   }
   std::vector<std::string> ApplyBatch(
       const std::vector<core::Entry>& entries) override {
-    if (pause_ms_ > 0 && is_leader_->load() &&
+    if (is_leader_->load() &&
         std::any_of(entries.begin(), entries.end(), [](const core::Entry& e) {
           return e.type == core::EntryType::kNormal && !e.data.empty();
         })) {
@@ -94,8 +94,11 @@ absl::Status RaftServer::Init() {
   auto sm = sm::SqliteStateMachine::Open(so);
   if (!sm.ok()) return sm.status();
   sm_ = std::move(*sm);
-  applied_sm_ = std::make_unique<PausingStateMachine>(
-      sm_.get(), options_.pause_before_commit_ms, &is_leader_);
+  // The crash-test window wraps the state machine only when asked for.
+  if (options_.pause_before_commit_ms > 0) {
+    pausing_sm_ = std::make_unique<PausingStateMachine>(
+        sm_.get(), options_.pause_before_commit_ms, &is_leader_);
+  }
 
   // The address book: the flags, then what this node learned before.
   for (const auto& [id, address] : options_.peers) addresses_[id] = address;
@@ -141,7 +144,9 @@ absl::Status RaftServer::Init() {
   no.raft.seed = next_id_.load();
   no.log_store = log_.get();
   no.transport = transport_.get();
-  no.state_machine = applied_sm_.get();
+  no.state_machine = pausing_sm_ != nullptr
+                         ? pausing_sm_.get()
+                         : static_cast<core::StateMachine*>(sm_.get());
   no.snapshot_threshold_entries = options_.snapshot_entries;
   // RocksDbLogStore::Submit is synchronous: the leader may replicate while
   // it writes (thesis §10.2.1).

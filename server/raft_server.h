@@ -116,8 +116,7 @@ class RaftServer {
   void GetVersion(std::string table, bool linearizable, Done<uint64_t> done);
   void State(Done<NodeState> done);
 
-  // Blocking forms (admin calls, tools and tests).
-  absl::StatusOr<NodeState> StateSync();
+  // Admin calls: rare, and they block their caller.
   absl::StatusOr<std::vector<Member>> AddNode(uint64_t id,
                                               const std::string& address,
                                               bool learner);
@@ -184,7 +183,8 @@ class RaftServer {
   const ServerOptions options_;
   std::unique_ptr<storage::RocksDbLogStore> log_;
   std::unique_ptr<sm::SqliteStateMachine> sm_;
-  std::unique_ptr<core::StateMachine> applied_sm_;  // sm_ with the pause
+  // sm_ behind the --pause_before_commit_ms window (null without it).
+  std::unique_ptr<core::StateMachine> pausing_sm_;
   std::unique_ptr<net::GrpcTransport> transport_;
   std::unique_ptr<core::Node> node_;  // Loop thread only (after Start).
 

@@ -47,19 +47,6 @@ void RaftServer::State(Done<NodeState> done) {
   if (!posted) on_stop(absl::UnavailableError("node shutting down"));
 }
 
-absl::StatusOr<NodeState> RaftServer::StateSync() {
-  auto promise = std::make_shared<std::promise<absl::StatusOr<NodeState>>>();
-  auto future = promise->get_future();
-  State([promise](absl::StatusOr<NodeState> s) {
-    promise->set_value(std::move(s));
-  });
-  if (future.wait_for(std::chrono::milliseconds(options_.request_timeout_ms)) !=
-      std::future_status::ready) {
-    return absl::DeadlineExceededError("the Raft loop did not answer");
-  }
-  return future.get();
-}
-
 absl::StatusOr<std::vector<Member>> RaftServer::ChangeMembership(
     core::ConfChange cc) {
   const std::string address = cc.context;

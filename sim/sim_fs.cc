@@ -231,15 +231,9 @@ int FullPathname(sqlite3_vfs*, const char* name, int n, char* out) {
   sqlite3_snprintf(n, out, "%s", name);
   return SQLITE_OK;
 }
-void* DlOpen(sqlite3_vfs*, const char*) { return nullptr; }
-void DlError(sqlite3_vfs*, int n, char* out) {
-  sqlite3_snprintf(n, out, "extensions are disabled");
-}
-void (*DlSym(sqlite3_vfs*, void*, const char*))(void) { return nullptr; }
-void DlClose(sqlite3_vfs*, void*) {}
-
 void Register() {
-  // The clock and randomness are the deterministic VFS's.
+  // The clock, randomness and disabled extensions are the deterministic
+  // VFS's; only the files differ.
   sqlite3_vfs* det = sqlite3_vfs_find(sm::DeterministicVfsName());
   CHECK(det != nullptr);
   static sqlite3_vfs vfs = *det;
@@ -251,10 +245,6 @@ void Register() {
   vfs.xDelete = Delete;
   vfs.xAccess = Access;
   vfs.xFullPathname = FullPathname;
-  vfs.xDlOpen = DlOpen;
-  vfs.xDlError = DlError;
-  vfs.xDlSym = DlSym;
-  vfs.xDlClose = DlClose;
   CHECK(sqlite3_vfs_register(&vfs, /*makeDflt=*/0) == SQLITE_OK);
 }
 

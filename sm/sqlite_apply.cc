@@ -233,11 +233,6 @@ std::string SqliteStateMachine::ApplyEntry(const core::Entry& entry) {
   return result.Encode();
 }
 
-CommandResult SqliteStateMachine::ApplyCommand(const Command& cmd,
-                                               uint64_t index) {
-  return ApplyWithSavepoints(cmd, index, true);
-}
-
 CommandResult SqliteStateMachine::ApplyWithSavepoints(const Command& cmd,
                                                       uint64_t index,
                                                       bool savepoints) {

@@ -100,7 +100,6 @@ class SqliteStateMachine final : public core::StateMachine {
   explicit SqliteStateMachine(const SqliteOptions& options);
   absl::Status Init();
   absl::Status LoadMeta();
-  CommandResult ApplyCommand(const Command& cmd, uint64_t index);
   std::vector<std::string> ApplyInTransaction(
       const std::vector<core::Entry>& entries);
   std::string ApplyEntry(const core::Entry& entry);

@@ -13,12 +13,10 @@
 #include <signal.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -155,34 +153,10 @@ void SendGarbage(const std::string& endpoint) {
 // gRPC health checking, by a stock client: grpc.health.v1.Health/Check with
 // an empty request must answer SERVING (field 1 = 1).
 void CheckHealth(const std::string& endpoint) {
-  grpc::GenericStub stub(
-      grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  grpc::ByteBuffer request, response;
-  grpc::Slice empty("", 0);
-  request = grpc::ByteBuffer(&empty, 1);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  grpc::Status status;
-  stub.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                 &request, &response, [&](grpc::Status s) {
-                   std::lock_guard<std::mutex> l(mu);
-                   status = s;
-                   done = true;
-                   cv.notify_all();
-                 });
-  std::unique_lock<std::mutex> l(mu);
-  cv.wait(l, [&] { return done; });
-  Check(status.ok(), "health check failed: " + status.error_message());
-  std::vector<grpc::Slice> slices;
-  Check(response.Dump(&slices).ok(), "health response unreadable");
-  std::string bytes;
-  for (const grpc::Slice& sl : slices) {
-    bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-  }
-  Check(bytes == std::string("\x08\x01", 2), "health status is not SERVING");
+  absl::StatusOr<std::string> r =
+      net::UnaryBytes(endpoint, "/grpc.health.v1.Health/Check", "", 5000);
+  Check(r.ok(), "health check failed: " + r.status().ToString());
+  Check(*r == std::string("\x08\x01", 2), "health status is not SERVING");
 }
 
 // Server reflection, by a stock client: ServerReflectionInfo with

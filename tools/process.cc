@@ -80,6 +80,9 @@ int FreePort() {
   return port;
 }
 
+namespace {
+
+// The directory of the running binary's runfiles tree (Bazel), or "".
 std::string RunfilesDir(const char* argv0) {
   if (const char* d = std::getenv("RUNFILES_DIR")) return d;
   if (const char* d = std::getenv("TEST_SRCDIR")) return d;
@@ -87,6 +90,8 @@ std::string RunfilesDir(const char* argv0) {
   if (access(guess.c_str(), F_OK) == 0) return guess;
   return "";
 }
+
+}  // namespace
 
 std::string FindBinary(const char* argv0, const std::string& relative) {
   std::vector<std::string> candidates;

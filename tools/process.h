@@ -20,8 +20,6 @@ bool WaitExit(pid_t pid, int timeout_ms, int* status = nullptr);
 void Stop(pid_t pid, int grace_ms);
 // A TCP port on 127.0.0.1 that was free a moment ago.
 int FreePort();
-// The directory of the running binary's runfiles tree (Bazel), or "".
-std::string RunfilesDir(const char* argv0);
 // `relative` (e.g. "server/raftsql_server") under the runfiles, or next to
 // bazel-bin; "" if not found.
 std::string FindBinary(const char* argv0, const std::string& relative);
