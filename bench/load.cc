@@ -31,6 +31,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "net/client.h"
+#include "net/grpc_transport.h"
 #include "tools/local_cluster.h"
 #include "tools/process.h"
 
@@ -51,6 +52,9 @@ struct Options {
   // Compare with etcd: single-key Puts to etcd's v3 KV service instead of
   // INSERTs (bench/compare_etcd.sh).
   bool etcd = false;
+  // Inserted keys start above the table's largest, so runs can repeat
+  // against one cluster.
+  int64_t key_base = 0;
 };
 
 struct Result {
@@ -217,7 +221,7 @@ class AsyncLoad {
           [this, &s](grpc::Status st) { Done(s, net::FromGrpc(st)); });
     } else if (kind == "insert" || kind == "batch") {
       // Keys are unique per op: 1 + op * 100 leaves room for a batch.
-      s.exec = Insert(1 + op * 100, kind == "batch" ? 100 : 1);
+      s.exec = Insert(o_.key_base + 1 + op * 100, kind == "batch" ? 100 : 1);
       if (o_.sessions) {
         s.exec.set_session_id(0x10ad0000ull + s.index + 1);
         s.exec.set_sequence(++s.sequence);
@@ -351,6 +355,14 @@ absl::Status PrepareRaftsql(Options& o) {
   create.add_statements()->set_sql(
       "CREATE TABLE IF NOT EXISTS bench (k INTEGER PRIMARY KEY, v TEXT)");
   if (auto r = probe.Execute(create); !r.ok()) return r.status();
+  v1::QueryRequest max;
+  max.mutable_statement()->set_sql("SELECT COALESCE(MAX(k), 0) FROM bench");
+  max.set_consistency(v1::LINEARIZABLE);
+  auto top = probe.Query(max);
+  if (!top.ok()) return top.status();
+  if (top->rows_size() > 0 && top->rows(0).values_size() > 0) {
+    o.key_base = std::max<int64_t>(0, top->rows(0).values(0).integer());
+  }
   // Rows for the point reads to find.
   if (o.mix.count("select") || o.mix.count("select_lin")) {
     for (int k = 0; k < 1000; k += 100) {
@@ -363,6 +375,7 @@ absl::Status PrepareRaftsql(Options& o) {
 }
 
 int Main(int argc, char** argv) {
+  net::PrepareGrpc();
   Options o;
   if (!Parse(argc, argv, &o)) {
     std::fprintf(

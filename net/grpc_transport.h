@@ -35,7 +35,8 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
 // Call before gRPC initializes (the first channel or server): a synchronous
 // client polls its channels only during a call, so a reconnect finishing
 // between calls was noticed by gRPC's backup poller only every 5 s (a node
-// that came up stayed "unreachable" that long); poll every 20 ms.
+// that came up stayed "unreachable" that long); poll every 20 ms. Also
+// turns off Abseil's debug deadlock detector.
 void PrepareGrpc();
 
 struct GrpcTransportOptions {

@@ -84,23 +84,31 @@ TEST(Convert, GarbageAndLocalTypesAreRefused) {
 }
 
 // The offline gRPC toolchain end to end: a PeerService on loopback receives
-// a batch from a stub.
+// batches from a stub's stream.
 class CollectingPeer final : public v1::PeerService::Service {
  public:
-  grpc::Status Send(grpc::ServerContext*, const v1::RaftBatch* batch,
-                    v1::RaftBatchAck*) override {
-    std::lock_guard<std::mutex> l(mu);
-    for (const v1::RaftMessage& p : batch->messages()) {
-      absl::StatusOr<core::Message> m = FromProto(p);
-      if (!m.ok()) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            std::string(m.status().message()));
-      }
-      received.push_back(*m);
+  grpc::Status Stream(grpc::ServerContext*,
+                      grpc::ServerReader<v1::RaftBatch>* reader,
+                      v1::RaftBatchAck*) override {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      ++streams;
     }
-    from_address = batch->from_address();
-    ++batches;
-    cv.notify_all();
+    v1::RaftBatch batch;
+    while (reader->Read(&batch)) {
+      std::lock_guard<std::mutex> l(mu);
+      for (const v1::RaftMessage& p : batch.messages()) {
+        absl::StatusOr<core::Message> m = FromProto(p);
+        if (!m.ok()) {
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              std::string(m.status().message()));
+        }
+        received.push_back(*m);
+      }
+      from_address = batch.from_address();
+      ++batches;
+      cv.notify_all();
+    }
     return grpc::Status::OK;
   }
   // Waits (bounded) until `n` messages arrived.
@@ -114,6 +122,7 @@ class CollectingPeer final : public v1::PeerService::Service {
   std::vector<core::Message> received;
   std::string from_address;
   int batches = 0;
+  int streams = 0;
 };
 
 std::unique_ptr<grpc::Server> Serve(grpc::Service* service, int* port) {
@@ -149,8 +158,73 @@ TEST(GrpcTransport, DeliversInOrderInBatchesWithTheSendersAddress) {
   std::lock_guard<std::mutex> l(peer.mu);
   for (size_t i = 0; i < 500; ++i) EXPECT_EQ(peer.received[i].commit, i + 1);
   EXPECT_LT(peer.batches, 500);  // Queued messages travel together.
+  EXPECT_EQ(peer.streams, 1);    // All of them on one stream.
   EXPECT_EQ(peer.from_address, "127.0.0.1:1");
+  transport.Stop();
   server->Shutdown();
+}
+
+TEST(GrpcTransport, StreamIsReopenedAfterThePeerRestarts) {
+  const int port = FreePortForTest();
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  auto serve = [&](CollectingPeer* peer) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(address, grpc::InsecureServerCredentials());
+    builder.RegisterService(peer);
+    return builder.BuildAndStart();
+  };
+  std::mutex mu;
+  std::condition_variable cv;
+  int unreachable = 0;
+  GrpcTransportOptions o;
+  o.min_backoff_ms = 1;
+  o.max_backoff_ms = 20;
+  GrpcTransportCallbacks cb;
+  cb.resolve = [&](uint64_t) { return address; };
+  cb.on_unreachable = [&](uint64_t) {
+    std::lock_guard<std::mutex> l(mu);
+    ++unreachable;
+    cv.notify_all();
+  };
+  GrpcTransport transport(o, cb);
+
+  auto first = std::make_unique<CollectingPeer>();
+  std::unique_ptr<grpc::Server> server = serve(first.get());
+  ASSERT_NE(server, nullptr);
+  for (uint64_t i = 1; i <= 10; ++i) transport.Send(Heartbeat(2, i));
+  ASSERT_TRUE(first->WaitFor(10));
+  // The peer goes away with the stream open: the next sends break it.
+  server->Shutdown(std::chrono::system_clock::now());
+  server.reset();
+  {
+    std::unique_lock<std::mutex> l(mu);
+    for (uint64_t i = 0; i < 200 && unreachable == 0; ++i) {
+      l.unlock();
+      transport.Send(Heartbeat(2, 100));
+      l.lock();
+      cv.wait_for(l, std::chrono::milliseconds(50),
+                  [&] { return unreachable > 0; });
+    }
+    ASSERT_GT(unreachable, 0);
+  }
+  // It comes back on the same address: a new stream carries the rest.
+  CollectingPeer second;
+  server = serve(&second);
+  ASSERT_NE(server, nullptr);
+  bool got = false;
+  for (int i = 0; i < 400 && !got; ++i) {
+    transport.Send(Heartbeat(2, 1000 + i));
+    std::unique_lock<std::mutex> l(second.mu);
+    got = second.cv.wait_for(l, std::chrono::milliseconds(50),
+                             [&] { return !second.received.empty(); });
+  }
+  ASSERT_TRUE(got);
+  EXPECT_EQ(second.streams, 1);
+  EXPECT_GE(second.received.front().commit, 1000u);
+  EXPECT_GE(transport.failed_rpcs(), 1u);
+  transport.Stop();
+  server->Shutdown();
+  server.reset();  // Before `second`, the service it serves.
 }
 
 TEST(GrpcTransport, UnreachablePeerIsReportedAndItsMessagesDropped) {
@@ -203,22 +277,34 @@ TEST(PeerService, BatchReachesAServerOnLoopback) {
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
                                      grpc::InsecureChannelCredentials());
   auto stub = v1::PeerService::NewStub(channel);
-  v1::RaftBatch batch;
-  ToProto(Sample(), batch.add_messages());
   v1::RaftBatchAck ack;
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Status s = stub->Send(&ctx, batch, &ack);
-  EXPECT_TRUE(s.ok()) << s.error_message();
-  ASSERT_EQ(peer.received.size(), 1u);
-  EXPECT_EQ(peer.received[0].snapshot, Sample().snapshot);
-  v1::RaftBatch bad;
-  bad.add_messages()->set_type(200);
-  grpc::ClientContext ctx2;
-  ctx2.set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::seconds(10));
-  EXPECT_EQ(stub->Send(&ctx2, bad, &ack).error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(10));
+    auto writer = stub->Stream(&ctx, &ack);
+    v1::RaftBatch batch;
+    ToProto(Sample(), batch.add_messages());
+    ASSERT_TRUE(writer->Write(batch));
+    ASSERT_TRUE(writer->Write(batch));
+    ASSERT_TRUE(writer->WritesDone());
+    grpc::Status s = writer->Finish();
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+  ASSERT_EQ(peer.received.size(), 2u);
+  EXPECT_EQ(peer.received[1].snapshot, Sample().snapshot);
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(10));
+    auto writer = stub->Stream(&ctx, &ack);
+    v1::RaftBatch bad;
+    bad.add_messages()->set_type(200);
+    writer->Write(bad);
+    writer->WritesDone();
+    EXPECT_EQ(writer->Finish().error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
   server->Shutdown();
 }
 

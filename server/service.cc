@@ -6,8 +6,11 @@
 
 #include <chrono>
 #include <functional>
+#include <mutex>
+#include <set>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "net/client.h"
@@ -264,35 +267,75 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
   RaftServer* const node_;
 };
 
-class PeerServiceImpl final : public v1::PeerService::CallbackService {
+// One incoming peer stream: reads batch after batch and hands each to the
+// node. A malformed message ends the stream with INVALID_ARGUMENT.
+class PeerStreamReader final : public grpc::ServerReadReactor<v1::RaftBatch> {
  public:
-  explicit PeerServiceImpl(RaftServer* node) : node_(node) {}
-
-  grpc::ServerUnaryReactor* Send(grpc::CallbackServerContext* ctx,
-                                 const v1::RaftBatch* request,
-                                 v1::RaftBatchAck*) override {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  PeerStreamReader(RaftServer* node, std::function<void()> on_done)
+      : node_(node), on_done_(std::move(on_done)) {
+    StartRead(&batch_);
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return Finish(grpc::Status::OK);  // Closed or cancelled.
     std::vector<core::Message> messages;
-    messages.reserve(request->messages_size());
-    for (const v1::RaftMessage& p : request->messages()) {
+    messages.reserve(batch_.messages_size());
+    for (const v1::RaftMessage& p : batch_.messages()) {
       absl::StatusOr<core::Message> m = net::FromProto(p);
       if (!m.ok()) {
-        reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                     std::string(m.status().message())));
-        return reactor;
+        return Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                   std::string(m.status().message())));
       }
       messages.push_back(std::move(*m));
     }
     if (!messages.empty()) {
-      node_->LearnAddress(messages.front().from, request->from_address());
+      node_->LearnAddress(messages.front().from, batch_.from_address());
     }
     node_->Deliver(std::move(messages));
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
+    batch_.Clear();
+    StartRead(&batch_);
+  }
+  void OnDone() override {
+    on_done_();
+    delete this;
   }
 
  private:
   RaftServer* const node_;
+  const std::function<void()> on_done_;
+  v1::RaftBatch batch_;
+};
+
+class PeerServiceImpl final : public v1::PeerService::CallbackService {
+ public:
+  explicit PeerServiceImpl(RaftServer* node) : node_(node) {}
+
+  grpc::ServerReadReactor<v1::RaftBatch>* Stream(
+      grpc::CallbackServerContext* ctx, v1::RaftBatchAck*) override {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    open_.insert(ctx);
+    return new PeerStreamReader(node_, [this, ctx] {
+      std::lock_guard<std::recursive_mutex> l(mu_);
+      open_.erase(ctx);
+    });
+  }
+
+  // Ends the incoming streams (peers keep theirs open for good), so that
+  // the server's shutdown need not wait for its deadline. A stream's context
+  // lives until it has left open_, which waits for mu_; gRPC may end a
+  // stream inline, on this thread, hence the recursive mutex and the check.
+  void CancelStreams() {
+    std::lock_guard<std::recursive_mutex> l(mu_);
+    const std::vector<grpc::CallbackServerContext*> open(open_.begin(),
+                                                         open_.end());
+    for (grpc::CallbackServerContext* ctx : open) {
+      if (open_.count(ctx) > 0) ctx->TryCancel();
+    }
+  }
+
+ private:
+  RaftServer* const node_;
+  std::recursive_mutex mu_;
+  std::set<grpc::CallbackServerContext*> open_;
 };
 
 }  // namespace
@@ -311,6 +354,7 @@ GrpcFrontend::~GrpcFrontend() { Shutdown(0); }
 
 void GrpcFrontend::Shutdown(int deadline_ms) {
   if (impl_->server == nullptr) return;
+  impl_->peer.CancelStreams();
   impl_->server->Shutdown(std::chrono::system_clock::now() +
                           std::chrono::milliseconds(deadline_ms));
   impl_->server->Wait();
