@@ -171,7 +171,14 @@ absl::StatusOr<sqlite3*> OpenConnection(const std::string& path, int flags,
 
 class SqliteStateMachine::Checkpointer {
  public:
-  explicit Checkpointer(sqlite3* db) : db_(db), thread_([this] { Run(); }) {}
+  // `db`: a connection of its own to the database (in WAL mode).
+  Checkpointer(sqlite3* db, int frames)
+      : db_(db), frames_(frames), thread_([this] { Run(); }) {
+    // A connection that has not read the database yet does not know it is
+    // in WAL mode: its checkpoints then did nothing (and said so only by a
+    // log size of -1), and the WAL grew without bound.
+    sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+  }
   ~Checkpointer() {
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -183,13 +190,23 @@ class SqliteStateMachine::Checkpointer {
   }
   // SQLite's WAL hook on the writer: after a commit that left `frames`
   // frames in the log.
-  static int OnCommit(void* self, sqlite3*, const char*, int frames) {
-    if (frames >= kFrames) static_cast<Checkpointer*>(self)->Kick();
+  static int OnCommit(void* self, sqlite3* writer, const char*, int frames) {
+    auto* c = static_cast<Checkpointer*>(self);
+    if (frames >= 4 * c->frames_) {
+      // Under steady writes the thread's checkpoints never end with the
+      // WAL fully copied (commits land while they run), and SQLite restarts
+      // the WAL only then: it would grow without bound. The writer copies
+      // the last frames itself (most are copied already; busy if the
+      // thread is at it, then the next commit tries again).
+      sqlite3_wal_checkpoint_v2(writer, "main", SQLITE_CHECKPOINT_PASSIVE,
+                                nullptr, nullptr);
+    } else if (frames >= c->frames_ && !c->running_.exchange(true)) {
+      c->Kick();  // Once per checkpoint, not on every commit while it runs.
+    }
     return SQLITE_OK;
   }
 
  private:
-  static constexpr int kFrames = 1000;  // SQLite's own default threshold
   void Kick() {
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -207,15 +224,18 @@ class SqliteStateMachine::Checkpointer {
       // PASSIVE: copies what no reader still needs, never blocks the writer.
       sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr,
                                 nullptr);
+      running_ = false;
       l.lock();
     }
   }
 
   sqlite3* const db_;
+  const int frames_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool kicked_ = false;
   bool stop_ = false;
+  std::atomic<bool> running_{false};  // kicked and not finished
   std::thread thread_;  // Last: starts once the members above exist.
 };
 
@@ -283,7 +303,8 @@ absl::Status SqliteStateMachine::Init() {
     db = OpenConnection(options_.path,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
     if (!db.ok()) return db.status();
-    checkpointer_ = std::make_unique<Checkpointer>(*db);
+    checkpointer_ =
+        std::make_unique<Checkpointer>(*db, options_.wal_checkpoint_frames);
     // Replaces SQLite's automatic checkpoint on the writer.
     sqlite3_wal_hook(db_, &Checkpointer::OnCommit, checkpointer_.get());
   }
