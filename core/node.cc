@@ -165,6 +165,19 @@ void Node::Pump() {
   rd.entries.clear();
   write.snapshot = rd.snapshot;
   write.sync = rd.must_sync;
+  if (!write.sync && write.entries.empty()) {
+    // Only the commit index moved. It is volatile (thesis §3.8: a restart
+    // learns it again, and a durable state machine's applied index counts
+    // as committed): skip the store write, which cost every node a RocksDB
+    // write per commit. The next write with entries carries it.
+    if (write.hard_state.has_value()) unwritten_hard_state_ = write.hard_state;
+    write.hard_state.reset();
+  } else if (!write.hard_state.has_value()) {
+    write.hard_state = std::move(unwritten_hard_state_);
+    unwritten_hard_state_.reset();
+  } else {
+    unwritten_hard_state_.reset();
+  }
   persisting_ = true;
   std::weak_ptr<bool> alive = alive_;
   options_.log_store->Submit(

@@ -182,8 +182,8 @@ TEST(Node, HeldProposalsArePersistedInOneWrite) {
   for (int i = 0; i < 50; ++i) ASSERT_TRUE(node.Propose("x").ok());
   EXPECT_EQ(store.writes, before);
   node.Release();
-  // One write holds all 50 entries (and commits them: a single voter);
-  // the next one only records the new commit index.
+  // One write holds all 50 entries (and commits them: a single voter; the
+  // commit index alone is not written).
   EXPECT_LE(store.writes - before, 2);
   EXPECT_EQ(sm.applied, 51u);
 }
@@ -254,6 +254,35 @@ TEST(Node, LeaderSendsAppendsWhileItPersistsTheSameEntries) {
   ASSERT_TRUE(node.Propose("x").ok());
   EXPECT_EQ(
       std::count(sent_before.begin(), sent_before.end(), MessageType::kApp), 2);
+}
+
+TEST(Node, ACommitThatOnlyMovesTheCommitIndexWritesNoHardState) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1, 2, 3}, {}});
+  CountingMachine sm;
+  NullTransport net;
+  NodeOptions o = Options(store, sm, net);
+  o.raft.pre_vote = false;
+  Node node(o, {});
+  ElectNodeOne(node);
+  BothFollowersAnswer(node, MessageType::kAppResp);
+  ASSERT_TRUE(node.Propose("x").ok());
+  int commit_only_writes = 0;
+  store.on_submit = [&](const LogWrite& w) {
+    if (w.hard_state.has_value() && w.entries.empty()) ++commit_only_writes;
+  };
+  const uint64_t applied_before = sm.applied;
+  BothFollowersAnswer(node, MessageType::kAppResp);  // Commits "x".
+  EXPECT_EQ(sm.applied, applied_before + 1);
+  EXPECT_EQ(commit_only_writes, 0);
+  // The next write with entries carries the commit index.
+  std::optional<HardState> carried;
+  store.on_submit = [&](const LogWrite& w) {
+    if (!w.entries.empty()) carried = w.hard_state;
+  };
+  ASSERT_TRUE(node.Propose("y").ok());
+  ASSERT_TRUE(carried.has_value());
+  EXPECT_EQ(carried->commit, sm.applied);
 }
 
 TEST(Node, FailedLogWriteStopsTheNode) {
