@@ -46,6 +46,30 @@ uint64_t MixDouble(uint64_t h, double d) {
   return MixWord(h, w);
 }
 
+// Mixes the old or new values of the row the preupdate hook is called for.
+uint64_t MixRow(uint64_t h, sqlite3* db,
+                int (*column)(sqlite3*, int, sqlite3_value**)) {
+  const int n = sqlite3_preupdate_count(db);
+  for (int i = 0; i < n; ++i) {
+    sqlite3_value* v = nullptr;
+    if (column(db, i, &v) != SQLITE_OK || v == nullptr) continue;
+    const int type = sqlite3_value_type(v);
+    h = MixWord(h, static_cast<uint64_t>(type));
+    if (type == SQLITE_INTEGER) {
+      h = MixWord(h, static_cast<uint64_t>(sqlite3_value_int64(v)));
+    } else if (type == SQLITE_FLOAT) {
+      h = MixDouble(h, sqlite3_value_double(v));
+    } else if (type == SQLITE_TEXT) {
+      const unsigned char* text = sqlite3_value_text(v);
+      h = Mix(h, text, sqlite3_value_bytes(v));
+    } else if (type == SQLITE_BLOB) {
+      const void* blob = sqlite3_value_blob(v);
+      h = Mix(h, blob, sqlite3_value_bytes(v));
+    }
+  }
+  return h;
+}
+
 }  // namespace
 
 void SqliteStateMachine::OnPreUpdate(sqlite3* db, int op, const char* db_name,
@@ -65,27 +89,13 @@ void SqliteStateMachine::OnPreUpdate(sqlite3* db, int op, const char* db_name,
   h = MixWord(h, hook_table_hash_);
   h = MixWord(h, static_cast<uint64_t>(key1));
   h = MixWord(h, static_cast<uint64_t>(key2));
-  if (op != SQLITE_DELETE) {
-    const int n = sqlite3_preupdate_count(db);
-    for (int i = 0; i < n; ++i) {
-      sqlite3_value* v = nullptr;
-      if (sqlite3_preupdate_new(db, i, &v) != SQLITE_OK || v == nullptr)
-        continue;
-      const int type = sqlite3_value_type(v);
-      h = MixWord(h, static_cast<uint64_t>(type));
-      if (type == SQLITE_INTEGER) {
-        h = MixWord(h, static_cast<uint64_t>(sqlite3_value_int64(v)));
-      } else if (type == SQLITE_FLOAT) {
-        h = MixDouble(h, sqlite3_value_double(v));
-      } else if (type == SQLITE_TEXT) {
-        const unsigned char* text = sqlite3_value_text(v);
-        h = Mix(h, text, sqlite3_value_bytes(v));
-      } else if (type == SQLITE_BLOB) {
-        const void* blob = sqlite3_value_blob(v);
-        h = Mix(h, blob, sqlite3_value_bytes(v));
-      }
-    }
+  // The rowid names the row that goes or changes, except in a WITHOUT ROWID
+  // table, where SQLite passes 0 for both keys: there the old row's values
+  // (its primary key among them) name it.
+  if (key1 == 0 && key2 == 0 && op != SQLITE_INSERT) {
+    h = MixRow(h, db, sqlite3_preupdate_old);
   }
+  if (op != SQLITE_DELETE) h = MixRow(h, db, sqlite3_preupdate_new);
   statement_hash_ = h;
 }
 

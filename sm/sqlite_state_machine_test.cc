@@ -126,6 +126,27 @@ TEST(SqliteDeterminism, DifferentSeedsGiveDifferentRandomValues) {
   EXPECT_NE(a->divergence_hash(), b->divergence_hash());
 }
 
+// SQLite gives WITHOUT ROWID rows no rowid (the hook's keys are 0): the
+// hash must still tell which row a delete or an update hit.
+TEST(SqliteDivergence, WithoutRowidChangesToDifferentRowsHashDifferently) {
+  for (const char* change :
+       {"DELETE FROM w WHERE k = 'a'", "UPDATE w SET v = 9 WHERE k = 'a'"}) {
+    auto a = OpenMemory();
+    auto b = OpenMemory();
+    for (auto* sm : {a.get(), b.get()}) {
+      ApplyOk(*sm, Cmd({S("CREATE TABLE w(k TEXT PRIMARY KEY, v) "
+                          "WITHOUT ROWID")}));
+      ApplyOk(*sm, Cmd({S("INSERT INTO w VALUES ('a', 1), ('b', 1)")}));
+    }
+    ASSERT_EQ(a->divergence_hash(), b->divergence_hash());
+    std::string other = change;
+    other.replace(other.find("'a'"), 3, "'b'");
+    ApplyOk(*a, Cmd({S(change)}));
+    ApplyOk(*b, Cmd({S(other)}));
+    EXPECT_NE(a->divergence_hash(), b->divergence_hash()) << change;
+  }
+}
+
 TEST_F(SqliteStateMachineTest, ValidateRefusesWhatCannotBeReplicated) {
   const char* refused[] = {
       "ATTACH DATABASE 'x.db' AS x",
