@@ -1,6 +1,8 @@
 #include "core/codec.h"
 
 #include <array>
+#include <bit>
+#include <cstring>
 
 namespace raftsql::core {
 namespace {
@@ -29,14 +31,24 @@ uint32_t Crc32c(std::string_view data) {
   return c ^ 0xffffffffu;
 }
 
+// Little-endian on the wire. memcpy of the whole word (one load or store)
+// instead of a byte loop, which the codec's callers showed in profiles.
 void PutFixed64(std::string& out, uint64_t v) {
+  if constexpr (std::endian::native == std::endian::big) {
+    v = __builtin_bswap64(v);
+  }
   char buf[8];
-  for (int i = 0; i < 8; ++i) buf[i] = static_cast<char>(v >> (8 * i));
-  out.append(buf, 8);  // One append: byte-wise push_back showed in profiles.
+  std::memcpy(buf, &v, 8);
+  out.append(buf, 8);
 }
 
 void PutFixed32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
+  if constexpr (std::endian::native == std::endian::big) {
+    v = __builtin_bswap32(v);
+  }
+  char buf[4];
+  std::memcpy(buf, &v, 4);
+  out.append(buf, 4);
 }
 
 void PutBytes(std::string& out, std::string_view bytes) {
@@ -46,9 +58,10 @@ void PutBytes(std::string& out, std::string_view bytes) {
 
 std::optional<uint64_t> GetFixed64(std::string_view& in) {
   if (in.size() < 8) return std::nullopt;
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) {
-    v |= static_cast<uint64_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  uint64_t v;
+  std::memcpy(&v, in.data(), 8);
+  if constexpr (std::endian::native == std::endian::big) {
+    v = __builtin_bswap64(v);
   }
   in.remove_prefix(8);
   return v;
@@ -56,9 +69,10 @@ std::optional<uint64_t> GetFixed64(std::string_view& in) {
 
 std::optional<uint32_t> GetFixed32(std::string_view& in) {
   if (in.size() < 4) return std::nullopt;
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) {
-    v |= static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  uint32_t v;
+  std::memcpy(&v, in.data(), 4);
+  if constexpr (std::endian::native == std::endian::big) {
+    v = __builtin_bswap32(v);
   }
   in.remove_prefix(4);
   return v;
