@@ -169,14 +169,11 @@ void Node::Pump() {
     // Only the commit index moved. It is volatile (thesis §3.8: a restart
     // learns it again, and a durable state machine's applied index counts
     // as committed): skip the store write, which cost every node a RocksDB
-    // write per commit. The next write with entries carries it.
-    if (write.hard_state.has_value()) unwritten_hard_state_ = write.hard_state;
+    // write per commit.
     write.hard_state.reset();
-  } else if (!write.hard_state.has_value()) {
-    write.hard_state = std::move(unwritten_hard_state_);
-    unwritten_hard_state_.reset();
   } else {
-    unwritten_hard_state_.reset();
+    // A real write carries the latest commit index along.
+    write.hard_state = raw_.raft().GetHardState();
   }
   persisting_ = true;
   std::weak_ptr<bool> alive = alive_;

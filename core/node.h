@@ -15,7 +15,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "core/interfaces.h"
@@ -109,8 +108,6 @@ class Node {
   // The term and vote on disk (for send_appends_before_persist).
   uint64_t durable_term_ = 0;
   uint64_t durable_vote_ = 0;
-  // A commit-only HardState not written yet (the next write carries it).
-  std::optional<HardState> unwritten_hard_state_;
   uint64_t snapshots_taken_ = 0;
   uint64_t applied_bytes_since_snapshot_ = 0;
   // Read states waiting for the state machine to reach their index.

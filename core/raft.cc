@@ -64,8 +64,8 @@ Raft::Raft(const Config& config)
   }
   if (config.applied > log_.committed()) {
     // A durable state machine can be ahead of the commit index on disk (a
-    // commit-only HardState is written without fsync): what it applied was
-    // committed, and its entries are in the log (they were made durable
+    // Ready that only moves the commit index writes nothing): what it applied
+    // was committed, and its entries are in the log (they were made durable
     // before they were applied).
     CHECK_LE(config.applied, log_.LastIndex());
     log_.CommitTo(config.applied);

@@ -70,15 +70,11 @@ class GrpcTransport::Peer {
     std::unique_lock<std::mutex> l(mu_);
     stop_ = true;
     std::shared_ptr<Stream> s = stream_;
-    if (s == nullptr) {
-      cv_.wait(l, [this] { return live_streams_ == 0; });  // one ending
-      return;
-    }
-    const bool idle = !writing_ && Unhold(*s);
+    const bool idle = s != nullptr && !writing_ && Unhold(*s);
     l.unlock();
     // gRPC may run callbacks inline at the end of any call into it: never
     // call it with mu_ held.
-    s->ctx.TryCancel();
+    if (s != nullptr) s->ctx.TryCancel();
     if (idle) s->RemoveHold();
     l.lock();
     cv_.wait(l, [this] { return live_streams_ == 0; });
@@ -130,7 +126,7 @@ class GrpcTransport::Peer {
     if (writing_) {
       // A peer that stops reading stalls the write: give the stream up.
       if (now - write_started_ >
-          std::chrono::milliseconds(owner_->options_.rpc_timeout_ms)) {
+          std::chrono::milliseconds(owner_->options_.write_timeout_ms)) {
         std::shared_ptr<Stream> stalled = stream_;
         l.unlock();
         stalled->ctx.TryCancel();
@@ -207,7 +203,7 @@ class GrpcTransport::Peer {
     }
     // The stream broke: what it carried may be lost. Give it up (it ends
     // once gRPC is done with it) and back off before the next one.
-    owner_->failed_rpcs_.fetch_add(1);
+    owner_->broken_streams_.fetch_add(1);
     owner_->dropped_.fetch_add(s->messages);
     backoff_ms_ = std::clamp(backoff_ms_ * 2, owner_->options_.min_backoff_ms,
                              owner_->options_.max_backoff_ms);
@@ -269,7 +265,7 @@ void GrpcTransport::Stop() {
     stopped_ = true;
     peers.swap(peers_);
   }
-  peers.clear();  // Joins the senders outside the lock.
+  peers.clear();  // Waits for their streams, outside the lock.
 }
 
 void GrpcTransport::Send(core::Message m) {

@@ -43,7 +43,9 @@ struct GrpcTransportOptions {
   std::string self_address;  // sent with every batch
   size_t max_queued_messages = 4096;
   size_t max_batch_bytes = 4 << 20;
-  int rpc_timeout_ms = 2000;
+  // A batch not written within this (a peer that stopped reading) gives
+  // the stream up.
+  int write_timeout_ms = 2000;
   int min_backoff_ms = 10;
   int max_backoff_ms = 1000;
 };
@@ -59,18 +61,18 @@ struct GrpcTransportCallbacks {
 class GrpcTransport final : public core::Transport {
  public:
   GrpcTransport(GrpcTransportOptions options, GrpcTransportCallbacks callbacks);
-  ~GrpcTransport() override;  // Stops and joins every sender.
+  // Cancels every stream and waits until gRPC is done with each.
+  ~GrpcTransport() override;
 
   void Send(core::Message m) override;
   void Stop();
 
   uint64_t sent() const { return sent_.load(); }
   uint64_t dropped() const { return dropped_.load(); }
-  uint64_t failed_rpcs() const { return failed_rpcs_.load(); }
+  uint64_t broken_streams() const { return broken_streams_.load(); }
 
  private:
   class Peer;
-  Peer& PeerFor(uint64_t id);
 
   const GrpcTransportOptions options_;
   const GrpcTransportCallbacks callbacks_;
@@ -79,7 +81,7 @@ class GrpcTransport final : public core::Transport {
   std::map<uint64_t, std::unique_ptr<Peer>> peers_;
   std::atomic<uint64_t> sent_{0};
   std::atomic<uint64_t> dropped_{0};
-  std::atomic<uint64_t> failed_rpcs_{0};
+  std::atomic<uint64_t> broken_streams_{0};
 };
 
 }  // namespace raftsql::net

@@ -221,7 +221,7 @@ TEST(GrpcTransport, StreamIsReopenedAfterThePeerRestarts) {
   ASSERT_TRUE(got);
   EXPECT_EQ(second.streams, 1);
   EXPECT_GE(second.received.front().commit, 1000u);
-  EXPECT_GE(transport.failed_rpcs(), 1u);
+  EXPECT_GE(transport.broken_streams(), 1u);
   transport.Stop();
   server->Shutdown();
   server.reset();  // Before `second`, the service it serves.
@@ -233,7 +233,7 @@ TEST(GrpcTransport, UnreachablePeerIsReportedAndItsMessagesDropped) {
   int unreachable = 0, snapshot_failed = 0;
   GrpcTransportOptions o;
   o.max_queued_messages = 8;
-  o.rpc_timeout_ms = 500;
+  o.write_timeout_ms = 500;
   GrpcTransportCallbacks cb;
   // Node 7 listens nowhere; node 8 has no known address.
   cb.resolve = [](uint64_t id) {

@@ -232,10 +232,11 @@ void RaftServer::Shutdown() {
   readers_.reset();  // Finishes the reads it holds.
 }
 
-bool RaftServer::Post(Task task) {
+bool RaftServer::Post(Task task, bool droppable) {
   {
     std::lock_guard<std::mutex> l(inbox_mu_);
     if (stopping_) return false;  // The loop will not run it.
+    if (droppable && inbox_.size() >= kMaxInbox) return false;
     inbox_.push_back(std::move(task));
   }
   inbox_cv_.notify_one();
@@ -359,19 +360,16 @@ void RaftServer::LearnAddress(uint64_t id, const std::string& address) {
 }
 
 void RaftServer::Deliver(std::vector<core::Message> messages) {
-  {
-    // A loop that falls behind drops peer messages instead of queueing
-    // without bound (a sender's next batch follows our answer at once);
-    // Raft resends what is lost.
-    std::lock_guard<std::mutex> l(inbox_mu_);
-    if (inbox_.size() >= kMaxInbox) return;
-  }
-  Post([this, messages = std::move(messages)]() mutable {
-    for (core::Message& m : messages) {
-      if (m.to != options_.id) continue;
-      node_->Step(std::move(m));
-    }
-  });
+  // A loop that falls behind drops peer messages instead of queueing
+  // without bound; Raft resends what is lost.
+  Post(
+      [this, messages = std::move(messages)]() mutable {
+        for (core::Message& m : messages) {
+          if (m.to != options_.id) continue;
+          node_->Step(std::move(m));
+        }
+      },
+      /*droppable=*/true);
 }
 
 }  // namespace raftsql::server

@@ -145,8 +145,9 @@ class RaftServer {
   explicit RaftServer(const ServerOptions& options);
   absl::Status Init();
   void Loop();
-  // Queues `task` for the loop; false (task dropped) once it is stopping.
-  bool Post(Task task);
+  // Queues `task` for the loop; false (task dropped) once it is stopping,
+  // or if `droppable` and the inbox holds kMaxInbox tasks.
+  bool Post(Task task, bool droppable = false);
   // Runs `fn` on the loop thread and waits for its value (bounded).
   template <typename T>
   absl::StatusOr<T> OnLoop(std::function<T()> fn);
@@ -173,7 +174,9 @@ class RaftServer {
   absl::Status NotLeader(uint64_t leader);
 
   absl::StatusOr<std::vector<Member>> ChangeMembership(core::ConfChange cc);
-  std::vector<Member> Members();
+  std::vector<Member> Members();                         // Loop thread only.
+  absl::StatusOr<std::vector<Member>> CurrentMembers();  // Via the loop.
+  uint64_t MostUpToDateOtherVoter();  // Loop thread only; 0 if none.
   std::string AddressOf(uint64_t id);
   void SetAddress(uint64_t id, const std::string& address);
   void SaveAddresses();

@@ -57,7 +57,7 @@ absl::StatusOr<std::vector<Member>> RaftServer::ChangeMembership(
       },
       "membership change");
   if (!r.ok()) return r.status();
-  return OnLoop<std::vector<Member>>([this] { return Members(); });
+  return CurrentMembers();
 }
 
 absl::StatusOr<std::vector<Member>> RaftServer::AddNode(
@@ -69,17 +69,20 @@ absl::StatusOr<std::vector<Member>> RaftServer::AddNode(
   SetAddress(id, address);
   // Idempotent, for a joiner that retries after a timeout: a voter stays a
   // voter (never demoted), a learner goes on to its promotion.
-  auto membership = OnLoop<int>([this, id] {
+  enum class Role { kNone, kLearner, kVoter };
+  auto role = OnLoop<Role>([this, id] {
     const core::ConfState cs = node_->raw().raft().tracker().GetConfState();
-    if (std::count(cs.voters.begin(), cs.voters.end(), id) > 0) return 2;
-    if (std::count(cs.learners.begin(), cs.learners.end(), id) > 0) return 1;
-    return 0;
+    if (std::count(cs.voters.begin(), cs.voters.end(), id) > 0) {
+      return Role::kVoter;
+    }
+    if (std::count(cs.learners.begin(), cs.learners.end(), id) > 0) {
+      return Role::kLearner;
+    }
+    return Role::kNone;
   });
-  if (!membership.ok()) return membership.status();
-  if (*membership == 2) {
-    return OnLoop<std::vector<Member>>([this] { return Members(); });
-  }
-  if (*membership == 0) {
+  if (!role.ok()) return role.status();
+  if (*role == Role::kVoter) return CurrentMembers();
+  if (*role == Role::kNone) {
     // A node joining with an empty log must get a snapshot (it carries the
     // membership that the first log entries do not).
     auto compacted = OnLoop<bool>([this] {
@@ -91,7 +94,7 @@ absl::StatusOr<std::vector<Member>> RaftServer::AddNode(
         core::ConfChange{core::ConfChange::Type::kAddLearner, id, address});
     if (!added.ok() || learner) return added;
   } else if (learner) {
-    return OnLoop<std::vector<Member>>([this] { return Members(); });
+    return CurrentMembers();
   }
   // Promote once caught up, so the new voter cannot stall commits.
   const int64_t deadline = internal::NowMs() + options_.request_timeout_ms * 4;
@@ -124,24 +127,12 @@ absl::StatusOr<std::vector<Member>> RaftServer::TransferLeadership(
     uint64_t id) {
   if (!is_leader_.load()) return NotLeader(leader_.load());
   auto target = OnLoop<uint64_t>([this, id] {
-    if (id != 0) return id;
-    // The most up-to-date other voter.
-    const core::Raft& r = node_->raw().raft();
-    uint64_t best = 0, best_match = 0;
-    for (uint64_t v : r.tracker().GetConfState().voters) {
-      const core::Progress* pr = r.tracker().Get(v);
-      if (v == options_.id || pr == nullptr || !pr->recent_active) continue;
-      if (best == 0 || pr->match > best_match) {
-        best = v;
-        best_match = pr->match;
-      }
-    }
-    if (best != 0) node_->TransferLeadership(best);
-    return best;
+    const uint64_t to = id != 0 ? id : MostUpToDateOtherVoter();
+    if (to != 0) node_->TransferLeadership(to);
+    return to;
   });
   if (!target.ok()) return target.status();
   if (*target == 0) return absl::FailedPreconditionError("no other voter");
-  if (id != 0) Post([this, id] { node_->TransferLeadership(id); });
   const int64_t deadline =
       internal::NowMs() + 2 * options_.election_ticks * options_.tick_ms + 500;
   std::unique_lock<std::mutex> l(leader_mu_);
@@ -154,6 +145,24 @@ absl::StatusOr<std::vector<Member>> RaftServer::TransferLeadership(
     leader_cv_.wait_for(l, std::chrono::milliseconds(left));
   }
   l.unlock();
+  return CurrentMembers();
+}
+
+uint64_t RaftServer::MostUpToDateOtherVoter() {
+  const core::Raft& r = node_->raw().raft();
+  uint64_t best = 0, best_match = 0;
+  for (uint64_t v : r.tracker().GetConfState().voters) {
+    const core::Progress* pr = r.tracker().Get(v);
+    if (v == options_.id || pr == nullptr || !pr->recent_active) continue;
+    if (best == 0 || pr->match > best_match) {
+      best = v;
+      best_match = pr->match;
+    }
+  }
+  return best;
+}
+
+absl::StatusOr<std::vector<Member>> RaftServer::CurrentMembers() {
   return OnLoop<std::vector<Member>>([this] { return Members(); });
 }
 

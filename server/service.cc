@@ -68,13 +68,14 @@ sm::Statement FromProto(const v1::Statement& s) {
   return out;
 }
 
+void ToProto(const Member& m, v1::Member* out) {
+  out->set_id(m.id);
+  out->set_address(m.address);
+  out->set_voter(m.voter);
+}
+
 void ToProto(const std::vector<Member>& members, v1::AdminResponse* out) {
-  for (const Member& m : members) {
-    v1::Member* p = out->add_members();
-    p->set_id(m.id);
-    p->set_address(m.address);
-    p->set_voter(m.voter);
-  }
+  for (const Member& m : members) ToProto(m, out->add_members());
 }
 
 grpc::Status ToGrpc(const absl::Status& s, grpc::ServerContextBase* ctx) {
@@ -129,11 +130,25 @@ void ToProto(const NodeState& s, v1::StatusResponse* response) {
     } else {
       response->add_learners(m.id);
     }
-    v1::Member* p = response->add_members();
-    p->set_id(m.id);
-    p->set_address(m.address);
-    p->set_voter(m.voter);
+    ToProto(m, response->add_members());
   }
+}
+
+void ToProto(uint64_t version, v1::GetVersionResponse* response) {
+  response->set_version(version);
+}
+
+// The callback that finishes `reactor` with the outcome: the value written
+// into `response`, or the error with its trailers.
+template <typename T, typename Response>
+RaftServer::Done<T> Answer(grpc::CallbackServerContext* ctx,
+                           grpc::ServerUnaryReactor* reactor,
+                           Response* response) {
+  return [ctx, reactor, response](absl::StatusOr<T> r) {
+    if (!r.ok()) return reactor->Finish(ToGrpc(r.status(), ctx));
+    ToProto(*r, response);
+    reactor->Finish(grpc::Status::OK);
+  };
 }
 
 // The callback API: a handler returns at once and the reactor is finished
@@ -170,12 +185,8 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
                              ctx));
       return reactor;
     }
-    node_->Execute(std::move(cmd), [ctx, reactor, response](
-                                       absl::StatusOr<sm::CommandResult> r) {
-      if (!r.ok()) return reactor->Finish(ToGrpc(r.status(), ctx));
-      ToProto(*r, response);
-      reactor->Finish(grpc::Status::OK);
-    });
+    node_->Execute(std::move(cmd),
+                   Answer<sm::CommandResult>(ctx, reactor, response));
     return reactor;
   }
 
@@ -185,11 +196,7 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     node_->Query(FromProto(request->statement()),
                  request->consistency() == v1::LINEARIZABLE,
-                 [ctx, reactor, response](absl::StatusOr<sm::QueryResult> r) {
-                   if (!r.ok()) return reactor->Finish(ToGrpc(r.status(), ctx));
-                   ToProto(*r, response);
-                   reactor->Finish(grpc::Status::OK);
-                 });
+                 Answer<sm::QueryResult>(ctx, reactor, response));
     return reactor;
   }
 
@@ -199,13 +206,7 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     node_->GetVersion(request->table(),
                       request->consistency() == v1::LINEARIZABLE,
-                      [ctx, reactor, response](absl::StatusOr<uint64_t> r) {
-                        if (!r.ok()) {
-                          return reactor->Finish(ToGrpc(r.status(), ctx));
-                        }
-                        response->set_version(*r);
-                        reactor->Finish(grpc::Status::OK);
-                      });
+                      Answer<uint64_t>(ctx, reactor, response));
     return reactor;
   }
 
@@ -213,11 +214,7 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
                                    const v1::StatusRequest*,
                                    v1::StatusResponse* response) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    node_->State([ctx, reactor, response](absl::StatusOr<NodeState> s) {
-      if (!s.ok()) return reactor->Finish(ToGrpc(s.status(), ctx));
-      ToProto(*s, response);
-      reactor->Finish(grpc::Status::OK);
-    });
+    node_->State(Answer<NodeState>(ctx, reactor, response));
     return reactor;
   }
 
@@ -255,11 +252,9 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
       grpc::CallbackServerContext* ctx, v1::AdminResponse* response,
       std::function<absl::StatusOr<std::vector<Member>>()> call) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    std::thread([ctx, reactor, response, call = std::move(call)] {
-      absl::StatusOr<std::vector<Member>> r = call();
-      if (!r.ok()) return reactor->Finish(ToGrpc(r.status(), ctx));
-      ToProto(*r, response);
-      reactor->Finish(grpc::Status::OK);
+    std::thread([done = Answer<std::vector<Member>>(ctx, reactor, response),
+                 call = std::move(call)] {
+      done(call());
     }).detach();
     return reactor;
   }

@@ -46,26 +46,32 @@ uint64_t MixDouble(uint64_t h, double d) {
   return MixWord(h, w);
 }
 
+// Mixes one SQLite value: its type, then its content (text and blobs by
+// their bytes).
+uint64_t MixValue(uint64_t h, sqlite3_value* v) {
+  const int type = sqlite3_value_type(v);
+  h = MixWord(h, static_cast<uint64_t>(type));
+  if (type == SQLITE_INTEGER) {
+    h = MixWord(h, static_cast<uint64_t>(sqlite3_value_int64(v)));
+  } else if (type == SQLITE_FLOAT) {
+    h = MixDouble(h, sqlite3_value_double(v));
+  } else if (type == SQLITE_TEXT) {
+    const unsigned char* text = sqlite3_value_text(v);
+    h = Mix(h, text, sqlite3_value_bytes(v));
+  } else if (type == SQLITE_BLOB) {
+    const void* blob = sqlite3_value_blob(v);
+    h = Mix(h, blob, sqlite3_value_bytes(v));
+  }
+  return h;
+}
+
 // Mixes the old or new values of the row the preupdate hook is called for.
 uint64_t MixRow(uint64_t h, sqlite3* db,
                 int (*column)(sqlite3*, int, sqlite3_value**)) {
   const int n = sqlite3_preupdate_count(db);
   for (int i = 0; i < n; ++i) {
     sqlite3_value* v = nullptr;
-    if (column(db, i, &v) != SQLITE_OK || v == nullptr) continue;
-    const int type = sqlite3_value_type(v);
-    h = MixWord(h, static_cast<uint64_t>(type));
-    if (type == SQLITE_INTEGER) {
-      h = MixWord(h, static_cast<uint64_t>(sqlite3_value_int64(v)));
-    } else if (type == SQLITE_FLOAT) {
-      h = MixDouble(h, sqlite3_value_double(v));
-    } else if (type == SQLITE_TEXT) {
-      const unsigned char* text = sqlite3_value_text(v);
-      h = Mix(h, text, sqlite3_value_bytes(v));
-    } else if (type == SQLITE_BLOB) {
-      const void* blob = sqlite3_value_blob(v);
-      h = Mix(h, blob, sqlite3_value_bytes(v));
-    }
+    if (column(db, i, &v) == SQLITE_OK && v != nullptr) h = MixValue(h, v);
   }
   return h;
 }
@@ -274,7 +280,6 @@ CommandResult SqliteStateMachine::ApplyWithSavepoints(const Command& cmd,
                 "stale request: session ", cmd.session_id, " is at sequence ",
                 seq, ", this is ", cmd.sequence)),
             0, 0});
-        sqlite3_reset(q);
         return result;
       }
     }
@@ -414,17 +419,7 @@ void SqliteStateMachine::HashTable(const std::string& table) {
     const int n = sqlite3_column_count(rows.get());
     while (sqlite3_step(rows.get()) == SQLITE_ROW) {
       for (int i = 0; i < n; ++i) {
-        const int type = sqlite3_column_type(rows.get(), i);
-        h = MixWord(h, static_cast<uint64_t>(type));
-        if (type == SQLITE_INTEGER) {
-          h = MixWord(
-              h, static_cast<uint64_t>(sqlite3_column_int64(rows.get(), i)));
-        } else if (type == SQLITE_FLOAT) {
-          h = MixDouble(h, sqlite3_column_double(rows.get(), i));
-        } else if (type != SQLITE_NULL) {
-          h = Mix(h, sqlite3_column_blob(rows.get(), i),
-                  sqlite3_column_bytes(rows.get(), i));
-        }
+        h = MixValue(h, sqlite3_column_value(rows.get(), i));
       }
     }
   }

@@ -204,32 +204,32 @@ class SqliteStateMachine::Checkpointer {
       // thread is at it, then the next commit tries again).
       sqlite3_wal_checkpoint_v2(writer, "main", SQLITE_CHECKPOINT_PASSIVE,
                                 nullptr, nullptr);
-    } else if (frames >= c->frames_ && !c->running_.exchange(true)) {
-      c->Kick();  // Once per checkpoint, not on every commit while it runs.
+    } else if (frames >= c->frames_) {
+      c->Kick();
     }
     return SQLITE_OK;
   }
 
  private:
+  // Wakes the thread once per checkpoint, not on every commit while one
+  // runs.
   void Kick() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      kicked_ = true;
-    }
+    std::lock_guard<std::mutex> l(mu_);
+    if (pending_) return;
+    pending_ = true;
     cv_.notify_one();
   }
   void Run() {
     std::unique_lock<std::mutex> l(mu_);
     while (true) {
-      cv_.wait(l, [this] { return stop_ || kicked_; });
+      cv_.wait(l, [this] { return stop_ || pending_; });
       if (stop_) return;
-      kicked_ = false;
       l.unlock();
       // PASSIVE: copies what no reader still needs, never blocks the writer.
       sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr,
                                 nullptr);
-      running_ = false;
       l.lock();
+      pending_ = false;
     }
   }
 
@@ -237,9 +237,8 @@ class SqliteStateMachine::Checkpointer {
   const int frames_;
   std::mutex mu_;
   std::condition_variable cv_;
-  bool kicked_ = false;
+  bool pending_ = false;  // woken and not finished
   bool stop_ = false;
-  std::atomic<bool> running_{false};  // kicked and not finished
   std::thread thread_;  // Last: starts once the members above exist.
 };
 

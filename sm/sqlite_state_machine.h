@@ -48,9 +48,9 @@ struct SqliteOptions {
   // Platform files: a thread checkpoints the WAL once it holds this many
   // frames (pages); the writer finishes the job itself at 4x, should the
   // thread's checkpoints keep ending with commits still to copy (SQLite
-  // starts the WAL over only once all is copied). SQLite's default; at
-  // 4,000 a checkpoint's fsync held the Raft log's up to 120 ms, at 1,000
-  // up to 40 ms (3 nodes, one disk).
+  // starts the WAL over only once all is copied). SQLite's default; with
+  // 4,000 the slowest insert of a 3-node load on one disk took 120 ms, with
+  // 1,000 40 ms (a checkpoint's fsync shares the disk with the Raft log's).
   int wal_checkpoint_frames = 1000;
 };
 

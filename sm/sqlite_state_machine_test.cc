@@ -27,6 +27,21 @@ Command Cmd(std::vector<Statement> statements, bool transaction = false) {
   return c;
 }
 
+// A fresh directory for database files, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    char dir[] = "/tmp/raftsql-sm-XXXXXX";
+    if (mkdtemp(dir) == nullptr) std::abort();
+    path_ = dir;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
 std::unique_ptr<SqliteStateMachine> OpenMemory() {
   absl::StatusOr<std::unique_ptr<SqliteStateMachine>> sm =
       SqliteStateMachine::Open(SqliteOptions{});
@@ -366,9 +381,8 @@ TEST_F(SqliteStateMachineTest, QueryReturnsTypedRowsAndRefusesWrites) {
 }
 
 TEST(SqliteFile, ReopenedDatabaseKeepsItsAppliedIndex) {
-  char dir[] = "/tmp/raftsql-sm-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string path = std::string(dir) + "/state.db";
+  TempDir dir;
+  const std::string path = dir.File("state.db");
   {
     absl::StatusOr<std::unique_ptr<SqliteStateMachine>> sm =
         SqliteStateMachine::Open(SqliteOptions{path});
@@ -383,13 +397,11 @@ TEST(SqliteFile, ReopenedDatabaseKeepsItsAppliedIndex) {
   EXPECT_EQ((*sm)->AppliedIndex(), 2u);
   EXPECT_EQ(Count(**sm, "t"), 1);
   EXPECT_EQ(*(*sm)->GetVersion("t"), 2u);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(SqliteFile, WalStaysBoundedUnderSteadyWrites) {
-  char dir[] = "/tmp/raftsql-sm-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string path = std::string(dir) + "/a.db";
+  TempDir dir;
+  const std::string path = dir.File("a.db");
   SqliteOptions o{path};
   o.wal_checkpoint_frames = 500;  // The writer catches up at 2,000.
   auto a = SqliteStateMachine::Open(o);
@@ -402,20 +414,16 @@ TEST(SqliteFile, WalStaysBoundedUnderSteadyWrites) {
   }
   const auto wal = std::filesystem::file_size(path + "-wal");
   const auto db = std::filesystem::file_size(path);
-  std::printf("wal %ju bytes, db %ju bytes\n", static_cast<uintmax_t>(wal),
-              static_cast<uintmax_t>(db));
   // Frames of a 4 KiB page, with slack for commits during a checkpoint.
   EXPECT_LT(wal, 2u * 4096 * 2000 + (1u << 20));
   EXPECT_GT(db, 2u << 20);  // Rows reached the database file.
   EXPECT_EQ(Count(**a, "t"), 6000);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(SqliteFile, SnapshotOfOneFileReplicaRestoresAnother) {
-  char dir[] = "/tmp/raftsql-sm-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  auto a = SqliteStateMachine::Open(SqliteOptions{std::string(dir) + "/a.db"});
-  auto b = SqliteStateMachine::Open(SqliteOptions{std::string(dir) + "/b.db"});
+  TempDir dir;
+  auto a = SqliteStateMachine::Open(SqliteOptions{dir.File("a.db")});
+  auto b = SqliteStateMachine::Open(SqliteOptions{dir.File("b.db")});
   ASSERT_TRUE(a.ok() && b.ok());
   ApplyOk(**a, Cmd({S("CREATE TABLE t(x)")}));
   ApplyOk(**a, Cmd({S("INSERT INTO t VALUES (1), (2)")}));
@@ -434,13 +442,11 @@ TEST(SqliteFile, SnapshotOfOneFileReplicaRestoresAnother) {
   EXPECT_EQ((*b)->divergence_hash(), (*a)->divergence_hash());
   ApplyOk(**b, Cmd({S("INSERT INTO t VALUES (3)")}));
   EXPECT_EQ(Count(**b, "t"), 3);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(SqliteFile, ValidationOfARepeatedStatementStillChecksItsParameters) {
-  char dir[] = "/tmp/raftsql-sm-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  auto sm = SqliteStateMachine::Open(SqliteOptions{std::string(dir) + "/a.db"});
+  TempDir dir;
+  auto sm = SqliteStateMachine::Open(SqliteOptions{dir.File("a.db")});
   ASSERT_TRUE(sm.ok());
   ApplyOk(**sm, Cmd({S("CREATE TABLE t(x)")}));
   const Command good = Cmd({S("INSERT INTO t VALUES (:x)")});
@@ -456,7 +462,6 @@ TEST(SqliteFile, ValidationOfARepeatedStatementStillChecksItsParameters) {
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ((*sm)->Validate(refused).code(),
             absl::StatusCode::kPermissionDenied);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(Command, DecodingIntoAReusedCommandLeavesNothingOfThePreviousOne) {
