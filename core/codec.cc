@@ -33,15 +33,6 @@ uint32_t Crc32c(std::string_view data) {
 
 // Little-endian on the wire. memcpy of the whole word (one load or store)
 // instead of a byte loop, which the codec's callers showed in profiles.
-void PutFixed64(std::string& out, uint64_t v) {
-  if constexpr (std::endian::native == std::endian::big) {
-    v = __builtin_bswap64(v);
-  }
-  char buf[8];
-  std::memcpy(buf, &v, 8);
-  out.append(buf, 8);
-}
-
 void PutFixed32(std::string& out, uint32_t v) {
   if constexpr (std::endian::native == std::endian::big) {
     v = __builtin_bswap32(v);
@@ -54,17 +45,6 @@ void PutFixed32(std::string& out, uint32_t v) {
 void PutBytes(std::string& out, std::string_view bytes) {
   PutFixed64(out, bytes.size());
   out.append(bytes);
-}
-
-std::optional<uint64_t> GetFixed64(std::string_view& in) {
-  if (in.size() < 8) return std::nullopt;
-  uint64_t v;
-  std::memcpy(&v, in.data(), 8);
-  if constexpr (std::endian::native == std::endian::big) {
-    v = __builtin_bswap64(v);
-  }
-  in.remove_prefix(8);
-  return v;
 }
 
 std::optional<uint32_t> GetFixed32(std::string_view& in) {

@@ -4,7 +4,9 @@
 #ifndef RAFTSQL_CORE_CODEC_H_
 #define RAFTSQL_CORE_CODEC_H_
 
+#include <bit>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,13 +17,31 @@ namespace raftsql::core {
 
 uint32_t Crc32c(std::string_view data);
 
-void PutFixed64(std::string& out, uint64_t v);
+// Little-endian on the wire; inline, as the command codec calls them for
+// every field of every entry it applies.
+inline void PutFixed64(std::string& out, uint64_t v) {
+  if constexpr (std::endian::native == std::endian::big) {
+    v = __builtin_bswap64(v);
+  }
+  char buf[8];
+  std::memcpy(buf, &v, 8);
+  out.append(buf, 8);
+}
 void PutFixed32(std::string& out, uint32_t v);
 void PutBytes(std::string& out, std::string_view bytes);
 
 // Reads from the front of `in`, consuming what it reads. nullopt (and `in`
 // unspecified) if `in` is too short.
-std::optional<uint64_t> GetFixed64(std::string_view& in);
+inline std::optional<uint64_t> GetFixed64(std::string_view& in) {
+  if (in.size() < 8) return std::nullopt;
+  uint64_t v;
+  std::memcpy(&v, in.data(), 8);
+  if constexpr (std::endian::native == std::endian::big) {
+    v = __builtin_bswap64(v);
+  }
+  in.remove_prefix(8);
+  return v;
+}
 std::optional<uint32_t> GetFixed32(std::string_view& in);
 std::optional<std::string_view> GetBytes(std::string_view& in);
 

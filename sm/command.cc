@@ -202,7 +202,7 @@ std::string CommandResult::Encode() const {
   for (const auto& [table, v] : versions) size += 16 + table.size();
   std::string out;
   out.reserve(size);  // One allocation.
-  out = kResultMagic;
+  out.append(kResultMagic, 4);
   PutFixed64(out, statements.size());
   for (const StatementResult& r : statements) {
     PutFixed64(out, static_cast<uint64_t>(r.status.code()));
@@ -252,7 +252,10 @@ absl::StatusOr<CommandResult> CommandResult::Decode(std::string_view in) {
     auto table = GetBytes(in);
     auto v = GetFixed64(in);
     if (!table || !v) return Malformed("result");
-    r.versions[std::string(*table)] = *v;
+    if (!r.versions.empty() && r.versions.back().first >= *table) {
+      return Malformed("result versions");
+    }
+    r.versions.emplace_back(std::string(*table), *v);
   }
   return r;
 }

@@ -7,7 +7,6 @@
 #define RAFTSQL_SM_COMMAND_H_
 
 #include <cstdint>
-#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -81,8 +80,10 @@ struct StatementResult {
 struct CommandResult {
   std::vector<StatementResult> statements;
   uint64_t index = 0;  // The log index the command was applied at.
-  // Tables the command changed, with their new versions (= index).
-  std::map<std::string, uint64_t> versions;
+  // Tables the command changed, with their new versions (= index), sorted
+  // by name, each once. (A vector, not a map: the apply loop reuses one
+  // result for every entry and keeps its storage.)
+  std::vector<std::pair<std::string, uint64_t>> versions;
   // A retry of a session request already applied: the stored result.
   bool duplicate = false;
 

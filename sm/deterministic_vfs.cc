@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "core/check.h"
+#include "sm/sqlite_state_machine.h"
 
 namespace raftsql::sm {
 namespace {
@@ -57,6 +58,7 @@ int GetLastError(sqlite3_vfs*, int n, char* out) {
 }
 
 void Register() {
+  ConfigureSqliteProcess();  // Before anything initializes SQLite.
   base_vfs = sqlite3_vfs_find(nullptr);
   CHECK(base_vfs != nullptr);
   vfs = sqlite3_vfs{};

@@ -2,6 +2,7 @@
 // and per statement, meta tables written with the effects.
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -55,10 +56,9 @@ uint64_t MixValue(uint64_t h, sqlite3_value* v) {
     h = MixWord(h, static_cast<uint64_t>(sqlite3_value_int64(v)));
   } else if (type == SQLITE_FLOAT) {
     h = MixDouble(h, sqlite3_value_double(v));
-  } else if (type == SQLITE_TEXT) {
-    const unsigned char* text = sqlite3_value_text(v);
-    h = Mix(h, text, sqlite3_value_bytes(v));
-  } else if (type == SQLITE_BLOB) {
+  } else if (type == SQLITE_TEXT || type == SQLITE_BLOB) {
+    // Text as its stored UTF-8 bytes: sqlite3_value_text would copy a value
+    // read from a record only to append the terminating NUL.
     const void* blob = sqlite3_value_blob(v);
     h = Mix(h, blob, sqlite3_value_bytes(v));
   }
@@ -88,7 +88,7 @@ void SqliteStateMachine::OnPreUpdate(sqlite3* db, int op, const char* db_name,
   if (hook_table_ != table) {
     hook_table_ = table;
     hook_table_hash_ = Mix(0, table, std::strlen(table));
-    statement_tables_.insert(table);
+    statement_tables_.Add(table);
   }
   uint64_t h = statement_hash_;
   h = MixWord(h, static_cast<uint64_t>(op));
@@ -228,31 +228,37 @@ std::string SqliteStateMachine::ApplyEntry(const core::Entry& entry) {
   // One scratch command for every entry: its storage is reused.
   const absl::Status decoded = Command::DecodeInto(entry.data, &scratch_);
   const Command* cmd = &scratch_;
-  CommandResult result;
+  CommandResult& result = result_;
   if (!decoded.ok()) {
     // Only our servers propose; an undecodable entry is applied as a failed
     // no-op on every replica alike.
+    result.statements.clear();
+    result.versions.clear();
+    result.duplicate = false;
     result.statements.push_back(StatementResult{decoded, 0, 0});
     result.index = entry.index;
   } else if (NeedsSavepoints(*cmd)) {
     CHECK(Internal("SAVEPOINT entry").ok());
-    result = ApplyWithSavepoints(*cmd, entry.index, true);
+    ApplyWithSavepoints(*cmd, entry.index, true, &result);
     if (transaction_lost_) return "";
     CHECK(Internal("RELEASE entry").ok());
   } else {
-    result = ApplyWithSavepoints(*cmd, entry.index, false);
+    ApplyWithSavepoints(*cmd, entry.index, false, &result);
     if (transaction_lost_) return "";
   }
   for (const auto& [table, version] : result.versions) {
-    batch_versions_[table] = version;
+    batch_versions_[VersionKey(table)] = version;
   }
   return result.Encode();
 }
 
-CommandResult SqliteStateMachine::ApplyWithSavepoints(const Command& cmd,
-                                                      uint64_t index,
-                                                      bool savepoints) {
-  CommandResult result;
+void SqliteStateMachine::ApplyWithSavepoints(const Command& cmd, uint64_t index,
+                                             bool savepoints,
+                                             CommandResult* out) {
+  CommandResult& result = *out;
+  result.statements.clear();
+  result.versions.clear();
+  result.duplicate = false;
   result.index = index;
   if (cmd.session_id != 0) {
     // Thesis §6.3: a retried request returns the stored result.
@@ -271,8 +277,9 @@ CommandResult SqliteStateMachine::ApplyWithSavepoints(const Command& cmd,
               std::string_view(p, sqlite3_column_bytes(q, 1)));
           sqlite3_reset(q);
           CHECK(stored.ok());
-          stored->duplicate = true;
-          return *stored;
+          result = std::move(*stored);
+          result.duplicate = true;
+          return;
         }
         sqlite3_reset(q);
         result.statements.push_back(StatementResult{
@@ -280,14 +287,14 @@ CommandResult SqliteStateMachine::ApplyWithSavepoints(const Command& cmd,
                 "stale request: session ", cmd.session_id, " is at sequence ",
                 seq, ", this is ", cmd.sequence)),
             0, 0});
-        return result;
+        return;
       }
     }
     sqlite3_reset(q);
   }
   SetDeterministicNow(cmd.timestamp_ms);
   prng_ = core::Prng(cmd.random_seed ^ (index * 0x9e3779b97f4a7c15ull));
-  std::set<std::string> changed;
+  entry_tables_.Clear();
   uint64_t hash = hash_;
   bool aborted = false;
   for (size_t i = 0; i < cmd.statements.size(); ++i) {
@@ -298,7 +305,7 @@ CommandResult SqliteStateMachine::ApplyWithSavepoints(const Command& cmd,
           0, 0});
       continue;
     }
-    statement_tables_.clear();
+    statement_tables_.Clear();
     hook_table_ = nullptr;
     statement_ddl_tables_.clear();
     statement_hash_ = hash;
@@ -309,18 +316,16 @@ CommandResult SqliteStateMachine::ApplyWithSavepoints(const Command& cmd,
     StatementResult r = RunStatement(cmd.statements[i]);
     if (sqlite3_get_autocommit(db_)) {
       transaction_lost_ = true;  // See ApplyBatch.
-      return result;
+      return;
     }
     if (!r.status.ok() && savepoints) {
       CHECK(Internal(own_savepoint ? "ROLLBACK TO stmt" : "ROLLBACK TO entry")
                 .ok());
     }
     if (own_savepoint) CHECK(Internal("RELEASE stmt").ok());
-    if (r.status.ok() && MentionsNoCase(cmd.statements[i].sql, "trigger")) {
-      RefreshHasTriggers();
-    }
+    if (r.status.ok() && statement_mentions_trigger_) RefreshHasTriggers();
     if (r.status.ok()) {
-      changed.insert(statement_tables_.begin(), statement_tables_.end());
+      for (const std::string& t : statement_tables_) entry_tables_.Add(t);
       hash = statement_hash_;
     } else if (cmd.transaction) {
       aborted = true;
@@ -338,11 +343,14 @@ CommandResult SqliteStateMachine::ApplyWithSavepoints(const Command& cmd,
                             0, 0};
       }
     }
-    changed.clear();
+    entry_tables_.Clear();
     hash = hash_;
   }
   hash_ = hash;
-  for (const std::string& t : changed) result.versions[t] = index;
+  for (const std::string& t : entry_tables_) {
+    result.versions.emplace_back(t, index);
+  }
+  std::sort(result.versions.begin(), result.versions.end());
   if (cmd.session_id != 0) {
     sqlite3_stmt* up = InternalStmt(
         "INSERT OR REPLACE INTO _raftsql_sessions(session_id, sequence, "
@@ -356,18 +364,19 @@ CommandResult SqliteStateMachine::ApplyWithSavepoints(const Command& cmd,
     write_policy_.internal = false;
     sqlite3_reset(up);
   }
-  return result;
 }
 
 StatementResult SqliteStateMachine::RunStatement(const Statement& statement) {
   StatementResult r;
   write_policy_.refusal.clear();
-  absl::StatusOr<sqlite3_stmt*> prepared = UserStmt(statement.sql);
+  statement_mentions_trigger_ = false;
+  absl::StatusOr<UserStatement> prepared = UserStmt(statement.sql);
   if (!prepared.ok()) {
     r.status = prepared.status();
     return r;
   }
-  sqlite3_stmt* stmt = *prepared;
+  statement_mentions_trigger_ = prepared->mentions_trigger;
+  sqlite3_stmt* stmt = prepared->stmt;
   r.status = BindAll(stmt, statement);
   // sqlite3_changes() keeps the count of the last INSERT/UPDATE/DELETE, so a
   // statement that changed no row (DDL, a read) must not report it.
@@ -388,11 +397,11 @@ StatementResult SqliteStateMachine::RunStatement(const Statement& statement) {
     r.last_insert_rowid =
         r.rows_affected > 0 ? sqlite3_last_insert_rowid(db_) : 0;
     for (const std::string& t : statement_ddl_tables_) {
-      statement_tables_.insert(t);
+      statement_tables_.Add(t);
       HashTable(t);
     }
   }
-  ReleaseUserStmt(statement.sql, stmt);
+  ReleaseUserStmt(statement.sql, *prepared);
   return r;
 }
 
@@ -438,7 +447,7 @@ void SqliteStateMachine::WriteMeta(uint64_t index) {
   write_policy_.internal = false;
   for (const auto& [table, version] : batch_versions_) {
     sqlite3_stmt* v = InternalStmt(
-        "INSERT OR REPLACE INTO _raftsql_versions(name, version) VALUES(?, ?)");
+        "INSERT OR REPLACE INTO _raftsql_meta(key, value) VALUES(?, ?)");
     sqlite3_bind_text(v, 1, table.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(v, 2, static_cast<int64_t>(version));
     write_policy_.internal = true;

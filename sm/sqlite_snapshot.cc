@@ -158,10 +158,10 @@ absl::StatusOr<uint64_t> SqliteStateMachine::GetVersion(
     return absl::NotFoundError(absl::StrCat("no such table: ", table));
   }
   Stmt version;
-  sqlite3_prepare_v2(read_db_,
-                     "SELECT version FROM _raftsql_versions WHERE name = ?1",
+  sqlite3_prepare_v2(read_db_, "SELECT value FROM _raftsql_meta WHERE key = ?1",
                      -1, version.out(), nullptr);
-  sqlite3_bind_text(version.get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
+  const std::string key = VersionKey(table);
+  sqlite3_bind_text(version.get(), 1, key.c_str(), -1, SQLITE_TRANSIENT);
   if (sqlite3_step(version.get()) == SQLITE_ROW) {
     return static_cast<uint64_t>(sqlite3_column_int64(version.get(), 0));
   }

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -53,6 +54,13 @@ struct SqliteOptions {
   // 1,000 40 ms (a checkpoint's fsync shares the disk with the Raft log's).
   int wal_checkpoint_frames = 1000;
 };
+
+// Process-wide SQLite settings, applied once before SQLite initializes:
+// memory statistics off (with them on, every malloc and free inside SQLite
+// takes a global mutex; they were 4% of a 1-row apply). Open calls it; a
+// process that also uses SQLite directly calls it before its first sqlite3
+// call, or the settings may come too late (SQLite then keeps its defaults).
+void ConfigureSqliteProcess();
 
 class SqliteStateMachine final : public core::StateMachine {
  public:
@@ -107,11 +115,16 @@ class SqliteStateMachine final : public core::StateMachine {
   explicit SqliteStateMachine(const SqliteOptions& options);
   absl::Status Init();
   absl::Status LoadMeta();
+  // Moves versions kept by older databases in _raftsql_versions into
+  // _raftsql_meta (LoadMeta runs it).
+  absl::Status MigrateVersions();
+  absl::Status CopyOldVersions();  // Within MigrateVersions' transaction.
   std::vector<std::string> ApplyInTransaction(
       const std::vector<core::Entry>& entries);
   std::string ApplyEntry(const core::Entry& entry);
-  CommandResult ApplyWithSavepoints(const Command& cmd, uint64_t index,
-                                    bool savepoints);
+  // Applies `cmd` at `index` into `*result` (cleared first).
+  void ApplyWithSavepoints(const Command& cmd, uint64_t index, bool savepoints,
+                           CommandResult* result);
   StatementResult RunStatement(const Statement& statement);
   // Folds a table's schema and rows into statement_hash_ (after DDL, whose
   // row changes, e.g. CREATE TABLE ... AS SELECT, bypass the preupdate hook).
@@ -124,11 +137,19 @@ class SqliteStateMachine final : public core::StateMachine {
   absl::Status Internal(const char* sql);
   // A cached, reset statement of ours; step it with write_policy_.internal.
   sqlite3_stmt* InternalStmt(const char* sql);
+  // A prepared user statement, and what its text mentions (found once per
+  // distinct text, not per apply).
+  struct UserStatement {
+    sqlite3_stmt* stmt = nullptr;
+    bool cached = false;         // Owned by user_stmts_ (else by the caller).
+    bool mentions_fail = false;  // OR FAIL, RAISE(FAIL): see below
+    bool mentions_trigger = false;  // may create or drop a trigger
+  };
   // A prepared user statement from the cache (or freshly prepared), and its
   // return after use. Statements that change the schema are never cached:
   // the authorizer must see them again to record the tables they touch.
-  absl::StatusOr<sqlite3_stmt*> UserStmt(const std::string& sql);
-  void ReleaseUserStmt(const std::string& sql, sqlite3_stmt* stmt);
+  absl::StatusOr<UserStatement> UserStmt(const std::string& sql);
+  void ReleaseUserStmt(const std::string& sql, const UserStatement& stmt);
 
   SqliteOptions options_;
   sqlite3* db_ = nullptr;        // The replicated (write) connection.
@@ -149,15 +170,40 @@ class SqliteStateMachine final : public core::StateMachine {
   Policy write_policy_;
   Policy read_policy_;
   Policy check_policy_;
+  // A few table names, kept for reuse (a std::set allocated a node per
+  // apply): Clear keeps the strings' storage. Names compare exactly.
+  class TableList {
+   public:
+    void Add(std::string_view name) {
+      for (size_t i = 0; i < size_; ++i) {
+        if (names_[i] == name) return;
+      }
+      if (size_ == names_.size()) names_.emplace_back();
+      names_[size_++].assign(name.data(), name.size());
+    }
+    void Clear() { size_ = 0; }
+    const std::string* begin() const { return names_.data(); }
+    const std::string* end() const { return names_.data() + size_; }
+
+   private:
+    std::vector<std::string> names_;
+    size_t size_ = 0;  // Invariant: size_ <= names_.size().
+  };
   // What the running statement changed (tables, hash of the row changes).
-  std::set<std::string> statement_tables_;
+  TableList statement_tables_;
+  // The tables the running entry's successful statements changed.
+  TableList entry_tables_;
   std::set<std::string> statement_ddl_tables_;  // schema changed
   uint64_t statement_hash_ = 0;
   // The preupdate hook's last table (SQLite's name pointer) and its hash.
   const char* hook_table_ = nullptr;
   uint64_t hook_table_hash_ = 0;
-  Command scratch_;  // ApplyEntry decodes into it.
-  // Table versions changed by the entries of the running batch.
+  Command scratch_;       // ApplyEntry decodes into it.
+  CommandResult result_;  // ApplyEntry's result, reused likewise.
+  // The running statement's text mentions TRIGGER (set by RunStatement).
+  bool statement_mentions_trigger_ = false;
+  // Table versions changed by the entries of the running batch, by
+  // VersionKey (so "T" and "t" are one table, and the later entry wins).
   std::map<std::string, uint64_t> batch_versions_;
   // A user statement's ON CONFLICT ROLLBACK ended our transaction.
   bool transaction_lost_ = false;
@@ -165,7 +211,7 @@ class SqliteStateMachine final : public core::StateMachine {
   std::unordered_map<const char*, sqlite3_stmt*> internal_stmts_;
   // Bounded cache of prepared user statements (cleared when full).
   static constexpr size_t kMaxCachedStatements = 256;
-  std::unordered_map<std::string, sqlite3_stmt*> user_stmts_;
+  std::unordered_map<std::string, UserStatement> user_stmts_;
   // Statements Validate accepted, on check_db_ (guarded by check_mu_).
   std::unordered_map<std::string, sqlite3_stmt*> check_stmts_;
   // Savepoints per entry and statement are needed only where a failing

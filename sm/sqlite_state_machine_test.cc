@@ -1,5 +1,6 @@
 #include "sm/sqlite_state_machine.h"
 
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -82,7 +83,9 @@ TEST_F(SqliteStateMachineTest, InsertReportsRowsAffectedAndRowid) {
   EXPECT_EQ(r.statements[0].rows_affected, 2);
   EXPECT_EQ(r.statements[0].last_insert_rowid, 2);
   EXPECT_EQ(r.index, 2u);
-  EXPECT_EQ(r.versions.at("t"), 2u);
+  ASSERT_EQ(r.versions.size(), 1u);
+  EXPECT_EQ(r.versions[0].first, "t");
+  EXPECT_EQ(r.versions[0].second, 2u);
   EXPECT_EQ(sm_->AppliedIndex(), 2u);
 }
 
@@ -162,6 +165,18 @@ TEST(SqliteDivergence, WithoutRowidChangesToDifferentRowsHashDifferently) {
   }
 }
 
+TEST(SqliteDivergence, HashOfKnownChangesIsStableAcrossReleases) {
+  // Replicas of different releases must agree on the hash of the same
+  // changes (a rolling upgrade would otherwise report divergence): text,
+  // empty text, blob, real, integer and NULL, inserted then updated.
+  std::unique_ptr<SqliteStateMachine> sm = OpenMemory();
+  ApplyOk(*sm, Cmd({S("CREATE TABLE h(a, b, c, d, e, f)")}));
+  ApplyOk(*sm, Cmd({S("INSERT INTO h VALUES ('héllo wörld, long text', '', "
+                      "x'00ff10', 2.5, -7, NULL)")}));
+  ApplyOk(*sm, Cmd({S("UPDATE h SET a = 'short', e = e * 3")}));
+  EXPECT_EQ(sm->divergence_hash(), 15050431096155779951u);
+}
+
 TEST_F(SqliteStateMachineTest, ValidateRefusesWhatCannotBeReplicated) {
   const char* refused[] = {
       "ATTACH DATABASE 'x.db' AS x",
@@ -175,7 +190,7 @@ TEST_F(SqliteStateMachineTest, ValidateRefusesWhatCannotBeReplicated) {
       "BEGIN",
       "SAVEPOINT s",
       "INSERT INTO _raftsql_meta VALUES ('applied_index', 0)",
-      "DROP TABLE _raftsql_versions",
+      "DROP TABLE _raftsql_meta",
   };
   for (const char* sql : refused) {
     const absl::Status s = sm_->Validate(Cmd({S(sql)}));
@@ -283,6 +298,20 @@ TEST_F(SqliteStateMachineTest, VersionIsTheIndexOfTheLastChangeToTheTable) {
             absl::StatusCode::kNotFound);
   EXPECT_EQ(sm_->GetVersion("_raftsql_meta").status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST_F(SqliteStateMachineTest, ATableNamedInTwoCasesInOneBatchKeepsItsLatest) {
+  ApplyOk(*sm_, Cmd({S("CREATE TABLE Mixed(x)")}));
+  const uint64_t i = sm_->AppliedIndex();
+  // One batch drops the table ("Mixed", its name as created) and creates
+  // it again as "MIXED": one table by SQLite's rules, and the later entry's
+  // version must win.
+  const std::vector<std::string> out =
+      sm_->ApplyBatch({E(i + 1, Cmd({S("DROP TABLE mixed")})),
+                       E(i + 2, Cmd({S("CREATE TABLE MIXED(y)")}))});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(*sm_->GetVersion("mixed"), i + 2);
+  EXPECT_EQ(*sm_->GetVersion("Mixed"), i + 2);
 }
 
 TEST_F(SqliteStateMachineTest, SessionRetryReturnsTheStoredResultOnce) {
@@ -397,6 +426,42 @@ TEST(SqliteFile, ReopenedDatabaseKeepsItsAppliedIndex) {
   EXPECT_EQ((*sm)->AppliedIndex(), 2u);
   EXPECT_EQ(Count(**sm, "t"), 1);
   EXPECT_EQ(*(*sm)->GetVersion("t"), 2u);
+}
+
+TEST(SqliteFile, VersionsOfAnOlderDatabaseMoveIntoTheMetaTable) {
+  TempDir dir;
+  const std::string path = dir.File("state.db");
+  {
+    auto sm = SqliteStateMachine::Open(SqliteOptions{path});
+    ASSERT_TRUE(sm.ok()) << sm.status();
+    ApplyOk(**sm, Cmd({S("CREATE TABLE Readings(x)")}));
+    ApplyOk(**sm, Cmd({S("INSERT INTO Readings VALUES (1)")}));
+  }
+  // Rewrite the file into the layout of older releases: versions in a
+  // table of their own.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db,
+                   "DELETE FROM _raftsql_meta WHERE key LIKE 'version:%';"
+                   "CREATE TABLE _raftsql_versions(name TEXT PRIMARY KEY "
+                   "COLLATE NOCASE, version INTEGER NOT NULL) WITHOUT "
+                   "ROWID;"
+                   "INSERT INTO _raftsql_versions VALUES ('Readings', 2);",
+                   nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(db);
+
+  auto sm = SqliteStateMachine::Open(SqliteOptions{path});
+  ASSERT_TRUE(sm.ok()) << sm.status();
+  EXPECT_EQ(*(*sm)->GetVersion("readings"), 2u);
+  EXPECT_EQ(*(*sm)->GetVersion("READINGS"), 2u);
+  absl::StatusOr<QueryResult> old = (*sm)->Query(
+      S("SELECT count(*) FROM sqlite_schema WHERE name = '_raftsql_versions'"));
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->rows[0][0].integer, 0);
+  ApplyOk(**sm, Cmd({S("INSERT INTO readings VALUES (2)")}));
+  EXPECT_EQ(*(*sm)->GetVersion("Readings"), 3u);
 }
 
 TEST(SqliteFile, WalStaysBoundedUnderSteadyWrites) {

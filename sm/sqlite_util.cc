@@ -1,8 +1,10 @@
 #include "sm/sqlite_util.h"
 
 #include <cctype>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "sm/sqlite_state_machine.h"
 
 namespace raftsql::sm {
 namespace {
@@ -28,6 +30,15 @@ int BindValue(sqlite3_stmt* stmt, int i, const Value& v) {
 }
 
 }  // namespace
+
+void ConfigureSqliteProcess() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // SQLITE_MISUSE if SQLite is already initialized: the defaults stay,
+    // which is slower but correct.
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  });
+}
 
 absl::Status SqliteError(sqlite3* db, int rc, const std::string& refusal) {
   const int primary = rc & 0xff;

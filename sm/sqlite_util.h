@@ -26,6 +26,16 @@ inline bool MentionsNoCase(std::string_view text, std::string_view lower_word) {
   return false;
 }
 
+// The _raftsql_meta key that holds a table's version. Table names compare
+// case-insensitively in ASCII only, as SQLite's own names (and NOCASE) do.
+inline std::string VersionKey(std::string_view table) {
+  std::string key = "version:";
+  for (char c : table) {
+    key.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+  }
+  return key;
+}
+
 class Stmt {
  public:
   Stmt() = default;
