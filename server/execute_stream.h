@@ -1,0 +1,29 @@
+// The server side of DatabaseService.ExecuteStream: pipelined writes on one
+// stream (net/raftsql.proto). Each request is proposed as it is read and
+// answered, tagged, when its outcome is known; answers ready together go in
+// one message. Once a stream holds kMaxStreamInFlight requests (read and
+// not yet written back: answers count until the client has taken them) it
+// is not read further until half of them have drained; one message may
+// overshoot the bound, by no more than fits in it. A stream finishes only
+// once every request it took has been answered, so no answer outlives it.
+#ifndef RAFTSQL_SERVER_EXECUTE_STREAM_H_
+#define RAFTSQL_SERVER_EXECUTE_STREAM_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstddef>
+
+#include "net/raftsql.grpc.pb.h"
+#include "server/raft_server.h"
+
+namespace raftsql::server {
+
+inline constexpr size_t kMaxStreamInFlight = 1024;
+
+// A reactor for one stream; it deletes itself when gRPC is done with it.
+grpc::ServerBidiReactor<v1::ExecuteStreamRequest, v1::ExecuteStreamResponse>*
+NewExecuteStream(RaftServer* node);
+
+}  // namespace raftsql::server
+
+#endif  // RAFTSQL_SERVER_EXECUTE_STREAM_H_
