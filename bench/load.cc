@@ -11,6 +11,10 @@
 // Mixes: insert (single-row INSERT), batch (100-row INSERT in one command),
 // select (point SELECT, consistency NONE), select_lin (point SELECT,
 // LINEARIZABLE), or weights such as insert=8,select_lin=2.
+//
+// --stream=N sends the writes over N pipelined ExecuteStream streams (the
+// virtual clients share them; each still waits for its own answer before
+// its next write) instead of one unary Execute call per write.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
@@ -31,6 +35,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "net/client.h"
+#include "net/execute_stream_client.h"
 #include "net/grpc_transport.h"
 #include "tools/local_cluster.h"
 #include "tools/process.h"
@@ -49,6 +54,10 @@ struct Options {
   std::map<std::string, int> mix = {{"insert", 1}};
   std::vector<std::string> server_flags;
   bool sessions = false;  // Stamp writes with a client session (exactly-once).
+  // Writes go over this many pipelined ExecuteStream streams instead of one
+  // unary Execute call each (0). Each virtual client still sends its next
+  // write only after its previous answer.
+  int streams = 0;
   // Compare with etcd: single-key Puts to etcd's v3 KV service instead of
   // INSERTs (bench/compare_etcd.sh).
   bool etcd = false;
@@ -84,6 +93,8 @@ bool Parse(int argc, char** argv, Options* o) {
       o->max_seconds = std::atof(v.c_str());
     } else if (a == "--sessions") {
       o->sessions = true;
+    } else if (!(v = Arg(a, "stream")).empty()) {
+      o->streams = std::max(0, std::atoi(v.c_str()));
     } else if (!(v = Arg(a, "etcd")).empty()) {
       o->nodes = absl::StrSplit(v, ',', absl::SkipEmpty());
       o->etcd = true;
@@ -147,6 +158,18 @@ class AsyncLoad {
       stubs_.push_back(v1::DatabaseService::NewStub(channel));
       generic_.push_back(std::make_unique<grpc::GenericStub>(channel));
     }
+    for (int i = 0; i < o.streams; ++i) {
+      streams_.push_back(std::make_unique<net::ExecuteStreamClient>(
+          stubs_[i % stubs_.size()].get(),
+          [this](uint64_t tag, absl::StatusOr<v1::ExecuteResponse> r) {
+            Slot& s = *slots_[tag];
+            absl::Status st = r.status();
+            if (r.ok() && r->results(0).code()) {
+              st = absl::InternalError(r->results(0).error());
+            }
+            Done(s, st);
+          }));
+    }
     slots_.resize(o.concurrency);
     for (int i = 0; i < o.concurrency; ++i) {
       slots_[i] = std::make_unique<Slot>();
@@ -158,8 +181,16 @@ class AsyncLoad {
   std::vector<Result> Run() {
     active_ = o_.concurrency;
     for (auto& s : slots_) Issue(*s);
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [this] { return active_ == 0; });
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [this] { return active_ == 0; });
+    }
+    for (auto& stream : streams_) {
+      absl::Status closed = stream->Close();
+      if (!closed.ok()) {
+        std::fprintf(stderr, "load: stream: %s\n", closed.ToString().c_str());
+      }
+    }
     std::vector<Result> out;
     for (auto& s : slots_) out.push_back(std::move(s->result));
     return out;
@@ -227,6 +258,12 @@ class AsyncLoad {
         s.exec.set_sequence(++s.sequence);
       }
       s.exec_response.Clear();
+      if (!streams_.empty()) {
+        if (!streams_[s.index % streams_.size()]->Send(s.index, s.exec)) {
+          Finish(s, absl::UnavailableError("the stream ended"));
+        }
+        return;
+      }
       stub.async()->Execute(
           s.ctx.get(), &s.exec, &s.exec_response, [this, &s](grpc::Status st) {
             absl::Status r = net::FromGrpc(st);
@@ -247,6 +284,13 @@ class AsyncLoad {
           s.ctx.get(), &s.query, &s.query_response,
           [this, &s](grpc::Status st) { Done(s, net::FromGrpc(st)); });
     }
+  }
+
+  // A slot that cannot go on: its error is counted and it stops.
+  void Finish(Slot& s, const absl::Status& status) {
+    if (s.result.errors++ == 0) s.result.first_error = status.ToString();
+    std::lock_guard<std::mutex> l(mu_);
+    if (--active_ == 0) cv_.notify_all();
   }
 
   void Done(Slot& s, const absl::Status& status) {
@@ -271,6 +315,8 @@ class AsyncLoad {
   std::mutex mu_;
   std::condition_variable cv_;
   int active_ = 0;
+  // Last: closed (and waited for) before the slots they answer go.
+  std::vector<std::unique_ptr<net::ExecuteStreamClient>> streams_;
 };
 
 double Percentile(const std::vector<double>& sorted, double p) {
@@ -384,7 +430,8 @@ int Main(int argc, char** argv) {
         "--etcd=host:port,...) "
         "[--concurrency=C] "
         "[--ops=N] [--max_seconds=S] [--mix=insert|batch|select|select_lin"
-        "|name=weight,...] [--sessions] [--server_flag=--flag=value ...]\n");
+        "|name=weight,...] [--sessions] [--stream=N] "
+        "[--server_flag=--flag=value ...]\n");
     return 2;
   }
   std::unique_ptr<tools::LocalCluster> cluster;

@@ -47,8 +47,12 @@ class LogStore : public Storage {
 class Transport {
  public:
   virtual ~Transport() = default;
-  // Best effort: a message may be lost; Raft retries.
+  // Best effort: a message may be lost; Raft retries. It may wait until
+  // the next Flush, so that a group of sends to one peer travels together.
   virtual void Send(Message m) = 0;
+  // Starts sending what Send queued. The runtime calls it after each group
+  // of sends (a Ready's early appends, then the rest of its messages).
+  virtual void Flush() {}
 };
 
 class StateMachine {

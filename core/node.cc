@@ -1,5 +1,7 @@
 #include "core/node.h"
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "core/check.h"
@@ -140,6 +142,7 @@ void Node::Pump() {
   }
   if (options_.unsafe_send_before_persist) {
     for (Message& m : rd.messages) options_.transport->Send(std::move(m));
+    options_.transport->Flush();
     rd.messages.clear();
   }
   const bool same_term_and_vote =
@@ -155,6 +158,7 @@ void Node::Pump() {
         later.push_back(std::move(m));
       }
     }
+    options_.transport->Flush();  // Out before the write starts.
     rd.messages = std::move(later);
   }
   LogWrite write;
@@ -175,6 +179,7 @@ void Node::Pump() {
     // A real write carries the latest commit index along.
     write.hard_state = raw_.raft().GetHardState();
   }
+  ApplyDurableCommitted(&rd, write.entries);
   persisting_ = true;
   std::weak_ptr<bool> alive = alive_;
   options_.log_store->Submit(
@@ -203,6 +208,7 @@ void Node::OnPersisted(Ready rd, const absl::Status& status) {
   }
   // Rule 1: only now, with the Ready durable, may its messages go out.
   for (Message& m : rd.messages) options_.transport->Send(std::move(m));
+  options_.transport->Flush();
   ApplyCommitted(rd);
   MaybeCompact();
   for (ReadState& rs : rd.read_states) {
@@ -215,16 +221,44 @@ void Node::OnPersisted(Ready rd, const absl::Status& status) {
   Pump();
 }
 
+void Node::ApplyDurableCommitted(Ready* rd, const std::vector<Entry>& writing) {
+  // Committed entries below the first entry this Ready writes are durable
+  // here already (at most one Ready is in flight, and the previous one's
+  // write has completed): apply them now rather than after this write, so a
+  // busy leader answers its clients one fsync sooner. What this Ready writes
+  // or rewrites waits for the write (rule 2: a crash must not leave the
+  // state machine ahead of the durable log), and so does everything behind
+  // a snapshot, which must be restored first.
+  if (rd->snapshot.has_value() || rd->committed_entries.empty()) return;
+  const uint64_t first_written =
+      writing.empty() ? UINT64_MAX : writing.front().index;
+  auto split = std::find_if(
+      rd->committed_entries.begin(), rd->committed_entries.end(),
+      [first_written](const Entry& e) { return e.index >= first_written; });
+  if (split == rd->committed_entries.begin()) return;
+  std::vector<Entry> durable(
+      std::make_move_iterator(rd->committed_entries.begin()),
+      std::make_move_iterator(split));
+  rd->committed_entries.erase(rd->committed_entries.begin(), split);
+  CHECK(durable.back().index < first_written);
+  ApplyEntries(durable);
+}
+
 void Node::ApplyCommitted(const Ready& rd) {
   StateMachine* sm = options_.state_machine;
   if (rd.snapshot.has_value()) {
     CHECK(sm->Restore(*rd.snapshot).ok());
     CHECK_EQ(sm->AppliedIndex(), rd.snapshot->metadata.index);
   }
+  ApplyEntries(rd.committed_entries);
+}
+
+void Node::ApplyEntries(const std::vector<Entry>& committed) {
+  StateMachine* sm = options_.state_machine;
   // A durable state machine may already hold some entries (it stores its
   // applied index with the effects): never apply them twice.
   std::vector<Entry> todo;
-  for (const Entry& e : rd.committed_entries) {
+  for (const Entry& e : committed) {
     if (e.index > sm->AppliedIndex()) todo.push_back(e);
   }
   if (todo.empty()) return;

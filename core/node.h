@@ -93,6 +93,10 @@ class Node {
   void Pump();
   void OnPersisted(Ready rd, const absl::Status& status);
   void ApplyCommitted(const Ready& rd);
+  // Applies, and removes from rd, the committed entries that are durable
+  // already: those below the first of `writing` (this Ready's write).
+  void ApplyDurableCommitted(Ready* rd, const std::vector<Entry>& writing);
+  void ApplyEntries(const std::vector<Entry>& committed);
   void ReleaseReads();
   void MaybeCompact();
   void Compact();

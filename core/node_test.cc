@@ -285,6 +285,53 @@ TEST(Node, ACommitThatOnlyMovesTheCommitIndexWritesNoHardState) {
   EXPECT_EQ(carried->commit, sm.applied);
 }
 
+TEST(Node, ACommittedEntryAlreadyDurableIsAppliedBeforeTheNextWrite) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1, 2, 3}, {}});
+  CountingMachine sm;
+  NullTransport net;
+  NodeOptions o = Options(store, sm, net);
+  o.raft.pre_vote = false;
+  Node node(o, {});
+  ElectNodeOne(node);
+  BothFollowersAnswer(node, MessageType::kAppResp);
+  ASSERT_TRUE(node.Propose("x").ok());  // Written by its own Ready.
+  const uint64_t x = node.raw().raft().log().LastIndex();
+  // One Ready both commits "x" (the acks) and writes "y": "x" is durable
+  // already, so it is applied before the write of "y", not after it.
+  uint64_t applied_at_write = 0;
+  store.on_submit = [&](const LogWrite& w) {
+    if (!w.entries.empty()) applied_at_write = sm.applied;
+  };
+  node.Hold();
+  BothFollowersAnswer(node, MessageType::kAppResp);
+  ASSERT_TRUE(node.Propose("y").ok());
+  node.Release();
+  EXPECT_EQ(applied_at_write, x);
+  EXPECT_EQ(sm.applied, x);  // "y" is not committed yet.
+}
+
+TEST(Node, AnEntryIsNeverAppliedBeforeTheWriteThatHoldsIt) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});  // Commits on append.
+  CountingMachine sm;
+  NullTransport net;
+  Node node(Options(store, sm, net), {});
+  node.Campaign();
+  ASSERT_EQ(node.raw().raft().state(), StateType::kLeader);
+  uint64_t written = 0;
+  uint64_t applied_at_write = 0;
+  store.on_submit = [&](const LogWrite& w) {
+    if (w.entries.empty()) return;
+    written = w.entries.back().index;
+    applied_at_write = sm.applied;
+  };
+  ASSERT_TRUE(
+      node.Propose("z").ok());  // Committed in the Ready that writes it.
+  EXPECT_LT(applied_at_write, written);
+  EXPECT_EQ(sm.applied, written);
+}
+
 TEST(Node, FailedLogWriteStopsTheNode) {
   MemoryLogStore store;
   store.mem.SetConfState(ConfState{{1}, {}});

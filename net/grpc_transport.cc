@@ -88,6 +88,11 @@ class GrpcTransport::Peer {
       owner_->dropped_.fetch_add(1);
     }
     queue_.push_back(std::move(m));
+    // The write starts at Flush (or with the previous write's completion).
+  }
+
+  void Flush() {
+    std::unique_lock<std::mutex> l(mu_);
     MaybeWrite(l);
   }
 
@@ -274,6 +279,12 @@ void GrpcTransport::Send(core::Message m) {
   std::unique_ptr<Peer>& peer = peers_[m.to];
   if (peer == nullptr) peer = std::make_unique<Peer>(this, m.to);
   peer->Enqueue(std::move(m));
+}
+
+void GrpcTransport::Flush() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (stopped_) return;
+  for (auto& [id, peer] : peers_) peer->Flush();
 }
 
 }  // namespace raftsql::net

@@ -1,9 +1,10 @@
 // GrpcTransport: the production core::Transport. Each peer has its own
 // bounded queue and at most one RPC in flight, so a slow or dead peer never
 // blocks the Raft loop or the other peers:
-// - Send() enqueues, and starts an RPC (gRPC's callback API, no blocking)
-//   if the peer is idle; the oldest message is dropped when a queue is
-//   full: Raft retries, and newer messages carry newer state;
+// - Send() enqueues (the oldest message is dropped when a queue is full:
+//   Raft retries, and newer messages carry newer state), and Flush() starts
+//   a write (gRPC's callback API, no blocking) to each idle peer, so the
+//   messages of one Ready to one peer go together;
 // - everything queued meanwhile (up to a byte bound) goes as one RaftBatch
 //   from the previous RPC's completion;
 // - a failed RPC drops its batch, reports the peer unreachable (and any
@@ -65,6 +66,9 @@ class GrpcTransport final : public core::Transport {
   ~GrpcTransport() override;
 
   void Send(core::Message m) override;
+  // Starts a write to every idle peer with queued messages: Send only
+  // queues, so that a Ready's messages to one peer go as one batch.
+  void Flush() override;
   void Stop();
 
   uint64_t sent() const { return sent_.load(); }

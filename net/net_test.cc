@@ -154,6 +154,7 @@ TEST(GrpcTransport, DeliversInOrderInBatchesWithTheSendersAddress) {
   cb.resolve = [port](uint64_t) { return "127.0.0.1:" + std::to_string(port); };
   GrpcTransport transport(o, cb);
   for (uint64_t i = 1; i <= 500; ++i) transport.Send(Heartbeat(2, i));
+  transport.Flush();
   ASSERT_TRUE(peer.WaitFor(500));
   std::lock_guard<std::mutex> l(peer.mu);
   for (size_t i = 0; i < 500; ++i) EXPECT_EQ(peer.received[i].commit, i + 1);
@@ -162,6 +163,21 @@ TEST(GrpcTransport, DeliversInOrderInBatchesWithTheSendersAddress) {
   EXPECT_EQ(peer.from_address, "127.0.0.1:1");
   transport.Stop();
   server->Shutdown();
+}
+
+TEST(GrpcTransport, WhatIsSentBeforeAFlushTravelsAsOneBatch) {
+  CollectingPeer peer;
+  int port = 0;
+  std::unique_ptr<grpc::Server> server = Serve(&peer, &port);
+  ASSERT_GT(port, 0);
+  GrpcTransportCallbacks cb;
+  cb.resolve = [port](uint64_t) { return "127.0.0.1:" + std::to_string(port); };
+  GrpcTransport transport(GrpcTransportOptions{}, cb);
+  for (uint64_t i = 1; i <= 3; ++i) transport.Send(Heartbeat(2, i));
+  transport.Flush();
+  ASSERT_TRUE(peer.WaitFor(3));
+  std::lock_guard<std::mutex> l(peer.mu);
+  EXPECT_EQ(peer.batches, 1);
 }
 
 TEST(GrpcTransport, StreamIsReopenedAfterThePeerRestarts) {
@@ -192,6 +208,7 @@ TEST(GrpcTransport, StreamIsReopenedAfterThePeerRestarts) {
   std::unique_ptr<grpc::Server> server = serve(first.get());
   ASSERT_NE(server, nullptr);
   for (uint64_t i = 1; i <= 10; ++i) transport.Send(Heartbeat(2, i));
+  transport.Flush();
   ASSERT_TRUE(first->WaitFor(10));
   // The peer goes away with the stream open: the next sends break it.
   server->Shutdown(std::chrono::system_clock::now());
@@ -201,6 +218,7 @@ TEST(GrpcTransport, StreamIsReopenedAfterThePeerRestarts) {
     for (uint64_t i = 0; i < 200 && unreachable == 0; ++i) {
       l.unlock();
       transport.Send(Heartbeat(2, 100));
+      transport.Flush();
       l.lock();
       cv.wait_for(l, std::chrono::milliseconds(50),
                   [&] { return unreachable > 0; });
@@ -214,6 +232,7 @@ TEST(GrpcTransport, StreamIsReopenedAfterThePeerRestarts) {
   bool got = false;
   for (int i = 0; i < 400 && !got; ++i) {
     transport.Send(Heartbeat(2, 1000 + i));
+    transport.Flush();
     std::unique_lock<std::mutex> l(second.mu);
     got = second.cv.wait_for(l, std::chrono::milliseconds(50),
                              [&] { return !second.received.empty(); });
@@ -254,6 +273,7 @@ TEST(GrpcTransport, UnreachablePeerIsReportedAndItsMessagesDropped) {
   snap.to = 7;
   transport.Send(snap);
   for (uint64_t i = 0; i < 100; ++i) transport.Send(Heartbeat(8, i));
+  transport.Flush();
   std::unique_lock<std::mutex> l(mu);
   ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(20), [&] {
     return unreachable >= 2 && snapshot_failed >= 1;
