@@ -224,12 +224,15 @@ void Node::OnPersisted(Ready rd, const absl::Status& status) {
 void Node::ApplyDurableCommitted(Ready* rd, const std::vector<Entry>& writing) {
   // Committed entries below the first entry this Ready writes are durable
   // here already (at most one Ready is in flight, and the previous one's
-  // write has completed): apply them now rather than after this write, so a
-  // busy leader answers its clients one fsync sooner. What this Ready writes
-  // or rewrites waits for the write (rule 2: a crash must not leave the
-  // state machine ahead of the durable log), and so does everything behind
-  // a snapshot, which must be restored first.
+  // write has completed): a leader applies them now rather than after this
+  // write, and so answers its clients one fsync sooner. A follower does not:
+  // its write is followed by the acknowledgement the leader waits for to
+  // commit, which must not wait for an apply. What this Ready writes or
+  // rewrites waits for the write (rule 2: a crash must not leave the state
+  // machine ahead of the durable log), and so does everything behind a
+  // snapshot, which must be restored first.
   if (rd->snapshot.has_value() || rd->committed_entries.empty()) return;
+  if (raw_.raft().state() != StateType::kLeader) return;
   const uint64_t first_written =
       writing.empty() ? UINT64_MAX : writing.front().index;
   auto split = std::find_if(

@@ -2,6 +2,10 @@
 // Transport and StateMachine, keeping the contract of raw_node.h:
 //   persist (and fsync if needed) -> send -> apply in order, once -> serve
 //   reads whose index is applied -> Advance.
+// On a leader, committed entries that are durable already (below the first
+// entry the Ready writes; the previous Ready's write has completed) are
+// applied before the write rather than after it. Sends are flushed per group
+// (Transport:: Flush), so one Ready's messages to a peer can travel together.
 // The simulator and the production server run this same code; only the
 // interfaces' implementations differ.
 //

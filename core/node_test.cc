@@ -1,6 +1,7 @@
 #include "core/node.h"
 
 #include <algorithm>
+#include <memory>
 
 #include "core/memory_storage.h"
 #include "gtest/gtest.h"
@@ -256,16 +257,27 @@ TEST(Node, LeaderSendsAppendsWhileItPersistsTheSameEntries) {
       std::count(sent_before.begin(), sent_before.end(), MessageType::kApp), 2);
 }
 
-TEST(Node, ACommitThatOnlyMovesTheCommitIndexWritesNoHardState) {
+// Node 1 of three voters, elected, its first entry acknowledged by both.
+struct LeaderOfThree {
+  LeaderOfThree() {
+    store.mem.SetConfState(ConfState{{1, 2, 3}, {}});
+    NodeOptions o = Options(store, sm, net);
+    o.raft.pre_vote = false;
+    node = std::make_unique<Node>(o, NodeObserver{});
+    ElectNodeOne(*node);
+    BothFollowersAnswer(*node, MessageType::kAppResp);
+  }
   MemoryLogStore store;
-  store.mem.SetConfState(ConfState{{1, 2, 3}, {}});
   CountingMachine sm;
   NullTransport net;
-  NodeOptions o = Options(store, sm, net);
-  o.raft.pre_vote = false;
-  Node node(o, {});
-  ElectNodeOne(node);
-  BothFollowersAnswer(node, MessageType::kAppResp);
+  std::unique_ptr<Node> node;
+};
+
+TEST(Node, ACommitThatOnlyMovesTheCommitIndexWritesNoHardState) {
+  LeaderOfThree c;
+  MemoryLogStore& store = c.store;
+  CountingMachine& sm = c.sm;
+  Node& node = *c.node;
   ASSERT_TRUE(node.Propose("x").ok());
   int commit_only_writes = 0;
   store.on_submit = [&](const LogWrite& w) {
@@ -286,15 +298,10 @@ TEST(Node, ACommitThatOnlyMovesTheCommitIndexWritesNoHardState) {
 }
 
 TEST(Node, ACommittedEntryAlreadyDurableIsAppliedBeforeTheNextWrite) {
-  MemoryLogStore store;
-  store.mem.SetConfState(ConfState{{1, 2, 3}, {}});
-  CountingMachine sm;
-  NullTransport net;
-  NodeOptions o = Options(store, sm, net);
-  o.raft.pre_vote = false;
-  Node node(o, {});
-  ElectNodeOne(node);
-  BothFollowersAnswer(node, MessageType::kAppResp);
+  LeaderOfThree c;
+  MemoryLogStore& store = c.store;
+  CountingMachine& sm = c.sm;
+  Node& node = *c.node;
   ASSERT_TRUE(node.Propose("x").ok());  // Written by its own Ready.
   const uint64_t x = node.raw().raft().log().LastIndex();
   // One Ready both commits "x" (the acks) and writes "y": "x" is durable
@@ -309,6 +316,39 @@ TEST(Node, ACommittedEntryAlreadyDurableIsAppliedBeforeTheNextWrite) {
   node.Release();
   EXPECT_EQ(applied_at_write, x);
   EXPECT_EQ(sm.applied, x);  // "y" is not committed yet.
+}
+
+TEST(Node, AFollowerWritesAndAcknowledgesBeforeItApplies) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1, 2, 3}, {}});
+  CountingMachine sm;
+  NullTransport net;
+  Node node(Options(store, sm, net), {});
+  // Leader 2 sends entries 1-2, then entry 3 with the commit index at 2.
+  auto append = [&](uint64_t prev, uint64_t commit, uint64_t n) {
+    Message m;
+    m.type = MessageType::kApp;
+    m.from = 2;
+    m.to = 1;
+    m.term = 1;
+    m.index = prev;
+    m.log_term = prev == 0 ? 0 : 1;
+    m.commit = commit;
+    for (uint64_t i = prev + 1; i <= prev + n; ++i) {
+      m.entries.push_back(Entry{1, i, EntryType::kNormal, "e"});
+    }
+    node.Step(m);
+  };
+  append(0, 0, 2);
+  uint64_t applied_at_write = 99;
+  store.on_submit = [&](const LogWrite& w) {
+    if (!w.entries.empty()) applied_at_write = sm.applied;
+  };
+  append(2, 2, 1);
+  // The write of entry 3 (and its acknowledgement) come first, then the
+  // apply of entries 1-2.
+  EXPECT_EQ(applied_at_write, 0u);
+  EXPECT_EQ(sm.applied, 2u);
 }
 
 TEST(Node, AnEntryIsNeverAppliedBeforeTheWriteThatHoldsIt) {

@@ -302,9 +302,9 @@ absl::StatusOr<std::unique_ptr<GrpcFrontend>> GrpcFrontend::Start(
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(node->options().max_request_bytes) + (64 << 10));
   builder.SetMaxSendMessageSize(64 << 20);
-  // Handlers block until their write commits, so each takes a polling
-  // thread; with gRPC's default of at most 2 idle pollers, every burst made
-  // and destroyed threads (500 clone() per second at 16 clients). Keep them.
+  // Our services use the callback API and hold no thread per request; the
+  // synchronous ones (reflection) poll with these. gRPC's default of at
+  // most 2 idle pollers made and destroyed threads under bursts.
   builder.SetSyncServerOption(
       grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
   builder.SetSyncServerOption(
