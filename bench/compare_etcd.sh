@@ -3,8 +3,9 @@
 # and raftsql back to back on this machine, both as 3 durable members on
 # 127.0.0.1, driven by the same load generator (//bench:load) with the same
 # concurrency and number of operations: single-key Puts against single-row
-# INSERTs, each sent to its leader. Prints ops/s and p99 of both and the
-# ratio. Default concurrencies: 1 16 64. Every process it starts is stopped
+# INSERTs, each sent to its leader (raftsql twice: a unary call per write,
+# then the writes pipelined over one ExecuteStream). Prints ops/s and p99 of
+# each and the ratios to etcd. Default concurrencies: 1 16 64. Every process it starts is stopped
 # by PID on exit.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -53,18 +54,24 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 
-printf "%-12s %14s %10s %16s %10s %8s\n" concurrency "etcd ops/s" "p99 ms" \
-  "raftsql ops/s" "p99 ms" ratio
+printf "%-12s %12s %8s %14s %8s %6s %14s %8s %6s\n" concurrency "etcd ops/s" \
+  "p99 ms" "raftsql ops/s" "p99 ms" ratio "stream ops/s" "p99 ms" ratio
 for c in "${@:-1 16 64}"; do
   for c1 in $c; do
     ops=$((c1 * 300 + 3000))
     e="$("$load" --etcd="$endpoints" --concurrency="$c1" --ops="$ops" --max_seconds=30)"
     r="$("$load" --start=3 --concurrency="$c1" --ops="$ops" --max_seconds=30)"
+    # The same writes over one pipelined ExecuteStream.
+    s="$("$load" --start=3 --concurrency="$c1" --ops="$ops" --max_seconds=30 \
+      --stream=1)"
     eo="$(echo "$e" | awk '/throughput/ {print $2}')"
     ep="$(echo "$e" | awk '/latency/ {print $8}')"
     ro="$(echo "$r" | awk '/throughput/ {print $2}')"
     rp="$(echo "$r" | awk '/latency/ {print $8}')"
-    printf "%-12s %14s %10s %16s %10s %8s\n" "$c1" "$eo" "$ep" "$ro" "$rp" \
-      "$(awk -v a="$ro" -v b="$eo" 'BEGIN { if (b > 0) printf "%.2f", a / b }')"
+    so="$(echo "$s" | awk '/throughput/ {print $2}')"
+    sp="$(echo "$s" | awk '/latency/ {print $8}')"
+    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
+    printf "%-12s %12s %8s %14s %8s %6s %14s %8s %6s\n" "$c1" "$eo" "$ep" \
+      "$ro" "$rp" "$(ratio "$ro" "$eo")" "$so" "$sp" "$(ratio "$so" "$eo")"
   done
 done

@@ -203,6 +203,7 @@ std::vector<std::string> SqliteStateMachine::ApplyInTransaction(
   results.reserve(entries.size());
   transaction_lost_ = false;
   batch_versions_.clear();
+  last_version_ = batch_versions_.end();
   CHECK(Internal("BEGIN IMMEDIATE").ok());
   for (const core::Entry& e : entries) {
     // Rule 2: in order, once. The caller skips what is already applied.
@@ -247,7 +248,7 @@ std::string SqliteStateMachine::ApplyEntry(const core::Entry& entry) {
     if (transaction_lost_) return "";
   }
   for (const auto& [table, version] : result.versions) {
-    batch_versions_[VersionKey(table)] = version;
+    NoteVersion(table, version);
   }
   return result.Encode();
 }
@@ -377,6 +378,12 @@ StatementResult SqliteStateMachine::RunStatement(const Statement& statement) {
   }
   statement_mentions_trigger_ = prepared->mentions_trigger;
   sqlite3_stmt* stmt = prepared->stmt;
+  // A parameter left unbound must read NULL, never the previous run's value
+  // (bindings are kept between runs; see ReleaseUserStmt).
+  if (!statement.named.empty() ||
+      static_cast<int>(statement.positional.size()) != prepared->parameters) {
+    sqlite3_clear_bindings(stmt);
+  }
   r.status = BindAll(stmt, statement);
   // sqlite3_changes() keeps the count of the last INSERT/UPDATE/DELETE, so a
   // statement that changed no row (DDL, a read) must not report it.
@@ -436,25 +443,53 @@ void SqliteStateMachine::HashTable(const std::string& table) {
   write_policy_.internal = false;
 }
 
+void SqliteStateMachine::NoteVersion(const std::string& table,
+                                     uint64_t version) {
+  // Consecutive entries mostly change one table: no key, no lookup then.
+  if (last_version_ != batch_versions_.end() && table == last_version_table_) {
+    last_version_->second = version;
+    return;
+  }
+  last_version_ =
+      batch_versions_.insert_or_assign(VersionKey(table), version).first;
+  last_version_table_ = table;
+}
+
 void SqliteStateMachine::WriteMeta(uint64_t index) {
-  sqlite3_stmt* meta = InternalStmt(
-      "INSERT OR REPLACE INTO _raftsql_meta(key, value) "
-      "VALUES('applied_index', ?1), ('divergence_hash', ?2)");
+  // Usually a batch changed one table: its version goes in the same
+  // statement as the applied index and the hash (one step, not two).
+  const bool one = batch_versions_.size() == 1;
+  sqlite3_stmt* meta =
+      one ? InternalStmt(
+                "INSERT OR REPLACE INTO _raftsql_meta(key, value) "
+                "VALUES('applied_index', ?1), ('divergence_hash', ?2), "
+                "(?3, ?4)")
+          : InternalStmt(
+                "INSERT OR REPLACE INTO _raftsql_meta(key, value) "
+                "VALUES('applied_index', ?1), ('divergence_hash', ?2)");
   sqlite3_bind_int64(meta, 1, static_cast<int64_t>(index));
   sqlite3_bind_int64(meta, 2, static_cast<int64_t>(hash_));
+  if (one) {
+    const auto& [key, version] = *batch_versions_.begin();
+    sqlite3_bind_text(meta, 3, key.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(meta, 4, static_cast<int64_t>(version));
+  }
   write_policy_.internal = true;
   CHECK(sqlite3_step(meta) == SQLITE_DONE);
   write_policy_.internal = false;
-  for (const auto& [table, version] : batch_versions_) {
-    sqlite3_stmt* v = InternalStmt(
-        "INSERT OR REPLACE INTO _raftsql_meta(key, value) VALUES(?, ?)");
-    sqlite3_bind_text(v, 1, table.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(v, 2, static_cast<int64_t>(version));
-    write_policy_.internal = true;
-    CHECK(sqlite3_step(v) == SQLITE_DONE);
-    write_policy_.internal = false;
+  if (!one) {
+    for (const auto& [key, version] : batch_versions_) {
+      sqlite3_stmt* v = InternalStmt(
+          "INSERT OR REPLACE INTO _raftsql_meta(key, value) VALUES(?, ?)");
+      sqlite3_bind_text(v, 1, key.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int64(v, 2, static_cast<int64_t>(version));
+      write_policy_.internal = true;
+      CHECK(sqlite3_step(v) == SQLITE_DONE);
+      write_policy_.internal = false;
+    }
   }
   batch_versions_.clear();
+  last_version_ = batch_versions_.end();
   applied_ = index;
 }
 

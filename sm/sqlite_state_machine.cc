@@ -379,8 +379,7 @@ absl::StatusOr<SqliteStateMachine::UserStatement> SqliteStateMachine::UserStmt(
     const std::string& sql) {
   statement_ddl_tables_.clear();
   // Statements run one at a time, so a cached one is never in use twice.
-  auto it = user_stmts_.find(sql);
-  if (it != user_stmts_.end()) return it->second;
+  if (const UserStatement* cached = FindUserStmt(sql)) return *cached;
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
   const int rc =
@@ -394,22 +393,41 @@ absl::StatusOr<SqliteStateMachine::UserStatement> SqliteStateMachine::UserStmt(
     return single;
   }
   return UserStatement{stmt, false, MentionsNoCase(sql, "fail"),
-                       MentionsNoCase(sql, "trigger")};
+                       MentionsNoCase(sql, "trigger"),
+                       sqlite3_bind_parameter_count(stmt)};
+}
+
+const SqliteStateMachine::UserStatement* SqliteStateMachine::FindUserStmt(
+    const std::string& sql) {
+  // An apply batch mostly repeats one text: compare with the last one found
+  // before hashing the text.
+  if (last_found_ != nullptr && sql == last_found_sql_) return last_found_;
+  auto it = user_stmts_.find(sql);
+  if (it == user_stmts_.end()) return nullptr;
+  last_found_sql_ = sql;
+  last_found_ = &it->second;  // Stable until erased (then reset).
+  return last_found_;
 }
 
 void SqliteStateMachine::ReleaseUserStmt(const std::string& sql,
                                          const UserStatement& stmt) {
   if (!statement_ddl_tables_.empty()) {
-    if (stmt.cached) user_stmts_.erase(sql);
+    if (stmt.cached) {
+      user_stmts_.erase(sql);
+      last_found_ = nullptr;
+    }
     sqlite3_finalize(stmt.stmt);
     return;
   }
+  // The bindings stay (they point into the scratch command, and are read
+  // only by a step): the next run binds every parameter or clears them
+  // first (RunStatement).
   sqlite3_reset(stmt.stmt);
-  sqlite3_clear_bindings(stmt.stmt);
   if (stmt.cached) return;
   if (user_stmts_.size() >= kMaxCachedStatements) {
     for (auto& [text, old] : user_stmts_) sqlite3_finalize(old.stmt);
     user_stmts_.clear();
+    last_found_ = nullptr;
   }
   UserStatement entry = stmt;
   entry.cached = true;
@@ -492,15 +510,15 @@ void SqliteStateMachine::RefreshHasTriggers() {
   sqlite3_reset(stmt);
 }
 
-bool SqliteStateMachine::NeedsSavepoints(const Command& cmd) const {
+bool SqliteStateMachine::NeedsSavepoints(const Command& cmd) {
   if (has_triggers_) return true;
   if (cmd.transaction && cmd.statements.size() > 1) return true;
   for (const Statement& st : cmd.statements) {
     // Conservative: any mention of FAIL (OR FAIL, RAISE(FAIL)); known from
     // the cache for a text seen before.
-    auto it = user_stmts_.find(st.sql);
-    if (it != user_stmts_.end() ? it->second.mentions_fail
-                                : MentionsNoCase(st.sql, "fail")) {
+    const UserStatement* cached = FindUserStmt(st.sql);
+    if (cached != nullptr ? cached->mentions_fail
+                          : MentionsNoCase(st.sql, "fail")) {
       return true;
     }
   }

@@ -314,6 +314,23 @@ TEST_F(SqliteStateMachineTest, ATableNamedInTwoCasesInOneBatchKeepsItsLatest) {
   EXPECT_EQ(*sm_->GetVersion("Mixed"), i + 2);
 }
 
+TEST_F(SqliteStateMachineTest, AParameterLeftUnboundIsNullNotTheLastValue) {
+  const std::string sql = "INSERT INTO t VALUES (?1, ?2)";
+  ApplyOk(*sm_, Cmd({S(sql, {Value::Integer(1), Value::Text("a")})}));
+  // The same statement again with only ?1: ?2 is NULL on every replica.
+  ApplyOk(*sm_, Cmd({S(sql, {Value::Integer(2)})}));
+  const std::string named = "INSERT INTO t VALUES (:id, :v)";
+  ApplyOk(
+      *sm_,
+      Cmd({Statement{
+          named, {}, {{"id", Value::Integer(3)}, {"v", Value::Text("b")}}}}));
+  ApplyOk(*sm_, Cmd({Statement{named, {}, {{"id", Value::Integer(4)}}}}));
+  absl::StatusOr<QueryResult> q =
+      sm_->Query(S("SELECT count(*) FROM t WHERE v IS NULL"));
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_EQ(q->rows[0][0].integer, 2);
+}
+
 TEST_F(SqliteStateMachineTest, SessionRetryReturnsTheStoredResultOnce) {
   Command c = Cmd({S("INSERT INTO t(v) VALUES ('once')")});
   c.session_id = 9;
