@@ -6,13 +6,16 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "net/execute_stream_client.h"
 #include "net/raftsql.grpc.pb.h"
 #include "server/service.h"
 #include "tools/process.h"
@@ -234,6 +237,65 @@ TEST_F(ExecuteStreamTest, AClientThatCancelsMidStreamLeavesTheServerServing) {
   ASSERT_EQ(answers.size(), 2u);
   EXPECT_EQ(answers[2].code(), 0);
   EXPECT_EQ(Count("u"), 1);
+}
+
+// Collects a client's answers by tag (each must come exactly once).
+struct Answers {
+  void Add(uint64_t tag, const absl::StatusOr<v1::ExecuteResponse>& r) {
+    std::lock_guard<std::mutex> l(mu);
+    if (!by_tag.emplace(tag, r.status()).second) ++duplicates;
+    cv.notify_all();
+  }
+  bool WaitFor(size_t n) {
+    std::unique_lock<std::mutex> l(mu);
+    return cv.wait_for(l, std::chrono::seconds(30),
+                       [&] { return by_tag.size() >= n; });
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<uint64_t, absl::Status> by_tag;
+  int duplicates = 0;
+};
+
+TEST_F(ExecuteStreamTest, TheStreamClientAnswersEveryRequestExactlyOnce) {
+  Answers answers;
+  net::ExecuteStreamClient client(
+      stub_.get(), [&](uint64_t tag, absl::StatusOr<v1::ExecuteResponse> r) {
+        answers.Add(tag, r);
+      });
+  ASSERT_TRUE(client.Send(0, Sql("CREATE TABLE t(k INTEGER PRIMARY KEY)")));
+  for (int i = 1; i <= 500; ++i) {
+    ASSERT_TRUE(client.Send(i, Sql("INSERT INTO t VALUES (?)", i)));
+  }
+  EXPECT_TRUE(client.Close().ok());
+  EXPECT_FALSE(client.Send(999, Sql("INSERT INTO t VALUES (999)")));
+  ASSERT_EQ(answers.by_tag.size(), 501u);
+  EXPECT_EQ(answers.duplicates, 0);
+  for (const auto& [tag, st] : answers.by_tag) EXPECT_TRUE(st.ok()) << tag;
+  EXPECT_EQ(Count("t"), 500);
+}
+
+TEST_F(ExecuteStreamTest, AServerThatStopsLeavesNoRequestUnanswered) {
+  Answers answers;
+  net::ExecuteStreamClient client(
+      stub_.get(), [&](uint64_t tag, absl::StatusOr<v1::ExecuteResponse> r) {
+        answers.Add(tag, r);
+      });
+  ASSERT_TRUE(client.Send(0, Sql("CREATE TABLE t(k INTEGER PRIMARY KEY)")));
+  for (int i = 1; i <= 300; ++i) {
+    ASSERT_TRUE(client.Send(i, Sql("INSERT INTO t VALUES (?)", i)));
+  }
+  // The node stops with requests in flight: each is answered, by the
+  // server (done, or "outcome unknown") or by the client when the stream
+  // ends; none twice, and Close returns.
+  node_->Shutdown();
+  frontend_->Shutdown(0);
+  ASSERT_TRUE(answers.WaitFor(301));
+  (void)client.Close();
+  EXPECT_EQ(answers.duplicates, 0);
+  for (const auto& [tag, st] : answers.by_tag) {
+    EXPECT_TRUE(st.ok() || absl::IsUnavailable(st)) << tag << ": " << st;
+  }
 }
 
 }  // namespace
