@@ -143,6 +143,13 @@ core::Message Heartbeat(uint64_t to, uint64_t commit) {
   return m;
 }
 
+// Callbacks that send to the local server on `port`, whatever the peer.
+GrpcTransportCallbacks ResolveAllTo(int port) {
+  GrpcTransportCallbacks cb;
+  cb.resolve = [port](uint64_t) { return "127.0.0.1:" + std::to_string(port); };
+  return cb;
+}
+
 TEST(GrpcTransport, DeliversInOrderInBatchesWithTheSendersAddress) {
   CollectingPeer peer;
   int port = 0;
@@ -150,9 +157,7 @@ TEST(GrpcTransport, DeliversInOrderInBatchesWithTheSendersAddress) {
   ASSERT_GT(port, 0);
   GrpcTransportOptions o;
   o.self_address = "127.0.0.1:1";
-  GrpcTransportCallbacks cb;
-  cb.resolve = [port](uint64_t) { return "127.0.0.1:" + std::to_string(port); };
-  GrpcTransport transport(o, cb);
+  GrpcTransport transport(o, ResolveAllTo(port));
   for (uint64_t i = 1; i <= 500; ++i) transport.Send(Heartbeat(2, i));
   transport.Flush();
   ASSERT_TRUE(peer.WaitFor(500));
@@ -170,9 +175,7 @@ TEST(GrpcTransport, WhatIsSentBeforeAFlushTravelsAsOneBatch) {
   int port = 0;
   std::unique_ptr<grpc::Server> server = Serve(&peer, &port);
   ASSERT_GT(port, 0);
-  GrpcTransportCallbacks cb;
-  cb.resolve = [port](uint64_t) { return "127.0.0.1:" + std::to_string(port); };
-  GrpcTransport transport(GrpcTransportOptions{}, cb);
+  GrpcTransport transport(GrpcTransportOptions{}, ResolveAllTo(port));
   for (uint64_t i = 1; i <= 3; ++i) transport.Send(Heartbeat(2, i));
   transport.Flush();
   ASSERT_TRUE(peer.WaitFor(3));

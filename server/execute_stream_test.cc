@@ -255,18 +255,25 @@ struct Answers {
   std::condition_variable cv;
   std::map<uint64_t, absl::Status> by_tag;
   int duplicates = 0;
+  net::ExecuteStreamClient::OnAnswer Callback() {
+    return [this](uint64_t tag, absl::StatusOr<v1::ExecuteResponse> r) {
+      Add(tag, r);
+    };
+  }
 };
+
+// Tag 0 creates table t, tags 1..rows insert a row each.
+void SendTableAndRows(net::ExecuteStreamClient& client, int rows) {
+  ASSERT_TRUE(client.Send(0, Sql("CREATE TABLE t(k INTEGER PRIMARY KEY)")));
+  for (int i = 1; i <= rows; ++i) {
+    ASSERT_TRUE(client.Send(i, Sql("INSERT INTO t VALUES (?)", i)));
+  }
+}
 
 TEST_F(ExecuteStreamTest, TheStreamClientAnswersEveryRequestExactlyOnce) {
   Answers answers;
-  net::ExecuteStreamClient client(
-      stub_.get(), [&](uint64_t tag, absl::StatusOr<v1::ExecuteResponse> r) {
-        answers.Add(tag, r);
-      });
-  ASSERT_TRUE(client.Send(0, Sql("CREATE TABLE t(k INTEGER PRIMARY KEY)")));
-  for (int i = 1; i <= 500; ++i) {
-    ASSERT_TRUE(client.Send(i, Sql("INSERT INTO t VALUES (?)", i)));
-  }
+  net::ExecuteStreamClient client(stub_.get(), answers.Callback());
+  SendTableAndRows(client, 500);
   EXPECT_TRUE(client.Close().ok());
   EXPECT_FALSE(client.Send(999, Sql("INSERT INTO t VALUES (999)")));
   ASSERT_EQ(answers.by_tag.size(), 501u);
@@ -277,14 +284,8 @@ TEST_F(ExecuteStreamTest, TheStreamClientAnswersEveryRequestExactlyOnce) {
 
 TEST_F(ExecuteStreamTest, AServerThatStopsLeavesNoRequestUnanswered) {
   Answers answers;
-  net::ExecuteStreamClient client(
-      stub_.get(), [&](uint64_t tag, absl::StatusOr<v1::ExecuteResponse> r) {
-        answers.Add(tag, r);
-      });
-  ASSERT_TRUE(client.Send(0, Sql("CREATE TABLE t(k INTEGER PRIMARY KEY)")));
-  for (int i = 1; i <= 300; ++i) {
-    ASSERT_TRUE(client.Send(i, Sql("INSERT INTO t VALUES (?)", i)));
-  }
+  net::ExecuteStreamClient client(stub_.get(), answers.Callback());
+  SendTableAndRows(client, 300);
   // The node stops with requests in flight: each is answered, by the
   // server (done, or "outcome unknown") or by the client when the stream
   // ends; none twice, and Close returns.
