@@ -135,6 +135,14 @@ v1::ExecuteRequest Insert(int64_t key, int rows) {
   return r;
 }
 
+// A write's outcome: its call's status, else its statement's error.
+absl::Status WriteOutcome(absl::Status call, const v1::ExecuteResponse& r) {
+  if (call.ok() && r.results_size() > 0 && r.results(0).code() != 0) {
+    return absl::InternalError(r.results(0).error());
+  }
+  return call;
+}
+
 // A closed loop of `concurrency` virtual clients on gRPC's callback API:
 // each issues its next request from the previous one's completion, so the
 // generator needs no thread per client (it shares the 2 cores with the
@@ -162,12 +170,8 @@ class AsyncLoad {
       streams_.push_back(std::make_unique<net::ExecuteStreamClient>(
           stubs_[i % stubs_.size()].get(),
           [this](uint64_t tag, absl::StatusOr<v1::ExecuteResponse> r) {
-            Slot& s = *slots_[tag];
-            absl::Status st = r.status();
-            if (r.ok() && r->results(0).code()) {
-              st = absl::InternalError(r->results(0).error());
-            }
-            Done(s, st);
+            Done(*slots_[tag],
+                 r.ok() ? WriteOutcome(absl::OkStatus(), *r) : r.status());
           }));
     }
     slots_.resize(o.concurrency);
@@ -266,11 +270,7 @@ class AsyncLoad {
       }
       stub.async()->Execute(
           s.ctx.get(), &s.exec, &s.exec_response, [this, &s](grpc::Status st) {
-            absl::Status r = net::FromGrpc(st);
-            if (r.ok() && s.exec_response.results(0).code()) {
-              r = absl::InternalError(s.exec_response.results(0).error());
-            }
-            Done(s, r);
+            Done(s, WriteOutcome(net::FromGrpc(st), s.exec_response));
           });
     } else {
       s.query.Clear();

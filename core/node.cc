@@ -244,26 +244,28 @@ void Node::ApplyDurableCommitted(Ready* rd, const std::vector<Entry>& writing) {
       std::make_move_iterator(split));
   rd->committed_entries.erase(rd->committed_entries.begin(), split);
   CHECK(durable.back().index < first_written);
-  ApplyEntries(durable);
+  ApplyEntries(std::move(durable));
 }
 
-void Node::ApplyCommitted(const Ready& rd) {
+void Node::ApplyCommitted(Ready& rd) {
   StateMachine* sm = options_.state_machine;
   if (rd.snapshot.has_value()) {
     CHECK(sm->Restore(*rd.snapshot).ok());
     CHECK_EQ(sm->AppliedIndex(), rd.snapshot->metadata.index);
   }
-  ApplyEntries(rd.committed_entries);
+  ApplyEntries(std::move(rd.committed_entries));
 }
 
-void Node::ApplyEntries(const std::vector<Entry>& committed) {
+void Node::ApplyEntries(std::vector<Entry> todo) {
   StateMachine* sm = options_.state_machine;
   // A durable state machine may already hold some entries (it stores its
-  // applied index with the effects): never apply them twice.
-  std::vector<Entry> todo;
-  for (const Entry& e : committed) {
-    if (e.index > sm->AppliedIndex()) todo.push_back(e);
-  }
+  // applied index with the effects): never apply them twice. They are a
+  // prefix (entries come in index order); drop it in place, no copies.
+  const uint64_t applied = sm->AppliedIndex();
+  todo.erase(todo.begin(),
+             std::find_if(todo.begin(), todo.end(), [applied](const Entry& e) {
+               return e.index > applied;
+             }));
   if (todo.empty()) return;
   // Rule 2: in index order, each exactly once.
   CHECK_EQ(todo.front().index, sm->AppliedIndex() + 1);

@@ -5,7 +5,7 @@
 // On a leader, committed entries that are durable already (below the first
 // entry the Ready writes; the previous Ready's write has completed) are
 // applied before the write rather than after it. Sends are flushed per group
-// (Transport:: Flush), so one Ready's messages to a peer can travel together.
+// (Transport::Flush), so one Ready's messages to a peer can travel together.
 // The simulator and the production server run this same code; only the
 // interfaces' implementations differ.
 //
@@ -96,11 +96,11 @@ class Node {
   // Starts the next Ready through the contract if none is in flight.
   void Pump();
   void OnPersisted(Ready rd, const absl::Status& status);
-  void ApplyCommitted(const Ready& rd);
+  void ApplyCommitted(Ready& rd);  // Takes rd's committed entries.
   // Applies, and removes from rd, the committed entries that are durable
   // already: those below the first of `writing` (this Ready's write).
   void ApplyDurableCommitted(Ready* rd, const std::vector<Entry>& writing);
-  void ApplyEntries(const std::vector<Entry>& committed);
+  void ApplyEntries(std::vector<Entry> committed);
   void ReleaseReads();
   void MaybeCompact();
   void Compact();

@@ -1,6 +1,5 @@
 #include "sm/command.h"
 
-#include <bit>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -197,45 +196,30 @@ uint64_t Command::PeekRequestId(std::string_view data) {
 }
 
 std::string CommandResult::Encode() const {
-  // The exact size first, then every field written in place: one
-  // allocation, no appends (this runs for every entry applied).
-  size_t size = 4 + 8 + 8 + 1 + 8;
+  size_t size = 4 + 8 + 8 + 1 + 8;  // magic, count, index, dup, count
   for (const StatementResult& r : statements) {
     size += 8 + 8 + r.status.message().size() + 8 + 8;
   }
   for (const auto& [table, v] : versions) size += 8 + table.size() + 8;
-  std::string out(size, '\0');
-  char* p = out.data();
-  auto put64 = [&p](uint64_t v) {
-    if constexpr (std::endian::native == std::endian::big) {
-      v = __builtin_bswap64(v);
-    }
-    std::memcpy(p, &v, 8);
-    p += 8;
-  };
-  auto put_bytes = [&](const char* data, size_t n) {
-    put64(n);
-    if (n > 0) std::memcpy(p, data, n);
-    p += n;
-  };
-  std::memcpy(p, kResultMagic, 4);
-  p += 4;
-  put64(statements.size());
+  std::string out;
+  out.reserve(size);  // Exact: one allocation (this runs for every entry).
+  out.append(kResultMagic, 4);
+  PutFixed64(out, statements.size());
   for (const StatementResult& r : statements) {
-    put64(static_cast<uint64_t>(r.status.code()));
+    PutFixed64(out, static_cast<uint64_t>(r.status.code()));
     const absl::string_view message = r.status.message();
-    put_bytes(message.data(), message.size());
-    put64(static_cast<uint64_t>(r.rows_affected));
-    put64(static_cast<uint64_t>(r.last_insert_rowid));
+    PutBytes(out, std::string_view(message.data(), message.size()));
+    PutFixed64(out, static_cast<uint64_t>(r.rows_affected));
+    PutFixed64(out, static_cast<uint64_t>(r.last_insert_rowid));
   }
-  put64(index);
-  *p++ = duplicate ? 1 : 0;
-  put64(versions.size());
+  PutFixed64(out, index);
+  out.push_back(duplicate ? 1 : 0);
+  PutFixed64(out, versions.size());
   for (const auto& [table, v] : versions) {
-    put_bytes(table.data(), table.size());
-    put64(v);
+    PutBytes(out, table);
+    PutFixed64(out, v);
   }
-  CHECK_EQ(static_cast<size_t>(p - out.data()), size);
+  DCHECK(out.size() == size);
   return out;
 }
 

@@ -203,7 +203,6 @@ std::vector<std::string> SqliteStateMachine::ApplyInTransaction(
   results.reserve(entries.size());
   transaction_lost_ = false;
   batch_versions_.clear();
-  last_version_ = batch_versions_.end();
   CHECK(Internal("BEGIN IMMEDIATE").ok());
   for (const core::Entry& e : entries) {
     // Rule 2: in order, once. The caller skips what is already applied.
@@ -229,15 +228,15 @@ std::string SqliteStateMachine::ApplyEntry(const core::Entry& entry) {
   // One scratch command for every entry: its storage is reused.
   const absl::Status decoded = Command::DecodeInto(entry.data, &scratch_);
   const Command* cmd = &scratch_;
-  CommandResult& result = result_;
+  CommandResult& result = result_;  // Reused: its vectors keep their storage.
+  result.statements.clear();
+  result.versions.clear();
+  result.duplicate = false;
+  result.index = entry.index;
   if (!decoded.ok()) {
     // Only our servers propose; an undecodable entry is applied as a failed
     // no-op on every replica alike.
-    result.statements.clear();
-    result.versions.clear();
-    result.duplicate = false;
     result.statements.push_back(StatementResult{decoded, 0, 0});
-    result.index = entry.index;
   } else if (NeedsSavepoints(*cmd)) {
     CHECK(Internal("SAVEPOINT entry").ok());
     ApplyWithSavepoints(*cmd, entry.index, true, &result);
@@ -248,7 +247,7 @@ std::string SqliteStateMachine::ApplyEntry(const core::Entry& entry) {
     if (transaction_lost_) return "";
   }
   for (const auto& [table, version] : result.versions) {
-    NoteVersion(table, version);
+    batch_versions_[VersionKey(table)] = version;
   }
   return result.Encode();
 }
@@ -257,10 +256,6 @@ void SqliteStateMachine::ApplyWithSavepoints(const Command& cmd, uint64_t index,
                                              bool savepoints,
                                              CommandResult* out) {
   CommandResult& result = *out;
-  result.statements.clear();
-  result.versions.clear();
-  result.duplicate = false;
-  result.index = index;
   if (cmd.session_id != 0) {
     // Thesis §6.3: a retried request returns the stored result.
     sqlite3_stmt* q = InternalStmt(
@@ -443,53 +438,25 @@ void SqliteStateMachine::HashTable(const std::string& table) {
   write_policy_.internal = false;
 }
 
-void SqliteStateMachine::NoteVersion(const std::string& table,
-                                     uint64_t version) {
-  // Consecutive entries mostly change one table: no key, no lookup then.
-  if (last_version_ != batch_versions_.end() && table == last_version_table_) {
-    last_version_->second = version;
-    return;
-  }
-  last_version_ =
-      batch_versions_.insert_or_assign(VersionKey(table), version).first;
-  last_version_table_ = table;
-}
-
 void SqliteStateMachine::WriteMeta(uint64_t index) {
-  // Usually a batch changed one table: its version goes in the same
-  // statement as the applied index and the hash (one step, not two).
-  const bool one = batch_versions_.size() == 1;
-  sqlite3_stmt* meta =
-      one ? InternalStmt(
-                "INSERT OR REPLACE INTO _raftsql_meta(key, value) "
-                "VALUES('applied_index', ?1), ('divergence_hash', ?2), "
-                "(?3, ?4)")
-          : InternalStmt(
-                "INSERT OR REPLACE INTO _raftsql_meta(key, value) "
-                "VALUES('applied_index', ?1), ('divergence_hash', ?2)");
+  sqlite3_stmt* meta = InternalStmt(
+      "INSERT OR REPLACE INTO _raftsql_meta(key, value) "
+      "VALUES('applied_index', ?1), ('divergence_hash', ?2)");
   sqlite3_bind_int64(meta, 1, static_cast<int64_t>(index));
   sqlite3_bind_int64(meta, 2, static_cast<int64_t>(hash_));
-  if (one) {
-    const auto& [key, version] = *batch_versions_.begin();
-    sqlite3_bind_text(meta, 3, key.c_str(), -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(meta, 4, static_cast<int64_t>(version));
-  }
   write_policy_.internal = true;
   CHECK(sqlite3_step(meta) == SQLITE_DONE);
   write_policy_.internal = false;
-  if (!one) {
-    for (const auto& [key, version] : batch_versions_) {
-      sqlite3_stmt* v = InternalStmt(
-          "INSERT OR REPLACE INTO _raftsql_meta(key, value) VALUES(?, ?)");
-      sqlite3_bind_text(v, 1, key.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_int64(v, 2, static_cast<int64_t>(version));
-      write_policy_.internal = true;
-      CHECK(sqlite3_step(v) == SQLITE_DONE);
-      write_policy_.internal = false;
-    }
+  for (const auto& [key, version] : batch_versions_) {
+    sqlite3_stmt* v = InternalStmt(
+        "INSERT OR REPLACE INTO _raftsql_meta(key, value) VALUES(?, ?)");
+    sqlite3_bind_text(v, 1, key.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(v, 2, static_cast<int64_t>(version));
+    write_policy_.internal = true;
+    CHECK(sqlite3_step(v) == SQLITE_DONE);
+    write_policy_.internal = false;
   }
   batch_versions_.clear();
-  last_version_ = batch_versions_.end();
   applied_ = index;
 }
 

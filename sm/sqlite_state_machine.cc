@@ -398,24 +398,15 @@ absl::StatusOr<SqliteStateMachine::UserStatement> SqliteStateMachine::UserStmt(
 }
 
 const SqliteStateMachine::UserStatement* SqliteStateMachine::FindUserStmt(
-    const std::string& sql) {
-  // An apply batch mostly repeats one text: compare with the last one found
-  // before hashing the text.
-  if (last_found_ != nullptr && sql == last_found_sql_) return last_found_;
+    const std::string& sql) const {
   auto it = user_stmts_.find(sql);
-  if (it == user_stmts_.end()) return nullptr;
-  last_found_sql_ = sql;
-  last_found_ = &it->second;  // Stable until erased (then reset).
-  return last_found_;
+  return it == user_stmts_.end() ? nullptr : &it->second;
 }
 
 void SqliteStateMachine::ReleaseUserStmt(const std::string& sql,
                                          const UserStatement& stmt) {
   if (!statement_ddl_tables_.empty()) {
-    if (stmt.cached) {
-      user_stmts_.erase(sql);
-      last_found_ = nullptr;
-    }
+    if (stmt.cached) user_stmts_.erase(sql);
     sqlite3_finalize(stmt.stmt);
     return;
   }
@@ -427,7 +418,6 @@ void SqliteStateMachine::ReleaseUserStmt(const std::string& sql,
   if (user_stmts_.size() >= kMaxCachedStatements) {
     for (auto& [text, old] : user_stmts_) sqlite3_finalize(old.stmt);
     user_stmts_.clear();
-    last_found_ = nullptr;
   }
   UserStatement entry = stmt;
   entry.cached = true;
@@ -510,7 +500,7 @@ void SqliteStateMachine::RefreshHasTriggers() {
   sqlite3_reset(stmt);
 }
 
-bool SqliteStateMachine::NeedsSavepoints(const Command& cmd) {
+bool SqliteStateMachine::NeedsSavepoints(const Command& cmd) const {
   if (has_triggers_) return true;
   if (cmd.transaction && cmd.statements.size() > 1) return true;
   for (const Statement& st : cmd.statements) {

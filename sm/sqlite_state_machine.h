@@ -122,7 +122,7 @@ class SqliteStateMachine final : public core::StateMachine {
   std::vector<std::string> ApplyInTransaction(
       const std::vector<core::Entry>& entries);
   std::string ApplyEntry(const core::Entry& entry);
-  // Applies `cmd` at `index` into `*result` (cleared first).
+  // Applies `cmd` at `index` into `*result`, which the caller has reset.
   void ApplyWithSavepoints(const Command& cmd, uint64_t index, bool savepoints,
                            CommandResult* result);
   StatementResult RunStatement(const Statement& statement);
@@ -152,7 +152,7 @@ class SqliteStateMachine final : public core::StateMachine {
   absl::StatusOr<UserStatement> UserStmt(const std::string& sql);
   void ReleaseUserStmt(const std::string& sql, const UserStatement& stmt);
   // The cached statement for `sql`, or null.
-  const UserStatement* FindUserStmt(const std::string& sql);
+  const UserStatement* FindUserStmt(const std::string& sql) const;
 
   SqliteOptions options_;
   sqlite3* db_ = nullptr;        // The replicated (write) connection.
@@ -208,11 +208,6 @@ class SqliteStateMachine final : public core::StateMachine {
   // Table versions changed by the entries of the running batch, by
   // VersionKey (so "T" and "t" are one table, and the later entry wins).
   std::map<std::string, uint64_t> batch_versions_;
-  // The entry NoteVersion set last, and the table name it was given.
-  std::map<std::string, uint64_t>::iterator last_version_ =
-      batch_versions_.end();
-  std::string last_version_table_;
-  void NoteVersion(const std::string& table, uint64_t version);
   // A user statement's ON CONFLICT ROLLBACK ended our transaction.
   bool transaction_lost_ = false;
   // Keyed by the address of our own SQL literals.
@@ -220,10 +215,6 @@ class SqliteStateMachine final : public core::StateMachine {
   // Bounded cache of prepared user statements (cleared when full).
   static constexpr size_t kMaxCachedStatements = 256;
   std::unordered_map<std::string, UserStatement> user_stmts_;
-  // FindUserStmt's last hit: its text, and its entry in user_stmts_ (null
-  // whenever entries are erased).
-  std::string last_found_sql_;
-  const UserStatement* last_found_ = nullptr;
   // Statements Validate accepted, on check_db_ (guarded by check_mu_).
   std::unordered_map<std::string, sqlite3_stmt*> check_stmts_;
   // Savepoints per entry and statement are needed only where a failing
@@ -231,7 +222,7 @@ class SqliteStateMachine final : public core::StateMachine {
   // a trigger, or the earlier statements of an all-or-nothing command. (A
   // statement that fails otherwise undoes itself.)
   bool has_triggers_ = false;
-  bool NeedsSavepoints(const Command& cmd);
+  bool NeedsSavepoints(const Command& cmd) const;
   void RefreshHasTriggers();
 };
 
