@@ -1,14 +1,13 @@
 #include "sm/sqlite_state_machine.h"
 
-#include <condition_variable>
 #include <cstring>
-#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "sm/deterministic_vfs.h"
 #include "sm/sqlite_util.h"
+#include "sm/wal_checkpointer.h"
 
 namespace raftsql::sm {
 namespace {
@@ -173,75 +172,6 @@ absl::StatusOr<sqlite3*> OpenConnection(const std::string& path, int flags,
 
 }  // namespace
 
-class SqliteStateMachine::Checkpointer {
- public:
-  // `db`: a connection of its own to the database (in WAL mode).
-  Checkpointer(sqlite3* db, int frames)
-      : db_(db), frames_(frames), thread_([this] { Run(); }) {
-    // A connection that has not read the database yet does not know it is
-    // in WAL mode: its checkpoints then did nothing (and said so only by a
-    // log size of -1), and the WAL grew without bound.
-    sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
-  }
-  ~Checkpointer() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-    sqlite3_close(db_);
-  }
-  // SQLite's WAL hook on the writer: after a commit that left `frames`
-  // frames in the log.
-  static int OnCommit(void* self, sqlite3* writer, const char*, int frames) {
-    auto* c = static_cast<Checkpointer*>(self);
-    if (frames >= 4 * c->frames_) {
-      // Under steady writes the thread's checkpoints never end with the
-      // WAL fully copied (commits land while they run), and SQLite restarts
-      // the WAL only then: it would grow without bound. The writer copies
-      // the last frames itself (most are copied already; busy if the
-      // thread is at it, then the next commit tries again).
-      sqlite3_wal_checkpoint_v2(writer, "main", SQLITE_CHECKPOINT_PASSIVE,
-                                nullptr, nullptr);
-    } else if (frames >= c->frames_) {
-      c->Kick();
-    }
-    return SQLITE_OK;
-  }
-
- private:
-  // Wakes the thread once per checkpoint, not on every commit while one
-  // runs.
-  void Kick() {
-    std::lock_guard<std::mutex> l(mu_);
-    if (pending_) return;
-    pending_ = true;
-    cv_.notify_one();
-  }
-  void Run() {
-    std::unique_lock<std::mutex> l(mu_);
-    while (true) {
-      cv_.wait(l, [this] { return stop_ || pending_; });
-      if (stop_) return;
-      l.unlock();
-      // PASSIVE: copies what no reader still needs, never blocks the writer.
-      sqlite3_wal_checkpoint_v2(db_, "main", SQLITE_CHECKPOINT_PASSIVE, nullptr,
-                                nullptr);
-      l.lock();
-      pending_ = false;
-    }
-  }
-
-  sqlite3* const db_;
-  const int frames_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool pending_ = false;  // woken and not finished
-  bool stop_ = false;
-  std::thread thread_;  // Last: starts once the members above exist.
-};
-
 SqliteStateMachine::SqliteStateMachine(const SqliteOptions& options)
     : options_(options) {
   write_policy_.ddl_tables = &statement_ddl_tables_;
@@ -308,9 +238,8 @@ absl::Status SqliteStateMachine::Init() {
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
     if (!db.ok()) return db.status();
     checkpointer_ =
-        std::make_unique<Checkpointer>(*db, options_.wal_checkpoint_frames);
-    // Replaces SQLite's automatic checkpoint on the writer.
-    sqlite3_wal_hook(db_, &Checkpointer::OnCommit, checkpointer_.get());
+        std::make_unique<WalCheckpointer>(*db, options_.wal_checkpoint_frames);
+    checkpointer_->Attach(db_);
   }
   s = Exec(kMetaSchema);
   write_policy_.internal = false;

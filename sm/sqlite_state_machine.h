@@ -36,6 +36,8 @@ struct sqlite3_stmt;
 
 namespace raftsql::sm {
 
+class WalCheckpointer;
+
 struct SqliteOptions {
   // A file (created if missing), or ":memory:" (the simulator). A file gets
   // a separate read connection (WAL); memory uses one connection.
@@ -47,9 +49,9 @@ struct SqliteOptions {
   // clock. Null: the platform's files (with WAL and separate readers).
   const char* vfs = nullptr;
   // Platform files: a thread checkpoints the WAL once it holds this many
-  // frames (pages); the writer finishes the job itself at 4x, should the
-  // thread's checkpoints keep ending with commits still to copy (SQLite
-  // starts the WAL over only once all is copied). SQLite's default; with
+  // frames (pages); the writer copies the rest itself (see
+  // wal_checkpointer.h: SQLite starts the WAL over only once all is
+  // copied). SQLite's default; with
   // 4,000 the slowest insert of a 3-node load on one disk took 120 ms, with
   // 1,000 40 ms (a checkpoint's fsync shares the disk with the Raft log's).
   int wal_checkpoint_frames = 1000;
@@ -160,11 +162,10 @@ class SqliteStateMachine final : public core::StateMachine {
   sqlite3* check_db_ = nullptr;  // Validate (files); memory uses db_.
   std::mutex read_mu_;
   std::mutex check_mu_;
-  // Files: WAL checkpoints run on a thread of their own, with their own
-  // connection (done by the writer, a checkpoint's page writes and fsync
+  // Files: WAL checkpoints run mostly on a thread of their own, with their
+  // own connection (done by the writer, a checkpoint's page writes and fsync
   // stalled the apply loop every few hundred entries).
-  class Checkpointer;
-  std::unique_ptr<Checkpointer> checkpointer_;
+  std::unique_ptr<WalCheckpointer> checkpointer_;
 
   uint64_t applied_ = 0;  // Invariant: equals the meta table's value.
   uint64_t hash_ = 0;

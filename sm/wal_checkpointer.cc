@@ -1,0 +1,116 @@
+#include "sm/wal_checkpointer.h"
+
+#include <algorithm>
+
+namespace raftsql::sm {
+
+CheckpointSchedule::CheckpointSchedule(int frames)
+    : frames_(std::max(frames, 1)), slack_(std::max(frames / 8, 1)) {}
+
+CheckpointSchedule::Action CheckpointSchedule::AfterCommit(
+    int frames, bool thread_busy, const Pass& thread_last) {
+  if (frames < last_frames_) {  // The WAL started over.
+    ++generation_;
+    next_attempt_ = 0;
+    writer_copied_ = 0;
+  }
+  last_frames_ = frames;
+  if (frames < frames_ || frames < next_attempt_) return Action::kNothing;
+  int copied = writer_copied_;
+  if (!thread_busy && thread_last.generation == generation_) {
+    copied = std::max(copied, thread_last.copied);
+  }
+  if (frames >= 4 * frames_ || (!thread_busy && frames - copied <= slack_)) {
+    // Had the pass copied everything, the next commit starts the WAL over
+    // and this no longer applies; otherwise a reader or the thread held it
+    // back, and the next try waits for the WAL to grow.
+    next_attempt_ = frames + slack_;
+    return Action::kWriterPass;
+  }
+  return thread_busy ? Action::kNothing : Action::kKickThread;
+}
+
+void CheckpointSchedule::AfterWriterPass(int copied) {
+  if (copied >= 0) writer_copied_ = copied;
+}
+
+WalCheckpointer::WalCheckpointer(sqlite3* db, int frames)
+    : db_(db), schedule_(frames), thread_([this] { Run(); }) {
+  // A connection that has not read the database yet does not know it is in
+  // WAL mode: its checkpoints then did nothing (and said so only by a log
+  // size of -1), and the WAL grew without bound.
+  sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+}
+
+WalCheckpointer::~WalCheckpointer() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  sqlite3_close(db_);
+}
+
+void WalCheckpointer::Attach(sqlite3* writer) {
+  sqlite3_wal_hook(writer, &WalCheckpointer::OnCommit, this);
+}
+
+WalCheckpointer::Counts WalCheckpointer::counts() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return Counts{schedule_.generation(), thread_passes_, writer_passes_};
+}
+
+int WalCheckpointer::OnCommit(void* self, sqlite3* writer, const char*,
+                              int frames) {
+  static_cast<WalCheckpointer*>(self)->AfterCommit(writer, frames);
+  return SQLITE_OK;
+}
+
+void WalCheckpointer::AfterCommit(sqlite3* writer, int frames) {
+  std::unique_lock<std::mutex> l(mu_);
+  switch (schedule_.AfterCommit(frames, pending_, thread_last_)) {
+    case CheckpointSchedule::Action::kNothing:
+      return;
+    case CheckpointSchedule::Action::kKickThread:
+      pending_ = true;
+      kicked_generation_ = schedule_.generation();
+      l.unlock();
+      cv_.notify_one();
+      return;
+    case CheckpointSchedule::Action::kWriterPass: {
+      ++writer_passes_;
+      l.unlock();
+      int log = 0;
+      int copied = 0;
+      // PASSIVE: copies what no reader still needs; busy (and nothing
+      // done) if the thread is at it.
+      const int rc = sqlite3_wal_checkpoint_v2(
+          writer, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+      l.lock();
+      schedule_.AfterWriterPass(rc == SQLITE_OK ? copied : -1);
+      return;
+    }
+  }
+}
+
+void WalCheckpointer::Run() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (true) {
+    cv_.wait(l, [this] { return stop_ || pending_; });
+    if (stop_) return;
+    const uint64_t generation = kicked_generation_;
+    l.unlock();
+    int log = 0;
+    int copied = 0;
+    // PASSIVE: never blocks the writer.
+    const int rc = sqlite3_wal_checkpoint_v2(
+        db_, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+    l.lock();
+    ++thread_passes_;
+    if (rc == SQLITE_OK) thread_last_ = {generation, copied};
+    pending_ = false;
+  }
+}
+
+}  // namespace raftsql::sm

@@ -1,0 +1,202 @@
+#include "sm/wal_checkpointer.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace raftsql::sm {
+namespace {
+
+using Action = CheckpointSchedule::Action;
+using Pass = CheckpointSchedule::Pass;
+
+constexpr Pass kNoPass{};
+
+TEST(CheckpointSchedule, NothingHappensBelowTheThreshold) {
+  CheckpointSchedule s(1000);
+  EXPECT_EQ(s.AfterCommit(999, false, kNoPass), Action::kNothing);
+}
+
+TEST(CheckpointSchedule, TheThreadCopiesFirst) {
+  CheckpointSchedule s(1000);
+  EXPECT_EQ(s.AfterCommit(1000, false, kNoPass), Action::kKickThread);
+}
+
+TEST(CheckpointSchedule, CommitsWhileTheThreadWorksDoNothingBelowFourTimes) {
+  CheckpointSchedule s(1000);
+  ASSERT_EQ(s.AfterCommit(1000, false, kNoPass), Action::kKickThread);
+  EXPECT_EQ(s.AfterCommit(1500, true, kNoPass), Action::kNothing);
+  EXPECT_EQ(s.AfterCommit(3999, true, kNoPass), Action::kNothing);
+}
+
+TEST(CheckpointSchedule, AtFourTimesTheWriterCopiesEvenWhileTheThreadWorks) {
+  CheckpointSchedule s(1000);
+  EXPECT_EQ(s.AfterCommit(4000, true, kNoPass), Action::kWriterPass);
+}
+
+TEST(CheckpointSchedule, TheWriterCopiesWhatTheThreadLeftIfItIsSmall) {
+  CheckpointSchedule s(1000);
+  ASSERT_EQ(s.AfterCommit(1000, false, kNoPass), Action::kKickThread);
+  // The thread copied the 1,000 frames; 125 (an eighth) arrived meanwhile.
+  EXPECT_EQ(s.AfterCommit(1125, false, Pass{0, 1000}), Action::kWriterPass);
+}
+
+TEST(CheckpointSchedule, ALargeRemainderGoesBackToTheThread) {
+  CheckpointSchedule s(1000);
+  ASSERT_EQ(s.AfterCommit(1000, false, kNoPass), Action::kKickThread);
+  EXPECT_EQ(s.AfterCommit(1126, false, Pass{0, 1000}), Action::kKickThread);
+}
+
+TEST(CheckpointSchedule, AWriterPassHeldBackWaitsForTheWalToGrow) {
+  CheckpointSchedule s(1000);
+  ASSERT_EQ(s.AfterCommit(1100, false, Pass{0, 1000}), Action::kWriterPass);
+  s.AfterWriterPass(1050);  // A reader still needed the last 50 frames.
+  // No fsync per commit while the reader stays: the next try waits.
+  EXPECT_EQ(s.AfterCommit(1110, false, Pass{0, 1000}), Action::kNothing);
+  EXPECT_EQ(s.AfterCommit(1224, false, Pass{0, 1000}), Action::kNothing);
+  EXPECT_EQ(s.AfterCommit(1225, false, Pass{0, 1000}), Action::kKickThread);
+}
+
+TEST(CheckpointSchedule, AWalStartedOverForgetsTheOldPasses) {
+  CheckpointSchedule s(1000);
+  ASSERT_EQ(s.AfterCommit(1100, false, Pass{0, 1000}), Action::kWriterPass);
+  s.AfterWriterPass(1100);
+  EXPECT_EQ(s.AfterCommit(3, false, Pass{0, 1000}), Action::kNothing);
+  EXPECT_EQ(s.generation(), 1u);
+  // The thread's copy was of the old WAL: none of these frames are copied.
+  EXPECT_EQ(s.AfterCommit(1050, false, Pass{0, 1000}), Action::kKickThread);
+}
+
+// Steady commits of `per_commit` frames; a thread pass takes
+// `pass_commits` commits and copies what was committed when it began; a
+// writer pass copies everything (the WAL then starts over).
+struct Tally {
+  int generations = 0;
+  int thread_passes = 0;
+  int writer_passes = 0;
+  int max_writer_copy = 0;  // Frames one writer pass copied, at most.
+};
+Tally Simulate(int frames, int per_commit, int pass_commits, int commits) {
+  CheckpointSchedule s(frames);
+  Tally t;
+  int wal = 0;
+  int copied = 0;  // In this WAL.
+  bool busy = false;
+  int busy_left = 0;
+  int pass_target = 0;
+  Pass last;
+  for (int i = 0; i < commits; ++i) {
+    wal += per_commit;
+    if (busy && --busy_left == 0) {
+      busy = false;
+      copied = std::max(copied, pass_target);
+      last = Pass{s.generation(), copied};
+    }
+    switch (s.AfterCommit(wal, busy, last)) {
+      case Action::kNothing:
+        break;
+      case Action::kKickThread:
+        busy = true;
+        busy_left = pass_commits;
+        pass_target = wal;
+        ++t.thread_passes;
+        break;
+      case Action::kWriterPass:
+        ++t.writer_passes;
+        if (busy) {
+          s.AfterWriterPass(-1);
+          break;
+        }
+        t.max_writer_copy = std::max(t.max_writer_copy, wal - copied);
+        s.AfterWriterPass(wal);
+        wal = 0;  // Starts over before the next commit's frames.
+        copied = 0;
+        ++t.generations;
+        break;
+    }
+  }
+  return t;
+}
+
+TEST(CheckpointSchedule, SteadyCommitsCostAPassOrTwoOfTheThreadPerWal) {
+  // 1,000-frame WALs, 3 frames a commit, a thread pass as long as 20
+  // commits (the apply benchmark's proportions).
+  const Tally t = Simulate(1000, 3, 20, 100'000);
+  EXPECT_GE(t.generations, 100'000 * 3 / 1100);
+  EXPECT_LE(t.thread_passes, 2 * t.generations + 2);
+  EXPECT_EQ(t.writer_passes, t.generations);
+  EXPECT_LE(t.max_writer_copy, 125);  // The writer copies an eighth at most.
+}
+
+TEST(CheckpointSchedule, AWalWaitsForASlowThreadOnlyUntilItsPassEnds) {
+  // A pass as long as 2,000 commits (6,000 frames). From 4,000 frames the
+  // writer tries itself, but SQLite lets one checkpoint run at a time; the
+  // commit after the pass copies the rest.
+  const Tally t = Simulate(1000, 3, 2000, 100'000);
+  EXPECT_GE(t.generations, 100'000 * 3 / (1002 + 6000 + 3));
+  EXPECT_LE(t.thread_passes, t.generations + 1);
+}
+
+// A fresh directory for database files, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    char dir[] = "/tmp/raftsql-wal-XXXXXX";
+    if (mkdtemp(dir) == nullptr) std::abort();
+    path_ = dir;
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+TEST(WalCheckpointer, TheWalStartsOverAndStaysBoundedUnderSteadyCommits) {
+  TempDir dir;
+  const std::string path = dir.File("a.db");
+  sqlite3* writer = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(writer,
+                         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                         "CREATE TABLE t(x)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3* own = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &own), SQLITE_OK);
+  WalCheckpointer::Counts counts;
+  {
+    WalCheckpointer checkpointer(own, 200);
+    checkpointer.Attach(writer);
+    sqlite3_stmt* insert = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(writer,
+                                 "INSERT INTO t VALUES (randomblob(3000))", -1,
+                                 &insert, nullptr),
+              SQLITE_OK);
+    // About a frame per commit: 4,000 frames, 16 MB, were nothing copied.
+    for (int i = 0; i < 4000; ++i) {
+      ASSERT_EQ(sqlite3_step(insert), SQLITE_DONE);
+      sqlite3_reset(insert);
+    }
+    sqlite3_finalize(insert);
+    counts = checkpointer.counts();
+    sqlite3_wal_hook(writer, nullptr, nullptr);
+  }
+  // Twice 4 x 200 frames of 4 KiB, with slack for the commits during a
+  // pass (SQLite copies nothing while the thread's pass runs).
+  EXPECT_LT(std::filesystem::file_size(path + "-wal"), 4096u * 1600 + (1 << 20))
+      << counts.generations << " WALs, " << counts.thread_passes
+      << " thread passes, " << counts.writer_passes << " writer passes";
+  EXPECT_GE(counts.generations, 4u);
+  EXPECT_GE(counts.thread_passes, 1u);
+  EXPECT_GE(counts.writer_passes, counts.generations);
+  sqlite3_close(writer);
+}
+
+}  // namespace
+}  // namespace raftsql::sm
