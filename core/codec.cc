@@ -42,11 +42,6 @@ void PutFixed32(std::string& out, uint32_t v) {
   out.append(buf, 4);
 }
 
-void PutBytes(std::string& out, std::string_view bytes) {
-  PutFixed64(out, bytes.size());
-  out.append(bytes);
-}
-
 std::optional<uint32_t> GetFixed32(std::string_view& in) {
   if (in.size() < 4) return std::nullopt;
   uint32_t v;
@@ -56,14 +51,6 @@ std::optional<uint32_t> GetFixed32(std::string_view& in) {
   }
   in.remove_prefix(4);
   return v;
-}
-
-std::optional<std::string_view> GetBytes(std::string_view& in) {
-  std::optional<uint64_t> n = GetFixed64(in);
-  if (!n.has_value() || *n > in.size()) return std::nullopt;
-  std::string_view out = in.substr(0, *n);
-  in.remove_prefix(*n);
-  return out;
 }
 
 void EncodeEntry(std::string& out, const Entry& e) {

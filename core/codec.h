@@ -19,16 +19,24 @@ uint32_t Crc32c(std::string_view data);
 
 // Little-endian on the wire; inline, as the command codec calls them for
 // every field of every entry it applies.
-inline void PutFixed64(std::string& out, uint64_t v) {
+// Writes 8 bytes at `dst`; returns the end.
+inline char* EncodeFixed64(char* dst, uint64_t v) {
   if constexpr (std::endian::native == std::endian::big) {
     v = __builtin_bswap64(v);
   }
+  std::memcpy(dst, &v, 8);
+  return dst + 8;
+}
+inline void PutFixed64(std::string& out, uint64_t v) {
   char buf[8];
-  std::memcpy(buf, &v, 8);
+  EncodeFixed64(buf, v);
   out.append(buf, 8);
 }
 void PutFixed32(std::string& out, uint32_t v);
-void PutBytes(std::string& out, std::string_view bytes);
+inline void PutBytes(std::string& out, std::string_view bytes) {
+  PutFixed64(out, bytes.size());
+  out.append(bytes);
+}
 
 // Reads from the front of `in`, consuming what it reads. nullopt (and `in`
 // unspecified) if `in` is too short.
@@ -43,7 +51,13 @@ inline std::optional<uint64_t> GetFixed64(std::string_view& in) {
   return v;
 }
 std::optional<uint32_t> GetFixed32(std::string_view& in);
-std::optional<std::string_view> GetBytes(std::string_view& in);
+inline std::optional<std::string_view> GetBytes(std::string_view& in) {
+  std::optional<uint64_t> n = GetFixed64(in);
+  if (!n.has_value() || *n > in.size()) return std::nullopt;
+  std::string_view out = in.substr(0, *n);
+  in.remove_prefix(*n);
+  return out;
+}
 
 void EncodeEntry(std::string& out, const Entry& e);
 std::optional<Entry> DecodeEntry(std::string_view& in);

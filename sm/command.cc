@@ -9,6 +9,7 @@
 namespace raftsql::sm {
 namespace {
 
+using core::EncodeFixed64;
 using core::GetBytes;
 using core::GetFixed64;
 using core::PutBytes;
@@ -94,19 +95,14 @@ std::string Command::Encode() const {
 
 namespace {
 
-// Reads a value into `v`, reusing its storage.
-bool ReadValueInto(std::string_view& in, Value* v) {
+// Reads a value into `v`.
+bool ReadValue(std::string_view& in, ValueView* v) {
   if (in.empty()) return false;
   const auto type = static_cast<uint8_t>(in[0]);
   in.remove_prefix(1);
-  // Nothing of the value it held before may remain (clear() keeps the
-  // capacity).
-  v->integer = 0;
-  v->real = 0;
-  v->bytes.clear();
+  *v = ValueView{};
   switch (type) {
     case 0:
-      v->type = Value::Type::kNull;
       return true;
     case 1: {
       auto i = GetFixed64(in);
@@ -127,7 +123,7 @@ bool ReadValueInto(std::string_view& in, Value* v) {
       auto b = GetBytes(in);
       if (!b) return false;
       v->type = type == 3 ? Value::Type::kText : Value::Type::kBlob;
-      v->bytes.assign(b->data(), b->size());
+      v->bytes = *b;
       return true;
     }
     default:
@@ -135,30 +131,26 @@ bool ReadValueInto(std::string_view& in, Value* v) {
   }
 }
 
-}  // namespace
-
-absl::StatusOr<Command> Command::Decode(std::string_view in) {
-  Command c;
-  absl::Status s = DecodeInto(in, &c);
-  if (!s.ok()) return s;
-  return c;
+Value ToValue(const ValueView& v) {
+  return Value{v.type, v.integer, v.real, std::string(v.bytes)};
 }
 
-absl::Status Command::DecodeInto(std::string_view in, Command* out) {
+}  // namespace
+
+absl::Status CommandView::Decode(std::string_view in) {
   if (in.substr(0, 4) != kCommandMagic) return Malformed("command");
   in.remove_prefix(4);
-  Command& c = *out;
   auto n = GetFixed64(in);
   if (!n || *n > in.size()) return Malformed("command");
-  c.statements.resize(*n);
-  for (Statement& s : c.statements) {
+  statements.resize(*n);
+  for (StatementView& s : statements) {
     auto sql = GetBytes(in);
     auto np = GetFixed64(in);
     if (!sql || !np || *np > in.size()) return Malformed("statement");
-    s.sql.assign(sql->data(), sql->size());
+    s.sql = *sql;
     s.positional.resize(*np);
-    for (Value& v : s.positional) {
-      if (!ReadValueInto(in, &v)) return Malformed("parameter");
+    for (ValueView& v : s.positional) {
+      if (!ReadValue(in, &v)) return Malformed("parameter");
     }
     auto nn = GetFixed64(in);
     if (!nn || *nn > in.size()) return Malformed("statement");
@@ -166,27 +158,51 @@ absl::Status Command::DecodeInto(std::string_view in, Command* out) {
     for (auto& [name, v] : s.named) {
       auto text = GetBytes(in);
       if (!text) return Malformed("parameter name");
-      name.assign(text->data(), text->size());
-      if (!ReadValueInto(in, &v)) return Malformed("parameter");
+      name = *text;
+      if (!ReadValue(in, &v)) return Malformed("parameter");
     }
   }
   if (in.empty()) return Malformed("command");
-  c.transaction = in[0] != 0;
+  transaction = in[0] != 0;
   in.remove_prefix(1);
   auto session = GetFixed64(in);
-  auto sequence = GetFixed64(in);
+  auto seq = GetFixed64(in);
   auto ts = GetFixed64(in);
   auto seed = GetFixed64(in);
   auto request = GetFixed64(in);
-  if (!session || !sequence || !ts || !seed || !request || !in.empty()) {
+  if (!session || !seq || !ts || !seed || !request || !in.empty()) {
     return Malformed("command trailer");
   }
-  c.session_id = *session;
-  c.sequence = *sequence;
-  c.timestamp_ms = static_cast<int64_t>(*ts);
-  c.random_seed = *seed;
-  c.request_id = *request;
+  session_id = *session;
+  sequence = *seq;
+  timestamp_ms = static_cast<int64_t>(*ts);
+  random_seed = *seed;
+  request_id = *request;
   return absl::OkStatus();
+}
+
+absl::StatusOr<Command> Command::Decode(std::string_view in) {
+  CommandView view;
+  absl::Status s = view.Decode(in);
+  if (!s.ok()) return s;
+  Command c;
+  c.statements.reserve(view.statements.size());
+  for (const StatementView& sv : view.statements) {
+    Statement& st = c.statements.emplace_back();
+    st.sql = std::string(sv.sql);
+    for (const ValueView& v : sv.positional)
+      st.positional.push_back(ToValue(v));
+    for (const auto& [name, v] : sv.named) {
+      st.named.emplace_back(std::string(name), ToValue(v));
+    }
+  }
+  c.transaction = view.transaction;
+  c.session_id = view.session_id;
+  c.sequence = view.sequence;
+  c.timestamp_ms = view.timestamp_ms;
+  c.random_seed = view.random_seed;
+  c.request_id = view.request_id;
+  return c;
 }
 
 uint64_t Command::PeekRequestId(std::string_view data) {
@@ -198,28 +214,41 @@ uint64_t Command::PeekRequestId(std::string_view data) {
 std::string CommandResult::Encode() const {
   size_t size = 4 + 8 + 8 + 1 + 8;  // magic, count, index, dup, count
   for (const StatementResult& r : statements) {
-    size += 8 + 8 + r.status.message().size() + 8 + 8;
+    size += 8 + 8 + (r.status.ok() ? 0 : r.status.message().size()) + 8 + 8;
   }
   for (const auto& [table, v] : versions) size += 8 + table.size() + 8;
-  std::string out;
-  out.reserve(size);  // Exact: one allocation (this runs for every entry).
-  out.append(kResultMagic, 4);
-  PutFixed64(out, statements.size());
+  // Written in place into a string of the exact size: this runs for every
+  // entry applied.
+  std::string out(size, '\0');
+  char* p = out.data();
+  auto bytes = [&p](std::string_view b) {
+    p = EncodeFixed64(p, b.size());
+    std::memcpy(p, b.data(), b.size());
+    p += b.size();
+  };
+  std::memcpy(p, kResultMagic, 4);
+  p += 4;
+  p = EncodeFixed64(p, statements.size());
   for (const StatementResult& r : statements) {
-    PutFixed64(out, static_cast<uint64_t>(r.status.code()));
-    const absl::string_view message = r.status.message();
-    PutBytes(out, std::string_view(message.data(), message.size()));
-    PutFixed64(out, static_cast<uint64_t>(r.rows_affected));
-    PutFixed64(out, static_cast<uint64_t>(r.last_insert_rowid));
+    if (r.status.ok()) {  // Inline: code() and message() are library calls.
+      p = EncodeFixed64(p, 0);
+      p = EncodeFixed64(p, 0);
+    } else {
+      p = EncodeFixed64(p, static_cast<uint64_t>(r.status.code()));
+      const absl::string_view message = r.status.message();
+      bytes(std::string_view(message.data(), message.size()));
+    }
+    p = EncodeFixed64(p, static_cast<uint64_t>(r.rows_affected));
+    p = EncodeFixed64(p, static_cast<uint64_t>(r.last_insert_rowid));
   }
-  PutFixed64(out, index);
-  out.push_back(duplicate ? 1 : 0);
-  PutFixed64(out, versions.size());
+  p = EncodeFixed64(p, index);
+  *p++ = duplicate ? 1 : 0;
+  p = EncodeFixed64(p, versions.size());
   for (const auto& [table, v] : versions) {
-    PutBytes(out, table);
-    PutFixed64(out, v);
+    bytes(table);
+    p = EncodeFixed64(p, v);
   }
-  DCHECK(out.size() == size);
+  DCHECK(p == out.data() + out.size());
   return out;
 }
 

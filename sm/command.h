@@ -62,13 +62,40 @@ struct Command {
 
   std::string Encode() const;
   static absl::StatusOr<Command> Decode(std::string_view data);
-  // Decodes into `out`, reusing its vectors and strings (the apply loop
-  // decodes every entry into one scratch command).
-  static absl::Status DecodeInto(std::string_view data, Command* out);
   // request_id of an encoded command without decoding it (0 if `data` is
   // not a command).
   static uint64_t PeekRequestId(std::string_view data);
   bool operator==(const Command&) const = default;
+};
+
+// An encoded command as the apply loop reads it: Command's fields, with the
+// SQL, texts, blobs and names pointing into the encoded bytes (nothing is
+// copied). Valid while those bytes are.
+struct ValueView {
+  Value::Type type = Value::Type::kNull;
+  int64_t integer = 0;
+  double real = 0;
+  std::string_view bytes;  // kText or kBlob
+};
+
+struct StatementView {
+  std::string_view sql;
+  std::vector<ValueView> positional;
+  std::vector<std::pair<std::string_view, ValueView>> named;
+};
+
+struct CommandView {
+  std::vector<StatementView> statements;
+  bool transaction = false;
+  uint64_t session_id = 0;
+  uint64_t sequence = 0;
+  int64_t timestamp_ms = 0;
+  uint64_t random_seed = 0;
+  uint64_t request_id = 0;
+
+  // Decodes `data` (Command::Encode's bytes) into this view, reusing its
+  // vectors: the apply loop decodes every entry into one.
+  absl::Status Decode(std::string_view data);
 };
 
 struct StatementResult {

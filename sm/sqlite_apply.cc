@@ -82,13 +82,22 @@ void SqliteStateMachine::OnPreUpdate(sqlite3* db, int op, const char* db_name,
                                      const char* table, int64_t key1,
                                      int64_t key2) {
   if (write_policy_.internal) return;
-  if (std::strcmp(db_name, "main") != 0) return;
+  // db_name == "main", without a library call per row.
+  if (db_name[0] != 'm' || db_name[1] != 'a' || db_name[2] != 'i' ||
+      db_name[3] != 'n' || db_name[4] != '\0') {
+    return;
+  }
   // Rows of one statement mostly hit one table: remember it and its hash
   // instead of inserting into the set and hashing the name per row.
   if (hook_table_ != table) {
     hook_table_ = table;
-    hook_table_hash_ = Mix(0, table, std::strlen(table));
-    statement_tables_.Add(table);
+    // Commands mostly hit the table the one before hit: its name's hash is
+    // kept across statements.
+    if (hook_table_name_ != table) {
+      hook_table_name_ = table;
+      hook_table_hash_ = Mix(0, table, hook_table_name_.size());
+    }
+    statement_tables_.Add(hook_table_name_);
   }
   uint64_t h = statement_hash_;
   h = MixWord(h, static_cast<uint64_t>(op));
@@ -150,7 +159,8 @@ absl::Status SqliteStateMachine::Validate(const Command& command) {
     if (stmt.get() == nullptr) {
       return absl::InvalidArgumentError("empty statement");
     }
-    absl::Status single = CheckSingleStatement(tail);
+    absl::Status single =
+        CheckSingleStatement(tail, st.sql.data() + st.sql.size());
     if (!single.ok()) return single;
     absl::Status bind = BindAll(stmt.get(), st);
     sqlite3_clear_bindings(stmt.get());
@@ -226,8 +236,8 @@ std::vector<std::string> SqliteStateMachine::ApplyInTransaction(
 std::string SqliteStateMachine::ApplyEntry(const core::Entry& entry) {
   if (entry.type != core::EntryType::kNormal || entry.data.empty()) return "";
   // One scratch command for every entry: its storage is reused.
-  const absl::Status decoded = Command::DecodeInto(entry.data, &scratch_);
-  const Command* cmd = &scratch_;
+  const absl::Status decoded = scratch_.Decode(entry.data);
+  const CommandView* cmd = &scratch_;
   CommandResult& result = result_;  // Reused: its vectors keep their storage.
   result.statements.clear();
   result.versions.clear();
@@ -252,8 +262,8 @@ std::string SqliteStateMachine::ApplyEntry(const core::Entry& entry) {
   return result.Encode();
 }
 
-void SqliteStateMachine::ApplyWithSavepoints(const Command& cmd, uint64_t index,
-                                             bool savepoints,
+void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
+                                             uint64_t index, bool savepoints,
                                              CommandResult* out) {
   CommandResult& result = *out;
   if (cmd.session_id != 0) {
@@ -346,7 +356,9 @@ void SqliteStateMachine::ApplyWithSavepoints(const Command& cmd, uint64_t index,
   for (const std::string& t : entry_tables_) {
     result.versions.emplace_back(t, index);
   }
-  std::sort(result.versions.begin(), result.versions.end());
+  if (result.versions.size() > 1) {
+    std::sort(result.versions.begin(), result.versions.end());
+  }
   if (cmd.session_id != 0) {
     sqlite3_stmt* up = InternalStmt(
         "INSERT OR REPLACE INTO _raftsql_sessions(session_id, sequence, "
@@ -362,7 +374,8 @@ void SqliteStateMachine::ApplyWithSavepoints(const Command& cmd, uint64_t index,
   }
 }
 
-StatementResult SqliteStateMachine::RunStatement(const Statement& statement) {
+StatementResult SqliteStateMachine::RunStatement(
+    const StatementView& statement) {
   StatementResult r;
   write_policy_.refusal.clear();
   statement_mentions_trigger_ = false;

@@ -234,12 +234,17 @@ absl::Status SqliteStateMachine::Init() {
     // index rolls back with them and the log replays them.
     s = Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     if (!s.ok()) return s;
-    db = OpenConnection(options_.path,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr);
-    if (!db.ok()) return db.status();
-    checkpointer_ =
-        std::make_unique<WalCheckpointer>(*db, options_.wal_checkpoint_frames);
-    checkpointer_->Attach(db_);
+    if (options_.background_checkpoints) {
+      db = OpenConnection(options_.path,
+                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX,
+                          nullptr);
+      if (!db.ok()) return db.status();
+      checkpointer_ = std::make_unique<WalCheckpointer>(
+          *db, options_.wal_checkpoint_frames);
+      checkpointer_->Attach(db_);
+    } else {
+      sqlite3_wal_autocheckpoint(db_, options_.wal_checkpoint_frames);
+    }
   }
   s = Exec(kMetaSchema);
   write_policy_.internal = false;
@@ -305,18 +310,18 @@ absl::Status SqliteStateMachine::Internal(const char* sql) {
 }
 
 absl::StatusOr<SqliteStateMachine::UserStatement> SqliteStateMachine::UserStmt(
-    const std::string& sql) {
+    std::string_view sql) {
   statement_ddl_tables_.clear();
   // Statements run one at a time, so a cached one is never in use twice.
   if (const UserStatement* cached = FindUserStmt(sql)) return *cached;
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
   const int rc =
-      sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+      sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                          SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
   if (rc != SQLITE_OK) return SqliteError(db_, rc, write_policy_.refusal);
   if (stmt == nullptr) return absl::InvalidArgumentError("empty statement");
-  absl::Status single = CheckSingleStatement(tail);
+  absl::Status single = CheckSingleStatement(tail, sql.data() + sql.size());
   if (!single.ok()) {
     sqlite3_finalize(stmt);
     return single;
@@ -327,30 +332,41 @@ absl::StatusOr<SqliteStateMachine::UserStatement> SqliteStateMachine::UserStmt(
 }
 
 const SqliteStateMachine::UserStatement* SqliteStateMachine::FindUserStmt(
-    const std::string& sql) const {
+    std::string_view sql) const {
+  if (last_found_ != nullptr && last_found_->first == sql) {
+    return &last_found_->second;
+  }
   auto it = user_stmts_.find(sql);
-  return it == user_stmts_.end() ? nullptr : &it->second;
+  if (it == user_stmts_.end()) return nullptr;
+  last_found_ = &*it;
+  return &it->second;
 }
 
-void SqliteStateMachine::ReleaseUserStmt(const std::string& sql,
+void SqliteStateMachine::ReleaseUserStmt(std::string_view sql,
                                          const UserStatement& stmt) {
   if (!statement_ddl_tables_.empty()) {
-    if (stmt.cached) user_stmts_.erase(sql);
+    if (stmt.cached) {
+      if (auto it = user_stmts_.find(sql); it != user_stmts_.end()) {
+        last_found_ = nullptr;
+        user_stmts_.erase(it);
+      }
+    }
     sqlite3_finalize(stmt.stmt);
     return;
   }
-  // The bindings stay (they point into the scratch command, and are read
-  // only by a step): the next run binds every parameter or clears them
-  // first (RunStatement).
+  // The bindings stay (they point into the entry's bytes, which may be gone
+  // by then, and only a step reads them): the next run binds every
+  // parameter or clears them first (RunStatement).
   sqlite3_reset(stmt.stmt);
   if (stmt.cached) return;
   if (user_stmts_.size() >= kMaxCachedStatements) {
     for (auto& [text, old] : user_stmts_) sqlite3_finalize(old.stmt);
+    last_found_ = nullptr;
     user_stmts_.clear();
   }
   UserStatement entry = stmt;
   entry.cached = true;
-  user_stmts_.emplace(sql, entry);
+  user_stmts_.emplace(std::string(sql), entry);
 }
 
 absl::Status SqliteStateMachine::MigrateVersions() {
@@ -429,10 +445,10 @@ void SqliteStateMachine::RefreshHasTriggers() {
   sqlite3_reset(stmt);
 }
 
-bool SqliteStateMachine::NeedsSavepoints(const Command& cmd) const {
+bool SqliteStateMachine::NeedsSavepoints(const CommandView& cmd) const {
   if (has_triggers_) return true;
   if (cmd.transaction && cmd.statements.size() > 1) return true;
-  for (const Statement& st : cmd.statements) {
+  for (const StatementView& st : cmd.statements) {
     // Conservative: any mention of FAIL (OR FAIL, RAISE(FAIL)); known from
     // the cache for a text seen before.
     const UserStatement* cached = FindUserStmt(st.sql);

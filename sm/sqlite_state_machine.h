@@ -55,6 +55,9 @@ struct SqliteOptions {
   // 4,000 the slowest insert of a 3-node load on one disk took 120 ms, with
   // 1,000 40 ms (a checkpoint's fsync shares the disk with the Raft log's).
   int wal_checkpoint_frames = 1000;
+  // False: the writer checkpoints inline at wal_checkpoint_frames, as SQLite
+  // does by default (no thread; sm_benchmark's like-for-like comparison).
+  bool background_checkpoints = true;
 };
 
 // Process-wide SQLite settings, applied once before SQLite initializes:
@@ -125,9 +128,9 @@ class SqliteStateMachine final : public core::StateMachine {
       const std::vector<core::Entry>& entries);
   std::string ApplyEntry(const core::Entry& entry);
   // Applies `cmd` at `index` into `*result`, which the caller has reset.
-  void ApplyWithSavepoints(const Command& cmd, uint64_t index, bool savepoints,
-                           CommandResult* result);
-  StatementResult RunStatement(const Statement& statement);
+  void ApplyWithSavepoints(const CommandView& cmd, uint64_t index,
+                           bool savepoints, CommandResult* result);
+  StatementResult RunStatement(const StatementView& statement);
   // Folds a table's schema and rows into statement_hash_ (after DDL, whose
   // row changes, e.g. CREATE TABLE ... AS SELECT, bypass the preupdate hook).
   void HashTable(const std::string& table);
@@ -151,10 +154,10 @@ class SqliteStateMachine final : public core::StateMachine {
   // A prepared user statement from the cache (or freshly prepared), and its
   // return after use. Statements that change the schema are never cached:
   // the authorizer must see them again to record the tables they touch.
-  absl::StatusOr<UserStatement> UserStmt(const std::string& sql);
-  void ReleaseUserStmt(const std::string& sql, const UserStatement& stmt);
+  absl::StatusOr<UserStatement> UserStmt(std::string_view sql);
+  void ReleaseUserStmt(std::string_view sql, const UserStatement& stmt);
   // The cached statement for `sql`, or null.
-  const UserStatement* FindUserStmt(const std::string& sql) const;
+  const UserStatement* FindUserStmt(std::string_view sql) const;
 
   SqliteOptions options_;
   sqlite3* db_ = nullptr;        // The replicated (write) connection.
@@ -199,10 +202,12 @@ class SqliteStateMachine final : public core::StateMachine {
   TableList entry_tables_;
   std::set<std::string> statement_ddl_tables_;  // schema changed
   uint64_t statement_hash_ = 0;
-  // The preupdate hook's last table (SQLite's name pointer) and its hash.
+  // The preupdate hook's last table in this statement (SQLite's name
+  // pointer), and the last table's name and hash in any statement.
   const char* hook_table_ = nullptr;
+  std::string hook_table_name_;
   uint64_t hook_table_hash_ = 0;
-  Command scratch_;       // ApplyEntry decodes into it.
+  CommandView scratch_;   // ApplyEntry decodes into it.
   CommandResult result_;  // ApplyEntry's result, reused likewise.
   // The running statement's text mentions TRIGGER (set by RunStatement).
   bool statement_mentions_trigger_ = false;
@@ -215,7 +220,20 @@ class SqliteStateMachine final : public core::StateMachine {
   std::unordered_map<const char*, sqlite3_stmt*> internal_stmts_;
   // Bounded cache of prepared user statements (cleared when full).
   static constexpr size_t kMaxCachedStatements = 256;
-  std::unordered_map<std::string, UserStatement> user_stmts_;
+  // Looked up by views into the entries (without a copy of the text):
+  // hence the transparent hash and equality.
+  struct TextHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view text) const noexcept {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+  std::unordered_map<std::string, UserStatement, TextHash, std::equal_to<>>
+      user_stmts_;
+  // FindUserStmt's last hit (its node in user_stmts_; null after an erase):
+  // an entry's text is looked up twice, and mostly repeats the last one's.
+  mutable const std::pair<const std::string, UserStatement>* last_found_ =
+      nullptr;
   // Statements Validate accepted, on check_db_ (guarded by check_mu_).
   std::unordered_map<std::string, sqlite3_stmt*> check_stmts_;
   // Savepoints per entry and statement are needed only where a failing
@@ -223,7 +241,7 @@ class SqliteStateMachine final : public core::StateMachine {
   // a trigger, or the earlier statements of an all-or-nothing command. (A
   // statement that fails otherwise undoes itself.)
   bool has_triggers_ = false;
-  bool NeedsSavepoints(const Command& cmd) const;
+  bool NeedsSavepoints(const CommandView& cmd) const;
   void RefreshHasTriggers();
 };
 

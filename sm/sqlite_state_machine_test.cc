@@ -210,6 +210,26 @@ TEST_F(SqliteStateMachineTest, ValidateRefusesWhatCannotBeReplicated) {
   EXPECT_EQ(sm_->Validate(Cmd({})).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(SqliteStateMachineTest, TextAfterANulIsRefusedNotDropped) {
+  // SQLite stops reading at a NUL: the DROP would vanish unseen.
+  const Statement smuggled =
+      S(std::string("INSERT INTO t VALUES (1, 'a')\0"
+                    "DROP TABLE t",
+                    42));
+  EXPECT_EQ(sm_->Validate(Cmd({smuggled})).code(),
+            absl::StatusCode::kInvalidArgument);
+  // In the log (proposed by an older node): it fails on every replica alike.
+  CommandResult r = ApplyOk(*sm_, Cmd({smuggled}));
+  EXPECT_EQ(r.statements[0].status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Count(*sm_, "t"), 0);
+  // A trailing NUL (C strings sent with their terminator) is no statement.
+  const Statement terminated =
+      S(std::string("INSERT INTO t VALUES (1, 'a');\0", 31));
+  EXPECT_TRUE(sm_->Validate(Cmd({terminated})).ok());
+  EXPECT_TRUE(ApplyOk(*sm_, Cmd({terminated})).statements[0].status.ok());
+  EXPECT_EQ(Count(*sm_, "t"), 1);
+}
+
 TEST_F(SqliteStateMachineTest, RefusedStatementInTheLogFailsAndChangesNothing) {
   CommandResult r = ApplyOk(*sm_, Cmd({S("ATTACH DATABASE ':memory:' AS x"),
                                        S("PRAGMA writable_schema = 1")}));
@@ -546,7 +566,39 @@ TEST(SqliteFile, ValidationOfARepeatedStatementStillChecksItsParameters) {
             absl::StatusCode::kPermissionDenied);
 }
 
-TEST(Command, DecodingIntoAReusedCommandLeavesNothingOfThePreviousOne) {
+// Whether a decoded view holds exactly `c`.
+bool ViewHolds(const CommandView& v, const Command& c) {
+  auto same_value = [](const ValueView& a, const Value& b) {
+    return a.type == b.type && a.integer == b.integer && a.real == b.real &&
+           a.bytes == b.bytes;
+  };
+  if (v.statements.size() != c.statements.size() ||
+      v.transaction != c.transaction || v.session_id != c.session_id ||
+      v.sequence != c.sequence || v.timestamp_ms != c.timestamp_ms ||
+      v.random_seed != c.random_seed || v.request_id != c.request_id) {
+    return false;
+  }
+  for (size_t i = 0; i < c.statements.size(); ++i) {
+    const StatementView& a = v.statements[i];
+    const Statement& b = c.statements[i];
+    if (a.sql != b.sql || a.positional.size() != b.positional.size() ||
+        a.named.size() != b.named.size()) {
+      return false;
+    }
+    for (size_t k = 0; k < b.positional.size(); ++k) {
+      if (!same_value(a.positional[k], b.positional[k])) return false;
+    }
+    for (size_t k = 0; k < b.named.size(); ++k) {
+      if (a.named[k].first != b.named[k].first ||
+          !same_value(a.named[k].second, b.named[k].second)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+TEST(Command, DecodingIntoAReusedViewLeavesNothingOfThePreviousOne) {
   Command big =
       Cmd({Statement{"INSERT INTO t VALUES (?, ?, :a)",
                      {Value::Text(std::string(100, 'x')), Value::Blob("b")},
@@ -556,12 +608,19 @@ TEST(Command, DecodingIntoAReusedCommandLeavesNothingOfThePreviousOne) {
   big.session_id = 9;
   big.sequence = 3;
   Command small = Cmd({S("UPDATE t SET v = ?", {Value::Integer(4)})});
-  Command scratch;
-  ASSERT_TRUE(Command::DecodeInto(big.Encode(), &scratch).ok());
-  EXPECT_EQ(scratch, big);
-  ASSERT_TRUE(Command::DecodeInto(small.Encode(), &scratch).ok());
-  EXPECT_EQ(scratch, small);
-  EXPECT_FALSE(Command::DecodeInto("junk", &scratch).ok());
+  const std::string big_bytes = big.Encode();
+  const std::string small_bytes = small.Encode();
+  CommandView scratch;
+  ASSERT_TRUE(scratch.Decode(big_bytes).ok());
+  EXPECT_TRUE(ViewHolds(scratch, big));
+  ASSERT_TRUE(scratch.Decode(small_bytes).ok());
+  EXPECT_TRUE(ViewHolds(scratch, small));
+  EXPECT_FALSE(ViewHolds(scratch, big));
+  EXPECT_FALSE(scratch.Decode("junk").ok());
+  // The view points into the bytes: nothing was copied.
+  EXPECT_GE(scratch.statements[0].sql.data(), small_bytes.data());
+  EXPECT_LT(scratch.statements[0].sql.data(),
+            small_bytes.data() + small_bytes.size());
 }
 
 TEST(Command, EncodingRoundTripsAndRejectsGarbage) {

@@ -7,29 +7,6 @@
 #include "sm/sqlite_state_machine.h"
 
 namespace raftsql::sm {
-namespace {
-
-int BindValue(sqlite3_stmt* stmt, int i, const Value& v) {
-  switch (v.type) {
-    case Value::Type::kNull:
-      return sqlite3_bind_null(stmt, i);
-    case Value::Type::kInteger:
-      return sqlite3_bind_int64(stmt, i, v.integer);
-    case Value::Type::kReal:
-      return sqlite3_bind_double(stmt, i, v.real);
-    case Value::Type::kText:
-      // STATIC: the statement's values outlive the step, and the bindings
-      // are cleared before they go.
-      return sqlite3_bind_text64(stmt, i, v.bytes.data(), v.bytes.size(),
-                                 SQLITE_STATIC, SQLITE_UTF8);
-    case Value::Type::kBlob:
-      return sqlite3_bind_blob64(stmt, i, v.bytes.data(), v.bytes.size(),
-                                 SQLITE_STATIC);
-  }
-  return SQLITE_MISUSE;
-}
-
-}  // namespace
 
 void ConfigureSqliteProcess() {
   static std::once_flag once;
@@ -65,47 +42,39 @@ absl::Status SqliteError(sqlite3* db, int rc, const std::string& refusal) {
   }
 }
 
-absl::Status BindAll(sqlite3_stmt* stmt, const Statement& statement) {
-  const int count = sqlite3_bind_parameter_count(stmt);
-  if (static_cast<int>(statement.positional.size()) > count) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("statement takes ", count, " parameters, ",
-                     statement.positional.size(), " given"));
-  }
-  for (size_t i = 0; i < statement.positional.size(); ++i) {
-    if (BindValue(stmt, static_cast<int>(i) + 1, statement.positional[i]) !=
-        SQLITE_OK) {
-      return absl::InvalidArgumentError("cannot bind parameter");
-    }
-  }
-  for (const auto& [name, value] : statement.named) {
-    int index = sqlite3_bind_parameter_index(stmt, name.c_str());
-    for (const char* prefix : {":", "@", "$"}) {
-      if (index == 0) {
-        index = sqlite3_bind_parameter_index(
-            stmt, absl::StrCat(prefix, name).c_str());
-      }
-    }
-    if (index == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("no parameter named '", name, "' in the statement"));
-    }
-    if (BindValue(stmt, index, value) != SQLITE_OK) {
-      return absl::InvalidArgumentError("cannot bind parameter");
-    }
-  }
-  return absl::OkStatus();
+namespace internal {
+
+absl::Status TooManyParameters(int count, size_t given) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "statement takes ", count, " parameters, ", given, " given"));
 }
 
-absl::Status CheckSingleStatement(const char* tail) {
-  if (tail == nullptr) return absl::OkStatus();
-  while (*tail != '\0' &&
-         (std::isspace(static_cast<unsigned char>(*tail)) || *tail == ';')) {
-    ++tail;
+absl::Status UnknownParameter(std::string_view name) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "no parameter named '", std::string(name), "' in the statement"));
+}
+
+int ParameterIndex(sqlite3_stmt* stmt, std::string_view name) {
+  const std::string exact(name);
+  int index = sqlite3_bind_parameter_index(stmt, exact.c_str());
+  for (const char* prefix : {":", "@", "$"}) {
+    if (index == 0) {
+      index = sqlite3_bind_parameter_index(stmt, (prefix + exact).c_str());
+    }
   }
-  if (*tail != '\0') {
-    return absl::InvalidArgumentError(
-        "one SQL statement per Statement: split the text into several");
+  return index;
+}
+
+}  // namespace internal
+
+absl::Status CheckSingleStatement(const char* tail, const char* end) {
+  if (tail == nullptr) return absl::OkStatus();
+  for (; tail < end; ++tail) {
+    const auto c = static_cast<unsigned char>(*tail);
+    if (!std::isspace(c) && c != ';' && c != '\0') {
+      return absl::InvalidArgumentError(
+          "one SQL statement per Statement: split the text into several");
+    }
   }
   return absl::OkStatus();
 }

@@ -61,16 +61,65 @@ class Stmt {
 // (syntax, no such table, ...) InvalidArgument.
 absl::Status SqliteError(sqlite3* db, int rc, const std::string& refusal = "");
 
+namespace internal {
+// V: Value or ValueView.
+template <typename V>
+int BindValue(sqlite3_stmt* stmt, int i, const V& v) {
+  switch (v.type) {
+    case Value::Type::kNull:
+      return sqlite3_bind_null(stmt, i);
+    case Value::Type::kInteger:
+      return sqlite3_bind_int64(stmt, i, v.integer);
+    case Value::Type::kReal:
+      return sqlite3_bind_double(stmt, i, v.real);
+    case Value::Type::kText:
+      // STATIC: the statement's values outlive the step, and the bindings
+      // are cleared before they go.
+      return sqlite3_bind_text64(stmt, i, v.bytes.data(), v.bytes.size(),
+                                 SQLITE_STATIC, SQLITE_UTF8);
+    case Value::Type::kBlob:
+      return sqlite3_bind_blob64(stmt, i, v.bytes.data(), v.bytes.size(),
+                                 SQLITE_STATIC);
+  }
+  return SQLITE_MISUSE;
+}
+absl::Status TooManyParameters(int count, size_t given);
+absl::Status UnknownParameter(std::string_view name);
+int ParameterIndex(sqlite3_stmt* stmt, std::string_view name);
+}  // namespace internal
+
 // Binds positional then named parameters. InvalidArgument on a count
-// mismatch or an unknown name.
-absl::Status BindAll(sqlite3_stmt* stmt, const Statement& statement);
+// mismatch or an unknown name. S: Statement or StatementView.
+template <typename S>
+absl::Status BindAll(sqlite3_stmt* stmt, const S& statement) {
+  const int count = sqlite3_bind_parameter_count(stmt);
+  if (static_cast<int>(statement.positional.size()) > count) {
+    return internal::TooManyParameters(count, statement.positional.size());
+  }
+  for (size_t i = 0; i < statement.positional.size(); ++i) {
+    if (internal::BindValue(stmt, static_cast<int>(i) + 1,
+                            statement.positional[i]) != SQLITE_OK) {
+      return absl::InvalidArgumentError("cannot bind parameter");
+    }
+  }
+  for (const auto& [name, value] : statement.named) {
+    const int index = internal::ParameterIndex(stmt, name);
+    if (index == 0) return internal::UnknownParameter(name);
+    if (internal::BindValue(stmt, index, value) != SQLITE_OK) {
+      return absl::InvalidArgumentError("cannot bind parameter");
+    }
+  }
+  return absl::OkStatus();
+}
 
 Value ColumnValue(sqlite3_stmt* stmt, int i);
 
-// `tail` is what sqlite3_prepare left after the first statement.
-// InvalidArgument if it holds another statement (only blanks and ';' may
-// follow): each Statement carries exactly one SQL statement.
-absl::Status CheckSingleStatement(const char* tail);
+// `tail` is what sqlite3_prepare left after the first statement of a text
+// that ends at `end` (not necessarily NUL-terminated). InvalidArgument if it
+// holds anything but blanks, ';' and NULs (SQLite stops reading at a NUL, so
+// what follows one would be silently dropped): each Statement carries
+// exactly one SQL statement.
+absl::Status CheckSingleStatement(const char* tail, const char* end);
 
 }  // namespace raftsql::sm
 

@@ -174,10 +174,10 @@ TEST(WalCheckpointer, TheWalStartsOverAndStaysBoundedUnderSteadyCommits) {
     WalCheckpointer checkpointer(own, 200);
     checkpointer.Attach(writer);
     sqlite3_stmt* insert = nullptr;
-    ASSERT_EQ(sqlite3_prepare_v2(writer,
-                                 "INSERT INTO t VALUES (randomblob(3000))", -1,
-                                 &insert, nullptr),
-              SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_prepare_v2(writer, "INSERT INTO t VALUES (randomblob(3000))",
+                           -1, &insert, nullptr),
+        SQLITE_OK);
     // About a frame per commit: 4,000 frames, 16 MB, were nothing copied.
     for (int i = 0; i < 4000; ++i) {
       ASSERT_EQ(sqlite3_step(insert), SQLITE_DONE);
