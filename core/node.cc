@@ -269,7 +269,9 @@ void Node::ApplyEntries(std::vector<Entry> todo) {
   if (todo.empty()) return;
   // Rule 2: in index order, each exactly once.
   CHECK_EQ(todo.front().index, sm->AppliedIndex() + 1);
-  const std::vector<std::string> results = sm->ApplyBatch(todo);
+  // One results vector for every batch: its strings keep their storage.
+  std::vector<std::string>& results = apply_results_;
+  sm->ApplyBatch(todo, &results);
   CHECK_EQ(results.size(), todo.size());
   CHECK_EQ(sm->AppliedIndex(), todo.back().index);
   for (size_t i = 0; i < todo.size(); ++i) {
@@ -282,6 +284,8 @@ void Node::ApplyEntries(std::vector<Entry> todo) {
     }
     if (observer_.on_apply) observer_.on_apply(e, results[i]);
   }
+  // A catch-up's huge batch should not stay allocated.
+  if (results.size() > kMaxKeptResults) results = {};
 }
 
 void Node::MaybeCompact() {

@@ -118,6 +118,9 @@ class Node {
   uint64_t durable_vote_ = 0;
   uint64_t snapshots_taken_ = 0;
   uint64_t applied_bytes_since_snapshot_ = 0;
+  // ApplyEntries' results, reused from batch to batch (up to this many).
+  std::vector<std::string> apply_results_;
+  static constexpr size_t kMaxKeptResults = 4096;
   // Read states waiting for the state machine to reach their index.
   std::deque<ReadState> pending_reads_;
   // Bound on reads waiting to be applied; older ones are answered first.

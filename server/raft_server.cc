@@ -30,18 +30,19 @@ class PausingStateMachine final : public core::StateMachine {
   PausingStateMachine(core::StateMachine* inner, int pause_ms,
                       const std::atomic<bool>* is_leader)
       : inner_(inner), pause_ms_(pause_ms), is_leader_(is_leader) {}
+  using core::StateMachine::ApplyBatch;
   std::string Apply(const core::Entry& entry) override {
     return ApplyBatch({entry}).front();
   }
-  std::vector<std::string> ApplyBatch(
-      const std::vector<core::Entry>& entries) override {
+  void ApplyBatch(const std::vector<core::Entry>& entries,
+                  std::vector<std::string>* results) override {
     if (is_leader_->load() &&
         std::any_of(entries.begin(), entries.end(), [](const core::Entry& e) {
           return e.type == core::EntryType::kNormal && !e.data.empty();
         })) {
       std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms_));
     }
-    return inner_->ApplyBatch(entries);
+    inner_->ApplyBatch(entries, results);
   }
   absl::Status Restore(const core::Snapshot& s) override {
     return inner_->Restore(s);

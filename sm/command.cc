@@ -212,6 +212,12 @@ uint64_t Command::PeekRequestId(std::string_view data) {
 }
 
 std::string CommandResult::Encode() const {
+  std::string out;
+  EncodeTo(&out);
+  return out;
+}
+
+void CommandResult::EncodeTo(std::string* out) const {
   size_t size = 4 + 8 + 8 + 1 + 8;  // magic, count, index, dup, count
   for (const StatementResult& r : statements) {
     size += 8 + 8 + (r.status.ok() ? 0 : r.status.message().size()) + 8 + 8;
@@ -219,8 +225,8 @@ std::string CommandResult::Encode() const {
   for (const auto& [table, v] : versions) size += 8 + table.size() + 8;
   // Written in place into a string of the exact size: this runs for every
   // entry applied.
-  std::string out(size, '\0');
-  char* p = out.data();
+  out->resize(size);
+  char* p = out->data();
   auto bytes = [&p](std::string_view b) {
     p = EncodeFixed64(p, b.size());
     std::memcpy(p, b.data(), b.size());
@@ -248,8 +254,7 @@ std::string CommandResult::Encode() const {
     bytes(table);
     p = EncodeFixed64(p, v);
   }
-  DCHECK(p == out.data() + out.size());
-  return out;
+  DCHECK(p == out->data() + out->size());
 }
 
 absl::StatusOr<CommandResult> CommandResult::Decode(std::string_view in) {

@@ -115,6 +115,8 @@ struct CommandResult {
   bool duplicate = false;
 
   std::string Encode() const;
+  // Encodes into `out`, replacing what it held (its storage is reused).
+  void EncodeTo(std::string* out) const;
   static absl::StatusOr<CommandResult> Decode(std::string_view data);
 };
 

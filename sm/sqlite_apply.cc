@@ -177,48 +177,51 @@ absl::Status SqliteStateMachine::Validate(const Command& command) {
 }
 
 std::string SqliteStateMachine::Apply(const core::Entry& entry) {
-  return ApplyBatch({entry})[0];
+  std::string result;
+  ApplyInTransactionOrAlone(std::span<const core::Entry>(&entry, 1), &result);
+  return result;
 }
 
-std::vector<std::string> SqliteStateMachine::ApplyBatch(
-    const std::vector<core::Entry>& entries) {
+void SqliteStateMachine::ApplyBatch(const std::vector<core::Entry>& entries,
+                                    std::vector<std::string>* results) {
+  results->resize(entries.size());
+  ApplyInTransactionOrAlone(entries, results->data());
+}
+
+void SqliteStateMachine::ApplyInTransactionOrAlone(
+    std::span<const core::Entry> entries, std::string* out) {
   const uint64_t applied_before = applied_;
   const uint64_t hash_before = hash_;
-  std::vector<std::string> results = ApplyInTransaction(entries);
-  if (!transaction_lost_) return results;
+  ApplyInTransaction(entries, out);
+  if (!transaction_lost_) return;
   // A statement's ON CONFLICT ROLLBACK ended our transaction and with it the
   // whole batch (nothing was committed). Redo the batch one entry per
   // transaction: then such a statement only loses its own entry's effects,
   // exactly as on a replica that applied the entries one by one.
   applied_ = applied_before;
   hash_ = hash_before;
-  results.clear();
-  for (const core::Entry& e : entries) {
-    std::vector<std::string> one = ApplyInTransaction({e});
+  for (size_t i = 0; i < entries.size(); ++i) {
+    ApplyInTransaction(entries.subspan(i, 1), &out[i]);
     if (transaction_lost_) {
       // The entry's effects are gone; record it as applied, with its result.
       transaction_lost_ = false;
       CHECK(Internal("BEGIN IMMEDIATE").ok());
-      WriteMeta(e.index);
+      WriteMeta(entries[i].index);
       CHECK(Internal("COMMIT").ok());
     }
-    results.push_back(std::move(one[0]));
   }
-  return results;
 }
 
-std::vector<std::string> SqliteStateMachine::ApplyInTransaction(
-    const std::vector<core::Entry>& entries) {
-  std::vector<std::string> results;
-  results.reserve(entries.size());
+void SqliteStateMachine::ApplyInTransaction(
+    std::span<const core::Entry> entries, std::string* out) {
   transaction_lost_ = false;
   batch_versions_.clear();
   CHECK(Internal("BEGIN IMMEDIATE").ok());
   for (const core::Entry& e : entries) {
     // Rule 2: in order, once. The caller skips what is already applied.
     CHECK_EQ(e.index, applied_ + 1);
-    results.push_back(ApplyEntry(e));
-    if (transaction_lost_) return results;
+    ApplyEntry(e, out++);
+    if (transaction_lost_) return;
     applied_ = e.index;
   }
   WriteMeta(applied_);
@@ -230,11 +233,12 @@ std::vector<std::string> SqliteStateMachine::ApplyInTransaction(
                  std::string(commit.message()).c_str());
     CHECK(commit.ok());
   }
-  return results;
 }
 
-std::string SqliteStateMachine::ApplyEntry(const core::Entry& entry) {
-  if (entry.type != core::EntryType::kNormal || entry.data.empty()) return "";
+void SqliteStateMachine::ApplyEntry(const core::Entry& entry,
+                                    std::string* out) {
+  out->clear();
+  if (entry.type != core::EntryType::kNormal || entry.data.empty()) return;
   // One scratch command for every entry: its storage is reused.
   const absl::Status decoded = scratch_.Decode(entry.data);
   const CommandView* cmd = &scratch_;
@@ -250,16 +254,32 @@ std::string SqliteStateMachine::ApplyEntry(const core::Entry& entry) {
   } else if (NeedsSavepoints(*cmd)) {
     CHECK(Internal("SAVEPOINT entry").ok());
     ApplyWithSavepoints(*cmd, entry.index, true, &result);
-    if (transaction_lost_) return "";
+    if (transaction_lost_) return;
     CHECK(Internal("RELEASE entry").ok());
   } else {
     ApplyWithSavepoints(*cmd, entry.index, false, &result);
-    if (transaction_lost_) return "";
+    if (transaction_lost_) return;
   }
   for (const auto& [table, version] : result.versions) {
-    batch_versions_[VersionKey(table)] = version;
+    // A batch mostly changes a few tables: a scan, no key built per entry.
+    auto same = [&table](const std::pair<std::string, uint64_t>& kept) {
+      return kept.first.size() == table.size() &&
+             std::equal(table.begin(), table.end(), kept.first.begin(),
+                        [](char a, char lower) {
+                          return (a >= 'A' && a <= 'Z' ? a - 'A' + 'a' : a) ==
+                                 lower;
+                        });
+    };
+    auto it =
+        std::find_if(batch_versions_.begin(), batch_versions_.end(), same);
+    if (it != batch_versions_.end()) {
+      it->second = version;
+    } else {
+      // Lower-cased: "T" and "t" are one table, and the later entry wins.
+      batch_versions_.emplace_back(VersionKey(table).substr(8), version);
+    }
   }
-  return result.Encode();
+  result.EncodeTo(out);
 }
 
 void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
@@ -299,7 +319,9 @@ void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
     sqlite3_reset(q);
   }
   SetDeterministicNow(cmd.timestamp_ms);
-  prng_ = core::Prng(cmd.random_seed ^ (index * 0x9e3779b97f4a7c15ull));
+  // Seeded on first use: most entries never call random().
+  prng_seed_ = cmd.random_seed ^ (index * 0x9e3779b97f4a7c15ull);
+  prng_seeded_ = false;
   entry_tables_.Clear();
   uint64_t hash = hash_;
   bool aborted = false;
@@ -321,7 +343,7 @@ void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
     if (own_savepoint) CHECK(Internal("SAVEPOINT stmt").ok());
     StatementResult r = RunStatement(cmd.statements[i]);
     if (sqlite3_get_autocommit(db_)) {
-      transaction_lost_ = true;  // See ApplyBatch.
+      transaction_lost_ = true;  // See ApplyInTransactionOrAlone.
       return;
     }
     if (!r.status.ok() && savepoints) {
@@ -460,9 +482,10 @@ void SqliteStateMachine::WriteMeta(uint64_t index) {
   write_policy_.internal = true;
   CHECK(sqlite3_step(meta) == SQLITE_DONE);
   write_policy_.internal = false;
-  for (const auto& [key, version] : batch_versions_) {
+  for (const auto& [table, version] : batch_versions_) {
     sqlite3_stmt* v = InternalStmt(
         "INSERT OR REPLACE INTO _raftsql_meta(key, value) VALUES(?, ?)");
+    const std::string key = VersionKey(table);  // Already lower case.
     sqlite3_bind_text(v, 1, key.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(v, 2, static_cast<int64_t>(version));
     write_policy_.internal = true;

@@ -17,10 +17,10 @@
 #define RAFTSQL_SM_SQLITE_STATE_MACHINE_H_
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -82,8 +82,9 @@ class SqliteStateMachine final : public core::StateMachine {
 
   // Each result is CommandResult::Encode() for a command entry, "" otherwise.
   std::string Apply(const core::Entry& entry) override;
-  std::vector<std::string> ApplyBatch(
-      const std::vector<core::Entry>& entries) override;
+  using core::StateMachine::ApplyBatch;
+  void ApplyBatch(const std::vector<core::Entry>& entries,
+                  std::vector<std::string>* results) override;
   absl::Status Restore(const core::Snapshot& snapshot) override;
   uint64_t AppliedIndex() const override { return applied_; }
   absl::StatusOr<std::string> SnapshotData() override {
@@ -114,7 +115,14 @@ class SqliteStateMachine final : public core::StateMachine {
   // Called by SQLite's preupdate hook (public for the C callback only).
   void OnPreUpdate(sqlite3* db, int op, const char* db_name, const char* table,
                    int64_t key1, int64_t key2);
-  core::Prng& prng() { return prng_; }
+  // The running entry's generator (random(), randomblob()).
+  core::Prng& prng() {
+    if (!prng_seeded_) {
+      prng_ = core::Prng(prng_seed_);
+      prng_seeded_ = true;
+    }
+    return prng_;
+  }
 
  private:
   explicit SqliteStateMachine(const SqliteOptions& options);
@@ -124,9 +132,14 @@ class SqliteStateMachine final : public core::StateMachine {
   // _raftsql_meta (LoadMeta runs it).
   absl::Status MigrateVersions();
   absl::Status CopyOldVersions();  // Within MigrateVersions' transaction.
-  std::vector<std::string> ApplyInTransaction(
-      const std::vector<core::Entry>& entries);
-  std::string ApplyEntry(const core::Entry& entry);
+  // Applies `entries` in one transaction, or, should a statement's ON
+  // CONFLICT ROLLBACK end it, each in its own (see the .cc).
+  void ApplyInTransactionOrAlone(std::span<const core::Entry> entries,
+                                 std::string* out);
+  // Applies `entries` in one transaction, their results into out[0..].
+  void ApplyInTransaction(std::span<const core::Entry> entries,
+                          std::string* out);
+  void ApplyEntry(const core::Entry& entry, std::string* out);
   // Applies `cmd` at `index` into `*result`, which the caller has reset.
   void ApplyWithSavepoints(const CommandView& cmd, uint64_t index,
                            bool savepoints, CommandResult* result);
@@ -172,6 +185,8 @@ class SqliteStateMachine final : public core::StateMachine {
 
   uint64_t applied_ = 0;  // Invariant: equals the meta table's value.
   uint64_t hash_ = 0;
+  uint64_t prng_seed_ = 0;
+  bool prng_seeded_ = false;
   core::Prng prng_{0};
 
   Policy write_policy_;
@@ -211,9 +226,10 @@ class SqliteStateMachine final : public core::StateMachine {
   CommandResult result_;  // ApplyEntry's result, reused likewise.
   // The running statement's text mentions TRIGGER (set by RunStatement).
   bool statement_mentions_trigger_ = false;
-  // Table versions changed by the entries of the running batch, by
-  // VersionKey (so "T" and "t" are one table, and the later entry wins).
-  std::map<std::string, uint64_t> batch_versions_;
+  // Table versions changed by the entries of the running batch, by table
+  // name in lower case (so "T" and "t" are one table, and the later entry
+  // wins).
+  std::vector<std::pair<std::string, uint64_t>> batch_versions_;
   // A user statement's ON CONFLICT ROLLBACK ended our transaction.
   bool transaction_lost_ = false;
   // Keyed by the address of our own SQL literals.

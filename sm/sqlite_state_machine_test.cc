@@ -501,11 +501,15 @@ TEST(SqliteFile, VersionsOfAnOlderDatabaseMoveIntoTheMetaTable) {
   EXPECT_EQ(*(*sm)->GetVersion("Readings"), 3u);
 }
 
-TEST(SqliteFile, WalStaysBoundedUnderSteadyWrites) {
+// With the checkpoint thread, and with inline checkpoints on the writer.
+class WalBound : public ::testing::TestWithParam<bool> {};
+
+TEST_P(WalBound, WalStaysBoundedUnderSteadyWrites) {
   TempDir dir;
   const std::string path = dir.File("a.db");
   SqliteOptions o{path};
   o.wal_checkpoint_frames = 500;  // The writer catches up at 2,000.
+  o.background_checkpoints = GetParam();
   auto a = SqliteStateMachine::Open(o);
   ASSERT_TRUE(a.ok());
   ApplyOk(**a, Cmd({S("CREATE TABLE t(x)")}));
@@ -521,6 +525,8 @@ TEST(SqliteFile, WalStaysBoundedUnderSteadyWrites) {
   EXPECT_GT(db, 2u << 20);  // Rows reached the database file.
   EXPECT_EQ(Count(**a, "t"), 6000);
 }
+
+INSTANTIATE_TEST_SUITE_P(SqliteFile, WalBound, ::testing::Bool());
 
 TEST(SqliteFile, SnapshotOfOneFileReplicaRestoresAnother) {
   TempDir dir;
