@@ -201,7 +201,9 @@ class SqliteStateMachine final : public core::StateMachine {
         if (names_[i] == name) return;
       }
       if (size_ == names_.size()) names_.emplace_back();
-      names_[size_++].assign(name.data(), name.size());
+      // Mostly the name this slot held for the entry before: no copy then.
+      if (names_[size_] != name) names_[size_].assign(name.data(), name.size());
+      ++size_;
     }
     void Clear() { size_ = 0; }
     const std::string* begin() const { return names_.data(); }
