@@ -86,6 +86,9 @@ class WalCheckpointer {
   void Run();                                     // The thread.
 
   sqlite3* const db_;
+  // The database file and its WAL, for the thread's fsyncs (or -1).
+  const int db_fd_;
+  int wal_fd_ = -1;  // The thread's; opened at its first pass.
 
   mutable std::mutex mu_;  // Guards what follows, except thread_.
   std::condition_variable cv_;
