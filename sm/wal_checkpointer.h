@@ -6,8 +6,11 @@
 // another thread never gets there (commits land while it copies and
 // syncs), so the writer has to finish the job; the aim is that it only
 // copies a little. The schedule, per WAL generation:
-//   - at `frames` frames the thread copies what is there (its page writes
-//     and both fsyncs are off the writer's thread);
+//   - at `frames` frames the thread copies what is there, then writes back
+//     the database pages and the WAL frames committed meanwhile with fsyncs
+//     of its own (SQLite syncs the database only after a pass that copied
+//     everything: the writer's, which would then flush the whole
+//     generation's pages on its own time);
 //   - once a pass is over, the writer copies the rest itself if that is at
 //     most `frames / 8` frames, else the thread goes again;
 //   - at 4 x `frames` the writer copies whatever the thread left.
