@@ -27,6 +27,15 @@ inline char* EncodeFixed64(char* dst, uint64_t v) {
   std::memcpy(dst, &v, 8);
   return dst + 8;
 }
+// Reads 8 bytes at `src`.
+inline uint64_t DecodeFixed64(const char* src) {
+  uint64_t v;
+  std::memcpy(&v, src, 8);
+  if constexpr (std::endian::native == std::endian::big) {
+    v = __builtin_bswap64(v);
+  }
+  return v;
+}
 inline void PutFixed64(std::string& out, uint64_t v) {
   char buf[8];
   EncodeFixed64(buf, v);
@@ -42,11 +51,7 @@ inline void PutBytes(std::string& out, std::string_view bytes) {
 // unspecified) if `in` is too short.
 inline std::optional<uint64_t> GetFixed64(std::string_view& in) {
   if (in.size() < 8) return std::nullopt;
-  uint64_t v;
-  std::memcpy(&v, in.data(), 8);
-  if constexpr (std::endian::native == std::endian::big) {
-    v = __builtin_bswap64(v);
-  }
+  const uint64_t v = DecodeFixed64(in.data());
   in.remove_prefix(8);
   return v;
 }

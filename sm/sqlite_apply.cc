@@ -241,7 +241,7 @@ void SqliteStateMachine::ApplyEntry(const core::Entry& entry,
   if (entry.type != core::EntryType::kNormal || entry.data.empty()) return;
   // One scratch command for every entry: its storage is reused.
   const absl::Status decoded = scratch_.Decode(entry.data);
-  const CommandView* cmd = &scratch_;
+  const CommandView& cmd = scratch_;
   CommandResult& result = result_;  // Reused: its vectors keep their storage.
   result.statements.clear();
   result.versions.clear();
@@ -251,32 +251,25 @@ void SqliteStateMachine::ApplyEntry(const core::Entry& entry,
     // Only our servers propose; an undecodable entry is applied as a failed
     // no-op on every replica alike.
     result.statements.push_back(StatementResult{decoded, 0, 0});
-  } else if (NeedsSavepoints(*cmd)) {
+  } else if (NeedsSavepoints(cmd)) {
     CHECK(Internal("SAVEPOINT entry").ok());
-    ApplyWithSavepoints(*cmd, entry.index, true, &result);
+    ApplyWithSavepoints(cmd, entry.index, true, &result);
     if (transaction_lost_) return;
     CHECK(Internal("RELEASE entry").ok());
   } else {
-    ApplyWithSavepoints(*cmd, entry.index, false, &result);
+    ApplyWithSavepoints(cmd, entry.index, false, &result);
     if (transaction_lost_) return;
   }
   for (const auto& [table, version] : result.versions) {
     // A batch mostly changes a few tables: a scan, no key built per entry.
-    auto same = [&table](const std::pair<std::string, uint64_t>& kept) {
-      return kept.first.size() == table.size() &&
-             std::equal(table.begin(), table.end(), kept.first.begin(),
-                        [](char a, char lower) {
-                          return (a >= 'A' && a <= 'Z' ? a - 'A' + 'a' : a) ==
-                                 lower;
-                        });
-    };
-    auto it =
-        std::find_if(batch_versions_.begin(), batch_versions_.end(), same);
+    auto it = std::find_if(batch_versions_.begin(), batch_versions_.end(),
+                           [&table](const auto& kept) {
+                             return IsVersionKeyOf(kept.first, table);
+                           });
     if (it != batch_versions_.end()) {
-      it->second = version;
+      it->second = version;  // "T" and "t" are one table: the later wins.
     } else {
-      // Lower-cased: "T" and "t" are one table, and the later entry wins.
-      batch_versions_.emplace_back(VersionKey(table).substr(8), version);
+      batch_versions_.emplace_back(VersionKey(table), version);
     }
   }
   result.EncodeTo(out);
@@ -482,10 +475,9 @@ void SqliteStateMachine::WriteMeta(uint64_t index) {
   write_policy_.internal = true;
   CHECK(sqlite3_step(meta) == SQLITE_DONE);
   write_policy_.internal = false;
-  for (const auto& [table, version] : batch_versions_) {
+  for (const auto& [key, version] : batch_versions_) {
     sqlite3_stmt* v = InternalStmt(
         "INSERT OR REPLACE INTO _raftsql_meta(key, value) VALUES(?, ?)");
-    const std::string key = VersionKey(table);  // Already lower case.
     sqlite3_bind_text(v, 1, key.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(v, 2, static_cast<int64_t>(version));
     write_policy_.internal = true;

@@ -51,9 +51,9 @@ struct SqliteOptions {
   // Platform files: a thread checkpoints the WAL once it holds this many
   // frames (pages); the writer copies the rest itself (see
   // wal_checkpointer.h: SQLite starts the WAL over only once all is
-  // copied). SQLite's default; with
-  // 4,000 the slowest insert of a 3-node load on one disk took 120 ms, with
-  // 1,000 40 ms (a checkpoint's fsync shares the disk with the Raft log's).
+  // copied). SQLite's default; with 4,000 the slowest insert of a 3-node
+  // load on one disk took 120 ms, with 1,000 40 ms (a checkpoint's fsync
+  // shares the disk with the Raft log's).
   int wal_checkpoint_frames = 1000;
   // False: the writer checkpoints inline at wal_checkpoint_frames, as SQLite
   // does by default (no thread; sm_benchmark's like-for-like comparison).
@@ -228,9 +228,8 @@ class SqliteStateMachine final : public core::StateMachine {
   CommandResult result_;  // ApplyEntry's result, reused likewise.
   // The running statement's text mentions TRIGGER (set by RunStatement).
   bool statement_mentions_trigger_ = false;
-  // Table versions changed by the entries of the running batch, by table
-  // name in lower case (so "T" and "t" are one table, and the later entry
-  // wins).
+  // Table versions changed by the entries of the running batch, by
+  // VersionKey (so "T" and "t" are one table, and the later entry wins).
   std::vector<std::pair<std::string, uint64_t>> batch_versions_;
   // A user statement's ON CONFLICT ROLLBACK ended our transaction.
   bool transaction_lost_ = false;

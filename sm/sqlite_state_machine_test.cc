@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "gtest/gtest.h"
+#include "sm/temp_dir.h"
 
 namespace raftsql::sm {
 namespace {
@@ -27,21 +28,6 @@ Command Cmd(std::vector<Statement> statements, bool transaction = false) {
   c.random_seed = 42;
   return c;
 }
-
-// A fresh directory for database files, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    char dir[] = "/tmp/raftsql-sm-XXXXXX";
-    if (mkdtemp(dir) == nullptr) std::abort();
-    path_ = dir;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 std::unique_ptr<SqliteStateMachine> OpenMemory() {
   absl::StatusOr<std::unique_ptr<SqliteStateMachine>> sm =

@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 
@@ -26,14 +27,24 @@ inline bool MentionsNoCase(std::string_view text, std::string_view lower_word) {
   return false;
 }
 
+inline char LowerAscii(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 // The _raftsql_meta key that holds a table's version. Table names compare
 // case-insensitively in ASCII only, as SQLite's own names (and NOCASE) do.
+constexpr std::string_view kVersionKeyPrefix = "version:";
 inline std::string VersionKey(std::string_view table) {
-  std::string key = "version:";
-  for (char c : table) {
-    key.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
-  }
+  std::string key(kVersionKeyPrefix);
+  for (char c : table) key.push_back(LowerAscii(c));
   return key;
+}
+// Whether `key` is VersionKey(table), without building it.
+inline bool IsVersionKeyOf(std::string_view key, std::string_view table) {
+  return key.size() == kVersionKeyPrefix.size() + table.size() &&
+         std::equal(table.begin(), table.end(),
+                    key.begin() + kVersionKeyPrefix.size(),
+                    [](char a, char lower) { return LowerAscii(a) == lower; });
 }
 
 class Stmt {
@@ -73,8 +84,8 @@ int BindValue(sqlite3_stmt* stmt, int i, const V& v) {
     case Value::Type::kReal:
       return sqlite3_bind_double(stmt, i, v.real);
     case Value::Type::kText:
-      // STATIC: the statement's values outlive the step, and the bindings
-      // are cleared before they go.
+      // STATIC: the values outlive the step. A binding left behind them is
+      // never read: every run binds all parameters or clears them first.
       return sqlite3_bind_text64(stmt, i, v.bytes.data(), v.bytes.size(),
                                  SQLITE_STATIC, SQLITE_UTF8);
     case Value::Type::kBlob:

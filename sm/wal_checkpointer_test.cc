@@ -8,6 +8,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "sm/temp_dir.h"
 
 namespace raftsql::sm {
 namespace {
@@ -141,21 +142,6 @@ TEST(CheckpointSchedule, AWalWaitsForASlowThreadOnlyUntilItsPassEnds) {
   EXPECT_GE(t.generations, 100'000 * 3 / (1002 + 6000 + 3));
   EXPECT_LE(t.thread_passes, t.generations + 1);
 }
-
-// A fresh directory for database files, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    char dir[] = "/tmp/raftsql-wal-XXXXXX";
-    if (mkdtemp(dir) == nullptr) std::abort();
-    path_ = dir;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
 
 TEST(WalCheckpointer, TheWalStartsOverAndStaysBoundedUnderSteadyCommits) {
   TempDir dir;
