@@ -82,6 +82,12 @@ class StateMachine {
   }
   // Replaces the state with a snapshot's image.
   virtual absl::Status Restore(const Snapshot& snapshot) = 0;
+  // OK if Restore would accept `snapshot`'s image (a follower checks an image
+  // it received before it gives up its log for it); changes nothing.
+  virtual absl::Status ValidateSnapshot(const Snapshot& snapshot) const {
+    (void)snapshot;
+    return absl::OkStatus();
+  }
   // An image of the state at AppliedIndex(), for Restore on another replica.
   virtual absl::StatusOr<std::string> SnapshotData() = 0;
   virtual uint64_t AppliedIndex() const = 0;

@@ -23,6 +23,10 @@ Config PrepareStart(const NodeOptions& options) {
   }
   Config config = options.raft;
   config.applied = options.state_machine->AppliedIndex();
+  const StateMachine* sm = options.state_machine;
+  config.validate_snapshot = [sm](const Snapshot& s) {
+    return sm->ValidateSnapshot(s);
+  };
   return config;
 }
 
@@ -55,12 +59,16 @@ void Node::ReplayDurableConfChanges() {
   absl::StatusOr<std::vector<Entry>> ents =
       store->Entries(first, applied + 1, UINT64_MAX);
   CHECK(ents.ok());
-  for (const Entry& e : *ents) {
-    if (e.type != EntryType::kConfChange) continue;
-    std::optional<ConfChange> cc = ConfChange::Decode(e.data);
-    CHECK(cc.has_value());
-    raw_.ApplyConfChange(*cc);
-  }
+  for (const Entry& e : *ents) ApplyConfChangeEntry(e);
+}
+
+void Node::ApplyConfChangeEntry(const Entry& e) {
+  if (e.type != EntryType::kConfChange) return;
+  // Followers refuse undecodable changes and leaders never propose one, but
+  // a log written by another build may hold one: every replica skips it
+  // alike, so they stay in agreement.
+  std::optional<ConfChange> cc = ConfChange::Decode(e.data);
+  if (cc.has_value()) raw_.ApplyConfChange(*cc);
 }
 
 void Node::Tick() {
@@ -250,7 +258,15 @@ void Node::ApplyDurableCommitted(Ready* rd, const std::vector<Entry>& writing) {
 void Node::ApplyCommitted(Ready& rd) {
   StateMachine* sm = options_.state_machine;
   if (rd.snapshot.has_value()) {
-    CHECK(sm->Restore(*rd.snapshot).ok());
+    // The image was validated before Raft accepted it (validate_snapshot):
+    // failing now is the state machine's storage failing, fatal as a failed
+    // log write is.
+    const absl::Status restored = sm->Restore(*rd.snapshot);
+    if (!restored.ok()) {
+      stopped_ = true;
+      if (observer_.on_fatal) observer_.on_fatal(restored);
+      return;
+    }
     CHECK_EQ(sm->AppliedIndex(), rd.snapshot->metadata.index);
   }
   ApplyEntries(std::move(rd.committed_entries));
@@ -277,11 +293,7 @@ void Node::ApplyEntries(std::vector<Entry> todo) {
   for (size_t i = 0; i < todo.size(); ++i) {
     const Entry& e = todo[i];
     applied_bytes_since_snapshot_ += e.Size();
-    if (e.type == EntryType::kConfChange) {
-      std::optional<ConfChange> cc = ConfChange::Decode(e.data);
-      CHECK(cc.has_value());
-      raw_.ApplyConfChange(*cc);
-    }
+    ApplyConfChangeEntry(e);
     if (observer_.on_apply) observer_.on_apply(e, results[i]);
   }
   // A catch-up's huge batch should not stay allocated.

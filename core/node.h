@@ -101,6 +101,7 @@ class Node {
   // already: those below the first of `writing` (this Ready's write).
   void ApplyDurableCommitted(Ready* rd, const std::vector<Entry>& writing);
   void ApplyEntries(std::vector<Entry> committed);
+  void ApplyConfChangeEntry(const Entry& e);
   void ReleaseReads();
   void MaybeCompact();
   void Compact();

@@ -46,6 +46,8 @@ Raft::Raft(const Config& config)
       heartbeat_ticks_(config.heartbeat_ticks),
       max_size_per_msg_(config.max_size_per_msg),
       max_snapshot_chunk_bytes_(config.max_snapshot_chunk_bytes),
+      max_snapshot_bytes_(config.max_snapshot_bytes),
+      validate_snapshot_(config.validate_snapshot),
       check_quorum_(config.check_quorum),
       pre_vote_(config.pre_vote),
       log_(config.storage, config.max_committed_size_per_ready),

@@ -8,10 +8,12 @@
 #define RAFTSQL_CORE_RAFT_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "core/log.h"
 #include "core/prng.h"
 #include "core/progress.h"
@@ -36,6 +38,13 @@ struct Config {
   // Snapshots travel in chunks of at most this many bytes; a transfer
   // resumes from the last chunk the follower holds.
   uint64_t max_snapshot_chunk_bytes = 1 << 20;
+  // The largest snapshot image a follower accepts (it holds the image while
+  // it arrives); a larger one is refused as invalid.
+  uint64_t max_snapshot_bytes = uint64_t{4} << 30;
+  // Checks a received snapshot's image before the follower installs it: an
+  // image the state machine cannot restore is refused (the follower keeps
+  // its log and state) instead of being installed. Optional; pure.
+  std::function<absl::Status(const Snapshot&)> validate_snapshot;
   size_t max_inflight_msgs = 256;
   // Thesis §6.2: a leader steps down if it has not heard from a quorum within
   // an election timeout; followers ignore votes while they hear a leader.
@@ -61,6 +70,11 @@ class Raft {
   // Feeds a message (from the network, or a local one). Errors only for
   // requests that were dropped (IsProposalDropped).
   absl::Status Step(Message m);
+  // Step for a message that arrived from the network: it is validated first
+  // (core/message_validation.h, and against our own state inside Step);
+  // INVALID_ARGUMENT, counted in invalid_messages(), for one that no honest
+  // peer sends. A refused message changes nothing.
+  absl::Status StepNetwork(Message m);
   // Applies a committed membership change; returns the new configuration.
   ConfState ApplyConfChange(const ConfChange& cc);
 
@@ -80,6 +94,11 @@ class Raft {
   std::vector<ReadState>& read_states() { return read_states_; }
   const std::vector<ReadState>& read_states() const { return read_states_; }
   bool Promotable() const;
+  // Network messages refused as invalid, and why the latest one was.
+  uint64_t invalid_messages() const { return invalid_messages_; }
+  const std::string& last_invalid_message() const {
+    return last_invalid_message_;
+  }
 
   // Aborts on any broken invariant; called after every step in tests and the
   // simulator.
@@ -140,12 +159,18 @@ class Raft {
   bool Restore(const Snapshot& snapshot);
 
   void Send(Message m);
+  // Counts `m` as invalid (`why`) and returns the error StepNetwork gives.
+  absl::Status Refuse(const Message& m, absl::string_view why);
+  // A message our own state shows no honest peer sends, or OK.
+  absl::Status CheckAgainstState(const Message& m);
 
   const uint64_t id_;
   const int election_ticks_;
   const int heartbeat_ticks_;
   const uint64_t max_size_per_msg_;
   const uint64_t max_snapshot_chunk_bytes_;
+  const uint64_t max_snapshot_bytes_;
+  const std::function<absl::Status(const Snapshot&)> validate_snapshot_;
   const bool check_quorum_;
   const bool pre_vote_;
 
@@ -184,6 +209,9 @@ class Raft {
 
   std::vector<Message> msgs_;
   std::vector<ReadState> read_states_;
+
+  uint64_t invalid_messages_ = 0;
+  std::string last_invalid_message_;
 };
 
 }  // namespace raftsql::core

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "core/raft.h"
 
@@ -37,7 +38,8 @@ absl::Status Raft::StepFollower(Message m) {
       return absl::OkStatus();
     case MessageType::kTimeoutNow:
       // Thesis §3.10: the leader hands over; campaign at once, skipping the
-      // pre-vote and the other followers' leases.
+      // pre-vote and the other followers' leases. Only our leader may.
+      if (m.from != lead_ || lead_ == kNone) return absl::OkStatus();
       Hup(CampaignType::kTransfer);
       return absl::OkStatus();
     case MessageType::kReadIndexResp:
@@ -125,6 +127,7 @@ void Raft::HandleSnapshot(const Message& m) {
   // Append what this chunk adds beyond what we hold (chunks may repeat).
   const uint64_t skip = have.size() - m.snapshot_offset;
   if (skip < chunk.size()) have.append(chunk, skip, std::string::npos);
+  // ValidateNetworkMessage: a chunk never reaches past the snapshot's size.
   CHECK_LE(have.size(), m.snapshot_size);
   if (have.size() < m.snapshot_size) {
     SendSnapshotResponse(m.from, meta.index, /*reject=*/false);
@@ -132,6 +135,16 @@ void Raft::HandleSnapshot(const Message& m) {
   }
   Snapshot full = std::move(*partial_snapshot_);
   partial_snapshot_.reset();
+  if (validate_snapshot_) {
+    absl::Status valid = validate_snapshot_(full);
+    if (!valid.ok()) {
+      // An image the state machine cannot restore is never installed: our
+      // log and state stay as they are, and the transfer starts over.
+      (void)Refuse(m, absl::StrCat("snapshot refused: ", valid.message()));
+      SendSnapshotResponse(m.from, meta.index, /*reject=*/true);
+      return;
+    }
+  }
   done.index = Restore(full) ? log_.LastIndex() : log_.committed();
   Send(std::move(done));
 }

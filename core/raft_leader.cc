@@ -132,6 +132,13 @@ absl::Status Raft::CheckConfChange(const Entry& entry) const {
   if (!cc.has_value()) {
     return absl::InvalidArgumentError("malformed membership change");
   }
+  if (cc->type == ConfChange::Type::kRemoveNode) {
+    // A configuration without voters can never elect a leader again.
+    if (tracker_.IsVoter(cc->node_id) && tracker_.voters().size() == 1) {
+      return absl::FailedPreconditionError("refusing to remove the last voter");
+    }
+    return absl::OkStatus();
+  }
   if (cc->type != ConfChange::Type::kAddVoter) return absl::OkStatus();
   // A learner becomes a voter only once it has caught up: promoting a node
   // far behind would make it count towards quorums it cannot help reach.

@@ -42,7 +42,7 @@ absl::Status RawNode::Step(Message m) {
   if (IsResponseMessage(m.type) && raft_.tracker().Get(m.from) == nullptr) {
     return absl::NotFoundError("response from a node that is not a member");
   }
-  return raft_.Step(std::move(m));
+  return raft_.StepNetwork(std::move(m));
 }
 
 absl::Status RawNode::ReadIndex(std::string ctx) {

@@ -231,7 +231,14 @@ void Simulation::Deliver(core::Message m) {
 
 void Simulation::AfterNodeEvent(Slot& s) {
   if (!s.up || !s.node) return;
-  s.node->raw().raft().CheckInvariants();
+  const core::Raft& raft = s.node->raw().raft();
+  raft.CheckInvariants();
+  // Every peer here is honest: a message refused as invalid is a bug on one
+  // side of the boundary (a sender that breaks Raft, or a check too strict).
+  if (raft.invalid_messages() > 0) {
+    Violation(absl::StrCat(
+        "n", s.id, " refused a message: ", raft.last_invalid_message()));
+  }
 }
 
 void Simulation::OnSoftState(Slot& s, const core::SoftState& ss) {

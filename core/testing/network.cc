@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/check.h"
 
@@ -138,7 +139,12 @@ bool Network::DeliverOne() {
   if (it == nodes_.end() || it->second.crashed) return true;
   if (filter_ && !filter_(m)) return true;
   ++delivered_;
-  (void)it->second.raw->Step(std::move(m));
+  const absl::Status stepped = it->second.raw->Step(std::move(m));
+  // An honest cluster never sends what the boundary refuses as invalid.
+  if (absl::IsInvalidArgument(stepped)) {
+    Violation(
+        absl::StrCat("an honest message was refused: ", stepped.message()));
+  }
   ProcessReadies();
   return true;
 }

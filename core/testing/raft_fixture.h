@@ -3,6 +3,7 @@
 #ifndef RAFTSQL_CORE_TESTING_RAFT_FIXTURE_H_
 #define RAFTSQL_CORE_TESTING_RAFT_FIXTURE_H_
 
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -22,6 +23,7 @@ struct RaftOptions {
   // Terms of the entries at indexes 1, 2, ...
   std::vector<uint64_t> log_terms;
   HardState hard_state;
+  std::function<absl::Status(const Snapshot&)> validate_snapshot;
 };
 
 class TestRaft {
@@ -36,6 +38,12 @@ class TestRaft {
   // Steps a message and checks every invariant afterwards.
   absl::Status Step(Message m) {
     absl::Status s = raft_->Step(std::move(m));
+    raft_->CheckInvariants();
+    return s;
+  }
+  // Steps a message as if it arrived from the network (validated first).
+  absl::Status StepNetwork(Message m) {
+    absl::Status s = raft_->StepNetwork(std::move(m));
     raft_->CheckInvariants();
     return s;
   }
