@@ -86,6 +86,9 @@ class SqliteStateMachine final : public core::StateMachine {
   void ApplyBatch(const std::vector<core::Entry>& entries,
                   std::vector<std::string>* results) override;
   absl::Status Restore(const core::Snapshot& snapshot) override;
+  // The image is a sound SQLite database (quick_check) that holds the state
+  // at the snapshot's index; DATA_LOSS otherwise.
+  absl::Status ValidateSnapshot(const core::Snapshot& snapshot) const override;
   uint64_t AppliedIndex() const override { return applied_; }
   absl::StatusOr<std::string> SnapshotData() override {
     return CreateSnapshot();

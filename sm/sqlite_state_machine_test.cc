@@ -414,6 +414,34 @@ TEST_F(SqliteStateMachineTest, SnapshotRestoresStateAndAppliedIndex) {
   EXPECT_FALSE(other->Restore(snap).ok());
 }
 
+TEST_F(SqliteStateMachineTest, ACorruptImageIsRefusedAndChangesNothing) {
+  ApplyOk(*sm_, Cmd({S("INSERT INTO t VALUES (1, 'a')")}));
+  absl::StatusOr<std::string> image = sm_->CreateSnapshot();
+  ASSERT_TRUE(image.ok());
+  core::Snapshot snap;
+  snap.metadata.index = 2;
+  snap.data = *image;
+  EXPECT_TRUE(sm_->ValidateSnapshot(snap).ok());
+  auto other = OpenMemory();
+  ApplyOk(*other, Cmd({S("CREATE TABLE kept(x)")}));
+  const uint64_t hash = other->divergence_hash();
+  // Garbage, a truncated image, pages overwritten past the header, and an
+  // image whose applied index is not the snapshot's.
+  std::vector<core::Snapshot> bad(4, snap);
+  bad[0].data = std::string(8192, '\x42');
+  bad[1].data = image->substr(0, 100);
+  for (size_t i = 1024; i < bad[2].data.size(); i += 7) bad[2].data[i] ^= 0x5a;
+  bad[3].metadata.index = 9;
+  for (const core::Snapshot& b : bad) {
+    const absl::Status v = sm_->ValidateSnapshot(b);
+    EXPECT_EQ(v.code(), absl::StatusCode::kDataLoss) << v;
+    EXPECT_FALSE(other->Restore(b).ok());
+    EXPECT_EQ(other->AppliedIndex(), 1u);
+    EXPECT_EQ(other->divergence_hash(), hash);
+    EXPECT_EQ(Count(*other, "kept"), 0);
+  }
+}
+
 TEST_F(SqliteStateMachineTest, QueryReturnsTypedRowsAndRefusesWrites) {
   ApplyOk(*sm_, Cmd({S("CREATE TABLE k(i, r, s, b, n)"),
                      S("INSERT INTO k VALUES (1, 2.5, 'x', x'00ff', NULL)")}));
