@@ -228,5 +228,41 @@ BENCHMARK(BM_ApplyVsRawSqlite)
     ->UseManualTime()
     ->MinTime(2.0);
 
+// The poison pill of issue 12 (an INSERT from an endless recursive CTE) at
+// the default write budget: how long one replica's apply takes before the
+// entry fails. The default is meant to keep it near a second.
+void BM_EndlessWriteAtDefaultBudget(benchmark::State& state) {
+  auto opened = SqliteStateMachine::Open(SqliteOptions{TempPath()});
+  if (!opened.ok()) std::abort();
+  SqliteStateMachine& sm = **opened;
+  uint64_t index = 0;
+  Command create;
+  create.statements.push_back(Statement{"CREATE TABLE t(v)", {}, {}});
+  sm.Apply(core::Entry{1, ++index, core::EntryType::kNormal, create.Encode()});
+  Command poison;
+  poison.statements.push_back(Statement{
+      "INSERT INTO t(v) SELECT x FROM (WITH RECURSIVE c(x) AS (SELECT 1 "
+      "UNION ALL SELECT x+1 FROM c) SELECT x FROM c)",
+      {},
+      {}});
+  const std::string data = poison.Encode();
+  for (auto _ : state) {
+    const std::string out =
+        sm.Apply(core::Entry{1, ++index, core::EntryType::kNormal, data});
+    absl::StatusOr<CommandResult> r = CommandResult::Decode(out);
+    if (!r.ok() || r->statements.empty() ||
+        !absl::IsResourceExhausted(r->statements[0].status)) {
+      state.SkipWithError("the endless write did not spend its budget");
+      return;
+    }
+  }
+  state.counters["vm_steps_max"] =
+      static_cast<double>(sm.write_limits().vm_steps_max);
+}
+BENCHMARK(BM_EndlessWriteAtDefaultBudget)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->UseRealTime();
+
 }  // namespace
 }  // namespace raftsql::sm

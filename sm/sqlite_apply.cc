@@ -65,13 +65,17 @@ uint64_t MixValue(uint64_t h, sqlite3_value* v) {
   return h;
 }
 
-// Mixes the old or new values of the row the preupdate hook is called for.
+// Mixes the old or new values of the row the preupdate hook is called for,
+// and adds their size to `*bytes` (8 a value, and a text's or blob's bytes).
 uint64_t MixRow(uint64_t h, sqlite3* db,
-                int (*column)(sqlite3*, int, sqlite3_value**)) {
+                int (*column)(sqlite3*, int, sqlite3_value**),
+                uint64_t* bytes) {
   const int n = sqlite3_preupdate_count(db);
   for (int i = 0; i < n; ++i) {
     sqlite3_value* v = nullptr;
-    if (column(db, i, &v) == SQLITE_OK && v != nullptr) h = MixValue(h, v);
+    if (column(db, i, &v) != SQLITE_OK || v == nullptr) continue;
+    h = MixValue(h, v);
+    *bytes += 8 + static_cast<uint64_t>(sqlite3_value_bytes(v));
   }
   return h;
 }
@@ -107,10 +111,15 @@ void SqliteStateMachine::OnPreUpdate(sqlite3* db, int op, const char* db_name,
   // The rowid names the row that goes or changes, except in a WITHOUT ROWID
   // table, where SQLite passes 0 for both keys: there the old row's values
   // (its primary key among them) name it.
+  uint64_t ignored = 0;
   if (key1 == 0 && key2 == 0 && op != SQLITE_INSERT) {
-    h = MixRow(h, db, sqlite3_preupdate_old);
+    h = MixRow(h, db, sqlite3_preupdate_old, &ignored);
   }
-  if (op != SQLITE_DELETE) h = MixRow(h, db, sqlite3_preupdate_new);
+  if (op != SQLITE_DELETE) {
+    uint64_t bytes = 0;
+    h = MixRow(h, db, sqlite3_preupdate_new, &bytes);
+    budget_.AddRowBytes(bytes);
+  }
   statement_hash_ = h;
 }
 
@@ -201,15 +210,37 @@ void SqliteStateMachine::ApplyInTransactionOrAlone(
   applied_ = applied_before;
   hash_ = hash_before;
   for (size_t i = 0; i < entries.size(); ++i) {
-    ApplyInTransaction(entries.subspan(i, 1), &out[i]);
-    if (transaction_lost_) {
+    // The entry that spent its budget would spend it again (same state, same
+    // command): record its failure without running it a second time.
+    const bool spent = entries[i].index == budget_failed_index_;
+    if (!spent) ApplyInTransaction(entries.subspan(i, 1), &out[i]);
+    if (spent || transaction_lost_) {
       // The entry's effects are gone; record it as applied, with its result.
       transaction_lost_ = false;
+      batch_versions_.clear();
       CHECK(Internal("BEGIN IMMEDIATE").ok());
+      if (spent || budget_failed_index_ == entries[i].index) {
+        RecordBudgetFailure(entries[i], &out[i]);
+      }
       WriteMeta(entries[i].index);
       CHECK(Internal("COMMIT").ok());
     }
   }
+  budget_failed_index_ = 0;
+}
+
+void SqliteStateMachine::RecordBudgetFailure(const core::Entry& entry,
+                                             std::string* out) {
+  CHECK(scratch_.Decode(entry.data).ok());  // It ran: it decoded.
+  const CommandView& cmd = scratch_;
+  CommandResult& result = result_;
+  result.statements.assign(cmd.statements.size(),
+                           StatementResult{budget_error_, 0, 0});
+  result.versions.clear();
+  result.duplicate = false;
+  result.index = entry.index;
+  if (cmd.session_id != 0) WriteSession(cmd, result);
+  result.EncodeTo(out);
 }
 
 void SqliteStateMachine::ApplyInTransaction(
@@ -239,6 +270,12 @@ void SqliteStateMachine::ApplyEntry(const core::Entry& entry,
                                     std::string* out) {
   out->clear();
   if (entry.type != core::EntryType::kNormal || entry.data.empty()) return;
+  if (std::optional<absl::StatusOr<SettingChange>> setting =
+          SettingChange::Decode(entry.data)) {
+    ApplySettingChange(*setting, entry.index, out);
+    return;
+  }
+  budget_.BeginCommand();
   // One scratch command for every entry: its storage is reused.
   const absl::Status decoded = scratch_.Decode(entry.data);
   const CommandView& cmd = scratch_;
@@ -254,11 +291,16 @@ void SqliteStateMachine::ApplyEntry(const core::Entry& entry,
   } else if (NeedsSavepoints(cmd)) {
     CHECK(Internal("SAVEPOINT entry").ok());
     ApplyWithSavepoints(cmd, entry.index, true, &result);
-    if (transaction_lost_) return;
-    CHECK(Internal("RELEASE entry").ok());
+    if (!transaction_lost_) CHECK(Internal("RELEASE entry").ok());
   } else {
     ApplyWithSavepoints(cmd, entry.index, false, &result);
-    if (transaction_lost_) return;
+  }
+  if (transaction_lost_) {
+    if (budget_.exceeded()) {
+      budget_failed_index_ = entry.index;
+      budget_error_ = budget_.Error();
+    }
+    return;
   }
   for (const auto& [table, version] : result.versions) {
     // A batch mostly changes a few tables: a scan, no key built per entry.
@@ -374,19 +416,52 @@ void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
   if (result.versions.size() > 1) {
     std::sort(result.versions.begin(), result.versions.end());
   }
-  if (cmd.session_id != 0) {
+  if (cmd.session_id != 0) WriteSession(cmd, result);
+}
+
+void SqliteStateMachine::WriteSession(const CommandView& cmd,
+                                      const CommandResult& result) {
+  sqlite3_stmt* up = InternalStmt(
+      "INSERT OR REPLACE INTO _raftsql_sessions(session_id, sequence, "
+      "result) VALUES(?, ?, ?)");
+  const std::string bytes = result.Encode();
+  sqlite3_bind_int64(up, 1, static_cast<int64_t>(cmd.session_id));
+  sqlite3_bind_int64(up, 2, static_cast<int64_t>(cmd.sequence));
+  sqlite3_bind_blob64(up, 3, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+  write_policy_.internal = true;
+  CHECK(sqlite3_step(up) == SQLITE_DONE);
+  write_policy_.internal = false;
+  sqlite3_reset(up);
+}
+
+void SqliteStateMachine::ApplySettingChange(
+    const absl::StatusOr<SettingChange>& change, uint64_t index,
+    std::string* out) {
+  CommandResult& result = result_;
+  result.statements.clear();
+  result.versions.clear();
+  result.duplicate = false;
+  result.index = index;
+  WriteLimits limits = budget_.limits();
+  absl::Status s = change.status();
+  if (s.ok()) s = ApplySetting(change->name, change->value, &limits);
+  if (s.ok()) {
     sqlite3_stmt* up = InternalStmt(
-        "INSERT OR REPLACE INTO _raftsql_sessions(session_id, sequence, "
-        "result) VALUES(?, ?, ?)");
-    const std::string bytes = result.Encode();
-    sqlite3_bind_int64(up, 1, static_cast<int64_t>(cmd.session_id));
-    sqlite3_bind_int64(up, 2, static_cast<int64_t>(cmd.sequence));
-    sqlite3_bind_blob64(up, 3, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+        "INSERT OR REPLACE INTO _raftsql_meta(key, value) VALUES(?, ?)");
+    const std::string key = absl::StrCat(kSettingPrefix, change->name);
+    sqlite3_bind_text(up, 1, key.data(), static_cast<int>(key.size()),
+                      SQLITE_TRANSIENT);
+    sqlite3_bind_int64(up, 2, static_cast<int64_t>(change->value));
     write_policy_.internal = true;
     CHECK(sqlite3_step(up) == SQLITE_DONE);
     write_policy_.internal = false;
     sqlite3_reset(up);
+    // In force from the next entry on; should this batch roll back, the
+    // redo applies this entry again and sets them again.
+    SetWriteLimits(limits);
   }
+  result.statements.push_back(StatementResult{s, 0, 0});
+  result.EncodeTo(out);
 }
 
 StatementResult SqliteStateMachine::RunStatement(
@@ -413,10 +488,20 @@ StatementResult SqliteStateMachine::RunStatement(
   const int64_t total_before = sqlite3_total_changes64(db_);
   int rc = SQLITE_DONE;
   if (r.status.ok()) {
+    budget_.BeginStatement(stmt);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     }
+    budget_.EndStatement();
     if (rc != SQLITE_DONE)
       r.status = SqliteError(db_, rc, write_policy_.refusal);
+    if (budget_.exceeded()) {
+      // Over a limit, whether SQLite stopped it (an interrupt rolls back the
+      // whole transaction) or it finished before the next check: the entry
+      // fails as a whole, identically on every replica (see
+      // ApplyInTransactionOrAlone).
+      r.status = budget_.Error();
+      if (!sqlite3_get_autocommit(db_)) CHECK(Internal("ROLLBACK").ok());
+    }
   }
   if (r.status.ok()) {
     r.rows_affected = sqlite3_total_changes64(db_) == total_before

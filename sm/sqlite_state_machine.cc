@@ -124,6 +124,10 @@ void PreUpdateCallback(void* ctx, sqlite3* db, int op, const char* db_name,
                                                      key1, key2);
 }
 
+int ProgressCallback(void* ctx) {
+  return static_cast<SqliteStateMachine*>(ctx)->OnProgress() ? 1 : 0;
+}
+
 // random() and randomblob(N) from the command's seed.
 void RandomFn(sqlite3_context* ctx, int, sqlite3_value**) {
   auto* sm = static_cast<SqliteStateMachine*>(sqlite3_user_data(ctx));
@@ -210,6 +214,8 @@ absl::Status SqliteStateMachine::Init() {
   absl::Status s = Configure(db_, &write_policy_);
   if (!s.ok()) return s;
   sqlite3_preupdate_hook(db_, PreUpdateCallback, this);
+  sqlite3_progress_handler(db_, WriteBudget::kCheckEverySteps, ProgressCallback,
+                           this);
   const int fn = SQLITE_UTF8;
   if (sqlite3_create_function(db_, "random", 0, fn, this, RandomFn, nullptr,
                               nullptr) != SQLITE_OK ||
@@ -345,13 +351,14 @@ const SqliteStateMachine::UserStatement* SqliteStateMachine::FindUserStmt(
 void SqliteStateMachine::ReleaseUserStmt(std::string_view sql,
                                          const UserStatement& stmt) {
   if (!statement_ddl_tables_.empty()) {
-    if (stmt.cached) {
-      if (auto it = user_stmts_.find(sql); it != user_stmts_.end()) {
-        last_found_ = nullptr;
-        user_stmts_.erase(it);
-      }
-    }
-    sqlite3_finalize(stmt.stmt);
+    // The schema changed: every cached statement would be re-prepared inside
+    // its next step, and those steps would count towards that command's
+    // write budget on this replica only (one that restarted since has no
+    // such statement). Start the cache afresh, as a restarted replica does.
+    if (!stmt.cached) sqlite3_finalize(stmt.stmt);
+    for (auto& [text, old] : user_stmts_) sqlite3_finalize(old.stmt);
+    last_found_ = nullptr;
+    user_stmts_.clear();
     return;
   }
   // The bindings stay (they point into the entry's bytes, which may be gone
@@ -424,6 +431,7 @@ absl::Status SqliteStateMachine::LoadMeta() {
   }
   applied_ = 0;
   hash_ = 0;
+  WriteLimits limits;  // The defaults, for settings never changed.
   while (sqlite3_step(stmt.get()) == SQLITE_ROW) {
     const std::string key =
         reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0));
@@ -431,9 +439,21 @@ absl::Status SqliteStateMachine::LoadMeta() {
         static_cast<uint64_t>(sqlite3_column_int64(stmt.get(), 1));
     if (key == "applied_index") applied_ = value;
     if (key == "divergence_hash") hash_ = value;
+    if (absl::StartsWith(key, kSettingPrefix)) {
+      // A value out of range (written by another build) keeps the default.
+      (void)ApplySetting(absl::string_view(key).substr(kSettingPrefix.size()),
+                         value, &limits);
+    }
   }
+  SetWriteLimits(limits);
   RefreshHasTriggers();
   return absl::OkStatus();
+}
+
+void SqliteStateMachine::SetWriteLimits(const WriteLimits& limits) {
+  budget_.set_limits(limits);
+  sqlite3_limit(db_, SQLITE_LIMIT_LENGTH,
+                static_cast<int>(limits.value_bytes_max));
 }
 
 void SqliteStateMachine::RefreshHasTriggers() {

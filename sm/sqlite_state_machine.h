@@ -30,6 +30,7 @@
 #include "core/interfaces.h"
 #include "core/prng.h"
 #include "sm/command.h"
+#include "sm/write_budget.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -118,6 +119,11 @@ class SqliteStateMachine final : public core::StateMachine {
   // Called by SQLite's preupdate hook (public for the C callback only).
   void OnPreUpdate(sqlite3* db, int op, const char* db_name, const char* table,
                    int64_t key1, int64_t key2);
+  // Called by SQLite's progress handler (public for the C callback only):
+  // true interrupts the running statement (the write budget is spent).
+  bool OnProgress() { return budget_.OnProgress(); }
+  // The cluster's write limits as this replica last applied them.
+  const WriteLimits& write_limits() const { return budget_.limits(); }
   // The running entry's generator (random(), randomblob()).
   core::Prng& prng() {
     if (!prng_seeded_) {
@@ -143,6 +149,16 @@ class SqliteStateMachine final : public core::StateMachine {
   void ApplyInTransaction(std::span<const core::Entry> entries,
                           std::string* out);
   void ApplyEntry(const core::Entry& entry, std::string* out);
+  // A SettingChange entry: validated, stored in _raftsql_meta, in force
+  // from the next entry on.
+  void ApplySettingChange(const absl::StatusOr<SettingChange>& change,
+                          uint64_t index, std::string* out);
+  // The result of an entry whose command spent its write budget (its effects
+  // are gone): every statement fails with the budget's error, and a session
+  // stores it so that a retry gets the same answer.
+  void RecordBudgetFailure(const core::Entry& entry, std::string* out);
+  void WriteSession(const CommandView& cmd, const CommandResult& result);
+  void SetWriteLimits(const WriteLimits& limits);
   // Applies `cmd` at `index` into `*result`, which the caller has reset.
   void ApplyWithSavepoints(const CommandView& cmd, uint64_t index,
                            bool savepoints, CommandResult* result);
@@ -191,6 +207,12 @@ class SqliteStateMachine final : public core::StateMachine {
   uint64_t prng_seed_ = 0;
   bool prng_seeded_ = false;
   core::Prng prng_{0};
+
+  WriteBudget budget_;
+  // The entry (its index) whose command spent its budget in a batch that
+  // is being redone entry by entry, and the error it got (0: none).
+  uint64_t budget_failed_index_ = 0;
+  absl::Status budget_error_;
 
   Policy write_policy_;
   Policy read_policy_;

@@ -8,46 +8,10 @@
 
 #include "gtest/gtest.h"
 #include "sm/temp_dir.h"
+#include "sm/test_util.h"
 
 namespace raftsql::sm {
 namespace {
-
-Statement S(std::string sql, std::vector<Value> params = {}) {
-  return Statement{std::move(sql), std::move(params), {}};
-}
-
-core::Entry E(uint64_t index, const Command& c) {
-  return core::Entry{1, index, core::EntryType::kNormal, c.Encode()};
-}
-
-Command Cmd(std::vector<Statement> statements, bool transaction = false) {
-  Command c;
-  c.statements = std::move(statements);
-  c.transaction = transaction;
-  c.timestamp_ms = 1'700'000'000'000;
-  c.random_seed = 42;
-  return c;
-}
-
-std::unique_ptr<SqliteStateMachine> OpenMemory() {
-  absl::StatusOr<std::unique_ptr<SqliteStateMachine>> sm =
-      SqliteStateMachine::Open(SqliteOptions{});
-  EXPECT_TRUE(sm.ok()) << sm.status();
-  return std::move(*sm);
-}
-
-CommandResult ApplyOk(SqliteStateMachine& sm, const Command& c) {
-  const std::string out = sm.Apply(E(sm.AppliedIndex() + 1, c));
-  absl::StatusOr<CommandResult> r = CommandResult::Decode(out);
-  EXPECT_TRUE(r.ok());
-  return *r;
-}
-
-int64_t Count(SqliteStateMachine& sm, const std::string& table) {
-  absl::StatusOr<QueryResult> q = sm.Query(S("SELECT count(*) FROM " + table));
-  EXPECT_TRUE(q.ok()) << q.status();
-  return q->rows[0][0].integer;
-}
 
 class SqliteStateMachineTest : public ::testing::Test {
  protected:
