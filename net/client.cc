@@ -150,6 +150,19 @@ absl::StatusOr<v1::AdminResponse> Client::RemoveNode(uint64_t id) {
   return Call(&v1::DatabaseService::Stub::RemoveNode, request);
 }
 
+absl::StatusOr<v1::SettingsResponse> Client::SetSetting(const std::string& name,
+                                                        uint64_t value) {
+  v1::SetSettingRequest request;
+  request.set_name(name);
+  request.set_value(value);
+  return Call(&v1::DatabaseService::Stub::SetSetting, request);
+}
+
+absl::StatusOr<v1::SettingsResponse> Client::GetSettings() {
+  return Call(&v1::DatabaseService::Stub::GetSettings,
+              v1::GetSettingsRequest());
+}
+
 absl::StatusOr<v1::AdminResponse> Client::TransferLeadership(uint64_t id) {
   v1::TransferLeadershipRequest request;
   request.set_id(id);

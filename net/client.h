@@ -55,6 +55,9 @@ class Client {
                                             const std::string& address);
   absl::StatusOr<v1::AdminResponse> RemoveNode(uint64_t id);
   absl::StatusOr<v1::AdminResponse> TransferLeadership(uint64_t id);
+  absl::StatusOr<v1::SettingsResponse> SetSetting(const std::string& name,
+                                                  uint64_t value);
+  absl::StatusOr<v1::SettingsResponse> GetSettings();
 
   // The endpoint requests go to now (the leader, once known).
   std::string current() const;

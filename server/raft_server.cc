@@ -303,7 +303,8 @@ void RaftServer::OnApply(const core::Entry& e, const std::string& result) {
     if (request != 0) Finish(request, std::string());
     return;
   }
-  const uint64_t id = sm::Command::PeekRequestId(e.data);
+  uint64_t id = sm::Command::PeekRequestId(e.data);
+  if (id == 0) id = sm::SettingChange::PeekRequestId(e.data);
   if (id != 0) Finish(id, result);
 }
 

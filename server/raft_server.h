@@ -122,6 +122,11 @@ class RaftServer {
                                               bool learner);
   absl::StatusOr<std::vector<Member>> RemoveNode(uint64_t id);
   absl::StatusOr<std::vector<Member>> TransferLeadership(uint64_t id);
+  // Cluster settings (sm/write_budget.h): a change is proposed through the
+  // log and answered once applied here, with the limits then in force.
+  absl::StatusOr<sm::WriteLimits> SetSetting(const std::string& name,
+                                             uint64_t value);
+  absl::StatusOr<sm::WriteLimits> Settings();
   // Raft messages from the peer service.
   void Deliver(std::vector<core::Message> messages);
   // A peer's address, as its batches state it.

@@ -148,6 +148,31 @@ absl::StatusOr<std::vector<Member>> RaftServer::TransferLeadership(
   return CurrentMembers();
 }
 
+absl::StatusOr<sm::WriteLimits> RaftServer::SetSetting(const std::string& name,
+                                                       uint64_t value) {
+  // Refused here already if it cannot apply (the log need not carry it).
+  sm::WriteLimits check;
+  absl::Status valid = sm::ApplySetting(name, value, &check);
+  if (!valid.ok()) return valid;
+  auto r = SubmitSync(
+      [this, name, value](uint64_t id) {
+        return node_->Propose(sm::SettingChange{name, value, id}.Encode());
+      },
+      "setting change");
+  if (!r.ok()) return r.status();
+  absl::StatusOr<sm::CommandResult> result = sm::CommandResult::Decode(*r);
+  if (!result.ok()) return result.status();
+  if (result->statements.size() == 1 && !result->statements[0].status.ok()) {
+    return result->statements[0].status;
+  }
+  return Settings();
+}
+
+absl::StatusOr<sm::WriteLimits> RaftServer::Settings() {
+  // The apply loop owns the state machine's copy.
+  return OnLoop<sm::WriteLimits>([this] { return sm_->write_limits(); });
+}
+
 uint64_t RaftServer::MostUpToDateOtherVoter() {
   const core::Raft& r = node_->raw().raft();
   uint64_t best = 0, best_match = 0;

@@ -78,6 +78,13 @@ void ToProto(const NodeState& s, v1::StatusResponse* response) {
   }
 }
 
+void ToProto(const sm::WriteLimits& limits, v1::SettingsResponse* response) {
+  auto& out = *response->mutable_settings();
+  out[std::string(sm::kSettingVmSteps)] = limits.vm_steps_max;
+  out[std::string(sm::kSettingRowBytes)] = limits.row_bytes_max;
+  out[std::string(sm::kSettingValueBytes)] = limits.value_bytes_max;
+}
+
 void ToProto(uint64_t version, v1::GetVersionResponse* response) {
   response->set_version(version);
 }
@@ -168,6 +175,23 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
     return Admin(ctx, response, [this, id] { return node_->RemoveNode(id); });
   }
 
+  grpc::ServerUnaryReactor* SetSetting(
+      grpc::CallbackServerContext* ctx, const v1::SetSettingRequest* request,
+      v1::SettingsResponse* response) override {
+    const std::string name = request->name().substr(0, 128);
+    const uint64_t value = request->value();
+    return Blocking<sm::WriteLimits>(ctx, response, [this, name, value] {
+      return node_->SetSetting(name, value);
+    });
+  }
+
+  grpc::ServerUnaryReactor* GetSettings(
+      grpc::CallbackServerContext* ctx, const v1::GetSettingsRequest*,
+      v1::SettingsResponse* response) override {
+    return Blocking<sm::WriteLimits>(ctx, response,
+                                     [this] { return node_->Settings(); });
+  }
+
   grpc::ServerUnaryReactor* TransferLeadership(
       grpc::CallbackServerContext* ctx,
       const v1::TransferLeadershipRequest* request,
@@ -180,15 +204,21 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
  private:
   // Admin calls block (they wait for several steps); they are rare, so each
   // runs on a thread of its own rather than on a gRPC callback thread.
-  grpc::ServerUnaryReactor* Admin(
-      grpc::CallbackServerContext* ctx, v1::AdminResponse* response,
-      std::function<absl::StatusOr<std::vector<Member>>()> call) {
+  template <typename T, typename Response>
+  grpc::ServerUnaryReactor* Blocking(grpc::CallbackServerContext* ctx,
+                                     Response* response,
+                                     std::function<absl::StatusOr<T>()> call) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    std::thread([done = Answer<std::vector<Member>>(ctx, reactor, response),
+    std::thread([done = Answer<T>(ctx, reactor, response),
                  call = std::move(call)] {
       done(call());
     }).detach();
     return reactor;
+  }
+  grpc::ServerUnaryReactor* Admin(
+      grpc::CallbackServerContext* ctx, v1::AdminResponse* response,
+      std::function<absl::StatusOr<std::vector<Member>>()> call) {
+    return Blocking<std::vector<Member>>(ctx, response, std::move(call));
   }
 
   RaftServer* const node_;
