@@ -179,6 +179,16 @@ class RaftServer {
   absl::Status NotLeader(uint64_t leader);
 
   absl::StatusOr<std::vector<Member>> ChangeMembership(core::ConfChange cc);
+  // Loop thread only. ALREADY_EXISTS if `id` is a member at another address
+  // or another member has `address`.
+  absl::Status CheckNewMember(uint64_t id, const std::string& address,
+                              bool member);
+  // Loop thread only. NOT_FOUND for a non-member; FAILED_PRECONDITION if
+  // the voters left could not form a quorum with those that are up.
+  absl::Status CheckRemoval(uint64_t id);
+  // Bounds on membership requests.
+  static constexpr size_t kMaxLearners = 16;
+  static constexpr size_t kMaxAddressBytes = 256;
   std::vector<Member> Members();                         // Loop thread only.
   absl::StatusOr<std::vector<Member>> CurrentMembers();  // Via the loop.
   uint64_t MostUpToDateOtherVoter();  // Loop thread only; 0 if none.

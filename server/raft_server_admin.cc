@@ -63,26 +63,35 @@ absl::StatusOr<std::vector<Member>> RaftServer::ChangeMembership(
 absl::StatusOr<std::vector<Member>> RaftServer::AddNode(
     uint64_t id, const std::string& address, bool learner) {
   if (!is_leader_.load()) return NotLeader(leader_.load());
-  if (id == 0 || address.empty()) {
-    return absl::InvalidArgumentError("AddNode needs an id and an address");
+  if (id == 0 || address.empty() || address.size() > kMaxAddressBytes) {
+    return absl::InvalidArgumentError(
+        "AddNode needs an id and an address (host:port)");
   }
-  SetAddress(id, address);
   // Idempotent, for a joiner that retries after a timeout: a voter stays a
-  // voter (never demoted), a learner goes on to its promotion.
+  // voter (never demoted), a learner goes on to its promotion. The address
+  // book changes only when a membership change applies (OnApply).
   enum class Role { kNone, kLearner, kVoter };
-  auto role = OnLoop<Role>([this, id] {
+  auto role = OnLoop<absl::StatusOr<Role>>([this, id,
+                                            address]() -> absl::StatusOr<Role> {
     const core::ConfState cs = node_->raw().raft().tracker().GetConfState();
-    if (std::count(cs.voters.begin(), cs.voters.end(), id) > 0) {
-      return Role::kVoter;
-    }
-    if (std::count(cs.learners.begin(), cs.learners.end(), id) > 0) {
-      return Role::kLearner;
+    const bool voter = std::count(cs.voters.begin(), cs.voters.end(), id) > 0;
+    const bool learner =
+        std::count(cs.learners.begin(), cs.learners.end(), id) > 0;
+    absl::Status taken = CheckNewMember(id, address, voter || learner);
+    if (!taken.ok()) return taken;
+    if (voter) return Role::kVoter;
+    if (learner) return Role::kLearner;
+    if (cs.learners.size() >= kMaxLearners) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the cluster has ", cs.learners.size(),
+          " learners already (the most it takes); remove one first"));
     }
     return Role::kNone;
   });
   if (!role.ok()) return role.status();
-  if (*role == Role::kVoter) return CurrentMembers();
-  if (*role == Role::kNone) {
+  if (!role->ok()) return role->status();
+  if (**role == Role::kVoter) return CurrentMembers();
+  if (**role == Role::kNone) {
     // A node joining with an empty log must get a snapshot (it carries the
     // membership that the first log entries do not).
     auto compacted = OnLoop<bool>([this] {
@@ -117,8 +126,56 @@ absl::StatusOr<std::vector<Member>> RaftServer::AddNode(
                    "it stays a learner (call AddNode again to promote it)"));
 }
 
+absl::Status RaftServer::CheckNewMember(uint64_t id, const std::string& address,
+                                        bool member) {
+  // Loop thread only. One id, one address: a retried join must name the
+  // address it joined with, and nobody may take over another's address.
+  std::lock_guard<std::mutex> l(addresses_mu_);
+  for (const auto& [other, at] : addresses_) {
+    if (other == id && member && at != address) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "node ", id, " is a member at ", at, ", not at ", address));
+    }
+    if (other != id && at == address &&
+        node_->raw().raft().tracker().Get(other) != nullptr) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("address ", address, " belongs to node ", other));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RaftServer::CheckRemoval(uint64_t id) {
+  // Loop thread only, on the leader.
+  const core::ProgressTracker& tracker = node_->raw().raft().tracker();
+  if (tracker.Get(id) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("node ", id, " is not a member"));
+  }
+  if (!tracker.IsVoter(id)) return absl::OkStatus();  // A learner.
+  // The voters left must still reach a quorum among those that are up now
+  // (heard from since the last CheckQuorum round; we are up).
+  size_t left = 0, up = 0;
+  for (uint64_t v : tracker.voters()) {
+    if (v == id) continue;
+    ++left;
+    const core::Progress* pr = tracker.Get(v);
+    if (v == options_.id || (pr != nullptr && pr->recent_active)) ++up;
+  }
+  const size_t quorum = left / 2 + 1;
+  if (left == 0 || up < quorum) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("refusing to remove node ", id, ": ", left,
+                     " voters would be left, of which ", up,
+                     " are up, and a quorum needs ", quorum));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<Member>> RaftServer::RemoveNode(uint64_t id) {
   if (!is_leader_.load()) return NotLeader(leader_.load());
+  auto allowed = OnLoop<absl::Status>([this, id] { return CheckRemoval(id); });
+  if (!allowed.ok()) return allowed.status();
+  if (!allowed->ok()) return *allowed;
   return ChangeMembership(
       core::ConfChange{core::ConfChange::Type::kRemoveNode, id, ""});
 }
