@@ -327,6 +327,9 @@ absl::StatusOr<std::unique_ptr<GrpcFrontend>> GrpcFrontend::Start(
   int port = 0;
   builder.AddListeningPort(node->options().listen,
                            grpc::InsecureServerCredentials(), &port);
+  // gRPC listens with SO_REUSEPORT by default: a second server on a port in
+  // use would start and take part of its connections. Refuse instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Bigger requests are refused by gRPC with RESOURCE_EXHAUSTED; a little
   // slack lets Execute answer its own clearer "too large" first.
   builder.SetMaxReceiveMessageSize(
@@ -344,7 +347,8 @@ absl::StatusOr<std::unique_ptr<GrpcFrontend>> GrpcFrontend::Start(
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || port == 0) {
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", node->options().listen));
+        absl::StrCat("cannot listen on ", node->options().listen,
+                     " (is the address in use?)"));
   }
   if (auto* health = impl->server->GetHealthCheckService()) {
     health->SetServingStatus(true);
