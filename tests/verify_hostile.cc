@@ -1,0 +1,148 @@
+// verify scenarios with hostile or careless input (issue 12): a poison-pill
+// write, cluster settings, unsafe membership changes, a second server on a
+// port in use. Each check failed before its fix.
+#include <signal.h>
+
+#include <string>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "tests/verify_util.h"
+#include "tools/process.h"
+
+namespace raftsql::verify {
+namespace {
+
+constexpr char kEndless[] =
+    "INSERT INTO t(v) SELECT x FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION "
+    "ALL SELECT x+1 FROM c) SELECT x FROM c)";
+
+// The endless write fails with the budget's error and the cluster serves.
+void PoisonFailsAndTheClusterServes(LocalCluster& c, net::Client& via,
+                                    int64_t* rows) {
+  const auto start = Clock::now();
+  absl::StatusOr<v1::ExecuteResponse> r = via.Execute(Sql(kEndless));
+  const double ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  Check(r.ok() && r->results_size() == 1 &&
+            r->results(0).code() ==
+                static_cast<int>(absl::StatusCode::kResourceExhausted) &&
+            absl::StrContains(r->results(0).error(), "write budget"),
+        "the endless write did not fail with the write budget's error: " +
+            (r.ok() ? r->DebugString() : r.status().ToString()));
+  Log(absl::StrCat("the endless write failed after ", static_cast<int>(ms),
+                   " ms: ", r->results(0).error()));
+  ++*rows;
+  Ok(c.client().Execute(Sql("INSERT INTO t(v) VALUES (?)", {*rows})),
+     "a write after the poison");
+  for (int node = 1; node <= 3; ++node) {
+    if (!c.Running(node)) continue;
+    net::Client pinned = Pinned(c, node);
+    Check(Count(pinned, "SELECT count(*) FROM t", true) == *rows,
+          absl::StrCat("node ", node, " has the wrong rows"));
+  }
+}
+
+void Budget(LocalCluster& c) {
+  auto& client = c.client();
+  Ok(client.Execute(Sql("CREATE TABLE t (v INTEGER)")), "create");
+  int64_t rows = 0;
+  // At the default budget, through a follower (forwarded).
+  const int leader = WaitLeader(c);
+  net::Client follower = Pinned(c, leader % 3 + 1);
+  PoisonFailsAndTheClusterServes(c, follower, &rows);
+  // A smaller budget, set once for the whole cluster.
+  auto set = Ok(client.SetSetting("write_vm_steps_max", 2'000'000), "set");
+  Check(set.settings().at("write_vm_steps_max") == 2'000'000,
+        "the setting did not take");
+  auto bad = client.SetSetting("write_vm_steps_max", 1);
+  Check(absl::IsInvalidArgument(bad.status()),
+        "an out-of-range setting was accepted: " + bad.status().ToString());
+  Check(absl::IsInvalidArgument(client.SetSetting("nonsense", 5).status()),
+        "an unknown setting was accepted");
+  // A follower that was down applies the poison from its log on return.
+  const int absent = WaitLeader(c) % 3 + 1;
+  c.StopNode(absent, SIGKILL);
+  Log(absl::StrCat("SIGKILL node ", absent));
+  PoisonFailsAndTheClusterServes(c, client, &rows);
+  Check(c.StartNode(absent).ok(), "restart");
+  WaitConverged(c, 3, MaxApplied(c, 3));
+  net::Client returned = Pinned(c, absent);
+  auto settings = Ok(returned.GetSettings(), "settings");
+  Check(settings.settings().at("write_vm_steps_max") == 2'000'000,
+        "the returned node lost the setting");
+  Log(absl::StrCat("node ", absent, " came back, applied the poison from its "
+                   "log with the same outcome (converged)"));
+  // Every node restarts on its data and serves (the entry stays in the log).
+  for (int node = 1; node <= 3; ++node) c.StopNode(node, SIGKILL);
+  for (int node = 1; node <= 3; ++node) {
+    Check(c.StartNode(node).ok(), "restart");
+  }
+  WaitLeader(c);
+  PoisonFailsAndTheClusterServes(c, client, &rows);
+  WaitConverged(c, 3, MaxApplied(c, 3));
+  Log("after a restart of every node the cluster serves");
+}
+
+void Membership(LocalCluster& c) {
+  auto& client = c.client();
+  auto missing = client.RemoveNode(42);
+  Check(absl::IsNotFound(missing.status()),
+        "removing a non-member: " + missing.status().ToString());
+  auto moved = client.AddNode(2, "127.0.0.1:1");
+  Check(absl::IsAlreadyExists(moved.status()),
+        "AddNode rewrote a member's address: " + moved.status().ToString());
+  auto stolen = client.AddNode(9, c.Endpoint(2));
+  Check(absl::IsAlreadyExists(stolen.status()),
+        "AddNode took a member's address: " + stolen.status().ToString());
+  // With one node down, removing another voter would leave 2 voters of
+  // which 1 is up: no quorum.
+  const int leader = WaitLeader(c);
+  const int down = leader % 3 + 1;
+  const int other = down % 3 + 1 == leader ? down % 3 + 2 : down % 3 + 1;
+  c.StopNode(down, SIGKILL);
+  // Let the leader notice (CheckQuorum rounds mark it inactive).
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  absl::StatusOr<v1::AdminResponse> removed;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    removed = client.RemoveNode(other);
+  } while (!absl::IsFailedPrecondition(removed.status()) && !removed.ok() &&
+           Clock::now() < deadline);
+  Check(absl::IsFailedPrecondition(removed.status()) &&
+            absl::StrContains(removed.status().message(), "quorum"),
+        "a removal that leaves no quorum: " + removed.status().ToString());
+  Log("membership: non-member NOT_FOUND, taken id/address ALREADY_EXISTS, "
+      "quorum-losing removal refused");
+  Check(c.StartNode(down).ok(), "restart");
+  WaitConverged(c, 3, MaxApplied(c, 3));
+}
+
+void SecondServerOnAPortInUse(LocalCluster& c, const std::string& server,
+                              const std::string& dir) {
+  const std::string port = c.Endpoint(1);
+  const pid_t pid = tools::Spawn(
+      {server, "--id=9", "--listen=" + port, "--peers=9=" + port,
+       "--data_dir=" + dir + "/intruder"},
+      dir + "/intruder.log");
+  int status = 0;
+  const bool exited = tools::WaitExit(pid, 15'000, &status);
+  if (!exited) tools::Stop(pid, 1000);
+  Check(exited && WIFEXITED(status) && WEXITSTATUS(status) != 0,
+        "a second server started on a port in use");
+  Log("a second server on a port in use refuses to start");
+}
+
+}  // namespace
+
+void Hostile(LocalCluster& c, const std::string& server,
+             const std::string& dir) {
+  Check(c.Start().ok(), "start");
+  WaitLeader(c);
+  Budget(c);
+  Membership(c);
+  SecondServerOnAPortInUse(c, server, dir);
+}
+
+}  // namespace raftsql::verify

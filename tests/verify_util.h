@@ -1,0 +1,56 @@
+// Shared by the verify scenarios (tests/verify*.cc): logging with timings,
+// checks that throw Failure, requests, and waits on a local cluster.
+#ifndef RAFTSQL_TESTS_VERIFY_UTIL_H_
+#define RAFTSQL_TESTS_VERIFY_UTIL_H_
+
+#include <chrono>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "net/client.h"
+#include "tools/local_cluster.h"
+
+namespace raftsql::verify {
+
+using tools::LocalCluster;
+using Clock = std::chrono::steady_clock;
+
+struct Failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Prints `what` with the seconds since the program started.
+void Log(const std::string& what);
+// Throws Failure(what) unless ok.
+void Check(bool ok, const std::string& what);
+template <typename T>
+T Ok(absl::StatusOr<T> r, const std::string& what) {
+  if (!r.ok()) throw Failure(absl::StrCat(what, ": ", r.status().ToString()));
+  return std::move(*r);
+}
+v1::ExecuteRequest Sql(const std::string& sql,
+                       std::vector<int64_t> params = {});
+v1::QueryRequest Read(const std::string& sql, bool linearizable);
+// A client that talks to one node only (so followers must forward).
+net::Client Pinned(LocalCluster& c, int id);
+int64_t Count(net::Client& client, const std::string& sql, bool lin);
+// Waits until every running node applied the same index (at least `min`)
+// and reports the same divergence hash.
+void WaitConverged(LocalCluster& c, int nodes, uint64_t min,
+                   int timeout_ms = 30'000);
+int WaitLeader(LocalCluster& c, int not_this = 0);
+uint64_t MaxApplied(LocalCluster& c, int nodes);
+
+// tests/verify_hostile.cc: hostile and careless input (`server` is the
+// raftsql_server binary, `dir` a scratch directory).
+void Hostile(LocalCluster& c, const std::string& server,
+             const std::string& dir);
+
+}  // namespace raftsql::verify
+
+#endif  // RAFTSQL_TESTS_VERIFY_UTIL_H_
