@@ -61,6 +61,17 @@ std::string Value::DebugString() const {
   return "?";
 }
 
+std::string TruncatedMessage(absl::string_view message) {
+  if (message.size() <= kMaxErrorMessageBytes) return std::string(message);
+  size_t cut = kMaxErrorMessageBytes;
+  // Back off over UTF-8 continuation bytes (10xxxxxx).
+  while (cut > 0 && (static_cast<unsigned char>(message[cut]) & 0xc0) == 0x80) {
+    --cut;
+  }
+  return absl::StrCat(std::string(message.substr(0, cut)), "... (",
+                      message.size() - cut, " more bytes)");
+}
+
 std::string Command::Encode() const {
   size_t size = 4 + 8 + 1 + 5 * 8;
   for (const Statement& s : statements) {

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace raftsql::sm {
 
@@ -97,6 +98,12 @@ struct CommandView {
   // vectors: the apply loop decodes every entry into one.
   absl::Status Decode(std::string_view data);
 };
+
+// Error messages may echo a client's input (a token, a name): they are cut
+// to this many bytes, at a UTF-8 character boundary, wherever they are made
+// from such input and where they leave the server.
+inline constexpr size_t kMaxErrorMessageBytes = 1024;
+std::string TruncatedMessage(absl::string_view message);
 
 struct StatementResult {
   absl::Status status;  // SQLite's message on failure

@@ -19,7 +19,9 @@ void ConfigureSqliteProcess() {
 
 absl::Status SqliteError(sqlite3* db, int rc, const std::string& refusal) {
   const int primary = rc & 0xff;
-  std::string msg = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  // SQLite's messages quote the input ("near \"...\": syntax error").
+  const std::string msg =
+      TruncatedMessage(db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
   if (primary == SQLITE_AUTH) {
     return absl::PermissionDeniedError(
         refusal.empty() ? msg : absl::StrCat("refused: ", refusal));
@@ -50,8 +52,8 @@ absl::Status TooManyParameters(int count, size_t given) {
 }
 
 absl::Status UnknownParameter(std::string_view name) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "no parameter named '", std::string(name), "' in the statement"));
+  return absl::InvalidArgumentError(TruncatedMessage(absl::StrCat(
+      "no parameter named '", std::string(name), "' in the statement")));
 }
 
 int ParameterIndex(sqlite3_stmt* stmt, std::string_view name) {
