@@ -1,5 +1,5 @@
-// Snapshots (serialize / restore through the backup API) and the read side:
-// Query on the read connection, GetVersion.
+// Snapshots: serialize and restore through the backup API, and the check of
+// a received image.
 #include <sqlite3.h>
 
 #include <cstring>
@@ -162,67 +162,6 @@ absl::Status SqliteStateMachine::Restore(const core::Snapshot& snapshot) {
   if (!s.ok()) return s;
   CHECK_EQ(applied_, snapshot.metadata.index);  // Image.Check saw it.
   return absl::OkStatus();
-}
-
-absl::StatusOr<QueryResult> SqliteStateMachine::Query(
-    const Statement& statement) {
-  std::lock_guard<std::mutex> lock(read_mu_);
-  Policy& policy = read_db_ == db_ ? write_policy_ : read_policy_;
-  policy.refusal.clear();
-  Stmt stmt;
-  int rc = sqlite3_prepare_v2(read_db_, statement.sql.c_str(),
-                              static_cast<int>(statement.sql.size()),
-                              stmt.out(), nullptr);
-  if (rc != SQLITE_OK) return SqliteError(read_db_, rc, policy.refusal);
-  if (stmt.get() == nullptr)
-    return absl::InvalidArgumentError("empty statement");
-  if (!sqlite3_stmt_readonly(stmt.get())) {
-    return absl::InvalidArgumentError(
-        "Query runs read-only statements; send writes with Execute");
-  }
-  absl::Status bind = BindAll(stmt.get(), statement);
-  if (!bind.ok()) return bind;
-  QueryResult result;
-  const int columns = sqlite3_column_count(stmt.get());
-  for (int i = 0; i < columns; ++i) {
-    result.columns.push_back(sqlite3_column_name(stmt.get(), i));
-  }
-  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-    if (result.rows.size() >= options_.max_query_rows) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "query returns more than ", options_.max_query_rows, " rows"));
-    }
-    std::vector<Value> row;
-    row.reserve(columns);
-    for (int i = 0; i < columns; ++i) row.push_back(ColumnValue(stmt.get(), i));
-    result.rows.push_back(std::move(row));
-  }
-  if (rc != SQLITE_DONE) return SqliteError(read_db_, rc, policy.refusal);
-  return result;
-}
-
-absl::StatusOr<uint64_t> SqliteStateMachine::GetVersion(
-    const std::string& table) {
-  std::lock_guard<std::mutex> lock(read_mu_);
-  Stmt exists;
-  sqlite3_prepare_v2(read_db_,
-                     "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND "
-                     "name = ?1 COLLATE NOCASE",
-                     -1, exists.out(), nullptr);
-  sqlite3_bind_text(exists.get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(exists.get()) != SQLITE_ROW ||
-      absl::StartsWithIgnoreCase(table, "_raftsql")) {
-    return absl::NotFoundError(absl::StrCat("no such table: ", table));
-  }
-  Stmt version;
-  sqlite3_prepare_v2(read_db_, "SELECT value FROM _raftsql_meta WHERE key = ?1",
-                     -1, version.out(), nullptr);
-  const std::string key = VersionKey(table);
-  sqlite3_bind_text(version.get(), 1, key.c_str(), -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(version.get()) == SQLITE_ROW) {
-    return static_cast<uint64_t>(sqlite3_column_int64(version.get(), 0));
-  }
-  return 0;
 }
 
 }  // namespace raftsql::sm

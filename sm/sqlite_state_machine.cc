@@ -186,7 +186,7 @@ SqliteStateMachine::~SqliteStateMachine() {
   for (auto& [sql, stmt] : internal_stmts_) sqlite3_finalize(stmt);
   for (auto& [sql, stmt] : user_stmts_) sqlite3_finalize(stmt.stmt);
   for (auto& [sql, stmt] : check_stmts_) sqlite3_finalize(stmt);
-  if (read_db_ != db_) sqlite3_close(read_db_);
+  read_pool_.reset();
   sqlite3_close(db_);
   sqlite3_close(check_db_);
 }
@@ -255,15 +255,27 @@ absl::Status SqliteStateMachine::Init() {
   s = Exec(kMetaSchema);
   write_policy_.internal = false;
   if (!s.ok()) return s;
-  if (memory) {
-    read_db_ = db_;
-  } else {
-    db = OpenConnection(options_.path,
-                        SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, nullptr);
-    if (!db.ok()) return db.status();
-    read_db_ = *db;
-    s = Configure(read_db_, &read_policy_);
-    if (!s.ok()) return s;
+  if (!memory) {
+    if (options_.read_connections < 1) {
+      return absl::InvalidArgumentError("read_connections must be positive");
+    }
+    std::vector<sqlite3*> readers;
+    for (int i = 0; i < options_.read_connections && s.ok(); ++i) {
+      db = OpenConnection(options_.path,
+                          SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+      if (!db.ok()) {
+        s = db.status();
+        break;
+      }
+      readers.push_back(*db);
+      read_policies_.push_back(std::make_unique<Policy>());
+      s = Configure(*db, read_policies_.back().get());
+    }
+    if (!s.ok()) {
+      for (sqlite3* r : readers) sqlite3_close(r);
+      return s;
+    }
+    read_pool_ = std::make_unique<ReadPool>(std::move(readers));
   }
   if (memory) {
     // One thread drives an in-memory machine (the simulator): validate on

@@ -17,6 +17,7 @@
 #define RAFTSQL_SM_SQLITE_STATE_MACHINE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -30,6 +31,7 @@
 #include "core/interfaces.h"
 #include "core/prng.h"
 #include "sm/command.h"
+#include "sm/read_pool.h"
 #include "sm/write_budget.h"
 
 struct sqlite3;
@@ -45,6 +47,9 @@ struct SqliteOptions {
   std::string path = ":memory:";
   // Bound on rows one Query returns.
   size_t max_query_rows = 100'000;
+  // Files: read connections, so that this many reads run at once (a slow
+  // one holds one of them). Memory databases have one connection.
+  int read_connections = 4;
   // A registered VFS for a file database used by one thread through one
   // connection (the simulator's disk); it must provide the deterministic
   // clock. Null: the platform's files (with WAL and separate readers).
@@ -97,12 +102,17 @@ class SqliteStateMachine final : public core::StateMachine {
 
   // A consistent image of the database (including its applied index).
   absl::StatusOr<std::string> CreateSnapshot();
-  // Runs a read-only statement on the read connection. InvalidArgument for a
-  // statement that writes; ResourceExhausted beyond max_query_rows.
-  absl::StatusOr<QueryResult> Query(const Statement& statement);
+  // Runs a read-only statement on a read connection (thread-safe; files
+  // have read_connections of them). InvalidArgument for a statement that
+  // writes; ResourceExhausted beyond max_query_rows or the limits' result
+  // bytes; DEADLINE_EXCEEDED or CANCELLED when interrupted by the limits
+  // (also while it waits for a free connection).
+  absl::StatusOr<QueryResult> Query(const Statement& statement,
+                                    const ReadLimits& limits = {});
   // The log index of the last committed entry that changed `table` (0 if
   // never written); NotFound if there is no such table.
-  absl::StatusOr<uint64_t> GetVersion(const std::string& table);
+  absl::StatusOr<uint64_t> GetVersion(const std::string& table,
+                                      const ReadLimits& limits = {});
   // Running hash over every change applied: equal on replicas that agree.
   uint64_t divergence_hash() const { return hash_; }
   // The database bytes (tests compare replicas with it).
@@ -121,7 +131,7 @@ class SqliteStateMachine final : public core::StateMachine {
                    int64_t key1, int64_t key2);
   // Called by SQLite's progress handler (public for the C callback only):
   // true interrupts the running statement (the write budget is spent).
-  bool OnProgress() { return budget_.OnProgress(); }
+  bool OnProgress();
   // The cluster's write limits as this replica last applied them.
   const WriteLimits& write_limits() const { return budget_.limits(); }
   // The running entry's generator (random(), randomblob()).
@@ -159,6 +169,11 @@ class SqliteStateMachine final : public core::StateMachine {
   void RecordBudgetFailure(const core::Entry& entry, std::string* out);
   void WriteSession(const CommandView& cmd, const CommandResult& result);
   void SetWriteLimits(const WriteLimits& limits);
+  absl::StatusOr<QueryResult> RunQuery(
+      sqlite3* db, Policy& policy, const Statement& statement,
+      const ReadLimits& limits,
+      const std::function<absl::Status()>& interruption);
+  absl::StatusOr<uint64_t> VersionOn(sqlite3* db, const std::string& table);
   // Applies `cmd` at `index` into `*result`, which the caller has reset.
   void ApplyWithSavepoints(const CommandView& cmd, uint64_t index,
                            bool savepoints, CommandResult* result);
@@ -192,10 +207,15 @@ class SqliteStateMachine final : public core::StateMachine {
   const UserStatement* FindUserStmt(std::string_view sql) const;
 
   SqliteOptions options_;
-  sqlite3* db_ = nullptr;        // The replicated (write) connection.
-  sqlite3* read_db_ = nullptr;   // Query/GetVersion; == db_ for memory.
+  sqlite3* db_ = nullptr;  // The replicated (write) connection.
+  // Files: the read connections (Query/GetVersion), each with its policy.
+  // Memory: null, and reads use db_ under memory_read_mu_.
+  std::unique_ptr<ReadPool> read_pool_;
+  std::vector<std::unique_ptr<Policy>> read_policies_;
+  std::mutex memory_read_mu_;
+  const ReadLimits* memory_read_ = nullptr;  // While a memory read runs.
+  absl::Status memory_read_interruption_;
   sqlite3* check_db_ = nullptr;  // Validate (files); memory uses db_.
-  std::mutex read_mu_;
   std::mutex check_mu_;
   // Files: WAL checkpoints run mostly on a thread of their own, with their
   // own connection (done by the writer, a checkpoint's page writes and fsync
@@ -215,7 +235,6 @@ class SqliteStateMachine final : public core::StateMachine {
   absl::Status budget_error_;
 
   Policy write_policy_;
-  Policy read_policy_;
   Policy check_policy_;
   // A few table names, kept for reuse (a std::set allocated a node per
   // apply): Clear keeps the strings' storage. Names compare exactly.

@@ -1,0 +1,135 @@
+// The read side: Query and GetVersion on a pooled read connection (files)
+// or on the one connection (memory), each read under its ReadLimits.
+#include <sqlite3.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+#include "sm/sqlite_state_machine.h"
+#include "sm/sqlite_util.h"
+
+namespace raftsql::sm {
+namespace {
+
+// What a value costs in a result, roughly as it travels.
+size_t ValueBytes(const Value& v) { return 16 + v.bytes.size(); }
+
+}  // namespace
+
+absl::StatusOr<QueryResult> SqliteStateMachine::Query(
+    const Statement& statement, const ReadLimits& limits) {
+  if (read_pool_ == nullptr) {
+    // Memory: the write connection serves reads too; its progress handler
+    // checks memory_read_ while one runs.
+    std::lock_guard<std::mutex> lock(memory_read_mu_);
+    memory_read_ = &limits;
+    memory_read_interruption_ = absl::OkStatus();
+    absl::StatusOr<QueryResult> r =
+        RunQuery(db_, write_policy_, statement, limits,
+                 [this] { return memory_read_interruption_; });
+    memory_read_ = nullptr;
+    return r;
+  }
+  absl::StatusOr<ReadPool::Lease> lease = read_pool_->Acquire(limits);
+  if (!lease.ok()) return lease.status();
+  const ReadPool::Lease& l = *lease;
+  return RunQuery(l.db(), *read_policies_[l.slot()], statement, limits,
+                  [&l] { return l.Interruption(); });
+}
+
+absl::StatusOr<QueryResult> SqliteStateMachine::RunQuery(
+    sqlite3* db, Policy& policy, const Statement& statement,
+    const ReadLimits& limits,
+    const std::function<absl::Status()>& interruption) {
+  policy.refusal.clear();
+  Stmt stmt;
+  int rc = sqlite3_prepare_v2(db, statement.sql.c_str(),
+                              static_cast<int>(statement.sql.size()),
+                              stmt.out(), nullptr);
+  if (rc != SQLITE_OK) return SqliteError(db, rc, policy.refusal);
+  if (stmt.get() == nullptr) {
+    return absl::InvalidArgumentError("empty statement");
+  }
+  if (!sqlite3_stmt_readonly(stmt.get())) {
+    return absl::InvalidArgumentError(
+        "Query runs read-only statements; send writes with Execute");
+  }
+  absl::Status bind = BindAll(stmt.get(), statement);
+  if (!bind.ok()) return bind;
+  QueryResult result;
+  size_t bytes = 0;
+  const int columns = sqlite3_column_count(stmt.get());
+  for (int i = 0; i < columns; ++i) {
+    result.columns.push_back(sqlite3_column_name(stmt.get(), i));
+    bytes += 16 + result.columns.back().size();
+  }
+  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    if (result.rows.size() >= options_.max_query_rows) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "query returns more than ", options_.max_query_rows, " rows"));
+    }
+    std::vector<Value> row;
+    row.reserve(columns);
+    for (int i = 0; i < columns; ++i) {
+      row.push_back(ColumnValue(stmt.get(), i));
+      bytes += ValueBytes(row.back());
+    }
+    // Checked as rows arrive: a huge result never sits in memory whole.
+    if (bytes > limits.max_result_bytes) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("query result exceeds ", limits.max_result_bytes,
+                       " bytes; select fewer rows or columns"));
+    }
+    result.rows.push_back(std::move(row));
+  }
+  if ((rc & 0xff) == SQLITE_INTERRUPT) {
+    absl::Status why = interruption();
+    if (!why.ok()) return why;
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, policy.refusal);
+  return result;
+}
+
+bool SqliteStateMachine::OnProgress() {
+  if (memory_read_ != nullptr) {
+    return ReadLimitReached(*memory_read_, &memory_read_interruption_);
+  }
+  return budget_.OnProgress();
+}
+
+absl::StatusOr<uint64_t> SqliteStateMachine::GetVersion(
+    const std::string& table, const ReadLimits& limits) {
+  if (read_pool_ == nullptr) {
+    std::lock_guard<std::mutex> lock(memory_read_mu_);
+    return VersionOn(db_, table);
+  }
+  absl::StatusOr<ReadPool::Lease> lease = read_pool_->Acquire(limits);
+  if (!lease.ok()) return lease.status();
+  return VersionOn(lease->db(), table);
+}
+
+absl::StatusOr<uint64_t> SqliteStateMachine::VersionOn(
+    sqlite3* db, const std::string& table) {
+  Stmt exists;
+  sqlite3_prepare_v2(db,
+                     "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND "
+                     "name = ?1 COLLATE NOCASE",
+                     -1, exists.out(), nullptr);
+  sqlite3_bind_text(exists.get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(exists.get()) != SQLITE_ROW ||
+      absl::StartsWithIgnoreCase(table, "_raftsql")) {
+    return absl::NotFoundError(
+        TruncatedMessage(absl::StrCat("no such table: ", table)));
+  }
+  Stmt version;
+  sqlite3_prepare_v2(db, "SELECT value FROM _raftsql_meta WHERE key = ?1", -1,
+                     version.out(), nullptr);
+  const std::string key = VersionKey(table);
+  sqlite3_bind_text(version.get(), 1, key.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(version.get()) == SQLITE_ROW) {
+    return static_cast<uint64_t>(sqlite3_column_int64(version.get(), 0));
+  }
+  return 0;
+}
+
+}  // namespace raftsql::sm
