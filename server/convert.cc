@@ -57,7 +57,7 @@ void ToProto(const sm::CommandResult& r, v1::ExecuteResponse* response) {
   for (const sm::StatementResult& s : r.statements) {
     v1::StatementResult* out = response->add_results();
     out->set_code(static_cast<int32_t>(s.status.code()));
-    out->set_error(std::string(s.status.message()));
+    out->set_error(sm::TruncatedMessage(s.status.message()));
     out->set_rows_affected(s.rows_affected);
     out->set_last_insert_rowid(s.last_insert_rowid);
   }

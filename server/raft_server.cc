@@ -91,6 +91,7 @@ absl::Status RaftServer::Init() {
   if (!log.ok()) return log.status();
   log_ = std::move(*log);
   sm::SqliteOptions so;
+  so.read_connections = options_.read_connections;
   so.path = options_.data_dir + "/db.sqlite";
   auto sm = sm::SqliteStateMachine::Open(so);
   if (!sm.ok()) return sm.status();
@@ -171,7 +172,8 @@ absl::Status RaftServer::Init() {
     failed_ = true;
   };
   node_ = std::make_unique<core::Node>(no, obs);
-  readers_ = std::make_unique<WorkerPool>(2);
+  readers_ =
+      std::make_unique<WorkerPool>(options_.read_connections, kMaxQueuedReads);
   return absl::OkStatus();
 }
 
@@ -230,7 +232,8 @@ void RaftServer::Shutdown() {
   if (loop_.joinable()) loop_.join();
   if (joiner_.joinable()) joiner_.join();
   transport_->Stop();
-  readers_.reset();  // Finishes the reads it holds.
+  reads_stopping_ = true;  // Running and queued reads end at once.
+  readers_.reset();
 }
 
 bool RaftServer::Post(Task task, bool droppable) {

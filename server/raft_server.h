@@ -63,6 +63,14 @@ struct ServerOptions {
   bool forward_writes = true;
   size_t max_request_bytes = 4 << 20;
   uint64_t snapshot_entries = 10'000;
+  // Reads: run at most this long (and never past the client's deadline),
+  // this many at once, and return at most this many bytes.
+  int query_timeout_ms = 10'000;
+  int read_connections = 4;
+  size_t max_result_bytes = size_t{48} << 20;
+  // An ExecuteStream stops reading while its requests in flight and its
+  // unwritten answers hold this many bytes.
+  size_t stream_held_bytes_max = size_t{64} << 20;
 };
 
 // Error statuses carry their kind as a payload so the gRPC layer can add
@@ -111,9 +119,12 @@ class RaftServer {
   template <typename T>
   using Done = std::function<void(absl::StatusOr<T>)>;
   void Execute(sm::Command command, Done<sm::CommandResult> done);
-  void Query(sm::Statement statement, bool linearizable,
+  // Reads run on a pool of reader threads (one per read connection), under
+  // `limits` tightened to query_timeout_ms and max_result_bytes.
+  void Query(sm::Statement statement, bool linearizable, sm::ReadLimits limits,
              Done<sm::QueryResult> done);
-  void GetVersion(std::string table, bool linearizable, Done<uint64_t> done);
+  void GetVersion(std::string table, bool linearizable, sm::ReadLimits limits,
+                  Done<uint64_t> done);
   void State(Done<NodeState> done);
 
   // Admin calls: rare, and they block their caller.
@@ -157,6 +168,13 @@ class RaftServer {
   template <typename T>
   absl::StatusOr<T> OnLoop(std::function<T()> fn);
   void OnApply(const core::Entry& entry, const std::string& result);
+  // `limits` within the server's bounds, and cancelled once it stops.
+  sm::ReadLimits Bound(sm::ReadLimits limits) const;
+  // Runs `read` on a reader thread and answers `done` with its value;
+  // RESOURCE_EXHAUSTED if kMaxQueuedReads reads wait already.
+  template <typename T>
+  void OnReader(std::function<absl::StatusOr<T>()> read, Done<T> done);
+  static constexpr size_t kMaxQueuedReads = 1024;
   void OnSoftState(const core::SoftState& ss);
 
   // Requests (raft_server_requests.cc). Submit proposes (or asks a read
@@ -230,6 +248,7 @@ class RaftServer {
   bool leader_changed_ = false;
   std::atomic<uint64_t> next_id_;
   std::unique_ptr<WorkerPool> readers_;
+  std::atomic<bool> reads_stopping_{false};
 
   std::mutex addresses_mu_;
   std::map<uint64_t, std::string> addresses_;

@@ -204,28 +204,64 @@ void RaftServer::Execute(sm::Command command, Done<sm::CommandResult> done) {
       });
 }
 
+sm::ReadLimits RaftServer::Bound(sm::ReadLimits limits) const {
+  const auto now = std::chrono::steady_clock::now();
+  limits.deadline =
+      std::min(limits.deadline,
+               now + std::chrono::milliseconds(options_.query_timeout_ms));
+  limits.max_result_bytes =
+      std::min(limits.max_result_bytes, options_.max_result_bytes);
+  // A stopping node interrupts its reads instead of waiting them out.
+  limits.cancelled = [this, client = std::move(limits.cancelled)] {
+    return reads_stopping_.load() || (client && client());
+  };
+  return limits;
+}
+
+template <typename T>
+void RaftServer::OnReader(std::function<absl::StatusOr<T>()> read,
+                          Done<T> done) {
+  // Reads never run on the Raft loop or on gRPC's threads: a slow one would
+  // stall them (peer traffic included).
+  Done<T> refused = done;
+  if (!readers_->Run(
+          [read = std::move(read), done = std::move(done)] { done(read()); })) {
+    refused(absl::ResourceExhaustedError(absl::StrCat(
+        "too many reads waiting (", kMaxQueuedReads, "); retry later")));
+  }
+}
+
 void RaftServer::Query(sm::Statement statement, bool linearizable,
-                       Done<sm::QueryResult> done) {
-  if (!linearizable) return done(sm_->Query(statement));
+                       sm::ReadLimits limits, Done<sm::QueryResult> done) {
+  auto read = [this, statement = std::move(statement),
+               limits = Bound(std::move(limits))] {
+    return sm_->Query(statement, limits);
+  };
+  if (!linearizable) {
+    return OnReader<sm::QueryResult>(std::move(read), std::move(done));
+  }
   Submit([this](uint64_t id) { return QueueRead(id); }, "linearizable read",
-         [this, statement = std::move(statement),
+         [this, read = std::move(read),
           done = std::move(done)](absl::StatusOr<std::string> r) mutable {
            if (!r.ok()) return done(r.status());
            // Applied up to the read index: run it off the loop thread.
-           readers_->Run(
-               [this, statement = std::move(statement),
-                done = std::move(done)] { done(sm_->Query(statement)); });
+           OnReader<sm::QueryResult>(std::move(read), std::move(done));
          });
 }
 
 void RaftServer::GetVersion(std::string table, bool linearizable,
-                            Done<uint64_t> done) {
-  if (!linearizable) return done(sm_->GetVersion(table));
+                            sm::ReadLimits limits, Done<uint64_t> done) {
+  auto read = [this, table = std::move(table),
+               limits = Bound(std::move(limits))] {
+    return sm_->GetVersion(table, limits);
+  };
+  if (!linearizable)
+    return OnReader<uint64_t>(std::move(read), std::move(done));
   Submit([this](uint64_t id) { return QueueRead(id); }, "linearizable read",
-         [this, table = std::move(table),
-          done = std::move(done)](absl::StatusOr<std::string> r) {
+         [this, read = std::move(read),
+          done = std::move(done)](absl::StatusOr<std::string> r) mutable {
            if (!r.ok()) return done(r.status());
-           done(sm_->GetVersion(table));
+           OnReader<uint64_t>(std::move(read), std::move(done));
          });
 }
 

@@ -55,6 +55,16 @@ ABSL_FLAG(bool, forward_writes, true,
           "in the raftsql-leader trailer.");
 ABSL_FLAG(uint64_t, max_request_bytes, 4 << 20,
           "Largest Execute request accepted (RESOURCE_EXHAUSTED beyond).");
+ABSL_FLAG(int, query_timeout_ms, 10000,
+          "A read (Query, GetVersion) is interrupted after this long, or at "
+          "the client's deadline or cancellation if sooner "
+          "(DEADLINE_EXCEEDED / CANCELLED).");
+ABSL_FLAG(int, read_connections, 4,
+          "SQLite read connections (and reader threads): this many reads run "
+          "at once; a slow read holds one.");
+ABSL_FLAG(uint64_t, max_result_bytes, 48 << 20,
+          "Largest Query result (RESOURCE_EXHAUSTED beyond, checked while "
+          "rows are read).");
 ABSL_FLAG(uint64_t, snapshot_entries, 10000,
           "Snapshot the database and compact the log every this many "
           "applied entries.");
@@ -109,6 +119,18 @@ int main(int argc, char** argv) {
   o.forward_writes = absl::GetFlag(FLAGS_forward_writes);
   o.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   o.snapshot_entries = absl::GetFlag(FLAGS_snapshot_entries);
+  o.query_timeout_ms = absl::GetFlag(FLAGS_query_timeout_ms);
+  o.read_connections = absl::GetFlag(FLAGS_read_connections);
+  o.max_result_bytes = absl::GetFlag(FLAGS_max_result_bytes);
+  if (o.query_timeout_ms <= 0 || o.read_connections <= 0 ||
+      o.read_connections > 64 || o.max_result_bytes == 0 ||
+      o.max_result_bytes > (60u << 20)) {
+    std::fprintf(stderr,
+                 "raftsql: need --query-timeout-ms > 0, --read-connections in "
+                 "[1, 64] and --max-result-bytes in [1, 60 MiB] (gRPC sends "
+                 "at most 64 MiB)\n");
+    return 2;
+  }
   if (!ParsePeers(absl::GetFlag(FLAGS_peers), &o.peers)) {
     std::fprintf(stderr, "raftsql: bad --peers (want id=host:port,...)\n");
     return 2;

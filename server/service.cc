@@ -46,7 +46,7 @@ grpc::Status ToGrpc(const absl::Status& s, grpc::ServerContextBase* ctx) {
     ctx->AddTrailingMetadata("raftsql-error", "no_leader");
   }
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
+                      sm::TruncatedMessage(s.message()));
 }
 
 void ToProto(const sm::QueryResult& r, v1::QueryResponse* response) {
@@ -102,6 +102,20 @@ RaftServer::Done<T> Answer(grpc::CallbackServerContext* ctx,
   };
 }
 
+// A read stops at the client's deadline, or as soon as the client cancels
+// (gRPC allows IsCancelled from any thread until the call is finished).
+sm::ReadLimits LimitsOf(grpc::CallbackServerContext* ctx) {
+  sm::ReadLimits limits;
+  const auto left = ctx->deadline() - std::chrono::system_clock::now();
+  if (ctx->deadline() != std::chrono::system_clock::time_point::max()) {
+    limits.deadline = std::chrono::steady_clock::now() +
+                      std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::max(left, decltype(left)::zero()));
+  }
+  limits.cancelled = [ctx] { return ctx->IsCancelled(); };
+  return limits;
+}
+
 // The callback API: a handler returns at once and the reactor is finished
 // when the outcome is known (on the Raft loop or a reader thread), so a
 // request waiting for its commit holds no thread.
@@ -134,7 +148,7 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
                                   v1::QueryResponse* response) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     node_->Query(FromProto(request->statement()),
-                 request->consistency() == v1::LINEARIZABLE,
+                 request->consistency() == v1::LINEARIZABLE, LimitsOf(ctx),
                  Answer<sm::QueryResult>(ctx, reactor, response));
     return reactor;
   }
@@ -144,7 +158,7 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
       v1::GetVersionResponse* response) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     node_->GetVersion(request->table(),
-                      request->consistency() == v1::LINEARIZABLE,
+                      request->consistency() == v1::LINEARIZABLE, LimitsOf(ctx),
                       Answer<uint64_t>(ctx, reactor, response));
     return reactor;
   }
@@ -346,9 +360,9 @@ absl::StatusOr<std::unique_ptr<GrpcFrontend>> GrpcFrontend::Start(
   builder.RegisterService(&impl->peer);
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || port == 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", node->options().listen,
-                     " (is the address in use?)"));
+    return absl::UnavailableError(absl::StrCat("cannot listen on ",
+                                               node->options().listen,
+                                               " (is the address in use?)"));
   }
   if (auto* health = impl->server->GetHealthCheckService()) {
     health->SetServingStatus(true);

@@ -15,7 +15,8 @@ namespace raftsql::server {
 
 class WorkerPool {
  public:
-  explicit WorkerPool(int threads) {
+  // At most `max_queued` tasks wait for a thread; Run refuses more.
+  WorkerPool(int threads, size_t max_queued) : max_queued_(max_queued) {
     for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
   }
   // Runs every task already queued, then joins.
@@ -27,12 +28,15 @@ class WorkerPool {
     cv_.notify_all();
     for (std::thread& t : threads_) t.join();
   }
-  void Run(std::function<void()> task) {
+  // Queues `task`; false (task dropped) if max_queued tasks wait already.
+  [[nodiscard]] bool Run(std::function<void()> task) {
     {
       std::lock_guard<std::mutex> l(mu_);
+      if (tasks_.size() >= max_queued_) return false;
       tasks_.push_back(std::move(task));
     }
     cv_.notify_one();
+    return true;
   }
 
  private:
@@ -50,6 +54,7 @@ class WorkerPool {
     }
   }
 
+  const size_t max_queued_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
