@@ -1,5 +1,6 @@
 #include "server/execute_stream.h"
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -9,6 +10,8 @@
 
 namespace raftsql::server {
 namespace {
+
+std::atomic<uint64_t> byte_pauses{0};
 
 using Reactor = grpc::ServerBidiReactor<v1::ExecuteStreamRequest,
                                         v1::ExecuteStreamResponse>;
@@ -21,7 +24,7 @@ void ToTagged(uint64_t tag, const absl::StatusOr<sm::CommandResult>& r,
     return;
   }
   out->set_code(static_cast<int32_t>(r.status().code()));
-  out->set_error(std::string(r.status().message()));
+  out->set_error(sm::TruncatedMessage(r.status().message()));
   if (auto leader = r.status().GetPayload(kLeaderPayload)) {
     out->set_leader(std::string(*leader));
   }
@@ -34,7 +37,10 @@ void ToTagged(uint64_t tag, const absl::StatusOr<sm::CommandResult>& r,
 // reaction may run inline).
 class ExecuteStream final : public Reactor {
  public:
-  explicit ExecuteStream(RaftServer* node) : node_(node) { StartRead(&in_); }
+  explicit ExecuteStream(RaftServer* node)
+      : node_(node), max_held_bytes_(node->options().stream_held_bytes_max) {
+    StartRead(&in_);
+  }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // The client closed its side, or the stream broke.
@@ -46,26 +52,31 @@ class ExecuteStream final : public Reactor {
     {
       std::lock_guard<std::mutex> l(mu_);
       in_flight_ += static_cast<size_t>(in_.requests_size());
+      for (const v1::TaggedExecute& t : in_.requests()) {
+        held_bytes_ += t.ByteSizeLong();
+      }
     }
     for (const v1::TaggedExecute& t : in_.requests()) {
       const uint64_t tag = t.tag();
+      const size_t bytes = t.ByteSizeLong();
       absl::StatusOr<sm::Command> cmd =
           CommandFromProto(t.request(), node_->options().max_request_bytes);
       if (!cmd.ok()) {
-        Answer(tag, cmd.status());
+        Answer(tag, bytes, cmd.status());
         continue;
       }
       // Every request is answered exactly once (RaftServer's contract),
       // and the stream finishes only after the last answer: `this` lives.
-      node_->Execute(
-          std::move(*cmd),
-          [this, tag](absl::StatusOr<sm::CommandResult> r) { Answer(tag, r); });
+      node_->Execute(std::move(*cmd),
+                     [this, tag, bytes](absl::StatusOr<sm::CommandResult> r) {
+                       Answer(tag, bytes, r);
+                     });
     }
     in_.Clear();
     bool read = false;
     {
       std::lock_guard<std::mutex> l(mu_);
-      read = !reads_done_ && Held() < kMaxStreamInFlight;
+      read = !reads_done_ && !OverBound();
       read_paused_ = !read && !reads_done_;
     }
     if (read) StartRead(&in_);
@@ -74,12 +85,21 @@ class ExecuteStream final : public Reactor {
   void OnWriteDone(bool ok) override {
     std::unique_lock<std::mutex> l(mu_);
     CHECK(writing_);
+    CHECK_GE(held_bytes_, writing_bytes_);
+    held_bytes_ -= writing_bytes_;
+    writing_bytes_ = 0;
     out_.Clear();
     if (!ok) broken_ = true;  // Cancelled: answers have nowhere to go.
-    if (broken_) pending_.Clear();
+    if (broken_) {
+      pending_.Clear();
+      held_bytes_ -= pending_bytes_;
+      pending_bytes_ = 0;
+    }
     const bool read = ResumeRead();
     if (pending_.results_size() > 0) {
       out_.Swap(&pending_);
+      writing_bytes_ = pending_bytes_;
+      pending_bytes_ = 0;
       l.unlock();
       if (read) StartRead(&in_);
       StartWrite(&out_);
@@ -99,16 +119,28 @@ class ExecuteStream final : public Reactor {
   void OnDone() override { delete this; }
 
  private:
-  void Answer(uint64_t tag, const absl::StatusOr<sm::CommandResult>& r) {
+  // `request_bytes`: the size of the request answered (no longer held).
+  void Answer(uint64_t tag, size_t request_bytes,
+              const absl::StatusOr<sm::CommandResult>& r) {
     std::unique_lock<std::mutex> l(mu_);
     CHECK_GT(in_flight_, 0u);
+    CHECK_GE(held_bytes_, request_bytes);
     --in_flight_;
-    if (!broken_) ToTagged(tag, r, pending_.add_results());
+    held_bytes_ -= request_bytes;
+    if (!broken_) {
+      v1::TaggedResult* out = pending_.add_results();
+      ToTagged(tag, r, out);
+      const size_t answer = out->ByteSizeLong();
+      pending_bytes_ += answer;
+      held_bytes_ += answer;
+    }
     const bool read = ResumeRead();
     const bool write = !writing_ && pending_.results_size() > 0;
     if (write) {
       writing_ = true;
       out_.Swap(&pending_);
+      writing_bytes_ = pending_bytes_;
+      pending_bytes_ = 0;
     }
     if (!write) MaybeFinish(l);
     if (l.owns_lock()) l.unlock();
@@ -124,10 +156,22 @@ class ExecuteStream final : public Reactor {
            (writing_ ? static_cast<size_t>(out_.results_size()) : 0);
   }
 
-  // Whether to start the read that the bound paused: once half of it has
+  // At a bound: read no more. Under mu_.
+  bool OverBound() const {
+    if (held_bytes_ >= max_held_bytes_) {
+      byte_pauses.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+    return Held() >= kMaxStreamInFlight;
+  }
+
+  // Whether to start the read that the bounds paused: once half of each has
   // drained (not at every answer). Under mu_.
   bool ResumeRead() {
-    if (!read_paused_ || Held() > kMaxStreamInFlight / 2) return false;
+    if (!read_paused_ || Held() > kMaxStreamInFlight / 2 ||
+        held_bytes_ > max_held_bytes_ / 2) {
+      return false;
+    }
     read_paused_ = false;
     return true;
   }
@@ -143,11 +187,17 @@ class ExecuteStream final : public Reactor {
   }
 
   RaftServer* const node_;
+  const size_t max_held_bytes_;
   v1::ExecuteStreamRequest in_;  // The read in progress (gRPC's meanwhile).
   std::mutex mu_;
   v1::ExecuteStreamResponse out_;      // The write in progress.
   v1::ExecuteStreamResponse pending_;  // Answers waiting for the next write.
   size_t in_flight_ = 0;               // Read, not yet answered.
+  // Bytes of requests in flight and of answers not yet written; of those,
+  // pending_'s and out_'s (while writing).
+  size_t held_bytes_ = 0;
+  size_t pending_bytes_ = 0;
+  size_t writing_bytes_ = 0;
   bool reads_done_ = false;
   bool read_paused_ = false;  // At the in-flight bound; Answer resumes.
   bool writing_ = false;      // Invariant: out_ is gRPC's while set.
@@ -158,5 +208,7 @@ class ExecuteStream final : public Reactor {
 }  // namespace
 
 Reactor* NewExecuteStream(RaftServer* node) { return new ExecuteStream(node); }
+
+uint64_t ExecuteStreamBytePauses() { return byte_pauses.load(); }
 
 }  // namespace raftsql::server

@@ -19,6 +19,12 @@
 namespace raftsql::server {
 
 inline constexpr size_t kMaxStreamInFlight = 1024;
+// ... or once the requests in flight and the answers not yet written hold
+// ServerOptions::stream_held_bytes_max bytes (a client that sends large
+// requests, or reads no answers).
+
+// Times a stream stopped reading at the byte bound, process-wide (metrics).
+uint64_t ExecuteStreamBytePauses();
 
 // A reactor for one stream; it deletes itself when gRPC is done with it.
 grpc::ServerBidiReactor<v1::ExecuteStreamRequest, v1::ExecuteStreamResponse>*

@@ -27,6 +27,7 @@ using Stream = grpc::ClientReaderWriter<v1::ExecuteStreamRequest,
                                         v1::ExecuteStreamResponse>;
 
 constexpr size_t kMaxRequestBytes = 64 << 10;
+constexpr size_t kStreamHeldBytes = 1 << 20;
 
 v1::ExecuteRequest Sql(const std::string& sql, int64_t key = 0) {
   v1::ExecuteRequest r;
@@ -56,6 +57,7 @@ class ExecuteStreamTest : public ::testing::Test {
     o.data_dir = dir_;
     o.tick_ms = 5;
     o.max_request_bytes = kMaxRequestBytes;
+    o.stream_held_bytes_max = kStreamHeldBytes;
     auto node = RaftServer::Open(o);
     ASSERT_TRUE(node.ok()) << node.status();
     node_ = std::move(*node);
@@ -212,6 +214,45 @@ TEST_F(ExecuteStreamTest, MoreRequestsThanTheBoundAreAllAnswered) {
   ASSERT_EQ(answers.size(), 3001u);
   for (const auto& [t, r] : answers) EXPECT_EQ(r.code(), 0) << t;
   EXPECT_EQ(Count("t"), 3000);
+}
+
+TEST_F(ExecuteStreamTest, LargeRequestsPastTheByteBoundAreAllAnswered) {
+  // 120 requests of 50 KB, one to a message (the message size limit):
+  // six times the stream's byte bound, far below its count bound. The
+  // server pauses reading at the bytes and resumes.
+  const uint64_t pauses = ExecuteStreamBytePauses();
+  std::vector<v1::ExecuteStreamRequest> messages(121);
+  Add(&messages[0], 1, Sql("CREATE TABLE t(k INTEGER PRIMARY KEY, v)"));
+  uint64_t tag = 2;
+  const std::string blob(50'000, 'b');
+  for (size_t m = 1; m < messages.size(); ++m) {
+    for (int i = 0; i < 1; ++i, ++tag) {
+      v1::ExecuteRequest r =
+          Sql("INSERT INTO t VALUES (?, ?)", static_cast<int64_t>(tag));
+      r.mutable_statements(0)->add_positional()->set_blob(blob);
+      Add(&messages[m], tag, std::move(r));
+    }
+  }
+  grpc::Status end;
+  std::map<uint64_t, v1::TaggedResult> answers = RoundTrip(messages, &end);
+  EXPECT_TRUE(end.ok()) << end.error_message();
+  ASSERT_EQ(answers.size(), 121u);
+  for (const auto& [t, r] : answers) EXPECT_EQ(r.code(), 0) << t;
+  EXPECT_EQ(Count("t"), 120);
+  EXPECT_GT(ExecuteStreamBytePauses(), pauses);
+}
+
+TEST_F(ExecuteStreamTest, AnErrorEchoingAHugeTokenIsCut) {
+  std::vector<v1::ExecuteStreamRequest> messages(1);
+  Add(&messages[0], 1,
+      Sql("INSERT INTO " + std::string(30'000, 'x') + " VALUES (1)"));
+  grpc::Status end;
+  std::map<uint64_t, v1::TaggedResult> answers = RoundTrip(messages, &end);
+  ASSERT_EQ(answers.size(), 1u);
+  ASSERT_EQ(answers[1].response().results_size(), 1);
+  const v1::StatementResult& r = answers[1].response().results(0);
+  EXPECT_NE(r.code(), 0);
+  EXPECT_LT(r.error().size(), 1200u) << r.error().size();
 }
 
 TEST_F(ExecuteStreamTest, AClientThatCancelsMidStreamLeavesTheServerServing) {

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -72,7 +73,8 @@ void Budget(LocalCluster& c) {
   auto settings = Ok(returned.GetSettings(), "settings");
   Check(settings.settings().at("write_vm_steps_max") == 2'000'000,
         "the returned node lost the setting");
-  Log(absl::StrCat("node ", absent, " came back, applied the poison from its "
+  Log(absl::StrCat("node ", absent,
+                   " came back, applied the poison from its "
                    "log with the same outcome (converged)"));
   // Every node restarts on its data and serves (the entry stays in the log).
   for (int node = 1; node <= 3; ++node) c.StopNode(node, SIGKILL);
@@ -119,13 +121,90 @@ void Membership(LocalCluster& c) {
   WaitConverged(c, 3, MaxApplied(c, 3));
 }
 
+constexpr char kEndlessRead[] =
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) "
+    "SELECT count(*) FROM c";
+
+// Endless reads are interrupted at their client's deadline; meanwhile other
+// reads and writes are served and the leader keeps its term.
+void Reads(LocalCluster& c) {
+  const int leader = WaitLeader(c);
+  const uint64_t term =
+      Ok(c.client().Status(c.Endpoint(leader)), "status").term();
+  std::vector<std::thread> stuck;
+  std::vector<absl::Status> outcomes(3);
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    stuck.emplace_back([&c, &outcomes, leader, i] {
+      net::ClientOptions o;
+      o.attempts = 1;
+      o.timeout_ms = 3000;
+      net::Client client({c.Endpoint(leader)}, o);
+      outcomes[i] = client.Query(Read(kEndlessRead, false)).status();
+    });
+  }
+  net::Client pinned = Pinned(c, leader);
+  for (int i = 0; i < 20; ++i) {
+    Ok(pinned.Query(Read("SELECT 1", i % 2 == 0)), "a read beside them");
+    Ok(pinned.Execute(Sql("INSERT INTO t(v) VALUES (-1)")), "a write");
+  }
+  Log("20 reads and 20 writes served beside 3 endless reads");
+  for (std::thread& t : stuck) t.join();
+  for (const absl::Status& s : outcomes) {
+    Check(absl::IsDeadlineExceeded(s),
+          "an endless read did not end at its deadline: " + s.ToString());
+  }
+  const auto status = Ok(c.client().Status(c.Endpoint(leader)), "status");
+  Check(status.role() == "Leader" && status.term() == term,
+        "the leader lost its leadership under endless reads");
+  auto big = pinned.Query(Read(
+      "SELECT zeroblob(1000000) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION "
+      "ALL SELECT x+1 FROM c LIMIT 100) SELECT x FROM c)",
+      false));
+  Check(absl::IsResourceExhausted(big.status()),
+        "a 100 MB result was not refused: " + big.status().ToString());
+  Log("endless reads ended at their deadline (DEADLINE_EXCEEDED), the leader "
+      "kept term " +
+      std::to_string(term) + ", a 100 MB result was refused");
+}
+
+// SIGTERM stops a node within its bound while an endless read and a poison
+// write run on it.
+void StopWhileBusy(LocalCluster& c) {
+  const int leader = WaitLeader(c);
+  std::thread reader([&c, leader] {
+    net::ClientOptions o;
+    o.attempts = 1;
+    o.timeout_ms = 60'000;
+    net::Client client({c.Endpoint(leader)}, o);
+    (void)client.Query(Read(kEndlessRead, false));
+  });
+  std::thread writer([&c, leader] {
+    net::ClientOptions o;
+    o.attempts = 1;
+    net::Client client({c.Endpoint(leader)}, o);
+    (void)client.Execute(Sql(kEndless));
+  });
+  // Both are under way once a plain read has waited behind nothing.
+  Ok(Pinned(c, leader).Query(Read("SELECT 1", false)), "read");
+  const auto start = Clock::now();
+  c.StopNode(leader, SIGTERM);
+  const double s = std::chrono::duration<double>(Clock::now() - start).count();
+  reader.join();
+  writer.join();
+  // StopNode sends SIGKILL after 10 s; a node that needed it failed.
+  Check(s < 9.0, absl::StrCat("SIGTERM took ", s, " s to stop a busy node"));
+  Log(absl::StrCat("SIGTERM stopped the busy leader in ", s, " s"));
+  Check(c.StartNode(leader).ok(), "restart");
+  WaitConverged(c, 3, MaxApplied(c, 3));
+}
+
 void SecondServerOnAPortInUse(LocalCluster& c, const std::string& server,
                               const std::string& dir) {
   const std::string port = c.Endpoint(1);
-  const pid_t pid = tools::Spawn(
-      {server, "--id=9", "--listen=" + port, "--peers=9=" + port,
-       "--data_dir=" + dir + "/intruder"},
-      dir + "/intruder.log");
+  const pid_t pid =
+      tools::Spawn({server, "--id=9", "--listen=" + port, "--peers=9=" + port,
+                    "--data_dir=" + dir + "/intruder"},
+                   dir + "/intruder.log");
   int status = 0;
   const bool exited = tools::WaitExit(pid, 15'000, &status);
   if (!exited) tools::Stop(pid, 1000);
@@ -141,6 +220,8 @@ void Hostile(LocalCluster& c, const std::string& server,
   Check(c.Start().ok(), "start");
   WaitLeader(c);
   Budget(c);
+  Reads(c);
+  StopWhileBusy(c);
   Membership(c);
   SecondServerOnAPortInUse(c, server, dir);
 }
