@@ -302,7 +302,8 @@ void SqliteStateMachine::ApplyEntry(const core::Entry& entry,
     }
     return;
   }
-  for (const auto& [table, version] : result.versions) {
+  for (const auto& [name, version] : result.versions) {
+    const std::string& table = name;  // (clang 14 captures no bindings)
     // A batch mostly changes a few tables: a scan, no key built per entry.
     auto it = std::find_if(batch_versions_.begin(), batch_versions_.end(),
                            [&table](const auto& kept) {
