@@ -50,8 +50,8 @@ v1::DatabaseService::Stub& Client::StubFor(const std::string& endpoint) {
   for (auto& [address, stub] : stubs_) {
     if (address == endpoint) return *stub;
   }
-  stubs_.emplace_back(endpoint,
-                      v1::DatabaseService::NewStub(MakeChannel(endpoint)));
+  stubs_.emplace_back(endpoint, v1::DatabaseService::NewStub(
+                                    MakeChannel(endpoint, options_.tls)));
   return *stubs_.back().second;
 }
 
@@ -172,8 +172,8 @@ absl::StatusOr<v1::AdminResponse> Client::TransferLeadership(uint64_t id) {
 absl::StatusOr<std::string> UnaryBytes(const std::string& endpoint,
                                        const std::string& method,
                                        const std::string& request,
-                                       int timeout_ms) {
-  grpc::GenericStub stub(MakeChannel(endpoint));
+                                       int timeout_ms, const Tls& tls) {
+  grpc::GenericStub stub(MakeChannel(endpoint, tls));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(timeout_ms));

@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "net/raftsql.grpc.pb.h"
+#include "net/tls.h"
 
 namespace grpc {
 class ClientContext;
@@ -37,6 +38,9 @@ struct ClientOptions {
   int attempts = 6;         // Endpoints tried before giving up.
   // 0: draw a random session id.
   uint64_t session_id = 0;
+  // The cluster CA (and a client certificate, if it authenticates by one);
+  // plaintext without a CA.
+  Tls tls;
 };
 
 class Client {
@@ -93,7 +97,7 @@ class Client {
 absl::StatusOr<std::string> UnaryBytes(const std::string& endpoint,
                                        const std::string& method,
                                        const std::string& request,
-                                       int timeout_ms);
+                                       int timeout_ms, const Tls& tls = {});
 
 }  // namespace raftsql::net
 

@@ -24,8 +24,13 @@ void PrepareGrpc() {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 }
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
+                                           const Tls& tls,
+                                           const std::string& server_name) {
   grpc::ChannelArguments args;
+  if (tls.enabled() && !server_name.empty()) {
+    args.SetSslTargetNameOverride(server_name);
+  }
   args.SetMaxReceiveMessageSize(64 << 20);
   args.SetMaxSendMessageSize(64 << 20);
   // Reconnect quickly after a peer restarts. (The "min" back-off is also the
@@ -41,7 +46,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
       !address.empty() &&
       address.find_first_not_of("0123456789.:") == std::string::npos;
   return grpc::CreateCustomChannel(numeric ? "ipv4:" + address : address,
-                                   grpc::InsecureChannelCredentials(), args);
+                                   ChannelCredentials(tls), args);
 }
 
 namespace {
@@ -182,7 +187,10 @@ class GrpcTransport::Peer {
     }
     if (address != address_ || stub_ == nullptr) {
       address_ = address;
-      stub_ = v1::PeerService::NewStub(MakeChannel(address));
+      // Only node id_'s certificate names node-<id_>: an address book
+      // pointed elsewhere cannot reroute Raft traffic to another party.
+      stub_ = v1::PeerService::NewStub(
+          MakeChannel(address, owner_->options_.tls, NodeName(id_)));
     }
     stream_ = std::make_shared<Stream>(this);
     ++live_streams_;

@@ -23,6 +23,7 @@
 #include <string>
 
 #include "core/interfaces.h"
+#include "net/tls.h"
 
 namespace grpc {
 class Channel;
@@ -30,9 +31,13 @@ class Channel;
 
 namespace raftsql::net {
 
-// An insecure channel with large message limits and quick reconnects (peers
-// and clients on a trusted network).
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address);
+// A channel with large message limits and quick reconnects, secured by
+// `tls` (plaintext without a CA). With `server_name` the server's
+// certificate must carry that name (peers dial node-<id>); without, the
+// address it is dialled by (an IP address or DNS name in its certificate).
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
+                                           const Tls& tls,
+                                           const std::string& server_name = "");
 // Call before gRPC initializes (the first channel or server): a synchronous
 // client polls its channels only during a call, so a reconnect finishing
 // between calls was noticed by gRPC's backup poller only every 5 s (a node
@@ -42,6 +47,9 @@ void PrepareGrpc();
 
 struct GrpcTransportOptions {
   std::string self_address;  // sent with every batch
+  // This node's certificate and the cluster CA; each peer must prove it is
+  // node-<id> (mutual TLS).
+  Tls tls;
   size_t max_queued_messages = 4096;
   size_t max_batch_bytes = 4 << 20;
   // A batch not written within this (a peer that stopped reading) gives

@@ -135,6 +135,7 @@ absl::Status RaftServer::Init() {
     Post([this, peer] { node_->ReportSnapshot(peer, false); });
   };
   net::GrpcTransportOptions to;
+  to.tls = options_.tls;
   to.self_address = options_.listen;
   transport_ = std::make_unique<net::GrpcTransport>(to, cb);
 
@@ -190,6 +191,7 @@ void RaftServer::Start() {
 void RaftServer::JoinCluster() {
   net::ClientOptions co;
   co.timeout_ms = options_.request_timeout_ms * 4;
+  co.tls = options_.tls;  // A node joins as itself (its certificate).
   net::Client client({options_.join}, co);
   for (int attempt = 0; attempt < 60; ++attempt) {
     {

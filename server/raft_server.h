@@ -47,6 +47,9 @@ namespace raftsql::server {
 struct ServerOptions {
   uint64_t id = 0;
   std::string listen;  // host:port for peers and clients
+  // This node's certificate (node-<id>) and the cluster CA: mutual TLS with
+  // peers, TLS for clients. Without a CA, plaintext (trusted networks).
+  net::Tls tls;
   // The initial cluster (including this node), for a node that bootstraps.
   std::map<uint64_t, std::string> peers;
   // Instead of peers: the address of a running member to join through.

@@ -25,6 +25,17 @@ ABSL_FLAG(uint64_t, id, 0, "This node's id (> 0, unique in the cluster).");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7001",
           "host:port for both clients (DatabaseService) and peers "
           "(PeerService).");
+ABSL_FLAG(std::string, certs_dir, "",
+          "Directory with the cluster CA (ca.crt) and this node's certificate "
+          "and key (node-<id>.crt, node-<id>.key), as raftsql_certs makes "
+          "them: mutual TLS between nodes, TLS for clients.");
+ABSL_FLAG(std::string, ca_cert, "", "The cluster CA (instead of --certs_dir).");
+ABSL_FLAG(std::string, cert, "",
+          "This node's certificate, CN node-<id> (instead of --certs_dir).");
+ABSL_FLAG(std::string, key, "", "This node's key (instead of --certs_dir).");
+ABSL_FLAG(bool, insecure, false,
+          "Plaintext, no certificates: anyone who reaches the port can speak "
+          "as a peer. Only on a network every party of which is trusted.");
 ABSL_FLAG(std::string, peers, "",
           "The initial cluster, this node included, as "
           "id=host:port,id=host:port,... Used to bootstrap a new cluster; a "
@@ -85,6 +96,36 @@ bool ParsePeers(const std::string& text, std::map<uint64_t, std::string>* out) {
   return true;
 }
 
+// TLS from --certs_dir or --ca_cert/--cert/--key; none only with --insecure.
+absl::Status LoadNodeTls(uint64_t id, raftsql::net::Tls* out) {
+  const std::string dir = absl::GetFlag(FLAGS_certs_dir);
+  const std::string ca = absl::GetFlag(FLAGS_ca_cert);
+  const bool insecure = absl::GetFlag(FLAGS_insecure);
+  if (insecure) {
+    if (!dir.empty() || !ca.empty()) {
+      return absl::InvalidArgumentError(
+          "--insecure and certificates exclude each other");
+    }
+    return absl::OkStatus();
+  }
+  if (dir.empty() == ca.empty()) {
+    return absl::InvalidArgumentError(
+        "refusing to run without TLS: give --certs_dir (raftsql_certs local "
+        "--dir=certs makes one) or --ca_cert/--cert/--key, or --insecure on "
+        "a trusted network");
+  }
+  absl::StatusOr<raftsql::net::Tls> tls =
+      dir.empty() ? raftsql::net::LoadTls(ca, absl::GetFlag(FLAGS_cert),
+                                          absl::GetFlag(FLAGS_key))
+                  : raftsql::net::LoadTlsDir(dir, raftsql::net::NodeName(id));
+  if (!tls.ok()) return tls.status();
+  if (tls->cert_pem.empty()) {
+    return absl::InvalidArgumentError("a node needs its certificate and key");
+  }
+  *out = std::move(*tls);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -129,6 +170,11 @@ int main(int argc, char** argv) {
                  "raftsql: need --query-timeout-ms > 0, --read-connections in "
                  "[1, 64] and --max-result-bytes in [1, 60 MiB] (gRPC sends "
                  "at most 64 MiB)\n");
+    return 2;
+  }
+  absl::Status tls = LoadNodeTls(o.id, &o.tls);
+  if (!tls.ok()) {
+    std::fprintf(stderr, "raftsql: %s\n", std::string(tls.message()).c_str());
     return 2;
   }
   if (!ParsePeers(absl::GetFlag(FLAGS_peers), &o.peers)) {

@@ -16,6 +16,7 @@
 #include "net/client.h"
 #include "net/convert.h"
 #include "net/raftsql.grpc.pb.h"
+#include "net/tls.h"
 #include "server/convert.h"
 #include "server/execute_stream.h"
 
@@ -238,12 +239,42 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
   RaftServer* const node_;
 };
 
+// Who may send Raft messages on a peer stream: with TLS, only a node
+// certificate, and then only as that node; without TLS (a trusted network),
+// anyone (kNone).
+absl::StatusOr<uint64_t> PeerIdentity(grpc::CallbackServerContext* ctx,
+                                      bool tls) {
+  if (!tls) return core::kNone;
+  const std::optional<std::string> name =
+      net::PeerCertificateName(*ctx->auth_context());
+  if (!name.has_value()) {
+    return absl::UnauthenticatedError(
+        "the peer service needs a node certificate (mutual TLS)");
+  }
+  std::optional<uint64_t> id = net::NodeIdOfName(*name);
+  if (!id.has_value()) {
+    return absl::PermissionDeniedError(sm::TruncatedMessage(
+        absl::StrCat("certificate '", *name,
+                     "' is not a node's: clients cannot speak as "
+                     "peers")));
+  }
+  return *id;
+}
+
 // One incoming peer stream: reads batch after batch and hands each to the
-// node. A malformed message ends the stream with INVALID_ARGUMENT.
+// node. A malformed message, or one whose sender is not the certificate's
+// node, ends the stream (INVALID_ARGUMENT, PERMISSION_DENIED).
 class PeerStreamReader final : public grpc::ServerReadReactor<v1::RaftBatch> {
  public:
-  PeerStreamReader(RaftServer* node, std::function<void()> on_done)
+  PeerStreamReader(RaftServer* node, absl::StatusOr<uint64_t> peer,
+                   std::function<void()> on_done)
       : node_(node), on_done_(std::move(on_done)) {
+    if (!peer.ok()) {
+      Finish(grpc::Status(static_cast<grpc::StatusCode>(peer.status().code()),
+                          std::string(peer.status().message())));
+      return;
+    }
+    peer_ = *peer;
     StartRead(&batch_);
   }
   void OnReadDone(bool ok) override {
@@ -255,6 +286,11 @@ class PeerStreamReader final : public grpc::ServerReadReactor<v1::RaftBatch> {
       if (!m.ok()) {
         return Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                    std::string(m.status().message())));
+      }
+      if (peer_ != core::kNone && m->from != peer_) {
+        return Finish(grpc::Status(
+            grpc::StatusCode::PERMISSION_DENIED,
+            absl::StrCat("node ", peer_, " sent a message as node ", m->from)));
       }
       messages.push_back(std::move(*m));
     }
@@ -273,6 +309,7 @@ class PeerStreamReader final : public grpc::ServerReadReactor<v1::RaftBatch> {
  private:
   RaftServer* const node_;
   const std::function<void()> on_done_;
+  uint64_t peer_ = core::kNone;  // The sender every message must name.
   v1::RaftBatch batch_;
 };
 
@@ -284,10 +321,11 @@ class PeerServiceImpl final : public v1::PeerService::CallbackService {
       grpc::CallbackServerContext* ctx, v1::RaftBatchAck*) override {
     std::lock_guard<std::recursive_mutex> l(mu_);
     open_.insert(ctx);
-    return new PeerStreamReader(node_, [this, ctx] {
-      std::lock_guard<std::recursive_mutex> l(mu_);
-      open_.erase(ctx);
-    });
+    return new PeerStreamReader(
+        node_, PeerIdentity(ctx, node_->options().tls.enabled()), [this, ctx] {
+          std::lock_guard<std::recursive_mutex> l(mu_);
+          open_.erase(ctx);
+        });
   }
 
   // Ends the incoming streams (peers keep theirs open for good), so that
@@ -340,7 +378,7 @@ absl::StatusOr<std::unique_ptr<GrpcFrontend>> GrpcFrontend::Start(
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(node->options().listen,
-                           grpc::InsecureServerCredentials(), &port);
+                           net::ServerCredentials(node->options().tls), &port);
   // gRPC listens with SO_REUSEPORT by default: a second server on a port in
   // use would start and take part of its connections. Refuse instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
