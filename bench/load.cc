@@ -64,6 +64,10 @@ struct Options {
   // Inserted keys start above the table's largest, so runs can repeat
   // against one cluster.
   int64_t key_base = 0;
+  // TLS: the CA and client-root's certificate (from --certs_dir, or the
+  // started cluster's); plaintext when empty.
+  net::Tls tls;
+  std::string certs_dir;
 };
 
 struct Result {
@@ -98,6 +102,8 @@ bool Parse(int argc, char** argv, Options* o) {
     } else if (!(v = Arg(a, "etcd")).empty()) {
       o->nodes = absl::StrSplit(v, ',', absl::SkipEmpty());
       o->etcd = true;
+    } else if (!(v = Arg(a, "certs_dir")).empty()) {
+      o->certs_dir = v;
     } else if (!(v = Arg(a, "server_flag")).empty()) {
       o->server_flags.push_back(v);
     } else if (!(v = Arg(a, "mix")).empty()) {
@@ -162,7 +168,7 @@ class AsyncLoad {
       grpc::ChannelArguments args;
       args.SetInt("raftsql.load_channel", i);
       auto channel = grpc::CreateCustomChannel(
-          endpoints.front(), grpc::InsecureChannelCredentials(), args);
+          endpoints.front(), net::ChannelCredentials(o.tls), args);
       stubs_.push_back(v1::DatabaseService::NewStub(channel));
       generic_.push_back(std::make_unique<grpc::GenericStub>(channel));
     }
@@ -383,7 +389,9 @@ absl::Status PrepareEtcd(Options& o) {
 // Finds the leader (put first: writes then need no forwarding) and creates
 // the table, with rows for point reads.
 absl::Status PrepareRaftsql(Options& o) {
-  net::Client probe(o.nodes);
+  net::ClientOptions co;
+  co.tls = o.tls;
+  net::Client probe(o.nodes, co);
   const auto wait_until = Clock::now() + std::chrono::seconds(20);
   std::string leader;
   while (leader.empty() && Clock::now() < wait_until) {
@@ -431,7 +439,7 @@ int Main(int argc, char** argv) {
         "[--concurrency=C] "
         "[--ops=N] [--max_seconds=S] [--mix=insert|batch|select|select_lin"
         "|name=weight,...] [--sessions] [--stream=N] "
-        "[--server_flag=--flag=value ...]\n");
+        "[--certs_dir=DIR] [--server_flag=--flag=value ...]\n");
     return 2;
   }
   std::unique_ptr<tools::LocalCluster> cluster;
@@ -448,7 +456,16 @@ int Main(int argc, char** argv) {
       return 1;
     }
     o.nodes = cluster->Endpoints();
+    o.tls = cluster->client_tls();
     std::printf("started %d durable nodes in %s\n", o.start, co.dir.c_str());
+  }
+  if (!o.certs_dir.empty()) {
+    absl::StatusOr<net::Tls> tls = net::LoadTlsDir(o.certs_dir, "client-root");
+    if (!tls.ok()) {
+      std::fprintf(stderr, "load: %s\n", tls.status().ToString().c_str());
+      return 1;
+    }
+    o.tls = std::move(*tls);
   }
   {
     absl::Status ready = o.etcd ? PrepareEtcd(o) : PrepareRaftsql(o);

@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "net/client.h"
 #include "net/execute_stream_client.h"
+#include "net/grpc_transport.h"
 #include "tests/verify_util.h"
 #include "tools/local_cluster.h"
 #include "tools/process.h"
@@ -49,18 +50,17 @@ void SendGarbage(const std::string& endpoint) {
 
 // gRPC health checking, by a stock client: grpc.health.v1.Health/Check with
 // an empty request must answer SERVING (field 1 = 1).
-void CheckHealth(const std::string& endpoint) {
+void CheckHealth(const std::string& endpoint, const net::Tls& tls) {
   absl::StatusOr<std::string> r =
-      net::UnaryBytes(endpoint, "/grpc.health.v1.Health/Check", "", 5000);
+      net::UnaryBytes(endpoint, "/grpc.health.v1.Health/Check", "", 5000, tls);
   Check(r.ok(), "health check failed: " + r.status().ToString());
   Check(*r == std::string("\x08\x01", 2), "health status is not SERVING");
 }
 
 // Server reflection, by a stock client: ServerReflectionInfo with
 // list_services must name raftsql's services.
-void CheckReflection(const std::string& endpoint) {
-  grpc::GenericStub stub(
-      grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials()));
+void CheckReflection(const std::string& endpoint, const net::Tls& tls) {
+  grpc::GenericStub stub(net::MakeChannel(endpoint, tls));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   grpc::CompletionQueue cq;
@@ -105,8 +105,8 @@ void CheckReflection(const std::string& endpoint) {
 void StreamThroughFollower(LocalCluster& c, int leader, int64_t* key,
                            std::set<int64_t>* acked) {
   const int follower = leader % 3 + 1;
-  auto stub = v1::DatabaseService::NewStub(grpc::CreateChannel(
-      c.Endpoint(follower), grpc::InsecureChannelCredentials()));
+  auto stub = v1::DatabaseService::NewStub(
+      net::MakeChannel(c.Endpoint(follower), c.client_tls()));
   std::mutex mu;
   std::condition_variable cv;
   std::map<uint64_t, absl::Status> answers;
@@ -179,9 +179,10 @@ void Full(LocalCluster& c) {
   Log(absl::StrCat(acked.size(),
                    " writes through all 3 nodes, each seen by a "
                    "linearizable read on another node"));
-  for (int node = 1; node <= 3; ++node) CheckHealth(c.Endpoint(node));
+  for (int node = 1; node <= 3; ++node)
+    CheckHealth(c.Endpoint(node), c.client_tls());
   Log("gRPC health check: SERVING on every node");
-  CheckReflection(c.Endpoint(1));
+  CheckReflection(c.Endpoint(1), c.client_tls());
   Log("server reflection lists raftsql.v1.DatabaseService");
   StreamThroughFollower(c, leader, &key, &acked);
 
@@ -253,7 +254,7 @@ void Full(LocalCluster& c) {
             refused_write.status().ToString());
   Log("non-forwarding follower: " +
       std::string(refused_write.status().message()));
-  net::ClientOptions follow;
+  net::ClientOptions follow = c.ClientOptionsFor();
   follow.attempts = 3;
   net::Client following({c.Endpoint(follower)}, follow);
   Ok(following.Execute(Sql("INSERT INTO kv VALUES (-1, 0)")),
@@ -494,7 +495,8 @@ void Membership(LocalCluster& c) {
   auto moved = Ok(client.TransferLeadership(joiner), "transfer");
   Check(WaitLeader(c) == joiner, "leadership did not move");
   Log(absl::StrCat("leadership transferred to node ", joiner));
-  net::Client rest({c.Endpoint(2), c.Endpoint(3), c.Endpoint(joiner)});
+  net::Client rest({c.Endpoint(2), c.Endpoint(3), c.Endpoint(joiner)},
+                   c.ClientOptionsFor());
   write_some(rest, 10);
   auto removed = Ok(rest.RemoveNode(1), "remove node 1");
   for (const v1::Member& m : removed.members()) {

@@ -1,6 +1,7 @@
 // verify scenarios with hostile or careless input (issue 12): a poison-pill
 // write, cluster settings, unsafe membership changes, a second server on a
 // port in use. Each check failed before its fix.
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 
 #include <string>
@@ -9,6 +10,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/types.h"
+#include "net/convert.h"
+#include "net/grpc_transport.h"
+#include "net/tls.h"
+#include "sm/command.h"
 #include "tests/verify_util.h"
 #include "tools/process.h"
 
@@ -135,7 +141,7 @@ void Reads(LocalCluster& c) {
   std::vector<absl::Status> outcomes(3);
   for (size_t i = 0; i < outcomes.size(); ++i) {
     stuck.emplace_back([&c, &outcomes, leader, i] {
-      net::ClientOptions o;
+      net::ClientOptions o = c.ClientOptionsFor();
       o.attempts = 1;
       o.timeout_ms = 3000;
       net::Client client({c.Endpoint(leader)}, o);
@@ -172,14 +178,14 @@ void Reads(LocalCluster& c) {
 void StopWhileBusy(LocalCluster& c) {
   const int leader = WaitLeader(c);
   std::thread reader([&c, leader] {
-    net::ClientOptions o;
+    net::ClientOptions o = c.ClientOptionsFor();
     o.attempts = 1;
     o.timeout_ms = 60'000;
     net::Client client({c.Endpoint(leader)}, o);
     (void)client.Query(Read(kEndlessRead, false));
   });
   std::thread writer([&c, leader] {
-    net::ClientOptions o;
+    net::ClientOptions o = c.ClientOptionsFor();
     o.attempts = 1;
     net::Client client({c.Endpoint(leader)}, o);
     (void)client.Execute(Sql(kEndless));
@@ -196,6 +202,78 @@ void StopWhileBusy(LocalCluster& c) {
   Log(absl::StrCat("SIGTERM stopped the busy leader in ", s, " s"));
   Check(c.StartNode(leader).ok(), "restart");
   WaitConverged(c, 3, MaxApplied(c, 3));
+}
+
+// A forged append (a row into t) and a heartbeat response 1,000 terms
+// ahead, claiming to come from `claimed`, sent to node 1 over `tls`.
+grpc::Status SendForged(LocalCluster& c, const net::Tls& tls, uint64_t claimed,
+                        uint64_t term) {
+  auto stub = v1::PeerService::NewStub(
+      net::MakeChannel(c.Endpoint(1), tls, net::NodeName(1)));
+  sm::Command insert;
+  insert.statements.push_back({"INSERT INTO t(v) VALUES (424242)", {}, {}});
+  core::Message app;
+  app.type = core::MessageType::kApp;
+  app.from = claimed;
+  app.to = 1;
+  app.term = term + 1;
+  app.index = 1'000'000;
+  app.entries.push_back(core::Entry{term + 1, 1'000'001,
+                                    core::EntryType::kNormal, insert.Encode()});
+  core::Message resp;
+  resp.type = core::MessageType::kHeartbeatResp;
+  resp.from = claimed;
+  resp.to = 1;
+  resp.term = term + 1000;
+  v1::RaftBatch batch;
+  net::ToProto(app, batch.add_messages());
+  net::ToProto(resp, batch.add_messages());
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::RaftBatchAck ack;
+  std::unique_ptr<grpc::ClientWriter<v1::RaftBatch>> w =
+      stub->Stream(&ctx, &ack);
+  w->Write(batch);
+  w->WritesDone();
+  return w->Finish();
+}
+
+// Nobody but node N speaks as node N: without a certificate, with a
+// client's, as another node, or in plaintext, forged Raft messages are
+// refused and change nothing.
+void ForgedPeerMessages(LocalCluster& c) {
+  const uint64_t term = Ok(c.client().Status(c.Endpoint(1)), "status").term();
+  auto load = [&](const std::string& name) {
+    return Ok(net::LoadTlsDir(c.certs_dir(), name), "certificates " + name);
+  };
+  const struct {
+    const char* who;
+    net::Tls tls;
+    uint64_t claimed;
+    grpc::StatusCode want;
+  } attempts[] = {
+      {"no certificate", load(""), 2, grpc::StatusCode::UNAUTHENTICATED},
+      {"a client's certificate", load("client-root"), 2,
+       grpc::StatusCode::PERMISSION_DENIED},
+      {"node 3's certificate as node 2", load("node-3"), 2,
+       grpc::StatusCode::PERMISSION_DENIED},
+      {"plaintext", net::Tls{}, 2, grpc::StatusCode::UNAVAILABLE},
+  };
+  for (const auto& a : attempts) {
+    const grpc::Status s = SendForged(c, a.tls, a.claimed, term);
+    Check(s.error_code() == a.want,
+          absl::StrCat("forged peer messages with ", a.who, ": code ",
+                       s.error_code(), " ", s.error_message()));
+  }
+  WaitConverged(c, 3, MaxApplied(c, 3));
+  const auto after = Ok(c.client().Status(c.Endpoint(1)), "status");
+  Check(after.term() == term,
+        absl::StrCat("the term moved from ", term, " to ", after.term()));
+  Check(Count(c.client(), "SELECT count(*) FROM t WHERE v = 424242", true) == 0,
+        "a forged append wrote a row");
+  Log("forged appends and heartbeat responses without a node certificate, "
+      "with a client's, as another node, or in plaintext: refused, term and "
+      "rows unchanged");
 }
 
 void SecondServerOnAPortInUse(LocalCluster& c, const std::string& server,
@@ -220,6 +298,7 @@ void Hostile(LocalCluster& c, const std::string& server,
   Check(c.Start().ok(), "start");
   WaitLeader(c);
   Budget(c);
+  ForgedPeerMessages(c);
   Reads(c);
   StopWhileBusy(c);
   Membership(c);

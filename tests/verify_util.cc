@@ -38,7 +38,7 @@ v1::QueryRequest Read(const std::string& sql, bool linearizable) {
 
 // A client that talks to one node only (so followers must forward).
 net::Client Pinned(LocalCluster& c, int id) {
-  net::ClientOptions o;
+  net::ClientOptions o = c.ClientOptionsFor();
   o.attempts = 1;
   return net::Client({c.Endpoint(id)}, o);
 }

@@ -69,7 +69,10 @@ int main(int argc, char** argv) {
                 cluster.Pid(i),
                 leader.ok() && *leader == i ? "  (leader)" : "");
   }
-  std::printf("shell:  bazel run //tools:shell -- --nodes=%s\n",
+  std::printf("certs:  %s (CA, node and client-root certificates)\n",
+              cluster.certs_dir().c_str());
+  std::printf("shell:  bazel run //tools:shell -- --certs_dir=%s --nodes=%s\n",
+              cluster.certs_dir().c_str(),
               absl::StrJoin(cluster.Endpoints(), ",").c_str());
   std::printf("Ctrl-C stops the cluster.\n");
   std::fflush(stdout);

@@ -20,24 +20,31 @@ for _ in $(seq 1 150); do
 done
 grep -q "Ctrl-C stops" "$out" || { cat "$out"; echo "cluster did not start"; exit 1; }
 nodes="$(sed -n 's/^shell:.*--nodes=\(.*\)$/\1/p' "$out")"
+certs="$(sed -n 's/^shell:.*--certs_dir=\([^ ]*\) .*$/\1/p' "$out")"
+[ -f "$certs/ca.crt" ] || { cat "$out"; echo "no certificates"; exit 1; }
+# The cluster is TLS-only: a plaintext shell cannot talk to it.
+if "$shell" --nodes="$nodes" --insecure -c "SELECT 1" >"$dir/plain.txt" 2>&1; then
+  echo "a plaintext shell reached a TLS cluster"; exit 1
+fi
+shell() { "$shell" --certs_dir="$certs" "$@"; }
 pids="$(sed -n 's/.*pid \([0-9]*\).*/\1/p' "$out")"
 [ "$(echo "$pids" | wc -l)" -eq 3 ]
 
-"$shell" --nodes="$nodes" -c "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);
+shell --nodes="$nodes" -c "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT);
 INSERT INTO t (name) VALUES ('alpha'), ('beta');" | tee "$dir/a.txt"
 grep -q "2 rows affected" "$dir/a.txt"
-"$shell" --nodes="$nodes" -c "SELECT id, name FROM t ORDER BY id" | tee "$dir/b.txt"
+shell --nodes="$nodes" -c "SELECT id, name FROM t ORDER BY id" | tee "$dir/b.txt"
 grep -q "^2   beta" "$dir/b.txt"
 grep -q "(2 rows)" "$dir/b.txt"
-"$shell" --nodes="$nodes" -c ".nodes" | tee "$dir/c.txt"
+shell --nodes="$nodes" -c ".nodes" | tee "$dir/c.txt"
 [ "$(grep -c "Leader" "$dir/c.txt")" -eq 1 ]
-if "$shell" --nodes="$nodes" -c "SELEC oops" >"$dir/d.txt"; then
+if shell --nodes="$nodes" -c "SELEC oops" >"$dir/d.txt"; then
   echo "bad SQL did not fail"; exit 1
 fi
 grep -q "ERROR: INVALID_ARGUMENT" "$dir/d.txt"
 # Interactive mode from a pipe: a statement over two lines, dot-commands.
 printf '.consistency none\n.timer on\nSELECT count(*)\n  FROM t;\n.version t\n.quit\n' |
-  "$shell" --nodes="$nodes" | tee "$dir/e.txt"
+  shell --nodes="$nodes" | tee "$dir/e.txt"
 grep -q "consistency: none" "$dir/e.txt"
 grep -q "Run Time:" "$dir/e.txt"
 grep -qx "2" "$dir/e.txt"

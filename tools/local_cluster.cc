@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "tools/certs.h"
 #include "tools/process.h"
 
 namespace raftsql::tools {
@@ -19,7 +20,22 @@ LocalCluster::LocalCluster(LocalClusterOptions options)
   for (int i = 1; i <= options_.nodes; ++i) {
     endpoints_[i] = absl::StrCat("127.0.0.1:", FreePort());
   }
-  client_ = std::make_unique<net::Client>(Endpoints());
+  if (options_.secure) {
+    certs_ = EnsureLocalClusterCerts(certs_dir(), options_.nodes);
+    if (certs_.ok()) {
+      absl::StatusOr<net::Tls> tls =
+          net::LoadTlsDir(certs_dir(), "client-root");
+      certs_ = tls.status();
+      if (tls.ok()) client_tls_ = std::move(*tls);
+    }
+  }
+  client_ = std::make_unique<net::Client>(Endpoints(), ClientOptionsFor());
+}
+
+net::ClientOptions LocalCluster::ClientOptionsFor() const {
+  net::ClientOptions o;
+  o.tls = client_tls_;
+  return o;
 }
 
 LocalCluster::~LocalCluster() {
@@ -40,6 +56,7 @@ absl::Status LocalCluster::Start() {
   if (options_.server_binary.empty()) {
     return absl::NotFoundError("raftsql_server binary not found");
   }
+  if (!certs_.ok()) return certs_;
   for (int i = 1; i <= options_.nodes; ++i) {
     absl::Status s = StartNode(i);
     if (!s.ok()) return s;
@@ -70,6 +87,14 @@ absl::Status LocalCluster::StartNode(int id,
         break;
       }
     }
+  }
+  if (options_.secure) {
+    // A node that joins later gets its certificate when it first starts.
+    absl::Status certs = EnsureLocalClusterCerts(certs_dir(), id);
+    if (!certs.ok()) return certs;
+    argv.push_back("--certs_dir=" + certs_dir());
+  } else {
+    argv.push_back("--insecure");
   }
   for (const std::string& f : options_.extra_flags) argv.push_back(f);
   for (const std::string& f : extra) argv.push_back(f);

@@ -19,6 +19,10 @@ struct LocalClusterOptions {
   std::string server_binary;  // path to raftsql_server
   std::string dir;            // data and logs go under it
   std::vector<std::string> extra_flags;
+  // Mutual TLS between the nodes and TLS for clients, with certificates
+  // made under dir/certs (tools/certs.h; the client is "root"). False:
+  // plaintext (--insecure).
+  bool secure = true;
 };
 
 class LocalCluster {
@@ -44,11 +48,19 @@ class LocalCluster {
   // agrees; returns its id.
   absl::StatusOr<int> WaitForLeader(int timeout_ms);
   net::Client& client() { return *client_; }
+  // What a client of this cluster needs: the CA and client-root's
+  // certificate (empty when not secure), and where the files are.
+  const net::Tls& client_tls() const { return client_tls_; }
+  std::string certs_dir() const { return options_.dir + "/certs"; }
+  // Client options with client_tls() set.
+  net::ClientOptions ClientOptionsFor() const;
 
  private:
   LocalClusterOptions options_;
   std::vector<std::string> endpoints_;  // [0] unused
   std::vector<pid_t> pids_;
+  absl::Status certs_;  // Making or loading the certificates.
+  net::Tls client_tls_;
   std::unique_ptr<net::Client> client_;
 };
 

@@ -1,8 +1,9 @@
 // raftsql shell: an interactive SQL shell for a raftsql cluster, in the
 // spirit of sqlite3 and the rqlite shell.
 //
-//   shell --nodes=127.0.0.1:7001,127.0.0.1:7002     interactive
-//   shell --nodes=127.0.0.1:7001 -c "SELECT 1"      one shot
+//   shell --nodes=127.0.0.1:7001,127.0.0.1:7002 --certs_dir=DIR  interactive
+//   shell --nodes=127.0.0.1:7001 --certs_dir=DIR -c "SELECT 1"   one shot
+//   (--insecure instead of --certs_dir for a plaintext cluster)
 //
 // Line editing and history (~/.raftsql_history) come from editline. A
 // statement may span lines; it runs once it ends with ';'. Reads (SELECT,
@@ -34,7 +35,8 @@ struct Shell {
   bool timer = false;
   int failures = 0;
 
-  explicit Shell(std::vector<std::string> nodes) : client(std::move(nodes)) {}
+  Shell(std::vector<std::string> nodes, net::ClientOptions options)
+      : client(std::move(nodes), std::move(options)) {}
 
   void Fail(const absl::Status& s) {
     ++failures;
@@ -172,10 +174,18 @@ int Main(int argc, char** argv) {
   std::string one_shot;
   bool has_one_shot = false;
   std::string consistency;
+  std::string certs_dir, user = "root";
+  bool insecure = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--nodes=", 0) == 0) {
       nodes = absl::StrSplit(a.substr(8), ',', absl::SkipEmpty());
+    } else if (a.rfind("--certs_dir=", 0) == 0) {
+      certs_dir = a.substr(12);
+    } else if (a.rfind("--user=", 0) == 0) {
+      user = a.substr(7);
+    } else if (a == "--insecure") {
+      insecure = true;
     } else if (a == "-c" && i + 1 < argc) {
       one_shot = argv[++i];
       has_one_shot = true;
@@ -183,8 +193,11 @@ int Main(int argc, char** argv) {
       consistency = a.substr(14);
     } else if (a == "--help" || a == "-h") {
       std::printf(
-          "usage: shell [--nodes=host:port,...] [--consistency=none|"
-          "linearizable] [-c \"SQL; .command\"]\n\n%s",
+          "usage: shell [--nodes=host:port,...] (--certs_dir=DIR "
+          "[--user=NAME] | --insecure) [--consistency=none|linearizable] "
+          "[-c \"SQL; .command\"]\n"
+          "  --certs_dir: the cluster CA (ca.crt) and the user's certificate "
+          "(client-NAME.crt/.key; NAME defaults to root)\n\n%s",
           Shell::kHelp);
       return 0;
     } else {
@@ -193,7 +206,22 @@ int Main(int argc, char** argv) {
       return 2;
     }
   }
-  Shell shell(nodes);
+  net::ClientOptions options;
+  if (certs_dir.empty() != insecure) {
+    std::fprintf(stderr,
+                 "shell: give --certs_dir=DIR (TLS, the cluster's CA and "
+                 "client certificate) or --insecure (plaintext)\n");
+    return 2;
+  }
+  if (!insecure) {
+    absl::StatusOr<net::Tls> tls = net::LoadTlsDir(certs_dir, "client-" + user);
+    if (!tls.ok()) {
+      std::fprintf(stderr, "shell: %s\n", tls.status().ToString().c_str());
+      return 2;
+    }
+    options.tls = std::move(*tls);
+  }
+  Shell shell(nodes, std::move(options));
   if (consistency == "none") shell.consistency = v1::NONE;
   if (has_one_shot) {
     // Several commands may be given separated by newlines.
