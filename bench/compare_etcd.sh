@@ -6,7 +6,8 @@
 # INSERTs, each sent to its leader (raftsql twice: a unary call per write,
 # then the writes pipelined over one ExecuteStream). Prints ops/s and p99 of
 # each and the ratios to etcd. Default concurrencies: 1 16 64. Every process it starts is stopped
-# by PID on exit.
+# by PID on exit. Both run plaintext (etcd without TLS, raftsql --insecure),
+# so the comparison is like for like.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -60,9 +61,9 @@ for c in "${@:-1 16 64}"; do
   for c1 in $c; do
     ops=$((c1 * 300 + 3000))
     e="$("$load" --etcd="$endpoints" --concurrency="$c1" --ops="$ops" --max_seconds=30)"
-    r="$("$load" --start=3 --concurrency="$c1" --ops="$ops" --max_seconds=30)"
+    r="$("$load" --start=3 --insecure --concurrency="$c1" --ops="$ops" --max_seconds=30)"
     # The same writes over one pipelined ExecuteStream.
-    s="$("$load" --start=3 --concurrency="$c1" --ops="$ops" --max_seconds=30 \
+    s="$("$load" --start=3 --insecure --concurrency="$c1" --ops="$ops" --max_seconds=30 \
       --stream=1)"
     eo="$(echo "$e" | awk '/throughput/ {print $2}')"
     ep="$(echo "$e" | awk '/latency/ {print $8}')"

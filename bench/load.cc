@@ -68,6 +68,8 @@ struct Options {
   // started cluster's); plaintext when empty.
   net::Tls tls;
   std::string certs_dir;
+  // --start: plaintext nodes (as etcd runs in compare_etcd.sh).
+  bool insecure = false;
 };
 
 struct Result {
@@ -102,6 +104,8 @@ bool Parse(int argc, char** argv, Options* o) {
     } else if (!(v = Arg(a, "etcd")).empty()) {
       o->nodes = absl::StrSplit(v, ',', absl::SkipEmpty());
       o->etcd = true;
+    } else if (a == "--insecure") {
+      o->insecure = true;
     } else if (!(v = Arg(a, "certs_dir")).empty()) {
       o->certs_dir = v;
     } else if (!(v = Arg(a, "server_flag")).empty()) {
@@ -439,7 +443,7 @@ int Main(int argc, char** argv) {
         "[--concurrency=C] "
         "[--ops=N] [--max_seconds=S] [--mix=insert|batch|select|select_lin"
         "|name=weight,...] [--sessions] [--stream=N] "
-        "[--certs_dir=DIR] [--server_flag=--flag=value ...]\n");
+        "[--certs_dir=DIR | --insecure] [--server_flag=--flag=value ...]\n");
     return 2;
   }
   std::unique_ptr<tools::LocalCluster> cluster;
@@ -450,6 +454,7 @@ int Main(int argc, char** argv) {
     char tmpl[] = "/tmp/raftsql-load-XXXXXX";
     co.dir = mkdtemp(tmpl);
     co.extra_flags = o.server_flags;
+    co.secure = !o.insecure;
     cluster = std::make_unique<tools::LocalCluster>(co);
     if (absl::Status s = cluster->Start(); !s.ok()) {
       std::fprintf(stderr, "load: %s\n", s.ToString().c_str());
