@@ -1,12 +1,13 @@
 // libFuzzer target: the decoders of what the log holds (a Command, its
-// zero-copy view, a SettingChange, a CommandResult) take any bytes: an
-// error, never a crash, and a decoded command encodes back to bytes that
-// decode to the same command. Built and run by tests/fuzz_test.sh.
+// zero-copy view, a SettingChange, a UserChange, a CommandResult) take any
+// bytes: an error, never a crash, and what decodes encodes back to bytes
+// that decode to the same. Built and run by tests/fuzz_test.sh.
 #include <cstdint>
 #include <string_view>
 
 #include "core/check.h"
 #include "sm/command.h"
+#include "sm/users.h"
 #include "sm/write_budget.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -27,6 +28,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto setting = SettingChange::Decode(abytes); setting && setting->ok()) {
     WriteLimits limits;
     (void)ApplySetting((*setting)->name, (*setting)->value, &limits);
+  }
+  (void)UserChange::PeekRequestId(abytes);
+  if (auto user = UserChange::Decode(abytes); user && user->ok()) {
+    auto again = UserChange::Decode((*user)->Encode());
+    CHECK(again.has_value() && again->ok());
+    CHECK((*again)->user == (*user)->user);
   }
   (void)CommandResult::Decode(bytes);
   (void)TruncatedMessage(abytes);

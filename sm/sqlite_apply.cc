@@ -275,6 +275,11 @@ void SqliteStateMachine::ApplyEntry(const core::Entry& entry,
     ApplySettingChange(*setting, entry.index, out);
     return;
   }
+  if (std::optional<absl::StatusOr<UserChange>> user =
+          UserChange::Decode(entry.data)) {
+    ApplyUserChange(*user, entry.index, out);
+    return;
+  }
   budget_.BeginCommand();
   // One scratch command for every entry: its storage is reused.
   const absl::Status decoded = scratch_.Decode(entry.data);
@@ -433,6 +438,50 @@ void SqliteStateMachine::WriteSession(const CommandView& cmd,
   CHECK(sqlite3_step(up) == SQLITE_DONE);
   write_policy_.internal = false;
   sqlite3_reset(up);
+}
+
+void SqliteStateMachine::ApplyUserChange(
+    const absl::StatusOr<UserChange>& change, uint64_t index,
+    std::string* out) {
+  CommandResult& result = result_;
+  result.statements.clear();
+  result.versions.clear();
+  result.duplicate = false;
+  result.index = index;
+  absl::Status s = change.status();
+  if (s.ok()) s = ValidateUserName(change->user.name);
+  if (s.ok() && change->op == UserChange::Op::kDelete &&
+      !FindUser(change->user.name).has_value()) {
+    s = absl::NotFoundError(absl::StrCat("no user named ", change->user.name));
+  }
+  if (s.ok()) {
+    const User& u = change->user;
+    const bool put = change->op == UserChange::Op::kPut;
+    sqlite3_stmt* stmt = InternalStmt(
+        put ? "INSERT OR REPLACE INTO _raftsql_users(name, hash, permissions) "
+              "VALUES(?, ?, ?)"
+            : "DELETE FROM _raftsql_users WHERE name = ?");
+    sqlite3_bind_text(stmt, 1, u.name.data(), static_cast<int>(u.name.size()),
+                      SQLITE_TRANSIENT);
+    if (put) {
+      sqlite3_bind_text(stmt, 2, u.password_hash.data(),
+                        static_cast<int>(u.password_hash.size()),
+                        SQLITE_TRANSIENT);
+      sqlite3_bind_int64(stmt, 3, u.permissions);
+    }
+    write_policy_.internal = true;
+    CHECK(sqlite3_step(stmt) == SQLITE_DONE);
+    write_policy_.internal = false;
+    sqlite3_reset(stmt);
+    std::lock_guard<std::mutex> l(users_mu_);
+    if (put) {
+      users_[u.name] = u;
+    } else {
+      users_.erase(u.name);
+    }
+  }
+  result.statements.push_back(StatementResult{s, 0, 0});
+  result.EncodeTo(out);
 }
 
 void SqliteStateMachine::ApplySettingChange(

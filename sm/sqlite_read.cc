@@ -101,14 +101,23 @@ absl::StatusOr<uint64_t> SqliteStateMachine::GetVersion(
     const std::string& table, const ReadLimits& limits) {
   if (read_pool_ == nullptr) {
     std::lock_guard<std::mutex> lock(memory_read_mu_);
-    return VersionOn(db_, table);
+    return VersionOn(db_, write_policy_, table);
   }
   absl::StatusOr<ReadPool::Lease> lease = read_pool_->Acquire(limits);
   if (!lease.ok()) return lease.status();
-  return VersionOn(lease->db(), table);
+  return VersionOn(lease->db(), *read_policies_[lease->slot()], table);
 }
 
 absl::StatusOr<uint64_t> SqliteStateMachine::VersionOn(
+    sqlite3* db, Policy& policy, const std::string& table) {
+  // Our own statements: the meta table is read past the authorizer.
+  policy.internal = true;
+  absl::StatusOr<uint64_t> v = VersionLookup(db, table);
+  policy.internal = false;
+  return v;
+}
+
+absl::StatusOr<uint64_t> SqliteStateMachine::VersionLookup(
     sqlite3* db, const std::string& table) {
   Stmt exists;
   sqlite3_prepare_v2(db,

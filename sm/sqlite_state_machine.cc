@@ -23,7 +23,10 @@ constexpr char kMetaSchema[] =
     "  key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS _raftsql_sessions("
     "  session_id INTEGER PRIMARY KEY, sequence INTEGER NOT NULL,"
-    "  result BLOB NOT NULL);";
+    "  result BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS _raftsql_users("
+    "  name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
+    "  permissions INTEGER NOT NULL) WITHOUT ROWID;";
 
 // PRAGMAs that only read the schema: allowed. Every other PRAGMA could change
 // durability, journaling or the schema itself and is refused.
@@ -62,6 +65,13 @@ int AuthorizerCallback(void* ctx, int action, const char* a1, const char* a2,
       return refuse(absl::StrCat("PRAGMA ", a1 ? a1 : "",
                                  " is not allowed: it would change settings "
                                  "or the schema outside replication"));
+    case SQLITE_READ:
+      // Sessions' stored results, password hashes and the meta rows are
+      // nobody's to read (nor to copy into a table of their own).
+      if (IsInternalTable(a1)) {
+        return refuse(absl::StrCat("table ", a1, " is internal to raftsql"));
+      }
+      return SQLITE_OK;
     case SQLITE_FUNCTION:
       if (a2 != nullptr && absl::EqualsIgnoreCase(a2, "load_extension")) {
         return refuse("load_extension() is not allowed");
@@ -437,10 +447,11 @@ absl::Status SqliteStateMachine::LoadMeta() {
   absl::Status migrated = MigrateVersions();
   if (!migrated.ok()) return migrated;
   Stmt stmt;
-  if (sqlite3_prepare_v2(db_, "SELECT key, value FROM _raftsql_meta", -1,
-                         stmt.out(), nullptr) != SQLITE_OK) {
-    return SqliteError(db_, sqlite3_errcode(db_));
-  }
+  write_policy_.internal = true;  // Past the authorizer (it guards reads).
+  const int rc = sqlite3_prepare_v2(db_, "SELECT key, value FROM _raftsql_meta",
+                                    -1, stmt.out(), nullptr);
+  write_policy_.internal = false;
+  if (rc != SQLITE_OK) return SqliteError(db_, rc);
   applied_ = 0;
   hash_ = 0;
   WriteLimits limits;  // The defaults, for settings never changed.
@@ -459,7 +470,43 @@ absl::Status SqliteStateMachine::LoadMeta() {
   }
   SetWriteLimits(limits);
   RefreshHasTriggers();
+  return LoadUsers();
+}
+
+absl::Status SqliteStateMachine::LoadUsers() {
+  Stmt stmt;
+  write_policy_.internal = true;
+  const int rc = sqlite3_prepare_v2(
+      db_, "SELECT name, hash, permissions FROM _raftsql_users", -1, stmt.out(),
+      nullptr);
+  write_policy_.internal = false;
+  if (rc != SQLITE_OK) return SqliteError(db_, rc);
+  std::map<std::string, User, std::less<>> users;
+  while (sqlite3_step(stmt.get()) == SQLITE_ROW) {
+    User u;
+    u.name = reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0));
+    u.password_hash =
+        reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 1));
+    u.permissions = static_cast<uint32_t>(sqlite3_column_int64(stmt.get(), 2));
+    users.emplace(u.name, std::move(u));
+  }
+  std::lock_guard<std::mutex> l(users_mu_);
+  users_ = std::move(users);
   return absl::OkStatus();
+}
+
+std::optional<User> SqliteStateMachine::FindUser(absl::string_view name) const {
+  std::lock_guard<std::mutex> l(users_mu_);
+  auto it = users_.find(name);
+  if (it == users_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<User> SqliteStateMachine::Users() const {
+  std::lock_guard<std::mutex> l(users_mu_);
+  std::vector<User> out;
+  for (const auto& [name, u] : users_) out.push_back(u);
+  return out;
 }
 
 void SqliteStateMachine::SetWriteLimits(const WriteLimits& limits) {

@@ -18,8 +18,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <span>
 #include <string>
@@ -32,6 +34,7 @@
 #include "core/prng.h"
 #include "sm/command.h"
 #include "sm/read_pool.h"
+#include "sm/users.h"
 #include "sm/write_budget.h"
 
 struct sqlite3;
@@ -129,6 +132,10 @@ class SqliteStateMachine final : public core::StateMachine {
   // Called by SQLite's preupdate hook (public for the C callback only).
   void OnPreUpdate(sqlite3* db, int op, const char* db_name, const char* table,
                    int64_t key1, int64_t key2);
+  // The stored user `name` (thread-safe; as this replica has applied).
+  std::optional<User> FindUser(absl::string_view name) const;
+  std::vector<User> Users() const;
+
   // Called by SQLite's progress handler (public for the C callback only):
   // true interrupts the running statement (the write budget is spent).
   bool OnProgress();
@@ -169,11 +176,19 @@ class SqliteStateMachine final : public core::StateMachine {
   void RecordBudgetFailure(const core::Entry& entry, std::string* out);
   void WriteSession(const CommandView& cmd, const CommandResult& result);
   void SetWriteLimits(const WriteLimits& limits);
+  // A UserChange entry: validated, written to _raftsql_users and the
+  // in-memory copy.
+  void ApplyUserChange(const absl::StatusOr<UserChange>& change, uint64_t index,
+                       std::string* out);
+  absl::Status LoadUsers();
   absl::StatusOr<QueryResult> RunQuery(
       sqlite3* db, Policy& policy, const Statement& statement,
       const ReadLimits& limits,
       const std::function<absl::Status()>& interruption);
-  absl::StatusOr<uint64_t> VersionOn(sqlite3* db, const std::string& table);
+  absl::StatusOr<uint64_t> VersionOn(sqlite3* db, Policy& policy,
+                                     const std::string& table);
+  static absl::StatusOr<uint64_t> VersionLookup(sqlite3* db,
+                                                const std::string& table);
   // Applies `cmd` at `index` into `*result`, which the caller has reset.
   void ApplyWithSavepoints(const CommandView& cmd, uint64_t index,
                            bool savepoints, CommandResult* result);
@@ -227,6 +242,11 @@ class SqliteStateMachine final : public core::StateMachine {
   uint64_t prng_seed_ = 0;
   bool prng_seeded_ = false;
   core::Prng prng_{0};
+
+  // What _raftsql_users holds, for the server's authentication (any
+  // thread). Written by the apply thread after each change it applies.
+  mutable std::mutex users_mu_;
+  std::map<std::string, User, std::less<>> users_;
 
   WriteBudget budget_;
   // The entry (its index) whose command spent its budget in a batch that
