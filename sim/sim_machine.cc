@@ -60,12 +60,7 @@ class SqlMachine final : public SimMachine {
   }
 
   uint64_t LastOp(uint64_t client) override {
-    absl::StatusOr<sm::QueryResult> q = sql_->Query(sm::Statement{
-        "SELECT sequence FROM _raftsql_sessions WHERE session_id = ?",
-        {sm::Value::Integer(static_cast<int64_t>(client))},
-        {}});
-    if (!q.ok() || q->rows.empty()) return 0;
-    return static_cast<uint64_t>(q->rows[0][0].integer);
+    return sql_->SessionSequence(client).value_or(0);
   }
 
   uint64_t Digest() override { return sql_->divergence_hash(); }

@@ -108,6 +108,31 @@ absl::StatusOr<uint64_t> SqliteStateMachine::GetVersion(
   return VersionOn(lease->db(), *read_policies_[lease->slot()], table);
 }
 
+absl::StatusOr<uint64_t> SqliteStateMachine::SessionSequence(
+    uint64_t session_id) {
+  auto lookup = [session_id](sqlite3* db, Policy& policy) -> uint64_t {
+    policy.internal = true;
+    Stmt q;
+    sqlite3_prepare_v2(
+        db, "SELECT sequence FROM _raftsql_sessions WHERE session_id = ?", -1,
+        q.out(), nullptr);
+    sqlite3_bind_int64(q.get(), 1, static_cast<int64_t>(session_id));
+    const uint64_t seq =
+        sqlite3_step(q.get()) == SQLITE_ROW
+            ? static_cast<uint64_t>(sqlite3_column_int64(q.get(), 0))
+            : 0;
+    policy.internal = false;
+    return seq;
+  };
+  if (read_pool_ == nullptr) {
+    std::lock_guard<std::mutex> lock(memory_read_mu_);
+    return lookup(db_, write_policy_);
+  }
+  absl::StatusOr<ReadPool::Lease> lease = read_pool_->Acquire(ReadLimits{});
+  if (!lease.ok()) return lease.status();
+  return lookup(lease->db(), *read_policies_[lease->slot()]);
+}
+
 absl::StatusOr<uint64_t> SqliteStateMachine::VersionOn(
     sqlite3* db, Policy& policy, const std::string& table) {
   // Our own statements: the meta table is read past the authorizer.

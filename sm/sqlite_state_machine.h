@@ -116,6 +116,8 @@ class SqliteStateMachine final : public core::StateMachine {
   // never written); NotFound if there is no such table.
   absl::StatusOr<uint64_t> GetVersion(const std::string& table,
                                       const ReadLimits& limits = {});
+  // The last sequence applied for a client session (0 if none).
+  absl::StatusOr<uint64_t> SessionSequence(uint64_t session_id);
   // Running hash over every change applied: equal on replicas that agree.
   uint64_t divergence_hash() const { return hash_; }
   // The database bytes (tests compare replicas with it).
