@@ -8,6 +8,8 @@
 #include <random>
 #include <utility>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "net/grpc_transport.h"
 
 namespace raftsql::net {
@@ -62,6 +64,7 @@ absl::Status Client::WithFailover(Fn call) {
   for (int attempt = 0; attempt < options_.attempts; ++attempt) {
     const std::string endpoint = current();
     grpc::ClientContext ctx;
+    Authorize(&ctx);
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(options_.timeout_ms));
     last = call(StubFor(endpoint), ctx);
@@ -127,6 +130,7 @@ absl::StatusOr<uint64_t> Client::GetVersion(const std::string& table) {
 
 absl::StatusOr<v1::StatusResponse> Client::Status(const std::string& endpoint) {
   grpc::ClientContext ctx;
+  Authorize(&ctx);
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(options_.timeout_ms));
   v1::StatusResponse response;
@@ -161,6 +165,38 @@ absl::StatusOr<v1::SettingsResponse> Client::SetSetting(const std::string& name,
 absl::StatusOr<v1::SettingsResponse> Client::GetSettings() {
   return Call(&v1::DatabaseService::Stub::GetSettings,
               v1::GetSettingsRequest());
+}
+
+std::string BasicAuthorization(const std::string& user,
+                               const std::string& password) {
+  return absl::StrCat("Basic ", absl::Base64Escape(user + ":" + password));
+}
+
+void Client::Authorize(grpc::ClientContext* ctx) const {
+  if (!options_.user.empty()) {
+    ctx->AddMetadata("authorization",
+                     BasicAuthorization(options_.user, options_.password));
+  }
+}
+
+absl::StatusOr<v1::UsersResponse> Client::PutUser(
+    const std::string& name, const std::string& password,
+    const std::vector<std::string>& permissions) {
+  v1::PutUserRequest request;
+  request.set_name(name);
+  request.set_password(password);
+  for (const std::string& p : permissions) request.add_permissions(p);
+  return Call(&v1::DatabaseService::Stub::PutUser, request);
+}
+
+absl::StatusOr<v1::UsersResponse> Client::DropUser(const std::string& name) {
+  v1::DropUserRequest request;
+  request.set_name(name);
+  return Call(&v1::DatabaseService::Stub::DropUser, request);
+}
+
+absl::StatusOr<v1::UsersResponse> Client::ListUsers() {
+  return Call(&v1::DatabaseService::Stub::ListUsers, v1::ListUsersRequest());
 }
 
 absl::StatusOr<v1::AdminResponse> Client::TransferLeadership(uint64_t id) {

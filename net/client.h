@@ -41,7 +41,15 @@ struct ClientOptions {
   // The cluster CA (and a client certificate, if it authenticates by one);
   // plaintext without a CA.
   Tls tls;
+  // A stored user's name and password (sent as Basic credentials with
+  // every call); empty to authenticate by the certificate alone.
+  std::string user;
+  std::string password;
 };
+
+// The "authorization" metadata for a user and password.
+std::string BasicAuthorization(const std::string& user,
+                               const std::string& password);
 
 class Client {
  public:
@@ -62,6 +70,14 @@ class Client {
   absl::StatusOr<v1::SettingsResponse> SetSetting(const std::string& name,
                                                   uint64_t value);
   absl::StatusOr<v1::SettingsResponse> GetSettings();
+  absl::StatusOr<v1::UsersResponse> PutUser(
+      const std::string& name, const std::string& password,
+      const std::vector<std::string>& permissions);
+  absl::StatusOr<v1::UsersResponse> DropUser(const std::string& name);
+  absl::StatusOr<v1::UsersResponse> ListUsers();
+  // Adds this client's credentials to `ctx` (for calls made on StubFor's
+  // stubs directly, such as an ExecuteStreamClient's).
+  void Authorize(grpc::ClientContext* ctx) const;
 
   // The endpoint requests go to now (the leader, once known).
   std::string current() const;

@@ -310,6 +310,7 @@ void RaftServer::OnApply(const core::Entry& e, const std::string& result) {
   }
   uint64_t id = sm::Command::PeekRequestId(e.data);
   if (id == 0) id = sm::SettingChange::PeekRequestId(e.data);
+  if (id == 0) id = sm::UserChange::PeekRequestId(e.data);
   if (id != 0) Finish(id, result);
 }
 

@@ -141,6 +141,16 @@ class RaftServer {
   absl::StatusOr<sm::WriteLimits> SetSetting(const std::string& name,
                                              uint64_t value);
   absl::StatusOr<sm::WriteLimits> Settings();
+  // Users (sm/users.h): the password is hashed here (Argon2id) and only the
+  // hash is proposed. Answered once applied here, with the users then known.
+  absl::StatusOr<std::vector<sm::User>> PutUser(const std::string& name,
+                                                const std::string& password,
+                                                uint32_t permissions);
+  absl::StatusOr<std::vector<sm::User>> DropUser(const std::string& name);
+  std::vector<sm::User> Users() const { return sm_->Users(); }
+  std::optional<sm::User> FindUser(const std::string& name) const {
+    return sm_->FindUser(name);
+  }
   // Raft messages from the peer service.
   void Deliver(std::vector<core::Message> messages);
   // A peer's address, as its batches state it.

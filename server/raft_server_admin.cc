@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "server/auth.h"
 #include "server/internal.h"
 #include "server/raft_server.h"
 
@@ -223,6 +224,54 @@ absl::StatusOr<sm::WriteLimits> RaftServer::SetSetting(const std::string& name,
     return result->statements[0].status;
   }
   return Settings();
+}
+
+namespace {
+
+// The outcome of an applied admin entry (a one-statement result).
+absl::Status AppliedOutcome(const absl::StatusOr<std::string>& r) {
+  if (!r.ok()) return r.status();
+  absl::StatusOr<sm::CommandResult> result = sm::CommandResult::Decode(*r);
+  if (!result.ok()) return result.status();
+  if (result->statements.size() == 1) return result->statements[0].status;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<sm::User>> RaftServer::PutUser(
+    const std::string& name, const std::string& password,
+    uint32_t permissions) {
+  absl::Status valid = sm::ValidateUserName(name);
+  if (!valid.ok()) return valid;
+  std::string hash;
+  if (!password.empty()) {
+    absl::StatusOr<std::string> h = HashPassword(password);
+    if (!h.ok()) return h.status();
+    hash = std::move(*h);
+  }
+  const sm::User user{name, hash, permissions};
+  absl::Status s = AppliedOutcome(SubmitSync(
+      [this, user](uint64_t id) {
+        return node_->Propose(
+            sm::UserChange{sm::UserChange::Op::kPut, user, id}.Encode());
+      },
+      "user change"));
+  if (!s.ok()) return s;
+  return Users();
+}
+
+absl::StatusOr<std::vector<sm::User>> RaftServer::DropUser(
+    const std::string& name) {
+  absl::Status s = AppliedOutcome(SubmitSync(
+      [this, name](uint64_t id) {
+        return node_->Propose(sm::UserChange{sm::UserChange::Op::kDelete,
+                                             sm::User{name, "", 0}, id}
+                                  .Encode());
+      },
+      "user change"));
+  if (!s.ok()) return s;
+  return Users();
 }
 
 absl::StatusOr<sm::WriteLimits> RaftServer::Settings() {

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include "net/convert.h"
 #include "net/raftsql.grpc.pb.h"
 #include "net/tls.h"
+#include "server/auth.h"
 #include "server/convert.h"
 #include "server/execute_stream.h"
 
@@ -86,6 +88,17 @@ void ToProto(const sm::WriteLimits& limits, v1::SettingsResponse* response) {
   out[std::string(sm::kSettingValueBytes)] = limits.value_bytes_max;
 }
 
+void ToProto(const std::vector<sm::User>& users, v1::UsersResponse* response) {
+  for (const sm::User& u : users) {
+    v1::UserInfo* out = response->add_users();
+    out->set_name(u.name);
+    for (const std::string& p : sm::PermissionNames(u.permissions)) {
+      out->add_permissions(p);
+    }
+    out->set_has_password(!u.password_hash.empty());
+  }
+}
+
 void ToProto(uint64_t version, v1::GetVersionResponse* response) {
   response->set_version(version);
 }
@@ -120,13 +133,27 @@ sm::ReadLimits LimitsOf(grpc::CallbackServerContext* ctx) {
 // The callback API: a handler returns at once and the reactor is finished
 // when the outcome is known (on the Raft loop or a reader thread), so a
 // request waiting for its commit holds no thread.
+// An ExecuteStream refused before it starts (no credentials or permission).
+class RefusedStream final
+    : public grpc::ServerBidiReactor<v1::ExecuteStreamRequest,
+                                     v1::ExecuteStreamResponse> {
+ public:
+  explicit RefusedStream(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
 class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
  public:
-  explicit DatabaseServiceImpl(RaftServer* node) : node_(node) {}
+  explicit DatabaseServiceImpl(RaftServer* node)
+      : node_(node),
+        auth_(node->options().tls.enabled(), [node](const std::string& name) {
+          return node->FindUser(name);
+        }) {}
 
   grpc::ServerUnaryReactor* Execute(grpc::CallbackServerContext* ctx,
                                     const v1::ExecuteRequest* request,
                                     v1::ExecuteResponse* response) override {
+    if (auto* refused = Refuse(ctx, sm::kPermExecute)) return refused;
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     absl::StatusOr<sm::Command> cmd =
         CommandFromProto(*request, node_->options().max_request_bytes);
@@ -140,13 +167,16 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
   }
 
   grpc::ServerBidiReactor<v1::ExecuteStreamRequest, v1::ExecuteStreamResponse>*
-  ExecuteStream(grpc::CallbackServerContext*) override {
+  ExecuteStream(grpc::CallbackServerContext* ctx) override {
+    absl::Status allowed = auth_.Authorize(*ctx, sm::kPermExecute);
+    if (!allowed.ok()) return new RefusedStream(ToGrpc(allowed, ctx));
     return NewExecuteStream(node_);
   }
 
   grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* ctx,
                                   const v1::QueryRequest* request,
                                   v1::QueryResponse* response) override {
+    if (auto* refused = Refuse(ctx, sm::kPermQuery)) return refused;
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     node_->Query(FromProto(request->statement()),
                  request->consistency() == v1::LINEARIZABLE, LimitsOf(ctx),
@@ -157,6 +187,7 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
   grpc::ServerUnaryReactor* GetVersion(
       grpc::CallbackServerContext* ctx, const v1::GetVersionRequest* request,
       v1::GetVersionResponse* response) override {
+    if (auto* refused = Refuse(ctx, sm::kPermQuery)) return refused;
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     node_->GetVersion(request->table(),
                       request->consistency() == v1::LINEARIZABLE, LimitsOf(ctx),
@@ -167,6 +198,7 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const v1::StatusRequest*,
                                    v1::StatusResponse* response) override {
+    if (auto* refused = Refuse(ctx, sm::kPermStatus)) return refused;
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     node_->State(Answer<NodeState>(ctx, reactor, response));
     return reactor;
@@ -178,33 +210,19 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
     const uint64_t id = request->id();
     const std::string address = request->address();
     const bool learner = request->learner();
-    return Admin(ctx, response, [this, id, address, learner] {
-      return node_->AddNode(id, address, learner);
-    });
+    return Blocking<std::vector<Member>>(
+        ctx, sm::kPermJoin, response, [this, id, address, learner] {
+          return node_->AddNode(id, address, learner);
+        });
   }
 
   grpc::ServerUnaryReactor* RemoveNode(grpc::CallbackServerContext* ctx,
                                        const v1::RemoveNodeRequest* request,
                                        v1::AdminResponse* response) override {
     const uint64_t id = request->id();
-    return Admin(ctx, response, [this, id] { return node_->RemoveNode(id); });
-  }
-
-  grpc::ServerUnaryReactor* SetSetting(
-      grpc::CallbackServerContext* ctx, const v1::SetSettingRequest* request,
-      v1::SettingsResponse* response) override {
-    const std::string name = request->name().substr(0, 128);
-    const uint64_t value = request->value();
-    return Blocking<sm::WriteLimits>(ctx, response, [this, name, value] {
-      return node_->SetSetting(name, value);
-    });
-  }
-
-  grpc::ServerUnaryReactor* GetSettings(
-      grpc::CallbackServerContext* ctx, const v1::GetSettingsRequest*,
-      v1::SettingsResponse* response) override {
-    return Blocking<sm::WriteLimits>(ctx, response,
-                                     [this] { return node_->Settings(); });
+    return Blocking<std::vector<Member>>(
+        ctx, sm::kPermRemove, response,
+        [this, id] { return node_->RemoveNode(id); });
   }
 
   grpc::ServerUnaryReactor* TransferLeadership(
@@ -212,31 +230,102 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
       const v1::TransferLeadershipRequest* request,
       v1::AdminResponse* response) override {
     const uint64_t id = request->id();
-    return Admin(ctx, response,
-                 [this, id] { return node_->TransferLeadership(id); });
+    return Blocking<std::vector<Member>>(
+        ctx, sm::kPermRemove, response,
+        [this, id] { return node_->TransferLeadership(id); });
+  }
+
+  grpc::ServerUnaryReactor* SetSetting(
+      grpc::CallbackServerContext* ctx, const v1::SetSettingRequest* request,
+      v1::SettingsResponse* response) override {
+    const std::string name = request->name().substr(0, 128);
+    const uint64_t value = request->value();
+    return Blocking<sm::WriteLimits>(
+        ctx, sm::kPermAdmin, response,
+        [this, name, value] { return node_->SetSetting(name, value); });
+  }
+
+  grpc::ServerUnaryReactor* GetSettings(
+      grpc::CallbackServerContext* ctx, const v1::GetSettingsRequest*,
+      v1::SettingsResponse* response) override {
+    return Blocking<sm::WriteLimits>(ctx, sm::kPermStatus, response,
+                                     [this] { return node_->Settings(); });
+  }
+
+  grpc::ServerUnaryReactor* PutUser(grpc::CallbackServerContext* ctx,
+                                    const v1::PutUserRequest* request,
+                                    v1::UsersResponse* response) override {
+    const std::string name = request->name().substr(0, 128);
+    const std::string password = request->password();
+    absl::StatusOr<uint32_t> permissions = sm::ParsePermissions(
+        {request->permissions().begin(), request->permissions().end()});
+    return Blocking<std::vector<sm::User>>(
+        ctx, sm::kPermAdmin, response,
+        [this, name, password, permissions]() -> Users {
+          if (!permissions.ok()) return permissions.status();
+          return node_->PutUser(name, password, *permissions);
+        });
+  }
+
+  grpc::ServerUnaryReactor* DropUser(grpc::CallbackServerContext* ctx,
+                                     const v1::DropUserRequest* request,
+                                     v1::UsersResponse* response) override {
+    const std::string name = request->name().substr(0, 128);
+    return Blocking<std::vector<sm::User>>(
+        ctx, sm::kPermAdmin, response,
+        [this, name] { return node_->DropUser(name); });
+  }
+
+  grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* ctx,
+                                      const v1::ListUsersRequest*,
+                                      v1::UsersResponse* response) override {
+    if (auto* refused = Refuse(ctx, sm::kPermStatus)) return refused;
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    Answer<std::vector<sm::User>>(ctx, reactor, response)(node_->Users());
+    return reactor;
   }
 
  private:
+  using Users = absl::StatusOr<std::vector<sm::User>>;
+
+  // A reactor already finished with the refusal, or null if the caller
+  // holds `permission`.
+  grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* ctx,
+                                   uint32_t permission) {
+    absl::Status allowed = auth_.Authorize(*ctx, permission);
+    if (allowed.ok()) return nullptr;
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    reactor->Finish(ToGrpc(allowed, ctx));
+    return reactor;
+  }
+
   // Admin calls block (they wait for several steps); they are rare, so each
-  // runs on a thread of its own rather than on a gRPC callback thread.
+  // runs on a thread of its own rather than on a gRPC callback thread, at
+  // most kMaxAdminCalls at once.
   template <typename T, typename Response>
   grpc::ServerUnaryReactor* Blocking(grpc::CallbackServerContext* ctx,
-                                     Response* response,
+                                     uint32_t permission, Response* response,
                                      std::function<absl::StatusOr<T>()> call) {
+    if (auto* refused = Refuse(ctx, permission)) return refused;
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    std::thread([done = Answer<T>(ctx, reactor, response),
+    if (admin_calls_.fetch_add(1) >= kMaxAdminCalls) {
+      admin_calls_.fetch_sub(1);
+      reactor->Finish(ToGrpc(
+          absl::ResourceExhaustedError("too many admin calls at once"), ctx));
+      return reactor;
+    }
+    std::thread([this, done = Answer<T>(ctx, reactor, response),
                  call = std::move(call)] {
       done(call());
+      admin_calls_.fetch_sub(1);
     }).detach();
     return reactor;
   }
-  grpc::ServerUnaryReactor* Admin(
-      grpc::CallbackServerContext* ctx, v1::AdminResponse* response,
-      std::function<absl::StatusOr<std::vector<Member>>()> call) {
-    return Blocking<std::vector<Member>>(ctx, response, std::move(call));
-  }
+  static constexpr int kMaxAdminCalls = 8;
 
   RaftServer* const node_;
+  Authenticator auth_;
+  std::atomic<int> admin_calls_{0};
 };
 
 // Who may send Raft messages on a peer stream: with TLS, only a node
