@@ -142,8 +142,8 @@ std::string Authenticator::Digest(const std::string& user,
   return std::string(reinterpret_cast<char*>(out), n);
 }
 
-absl::Status Authenticator::Authorize(const grpc::ServerContextBase& ctx,
-                                      uint32_t needed) {
+absl::StatusOr<Principal> Authenticator::Authorize(
+    const grpc::ServerContextBase& ctx, uint32_t needed) {
   absl::StatusOr<Principal> p = Authenticate(ctx);
   if (!p.ok()) return p.status();
   if ((p->permissions & needed) != needed) {
@@ -152,7 +152,7 @@ absl::Status Authenticator::Authorize(const grpc::ServerContextBase& ctx,
         absl::StrJoin(sm::PermissionNames(needed & ~p->permissions), ", "),
         " permission"));
   }
-  return absl::OkStatus();
+  return p;
 }
 
 }  // namespace raftsql::server

@@ -46,8 +46,9 @@ class Authenticator {
   // UNAUTHENTICATED if the caller proves no identity (or a wrong password).
   absl::StatusOr<Principal> Authenticate(const grpc::ServerContextBase& ctx);
   // Authenticate, then PERMISSION_DENIED unless it holds every bit of
-  // `needed`.
-  absl::Status Authorize(const grpc::ServerContextBase& ctx, uint32_t needed);
+  // `needed`; the caller if it does.
+  absl::StatusOr<Principal> Authorize(const grpc::ServerContextBase& ctx,
+                                      uint32_t needed);
 
   // Verified passwords remembered (bounded; the oldest half goes first).
   static constexpr size_t kMaxRemembered = 4096;

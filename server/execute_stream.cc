@@ -37,8 +37,10 @@ void ToTagged(uint64_t tag, const absl::StatusOr<sm::CommandResult>& r,
 // reaction may run inline).
 class ExecuteStream final : public Reactor {
  public:
-  explicit ExecuteStream(RaftServer* node)
-      : node_(node), max_held_bytes_(node->options().stream_held_bytes_max) {
+  ExecuteStream(RaftServer* node, std::string user)
+      : node_(node),
+        user_(std::move(user)),
+        max_held_bytes_(node->options().stream_held_bytes_max) {
     StartRead(&in_);
   }
 
@@ -65,6 +67,7 @@ class ExecuteStream final : public Reactor {
         Answer(tag, bytes, cmd.status());
         continue;
       }
+      cmd->user = user_;
       // Every request is answered exactly once (RaftServer's contract),
       // and the stream finishes only after the last answer: `this` lives.
       node_->Execute(std::move(*cmd),
@@ -187,6 +190,7 @@ class ExecuteStream final : public Reactor {
   }
 
   RaftServer* const node_;
+  const std::string user_;
   const size_t max_held_bytes_;
   v1::ExecuteStreamRequest in_;  // The read in progress (gRPC's meanwhile).
   std::mutex mu_;
@@ -207,7 +211,9 @@ class ExecuteStream final : public Reactor {
 
 }  // namespace
 
-Reactor* NewExecuteStream(RaftServer* node) { return new ExecuteStream(node); }
+Reactor* NewExecuteStream(RaftServer* node, std::string user) {
+  return new ExecuteStream(node, std::move(user));
+}
 
 uint64_t ExecuteStreamBytePauses() { return byte_pauses.load(); }
 

@@ -12,6 +12,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstddef>
+#include <string>
 
 #include "net/raftsql.grpc.pb.h"
 #include "server/raft_server.h"
@@ -26,9 +27,10 @@ inline constexpr size_t kMaxStreamInFlight = 1024;
 // Times a stream stopped reading at the byte bound, process-wide (metrics).
 uint64_t ExecuteStreamBytePauses();
 
-// A reactor for one stream; it deletes itself when gRPC is done with it.
+// A reactor for one stream of the authenticated `user` (whose requests'
+// sessions are theirs); it deletes itself when gRPC is done with it.
 grpc::ServerBidiReactor<v1::ExecuteStreamRequest, v1::ExecuteStreamResponse>*
-NewExecuteStream(RaftServer* node);
+NewExecuteStream(RaftServer* node, std::string user = "");
 
 }  // namespace raftsql::server
 

@@ -86,6 +86,7 @@ void ToProto(const sm::WriteLimits& limits, v1::SettingsResponse* response) {
   out[std::string(sm::kSettingVmSteps)] = limits.vm_steps_max;
   out[std::string(sm::kSettingRowBytes)] = limits.row_bytes_max;
   out[std::string(sm::kSettingValueBytes)] = limits.value_bytes_max;
+  out[std::string(sm::kSettingSessionIdle)] = limits.session_idle_ms_max;
 }
 
 void ToProto(const std::vector<sm::User>& users, v1::UsersResponse* response) {
@@ -153,14 +154,19 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
   grpc::ServerUnaryReactor* Execute(grpc::CallbackServerContext* ctx,
                                     const v1::ExecuteRequest* request,
                                     v1::ExecuteResponse* response) override {
-    if (auto* refused = Refuse(ctx, sm::kPermExecute)) return refused;
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    absl::StatusOr<Principal> caller = auth_.Authorize(*ctx, sm::kPermExecute);
+    if (!caller.ok()) {
+      reactor->Finish(ToGrpc(caller.status(), ctx));
+      return reactor;
+    }
     absl::StatusOr<sm::Command> cmd =
         CommandFromProto(*request, node_->options().max_request_bytes);
     if (!cmd.ok()) {
       reactor->Finish(ToGrpc(cmd.status(), ctx));
       return reactor;
     }
+    cmd->user = caller->name;  // Its session, if any, is this user's.
     node_->Execute(std::move(*cmd),
                    Answer<sm::CommandResult>(ctx, reactor, response));
     return reactor;
@@ -168,9 +174,9 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
 
   grpc::ServerBidiReactor<v1::ExecuteStreamRequest, v1::ExecuteStreamResponse>*
   ExecuteStream(grpc::CallbackServerContext* ctx) override {
-    absl::Status allowed = auth_.Authorize(*ctx, sm::kPermExecute);
-    if (!allowed.ok()) return new RefusedStream(ToGrpc(allowed, ctx));
-    return NewExecuteStream(node_);
+    absl::StatusOr<Principal> caller = auth_.Authorize(*ctx, sm::kPermExecute);
+    if (!caller.ok()) return new RefusedStream(ToGrpc(caller.status(), ctx));
+    return NewExecuteStream(node_, caller->name);
   }
 
   grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* ctx,
@@ -292,10 +298,10 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
   // holds `permission`.
   grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* ctx,
                                    uint32_t permission) {
-    absl::Status allowed = auth_.Authorize(*ctx, permission);
+    absl::StatusOr<Principal> allowed = auth_.Authorize(*ctx, permission);
     if (allowed.ok()) return nullptr;
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    reactor->Finish(ToGrpc(allowed, ctx));
+    reactor->Finish(ToGrpc(allowed.status(), ctx));
     return reactor;
   }
 

@@ -15,7 +15,9 @@ using core::GetFixed64;
 using core::PutBytes;
 using core::PutFixed64;
 
-constexpr char kCommandMagic[] = "sql1";
+// sql2 adds the user; sql1 (without it) is what older logs hold.
+constexpr char kCommandMagic[] = "sql2";
+constexpr char kCommandMagicV1[] = "sql1";
 constexpr char kResultMagic[] = "res1";
 
 absl::Status Malformed(const char* what) {
@@ -73,7 +75,7 @@ std::string TruncatedMessage(absl::string_view message) {
 }
 
 std::string Command::Encode() const {
-  size_t size = 4 + 8 + 1 + 5 * 8;
+  size_t size = 4 + 8 + 1 + 6 * 8 + user.size();
   for (const Statement& s : statements) {
     size += 24 + s.sql.size();
     for (const Value& v : s.positional) size += 9 + 8 + v.bytes.size();
@@ -100,6 +102,7 @@ std::string Command::Encode() const {
   PutFixed64(out, sequence);
   PutFixed64(out, static_cast<uint64_t>(timestamp_ms));
   PutFixed64(out, random_seed);
+  PutBytes(out, user);
   PutFixed64(out, request_id);  // Last: PeekRequestId reads it there.
   return out;
 }
@@ -149,7 +152,8 @@ Value ToValue(const ValueView& v) {
 }  // namespace
 
 absl::Status CommandView::Decode(std::string_view in) {
-  if (in.substr(0, 4) != kCommandMagic) return Malformed("command");
+  const bool v1 = in.substr(0, 4) == kCommandMagicV1;
+  if (in.substr(0, 4) != kCommandMagic && !v1) return Malformed("command");
   in.remove_prefix(4);
   auto n = GetFixed64(in);
   if (!n || *n > in.size()) return Malformed("command");
@@ -180,10 +184,13 @@ absl::Status CommandView::Decode(std::string_view in) {
   auto seq = GetFixed64(in);
   auto ts = GetFixed64(in);
   auto seed = GetFixed64(in);
+  std::optional<std::string_view> who = std::string_view();
+  if (!v1) who = GetBytes(in);
   auto request = GetFixed64(in);
-  if (!session || !seq || !ts || !seed || !request || !in.empty()) {
+  if (!session || !seq || !ts || !seed || !who || !request || !in.empty()) {
     return Malformed("command trailer");
   }
+  user = *who;
   session_id = *session;
   sequence = *seq;
   timestamp_ms = static_cast<int64_t>(*ts);
@@ -213,11 +220,15 @@ absl::StatusOr<Command> Command::Decode(std::string_view in) {
   c.timestamp_ms = view.timestamp_ms;
   c.random_seed = view.random_seed;
   c.request_id = view.request_id;
+  c.user = std::string(view.user);
   return c;
 }
 
 uint64_t Command::PeekRequestId(std::string_view data) {
-  if (data.size() < 4 + 8 || data.substr(0, 4) != kCommandMagic) return 0;
+  if (data.size() < 4 + 8 || (data.substr(0, 4) != kCommandMagic &&
+                              data.substr(0, 4) != kCommandMagicV1)) {
+    return 0;
+  }
   std::string_view tail = data.substr(data.size() - 8);
   return GetFixed64(tail).value_or(0);
 }

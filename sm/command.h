@@ -60,6 +60,9 @@ struct Command {
   // Set by the node that proposed it, to find the waiting client when the
   // entry applies there; no effect on the state machine.
   uint64_t request_id = 0;
+  // The authenticated user who sent it (set by the server, never by the
+  // client): a session belongs to the user who opened it.
+  std::string user;
 
   std::string Encode() const;
   static absl::StatusOr<Command> Decode(std::string_view data);
@@ -93,6 +96,7 @@ struct CommandView {
   int64_t timestamp_ms = 0;
   uint64_t random_seed = 0;
   uint64_t request_id = 0;
+  std::string_view user;
 
   // Decodes `data` (Command::Encode's bytes) into this view, reusing its
   // vectors: the apply loop decodes every entry into one.

@@ -201,8 +201,10 @@ void SqliteStateMachine::ApplyInTransactionOrAlone(
     std::span<const core::Entry> entries, std::string* out) {
   const uint64_t applied_before = applied_;
   const uint64_t hash_before = hash_;
+  const uint64_t sweep_before = session_sweep_period_;
   ApplyInTransaction(entries, out);
   if (!transaction_lost_) return;
+  session_sweep_period_ = sweep_before;  // Its sweep was rolled back too.
   // A statement's ON CONFLICT ROLLBACK ended our transaction and with it the
   // whole batch (nothing was committed). Redo the batch one entry per
   // transaction: then such a statement only loses its own entry's effects,
@@ -284,6 +286,7 @@ void SqliteStateMachine::ApplyEntry(const core::Entry& entry,
   // One scratch command for every entry: its storage is reused.
   const absl::Status decoded = scratch_.Decode(entry.data);
   const CommandView& cmd = scratch_;
+  if (decoded.ok()) MaybeExpireSessions(cmd.timestamp_ms);
   CommandResult& result = result_;  // Reused: its vectors keep their storage.
   result.statements.clear();
   result.versions.clear();
@@ -327,38 +330,7 @@ void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
                                              uint64_t index, bool savepoints,
                                              CommandResult* out) {
   CommandResult& result = *out;
-  if (cmd.session_id != 0) {
-    // Thesis §6.3: a retried request returns the stored result.
-    sqlite3_stmt* q = InternalStmt(
-        "SELECT sequence, result FROM _raftsql_sessions WHERE session_id = ?");
-    sqlite3_bind_int64(q, 1, static_cast<int64_t>(cmd.session_id));
-    write_policy_.internal = true;
-    const int rc = sqlite3_step(q);
-    write_policy_.internal = false;
-    if (rc == SQLITE_ROW) {
-      const auto seq = static_cast<uint64_t>(sqlite3_column_int64(q, 0));
-      if (cmd.sequence <= seq) {
-        if (cmd.sequence == seq) {
-          const auto* p = static_cast<const char*>(sqlite3_column_blob(q, 1));
-          absl::StatusOr<CommandResult> stored = CommandResult::Decode(
-              std::string_view(p, sqlite3_column_bytes(q, 1)));
-          sqlite3_reset(q);
-          CHECK(stored.ok());
-          result = std::move(*stored);
-          result.duplicate = true;
-          return;
-        }
-        sqlite3_reset(q);
-        result.statements.push_back(StatementResult{
-            absl::FailedPreconditionError(absl::StrCat(
-                "stale request: session ", cmd.session_id, " is at sequence ",
-                seq, ", this is ", cmd.sequence)),
-            0, 0});
-        return;
-      }
-    }
-    sqlite3_reset(q);
-  }
+  if (cmd.session_id != 0 && AnsweredBySession(cmd, &result)) return;
   SetDeterministicNow(cmd.timestamp_ms);
   // Seeded on first use: most entries never call random().
   prng_seed_ = cmd.random_seed ^ (index * 0x9e3779b97f4a7c15ull);
@@ -425,15 +397,91 @@ void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
   if (cmd.session_id != 0) WriteSession(cmd, result);
 }
 
+bool SqliteStateMachine::AnsweredBySession(const CommandView& cmd,
+                                           CommandResult* result) {
+  sqlite3_stmt* q = InternalStmt(
+      "SELECT sequence, result, owner FROM _raftsql_sessions "
+      "WHERE session_id = ?");
+  sqlite3_bind_int64(q, 1, static_cast<int64_t>(cmd.session_id));
+  write_policy_.internal = true;
+  const int rc = sqlite3_step(q);
+  write_policy_.internal = false;
+  if (rc != SQLITE_ROW) {
+    sqlite3_reset(q);
+    return false;
+  }
+  const auto seq = static_cast<uint64_t>(sqlite3_column_int64(q, 0));
+  const auto* owner = reinterpret_cast<const char*>(sqlite3_column_text(q, 2));
+  if (std::string_view(owner != nullptr ? owner : "") != cmd.user) {
+    // A session belongs to the user who opened it: nobody else may replay
+    // its results or move its sequence (and so lock its owner out).
+    sqlite3_reset(q);
+    result->statements.push_back(StatementResult{
+        absl::PermissionDeniedError(absl::StrCat("session ", cmd.session_id,
+                                                 " belongs to another user")),
+        0, 0});
+    return true;
+  }
+  if (cmd.sequence > seq) {
+    sqlite3_reset(q);
+    return false;
+  }
+  if (cmd.sequence == seq) {
+    // Thesis §6.3: a retried request returns the stored result.
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(q, 1));
+    absl::StatusOr<CommandResult> stored =
+        CommandResult::Decode(std::string_view(p, sqlite3_column_bytes(q, 1)));
+    sqlite3_reset(q);
+    CHECK(stored.ok());
+    *result = std::move(*stored);
+    result->duplicate = true;
+    return true;
+  }
+  sqlite3_reset(q);
+  result->statements.push_back(
+      StatementResult{absl::FailedPreconditionError(absl::StrCat(
+                          "stale request: session ", cmd.session_id,
+                          " is at sequence ", seq, ", this is ", cmd.sequence)),
+                      0, 0});
+  return true;
+}
+
+void SqliteStateMachine::MaybeExpireSessions(int64_t now_ms) {
+  // Deterministic: the entry's leader-fixed time, and the last sweep's
+  // period kept in _raftsql_meta, decide; at most one sweep a period.
+  if (now_ms <= 0) return;
+  const uint64_t period = static_cast<uint64_t>(now_ms) / kSessionSweepMs;
+  if (period <= session_sweep_period_) return;
+  session_sweep_period_ = period;
+  const int64_t idle =
+      static_cast<int64_t>(budget_.limits().session_idle_ms_max);
+  sqlite3_stmt* del =
+      InternalStmt("DELETE FROM _raftsql_sessions WHERE last_used_ms < ?");
+  sqlite3_bind_int64(del, 1, now_ms - idle);
+  sqlite3_stmt* mark = InternalStmt(
+      "INSERT OR REPLACE INTO _raftsql_meta(key, value) "
+      "VALUES('session_sweep_period', ?)");
+  sqlite3_bind_int64(mark, 1, static_cast<int64_t>(period));
+  write_policy_.internal = true;
+  CHECK(sqlite3_step(del) == SQLITE_DONE);
+  CHECK(sqlite3_step(mark) == SQLITE_DONE);
+  write_policy_.internal = false;
+  sqlite3_reset(del);
+  sqlite3_reset(mark);
+}
+
 void SqliteStateMachine::WriteSession(const CommandView& cmd,
                                       const CommandResult& result) {
   sqlite3_stmt* up = InternalStmt(
       "INSERT OR REPLACE INTO _raftsql_sessions(session_id, sequence, "
-      "result) VALUES(?, ?, ?)");
+      "result, owner, last_used_ms) VALUES(?, ?, ?, ?, ?)");
   const std::string bytes = result.Encode();
   sqlite3_bind_int64(up, 1, static_cast<int64_t>(cmd.session_id));
   sqlite3_bind_int64(up, 2, static_cast<int64_t>(cmd.sequence));
   sqlite3_bind_blob64(up, 3, bytes.data(), bytes.size(), SQLITE_TRANSIENT);
+  sqlite3_bind_text(up, 4, cmd.user.data(), static_cast<int>(cmd.user.size()),
+                    SQLITE_TRANSIENT);
+  sqlite3_bind_int64(up, 5, cmd.timestamp_ms);
   write_policy_.internal = true;
   CHECK(sqlite3_step(up) == SQLITE_DONE);
   write_policy_.internal = false;

@@ -23,7 +23,8 @@ constexpr char kMetaSchema[] =
     "  key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS _raftsql_sessions("
     "  session_id INTEGER PRIMARY KEY, sequence INTEGER NOT NULL,"
-    "  result BLOB NOT NULL);"
+    "  result BLOB NOT NULL, owner TEXT NOT NULL DEFAULT '',"
+    "  last_used_ms INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS _raftsql_users("
     "  name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
     "  permissions INTEGER NOT NULL) WITHOUT ROWID;";
@@ -443,8 +444,31 @@ absl::Status SqliteStateMachine::CopyOldVersions() {
   return absl::OkStatus();
 }
 
+absl::Status SqliteStateMachine::MigrateSessions() {
+  // Sessions of databases (and snapshots) written before they had owners
+  // and times: add the columns (owner '' and time 0: the first sweep ends
+  // them, as sessions idle since before the upgrade).
+  Stmt cols;
+  write_policy_.internal = true;
+  sqlite3_prepare_v2(db_,
+                     "SELECT 1 FROM pragma_table_info('_raftsql_sessions')"
+                     " WHERE name = 'owner'",
+                     -1, cols.out(), nullptr);
+  const bool has_owner = sqlite3_step(cols.get()) == SQLITE_ROW;
+  absl::Status s = absl::OkStatus();
+  if (!has_owner) {
+    s = Exec(
+        "ALTER TABLE _raftsql_sessions ADD COLUMN owner TEXT NOT NULL "
+        "DEFAULT ''; ALTER TABLE _raftsql_sessions ADD COLUMN last_used_ms "
+        "INTEGER NOT NULL DEFAULT 0;");
+  }
+  write_policy_.internal = false;
+  return s;
+}
+
 absl::Status SqliteStateMachine::LoadMeta() {
   absl::Status migrated = MigrateVersions();
+  if (migrated.ok()) migrated = MigrateSessions();
   if (!migrated.ok()) return migrated;
   Stmt stmt;
   write_policy_.internal = true;  // Past the authorizer (it guards reads).
@@ -454,6 +478,7 @@ absl::Status SqliteStateMachine::LoadMeta() {
   if (rc != SQLITE_OK) return SqliteError(db_, rc);
   applied_ = 0;
   hash_ = 0;
+  session_sweep_period_ = 0;
   WriteLimits limits;  // The defaults, for settings never changed.
   while (sqlite3_step(stmt.get()) == SQLITE_ROW) {
     const std::string key =
@@ -462,6 +487,7 @@ absl::Status SqliteStateMachine::LoadMeta() {
         static_cast<uint64_t>(sqlite3_column_int64(stmt.get(), 1));
     if (key == "applied_index") applied_ = value;
     if (key == "divergence_hash") hash_ = value;
+    if (key == "session_sweep_period") session_sweep_period_ = value;
     if (absl::StartsWith(key, kSettingPrefix)) {
       // A value out of range (written by another build) keeps the default.
       (void)ApplySetting(absl::string_view(key).substr(kSettingPrefix.size()),

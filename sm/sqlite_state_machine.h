@@ -177,6 +177,13 @@ class SqliteStateMachine final : public core::StateMachine {
   // stores it so that a retry gets the same answer.
   void RecordBudgetFailure(const core::Entry& entry, std::string* out);
   void WriteSession(const CommandView& cmd, const CommandResult& result);
+  // True if the command's session answers it (a retry's stored result, a
+  // stale sequence, another user's session) into `*result`.
+  bool AnsweredBySession(const CommandView& cmd, CommandResult* result);
+  // Deletes sessions idle longer than session_idle_ms_max, once a period.
+  void MaybeExpireSessions(int64_t now_ms);
+  static constexpr uint64_t kSessionSweepMs = 60'000;
+  absl::Status MigrateSessions();
   void SetWriteLimits(const WriteLimits& limits);
   // A UserChange entry: validated, written to _raftsql_users and the
   // in-memory copy.
@@ -251,6 +258,9 @@ class SqliteStateMachine final : public core::StateMachine {
   std::map<std::string, User, std::less<>> users_;
 
   WriteBudget budget_;
+  // The last session sweep's period (now_ms / kSessionSweepMs); mirrors
+  // _raftsql_meta's session_sweep_period.
+  uint64_t session_sweep_period_ = 0;
   // The entry (its index) whose command spent its budget in a batch that
   // is being redone entry by entry, and the error it got (0: none).
   uint64_t budget_failed_index_ = 0;

@@ -90,3 +90,88 @@ TEST(InternalTables, AreUnreadableAndCannotBeCopiedOut) {
 
 }  // namespace
 }  // namespace raftsql::sm
+
+namespace raftsql::sm {
+namespace {
+
+Command Owned(const std::string& user, uint64_t session, uint64_t sequence,
+              int64_t now_ms, const std::string& sql) {
+  Command c = Cmd({S(sql)});
+  c.user = user;
+  c.session_id = session;
+  c.sequence = sequence;
+  c.timestamp_ms = now_ms;
+  return c;
+}
+
+TEST(Sessions, ASessionBelongsToTheUserWhoOpenedIt) {
+  auto sm = OpenMemory();
+  ApplyOk(*sm, Cmd({S("CREATE TABLE t(v)")}));
+  const int64_t now = 1'700'000'000'000;
+  ApplyOk(*sm, Owned("alice", 9, 1, now, "INSERT INTO t VALUES (1)"));
+  // Another user can neither replay alice's result nor jump her sequence.
+  for (uint64_t seq : {uint64_t{1}, uint64_t{1} << 62}) {
+    CommandResult r =
+        ApplyOk(*sm, Owned("mallory", 9, seq, now, "INSERT INTO t VALUES (2)"));
+    EXPECT_TRUE(absl::IsPermissionDenied(r.statements[0].status));
+    EXPECT_FALSE(r.duplicate);
+  }
+  EXPECT_EQ(*sm->SessionSequence(9), 1u);
+  CommandResult next =
+      ApplyOk(*sm, Owned("alice", 9, 2, now, "INSERT INTO t VALUES (3)"));
+  EXPECT_TRUE(next.statements[0].status.ok());
+  EXPECT_EQ(Count(*sm, "t"), 2);
+}
+
+TEST(Sessions, AnIdleSessionExpiresAlikeOnEveryReplica) {
+  auto a = OpenMemory(), b = OpenMemory();
+  const int64_t t0 = 1'700'000'000'000;
+  std::vector<core::Entry> batch = {
+      core::Entry{
+          1, 1, core::EntryType::kNormal,
+          SettingChange{std::string(kSettingSessionIdle), 60'000, 0}.Encode()},
+      E(2, Cmd({S("CREATE TABLE t(v)")})),
+      E(3, Owned("alice", 7, 1, t0, "INSERT INTO t VALUES (1)")),
+      E(4, Owned("bob", 8, 1, t0 + 50'000, "INSERT INTO t VALUES (2)")),
+      // Two minutes on: alice idle for 120 s, bob for 70 s; both go.
+      E(5, Owned("carol", 9, 1, t0 + 120'000, "INSERT INTO t VALUES (3)")),
+  };
+  std::vector<std::string> ra = a->ApplyBatch(batch);
+  std::vector<std::string> rb;
+  for (const core::Entry& e : batch) rb.push_back(b->Apply(e));
+  EXPECT_EQ(ra, rb);
+  EXPECT_EQ(*a->SessionSequence(7), 0u);
+  EXPECT_EQ(*a->SessionSequence(8), 0u);
+  EXPECT_EQ(*a->SessionSequence(9), 1u);
+  // The same state (page layouts may differ: one transaction or five).
+  EXPECT_EQ(a->divergence_hash(), b->divergence_hash());
+  for (uint64_t session : {7, 8, 9}) {
+    EXPECT_EQ(*a->SessionSequence(session), *b->SessionSequence(session));
+  }
+  // An expired session starts over: its old sequence applies anew.
+  CommandResult again = ApplyOk(
+      *a, Owned("alice", 7, 1, t0 + 121'000, "INSERT INTO t VALUES (4)"));
+  EXPECT_FALSE(again.duplicate);
+  EXPECT_EQ(Count(*a, "t"), 4);
+}
+
+TEST(Commands, AnOlderCommandWithoutAUserStillDecodes) {
+  Command c = Cmd({S("INSERT INTO t VALUES (?)", {Value::Integer(5)})});
+  c.session_id = 3;
+  c.sequence = 4;
+  c.request_id = 99;
+  const std::string now = c.Encode();
+  // sql1: the same bytes without the user (8 bytes of length 0) before the
+  // request id.
+  const std::string v1 =
+      "sql1" + now.substr(4, now.size() - 4 - 16) + now.substr(now.size() - 8);
+  absl::StatusOr<Command> old = Command::Decode(v1);
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(*old, c);
+  EXPECT_EQ(Command::PeekRequestId(v1), 99u);
+  c.user = "alice";
+  EXPECT_EQ(Command::Decode(c.Encode())->user, "alice");
+}
+
+}  // namespace
+}  // namespace raftsql::sm

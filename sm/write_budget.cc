@@ -24,6 +24,8 @@ constexpr Range kRanges[] = {
     {kSettingVmSteps, 10'000, 2'000'000'000, &WriteLimits::vm_steps_max},
     {kSettingRowBytes, 1 << 20, uint64_t{1} << 40, &WriteLimits::row_bytes_max},
     {kSettingValueBytes, 1 << 20, 1'000'000'000, &WriteLimits::value_bytes_max},
+    {kSettingSessionIdle, 60'000, uint64_t{366} * 24 * 3600 * 1000,
+     &WriteLimits::session_idle_ms_max},
 };
 
 }  // namespace
@@ -74,9 +76,10 @@ absl::Status ApplySetting(absl::string_view name, uint64_t value,
     limits->*(r.field) = value;
     return absl::OkStatus();
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown setting '", name.substr(0, 64), "' (known: ", kSettingVmSteps,
-      ", ", kSettingRowBytes, ", ", kSettingValueBytes, ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown setting '", name.substr(0, 64),
+                   "' (known: ", kSettingVmSteps, ", ", kSettingRowBytes, ", ",
+                   kSettingValueBytes, ", ", kSettingSessionIdle, ")"));
 }
 
 void WriteBudget::BeginCommand() {

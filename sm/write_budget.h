@@ -30,6 +30,9 @@ struct WriteLimits {
   // The largest string, blob or row SQLite builds while writing
   // (SQLITE_LIMIT_LENGTH on the write connection).
   uint64_t value_bytes_max = uint64_t{16} << 20;
+  // Not a limit on a write but replicated alike: a client session unused
+  // for this long (by the entries' leader-fixed clock) is deleted.
+  uint64_t session_idle_ms_max = uint64_t{7} * 24 * 3600 * 1000;
 
   bool operator==(const WriteLimits&) const = default;
 };
@@ -40,6 +43,7 @@ inline constexpr absl::string_view kSettingPrefix = "setting:";
 inline constexpr absl::string_view kSettingVmSteps = "write_vm_steps_max";
 inline constexpr absl::string_view kSettingRowBytes = "write_row_bytes_max";
 inline constexpr absl::string_view kSettingValueBytes = "write_value_bytes_max";
+inline constexpr absl::string_view kSettingSessionIdle = "session_idle_ms_max";
 
 // A replicated change of one cluster setting: an entry of its own in the
 // log (not a Command), proposed by an administrator.
