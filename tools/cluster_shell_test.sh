@@ -49,6 +49,24 @@ grep -q "consistency: none" "$dir/e.txt"
 grep -q "Run Time:" "$dir/e.txt"
 grep -qx "2" "$dir/e.txt"
 
+# Users: root adds a query-only user with a password; with it (the CA, no
+# certificate) reads work and writes are refused.
+shell --nodes="$nodes" -c ".user add alice query s3cret-pass" | tee "$dir/f.txt"
+grep -q "alice  query  (password)" "$dir/f.txt"
+RAFTSQL_PASSWORD=s3cret-pass "$shell" --certs_dir="$certs" --user=alice \
+  --nodes="$nodes" -c "SELECT count(*) FROM t" | tee "$dir/g.txt"
+grep -qx "2" "$dir/g.txt"
+if RAFTSQL_PASSWORD=s3cret-pass "$shell" --certs_dir="$certs" --user=alice \
+  --nodes="$nodes" -c "INSERT INTO t (name) VALUES ('x')" >"$dir/h.txt"; then
+  echo "a query-only user wrote"; exit 1
+fi
+grep -q "ERROR: PERMISSION_DENIED" "$dir/h.txt"
+if RAFTSQL_PASSWORD=wrong-pass "$shell" --certs_dir="$certs" --user=alice \
+  --nodes="$nodes" -c "SELECT 1" >"$dir/i.txt"; then
+  echo "a wrong password was accepted"; exit 1
+fi
+grep -q "ERROR: UNAUTHENTICATED" "$dir/i.txt"
+
 kill -INT "$cluster_pid"
 for _ in $(seq 1 200); do
   kill -0 "$cluster_pid" 2>/dev/null || break

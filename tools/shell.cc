@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -136,6 +137,15 @@ struct Shell {
       }
       std::printf("consistency: %s\n",
                   consistency == v1::NONE ? "none" : "linearizable");
+    } else if (cmd == ".users") {
+      Users(client.ListUsers());
+    } else if (cmd == ".user" && w.size() >= 3 && w[1] == "drop") {
+      Users(client.DropUser(w[2]));
+    } else if (cmd == ".user" && w.size() >= 4 && w[1] == "add") {
+      // .user add NAME PERMISSION[,PERMISSION...] [PASSWORD]
+      const std::vector<std::string> perms =
+          absl::StrSplit(w[3], ',', absl::SkipEmpty());
+      Users(client.PutUser(w[2], w.size() >= 5 ? w[4] : "", perms));
     } else if (cmd == ".timer") {
       if (w.size() == 2) timer = w[1] == "on";
       std::printf("timer: %s\n", timer ? "on" : "off");
@@ -144,6 +154,15 @@ struct Shell {
       ++failures;
     }
     return true;
+  }
+
+  void Users(const absl::StatusOr<v1::UsersResponse>& r) {
+    if (!r.ok()) return Fail(r.status());
+    for (const v1::UserInfo& u : r->users()) {
+      std::printf("%s  %s%s\n", u.name().c_str(),
+                  absl::StrJoin(u.permissions(), ",").c_str(),
+                  u.has_password() ? "  (password)" : "  (certificate)");
+    }
   }
 
   // Runs every complete statement in `text`; returns false on .quit.
@@ -164,6 +183,11 @@ struct Shell {
       ".nodes                            every node's role, term, indexes, "
       "hash\n"
       ".timer [on|off]                   print each statement's time\n"
+      ".user add NAME PERMS [PASSWORD]   store a user (PERMS: all or "
+      "execute,query,status,join,remove,admin,backup); without a password "
+      "it authenticates by a certificate named NAME\n"
+      ".user drop NAME                   remove a user\n"
+      ".users                            the stored users\n"
       ".version TABLE                    the log index of TABLE's last "
       "change\n"
       "SQL ending with ';'               run it (it may span lines)\n";
@@ -197,7 +221,9 @@ int Main(int argc, char** argv) {
           "[--user=NAME] | --insecure) [--consistency=none|linearizable] "
           "[-c \"SQL; .command\"]\n"
           "  --certs_dir: the cluster CA (ca.crt) and the user's certificate "
-          "(client-NAME.crt/.key; NAME defaults to root)\n\n%s",
+          "(client-NAME.crt/.key; NAME defaults to root), or with "
+          "RAFTSQL_PASSWORD set in the environment the CA and NAME's "
+          "password\n\n%s",
           Shell::kHelp);
       return 0;
     } else {
@@ -213,8 +239,16 @@ int Main(int argc, char** argv) {
                  "client certificate) or --insecure (plaintext)\n");
     return 2;
   }
+  // A password (from the environment, never the command line) makes the
+  // shell a stored user: the CA is enough, no client certificate needed.
+  const char* password = std::getenv("RAFTSQL_PASSWORD");
+  if (password != nullptr && *password != '\0') {
+    options.user = user;
+    options.password = password;
+  }
   if (!insecure) {
-    absl::StatusOr<net::Tls> tls = net::LoadTlsDir(certs_dir, "client-" + user);
+    absl::StatusOr<net::Tls> tls = net::LoadTlsDir(
+        certs_dir, options.password.empty() ? "client-" + user : "");
     if (!tls.ok()) {
       std::fprintf(stderr, "shell: %s\n", tls.status().ToString().c_str());
       return 2;
@@ -246,7 +280,10 @@ int Main(int argc, char** argv) {
     std::free(raw);
     if (buffer.empty() && absl::StripAsciiWhitespace(line).empty()) continue;
     if (buffer.empty() && absl::StripAsciiWhitespace(line)[0] == '.') {
-      add_history(line.c_str());
+      // A password never goes into the history file.
+      if (!absl::StartsWith(absl::StripAsciiWhitespace(line), ".user ")) {
+        add_history(line.c_str());
+      }
       if (!shell.Run(line)) break;
       continue;
     }
