@@ -151,6 +151,7 @@ class GrpcTransport::Peer {
     std::shared_ptr<Stream> s = stream_;
     s->batch.Clear();
     s->batch.set_from_address(owner_->options_.self_address);
+    s->batch.set_client_address(owner_->options_.client_address);
     s->messages = 0;
     s->snapshot = false;
     size_t bytes = 0;

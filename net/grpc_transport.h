@@ -46,7 +46,8 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
 void PrepareGrpc();
 
 struct GrpcTransportOptions {
-  std::string self_address;  // sent with every batch
+  std::string self_address;    // sent with every batch
+  std::string client_address;  // ditto, if not self_address
   // This node's certificate and the cluster CA; each peer must prove it is
   // node-<id> (mutual TLS).
   Tls tls;

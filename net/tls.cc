@@ -79,13 +79,25 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const Tls& tls) {
   return grpc::SslCredentials(o);
 }
 
-std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const Tls& tls) {
+namespace {
+
+std::shared_ptr<grpc::ServerCredentials> Ssl(
+    const Tls& tls, grpc_ssl_client_certificate_request_type request) {
   if (!tls.enabled()) return grpc::InsecureServerCredentials();
-  grpc::SslServerCredentialsOptions o(
-      GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc::SslServerCredentialsOptions o(request);
   o.pem_root_certs = tls.ca_pem;
   o.pem_key_cert_pairs.push_back({tls.key_pem, tls.cert_pem});
   return grpc::SslServerCredentials(o);
+}
+
+}  // namespace
+
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const Tls& tls) {
+  return Ssl(tls, GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+}
+
+std::shared_ptr<grpc::ServerCredentials> PeerServerCredentials(const Tls& tls) {
+  return Ssl(tls, GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
 }
 
 std::optional<std::string> PeerCertificateName(const grpc::AuthContext& auth) {

@@ -49,6 +49,8 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const Tls& tls);
 // Servers ask for a client certificate and verify one that is given;
 // clients may instead authenticate with a password (server/auth.h).
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(const Tls& tls);
+// A peer-only listener: a client certificate is required.
+std::shared_ptr<grpc::ServerCredentials> PeerServerCredentials(const Tls& tls);
 
 // The verified certificate name (CN) of a call's peer, if any.
 std::optional<std::string> PeerCertificateName(const grpc::AuthContext& auth);

@@ -136,7 +136,8 @@ absl::Status RaftServer::Init() {
   };
   net::GrpcTransportOptions to;
   to.tls = options_.tls;
-  to.self_address = options_.listen;
+  to.self_address = peer_address();
+  if (!options_.peer_listen.empty()) to.client_address = options_.listen;
   transport_ = std::make_unique<net::GrpcTransport>(to, cb);
 
   core::NodeOptions no;
@@ -198,9 +199,12 @@ void RaftServer::JoinCluster() {
       std::unique_lock<std::mutex> l(inbox_mu_);
       if (stopping_) return;
     }
-    auto r = client.AddNode(options_.id, options_.listen);
+    auto r = client.AddNode(options_.id, peer_address());
     if (r.ok()) {
-      for (const auto& m : r->members()) SetAddress(m.id(), m.address());
+      for (const auto& m : r->members()) {
+        SetAddress(m.id(), m.address());
+        LearnAddress(m.id(), "", m.client_address());
+      }
       std::fprintf(stderr, "raftsql: node %llu joined through %s\n",
                    static_cast<unsigned long long>(options_.id),
                    options_.join.c_str());
@@ -353,18 +357,36 @@ std::vector<Member> RaftServer::Members() {
   // Loop thread only.
   const core::ConfState cs = node_->raw().raft().tracker().GetConfState();
   std::vector<Member> out;
-  for (uint64_t id : cs.voters) out.push_back(Member{id, AddressOf(id), true});
+  for (uint64_t id : cs.voters) {
+    out.push_back(Member{id, AddressOf(id), true, ClientAddressOf(id)});
+  }
   for (uint64_t id : cs.learners) {
-    out.push_back(Member{id, AddressOf(id), false});
+    out.push_back(Member{id, AddressOf(id), false, ClientAddressOf(id)});
   }
   return out;
 }
 
-void RaftServer::LearnAddress(uint64_t id, const std::string& address) {
+void RaftServer::LearnAddress(uint64_t id, const std::string& address,
+                              const std::string& client_address) {
+  if (id == 0 || id == options_.id) return;
+  if (!client_address.empty() && client_address.size() <= kMaxAddressBytes) {
+    std::lock_guard<std::mutex> l(addresses_mu_);
+    client_addresses_[id] = client_address;
+  }
   // Only fills a gap: flags and membership changes are the authority.
-  if (id == 0 || id == options_.id || address.empty()) return;
+  if (address.empty() || address.size() > kMaxAddressBytes) return;
   if (!AddressOf(id).empty()) return;
   SetAddress(id, address);
+}
+
+std::string RaftServer::ClientAddressOf(uint64_t id) {
+  if (id == options_.id) return options_.listen;
+  {
+    std::lock_guard<std::mutex> l(addresses_mu_);
+    auto it = client_addresses_.find(id);
+    if (it != client_addresses_.end()) return it->second;
+  }
+  return AddressOf(id);
 }
 
 void RaftServer::Deliver(std::vector<core::Message> messages) {

@@ -46,7 +46,11 @@ namespace raftsql::server {
 
 struct ServerOptions {
   uint64_t id = 0;
-  std::string listen;  // host:port for peers and clients
+  std::string listen;  // host:port for clients (and peers, without the next)
+  // host:port for peers only (PeerService), so that it can be firewalled
+  // apart; empty: peers use `listen`. --peers and AddNode name peer
+  // addresses.
+  std::string peer_listen;
   // This node's certificate (node-<id>) and the cluster CA: mutual TLS with
   // peers, TLS for clients. Without a CA, plaintext (trusted networks).
   net::Tls tls;
@@ -83,8 +87,9 @@ inline constexpr char kNoLeaderPayload[] = "raftsql/no-leader";
 
 struct Member {
   uint64_t id = 0;
-  std::string address;
+  std::string address;  // for peers
   bool voter = false;
+  std::string client_address;  // for clients
 };
 
 struct NodeState {
@@ -153,8 +158,17 @@ class RaftServer {
   }
   // Raft messages from the peer service.
   void Deliver(std::vector<core::Message> messages);
-  // A peer's address, as its batches state it.
-  void LearnAddress(uint64_t id, const std::string& address);
+  // A peer's address, as its batches state it, and where it serves
+  // clients (empty: the same).
+  void LearnAddress(uint64_t id, const std::string& address,
+                    const std::string& client_address);
+  // Where this node's peers reach it.
+  const std::string& peer_address() const {
+    return options_.peer_listen.empty() ? options_.listen
+                                        : options_.peer_listen;
+  }
+  // Where clients reach node `id` ("" if unknown).
+  std::string ClientAddressOf(uint64_t id);
 
   const ServerOptions& options() const { return options_; }
 
@@ -264,7 +278,9 @@ class RaftServer {
   std::atomic<bool> reads_stopping_{false};
 
   std::mutex addresses_mu_;
-  std::map<uint64_t, std::string> addresses_;
+  std::map<uint64_t, std::string> addresses_;  // Peer addresses (saved).
+  // Client addresses of nodes with a separate peer listener (learnt).
+  std::map<uint64_t, std::string> client_addresses_;
 };
 
 }  // namespace raftsql::server

@@ -36,7 +36,7 @@ void RaftServer::State(Done<NodeState> done) {
     s.role = failed_.load() ? "Stopped" : core::StateTypeName(r.state());
     s.term = r.term();
     s.leader = r.lead();
-    s.leader_address = AddressOf(s.leader);
+    s.leader_address = ClientAddressOf(s.leader);
     s.commit = r.log().committed();
     s.applied = sm_->AppliedIndex();
     s.last_index = r.log().LastIndex();

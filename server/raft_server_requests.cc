@@ -26,7 +26,7 @@ absl::Status RaftServer::NoLeader(const char* what) const {
 }
 
 absl::Status RaftServer::NotLeader(uint64_t leader) {
-  const std::string address = AddressOf(leader);
+  const std::string address = ClientAddressOf(leader);
   absl::Status s = absl::FailedPreconditionError(
       leader == 0 ? std::string("not leader; no leader known")
                   : absl::StrCat("not leader; the leader is node ", leader,

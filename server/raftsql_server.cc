@@ -36,6 +36,10 @@ ABSL_FLAG(std::string, key, "", "This node's key (instead of --certs_dir).");
 ABSL_FLAG(bool, insecure, false,
           "Plaintext, no certificates: anyone who reaches the port can speak "
           "as a peer. Only on a network every party of which is trusted.");
+ABSL_FLAG(std::string, peer_listen, "",
+          "host:port for peers only (PeerService), apart from --listen so "
+          "that it can be firewalled; --peers and --join's AddNode then name "
+          "peer addresses. Empty: peers use --listen.");
 ABSL_FLAG(std::string, peers, "",
           "The initial cluster, this node included, as "
           "id=host:port,id=host:port,... Used to bootstrap a new cluster; a "
@@ -149,6 +153,7 @@ int main(int argc, char** argv) {
   raftsql::server::ServerOptions o;
   o.id = absl::GetFlag(FLAGS_id);
   o.listen = absl::GetFlag(FLAGS_listen);
+  o.peer_listen = absl::GetFlag(FLAGS_peer_listen);
   o.join = absl::GetFlag(FLAGS_join);
   o.data_dir = absl::GetFlag(FLAGS_data_dir);
   o.tick_ms = absl::GetFlag(FLAGS_tick_ms);

@@ -34,6 +34,7 @@ void ToProto(const Member& m, v1::Member* out) {
   out->set_id(m.id);
   out->set_address(m.address);
   out->set_voter(m.voter);
+  out->set_client_address(m.client_address);
 }
 
 void ToProto(const std::vector<Member>& members, v1::AdminResponse* out) {
@@ -390,7 +391,8 @@ class PeerStreamReader final : public grpc::ServerReadReactor<v1::RaftBatch> {
       messages.push_back(std::move(*m));
     }
     if (!messages.empty()) {
-      node_->LearnAddress(messages.front().from, batch_.from_address());
+      node_->LearnAddress(messages.front().from, batch_.from_address(),
+                          batch_.client_address());
     }
     node_->Deliver(std::move(messages));
     batch_.Clear();
@@ -449,7 +451,39 @@ struct GrpcFrontend::Impl {
   DatabaseServiceImpl db;
   PeerServiceImpl peer;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<grpc::Server> peer_server;  // With --peer_listen.
 };
+
+namespace {
+
+// A server on `address` with raftsql's limits; `port` gets the bound port.
+void Configure(grpc::ServerBuilder& builder, const std::string& address,
+               std::shared_ptr<grpc::ServerCredentials> credentials,
+               size_t max_request_bytes, int* port) {
+  builder.AddListeningPort(address, std::move(credentials), port);
+  // gRPC listens with SO_REUSEPORT by default: a second server on a port in
+  // use would start and take part of its connections. Refuse instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Bigger requests are refused by gRPC with RESOURCE_EXHAUSTED; a little
+  // slack lets Execute answer its own clearer "too large" first.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(max_request_bytes) +
+                                   (64 << 10));
+  builder.SetMaxSendMessageSize(64 << 20);
+  // Our services use the callback API and hold no thread per request; the
+  // synchronous ones (reflection) poll with these. gRPC's default of at
+  // most 2 idle pollers made and destroyed threads under bursts.
+  builder.SetSyncServerOption(
+      grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
+  builder.SetSyncServerOption(
+      grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 256);
+}
+
+absl::Status CannotListen(const std::string& address) {
+  return absl::UnavailableError(
+      absl::StrCat("cannot listen on ", address, " (is the address in use?)"));
+}
+
+}  // namespace
 
 GrpcFrontend::GrpcFrontend(std::unique_ptr<Impl> impl)
     : impl_(std::move(impl)) {}
@@ -459,10 +493,15 @@ GrpcFrontend::~GrpcFrontend() { Shutdown(0); }
 void GrpcFrontend::Shutdown(int deadline_ms) {
   if (impl_->server == nullptr) return;
   impl_->peer.CancelStreams();
-  impl_->server->Shutdown(std::chrono::system_clock::now() +
-                          std::chrono::milliseconds(deadline_ms));
-  impl_->server->Wait();
-  impl_->server.reset();
+  const auto deadline =
+      std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms);
+  for (std::unique_ptr<grpc::Server>* s :
+       {&impl_->server, &impl_->peer_server}) {
+    if (*s == nullptr) continue;
+    (*s)->Shutdown(deadline);
+    (*s)->Wait();
+    s->reset();
+  }
 }
 
 absl::StatusOr<std::unique_ptr<GrpcFrontend>> GrpcFrontend::Start(
@@ -470,32 +509,29 @@ absl::StatusOr<std::unique_ptr<GrpcFrontend>> GrpcFrontend::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   auto impl = std::make_unique<Impl>(node);
+  const ServerOptions& o = node->options();
+  const bool separate = !o.peer_listen.empty();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(node->options().listen,
-                           net::ServerCredentials(node->options().tls), &port);
-  // gRPC listens with SO_REUSEPORT by default: a second server on a port in
-  // use would start and take part of its connections. Refuse instead.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  // Bigger requests are refused by gRPC with RESOURCE_EXHAUSTED; a little
-  // slack lets Execute answer its own clearer "too large" first.
-  builder.SetMaxReceiveMessageSize(
-      static_cast<int>(node->options().max_request_bytes) + (64 << 10));
-  builder.SetMaxSendMessageSize(64 << 20);
-  // Our services use the callback API and hold no thread per request; the
-  // synchronous ones (reflection) poll with these. gRPC's default of at
-  // most 2 idle pollers made and destroyed threads under bursts.
-  builder.SetSyncServerOption(
-      grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
-  builder.SetSyncServerOption(
-      grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 256);
+  Configure(builder, o.listen, net::ServerCredentials(o.tls),
+            o.max_request_bytes, &port);
   builder.RegisterService(&impl->db);
-  builder.RegisterService(&impl->peer);
+  if (!separate) builder.RegisterService(&impl->peer);
   impl->server = builder.BuildAndStart();
-  if (impl->server == nullptr || port == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ",
-                                               node->options().listen,
-                                               " (is the address in use?)"));
+  if (impl->server == nullptr || port == 0) return CannotListen(o.listen);
+  if (separate) {
+    // Peers only, and with TLS only with a certificate (mutual TLS):
+    // the port can be firewalled to the cluster's own hosts.
+    grpc::ServerBuilder peers;
+    int peer_port = 0;
+    Configure(peers, o.peer_listen, net::PeerServerCredentials(o.tls),
+              o.max_request_bytes, &peer_port);
+    peers.RegisterService(&impl->peer);
+    impl->peer_server = peers.BuildAndStart();
+    if (impl->peer_server == nullptr || peer_port == 0) {
+      impl->server->Shutdown();
+      return CannotListen(o.peer_listen);
+    }
   }
   if (auto* health = impl->server->GetHealthCheckService()) {
     health->SetServingStatus(true);

@@ -206,10 +206,10 @@ void StopWhileBusy(LocalCluster& c) {
 
 // A forged append (a row into t) and a heartbeat response 1,000 terms
 // ahead, claiming to come from `claimed`, sent to node 1 over `tls`.
-grpc::Status SendForged(LocalCluster& c, const net::Tls& tls, uint64_t claimed,
-                        uint64_t term) {
+grpc::Status SendForged(const std::string& endpoint, const net::Tls& tls,
+                        uint64_t claimed, uint64_t term) {
   auto stub = v1::PeerService::NewStub(
-      net::MakeChannel(c.Endpoint(1), tls, net::NodeName(1)));
+      net::MakeChannel(endpoint, tls, net::NodeName(1)));
   sm::Command insert;
   insert.statements.push_back({"INSERT INTO t(v) VALUES (424242)", {}, {}});
   core::Message app;
@@ -260,7 +260,7 @@ void ForgedPeerMessages(LocalCluster& c) {
       {"plaintext", net::Tls{}, 2, grpc::StatusCode::UNAVAILABLE},
   };
   for (const auto& a : attempts) {
-    const grpc::Status s = SendForged(c, a.tls, a.claimed, term);
+    const grpc::Status s = SendForged(c.Endpoint(1), a.tls, a.claimed, term);
     Check(s.error_code() == a.want,
           absl::StrCat("forged peer messages with ", a.who, ": code ",
                        s.error_code(), " ", s.error_message()));
@@ -292,6 +292,72 @@ void SecondServerOnAPortInUse(LocalCluster& c, const std::string& server,
 }
 
 }  // namespace
+
+void PeerPort(LocalCluster& c) {
+  Check(c.Start().ok(), "start");
+  const int leader = WaitLeader(c);
+  const int follower = leader % 3 + 1;
+  auto& client = c.client();
+  Ok(client.Execute(Sql("CREATE TABLE t (v INTEGER)")), "create");
+  net::Client at_follower = Pinned(c, follower);
+  Ok(at_follower.Execute(Sql("INSERT INTO t(v) VALUES (1)")),
+     "a write forwarded by a follower");
+  for (int node = 1; node <= 3; ++node) {
+    net::Client pinned = Pinned(c, node);
+    Check(Count(pinned, "SELECT count(*) FROM t", true) == 1,
+          absl::StrCat("node ", node, " misses the row"));
+  }
+  const auto st = Ok(client.Status(c.Endpoint(follower)), "status");
+  Check(st.leader_address() == c.Endpoint(leader),
+        "a follower names the leader's peer port to clients: " +
+            st.leader_address());
+  Log("separate peer ports: writes forwarded and replicated, clients are "
+      "pointed at client ports");
+  auto load = [&](const std::string& name) {
+    return Ok(net::LoadTlsDir(c.certs_dir(), name), "certificates " + name);
+  };
+  const uint64_t term = st.term();
+  // Raft on the client port, clients on the peer port, and the peer port
+  // without a client certificate: none of it is served.
+  const grpc::Status raft_on_client_port =
+      SendForged(c.Endpoint(1), load("node-2"), 2, term);
+  Check(raft_on_client_port.error_code() == grpc::StatusCode::UNIMPLEMENTED,
+        "the client port serves Raft: " + raft_on_client_port.error_message());
+  net::ClientOptions o = c.ClientOptionsFor();
+  o.attempts = 1;
+  auto on_peer_port =
+      net::Client({c.PeerEndpoint(1)}, o).Status(c.PeerEndpoint(1));
+  Check(absl::IsUnimplemented(on_peer_port.status()),
+        "the peer port serves clients: " + on_peer_port.status().ToString());
+  o.tls = load("");
+  auto no_cert = net::Client({c.PeerEndpoint(1)}, o).Status(c.PeerEndpoint(1));
+  Check(absl::IsUnavailable(no_cert.status()),
+        "the peer port took a caller without a certificate: " +
+            no_cert.status().ToString());
+  Log("the client port refuses Raft (UNIMPLEMENTED), the peer port clients "
+      "(UNIMPLEMENTED) and callers without a certificate (UNAVAILABLE)");
+  // A node joins through a client port and is reached at its peer port.
+  const int joiner = c.AddSlot();
+  Check(c.StartNode(joiner).ok(), "start joiner");
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  bool voter = false;
+  while (!voter && Clock::now() < deadline) {
+    auto s = client.Status(c.Endpoint(WaitLeader(c)));
+    for (const v1::Member& m :
+         s.ok() ? s->members() : decltype(s->members()){}) {
+      if (m.id() == static_cast<uint64_t>(joiner) && m.voter()) {
+        voter = m.address() == c.PeerEndpoint(joiner) &&
+                m.client_address() == c.Endpoint(joiner);
+      }
+    }
+    if (!voter) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  Check(voter, "the joiner did not become a voter at its peer port");
+  WaitConverged(c, c.size(), MaxApplied(c, c.size()));
+  Log(absl::StrCat("node ", joiner,
+                   " joined; members list its peer and "
+                   "client addresses"));
+}
 
 void Hostile(LocalCluster& c, const std::string& server,
              const std::string& dir) {

@@ -50,6 +50,8 @@ uint64_t MaxApplied(LocalCluster& c, int nodes);
 // raftsql_server binary, `dir` a scratch directory).
 void Hostile(LocalCluster& c, const std::string& server,
              const std::string& dir);
+// Nodes with separate peer ports (the cluster made with peer_ports).
+void PeerPort(LocalCluster& c);
 
 }  // namespace raftsql::verify
 

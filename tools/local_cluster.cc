@@ -17,8 +17,10 @@ LocalCluster::LocalCluster(LocalClusterOptions options)
     : options_(std::move(options)),
       endpoints_(options_.nodes + 1),
       pids_(options_.nodes + 1, -1) {
+  peer_endpoints_.resize(endpoints_.size());
   for (int i = 1; i <= options_.nodes; ++i) {
     endpoints_[i] = absl::StrCat("127.0.0.1:", FreePort());
+    peer_endpoints_[i] = absl::StrCat("127.0.0.1:", FreePort());
   }
   if (options_.secure) {
     certs_ = EnsureLocalClusterCerts(certs_dir(), options_.nodes);
@@ -68,7 +70,7 @@ absl::Status LocalCluster::StartNode(int id,
                                      const std::vector<std::string>& extra) {
   std::vector<std::string> peers;
   for (int i = 1; i <= options_.nodes; ++i) {
-    peers.push_back(absl::StrCat(i, "=", endpoints_[i]));
+    peers.push_back(absl::StrCat(i, "=", PeerEndpoint(i)));
   }
   const std::string data = absl::StrCat(options_.dir, "/node", id);
   std::filesystem::create_directories(data);
@@ -78,6 +80,9 @@ absl::Status LocalCluster::StartNode(int id,
       absl::StrCat("--listen=", endpoints_[id]),
       absl::StrCat("--data_dir=", data),
   };
+  if (options_.peer_ports) {
+    argv.push_back(absl::StrCat("--peer_listen=", peer_endpoints_[id]));
+  }
   if (id <= options_.nodes) {
     argv.push_back(absl::StrCat("--peers=", absl::StrJoin(peers, ",")));
   } else {
@@ -106,6 +111,7 @@ absl::Status LocalCluster::StartNode(int id,
 
 int LocalCluster::AddSlot() {
   endpoints_.push_back(absl::StrCat("127.0.0.1:", FreePort()));
+  peer_endpoints_.push_back(absl::StrCat("127.0.0.1:", FreePort()));
   pids_.push_back(-1);
   return static_cast<int>(pids_.size()) - 1;
 }

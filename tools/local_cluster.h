@@ -23,6 +23,8 @@ struct LocalClusterOptions {
   // made under dir/certs (tools/certs.h; the client is "root"). False:
   // plaintext (--insecure).
   bool secure = true;
+  // Each node also gets a peer-only port (--peer_listen).
+  bool peer_ports = false;
 };
 
 class LocalCluster {
@@ -42,6 +44,10 @@ class LocalCluster {
   bool Running(int id) const { return pids_[id] > 0; }
   pid_t Pid(int id) const { return pids_[id]; }
   const std::string& Endpoint(int id) const { return endpoints_[id]; }
+  // Where peers reach node `id` (its Endpoint without peer_ports).
+  const std::string& PeerEndpoint(int id) const {
+    return options_.peer_ports ? peer_endpoints_[id] : endpoints_[id];
+  }
   std::vector<std::string> Endpoints() const;
   std::string LogPath(int id) const;
   // Polls Status until a running node reports a leader that is running and
@@ -57,7 +63,8 @@ class LocalCluster {
 
  private:
   LocalClusterOptions options_;
-  std::vector<std::string> endpoints_;  // [0] unused
+  std::vector<std::string> endpoints_;       // [0] unused
+  std::vector<std::string> peer_endpoints_;  // [0] unused; with peer_ports
   std::vector<pid_t> pids_;
   absl::Status certs_;  // Making or loading the certificates.
   net::Tls client_tls_;
