@@ -204,8 +204,9 @@ void StopWhileBusy(LocalCluster& c) {
   WaitConverged(c, 3, MaxApplied(c, 3));
 }
 
-// A forged append (a row into t) and a heartbeat response 1,000 terms
-// ahead, claiming to come from `claimed`, sent to node 1 over `tls`.
+// A forged append (a row into t), a heartbeat response and a vote request
+// 1,000 terms ahead, and a snapshot chunk naming `claimed` the only voter,
+// all claiming to come from `claimed`, sent to node 1 over `tls`.
 grpc::Status SendForged(const std::string& endpoint, const net::Tls& tls,
                         uint64_t claimed, uint64_t term) {
   auto stub = v1::PeerService::NewStub(
@@ -225,9 +226,27 @@ grpc::Status SendForged(const std::string& endpoint, const net::Tls& tls,
   resp.from = claimed;
   resp.to = 1;
   resp.term = term + 1000;
+  core::Message vote;
+  vote.type = core::MessageType::kVote;
+  vote.from = claimed;
+  vote.to = 1;
+  vote.term = term + 1000;
+  vote.index = 1'000'000;
+  vote.log_term = term + 1000;
+  core::Message snap;
+  snap.type = core::MessageType::kSnap;
+  snap.from = claimed;
+  snap.to = 1;
+  snap.term = term + 1;
+  snap.snapshot =
+      core::Snapshot{core::SnapshotMetadata{1'000'000, term + 1,
+                                            core::ConfState{{claimed}, {}}},
+                     "not a database"};
+  snap.snapshot_size = snap.snapshot->data.size();
   v1::RaftBatch batch;
-  net::ToProto(app, batch.add_messages());
-  net::ToProto(resp, batch.add_messages());
+  for (const core::Message* m : {&app, &resp, &vote, &snap}) {
+    net::ToProto(*m, batch.add_messages());
+  }
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1::RaftBatchAck ack;
@@ -271,9 +290,9 @@ void ForgedPeerMessages(LocalCluster& c) {
         absl::StrCat("the term moved from ", term, " to ", after.term()));
   Check(Count(c.client(), "SELECT count(*) FROM t WHERE v = 424242", true) == 0,
         "a forged append wrote a row");
-  Log("forged appends and heartbeat responses without a node certificate, "
-      "with a client's, as another node, or in plaintext: refused, term and "
-      "rows unchanged");
+  Log("forged appends, heartbeat responses, votes and snapshot chunks "
+      "without a node certificate, with a client's, as another node, or in "
+      "plaintext: refused, term and rows unchanged");
 }
 
 void SecondServerOnAPortInUse(LocalCluster& c, const std::string& server,
