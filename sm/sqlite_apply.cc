@@ -235,12 +235,9 @@ void SqliteStateMachine::RecordBudgetFailure(const core::Entry& entry,
                                              std::string* out) {
   CHECK(scratch_.Decode(entry.data).ok());  // It ran: it decoded.
   const CommandView& cmd = scratch_;
-  CommandResult& result = result_;
+  CommandResult& result = ResetResult(entry.index);
   result.statements.assign(cmd.statements.size(),
                            StatementResult{budget_error_, 0, 0});
-  result.versions.clear();
-  result.duplicate = false;
-  result.index = entry.index;
   if (cmd.session_id != 0) WriteSession(cmd, result);
   result.EncodeTo(out);
 }
@@ -287,11 +284,7 @@ void SqliteStateMachine::ApplyEntry(const core::Entry& entry,
   const absl::Status decoded = scratch_.Decode(entry.data);
   const CommandView& cmd = scratch_;
   if (decoded.ok()) MaybeExpireSessions(cmd.timestamp_ms);
-  CommandResult& result = result_;  // Reused: its vectors keep their storage.
-  result.statements.clear();
-  result.versions.clear();
-  result.duplicate = false;
-  result.index = entry.index;
+  CommandResult& result = ResetResult(entry.index);
   if (!decoded.ok()) {
     // Only our servers propose; an undecodable entry is applied as a failed
     // no-op on every replica alike.
@@ -462,12 +455,8 @@ void SqliteStateMachine::MaybeExpireSessions(int64_t now_ms) {
       "INSERT OR REPLACE INTO _raftsql_meta(key, value) "
       "VALUES('session_sweep_period', ?)");
   sqlite3_bind_int64(mark, 1, static_cast<int64_t>(period));
-  write_policy_.internal = true;
-  CHECK(sqlite3_step(del) == SQLITE_DONE);
-  CHECK(sqlite3_step(mark) == SQLITE_DONE);
-  write_policy_.internal = false;
-  sqlite3_reset(del);
-  sqlite3_reset(mark);
+  StepInternal(del);
+  StepInternal(mark);
 }
 
 void SqliteStateMachine::WriteSession(const CommandView& cmd,
@@ -482,20 +471,29 @@ void SqliteStateMachine::WriteSession(const CommandView& cmd,
   sqlite3_bind_text(up, 4, cmd.user.data(), static_cast<int>(cmd.user.size()),
                     SQLITE_TRANSIENT);
   sqlite3_bind_int64(up, 5, cmd.timestamp_ms);
+  StepInternal(up);
+}
+
+CommandResult& SqliteStateMachine::ResetResult(uint64_t index) {
+  // Reused: its vectors keep their storage.
+  result_.statements.clear();
+  result_.versions.clear();
+  result_.duplicate = false;
+  result_.index = index;
+  return result_;
+}
+
+void SqliteStateMachine::StepInternal(sqlite3_stmt* stmt) {
   write_policy_.internal = true;
-  CHECK(sqlite3_step(up) == SQLITE_DONE);
+  CHECK(sqlite3_step(stmt) == SQLITE_DONE);
   write_policy_.internal = false;
-  sqlite3_reset(up);
+  sqlite3_reset(stmt);
 }
 
 void SqliteStateMachine::ApplyUserChange(
     const absl::StatusOr<UserChange>& change, uint64_t index,
     std::string* out) {
-  CommandResult& result = result_;
-  result.statements.clear();
-  result.versions.clear();
-  result.duplicate = false;
-  result.index = index;
+  CommandResult& result = ResetResult(index);
   absl::Status s = change.status();
   if (s.ok()) s = ValidateUserName(change->user.name);
   if (s.ok() && change->op == UserChange::Op::kDelete &&
@@ -517,10 +515,7 @@ void SqliteStateMachine::ApplyUserChange(
                         SQLITE_TRANSIENT);
       sqlite3_bind_int64(stmt, 3, u.permissions);
     }
-    write_policy_.internal = true;
-    CHECK(sqlite3_step(stmt) == SQLITE_DONE);
-    write_policy_.internal = false;
-    sqlite3_reset(stmt);
+    StepInternal(stmt);
     std::lock_guard<std::mutex> l(users_mu_);
     if (put) {
       users_[u.name] = u;
@@ -535,11 +530,7 @@ void SqliteStateMachine::ApplyUserChange(
 void SqliteStateMachine::ApplySettingChange(
     const absl::StatusOr<SettingChange>& change, uint64_t index,
     std::string* out) {
-  CommandResult& result = result_;
-  result.statements.clear();
-  result.versions.clear();
-  result.duplicate = false;
-  result.index = index;
+  CommandResult& result = ResetResult(index);
   WriteLimits limits = budget_.limits();
   absl::Status s = change.status();
   if (s.ok()) s = ApplySetting(change->name, change->value, &limits);
@@ -550,10 +541,7 @@ void SqliteStateMachine::ApplySettingChange(
     sqlite3_bind_text(up, 1, key.data(), static_cast<int>(key.size()),
                       SQLITE_TRANSIENT);
     sqlite3_bind_int64(up, 2, static_cast<int64_t>(change->value));
-    write_policy_.internal = true;
-    CHECK(sqlite3_step(up) == SQLITE_DONE);
-    write_policy_.internal = false;
-    sqlite3_reset(up);
+    StepInternal(up);
     // In force from the next entry on; should this batch roll back, the
     // redo applies this entry again and sets them again.
     SetWriteLimits(limits);

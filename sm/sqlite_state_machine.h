@@ -177,6 +177,11 @@ class SqliteStateMachine final : public core::StateMachine {
   // stores it so that a retry gets the same answer.
   void RecordBudgetFailure(const core::Entry& entry, std::string* out);
   void WriteSession(const CommandView& cmd, const CommandResult& result);
+  // result_, emptied for the entry at `index`.
+  CommandResult& ResetResult(uint64_t index);
+  // Steps one of our own statements to its end (past the authorizer), then
+  // resets it.
+  void StepInternal(sqlite3_stmt* stmt);
   // True if the command's session answers it (a retry's stored result, a
   // stale sequence, another user's session) into `*result`.
   bool AnsweredBySession(const CommandView& cmd, CommandResult* result);
