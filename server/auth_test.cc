@@ -12,8 +12,7 @@
 #include "gtest/gtest.h"
 #include "net/client.h"
 #include "net/grpc_transport.h"
-#include "server/raft_server.h"
-#include "server/service.h"
+#include "server/one_node_server.h"
 #include "tools/certs.h"
 #include "tools/process.h"
 
@@ -35,44 +34,15 @@ v1::QueryRequest Read(const std::string& sql) {
 class AuthTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/raftsql-auth-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    certs_ = dir_ + "/certs";
+    certs_ = server_.dir() + "/certs";
     ASSERT_TRUE(tools::EnsureLocalClusterCerts(certs_, 1).ok());
     ASSERT_TRUE(tools::CreateClientCert(certs_, "bob").ok());
-    ServerOptions o;
-    o.id = 1;
-    o.listen = absl::StrCat("127.0.0.1:", tools::FreePort());
-    o.peers = {{1, o.listen}};
-    o.data_dir = dir_ + "/data";
-    o.tick_ms = 5;
-    o.tls = *net::LoadTlsDir(certs_, "node-1");
-    auto node = RaftServer::Open(o);
-    ASSERT_TRUE(node.ok()) << node.status();
-    node_ = std::move(*node);
-    auto frontend = GrpcFrontend::Start(node_.get());
-    ASSERT_TRUE(frontend.ok()) << frontend.status();
-    frontend_ = std::move(*frontend);
-    node_->Start();
-    endpoint_ = o.listen;
+    absl::StatusOr<net::Tls> tls = net::LoadTlsDir(certs_, "node-1");
+    ASSERT_TRUE(tls.ok());
+    ASSERT_TRUE(server_.Start([&tls](ServerOptions& o) { o.tls = *tls; }).ok());
+    endpoint_ = server_.endpoint();
     root_ = Client("client-root");
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (true) {
-      auto s = root_->Status(endpoint_);
-      if (s.ok() && s->role() == "Leader") break;
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no leader";
-      std::this_thread::yield();
-    }
     ASSERT_TRUE(root_->Execute(Sql("CREATE TABLE t(v)")).ok());
-  }
-
-  void TearDown() override {
-    if (node_ != nullptr) node_->Shutdown();
-    if (frontend_ != nullptr) frontend_->Shutdown(1000);
-    node_.reset();
-    std::filesystem::remove_all(dir_);
   }
 
   // A client with the CA and, if `cert` is given, that client certificate;
@@ -89,9 +59,8 @@ class AuthTest : public ::testing::Test {
                                          o);
   }
 
-  std::string dir_, certs_, endpoint_;
-  std::unique_ptr<RaftServer> node_;
-  std::unique_ptr<GrpcFrontend> frontend_;
+  OneNodeServer server_;
+  std::string certs_, endpoint_;
   std::unique_ptr<net::Client> root_;
 };
 
@@ -128,7 +97,7 @@ TEST_F(AuthTest, AUserWithAPasswordHasItsPermissionsOnly) {
   EXPECT_TRUE(
       absl::IsUnauthenticated(nobody->Query(Read("SELECT 1")).status()));
   // Only a hash is stored.
-  std::optional<sm::User> stored = node_->FindUser("alice");
+  std::optional<sm::User> stored = server_.node().FindUser("alice");
   ASSERT_TRUE(stored.has_value());
   EXPECT_EQ(stored->password_hash.rfind("$argon2id$", 0), 0u);
   EXPECT_EQ(stored->password_hash.find("correct horse"), std::string::npos);

@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "net/execute_stream_client.h"
 #include "net/raftsql.grpc.pb.h"
+#include "server/one_node_server.h"
 #include "server/service.h"
 #include "tools/process.h"
 
@@ -47,46 +48,14 @@ void Add(v1::ExecuteStreamRequest* message, uint64_t tag,
 class ExecuteStreamTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir[] = "/tmp/raftsql-stream-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    ServerOptions o;
-    o.id = 1;
-    o.listen = absl::StrCat("127.0.0.1:", tools::FreePort());
-    o.peers = {{1, o.listen}};
-    o.data_dir = dir_;
-    o.tick_ms = 5;
-    o.max_request_bytes = kMaxRequestBytes;
-    o.stream_held_bytes_max = kStreamHeldBytes;
-    auto node = RaftServer::Open(o);
-    ASSERT_TRUE(node.ok()) << node.status();
-    node_ = std::move(*node);
-    auto frontend = GrpcFrontend::Start(node_.get());
-    ASSERT_TRUE(frontend.ok()) << frontend.status();
-    frontend_ = std::move(*frontend);
-    node_->Start();
-    stub_ = v1::DatabaseService::NewStub(
-        grpc::CreateChannel(o.listen, grpc::InsecureChannelCredentials()));
-    // A one-node cluster elects itself within a few election timeouts.
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (true) {
-      grpc::ClientContext ctx;
-      v1::StatusResponse status;
-      if (stub_->Status(&ctx, v1::StatusRequest(), &status).ok() &&
-          status.role() == "Leader") {
-        break;
-      }
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no leader";
-      std::this_thread::yield();
-    }
-  }
-
-  void TearDown() override {
-    if (node_ != nullptr) node_->Shutdown();
-    if (frontend_ != nullptr) frontend_->Shutdown(1000);
-    node_.reset();
-    std::filesystem::remove_all(dir_);
+    ASSERT_TRUE(server_
+                    .Start([](ServerOptions& o) {
+                      o.max_request_bytes = kMaxRequestBytes;
+                      o.stream_held_bytes_max = kStreamHeldBytes;
+                    })
+                    .ok());
+    stub_ = v1::DatabaseService::NewStub(grpc::CreateChannel(
+        server_.endpoint(), grpc::InsecureChannelCredentials()));
   }
 
   // Sends `messages` (from a thread of their own, as a client would while
@@ -126,9 +95,7 @@ class ExecuteStreamTest : public ::testing::Test {
     return s.ok() ? r.rows(0).values(0).integer() : -1;
   }
 
-  std::string dir_;
-  std::unique_ptr<RaftServer> node_;
-  std::unique_ptr<GrpcFrontend> frontend_;
+  OneNodeServer server_;
   std::unique_ptr<v1::DatabaseService::Stub> stub_;
 };
 
@@ -330,8 +297,7 @@ TEST_F(ExecuteStreamTest, AServerThatStopsLeavesNoRequestUnanswered) {
   // The node stops with requests in flight: each is answered, by the
   // server (done, or "outcome unknown") or by the client when the stream
   // ends; none twice, and Close returns.
-  node_->Shutdown();
-  frontend_->Shutdown(0);
+  server_.Stop(0);
   ASSERT_TRUE(answers.WaitFor(301));
   (void)client.Close();
   EXPECT_EQ(answers.duplicates, 0);
