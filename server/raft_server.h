@@ -78,6 +78,8 @@ struct ServerOptions {
   // An ExecuteStream stops reading while its requests in flight and its
   // unwritten answers hold this many bytes.
   size_t stream_held_bytes_max = size_t{64} << 20;
+  // All gRPC connections together may hold this much (a ResourceQuota).
+  size_t grpc_memory_bytes = size_t{1} << 30;
 };
 
 // Error statuses carry their kind as a payload so the gRPC layer can add

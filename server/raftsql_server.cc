@@ -80,6 +80,9 @@ ABSL_FLAG(int, read_connections, 4,
 ABSL_FLAG(uint64_t, max_result_bytes, 48 << 20,
           "Largest Query result (RESOURCE_EXHAUSTED beyond, checked while "
           "rows are read).");
+ABSL_FLAG(uint64_t, grpc_memory_bytes, uint64_t{1} << 30,
+          "Memory gRPC may hold for all connections together (buffers, calls "
+          "in flight); beyond it gRPC sheds load.");
 ABSL_FLAG(uint64_t, snapshot_entries, 10000,
           "Snapshot the database and compact the log every this many "
           "applied entries.");
@@ -168,6 +171,7 @@ int main(int argc, char** argv) {
   o.query_timeout_ms = absl::GetFlag(FLAGS_query_timeout_ms);
   o.read_connections = absl::GetFlag(FLAGS_read_connections);
   o.max_result_bytes = absl::GetFlag(FLAGS_max_result_bytes);
+  o.grpc_memory_bytes = absl::GetFlag(FLAGS_grpc_memory_bytes);
   if (o.query_timeout_ms <= 0 || o.read_connections <= 0 ||
       o.read_connections > 64 || o.max_result_bytes == 0 ||
       o.max_result_bytes > (60u << 20)) {

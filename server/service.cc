@@ -3,6 +3,7 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 
 #include <atomic>
 #include <chrono>
@@ -456,11 +457,23 @@ struct GrpcFrontend::Impl {
 
 namespace {
 
+constexpr uint32_t kMaxCallsPerConnection = 1024;
+
 // A server on `address` with raftsql's limits; `port` gets the bound port.
 void Configure(grpc::ServerBuilder& builder, const std::string& address,
                std::shared_ptr<grpc::ServerCredentials> credentials,
-               size_t max_request_bytes, int* port) {
+               const ServerOptions& o, int* port) {
+  const size_t max_request_bytes = o.max_request_bytes;
   builder.AddListeningPort(address, std::move(credentials), port);
+  // What gRPC may hold for all connections together (read and write
+  // buffers, calls in flight): under pressure it shrinks buffers and sheds
+  // load instead of growing without bound. And a connection opens at most
+  // so many concurrent calls.
+  grpc::ResourceQuota quota(absl::StrCat("raftsql-", address));
+  quota.Resize(o.grpc_memory_bytes);
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(kMaxCallsPerConnection));
   // gRPC listens with SO_REUSEPORT by default: a second server on a port in
   // use would start and take part of its connections. Refuse instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -513,8 +526,7 @@ absl::StatusOr<std::unique_ptr<GrpcFrontend>> GrpcFrontend::Start(
   const bool separate = !o.peer_listen.empty();
   grpc::ServerBuilder builder;
   int port = 0;
-  Configure(builder, o.listen, net::ServerCredentials(o.tls),
-            o.max_request_bytes, &port);
+  Configure(builder, o.listen, net::ServerCredentials(o.tls), o, &port);
   builder.RegisterService(&impl->db);
   if (!separate) builder.RegisterService(&impl->peer);
   impl->server = builder.BuildAndStart();
@@ -524,8 +536,8 @@ absl::StatusOr<std::unique_ptr<GrpcFrontend>> GrpcFrontend::Start(
     // the port can be firewalled to the cluster's own hosts.
     grpc::ServerBuilder peers;
     int peer_port = 0;
-    Configure(peers, o.peer_listen, net::PeerServerCredentials(o.tls),
-              o.max_request_bytes, &peer_port);
+    Configure(peers, o.peer_listen, net::PeerServerCredentials(o.tls), o,
+              &peer_port);
     peers.RegisterService(&impl->peer);
     impl->peer_server = peers.BuildAndStart();
     if (impl->peer_server == nullptr || peer_port == 0) {
