@@ -9,8 +9,10 @@
 namespace raftsql::net {
 
 ExecuteStreamClient::ExecuteStreamClient(v1::DatabaseService::Stub* stub,
-                                         OnAnswer on_answer)
+                                         OnAnswer on_answer,
+                                         const std::string& authorization)
     : on_answer_(std::move(on_answer)) {
+  if (!authorization.empty()) ctx_.AddMetadata("authorization", authorization);
   stub->async()->ExecuteStream(&ctx_, this);
   StartRead(&in_);
   // Keeps the stream open after the reads end (on error) until OnDone.

@@ -33,8 +33,11 @@ class ExecuteStreamClient final
   using OnAnswer =
       std::function<void(uint64_t tag, absl::StatusOr<v1::ExecuteResponse>)>;
 
-  // Opens the stream on `stub` (which must outlive this object).
-  ExecuteStreamClient(v1::DatabaseService::Stub* stub, OnAnswer on_answer);
+  // Opens the stream on `stub` (which must outlive this object), with
+  // `authorization` as the call's credentials if given (net::Client's
+  // BasicAuthorization; a client certificate travels with the channel).
+  ExecuteStreamClient(v1::DatabaseService::Stub* stub, OnAnswer on_answer,
+                      const std::string& authorization = "");
   // Closes and waits (see Close).
   ~ExecuteStreamClient() override;
 

@@ -5,12 +5,16 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "net/client.h"
+#include "net/execute_stream_client.h"
 #include "net/grpc_transport.h"
 #include "server/one_node_server.h"
 #include "tools/certs.h"
@@ -104,6 +108,38 @@ TEST_F(AuthTest, AUserWithAPasswordHasItsPermissionsOnly) {
   // Dropped, it is nobody.
   ASSERT_TRUE(root_->DropUser("alice").ok());
   EXPECT_TRUE(absl::IsUnauthenticated(alice->Query(Read("SELECT 1")).status()));
+}
+
+TEST_F(AuthTest, AStreamAuthenticatesByPasswordOrIsRefused) {
+  ASSERT_TRUE(root_->PutUser("erin", "stream password", {"execute"}).ok());
+  auto channel = net::MakeChannel(endpoint_, *net::LoadTlsDir(certs_, ""));
+  auto stub = v1::DatabaseService::NewStub(channel);
+  for (const bool with_password : {false, true}) {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<absl::Status> answer;
+    net::ExecuteStreamClient stream(
+        stub.get(),
+        [&](uint64_t, absl::StatusOr<v1::ExecuteResponse> r) {
+          std::lock_guard<std::mutex> l(mu);
+          answer = r.status();
+          cv.notify_all();
+        },
+        with_password ? net::BasicAuthorization("erin", "stream password")
+                      : "");
+    ASSERT_TRUE(stream.Send(1, Sql("INSERT INTO t VALUES (7)")) ||
+                !with_password);
+    const absl::Status end = stream.Close();
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait_for(l, std::chrono::seconds(10),
+                [&] { return answer.has_value(); });
+    if (with_password) {
+      ASSERT_TRUE(answer.has_value());
+      EXPECT_TRUE(answer->ok()) << *answer;
+    } else {
+      EXPECT_TRUE(absl::IsUnauthenticated(end)) << end;
+    }
+  }
 }
 
 TEST_F(AuthTest, AChangedPasswordReplacesTheOld) {
