@@ -111,4 +111,33 @@ for t in "${targets[@]}"; do
   esac
   run "$t" || status=1
 done
+
+# A planted bug the kept inputs must catch (STYLE.md: a test of the tests):
+# the core without its message validation, as a patch to a copy of the
+# source. Replaying tests/fuzz/raft_fuzz alone must crash it.
+planted() {
+  local src="$work/planted_raft_network.cc"
+  sed 's/if (!valid.ok()) return Refuse(m, valid.message());/(void)valid;/' \
+    core/raft_network.cc >"$src"
+  if cmp -s core/raft_network.cc "$src"; then
+    echo "fuzz_test: the planted-bug patch no longer applies" >&2
+    return 1
+  fi
+  # shellcheck disable=SC2086
+  "$cxx" "${flags[@]}" -c "$src" -o "$work/planted_raft_network.o"
+  local objs=()
+  for o in $(objects core/raft_fuzz.cc $core_srcs); do
+    [[ "$o" == *core_raft_network.cc.o ]] || objs+=("$o")
+  done
+  # shellcheck disable=SC2086
+  "$cxx" "${flags[@]}" "${objs[@]}" "$work/planted_raft_network.o" \
+    -o "$work/raft_fuzz_planted" $absl -lpthread
+  if "$work/raft_fuzz_planted" -runs=0 tests/fuzz/raft_fuzz \
+      >"$work/planted.log" 2>&1; then
+    echo "fuzz_test: the kept inputs no longer catch the planted bug" >&2
+    return 1
+  fi
+  echo "fuzz_test: planted bug (no message validation) caught by the kept inputs"
+}
+if [ -z "$only" ] || [ "$only" = raft_fuzz ]; then planted || status=1; fi
 exit $status
