@@ -132,7 +132,8 @@ planted() {
   # shellcheck disable=SC2086
   "$cxx" "${flags[@]}" "${objs[@]}" "$work/planted_raft_network.o" \
     -o "$work/raft_fuzz_planted" $absl -lpthread
-  if "$work/raft_fuzz_planted" -runs=0 tests/fuzz/raft_fuzz \
+  if "$work/raft_fuzz_planted" -runs=0 -artifact_prefix="$work/planted-" \
+      tests/fuzz/raft_fuzz \
       >"$work/planted.log" 2>&1; then
     echo "fuzz_test: the kept inputs no longer catch the planted bug" >&2
     return 1
