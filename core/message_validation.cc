@@ -3,11 +3,15 @@
 #include "absl/strings/str_cat.h"
 
 namespace raftsql::core {
-namespace {
-
-absl::Status Invalid(const Message& m, const char* what) {
+absl::Status InvalidMessageError(const Message& m, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(
       "invalid ", MessageTypeName(m.type), " from ", m.from, ": ", what));
+}
+
+namespace {
+
+absl::Status Invalid(const Message& m, absl::string_view what) {
+  return InvalidMessageError(m, what);
 }
 
 bool CarriesEntries(MessageType type) {
@@ -66,7 +70,7 @@ absl::Status ValidateSnapshotChunk(const Message& m,
     return Invalid(m, "snapshot term out of range");
   }
   absl::Status cs = ValidateConfState(meta.conf_state);
-  if (!cs.ok()) return Invalid(m, cs.message().data());
+  if (!cs.ok()) return Invalid(m, cs.message());
   if (meta.conf_state.voters.empty())
     return Invalid(m, "snapshot has no voter");
   if (m.snapshot_size > max_snapshot_bytes) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "core/types.h"
 
 namespace raftsql::core {
@@ -25,6 +26,10 @@ inline constexpr uint64_t kMaxIndex = uint64_t{1} << 62;
 inline constexpr size_t kMaxContextBytes = 256;
 // Largest voters + learners in a snapshot's configuration.
 inline constexpr size_t kMaxMembers = 1024;
+
+// INVALID_ARGUMENT "invalid <type> from <sender>: <what>": how every refusal
+// of a network message reads.
+absl::Status InvalidMessageError(const Message& m, absl::string_view what);
 
 // OK if `m` is well formed for its type; INVALID_ARGUMENT naming the first
 // field that is not. `max_snapshot_bytes` bounds a snapshot's total size.

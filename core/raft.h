@@ -159,10 +159,12 @@ class Raft {
   bool Restore(const Snapshot& snapshot);
 
   void Send(Message m);
-  // Counts `m` as invalid (`why`) and returns the error StepNetwork gives.
-  absl::Status Refuse(const Message& m, absl::string_view why);
-  // A message our own state shows no honest peer sends, or OK.
-  absl::Status CheckAgainstState(const Message& m);
+  // Counts a refused network message (`error`, an InvalidMessageError) and
+  // returns the error.
+  absl::Status Refuse(absl::Status error);
+  // INVALID_ARGUMENT for a message our own state shows no honest peer
+  // sends; OK otherwise.
+  absl::Status CheckAgainstState(const Message& m) const;
 
   const uint64_t id_;
   const int election_ticks_;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
+#include "core/message_validation.h"
 #include "core/raft.h"
 
 namespace raftsql::core {
@@ -140,7 +141,8 @@ void Raft::HandleSnapshot(const Message& m) {
     if (!valid.ok()) {
       // An image the state machine cannot restore is never installed: our
       // log and state stay as they are, and the transfer starts over.
-      (void)Refuse(m, absl::StrCat("snapshot refused: ", valid.message()));
+      (void)Refuse(InvalidMessageError(
+          m, absl::StrCat("snapshot refused: ", valid.message())));
       SendSnapshotResponse(m.from, meta.index, /*reject=*/true);
       return;
     }

@@ -13,29 +13,27 @@ namespace raftsql::core {
 
 absl::Status Raft::StepNetwork(Message m) {
   absl::Status valid = ValidateNetworkMessage(m, max_snapshot_bytes_);
-  if (!valid.ok()) return Refuse(m, valid.message());
-  absl::Status fits = CheckAgainstState(m);
-  if (!fits.ok()) return fits;
+  if (valid.ok()) valid = CheckAgainstState(m);
+  if (!valid.ok()) return Refuse(valid);
   return Step(std::move(m));
 }
 
-absl::Status Raft::Refuse(const Message& m, absl::string_view why) {
+absl::Status Raft::Refuse(absl::Status error) {
+  CHECK(absl::IsInvalidArgument(error));
   ++invalid_messages_;
-  last_invalid_message_ = std::string(why);
-  if (last_invalid_message_.find(MessageTypeName(m.type)) ==
-      std::string::npos) {
-    last_invalid_message_ = absl::StrCat("invalid ", MessageTypeName(m.type),
-                                         " from ", m.from, ": ", why);
-  }
-  return absl::InvalidArgumentError(last_invalid_message_);
+  last_invalid_message_ = std::string(error.message());
+  return error;
 }
 
-absl::Status Raft::CheckAgainstState(const Message& m) {
-  if (m.to != id_) return Refuse(m, "addressed to another node");
+absl::Status Raft::CheckAgainstState(const Message& m) const {
+  auto refuse = [&m](absl::string_view why) {
+    return InvalidMessageError(m, why);
+  };
+  if (m.to != id_) return refuse("addressed to another node");
   // A leader hands over only to a follower that holds its whole log, which
   // it learnt from that leader's appends in this very term.
   if (m.type == MessageType::kTimeoutNow && m.term > term_) {
-    return Refuse(m, "a hand-over from a term we never saw");
+    return refuse("a hand-over from a term we never saw");
   }
   // Everything below concerns messages of our own term; older ones are
   // ignored by StepByTerm and newer ones make us a follower first.
@@ -45,11 +43,8 @@ absl::Status Raft::CheckAgainstState(const Message& m) {
     case MessageType::kHeartbeat:
     case MessageType::kSnap:
       // Raft §5.2 (Election Safety): one leader per term.
-      if (state_ == StateType::kLeader) {
-        return Refuse(m, "a second leader in our term");
-      }
-      if (lead_ != kNone && m.from != lead_) {
-        return Refuse(m, "a second leader in our term");
+      if (state_ == StateType::kLeader || (lead_ != kNone && m.from != lead_)) {
+        return refuse("a second leader in our term");
       }
       return absl::OkStatus();
     case MessageType::kAppResp:
@@ -57,7 +52,7 @@ absl::Status Raft::CheckAgainstState(const Message& m) {
       // leader's log never shrinks within its term.
       if (state_ == StateType::kLeader && !m.reject &&
           m.index > log_.LastIndex()) {
-        return Refuse(m, "acknowledges entries never sent");
+        return refuse("acknowledges entries never sent");
       }
       return absl::OkStatus();
     case MessageType::kTimeoutNow:
@@ -66,7 +61,7 @@ absl::Status Raft::CheckAgainstState(const Message& m) {
       // that does not know its leader yet, just restarted, ignores a
       // hand-over in StepFollower: honest, but too late to act on.)
       if (lead_ != kNone && m.from != lead_) {
-        return Refuse(m, "not from our leader");
+        return refuse("not from our leader");
       }
       return absl::OkStatus();
     default:
