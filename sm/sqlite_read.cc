@@ -97,49 +97,44 @@ bool SqliteStateMachine::OnProgress() {
   return budget_.OnProgress();
 }
 
-absl::StatusOr<uint64_t> SqliteStateMachine::GetVersion(
-    const std::string& table, const ReadLimits& limits) {
+absl::StatusOr<uint64_t> SqliteStateMachine::InternalRead(
+    const ReadLimits& limits,
+    const std::function<absl::StatusOr<uint64_t>(sqlite3*)>& read) {
+  // Our own statements: internal tables are read past the authorizer.
+  auto run = [&read](sqlite3* db, Policy& policy) {
+    policy.internal = true;
+    absl::StatusOr<uint64_t> v = read(db);
+    policy.internal = false;
+    return v;
+  };
   if (read_pool_ == nullptr) {
     std::lock_guard<std::mutex> lock(memory_read_mu_);
-    return VersionOn(db_, write_policy_, table);
+    return run(db_, write_policy_);
   }
   absl::StatusOr<ReadPool::Lease> lease = read_pool_->Acquire(limits);
   if (!lease.ok()) return lease.status();
-  return VersionOn(lease->db(), *read_policies_[lease->slot()], table);
+  return run(lease->db(), *read_policies_[lease->slot()]);
+}
+
+absl::StatusOr<uint64_t> SqliteStateMachine::GetVersion(
+    const std::string& table, const ReadLimits& limits) {
+  return InternalRead(
+      limits, [&table](sqlite3* db) { return VersionLookup(db, table); });
 }
 
 absl::StatusOr<uint64_t> SqliteStateMachine::SessionSequence(
     uint64_t session_id) {
-  auto lookup = [session_id](sqlite3* db, Policy& policy) -> uint64_t {
-    policy.internal = true;
+  return InternalRead(ReadLimits{}, [session_id](sqlite3* db) {
     Stmt q;
     sqlite3_prepare_v2(
         db, "SELECT sequence FROM _raftsql_sessions WHERE session_id = ?", -1,
         q.out(), nullptr);
     sqlite3_bind_int64(q.get(), 1, static_cast<int64_t>(session_id));
-    const uint64_t seq =
+    return absl::StatusOr<uint64_t>(
         sqlite3_step(q.get()) == SQLITE_ROW
             ? static_cast<uint64_t>(sqlite3_column_int64(q.get(), 0))
-            : 0;
-    policy.internal = false;
-    return seq;
-  };
-  if (read_pool_ == nullptr) {
-    std::lock_guard<std::mutex> lock(memory_read_mu_);
-    return lookup(db_, write_policy_);
-  }
-  absl::StatusOr<ReadPool::Lease> lease = read_pool_->Acquire(ReadLimits{});
-  if (!lease.ok()) return lease.status();
-  return lookup(lease->db(), *read_policies_[lease->slot()]);
-}
-
-absl::StatusOr<uint64_t> SqliteStateMachine::VersionOn(
-    sqlite3* db, Policy& policy, const std::string& table) {
-  // Our own statements: the meta table is read past the authorizer.
-  policy.internal = true;
-  absl::StatusOr<uint64_t> v = VersionLookup(db, table);
-  policy.internal = false;
-  return v;
+            : 0);
+  });
 }
 
 absl::StatusOr<uint64_t> SqliteStateMachine::VersionLookup(

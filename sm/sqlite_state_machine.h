@@ -199,8 +199,10 @@ class SqliteStateMachine final : public core::StateMachine {
       sqlite3* db, Policy& policy, const Statement& statement,
       const ReadLimits& limits,
       const std::function<absl::Status()>& interruption);
-  absl::StatusOr<uint64_t> VersionOn(sqlite3* db, Policy& policy,
-                                     const std::string& table);
+  // Runs `read` (of our own internal statements) on a read connection.
+  absl::StatusOr<uint64_t> InternalRead(
+      const ReadLimits& limits,
+      const std::function<absl::StatusOr<uint64_t>(sqlite3*)>& read);
   static absl::StatusOr<uint64_t> VersionLookup(sqlite3* db,
                                                 const std::string& table);
   // Applies `cmd` at `index` into `*result`, which the caller has reset.
