@@ -221,7 +221,8 @@ void SqliteStateMachine::ApplyInTransactionOrAlone(
       transaction_lost_ = false;
       batch_versions_.clear();
       CHECK(Internal("BEGIN IMMEDIATE").ok());
-      if (spent || budget_failed_index_ == entries[i].index) {
+      // Spent now or in the first pass: ApplyEntry names it either way.
+      if (budget_failed_index_ == entries[i].index) {
         RecordBudgetFailure(entries[i], &out[i]);
       }
       WriteMeta(entries[i].index);
