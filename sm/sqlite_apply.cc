@@ -49,9 +49,12 @@ uint64_t MixDouble(uint64_t h, double d) {
 
 // Mixes one SQLite value: its type, then its content (text and blobs by
 // their bytes).
-uint64_t MixValue(uint64_t h, sqlite3_value* v) {
+// Adds the value's size to `*bytes`: 8, plus a text's or blob's bytes.
+// (sqlite3_value_bytes of a number would convert it to text first.)
+uint64_t MixValue(uint64_t h, sqlite3_value* v, uint64_t* bytes = nullptr) {
   const int type = sqlite3_value_type(v);
   h = MixWord(h, static_cast<uint64_t>(type));
+  uint64_t size = 8;
   if (type == SQLITE_INTEGER) {
     h = MixWord(h, static_cast<uint64_t>(sqlite3_value_int64(v)));
   } else if (type == SQLITE_FLOAT) {
@@ -60,13 +63,16 @@ uint64_t MixValue(uint64_t h, sqlite3_value* v) {
     // Text as its stored UTF-8 bytes: sqlite3_value_text would copy a value
     // read from a record only to append the terminating NUL.
     const void* blob = sqlite3_value_blob(v);
-    h = Mix(h, blob, sqlite3_value_bytes(v));
+    const int n = sqlite3_value_bytes(v);
+    h = Mix(h, blob, n);
+    size += static_cast<uint64_t>(n);
   }
+  if (bytes != nullptr) *bytes += size;
   return h;
 }
 
 // Mixes the old or new values of the row the preupdate hook is called for,
-// and adds their size to `*bytes` (8 a value, and a text's or blob's bytes).
+// and adds their size to `*bytes` (see MixValue).
 uint64_t MixRow(uint64_t h, sqlite3* db,
                 int (*column)(sqlite3*, int, sqlite3_value**),
                 uint64_t* bytes) {
@@ -74,8 +80,7 @@ uint64_t MixRow(uint64_t h, sqlite3* db,
   for (int i = 0; i < n; ++i) {
     sqlite3_value* v = nullptr;
     if (column(db, i, &v) != SQLITE_OK || v == nullptr) continue;
-    h = MixValue(h, v);
-    *bytes += 8 + static_cast<uint64_t>(sqlite3_value_bytes(v));
+    h = MixValue(h, v, bytes);
   }
   return h;
 }
