@@ -146,6 +146,18 @@ TEST(SimulationRegression, Seed12SqlOnDiskStateMachineAheadOfStoredCommit) {
   EXPECT_GT(r.faults.count("database writes lost"), 0u);
 }
 
+TEST(SimulationRegression, Seed4012SqlRetryKeepsTableVersionsMonotonic) {
+  // A session retry answered from its stored result recorded that result's
+  // (older) table versions again, moving a version back; TableVersions
+  // CHECKs that versions only grow within a batch.
+  SimOptions o;
+  o.seed = 4012;
+  o.sql = true;
+  o.sync_disk = true;
+  const SimResult r = Simulation(o).Run();
+  EXPECT_TRUE(r.passed) << r.failure;
+}
+
 TEST(SimulationRegression, Seed15BrokenDiskDoesNotStormTheNetwork) {
   // With a lying disk a follower "forgets" entries it acknowledged; every
   // duplicated rejection used to trigger another probe, exponentially.

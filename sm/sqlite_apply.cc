@@ -309,7 +309,11 @@ void SqliteStateMachine::ApplyEntry(const core::Entry& entry,
     }
     return;
   }
+  // A retry answered from its session carries the versions of its first
+  // apply: the tables did not change now (recording them again would move
+  // a table's version back).
   for (const auto& [name, version] : result.versions) {
+    if (result.duplicate) break;
     const std::string& table = name;  // (clang 14 captures no bindings)
     // A batch mostly changes a few tables: a scan, no key built per entry.
     auto it = std::find_if(batch_versions_.begin(), batch_versions_.end(),

@@ -320,6 +320,25 @@ TEST_F(SqliteStateMachineTest, SessionRetryReturnsTheStoredResultOnce) {
   EXPECT_EQ(Count(*sm_, "t"), 2);
 }
 
+TEST_F(SqliteStateMachineTest, ARetryDoesNotMoveATableVersionBack) {
+  // Found by the simulator (seed 4012, --sql --sync-disk): a retry's stored
+  // result carries its first apply's versions, which were recorded again.
+  Command c = Cmd({S("INSERT INTO t(v) VALUES ('once')")});
+  c.session_id = 9;
+  c.sequence = 1;
+  const uint64_t first = ApplyOk(*sm_, c).index;
+  const uint64_t later =
+      ApplyOk(*sm_, Cmd({S("INSERT INTO t(v) VALUES ('later')")})).index;
+  EXPECT_TRUE(ApplyOk(*sm_, c).duplicate);
+  EXPECT_EQ(*sm_->GetVersion("t"), later);
+  const uint64_t i = sm_->AppliedIndex();
+  // In one batch with the later write, too.
+  sm_->ApplyBatch({E(i + 1, Cmd({S("INSERT INTO t(v) VALUES ('x')")})),
+                   E(i + 2, c)});
+  EXPECT_LT(first, later);
+  EXPECT_EQ(*sm_->GetVersion("t"), i + 1);
+}
+
 TEST_F(SqliteStateMachineTest, BatchAppliesEveryEntryAndNoOps) {
   std::vector<core::Entry> batch = {
       E(2, Cmd({S("INSERT INTO t VALUES (1, 'a')")})),
