@@ -38,15 +38,15 @@ absl::StatusOr<QueryResult> SqliteStateMachine::Query(
 }
 
 absl::StatusOr<QueryResult> SqliteStateMachine::RunQuery(
-    sqlite3* db, Policy& policy, const Statement& statement,
+    sqlite3* db, StatementPolicy& policy, const Statement& statement,
     const ReadLimits& limits,
     const std::function<absl::Status()>& interruption) {
-  policy.refusal.clear();
+  policy.BeginStatement();
   Stmt stmt;
   int rc = sqlite3_prepare_v2(db, statement.sql.c_str(),
                               static_cast<int>(statement.sql.size()),
                               stmt.out(), nullptr);
-  if (rc != SQLITE_OK) return SqliteError(db, rc, policy.refusal);
+  if (rc != SQLITE_OK) return SqliteError(db, rc, policy.refusal());
   if (stmt.get() == nullptr) {
     return absl::InvalidArgumentError("empty statement");
   }
@@ -86,7 +86,7 @@ absl::StatusOr<QueryResult> SqliteStateMachine::RunQuery(
     absl::Status why = interruption();
     if (!why.ok()) return why;
   }
-  if (rc != SQLITE_DONE) return SqliteError(db, rc, policy.refusal);
+  if (rc != SQLITE_DONE) return SqliteError(db, rc, policy.refusal());
   return result;
 }
 
@@ -101,11 +101,9 @@ absl::StatusOr<uint64_t> SqliteStateMachine::InternalRead(
     const ReadLimits& limits,
     const std::function<absl::StatusOr<uint64_t>(sqlite3*)>& read) {
   // Our own statements: internal tables are read past the authorizer.
-  auto run = [&read](sqlite3* db, Policy& policy) {
-    policy.internal = true;
-    absl::StatusOr<uint64_t> v = read(db);
-    policy.internal = false;
-    return v;
+  auto run = [&read](sqlite3* db, StatementPolicy& policy) {
+    StatementPolicy::InternalScope scope(policy);
+    return read(db);
   };
   if (read_pool_ == nullptr) {
     std::lock_guard<std::mutex> lock(memory_read_mu_);
@@ -118,47 +116,16 @@ absl::StatusOr<uint64_t> SqliteStateMachine::InternalRead(
 
 absl::StatusOr<uint64_t> SqliteStateMachine::GetVersion(
     const std::string& table, const ReadLimits& limits) {
-  return InternalRead(
-      limits, [&table](sqlite3* db) { return VersionLookup(db, table); });
+  return InternalRead(limits, [&table](sqlite3* db) {
+    return TableVersions::Lookup(db, table);
+  });
 }
 
 absl::StatusOr<uint64_t> SqliteStateMachine::SessionSequence(
     uint64_t session_id) {
   return InternalRead(ReadLimits{}, [session_id](sqlite3* db) {
-    Stmt q;
-    sqlite3_prepare_v2(
-        db, "SELECT sequence FROM _raftsql_sessions WHERE session_id = ?", -1,
-        q.out(), nullptr);
-    sqlite3_bind_int64(q.get(), 1, static_cast<int64_t>(session_id));
-    return absl::StatusOr<uint64_t>(
-        sqlite3_step(q.get()) == SQLITE_ROW
-            ? static_cast<uint64_t>(sqlite3_column_int64(q.get(), 0))
-            : 0);
+    return Sessions::ReadSequence(db, session_id);
   });
-}
-
-absl::StatusOr<uint64_t> SqliteStateMachine::VersionLookup(
-    sqlite3* db, const std::string& table) {
-  Stmt exists;
-  sqlite3_prepare_v2(db,
-                     "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND "
-                     "name = ?1 COLLATE NOCASE",
-                     -1, exists.out(), nullptr);
-  sqlite3_bind_text(exists.get(), 1, table.c_str(), -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(exists.get()) != SQLITE_ROW ||
-      absl::StartsWithIgnoreCase(table, "_raftsql")) {
-    return absl::NotFoundError(
-        TruncatedMessage(absl::StrCat("no such table: ", table)));
-  }
-  Stmt version;
-  sqlite3_prepare_v2(db, "SELECT value FROM _raftsql_meta WHERE key = ?1", -1,
-                     version.out(), nullptr);
-  const std::string key = VersionKey(table);
-  sqlite3_bind_text(version.get(), 1, key.c_str(), -1, SQLITE_TRANSIENT);
-  if (sqlite3_step(version.get()) == SQLITE_ROW) {
-    return static_cast<uint64_t>(sqlite3_column_int64(version.get(), 0));
-  }
-  return 0;
 }
 
 }  // namespace raftsql::sm

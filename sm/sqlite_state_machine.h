@@ -10,6 +10,13 @@
 //   never applies a command twice.
 // - Entries are applied in batches: one transaction, a savepoint per entry.
 //
+// This class is the core::StateMachine adaptor and the apply loop; each other
+// job is a part of its own: the authorizer (statement_policy.h), validation
+// before the log (statement_validator.h), prepared statements
+// (statement_cache.h, internal_statements.h), sessions (sessions.h), table
+// versions (table_versions.h), the divergence hash (change_hasher.h),
+// snapshot images (snapshot_image.h), the read connections (read_pool.h).
+//
 // Thread-safety: Apply/ApplyBatch/Restore/CreateSnapshot run on one thread
 // (the Raft loop). Query, GetVersion and Validate may run on other threads:
 // they use their own connections, each behind its own mutex.
@@ -26,14 +33,20 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "core/interfaces.h"
 #include "core/prng.h"
+#include "sm/change_hasher.h"
 #include "sm/command.h"
+#include "sm/internal_statements.h"
 #include "sm/read_pool.h"
+#include "sm/sessions.h"
+#include "sm/statement_cache.h"
+#include "sm/statement_policy.h"
+#include "sm/statement_validator.h"
+#include "sm/table_versions.h"
 #include "sm/users.h"
 #include "sm/write_budget.h"
 
@@ -123,14 +136,6 @@ class SqliteStateMachine final : public core::StateMachine {
   // The database bytes (tests compare replicas with it).
   std::string SerializeForTest();
 
-  // What SQLite's authorizer allows on one connection, and why it refused
-  // (public for the C callbacks only).
-  struct Policy {
-    bool internal = false;  // our own meta statements: allow everything
-    std::string refusal;
-    // Write connection only: tables whose schema the statement changes.
-    std::set<std::string>* ddl_tables = nullptr;
-  };
   // Called by SQLite's preupdate hook (public for the C callback only).
   void OnPreUpdate(sqlite3* db, int op, const char* db_name, const char* table,
                    int64_t key1, int64_t key2);
@@ -155,11 +160,8 @@ class SqliteStateMachine final : public core::StateMachine {
  private:
   explicit SqliteStateMachine(const SqliteOptions& options);
   absl::Status Init();
+  absl::Status OpenReaders();
   absl::Status LoadMeta();
-  // Moves versions kept by older databases in _raftsql_versions into
-  // _raftsql_meta (LoadMeta runs it).
-  absl::Status MigrateVersions();
-  absl::Status CopyOldVersions();  // Within MigrateVersions' transaction.
   // Applies `entries` in one transaction, or, should a statement's ON
   // CONFLICT ROLLBACK end it, each in its own (see the .cc).
   void ApplyInTransactionOrAlone(std::span<const core::Entry> entries,
@@ -176,19 +178,8 @@ class SqliteStateMachine final : public core::StateMachine {
   // are gone): every statement fails with the budget's error, and a session
   // stores it so that a retry gets the same answer.
   void RecordBudgetFailure(const core::Entry& entry, std::string* out);
-  void WriteSession(const CommandView& cmd, const CommandResult& result);
   // result_, emptied for the entry at `index`.
   CommandResult& ResetResult(uint64_t index);
-  // Steps one of our own statements to its end (past the authorizer), then
-  // resets it.
-  void StepInternal(sqlite3_stmt* stmt);
-  // True if the command's session answers it (a retry's stored result, a
-  // stale sequence, another user's session) into `*result`.
-  bool AnsweredBySession(const CommandView& cmd, CommandResult* result);
-  // Deletes sessions idle longer than session_idle_ms_max, once a period.
-  void MaybeExpireSessions(int64_t now_ms);
-  static constexpr uint64_t kSessionSweepMs = 60'000;
-  absl::Status MigrateSessions();
   void SetWriteLimits(const WriteLimits& limits);
   // A UserChange entry: validated, written to _raftsql_users and the
   // in-memory copy.
@@ -196,58 +187,40 @@ class SqliteStateMachine final : public core::StateMachine {
                        std::string* out);
   absl::Status LoadUsers();
   absl::StatusOr<QueryResult> RunQuery(
-      sqlite3* db, Policy& policy, const Statement& statement,
+      sqlite3* db, StatementPolicy& policy, const Statement& statement,
       const ReadLimits& limits,
       const std::function<absl::Status()>& interruption);
   // Runs `read` (of our own internal statements) on a read connection.
   absl::StatusOr<uint64_t> InternalRead(
       const ReadLimits& limits,
       const std::function<absl::StatusOr<uint64_t>(sqlite3*)>& read);
-  static absl::StatusOr<uint64_t> VersionLookup(sqlite3* db,
-                                                const std::string& table);
   // Applies `cmd` at `index` into `*result`, which the caller has reset.
   void ApplyWithSavepoints(const CommandView& cmd, uint64_t index,
                            bool savepoints, CommandResult* result);
   StatementResult RunStatement(const StatementView& statement);
-  // Folds a table's schema and rows into statement_hash_ (after DDL, whose
-  // row changes, e.g. CREATE TABLE ... AS SELECT, bypass the preupdate hook).
-  void HashTable(const std::string& table);
   // Writes the applied index, divergence hash and the batch's table
   // versions, inside the open transaction.
   void WriteMeta(uint64_t index);
-  absl::Status Exec(const char* sql);
-  // Runs one of our own statements (cached, past the authorizer).
-  absl::Status Internal(const char* sql);
-  // A cached, reset statement of ours; step it with write_policy_.internal.
-  sqlite3_stmt* InternalStmt(const char* sql);
-  // A prepared user statement, and what its text mentions (found once per
-  // distinct text, not per apply).
-  struct UserStatement {
-    sqlite3_stmt* stmt = nullptr;
-    bool cached = false;         // Owned by user_stmts_ (else by the caller).
-    bool mentions_fail = false;  // OR FAIL, RAISE(FAIL): see below
-    bool mentions_trigger = false;  // may create or drop a trigger
-    int parameters = 0;             // sqlite3_bind_parameter_count
-  };
-  // A prepared user statement from the cache (or freshly prepared), and its
-  // return after use. Statements that change the schema are never cached:
-  // the authorizer must see them again to record the tables they touch.
-  absl::StatusOr<UserStatement> UserStmt(std::string_view sql);
-  void ReleaseUserStmt(std::string_view sql, const UserStatement& stmt);
-  // The cached statement for `sql`, or null.
-  const UserStatement* FindUserStmt(std::string_view sql) const;
 
   SqliteOptions options_;
   sqlite3* db_ = nullptr;  // The replicated (write) connection.
+  StatementPolicy write_policy_;
+  // Our own statements on db_ (null until db_ is open).
+  std::unique_ptr<InternalStatements> internal_;
+  std::unique_ptr<StatementCache> statements_;  // Clients' on db_.
+  std::unique_ptr<Sessions> sessions_;
+  std::unique_ptr<TableVersions> versions_;
+  ChangeHasher hasher_;
   // Files: the read connections (Query/GetVersion), each with its policy.
   // Memory: null, and reads use db_ under memory_read_mu_.
   std::unique_ptr<ReadPool> read_pool_;
-  std::vector<std::unique_ptr<Policy>> read_policies_;
+  std::vector<std::unique_ptr<StatementPolicy>> read_policies_;
   std::mutex memory_read_mu_;
   const ReadLimits* memory_read_ = nullptr;  // While a memory read runs.
   absl::Status memory_read_interruption_;
-  sqlite3* check_db_ = nullptr;  // Validate (files); memory uses db_.
-  std::mutex check_mu_;
+  // Validate: its own connection (files) or db_ (memory).
+  StatementPolicy check_policy_;
+  std::unique_ptr<StatementValidator> validator_;
   // Files: WAL checkpoints run mostly on a thread of their own, with their
   // own connection (done by the writer, a checkpoint's page writes and fsync
   // stalled the apply loop every few hundred entries).
@@ -265,77 +238,20 @@ class SqliteStateMachine final : public core::StateMachine {
   std::map<std::string, User, std::less<>> users_;
 
   WriteBudget budget_;
-  // The last session sweep's period (now_ms / kSessionSweepMs); mirrors
-  // _raftsql_meta's session_sweep_period.
-  uint64_t session_sweep_period_ = 0;
   // The entry (its index) whose command spent its budget in a batch that
   // is being redone entry by entry, and the error it got (0: none).
   uint64_t budget_failed_index_ = 0;
   absl::Status budget_error_;
 
-  Policy write_policy_;
-  Policy check_policy_;
-  // A few table names, kept for reuse (a std::set allocated a node per
-  // apply): Clear keeps the strings' storage. Names compare exactly.
-  class TableList {
-   public:
-    void Add(std::string_view name) {
-      for (size_t i = 0; i < size_; ++i) {
-        if (names_[i] == name) return;
-      }
-      if (size_ == names_.size()) names_.emplace_back();
-      // Mostly the name this slot held for the entry before: no copy then.
-      if (names_[size_] != name) names_[size_].assign(name.data(), name.size());
-      ++size_;
-    }
-    void Clear() { size_ = 0; }
-    const std::string* begin() const { return names_.data(); }
-    const std::string* end() const { return names_.data() + size_; }
-
-   private:
-    std::vector<std::string> names_;
-    size_t size_ = 0;  // Invariant: size_ <= names_.size().
-  };
-  // What the running statement changed (tables, hash of the row changes).
-  TableList statement_tables_;
   // The tables the running entry's successful statements changed.
   TableList entry_tables_;
   std::set<std::string> statement_ddl_tables_;  // schema changed
-  uint64_t statement_hash_ = 0;
-  // The preupdate hook's last table in this statement (SQLite's name
-  // pointer), and the last table's name and hash in any statement.
-  const char* hook_table_ = nullptr;
-  std::string hook_table_name_;
-  uint64_t hook_table_hash_ = 0;
-  CommandView scratch_;   // ApplyEntry decodes into it.
+  CommandView scratch_;                         // ApplyEntry decodes into it.
   CommandResult result_;  // ApplyEntry's result, reused likewise.
   // The running statement's text mentions TRIGGER (set by RunStatement).
   bool statement_mentions_trigger_ = false;
-  // Table versions changed by the entries of the running batch, by
-  // VersionKey (so "T" and "t" are one table, and the later entry wins).
-  std::vector<std::pair<std::string, uint64_t>> batch_versions_;
   // A user statement's ON CONFLICT ROLLBACK ended our transaction.
   bool transaction_lost_ = false;
-  // Keyed by the address of our own SQL literals.
-  std::unordered_map<const char*, sqlite3_stmt*> internal_stmts_;
-  // Bounded cache of prepared user statements (cleared when full).
-  static constexpr size_t kMaxCachedStatements = 256;
-  // Looked up by views into the entries (without a copy of the text):
-  // hence the transparent hash and equality.
-  struct TextHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view text) const noexcept {
-      return std::hash<std::string_view>{}(text);
-    }
-  };
-  std::unordered_map<std::string, UserStatement, TextHash, std::equal_to<>>
-      user_stmts_;
-  // FindUserStmt's last hit (its node in user_stmts_; null after an erase):
-  // an entry's text is looked up twice, and mostly repeats the last one's.
-  mutable const std::pair<const std::string, UserStatement>* last_found_ =
-      nullptr;
-  // Statements Validate accepted, on check_db_ (guarded by check_mu_).
-  std::unordered_map<std::string, sqlite3_stmt*> check_stmts_;
   // Savepoints per entry and statement are needed only where a failing
   // statement can leave part of its effects behind: OR FAIL, RAISE(FAIL) in
   // a trigger, or the earlier statements of an all-or-nothing command. (A

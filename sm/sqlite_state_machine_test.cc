@@ -333,8 +333,8 @@ TEST_F(SqliteStateMachineTest, ARetryDoesNotMoveATableVersionBack) {
   EXPECT_EQ(*sm_->GetVersion("t"), later);
   const uint64_t i = sm_->AppliedIndex();
   // In one batch with the later write, too.
-  sm_->ApplyBatch({E(i + 1, Cmd({S("INSERT INTO t(v) VALUES ('x')")})),
-                   E(i + 2, c)});
+  sm_->ApplyBatch(
+      {E(i + 1, Cmd({S("INSERT INTO t(v) VALUES ('x')")})), E(i + 2, c)});
   EXPECT_LT(first, later);
   EXPECT_EQ(*sm_->GetVersion("t"), i + 1);
 }

@@ -1,0 +1,85 @@
+#include "sm/statement_cache.h"
+
+#include <sqlite3.h>
+
+#include "core/check.h"
+#include "sm/sqlite_util.h"
+
+namespace raftsql::sm {
+
+StatementCache::StatementCache(sqlite3* db, StatementPolicy* policy)
+    : db_(db), policy_(policy) {
+  CHECK(db_ != nullptr);
+  CHECK(policy_ != nullptr);
+}
+
+absl::StatusOr<StatementCache::Prepared> StatementCache::Acquire(
+    std::string_view sql) {
+  if (const Prepared* cached = Find(sql)) return *cached;
+  CHECK(!policy_->internal());  // A client's statement faces the authorizer.
+  sqlite3_stmt* stmt = nullptr;
+  const char* tail = nullptr;
+  const int rc =
+      sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                         SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+  if (rc != SQLITE_OK) return SqliteError(db_, rc, policy_->refusal());
+  if (stmt == nullptr) return absl::InvalidArgumentError("empty statement");
+  absl::Status single = CheckSingleStatement(tail, sql.data() + sql.size());
+  if (!single.ok()) {
+    sqlite3_finalize(stmt);
+    return single;
+  }
+  return Prepared{stmt, false, MentionsNoCase(sql, "fail"),
+                  MentionsNoCase(sql, "trigger"),
+                  sqlite3_bind_parameter_count(stmt)};
+}
+
+const StatementCache::Prepared* StatementCache::Find(
+    std::string_view sql) const {
+  if (last_found_ != nullptr && last_found_->first == sql) {
+    return &last_found_->second;
+  }
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) return nullptr;
+  last_found_ = &*it;
+  return &it->second;
+}
+
+void StatementCache::Clear() {
+  for (auto& [text, old] : statements_) sqlite3_finalize(old.stmt);
+  last_found_ = nullptr;
+  statements_.clear();
+}
+
+void StatementCache::Release(std::string_view sql, const Prepared& stmt,
+                             bool schema_changed) {
+  CHECK(stmt.stmt != nullptr);
+  if (schema_changed) {
+    if (!stmt.cached) sqlite3_finalize(stmt.stmt);
+    Clear();
+    return;
+  }
+  // The bindings stay (they point into the entry's bytes, which may be gone
+  // by then, and only a step reads them): the next run binds every
+  // parameter or clears them first.
+  sqlite3_reset(stmt.stmt);
+  if (stmt.cached) return;
+  if (statements_.size() >= kMaxStatements) Clear();
+  Prepared kept = stmt;
+  kept.cached = true;
+  statements_.emplace(std::string(sql), kept);
+}
+
+void StatementCache::CheckInvariants() const {
+  CHECK_LE(statements_.size(), kMaxStatements);
+  for (const auto& [text, kept] : statements_) {
+    CHECK(kept.cached);
+    CHECK(kept.stmt != nullptr);
+  }
+  if (last_found_ != nullptr) {
+    auto it = statements_.find(last_found_->first);
+    CHECK(it != statements_.end() && &*it == last_found_);
+  }
+}
+
+}  // namespace raftsql::sm

@@ -1,0 +1,85 @@
+// StatementCache: the write connection's prepared client statements, keyed
+// by their text, so that a text seen before is neither parsed nor scanned
+// again. Bounded by kMaxStatements (cleared whole when full).
+//
+// Statements that change the schema are never kept, and any schema change
+// empties the cache: every kept statement would otherwise be re-prepared
+// inside its next step, and those steps would count towards that command's
+// write budget on this replica only (one that restarted since has no such
+// statement). A restarted replica starts empty; so does the cache then.
+//
+// Thread-safety: the apply thread only.
+#ifndef RAFTSQL_SM_STATEMENT_CACHE_H_
+#define RAFTSQL_SM_STATEMENT_CACHE_H_
+
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "absl/status/statusor.h"
+#include "sm/statement_policy.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace raftsql::sm {
+
+class StatementCache {
+ public:
+  static constexpr size_t kMaxStatements = 256;
+
+  // A prepared client statement, and what its text mentions (found once
+  // per distinct text, not per apply).
+  struct Prepared {
+    sqlite3_stmt* stmt = nullptr;
+    bool cached = false;            // Owned by the cache (else the caller).
+    bool mentions_fail = false;     // OR FAIL, RAISE(FAIL)
+    bool mentions_trigger = false;  // may create or drop a trigger
+    int parameters = 0;             // sqlite3_bind_parameter_count
+  };
+
+  // `db` and its `policy` must outlive this.
+  StatementCache(sqlite3* db, StatementPolicy* policy);
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+  ~StatementCache() { Clear(); }
+
+  // The statement for `sql`, from the cache or freshly prepared (through
+  // the authorizer). The error SQLite or the policy gave, or
+  // InvalidArgument for an empty text or one holding several statements.
+  // Statements run one at a time, so a cached one is never in use twice.
+  absl::StatusOr<Prepared> Acquire(std::string_view sql);
+  // `stmt` (from Acquire(sql)) ran. It is reset and kept, unless
+  // `schema_changed`: then it and every kept statement are finalized.
+  void Release(std::string_view sql, const Prepared& stmt, bool schema_changed);
+  // The kept statement for `sql`, or null.
+  const Prepared* Find(std::string_view sql) const;
+  void Clear();
+  size_t size() const { return statements_.size(); }
+
+  void CheckInvariants() const;
+
+ private:
+  // Looked up by views into the entries (without a copy of the text):
+  // hence the transparent hash and equality.
+  struct TextHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view text) const noexcept {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+  using Map =
+      std::unordered_map<std::string, Prepared, TextHash, std::equal_to<>>;
+
+  sqlite3* db_;
+  StatementPolicy* policy_;
+  // Invariant: size() <= kMaxStatements; every value is cached, non-null.
+  Map statements_;
+  // Find's last hit (its node in statements_; null after a clear): an
+  // entry's text is looked up twice, and mostly repeats the last one's.
+  mutable const Map::value_type* last_found_ = nullptr;
+};
+
+}  // namespace raftsql::sm
+
+#endif  // RAFTSQL_SM_STATEMENT_CACHE_H_
