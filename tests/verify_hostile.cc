@@ -202,6 +202,7 @@ void StopWhileBusy(LocalCluster& c) {
   Log(absl::StrCat("SIGTERM stopped the busy leader in ", s, " s"));
   Check(c.StartNode(leader).ok(), "restart");
   WaitConverged(c, 3, MaxApplied(c, 3));
+  WaitLeader(c);  // Converged nodes may still be electing the next leader.
 }
 
 // A forged append (a row into t), a heartbeat response and a vote request
