@@ -257,7 +257,7 @@ void BM_EndlessWriteAtDefaultBudget(benchmark::State& state) {
     }
   }
   state.counters["vm_steps_max"] =
-      static_cast<double>(sm.write_limits().vm_steps_max);
+      static_cast<double>(sm.write_settings().vm_steps_max);
 }
 BENCHMARK(BM_EndlessWriteAtDefaultBudget)
     ->Unit(benchmark::kMillisecond)

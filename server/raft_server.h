@@ -145,9 +145,9 @@ class RaftServer {
   absl::StatusOr<std::vector<Member>> TransferLeadership(uint64_t id);
   // Cluster settings (sm/write_budget.h): a change is proposed through the
   // log and answered once applied here, with the limits then in force.
-  absl::StatusOr<sm::WriteLimits> SetSetting(const std::string& name,
+  absl::StatusOr<sm::WriteSettings> SetSetting(const std::string& name,
                                              uint64_t value);
-  absl::StatusOr<sm::WriteLimits> Settings();
+  absl::StatusOr<sm::WriteSettings> Settings();
   // Users (sm/users.h): the password is hashed here (Argon2id) and only the
   // hash is proposed. Answered once applied here, with the users then known.
   absl::StatusOr<std::vector<sm::User>> PutUser(const std::string& name,

@@ -206,10 +206,10 @@ absl::StatusOr<std::vector<Member>> RaftServer::TransferLeadership(
   return CurrentMembers();
 }
 
-absl::StatusOr<sm::WriteLimits> RaftServer::SetSetting(const std::string& name,
+absl::StatusOr<sm::WriteSettings> RaftServer::SetSetting(const std::string& name,
                                                        uint64_t value) {
   // Refused here already if it cannot apply (the log need not carry it).
-  sm::WriteLimits check;
+  sm::WriteSettings check;
   absl::Status valid = sm::ApplySetting(name, value, &check);
   if (!valid.ok()) return valid;
   auto r = SubmitSync(
@@ -274,9 +274,9 @@ absl::StatusOr<std::vector<sm::User>> RaftServer::DropUser(
   return Users();
 }
 
-absl::StatusOr<sm::WriteLimits> RaftServer::Settings() {
+absl::StatusOr<sm::WriteSettings> RaftServer::Settings() {
   // The apply loop owns the state machine's copy.
-  return OnLoop<sm::WriteLimits>([this] { return sm_->write_limits(); });
+  return OnLoop<sm::WriteSettings>([this] { return sm_->write_settings(); });
 }
 
 uint64_t RaftServer::MostUpToDateOtherVoter() {

@@ -83,12 +83,11 @@ void ToProto(const NodeState& s, v1::StatusResponse* response) {
   }
 }
 
-void ToProto(const sm::WriteLimits& limits, v1::SettingsResponse* response) {
+void ToProto(const sm::WriteSettings& limits, v1::SettingsResponse* response) {
   auto& out = *response->mutable_settings();
-  out[std::string(sm::kSettingVmSteps)] = limits.vm_steps_max;
-  out[std::string(sm::kSettingRowBytes)] = limits.row_bytes_max;
-  out[std::string(sm::kSettingValueBytes)] = limits.value_bytes_max;
-  out[std::string(sm::kSettingSessionIdle)] = limits.session_idle_ms_max;
+  for (const auto& [name, value] : sm::SettingValues(limits)) {
+    out[std::string(name)] = value;
+  }
 }
 
 void ToProto(const std::vector<sm::User>& users, v1::UsersResponse* response) {
@@ -248,7 +247,7 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
       v1::SettingsResponse* response) override {
     const std::string name = request->name().substr(0, 128);
     const uint64_t value = request->value();
-    return Blocking<sm::WriteLimits>(
+    return Blocking<sm::WriteSettings>(
         ctx, sm::kPermAdmin, response,
         [this, name, value] { return node_->SetSetting(name, value); });
   }
@@ -256,8 +255,8 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
   grpc::ServerUnaryReactor* GetSettings(
       grpc::CallbackServerContext* ctx, const v1::GetSettingsRequest*,
       v1::SettingsResponse* response) override {
-    return Blocking<sm::WriteLimits>(ctx, sm::kPermStatus, response,
-                                     [this] { return node_->Settings(); });
+    return Blocking<sm::WriteSettings>(ctx, sm::kPermStatus, response,
+                                       [this] { return node_->Settings(); });
   }
 
   grpc::ServerUnaryReactor* PutUser(grpc::CallbackServerContext* ctx,

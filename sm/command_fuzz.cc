@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)Command::PeekRequestId(bytes);
   (void)SettingChange::PeekRequestId(abytes);
   if (auto setting = SettingChange::Decode(abytes); setting && setting->ok()) {
-    WriteLimits limits;
+    WriteSettings limits;
     (void)ApplySetting((*setting)->name, (*setting)->value, &limits);
   }
   (void)UserChange::PeekRequestId(abytes);

@@ -38,18 +38,34 @@ void SqliteStateMachine::ApplyBatch(const std::vector<core::Entry>& entries,
 
 void SqliteStateMachine::ApplyInTransactionOrAlone(
     std::span<const core::Entry> entries, std::string* out) {
-  const uint64_t applied_before = applied_;
-  const uint64_t hash_before = hash_;
-  const uint64_t sweep_before = sessions_->sweep_period();
-  ApplyInTransaction(entries, out);
-  if (!transaction_lost_) return;
-  sessions_->set_sweep_period(sweep_before);  // Rolled back too.
-  // A statement's ON CONFLICT ROLLBACK ended our transaction and with it the
-  // whole batch (nothing was committed). Redo the batch one entry per
-  // transaction: then such a statement only loses its own entry's effects,
-  // exactly as on a replica that applied the entries one by one.
-  applied_ = applied_before;
-  hash_ = hash_before;
+  size_t done = 0;
+  while (done < entries.size()) {
+    const std::span<const core::Entry> rest = entries.subspan(done);
+    const uint64_t applied_before = applied_;
+    const uint64_t hash_before = hash_;
+    const uint64_t sweep_before = sessions_->sweep_period();
+    const size_t applied = ApplyInTransaction(rest, out + done);
+    if (!transaction_lost_) {
+      ApplyConnectionSwitches();
+      done += applied;
+      continue;
+    }
+    // A statement's ON CONFLICT ROLLBACK (or a spent budget) ended our
+    // transaction and with it the whole batch (nothing was committed). Redo
+    // the rest one entry per transaction: then such a statement only loses
+    // its own entry's effects, exactly as on a replica that applied the
+    // entries one by one. (A setting change ends a batch, so none was in
+    // force in the part that rolled back.)
+    sessions_->set_sweep_period(sweep_before);
+    applied_ = applied_before;
+    hash_ = hash_before;
+    ApplyAlone(rest, out + done);
+    return;
+  }
+}
+
+void SqliteStateMachine::ApplyAlone(std::span<const core::Entry> entries,
+                                    std::string* out) {
   for (size_t i = 0; i < entries.size(); ++i) {
     // The entry that spent its budget would spend it again (same state, same
     // command): record its failure without running it a second time.
@@ -60,39 +76,46 @@ void SqliteStateMachine::ApplyInTransactionOrAlone(
       transaction_lost_ = false;
       versions_->Clear();
       CHECK(internal_->Run("BEGIN IMMEDIATE").ok());
-      // Spent now or in the first pass: ApplyEntry names it either way.
       if (budget_failed_index_ == entries[i].index) {
-        RecordBudgetFailure(entries[i], &out[i]);
+        RecordLostEntry(entries[i], &out[i]);
       }
       WriteMeta(entries[i].index);
       CHECK(internal_->Run("COMMIT").ok());
     }
+    ApplyConnectionSwitches();
   }
   budget_failed_index_ = 0;
 }
 
-void SqliteStateMachine::RecordBudgetFailure(const core::Entry& entry,
-                                             std::string* out) {
+void SqliteStateMachine::RecordLostEntry(const core::Entry& entry,
+                                         std::string* out) {
   CHECK(scratch_.Decode(entry.data).ok());  // It ran: it decoded.
   const CommandView& cmd = scratch_;
   CommandResult& result = ResetResult(entry.index);
+  // Spent now or in the first pass: every statement fails alike.
+  CHECK_EQ(entry.index, budget_failed_index_);
   result.statements.assign(cmd.statements.size(),
                            StatementResult{budget_error_, 0, 0});
+  // A retry gets the same answer, without running it again.
   if (cmd.session_id != 0) sessions_->Write(cmd, result);
   result.EncodeTo(out);
 }
 
-void SqliteStateMachine::ApplyInTransaction(
+size_t SqliteStateMachine::ApplyInTransaction(
     std::span<const core::Entry> entries, std::string* out) {
   transaction_lost_ = false;
+  batch_ends_ = false;
   versions_->Clear();
   CHECK(internal_->Run("BEGIN IMMEDIATE").ok());
+  size_t applied = 0;
   for (const core::Entry& e : entries) {
     // Rule 2: in order, once. The caller skips what is already applied.
     CHECK_EQ(e.index, applied_ + 1);
     ApplyEntry(e, out++);
-    if (transaction_lost_) return;
+    if (transaction_lost_) return applied;
     applied_ = e.index;
+    ++applied;
+    if (batch_ends_) break;
   }
   WriteMeta(applied_);
   const absl::Status commit = internal_->Run("COMMIT");
@@ -103,6 +126,24 @@ void SqliteStateMachine::ApplyInTransaction(
                  std::string(commit.message()).c_str());
     CHECK(commit.ok());
   }
+  CHECK_GT(applied, 0u);
+  return applied;
+}
+
+void SqliteStateMachine::ApplyConnectionSwitches() {
+  CHECK(sqlite3_get_autocommit(db_));  // Between transactions only.
+  const WriteSettings& s = budget_.limits();
+  if (switches_.has_value() && switches_->SameConnectionSwitches(s)) return;
+  // Outside any transaction: PRAGMA foreign_keys does nothing inside one.
+  const std::string sql = absl::StrCat(
+      "PRAGMA foreign_keys = ", s.foreign_keys,
+      "; PRAGMA recursive_triggers = ", s.recursive_triggers,
+      "; PRAGMA case_sensitive_like = ", s.case_sensitive_like, ";");
+  CHECK(internal_->Exec(sql.c_str()).ok());
+  // The switches expire prepared statements; their re-preparation inside a
+  // step would count towards one replica's write budget only.
+  statements_->Clear();
+  switches_ = s;
 }
 
 void SqliteStateMachine::ApplyEntry(const core::Entry& entry,
@@ -180,7 +221,8 @@ void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
     if (own_savepoint) CHECK(internal_->Run("SAVEPOINT stmt").ok());
     StatementResult r = RunStatement(cmd.statements[i]);
     if (sqlite3_get_autocommit(db_)) {
-      transaction_lost_ = true;  // See ApplyInTransactionOrAlone.
+      // See ApplyInTransactionOrAlone.
+      transaction_lost_ = true;
       return;
     }
     if (!r.status.ok() && savepoints) {
@@ -274,7 +316,7 @@ void SqliteStateMachine::ApplySettingChange(
     const absl::StatusOr<SettingChange>& change, uint64_t index,
     std::string* out) {
   CommandResult& result = ResetResult(index);
-  WriteLimits limits = budget_.limits();
+  WriteSettings limits = budget_.limits();
   absl::Status s = change.status();
   if (s.ok()) s = ApplySetting(change->name, change->value, &limits);
   if (s.ok()) {
@@ -285,9 +327,11 @@ void SqliteStateMachine::ApplySettingChange(
                       SQLITE_TRANSIENT);
     sqlite3_bind_int64(up, 2, static_cast<int64_t>(change->value));
     internal_->Step(up);
-    // In force from the next entry on; should this batch roll back, the
-    // redo applies this entry again and sets them again.
-    SetWriteLimits(limits);
+    // In force from the next entry on, which starts a new transaction (the
+    // connection's switches can only change between transactions, and a
+    // batch that rolls back never holds an entry after a setting).
+    SetWriteSettings(limits);
+    batch_ends_ = true;
   }
   result.statements.push_back(StatementResult{s, 0, 0});
   result.EncodeTo(out);

@@ -213,7 +213,7 @@ absl::Status SqliteStateMachine::LoadMeta() {
   applied_ = 0;
   hash_ = 0;
   sessions_->set_sweep_period(0);
-  WriteLimits limits;  // The defaults, for settings never changed.
+  WriteSettings limits;  // The defaults, for settings never changed.
   while (sqlite3_step(stmt.get()) == SQLITE_ROW) {
     const std::string key =
         reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0));
@@ -228,7 +228,9 @@ absl::Status SqliteStateMachine::LoadMeta() {
                          value, &limits);
     }
   }
-  SetWriteLimits(limits);
+  SetWriteSettings(limits);
+  switches_.reset();
+  ApplyConnectionSwitches();
   RefreshHasTriggers();
   return LoadUsers();
 }
@@ -268,7 +270,7 @@ std::vector<User> SqliteStateMachine::Users() const {
   return out;
 }
 
-void SqliteStateMachine::SetWriteLimits(const WriteLimits& limits) {
+void SqliteStateMachine::SetWriteSettings(const WriteSettings& limits) {
   budget_.set_limits(limits);
   sqlite3_limit(db_, SQLITE_LIMIT_LENGTH,
                 static_cast<int>(limits.value_bytes_max));

@@ -147,7 +147,7 @@ class SqliteStateMachine final : public core::StateMachine {
   // true interrupts the running statement (the write budget is spent).
   bool OnProgress();
   // The cluster's write limits as this replica last applied them.
-  const WriteLimits& write_limits() const { return budget_.limits(); }
+  const WriteSettings& write_settings() const { return budget_.limits(); }
   // The running entry's generator (random(), randomblob()).
   core::Prng& prng() {
     if (!prng_seeded_) {
@@ -162,25 +162,33 @@ class SqliteStateMachine final : public core::StateMachine {
   absl::Status Init();
   absl::Status OpenReaders();
   absl::Status LoadMeta();
-  // Applies `entries` in one transaction, or, should a statement's ON
-  // CONFLICT ROLLBACK end it, each in its own (see the .cc).
+  // Applies `entries` in transactions of a batch each (a setting change
+  // ends one), or, should a statement end SQLite's transaction, the rest
+  // each in its own (see the .cc).
   void ApplyInTransactionOrAlone(std::span<const core::Entry> entries,
                                  std::string* out);
-  // Applies `entries` in one transaction, their results into out[0..].
-  void ApplyInTransaction(std::span<const core::Entry> entries,
-                          std::string* out);
+  // Applies `entries` one transaction each.
+  void ApplyAlone(std::span<const core::Entry> entries, std::string* out);
+  // Applies a prefix of `entries` in one transaction, their results into
+  // out[0..]: up to a setting change or the end. How many it applied (0 if
+  // the transaction was lost: nothing is committed then).
+  size_t ApplyInTransaction(std::span<const core::Entry> entries,
+                            std::string* out);
+  // Sets SQLite's switches (foreign keys, ...) on the write connection as
+  // the settings say, if they changed; between transactions only.
+  void ApplyConnectionSwitches();
   void ApplyEntry(const core::Entry& entry, std::string* out);
   // A SettingChange entry: validated, stored in _raftsql_meta, in force
   // from the next entry on.
   void ApplySettingChange(const absl::StatusOr<SettingChange>& change,
                           uint64_t index, std::string* out);
-  // The result of an entry whose command spent its write budget (its effects
-  // are gone): every statement fails with the budget's error, and a session
-  // stores it so that a retry gets the same answer.
-  void RecordBudgetFailure(const core::Entry& entry, std::string* out);
+  // The result of an entry whose command spent its write budget (its
+  // effects are gone): every statement fails with the budget's error. A
+  // session stores it, so that a retry gets the same answer.
+  void RecordLostEntry(const core::Entry& entry, std::string* out);
   // result_, emptied for the entry at `index`.
   CommandResult& ResetResult(uint64_t index);
-  void SetWriteLimits(const WriteLimits& limits);
+  void SetWriteSettings(const WriteSettings& limits);
   // A UserChange entry: validated, written to _raftsql_users and the
   // in-memory copy.
   void ApplyUserChange(const absl::StatusOr<UserChange>& change, uint64_t index,
@@ -252,6 +260,10 @@ class SqliteStateMachine final : public core::StateMachine {
   bool statement_mentions_trigger_ = false;
   // A user statement's ON CONFLICT ROLLBACK ended our transaction.
   bool transaction_lost_ = false;
+  // The running entry changed a setting: the batch ends after it.
+  bool batch_ends_ = false;
+  // The switches set on the write connection (none before the first).
+  std::optional<WriteSettings> switches_;
   // Savepoints per entry and statement are needed only where a failing
   // statement can leave part of its effects behind: OR FAIL, RAISE(FAIL) in
   // a trigger, or the earlier statements of an all-or-nothing command. (A

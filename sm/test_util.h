@@ -3,6 +3,10 @@
 #ifndef RAFTSQL_SM_TEST_UTIL_H_
 #define RAFTSQL_SM_TEST_UTIL_H_
 
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -44,6 +48,73 @@ inline CommandResult ApplyOk(SqliteStateMachine& sm, const Command& c) {
   absl::StatusOr<CommandResult> r = CommandResult::Decode(out);
   EXPECT_TRUE(r.ok());
   return *r;
+}
+
+inline core::Entry SettingEntry(uint64_t index, absl::string_view name,
+                                uint64_t value) {
+  return core::Entry{1, index, core::EntryType::kNormal,
+                     SettingChange{std::string(name), value}.Encode()};
+}
+
+inline CommandResult Decoded(const std::string& out) {
+  absl::StatusOr<CommandResult> r = CommandResult::Decode(out);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *r : CommandResult{};
+}
+
+// The first row's first value of a read, or NULL (with a failure).
+inline Value QueryValue(SqliteStateMachine& sm, const std::string& sql) {
+  absl::StatusOr<QueryResult> q = sm.Query(S(sql));
+  EXPECT_TRUE(q.ok()) << sql << ": " << q.status();
+  if (!q.ok() || q->rows.empty() || q->rows[0].empty()) return Value::Null();
+  return q->rows[0][0];
+}
+
+// Every table's schema and rows (internal ones too), as text: equal on
+// replicas that hold the same state, whatever their pages' layout (which
+// differs between replicas that batched the same entries differently).
+inline std::string DumpDatabase(SqliteStateMachine& sm) {
+  const std::string image = sm.SerializeForTest();
+  sqlite3* db = nullptr;
+  sqlite3_open(":memory:", &db);
+  auto* buf = static_cast<unsigned char*>(sqlite3_malloc64(image.size()));
+  std::memcpy(buf, image.data(), image.size());
+  buf[18] = buf[19] = 1;  // A WAL image read as a rollback-journal one.
+  sqlite3_deserialize(db, "main", buf, image.size(), image.size(),
+                      SQLITE_DESERIALIZE_FREEONCLOSE);
+  std::string out;
+  auto each_row = [db, &out](const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr);
+    std::vector<std::string> rows;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      std::string row;
+      for (int i = 0; i < sqlite3_column_count(stmt); ++i) {
+        const auto* v = sqlite3_column_blob(stmt, i);
+        row.append(std::to_string(sqlite3_column_type(stmt, i))).append(":");
+        if (v != nullptr) {
+          row.append(static_cast<const char*>(v),
+                     sqlite3_column_bytes(stmt, i));
+        }
+        row.append("|");
+      }
+      rows.push_back(row);
+    }
+    sqlite3_finalize(stmt);
+    std::sort(rows.begin(), rows.end());
+    for (const std::string& r : rows) out.append(r).append("\n");
+    return rows;
+  };
+  for (const std::string& row : each_row(
+           "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT "
+           "LIKE 'sqlite_%'")) {
+    const std::string name = row.substr(2, row.size() - 3);  // "3:name|"
+    out.append("table ").append(name).append("\n");
+    each_row("SELECT * FROM \"" + name + "\"");
+  }
+  each_row("SELECT type, name, tbl_name, sql FROM sqlite_schema");
+  sqlite3_close(db);
+  return out;
 }
 
 inline int64_t Count(SqliteStateMachine& sm, const std::string& table) {

@@ -15,18 +15,6 @@ constexpr char kEndless[] =
     "INSERT INTO t(v) SELECT x FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION "
     "ALL SELECT x+1 FROM c) SELECT x FROM c)";
 
-core::Entry SettingEntry(uint64_t index, absl::string_view name,
-                         uint64_t value) {
-  return core::Entry{1, index, core::EntryType::kNormal,
-                     SettingChange{std::string(name), value}.Encode()};
-}
-
-CommandResult Decoded(const std::string& out) {
-  absl::StatusOr<CommandResult> r = CommandResult::Decode(out);
-  EXPECT_TRUE(r.ok()) << r.status();
-  return r.ok() ? *r : CommandResult{};
-}
-
 // Two replicas that created t and set a small step budget (fast tests).
 class WriteBudgetTest : public ::testing::Test {
  protected:
@@ -145,30 +133,30 @@ TEST_F(WriteBudgetTest, AnUnknownOrOutOfRangeSettingIsRefused) {
     EXPECT_EQ(Decoded(o).statements[0].status.code(),
               absl::StatusCode::kInvalidArgument);
   }
-  EXPECT_EQ(a_->write_limits().vm_steps_max, 200'000u);
+  EXPECT_EQ(a_->write_settings().vm_steps_max, 200'000u);
   EXPECT_EQ(a_->AppliedIndex(), 5u);
 }
 
-TEST(WriteLimitsPersist, ASettingSurvivesReopenAndTravelsInSnapshots) {
+TEST(WriteSettingsPersist, ASettingSurvivesReopenAndTravelsInSnapshots) {
   TempDir dir;
   const std::string path = dir.File("db.sqlite");
   std::string image;
   {
     auto sm = SqliteStateMachine::Open(SqliteOptions{.path = path});
     ASSERT_TRUE(sm.ok());
-    EXPECT_EQ((*sm)->write_limits(), WriteLimits{});
+    EXPECT_EQ((*sm)->write_settings(), WriteSettings{});
     (*sm)->Apply(SettingEntry(1, kSettingValueBytes, 2 << 20));
     image = *(*sm)->CreateSnapshot();
   }
   auto reopened = SqliteStateMachine::Open(SqliteOptions{.path = path});
   ASSERT_TRUE(reopened.ok());
-  EXPECT_EQ((*reopened)->write_limits().value_bytes_max, 2u << 20);
+  EXPECT_EQ((*reopened)->write_settings().value_bytes_max, 2u << 20);
   auto restored = OpenMemory();
   core::Snapshot snap;
   snap.metadata.index = 1;
   snap.data = image;
   ASSERT_TRUE(restored->Restore(snap).ok());
-  EXPECT_EQ(restored->write_limits().value_bytes_max, 2u << 20);
+  EXPECT_EQ(restored->write_settings().value_bytes_max, 2u << 20);
   ApplyOk(*restored, Cmd({S("CREATE TABLE big(v)")}));
   const CommandResult r = ApplyOk(
       *restored, Cmd({S("INSERT INTO big VALUES (zeroblob(3000000))")}));
