@@ -76,9 +76,7 @@ void SqliteStateMachine::ApplyAlone(std::span<const core::Entry> entries,
       transaction_lost_ = false;
       versions_->Clear();
       CHECK(internal_->Run("BEGIN IMMEDIATE").ok());
-      if (budget_failed_index_ == entries[i].index) {
-        RecordLostEntry(entries[i], &out[i]);
-      }
+      RecordLostEntry(entries[i], &out[i]);
       WriteMeta(entries[i].index);
       CHECK(internal_->Run("COMMIT").ok());
     }
@@ -92,10 +90,14 @@ void SqliteStateMachine::RecordLostEntry(const core::Entry& entry,
   CHECK(scratch_.Decode(entry.data).ok());  // It ran: it decoded.
   const CommandView& cmd = scratch_;
   CommandResult& result = ResetResult(entry.index);
-  // Spent now or in the first pass: every statement fails alike.
-  CHECK_EQ(entry.index, budget_failed_index_);
-  result.statements.assign(cmd.statements.size(),
-                           StatementResult{budget_error_, 0, 0});
+  if (entry.index == budget_failed_index_) {
+    // Spent now or in the first pass: every statement fails alike.
+    result.statements.assign(cmd.statements.size(),
+                             StatementResult{budget_error_, 0, 0});
+  } else {
+    CHECK_EQ(lost_result_.index, entry.index);
+    result.statements = lost_result_.statements;
+  }
   // A retry gets the same answer, without running it again.
   if (cmd.session_id != 0) sessions_->Write(cmd, result);
   result.EncodeTo(out);
@@ -221,8 +223,10 @@ void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
     if (own_savepoint) CHECK(internal_->Run("SAVEPOINT stmt").ok());
     StatementResult r = RunStatement(cmd.statements[i]);
     if (sqlite3_get_autocommit(db_)) {
-      // See ApplyInTransactionOrAlone.
+      // The statement ended SQLite's transaction (ON CONFLICT ROLLBACK,
+      // RAISE(ROLLBACK), a spent budget): see ApplyInTransactionOrAlone.
       transaction_lost_ = true;
+      KeepLostResult(cmd, index, std::move(r), &result);
       return;
     }
     if (!r.status.ok() && savepoints) {
@@ -264,6 +268,37 @@ void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
     std::sort(result.versions.begin(), result.versions.end());
   }
   if (cmd.session_id != 0) sessions_->Write(cmd, result);
+}
+
+void SqliteStateMachine::KeepLostResult(const CommandView& cmd, uint64_t index,
+                                        StatementResult failed,
+                                        CommandResult* result) {
+  // Everything the entry did is gone: the statements before the failing one
+  // were rolled back with it, and those after it never ran.
+  for (StatementResult& r : result->statements) {
+    if (r.status.ok()) {
+      r = StatementResult{
+          absl::AbortedError("rolled back: a later statement ended the "
+                             "transaction"),
+          0, 0};
+    }
+  }
+  if (failed.status.ok()) {
+    // Only a statement that failed ends SQLite's transaction.
+    failed.status = absl::InternalError(
+        "the statement ended the transaction without an error");
+  }
+  failed.rows_affected = 0;
+  failed.last_insert_rowid = 0;
+  result->statements.push_back(std::move(failed));
+  while (result->statements.size() < cmd.statements.size()) {
+    result->statements.push_back(StatementResult{
+        absl::AbortedError("not run: an earlier statement ended the "
+                           "transaction"),
+        0, 0});
+  }
+  lost_result_.index = index;
+  lost_result_.statements = result->statements;
 }
 
 CommandResult& SqliteStateMachine::ResetResult(uint64_t index) {

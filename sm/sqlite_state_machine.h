@@ -182,10 +182,16 @@ class SqliteStateMachine final : public core::StateMachine {
   // from the next entry on.
   void ApplySettingChange(const absl::StatusOr<SettingChange>& change,
                           uint64_t index, std::string* out);
-  // The result of an entry whose command spent its write budget (its
-  // effects are gone): every statement fails with the budget's error. A
-  // session stores it, so that a retry gets the same answer.
+  // The result of an entry whose transaction was lost (its effects are
+  // gone): a spent budget fails every statement with its error, a
+  // statement that ended the transaction keeps lost_result_. A session
+  // stores it, so that a retry gets the same answer.
   void RecordLostEntry(const core::Entry& entry, std::string* out);
+  // The statement `failed` ended SQLite's transaction while `cmd` applied at
+  // `index`: completes `*result` (every statement failed or not run) and
+  // keeps it in lost_result_.
+  void KeepLostResult(const CommandView& cmd, uint64_t index,
+                      StatementResult failed, CommandResult* result);
   // result_, emptied for the entry at `index`.
   CommandResult& ResetResult(uint64_t index);
   void SetWriteSettings(const WriteSettings& limits);
@@ -260,6 +266,8 @@ class SqliteStateMachine final : public core::StateMachine {
   bool statement_mentions_trigger_ = false;
   // A user statement's ON CONFLICT ROLLBACK ended our transaction.
   bool transaction_lost_ = false;
+  // The last entry that lost the transaction, and its result.
+  CommandResult lost_result_;
   // The running entry changed a setting: the batch ends after it.
   bool batch_ends_ = false;
   // The switches set on the write connection (none before the first).

@@ -378,6 +378,46 @@ TEST_F(SqliteStateMachineTest, OnConflictRollbackLosesOnlyItsOwnEntry) {
   EXPECT_EQ(other->SerializeForTest(), sm_->SerializeForTest());
 }
 
+TEST_F(SqliteStateMachineTest,
+       AStatementThatEndsTheTransactionAnswersItsError) {
+  // Its entry's result used to be empty, which the server reported as
+  // DATA_LOSS "malformed result"; nothing was lost.
+  ApplyOk(*sm_,
+          Cmd({S("INSERT INTO t VALUES (1, 'a')"), S("CREATE TABLE guarded(v)"),
+               S("CREATE TRIGGER no_x BEFORE INSERT ON guarded WHEN "
+                 "new.v = 'x' BEGIN SELECT RAISE(ROLLBACK, 'no x "
+                 "here'); END")}));
+  const uint64_t i = sm_->AppliedIndex();
+  Command rollback = Cmd({S("INSERT INTO t VALUES (5, 'x')"),
+                          S("INSERT OR ROLLBACK INTO t VALUES (1, 'dup')"),
+                          S("INSERT INTO t VALUES (6, 'y')")});
+  rollback.session_id = 3;
+  rollback.sequence = 1;
+  const std::vector<std::string> out = sm_->ApplyBatch(
+      {E(i + 1, Cmd({S("INSERT INTO t VALUES (2, 'b')")})), E(i + 2, rollback),
+       E(i + 3, Cmd({S("INSERT INTO guarded VALUES ('x')")}))});
+  const CommandResult r = Decoded(out[1]);
+  ASSERT_EQ(r.statements.size(), 3u);
+  EXPECT_TRUE(absl::IsAborted(r.statements[0].status))
+      << r.statements[0].status;
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.statements[1].status));
+  EXPECT_NE(r.statements[1].status.message().find("UNIQUE constraint failed"),
+            absl::string_view::npos)
+      << r.statements[1].status;
+  EXPECT_TRUE(absl::IsAborted(r.statements[2].status));
+  const CommandResult raised = Decoded(out[2]);
+  ASSERT_EQ(raised.statements.size(), 1u);
+  EXPECT_NE(raised.statements[0].status.message().find("no x here"),
+            absl::string_view::npos)
+      << raised.statements[0].status;
+  // The other entries of the batch stay; the session's retry gets the same.
+  EXPECT_EQ(Count(*sm_, "t"), 2);
+  EXPECT_EQ(Count(*sm_, "guarded"), 0);
+  const CommandResult retry = ApplyOk(*sm_, rollback);
+  EXPECT_TRUE(retry.duplicate);
+  EXPECT_EQ(retry.statements[1].status, r.statements[1].status);
+}
+
 TEST_F(SqliteStateMachineTest, SnapshotRestoresStateAndAppliedIndex) {
   ApplyOk(*sm_, Cmd({S("INSERT INTO t VALUES (1, 'a')")}));
   absl::StatusOr<std::string> image = sm_->CreateSnapshot();
