@@ -101,5 +101,15 @@ TEST(ClusterSwitches, CaseSensitiveLikeAndRecursiveTriggers) {
   EXPECT_EQ(Count(*sm, "c"), 2 + 6);
 }
 
+TEST(ClusterSwitches, APragmaThatWouldSetOneConnectionNamesTheSetting) {
+  auto sm = OpenMemory();
+  const absl::Status s = sm->Validate(Cmd({S("PRAGMA foreign_keys = ON")}));
+  EXPECT_TRUE(absl::IsPermissionDenied(s)) << s;
+  EXPECT_NE(s.message().find("cluster setting foreign_keys"),
+            absl::string_view::npos)
+      << s;
+  EXPECT_TRUE(sm->Validate(Cmd({S("PRAGMA foreign_keys")})).ok());
+}
+
 }  // namespace
 }  // namespace raftsql::sm

@@ -22,7 +22,9 @@ absl::Status SqliteError(sqlite3* db, int rc, const std::string& refusal) {
   // SQLite's messages quote the input ("near \"...\": syntax error").
   const std::string msg =
       TruncatedMessage(db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  if (primary == SQLITE_AUTH) {
+  // A refusal may also surface as SQLITE_SCHEMA (a prepare that fails on a
+  // connection whose cached schema is older than the file's says so).
+  if (primary == SQLITE_AUTH || !refusal.empty()) {
     return absl::PermissionDeniedError(
         refusal.empty() ? msg : absl::StrCat("refused: ", refusal));
   }
@@ -34,9 +36,9 @@ absl::Status SqliteError(sqlite3* db, int rc, const std::string& refusal) {
       return absl::UnavailableError(msg);
     case SQLITE_IOERR:
     case SQLITE_CORRUPT:
-    case SQLITE_FULL:
     case SQLITE_CANTOPEN:
       return absl::DataLossError(msg);
+    case SQLITE_FULL:  // Nothing is lost: the write did not happen.
     case SQLITE_TOOBIG:
       return absl::ResourceExhaustedError(msg);
     default:

@@ -68,8 +68,10 @@ class Stmt {
 
 // Maps a SQLite result code (with the connection's message) to a status:
 // constraint violations are FailedPrecondition, refusals by the authorizer
-// PermissionDenied, busy/locked Unavailable, I/O DataLoss, everything else
-// (syntax, no such table, ...) InvalidArgument.
+// (SQLITE_AUTH, or any failure with a `refusal`) PermissionDenied,
+// busy/locked Unavailable, I/O and corruption DataLoss, a full disk or a
+// value too big ResourceExhausted, everything else (syntax, no such table,
+// ...) InvalidArgument.
 absl::Status SqliteError(sqlite3* db, int rc, const std::string& refusal = "");
 
 namespace internal {

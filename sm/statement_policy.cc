@@ -3,7 +3,9 @@
 #include <sqlite3.h>
 
 #include <cstring>
+#include <span>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
@@ -11,13 +13,42 @@
 namespace raftsql::sm {
 namespace {
 
-// PRAGMAs that only read the schema: allowed. Every other PRAGMA could change
-// durability, journaling or the schema itself and is refused.
-constexpr const char* kReadOnlyPragmas[] = {
+// PRAGMAs that only read, whatever their argument (a table's name): the
+// schema, the database's soundness, what this SQLite build offers.
+constexpr const char* kReadingPragmas[] = {
     "table_info",  "table_xinfo",      "index_list",        "index_info",
     "index_xinfo", "foreign_key_list", "foreign_key_check", "integrity_check",
-    "quick_check", "table_list",
+    "quick_check", "table_list",       "collation_list",    "function_list",
+    "module_list", "pragma_list",      "compile_options",
 };
+// PRAGMAs that read a value without an argument and would set it with one.
+// Reading is always allowed (FTS5 and R-Tree read data_version and
+// page_size themselves); setting only where kReplicatedPragmas says.
+constexpr const char* kValuePragmas[] = {
+    "user_version",    "application_id",     "schema_version",
+    "page_size",       "page_count",         "freelist_count",
+    "max_page_count",  "data_version",       "encoding",
+    "auto_vacuum",     "journal_mode",       "synchronous",
+    "foreign_keys",    "recursive_triggers", "defer_foreign_keys",
+    "cache_size",      "legacy_alter_table", "secure_delete",
+    "automatic_index", "cell_size_check",    "trusted_schema",
+};
+// PRAGMAs whose setting lives in the database file's header, so that the
+// write is replicated with the entry and kept in snapshots.
+constexpr const char* kReplicatedPragmas[] = {"user_version", "application_id"};
+// Settings of one connection that decide what a write does: they must be
+// the same on every replica, so they are cluster settings, not PRAGMAs.
+constexpr const char* kClusterSettingPragmas[] = {
+    "foreign_keys", "recursive_triggers", "case_sensitive_like",
+    "defer_foreign_keys"};
+
+bool Listed(const char* name, std::span<const char* const> list) {
+  if (name == nullptr) return false;
+  for (const char* entry : list) {
+    if (absl::EqualsIgnoreCase(name, entry)) return true;
+  }
+  return false;
+}
 
 int AuthorizerCallback(void* ctx, int action, const char* a1, const char* a2,
                        const char* db, const char*) {
@@ -61,14 +92,7 @@ int StatementPolicy::Authorize(int action, const char* a1, const char* a2,
           "ATTACH and DETACH are not allowed: every replica must "
           "see the same single database");
     case SQLITE_PRAGMA:
-      for (const char* ok : kReadOnlyPragmas) {
-        if (a1 != nullptr && absl::EqualsIgnoreCase(a1, ok)) {
-          return SQLITE_OK;
-        }
-      }
-      return Refuse(absl::StrCat("PRAGMA ", a1 ? a1 : "",
-                                 " is not allowed: it would change settings "
-                                 "or the schema outside replication"));
+      return AuthorizePragma(a1, a2, db);
     case SQLITE_READ:
       // Sessions' stored results, password hashes and the meta rows are
       // nobody's to read (nor to copy into a table of their own).
@@ -101,6 +125,14 @@ int StatementPolicy::Authorize(int action, const char* a1, const char* a2,
     case SQLITE_UPDATE:
     case SQLITE_DELETE:
       if (db != nullptr && std::strcmp(db, "main") != 0) {
+        // SQLite's own DDL (ALTER TABLE, CREATE TEMP ...) also updates the
+        // temp schema; temp objects are refused where they are created, so
+        // that schema stays empty on every replica.
+        if (std::strcmp(db, "temp") == 0 && a1 != nullptr &&
+            (absl::EqualsIgnoreCase(a1, "sqlite_temp_master") ||
+             absl::EqualsIgnoreCase(a1, "sqlite_master"))) {
+          return SQLITE_OK;
+        }
         return Refuse("only the main database can be written");
       }
       if (IsInternalTable(a1)) {
@@ -129,6 +161,26 @@ int StatementPolicy::Authorize(int action, const char* a1, const char* a2,
     default:
       return SQLITE_OK;
   }
+}
+
+int StatementPolicy::AuthorizePragma(const char* name, const char* argument,
+                                     const char* db) {
+  if (Listed(name, kReadingPragmas)) return SQLITE_OK;
+  if (argument == nullptr && Listed(name, kValuePragmas)) return SQLITE_OK;
+  const bool main = db == nullptr || absl::EqualsIgnoreCase(db, "main");
+  if (main && Listed(name, kReplicatedPragmas)) return SQLITE_OK;
+  if (Listed(name, kClusterSettingPragmas)) {
+    return Refuse(absl::StrCat(
+        "PRAGMA ", name,
+        " would set one connection only, and every replica must apply "
+        "writes alike: set the cluster setting ",
+        absl::AsciiStrToLower(name), " instead"));
+  }
+  return Refuse(absl::StrCat(
+      "PRAGMA ", name != nullptr ? name : "",
+      argument != nullptr ? " with an argument" : "",
+      " is not allowed: it would change the database's storage or settings "
+      "outside replication"));
 }
 
 void StatementPolicy::CheckInvariants() const { CHECK_GE(internal_depth_, 0); }

@@ -68,6 +68,7 @@ class StatementPolicy {
 
  private:
   int Refuse(std::string why);
+  int AuthorizePragma(const char* name, const char* argument, const char* db);
 
   int internal_depth_ = 0;  // Invariant: >= 0.
   std::string refusal_;

@@ -44,9 +44,11 @@ TEST_F(StatementPolicyTest, RefusalsNameTheirReason) {
     const char* reason;
   } cases[] = {
       {"ATTACH 'x.db' AS x", "ATTACH and DETACH are not allowed"},
-      {"PRAGMA journal_mode=DELETE", "PRAGMA journal_mode is not allowed"},
+      {"PRAGMA journal_mode=DELETE",
+       "PRAGMA journal_mode with an argument is not allowed"},
       {"SELECT * FROM _raftsql_meta", "internal to raftsql"},
       {"INSERT INTO _RAFTSQL_meta VALUES(1, 2)", "internal to raftsql"},
+      {"CREATE TEMP TABLE x(a)", "temporary objects are not allowed"},
       {"BEGIN", "transaction control is not allowed"},
       {"SELECT load_extension('x')", "load_extension() is not allowed"},
   };

@@ -46,7 +46,7 @@ absl::Status StatementValidator::ValidateStatement(const Statement& st) {
   const int rc =
       sqlite3_prepare_v3(db_, st.sql.c_str(), static_cast<int>(st.sql.size()),
                          SQLITE_PREPARE_PERSISTENT, stmt.out(), &tail);
-  if ((rc & 0xff) == SQLITE_AUTH) {
+  if ((rc & 0xff) == SQLITE_AUTH || !policy_->refusal().empty()) {
     return SqliteError(db_, rc, policy_->refusal());
   }
   if (rc != SQLITE_OK) {

@@ -1,0 +1,115 @@
+// What SQLite 3.40 does on one database works through the state machine,
+// on a file database (writes on the write connection, reads on the read
+// connections), unless it would break replication; each refusal names its
+// reason.
+#include <sqlite3.h>
+
+#include "gtest/gtest.h"
+#include "sm/sqlite_state_machine.h"
+#include "sm/temp_dir.h"
+#include "sm/test_util.h"
+
+namespace raftsql::sm {
+namespace {
+
+class SqlCoverage : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto sm = SqliteStateMachine::Open(SqliteOptions{.path = dir_.File("db")});
+    ASSERT_TRUE(sm.ok()) << sm.status();
+    sm_ = std::move(*sm);
+  }
+  // Validates and applies `sql` (one command); each statement must succeed.
+  void Write(std::vector<Statement> statements) {
+    const Command c = Cmd(std::move(statements));
+    ASSERT_TRUE(sm_->Validate(c).ok()) << sm_->Validate(c);
+    const CommandResult r = ApplyOk(*sm_, c);
+    for (size_t i = 0; i < r.statements.size(); ++i) {
+      EXPECT_TRUE(r.statements[i].status.ok())
+          << c.statements[i].sql << ": " << r.statements[i].status;
+    }
+  }
+  Value Read(const std::string& sql) { return QueryValue(*sm_, sql); }
+
+  TempDir dir_;
+  std::unique_ptr<SqliteStateMachine> sm_;
+};
+
+TEST_F(SqlCoverage, EveryFormOfAlterTable) {
+  Write({S("CREATE TABLE a(x INTEGER, y TEXT, z)"),
+         S("INSERT INTO a VALUES (1, 'one', 'gone')")});
+  Write({S("ALTER TABLE a RENAME TO b")});
+  Write({S("ALTER TABLE b RENAME COLUMN y TO name")});
+  Write({S("ALTER TABLE b ADD COLUMN w DEFAULT 7")});
+  Write({S("ALTER TABLE b DROP COLUMN z")});
+  EXPECT_EQ(Read("SELECT group_concat(name) FROM pragma_table_info('b')"),
+            Value::Text("x,name,w"));
+  EXPECT_EQ(Read("SELECT name || w FROM b"), Value::Text("one7"));
+}
+
+TEST_F(SqlCoverage, Fts5RTreeJsonGeneratedColumnsAndWindows) {
+  Write({S("CREATE VIRTUAL TABLE docs USING fts5(body)"),
+         S("INSERT INTO docs VALUES ('the quick brown fox'), ('lazy dog')")});
+  EXPECT_EQ(Read("SELECT body FROM docs WHERE docs MATCH 'quick'"),
+            Value::Text("the quick brown fox"));
+  Write({S("CREATE VIRTUAL TABLE boxes USING rtree(id, x0, x1, y0, y1)"),
+         S("INSERT INTO boxes VALUES (1, 0, 10, 0, 10), (2, 20, 30, 20, 30)")});
+  EXPECT_EQ(Read("SELECT id FROM boxes WHERE x0 >= 15"), Value::Integer(2));
+  Write(
+      {S("CREATE TABLE readings(doc TEXT, "
+         "temp REAL GENERATED ALWAYS AS (json_extract(doc, '$.t')) STORED, "
+         "f REAL AS (temp * 9 / 5 + 32))"),
+       S("INSERT INTO readings(doc) VALUES ('{\"t\": 20}'), ('{\"t\": 30}')")});
+  EXPECT_EQ(Read("SELECT max(f) FROM readings"), Value::Real(86));
+  EXPECT_EQ(Read("SELECT group_concat(s) FROM (SELECT sum(temp) OVER "
+                 "(ORDER BY temp) AS s FROM readings)"),
+            Value::Text("20.0,50.0"));
+}
+
+TEST_F(SqlCoverage, UserVersionIsWrittenThroughTheLogAndReadAnywhere) {
+  EXPECT_EQ(Read("PRAGMA user_version"), Value::Integer(0));
+  Write({S("PRAGMA user_version = 42")});
+  EXPECT_EQ(Read("PRAGMA user_version"), Value::Integer(42));
+  core::Snapshot snap;
+  snap.metadata.index = sm_->AppliedIndex();
+  snap.data = *sm_->CreateSnapshot();
+  auto restored = OpenMemory();
+  ASSERT_TRUE(restored->Restore(snap).ok());
+  EXPECT_EQ(QueryValue(*restored, "PRAGMA user_version"), Value::Integer(42));
+  // Query runs reads only.
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      sm_->Query(S("PRAGMA user_version = 1")).status()));
+}
+
+TEST_F(SqlCoverage, PragmasThatOnlyReadWorkOnQuery) {
+  for (const char* sql :
+       {"PRAGMA page_size", "PRAGMA data_version", "PRAGMA compile_options",
+        "PRAGMA foreign_keys", "PRAGMA application_id", "PRAGMA encoding",
+        "PRAGMA freelist_count", "PRAGMA function_list", "PRAGMA table_list"}) {
+    absl::StatusOr<QueryResult> q = sm_->Query(S(sql));
+    EXPECT_TRUE(q.ok()) << sql << ": " << q.status();
+  }
+}
+
+TEST_F(SqlCoverage, RefusalsAreDecidedBeforeTheLogAndNameTheirReason) {
+  const struct {
+    const char* sql;
+    const char* reason;
+  } refused[] = {
+      {"CREATE TEMP TABLE scratch(x)", "temporary objects are not allowed"},
+      {"CREATE TEMP VIEW v AS SELECT 1", "temporary objects are not allowed"},
+      {"PRAGMA foreign_keys = ON", "cluster setting foreign_keys"},
+      {"PRAGMA journal_mode = DELETE", "storage or settings"},
+      {"PRAGMA page_size = 512", "storage or settings"},
+      {"ATTACH DATABASE 'x' AS x", "ATTACH and DETACH are not allowed"},
+  };
+  for (const auto& r : refused) {
+    const absl::Status s = sm_->Validate(Cmd({S(r.sql)}));
+    EXPECT_TRUE(absl::IsPermissionDenied(s)) << r.sql << ": " << s;
+    EXPECT_NE(s.message().find(r.reason), absl::string_view::npos)
+        << r.sql << ": " << s;
+  }
+}
+
+}  // namespace
+}  // namespace raftsql::sm
