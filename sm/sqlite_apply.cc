@@ -401,8 +401,10 @@ StatementResult SqliteStateMachine::RunStatement(
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     }
     budget_.EndStatement();
-    if (rc != SQLITE_DONE)
+    StopOnReplicaFailure(rc);
+    if (rc != SQLITE_DONE) {
       r.status = SqliteError(db_, rc, write_policy_.refusal());
+    }
     if (budget_.exceeded()) {
       // Over a limit, whether SQLite stopped it (an interrupt rolls back the
       // whole transaction) or it finished before the next check: the entry
@@ -429,6 +431,26 @@ StatementResult SqliteStateMachine::RunStatement(
   statements_->Release(statement.sql, *prepared,
                        !statement_ddl_tables_.empty());
   return r;
+}
+
+void SqliteStateMachine::StopOnReplicaFailure(int rc) {
+  // A full disk, an I/O error, corruption or no memory are this replica's,
+  // not the command's: recorded as the entry's result they would make this
+  // replica diverge from those that applied it. Stop, as on a failed log
+  // write (DESIGN.md §2, rule 6); a restart replays the entry from the log
+  // once the cause is gone.
+  const int primary = rc & 0xff;
+  if (primary != SQLITE_FULL && primary != SQLITE_IOERR &&
+      primary != SQLITE_CORRUPT && primary != SQLITE_NOMEM &&
+      primary != SQLITE_CANTOPEN) {
+    return;
+  }
+  std::fprintf(stderr,
+               "state machine: this replica cannot apply entry %llu: %s; "
+               "stopping (a restart replays it)\n",
+               static_cast<unsigned long long>(applied_ + 1),
+               sqlite3_errmsg(db_));
+  CHECK(false);
 }
 
 void SqliteStateMachine::WriteMeta(uint64_t index) {

@@ -212,6 +212,9 @@ class SqliteStateMachine final : public core::StateMachine {
   void ApplyWithSavepoints(const CommandView& cmd, uint64_t index,
                            bool savepoints, CommandResult* result);
   StatementResult RunStatement(const StatementView& statement);
+  // Stops the process if `rc` is a failure of this replica (full disk, I/O,
+  // corruption, memory) rather than of the statement.
+  void StopOnReplicaFailure(int rc);
   // Writes the applied index, divergence hash and the batch's table
   // versions, inside the open transaction.
   void WriteMeta(uint64_t index);
