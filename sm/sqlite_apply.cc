@@ -201,9 +201,7 @@ void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
   CommandResult& result = *out;
   if (cmd.session_id != 0 && sessions_->Answer(cmd, &result)) return;
   SetDeterministicNow(cmd.timestamp_ms);
-  // Seeded on first use: most entries never call random().
-  prng_seed_ = cmd.random_seed ^ (index * 0x9e3779b97f4a7c15ull);
-  prng_seeded_ = false;
+  context_.BeginCommand(cmd.random_seed, index);
   entry_tables_.Clear();
   uint64_t hash = hash_;
   bool aborted = false;
@@ -398,8 +396,11 @@ StatementResult SqliteStateMachine::RunStatement(
   int rc = SQLITE_DONE;
   if (r.status.ok()) {
     budget_.BeginStatement(stmt);
+    context_.BeginStatement(db_);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     }
+    context_.EndStatement(db_, prepared->counts_changes,
+                          sqlite3_total_changes64(db_) - total_before);
     budget_.EndStatement();
     StopOnReplicaFailure(rc);
     if (rc != SQLITE_DONE) {

@@ -40,25 +40,6 @@ int ProgressCallback(void* ctx) {
   return static_cast<SqliteStateMachine*>(ctx)->OnProgress() ? 1 : 0;
 }
 
-// random() and randomblob(N) from the command's seed.
-void RandomFn(sqlite3_context* ctx, int, sqlite3_value**) {
-  auto* sm = static_cast<SqliteStateMachine*>(sqlite3_user_data(ctx));
-  sqlite3_result_int64(ctx, static_cast<sqlite3_int64>(sm->prng().Next()));
-}
-
-void RandomBlobFn(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  auto* sm = static_cast<SqliteStateMachine*>(sqlite3_user_data(ctx));
-  sqlite3_int64 n = sqlite3_value_int64(argv[0]);
-  if (n < 1) n = 1;
-  if (n > 1 << 20) {
-    sqlite3_result_error_toobig(ctx);
-    return;
-  }
-  std::string blob(static_cast<size_t>(n), '\0');
-  for (char& c : blob) c = static_cast<char>(sm->prng().Next());
-  sqlite3_result_blob64(ctx, blob.data(), blob.size(), SQLITE_TRANSIENT);
-}
-
 absl::StatusOr<sqlite3*> OpenConnection(const std::string& path, int flags,
                                         const char* vfs) {
   sqlite3* db = nullptr;
@@ -77,6 +58,8 @@ absl::StatusOr<sqlite3*> OpenConnection(const std::string& path, int flags,
 SqliteStateMachine::SqliteStateMachine(const SqliteOptions& options)
     : options_(options) {
   write_policy_.RecordSchemaChanges(&statement_ddl_tables_);
+  write_policy_.set_replicated(true);
+  check_policy_.set_replicated(true);
 }
 
 SqliteStateMachine::~SqliteStateMachine() {
@@ -119,13 +102,8 @@ absl::Status SqliteStateMachine::Init() {
   sqlite3_preupdate_hook(db_, PreUpdateCallback, this);
   sqlite3_progress_handler(db_, WriteBudget::kCheckEverySteps, ProgressCallback,
                            this);
-  const int fn = SQLITE_UTF8;
-  if (sqlite3_create_function(db_, "random", 0, fn, this, RandomFn, nullptr,
-                              nullptr) != SQLITE_OK ||
-      sqlite3_create_function(db_, "randomblob", 1, fn, this, RandomBlobFn,
-                              nullptr, nullptr) != SQLITE_OK) {
-    return SqliteError(db_, sqlite3_errcode(db_));
-  }
+  s = context_.Install(db_);
+  if (!s.ok()) return s;
   if (options_.vfs != nullptr) {
     // As in production (WAL, synchronous=NORMAL: the last commits may be
     // lost, never consistency), with the WAL index in process memory
@@ -184,6 +162,7 @@ absl::Status SqliteStateMachine::OpenReaders() {
     readers.push_back(*db);
     read_policies_.push_back(std::make_unique<StatementPolicy>());
     s = read_policies_.back()->Install(*db);
+    if (s.ok()) s = InstallReadRandomness(*db);
   }
   if (!s.ok()) {
     for (sqlite3* r : readers) sqlite3_close(r);

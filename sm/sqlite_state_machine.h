@@ -37,9 +37,9 @@
 
 #include "absl/status/statusor.h"
 #include "core/interfaces.h"
-#include "core/prng.h"
 #include "sm/change_hasher.h"
 #include "sm/command.h"
+#include "sm/command_context.h"
 #include "sm/internal_statements.h"
 #include "sm/read_pool.h"
 #include "sm/sessions.h"
@@ -148,14 +148,6 @@ class SqliteStateMachine final : public core::StateMachine {
   bool OnProgress();
   // The cluster's write limits as this replica last applied them.
   const WriteSettings& write_settings() const { return budget_.limits(); }
-  // The running entry's generator (random(), randomblob()).
-  core::Prng& prng() {
-    if (!prng_seeded_) {
-      prng_ = core::Prng(prng_seed_);
-      prng_seeded_ = true;
-    }
-    return prng_;
-  }
 
  private:
   explicit SqliteStateMachine(const SqliteOptions& options);
@@ -245,9 +237,8 @@ class SqliteStateMachine final : public core::StateMachine {
 
   uint64_t applied_ = 0;  // Invariant: equals the meta table's value.
   uint64_t hash_ = 0;
-  uint64_t prng_seed_ = 0;
-  bool prng_seeded_ = false;
-  core::Prng prng_{0};
+  // What the running command's SQL sees beyond the database.
+  CommandContext context_;
 
   // What _raftsql_users holds, for the server's authentication (any
   // thread). Written by the apply thread after each change it applies.

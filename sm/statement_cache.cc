@@ -2,10 +2,52 @@
 
 #include <sqlite3.h>
 
+#include <cctype>
+#include <string>
+
 #include "core/check.h"
 #include "sm/sqlite_util.h"
 
 namespace raftsql::sm {
+namespace {
+
+// The first keyword of `sql`, past blanks and comments, in upper case.
+std::string FirstKeyword(std::string_view sql) {
+  size_t i = 0;
+  while (i < sql.size()) {
+    if (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r' ||
+        sql[i] == '\f') {
+      ++i;
+    } else if (sql.substr(i, 2) == "--") {
+      i = sql.find('\n', i);
+      if (i == std::string_view::npos) return "";
+    } else if (sql.substr(i, 2) == "/*") {
+      i = sql.find("*/", i + 2);
+      if (i == std::string_view::npos) return "";
+      i += 2;
+    } else {
+      break;
+    }
+  }
+  std::string word;
+  while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i]))) {
+    word.push_back(
+        static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i++]))));
+  }
+  return word;
+}
+
+// Whether SQLite counts the statement's rows in changes(): INSERT, UPDATE,
+// DELETE, REPLACE, or a WITH clause before one (a CTE that writes can only
+// lead one of those).
+bool CountsChanges(sqlite3_stmt* stmt, std::string_view sql) {
+  if (sqlite3_stmt_readonly(stmt)) return false;
+  const std::string word = FirstKeyword(sql);
+  return word == "INSERT" || word == "UPDATE" || word == "DELETE" ||
+         word == "REPLACE" || word == "WITH";
+}
+
+}  // namespace
 
 StatementCache::StatementCache(sqlite3* db, StatementPolicy* policy)
     : db_(db), policy_(policy) {
@@ -29,9 +71,12 @@ absl::StatusOr<StatementCache::Prepared> StatementCache::Acquire(
     sqlite3_finalize(stmt);
     return single;
   }
-  return Prepared{stmt, false, MentionsNoCase(sql, "fail"),
+  return Prepared{stmt,
+                  false,
+                  MentionsNoCase(sql, "fail"),
                   MentionsNoCase(sql, "trigger"),
-                  sqlite3_bind_parameter_count(stmt)};
+                  sqlite3_bind_parameter_count(stmt),
+                  CountsChanges(stmt, sql)};
 }
 
 const StatementCache::Prepared* StatementCache::Find(

@@ -36,6 +36,8 @@ class StatementCache {
     bool mentions_fail = false;     // OR FAIL, RAISE(FAIL)
     bool mentions_trigger = false;  // may create or drop a trigger
     int parameters = 0;             // sqlite3_bind_parameter_count
+    // An INSERT, UPDATE or DELETE (whose count SQLite's changes() reports).
+    bool counts_changes = false;
   };
 
   // `db` and its `policy` must outlive this.

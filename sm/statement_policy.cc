@@ -42,6 +42,21 @@ constexpr const char* kClusterSettingPragmas[] = {
     "foreign_keys", "recursive_triggers", "case_sensitive_like",
     "defer_foreign_keys"};
 
+// Tables (most of them virtual) whose rows differ between replicas that
+// hold the same data: pages and their layout, the connection's statements,
+// the file's name. Readable by Query, never by a write.
+constexpr const char* kReplicaLocalTables[] = {
+    "dbstat",
+    "sqlite_dbpage",
+    "sqlite_stmt",
+    "pragma_page_count",
+    "pragma_freelist_count",
+    "pragma_data_version",
+    "pragma_database_list",
+    "pragma_stats",
+    "pragma_cache_size",
+};
+
 bool Listed(const char* name, std::span<const char* const> list) {
   if (name == nullptr) return false;
   for (const char* entry : list) {
@@ -99,10 +114,24 @@ int StatementPolicy::Authorize(int action, const char* a1, const char* a2,
       if (IsInternalTable(a1)) {
         return Refuse(absl::StrCat("table ", a1, " is internal to raftsql"));
       }
+      if (replicated_ && Listed(a1, kReplicaLocalTables)) {
+        return Refuse(absl::StrCat(a1,
+                                   " differs between replicas and cannot "
+                                   "be read by a write (Query can)"));
+      }
       return SQLITE_OK;
     case SQLITE_FUNCTION:
       if (a2 != nullptr && absl::EqualsIgnoreCase(a2, "load_extension")) {
         return Refuse("load_extension() is not allowed");
+      }
+      if (a2 != nullptr && absl::EqualsIgnoreCase(a2, "fts3_tokenizer")) {
+        return Refuse("fts3_tokenizer() is not allowed: it takes a pointer");
+      }
+      if (replicated_ && a2 != nullptr &&
+          absl::EqualsIgnoreCase(a2, "sqlite_offset")) {
+        return Refuse(
+            "sqlite_offset() cannot be used by a write: a row's place in "
+            "the file differs between replicas");
       }
       return SQLITE_OK;
     case SQLITE_TRANSACTION:

@@ -55,6 +55,11 @@ class StatementPolicy {
   // Why the authorizer refused the last statement ("" if it did not).
   const std::string& refusal() const { return refusal_; }
 
+  // The connection runs replicated writes (the write connection, and the
+  // one that validates them): what differs between replicas (a row's place
+  // in the file, page counts, the connection's own state) is refused.
+  void set_replicated(bool replicated) { replicated_ = replicated; }
+
   // Write connection only: the tables whose schema a statement changes are
   // added to `*tables` (null: not recorded). `tables` must outlive its use.
   void RecordSchemaChanges(std::set<std::string>* tables) {
@@ -71,6 +76,7 @@ class StatementPolicy {
   int AuthorizePragma(const char* name, const char* argument, const char* db);
 
   int internal_depth_ = 0;  // Invariant: >= 0.
+  bool replicated_ = false;
   std::string refusal_;
   std::set<std::string>* schema_changes_ = nullptr;
 };

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,11 @@
 #include "sm/sqlite_state_machine.h"
 
 namespace raftsql::sm {
+
+// gtest prints values by their contents.
+inline void PrintTo(const Value& v, std::ostream* os) {
+  *os << v.DebugString();
+}
 
 inline Statement S(std::string sql, std::vector<Value> params = {}) {
   return Statement{std::move(sql), std::move(params), {}};
