@@ -34,10 +34,12 @@ struct WriteSettings {
   // Not a limit on a write but replicated alike: a client session unused
   // for this long (by the entries' leader-fixed clock) is deleted.
   uint64_t session_idle_ms_max = uint64_t{7} * 24 * 3600 * 1000;
-  // SQLite's switches on the write connection (0 or 1; SQLite's defaults):
-  // PRAGMA foreign_keys, recursive_triggers, case_sensitive_like.
+  // SQLite's switches on the write connection (0 or 1): PRAGMA
+  // foreign_keys, recursive_triggers, case_sensitive_like. The defaults are
+  // Debian's SQLite's, which databases written before these settings were
+  // applied under (it is built with SQLITE_DEFAULT_RECURSIVE_TRIGGERS).
   uint64_t foreign_keys = 0;
-  uint64_t recursive_triggers = 0;
+  uint64_t recursive_triggers = 1;
   uint64_t case_sensitive_like = 0;
 
   // Whether the switches (not the limits) are the same: if not, the write
