@@ -111,5 +111,35 @@ TEST_F(SqlCoverage, RefusalsAreDecidedBeforeTheLogAndNameTheirReason) {
   }
 }
 
+TEST(ReadsAfterASchemaChange, SeeTheCurrentColumns) {
+  // One read connection, so that its cached schema is the old one.
+  TempDir dir;
+  auto sm = SqliteStateMachine::Open(
+      SqliteOptions{.path = dir.File("db"), .read_connections = 1});
+  ASSERT_TRUE(sm.ok());
+  SqliteStateMachine& m = **sm;
+  ApplyOk(m,
+          Cmd({S("CREATE TABLE m(a, b)"), S("INSERT INTO m VALUES (1, 2)")}));
+  ASSERT_EQ(m.Query(S("SELECT * FROM m"))->columns.size(), 2u);
+  ApplyOk(m, Cmd({S("ALTER TABLE m ADD COLUMN c DEFAULT 3")}));
+  absl::StatusOr<QueryResult> added = m.Query(S("SELECT * FROM m"));
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(added->columns, (std::vector<std::string>{"a", "b", "c"}));
+  ASSERT_EQ(added->rows.size(), 1u);
+  EXPECT_EQ(added->rows[0].size(), 3u);
+
+  ApplyOk(m, Cmd({S("DROP TABLE m"), S("CREATE TABLE m(secret, a)"),
+                  S("INSERT INTO m VALUES ('TOPSECRET', 'x')")}));
+  absl::StatusOr<QueryResult> again = m.Query(S("SELECT * FROM m"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->columns, (std::vector<std::string>{"secret", "a"}));
+  EXPECT_EQ(again->rows[0][1], Value::Text("x"));
+  // An empty result names the current columns too.
+  ApplyOk(m, Cmd({S("ALTER TABLE m ADD COLUMN z")}));
+  absl::StatusOr<QueryResult> empty = m.Query(S("SELECT * FROM m WHERE 0"));
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->columns.size(), 3u);
+}
+
 }  // namespace
 }  // namespace raftsql::sm

@@ -58,12 +58,17 @@ absl::StatusOr<QueryResult> SqliteStateMachine::RunQuery(
   if (!bind.ok()) return bind;
   QueryResult result;
   size_t bytes = 0;
+  // The columns are known after the first step: a connection whose cached
+  // schema is older than the file's prepares against the old schema, and
+  // SQLite prepares the statement again inside that step (ALTER TABLE ADD
+  // COLUMN, or a table dropped and created anew with other columns).
+  rc = sqlite3_step(stmt.get());
   const int columns = sqlite3_column_count(stmt.get());
   for (int i = 0; i < columns; ++i) {
     result.columns.push_back(sqlite3_column_name(stmt.get(), i));
     bytes += 16 + result.columns.back().size();
   }
-  while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+  for (; rc == SQLITE_ROW; rc = sqlite3_step(stmt.get())) {
     if (result.rows.size() >= options_.max_query_rows) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "query returns more than ", options_.max_query_rows, " rows"));
