@@ -108,7 +108,7 @@ TEST(ClusterSwitches, APragmaThatWouldSetOneConnectionNamesTheSetting) {
   EXPECT_NE(s.message().find("cluster setting foreign_keys"),
             absl::string_view::npos)
       << s;
-  EXPECT_TRUE(sm->Validate(Cmd({S("PRAGMA foreign_keys")})).ok());
+  EXPECT_TRUE(sm->Query(S("PRAGMA foreign_keys")).ok());
 }
 
 }  // namespace

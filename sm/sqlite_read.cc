@@ -43,13 +43,18 @@ absl::StatusOr<QueryResult> SqliteStateMachine::RunQuery(
     const std::function<absl::Status()>& interruption) {
   policy.BeginStatement();
   Stmt stmt;
+  const char* tail = nullptr;
   int rc = sqlite3_prepare_v2(db, statement.sql.c_str(),
                               static_cast<int>(statement.sql.size()),
-                              stmt.out(), nullptr);
+                              stmt.out(), &tail);
   if (rc != SQLITE_OK) return SqliteError(db, rc, policy.refusal());
   if (stmt.get() == nullptr) {
     return absl::InvalidArgumentError("empty statement");
   }
+  // One statement per read: the rest would be silently dropped.
+  absl::Status single =
+      CheckSingleStatement(tail, statement.sql.data() + statement.sql.size());
+  if (!single.ok()) return single;
   if (!sqlite3_stmt_readonly(stmt.get())) {
     return absl::InvalidArgumentError(
         "Query runs read-only statements; send writes with Execute");

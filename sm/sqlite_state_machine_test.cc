@@ -148,7 +148,7 @@ TEST_F(SqliteStateMachineTest, ValidateRefusesWhatCannotBeReplicated) {
         << sql << ": " << s;
     EXPECT_NE(s.message().find("refused"), absl::string_view::npos) << s;
   }
-  EXPECT_TRUE(sm_->Validate(Cmd({S("PRAGMA table_info(t)")})).ok());
+  EXPECT_TRUE(sm_->Query(S("PRAGMA table_info(t)")).ok());
   // Tables created earlier in the same command may not exist yet: allowed.
   EXPECT_TRUE(sm_->Validate(Cmd({S("CREATE TABLE n(x)"),
                                  S("INSERT INTO n VALUES (1)")}))
@@ -284,21 +284,47 @@ TEST_F(SqliteStateMachineTest, ATableNamedInTwoCasesInOneBatchKeepsItsLatest) {
   EXPECT_EQ(*sm_->GetVersion("Mixed"), i + 2);
 }
 
-TEST_F(SqliteStateMachineTest, AParameterLeftUnboundIsNullNotTheLastValue) {
+TEST_F(SqliteStateMachineTest, AParameterLeftUnboundIsAnError) {
+  // It used to read NULL silently (and, from a cached statement, once the
+  // previous run's value).
   const std::string sql = "INSERT INTO t VALUES (?1, ?2)";
   ApplyOk(*sm_, Cmd({S(sql, {Value::Integer(1), Value::Text("a")})}));
-  // The same statement again with only ?1: ?2 is NULL on every replica.
-  ApplyOk(*sm_, Cmd({S(sql, {Value::Integer(2)})}));
+  const Command short_one = Cmd({S(sql, {Value::Integer(2)})});
+  EXPECT_TRUE(absl::IsInvalidArgument(sm_->Validate(short_one)));
+  const absl::Status applied = ApplyOk(*sm_, short_one).statements[0].status;
+  EXPECT_TRUE(absl::IsInvalidArgument(applied)) << applied;
+  EXPECT_NE(applied.message().find("?2 is not bound"), absl::string_view::npos)
+      << applied;
   const std::string named = "INSERT INTO t VALUES (:id, :v)";
-  ApplyOk(
-      *sm_,
-      Cmd({Statement{
-          named, {}, {{"id", Value::Integer(3)}, {"v", Value::Text("b")}}}}));
-  ApplyOk(*sm_, Cmd({Statement{named, {}, {{"id", Value::Integer(4)}}}}));
-  absl::StatusOr<QueryResult> q =
-      sm_->Query(S("SELECT count(*) FROM t WHERE v IS NULL"));
-  ASSERT_TRUE(q.ok()) << q.status();
-  EXPECT_EQ(q->rows[0][0].integer, 2);
+  const Command partly =
+      Cmd({Statement{named, {}, {{"id", Value::Integer(4)}}}});
+  const absl::Status missing = ApplyOk(*sm_, partly).statements[0].status;
+  EXPECT_NE(missing.message().find(":v is not bound"), absl::string_view::npos)
+      << missing;
+  // Positional and named together cover them all.
+  EXPECT_TRUE(
+      ApplyOk(*sm_, Cmd({Statement{
+                        sql, {Value::Integer(5)}, {{"?2", Value::Text("e")}}}}))
+          .statements[0]
+          .status.ok());
+  EXPECT_EQ(Count(*sm_, "t"), 2);
+}
+
+TEST_F(SqliteStateMachineTest, ATextOfSeveralStatementsIsRefusedNotHalfRun) {
+  EXPECT_TRUE(
+      sm_->Validate(Cmd({S("INSERT INTO t VALUES (1, 'a'); -- a comment")}))
+          .ok());
+  EXPECT_TRUE(
+      sm_->Validate(Cmd({S("INSERT INTO t VALUES (1, 'a');; /* x */")})).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(sm_->Validate(
+      Cmd({S("INSERT INTO t VALUES (1, 'a'); /* x */ DELETE FROM t")}))));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      sm_->Query(S("SELECT 1; DELETE FROM t")).status()));
+  EXPECT_TRUE(sm_->Query(S("SELECT 1; -- the end")).ok());
+  // A read sent as a write would spend an entry and lose its rows.
+  const absl::Status read = sm_->Validate(Cmd({S("SELECT * FROM t")}));
+  EXPECT_TRUE(absl::IsInvalidArgument(read)) << read;
+  EXPECT_NE(read.message().find("send it with Query"), absl::string_view::npos);
 }
 
 TEST_F(SqliteStateMachineTest, SessionRetryReturnsTheStoredResultOnce) {

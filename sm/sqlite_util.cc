@@ -53,6 +53,14 @@ absl::Status TooManyParameters(int count, size_t given) {
       "statement takes ", count, " parameters, ", given, " given"));
 }
 
+absl::Status MissingParameterError(int index, const char* name, int count,
+                                   size_t given) {
+  return absl::InvalidArgumentError(TruncatedMessage(absl::StrCat(
+      "parameter ", name != nullptr ? name : absl::StrCat("?", index),
+      " is not bound (the statement takes ", count, ", ", given,
+      " positional given)")));
+}
+
 absl::Status UnknownParameter(std::string_view name) {
   return absl::InvalidArgumentError(TruncatedMessage(absl::StrCat(
       "no parameter named '", std::string(name), "' in the statement")));
@@ -71,13 +79,35 @@ int ParameterIndex(sqlite3_stmt* stmt, std::string_view name) {
 
 }  // namespace internal
 
+size_t SkipBlanksAndComments(std::string_view text, size_t from) {
+  size_t i = from;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (std::isspace(c) || c == '\0') {
+      ++i;
+    } else if (text.substr(i, 2) == "--") {
+      i = text.find('\n', i);
+      if (i == std::string_view::npos) return text.size();
+    } else if (text.substr(i, 2) == "/*") {
+      i = text.find("*/", i + 2);  // Unterminated: a comment to the end.
+      if (i == std::string_view::npos) return text.size();
+      i += 2;
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
 absl::Status CheckSingleStatement(const char* tail, const char* end) {
   if (tail == nullptr) return absl::OkStatus();
-  for (; tail < end; ++tail) {
-    const auto c = static_cast<unsigned char>(*tail);
-    if (!std::isspace(c) && c != ';' && c != '\0') {
+  const std::string_view rest(tail, static_cast<size_t>(end - tail));
+  for (size_t i = SkipBlanksAndComments(rest, 0); i < rest.size();
+       i = SkipBlanksAndComments(rest, i + 1)) {
+    if (rest[i] != ';') {
       return absl::InvalidArgumentError(
-          "one SQL statement per Statement: split the text into several");
+          "the text holds more than one SQL statement: send each as a "
+          "statement of its own");
     }
   }
   return absl::OkStatus();

@@ -97,7 +97,12 @@ int BindValue(sqlite3_stmt* stmt, int i, const V& v) {
   return SQLITE_MISUSE;
 }
 absl::Status TooManyParameters(int count, size_t given);
+absl::Status MissingParameterError(int index, const char* name, int count,
+                                   size_t given);
 absl::Status UnknownParameter(std::string_view name);
+// Names the first parameter of `stmt` that `statement` leaves unbound.
+template <typename S>
+absl::Status MissingParameter(sqlite3_stmt* stmt, const S& statement);
 int ParameterIndex(sqlite3_stmt* stmt, std::string_view name);
 }  // namespace internal
 
@@ -115,23 +120,50 @@ absl::Status BindAll(sqlite3_stmt* stmt, const S& statement) {
       return absl::InvalidArgumentError("cannot bind parameter");
     }
   }
+  // Every parameter past the positional ones must be named: one left
+  // unbound would silently read NULL.
+  int unbound = count - static_cast<int>(statement.positional.size());
   for (const auto& [name, value] : statement.named) {
     const int index = internal::ParameterIndex(stmt, name);
     if (index == 0) return internal::UnknownParameter(name);
     if (internal::BindValue(stmt, index, value) != SQLITE_OK) {
       return absl::InvalidArgumentError("cannot bind parameter");
     }
+    if (index > static_cast<int>(statement.positional.size())) --unbound;
   }
+  if (unbound > 0) return internal::MissingParameter(stmt, statement);
   return absl::OkStatus();
 }
 
+namespace internal {
+template <typename S>
+absl::Status MissingParameter(sqlite3_stmt* stmt, const S& statement) {
+  const int count = sqlite3_bind_parameter_count(stmt);
+  for (int i = static_cast<int>(statement.positional.size()) + 1; i <= count;
+       ++i) {
+    bool named = false;
+    for (const auto& [name, value] : statement.named) {
+      named = named || ParameterIndex(stmt, name) == i;
+    }
+    if (named) continue;
+    const char* name = sqlite3_bind_parameter_name(stmt, i);
+    return MissingParameterError(i, name, count, statement.positional.size());
+  }
+  return absl::InvalidArgumentError("a parameter is not bound");
+}
+}  // namespace internal
+
 Value ColumnValue(sqlite3_stmt* stmt, int i);
+
+// The index of the first character at or after `from` in `text` that is
+// not a blank, a NUL or part of a comment (-- or /* */); text.size() if none.
+size_t SkipBlanksAndComments(std::string_view text, size_t from);
 
 // `tail` is what sqlite3_prepare left after the first statement of a text
 // that ends at `end` (not necessarily NUL-terminated). InvalidArgument if it
-// holds anything but blanks, ';' and NULs (SQLite stops reading at a NUL, so
-// what follows one would be silently dropped): each Statement carries
-// exactly one SQL statement.
+// holds anything but blanks, comments, ';' and NULs (SQLite stops reading at
+// a NUL, so what follows one would be silently dropped): each Statement
+// carries exactly one SQL statement.
 absl::Status CheckSingleStatement(const char* tail, const char* end);
 
 }  // namespace raftsql::sm

@@ -13,26 +13,12 @@ namespace {
 
 // The first keyword of `sql`, past blanks and comments, in upper case.
 std::string FirstKeyword(std::string_view sql) {
-  size_t i = 0;
-  while (i < sql.size()) {
-    if (sql[i] == ' ' || sql[i] == '\t' || sql[i] == '\n' || sql[i] == '\r' ||
-        sql[i] == '\f') {
-      ++i;
-    } else if (sql.substr(i, 2) == "--") {
-      i = sql.find('\n', i);
-      if (i == std::string_view::npos) return "";
-    } else if (sql.substr(i, 2) == "/*") {
-      i = sql.find("*/", i + 2);
-      if (i == std::string_view::npos) return "";
-      i += 2;
-    } else {
-      break;
-    }
-  }
   std::string word;
-  while (i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i]))) {
+  for (size_t i = SkipBlanksAndComments(sql, 0);
+       i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i]));
+       ++i) {
     word.push_back(
-        static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i++]))));
+        static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i]))));
   }
   return word;
 }

@@ -72,6 +72,12 @@ absl::Status StatementValidator::ValidateStatement(const Statement& st) {
   absl::Status single =
       CheckSingleStatement(tail, st.sql.data() + st.sql.size());
   if (!single.ok()) return single;
+  if (sqlite3_stmt_readonly(stmt.get())) {
+    // It would spend a log entry and its rows would be thrown away.
+    return absl::InvalidArgumentError(
+        "the statement only reads: send it with Query (Execute would spend "
+        "a log entry and return no rows)");
+  }
   absl::Status bind = BindAll(stmt.get(), st);
   sqlite3_clear_bindings(stmt.get());
   if (!bind.ok()) return bind;

@@ -34,9 +34,10 @@ class StatementValidator {
 
   // PermissionDenied for a refused statement (ATTACH, load_extension,
   // dangerous PRAGMAs, temp objects, transaction control, writes to
-  // internal tables), InvalidArgument for SQL that does not parse, an
-  // empty command or bad bindings. Names unknown now may exist when the
-  // command applies, so they are left to the apply.
+  // internal tables), InvalidArgument for SQL that does not parse, a text
+  // of several statements, a statement that only reads (it belongs in a
+  // Query), an empty command or parameters missing or unknown. Names unknown
+  // now may exist when the command applies, so they are left to the apply.
   absl::Status Validate(const Command& command);
 
  private:
