@@ -49,7 +49,8 @@ bool IsRead(const std::string& sql) {
   for (const char* kw : {"SELECT", "VALUES", "WITH", "EXPLAIN"}) {
     if (absl::StartsWith(s, kw)) return true;
   }
-  return false;
+  // A PRAGMA reads unless it sets a value (PRAGMA user_version = 3).
+  return absl::StartsWith(s, "PRAGMA") && sql.find('=') == std::string::npos;
 }
 
 std::string FormatValue(const v1::Value& v) {

@@ -18,6 +18,9 @@ TEST(IsRead, ReadsGoToQueryAndWritesToExecute) {
   EXPECT_TRUE(IsRead("WITH x AS (SELECT 1) SELECT * FROM x"));
   EXPECT_FALSE(IsRead("INSERT INTO t VALUES (1)"));
   EXPECT_FALSE(IsRead("CREATE TABLE t (a)"));
+  EXPECT_TRUE(IsRead("PRAGMA table_info(t)"));
+  EXPECT_TRUE(IsRead("pragma user_version"));
+  EXPECT_FALSE(IsRead("PRAGMA user_version = 3"));
 }
 
 TEST(FormatTable, PadsColumnsToTheirWidestCell) {
