@@ -14,6 +14,8 @@ sm::Value FromProto(const v1::Value& v) {
       return sm::Value::Real(v.real());
     case v1::Value::kText:
       return sm::Value::Text(v.text());
+    case v1::Value::kTextBytes:
+      return sm::Value::Text(v.text_bytes());
     case v1::Value::kBlob:
       return sm::Value::Blob(v.blob());
     default:
@@ -33,7 +35,11 @@ void ToProto(const sm::Value& v, v1::Value* out) {
       out->set_real(v.real);
       break;
     case sm::Value::Type::kText:
-      out->set_text(v.bytes);
+      if (sm::IsValidUtf8(v.bytes)) {
+        out->set_text(v.bytes);
+      } else {
+        out->set_text_bytes(v.bytes);
+      }
       break;
     case sm::Value::Type::kBlob:
       out->set_blob(v.bytes);

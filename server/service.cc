@@ -56,6 +56,9 @@ grpc::Status ToGrpc(const absl::Status& s, grpc::ServerContextBase* ctx) {
 
 void ToProto(const sm::QueryResult& r, v1::QueryResponse* response) {
   for (const std::string& c : r.columns) response->add_columns(c);
+  for (const std::string& t : r.declared_types) {
+    response->add_declared_types(t);
+  }
   for (const std::vector<sm::Value>& row : r.rows) {
     v1::Row* out = response->add_rows();
     for (const sm::Value& v : row) ToProto(v, out->add_values());

@@ -64,6 +64,7 @@ std::string Value::DebugString() const {
 }
 
 std::string TruncatedMessage(absl::string_view message) {
+  if (!IsValidUtf8(message)) return TruncatedMessage(ValidUtf8(message));
   if (message.size() <= kMaxErrorMessageBytes) return std::string(message);
   size_t cut = kMaxErrorMessageBytes;
   // Back off over UTF-8 continuation bytes (10xxxxxx).
@@ -72,6 +73,64 @@ std::string TruncatedMessage(absl::string_view message) {
   }
   return absl::StrCat(std::string(message.substr(0, cut)), "... (",
                       message.size() - cut, " more bytes)");
+}
+
+bool IsValidUtf8(absl::string_view text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* end = p + text.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    size_t n;
+    uint32_t code;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    } else if ((c & 0xe0) == 0xc0) {
+      n = 1;
+      code = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      n = 2;
+      code = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      n = 3;
+      code = c & 0x07;
+    } else {
+      return false;
+    }
+    if (static_cast<size_t>(end - p) <= n) return false;
+    for (size_t i = 1; i <= n; ++i) {
+      if ((p[i] & 0xc0) != 0x80) return false;
+      code = (code << 6) | (p[i] & 0x3f);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are invalid.
+    static constexpr uint32_t kSmallest[] = {0, 0x80, 0x800, 0x10000};
+    if (code < kSmallest[n] || code > 0x10ffff ||
+        (code >= 0xd800 && code <= 0xdfff)) {
+      return false;
+    }
+    p += n + 1;
+  }
+  return true;
+}
+
+std::string ValidUtf8(absl::string_view text) {
+  if (IsValidUtf8(text)) return std::string(text);
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    // The longest valid prefix of what is left, one character at a time.
+    size_t n = 1;
+    while (n <= 4 && i + n <= text.size() && !IsValidUtf8(text.substr(i, n))) {
+      ++n;
+    }
+    if (n <= 4 && i + n <= text.size()) {
+      out.append(text.data() + i, n);
+      i += n;
+    } else {
+      out.append("\xEF\xBF\xBD");  // U+FFFD
+      ++i;
+    }
+  }
+  return out;
 }
 
 std::string Command::Encode() const {

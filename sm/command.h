@@ -105,9 +105,18 @@ struct CommandView {
 
 // Error messages may echo a client's input (a token, a name): they are cut
 // to this many bytes, at a UTF-8 character boundary, wherever they are made
-// from such input and where they leave the server.
+// from such input and where they leave the server, and made valid UTF-8
+// (they travel in string fields).
 inline constexpr size_t kMaxErrorMessageBytes = 1024;
 std::string TruncatedMessage(absl::string_view message);
+
+// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or
+// code points past U+10FFFF). SQLite stores TEXT as whatever bytes it is
+// given, so a value read back may not be.
+bool IsValidUtf8(absl::string_view text);
+// `text` with each byte that is not part of a valid character replaced by
+// U+FFFD (for messages, which travel in string fields).
+std::string ValidUtf8(absl::string_view text);
 
 struct StatementResult {
   absl::Status status;  // SQLite's message on failure
@@ -133,6 +142,9 @@ struct CommandResult {
 
 struct QueryResult {
   std::vector<std::string> columns;
+  // Each column's declared type in its table's schema ("" for an
+  // expression or a column declared without one).
+  std::vector<std::string> declared_types;
   std::vector<std::vector<Value>> rows;
 };
 

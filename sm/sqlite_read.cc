@@ -71,7 +71,10 @@ absl::StatusOr<QueryResult> SqliteStateMachine::RunQuery(
   const int columns = sqlite3_column_count(stmt.get());
   for (int i = 0; i < columns; ++i) {
     result.columns.push_back(sqlite3_column_name(stmt.get(), i));
-    bytes += 16 + result.columns.back().size();
+    const char* type = sqlite3_column_decltype(stmt.get(), i);
+    result.declared_types.push_back(type != nullptr ? type : "");
+    bytes +=
+        32 + result.columns.back().size() + result.declared_types.back().size();
   }
   for (; rc == SQLITE_ROW; rc = sqlite3_step(stmt.get())) {
     if (result.rows.size() >= options_.max_query_rows) {

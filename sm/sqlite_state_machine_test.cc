@@ -712,5 +712,22 @@ TEST(Command, EncodingRoundTripsAndRejectsGarbage) {
   EXPECT_FALSE(Command::Decode(truncated).ok());
 }
 
+TEST(Utf8, ValidAndInvalidForms) {
+  EXPECT_TRUE(IsValidUtf8(""));
+  EXPECT_TRUE(IsValidUtf8("plain"));
+  EXPECT_TRUE(IsValidUtf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));
+  for (const char* bad :
+       {"\xff", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+        "a\x80"
+        "b"}) {
+    EXPECT_FALSE(IsValidUtf8(bad)) << bad;
+  }
+  EXPECT_EQ(ValidUtf8("a\xff"
+                      "b\xc3\xa9"),
+            "a\xef\xbf\xbd"
+            "b\xc3\xa9");
+  EXPECT_TRUE(IsValidUtf8(TruncatedMessage("bad \xff byte")));
+}
+
 }  // namespace
 }  // namespace raftsql::sm

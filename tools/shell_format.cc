@@ -64,6 +64,8 @@ std::string FormatValue(const v1::Value& v) {
     }
     case v1::Value::kText:
       return v.text();
+    case v1::Value::kTextBytes:
+      return v.text_bytes();  // As sqlite3 prints it: the bytes.
     case v1::Value::kBlob: {
       std::string hex = "x'";
       static const char* digits = "0123456789ABCDEF";

@@ -1,0 +1,98 @@
+// What DatabaseService answers, through real gRPC on a one-node server:
+// values of every kind travel intact (TEXT that is not valid UTF-8
+// included), reads say their columns' declared types, and the statement
+// model is the same for Execute and Query.
+#include <grpcpp/grpcpp.h>
+
+#include "gtest/gtest.h"
+#include "net/raftsql.grpc.pb.h"
+#include "server/one_node_server.h"
+
+namespace raftsql::server {
+namespace {
+
+class ResponsesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.Start().ok());
+    stub_ = v1::DatabaseService::NewStub(grpc::CreateChannel(
+        server_.endpoint(), grpc::InsecureChannelCredentials()));
+  }
+  grpc::Status Execute(const std::string& sql, v1::ExecuteResponse* out,
+                       const std::vector<v1::Value>& params = {}) {
+    grpc::ClientContext ctx;
+    v1::ExecuteRequest r;
+    v1::Statement* s = r.add_statements();
+    s->set_sql(sql);
+    for (const v1::Value& v : params) *s->add_positional() = v;
+    return stub_->Execute(&ctx, r, out);
+  }
+  grpc::Status Query(const std::string& sql, v1::QueryResponse* out) {
+    grpc::ClientContext ctx;
+    v1::QueryRequest q;
+    q.mutable_statement()->set_sql(sql);
+    q.set_consistency(v1::LINEARIZABLE);
+    return stub_->Query(&ctx, q, out);
+  }
+  void ExecuteOk(const std::string& sql,
+                 const std::vector<v1::Value>& params = {}) {
+    v1::ExecuteResponse r;
+    const grpc::Status s = Execute(sql, &r, params);
+    ASSERT_TRUE(s.ok()) << sql << ": " << s.error_message();
+    for (const v1::StatementResult& st : r.results()) {
+      EXPECT_EQ(st.code(), 0) << sql << ": " << st.error();
+    }
+  }
+
+  OneNodeServer server_;
+  std::unique_ptr<v1::DatabaseService::Stub> stub_;
+};
+
+TEST_F(ResponsesTest, TextThatIsNotUtf8TravelsIntactBothWays) {
+  ExecuteOk("CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT)");
+  ExecuteOk("INSERT INTO t VALUES (1, CAST(x'ff00fe' AS TEXT))");
+  v1::Value sent;
+  sent.set_text_bytes(std::string("caf\xe9", 4));  // Latin-1, not UTF-8.
+  ExecuteOk("INSERT INTO t VALUES (2, ?)", {sent});
+  ExecuteOk("INSERT INTO t VALUES (3, 'ok \xc3\xa9')");
+  v1::QueryResponse r;
+  ASSERT_TRUE(Query("SELECT v, typeof(v) FROM t ORDER BY id", &r).ok());
+  ASSERT_EQ(r.rows_size(), 3);
+  // A strict decoder (the generated one) reads the whole response.
+  v1::QueryResponse reparsed;
+  ASSERT_TRUE(reparsed.ParseFromString(r.SerializeAsString()));
+  EXPECT_EQ(r.rows(0).values(0).text_bytes(), std::string("\xff\x00\xfe", 3));
+  EXPECT_EQ(r.rows(0).values(1).text(), "text");
+  EXPECT_EQ(r.rows(1).values(0).text_bytes(), std::string("caf\xe9", 4));
+  EXPECT_EQ(r.rows(2).values(0).text(), "ok \xc3\xa9");
+}
+
+TEST_F(ResponsesTest, ReadsSayTheirColumnsDeclaredTypesEvenWithoutRows) {
+  ExecuteOk("CREATE TABLE d(n INTEGER, s TEXT, x)");
+  v1::QueryResponse r;
+  ASSERT_TRUE(Query("SELECT n, s, x, n + 1 AS e FROM d", &r).ok());
+  EXPECT_EQ(r.rows_size(), 0);
+  ASSERT_EQ(r.declared_types_size(), 4);
+  EXPECT_EQ(r.declared_types(0), "INTEGER");
+  EXPECT_EQ(r.declared_types(1), "TEXT");
+  EXPECT_EQ(r.declared_types(2), "");
+  EXPECT_EQ(r.declared_types(3), "");
+}
+
+TEST_F(ResponsesTest, OneStatementModelForExecuteAndQuery) {
+  ExecuteOk("CREATE TABLE n(x); -- comments and semicolons are fine");
+  v1::QueryResponse q;
+  EXPECT_EQ(Query("SELECT 1; DELETE FROM n", &q).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  v1::ExecuteResponse e;
+  EXPECT_EQ(Execute("INSERT INTO n VALUES (1); DELETE FROM n", &e).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  const grpc::Status read = Execute("SELECT * FROM n", &e);
+  EXPECT_EQ(read.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(read.error_message().find("Query"), std::string::npos);
+  EXPECT_EQ(Execute("INSERT INTO n VALUES (?)", &e).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+}  // namespace
+}  // namespace raftsql::server
