@@ -66,6 +66,12 @@ void ToProto(const sm::CommandResult& r, v1::ExecuteResponse* response) {
     out->set_error(sm::TruncatedMessage(s.status.message()));
     out->set_rows_affected(s.rows_affected);
     out->set_last_insert_rowid(s.last_insert_rowid);
+    for (const std::string& c : s.columns) out->add_columns(c);
+    for (const std::vector<sm::Value>& row : s.rows) {
+      v1::Row* r = out->add_rows();
+      for (const sm::Value& v : row) ToProto(v, r->add_values());
+    }
+    out->set_rows_truncated(s.rows_truncated);
   }
   response->set_index(r.index);
   for (const auto& [table, version] : r.versions) {

@@ -206,8 +206,8 @@ absl::StatusOr<std::vector<Member>> RaftServer::TransferLeadership(
   return CurrentMembers();
 }
 
-absl::StatusOr<sm::WriteSettings> RaftServer::SetSetting(const std::string& name,
-                                                       uint64_t value) {
+absl::StatusOr<sm::WriteSettings> RaftServer::SetSetting(
+    const std::string& name, uint64_t value) {
   // Refused here already if it cannot apply (the log need not carry it).
   sm::WriteSettings check;
   absl::Status valid = sm::ApplySetting(name, value, &check);

@@ -94,5 +94,21 @@ TEST_F(ResponsesTest, OneStatementModelForExecuteAndQuery) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(ResponsesTest, ReturningRowsComeBackInTheExecuteAnswer) {
+  ExecuteOk("CREATE TABLE r(id INTEGER PRIMARY KEY, v TEXT)");
+  v1::ExecuteResponse e;
+  ASSERT_TRUE(
+      Execute("INSERT INTO r(v) VALUES ('x'), ('y') RETURNING id, v", &e).ok());
+  ASSERT_EQ(e.results_size(), 1);
+  const v1::StatementResult& s = e.results(0);
+  EXPECT_EQ(s.code(), 0) << s.error();
+  ASSERT_EQ(s.columns_size(), 2);
+  EXPECT_EQ(s.columns(1), "v");
+  ASSERT_EQ(s.rows_size(), 2);
+  EXPECT_EQ(s.rows(1).values(0).integer(), 2);
+  EXPECT_EQ(s.rows(1).values(1).text(), "y");
+  EXPECT_FALSE(s.rows_truncated());
+}
+
 }  // namespace
 }  // namespace raftsql::server

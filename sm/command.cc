@@ -18,7 +18,10 @@ using core::PutFixed64;
 // sql2 adds the user; sql1 (without it) is what older logs hold.
 constexpr char kCommandMagic[] = "sql2";
 constexpr char kCommandMagicV1[] = "sql1";
+// res2 adds the rows statements returned; res1 (without them) is what older
+// sessions hold, and what a result without rows is still written as.
 constexpr char kResultMagic[] = "res1";
+constexpr char kResultMagicWithRows[] = "res2";
 
 absl::Status Malformed(const char* what) {
   return absl::DataLossError(absl::StrCat("malformed ", what));
@@ -292,6 +295,38 @@ uint64_t Command::PeekRequestId(std::string_view data) {
   return GetFixed64(tail).value_or(0);
 }
 
+namespace {
+
+// The rows section of a res2 result into `r`'s statements.
+bool DecodeRows(std::string_view& in, CommandResult* r) {
+  for (StatementResult& s : r->statements) {
+    auto ncols = GetFixed64(in);
+    if (!ncols || *ncols > in.size()) return false;
+    for (uint64_t i = 0; i < *ncols; ++i) {
+      auto name = GetBytes(in);
+      if (!name) return false;
+      s.columns.emplace_back(*name);
+    }
+    auto nrows = GetFixed64(in);
+    if (!nrows || *nrows > in.size()) return false;
+    if (*nrows > 0 && *ncols == 0) return false;
+    for (uint64_t i = 0; i < *nrows; ++i) {
+      std::vector<Value>& row = s.rows.emplace_back();
+      for (uint64_t c = 0; c < *ncols; ++c) {
+        ValueView v;
+        if (!ReadValue(in, &v)) return false;
+        row.push_back(Value{v.type, v.integer, v.real, std::string(v.bytes)});
+      }
+    }
+    if (in.empty()) return false;
+    s.rows_truncated = in[0] != 0;
+    in.remove_prefix(1);
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string CommandResult::Encode() const {
   std::string out;
   EncodeTo(&out);
@@ -336,10 +371,30 @@ void CommandResult::EncodeTo(std::string* out) const {
     p = EncodeFixed64(p, v);
   }
   DCHECK(p == out->data() + out->size());
+  bool any_rows = false;
+  for (const StatementResult& r : statements) {
+    any_rows = any_rows || !r.columns.empty();
+  }
+  if (!any_rows) return;
+  // The rows, after what res1 holds: per statement its columns, its rows
+  // and whether some were left out.
+  std::memcpy(out->data(), kResultMagicWithRows, 4);
+  for (const StatementResult& r : statements) {
+    PutFixed64(*out, r.columns.size());
+    for (const std::string& c : r.columns) PutBytes(*out, c);
+    PutFixed64(*out, r.rows.size());
+    for (const std::vector<Value>& row : r.rows) {
+      for (const Value& v : row) PutValue(*out, v);
+    }
+    out->push_back(r.rows_truncated ? 1 : 0);
+  }
 }
 
 absl::StatusOr<CommandResult> CommandResult::Decode(std::string_view in) {
-  if (in.substr(0, 4) != kResultMagic) return Malformed("result");
+  const bool with_rows = in.substr(0, 4) == kResultMagicWithRows;
+  if (in.substr(0, 4) != kResultMagic && !with_rows) {
+    return Malformed("result");
+  }
   in.remove_prefix(4);
   CommandResult r;
   auto n = GetFixed64(in);
@@ -374,6 +429,8 @@ absl::StatusOr<CommandResult> CommandResult::Decode(std::string_view in) {
     }
     r.versions.emplace_back(std::string(*table), *v);
   }
+  if (with_rows && !DecodeRows(in, &r)) return Malformed("result rows");
+  if (!in.empty()) return Malformed("result");
   return r;
 }
 

@@ -122,7 +122,19 @@ struct StatementResult {
   absl::Status status;  // SQLite's message on failure
   int64_t rows_affected = 0;
   int64_t last_insert_rowid = 0;
+  // The rows a write returned (INSERT/UPDATE/DELETE ... RETURNING), up to
+  // kMaxReturnedBytes per command; `rows_truncated` if some were left out.
+  std::vector<std::string> columns;
+  std::vector<std::vector<Value>> rows;
+  bool rows_truncated = false;
 };
+
+// Bytes of returned rows (values and column names, as ValueBytes counts
+// them) one command's result keeps: results are stored in sessions, so the
+// bound is the same on every replica.
+inline constexpr size_t kMaxReturnedBytes = size_t{1} << 20;
+// What a value costs in a result, roughly as it travels.
+inline size_t ValueBytes(const Value& v) { return 16 + v.bytes.size(); }
 
 struct CommandResult {
   std::vector<StatementResult> statements;

@@ -111,6 +111,44 @@ TEST_F(SqlCoverage, RefusalsAreDecidedBeforeTheLogAndNameTheirReason) {
   }
 }
 
+TEST_F(SqlCoverage, ReturningRowsComeBackWithTheWrite) {
+  Write({S("CREATE TABLE r(id INTEGER PRIMARY KEY, v TEXT)")});
+  Command c = Cmd({S("INSERT INTO r(v) VALUES ('a'), ('b') RETURNING id, v"),
+                   S("UPDATE r SET v = upper(v) WHERE id = 2 RETURNING v"),
+                   S("INSERT INTO r VALUES (1, 'dup') RETURNING id")});
+  c.session_id = 7;
+  c.sequence = 1;
+  const CommandResult r = ApplyOk(*sm_, c);
+  ASSERT_EQ(r.statements.size(), 3u);
+  EXPECT_EQ(r.statements[0].columns, (std::vector<std::string>{"id", "v"}));
+  ASSERT_EQ(r.statements[0].rows.size(), 2u);
+  EXPECT_EQ(r.statements[0].rows[1][0], Value::Integer(2));
+  EXPECT_EQ(r.statements[0].rows[1][1], Value::Text("b"));
+  ASSERT_EQ(r.statements[1].rows.size(), 1u);
+  EXPECT_EQ(r.statements[1].rows[0][0], Value::Text("B"));
+  // A statement that failed returned nothing.
+  EXPECT_FALSE(r.statements[2].status.ok());
+  EXPECT_TRUE(r.statements[2].rows.empty());
+  // A retry gets the rows from its session.
+  const CommandResult retry = ApplyOk(*sm_, c);
+  EXPECT_TRUE(retry.duplicate);
+  EXPECT_EQ(retry.statements[0].rows, r.statements[0].rows);
+}
+
+TEST_F(SqlCoverage, ReturnedRowsAreBoundedAlikeOnEveryReplica) {
+  Write({S("CREATE TABLE big(v)")});
+  const CommandResult r = ApplyOk(
+      *sm_, Cmd({S("INSERT INTO big SELECT zeroblob(1000) FROM "
+                   "(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 "
+                   "FROM c WHERE x < 3000) SELECT x FROM c) RETURNING v")}));
+  ASSERT_TRUE(r.statements[0].status.ok()) << r.statements[0].status;
+  EXPECT_TRUE(r.statements[0].rows_truncated);
+  EXPECT_LT(r.statements[0].rows.size(), 3000u);
+  EXPECT_GT(r.statements[0].rows.size(), 900u);
+  EXPECT_EQ(r.statements[0].rows_affected, 3000);
+  EXPECT_EQ(Count(*sm_, "big"), 3000);  // The write itself is whole.
+}
+
 TEST(ReadsAfterASchemaChange, SeeTheCurrentColumns) {
   // One read connection, so that its cached schema is the old one.
   TempDir dir;

@@ -202,6 +202,7 @@ void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
   if (cmd.session_id != 0 && sessions_->Answer(cmd, &result)) return;
   SetDeterministicNow(cmd.timestamp_ms);
   context_.BeginCommand(cmd.random_seed, index);
+  returned_bytes_ = 0;
   entry_tables_.Clear();
   uint64_t hash = hash_;
   bool aborted = false;
@@ -398,6 +399,7 @@ StatementResult SqliteStateMachine::RunStatement(
     budget_.BeginStatement(stmt);
     context_.BeginStatement(db_);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+      KeepReturnedRow(stmt, &r);
     }
     context_.EndStatement(db_, prepared->counts_changes,
                           sqlite3_total_changes64(db_) - total_before);
@@ -414,6 +416,12 @@ StatementResult SqliteStateMachine::RunStatement(
       r.status = budget_.Error();
       if (!sqlite3_get_autocommit(db_)) CHECK(internal_->Run("ROLLBACK").ok());
     }
+  }
+  if (!r.status.ok()) {
+    // A statement that failed returned nothing.
+    r.columns.clear();
+    r.rows.clear();
+    r.rows_truncated = false;
   }
   if (r.status.ok()) {
     r.rows_affected = sqlite3_total_changes64(db_) == total_before
@@ -432,6 +440,31 @@ StatementResult SqliteStateMachine::RunStatement(
   statements_->Release(statement.sql, *prepared,
                        !statement_ddl_tables_.empty());
   return r;
+}
+
+void SqliteStateMachine::KeepReturnedRow(sqlite3_stmt* stmt,
+                                         StatementResult* r) {
+  if (r->rows_truncated) return;
+  const int n = sqlite3_column_count(stmt);
+  if (r->columns.empty()) {
+    for (int i = 0; i < n; ++i) {
+      r->columns.push_back(sqlite3_column_name(stmt, i));
+      returned_bytes_ += 16 + r->columns.back().size();
+    }
+  }
+  std::vector<Value> row;
+  size_t bytes = 0;
+  for (int i = 0; i < n; ++i) {
+    row.push_back(ColumnValue(stmt, i));
+    bytes += ValueBytes(row.back());
+  }
+  // The same bound on every replica: the result is replicated state.
+  if (returned_bytes_ + bytes > kMaxReturnedBytes) {
+    r->rows_truncated = true;
+    return;
+  }
+  returned_bytes_ += bytes;
+  r->rows.push_back(std::move(row));
 }
 
 void SqliteStateMachine::StopOnReplicaFailure(int rc) {

@@ -9,13 +9,6 @@
 #include "sm/sqlite_util.h"
 
 namespace raftsql::sm {
-namespace {
-
-// What a value costs in a result, roughly as it travels.
-size_t ValueBytes(const Value& v) { return 16 + v.bytes.size(); }
-
-}  // namespace
-
 absl::StatusOr<QueryResult> SqliteStateMachine::Query(
     const Statement& statement, const ReadLimits& limits) {
   if (read_pool_ == nullptr) {

@@ -204,6 +204,9 @@ class SqliteStateMachine final : public core::StateMachine {
   void ApplyWithSavepoints(const CommandView& cmd, uint64_t index,
                            bool savepoints, CommandResult* result);
   StatementResult RunStatement(const StatementView& statement);
+  // Adds the row `stmt` returned to `*r` (RETURNING), within
+  // kMaxReturnedBytes for the command.
+  void KeepReturnedRow(sqlite3_stmt* stmt, StatementResult* r);
   // Stops the process if `rc` is a failure of this replica (full disk, I/O,
   // corruption, memory) rather than of the statement.
   void StopOnReplicaFailure(int rc);
@@ -239,6 +242,8 @@ class SqliteStateMachine final : public core::StateMachine {
   uint64_t hash_ = 0;
   // What the running command's SQL sees beyond the database.
   CommandContext context_;
+  // Bytes of rows the running command's statements returned.
+  size_t returned_bytes_ = 0;
 
   // What _raftsql_users holds, for the server's authentication (any
   // thread). Written by the apply thread after each change it applies.

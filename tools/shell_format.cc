@@ -122,6 +122,14 @@ std::string FormatExecute(const v1::ExecuteResponse& r) {
       absl::StrAppend(&out, "ERROR: ", s.error(), "\n");
       continue;
     }
+    if (s.columns_size() > 0) {
+      // RETURNING: the rows, as a read shows them.
+      v1::QueryResponse rows;
+      *rows.mutable_columns() = s.columns();
+      *rows.mutable_rows() = s.rows();
+      out += FormatTable(rows);
+      if (s.rows_truncated()) out += "(more rows were left out)\n";
+    }
     absl::StrAppend(
         &out, s.rows_affected(), s.rows_affected() == 1 ? " row" : " rows",
         " affected, last insert id ", s.last_insert_rowid(), " (log index ",
