@@ -2,6 +2,7 @@
 // write is lost, every node's committed log agrees with what was applied
 // anywhere (log matching), and the client history is linearizable.
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -9,6 +10,7 @@
 #include "core/check.h"
 #include "sim/simulation.h"
 #include "sim/simulation_internal.h"
+#include "sm/divergence.h"
 
 namespace raftsql::sim {
 
@@ -44,6 +46,26 @@ bool Simulation::Converged() const {
 
 void Simulation::CheckFinalState() {
   const std::vector<uint64_t> members = Members();
+  // Divergence checks: honest replicas never conclude that one diverged
+  // (the production nodes would stop its reads).
+  auto checkpoints = [this](uint64_t id) {
+    std::vector<sm::Checkpoint> out;
+    for (const auto& [index, hash] : slots_[id - 1]->sm->Checkpoints()) {
+      out.push_back(sm::Checkpoint{index, hash});
+    }
+    return out;
+  };
+  for (uint64_t id : members) {
+    std::map<uint64_t, std::vector<sm::Checkpoint>> peers;
+    for (uint64_t other : members) {
+      if (other != id) peers[other] = checkpoints(other);
+    }
+    const sm::DivergenceVerdict v = sm::Decide(checkpoints(id), peers);
+    if (v.diverged) {
+      Violation(absl::StrFormat("divergence check: n%d %s", id, v.reason));
+      return;
+    }
+  }
   for (const auto& s : slots_) {
     if (std::count(members.begin(), members.end(), s->id) == 0) continue;
     // Durability: every acknowledged write took effect on every replica.

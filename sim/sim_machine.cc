@@ -36,9 +36,13 @@ class KvMachine final : public SimMachine {
 // The register and bank workloads as SQL on the real SqliteStateMachine.
 class SqlMachine final : public SimMachine {
  public:
+  static constexpr uint64_t kCheckpointEntries = 32;
+
   SqlMachine(bool atomic_transfers, const std::string& path, const char* vfs)
       : atomic_transfers_(atomic_transfers) {
     sm::SqliteOptions o;
+    // Often enough that every run compares several (CheckFinalState).
+    o.divergence_checkpoint_entries = kCheckpointEntries;
     if (vfs != nullptr) {
       o.path = path;
       o.vfs = vfs;
@@ -64,6 +68,13 @@ class SqlMachine final : public SimMachine {
   }
 
   uint64_t Digest() override { return sql_->divergence_hash(); }
+  std::vector<std::pair<uint64_t, uint64_t>> Checkpoints() override {
+    std::vector<std::pair<uint64_t, uint64_t>> out;
+    for (const sm::Checkpoint& c : sql_->Checkpoints()) {
+      out.emplace_back(c.index, c.hash);
+    }
+    return out;
+  }
 
   std::optional<AppliedOp> Interpret(const core::Entry& e,
                                      const std::string& result) override {

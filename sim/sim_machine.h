@@ -39,6 +39,11 @@ class SimMachine {
   virtual int64_t Get(uint64_t key) = 0;         // 0 if never written
   virtual uint64_t LastOp(uint64_t client) = 0;  // session high-water mark
   virtual uint64_t Digest() = 0;
+  // The divergence hash at recent checkpoints, (index, hash) oldest first
+  // (SQL only: sm/divergence.h).
+  virtual std::vector<std::pair<uint64_t, uint64_t>> Checkpoints() {
+    return {};
+  }
   virtual std::optional<AppliedOp> Interpret(const core::Entry& e,
                                              const std::string& result) = 0;
   virtual std::string EncodeWrite(uint64_t client, uint64_t op, uint64_t key,

@@ -79,6 +79,8 @@ void SqliteStateMachine::ApplyAlone(std::span<const core::Entry> entries,
       RecordLostEntry(entries[i], &out[i]);
       WriteMeta(entries[i].index);
       CHECK(internal_->Run("COMMIT").ok());
+      checkpoints_.Record(entries[i].index, hash_);
+      checkpoints_.Commit();
     }
     ApplyConnectionSwitches();
   }
@@ -114,8 +116,12 @@ size_t SqliteStateMachine::ApplyInTransaction(
     // Rule 2: in order, once. The caller skips what is already applied.
     CHECK_EQ(e.index, applied_ + 1);
     ApplyEntry(e, out++);
-    if (transaction_lost_) return applied;
+    if (transaction_lost_) {
+      checkpoints_.Abandon();
+      return applied;
+    }
     applied_ = e.index;
+    checkpoints_.Record(e.index, hash_);
     ++applied;
     if (batch_ends_) break;
   }
@@ -128,6 +134,7 @@ size_t SqliteStateMachine::ApplyInTransaction(
                  std::string(commit.message()).c_str());
     CHECK(commit.ok());
   }
+  checkpoints_.Commit();
   CHECK_GT(applied, 0u);
   return applied;
 }

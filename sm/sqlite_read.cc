@@ -11,6 +11,8 @@
 namespace raftsql::sm {
 absl::StatusOr<QueryResult> SqliteStateMachine::Query(
     const Statement& statement, const ReadLimits& limits) {
+  absl::Status refused = ReadRefusal();
+  if (!refused.ok()) return refused;
   if (read_pool_ == nullptr) {
     // Memory: the write connection serves reads too; its progress handler
     // checks memory_read_ while one runs.
@@ -122,6 +124,8 @@ absl::StatusOr<uint64_t> SqliteStateMachine::InternalRead(
 
 absl::StatusOr<uint64_t> SqliteStateMachine::GetVersion(
     const std::string& table, const ReadLimits& limits) {
+  absl::Status refused = ReadRefusal();
+  if (!refused.ok()) return refused;
   return InternalRead(limits, [&table](sqlite3* db) {
     return TableVersions::Lookup(db, table);
   });

@@ -1,5 +1,7 @@
 #include "sm/sqlite_state_machine.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/match.h"
@@ -56,7 +58,9 @@ absl::StatusOr<sqlite3*> OpenConnection(const std::string& path, int flags,
 }  // namespace
 
 SqliteStateMachine::SqliteStateMachine(const SqliteOptions& options)
-    : options_(options) {
+    : options_(options),
+      checkpoints_(
+          std::max<uint64_t>(options.divergence_checkpoint_entries, 1)) {
   write_policy_.RecordSchemaChanges(&statement_ddl_tables_);
   write_policy_.set_replicated(true);
   check_policy_.set_replicated(true);
@@ -233,6 +237,28 @@ absl::Status SqliteStateMachine::LoadUsers() {
   std::lock_guard<std::mutex> l(users_mu_);
   users_ = std::move(users);
   return absl::OkStatus();
+}
+
+void SqliteStateMachine::MarkDiverged(const std::string& why) {
+  std::lock_guard<std::mutex> l(diverged_mu_);
+  if (diverged_.empty()) {
+    std::fprintf(stderr, "state machine: DIVERGED: %s; reads refused\n",
+                 why.c_str());
+  }
+  diverged_ = why;
+}
+
+std::string SqliteStateMachine::divergence() const {
+  std::lock_guard<std::mutex> l(diverged_mu_);
+  return diverged_;
+}
+
+absl::Status SqliteStateMachine::ReadRefusal() const {
+  std::lock_guard<std::mutex> l(diverged_mu_);
+  if (diverged_.empty()) return absl::OkStatus();
+  return absl::UnavailableError(TruncatedMessage(absl::StrCat(
+      "this replica's data differs from the cluster's (", diverged_,
+      "): it serves no reads until it is resynced; read from another node")));
 }
 
 std::optional<User> SqliteStateMachine::FindUser(absl::string_view name) const {

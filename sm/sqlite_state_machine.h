@@ -40,6 +40,7 @@
 #include "sm/change_hasher.h"
 #include "sm/command.h"
 #include "sm/command_context.h"
+#include "sm/divergence.h"
 #include "sm/internal_statements.h"
 #include "sm/read_pool.h"
 #include "sm/sessions.h"
@@ -80,6 +81,9 @@ struct SqliteOptions {
   // False: the writer checkpoints inline at wal_checkpoint_frames, as SQLite
   // does by default (no thread; sm_benchmark's like-for-like comparison).
   bool background_checkpoints = true;
+  // Replicas compare their divergence hash at indexes that are multiples
+  // of this (sm/divergence.h).
+  uint64_t divergence_checkpoint_entries = 1000;
 };
 
 // Process-wide SQLite settings, applied once before SQLite initializes:
@@ -133,6 +137,16 @@ class SqliteStateMachine final : public core::StateMachine {
   absl::StatusOr<uint64_t> SessionSequence(uint64_t session_id);
   // Running hash over every change applied: equal on replicas that agree.
   uint64_t divergence_hash() const { return hash_; }
+  // The divergence hash at recent checkpoints (thread-safe).
+  std::vector<Checkpoint> Checkpoints() const {
+    return checkpoints_.Checkpoints();
+  }
+  // This replica's state differs from the cluster's (`why`): from now on
+  // reads are refused (UNAVAILABLE, so that clients read elsewhere) until
+  // it is resynced. Thread-safe.
+  void MarkDiverged(const std::string& why);
+  // Why reads are refused ("" while they are not). Thread-safe.
+  std::string divergence() const;
   // The database bytes (tests compare replicas with it).
   std::string SerializeForTest();
 
@@ -240,6 +254,10 @@ class SqliteStateMachine final : public core::StateMachine {
 
   uint64_t applied_ = 0;  // Invariant: equals the meta table's value.
   uint64_t hash_ = 0;
+  CheckpointLog checkpoints_;
+  mutable std::mutex diverged_mu_;
+  std::string diverged_;  // Guarded by diverged_mu_.
+  absl::Status ReadRefusal() const;
   // What the running command's SQL sees beyond the database.
   CommandContext context_;
   // Bytes of rows the running command's statements returned.
