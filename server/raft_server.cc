@@ -92,6 +92,7 @@ absl::Status RaftServer::Init() {
   log_ = std::move(*log);
   sm::SqliteOptions so;
   so.read_connections = options_.read_connections;
+  so.divergence_checkpoint_entries = options_.divergence_checkpoint_entries;
   so.path = options_.data_dir + "/db.sqlite";
   auto sm = sm::SqliteStateMachine::Open(so);
   if (!sm.ok()) return sm.status();
@@ -182,6 +183,21 @@ absl::Status RaftServer::Init() {
 void RaftServer::Start() {
   if (started_.exchange(true)) return;
   loop_ = std::thread([this] { Loop(); });
+  DivergenceMonitor::Options mo;
+  mo.id = options_.id;
+  mo.check_ms = options_.divergence_check_ms;
+  mo.tls = options_.tls;
+  mo.mine = [this] { return sm_->Checkpoints(); };
+  mo.peers = [this] {
+    std::map<uint64_t, std::string> peers;
+    absl::StatusOr<std::vector<Member>> members = CurrentMembers();
+    if (members.ok()) {
+      for (const Member& m : *members) peers[m.id] = m.address;
+    }
+    return peers;
+  };
+  mo.on_diverged = [this](const sm::DivergenceVerdict& v) { OnDiverged(v); };
+  monitor_ = std::make_unique<DivergenceMonitor>(std::move(mo));
   if (!options_.join.empty() &&
       node_->raw().raft().tracker().GetConfState().voters.empty() &&
       node_->raw().raft().tracker().GetConfState().learners.empty()) {
@@ -218,8 +234,22 @@ void RaftServer::JoinCluster() {
   }
 }
 
+void RaftServer::OnDiverged(const sm::DivergenceVerdict& verdict) {
+  // Reads stop at once (they would serve wrong data); writes go on through
+  // the log as before, so that the replica can be inspected as it is. A
+  // leader hands leadership over: its answers come from its own state.
+  sm_->MarkDiverged(verdict.reason);
+  std::fprintf(stderr,
+               "raftsql: node %llu DIVERGED from the cluster %s; it serves "
+               "no reads until an operator resyncs it\n",
+               static_cast<unsigned long long>(options_.id),
+               verdict.reason.c_str());
+  if (is_leader_.load()) (void)TransferLeadership(0);
+}
+
 void RaftServer::Shutdown() {
   if (!started_.load()) return;
+  if (monitor_ != nullptr) monitor_->Stop();
   {
     std::lock_guard<std::mutex> l(inbox_mu_);
     if (stopping_) return;

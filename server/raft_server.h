@@ -38,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "core/node.h"
 #include "net/grpc_transport.h"
+#include "server/divergence_monitor.h"
 #include "server/worker_pool.h"
 #include "sm/sqlite_state_machine.h"
 #include "storage/rocksdb_log_store.h"
@@ -70,6 +71,11 @@ struct ServerOptions {
   bool forward_writes = true;
   size_t max_request_bytes = 4 << 20;
   uint64_t snapshot_entries = 10'000;
+  // Divergence checks (server/divergence_monitor.h): how often this node
+  // compares its checkpoints with its peers' (0: never), and how many
+  // entries apart checkpoints are.
+  int divergence_check_ms = 5000;
+  uint64_t divergence_checkpoint_entries = 1000;
   // Reads: run at most this long (and never past the client's deadline),
   // this many at once, and return at most this many bytes.
   int query_timeout_ms = 10'000;
@@ -105,6 +111,7 @@ struct NodeState {
   uint64_t last_index = 0;
   uint64_t snapshot_index = 0;
   uint64_t divergence_hash = 0;
+  std::string divergence;  // Why this replica diverged ("" if it has not).
   std::vector<Member> members;
 };
 
@@ -146,7 +153,7 @@ class RaftServer {
   // Cluster settings (sm/write_budget.h): a change is proposed through the
   // log and answered once applied here, with the limits then in force.
   absl::StatusOr<sm::WriteSettings> SetSetting(const std::string& name,
-                                             uint64_t value);
+                                               uint64_t value);
   absl::StatusOr<sm::WriteSettings> Settings();
   // Users (sm/users.h): the password is hashed here (Argon2id) and only the
   // hash is proposed. Answered once applied here, with the users then known.
@@ -158,6 +165,8 @@ class RaftServer {
   std::optional<sm::User> FindUser(const std::string& name) const {
     return sm_->FindUser(name);
   }
+  // The divergence hash at recent checkpoints (any thread).
+  std::vector<sm::Checkpoint> Checkpoints() const { return sm_->Checkpoints(); }
   // Raft messages from the peer service.
   void Deliver(std::vector<core::Message> messages);
   // A peer's address, as its batches state it, and where it serves
@@ -277,6 +286,8 @@ class RaftServer {
   bool leader_changed_ = false;
   std::atomic<uint64_t> next_id_;
   std::unique_ptr<WorkerPool> readers_;
+  std::unique_ptr<DivergenceMonitor> monitor_;  // From Start on.
+  void OnDiverged(const sm::DivergenceVerdict& verdict);
   std::atomic<bool> reads_stopping_{false};
 
   std::mutex addresses_mu_;

@@ -42,6 +42,7 @@ void RaftServer::State(Done<NodeState> done) {
     s.last_index = r.log().LastIndex();
     s.snapshot_index = log_->FirstIndex() - 1;
     s.divergence_hash = sm_->divergence_hash();
+    s.divergence = sm_->divergence();
     s.members = Members();
     done(std::move(s));
   });

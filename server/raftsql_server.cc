@@ -83,6 +83,11 @@ ABSL_FLAG(uint64_t, max_result_bytes, 48 << 20,
 ABSL_FLAG(uint64_t, grpc_memory_bytes, uint64_t{1} << 30,
           "Memory gRPC may hold for all connections together (buffers, calls "
           "in flight); beyond it gRPC sheds load.");
+ABSL_FLAG(int, divergence_check_ms, 5000,
+          "How often this node compares its divergence checkpoints with its "
+          "peers' (0: never); a replica outvoted there stops serving reads.");
+ABSL_FLAG(uint64_t, divergence_checkpoint_entries, 1000,
+          "Entries between divergence checkpoints (the same on every node).");
 ABSL_FLAG(uint64_t, snapshot_entries, 10000,
           "Snapshot the database and compact the log every this many "
           "applied entries.");
@@ -168,6 +173,9 @@ int main(int argc, char** argv) {
   o.forward_writes = absl::GetFlag(FLAGS_forward_writes);
   o.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   o.snapshot_entries = absl::GetFlag(FLAGS_snapshot_entries);
+  o.divergence_check_ms = absl::GetFlag(FLAGS_divergence_check_ms);
+  o.divergence_checkpoint_entries =
+      absl::GetFlag(FLAGS_divergence_checkpoint_entries);
   o.query_timeout_ms = absl::GetFlag(FLAGS_query_timeout_ms);
   o.read_connections = absl::GetFlag(FLAGS_read_connections);
   o.max_result_bytes = absl::GetFlag(FLAGS_max_result_bytes);

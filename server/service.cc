@@ -76,6 +76,7 @@ void ToProto(const NodeState& s, v1::StatusResponse* response) {
   response->set_last_index(s.last_index);
   response->set_snapshot_index(s.snapshot_index);
   response->set_divergence_hash(s.divergence_hash);
+  response->set_divergence(s.divergence);
   for (const Member& m : s.members) {
     if (m.voter) {
       response->add_voters(m.id);
@@ -426,6 +427,25 @@ class PeerServiceImpl final : public v1::PeerService::CallbackService {
           std::lock_guard<std::recursive_mutex> l(mu_);
           open_.erase(ctx);
         });
+  }
+
+  grpc::ServerUnaryReactor* Checkpoints(grpc::CallbackServerContext* ctx,
+                                        const v1::CheckpointsRequest*,
+                                        v1::CheckpointsResponse* out) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    absl::StatusOr<uint64_t> peer =
+        PeerIdentity(ctx, node_->options().tls.enabled());
+    if (!peer.ok()) {
+      reactor->Finish(ToGrpc(peer.status(), ctx));
+      return reactor;
+    }
+    for (const sm::Checkpoint& c : node_->Checkpoints()) {
+      v1::Checkpoint* p = out->add_checkpoints();
+      p->set_index(c.index);
+      p->set_hash(c.hash);
+    }
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
 
   // Ends the incoming streams (peers keep theirs open for good), so that

@@ -2,7 +2,7 @@
 // 127.0.0.1 (run by tests/verify.sh and the verify_* Bazel tests).
 //
 //   verify --scenario=full|restart_single_node|prepare_commit_kill|no_leader|
-//                     membership|hostile|peer_port
+//                     membership|hostile|peer_port|divergence
 //          --server=PATH --dir=DIR
 //
 // Each scenario prints what it does with timings, exits 0 when every check
@@ -556,6 +556,10 @@ int Main(int argc, char** argv) {
     o.extra_flags.push_back("--heartbeat_ticks=5");
     o.extra_flags.push_back("--request_timeout_ms=15000");
   }
+  if (scenario == "divergence") {
+    o.extra_flags.push_back("--divergence_check_ms=200");
+    o.extra_flags.push_back("--divergence_checkpoint_entries=10");
+  }
   o.peer_ports = scenario == "peer_port";
   LocalCluster cluster(o);
   Log("scenario " + scenario + ", data in " + dir);
@@ -574,10 +578,13 @@ int Main(int argc, char** argv) {
       Hostile(cluster, server, dir);
     } else if (scenario == "peer_port") {
       PeerPort(cluster);
+    } else if (scenario == "divergence") {
+      Divergence(cluster);
     } else {
       std::fprintf(stderr,
                    "usage: verify --scenario=full|restart_single_node|"
-                   "prepare_commit_kill|no_leader|membership|hostile|peer_port "
+                   "prepare_commit_kill|no_leader|membership|hostile|peer_port|"
+                   "divergence "
                    "[--server=PATH] "
                    "[--dir=DIR]\n");
       return 2;

@@ -52,6 +52,8 @@ void Hostile(LocalCluster& c, const std::string& server,
              const std::string& dir);
 // Nodes with separate peer ports (the cluster made with peer_ports).
 void PeerPort(LocalCluster& c);
+// Scenario divergence (verify_divergence.cc).
+void Divergence(LocalCluster& c);
 
 }  // namespace raftsql::verify
 

@@ -58,6 +58,10 @@ class LocalCluster {
   // certificate (empty when not secure), and where the files are.
   const net::Tls& client_tls() const { return client_tls_; }
   std::string certs_dir() const { return options_.dir + "/certs"; }
+  // Where node `id` keeps its data.
+  std::string data_dir(int id) const {
+    return options_.dir + "/node" + std::to_string(id);
+  }
   // Client options with client_tls() set.
   net::ClientOptions ClientOptionsFor() const;
 

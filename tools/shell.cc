@@ -96,6 +96,10 @@ struct Shell {
           static_cast<unsigned long long>(s->applied_index()),
           static_cast<unsigned long long>(s->snapshot_index()),
           static_cast<unsigned long long>(s->divergence_hash()));
+      if (!s->divergence().empty()) {
+        std::printf("%-22s DIVERGED (no reads): %s\n", ep.c_str(),
+                    s->divergence().c_str());
+      }
     }
   }
 
