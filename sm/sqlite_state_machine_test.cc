@@ -320,6 +320,10 @@ TEST_F(SqliteStateMachineTest, ATextOfSeveralStatementsIsRefusedNotHalfRun) {
       Cmd({S("INSERT INTO t VALUES (1, 'a'); /* x */ DELETE FROM t")}))));
   EXPECT_TRUE(absl::IsInvalidArgument(
       sm_->Query(S("SELECT 1; DELETE FROM t")).status()));
+  // Also when the first names a table that does not exist yet.
+  EXPECT_TRUE(absl::IsInvalidArgument(sm_->Validate(
+      Cmd({S("INSERT INTO later VALUES (';'); DELETE FROM later")}))));
+  EXPECT_TRUE(sm_->Validate(Cmd({S("INSERT INTO later VALUES (';');")})).ok());
   EXPECT_TRUE(sm_->Query(S("SELECT 1; -- the end")).ok());
   // A read sent as a write would spend an entry and lose its rows.
   const absl::Status read = sm_->Validate(Cmd({S("SELECT * FROM t")}));

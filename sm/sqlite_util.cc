@@ -99,16 +99,42 @@ size_t SkipBlanksAndComments(std::string_view text, size_t from) {
   return i;
 }
 
+bool HoldsSeveralStatements(std::string_view sql) {
+  // A trigger's body holds semicolons of its own: left to SQLite's parser.
+  if (MentionsNoCase(sql, "trigger")) return false;
+  for (size_t i = 0; i < sql.size(); ++i) {
+    const char c = sql[i];
+    if (c == '\'' || c == '"' || c == '`' || c == '[') {
+      const char close = c == '[' ? ']' : c;
+      i = sql.find(close, i + 1);  // A doubled quote reopens at once.
+      if (i == std::string_view::npos) return false;
+    } else if (sql.substr(i, 2) == "--" || sql.substr(i, 2) == "/*") {
+      i = SkipBlanksAndComments(sql, i);
+      if (i >= sql.size()) return false;
+      --i;
+    } else if (c == ';') {
+      size_t j = SkipBlanksAndComments(sql, i + 1);
+      while (j < sql.size() && sql[j] == ';') {
+        j = SkipBlanksAndComments(sql, j + 1);
+      }
+      return j < sql.size();
+    }
+  }
+  return false;
+}
+
+absl::Status SeveralStatementsError() {
+  return absl::InvalidArgumentError(
+      "the text holds more than one SQL statement: send each as a "
+      "statement of its own");
+}
+
 absl::Status CheckSingleStatement(const char* tail, const char* end) {
   if (tail == nullptr) return absl::OkStatus();
   const std::string_view rest(tail, static_cast<size_t>(end - tail));
   for (size_t i = SkipBlanksAndComments(rest, 0); i < rest.size();
        i = SkipBlanksAndComments(rest, i + 1)) {
-    if (rest[i] != ';') {
-      return absl::InvalidArgumentError(
-          "the text holds more than one SQL statement: send each as a "
-          "statement of its own");
-    }
+    if (rest[i] != ';') return SeveralStatementsError();
   }
   return absl::OkStatus();
 }

@@ -159,6 +159,12 @@ Value ColumnValue(sqlite3_stmt* stmt, int i);
 // not a blank, a NUL or part of a comment (-- or /* */); text.size() if none.
 size_t SkipBlanksAndComments(std::string_view text, size_t from);
 
+// Whether `sql` holds a second statement after a ';' (outside quotes and
+// comments), for a text SQLite could not prepare; false for a text that
+// mentions TRIGGER, whose body holds semicolons of its own.
+bool HoldsSeveralStatements(std::string_view sql);
+absl::Status SeveralStatementsError();
+
 // `tail` is what sqlite3_prepare left after the first statement of a text
 // that ends at `end` (not necessarily NUL-terminated). InvalidArgument if it
 // holds anything but blanks, comments, ';' and NULs (SQLite stops reading at

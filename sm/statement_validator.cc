@@ -64,6 +64,7 @@ absl::Status StatementValidator::ValidateStatement(const Statement& st) {
         msg.find("no such function") != std::string::npos) {
       return absl::InvalidArgumentError(msg);
     }
+    if (HoldsSeveralStatements(st.sql)) return SeveralStatementsError();
     return absl::OkStatus();
   }
   if (stmt.get() == nullptr) {
