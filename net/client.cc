@@ -78,8 +78,12 @@ absl::Status Client::WithFailover(Fn call) {
     }
     // A node that is down (not a node answering "no leader", which already
     // waited its bound) is skipped for the next endpoint.
-    if (last.error_code() == grpc::StatusCode::UNAVAILABLE &&
-        Trailer(ctx, "raftsql-error") != "no_leader") {
+    // UNKNOWN: the node took the request and stopped before its outcome;
+    // the retry's session and sequence make it apply at most once.
+    const bool moved_on = (last.error_code() == grpc::StatusCode::UNAVAILABLE &&
+                           Trailer(ctx, "raftsql-error") != "no_leader") ||
+                          last.error_code() == grpc::StatusCode::UNKNOWN;
+    if (moved_on) {
       std::lock_guard<std::mutex> l(mu_);
       size_t next = attempt + 1;
       for (size_t i = 0; i < endpoints_.size(); ++i) {

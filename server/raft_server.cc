@@ -318,7 +318,7 @@ void RaftServer::Loop() {
   node_->Hold();
   for (Task& t : tasks) t();
   node_->Release();
-  FinishAll(absl::UnavailableError("node shutting down; outcome unknown"));
+  FinishAll();
 }
 
 void RaftServer::OnSoftState(const core::SoftState& ss) {

@@ -224,7 +224,9 @@ class RaftServer {
       std::function<absl::Status(uint64_t id)> submit, const char* what);
   void TrySubmit(uint64_t id);
   void Finish(uint64_t id, absl::StatusOr<std::string> result);
-  void FinishAll(const absl::Status& status);
+  // At stop: requests not yet proposed fail UNAVAILABLE (nothing was
+  // written), proposed ones UNKNOWN (outcome unknown).
+  void FinishAll();
   void SweepRequests(bool ticked);
   // Linearizable reads that arrive together share one ReadIndex round (one
   // heartbeat quorum), as etcd's server batches them.

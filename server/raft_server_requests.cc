@@ -109,10 +109,19 @@ void RaftServer::Finish(uint64_t id, absl::StatusOr<std::string> result) {
   done(std::move(result));
 }
 
-void RaftServer::FinishAll(const absl::Status& status) {
+void RaftServer::FinishAll() {
   std::vector<uint64_t> ids;
   for (const auto& [id, r] : requests_) ids.push_back(id);
-  for (uint64_t id : ids) Finish(id, status);
+  for (uint64_t id : ids) {
+    // The error model (README): UNAVAILABLE only where nothing was written.
+    Finish(id, requests_[id].submitted
+                   ? absl::UnknownError(
+                         "node shutting down after it proposed the request; "
+                         "outcome unknown (retry it with the same session "
+                         "and sequence)")
+                   : absl::UnavailableError(
+                         "node shutting down; the request was not proposed"));
+  }
   parked_.clear();
   queued_reads_.clear();
   read_batches_.clear();
@@ -170,7 +179,7 @@ absl::StatusOr<std::string> RaftServer::SubmitSync(
   const auto bound = std::chrono::milliseconds(options_.request_timeout_ms +
                                                options_.leader_wait_ms + 1000);
   if (future.wait_for(bound) != std::future_status::ready) {
-    return absl::UnavailableError("node stopped before answering");
+    return absl::UnknownError("node stopped before answering; outcome unknown");
   }
   return future.get();
 }
