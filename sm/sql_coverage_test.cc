@@ -149,6 +149,31 @@ TEST_F(SqlCoverage, ReturnedRowsAreBoundedAlikeOnEveryReplica) {
   EXPECT_EQ(Count(*sm_, "big"), 3000);  // The write itself is whole.
 }
 
+TEST_F(SqlCoverage, FreePagesGoBackABoundedNumberPerBatchAndVacuumIsRefused) {
+  EXPECT_EQ(Read("PRAGMA auto_vacuum"), Value::Integer(2));  // Incremental.
+  Write({S("CREATE TABLE big(v)")});
+  Write(
+      {S("INSERT INTO big SELECT zeroblob(4000) FROM (WITH RECURSIVE "
+         "c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000) "
+         "SELECT x FROM c)")});
+  const int64_t full = Read("PRAGMA page_count").integer;
+  EXPECT_GT(full, 2000);
+  Write({S("DELETE FROM big")});
+  // Each batch returns at most 256 pages; the file shrinks batch by batch.
+  int64_t last = Read("PRAGMA page_count").integer;
+  for (int i = 0; i < 20; ++i) {
+    Write({S("CREATE TABLE IF NOT EXISTS tick(n)")});
+    const int64_t now = Read("PRAGMA page_count").integer;
+    EXPECT_GE(now, last - 256 - 8);
+    last = now;
+  }
+  EXPECT_LT(last, full / 4);
+  EXPECT_LT(Read("PRAGMA freelist_count").integer, 256);
+  const absl::Status vacuum = sm_->Validate(Cmd({S("VACUUM")}));
+  EXPECT_TRUE(absl::IsPermissionDenied(vacuum)) << vacuum;
+  EXPECT_NE(vacuum.message().find("free pages"), absl::string_view::npos);
+}
+
 TEST(ReadsAfterASchemaChange, SeeTheCurrentColumns) {
   // One read connection, so that its cached schema is the old one.
   TempDir dir;

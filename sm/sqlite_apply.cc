@@ -47,6 +47,7 @@ void SqliteStateMachine::ApplyInTransactionOrAlone(
     const size_t applied = ApplyInTransaction(rest, out + done);
     if (!transaction_lost_) {
       ApplyConnectionSwitches();
+      ReclaimFreePages();
       done += applied;
       continue;
     }

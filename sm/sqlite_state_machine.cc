@@ -108,6 +108,8 @@ absl::Status SqliteStateMachine::Init() {
                            this);
   s = context_.Install(db_);
   if (!s.ok()) return s;
+  s = UseIncrementalVacuum();
+  if (!s.ok()) return s;
   if (options_.vfs != nullptr) {
     // As in production (WAL, synchronous=NORMAL: the last commits may be
     // lost, never consistency), with the WAL index in process memory
@@ -148,6 +150,36 @@ absl::Status SqliteStateMachine::Init() {
     if (!s.ok()) return s;
   }
   return LoadMeta();
+}
+
+absl::Status SqliteStateMachine::UseIncrementalVacuum() {
+  // Only a database without pages yet can choose: SQLite fixes the mode
+  // with the first table. Older databases keep their free pages for reuse.
+  StatementPolicy::InternalScope scope(write_policy_);
+  Stmt pages;
+  if (sqlite3_prepare_v2(db_, "PRAGMA page_count", -1, pages.out(), nullptr) !=
+          SQLITE_OK ||
+      sqlite3_step(pages.get()) != SQLITE_ROW) {
+    return SqliteError(db_, sqlite3_errcode(db_));
+  }
+  if (sqlite3_column_int64(pages.get(), 0) != 0) return absl::OkStatus();
+  return internal_->Exec("PRAGMA auto_vacuum = INCREMENTAL");
+}
+
+void SqliteStateMachine::ReclaimFreePages() {
+  // Between transactions, a bounded number of pages per batch: never time
+  // proportional to the database on the apply loop. Only pages move (rowids
+  // stay), so replicas need not do this alike.
+  if (!incremental_vacuum_) return;
+  sqlite3_stmt* free = internal_->Get("PRAGMA freelist_count");
+  int64_t pages = 0;
+  {
+    StatementPolicy::InternalScope scope(write_policy_);
+    if (sqlite3_step(free) == SQLITE_ROW) pages = sqlite3_column_int64(free, 0);
+  }
+  sqlite3_reset(free);
+  if (pages < kReclaimMinFreePages) return;
+  CHECK(internal_->Exec(kReclaimSql).ok());
 }
 
 absl::Status SqliteStateMachine::OpenReaders() {
@@ -212,6 +244,15 @@ absl::Status SqliteStateMachine::LoadMeta() {
     }
   }
   SetWriteSettings(limits);
+  {
+    // The mode of this database (a restored image brings its own).
+    sqlite3_stmt* mode = internal_->Get("PRAGMA auto_vacuum");
+    StatementPolicy::InternalScope scope(write_policy_);
+    constexpr int64_t kIncremental = 2;
+    incremental_vacuum_ = sqlite3_step(mode) == SQLITE_ROW &&
+                          sqlite3_column_int64(mode, 0) == kIncremental;
+    sqlite3_reset(mode);
+  }
   switches_.reset();
   ApplyConnectionSwitches();
   RefreshHasTriggers();

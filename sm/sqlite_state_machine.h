@@ -167,6 +167,14 @@ class SqliteStateMachine final : public core::StateMachine {
   explicit SqliteStateMachine(const SqliteOptions& options);
   absl::Status Init();
   absl::Status OpenReaders();
+  // A new database returns free pages to the file system (auto_vacuum =
+  // INCREMENTAL); ReclaimFreePages does it, a bounded number at a time,
+  // once kReclaimMinFreePages pages are free.
+  absl::Status UseIncrementalVacuum();
+  void ReclaimFreePages();
+  static constexpr int64_t kReclaimMinFreePages = 256;
+  bool incremental_vacuum_ = false;  // The database's auto_vacuum mode.
+  static constexpr const char* kReclaimSql = "PRAGMA incremental_vacuum(256)";
   absl::Status LoadMeta();
   // Applies `entries` in transactions of a batch each (a setting change
   // ends one), or, should a statement end SQLite's transaction, the rest

@@ -99,6 +99,17 @@ size_t SkipBlanksAndComments(std::string_view text, size_t from) {
   return i;
 }
 
+std::string FirstKeyword(std::string_view sql) {
+  std::string word;
+  for (size_t i = SkipBlanksAndComments(sql, 0);
+       i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i]));
+       ++i) {
+    word.push_back(
+        static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i]))));
+  }
+  return word;
+}
+
 bool HoldsSeveralStatements(std::string_view sql) {
   // A trigger's body holds semicolons of its own: left to SQLite's parser.
   if (MentionsNoCase(sql, "trigger")) return false;

@@ -159,6 +159,9 @@ Value ColumnValue(sqlite3_stmt* stmt, int i);
 // not a blank, a NUL or part of a comment (-- or /* */); text.size() if none.
 size_t SkipBlanksAndComments(std::string_view text, size_t from);
 
+// The first keyword of `sql`, past blanks and comments, in upper case.
+std::string FirstKeyword(std::string_view sql);
+
 // Whether `sql` holds a second statement after a ';' (outside quotes and
 // comments), for a text SQLite could not prepare; false for a text that
 // mentions TRIGGER, whose body holds semicolons of its own.

@@ -11,18 +11,6 @@
 namespace raftsql::sm {
 namespace {
 
-// The first keyword of `sql`, past blanks and comments, in upper case.
-std::string FirstKeyword(std::string_view sql) {
-  std::string word;
-  for (size_t i = SkipBlanksAndComments(sql, 0);
-       i < sql.size() && std::isalpha(static_cast<unsigned char>(sql[i]));
-       ++i) {
-    word.push_back(
-        static_cast<char>(std::toupper(static_cast<unsigned char>(sql[i]))));
-  }
-  return word;
-}
-
 // Whether SQLite counts the statement's rows in changes(): INSERT, UPDATE,
 // DELETE, REPLACE, or a WITH clause before one (a CTE that writes can only
 // lead one of those).

@@ -32,6 +32,12 @@ absl::Status StatementValidator::Validate(const Command& command) {
 }
 
 absl::Status StatementValidator::ValidateStatement(const Statement& st) {
+  if (FirstKeyword(st.sql) == "VACUUM") {
+    return absl::PermissionDeniedError(
+        "refused: VACUUM rewrites the whole database (and may renumber "
+        "rowids) on every replica's apply loop; raftsql returns free pages "
+        "to the file system itself, a bounded number per batch");
+  }
   if (auto it = accepted_.find(st.sql); it != accepted_.end()) {
     sqlite3_reset(it->second);
     sqlite3_clear_bindings(it->second);
