@@ -108,16 +108,21 @@ absl::Status SqliteStateMachine::Init() {
                            this);
   s = context_.Install(db_);
   if (!s.ok()) return s;
-  s = UseIncrementalVacuum();
-  if (!s.ok()) return s;
+  // A new database returns free pages to the file system (ReclaimFreePages):
+  // only one without pages yet can choose, before WAL writes its first page;
+  // for an older one the pragma changes nothing.
+  if (options_.vfs == nullptr) {
+    s = internal_->Exec("PRAGMA auto_vacuum = INCREMENTAL");
+    if (!s.ok()) return s;
+  }
   if (options_.vfs != nullptr) {
     // As in production (WAL, synchronous=NORMAL: the last commits may be
     // lost, never consistency), with the WAL index in process memory
     // (exclusive locking: no shared-memory file). A crash of the simulated
     // disk then runs SQLite's own WAL recovery.
     s = internal_->Exec(
-        "PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; "
-        "PRAGMA synchronous=NORMAL;");
+        "PRAGMA locking_mode=EXCLUSIVE; PRAGMA auto_vacuum = INCREMENTAL; "
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
     if (!s.ok()) return s;
   }
   if (!memory) {
@@ -150,20 +155,6 @@ absl::Status SqliteStateMachine::Init() {
     if (!s.ok()) return s;
   }
   return LoadMeta();
-}
-
-absl::Status SqliteStateMachine::UseIncrementalVacuum() {
-  // Only a database without pages yet can choose: SQLite fixes the mode
-  // with the first table. Older databases keep their free pages for reuse.
-  StatementPolicy::InternalScope scope(write_policy_);
-  Stmt pages;
-  if (sqlite3_prepare_v2(db_, "PRAGMA page_count", -1, pages.out(), nullptr) !=
-          SQLITE_OK ||
-      sqlite3_step(pages.get()) != SQLITE_ROW) {
-    return SqliteError(db_, sqlite3_errcode(db_));
-  }
-  if (sqlite3_column_int64(pages.get(), 0) != 0) return absl::OkStatus();
-  return internal_->Exec("PRAGMA auto_vacuum = INCREMENTAL");
 }
 
 void SqliteStateMachine::ReclaimFreePages() {

@@ -168,9 +168,8 @@ class SqliteStateMachine final : public core::StateMachine {
   absl::Status Init();
   absl::Status OpenReaders();
   // A new database returns free pages to the file system (auto_vacuum =
-  // INCREMENTAL); ReclaimFreePages does it, a bounded number at a time,
+  // INCREMENTAL, set in Init): this does it, a bounded number at a time,
   // once kReclaimMinFreePages pages are free.
-  absl::Status UseIncrementalVacuum();
   void ReclaimFreePages();
   static constexpr int64_t kReclaimMinFreePages = 256;
   bool incremental_vacuum_ = false;  // The database's auto_vacuum mode.
