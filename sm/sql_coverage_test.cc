@@ -174,6 +174,41 @@ TEST_F(SqlCoverage, FreePagesGoBackABoundedNumberPerBatchAndVacuumIsRefused) {
   EXPECT_NE(vacuum.message().find("free pages"), absl::string_view::npos);
 }
 
+TEST_F(SqlCoverage, AResultOfAnySizeComesInBoundedPages) {
+  Write({S("CREATE TABLE many(v)"),
+         S("INSERT INTO many SELECT printf('%0100d', x) FROM (WITH RECURSIVE "
+           "c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) "
+           "SELECT x FROM c)")});
+  constexpr size_t kPage = 64 << 10;
+  size_t pages = 0, rows = 0;
+  const absl::Status s = sm_->QueryPages(
+      S("SELECT v FROM many"), ReadLimits{}, kPage, [&](QueryResult page) {
+        EXPECT_EQ(page.columns.size(), pages == 0 ? 1u : 0u);
+        size_t bytes = 0;
+        for (const auto& row : page.rows) bytes += ValueBytes(row[0]);
+        EXPECT_LE(bytes, kPage);
+        rows += page.rows.size();
+        ++pages;
+        return absl::OkStatus();
+      });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(rows, 20000u);
+  EXPECT_GT(pages, 30u);  // 20,000 rows of 116 bytes in 64 KiB pages.
+  // Query itself keeps its one-result bound.
+  ReadLimits small;
+  small.max_result_bytes = kPage;
+  EXPECT_TRUE(absl::IsResourceExhausted(
+      sm_->Query(S("SELECT v FROM many"), small).status()));
+  // A sink that fails (the client went away) ends the read.
+  size_t taken = 0;
+  const absl::Status gone = sm_->QueryPages(
+      S("SELECT v FROM many"), ReadLimits{}, kPage, [&](QueryResult) {
+        return ++taken == 2 ? absl::CancelledError("gone") : absl::OkStatus();
+      });
+  EXPECT_TRUE(absl::IsCancelled(gone));
+  EXPECT_EQ(taken, 2u);
+}
+
 TEST(ReadsAfterASchemaChange, SeeTheCurrentColumns) {
   // One read connection, so that its cached schema is the old one.
   TempDir dir;

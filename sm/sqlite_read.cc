@@ -11,6 +11,29 @@
 namespace raftsql::sm {
 absl::StatusOr<QueryResult> SqliteStateMachine::Query(
     const Statement& statement, const ReadLimits& limits) {
+  // One page of at most max_result_bytes: beyond it the read fails.
+  QueryResult result;
+  absl::Status s = QueryPages(
+      statement, limits, limits.max_result_bytes,
+      [&result, &limits, this](QueryResult page) {
+        if (!result.columns.empty() || !result.rows.empty() ||
+            result.rows.size() + page.rows.size() > options_.max_query_rows) {
+          return absl::ResourceExhaustedError(absl::StrCat(
+              "query result exceeds ", limits.max_result_bytes, " bytes or ",
+              options_.max_query_rows,
+              " rows; select fewer rows or columns, or use QueryStream"));
+        }
+        result = std::move(page);
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
+  return result;
+}
+
+absl::Status SqliteStateMachine::QueryPages(const Statement& statement,
+                                            const ReadLimits& limits,
+                                            size_t page_bytes,
+                                            const PageSink& emit) {
   absl::Status refused = ReadRefusal();
   if (!refused.ok()) return refused;
   if (read_pool_ == nullptr) {
@@ -19,23 +42,24 @@ absl::StatusOr<QueryResult> SqliteStateMachine::Query(
     std::lock_guard<std::mutex> lock(memory_read_mu_);
     memory_read_ = &limits;
     memory_read_interruption_ = absl::OkStatus();
-    absl::StatusOr<QueryResult> r =
-        RunQuery(db_, write_policy_, statement, limits,
-                 [this] { return memory_read_interruption_; });
+    absl::Status r = RunQuery(
+        db_, write_policy_, statement,
+        [this] { return memory_read_interruption_; }, page_bytes, emit);
     memory_read_ = nullptr;
     return r;
   }
   absl::StatusOr<ReadPool::Lease> lease = read_pool_->Acquire(limits);
   if (!lease.ok()) return lease.status();
   const ReadPool::Lease& l = *lease;
-  return RunQuery(l.db(), *read_policies_[l.slot()], statement, limits,
-                  [&l] { return l.Interruption(); });
+  return RunQuery(
+      l.db(), *read_policies_[l.slot()], statement,
+      [&l] { return l.Interruption(); }, page_bytes, emit);
 }
 
-absl::StatusOr<QueryResult> SqliteStateMachine::RunQuery(
+absl::Status SqliteStateMachine::RunQuery(
     sqlite3* db, StatementPolicy& policy, const Statement& statement,
-    const ReadLimits& limits,
-    const std::function<absl::Status()>& interruption) {
+    const std::function<absl::Status()>& interruption, size_t page_bytes,
+    const PageSink& emit) {
   policy.BeginStatement();
   Stmt stmt;
   const char* tail = nullptr;
@@ -56,7 +80,7 @@ absl::StatusOr<QueryResult> SqliteStateMachine::RunQuery(
   }
   absl::Status bind = BindAll(stmt.get(), statement);
   if (!bind.ok()) return bind;
-  QueryResult result;
+  QueryResult page;
   size_t bytes = 0;
   // The columns are known after the first step: a connection whose cached
   // schema is older than the file's prepares against the old schema, and
@@ -65,37 +89,44 @@ absl::StatusOr<QueryResult> SqliteStateMachine::RunQuery(
   rc = sqlite3_step(stmt.get());
   const int columns = sqlite3_column_count(stmt.get());
   for (int i = 0; i < columns; ++i) {
-    result.columns.push_back(sqlite3_column_name(stmt.get(), i));
+    page.columns.push_back(sqlite3_column_name(stmt.get(), i));
     const char* type = sqlite3_column_decltype(stmt.get(), i);
-    result.declared_types.push_back(type != nullptr ? type : "");
+    page.declared_types.push_back(type != nullptr ? type : "");
     bytes +=
-        32 + result.columns.back().size() + result.declared_types.back().size();
+        32 + page.columns.back().size() + page.declared_types.back().size();
   }
+  bool emitted = false;
   for (; rc == SQLITE_ROW; rc = sqlite3_step(stmt.get())) {
-    if (result.rows.size() >= options_.max_query_rows) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "query returns more than ", options_.max_query_rows, " rows"));
-    }
     std::vector<Value> row;
     row.reserve(columns);
+    size_t row_bytes = 0;
     for (int i = 0; i < columns; ++i) {
       row.push_back(ColumnValue(stmt.get(), i));
-      bytes += ValueBytes(row.back());
+      row_bytes += ValueBytes(row.back());
     }
-    // Checked as rows arrive: a huge result never sits in memory whole.
-    if (bytes > limits.max_result_bytes) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("query result exceeds ", limits.max_result_bytes,
-                       " bytes; select fewer rows or columns"));
+    // Pages are cut as rows arrive: a result never sits in memory whole.
+    if (bytes + row_bytes > page_bytes && (!page.rows.empty() || emitted)) {
+      absl::Status s = emit(std::move(page));
+      if (!s.ok()) return s;
+      emitted = true;
+      page = QueryResult{};
+      bytes = 0;
     }
-    result.rows.push_back(std::move(row));
+    if (row_bytes > page_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "a row of ", row_bytes, " bytes exceeds the page of ", page_bytes));
+    }
+    bytes += row_bytes;
+    page.rows.push_back(std::move(row));
   }
   if ((rc & 0xff) == SQLITE_INTERRUPT) {
     absl::Status why = interruption();
     if (!why.ok()) return why;
   }
   if (rc != SQLITE_DONE) return SqliteError(db, rc, policy.refusal());
-  return result;
+  // The last page (the only one of an empty result, with its columns).
+  if (!emitted || !page.rows.empty()) return emit(std::move(page));
+  return absl::OkStatus();
 }
 
 bool SqliteStateMachine::OnProgress() {

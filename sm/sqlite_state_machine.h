@@ -129,6 +129,15 @@ class SqliteStateMachine final : public core::StateMachine {
   // (also while it waits for a free connection).
   absl::StatusOr<QueryResult> Query(const Statement& statement,
                                     const ReadLimits& limits = {});
+  // Query's result in pages of at most `page_bytes` each (values and names
+  // as ValueBytes counts them), handed to `emit` as they fill, while the
+  // read holds its connection: any size, in bounded memory. The first page
+  // carries the columns; an empty result is one page without rows. An
+  // error from `emit` (the client went away) ends the read with it;
+  // RESOURCE_EXHAUSTED if one row alone exceeds a page.
+  using PageSink = std::function<absl::Status(QueryResult page)>;
+  absl::Status QueryPages(const Statement& statement, const ReadLimits& limits,
+                          size_t page_bytes, const PageSink& emit);
   // The log index of the last committed entry that changed `table` (0 if
   // never written); NotFound if there is no such table.
   absl::StatusOr<uint64_t> GetVersion(const std::string& table,
@@ -213,10 +222,10 @@ class SqliteStateMachine final : public core::StateMachine {
   void ApplyUserChange(const absl::StatusOr<UserChange>& change, uint64_t index,
                        std::string* out);
   absl::Status LoadUsers();
-  absl::StatusOr<QueryResult> RunQuery(
-      sqlite3* db, StatementPolicy& policy, const Statement& statement,
-      const ReadLimits& limits,
-      const std::function<absl::Status()>& interruption);
+  absl::Status RunQuery(sqlite3* db, StatementPolicy& policy,
+                        const Statement& statement,
+                        const std::function<absl::Status()>& interruption,
+                        size_t page_bytes, const PageSink& emit);
   // Runs `read` (of our own internal statements) on a read connection.
   absl::StatusOr<uint64_t> InternalRead(
       const ReadLimits& limits,
