@@ -3,8 +3,33 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "net/client.h"
+#include "server/raft_server.h"
 
 namespace raftsql::server {
+
+grpc::Status ToGrpc(const absl::Status& s, grpc::ServerContextBase* ctx) {
+  if (s.ok()) return grpc::Status::OK;
+  if (auto leader = s.GetPayload(kLeaderPayload); leader.has_value()) {
+    ctx->AddTrailingMetadata(net::kLeaderTrailer, std::string(*leader));
+  }
+  if (s.GetPayload(kNoLeaderPayload).has_value()) {
+    ctx->AddTrailingMetadata("raftsql-error", "no_leader");
+  }
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      sm::TruncatedMessage(s.message()));
+}
+
+void ToProto(const sm::QueryResult& r, v1::QueryResponse* response) {
+  for (const std::string& c : r.columns) response->add_columns(c);
+  for (const std::string& t : r.declared_types) {
+    response->add_declared_types(t);
+  }
+  for (const std::vector<sm::Value>& row : r.rows) {
+    v1::Row* out = response->add_rows();
+    for (const sm::Value& v : row) ToProto(v, out->add_values());
+  }
+}
 
 sm::Value FromProto(const v1::Value& v) {
   switch (v.kind_case()) {

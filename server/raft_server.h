@@ -140,6 +140,13 @@ class RaftServer {
   // `limits` tightened to query_timeout_ms and max_result_bytes.
   void Query(sm::Statement statement, bool linearizable, sm::ReadLimits limits,
              Done<sm::QueryResult> done);
+  // Query's result in pages of at most `page_bytes`, handed to `sink` on a
+  // reader thread as they fill (it may block: the read waits); `done` runs
+  // once with the outcome, after the last page.
+  void QueryStream(sm::Statement statement, bool linearizable,
+                   sm::ReadLimits limits, sm::SqliteStateMachine::PageSink sink,
+                   std::function<void(absl::Status)> done,
+                   size_t page_bytes = size_t{1} << 20);
   void GetVersion(std::string table, bool linearizable, sm::ReadLimits limits,
                   Done<uint64_t> done);
   void State(Done<NodeState> done);

@@ -258,6 +258,32 @@ void RaftServer::Query(sm::Statement statement, bool linearizable,
          });
 }
 
+void RaftServer::QueryStream(sm::Statement statement, bool linearizable,
+                             sm::ReadLimits limits,
+                             sm::SqliteStateMachine::PageSink sink,
+                             std::function<void(absl::Status)> done,
+                             size_t page_bytes) {
+  auto read = [this, statement = std::move(statement),
+               limits = Bound(std::move(limits)), sink = std::move(sink),
+               page_bytes]() -> absl::StatusOr<bool> {
+    absl::Status s = sm_->QueryPages(statement, limits, page_bytes, sink);
+    if (!s.ok()) return s;
+    return true;
+  };
+  Done<bool> finish = [done = std::move(done)](absl::StatusOr<bool> r) {
+    done(r.status());
+  };
+  if (!linearizable) {
+    return OnReader<bool>(std::move(read), std::move(finish));
+  }
+  Submit([this](uint64_t id) { return QueueRead(id); }, "linearizable read",
+         [this, read = std::move(read),
+          finish = std::move(finish)](absl::StatusOr<std::string> r) mutable {
+           if (!r.ok()) return finish(r.status());
+           OnReader<bool>(std::move(read), std::move(finish));
+         });
+}
+
 void RaftServer::GetVersion(std::string table, bool linearizable,
                             sm::ReadLimits limits, Done<uint64_t> done) {
   auto read = [this, table = std::move(table),

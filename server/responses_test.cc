@@ -110,5 +110,78 @@ TEST_F(ResponsesTest, ReturningRowsComeBackInTheExecuteAnswer) {
   EXPECT_FALSE(s.rows_truncated());
 }
 
+TEST_F(ResponsesTest, QueryStreamDeliversAResultOfAnySizeInPages) {
+  // 12 MiB: three times a client's default receive limit for one message.
+  ExecuteOk("CREATE TABLE big(id INTEGER PRIMARY KEY, v BLOB)");
+  for (int i = 0; i < 12; ++i) {
+    ExecuteOk(
+        "INSERT INTO big(v) SELECT zeroblob(1024) FROM (WITH RECURSIVE "
+        "c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1024) "
+        "SELECT x FROM c)");
+  }
+  grpc::ClientContext ctx;
+  v1::QueryRequest q;
+  q.mutable_statement()->set_sql("SELECT id, v FROM big ORDER BY id");
+  q.set_consistency(v1::LINEARIZABLE);
+  auto reader = stub_->QueryStream(&ctx, q);
+  v1::QueryResponse page;
+  int pages = 0;
+  int64_t rows = 0, last_id = 0;
+  while (reader->Read(&page)) {
+    EXPECT_EQ(page.columns_size(), pages == 0 ? 2 : 0);
+    EXPECT_LE(page.ByteSizeLong(), (size_t{1} << 20) + (64 << 10));
+    for (const v1::Row& row : page.rows()) {
+      EXPECT_EQ(row.values(0).integer(), last_id + 1);
+      last_id = row.values(0).integer();
+    }
+    rows += page.rows_size();
+    ++pages;
+  }
+  const grpc::Status end = reader->Finish();
+  ASSERT_TRUE(end.ok()) << end.error_message();
+  EXPECT_EQ(rows, 12 * 1024);
+  EXPECT_GE(pages, 12);
+  // An empty result is one page with the columns.
+  grpc::ClientContext ctx2;
+  q.mutable_statement()->set_sql("SELECT id FROM big WHERE 0");
+  auto empty = stub_->QueryStream(&ctx2, q);
+  ASSERT_TRUE(empty->Read(&page));
+  EXPECT_EQ(page.columns_size(), 1);
+  EXPECT_EQ(page.rows_size(), 0);
+  EXPECT_FALSE(empty->Read(&page));
+  EXPECT_TRUE(empty->Finish().ok());
+  // A refused read ends the stream with its error.
+  grpc::ClientContext ctx3;
+  q.mutable_statement()->set_sql("DELETE FROM big");
+  auto refused = stub_->QueryStream(&ctx3, q);
+  EXPECT_FALSE(refused->Read(&page));
+  EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ResponsesTest, AClientThatLeavesAQueryStreamEndsTheRead) {
+  ExecuteOk("CREATE TABLE wide(v BLOB)");
+  for (int i = 0; i < 8; ++i) {
+    ExecuteOk(
+        "INSERT INTO wide SELECT zeroblob(1024) FROM (WITH RECURSIVE "
+        "c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1024) "
+        "SELECT x FROM c)");
+  }
+  for (int i = 0; i < 8; ++i) {  // More than the node's read connections.
+    grpc::ClientContext ctx;
+    v1::QueryRequest q;
+    q.mutable_statement()->set_sql("SELECT v FROM wide");
+    auto reader = stub_->QueryStream(&ctx, q);
+    v1::QueryResponse page;
+    ASSERT_TRUE(reader->Read(&page));
+    ctx.TryCancel();  // Gone after one page: the read must let go.
+    while (reader->Read(&page)) {
+    }
+    reader->Finish();
+  }
+  // The connections came back: reads are served.
+  v1::QueryResponse r;
+  EXPECT_TRUE(Query("SELECT count(*) FROM wide", &r).ok());
+}
+
 }  // namespace
 }  // namespace raftsql::server

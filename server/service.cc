@@ -22,6 +22,7 @@
 #include "server/auth.h"
 #include "server/convert.h"
 #include "server/execute_stream.h"
+#include "server/query_stream.h"
 
 namespace raftsql::server {
 
@@ -40,29 +41,6 @@ void ToProto(const Member& m, v1::Member* out) {
 
 void ToProto(const std::vector<Member>& members, v1::AdminResponse* out) {
   for (const Member& m : members) ToProto(m, out->add_members());
-}
-
-grpc::Status ToGrpc(const absl::Status& s, grpc::ServerContextBase* ctx) {
-  if (s.ok()) return grpc::Status::OK;
-  if (auto leader = s.GetPayload(kLeaderPayload); leader.has_value()) {
-    ctx->AddTrailingMetadata(net::kLeaderTrailer, std::string(*leader));
-  }
-  if (s.GetPayload(kNoLeaderPayload).has_value()) {
-    ctx->AddTrailingMetadata("raftsql-error", "no_leader");
-  }
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      sm::TruncatedMessage(s.message()));
-}
-
-void ToProto(const sm::QueryResult& r, v1::QueryResponse* response) {
-  for (const std::string& c : r.columns) response->add_columns(c);
-  for (const std::string& t : r.declared_types) {
-    response->add_declared_types(t);
-  }
-  for (const std::vector<sm::Value>& row : r.rows) {
-    v1::Row* out = response->add_rows();
-    for (const sm::Value& v : row) ToProto(v, out->add_values());
-  }
 }
 
 void ToProto(const NodeState& s, v1::StatusResponse* response) {
@@ -139,6 +117,16 @@ sm::ReadLimits LimitsOf(grpc::CallbackServerContext* ctx) {
 // The callback API: a handler returns at once and the reactor is finished
 // when the outcome is known (on the Raft loop or a reader thread), so a
 // request waiting for its commit holds no thread.
+// A server stream refused before it starts (no credentials or permission).
+template <typename Response>
+class RefusedWrite final : public grpc::ServerWriteReactor<Response> {
+ public:
+  explicit RefusedWrite(grpc::Status status) {
+    this->Finish(std::move(status));
+  }
+  void OnDone() override { delete this; }
+};
+
 // An ExecuteStream refused before it starts (no credentials or permission).
 class RefusedStream final
     : public grpc::ServerBidiReactor<v1::ExecuteStreamRequest,
@@ -193,6 +181,16 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
                  request->consistency() == v1::LINEARIZABLE, LimitsOf(ctx),
                  Answer<sm::QueryResult>(ctx, reactor, response));
     return reactor;
+  }
+
+  grpc::ServerWriteReactor<v1::QueryResponse>* QueryStream(
+      grpc::CallbackServerContext* ctx,
+      const v1::QueryRequest* request) override {
+    absl::StatusOr<Principal> allowed = auth_.Authorize(*ctx, sm::kPermQuery);
+    if (!allowed.ok()) {
+      return new RefusedWrite<v1::QueryResponse>(ToGrpc(allowed.status(), ctx));
+    }
+    return NewQueryStream(node_, ctx, *request, LimitsOf(ctx));
   }
 
   grpc::ServerUnaryReactor* GetVersion(
