@@ -93,6 +93,7 @@ absl::Status RaftServer::Init() {
   sm::SqliteOptions so;
   so.read_connections = options_.read_connections;
   so.divergence_checkpoint_entries = options_.divergence_checkpoint_entries;
+  so.incremental_vacuum = options_.incremental_vacuum;
   so.path = options_.data_dir + "/db.sqlite";
   auto sm = sm::SqliteStateMachine::Open(so);
   if (!sm.ok()) return sm.status();

@@ -76,6 +76,9 @@ struct ServerOptions {
   // entries apart checkpoints are.
   int divergence_check_ms = 5000;
   uint64_t divergence_checkpoint_entries = 1000;
+  // A new database returns free pages to the file system
+  // (sm::SqliteOptions::incremental_vacuum).
+  bool incremental_vacuum = false;
   // Reads: run at most this long (and never past the client's deadline),
   // this many at once, and return at most this many bytes.
   int query_timeout_ms = 10'000;

@@ -15,7 +15,8 @@ namespace {
 class SqlCoverage : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto sm = SqliteStateMachine::Open(SqliteOptions{.path = dir_.File("db")});
+    auto sm = SqliteStateMachine::Open(
+        SqliteOptions{.path = dir_.File("db"), .incremental_vacuum = true});
     ASSERT_TRUE(sm.ok()) << sm.status();
     sm_ = std::move(*sm);
   }

@@ -108,11 +108,15 @@ absl::Status SqliteStateMachine::Init() {
                            this);
   s = context_.Install(db_);
   if (!s.ok()) return s;
-  // A new database returns free pages to the file system (ReclaimFreePages):
-  // only one without pages yet can choose, before WAL writes its first page;
-  // for an older one the pragma changes nothing.
+  // With incremental_vacuum a new database returns free pages to the file
+  // system (ReclaimFreePages): only one without pages yet can choose, before
+  // WAL writes its first page; a database keeps the mode it was created
+  // with (for an older one the pragma changes nothing).
+  const char* vacuum = options_.incremental_vacuum
+                           ? "PRAGMA auto_vacuum = INCREMENTAL"
+                           : "SELECT 1";
   if (options_.vfs == nullptr) {
-    s = internal_->Exec("PRAGMA auto_vacuum = INCREMENTAL");
+    s = internal_->Exec(vacuum);
     if (!s.ok()) return s;
   }
   if (options_.vfs != nullptr) {
@@ -120,9 +124,12 @@ absl::Status SqliteStateMachine::Init() {
     // lost, never consistency), with the WAL index in process memory
     // (exclusive locking: no shared-memory file). A crash of the simulated
     // disk then runs SQLite's own WAL recovery.
-    s = internal_->Exec(
-        "PRAGMA locking_mode=EXCLUSIVE; PRAGMA auto_vacuum = INCREMENTAL; "
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    s = internal_->Exec("PRAGMA locking_mode=EXCLUSIVE;");
+    if (s.ok()) s = internal_->Exec(vacuum);
+    if (s.ok()) {
+      s = internal_->Exec(
+          "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;");
+    }
     if (!s.ok()) return s;
   }
   if (!memory) {
