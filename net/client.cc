@@ -124,6 +124,34 @@ absl::StatusOr<v1::QueryResponse> Client::Query(
   return Call(&v1::DatabaseService::Stub::Query, request);
 }
 
+absl::Status Client::QueryStream(
+    const v1::QueryRequest& request,
+    const std::function<bool(const v1::QueryResponse& page)>& page) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const std::string endpoint = current();
+    grpc::ClientContext ctx;
+    Authorize(&ctx);
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(options_.timeout_ms));
+    auto reader = StubFor(endpoint).QueryStream(&ctx, request);
+    v1::QueryResponse message;
+    bool stopped = false;
+    while (!stopped && reader->Read(&message)) stopped = !page(message);
+    if (stopped) ctx.TryCancel();
+    const grpc::Status end = reader->Finish();
+    if (stopped) return absl::CancelledError("the reader stopped");
+    const std::string leader = Trailer(ctx, kLeaderTrailer);
+    if (end.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+        !leader.empty() && attempt == 0) {
+      std::lock_guard<std::mutex> l(mu_);
+      current_ = leader;
+      continue;
+    }
+    return FromGrpc(end);
+  }
+  return absl::UnavailableError("no node answered the stream");
+}
+
 absl::StatusOr<uint64_t> Client::GetVersion(const std::string& table) {
   v1::GetVersionRequest request;
   request.set_table(table);

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -60,6 +61,13 @@ class Client {
   // then applies at most once.
   absl::StatusOr<v1::ExecuteResponse> Execute(v1::ExecuteRequest request);
   absl::StatusOr<v1::QueryResponse> Query(const v1::QueryRequest& request);
+  // QueryStream: `page` is called with each page as it arrives (the first
+  // carries the columns); it returns false to stop reading (CANCELLED).
+  // On the current endpoint, following a leader hint once; the whole read
+  // runs under timeout_ms.
+  absl::Status QueryStream(
+      const v1::QueryRequest& request,
+      const std::function<bool(const v1::QueryResponse& page)>& page);
   absl::StatusOr<uint64_t> GetVersion(const std::string& table);
   // From one endpoint, without following anybody.
   absl::StatusOr<v1::StatusResponse> Status(const std::string& endpoint);

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "gtest/gtest.h"
+#include "net/client.h"
 #include "net/raftsql.grpc.pb.h"
 #include "server/one_node_server.h"
 
@@ -156,6 +157,30 @@ TEST_F(ResponsesTest, QueryStreamDeliversAResultOfAnySizeInPages) {
   auto refused = stub_->QueryStream(&ctx3, q);
   EXPECT_FALSE(refused->Read(&page));
   EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ResponsesTest, TheClientLibraryReadsAStreamPageByPage) {
+  ExecuteOk("CREATE TABLE s(v BLOB)");
+  ExecuteOk(
+      "INSERT INTO s SELECT zeroblob(4096) FROM (WITH RECURSIVE "
+      "c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) "
+      "SELECT x FROM c)");
+  net::Client client({server_.endpoint()});
+  v1::QueryRequest q;
+  q.mutable_statement()->set_sql("SELECT v FROM s");
+  int pages = 0;
+  int64_t rows = 0;
+  const absl::Status all = client.QueryStream(q, [&](const auto& page) {
+    ++pages;
+    rows += page.rows_size();
+    return true;
+  });
+  EXPECT_TRUE(all.ok()) << all;
+  EXPECT_EQ(rows, 1000);
+  EXPECT_GE(pages, 4);  // 4 MB in 1 MiB pages.
+  const absl::Status one =
+      client.QueryStream(q, [](const auto&) { return false; });
+  EXPECT_TRUE(absl::IsCancelled(one)) << one;
 }
 
 TEST_F(ResponsesTest, AClientThatLeavesAQueryStreamEndsTheRead) {
