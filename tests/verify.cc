@@ -2,7 +2,8 @@
 // 127.0.0.1 (run by tests/verify.sh and the verify_* Bazel tests).
 //
 //   verify --scenario=full|restart_single_node|prepare_commit_kill|no_leader|
-//                     membership|hostile|peer_port|divergence
+//                     membership|hostile|peer_port|divergence|
+//                     outcome_unknown
 //          --server=PATH --dir=DIR
 //
 // Each scenario prints what it does with timings, exits 0 when every check
@@ -580,11 +581,13 @@ int Main(int argc, char** argv) {
       PeerPort(cluster);
     } else if (scenario == "divergence") {
       Divergence(cluster);
+    } else if (scenario == "outcome_unknown") {
+      OutcomeUnknown(cluster);
     } else {
       std::fprintf(stderr,
                    "usage: verify --scenario=full|restart_single_node|"
                    "prepare_commit_kill|no_leader|membership|hostile|peer_port|"
-                   "divergence "
+                   "divergence|outcome_unknown "
                    "[--server=PATH] "
                    "[--dir=DIR]\n");
       return 2;

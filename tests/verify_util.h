@@ -54,6 +54,8 @@ void Hostile(LocalCluster& c, const std::string& server,
 void PeerPort(LocalCluster& c);
 // Scenario divergence (verify_divergence.cc).
 void Divergence(LocalCluster& c);
+// Scenario outcome_unknown (verify_outcome.cc).
+void OutcomeUnknown(LocalCluster& c);
 
 }  // namespace raftsql::verify
 
