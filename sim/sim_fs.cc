@@ -98,6 +98,15 @@ size_t SimFs::Crash(core::Prng& rng) {
   return lost;
 }
 
+bool SimFs::Fits(const SimFile& file, uint64_t offset, uint64_t amount) const {
+  if (capacity_bytes_ == 0) return true;
+  uint64_t used = 0;
+  for (const auto& [path, f] : files_) used += f->contents().size();
+  const uint64_t end = offset + amount;
+  const uint64_t size = file.contents().size();
+  return end <= size || used + (end - size) <= capacity_bytes_;
+}
+
 SimFs* SimFs::ForPath(const std::string& path) {
   constexpr std::string_view kPrefix = "/simfs/";
   if (path.rfind(kPrefix, 0) != 0) return nullptr;
@@ -146,6 +155,11 @@ bool Dead(sqlite3_file* f) {
 }
 int Write(sqlite3_file* f, const void* in, int amount, sqlite3_int64 offset) {
   if (Dead(f)) return SQLITE_OK;
+  if (Self(f)->fs != nullptr &&
+      !Self(f)->fs->Fits(*Self(f)->file, static_cast<uint64_t>(offset),
+                         static_cast<uint64_t>(amount))) {
+    return SQLITE_FULL;
+  }
   Self(f)->file->Write(static_cast<uint64_t>(offset),
                        std::string_view(static_cast<const char*>(in), amount));
   return SQLITE_OK;

@@ -63,12 +63,19 @@ class SimFs {
   // next process starts from what is left.
   size_t Crash(core::Prng& rng);
 
+  // A full disk: a write that would make the files hold more than `bytes`
+  // fails with SQLITE_FULL (0: no bound).
+  void set_capacity_bytes(uint64_t bytes) { capacity_bytes_ = bytes; }
+  // Whether writing `amount` bytes at `offset` of `file` fits.
+  bool Fits(const SimFile& file, uint64_t offset, uint64_t amount) const;
+
   // The file system a "/simfs/<id>/..." path belongs to, or null.
   static SimFs* ForPath(const std::string& path);
 
  private:
   const int id_;
   bool frozen_ = false;
+  uint64_t capacity_bytes_ = 0;
   std::map<std::string, std::unique_ptr<SimFile>> files_;
 };
 

@@ -76,5 +76,34 @@ TEST(SimFs, SqliteRecoversAConsistentDatabaseAfterACrash) {
   }
 }
 
+TEST(SimFsDeathTest, AReplicaWhoseDiskIsFullStopsInsteadOfDiverging) {
+  // A statement that fails for want of disk here would succeed on the
+  // replicas with room: recorded as the entry's result, this replica would
+  // diverge. It stops instead (a restart replays the entry).
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        SimFs fs(NextSimFsId());
+        sm::SqliteOptions o;
+        o.path = fs.Path("state.db");
+        o.vfs = SimFsVfsName();
+        auto sm = sm::SqliteStateMachine::Open(o);
+        sm::Command create;
+        create.statements.push_back({"CREATE TABLE t(v)", {}, {}});
+        (*sm)->Apply(
+            core::Entry{1, 1, core::EntryType::kNormal, create.Encode()});
+        fs.set_capacity_bytes(1 << 20);
+        sm::Command big;
+        big.statements.push_back(
+            {"INSERT INTO t SELECT zeroblob(10000) FROM (WITH RECURSIVE "
+             "c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000) "
+             "SELECT x FROM c)",
+             {},
+             {}});
+        (*sm)->Apply(core::Entry{1, 2, core::EntryType::kNormal, big.Encode()});
+      },
+      "cannot apply entry 2: database or disk is full");
+}
+
 }  // namespace
 }  // namespace raftsql::sim
