@@ -51,11 +51,22 @@ struct Shell {
       v1::QueryRequest q;
       q.mutable_statement()->set_sql(sql);
       q.set_consistency(consistency);
-      auto r = client.Query(q);
+      // Streamed, so that a result of any size comes back (the table is
+      // laid out once all of it is here).
+      v1::QueryResponse all;
+      const absl::Status r =
+          client.QueryStream(q, [&all](const v1::QueryResponse& page) {
+            if (all.columns_size() == 0) {
+              *all.mutable_columns() = page.columns();
+              *all.mutable_declared_types() = page.declared_types();
+            }
+            for (const v1::Row& row : page.rows()) *all.add_rows() = row;
+            return true;
+          });
       if (!r.ok()) {
-        Fail(r.status());
+        Fail(r);
       } else {
-        std::fputs(FormatTable(*r).c_str(), stdout);
+        std::fputs(FormatTable(all).c_str(), stdout);
       }
     } else {
       v1::ExecuteRequest e;
