@@ -243,7 +243,8 @@ class RaftServer {
   absl::Status QueueRead(uint64_t id);
   void FlushReads();
   absl::Status NoLeader(const char* what) const;
-  // FAILED_PRECONDITION naming `leader` (and its address, for clients).
+  // FAILED_PRECONDITION naming `leader` (and its address, for clients);
+  // UNAVAILABLE if no leader is known (0).
   absl::Status NotLeader(uint64_t leader);
 
   absl::StatusOr<std::vector<Member>> ChangeMembership(core::ConfChange cc);

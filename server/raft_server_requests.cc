@@ -26,11 +26,17 @@ absl::Status RaftServer::NoLeader(const char* what) const {
 }
 
 absl::Status RaftServer::NotLeader(uint64_t leader) {
+  if (leader == 0) {
+    // Nothing names a node to follow: UNAVAILABLE (nothing was done), and
+    // without the no-leader mark, so that a client tries its next node (one
+    // just restarted may not have heard from the leader yet).
+    return absl::UnavailableError(
+        "not leader, and no leader known here yet: nothing was done; try "
+        "another node");
+  }
   const std::string address = ClientAddressOf(leader);
   absl::Status s = absl::FailedPreconditionError(
-      leader == 0 ? std::string("not leader; no leader known")
-                  : absl::StrCat("not leader; the leader is node ", leader,
-                                 " at ", address));
+      absl::StrCat("not leader; the leader is node ", leader, " at ", address));
   if (!address.empty()) s.SetPayload(kLeaderPayload, absl::Cord(address));
   return s;
 }
