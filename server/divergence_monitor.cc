@@ -61,12 +61,15 @@ std::vector<sm::Checkpoint> DivergenceMonitor::Ask(uint64_t id,
 
 sm::DivergenceVerdict DivergenceMonitor::CheckOnce() {
   std::map<uint64_t, std::vector<sm::Checkpoint>> peers;
+  size_t replicas = 1;  // This one.
   for (const auto& [id, address] : options_.peers()) {
-    if (id == options_.id || address.empty()) continue;
+    if (id == options_.id) continue;
+    ++replicas;  // One that does not answer counts as unknown.
+    if (address.empty()) continue;
     std::vector<sm::Checkpoint> theirs = Ask(id, address);
     if (!theirs.empty()) peers[id] = std::move(theirs);
   }
-  return sm::Decide(options_.mine(), peers);
+  return sm::Decide(options_.mine(), peers, replicas);
 }
 
 }  // namespace raftsql::server

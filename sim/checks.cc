@@ -60,7 +60,8 @@ void Simulation::CheckFinalState() {
     for (uint64_t other : members) {
       if (other != id) peers[other] = checkpoints(other);
     }
-    const sm::DivergenceVerdict v = sm::Decide(checkpoints(id), peers);
+    const sm::DivergenceVerdict v =
+        sm::Decide(checkpoints(id), peers, members.size());
     if (v.diverged) {
       Violation(absl::StrFormat("divergence check: n%d %s", id, v.reason));
       return;

@@ -37,8 +37,9 @@ std::vector<Checkpoint> CheckpointLog::Checkpoints() const {
 
 DivergenceVerdict Decide(
     const std::vector<Checkpoint>& mine,
-    const std::map<uint64_t, std::vector<Checkpoint>>& peers) {
+    const std::map<uint64_t, std::vector<Checkpoint>>& peers, size_t replicas) {
   DivergenceVerdict v;
+  replicas = std::max(replicas, peers.size() + 1);
   // The latest index this replica holds that a peer holds too.
   for (auto it = mine.rbegin(); it != mine.rend() && v.index == 0; ++it) {
     for (const auto& [id, theirs] : peers) {
@@ -70,11 +71,13 @@ DivergenceVerdict Decide(
       }
     }
   }
-  if (agree == holders || 2 * agree > holders) return v;
+  // Those that have not said count as agreeing, for now.
+  const size_t unknown = replicas - holders;
+  if (2 * (agree + unknown) > replicas) return v;
   v.diverged = true;
   v.reason = absl::StrCat("at index ", v.index, " this replica's hash is ",
                           own->hash, " but ", others, " (", agree, " of ",
-                          holders, " replicas agree with it)");
+                          replicas, " replicas agree with it)");
   return v;
 }
 

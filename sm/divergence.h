@@ -57,13 +57,15 @@ struct DivergenceVerdict {
 };
 
 // Compares `mine` with `peers` (by node id) at the latest checkpoint index
-// that this replica and at least one peer hold. The replica has diverged
-// if some peer holds another hash there and those agreeing with it
-// (itself included) are not a strict majority of those that hold the
-// index: with no majority, no side can be trusted, and all stop reads.
+// that this replica and at least one peer hold; `replicas` is how many
+// there are in all, this one included (peers that did not answer, or have
+// not reached the index yet, count as unknown). The replica has diverged
+// once those agreeing with it could no longer be a majority of `replicas`,
+// even if every unknown one agreed: a replica outvoted, or any replica
+// when no hash can reach a majority (no side can then be trusted).
 DivergenceVerdict Decide(
     const std::vector<Checkpoint>& mine,
-    const std::map<uint64_t, std::vector<Checkpoint>>& peers);
+    const std::map<uint64_t, std::vector<Checkpoint>>& peers, size_t replicas);
 
 }  // namespace raftsql::sm
 

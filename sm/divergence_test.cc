@@ -14,28 +14,43 @@ using Peers = std::map<uint64_t, std::vector<Checkpoint>>;
 TEST(Decide, TheMinorityHasDivergedAndAMajorityHasNot) {
   const std::vector<Checkpoint> a = {{10, 1}, {20, 2}};
   const std::vector<Checkpoint> b = {{10, 1}, {20, 9}};
-  EXPECT_FALSE(Decide(a, {{2, a}, {3, a}}).diverged);
-  const DivergenceVerdict outvoted = Decide(b, {{2, a}, {3, a}});
+  EXPECT_FALSE(Decide(a, {{2, a}, {3, a}}, 3).diverged);
+  const DivergenceVerdict outvoted = Decide(b, {{2, a}, {3, a}}, 3);
   EXPECT_TRUE(outvoted.diverged);
   EXPECT_EQ(outvoted.index, 20u);
   EXPECT_NE(outvoted.reason.find("node 2 has 2"), std::string::npos)
       << outvoted.reason;
-  EXPECT_FALSE(Decide(a, {{2, a}, {3, b}}).diverged);  // Node 3 is the odd one.
+  EXPECT_FALSE(Decide(a, {{2, a}, {3, b}}, 3).diverged);  // Node 3 is odd.
   // Two replicas that disagree: neither can be trusted.
-  EXPECT_TRUE(Decide(a, {{2, b}}).diverged);
-  EXPECT_TRUE(Decide(b, {{2, a}}).diverged);
+  EXPECT_TRUE(Decide(a, {{2, b}}, 2).diverged);
+  EXPECT_TRUE(Decide(b, {{2, a}}, 2).diverged);
+  // Three, all different: none can.
+  const std::vector<Checkpoint> c = {{20, 5}};
+  EXPECT_TRUE(Decide(a, {{2, b}, {3, c}}, 3).diverged);
+}
+
+TEST(Decide, APeerThatHasNotSpokenIsNoVoteAgainst) {
+  // Found by verify_divergence: with node 2 not yet at the checkpoint (or
+  // not answering), healthy node 1 and diverged node 3 were one against
+  // one, and node 1 concluded it had diverged.
+  const std::vector<Checkpoint> a = {{40, 1}};
+  const std::vector<Checkpoint> b = {{40, 9}};
+  EXPECT_FALSE(Decide(a, {{3, b}}, 3).diverged);
+  EXPECT_FALSE(Decide(a, {{2, {{30, 7}}}, {3, b}}, 3).diverged);  // Behind.
+  EXPECT_TRUE(Decide(b, {{1, a}, {2, a}}, 3).diverged);
+  EXPECT_TRUE(Decide(a, {{2, b}, {3, b}}, 3).diverged);
 }
 
 TEST(Decide, OnlyACheckpointBothHoldIsCompared) {
   const std::vector<Checkpoint> mine = {{10, 1}, {20, 2}, {30, 3}};
   // The peer is behind (holds 10 and 20 only) and agrees there.
-  EXPECT_FALSE(Decide(mine, {{2, {{10, 1}, {20, 2}}}}).diverged);
-  EXPECT_EQ(Decide(mine, {{2, {{10, 1}, {20, 2}}}}).index, 20u);
+  EXPECT_FALSE(Decide(mine, {{2, {{10, 1}, {20, 2}}}}, 2).diverged);
+  EXPECT_EQ(Decide(mine, {{2, {{10, 1}, {20, 2}}}}, 2).index, 20u);
   // Nothing in common: nothing to conclude.
-  const DivergenceVerdict none = Decide(mine, {{2, {{40, 7}}}});
+  const DivergenceVerdict none = Decide(mine, {{2, {{40, 7}}}}, 2);
   EXPECT_FALSE(none.diverged);
   EXPECT_EQ(none.index, 0u);
-  EXPECT_FALSE(Decide({}, {{2, mine}}).diverged);
+  EXPECT_FALSE(Decide({}, {{2, mine}}, 2).diverged);
 }
 
 TEST(CheckpointLog, KeepsTheRecentCommittedOnes) {
@@ -71,7 +86,7 @@ TEST(Divergence, ReplicasThatBatchDifferentlyHoldTheSameCheckpoints) {
   const std::vector<Checkpoint> ca = (*a)->Checkpoints();
   ASSERT_EQ(ca.size(), 5u);  // 8, 16, 24, 32, 40.
   EXPECT_EQ(ca, (*b)->Checkpoints());
-  EXPECT_FALSE(Decide(ca, {{2, (*b)->Checkpoints()}}).diverged);
+  EXPECT_FALSE(Decide(ca, {{2, (*b)->Checkpoints()}}, 2).diverged);
 }
 
 TEST(Divergence, ADivergedReplicaRefusesReads) {
