@@ -22,9 +22,11 @@ void RandomFn(sqlite3_context* ctx, int, sqlite3_value**) {
       ctx, static_cast<sqlite3_int64>(ContextOf(ctx)->prng().Next()));
 }
 
-void RandomBlobFn(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  CommandContext* c = ContextOf(ctx);
-  sqlite3_int64 n = sqlite3_value_int64(argv[0]);
+// randomblob(N) from `prng`, within the connection's length limit, as
+// SQLite's own.
+void ResultRandomBlob(sqlite3_context* ctx, sqlite3_value* size,
+                      core::Prng& prng) {
+  sqlite3_int64 n = sqlite3_value_int64(size);
   if (n < 1) n = 1;
   if (n >
       sqlite3_limit(sqlite3_context_db_handle(ctx), SQLITE_LIMIT_LENGTH, -1)) {
@@ -32,8 +34,12 @@ void RandomBlobFn(sqlite3_context* ctx, int, sqlite3_value** argv) {
     return;
   }
   std::string blob(static_cast<size_t>(n), '\0');
-  for (char& b : blob) b = static_cast<char>(c->prng().Next());
+  for (char& b : blob) b = static_cast<char>(prng.Next());
   sqlite3_result_blob64(ctx, blob.data(), blob.size(), SQLITE_TRANSIENT);
+}
+
+void RandomBlobFn(sqlite3_context* ctx, int, sqlite3_value** argv) {
+  ResultRandomBlob(ctx, argv[0], ContextOf(ctx)->prng());
 }
 
 void ChangesFn(sqlite3_context* ctx, int, sqlite3_value**) {
@@ -72,16 +78,7 @@ void ReadRandomFn(sqlite3_context* ctx, int, sqlite3_value**) {
 }
 
 void ReadRandomBlobFn(sqlite3_context* ctx, int, sqlite3_value** argv) {
-  sqlite3_int64 n = sqlite3_value_int64(argv[0]);
-  if (n < 1) n = 1;
-  if (n >
-      sqlite3_limit(sqlite3_context_db_handle(ctx), SQLITE_LIMIT_LENGTH, -1)) {
-    sqlite3_result_error_toobig(ctx);
-    return;
-  }
-  std::string blob(static_cast<size_t>(n), '\0');
-  for (char& b : blob) b = static_cast<char>(ReadPrng().Next());
-  sqlite3_result_blob64(ctx, blob.data(), blob.size(), SQLITE_TRANSIENT);
+  ResultRandomBlob(ctx, argv[0], ReadPrng());
 }
 
 }  // namespace
