@@ -13,17 +13,18 @@ absl::StatusOr<QueryResult> SqliteStateMachine::Query(
     const Statement& statement, const ReadLimits& limits) {
   // One page of at most max_result_bytes: beyond it the read fails.
   QueryResult result;
+  bool taken = false;
   absl::Status s = QueryPages(
       statement, limits, limits.max_result_bytes,
-      [&result, &limits, this](QueryResult page) {
-        if (!result.columns.empty() || !result.rows.empty() ||
-            result.rows.size() + page.rows.size() > options_.max_query_rows) {
+      [&result, &taken, &limits, this](QueryResult page) {
+        if (taken || page.rows.size() > options_.max_query_rows) {
           return absl::ResourceExhaustedError(absl::StrCat(
               "query result exceeds ", limits.max_result_bytes, " bytes or ",
               options_.max_query_rows,
               " rows; select fewer rows or columns, or use QueryStream"));
         }
         result = std::move(page);
+        taken = true;
         return absl::OkStatus();
       });
   if (!s.ok()) return s;
