@@ -90,8 +90,8 @@ ABSL_FLAG(uint64_t, divergence_checkpoint_entries, 1000,
           "Entries between divergence checkpoints (the same on every node).");
 ABSL_FLAG(bool, incremental_vacuum, false,
           "A database this node creates returns free pages to the file "
-          "system, 256 per batch (auto_vacuum = INCREMENTAL; costs 6-8% of "
-          "apply throughput). Off: free pages are reused.");
+          "system, 256 per batch (auto_vacuum = INCREMENTAL; it costs apply "
+          "throughput: see the README). Off: free pages are reused.");
 ABSL_FLAG(uint64_t, snapshot_entries, 10000,
           "Snapshot the database and compact the log every this many "
           "applied entries.");

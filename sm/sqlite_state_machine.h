@@ -87,7 +87,7 @@ struct SqliteOptions {
   // A new database returns free pages to the file system, a bounded number
   // per batch (auto_vacuum = INCREMENTAL): its file shrinks after deletes,
   // but every write keeps SQLite's pointer-map pages, which costs apply
-  // throughput (6-8% in bench:sm_benchmark). Off: free pages are reused.
+  // throughput (figures in the README). Off: free pages are reused.
   // Only pages move, never rowids, so replicas may choose differently.
   bool incremental_vacuum = false;
 };
