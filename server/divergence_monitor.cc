@@ -42,8 +42,13 @@ void DivergenceMonitor::Run() {
 
 std::vector<sm::Checkpoint> DivergenceMonitor::Ask(uint64_t id,
                                                    const std::string& address) {
-  auto stub = v1::PeerService::NewStub(
-      net::MakeChannel(address, options_.tls, net::NodeName(id)));
+  // One channel per peer and address, kept across rounds (a new one per
+  // round cost a connection and a TLS handshake every check).
+  std::unique_ptr<v1::PeerService::Stub>& stub = stubs_[{id, address}];
+  if (stub == nullptr) {
+    stub = v1::PeerService::NewStub(
+        net::MakeChannel(address, options_.tls, net::NodeName(id)));
+  }
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() +
                    std::chrono::milliseconds(options_.peer_deadline_ms));

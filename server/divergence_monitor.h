@@ -16,8 +16,10 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "net/raftsql.grpc.pb.h"
 #include "net/tls.h"
 #include "sm/divergence.h"
 
@@ -56,6 +58,10 @@ class DivergenceMonitor {
   std::condition_variable cv_;
   bool stopping_ = false;  // Guarded by mu_.
   bool reported_ = false;  // Monitor thread only.
+  // Monitor thread only (CheckOnce's callers: one at a time).
+  std::map<std::pair<uint64_t, std::string>,
+           std::unique_ptr<v1::PeerService::Stub>>
+      stubs_;
   std::thread thread_;
 };
 
