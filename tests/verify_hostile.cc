@@ -43,7 +43,8 @@ void PoisonFailsAndTheClusterServes(LocalCluster& c, net::Client& via,
   ++*rows;
   // Followers apply the poison on their Raft loops too (about a second of
   // steps each, more when three nodes share two cores) before they take
-  // the next entry: wait for that, not the client's default 4 s.
+  // the next entry: wait for that (the scenario's servers answer within
+  // 15 s, so does this client).
   net::ClientOptions patient = c.ClientOptionsFor();
   patient.timeout_ms = 15'000;
   net::Client after({c.Endpoint(1), c.Endpoint(2), c.Endpoint(3)}, patient);
