@@ -14,21 +14,21 @@
 
 namespace raftsql::sm {
 
+inline char LowerAscii(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
 // Whether `text` contains `lower_word` (lower-case ASCII), ignoring case.
 inline bool MentionsNoCase(std::string_view text, std::string_view lower_word) {
   if (lower_word.empty() || text.size() < lower_word.size()) return false;
   for (size_t i = 0; i + lower_word.size() <= text.size(); ++i) {
     size_t k = 0;
-    while (k < lower_word.size() && (text[i + k] | 0x20) == lower_word[k]) {
+    while (k < lower_word.size() && LowerAscii(text[i + k]) == lower_word[k]) {
       ++k;
     }
     if (k == lower_word.size()) return true;
   }
   return false;
-}
-
-inline char LowerAscii(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
 // The _raftsql_meta key that holds a table's version. Table names compare
