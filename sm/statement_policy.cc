@@ -194,6 +194,13 @@ int StatementPolicy::Authorize(int action, const char* a1, const char* a2,
 
 int StatementPolicy::AuthorizePragma(const char* name, const char* argument,
                                      const char* db) {
+  // table_info(_raftsql_sessions), index_list(...), and the indexes SQLite
+  // made for their keys.
+  if (IsInternalTable(argument) ||
+      (argument != nullptr &&
+       absl::StartsWithIgnoreCase(argument, "sqlite_autoindex__raftsql"))) {
+    return Refuse(absl::StrCat("table ", argument, " is internal to raftsql"));
+  }
   if (Listed(name, kReadingPragmas)) return SQLITE_OK;
   if (argument == nullptr && Listed(name, kValuePragmas)) return SQLITE_OK;
   const bool main = db == nullptr || absl::EqualsIgnoreCase(db, "main");

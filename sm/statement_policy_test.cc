@@ -51,6 +51,9 @@ TEST_F(StatementPolicyTest, RefusalsNameTheirReason) {
       {"CREATE TEMP TABLE x(a)", "temporary objects are not allowed"},
       {"BEGIN", "transaction control is not allowed"},
       {"SELECT load_extension('x')", "load_extension() is not allowed"},
+      {"PRAGMA table_info(_raftsql_meta)", "internal to raftsql"},
+      {"PRAGMA index_info(sqlite_autoindex__raftsql_sessions_1)",
+       "internal to raftsql"},
   };
   for (const auto& c : cases) {
     EXPECT_NE(Prepare(c.sql), SQLITE_OK) << c.sql;
