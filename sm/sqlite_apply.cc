@@ -329,7 +329,7 @@ StatementResult SqliteStateMachine::RunStatement(
     budget_.BeginStatement(stmt);
     context_.BeginStatement(db_);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-      KeepReturnedRow(stmt, &r);
+      KeepReturnedRow(stmt, prepared->written_columns.get(), &r);
     }
     context_.EndStatement(db_, prepared->counts_changes,
                           sqlite3_total_changes64(db_) - total_before);
@@ -372,13 +372,17 @@ StatementResult SqliteStateMachine::RunStatement(
   return r;
 }
 
-void SqliteStateMachine::KeepReturnedRow(sqlite3_stmt* stmt,
-                                         StatementResult* r) {
+void SqliteStateMachine::KeepReturnedRow(
+    sqlite3_stmt* stmt, const std::vector<std::string>* written_columns,
+    StatementResult* r) {
   if (r->rows_truncated) return;
   const int n = sqlite3_column_count(stmt);
   if (r->columns.empty()) {
+    const bool written = written_columns != nullptr &&
+                         static_cast<int>(written_columns->size()) == n;
     for (int i = 0; i < n; ++i) {
-      r->columns.push_back(sqlite3_column_name(stmt, i));
+      r->columns.push_back(written ? (*written_columns)[i]
+                                   : sqlite3_column_name(stmt, i));
       returned_bytes_ += 16 + r->columns.back().size();
     }
   }

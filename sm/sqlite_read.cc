@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
+#include "sm/schema_listing.h"
 #include "sm/sqlite_state_machine.h"
 #include "sm/sqlite_util.h"
 
@@ -62,18 +63,19 @@ absl::Status SqliteStateMachine::RunQuery(
     const std::function<absl::Status()>& interruption, size_t page_bytes,
     const PageSink& emit) {
   policy.BeginStatement();
+  const ClientSql text(statement.sql);
+  if (!text.status().ok()) return text.status();
   Stmt stmt;
   const char* tail = nullptr;
-  int rc = sqlite3_prepare_v2(db, statement.sql.c_str(),
-                              static_cast<int>(statement.sql.size()),
-                              stmt.out(), &tail);
+  int rc = sqlite3_prepare_v2(db, text.text().data(),
+                              static_cast<int>(text.text().size()), stmt.out(),
+                              &tail);
   if (rc != SQLITE_OK) return SqliteError(db, rc, policy.refusal());
   if (stmt.get() == nullptr) {
     return absl::InvalidArgumentError("empty statement");
   }
   // One statement per read: the rest would be silently dropped.
-  absl::Status single =
-      CheckSingleStatement(tail, statement.sql.data() + statement.sql.size());
+  absl::Status single = CheckSingleStatement(tail, text.end());
   if (!single.ok()) return single;
   if (!sqlite3_stmt_readonly(stmt.get())) {
     return absl::InvalidArgumentError(
@@ -89,8 +91,15 @@ absl::Status SqliteStateMachine::RunQuery(
   // COLUMN, or a table dropped and created anew with other columns).
   rc = sqlite3_step(stmt.get());
   const int columns = sqlite3_column_count(stmt.get());
+  std::vector<std::string> written;
+  if (text.rewritten()) {
+    StatementPolicy::InternalScope names(policy);
+    written = WrittenColumnNames(db, statement.sql);
+  }
   for (int i = 0; i < columns; ++i) {
-    page.columns.push_back(sqlite3_column_name(stmt.get(), i));
+    page.columns.push_back(static_cast<int>(written.size()) == columns
+                               ? written[i]
+                               : sqlite3_column_name(stmt.get(), i));
     const char* type = sqlite3_column_decltype(stmt.get(), i);
     page.declared_types.push_back(type != nullptr ? type : "");
     bytes +=

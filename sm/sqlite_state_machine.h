@@ -242,7 +242,9 @@ class SqliteStateMachine final : public core::StateMachine {
   StatementResult RunStatement(const StatementView& statement);
   // Adds the row `stmt` returned to `*r` (RETURNING), within
   // kMaxReturnedBytes for the command.
-  void KeepReturnedRow(sqlite3_stmt* stmt, StatementResult* r);
+  void KeepReturnedRow(sqlite3_stmt* stmt,
+                       const std::vector<std::string>* written_columns,
+                       StatementResult* r);
   // Stops the process if `rc` is a failure of this replica (full disk, I/O,
   // corruption, memory) rather than of the statement.
   void StopOnReplicaFailure(int rc);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/check.h"
+#include "sm/schema_listing.h"
 #include "sm/sqlite_util.h"
 
 namespace raftsql::sm {
@@ -33,24 +34,33 @@ absl::StatusOr<StatementCache::Prepared> StatementCache::Acquire(
     std::string_view sql) {
   if (const Prepared* cached = Find(sql)) return *cached;
   CHECK(!policy_->internal());  // A client's statement faces the authorizer.
+  const ClientSql text(sql);
+  if (!text.status().ok()) return text.status();
   sqlite3_stmt* stmt = nullptr;
   const char* tail = nullptr;
-  const int rc =
-      sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
-                         SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
+  const int rc = sqlite3_prepare_v3(db_, text.text().data(),
+                                    static_cast<int>(text.text().size()),
+                                    SQLITE_PREPARE_PERSISTENT, &stmt, &tail);
   if (rc != SQLITE_OK) return SqliteError(db_, rc, policy_->refusal());
   if (stmt == nullptr) return absl::InvalidArgumentError("empty statement");
-  absl::Status single = CheckSingleStatement(tail, sql.data() + sql.size());
+  absl::Status single = CheckSingleStatement(tail, text.end());
   if (!single.ok()) {
     sqlite3_finalize(stmt);
     return single;
   }
-  return Prepared{stmt,
-                  false,
-                  MentionsNoCase(sql, "fail"),
-                  MentionsNoCase(sql, "trigger"),
-                  sqlite3_bind_parameter_count(stmt),
-                  CountsChanges(stmt, sql)};
+  Prepared prepared{stmt,
+                    false,
+                    MentionsNoCase(sql, "fail"),
+                    MentionsNoCase(sql, "trigger"),
+                    sqlite3_bind_parameter_count(stmt),
+                    CountsChanges(stmt, sql),
+                    nullptr};
+  if (text.rewritten()) {
+    StatementPolicy::InternalScope names(*policy_);
+    prepared.written_columns = std::make_shared<std::vector<std::string>>(
+        WrittenColumnNames(db_, sql));
+  }
+  return prepared;
 }
 
 const StatementCache::Prepared* StatementCache::Find(

@@ -12,9 +12,11 @@
 #ifndef RAFTSQL_SM_STATEMENT_CACHE_H_
 #define RAFTSQL_SM_STATEMENT_CACHE_H_
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "sm/statement_policy.h"
@@ -38,6 +40,9 @@ class StatementCache {
     int parameters = 0;             // sqlite3_bind_parameter_count
     // An INSERT, UPDATE or DELETE (whose count SQLite's changes() reports).
     bool counts_changes = false;
+    // Its result columns' names as the client wrote them, when the text
+    // was rewritten (schema_listing.h); else null.
+    std::shared_ptr<const std::vector<std::string>> written_columns;
   };
 
   // `db` and its `policy` must outlive this.

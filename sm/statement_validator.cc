@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include "core/check.h"
+#include "sm/schema_listing.h"
 #include "sm/sqlite_util.h"
 
 namespace raftsql::sm {
@@ -47,11 +48,13 @@ absl::Status StatementValidator::ValidateStatement(const Statement& st) {
   }
   CHECK(!policy_->internal());
   policy_->BeginStatement();
+  const ClientSql text(st.sql);
+  if (!text.status().ok()) return text.status();
   Stmt stmt;
   const char* tail = nullptr;
-  const int rc =
-      sqlite3_prepare_v3(db_, st.sql.c_str(), static_cast<int>(st.sql.size()),
-                         SQLITE_PREPARE_PERSISTENT, stmt.out(), &tail);
+  const int rc = sqlite3_prepare_v3(
+      db_, text.text().data(), static_cast<int>(text.text().size()),
+      SQLITE_PREPARE_PERSISTENT, stmt.out(), &tail);
   if ((rc & 0xff) == SQLITE_AUTH || !policy_->refusal().empty()) {
     return SqliteError(db_, rc, policy_->refusal());
   }
@@ -76,8 +79,7 @@ absl::Status StatementValidator::ValidateStatement(const Statement& st) {
   if (stmt.get() == nullptr) {
     return absl::InvalidArgumentError("empty statement");
   }
-  absl::Status single =
-      CheckSingleStatement(tail, st.sql.data() + st.sql.size());
+  absl::Status single = CheckSingleStatement(tail, text.end());
   if (!single.ok()) return single;
   if (sqlite3_stmt_readonly(stmt.get())) {
     // It would spend a log entry and its rows would be thrown away.

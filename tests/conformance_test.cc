@@ -90,6 +90,14 @@ const Case kCases[] = {
       "(date('2024-02-28', '+1 day')), (strftime('%j', '2024-12-31'))"},
      "SELECT d FROM $T"},
     {"user_version", {"PRAGMA user_version = 7"}, "PRAGMA user_version"},
+    // Every case's objects, and none of raftsql's own tables.
+    {"schema_listing",
+     {"CREATE TABLE $T(a PRIMARY KEY, b)", "CREATE INDEX $T_b ON $T(b)"},
+     "SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY name"},
+    {"table_list",
+     {},
+     "SELECT name, type, ncol FROM pragma_table_list WHERE schema = 'main' "
+     "ORDER BY name"},
 };
 
 // Refused before the log, each with a word of its reason.
