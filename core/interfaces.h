@@ -89,7 +89,17 @@ class StateMachine {
     return absl::OkStatus();
   }
   // An image of the state at AppliedIndex(), for Restore on another replica.
+  // Volatile state machines only: a durable one is never copied.
   virtual absl::StatusOr<std::string> SnapshotData() = 0;
+  // A durable state machine (its files hold its state and applied index)
+  // returns the source of its images: the log is then compacted below its
+  // applied index after Sync(), with no copy of the state, and followers
+  // get images made on demand. Null: a volatile one, copied by
+  // SnapshotData() at each compaction.
+  virtual SnapshotSource* snapshot_source() { return nullptr; }
+  // Makes everything applied so far survive a crash. An error is the
+  // disk's: the node stops.
+  virtual absl::Status Sync() { return absl::OkStatus(); }
   virtual uint64_t AppliedIndex() const = 0;
 };
 

@@ -1,6 +1,7 @@
 #include "core/node.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <iterator>
 #include <utility>
 
@@ -18,12 +19,26 @@ Config PrepareStart(const NodeOptions& options) {
   CHECK(options.state_machine != nullptr);
   absl::StatusOr<Snapshot> snapshot = options.log_store->GetSnapshot();
   CHECK(snapshot.ok());
-  if (snapshot->metadata.index > options.state_machine->AppliedIndex()) {
-    CHECK(options.state_machine->Restore(*snapshot).ok());
+  StateMachine* sm = options.state_machine;
+  if (snapshot->metadata.index > sm->AppliedIndex()) {
+    // A durable state machine's own compactions keep no image: it synced
+    // its files before each one, so it can only be behind one it received
+    // (which keeps its image).
+    if (sm->snapshot_source() != nullptr && snapshot->data.empty()) {
+      char message[256];
+      std::snprintf(message, sizeof(message),
+                    "the state machine's files are at index %llu but the "
+                    "log was compacted up to %llu (files replaced, or a "
+                    "disk that lost synced writes)",
+                    static_cast<unsigned long long>(sm->AppliedIndex()),
+                    static_cast<unsigned long long>(snapshot->metadata.index));
+      internal::CheckFailedMessage(message);
+    }
+    CHECK(sm->Restore(*snapshot).ok());
   }
   Config config = options.raft;
-  config.applied = options.state_machine->AppliedIndex();
-  const StateMachine* sm = options.state_machine;
+  config.applied = sm->AppliedIndex();
+  config.snapshot_source = sm->snapshot_source();
   config.validate_snapshot = [sm](const Snapshot& s) {
     return sm->ValidateSnapshot(s);
   };
@@ -142,8 +157,22 @@ void Node::CompactNow() {
   Compact();
 }
 
+void Node::MaybeRequestImage() {
+  SnapshotSource* source = options_.state_machine->snapshot_source();
+  if (source == nullptr || !raw_.raft().snapshot_wanted()) return;
+  raw_.raft().ClearSnapshotWanted();
+  // Outside ApplyEntries the membership is the one at the applied index.
+  const uint64_t applied = options_.state_machine->AppliedIndex();
+  absl::StatusOr<uint64_t> term = options_.log_store->Term(applied);
+  if (!term.ok()) return;  // Asked again at the next probe.
+  source->Request(
+      SnapshotMetadata{applied, *term, raw_.raft().tracker().GetConfState()});
+}
+
 void Node::Pump() {
-  if (stopped_ || persisting_ || holds_ > 0 || !raw_.HasReady()) return;
+  if (stopped_) return;
+  MaybeRequestImage();
+  if (persisting_ || holds_ > 0 || !raw_.HasReady()) return;
   Ready rd = raw_.GetReady();
   if (rd.soft_state.has_value() && observer_.on_soft_state) {
     observer_.on_soft_state(*rd.soft_state);
@@ -316,9 +345,23 @@ void Node::MaybeCompact() {
 
 void Node::Compact() {
   LogStore* store = options_.log_store;
-  const uint64_t applied = options_.state_machine->AppliedIndex();
-  absl::StatusOr<std::string> data = options_.state_machine->SnapshotData();
-  if (!data.ok()) return;  // Try again after the next batch.
+  StateMachine* sm = options_.state_machine;
+  const uint64_t applied = sm->AppliedIndex();
+  std::string data;
+  if (sm->snapshot_source() != nullptr) {
+    // Durable: its files hold everything up to `applied` once synced (rule
+    // 5); no copy of them goes into the log store.
+    const absl::Status synced = sm->Sync();
+    if (!synced.ok()) {
+      stopped_ = true;
+      if (observer_.on_fatal) observer_.on_fatal(synced);
+      return;
+    }
+  } else {
+    absl::StatusOr<std::string> image = sm->SnapshotData();
+    if (!image.ok()) return;  // Try again after the next batch.
+    data = std::move(*image);
+  }
   absl::StatusOr<uint64_t> term = store->Term(applied);
   // Applied entries were persisted before they were applied.
   CHECK(term.ok());
@@ -326,7 +369,7 @@ void Node::Compact() {
   snapshot.metadata.index = applied;
   snapshot.metadata.term = *term;
   snapshot.metadata.conf_state = raw_.raft().tracker().GetConfState();
-  snapshot.data = std::move(*data);
+  snapshot.data = std::move(data);
   const absl::Status s = store->Compact(snapshot);
   if (!s.ok() && !absl::IsFailedPrecondition(s)) {
     // The log store failed: stop, as for a failed write.

@@ -104,6 +104,8 @@ class Node {
   void ApplyConfChangeEntry(const Entry& e);
   void ReleaseReads();
   void MaybeCompact();
+  // Asks a durable state machine for an image when the core wants one.
+  void MaybeRequestImage();
   void Compact();
   void ReplayDurableConfChanges();
 

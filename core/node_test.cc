@@ -62,11 +62,35 @@ class CountingMachine final : public StateMachine {
     return absl::OkStatus();
   }
   uint64_t AppliedIndex() const override { return applied; }
-  absl::StatusOr<std::string> SnapshotData() override { return "image"; }
+  absl::StatusOr<std::string> SnapshotData() override {
+    ++copies;
+    return "image";
+  }
+  SnapshotSource* snapshot_source() override { return source; }
+  absl::Status Sync() override {
+    ++syncs;
+    return sync_status;
+  }
 
   uint64_t applied = 0;
   int applies = 0;
   int restores = 0;
+  int copies = 0;
+  int syncs = 0;
+  absl::Status sync_status;
+  SnapshotSource* source = nullptr;  // Set: a durable state machine.
+};
+
+class NoImages final : public SnapshotSource {
+ public:
+  void Request(const SnapshotMetadata&) override {}
+  absl::StatusOr<ImageInfo> Latest() const override {
+    return absl::UnavailableError("none");
+  }
+  absl::StatusOr<std::string> Read(uint64_t, uint64_t,
+                                   uint64_t) const override {
+    return absl::NotFoundError("none");
+  }
 };
 
 class NullTransport final : public Transport {
@@ -104,6 +128,58 @@ TEST(Node, CompactsTheLogAfterThresholdEntries) {
   EXPECT_EQ(node.snapshots_taken(), 2u);
   EXPECT_GT(store.FirstIndex(), 20u);
   EXPECT_EQ(store.GetSnapshot()->data, "image");
+}
+
+TEST(Node, DurableStateMachineCompactsAfterSyncWithoutACopy) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NoImages images;
+  sm.source = &images;
+  NullTransport net;
+  NodeOptions o = Options(store, sm, net);
+  o.snapshot_threshold_entries = 10;
+  Node node(o, {});
+  node.Campaign();
+  for (int i = 0; i < 25; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  EXPECT_EQ(node.snapshots_taken(), 2u);
+  EXPECT_EQ(sm.syncs, 2);
+  EXPECT_EQ(sm.copies, 0);
+  EXPECT_GT(store.FirstIndex(), 20u);
+  EXPECT_EQ(store.GetSnapshot()->data, "");
+}
+
+TEST(Node, AFailedSyncStopsTheNodeAndKeepsTheLog) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NoImages images;
+  sm.source = &images;
+  sm.sync_status = absl::DataLossError("fsync failed");
+  NullTransport net;
+  NodeOptions o = Options(store, sm, net);
+  o.snapshot_threshold_entries = 5;
+  absl::Status fatal;
+  Node node(o, {.on_fatal = [&](const absl::Status& s) { fatal = s; }});
+  node.Campaign();
+  for (int i = 0; i < 10 && !node.stopped(); ++i) (void)node.Propose("x");
+  EXPECT_TRUE(node.stopped());
+  EXPECT_TRUE(absl::IsDataLoss(fatal)) << fatal;
+  EXPECT_EQ(store.FirstIndex(), 1u);
+}
+
+TEST(NodeDeathTest, ADurableStateMachineBehindItsOwnCompactionDoesNotStart) {
+  MemoryLogStore store;
+  store.mem.Append({Entry{1, 1, EntryType::kNormal, ""},
+                    Entry{1, 2, EntryType::kNormal, "x"}});
+  ASSERT_TRUE(store.mem.CreateSnapshot(2, ConfState{{1}, {}}, "").ok());
+  ASSERT_TRUE(store.mem.Compact(2).ok());
+  CountingMachine sm;  // At 0: its files lost what the log dropped.
+  NoImages images;
+  sm.source = &images;
+  NullTransport net;
+  EXPECT_DEATH(Node(Options(store, sm, net), {}),
+               "files are at index 0 but the log was compacted up to 2");
 }
 
 TEST(Node, CompactsTheLogAfterThresholdBytes) {

@@ -31,6 +31,9 @@ struct Config {
   int heartbeat_ticks = 1;
   // Borrowed; must outlive the Raft.
   const Storage* storage = nullptr;
+  // A durable state machine's images (borrowed): snapshots for followers
+  // come from it, not from storage's snapshot, which then holds no data.
+  const SnapshotSource* snapshot_source = nullptr;
   // The state machine's applied index at start (0 = start from storage).
   uint64_t applied = 0;
   uint64_t max_size_per_msg = 1 << 20;
@@ -94,6 +97,11 @@ class Raft {
   std::vector<ReadState>& read_states() { return read_states_; }
   const std::vector<ReadState>& read_states() const { return read_states_; }
   bool Promotable() const;
+  // A follower needs a snapshot and the snapshot source has none that
+  // covers the log's start: the runtime asks it for one (Request) and
+  // clears this.
+  bool snapshot_wanted() const { return snapshot_wanted_; }
+  void ClearSnapshotWanted() { snapshot_wanted_ = false; }
   // Network messages refused as invalid, and why the latest one was.
   uint64_t invalid_messages() const { return invalid_messages_; }
   const std::string& last_invalid_message() const {
@@ -141,6 +149,11 @@ class Raft {
   bool MaybeSendAppend(uint64_t to, bool send_if_empty);
   bool MaybeSendSnapshot(uint64_t to, Progress& pr);
   void SendSnapshotChunk(uint64_t to, Progress& pr);
+  // The image a follower gets: storage's snapshot, or the snapshot
+  // source's latest if it covers the log's start (else Unavailable, and
+  // snapshot_wanted_ is set).
+  absl::StatusOr<ImageInfo> ImageToSend();
+  absl::StatusOr<std::string> ImageChunk(uint64_t index, uint64_t offset);
   void HandleSnapshotResponse(const Message& m, Progress& pr);
   void SendHeartbeat(uint64_t to, const std::string& ctx);
   void BroadcastAppend();
@@ -172,6 +185,8 @@ class Raft {
   const uint64_t max_size_per_msg_;
   const uint64_t max_snapshot_chunk_bytes_;
   const uint64_t max_snapshot_bytes_;
+  const SnapshotSource* const snapshot_source_;
+  bool snapshot_wanted_ = false;
   const std::function<absl::Status(const Snapshot&)> validate_snapshot_;
   const bool check_quorum_;
   const bool pre_vote_;

@@ -331,36 +331,66 @@ bool Raft::MaybeSendAppend(uint64_t to, bool send_if_empty) {
 bool Raft::MaybeSendSnapshot(uint64_t to, Progress& pr) {
   // Don't ship a whole snapshot to a node we have not heard from lately.
   if (!pr.recent_active) return false;
-  absl::StatusOr<Snapshot> snapshot = log_.GetSnapshot();
-  if (!snapshot.ok()) {
-    CHECK(
-        IsEntryUnavailable(snapshot.status()));  // Not ready yet: retry later.
+  absl::StatusOr<ImageInfo> image = ImageToSend();
+  if (!image.ok()) {
+    CHECK(IsEntryUnavailable(image.status()));  // Not ready yet: retry later.
     return false;
   }
-  CHECK(!snapshot->IsEmpty());
-  pr.BecomeSnapshot(snapshot->metadata.index);
+  CHECK(image->metadata.index != 0);
+  pr.BecomeSnapshot(image->metadata.index);
   SendSnapshotChunk(to, pr);
   return true;
 }
 
+absl::StatusOr<ImageInfo> Raft::ImageToSend() {
+  if (snapshot_source_ == nullptr) {
+    absl::StatusOr<Snapshot> snapshot = log_.GetSnapshot();
+    if (!snapshot.ok()) return snapshot.status();
+    return ImageInfo{snapshot->metadata, snapshot->data.size()};
+  }
+  absl::StatusOr<ImageInfo> latest = snapshot_source_->Latest();
+  // Entries must follow the image: it cannot be older than the log.
+  if (!latest.ok() || latest->metadata.index + 1 < log_.FirstIndex()) {
+    snapshot_wanted_ = true;
+    return EntryUnavailableError();
+  }
+  return latest;
+}
+
+absl::StatusOr<std::string> Raft::ImageChunk(uint64_t index, uint64_t offset) {
+  if (snapshot_source_ != nullptr) {
+    return snapshot_source_->Read(index, offset, max_snapshot_chunk_bytes_);
+  }
+  absl::StatusOr<Snapshot> snapshot = log_.GetSnapshot();
+  if (!snapshot.ok()) return snapshot.status();
+  return snapshot->data.substr(offset, max_snapshot_chunk_bytes_);
+}
+
 void Raft::SendSnapshotChunk(uint64_t to, Progress& pr) {
   CHECK(pr.state == ProgressState::kSnapshot);
-  absl::StatusOr<Snapshot> snapshot = log_.GetSnapshot();
-  CHECK(snapshot.ok());
-  if (snapshot->metadata.index != pr.pending_snapshot) {
+  absl::StatusOr<ImageInfo> image = ImageToSend();
+  if (image.ok() && image->metadata.index != pr.pending_snapshot) {
     // A newer snapshot replaced the one in transfer: start that one.
-    pr.BecomeSnapshot(snapshot->metadata.index);
+    pr.BecomeSnapshot(image->metadata.index);
   }
-  const std::string& data = snapshot->data;
-  CHECK_LE(pr.snapshot_offset, data.size());
+  absl::StatusOr<std::string> chunk = EntryUnavailableError();
+  if (image.ok()) {
+    CHECK_LE(pr.snapshot_offset, image->size);
+    chunk = ImageChunk(image->metadata.index, pr.snapshot_offset);
+  }
+  if (!chunk.ok()) {
+    // The image went (replaced, or a read failed): probe again from what
+    // the follower holds, which asks for an image anew if one is needed.
+    pr.pending_snapshot = 0;
+    pr.BecomeProbe();
+    return;
+  }
   Message m;
   m.type = MessageType::kSnap;
   m.to = to;
   m.snapshot_offset = pr.snapshot_offset;
-  m.snapshot_size = data.size();
-  m.snapshot =
-      Snapshot{snapshot->metadata,
-               data.substr(pr.snapshot_offset, max_snapshot_chunk_bytes_)};
+  m.snapshot_size = image->size;
+  m.snapshot = Snapshot{image->metadata, std::move(*chunk)};
   Send(std::move(m));
 }
 
@@ -369,13 +399,16 @@ void Raft::HandleSnapshotResponse(const Message& m, Progress& pr) {
   if (pr.state != ProgressState::kSnapshot || m.index != pr.pending_snapshot) {
     return;  // About a transfer that is over.
   }
-  absl::StatusOr<Snapshot> snapshot = log_.GetSnapshot();
-  CHECK(snapshot.ok());
+  absl::StatusOr<ImageInfo> image = ImageToSend();
+  if (!image.ok()) {
+    pr.pending_snapshot = 0;  // It does not hold the image.
+    pr.BecomeProbe();
+    return;
+  }
   // The follower says how much it holds: continue (or resume) from there.
-  pr.snapshot_offset =
-      std::min<uint64_t>(m.snapshot_offset, snapshot->data.size());
-  if (pr.snapshot_offset < snapshot->data.size() ||
-      snapshot->metadata.index != pr.pending_snapshot) {
+  pr.snapshot_offset = std::min<uint64_t>(m.snapshot_offset, image->size);
+  if (pr.snapshot_offset < image->size ||
+      image->metadata.index != pr.pending_snapshot) {
     SendSnapshotChunk(m.from, pr);
   }
 }

@@ -396,6 +396,65 @@ TEST(Snapshot, ChunkedTransferSurvivesLostChunksAndResumes) {
   EXPECT_EQ(net.applied(3).back().data, "after");
 }
 
+// A durable state machine's images, set by the test as the runtime would
+// once the image it asked for is made.
+class FakeImages final : public SnapshotSource {
+ public:
+  void Request(const SnapshotMetadata&) override {}
+  absl::StatusOr<ImageInfo> Latest() const override {
+    if (image.empty()) return absl::UnavailableError("none");
+    return ImageInfo{metadata, image.size()};
+  }
+  absl::StatusOr<std::string> Read(uint64_t index, uint64_t offset,
+                                   uint64_t max_bytes) const override {
+    if (index != metadata.index) return absl::NotFoundError("replaced");
+    return image.substr(offset, max_bytes);
+  }
+  SnapshotMetadata metadata;
+  std::string image;
+};
+
+// Issue 14: a durable leader compacts without a copy of its state; a
+// follower behind the log gets an image from the snapshot source, asked
+// for when needed, never one older than the log's start.
+TEST(Snapshot, ADurableLeaderSendsImagesFromItsSnapshotSource) {
+  FakeImages images;
+  Network net({1, 2, 3}, NetworkOptions{.max_snapshot_chunk_bytes = 10,
+                                        .snapshot_sources = {{1, &images}}});
+  Elect(net, 1);
+  net.Isolate(3);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(net.Propose(1, "e").ok());
+  net.Stabilize();
+  const uint64_t applied = net.applied_index(1);
+  const ConfState conf = net.raft(1).tracker().GetConfState();
+  ASSERT_TRUE(net.storage(1).CreateSnapshot(applied, conf, "").ok());
+  ASSERT_TRUE(net.storage(1).Compact(applied).ok());
+  // An image older than the log's start cannot be followed by entries.
+  images.metadata = SnapshotMetadata{2, 1, conf};
+  images.image = "too old";
+  net.Heal();
+  int chunks = 0;
+  net.SetFilter([&](const Message& m) {
+    chunks += m.type == MessageType::kSnap;
+    return true;
+  });
+  TickUntil(net, 20, [&] { return net.raft(1).snapshot_wanted(); });
+  ASSERT_TRUE(net.raft(1).snapshot_wanted());
+  EXPECT_EQ(chunks, 0);
+  net.raft(1).ClearSnapshotWanted();
+  const std::string image(95, 'd');  // Ten chunks.
+  images.metadata =
+      SnapshotMetadata{applied, *net.storage(1).Term(applied), conf};
+  images.image = image;
+  TickUntil(net, 200, [&] { return net.applied_index(3) >= applied; });
+  EXPECT_EQ(net.applied_index(3), applied);
+  EXPECT_EQ(net.storage(3).GetSnapshot()->data, image);
+  EXPECT_GE(chunks, 10);
+  ASSERT_TRUE(net.Propose(1, "after").ok());
+  net.Stabilize();
+  EXPECT_EQ(net.applied(3).back().data, "after");
+}
+
 TEST(Membership, AddedVoterCatchesUpAndCounts) {
   Network net({1, 2, 3, 4}, NetworkOptions{});
   // Start with {1,2,3}; 4 is not in the configuration yet.

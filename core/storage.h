@@ -47,6 +47,34 @@ class Storage {
   virtual absl::StatusOr<Snapshot> GetSnapshot() const = 0;
 };
 
+// An image ready to send: what it holds and its size in bytes.
+struct ImageInfo {
+  SnapshotMetadata metadata;
+  uint64_t size = 0;
+};
+
+// Images of a durable state machine for followers (DESIGN.md §2, rule 5).
+// Its files are its durable state, so the log is compacted without a copy
+// of it; an image is made only when a follower needs one, off the Raft
+// loop where the state machine can (from a consistent read while writes go
+// on), and read back in bounded chunks.
+class SnapshotSource {
+ public:
+  virtual ~SnapshotSource() = default;
+  // Starts an image of the state as it is now, at the state machine's
+  // applied index, which `metadata` describes. The runtime calls it when
+  // the core asks (Raft::snapshot_wanted); one in the making makes it a
+  // no-op.
+  virtual void Request(const SnapshotMetadata& metadata) = 0;
+  // The image made last. Unavailable while none is ready.
+  virtual absl::StatusOr<ImageInfo> Latest() const = 0;
+  // Up to `max_bytes` of image `index` from `offset` (at least one byte
+  // below its size). NotFound once a newer image replaced it; any other
+  // error is the disk's.
+  virtual absl::StatusOr<std::string> Read(uint64_t index, uint64_t offset,
+                                           uint64_t max_bytes) const = 0;
+};
+
 // Keeps at most `max_bytes` worth of entries, but never less than one.
 void LimitSize(std::vector<Entry>& entries, uint64_t max_bytes);
 
