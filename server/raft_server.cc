@@ -47,9 +47,16 @@ class PausingStateMachine final : public core::StateMachine {
   absl::Status Restore(const core::Snapshot& s) override {
     return inner_->Restore(s);
   }
+  absl::Status ValidateSnapshot(const core::Snapshot& s) const override {
+    return inner_->ValidateSnapshot(s);
+  }
   absl::StatusOr<std::string> SnapshotData() override {
     return inner_->SnapshotData();
   }
+  core::SnapshotSource* snapshot_source() override {
+    return inner_->snapshot_source();
+  }
+  absl::Status Sync() override { return inner_->Sync(); }
   uint64_t AppliedIndex() const override { return inner_->AppliedIndex(); }
 
  private:

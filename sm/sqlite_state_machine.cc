@@ -67,6 +67,7 @@ SqliteStateMachine::SqliteStateMachine(const SqliteOptions& options)
 }
 
 SqliteStateMachine::~SqliteStateMachine() {
+  images_.reset();
   checkpointer_.reset();
   validator_.reset();
   sessions_.reset();
@@ -152,6 +153,11 @@ absl::Status SqliteStateMachine::Init() {
   }
   s = internal_->Exec(kMetaSchema);
   if (!s.ok()) return s;
+  if (options_.vfs != nullptr) {
+    images_ = ImageSource::ForConnection(db_);  // A file on the sim's disk.
+  } else if (!memory) {
+    images_ = ImageSource::ForFile(options_.path);
+  }
   if (memory) {
     // One thread drives an in-memory machine (the simulator): validate on
     // the write connection itself, which holds the schema.

@@ -41,6 +41,7 @@
 #include "sm/command.h"
 #include "sm/command_context.h"
 #include "sm/divergence.h"
+#include "sm/image_source.h"
 #include "sm/internal_statements.h"
 #include "sm/read_pool.h"
 #include "sm/sessions.h"
@@ -125,6 +126,13 @@ class SqliteStateMachine final : public core::StateMachine {
   absl::StatusOr<std::string> SnapshotData() override {
     return CreateSnapshot();
   }
+  // A file database is durable: images for followers come from its file
+  // (image_source.h), and the log is compacted after Sync() with no copy.
+  // Null for a memory database.
+  core::SnapshotSource* snapshot_source() override { return images_.get(); }
+  // Syncs the WAL: every committed batch survives a crash. (Checkpoints
+  // sync the database file before the WAL is reused.)
+  absl::Status Sync() override;
 
   // A consistent image of the database (including its applied index).
   absl::StatusOr<std::string> CreateSnapshot();
@@ -275,6 +283,7 @@ class SqliteStateMachine final : public core::StateMachine {
   // own connection (done by the writer, a checkpoint's page writes and fsync
   // stalled the apply loop every few hundred entries).
   std::unique_ptr<WalCheckpointer> checkpointer_;
+  std::unique_ptr<ImageSource> images_;  // Files only.
 
   uint64_t applied_ = 0;  // Invariant: equals the meta table's value.
   uint64_t hash_ = 0;

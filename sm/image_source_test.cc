@@ -1,0 +1,140 @@
+// Images for followers from a durable database: made from the state at the
+// request, while writes go on; read back in chunks; replaced by newer ones.
+#include "sm/image_source.h"
+
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "sm/temp_dir.h"
+#include "sm/test_util.h"
+
+namespace raftsql::sm {
+namespace {
+
+std::unique_ptr<SqliteStateMachine> OpenFile(const std::string& path) {
+  SqliteOptions o;
+  o.path = path;
+  absl::StatusOr<std::unique_ptr<SqliteStateMachine>> sm =
+      SqliteStateMachine::Open(o);
+  EXPECT_TRUE(sm.ok()) << sm.status();
+  return std::move(*sm);
+}
+
+void Insert(SqliteStateMachine& sm, int rows) {
+  for (int i = 0; i < rows; ++i) {
+    ApplyOk(sm, Cmd({S("INSERT INTO t(v) VALUES (randomblob(3000))")}));
+  }
+}
+
+core::SnapshotMetadata At(const SqliteStateMachine& sm) {
+  return core::SnapshotMetadata{sm.AppliedIndex(), 1, {{1, 2, 3}, {}}};
+}
+
+// The whole image, read in chunks of `chunk` bytes.
+std::string ReadAll(const core::SnapshotSource& source, uint64_t index,
+                    uint64_t size, uint64_t chunk) {
+  std::string out;
+  while (out.size() < size) {
+    absl::StatusOr<std::string> part = source.Read(index, out.size(), chunk);
+    EXPECT_TRUE(part.ok()) << part.status();
+    if (!part.ok() || part->empty()) break;
+    out += *part;
+  }
+  return out;
+}
+
+TEST(ImageSource, AFileImageHoldsTheStateAtItsRequest) {
+  TempDir dir;
+  auto sm = OpenFile(dir.File("db"));
+  ApplyOk(*sm, Cmd({S("CREATE TABLE t(v BLOB)")}));
+  Insert(*sm, 200);
+  core::SnapshotSource* source = sm->snapshot_source();
+  ASSERT_NE(source, nullptr);
+  EXPECT_TRUE(absl::IsUnavailable(source->Latest().status()));
+  const core::SnapshotMetadata asked = At(*sm);
+  const std::string expected = DumpDatabase(*sm);
+  source->Request(asked);
+  Insert(*sm, 50);  // While the copy runs: not in the image.
+  static_cast<ImageSource*>(source)->Wait();
+  absl::StatusOr<core::ImageInfo> latest = source->Latest();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->metadata, asked);
+  EXPECT_GT(latest->size, 200u * 3000);
+  const std::string image =
+      ReadAll(*source, asked.index, latest->size, 64 << 10);
+  ASSERT_EQ(image.size(), latest->size);
+  const core::Snapshot snapshot{asked, image};
+  ASSERT_TRUE(sm->ValidateSnapshot(snapshot).ok());
+  auto other = OpenFile(dir.File("other"));
+  ASSERT_TRUE(other->Restore(snapshot).ok());
+  EXPECT_EQ(other->AppliedIndex(), asked.index);
+  EXPECT_TRUE(DumpDatabase(*other) == expected);  // Never print images.
+}
+
+TEST(ImageSource, ANewerImageReplacesTheOlder) {
+  TempDir dir;
+  auto sm = OpenFile(dir.File("db"));
+  ApplyOk(*sm, Cmd({S("CREATE TABLE t(v BLOB)")}));
+  auto* source = static_cast<ImageSource*>(sm->snapshot_source());
+  const core::SnapshotMetadata first = At(*sm);
+  source->Request(first);
+  source->Wait();
+  source->Request(first);  // Nothing newer: no new image.
+  source->Wait();
+  EXPECT_EQ(source->images_made(), 1u);
+  Insert(*sm, 10);
+  const core::SnapshotMetadata second = At(*sm);
+  source->Request(second);
+  source->Wait();
+  EXPECT_EQ(source->images_made(), 2u);
+  EXPECT_EQ(source->Latest()->metadata.index, second.index);
+  EXPECT_TRUE(absl::IsNotFound(source->Read(first.index, 0, 10).status()));
+  EXPECT_TRUE(source->Read(second.index, 0, 10).ok());
+  // Only the newest image is on disk.
+  int images = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir.File(""))) {
+    images += f.path().filename().string().find(".image-") != std::string::npos;
+  }
+  EXPECT_EQ(images, 1);
+}
+
+TEST(ImageSource, AnImageAtAnotherIndexIsNotMade) {
+  TempDir dir;
+  auto sm = OpenFile(dir.File("db"));
+  ApplyOk(*sm, Cmd({S("CREATE TABLE t(v BLOB)")}));
+  auto* source = static_cast<ImageSource*>(sm->snapshot_source());
+  core::SnapshotMetadata wrong = At(*sm);
+  ++wrong.index;  // Not what the file holds.
+  source->Request(wrong);
+  source->Wait();
+  EXPECT_TRUE(absl::IsUnavailable(source->Latest().status()));
+  EXPECT_NE(source->last_error(), "");
+}
+
+TEST(ImageSource, ImagesLeftByAnEarlierRunAreDeleted) {
+  TempDir dir;
+  const std::string left = dir.File("db.image-7");
+  std::ofstream(left) << "old";
+  std::ofstream(dir.File("db.image-9.partial")) << "old";
+  std::ofstream(dir.File("other.image-7")) << "not ours";
+  auto sm = OpenFile(dir.File("db"));
+  EXPECT_FALSE(std::filesystem::exists(left));
+  EXPECT_FALSE(std::filesystem::exists(dir.File("db.image-9.partial")));
+  EXPECT_TRUE(std::filesystem::exists(dir.File("other.image-7")));
+}
+
+TEST(ImageSource, SyncMakesAppliedBatchesDurable) {
+  TempDir dir;
+  auto sm = OpenFile(dir.File("db"));
+  ApplyOk(*sm, Cmd({S("CREATE TABLE t(v BLOB)")}));
+  EXPECT_TRUE(sm->Sync().ok());
+  EXPECT_TRUE(OpenMemory()->Sync().ok());
+  EXPECT_EQ(OpenMemory()->snapshot_source(), nullptr);
+}
+
+}  // namespace
+}  // namespace raftsql::sm
