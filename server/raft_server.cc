@@ -342,18 +342,20 @@ void RaftServer::OnSoftState(const core::SoftState& ss) {
 void RaftServer::OnApply(const core::Entry& e, const std::string& result) {
   if (e.type == core::EntryType::kConfChange) {
     std::optional<core::ConfChange> cc = core::ConfChange::Decode(e.data);
-    if (!cc.has_value()) return;
-    auto [request, address] = ParseConfContext(cc->context);
-    if (cc->type != core::ConfChange::Type::kRemoveNode && !address.empty()) {
-      SetAddress(cc->node_id, address);
+    if (cc.has_value()) {
+      auto [request, address] = ParseConfContext(cc->context);
+      if (cc->type != core::ConfChange::Type::kRemoveNode && !address.empty()) {
+        SetAddress(cc->node_id, address);
+      }
+      if (request != 0) Finish(request, std::string());
     }
-    if (request != 0) Finish(request, std::string());
-    return;
+  } else {
+    uint64_t id = sm::Command::PeekRequestId(e.data);
+    if (id == 0) id = sm::SettingChange::PeekRequestId(e.data);
+    if (id == 0) id = sm::UserChange::PeekRequestId(e.data);
+    if (id != 0) Finish(id, result);
   }
-  uint64_t id = sm::Command::PeekRequestId(e.data);
-  if (id == 0) id = sm::SettingChange::PeekRequestId(e.data);
-  if (id == 0) id = sm::UserChange::PeekRequestId(e.data);
-  if (id != 0) Finish(id, result);
+  ResolveReplacedProposals(e.index);
 }
 
 uint64_t RaftServer::NextId() { return next_id_.fetch_add(2); }

@@ -204,6 +204,7 @@ class RaftServer {
     int64_t leader_deadline_ms = 0;  // for a leader to appear
     int64_t deadline_ms = 0;         // for the outcome
     bool submitted = false;
+    uint64_t proposed_index = 0;  // Its entry's index, once proposed.
   };
 
   explicit RaftServer(const ServerOptions& options);
@@ -234,6 +235,8 @@ class RaftServer {
       std::function<absl::Status(uint64_t id)> submit, const char* what);
   void TrySubmit(uint64_t id);
   void Finish(uint64_t id, absl::StatusOr<std::string> result);
+  // Answers the proposals whose index `applied` passed without them.
+  void ResolveReplacedProposals(uint64_t applied);
   // At stop: requests not yet proposed fail UNAVAILABLE (nothing was
   // written), proposed ones UNKNOWN (outcome unknown).
   void FinishAll();
@@ -293,6 +296,11 @@ class RaftServer {
 
   // Loop thread only.
   std::unordered_map<uint64_t, Request> requests_;
+  // Proposed requests by the index their entry took (loop thread only).
+  // Once that index applies without answering one, its entry was replaced
+  // by a newer leader's: it never applies (Log Matching), so the request is
+  // answered then, not at its deadline.
+  std::map<uint64_t, uint64_t> proposed_at_;
   std::vector<uint64_t> parked_;        // waiting for a leader or a retry
   std::vector<uint64_t> queued_reads_;  // for this iteration's ReadIndex
   std::unordered_map<uint64_t, std::vector<uint64_t>> read_batches_;

@@ -70,9 +70,16 @@ void RaftServer::TrySubmit(uint64_t id) {
     parked_.push_back(id);  // Until a leader is known, or the wait ends.
     return;
   }
+  const uint64_t last = node_->raw().raft().log().LastIndex();
   const absl::Status s = it->second.submit(id);
   if (s.ok()) {
     it->second.submitted = true;
+    // A proposal appends one entry to the leader's log (a read none).
+    const uint64_t now_last = node_->raw().raft().log().LastIndex();
+    if (now_last > last) {
+      it->second.proposed_index = now_last;
+      proposed_at_[now_last] = id;
+    }
   } else if (core::IsProposalDropped(s)) {
     parked_.push_back(id);  // In no log: safe to try again.
   } else {
@@ -110,9 +117,24 @@ void RaftServer::FlushReads() {
 void RaftServer::Finish(uint64_t id, absl::StatusOr<std::string> result) {
   auto it = requests_.find(id);
   if (it == requests_.end()) return;  // Not ours, or already answered.
+  if (auto at = proposed_at_.find(it->second.proposed_index);
+      at != proposed_at_.end() && at->second == id) {
+    proposed_at_.erase(at);
+  }
   Done<std::string> done = std::move(it->second.done);
   requests_.erase(it);
   done(std::move(result));
+}
+
+void RaftServer::ResolveReplacedProposals(uint64_t applied) {
+  while (!proposed_at_.empty() && proposed_at_.begin()->first <= applied) {
+    const uint64_t id = proposed_at_.begin()->second;
+    proposed_at_.erase(proposed_at_.begin());
+    // The error model (README): UNAVAILABLE, nothing was written.
+    Finish(id, absl::UnavailableError(
+                   "the leader changed before the request committed; it was "
+                   "not applied and never will be: retry it"));
+  }
 }
 
 void RaftServer::FinishAll() {
@@ -129,6 +151,7 @@ void RaftServer::FinishAll() {
                          "node shutting down; the request was not proposed"));
   }
   parked_.clear();
+  proposed_at_.clear();
   queued_reads_.clear();
   read_batches_.clear();
 }
