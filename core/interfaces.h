@@ -97,6 +97,9 @@ class StateMachine {
   // get images made on demand. Null: a volatile one, copied by
   // SnapshotData() at each compaction.
   virtual SnapshotSource* snapshot_source() { return nullptr; }
+  // ... and where its images from a leader go: Restore then gets a
+  // snapshot whose data is the sink's Reference().
+  virtual SnapshotSink* snapshot_sink() { return nullptr; }
   // Makes everything applied so far survive a crash. An error is the
   // disk's: the node stops.
   virtual absl::Status Sync() { return absl::OkStatus(); }

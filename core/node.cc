@@ -39,6 +39,7 @@ Config PrepareStart(const NodeOptions& options) {
   Config config = options.raft;
   config.applied = sm->AppliedIndex();
   config.snapshot_source = sm->snapshot_source();
+  config.snapshot_sink = sm->snapshot_sink();
   config.validate_snapshot = [sm](const Snapshot& s) {
     return sm->ValidateSnapshot(s);
   };

@@ -48,6 +48,7 @@ Raft::Raft(const Config& config)
       max_snapshot_chunk_bytes_(config.max_snapshot_chunk_bytes),
       max_snapshot_bytes_(config.max_snapshot_bytes),
       snapshot_source_(config.snapshot_source),
+      snapshot_sink_(config.snapshot_sink),
       validate_snapshot_(config.validate_snapshot),
       check_quorum_(config.check_quorum),
       pre_vote_(config.pre_vote),

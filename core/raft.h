@@ -34,6 +34,9 @@ struct Config {
   // A durable state machine's images (borrowed): snapshots for followers
   // come from it, not from storage's snapshot, which then holds no data.
   const SnapshotSource* snapshot_source = nullptr;
+  // ... and where its images from a leader go (borrowed): to disk, checked
+  // there, installed by reference. Null: in memory, then validate_snapshot.
+  SnapshotSink* snapshot_sink = nullptr;
   // The state machine's applied index at start (0 = start from storage).
   uint64_t applied = 0;
   uint64_t max_size_per_msg = 1 << 20;
@@ -168,6 +171,9 @@ class Raft {
   void HandleAppendEntries(const Message& m);
   void HandleHeartbeat(const Message& m);
   void HandleSnapshot(const Message& m);
+  // HandleSnapshot for a follower with a snapshot sink; `done` answers
+  // once the image is installed (or found not needed).
+  void HandleSnapshotIntoSink(const Message& m, Message done);
   void SendSnapshotResponse(uint64_t to, uint64_t index, bool reject);
   bool Restore(const Snapshot& snapshot);
 
@@ -186,6 +192,7 @@ class Raft {
   const uint64_t max_snapshot_chunk_bytes_;
   const uint64_t max_snapshot_bytes_;
   const SnapshotSource* const snapshot_source_;
+  SnapshotSink* const snapshot_sink_;
   bool snapshot_wanted_ = false;
   const std::function<absl::Status(const Snapshot&)> validate_snapshot_;
   const bool check_quorum_;

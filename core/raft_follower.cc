@@ -102,8 +102,13 @@ void Raft::HandleSnapshot(const Message& m) {
   if (meta.index <= log_.committed()) {
     // Nothing to install: tell the leader where we are.
     partial_snapshot_.reset();
+    if (snapshot_sink_ != nullptr) snapshot_sink_->Drop();
     done.index = log_.committed();
     Send(std::move(done));
+    return;
+  }
+  if (snapshot_sink_ != nullptr) {
+    HandleSnapshotIntoSink(m, std::move(done));
     return;
   }
   if (!partial_snapshot_.has_value() || partial_snapshot_->metadata != meta ||
@@ -151,14 +156,78 @@ void Raft::HandleSnapshot(const Message& m) {
   Send(std::move(done));
 }
 
+void Raft::HandleSnapshotIntoSink(const Message& m, Message done) {
+  const SnapshotMetadata& meta = m.snapshot->metadata;
+  SnapshotSink& sink = *snapshot_sink_;
+  // Chunks of another node's image at the same index may differ byte for
+  // byte (SQLite page layout): a transfer resumes only with its sender.
+  std::optional<uint64_t> held = sink.Held(meta, m.from, m.snapshot_size);
+  if (!held.has_value()) {
+    // A new transfer must start at the beginning.
+    if (m.snapshot_offset != 0 ||
+        !sink.Begin(meta, m.from, m.snapshot_size).ok()) {
+      SendSnapshotResponse(m.from, meta.index, /*reject=*/true);
+      return;
+    }
+    held = 0;
+  }
+  if (m.snapshot_offset > *held) {
+    SendSnapshotResponse(m.from, meta.index, /*reject=*/true);  // A gap.
+    return;
+  }
+  // Append what this chunk adds beyond what we hold (chunks may repeat).
+  const std::string& chunk = m.snapshot->data;
+  const uint64_t skip = *held - m.snapshot_offset;
+  if (skip < chunk.size() &&
+      !sink.Append(absl::string_view(chunk).substr(skip)).ok()) {
+    sink.Drop();
+    SendSnapshotResponse(m.from, meta.index, /*reject=*/true);
+    return;
+  }
+  // ValidateNetworkMessage: a chunk never reaches past the snapshot's size.
+  CHECK_LE(sink.held(), m.snapshot_size);
+  if (sink.held() < m.snapshot_size) {
+    SendSnapshotResponse(m.from, meta.index, /*reject=*/false);
+    return;
+  }
+  const absl::Status finished = sink.Finish();
+  if (absl::IsUnavailable(finished)) {
+    // Being checked: the leader's next chunk (it sends one with each
+    // heartbeat response while it waits) asks again.
+    SendSnapshotResponse(m.from, meta.index, /*reject=*/false);
+    return;
+  }
+  if (!finished.ok()) {
+    // An image the state machine cannot restore is never installed: our
+    // log and state stay as they are, and the transfer starts over.
+    sink.Drop();
+    (void)Refuse(InvalidMessageError(
+        m, absl::StrCat("snapshot refused: ", finished.message())));
+    SendSnapshotResponse(m.from, meta.index, /*reject=*/true);
+    return;
+  }
+  if (Restore(Snapshot{meta, sink.Reference()})) {
+    sink.Installed();
+    done.index = log_.LastIndex();
+  } else {
+    sink.Drop();  // Not needed after all.
+    done.index = log_.committed();
+  }
+  Send(std::move(done));
+}
+
 void Raft::SendSnapshotResponse(uint64_t to, uint64_t index, bool reject) {
   Message resp;
   resp.type = MessageType::kSnapResp;
   resp.to = to;
   resp.index = index;
   resp.reject = reject;
-  resp.snapshot_offset =
-      partial_snapshot_.has_value() ? partial_snapshot_->data.size() : 0;
+  if (snapshot_sink_ != nullptr) {
+    resp.snapshot_offset = snapshot_sink_->held();
+  } else {
+    resp.snapshot_offset =
+        partial_snapshot_.has_value() ? partial_snapshot_->data.size() : 0;
+  }
   Send(std::move(resp));
 }
 

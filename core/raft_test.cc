@@ -455,6 +455,83 @@ TEST(Snapshot, ADurableLeaderSendsImagesFromItsSnapshotSource) {
   EXPECT_EQ(net.applied(3).back().data, "after");
 }
 
+// A durable follower's sink: in memory here; its check takes one round.
+class FakeSink final : public SnapshotSink {
+ public:
+  std::optional<uint64_t> Held(const SnapshotMetadata& m, uint64_t from,
+                               uint64_t size) const override {
+    if (!receiving || m != metadata || from != from_ || size != size_) {
+      return std::nullopt;
+    }
+    return bytes.size();
+  }
+  uint64_t held() const override { return receiving ? bytes.size() : 0; }
+  absl::Status Begin(const SnapshotMetadata& m, uint64_t from,
+                     uint64_t size) override {
+    receiving = true;
+    metadata = m;
+    from_ = from;
+    size_ = size;
+    bytes.clear();
+    return absl::OkStatus();
+  }
+  absl::Status Append(absl::string_view b) override {
+    bytes.append(b.data(), b.size());
+    return absl::OkStatus();
+  }
+  absl::Status Finish() override {
+    if (++finishes == 1) return absl::UnavailableError("checking");
+    return absl::OkStatus();
+  }
+  void Drop() override { receiving = false; }
+  std::string Reference() const override {
+    return "received:" + std::to_string(metadata.index);
+  }
+  void Installed() override {
+    installed = bytes;
+    receiving = false;
+  }
+
+  bool receiving = false;
+  SnapshotMetadata metadata;
+  std::string bytes;
+  std::string installed;
+  int finishes = 0;
+
+ private:
+  uint64_t from_ = 0;
+  uint64_t size_ = 0;
+};
+
+// Issue 14: a durable follower writes an image's chunks to its sink, waits
+// for its check, and installs a snapshot that only refers to it.
+TEST(Snapshot, ADurableFollowerReceivesIntoItsSinkAndInstallsByReference) {
+  FakeSink sink;
+  Network net({1, 2, 3}, NetworkOptions{.max_snapshot_chunk_bytes = 10,
+                                        .snapshot_sinks = {{3, &sink}}});
+  Elect(net, 1);
+  net.Isolate(3);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(net.Propose(1, "e").ok());
+  net.Stabilize();
+  const uint64_t applied = net.applied_index(1);
+  const std::string image(95, 'i');
+  ASSERT_TRUE(
+      net.storage(1)
+          .CreateSnapshot(applied, net.raft(1).tracker().GetConfState(), image)
+          .ok());
+  ASSERT_TRUE(net.storage(1).Compact(applied).ok());
+  net.Heal();
+  TickUntil(net, 200, [&] { return net.applied_index(3) >= applied; });
+  EXPECT_EQ(net.applied_index(3), applied);
+  EXPECT_EQ(sink.installed, image);
+  EXPECT_GE(sink.finishes, 2);  // Asked again after "checking".
+  EXPECT_EQ(net.storage(3).GetSnapshot()->data,
+            "received:" + std::to_string(applied));
+  ASSERT_TRUE(net.Propose(1, "after").ok());
+  net.Stabilize();
+  EXPECT_EQ(net.applied(3).back().data, "after");
+}
+
 TEST(Membership, AddedVoterCatchesUpAndCounts) {
   Network net({1, 2, 3, 4}, NetworkOptions{});
   // Start with {1,2,3}; 4 is not in the configuration yet.

@@ -12,10 +12,13 @@
 #define RAFTSQL_CORE_STORAGE_H_
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/types.h"
 
 namespace raftsql::core {
@@ -73,6 +76,37 @@ class SnapshotSource {
   // error is the disk's.
   virtual absl::StatusOr<std::string> Read(uint64_t index, uint64_t offset,
                                            uint64_t max_bytes) const = 0;
+};
+
+// A durable state machine's side of receiving an image (a follower's):
+// chunks go to its disk, not to memory, and the image is checked and made
+// durable before it is installed. The snapshot the core then installs
+// holds only Reference(), which the state machine's Restore understands.
+class SnapshotSink {
+ public:
+  virtual ~SnapshotSink() = default;
+  // Bytes held of the image being received if it is `metadata`'s, of
+  // `size` bytes from `from`; nullopt for another one, or none.
+  virtual std::optional<uint64_t> Held(const SnapshotMetadata& metadata,
+                                       uint64_t from, uint64_t size) const = 0;
+  // Bytes held of whatever image is being received (0 if none).
+  virtual uint64_t held() const = 0;
+  // Starts receiving an image, dropping any other. An error is the disk's.
+  virtual absl::Status Begin(const SnapshotMetadata& metadata, uint64_t from,
+                             uint64_t size) = 0;
+  // Appends the image's next bytes.
+  virtual absl::Status Append(absl::string_view bytes) = 0;
+  // Every byte is held: OK once the image is checked and durable;
+  // Unavailable while that is under way (the leader's next chunk asks
+  // again); any other error refuses the image, which is dropped.
+  virtual absl::Status Finish() = 0;
+  // Forgets the image being received, or a finished one, deleting it.
+  virtual void Drop() = 0;
+  // The data of the snapshot the core installs for the finished image.
+  virtual std::string Reference() const = 0;
+  // The core installed the finished image (Reference()): the sink forgets
+  // it, and the state machine's Restore owns it now.
+  virtual void Installed() = 0;
 };
 
 // Keeps at most `max_bytes` worth of entries, but never less than one.

@@ -36,6 +36,10 @@ Config Network::MakeConfig(uint64_t id, uint64_t applied) {
       it != options_.snapshot_sources.end()) {
     c.snapshot_source = it->second;
   }
+  if (auto it = options_.snapshot_sinks.find(id);
+      it != options_.snapshot_sinks.end()) {
+    c.snapshot_sink = it->second;
+  }
   c.check_quorum = options_.check_quorum;
   c.pre_vote = options_.pre_vote;
   c.seed = options_.seed * 1000003 + restarts_;

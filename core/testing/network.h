@@ -39,6 +39,7 @@ struct NetworkOptions {
   uint64_t max_snapshot_chunk_bytes = 1 << 20;
   // Nodes with a durable state machine's images (borrowed).
   std::map<uint64_t, const SnapshotSource*> snapshot_sources;
+  std::map<uint64_t, SnapshotSink*> snapshot_sinks;
 };
 
 class Network {
