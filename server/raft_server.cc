@@ -56,6 +56,9 @@ class PausingStateMachine final : public core::StateMachine {
   core::SnapshotSource* snapshot_source() override {
     return inner_->snapshot_source();
   }
+  core::SnapshotSink* snapshot_sink() override {
+    return inner_->snapshot_sink();
+  }
   absl::Status Sync() override { return inner_->Sync(); }
   uint64_t AppliedIndex() const override { return inner_->AppliedIndex(); }
 

@@ -79,6 +79,15 @@ absl::Status SnapshotImage::Open(const std::string& data) {
   return absl::OkStatus();
 }
 
+absl::Status SnapshotImage::OpenFile(const std::string& path, const char* vfs) {
+  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READONLY, vfs) !=
+      SQLITE_OK) {
+    return absl::DataLossError(absl::StrCat("cannot open the image ", path,
+                                            ": ", sqlite3_errmsg(db_)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SnapshotImage::Check(uint64_t index) const {
   Stmt check;
   if (sqlite3_prepare_v2(db_, "PRAGMA quick_check(1)", -1, check.out(),

@@ -28,6 +28,9 @@ class SnapshotImage {
   // DATA_LOSS if `data` is not a SQLite database; RESOURCE_EXHAUSTED if it
   // does not fit in memory.
   absl::Status Open(const std::string& data);
+  // The same for an image in a file (rollback-journal mode, bytes 18-19 =
+  // 1) on `vfs` (null: the platform's), opened read-only.
+  absl::Status OpenFile(const std::string& path, const char* vfs);
   // The image's B-trees are sound (quick_check) and it holds the state at
   // `index` (its stored applied index); DATA_LOSS otherwise.
   absl::Status Check(uint64_t index) const;

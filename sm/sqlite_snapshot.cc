@@ -2,6 +2,7 @@
 #include <sqlite3.h>
 
 #include "core/check.h"
+#include "sm/image_sink.h"
 #include "sm/snapshot_image.h"
 #include "sm/sqlite_state_machine.h"
 #include "sm/sqlite_util.h"
@@ -44,6 +45,10 @@ absl::Status SqliteStateMachine::ValidateSnapshot(
 }
 
 absl::Status SqliteStateMachine::Restore(const core::Snapshot& snapshot) {
+  if (std::optional<uint64_t> index =
+          ImageSink::ReferencedIndex(snapshot.data)) {
+    return RestoreReceived(snapshot.metadata.index, *index);
+  }
   // Load the image into a scratch connection, check it, then copy it page by
   // page over ours: the backup API works for files and memory alike and is
   // atomic, so a refused image leaves our state as it was.
@@ -51,6 +56,35 @@ absl::Status SqliteStateMachine::Restore(const core::Snapshot& snapshot) {
   absl::Status s = image.Open(snapshot.data);
   if (s.ok()) s = image.Check(snapshot.metadata.index);
   if (!s.ok()) return s;
+  return RestoreFrom(image, snapshot.metadata.index);
+}
+
+absl::Status SqliteStateMachine::RestoreReceived(uint64_t index,
+                                                 uint64_t referenced) {
+  if (sink_ == nullptr || referenced != index) {
+    return absl::DataLossError(
+        absl::StrCat("the snapshot at ", index, " refers to a received image (",
+                     referenced, ") this database does not hold"));
+  }
+  {
+    // The file was checked when it arrived; again here, for a restart
+    // between its install and this restore.
+    SnapshotImage image;
+    absl::Status s = image.OpenFile(sink_->received_path(), sink_->vfs_name());
+    if (s.ok()) s = image.Check(index);
+    if (s.ok()) s = RestoreFrom(image, index);
+    if (!s.ok()) return s;
+  }
+  // Durable before the file goes: the log holds only a reference to it.
+  absl::Status s = Sync();
+  if (!s.ok()) return s;
+  sink_->Restored();
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStateMachine::RestoreFrom(SnapshotImage& image,
+                                             uint64_t index) {
+  absl::Status s;
   sqlite3_backup* backup = sqlite3_backup_init(db_, "main", image.db(), "main");
   if (backup == nullptr) return SqliteError(db_, sqlite3_errcode(db_));
   const int rc = sqlite3_backup_step(backup, -1);
@@ -58,7 +92,7 @@ absl::Status SqliteStateMachine::Restore(const core::Snapshot& snapshot) {
   if (rc != SQLITE_DONE) return SqliteError(db_, rc);
   s = LoadMeta();
   if (!s.ok()) return s;
-  CHECK_EQ(applied_, snapshot.metadata.index);  // Image.Check saw it.
+  CHECK_EQ(applied_, index);  // Image.Check saw it.
   return absl::OkStatus();
 }
 

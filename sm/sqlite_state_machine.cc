@@ -67,6 +67,7 @@ SqliteStateMachine::SqliteStateMachine(const SqliteOptions& options)
 }
 
 SqliteStateMachine::~SqliteStateMachine() {
+  sink_.reset();
   images_.reset();
   checkpointer_.reset();
   validator_.reset();
@@ -157,6 +158,10 @@ absl::Status SqliteStateMachine::Init() {
     images_ = ImageSource::ForConnection(db_);  // A file on the sim's disk.
   } else if (!memory) {
     images_ = ImageSource::ForFile(options_.path);
+  }
+  if (options_.path != ":memory:") {
+    sink_ = std::make_unique<ImageSink>(options_.path, options_.vfs,
+                                        /*background=*/options_.vfs == nullptr);
   }
   if (memory) {
     // One thread drives an in-memory machine (the simulator): validate on

@@ -41,6 +41,7 @@
 #include "sm/command.h"
 #include "sm/command_context.h"
 #include "sm/divergence.h"
+#include "sm/image_sink.h"
 #include "sm/image_source.h"
 #include "sm/internal_statements.h"
 #include "sm/read_pool.h"
@@ -56,6 +57,8 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 namespace raftsql::sm {
+
+class SnapshotImage;
 
 class WalCheckpointer;
 
@@ -130,6 +133,9 @@ class SqliteStateMachine final : public core::StateMachine {
   // (image_source.h), and the log is compacted after Sync() with no copy.
   // Null for a memory database.
   core::SnapshotSource* snapshot_source() override { return images_.get(); }
+  // ... and images from a leader are received into a file beside it
+  // (image_sink.h), then restored from there.
+  core::SnapshotSink* snapshot_sink() override { return sink_.get(); }
   // Syncs the WAL: every committed batch survives a crash. (Checkpoints
   // sync the database file before the WAL is reused.)
   absl::Status Sync() override;
@@ -187,6 +193,9 @@ class SqliteStateMachine final : public core::StateMachine {
   const WriteSettings& write_settings() const { return budget_.limits(); }
 
  private:
+  // Restore from the received image a snapshot refers to, or from `image`.
+  absl::Status RestoreReceived(uint64_t index, uint64_t referenced);
+  absl::Status RestoreFrom(SnapshotImage& image, uint64_t index);
   explicit SqliteStateMachine(const SqliteOptions& options);
   absl::Status Init();
   absl::Status OpenReaders();
@@ -284,6 +293,7 @@ class SqliteStateMachine final : public core::StateMachine {
   // stalled the apply loop every few hundred entries).
   std::unique_ptr<WalCheckpointer> checkpointer_;
   std::unique_ptr<ImageSource> images_;  // Files only.
+  std::unique_ptr<ImageSink> sink_;      // Files only.
 
   uint64_t applied_ = 0;  // Invariant: equals the meta table's value.
   uint64_t hash_ = 0;

@@ -1,0 +1,180 @@
+#include "sm/image_sink.h"
+
+#include <sqlite3.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+#include "sm/snapshot_image.h"
+
+namespace raftsql::sm {
+namespace {
+
+constexpr char kReference[] = "raftsql-received-image:";
+// An image of a WAL-mode file says so in bytes 18-19 (2); written as 1
+// (rollback journal), the received file opens read-only on its own, with
+// no WAL beside it. The backup into our WAL database sets them back.
+constexpr uint64_t kVersionBytes = 18;
+
+}  // namespace
+
+ImageSink::ImageSink(std::string path, const char* vfs, bool background)
+    : received_(path + ".received"),
+      vfs_name_(vfs),
+      vfs_(sqlite3_vfs_find(vfs)),
+      background_(background) {
+  CHECK(vfs_ != nullptr);
+}
+
+ImageSink::~ImageSink() {
+  if (checker_.joinable()) checker_.join();
+  CloseFile();
+}
+
+std::optional<uint64_t> ImageSink::Held(const core::SnapshotMetadata& metadata,
+                                        uint64_t from, uint64_t size) const {
+  const bool same = state_ != State::kIdle && state_ != State::kInstalled &&
+                    metadata == metadata_ && from == from_ && size == size_;
+  if (!same) return std::nullopt;
+  return held_;
+}
+
+uint64_t ImageSink::held() const {
+  return state_ == State::kIdle || state_ == State::kInstalled ? 0 : held_;
+}
+
+absl::Status ImageSink::Begin(const core::SnapshotMetadata& metadata,
+                              uint64_t from, uint64_t size) {
+  if (state_ == State::kInstalled) {
+    return absl::UnavailableError("an installed image waits for its restore");
+  }
+  Drop();
+  vfs_->xDelete(vfs_, received_.c_str(), 0);
+  auto* file = static_cast<sqlite3_file*>(std::calloc(1, vfs_->szOsFile));
+  int flags = 0;
+  const int rc = vfs_->xOpen(
+      vfs_, received_.c_str(), file,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_MAIN_DB, &flags);
+  if (rc != SQLITE_OK) {
+    if (file->pMethods != nullptr) file->pMethods->xClose(file);
+    std::free(file);
+    return absl::UnavailableError(
+        absl::StrCat("cannot create ", received_, ": ", sqlite3_errstr(rc)));
+  }
+  file_ = file;
+  state_ = State::kReceiving;
+  metadata_ = metadata;
+  from_ = from;
+  size_ = size;
+  held_ = 0;
+  return absl::OkStatus();
+}
+
+absl::Status ImageSink::Append(absl::string_view bytes) {
+  if (state_ != State::kReceiving) {
+    return absl::FailedPreconditionError("no image is being received");
+  }
+  std::string patched;
+  absl::string_view out = bytes;
+  if (held_ <= kVersionBytes + 1 && held_ + bytes.size() > kVersionBytes) {
+    patched = std::string(bytes);
+    for (uint64_t at = kVersionBytes; at <= kVersionBytes + 1; ++at) {
+      if (at >= held_ && at < held_ + patched.size()) patched[at - held_] = 1;
+    }
+    out = patched;
+  }
+  const int rc =
+      file_->pMethods->xWrite(file_, out.data(), static_cast<int>(out.size()),
+                              static_cast<sqlite3_int64>(held_));
+  if (rc != SQLITE_OK) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot write ", received_, ": ", sqlite3_errstr(rc)));
+  }
+  held_ += out.size();
+  return absl::OkStatus();
+}
+
+absl::Status ImageSink::Finish() {
+  if (state_ == State::kReceiving) {
+    if (held_ != size_) return absl::FailedPreconditionError("incomplete");
+    const int rc = file_->pMethods->xSync(file_, SQLITE_SYNC_NORMAL);
+    CloseFile();
+    if (rc != SQLITE_OK) {
+      return absl::DataLossError(
+          absl::StrCat("cannot sync ", received_, ": ", sqlite3_errstr(rc)));
+    }
+    state_ = State::kChecking;
+    checked_ = false;
+    if (!background_) {
+      Check();
+    } else {
+      checker_ = std::thread([this] { Check(); });
+    }
+  }
+  if (state_ == State::kChecking) {
+    if (!checked_) return absl::UnavailableError("checking the image");
+    if (checker_.joinable()) checker_.join();
+    state_ = State::kChecked;
+  }
+  if (state_ != State::kChecked) {
+    return absl::FailedPreconditionError("no image is being received");
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  return verdict_;
+}
+
+void ImageSink::Check() {
+  SnapshotImage image;
+  absl::Status s = image.OpenFile(received_, vfs_name_);
+  if (s.ok()) s = image.Check(metadata_.index);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    verdict_ = s;
+  }
+  checked_ = true;
+}
+
+void ImageSink::Drop() {
+  if (state_ == State::kInstalled) return;  // Restore owns it.
+  if (checker_.joinable()) checker_.join();
+  CloseFile();
+  if (state_ != State::kIdle) vfs_->xDelete(vfs_, received_.c_str(), 0);
+  state_ = State::kIdle;
+}
+
+std::string ImageSink::Reference() const {
+  return absl::StrCat(kReference, metadata_.index);
+}
+
+void ImageSink::Installed() {
+  CHECK(state_ == State::kChecked);
+  state_ = State::kInstalled;
+}
+
+std::optional<uint64_t> ImageSink::ReferencedIndex(const std::string& data) {
+  uint64_t index = 0;
+  if (!absl::StartsWith(data, kReference) ||
+      !absl::SimpleAtoi(absl::string_view(data).substr(strlen(kReference)),
+                        &index)) {
+    return std::nullopt;
+  }
+  return index;
+}
+
+void ImageSink::Restored() {
+  vfs_->xDelete(vfs_, received_.c_str(), 0);
+  state_ = State::kIdle;
+}
+
+void ImageSink::CloseFile() {
+  if (file_ == nullptr) return;
+  if (file_->pMethods != nullptr) file_->pMethods->xClose(file_);
+  std::free(file_);
+  file_ = nullptr;
+}
+
+}  // namespace raftsql::sm

@@ -1,0 +1,87 @@
+// ImageSink: where a durable follower's images from its leader go
+// (core::SnapshotSink; issue 14). Chunks are written to `<database>.received`
+// through the database's own VFS (the platform's files, or the simulator's
+// disk), never held in memory. When the last one is in, the file is synced
+// and checked (quick_check, and the applied index it holds against its
+// metadata): on a thread for platform files, at once in the simulator.
+// The core then installs a snapshot whose data is only Reference(), and the
+// state machine's Restore copies the file in and deletes it.
+//
+// One image at a time: a new transfer deletes a partial one; none starts
+// while an installed image waits for its Restore (a crash there leaves the
+// file for Restore at the next start).
+//
+// Thread-safety: called by the Raft loop; the checking thread only sets
+// its verdict under a mutex.
+#ifndef RAFTSQL_SM_IMAGE_SINK_H_
+#define RAFTSQL_SM_IMAGE_SINK_H_
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "core/storage.h"
+
+struct sqlite3_file;
+struct sqlite3_vfs;
+
+namespace raftsql::sm {
+
+class ImageSink final : public core::SnapshotSink {
+ public:
+  // `path`: the database file; `vfs`: its VFS (null: the platform's).
+  // `background`: check on a thread (platform files).
+  ImageSink(std::string path, const char* vfs, bool background);
+  ImageSink(const ImageSink&) = delete;
+  ImageSink& operator=(const ImageSink&) = delete;
+  ~ImageSink() override;
+
+  std::optional<uint64_t> Held(const core::SnapshotMetadata& metadata,
+                               uint64_t from, uint64_t size) const override;
+  uint64_t held() const override;
+  absl::Status Begin(const core::SnapshotMetadata& metadata, uint64_t from,
+                     uint64_t size) override;
+  absl::Status Append(absl::string_view bytes) override;
+  absl::Status Finish() override;
+  void Drop() override;
+  std::string Reference() const override;
+  void Installed() override;
+
+  // The index a snapshot's data refers to, if it is one of our references.
+  static std::optional<uint64_t> ReferencedIndex(const std::string& data);
+  // The received image's file (for Restore), and that Restore is done with
+  // it: deleted, and the next transfer may begin.
+  const std::string& received_path() const { return received_; }
+  const char* vfs_name() const { return vfs_name_; }
+  void Restored();
+
+ private:
+  enum class State { kIdle, kReceiving, kChecking, kChecked, kInstalled };
+
+  void CloseFile();
+  void Check();  // Sets verdict_.
+
+  const std::string received_;
+  const char* const vfs_name_;
+  sqlite3_vfs* const vfs_;
+  const bool background_;
+
+  State state_ = State::kIdle;
+  core::SnapshotMetadata metadata_;
+  uint64_t from_ = 0;
+  uint64_t size_ = 0;
+  uint64_t held_ = 0;
+  sqlite3_file* file_ = nullptr;  // kReceiving only.
+
+  std::thread checker_;
+  std::atomic<bool> checked_{false};
+  mutable std::mutex mu_;
+  absl::Status verdict_;  // Guarded by mu_.
+};
+
+}  // namespace raftsql::sm
+
+#endif  // RAFTSQL_SM_IMAGE_SINK_H_
