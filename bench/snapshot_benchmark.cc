@@ -1,0 +1,147 @@
+// What log compaction and catch-up cost the Raft loop as the database
+// grows (issue 14), on a file database of 16 and 128 MB:
+//   BM_CompactionCopy   the old compaction: a copy of the whole database
+//                       (SnapshotData), which ran on the loop
+//   BM_CompactionSync   today's: Sync() after a one-row batch
+//   BM_ImageRequest     the loop's part of an image for a follower (a read
+//                       transaction begins)
+//   BM_ImageMake        the copying thread's whole image, off the loop
+//
+//   ./bazelw run -c opt //bench:snapshot_benchmark
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "benchmark/benchmark.h"
+#include "sm/image_source.h"
+#include "sm/sqlite_state_machine.h"
+
+namespace raftsql::sm {
+namespace {
+
+constexpr int kMegabytesPerCommand = 4;
+
+// A file database grown to `megabytes` of rows, kept for every benchmark
+// of that size.
+class Grown {
+ public:
+  explicit Grown(int megabytes) {
+    char dir[] = "/tmp/raftsql-snapbench-XXXXXX";
+    if (mkdtemp(dir) == nullptr) std::abort();
+    dir_ = dir;
+    SqliteOptions o;
+    o.path = dir_ + "/db";
+    auto sm = SqliteStateMachine::Open(o);
+    if (!sm.ok()) std::abort();
+    sm_ = std::move(*sm);
+    Apply("CREATE TABLE t(v BLOB)");
+    for (int i = 0; i < megabytes / kMegabytesPerCommand; ++i) {
+      Apply(
+          "INSERT INTO t(v) SELECT randomblob(4000) FROM (WITH RECURSIVE "
+          "c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000) "
+          "SELECT x FROM c)");
+    }
+  }
+  ~Grown() {
+    sm_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void Apply(const std::string& sql) {
+    Command c;
+    c.statements.push_back(Statement{sql, {}, {}});
+    c.timestamp_ms = 1'700'000'000'000;
+    c.random_seed = index_;
+    sm_->Apply(core::Entry{1, ++index_, core::EntryType::kNormal, c.Encode()});
+  }
+  SqliteStateMachine& sm() { return *sm_; }
+  core::SnapshotMetadata Now() const {
+    return core::SnapshotMetadata{sm_->AppliedIndex(), 1, {{1}, {}}};
+  }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<SqliteStateMachine> sm_;
+  uint64_t index_ = 0;
+};
+
+Grown& Database(int megabytes) {
+  // Destroyed at exit, which removes the files.
+  static std::map<int, std::unique_ptr<Grown>> grown;
+  std::unique_ptr<Grown>& g = grown[megabytes];
+  if (g == nullptr) g = std::make_unique<Grown>(megabytes);
+  return *g;
+}
+
+void BM_CompactionCopy(benchmark::State& state) {
+  Grown& db = Database(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    absl::StatusOr<std::string> image = db.sm().SnapshotData();
+    if (!image.ok()) std::abort();
+    benchmark::DoNotOptimize(image->data());
+  }
+  state.SetLabel(absl::StrCat(state.range(0), " MB"));
+}
+BENCHMARK(BM_CompactionCopy)->Arg(16)->Arg(128)->Unit(benchmark::kMillisecond);
+
+void BM_CompactionSync(benchmark::State& state) {
+  Grown& db = Database(static_cast<int>(state.range(0)));
+  for (auto _ : state) {
+    state.PauseTiming();
+    db.Apply("INSERT INTO t(v) VALUES (randomblob(4000))");
+    state.ResumeTiming();
+    if (!db.sm().Sync().ok()) std::abort();
+  }
+}
+BENCHMARK(BM_CompactionSync)->Arg(16)->Arg(128)->Unit(benchmark::kMillisecond);
+
+void BM_ImageRequest(benchmark::State& state) {
+  Grown& db = Database(static_cast<int>(state.range(0)));
+  auto* images = static_cast<ImageSource*>(db.sm().snapshot_source());
+  for (auto _ : state) {
+    state.PauseTiming();
+    db.Apply("INSERT INTO t(v) VALUES (randomblob(4000))");
+    const core::SnapshotMetadata now = db.Now();
+    state.ResumeTiming();
+    images->Request(now);  // The loop's part.
+    state.PauseTiming();
+    images->Wait();
+    state.ResumeTiming();
+  }
+}
+BENCHMARK(BM_ImageRequest)
+    ->Arg(16)
+    ->Arg(128)
+    ->Iterations(20)
+    ->Unit(benchmark::kMillisecond);
+
+void BM_ImageMake(benchmark::State& state) {
+  Grown& db = Database(static_cast<int>(state.range(0)));
+  auto* images = static_cast<ImageSource*>(db.sm().snapshot_source());
+  uint64_t bytes = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    db.Apply("INSERT INTO t(v) VALUES (randomblob(4000))");
+    const core::SnapshotMetadata now = db.Now();
+    state.ResumeTiming();
+    images->Request(now);
+    images->Wait();
+    bytes += images->Latest()->size;
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+}
+BENCHMARK(BM_ImageMake)
+    ->Arg(16)
+    ->Arg(128)
+    ->Iterations(3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace raftsql::sm
+
+BENCHMARK_MAIN();
