@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -19,6 +20,7 @@ constexpr char kReference[] = "raftsql-received-image:";
 // (rollback journal), the received file opens read-only on its own, with
 // no WAL beside it. The backup into our WAL database sets them back.
 constexpr uint64_t kVersionBytes = 18;
+constexpr size_t kMaxWriteBytes = 64 << 10;  // SQLite's largest page.
 
 }  // namespace
 
@@ -87,12 +89,17 @@ absl::Status ImageSink::Append(absl::string_view bytes) {
     }
     out = patched;
   }
-  const int rc =
-      file_->pMethods->xWrite(file_, out.data(), static_cast<int>(out.size()),
-                              static_cast<sqlite3_int64>(held_));
-  if (rc != SQLITE_OK) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot write ", received_, ": ", sqlite3_errstr(rc)));
+  // A page at a time at most: SQLite never writes more in one call, and
+  // its platform VFS takes the size modulo 128 KiB (1 MiB wrote nothing).
+  for (size_t at = 0; at < out.size(); at += kMaxWriteBytes) {
+    const size_t n = std::min(kMaxWriteBytes, out.size() - at);
+    const int rc =
+        file_->pMethods->xWrite(file_, out.data() + at, static_cast<int>(n),
+                                static_cast<sqlite3_int64>(held_ + at));
+    if (rc != SQLITE_OK) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot write ", received_, ": ", sqlite3_errstr(rc)));
+    }
   }
   held_ += out.size();
   return absl::OkStatus();

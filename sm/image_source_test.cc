@@ -152,12 +152,13 @@ class ImageSinkTest : public ::testing::Test {
     image_ = ReadAll(*source, meta_.index, source->Latest()->size, 1 << 20);
     follower_ = OpenFile(dir_.File("follower"));
   }
-  // Sends the image in 64 KiB chunks; Finish's verdict once checked.
+  // Sends the image in 1 MiB chunks, as a leader does; Finish's verdict
+  // once checked.
   absl::Status Receive(core::SnapshotSink& sink, const std::string& image) {
     EXPECT_TRUE(sink.Begin(meta_, 1, image.size()).ok());
-    for (size_t at = 0; at < image.size(); at += 64 << 10) {
+    for (size_t at = 0; at < image.size(); at += 1 << 20) {
       EXPECT_EQ(sink.Held(meta_, 1, image.size()), at);
-      EXPECT_TRUE(sink.Append(image.substr(at, 64 << 10)).ok());
+      EXPECT_TRUE(sink.Append(image.substr(at, 1 << 20)).ok());
     }
     absl::Status s;
     for (int i = 0; i < 100'000 && absl::IsUnavailable(s = sink.Finish());
