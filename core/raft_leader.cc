@@ -406,9 +406,15 @@ void Raft::HandleSnapshotResponse(const Message& m, Progress& pr) {
     return;
   }
   // The follower says how much it holds: continue (or resume) from there.
-  pr.snapshot_offset = std::min<uint64_t>(m.snapshot_offset, image->size);
-  if (pr.snapshot_offset < image->size ||
-      image->metadata.index != pr.pending_snapshot) {
+  // Only news moves the transfer on: an answer to a chunk sent again (each
+  // heartbeat response resends one) that sent one more chunk would breed
+  // answers, and the follower would spend its time on repeats (a 118 MB
+  // image moved 1 MiB per 1,200 repeated chunks on 127.0.0.1).
+  const uint64_t held = std::min<uint64_t>(m.snapshot_offset, image->size);
+  const bool news = m.reject || held > pr.snapshot_offset;
+  pr.snapshot_offset = held;
+  if (image->metadata.index != pr.pending_snapshot ||
+      (news && pr.snapshot_offset < image->size)) {
     SendSnapshotChunk(m.from, pr);
   }
 }
