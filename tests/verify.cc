@@ -590,11 +590,13 @@ int Main(int argc, char** argv) {
       Divergence(cluster);
     } else if (scenario == "outcome_unknown") {
       OutcomeUnknown(cluster);
+    } else if (scenario == "grow") {
+      Grow(cluster);
     } else {
       std::fprintf(stderr,
                    "usage: verify --scenario=full|restart_single_node|"
                    "prepare_commit_kill|no_leader|membership|hostile|peer_port|"
-                   "divergence|outcome_unknown "
+                   "divergence|outcome_unknown|grow "
                    "[--server=PATH] "
                    "[--dir=DIR]\n");
       return 2;

@@ -56,6 +56,8 @@ void PeerPort(LocalCluster& c);
 void Divergence(LocalCluster& c);
 // Scenario outcome_unknown (verify_outcome.cc).
 void OutcomeUnknown(LocalCluster& c);
+// Scenario grow (verify_grow.cc).
+void Grow(LocalCluster& c);
 
 }  // namespace raftsql::verify
 
