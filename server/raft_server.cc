@@ -306,6 +306,7 @@ void RaftServer::Loop() {
       if (stopping_) break;
       tasks.swap(inbox_);
     }
+    const auto began = std::chrono::steady_clock::now();
     node_->Hold();
     for (Task& t : tasks) t();
     tasks.clear();
@@ -319,6 +320,10 @@ void RaftServer::Loop() {
     }
     node_->Release();  // One Ready: one write, one fsync.
     SweepRequests(ticked);
+    longest_loop_us_ = std::max<int64_t>(
+        longest_loop_us_, std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - began)
+                              .count());
   }
   // Tasks queued before the stop still run (each owes somebody an answer);
   // then whatever still waits has an unknown outcome.

@@ -116,6 +116,7 @@ struct NodeState {
   uint64_t divergence_hash = 0;
   std::string divergence;  // Why this replica diverged ("" if it has not).
   std::vector<Member> members;
+  int64_t longest_loop_us = 0;  // Since the node started.
 };
 
 class RaftServer {
@@ -296,6 +297,7 @@ class RaftServer {
 
   // Loop thread only.
   std::unordered_map<uint64_t, Request> requests_;
+  int64_t longest_loop_us_ = 0;  // Loop thread only.
   // Proposed requests by the index their entry took (loop thread only).
   // Once that index applies without answering one, its entry was replaced
   // by a newer leader's: it never applies (Log Matching), so the request is

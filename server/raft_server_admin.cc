@@ -44,6 +44,7 @@ void RaftServer::State(Done<NodeState> done) {
     s.divergence_hash = sm_->divergence_hash();
     s.divergence = sm_->divergence();
     s.members = Members();
+    s.longest_loop_us = longest_loop_us_;
     done(std::move(s));
   });
   if (!posted) on_stop(absl::UnavailableError("node shutting down"));

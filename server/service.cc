@@ -55,6 +55,7 @@ void ToProto(const NodeState& s, v1::StatusResponse* response) {
   response->set_snapshot_index(s.snapshot_index);
   response->set_divergence_hash(s.divergence_hash);
   response->set_divergence(s.divergence);
+  response->set_longest_loop_us(static_cast<uint64_t>(s.longest_loop_us));
   for (const Member& m : s.members) {
     if (m.voter) {
       response->add_voters(m.id);

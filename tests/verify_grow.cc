@@ -102,7 +102,10 @@ void Grow(LocalCluster& c) {
           absl::StrCat("the term moved from ", term, " to ", Term(c, node),
                        " on node ", node, ": a leader change"));
     const uint64_t rss = PeakRss(c.Pid(node));
-    Log(absl::StrCat("node ", node, " peak RSS ", rss >> 20, " MB"));
+    const uint64_t loop_us =
+        Ok(c.client().Status(c.Endpoint(node)), "status").longest_loop_us();
+    Log(absl::StrCat("node ", node, " peak RSS ", rss >> 20,
+                     " MB, longest loop iteration ", loop_us / 1000, " ms"));
     Check(rss > 0 && rss <= kMaxRssBytes,
           absl::StrCat("node ", node, " peak RSS ", rss >> 20,
                        " MB, over its bound of ", kMaxRssBytes >> 20, " MB"));
