@@ -55,6 +55,8 @@ struct Progress {
   uint64_t pending_snapshot = 0;
   // Snapshot: bytes of the image the follower has confirmed.
   uint64_t snapshot_offset = 0;
+  // Snapshot: a chunk is due but the tick's budget is spent.
+  bool snapshot_waiting = false;
   // Heard from since the last CheckQuorum.
   bool recent_active = false;
   bool is_learner = false;

@@ -47,6 +47,8 @@ Raft::Raft(const Config& config)
       max_size_per_msg_(config.max_size_per_msg),
       max_snapshot_chunk_bytes_(config.max_snapshot_chunk_bytes),
       max_snapshot_bytes_(config.max_snapshot_bytes),
+      snapshot_bytes_per_tick_(config.snapshot_bytes_per_tick),
+      snapshot_budget_(static_cast<int64_t>(config.snapshot_bytes_per_tick)),
       snapshot_source_(config.snapshot_source),
       snapshot_sink_(config.snapshot_sink),
       validate_snapshot_(config.validate_snapshot),

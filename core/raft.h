@@ -44,6 +44,10 @@ struct Config {
   // Snapshots travel in chunks of at most this many bytes; a transfer
   // resumes from the last chunk the follower holds.
   uint64_t max_snapshot_chunk_bytes = 1 << 20;
+  // A leader sends at most about this many snapshot bytes per tick, to all
+  // followers together (0: no limit), so that catch-up leaves the disk and
+  // the network to writes. A chunk waits for the next tick's budget.
+  uint64_t snapshot_bytes_per_tick = 0;
   // The largest snapshot image a follower accepts (it holds the image while
   // it arrives); a larger one is refused as invalid.
   uint64_t max_snapshot_bytes = uint64_t{4} << 30;
@@ -191,6 +195,9 @@ class Raft {
   const uint64_t max_size_per_msg_;
   const uint64_t max_snapshot_chunk_bytes_;
   const uint64_t max_snapshot_bytes_;
+  const uint64_t snapshot_bytes_per_tick_;
+  // Leader: what this tick may still send (may go negative by a chunk).
+  int64_t snapshot_budget_ = 0;
   const SnapshotSource* const snapshot_source_;
   SnapshotSink* const snapshot_sink_;
   bool snapshot_wanted_ = false;

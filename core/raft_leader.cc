@@ -34,6 +34,21 @@ void Raft::TickHeartbeat() {
     if (state_ == StateType::kLeader) AbortLeaderTransfer();
   }
   if (state_ != StateType::kLeader) return;
+  if (snapshot_bytes_per_tick_ > 0) {
+    // A new tick's budget (none saved up: no bursts), for the chunks that
+    // waited for it.
+    const auto per_tick = static_cast<int64_t>(snapshot_bytes_per_tick_);
+    snapshot_budget_ = std::min(snapshot_budget_ + per_tick, per_tick);
+    std::vector<uint64_t> waiting;
+    for (const auto& [id, pr] : tracker_.progress()) {
+      if (pr.state == ProgressState::kSnapshot && pr.snapshot_waiting) {
+        waiting.push_back(id);
+      }
+    }
+    for (uint64_t id : waiting) {
+      if (Progress* pr = tracker_.Get(id)) SendSnapshotChunk(id, *pr);
+    }
+  }
   if (heartbeat_elapsed_ >= heartbeat_ticks_) {
     heartbeat_elapsed_ = 0;
     (void)Step(LocalMessage(MessageType::kBeat, id_));
@@ -368,6 +383,8 @@ absl::StatusOr<std::string> Raft::ImageChunk(uint64_t index, uint64_t offset) {
 
 void Raft::SendSnapshotChunk(uint64_t to, Progress& pr) {
   CHECK(pr.state == ProgressState::kSnapshot);
+  pr.snapshot_waiting = snapshot_bytes_per_tick_ > 0 && snapshot_budget_ <= 0;
+  if (pr.snapshot_waiting) return;  // TickHeartbeat sends it.
   absl::StatusOr<ImageInfo> image = ImageToSend();
   if (image.ok() && image->metadata.index != pr.pending_snapshot) {
     // A newer snapshot replaced the one in transfer: start that one.
@@ -390,6 +407,7 @@ void Raft::SendSnapshotChunk(uint64_t to, Progress& pr) {
   m.to = to;
   m.snapshot_offset = pr.snapshot_offset;
   m.snapshot_size = image->size;
+  snapshot_budget_ -= static_cast<int64_t>(chunk->size());
   m.snapshot = Snapshot{image->metadata, std::move(*chunk)};
   Send(std::move(m));
 }

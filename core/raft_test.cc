@@ -396,6 +396,45 @@ TEST(Snapshot, ChunkedTransferSurvivesLostChunksAndResumes) {
   EXPECT_EQ(net.applied(3).back().data, "after");
 }
 
+// Issue 14: catch-up at a configured rate. With a budget of one 10-byte
+// chunk per tick, a 95-byte image takes at least ten ticks, and no tick
+// sends more than its budget (plus the one chunk that may overdraw it).
+TEST(Snapshot, ALeaderSendsSnapshotBytesWithinItsPerTickBudget) {
+  Network net({1, 2, 3}, NetworkOptions{.max_snapshot_chunk_bytes = 10,
+                                        .snapshot_bytes_per_tick = 10});
+  Elect(net, 1);
+  net.Isolate(3);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(net.Propose(1, "e").ok());
+  net.Stabilize();
+  const uint64_t applied = net.applied_index(1);
+  const std::string image(95, 'r');
+  ASSERT_TRUE(
+      net.storage(1)
+          .CreateSnapshot(applied, net.raft(1).tracker().GetConfState(), image)
+          .ok());
+  ASSERT_TRUE(net.storage(1).Compact(applied).ok());
+  net.Heal();
+  uint64_t bytes_this_tick = 0;
+  uint64_t most_in_a_tick = 0;
+  net.SetFilter([&](const Message& m) {
+    if (m.type == MessageType::kSnap) {
+      bytes_this_tick += m.snapshot->data.size();
+      most_in_a_tick = std::max(most_in_a_tick, bytes_this_tick);
+    }
+    return true;
+  });
+  int ticks = 0;
+  TickUntil(net, 500, [&] {
+    ++ticks;
+    bytes_this_tick = 0;
+    return net.applied_index(3) >= applied;
+  });
+  EXPECT_EQ(net.applied_index(3), applied);
+  EXPECT_EQ(net.storage(3).GetSnapshot()->data, image);
+  EXPECT_GE(ticks, 10);
+  EXPECT_LE(most_in_a_tick, 20u);
+}
+
 // A durable state machine's images, set by the test as the runtime would
 // once the image it asked for is made.
 class FakeImages final : public SnapshotSource {

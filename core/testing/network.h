@@ -37,6 +37,7 @@ struct NetworkOptions {
   size_t max_inflight_msgs = 256;
   uint64_t max_size_per_msg = 1 << 20;
   uint64_t max_snapshot_chunk_bytes = 1 << 20;
+  uint64_t snapshot_bytes_per_tick = 0;
   // Nodes with a durable state machine's images (borrowed).
   std::map<uint64_t, const SnapshotSource*> snapshot_sources;
   std::map<uint64_t, SnapshotSink*> snapshot_sinks;
