@@ -164,6 +164,14 @@ absl::Status RaftServer::Init() {
                          ? pausing_sm_.get()
                          : static_cast<core::StateMachine*>(sm_.get());
   no.snapshot_threshold_entries = options_.snapshot_entries;
+  no.raft.snapshot_bytes_per_tick = options_.snapshot_bytes_per_second *
+                                    static_cast<uint64_t>(options_.tick_ms) /
+                                    1000;
+  if (options_.snapshot_bytes_per_second > 0) {
+    // At least a byte a tick, or a low rate would mean none.
+    no.raft.snapshot_bytes_per_tick =
+        std::max<uint64_t>(no.raft.snapshot_bytes_per_tick, 1);
+  }
   // RocksDbLogStore::Submit is synchronous: the leader may replicate while
   // it writes (thesis §10.2.1).
   no.send_appends_before_persist = true;

@@ -71,6 +71,9 @@ struct ServerOptions {
   bool forward_writes = true;
   size_t max_request_bytes = 4 << 20;
   uint64_t snapshot_entries = 10'000;
+  // Snapshot bytes a leader sends per second to followers catching up, all
+  // together (0: no limit).
+  uint64_t snapshot_bytes_per_second = 0;
   // Divergence checks (server/divergence_monitor.h): how often this node
   // compares its checkpoints with its peers' (0: never), and how many
   // entries apart checkpoints are.

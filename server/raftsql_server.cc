@@ -93,8 +93,11 @@ ABSL_FLAG(bool, incremental_vacuum, false,
           "system, 256 per batch (auto_vacuum = INCREMENTAL; it costs apply "
           "throughput: see the README). Off: free pages are reused.");
 ABSL_FLAG(uint64_t, snapshot_entries, 10000,
-          "Snapshot the database and compact the log every this many "
-          "applied entries.");
+          "Compact the log every this many applied entries (the database "
+          "file is synced first; nothing is copied).");
+ABSL_FLAG(uint64_t, snapshot_bytes_per_second, 0,
+          "Snapshot bytes a leader sends per second to followers catching "
+          "up, all together (0: no limit).");
 
 namespace {
 
@@ -177,6 +180,7 @@ int main(int argc, char** argv) {
   o.forward_writes = absl::GetFlag(FLAGS_forward_writes);
   o.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   o.snapshot_entries = absl::GetFlag(FLAGS_snapshot_entries);
+  o.snapshot_bytes_per_second = absl::GetFlag(FLAGS_snapshot_bytes_per_second);
   o.divergence_check_ms = absl::GetFlag(FLAGS_divergence_check_ms);
   o.incremental_vacuum = absl::GetFlag(FLAGS_incremental_vacuum);
   o.divergence_checkpoint_entries =

@@ -564,6 +564,10 @@ int Main(int argc, char** argv) {
     // must outlast it as the patient client's does.
     o.extra_flags.push_back("--request_timeout_ms=15000");
   }
+  if (scenario == "grow") {
+    o.extra_flags.push_back(absl::StrCat("--snapshot_bytes_per_second=",
+                                         kGrowSnapshotBytesPerSecond));
+  }
   if (scenario == "divergence") {
     o.extra_flags.push_back("--divergence_check_ms=200");
     o.extra_flags.push_back("--divergence_checkpoint_entries=10");

@@ -62,6 +62,19 @@ bool HasFile(const std::string& dir, const std::string& part) {
   return false;
 }
 
+// The size of the image a leader made for a follower (0: none).
+uint64_t ImageBytes(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = f.path().filename().string();
+    if (absl::StrContains(name, ".image-") &&
+        !absl::StrContains(name, ".partial")) {
+      return std::filesystem::file_size(f.path(), ec);
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 void Grow(LocalCluster& c) {
@@ -83,10 +96,22 @@ void Grow(LocalCluster& c) {
   Check(
       Ok(c.client().Status(c.Endpoint(leader)), "status").snapshot_index() > 0,
       "the leader never compacted its log");
+  const auto back = Clock::now();
   Check(c.StartNode(down).ok(), "restart");
   WaitConverged(c, 3, MaxApplied(c, 3), 60'000);
-  Check(HasFile(c.data_dir(leader), ".image-"),
-        "the returning node did not catch up by an image");
+  const double catch_up =
+      std::chrono::duration<double>(Clock::now() - back).count();
+  const uint64_t image = ImageBytes(c.data_dir(leader));
+  Check(image > 0, "the returning node did not catch up by an image");
+  const double floor = static_cast<double>(image) / kGrowSnapshotBytesPerSecond;
+  Log(absl::StrCat(
+      "a ", image >> 20, " MB image in ", static_cast<int>(catch_up * 1000),
+      " ms (", static_cast<int>(image / catch_up) >> 20, " MB/s; the limit ",
+      kGrowSnapshotBytesPerSecond >> 20, " MB/s)"));
+  // A lower bound only: the limiter holds the rate down.
+  Check(catch_up >= 0.9 * floor,
+        absl::StrCat("the image came faster than its rate limit allows (",
+                     static_cast<int>(floor * 1000), " ms at least)"));
   Check(!HasFile(c.data_dir(down), ".received"),
         "the received image was left behind");
   const int64_t rows = (kMegabytesBefore + kMegabytesWhileDown) * 256;

@@ -56,7 +56,8 @@ void PeerPort(LocalCluster& c);
 void Divergence(LocalCluster& c);
 // Scenario outcome_unknown (verify_outcome.cc).
 void OutcomeUnknown(LocalCluster& c);
-// Scenario grow (verify_grow.cc).
+// Scenario grow (verify_grow.cc), with this catch-up rate.
+inline constexpr uint64_t kGrowSnapshotBytesPerSecond = 64 << 20;
 void Grow(LocalCluster& c);
 
 }  // namespace raftsql::verify
