@@ -57,6 +57,8 @@ struct Progress {
   uint64_t snapshot_offset = 0;
   // Snapshot: a chunk is due but the tick's budget is spent.
   bool snapshot_waiting = false;
+  // Snapshot: the image's size, as last sent.
+  uint64_t snapshot_size = 0;
   // Heard from since the last CheckQuorum.
   bool recent_active = false;
   bool is_learner = false;

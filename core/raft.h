@@ -23,6 +23,15 @@
 
 namespace raftsql::core {
 
+// A snapshot on its way, as Status shows it.
+struct SnapshotTransfer {
+  uint64_t peer = 0;  // The follower (sending) or the leader (receiving).
+  uint64_t index = 0;
+  uint64_t bytes_done = 0;  // Confirmed by the follower, or received.
+  uint64_t bytes_total = 0;
+  bool sending = false;
+};
+
 struct Config {
   uint64_t id = kNone;
   // A follower that hears nothing for a randomized timeout in
@@ -108,6 +117,8 @@ class Raft {
   // covers the log's start: the runtime asks it for one (Request) and
   // clears this.
   bool snapshot_wanted() const { return snapshot_wanted_; }
+  // Snapshots this node sends (leader) or receives (follower) now.
+  std::vector<SnapshotTransfer> SnapshotTransfers() const;
   void ClearSnapshotWanted() { snapshot_wanted_ = false; }
   // Network messages refused as invalid, and why the latest one was.
   uint64_t invalid_messages() const { return invalid_messages_; }
@@ -235,8 +246,9 @@ class Raft {
   // Whose image it is and its full size: chunks of another node's image at
   // the same index may differ byte for byte (SQLite page layout), so a
   // transfer only resumes with the same sender.
-  uint64_t partial_snapshot_from_ = kNone;
+  uint64_t partial_snapshot_from_ = kNone;  // kNone: none arriving.
   uint64_t partial_snapshot_size_ = 0;
+  uint64_t partial_snapshot_index_ = 0;
 
   std::vector<Message> msgs_;
   std::vector<ReadState> read_states_;

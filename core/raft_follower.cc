@@ -123,6 +123,7 @@ void Raft::HandleSnapshot(const Message& m) {
     partial_snapshot_ = Snapshot{meta, ""};
     partial_snapshot_from_ = m.from;
     partial_snapshot_size_ = m.snapshot_size;
+    partial_snapshot_index_ = meta.index;
   }
   std::string& have = partial_snapshot_->data;
   const std::string& chunk = m.snapshot->data;
@@ -170,6 +171,9 @@ void Raft::HandleSnapshotIntoSink(const Message& m, Message done) {
       return;
     }
     held = 0;
+    partial_snapshot_from_ = m.from;
+    partial_snapshot_size_ = m.snapshot_size;
+    partial_snapshot_index_ = meta.index;
   }
   if (m.snapshot_offset > *held) {
     SendSnapshotResponse(m.from, meta.index, /*reject=*/true);  // A gap.

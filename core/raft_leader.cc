@@ -407,6 +407,7 @@ void Raft::SendSnapshotChunk(uint64_t to, Progress& pr) {
   m.to = to;
   m.snapshot_offset = pr.snapshot_offset;
   m.snapshot_size = image->size;
+  pr.snapshot_size = image->size;
   snapshot_budget_ -= static_cast<int64_t>(chunk->size());
   m.snapshot = Snapshot{image->metadata, std::move(*chunk)};
   Send(std::move(m));
@@ -466,6 +467,33 @@ void Raft::SendTimeoutNow(uint64_t to) {
   m.type = MessageType::kTimeoutNow;
   m.to = to;
   Send(std::move(m));
+}
+
+}  // namespace raftsql::core
+
+namespace raftsql::core {
+
+std::vector<SnapshotTransfer> Raft::SnapshotTransfers() const {
+  std::vector<SnapshotTransfer> out;
+  if (state_ == StateType::kLeader) {
+    for (const auto& [id, pr] : tracker_.progress()) {
+      if (id == id_ || pr.state != ProgressState::kSnapshot) continue;
+      out.push_back(SnapshotTransfer{
+          id, pr.pending_snapshot, pr.snapshot_offset, pr.snapshot_size, true});
+    }
+    return out;
+  }
+  const uint64_t held =
+      snapshot_sink_ != nullptr
+          ? snapshot_sink_->held()
+          : (partial_snapshot_.has_value() ? partial_snapshot_->data.size()
+                                           : 0);
+  if (held > 0) {
+    out.push_back(SnapshotTransfer{partial_snapshot_from_,
+                                   partial_snapshot_index_, held,
+                                   partial_snapshot_size_, false});
+  }
+  return out;
 }
 
 }  // namespace raftsql::core

@@ -424,11 +424,21 @@ TEST(Snapshot, ALeaderSendsSnapshotBytesWithinItsPerTickBudget) {
     return true;
   });
   int ticks = 0;
+  bool shown = false;  // Both ends show the transfer while it runs.
   TickUntil(net, 500, [&] {
     ++ticks;
     bytes_this_tick = 0;
+    const auto sends = net.raft(1).SnapshotTransfers();
+    const auto gets = net.raft(3).SnapshotTransfers();
+    shown = shown || (sends.size() == 1 && sends[0].peer == 3 &&
+                      sends[0].sending && sends[0].bytes_total == 95 &&
+                      gets.size() == 1 && gets[0].peer == 1 &&
+                      !gets[0].sending && gets[0].bytes_total == 95 &&
+                      gets[0].bytes_done > 0 && gets[0].index == applied);
     return net.applied_index(3) >= applied;
   });
+  EXPECT_TRUE(shown);
+  EXPECT_TRUE(net.raft(1).SnapshotTransfers().empty());
   EXPECT_EQ(net.applied_index(3), applied);
   EXPECT_EQ(net.storage(3).GetSnapshot()->data, image);
   EXPECT_GE(ticks, 10);
