@@ -120,6 +120,7 @@ struct NodeState {
   std::string divergence;  // Why this replica diverged ("" if it has not).
   std::vector<Member> members;
   int64_t longest_loop_us = 0;  // Since the node started.
+  std::vector<core::SnapshotTransfer> snapshot_transfers;
 };
 
 class RaftServer {

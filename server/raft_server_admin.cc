@@ -45,6 +45,7 @@ void RaftServer::State(Done<NodeState> done) {
     s.divergence = sm_->divergence();
     s.members = Members();
     s.longest_loop_us = longest_loop_us_;
+    s.snapshot_transfers = r.SnapshotTransfers();
     done(std::move(s));
   });
   if (!posted) on_stop(absl::UnavailableError("node shutting down"));

@@ -56,6 +56,14 @@ void ToProto(const NodeState& s, v1::StatusResponse* response) {
   response->set_divergence_hash(s.divergence_hash);
   response->set_divergence(s.divergence);
   response->set_longest_loop_us(static_cast<uint64_t>(s.longest_loop_us));
+  for (const core::SnapshotTransfer& t : s.snapshot_transfers) {
+    v1::SnapshotTransfer* out = response->add_snapshot_transfers();
+    out->set_peer(t.peer);
+    out->set_index(t.index);
+    out->set_bytes_done(t.bytes_done);
+    out->set_bytes_total(t.bytes_total);
+    out->set_sending(t.sending);
+  }
   for (const Member& m : s.members) {
     if (m.voter) {
       response->add_voters(m.id);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -98,6 +99,30 @@ void Grow(LocalCluster& c) {
       "the leader never compacted its log");
   const auto back = Clock::now();
   Check(c.StartNode(down).ok(), "restart");
+  // Both ends show the transfer while it runs (bounded: 60 s of polls).
+  bool sender_shown = false;
+  bool receiver_shown = false;
+  for (int i = 0; i < 6000 && !(sender_shown && receiver_shown); ++i) {
+    auto l = c.client().Status(c.Endpoint(leader));
+    auto f = c.client().Status(c.Endpoint(down));
+    if (l.ok()) {
+      for (const auto& t : l->snapshot_transfers()) {
+        sender_shown |= t.sending() &&
+                        t.peer() == static_cast<uint64_t>(down) &&
+                        t.bytes_total() > 0;
+      }
+    }
+    if (f.ok()) {
+      for (const auto& t : f->snapshot_transfers()) {
+        receiver_shown |= !t.sending() && t.bytes_done() > 0;
+      }
+    }
+    if (f.ok() && f->applied_index() >= MaxApplied(c, 3)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  Check(sender_shown && receiver_shown,
+        absl::StrCat("Status did not show the transfer (sender ", sender_shown,
+                     ", receiver ", receiver_shown, ")"));
   WaitConverged(c, 3, MaxApplied(c, 3), 60'000);
   const double catch_up =
       std::chrono::duration<double>(Clock::now() - back).count();

@@ -111,6 +111,14 @@ struct Shell {
         std::printf("%-22s DIVERGED (no reads): %s\n", ep.c_str(),
                     s->divergence().c_str());
       }
+      for (const v1::SnapshotTransfer& t : s->snapshot_transfers()) {
+        std::printf("%-22s snapshot %llu %s node %llu: %llu of %llu MB\n",
+                    ep.c_str(), static_cast<unsigned long long>(t.index()),
+                    t.sending() ? "to" : "from",
+                    static_cast<unsigned long long>(t.peer()),
+                    static_cast<unsigned long long>(t.bytes_done() >> 20),
+                    static_cast<unsigned long long>(t.bytes_total() >> 20));
+      }
     }
   }
 
