@@ -71,6 +71,10 @@ struct ServerOptions {
   bool forward_writes = true;
   size_t max_request_bytes = 4 << 20;
   uint64_t snapshot_entries = 10'000;
+  // ... or once the entries applied since the last compaction hold this
+  // many bytes: the log store keeps its entries in memory too, so this
+  // bounds that memory whatever the entries' size (0: no byte bound).
+  uint64_t snapshot_log_bytes = 32 << 20;
   // Snapshot bytes a leader sends per second to followers catching up, all
   // together (0: no limit).
   uint64_t snapshot_bytes_per_second = 0;
