@@ -1,6 +1,7 @@
-// Scenario grow (issue 14): a 3-node cluster grows to about 100 MB while
-// it compacts its log every 50 entries; a follower that was down meanwhile
-// catches up by an image made from the leader's database. Fails on a
+// Scenario grow (issue 14): a 3-node cluster grows to about 140 MB, then
+// its log by 80 MiB of large entries, which only the log's byte bound
+// compacts; a follower that was down meanwhile catches up by an image made
+// from the leader's database. Fails on a
 // failed or timed-out write, a leader change, a node whose peak RSS passes
 // kMaxRssBytes, or a received image left behind.
 #include <signal.h>
@@ -23,7 +24,9 @@ constexpr char kMegabyte[] =
     "INSERT INTO t(v) SELECT randomblob(4096) FROM (WITH RECURSIVE c(x) AS "
     "(SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 256) SELECT x FROM c)";
 constexpr int kMegabytesBefore = 60;
-constexpr int kMegabytesWhileDown = 40;
+// Written as 1 MiB parameters: the log itself grows by 80 MiB, and only
+// its byte bound (--snapshot_log_bytes, 32 MiB) compacts it.
+constexpr int kMegabytesWhileDown = 80;
 // Before issue 14 a compaction held the database twice in memory.
 constexpr uint64_t kMaxRssBytes = uint64_t{200} << 20;
 
@@ -45,6 +48,20 @@ uint64_t PeakRss(pid_t pid) {
 
 uint64_t Term(LocalCluster& c, int node) {
   return Ok(c.client().Status(c.Endpoint(node)), "status").term();
+}
+
+void WriteBlobs(LocalCluster& c, int megabytes) {
+  for (int i = 0; i < megabytes; ++i) {
+    v1::ExecuteRequest request = Sql("INSERT INTO t(v) VALUES (?)");
+    std::string blob(1 << 20, '\0');
+    for (size_t b = 0; b < blob.size(); ++b) {
+      blob[b] = static_cast<char>((b * 2654435761u + i) >> 13);
+    }
+    request.mutable_statements(0)->add_positional()->set_blob(blob);
+    auto r = Ok(c.client().Execute(request), "a 1 MiB write");
+    Check(r.results(0).code() == 0,
+          "a 1 MiB write failed: " + r.results(0).error());
+  }
 }
 
 void Write(LocalCluster& c, int megabytes) {
@@ -89,7 +106,7 @@ void Grow(LocalCluster& c) {
   const int down = leader % 3 + 1;
   c.StopNode(down, SIGKILL);
   Log(absl::StrCat(kMegabytesBefore, " MB written; SIGKILL node ", down));
-  Write(c, kMegabytesWhileDown);
+  WriteBlobs(c, kMegabytesWhileDown);
   const double seconds =
       std::chrono::duration<double>(Clock::now() - start).count();
   Log(absl::StrCat(kMegabytesBefore + kMegabytesWhileDown, " MB in ",
@@ -139,7 +156,7 @@ void Grow(LocalCluster& c) {
                      static_cast<int>(floor * 1000), " ms at least)"));
   Check(!HasFile(c.data_dir(down), ".received"),
         "the received image was left behind");
-  const int64_t rows = (kMegabytesBefore + kMegabytesWhileDown) * 256;
+  const int64_t rows = kMegabytesBefore * 256 + kMegabytesWhileDown;
   for (int node = 1; node <= 3; ++node) {
     net::Client pinned = Pinned(c, node);
     Check(Count(pinned, "SELECT count(*) FROM t", false) == rows,
