@@ -90,6 +90,10 @@ void ImageSource::Request(const core::SnapshotMetadata& metadata) {
   }
   if (copying_) return;
   if (copier_.joinable()) copier_.join();  // The last one is done.
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (failures_ > 0 && std::chrono::steady_clock::now() < retry_at_) return;
+  }
   sqlite3* reader = nullptr;
   if (sqlite3_open_v2(path_.c_str(), &reader,
                       SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
@@ -184,6 +188,7 @@ void ImageSource::Publish(Ready ready) {
     ready_ = std::move(ready);
     ++images_made_;
     last_error_.clear();
+    failures_ = 0;
   }
   if (old.has_value() && old->fd >= 0) {
     close(old->fd);
@@ -196,6 +201,10 @@ void ImageSource::Fail(std::string why) {
   std::fprintf(stderr, "raftsql: snapshot image failed: %s\n", why.c_str());
   std::lock_guard<std::mutex> l(mu_);
   last_error_ = std::move(why);
+  const auto delay = std::min<std::chrono::steady_clock::duration>(
+      kFirstRetryDelay * (1 << std::min(failures_, 6)), kMaxRetryDelay);
+  ++failures_;
+  retry_at_ = std::chrono::steady_clock::now() + delay;
 }
 
 absl::StatusOr<core::ImageInfo> ImageSource::Latest() const {

@@ -24,6 +24,7 @@
 #define RAFTSQL_SM_IMAGE_SOURCE_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -40,6 +41,8 @@ namespace raftsql::sm {
 class ImageSource final : public core::SnapshotSource {
  public:
   static constexpr int kPagesPerStep = 1024;
+  static constexpr std::chrono::seconds kFirstRetryDelay{1};
+  static constexpr std::chrono::seconds kMaxRetryDelay{60};
 
   // Files: `path` is the database file; images left by an earlier run are
   // deleted.
@@ -87,6 +90,11 @@ class ImageSource final : public core::SnapshotSource {
   std::optional<Ready> ready_;  // Guarded by mu_.
   uint64_t images_made_ = 0;    // Guarded by mu_.
   std::string last_error_;      // Guarded by mu_.
+  // Files: after a failed image (a full disk, say) the next waits, twice as
+  // long after each failure up to kMaxRetryDelay, rather than copy the
+  // whole database again at every probe of the follower.
+  int failures_ = 0;                                // Guarded by mu_.
+  std::chrono::steady_clock::time_point retry_at_;  // Guarded by mu_.
 };
 
 }  // namespace raftsql::sm

@@ -114,6 +114,10 @@ TEST(ImageSource, AnImageAtAnotherIndexIsNotMade) {
   source->Wait();
   EXPECT_TRUE(absl::IsUnavailable(source->Latest().status()));
   EXPECT_NE(source->last_error(), "");
+  // The next attempt waits (kFirstRetryDelay), even for the right index.
+  source->Request(At(*sm));
+  source->Wait();
+  EXPECT_TRUE(absl::IsUnavailable(source->Latest().status()));
 }
 
 TEST(ImageSource, ImagesLeftByAnEarlierRunAreDeleted) {
