@@ -57,8 +57,9 @@ struct Config {
   // followers together (0: no limit), so that catch-up leaves the disk and
   // the network to writes. A chunk waits for the next tick's budget.
   uint64_t snapshot_bytes_per_tick = 0;
-  // The largest snapshot image a follower accepts (it holds the image while
-  // it arrives); a larger one is refused as invalid.
+  // The largest snapshot image a follower accepts (in memory while it
+  // arrives, or on disk with a snapshot sink); a larger one is refused as
+  // invalid.
   uint64_t max_snapshot_bytes = uint64_t{4} << 30;
   // Checks a received snapshot's image before the follower installs it: an
   // image the state machine cannot restore is refused (the follower keeps

@@ -165,6 +165,7 @@ absl::Status RaftServer::Init() {
                          : static_cast<core::StateMachine*>(sm_.get());
   no.snapshot_threshold_entries = options_.snapshot_entries;
   no.snapshot_threshold_bytes = options_.snapshot_log_bytes;
+  no.raft.max_snapshot_bytes = options_.max_snapshot_bytes;
   no.raft.snapshot_bytes_per_tick = options_.snapshot_bytes_per_second *
                                     static_cast<uint64_t>(options_.tick_ms) /
                                     1000;

@@ -78,6 +78,9 @@ struct ServerOptions {
   // Snapshot bytes a leader sends per second to followers catching up, all
   // together (0: no limit).
   uint64_t snapshot_bytes_per_second = 0;
+  // The largest snapshot image this node accepts as a follower; it goes to
+  // disk (<db>.received), so the disk bounds it, not memory.
+  uint64_t max_snapshot_bytes = uint64_t{256} << 30;
   // Divergence checks (server/divergence_monitor.h): how often this node
   // compares its checkpoints with its peers' (0: never), and how many
   // entries apart checkpoints are.

@@ -99,6 +99,9 @@ ABSL_FLAG(uint64_t, snapshot_log_bytes, 32 << 20,
           "... or once the entries applied since the last compaction hold "
           "this many bytes (the log store keeps entries in memory too: this "
           "bounds that memory; 0: no byte bound).");
+ABSL_FLAG(uint64_t, max_snapshot_bytes, uint64_t{256} << 30,
+          "The largest snapshot image this node accepts from a leader (it "
+          "is written to disk as it arrives).");
 ABSL_FLAG(uint64_t, snapshot_bytes_per_second, 0,
           "Snapshot bytes a leader sends per second to followers catching "
           "up, all together (0: no limit).");
@@ -185,6 +188,7 @@ int main(int argc, char** argv) {
   o.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   o.snapshot_entries = absl::GetFlag(FLAGS_snapshot_entries);
   o.snapshot_log_bytes = absl::GetFlag(FLAGS_snapshot_log_bytes);
+  o.max_snapshot_bytes = absl::GetFlag(FLAGS_max_snapshot_bytes);
   o.snapshot_bytes_per_second = absl::GetFlag(FLAGS_snapshot_bytes_per_second);
   o.divergence_check_ms = absl::GetFlag(FLAGS_divergence_check_ms);
   o.incremental_vacuum = absl::GetFlag(FLAGS_incremental_vacuum);
