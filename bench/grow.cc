@@ -1,0 +1,287 @@
+// grow: a durable 3-node cluster on 127.0.0.1 grown to --to_mb of rows in
+// 100-row batches (issue 14). At each --step_mb it measures --measure_ops
+// batches at --concurrency and prints, beside the same figures for the empty
+// cluster: throughput, p50/p99/max latency, failed and timed-out writes,
+// the leader's term, each node's peak RSS and longest Raft-loop iteration.
+// Then a fourth node joins and catches up (MB/s), and a follower is
+// SIGKILLed and restarted (time until it serves at the leader's index).
+//
+//   ./bazelw build -c opt //bench:grow //server:raftsql_server
+//   bazel-bin/bench/grow --to_mb=1024 --step_mb=256
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "net/client.h"
+#include "net/grpc_transport.h"
+#include "tools/local_cluster.h"
+#include "tools/process.h"
+
+namespace raftsql::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kRowsPerBatch = 100;
+constexpr int kRowBytes = 1000;
+
+struct Options {
+  int to_mb = 1024;
+  int step_mb = 256;
+  int concurrency = 8;
+  int measure_ops = 2000;
+};
+
+struct Step {
+  double ops_per_s = 0;
+  double p50_ms = 0, p99_ms = 0, max_ms = 0;
+  int failed = 0, timed_out = 0;
+  std::string first_error;
+};
+
+uint64_t ProcKb(pid_t pid, const char* field) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (!absl::StartsWith(line, field)) continue;
+    std::string digits;
+    for (char ch : line) {
+      if (ch >= '0' && ch <= '9') digits.push_back(ch);
+    }
+    uint64_t kb = 0;
+    if (absl::SimpleAtoi(digits, &kb)) return kb;
+  }
+  return 0;
+}
+
+uint64_t FileMb(const std::string& path) {
+  std::error_code ec;
+  const uintmax_t size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : size >> 20;
+}
+
+class Grower {
+ public:
+  Grower(tools::LocalCluster& c, const Options& o) : c_(c), o_(o) {}
+
+  // `ops` batches at the configured concurrency; latencies kept if asked.
+  Step Run(int ops, bool measure) {
+    std::atomic<int> next{0};
+    std::mutex mu;
+    std::vector<double> latencies;
+    Step step;
+    const auto start = Clock::now();
+    std::vector<std::thread> threads;
+    for (int t = 0; t < o_.concurrency; ++t) {
+      threads.emplace_back([&] {
+        // A client (and session) per thread: one session's writes must
+        // reach the leader in sequence order.
+        net::Client client(c_.Endpoints(), c_.ClientOptionsFor());
+        std::vector<double> mine;
+        int failed = 0, timed_out = 0;
+        std::string error;
+        while (next.fetch_add(1) < ops) {
+          const auto began = Clock::now();
+          absl::StatusOr<v1::ExecuteResponse> r = client.Execute(Batch());
+          mine.push_back(
+              std::chrono::duration<double, std::milli>(Clock::now() - began)
+                  .count());
+          if (!r.ok()) {
+            ++failed;
+            timed_out += absl::IsDeadlineExceeded(r.status());
+            if (error.empty()) error = r.status().ToString();
+          } else if (r->results(0).code() != 0) {
+            ++failed;
+            if (error.empty()) error = r->results(0).error();
+          }
+        }
+        std::lock_guard<std::mutex> l(mu);
+        if (measure)
+          latencies.insert(latencies.end(), mine.begin(), mine.end());
+        step.failed += failed;
+        step.timed_out += timed_out;
+        if (step.first_error.empty()) step.first_error = error;
+      });
+    }
+    for (std::thread& t : threads) t.join();
+    const double secs =
+        std::chrono::duration<double>(Clock::now() - start).count();
+    step.ops_per_s = ops / secs;
+    std::sort(latencies.begin(), latencies.end());
+    if (!latencies.empty()) {
+      step.p50_ms = latencies[latencies.size() / 2];
+      step.p99_ms = latencies[latencies.size() * 99 / 100];
+      step.max_ms = latencies.back();
+    }
+    return step;
+  }
+
+  void Print(const char* what, const Step& s, const Step& empty) {
+    std::printf(
+        "%-11s (%5llu MB after)  %6.0f ops/s (%3.0f%% of empty)  p50 %6.1f  "
+        "p99 %6.1f  "
+        "max %7.1f ms (%4.1fx p99)  failed %d  timeouts %d  term %llu\n",
+        what, static_cast<unsigned long long>(FileMb(DbPath(1))), s.ops_per_s,
+        empty.ops_per_s > 0 ? 100 * s.ops_per_s / empty.ops_per_s : 100.0,
+        s.p50_ms, s.p99_ms, s.max_ms, s.p99_ms > 0 ? s.max_ms / s.p99_ms : 0,
+        s.failed, s.timed_out, static_cast<unsigned long long>(Term()));
+    if (!s.first_error.empty()) {
+      std::printf("          first failure: %s\n", s.first_error.c_str());
+    }
+    for (int id = 1; id <= c_.size(); ++id) {
+      if (!c_.Running(id)) continue;
+      auto st = c_.client().Status(c_.Endpoint(id));
+      std::printf(
+          "          node %d: peak RSS %llu MB, longest loop %lld ms\n", id,
+          static_cast<unsigned long long>(ProcKb(c_.Pid(id), "VmHWM:") >> 10),
+          st.ok() ? static_cast<long long>(st->longest_loop_us() / 1000)
+                  : -1ll);
+    }
+    std::fflush(stdout);
+  }
+
+  uint64_t Term() {
+    for (int id = 1; id <= c_.size(); ++id) {
+      auto st = c_.client().Status(c_.Endpoint(id));
+      if (st.ok() && st->role() == "Leader") return st->term();
+    }
+    return 0;
+  }
+
+  uint64_t LeaderApplied() {
+    for (int id = 1; id <= c_.size(); ++id) {
+      auto st = c_.client().Status(c_.Endpoint(id));
+      if (st.ok() && st->role() == "Leader") return st->applied_index();
+    }
+    return 0;
+  }
+
+  // Seconds until node `id` has applied `index` (bounded: 30 minutes).
+  double WaitApplied(int id, uint64_t index) {
+    const auto start = Clock::now();
+    while (Clock::now() - start < std::chrono::minutes(30)) {
+      auto st = c_.client().Status(c_.Endpoint(id));
+      if (st.ok() && st->applied_index() >= index) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  }
+
+  std::string DbPath(int id) const { return c_.data_dir(id) + "/db.sqlite"; }
+
+ private:
+  v1::ExecuteRequest Batch() {
+    v1::ExecuteRequest r;
+    v1::Statement* s = r.add_statements();
+    std::string sql = "INSERT INTO bench(v) VALUES ";
+    for (int i = 0; i < kRowsPerBatch; ++i) {
+      absl::StrAppend(&sql, i ? ",(?)" : "(?)");
+      s->add_positional()->set_text(std::string(kRowBytes, 'a' + i % 26));
+    }
+    s->set_sql(sql);
+    return r;
+  }
+
+  tools::LocalCluster& c_;
+  const Options o_;
+};
+
+int Main(int argc, char** argv) {
+  net::PrepareGrpc();
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--to_mb=", 0) == 0) o.to_mb = std::atoi(a.c_str() + 8);
+    if (a.rfind("--step_mb=", 0) == 0) o.step_mb = std::atoi(a.c_str() + 10);
+    if (a.rfind("--concurrency=", 0) == 0) {
+      o.concurrency = std::max(1, std::atoi(a.c_str() + 14));
+    }
+    if (a.rfind("--measure_ops=", 0) == 0) {
+      o.measure_ops = std::atoi(a.c_str() + 14);
+    }
+  }
+  tools::LocalClusterOptions co;
+  co.nodes = 3;
+  co.server_binary = tools::FindBinary(argv[0], "server/raftsql_server");
+  char tmpl[] = "/tmp/raftsql-grow-XXXXXX";
+  co.dir = mkdtemp(tmpl);
+  auto cluster = std::make_unique<tools::LocalCluster>(co);
+  tools::LocalCluster& c = *cluster;
+  // Every node stopped (by the cluster), then its files removed.
+  struct Cleanup {
+    std::unique_ptr<tools::LocalCluster>& cluster;
+    std::string dir;
+    ~Cleanup() {
+      cluster.reset();
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{cluster, co.dir};
+  if (absl::Status s = c.Start(); !s.ok()) {
+    std::fprintf(stderr, "grow: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  if (!c.WaitForLeader(30'000).ok()) return 1;
+  v1::ExecuteRequest create;
+  create.add_statements()->set_sql(
+      "CREATE TABLE bench(k INTEGER PRIMARY KEY, v TEXT)");
+  if (!c.client().Execute(create).ok()) return 1;
+  std::printf(
+      "grow: 3 durable nodes in %s, %d-row batches of %d-byte rows, "
+      "concurrency %d, %d batches per measurement\n",
+      co.dir.c_str(), kRowsPerBatch, kRowBytes, o.concurrency, o.measure_ops);
+  Grower g(c, o);
+  const Step empty = g.Run(o.measure_ops, true);
+  g.Print("empty", empty, empty);
+  // A batch adds about 100 KB; grow in rounds of 1,000 between checks.
+  for (int target = o.step_mb; target <= o.to_mb; target += o.step_mb) {
+    while (static_cast<int>(FileMb(g.DbPath(1))) < target) g.Run(1000, false);
+    const uint64_t before = FileMb(g.DbPath(1));
+    g.Print(absl::StrCat("at ", before, " MB").c_str(),
+            g.Run(o.measure_ops, true), empty);
+  }
+  // A fourth node joins and catches up by an image.
+  const uint64_t size_mb = FileMb(g.DbPath(1));
+  const uint64_t index = g.LeaderApplied();
+  const int joiner = c.AddSlot();
+  if (!c.StartNode(joiner).ok()) return 1;
+  const double join_s = g.WaitApplied(joiner, index);
+  std::printf("join: node %d caught up with %llu MB in %.1f s (%.0f MB/s)\n",
+              joiner, static_cast<unsigned long long>(size_mb), join_s,
+              size_mb / join_s);
+  // A follower restarts on its data.
+  const int down = 2;
+  c.StopNode(down, SIGKILL);
+  const uint64_t at_kill = g.LeaderApplied();
+  const auto restart = Clock::now();
+  if (!c.StartNode(down).ok()) return 1;
+  const double started_s =
+      std::chrono::duration<double>(Clock::now() - restart).count();
+  const double caught_up_s = started_s + g.WaitApplied(down, at_kill);
+  std::printf(
+      "restart: node %d (%llu MB) listened after %.2f s and was at "
+      "the leader's index after %.2f s\n",
+      down, static_cast<unsigned long long>(FileMb(g.DbPath(down))), started_s,
+      caught_up_s);
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+}  // namespace raftsql::bench
+
+int main(int argc, char** argv) { return raftsql::bench::Main(argc, argv); }
