@@ -90,7 +90,23 @@ void Node::ApplyConfChangeEntry(const Entry& e) {
 void Node::Tick() {
   if (stopped_) return;
   raw_.Tick();
+  MaybeReleaseImage();
   Pump();
+}
+
+void Node::MaybeReleaseImage() {
+  SnapshotSource* source = options_.state_machine->snapshot_source();
+  if (source == nullptr) return;
+  bool sending = raw_.raft().snapshot_wanted();
+  for (const SnapshotTransfer& t : raw_.raft().SnapshotTransfers()) {
+    sending = sending || t.sending;
+  }
+  if (sending) {
+    ticks_without_sending_images_ = 0;
+  } else if (++ticks_without_sending_images_ ==
+             options_.release_image_after_ticks) {
+    source->Release();
+  }
 }
 
 void Node::Step(Message m) {

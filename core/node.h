@@ -47,6 +47,9 @@ struct NodeOptions {
   // counted before the leader's own write is durable. A Ready that changes
   // the term or the vote still persists first.
   bool send_appends_before_persist = false;
+  // A durable state machine's image is released (SnapshotSource::Release)
+  // after this many ticks in which this node sent no snapshot.
+  int release_image_after_ticks = 500;
 };
 
 // Callbacks from the runtime, all on the owner's thread.
@@ -106,6 +109,8 @@ class Node {
   void MaybeCompact();
   // Asks a durable state machine for an image when the core wants one.
   void MaybeRequestImage();
+  // ... and lets it free its image once none was sent for a while.
+  void MaybeReleaseImage();
   void Compact();
   void ReplayDurableConfChanges();
 
@@ -121,6 +126,7 @@ class Node {
   uint64_t durable_vote_ = 0;
   uint64_t snapshots_taken_ = 0;
   uint64_t applied_bytes_since_snapshot_ = 0;
+  int ticks_without_sending_images_ = 0;
   // ApplyEntries' results, reused from batch to batch (up to this many).
   std::vector<std::string> apply_results_;
   static constexpr size_t kMaxKeptResults = 4096;

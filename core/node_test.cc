@@ -83,6 +83,8 @@ class CountingMachine final : public StateMachine {
 
 class NoImages final : public SnapshotSource {
  public:
+  void Release() override { ++releases; }
+  int releases = 0;
   void Request(const SnapshotMetadata&) override {}
   absl::StatusOr<ImageInfo> Latest() const override {
     return absl::UnavailableError("none");
@@ -147,6 +149,22 @@ TEST(Node, DurableStateMachineCompactsAfterSyncWithoutACopy) {
   EXPECT_EQ(sm.copies, 0);
   EXPECT_GT(store.FirstIndex(), 20u);
   EXPECT_EQ(store.GetSnapshot()->data, "");
+}
+
+TEST(Node, AnImageNobodyNeedsIsReleasedOnceAfterItsTicks) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NoImages images;
+  sm.source = &images;
+  NullTransport net;
+  NodeOptions o = Options(store, sm, net);
+  o.release_image_after_ticks = 5;
+  Node node(o, {});
+  for (int i = 0; i < 4; ++i) node.Tick();
+  EXPECT_EQ(images.releases, 0);
+  for (int i = 0; i < 20; ++i) node.Tick();
+  EXPECT_EQ(images.releases, 1);
 }
 
 TEST(Node, AFailedSyncStopsTheNodeAndKeepsTheLog) {

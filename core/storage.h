@@ -76,6 +76,9 @@ class SnapshotSource {
   // error is the disk's.
   virtual absl::StatusOr<std::string> Read(uint64_t index, uint64_t offset,
                                            uint64_t max_bytes) const = 0;
+  // No follower has needed an image for a while: the source may free the
+  // one it holds (a database's size on disk); the next Request makes anew.
+  virtual void Release() {}
 };
 
 // A durable state machine's side of receiving an image (a follower's):

@@ -196,6 +196,19 @@ void ImageSource::Publish(Ready ready) {
   }
 }
 
+void ImageSource::Release() {
+  std::optional<Ready> old;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    old = std::move(ready_);
+    ready_.reset();
+  }
+  if (old.has_value() && old->fd >= 0) {
+    close(old->fd);
+    std::remove(old->path.c_str());
+  }
+}
+
 void ImageSource::Fail(std::string why) {
   if (stop_) return;  // Shutting down.
   std::fprintf(stderr, "raftsql: snapshot image failed: %s\n", why.c_str());

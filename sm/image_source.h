@@ -58,6 +58,8 @@ class ImageSource final : public core::SnapshotSource {
   absl::StatusOr<core::ImageInfo> Latest() const override;
   absl::StatusOr<std::string> Read(uint64_t index, uint64_t offset,
                                    uint64_t max_bytes) const override;
+  // Deletes the ready image (one in the making is kept).
+  void Release() override;
 
   // Waits for an image in the making (tests).
   void Wait();

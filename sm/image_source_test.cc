@@ -101,6 +101,16 @@ TEST(ImageSource, ANewerImageReplacesTheOlder) {
     images += f.path().filename().string().find(".image-") != std::string::npos;
   }
   EXPECT_EQ(images, 1);
+  // Released: gone from disk; the next request makes a new one.
+  source->Release();
+  EXPECT_TRUE(absl::IsUnavailable(source->Latest().status()));
+  EXPECT_TRUE(absl::IsNotFound(source->Read(second.index, 0, 10).status()));
+  for (const auto& f : std::filesystem::directory_iterator(dir.File(""))) {
+    EXPECT_EQ(f.path().filename().string().find(".image-"), std::string::npos);
+  }
+  source->Request(second);
+  source->Wait();
+  EXPECT_TRUE(source->Latest().ok());
 }
 
 TEST(ImageSource, AnImageAtAnotherIndexIsNotMade) {
