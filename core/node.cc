@@ -1,41 +1,28 @@
 #include "core/node.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <iterator>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "core/check.h"
 
 namespace raftsql::core {
 
 namespace {
 
-// Brings the state machine up to the log store's snapshot if it is behind
-// (a volatile one after a restart), and starts Raft after what it applied, so
-// that a durable state machine never applies an entry twice.
+// Starts Raft after what the state machine applied (PrepareStateMachine
+// brought it up to the log store's snapshot), so that a durable state
+// machine never applies an entry twice.
 Config PrepareStart(const NodeOptions& options) {
   CHECK(options.log_store != nullptr);
   CHECK(options.state_machine != nullptr);
-  absl::StatusOr<Snapshot> snapshot = options.log_store->GetSnapshot();
-  CHECK(snapshot.ok());
-  StateMachine* sm = options.state_machine;
-  if (snapshot->metadata.index > sm->AppliedIndex()) {
-    // A durable state machine's own compactions keep no image: it synced
-    // its files before each one, so it can only be behind one it received
-    // (which keeps its image).
-    if (sm->snapshot_source() != nullptr && snapshot->data.empty()) {
-      char message[256];
-      std::snprintf(message, sizeof(message),
-                    "the state machine's files are at index %llu but the "
-                    "log was compacted up to %llu (files replaced, or a "
-                    "disk that lost synced writes)",
-                    static_cast<unsigned long long>(sm->AppliedIndex()),
-                    static_cast<unsigned long long>(snapshot->metadata.index));
-      internal::CheckFailedMessage(message);
-    }
-    CHECK(sm->Restore(*snapshot).ok());
+  const absl::Status prepared =
+      PrepareStateMachine(*options.log_store, *options.state_machine);
+  if (!prepared.ok()) {
+    internal::CheckFailedMessage(std::string(prepared.message()).c_str());
   }
+  StateMachine* sm = options.state_machine;
   Config config = options.raft;
   config.applied = sm->AppliedIndex();
   config.snapshot_source = sm->snapshot_source();
@@ -47,6 +34,28 @@ Config PrepareStart(const NodeOptions& options) {
 }
 
 }  // namespace
+
+absl::Status PrepareStateMachine(const LogStore& store, StateMachine& sm) {
+  absl::StatusOr<Snapshot> snapshot = store.GetSnapshot();
+  if (!snapshot.ok()) return snapshot.status();
+  if (snapshot->metadata.index <= sm.AppliedIndex()) return absl::OkStatus();
+  // A durable state machine's own compactions keep no image: it synced its
+  // files before each one, so it can only be behind one it received (which
+  // keeps a reference to its image).
+  if (sm.snapshot_source() != nullptr && snapshot->data.empty()) {
+    return absl::DataLossError(absl::StrCat(
+        "the state machine's files are at index ", sm.AppliedIndex(),
+        " but the log was compacted up to ", snapshot->metadata.index,
+        " (files replaced, or a disk that lost synced writes)"));
+  }
+  const absl::Status restored = sm.Restore(*snapshot);
+  if (!restored.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("cannot restore the log's snapshot at ",
+                     snapshot->metadata.index, ": ", restored.message()));
+  }
+  return absl::OkStatus();
+}
 
 Node::Node(const NodeOptions& options, NodeObserver observer)
     : options_(options),

@@ -64,6 +64,14 @@ struct NodeObserver {
   std::function<void(const absl::Status&)> on_fatal;
 };
 
+// Brings the state machine up to the log store's snapshot if it is behind
+// it (a volatile one after a restart, or a durable one that received an
+// image and stopped before restoring it). DATA_LOSS if it cannot: a
+// durable one behind a compaction that kept no image, or an image that
+// does not restore. The Node's constructor calls it and stops on an
+// error; a runtime calls it first to report the error instead.
+absl::Status PrepareStateMachine(const LogStore& store, StateMachine& sm);
+
 class Node {
  public:
   Node(const NodeOptions& options, NodeObserver observer);

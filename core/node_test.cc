@@ -198,6 +198,10 @@ TEST(NodeDeathTest, ADurableStateMachineBehindItsOwnCompactionDoesNotStart) {
   NullTransport net;
   EXPECT_DEATH(Node(Options(store, sm, net), {}),
                "files are at index 0 but the log was compacted up to 2");
+  // A runtime asks first and reports it instead.
+  const absl::Status s = PrepareStateMachine(store, sm);
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_NE(s.message().find("compacted up to 2"), absl::string_view::npos);
 }
 
 TEST(Node, CompactsTheLogAfterThresholdBytes) {

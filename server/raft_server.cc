@@ -195,6 +195,10 @@ absl::Status RaftServer::Init() {
                  std::string(s.message()).c_str());
     failed_ = true;
   };
+  // Files from an earlier run (a database behind its log, a received image
+  // that does not restore) are an error to report, not a crash.
+  absl::Status prepared = core::PrepareStateMachine(*log_, *no.state_machine);
+  if (!prepared.ok()) return prepared;
   node_ = std::make_unique<core::Node>(no, obs);
   readers_ =
       std::make_unique<WorkerPool>(options_.read_connections, kMaxQueuedReads);
