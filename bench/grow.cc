@@ -16,15 +16,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "net/client.h"
 #include "net/grpc_transport.h"
@@ -52,21 +49,6 @@ struct Step {
   int failed = 0, timed_out = 0;
   std::string first_error;
 };
-
-uint64_t ProcKb(pid_t pid, const char* field) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (!absl::StartsWith(line, field)) continue;
-    std::string digits;
-    for (char ch : line) {
-      if (ch >= '0' && ch <= '9') digits.push_back(ch);
-    }
-    uint64_t kb = 0;
-    if (absl::SimpleAtoi(digits, &kb)) return kb;
-  }
-  return 0;
-}
 
 uint64_t FileMb(const std::string& path) {
   std::error_code ec;
@@ -145,11 +127,12 @@ class Grower {
     for (int id = 1; id <= c_.size(); ++id) {
       if (!c_.Running(id)) continue;
       auto st = c_.client().Status(c_.Endpoint(id));
-      std::printf(
-          "          node %d: peak RSS %llu MB, longest loop %lld ms\n", id,
-          static_cast<unsigned long long>(ProcKb(c_.Pid(id), "VmHWM:") >> 10),
-          st.ok() ? static_cast<long long>(st->longest_loop_us() / 1000)
-                  : -1ll);
+      std::printf("          node %d: peak RSS %llu MB, longest loop %lld ms\n",
+                  id,
+                  static_cast<unsigned long long>(
+                      tools::PeakRssBytes(c_.Pid(id)) >> 20),
+                  st.ok() ? static_cast<long long>(st->longest_loop_us() / 1000)
+                          : -1ll);
     }
     std::fflush(stdout);
   }

@@ -7,14 +7,14 @@
 #include <signal.h>
 
 #include <filesystem>
-#include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "tests/verify_util.h"
+#include "tools/process.h"
 
 namespace raftsql::verify {
 namespace {
@@ -29,22 +29,6 @@ constexpr int kMegabytesBefore = 60;
 constexpr int kMegabytesWhileDown = 80;
 // Before issue 14 a compaction held the database twice in memory.
 constexpr uint64_t kMaxRssBytes = uint64_t{200} << 20;
-
-// The peak resident set of a process (VmHWM), in bytes; 0 if unknown.
-uint64_t PeakRss(pid_t pid) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (!absl::StartsWith(line, "VmHWM:")) continue;
-    uint64_t kb = 0;
-    std::string digits;
-    for (char ch : line) {
-      if (ch >= '0' && ch <= '9') digits.push_back(ch);
-    }
-    if (absl::SimpleAtoi(digits, &kb)) return kb << 10;
-  }
-  return 0;
-}
 
 uint64_t Term(LocalCluster& c, int node) {
   return Ok(c.client().Status(c.Endpoint(node)), "status").term();
@@ -72,25 +56,24 @@ void Write(LocalCluster& c, int megabytes) {
   }
 }
 
-bool HasFile(const std::string& dir, const std::string& part) {
+// A file in `dir` whose name holds `part` (a partial one never counts).
+std::optional<std::filesystem::path> FileWith(const std::string& dir,
+                                              const std::string& part) {
   std::error_code ec;
   for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
-    if (absl::StrContains(f.path().filename().string(), part)) return true;
+    const std::string name = f.path().filename().string();
+    if (absl::StrContains(name, part) && !absl::StrContains(name, ".partial")) {
+      return f.path();
+    }
   }
-  return false;
+  return std::nullopt;
 }
 
 // The size of the image a leader made for a follower (0: none).
 uint64_t ImageBytes(const std::string& dir) {
+  std::optional<std::filesystem::path> image = FileWith(dir, ".image-");
   std::error_code ec;
-  for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string name = f.path().filename().string();
-    if (absl::StrContains(name, ".image-") &&
-        !absl::StrContains(name, ".partial")) {
-      return std::filesystem::file_size(f.path(), ec);
-    }
-  }
-  return 0;
+  return image.has_value() ? std::filesystem::file_size(*image, ec) : 0;
 }
 
 }  // namespace
@@ -154,7 +137,7 @@ void Grow(LocalCluster& c) {
   Check(catch_up >= 0.9 * floor,
         absl::StrCat("the image came faster than its rate limit allows (",
                      static_cast<int>(floor * 1000), " ms at least)"));
-  Check(!HasFile(c.data_dir(down), ".received"),
+  Check(!FileWith(c.data_dir(down), ".received").has_value(),
         "the received image was left behind");
   const int64_t rows = kMegabytesBefore * 256 + kMegabytesWhileDown;
   for (int node = 1; node <= 3; ++node) {
@@ -168,7 +151,7 @@ void Grow(LocalCluster& c) {
     Check(Term(c, node) == term,
           absl::StrCat("the term moved from ", term, " to ", Term(c, node),
                        " on node ", node, ": a leader change"));
-    const uint64_t rss = PeakRss(c.Pid(node));
+    const uint64_t rss = tools::PeakRssBytes(c.Pid(node));
     const uint64_t loop_us =
         Ok(c.client().Status(c.Endpoint(node)), "status").longest_loop_us();
     Log(absl::StrCat("node ", node, " peak RSS ", rss >> 20,

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <thread>
 
 namespace raftsql::tools {
@@ -109,6 +110,21 @@ std::string FindBinary(const char* argv0, const std::string& relative) {
     }
   }
   return "";
+}
+
+uint64_t PeakRssBytes(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) != 0) continue;
+    uint64_t kb = 0;
+    for (char ch : line) {
+      if (ch >= '0' && ch <= '9')
+        kb = kb * 10 + static_cast<uint64_t>(ch - '0');
+    }
+    return kb << 10;
+  }
+  return 0;
 }
 
 }  // namespace raftsql::tools

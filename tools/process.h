@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,9 @@ int FreePort();
 // `relative` (e.g. "server/raftsql_server") under the runfiles, or next to
 // bazel-bin; "" if not found.
 std::string FindBinary(const char* argv0, const std::string& relative);
+// The peak resident set of a running process (VmHWM), in bytes; 0 if
+// unknown.
+uint64_t PeakRssBytes(pid_t pid);
 
 }  // namespace raftsql::tools
 
