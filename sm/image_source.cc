@@ -22,17 +22,9 @@ constexpr char kImageSuffix[] = ".image-";
 
 // Begins a read transaction on `db` and returns the applied index it sees.
 absl::StatusOr<uint64_t> BeginRead(sqlite3* db) {
-  int rc = sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
+  const int rc = sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);
   if (rc != SQLITE_OK) return SqliteError(db, rc);
-  Stmt stmt;
-  rc = sqlite3_prepare_v2(
-      db, "SELECT value FROM _raftsql_meta WHERE key = 'applied_index'", -1,
-      stmt.out(), nullptr);
-  if (rc != SQLITE_OK) return SqliteError(db, rc);
-  rc = sqlite3_step(stmt.get());
-  if (rc == SQLITE_DONE) return uint64_t{0};
-  if (rc != SQLITE_ROW) return SqliteError(db, rc);
-  return static_cast<uint64_t>(sqlite3_column_int64(stmt.get(), 0));
+  return StoredAppliedIndex(db);  // Its first read starts the transaction.
 }
 
 }  // namespace

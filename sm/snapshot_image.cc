@@ -50,6 +50,17 @@ absl::StatusOr<std::string> SerializeDatabase(sqlite3* db) {
   return out;
 }
 
+absl::StatusOr<uint64_t> StoredAppliedIndex(sqlite3* db) {
+  Stmt applied;
+  if (sqlite3_prepare_v2(
+          db, "SELECT value FROM _raftsql_meta WHERE key = 'applied_index'", -1,
+          applied.out(), nullptr) != SQLITE_OK ||
+      sqlite3_step(applied.get()) != SQLITE_ROW) {
+    return absl::DataLossError("the database holds no applied index");
+  }
+  return static_cast<uint64_t>(sqlite3_column_int64(applied.get(), 0));
+}
+
 SnapshotImage::~SnapshotImage() { sqlite3_close(db_); }
 
 absl::Status SnapshotImage::Open(const std::string& data) {
@@ -100,15 +111,9 @@ absl::Status SnapshotImage::Check(uint64_t index) const {
       std::strcmp(reinterpret_cast<const char*>(verdict), "ok") != 0) {
     return absl::DataLossError("snapshot image is corrupt");
   }
-  Stmt applied;
-  if (sqlite3_prepare_v2(
-          db_, "SELECT value FROM _raftsql_meta WHERE key = 'applied_index'",
-          -1, applied.out(), nullptr) != SQLITE_OK ||
-      sqlite3_step(applied.get()) != SQLITE_ROW) {
-    return absl::DataLossError("snapshot holds no applied index");
-  }
-  const auto held =
-      static_cast<uint64_t>(sqlite3_column_int64(applied.get(), 0));
+  absl::StatusOr<uint64_t> stored = StoredAppliedIndex(db_);
+  if (!stored.ok()) return stored.status();
+  const uint64_t held = *stored;
   if (held != index) {
     return absl::DataLossError(absl::StrCat(
         "snapshot holds applied index ", held, ", its metadata says ", index));

@@ -16,6 +16,10 @@ namespace raftsql::sm {
 // A consistent image of `db`'s main database (a file or memory).
 absl::StatusOr<std::string> SerializeDatabase(sqlite3* db);
 
+// The applied index a database holds in its meta table (in the caller's
+// transaction, if one is open); DATA_LOSS if it holds none.
+absl::StatusOr<uint64_t> StoredAppliedIndex(sqlite3* db);
+
 // A snapshot's image opened as an in-memory database of its own; closed
 // when it goes.
 class SnapshotImage {
