@@ -142,7 +142,10 @@ TEST(ImageSource, ImagesLeftByAnEarlierRunAreDeleted) {
   EXPECT_TRUE(std::filesystem::exists(dir.File("other.image-7")));
 }
 
-TEST(ImageSource, SyncMakesAppliedBatchesDurable) {
+// What Sync makes durable is the simulator's to show (its disk loses
+// unsynced writes: with Sync a no-op, most --sql-disk seeds stop at the
+// start-up check); here only that it succeeds, and who has a source.
+TEST(ImageSource, SyncSucceedsAndOnlyFileDatabasesHaveASource) {
   TempDir dir;
   auto sm = OpenFile(dir.File("db"));
   ApplyOk(*sm, Cmd({S("CREATE TABLE t(v BLOB)")}));
