@@ -47,6 +47,23 @@ void TickUntil(Network& net, int max_ticks, const std::function<bool()>& done) {
   }
 }
 
+// Node 1 leads; node 3 is cut off while it misses 20 entries, then node 1
+// compacts its log past them with `image` as the snapshot's data. Sets
+// `*applied` to the snapshot's index. Heal the network to go on.
+void LeaveNodeThreeBehindTheLog(Network& net, const std::string& image,
+                                uint64_t* applied) {
+  Elect(net, 1);
+  net.Isolate(3);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(net.Propose(1, "e").ok());
+  net.Stabilize();
+  *applied = net.applied_index(1);
+  ASSERT_TRUE(
+      net.storage(1)
+          .CreateSnapshot(*applied, net.raft(1).tracker().GetConfState(), image)
+          .ok());
+  ASSERT_TRUE(net.storage(1).Compact(*applied).ok());
+}
+
 TEST(PreVote, IsolatedNodeDoesNotInflateItsTerm) {
   Network net({1, 2, 3}, NetworkOptions{});
   Elect(net, 1);
@@ -326,16 +343,8 @@ TEST(FastBackoff, DivergentTailIsSkippedATermAtATime) {
 
 TEST(Snapshot, FollowerBehindTheCompactedLogReceivesASnapshot) {
   Network net({1, 2, 3}, NetworkOptions{});
-  Elect(net, 1);
-  net.Isolate(3);
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(net.Propose(1, "e").ok());
-  net.Stabilize();
-  const uint64_t applied = net.applied_index(1);
-  ASSERT_TRUE(net.storage(1)
-                  .CreateSnapshot(applied, net.raft(1).tracker().GetConfState(),
-                                  "image")
-                  .ok());
-  ASSERT_TRUE(net.storage(1).Compact(applied).ok());
+  uint64_t applied = 0;
+  ASSERT_NO_FATAL_FAILURE(LeaveNodeThreeBehindTheLog(net, "image", &applied));
   net.Heal();
   bool snapshot_sent = false;
   net.SetFilter([&](const Message& m) {
@@ -357,17 +366,9 @@ TEST(Snapshot, FollowerBehindTheCompactedLogReceivesASnapshot) {
 // again and the transfer resumes where the follower stands.
 TEST(Snapshot, ChunkedTransferSurvivesLostChunksAndResumes) {
   Network net({1, 2, 3}, NetworkOptions{.max_snapshot_chunk_bytes = 10});
-  Elect(net, 1);
-  net.Isolate(3);
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(net.Propose(1, "e").ok());
-  net.Stabilize();
-  const uint64_t applied = net.applied_index(1);
   const std::string image(95, 'i');  // Ten chunks.
-  ASSERT_TRUE(
-      net.storage(1)
-          .CreateSnapshot(applied, net.raft(1).tracker().GetConfState(), image)
-          .ok());
-  ASSERT_TRUE(net.storage(1).Compact(applied).ok());
+  uint64_t applied = 0;
+  ASSERT_NO_FATAL_FAILURE(LeaveNodeThreeBehindTheLog(net, image, &applied));
   net.Heal();
   int chunks = 0;
   int resumed_after_failure = 0;
@@ -402,17 +403,9 @@ TEST(Snapshot, ChunkedTransferSurvivesLostChunksAndResumes) {
 TEST(Snapshot, ALeaderSendsSnapshotBytesWithinItsPerTickBudget) {
   Network net({1, 2, 3}, NetworkOptions{.max_snapshot_chunk_bytes = 10,
                                         .snapshot_bytes_per_tick = 10});
-  Elect(net, 1);
-  net.Isolate(3);
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(net.Propose(1, "e").ok());
-  net.Stabilize();
-  const uint64_t applied = net.applied_index(1);
   const std::string image(95, 'r');
-  ASSERT_TRUE(
-      net.storage(1)
-          .CreateSnapshot(applied, net.raft(1).tracker().GetConfState(), image)
-          .ok());
-  ASSERT_TRUE(net.storage(1).Compact(applied).ok());
+  uint64_t applied = 0;
+  ASSERT_NO_FATAL_FAILURE(LeaveNodeThreeBehindTheLog(net, image, &applied));
   net.Heal();
   uint64_t bytes_this_tick = 0;
   uint64_t most_in_a_tick = 0;
@@ -470,14 +463,9 @@ TEST(Snapshot, ADurableLeaderSendsImagesFromItsSnapshotSource) {
   FakeImages images;
   Network net({1, 2, 3}, NetworkOptions{.max_snapshot_chunk_bytes = 10,
                                         .snapshot_sources = {{1, &images}}});
-  Elect(net, 1);
-  net.Isolate(3);
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(net.Propose(1, "e").ok());
-  net.Stabilize();
-  const uint64_t applied = net.applied_index(1);
+  uint64_t applied = 0;
+  ASSERT_NO_FATAL_FAILURE(LeaveNodeThreeBehindTheLog(net, "", &applied));
   const ConfState conf = net.raft(1).tracker().GetConfState();
-  ASSERT_TRUE(net.storage(1).CreateSnapshot(applied, conf, "").ok());
-  ASSERT_TRUE(net.storage(1).Compact(applied).ok());
   // An image older than the log's start cannot be followed by entries.
   images.metadata = SnapshotMetadata{2, 1, conf};
   images.image = "too old";
@@ -558,17 +546,9 @@ TEST(Snapshot, ADurableFollowerReceivesIntoItsSinkAndInstallsByReference) {
   FakeSink sink;
   Network net({1, 2, 3}, NetworkOptions{.max_snapshot_chunk_bytes = 10,
                                         .snapshot_sinks = {{3, &sink}}});
-  Elect(net, 1);
-  net.Isolate(3);
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(net.Propose(1, "e").ok());
-  net.Stabilize();
-  const uint64_t applied = net.applied_index(1);
   const std::string image(95, 'i');
-  ASSERT_TRUE(
-      net.storage(1)
-          .CreateSnapshot(applied, net.raft(1).tracker().GetConfState(), image)
-          .ok());
-  ASSERT_TRUE(net.storage(1).Compact(applied).ok());
+  uint64_t applied = 0;
+  ASSERT_NO_FATAL_FAILURE(LeaveNodeThreeBehindTheLog(net, image, &applied));
   net.Heal();
   TickUntil(net, 200, [&] { return net.applied_index(3) >= applied; });
   EXPECT_EQ(net.applied_index(3), applied);
