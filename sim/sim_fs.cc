@@ -6,6 +6,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "sm/deterministic_vfs.h"
 
@@ -90,6 +91,27 @@ SimFile* SimFs::Create(const std::string& path) {
 }
 
 void SimFs::Delete(const std::string& path) { files_.erase(path); }
+
+absl::Status SimFs::Rename(const std::string& from, const std::string& to) {
+  auto it = files_.find(from);
+  if (it == files_.end()) {
+    return absl::NotFoundError(absl::StrCat("no file ", from));
+  }
+  if (frozen_) return absl::OkStatus();
+  std::unique_ptr<SimFile> file = std::move(it->second);
+  files_.erase(it);
+  files_[to] = std::move(file);
+  return absl::OkStatus();
+}
+
+absl::Status SimFsRename(const std::string& from, const std::string& to) {
+  SimFs* fs = SimFs::ForPath(from);
+  if (fs == nullptr || fs != SimFs::ForPath(to)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not one simulated disk: ", from, ", ", to));
+  }
+  return fs->Rename(from, to);
+}
 
 size_t SimFs::Crash(core::Prng& rng) {
   size_t lost = 0;

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "core/prng.h"
 
 namespace raftsql::sim {
@@ -55,6 +56,10 @@ class SimFs {
   SimFile* Find(const std::string& path);
   SimFile* Create(const std::string& path);
   void Delete(const std::string& path);
+  // Moves a file to `to` (replacing what was there): atomic and durable at
+  // once, as a rename followed by a directory sync is. NotFound if there is
+  // no `from`.
+  absl::Status Rename(const std::string& from, const std::string& to);
   // The process died: from now on its writes, syncs and deletes do nothing
   // (closing its connection must not checkpoint or clean up).
   void Freeze() { frozen_ = true; }
@@ -78,6 +83,10 @@ class SimFs {
   uint64_t capacity_bytes_ = 0;
   std::map<std::string, std::unique_ptr<SimFile>> files_;
 };
+
+// SimFs::Rename for the file system the paths belong to (the state
+// machine's RenameFile).
+absl::Status SimFsRename(const std::string& from, const std::string& to);
 
 // The SQLite VFS over SimFs (deterministic clock as sm's), registered once.
 const char* SimFsVfsName();
