@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "sim/kv_state_machine.h"
+#include "sim/sim_fs.h"
 #include "sm/sqlite_state_machine.h"
 
 namespace raftsql::sim {
@@ -46,6 +47,7 @@ class SqlMachine final : public SimMachine {
     if (vfs != nullptr) {
       o.path = path;
       o.vfs = vfs;
+      o.rename_file = SimFsRename;
     }
     absl::StatusOr<std::unique_ptr<sm::SqliteStateMachine>> s =
         sm::SqliteStateMachine::Open(o);

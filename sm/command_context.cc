@@ -101,7 +101,6 @@ CommandContext::~CommandContext() {
 
 absl::Status CommandContext::Install(sqlite3* db) {
   CHECK(db != nullptr);
-  CHECK(dates_ == nullptr);  // Once.
   const int fn = SQLITE_UTF8;
   const int pure = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
   bool ok =
@@ -125,6 +124,7 @@ absl::Status CommandContext::Install(sqlite3* db) {
     return absl::InternalError(absl::StrCat(
         "cannot register deterministic functions: ", sqlite3_errmsg(db)));
   }
+  if (dates_ != nullptr) return absl::OkStatus();  // A reopened database.
   if (sqlite3_open_v2(":memory:", &dates_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       DeterministicVfsName()) != SQLITE_OK) {

@@ -41,8 +41,8 @@ class CommandContext {
   CommandContext& operator=(const CommandContext&) = delete;
   ~CommandContext();
 
-  // Registers the functions above on `db` (the write connection); this
-  // context must outlive it.
+  // Registers the functions above on `db` (the write connection; again on
+  // each one a snapshot's file swap opens); this context must outlive it.
   absl::Status Install(sqlite3* db);
 
   // A command with the leader's `seed` applies at `index`.

@@ -173,7 +173,7 @@ std::optional<uint64_t> ImageSink::ReferencedIndex(const std::string& data) {
 }
 
 void ImageSink::Restored() {
-  vfs_->xDelete(vfs_, received_.c_str(), 0);
+  vfs_->xDelete(vfs_, received_.c_str(), 0);  // If Restore left it.
   state_ = State::kIdle;
 }
 

@@ -5,7 +5,7 @@
 // and checked (quick_check, and the applied index it holds against its
 // metadata): on a thread for platform files, at once in the simulator.
 // The core then installs a snapshot whose data is only Reference(), and the
-// state machine's Restore copies the file in and deletes it.
+// state machine's Restore renames the file into place (file_swap.h).
 //
 // One image at a time: a new transfer deletes a partial one; none starts
 // while an installed image waits for its Restore (a crash there leaves the
@@ -52,10 +52,12 @@ class ImageSink final : public core::SnapshotSink {
 
   // The index a snapshot's data refers to, if it is one of our references.
   static std::optional<uint64_t> ReferencedIndex(const std::string& data);
-  // The received image's file (for Restore), and that Restore is done with
-  // it: deleted, and the next transfer may begin.
+  // The received image's file (for Restore); whether this process checked
+  // it (and the core installed it since); and that Restore took it: the
+  // next transfer may begin.
   const std::string& received_path() const { return received_; }
   const char* vfs_name() const { return vfs_name_; }
+  bool checked_and_installed() const { return state_ == State::kInstalled; }
   void Restored();
 
  private:

@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/check.h"
 #include "sm/snapshot_image.h"
 #include "sm/sqlite_util.h"
 
@@ -243,6 +244,15 @@ absl::StatusOr<std::string> ImageSource::Read(uint64_t index, uint64_t offset,
     done += static_cast<uint64_t>(got);
   }
   return out;
+}
+
+void ImageSource::Reset(sqlite3* db) {
+  CHECK((db == nullptr) == !path_.empty());  // Files, or the simulator.
+  stop_ = true;
+  if (copier_.joinable()) copier_.join();
+  stop_ = false;
+  Release();
+  db_ = db;
 }
 
 void ImageSource::Wait() {

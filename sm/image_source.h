@@ -61,6 +61,10 @@ class ImageSource final : public core::SnapshotSource {
   // Deletes the ready image (one in the making is kept).
   void Release() override;
 
+  // The database file was replaced (a snapshot's file swap): an image in
+  // the making stops, the ready one goes. `db`: the simulator's new
+  // connection (null for files).
+  void Reset(sqlite3* db);
   // Waits for an image in the making (tests).
   void Wait();
   // Images made so far, and why the last one failed ("" if it did not).
@@ -83,7 +87,7 @@ class ImageSource final : public core::SnapshotSource {
   std::string ImagePath(uint64_t index) const;
 
   const std::string path_;  // Files; empty for the simulator.
-  sqlite3* const db_;       // The simulator's connection.
+  sqlite3* db_;             // The simulator's connection.
   std::atomic<bool> stop_{false};
   std::thread copier_;  // Joined before the next one starts.
   std::atomic<bool> copying_{false};

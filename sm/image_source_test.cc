@@ -48,6 +48,30 @@ std::string ReadAll(const core::SnapshotSource& source, uint64_t index,
   return out;
 }
 
+std::string FileHeader(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string header(100, '\0');
+  in.read(header.data(), static_cast<std::streamsize>(header.size()));
+  return header;
+}
+
+// PRAGMA quick_check's first row, on a connection of its own.
+std::string QuickCheck(const std::string& path) {
+  sqlite3* db = nullptr;
+  std::string out = "cannot open";
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+      SQLITE_OK) {
+    sqlite3_stmt* stmt = nullptr;
+    sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &stmt, nullptr);
+    out = sqlite3_step(stmt) == SQLITE_ROW
+              ? reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))
+              : sqlite3_errmsg(db);
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  return out;
+}
+
 TEST(ImageSource, AFileImageHoldsTheStateAtItsRequest) {
   TempDir dir;
   auto sm = OpenFile(dir.File("db"));
@@ -205,6 +229,71 @@ TEST_F(ImageSinkTest, AReceivedImageIsRestoredFromItsFile) {
   EXPECT_TRUE(DumpDatabase(*follower_) == DumpDatabase(*leader_));
   EXPECT_FALSE(std::filesystem::exists(received));
   EXPECT_TRUE(sink.Begin(meta_, 1, 10).ok());
+}
+
+TEST_F(ImageSinkTest, AReceivedImageBecomesTheDatabaseFile) {
+  core::SnapshotSink& sink = *follower_->snapshot_sink();
+  ASSERT_TRUE(Receive(sink, image_).ok());
+  sink.Installed();
+  ASSERT_TRUE(follower_->Restore(core::Snapshot{meta_, sink.Reference()}).ok());
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("follower.received")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("follower.incoming")));
+  // The swapped-in file serves writes and reads, in WAL mode again.
+  ApplyOk(*follower_, Cmd({S("INSERT INTO t(v) VALUES (x'01')")}));
+  EXPECT_EQ(Count(*follower_, "t"), 101);
+  const std::string state = DumpDatabase(*follower_);
+  follower_.reset();
+  EXPECT_EQ(FileHeader(dir_.File("follower")).substr(18, 2), "\2\2");  // WAL
+  follower_ = OpenFile(dir_.File("follower"));
+  EXPECT_EQ(follower_->AppliedIndex(), meta_.index + 1);
+  EXPECT_TRUE(DumpDatabase(*follower_) == state);
+}
+
+TEST_F(ImageSinkTest, AReadRunningAtTheSwapIsInterruptedAndTheNextSeesIt) {
+  core::SnapshotSink& sink = *follower_->snapshot_sink();
+  ApplyOk(*follower_, Cmd({S("CREATE TABLE old(v)")}));
+  for (int i = 0; i < 20; ++i) {
+    ApplyOk(*follower_, Cmd({S("INSERT INTO old VALUES (randomblob(100))")}));
+  }
+  ASSERT_TRUE(Receive(sink, image_).ok());
+  sink.Installed();
+  int pages = 0;
+  const absl::Status read =
+      follower_->QueryPages(S("SELECT v FROM old"), {}, 200, [&](QueryResult) {
+        // The swap runs while this read holds its connection.
+        if (++pages == 1) {
+          EXPECT_TRUE(
+              follower_->Restore(core::Snapshot{meta_, sink.Reference()}).ok());
+        }
+        return absl::OkStatus();
+      });
+  EXPECT_TRUE(absl::IsUnavailable(read)) << read;
+  EXPECT_EQ(pages, 1);
+  EXPECT_EQ(follower_->AppliedIndex(), meta_.index);
+  EXPECT_EQ(Count(*follower_, "t"), 100);
+}
+
+TEST_F(ImageSinkTest, ASwapACrashInterruptedCompletesAtTheNextOpen) {
+  core::SnapshotSink& sink = *follower_->snapshot_sink();
+  ApplyOk(*follower_, Cmd({S("CREATE TABLE old(v)")}));
+  for (int i = 0; i < 50; ++i) {
+    ApplyOk(*follower_, Cmd({S("INSERT INTO old VALUES (randomblob(3000))")}));
+  }
+  ASSERT_TRUE(Receive(sink, image_).ok());
+  // The old database's WAL, as a crash would leave it beside the file.
+  const std::string wal = dir_.File("follower-wal");
+  ASSERT_TRUE(std::filesystem::exists(wal));
+  std::filesystem::copy_file(wal, dir_.File("kept-wal"));
+  follower_.reset();
+  std::filesystem::rename(dir_.File("kept-wal"), wal);
+  // The crash came after the swap's first step.
+  std::filesystem::rename(dir_.File("follower.received"),
+                          dir_.File("follower.incoming"));
+  follower_ = OpenFile(dir_.File("follower"));
+  EXPECT_EQ(follower_->AppliedIndex(), meta_.index);
+  EXPECT_TRUE(DumpDatabase(*follower_) == DumpDatabase(*leader_));
+  EXPECT_EQ(QuickCheck(dir_.File("follower")), "ok");
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("follower.incoming")));
 }
 
 TEST_F(ImageSinkTest, ADamagedImageIsRefusedAndDeleted) {

@@ -1,5 +1,7 @@
 #include "sm/read_pool.h"
 
+#include <algorithm>
+
 #include "absl/status/statusor.h"
 #include "core/check.h"
 
@@ -18,27 +20,27 @@ bool ReadLimitReached(const ReadLimits& limits, absl::Status* why) {
   return false;
 }
 
-ReadPool::ReadPool(std::vector<sqlite3*> connections) {
+ReadPool::ReadPool(std::vector<Connection> connections) {
   CHECK(!connections.empty());
-  for (sqlite3* db : connections) {
-    CHECK(db != nullptr);
-    auto slot = std::make_unique<Slot>();
-    slot->db = db;
-    sqlite3_progress_handler(db, kCheckEverySteps, &ReadPool::OnProgress,
-                             slot.get());
-    slots_.push_back(std::move(slot));
-  }
+  Refill(std::move(connections));
 }
 
 ReadPool::~ReadPool() {
+  CHECK(retired_.empty());  // Every lease ended before the pool.
   for (const auto& slot : slots_) {
-    CHECK(!slot->busy);  // Every lease ended before the pool.
-    sqlite3_close(slot->db);
+    CHECK(!slot->busy);
+    Close(*slot);
   }
+}
+
+void ReadPool::Close(Slot& slot) {
+  sqlite3_close(slot.connection.db);
+  slot.connection.db = nullptr;
 }
 
 int ReadPool::OnProgress(void* p) {
   Slot* slot = static_cast<Slot*>(p);
+  if (slot->retired) return 1;
   // Only the lease's holder runs statements on the slot's connection.
   if (slot->limits == nullptr) return 0;
   return ReadLimitReached(*slot->limits, &slot->interruption) ? 1 : 0;
@@ -47,13 +49,12 @@ int ReadPool::OnProgress(void* p) {
 absl::StatusOr<ReadPool::Lease> ReadPool::Acquire(const ReadLimits& limits) {
   std::unique_lock<std::mutex> l(mu_);
   while (true) {
-    for (size_t i = 0; i < slots_.size(); ++i) {
-      Slot& slot = *slots_[i];
-      if (slot.busy) continue;
-      slot.busy = true;
-      slot.limits = &limits;
-      slot.interruption = absl::OkStatus();
-      return Lease(this, i);
+    for (const auto& slot : slots_) {
+      if (slot->busy) continue;
+      slot->busy = true;
+      slot->limits = &limits;
+      slot->interruption = absl::OkStatus();
+      return Lease(this, slot.get());
     }
     absl::Status why;
     if (ReadLimitReached(limits, &why)) return why;
@@ -64,13 +65,64 @@ absl::StatusOr<ReadPool::Lease> ReadPool::Acquire(const ReadLimits& limits) {
   }
 }
 
-void ReadPool::Release(size_t i) {
+void ReadPool::Retire(absl::Status why) {
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto& slot : slots_) {
+    if (!slot->busy) {
+      Close(*slot);
+      continue;
+    }
+    slot->retired_why = why;
+    slot->retired = true;
+    // Thread-safe, and at once even in a busy wait; the progress handler
+    // keeps it interrupted.
+    sqlite3_interrupt(slot->connection.db);
+    retired_.push_back(std::move(slot));
+  }
+  slots_.clear();
+}
+
+void ReadPool::Refill(std::vector<Connection> connections) {
   {
     std::lock_guard<std::mutex> l(mu_);
-    Slot& slot = *slots_[i];
-    CHECK(slot.busy);
-    slot.busy = false;
-    slot.limits = nullptr;
+    CHECK(slots_.empty());
+    for (Connection& c : connections) {
+      CHECK(c.db != nullptr && c.policy != nullptr);
+      auto slot = std::make_unique<Slot>();
+      slot->connection = std::move(c);
+      sqlite3_progress_handler(slot->connection.db, kCheckEverySteps,
+                               &ReadPool::OnProgress, slot.get());
+      slots_.push_back(std::move(slot));
+    }
+  }
+  free_.notify_all();
+}
+
+size_t ReadPool::size() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return slots_.size();
+}
+
+size_t ReadPool::retired() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return retired_.size();
+}
+
+void ReadPool::Release(Slot* slot) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    CHECK(slot->busy);
+    slot->busy = false;
+    slot->limits = nullptr;
+    if (slot->retired) {
+      Close(*slot);
+      auto it = std::find_if(
+          retired_.begin(), retired_.end(),
+          [slot](const std::unique_ptr<Slot>& r) { return r.get() == slot; });
+      CHECK(it != retired_.end());
+      retired_.erase(it);
+      return;
+    }
   }
   free_.notify_one();
 }
@@ -79,10 +131,15 @@ ReadPool::Lease::~Lease() {
   if (pool_ != nullptr) pool_->Release(slot_);
 }
 
-sqlite3* ReadPool::Lease::db() const { return pool_->slots_[slot_]->db; }
+sqlite3* ReadPool::Lease::db() const { return slot_->connection.db; }
+
+StatementPolicy& ReadPool::Lease::policy() const {
+  return *slot_->connection.policy;
+}
 
 absl::Status ReadPool::Lease::Interruption() const {
-  return pool_->slots_[slot_]->interruption;
+  if (slot_->retired) return slot_->retired_why;
+  return slot_->interruption;
 }
 
 }  // namespace raftsql::sm

@@ -2,12 +2,18 @@
 // used by one reader at a time, so that a slow read holds one connection and
 // the others keep serving. A read runs under a deadline and a cancellation
 // check, polled by SQLite's progress handler, which interrupts it.
+//
+// A snapshot's file swap replaces every connection (Retire, then Refill):
+// reads that hold one are interrupted, and their connections close when
+// they let go; reads that wait meanwhile get the new ones.
+//
 // Thread-safe.
 #ifndef RAFTSQL_SM_READ_POOL_H_
 #define RAFTSQL_SM_READ_POOL_H_
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -17,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "sm/statement_policy.h"
 
 namespace raftsql::sm {
 
@@ -32,12 +39,20 @@ struct ReadLimits {
 };
 
 class ReadPool {
+  struct Slot;
+
  public:
   // How often (in VM steps) a running read checks its limits.
   static constexpr int kCheckEverySteps = 1000;
 
-  // Takes ownership of `connections` (configured, read-only; none null).
-  explicit ReadPool(std::vector<sqlite3*> connections);
+  // A read-only connection and the policy installed on it.
+  struct Connection {
+    sqlite3* db = nullptr;
+    std::unique_ptr<StatementPolicy> policy;
+  };
+
+  // Takes ownership of `connections` (configured; none null).
+  explicit ReadPool(std::vector<Connection> connections);
   ~ReadPool();
 
   // A connection held for one read; released when it goes.
@@ -45,42 +60,56 @@ class ReadPool {
    public:
     Lease(Lease&& other) noexcept : pool_(other.pool_), slot_(other.slot_) {
       other.pool_ = nullptr;
+      other.slot_ = nullptr;
     }
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
     ~Lease();
     sqlite3* db() const;
-    size_t slot() const { return slot_; }
-    // Why the running read was interrupted: DEADLINE_EXCEEDED or CANCELLED;
-    // OK if it was not.
+    StatementPolicy& policy() const;
+    // Why the running read was interrupted: DEADLINE_EXCEEDED, CANCELLED,
+    // or UNAVAILABLE (its connection was retired); OK if it was not.
     absl::Status Interruption() const;
 
    private:
     friend class ReadPool;
-    Lease(ReadPool* pool, size_t slot) : pool_(pool), slot_(slot) {}
+    Lease(ReadPool* pool, ReadPool::Slot* slot) : pool_(pool), slot_(slot) {}
     ReadPool* pool_;
-    size_t slot_;
+    ReadPool::Slot* slot_;
   };
 
   // Waits for a free connection until `limits.deadline`; DEADLINE_EXCEEDED
   // if none came free, CANCELLED if the read was cancelled meanwhile.
   // `limits` must outlive the lease.
   absl::StatusOr<Lease> Acquire(const ReadLimits& limits);
-  size_t size() const { return slots_.size(); }
+
+  // Takes every connection out of service: idle ones close now; a running
+  // read is interrupted (its Interruption() is `why`) and its connection
+  // closes when its lease ends. Acquire waits until Refill.
+  void Retire(absl::Status why);
+  // The connections that serve from now on.
+  void Refill(std::vector<Connection> connections);
+  // Connections in service, and retired ones still leased.
+  size_t size() const;
+  size_t retired() const;
 
  private:
   struct Slot {
-    sqlite3* db = nullptr;
+    Connection connection;
     const ReadLimits* limits = nullptr;  // Set while leased.
     absl::Status interruption;
     bool busy = false;
+    std::atomic<bool> retired{false};
+    absl::Status retired_why;  // Written before `retired` is set.
   };
   static int OnProgress(void* slot);
-  void Release(size_t slot);
+  void Release(Slot* slot);
+  static void Close(Slot& slot);
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable free_;
-  std::vector<std::unique_ptr<Slot>> slots_;  // Stable addresses.
+  std::vector<std::unique_ptr<Slot>> slots_;    // Stable addresses.
+  std::vector<std::unique_ptr<Slot>> retired_;  // Leased, then closed.
 };
 
 // True if the read bounded by `limits` must stop now; sets `*why`.

@@ -54,7 +54,7 @@ absl::Status SqliteStateMachine::QueryPages(const Statement& statement,
   if (!lease.ok()) return lease.status();
   const ReadPool::Lease& l = *lease;
   return RunQuery(
-      l.db(), *read_policies_[l.slot()], statement,
+      l.db(), l.policy(), statement,
       [&l] { return l.Interruption(); }, page_bytes, emit);
 }
 
@@ -160,7 +160,7 @@ absl::StatusOr<uint64_t> SqliteStateMachine::InternalRead(
   }
   absl::StatusOr<ReadPool::Lease> lease = read_pool_->Acquire(limits);
   if (!lease.ok()) return lease.status();
-  return run(lease->db(), *read_policies_[lease->slot()]);
+  return run(lease->db(), lease->policy());
 }
 
 absl::StatusOr<uint64_t> SqliteStateMachine::GetVersion(

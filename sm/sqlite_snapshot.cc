@@ -66,19 +66,46 @@ absl::Status SqliteStateMachine::RestoreReceived(uint64_t index,
         absl::StrCat("the snapshot at ", index, " refers to a received image (",
                      referenced, ") this database does not hold"));
   }
-  {
-    // The file was checked when it arrived; again here, for a restart
-    // between its install and this restore.
+  if (!sink_->checked_and_installed()) {
+    // A restart between the image's install and this restore: it is
+    // checked again (at start-up, before the node serves).
     SnapshotImage image;
     absl::Status s = image.OpenFile(sink_->received_path(), sink_->vfs_name());
     if (s.ok()) s = image.Check(index);
-    if (s.ok()) s = RestoreFrom(image, index);
     if (!s.ok()) return s;
   }
-  // Durable before the file goes: the log holds only a reference to it.
-  absl::Status s = Sync();
+  absl::Status s = SwapIn(index);
   if (!s.ok()) return s;
   sink_->Restored();
+  return absl::OkStatus();
+}
+
+absl::Status SqliteStateMachine::SwapIn(uint64_t index) {
+  // Every connection to the old file goes first: its image in the making,
+  // the readers (a running read is interrupted with this, and its
+  // connection closes when it lets go), the validator's, the writer's.
+  if (images_ != nullptr && options_.vfs == nullptr) images_->Reset(nullptr);
+  if (read_pool_ != nullptr) {
+    read_pool_->Retire(absl::UnavailableError(
+        "this replica is installing a snapshot from its leader; read again"));
+  }
+  {
+    std::lock_guard<std::mutex> l(validator_mu_);
+    validator_.reset();
+  }
+  CloseWriter();
+  absl::Status s = swap_->Begin();
+  if (s.ok()) s = swap_->Finish();
+  if (s.ok()) s = OpenWriter();
+  if (s.ok()) s = OpenReaders();
+  if (!s.ok()) return s;
+  if (options_.vfs != nullptr) images_->Reset(db_);
+  s = LoadMeta();
+  if (!s.ok()) return s;
+  if (applied_ != index) {
+    return absl::DataLossError(absl::StrCat("the received image holds index ",
+                                            applied_, ", not ", index));
+  }
   return absl::OkStatus();
 }
 

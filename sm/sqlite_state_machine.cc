@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "sm/deterministic_vfs.h"
+#include "sm/file_swap.h"
 #include "sm/sqlite_util.h"
 #include "sm/wal_checkpointer.h"
 
@@ -71,6 +72,7 @@ SqliteStateMachine::~SqliteStateMachine() {
   images_.reset();
   checkpointer_.reset();
   validator_.reset();
+  swap_.reset();
   sessions_.reset();
   versions_.reset();
   statements_.reset();
@@ -89,9 +91,36 @@ absl::StatusOr<std::unique_ptr<SqliteStateMachine>> SqliteStateMachine::Open(
 }
 
 absl::Status SqliteStateMachine::Init() {
-  // One connection for everything: in memory, or a file on a custom VFS
-  // (the simulator's disk) driven by one thread.
-  const bool memory = options_.path == ":memory:" || options_.vfs != nullptr;
+  if (options_.path != ":memory:") {
+    swap_ = std::make_unique<FileSwap>(options_.path, options_.vfs,
+                                       options_.rename_file);
+    // A swap a crash interrupted completes before the database opens.
+    absl::Status s = swap_->Finish();
+    if (!s.ok()) return s;
+  }
+  absl::Status s = OpenWriter();
+  if (!s.ok()) return s;
+  if (options_.vfs != nullptr) {
+    images_ = ImageSource::ForConnection(db_);  // A file on the sim's disk.
+  } else if (!single_connection()) {
+    images_ = ImageSource::ForFile(options_.path);
+  }
+  if (options_.path != ":memory:") {
+    sink_ = std::make_unique<ImageSink>(options_.path, options_.vfs,
+                                        /*background=*/options_.vfs == nullptr);
+  }
+  s = OpenReaders();
+  if (!s.ok()) return s;
+  return LoadMeta();
+}
+
+bool SqliteStateMachine::single_connection() const {
+  // In memory, or a file on a custom VFS (the simulator's disk) driven by
+  // one thread.
+  return options_.path == ":memory:" || options_.vfs != nullptr;
+}
+
+absl::Status SqliteStateMachine::OpenWriter() {
   const int rw =
       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   absl::StatusOr<sqlite3*> db = OpenConnection(
@@ -134,7 +163,7 @@ absl::Status SqliteStateMachine::Init() {
     }
     if (!s.ok()) return s;
   }
-  if (!memory) {
+  if (!single_connection()) {
     // WAL lets reads run beside the apply loop. synchronous=NORMAL may lose
     // the last transactions on power failure, never consistency: the applied
     // index rolls back with them and the log replays them.
@@ -152,27 +181,20 @@ absl::Status SqliteStateMachine::Init() {
       sqlite3_wal_autocheckpoint(db_, options_.wal_checkpoint_frames);
     }
   }
-  s = internal_->Exec(kMetaSchema);
-  if (!s.ok()) return s;
-  if (options_.vfs != nullptr) {
-    images_ = ImageSource::ForConnection(db_);  // A file on the sim's disk.
-  } else if (!memory) {
-    images_ = ImageSource::ForFile(options_.path);
-  }
-  if (options_.path != ":memory:") {
-    sink_ = std::make_unique<ImageSink>(options_.path, options_.vfs,
-                                        /*background=*/options_.vfs == nullptr);
-  }
-  if (memory) {
-    // One thread drives an in-memory machine (the simulator): validate on
-    // the write connection itself, which holds the schema.
-    validator_ =
-        std::make_unique<StatementValidator>(db_, &write_policy_, false);
-  } else {
-    s = OpenReaders();
-    if (!s.ok()) return s;
-  }
-  return LoadMeta();
+  return internal_->Exec(kMetaSchema);
+}
+
+void SqliteStateMachine::CloseWriter() {
+  checkpointer_.reset();
+  sessions_.reset();
+  versions_.reset();
+  statements_.reset();
+  internal_.reset();
+  // The file is about to be replaced: its WAL is deleted, not copied in.
+  int off = 0;
+  sqlite3_db_config(db_, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, &off);
+  CHECK_EQ(sqlite3_close(db_), SQLITE_OK);  // Every statement finalized.
+  db_ = nullptr;
 }
 
 void SqliteStateMachine::ReclaimFreePages() {
@@ -192,11 +214,19 @@ void SqliteStateMachine::ReclaimFreePages() {
 }
 
 absl::Status SqliteStateMachine::OpenReaders() {
+  if (single_connection()) {
+    // One thread drives it all (the simulator): validate on the write
+    // connection itself, which holds the schema.
+    std::lock_guard<std::mutex> l(validator_mu_);
+    validator_ =
+        std::make_unique<StatementValidator>(db_, &write_policy_, false);
+    return absl::OkStatus();
+  }
   if (options_.read_connections < 1) {
     return absl::InvalidArgumentError("read_connections must be positive");
   }
   absl::Status s = absl::OkStatus();
-  std::vector<sqlite3*> readers;
+  std::vector<ReadPool::Connection> readers;
   for (int i = 0; i < options_.read_connections && s.ok(); ++i) {
     absl::StatusOr<sqlite3*> db = OpenConnection(
         options_.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -204,24 +234,37 @@ absl::Status SqliteStateMachine::OpenReaders() {
       s = db.status();
       break;
     }
-    readers.push_back(*db);
-    read_policies_.push_back(std::make_unique<StatementPolicy>());
-    s = read_policies_.back()->Install(*db);
+    // A retired reader closes after a file swap: never a checkpoint then.
+    int off = 0;
+    sqlite3_db_config(*db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, &off);
+    ReadPool::Connection c{*db, std::make_unique<StatementPolicy>()};
+    s = c.policy->Install(*db);
     if (s.ok()) s = InstallReadRandomness(*db);
+    readers.push_back(std::move(c));
   }
   if (!s.ok()) {
-    for (sqlite3* r : readers) sqlite3_close(r);
+    for (ReadPool::Connection& r : readers) sqlite3_close(r.db);
     return s;
   }
-  read_pool_ = std::make_unique<ReadPool>(std::move(readers));
+  if (read_pool_ == nullptr) {
+    read_pool_ = std::make_unique<ReadPool>(std::move(readers));
+  } else {
+    read_pool_->Refill(std::move(readers));
+  }
   absl::StatusOr<sqlite3*> db = OpenConnection(
       options_.path, SQLITE_OPEN_READONLY | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (!db.ok()) return db.status();
+  std::lock_guard<std::mutex> l(validator_mu_);
   validator_ = std::make_unique<StatementValidator>(*db, &check_policy_, true);
   return check_policy_.Install(*db);
 }
 
 absl::Status SqliteStateMachine::Validate(const Command& command) {
+  std::lock_guard<std::mutex> l(validator_mu_);
+  if (validator_ == nullptr) {
+    return absl::UnavailableError(
+        "this replica is installing a snapshot from its leader; try again");
+  }
   return validator_->Validate(command);
 }
 

@@ -41,6 +41,7 @@
 #include "sm/command.h"
 #include "sm/command_context.h"
 #include "sm/divergence.h"
+#include "sm/file_swap.h"
 #include "sm/image_sink.h"
 #include "sm/image_source.h"
 #include "sm/internal_statements.h"
@@ -94,6 +95,9 @@ struct SqliteOptions {
   // throughput (figures in the README). Off: free pages are reused.
   // Only pages move, never rowids, so replicas may choose differently.
   bool incremental_vacuum = false;
+  // How a received image's file is renamed into place (file_swap.h); null:
+  // the platform's rename. The simulator's disk brings its own.
+  RenameFile rename_file;
 };
 
 // Process-wide SQLite settings, applied once before SQLite initializes:
@@ -193,11 +197,19 @@ class SqliteStateMachine final : public core::StateMachine {
   const WriteSettings& write_settings() const { return budget_.limits(); }
 
  private:
-  // Restore from the received image a snapshot refers to, or from `image`.
+  // Restore from the received image a snapshot refers to (its file
+  // becomes ours: SwapIn), or from `image` (a copy).
   absl::Status RestoreReceived(uint64_t index, uint64_t referenced);
+  absl::Status SwapIn(uint64_t index);
   absl::Status RestoreFrom(SnapshotImage& image, uint64_t index);
   explicit SqliteStateMachine(const SqliteOptions& options);
   absl::Status Init();
+  // One connection does everything (memory, or the simulator's disk).
+  bool single_connection() const;
+  // The write connection and what lives on it; CloseWriter ends them all.
+  absl::Status OpenWriter();
+  void CloseWriter();
+  // The read connections and the validator's (or the validator on db_).
   absl::Status OpenReaders();
   // A new database returns free pages to the file system (auto_vacuum =
   // INCREMENTAL, set in Init): this does it, a bounded number at a time,
@@ -281,12 +293,12 @@ class SqliteStateMachine final : public core::StateMachine {
   // Files: the read connections (Query/GetVersion), each with its policy.
   // Memory: null, and reads use db_ under memory_read_mu_.
   std::unique_ptr<ReadPool> read_pool_;
-  std::vector<std::unique_ptr<StatementPolicy>> read_policies_;
   std::mutex memory_read_mu_;
   const ReadLimits* memory_read_ = nullptr;  // While a memory read runs.
   absl::Status memory_read_interruption_;
   // Validate: its own connection (files) or db_ (memory).
   StatementPolicy check_policy_;
+  std::mutex validator_mu_;  // Null validator_ while a file swap runs.
   std::unique_ptr<StatementValidator> validator_;
   // Files: WAL checkpoints run mostly on a thread of their own, with their
   // own connection (done by the writer, a checkpoint's page writes and fsync
@@ -294,6 +306,7 @@ class SqliteStateMachine final : public core::StateMachine {
   std::unique_ptr<WalCheckpointer> checkpointer_;
   std::unique_ptr<ImageSource> images_;  // Files only.
   std::unique_ptr<ImageSink> sink_;      // Files only.
+  std::unique_ptr<FileSwap> swap_;       // Files only.
 
   uint64_t applied_ = 0;  // Invariant: equals the meta table's value.
   uint64_t hash_ = 0;

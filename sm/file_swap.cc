@@ -1,0 +1,77 @@
+#include "sm/file_swap.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+
+namespace raftsql::sm {
+
+absl::Status RenamePlatformFile(const std::string& from,
+                                const std::string& to) {
+  if (std::rename(from.c_str(), to.c_str()) != 0) {
+    return absl::DataLossError(absl::StrCat("cannot rename ", from, " to ", to,
+                                            ": ", std::strerror(errno)));
+  }
+  const std::filesystem::path parent = std::filesystem::path(to).parent_path();
+  const std::string dir = parent.empty() ? "." : parent.string();
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const bool synced = fd >= 0 && fsync(fd) == 0;
+  if (fd >= 0) close(fd);
+  if (!synced) {
+    return absl::DataLossError(absl::StrCat("cannot sync directory ", dir, ": ",
+                                            std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+FileSwap::FileSwap(std::string path, const char* vfs, RenameFile rename)
+    : path_(std::move(path)),
+      received_(path_ + ".received"),
+      incoming_(path_ + ".incoming"),
+      vfs_(sqlite3_vfs_find(vfs)),
+      rename_(rename != nullptr ? std::move(rename) : RenamePlatformFile) {
+  CHECK(vfs_ != nullptr);
+}
+
+bool FileSwap::Exists(const std::string& path) const {
+  int exists = 0;
+  return vfs_->xAccess(vfs_, path.c_str(), SQLITE_ACCESS_EXISTS, &exists) ==
+             SQLITE_OK &&
+         exists != 0;
+}
+
+absl::Status FileSwap::Delete(const std::string& path) const {
+  if (!Exists(path)) return absl::OkStatus();
+  const int rc = vfs_->xDelete(vfs_, path.c_str(), /*syncDir=*/1);
+  if (rc != SQLITE_OK && rc != SQLITE_IOERR_DELETE_NOENT) {
+    return absl::DataLossError(
+        absl::StrCat("cannot delete ", path, ": ", sqlite3_errstr(rc)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FileSwap::Begin() {
+  if (!Exists(received_)) {
+    return absl::DataLossError(absl::StrCat("no received image: ", received_));
+  }
+  return rename_(received_, incoming_);
+}
+
+absl::Status FileSwap::Finish() {
+  if (!Exists(incoming_)) return absl::OkStatus();
+  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
+    absl::Status s = Delete(path_ + suffix);
+    if (!s.ok()) return s;
+  }
+  return rename_(incoming_, path_);
+}
+
+}  // namespace raftsql::sm
