@@ -77,6 +77,8 @@ void Progress::BecomeSnapshot(uint64_t snapshot_index) {
   probe_sent = false;
   pending_snapshot = snapshot_index;
   snapshot_offset = 0;
+  snapshot_sent = 0;
+  snapshot_offset_at_beat = 0;
   snapshot_waiting = false;
   inflights.Reset();
 }

@@ -53,8 +53,13 @@ struct Progress {
   // Probe: a MsgApp was sent since the last heartbeat response; wait.
   bool probe_sent = false;
   uint64_t pending_snapshot = 0;
-  // Snapshot: bytes of the image the follower has confirmed.
+  // Snapshot: bytes of the image the follower has confirmed, and sent (the
+  // chunks between are in flight).
   uint64_t snapshot_offset = 0;
+  uint64_t snapshot_sent = 0;
+  // Snapshot: snapshot_offset at the last heartbeat response (no progress
+  // over a heartbeat round trip: chunks were lost, send them again).
+  uint64_t snapshot_offset_at_beat = 0;
   // Snapshot: a chunk is due but the tick's budget is spent.
   bool snapshot_waiting = false;
   // Snapshot: the image's size, as last sent.

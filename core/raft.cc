@@ -25,6 +25,10 @@ absl::Status Config::Validate() const {
     return absl::InvalidArgumentError(
         "max_snapshot_chunk_bytes must be positive");
   }
+  if (max_snapshot_chunks_in_flight == 0) {
+    return absl::InvalidArgumentError(
+        "max_snapshot_chunks_in_flight must be positive");
+  }
   if (max_inflight_msgs == 0) {
     return absl::InvalidArgumentError("max_inflight_msgs must be positive");
   }
@@ -46,6 +50,8 @@ Raft::Raft(const Config& config)
       heartbeat_ticks_(config.heartbeat_ticks),
       max_size_per_msg_(config.max_size_per_msg),
       max_snapshot_chunk_bytes_(config.max_snapshot_chunk_bytes),
+      snapshot_window_bytes_(config.max_snapshot_chunk_bytes *
+                             config.max_snapshot_chunks_in_flight),
       max_snapshot_bytes_(config.max_snapshot_bytes),
       snapshot_bytes_per_tick_(config.snapshot_bytes_per_tick),
       snapshot_budget_(static_cast<int64_t>(config.snapshot_bytes_per_tick)),

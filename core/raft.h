@@ -53,6 +53,9 @@ struct Config {
   // Snapshots travel in chunks of at most this many bytes; a transfer
   // resumes from the last chunk the follower holds.
   uint64_t max_snapshot_chunk_bytes = 1 << 20;
+  // A leader keeps up to this many chunks of one transfer in flight (sent,
+  // not yet confirmed), so that a transfer is not one round trip per chunk.
+  uint64_t max_snapshot_chunks_in_flight = 4;
   // A leader sends at most about this many snapshot bytes per tick, to all
   // followers together (0: no limit), so that catch-up leaves the disk and
   // the network to writes. A chunk waits for the next tick's budget.
@@ -167,7 +170,10 @@ class Raft {
   void SendAppend(uint64_t to) { MaybeSendAppend(to, true); }
   bool MaybeSendAppend(uint64_t to, bool send_if_empty);
   bool MaybeSendSnapshot(uint64_t to, Progress& pr);
-  void SendSnapshotChunk(uint64_t to, Progress& pr);
+  // Sends chunks from what was sent (`resend`: from what the follower
+  // confirmed, at least one) up to the window.
+  void SendSnapshotChunks(uint64_t to, Progress& pr, bool resend);
+  void LoseSnapshotTransfer(Progress& pr);
   // The image a follower gets: storage's snapshot, or the snapshot
   // source's latest if it covers the log's start (else Unavailable, and
   // snapshot_wanted_ is set).
@@ -206,6 +212,7 @@ class Raft {
   const int heartbeat_ticks_;
   const uint64_t max_size_per_msg_;
   const uint64_t max_snapshot_chunk_bytes_;
+  const uint64_t snapshot_window_bytes_;
   const uint64_t max_snapshot_bytes_;
   const uint64_t snapshot_bytes_per_tick_;
   // Leader: what this tick may still send (may go negative by a chunk).

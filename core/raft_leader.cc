@@ -46,7 +46,7 @@ void Raft::TickHeartbeat() {
       }
     }
     for (uint64_t id : waiting) {
-      if (Progress* pr = tracker_.Get(id)) SendSnapshotChunk(id, *pr);
+      if (Progress* pr = tracker_.Get(id)) SendSnapshotChunks(id, *pr, false);
     }
   }
   if (heartbeat_elapsed_ >= heartbeat_ticks_) {
@@ -277,9 +277,15 @@ void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
 void Raft::HandleHeartbeatResponse(const Message& m, Progress& pr) {
   pr.recent_active = true;
   pr.probe_sent = false;
-  // A snapshot chunk may have been lost: the heartbeat round trip is the
-  // retransmission timer.
-  if (pr.state == ProgressState::kSnapshot) SendSnapshotChunk(m.from, pr);
+  // Snapshot chunks may have been lost: a heartbeat round trip without
+  // progress is the retransmission timer. (The follower that holds the
+  // whole image and checks it is asked again this way, too.)
+  if (pr.state == ProgressState::kSnapshot) {
+    const bool stalled = pr.snapshot_offset == pr.snapshot_offset_at_beat ||
+                         pr.snapshot_offset == pr.snapshot_size;
+    pr.snapshot_offset_at_beat = pr.snapshot_offset;
+    if (stalled) SendSnapshotChunks(m.from, pr, /*resend=*/true);
+  }
   // If every in-flight append was lost, the window stays full and nothing
   // would ever be sent again: a heartbeat round trip frees one slot, and the
   // follower's rejection of the gap then drops us back to probing.
@@ -353,7 +359,7 @@ bool Raft::MaybeSendSnapshot(uint64_t to, Progress& pr) {
   }
   CHECK(image->metadata.index != 0);
   pr.BecomeSnapshot(image->metadata.index);
-  SendSnapshotChunk(to, pr);
+  SendSnapshotChunks(to, pr, /*resend=*/true);
   return true;
 }
 
@@ -381,36 +387,48 @@ absl::StatusOr<std::string> Raft::ImageChunk(uint64_t index, uint64_t offset) {
   return snapshot->data.substr(offset, max_snapshot_chunk_bytes_);
 }
 
-void Raft::SendSnapshotChunk(uint64_t to, Progress& pr) {
+void Raft::SendSnapshotChunks(uint64_t to, Progress& pr, bool resend) {
   CHECK(pr.state == ProgressState::kSnapshot);
-  pr.snapshot_waiting = snapshot_bytes_per_tick_ > 0 && snapshot_budget_ <= 0;
-  if (pr.snapshot_waiting) return;  // TickHeartbeat sends it.
   absl::StatusOr<ImageInfo> image = ImageToSend();
   if (image.ok() && image->metadata.index != pr.pending_snapshot) {
     // A newer snapshot replaced the one in transfer: start that one.
     pr.BecomeSnapshot(image->metadata.index);
+    resend = true;
   }
-  absl::StatusOr<std::string> chunk = EntryUnavailableError();
-  if (image.ok()) {
-    CHECK_LE(pr.snapshot_offset, image->size);
-    chunk = ImageChunk(image->metadata.index, pr.snapshot_offset);
-  }
-  if (!chunk.ok()) {
-    // The image went (replaced, or a read failed): probe again from what
-    // the follower holds, which asks for an image anew if one is needed.
-    pr.pending_snapshot = 0;
-    pr.BecomeProbe();
-    return;
-  }
-  Message m;
-  m.type = MessageType::kSnap;
-  m.to = to;
-  m.snapshot_offset = pr.snapshot_offset;
-  m.snapshot_size = image->size;
+  if (!image.ok()) return LoseSnapshotTransfer(pr);
+  CHECK_LE(pr.snapshot_offset, image->size);
   pr.snapshot_size = image->size;
-  snapshot_budget_ -= static_cast<int64_t>(chunk->size());
-  m.snapshot = Snapshot{image->metadata, std::move(*chunk)};
-  Send(std::move(m));
+  if (resend || pr.snapshot_sent < pr.snapshot_offset) {
+    pr.snapshot_sent = pr.snapshot_offset;
+  }
+  // A resend sends at least one chunk: at the end, an empty one that asks
+  // the follower to finish.
+  while (resend ||
+         (pr.snapshot_sent < image->size &&
+          pr.snapshot_sent - pr.snapshot_offset < snapshot_window_bytes_)) {
+    pr.snapshot_waiting = snapshot_bytes_per_tick_ > 0 && snapshot_budget_ <= 0;
+    if (pr.snapshot_waiting) return;  // TickHeartbeat sends it.
+    absl::StatusOr<std::string> chunk =
+        ImageChunk(image->metadata.index, pr.snapshot_sent);
+    if (!chunk.ok()) return LoseSnapshotTransfer(pr);
+    Message m;
+    m.type = MessageType::kSnap;
+    m.to = to;
+    m.snapshot_offset = pr.snapshot_sent;
+    m.snapshot_size = image->size;
+    pr.snapshot_sent += chunk->size();
+    snapshot_budget_ -= static_cast<int64_t>(chunk->size());
+    m.snapshot = Snapshot{image->metadata, std::move(*chunk)};
+    Send(std::move(m));
+    resend = false;
+  }
+}
+
+void Raft::LoseSnapshotTransfer(Progress& pr) {
+  // The image went (replaced, or a read failed): probe again from what the
+  // follower holds, which asks for an image anew if one is needed.
+  pr.pending_snapshot = 0;
+  pr.BecomeProbe();
 }
 
 void Raft::HandleSnapshotResponse(const Message& m, Progress& pr) {
@@ -425,16 +443,18 @@ void Raft::HandleSnapshotResponse(const Message& m, Progress& pr) {
     return;
   }
   // The follower says how much it holds: continue (or resume) from there.
-  // Only news moves the transfer on: an answer to a chunk sent again (each
-  // heartbeat response resends one) that sent one more chunk would breed
-  // answers, and the follower would spend its time on repeats (a 118 MB
-  // image moved 1 MiB per 1,200 repeated chunks on 127.0.0.1).
+  // Only news moves the transfer on: an answer to a chunk sent again (a
+  // heartbeat response resends) that sent more would breed answers, and
+  // the follower would spend its time on repeats (a 118 MB image moved 1
+  // MiB per 1,200 repeated chunks on 127.0.0.1). A refusal (a gap, or a
+  // transfer that must start over) sends again from what the follower
+  // holds.
   const uint64_t held = std::min<uint64_t>(m.snapshot_offset, image->size);
   const bool news = m.reject || held > pr.snapshot_offset;
   pr.snapshot_offset = held;
   if (image->metadata.index != pr.pending_snapshot ||
       (news && pr.snapshot_offset < image->size)) {
-    SendSnapshotChunk(m.from, pr);
+    SendSnapshotChunks(m.from, pr, /*resend=*/m.reject);
   }
 }
 

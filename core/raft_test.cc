@@ -397,6 +397,38 @@ TEST(Snapshot, ChunkedTransferSurvivesLostChunksAndResumes) {
   EXPECT_EQ(net.applied(3).back().data, "after");
 }
 
+// Issue 14: a transfer keeps a window of chunks in flight, not one per
+// round trip; with nothing lost, no chunk is sent twice.
+TEST(Snapshot, ALeaderKeepsAWindowOfChunksInFlightAndRepeatsNone) {
+  Network net({1, 2, 3}, NetworkOptions{.max_snapshot_chunk_bytes = 10,
+                                        .max_snapshot_chunks_in_flight = 3});
+  const std::string image(95, 'w');  // Ten chunks.
+  uint64_t applied = 0;
+  ASSERT_NO_FATAL_FAILURE(LeaveNodeThreeBehindTheLog(net, image, &applied));
+  net.Heal();
+  std::map<uint64_t, int> sent;  // Chunks by offset.
+  uint64_t most_ahead = 0;       // Sent beyond what node 3 holds.
+  net.SetFilter([&](const Message& m) {
+    if (m.type == MessageType::kSnap && !m.snapshot->data.empty()) {
+      ++sent[m.snapshot_offset];
+      const uint64_t held = net.raft(1).SnapshotTransfers().empty()
+                                ? 0
+                                : net.raft(1).SnapshotTransfers()[0].bytes_done;
+      most_ahead =
+          std::max(most_ahead, m.snapshot_offset + m.snapshot->data.size() -
+                                   std::min(held, m.snapshot_offset));
+    }
+    return true;
+  });
+  TickUntil(net, 200, [&] { return net.applied_index(3) >= applied; });
+  EXPECT_EQ(net.storage(3).GetSnapshot()->data, image);
+  EXPECT_EQ(sent.size(), 10u);
+  for (const auto& [offset, times] : sent) {
+    EXPECT_EQ(times, 1) << "chunk at " << offset;
+  }
+  EXPECT_EQ(most_ahead, 30u);  // Three chunks ahead, never more.
+}
+
 // Issue 14: catch-up at a configured rate. With a budget of one 10-byte
 // chunk per tick, a 95-byte image takes at least ten ticks, and no tick
 // sends more than its budget (plus the one chunk that may overdraw it).

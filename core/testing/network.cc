@@ -33,6 +33,7 @@ Config Network::MakeConfig(uint64_t id, uint64_t applied) {
   c.max_size_per_msg = options_.max_size_per_msg;
   c.max_snapshot_chunk_bytes = options_.max_snapshot_chunk_bytes;
   c.snapshot_bytes_per_tick = options_.snapshot_bytes_per_tick;
+  c.max_snapshot_chunks_in_flight = options_.max_snapshot_chunks_in_flight;
   if (auto it = options_.snapshot_sources.find(id);
       it != options_.snapshot_sources.end()) {
     c.snapshot_source = it->second;

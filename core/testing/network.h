@@ -38,6 +38,7 @@ struct NetworkOptions {
   uint64_t max_size_per_msg = 1 << 20;
   uint64_t max_snapshot_chunk_bytes = 1 << 20;
   uint64_t snapshot_bytes_per_tick = 0;
+  uint64_t max_snapshot_chunks_in_flight = 4;
   // Nodes with a durable state machine's images (borrowed).
   std::map<uint64_t, const SnapshotSource*> snapshot_sources;
   std::map<uint64_t, SnapshotSink*> snapshot_sinks;
