@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -11,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "sm/snapshot_image.h"
+#include "sm/sqlite_util.h"
 
 namespace raftsql::sm {
 namespace {
@@ -68,6 +70,7 @@ absl::Status ImageSink::Begin(const core::SnapshotMetadata& metadata,
         absl::StrCat("cannot create ", received_, ": ", sqlite3_errstr(rc)));
   }
   file_ = file;
+  began_ = std::chrono::steady_clock::now();
   state_ = State::kReceiving;
   metadata_ = metadata;
   from_ = from;
@@ -115,6 +118,7 @@ absl::Status ImageSink::Finish() {
           absl::StrCat("cannot sync ", received_, ": ", sqlite3_errstr(rc)));
     }
     state_ = State::kChecking;
+    received_at_ = std::chrono::steady_clock::now();
     checked_ = false;
     if (!background_) {
       Check();
@@ -126,6 +130,20 @@ absl::Status ImageSink::Finish() {
     if (!checked_) return absl::UnavailableError("checking the image");
     if (checker_.joinable()) checker_.join();
     state_ = State::kChecked;
+    if (background_) {
+      std::fprintf(
+          stderr,
+          "raftsql: received snapshot image %llu (%llu MB) from node %llu "
+          "in %lld ms, checked in %lld ms\n",
+          static_cast<unsigned long long>(metadata_.index),
+          static_cast<unsigned long long>(size_ >> 20),
+          static_cast<unsigned long long>(from_),
+          static_cast<long long>(
+              std::chrono::duration_cast<std::chrono::milliseconds>(
+                  received_at_ - began_)
+                  .count()),
+          MillisecondsSince(received_at_));
+    }
   }
   if (state_ != State::kChecked) {
     return absl::FailedPreconditionError("no image is being received");

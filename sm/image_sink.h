@@ -17,6 +17,7 @@
 #define RAFTSQL_SM_IMAGE_SINK_H_
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -78,6 +79,9 @@ class ImageSink final : public core::SnapshotSink {
   uint64_t held_ = 0;
   sqlite3_file* file_ = nullptr;  // kReceiving only.
 
+  // For the log line of a finished image (platform files only).
+  std::chrono::steady_clock::time_point began_;
+  std::chrono::steady_clock::time_point received_at_;
   std::thread checker_;
   std::atomic<bool> checked_{false};
   mutable std::mutex mu_;

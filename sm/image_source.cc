@@ -113,6 +113,7 @@ void ImageSource::Request(const core::SnapshotMetadata& metadata) {
 }
 
 void ImageSource::Copy(sqlite3* reader, core::SnapshotMetadata metadata) {
+  const auto began = std::chrono::steady_clock::now();
   const std::string path = ImagePath(metadata.index);
   const std::string partial = path + ".partial";
   std::remove(partial.c_str());
@@ -165,6 +166,10 @@ void ImageSource::Copy(sqlite3* reader, core::SnapshotMetadata metadata) {
     std::remove(path.c_str());
     return Fail(error);
   }
+  std::fprintf(stderr, "raftsql: snapshot image at %llu: %lld MB in %lld ms\n",
+               static_cast<unsigned long long>(metadata.index),
+               static_cast<long long>(st.st_size >> 20),
+               static_cast<long long>(MillisecondsSince(began)));
   Ready ready;
   ready.info =
       core::ImageInfo{std::move(metadata), static_cast<uint64_t>(st.st_size)};

@@ -54,8 +54,8 @@ absl::Status SqliteStateMachine::QueryPages(const Statement& statement,
   if (!lease.ok()) return lease.status();
   const ReadPool::Lease& l = *lease;
   return RunQuery(
-      l.db(), l.policy(), statement,
-      [&l] { return l.Interruption(); }, page_bytes, emit);
+      l.db(), l.policy(), statement, [&l] { return l.Interruption(); },
+      page_bytes, emit);
 }
 
 absl::Status SqliteStateMachine::RunQuery(
