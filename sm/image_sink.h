@@ -65,7 +65,8 @@ class ImageSink final : public core::SnapshotSink {
   enum class State { kIdle, kReceiving, kChecking, kChecked, kInstalled };
 
   void CloseFile();
-  void Check();  // Sets verdict_.
+  absl::Status Sync() const;  // Makes the received file durable.
+  void Check();               // Syncs, then sets verdict_.
 
   const std::string received_;
   const char* const vfs_name_;
