@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -54,6 +55,16 @@ uint64_t FileMb(const std::string& path) {
   std::error_code ec;
   const uintmax_t size = std::filesystem::file_size(path, ec);
   return ec ? 0 : size >> 20;
+}
+
+// The lines of a node's log that mention `what`.
+void PrintLogLines(const std::string& log, const std::string& what) {
+  std::ifstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(what) != std::string::npos) {
+      std::printf("  %s\n", line.c_str());
+    }
+  }
 }
 
 class Grower {
@@ -124,6 +135,11 @@ class Grower {
     if (!s.first_error.empty()) {
       std::printf("          first failure: %s\n", s.first_error.c_str());
     }
+    PrintNodes();
+  }
+
+  // Each running node's peak RSS and longest Raft-loop iteration.
+  void PrintNodes() {
     for (int id = 1; id <= c_.size(); ++id) {
       if (!c_.Running(id)) continue;
       auto st = c_.client().Status(c_.Endpoint(id));
@@ -246,6 +262,11 @@ int Main(int argc, char** argv) {
   std::printf("join: node %d caught up with %llu MB in %.1f s (%.0f MB/s)\n",
               joiner, static_cast<unsigned long long>(size_mb), join_s,
               size_mb / join_s);
+  // Where the time went: the nodes' lines about the image.
+  for (int id = 1; id <= joiner; ++id) {
+    PrintLogLines(c.LogPath(id), "snapshot image");
+  }
+  g.PrintNodes();
   // A follower restarts on its data.
   const int down = 2;
   c.StopNode(down, SIGKILL);
@@ -260,6 +281,7 @@ int Main(int argc, char** argv) {
       "the leader's index after %.2f s\n",
       down, static_cast<unsigned long long>(FileMb(g.DbPath(down))), started_s,
       caught_up_s);
+  PrintLogLines(c.LogPath(down), "opened its log");
   std::fflush(stdout);
   return 0;
 }

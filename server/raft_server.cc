@@ -97,9 +97,11 @@ absl::Status RaftServer::Init() {
     return absl::InternalError(
         absl::StrCat("cannot create ", options_.data_dir, ": ", ec.message()));
   }
+  const auto began = std::chrono::steady_clock::now();
   auto log = storage::RocksDbLogStore::Open(options_.data_dir + "/log");
   if (!log.ok()) return log.status();
   log_ = std::move(*log);
+  const auto log_opened = std::chrono::steady_clock::now();
   sm::SqliteOptions so;
   so.read_connections = options_.read_connections;
   so.divergence_checkpoint_entries = options_.divergence_checkpoint_entries;
@@ -108,6 +110,7 @@ absl::Status RaftServer::Init() {
   auto sm = sm::SqliteStateMachine::Open(so);
   if (!sm.ok()) return sm.status();
   sm_ = std::move(*sm);
+  const auto sm_opened = std::chrono::steady_clock::now();
   // The crash-test window wraps the state machine only when asked for.
   if (options_.pause_before_commit_ms > 0) {
     pausing_sm_ = std::make_unique<PausingStateMachine>(
@@ -200,6 +203,18 @@ absl::Status RaftServer::Init() {
   absl::Status prepared = core::PrepareStateMachine(*log_, *no.state_machine);
   if (!prepared.ok()) return prepared;
   node_ = std::make_unique<core::Node>(no, obs);
+  // What a slow start spent its time on.
+  auto ms = [](auto from, auto to) {
+    return static_cast<long long>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(to - from)
+            .count());
+  };
+  std::fprintf(stderr,
+               "raftsql: node %llu opened its log in %lld ms, its database "
+               "in %lld ms, started Raft in %lld ms\n",
+               static_cast<unsigned long long>(options_.id),
+               ms(began, log_opened), ms(log_opened, sm_opened),
+               ms(sm_opened, std::chrono::steady_clock::now()));
   readers_ =
       std::make_unique<WorkerPool>(options_.read_connections, kMaxQueuedReads);
   return absl::OkStatus();
