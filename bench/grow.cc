@@ -7,7 +7,7 @@
 // SIGKILLed and restarted (time until it serves at the leader's index).
 //
 //   ./bazelw build -c opt //bench:grow //server:raftsql_server
-//   bazel-bin/bench/grow --to_mb=1024 --step_mb=256
+//   bazel-bin/bench/grow --to_mb=1024 --step_mb=256 [-- server flags]
 #include <signal.h>
 #include <unistd.h>
 
@@ -42,6 +42,7 @@ struct Options {
   int step_mb = 256;
   int concurrency = 8;
   int measure_ops = 2000;
+  std::vector<std::string> server_flags;
 };
 
 struct Step {
@@ -212,8 +213,14 @@ int Main(int argc, char** argv) {
     if (a.rfind("--measure_ops=", 0) == 0) {
       o.measure_ops = std::atoi(a.c_str() + 14);
     }
+    // Anything else after "--" goes to the servers.
+    if (a == "--") {
+      o.server_flags.assign(argv + i + 1, argv + argc);
+      break;
+    }
   }
   tools::LocalClusterOptions co;
+  co.extra_flags = o.server_flags;
   co.nodes = 3;
   co.server_binary = tools::FindBinary(argv[0], "server/raftsql_server");
   char tmpl[] = "/tmp/raftsql-grow-XXXXXX";

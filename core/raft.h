@@ -55,7 +55,7 @@ struct Config {
   uint64_t max_snapshot_chunk_bytes = 1 << 20;
   // A leader keeps up to this many chunks of one transfer in flight (sent,
   // not yet confirmed), so that a transfer is not one round trip per chunk.
-  uint64_t max_snapshot_chunks_in_flight = 4;
+  uint64_t max_snapshot_chunks_in_flight = 16;
   // A leader sends at most about this many snapshot bytes per tick, to all
   // followers together (0: no limit), so that catch-up leaves the disk and
   // the network to writes. A chunk waits for the next tick's budget.

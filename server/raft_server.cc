@@ -169,6 +169,7 @@ absl::Status RaftServer::Init() {
   no.snapshot_threshold_entries = options_.snapshot_entries;
   no.snapshot_threshold_bytes = options_.snapshot_log_bytes;
   no.raft.max_snapshot_bytes = options_.max_snapshot_bytes;
+  no.raft.max_snapshot_chunks_in_flight = options_.snapshot_chunks_in_flight;
   no.raft.snapshot_bytes_per_tick = options_.snapshot_bytes_per_second *
                                     static_cast<uint64_t>(options_.tick_ms) /
                                     1000;

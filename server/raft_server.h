@@ -78,6 +78,8 @@ struct ServerOptions {
   // Snapshot bytes a leader sends per second to followers catching up, all
   // together (0: no limit).
   uint64_t snapshot_bytes_per_second = 0;
+  // Snapshot chunks a leader keeps in flight to one follower.
+  uint64_t snapshot_chunks_in_flight = 16;
   // The largest snapshot image this node accepts as a follower; it goes to
   // disk (<db>.received), so the disk bounds it, not memory.
   uint64_t max_snapshot_bytes = uint64_t{256} << 30;

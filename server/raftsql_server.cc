@@ -105,6 +105,8 @@ ABSL_FLAG(uint64_t, max_snapshot_bytes, uint64_t{256} << 30,
 ABSL_FLAG(uint64_t, snapshot_bytes_per_second, 0,
           "Snapshot bytes a leader sends per second to followers catching "
           "up, all together (0: no limit).");
+ABSL_FLAG(uint64_t, snapshot_chunks_in_flight, 16,
+          "1 MiB snapshot chunks a leader keeps in flight to one follower.");
 
 namespace {
 
@@ -190,6 +192,7 @@ int main(int argc, char** argv) {
   o.snapshot_log_bytes = absl::GetFlag(FLAGS_snapshot_log_bytes);
   o.max_snapshot_bytes = absl::GetFlag(FLAGS_max_snapshot_bytes);
   o.snapshot_bytes_per_second = absl::GetFlag(FLAGS_snapshot_bytes_per_second);
+  o.snapshot_chunks_in_flight = absl::GetFlag(FLAGS_snapshot_chunks_in_flight);
   o.divergence_check_ms = absl::GetFlag(FLAGS_divergence_check_ms);
   o.incremental_vacuum = absl::GetFlag(FLAGS_incremental_vacuum);
   o.divergence_checkpoint_entries =
@@ -214,6 +217,11 @@ int main(int argc, char** argv) {
   }
   if (!ParsePeers(absl::GetFlag(FLAGS_peers), &o.peers)) {
     std::fprintf(stderr, "raftsql: bad --peers (want id=host:port,...)\n");
+    return 2;
+  }
+  if (o.snapshot_chunks_in_flight == 0 || o.snapshot_chunks_in_flight > 64) {
+    std::fprintf(stderr,
+                 "raftsql: need --snapshot_chunks_in_flight in [1, 64]\n");
     return 2;
   }
   if (o.tick_ms <= 0 || o.heartbeat_ticks <= 0 ||
