@@ -31,14 +31,20 @@ std::string Trailer(const grpc::ClientContext& ctx, const char* key) {
 
 }  // namespace
 
-Client::Client(std::vector<std::string> endpoints, ClientOptions options)
-    : endpoints_(std::move(endpoints)), options_(options) {
-  PrepareGrpc();
-  session_id_ = options.session_id;
+namespace {
+
+uint64_t RandomSeed() {
   std::random_device rd;
-  while (session_id_ == 0) {
-    session_id_ = (uint64_t{rd()} << 32) ^ rd();
-  }
+  return (uint64_t{rd()} << 32) ^ rd();
+}
+
+}  // namespace
+
+Client::Client(std::vector<std::string> endpoints, ClientOptions options)
+    : endpoints_(std::move(endpoints)),
+      options_(options),
+      sessions_(options.session_id, RandomSeed()) {
+  PrepareGrpc();
   if (!endpoints_.empty()) current_ = endpoints_.front();
 }
 
@@ -112,10 +118,12 @@ absl::StatusOr<Response> Client::Call(Rpc<Request, Response> rpc,
 absl::StatusOr<v1::ExecuteResponse> Client::Execute(
     v1::ExecuteRequest request) {
   // With a session a retry is safe, so an unreachable node is skipped.
-  if (request.session_id() == 0) {
-    request.set_session_id(session_id_);
-    request.set_sequence(sequence_.fetch_add(1) + 1);
+  if (request.session_id() != 0) {
+    return Call(&v1::DatabaseService::Stub::Execute, request);
   }
+  SessionPool::Lease session = sessions_.Acquire();
+  request.set_session_id(session.id());
+  request.set_sequence(session.NextSequence());
   return Call(&v1::DatabaseService::Stub::Execute, request);
 }
 

@@ -3,8 +3,9 @@
 // - NOT_LEADER answers (FAILED_PRECONDITION with the leader's address in the
 //   "raftsql-leader" trailer) switch to that node and retry.
 // - A node that cannot be reached is skipped for the next one.
-// - Writes carry this client's session id and a fresh sequence number, so a
-//   retry after an unknown outcome applies at most once (Raft thesis §6.3).
+// - Writes carry a session id and a fresh sequence number, so a retry after
+//   an unknown outcome applies at most once (Raft thesis §6.3). Concurrent
+//   writes each go in a session of their own (session_pool.h).
 // Thread-safe: concurrent calls share the endpoint list.
 #ifndef RAFTSQL_NET_CLIENT_H_
 #define RAFTSQL_NET_CLIENT_H_
@@ -20,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "net/raftsql.grpc.pb.h"
+#include "net/session_pool.h"
 #include "net/tls.h"
 
 namespace grpc {
@@ -37,7 +39,8 @@ absl::Status FromGrpc(const grpc::Status& status);
 struct ClientOptions {
   int timeout_ms = 10'000;  // Per attempt.
   int attempts = 6;         // Endpoints tried before giving up.
-  // 0: draw a random session id.
+  // 0: sessions with random ids, one per concurrent write. Otherwise this
+  // one session, which concurrent writes take in turn.
   uint64_t session_id = 0;
   // The cluster CA (and a client certificate, if it authenticates by one);
   // plaintext without a CA.
@@ -107,8 +110,7 @@ class Client {
 
   const std::vector<std::string> endpoints_;
   const ClientOptions options_;
-  uint64_t session_id_;
-  std::atomic<uint64_t> sequence_{0};
+  SessionPool sessions_;
   mutable std::mutex mu_;
   std::string current_;
   std::vector<
