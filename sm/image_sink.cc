@@ -26,11 +26,12 @@ constexpr size_t kMaxWriteBytes = 64 << 10;  // SQLite's largest page.
 
 }  // namespace
 
-ImageSink::ImageSink(std::string path, const char* vfs, bool background)
+ImageSink::ImageSink(std::string path, const char* vfs, FileDeleter* deleter)
     : received_(path + ".received"),
       vfs_name_(vfs),
       vfs_(sqlite3_vfs_find(vfs)),
-      background_(background) {
+      deleter_(deleter),
+      background_(deleter != nullptr) {
   CHECK(vfs_ != nullptr);
 }
 
@@ -57,7 +58,7 @@ absl::Status ImageSink::Begin(const core::SnapshotMetadata& metadata,
     return absl::UnavailableError("an installed image waits for its restore");
   }
   Drop();
-  vfs_->xDelete(vfs_, received_.c_str(), 0);
+  DeleteReceived();  // One a crash left.
   auto* file = static_cast<sqlite3_file*>(std::calloc(1, vfs_->szOsFile));
   int flags = 0;
   const int rc = vfs_->xOpen(
@@ -179,7 +180,7 @@ void ImageSink::Drop() {
   if (state_ == State::kInstalled) return;  // Restore owns it.
   if (checker_.joinable()) checker_.join();
   CloseFile();
-  if (state_ != State::kIdle) vfs_->xDelete(vfs_, received_.c_str(), 0);
+  if (state_ != State::kIdle) DeleteReceived();
   state_ = State::kIdle;
 }
 
@@ -205,6 +206,16 @@ std::optional<uint64_t> ImageSink::ReferencedIndex(const std::string& data) {
 void ImageSink::Restored() {
   vfs_->xDelete(vfs_, received_.c_str(), 0);  // If Restore left it.
   state_ = State::kIdle;
+}
+
+void ImageSink::DeleteReceived() {
+  if (deleter_ != nullptr) {
+    int exists = 0;
+    vfs_->xAccess(vfs_, received_.c_str(), SQLITE_ACCESS_EXISTS, &exists);
+    if (exists != 0) deleter_->Discard(received_);  // Gigabytes, maybe.
+    return;
+  }
+  vfs_->xDelete(vfs_, received_.c_str(), 0);
 }
 
 void ImageSink::CloseFile() {

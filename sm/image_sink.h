@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "core/storage.h"
+#include "sm/file_deleter.h"
 
 struct sqlite3_file;
 struct sqlite3_vfs;
@@ -34,8 +35,9 @@ namespace raftsql::sm {
 class ImageSink final : public core::SnapshotSink {
  public:
   // `path`: the database file; `vfs`: its VFS (null: the platform's).
-  // `background`: check on a thread (platform files).
-  ImageSink(std::string path, const char* vfs, bool background);
+  // `deleter` (platform files; null for the simulator's): checks run on a
+  // thread, and partial images are deleted through it, off the loop.
+  ImageSink(std::string path, const char* vfs, FileDeleter* deleter);
   ImageSink(const ImageSink&) = delete;
   ImageSink& operator=(const ImageSink&) = delete;
   ~ImageSink() override;
@@ -65,12 +67,14 @@ class ImageSink final : public core::SnapshotSink {
   enum class State { kIdle, kReceiving, kChecking, kChecked, kInstalled };
 
   void CloseFile();
+  void DeleteReceived();
   absl::Status Sync() const;  // Makes the received file durable.
   void Check();               // Syncs, then sets verdict_.
 
   const std::string received_;
   const char* const vfs_name_;
   sqlite3_vfs* const vfs_;
+  FileDeleter* const deleter_;
   const bool background_;
 
   State state_ = State::kIdle;

@@ -30,12 +30,14 @@ absl::StatusOr<uint64_t> BeginRead(sqlite3* db) {
 
 }  // namespace
 
-ImageSource::ImageSource(std::string path, sqlite3* db)
-    : path_(std::move(path)), db_(db) {}
+ImageSource::ImageSource(std::string path, sqlite3* db, FileDeleter* deleter)
+    : path_(std::move(path)), db_(db), deleter_(deleter) {}
 
-std::unique_ptr<ImageSource> ImageSource::ForFile(std::string path) {
+std::unique_ptr<ImageSource> ImageSource::ForFile(std::string path,
+                                                  FileDeleter* deleter) {
+  CHECK(deleter != nullptr);
   std::unique_ptr<ImageSource> source(
-      new ImageSource(std::move(path), nullptr));
+      new ImageSource(std::move(path), nullptr, deleter));
   const std::filesystem::path file(source->path_);
   const std::string prefix = file.filename().string() + kImageSuffix;
   std::error_code ec;
@@ -43,14 +45,14 @@ std::unique_ptr<ImageSource> ImageSource::ForFile(std::string path) {
       file.has_parent_path() ? file.parent_path() : ".";
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     if (absl::StartsWith(entry.path().filename().string(), prefix)) {
-      std::filesystem::remove(entry.path(), ec);
+      deleter->Delete(entry.path().string());
     }
   }
   return source;
 }
 
 std::unique_ptr<ImageSource> ImageSource::ForConnection(sqlite3* db) {
-  return std::unique_ptr<ImageSource>(new ImageSource("", db));
+  return std::unique_ptr<ImageSource>(new ImageSource("", db, nullptr));
 }
 
 ImageSource::~ImageSource() {
@@ -58,7 +60,7 @@ ImageSource::~ImageSource() {
   if (copier_.joinable()) copier_.join();
   if (ready_.has_value() && ready_->fd >= 0) {
     close(ready_->fd);
-    std::remove(ready_->path.c_str());
+    deleter_->Discard(ready_->path);
   }
 }
 
@@ -190,7 +192,7 @@ void ImageSource::Publish(Ready ready) {
   }
   if (old.has_value() && old->fd >= 0) {
     close(old->fd);
-    std::remove(old->path.c_str());
+    deleter_->Delete(old->path);  // Another index: another name.
   }
 }
 
@@ -203,7 +205,7 @@ void ImageSource::Release() {
   }
   if (old.has_value() && old->fd >= 0) {
     close(old->fd);
-    std::remove(old->path.c_str());
+    deleter_->Discard(old->path);  // On the Raft loop: never the unlink.
   }
 }
 
@@ -262,6 +264,7 @@ void ImageSource::Reset(sqlite3* db) {
 
 void ImageSource::Wait() {
   if (copier_.joinable()) copier_.join();
+  if (deleter_ != nullptr) deleter_->Wait();
 }
 
 uint64_t ImageSource::images_made() const {

@@ -33,6 +33,7 @@
 #include <thread>
 
 #include "core/storage.h"
+#include "sm/file_deleter.h"
 
 struct sqlite3;
 
@@ -45,8 +46,10 @@ class ImageSource final : public core::SnapshotSource {
   static constexpr std::chrono::seconds kMaxRetryDelay{60};
 
   // Files: `path` is the database file; images left by an earlier run are
-  // deleted.
-  static std::unique_ptr<ImageSource> ForFile(std::string path);
+  // deleted. Image files are deleted through `deleter` (off the loop),
+  // which must outlive the source.
+  static std::unique_ptr<ImageSource> ForFile(std::string path,
+                                              FileDeleter* deleter);
   // The simulator: images of `db` (the write connection), made in Request.
   static std::unique_ptr<ImageSource> ForConnection(sqlite3* db);
 
@@ -65,7 +68,8 @@ class ImageSource final : public core::SnapshotSource {
   // the making stops, the ready one goes. `db`: the simulator's new
   // connection (null for files).
   void Reset(sqlite3* db);
-  // Waits for an image in the making (tests).
+  // Waits for an image in the making, and for the files let go to be
+  // deleted (tests).
   void Wait();
   // Images made so far, and why the last one failed ("" if it did not).
   uint64_t images_made() const;
@@ -79,15 +83,16 @@ class ImageSource final : public core::SnapshotSource {
     std::string bytes;  // The simulator.
   };
 
-  ImageSource(std::string path, sqlite3* db);
+  ImageSource(std::string path, sqlite3* db, FileDeleter* deleter);
   // The thread's work: copy `reader`'s read transaction into a file.
   void Copy(sqlite3* reader, core::SnapshotMetadata metadata);
   void Publish(Ready ready);
   void Fail(std::string why);
   std::string ImagePath(uint64_t index) const;
 
-  const std::string path_;  // Files; empty for the simulator.
-  sqlite3* db_;             // The simulator's connection.
+  const std::string path_;      // Files; empty for the simulator.
+  sqlite3* db_;                 // The simulator's connection.
+  FileDeleter* const deleter_;  // Files.
   std::atomic<bool> stop_{false};
   std::thread copier_;  // Joined before the next one starts.
   std::atomic<bool> copying_{false};

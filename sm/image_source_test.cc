@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "sm/file_deleter.h"
 #include "sm/temp_dir.h"
 #include "sm/test_util.h"
 
@@ -127,6 +128,7 @@ TEST(ImageSource, ANewerImageReplacesTheOlder) {
   EXPECT_EQ(images, 1);
   // Released: gone from disk; the next request makes a new one.
   source->Release();
+  source->Wait();
   EXPECT_TRUE(absl::IsUnavailable(source->Latest().status()));
   EXPECT_TRUE(absl::IsNotFound(source->Read(second.index, 0, 10).status()));
   for (const auto& f : std::filesystem::directory_iterator(dir.File(""))) {
@@ -160,10 +162,33 @@ TEST(ImageSource, ImagesLeftByAnEarlierRunAreDeleted) {
   std::ofstream(left) << "old";
   std::ofstream(dir.File("db.image-9.partial")) << "old";
   std::ofstream(dir.File("other.image-7")) << "not ours";
+  // Files a crash left on their way to the deleter, too.
+  std::ofstream(dir.File("db.received.deleting-12-3")) << "old";
+  std::ofstream(dir.File("other.deleting-12-3")) << "not ours";
   auto sm = OpenFile(dir.File("db"));
+  sm.reset();  // Its deleter finishes first.
   EXPECT_FALSE(std::filesystem::exists(left));
   EXPECT_FALSE(std::filesystem::exists(dir.File("db.image-9.partial")));
+  EXPECT_FALSE(std::filesystem::exists(dir.File("db.received.deleting-12-3")));
   EXPECT_TRUE(std::filesystem::exists(dir.File("other.image-7")));
+  EXPECT_TRUE(std::filesystem::exists(dir.File("other.deleting-12-3")));
+}
+
+TEST(FileDeleter, ADiscardedNameIsFreeAtOnceAndTheFileGoesLater) {
+  TempDir dir;
+  const std::string path = dir.File("big");
+  std::ofstream(path) << "old";
+  FileDeleter deleter;
+  deleter.Discard(path);
+  EXPECT_FALSE(std::filesystem::exists(path));
+  std::ofstream(path) << "new";  // The name is free for a new file.
+  deleter.Wait();
+  EXPECT_TRUE(std::filesystem::exists(path));
+  size_t left = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.File(""))) {
+    left += FileDeleter::IsTrash(e.path().filename().string());
+  }
+  EXPECT_EQ(left, 0u);
 }
 
 // What Sync makes durable is the simulator's to show (its disk loses

@@ -1,5 +1,6 @@
 // Snapshots: the state machine's side (snapshot_image.h holds the images).
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -102,8 +103,17 @@ absl::Status SqliteStateMachine::SwapIn(uint64_t index) {
     validator_.reset();
   }
   CloseWriter();
+  // The old file keeps a name of its own, so that the rename over it does
+  // not free its pages on this thread (seconds for gigabytes): the deleter
+  // does.
+  std::string old;
+  if (deleter_ != nullptr) {
+    old = deleter_->TrashName(options_.path);
+    if (link(options_.path.c_str(), old.c_str()) != 0) old.clear();
+  }
   absl::Status s = swap_->Begin();
   if (s.ok()) s = swap_->Finish();
+  if (!old.empty()) deleter_->Delete(old);
   if (s.ok()) s = OpenWriter();
   if (s.ok()) s = OpenReaders();
   if (!s.ok()) return s;

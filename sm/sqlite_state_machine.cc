@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "sm/deterministic_vfs.h"
+#include "sm/file_deleter.h"
 #include "sm/file_swap.h"
 #include "sm/sqlite_util.h"
 #include "sm/wal_checkpointer.h"
@@ -73,6 +75,7 @@ SqliteStateMachine::~SqliteStateMachine() {
   checkpointer_.reset();
   validator_.reset();
   swap_.reset();
+  deleter_.reset();  // After everything that deletes through it.
   sessions_.reset();
   versions_.reset();
   statements_.reset();
@@ -91,6 +94,10 @@ absl::StatusOr<std::unique_ptr<SqliteStateMachine>> SqliteStateMachine::Open(
 }
 
 absl::Status SqliteStateMachine::Init() {
+  if (!single_connection()) {
+    deleter_ = std::make_unique<FileDeleter>();
+    SweepTrash();
+  }
   if (options_.path != ":memory:") {
     swap_ = std::make_unique<FileSwap>(options_.path, options_.vfs,
                                        options_.rename_file);
@@ -103,15 +110,30 @@ absl::Status SqliteStateMachine::Init() {
   if (options_.vfs != nullptr) {
     images_ = ImageSource::ForConnection(db_);  // A file on the sim's disk.
   } else if (!single_connection()) {
-    images_ = ImageSource::ForFile(options_.path);
+    images_ = ImageSource::ForFile(options_.path, deleter_.get());
   }
   if (options_.path != ":memory:") {
     sink_ = std::make_unique<ImageSink>(options_.path, options_.vfs,
-                                        /*background=*/options_.vfs == nullptr);
+                                        deleter_.get());
   }
   s = OpenReaders();
   if (!s.ok()) return s;
   return LoadMeta();
+}
+
+void SqliteStateMachine::SweepTrash() {
+  // Files a crash left on their way to the deleter.
+  const std::filesystem::path file(options_.path);
+  const std::string prefix = file.filename().string() + ".";
+  std::error_code ec;
+  const std::filesystem::path dir =
+      file.has_parent_path() ? file.parent_path() : ".";
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (absl::StartsWith(name, prefix) && FileDeleter::IsTrash(name)) {
+      deleter_->Delete(entry.path().string());
+    }
+  }
 }
 
 bool SqliteStateMachine::single_connection() const {

@@ -41,6 +41,7 @@
 #include "sm/command.h"
 #include "sm/command_context.h"
 #include "sm/divergence.h"
+#include "sm/file_deleter.h"
 #include "sm/file_swap.h"
 #include "sm/image_sink.h"
 #include "sm/image_source.h"
@@ -307,6 +308,9 @@ class SqliteStateMachine final : public core::StateMachine {
   std::unique_ptr<ImageSource> images_;  // Files only.
   std::unique_ptr<ImageSink> sink_;      // Files only.
   std::unique_ptr<FileSwap> swap_;       // Files only.
+  // Platform files: deletes large files off the loop.
+  std::unique_ptr<FileDeleter> deleter_;
+  void SweepTrash();
 
   uint64_t applied_ = 0;  // Invariant: equals the meta table's value.
   uint64_t hash_ = 0;
