@@ -138,8 +138,18 @@ void ImageSource::Copy(sqlite3* reader, core::SnapshotMetadata metadata) {
   } else {
     // The reader's transaction stays open between steps: every step sees
     // the same state.
+    sqlite3_file* file = nullptr;
+    sqlite3_file_control(dest, "main", SQLITE_FCNTL_FILE_POINTER, &file);
+    int steps = 0;
     do {
       rc = sqlite3_backup_step(backup, kPagesPerStep);
+      // Written pages go to the disk as the copy goes: gigabytes of them
+      // waiting in the page cache made every fsync on the machine (the
+      // Raft log's) wait behind them, for seconds.
+      if (++steps % kStepsPerSync == 0 && file != nullptr &&
+          file->pMethods != nullptr) {
+        file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
+      }
     } while ((rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) &&
              !stop_);
     sqlite3_backup_finish(backup);

@@ -42,6 +42,8 @@ namespace raftsql::sm {
 class ImageSource final : public core::SnapshotSource {
  public:
   static constexpr int kPagesPerStep = 1024;
+  // The copy syncs its file every this many steps (64 MiB of 4 KiB pages).
+  static constexpr int kStepsPerSync = 16;
   static constexpr std::chrono::seconds kFirstRetryDelay{1};
   static constexpr std::chrono::seconds kMaxRetryDelay{60};
 
