@@ -26,6 +26,48 @@ constexpr size_t kMaxWriteBytes = 64 << 10;  // SQLite's largest page.
 
 }  // namespace
 
+BackgroundSyncer::BackgroundSyncer(sqlite3_vfs* vfs, std::string path)
+    : vfs_(vfs), path_(std::move(path)), thread_([this] { Run(); }) {}
+
+BackgroundSyncer::~BackgroundSyncer() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void BackgroundSyncer::Kick() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    wanted_ = true;
+  }
+  cv_.notify_all();
+}
+
+void BackgroundSyncer::Run() {
+  // A handle of its own: a sync of any descriptor of the file writes all
+  // of its pages.
+  auto* file = static_cast<sqlite3_file*>(std::calloc(1, vfs_->szOsFile));
+  int flags = 0;
+  const bool open = vfs_->xOpen(vfs_, path_.c_str(), file,
+                                SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB,
+                                &flags) == SQLITE_OK;
+  std::unique_lock<std::mutex> l(mu_);
+  while (true) {
+    cv_.wait(l, [this] { return stop_ || wanted_; });
+    if (stop_) break;
+    wanted_ = false;
+    l.unlock();
+    // A failure shows in the final sync, which the check makes.
+    if (open) (void)file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
+    l.lock();
+  }
+  if (file->pMethods != nullptr) file->pMethods->xClose(file);
+  std::free(file);
+}
+
 ImageSink::ImageSink(std::string path, const char* vfs, FileDeleter* deleter)
     : received_(path + ".received"),
       vfs_name_(vfs),
@@ -71,6 +113,10 @@ absl::Status ImageSink::Begin(const core::SnapshotMetadata& metadata,
         absl::StrCat("cannot create ", received_, ": ", sqlite3_errstr(rc)));
   }
   file_ = file;
+  if (background_) {
+    syncer_ = std::make_unique<BackgroundSyncer>(vfs_, received_);
+  }
+  unsynced_ = 0;
   began_ = std::chrono::steady_clock::now();
   state_ = State::kReceiving;
   metadata_ = metadata;
@@ -106,12 +152,18 @@ absl::Status ImageSink::Append(absl::string_view bytes) {
     }
   }
   held_ += out.size();
+  unsynced_ += out.size();
+  if (syncer_ != nullptr && unsynced_ >= kBytesPerSync) {
+    syncer_->Kick();
+    unsynced_ = 0;
+  }
   return absl::OkStatus();
 }
 
 absl::Status ImageSink::Finish() {
   if (state_ == State::kReceiving) {
     if (held_ != size_) return absl::FailedPreconditionError("incomplete");
+    std::unique_ptr<BackgroundSyncer> syncer = std::move(syncer_);
     CloseFile();
     state_ = State::kChecking;
     received_at_ = std::chrono::steady_clock::now();
@@ -119,8 +171,12 @@ absl::Status ImageSink::Finish() {
     if (!background_) {
       Check();
     } else {
-      // The sync too: gigabytes of written pages may wait for the disk.
-      checker_ = std::thread([this] { Check(); });
+      // The syncer's end and the last sync too: written pages may wait
+      // for the disk.
+      checker_ = std::thread([this, syncer = std::move(syncer)]() mutable {
+        syncer.reset();
+        Check();
+      });
     }
   }
   if (state_ == State::kChecking) {
@@ -220,6 +276,9 @@ void ImageSink::DeleteReceived() {
 
 void ImageSink::CloseFile() {
   if (file_ == nullptr) return;
+  // Waits for a sync under way (Finish hands the syncer to its thread
+  // first): at most kBytesPerSync of pages.
+  syncer_.reset();
   if (file_->pMethods != nullptr) file_->pMethods->xClose(file_);
   std::free(file_);
   file_ = nullptr;

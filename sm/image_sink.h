@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -32,8 +33,37 @@ struct sqlite3_vfs;
 
 namespace raftsql::sm {
 
+// Syncs one file on a thread of its own whenever kicked, so that pages the
+// Raft loop writes go to the disk as they come, not all at once at the end
+// (gigabytes of dirty pages made every fsync on the machine wait).
+class BackgroundSyncer {
+ public:
+  BackgroundSyncer(sqlite3_vfs* vfs, std::string path);
+  // Waits for a sync under way.
+  ~BackgroundSyncer();
+  BackgroundSyncer(const BackgroundSyncer&) = delete;
+  BackgroundSyncer& operator=(const BackgroundSyncer&) = delete;
+  // A sync is wanted; returns at once.
+  void Kick();
+
+ private:
+  void Run();
+
+  sqlite3_vfs* const vfs_;
+  const std::string path_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool wanted_ = false;  // Guarded by mu_.
+  bool stop_ = false;    // Guarded by mu_.
+  std::thread thread_;
+};
+
 class ImageSink final : public core::SnapshotSink {
  public:
+  // Platform files: the received file is synced every this many bytes, on
+  // a thread.
+  static constexpr uint64_t kBytesPerSync = 64 << 20;
+
   // `path`: the database file; `vfs`: its VFS (null: the platform's).
   // `deleter` (platform files; null for the simulator's): checks run on a
   // thread, and partial images are deleted through it, off the loop.
@@ -83,6 +113,9 @@ class ImageSink final : public core::SnapshotSink {
   uint64_t size_ = 0;
   uint64_t held_ = 0;
   sqlite3_file* file_ = nullptr;  // kReceiving only.
+  // Platform files, kReceiving: syncs what Append wrote.
+  std::unique_ptr<BackgroundSyncer> syncer_;
+  uint64_t unsynced_ = 0;
 
   // For the log line of a finished image (platform files only).
   std::chrono::steady_clock::time_point began_;
