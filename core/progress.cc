@@ -79,6 +79,8 @@ void Progress::BecomeSnapshot(uint64_t snapshot_index) {
   snapshot_offset = 0;
   snapshot_sent = 0;
   snapshot_offset_at_beat = 0;
+  snapshot_stalled_beats = 0;
+  snapshot_resent_from = UINT64_MAX;
   snapshot_waiting = false;
   inflights.Reset();
 }

@@ -60,6 +60,9 @@ struct Progress {
   // Snapshot: snapshot_offset at the last heartbeat response (no progress
   // over a heartbeat round trip: chunks were lost, send them again).
   uint64_t snapshot_offset_at_beat = 0;
+  int snapshot_stalled_beats = 0;  // Heartbeat responses since.
+  // Snapshot: where the last single-chunk resend began.
+  uint64_t snapshot_resent_from = UINT64_MAX;
   // Snapshot: a chunk is due but the tick's budget is spent.
   bool snapshot_waiting = false;
   // Snapshot: the image's size, as last sent.

@@ -170,9 +170,15 @@ class Raft {
   void SendAppend(uint64_t to) { MaybeSendAppend(to, true); }
   bool MaybeSendAppend(uint64_t to, bool send_if_empty);
   bool MaybeSendSnapshot(uint64_t to, Progress& pr);
-  // Sends chunks from what was sent (`resend`: from what the follower
-  // confirmed, at least one) up to the window.
-  void SendSnapshotChunks(uint64_t to, Progress& pr, bool resend);
+  // kFill: chunks from what was sent up to the window, at most
+  // kMaxSnapshotChunksPerSend at once (each is read on the loop: the window
+  // fills over a few round trips). kResendOne: one chunk from what the
+  // follower confirmed.
+  enum class ChunkSend { kFill, kResendOne };
+  static constexpr int kMaxSnapshotChunksPerSend = 4;
+  void SendSnapshotChunks(uint64_t to, Progress& pr, ChunkSend how);
+  // Heartbeat round trips without progress before a chunk is sent again.
+  int SnapshotResendBeats() const;
   void LoseSnapshotTransfer(Progress& pr);
   // The image a follower gets: storage's snapshot, or the snapshot
   // source's latest if it covers the log's start (else Unavailable, and

@@ -46,7 +46,9 @@ void Raft::TickHeartbeat() {
       }
     }
     for (uint64_t id : waiting) {
-      if (Progress* pr = tracker_.Get(id)) SendSnapshotChunks(id, *pr, false);
+      if (Progress* pr = tracker_.Get(id)) {
+        SendSnapshotChunks(id, *pr, ChunkSend::kFill);
+      }
     }
   }
   if (heartbeat_elapsed_ >= heartbeat_ticks_) {
@@ -277,14 +279,24 @@ void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
 void Raft::HandleHeartbeatResponse(const Message& m, Progress& pr) {
   pr.recent_active = true;
   pr.probe_sent = false;
-  // Snapshot chunks may have been lost: a heartbeat round trip without
-  // progress is the retransmission timer. (The follower that holds the
-  // whole image and checks it is asked again this way, too.)
+  // Snapshot chunks may have been lost: an election timeout's worth of
+  // heartbeat round trips without progress is the retransmission timer
+  // (a follower whose disk is slow for a moment is not one: resending the
+  // window at every beat queued copies of it by the hundred megabytes).
+  // The follower that holds the whole image and checks it is asked again
+  // at every beat.
   if (pr.state == ProgressState::kSnapshot) {
-    const bool stalled = pr.snapshot_offset == pr.snapshot_offset_at_beat ||
-                         pr.snapshot_offset == pr.snapshot_size;
-    pr.snapshot_offset_at_beat = pr.snapshot_offset;
-    if (stalled) SendSnapshotChunks(m.from, pr, /*resend=*/true);
+    if (pr.snapshot_offset != pr.snapshot_offset_at_beat) {
+      pr.snapshot_offset_at_beat = pr.snapshot_offset;
+      pr.snapshot_stalled_beats = 0;
+    } else {
+      ++pr.snapshot_stalled_beats;
+    }
+    if (pr.snapshot_stalled_beats >= SnapshotResendBeats() ||
+        pr.snapshot_offset == pr.snapshot_size) {
+      pr.snapshot_stalled_beats = 0;
+      SendSnapshotChunks(m.from, pr, ChunkSend::kResendOne);
+    }
   }
   // If every in-flight append was lost, the window stays full and nothing
   // would ever be sent again: a heartbeat round trip frees one slot, and the
@@ -359,7 +371,7 @@ bool Raft::MaybeSendSnapshot(uint64_t to, Progress& pr) {
   }
   CHECK(image->metadata.index != 0);
   pr.BecomeSnapshot(image->metadata.index);
-  SendSnapshotChunks(to, pr, /*resend=*/true);
+  SendSnapshotChunks(to, pr, ChunkSend::kFill);
   return true;
 }
 
@@ -387,25 +399,34 @@ absl::StatusOr<std::string> Raft::ImageChunk(uint64_t index, uint64_t offset) {
   return snapshot->data.substr(offset, max_snapshot_chunk_bytes_);
 }
 
-void Raft::SendSnapshotChunks(uint64_t to, Progress& pr, bool resend) {
+int Raft::SnapshotResendBeats() const {
+  return std::max(1, election_ticks_ / heartbeat_ticks_);
+}
+
+void Raft::SendSnapshotChunks(uint64_t to, Progress& pr, ChunkSend how) {
   CHECK(pr.state == ProgressState::kSnapshot);
   absl::StatusOr<ImageInfo> image = ImageToSend();
   if (image.ok() && image->metadata.index != pr.pending_snapshot) {
     // A newer snapshot replaced the one in transfer: start that one.
     pr.BecomeSnapshot(image->metadata.index);
-    resend = true;
+    how = ChunkSend::kFill;
   }
   if (!image.ok()) return LoseSnapshotTransfer(pr);
   CHECK_LE(pr.snapshot_offset, image->size);
   pr.snapshot_size = image->size;
-  if (resend || pr.snapshot_sent < pr.snapshot_offset) {
+  if (how == ChunkSend::kResendOne || pr.snapshot_sent < pr.snapshot_offset) {
     pr.snapshot_sent = pr.snapshot_offset;
   }
-  // A resend sends at least one chunk: at the end, an empty one that asks
-  // the follower to finish.
-  while (resend ||
-         (pr.snapshot_sent < image->size &&
-          pr.snapshot_sent - pr.snapshot_offset < snapshot_window_bytes_)) {
+  if (how == ChunkSend::kResendOne) pr.snapshot_resent_from = pr.snapshot_sent;
+  // A resend is one chunk (at the end, an empty one that asks the follower
+  // to finish); the answer to it fills the window again.
+  int sent = 0;
+  auto more = [&] {
+    if (how == ChunkSend::kResendOne) return sent == 0;
+    return sent < kMaxSnapshotChunksPerSend && pr.snapshot_sent < image->size &&
+           pr.snapshot_sent - pr.snapshot_offset < snapshot_window_bytes_;
+  };
+  while (more()) {
     pr.snapshot_waiting = snapshot_bytes_per_tick_ > 0 && snapshot_budget_ <= 0;
     if (pr.snapshot_waiting) return;  // TickHeartbeat sends it.
     absl::StatusOr<std::string> chunk =
@@ -420,7 +441,7 @@ void Raft::SendSnapshotChunks(uint64_t to, Progress& pr, bool resend) {
     snapshot_budget_ -= static_cast<int64_t>(chunk->size());
     m.snapshot = Snapshot{image->metadata, std::move(*chunk)};
     Send(std::move(m));
-    resend = false;
+    ++sent;
   }
 }
 
@@ -454,7 +475,14 @@ void Raft::HandleSnapshotResponse(const Message& m, Progress& pr) {
   pr.snapshot_offset = held;
   if (image->metadata.index != pr.pending_snapshot ||
       (news && pr.snapshot_offset < image->size)) {
-    SendSnapshotChunks(m.from, pr, /*resend=*/m.reject);
+    // Every chunk in flight behind a lost one is refused: one resend
+    // answers them all (if it is lost too, the stall timer sends again).
+    const bool resent =
+        m.reject && pr.snapshot_resent_from == held && pr.snapshot_sent > held;
+    if (!resent) {
+      SendSnapshotChunks(m.from, pr,
+                         m.reject ? ChunkSend::kResendOne : ChunkSend::kFill);
+    }
   }
 }
 
