@@ -260,6 +260,12 @@ absl::StatusOr<std::string> ImageSource::Read(uint64_t index, uint64_t offset,
     }
     done += static_cast<uint64_t>(got);
   }
+  // The next chunks are asked of the disk now, so that the loop's next
+  // reads find them in memory (an image larger than the page cache holds
+  // is read from the disk: 16 chunks read on one loop iteration took
+  // hundreds of milliseconds).
+  posix_fadvise(ready_->fd, static_cast<off_t>(offset + n), kReadAheadBytes,
+                POSIX_FADV_WILLNEED);
   return out;
 }
 
