@@ -327,6 +327,7 @@ bool RaftServer::Post(Task task, bool droppable) {
 void RaftServer::Loop() {
   const auto tick = std::chrono::milliseconds(options_.tick_ms);
   auto next_tick = std::chrono::steady_clock::now() + tick;
+  auto next_slow_loop_log = std::chrono::steady_clock::time_point::min();
   std::vector<Task> tasks;
   while (true) {
     {
@@ -337,23 +338,45 @@ void RaftServer::Loop() {
       tasks.swap(inbox_);
     }
     const auto began = std::chrono::steady_clock::now();
+    const size_t task_count = tasks.size();
     node_->Hold();
     for (Task& t : tasks) t();
     tasks.clear();
     FlushReads();  // One ReadIndex round for all reads that arrived.
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = std::chrono::steady_clock::now();  // Tasks done.
     const bool ticked = now >= next_tick;
     if (ticked) {
       node_->Tick();
       next_tick += tick;
       if (next_tick < now) next_tick = now + tick;  // Slept through ticks.
     }
+    const auto ready = std::chrono::steady_clock::now();
     node_->Release();  // One Ready: one write, one fsync.
     SweepRequests(ticked);
-    longest_loop_us_ = std::max<int64_t>(
-        longest_loop_us_, std::chrono::duration_cast<std::chrono::microseconds>(
-                              std::chrono::steady_clock::now() - began)
-                              .count());
+    const auto done = std::chrono::steady_clock::now();
+    const int64_t loop_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(done - began)
+            .count();
+    longest_loop_us_ = std::max<int64_t>(longest_loop_us_, loop_us);
+    if (loop_us >= kSlowLoopUs && done >= next_slow_loop_log) {
+      // Where a stall went (at most one line a second).
+      next_slow_loop_log = done + std::chrono::seconds(1);
+      std::fprintf(
+          stderr,
+          "raftsql: slow Raft loop: %lld ms (%zu tasks %lld ms, the tick "
+          "%lld ms, the Ready %lld ms)\n",
+          static_cast<long long>(loop_us / 1000), task_count,
+          static_cast<long long>(
+              std::chrono::duration_cast<std::chrono::milliseconds>(now - began)
+                  .count()),
+          static_cast<long long>(
+              std::chrono::duration_cast<std::chrono::milliseconds>(ready - now)
+                  .count()),
+          static_cast<long long>(
+              std::chrono::duration_cast<std::chrono::milliseconds>(done -
+                                                                    ready)
+                  .count()));
+    }
   }
   // Tasks queued before the stop still run (each owes somebody an answer);
   // then whatever still waits has an unknown outcome.

@@ -238,6 +238,8 @@ class RaftServer {
   template <typename T>
   void OnReader(std::function<absl::StatusOr<T>()> read, Done<T> done);
   static constexpr size_t kMaxQueuedReads = 1024;
+  // A loop iteration this long is logged, with where its time went.
+  static constexpr int64_t kSlowLoopUs = 100'000;
   void OnSoftState(const core::SoftState& ss);
 
   // Requests (raft_server_requests.cc). Submit proposes (or asks a read
