@@ -58,11 +58,14 @@ uint64_t FileMb(const std::string& path) {
   return ec ? 0 : size >> 20;
 }
 
-// The lines of a node's log that mention `what`.
-void PrintLogLines(const std::string& log, const std::string& what) {
+// The lines of a node's log that mention `what` (at most `most`).
+void PrintLogLines(const std::string& log, const std::string& what,
+                   int most = 20) {
   std::ifstream in(log);
-  for (std::string line; std::getline(in, line);) {
+  int printed = 0;
+  for (std::string line; printed < most && std::getline(in, line);) {
     if (line.find(what) != std::string::npos) {
+      ++printed;
       std::printf("  %s\n", line.c_str());
     }
   }
@@ -273,6 +276,11 @@ int Main(int argc, char** argv) {
   for (int id = 1; id <= joiner; ++id) {
     PrintLogLines(c.LogPath(id), "snapshot image");
   }
+  for (int id = 1; id <= joiner; ++id) {
+    PrintLogLines(c.LogPath(id), "slow Raft loop", 5);
+  }
+  std::printf("  term after the join: %llu\n",
+              static_cast<unsigned long long>(g.Term()));
   g.PrintNodes();
   // A follower restarts on its data.
   const int down = 2;
