@@ -15,6 +15,7 @@
 #include "core/check.h"
 #include "sm/snapshot_image.h"
 #include "sm/sqlite_util.h"
+#include "sm/writeback.h"
 
 namespace raftsql::sm {
 namespace {
@@ -138,21 +139,21 @@ void ImageSource::Copy(sqlite3* reader, core::SnapshotMetadata metadata) {
   } else {
     // The reader's transaction stays open between steps: every step sees
     // the same state.
-    sqlite3_file* file = nullptr;
-    sqlite3_file_control(dest, "main", SQLITE_FCNTL_FILE_POINTER, &file);
-    int steps = 0;
+    // Written pages go to the disk as the copy goes: gigabytes of them
+    // waiting in the page cache made every fsync on the machine (the Raft
+    // log's) wait behind them, for seconds.
+    const int fd = open(partial.c_str(), O_RDONLY | O_CLOEXEC);
+    WritebackPacer pacer(fd);
     do {
       rc = sqlite3_backup_step(backup, kPagesPerStep);
-      // Written pages go to the disk as the copy goes: gigabytes of them
-      // waiting in the page cache made every fsync on the machine (the
-      // Raft log's) wait behind them, for seconds.
-      if (++steps % kStepsPerSync == 0 && file != nullptr &&
-          file->pMethods != nullptr) {
-        file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
+      struct stat grown {};
+      if (fd >= 0 && fstat(fd, &grown) == 0) {
+        pacer.Wrote(static_cast<uint64_t>(grown.st_size));
       }
     } while ((rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) &&
              !stop_);
     sqlite3_backup_finish(backup);
+    if (fd >= 0) close(fd);
     if (rc != SQLITE_DONE) {
       error = stop_ ? "stopped"
                     : absl::StrCat("the copy failed: ", sqlite3_errstr(rc));

@@ -42,8 +42,6 @@ namespace raftsql::sm {
 class ImageSource final : public core::SnapshotSource {
  public:
   static constexpr int kPagesPerStep = 1024;
-  // The copy syncs its file every this many steps (64 MiB of 4 KiB pages).
-  static constexpr int kStepsPerSync = 16;
   // Read() asks the disk for this many bytes beyond each chunk.
   static constexpr uint64_t kReadAheadBytes = 32 << 20;
   static constexpr std::chrono::seconds kFirstRetryDelay{1};
