@@ -173,14 +173,17 @@ TEST(WalCheckpointer, TheWalStartsOverAndStaysBoundedUnderSteadyCommits) {
     counts = checkpointer.counts();
     sqlite3_wal_hook(writer, nullptr, nullptr);
   }
-  // Twice 4 x 200 frames of 4 KiB, with slack for the commits during a
-  // pass (SQLite copies nothing while the thread's pass runs).
-  EXPECT_LT(std::filesystem::file_size(path + "-wal"), 4096u * 1600 + (1 << 20))
+  // Well below the 4,000 frames of a WAL never started over: on an idle
+  // machine about twice 4 x 200 frames of 4 KiB (commits go on while a
+  // pass runs); beside a loaded one's other tests, up to 2,700 were seen.
+  EXPECT_LT(std::filesystem::file_size(path + "-wal"), 4096u * 3000)
       << counts.generations << " WALs, " << counts.thread_passes
       << " thread passes, " << counts.writer_passes << " writer passes";
   EXPECT_GE(counts.generations, 2u);  // It started over, more than once.
   EXPECT_GE(counts.thread_passes, 1u);
-  EXPECT_GE(counts.writer_passes, counts.generations);
+  // Each start-over follows a pass that copied everything, the thread's
+  // or (when commits kept it from finishing) the writer's.
+  EXPECT_GE(counts.thread_passes + counts.writer_passes, counts.generations);
   sqlite3_close(writer);
 }
 
