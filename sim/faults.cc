@@ -48,6 +48,8 @@ FaultPlan DrawFaultPlan(uint64_t seed, int nodes, double intensity) {
   plan.buggify_transfer = on(0.5);
   plan.buggify_unreachable = on(0.5);
   if (on(0.4)) plan.crash_mid_write_probability = level(0.004);
+  // Drawn last: the draws above, and so every older seed's plan, stay.
+  if (on(0.5)) plan.crash_mid_swap_probability = 0.3;
   return plan;
 }
 
@@ -70,6 +72,10 @@ std::string FaultPlan::Describe() const {
   if (crash_mid_write_probability > 0) {
     parts.push_back(absl::StrFormat("crash-mid-write=%.2f%%",
                                     crash_mid_write_probability * 100));
+  }
+  if (crash_mid_swap_probability > 0) {
+    parts.push_back(absl::StrFormat("crash-mid-swap=%.0f%%",
+                                    crash_mid_swap_probability * 100));
   }
   if (disk.fsync_failure_probability > 0) {
     parts.push_back(absl::StrFormat("fsync-fail=%.2f%%",

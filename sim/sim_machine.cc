@@ -39,7 +39,8 @@ class SqlMachine final : public SimMachine {
  public:
   static constexpr uint64_t kCheckpointEntries = 32;
 
-  SqlMachine(bool atomic_transfers, const std::string& path, const char* vfs)
+  SqlMachine(bool atomic_transfers, const std::string& path, const char* vfs,
+             sm::RenameFile rename)
       : atomic_transfers_(atomic_transfers) {
     sm::SqliteOptions o;
     // Often enough that every run compares several (CheckFinalState).
@@ -47,7 +48,7 @@ class SqlMachine final : public SimMachine {
     if (vfs != nullptr) {
       o.path = path;
       o.vfs = vfs;
-      o.rename_file = SimFsRename;
+      o.rename_file = rename != nullptr ? std::move(rename) : SimFsRename;
     }
     absl::StatusOr<std::unique_ptr<sm::SqliteStateMachine>> s =
         sm::SqliteStateMachine::Open(o);
@@ -199,8 +200,10 @@ std::unique_ptr<SimMachine> NewKvMachine() {
 }
 std::unique_ptr<SimMachine> NewSqlMachine(bool atomic_transfers,
                                           const std::string& path,
-                                          const char* vfs) {
-  return std::make_unique<SqlMachine>(atomic_transfers, path, vfs);
+                                          const char* vfs,
+                                          sm::RenameFile rename) {
+  return std::make_unique<SqlMachine>(atomic_transfers, path, vfs,
+                                      std::move(rename));
 }
 
 }  // namespace raftsql::sim

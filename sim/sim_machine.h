@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/interfaces.h"
+#include "sm/file_swap.h"
 
 namespace raftsql::sim {
 
@@ -67,10 +68,12 @@ class SimMachine {
 std::unique_ptr<SimMachine> NewKvMachine();
 // `atomic_transfers` false breaks the bank on purpose (a self-test): the two
 // legs of a transfer no longer commit or fail together.
-// In memory, or (with a path and a VFS) in files on a simulated disk.
+// In memory, or (with a path and a VFS) in files on a simulated disk, whose
+// renames go through `rename` (SimFsRename if null).
 std::unique_ptr<SimMachine> NewSqlMachine(bool atomic_transfers = true,
                                           const std::string& path = "",
-                                          const char* vfs = nullptr);
+                                          const char* vfs = nullptr,
+                                          sm::RenameFile rename = nullptr);
 
 }  // namespace raftsql::sim
 

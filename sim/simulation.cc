@@ -100,11 +100,11 @@ void Simulation::StartNode(Slot& s) {
       });
     });
   }
-  s.sm = !options_.sql ? NewKvMachine()
-         : s.fs != nullptr
-             ? NewSqlMachine(!options_.broken_split_transfers,
-                             s.fs->Path("state.db"), SimFsVfsName())
-             : NewSqlMachine(!options_.broken_split_transfers);
+  s.sm = !options_.sql     ? NewKvMachine()
+         : s.fs != nullptr ? NewSqlMachine(!options_.broken_split_transfers,
+                                           s.fs->Path("state.db"),
+                                           SimFsVfsName(), SwapRenamer(s))
+                           : NewSqlMachine(!options_.broken_split_transfers);
   core::NodeOptions o;
   o.raft.id = s.id;
   o.raft.election_ticks = options_.election_ticks;
@@ -160,6 +160,25 @@ void Simulation::StartNode(Slot& s) {
       s.node->raw().raft().term(), s.store->LastIndex()));
   queue_.Mix(s.store->LastIndex());
   if (s.incarnation == 1) ScheduleTick(s);
+}
+
+sm::RenameFile Simulation::SwapRenamer(Slot& s) {
+  Slot* slot = &s;
+  return [this, slot](const std::string& from,
+                      const std::string& to) -> absl::Status {
+    // Not while it starts (completing a swap a crash interrupted): the
+    // machine's Open must succeed.
+    if (slot->up && fault_phase_ && plan_.crash_mid_swap_probability > 0 &&
+        rng_.Chance(plan_.crash_mid_swap_probability)) {
+      // The process dies before this rename: nothing more reaches its disk,
+      // and the restore fails (the node stops, and is restarted).
+      ++result_.faults["crash mid-swap"];
+      Trace(absl::StrCat("n", slot->id, " crashes before renaming ", from));
+      slot->fs->Freeze();
+      return absl::UnavailableError("crashed in the middle of a file swap");
+    }
+    return SimFsRename(from, to);
+  };
 }
 
 void Simulation::CrashNode(Slot& s, const char* why) {

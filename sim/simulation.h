@@ -23,6 +23,7 @@
 #include "sim/sim_disk.h"
 #include "sim/sim_log_store.h"
 #include "sim/sim_network.h"
+#include "sm/file_swap.h"
 
 namespace raftsql::sim {
 
@@ -95,6 +96,9 @@ struct FaultPlan {
   bool buggify_unreachable = false;
   // Chance per log write that the node crashes before the write completes.
   double crash_mid_write_probability = 0;
+  // Chance per rename of a received snapshot image's file swap (files on
+  // the simulated disk) that the node crashes instead.
+  double crash_mid_swap_probability = 0;
 
   std::string Describe() const;
 };
@@ -138,6 +142,8 @@ class Simulation {
   void CrashNode(Slot& s, const char* why);
   // A supervisor restarts a crashed node after `delay` (if still down).
   void RestartLater(Slot& s, Time delay, uint64_t tag);
+  // The state machine's renames for `s`, which may crash it mid-swap.
+  sm::RenameFile SwapRenamer(Slot& s);
   void ScheduleTick(Slot& s);
   void Deliver(core::Message m);
   void OnApply(Slot& s, const core::Entry& e, const std::string& result);
