@@ -458,11 +458,7 @@ void Raft::HandleSnapshotResponse(const Message& m, Progress& pr) {
     return;  // About a transfer that is over.
   }
   absl::StatusOr<ImageInfo> image = ImageToSend();
-  if (!image.ok()) {
-    pr.pending_snapshot = 0;  // It does not hold the image.
-    pr.BecomeProbe();
-    return;
-  }
+  if (!image.ok()) return LoseSnapshotTransfer(pr);
   // The follower says how much it holds: continue (or resume) from there.
   // Only news moves the transfer on: an answer to a chunk sent again (a
   // heartbeat response resends) that sent more would breed answers, and
