@@ -24,6 +24,25 @@ constexpr char kReference[] = "raftsql-received-image:";
 constexpr uint64_t kVersionBytes = 18;
 constexpr size_t kMaxWriteBytes = 64 << 10;  // SQLite's largest page.
 
+// `path` opened on `vfs` as a main database file; null if it cannot be
+// (`*rc` says why).
+sqlite3_file* OpenVfsFile(sqlite3_vfs* vfs, const std::string& path, int flags,
+                          int* rc) {
+  auto* file = static_cast<sqlite3_file*>(std::calloc(1, vfs->szOsFile));
+  int out = 0;
+  *rc = vfs->xOpen(vfs, path.c_str(), file, flags | SQLITE_OPEN_MAIN_DB, &out);
+  if (*rc == SQLITE_OK) return file;
+  if (file->pMethods != nullptr) file->pMethods->xClose(file);
+  std::free(file);
+  return nullptr;
+}
+
+void CloseVfsFile(sqlite3_file* file) {
+  if (file == nullptr) return;
+  if (file->pMethods != nullptr) file->pMethods->xClose(file);
+  std::free(file);
+}
+
 }  // namespace
 
 BackgroundSyncer::BackgroundSyncer(sqlite3_vfs* vfs, std::string path)
@@ -49,11 +68,8 @@ void BackgroundSyncer::Kick() {
 void BackgroundSyncer::Run() {
   // A handle of its own: a sync of any descriptor of the file writes all
   // of its pages.
-  auto* file = static_cast<sqlite3_file*>(std::calloc(1, vfs_->szOsFile));
-  int flags = 0;
-  const bool open = vfs_->xOpen(vfs_, path_.c_str(), file,
-                                SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB,
-                                &flags) == SQLITE_OK;
+  int rc = SQLITE_OK;
+  sqlite3_file* file = OpenVfsFile(vfs_, path_, SQLITE_OPEN_READWRITE, &rc);
   std::unique_lock<std::mutex> l(mu_);
   while (true) {
     cv_.wait(l, [this] { return stop_ || wanted_; });
@@ -61,11 +77,10 @@ void BackgroundSyncer::Run() {
     wanted_ = false;
     l.unlock();
     // A failure shows in the final sync, which the check makes.
-    if (open) (void)file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
+    if (file != nullptr) (void)file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
     l.lock();
   }
-  if (file->pMethods != nullptr) file->pMethods->xClose(file);
-  std::free(file);
+  CloseVfsFile(file);
 }
 
 ImageSink::ImageSink(std::string path, const char* vfs, FileDeleter* deleter)
@@ -101,14 +116,10 @@ absl::Status ImageSink::Begin(const core::SnapshotMetadata& metadata,
   }
   Drop();
   DeleteReceived();  // One a crash left.
-  auto* file = static_cast<sqlite3_file*>(std::calloc(1, vfs_->szOsFile));
-  int flags = 0;
-  const int rc = vfs_->xOpen(
-      vfs_, received_.c_str(), file,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_MAIN_DB, &flags);
-  if (rc != SQLITE_OK) {
-    if (file->pMethods != nullptr) file->pMethods->xClose(file);
-    std::free(file);
+  int rc = SQLITE_OK;
+  sqlite3_file* file = OpenVfsFile(
+      vfs_, received_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &rc);
+  if (file == nullptr) {
     return absl::UnavailableError(
         absl::StrCat("cannot create ", received_, ": ", sqlite3_errstr(rc)));
   }
@@ -206,13 +217,10 @@ absl::Status ImageSink::Finish() {
 }
 
 absl::Status ImageSink::Sync() const {
-  auto* file = static_cast<sqlite3_file*>(std::calloc(1, vfs_->szOsFile));
-  int flags = 0;
-  int rc = vfs_->xOpen(vfs_, received_.c_str(), file,
-                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_MAIN_DB, &flags);
-  if (rc == SQLITE_OK) rc = file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
-  if (file->pMethods != nullptr) file->pMethods->xClose(file);
-  std::free(file);
+  int rc = SQLITE_OK;
+  sqlite3_file* file = OpenVfsFile(vfs_, received_, SQLITE_OPEN_READWRITE, &rc);
+  if (file != nullptr) rc = file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
+  CloseVfsFile(file);
   if (rc != SQLITE_OK) {
     return absl::DataLossError(
         absl::StrCat("cannot sync ", received_, ": ", sqlite3_errstr(rc)));
@@ -279,8 +287,7 @@ void ImageSink::CloseFile() {
   // Waits for a sync under way (Finish hands the syncer to its thread
   // first): at most kBytesPerSync of pages.
   syncer_.reset();
-  if (file_->pMethods != nullptr) file_->pMethods->xClose(file_);
-  std::free(file_);
+  CloseVfsFile(file_);
   file_ = nullptr;
 }
 
