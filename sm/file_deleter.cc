@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 
@@ -48,6 +49,22 @@ void FileDeleter::Discard(const std::string& path) {
     return;
   }
   Delete(trash);
+}
+
+void FileDeleter::DeleteBeside(
+    const std::string& path,
+    const std::function<bool(const std::string& rest)>& pick) {
+  const std::filesystem::path file(path);
+  const std::string prefix = file.filename().string() + ".";
+  const std::filesystem::path dir =
+      file.has_parent_path() ? file.parent_path() : ".";
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && pick(name.substr(prefix.size()))) {
+      Delete(entry.path().string());
+    }
+  }
 }
 
 void FileDeleter::Wait() {

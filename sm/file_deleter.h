@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -30,6 +31,10 @@ class FileDeleter {
   FileDeleter& operator=(const FileDeleter&) = delete;
 
   void Delete(std::string path);
+  // Deletes each file beside `path` named `<path's name>.<rest>` for which
+  // `pick(rest)` holds (what an earlier run left).
+  void DeleteBeside(const std::string& path,
+                    const std::function<bool(const std::string& rest)>& pick);
   // Renames `path` out of the way (so that a new file may take its name at
   // once), then deletes it. A crash in between leaves the renamed file:
   // IsTrash says so, for a sweep at the next start.

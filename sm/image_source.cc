@@ -8,7 +8,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -39,16 +38,9 @@ std::unique_ptr<ImageSource> ImageSource::ForFile(std::string path,
   CHECK(deleter != nullptr);
   std::unique_ptr<ImageSource> source(
       new ImageSource(std::move(path), nullptr, deleter));
-  const std::filesystem::path file(source->path_);
-  const std::string prefix = file.filename().string() + kImageSuffix;
-  std::error_code ec;
-  const std::filesystem::path dir =
-      file.has_parent_path() ? file.parent_path() : ".";
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (absl::StartsWith(entry.path().filename().string(), prefix)) {
-      deleter->Delete(entry.path().string());
-    }
-  }
+  deleter->DeleteBeside(source->path_, [](const std::string& rest) {
+    return absl::StartsWith(rest, kImageSuffix + 1);  // "image-"
+  });
   return source;
 }
 

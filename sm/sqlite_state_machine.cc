@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -96,7 +95,8 @@ absl::StatusOr<std::unique_ptr<SqliteStateMachine>> SqliteStateMachine::Open(
 absl::Status SqliteStateMachine::Init() {
   if (!single_connection()) {
     deleter_ = std::make_unique<FileDeleter>();
-    SweepTrash();
+    // Files a crash left on their way to the deleter.
+    deleter_->DeleteBeside(options_.path, FileDeleter::IsTrash);
   }
   if (options_.path != ":memory:") {
     swap_ = std::make_unique<FileSwap>(options_.path, options_.vfs,
@@ -119,21 +119,6 @@ absl::Status SqliteStateMachine::Init() {
   s = OpenReaders();
   if (!s.ok()) return s;
   return LoadMeta();
-}
-
-void SqliteStateMachine::SweepTrash() {
-  // Files a crash left on their way to the deleter.
-  const std::filesystem::path file(options_.path);
-  const std::string prefix = file.filename().string() + ".";
-  std::error_code ec;
-  const std::filesystem::path dir =
-      file.has_parent_path() ? file.parent_path() : ".";
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (absl::StartsWith(name, prefix) && FileDeleter::IsTrash(name)) {
-      deleter_->Delete(entry.path().string());
-    }
-  }
 }
 
 bool SqliteStateMachine::single_connection() const {

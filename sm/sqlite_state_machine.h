@@ -310,7 +310,6 @@ class SqliteStateMachine final : public core::StateMachine {
   std::unique_ptr<FileSwap> swap_;       // Files only.
   // Platform files: deletes large files off the loop.
   std::unique_ptr<FileDeleter> deleter_;
-  void SweepTrash();
 
   uint64_t applied_ = 0;  // Invariant: equals the meta table's value.
   uint64_t hash_ = 0;
