@@ -234,6 +234,14 @@ class ImageSinkTest : public ::testing::Test {
     return s;
   }
 
+  // State of the follower's own, which a received image replaces.
+  void FillOldTable(int rows, int bytes) {
+    ApplyOk(*follower_, Cmd({S("CREATE TABLE old(v)")}));
+    const std::string insert =
+        "INSERT INTO old VALUES (randomblob(" + std::to_string(bytes) + "))";
+    for (int i = 0; i < rows; ++i) ApplyOk(*follower_, Cmd({S(insert)}));
+  }
+
   TempDir dir_;
   std::unique_ptr<SqliteStateMachine> leader_;
   std::unique_ptr<SqliteStateMachine> follower_;
@@ -276,10 +284,7 @@ TEST_F(ImageSinkTest, AReceivedImageBecomesTheDatabaseFile) {
 
 TEST_F(ImageSinkTest, AReadRunningAtTheSwapIsInterruptedAndTheNextSeesIt) {
   core::SnapshotSink& sink = *follower_->snapshot_sink();
-  ApplyOk(*follower_, Cmd({S("CREATE TABLE old(v)")}));
-  for (int i = 0; i < 20; ++i) {
-    ApplyOk(*follower_, Cmd({S("INSERT INTO old VALUES (randomblob(100))")}));
-  }
+  FillOldTable(20, 100);
   ASSERT_TRUE(Receive(sink, image_).ok());
   sink.Installed();
   int pages = 0;
@@ -300,10 +305,7 @@ TEST_F(ImageSinkTest, AReadRunningAtTheSwapIsInterruptedAndTheNextSeesIt) {
 
 TEST_F(ImageSinkTest, ASwapACrashInterruptedCompletesAtTheNextOpen) {
   core::SnapshotSink& sink = *follower_->snapshot_sink();
-  ApplyOk(*follower_, Cmd({S("CREATE TABLE old(v)")}));
-  for (int i = 0; i < 50; ++i) {
-    ApplyOk(*follower_, Cmd({S("INSERT INTO old VALUES (randomblob(3000))")}));
-  }
+  FillOldTable(50, 3000);
   ASSERT_TRUE(Receive(sink, image_).ok());
   // The old database's WAL, as a crash would leave it beside the file.
   const std::string wal = dir_.File("follower-wal");
