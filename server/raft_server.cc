@@ -361,21 +361,15 @@ void RaftServer::Loop() {
     if (loop_us >= kSlowLoopUs && done >= next_slow_loop_log) {
       // Where a stall went (at most one line a second).
       next_slow_loop_log = done + std::chrono::seconds(1);
-      std::fprintf(
-          stderr,
-          "raftsql: slow Raft loop: %lld ms (%zu tasks %lld ms, the tick "
-          "%lld ms, the Ready %lld ms)\n",
-          static_cast<long long>(loop_us / 1000), task_count,
-          static_cast<long long>(
-              std::chrono::duration_cast<std::chrono::milliseconds>(now - began)
-                  .count()),
-          static_cast<long long>(
-              std::chrono::duration_cast<std::chrono::milliseconds>(ready - now)
-                  .count()),
-          static_cast<long long>(
-              std::chrono::duration_cast<std::chrono::milliseconds>(done -
-                                                                    ready)
-                  .count()));
+      auto ms = [](auto d) {
+        return static_cast<long long>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+      };
+      std::fprintf(stderr,
+                   "raftsql: slow Raft loop: %lld ms (%zu tasks %lld ms, the "
+                   "tick %lld ms, the Ready %lld ms)\n",
+                   static_cast<long long>(loop_us / 1000), task_count,
+                   ms(now - began), ms(ready - now), ms(done - ready));
     }
   }
   // Tasks queued before the stop still run (each owes somebody an answer);
