@@ -386,6 +386,22 @@ void RaftServer::Loop() {
 
 void RaftServer::OnSoftState(const core::SoftState& ss) {
   leader_changed_ = true;
+  // Rare (elections), and the first thing to know about a stalled write.
+  const uint64_t term = node_->raw().raft().term();
+  if (ss.state == core::StateType::kLeader) {
+    std::fprintf(stderr, "raftsql: node %llu leads at term %llu\n",
+                 static_cast<unsigned long long>(options_.id),
+                 static_cast<unsigned long long>(term));
+  } else if (ss.lead == core::kNone) {
+    std::fprintf(stderr, "raftsql: node %llu knows no leader at term %llu\n",
+                 static_cast<unsigned long long>(options_.id),
+                 static_cast<unsigned long long>(term));
+  } else {
+    std::fprintf(stderr, "raftsql: node %llu follows node %llu at term %llu\n",
+                 static_cast<unsigned long long>(options_.id),
+                 static_cast<unsigned long long>(ss.lead),
+                 static_cast<unsigned long long>(term));
+  }
   {
     std::lock_guard<std::mutex> l(leader_mu_);
     leader_ = ss.lead;
