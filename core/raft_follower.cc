@@ -17,7 +17,11 @@ absl::Status Raft::StepFollower(Message m) {
     case MessageType::kTransferLeader:
       if (lead_ == kNone) return ProposalDroppedError("no leader");
       // Forward to the leader. Forwarded proposals and reads carry no term;
-      // the leader treats them as local requests from us.
+      // the leader treats them as local requests from us. A proposal states
+      // the term it was forwarded in, and only that term's leader takes
+      // it: once an entry of a later term applies here, a proposal this
+      // node forwarded earlier has applied or never will.
+      if (m.type == MessageType::kProp && m.log_term == 0) m.log_term = term_;
       m.to = lead_;
       m.term = 0;
       Send(std::move(m));

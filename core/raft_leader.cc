@@ -76,6 +76,9 @@ absl::Status Raft::StepLeader(Message m) {
       }
       return absl::OkStatus();
     case MessageType::kProp:
+      if (m.log_term != 0 && m.log_term != term_) {
+        return ProposalDroppedError("forwarded to the leader of another term");
+      }
       return LeaderPropose(m);
     case MessageType::kReadIndex:
       LeaderReadIndex(m);

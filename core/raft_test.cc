@@ -1,6 +1,9 @@
 // Beyond the paper: PreVote and CheckQuorum (thesis §9.6, §6.2), ReadIndex
 // (thesis §6.4), leadership transfer (thesis §3.10), flow control, snapshots
 // and membership changes.
+#include <optional>
+#include <utility>
+
 #include "core/testing/network.h"
 #include "core/testing/raft_fixture.h"
 #include "gtest/gtest.h"
@@ -215,6 +218,42 @@ TEST(Propose, FollowerForwardsToTheLeader) {
     ASSERT_EQ(net.applied(id).size(), 1u);
     EXPECT_EQ(net.applied(id)[0].data, "via-follower");
   }
+}
+
+TEST(Propose, AForwardedProposalStatesItsTermAndOnlyThatTermsLeaderTakesIt) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  Elect(net, 1);
+  const uint64_t forwarded_in = net.raft(2).term();
+  net.sent().clear();
+  ASSERT_TRUE(net.node(2).Propose("late").ok());
+  net.ProcessReadies();
+  std::optional<Message> forwarded;
+  for (const Message& m : net.sent()) {
+    if (m.type == MessageType::kProp) forwarded = m;
+  }
+  ASSERT_TRUE(forwarded.has_value());
+  EXPECT_EQ(forwarded->log_term, forwarded_in);
+  // The forwarded proposal is held up while node 1 loses and regains the lead,
+  // in a later term: that leader drops it.
+  net.ClearQueue();
+  for (auto [from, to] : {std::pair{1, 2}, std::pair{2, 1}}) {
+    net.node(from).TransferLeadership(to);
+    net.ProcessReadies();
+    net.Stabilize();
+  }
+  ASSERT_EQ(net.Leader(), 1u);
+  ASSERT_GT(net.raft(1).term(), forwarded_in);
+  net.Inject(*forwarded);
+  net.Stabilize();
+  for (uint64_t id : {1, 2, 3}) {
+    for (const Entry& e : net.applied(id)) EXPECT_NE(e.data, "late");
+  }
+  // One forwarded in the leader's own term is taken.
+  forwarded->log_term = net.raft(1).term();
+  net.Inject(*forwarded);
+  net.Stabilize();
+  ASSERT_FALSE(net.applied(3).empty());
+  EXPECT_EQ(net.applied(3).back().data, "late");
 }
 
 TEST(Propose, SingleNodeClusterCommitsAtOnce) {

@@ -115,6 +115,7 @@ struct Message {
   // For kApp: term and index of the entry just before `entries`.
   // For kVote/kPreVote: the candidate's last log term and index.
   // For kAppResp: the follower's last index (or the rejected index).
+  // For a forwarded kProp: the term it was forwarded in (0: a local one).
   uint64_t log_term = 0;
   uint64_t index = 0;
   uint64_t commit = 0;
