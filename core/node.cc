@@ -323,6 +323,7 @@ void Node::ApplyCommitted(Ready& rd) {
       return;
     }
     CHECK_EQ(sm->AppliedIndex(), rd.snapshot->metadata.index);
+    if (observer_.on_restore) observer_.on_restore(rd.snapshot->metadata);
   }
   ApplyEntries(std::move(rd.committed_entries));
 }

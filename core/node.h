@@ -56,6 +56,9 @@ struct NodeOptions {
 struct NodeObserver {
   // A committed entry was applied with this result.
   std::function<void(const Entry&, const std::string& result)> on_apply;
+  // The state machine jumped to a snapshot: the entries up to its index
+  // took effect without on_apply.
+  std::function<void(const SnapshotMetadata&)> on_restore;
   // A ReadIndex request became safe to serve: the state machine has applied
   // at least up to its read index.
   std::function<void(const ReadState&)> on_read;

@@ -116,6 +116,32 @@ NodeOptions Options(MemoryLogStore& store, CountingMachine& sm,
   return o;
 }
 
+TEST(Node, ARestoredSnapshotIsReportedWithItsIndexAndTerm) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1, 2}, {}});
+  CountingMachine sm;
+  NullTransport net;
+  std::vector<SnapshotMetadata> restored;
+  NodeObserver observer;
+  observer.on_restore = [&restored](const SnapshotMetadata& m) {
+    restored.push_back(m);
+  };
+  Node node(Options(store, sm, net), observer);
+  Message snap;
+  snap.type = MessageType::kSnap;
+  snap.from = 2;
+  snap.to = 1;
+  snap.term = 3;
+  snap.snapshot =
+      Snapshot{SnapshotMetadata{10, 2, ConfState{{1, 2}, {}}}, "image"};
+  snap.snapshot_size = 5;
+  node.Step(snap);
+  EXPECT_EQ(sm.restores, 1);
+  ASSERT_EQ(restored.size(), 1u);
+  EXPECT_EQ(restored[0].index, 10u);
+  EXPECT_EQ(restored[0].term, 2u);
+}
+
 TEST(Node, CompactsTheLogAfterThresholdEntries) {
   MemoryLogStore store;
   store.mem.SetConfState(ConfState{{1}, {}});
