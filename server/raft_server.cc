@@ -193,6 +193,7 @@ absl::Status RaftServer::Init() {
     read_batches_.erase(it);
     for (uint64_t id : ids) Finish(id, std::string());
   };
+  obs.on_restore = [this](const core::SnapshotMetadata& m) { OnRestore(m); };
   obs.on_soft_state = [this](const core::SoftState& ss) { OnSoftState(ss); };
   obs.on_fatal = [this](const absl::Status& s) {
     std::fprintf(stderr, "raftsql: log store failed, node stopped: %s\n",
@@ -386,6 +387,7 @@ void RaftServer::Loop() {
 
 void RaftServer::OnSoftState(const core::SoftState& ss) {
   leader_changed_ = true;
+  reads_to_ask_again_ = true;
   // Rare (elections), and the first thing to know about a stalled write.
   const uint64_t term = node_->raw().raft().term();
   if (ss.state == core::StateType::kLeader) {
@@ -426,7 +428,7 @@ void RaftServer::OnApply(const core::Entry& e, const std::string& result) {
     if (id == 0) id = sm::UserChange::PeekRequestId(e.data);
     if (id != 0) Finish(id, result);
   }
-  ResolveReplacedProposals(e.index);
+  ResolveLostProposals(e.index, e.term);
 }
 
 uint64_t RaftServer::NextId() { return next_id_.fetch_add(2); }

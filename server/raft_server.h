@@ -219,6 +219,9 @@ class RaftServer {
     int64_t deadline_ms = 0;         // for the outcome
     bool submitted = false;
     uint64_t proposed_index = 0;  // Its entry's index, once proposed.
+    uint64_t forwarded_term = 0;  // The term a follower forwarded it in.
+    bool read = false;            // A read index: asking again is harmless.
+    int resubmits = 0;            // Of an entry known never to apply.
   };
 
   explicit RaftServer(const ServerOptions& options);
@@ -251,8 +254,23 @@ class RaftServer {
       std::function<absl::Status(uint64_t id)> submit, const char* what);
   void TrySubmit(uint64_t id);
   void Finish(uint64_t id, absl::StatusOr<std::string> result);
-  // Answers the proposals whose index `applied` passed without them.
-  void ResolveReplacedProposals(uint64_t applied);
+  // Drops `r`'s proposed or forwarded entry from the index maps.
+  void ForgetSubmission(Request& r, uint64_t id);
+  // The proposals that entry (`applied`, `term`) shows will never apply
+  // are proposed again: those at or below its index (replaced by a newer
+  // leader's entries) and those forwarded in an earlier term (see
+  // Message::log_term).
+  void ResolveLostProposals(uint64_t applied, uint64_t term);
+  // Proposes request `id` again (its entry never applies), at most
+  // kMaxResubmits times and within its deadline; else UNAVAILABLE.
+  void Resubmit(uint64_t id);
+  static constexpr int kMaxResubmits = 3;
+  // After a snapshot restore: the writes whose entries it may hold have an
+  // unknown outcome (their entries took effect without on_apply).
+  void OnRestore(const core::SnapshotMetadata& snapshot);
+  // After a change of leader: the reads waiting for a read index ask again
+  // (the old leader may never answer).
+  void AskReadsAgain();
   // At stop: requests not yet proposed fail UNAVAILABLE (nothing was
   // written), proposed ones UNKNOWN (outcome unknown).
   void FinishAll();
@@ -318,10 +336,15 @@ class RaftServer {
   // by a newer leader's: it never applies (Log Matching), so the request is
   // answered then, not at its deadline.
   std::map<uint64_t, uint64_t> proposed_at_;
+  // Requests this node forwarded to the leader, by the term it was
+  // forwarded in (loop thread only): once an entry of a later term applies
+  // without answering one, it never applies.
+  std::multimap<uint64_t, uint64_t> forwarded_in_;
   std::vector<uint64_t> parked_;        // waiting for a leader or a retry
   std::vector<uint64_t> queued_reads_;  // for this iteration's ReadIndex
   std::unordered_map<uint64_t, std::vector<uint64_t>> read_batches_;
   bool leader_changed_ = false;
+  bool reads_to_ask_again_ = false;
   std::atomic<uint64_t> next_id_;
   std::unique_ptr<WorkerPool> readers_;
   std::unique_ptr<DivergenceMonitor> monitor_;  // From Start on.

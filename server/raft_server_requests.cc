@@ -76,9 +76,13 @@ void RaftServer::TrySubmit(uint64_t id) {
     it->second.submitted = true;
     // A proposal appends one entry to the leader's log (a read none).
     const uint64_t now_last = node_->raw().raft().log().LastIndex();
+    const core::Raft& raft = node_->raw().raft();
     if (now_last > last) {
       it->second.proposed_index = now_last;
       proposed_at_[now_last] = id;
+    } else if (!it->second.read && raft.state() != core::StateType::kLeader) {
+      it->second.forwarded_term = raft.term();
+      forwarded_in_.emplace(raft.term(), id);
     }
   } else if (core::IsProposalDropped(s)) {
     parked_.push_back(id);  // In no log: safe to try again.
@@ -88,6 +92,8 @@ void RaftServer::TrySubmit(uint64_t id) {
 }
 
 absl::Status RaftServer::QueueRead(uint64_t id) {
+  if (auto it = requests_.find(id); it != requests_.end())
+    it->second.read = true;
   queued_reads_.push_back(id);
   return absl::OkStatus();
 }
@@ -117,24 +123,94 @@ void RaftServer::FlushReads() {
 void RaftServer::Finish(uint64_t id, absl::StatusOr<std::string> result) {
   auto it = requests_.find(id);
   if (it == requests_.end()) return;  // Not ours, or already answered.
-  if (auto at = proposed_at_.find(it->second.proposed_index);
-      at != proposed_at_.end() && at->second == id) {
-    proposed_at_.erase(at);
-  }
+  ForgetSubmission(it->second, id);
   Done<std::string> done = std::move(it->second.done);
   requests_.erase(it);
   done(std::move(result));
 }
 
-void RaftServer::ResolveReplacedProposals(uint64_t applied) {
-  while (!proposed_at_.empty() && proposed_at_.begin()->first <= applied) {
-    const uint64_t id = proposed_at_.begin()->second;
-    proposed_at_.erase(proposed_at_.begin());
-    // The error model (README): UNAVAILABLE, nothing was written.
-    Finish(id, absl::UnavailableError(
-                   "the leader changed before the request committed; it was "
-                   "not applied and never will be: retry it"));
+void RaftServer::ForgetSubmission(Request& r, uint64_t id) {
+  if (auto at = proposed_at_.find(r.proposed_index);
+      at != proposed_at_.end() && at->second == id) {
+    proposed_at_.erase(at);
   }
+  auto [from, to] = forwarded_in_.equal_range(r.forwarded_term);
+  for (auto at = from; at != to; ++at) {
+    if (at->second == id) {
+      forwarded_in_.erase(at);
+      break;
+    }
+  }
+  r.submitted = false;
+  r.proposed_index = 0;
+  r.forwarded_term = 0;
+}
+
+void RaftServer::ResolveLostProposals(uint64_t applied, uint64_t term) {
+  std::vector<uint64_t> lost;
+  while (!proposed_at_.empty() && proposed_at_.begin()->first <= applied) {
+    lost.push_back(proposed_at_.begin()->second);
+    proposed_at_.erase(proposed_at_.begin());
+  }
+  while (!forwarded_in_.empty() && forwarded_in_.begin()->first < term) {
+    lost.push_back(forwarded_in_.begin()->second);
+    forwarded_in_.erase(forwarded_in_.begin());
+  }
+  for (uint64_t id : lost) Resubmit(id);
+}
+
+void RaftServer::Resubmit(uint64_t id) {
+  auto it = requests_.find(id);
+  if (it == requests_.end()) return;
+  Request& r = it->second;
+  const int64_t now = NowMs();
+  if (r.resubmits >= kMaxResubmits || now >= r.deadline_ms) {
+    // The error model (README): UNAVAILABLE, nothing was written.
+    return Finish(id, absl::UnavailableError(
+                          "the leader changed before the request committed; "
+                          "it was not applied and never will be: retry it"));
+  }
+  ++r.resubmits;
+  ForgetSubmission(r, id);
+  // Parked: proposed again from the loop (not from inside an apply), to
+  // the leader then known.
+  r.leader_deadline_ms = std::min(now + options_.leader_wait_ms, r.deadline_ms);
+  parked_.push_back(id);
+}
+
+void RaftServer::OnRestore(const core::SnapshotMetadata& snapshot) {
+  std::vector<uint64_t> unknown;
+  while (!proposed_at_.empty() &&
+         proposed_at_.begin()->first <= snapshot.index) {
+    unknown.push_back(proposed_at_.begin()->second);
+    proposed_at_.erase(proposed_at_.begin());
+  }
+  // A proposal forwarded in the snapshot's term may lie on either side of
+  // its index: after it, it still applies (nobody waits then).
+  while (!forwarded_in_.empty() &&
+         forwarded_in_.begin()->first <= snapshot.term) {
+    unknown.push_back(forwarded_in_.begin()->second);
+    forwarded_in_.erase(forwarded_in_.begin());
+  }
+  for (uint64_t id : unknown) {
+    Finish(id, absl::UnknownError(
+                   "outcome unknown: this node restored a snapshot that may "
+                   "hold the request's effect (retry it with the same "
+                   "session and sequence)"));
+  }
+}
+
+void RaftServer::AskReadsAgain() {
+  reads_to_ask_again_ = false;
+  for (auto& [batch, ids] : read_batches_) {
+    for (uint64_t id : ids) {
+      auto it = requests_.find(id);
+      if (it == requests_.end()) continue;
+      it->second.submitted = false;
+      parked_.push_back(id);
+    }
+  }
+  read_batches_.clear();
 }
 
 void RaftServer::FinishAll() {
@@ -152,11 +228,13 @@ void RaftServer::FinishAll() {
   }
   parked_.clear();
   proposed_at_.clear();
+  forwarded_in_.clear();
   queued_reads_.clear();
   read_batches_.clear();
 }
 
 void RaftServer::SweepRequests(bool ticked) {
+  if (reads_to_ask_again_) AskReadsAgain();
   if (parked_.empty() && !ticked) return;
   const int64_t now = NowMs();
   if (!parked_.empty() && (ticked || leader_changed_)) {

@@ -3,7 +3,7 @@
 //
 //   verify --scenario=full|restart_single_node|prepare_commit_kill|no_leader|
 //                     membership|hostile|peer_port|divergence|
-//                     outcome_unknown
+//                     outcome_unknown|forwarded_across_election|grow
 //          --server=PATH --dir=DIR
 //
 // Each scenario prints what it does with timings, exits 0 when every check
@@ -596,13 +596,15 @@ int Main(int argc, char** argv) {
       Divergence(cluster);
     } else if (scenario == "outcome_unknown") {
       OutcomeUnknown(cluster);
+    } else if (scenario == "forwarded_across_election") {
+      ForwardedAcrossElection(cluster);
     } else if (scenario == "grow") {
       Grow(cluster);
     } else {
       std::fprintf(stderr,
                    "usage: verify --scenario=full|restart_single_node|"
                    "prepare_commit_kill|no_leader|membership|hostile|peer_port|"
-                   "divergence|outcome_unknown|grow "
+                   "divergence|outcome_unknown|forwarded_across_election|grow "
                    "[--server=PATH] "
                    "[--dir=DIR]\n");
       return 2;

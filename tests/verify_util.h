@@ -56,6 +56,8 @@ void PeerPort(LocalCluster& c);
 void Divergence(LocalCluster& c);
 // Scenario outcome_unknown (verify_outcome.cc).
 void OutcomeUnknown(LocalCluster& c);
+// Scenario forwarded_across_election (verify_outcome.cc).
+void ForwardedAcrossElection(LocalCluster& c);
 // Scenario grow (verify_grow.cc), with this catch-up rate.
 inline constexpr uint64_t kGrowSnapshotBytesPerSecond = 64 << 20;
 void Grow(LocalCluster& c);
