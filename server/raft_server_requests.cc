@@ -265,12 +265,13 @@ void RaftServer::SweepRequests(bool ticked) {
     if (r.submitted && now >= r.deadline_ms) late.push_back(id);
   }
   for (uint64_t id : late) {
-    const char* what = requests_[id].what;
+    const Request& r = requests_[id];
     Finish(id, absl::DeadlineExceededError(absl::StrCat(
-                   "timeout: ", what, " not answered within ",
-                   options_.request_timeout_ms,
-                   " ms; outcome unknown (a write may still apply: retry it "
-                   "with the same session and sequence)")));
+                   "timeout: ", r.what, " not answered within ",
+                   options_.request_timeout_ms, " ms",
+                   r.read ? ": nothing was read; retry it"
+                          : "; outcome unknown (a write may still apply: "
+                            "retry it with the same session and sequence)")));
   }
 }
 
