@@ -104,6 +104,9 @@ class StateMachine {
   // disk's: the node stops.
   virtual absl::Status Sync() { return absl::OkStatus(); }
   virtual uint64_t AppliedIndex() const = 0;
+  // Called on every tick, on the thread that applies: work a state machine
+  // runs in the background finishes here even when no entry applies.
+  virtual void OnTick() {}
 };
 
 }  // namespace raftsql::core

@@ -100,6 +100,7 @@ void Node::Tick() {
   if (stopped_) return;
   raw_.Tick();
   MaybeReleaseImage();
+  options_.state_machine->OnTick();
   Pump();
 }
 

@@ -71,12 +71,14 @@ class CountingMachine final : public StateMachine {
     ++syncs;
     return sync_status;
   }
+  void OnTick() override { ++ticks; }
 
   uint64_t applied = 0;
   int applies = 0;
   int restores = 0;
   int copies = 0;
   int syncs = 0;
+  int ticks = 0;
   absl::Status sync_status;
   SnapshotSource* source = nullptr;  // Set: a durable state machine.
 };
@@ -140,6 +142,15 @@ TEST(Node, ARestoredSnapshotIsReportedWithItsIndexAndTerm) {
   ASSERT_EQ(restored.size(), 1u);
   EXPECT_EQ(restored[0].index, 10u);
   EXPECT_EQ(restored[0].term, 2u);
+}
+
+TEST(Node, TheStateMachineIsToldOfEveryTick) {
+  MemoryLogStore store;
+  CountingMachine sm;
+  NullTransport net;
+  Node node(Options(store, sm, net), {});
+  for (int i = 0; i < 3; ++i) node.Tick();
+  EXPECT_EQ(sm.ticks, 3);
 }
 
 TEST(Node, CompactsTheLogAfterThresholdEntries) {

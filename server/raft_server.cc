@@ -61,6 +61,7 @@ class PausingStateMachine final : public core::StateMachine {
   }
   absl::Status Sync() override { return inner_->Sync(); }
   uint64_t AppliedIndex() const override { return inner_->AppliedIndex(); }
+  void OnTick() override { inner_->OnTick(); }
 
  private:
   core::StateMachine* const inner_;
