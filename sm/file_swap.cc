@@ -58,11 +58,11 @@ absl::Status FileSwap::Delete(const std::string& path) const {
   return absl::OkStatus();
 }
 
-absl::Status FileSwap::Begin() {
-  if (!Exists(received_)) {
-    return absl::DataLossError(absl::StrCat("no received image: ", received_));
+absl::Status FileSwap::Begin(const std::string& from) {
+  if (!Exists(from)) {
+    return absl::DataLossError(absl::StrCat("no file to swap in: ", from));
   }
-  return rename_(received_, incoming_);
+  return rename_(from, incoming_);
 }
 
 absl::Status FileSwap::Finish() {

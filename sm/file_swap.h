@@ -40,7 +40,9 @@ class FileSwap {
   const std::string& received() const { return received_; }
   const std::string& incoming() const { return incoming_; }
 
-  absl::Status Begin();
+  absl::Status Begin() { return Begin(received_); }
+  // The same from another complete file (a vacuumed copy, vacuum.h).
+  absl::Status Begin(const std::string& from);
   // Nothing to do unless Begin ran.
   absl::Status Finish();
 

@@ -26,7 +26,9 @@ void SqliteStateMachine::OnPreUpdate(sqlite3* db, int op, const char* db_name,
 
 std::string SqliteStateMachine::Apply(const core::Entry& entry) {
   std::string result;
-  ApplyInTransactionOrAlone(std::span<const core::Entry>(&entry, 1), &result);
+  const std::span<const core::Entry> one(&entry, 1);
+  ApplyInTransactionOrAlone(one, &result);
+  AfterBatch(one);
   return result;
 }
 
@@ -34,6 +36,7 @@ void SqliteStateMachine::ApplyBatch(const std::vector<core::Entry>& entries,
                                     std::vector<std::string>* results) {
   results->resize(entries.size());
   ApplyInTransactionOrAlone(entries, results->data());
+  AfterBatch(entries);
 }
 
 void SqliteStateMachine::ApplyInTransactionOrAlone(
@@ -313,6 +316,12 @@ StatementResult SqliteStateMachine::RunStatement(
     return r;
   }
   statement_mentions_trigger_ = prepared->mentions_trigger;
+  if (prepared->vacuum) {
+    // Never inside the batch's transaction: after the batch (AfterBatch).
+    vacuum_requested_ = true;
+    statements_->Release(statement.sql, *prepared, false);
+    return r;
+  }
   sqlite3_stmt* stmt = prepared->stmt;
   // A parameter left unbound must read NULL, never the previous run's value
   // (bindings are kept between runs; see StatementCache::Release).
@@ -411,6 +420,11 @@ void SqliteStateMachine::StopOnReplicaFailure(int rc) {
   if (primary != SQLITE_FULL && primary != SQLITE_IOERR &&
       primary != SQLITE_CORRUPT && primary != SQLITE_NOMEM &&
       primary != SQLITE_CANTOPEN) {
+    return;
+  }
+  if (options_.vacuum_copy) {
+    // Only the copy is lost: its vacuum is abandoned.
+    if (copy_failure_.empty()) copy_failure_ = sqlite3_errmsg(db_);
     return;
   }
   std::fprintf(stderr,

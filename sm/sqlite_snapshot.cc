@@ -59,6 +59,7 @@ absl::Status SqliteStateMachine::Restore(const core::Snapshot& snapshot) {
   absl::Status s = image.Open(snapshot.data);
   if (s.ok()) s = image.Check(snapshot.metadata.index);
   if (!s.ok()) return s;
+  AbandonVacuum("a snapshot from the leader replaces the database");
   return RestoreFrom(image, snapshot.metadata.index);
 }
 
@@ -77,8 +78,9 @@ absl::Status SqliteStateMachine::RestoreReceived(uint64_t index,
     if (s.ok()) s = image.Check(index);
     if (!s.ok()) return s;
   }
+  AbandonVacuum("a snapshot from the leader replaces the database");
   const auto began = std::chrono::steady_clock::now();
-  absl::Status s = SwapIn(index);
+  absl::Status s = SwapIn(index, sink_->received_path());
   if (!s.ok()) return s;
   sink_->Restored();
   if (options_.vfs == nullptr) {
@@ -89,14 +91,16 @@ absl::Status SqliteStateMachine::RestoreReceived(uint64_t index,
   return absl::OkStatus();
 }
 
-absl::Status SqliteStateMachine::SwapIn(uint64_t index) {
+absl::Status SqliteStateMachine::SwapIn(uint64_t index,
+                                        const std::string& from) {
   // Every connection to the old file goes first: its image in the making,
   // the readers (a running read is interrupted with this, and its
   // connection closes when it lets go), the validator's, the writer's.
   if (images_ != nullptr && options_.vfs == nullptr) images_->Reset(nullptr);
   if (read_pool_ != nullptr) {
     read_pool_->Retire(absl::UnavailableError(
-        "this replica is installing a snapshot from its leader; read again"));
+        "this replica is swapping in a new database file (a snapshot from "
+        "its leader, or a vacuum); read again"));
   }
   {
     std::lock_guard<std::mutex> l(validator_mu_);
@@ -111,7 +115,7 @@ absl::Status SqliteStateMachine::SwapIn(uint64_t index) {
     old = deleter_->TrashName(options_.path);
     if (link(options_.path.c_str(), old.c_str()) != 0) old.clear();
   }
-  absl::Status s = swap_->Begin();
+  absl::Status s = swap_->Begin(from);
   if (s.ok()) s = swap_->Finish();
   if (!old.empty()) deleter_->Delete(old);
   if (s.ok()) s = OpenWriter();
@@ -121,8 +125,8 @@ absl::Status SqliteStateMachine::SwapIn(uint64_t index) {
   s = LoadMeta();
   if (!s.ok()) return s;
   if (applied_ != index) {
-    return absl::DataLossError(absl::StrCat("the received image holds index ",
-                                            applied_, ", not ", index));
+    return absl::DataLossError(
+        absl::StrCat(from, " held index ", applied_, ", not ", index));
   }
   return absl::OkStatus();
 }

@@ -11,6 +11,7 @@
 #include "sm/file_deleter.h"
 #include "sm/file_swap.h"
 #include "sm/sqlite_util.h"
+#include "sm/vacuum.h"
 #include "sm/wal_checkpointer.h"
 
 namespace raftsql::sm {
@@ -69,6 +70,7 @@ SqliteStateMachine::SqliteStateMachine(const SqliteOptions& options)
 }
 
 SqliteStateMachine::~SqliteStateMachine() {
+  vacuum_.reset();
   sink_.reset();
   images_.reset();
   checkpointer_.reset();
@@ -97,6 +99,7 @@ absl::Status SqliteStateMachine::Init() {
     deleter_ = std::make_unique<FileDeleter>();
     // Files a crash left on their way to the deleter.
     deleter_->DeleteBeside(options_.path, FileDeleter::IsTrash);
+    Vacuum::Sweep(options_.path, deleter_.get());
   }
   if (options_.path != ":memory:") {
     swap_ = std::make_unique<FileSwap>(options_.path, options_.vfs,

@@ -23,6 +23,8 @@
 #ifndef RAFTSQL_SM_SQLITE_STATE_MACHINE_H_
 #define RAFTSQL_SM_SQLITE_STATE_MACHINE_H_
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -61,6 +63,7 @@ struct sqlite3_stmt;
 namespace raftsql::sm {
 
 class SnapshotImage;
+class Vacuum;
 
 class WalCheckpointer;
 
@@ -96,6 +99,10 @@ struct SqliteOptions {
   // throughput (figures in the README). Off: free pages are reused.
   // Only pages move, never rowids, so replicas may choose differently.
   bool incremental_vacuum = false;
+  // The copy a vacuum brings up to date (vacuum.h): VACUUM entries do
+  // nothing in it, and a failure of its disk marks it failed (see
+  // copy_failure) instead of stopping the process.
+  bool vacuum_copy = false;
   // How a received image's file is renamed into place (file_swap.h); null:
   // the platform's rename. The simulator's disk brings its own.
   RenameFile rename_file;
@@ -197,11 +204,25 @@ class SqliteStateMachine final : public core::StateMachine {
   // The cluster's write limits as this replica last applied them.
   const WriteSettings& write_settings() const { return budget_.limits(); }
 
+  // VACUUM: this replica's file is rebuilt after the entry applies (files
+  // in the background, vacuum.h; memory and the simulator's disk at once).
+  // How many rebuilds completed, and whether one runs (thread-safe).
+  uint64_t vacuums_done() const { return vacuums_done_.load(); }
+  bool vacuuming() const { return vacuuming_.load(); }
+  // A vacuum's copy: why its disk failed it ("" while it did not).
+  const std::string& copy_failure() const { return copy_failure_; }
+  // Finishes a background vacuum once its copy caught up.
+  void OnTick() override;
+  // Waits (at most `bound`) until a running vacuum's copy has caught up;
+  // false if it did not (tests).
+  bool WaitForVacuumCopyForTest(std::chrono::milliseconds bound);
+
  private:
   // Restore from the received image a snapshot refers to (its file
   // becomes ours: SwapIn), or from `image` (a copy).
   absl::Status RestoreReceived(uint64_t index, uint64_t referenced);
-  absl::Status SwapIn(uint64_t index);
+  // `from` (complete, holding the state at `index`) becomes the database.
+  absl::Status SwapIn(uint64_t index, const std::string& from);
   absl::Status RestoreFrom(SnapshotImage& image, uint64_t index);
   explicit SqliteStateMachine(const SqliteOptions& options);
   absl::Status Init();
@@ -281,6 +302,20 @@ class SqliteStateMachine final : public core::StateMachine {
   // Writes the applied index, divergence hash and the batch's table
   // versions, inside the open transaction.
   void WriteMeta(uint64_t index);
+
+  // After each batch: feeds a running vacuum, finishes one that caught up,
+  // starts one a VACUUM entry asked for (sqlite_vacuum.cc).
+  void AfterBatch(std::span<const core::Entry> entries);
+  void StartVacuum();
+  // Swaps the copy in, once it has applied `last` (the batch just applied).
+  void FinishVacuum(std::span<const core::Entry> last);
+  void AbandonVacuum(const char* why);
+  bool vacuum_requested_ = false;   // By a VACUUM in this batch.
+  std::unique_ptr<Vacuum> vacuum_;  // Platform files, while one runs.
+  std::chrono::steady_clock::time_point vacuum_began_;
+  std::atomic<uint64_t> vacuums_done_{0};
+  std::atomic<bool> vacuuming_{false};
+  std::string copy_failure_;  // options_.vacuum_copy only.
 
   SqliteOptions options_;
   sqlite3* db_ = nullptr;  // The replicated (write) connection.

@@ -54,6 +54,7 @@ absl::StatusOr<StatementCache::Prepared> StatementCache::Acquire(
                     MentionsNoCase(sql, "trigger"),
                     sqlite3_bind_parameter_count(stmt),
                     CountsChanges(stmt, sql),
+                    IsPlainVacuum(sql),
                     nullptr};
   if (text.rewritten()) {
     StatementPolicy::InternalScope names(*policy_);

@@ -40,6 +40,9 @@ class StatementCache {
     int parameters = 0;             // sqlite3_bind_parameter_count
     // An INSERT, UPDATE or DELETE (whose count SQLite's changes() reports).
     bool counts_changes = false;
+    // VACUUM (IsPlainVacuum): never stepped inside the batch's transaction;
+    // the state machine runs it off the apply loop (sm/vacuum.h).
+    bool vacuum = false;
     // Its result columns' names as the client wrote them, when the text
     // was rewritten (schema_listing.h); else null.
     std::shared_ptr<const std::vector<std::string>> written_columns;

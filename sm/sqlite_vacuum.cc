@@ -1,0 +1,122 @@
+// SqliteStateMachine's VACUUM (vacuum.h): started after the batch whose
+// entry asked for it, fed every later batch, swapped in on the apply
+// thread once its copy caught up.
+#include <sqlite3.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "sm/sqlite_state_machine.h"
+#include "sm/sqlite_util.h"
+#include "sm/vacuum.h"
+
+namespace raftsql::sm {
+namespace {
+
+double Megabytes(const std::string& path) {
+  std::error_code ec;
+  const auto bytes = std::filesystem::file_size(path, ec);
+  return ec ? -1 : static_cast<double>(bytes) / (1 << 20);
+}
+
+}  // namespace
+
+void SqliteStateMachine::AfterBatch(std::span<const core::Entry> entries) {
+  if (vacuum_ != nullptr) {
+    if (vacuum_->CaughtUp()) {
+      // The copy holds all but this batch: the loop applies it a second
+      // time, to the copy, and swaps.
+      FinishVacuum(entries);
+    } else if (!vacuum_->Add(entries)) {
+      AbandonVacuum(std::string(vacuum_->status().message()).c_str());
+    }
+  }
+  if (vacuum_requested_) {
+    vacuum_requested_ = false;
+    StartVacuum();
+  }
+}
+
+void SqliteStateMachine::OnTick() {
+  if (vacuum_ == nullptr) return;
+  if (!vacuum_->status().ok()) {
+    AbandonVacuum(std::string(vacuum_->status().message()).c_str());
+  } else if (vacuum_->CaughtUp()) {
+    FinishVacuum({});
+  }
+}
+
+bool SqliteStateMachine::WaitForVacuumCopyForTest(
+    std::chrono::milliseconds bound) {
+  return vacuum_ == nullptr || vacuum_->WaitUntilIdle(bound);
+}
+
+void SqliteStateMachine::StartVacuum() {
+  if (options_.vacuum_copy) return;  // The vacuum making it covers it.
+  if (single_connection()) {
+    // A small database on one thread (memory, the simulator's disk): at
+    // once, between transactions. Only pages move, so a failure (say, no
+    // room for the temporary copy) changes nothing replicated.
+    // VACUUM attaches its temporary copy: one attachment, for it alone.
+    StatementPolicy::InternalScope scope(write_policy_);
+    const int attached = sqlite3_limit(db_, SQLITE_LIMIT_ATTACHED, 1);
+    if (sqlite3_exec(db_, "VACUUM", nullptr, nullptr, nullptr) == SQLITE_OK) {
+      ++vacuums_done_;
+    }
+    sqlite3_limit(db_, SQLITE_LIMIT_ATTACHED, attached);
+    return;
+  }
+  if (vacuum_ != nullptr) return;  // The one running covers this entry too.
+  SqliteOptions copy = options_;
+  copy.read_connections = 1;
+  copy.background_checkpoints = false;
+  copy.vacuum_copy = true;
+  vacuum_began_ = std::chrono::steady_clock::now();
+  vacuum_ = std::make_unique<Vacuum>(options_.path, copy);
+  vacuuming_ = true;
+  std::fprintf(stderr, "raftsql: vacuum started after index %llu (%.1f MB)\n",
+               static_cast<unsigned long long>(applied_),
+               Megabytes(options_.path));
+}
+
+void SqliteStateMachine::AbandonVacuum(const char* why) {
+  if (vacuum_ == nullptr) return;
+  vacuum_.reset();  // Stops its thread, deletes its copy.
+  vacuuming_ = false;
+  std::fprintf(stderr, "raftsql: vacuum abandoned after %lld ms: %s\n",
+               MillisecondsSince(vacuum_began_), why);
+}
+
+void SqliteStateMachine::FinishVacuum(std::span<const core::Entry> last) {
+  const uint64_t copied_at = vacuum_->copied_at();
+  const double before = Megabytes(options_.path);
+  absl::StatusOr<uint64_t> index = vacuum_->Finish(last);
+  if (!index.ok() || *index != applied_) {
+    AbandonVacuum(index.ok() ? "the copy does not hold the applied index"
+                             : std::string(index.status().message()).c_str());
+    std::remove(Vacuum::CopyPath(options_.path).c_str());
+    return;
+  }
+  vacuum_.reset();
+  vacuuming_ = false;
+  const auto swap_began = std::chrono::steady_clock::now();
+  const absl::Status s = SwapIn(applied_, Vacuum::CopyPath(options_.path));
+  if (!s.ok()) {
+    // The renames failed, or the file did not reopen: this replica's disk.
+    std::fprintf(stderr,
+                 "state machine: the vacuumed copy did not swap in: %s; "
+                 "stopping (a restart completes or drops the swap)\n",
+                 std::string(s.message()).c_str());
+    CHECK(false);
+  }
+  ++vacuums_done_;
+  std::fprintf(stderr,
+               "raftsql: vacuum swapped in at index %llu after %lld ms "
+               "(copied at %llu; %.1f MB -> %.1f MB; the swap took %lld ms)\n",
+               static_cast<unsigned long long>(applied_),
+               MillisecondsSince(vacuum_began_),
+               static_cast<unsigned long long>(copied_at), before,
+               Megabytes(options_.path), MillisecondsSince(swap_began));
+}
+
+}  // namespace raftsql::sm

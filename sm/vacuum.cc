@@ -1,0 +1,229 @@
+#include "sm/vacuum.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "sm/file_deleter.h"
+#include "sm/sqlite_util.h"
+
+namespace raftsql::sm {
+namespace {
+
+// The copy's own files, beside the database.
+constexpr const char* kCopySuffixes[] = {"", "-wal", "-shm", "-journal"};
+
+absl::Status SyncFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const bool synced = fd >= 0 && fdatasync(fd) == 0;
+  if (fd >= 0) close(fd);
+  if (!synced) {
+    return absl::DataLossError(absl::StrCat("cannot sync ", path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string Vacuum::CopyPath(const std::string& path) {
+  return path + ".vacuum";
+}
+
+void Vacuum::Sweep(const std::string& path, FileDeleter* deleter) {
+  deleter->DeleteBeside(path, [](const std::string& rest) {
+    return rest == "vacuum" || absl::StartsWith(rest, "vacuum-") ||
+           absl::StartsWith(rest, "vacuum.");
+  });
+}
+
+Vacuum::Vacuum(std::string path, SqliteOptions copy_options)
+    : path_(std::move(path)),
+      copy_path_(CopyPath(path_)),
+      copy_options_(std::move(copy_options)) {
+  copy_options_.path = copy_path_;
+  thread_ = std::thread([this] { Run(); });
+}
+
+Vacuum::~Vacuum() {
+  Stop();
+  if (finished_) return;  // The copy is the caller's now.
+  copy_.reset();
+  for (const char* suffix : kCopySuffixes) {
+    std::remove((copy_path_ + suffix).c_str());
+  }
+}
+
+void Vacuum::Stop() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+    // A copy under way (seconds for gigabytes) ends at once.
+    if (copying_ != nullptr) sqlite3_interrupt(copying_);
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status Vacuum::status() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return status_;
+}
+
+uint64_t Vacuum::copied_at() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return copied_at_;
+}
+
+void Vacuum::Fail(absl::Status s) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (status_.ok()) status_ = std::move(s);
+  }
+  cv_.notify_all();
+}
+
+bool Vacuum::WaitUntilIdle(std::chrono::milliseconds bound) {
+  std::unique_lock<std::mutex> l(mu_);
+  return cv_.wait_for(
+      l, bound, [this] { return !status_.ok() || (idle_ && queue_.empty()); });
+}
+
+bool Vacuum::Add(std::span<const core::Entry> entries) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!status_.ok()) return false;
+    for (const core::Entry& e : entries) {
+      queued_bytes_ += e.Size();
+      queue_.push_back(e);
+    }
+    if (queued_bytes_ > kMaxBacklogBytes) {
+      status_ = absl::ResourceExhaustedError(
+          absl::StrCat("the copy fell more than ", kMaxBacklogBytes,
+                       " bytes of entries behind the database"));
+      return false;
+    }
+  }
+  cv_.notify_all();
+  return true;
+}
+
+bool Vacuum::CaughtUp() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return status_.ok() && copied_at_ > 0 && idle_ && queue_.empty();
+}
+
+absl::StatusOr<uint64_t> Vacuum::Finish(std::span<const core::Entry> last) {
+  Stop();
+  absl::Status s = status();
+  if (!s.ok()) return s;
+  if (copy_ == nullptr) return absl::InternalError("the copy is not open");
+  std::vector<core::Entry> rest(queue_.begin(), queue_.end());
+  rest.insert(rest.end(), last.begin(), last.end());
+  queue_.clear();
+  queued_bytes_ = 0;
+  s = ApplyToCopy(std::move(rest));
+  if (!s.ok()) return s;
+  const uint64_t index = copy_->AppliedIndex();
+  copy_.reset();  // Its last close copies its WAL into the file.
+  for (const char* suffix : {"-wal", "-journal"}) {
+    if (access((copy_path_ + suffix).c_str(), F_OK) == 0) {
+      return absl::DataLossError(
+          absl::StrCat("the copy kept its ", suffix, " file at close"));
+    }
+  }
+  s = SyncFile(copy_path_);
+  if (!s.ok()) return s;
+  finished_ = true;
+  return index;
+}
+
+absl::Status Vacuum::Copy() {
+  for (const char* suffix : kCopySuffixes) {
+    std::remove((copy_path_ + suffix).c_str());
+  }
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path_.c_str(), &db,
+                           SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
+  absl::Status s;
+  if (rc == SQLITE_OK) {
+    sqlite3_busy_timeout(db, 5000);
+    std::lock_guard<std::mutex> l(mu_);
+    if (stop_) rc = SQLITE_INTERRUPT;
+    copying_ = db;
+  }
+  if (rc == SQLITE_OK) {
+    sqlite3_stmt* stmt = nullptr;
+    rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &stmt, nullptr);
+    if (rc == SQLITE_OK) {
+      sqlite3_bind_text(stmt, 1, copy_path_.c_str(), -1, SQLITE_TRANSIENT);
+      rc = sqlite3_step(stmt);
+      if (rc == SQLITE_DONE) rc = SQLITE_OK;
+    }
+    sqlite3_finalize(stmt);
+  }
+  if (rc != SQLITE_OK) s = SqliteError(db, rc);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    copying_ = nullptr;
+  }
+  sqlite3_close(db);
+  if (!s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<SqliteStateMachine>> copy =
+      SqliteStateMachine::Open(copy_options_);
+  if (!copy.ok()) return copy.status();
+  copy_ = std::move(*copy);
+  std::lock_guard<std::mutex> l(mu_);
+  copied_at_ = copy_->AppliedIndex();
+  return absl::OkStatus();
+}
+
+absl::Status Vacuum::ApplyToCopy(std::vector<core::Entry> entries) {
+  const uint64_t applied = copy_->AppliedIndex();
+  std::erase_if(entries,
+                [applied](const core::Entry& e) { return e.index <= applied; });
+  if (entries.empty()) return absl::OkStatus();
+  if (entries.front().index != applied + 1) {
+    return absl::InternalError(absl::StrCat("the copy holds index ", applied,
+                                            " and the next entry queued is ",
+                                            entries.front().index));
+  }
+  copy_->ApplyBatch(entries, &results_);
+  results_.clear();
+  if (!copy_->copy_failure().empty()) {
+    return absl::DataLossError("the copy failed: " + copy_->copy_failure());
+  }
+  if (copy_->AppliedIndex() != entries.back().index) {
+    return absl::InternalError("the copy did not apply its entries");
+  }
+  return absl::OkStatus();
+}
+
+void Vacuum::Run() {
+  absl::Status s = Copy();
+  if (!s.ok()) return Fail(s);
+  while (true) {
+    std::vector<core::Entry> batch;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      idle_ = true;
+      cv_.notify_all();  // For WaitUntilIdle.
+      cv_.wait(l, [this] { return stop_ || !queue_.empty(); });
+      idle_ = false;
+      if (stop_) return;
+      while (!queue_.empty() && batch.size() < kBatchEntries) {
+        queued_bytes_ -= queue_.front().Size();
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    s = ApplyToCopy(std::move(batch));
+    if (!s.ok()) return Fail(s);
+  }
+}
+
+}  // namespace raftsql::sm

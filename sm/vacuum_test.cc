@@ -1,0 +1,177 @@
+// VACUUM through the log: accepted in its plain form only, run off the
+// apply loop on files (a copy that catches up, then a swap), at once in
+// memory; the replicated state, rowids and divergence hash stay the same.
+#include "sm/vacuum.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "sm/sqlite_util.h"
+#include "sm/temp_dir.h"
+#include "sm/test_util.h"
+
+namespace raftsql::sm {
+namespace {
+
+constexpr std::chrono::milliseconds kBound{60'000};
+
+std::unique_ptr<SqliteStateMachine> OpenFile(const std::string& path) {
+  SqliteOptions o;
+  o.path = path;
+  absl::StatusOr<std::unique_ptr<SqliteStateMachine>> sm =
+      SqliteStateMachine::Open(o);
+  EXPECT_TRUE(sm.ok()) << sm.status();
+  return std::move(*sm);
+}
+
+// The same commands for every machine: a table without an INTEGER PRIMARY
+// KEY (VACUUM could renumber its rowids), filled, then mostly deleted.
+std::vector<Command> FillThenDelete() {
+  std::vector<Command> out;
+  out.push_back(Cmd(
+      {S("CREATE TABLE t(v BLOB, n INTEGER)"), S("CREATE INDEX t_n ON t(n)")}));
+  for (int i = 0; i < 40; ++i) {
+    out.push_back(
+        Cmd({S("INSERT INTO t(v, n) WITH RECURSIVE c(x) AS "
+               "(SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < "
+               "50) SELECT randomblob(4000), x FROM c")}));
+  }
+  out.push_back(Cmd({S("DELETE FROM t WHERE rowid % 10 != 3")}));
+  return out;
+}
+
+void ApplyAll(SqliteStateMachine& sm, const std::vector<Command>& commands) {
+  for (const Command& c : commands) ApplyOk(sm, c);
+}
+
+std::string Rowids(SqliteStateMachine& sm) {
+  absl::StatusOr<QueryResult> q =
+      sm.Query(S("SELECT group_concat(r) FROM (SELECT rowid AS r FROM t "
+                 "ORDER BY rowid)"));
+  EXPECT_TRUE(q.ok()) << q.status();
+  return q.ok() ? q->rows[0][0].bytes : "";
+}
+
+int64_t FileBytes(const std::string& path) {
+  return static_cast<int64_t>(std::filesystem::file_size(path));
+}
+
+TEST(Vacuum, OnlyThePlainFormIsRecognized) {
+  for (const char* sql : {"VACUUM", "vacuum;", "  VACUUM main ;; ",
+                          "VACUUM \"main\"", "/* c */ VACUUM -- x\n"}) {
+    EXPECT_TRUE(IsPlainVacuum(sql)) << sql;
+  }
+  for (const char* sql :
+       {"VACUUM INTO '/tmp/x'", "VACUUM main INTO 'x'", "VACUUM temp",
+        "VACUUMS", "SELECT 1; VACUUM", "VACUUM; SELECT 1", "VACUUM mainx"}) {
+    EXPECT_FALSE(IsPlainVacuum(sql)) << sql;
+  }
+}
+
+TEST(Vacuum, PlainVacuumIsAcceptedAndTheOtherFormsRefusedBeforeTheLog) {
+  auto sm = OpenMemory();
+  EXPECT_TRUE(sm->Validate(Cmd({S("VACUUM")})).ok());
+  EXPECT_TRUE(sm->Validate(Cmd({S("VACUUM main")})).ok());
+  for (const char* sql : {"VACUUM INTO '/tmp/raftsql-x'", "VACUUM temp"}) {
+    const absl::Status s = sm->Validate(Cmd({S(sql)}));
+    EXPECT_TRUE(absl::IsPermissionDenied(s)) << sql << ": " << s;
+    EXPECT_NE(s.message().find("VACUUM INTO"), absl::string_view::npos) << s;
+  }
+}
+
+TEST(Vacuum, AMemoryDatabaseVacuumsWhenTheEntryApplies) {
+  auto sm = OpenMemory();
+  ApplyAll(*sm, FillThenDelete());
+  const std::string rowids = Rowids(*sm);
+  const uint64_t hash = sm->divergence_hash();
+  const CommandResult r = ApplyOk(*sm, Cmd({S("VACUUM")}));
+  ASSERT_TRUE(r.statements[0].status.ok()) << r.statements[0].status;
+  EXPECT_EQ(sm->vacuums_done(), 1u);
+  EXPECT_EQ(Rowids(*sm), rowids);
+  EXPECT_EQ(sm->divergence_hash(), hash);
+}
+
+TEST(Vacuum, AFileShrinksOffTheApplyLoopAndHoldsWhatAReplicaWithoutItHolds) {
+  TempDir dir;
+  const std::string path = dir.File("db");
+  auto sm = OpenFile(path);
+  auto reference = OpenMemory();  // Applies the same entries.
+  auto both = [&](const Command& c) {
+    ApplyOk(*sm, c);
+    ApplyOk(*reference, c);
+  };
+  for (const Command& c : FillThenDelete()) both(c);
+  ASSERT_TRUE(sm->Sync().ok());
+  const std::string rowids = Rowids(*sm);
+  const int64_t before = FileBytes(path);
+  both(Cmd({S("VACUUM")}));
+  EXPECT_TRUE(sm->vacuuming());
+  // Writes go on while the copy is made and catches up.
+  for (int i = 0; i < 30; ++i) {
+    both(Cmd({S("INSERT INTO t(v, n) VALUES (randomblob(100), ?)",
+                {Value::Integer(i)})}));
+  }
+  ASSERT_TRUE(sm->WaitForVacuumCopyForTest(kBound));
+  both(Cmd({S("UPDATE t SET n = n + 1 WHERE n < 5")}));  // Finishes it.
+  sm->OnTick();
+  ASSERT_EQ(sm->vacuums_done(), 1u);
+  EXPECT_FALSE(sm->vacuuming());
+  EXPECT_LT(FileBytes(path), before / 2) << "before: " << before;
+  EXPECT_EQ(sm->AppliedIndex(), reference->AppliedIndex());
+  EXPECT_EQ(sm->divergence_hash(), reference->divergence_hash());
+  EXPECT_EQ(DumpDatabase(*sm), DumpDatabase(*reference));
+  EXPECT_EQ(Rowids(*sm).substr(0, rowids.size()), rowids);
+  // It serves, and survives a reopen.
+  both(Cmd({S("INSERT INTO t(v, n) VALUES (x'00', 99)")}));
+  EXPECT_EQ(Count(*sm, "t"), Count(*reference, "t"));
+  const uint64_t applied = sm->AppliedIndex();
+  sm.reset();
+  EXPECT_FALSE(std::filesystem::exists(Vacuum::CopyPath(path)));
+  sm = OpenFile(path);
+  EXPECT_EQ(sm->AppliedIndex(), applied);
+  EXPECT_EQ(DumpDatabase(*sm), DumpDatabase(*reference));
+}
+
+TEST(Vacuum, AnIdleReplicaFinishesOnItsTicksAndASecondVacuumJoinsTheFirst) {
+  TempDir dir;
+  const std::string path = dir.File("db");
+  auto sm = OpenFile(path);
+  ApplyAll(*sm, FillThenDelete());
+  ApplyOk(*sm, Cmd({S("VACUUM")}));
+  ApplyOk(*sm, Cmd({S("VACUUM")}));  // Its copy applies it as nothing.
+  ASSERT_TRUE(sm->WaitForVacuumCopyForTest(kBound));
+  sm->OnTick();
+  EXPECT_EQ(sm->vacuums_done(), 1u);
+  EXPECT_FALSE(sm->vacuuming());
+  EXPECT_FALSE(std::filesystem::exists(Vacuum::CopyPath(path)));
+  EXPECT_FALSE(
+      std::filesystem::exists(Vacuum::CopyPath(Vacuum::CopyPath(path))));
+}
+
+TEST(Vacuum, AStopBeforeTheSwapLeavesTheDatabaseAsItWasAndNoCopy) {
+  TempDir dir;
+  const std::string path = dir.File("db");
+  auto sm = OpenFile(path);
+  ApplyAll(*sm, FillThenDelete());
+  ApplyOk(*sm, Cmd({S("VACUUM")}));
+  const uint64_t applied = sm->AppliedIndex();
+  const int64_t rows = Count(*sm, "t");
+  sm.reset();  // The vacuum is abandoned wherever it stood.
+  EXPECT_FALSE(std::filesystem::exists(Vacuum::CopyPath(path)));
+  // What a crash leaves goes at the next start.
+  std::ofstream(Vacuum::CopyPath(path)) << "half a copy";
+  std::ofstream(Vacuum::CopyPath(path) + "-wal") << "its wal";
+  sm = OpenFile(path);
+  EXPECT_EQ(sm->AppliedIndex(), applied);
+  EXPECT_EQ(Count(*sm, "t"), rows);
+  EXPECT_EQ(sm->vacuums_done(), 0u);
+  sm.reset();  // Its deleter finishes what it queued.
+  EXPECT_FALSE(std::filesystem::exists(Vacuum::CopyPath(path)));
+  EXPECT_FALSE(std::filesystem::exists(Vacuum::CopyPath(path) + "-wal"));
+}
+
+}  // namespace
+}  // namespace raftsql::sm
