@@ -3,7 +3,8 @@
 //
 //   verify --scenario=full|restart_single_node|prepare_commit_kill|no_leader|
 //                     membership|hostile|peer_port|divergence|
-//                     outcome_unknown|forwarded_across_election|grow
+//                     outcome_unknown|forwarded_across_election|grow|
+//                     vacuum
 //          --server=PATH --dir=DIR
 //
 // Each scenario prints what it does with timings, exits 0 when every check
@@ -600,11 +601,14 @@ int Main(int argc, char** argv) {
       ForwardedAcrossElection(cluster);
     } else if (scenario == "grow") {
       Grow(cluster);
+    } else if (scenario == "vacuum") {
+      VacuumScenario(cluster);
     } else {
       std::fprintf(stderr,
                    "usage: verify --scenario=full|restart_single_node|"
                    "prepare_commit_kill|no_leader|membership|hostile|peer_port|"
-                   "divergence|outcome_unknown|forwarded_across_election|grow "
+                   "divergence|outcome_unknown|forwarded_across_election|grow|"
+                   "vacuum "
                    "[--server=PATH] "
                    "[--dir=DIR]\n");
       return 2;

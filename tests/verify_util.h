@@ -58,6 +58,8 @@ void Divergence(LocalCluster& c);
 void OutcomeUnknown(LocalCluster& c);
 // Scenario forwarded_across_election (verify_outcome.cc).
 void ForwardedAcrossElection(LocalCluster& c);
+// Scenario vacuum (verify_vacuum.cc).
+void VacuumScenario(LocalCluster& c);
 // Scenario grow (verify_grow.cc), with this catch-up rate.
 inline constexpr uint64_t kGrowSnapshotBytesPerSecond = 64 << 20;
 void Grow(LocalCluster& c);
