@@ -78,6 +78,7 @@ struct ServerOptions {
   // Snapshot bytes a leader sends per second to followers catching up, all
   // together (0: no limit).
   uint64_t snapshot_bytes_per_second = 0;
+  uint64_t vacuum_bytes_per_second = 0;  // sm::SqliteOptions'.
   // Snapshot chunks a leader keeps in flight to one follower.
   uint64_t snapshot_chunks_in_flight = 16;
   // The largest snapshot image this node accepts as a follower; it goes to

@@ -103,6 +103,10 @@ struct SqliteOptions {
   // nothing in it, and a failure of its disk marks it failed (see
   // copy_failure) instead of stopping the process.
   bool vacuum_copy = false;
+  // Bytes per second a vacuum's copy (VACUUM INTO) writes at most, so that
+  // the disk keeps room for the log's and the database's writes (0: no
+  // limit).
+  uint64_t vacuum_bytes_per_second = 0;
   // How a received image's file is renamed into place (file_swap.h); null:
   // the platform's rename. The simulator's disk brings its own.
   RenameFile rename_file;

@@ -90,7 +90,9 @@ void SqliteStateMachine::AbandonVacuum(const char* why) {
 void SqliteStateMachine::FinishVacuum(std::span<const core::Entry> last) {
   const uint64_t copied_at = vacuum_->copied_at();
   const double before = Megabytes(options_.path);
+  const auto finish_began = std::chrono::steady_clock::now();
   absl::StatusOr<uint64_t> index = vacuum_->Finish(last);
+  const long long finish_ms = MillisecondsSince(finish_began);
   if (!index.ok() || *index != applied_) {
     AbandonVacuum(index.ok() ? "the copy does not hold the applied index"
                              : std::string(index.status().message()).c_str());
@@ -112,11 +114,13 @@ void SqliteStateMachine::FinishVacuum(std::span<const core::Entry> last) {
   ++vacuums_done_;
   std::fprintf(stderr,
                "raftsql: vacuum swapped in at index %llu after %lld ms "
-               "(copied at %llu; %.1f MB -> %.1f MB; the swap took %lld ms)\n",
+               "(copied at %llu; %.1f MB -> %.1f MB; on the apply loop: %zu "
+               "entries and the copy's close %lld ms, the swap %lld ms)\n",
                static_cast<unsigned long long>(applied_),
                MillisecondsSince(vacuum_began_),
                static_cast<unsigned long long>(copied_at), before,
-               Megabytes(options_.path), MillisecondsSince(swap_began));
+               Megabytes(options_.path), last.size(), finish_ms,
+               MillisecondsSince(swap_began));
 }
 
 }  // namespace raftsql::sm

@@ -24,6 +24,7 @@
 #ifndef RAFTSQL_SM_VACUUM_H_
 #define RAFTSQL_SM_VACUUM_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -38,8 +39,6 @@
 #include "core/types.h"
 #include "sm/sqlite_state_machine.h"
 
-struct sqlite3;
-
 namespace raftsql::sm {
 
 class FileDeleter;
@@ -50,6 +49,10 @@ class Vacuum {
   static constexpr size_t kMaxBacklogBytes = size_t{256} << 20;
   // Entries the thread applies to the copy per transaction, at most.
   static constexpr size_t kBatchEntries = 256;
+  // The thread's nice value (the lowest priority).
+  static constexpr int kNice = 19;
+  // VACUUM INTO's VM steps between looks at its file (writeback, Stop).
+  static constexpr int kProgressSteps = 10'000;
 
   // Starts vacuuming the database file at `path` on a thread; the copy's
   // state machine opens with `copy_options` (its path is set here).
@@ -82,6 +85,7 @@ class Vacuum {
   uint64_t copied_at() const;
 
  private:
+  struct CopyProgress;
   void Run();
   absl::Status Copy();
   absl::Status ApplyToCopy(std::vector<core::Entry> entries);
@@ -99,11 +103,11 @@ class Vacuum {
   std::deque<core::Entry> queue_;  // Guarded by mu_.
   size_t queued_bytes_ = 0;        // Guarded by mu_.
   bool stop_ = false;              // Guarded by mu_.
-  bool idle_ = false;           // Guarded by mu_: the thread waits for entries.
-  sqlite3* copying_ = nullptr;  // Guarded by mu_: VACUUM INTO runs on it.
-  absl::Status status_;         // Guarded by mu_.
-  uint64_t copied_at_ = 0;      // Guarded by mu_.
-  bool finished_ = false;       // Finish ran (the copy is the caller's).
+  bool idle_ = false;  // Guarded by mu_: the thread waits for entries.
+  std::atomic<bool> stopping_{false};  // stop_, for VACUUM INTO's progress.
+  absl::Status status_;                // Guarded by mu_.
+  uint64_t copied_at_ = 0;             // Guarded by mu_.
+  bool finished_ = false;              // Finish ran (the copy is the caller's).
   std::thread thread_;
 };
 
