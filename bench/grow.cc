@@ -6,9 +6,12 @@
 // node's peak RSS and longest Raft-loop iteration.
 // Then a fourth node joins and catches up (MB/s), and a follower is
 // SIGKILLed and restarted (time until it serves at the leader's index).
+// With --vacuum, half the rows are then deleted and VACUUM runs while the
+// writes are measured once more.
 //
 //   ./bazelw build -c opt //bench:grow //server:raftsql_server
-//   bazel-bin/bench/grow --to_mb=1024 --step_mb=256 [-- server flags]
+//   bazel-bin/bench/grow --to_mb=1024 --step_mb=256 [--vacuum]
+//                        [-- server flags]
 #include <signal.h>
 #include <unistd.h>
 
@@ -43,7 +46,8 @@ struct Options {
   int step_mb = 256;
   int concurrency = 8;
   int measure_ops = 2000;
-  int rounds = 3;  // Measurements per step; the median is printed.
+  int rounds = 3;       // Measurements per step; the median is printed.
+  bool vacuum = false;  // At the end: delete half the rows, then VACUUM.
   std::vector<std::string> server_flags;
 };
 
@@ -61,12 +65,16 @@ uint64_t FileMb(const std::string& path) {
 }
 
 // The lines of a node's log that mention `what` (at most `most`).
+// The first `most` lines of `log` that hold `what`, from the first line
+// that holds `after` on (all of it if empty).
 void PrintLogLines(const std::string& log, const std::string& what,
-                   int most = 20) {
+                   int most = 20, const std::string& after = "") {
   std::ifstream in(log);
   int printed = 0;
+  bool on = after.empty();
   for (std::string line; printed < most && std::getline(in, line);) {
-    if (line.find(what) != std::string::npos) {
+    on |= line.find(after) != std::string::npos;
+    if (on && line.find(what) != std::string::npos) {
       ++printed;
       std::printf("  %s\n", line.c_str());
     }
@@ -208,6 +216,7 @@ class Grower {
   }
 
   std::string DbPath(int id) const { return c_.data_dir(id) + "/db.sqlite"; }
+  const Options& options() const { return o_; }
 
  private:
   v1::ExecuteRequest Batch() {
@@ -226,6 +235,57 @@ class Grower {
   const Options o_;
 };
 
+// Deletes every other row (in commands of kDeleteRows), then sends VACUUM
+// and measures writes while every node rebuilds its file; prints the
+// nodes' vacuum and slow-loop lines and the files' sizes once all have
+// swapped (bounded: 30 minutes).
+bool Vacuum(tools::LocalCluster& c, Grower& g, const Step& empty, int nodes) {
+  constexpr int64_t kDeleteRows = 20'000;
+  v1::QueryRequest q;
+  q.mutable_statement()->set_sql("SELECT max(k) FROM bench");
+  q.set_consistency(v1::LINEARIZABLE);
+  auto top = c.client().Query(q);
+  if (!top.ok() || top->rows_size() != 1) return false;
+  const int64_t last = top->rows(0).values(0).integer();
+  for (int64_t from = 0; from <= last; from += kDeleteRows) {
+    v1::ExecuteRequest del;
+    del.add_statements()->set_sql(
+        absl::StrCat("DELETE FROM bench WHERE k % 2 = 0 AND k >= ", from,
+                     " AND k < ", from + kDeleteRows));
+    if (!c.client().Execute(del).ok()) return false;
+  }
+  const uint64_t before = FileMb(g.DbPath(1));
+  v1::ExecuteRequest vacuum;
+  vacuum.add_statements()->set_sql("VACUUM");
+  const auto began = Clock::now();
+  if (!c.client().Execute(vacuum).ok()) return false;
+  g.Print(absl::StrCat("vacuum ", before, " MB").c_str(),
+          g.Measure(g.options().measure_ops, 1), empty);
+  int swapped = 0;
+  while (swapped < nodes && Clock::now() - began < std::chrono::minutes(30)) {
+    swapped = 0;
+    for (int id = 1; id <= nodes; ++id) {
+      std::ifstream in(c.LogPath(id));
+      for (std::string line; std::getline(in, line);) {
+        swapped += line.find("vacuum swapped in") != std::string::npos;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  std::printf("vacuum: %d of %d nodes swapped within %.1f s\n", swapped, nodes,
+              std::chrono::duration<double>(Clock::now() - began).count());
+  for (int id = 1; id <= nodes; ++id) {
+    PrintLogLines(c.LogPath(id), "vacuum");
+    std::printf("  node %d: %llu MB\n", id,
+                static_cast<unsigned long long>(FileMb(g.DbPath(id))));
+  }
+  for (int id = 1; id <= nodes; ++id) {
+    PrintLogLines(c.LogPath(id), "slow Raft loop", 5, "vacuum started");
+  }
+  g.PrintNodes();
+  return swapped == nodes;
+}
+
 int Main(int argc, char** argv) {
   net::PrepareGrpc();
   Options o;
@@ -240,6 +300,7 @@ int Main(int argc, char** argv) {
       o.measure_ops = std::atoi(a.c_str() + 14);
     }
     if (a.rfind("--rounds=", 0) == 0) o.rounds = std::atoi(a.c_str() + 9);
+    if (a == "--vacuum") o.vacuum = true;
     // Anything else after "--" goes to the servers.
     if (a == "--") {
       o.server_flags.assign(argv + i + 1, argv + argc);
@@ -323,6 +384,7 @@ int Main(int argc, char** argv) {
       caught_up_s);
   PrintLogLines(c.LogPath(down), "opened its log");
   std::fflush(stdout);
+  if (o.vacuum && !Vacuum(c, g, empty, joiner)) return 1;
   return 0;
 }
 
