@@ -48,9 +48,9 @@ bool FileSwap::Exists(const std::string& path) const {
          exists != 0;
 }
 
-absl::Status FileSwap::Delete(const std::string& path) const {
+absl::Status FileSwap::Delete(const std::string& path, bool durably) const {
   if (!Exists(path)) return absl::OkStatus();
-  const int rc = vfs_->xDelete(vfs_, path.c_str(), /*syncDir=*/1);
+  const int rc = vfs_->xDelete(vfs_, path.c_str(), durably ? 1 : 0);
   if (rc != SQLITE_OK && rc != SQLITE_IOERR_DELETE_NOENT) {
     return absl::DataLossError(
         absl::StrCat("cannot delete ", path, ": ", sqlite3_errstr(rc)));
@@ -67,10 +67,16 @@ absl::Status FileSwap::Begin(const std::string& from) {
 
 absl::Status FileSwap::Finish() {
   if (!Exists(incoming_)) return absl::OkStatus();
-  for (const char* suffix : {"-wal", "-shm", "-journal"}) {
-    absl::Status s = Delete(path_ + suffix);
+  // The old WAL or journal must never meet the new file (SQLite would
+  // replay it into it): their deletes are durable before the rename. A
+  // shared-memory file that comes back after a crash is harmless: the
+  // first connection to open the database truncates it.
+  for (const char* suffix : {"-wal", "-journal"}) {
+    absl::Status s = Delete(path_ + suffix, /*durably=*/true);
     if (!s.ok()) return s;
   }
+  absl::Status s = Delete(path_ + "-shm", /*durably=*/false);
+  if (!s.ok()) return s;
   return rename_(incoming_, path_);
 }
 

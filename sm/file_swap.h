@@ -48,7 +48,8 @@ class FileSwap {
 
  private:
   bool Exists(const std::string& path) const;
-  absl::Status Delete(const std::string& path) const;
+  // `durably`: the directory is synced after.
+  absl::Status Delete(const std::string& path, bool durably) const;
 
   const std::string path_;
   const std::string received_;
