@@ -131,6 +131,8 @@ struct NodeState {
   std::vector<Member> members;
   int64_t longest_loop_us = 0;  // Since the node started.
   std::vector<core::SnapshotTransfer> snapshot_transfers;
+  bool vacuuming = false;
+  uint64_t vacuums_done = 0;  // Since the node started.
 };
 
 class RaftServer {

@@ -46,6 +46,8 @@ void RaftServer::State(Done<NodeState> done) {
     s.members = Members();
     s.longest_loop_us = longest_loop_us_;
     s.snapshot_transfers = r.SnapshotTransfers();
+    s.vacuuming = sm_->vacuuming();
+    s.vacuums_done = sm_->vacuums_done();
     done(std::move(s));
   });
   if (!posted) on_stop(absl::UnavailableError("node shutting down"));

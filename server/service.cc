@@ -56,6 +56,8 @@ void ToProto(const NodeState& s, v1::StatusResponse* response) {
   response->set_divergence_hash(s.divergence_hash);
   response->set_divergence(s.divergence);
   response->set_longest_loop_us(static_cast<uint64_t>(s.longest_loop_us));
+  response->set_vacuuming(s.vacuuming);
+  response->set_vacuums_done(s.vacuums_done);
   for (const core::SnapshotTransfer& t : s.snapshot_transfers) {
     v1::SnapshotTransfer* out = response->add_snapshot_transfers();
     out->set_peer(t.peer);

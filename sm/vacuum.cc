@@ -69,7 +69,6 @@ void Vacuum::Stop() {
     stop_ = true;
   }
   stopping_ = true;  // A copy under way (seconds for gigabytes) ends.
-
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }

@@ -1,8 +1,9 @@
 // Scenario vacuum (issue 13): VACUUM through the API on a 3-node cluster.
 // Each node rebuilds its file in the background while writes go on; the
 // files shrink, the replicas still agree (divergence hashes, rows), and
-// no copy is left behind. Fails on a failed write, a file that did not
-// shrink within kShrinkBound, or a leftover `db.sqlite.vacuum`.
+// no copy is left behind. Fails on a failed write, a node whose Status
+// does not report its vacuum done within kShrinkBound, a file that did
+// not shrink to half, or a leftover `db.sqlite.vacuum`.
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -58,10 +59,15 @@ void VacuumScenario(LocalCluster& c) {
     ++writes;
     shrunk = true;
     for (int node = 1; node <= 3; ++node) {
-      shrunk &= Bytes(DbFile(c, node)) < before[node] / 2;
+      auto st = client.Status(c.Endpoint(node));
+      shrunk &= st.ok() && st->vacuums_done() == 1 && !st->vacuuming();
     }
   }
-  Check(shrunk, "a node's file did not shrink to half within the bound");
+  Check(shrunk, "a node did not report its vacuum done within the bound");
+  for (int node = 1; node <= 3; ++node) {
+    Check(Bytes(DbFile(c, node)) < before[node] / 2,
+          absl::StrCat("node ", node, "'s file did not shrink to half"));
+  }
   Log(absl::StrCat("every file shrank (", before[1] >> 20, " MB -> ",
                    Bytes(DbFile(c, 1)) >> 20, " MB on node 1) after ",
                    std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -111,6 +111,9 @@ struct Shell {
         std::printf("%-22s DIVERGED (no reads): %s\n", ep.c_str(),
                     s->divergence().c_str());
       }
+      if (s->vacuuming()) {
+        std::printf("%-22s vacuuming (rebuilding its file)\n", ep.c_str());
+      }
       for (const v1::SnapshotTransfer& t : s->snapshot_transfers()) {
         std::printf("%-22s snapshot %llu %s node %llu: %llu of %llu MB\n",
                     ep.c_str(), static_cast<unsigned long long>(t.index()),
