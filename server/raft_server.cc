@@ -349,6 +349,7 @@ void RaftServer::Loop() {
     const auto now = std::chrono::steady_clock::now();  // Tasks done.
     const bool ticked = now >= next_tick;
     if (ticked) {
+      ManageVacuumSwap();
       node_->Tick();
       next_tick += tick;
       if (next_tick < now) next_tick = now + tick;  // Slept through ticks.
@@ -385,6 +386,30 @@ void RaftServer::Loop() {
   for (Task& t : tasks) t();
   node_->Release();
   FinishAll();
+}
+
+void RaftServer::ManageVacuumSwap() {
+  const bool leader = options_.vacuum_handoff &&
+                      node_->raw().raft().state() == core::StateType::kLeader;
+  if (!leader || !sm_->VacuumWaitsToSwap()) {
+    sm_->HoldVacuumSwap(leader);
+    vacuum_handoff_ticks_ = 0;
+    return;
+  }
+  if (vacuum_handoff_ticks_ == 0) {
+    const uint64_t to = MostUpToDateOtherVoter();
+    if (to == 0) return sm_->HoldVacuumSwap(false);
+    std::fprintf(stderr,
+                 "raftsql: node %llu hands leadership to node %llu before its "
+                 "vacuum's swap\n",
+                 static_cast<unsigned long long>(options_.id),
+                 static_cast<unsigned long long>(to));
+    node_->TransferLeadership(to);
+  }
+  if (++vacuum_handoff_ticks_ >
+      kVacuumHandoffElections * options_.election_ticks) {
+    sm_->HoldVacuumSwap(false);
+  }
 }
 
 void RaftServer::OnSoftState(const core::SoftState& ss) {

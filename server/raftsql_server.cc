@@ -108,6 +108,10 @@ ABSL_FLAG(uint64_t, snapshot_bytes_per_second, 0,
 ABSL_FLAG(uint64_t, vacuum_bytes_per_second, 64 << 20,
           "Bytes per second a VACUUM's copy of the database writes at most "
           "(each node rebuilds its file in the background; 0: no limit).");
+ABSL_FLAG(bool, vacuum_handoff, true,
+          "A leader whose VACUUM copy has caught up hands leadership to the "
+          "most up-to-date voter before it swaps the copy in (the swap "
+          "stalls its loop); false: it swaps as leader.");
 ABSL_FLAG(uint64_t, snapshot_chunks_in_flight, 16,
           "1 MiB snapshot chunks a leader keeps in flight to one follower.");
 
@@ -196,6 +200,7 @@ int main(int argc, char** argv) {
   o.max_snapshot_bytes = absl::GetFlag(FLAGS_max_snapshot_bytes);
   o.snapshot_bytes_per_second = absl::GetFlag(FLAGS_snapshot_bytes_per_second);
   o.vacuum_bytes_per_second = absl::GetFlag(FLAGS_vacuum_bytes_per_second);
+  o.vacuum_handoff = absl::GetFlag(FLAGS_vacuum_handoff);
   o.snapshot_chunks_in_flight = absl::GetFlag(FLAGS_snapshot_chunks_in_flight);
   o.divergence_check_ms = absl::GetFlag(FLAGS_divergence_check_ms);
   o.incremental_vacuum = absl::GetFlag(FLAGS_incremental_vacuum);

@@ -217,6 +217,13 @@ class SqliteStateMachine final : public core::StateMachine {
   const std::string& copy_failure() const { return copy_failure_; }
   // Finishes a background vacuum once its copy caught up.
   void OnTick() override;
+  // The swap stalls this replica's apply loop (and its Raft loop, which a
+  // leader's heartbeats wait for): while held, a caught-up vacuum keeps
+  // its copy up to date and waits. The server holds it on a leader until
+  // leadership has moved (loop thread).
+  void HoldVacuumSwap(bool hold) { hold_vacuum_swap_ = hold; }
+  // A vacuum has caught up and waits for the hold to end (loop thread).
+  bool VacuumWaitsToSwap() const;
   // Waits (at most `bound`) until a running vacuum's copy has caught up;
   // false if it did not (tests).
   bool WaitForVacuumCopyForTest(std::chrono::milliseconds bound);
@@ -319,6 +326,7 @@ class SqliteStateMachine final : public core::StateMachine {
   std::chrono::steady_clock::time_point vacuum_began_;
   std::atomic<uint64_t> vacuums_done_{0};
   std::atomic<bool> vacuuming_{false};
+  bool hold_vacuum_swap_ = false;
   std::string copy_failure_;  // options_.vacuum_copy only.
 
   SqliteOptions options_;

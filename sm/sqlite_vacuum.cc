@@ -23,7 +23,7 @@ double Megabytes(const std::string& path) {
 
 void SqliteStateMachine::AfterBatch(std::span<const core::Entry> entries) {
   if (vacuum_ != nullptr) {
-    if (vacuum_->CaughtUp()) {
+    if (!hold_vacuum_swap_ && vacuum_->CaughtUp()) {
       // The copy holds all but this batch: the loop applies it a second
       // time, to the copy, and swaps.
       FinishVacuum(entries);
@@ -41,9 +41,13 @@ void SqliteStateMachine::OnTick() {
   if (vacuum_ == nullptr) return;
   if (!vacuum_->status().ok()) {
     AbandonVacuum(std::string(vacuum_->status().message()).c_str());
-  } else if (vacuum_->CaughtUp()) {
+  } else if (!hold_vacuum_swap_ && vacuum_->CaughtUp()) {
     FinishVacuum({});
   }
+}
+
+bool SqliteStateMachine::VacuumWaitsToSwap() const {
+  return vacuum_ != nullptr && vacuum_->CaughtUp();
 }
 
 bool SqliteStateMachine::WaitForVacuumCopyForTest(
