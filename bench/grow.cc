@@ -235,12 +235,13 @@ class Grower {
   const Options o_;
 };
 
-// Deletes every other row (in commands of kDeleteRows), then sends VACUUM
+// Deletes every other row (in commands of kDeleteRows rows looked at, small
+// enough not to stall the loops themselves), then sends VACUUM
 // and measures writes while every node rebuilds its file; prints the
 // nodes' vacuum and slow-loop lines and the files' sizes once all have
 // swapped (bounded: 30 minutes).
 bool Vacuum(tools::LocalCluster& c, Grower& g, const Step& empty, int nodes) {
-  constexpr int64_t kDeleteRows = 20'000;
+  constexpr int64_t kDeleteRows = 4'000;
   v1::QueryRequest q;
   q.mutable_statement()->set_sql("SELECT max(k) FROM bench");
   q.set_consistency(v1::LINEARIZABLE);
@@ -281,7 +282,10 @@ bool Vacuum(tools::LocalCluster& c, Grower& g, const Step& empty, int nodes) {
   }
   for (int id = 1; id <= nodes; ++id) {
     PrintLogLines(c.LogPath(id), "slow Raft loop", 5, "vacuum started");
+    PrintLogLines(c.LogPath(id), "leads at term", 5, "vacuum started");
   }
+  std::printf("  term after the vacuum: %llu\n",
+              static_cast<unsigned long long>(g.Term()));
   g.PrintNodes();
   return swapped == nodes;
 }
