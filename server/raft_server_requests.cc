@@ -202,11 +202,16 @@ void RaftServer::OnRestore(const core::SnapshotMetadata& snapshot) {
 
 void RaftServer::AskReadsAgain() {
   reads_to_ask_again_ = false;
+  const int64_t now = NowMs();
   for (auto& [batch, ids] : read_batches_) {
     for (uint64_t id : ids) {
       auto it = requests_.find(id);
       if (it == requests_.end()) continue;
-      it->second.submitted = false;
+      Request& r = it->second;
+      r.submitted = false;
+      // A new wait for a leader, within the read's own bound.
+      r.leader_deadline_ms =
+          std::min(now + options_.leader_wait_ms, r.deadline_ms);
       parked_.push_back(id);
     }
   }
