@@ -170,7 +170,7 @@ struct Vacuum::CopyProgress {
     if (fd < 0) {
       fd = open(path->c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) return true;  // Not created yet.
-      pacer.emplace(fd);
+      pacer.emplace(fd, kWritebackWindowBytes);
     }
     struct stat grown {};
     if (fstat(fd, &grown) != 0) return true;

@@ -49,6 +49,10 @@ class Vacuum {
   static constexpr size_t kMaxBacklogBytes = size_t{256} << 20;
   // Entries the thread applies to the copy per transaction, at most.
   static constexpr size_t kBatchEntries = 256;
+  // The copy's writeback windows: at most two of them wait in the page
+  // cache, so that the copy's final sync (and any fsync meanwhile) waits
+  // for little.
+  static constexpr uint64_t kWritebackWindowBytes = 4 << 20;
   // The thread's nice value (the lowest priority).
   static constexpr int kNice = 19;
   // VACUUM INTO's VM steps between looks at its file (writeback, Stop).

@@ -18,13 +18,15 @@ class WritebackPacer {
  public:
   static constexpr uint64_t kWindowBytes = 32 << 20;
 
-  // `fd`: the file (not owned).
-  explicit WritebackPacer(int fd) : fd_(fd) {}
+  // `fd`: the file (not owned); `window`: bytes per window.
+  explicit WritebackPacer(int fd, uint64_t window = kWindowBytes)
+      : fd_(fd), window_(window) {}
   // The file now holds `end` bytes.
   void Wrote(uint64_t end);
 
  private:
   const int fd_;
+  const uint64_t window_;
   uint64_t started_ = 0;  // Writeback was started for [0, started_).
 };
 
