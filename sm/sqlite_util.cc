@@ -110,32 +110,6 @@ std::string FirstKeyword(std::string_view sql) {
   return word;
 }
 
-bool IsPlainVacuum(std::string_view sql) {
-  auto word_at = [sql](size_t i, std::string_view word) {
-    if (sql.size() - i < word.size()) return false;
-    for (size_t k = 0; k < word.size(); ++k) {
-      if (std::toupper(static_cast<unsigned char>(sql[i + k])) != word[k]) {
-        return false;
-      }
-    }
-    const size_t end = i + word.size();
-    return end == sql.size() ||
-           !(std::isalnum(static_cast<unsigned char>(sql[end])) ||
-             sql[end] == '_' || static_cast<unsigned char>(sql[end]) >= 0x80);
-  };
-  size_t i = SkipBlanksAndComments(sql, 0);
-  if (i == sql.size() || !word_at(i, "VACUUM")) return false;
-  i = SkipBlanksAndComments(sql, i + 6);
-  if (i < sql.size() && word_at(i, "MAIN")) {
-    i = SkipBlanksAndComments(sql, i + 4);
-  } else if (sql.substr(i, 6) == "\"main\"" || sql.substr(i, 6) == "[main]" ||
-             sql.substr(i, 6) == "`main`") {
-    i = SkipBlanksAndComments(sql, i + 6);
-  }
-  while (i < sql.size() && sql[i] == ';') i = SkipBlanksAndComments(sql, i + 1);
-  return i == sql.size();
-}
-
 bool HoldsSeveralStatements(std::string_view sql) {
   // A trigger's body holds semicolons of its own: left to SQLite's parser.
   if (MentionsNoCase(sql, "trigger")) return false;

@@ -170,11 +170,6 @@ size_t SkipBlanksAndComments(std::string_view text, size_t from);
 // The first keyword of `sql`, past blanks and comments, in upper case.
 std::string FirstKeyword(std::string_view sql);
 
-// Whether `sql` is `VACUUM` or `VACUUM main` (any case, `main` quoted or
-// not, with blanks, comments and trailing semicolons): the form raftsql
-// runs, on every replica, off its apply loop (sm/vacuum.h).
-bool IsPlainVacuum(std::string_view sql);
-
 // Whether `sql` holds a second statement after a ';' (outside quotes and
 // comments), for a text SQLite could not prepare; false for a text that
 // mentions TRIGGER, whose body holds semicolons of its own.

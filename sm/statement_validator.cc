@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "sm/schema_listing.h"
+#include "sm/sql_tokens.h"
 #include "sm/sqlite_util.h"
 
 namespace raftsql::sm {

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "sm/sqlite_util.h"
+#include "sm/sql_tokens.h"
 #include "sm/temp_dir.h"
 #include "sm/test_util.h"
 
