@@ -317,6 +317,9 @@ class SqliteStateMachine final : public core::StateMachine {
   // After each batch: feeds a running vacuum, finishes one that caught up,
   // starts one a VACUUM entry asked for (sqlite_vacuum.cc).
   void AfterBatch(std::span<const core::Entry> entries);
+  // Queues `batch` (the entries just applied; none on a tick) for a
+  // running vacuum, swaps in one that caught up, drops one that failed.
+  void AdvanceVacuum(std::span<const core::Entry> batch);
   void StartVacuum();
   // Swaps the copy in, once it has applied `last` (the batch just applied).
   void FinishVacuum(std::span<const core::Entry> last);

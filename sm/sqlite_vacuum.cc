@@ -22,27 +22,23 @@ double Megabytes(const std::string& path) {
 }  // namespace
 
 void SqliteStateMachine::AfterBatch(std::span<const core::Entry> entries) {
-  if (vacuum_ != nullptr) {
-    if (!hold_vacuum_swap_ && vacuum_->CaughtUp()) {
-      // The copy holds all but this batch: the loop applies it a second
-      // time, to the copy, and swaps.
-      FinishVacuum(entries);
-    } else if (!vacuum_->Add(entries)) {
-      AbandonVacuum(std::string(vacuum_->status().message()).c_str());
-    }
-  }
+  AdvanceVacuum(entries);
   if (vacuum_requested_) {
     vacuum_requested_ = false;
     StartVacuum();
   }
 }
 
-void SqliteStateMachine::OnTick() {
+void SqliteStateMachine::OnTick() { AdvanceVacuum({}); }
+
+void SqliteStateMachine::AdvanceVacuum(std::span<const core::Entry> batch) {
   if (vacuum_ == nullptr) return;
-  if (!vacuum_->status().ok()) {
+  if (!hold_vacuum_swap_ && vacuum_->CaughtUp()) {
+    // The copy holds all but this batch: the loop applies it a second
+    // time, to the copy, and swaps.
+    FinishVacuum(batch);
+  } else if (!vacuum_->Add(batch)) {
     AbandonVacuum(std::string(vacuum_->status().message()).c_str());
-  } else if (!hold_vacuum_swap_ && vacuum_->CaughtUp()) {
-    FinishVacuum({});
   }
 }
 
@@ -95,13 +91,10 @@ void SqliteStateMachine::FinishVacuum(std::span<const core::Entry> last) {
   const uint64_t copied_at = vacuum_->copied_at();
   const double before = Megabytes(options_.path);
   const auto finish_began = std::chrono::steady_clock::now();
-  absl::StatusOr<uint64_t> index = vacuum_->Finish(last);
+  const absl::Status finished = vacuum_->Finish(last, applied_);
   const long long finish_ms = MillisecondsSince(finish_began);
-  if (!index.ok() || *index != applied_) {
-    AbandonVacuum(index.ok() ? "the copy does not hold the applied index"
-                             : std::string(index.status().message()).c_str());
-    std::remove(Vacuum::CopyPath(options_.path).c_str());
-    return;
+  if (!finished.ok()) {
+    return AbandonVacuum(std::string(finished.message()).c_str());
   }
   vacuum_.reset();
   vacuuming_ = false;

@@ -20,9 +20,6 @@
 namespace raftsql::sm {
 namespace {
 
-// The copy's own files, beside the database.
-constexpr const char* kCopySuffixes[] = {"", "-wal", "-shm", "-journal"};
-
 absl::Status SyncFile(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   const bool synced = fd >= 0 && fdatasync(fd) == 0;
@@ -58,7 +55,11 @@ Vacuum::~Vacuum() {
   Stop();
   if (finished_) return;  // The copy is the caller's now.
   copy_.reset();
-  for (const char* suffix : kCopySuffixes) {
+  RemoveCopy();
+}
+
+void Vacuum::RemoveCopy() const {
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
     std::remove((copy_path_ + suffix).c_str());
   }
 }
@@ -66,9 +67,8 @@ Vacuum::~Vacuum() {
 void Vacuum::Stop() {
   {
     std::lock_guard<std::mutex> l(mu_);
-    stop_ = true;
+    stop_ = true;  // A copy under way (seconds for gigabytes) ends too.
   }
-  stopping_ = true;  // A copy under way (seconds for gigabytes) ends.
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
@@ -121,7 +121,7 @@ bool Vacuum::CaughtUp() const {
   return status_.ok() && copied_at_ > 0 && idle_ && queue_.empty();
 }
 
-absl::StatusOr<uint64_t> Vacuum::Finish(std::span<const core::Entry> last) {
+absl::Status Vacuum::Finish(std::span<const core::Entry> last, uint64_t index) {
   Stop();
   absl::Status s = status();
   if (!s.ok()) return s;
@@ -132,7 +132,10 @@ absl::StatusOr<uint64_t> Vacuum::Finish(std::span<const core::Entry> last) {
   queued_bytes_ = 0;
   s = ApplyToCopy(std::move(rest));
   if (!s.ok()) return s;
-  const uint64_t index = copy_->AppliedIndex();
+  if (copy_->AppliedIndex() != index) {
+    return absl::InternalError(absl::StrCat(
+        "the copy holds index ", copy_->AppliedIndex(), ", not ", index));
+  }
   copy_.reset();  // Its last close copies its WAL into the file.
   for (const char* suffix : {"-wal", "-journal"}) {
     if (access((copy_path_ + suffix).c_str(), F_OK) == 0) {
@@ -143,7 +146,7 @@ absl::StatusOr<uint64_t> Vacuum::Finish(std::span<const core::Entry> last) {
   s = SyncFile(copy_path_);
   if (!s.ok()) return s;
   finished_ = true;
-  return index;
+  return absl::OkStatus();
 }
 
 // VACUUM INTO's progress: its file's pages go to the disk as it grows
@@ -193,9 +196,7 @@ struct Vacuum::CopyProgress {
 };
 
 absl::Status Vacuum::Copy() {
-  for (const char* suffix : kCopySuffixes) {
-    std::remove((copy_path_ + suffix).c_str());
-  }
+  RemoveCopy();
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path_.c_str(), &db,
                            SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -204,7 +205,7 @@ absl::Status Vacuum::Copy() {
     sqlite3_busy_timeout(db, 5000);
     sqlite3_stmt* stmt = nullptr;
     rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &stmt, nullptr);
-    CopyProgress progress{&copy_path_, &stopping_,
+    CopyProgress progress{&copy_path_, &stop_,
                           copy_options_.vacuum_bytes_per_second};
     if (rc == SQLITE_OK) {
       sqlite3_bind_text(stmt, 1, copy_path_.c_str(), -1, SQLITE_TRANSIENT);

@@ -77,10 +77,10 @@ class Vacuum {
   // The thread has applied everything queued and waits for more.
   bool CaughtUp() const;
   // On the apply loop, once CaughtUp: applies `last` (the batch the
-  // database just applied, not queued), closes the copy and syncs it. The
-  // copy's applied index: the caller swaps the file at CopyPath in if that
-  // is its own.
-  absl::StatusOr<uint64_t> Finish(std::span<const core::Entry> last);
+  // database just applied, not queued), closes the copy and syncs it. OK
+  // if the copy then holds `index` (the database's): the caller swaps the
+  // file at CopyPath in. Otherwise the copy goes with the Vacuum.
+  absl::Status Finish(std::span<const core::Entry> last, uint64_t index);
   absl::Status status() const;
   // Waits (at most `bound`) until the thread has applied everything queued
   // or failed; whether it did (tests).
@@ -95,6 +95,7 @@ class Vacuum {
   absl::Status ApplyToCopy(std::vector<core::Entry> entries);
   void Fail(absl::Status s);
   void Stop();
+  void RemoveCopy() const;  // Its file and SQLite's beside it.
 
   const std::string path_;
   const std::string copy_path_;
@@ -106,12 +107,12 @@ class Vacuum {
   std::condition_variable cv_;
   std::deque<core::Entry> queue_;  // Guarded by mu_.
   size_t queued_bytes_ = 0;        // Guarded by mu_.
-  bool stop_ = false;              // Guarded by mu_.
-  bool idle_ = false;  // Guarded by mu_: the thread waits for entries.
-  std::atomic<bool> stopping_{false};  // stop_, for VACUUM INTO's progress.
-  absl::Status status_;                // Guarded by mu_.
-  uint64_t copied_at_ = 0;             // Guarded by mu_.
-  bool finished_ = false;              // Finish ran (the copy is the caller's).
+  // Set under mu_; VACUUM INTO's progress handler reads it without.
+  std::atomic<bool> stop_{false};
+  bool idle_ = false;       // Guarded by mu_: the thread waits for entries.
+  absl::Status status_;     // Guarded by mu_.
+  uint64_t copied_at_ = 0;  // Guarded by mu_.
+  bool finished_ = false;   // Finish ran (the copy is the caller's).
   std::thread thread_;
 };
 
