@@ -261,7 +261,10 @@ class RaftServer {
   // index) via `submit` once a leader is known, retries what Raft dropped
   // while the leader wait lasts, and calls `done` with the outcome.
   void Submit(std::function<absl::Status(uint64_t id)> submit, const char* what,
-              Done<std::string> done);
+              Done<std::string> done, bool read = false);
+  // A linearizable read's read index (one ReadIndex round per iteration
+  // for all reads, FlushReads).
+  void SubmitRead(Done<std::string> done);
   absl::StatusOr<std::string> SubmitSync(
       std::function<absl::Status(uint64_t id)> submit, const char* what);
   void TrySubmit(uint64_t id);
@@ -276,6 +279,8 @@ class RaftServer {
   // Proposes request `id` again (its entry never applies), at most
   // kMaxResubmits times and within its deadline; else UNAVAILABLE.
   void Resubmit(uint64_t id);
+  // Back among the parked, with a new leader wait within its deadline.
+  void ParkAgain(uint64_t id, Request& r);
   static constexpr int kMaxResubmits = 3;
   // After a snapshot restore: the writes whose entries it may hold have an
   // unknown outcome (their entries took effect without on_apply).
@@ -289,7 +294,6 @@ class RaftServer {
   void SweepRequests(bool ticked);
   // Linearizable reads that arrive together share one ReadIndex round (one
   // heartbeat quorum), as etcd's server batches them.
-  absl::Status QueueRead(uint64_t id);
   void FlushReads();
   absl::Status NoLeader(const char* what) const;
   // FAILED_PRECONDITION naming `leader` (and its address, for clients);

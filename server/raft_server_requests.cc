@@ -42,12 +42,13 @@ absl::Status RaftServer::NotLeader(uint64_t leader) {
 }
 
 void RaftServer::Submit(std::function<absl::Status(uint64_t id)> submit,
-                        const char* what, Done<std::string> done) {
+                        const char* what, Done<std::string> done, bool read) {
   const int64_t now = NowMs();
   Request r;
   r.submit = std::move(submit);
   r.what = what;
   r.done = std::move(done);
+  r.read = read;
   r.leader_deadline_ms = now + options_.leader_wait_ms;
   r.deadline_ms = now + options_.request_timeout_ms;
   const uint64_t id = NextId();
@@ -66,17 +67,17 @@ void RaftServer::TrySubmit(uint64_t id) {
   if (failed_.load()) {
     return Finish(id, absl::UnavailableError("node stopped: its log failed"));
   }
-  if (node_->raw().raft().lead() == core::kNone) {
+  const core::Raft& raft = node_->raw().raft();
+  if (raft.lead() == core::kNone) {
     parked_.push_back(id);  // Until a leader is known, or the wait ends.
     return;
   }
-  const uint64_t last = node_->raw().raft().log().LastIndex();
+  const uint64_t last = raft.log().LastIndex();
   const absl::Status s = it->second.submit(id);
   if (s.ok()) {
     it->second.submitted = true;
     // A proposal appends one entry to the leader's log (a read none).
-    const uint64_t now_last = node_->raw().raft().log().LastIndex();
-    const core::Raft& raft = node_->raw().raft();
+    const uint64_t now_last = raft.log().LastIndex();
     if (now_last > last) {
       it->second.proposed_index = now_last;
       proposed_at_[now_last] = id;
@@ -91,11 +92,13 @@ void RaftServer::TrySubmit(uint64_t id) {
   }
 }
 
-absl::Status RaftServer::QueueRead(uint64_t id) {
-  if (auto it = requests_.find(id); it != requests_.end())
-    it->second.read = true;
-  queued_reads_.push_back(id);
-  return absl::OkStatus();
+void RaftServer::SubmitRead(Done<std::string> done) {
+  Submit(
+      [this](uint64_t id) {
+        queued_reads_.push_back(id);  // For this iteration's FlushReads.
+        return absl::OkStatus();
+      },
+      "linearizable read", std::move(done), /*read=*/true);
 }
 
 void RaftServer::FlushReads() {
@@ -146,17 +149,33 @@ void RaftServer::ForgetSubmission(Request& r, uint64_t id) {
   r.forwarded_term = 0;
 }
 
+namespace {
+
+// Takes the values of `by_key`'s entries whose key is at most `last` out
+// of it, in key order, into `*out`.
+template <typename Map>
+void TakeUpTo(Map& by_key, uint64_t last, std::vector<uint64_t>* out) {
+  while (!by_key.empty() && by_key.begin()->first <= last) {
+    out->push_back(by_key.begin()->second);
+    by_key.erase(by_key.begin());
+  }
+}
+
+}  // namespace
+
 void RaftServer::ResolveLostProposals(uint64_t applied, uint64_t term) {
   std::vector<uint64_t> lost;
-  while (!proposed_at_.empty() && proposed_at_.begin()->first <= applied) {
-    lost.push_back(proposed_at_.begin()->second);
-    proposed_at_.erase(proposed_at_.begin());
-  }
-  while (!forwarded_in_.empty() && forwarded_in_.begin()->first < term) {
-    lost.push_back(forwarded_in_.begin()->second);
-    forwarded_in_.erase(forwarded_in_.begin());
-  }
+  TakeUpTo(proposed_at_, applied, &lost);
+  TakeUpTo(forwarded_in_, term - 1, &lost);  // An applied entry's term >= 1.
   for (uint64_t id : lost) Resubmit(id);
+}
+
+void RaftServer::ParkAgain(uint64_t id, Request& r) {
+  r.submitted = false;
+  // A new wait for a leader, within the request's own bound.
+  r.leader_deadline_ms =
+      std::min(NowMs() + options_.leader_wait_ms, r.deadline_ms);
+  parked_.push_back(id);
 }
 
 void RaftServer::Resubmit(uint64_t id) {
@@ -172,26 +191,17 @@ void RaftServer::Resubmit(uint64_t id) {
   }
   ++r.resubmits;
   ForgetSubmission(r, id);
-  // Parked: proposed again from the loop (not from inside an apply), to
-  // the leader then known.
-  r.leader_deadline_ms = std::min(now + options_.leader_wait_ms, r.deadline_ms);
-  parked_.push_back(id);
+  // Proposed again from the loop (not from inside an apply), to the
+  // leader then known.
+  ParkAgain(id, r);
 }
 
 void RaftServer::OnRestore(const core::SnapshotMetadata& snapshot) {
   std::vector<uint64_t> unknown;
-  while (!proposed_at_.empty() &&
-         proposed_at_.begin()->first <= snapshot.index) {
-    unknown.push_back(proposed_at_.begin()->second);
-    proposed_at_.erase(proposed_at_.begin());
-  }
+  TakeUpTo(proposed_at_, snapshot.index, &unknown);
   // A proposal forwarded in the snapshot's term may lie on either side of
   // its index: after it, it still applies (nobody waits then).
-  while (!forwarded_in_.empty() &&
-         forwarded_in_.begin()->first <= snapshot.term) {
-    unknown.push_back(forwarded_in_.begin()->second);
-    forwarded_in_.erase(forwarded_in_.begin());
-  }
+  TakeUpTo(forwarded_in_, snapshot.term, &unknown);
   for (uint64_t id : unknown) {
     Finish(id, absl::UnknownError(
                    "outcome unknown: this node restored a snapshot that may "
@@ -202,17 +212,10 @@ void RaftServer::OnRestore(const core::SnapshotMetadata& snapshot) {
 
 void RaftServer::AskReadsAgain() {
   reads_to_ask_again_ = false;
-  const int64_t now = NowMs();
   for (auto& [batch, ids] : read_batches_) {
     for (uint64_t id : ids) {
       auto it = requests_.find(id);
-      if (it == requests_.end()) continue;
-      Request& r = it->second;
-      r.submitted = false;
-      // A new wait for a leader, within the read's own bound.
-      r.leader_deadline_ms =
-          std::min(now + options_.leader_wait_ms, r.deadline_ms);
-      parked_.push_back(id);
+      if (it != requests_.end()) ParkAgain(id, it->second);
     }
   }
   read_batches_.clear();
@@ -362,13 +365,12 @@ void RaftServer::Query(sm::Statement statement, bool linearizable,
   if (!linearizable) {
     return OnReader<sm::QueryResult>(std::move(read), std::move(done));
   }
-  Submit([this](uint64_t id) { return QueueRead(id); }, "linearizable read",
-         [this, read = std::move(read),
-          done = std::move(done)](absl::StatusOr<std::string> r) mutable {
-           if (!r.ok()) return done(r.status());
-           // Applied up to the read index: run it off the loop thread.
-           OnReader<sm::QueryResult>(std::move(read), std::move(done));
-         });
+  SubmitRead([this, read = std::move(read),
+              done = std::move(done)](absl::StatusOr<std::string> r) mutable {
+    if (!r.ok()) return done(r.status());
+    // Applied up to the read index: run it off the loop thread.
+    OnReader<sm::QueryResult>(std::move(read), std::move(done));
+  });
 }
 
 void RaftServer::QueryStream(sm::Statement statement, bool linearizable,
@@ -389,12 +391,11 @@ void RaftServer::QueryStream(sm::Statement statement, bool linearizable,
   if (!linearizable) {
     return OnReader<bool>(std::move(read), std::move(finish));
   }
-  Submit([this](uint64_t id) { return QueueRead(id); }, "linearizable read",
-         [this, read = std::move(read),
-          finish = std::move(finish)](absl::StatusOr<std::string> r) mutable {
-           if (!r.ok()) return finish(r.status());
-           OnReader<bool>(std::move(read), std::move(finish));
-         });
+  SubmitRead([this, read = std::move(read), finish = std::move(finish)](
+                 absl::StatusOr<std::string> r) mutable {
+    if (!r.ok()) return finish(r.status());
+    OnReader<bool>(std::move(read), std::move(finish));
+  });
 }
 
 void RaftServer::GetVersion(std::string table, bool linearizable,
@@ -405,12 +406,11 @@ void RaftServer::GetVersion(std::string table, bool linearizable,
   };
   if (!linearizable)
     return OnReader<uint64_t>(std::move(read), std::move(done));
-  Submit([this](uint64_t id) { return QueueRead(id); }, "linearizable read",
-         [this, read = std::move(read),
-          done = std::move(done)](absl::StatusOr<std::string> r) mutable {
-           if (!r.ok()) return done(r.status());
-           OnReader<uint64_t>(std::move(read), std::move(done));
-         });
+  SubmitRead([this, read = std::move(read),
+              done = std::move(done)](absl::StatusOr<std::string> r) mutable {
+    if (!r.ok()) return done(r.status());
+    OnReader<uint64_t>(std::move(read), std::move(done));
+  });
 }
 
 }  // namespace raftsql::server
