@@ -17,15 +17,6 @@
 namespace raftsql::sm {
 namespace {
 
-std::unique_ptr<SqliteStateMachine> OpenFile(const std::string& path) {
-  SqliteOptions o;
-  o.path = path;
-  absl::StatusOr<std::unique_ptr<SqliteStateMachine>> sm =
-      SqliteStateMachine::Open(o);
-  EXPECT_TRUE(sm.ok()) << sm.status();
-  return std::move(*sm);
-}
-
 void Insert(SqliteStateMachine& sm, int rows) {
   for (int i = 0; i < rows; ++i) {
     ApplyOk(sm, Cmd({S("INSERT INTO t(v) VALUES (randomblob(3000))")}));

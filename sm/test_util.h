@@ -49,6 +49,16 @@ inline std::unique_ptr<SqliteStateMachine> OpenMemory() {
   return std::move(*sm);
 }
 
+// A machine on the database file at `path` (the platform's files).
+inline std::unique_ptr<SqliteStateMachine> OpenFile(const std::string& path) {
+  SqliteOptions o;
+  o.path = path;
+  absl::StatusOr<std::unique_ptr<SqliteStateMachine>> sm =
+      SqliteStateMachine::Open(o);
+  EXPECT_TRUE(sm.ok()) << sm.status();
+  return std::move(*sm);
+}
+
 inline CommandResult ApplyOk(SqliteStateMachine& sm, const Command& c) {
   const std::string out = sm.Apply(E(sm.AppliedIndex() + 1, c));
   absl::StatusOr<CommandResult> r = CommandResult::Decode(out);

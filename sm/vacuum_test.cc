@@ -18,15 +18,6 @@ namespace {
 
 constexpr std::chrono::milliseconds kBound{60'000};
 
-std::unique_ptr<SqliteStateMachine> OpenFile(const std::string& path) {
-  SqliteOptions o;
-  o.path = path;
-  absl::StatusOr<std::unique_ptr<SqliteStateMachine>> sm =
-      SqliteStateMachine::Open(o);
-  EXPECT_TRUE(sm.ok()) << sm.status();
-  return std::move(*sm);
-}
-
 // The same commands for every machine: a table without an INTEGER PRIMARY
 // KEY (VACUUM could renumber its rowids), filled, then mostly deleted.
 std::vector<Command> FillThenDelete() {
@@ -58,6 +49,17 @@ std::string Rowids(SqliteStateMachine& sm) {
 int64_t FileBytes(const std::string& path) {
   return static_cast<int64_t>(std::filesystem::file_size(path));
 }
+
+// A file database filled, then mostly deleted (FillThenDelete).
+class VacuumOfAFilledFile : public ::testing::Test {
+ protected:
+  VacuumOfAFilledFile() : path(dir.File("db")), sm(OpenFile(path)) {
+    ApplyAll(*sm, FillThenDelete());
+  }
+  TempDir dir;
+  const std::string path;
+  std::unique_ptr<SqliteStateMachine> sm;
+};
 
 TEST(Vacuum, OnlyThePlainFormIsRecognized) {
   for (const char* sql : {"VACUUM", "vacuum;", "  VACUUM main ;; ",
@@ -135,11 +137,8 @@ TEST(Vacuum, AFileShrinksOffTheApplyLoopAndHoldsWhatAReplicaWithoutItHolds) {
   EXPECT_EQ(DumpDatabase(*sm), DumpDatabase(*reference));
 }
 
-TEST(Vacuum, AnIdleReplicaFinishesOnItsTicksAndASecondVacuumJoinsTheFirst) {
-  TempDir dir;
-  const std::string path = dir.File("db");
-  auto sm = OpenFile(path);
-  ApplyAll(*sm, FillThenDelete());
+TEST_F(VacuumOfAFilledFile,
+       AnIdleReplicaFinishesOnItsTicksAndASecondVacuumJoinsTheFirst) {
   ApplyOk(*sm, Cmd({S("VACUUM")}));
   ApplyOk(*sm, Cmd({S("VACUUM")}));  // Its copy applies it as nothing.
   ASSERT_TRUE(sm->WaitForVacuumCopyForTest(kBound));
@@ -151,11 +150,8 @@ TEST(Vacuum, AnIdleReplicaFinishesOnItsTicksAndASecondVacuumJoinsTheFirst) {
       std::filesystem::exists(Vacuum::CopyPath(Vacuum::CopyPath(path))));
 }
 
-TEST(Vacuum, AStopBeforeTheSwapLeavesTheDatabaseAsItWasAndNoCopy) {
-  TempDir dir;
-  const std::string path = dir.File("db");
-  auto sm = OpenFile(path);
-  ApplyAll(*sm, FillThenDelete());
+TEST_F(VacuumOfAFilledFile,
+       AStopBeforeTheSwapLeavesTheDatabaseAsItWasAndNoCopy) {
   ApplyOk(*sm, Cmd({S("VACUUM")}));
   const uint64_t applied = sm->AppliedIndex();
   const int64_t rows = Count(*sm, "t");
