@@ -29,10 +29,6 @@ std::string Trailer(const grpc::ClientContext& ctx, const char* key) {
   return std::string(it->second.data(), it->second.size());
 }
 
-}  // namespace
-
-namespace {
-
 uint64_t RandomSeed() {
   std::random_device rd;
   return (uint64_t{rd()} << 32) ^ rd();
