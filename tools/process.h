@@ -19,7 +19,10 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path);
 bool WaitExit(pid_t pid, int timeout_ms, int* status = nullptr);
 // SIGTERM, then SIGKILL after grace_ms; always reaps.
 void Stop(pid_t pid, int grace_ms);
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1 that was free a moment ago, and that no earlier
+// call in this process returned (-1 if none was found in
+// kFreePortAttempts tries). Thread-safe.
+inline constexpr int kFreePortAttempts = 1000;
 int FreePort();
 // `relative` (e.g. "server/raftsql_server") under the runfiles, or next to
 // bazel-bin; "" if not found.
