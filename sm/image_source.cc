@@ -1,20 +1,15 @@
 #include "sm/image_source.h"
 
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
+#include <algorithm>
 #include <cstdio>
-#include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "sm/snapshot_image.h"
 #include "sm/sqlite_util.h"
-#include "sm/writeback.h"
 
 namespace raftsql::sm {
 namespace {
@@ -30,6 +25,19 @@ absl::StatusOr<uint64_t> BeginRead(sqlite3* db) {
 
 }  // namespace
 
+struct ImageSource::Held {
+  Held(const Held&) = delete;
+  Held& operator=(const Held&) = delete;
+  explicit Held(sqlite3* r) : reader(r) {}
+  ~Held() {
+    view.reset();
+    sqlite3_exec(reader, "COMMIT", nullptr, nullptr, nullptr);
+    sqlite3_close(reader);
+  }
+  sqlite3* const reader;
+  std::unique_ptr<WalView> view;
+};
+
 ImageSource::ImageSource(std::string path, sqlite3* db, FileDeleter* deleter)
     : path_(std::move(path)), db_(db), deleter_(deleter) {}
 
@@ -38,6 +46,7 @@ std::unique_ptr<ImageSource> ImageSource::ForFile(std::string path,
   CHECK(deleter != nullptr);
   std::unique_ptr<ImageSource> source(
       new ImageSource(std::move(path), nullptr, deleter));
+  // Image files of the versions that copied the database.
   deleter->DeleteBeside(source->path_, [](const std::string& rest) {
     return absl::StartsWith(rest, kImageSuffix + 1);  // "image-"
   });
@@ -49,16 +58,21 @@ std::unique_ptr<ImageSource> ImageSource::ForConnection(sqlite3* db) {
 }
 
 ImageSource::~ImageSource() {
-  stop_ = true;
-  if (copier_.joinable()) copier_.join();
-  if (ready_.has_value() && ready_->fd >= 0) {
-    close(ready_->fd);
-    deleter_->Discard(ready_->path);
-  }
+  StopWorker();
+  std::lock_guard<std::mutex> l(mu_);
+  ready_.reset();
 }
 
-std::string ImageSource::ImagePath(uint64_t index) const {
-  return absl::StrCat(path_, kImageSuffix, index);
+void ImageSource::StopWorker() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  std::lock_guard<std::mutex> l(mu_);
+  stop_ = false;
+  preparing_ = false;
 }
 
 void ImageSource::Request(const core::SnapshotMetadata& metadata) {
@@ -67,6 +81,8 @@ void ImageSource::Request(const core::SnapshotMetadata& metadata) {
     if (ready_.has_value() && ready_->info.metadata.index >= metadata.index) {
       return;  // Nothing newer to show.
     }
+    if (preparing_) return;
+    if (failures_ > 0 && std::chrono::steady_clock::now() < retry_at_) return;
   }
   if (db_ != nullptr) {
     absl::StatusOr<std::string> bytes = SerializeDatabase(db_);
@@ -76,12 +92,7 @@ void ImageSource::Request(const core::SnapshotMetadata& metadata) {
     ready.bytes = std::move(*bytes);
     return Publish(std::move(ready));
   }
-  if (copying_) return;
-  if (copier_.joinable()) copier_.join();  // The last one is done.
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    if (failures_ > 0 && std::chrono::steady_clock::now() < retry_at_) return;
-  }
+  StopWorker();  // Reading ahead for the older image.
   sqlite3* reader = nullptr;
   if (sqlite3_open_v2(path_.c_str(), &reader,
                       SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
@@ -90,97 +101,77 @@ void ImageSource::Request(const core::SnapshotMetadata& metadata) {
     sqlite3_close(reader);
     return;
   }
+  int off = 0;  // Read-only; and never the last connection to close.
+  sqlite3_db_config(reader, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, &off);
+  auto held = std::make_unique<Held>(reader);
   // The transaction holds the state as it is now, at the applied index the
-  // caller describes: the write connection has committed all of it.
+  // caller describes: the write connection has committed all of it, and
+  // commits nothing until this returns (the same thread), so the
+  // wal-index shows this transaction's last frame.
   absl::StatusOr<uint64_t> applied = BeginRead(reader);
   if (!applied.ok() || *applied != metadata.index) {
-    Fail(applied.ok() ? absl::StrCat("the database is at ", *applied,
-                                     ", not at ", metadata.index)
-                      : std::string(applied.status().message()));
-    sqlite3_close(reader);
-    return;
+    return Fail(applied.ok() ? absl::StrCat("the database is at ", *applied,
+                                            ", not at ", metadata.index)
+                             : std::string(applied.status().message()));
   }
-  copying_ = true;
-  copier_ = std::thread([this, reader, metadata] {
-    Copy(reader, metadata);
-    copying_ = false;
+  absl::StatusOr<std::unique_ptr<WalView>> view = WalView::Begin(reader);
+  if (!view.ok()) return Fail(std::string(view.status().message()));
+  held->view = std::move(*view);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    preparing_ = true;
+  }
+  worker_ = std::thread([this, h = held.release(), metadata]() mutable {
+    Prepare(std::unique_ptr<Held>(h), std::move(metadata));
   });
 }
 
-void ImageSource::Copy(sqlite3* reader, core::SnapshotMetadata metadata) {
+void ImageSource::Prepare(std::unique_ptr<Held> held,
+                          core::SnapshotMetadata metadata) {
   const auto began = std::chrono::steady_clock::now();
-  const std::string path = ImagePath(metadata.index);
-  const std::string partial = path + ".partial";
-  std::remove(partial.c_str());
-  sqlite3* dest = nullptr;
-  int rc = sqlite3_open_v2(
-      partial.c_str(), &dest,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-      nullptr);
-  // Images are not durable (a restart deletes them): no journal, no fsync.
-  if (rc == SQLITE_OK) {
-    rc = sqlite3_exec(dest, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF",
-                      nullptr, nullptr, nullptr);
+  const absl::Status s = held->view->Scan(stop_);
+  if (!s.ok()) {
+    Fail(std::string(s.message()));
+    std::lock_guard<std::mutex> l(mu_);
+    preparing_ = false;
+    cv_.notify_all();
+    return;
   }
-  sqlite3_backup* backup =
-      rc == SQLITE_OK ? sqlite3_backup_init(dest, "main", reader, "main")
-                      : nullptr;
-  std::string error;
-  if (backup == nullptr) {
-    error = absl::StrCat("cannot start the copy: ", sqlite3_errmsg(dest));
-  } else {
-    // The reader's transaction stays open between steps: every step sees
-    // the same state.
-    // Written pages go to the disk as the copy goes: gigabytes of them
-    // waiting in the page cache made every fsync on the machine (the Raft
-    // log's) wait behind them, for seconds.
-    const int fd = open(partial.c_str(), O_RDONLY | O_CLOEXEC);
-    WritebackPacer pacer(fd);
-    do {
-      rc = sqlite3_backup_step(backup, kPagesPerStep);
-      struct stat grown {};
-      if (fd >= 0 && fstat(fd, &grown) == 0) {
-        pacer.Wrote(static_cast<uint64_t>(grown.st_size));
-      }
-    } while ((rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED) &&
-             !stop_);
-    sqlite3_backup_finish(backup);
-    if (fd >= 0) close(fd);
-    if (rc != SQLITE_DONE) {
-      error = stop_ ? "stopped"
-                    : absl::StrCat("the copy failed: ", sqlite3_errstr(rc));
-    }
-  }
-  sqlite3_close(dest);
-  sqlite3_exec(reader, "COMMIT", nullptr, nullptr, nullptr);
-  sqlite3_close(reader);
-  int fd = -1;
-  struct stat st {};
-  if (error.empty() && std::rename(partial.c_str(), path.c_str()) != 0) {
-    error = absl::StrCat("cannot rename the image: ", std::strerror(errno));
-  }
-  if (error.empty()) {
-    fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-      error = absl::StrCat("cannot open the image: ", std::strerror(errno));
-    }
-  }
-  if (!error.empty()) {
-    if (fd >= 0) close(fd);
-    std::remove(partial.c_str());
-    std::remove(path.c_str());
-    return Fail(error);
-  }
-  std::fprintf(stderr, "raftsql: snapshot image at %llu: %lld MB in %lld ms\n",
+  const WalView& view = *held->view;
+  std::fprintf(stderr,
+               "raftsql: snapshot image at %llu: %lld MB, read from a held "
+               "transaction (%u WAL frames, %zu pages in the WAL), ready in "
+               "%lld ms\n",
                static_cast<unsigned long long>(metadata.index),
-               static_cast<long long>(st.st_size >> 20),
+               static_cast<long long>(view.size_bytes() >> 20), view.frames(),
+               view.pages_in_wal(),
                static_cast<long long>(MillisecondsSince(began)));
+  const Held* reading = held.get();
   Ready ready;
-  ready.info =
-      core::ImageInfo{std::move(metadata), static_cast<uint64_t>(st.st_size)};
-  ready.fd = fd;
-  ready.path = path;
+  ready.info = core::ImageInfo{std::move(metadata), view.size_bytes()};
+  ready.held = std::move(held);
   Publish(std::move(ready));
+  ReadAhead(*reading);
+}
+
+void ImageSource::ReadAhead(const Held& held) {
+  uint64_t done = 0;
+  std::unique_lock<std::mutex> l(mu_);
+  while (!stop_) {
+    if (wanted_until_ <= done) {
+      cv_.wait(l);
+      continue;
+    }
+    // Whatever was asked before this Read is behind the follower now.
+    done = std::max(done, wanted_until_ > kReadAheadBytes
+                              ? wanted_until_ - kReadAheadBytes
+                              : 0);
+    const uint64_t n = std::min(kReadAheadPieceBytes, wanted_until_ - done);
+    l.unlock();
+    held.view->Touch(done, n);
+    done += n;
+    l.lock();
+  }
 }
 
 void ImageSource::Publish(Ready ready) {
@@ -189,27 +180,22 @@ void ImageSource::Publish(Ready ready) {
     std::lock_guard<std::mutex> l(mu_);
     old = std::move(ready_);
     ready_ = std::move(ready);
+    wanted_until_ = 0;
+    preparing_ = false;
     ++images_made_;
     last_error_.clear();
     failures_ = 0;
   }
-  if (old.has_value() && old->fd >= 0) {
-    close(old->fd);
-    deleter_->Delete(old->path);  // Another index: another name.
-  }
+  cv_.notify_all();
+  // `old` ends its transaction here, off the lock.
 }
 
 void ImageSource::Release() {
+  StopWorker();
   std::optional<Ready> old;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    old = std::move(ready_);
-    ready_.reset();
-  }
-  if (old.has_value() && old->fd >= 0) {
-    close(old->fd);
-    deleter_->Discard(old->path);  // On the Raft loop: never the unlink.
-  }
+  std::lock_guard<std::mutex> l(mu_);
+  old = std::move(ready_);
+  ready_.reset();
 }
 
 void ImageSource::Fail(std::string why) {
@@ -239,41 +225,39 @@ absl::StatusOr<std::string> ImageSource::Read(uint64_t index, uint64_t offset,
   const uint64_t size = ready_->info.size;
   if (offset > size) return absl::OutOfRangeError("beyond the image");
   const uint64_t n = std::min(max_bytes, size - offset);
-  if (ready_->fd < 0) return ready_->bytes.substr(offset, n);
-  std::string out(n, '\0');
-  uint64_t done = 0;
-  while (done < n) {
-    const ssize_t got = pread(ready_->fd, out.data() + done, n - done,
-                              static_cast<off_t>(offset + done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) {
-      return absl::DataLossError(absl::StrCat(
-          "cannot read image ", index, ": ",
-          got < 0 ? std::strerror(errno) : "it is shorter than it was"));
-    }
-    done += static_cast<uint64_t>(got);
+  if (ready_->held == nullptr) return ready_->bytes.substr(offset, n);
+  // The next chunks are read ahead on the thread, so that the loop's next
+  // reads find them in memory (a database larger than the page cache
+  // holds is read from the disk: 16 chunks read on one loop iteration
+  // took hundreds of milliseconds).
+  wanted_until_ = std::max(wanted_until_, offset + n + kReadAheadBytes);
+  cv_.notify_all();
+  absl::StatusOr<std::string> out = ready_->held->view->Read(offset, n);
+  if (!out.ok()) {
+    return absl::DataLossError(absl::StrCat("cannot read image ", index, ": ",
+                                            out.status().message()));
   }
-  // The next chunks are asked of the disk now, so that the loop's next
-  // reads find them in memory (an image larger than the page cache holds
-  // is read from the disk: 16 chunks read on one loop iteration took
-  // hundreds of milliseconds).
-  posix_fadvise(ready_->fd, static_cast<off_t>(offset + n), kReadAheadBytes,
-                POSIX_FADV_WILLNEED);
   return out;
 }
 
 void ImageSource::Reset(sqlite3* db) {
   CHECK((db == nullptr) == !path_.empty());  // Files, or the simulator.
-  stop_ = true;
-  if (copier_.joinable()) copier_.join();
-  stop_ = false;
   Release();
   db_ = db;
 }
 
 void ImageSource::Wait() {
-  if (copier_.joinable()) copier_.join();
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [this] { return !preparing_; });
+  }
   if (deleter_ != nullptr) deleter_->Wait();
+}
+
+bool ImageSource::ReadsDatabaseFileOnly() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return ready_.has_value() && ready_->held != nullptr &&
+         ready_->held->view->database_file_only();
 }
 
 uint64_t ImageSource::images_made() const {

@@ -64,6 +64,32 @@ std::string QuickCheck(const std::string& path) {
   return out;
 }
 
+// A checkpoint of the database while an image is served (a connection of
+// the test's own, as the checkpointer thread does it). `mode`: PASSIVE
+// copies what no reader holds back.
+void Checkpoint(const std::string& path, const char* mode) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  const std::string sql = std::string("PRAGMA wal_checkpoint(") + mode + ")";
+  EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  int off = 0;
+  sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, &off);
+  sqlite3_close(db);
+}
+
+// The image, restored into a machine of its own, holds `expected`.
+void ExpectImageHolds(SqliteStateMachine& sm, const core::SnapshotMetadata& at,
+                      const std::string& image, const std::string& expected,
+                      const std::string& other_path) {
+  const core::Snapshot snapshot{at, image};
+  ASSERT_TRUE(sm.ValidateSnapshot(snapshot).ok());
+  auto other = OpenFile(other_path);
+  ASSERT_TRUE(other->Restore(snapshot).ok());
+  EXPECT_EQ(other->AppliedIndex(), at.index);
+  EXPECT_TRUE(DumpDatabase(*other) == expected);  // Never print images.
+}
+
 TEST(ImageSource, AFileImageHoldsTheStateAtItsRequest) {
   TempDir dir;
   auto sm = OpenFile(dir.File("db"));
@@ -84,12 +110,7 @@ TEST(ImageSource, AFileImageHoldsTheStateAtItsRequest) {
   const std::string image =
       ReadAll(*source, asked.index, latest->size, 64 << 10);
   ASSERT_EQ(image.size(), latest->size);
-  const core::Snapshot snapshot{asked, image};
-  ASSERT_TRUE(sm->ValidateSnapshot(snapshot).ok());
-  auto other = OpenFile(dir.File("other"));
-  ASSERT_TRUE(other->Restore(snapshot).ok());
-  EXPECT_EQ(other->AppliedIndex(), asked.index);
-  EXPECT_TRUE(DumpDatabase(*other) == expected);  // Never print images.
+  ExpectImageHolds(*sm, asked, image, expected, dir.File("other"));
 }
 
 TEST(ImageSource, ANewerImageReplacesTheOlder) {
@@ -111,23 +132,66 @@ TEST(ImageSource, ANewerImageReplacesTheOlder) {
   EXPECT_EQ(source->Latest()->metadata.index, second.index);
   EXPECT_TRUE(absl::IsNotFound(source->Read(first.index, 0, 10).status()));
   EXPECT_TRUE(source->Read(second.index, 0, 10).ok());
-  // Only the newest image is on disk.
-  int images = 0;
-  for (const auto& f : std::filesystem::directory_iterator(dir.File(""))) {
-    images += f.path().filename().string().find(".image-") != std::string::npos;
-  }
-  EXPECT_EQ(images, 1);
-  // Released: gone from disk; the next request makes a new one.
+  // Released: the next request makes a new one.
   source->Release();
-  source->Wait();
   EXPECT_TRUE(absl::IsUnavailable(source->Latest().status()));
   EXPECT_TRUE(absl::IsNotFound(source->Read(second.index, 0, 10).status()));
-  for (const auto& f : std::filesystem::directory_iterator(dir.File(""))) {
-    EXPECT_EQ(f.path().filename().string().find(".image-"), std::string::npos);
-  }
   source->Request(second);
   source->Wait();
   EXPECT_TRUE(source->Latest().ok());
+  // No image is ever written to a file of its own.
+  for (const auto& f : std::filesystem::directory_iterator(dir.File(""))) {
+    const std::string name = f.path().filename().string();
+    EXPECT_TRUE(name == "db" || name == "db-wal" || name == "db-shm") << name;
+  }
+}
+
+TEST(ImageSource, AnImageStaysTheSameWhileWritesAndCheckpointsGoOn) {
+  TempDir dir;
+  auto sm = OpenFile(dir.File("db"));
+  ApplyOk(*sm, Cmd({S("CREATE TABLE t(v BLOB)")}));
+  Insert(*sm, 100);
+  Checkpoint(dir.File("db"), "PASSIVE");
+  Insert(*sm, 60);  // Pages in the WAL, others in the file.
+  auto* source = static_cast<ImageSource*>(sm->snapshot_source());
+  const core::SnapshotMetadata asked = At(*sm);
+  const std::string expected = DumpDatabase(*sm);
+  source->Request(asked);
+  source->Wait();
+  const uint64_t size = source->Latest()->size;
+  // Pages change under the image, and are copied into the file as far as
+  // it lets a checkpoint go.
+  ApplyOk(*sm, Cmd({S("UPDATE t SET v = randomblob(2000)")}));
+  Insert(*sm, 60);
+  Checkpoint(dir.File("db"), "PASSIVE");
+  ApplyOk(*sm, Cmd({S("DELETE FROM t WHERE rowid % 2 = 0")}));
+  Checkpoint(dir.File("db"), "PASSIVE");
+  const std::string whole = ReadAll(*source, asked.index, size, 1 << 20);
+  // Chunks that cut pages read the same bytes.
+  EXPECT_TRUE(ReadAll(*source, asked.index, size, 1000) == whole);
+  EXPECT_FALSE(source->ReadsDatabaseFileOnly());
+  ExpectImageHolds(*sm, asked, whole, expected, dir.File("other"));
+}
+
+TEST(ImageSource, AWalRestartedUnderAnImageLeavesItReadingTheFile) {
+  TempDir dir;
+  auto sm = OpenFile(dir.File("db"));
+  ApplyOk(*sm, Cmd({S("CREATE TABLE t(v BLOB)")}));
+  Insert(*sm, 100);
+  // Everything in the WAL is in the file: the image's transaction reads
+  // the file alone (mark 0), and a writer may start the WAL over.
+  Checkpoint(dir.File("db"), "PASSIVE");
+  auto* source = static_cast<ImageSource*>(sm->snapshot_source());
+  const core::SnapshotMetadata asked = At(*sm);
+  const std::string expected = DumpDatabase(*sm);
+  source->Request(asked);
+  source->Wait();
+  const uint64_t size = source->Latest()->size;
+  ApplyOk(*sm, Cmd({S("UPDATE t SET v = randomblob(2000)")}));
+  Insert(*sm, 60);
+  const std::string image = ReadAll(*source, asked.index, size, 1 << 20);
+  EXPECT_TRUE(source->ReadsDatabaseFileOnly());
+  ExpectImageHolds(*sm, asked, image, expected, dir.File("other"));
 }
 
 TEST(ImageSource, AnImageAtAnotherIndexIsNotMade) {

@@ -6,6 +6,7 @@
 // kMaxRssBytes, or a received image left behind.
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -70,12 +71,6 @@ std::optional<std::filesystem::path> FileWith(const std::string& dir,
 }
 
 // The size of the image a leader made for a follower (0: none).
-uint64_t ImageBytes(const std::string& dir) {
-  std::optional<std::filesystem::path> image = FileWith(dir, ".image-");
-  std::error_code ec;
-  return image.has_value() ? std::filesystem::file_size(*image, ec) : 0;
-}
-
 }  // namespace
 
 void Grow(LocalCluster& c) {
@@ -102,14 +97,16 @@ void Grow(LocalCluster& c) {
   // Both ends show the transfer while it runs (bounded: 60 s of polls).
   bool sender_shown = false;
   bool receiver_shown = false;
+  uint64_t image = 0;  // Bytes, as the leader's Status shows them.
   for (int i = 0; i < 6000 && !(sender_shown && receiver_shown); ++i) {
     auto l = c.client().Status(c.Endpoint(leader));
     auto f = c.client().Status(c.Endpoint(down));
     if (l.ok()) {
       for (const auto& t : l->snapshot_transfers()) {
-        sender_shown |= t.sending() &&
-                        t.peer() == static_cast<uint64_t>(down) &&
-                        t.bytes_total() > 0;
+        if (t.sending() && t.peer() == static_cast<uint64_t>(down)) {
+          image = std::max<uint64_t>(image, t.bytes_total());
+          sender_shown |= t.bytes_total() > 0;
+        }
       }
     }
     if (f.ok()) {
@@ -126,8 +123,11 @@ void Grow(LocalCluster& c) {
   WaitConverged(c, 3, MaxApplied(c, 3), 60'000);
   const double catch_up =
       std::chrono::duration<double>(Clock::now() - back).count();
-  const uint64_t image = ImageBytes(c.data_dir(leader));
-  Check(image > 0, "the returning node did not catch up by an image");
+  Check(image > 0 && receiver_shown,
+        "the returning node did not catch up by an image");
+  // The leader served it from its database: no copy of it was written.
+  Check(!FileWith(c.data_dir(leader), ".image-").has_value(),
+        "the leader wrote an image file");
   const double floor = static_cast<double>(image) / kGrowSnapshotBytesPerSecond;
   Log(absl::StrCat(
       "a ", image >> 20, " MB image in ", static_cast<int>(catch_up * 1000),
