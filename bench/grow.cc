@@ -188,20 +188,26 @@ class Grower {
     std::fflush(stdout);
   }
 
-  uint64_t Term() {
+  // The id of the node that answers as leader (0 if none does), and its
+  // Status.
+  int Leader(v1::StatusResponse* status = nullptr) {
     for (int id = 1; id <= c_.size(); ++id) {
       auto st = c_.client().Status(c_.Endpoint(id));
-      if (st.ok() && st->role() == "Leader") return st->term();
+      if (!st.ok() || st->role() != "Leader") continue;
+      if (status != nullptr) *status = *std::move(st);
+      return id;
     }
     return 0;
   }
 
+  uint64_t Term() {
+    v1::StatusResponse st;
+    return Leader(&st) > 0 ? st.term() : 0;
+  }
+
   uint64_t LeaderApplied() {
-    for (int id = 1; id <= c_.size(); ++id) {
-      auto st = c_.client().Status(c_.Endpoint(id));
-      if (st.ok() && st->role() == "Leader") return st->applied_index();
-    }
-    return 0;
+    v1::StatusResponse st;
+    return Leader(&st) > 0 ? st.applied_index() : 0;
   }
 
   // Seconds until node `id` has applied `index` (bounded: 30 minutes).
@@ -357,11 +363,39 @@ int Main(int argc, char** argv) {
   const uint64_t size_mb = FileMb(g.DbPath(1));
   const uint64_t index = g.LeaderApplied();
   const int joiner = c.AddSlot();
+  // What bounds the join: the disk (each node's reads and writes during
+  // it, and how much of the leader's database the page cache held).
+  std::vector<tools::DiskIo> io_before(joiner + 1);
+  for (int id = 1; id < joiner; ++id)
+    io_before[id] = tools::DiskIoBytes(c.Pid(id));
+  const int leader = g.Leader();
+  const uint64_t cached_mb = tools::CachedBytes(g.DbPath(leader)) >> 20;
+  // Growing at full speed leaves gigabytes for the disk to write back; the
+  // join is measured on a disk that does nothing else.
+  const uint64_t unwritten_mb = tools::UnwrittenBytes() >> 20;
+  const auto settle = Clock::now();
+  sync();
+  std::printf(
+      "join: %llu MB of dirty pages written back first (sync: %.1f s)\n",
+      static_cast<unsigned long long>(unwritten_mb),
+      std::chrono::duration<double>(Clock::now() - settle).count());
   if (!c.StartNode(joiner).ok()) return 1;
   const double join_s = g.WaitApplied(joiner, index);
   std::printf("join: node %d caught up with %llu MB in %.1f s (%.0f MB/s)\n",
               joiner, static_cast<unsigned long long>(size_mb), join_s,
               size_mb / join_s);
+  std::printf(
+      "  the leader (node %d) had %llu MB of its database in the "
+      "page cache at the start\n",
+      leader, static_cast<unsigned long long>(cached_mb));
+  for (int id = 1; id <= joiner; ++id) {
+    const tools::DiskIo now = tools::DiskIoBytes(c.Pid(id));
+    std::printf("  node %d: read %llu MB from the disk, wrote %llu MB\n", id,
+                static_cast<unsigned long long>(
+                    (now.read_bytes - io_before[id].read_bytes) >> 20),
+                static_cast<unsigned long long>(
+                    (now.write_bytes - io_before[id].write_bytes) >> 20));
+  }
   // Where the time went: the nodes' lines about the image.
   for (int id = 1; id <= joiner; ++id) {
     PrintLogLines(c.LogPath(id), "snapshot image");

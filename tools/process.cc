@@ -4,16 +4,20 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 namespace raftsql::tools {
 
@@ -147,6 +151,54 @@ uint64_t PeakRssBytes(pid_t pid) {
     return kb << 10;
   }
   return 0;
+}
+
+DiskIo DiskIoBytes(pid_t pid) {
+  std::ifstream io("/proc/" + std::to_string(pid) + "/io");
+  DiskIo out;
+  std::string key;
+  uint64_t value = 0;
+  while (io >> key >> value) {
+    if (key == "read_bytes:") out.read_bytes = value;
+    if (key == "write_bytes:") out.write_bytes = value;
+  }
+  return out;
+}
+
+uint64_t UnwrittenBytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kb = 0;
+  std::string unit;
+  uint64_t total = 0;
+  while (meminfo >> key >> kb) {
+    if (key == "Dirty:" || key == "Writeback:") total += kb << 10;
+    std::getline(meminfo, unit);  // " kB", or nothing.
+  }
+  return total;
+}
+
+uint64_t CachedBytes(const std::string& path) {
+  // This process's descriptor, mapping and close: a server's locks on the
+  // file (another process) are untouched.
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  struct stat st {};
+  uint64_t cached = 0;
+  if (fstat(fd, &st) == 0 && st.st_size > 0) {
+    const auto size = static_cast<size_t>(st.st_size);
+    void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map != MAP_FAILED) {
+      const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+      std::vector<unsigned char> in((size + page - 1) / page);
+      if (mincore(map, size, in.data()) == 0) {
+        for (unsigned char c : in) cached += (c & 1) ? page : 0;
+      }
+      munmap(map, size);
+    }
+  }
+  close(fd);
+  return std::min<uint64_t>(cached, static_cast<uint64_t>(st.st_size));
 }
 
 }  // namespace raftsql::tools

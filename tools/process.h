@@ -30,6 +30,20 @@ std::string FindBinary(const char* argv0, const std::string& relative);
 // The peak resident set of a running process (VmHWM), in bytes; 0 if
 // unknown.
 uint64_t PeakRssBytes(pid_t pid);
+// Bytes a running process has read from and written to the disk so far
+// (/proc/PID/io: read_bytes, write_bytes; what the page cache served is
+// not counted); zeros if unknown.
+struct DiskIo {
+  uint64_t read_bytes = 0;
+  uint64_t write_bytes = 0;
+};
+DiskIo DiskIoBytes(pid_t pid);
+// The machine's dirty and under-writeback page-cache bytes (/proc/meminfo):
+// what the disk still owes.
+uint64_t UnwrittenBytes();
+// How many bytes of the file at `path` are in the page cache (mincore);
+// 0 if it cannot be told.
+uint64_t CachedBytes(const std::string& path);
 
 }  // namespace raftsql::tools
 
