@@ -5,6 +5,10 @@
 namespace raftsql::net {
 
 void ToProto(const core::Message& m, v1::RaftMessage* out) {
+  ToProto(core::Message(m), out);
+}
+
+void ToProto(core::Message&& m, v1::RaftMessage* out) {
   out->set_type(static_cast<uint32_t>(m.type));
   out->set_to(m.to);
   out->set_from(m.from);
@@ -12,16 +16,16 @@ void ToProto(const core::Message& m, v1::RaftMessage* out) {
   out->set_log_term(m.log_term);
   out->set_index(m.index);
   out->set_commit(m.commit);
-  for (const core::Entry& e : m.entries) {
+  for (core::Entry& e : m.entries) {
     v1::Entry* pe = out->add_entries();
     pe->set_term(e.term);
     pe->set_index(e.index);
     pe->set_type(static_cast<uint32_t>(e.type));
-    pe->set_data(e.data);
+    pe->set_data(std::move(e.data));
   }
   out->set_reject(m.reject);
   out->set_reject_hint(m.reject_hint);
-  out->set_context(m.context);
+  out->set_context(std::move(m.context));
   if (m.snapshot.has_value()) {
     v1::SnapshotChunk* s = out->mutable_snapshot();
     s->set_index(m.snapshot->metadata.index);
@@ -32,13 +36,17 @@ void ToProto(const core::Message& m, v1::RaftMessage* out) {
     for (uint64_t l : m.snapshot->metadata.conf_state.learners) {
       s->mutable_conf_state()->add_learners(l);
     }
-    s->set_data(m.snapshot->data);
+    s->set_data(std::move(m.snapshot->data));
   }
   out->set_snapshot_offset(m.snapshot_offset);
   out->set_snapshot_size(m.snapshot_size);
 }
 
 absl::StatusOr<core::Message> FromProto(const v1::RaftMessage& p) {
+  return FromProto(v1::RaftMessage(p));
+}
+
+absl::StatusOr<core::Message> FromProto(v1::RaftMessage&& p) {
   if (p.type() > static_cast<uint32_t>(core::MessageType::kReadIndexResp)) {
     return absl::InvalidArgumentError(
         absl::StrCat("unknown Raft message type ", p.type()));
@@ -56,17 +64,17 @@ absl::StatusOr<core::Message> FromProto(const v1::RaftMessage& p) {
   m.index = p.index();
   m.commit = p.commit();
   m.entries.reserve(p.entries_size());
-  for (const v1::Entry& pe : p.entries()) {
+  for (v1::Entry& pe : *p.mutable_entries()) {
     if (pe.type() > static_cast<uint32_t>(core::EntryType::kConfChange)) {
       return absl::InvalidArgumentError("unknown entry type");
     }
     m.entries.push_back(core::Entry{pe.term(), pe.index(),
                                     static_cast<core::EntryType>(pe.type()),
-                                    pe.data()});
+                                    std::move(*pe.mutable_data())});
   }
   m.reject = p.reject();
   m.reject_hint = p.reject_hint();
-  m.context = p.context();
+  m.context = std::move(*p.mutable_context());
   if (p.has_snapshot()) {
     core::Snapshot s;
     s.metadata.index = p.snapshot().index();
@@ -77,7 +85,7 @@ absl::StatusOr<core::Message> FromProto(const v1::RaftMessage& p) {
     s.metadata.conf_state.learners.assign(
         p.snapshot().conf_state().learners().begin(),
         p.snapshot().conf_state().learners().end());
-    s.data = p.snapshot().data();
+    s.data = std::move(*p.mutable_snapshot()->mutable_data());
     m.snapshot = std::move(s);
   }
   m.snapshot_offset = p.snapshot_offset();

@@ -9,10 +9,15 @@
 
 namespace raftsql::net {
 
+// The rvalue forms move entries' and snapshot chunks' bytes instead of
+// copying them (the transport's and the peer service's: a 1 MiB chunk
+// copied on each side cost a joining follower a sixth of its CPU).
 void ToProto(const core::Message& m, v1::RaftMessage* out);
+void ToProto(core::Message&& m, v1::RaftMessage* out);
 // InvalidArgument for an unknown message or entry type, or a local-only
 // message type (those never travel).
 absl::StatusOr<core::Message> FromProto(const v1::RaftMessage& p);
+absl::StatusOr<core::Message> FromProto(v1::RaftMessage&& p);
 
 }  // namespace raftsql::net
 

@@ -157,10 +157,10 @@ class GrpcTransport::Peer {
     size_t bytes = 0;
     while (!queue_.empty() &&
            (s->messages == 0 || bytes < owner_->options_.max_batch_bytes)) {
-      const core::Message& m = queue_.front();
+      core::Message& m = queue_.front();
       bytes += ApproximateSize(m);
       s->snapshot |= m.type == core::MessageType::kSnap;
-      ToProto(m, s->batch.add_messages());
+      ToProto(std::move(m), s->batch.add_messages());
       ++s->messages;
       queue_.pop_front();
     }

@@ -390,8 +390,8 @@ class PeerStreamReader final : public grpc::ServerReadReactor<v1::RaftBatch> {
     if (!ok) return Finish(grpc::Status::OK);  // Closed or cancelled.
     std::vector<core::Message> messages;
     messages.reserve(batch_.messages_size());
-    for (const v1::RaftMessage& p : batch_.messages()) {
-      absl::StatusOr<core::Message> m = net::FromProto(p);
+    for (v1::RaftMessage& p : *batch_.mutable_messages()) {
+      absl::StatusOr<core::Message> m = net::FromProto(std::move(p));
       if (!m.ok()) {
         return Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                    std::string(m.status().message())));
