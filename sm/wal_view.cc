@@ -255,6 +255,7 @@ absl::StatusOr<std::string> WalView::Read(uint64_t offset, uint64_t n) const {
     s = ReadDatabase(first * page_size_, pages.size(), pages.data());
     if (!s.ok()) return s;
   }
+  if (offset == first * page_size_ && n == pages.size()) return pages;
   return pages.substr(offset - first * page_size_, n);
 }
 
