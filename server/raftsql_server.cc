@@ -6,6 +6,7 @@
 //
 // SIGTERM or SIGINT stops it gracefully (a leader hands over leadership
 // first); a restart recovers from --data-dir.
+#include <malloc.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -161,9 +162,19 @@ absl::Status LoadNodeTls(uint64_t id, raftsql::net::Tls* out) {
   return absl::OkStatus();
 }
 
+// The allocator's thresholds (main sets them, once). Buffers of a MiB or so
+// (snapshot chunks on both ends, batches of entries, pages of results) come
+// and go all the time; by default glibc maps each one afresh or returns the
+// top of its heap at once, and the next buffer then faults in every page
+// again. That faulting was most of a joining follower's CPU.
+constexpr int kMallocMmapThresholdBytes = 4 << 20;
+constexpr int kMallocTrimThresholdBytes = 32 << 20;
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  mallopt(M_MMAP_THRESHOLD, kMallocMmapThresholdBytes);
+  mallopt(M_TRIM_THRESHOLD, kMallocTrimThresholdBytes);
   absl::SetProgramUsageMessage(
       "one node of a raftsql cluster (Raft-replicated SQLite). Flags may be "
       "spelled with - or _.\n  raftsql_server --id=1 --listen=127.0.0.1:7001 "
