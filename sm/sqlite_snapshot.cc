@@ -84,15 +84,17 @@ absl::Status SqliteStateMachine::RestoreReceived(uint64_t index,
   if (!s.ok()) return s;
   sink_->Restored();
   if (options_.vfs == nullptr) {
-    std::fprintf(stderr, "raftsql: snapshot image %llu swapped in in %lld ms\n",
+    std::fprintf(stderr,
+                 "raftsql: snapshot image %llu swapped in in %lld ms (%s)\n",
                  static_cast<unsigned long long>(index),
-                 MillisecondsSince(began));
+                 MillisecondsSince(began), LastSwapParts().c_str());
   }
   return absl::OkStatus();
 }
 
 absl::Status SqliteStateMachine::SwapIn(uint64_t index,
                                         const std::string& from) {
+  auto began = std::chrono::steady_clock::now();
   // Every connection to the old file goes first: its image in the making,
   // the readers (a running read is interrupted with this, and its
   // connection closes when it lets go), the validator's, the writer's.
@@ -107,6 +109,8 @@ absl::Status SqliteStateMachine::SwapIn(uint64_t index,
     validator_.reset();
   }
   CloseWriter();
+  last_swap_.close_ms = MillisecondsSince(began);
+  began = std::chrono::steady_clock::now();
   // The old file keeps a name of its own, so that the rename over it does
   // not free its pages on this thread (seconds for gigabytes): the deleter
   // does.
@@ -118,8 +122,11 @@ absl::Status SqliteStateMachine::SwapIn(uint64_t index,
   absl::Status s = swap_->Begin(from);
   if (s.ok()) s = swap_->Finish();
   if (!old.empty()) deleter_->Delete(old);
+  last_swap_.files_ms = MillisecondsSince(began);
+  began = std::chrono::steady_clock::now();
   if (s.ok()) s = OpenWriter();
   if (s.ok()) s = OpenReaders();
+  last_swap_.open_ms = MillisecondsSince(began);
   if (!s.ok()) return s;
   if (options_.vfs != nullptr) images_->Reset(db_);
   s = LoadMeta();
@@ -129,6 +136,12 @@ absl::Status SqliteStateMachine::SwapIn(uint64_t index,
         absl::StrCat(from, " held index ", applied_, ", not ", index));
   }
   return absl::OkStatus();
+}
+
+std::string SqliteStateMachine::LastSwapParts() const {
+  return absl::StrCat("closing ", last_swap_.close_ms, " ms, files ",
+                      last_swap_.files_ms, " ms, reopening ",
+                      last_swap_.open_ms, " ms");
 }
 
 absl::Status SqliteStateMachine::RestoreFrom(SnapshotImage& image,

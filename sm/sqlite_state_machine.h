@@ -232,8 +232,11 @@ class SqliteStateMachine final : public core::StateMachine {
   // Restore from the received image a snapshot refers to (its file
   // becomes ours: SwapIn), or from `image` (a copy).
   absl::Status RestoreReceived(uint64_t index, uint64_t referenced);
-  // `from` (complete, holding the state at `index`) becomes the database.
+  // `from` (complete, holding the state at `index`) becomes the database;
+  // what each part of it took goes into last_swap_.
   absl::Status SwapIn(uint64_t index, const std::string& from);
+  // "closing N ms, files N ms, reopening N ms": the last SwapIn's parts.
+  std::string LastSwapParts() const;
   absl::Status RestoreFrom(SnapshotImage& image, uint64_t index);
   explicit SqliteStateMachine(const SqliteOptions& options);
   absl::Status Init();
@@ -327,6 +330,13 @@ class SqliteStateMachine final : public core::StateMachine {
   bool vacuum_requested_ = false;   // By a VACUUM in this batch.
   std::unique_ptr<Vacuum> vacuum_;  // Platform files, while one runs.
   std::chrono::steady_clock::time_point vacuum_began_;
+  // The last SwapIn's parts: connections closed, renames and deletes (with
+  // their directory syncs), connections opened again.
+  struct SwapParts {
+    long long close_ms = 0;
+    long long files_ms = 0;
+    long long open_ms = 0;
+  } last_swap_;
   std::atomic<uint64_t> vacuums_done_{0};
   std::atomic<bool> vacuuming_{false};
   bool hold_vacuum_swap_ = false;

@@ -112,12 +112,13 @@ void SqliteStateMachine::FinishVacuum(std::span<const core::Entry> last) {
   std::fprintf(stderr,
                "raftsql: vacuum swapped in at index %llu after %lld ms "
                "(copied at %llu; %.1f MB -> %.1f MB; on the apply loop: %zu "
-               "entries and the copy's close %lld ms, the swap %lld ms)\n",
+               "entries and the copy's close %lld ms, the swap %lld ms: "
+               "%s)\n",
                static_cast<unsigned long long>(applied_),
                MillisecondsSince(vacuum_began_),
                static_cast<unsigned long long>(copied_at), before,
                Megabytes(options_.path), last.size(), finish_ms,
-               MillisecondsSince(swap_began));
+               MillisecondsSince(swap_began), LastSwapParts().c_str());
 }
 
 }  // namespace raftsql::sm
