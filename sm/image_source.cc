@@ -81,16 +81,19 @@ void ImageSource::Request(const core::SnapshotMetadata& metadata) {
     if (ready_.has_value() && ready_->info.metadata.index >= metadata.index) {
       return;  // Nothing newer to show.
     }
-    if (preparing_) return;
-    if (failures_ > 0 && std::chrono::steady_clock::now() < retry_at_) return;
   }
-  if (db_ != nullptr) {
+  if (db_ != nullptr) {  // The simulator: at once, and never on a clock.
     absl::StatusOr<std::string> bytes = SerializeDatabase(db_);
     if (!bytes.ok()) return Fail(std::string(bytes.status().message()));
     Ready ready;
     ready.info = core::ImageInfo{metadata, bytes->size()};
     ready.bytes = std::move(*bytes);
     return Publish(std::move(ready));
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (preparing_) return;
+    if (failures_ > 0 && std::chrono::steady_clock::now() < retry_at_) return;
   }
   StopWorker();  // Reading ahead for the older image.
   sqlite3* reader = nullptr;
