@@ -9,7 +9,9 @@
 namespace raftsql::sm {
 
 CheckpointSchedule::CheckpointSchedule(int frames)
-    : frames_(std::max(frames, 1)), slack_(std::max(frames / 8, 1)) {}
+    : frames_(std::max(frames, 1)),
+      slack_(std::max(frames / 8, 1)),
+      writer_copy_max_(4 * frames_) {}
 
 CheckpointSchedule::Action CheckpointSchedule::AfterCommit(
     int frames, bool thread_busy, const Pass& thread_last) {
@@ -24,14 +26,24 @@ CheckpointSchedule::Action CheckpointSchedule::AfterCommit(
   if (!thread_busy && thread_last.generation == generation_) {
     copied = std::max(copied, thread_last.copied);
   }
-  if (frames >= 4 * frames_ || (!thread_busy && frames - copied <= slack_)) {
+  const int left = frames - copied;
+  const bool over = frames >= 4 * frames_;
+  const bool held_back =
+      thread_last.generation == generation_ && thread_last.held_back;
+  if ((over && (left <= writer_copy_max_ || !held_back)) ||
+      (!thread_busy && left <= slack_)) {
     // Had the pass copied everything, the next commit starts the WAL over
     // and this no longer applies; otherwise a reader or the thread held it
     // back, and the next try waits for the WAL to grow.
     next_attempt_ = frames + slack_;
     return Action::kWriterPass;
   }
-  return thread_busy ? Action::kNothing : Action::kKickThread;
+  if (thread_busy) return Action::kNothing;
+  // More than the writer may copy, held back by a reader: the thread
+  // copies it once the reader lets go. Until then a pass gains nothing,
+  // and the next waits for the WAL to grow.
+  if (over) next_attempt_ = frames + slack_;
+  return Action::kKickThread;
 }
 
 void CheckpointSchedule::AfterWriterPass(int copied) {
@@ -138,7 +150,7 @@ void WalCheckpointer::Run() {
     }
     l.lock();
     ++thread_passes_;
-    if (rc == SQLITE_OK) thread_last_ = {generation, copied};
+    if (rc == SQLITE_OK) thread_last_ = {generation, copied, copied < log};
     pending_ = false;
   }
 }

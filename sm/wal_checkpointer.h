@@ -13,7 +13,11 @@
 //     generation's pages on its own time);
 //   - once a pass is over, the writer copies the rest itself if that is at
 //     most `frames / 8` frames, else the thread goes again;
-//   - at 4 x `frames` the writer copies whatever the thread left.
+//   - at 4 x `frames` the writer copies whatever the thread left; but when
+//     a reader (an image for a follower) held the thread's last pass back,
+//     a rest over 4 x `frames` frames goes to the thread again: once the
+//     reader lets go, the writer would otherwise copy all the WAL it held,
+//     on its thread (seconds, for the WAL of a long transfer).
 // Attempts that find nothing to gain (a reader still on old frames, the
 // thread at work) are retried only after the WAL grew by `frames / 8`, so
 // no commit pays for an fsync that copies nothing.
@@ -41,6 +45,8 @@ class CheckpointSchedule {
   struct Pass {
     uint64_t generation = ~uint64_t{0};
     int copied = 0;
+    // A reader kept the pass from copying every frame the WAL held.
+    bool held_back = false;
   };
   // After a commit that left `frames` frames in the WAL. `thread_busy`: a
   // thread pass is under way; `thread_last`: the last one that finished.
@@ -56,6 +62,7 @@ class CheckpointSchedule {
  private:
   const int frames_;
   const int slack_;
+  const int writer_copy_max_;  // Frames the writer copies in a pass, at most.
   int last_frames_ = 0;
   uint64_t generation_ = 0;
   int next_attempt_ = 0;   // No attempt before the WAL holds this many.

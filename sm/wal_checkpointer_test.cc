@@ -63,6 +63,21 @@ TEST(CheckpointSchedule, AWriterPassHeldBackWaitsForTheWalToGrow) {
   EXPECT_EQ(s.AfterCommit(1225, false, Pass{0, 1000}), Action::kKickThread);
 }
 
+TEST(CheckpointSchedule, AWalAReaderHeldBackIsCopiedByTheThreadNotTheWriter) {
+  // (Without a reader, at four times the writer copies whatever is left,
+  // however much: AWalWaitsForASlowThreadOnlyUntilItsPassEnds.)
+  CheckpointSchedule s(1000);
+  ASSERT_EQ(s.AfterCommit(1000, false, kNoPass), Action::kKickThread);
+  // A reader kept the thread at frame 200 while 49,800 more arrived.
+  const Pass held{0, 200, /*held_back=*/true};
+  EXPECT_EQ(s.AfterCommit(50000, false, held), Action::kKickThread);
+  EXPECT_EQ(s.AfterCommit(50100, true, held), Action::kNothing);
+  // No pass per commit while it may still hold the WAL back.
+  EXPECT_EQ(s.AfterCommit(50110, false, held), Action::kNothing);
+  // The reader let go and the thread copied 50,000: the writer, the rest.
+  EXPECT_EQ(s.AfterCommit(50200, false, Pass{0, 50000}), Action::kWriterPass);
+}
+
 TEST(CheckpointSchedule, AWalStartedOverForgetsTheOldPasses) {
   CheckpointSchedule s(1000);
   ASSERT_EQ(s.AfterCommit(1100, false, Pass{0, 1000}), Action::kWriterPass);
