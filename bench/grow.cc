@@ -40,6 +40,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kRowsPerBatch = 100;
 constexpr int kRowBytes = 1000;
+// Loop iterations at least this long are all printed after the vacuum.
+constexpr int kLongLoopMs = 1000;
 
 struct Options {
   int to_mb = 1024;
@@ -77,6 +79,20 @@ void PrintLogLines(const std::string& log, const std::string& what,
     if (on && line.find(what) != std::string::npos) {
       ++printed;
       std::printf("  %s\n", line.c_str());
+    }
+  }
+}
+
+// Every "slow Raft loop: N ms" line of `log` with N at least `ms`, from any
+// phase (the first few lines of a phase can miss the longest).
+void PrintLoopsOver(int id, const std::string& log, int ms) {
+  std::ifstream in(log);
+  const std::string what = "slow Raft loop: ";
+  for (std::string line; std::getline(in, line);) {
+    const size_t at = line.find(what);
+    if (at == std::string::npos) continue;
+    if (std::atoi(line.c_str() + at + what.size()) >= ms) {
+      std::printf("  node %d: %s\n", id, line.c_str());
     }
   }
 }
@@ -289,6 +305,7 @@ bool Vacuum(tools::LocalCluster& c, Grower& g, const Step& empty, int nodes) {
   for (int id = 1; id <= nodes; ++id) {
     PrintLogLines(c.LogPath(id), "slow Raft loop", 5, "vacuum started");
     PrintLogLines(c.LogPath(id), "leads at term", 5, "vacuum started");
+    PrintLoopsOver(id, c.LogPath(id), kLongLoopMs);
   }
   std::printf("  term after the vacuum: %llu\n",
               static_cast<unsigned long long>(g.Term()));
