@@ -166,15 +166,19 @@ absl::Status LoadNodeTls(uint64_t id, raftsql::net::Tls* out) {
 // (snapshot chunks on both ends, batches of entries, pages of results) come
 // and go all the time; by default glibc maps each one afresh or returns the
 // top of its heap at once, and the next buffer then faults in every page
-// again. That faulting was most of a joining follower's CPU.
+// again. That faulting was most of a joining follower's CPU. What the heap
+// keeps is bounded by the trim threshold per arena, and the arenas (glibc
+// makes up to eight per core, one for each busy gRPC thread) to two.
 constexpr int kMallocMmapThresholdBytes = 4 << 20;
 constexpr int kMallocTrimThresholdBytes = 32 << 20;
+constexpr int kMallocArenas = 2;
 
 }  // namespace
 
 int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, kMallocMmapThresholdBytes);
   mallopt(M_TRIM_THRESHOLD, kMallocTrimThresholdBytes);
+  mallopt(M_ARENA_MAX, kMallocArenas);
   absl::SetProgramUsageMessage(
       "one node of a raftsql cluster (Raft-replicated SQLite). Flags may be "
       "spelled with - or _.\n  raftsql_server --id=1 --listen=127.0.0.1:7001 "
