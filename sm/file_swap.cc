@@ -20,7 +20,12 @@ absl::Status RenamePlatformFile(const std::string& from,
     return absl::DataLossError(absl::StrCat("cannot rename ", from, " to ", to,
                                             ": ", std::strerror(errno)));
   }
-  const std::filesystem::path parent = std::filesystem::path(to).parent_path();
+  return SyncParentDirectory(to);
+}
+
+absl::Status SyncParentDirectory(const std::string& path) {
+  const std::filesystem::path parent =
+      std::filesystem::path(path).parent_path();
   const std::string dir = parent.empty() ? "." : parent.string();
   const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   const bool synced = fd >= 0 && fsync(fd) == 0;
@@ -37,7 +42,8 @@ FileSwap::FileSwap(std::string path, const char* vfs, RenameFile rename)
       received_(path_ + ".received"),
       incoming_(path_ + ".incoming"),
       vfs_(sqlite3_vfs_find(vfs)),
-      rename_(rename != nullptr ? std::move(rename) : RenamePlatformFile) {
+      rename_(rename != nullptr ? rename : RenamePlatformFile),
+      platform_rename_(rename == nullptr) {
   CHECK(vfs_ != nullptr);
 }
 
@@ -65,7 +71,14 @@ absl::Status FileSwap::Begin(const std::string& from) {
   return rename_(from, incoming_);
 }
 
-absl::Status FileSwap::Finish() {
+absl::Status FileSwap::SyncDirectory() {
+  if (!directory_unsynced_) return absl::OkStatus();
+  absl::Status s = SyncParentDirectory(path_);
+  if (s.ok()) directory_unsynced_ = false;
+  return s;
+}
+
+absl::Status FileSwap::Finish(bool sync_last) {
   if (!Exists(incoming_)) return absl::OkStatus();
   // The old WAL or journal must never meet the new file (SQLite would
   // replay it into it): their deletes are durable before the rename. A
@@ -77,7 +90,13 @@ absl::Status FileSwap::Finish() {
   }
   absl::Status s = Delete(path_ + "-shm", /*durably=*/false);
   if (!s.ok()) return s;
-  return rename_(incoming_, path_);
+  if (sync_last || !platform_rename_) return rename_(incoming_, path_);
+  if (std::rename(incoming_.c_str(), path_.c_str()) != 0) {
+    return absl::DataLossError(absl::StrCat("cannot rename ", incoming_, " to ",
+                                            path_, ": ", std::strerror(errno)));
+  }
+  directory_unsynced_ = true;
+  return absl::OkStatus();
 }
 
 }  // namespace raftsql::sm

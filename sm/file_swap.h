@@ -30,6 +30,8 @@ namespace raftsql::sm {
 using RenameFile =
     std::function<absl::Status(const std::string& from, const std::string& to)>;
 absl::Status RenamePlatformFile(const std::string& from, const std::string& to);
+// Syncs the directory that holds `path`.
+absl::Status SyncParentDirectory(const std::string& path);
 
 class FileSwap {
  public:
@@ -43,8 +45,14 @@ class FileSwap {
   absl::Status Begin() { return Begin(received_); }
   // The same from another complete file (a vacuumed copy, vacuum.h).
   absl::Status Begin(const std::string& from);
-  // Nothing to do unless Begin ran.
-  absl::Status Finish();
+  // Nothing to do unless Begin ran. `sync_last` false: the last rename's
+  // directory sync is left to SyncDirectory (platform renames; an injected
+  // rename is durable by itself). Until then a crash may undo that rename,
+  // which leaves `<db>.incoming` for Finish at the next open: the caller
+  // syncs before anything relies on the swap (before compacting its log).
+  absl::Status Finish(bool sync_last = true);
+  // Syncs the directory if a Finish left its last rename unsynced.
+  absl::Status SyncDirectory();
 
  private:
   bool Exists(const std::string& path) const;
@@ -56,6 +64,8 @@ class FileSwap {
   const std::string incoming_;
   sqlite3_vfs* const vfs_;
   const RenameFile rename_;
+  const bool platform_rename_;  // rename_ is RenamePlatformFile.
+  bool directory_unsynced_ = false;
 };
 
 }  // namespace raftsql::sm
