@@ -146,52 +146,68 @@ TEST(ImageSource, ANewerImageReplacesTheOlder) {
   }
 }
 
-TEST(ImageSource, AnImageStaysTheSameWhileWritesAndCheckpointsGoOn) {
-  TempDir dir;
-  auto sm = OpenFile(dir.File("db"));
-  ApplyOk(*sm, Cmd({S("CREATE TABLE t(v BLOB)")}));
-  Insert(*sm, 100);
-  Checkpoint(dir.File("db"), "PASSIVE");
-  Insert(*sm, 60);  // Pages in the WAL, others in the file.
-  auto* source = static_cast<ImageSource*>(sm->snapshot_source());
-  const core::SnapshotMetadata asked = At(*sm);
-  const std::string expected = DumpDatabase(*sm);
-  source->Request(asked);
-  source->Wait();
-  const uint64_t size = source->Latest()->size;
+// A table of 100 rows whose WAL a checkpoint copied; Begin asks for an
+// image of what it holds then.
+class HeldImageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sm_ = OpenFile(dir_.File("db"));
+    ApplyOk(*sm_, Cmd({S("CREATE TABLE t(v BLOB)")}));
+    Insert(*sm_, 100);
+    Checkpoint(dir_.File("db"), "PASSIVE");
+  }
+  void Begin() {
+    source_ = static_cast<ImageSource*>(sm_->snapshot_source());
+    asked_ = At(*sm_);
+    expected_ = DumpDatabase(*sm_);
+    source_->Request(asked_);
+    source_->Wait();
+    size_ = source_->Latest()->size;
+  }
+  // Rows change under the image.
+  void Rewrite() {
+    ApplyOk(*sm_, Cmd({S("UPDATE t SET v = randomblob(2000)")}));
+    Insert(*sm_, 60);
+  }
+  std::string ReadImage(uint64_t chunk) {
+    return ReadAll(*source_, asked_.index, size_, chunk);
+  }
+  void ExpectItHolds(const std::string& image) {
+    ExpectImageHolds(*sm_, asked_, image, expected_, dir_.File("other"));
+  }
+
+  TempDir dir_;
+  std::unique_ptr<SqliteStateMachine> sm_;
+  ImageSource* source_ = nullptr;
+  core::SnapshotMetadata asked_;
+  std::string expected_;
+  uint64_t size_ = 0;
+};
+
+TEST_F(HeldImageTest, AnImageStaysTheSameWhileWritesAndCheckpointsGoOn) {
+  Insert(*sm_, 60);  // Pages in the WAL, others in the file.
+  Begin();
   // Pages change under the image, and are copied into the file as far as
   // it lets a checkpoint go.
-  ApplyOk(*sm, Cmd({S("UPDATE t SET v = randomblob(2000)")}));
-  Insert(*sm, 60);
-  Checkpoint(dir.File("db"), "PASSIVE");
-  ApplyOk(*sm, Cmd({S("DELETE FROM t WHERE rowid % 2 = 0")}));
-  Checkpoint(dir.File("db"), "PASSIVE");
-  const std::string whole = ReadAll(*source, asked.index, size, 1 << 20);
+  Rewrite();
+  Checkpoint(dir_.File("db"), "PASSIVE");
+  ApplyOk(*sm_, Cmd({S("DELETE FROM t WHERE rowid % 2 = 0")}));
+  Checkpoint(dir_.File("db"), "PASSIVE");
+  const std::string whole = ReadImage(1 << 20);
   // Chunks that cut pages read the same bytes.
-  EXPECT_TRUE(ReadAll(*source, asked.index, size, 1000) == whole);
-  EXPECT_FALSE(source->ReadsDatabaseFileOnly());
-  ExpectImageHolds(*sm, asked, whole, expected, dir.File("other"));
+  EXPECT_TRUE(ReadImage(1000) == whole);
+  EXPECT_FALSE(source_->ReadsDatabaseFileOnly());
+  ExpectItHolds(whole);
 }
 
-TEST(ImageSource, AWalRestartedUnderAnImageLeavesItReadingTheFile) {
-  TempDir dir;
-  auto sm = OpenFile(dir.File("db"));
-  ApplyOk(*sm, Cmd({S("CREATE TABLE t(v BLOB)")}));
-  Insert(*sm, 100);
+TEST_F(HeldImageTest, AWalRestartedUnderAnImageLeavesItReadingTheFile) {
   // Everything in the WAL is in the file: the image's transaction reads
   // the file alone (mark 0), and a writer may start the WAL over.
-  Checkpoint(dir.File("db"), "PASSIVE");
-  auto* source = static_cast<ImageSource*>(sm->snapshot_source());
-  const core::SnapshotMetadata asked = At(*sm);
-  const std::string expected = DumpDatabase(*sm);
-  source->Request(asked);
-  source->Wait();
-  const uint64_t size = source->Latest()->size;
-  ApplyOk(*sm, Cmd({S("UPDATE t SET v = randomblob(2000)")}));
-  Insert(*sm, 60);
-  const std::string image = ReadAll(*source, asked.index, size, 1 << 20);
-  EXPECT_TRUE(source->ReadsDatabaseFileOnly());
-  ExpectImageHolds(*sm, asked, image, expected, dir.File("other"));
+  Begin();
+  Rewrite();
+  const std::string image = ReadImage(1 << 20);
+  EXPECT_TRUE(source_->ReadsDatabaseFileOnly());
+  ExpectItHolds(image);
 }
 
 TEST(ImageSource, AnImageAtAnotherIndexIsNotMade) {
