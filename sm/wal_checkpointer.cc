@@ -1,8 +1,5 @@
 #include "sm/wal_checkpointer.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <string>
 
@@ -52,20 +49,23 @@ void CheckpointSchedule::AfterWriterPass(int copied) {
 
 namespace {
 
-// The database file (suffix "") or its WAL ("-wal"), or -1.
-int OpenFile(sqlite3* db, const char* suffix) {
-  const char* path = sqlite3_db_filename(db, "main");
-  if (path == nullptr || path[0] == '\0') return -1;
-  return open((std::string(path) + suffix).c_str(), O_RDONLY | O_CLOEXEC);
+// Syncs `db`'s database file (SQLITE_FCNTL_FILE_POINTER) or its WAL
+// (SQLITE_FCNTL_JOURNAL_POINTER) through the connection's own handle: a
+// descriptor of ours, once closed, would drop every POSIX lock this
+// process holds on the file, SQLite's included.
+void SyncThrough(sqlite3* db, int op) {
+  sqlite3_file* file = nullptr;
+  if (sqlite3_file_control(db, "main", op, &file) != SQLITE_OK ||
+      file == nullptr || file->pMethods == nullptr) {
+    return;  // Not open (yet): nothing of it to sync.
+  }
+  file->pMethods->xSync(file, SQLITE_SYNC_NORMAL | SQLITE_SYNC_DATAONLY);
 }
 
 }  // namespace
 
 WalCheckpointer::WalCheckpointer(sqlite3* db, int frames)
-    : db_(db),
-      db_fd_(OpenFile(db, "")),
-      schedule_(frames),
-      thread_([this] { Run(); }) {
+    : db_(db), schedule_(frames), thread_([this] { Run(); }) {
   // A connection that has not read the database yet does not know it is in
   // WAL mode: its checkpoints then did nothing (and said so only by a log
   // size of -1), and the WAL grew without bound.
@@ -79,8 +79,6 @@ WalCheckpointer::~WalCheckpointer() {
   }
   cv_.notify_all();
   thread_.join();
-  if (db_fd_ >= 0) close(db_fd_);
-  if (wal_fd_ >= 0) close(wal_fd_);
   sqlite3_close(db_);
 }
 
@@ -144,9 +142,8 @@ void WalCheckpointer::Run() {
     // them back here instead, and the frames committed during this pass
     // (the writer's pass syncs the WAL first). An extra fsync is never wrong.
     if (rc == SQLITE_OK && copied > 0) {
-      if (wal_fd_ < 0) wal_fd_ = OpenFile(db_, "-wal");
-      if (db_fd_ >= 0) fdatasync(db_fd_);
-      if (wal_fd_ >= 0) fdatasync(wal_fd_);
+      SyncThrough(db_, SQLITE_FCNTL_FILE_POINTER);
+      SyncThrough(db_, SQLITE_FCNTL_JOURNAL_POINTER);
     }
     l.lock();
     ++thread_passes_;

@@ -95,10 +95,7 @@ class WalCheckpointer {
   void AfterCommit(sqlite3* writer, int frames);  // The writer's thread.
   void Run();                                     // The thread.
 
-  sqlite3* const db_;
-  // The database file and its WAL, for the thread's fsyncs (or -1).
-  const int db_fd_;
-  int wal_fd_ = -1;  // The thread's; opened at its first pass.
+  sqlite3* const db_;  // The thread's; its file handles sync what it copied.
 
   mutable std::mutex mu_;  // Guards what follows, except thread_.
   std::condition_variable cv_;

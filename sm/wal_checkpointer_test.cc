@@ -1,6 +1,8 @@
 #include "sm/wal_checkpointer.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -156,6 +158,58 @@ TEST(CheckpointSchedule, AWalWaitsForASlowThreadOnlyUntilItsPassEnds) {
   const Tally t = Simulate(1000, 3, 2000, 100'000);
   EXPECT_GE(t.generations, 100'000 * 3 / (1002 + 6000 + 3));
   EXPECT_LE(t.thread_passes, t.generations + 1);
+}
+
+// Whether a process other than this one could take a write lock on all of
+// `path`. POSIX locks belong to a process: only another one can tell
+// whether this one holds any.
+bool AnotherProcessCouldLock(const std::string& path) {
+  const pid_t child = fork();
+  if (child == 0) {
+    const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    struct flock lock = {};
+    lock.l_type = F_WRLCK;
+    lock.l_whence = SEEK_SET;  // From 0, length 0: the whole file.
+    const bool free =
+        fd >= 0 && fcntl(fd, F_GETLK, &lock) == 0 && lock.l_type == F_UNLCK;
+    _exit(free ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+TEST(WalCheckpointer, ItLeavesThisProcessesLocksOnTheDatabaseInPlace) {
+  TempDir dir;
+  const std::string path = dir.File("a.db");
+  sqlite3* writer = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(writer,
+                         "PRAGMA journal_mode=WAL; CREATE TABLE t(x);"
+                         "BEGIN; SELECT count(*) FROM t",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  // SQLite's lock while a transaction reads: what must stay.
+  ASSERT_FALSE(AnotherProcessCouldLock(path));
+  sqlite3* other = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &other), SQLITE_OK);
+  sqlite3* own = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &own), SQLITE_OK);
+  {
+    WalCheckpointer checkpointer(own, 10);
+    checkpointer.Attach(other);
+    for (int i = 0; i < 200; ++i) {  // Thread passes, with their syncs.
+      ASSERT_EQ(sqlite3_exec(other, "INSERT INTO t VALUES (randomblob(3000))",
+                             nullptr, nullptr, nullptr),
+                SQLITE_OK);
+    }
+    EXPECT_GE(checkpointer.counts().thread_passes, 1u);
+    sqlite3_wal_hook(other, nullptr, nullptr);
+  }  // Its descriptors, had it any, close here.
+  EXPECT_FALSE(AnotherProcessCouldLock(path));
+  sqlite3_close(other);
+  sqlite3_exec(writer, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close(writer);
 }
 
 TEST(WalCheckpointer, TheWalStartsOverAndStaysBoundedUnderSteadyCommits) {
