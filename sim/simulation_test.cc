@@ -104,32 +104,36 @@ TEST(Simulation, FrequentCrashesMidWriteDoNotBreakTheRealRuntime) {
 
 // Seeds that once found a bug; each must pass forever after.
 TEST(SimulationRegression, SeedsThatFoundBugsPass) {
+  enum Mode { kKv, kSql, kSqlSyncDisk, kSqlDisk };
   struct Case {
     uint64_t seed;
+    Mode mode;
     const char* bug;
   };
   const Case cases[] = {
-      {1, "clients idle after healing: the liveness phase never wrote"},
-      {11, "linearizability search copied its state at every step"},
-      {462, "a torn write kept a Ready's entries but lost its HardState"},
+      {1, kKv, "clients idle after healing: the liveness phase never wrote"},
+      {11, kKv, "linearizability search copied its state at every step"},
+      {462, kKv, "a torn write kept a Ready's entries but lost its HardState"},
+      // Two leaders' SQLite images of the same index differ byte for byte;
+      // a resumed transfer once stitched chunks of both together.
+      {1029, kSql, "snapshot chunks of two senders mixed into one image"},
+      // A session retry answered from its stored result recorded its older
+      // table versions again; TableVersions CHECKs that they only grow.
+      {4012, kSqlSyncDisk, "a session retry moved a table's version back"},
+      // A moved-from std::function was asked whether it was empty.
+      {5001, kSqlDisk,
+       "the file swap took the platform's rename for the simulator's disk"},
   };
   for (const Case& c : cases) {
     SimOptions o;
     o.seed = c.seed;
+    o.sql = c.mode != kKv;
+    o.sync_disk = c.mode == kSqlSyncDisk;
+    o.sql_disk = c.mode == kSqlDisk;
     const SimResult r = Simulation(o).Run();
     EXPECT_TRUE(r.passed) << "seed " << c.seed << " (" << c.bug
                           << "): " << r.failure;
   }
-}
-
-TEST(SimulationRegression, Seed1029SqlSnapshotChunksAreNotMixedAcrossSenders) {
-  // Two leaders' SQLite images of the same index differ byte for byte; a
-  // resumed transfer once stitched chunks of both into a corrupt database.
-  SimOptions o;
-  o.seed = 1029;
-  o.sql = true;
-  const SimResult r = Simulation(o).Run();
-  EXPECT_TRUE(r.passed) << r.failure;
 }
 
 TEST(SimulationRegression, Seed12SqlOnDiskStateMachineAheadOfStoredCommit) {
@@ -144,30 +148,6 @@ TEST(SimulationRegression, Seed12SqlOnDiskStateMachineAheadOfStoredCommit) {
   const SimResult r = Simulation(o).Run();
   EXPECT_TRUE(r.passed) << r.failure;
   EXPECT_GT(r.faults.count("database writes lost"), 0u);
-}
-
-TEST(SimulationRegression, Seed5001SqlDiskSwapRenamesOnTheSimulatedDisk) {
-  // The file swap took the platform's rename for the simulator's disk (a
-  // moved-from function was asked whether it was empty), so restoring a
-  // snapshot failed: "cannot rename .../state.db.incoming: No such file".
-  SimOptions o;
-  o.seed = 5001;
-  o.sql = true;
-  o.sql_disk = true;
-  const SimResult r = Simulation(o).Run();
-  EXPECT_TRUE(r.passed) << r.failure;
-}
-
-TEST(SimulationRegression, Seed4012SqlRetryKeepsTableVersionsMonotonic) {
-  // A session retry answered from its stored result recorded that result's
-  // (older) table versions again, moving a version back; TableVersions
-  // CHECKs that versions only grow within a batch.
-  SimOptions o;
-  o.seed = 4012;
-  o.sql = true;
-  o.sync_disk = true;
-  const SimResult r = Simulation(o).Run();
-  EXPECT_TRUE(r.passed) << r.failure;
 }
 
 TEST(SimulationRegression, Seed15BrokenDiskDoesNotStormTheNetwork) {
