@@ -160,6 +160,17 @@ TEST(CheckpointSchedule, AWalWaitsForASlowThreadOnlyUntilItsPassEnds) {
   EXPECT_LE(t.thread_passes, t.generations + 1);
 }
 
+// A connection to a new WAL-mode database at `path`, after `sql`.
+sqlite3* OpenWal(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  EXPECT_EQ(
+      sqlite3_exec(db, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK);
+  return db;
+}
+
 // Whether a process other than this one could take a write lock on all of
 // `path`. POSIX locks belong to a process: only another one can tell
 // whether this one holds any.
@@ -182,13 +193,8 @@ bool AnotherProcessCouldLock(const std::string& path) {
 TEST(WalCheckpointer, ItLeavesThisProcessesLocksOnTheDatabaseInPlace) {
   TempDir dir;
   const std::string path = dir.File("a.db");
-  sqlite3* writer = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(writer,
-                         "PRAGMA journal_mode=WAL; CREATE TABLE t(x);"
-                         "BEGIN; SELECT count(*) FROM t",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  sqlite3* writer =
+      OpenWal(path, "CREATE TABLE t(x); BEGIN; SELECT count(*) FROM t");
   // SQLite's lock while a transaction reads: what must stay.
   ASSERT_FALSE(AnotherProcessCouldLock(path));
   sqlite3* other = nullptr;
@@ -215,13 +221,8 @@ TEST(WalCheckpointer, ItLeavesThisProcessesLocksOnTheDatabaseInPlace) {
 TEST(WalCheckpointer, TheWalStartsOverAndStaysBoundedUnderSteadyCommits) {
   TempDir dir;
   const std::string path = dir.File("a.db");
-  sqlite3* writer = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(writer,
-                         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                         "CREATE TABLE t(x)",
-                         nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  sqlite3* writer =
+      OpenWal(path, "PRAGMA synchronous=NORMAL; CREATE TABLE t(x)");
   sqlite3* own = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &own), SQLITE_OK);
   WalCheckpointer::Counts counts;
