@@ -180,9 +180,7 @@ absl::Status WalView::Scan(const std::atomic<bool>& stop) {
           sum[0] != Big32(frame + kFrameChecksum) ||
           sum[1] != Big32(frame + kFrameChecksum + 4)) {
         // Overwritten by a restart (wal_view.h), or damaged.
-        unsigned char header[kWalHeaderBytes];
-        if (ReadFile(wal_file_, header, sizeof header, 0) &&
-            std::memcmp(header + kWalSalts, salts_.data(), 8) != 0) {
+        if (WalRestarted()) {
           database_file_only_ = true;
           latest_.clear();
           return absl::OkStatus();
@@ -201,6 +199,13 @@ absl::Status WalView::Scan(const std::atomic<bool>& stop) {
                                             page_count_));
   }
   return absl::OkStatus();
+}
+
+bool WalView::WalRestarted() const {
+  // A restart writes a header with new salts before it overwrites a frame.
+  unsigned char header[kWalHeaderBytes];
+  return ReadFile(wal_file_, header, sizeof header, 0) &&
+         std::memcmp(header + kWalSalts, salts_.data(), 8) != 0;
 }
 
 bool WalView::ReadFrame(uint32_t pgno, const Frame& f, char* out) const {
@@ -243,9 +248,7 @@ absl::StatusOr<std::string> WalView::Read(uint64_t offset, uint64_t n) const {
     if (it == latest_.end()) continue;
     char* out = pages.data() + (p - first) * page_size_;
     if (ReadFrame(it->first, it->second, out)) continue;
-    unsigned char header[kWalHeaderBytes];
-    if (!ReadFile(wal_file_, header, sizeof header, 0) ||
-        std::memcmp(header + kWalSalts, salts_.data(), 8) == 0) {
+    if (!WalRestarted()) {
       return absl::DataLossError(absl::StrCat("WAL frame ", it->second.index,
                                               " changed under a read"));
     }

@@ -35,7 +35,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -66,7 +65,6 @@ class WalView {
   absl::Status Scan(const std::atomic<bool>& stop);
 
   uint64_t size_bytes() const { return uint64_t{page_count_} * page_size_; }
-  uint32_t page_size() const { return page_size_; }
   uint32_t frames() const { return max_frame_; }
   // Pages read from the WAL, after Scan.
   size_t pages_in_wal() const { return latest_.size(); }
@@ -93,6 +91,9 @@ class WalView {
   // if it is no longer the frame the scan saw.
   bool ReadFrame(uint32_t pgno, const Frame& f, char* out) const;
   absl::Status ReadDatabase(uint64_t offset, uint64_t n, char* out) const;
+  // The WAL's header has other salts than the scan's: it was started over
+  // (a frame that no longer checks out was overwritten, not damaged).
+  bool WalRestarted() const;
   void Checksum(const unsigned char* data, size_t n,
                 std::array<uint32_t, 2>* sum) const;
 
