@@ -14,13 +14,23 @@
 
 namespace raftsql::sm {
 
-absl::Status RenamePlatformFile(const std::string& from,
-                                const std::string& to) {
+namespace {
+
+// rename(2) alone: durable once the directory is synced.
+absl::Status RenameUnsynced(const std::string& from, const std::string& to) {
   if (std::rename(from.c_str(), to.c_str()) != 0) {
     return absl::DataLossError(absl::StrCat("cannot rename ", from, " to ", to,
                                             ": ", std::strerror(errno)));
   }
-  return SyncParentDirectory(to);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RenamePlatformFile(const std::string& from,
+                                const std::string& to) {
+  absl::Status s = RenameUnsynced(from, to);
+  return s.ok() ? SyncParentDirectory(to) : s;
 }
 
 absl::Status SyncParentDirectory(const std::string& path) {
@@ -91,12 +101,9 @@ absl::Status FileSwap::Finish(bool sync_last) {
   absl::Status s = Delete(path_ + "-shm", /*durably=*/false);
   if (!s.ok()) return s;
   if (sync_last || !platform_rename_) return rename_(incoming_, path_);
-  if (std::rename(incoming_.c_str(), path_.c_str()) != 0) {
-    return absl::DataLossError(absl::StrCat("cannot rename ", incoming_, " to ",
-                                            path_, ": ", std::strerror(errno)));
-  }
-  directory_unsynced_ = true;
-  return absl::OkStatus();
+  s = RenameUnsynced(incoming_, path_);
+  if (s.ok()) directory_unsynced_ = true;
+  return s;
 }
 
 }  // namespace raftsql::sm
