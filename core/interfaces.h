@@ -107,6 +107,14 @@ class StateMachine {
   // Called on every tick, on the thread that applies: work a state machine
   // runs in the background finishes here even when no entry applies.
   virtual void OnTick() {}
+  // True while work of the state machine's own (a file swap) keeps it from
+  // applying. The node then goes on with Raft (persists, sends, commits)
+  // and keeps the committed entries, bounded (Node::kMaxParkedBytes), until
+  // this is false again (asked after each OnTick and before each apply).
+  // Meanwhile it calls neither Sync, SnapshotData nor the snapshot source;
+  // Restore may come (a snapshot replaces what waits) and waits for the
+  // work to end.
+  virtual bool ApplyPaused() const { return false; }
 };
 
 }  // namespace raftsql::core

@@ -101,6 +101,7 @@ void Node::Tick() {
   raw_.Tick();
   MaybeReleaseImage();
   options_.state_machine->OnTick();
+  ApplyParked();
   Pump();
 }
 
@@ -176,7 +177,10 @@ void Node::Release() {
 }
 
 void Node::CompactNow() {
-  if (stopped_ || persisting_) return;
+  if (stopped_ || persisting_ || !parked_.empty() ||
+      options_.state_machine->ApplyPaused()) {
+    return;
+  }
   if (options_.state_machine->AppliedIndex() <
       options_.log_store->FirstIndex()) {
     return;  // Nothing applied beyond the current snapshot.
@@ -187,6 +191,9 @@ void Node::CompactNow() {
 void Node::MaybeRequestImage() {
   SnapshotSource* source = options_.state_machine->snapshot_source();
   if (source == nullptr || !raw_.raft().snapshot_wanted()) return;
+  // Parked conf changes are in effect already: the membership is not the
+  // applied index's until they apply (asked again then).
+  if (!parked_.empty()) return;
   raw_.raft().ClearSnapshotWanted();
   // Outside ApplyEntries the membership is the one at the applied index.
   const uint64_t applied = options_.state_machine->AppliedIndex();
@@ -199,7 +206,10 @@ void Node::MaybeRequestImage() {
 void Node::Pump() {
   if (stopped_) return;
   MaybeRequestImage();
-  if (persisting_ || holds_ > 0 || !raw_.HasReady()) return;
+  if (persisting_ || holds_ > 0 || parked_bytes_ >= kMaxParkedBytes ||
+      !raw_.HasReady()) {
+    return;
+  }
   Ready rd = raw_.GetReady();
   if (rd.soft_state.has_value() && observer_.on_soft_state) {
     observer_.on_soft_state(*rd.soft_state);
@@ -324,6 +334,12 @@ void Node::ApplyCommitted(Ready& rd) {
       return;
     }
     CHECK_EQ(sm->AppliedIndex(), rd.snapshot->metadata.index);
+    // What waited was committed, so at or below the snapshot (a follower
+    // takes one only beyond its commit index): covered by it.
+    CHECK(parked_.empty() ||
+          parked_.back().index <= rd.snapshot->metadata.index);
+    parked_.clear();
+    parked_bytes_ = 0;
     if (observer_.on_restore) observer_.on_restore(rd.snapshot->metadata);
   }
   ApplyEntries(std::move(rd.committed_entries));
@@ -340,6 +356,34 @@ void Node::ApplyEntries(std::vector<Entry> todo) {
                return e.index > applied;
              }));
   if (todo.empty()) return;
+  ApplyParked();
+  if (!parked_.empty() || sm->ApplyPaused()) return Park(std::move(todo));
+  ApplyInOrder(std::move(todo), /*conf_changes_done=*/false);
+}
+
+void Node::Park(std::vector<Entry> todo) {
+  CHECK_EQ(todo.front().index, parked_.empty()
+                                   ? options_.state_machine->AppliedIndex() + 1
+                                   : parked_.back().index + 1);
+  for (Entry& e : todo) {
+    ApplyConfChangeEntry(e);
+    parked_bytes_ += e.Size();
+    parked_.push_back(std::move(e));
+  }
+}
+
+void Node::ApplyParked() {
+  if (parked_.empty() || options_.state_machine->ApplyPaused()) return;
+  std::vector<Entry> todo(std::make_move_iterator(parked_.begin()),
+                          std::make_move_iterator(parked_.end()));
+  parked_.clear();
+  parked_bytes_ = 0;
+  ApplyInOrder(std::move(todo), /*conf_changes_done=*/true);
+  ReleaseReads();
+}
+
+void Node::ApplyInOrder(std::vector<Entry> todo, bool conf_changes_done) {
+  StateMachine* sm = options_.state_machine;
   // Rule 2: in index order, each exactly once.
   CHECK_EQ(todo.front().index, sm->AppliedIndex() + 1);
   // One results vector for every batch: its strings keep their storage.
@@ -350,7 +394,7 @@ void Node::ApplyEntries(std::vector<Entry> todo) {
   for (size_t i = 0; i < todo.size(); ++i) {
     const Entry& e = todo[i];
     applied_bytes_since_snapshot_ += e.Size();
-    ApplyConfChangeEntry(e);
+    if (!conf_changes_done) ApplyConfChangeEntry(e);
     if (observer_.on_apply) observer_.on_apply(e, results[i]);
   }
   // A catch-up's huge batch should not stay allocated.
@@ -361,6 +405,9 @@ void Node::MaybeCompact() {
   const uint64_t threshold = options_.snapshot_threshold_entries;
   const uint64_t threshold_bytes = options_.snapshot_threshold_bytes;
   if (threshold == 0 && threshold_bytes == 0) return;
+  // A paused state machine is not synced, and while entries wait the
+  // membership is ahead of its applied index.
+  if (!parked_.empty() || options_.state_machine->ApplyPaused()) return;
   LogStore* store = options_.log_store;
   const uint64_t applied = options_.state_machine->AppliedIndex();
   const bool by_count =

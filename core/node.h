@@ -91,6 +91,9 @@ class Node {
   // The transport tells the leader whether a snapshot reached `id`.
   void ReportSnapshot(uint64_t id, bool delivered);
   uint64_t snapshots_taken() const { return snapshots_taken_; }
+  // Committed entries waiting for a paused state machine (ApplyPaused).
+  size_t parked_entries() const { return parked_.size(); }
+  static constexpr uint64_t kMaxParkedBytes = 64 << 20;
   // Group commit: between Hold() and Release() calls feed the RawNode but
   // start no Ready; Release() then persists everything they produced in one
   // write (one fsync). Holds nest.
@@ -115,6 +118,14 @@ class Node {
   // already: those below the first of `writing` (this Ready's write).
   void ApplyDurableCommitted(Ready* rd, const std::vector<Entry>& writing);
   void ApplyEntries(std::vector<Entry> committed);
+  // While the state machine's apply is paused (StateMachine::ApplyPaused):
+  // `committed` waits in parked_, its conf changes already in effect (the
+  // membership follows the log, as if it had applied).
+  void Park(std::vector<Entry> committed);
+  // Applies what was parked once the pause is over.
+  void ApplyParked();
+  // Hands `todo` to the state machine and reports each entry applied.
+  void ApplyInOrder(std::vector<Entry> todo, bool conf_changes_done);
   void ApplyConfChangeEntry(const Entry& e);
   void ReleaseReads();
   void MaybeCompact();
@@ -141,6 +152,11 @@ class Node {
   // ApplyEntries' results, reused from batch to batch (up to this many).
   std::vector<std::string> apply_results_;
   static constexpr size_t kMaxKeptResults = 4096;
+  // Committed entries waiting for a paused state machine, in index order,
+  // and their bytes. Above kMaxParkedBytes no new Ready starts until the
+  // pause ends: Raft waits rather than memory growing without bound.
+  std::deque<Entry> parked_;
+  uint64_t parked_bytes_ = 0;
   // Read states waiting for the state machine to reach their index.
   std::deque<ReadState> pending_reads_;
   // Bound on reads waiting to be applied; older ones are answered first.

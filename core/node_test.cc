@@ -72,6 +72,7 @@ class CountingMachine final : public StateMachine {
     return sync_status;
   }
   void OnTick() override { ++ticks; }
+  bool ApplyPaused() const override { return paused; }
 
   uint64_t applied = 0;
   int applies = 0;
@@ -81,6 +82,7 @@ class CountingMachine final : public StateMachine {
   int ticks = 0;
   absl::Status sync_status;
   SnapshotSource* source = nullptr;  // Set: a durable state machine.
+  bool paused = false;
 };
 
 class NoImages final : public SnapshotSource {
@@ -322,6 +324,128 @@ TEST(Node, HeldProposalsArePersistedInOneWrite) {
   // commit index alone is not written).
   EXPECT_LE(store.writes - before, 2);
   EXPECT_EQ(sm.applied, 51u);
+}
+
+TEST(Node, WhileApplyIsPausedEntriesCommitAndWaitThenApplyInOrder) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NullTransport net;
+  NodeOptions o = Options(store, sm, net);
+  o.snapshot_threshold_entries = 3;
+  std::vector<uint64_t> reported;
+  NodeObserver observer;
+  observer.on_apply = [&reported](const Entry& e, const std::string&) {
+    reported.push_back(e.index);
+  };
+  Node node(o, observer);
+  node.Campaign();
+  ASSERT_EQ(sm.applied, 1u);
+  sm.paused = true;
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  node.Tick();
+  // Written and committed, not applied, and nothing compacted: a paused
+  // state machine is not synced.
+  EXPECT_EQ(store.LastIndex(), 11u);
+  EXPECT_EQ(node.raw().raft().log().committed(), 11u);
+  EXPECT_EQ(sm.applied, 1u);
+  EXPECT_EQ(node.parked_entries(), 10u);
+  EXPECT_EQ(sm.syncs + sm.copies, 0);
+  sm.paused = false;
+  node.Tick();
+  EXPECT_EQ(sm.applied, 11u);
+  EXPECT_EQ(node.parked_entries(), 0u);
+  std::vector<uint64_t> want;
+  for (uint64_t i = 1; i <= 11; ++i) want.push_back(i);
+  EXPECT_EQ(reported, want);
+  ASSERT_TRUE(node.Propose("x").ok());  // Compacts again.
+  EXPECT_EQ(sm.applied, 12u);
+  EXPECT_GT(node.snapshots_taken(), 0u);
+}
+
+TEST(Node, AParkedConfChangeTakesEffectAtOnce) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NullTransport net;
+  Node node(Options(store, sm, net), {});
+  node.Campaign();
+  sm.paused = true;
+  ASSERT_TRUE(
+      node.ProposeConfChange(ConfChange{ConfChange::Type::kAddLearner, 2, ""})
+          .ok());
+  EXPECT_EQ(sm.applied, 1u);
+  EXPECT_EQ(node.raw().raft().tracker().GetConfState().learners,
+            std::vector<uint64_t>{2});
+  sm.paused = false;
+  node.Tick();
+  EXPECT_EQ(sm.applied, 2u);
+  EXPECT_EQ(node.raw().raft().tracker().GetConfState().learners,
+            std::vector<uint64_t>{2});
+}
+
+TEST(Node, AboveTheParkedBoundRaftWaitsForThePauseToEnd) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NullTransport net;
+  Node node(Options(store, sm, net), {});
+  node.Campaign();
+  sm.paused = true;
+  const std::string big(4 << 20, 'x');
+  // Each entry is a little over 4 MiB: this many reach the bound.
+  const uint64_t over = Node::kMaxParkedBytes / big.size();
+  for (uint64_t i = 0; i < over; ++i) ASSERT_TRUE(node.Propose(big).ok());
+  EXPECT_EQ(node.parked_entries(), over);
+  const int writes = store.writes;
+  ASSERT_TRUE(node.Propose(big).ok());
+  node.Tick();
+  EXPECT_EQ(store.writes, writes);  // Not written: no Ready started.
+  sm.paused = false;
+  node.Tick();
+  EXPECT_GT(store.writes, writes);
+  EXPECT_EQ(sm.applied, over + 2);
+}
+
+TEST(Node, ASnapshotReplacesTheEntriesThatWaitForAPausedApply) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1, 2}, {}});
+  CountingMachine sm;
+  NullTransport net;
+  int reported = 0;
+  NodeObserver observer;
+  observer.on_apply = [&reported](const Entry&, const std::string&) {
+    ++reported;
+  };
+  Node node(Options(store, sm, net), observer);
+  sm.paused = true;
+  Message app;
+  app.type = MessageType::kApp;
+  app.from = 2;
+  app.to = 1;
+  app.term = 3;
+  app.commit = 3;
+  for (uint64_t i = 1; i <= 3; ++i) {
+    app.entries.push_back(Entry{3, i, EntryType::kNormal, "e"});
+  }
+  node.Step(app);
+  ASSERT_EQ(node.parked_entries(), 3u);
+  Message snap;
+  snap.type = MessageType::kSnap;
+  snap.from = 2;
+  snap.to = 1;
+  snap.term = 3;
+  snap.snapshot =
+      Snapshot{SnapshotMetadata{10, 3, ConfState{{1, 2}, {}}}, "image"};
+  snap.snapshot_size = 5;
+  node.Step(snap);
+  EXPECT_EQ(sm.restores, 1);
+  EXPECT_EQ(sm.applied, 10u);
+  EXPECT_EQ(node.parked_entries(), 0u);
+  sm.paused = false;
+  node.Tick();
+  EXPECT_EQ(reported, 0);
+  EXPECT_EQ(sm.applied, 10u);
 }
 
 TEST(Node, CompactNowSnapshotsWhateverTheThresholds) {
