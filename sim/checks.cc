@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "core/check.h"
 #include "sim/simulation.h"
 #include "sim/simulation_internal.h"
@@ -64,6 +65,23 @@ void Simulation::CheckFinalState() {
         sm::Decide(checkpoints(id), peers, members.size());
     if (v.diverged) {
       Violation(absl::StrFormat("divergence check: n%d %s", id, v.reason));
+      return;
+    }
+  }
+  // Membership: every member, at the same applied index (converged), has
+  // taken every conf change the leader has.
+  const core::ConfState config =
+      slots_[members[0] - 1]->node->raw().raft().tracker().GetConfState();
+  for (uint64_t id : members) {
+    const core::ConfState mine =
+        slots_[id - 1]->node->raw().raft().tracker().GetConfState();
+    if (mine != config) {
+      Violation(absl::StrFormat(
+          "membership: n%d has voters {%s} learners {%s}, n%d has {%s} {%s}",
+          id, absl::StrJoin(mine.voters, ","),
+          absl::StrJoin(mine.learners, ","), members[0],
+          absl::StrJoin(config.voters, ","),
+          absl::StrJoin(config.learners, ",")));
       return;
     }
   }
