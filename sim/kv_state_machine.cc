@@ -41,7 +41,19 @@ std::string KvStateMachine::Apply(const core::Entry& entry) {
   return kApplied;
 }
 
+void KvStateMachine::ApplyBatch(const std::vector<core::Entry>& entries,
+                                std::vector<std::string>* results) {
+  CHECK_EQ(paused_for_, 0);  // The node keeps entries while paused.
+  const uint64_t before = applied_;
+  core::StateMachine::ApplyBatch(entries, results);
+  if (pause_every_ > 0 && applied_ / pause_every_ != before / pause_every_) {
+    paused_for_ = pause_ticks_;
+    if (pauses_ != nullptr) ++*pauses_;
+  }
+}
+
 absl::Status KvStateMachine::Restore(const core::Snapshot& snapshot) {
+  paused_for_ = 0;  // What the pause stood for is replaced.
   std::string_view in(snapshot.data);
   auto read_map = [&in](auto& map) {
     std::optional<uint64_t> n = core::GetFixed64(in);

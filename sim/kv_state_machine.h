@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/interfaces.h"
 
@@ -31,9 +32,24 @@ class KvStateMachine final : public core::StateMachine {
   static constexpr char kDuplicate[] = "duplicate";
 
   std::string Apply(const core::Entry& entry) override;
+  using core::StateMachine::ApplyBatch;
+  void ApplyBatch(const std::vector<core::Entry>& entries,
+                  std::vector<std::string>* results) override;
   absl::Status Restore(const core::Snapshot& snapshot) override;
   uint64_t AppliedIndex() const override { return applied_; }
   absl::StatusOr<std::string> SnapshotData() override { return Serialize(); }
+  // Pauses (ApplyPaused) for `ticks` ticks each time its applied index
+  // passes a multiple of `every`, as a file swap pauses the SQLite state
+  // machine (0: never); counts the pauses into `*pauses`.
+  void PauseApplies(uint64_t every, int ticks, uint64_t* pauses) {
+    pause_every_ = every;
+    pause_ticks_ = ticks;
+    pauses_ = pauses;
+  }
+  bool ApplyPaused() const override { return paused_for_ > 0; }
+  void OnTick() override {
+    if (paused_for_ > 0) --paused_for_;
+  }
 
   // 0 for a key never written.
   int64_t Get(uint64_t key) const;
@@ -47,6 +63,10 @@ class KvStateMachine final : public core::StateMachine {
   std::map<uint64_t, int64_t> data_;
   std::map<uint64_t, uint64_t> sessions_;
   uint64_t applied_ = 0;
+  uint64_t pause_every_ = 0;
+  int pause_ticks_ = 0;
+  int paused_for_ = 0;  // Ticks left of the pause.
+  uint64_t* pauses_ = nullptr;
 };
 
 }  // namespace raftsql::sim

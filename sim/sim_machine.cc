@@ -12,6 +12,7 @@ namespace {
 class KvMachine final : public SimMachine {
  public:
   core::StateMachine& machine() override { return kv_; }
+  KvStateMachine& kv() { return kv_; }
   int64_t Get(uint64_t key) override { return kv_.Get(key); }
   uint64_t LastOp(uint64_t client) override { return kv_.LastOp(client); }
   uint64_t Digest() override { return kv_.Digest(); }
@@ -201,8 +202,11 @@ class SqlMachine final : public SimMachine {
 
 }  // namespace
 
-std::unique_ptr<SimMachine> NewKvMachine() {
-  return std::make_unique<KvMachine>();
+std::unique_ptr<SimMachine> NewKvMachine(uint64_t pause_every, int pause_ticks,
+                                         uint64_t* pauses) {
+  auto m = std::make_unique<KvMachine>();
+  m->kv().PauseApplies(pause_every, pause_ticks, pauses);
+  return m;
 }
 std::unique_ptr<SimMachine> NewSqlMachine(bool atomic_transfers,
                                           const std::string& path,

@@ -65,7 +65,11 @@ class SimMachine {
   virtual std::vector<int64_t> ReadList(uint64_t) { return {}; }
 };
 
-std::unique_ptr<SimMachine> NewKvMachine();
+// Pausing applies is off unless `pause_every` > 0 (KvStateMachine's
+// PauseApplies).
+std::unique_ptr<SimMachine> NewKvMachine(uint64_t pause_every = 0,
+                                         int pause_ticks = 0,
+                                         uint64_t* pauses = nullptr);
 // `atomic_transfers` false breaks the bank on purpose (a self-test): the two
 // legs of a transfer no longer commit or fail together.
 // In memory, or (with a path and a VFS) in files on a simulated disk, whose

@@ -55,6 +55,7 @@ constexpr const char* kKnownFlags[] = {"seed",
                                        "sql",
                                        "sync_disk",
                                        "sql_disk",
+                                       "pause_apply",
                                        "verbose",
                                        "help"};
 
@@ -94,6 +95,8 @@ void Usage() {
       "                          state machine (registers + a bank)\n"
       "  --sql-disk              --sql with the database in files on a\n"
       "                          simulated disk (SQLite's own crash recovery)\n"
+      "  --pause-apply           (KV) state machines pause their apply now\n"
+      "                          and then, as a file swap does\n"
       "  --sync-disk             the production server's configuration: log\n"
       "                          writes complete before Submit returns and "
       "the\n"
@@ -115,6 +118,7 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
   o.sync_disk = f.Has("sync_disk");
   o.sql_disk = f.Has("sql_disk");
   if (o.sql_disk) o.sql = true;
+  o.pause_apply = f.Has("pause_apply");
   const std::string broken = f.Str("broken");
   o.broken_fsync = broken == "fsync";
   o.broken_send_before_persist = broken == "send-before-persist";
@@ -129,7 +133,7 @@ std::string Replay(const Flags& f, uint64_t seed) {
   // Every knob that changes the run (a replay without --sql was another
   // run).
   for (const char* k : {"nodes", "clients", "ops", "keys", "faults", "broken",
-                        "sql", "sync_disk", "sql_disk"}) {
+                        "sql", "sync_disk", "sql_disk", "pause_apply"}) {
     if (f.Has(k)) absl::StrAppend(&cmd, " --", k, "=", f.Str(k));
   }
   return absl::StrCat(cmd, " --trace");

@@ -76,6 +76,16 @@ void Simulation::Trace(const std::string& line) {
   if (options_.trace) options_.trace(absl::StrCat(Now(), "  ", line));
 }
 
+std::unique_ptr<SimMachine> Simulation::NewPausingKvMachine(uint64_t id) {
+  if (!options_.pause_apply) return NewKvMachine();
+  // Every node its own rhythm: a pause every 15-64 entries, of 1 tick to
+  // three election timeouts.
+  const uint64_t every = 15 + (options_.seed * 7 + id * 13) % 50;
+  const int ticks = 1 + static_cast<int>((options_.seed * 11 + id * 5) %
+                                         (3 * options_.election_ticks));
+  return NewKvMachine(every, ticks, &result_.faults["apply pause"]);
+}
+
 void Simulation::StartNode(Slot& s) {
   CHECK(!s.up);
   ++s.incarnation;
@@ -100,7 +110,7 @@ void Simulation::StartNode(Slot& s) {
       });
     });
   }
-  s.sm = !options_.sql     ? NewKvMachine()
+  s.sm = !options_.sql     ? NewPausingKvMachine(s.id)
          : s.fs != nullptr ? NewSqlMachine(!options_.broken_split_transfers,
                                            s.fs->Path("state.db"),
                                            SimFsVfsName(), SwapRenamer(s))

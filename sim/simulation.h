@@ -22,6 +22,7 @@
 #include "sim/linearizability.h"
 #include "sim/sim_disk.h"
 #include "sim/sim_log_store.h"
+#include "sim/sim_machine.h"
 #include "sim/sim_network.h"
 #include "sm/file_swap.h"
 
@@ -47,6 +48,10 @@ struct SimOptions {
   // crash, so a restarted node recovers through SQLite's own WAL recovery
   // and resumes after the applied index stored with the effects.
   bool sql_disk = false;
+  // Without sql: each node's state machine pauses its apply now and then
+  // (StateMachine::ApplyPaused, as a file swap does), for up to three
+  // election timeouts; how often and how long follow from the seed.
+  bool pause_apply = false;
   // Receives readable trace lines when set.
   std::function<void(const std::string&)> trace;
 
@@ -131,6 +136,8 @@ class Simulation {
 
  private:
   struct Slot;
+  // The KV machine, pausing its apply if options_.pause_apply.
+  std::unique_ptr<SimMachine> NewPausingKvMachine(uint64_t id);
   struct Client;
   struct PendingRead {
     uint64_t client;

@@ -91,6 +91,19 @@ TEST(Simulation, SnapshotsAreTakenAndInstalledDuringFaults) {
   EXPECT_GT(delivered, 0u);
 }
 
+TEST(Simulation, StateMachinesThatPauseTheirApplyStillPass) {
+  uint64_t pauses = 0;
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    SimOptions o = Small(seed);
+    o.pause_apply = true;
+    const SimResult r = Simulation(o).Run();
+    ASSERT_TRUE(r.passed) << "seed " << seed << ": " << r.failure;
+    auto it = r.faults.find("apply pause");
+    if (it != r.faults.end()) pauses += it->second;
+  }
+  EXPECT_GT(pauses, 100u);
+}
+
 TEST(Simulation, FrequentCrashesMidWriteDoNotBreakTheRealRuntime) {
   // The control for SimulationCatches.RuntimeThatSendsBeforePersisting.
   for (uint64_t seed = 1; seed <= 20; ++seed) {
