@@ -25,6 +25,7 @@ void SqliteStateMachine::OnPreUpdate(sqlite3* db, int op, const char* db_name,
 }
 
 std::string SqliteStateMachine::Apply(const core::Entry& entry) {
+  CompleteSwap(/*wait=*/true);  // The node waits for it; a caller may not.
   std::string result;
   const std::span<const core::Entry> one(&entry, 1);
   ApplyInTransactionOrAlone(one, &result);
@@ -34,6 +35,7 @@ std::string SqliteStateMachine::Apply(const core::Entry& entry) {
 
 void SqliteStateMachine::ApplyBatch(const std::vector<core::Entry>& entries,
                                     std::vector<std::string>* results) {
+  CompleteSwap(/*wait=*/true);  // The node waits for it; a caller may not.
   results->resize(entries.size());
   ApplyInTransactionOrAlone(entries, results->data());
   AfterBatch(entries);

@@ -17,6 +17,7 @@ absl::StatusOr<std::string> SqliteStateMachine::CreateSnapshot() {
 }
 
 absl::Status SqliteStateMachine::Sync() {
+  CompleteSwap(/*wait=*/true);
   // A swap's last rename first: until it is durable a crash brings the
   // swapped-in file back at its swap index (file_swap.h), below what the
   // caller is about to rely on.
@@ -55,6 +56,7 @@ absl::Status SqliteStateMachine::ValidateSnapshot(
 }
 
 absl::Status SqliteStateMachine::Restore(const core::Snapshot& snapshot) {
+  CompleteSwap(/*wait=*/true);
   if (std::optional<uint64_t> index =
           ImageSink::ReferencedIndex(snapshot.data)) {
     return RestoreReceived(snapshot.metadata.index, *index);
@@ -101,7 +103,13 @@ absl::Status SqliteStateMachine::RestoreReceived(uint64_t index,
 
 absl::Status SqliteStateMachine::SwapIn(uint64_t index,
                                         const std::string& from) {
-  auto began = std::chrono::steady_clock::now();
+  CloseForSwap();
+  absl::Status s = SwapFiles(from);
+  return s.ok() ? ReopenAfterSwap(index, from) : s;
+}
+
+void SqliteStateMachine::CloseForSwap() {
+  const auto began = std::chrono::steady_clock::now();
   // Every connection to the old file goes first: its image in the making,
   // the readers (a running read is interrupted with this, and its
   // connection closes when it lets go), the validator's, the writer's.
@@ -117,7 +125,10 @@ absl::Status SqliteStateMachine::SwapIn(uint64_t index,
   }
   CloseWriter();
   last_swap_.close_ms = MillisecondsSince(began);
-  began = std::chrono::steady_clock::now();
+}
+
+absl::Status SqliteStateMachine::SwapFiles(const std::string& from) {
+  const auto began = std::chrono::steady_clock::now();
   // The old file keeps a name of its own, so that the rename over it does
   // not free its pages on this thread (seconds for gigabytes): the deleter
   // does.
@@ -132,8 +143,13 @@ absl::Status SqliteStateMachine::SwapIn(uint64_t index,
   if (s.ok()) s = swap_->Finish(/*sync_last=*/false);
   if (!old.empty()) deleter_->Delete(old);
   last_swap_.files_ms = MillisecondsSince(began);
-  began = std::chrono::steady_clock::now();
-  if (s.ok()) s = OpenWriter();
+  return s;
+}
+
+absl::Status SqliteStateMachine::ReopenAfterSwap(uint64_t index,
+                                                 const std::string& from) {
+  const auto began = std::chrono::steady_clock::now();
+  absl::Status s = OpenWriter();
   if (s.ok()) s = OpenReaders();
   last_swap_.open_ms = MillisecondsSince(began);
   if (!s.ok()) return s;

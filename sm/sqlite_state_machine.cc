@@ -70,6 +70,8 @@ SqliteStateMachine::SqliteStateMachine(const SqliteOptions& options)
 }
 
 SqliteStateMachine::~SqliteStateMachine() {
+  // A swap's files part finishes; the next open completes the rest.
+  if (swap_in_flight_ != nullptr) swap_in_flight_->thread.join();
   vacuum_.reset();
   sink_.reset();
   images_.reset();
@@ -273,7 +275,8 @@ absl::Status SqliteStateMachine::Validate(const Command& command) {
   std::lock_guard<std::mutex> l(validator_mu_);
   if (validator_ == nullptr) {
     return absl::UnavailableError(
-        "this replica is installing a snapshot from its leader; try again");
+        "this replica is swapping in a new database file (a snapshot from "
+        "its leader, or a vacuum); nothing was written, try again");
   }
   return validator_->Validate(command);
 }

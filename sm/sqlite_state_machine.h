@@ -35,6 +35,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -155,6 +156,14 @@ class SqliteStateMachine final : public core::StateMachine {
   // Syncs the WAL: every committed batch survives a crash. (Checkpoints
   // sync the database file before the WAL is reused.)
   absl::Status Sync() override;
+  // While a vacuum's file swap runs on its thread (renames, directory
+  // syncs: up to a second on a busy disk): the node keeps the entries and
+  // the loop goes on. Apply, Restore and Sync wait for the swap; reads and
+  // Validate answer UNAVAILABLE meanwhile.
+  bool ApplyPaused() const override { return swap_in_flight_ != nullptr; }
+  // Waits for a swap's files and reopens (what OnTick does once they are
+  // done): tests.
+  void FinishSwapForTest() { CompleteSwap(/*wait=*/true); }
 
   // A consistent image of the database (including its applied index).
   absl::StatusOr<std::string> CreateSnapshot();
@@ -235,6 +244,15 @@ class SqliteStateMachine final : public core::StateMachine {
   // `from` (complete, holding the state at `index`) becomes the database;
   // what each part of it took goes into last_swap_.
   absl::Status SwapIn(uint64_t index, const std::string& from);
+  // SwapIn's parts: every connection closed (loop); the files (any
+  // thread); the connections opened again and the index checked (loop).
+  void CloseForSwap();
+  absl::Status SwapFiles(const std::string& from);
+  absl::Status ReopenAfterSwap(uint64_t index, const std::string& from);
+  // Ends a vacuum's swap whose files part is done (`wait`: waits for it):
+  // reopens, reports, and resumes applying. A failure stops the process,
+  // as a failed swap on the loop did.
+  void CompleteSwap(bool wait);
   // "closing N ms, files N ms, reopening N ms": the last SwapIn's parts.
   std::string LastSwapParts() const;
   absl::Status RestoreFrom(SnapshotImage& image, uint64_t index);
@@ -337,6 +355,19 @@ class SqliteStateMachine final : public core::StateMachine {
     long long files_ms = 0;
     long long open_ms = 0;
   } last_swap_;
+  // A vacuum's swap whose files part runs on `thread`.
+  struct SwapInFlight {
+    std::thread thread;
+    std::atomic<bool> done{false};
+    absl::Status status;  // The files part's; read after the join.
+    std::string from;
+    uint64_t copied_at = 0;
+    double before_mb = 0;
+    size_t last_entries = 0;
+    long long finish_ms = 0;  // The copy's last batch and close.
+    std::chrono::steady_clock::time_point began;
+  };
+  std::unique_ptr<SwapInFlight> swap_in_flight_;
   std::atomic<uint64_t> vacuums_done_{0};
   std::atomic<bool> vacuuming_{false};
   bool hold_vacuum_swap_ = false;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "sm/sql_tokens.h"
@@ -111,14 +112,21 @@ TEST(Vacuum, AFileShrinksOffTheApplyLoopAndHoldsWhatAReplicaWithoutItHolds) {
   const int64_t before = FileBytes(path);
   both(Cmd({S("VACUUM")}));
   EXPECT_TRUE(sm->vacuuming());
+  sm->HoldVacuumSwap(true);  // Until the UPDATE below, whatever the timing.
   // Writes go on while the copy is made and catches up.
   for (int i = 0; i < 30; ++i) {
     both(Cmd({S("INSERT INTO t(v, n) VALUES (randomblob(100), ?)",
                 {Value::Integer(i)})}));
   }
   ASSERT_TRUE(sm->WaitForVacuumCopyForTest(kBound));
+  sm->HoldVacuumSwap(false);
   both(Cmd({S("UPDATE t SET n = n + 1 WHERE n < 5")}));  // Finishes it.
-  sm->OnTick();
+  // The files are swapped on a thread: apply pauses until a tick (or an
+  // apply, which waits) finds them done and reopens.
+  EXPECT_TRUE(sm->ApplyPaused());
+  EXPECT_EQ(sm->vacuums_done(), 0u);
+  sm->FinishSwapForTest();
+  EXPECT_FALSE(sm->ApplyPaused());
   ASSERT_EQ(sm->vacuums_done(), 1u);
   EXPECT_FALSE(sm->vacuuming());
   EXPECT_LT(FileBytes(path), before / 2) << "before: " << before;
@@ -143,11 +151,34 @@ TEST_F(VacuumOfAFilledFile,
   ApplyOk(*sm, Cmd({S("VACUUM")}));  // Its copy applies it as nothing.
   ASSERT_TRUE(sm->WaitForVacuumCopyForTest(kBound));
   sm->OnTick();
+  ASSERT_TRUE(sm->ApplyPaused());
+  const auto until = std::chrono::steady_clock::now() + kBound;
+  while (sm->ApplyPaused() && std::chrono::steady_clock::now() < until) {
+    std::this_thread::yield();
+    sm->OnTick();  // Ends the swap once its files are done.
+  }
+  EXPECT_FALSE(sm->ApplyPaused());
   EXPECT_EQ(sm->vacuums_done(), 1u);
   EXPECT_FALSE(sm->vacuuming());
   EXPECT_FALSE(std::filesystem::exists(Vacuum::CopyPath(path)));
   EXPECT_FALSE(
       std::filesystem::exists(Vacuum::CopyPath(Vacuum::CopyPath(path))));
+}
+
+TEST_F(VacuumOfAFilledFile, AStopDuringTheSwapReopensTheVacuumedFile) {
+  const int64_t before = FileBytes(path);
+  ApplyOk(*sm, Cmd({S("VACUUM")}));
+  ASSERT_TRUE(sm->WaitForVacuumCopyForTest(kBound));
+  const uint64_t applied = sm->AppliedIndex();
+  const std::string dump = DumpDatabase(*sm);
+  sm->OnTick();
+  ASSERT_TRUE(sm->ApplyPaused());
+  sm.reset();  // Its files part ends; the open completes the rest.
+  sm = OpenFile(path);
+  EXPECT_EQ(sm->AppliedIndex(), applied);
+  EXPECT_EQ(DumpDatabase(*sm), dump);
+  EXPECT_LT(FileBytes(path), before / 2) << "before: " << before;
+  EXPECT_FALSE(std::filesystem::exists(Vacuum::CopyPath(path)));
 }
 
 TEST_F(VacuumOfAFilledFile,
