@@ -62,6 +62,7 @@ class PausingStateMachine final : public core::StateMachine {
   absl::Status Sync() override { return inner_->Sync(); }
   uint64_t AppliedIndex() const override { return inner_->AppliedIndex(); }
   void OnTick() override { inner_->OnTick(); }
+  bool ApplyPaused() const override { return inner_->ApplyPaused(); }
 
  private:
   core::StateMachine* const inner_;
