@@ -69,6 +69,10 @@ Node::Node(const NodeOptions& options, NodeObserver observer)
   CHECK(initial.ok());
   durable_term_ = initial->hard_state.term;
   durable_vote_ = initial->hard_state.vote;
+  absl::StatusOr<Snapshot> snapshot = options.log_store->GetSnapshot();
+  CHECK(snapshot.ok());
+  conf_history_.emplace_back(snapshot->metadata.index,
+                             raw_.raft().tracker().GetConfState());
   ReplayDurableConfChanges();
 }
 
@@ -84,7 +88,18 @@ void Node::ReplayDurableConfChanges() {
   absl::StatusOr<std::vector<Entry>> ents =
       store->Entries(first, applied + 1, UINT64_MAX);
   CHECK(ents.ok());
-  for (const Entry& e : *ents) ApplyConfChangeEntry(e);
+  for (const Entry& e : *ents) {
+    ApplyConfChangeEntry(e);
+    RememberSize(e);  // What a compaction keeps counts them too.
+  }
+}
+
+void Node::RememberSize(const Entry& e) {
+  if (options_.compaction_keeps_entries == 0) return;
+  recent_sizes_.push_back(e.Size());
+  if (recent_sizes_.size() > options_.compaction_keeps_entries) {
+    recent_sizes_.pop_front();
+  }
 }
 
 void Node::ApplyConfChangeEntry(const Entry& e) {
@@ -93,7 +108,21 @@ void Node::ApplyConfChangeEntry(const Entry& e) {
   // a log written by another build may hold one: every replica skips it
   // alike, so they stay in agreement.
   std::optional<ConfChange> cc = ConfChange::Decode(e.data);
-  if (cc.has_value()) raw_.ApplyConfChange(*cc);
+  if (!cc.has_value()) return;
+  raw_.ApplyConfChange(*cc);
+  RecordConfState(e.index);
+}
+
+void Node::RecordConfState(uint64_t index) {
+  conf_history_.emplace_back(index, raw_.raft().tracker().GetConfState());
+}
+
+ConfState Node::ConfStateAt(uint64_t index) const {
+  auto after = std::find_if(
+      conf_history_.begin(), conf_history_.end(),
+      [index](const auto& change) { return change.first > index; });
+  CHECK(after != conf_history_.begin());
+  return std::prev(after)->second;
 }
 
 void Node::Tick() {
@@ -185,7 +214,7 @@ void Node::CompactNow() {
       options_.log_store->FirstIndex()) {
     return;  // Nothing applied beyond the current snapshot.
   }
-  Compact();
+  Compact(/*keep=*/0);
 }
 
 void Node::MaybeRequestImage() {
@@ -334,6 +363,9 @@ void Node::ApplyCommitted(Ready& rd) {
       return;
     }
     CHECK_EQ(sm->AppliedIndex(), rd.snapshot->metadata.index);
+    conf_history_.clear();
+    conf_history_.emplace_back(rd.snapshot->metadata.index,
+                               rd.snapshot->metadata.conf_state);
     // What waited was committed, so at or below the snapshot (a follower
     // takes one only beyond its commit index): covered by it.
     CHECK(parked_.empty() ||
@@ -394,6 +426,7 @@ void Node::ApplyInOrder(std::vector<Entry> todo, bool conf_changes_done) {
   for (size_t i = 0; i < todo.size(); ++i) {
     const Entry& e = todo[i];
     applied_bytes_since_snapshot_ += e.Size();
+    RememberSize(e);
     if (!conf_changes_done) ApplyConfChangeEntry(e);
     if (observer_.on_apply) observer_.on_apply(e, results[i]);
   }
@@ -415,13 +448,34 @@ void Node::MaybeCompact() {
   const bool by_bytes =
       threshold_bytes > 0 && applied_bytes_since_snapshot_ >= threshold_bytes;
   if (!by_count && !by_bytes) return;
-  Compact();
+  Compact(EntriesToKeep());
 }
 
-void Node::Compact() {
+uint64_t Node::EntriesToKeep() const {
+  // Only a durable state machine's compaction can stop below its applied
+  // index (its snapshot is a record, not an image at that index).
+  if (options_.state_machine->snapshot_source() == nullptr) return 0;
+  uint64_t keep = 0;
+  uint64_t bytes = 0;
+  for (auto it = recent_sizes_.rbegin(); it != recent_sizes_.rend(); ++it) {
+    bytes += *it;
+    if (bytes > options_.compaction_keeps_bytes) break;
+    ++keep;
+  }
+  return keep;
+}
+
+void Node::Compact(uint64_t keep) {
   LogStore* store = options_.log_store;
   StateMachine* sm = options_.state_machine;
   const uint64_t applied = sm->AppliedIndex();
+  const uint64_t index = applied - std::min(keep, applied);
+  if (index < store->FirstIndex()) {
+    // Everything since the last compaction is still to be kept: look
+    // again after as many bytes more.
+    applied_bytes_since_snapshot_ = 0;
+    return;
+  }
   std::string data;
   if (sm->snapshot_source() != nullptr) {
     // Durable: its files hold everything up to `applied` once synced (rule
@@ -437,13 +491,13 @@ void Node::Compact() {
     if (!image.ok()) return;  // Try again after the next batch.
     data = std::move(*image);
   }
-  absl::StatusOr<uint64_t> term = store->Term(applied);
+  absl::StatusOr<uint64_t> term = store->Term(index);
   // Applied entries were persisted before they were applied.
   CHECK(term.ok());
   Snapshot snapshot;
-  snapshot.metadata.index = applied;
+  snapshot.metadata.index = index;
   snapshot.metadata.term = *term;
-  snapshot.metadata.conf_state = raw_.raft().tracker().GetConfState();
+  snapshot.metadata.conf_state = ConfStateAt(index);
   snapshot.data = std::move(data);
   const absl::Status s = store->Compact(snapshot);
   if (!s.ok() && !absl::IsFailedPrecondition(s)) {
@@ -454,6 +508,10 @@ void Node::Compact() {
   }
   ++snapshots_taken_;
   applied_bytes_since_snapshot_ = 0;
+  // The membership at the new snapshot is the oldest one still needed.
+  while (conf_history_.size() > 1 && conf_history_[1].first <= index) {
+    conf_history_.pop_front();
+  }
 }
 
 void Node::ReleaseReads() {

@@ -37,6 +37,13 @@ struct NodeOptions {
   // ... or once the entries applied since the last snapshot exceed this many
   // bytes (0 = no byte threshold).
   uint64_t snapshot_threshold_bytes = 0;
+  // A durable state machine's compaction keeps the last this many applied
+  // entries (at most compaction_keeps_bytes of them), so that a follower a
+  // little behind catches up from the log rather than by an image of the
+  // whole database (etcd's SnapshotCatchUpEntries). A volatile state
+  // machine's image is at its applied index: nothing is kept.
+  uint64_t compaction_keeps_entries = 0;
+  uint64_t compaction_keeps_bytes = 64 << 20;
   // Fault injection for the simulator's self-tests: break rule 1 of the
   // contract by sending messages before their Ready is durable.
   bool unsafe_send_before_persist = false;
@@ -133,7 +140,18 @@ class Node {
   void MaybeRequestImage();
   // ... and lets it free its image once none was sent for a while.
   void MaybeReleaseImage();
-  void Compact();
+  // Compacts the log up to the applied index less `keep` entries (as
+  // compaction_keeps_*: trailing entries a follower may still need).
+  void Compact(uint64_t keep);
+  // Records an applied entry's size for EntriesToKeep.
+  void RememberSize(const Entry& e);
+  // Of the entries applied last, how many compaction keeps.
+  uint64_t EntriesToKeep() const;
+  // The membership after applying every entry up to `index` (at or above
+  // the log store's snapshot).
+  ConfState ConfStateAt(uint64_t index) const;
+  // Records the membership in effect from `index` on (conf_history_).
+  void RecordConfState(uint64_t index);
   void ReplayDurableConfChanges();
 
   NodeOptions options_;
@@ -152,6 +170,13 @@ class Node {
   // ApplyEntries' results, reused from batch to batch (up to this many).
   std::vector<std::string> apply_results_;
   static constexpr size_t kMaxKeptResults = 4096;
+  // The membership from each index on where it changed, oldest first,
+  // from the log store's snapshot on (older ones are dropped at each
+  // compaction): a compaction below the applied index needs the one then.
+  std::deque<std::pair<uint64_t, ConfState>> conf_history_;
+  // Sizes of the last applied entries, newest last (at most
+  // compaction_keeps_entries of them).
+  std::deque<uint64_t> recent_sizes_;
   // Committed entries waiting for a paused state machine, in index order,
   // and their bytes. Above kMaxParkedBytes no new Ready starts until the
   // pause ends: Raft waits rather than memory growing without bound.

@@ -190,6 +190,89 @@ TEST(Node, DurableStateMachineCompactsAfterSyncWithoutACopy) {
   EXPECT_EQ(store.GetSnapshot()->data, "");
 }
 
+TEST(Node, ADurableCompactionKeepsTheLastEntriesForFollowersBehind) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NoImages images;
+  sm.source = &images;
+  NullTransport net;
+  NodeOptions o = Options(store, sm, net);
+  o.snapshot_threshold_entries = 10;
+  o.compaction_keeps_entries = 5;
+  Node node(o, {});
+  node.Campaign();
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  ASSERT_EQ(sm.applied, 31u);
+  const uint64_t snapshot = store.GetSnapshot()->metadata.index;
+  EXPECT_GT(node.snapshots_taken(), 1u);
+  // Each compaction stopped 5 entries below the applied index then.
+  EXPECT_EQ(store.FirstIndex(), snapshot + 1);
+  EXPECT_LE(store.FirstIndex(), sm.applied - 4);
+  EXPECT_TRUE(store.Entries(store.FirstIndex(), 32, UINT64_MAX).ok());
+}
+
+TEST(Node, TheEntriesACompactionKeepsAreBoundedInBytes) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NoImages images;
+  sm.source = &images;
+  NullTransport net;
+  NodeOptions o = Options(store, sm, net);
+  o.compaction_keeps_entries = 100;
+  const std::string entry(1000, 'x');
+  o.compaction_keeps_bytes = 3 * (entry.size() + 24);  // Three entries.
+  o.snapshot_threshold_entries = 1;
+  Node node(o, {});
+  node.Campaign();
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(node.Propose(entry).ok());
+  EXPECT_EQ(store.GetSnapshot()->metadata.index, sm.applied - 3);
+  node.CompactNow();  // Keeps nothing: explicit.
+  EXPECT_EQ(store.GetSnapshot()->metadata.index, sm.applied);
+  o.snapshot_threshold_entries = 100;
+  Node second(o, {});  // A restart, compacting later.
+  second.Campaign();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(second.Propose(entry).ok());
+  // Another: it counts the entries of its earlier life it finds in the log.
+  o.snapshot_threshold_entries = 6;
+  Node third(o, {});
+  third.Campaign();  // Its no-op is the seventh entry since the compaction.
+  EXPECT_EQ(store.GetSnapshot()->metadata.index, sm.applied - 3);
+}
+
+TEST(Node, ACompactionBelowTheAppliedIndexRecordsTheMembershipThen) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NoImages images;
+  sm.source = &images;
+  NullTransport net;
+  NodeOptions o = Options(store, sm, net);
+  o.snapshot_threshold_entries = 8;
+  o.compaction_keeps_entries = 6;
+  auto node = std::make_unique<Node>(o, NodeObserver{});
+  node->Campaign();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(node->Propose("x").ok());
+  ASSERT_TRUE(
+      node->ProposeConfChange(ConfChange{ConfChange::Type::kAddLearner, 2, ""})
+          .ok());
+  const uint64_t change = sm.applied;  // 6
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(node->Propose("x").ok());
+  // Compacted at 9 - 6 = 3, before the change: its membership is 3's.
+  ASSERT_EQ(store.GetSnapshot()->metadata.index, 3u);
+  EXPECT_TRUE(store.GetSnapshot()->metadata.conf_state.learners.empty());
+  // A restart replays the change from the kept entries.
+  node = std::make_unique<Node>(o, NodeObserver{});
+  EXPECT_EQ(node->raw().raft().tracker().GetConfState().learners,
+            std::vector<uint64_t>{2});
+  node->Campaign();
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(node->Propose("x").ok());
+  ASSERT_GT(store.GetSnapshot()->metadata.index, change);
+  EXPECT_EQ(store.GetSnapshot()->metadata.conf_state.learners,
+            std::vector<uint64_t>{2});
+}
+
 TEST(Node, AnImageNobodyNeedsIsReleasedOnceAfterItsTicks) {
   MemoryLogStore store;
   store.mem.SetConfState(ConfState{{1}, {}});

@@ -171,6 +171,7 @@ absl::Status RaftServer::Init() {
                          : static_cast<core::StateMachine*>(sm_.get());
   no.snapshot_threshold_entries = options_.snapshot_entries;
   no.snapshot_threshold_bytes = options_.snapshot_log_bytes;
+  no.compaction_keeps_entries = options_.compaction_keeps_entries;
   no.raft.max_snapshot_bytes = options_.max_snapshot_bytes;
   no.raft.max_snapshot_chunks_in_flight = options_.snapshot_chunks_in_flight;
   no.raft.snapshot_bytes_per_tick = options_.snapshot_bytes_per_second *

@@ -75,6 +75,9 @@ struct ServerOptions {
   // many bytes: the log store keeps its entries in memory too, so this
   // bounds that memory whatever the entries' size (0: no byte bound).
   uint64_t snapshot_log_bytes = 32 << 20;
+  // Applied entries a compaction keeps for followers a little behind
+  // (NodeOptions::compaction_keeps_entries).
+  uint64_t compaction_keeps_entries = 5'000;
   // Snapshot bytes a leader sends per second to followers catching up, all
   // together (0: no limit).
   uint64_t snapshot_bytes_per_second = 0;

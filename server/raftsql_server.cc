@@ -96,6 +96,10 @@ ABSL_FLAG(bool, incremental_vacuum, false,
 ABSL_FLAG(uint64_t, snapshot_entries, 10000,
           "Compact the log every this many applied entries (the database "
           "file is synced first; nothing is copied).");
+ABSL_FLAG(uint64_t, compaction_keeps_entries, 5000,
+          "Applied entries the log keeps at a compaction (at most 64 MiB of "
+          "them), so that a follower a little behind catches up from the "
+          "log, not from an image of the whole database.");
 ABSL_FLAG(uint64_t, snapshot_log_bytes, 32 << 20,
           "... or once the entries applied since the last compaction hold "
           "this many bytes (the log store keeps entries in memory too: this "
@@ -212,6 +216,7 @@ int main(int argc, char** argv) {
   o.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   o.snapshot_entries = absl::GetFlag(FLAGS_snapshot_entries);
   o.snapshot_log_bytes = absl::GetFlag(FLAGS_snapshot_log_bytes);
+  o.compaction_keeps_entries = absl::GetFlag(FLAGS_compaction_keeps_entries);
   o.max_snapshot_bytes = absl::GetFlag(FLAGS_max_snapshot_bytes);
   o.snapshot_bytes_per_second = absl::GetFlag(FLAGS_snapshot_bytes_per_second);
   o.vacuum_bytes_per_second = absl::GetFlag(FLAGS_vacuum_bytes_per_second);

@@ -136,6 +136,7 @@ void Simulation::StartNode(Slot& s) {
   o.unsafe_send_before_persist = options_.broken_send_before_persist;
   o.send_appends_before_persist = options_.sync_disk;
   o.snapshot_threshold_entries = options_.snapshot_threshold_entries;
+  o.compaction_keeps_entries = options_.compaction_keeps_entries;
   core::NodeObserver obs;
   Slot* slot = &s;
   obs.on_apply = [this, slot](const core::Entry& e, const std::string& r) {

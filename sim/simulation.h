@@ -62,6 +62,9 @@ struct SimOptions {
   // Each node snapshots its state machine and compacts its log after this
   // many applied entries (0 = never).
   uint64_t snapshot_threshold_entries = 200;
+  // ... keeping this many applied entries (a durable state machine's:
+  // --sql-disk), as the server keeps 5,000.
+  uint64_t compaction_keeps_entries = 50;
   // After the faults heal, every client must complete a write within this.
   Time liveness_bound = 30 * kSecond;
   // Hard stop for the fault phase.
