@@ -453,11 +453,24 @@ void Node::MaybeCompact() {
 
 uint64_t Node::EntriesToKeep() const {
   // Only a durable state machine's compaction can stop below its applied
-  // index (its snapshot is a record, not an image at that index).
+  // index (its snapshot is a record, not an image at that index); only a
+  // leader serves entries, and it keeps those a follower that answered
+  // lately still lacks: nothing while all keep up (kept entries cost
+  // memory in the log's mirror and time at a restart).
   if (options_.state_machine->snapshot_source() == nullptr) return 0;
+  const Raft& raft = raw_.raft();
+  if (raft.state() != StateType::kLeader) return 0;
+  const uint64_t applied = options_.state_machine->AppliedIndex();
+  uint64_t lowest = applied;
+  for (const auto& [id, pr] : raft.tracker().progress()) {
+    if (id != raft.id() && pr.recent_active)
+      lowest = std::min(lowest, pr.match);
+  }
+  const uint64_t lacking = applied - lowest;
   uint64_t keep = 0;
   uint64_t bytes = 0;
-  for (auto it = recent_sizes_.rbegin(); it != recent_sizes_.rend(); ++it) {
+  for (auto it = recent_sizes_.rbegin();
+       it != recent_sizes_.rend() && keep < lacking; ++it) {
     bytes += *it;
     if (bytes > options_.compaction_keeps_bytes) break;
     ++keep;

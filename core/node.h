@@ -37,11 +37,12 @@ struct NodeOptions {
   // ... or once the entries applied since the last snapshot exceed this many
   // bytes (0 = no byte threshold).
   uint64_t snapshot_threshold_bytes = 0;
-  // A durable state machine's compaction keeps the last this many applied
-  // entries (at most compaction_keeps_bytes of them), so that a follower a
-  // little behind catches up from the log rather than by an image of the
-  // whole database (etcd's SnapshotCatchUpEntries). A volatile state
-  // machine's image is at its applied index: nothing is kept.
+  // A leader's compaction (of a durable state machine) keeps the applied
+  // entries a follower that answered lately still lacks, at most this many
+  // and this many bytes, so that a follower a little behind catches up
+  // from the log rather than by an image of the whole database (as etcd's
+  // SnapshotCatchUpEntries, but only while someone needs them). A volatile
+  // state machine's image is at its applied index: nothing is kept.
   uint64_t compaction_keeps_entries = 0;
   uint64_t compaction_keeps_bytes = 64 << 20;
   // Fault injection for the simulator's self-tests: break rule 1 of the

@@ -190,87 +190,112 @@ TEST(Node, DurableStateMachineCompactsAfterSyncWithoutACopy) {
   EXPECT_EQ(store.GetSnapshot()->data, "");
 }
 
-TEST(Node, ADurableCompactionKeepsTheLastEntriesForFollowersBehind) {
+// Learner `from` (2 unless said) answers leader 1: it holds the log up to
+// `index`.
+void Acknowledge(Node& node, uint64_t index, uint64_t from = 2) {
+  Message m;
+  m.type = MessageType::kAppResp;
+  m.from = from;
+  m.to = 1;
+  m.term = node.raw().raft().term();
+  m.index = index;
+  node.Step(m);
+}
+
+// A durable state machine led by node 1, with learner 2.
+struct DurableWithALearner {
+  DurableWithALearner() {
+    store.mem.SetConfState(ConfState{{1}, {2}});
+    sm.source = &images;
+  }
+  NodeOptions Options() { return core::Options(store, sm, net); }
   MemoryLogStore store;
-  store.mem.SetConfState(ConfState{{1}, {}});
   CountingMachine sm;
   NoImages images;
-  sm.source = &images;
   NullTransport net;
-  NodeOptions o = Options(store, sm, net);
+};
+
+TEST(Node, ALeaderKeepsTheEntriesAnAnsweringFollowerLacks) {
+  DurableWithALearner c;
+  NodeOptions o = c.Options();
   o.snapshot_threshold_entries = 10;
+  o.compaction_keeps_entries = 100;
+  Node node(o, {});
+  node.Campaign();
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  Acknowledge(node, 5);
+  for (int i = 0; i < 26; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  ASSERT_EQ(c.sm.applied, 31u);
+  // Compacted only up to what the learner holds: it catches up from here.
+  EXPECT_EQ(c.store.GetSnapshot()->metadata.index, 5u);
+  EXPECT_EQ(c.store.FirstIndex(), 6u);
+  Acknowledge(node, 31);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  EXPECT_EQ(c.store.GetSnapshot()->metadata.index, 31u);
+}
+
+TEST(Node, AFollowerThatDoesNotAnswerHoldsNoEntries) {
+  DurableWithALearner c;
+  NodeOptions o = c.Options();
+  o.snapshot_threshold_entries = 10;
+  o.compaction_keeps_entries = 100;
+  Node node(o, {});
+  node.Campaign();  // The learner never answers.
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  EXPECT_GE(c.store.GetSnapshot()->metadata.index, 21u);
+}
+
+TEST(Node, TheEntriesALeaderKeepsAreBoundedInCountAndBytes) {
+  DurableWithALearner c;
+  NodeOptions o = c.Options();
+  o.snapshot_threshold_entries = 1;
   o.compaction_keeps_entries = 5;
   Node node(o, {});
   node.Campaign();
-  for (int i = 0; i < 30; ++i) ASSERT_TRUE(node.Propose("x").ok());
-  ASSERT_EQ(sm.applied, 31u);
-  const uint64_t snapshot = store.GetSnapshot()->metadata.index;
-  EXPECT_GT(node.snapshots_taken(), 1u);
-  // Each compaction stopped 5 entries below the applied index then.
-  EXPECT_EQ(store.FirstIndex(), snapshot + 1);
-  EXPECT_LE(store.FirstIndex(), sm.applied - 4);
-  EXPECT_TRUE(store.Entries(store.FirstIndex(), 32, UINT64_MAX).ok());
-}
-
-TEST(Node, TheEntriesACompactionKeepsAreBoundedInBytes) {
-  MemoryLogStore store;
-  store.mem.SetConfState(ConfState{{1}, {}});
-  CountingMachine sm;
-  NoImages images;
-  sm.source = &images;
-  NullTransport net;
-  NodeOptions o = Options(store, sm, net);
-  o.compaction_keeps_entries = 100;
+  Acknowledge(node, 1);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  EXPECT_EQ(c.store.GetSnapshot()->metadata.index, c.sm.applied - 5);
   const std::string entry(1000, 'x');
   o.compaction_keeps_bytes = 3 * (entry.size() + 24);  // Three entries.
-  o.snapshot_threshold_entries = 1;
-  Node node(o, {});
-  node.Campaign();
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(node.Propose(entry).ok());
-  EXPECT_EQ(store.GetSnapshot()->metadata.index, sm.applied - 3);
-  node.CompactNow();  // Keeps nothing: explicit.
-  EXPECT_EQ(store.GetSnapshot()->metadata.index, sm.applied);
-  o.snapshot_threshold_entries = 100;
-  Node second(o, {});  // A restart, compacting later.
-  second.Campaign();
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(second.Propose(entry).ok());
-  // Another: it counts the entries of its earlier life it finds in the log.
-  o.snapshot_threshold_entries = 6;
-  Node third(o, {});
-  third.Campaign();  // Its no-op is the seventh entry since the compaction.
-  EXPECT_EQ(store.GetSnapshot()->metadata.index, sm.applied - 3);
+  o.compaction_keeps_entries = 100;
+  Node again(o, {});  // A restart.
+  again.Campaign();
+  Acknowledge(again, 1);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(again.Propose(entry).ok());
+  EXPECT_EQ(c.store.GetSnapshot()->metadata.index, c.sm.applied - 3);
+  again.CompactNow();  // Keeps nothing: explicit.
+  EXPECT_EQ(c.store.GetSnapshot()->metadata.index, c.sm.applied);
 }
 
 TEST(Node, ACompactionBelowTheAppliedIndexRecordsTheMembershipThen) {
-  MemoryLogStore store;
-  store.mem.SetConfState(ConfState{{1}, {}});
-  CountingMachine sm;
-  NoImages images;
-  sm.source = &images;
-  NullTransport net;
-  NodeOptions o = Options(store, sm, net);
+  DurableWithALearner c;
+  NodeOptions o = c.Options();
   o.snapshot_threshold_entries = 8;
-  o.compaction_keeps_entries = 6;
+  o.compaction_keeps_entries = 100;
   auto node = std::make_unique<Node>(o, NodeObserver{});
   node->Campaign();
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(node->Propose("x").ok());
+  Acknowledge(*node, 3);
   ASSERT_TRUE(
-      node->ProposeConfChange(ConfChange{ConfChange::Type::kAddLearner, 2, ""})
+      node->ProposeConfChange(ConfChange{ConfChange::Type::kAddLearner, 3, ""})
           .ok());
-  const uint64_t change = sm.applied;  // 6
+  const uint64_t change = c.sm.applied;  // 6
+  Acknowledge(*node, 3, /*from=*/3);     // The new learner is as far as 2.
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(node->Propose("x").ok());
-  // Compacted at 9 - 6 = 3, before the change: its membership is 3's.
-  ASSERT_EQ(store.GetSnapshot()->metadata.index, 3u);
-  EXPECT_TRUE(store.GetSnapshot()->metadata.conf_state.learners.empty());
+  // Compacted at 3, where learner 2 stands, before the change: the
+  // membership recorded is 3's.
+  ASSERT_EQ(c.store.GetSnapshot()->metadata.index, 3u);
+  EXPECT_EQ(c.store.GetSnapshot()->metadata.conf_state.learners,
+            std::vector<uint64_t>{2});
   // A restart replays the change from the kept entries.
   node = std::make_unique<Node>(o, NodeObserver{});
   EXPECT_EQ(node->raw().raft().tracker().GetConfState().learners,
-            std::vector<uint64_t>{2});
+            (std::vector<uint64_t>{2, 3}));
   node->Campaign();
   for (int i = 0; i < 16; ++i) ASSERT_TRUE(node->Propose("x").ok());
-  ASSERT_GT(store.GetSnapshot()->metadata.index, change);
-  EXPECT_EQ(store.GetSnapshot()->metadata.conf_state.learners,
-            std::vector<uint64_t>{2});
+  ASSERT_GT(c.store.GetSnapshot()->metadata.index, change);
+  EXPECT_EQ(c.store.GetSnapshot()->metadata.conf_state.learners,
+            (std::vector<uint64_t>{2, 3}));
 }
 
 TEST(Node, AnImageNobodyNeedsIsReleasedOnceAfterItsTicks) {
