@@ -355,16 +355,21 @@ class SqliteStateMachine final : public core::StateMachine {
     long long files_ms = 0;
     long long open_ms = 0;
   } last_swap_;
-  // A vacuum's swap whose files part runs on `thread`.
+  // A vacuum's swap whose copy closes and whose files move on `thread`.
   struct SwapInFlight {
+    std::unique_ptr<Vacuum> vacuum;
     std::thread thread;
     std::atomic<bool> done{false};
-    absl::Status status;  // The files part's; read after the join.
+    // Read after the join: the copy's close failed (nothing moved: the
+    // database reopens as it was), or the files part's status.
+    absl::Status not_closed;
+    absl::Status status;
     std::string from;
     uint64_t copied_at = 0;
     double before_mb = 0;
     size_t last_entries = 0;
-    long long finish_ms = 0;  // The copy's last batch and close.
+    long long finish_ms = 0;  // The copy's last batch.
+    long long close_ms = 0;   // The copy's close (thread).
     std::chrono::steady_clock::time_point began;
   };
   std::unique_ptr<SwapInFlight> swap_in_flight_;

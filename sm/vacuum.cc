@@ -136,6 +136,11 @@ absl::Status Vacuum::Finish(std::span<const core::Entry> last, uint64_t index) {
     return absl::InternalError(absl::StrCat(
         "the copy holds index ", copy_->AppliedIndex(), ", not ", index));
   }
+  return absl::OkStatus();
+}
+
+absl::Status Vacuum::Close() {
+  if (copy_ == nullptr) return absl::InternalError("the copy is not open");
   copy_.reset();  // Its last close copies its WAL into the file.
   for (const char* suffix : {"-wal", "-journal"}) {
     if (access((copy_path_ + suffix).c_str(), F_OK) == 0) {
@@ -143,7 +148,7 @@ absl::Status Vacuum::Finish(std::span<const core::Entry> last, uint64_t index) {
           absl::StrCat("the copy kept its ", suffix, " file at close"));
     }
   }
-  s = SyncFile(copy_path_);
+  absl::Status s = SyncFile(copy_path_);
   if (!s.ok()) return s;
   finished_ = true;
   return absl::OkStatus();

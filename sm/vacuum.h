@@ -77,10 +77,14 @@ class Vacuum {
   // The thread has applied everything queued and waits for more.
   bool CaughtUp() const;
   // On the apply loop, once CaughtUp: applies `last` (the batch the
-  // database just applied, not queued), closes the copy and syncs it. OK
-  // if the copy then holds `index` (the database's): the caller swaps the
-  // file at CopyPath in. Otherwise the copy goes with the Vacuum.
+  // database just applied, not queued). OK if the copy then holds `index`
+  // (the database's); then Close. Otherwise the copy goes with the Vacuum.
   absl::Status Finish(std::span<const core::Entry> last, uint64_t index);
+  // After Finish, on any thread (its close copies the copy's WAL into its
+  // file: up to hundreds of ms): closes the copy and syncs it. OK: the
+  // caller swaps the file at CopyPath in. Otherwise the copy goes with the
+  // Vacuum.
+  absl::Status Close();
   absl::Status status() const;
   // Waits (at most `bound`) until the thread has applied everything queued
   // or failed; whether it did (tests).
