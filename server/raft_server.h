@@ -82,7 +82,7 @@ struct ServerOptions {
   // together (0: no limit).
   uint64_t snapshot_bytes_per_second = 0;
   uint64_t vacuum_bytes_per_second = 0;  // sm::SqliteOptions'.
-  bool vacuum_handoff = true;            // See ManageVacuumSwap.
+  bool vacuum_handoff = false;           // See ManageVacuumSwap.
   // Snapshot chunks a leader keeps in flight to one follower.
   uint64_t snapshot_chunks_in_flight = 16;
   // The largest snapshot image this node accepts as a follower; it goes to
@@ -251,10 +251,10 @@ class RaftServer {
   // A loop iteration this long is logged, with where its time went.
   static constexpr int64_t kSlowLoopUs = 100'000;
   void OnSoftState(const core::SoftState& ss);
-  // Before each tick: a leader whose vacuum has caught up hands leadership
-  // to the most up-to-date voter before it swaps (the swap stalls its
-  // loop, and followers would elect another meanwhile); it swaps as leader
-  // if that has not happened within kVacuumHandoffElections election
+  // Before each tick, with vacuum_handoff: a leader whose vacuum has
+  // caught up hands leadership to the most up-to-date voter before it
+  // swaps (its answers would wait for the swap); it swaps as leader if
+  // that has not happened within kVacuumHandoffElections election
   // timeouts, or if no other voter exists.
   void ManageVacuumSwap();
   static constexpr int kVacuumHandoffElections = 2;

@@ -113,10 +113,11 @@ ABSL_FLAG(uint64_t, snapshot_bytes_per_second, 0,
 ABSL_FLAG(uint64_t, vacuum_bytes_per_second, 64 << 20,
           "Bytes per second a VACUUM's copy of the database writes at most "
           "(each node rebuilds its file in the background; 0: no limit).");
-ABSL_FLAG(bool, vacuum_handoff, true,
+ABSL_FLAG(bool, vacuum_handoff, false,
           "A leader whose VACUUM copy has caught up hands leadership to the "
-          "most up-to-date voter before it swaps the copy in (the swap "
-          "stalls its loop); false: it swaps as leader.");
+          "most up-to-date voter before it swaps the copy in. By default it "
+          "swaps as leader: the swap runs off its loop, which keeps "
+          "heartbeating, but the answers to writes wait for it.");
 ABSL_FLAG(uint64_t, snapshot_chunks_in_flight, 16,
           "1 MiB snapshot chunks a leader keeps in flight to one follower.");
 

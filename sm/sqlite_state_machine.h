@@ -226,10 +226,10 @@ class SqliteStateMachine final : public core::StateMachine {
   const std::string& copy_failure() const { return copy_failure_; }
   // Finishes a background vacuum once its copy caught up.
   void OnTick() override;
-  // The swap stalls this replica's apply loop (and its Raft loop, which a
-  // leader's heartbeats wait for): while held, a caught-up vacuum keeps
-  // its copy up to date and waits. The server holds it on a leader until
-  // leadership has moved (loop thread).
+  // The swap pauses this replica's apply (ApplyPaused), so a leader's
+  // answers wait for it: while held, a caught-up vacuum keeps its copy up
+  // to date and waits. A server run with --vacuum_handoff holds it on a
+  // leader until leadership has moved (loop thread).
   void HoldVacuumSwap(bool hold) { hold_vacuum_swap_ = hold; }
   // A vacuum has caught up and waits for the hold to end (loop thread).
   bool VacuumWaitsToSwap() const;
