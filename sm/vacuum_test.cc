@@ -124,6 +124,7 @@ TEST(Vacuum, AFileShrinksOffTheApplyLoopAndHoldsWhatAReplicaWithoutItHolds) {
   // The files are swapped on a thread: apply pauses until a tick (or an
   // apply, which waits) finds them done and reopens.
   EXPECT_TRUE(sm->ApplyPaused());
+  EXPECT_TRUE(sm->vacuuming());
   EXPECT_EQ(sm->vacuums_done(), 0u);
   sm->FinishSwapForTest();
   EXPECT_FALSE(sm->ApplyPaused());
