@@ -120,6 +120,20 @@ NodeOptions Options(MemoryLogStore& store, CountingMachine& sm,
   return o;
 }
 
+// Leader 2, at term 3, sends node 1 (of voters 1 and 2) an image of the
+// state at `index`, an entry of `term`.
+Message SnapshotFromNode2(uint64_t index, uint64_t term) {
+  Message snap;
+  snap.type = MessageType::kSnap;
+  snap.from = 2;
+  snap.to = 1;
+  snap.term = 3;
+  snap.snapshot =
+      Snapshot{SnapshotMetadata{index, term, ConfState{{1, 2}, {}}}, "image"};
+  snap.snapshot_size = 5;
+  return snap;
+}
+
 TEST(Node, ARestoredSnapshotIsReportedWithItsIndexAndTerm) {
   MemoryLogStore store;
   store.mem.SetConfState(ConfState{{1, 2}, {}});
@@ -131,15 +145,7 @@ TEST(Node, ARestoredSnapshotIsReportedWithItsIndexAndTerm) {
     restored.push_back(m);
   };
   Node node(Options(store, sm, net), observer);
-  Message snap;
-  snap.type = MessageType::kSnap;
-  snap.from = 2;
-  snap.to = 1;
-  snap.term = 3;
-  snap.snapshot =
-      Snapshot{SnapshotMetadata{10, 2, ConfState{{1, 2}, {}}}, "image"};
-  snap.snapshot_size = 5;
-  node.Step(snap);
+  node.Step(SnapshotFromNode2(/*index=*/10, /*term=*/2));
   EXPECT_EQ(sm.restores, 1);
   ASSERT_EQ(restored.size(), 1u);
   EXPECT_EQ(restored[0].index, 10u);
@@ -208,7 +214,18 @@ struct DurableWithALearner {
     store.mem.SetConfState(ConfState{{1}, {2}});
     sm.source = &images;
   }
-  NodeOptions Options() { return core::Options(store, sm, net); }
+  NodeOptions Options(uint64_t threshold, uint64_t keep) {
+    NodeOptions o = core::Options(store, sm, net);
+    o.snapshot_threshold_entries = threshold;
+    o.compaction_keeps_entries = keep;
+    return o;
+  }
+  // A node on this store and state machine (again: a restart), leading.
+  std::unique_ptr<Node> Lead(const NodeOptions& o) {
+    auto node = std::make_unique<Node>(o, NodeObserver{});
+    node->Campaign();
+    return node;
+  }
   MemoryLogStore store;
   CountingMachine sm;
   NoImages images;
@@ -217,63 +234,49 @@ struct DurableWithALearner {
 
 TEST(Node, ALeaderKeepsTheEntriesAnAnsweringFollowerLacks) {
   DurableWithALearner c;
-  NodeOptions o = c.Options();
-  o.snapshot_threshold_entries = 10;
-  o.compaction_keeps_entries = 100;
-  Node node(o, {});
-  node.Campaign();
-  for (int i = 0; i < 4; ++i) ASSERT_TRUE(node.Propose("x").ok());
-  Acknowledge(node, 5);
-  for (int i = 0; i < 26; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  std::unique_ptr<Node> node = c.Lead(c.Options(10, 100));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(node->Propose("x").ok());
+  Acknowledge(*node, 5);
+  for (int i = 0; i < 26; ++i) ASSERT_TRUE(node->Propose("x").ok());
   ASSERT_EQ(c.sm.applied, 31u);
   // Compacted only up to what the learner holds: it catches up from here.
   EXPECT_EQ(c.store.GetSnapshot()->metadata.index, 5u);
   EXPECT_EQ(c.store.FirstIndex(), 6u);
-  Acknowledge(node, 31);
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  Acknowledge(*node, 31);
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(node->Propose("x").ok());
   EXPECT_EQ(c.store.GetSnapshot()->metadata.index, 31u);
 }
 
 TEST(Node, AFollowerThatDoesNotAnswerHoldsNoEntries) {
   DurableWithALearner c;
-  NodeOptions o = c.Options();
-  o.snapshot_threshold_entries = 10;
-  o.compaction_keeps_entries = 100;
-  Node node(o, {});
-  node.Campaign();  // The learner never answers.
-  for (int i = 0; i < 30; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  std::unique_ptr<Node> node = c.Lead(c.Options(10, 100));
+  // The learner never answers.
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(node->Propose("x").ok());
   EXPECT_GE(c.store.GetSnapshot()->metadata.index, 21u);
 }
 
 TEST(Node, TheEntriesALeaderKeepsAreBoundedInCountAndBytes) {
   DurableWithALearner c;
-  NodeOptions o = c.Options();
-  o.snapshot_threshold_entries = 1;
-  o.compaction_keeps_entries = 5;
-  Node node(o, {});
-  node.Campaign();
-  Acknowledge(node, 1);
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  NodeOptions o = c.Options(1, 5);
+  std::unique_ptr<Node> node = c.Lead(o);
+  Acknowledge(*node, 1);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(node->Propose("x").ok());
   EXPECT_EQ(c.store.GetSnapshot()->metadata.index, c.sm.applied - 5);
   const std::string entry(1000, 'x');
   o.compaction_keeps_bytes = 3 * (entry.size() + 24);  // Three entries.
   o.compaction_keeps_entries = 100;
-  Node again(o, {});  // A restart.
-  again.Campaign();
-  Acknowledge(again, 1);
-  for (int i = 0; i < 20; ++i) ASSERT_TRUE(again.Propose(entry).ok());
+  node = c.Lead(o);  // A restart.
+  Acknowledge(*node, 1);
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(node->Propose(entry).ok());
   EXPECT_EQ(c.store.GetSnapshot()->metadata.index, c.sm.applied - 3);
-  again.CompactNow();  // Keeps nothing: explicit.
+  node->CompactNow();  // Keeps nothing: explicit.
   EXPECT_EQ(c.store.GetSnapshot()->metadata.index, c.sm.applied);
 }
 
 TEST(Node, ACompactionBelowTheAppliedIndexRecordsTheMembershipThen) {
   DurableWithALearner c;
-  NodeOptions o = c.Options();
-  o.snapshot_threshold_entries = 8;
-  o.compaction_keeps_entries = 100;
-  auto node = std::make_unique<Node>(o, NodeObserver{});
-  node->Campaign();
+  const NodeOptions o = c.Options(8, 100);
+  std::unique_ptr<Node> node = c.Lead(o);
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(node->Propose("x").ok());
   Acknowledge(*node, 3);
   ASSERT_TRUE(
@@ -471,14 +474,24 @@ TEST(Node, WhileApplyIsPausedEntriesCommitAndWaitThenApplyInOrder) {
   EXPECT_GT(node.snapshots_taken(), 0u);
 }
 
-TEST(Node, AParkedConfChangeTakesEffectAtOnce) {
+// A lone voter leading, its state machine's apply paused.
+struct PausedLeader {
+  PausedLeader() {
+    store.mem.SetConfState(ConfState{{1}, {}});
+    node = std::make_unique<Node>(Options(store, sm, net), NodeObserver{});
+    node->Campaign();
+    sm.paused = true;
+  }
   MemoryLogStore store;
-  store.mem.SetConfState(ConfState{{1}, {}});
   CountingMachine sm;
   NullTransport net;
-  Node node(Options(store, sm, net), {});
-  node.Campaign();
-  sm.paused = true;
+  std::unique_ptr<Node> node;
+};
+
+TEST(Node, AParkedConfChangeTakesEffectAtOnce) {
+  PausedLeader leader;
+  Node& node = *leader.node;
+  CountingMachine& sm = leader.sm;
   ASSERT_TRUE(
       node.ProposeConfChange(ConfChange{ConfChange::Type::kAddLearner, 2, ""})
           .ok());
@@ -493,13 +506,10 @@ TEST(Node, AParkedConfChangeTakesEffectAtOnce) {
 }
 
 TEST(Node, AboveTheParkedBoundRaftWaitsForThePauseToEnd) {
-  MemoryLogStore store;
-  store.mem.SetConfState(ConfState{{1}, {}});
-  CountingMachine sm;
-  NullTransport net;
-  Node node(Options(store, sm, net), {});
-  node.Campaign();
-  sm.paused = true;
+  PausedLeader leader;
+  Node& node = *leader.node;
+  CountingMachine& sm = leader.sm;
+  MemoryLogStore& store = leader.store;
   const std::string big(4 << 20, 'x');
   // Each entry is a little over 4 MiB: this many reach the bound.
   const uint64_t over = Node::kMaxParkedBytes / big.size();
@@ -538,15 +548,7 @@ TEST(Node, ASnapshotReplacesTheEntriesThatWaitForAPausedApply) {
   }
   node.Step(app);
   ASSERT_EQ(node.parked_entries(), 3u);
-  Message snap;
-  snap.type = MessageType::kSnap;
-  snap.from = 2;
-  snap.to = 1;
-  snap.term = 3;
-  snap.snapshot =
-      Snapshot{SnapshotMetadata{10, 3, ConfState{{1, 2}, {}}}, "image"};
-  snap.snapshot_size = 5;
-  node.Step(snap);
+  node.Step(SnapshotFromNode2(/*index=*/10, /*term=*/3));
   EXPECT_EQ(sm.restores, 1);
   EXPECT_EQ(sm.applied, 10u);
   EXPECT_EQ(node.parked_entries(), 0u);
