@@ -101,15 +101,16 @@ class Grower {
  public:
   Grower(tools::LocalCluster& c, const Options& o) : c_(c), o_(o) {}
 
-  // `ops` batches at the configured concurrency; latencies kept if asked.
-  Step Run(int ops, bool measure) {
+  // `ops` batches at the configured concurrency (or `concurrency`);
+  // latencies kept if asked.
+  Step Run(int ops, bool measure, int concurrency = 0) {
     std::atomic<int> next{0};
     std::mutex mu;
     std::vector<double> latencies;
     Step step;
     const auto start = Clock::now();
     std::vector<std::thread> threads;
-    for (int t = 0; t < o_.concurrency; ++t) {
+    for (int t = 0; t < (concurrency > 0 ? concurrency : o_.concurrency); ++t) {
       threads.emplace_back([&] {
         // A client (and session) per thread: one session's writes must
         // reach the leader in sequence order.
@@ -284,19 +285,50 @@ bool Vacuum(tools::LocalCluster& c, Grower& g, const Step& empty, int nodes) {
   if (!c.client().Execute(vacuum).ok()) return false;
   g.Print(absl::StrCat("vacuum ", before, " MB").c_str(),
           g.Measure(g.options().measure_ops, 1), empty);
-  int swapped = 0;
-  while (swapped < nodes && Clock::now() - began < std::chrono::minutes(30)) {
-    swapped = 0;
+  // Nodes whose log says their vacuum swapped in, and that ended either way.
+  auto count_logged = [&c, nodes](const char* what) {
+    int n = 0;
     for (int id = 1; id <= nodes; ++id) {
       std::ifstream in(c.LogPath(id));
       for (std::string line; std::getline(in, line);) {
-        swapped += line.find("vacuum swapped in") != std::string::npos;
+        n += line.find(what) != std::string::npos;
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    return n;
+  };
+  auto count_swapped = [&count_logged] {
+    return count_logged("vacuum swapped in");
+  };
+  auto count_ended = [&count_logged] {
+    return count_logged("vacuum swapped in") + count_logged("vacuum abandoned");
+  };
+  // Writes go on, one at a time in rounds of kSwapRoundOps batches, until
+  // every node has swapped: what a client sees while the files are swapped
+  // (a leader's answers wait for its own swap). At the full concurrency the
+  // copies would fall kMaxBacklogBytes behind and be abandoned.
+  constexpr int kSwapRoundOps = 40;
+  int swapped = 0;
+  int rounds = 0;
+  Step during;
+  while (count_ended() < nodes &&
+         Clock::now() - began < std::chrono::minutes(30)) {
+    const Step r = g.Run(kSwapRoundOps, true, /*concurrency=*/1);
+    ++rounds;
+    during.p99_ms = std::max(during.p99_ms, r.p99_ms);
+    during.max_ms = std::max(during.max_ms, r.max_ms);
+    during.failed += r.failed;
+    during.timed_out += r.timed_out;
+    if (during.first_error.empty()) during.first_error = r.first_error;
   }
+  swapped = count_swapped();
   std::printf("vacuum: %d of %d nodes swapped within %.1f s\n", swapped, nodes,
               std::chrono::duration<double>(Clock::now() - began).count());
+  std::printf(
+      "  writes until then: %d more batches, worst round's p99 %.1f ms, max "
+      "%.1f ms, failed %d, timeouts %d%s%s\n",
+      rounds * kSwapRoundOps, during.p99_ms, during.max_ms, during.failed,
+      during.timed_out, during.first_error.empty() ? "" : "; first failure: ",
+      during.first_error.c_str());
   for (int id = 1; id <= nodes; ++id) {
     PrintLogLines(c.LogPath(id), "vacuum");
     std::printf("  node %d: %llu MB\n", id,
