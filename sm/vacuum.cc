@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <optional>
 #include <utility>
 
@@ -46,7 +47,8 @@ void Vacuum::Sweep(const std::string& path, FileDeleter* deleter) {
 Vacuum::Vacuum(std::string path, SqliteOptions copy_options)
     : path_(std::move(path)),
       copy_path_(CopyPath(path_)),
-      copy_options_(std::move(copy_options)) {
+      copy_options_(std::move(copy_options)),
+      backlog_(copy_path_ + "-backlog") {
   copy_options_.path = copy_path_;
   thread_ = std::thread([this] { Run(); });
 }
@@ -93,22 +95,18 @@ void Vacuum::Fail(absl::Status s) {
 
 bool Vacuum::WaitUntilIdle(std::chrono::milliseconds bound) {
   std::unique_lock<std::mutex> l(mu_);
-  return cv_.wait_for(
-      l, bound, [this] { return !status_.ok() || (idle_ && queue_.empty()); });
+  return cv_.wait_for(l, bound, [this] {
+    return !status_.ok() || (idle_ && backlog_.empty());
+  });
 }
 
 bool Vacuum::Add(std::span<const core::Entry> entries) {
   {
     std::lock_guard<std::mutex> l(mu_);
     if (!status_.ok()) return false;
-    for (const core::Entry& e : entries) {
-      queued_bytes_ += e.Size();
-      queue_.push_back(e);
-    }
-    if (queued_bytes_ > kMaxBacklogBytes) {
-      status_ = absl::ResourceExhaustedError(
-          absl::StrCat("the copy fell more than ", kMaxBacklogBytes,
-                       " bytes of entries behind the database"));
+    absl::Status s = backlog_.Push(entries);
+    if (!s.ok()) {
+      status_ = std::move(s);
       return false;
     }
   }
@@ -118,7 +116,7 @@ bool Vacuum::Add(std::span<const core::Entry> entries) {
 
 bool Vacuum::CaughtUp() const {
   std::lock_guard<std::mutex> l(mu_);
-  return status_.ok() && copied_at_ > 0 && idle_ && queue_.empty();
+  return status_.ok() && copied_at_ > 0 && idle_ && backlog_.empty();
 }
 
 absl::Status Vacuum::Finish(std::span<const core::Entry> last, uint64_t index) {
@@ -126,10 +124,12 @@ absl::Status Vacuum::Finish(std::span<const core::Entry> last, uint64_t index) {
   absl::Status s = status();
   if (!s.ok()) return s;
   if (copy_ == nullptr) return absl::InternalError("the copy is not open");
-  std::vector<core::Entry> rest(queue_.begin(), queue_.end());
+  // Caught up: nothing waits in the backlog, but take whatever does.
+  absl::StatusOr<std::vector<core::Entry>> waiting =
+      backlog_.Pop(std::numeric_limits<size_t>::max());
+  if (!waiting.ok()) return waiting.status();
+  std::vector<core::Entry> rest = *std::move(waiting);
   rest.insert(rest.end(), last.begin(), last.end());
-  queue_.clear();
-  queued_bytes_ = 0;
   s = ApplyToCopy(std::move(rest));
   if (!s.ok()) return s;
   if (copy_->AppliedIndex() != index) {
@@ -269,14 +269,16 @@ void Vacuum::Run() {
       std::unique_lock<std::mutex> l(mu_);
       idle_ = true;
       cv_.notify_all();  // For WaitUntilIdle.
-      cv_.wait(l, [this] { return stop_ || !queue_.empty(); });
+      cv_.wait(l, [this] { return stop_ || !backlog_.empty(); });
       idle_ = false;
       if (stop_) return;
-      while (!queue_.empty() && batch.size() < kBatchEntries) {
-        queued_bytes_ -= queue_.front().Size();
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
+      absl::StatusOr<std::vector<core::Entry>> next =
+          backlog_.Pop(kBatchEntries);
+      if (!next.ok()) {
+        l.unlock();
+        return Fail(next.status());
       }
+      batch = *std::move(next);
     }
     s = ApplyToCopy(std::move(batch));
     if (!s.ok()) return Fail(s);

@@ -17,8 +17,9 @@
 //
 // A crash before the swap leaves `<db>.vacuum*` files that Sweep deletes at
 // the next start; one inside the swap completes at the next open. The
-// queue is bounded (kMaxBacklogBytes): a vacuum that falls that far behind
-// is abandoned and the database stays as it was.
+// queue (vacuum_backlog.h: memory, then a file) is bounded: a vacuum that
+// falls VacuumBacklog::kMaxBytes behind is abandoned and the database
+// stays as it was.
 //
 // Thread-safety: one caller (the apply loop) drives Add/CaughtUp/Finish.
 #ifndef RAFTSQL_SM_VACUUM_H_
@@ -38,6 +39,7 @@
 #include "absl/status/statusor.h"
 #include "core/types.h"
 #include "sm/sqlite_state_machine.h"
+#include "sm/vacuum_backlog.h"
 
 namespace raftsql::sm {
 
@@ -45,8 +47,6 @@ class FileDeleter;
 
 class Vacuum {
  public:
-  // Entries waiting for the copy, in bytes; beyond it the vacuum stops.
-  static constexpr size_t kMaxBacklogBytes = size_t{256} << 20;
   // Entries the thread applies to the copy per transaction, at most.
   static constexpr size_t kBatchEntries = 256;
   // The copy's writeback windows: at most two of them wait in the page
@@ -71,8 +71,8 @@ class Vacuum {
   static void Sweep(const std::string& path, FileDeleter* deleter);
 
   // The entries the database applied, in order, after the start. False
-  // once the vacuum failed or fell kMaxBacklogBytes behind (status() says
-  // why): the caller drops it.
+  // once the vacuum failed or fell VacuumBacklog::kMaxBytes behind (status()
+  // says why): the caller drops it.
   bool Add(std::span<const core::Entry> entries);
   // The thread has applied everything queued and waits for more.
   bool CaughtUp() const;
@@ -109,8 +109,7 @@ class Vacuum {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<core::Entry> queue_;  // Guarded by mu_.
-  size_t queued_bytes_ = 0;        // Guarded by mu_.
+  VacuumBacklog backlog_;  // Guarded by mu_.
   // Set under mu_; VACUUM INTO's progress handler reads it without.
   std::atomic<bool> stop_{false};
   bool idle_ = false;       // Guarded by mu_: the thread waits for entries.

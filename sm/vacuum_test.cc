@@ -13,6 +13,7 @@
 #include "sm/sql_tokens.h"
 #include "sm/temp_dir.h"
 #include "sm/test_util.h"
+#include "sm/vacuum_backlog.h"
 
 namespace raftsql::sm {
 namespace {
@@ -61,6 +62,62 @@ class VacuumOfAFilledFile : public ::testing::Test {
   const std::string path;
   std::unique_ptr<SqliteStateMachine> sm;
 };
+
+std::vector<core::Entry> Entries(uint64_t from, int n, size_t bytes) {
+  std::vector<core::Entry> out;
+  for (int i = 0; i < n; ++i) {
+    out.push_back(core::Entry{2, from + i, core::EntryType::kNormal,
+                              std::string(bytes, static_cast<char>('a' + i))});
+  }
+  return out;
+}
+
+TEST(VacuumBacklog, EntriesBeyondMemoryGoToAFileAndComeBackInOrder) {
+  TempDir dir;
+  const std::string file = dir.File("backlog");
+  VacuumBacklog backlog(file);
+  // 40 MiB: 32 in memory, the rest in the file; then more while spilled.
+  const size_t mib = 1 << 20;
+  ASSERT_TRUE(backlog.Push(Entries(1, 40, mib)).ok());
+  EXPECT_TRUE(backlog.spilled());
+  EXPECT_TRUE(std::filesystem::exists(file));
+  absl::StatusOr<std::vector<core::Entry>> got = backlog.Pop(35);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(backlog.Push(Entries(41, 3, 10)).ok());
+  uint64_t next = 1;
+  auto check = [&next](const std::vector<core::Entry>& es) {
+    for (const core::Entry& e : es) {
+      ASSERT_EQ(e.index, next);
+      ASSERT_EQ(e.term, 2u);
+      ASSERT_EQ(e.data[0], static_cast<char>('a' + (e.index - 1) % 40));
+      ++next;
+    }
+  };
+  check(*got);
+  got = backlog.Pop(100);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 8u);
+  check(*got);
+  EXPECT_EQ(next, 44u);
+  EXPECT_TRUE(backlog.empty());
+  EXPECT_FALSE(backlog.spilled());
+  EXPECT_EQ(std::filesystem::file_size(file), 0u);     // Emptied.
+  ASSERT_TRUE(backlog.Push(Entries(44, 1, 10)).ok());  // Memory again.
+  EXPECT_FALSE(backlog.spilled());
+}
+
+TEST(VacuumBacklog, ItsBoundIsAnErrorAndItsFileGoesWithIt) {
+  TempDir dir;
+  const std::string file = dir.File("backlog");
+  {
+    VacuumBacklog backlog(file, /*max_bytes=*/40 << 20);
+    ASSERT_TRUE(backlog.Push(Entries(1, 33, 1 << 20)).ok());
+    EXPECT_TRUE(std::filesystem::exists(file));
+    const absl::Status s = backlog.Push(Entries(34, 8, 1 << 20));
+    EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  }
+  EXPECT_FALSE(std::filesystem::exists(file));
+}
 
 TEST(Vacuum, OnlyThePlainFormIsRecognized) {
   for (const char* sql : {"VACUUM", "vacuum;", "  VACUUM main ;; ",
