@@ -304,8 +304,8 @@ bool Vacuum(tools::LocalCluster& c, Grower& g, const Step& empty, int nodes) {
   };
   // Writes go on, one at a time in rounds of kSwapRoundOps batches, until
   // every node has swapped: what a client sees while the files are swapped
-  // (a leader's answers wait for its own swap). At the full concurrency the
-  // copies would fall kMaxBacklogBytes behind and be abandoned.
+  // (a leader's answers wait for its own swap). One at a time, so that the
+  // copies, busy with their own writes, can catch up.
   constexpr int kSwapRoundOps = 40;
   int swapped = 0;
   int rounds = 0;
