@@ -206,10 +206,7 @@ void Node::Release() {
 }
 
 void Node::CompactNow() {
-  if (stopped_ || persisting_ || !parked_.empty() ||
-      options_.state_machine->ApplyPaused()) {
-    return;
-  }
+  if (stopped_ || persisting_ || ApplyWaits()) return;
   if (options_.state_machine->AppliedIndex() <
       options_.log_store->FirstIndex()) {
     return;  // Nothing applied beyond the current snapshot.
@@ -389,8 +386,12 @@ void Node::ApplyEntries(std::vector<Entry> todo) {
              }));
   if (todo.empty()) return;
   ApplyParked();
-  if (!parked_.empty() || sm->ApplyPaused()) return Park(std::move(todo));
+  if (ApplyWaits()) return Park(std::move(todo));
   ApplyInOrder(std::move(todo), /*conf_changes_done=*/false);
+}
+
+bool Node::ApplyWaits() const {
+  return !parked_.empty() || options_.state_machine->ApplyPaused();
 }
 
 void Node::Park(std::vector<Entry> todo) {
@@ -440,7 +441,7 @@ void Node::MaybeCompact() {
   if (threshold == 0 && threshold_bytes == 0) return;
   // A paused state machine is not synced, and while entries wait the
   // membership is ahead of its applied index.
-  if (!parked_.empty() || options_.state_machine->ApplyPaused()) return;
+  if (ApplyWaits()) return;
   LogStore* store = options_.log_store;
   const uint64_t applied = options_.state_machine->AppliedIndex();
   const bool by_count =

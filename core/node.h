@@ -130,6 +130,8 @@ class Node {
   // `committed` waits in parked_, its conf changes already in effect (the
   // membership follows the log, as if it had applied).
   void Park(std::vector<Entry> committed);
+  // Entries are parked, or the state machine is paused: applying waits.
+  bool ApplyWaits() const;
   // Applies what was parked once the pause is over.
   void ApplyParked();
   // Hands `todo` to the state machine and reports each entry applied.
