@@ -127,7 +127,7 @@ void SqliteStateMachine::CompleteSwap(bool wait) {
   if (!wait && !swap.done.load()) return;
   swap.thread.join();
   vacuuming_ = false;
-  const long long files_ms = MillisecondsSince(swap.began);
+  const long long paused_ms = MillisecondsSince(swap.began);
   if (!swap.not_closed.ok()) {
     // Nothing moved: the database opens again as it was.
     const absl::Status s = ReopenAfterSwap(applied_, options_.path);
@@ -163,8 +163,8 @@ void SqliteStateMachine::CompleteSwap(bool wait) {
                MillisecondsSince(vacuum_began_),
                static_cast<unsigned long long>(swap.copied_at), swap.before_mb,
                Megabytes(options_.path), swap.last_entries, swap.finish_ms,
-               last_swap_.close_ms, last_swap_.open_ms, files_ms, swap.close_ms,
-               last_swap_.files_ms);
+               last_swap_.close_ms, last_swap_.open_ms, paused_ms,
+               swap.close_ms, last_swap_.files_ms);
   swap_in_flight_.reset();
 }
 
