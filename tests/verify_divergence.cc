@@ -52,7 +52,9 @@ void Divergence(LocalCluster& c) {
   const auto start = Clock::now();
   std::string divergence;
   while (Clock::now() - start < std::chrono::seconds(20)) {
-    divergence = Ok(client.Status(c.Endpoint(3)), "status").divergence();
+    // Node 3 may still be starting (not listening yet): ask again.
+    auto status = client.Status(c.Endpoint(3));
+    if (status.ok()) divergence = status->divergence();
     if (!divergence.empty()) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
