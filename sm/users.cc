@@ -19,7 +19,7 @@ constexpr struct {
 } kNames[] = {
     {"execute", kPermExecute}, {"query", kPermQuery},   {"status", kPermStatus},
     {"join", kPermJoin},       {"remove", kPermRemove}, {"admin", kPermAdmin},
-    {"backup", kPermBackup},
+    {"backup", kPermBackup},   {"device", kPermDevice},
 };
 
 std::string_view Std(absl::string_view s) { return {s.data(), s.size()}; }
@@ -45,7 +45,7 @@ absl::StatusOr<uint32_t> ParsePermissions(
       return absl::InvalidArgumentError(absl::StrCat(
           "unknown permission '", n.substr(0, 32),
           "' (known: all, execute, query, status, join, remove, admin, "
-          "backup)"));
+          "backup, device)"));
     }
   }
   return out;
@@ -104,7 +104,7 @@ std::optional<absl::StatusOr<UserChange>> UserChange::Decode(
   auto request = core::GetFixed64(in);
   if (!name || !hash || !permissions || !request || !in.empty() ||
       (c.op != Op::kPut && c.op != Op::kDelete) || hash->size() > kMaxHash ||
-      *permissions > kAllPermissions) {
+      *permissions > kKnownPermissions) {
     return malformed();
   }
   c.user = User{std::string(*name), std::string(*hash),

@@ -27,8 +27,12 @@ enum Permission : uint32_t {
   kPermRemove = 1u << 4,   // RemoveNode, TransferLeadership
   kPermAdmin = 1u << 5,    // users, settings
   kPermBackup = 1u << 6,   // backups (reserved)
+  // An edge device (net/edge.proto): it may open edge sessions as itself,
+  // nothing else. Not part of "all": a device is not an operator.
+  kPermDevice = 1u << 7,
 };
 inline constexpr uint32_t kAllPermissions = (1u << 7) - 1;
+inline constexpr uint32_t kKnownPermissions = kAllPermissions | kPermDevice;
 
 // "execute", "query", ... and "all"; INVALID_ARGUMENT for another name.
 absl::StatusOr<uint32_t> ParsePermissions(

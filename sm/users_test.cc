@@ -67,6 +67,20 @@ TEST(Users, PermissionsParseAndPrint) {
             (std::vector<std::string>{"status", "join"}));
 }
 
+TEST(Users, ADeviceIsNoOperatorAndRoundTrips) {
+  EXPECT_EQ(*ParsePermissions({"device"}), kPermDevice);
+  EXPECT_EQ(kAllPermissions & kPermDevice, 0u);
+  UserChange put;
+  put.user = User{"pump-7", "$argon2id$x", kPermDevice};
+  auto decoded = UserChange::Decode(put.Encode());
+  ASSERT_TRUE(decoded.has_value() && decoded->ok());
+  EXPECT_EQ((*decoded)->user, put.user);
+  put.user.permissions = kKnownPermissions + 1;
+  decoded = UserChange::Decode(put.Encode());
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_FALSE(decoded->ok());
+}
+
 TEST(InternalTables, AreUnreadableAndCannotBeCopiedOut) {
   auto sm = OpenMemory();
   ApplyOk(*sm, Cmd({S("CREATE TABLE t(v)")}));
