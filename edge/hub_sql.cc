@@ -427,6 +427,16 @@ sm::Command ExpireCommand(int64_t now_ms, int64_t lock_ms, int64_t limit) {
       now_ms);
 }
 
+sm::Command RetentionCommand(int64_t before_ms, int64_t limit) {
+  return Transaction(
+      {Statement{"DELETE FROM edge_readings WHERE (device, incarnation, seq) "
+                 "IN (SELECT device, incarnation, seq FROM edge_readings "
+                 "WHERE hub_time_ms < ?1 ORDER BY hub_time_ms LIMIT ?2)",
+                 {Int(before_ms), Int(limit)},
+                 {}}},
+      before_ms);
+}
+
 sm::Command SetDesiredCommand(absl::string_view device,
                               absl::string_view patch_json, int64_t now_ms) {
   return Transaction(

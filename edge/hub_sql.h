@@ -162,6 +162,10 @@ sm::Command IssueCommand(const HubCommand& c, int64_t now_ms);
 // "expired" with the reason in detail.
 sm::Command ExpireCommand(int64_t now_ms, int64_t lock_ms, int64_t limit);
 
+// Deletes up to `limit` readings stored (hub time) before `before_ms`,
+// oldest first.
+sm::Command RetentionCommand(int64_t before_ms, int64_t limit);
+
 // Merges `patch_json` (RFC 7396: null removes a key) into the device's
 // desired state and bumps its version. The result returns the new desired
 // document and version.

@@ -330,6 +330,21 @@ TEST_F(HubSqlTest, TwinDeltaShowsWhatTheReportLacks) {
       QueryValue(*sm_, "SELECT twin_delta FROM edge_device_status").integer, 0);
 }
 
+TEST_F(HubSqlTest, RetentionDeletesTheOldestInBoundedBatches) {
+  for (int64_t t = 0; t < 5; ++t) {
+    ApplyOk(*sm_,
+            UploadCommand("d1", "inc1", Batch({static_cast<uint64_t>(t + 1)}),
+                          kNow + t * 1000));
+  }
+  ExpectOk(ApplyOk(*sm_, RetentionCommand(kNow + 3000, 2)));
+  EXPECT_EQ(Readings(), 3);
+  EXPECT_EQ(QueryValue(*sm_, "SELECT min(seq) FROM edge_readings").integer, 3);
+  ExpectOk(ApplyOk(*sm_, RetentionCommand(kNow + 3000, 2)));
+  EXPECT_EQ(Readings(), 2);
+  // The stream's ack stays where it was.
+  EXPECT_EQ(Upload(Batch({6})), 6u);
+}
+
 TEST_F(HubSqlTest, SchemaCommandRunsTwice) {
   ExpectOk(ApplyOk(*sm_, SchemaCommand()));
 }

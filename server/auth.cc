@@ -95,6 +95,28 @@ absl::StatusOr<Principal> Authenticator::Authenticate(
   return ByPassword(std::string(it->second.data(), it->second.size()));
 }
 
+absl::StatusOr<Principal> Authenticator::AuthenticateDevice(
+    const grpc::ServerContextBase& ctx) {
+  absl::StatusOr<Principal> p;
+  if (tls_) {
+    p = Authenticate(ctx);
+  } else {
+    const auto& md = ctx.client_metadata();
+    auto it = md.find("authorization");
+    if (it == md.end()) {
+      return absl::UnauthenticatedError(
+          "no credentials: a device sends its id and token (Basic)");
+    }
+    p = ByPassword(std::string(it->second.data(), it->second.size()));
+  }
+  if (!p.ok()) return p.status();
+  if ((p->permissions & sm::kPermDevice) == 0) {
+    return absl::PermissionDeniedError(sm::TruncatedMessage(
+        absl::StrCat("user ", p->name, " is not a device")));
+  }
+  return p;
+}
+
 absl::StatusOr<Principal> Authenticator::ByPassword(const std::string& header) {
   std::string decoded;
   if (!absl::StartsWith(header, kBasic) || header.size() > 4 * kMaxPassword ||

@@ -50,6 +50,13 @@ class Authenticator {
   absl::StatusOr<Principal> Authorize(const grpc::ServerContextBase& ctx,
                                       uint32_t needed);
 
+  // An edge device (sm::kPermDevice) proving who it is, with or without
+  // TLS: by its certificate (with TLS) or by its id and token as Basic
+  // credentials. UNAUTHENTICATED for a missing or wrong credential,
+  // PERMISSION_DENIED for a user that is not a device.
+  absl::StatusOr<Principal> AuthenticateDevice(
+      const grpc::ServerContextBase& ctx);
+
   // Verified passwords remembered (bounded; the oldest half goes first).
   static constexpr size_t kMaxRemembered = 4096;
 

@@ -456,6 +456,10 @@ void RaftServer::OnApply(const core::Entry& e, const std::string& result) {
     if (id == 0) id = sm::SettingChange::PeekRequestId(e.data);
     if (id == 0) id = sm::UserChange::PeekRequestId(e.data);
     if (id != 0) Finish(id, result);
+    if (tables_changed_ && !result.empty()) {
+      absl::StatusOr<sm::CommandResult> r = sm::CommandResult::Decode(result);
+      if (r.ok() && !r->versions.empty()) tables_changed_(r->versions);
+    }
   }
   ResolveLostProposals(e.index, e.term);
 }

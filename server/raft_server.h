@@ -45,6 +45,25 @@
 
 namespace raftsql::server {
 
+// The edge service's (server/edge_service.h).
+struct EdgeOptions {
+  // A delivered command unanswered this long is delivered again (if it
+  // has attempts left).
+  int64_t command_lock_ms = 30'000;
+  // How often sessions look for commands whose lock ran out, and the
+  // leader sweeps.
+  int64_t sweep_ms = 1'000;
+  // Readings stored longer than this are deleted (0: kept).
+  int64_t readings_max_age_ms = 0;
+  // Rows a sweep ends or deletes, at most, per kind.
+  int64_t sweep_batch = 1'000;
+  // Edge writes (uploads, outcomes, twins, deliveries) this node keeps in
+  // flight for all its sessions together.
+  size_t max_writes_in_flight = 4096;
+  // Sessions this node serves at once (RESOURCE_EXHAUSTED beyond).
+  size_t max_sessions = 10'000;
+};
+
 struct ServerOptions {
   uint64_t id = 0;
   std::string listen;  // host:port for clients (and peers, without the next)
@@ -106,6 +125,7 @@ struct ServerOptions {
   size_t stream_held_bytes_max = size_t{64} << 20;
   // All gRPC connections together may hold this much (a ResourceQuota).
   size_t grpc_memory_bytes = size_t{1} << 30;
+  EdgeOptions edge;
 };
 
 // Error statuses carry their kind as a payload so the gRPC layer can add
@@ -213,6 +233,14 @@ class RaftServer {
   std::string ClientAddressOf(uint64_t id);
 
   const ServerOptions& options() const { return options_; }
+  bool is_leader() const { return is_leader_.load(); }
+
+  // Called on the Raft loop with the tables each applied command changed
+  // and their new versions, on every node. Set before Start; it must not
+  // block (the edge service wakes its sessions with it).
+  using TablesChanged = std::function<void(
+      const std::vector<std::pair<std::string, uint64_t>>& versions)>;
+  void OnTablesChanged(TablesChanged fn) { tables_changed_ = std::move(fn); }
 
  private:
   using Task = std::function<void()>;
@@ -365,6 +393,7 @@ class RaftServer {
   bool leader_changed_ = false;
   bool reads_to_ask_again_ = false;
   std::atomic<uint64_t> next_id_;
+  TablesChanged tables_changed_;  // Set before Start.
   std::unique_ptr<WorkerPool> readers_;
   std::unique_ptr<DivergenceMonitor> monitor_;  // From Start on.
   void OnDiverged(const sm::DivergenceVerdict& verdict);

@@ -21,6 +21,7 @@
 #include "net/tls.h"
 #include "server/auth.h"
 #include "server/convert.h"
+#include "server/edge_service.h"
 #include "server/execute_stream.h"
 #include "server/query_stream.h"
 
@@ -479,9 +480,10 @@ class PeerServiceImpl final : public v1::PeerService::CallbackService {
 }  // namespace
 
 struct GrpcFrontend::Impl {
-  explicit Impl(RaftServer* node) : db(node), peer(node) {}
+  explicit Impl(RaftServer* node) : db(node), peer(node), edge(node) {}
   DatabaseServiceImpl db;
   PeerServiceImpl peer;
+  EdgeService edge;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<grpc::Server> peer_server;  // With --peer_listen.
 };
@@ -537,6 +539,7 @@ GrpcFrontend::~GrpcFrontend() { Shutdown(0); }
 void GrpcFrontend::Shutdown(int deadline_ms) {
   if (impl_->server == nullptr) return;
   impl_->peer.CancelStreams();
+  impl_->edge.Shutdown();
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms);
   for (std::unique_ptr<grpc::Server>* s :
@@ -559,6 +562,7 @@ absl::StatusOr<std::unique_ptr<GrpcFrontend>> GrpcFrontend::Start(
   int port = 0;
   Configure(builder, o.listen, net::ServerCredentials(o.tls), o, &port);
   builder.RegisterService(&impl->db);
+  builder.RegisterService(impl->edge.service());
   if (!separate) builder.RegisterService(&impl->peer);
   impl->server = builder.BuildAndStart();
   if (impl->server == nullptr || port == 0) return CannotListen(o.listen);

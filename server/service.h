@@ -17,7 +17,8 @@ namespace raftsql::server {
 class GrpcFrontend {
  public:
   // Builds and starts the gRPC server for `node` on node->options().listen,
-  // with gRPC health checking and server reflection.
+  // with gRPC health checking and server reflection, and the edge service
+  // (before node->Start: it registers for table changes).
   static absl::StatusOr<std::unique_ptr<GrpcFrontend>> Start(RaftServer* node);
   ~GrpcFrontend();
   // Stops accepting calls; calls still running get `deadline_ms` to finish.

@@ -1,0 +1,708 @@
+#include "server/edge_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+#include "edge/hub_sql.h"
+#include "net/edge.grpc.pb.h"
+#include "server/auth.h"
+#include "server/convert.h"
+#include "server/internal.h"
+
+namespace raftsql::server {
+namespace {
+
+namespace pb = ::raftsql::edge::v1;
+using internal::WallMs;
+using Reactor = grpc::ServerBidiReactor<pb::EdgeUp, pb::EdgeDown>;
+using Versions = std::vector<std::pair<std::string, uint64_t>>;
+
+class Refused final : public Reactor {
+ public:
+  explicit Refused(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
+grpc::Status Grpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      sm::TruncatedMessage(s.message()));
+}
+
+edge::Upload FromProto(const pb::Upload& u) {
+  edge::Upload out;
+  out.readings.reserve(static_cast<size_t>(u.readings_size()));
+  for (const pb::Reading& r : u.readings()) {
+    out.readings.push_back(edge::Reading{r.sensor(), r.value(), r.unit(),
+                                         r.device_time_ms(), r.sequence()});
+  }
+  out.oldest_sequence = u.oldest_sequence();
+  out.backlog = u.backlog();
+  out.dropped = u.dropped();
+  return out;
+}
+
+bool Retriable(absl::StatusCode c) {
+  return c == absl::StatusCode::kUnavailable ||
+         c == absl::StatusCode::kResourceExhausted ||
+         c == absl::StatusCode::kAborted;
+}
+
+// The first failed statement's status, or OK.
+absl::Status Failed(const absl::StatusOr<sm::CommandResult>& r) {
+  if (!r.ok()) return r.status();
+  for (const sm::StatementResult& s : r->statements) {
+    if (!s.status.ok()) return s.status;
+  }
+  return absl::OkStatus();
+}
+
+class Session;
+
+}  // namespace
+
+struct EdgeService::Impl final : public pb::EdgeService::CallbackService {
+  Impl(RaftServer* n, EdgeOptions o)
+      : node(n),
+        options(o),
+        auth(n->options().tls.enabled(),
+             [n](const std::string& name) { return n->FindUser(name); }) {}
+
+  Reactor* Session(grpc::CallbackServerContext* ctx) override;
+
+  // A write of the edge service, counted against max_writes_in_flight;
+  // false (nothing proposed, `done` not called) at the bound.
+  bool Write(sm::Command command, RaftServer::Done<sm::CommandResult> done,
+             bool bounded = true) {
+    if (bounded && in_flight.fetch_add(1) >= options.max_writes_in_flight) {
+      in_flight.fetch_sub(1);
+      return false;
+    }
+    if (!bounded) in_flight.fetch_add(1);
+    node->Execute(std::move(command), [this, done = std::move(done)](
+                                          absl::StatusOr<sm::CommandResult> r) {
+      in_flight.fetch_sub(1);
+      done(std::move(r));
+    });
+    return true;
+  }
+
+  // The edge tables exist (proposed once per node, then remembered).
+  void EnsureSchema(std::function<void(absl::Status)> then);
+
+  void OnTables(const Versions& versions);
+  void Sweeper();
+  // Registers `s` for its device, ending an older session of the device;
+  // false if the node is stopping or serves max_sessions already.
+  bool Register(class Session* s, const std::string& device);
+  // `s` is going: out of the map, and once no call pins it, it may go.
+  void Forget(class Session* s, const std::string& device);
+  // Calls `fn` on each session, outside mu, each pinned meanwhile so that
+  // it cannot go.
+  void ForEach(const std::function<void(class Session*)>& fn);
+  void Unpin(const std::vector<class Session*>& pinned);
+
+  RaftServer* const node;
+  const EdgeOptions options;
+  Authenticator auth;
+  std::atomic<size_t> in_flight{0};
+  std::atomic<bool> schema_ready{false};
+  std::atomic<uint64_t> sessions_started{0};
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;
+  std::map<std::string, class Session*> sessions;  // By device.
+  std::map<class Session*, int> pins;              // Sessions in calls.
+  std::thread sweeper;
+};
+
+namespace {
+
+// One device's session. gRPC runs the reactions on its threads and the
+// answers arrive on the Raft loop or a reader thread: mu_ guards the state
+// they share. Start* and Finish are called with mu_ released. Every
+// asynchronous operation holds an op (ops_), and the session finishes only
+// when none is left and nothing is being written, so no callback outlives
+// it.
+class Session final : public Reactor {
+ public:
+  Session(EdgeService::Impl* hub, std::string device)
+      : hub_(hub),
+        device_(std::move(device)),
+        id_(absl::StrCat(hub->node->options().id, "-",
+                         hub->sessions_started.fetch_add(1), "-", WallMs())) {
+    StartRead(&in_);
+  }
+
+  void OnReadDone(bool ok) override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      reading_ = false;
+    }
+    if (!ok) {
+      std::unique_lock<std::mutex> l(mu_);
+      reads_done_ = true;
+      MaybeFinish(l);
+      return;
+    }
+    pb::EdgeUp up;
+    up.Swap(&in_);
+    bool hello = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      hello = said_hello_;
+    }
+    if (up.kind_case() == pb::EdgeUp::kHello) {
+      if (hello) return End(absl::FailedPreconditionError("Hello twice"));
+      return OnHello(up.hello());
+    }
+    if (!hello) {
+      return End(absl::FailedPreconditionError("say Hello first"));
+    }
+    switch (up.kind_case()) {
+      case pb::EdgeUp::kUpload:
+        OnUpload(up.upload());
+        break;
+      case pb::EdgeUp::kOutcome:
+        OnOutcome(up.outcome());
+        break;
+      case pb::EdgeUp::kTwin:
+        OnTwin(up.twin());
+        break;
+      default:
+        return End(absl::InvalidArgumentError("an empty message"));
+    }
+    ReadMore();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::unique_lock<std::mutex> l(mu_);
+    CHECK(writing_);
+    if (!ok) {
+      broken_ = true;
+      out_queue_.clear();
+    }
+    if (!out_queue_.empty() && !ending_) {
+      out_ = std::move(out_queue_.front());
+      out_queue_.pop_front();
+      l.unlock();
+      StartWrite(&out_);
+      return;
+    }
+    writing_ = false;
+    MaybeFinish(l);
+  }
+
+  void OnCancel() override {
+    std::lock_guard<std::mutex> l(mu_);
+    broken_ = true;
+    ending_ = true;
+  }
+
+  void OnDone() override {
+    hub_->Forget(this, device_);
+    delete this;
+  }
+
+  // Something changed in the device's commands or twin.
+  void Poke(bool commands, bool twin) {
+    if (commands) LookForCommands();
+    if (twin) SendDesired();
+  }
+
+  // Ends the session with `status` once its operations are done.
+  void End(absl::Status status) {
+    std::unique_lock<std::mutex> l(mu_);
+    if (!ending_) {
+      ending_ = true;
+      end_status_ = std::move(status);
+    }
+    MaybeFinish(l);
+  }
+
+ private:
+  void OnHello(const pb::Hello& hello) {
+    absl::Status valid = edge::ValidateName("incarnation", hello.incarnation(),
+                                            edge::kMaxIncarnationBytes);
+    if (!valid.ok()) return End(valid);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      said_hello_ = true;
+      incarnation_ = hello.incarnation();
+      ++ops_;
+    }
+    hub_->EnsureSchema([this](absl::Status s) {
+      if (!s.ok()) return Done(s);
+      const bool sent = hub_->Write(
+          edge::HelloCommand(device_, incarnation_, id_,
+                             hub_->node->options().id, WallMs()),
+          [this](absl::StatusOr<sm::CommandResult> r) {
+            absl::Status failed = Failed(r);
+            absl::StatusOr<uint64_t> acked =
+                failed.ok() ? edge::AckedOf(*r) : failed;
+            if (!acked.ok()) return Done(acked.status());
+            pb::EdgeDown down;
+            down.mutable_welcome()->set_acked_sequence(*acked);
+            down.mutable_welcome()->set_node(hub_->node->options().id);
+            Send(std::move(down));
+            {
+              std::lock_guard<std::mutex> l(mu_);
+              welcomed_ = true;
+            }
+            if (!hub_->Register(this, device_)) {
+              return Done(absl::ResourceExhaustedError(
+                  "this node serves as many edge sessions as it may"));
+            }
+            LookForCommands();
+            SendDesired();
+            Done(absl::OkStatus());
+            ReadMore();
+          },
+          /*bounded=*/false);
+      CHECK(sent);
+    });
+  }
+
+  // Ends an operation; an error ends the session.
+  void Done(const absl::Status& s) {
+    if (!s.ok()) End(s);
+    std::unique_lock<std::mutex> l(mu_);
+    CHECK_GT(ops_, 0);
+    --ops_;
+    MaybeFinish(l);
+  }
+
+  void OnUpload(const pb::Upload& upload) {
+    const uint64_t batch = upload.batch();
+    auto refuse = [&](const absl::Status& s, uint32_t retry_after_ms) {
+      pb::EdgeDown down;
+      pb::Ack* ack = down.mutable_ack();
+      ack->set_batch(batch);
+      ack->set_code(static_cast<int32_t>(s.code()));
+      ack->set_error(sm::TruncatedMessage(s.message()));
+      ack->set_retry_after_ms(retry_after_ms);
+      Send(std::move(down));
+    };
+    edge::Upload up = FromProto(upload);
+    if (absl::Status v = edge::ValidateUpload(up); !v.ok()) {
+      return refuse(v, 0);
+    }
+    std::string incarnation;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++ops_;
+      ++uploads_in_flight_;
+      incarnation = incarnation_;
+    }
+    const bool sent = hub_->Write(
+        edge::UploadCommand(device_, incarnation, up, WallMs()),
+        [this, batch](absl::StatusOr<sm::CommandResult> r) {
+          absl::Status failed = Failed(r);
+          absl::StatusOr<uint64_t> acked =
+              failed.ok() ? edge::AckedOf(*r) : failed;
+          pb::EdgeDown down;
+          pb::Ack* ack = down.mutable_ack();
+          ack->set_batch(batch);
+          if (acked.ok()) {
+            ack->set_acked_sequence(*acked);
+          } else {
+            ack->set_code(static_cast<int32_t>(acked.status().code()));
+            ack->set_error(sm::TruncatedMessage(acked.status().message()));
+            if (Retriable(acked.status().code())) {
+              ack->set_retry_after_ms(kRetryAfterMs);
+            }
+          }
+          Send(std::move(down));
+          UploadDone();
+        });
+    if (!sent) {
+      refuse(absl::ResourceExhaustedError(
+                 "the hub has as many edge writes in flight as it may"),
+             kRetryAfterMs);
+      UploadDone();
+    }
+  }
+
+  void UploadDone() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      --uploads_in_flight_;
+    }
+    ReadMore();
+    Done(absl::OkStatus());
+  }
+
+  void OnOutcome(const pb::CommandOutcome& o) {
+    edge::CommandStatus result;
+    switch (o.result()) {
+      case pb::CommandOutcome::DONE:
+        result = edge::CommandStatus::kDone;
+        break;
+      case pb::CommandOutcome::REJECTED:
+        result = edge::CommandStatus::kRejected;
+        break;
+      case pb::CommandOutcome::FAILED:
+        result = edge::CommandStatus::kFailed;
+        break;
+      default:
+        return End(absl::InvalidArgumentError("an outcome needs a result"));
+    }
+    absl::Status valid =
+        edge::ValidateName("command id", o.id(), edge::kMaxCommandIdBytes);
+    if (valid.ok() && o.detail().size() > edge::kMaxDetailBytes) {
+      valid = absl::InvalidArgumentError("detail beyond 1 KiB");
+    }
+    if (!valid.ok()) return End(valid);
+    Async(edge::OutcomeCommand(device_, o.id(), result, o.detail(), WallMs()));
+  }
+
+  void OnTwin(const pb::TwinReport& t) {
+    absl::Status valid = edge::ValidateJsonObject(
+        "reported_json", t.reported_json(), edge::kMaxTwinJsonBytes);
+    if (!valid.ok()) return End(valid);
+    Async(edge::ReportTwinCommand(device_, t.reported_json(),
+                                  t.desired_version(), WallMs()));
+  }
+
+  // A write whose outcome the device does not wait for: a lost outcome is
+  // repaired by redelivery (the edge answers a command it ran again), a
+  // lost report by the next one.
+  void Async(sm::Command c) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++ops_;
+    }
+    if (!hub_->Write(std::move(c), [this](absl::StatusOr<sm::CommandResult>) {
+          Done(absl::OkStatus());
+        })) {
+      Done(absl::OkStatus());
+    }
+  }
+
+  // Starts the next read unless too many uploads are in flight (then the
+  // last of them to be answered starts it).
+  void ReadMore() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (reading_ || reads_done_ || ending_ || !welcomed_ ||
+          uploads_in_flight_ >= kMaxUploadsInFlight) {
+        return;
+      }
+      reading_ = true;
+    }
+    StartRead(&in_);
+  }
+
+  // Welcomed and not going: new operations may start. Under mu_.
+  bool Live() const {
+    return welcomed_ && !ending_ && !reads_done_ && !finished_;
+  }
+
+  void Send(pb::EdgeDown down) {
+    std::unique_lock<std::mutex> l(mu_);
+    if (broken_ || ending_ || finished_) return;
+    if (writing_) {
+      out_queue_.push_back(std::move(down));
+      return;
+    }
+    writing_ = true;
+    out_ = std::move(down);
+    l.unlock();
+    StartWrite(&out_);
+  }
+
+  void LookForCommands() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!Live()) return;
+      if (looking_) {
+        look_again_ = true;
+        return;
+      }
+      looking_ = true;
+      ++ops_;
+    }
+    hub_->node->Query(
+        edge::OpenCommandsQuery(device_, kMaxOpenCommandsPerLook),
+        /*linearizable=*/false, sm::ReadLimits{},
+        [this](absl::StatusOr<sm::QueryResult> q) {
+          auto due = std::make_shared<std::vector<edge::HubCommand>>();
+          if (q.ok()) {
+            const int64_t now = WallMs();
+            for (edge::HubCommand& c : edge::CommandsOf(*q)) {
+              if (edge::DueForDelivery(c, now, hub_->options.command_lock_ms)) {
+                due->push_back(std::move(c));
+              }
+            }
+          }
+          DeliverNext(std::move(due), 0);
+        });
+  }
+
+  // Marks and sends the due commands one after another, in order.
+  void DeliverNext(std::shared_ptr<std::vector<edge::HubCommand>> due,
+                   size_t i) {
+    bool ending = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ending = ending_;
+    }
+    if (i < due->size() && !ending) {
+      const edge::HubCommand& c = (*due)[i];
+      const bool sent = hub_->Write(
+          edge::DeliverCommand(device_, c.id, WallMs(),
+                               hub_->options.command_lock_ms),
+          [this, due, i](absl::StatusOr<sm::CommandResult> r) {
+            if (Failed(r).ok() && r->statements.size() == 1) {
+              sm::QueryResult rows;
+              rows.rows = std::move(r->statements[0].rows);
+              for (const edge::HubCommand& c : edge::CommandsOf(rows)) {
+                pb::EdgeDown down;
+                pb::Command* out = down.mutable_command();
+                out->set_id(c.id);
+                out->set_name(c.name);
+                out->set_params_json(c.params_json);
+                out->set_created_ms(c.created_ms);
+                out->set_expires_ms(c.expires_ms);
+                out->set_attempt(c.attempts);
+                Send(std::move(down));
+              }
+            }
+            DeliverNext(due, i + 1);
+          });
+      if (sent) return;
+    }
+    bool again = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      looking_ = false;
+      again = look_again_;
+      look_again_ = false;
+    }
+    if (again) LookForCommands();
+    Done(absl::OkStatus());
+  }
+
+  void SendDesired() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!Live()) return;
+      ++ops_;
+    }
+    hub_->node->Query(
+        edge::DesiredQuery(device_), /*linearizable=*/false, sm::ReadLimits{},
+        [this](absl::StatusOr<sm::QueryResult> q) {
+          if (q.ok() && q->rows.size() == 1 && q->rows[0].size() == 2) {
+            const uint64_t version =
+                static_cast<uint64_t>(q->rows[0][1].integer);
+            bool send = false;
+            {
+              std::lock_guard<std::mutex> l(mu_);
+              send = version > desired_sent_;
+              desired_sent_ = std::max(desired_sent_, version);
+            }
+            if (send) {
+              pb::EdgeDown down;
+              down.mutable_desired()->set_desired_json(q->rows[0][0].bytes);
+              down.mutable_desired()->set_version(version);
+              Send(std::move(down));
+            }
+          }
+          Done(absl::OkStatus());
+        });
+  }
+
+  // Finishes once reads are done (or the session ends) and no operation or
+  // write is left. Releases `l` if it finishes.
+  void MaybeFinish(std::unique_lock<std::mutex>& l) {
+    if (finished_ || ops_ > 0 || writing_) return;
+    if (!ending_ && !reads_done_) return;
+    finished_ = true;
+    const absl::Status status = end_status_;
+    const bool hello = welcomed_;
+    l.unlock();
+    if (hello) {
+      // Best effort, and nothing waits for it (this session is going).
+      hub_->node->Execute(edge::GoodbyeCommand(device_, id_, WallMs()),
+                          [](absl::StatusOr<sm::CommandResult>) {});
+    }
+    Finish(Grpc(status));
+  }
+
+  EdgeService::Impl* const hub_;
+  const std::string device_;
+  const std::string id_;  // This session, in edge_devices.session.
+  pb::EdgeUp in_;         // The read in progress.
+  std::mutex mu_;
+  std::string incarnation_;
+  pb::EdgeDown out_;  // The write in progress.
+  std::deque<pb::EdgeDown> out_queue_;
+  int ops_ = 0;
+  size_t uploads_in_flight_ = 0;
+  uint64_t desired_sent_ = 0;
+  bool said_hello_ = false;
+  bool welcomed_ = false;
+  bool reading_ = true;  // The constructor's read.
+  bool reads_done_ = false;
+  bool writing_ = false;
+  bool looking_ = false;
+  bool look_again_ = false;
+  bool broken_ = false;
+  bool ending_ = false;
+  bool finished_ = false;
+  absl::Status end_status_;
+};
+
+}  // namespace
+
+Reactor* EdgeService::Impl::Session(grpc::CallbackServerContext* ctx) {
+  absl::StatusOr<Principal> device = auth.AuthenticateDevice(*ctx);
+  if (!device.ok()) return new Refused(Grpc(device.status()));
+  {
+    std::lock_guard<std::mutex> l(mu);
+    if (stopping) {
+      return new Refused(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE, "node shutting down"));
+    }
+  }
+  return new class Session(this, device->name);
+}
+
+void EdgeService::Impl::EnsureSchema(std::function<void(absl::Status)> then) {
+  if (schema_ready.load()) return then(absl::OkStatus());
+  Write(
+      edge::SchemaCommand(),
+      [this, then = std::move(then)](absl::StatusOr<sm::CommandResult> r) {
+        absl::Status s = Failed(r);
+        if (s.ok()) schema_ready = true;
+        then(s);
+      },
+      /*bounded=*/false);
+}
+
+bool EdgeService::Impl::Register(class Session* s, const std::string& device) {
+  class Session* older = nullptr;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    if (stopping) return false;
+    auto it = sessions.find(device);
+    if (it == sessions.end() && sessions.size() >= options.max_sessions) {
+      return false;
+    }
+    if (it != sessions.end()) {
+      older = it->second;
+      ++pins[older];  // It cannot go before End below.
+    }
+    sessions[device] = s;
+  }
+  if (older != nullptr) {
+    older->End(absl::AbortedError("a newer session of this device began"));
+    Unpin({older});
+  }
+  return true;
+}
+
+void EdgeService::Impl::Forget(class Session* s, const std::string& device) {
+  std::unique_lock<std::mutex> l(mu);
+  auto it = sessions.find(device);
+  if (it != sessions.end() && it->second == s) sessions.erase(it);
+  cv.wait(l, [&] { return pins.count(s) == 0; });
+}
+
+void EdgeService::Impl::ForEach(const std::function<void(class Session*)>& fn) {
+  std::vector<class Session*> pinned;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    for (auto& [device, s] : sessions) {
+      pinned.push_back(s);
+      ++pins[s];
+    }
+  }
+  for (class Session* s : pinned) fn(s);
+  Unpin(pinned);
+}
+
+void EdgeService::Impl::Unpin(const std::vector<class Session*>& pinned) {
+  {
+    std::lock_guard<std::mutex> l(mu);
+    for (class Session* s : pinned) {
+      if (--pins[s] == 0) pins.erase(s);
+    }
+  }
+  cv.notify_all();
+}
+
+void EdgeService::Impl::OnTables(const Versions& versions) {
+  bool commands = false;
+  bool twins = false;
+  for (const auto& [table, version] : versions) {
+    commands |= table == "edge_commands";
+    twins |= table == "edge_twins";
+  }
+  if (!commands && !twins) return;
+  ForEach([&](class Session* s) { s->Poke(commands, twins); });
+}
+
+void EdgeService::Impl::Sweeper() {
+  std::unique_lock<std::mutex> l(mu);
+  while (!stopping) {
+    cv.wait_for(l, std::chrono::milliseconds(options.sweep_ms));
+    if (stopping) break;
+    l.unlock();
+    // Locks that ran out (a command whose session went, or unanswered).
+    ForEach([](class Session* s) { s->Poke(true, false); });
+    if (!node->is_leader() || !schema_ready.load()) {
+      l.lock();
+      continue;
+    }
+    const int64_t now = WallMs();
+    Write(
+        edge::ExpireCommand(now, options.command_lock_ms, options.sweep_batch),
+        [](absl::StatusOr<sm::CommandResult>) {});
+    if (options.readings_max_age_ms > 0) {
+      Write(edge::RetentionCommand(now - options.readings_max_age_ms,
+                                   options.sweep_batch),
+            [](absl::StatusOr<sm::CommandResult>) {});
+    }
+    l.lock();
+  }
+}
+
+EdgeService::EdgeService(RaftServer* node)
+    : impl_(std::make_unique<Impl>(node, node->options().edge)) {
+  Impl* impl = impl_.get();
+  node->OnTablesChanged([impl](const Versions& v) { impl->OnTables(v); });
+  impl->sweeper = std::thread([impl] { impl->Sweeper(); });
+}
+
+EdgeService::~EdgeService() { Shutdown(); }
+
+grpc::Service* EdgeService::service() { return impl_.get(); }
+
+void EdgeService::Shutdown() {
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    if (impl_->stopping) return;
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  impl_->ForEach([](class Session* s) {
+    s->End(absl::UnavailableError("node shutting down"));
+  });
+  if (impl_->sweeper.joinable()) impl_->sweeper.join();
+}
+
+}  // namespace raftsql::server

@@ -1,0 +1,316 @@
+#include "server/edge_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cmath>
+#include <future>
+#include <memory>
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "edge/hub_sql.h"
+#include "gtest/gtest.h"
+#include "net/edge.grpc.pb.h"
+#include "server/one_node_server.h"
+
+namespace raftsql::server {
+namespace {
+
+namespace pb = ::raftsql::edge::v1;
+constexpr char kToken[] = "token-of-pump-1";
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// One device's session, synchronously, every call bounded by a deadline.
+class Device {
+ public:
+  Device(const std::string& endpoint, const std::string& id,
+         const std::string& token) {
+    auto channel =
+        grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials());
+    stub_ = pb::EdgeService::NewStub(channel);
+    if (!id.empty()) {
+      ctx_.AddMetadata("authorization",
+                       "Basic " + absl::Base64Escape(id + ":" + token));
+    }
+    ctx_.set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(20));
+    stream_ = stub_->Session(&ctx_);
+  }
+
+  bool Send(const pb::EdgeUp& up) { return stream_->Write(up); }
+  // The next message (false if the stream ended).
+  bool Next(pb::EdgeDown* down) { return stream_->Read(down); }
+  // The next message of `kind`, skipping others.
+  pb::EdgeDown NextOf(pb::EdgeDown::KindCase kind) {
+    pb::EdgeDown down;
+    while (Next(&down)) {
+      if (down.kind_case() == kind) return down;
+    }
+    ADD_FAILURE() << "the stream ended before a message of kind " << kind;
+    return down;
+  }
+  uint64_t Hello(const std::string& incarnation = "inc-1") {
+    pb::EdgeUp up;
+    up.mutable_hello()->set_incarnation(incarnation);
+    EXPECT_TRUE(Send(up));
+    return NextOf(pb::EdgeDown::kWelcome).welcome().acked_sequence();
+  }
+  pb::Ack Upload(uint64_t batch, uint64_t first, uint64_t count,
+                 double value = 20.5) {
+    pb::EdgeUp up;
+    pb::Upload* u = up.mutable_upload();
+    u->set_batch(batch);
+    u->set_oldest_sequence(first);
+    for (uint64_t s = first; s < first + count; ++s) {
+      pb::Reading* r = u->add_readings();
+      r->set_sensor("temp");
+      r->set_value(value);
+      r->set_unit("C");
+      r->set_device_time_ms(1000 + static_cast<int64_t>(s));
+      r->set_sequence(s);
+    }
+    EXPECT_TRUE(Send(up));
+    pb::Ack ack = NextOf(pb::EdgeDown::kAck).ack();
+    EXPECT_EQ(ack.batch(), batch);
+    return ack;
+  }
+  void Answer(const std::string& id, pb::CommandOutcome::Result result) {
+    pb::EdgeUp up;
+    up.mutable_outcome()->set_id(id);
+    up.mutable_outcome()->set_result(result);
+    up.mutable_outcome()->set_detail("ok");
+    EXPECT_TRUE(Send(up));
+  }
+  grpc::Status End() {
+    stream_->WritesDone();
+    pb::EdgeDown down;
+    while (Next(&down)) {
+    }
+    return stream_->Finish();
+  }
+  grpc::Status Finish() {
+    pb::EdgeDown down;
+    while (Next(&down)) {
+    }
+    return stream_->Finish();
+  }
+
+ private:
+  std::unique_ptr<pb::EdgeService::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<pb::EdgeUp, pb::EdgeDown>> stream_;
+};
+
+class EdgeServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_
+                    .Start([](ServerOptions& o) {
+                      o.edge.command_lock_ms = 300;
+                      o.edge.sweep_ms = 50;
+                    })
+                    .ok());
+    ASSERT_TRUE(server_.node().PutUser("pump-1", kToken, sm::kPermDevice).ok());
+    ASSERT_TRUE(server_.node()
+                    .PutUser("operator", "operator-password", sm::kPermQuery)
+                    .ok());
+  }
+
+  absl::StatusOr<sm::CommandResult> Execute(sm::Command c) {
+    std::promise<absl::StatusOr<sm::CommandResult>> p;
+    server_.node().Execute(std::move(c),
+                           [&p](absl::StatusOr<sm::CommandResult> r) {
+                             p.set_value(std::move(r));
+                           });
+    return p.get_future().get();
+  }
+  sm::Value Query(const std::string& sql) {
+    std::promise<absl::StatusOr<sm::QueryResult>> p;
+    server_.node().Query(
+        sm::Statement{sql, {}, {}}, true, sm::ReadLimits{},
+        [&p](absl::StatusOr<sm::QueryResult> r) { p.set_value(std::move(r)); });
+    absl::StatusOr<sm::QueryResult> r = p.get_future().get();
+    if (!r.ok() || r->rows.empty()) return sm::Value::Null();
+    return r->rows[0][0];
+  }
+  void Issue(const std::string& id, uint32_t attempts = 3) {
+    edge::HubCommand c;
+    c.id = id;
+    c.device = "pump-1";
+    c.name = "set_speed";
+    c.params_json = R"({"rpm": 1200})";
+    c.expires_ms = WallMs() + 60'000;
+    c.max_attempts = attempts;
+    ASSERT_TRUE(edge::ValidateCommand(c).ok());
+    ASSERT_TRUE(Execute(edge::IssueCommand(c, WallMs())).ok());
+  }
+  std::string StatusOf(const std::string& id) {
+    return Query("SELECT status FROM edge_commands WHERE id = '" + id + "'")
+        .bytes;
+  }
+
+  OneNodeServer server_;
+};
+
+TEST_F(EdgeServiceTest, BadCredentialsAreRefusedAndStoreNothing) {
+  EXPECT_EQ(Device(server_.endpoint(), "", "").Finish().error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Device(server_.endpoint(), "pump-1", "wrong-token-x")
+                .Finish()
+                .error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Device(server_.endpoint(), "pump-2", kToken).Finish().error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Device(server_.endpoint(), "operator", "operator-password")
+                .Finish()
+                .error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  // Nothing was written: the edge tables do not even exist.
+  EXPECT_EQ(Query("SELECT count(*) FROM sqlite_schema WHERE name LIKE "
+                  "'edge_%'")
+                .integer,
+            0);
+}
+
+TEST_F(EdgeServiceTest, UploadsAreStoredOnceAndAcked) {
+  Device d(server_.endpoint(), "pump-1", kToken);
+  EXPECT_EQ(d.Hello(), 0u);
+  pb::Ack a = d.Upload(1, 1, 100);
+  EXPECT_EQ(a.code(), 0) << a.error();
+  EXPECT_EQ(a.acked_sequence(), 100u);
+  a = d.Upload(2, 51, 100);  // Half of it a retry.
+  EXPECT_EQ(a.acked_sequence(), 150u);
+  EXPECT_EQ(Query("SELECT count(*) FROM edge_readings").integer, 150);
+  EXPECT_EQ(Query("SELECT connected FROM edge_devices").integer, 1);
+  EXPECT_TRUE(d.End().ok());
+  EXPECT_EQ(Query("SELECT acked FROM edge_streams").integer, 150);
+}
+
+TEST_F(EdgeServiceTest, ANewSessionResumesFromTheAck) {
+  {
+    Device d(server_.endpoint(), "pump-1", kToken);
+    d.Hello();
+    d.Upload(1, 1, 10);
+    d.End();
+  }
+  {
+    Device d(server_.endpoint(), "pump-1", kToken);
+    EXPECT_EQ(d.Hello(), 10u);
+    d.End();
+  }
+  Device wiped(server_.endpoint(), "pump-1", kToken);
+  EXPECT_EQ(wiped.Hello("inc-2"), 0u);
+  EXPECT_EQ(wiped.Upload(1, 1, 5).acked_sequence(), 5u);
+  wiped.End();
+  EXPECT_EQ(Query("SELECT count(*) FROM edge_readings").integer, 15);
+}
+
+TEST_F(EdgeServiceTest, BadReadingsAreRefusedAndTheSessionGoesOn) {
+  Device d(server_.endpoint(), "pump-1", kToken);
+  d.Hello();
+  pb::Ack a = d.Upload(1, 1, 3, std::nan(""));
+  EXPECT_EQ(a.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_NE(a.error().find("not a finite number"), std::string::npos);
+  a = d.Upload(2, 1, 3);
+  EXPECT_EQ(a.code(), 0);
+  EXPECT_EQ(a.acked_sequence(), 3u);
+  EXPECT_EQ(Query("SELECT count(*) FROM edge_readings").integer, 3);
+}
+
+TEST_F(EdgeServiceTest, UploadBeforeHelloEndsTheSession) {
+  Device d(server_.endpoint(), "pump-1", kToken);
+  pb::EdgeUp up;
+  up.mutable_upload()->set_batch(1);
+  d.Send(up);
+  EXPECT_EQ(d.Finish().error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(EdgeServiceTest, CommandsAreDeliveredInOrderAndAnswered) {
+  Device d(server_.endpoint(), "pump-1", kToken);
+  d.Hello();
+  Issue("c1");
+  Issue("c2");
+  pb::Command c1 = d.NextOf(pb::EdgeDown::kCommand).command();
+  pb::Command c2 = d.NextOf(pb::EdgeDown::kCommand).command();
+  EXPECT_EQ(c1.id(), "c1");
+  EXPECT_EQ(c2.id(), "c2");
+  EXPECT_EQ(c1.params_json(), R"({"rpm": 1200})");
+  EXPECT_EQ(c1.attempt(), 1u);
+  d.Answer("c1", pb::CommandOutcome::DONE);
+  d.Answer("c2", pb::CommandOutcome::REJECTED);
+  d.End();
+  EXPECT_EQ(StatusOf("c1"), "done");
+  EXPECT_EQ(StatusOf("c2"), "rejected");
+}
+
+TEST_F(EdgeServiceTest, AnUnansweredCommandIsDeliveredAgainAfterABreak) {
+  {
+    Device d(server_.endpoint(), "pump-1", kToken);
+    d.Hello();
+    Issue("c1");
+    EXPECT_EQ(d.NextOf(pb::EdgeDown::kCommand).command().attempt(), 1u);
+    d.End();  // Without an answer.
+  }
+  Device d(server_.endpoint(), "pump-1", kToken);
+  d.Hello();
+  pb::Command again = d.NextOf(pb::EdgeDown::kCommand).command();
+  EXPECT_EQ(again.id(), "c1");
+  EXPECT_EQ(again.attempt(), 2u);
+  d.Answer("c1", pb::CommandOutcome::DONE);
+  d.End();
+  EXPECT_EQ(StatusOf("c1"), "done");
+}
+
+TEST_F(EdgeServiceTest, ACommandOutOfAttemptsEndsExpired) {
+  Device d(server_.endpoint(), "pump-1", kToken);
+  d.Hello();
+  Issue("c1", /*attempts=*/1);
+  EXPECT_EQ(d.NextOf(pb::EdgeDown::kCommand).command().id(), "c1");
+  // The leader's sweep ends it once its lock has run out (polled, bounded).
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (StatusOf("c1") != "expired" &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(StatusOf("c1"), "expired");
+  d.End();
+}
+
+TEST_F(EdgeServiceTest,
+       DesiredStateReachesTheDeviceAndItsReportClearsTheDelta) {
+  Device d(server_.endpoint(), "pump-1", kToken);
+  d.Hello();
+  ASSERT_TRUE(
+      Execute(edge::SetDesiredCommand("pump-1", R"({"interval_s": 5})", 1))
+          .ok());
+  pb::DesiredTwin desired = d.NextOf(pb::EdgeDown::kDesired).desired();
+  EXPECT_EQ(desired.version(), 1u);
+  EXPECT_EQ(desired.desired_json(), R"({"interval_s":5})");
+  EXPECT_EQ(Query("SELECT count(*) FROM edge_twin_delta").integer, 1);
+  pb::EdgeUp up;
+  up.mutable_twin()->set_reported_json(R"({"interval_s": 5})");
+  up.mutable_twin()->set_desired_version(1);
+  d.Send(up);
+  d.End();
+  EXPECT_EQ(Query("SELECT count(*) FROM edge_twin_delta").integer, 0);
+}
+
+TEST_F(EdgeServiceTest, ANewerSessionOfTheDeviceEndsTheOlder) {
+  Device older(server_.endpoint(), "pump-1", kToken);
+  older.Hello();
+  Device newer(server_.endpoint(), "pump-1", kToken);
+  newer.Hello();
+  EXPECT_EQ(older.Finish().error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(newer.Upload(1, 1, 1).acked_sequence(), 1u);
+  newer.End();
+}
+
+}  // namespace
+}  // namespace raftsql::server
