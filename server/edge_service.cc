@@ -664,6 +664,10 @@ void EdgeService::Impl::Sweeper() {
     l.unlock();
     // Locks that ran out (a command whose session went, or unanswered).
     ForEach([](class Session* s) { s->Poke(true, false); });
+    if (node->is_leader() && !schema_ready.load()) {
+      // So that operators can issue commands before any device came.
+      EnsureSchema([](absl::Status) {});
+    }
     if (!node->is_leader() || !schema_ready.load()) {
       l.lock();
       continue;
