@@ -120,6 +120,17 @@ ABSL_FLAG(bool, vacuum_handoff, false,
           "heartbeating, but the answers to writes wait for it.");
 ABSL_FLAG(uint64_t, snapshot_chunks_in_flight, 16,
           "1 MiB snapshot chunks a leader keeps in flight to one follower.");
+ABSL_FLAG(int64_t, edge_command_lock_ms, 30'000,
+          "A command delivered to an edge and unanswered this long is "
+          "delivered again (while it has attempts left).");
+ABSL_FLAG(int64_t, edge_readings_max_age_s, 0,
+          "Edge readings stored longer than this are deleted by the "
+          "leader, in bounded batches (0: kept).");
+ABSL_FLAG(int64_t, edge_sweep_ms, 1000,
+          "How often edge sessions look for commands whose lock ran out, "
+          "and the leader sweeps expired commands and old readings.");
+ABSL_FLAG(uint64_t, edge_max_sessions, 10'000,
+          "Edge sessions one node serves at once.");
 
 namespace {
 
@@ -231,6 +242,19 @@ int main(int argc, char** argv) {
   o.read_connections = absl::GetFlag(FLAGS_read_connections);
   o.max_result_bytes = absl::GetFlag(FLAGS_max_result_bytes);
   o.grpc_memory_bytes = absl::GetFlag(FLAGS_grpc_memory_bytes);
+  o.edge.command_lock_ms = absl::GetFlag(FLAGS_edge_command_lock_ms);
+  o.edge.readings_max_age_ms =
+      absl::GetFlag(FLAGS_edge_readings_max_age_s) * 1000;
+  o.edge.sweep_ms = absl::GetFlag(FLAGS_edge_sweep_ms);
+  o.edge.max_sessions = absl::GetFlag(FLAGS_edge_max_sessions);
+  if (o.edge.command_lock_ms < 1 || o.edge.readings_max_age_ms < 0 ||
+      o.edge.sweep_ms < 10 || o.edge.max_sessions < 1) {
+    std::fprintf(stderr,
+                 "raftsql: need --edge_command_lock_ms >= 1, "
+                 "--edge_readings_max_age_s >= 0, --edge_sweep_ms >= 10 and "
+                 "--edge_max_sessions >= 1\n");
+    return 2;
+  }
   if (o.query_timeout_ms <= 0 || o.read_connections <= 0 ||
       o.read_connections > 64 || o.max_result_bytes == 0 ||
       o.max_result_bytes > (60u << 20)) {
