@@ -235,6 +235,19 @@ absl::StatusOr<v1::UsersResponse> Client::ListUsers() {
   return Call(&v1::DatabaseService::Stub::ListUsers, v1::ListUsersRequest());
 }
 
+absl::StatusOr<v1::IssueEdgeCommandResponse> Client::IssueEdgeCommand(
+    const v1::IssueEdgeCommandRequest& request) {
+  return Call(&v1::DatabaseService::Stub::IssueEdgeCommand, request);
+}
+
+absl::StatusOr<v1::SetEdgeDesiredResponse> Client::SetEdgeDesired(
+    const std::string& device, const std::string& patch_json) {
+  v1::SetEdgeDesiredRequest request;
+  request.set_device(device);
+  request.set_patch_json(patch_json);
+  return Call(&v1::DatabaseService::Stub::SetEdgeDesired, request);
+}
+
 absl::StatusOr<v1::AdminResponse> Client::TransferLeadership(uint64_t id) {
   v1::TransferLeadershipRequest request;
   request.set_id(id);

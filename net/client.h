@@ -86,6 +86,10 @@ class Client {
       const std::vector<std::string>& permissions);
   absl::StatusOr<v1::UsersResponse> DropUser(const std::string& name);
   absl::StatusOr<v1::UsersResponse> ListUsers();
+  absl::StatusOr<v1::IssueEdgeCommandResponse> IssueEdgeCommand(
+      const v1::IssueEdgeCommandRequest& request);
+  absl::StatusOr<v1::SetEdgeDesiredResponse> SetEdgeDesired(
+      const std::string& device, const std::string& patch_json);
   // Adds this client's credentials to `ctx` (for calls made on StubFor's
   // stubs directly, such as an ExecuteStreamClient's).
   void Authorize(grpc::ClientContext* ctx) const;

@@ -685,6 +685,92 @@ void EdgeService::Impl::Sweeper() {
   }
 }
 
+namespace {
+
+// Runs `make()` through `node`; if the edge tables are missing, makes them
+// and runs it once more.
+void WithSchema(RaftServer* node, std::function<sm::Command()> make,
+                RaftServer::Done<sm::CommandResult> done) {
+  node->Execute(
+      make(), [node, make, done](absl::StatusOr<sm::CommandResult> r) {
+        if (!edge::IsMissingSchema(Failed(r))) return done(std::move(r));
+        node->Execute(edge::SchemaCommand(),
+                      [node, make, done](absl::StatusOr<sm::CommandResult> s) {
+                        if (absl::Status f = Failed(s); !f.ok()) return done(f);
+                        node->Execute(make(), done);
+                      });
+      });
+}
+
+std::string NewCommandId() {
+  static std::atomic<uint64_t> counter{0};
+  return absl::StrCat("cmd-", absl::Hex(WallMs()), "-",
+                      absl::Hex(counter.fetch_add(1)));
+}
+
+}  // namespace
+
+void IssueEdgeCommand(RaftServer* node, const v1::IssueEdgeCommandRequest& r,
+                      RaftServer::Done<v1::IssueEdgeCommandResponse> done) {
+  edge::HubCommand c;
+  c.id = r.id().empty() ? absl::StrCat(NewCommandId(), "-", node->options().id)
+                        : r.id().substr(0, edge::kMaxCommandIdBytes + 1);
+  c.device = r.device().substr(0, edge::kMaxCommandIdBytes + 1);
+  c.name = r.name().substr(0, edge::kMaxCommandNameBytes + 1);
+  c.params_json = r.params_json().empty() ? "{}" : r.params_json();
+  const int64_t expires_in =
+      r.expires_in_ms() == 0 ? kDefaultCommandExpiryMs : r.expires_in_ms();
+  if (expires_in < kMinCommandExpiryMs || expires_in > kMaxCommandExpiryMs) {
+    return done(absl::InvalidArgumentError(
+        "expires_in_ms must be 1 s to 30 days (0: one hour)"));
+  }
+  const int64_t now = WallMs();
+  c.expires_ms = now + expires_in;
+  c.max_attempts = r.max_attempts() == 0 ? 3 : r.max_attempts();
+  if (absl::Status v = edge::ValidateCommand(c); !v.ok()) {
+    return done(absl::InvalidArgumentError(sm::TruncatedMessage(v.message())));
+  }
+  WithSchema(
+      node, [c, now] { return edge::IssueCommand(c, now); },
+      [id = c.id, done](absl::StatusOr<sm::CommandResult> r) {
+        if (absl::Status f = Failed(r); !f.ok()) return done(f);
+        v1::IssueEdgeCommandResponse out;
+        out.set_id(id);
+        out.set_created(r->statements.size() == 1 &&
+                        r->statements[0].rows.size() == 1);
+        done(std::move(out));
+      });
+}
+
+void SetEdgeDesired(RaftServer* node, const v1::SetEdgeDesiredRequest& r,
+                    RaftServer::Done<v1::SetEdgeDesiredResponse> done) {
+  const std::string device = r.device().substr(0, edge::kMaxCommandIdBytes + 1);
+  absl::Status v =
+      edge::ValidateName("device", device, edge::kMaxCommandIdBytes);
+  if (v.ok()) {
+    v = edge::ValidateJsonObject("patch_json", r.patch_json(),
+                                 edge::kMaxTwinJsonBytes);
+  }
+  if (!v.ok()) return done(v);
+  const int64_t now = WallMs();
+  WithSchema(
+      node,
+      [device, patch = r.patch_json(), now] {
+        return edge::SetDesiredCommand(device, patch, now);
+      },
+      [done](absl::StatusOr<sm::CommandResult> r) {
+        if (absl::Status f = Failed(r); !f.ok()) return done(f);
+        v1::SetEdgeDesiredResponse out;
+        if (r->statements.size() == 1 && r->statements[0].rows.size() == 1 &&
+            r->statements[0].rows[0].size() == 2) {
+          out.set_desired_json(r->statements[0].rows[0][0].bytes);
+          out.set_version(
+              static_cast<uint64_t>(r->statements[0].rows[0][1].integer));
+        }
+        done(std::move(out));
+      });
+}
+
 EdgeService::EdgeService(RaftServer* node)
     : impl_(std::make_unique<Impl>(node, node->options().edge)) {
   Impl* impl = impl_.get();

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "net/raftsql.pb.h"
 #include "server/raft_server.h"
 
 namespace grpc {
@@ -39,6 +40,19 @@ inline constexpr size_t kMaxUploadsInFlight = 8;
 inline constexpr int64_t kMaxOpenCommandsPerLook = 64;
 // What an upload refused for load asks the edge to wait.
 inline constexpr uint32_t kRetryAfterMs = 100;
+
+// The operators' edge calls (DatabaseService.IssueEdgeCommand and
+// SetEdgeDesired): validated here (INVALID_ARGUMENT, nothing written), then
+// proposed through `node`; the edge tables are made first if missing.
+void IssueEdgeCommand(RaftServer* node, const v1::IssueEdgeCommandRequest& r,
+                      RaftServer::Done<v1::IssueEdgeCommandResponse> done);
+void SetEdgeDesired(RaftServer* node, const v1::SetEdgeDesiredRequest& r,
+                    RaftServer::Done<v1::SetEdgeDesiredResponse> done);
+
+// Bounds on what operators issue.
+inline constexpr int64_t kDefaultCommandExpiryMs = 3'600'000;
+inline constexpr int64_t kMinCommandExpiryMs = 1'000;
+inline constexpr int64_t kMaxCommandExpiryMs = int64_t{30} * 24 * 3'600'000;
 
 class EdgeService {
  public:

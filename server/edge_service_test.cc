@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "edge/hub_sql.h"
 #include "gtest/gtest.h"
+#include "net/client.h"
 #include "net/edge.grpc.pb.h"
 #include "server/one_node_server.h"
 
@@ -298,6 +299,49 @@ TEST_F(EdgeServiceTest,
   d.Send(up);
   d.End();
   EXPECT_EQ(Query("SELECT count(*) FROM edge_twin_delta").integer, 0);
+}
+
+TEST_F(EdgeServiceTest, OperatorsIssueCommandsAndDesiredStateThroughTheApi) {
+  net::Client client({server_.endpoint()});
+  Device d(server_.endpoint(), "pump-1", kToken);
+  d.Hello();
+  v1::IssueEdgeCommandRequest r;
+  r.set_device("pump-1");
+  r.set_name("set_speed");
+  r.set_params_json(R"({"rpm": 900})");
+  auto issued = client.IssueEdgeCommand(r);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_TRUE(issued->created());
+  EXPECT_FALSE(issued->id().empty());
+  pb::Command c = d.NextOf(pb::EdgeDown::kCommand).command();
+  EXPECT_EQ(c.id(), issued->id());
+  EXPECT_GT(c.expires_ms(), c.created_ms());
+  // The same id again changes nothing.
+  r.set_id(issued->id());
+  auto again = client.IssueEdgeCommand(r);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->created());
+  // What does not validate is refused before the log.
+  for (auto bad :
+       {std::make_pair("params_json", "[1]"),
+        std::make_pair("name", "two words"), std::make_pair("expires", "")}) {
+    v1::IssueEdgeCommandRequest b = r;
+    b.clear_id();
+    if (std::string(bad.first) == "params_json") b.set_params_json(bad.second);
+    if (std::string(bad.first) == "name") b.set_name(bad.second);
+    if (std::string(bad.first) == "expires") b.set_expires_in_ms(10);
+    EXPECT_EQ(client.IssueEdgeCommand(b).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad.first;
+  }
+  auto desired = client.SetEdgeDesired("pump-1", R"({"sample_ms": 500})");
+  ASSERT_TRUE(desired.ok()) << desired.status();
+  EXPECT_EQ(desired->version(), 1u);
+  EXPECT_EQ(d.NextOf(pb::EdgeDown::kDesired).desired().version(), 1u);
+  EXPECT_EQ(client.SetEdgeDesired("pump-1", "not json").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  d.End();
+  EXPECT_EQ(Query("SELECT count(*) FROM edge_commands").integer, 1);
 }
 
 TEST_F(EdgeServiceTest, ANewerSessionOfTheDeviceEndsTheOlder) {

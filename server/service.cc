@@ -95,6 +95,11 @@ void ToProto(const std::vector<sm::User>& users, v1::UsersResponse* response) {
   }
 }
 
+template <typename Message>
+void ToProto(const Message& m, Message* response) {
+  *response = m;
+}
+
 void ToProto(uint64_t version, v1::GetVersionResponse* response) {
   response->set_version(version);
 }
@@ -295,6 +300,30 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
     return Blocking<std::vector<sm::User>>(
         ctx, sm::kPermAdmin, response,
         [this, name] { return node_->DropUser(name); });
+  }
+
+  grpc::ServerUnaryReactor* IssueEdgeCommand(
+      grpc::CallbackServerContext* ctx,
+      const v1::IssueEdgeCommandRequest* request,
+      v1::IssueEdgeCommandResponse* response) override {
+    if (auto* refused = Refuse(ctx, sm::kPermExecute)) return refused;
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    server::IssueEdgeCommand(
+        node_, *request,
+        Answer<v1::IssueEdgeCommandResponse>(ctx, reactor, response));
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* SetEdgeDesired(
+      grpc::CallbackServerContext* ctx,
+      const v1::SetEdgeDesiredRequest* request,
+      v1::SetEdgeDesiredResponse* response) override {
+    if (auto* refused = Refuse(ctx, sm::kPermExecute)) return refused;
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    server::SetEdgeDesired(
+        node_, *request,
+        Answer<v1::SetEdgeDesiredResponse>(ctx, reactor, response));
+    return reactor;
   }
 
   grpc::ServerUnaryReactor* ListUsers(grpc::CallbackServerContext* ctx,

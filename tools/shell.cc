@@ -30,6 +30,15 @@
 namespace raftsql::tools {
 namespace {
 
+std::string SqlQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    out += c;
+    if (c == '\'') out += '\'';
+  }
+  return out + "'";
+}
+
 struct Shell {
   net::Client client;
   v1::Consistency consistency = v1::LINEARIZABLE;
@@ -172,6 +181,42 @@ struct Shell {
       const std::vector<std::string> perms =
           absl::StrSplit(w[3], ',', absl::SkipEmpty());
       Users(client.PutUser(w[2], w.size() >= 5 ? w[4] : "", perms));
+    } else if (cmd == ".devices") {
+      RunSql(
+          "SELECT device, connected, node, datetime(last_seen_ms / 1000, "
+          "'unixepoch') AS last_seen, acked, backlog, dropped, "
+          "open_commands, twin_delta FROM edge_device_status ORDER BY device");
+    } else if (cmd == ".device" && w.size() == 4 && w[1] == "add") {
+      // .device add ID TOKEN: a user with the device permission.
+      Users(client.PutUser(w[2], w[3], {"device"}));
+    } else if (cmd == ".commands") {
+      std::string where;
+      if (w.size() == 2) where = " WHERE device = " + SqlQuote(w[1]);
+      RunSql(
+          "SELECT id, device, name, params, status, attempts, detail, "
+          "datetime(updated_ms / 1000, 'unixepoch') AS updated FROM "
+          "edge_commands" +
+          where + " ORDER BY seq DESC LIMIT 50");
+    } else if (cmd == ".command" && w.size() >= 3) {
+      // .command DEVICE NAME [PARAMS_JSON] [EXPIRES_S] [ATTEMPTS]
+      v1::IssueEdgeCommandRequest r;
+      r.set_device(w[1]);
+      r.set_name(w[2]);
+      if (w.size() >= 4) r.set_params_json(w[3]);
+      if (w.size() >= 5) r.set_expires_in_ms(std::atoll(w[4].c_str()) * 1000);
+      if (w.size() >= 6) r.set_max_attempts(std::atoi(w[5].c_str()));
+      auto out = client.IssueEdgeCommand(r);
+      if (!out.ok()) return Fail(out.status()), true;
+      std::printf("%s %s\n", out->id().c_str(),
+                  out->created() ? "queued" : "exists already (unchanged)");
+    } else if (cmd == ".desired" && w.size() >= 3) {
+      // The JSON is the rest of the line.
+      const size_t at = line.find(w[2], line.find(w[1]) + w[1].size());
+      auto out = client.SetEdgeDesired(w[1], line.substr(at));
+      if (!out.ok()) return Fail(out.status()), true;
+      std::printf("version %llu: %s\n",
+                  static_cast<unsigned long long>(out->version()),
+                  out->desired_json().c_str());
     } else if (cmd == ".timer") {
       if (w.size() == 2) timer = w[1] == "on";
       std::printf("timer: %s\n", timer ? "on" : "off");
@@ -203,6 +248,14 @@ struct Shell {
   static constexpr char kHelp[] =
       ".consistency [none|linearizable]  level of reads (default "
       "linearizable)\n"
+      ".command DEV NAME [JSON] [EXPIRES_S] [ATTEMPTS]\n"
+      "                                  queue a command for an edge device\n"
+      "                                  (its JSON params without spaces)\n"
+      ".commands [DEV]                   the latest edge commands\n"
+      ".desired DEV JSON                 merge JSON into a device's desired "
+      "state\n"
+      ".device add ID TOKEN              register an edge device\n"
+      ".devices                          edge devices and their state\n"
       ".exit, .quit                      leave the shell\n"
       ".help                             this text\n"
       ".leader                           which node leads\n"
