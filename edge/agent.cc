@@ -148,7 +148,12 @@ void Agent::Run() {
 }
 
 absl::Status Agent::RunSession(const std::string& hub) {
-  auto channel = grpc::CreateChannel(hub, grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+  auto channel = grpc::CreateCustomChannel(
+      hub, net::ChannelCredentials(options_.tls), args);
   auto stub = pb::EdgeService::NewStub(channel);
   grpc::ClientContext ctx;
   ctx.AddMetadata(

@@ -34,6 +34,7 @@
 #include "edge/actuator.h"
 #include "edge/edge_store.h"
 #include "edge/sensors.h"
+#include "net/tls.h"
 
 namespace raftsql::edge {
 
@@ -41,6 +42,9 @@ struct AgentOptions {
   std::vector<std::string> hubs;  // host:port of the hub's nodes
   std::string device;
   std::string token;
+  // The cluster's CA (and a device certificate, if it has one); plaintext
+  // without a CA.
+  net::Tls tls;
   size_t batch_max = 100;  // Readings per upload (<= kMaxReadingsPerUpload).
   int64_t batch_ms = 200;
   size_t window = 4;  // Uploads in flight.

@@ -26,6 +26,12 @@ ABSL_FLAG(std::string, device, "",
 ABSL_FLAG(std::string, token_file, "",
           "A file holding the device's token (its password). Without it, "
           "the environment variable RAFTSQL_EDGE_TOKEN.");
+ABSL_FLAG(std::string, ca_file, "",
+          "The hub's CA certificate (PEM): TLS. Without it, plaintext (a "
+          "trusted network only).");
+ABSL_FLAG(std::string, cert_file, "",
+          "This device's certificate (PEM), if it authenticates by one.");
+ABSL_FLAG(std::string, key_file, "", "Its key (PEM).");
 ABSL_FLAG(std::string, store, "edge.db",
           "The local store (a SQLite file, created if missing; a new file "
           "is a new incarnation).");
@@ -92,6 +98,16 @@ int main(int argc, char** argv) {
                  "edge: no token (--token_file or "
                  "RAFTSQL_EDGE_TOKEN)\n");
     return 2;
+  }
+  if (!absl::GetFlag(FLAGS_ca_file).empty()) {
+    auto tls = raftsql::net::LoadTls(absl::GetFlag(FLAGS_ca_file),
+                                     absl::GetFlag(FLAGS_cert_file),
+                                     absl::GetFlag(FLAGS_key_file));
+    if (!tls.ok()) {
+      std::fprintf(stderr, "edge: %s\n", tls.status().ToString().c_str());
+      return 2;
+    }
+    o.tls = *tls;
   }
   o.batch_max = absl::GetFlag(FLAGS_batch_max);
   o.window = absl::GetFlag(FLAGS_window);

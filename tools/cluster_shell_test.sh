@@ -67,6 +67,29 @@ if RAFTSQL_PASSWORD=wrong-pass "$shell" --certs_dir="$certs" --user=alice \
 fi
 grep -q "ERROR: UNAUTHENTICATED" "$dir/i.txt"
 
+# An edge device: root registers it; the agent uploads a CSV over TLS with
+# its token; an operator queues a command and sets a desired state.
+shell --nodes="$nodes" -c ".device add pump-1 pump-1-token" | tee "$dir/j.txt"
+grep -q "pump-1  device  (password)" "$dir/j.txt"
+seq 1 250 | sed 's/^/temp,/' >"$dir/readings.csv"
+echo pump-1-token >"$dir/token"
+timeout 60 "$root/edge/agent" --hubs="$nodes" --device=pump-1 \
+  --token_file="$dir/token" --ca_file="$certs/ca.crt" --store="$dir/edge.db" \
+  --source=csv:"$dir/readings.csv" --exit_when_drained --stats_every_s=0 \
+  --batch_ms=10 2>&1 | tee "$dir/agent.txt"
+shell --nodes="$nodes" \
+  -c "SELECT count(*) || '/' || sum(value) FROM edge_readings" |
+  tee "$dir/k.txt"
+grep -qx "250/31375.0" "$dir/k.txt"
+shell --nodes="$nodes" -c ".devices" | tee "$dir/l.txt"
+grep -q "^pump-1 " "$dir/l.txt"
+shell --nodes="$nodes" -c '.command pump-1 set {"speed":5}' | tee "$dir/m.txt"
+grep -q "queued" "$dir/m.txt"
+shell --nodes="$nodes" -c ".commands pump-1" | tee "$dir/n.txt"
+grep -q "queued" "$dir/n.txt"
+shell --nodes="$nodes" -c '.desired pump-1 {"sample_ms": 500}' | tee "$dir/o.txt"
+grep -q "version 1" "$dir/o.txt"
+
 kill -INT "$cluster_pid"
 for _ in $(seq 1 200); do
   kill -0 "$cluster_pid" 2>/dev/null || break
