@@ -430,10 +430,12 @@ void SqliteStateMachine::StopOnReplicaFailure(int rc) {
     return;
   }
   std::fprintf(stderr,
-               "state machine: this replica cannot apply entry %llu: %s; "
-               "stopping (a restart replays it)\n",
+               "state machine: this replica cannot apply entry %llu: %s "
+               "(code %d, extended %d, errno %d); stopping (a restart "
+               "replays it)\n",
                static_cast<unsigned long long>(applied_ + 1),
-               sqlite3_errmsg(db_));
+               sqlite3_errmsg(db_), rc, sqlite3_extended_errcode(db_),
+               sqlite3_system_errno(db_));
   CHECK(false);
 }
 
