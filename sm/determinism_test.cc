@@ -6,8 +6,14 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
+#include "sm/deterministic_vfs.h"
 #include "sm/sqlite_state_machine.h"
 #include "sm/temp_dir.h"
 #include "sm/test_util.h"
@@ -115,6 +121,60 @@ TEST(Determinism, WhatDiffersBetweenReplicasCannotBeWritten) {
     const absl::Status s = sm->Validate(Cmd({S(sql)}));
     EXPECT_TRUE(absl::IsPermissionDenied(s)) << sql << ": " << s;
   }
+}
+
+}  // namespace
+}  // namespace raftsql::sm
+
+namespace raftsql::sm {
+namespace {
+
+// The names of this process's open files that hold `part`.
+std::vector<std::string> OpenFilesNamed(const std::string& part) {
+  std::vector<std::string> out;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    const std::string target =
+        std::filesystem::read_symlink(fd.path(), ec).string();
+    if (!ec && target.find(part) != std::string::npos) out.push_back(target);
+  }
+  return out;
+}
+
+// Found by bench/edge_load (3 replicas on one host, 1,000 entries/s): the
+// platform VFS named temporary files from SQLite's PRNG, which every
+// replica seeds from the entry, so replicas drew the same names at the same
+// moment; one opened the other's file read-only and its write failed
+// (EBADF), stopping it in 2 of 5 five-second runs.
+TEST(TemporaryFiles, AreNotNamedFromSqlitesSeededPrng) {
+  sqlite3_vfs* vfs = sqlite3_vfs_find(DeterministicVfsName());
+  ASSERT_NE(vfs, nullptr);
+  std::vector<char> a(static_cast<size_t>(vfs->szOsFile));
+  std::vector<char> b(static_cast<size_t>(vfs->szOsFile));
+  auto* fa = reinterpret_cast<sqlite3_file*>(a.data());
+  auto* fb = reinterpret_cast<sqlite3_file*>(b.data());
+  const int flags = SQLITE_OPEN_SUBJOURNAL | SQLITE_OPEN_READWRITE |
+                    SQLITE_OPEN_CREATE | SQLITE_OPEN_EXCLUSIVE |
+                    SQLITE_OPEN_DELETEONCLOSE;
+  // The same seed before each open, as two replicas' entries would give.
+  sqlite3_test_control(SQLITE_TESTCTRL_PRNG_SEED, 42, nullptr);
+  ASSERT_EQ(vfs->xOpen(vfs, nullptr, fa, flags, nullptr), SQLITE_OK);
+  sqlite3_test_control(SQLITE_TESTCTRL_PRNG_SEED, 42, nullptr);
+  ASSERT_EQ(vfs->xOpen(vfs, nullptr, fb, flags, nullptr), SQLITE_OK);
+  const std::string mine = "raftsql-tmp-" + std::to_string(getpid()) + "-";
+  const std::vector<std::string> open = OpenFilesNamed(mine);
+  EXPECT_EQ(open.size(), 2u);
+  if (open.size() == 2) {
+    EXPECT_NE(open[0], open[1]);
+  }
+  // Both are writable (the failure was a read-only descriptor).
+  const char page[512] = {1};
+  EXPECT_EQ(fa->pMethods->xWrite(fa, page, sizeof(page), 0), SQLITE_OK);
+  EXPECT_EQ(fb->pMethods->xWrite(fb, page, sizeof(page), 0), SQLITE_OK);
+  fa->pMethods->xClose(fa);
+  fb->pMethods->xClose(fb);
+  EXPECT_TRUE(OpenFilesNamed(mine).empty());
+  EXPECT_NE(NextTempNameForTest(), NextTempNameForTest());
 }
 
 }  // namespace
