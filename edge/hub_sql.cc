@@ -32,17 +32,23 @@ constexpr const char* kSchema[] = {
     "last_seen_ms INTEGER NOT NULL, backlog INTEGER NOT NULL DEFAULT 0, "
     "dropped INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS edge_streams("
-    "device TEXT NOT NULL, incarnation TEXT NOT NULL, "
-    "acked INTEGER NOT NULL DEFAULT 0, first_seen_ms INTEGER NOT NULL, "
-    "last_seen_ms INTEGER NOT NULL, "
-    "PRIMARY KEY(device, incarnation)) WITHOUT ROWID",
+    "stream INTEGER PRIMARY KEY, device TEXT NOT NULL, "
+    "incarnation TEXT NOT NULL, acked INTEGER NOT NULL DEFAULT 0, "
+    "first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL, "
+    "UNIQUE(device, incarnation))",
+    // Keyed by integers: comparing (device, incarnation) texts for every
+    // row inserted cost a fifth of the ingest rate.
     "CREATE TABLE IF NOT EXISTS edge_readings("
-    "device TEXT NOT NULL, incarnation TEXT NOT NULL, seq INTEGER NOT NULL, "
+    "stream INTEGER NOT NULL, seq INTEGER NOT NULL, "
     "sensor TEXT NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL, "
     "device_time_ms INTEGER NOT NULL, hub_time_ms INTEGER NOT NULL, "
-    "PRIMARY KEY(device, incarnation, seq)) WITHOUT ROWID",
+    "PRIMARY KEY(stream, seq)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS edge_readings_by_time "
     "ON edge_readings(hub_time_ms)",
+    "CREATE VIEW IF NOT EXISTS edge_readings_by_device AS "
+    "SELECT s.device, s.incarnation, r.seq, r.sensor, r.value, r.unit, "
+    "r.device_time_ms, r.hub_time_ms FROM edge_readings r "
+    "JOIN edge_streams s ON s.stream = r.stream",
     "CREATE TABLE IF NOT EXISTS edge_commands("
     "seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, "
     "device TEXT NOT NULL, name TEXT NOT NULL, "
@@ -82,33 +88,36 @@ constexpr const char* kSchema[] = {
 // The stream's acked sequence after the readings of an upload: from
 // base = max(acked, oldest - 1), over the run of stored sequences that
 // starts at base + 1 (if base + 1 is stored, the run ends at the first
-// stored sequence past base without a successor). ?1 device,
-// ?2 incarnation, ?3 oldest - 1, ?4 now.
+// stored sequence past base without a successor). ?1 stream, ?2 device
+// (the stream must be its), ?3 oldest - 1, ?4 now.
 constexpr char kAdvance[] =
     "UPDATE edge_streams SET last_seen_ms = ?4, acked = CASE WHEN EXISTS("
-    "SELECT 1 FROM edge_readings WHERE device = ?1 AND incarnation = ?2 AND "
+    "SELECT 1 FROM edge_readings WHERE stream = ?1 AND "
     "seq = max(edge_streams.acked, ?3) + 1) THEN (SELECT r.seq FROM "
-    "edge_readings r WHERE r.device = ?1 AND r.incarnation = ?2 AND "
+    "edge_readings r WHERE r.stream = ?1 AND "
     "r.seq > max(edge_streams.acked, ?3) AND NOT EXISTS(SELECT 1 FROM "
-    "edge_readings n WHERE n.device = ?1 AND n.incarnation = ?2 AND "
-    "n.seq = r.seq + 1) ORDER BY r.seq LIMIT 1) "
-    "ELSE max(edge_streams.acked, ?3) END "
-    "WHERE device = ?1 AND incarnation = ?2 RETURNING acked";
+    "edge_readings n WHERE n.stream = ?1 AND n.seq = r.seq + 1) "
+    "ORDER BY r.seq LIMIT 1) ELSE max(edge_streams.acked, ?3) END "
+    "WHERE stream = ?1 AND device = ?2 RETURNING stream, acked";
 
 // Readings go in statements of this many rows (the last one fewer), so
 // that full batches share one cached statement.
 constexpr size_t kRowsPerInsert = 64;
 
 std::string InsertSql(size_t rows) {
+  // Into ?1's stream only if it is ?3's: a device writes only its own.
   std::string sql =
-      "INSERT INTO edge_readings(device, incarnation, seq, sensor, value, "
-      "unit, device_time_ms, hub_time_ms) VALUES ";
+      "INSERT INTO edge_readings(stream, seq, sensor, value, unit, "
+      "device_time_ms, hub_time_ms) SELECT ?1, column1, column2, column3, "
+      "column4, column5, ?2 FROM (VALUES ";
   for (size_t i = 0; i < rows; ++i) {
     const size_t p = 4 + 5 * i;
-    absl::StrAppend(&sql, i == 0 ? "" : ", ", "(?1, ?2, ?", p, ", ?", p + 1,
-                    ", ?", p + 2, ", ?", p + 3, ", ?", p + 4, ", ?3)");
+    absl::StrAppend(&sql, i == 0 ? "" : ", ", "(?", p, ", ?", p + 1, ", ?",
+                    p + 2, ", ?", p + 3, ", ?", p + 4, ")");
   }
-  sql += " ON CONFLICT(device, incarnation, seq) DO NOTHING";
+  sql +=
+      ") WHERE EXISTS(SELECT 1 FROM edge_streams WHERE stream = ?1 AND "
+      "device = ?3) ON CONFLICT(stream, seq) DO NOTHING";
   return sql;
 }
 
@@ -269,7 +278,7 @@ sm::Command HelloCommand(absl::string_view device,
   s.push_back(Statement{
       "INSERT INTO edge_streams(device, incarnation, first_seen_ms, "
       "last_seen_ms) VALUES(?1, ?2, ?3, ?3) ON CONFLICT(device, incarnation) "
-      "DO UPDATE SET last_seen_ms = ?3 RETURNING acked",
+      "DO UPDATE SET last_seen_ms = ?3 RETURNING stream, acked",
       {Text(device), Text(incarnation), Int(now_ms)},
       {}});
   return Transaction(std::move(s), now_ms);
@@ -285,16 +294,16 @@ sm::Command GoodbyeCommand(absl::string_view device, absl::string_view session,
       now_ms);
 }
 
-sm::Command UploadCommand(absl::string_view device,
-                          absl::string_view incarnation, const Upload& upload,
-                          int64_t now_ms) {
+sm::Command UploadCommand(absl::string_view device, uint64_t stream,
+                          const Upload& upload, int64_t now_ms) {
   std::vector<Statement> s;
   const std::vector<Reading>& rs = upload.readings;
   for (size_t from = 0; from < rs.size(); from += kRowsPerInsert) {
     const size_t n = std::min(kRowsPerInsert, rs.size() - from);
     Statement insert{InsertSql(n), {}, {}};
     insert.positional.reserve(3 + 5 * n);
-    insert.positional = {Text(device), Text(incarnation), Int(now_ms)};
+    insert.positional = {Int(static_cast<int64_t>(stream)), Int(now_ms),
+                         Text(device)};
     for (size_t i = from; i < from + n; ++i) {
       insert.positional.push_back(Int(static_cast<int64_t>(rs[i].sequence)));
       insert.positional.push_back(Text(rs[i].sensor));
@@ -314,23 +323,26 @@ sm::Command UploadCommand(absl::string_view device,
   const uint64_t below =
       upload.oldest_sequence == 0 ? 0 : upload.oldest_sequence - 1;
   s.push_back(Statement{kAdvance,
-                        {Text(device), Text(incarnation),
+                        {Int(static_cast<int64_t>(stream)), Text(device),
                          Int(static_cast<int64_t>(below)), Int(now_ms)},
                         {}});
   return Transaction(std::move(s), now_ms);
 }
 
-absl::StatusOr<uint64_t> AckedOf(const sm::CommandResult& result) {
+absl::StatusOr<StreamAck> AckedOf(const sm::CommandResult& result) {
   for (const sm::StatementResult& r : result.statements) {
     if (!r.status.ok()) return r.status;
   }
   if (result.statements.empty() || result.statements.back().rows.size() != 1 ||
-      result.statements.back().rows[0].size() != 1 ||
-      result.statements.back().rows[0][0].type != Value::Type::kInteger) {
+      result.statements.back().rows[0].size() != 2 ||
+      result.statements.back().rows[0][0].type != Value::Type::kInteger ||
+      result.statements.back().rows[0][1].type != Value::Type::kInteger) {
     return absl::NotFoundError(
         "no stream: the device's session must say Hello first");
   }
-  return static_cast<uint64_t>(result.statements.back().rows[0][0].integer);
+  const std::vector<Value>& row = result.statements.back().rows[0];
+  return StreamAck{static_cast<uint64_t>(row[0].integer),
+                   static_cast<uint64_t>(row[1].integer)};
 }
 
 sm::Statement OpenCommandsQuery(absl::string_view device, int64_t limit) {
@@ -429,9 +441,9 @@ sm::Command ExpireCommand(int64_t now_ms, int64_t lock_ms, int64_t limit) {
 
 sm::Command RetentionCommand(int64_t before_ms, int64_t limit) {
   return Transaction(
-      {Statement{"DELETE FROM edge_readings WHERE (device, incarnation, seq) "
-                 "IN (SELECT device, incarnation, seq FROM edge_readings "
-                 "WHERE hub_time_ms < ?1 ORDER BY hub_time_ms LIMIT ?2)",
+      {Statement{"DELETE FROM edge_readings WHERE (stream, seq) IN (SELECT "
+                 "stream, seq FROM edge_readings WHERE hub_time_ms < ?1 "
+                 "ORDER BY hub_time_ms LIMIT ?2)",
                  {Int(before_ms), Int(limit)},
                  {}}},
       before_ms);

@@ -11,11 +11,13 @@
 //   edge_devices   one row per device that ever opened a session: its
 //                  incarnation, session, node, connected, last_seen_ms,
 //                  backlog and dropped (as its edge last reported them)
-//   edge_streams   (device, incarnation) -> acked: the highest sequence
-//                  stored contiguously (or passed over: Upload's
-//                  oldest_sequence)
-//   edge_readings  (device, incarnation, seq) -> sensor, value, unit,
-//                  device_time_ms, hub_time_ms; stored once per key
+//   edge_streams   stream (an integer) for each (device, incarnation),
+//                  and acked: the highest sequence stored contiguously
+//                  (or passed over: Upload's oldest_sequence)
+//   edge_readings  (stream, seq) -> sensor, value, unit, device_time_ms,
+//                  hub_time_ms; stored once per key
+//   views: edge_readings_by_device (the readings with device and
+//          incarnation),
 //   edge_commands  seq (delivery order), id (unique: issuing the same id
 //                  again is a no-op), device, name, params (a JSON
 //                  object), created_ms, expires_ms, max_attempts, attempts,
@@ -24,8 +26,8 @@
 //   edge_twins     device -> desired (JSON object) and desired_version,
 //                  reported and reported_version, and the desired version
 //                  the report reflects
-//   views: edge_twin_delta (device, key, desired, reported: each desired key
-//          whose reported value differs) and edge_device_status.
+//          edge_twin_delta (device, key, desired, reported: each desired
+//          key whose reported value differs) and edge_device_status.
 #ifndef RAFTSQL_EDGE_HUB_SQL_H_
 #define RAFTSQL_EDGE_HUB_SQL_H_
 
@@ -116,7 +118,7 @@ bool IsMissingSchema(const absl::Status& status);
 
 // A session opens: the device's row shows it connected through `session`
 // on `node`, and its stream for `incarnation` exists. The result's last
-// statement returns the stream's acked sequence (AckedOf).
+// statement returns the stream and its acked sequence (AckedOf).
 sm::Command HelloCommand(absl::string_view device,
                          absl::string_view incarnation,
                          absl::string_view session, uint64_t node,
@@ -125,15 +127,20 @@ sm::Command HelloCommand(absl::string_view device,
 // took it over meanwhile.
 sm::Command GoodbyeCommand(absl::string_view device, absl::string_view session,
                            int64_t now_ms);
-// Stores a validated upload (one transaction): its readings once each,
-// the stream's acked sequence advanced over what is now contiguous, and the
-// device's last_seen_ms, backlog and dropped.
-sm::Command UploadCommand(absl::string_view device,
-                          absl::string_view incarnation, const Upload& upload,
-                          int64_t now_ms);
-// The acked sequence a Hello or Upload command's result returns; the first
-// failed statement's status if the command failed.
-absl::StatusOr<uint64_t> AckedOf(const sm::CommandResult& result);
+// Stores a validated upload in `device`'s `stream` (as its Hello returned
+// it), in one transaction: its readings once each, the stream's acked
+// sequence advanced over what is now contiguous, and the device's
+// last_seen_ms, backlog and dropped.
+sm::Command UploadCommand(absl::string_view device, uint64_t stream,
+                          const Upload& upload, int64_t now_ms);
+struct StreamAck {
+  uint64_t stream = 0;
+  uint64_t acked = 0;
+};
+// The stream and acked sequence a Hello or Upload command's result
+// returns; the first failed statement's status if the command failed,
+// NOT_FOUND if the stream is not the device's.
+absl::StatusOr<StreamAck> AckedOf(const sm::CommandResult& result);
 
 // The device's open commands (queued, or delivered and unanswered), in
 // delivery order, at most `limit` (rows for CommandsOf).

@@ -37,8 +37,10 @@ class HubSqlTest : public ::testing::Test {
   void SetUp() override {
     sm_ = sm::OpenMemory();
     ExpectOk(ApplyOk(*sm_, SchemaCommand()));
-    EXPECT_EQ(Acked(ApplyOk(*sm_, HelloCommand("d1", "inc1", "s1", 1, kNow))),
-              0u);
+    CommandResult hello =
+        ApplyOk(*sm_, HelloCommand("d1", "inc1", "s1", 1, kNow));
+    EXPECT_EQ(Acked(hello), 0u);
+    stream_ = AckedOf(hello)->stream;
   }
 
   static void ExpectOk(const CommandResult& r) {
@@ -47,12 +49,13 @@ class HubSqlTest : public ::testing::Test {
     }
   }
   static uint64_t Acked(const CommandResult& r) {
-    absl::StatusOr<uint64_t> a = AckedOf(r);
+    absl::StatusOr<StreamAck> a = AckedOf(r);
     EXPECT_TRUE(a.ok()) << a.status();
-    return a.ok() ? *a : ~uint64_t{0};
+    return a.ok() ? a->acked : ~uint64_t{0};
   }
-  uint64_t Upload(const edge::Upload& u, const std::string& inc = "inc1") {
-    return Acked(ApplyOk(*sm_, UploadCommand("d1", inc, u, kNow)));
+  uint64_t Upload(const edge::Upload& u, uint64_t stream = 0) {
+    return Acked(ApplyOk(
+        *sm_, UploadCommand("d1", stream == 0 ? stream_ : stream, u, kNow)));
   }
   int64_t Readings() { return sm::Count(*sm_, "edge_readings"); }
   std::string Status(const std::string& id) {
@@ -80,6 +83,7 @@ class HubSqlTest : public ::testing::Test {
   }
 
   std::unique_ptr<SqliteStateMachine> sm_;
+  uint64_t stream_ = 0;  // d1's for inc1.
 };
 
 TEST_F(HubSqlTest, ContiguousUploadsAreAckedToTheirLastSequence) {
@@ -117,16 +121,31 @@ TEST_F(HubSqlTest, AckNeverGoesBack) {
 TEST_F(HubSqlTest, IncarnationsAreSeparateStreams) {
   EXPECT_EQ(Upload(Batch({1, 2, 3})), 3u);
   // The edge's disk was wiped: a new incarnation starts again at 1.
-  EXPECT_EQ(Acked(ApplyOk(*sm_, HelloCommand("d1", "inc2", "s2", 1, kNow))),
-            0u);
-  EXPECT_EQ(Upload(Batch({1, 2}), "inc2"), 2u);
+  absl::StatusOr<StreamAck> wiped =
+      AckedOf(ApplyOk(*sm_, HelloCommand("d1", "inc2", "s2", 1, kNow)));
+  ASSERT_TRUE(wiped.ok());
+  EXPECT_EQ(wiped->acked, 0u);
+  EXPECT_NE(wiped->stream, stream_);
+  EXPECT_EQ(Upload(Batch({1, 2}), wiped->stream), 2u);
   EXPECT_EQ(Readings(), 5);
+  EXPECT_EQ(QueryValue(*sm_,
+                       "SELECT count(*) FROM edge_readings_by_device "
+                       "WHERE device = 'd1' AND incarnation = 'inc2'")
+                .integer,
+            2);
 }
 
 TEST_F(HubSqlTest, UploadWithoutHelloStoresNothing) {
-  absl::StatusOr<uint64_t> a =
-      AckedOf(ApplyOk(*sm_, UploadCommand("d1", "unknown", Batch({1}), kNow)));
+  absl::StatusOr<StreamAck> a =
+      AckedOf(ApplyOk(*sm_, UploadCommand("d1", 999, Batch({1}), kNow)));
   EXPECT_EQ(a.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(HubSqlTest, AnotherDevicesStreamIsRefused) {
+  absl::StatusOr<StreamAck> a =
+      AckedOf(ApplyOk(*sm_, UploadCommand("d2", stream_, Batch({1}), kNow)));
+  EXPECT_EQ(a.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Readings(), 0);
 }
 
 TEST_F(HubSqlTest, LargeUploadsSpanSeveralInsertStatements) {
@@ -333,7 +352,7 @@ TEST_F(HubSqlTest, TwinDeltaShowsWhatTheReportLacks) {
 TEST_F(HubSqlTest, RetentionDeletesTheOldestInBoundedBatches) {
   for (int64_t t = 0; t < 5; ++t) {
     ApplyOk(*sm_,
-            UploadCommand("d1", "inc1", Batch({static_cast<uint64_t>(t + 1)}),
+            UploadCommand("d1", stream_, Batch({static_cast<uint64_t>(t + 1)}),
                           kNow + t * 1000));
   }
   ExpectOk(ApplyOk(*sm_, RetentionCommand(kNow + 3000, 2)));

@@ -251,16 +251,17 @@ class Session final : public Reactor {
                              hub_->node->options().id, WallMs()),
           [this](absl::StatusOr<sm::CommandResult> r) {
             absl::Status failed = Failed(r);
-            absl::StatusOr<uint64_t> acked =
+            absl::StatusOr<edge::StreamAck> acked =
                 failed.ok() ? edge::AckedOf(*r) : failed;
             if (!acked.ok()) return Done(acked.status());
             pb::EdgeDown down;
-            down.mutable_welcome()->set_acked_sequence(*acked);
+            down.mutable_welcome()->set_acked_sequence(acked->acked);
             down.mutable_welcome()->set_node(hub_->node->options().id);
             Send(std::move(down));
             {
               std::lock_guard<std::mutex> l(mu_);
               welcomed_ = true;
+              stream_ = acked->stream;
             }
             if (!hub_->Register(this, device_)) {
               return Done(absl::ResourceExhaustedError(
@@ -300,24 +301,24 @@ class Session final : public Reactor {
     if (absl::Status v = edge::ValidateUpload(up); !v.ok()) {
       return refuse(v, 0);
     }
-    std::string incarnation;
+    uint64_t stream = 0;
     {
       std::lock_guard<std::mutex> l(mu_);
       ++ops_;
       ++uploads_in_flight_;
-      incarnation = incarnation_;
+      stream = stream_;
     }
     const bool sent = hub_->Write(
-        edge::UploadCommand(device_, incarnation, up, WallMs()),
+        edge::UploadCommand(device_, stream, up, WallMs()),
         [this, batch](absl::StatusOr<sm::CommandResult> r) {
           absl::Status failed = Failed(r);
-          absl::StatusOr<uint64_t> acked =
+          absl::StatusOr<edge::StreamAck> acked =
               failed.ok() ? edge::AckedOf(*r) : failed;
           pb::EdgeDown down;
           pb::Ack* ack = down.mutable_ack();
           ack->set_batch(batch);
           if (acked.ok()) {
-            ack->set_acked_sequence(*acked);
+            ack->set_acked_sequence(acked->acked);
           } else {
             ack->set_code(static_cast<int32_t>(acked.status().code()));
             ack->set_error(sm::TruncatedMessage(acked.status().message()));
@@ -548,7 +549,8 @@ class Session final : public Reactor {
   pb::EdgeUp in_;         // The read in progress.
   std::mutex mu_;
   std::string incarnation_;
-  pb::EdgeDown out_;  // The write in progress.
+  uint64_t stream_ = 0;  // Its id in edge_streams, from the Welcome on.
+  pb::EdgeDown out_;     // The write in progress.
   std::deque<pb::EdgeDown> out_queue_;
   int ops_ = 0;
   size_t uploads_in_flight_ = 0;
