@@ -169,9 +169,20 @@ sm::Command IssueCommand(const HubCommand& c, int64_t now_ms);
 // "expired" with the reason in detail.
 sm::Command ExpireCommand(int64_t now_ms, int64_t lock_ms, int64_t limit);
 
-// Deletes up to `limit` readings stored (hub time) before `before_ms`,
-// oldest first.
-sm::Command RetentionCommand(int64_t before_ms, int64_t limit);
+// Retention, in bounded steps: a step looks at a few streams (from
+// StreamsQuery, in turn) and at the per_stream lowest sequences of each,
+// and deletes those stored (hub time) before before_ms or more than
+// max_per_stream sequences below the stream's ack (0: no such bound). Its
+// cost is streams x per_stream rows, whatever the table's size.
+struct Retention {
+  std::vector<uint64_t> streams;
+  int64_t per_stream = 1000;
+  int64_t before_ms = 0;
+  int64_t max_per_stream = 0;
+};
+sm::Command RetentionCommand(const Retention& r, int64_t now_ms);
+// Up to `limit` stream ids above `after`, in order.
+sm::Statement StreamsQuery(uint64_t after, int64_t limit);
 
 // Merges `patch_json` (RFC 7396: null removes a key) into the device's
 // desired state and bumps its version. The result returns the new desired

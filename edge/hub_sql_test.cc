@@ -349,19 +349,46 @@ TEST_F(HubSqlTest, TwinDeltaShowsWhatTheReportLacks) {
       QueryValue(*sm_, "SELECT twin_delta FROM edge_device_status").integer, 0);
 }
 
-TEST_F(HubSqlTest, RetentionDeletesTheOldestInBoundedBatches) {
+TEST_F(HubSqlTest, RetentionDeletesOldReadingsInBoundedSteps) {
   for (int64_t t = 0; t < 5; ++t) {
     ApplyOk(*sm_,
             UploadCommand("d1", stream_, Batch({static_cast<uint64_t>(t + 1)}),
                           kNow + t * 1000));
   }
-  ExpectOk(ApplyOk(*sm_, RetentionCommand(kNow + 3000, 2)));
-  EXPECT_EQ(Readings(), 3);
+  Retention r;
+  r.streams = {stream_};
+  r.per_stream = 2;
+  r.before_ms = kNow + 3000;  // Readings 1-3 are older.
+  ExpectOk(ApplyOk(*sm_, RetentionCommand(r, kNow)));
+  EXPECT_EQ(Readings(), 3);  // A step looks at two.
   EXPECT_EQ(QueryValue(*sm_, "SELECT min(seq) FROM edge_readings").integer, 3);
-  ExpectOk(ApplyOk(*sm_, RetentionCommand(kNow + 3000, 2)));
+  ExpectOk(ApplyOk(*sm_, RetentionCommand(r, kNow)));
   EXPECT_EQ(Readings(), 2);
+  ExpectOk(ApplyOk(*sm_, RetentionCommand(r, kNow)));
+  EXPECT_EQ(Readings(), 2);  // 4 and 5 are newer.
   // The stream's ack stays where it was.
   EXPECT_EQ(Upload(Batch({6})), 6u);
+}
+
+TEST_F(HubSqlTest, RetentionKeepsTheNewestSequencesOfAStream) {
+  std::vector<uint64_t> seqs;
+  for (uint64_t s = 1; s <= 10; ++s) seqs.push_back(s);
+  EXPECT_EQ(Upload(Batch(seqs)), 10u);
+  Retention r;
+  r.streams = {stream_};
+  r.max_per_stream = 4;
+  ExpectOk(ApplyOk(*sm_, RetentionCommand(r, kNow)));
+  EXPECT_EQ(Readings(), 4);
+  EXPECT_EQ(QueryValue(*sm_, "SELECT min(seq) FROM edge_readings").integer, 7);
+  // Streams outside the step are left alone.
+  r.streams = {stream_ + 1};
+  r.max_per_stream = 1;
+  ExpectOk(ApplyOk(*sm_, RetentionCommand(r, kNow)));
+  EXPECT_EQ(Readings(), 4);
+  absl::StatusOr<sm::QueryResult> q = sm_->Query(StreamsQuery(0, 10));
+  ASSERT_TRUE(q.ok()) << q.status();
+  ASSERT_EQ(q->rows.size(), 1u);
+  EXPECT_EQ(static_cast<uint64_t>(q->rows[0][0].integer), stream_);
 }
 
 TEST_F(HubSqlTest, SchemaCommandRunsTwice) {

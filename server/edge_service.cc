@@ -7,6 +7,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <string>
@@ -104,6 +106,9 @@ struct EdgeService::Impl final : public pb::EdgeService::CallbackService {
 
   void OnTables(const Versions& versions);
   void Sweeper();
+  // Deletes what retention allows in the next few streams (sweeper only).
+  void RetentionStep(int64_t now);
+  uint64_t retention_cursor = 0;  // Sweeper only: the last stream visited.
   // Registers `s` for its device, ending an older session of the device;
   // false if the node is stopping or serves max_sessions already.
   bool Register(class Session* s, const std::string& device);
@@ -678,13 +683,44 @@ void EdgeService::Impl::Sweeper() {
     Write(
         edge::ExpireCommand(now, options.command_lock_ms, options.sweep_batch),
         [](absl::StatusOr<sm::CommandResult>) {});
-    if (options.readings_max_age_ms > 0) {
-      Write(edge::RetentionCommand(now - options.readings_max_age_ms,
-                                   options.sweep_batch),
-            [](absl::StatusOr<sm::CommandResult>) {});
+    if (options.readings_max_age_ms > 0 ||
+        options.readings_max_per_stream > 0) {
+      RetentionStep(now);
     }
     l.lock();
   }
+}
+
+void EdgeService::Impl::RetentionStep(int64_t now) {
+  // The next few streams (a local read: the step's outcome does not depend
+  // on it, only which streams it visits).
+  std::promise<absl::StatusOr<sm::QueryResult>> read;
+  node->Query(
+      edge::StreamsQuery(retention_cursor, options.retention_streams_per_sweep),
+      /*linearizable=*/false, sm::ReadLimits{},
+      [&read](absl::StatusOr<sm::QueryResult> q) {
+        read.set_value(std::move(q));
+      });
+  absl::StatusOr<sm::QueryResult> q = read.get_future().get();
+  if (!q.ok()) return;
+  edge::Retention r;
+  for (const std::vector<sm::Value>& row : q->rows) {
+    if (row.size() == 1) {
+      r.streams.push_back(static_cast<uint64_t>(row[0].integer));
+    }
+  }
+  if (r.streams.empty()) {
+    retention_cursor = 0;  // All visited: from the start, next time.
+    return;
+  }
+  retention_cursor = r.streams.back();
+  r.per_stream = options.sweep_batch;
+  r.before_ms = options.readings_max_age_ms > 0
+                    ? now - options.readings_max_age_ms
+                    : std::numeric_limits<int64_t>::min();
+  r.max_per_stream = options.readings_max_per_stream;
+  Write(edge::RetentionCommand(r, now),
+        [](absl::StatusOr<sm::CommandResult>) {});
 }
 
 namespace {

@@ -115,6 +115,7 @@ class EdgeServiceTest : public ::testing::Test {
                     .Start([](ServerOptions& o) {
                       o.edge.command_lock_ms = 300;
                       o.edge.sweep_ms = 50;
+                      o.edge.readings_max_per_stream = 1000;
                     })
                     .ok());
     ASSERT_TRUE(server_.node().PutUser("pump-1", kToken, sm::kPermDevice).ok());
@@ -189,6 +190,24 @@ TEST_F(EdgeServiceTest, UploadsAreStoredOnceAndAcked) {
   EXPECT_EQ(Query("SELECT connected FROM edge_devices").integer, 1);
   EXPECT_TRUE(d.End().ok());
   EXPECT_EQ(Query("SELECT acked FROM edge_streams").integer, 150);
+}
+
+TEST_F(EdgeServiceTest, TheLeaderKeepsTheNewestReadingsOfEachStream) {
+  Device d(server_.endpoint(), "pump-1", kToken);
+  d.Hello();
+  EXPECT_EQ(d.Upload(1, 1, 1000).acked_sequence(), 1000u);
+  EXPECT_EQ(d.Upload(2, 1001, 200).acked_sequence(), 1200u);
+  // The sweep deletes what is more than 1,000 below the ack (polled,
+  // bounded).
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Query("SELECT count(*) FROM edge_readings").integer != 1000 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM edge_readings").integer, 1000);
+  EXPECT_EQ(Query("SELECT min(seq) FROM edge_readings").integer, 201);
+  d.End();
 }
 
 TEST_F(EdgeServiceTest, ANewSessionResumesFromTheAck) {

@@ -55,8 +55,13 @@ struct EdgeOptions {
   int64_t sweep_ms = 1'000;
   // Readings stored longer than this are deleted (0: kept).
   int64_t readings_max_age_ms = 0;
-  // Rows a sweep ends or deletes, at most, per kind.
+  // Readings more than this many sequences below their stream's ack are
+  // deleted (0: kept): each device incarnation keeps its newest ones.
+  int64_t readings_max_per_stream = 0;
+  // Commands a sweep ends at most; readings it looks at per stream.
   int64_t sweep_batch = 1'000;
+  // Streams a sweep's retention step visits (in turn, all over time).
+  int64_t retention_streams_per_sweep = 16;
   // Edge writes (uploads, outcomes, twins, deliveries) this node keeps in
   // flight for all its sessions together.
   size_t max_writes_in_flight = 4096;
