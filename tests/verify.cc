@@ -531,13 +531,15 @@ void DumpLogs(LocalCluster& c, int nodes) {
 }
 
 int Main(int argc, char** argv) {
-  std::string scenario, server, dir;
+  std::string scenario, server, dir, agent;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--scenario=", 0) == 0) scenario = a.substr(11);
     if (a.rfind("--server=", 0) == 0) server = a.substr(9);
     if (a.rfind("--dir=", 0) == 0) dir = a.substr(6);
+    if (a.rfind("--agent=", 0) == 0) agent = a.substr(8);
   }
+  if (agent.empty()) agent = tools::FindBinary(argv[0], "edge/agent");
   if (server.empty())
     server = tools::FindBinary(argv[0], "server/raftsql_server");
   if (dir.empty()) {
@@ -571,6 +573,11 @@ int Main(int argc, char** argv) {
     // Only the log's byte bound compacts.
     o.extra_flags.push_back("--snapshot_entries=1000000");
   }
+  if (scenario == "edges") {
+    o.extra_flags.push_back("--edge_sweep_ms=200");
+    o.extra_flags.push_back("--edge_command_lock_ms=2000");
+    o.extra_flags.push_back("--snapshot_entries=10000");
+  }
   if (scenario == "divergence") {
     o.extra_flags.push_back("--divergence_check_ms=200");
     o.extra_flags.push_back("--divergence_checkpoint_entries=10");
@@ -603,12 +610,14 @@ int Main(int argc, char** argv) {
       Grow(cluster);
     } else if (scenario == "vacuum") {
       VacuumScenario(cluster);
+    } else if (scenario == "edges") {
+      Edges(cluster, agent, dir);
     } else {
       std::fprintf(stderr,
                    "usage: verify --scenario=full|restart_single_node|"
                    "prepare_commit_kill|no_leader|membership|hostile|peer_port|"
                    "divergence|outcome_unknown|forwarded_across_election|grow|"
-                   "vacuum "
+                   "vacuum|edges "
                    "[--server=PATH] "
                    "[--dir=DIR]\n");
       return 2;
