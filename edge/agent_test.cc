@@ -63,36 +63,12 @@ class AgentTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.status();
     return std::move(*s);
   }
-  sm::Value Query(const std::string& sql) {
-    std::promise<absl::StatusOr<sm::QueryResult>> p;
-    server_.node().Query(
-        sm::Statement{sql, {}, {}}, true, sm::ReadLimits{},
-        [&p](absl::StatusOr<sm::QueryResult> r) { p.set_value(std::move(r)); });
-    absl::StatusOr<sm::QueryResult> r = p.get_future().get();
-    if (!r.ok() || r->rows.empty()) return sm::Value::Null();
-    return r->rows[0][0];
-  }
+  sm::Value Query(const std::string& sql) { return server_.QueryValue(sql); }
   absl::Status Execute(sm::Command c) {
-    std::promise<absl::Status> p;
-    server_.node().Execute(
-        std::move(c), [&p](absl::StatusOr<sm::CommandResult> r) {
-          absl::Status s = r.status();
-          for (size_t i = 0; s.ok() && i < r->statements.size(); ++i) {
-            s = r->statements[i].status;
-          }
-          p.set_value(s);
-        });
-    return p.get_future().get();
+    return server_.ExecuteOk(std::move(c));
   }
-  // Polls (bounded) until `sql` gives `want`.
   bool Eventually(const std::string& sql, int64_t want) {
-    const auto deadline =
-        std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (Query(sql).integer == want) return true;
-      std::this_thread::yield();
-    }
-    return false;
+    return server_.WaitFor(sql, want);
   }
 
   server::OneNodeServer server_;

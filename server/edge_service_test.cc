@@ -125,22 +125,9 @@ class EdgeServiceTest : public ::testing::Test {
   }
 
   absl::StatusOr<sm::CommandResult> Execute(sm::Command c) {
-    std::promise<absl::StatusOr<sm::CommandResult>> p;
-    server_.node().Execute(std::move(c),
-                           [&p](absl::StatusOr<sm::CommandResult> r) {
-                             p.set_value(std::move(r));
-                           });
-    return p.get_future().get();
+    return server_.Execute(std::move(c));
   }
-  sm::Value Query(const std::string& sql) {
-    std::promise<absl::StatusOr<sm::QueryResult>> p;
-    server_.node().Query(
-        sm::Statement{sql, {}, {}}, true, sm::ReadLimits{},
-        [&p](absl::StatusOr<sm::QueryResult> r) { p.set_value(std::move(r)); });
-    absl::StatusOr<sm::QueryResult> r = p.get_future().get();
-    if (!r.ok() || r->rows.empty()) return sm::Value::Null();
-    return r->rows[0][0];
-  }
+  sm::Value Query(const std::string& sql) { return server_.QueryValue(sql); }
   void Issue(const std::string& id, uint32_t attempts = 3) {
     edge::HubCommand c;
     c.id = id;
@@ -197,15 +184,8 @@ TEST_F(EdgeServiceTest, TheLeaderKeepsTheNewestReadingsOfEachStream) {
   d.Hello();
   EXPECT_EQ(d.Upload(1, 1, 1000).acked_sequence(), 1000u);
   EXPECT_EQ(d.Upload(2, 1001, 200).acked_sequence(), 1200u);
-  // The sweep deletes what is more than 1,000 below the ack (polled,
-  // bounded).
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (Query("SELECT count(*) FROM edge_readings").integer != 1000 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
-  }
-  EXPECT_EQ(Query("SELECT count(*) FROM edge_readings").integer, 1000);
+  // The sweep deletes what is more than 1,000 below the ack.
+  EXPECT_TRUE(server_.WaitFor("SELECT count(*) FROM edge_readings", 1000));
   EXPECT_EQ(Query("SELECT min(seq) FROM edge_readings").integer, 201);
   d.End();
 }
@@ -290,13 +270,9 @@ TEST_F(EdgeServiceTest, ACommandOutOfAttemptsEndsExpired) {
   d.Hello();
   Issue("c1", /*attempts=*/1);
   EXPECT_EQ(d.NextOf(pb::EdgeDown::kCommand).command().id(), "c1");
-  // The leader's sweep ends it once its lock has run out (polled, bounded).
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (StatusOf("c1") != "expired" &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
-  }
+  // The leader's sweep ends it once its lock has run out.
+  EXPECT_TRUE(server_.WaitFor(
+      "SELECT count(*) FROM edge_commands WHERE status = 'expired'", 1));
   EXPECT_EQ(StatusOf("c1"), "expired");
   d.End();
 }

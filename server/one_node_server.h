@@ -69,6 +69,48 @@ class OneNodeServer {
     return absl::DeadlineExceededError("the node did not elect itself");
   }
 
+  // The node's answer to `c` (waits for it).
+  absl::StatusOr<sm::CommandResult> Execute(sm::Command c) {
+    std::promise<absl::StatusOr<sm::CommandResult>> p;
+    node_->Execute(std::move(c), [&p](absl::StatusOr<sm::CommandResult> r) {
+      p.set_value(std::move(r));
+    });
+    return p.get_future().get();
+  }
+  // Execute's status, or its first failed statement's.
+  absl::Status ExecuteOk(sm::Command c) {
+    absl::StatusOr<sm::CommandResult> r = Execute(std::move(c));
+    if (!r.ok()) return r.status();
+    for (const sm::StatementResult& s : r->statements) {
+      if (!s.status.ok()) return s.status;
+    }
+    return absl::OkStatus();
+  }
+  // The first value of a linearizable read of `sql`; NULL if it fails or
+  // returns no row.
+  sm::Value QueryValue(const std::string& sql) {
+    std::promise<absl::StatusOr<sm::QueryResult>> p;
+    node_->Query(
+        sm::Statement{sql, {}, {}}, true, sm::ReadLimits{},
+        [&p](absl::StatusOr<sm::QueryResult> r) { p.set_value(std::move(r)); });
+    absl::StatusOr<sm::QueryResult> r = p.get_future().get();
+    if (!r.ok() || r->rows.empty() || r->rows[0].empty()) {
+      return sm::Value::Null();
+    }
+    return r->rows[0][0];
+  }
+  // Reads `sql` until its first value is the integer `want` (true), or
+  // `timeout_s` passed (false).
+  bool WaitFor(const std::string& sql, int64_t want, int timeout_s = 20) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (QueryValue(sql).integer == want) return true;
+      std::this_thread::yield();
+    }
+    return false;
+  }
+
   const std::string& endpoint() const { return node_->options().listen; }
   const std::string& dir() const { return dir_; }
   RaftServer& node() { return *node_; }
