@@ -339,6 +339,25 @@ TEST_F(EdgeServiceTest, OperatorsIssueCommandsAndDesiredStateThroughTheApi) {
   EXPECT_EQ(Query("SELECT count(*) FROM edge_commands").integer, 1);
 }
 
+// Found by CI (a segfault in this test binary, 1 run of many): the edge
+// service's sweeper and sessions read through the node after it stopped
+// and before the gRPC server did, and the node had dropped its reader pool.
+TEST_F(EdgeServiceTest, ReadsAfterTheNodeStoppedAreRefused) {
+  Device d(server_.endpoint(), "pump-1", kToken);
+  d.Hello();
+  server_.node().Shutdown();
+  std::promise<absl::StatusOr<sm::QueryResult>> p;
+  server_.node().Query(
+      sm::Statement{"SELECT 1", {}, {}}, /*linearizable=*/false,
+      sm::ReadLimits{},
+      [&p](absl::StatusOr<sm::QueryResult> r) { p.set_value(std::move(r)); });
+  EXPECT_EQ(p.get_future().get().status().code(),
+            absl::StatusCode::kUnavailable);
+  // The session ends as the server stops, without a crash or a hang.
+  server_.Stop(1000);
+  EXPECT_FALSE(d.Finish().ok());
+}
+
 TEST_F(EdgeServiceTest, ANewerSessionOfTheDeviceEndsTheOlder) {
   Device older(server_.endpoint(), "pump-1", kToken);
   older.Hello();

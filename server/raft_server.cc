@@ -314,8 +314,11 @@ void RaftServer::Shutdown() {
   if (loop_.joinable()) loop_.join();
   if (joiner_.joinable()) joiner_.join();
   transport_->Stop();
-  reads_stopping_ = true;  // Running and queued reads end at once.
-  readers_.reset();
+  // Running and queued reads end at once, later ones are refused. (The
+  // pool itself lives on until the destructor, before the state machine
+  // goes: a read may still arrive from gRPC or the edge service, which
+  // stop after the node.)
+  reads_stopping_ = true;
 }
 
 bool RaftServer::Post(Task task, bool droppable) {

@@ -348,6 +348,9 @@ void RaftServer::OnReader(std::function<absl::StatusOr<T>()> read,
                           Done<T> done) {
   // Reads never run on the Raft loop or on gRPC's threads: a slow one would
   // stall them (peer traffic included).
+  if (reads_stopping_.load()) {
+    return done(absl::UnavailableError("node shutting down"));
+  }
   Done<T> refused = done;
   if (!readers_->Run(
           [read = std::move(read), done = std::move(done)] { done(read()); })) {
