@@ -205,10 +205,13 @@ class Session final : public Reactor {
       out_queue_.pop_front();
       l.unlock();
       StartWrite(&out_);
+      ReadMore();  // The queue shrank: reading may go on.
       return;
     }
     writing_ = false;
     MaybeFinish(l);
+    if (l.owns_lock()) l.unlock();
+    ReadMore();
   }
 
   void OnCancel() override {
@@ -403,8 +406,10 @@ class Session final : public Reactor {
   void ReadMore() {
     {
       std::lock_guard<std::mutex> l(mu_);
-      if (reading_ || reads_done_ || ending_ || !welcomed_ ||
-          uploads_in_flight_ >= kMaxUploadsInFlight) {
+      // Answers not yet written count too: a device that never reads its
+      // acks would otherwise have them queue here without bound.
+      if (reading_ || reads_done_ || ending_ || finished_ || !welcomed_ ||
+          uploads_in_flight_ + out_queue_.size() >= kMaxUploadsInFlight) {
         return;
       }
       reading_ = true;

@@ -6,8 +6,9 @@
 //
 // - Uploads: validated at the boundary, stored through Raft, answered with
 //   the stream's acked sequence. A session keeps at most
-//   kMaxUploadsInFlight of its own uploads in flight (it reads no further
-//   until one is answered), and the node at most
+//   kMaxUploadsInFlight of its own uploads in flight or answered and not
+//   yet written (it reads no further until one is written: a device that
+//   never reads its acks stops being read), and the node at most
 //   EdgeOptions::max_writes_in_flight for all sessions: beyond it an upload
 //   is answered RESOURCE_EXHAUSTED with a retry hint, nothing stored.
 // - Commands: whenever edge_commands changes (and every sweep_ms, for
