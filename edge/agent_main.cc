@@ -47,7 +47,9 @@ ABSL_FLAG(bool, sync_every_commit, false,
           "last readings, never corrupt the store).");
 ABSL_FLAG(std::string, source, "sim",
           "sim (simulated sensors), stdin, or csv:<path>; CSV lines are "
-          "sensor,value[,unit[,device_time_ms]].");
+          "sensor,value[,unit[,device_time_ms]]. A CSV file is read from "
+          "its start at every run: its lines become new readings each "
+          "time (what was already read waits in the store).");
 ABSL_FLAG(int, sim_sensors, 1, "Simulated sensors (sensor-0, sensor-1...).");
 ABSL_FLAG(int64_t, sim_period_ms, 1000, "A simulated sensor's period.");
 ABSL_FLAG(double, sim_fault_rate, 0.001,
