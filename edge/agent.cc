@@ -319,7 +319,9 @@ absl::Status Agent::RunSession(const std::string& hub) {
       pb::Upload* u = up.mutable_upload();
       u->set_batch(next_batch++);
       u->set_oldest_sequence(store_->oldest());
-      u->set_backlog(store_->backlog());
+      // What waits behind this upload (so the hub shows 0 once it holds
+      // everything).
+      u->set_backlog(store_->last_sequence() - pending->back().sequence);
       u->set_dropped(store_->counters().dropped());
       for (const Reading& r : *pending) {
         pb::Reading* p = u->add_readings();

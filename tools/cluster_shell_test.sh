@@ -82,7 +82,9 @@ shell --nodes="$nodes" \
   tee "$dir/k.txt"
 grep -qx "250/31375.0" "$dir/k.txt"
 shell --nodes="$nodes" -c ".devices" | tee "$dir/l.txt"
-grep -q "^pump-1 " "$dir/l.txt"
+# Acked 250, nothing waiting, nothing dropped (connected 0 once the
+# session's goodbye has applied).
+grep -Eq "^pump-1 +[01] +[0-9] .* 250 +0 +0 " "$dir/l.txt"
 shell --nodes="$nodes" -c '.command pump-1 set {"speed":5}' | tee "$dir/m.txt"
 grep -q "queued" "$dir/m.txt"
 shell --nodes="$nodes" -c ".commands pump-1" | tee "$dir/n.txt"
