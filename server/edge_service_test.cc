@@ -62,12 +62,13 @@ class Device {
     EXPECT_TRUE(Send(up));
     return NextOf(pb::EdgeDown::kWelcome).welcome().acked_sequence();
   }
+  // `oldest`: the oldest sequence the edge says it holds (0: `first`).
   pb::Ack Upload(uint64_t batch, uint64_t first, uint64_t count,
-                 double value = 20.5) {
+                 double value = 20.5, uint64_t oldest = 0) {
     pb::EdgeUp up;
     pb::Upload* u = up.mutable_upload();
     u->set_batch(batch);
-    u->set_oldest_sequence(first);
+    u->set_oldest_sequence(oldest != 0 ? oldest : first);
     for (uint64_t s = first; s < first + count; ++s) {
       pb::Reading* r = u->add_readings();
       r->set_sensor("temp");
@@ -219,6 +220,37 @@ TEST_F(EdgeServiceTest, BadReadingsAreRefusedAndTheSessionGoesOn) {
   EXPECT_EQ(a.code(), 0);
   EXPECT_EQ(a.acked_sequence(), 3u);
   EXPECT_EQ(Query("SELECT count(*) FROM edge_readings").integer, 3);
+}
+
+TEST_F(EdgeServiceTest, OversizedAndDisorderedBatchesAreRefusedAlone) {
+  Device d(server_.endpoint(), "pump-1", kToken);
+  d.Hello();
+  pb::Ack a = d.Upload(1, 1, edge::kMaxReadingsPerUpload + 1);
+  EXPECT_EQ(a.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_NE(a.error().find("at most 1000"), std::string::npos) << a.error();
+  pb::EdgeUp up;
+  pb::Upload* u = up.mutable_upload();
+  u->set_batch(2);
+  for (uint64_t seq : {5, 4}) {  // A regression within the batch.
+    pb::Reading* r = u->add_readings();
+    r->set_sensor("temp");
+    r->set_value(1);
+    r->set_sequence(seq);
+  }
+  ASSERT_TRUE(d.Send(up));
+  a = d.NextOf(pb::EdgeDown::kAck).ack();
+  EXPECT_EQ(a.batch(), 2u);
+  EXPECT_EQ(a.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_NE(a.error().find("must increase"), std::string::npos) << a.error();
+  EXPECT_EQ(Query("SELECT count(*) FROM edge_readings").integer, 0);
+  // A gap is stored, and acked only up to it.
+  EXPECT_EQ(d.Upload(3, 1, 3).acked_sequence(), 3u);
+  // 4 and 5 missing, and the edge still holds them (oldest 4).
+  a = d.Upload(4, 6, 2, 20.5, /*oldest=*/4);
+  EXPECT_EQ(a.code(), 0);
+  EXPECT_EQ(a.acked_sequence(), 3u);
+  EXPECT_EQ(d.Upload(5, 4, 2).acked_sequence(), 7u);
+  d.End();
 }
 
 TEST_F(EdgeServiceTest, UploadBeforeHelloEndsTheSession) {
