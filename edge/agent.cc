@@ -156,9 +156,11 @@ absl::Status Agent::RunSession(const std::string& hub) {
       hub, net::ChannelCredentials(options_.tls), args);
   auto stub = pb::EdgeService::NewStub(channel);
   grpc::ClientContext ctx;
-  ctx.AddMetadata(
-      "authorization",
-      "Basic " + absl::Base64Escape(options_.device + ":" + options_.token));
+  if (!options_.token.empty()) {  // Else its certificate names it.
+    ctx.AddMetadata(
+        "authorization",
+        "Basic " + absl::Base64Escape(options_.device + ":" + options_.token));
+  }
   auto stream = stub->Session(&ctx);
   pb::EdgeUp hello;
   hello.mutable_hello()->set_incarnation(store_->incarnation());

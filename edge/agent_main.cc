@@ -30,7 +30,8 @@ ABSL_FLAG(std::string, ca_file, "",
           "The hub's CA certificate (PEM): TLS. Without it, plaintext (a "
           "trusted network only).");
 ABSL_FLAG(std::string, cert_file, "",
-          "This device's certificate (PEM), if it authenticates by one.");
+          "This device's certificate (PEM), if it authenticates by one (its "
+          "name is the device id; no token is needed then).");
 ABSL_FLAG(std::string, key_file, "", "Its key (PEM).");
 ABSL_FLAG(std::string, store, "edge.db",
           "The local store (a SQLite file, created if missing; a new file "
@@ -95,10 +96,10 @@ int main(int argc, char** argv) {
   } else if (const char* t = std::getenv("RAFTSQL_EDGE_TOKEN")) {
     o.token = t;
   }
-  if (o.token.empty()) {
+  if (o.token.empty() && absl::GetFlag(FLAGS_cert_file).empty()) {
     std::fprintf(stderr,
-                 "edge: no token (--token_file or "
-                 "RAFTSQL_EDGE_TOKEN)\n");
+                 "edge: no token (--token_file or RAFTSQL_EDGE_TOKEN) and no "
+                 "device certificate (--cert_file)\n");
     return 2;
   }
   if (!absl::GetFlag(FLAGS_ca_file).empty()) {

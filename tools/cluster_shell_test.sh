@@ -85,6 +85,21 @@ shell --nodes="$nodes" -c ".devices" | tee "$dir/l.txt"
 # Acked 250, nothing waiting, nothing dropped (connected 0 once the
 # session's goodbye has applied).
 grep -Eq "^pump-1 +[01] +[0-9] .* 250 +0 +0 " "$dir/l.txt"
+# A device that proves itself by a client certificate (no token).
+"$root/tools/raftsql_certs" client --dir="$certs" --user=pump-2
+shell --nodes="$nodes" -c ".user add pump-2 device" | tee "$dir/p.txt"
+grep -q "pump-2  device  (certificate)" "$dir/p.txt"
+seq 1 40 | sed 's/^/temp,/' >"$dir/readings2.csv"
+timeout 60 "$root/edge/agent" --hubs="$nodes" --device=pump-2 \
+  --ca_file="$certs/ca.crt" --cert_file="$certs/client-pump-2.crt" \
+  --key_file="$certs/client-pump-2.key" --store="$dir/edge2.db" \
+  --source=csv:"$dir/readings2.csv" --exit_when_drained --stats_every_s=0 \
+  --batch_ms=10 2>&1 | tee "$dir/agent2.txt"
+shell --nodes="$nodes" \
+  -c "SELECT count(*) FROM edge_readings_by_device WHERE device = 'pump-2'" |
+  tee "$dir/q.txt"
+grep -qx "40" "$dir/q.txt"
+
 shell --nodes="$nodes" -c '.command pump-1 set {"speed":5}' | tee "$dir/m.txt"
 grep -q "queued" "$dir/m.txt"
 shell --nodes="$nodes" -c ".commands pump-1" | tee "$dir/n.txt"
