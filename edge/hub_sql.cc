@@ -330,9 +330,7 @@ sm::Command UploadCommand(absl::string_view device, uint64_t stream,
 }
 
 absl::StatusOr<StreamAck> AckedOf(const sm::CommandResult& result) {
-  for (const sm::StatementResult& r : result.statements) {
-    if (!r.status.ok()) return r.status;
-  }
+  if (absl::Status f = result.FirstFailure(); !f.ok()) return f;
   if (result.statements.empty() || result.statements.back().rows.size() != 1 ||
       result.statements.back().rows[0].size() != 2 ||
       result.statements.back().rows[0][0].type != Value::Type::kInteger ||

@@ -64,11 +64,7 @@ bool Retriable(absl::StatusCode c) {
 
 // The first failed statement's status, or OK.
 absl::Status Failed(const absl::StatusOr<sm::CommandResult>& r) {
-  if (!r.ok()) return r.status();
-  for (const sm::StatementResult& s : r->statements) {
-    if (!s.status.ok()) return s.status;
-  }
-  return absl::OkStatus();
+  return r.ok() ? r->FirstFailure() : r.status();
 }
 
 class Session;

@@ -80,11 +80,7 @@ class OneNodeServer {
   // Execute's status, or its first failed statement's.
   absl::Status ExecuteOk(sm::Command c) {
     absl::StatusOr<sm::CommandResult> r = Execute(std::move(c));
-    if (!r.ok()) return r.status();
-    for (const sm::StatementResult& s : r->statements) {
-      if (!s.status.ok()) return s.status;
-    }
-    return absl::OkStatus();
+    return r.ok() ? r->FirstFailure() : r.status();
   }
   // The first value of a linearizable read of `sql`; NULL if it fails or
   // returns no row.

@@ -390,6 +390,13 @@ void CommandResult::EncodeTo(std::string* out) const {
   }
 }
 
+absl::Status CommandResult::FirstFailure() const {
+  for (const StatementResult& r : statements) {
+    if (!r.status.ok()) return r.status;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<CommandResult> CommandResult::Decode(std::string_view in) {
   const bool with_rows = in.substr(0, 4) == kResultMagicWithRows;
   if (in.substr(0, 4) != kResultMagic && !with_rows) {

@@ -150,6 +150,9 @@ struct CommandResult {
   // Encodes into `out`, replacing what it held (its storage is reused).
   void EncodeTo(std::string* out) const;
   static absl::StatusOr<CommandResult> Decode(std::string_view data);
+
+  // The first failed statement's status; OK if every statement succeeded.
+  absl::Status FirstFailure() const;
 };
 
 struct QueryResult {
