@@ -30,7 +30,7 @@ namespace {
 namespace pb = ::raftsql::edge::v1;
 using internal::WallMs;
 using Reactor = grpc::ServerBidiReactor<pb::EdgeUp, pb::EdgeDown>;
-using Versions = std::vector<std::pair<std::string, uint64_t>>;
+using Tables = std::vector<std::string_view>;
 
 class Refused final : public Reactor {
  public:
@@ -100,7 +100,7 @@ struct EdgeService::Impl final : public pb::EdgeService::CallbackService {
   // The edge tables exist (proposed once per node, then remembered).
   void EnsureSchema(std::function<void(absl::Status)> then);
 
-  void OnTables(const Versions& versions);
+  void OnTables(const Tables& tables);
   void Sweeper();
   // Deletes what retention allows in the next few streams (sweeper only).
   void RetentionStep(int64_t now);
@@ -653,10 +653,10 @@ void EdgeService::Impl::Unpin(const std::vector<class Session*>& pinned) {
   cv.notify_all();
 }
 
-void EdgeService::Impl::OnTables(const Versions& versions) {
+void EdgeService::Impl::OnTables(const Tables& tables) {
   bool commands = false;
   bool twins = false;
-  for (const auto& [table, version] : versions) {
+  for (std::string_view table : tables) {
     commands |= table == "edge_commands";
     twins |= table == "edge_twins";
   }
@@ -813,7 +813,7 @@ void SetEdgeDesired(RaftServer* node, const v1::SetEdgeDesiredRequest& r,
 EdgeService::EdgeService(RaftServer* node)
     : impl_(std::make_unique<Impl>(node, node->options().edge)) {
   Impl* impl = impl_.get();
-  node->OnTablesChanged([impl](const Versions& v) { impl->OnTables(v); });
+  node->OnTablesChanged([impl](const Tables& t) { impl->OnTables(t); });
   impl->sweeper = std::thread([impl] { impl->Sweeper(); });
 }
 

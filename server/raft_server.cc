@@ -459,9 +459,12 @@ void RaftServer::OnApply(const core::Entry& e, const std::string& result) {
     if (id == 0) id = sm::SettingChange::PeekRequestId(e.data);
     if (id == 0) id = sm::UserChange::PeekRequestId(e.data);
     if (id != 0) Finish(id, result);
-    if (tables_changed_ && !result.empty()) {
-      absl::StatusOr<sm::CommandResult> r = sm::CommandResult::Decode(result);
-      if (r.ok() && !r->versions.empty()) tables_changed_(r->versions);
+    if (tables_changed_) {
+      // Only the versions are read: this runs for every entry applied.
+      changed_tables_.clear();
+      sm::CommandResult::ForEachVersion(
+          result, [this](std::string_view t) { changed_tables_.push_back(t); });
+      if (!changed_tables_.empty()) tables_changed_(changed_tables_);
     }
   }
   ResolveLostProposals(e.index, e.term);

@@ -31,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -241,10 +242,10 @@ class RaftServer {
   bool is_leader() const { return is_leader_.load(); }
 
   // Called on the Raft loop with the tables each applied command changed
-  // and their new versions, on every node. Set before Start; it must not
+  // (valid during the call), on every node. Set before Start; it must not
   // block (the edge service wakes its sessions with it).
-  using TablesChanged = std::function<void(
-      const std::vector<std::pair<std::string, uint64_t>>& versions)>;
+  using TablesChanged =
+      std::function<void(const std::vector<std::string_view>& tables)>;
   void OnTablesChanged(TablesChanged fn) { tables_changed_ = std::move(fn); }
 
  private:
@@ -398,7 +399,8 @@ class RaftServer {
   bool leader_changed_ = false;
   bool reads_to_ask_again_ = false;
   std::atomic<uint64_t> next_id_;
-  TablesChanged tables_changed_;  // Set before Start.
+  TablesChanged tables_changed_;                  // Set before Start.
+  std::vector<std::string_view> changed_tables_;  // Loop thread: reused.
   std::unique_ptr<WorkerPool> readers_;
   std::unique_ptr<DivergenceMonitor> monitor_;  // From Start on.
   void OnDiverged(const sm::DivergenceVerdict& verdict);

@@ -397,6 +397,30 @@ absl::Status CommandResult::FirstFailure() const {
   return absl::OkStatus();
 }
 
+bool CommandResult::SkipToVersions(std::string_view* data, uint64_t* count) {
+  std::string_view in = *data;
+  if (in.substr(0, 4) != kResultMagic &&
+      in.substr(0, 4) != kResultMagicWithRows) {
+    return false;
+  }
+  in.remove_prefix(4);
+  auto n = GetFixed64(in);
+  if (!n || *n > in.size()) return false;
+  for (uint64_t i = 0; i < *n; ++i) {
+    if (!GetFixed64(in) || !GetBytes(in) || !GetFixed64(in) ||
+        !GetFixed64(in)) {
+      return false;
+    }
+  }
+  if (!GetFixed64(in) || in.empty()) return false;  // index, duplicate
+  in.remove_prefix(1);
+  auto nv = GetFixed64(in);
+  if (!nv || *nv > in.size()) return false;
+  *count = *nv;
+  *data = in;
+  return true;
+}
+
 absl::StatusOr<CommandResult> CommandResult::Decode(std::string_view in) {
   const bool with_rows = in.substr(0, 4) == kResultMagicWithRows;
   if (in.substr(0, 4) != kResultMagic && !with_rows) {

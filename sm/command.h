@@ -7,6 +7,7 @@
 #define RAFTSQL_SM_COMMAND_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/codec.h"
 
 namespace raftsql::sm {
 
@@ -153,7 +155,29 @@ struct CommandResult {
 
   // The first failed statement's status; OK if every statement succeeded.
   absl::Status FirstFailure() const;
+
+  // The tables an encoded result says its command changed, each passed to
+  // `fn` (pointing into `data`), without decoding the rest: the server asks
+  // this of every entry it applies. False if `data` is not a result.
+  template <typename Fn>
+  static bool ForEachVersion(std::string_view data, Fn fn);
+
+ private:
+  // Skips `data` to its versions; false if it is not a result.
+  static bool SkipToVersions(std::string_view* data, uint64_t* count);
 };
+
+template <typename Fn>
+bool CommandResult::ForEachVersion(std::string_view data, Fn fn) {
+  uint64_t n = 0;
+  if (!SkipToVersions(&data, &n)) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    std::optional<std::string_view> table = core::GetBytes(data);
+    if (!table || !core::GetFixed64(data)) return false;  // name, version
+    fn(*table);
+  }
+  return true;
+}
 
 struct QueryResult {
   std::vector<std::string> columns;

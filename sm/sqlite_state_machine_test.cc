@@ -716,6 +716,29 @@ TEST(Command, EncodingRoundTripsAndRejectsGarbage) {
   EXPECT_FALSE(Command::Decode(truncated).ok());
 }
 
+TEST(CommandResult, VersionsAreReadWithoutDecodingTheRest) {
+  CommandResult r;
+  StatementResult failed;
+  failed.status = absl::InvalidArgumentError("no such table: x");
+  StatementResult returning;
+  returning.columns = {"id"};
+  returning.rows = {{Value::Integer(7)}};
+  r.statements = {failed, returning};
+  r.index = 9;
+  r.versions = {{"edge_commands", 9}, {"t", 9}};
+  std::vector<std::string> seen;
+  EXPECT_TRUE(CommandResult::ForEachVersion(
+      r.Encode(), [&seen](std::string_view t) { seen.emplace_back(t); }));
+  EXPECT_EQ(seen, (std::vector<std::string>{"edge_commands", "t"}));
+  EXPECT_EQ(r.FirstFailure(), failed.status);
+  auto none = [](std::string_view) { ADD_FAILURE(); };
+  EXPECT_FALSE(CommandResult::ForEachVersion("garbage", none));
+  std::string truncated = r.Encode();
+  truncated.resize(truncated.size() / 2);
+  EXPECT_FALSE(
+      CommandResult::ForEachVersion(truncated, [](std::string_view) {}));
+}
+
 TEST(Utf8, ValidAndInvalidForms) {
   EXPECT_TRUE(IsValidUtf8(""));
   EXPECT_TRUE(IsValidUtf8("plain"));
