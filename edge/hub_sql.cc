@@ -163,11 +163,20 @@ absl::Status ValidateName(absl::string_view what, absl::string_view name,
   return absl::OkStatus();
 }
 
+absl::Status ValidateReadingCount(size_t readings) {
+  if (readings > kMaxReadingsPerUpload) {
+    return absl::InvalidArgumentError(absl::StrCat("an upload holds at most ",
+                                                   kMaxReadingsPerUpload,
+                                                   " readings, this "
+                                                   "one ",
+                                                   readings));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateUpload(const Upload& upload) {
-  if (upload.readings.size() > kMaxReadingsPerUpload) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("an upload holds at most ", kMaxReadingsPerUpload,
-                     " readings, this one ", upload.readings.size()));
+  if (absl::Status s = ValidateReadingCount(upload.readings.size()); !s.ok()) {
+    return s;
   }
   uint64_t previous = 0;
   for (size_t i = 0; i < upload.readings.size(); ++i) {

@@ -105,6 +105,9 @@ absl::Status ValidateName(absl::string_view what, absl::string_view name,
 // kMaxSequence, sequences not strictly increasing) or an oldest_sequence
 // past the first reading.
 absl::Status ValidateUpload(const Upload& upload);
+// ValidateUpload's first check alone, for a caller that has the count
+// before it converts the readings.
+absl::Status ValidateReadingCount(size_t readings);
 // INVALID_ARGUMENT unless `json` is a JSON object of at most `max` bytes.
 absl::Status ValidateJsonObject(absl::string_view what, absl::string_view json,
                                 size_t max);

@@ -62,6 +62,22 @@ bool Retriable(absl::StatusCode c) {
          c == absl::StatusCode::kAborted;
 }
 
+// The Ack of upload `batch`: its acked sequence, or why not, with a retry
+// hint when sending again later may succeed.
+pb::EdgeDown AckOf(uint64_t batch, const absl::StatusOr<uint64_t>& acked) {
+  pb::EdgeDown down;
+  pb::Ack* ack = down.mutable_ack();
+  ack->set_batch(batch);
+  if (acked.ok()) {
+    ack->set_acked_sequence(*acked);
+    return down;
+  }
+  ack->set_code(static_cast<int32_t>(acked.status().code()));
+  ack->set_error(sm::TruncatedMessage(acked.status().message()));
+  if (Retriable(acked.status().code())) ack->set_retry_after_ms(kRetryAfterMs);
+  return down;
+}
+
 // The first failed statement's status, or OK.
 absl::Status Failed(const absl::StatusOr<sm::CommandResult>& r) {
   return r.ok() ? r->FirstFailure() : r.status();
@@ -292,19 +308,15 @@ class Session final : public Reactor {
 
   void OnUpload(const pb::Upload& upload) {
     const uint64_t batch = upload.batch();
-    auto refuse = [&](const absl::Status& s, uint32_t retry_after_ms) {
-      pb::EdgeDown down;
-      pb::Ack* ack = down.mutable_ack();
-      ack->set_batch(batch);
-      ack->set_code(static_cast<int32_t>(s.code()));
-      ack->set_error(sm::TruncatedMessage(s.message()));
-      ack->set_retry_after_ms(retry_after_ms);
-      Send(std::move(down));
-    };
-    edge::Upload up = FromProto(upload);
-    if (absl::Status v = edge::ValidateUpload(up); !v.ok()) {
-      return refuse(v, 0);
+    // The count first: the readings are converted only if there may be.
+    absl::Status valid =
+        edge::ValidateReadingCount(static_cast<size_t>(upload.readings_size()));
+    edge::Upload up;
+    if (valid.ok()) {
+      up = FromProto(upload);
+      valid = edge::ValidateUpload(up);
     }
+    if (!valid.ok()) return Send(AckOf(batch, valid));
     uint64_t stream = 0;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -318,25 +330,14 @@ class Session final : public Reactor {
           absl::Status failed = Failed(r);
           absl::StatusOr<edge::StreamAck> acked =
               failed.ok() ? edge::AckedOf(*r) : failed;
-          pb::EdgeDown down;
-          pb::Ack* ack = down.mutable_ack();
-          ack->set_batch(batch);
-          if (acked.ok()) {
-            ack->set_acked_sequence(acked->acked);
-          } else {
-            ack->set_code(static_cast<int32_t>(acked.status().code()));
-            ack->set_error(sm::TruncatedMessage(acked.status().message()));
-            if (Retriable(acked.status().code())) {
-              ack->set_retry_after_ms(kRetryAfterMs);
-            }
-          }
-          Send(std::move(down));
+          Send(AckOf(batch, acked.ok() ? absl::StatusOr<uint64_t>(acked->acked)
+                                       : acked.status()));
           UploadDone();
         });
     if (!sent) {
-      refuse(absl::ResourceExhaustedError(
-                 "the hub has as many edge writes in flight as it may"),
-             kRetryAfterMs);
+      Send(AckOf(batch,
+                 absl::ResourceExhaustedError(
+                     "the hub has as many edge writes in flight as it may")));
       UploadDone();
     }
   }
