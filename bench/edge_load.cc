@@ -252,18 +252,8 @@ int Main(int argc, char** argv) {
                          : o.server;
   char tmpl[] = "/tmp/raftsql-edge-load-XXXXXX";
   co.dir = mkdtemp(tmpl);
-  auto cluster = std::make_unique<tools::LocalCluster>(co);
-  tools::LocalCluster& c = *cluster;
-  struct Cleanup {
-    std::unique_ptr<tools::LocalCluster>& cluster;
-    std::string dir;
-    bool keep;
-    ~Cleanup() {
-      cluster.reset();
-      std::error_code ec;
-      if (!keep) std::filesystem::remove_all(dir, ec);
-    }
-  } cleanup{cluster, co.dir, o.keep_dir};
+  co.remove_dir = !o.keep_dir;
+  tools::LocalCluster c(co);
   if (absl::Status s = c.Start(); !s.ok()) {
     std::fprintf(stderr, "edge_load: %s\n", s.ToString().c_str());
     return 1;

@@ -372,18 +372,8 @@ int Main(int argc, char** argv) {
   co.server_binary = tools::FindBinary(argv[0], "server/raftsql_server");
   char tmpl[] = "/tmp/raftsql-grow-XXXXXX";
   co.dir = mkdtemp(tmpl);
-  auto cluster = std::make_unique<tools::LocalCluster>(co);
-  tools::LocalCluster& c = *cluster;
-  // Every node stopped (by the cluster), then its files removed.
-  struct Cleanup {
-    std::unique_ptr<tools::LocalCluster>& cluster;
-    std::string dir;
-    ~Cleanup() {
-      cluster.reset();
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-    }
-  } cleanup{cluster, co.dir};
+  co.remove_dir = true;  // Every node stopped, then its files removed.
+  tools::LocalCluster c(co);
   if (absl::Status s = c.Start(); !s.ok()) {
     std::fprintf(stderr, "grow: %s\n", s.ToString().c_str());
     return 1;

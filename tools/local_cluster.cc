@@ -44,6 +44,10 @@ LocalCluster::~LocalCluster() {
   for (int i = 1; i < static_cast<int>(pids_.size()); ++i) {
     if (pids_[i] > 0) Stop(pids_[i], 5000);
   }
+  if (options_.remove_dir) {
+    std::error_code ec;
+    std::filesystem::remove_all(options_.dir, ec);
+  }
 }
 
 std::vector<std::string> LocalCluster::Endpoints() const {

@@ -25,6 +25,8 @@ struct LocalClusterOptions {
   bool secure = true;
   // Each node also gets a peer-only port (--peer_listen).
   bool peer_ports = false;
+  // The destructor removes `dir` once every node it started has stopped.
+  bool remove_dir = false;
 };
 
 class LocalCluster {
