@@ -71,12 +71,19 @@ grep -q "ERROR: UNAUTHENTICATED" "$dir/i.txt"
 # its token; an operator queues a command and sets a desired state.
 shell --nodes="$nodes" -c ".device add pump-1 pump-1-token" | tee "$dir/j.txt"
 grep -q "pump-1  device  (password)" "$dir/j.txt"
-seq 1 250 | sed 's/^/temp,/' >"$dir/readings.csv"
+# agent DEVICE READINGS [credential flags]: uploads temp,1..READINGS over
+# TLS and exits once the hub holds them all.
+agent() {
+  local device="$1" n="$2"
+  shift 2
+  seq 1 "$n" | sed 's/^/temp,/' >"$dir/$device.csv"
+  timeout 60 "$root/edge/agent" --hubs="$nodes" --device="$device" \
+    --ca_file="$certs/ca.crt" --store="$dir/$device.db" \
+    --source=csv:"$dir/$device.csv" --exit_when_drained --stats_every_s=0 \
+    --batch_ms=10 "$@" 2>&1 | tee "$dir/$device.agent.txt"
+}
 echo pump-1-token >"$dir/token"
-timeout 60 "$root/edge/agent" --hubs="$nodes" --device=pump-1 \
-  --token_file="$dir/token" --ca_file="$certs/ca.crt" --store="$dir/edge.db" \
-  --source=csv:"$dir/readings.csv" --exit_when_drained --stats_every_s=0 \
-  --batch_ms=10 2>&1 | tee "$dir/agent.txt"
+agent pump-1 250 --token_file="$dir/token"
 shell --nodes="$nodes" \
   -c "SELECT count(*) || '/' || sum(value) FROM edge_readings" |
   tee "$dir/k.txt"
@@ -89,12 +96,8 @@ grep -Eq "^pump-1 +[01] +[0-9] .* 250 +0 +0 " "$dir/l.txt"
 "$root/tools/raftsql_certs" client --dir="$certs" --user=pump-2
 shell --nodes="$nodes" -c ".user add pump-2 device" | tee "$dir/p.txt"
 grep -q "pump-2  device  (certificate)" "$dir/p.txt"
-seq 1 40 | sed 's/^/temp,/' >"$dir/readings2.csv"
-timeout 60 "$root/edge/agent" --hubs="$nodes" --device=pump-2 \
-  --ca_file="$certs/ca.crt" --cert_file="$certs/client-pump-2.crt" \
-  --key_file="$certs/client-pump-2.key" --store="$dir/edge2.db" \
-  --source=csv:"$dir/readings2.csv" --exit_when_drained --stats_every_s=0 \
-  --batch_ms=10 2>&1 | tee "$dir/agent2.txt"
+agent pump-2 40 --cert_file="$certs/client-pump-2.crt" \
+  --key_file="$certs/client-pump-2.key"
 shell --nodes="$nodes" \
   -c "SELECT count(*) FROM edge_readings_by_device WHERE device = 'pump-2'" |
   tee "$dir/q.txt"
