@@ -112,18 +112,19 @@ int main(int argc, char** argv) {
     }
     o.tls = *tls;
   }
-  o.batch_max = absl::GetFlag(FLAGS_batch_max);
-  o.window = absl::GetFlag(FLAGS_window);
-  o.batch_ms = absl::GetFlag(FLAGS_batch_ms);
-  o.sample_ms = absl::GetFlag(FLAGS_sample_ms);
-  o.backoff_min_ms = absl::GetFlag(FLAGS_backoff_min_ms);
-  o.backoff_max_ms = absl::GetFlag(FLAGS_backoff_max_ms);
-  o.seed = absl::GetFlag(FLAGS_seed);
+  o.core.batch_max = absl::GetFlag(FLAGS_batch_max);
+  o.core.window = absl::GetFlag(FLAGS_window);
+  o.core.batch_ms = absl::GetFlag(FLAGS_batch_ms);
+  o.core.sample_ms = absl::GetFlag(FLAGS_sample_ms);
+  o.core.backoff_min_ms = absl::GetFlag(FLAGS_backoff_min_ms);
+  o.core.backoff_max_ms = absl::GetFlag(FLAGS_backoff_max_ms);
+  o.core.seed = absl::GetFlag(FLAGS_seed);
   o.stop_when_drained = absl::GetFlag(FLAGS_exit_when_drained);
-  if (o.hubs.empty() || o.batch_max < 1 ||
-      o.batch_max > kMaxReadingsPerUpload || o.window < 1 || o.window > 8 ||
-      o.batch_ms < 0 || o.sample_ms < 1 || o.backoff_min_ms < 1 ||
-      o.backoff_max_ms < o.backoff_min_ms) {
+  if (o.hubs.empty() || o.core.batch_max < 1 ||
+      o.core.batch_max > kMaxReadingsPerUpload || o.core.window < 1 ||
+      o.core.window > 8 || o.core.batch_ms < 0 || o.core.sample_ms < 1 ||
+      o.core.backoff_min_ms < 1 ||
+      o.core.backoff_max_ms < o.core.backoff_min_ms) {
     std::fprintf(stderr, "edge: bad flags (see --help)\n");
     return 2;
   }

@@ -51,9 +51,9 @@ class AgentTest : public ::testing::Test {
     o.hubs = {server_.endpoint()};
     o.device = "pump-1";
     o.token = kToken;
-    o.batch_max = 50;
-    o.batch_ms = 10;
-    o.sample_ms = 5;
+    o.core.batch_max = 50;
+    o.core.batch_ms = 10;
+    o.core.sample_ms = 5;
     return o;
   }
   std::unique_ptr<EdgeStore> Store() {
@@ -170,8 +170,8 @@ TEST_F(AgentTest, AWrongTokenNeverConnectsAndKeepsTheReadings) {
   SimulatedActuator actuator;
   AgentOptions o = Options();
   o.token = "not-the-token";
-  o.backoff_min_ms = 5;
-  o.backoff_max_ms = 20;
+  o.core.backoff_min_ms = 5;
+  o.core.backoff_max_ms = 20;
   Agent agent(o, store.get(), std::move(sources), &actuator);
   std::thread runner([&] { agent.Run(); });
   const auto deadline =
