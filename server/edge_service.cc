@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
+#include "edge/hub_proto.h"
 #include "edge/hub_sql.h"
 #include "net/edge.grpc.pb.h"
 #include "server/auth.h"
@@ -43,45 +44,8 @@ grpc::Status Grpc(const absl::Status& s) {
                       sm::TruncatedMessage(s.message()));
 }
 
-edge::Upload FromProto(const pb::Upload& u) {
-  edge::Upload out;
-  out.readings.reserve(static_cast<size_t>(u.readings_size()));
-  for (const pb::Reading& r : u.readings()) {
-    out.readings.push_back(edge::Reading{r.sensor(), r.value(), r.unit(),
-                                         r.device_time_ms(), r.sequence()});
-  }
-  out.oldest_sequence = u.oldest_sequence();
-  out.backlog = u.backlog();
-  out.dropped = u.dropped();
-  return out;
-}
-
-bool Retriable(absl::StatusCode c) {
-  return c == absl::StatusCode::kUnavailable ||
-         c == absl::StatusCode::kResourceExhausted ||
-         c == absl::StatusCode::kAborted;
-}
-
-// The Ack of upload `batch`: its acked sequence, or why not, with a retry
-// hint when sending again later may succeed.
-pb::EdgeDown AckOf(uint64_t batch, const absl::StatusOr<uint64_t>& acked) {
-  pb::EdgeDown down;
-  pb::Ack* ack = down.mutable_ack();
-  ack->set_batch(batch);
-  if (acked.ok()) {
-    ack->set_acked_sequence(*acked);
-    return down;
-  }
-  ack->set_code(static_cast<int32_t>(acked.status().code()));
-  ack->set_error(sm::TruncatedMessage(acked.status().message()));
-  if (Retriable(acked.status().code())) ack->set_retry_after_ms(kRetryAfterMs);
-  return down;
-}
-
-// The first failed statement's status, or OK.
-absl::Status Failed(const absl::StatusOr<sm::CommandResult>& r) {
-  return r.ok() ? r->FirstFailure() : r.status();
-}
+using edge::AckOf;
+using edge::FailureOf;
 
 class Session;
 
@@ -270,9 +234,7 @@ class Session final : public Reactor {
           edge::HelloCommand(device_, incarnation_, id_,
                              hub_->node->options().id, WallMs()),
           [this](absl::StatusOr<sm::CommandResult> r) {
-            absl::Status failed = Failed(r);
-            absl::StatusOr<edge::StreamAck> acked =
-                failed.ok() ? edge::AckedOf(*r) : failed;
+            absl::StatusOr<edge::StreamAck> acked = edge::AckOfResult(r);
             if (!acked.ok()) return Done(acked.status());
             pb::EdgeDown down;
             down.mutable_welcome()->set_acked_sequence(acked->acked);
@@ -308,15 +270,8 @@ class Session final : public Reactor {
 
   void OnUpload(const pb::Upload& upload) {
     const uint64_t batch = upload.batch();
-    // The count first: the readings are converted only if there may be.
-    absl::Status valid =
-        edge::ValidateReadingCount(static_cast<size_t>(upload.readings_size()));
-    edge::Upload up;
-    if (valid.ok()) {
-      up = FromProto(upload);
-      valid = edge::ValidateUpload(up);
-    }
-    if (!valid.ok()) return Send(AckOf(batch, valid));
+    absl::StatusOr<edge::Upload> up = edge::UploadOf(upload);
+    if (!up.ok()) return Send(AckOf(batch, up.status()));
     uint64_t stream = 0;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -325,11 +280,9 @@ class Session final : public Reactor {
       stream = stream_;
     }
     const bool sent = hub_->Write(
-        edge::UploadCommand(device_, stream, up, WallMs()),
+        edge::UploadCommand(device_, stream, *up, WallMs()),
         [this, batch](absl::StatusOr<sm::CommandResult> r) {
-          absl::Status failed = Failed(r);
-          absl::StatusOr<edge::StreamAck> acked =
-              failed.ok() ? edge::AckedOf(*r) : failed;
+          absl::StatusOr<edge::StreamAck> acked = edge::AckOfResult(r);
           Send(AckOf(batch, acked.ok() ? absl::StatusOr<uint64_t>(acked->acked)
                                        : acked.status()));
           UploadDone();
@@ -352,33 +305,13 @@ class Session final : public Reactor {
   }
 
   void OnOutcome(const pb::CommandOutcome& o) {
-    edge::CommandStatus result;
-    switch (o.result()) {
-      case pb::CommandOutcome::DONE:
-        result = edge::CommandStatus::kDone;
-        break;
-      case pb::CommandOutcome::REJECTED:
-        result = edge::CommandStatus::kRejected;
-        break;
-      case pb::CommandOutcome::FAILED:
-        result = edge::CommandStatus::kFailed;
-        break;
-      default:
-        return End(absl::InvalidArgumentError("an outcome needs a result"));
-    }
-    absl::Status valid =
-        edge::ValidateName("command id", o.id(), edge::kMaxCommandIdBytes);
-    if (valid.ok() && o.detail().size() > edge::kMaxDetailBytes) {
-      valid = absl::InvalidArgumentError("detail beyond 1 KiB");
-    }
-    if (!valid.ok()) return End(valid);
-    Async(edge::OutcomeCommand(device_, o.id(), result, o.detail(), WallMs()));
+    absl::StatusOr<edge::CommandStatus> result = edge::OutcomeOf(o);
+    if (!result.ok()) return End(result.status());
+    Async(edge::OutcomeCommand(device_, o.id(), *result, o.detail(), WallMs()));
   }
 
   void OnTwin(const pb::TwinReport& t) {
-    absl::Status valid = edge::ValidateJsonObject(
-        "reported_json", t.reported_json(), edge::kMaxTwinJsonBytes);
-    if (!valid.ok()) return End(valid);
+    if (absl::Status v = edge::ValidateTwinReport(t); !v.ok()) return End(v);
     Async(edge::ReportTwinCommand(device_, t.reported_json(),
                                   t.desired_version(), WallMs()));
   }
@@ -470,27 +403,15 @@ class Session final : public Reactor {
     }
     if (i < due->size() && !ending) {
       const edge::HubCommand& c = (*due)[i];
-      const bool sent = hub_->Write(
-          edge::DeliverCommand(device_, c.id, WallMs(),
-                               hub_->options.command_lock_ms),
-          [this, due, i](absl::StatusOr<sm::CommandResult> r) {
-            if (Failed(r).ok() && r->statements.size() == 1) {
-              sm::QueryResult rows;
-              rows.rows = std::move(r->statements[0].rows);
-              for (const edge::HubCommand& c : edge::CommandsOf(rows)) {
-                pb::EdgeDown down;
-                pb::Command* out = down.mutable_command();
-                out->set_id(c.id);
-                out->set_name(c.name);
-                out->set_params_json(c.params_json);
-                out->set_created_ms(c.created_ms);
-                out->set_expires_ms(c.expires_ms);
-                out->set_attempt(c.attempts);
-                Send(std::move(down));
-              }
-            }
-            DeliverNext(due, i + 1);
-          });
+      const bool sent =
+          hub_->Write(edge::DeliverCommand(device_, c.id, WallMs(),
+                                           hub_->options.command_lock_ms),
+                      [this, due, i](absl::StatusOr<sm::CommandResult> r) {
+                        for (pb::EdgeDown& down : edge::MarkedCommands(r)) {
+                          Send(std::move(down));
+                        }
+                        DeliverNext(due, i + 1);
+                      });
       if (sent) return;
     }
     bool again = false;
@@ -513,21 +434,15 @@ class Session final : public Reactor {
     hub_->node->Query(
         edge::DesiredQuery(device_), /*linearizable=*/false, sm::ReadLimits{},
         [this](absl::StatusOr<sm::QueryResult> q) {
-          if (q.ok() && q->rows.size() == 1 && q->rows[0].size() == 2) {
-            const uint64_t version =
-                static_cast<uint64_t>(q->rows[0][1].integer);
+          if (std::optional<pb::EdgeDown> down = edge::DesiredOf(q)) {
+            const uint64_t version = down->desired().version();
             bool send = false;
             {
               std::lock_guard<std::mutex> l(mu_);
               send = version > desired_sent_;
               desired_sent_ = std::max(desired_sent_, version);
             }
-            if (send) {
-              pb::EdgeDown down;
-              down.mutable_desired()->set_desired_json(q->rows[0][0].bytes);
-              down.mutable_desired()->set_version(version);
-              Send(std::move(down));
-            }
+            if (send) Send(std::move(*down));
           }
           Done(absl::OkStatus());
         });
@@ -595,7 +510,7 @@ void EdgeService::Impl::EnsureSchema(std::function<void(absl::Status)> then) {
   Write(
       edge::SchemaCommand(),
       [this, then = std::move(then)](absl::StatusOr<sm::CommandResult> r) {
-        absl::Status s = Failed(r);
+        absl::Status s = FailureOf(r);
         if (s.ok()) schema_ready = true;
         then(s);
       },
@@ -733,10 +648,11 @@ void WithSchema(RaftServer* node, std::function<sm::Command()> make,
                 RaftServer::Done<sm::CommandResult> done) {
   node->Execute(
       make(), [node, make, done](absl::StatusOr<sm::CommandResult> r) {
-        if (!edge::IsMissingSchema(Failed(r))) return done(std::move(r));
+        if (!edge::IsMissingSchema(FailureOf(r))) return done(std::move(r));
         node->Execute(edge::SchemaCommand(),
                       [node, make, done](absl::StatusOr<sm::CommandResult> s) {
-                        if (absl::Status f = Failed(s); !f.ok()) return done(f);
+                        if (absl::Status f = FailureOf(s); !f.ok())
+                          return done(f);
                         node->Execute(make(), done);
                       });
       });
@@ -773,7 +689,7 @@ void IssueEdgeCommand(RaftServer* node, const v1::IssueEdgeCommandRequest& r,
   WithSchema(
       node, [c, now] { return edge::IssueCommand(c, now); },
       [id = c.id, done](absl::StatusOr<sm::CommandResult> r) {
-        if (absl::Status f = Failed(r); !f.ok()) return done(f);
+        if (absl::Status f = FailureOf(r); !f.ok()) return done(f);
         v1::IssueEdgeCommandResponse out;
         out.set_id(id);
         out.set_created(r->statements.size() == 1 &&
@@ -799,7 +715,7 @@ void SetEdgeDesired(RaftServer* node, const v1::SetEdgeDesiredRequest& r,
         return edge::SetDesiredCommand(device, patch, now);
       },
       [done](absl::StatusOr<sm::CommandResult> r) {
-        if (absl::Status f = Failed(r); !f.ok()) return done(f);
+        if (absl::Status f = FailureOf(r); !f.ok()) return done(f);
         v1::SetEdgeDesiredResponse out;
         if (r->statements.size() == 1 && r->statements[0].rows.size() == 1 &&
             r->statements[0].rows[0].size() == 2) {

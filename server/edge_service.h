@@ -39,8 +39,6 @@ namespace raftsql::server {
 inline constexpr size_t kMaxUploadsInFlight = 8;
 // Commands a session reads per look, and so delivers unanswered at most.
 inline constexpr int64_t kMaxOpenCommandsPerLook = 64;
-// What an upload refused for load asks the edge to wait.
-inline constexpr uint32_t kRetryAfterMs = 100;
 
 // The operators' edge calls (DatabaseService.IssueEdgeCommand and
 // SetEdgeDesired): validated here (INVALID_ARGUMENT, nothing written), then
