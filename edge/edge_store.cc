@@ -48,9 +48,12 @@ class Stmt {
   int rc_ = SQLITE_OK;
 };
 
-std::string NewIncarnation() {
-  std::random_device rd;
-  const uint64_t v = (uint64_t{rd()} << 32) ^ rd();
+std::string NewIncarnation(uint64_t seed) {
+  uint64_t v = seed * 0x9e3779b97f4a7c15ull;
+  if (seed == 0) {
+    std::random_device rd;
+    v = (uint64_t{rd()} << 32) ^ rd();
+  }
   return absl::StrCat("i", absl::Hex(v, absl::kZeroPad16));
 }
 
@@ -68,7 +71,9 @@ uint64_t* CounterOf(StoreCounters& c, int i) {
 absl::StatusOr<std::unique_ptr<EdgeStore>> EdgeStore::Open(
     const StoreOptions& options) {
   sqlite3* db = nullptr;
-  if (sqlite3_open(options.path.c_str(), &db) != SQLITE_OK) {
+  if (sqlite3_open_v2(options.path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                      options.vfs) != SQLITE_OK) {
     std::string why = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
     return absl::UnavailableError(
@@ -118,7 +123,7 @@ absl::Status EdgeStore::Init() {
     }
   }
   if (incarnation_.empty()) {
-    incarnation_ = NewIncarnation();
+    incarnation_ = NewIncarnation(options_.incarnation_seed);
     Stmt put(db_, "INSERT INTO meta(key, value) VALUES('incarnation', ?1)");
     if (absl::Status s = put.Bind(1, incarnation_).Run(); !s.ok()) return s;
   }

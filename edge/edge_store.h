@@ -41,6 +41,12 @@ struct StoreOptions {
   // Fsync every commit (FULL) or only at checkpoints (NORMAL: a power cut
   // may lose the last readings, never corrupt the file).
   bool sync_every_commit = false;
+  // The SQLite VFS to open the file with (null: the default; the
+  // simulator's SimFs).
+  const char* vfs = nullptr;
+  // Where a new incarnation's id comes from: 0 the OS's randomness, else
+  // this seed (the simulator's, so that a run repeats).
+  uint64_t incarnation_seed = 0;
 };
 
 // What a reading costs in the buffer (its texts plus a row's overhead).
