@@ -498,7 +498,7 @@ sm::Command ReportTwinCommand(absl::string_view device,
           "VALUES(?1, json(?2), 1, ?3, ?4) ON CONFLICT(device) DO "
           "UPDATE SET reported = json(?2), reported_version = "
           "reported_version + 1, reported_desired_version = ?3, "
-          "reported_ms = ?4",
+          "reported_ms = ?4 WHERE ?3 >= reported_desired_version",
           {Text(device), Text(reported_json),
            Int(static_cast<int64_t>(std::min(desired_version, kMaxSequence))),
            Int(now_ms)},

@@ -192,7 +192,11 @@ sm::Statement StreamsQuery(uint64_t after, int64_t limit);
 // document and version.
 sm::Command SetDesiredCommand(absl::string_view device,
                               absl::string_view patch_json, int64_t now_ms);
-// Stores the device's reported state (a whole JSON object).
+// Stores the device's reported state (a whole JSON object), unless the
+// hub holds a report of a later desired version: reports may arrive out of
+// order (each is its own write, forwarded on its own), and an older one
+// must not undo a newer. A wiped edge's first report (version 0) is
+// refused that way; it reports again once it applied the desired state.
 sm::Command ReportTwinCommand(absl::string_view device,
                               absl::string_view reported_json,
                               uint64_t desired_version, int64_t now_ms);
