@@ -313,21 +313,33 @@ class Session final : public Reactor {
   void OnTwin(const pb::TwinReport& t) {
     if (absl::Status v = edge::ValidateTwinReport(t); !v.ok()) return End(v);
     Async(edge::ReportTwinCommand(device_, t.reported_json(),
-                                  t.desired_version(), WallMs()));
+                                  t.desired_version(), WallMs()),
+          /*end_on_failure=*/true);
   }
 
-  // A write whose outcome the device does not wait for: a lost outcome is
-  // repaired by redelivery (the edge answers a command it ran again), a
-  // lost report by the next one.
-  void Async(sm::Command c) {
+  // A write whose outcome the device does not wait for. A lost outcome is
+  // repaired by redelivery (the edge answers a command it ran again); a
+  // lost twin report ends the session (`end_on_failure`): the edge reports
+  // again in its next one, and would not before its desired state changes.
+  void Async(sm::Command c, bool end_on_failure = false) {
     {
       std::lock_guard<std::mutex> l(mu_);
       ++ops_;
     }
-    if (!hub_->Write(std::move(c), [this](absl::StatusOr<sm::CommandResult>) {
-          Done(absl::OkStatus());
-        })) {
-      Done(absl::OkStatus());
+    const bool sent = hub_->Write(
+        std::move(c),
+        [this, end_on_failure](absl::StatusOr<sm::CommandResult> r) {
+          absl::Status failed = FailureOf(r);
+          Done(end_on_failure && !failed.ok()
+                   ? absl::UnavailableError(absl::StrCat(
+                         "the twin report was not stored: ", failed.message()))
+                   : absl::OkStatus());
+        });
+    if (!sent) {
+      Done(end_on_failure ? absl::ResourceExhaustedError(
+                                "the twin report was not stored: the hub has "
+                                "as many edge writes in flight as it may")
+                          : absl::OkStatus());
     }
   }
 
