@@ -58,7 +58,13 @@ AgentCore::AgentCore(const AgentCoreOptions& options, EdgeStore* store,
       actuator_(actuator),
       sample_ms_(options.sample_ms),
       backoff_ms_(options.backoff_min_ms),
-      rng_(options.seed * 0x9e3779b97f4a7c15ull + 1) {}
+      rng_(options.seed * 0x9e3779b97f4a7c15ull + 1) {
+  // What the hub desired before a restart holds again (the store keeps it).
+  if (std::optional<int64_t> ms =
+          DesiredSampleMs(store_->db(), store_->twin_desired())) {
+    sample_ms_ = *ms;
+  }
+}
 
 void AgentCore::Sample(int64_t now_ms) {
   if (now_ms < next_sample_ms_) return;
@@ -201,12 +207,19 @@ void AgentCore::OnDesired(const pb::DesiredTwin& d, Out* out) {
           DesiredSampleMs(store_->db(), d.desired_json())) {
     sample_ms_ = *ms;
   }
-  store_->SetTwinVersion(d.version()).IgnoreError();
+  store_->SetTwin(d.version(), d.desired_json()).IgnoreError();
   ReportTwin(out);
 }
 
 bool AgentCore::Flush(int64_t now_ms, Out* out) {
   if (twin_version_reported_ != store_->twin_version()) ReportTwin(out);
+  // The hub may only hold what survives this edge's power cut.
+  if (in_flight_.size() < options_.window && now_ms >= resend_at_ &&
+      store_->last_sequence() > sent_up_to_ &&
+      store_->durable_sequence() < store_->last_sequence() &&
+      !store_->MakeDurable().ok()) {
+    return false;
+  }
   while (in_flight_.size() < options_.window && now_ms >= resend_at_) {
     absl::StatusOr<std::vector<Reading>> pending =
         store_->Pending(sent_up_to_, options_.batch_max);

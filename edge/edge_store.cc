@@ -90,6 +90,7 @@ EdgeStore::EdgeStore(StoreOptions options, sqlite3* db)
 EdgeStore::~EdgeStore() { sqlite3_close(db_); }
 
 absl::Status EdgeStore::Exec(const std::string& sql) {
+  dirty_ = true;
   char* err = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     absl::Status s = absl::InternalError(
@@ -101,9 +102,10 @@ absl::Status EdgeStore::Exec(const std::string& sql) {
 }
 
 absl::Status EdgeStore::Init() {
-  sqlite3_busy_timeout(db_, 5000);
+  sqlite3_busy_timeout(db_, options_.busy_timeout_ms);
   absl::Status s = Exec(absl::StrCat(
-      "PRAGMA journal_mode = WAL; PRAGMA synchronous = ",
+      "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL; "
+      "PRAGMA synchronous = ",
       options_.sync_every_commit ? "FULL" : "NORMAL",
       "; CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) "
       "WITHOUT ROWID; "
@@ -136,6 +138,13 @@ absl::Status EdgeStore::Init() {
   };
   last_sequence_ = meta("last_sequence");
   twin_version_ = meta("twin_version");
+  {
+    Stmt q(db_, "SELECT value FROM meta WHERE key = 'twin_desired'");
+    if (q.Step() == SQLITE_ROW && sqlite3_column_text(q.get(), 0) != nullptr) {
+      twin_desired_ =
+          reinterpret_cast<const char*>(sqlite3_column_text(q.get(), 0));
+    }
+  }
   for (int i = 0; i < 5; ++i) *CounterOf(counters_, i) = meta(kCounterKeys[i]);
   Stmt sums(db_,
             "SELECT count(*), coalesce(sum(bytes), 0), min(seq) "
@@ -330,7 +339,25 @@ absl::StatusOr<Outcome> EdgeStore::ExecuteOnce(const std::string& id,
     Exec("ROLLBACK").IgnoreError();
     return s;
   }
+  // Answered only once the record survives a power cut: a redelivery
+  // must find it.
+  if (absl::Status d = MakeDurable(); !d.ok()) return d;
   return o;
+}
+
+absl::Status EdgeStore::MakeDurable() {
+  if (!dirty_) return absl::OkStatus();
+  if (!options_.sync_every_commit) {
+    const int rc = sqlite3_wal_checkpoint_v2(
+        db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc != SQLITE_OK) {
+      return absl::InternalError(
+          absl::StrCat("edge store: checkpoint: ", sqlite3_errmsg(db_)));
+    }
+  }
+  dirty_ = false;
+  durable_sequence_ = last_sequence_;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> EdgeStore::Executed() {
@@ -341,13 +368,22 @@ absl::StatusOr<int64_t> EdgeStore::Executed() {
   return sqlite3_column_int64(q.get(), 0);
 }
 
-absl::Status EdgeStore::SetTwinVersion(uint64_t version) {
+absl::Status EdgeStore::SetTwin(uint64_t version,
+                                const std::string& desired_json) {
+  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   Stmt put(db_,
            "INSERT OR REPLACE INTO meta(key, value) "
-           "VALUES('twin_version', ?1)");
-  put.Bind(1, static_cast<int64_t>(std::min(version, kMaxSequence)));
-  if (absl::Status s = put.Run(); !s.ok()) return s;
+           "VALUES('twin_version', ?1), ('twin_desired', ?2)");
+  put.Bind(1, static_cast<int64_t>(std::min(version, kMaxSequence)))
+      .Bind(2, desired_json);
+  absl::Status s = put.Run();
+  if (s.ok()) s = Exec("COMMIT");
+  if (!s.ok()) {
+    Exec("ROLLBACK").IgnoreError();
+    return s;
+  }
   twin_version_ = version;
+  twin_desired_ = desired_json;
   return absl::OkStatus();
 }
 

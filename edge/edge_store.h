@@ -10,8 +10,12 @@
 // - the commands executed, each with its outcome, written in the same
 //   transaction as the simulated actuator's state, so a redelivered command
 //   is answered again from the record and never runs twice;
-// - the twin's applied desired version.
-// Not thread-safe: the agent calls it under its own lock.
+// - the twin's applied desired state and its version, so that a restarted
+//   agent applies it again before it reports.
+// One process owns the file (exclusive locking: a second agent on the same
+// store waits busy_timeout and fails with "database is locked"; and WAL
+// needs no shared memory). Not thread-safe: the agent calls it from one
+// thread.
 #ifndef RAFTSQL_EDGE_EDGE_STORE_H_
 #define RAFTSQL_EDGE_EDGE_STORE_H_
 
@@ -41,6 +45,8 @@ struct StoreOptions {
   // Fsync every commit (FULL) or only at checkpoints (NORMAL: a power cut
   // may lose the last readings, never corrupt the file).
   bool sync_every_commit = false;
+  // How long an open waits for another process that holds the file.
+  int busy_timeout_ms = 5000;
   // The SQLite VFS to open the file with (null: the default; the
   // simulator's SimFs).
   const char* vfs = nullptr;
@@ -92,6 +98,16 @@ class EdgeStore {
   // counted.
   absl::Status Refused(uint64_t first, uint64_t last);
 
+  // Makes every committed change durable (a checkpoint: it syncs the WAL,
+  // then the file), unless it is already. The agent calls it before it
+  // uploads and after a command ran: what the hub holds or was told must
+  // survive a power cut, or the edge would give a sequence the hub holds to
+  // another reading, or run a command again. Commits in between stay
+  // cheap (synchronous=NORMAL).
+  absl::Status MakeDurable();
+  // Every sequence up to this one survives a power cut.
+  uint64_t durable_sequence() const { return durable_sequence_; }
+
   // The oldest sequence held (the next one to be assigned if empty).
   uint64_t oldest() const;
   uint64_t backlog() const { return count_; }
@@ -107,9 +123,11 @@ class EdgeStore {
   // How many commands ran (tests and figures).
   absl::StatusOr<int64_t> Executed();
 
-  // The desired version the twin last applied (0: none).
+  // The desired version the twin last applied (0: none), and that desired
+  // document ("" if none).
   uint64_t twin_version() const { return twin_version_; }
-  absl::Status SetTwinVersion(uint64_t version);
+  const std::string& twin_desired() const { return twin_desired_; }
+  absl::Status SetTwin(uint64_t version, const std::string& desired_json);
 
   sqlite3* db() { return db_; }
 
@@ -133,6 +151,10 @@ class EdgeStore {
   uint64_t bytes_ = 0;
   uint64_t oldest_ = 0;
   uint64_t twin_version_ = 0;
+  std::string twin_desired_;
+  // 0 after Open: what the file holds may not have reached the disk yet.
+  uint64_t durable_sequence_ = 0;
+  bool dirty_ = true;  // Commits since the last MakeDurable.
   StoreCounters counters_;
 };
 

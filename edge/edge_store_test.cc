@@ -207,5 +207,36 @@ TEST(CsvSource, ParsesReadingsAndSkipsTheRest) {
   EXPECT_TRUE(src.Done());
 }
 
+TEST_F(EdgeStoreTest, TheDesiredTwinSurvivesARestart) {
+  {
+    auto s = Open();
+    ASSERT_TRUE(s->SetTwin(3, R"({"sample_ms":250})").ok());
+  }
+  auto s = Open();
+  EXPECT_EQ(s->twin_version(), 3u);
+  EXPECT_EQ(s->twin_desired(), R"({"sample_ms":250})");
+}
+
+TEST_F(EdgeStoreTest, OneProcessOwnsTheStore) {
+  auto s = Open();
+  Add(*s, 1);
+  StoreOptions second = options_;
+  second.busy_timeout_ms = 0;
+  absl::StatusOr<std::unique_ptr<EdgeStore>> other = EdgeStore::Open(second);
+  // Exclusive locking: the second opener cannot read the buffer.
+  EXPECT_FALSE(other.ok());
+}
+
+TEST_F(EdgeStoreTest, MakeDurableCoversEverySequenceStored) {
+  auto s = Open();
+  EXPECT_EQ(s->durable_sequence(), 0u);
+  Add(*s, 4);
+  EXPECT_EQ(s->durable_sequence(), 0u);
+  ASSERT_TRUE(s->MakeDurable().ok());
+  EXPECT_EQ(s->durable_sequence(), 4u);
+  Add(*s, 1);
+  EXPECT_EQ(s->durable_sequence(), 4u);
+}
+
 }  // namespace
 }  // namespace raftsql::edge
