@@ -109,6 +109,13 @@ void Simulation::ScheduleChaos() {
 
 void Simulation::Chaos() {
   if (!fault_phase_) return;
+  // Edge faults join the cluster's (only when there are edges: the other
+  // runs draw what they always drew).
+  if (edges_ != nullptr && rng_.Chance(0.4)) {
+    edges_->Chaos();
+    ScheduleChaos();
+    return;
+  }
   const int total = plan_.partition_weight + plan_.clog_weight +
                     plan_.crash_weight + plan_.pause_weight +
                     plan_.buggify_weight + plan_.membership_weight;
@@ -338,6 +345,7 @@ void Simulation::HealAll() {
     }
   }
   Trace("all faults healed: network whole, every node restarting or up");
+  if (edges_ != nullptr) edges_->Heal();
   // Every client now writes until one write succeeds (liveness).
   for (auto& c : clients_) StartClient(*c);
 }

@@ -176,6 +176,10 @@ class SqlMachine final : public SimMachine {
     return out;
   }
 
+  absl::StatusOr<sm::QueryResult> Query(const sm::Statement& s) override {
+    return sql_->Query(s);
+  }
+
   std::optional<BankTotals> ReadBank() override {
     absl::StatusOr<sm::QueryResult> q = sql_->Query(
         sm::Statement{"SELECT count(*), total(balance) FROM bank", {}, {}});

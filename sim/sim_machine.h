@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "core/interfaces.h"
+#include "sm/command.h"
 #include "sm/file_swap.h"
 
 namespace raftsql::sim {
@@ -63,6 +65,10 @@ class SimMachine {
     return "";
   }
   virtual std::vector<int64_t> ReadList(uint64_t) { return {}; }
+  // A local read of any SQL (SQL only): the simulated edges' hub sessions.
+  virtual absl::StatusOr<sm::QueryResult> Query(const sm::Statement&) {
+    return absl::UnimplementedError("not a SQL machine");
+  }
 };
 
 // Pausing applies is off unless `pause_every` > 0 (KvStateMachine's

@@ -6,6 +6,7 @@
 // Knobs: --nodes --clients --ops --keys --faults (intensity, 0 = none)
 //        --broken=fsync|send-before-persist|stale-reads|split-transfers
 //        --sql (the workload as SQL on the real SQLite state machine)
+//        --edges=N (simulated edge devices and their checkers; implies --sql)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -56,6 +57,7 @@ constexpr const char* kKnownFlags[] = {"seed",
                                        "sync_disk",
                                        "sql_disk",
                                        "pause_apply",
+                                       "edges",
                                        "verbose",
                                        "help"};
 
@@ -95,6 +97,10 @@ void Usage() {
       "                          state machine (registers + a bank)\n"
       "  --sql-disk              --sql with the database in files on a\n"
       "                          simulated disk (SQLite's own crash recovery)\n"
+      "  --edges=N               N simulated edge devices (the real agent\n"
+      "                          logic and buffer) with sessions on the\n"
+      "                          nodes, commands, twins, edge faults and\n"
+      "                          their checkers; implies --sql\n"
       "  --pause-apply           (KV) state machines pause their apply now\n"
       "                          and then, as a file swap does\n"
       "  --sync-disk             the production server's configuration: log\n"
@@ -119,6 +125,8 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
   o.sql_disk = f.Has("sql_disk");
   if (o.sql_disk) o.sql = true;
   o.pause_apply = f.Has("pause_apply");
+  o.edges = static_cast<int>(f.Int("edges", 0));
+  if (o.edges > 0) o.sql = true;
   const std::string broken = f.Str("broken");
   o.broken_fsync = broken == "fsync";
   o.broken_send_before_persist = broken == "send-before-persist";
@@ -132,8 +140,9 @@ std::string Replay(const Flags& f, uint64_t seed) {
   std::string cmd = absl::StrCat("./bazelw run //sim -- --seed=", seed);
   // Every knob that changes the run (a replay without --sql was another
   // run).
-  for (const char* k : {"nodes", "clients", "ops", "keys", "faults", "broken",
-                        "sql", "sync_disk", "sql_disk", "pause_apply"}) {
+  for (const char* k :
+       {"nodes", "clients", "ops", "keys", "faults", "broken", "sql",
+        "sync_disk", "sql_disk", "pause_apply", "edges"}) {
     if (f.Has(k)) absl::StrAppend(&cmd, " --", k, "=", f.Str(k));
   }
   return absl::StrCat(cmd, " --trace");

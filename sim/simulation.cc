@@ -63,6 +63,14 @@ Simulation::Simulation(const SimOptions& options)
                options.min_crash_mid_write_probability);
   result_.seed = options.seed;
   result_.plan = plan_.Describe();
+  if (options.edges > 0) {
+    CHECK(options.sql);
+    EdgeWorldOptions eo;
+    eo.edges = options.edges;
+    eo.seed = options.seed;
+    eo.fault_intensity = options.fault_intensity;
+    edges_ = std::make_unique<EdgeWorld>(eo, &queue_, rng_.Split(), this);
+  }
 }
 
 Simulation::~Simulation() = default;
@@ -202,6 +210,7 @@ void Simulation::CrashNode(Slot& s, const char* why) {
   s.sm.reset();
   s.pending_writes.clear();
   s.pending_reads.clear();
+  s.pending_edge.clear();
   s.up = false;
   s.paused_until = 0;
   const CrashReport r = s.disk->Crash(s.disk_rng);
@@ -309,6 +318,15 @@ void Simulation::OnApply(Slot& s, const core::Entry& e,
     Trace(absl::StrFormat("n%d applies %d (term %d)%s", s.id, e.index, e.term,
                           e.data.empty() ? ": leader no-op" : ""));
   }
+  if (!s.pending_edge.empty() && e.type == core::EntryType::kNormal) {
+    auto it = s.pending_edge.find(sm::Command::PeekRequestId(e.data));
+    if (it != s.pending_edge.end()) {
+      HubCluster::WriteDone done = std::move(it->second);
+      s.pending_edge.erase(it);
+      done(sm::CommandResult::Decode(result));
+      return;
+    }
+  }
   const std::optional<AppliedOp> applied = s.sm->Interpret(e, result);
   if (!applied.has_value()) return;
   auto pending = s.pending_writes.find({applied->client, applied->op});
@@ -393,6 +411,7 @@ SimResult Simulation::Run() {
 SimResult Simulation::RunUnguarded() {
   for (auto& s : slots_) StartNode(*s);
   for (auto& c : clients_) StartClient(*c);
+  if (edges_ != nullptr) edges_->Start();
   ScheduleChaos();
   while (!finished_ && violation_.empty() && queue_.RunOne()) {
     if (queue_.size() > kMaxPendingEvents) {
@@ -416,14 +435,16 @@ SimResult Simulation::RunUnguarded() {
     } else if (!liveness_met_) {
       bool all_acked = true;
       for (auto& c : clients_) all_acked = all_acked && c->final_write_acked;
-      if (all_acked) {
+      if (all_acked && EdgesSettled()) {
         liveness_met_ = true;
         converge_deadline_ = queue_.now() + 10 * kSecond;
         Trace("liveness: every client completed a write after healing");
       } else if (queue_.now() > heal_time_ + options_.liveness_bound) {
         Violation(absl::StrFormat(
-            "liveness: clients could not complete a write within %ds after "
-            "every fault healed",
+            "liveness: %s within %ds after every fault healed",
+            all_acked ? absl::StrCat("the edges did not settle (",
+                                     edges_->unsettled(), ")")
+                      : "clients could not complete a write",
             options_.liveness_bound / kSecond));
       }
     } else if (Converged()) {
@@ -444,6 +465,9 @@ SimResult Simulation::RunUnguarded() {
   if (violation_.empty()) CheckFinalState();
   if (violation_.empty()) CheckLinearizability();
   if (violation_.empty()) CheckLists();
+  if (violation_.empty() && edges_ != nullptr) {
+    edges_->Check(Members().front());
+  }
   result_.passed = violation_.empty();
   result_.failure = violation_;
   result_.trace_hash = queue_.trace_hash();

@@ -17,6 +17,7 @@
 
 #include "core/node.h"
 #include "core/prng.h"
+#include "sim/edge_world.h"
 #include "sim/event_queue.h"
 #include "sim/kv_state_machine.h"
 #include "sim/linearizability.h"
@@ -48,6 +49,10 @@ struct SimOptions {
   // crash, so a restarted node recovers through SQLite's own WAL recovery
   // and resumes after the applied index stored with the effects.
   bool sql_disk = false;
+  // With sql: this many simulated edge devices (sim/edge_world.h) upload
+  // readings, run commands and report twins through sessions on the
+  // nodes, under their own faults; their checkers run at the end.
+  int edges = 0;
   // Without sql: each node's state machine pauses its apply now and then
   // (StateMachine::ApplyPaused, as a file swap does), for up to three
   // election timeouts; how often and how long follow from the seed.
@@ -129,10 +134,10 @@ struct SimResult {
   std::string plan;
 };
 
-class Simulation {
+class Simulation final : public HubCluster {
  public:
   explicit Simulation(const SimOptions& options);
-  ~Simulation();
+  ~Simulation() override;
   // Runs the seed. A failed CHECK inside the run (a broken invariant of the
   // core or the runtime) is reported as the seed's failure, not a crash.
   SimResult Run();
@@ -188,8 +193,25 @@ class Simulation {
   std::vector<uint64_t> Members() const;
   void HealAll();
 
+  // What the simulated edges see of the cluster (simulation_edges.cc).
+  uint64_t nodes() const override { return slots_.size(); }
+  uint64_t NodeIncarnation(uint64_t node) const override;
+  bool IsLeader(uint64_t node) const override;
+  void Write(uint64_t node, sm::Command c, WriteDone done) override;
+  absl::StatusOr<sm::QueryResult> Read(uint64_t node,
+                                       const sm::Statement& s) override;
+  Time Latency() override { return network_->Latency(); }
+  uint64_t& Fault(const std::string& kind) override {
+    return result_.faults[kind];
+  }
+  // The edges' writes that reach a leader, answered when applied there.
+  void ProposeEdgeWrite(Slot& s, uint64_t origin, sm::Command c,
+                        WriteDone done);
+  // After healing: the edges settled (checked every 100ms at most).
+  bool EdgesSettled();
+
   // Checks (checks.cc).
-  void Violation(const std::string& what);
+  void Violation(const std::string& what) override;
   bool Converged() const;
   void CheckFinalState();
   void CheckLinearizability();
@@ -198,7 +220,7 @@ class Simulation {
   void CheckLists();
 
   SimResult RunUnguarded();
-  void Trace(const std::string& line);
+  void Trace(const std::string& line) override;
   std::string Now() const;
 
   SimOptions options_;
@@ -209,6 +231,9 @@ class Simulation {
   std::unique_ptr<SimNetwork> network_;
   std::vector<std::unique_ptr<Slot>> slots_;  // slots_[id - 1]
   std::vector<std::unique_ptr<Client>> clients_;
+  std::unique_ptr<EdgeWorld> edges_;
+  uint64_t next_request_id_ = 1;
+  Time next_edge_check_ = 0;
   // Phases: faults -> liveness (all healed, every client must write) ->
   // convergence (all replicas identical) -> finished.
   bool fault_phase_ = true;

@@ -41,6 +41,8 @@ struct Simulation::Slot {
   // Client writes proposed here, answered when applied here.
   std::set<std::pair<uint64_t, uint64_t>> pending_writes;
   std::map<std::string, PendingRead> pending_reads;
+  // Edge writes proposed here, by request id: answered when applied here.
+  std::map<uint64_t, HubCluster::WriteDone> pending_edge;
 };
 
 enum class OpKind : uint8_t {

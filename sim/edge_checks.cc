@@ -1,0 +1,210 @@
+// The simulated edges' faults, the end of their run, and the checkers that
+// compare what the edges produced and ran with what the hub holds.
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "edge/hub_sql.h"
+#include "sim/edge_world.h"
+#include "sim/edge_world_internal.h"
+
+namespace raftsql::sim {
+
+void EdgeWorld::Chaos() {
+  if (healed_ || options_.fault_intensity <= 0) return;
+  Edge& e = *edges_[rng_.Uniform(edges_.size())];
+  const uint64_t dice = rng_.Uniform(100);
+  if (dice < 35) {
+    ++hub_->Fault("edge crash");
+    Crash(e, /*wipe=*/false);
+  } else if (dice < 45) {
+    ++hub_->Fault("edge disk wiped");
+    Crash(e, /*wipe=*/true);
+  } else if (dice < 80) {
+    // The edge loses its link to one node for a while.
+    const uint64_t node = 1 + rng_.Uniform(hub_->nodes());
+    const std::pair<int, uint64_t> link{e.index, node};
+    if (cut_.insert(link).second) {
+      ++hub_->Fault("edge-hub partition");
+      hub_->Trace(absl::StrFormat("%s cut from n%d", e.device, node));
+      queue_->After(kMillisecond * rng_.Range(200, 5000), 0xedc47,
+                    [this, link] { cut_.erase(link); });
+    }
+  } else if (e.up && e.session != 0) {
+    ++hub_->Fault("edge session broken");
+    EndSession(e, "(chaos) its stream broke");
+  }
+}
+
+void EdgeWorld::Heal() {
+  healed_ = true;
+  heal_time_ = queue_->now();
+  cut_.clear();
+  for (auto& e : edges_) {
+    Edge* ep = e.get();
+    if (!e->up) {
+      queue_->After(rng_.Uniform(100 * kMillisecond), 0xedb1, [this, ep] {
+        if (!ep->up) Boot(*ep);
+      });
+    }
+  }
+}
+
+bool EdgeWorld::Settled(uint64_t node) {
+  if (settled_) return true;
+  for (const auto& e : edges_) {
+    if (!e->up || !e->welcomed || !e->core->Drained() ||
+        e->core->stats().acked != e->store->last_sequence()) {
+      unsettled_ = absl::StrFormat(
+          "%s is %s, %s, backlog %d, acked %d of %d", e->device,
+          e->up ? "up" : "down", e->welcomed ? "welcomed" : "not welcomed",
+          e->up ? e->store->backlog() : 0, e->up ? e->core->stats().acked : 0,
+          e->up ? e->store->last_sequence() : 0);
+      return false;
+    }
+  }
+  auto count = [&](const char* sql) -> int64_t {
+    absl::StatusOr<sm::QueryResult> q = hub_->Read(node, sm::Statement{sql});
+    if (!q.ok() || q->rows.size() != 1) return -1;
+    return q->rows[0][0].integer;
+  };
+  if (const int64_t open =
+          count("SELECT count(*) FROM edge_commands WHERE status IN "
+                "('queued', 'delivered')");
+      open != 0) {
+    unsettled_ = absl::StrCat(open, " commands open");
+    return false;
+  }
+  if (const int64_t twins = count(
+          "SELECT count(*) FROM edge_twins WHERE reported_desired_version "
+          "<> desired_version");
+      twins != 0) {
+    unsettled_ = absl::StrCat(twins, " twins not reported:");
+    absl::StatusOr<sm::QueryResult> q = hub_->Read(
+        node, sm::Statement{"SELECT device, desired_version, "
+                            "reported_desired_version FROM edge_twins WHERE "
+                            "reported_desired_version <> desired_version"});
+    for (const auto& row : q.ok() ? q->rows : decltype(q->rows){}) {
+      absl::StrAppend(&unsettled_, " ", row[0].bytes, " desired v",
+                      row[1].integer, ", reported v", row[2].integer);
+    }
+    return false;
+  }
+  settled_ = true;
+  hub_->Trace("edges: every reading acknowledged, every command ended");
+  return true;
+}
+
+void EdgeWorld::Check(uint64_t node) {
+  auto read = [&](const char* sql) {
+    absl::StatusOr<sm::QueryResult> q = hub_->Read(node, sm::Statement{sql});
+    if (!q.ok()) {
+      hub_->Violation(
+          absl::StrCat("edges: cannot read the hub: ", q.status().message()));
+      return sm::QueryResult{};
+    }
+    return *q;
+  };
+
+  // Readings: the hub holds each one the edge stored, once, as stored.
+  std::set<std::pair<std::string, uint64_t>> stored;
+  for (const auto& row :
+       read("SELECT incarnation, seq, value, device_time_ms FROM "
+            "edge_readings_by_device")
+           .rows) {
+    const std::pair<std::string, uint64_t> key{
+        row[0].bytes, static_cast<uint64_t>(row[1].integer)};
+    if (!stored.insert(key).second) {
+      return hub_->Violation(absl::StrFormat(
+          "edges: reading %s/%d is stored twice", key.first, key.second));
+    }
+    auto it = produced_.find(key);
+    if (it == produced_.end()) {
+      return hub_->Violation(absl::StrFormat(
+          "edges: the hub holds reading %s/%d, which the edge %s", key.first,
+          key.second,
+          lost_.count(key) > 0 ? "lost in a crash and gave to another reading"
+                               : "never produced"));
+    }
+    if (it->second.value != row[2].real ||
+        it->second.device_time_ms != row[3].integer) {
+      return hub_->Violation(absl::StrFormat(
+          "edges: reading %s/%d is %g at %d in the hub, %g at %d on the edge",
+          key.first, key.second, row[2].real, row[3].integer, it->second.value,
+          it->second.device_time_ms));
+    }
+  }
+  uint64_t lost_with_disk = 0;
+  for (const auto& [key, p] : produced_) {
+    if (stored.count(key) > 0) continue;
+    if (wiped_.count(key.first) > 0) {
+      ++lost_with_disk;
+      continue;
+    }
+    return hub_->Violation(absl::StrFormat(
+        "edges: reading %s/%d was stored on its edge and never reached the "
+        "hub",
+        key.first, key.second));
+  }
+  if (lost_with_disk > 0) {
+    hub_->Fault("edge readings lost with a wiped disk") += lost_with_disk;
+  }
+  hub_->Fault("edge readings stored") += stored.size();
+
+  // Commands: at most once, never expired, exactly once if reachable.
+  const int64_t reach =
+      static_cast<int64_t>(heal_time_ / kMillisecond) + options_.reach_ms;
+  std::set<std::string> known;
+  for (const auto& row :
+       read("SELECT id, status, expires_ms, name FROM edge_commands").rows) {
+    const std::string& id = row[0].bytes;
+    const std::string& status = row[1].bytes;
+    const int64_t expires = row[2].integer;
+    known.insert(id);
+    const std::vector<Run>& runs = runs_[id];
+    if (runs.size() > 1) {
+      return hub_->Violation(absl::StrFormat(
+          "edges: command %s ran %d times (at %dms and %dms)", id, runs.size(),
+          runs[0].at / kMillisecond, runs[1].at / kMillisecond));
+    }
+    for (const Run& r : runs) {
+      if (static_cast<int64_t>(r.at / kMillisecond) >= expires) {
+        return hub_->Violation(absl::StrFormat(
+            "edges: command %s ran at %dms, after its expiry at %dms", id,
+            r.at / kMillisecond, expires));
+      }
+    }
+    const bool answered =
+        status == "done" || status == "failed" || status == "rejected";
+    // Rejected may be unrun (expired on arrival); done and failed ran.
+    if ((status == "done" || status == "failed") && runs.size() != 1) {
+      return hub_->Violation(absl::StrFormat(
+          "edges: command %s is %s but ran %d times", id, status, runs.size()));
+    }
+    if (expires >= reach && !answered) {
+      return hub_->Violation(absl::StrFormat(
+          "edges: command %s (expiring at %dms, the faults healed at %dms) "
+          "ended %s",
+          id, expires, heal_time_ / kMillisecond, status));
+    }
+    ++hub_->Fault(absl::StrCat("edge commands ", status));
+  }
+  for (const auto& [id, runs] : runs_) {
+    if (!runs.empty() && known.count(id) == 0) {
+      return hub_->Violation(
+          absl::StrCat("edges: command ", id, " ran but was never issued"));
+    }
+  }
+
+  // Twins: what each device reports reflects what is desired.
+  for (const auto& row :
+       read("SELECT device, key, desired, reported FROM edge_twin_delta")
+           .rows) {
+    return hub_->Violation(absl::StrFormat(
+        "edges: %s reports %s = %s, desired %s", row[0].bytes, row[1].bytes,
+        row[3].DebugString(), row[2].DebugString()));
+  }
+}
+
+}  // namespace raftsql::sim

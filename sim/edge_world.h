@@ -1,0 +1,160 @@
+// Simulated edges (DESIGN.md §4, §6): edge devices running the real agent
+// logic (edge::AgentCore) with their buffer (edge::EdgeStore) on a SimFs,
+// sessions to the hub's nodes over simulated streams, hub sessions that
+// speak the protocol through the shared edge/hub_proto and edge/hub_sql
+// code and write through Raft, an operator issuing commands and desired
+// twins, and the leader's expiry sweep. Faults: edge crashes (unsynced
+// writes lost), wiped edge disks, edge-hub partitions, broken streams, on
+// top of the cluster's own (node crashes, leader changes, partitions).
+//
+// Checkers, once everything settled after the faults healed:
+// - every reading an edge stored durably (and did not lose with a wiped
+//   disk) is in the hub exactly once, with its value; the hub holds no
+//   reading the edge did not produce;
+// - each command ran at most once on its device, never at or after its
+//   expiry; a done command ran exactly once; a command whose expiry came
+//   well after the faults healed ended done (or failed, for "fail");
+// - every device's reported twin reflects its desired version.
+#ifndef RAFTSQL_SIM_EDGE_WORLD_H_
+#define RAFTSQL_SIM_EDGE_WORLD_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/prng.h"
+#include "edge/hub_sql.h"
+#include "sim/event_queue.h"
+#include "sm/command.h"
+
+namespace raftsql::sim {
+
+// What the edges see of the hub's cluster (the Simulation).
+class HubCluster {
+ public:
+  using WriteDone = std::function<void(absl::StatusOr<sm::CommandResult>)>;
+  virtual ~HubCluster() = default;
+  virtual uint64_t nodes() const = 0;
+  // 0 while `node` is down, else how many times it started.
+  virtual uint64_t NodeIncarnation(uint64_t node) const = 0;
+  virtual bool IsLeader(uint64_t node) const = 0;
+  // A write through `node`, forwarded to the leader it knows. `done` runs
+  // at most once, later; never if a node on the way crashes.
+  virtual void Write(uint64_t node, sm::Command c, WriteDone done) = 0;
+  // A local (stale-allowed) read on `node`.
+  virtual absl::StatusOr<sm::QueryResult> Read(uint64_t node,
+                                               const sm::Statement& s) = 0;
+  virtual Time Latency() = 0;
+  virtual void Trace(const std::string& line) = 0;
+  virtual void Violation(const std::string& what) = 0;
+  virtual uint64_t& Fault(const std::string& kind) = 0;
+};
+
+struct EdgeWorldOptions {
+  int edges = 3;
+  uint64_t seed = 1;
+  double fault_intensity = 1.0;
+  int64_t lock_ms = 1000;  // Hub: a delivered command's lock.
+  int64_t sweep_ms = 500;  // Hub: the leader's expiry sweep.
+  int64_t poll_ms = 200;   // Hub sessions look for commands and twins.
+  // A command whose expiry is this long after the faults healed must end
+  // done (the edge was reachable long enough).
+  int64_t reach_ms = 15'000;
+};
+
+class EdgeWorld {
+ public:
+  EdgeWorld(const EdgeWorldOptions& options, EventQueue* queue, core::Prng rng,
+            HubCluster* hub);
+  ~EdgeWorld();
+
+  void Start();
+  // One edge fault, drawn from the seed (the cluster's chaos calls it).
+  void Chaos();
+  // The faults end: sensors stop, cuts heal, crashed edges restart.
+  void Heal();
+  // After Heal: every edge drained and acknowledged, no command open, every
+  // twin reported. Reads the hub at `node` (the leader).
+  bool Settled(uint64_t node);
+  // What kept the last Settled() false.
+  const std::string& unsettled() const { return unsettled_; }
+  // Runs the checkers against the hub's tables at `node`.
+  void Check(uint64_t node);
+
+  struct Edge;
+  struct Session;
+
+ private:
+  // Edges.
+  void Boot(Edge& e);
+  void Crash(Edge& e, bool wipe);
+  void Tick(Edge& e, uint64_t boot);
+  void Record(Edge& e);
+  void Connect(Edge& e);
+  void EndSession(Edge& e, const char* why);
+  void Pump(Edge& e);
+  void SendUp(Edge& e, std::string bytes);
+  void Deliver(Edge& e, uint64_t session, const std::string& bytes);
+
+  // Hub sessions.
+  void HubReceive(uint64_t session, const std::string& bytes);
+  void HubSend(Session& s, std::string bytes);
+  void HubEnd(Session& s, const std::string& why);
+  void OnHello(uint64_t session, std::string incarnation);
+  // A write of session `session` (through its node), answered only while
+  // the session lives; DEADLINE_EXCEEDED after kWriteTimeout.
+  void HubWrite(uint64_t session, sm::Command c, HubCluster::WriteDone done);
+  void TimedWrite(uint64_t node, sm::Command c, HubCluster::WriteDone done);
+  void LookForCommands(uint64_t session);
+  void DeliverNext(uint64_t session, std::vector<std::string> ids, size_t i);
+  void SendDesired(uint64_t session);
+  void PollSessions();
+  Session* Live(uint64_t session);
+
+  // The operator and the leader's sweep.
+  void Operate();
+  void Issue(uint64_t n, int tries);
+  void Sweep();
+  uint64_t Leader() const;
+
+  const EdgeWorldOptions options_;
+  EventQueue* const queue_;
+  core::Prng rng_;
+  HubCluster* const hub_;
+  std::vector<std::unique_ptr<Edge>> edges_;
+  std::map<uint64_t, std::unique_ptr<Session>> sessions_;
+  uint64_t next_session_ = 1;
+  std::map<uint64_t, uint64_t> schema_ready_;  // node -> its incarnation
+  std::set<std::pair<int, uint64_t>> cut_;     // (edge, node)
+  bool healed_ = false;
+  Time heal_time_ = 0;
+  uint64_t commands_issued_ = 0;
+  std::map<std::string, edge::HubCommand> issued_;  // By id, for retries.
+  bool settled_ = false;
+  std::string unsettled_;
+
+  // What the checkers compare against the hub.
+  struct Produced {
+    double value;
+    int64_t device_time_ms;
+  };
+  // (incarnation, seq) -> the reading the edge stored.
+  std::map<std::pair<std::string, uint64_t>, Produced> produced_;
+  std::set<std::string> wiped_;
+  // Readings a crash took from an edge's buffer before they were durable.
+  std::map<std::pair<std::string, uint64_t>, Produced> lost_;
+  struct Run {
+    int edge;
+    Time at;
+  };
+  std::map<std::string, std::vector<Run>> runs_;  // command id -> runs
+};
+
+}  // namespace raftsql::sim
+
+#endif  // RAFTSQL_SIM_EDGE_WORLD_H_
