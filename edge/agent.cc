@@ -145,6 +145,10 @@ absl::Status Agent::RunSession(const std::string& hub) {
     out.clear();
     Publish();
     if (Drained()) break;
+    if (core_.GiveUp()) {
+      failed = true;  // Another node may serve.
+      break;
+    }
     std::unique_lock<std::mutex> l(mu_);
     if (inbox.empty() && !closed && !stop_.load()) {
       cv_.wait_for(l, std::chrono::milliseconds(core_.WakeEveryMs()));

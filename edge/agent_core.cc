@@ -114,6 +114,7 @@ void AgentCore::Welcomed(uint64_t acked, Out* out) {
   sent_up_to_ = std::max(acked, store_->oldest() - 1);
   next_batch_ = 1;
   resend_at_ = 0;
+  refusals_in_row_ = 0;
   backoff_ms_ = options_.backoff_min_ms;
   ReportTwin(out);
 }
@@ -167,6 +168,7 @@ void AgentCore::OnAck(const pb::Ack& a, int64_t now_ms) {
     }
   }
   if (a.code() == 0) {
+    refusals_in_row_ = 0;
     acked_ = std::max(acked_, a.acked_sequence());
     store_->Acked(acked_).IgnoreError();
     stats_.acked = acked_;
@@ -176,6 +178,7 @@ void AgentCore::OnAck(const pb::Ack& a, int64_t now_ms) {
     sent_up_to_ = std::max(acked_, store_->oldest() - 1);
     resend_at_ = now_ms + std::max<int64_t>(a.retry_after_ms(), 10);
     ++stats_.retries;
+    ++refusals_in_row_;
   }
 }
 

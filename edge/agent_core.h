@@ -10,8 +10,11 @@
 //   flight. The Welcome's and each Ack's acked sequence drop what the hub
 //   holds from the store; after a retriable refusal (no leader, the hub's
 //   bound) the core waits retry_after_ms and sends again from the acked
-//   sequence (the hub stores each sequence once). A batch the hub refuses
-//   for good (INVALID_ARGUMENT) leaves the store, counted.
+//   sequence (the hub stores each sequence once). kMaxRefusalsInARow such
+//   refusals with no upload stored in between end the session (the node
+//   may be cut from its leader, or removed from the cluster: another node
+//   may serve). A batch the hub refuses for good (INVALID_ARGUMENT) leaves
+//   the store, counted.
 // - Readings are uploaded only once they are durable in the store
 //   (EdgeStore::MakeDurable before each batch): a reading the hub holds
 //   must survive the edge's crash, or the edge would give its sequence to
@@ -39,6 +42,9 @@
 #include "net/edge.pb.h"
 
 namespace raftsql::edge {
+
+// Retriable refusals in a row after which a session is given up.
+inline constexpr int kMaxRefusalsInARow = 5;
 
 struct AgentCoreOptions {
   size_t batch_max = 100;  // Readings per upload (<= kMaxReadingsPerUpload).
@@ -83,6 +89,8 @@ class AgentCore {
   // Uploads and reports due at now_ms; false if the store failed (the
   // session should end).
   bool Flush(int64_t now_ms, Out* out);
+  // The session should end (its node keeps refusing): the driver ends it.
+  bool GiveUp() const { return refusals_in_row_ >= kMaxRefusalsInARow; }
   // The session ended: how long to wait before the next one.
   int64_t SessionEnded(bool welcomed);
 
@@ -121,6 +129,7 @@ class AgentCore {
   uint64_t sent_up_to_ = 0;
   uint64_t next_batch_ = 1;
   int64_t resend_at_ = 0;  // After a retriable refusal.
+  int refusals_in_row_ = 0;
   uint64_t twin_version_reported_ = ~uint64_t{0};
 };
 
