@@ -92,9 +92,9 @@ absl::Status ValidateTwinReport(const pb::TwinReport& t) {
 std::vector<pb::EdgeDown> MarkedCommands(
     const absl::StatusOr<sm::CommandResult>& r) {
   std::vector<pb::EdgeDown> out;
-  if (!FailureOf(r).ok() || r->statements.size() != 1) return out;
+  if (!FailureOf(r).ok() || r->statements.empty()) return out;
   sm::QueryResult rows;
-  rows.rows = r->statements[0].rows;
+  rows.rows = r->statements.back().rows;
   for (const HubCommand& c : CommandsOf(rows)) {
     pb::EdgeDown down;
     pb::Command* cmd = down.mutable_command();

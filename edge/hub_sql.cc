@@ -60,7 +60,7 @@ constexpr const char* kSchema[] = {
     "status TEXT NOT NULL DEFAULT 'queued' CHECK(status IN ('queued', "
     "'delivered', 'done', 'rejected', 'failed', 'expired')), "
     "detail TEXT NOT NULL DEFAULT '', delivered_ms INTEGER, "
-    "updated_ms INTEGER NOT NULL)",
+    "delivered_to TEXT, updated_ms INTEGER NOT NULL)",
     "CREATE INDEX IF NOT EXISTS edge_commands_open ON edge_commands(device, "
     "seq) WHERE status IN ('queued', 'delivered')",
     "CREATE TABLE IF NOT EXISTS edge_twins("
@@ -389,19 +389,30 @@ bool DueForDelivery(const HubCommand& c, int64_t now_ms, int64_t lock_ms) {
          c.delivered_ms + lock_ms <= now_ms;
 }
 
-sm::Command DeliverCommand(absl::string_view device, absl::string_view id,
+sm::Command DeliverCommand(absl::string_view device,
+                           absl::string_view incarnation, absl::string_view id,
                            int64_t now_ms, int64_t lock_ms) {
+  const std::vector<Value> args = {Text(device), Text(id), Int(now_ms),
+                                   Int(lock_ms), Text(incarnation)};
   return Transaction(
-      {Statement{
-          absl::StrCat("UPDATE edge_commands SET status = 'delivered', "
-                       "attempts = attempts + 1, delivered_ms = ?3, "
-                       "updated_ms = ?3 WHERE id = ?2 AND device = ?1 AND "
-                       "expires_ms > ?3 AND attempts < max_attempts AND "
-                       "(status = 'queued' OR (status = 'delivered' AND "
-                       "delivered_ms + ?4 <= ?3)) RETURNING ",
-                       kCommandColumns),
-          {Text(device), Text(id), Int(now_ms), Int(lock_ms)},
-          {}}},
+      {Statement{"UPDATE edge_commands SET status = 'expired', updated_ms = "
+                 "?3, detail = 'delivered to a store of the device that is "
+                 "gone (' || delivered_to || '): not delivered again, it may "
+                 "have run' WHERE id = ?2 AND device = ?1 AND status = "
+                 "'delivered' AND delivered_ms + ?4 <= ?3 AND delivered_to IS "
+                 "NOT ?5",
+                 args,
+                 {}},
+       Statement{
+           absl::StrCat("UPDATE edge_commands SET status = 'delivered', "
+                        "attempts = attempts + 1, delivered_ms = ?3, "
+                        "delivered_to = ?5, updated_ms = ?3 WHERE id = ?2 AND "
+                        "device = ?1 AND expires_ms > ?3 AND attempts < "
+                        "max_attempts AND (status = 'queued' OR (status = "
+                        "'delivered' AND delivered_ms + ?4 <= ?3)) RETURNING ",
+                        kCommandColumns),
+           args,
+           {}}},
       now_ms);
 }
 

@@ -22,7 +22,8 @@
 //                  again is a no-op), device, name, params (a JSON
 //                  object), created_ms, expires_ms, max_attempts, attempts,
 //                  status (queued, delivered, done, rejected, failed,
-//                  expired), detail, delivered_ms, updated_ms
+//                  expired), detail, delivered_ms, delivered_to (the
+//                  store incarnation it went to), updated_ms
 //   edge_twins     device -> desired (JSON object) and desired_version,
 //                  reported and reported_version, and the desired version
 //                  the report reflects
@@ -152,11 +153,16 @@ std::vector<HubCommand> CommandsOf(const sm::QueryResult& rows);
 // Whether the session should deliver `c` now: it is queued, or delivered
 // and unanswered for lock_ms, and neither expired nor out of attempts.
 bool DueForDelivery(const HubCommand& c, int64_t now_ms, int64_t lock_ms);
-// Marks `id` delivered (one more attempt) if it is still due at now_ms.
-// The result's statement returns the command's row (CommandsOf's columns)
-// if it was marked, no row if another session did first or it is no
-// longer due: only a marked command is sent.
-sm::Command DeliverCommand(absl::string_view device, absl::string_view id,
+// Marks `id` delivered to the device's store `incarnation` (one more
+// attempt) if it is still due at now_ms. The result's last statement
+// returns the command's row (CommandsOf's columns) if it was marked, no
+// row if another session did first or it is no longer due: only a marked
+// command is sent. A command delivered unanswered to another incarnation
+// is not delivered again: that store, and the record that the command
+// ran, is gone (a wiped disk), so it ends expired with the reason; at
+// most once wins over exactly once.
+sm::Command DeliverCommand(absl::string_view device,
+                           absl::string_view incarnation, absl::string_view id,
                            int64_t now_ms, int64_t lock_ms);
 // The device's answer: done, rejected or failed, if the command is still
 // delivered and unanswered (a late or repeated answer changes nothing).

@@ -76,10 +76,12 @@ class HubSqlTest : public ::testing::Test {
     ExpectOk(ApplyOk(*sm_, IssueCommand(c, kNow)));
   }
   // Whether the delivery of `id` at `now` was marked (one row back).
-  bool Deliver(const std::string& id, int64_t now) {
-    CommandResult r = ApplyOk(*sm_, DeliverCommand("d1", id, now, kLock));
+  bool Deliver(const std::string& id, int64_t now,
+               const std::string& incarnation = "inc1") {
+    CommandResult r =
+        ApplyOk(*sm_, DeliverCommand("d1", incarnation, id, now, kLock));
     ExpectOk(r);
-    return r.statements.size() == 1 && r.statements[0].rows.size() == 1;
+    return r.statements.size() == 2 && r.statements[1].rows.size() == 1;
   }
 
   std::unique_ptr<SqliteStateMachine> sm_;
@@ -248,8 +250,9 @@ TEST_F(HubSqlTest, ACommandIsDeliveredThenAnsweredOnce) {
 
 TEST_F(HubSqlTest, AnotherDeviceCannotAnswerOrTakeACommand) {
   Issue("c1");
-  CommandResult r = ApplyOk(*sm_, DeliverCommand("d2", "c1", kNow, kLock));
-  EXPECT_TRUE(r.statements[0].rows.empty());
+  CommandResult r =
+      ApplyOk(*sm_, DeliverCommand("d2", "inc1", "c1", kNow, kLock));
+  EXPECT_TRUE(r.statements.back().rows.empty());
   ASSERT_TRUE(Deliver("c1", kNow));
   ApplyOk(*sm_, OutcomeCommand("d2", "c1", CommandStatus::kDone, "", kNow + 1));
   EXPECT_EQ(Status("c1"), "delivered");
@@ -266,6 +269,23 @@ TEST_F(HubSqlTest, AnUnansweredCommandIsRedeliveredAfterItsLockUpToMax) {
   EXPECT_EQ(Status("c1"), "expired");
   EXPECT_EQ(QueryValue(*sm_, "SELECT detail FROM edge_commands").bytes,
             "no answer after 2 attempts");
+}
+
+TEST_F(HubSqlTest, ACommandIsNotRedeliveredToANewStore) {
+  // Found by the simulator (seed 7, --edges=3 --sql-disk): a device ran a
+  // command, lost its disk (and the record) before its answer reached the
+  // hub, and ran it again when it was redelivered.
+  Issue("c1", kNow + 10 * kLock, /*attempts=*/3);
+  ASSERT_TRUE(Deliver("c1", kNow, "inc1"));
+  EXPECT_FALSE(Deliver("c1", kNow + kLock, "inc2"));
+  EXPECT_EQ(Status("c1"), "expired");
+  EXPECT_EQ(QueryValue(*sm_, "SELECT detail FROM edge_commands").bytes,
+            "delivered to a store of the device that is gone (inc1): not "
+            "delivered again, it may have run");
+  // The same store gets it again after the lock.
+  Issue("c2", kNow + 10 * kLock, /*attempts=*/3);
+  ASSERT_TRUE(Deliver("c2", kNow, "inc1"));
+  EXPECT_TRUE(Deliver("c2", kNow + kLock, "inc1"));
 }
 
 TEST_F(HubSqlTest, AnExpiredCommandIsNeverDelivered) {

@@ -415,15 +415,15 @@ class Session final : public Reactor {
     }
     if (i < due->size() && !ending) {
       const edge::HubCommand& c = (*due)[i];
-      const bool sent =
-          hub_->Write(edge::DeliverCommand(device_, c.id, WallMs(),
-                                           hub_->options.command_lock_ms),
-                      [this, due, i](absl::StatusOr<sm::CommandResult> r) {
-                        for (pb::EdgeDown& down : edge::MarkedCommands(r)) {
-                          Send(std::move(down));
-                        }
-                        DeliverNext(due, i + 1);
-                      });
+      const bool sent = hub_->Write(
+          edge::DeliverCommand(device_, incarnation_, c.id, WallMs(),
+                               hub_->options.command_lock_ms),
+          [this, due, i](absl::StatusOr<sm::CommandResult> r) {
+            for (pb::EdgeDown& down : edge::MarkedCommands(r)) {
+              Send(std::move(down));
+            }
+            DeliverNext(due, i + 1);
+          });
       if (sent) return;
     }
     bool again = false;
