@@ -122,10 +122,9 @@ void EdgeWorld::Check(uint64_t node) {
     auto it = produced_.find(key);
     if (it == produced_.end()) {
       return hub_->Violation(absl::StrFormat(
-          "edges: the hub holds reading %s/%d, which the edge %s", key.first,
-          key.second,
-          lost_.count(key) > 0 ? "lost in a crash and gave to another reading"
-                               : "never produced"));
+          "edges: the hub holds reading %s/%d, which the edge never made "
+          "durable",
+          key.first, key.second));
     }
     if (it->second.value != row[2].real ||
         it->second.device_time_ms != row[3].integer) {

@@ -126,6 +126,12 @@ void EdgeWorld::HubReceive(uint64_t session, const std::string& bytes) {
   switch (up.kind_case()) {
     case pb::EdgeUp::kUpload: {
       const uint64_t batch = up.upload().batch();
+      if (up.upload().readings_size() > 0) {
+        hub_->Trace(absl::StrFormat(
+            "n%d: %s uploads %d-%d", s->node, s->device,
+            up.upload().readings(0).sequence(),
+            up.upload().readings(up.upload().readings_size() - 1).sequence()));
+      }
       absl::StatusOr<edge::Upload> u = edge::UploadOf(up.upload());
       if (!u.ok())
         return HubSend(*s, edge::AckOf(batch, u.status()).SerializeAsString());
@@ -133,6 +139,10 @@ void EdgeWorld::HubReceive(uint64_t session, const std::string& bytes) {
           session, edge::UploadCommand(s->device, s->stream, *u, now),
           [this, session, batch](absl::StatusOr<sm::CommandResult> r) {
             absl::StatusOr<edge::StreamAck> acked = edge::AckOfResult(r);
+            if (!acked.ok()) {
+              hub_->Trace(
+                  absl::StrCat("upload refused: ", acked.status().ToString()));
+            }
             HubSend(*Live(session),
                     edge::AckOf(batch, acked.ok() ? absl::StatusOr<uint64_t>(
                                                         acked->acked)
@@ -241,16 +251,16 @@ void EdgeWorld::DeliverNext(uint64_t session, std::vector<std::string> ids,
     return;
   }
   const std::string id = ids[i];
-  HubWrite(
-      session,
-      edge::DeliverCommand(s->device, id, Ms(queue_->now()), options_.lock_ms),
-      [this, session, ids = std::move(ids),
-       i](absl::StatusOr<sm::CommandResult> r) mutable {
-        for (const pb::EdgeDown& down : edge::MarkedCommands(r)) {
-          HubSend(*Live(session), down.SerializeAsString());
-        }
-        DeliverNext(session, std::move(ids), i + 1);
-      });
+  HubWrite(session,
+           edge::DeliverCommand(s->device, s->incarnation, id,
+                                Ms(queue_->now()), options_.lock_ms),
+           [this, session, ids = std::move(ids),
+            i](absl::StatusOr<sm::CommandResult> r) mutable {
+             for (const pb::EdgeDown& down : edge::MarkedCommands(r)) {
+               HubSend(*Live(session), down.SerializeAsString());
+             }
+             DeliverNext(session, std::move(ids), i + 1);
+           });
 }
 
 void EdgeWorld::SendDesired(uint64_t session) {

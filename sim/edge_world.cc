@@ -112,24 +112,27 @@ void EdgeWorld::Boot(Edge& e) {
     return;
   }
   e.store = std::move(*store);
-  // What a crash took before it was durable leaves the ledger: the
-  // edge will give those sequences to new readings. A crash before even
-  // the new file was durable took the incarnation: as with a wiped disk,
-  // the old one's readings are gone.
+  // The ledger holds what the store made durable (Record): a crash may
+  // take what was not, never what was. A crash before even the new file
+  // was durable takes its incarnation with it.
   const std::string& inc = e.store->incarnation();
-  if (!e.incarnation.empty() && e.incarnation != inc) {
-    wiped_.insert(e.incarnation);
+  const bool changed = !e.incarnation.empty() && e.incarnation != inc;
+  if (changed && wiped_.count(e.incarnation) == 0) {
+    auto first = produced_.lower_bound({e.incarnation, 0});
+    if (first != produced_.end() && first->first.first == e.incarnation) {
+      hub_->Violation(absl::StrFormat(
+          "edges: %s's store lost incarnation %s, durable up to %d", e.device,
+          e.incarnation, e.recorded));
+    }
     ++hub_->Fault("edge store lost in a crash before it was durable");
   }
-  e.incarnation = inc;
-  auto from = produced_.upper_bound({inc, e.store->last_sequence()});
-  auto to = produced_.lower_bound({inc + '\x01', 0});
-  for (auto it = from; it != to; ++it) {
-    lost_[it->first] = it->second;
-    ++hub_->Fault("edge reading lost in a crash before it was durable");
+  if (changed) e.recorded = 0;
+  if (!changed && e.store->last_sequence() < e.recorded) {
+    hub_->Violation(absl::StrFormat(
+        "edges: %s's store came back at sequence %d, durable up to %d",
+        e.device, e.store->last_sequence(), e.recorded));
   }
-  produced_.erase(from, to);
-  e.recorded = e.store->last_sequence();
+  e.incarnation = inc;
   Edge* ep = &e;
   e.actuator =
       std::make_unique<CountingActuator>([this, ep](const std::string& id) {
@@ -201,7 +204,6 @@ void EdgeWorld::Tick(Edge& e, uint64_t boot) {
   if (!e.up || e.boot != boot) return;
   const int64_t now = Ms(queue_->now());
   e.core->Sample(now);
-  Record(e);
   if (e.session != 0) {
     // A welcomed session breaks with its hub node (the hub session went
     // with it); a Hello unanswered for long is given up.
@@ -218,21 +220,27 @@ void EdgeWorld::Tick(Edge& e, uint64_t boot) {
 }
 
 void EdgeWorld::Record(Edge& e) {
+  // Only what survives a power cut: what was not durable may be lost, and
+  // its sequence given to another reading.
+  const uint64_t durable = e.store->durable_sequence();
+  if (durable <= e.recorded) return;
   const std::string& inc = e.store->incarnation();
   sqlite3_stmt* q = nullptr;
   CHECK_EQ(sqlite3_prepare_v2(e.store->db(),
                               "SELECT seq, value, device_time_ms FROM "
-                              "readings WHERE seq > ?1 ORDER BY seq",
+                              "readings WHERE seq > ?1 AND seq <= ?2 "
+                              "ORDER BY seq",
                               -1, &q, nullptr),
            SQLITE_OK);
   sqlite3_bind_int64(q, 1, static_cast<int64_t>(e.recorded));
+  sqlite3_bind_int64(q, 2, static_cast<int64_t>(durable));
   while (sqlite3_step(q) == SQLITE_ROW) {
     const uint64_t seq = static_cast<uint64_t>(sqlite3_column_int64(q, 0));
     produced_[{inc, seq}] =
         Produced{sqlite3_column_double(q, 1), sqlite3_column_int64(q, 2)};
-    e.recorded = seq;
   }
   sqlite3_finalize(q);
+  e.recorded = durable;
 }
 
 void EdgeWorld::Connect(Edge& e) {
@@ -266,6 +274,7 @@ void EdgeWorld::Pump(Edge& e) {
     hub_->Violation(absl::StrCat(e.device, "'s store failed"));
   }
   for (const pb::EdgeUp& up : out) SendUp(e, up.SerializeAsString());
+  Record(e);
 }
 
 void EdgeWorld::SendUp(Edge& e, std::string bytes) {
@@ -295,6 +304,7 @@ void EdgeWorld::Deliver(Edge& e, uint64_t session, const std::string& bytes) {
     e.core->OnMessage(down, now, &out);
   }
   for (const pb::EdgeUp& up : out) SendUp(e, up.SerializeAsString());
+  if (e.core->GiveUp()) return EndSession(e, "its node keeps refusing");
   if (e.welcomed) Pump(e);
 }
 

@@ -10,7 +10,9 @@
 // Checkers, once everything settled after the faults healed:
 // - every reading an edge stored durably (and did not lose with a wiped
 //   disk) is in the hub exactly once, with its value; the hub holds no
-//   reading the edge did not produce;
+//   reading the edge did not make durable; a crash takes nothing durable
+//   (the store syncs before it uploads: what was not synced may be lost,
+//   as the store documents);
 // - each command ran at most once on its device, never at or after its
 //   expiry; a done command ran exactly once; a command whose expiry came
 //   well after the faults healed ended done (or failed, for "fail");
@@ -143,11 +145,9 @@ class EdgeWorld {
     double value;
     int64_t device_time_ms;
   };
-  // (incarnation, seq) -> the reading the edge stored.
+  // (incarnation, seq) -> the reading the edge stored durably.
   std::map<std::pair<std::string, uint64_t>, Produced> produced_;
   std::set<std::string> wiped_;
-  // Readings a crash took from an edge's buffer before they were durable.
-  std::map<std::pair<std::string, uint64_t>, Produced> lost_;
   struct Run {
     int edge;
     Time at;

@@ -28,9 +28,9 @@ struct EdgeWorld::Edge {
   std::unique_ptr<edge::Actuator> actuator;
   std::unique_ptr<edge::AgentCore> core;
   bool up = false;
-  uint64_t boot = 0;      // Processes started.
-  uint64_t wipes = 0;     // Disks lost.
-  uint64_t recorded = 0;  // The highest sequence in the ledger.
+  uint64_t boot = 0;        // Processes started.
+  uint64_t wipes = 0;       // Disks lost.
+  uint64_t recorded = 0;    // The highest sequence in the ledger.
   std::string incarnation;  // The store's, at the last boot.
   // The session (0: none), the node it goes to, whether it was welcomed.
   uint64_t session = 0;
