@@ -105,6 +105,14 @@ class Raft {
   uint64_t term() const { return term_; }
   uint64_t vote() const { return vote_; }
   uint64_t lead() const { return lead_; }
+  // Whether this node leads, or follows a leader it heard from within two
+  // election timeouts. A node removed from the configuration keeps its
+  // last leader in lead() (it no longer campaigns) but stops hearing from
+  // it: its reads go stale, and it is no longer in contact.
+  bool InContactWithLeader() const {
+    return lead_ != kNone && (state_ == StateType::kLeader ||
+                              election_elapsed_ < 2 * election_ticks_);
+  }
   StateType state() const { return state_; }
   uint64_t lead_transferee() const { return lead_transferee_; }
   HardState GetHardState() const;

@@ -85,6 +85,7 @@ struct EdgeService::Impl final : public pb::EdgeService::CallbackService {
   // Deletes what retention allows in the next few streams (sweeper only).
   void RetentionStep(int64_t now);
   uint64_t retention_cursor = 0;  // Sweeper only: the last stream visited.
+  int64_t no_leader_since = 0;    // Sweeper only: 0 while there is one.
   // Registers `s` for its device, ending an older session of the device;
   // false if the node is stopping or serves max_sessions already.
   bool Register(class Session* s, const std::string& device);
@@ -598,6 +599,20 @@ void EdgeService::Impl::Sweeper() {
     cv.wait_for(l, std::chrono::milliseconds(options.sweep_ms));
     if (stopping) break;
     l.unlock();
+    const int64_t now = WallMs();
+    if (node->in_contact_with_leader()) {
+      no_leader_since = 0;
+    } else if (no_leader_since == 0) {
+      no_leader_since = now;
+    } else if (now - no_leader_since >= options.no_leader_ms) {
+      ForEach([this](class Session* s) {
+        s->End(absl::UnavailableError(
+            absl::StrCat("node ", node->options().id,
+                         " has been out of touch with a "
+                         "leader for ",
+                         options.no_leader_ms, " ms: try another node")));
+      });
+    }
     // Locks that ran out (a command whose session went, or unanswered).
     ForEach([](class Session* s) { s->Poke(true, false); });
     if (node->is_leader() && !schema_ready.load()) {
@@ -608,7 +623,6 @@ void EdgeService::Impl::Sweeper() {
       l.lock();
       continue;
     }
-    const int64_t now = WallMs();
     Write(
         edge::ExpireCommand(now, options.command_lock_ms, options.sweep_batch),
         [](absl::StatusOr<sm::CommandResult>) {});

@@ -356,6 +356,7 @@ void RaftServer::Loop() {
     if (ticked) {
       ManageVacuumSwap();
       node_->Tick();
+      in_contact_ = node_->raw().raft().InContactWithLeader();
       next_tick += tick;
       if (next_tick < now) next_tick = now + tick;  // Slept through ticks.
     }

@@ -68,6 +68,10 @@ struct EdgeOptions {
   size_t max_writes_in_flight = 4096;
   // Sessions this node serves at once (RESOURCE_EXHAUSTED beyond).
   size_t max_sessions = 10'000;
+  // A node out of touch with a leader this long (cut off, or removed from
+  // the cluster) ends its sessions, so that their devices go to another
+  // node: it can store nothing, and its reads miss new commands.
+  int64_t no_leader_ms = 3'000;
 };
 
 struct ServerOptions {
@@ -240,6 +244,9 @@ class RaftServer {
 
   const ServerOptions& options() const { return options_; }
   bool is_leader() const { return is_leader_.load(); }
+  // Whether this node leads or heard from its leader lately
+  // (core::Raft::InContactWithLeader, as of the last tick).
+  bool in_contact_with_leader() const { return in_contact_.load(); }
 
   // Called on the Raft loop with the tables each applied command changed
   // (valid during the call), on every node. Set before Start; it must not
@@ -380,6 +387,7 @@ class RaftServer {
   std::condition_variable leader_cv_;
   std::atomic<uint64_t> leader_{0};
   std::atomic<bool> is_leader_{false};
+  std::atomic<bool> in_contact_{false};
 
   // Loop thread only.
   std::unordered_map<uint64_t, Request> requests_;

@@ -135,6 +135,9 @@ ABSL_FLAG(int64_t, edge_sweep_ms, 1000,
           "and the leader sweeps expired commands and old readings.");
 ABSL_FLAG(uint64_t, edge_max_sessions, 10'000,
           "Edge sessions one node serves at once.");
+ABSL_FLAG(int64_t, edge_no_leader_ms, 3000,
+          "A node that knows no leader this long ends its edge sessions, so "
+          "that their devices go to another node.");
 
 namespace {
 
@@ -253,13 +256,14 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_edge_readings_max_per_stream);
   o.edge.sweep_ms = absl::GetFlag(FLAGS_edge_sweep_ms);
   o.edge.max_sessions = absl::GetFlag(FLAGS_edge_max_sessions);
+  o.edge.no_leader_ms = absl::GetFlag(FLAGS_edge_no_leader_ms);
   if (o.edge.command_lock_ms < 1 || o.edge.readings_max_age_ms < 0 ||
       o.edge.readings_max_per_stream < 0 || o.edge.sweep_ms < 10 ||
-      o.edge.max_sessions < 1) {
+      o.edge.max_sessions < 1 || o.edge.no_leader_ms < 1) {
     std::fprintf(stderr,
                  "raftsql: need --edge_command_lock_ms >= 1, "
-                 "--edge_readings_max_age_s >= 0, --edge_sweep_ms >= 10 and "
-                 "--edge_max_sessions >= 1\n");
+                 "--edge_readings_max_age_s >= 0, --edge_sweep_ms >= 10, "
+                 "--edge_max_sessions >= 1 and --edge_no_leader_ms >= 1\n");
     return 2;
   }
   if (o.query_timeout_ms <= 0 || o.read_connections <= 0 ||
