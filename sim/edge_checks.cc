@@ -41,6 +41,19 @@ void EdgeWorld::Heal() {
   healed_ = true;
   heal_time_ = queue_->now();
   cut_.clear();
+  // One command per device with no fault left: each must run exactly once.
+  for (auto& e : edges_) {
+    const uint64_t n = ++commands_issued_;
+    edge::HubCommand c;
+    c.id = absl::StrCat("c", n);
+    c.device = e->device;
+    c.name = "set";
+    c.params_json = absl::StrCat("{\"cmd\":\"", c.id, "\",\"v\":", n, "}");
+    c.expires_ms = static_cast<int64_t>(queue_->now() / kMillisecond) + 60'000;
+    c.max_attempts = 3;
+    issued_[c.id] = c;
+    if (must_complete_.insert(c.id).second) Issue(n, 0);
+  }
   for (auto& e : edges_) {
     Edge* ep = e.get();
     if (!e->up) {
@@ -64,6 +77,11 @@ bool EdgeWorld::Settled(uint64_t node) {
       return false;
     }
   }
+  if (!must_complete_.empty()) {
+    unsettled_ = absl::StrCat(must_complete_.size(),
+                              " commands issued after healing not in yet");
+    return false;
+  }
   auto count = [&](const char* sql) -> int64_t {
     absl::StatusOr<sm::QueryResult> q = hub_->Read(node, sm::Statement{sql});
     if (!q.ok() || q->rows.size() != 1) return -1;
@@ -73,7 +91,18 @@ bool EdgeWorld::Settled(uint64_t node) {
           count("SELECT count(*) FROM edge_commands WHERE status IN "
                 "('queued', 'delivered')");
       open != 0) {
-    unsettled_ = absl::StrCat(open, " commands open");
+    unsettled_ = absl::StrCat(open, " commands open:");
+    absl::StatusOr<sm::QueryResult> q = hub_->Read(
+        node, sm::Statement{"SELECT id, device, status, attempts, "
+                            "max_attempts, delivered_ms, expires_ms FROM "
+                            "edge_commands WHERE status IN ('queued', "
+                            "'delivered')"});
+    for (const auto& row : q.ok() ? q->rows : decltype(q->rows){}) {
+      absl::StrAppend(&unsettled_, " ", row[0].bytes, " (", row[1].bytes, " ",
+                      row[2].bytes, " ", row[3].integer, "/", row[4].integer,
+                      " at ", row[5].integer, "ms, expires ", row[6].integer,
+                      "ms)");
+    }
     return false;
   }
   if (const int64_t twins = count(
@@ -156,7 +185,8 @@ void EdgeWorld::Check(uint64_t node) {
       static_cast<int64_t>(heal_time_ / kMillisecond) + options_.reach_ms;
   std::set<std::string> known;
   for (const auto& row :
-       read("SELECT id, status, expires_ms, name FROM edge_commands").rows) {
+       read("SELECT id, status, expires_ms, name, detail FROM edge_commands")
+           .rows) {
     const std::string& id = row[0].bytes;
     const std::string& status = row[1].bytes;
     const int64_t expires = row[2].integer;
@@ -181,7 +211,17 @@ void EdgeWorld::Check(uint64_t node) {
       return hub_->Violation(absl::StrFormat(
           "edges: command %s is %s but ran %d times", id, status, runs.size()));
     }
-    if (expires >= reach && !answered) {
+    // Ended for a documented reason before it could expire: out of
+    // attempts, or its store gone.
+    const std::string& detail = row[4].bytes;
+    const bool gave_up = detail.rfind("no answer after", 0) == 0 ||
+                         detail.rfind("delivered to a store", 0) == 0;
+    if (must_run_.count(id) > 0 && !answered) {
+      return hub_->Violation(absl::StrFormat(
+          "edges: command %s, issued after the faults healed, ended %s (%s)",
+          id, status, detail));
+    }
+    if (expires >= reach && !answered && !gave_up) {
       return hub_->Violation(absl::StrFormat(
           "edges: command %s (expiring at %dms, the faults healed at %dms) "
           "ended %s",

@@ -284,6 +284,20 @@ void EdgeWorld::PollSessions() {
       ++it;
     }
   }
+  // A node that knows no leader for long ends its sessions (the server's
+  // sweeper does the same): its devices go to another node.
+  for (uint64_t n = 1; n <= hub_->nodes(); ++n) {
+    if (hub_->InContactWithLeader(n)) {
+      no_leader_since_.erase(n);
+      continue;
+    }
+    const Time since = no_leader_since_.emplace(n, queue_->now()).first->second;
+    if (queue_->now() - since < options_.no_leader_ms * kMillisecond) continue;
+    for (auto& [id, s] : sessions_) {
+      if (s->node == n && Live(id) != nullptr)
+        HubEnd(*s, "it is out of touch with a leader");
+    }
+  }
   std::vector<uint64_t> live;
   for (const auto& [id, s] : sessions_) live.push_back(id);
   for (uint64_t id : live) {
@@ -349,15 +363,20 @@ void EdgeWorld::Issue(uint64_t n, int tries) {
   }
   const uint64_t node = 1 + rng_.Uniform(hub_->nodes());
   TimedWrite(node, edge::IssueCommand(it->second, Ms(queue_->now())),
-             [this, n, tries, node](absl::StatusOr<sm::CommandResult> r) {
+             [this, n, tries, node, id](absl::StatusOr<sm::CommandResult> r) {
                absl::Status f = edge::FailureOf(r);
-               if (f.ok()) return;
+               if (f.ok()) {
+                 // It exists: the checker reads it from the hub.
+                 if (must_complete_.erase(id) > 0) must_run_.insert(id);
+                 return;
+               }
                if (edge::IsMissingSchema(f)) {
                  TimedWrite(node, edge::SchemaCommand(),
                             [](absl::StatusOr<sm::CommandResult>) {});
                }
                // The same id again: issuing it twice changes nothing.
-               if (tries < 5) {
+               // Those issued after healing until they are in.
+               if (tries < 5 || must_complete_.count(id) > 0) {
                  queue_->After(300 * kMillisecond, 0xed155,
                                [this, n, tries] { Issue(n, tries + 1); });
                }

@@ -14,8 +14,10 @@
 //   (the store syncs before it uploads: what was not synced may be lost,
 //   as the store documents);
 // - each command ran at most once on its device, never at or after its
-//   expiry; a done command ran exactly once; a command whose expiry came
-//   well after the faults healed ended done (or failed, for "fail");
+//   expiry; a done command ran exactly once; a command issued after the
+//   faults healed, or whose expiry came well after, ended answered (done,
+//   failed or rejected), unless it ran out of attempts or its store was
+//   gone while faults lasted;
 // - every device's reported twin reflects its desired version.
 #ifndef RAFTSQL_SIM_EDGE_WORLD_H_
 #define RAFTSQL_SIM_EDGE_WORLD_H_
@@ -45,6 +47,9 @@ class HubCluster {
   // 0 while `node` is down, else how many times it started.
   virtual uint64_t NodeIncarnation(uint64_t node) const = 0;
   virtual bool IsLeader(uint64_t node) const = 0;
+  // Whether `node` is up and in contact with a leader
+  // (core::Raft::InContactWithLeader).
+  virtual bool InContactWithLeader(uint64_t node) const = 0;
   // A write through `node`, forwarded to the leader it knows. `done` runs
   // at most once, later; never if a node on the way crashes.
   virtual void Write(uint64_t node, sm::Command c, WriteDone done) = 0;
@@ -64,6 +69,9 @@ struct EdgeWorldOptions {
   int64_t lock_ms = 1000;  // Hub: a delivered command's lock.
   int64_t sweep_ms = 500;  // Hub: the leader's expiry sweep.
   int64_t poll_ms = 200;   // Hub sessions look for commands and twins.
+  // A node that knows no leader this long ends its sessions (as the
+  // server's EdgeOptions::no_leader_ms).
+  int64_t no_leader_ms = 2000;
   // A command whose expiry is this long after the faults healed must end
   // done (the edge was reachable long enough).
   int64_t reach_ms = 15'000;
@@ -132,11 +140,15 @@ class EdgeWorld {
   std::map<uint64_t, std::unique_ptr<Session>> sessions_;
   uint64_t next_session_ = 1;
   std::map<uint64_t, uint64_t> schema_ready_;  // node -> its incarnation
+  std::map<uint64_t, Time> no_leader_since_;   // node -> since when
   std::set<std::pair<int, uint64_t>> cut_;     // (edge, node)
   bool healed_ = false;
   Time heal_time_ = 0;
   uint64_t commands_issued_ = 0;
   std::map<std::string, edge::HubCommand> issued_;  // By id, for retries.
+  // Issued once the faults healed: not yet known to be in the hub, and in.
+  std::set<std::string> must_complete_;
+  std::set<std::string> must_run_;
   bool settled_ = false;
   std::string unsettled_;
 

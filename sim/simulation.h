@@ -197,6 +197,7 @@ class Simulation final : public HubCluster {
   uint64_t nodes() const override { return slots_.size(); }
   uint64_t NodeIncarnation(uint64_t node) const override;
   bool IsLeader(uint64_t node) const override;
+  bool InContactWithLeader(uint64_t node) const override;
   void Write(uint64_t node, sm::Command c, WriteDone done) override;
   absl::StatusOr<sm::QueryResult> Read(uint64_t node,
                                        const sm::Statement& s) override;

@@ -17,6 +17,11 @@ bool Simulation::IsLeader(uint64_t node) const {
   return s.up && s.lead == s.id;
 }
 
+bool Simulation::InContactWithLeader(uint64_t node) const {
+  const Slot& s = *slots_[node - 1];
+  return s.up && s.node->raw().raft().InContactWithLeader();
+}
+
 void Simulation::Write(uint64_t node, sm::Command c, WriteDone done) {
   Slot& s = *slots_[node - 1];
   auto fail = [this, &done](const char* why) {
