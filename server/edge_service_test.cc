@@ -7,6 +7,7 @@
 #include <future>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "edge/hub_sql.h"
@@ -31,9 +32,10 @@ int64_t WallMs() {
 class Device {
  public:
   Device(const std::string& endpoint, const std::string& id,
-         const std::string& token) {
-    auto channel =
-        grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials());
+         const std::string& token,
+         const grpc::ChannelArguments& args = grpc::ChannelArguments()) {
+    auto channel = grpc::CreateCustomChannel(
+        endpoint, grpc::InsecureChannelCredentials(), args);
     stub_ = pb::EdgeService::NewStub(channel);
     if (!id.empty()) {
       ctx_.AddMetadata("authorization",
@@ -45,6 +47,18 @@ class Device {
   }
 
   bool Send(const pb::EdgeUp& up) { return stream_->Write(up); }
+  // Sends upload `batch` of one reading, `sequence`, and reads nothing.
+  bool SendOne(uint64_t batch, uint64_t sequence) {
+    pb::EdgeUp up;
+    up.mutable_upload()->set_batch(batch);
+    up.mutable_upload()->set_oldest_sequence(sequence);
+    pb::Reading* r = up.mutable_upload()->add_readings();
+    r->set_sensor("temp");
+    r->set_value(1);
+    r->set_device_time_ms(1);
+    r->set_sequence(sequence);
+    return Send(up);
+  }
   // The next message (false if the stream ended).
   bool Next(pb::EdgeDown* down) { return stream_->Read(down); }
   // The next message of `kind`, skipping others.
@@ -96,6 +110,12 @@ class Device {
     }
     return stream_->Finish();
   }
+  void Drain() {
+    pb::EdgeDown down;
+    while (Next(&down)) {
+    }
+  }
+  void CloseSend() { stream_->WritesDone(); }
   grpc::Status Finish() {
     pb::EdgeDown down;
     while (Next(&down)) {
@@ -398,6 +418,47 @@ TEST_F(EdgeServiceTest, ANewerSessionOfTheDeviceEndsTheOlder) {
   EXPECT_EQ(older.Finish().error_code(), grpc::StatusCode::ABORTED);
   EXPECT_EQ(newer.Upload(1, 1, 1).acked_sequence(), 1u);
   newer.End();
+}
+
+TEST_F(EdgeServiceTest, ASessionThatNeverReadsStopsBeingReadAndLosesNothing) {
+  ASSERT_TRUE(server_.node().PutUser("pump-2", kToken, sm::kPermDevice).ok());
+  // A device with a small receive window that does not read its acks.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  Device mute(server_.endpoint(), "pump-1", kToken, args);
+  mute.Hello();
+  constexpr int kUploads = 1000;
+  std::thread writer([&] {
+    for (int i = 1; i <= kUploads; ++i) {
+      if (!mute.SendOne(static_cast<uint64_t>(i), static_cast<uint64_t>(i))) {
+        return;
+      }
+    }
+  });
+  const std::string stored =
+      "SELECT count(*) FROM edge_readings_by_device WHERE device = 'pump-1'";
+  // Its acks fill its window, the hub stops reading it: without that bound
+  // the 1,000 uploads are stored well within a second.
+  EXPECT_FALSE(server_.WaitFor(stored, kUploads, /*timeout_s=*/5));
+  EXPECT_GT(Query(stored).integer, 0);
+  // Meanwhile the node serves other devices.
+  Device other(server_.endpoint(), "pump-2", kToken);
+  other.Hello();
+  EXPECT_EQ(other.Upload(1, 1, 10).acked_sequence(), 10u);
+  other.End();
+  // Once it reads, everything it sent is stored.
+  std::thread reader([&] { mute.Drain(); });
+  writer.join();
+  EXPECT_TRUE(server_.WaitFor(stored, kUploads));
+  EXPECT_EQ(Query("SELECT acked FROM edge_streams s JOIN edge_devices d ON "
+                  "d.device = s.device AND d.incarnation = s.incarnation "
+                  "WHERE d.device = 'pump-1'")
+                .integer,
+            kUploads);
+  mute.CloseSend();
+  reader.join();
+  EXPECT_TRUE(mute.Finish().ok());
 }
 
 }  // namespace
