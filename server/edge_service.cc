@@ -130,6 +130,10 @@ class Session final : public Reactor {
   }
 
   void OnReadDone(bool ok) override {
+    // The message leaves in_ before reading_ clears: once it is clear,
+    // another thread may start the next read into in_.
+    pb::EdgeUp up;
+    if (ok) up.Swap(&in_);
     {
       std::lock_guard<std::mutex> l(mu_);
       reading_ = false;
@@ -140,8 +144,6 @@ class Session final : public Reactor {
       MaybeFinish(l);
       return;
     }
-    pb::EdgeUp up;
-    up.Swap(&in_);
     bool hello = false;
     {
       std::lock_guard<std::mutex> l(mu_);
