@@ -31,6 +31,8 @@ constexpr const char* kSchema[] = {
     "connected INTEGER NOT NULL, first_seen_ms INTEGER NOT NULL, "
     "last_seen_ms INTEGER NOT NULL, backlog INTEGER NOT NULL DEFAULT 0, "
     "dropped INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS edge_devices_connected ON "
+    "edge_devices(node) WHERE connected = 1",
     "CREATE TABLE IF NOT EXISTS edge_streams("
     "stream INTEGER PRIMARY KEY, device TEXT NOT NULL, "
     "incarnation TEXT NOT NULL, acked INTEGER NOT NULL DEFAULT 0, "
@@ -299,6 +301,17 @@ sm::Command GoodbyeCommand(absl::string_view device, absl::string_view session,
       {Statement{"UPDATE edge_devices SET connected = 0, last_seen_ms = ?3 "
                  "WHERE device = ?1 AND session = ?2",
                  {Text(device), Text(session), Int(now_ms)},
+                 {}}},
+      now_ms);
+}
+
+sm::Command ForgetSessionsCommand(uint64_t node, absl::string_view live_prefix,
+                                  int64_t now_ms) {
+  return Transaction(
+      {Statement{"UPDATE edge_devices SET connected = 0 WHERE node = ?1 AND "
+                 "connected = 1 AND substr(session, 1, length(?2)) <> ?2",
+                 {Int(static_cast<int64_t>(std::min(node, kMaxSequence))),
+                  Text(live_prefix)},
                  {}}},
       now_ms);
 }

@@ -131,6 +131,13 @@ sm::Command HelloCommand(absl::string_view device,
 // took it over meanwhile.
 sm::Command GoodbyeCommand(absl::string_view device, absl::string_view session,
                            int64_t now_ms);
+// Node `node` started: the sessions an earlier process of it served ended
+// without a goodbye. Each process names its sessions with its own
+// `live_prefix`; devices still shown connected through `node` under
+// another prefix show disconnected (a device that reconnected elsewhere
+// shows that session, and is left alone).
+sm::Command ForgetSessionsCommand(uint64_t node, absl::string_view live_prefix,
+                                  int64_t now_ms);
 // Stores a validated upload in `device`'s `stream` (as its Hello returned
 // it), in one transaction: its readings once each, the stream's acked
 // sequence advanced over what is now contiguous, and the device's

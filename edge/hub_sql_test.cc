@@ -177,6 +177,21 @@ TEST_F(HubSqlTest, GoodbyeOfAnOlderSessionLeavesTheNewerConnected) {
   EXPECT_EQ(QueryValue(*sm_, "SELECT connected FROM edge_devices").integer, 0);
 }
 
+TEST_F(HubSqlTest, ARestartedNodeForgetsTheSessionsOfItsLastProcess) {
+  // d1 is connected through node 1 (session "s1"); d2 through node 1 by
+  // the new process ("1-new-1"); d3 moved to node 2.
+  ApplyOk(*sm_, HelloCommand("d2", "inc1", "1-new-1", 1, kNow));
+  ApplyOk(*sm_, HelloCommand("d3", "inc1", "1-old-1", 1, kNow));
+  ApplyOk(*sm_, HelloCommand("d3", "inc1", "2-x-1", 2, kNow));
+  ExpectOk(ApplyOk(*sm_, ForgetSessionsCommand(1, "1-new-", kNow)));
+  EXPECT_EQ(QueryValue(*sm_,
+                       "SELECT group_concat(device || '=' || connected) "
+                       "FROM (SELECT * FROM edge_devices ORDER BY "
+                       "device)")
+                .bytes,
+            "d1=0,d2=1,d3=1");
+}
+
 TEST(UploadValidation, RefusesBadReadingsWithTheirSequence) {
   auto code = [](edge::Upload u) { return ValidateUpload(u).code(); };
   EXPECT_EQ(code(Batch({1, 2})), absl::StatusCode::kOk);

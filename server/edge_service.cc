@@ -102,6 +102,12 @@ struct EdgeService::Impl final : public pb::EdgeService::CallbackService {
   std::atomic<size_t> in_flight{0};
   std::atomic<bool> schema_ready{false};
   std::atomic<uint64_t> sessions_started{0};
+  // This process's sessions are named "<node>-<start ms>-<n>": those of an
+  // earlier process of this node are told apart, and forgotten (shown
+  // disconnected) once at start (ForgetSessionsCommand).
+  const std::string session_prefix =
+      absl::StrCat(node->options().id, "-", WallMs(), "-");
+  bool forgot_sessions = false;  // Sweeper only.
 
   std::mutex mu;
   std::condition_variable cv;
@@ -124,8 +130,8 @@ class Session final : public Reactor {
   Session(EdgeService::Impl* hub, std::string device)
       : hub_(hub),
         device_(std::move(device)),
-        id_(absl::StrCat(hub->node->options().id, "-",
-                         hub->sessions_started.fetch_add(1), "-", WallMs())) {
+        id_(absl::StrCat(hub->session_prefix,
+                         hub->sessions_started.fetch_add(1))) {
     StartRead(&in_);
   }
 
@@ -614,6 +620,18 @@ void EdgeService::Impl::Sweeper() {
                          "leader for ",
                          options.no_leader_ms, " ms: try another node")));
       });
+    }
+    if (!forgot_sessions && node->in_contact_with_leader()) {
+      // Once: the devices an earlier process served show disconnected.
+      std::promise<absl::Status> forgot;
+      Write(
+          edge::ForgetSessionsCommand(node->options().id, session_prefix, now),
+          [&forgot](absl::StatusOr<sm::CommandResult> r) {
+            forgot.set_value(FailureOf(r));
+          },
+          /*bounded=*/false);
+      const absl::Status f = forgot.get_future().get();
+      forgot_sessions = f.ok() || edge::IsMissingSchema(f);
     }
     // Locks that ran out (a command whose session went, or unanswered).
     ForEach([](class Session* s) { s->Poke(true, false); });

@@ -461,5 +461,29 @@ TEST_F(EdgeServiceTest, ASessionThatNeverReadsStopsBeingReadAndLosesNothing) {
   EXPECT_TRUE(mute.Finish().ok());
 }
 
+TEST_F(EdgeServiceTest, ARestartedNodeShowsItsEarlierDevicesDisconnected) {
+  auto options = [](ServerOptions& o) {
+    o.edge.command_lock_ms = 300;
+    o.edge.sweep_ms = 50;
+  };
+  // A device this node served before, in an earlier process, that never
+  // said goodbye (the process died).
+  ASSERT_TRUE(
+      Execute(edge::HelloCommand("pump-9", "inc-1", "1-0-1", 1, WallMs()))
+          .ok());
+  Device live(server_.endpoint(), "pump-1", kToken);
+  live.Hello();
+  live.End();
+  ASSERT_TRUE(server_.Restart(options).ok());
+  Device again(server_.endpoint(), "pump-1", kToken);
+  again.Hello();
+  EXPECT_TRUE(server_.WaitFor(
+      "SELECT connected FROM edge_devices WHERE device = 'pump-9'", 0));
+  EXPECT_EQ(Query("SELECT connected FROM edge_devices WHERE device = 'pump-1'")
+                .integer,
+            1);
+  again.End();
+}
+
 }  // namespace
 }  // namespace raftsql::server

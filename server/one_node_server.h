@@ -38,6 +38,14 @@ class OneNodeServer {
     if (frontend_ != nullptr) frontend_->Shutdown(deadline_ms);
   }
 
+  // Stops the node and starts it again on its data (on a new port).
+  absl::Status Restart(const std::function<void(ServerOptions&)>& adjust = {}) {
+    Stop(1000);
+    frontend_.reset();
+    node_.reset();
+    return Start(adjust);
+  }
+
   // Starts the node, `adjust` having changed its options first, and waits
   // (at most 20 s) until it leads.
   absl::Status Start(const std::function<void(ServerOptions&)>& adjust = {}) {
