@@ -216,7 +216,19 @@ void EdgeWorld::Check(uint64_t node) {
     const std::string& detail = row[4].bytes;
     const bool gave_up = detail.rfind("no answer after", 0) == 0 ||
                          detail.rfind("delivered to a store", 0) == 0;
-    if (must_run_.count(id) > 0 && !answered) {
+    // A store wiped just before the faults healed may have been sent a
+    // command by its stale session: that command ends as its store did.
+    bool store_gone = false;
+    for (const std::string& inc : wiped_) {
+      store_gone |=
+          detail.find(absl::StrCat("(", inc, ")")) != std::string::npos;
+    }
+    if (detail.rfind("delivered to a store", 0) == 0 && !store_gone) {
+      return hub_->Violation(absl::StrFormat(
+          "edges: command %s ended \"%s\", but that store was not lost", id,
+          detail));
+    }
+    if (must_run_.count(id) > 0 && !answered && !store_gone) {
       return hub_->Violation(absl::StrFormat(
           "edges: command %s, issued after the faults healed, ended %s (%s)",
           id, status, detail));
@@ -233,6 +245,21 @@ void EdgeWorld::Check(uint64_t node) {
     if (!runs.empty() && known.count(id) == 0) {
       return hub_->Violation(
           absl::StrCat("edges: command ", id, " ran but was never issued"));
+    }
+  }
+
+  // Devices: each shows connected through the session it is in.
+  for (const auto& row :
+       read("SELECT device, connected, session FROM edge_devices").rows) {
+    for (const auto& e : edges_) {
+      if (e->device != row[0].bytes) continue;
+      const Session* s = Live(e->session);
+      if (s == nullptr || row[1].integer != 1 || row[2].bytes != s->name) {
+        return hub_->Violation(absl::StrFormat(
+            "edges: %s shows connected=%d through session %s, but is in %s",
+            e->device, row[1].integer, row[2].bytes,
+            s == nullptr ? "none" : s->name));
+      }
     }
   }
 

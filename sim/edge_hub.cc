@@ -116,7 +116,7 @@ void EdgeWorld::HubReceive(uint64_t session, const std::string& bytes) {
     s->node = node;
     s->node_incarnation = incarnation;
     s->device = edges_[edge - 1]->device;
-    s->name = absl::StrCat(node, "-", session);
+    s->name = absl::StrCat(node, "-", incarnation, "-", session);
     sessions_[session] = std::move(s);
     return OnHello(session, up.hello().incarnation());
   }
@@ -297,6 +297,25 @@ void EdgeWorld::PollSessions() {
       if (s->node == n && Live(id) != nullptr)
         HubEnd(*s, "it is out of touch with a leader");
     }
+  }
+  // Once per node process, as the server's sweeper: the devices an earlier
+  // process served show disconnected.
+  for (uint64_t n = 1; n <= hub_->nodes(); ++n) {
+    const uint64_t inc = hub_->NodeIncarnation(n);
+    if (inc == 0 || forgot_[n] == inc || !hub_->InContactWithLeader(n)) {
+      continue;
+    }
+    forgot_[n] = inc;  // In flight; undone if it fails.
+    TimedWrite(
+        n,
+        edge::ForgetSessionsCommand(n, absl::StrCat(n, "-", inc, "-"),
+                                    Ms(queue_->now())),
+        [this, n, inc](absl::StatusOr<sm::CommandResult> r) {
+          const absl::Status f = edge::FailureOf(r);
+          if (!f.ok() && !edge::IsMissingSchema(f) && forgot_[n] == inc) {
+            forgot_[n] = 0;
+          }
+        });
   }
   std::vector<uint64_t> live;
   for (const auto& [id, s] : sessions_) live.push_back(id);

@@ -95,7 +95,10 @@ void EdgeWorld::Start() {
 // ---- Edges ----------------------------------------------------------------
 
 void EdgeWorld::Boot(Edge& e) {
-  if (e.fs == nullptr) e.fs = std::make_unique<SimFs>(NextSimFsId());
+  if (e.fs == nullptr) {
+    e.fs = std::make_unique<SimFs>(NextSimFsId());
+    e.fs->set_lie_about_sync(options_.broken_fsync);
+  }
   edge::StoreOptions so;
   so.path = e.fs->Path("edge.db");
   so.vfs = SimFsVfsName();
@@ -125,6 +128,7 @@ void EdgeWorld::Boot(Edge& e) {
           e.incarnation, e.recorded));
     }
     ++hub_->Fault("edge store lost in a crash before it was durable");
+    wiped_.insert(e.incarnation);
   }
   if (changed) e.recorded = 0;
   if (!changed && e.store->last_sequence() < e.recorded) {

@@ -75,6 +75,9 @@ struct EdgeWorldOptions {
   // A command whose expiry is this long after the faults healed must end
   // done (the edge was reachable long enough).
   int64_t reach_ms = 15'000;
+  // The checkers' self-test: the edges' disks acknowledge syncs and keep
+  // nothing.
+  bool broken_fsync = false;
 };
 
 class EdgeWorld {
@@ -141,7 +144,8 @@ class EdgeWorld {
   uint64_t next_session_ = 1;
   std::map<uint64_t, uint64_t> schema_ready_;  // node -> its incarnation
   std::map<uint64_t, Time> no_leader_since_;   // node -> since when
-  std::set<std::pair<int, uint64_t>> cut_;     // (edge, node)
+  std::map<uint64_t, uint64_t> forgot_;     // node -> incarnation that forgot
+  std::set<std::pair<int, uint64_t>> cut_;  // (edge, node)
   bool healed_ = false;
   Time heal_time_ = 0;
   uint64_t commands_issued_ = 0;

@@ -68,6 +68,11 @@ class SimFs {
   // next process starts from what is left.
   size_t Crash(core::Prng& rng);
 
+  // A broken disk (the checkers' self-tests): Sync() acknowledges and
+  // persists nothing.
+  void set_lie_about_sync(bool lie) { lie_about_sync_ = lie; }
+  bool lies_about_sync() const { return lie_about_sync_; }
+
   // A full disk: a write that would make the files hold more than `bytes`
   // fails with SQLITE_FULL (0: no bound).
   void set_capacity_bytes(uint64_t bytes) { capacity_bytes_ = bytes; }
@@ -80,6 +85,7 @@ class SimFs {
  private:
   const int id_;
   bool frozen_ = false;
+  bool lie_about_sync_ = false;
   uint64_t capacity_bytes_ = 0;
   std::map<std::string, std::unique_ptr<SimFile>> files_;
 };

@@ -4,7 +4,8 @@
 //   sim --seed=17 [--trace]        replay one seed, optionally with a trace
 //   sim --check-determinism        run each seed twice, compare trace hashes
 // Knobs: --nodes --clients --ops --keys --faults (intensity, 0 = none)
-//        --broken=fsync|send-before-persist|stale-reads|split-transfers
+//        --broken=fsync|send-before-persist|stale-reads|split-transfers|
+//                 edge-fsync
 //        --sql (the workload as SQL on the real SQLite state machine)
 //        --edges=N (simulated edge devices and their checkers; implies --sql)
 #include <chrono>
@@ -107,7 +108,8 @@ void Usage() {
       "                          writes complete before Submit returns and "
       "the\n"
       "                          leader sends appends while it writes\n"
-      "  --broken=fsync|send-before-persist|stale-reads|split-transfers\n"
+      "  --broken=fsync|send-before-persist|stale-reads|split-transfers|\n"
+      "           edge-fsync\n"
       "                          break a component on purpose (the checkers\n"
       "                          must catch it)\n");
 }
@@ -132,6 +134,9 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
   o.broken_send_before_persist = broken == "send-before-persist";
   o.broken_stale_reads = broken == "stale-reads";
   o.broken_split_transfers = broken == "split-transfers";
+  o.broken_edge_fsync = broken == "edge-fsync";
+  if (o.broken_edge_fsync && o.edges == 0) o.edges = 3;
+  if (o.edges > 0) o.sql = true;
   if (o.broken_split_transfers) o.sql = true;
   return o;
 }

@@ -69,6 +69,7 @@ Simulation::Simulation(const SimOptions& options)
     eo.edges = options.edges;
     eo.seed = options.seed;
     eo.fault_intensity = options.fault_intensity;
+    eo.broken_fsync = options.broken_edge_fsync;
     edges_ = std::make_unique<EdgeWorld>(eo, &queue_, rng_.Split(), this);
   }
 }

@@ -86,6 +86,7 @@ struct SimOptions {
   bool broken_send_before_persist = false;  // runtime breaks contract rule 1
   bool broken_stale_reads = false;      // reads served locally, no ReadIndex
   bool broken_split_transfers = false;  // SQL bank legs not atomic
+  bool broken_edge_fsync = false;       // edge disks ack syncs, keep nothing
 };
 
 // The faults of one seed, drawn from it.

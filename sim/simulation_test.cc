@@ -175,6 +175,24 @@ TEST(SimulationRegression, Seed15BrokenDiskDoesNotStormTheNetwork) {
   EXPECT_LT(r.events, 1'000'000u);
 }
 
+// Seeds of the edge simulation that found bugs (with the edges' defaults:
+// 3 edges, the database on the simulated disk): an older twin report undid
+// a newer (1), a power cut took uploaded readings (4), a command ran again
+// on a wiped device (7), a removed voter kept its device (20), nodes out of
+// touch with a leader hid new commands from idle devices (23, 52).
+TEST(SimulationRegression, EdgeSeedsThatFoundBugs) {
+  for (uint64_t seed : {1, 4, 7, 20, 23, 52}) {
+    SimOptions o;
+    o.seed = seed;
+    o.sql = true;
+    o.sql_disk = true;
+    o.edges = 3;
+    const SimResult r = Simulation(o).Run();
+    EXPECT_TRUE(r.passed) << "seed " << seed << ": " << r.failure;
+    EXPECT_GT(r.faults.count("edge readings stored"), 0u) << "seed " << seed;
+  }
+}
+
 // Runs seeds until one fails; returns that seed's failure (empty if none).
 std::string FirstFailure(SimOptions base, uint64_t seeds) {
   for (uint64_t seed = 1; seed <= seeds; ++seed) {
@@ -215,6 +233,17 @@ TEST(SimulationCatches, BankTransfersWhoseLegsAreNotAtomic) {
   o.broken_split_transfers = true;
   const std::string failure = FirstFailure(o, 10);
   EXPECT_NE(failure.find("bank"), std::string::npos) << failure;
+}
+
+TEST(SimulationCatches, EdgeDiskThatAcknowledgesSyncWithoutPersisting) {
+  SimOptions o = Small(0);
+  o.sql = true;
+  o.sql_disk = true;
+  o.edges = 3;
+  o.broken_edge_fsync = true;
+  const std::string failure = FirstFailure(o, 10);
+  EXPECT_NE(failure, "");
+  EXPECT_NE(failure.find("dev-"), std::string::npos) << failure;
 }
 
 }  // namespace
