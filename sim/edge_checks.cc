@@ -163,11 +163,30 @@ void EdgeWorld::Check(uint64_t node) {
           it->second.device_time_ms));
     }
   }
+  std::map<std::string, int64_t> acked;  // incarnation -> the hub's ack
+  for (const auto& row :
+       read("SELECT incarnation, acked FROM edge_streams").rows) {
+    acked[row[0].bytes] = row[1].integer;
+  }
   uint64_t lost_with_disk = 0;
+  uint64_t dropped = 0;
+  uint64_t retained = 0;
   for (const auto& [key, p] : produced_) {
     if (stored.count(key) > 0) continue;
     if (wiped_.count(key.first) > 0) {
       ++lost_with_disk;
+      continue;
+    }
+    if (dropped_.count(key) > 0) {
+      ++dropped;
+      continue;
+    }
+    // Retention deletes what lies max_per_stream below the ack (which only
+    // grows).
+    if (options_.readings_max_per_stream > 0 &&
+        static_cast<int64_t>(key.second) <=
+            acked[key.first] - options_.readings_max_per_stream) {
+      ++retained;
       continue;
     }
     return hub_->Violation(absl::StrFormat(
@@ -177,6 +196,10 @@ void EdgeWorld::Check(uint64_t node) {
   }
   if (lost_with_disk > 0) {
     hub_->Fault("edge readings lost with a wiped disk") += lost_with_disk;
+  }
+  if (dropped > 0) hub_->Fault("edge readings dropped for room") += dropped;
+  if (retained > 0) {
+    hub_->Fault("edge readings deleted by retention") += retained;
   }
   hub_->Fault("edge readings stored") += stored.size();
 

@@ -4,6 +4,7 @@
 // leader's expiry sweep, and an operator issuing commands and desired
 // twins through any node.
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -344,6 +345,24 @@ void EdgeWorld::Sweep() {
     TimedWrite(leader,
                edge::ExpireCommand(Ms(queue_->now()), options_.lock_ms, 100),
                [](absl::StatusOr<sm::CommandResult>) {});
+    if (options_.readings_max_per_stream > 0) {
+      // Retention, as the server's sweeper: the next few streams, each
+      // keeping its newest readings.
+      absl::StatusOr<sm::QueryResult> q = hub_->Read(
+          leader, edge::StreamsQuery(retention_cursor_, /*limit=*/4));
+      edge::Retention r;
+      for (const auto& row : q.ok() ? q->rows : decltype(q->rows){}) {
+        r.streams.push_back(static_cast<uint64_t>(row[0].integer));
+      }
+      retention_cursor_ = r.streams.empty() ? 0 : r.streams.back();
+      if (!r.streams.empty()) {
+        r.per_stream = 50;
+        r.before_ms = std::numeric_limits<int64_t>::min();
+        r.max_per_stream = options_.readings_max_per_stream;
+        TimedWrite(leader, edge::RetentionCommand(r, Ms(queue_->now())),
+                   [](absl::StatusOr<sm::CommandResult>) {});
+      }
+    }
   }
   queue_->After(options_.sweep_ms * kMillisecond, 0xed5e1, [this] { Sweep(); });
 }

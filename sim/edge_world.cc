@@ -77,6 +77,7 @@ EdgeWorld::EdgeWorld(const EdgeWorldOptions& options, EventQueue* queue,
     e->device = absl::StrCat("dev-", i);
     e->rng = rng_.Split();
     e->next_hub = rng_.Uniform(hub_->nodes());
+    e->small_buffer = rng_.Chance(options.small_buffer_share);
     edges_.push_back(std::move(e));
   }
 }
@@ -102,6 +103,11 @@ void EdgeWorld::Boot(Edge& e) {
   edge::StoreOptions so;
   so.path = e.fs->Path("edge.db");
   so.vfs = SimFsVfsName();
+  if (e.small_buffer) {
+    // About 30 readings: full within seconds while the hub is away.
+    so.max_bytes = 30 * edge::ReadingBytes(edge::Reading{"temp", 0, "C", 0, 0});
+    so.policy = edge::FullPolicy::kDropOldest;
+  }
   // A new file is a new incarnation; its id is drawn per process start (a
   // crash may lose a file not yet synced, and its id with it).
   so.incarnation_seed = options_.seed * 7919 +
@@ -130,7 +136,10 @@ void EdgeWorld::Boot(Edge& e) {
     ++hub_->Fault("edge store lost in a crash before it was durable");
     wiped_.insert(e.incarnation);
   }
-  if (changed) e.recorded = 0;
+  if (changed) {
+    e.recorded = 0;
+    e.dropped_upto = 0;
+  }
   if (!changed && e.store->last_sequence() < e.recorded) {
     hub_->Violation(absl::StrFormat(
         "edges: %s's store came back at sequence %d, durable up to %d",
@@ -208,6 +217,7 @@ void EdgeWorld::Tick(Edge& e, uint64_t boot) {
   if (!e.up || e.boot != boot) return;
   const int64_t now = Ms(queue_->now());
   e.core->Sample(now);
+  MarkDropped(e);
   if (e.session != 0) {
     // A welcomed session breaks with its hub node (the hub session went
     // with it); a Hello unanswered for long is given up.
@@ -221,6 +231,22 @@ void EdgeWorld::Tick(Edge& e, uint64_t boot) {
   Edge* ep = &e;
   queue_->After(kMillisecond * std::max<int64_t>(e.core->WakeEveryMs(), 20),
                 0xed700 + e.index, [this, ep, boot] { Tick(*ep, boot); });
+}
+
+void EdgeWorld::MarkDropped(Edge& e) {
+  // Below the store's oldest and above what the hub acknowledged: dropped
+  // (the hub may hold some of them still, if its ack was on the way).
+  const std::string& inc = e.store->incarnation();
+  const uint64_t from = std::max(e.core->stats().acked, e.dropped_upto) + 1;
+  const uint64_t below = e.store->oldest();
+  if (below <= from) return;
+  for (auto it = produced_.lower_bound({inc, from});
+       it != produced_.end() && it->first.first == inc &&
+       it->first.second < below;
+       ++it) {
+    dropped_.insert(it->first);
+  }
+  e.dropped_upto = below - 1;
 }
 
 void EdgeWorld::Record(Edge& e) {

@@ -9,7 +9,8 @@
 //
 // Checkers, once everything settled after the faults healed:
 // - every reading an edge stored durably (and did not lose with a wiped
-//   disk) is in the hub exactly once, with its value; the hub holds no
+//   disk, drop under its full-buffer policy, or see deleted by the hub's
+//   retention) is in the hub exactly once, with its value; the hub holds no
 //   reading the edge did not make durable; a crash takes nothing durable
 //   (the store syncs before it uploads: what was not synced may be lost,
 //   as the store documents);
@@ -75,6 +76,11 @@ struct EdgeWorldOptions {
   // A command whose expiry is this long after the faults healed must end
   // done (the edge was reachable long enough).
   int64_t reach_ms = 15'000;
+  // Retention (the leader keeps each stream's newest this many readings;
+  // 0: all), and the share of edges with a small buffer that drops its
+  // oldest readings when full: both drawn from the seed by Simulation.
+  int64_t readings_max_per_stream = 0;
+  double small_buffer_share = 0;
   // The checkers' self-test: the edges' disks acknowledge syncs and keep
   // nothing.
   bool broken_fsync = false;
@@ -108,6 +114,8 @@ class EdgeWorld {
   void Crash(Edge& e, bool wipe);
   void Tick(Edge& e, uint64_t boot);
   void Record(Edge& e);
+  // Marks the ledger's readings the store dropped for room.
+  void MarkDropped(Edge& e);
   void Connect(Edge& e);
   void EndSession(Edge& e, const char* why);
   void Pump(Edge& e);
@@ -164,6 +172,9 @@ class EdgeWorld {
   // (incarnation, seq) -> the reading the edge stored durably.
   std::map<std::pair<std::string, uint64_t>, Produced> produced_;
   std::set<std::string> wiped_;
+  // Readings an edge dropped (full buffer, its documented policy).
+  std::set<std::pair<std::string, uint64_t>> dropped_;
+  uint64_t retention_cursor_ = 0;
   struct Run {
     int edge;
     Time at;

@@ -28,10 +28,12 @@ struct EdgeWorld::Edge {
   std::unique_ptr<edge::Actuator> actuator;
   std::unique_ptr<edge::AgentCore> core;
   bool up = false;
-  uint64_t boot = 0;        // Processes started.
-  uint64_t wipes = 0;       // Disks lost.
-  uint64_t recorded = 0;    // The highest sequence in the ledger.
-  std::string incarnation;  // The store's, at the last boot.
+  uint64_t boot = 0;          // Processes started.
+  uint64_t wipes = 0;         // Disks lost.
+  uint64_t recorded = 0;      // The highest sequence in the ledger.
+  std::string incarnation;    // The store's, at the last boot.
+  bool small_buffer = false;  // Drops its oldest readings when full.
+  uint64_t dropped_upto = 0;  // MarkDropped looked below this.
   // The session (0: none), the node it goes to, whether it was welcomed.
   uint64_t session = 0;
   uint64_t node = 0;
