@@ -473,18 +473,22 @@ sm::Command ExpireCommand(int64_t now_ms, int64_t lock_ms, int64_t limit) {
 sm::Command RetentionCommand(const Retention& r, int64_t now_ms) {
   // One statement per stream: its `per_stream` lowest sequences (the
   // primary key's order, no scan beyond them), of which those stored before
-  // the cutoff or more than max_per_stream below the ack go. (One
-  // statement over several streams had SQLite scan each stream whole.)
+  // the cutoff, or more than (max_per_device - what the device's newer
+  // streams hold) below the ack, go. (One statement over several streams
+  // had SQLite scan each stream whole.) A device has few streams, found by
+  // the (device, incarnation) index.
   std::vector<Statement> statements;
   for (uint64_t stream : r.streams) {
     statements.push_back(Statement{
         "DELETE FROM edge_readings WHERE stream = ?1 AND seq IN (SELECT seq "
         "FROM edge_readings WHERE stream = ?1 ORDER BY seq LIMIT ?2) AND "
-        "(hub_time_ms < ?3 OR seq <= (SELECT acked FROM edge_streams WHERE "
-        "stream = ?1) - ?4)",
+        "(hub_time_ms < ?3 OR seq <= (SELECT s.acked - ?4 + (SELECT "
+        "coalesce(sum(n.acked), 0) FROM edge_streams n WHERE n.device = "
+        "s.device AND n.stream > s.stream) FROM edge_streams s WHERE "
+        "s.stream = ?1))",
         {Int(static_cast<int64_t>(std::min(stream, kMaxSequence))),
          Int(r.per_stream), Int(r.before_ms),
-         Int(r.max_per_stream > 0 ? r.max_per_stream : int64_t{1} << 62)},
+         Int(r.max_per_device > 0 ? r.max_per_device : int64_t{1} << 62)},
         {}});
   }
   return Transaction(std::move(statements), now_ms);

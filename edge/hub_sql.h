@@ -187,14 +187,18 @@ sm::Command ExpireCommand(int64_t now_ms, int64_t lock_ms, int64_t limit);
 
 // Retention, in bounded steps: a step looks at a few streams (from
 // StreamsQuery, in turn) and at the per_stream lowest sequences of each,
-// and deletes those stored (hub time) before before_ms or more than
-// max_per_stream sequences below the stream's ack (0: no such bound). Its
-// cost is streams x per_stream rows, whatever the table's size.
+// and deletes those stored (hub time) before before_ms, and those beyond
+// the device's newest max_per_device readings (0: no such bound). Newest
+// is counted by sequence: the device's newer streams (later incarnations)
+// hold their acked sequences, so a stream keeps max_per_device less those
+// below its own ack, and an old incarnation's stream empties once the new
+// ones hold max_per_device. Its cost is streams x per_stream rows, whatever
+// the table's size.
 struct Retention {
   std::vector<uint64_t> streams;
   int64_t per_stream = 1000;
   int64_t before_ms = 0;
-  int64_t max_per_stream = 0;
+  int64_t max_per_device = 0;
 };
 sm::Command RetentionCommand(const Retention& r, int64_t now_ms);
 // Up to `limit` stream ids above `after`, in order.

@@ -425,19 +425,49 @@ TEST_F(HubSqlTest, RetentionKeepsTheNewestSequencesOfAStream) {
   EXPECT_EQ(Upload(Batch(seqs)), 10u);
   Retention r;
   r.streams = {stream_};
-  r.max_per_stream = 4;
+  r.max_per_device = 4;
   ExpectOk(ApplyOk(*sm_, RetentionCommand(r, kNow)));
   EXPECT_EQ(Readings(), 4);
   EXPECT_EQ(QueryValue(*sm_, "SELECT min(seq) FROM edge_readings").integer, 7);
   // Streams outside the step are left alone.
   r.streams = {stream_ + 1};
-  r.max_per_stream = 1;
+  r.max_per_device = 1;
   ExpectOk(ApplyOk(*sm_, RetentionCommand(r, kNow)));
   EXPECT_EQ(Readings(), 4);
   absl::StatusOr<sm::QueryResult> q = sm_->Query(StreamsQuery(0, 10));
   ASSERT_TRUE(q.ok()) << q.status();
   ASSERT_EQ(q->rows.size(), 1u);
   EXPECT_EQ(static_cast<uint64_t>(q->rows[0][0].integer), stream_);
+}
+
+TEST_F(HubSqlTest, RetentionCountsTheDevicesNewerIncarnations) {
+  // d1 wiped its disk twice: incarnations 1 (10 readings), 2 (6), 3 (3).
+  std::vector<uint64_t> ten = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  EXPECT_EQ(Upload(Batch(ten)), 10u);
+  auto stream_of = [&](const char* inc) {
+    return AckedOf(ApplyOk(*sm_, HelloCommand("d1", inc, "s1", 1, kNow)))
+        ->stream;
+  };
+  const uint64_t second = stream_of("inc2");
+  ExpectOk(ApplyOk(
+      *sm_, UploadCommand("d1", second, Batch({1, 2, 3, 4, 5, 6}), kNow)));
+  const uint64_t third = stream_of("inc3");
+  ExpectOk(ApplyOk(*sm_, UploadCommand("d1", third, Batch({1, 2, 3}), kNow)));
+  Retention r;
+  r.streams = {stream_, second, third};
+  r.max_per_device = 8;
+  ExpectOk(ApplyOk(*sm_, RetentionCommand(r, kNow)));
+  // The newest 8: all 3 of the third, 5 of the second, none of the first.
+  auto count = [&](uint64_t stream) {
+    return QueryValue(*sm_,
+                      "SELECT count(*) FROM edge_readings WHERE "
+                      "stream = " +
+                          std::to_string(stream))
+        .integer;
+  };
+  EXPECT_EQ(count(third), 3);
+  EXPECT_EQ(count(second), 5);
+  EXPECT_EQ(count(stream_), 0);
 }
 
 TEST_F(HubSqlTest, SchemaCommandRunsTwice) {

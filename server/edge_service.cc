@@ -647,7 +647,7 @@ void EdgeService::Impl::Sweeper() {
         edge::ExpireCommand(now, options.command_lock_ms, options.sweep_batch),
         [](absl::StatusOr<sm::CommandResult>) {});
     if (options.readings_max_age_ms > 0 ||
-        options.readings_max_per_stream > 0) {
+        options.readings_max_per_device > 0) {
       RetentionStep(now);
     }
     l.lock();
@@ -681,7 +681,7 @@ void EdgeService::Impl::RetentionStep(int64_t now) {
   r.before_ms = options.readings_max_age_ms > 0
                     ? now - options.readings_max_age_ms
                     : std::numeric_limits<int64_t>::min();
-  r.max_per_stream = options.readings_max_per_stream;
+  r.max_per_device = options.readings_max_per_device;
   Write(edge::RetentionCommand(r, now),
         [](absl::StatusOr<sm::CommandResult>) {});
 }

@@ -136,7 +136,7 @@ class EdgeServiceTest : public ::testing::Test {
                     .Start([](ServerOptions& o) {
                       o.edge.command_lock_ms = 300;
                       o.edge.sweep_ms = 50;
-                      o.edge.readings_max_per_stream = 1000;
+                      o.edge.readings_max_per_device = 1000;
                     })
                     .ok());
     ASSERT_TRUE(server_.node().PutUser("pump-1", kToken, sm::kPermDevice).ok());
@@ -200,7 +200,7 @@ TEST_F(EdgeServiceTest, UploadsAreStoredOnceAndAcked) {
   EXPECT_EQ(Query("SELECT acked FROM edge_streams").integer, 150);
 }
 
-TEST_F(EdgeServiceTest, TheLeaderKeepsTheNewestReadingsOfEachStream) {
+TEST_F(EdgeServiceTest, TheLeaderKeepsTheNewestReadingsOfEachDevice) {
   Device d(server_.endpoint(), "pump-1", kToken);
   d.Hello();
   EXPECT_EQ(d.Upload(1, 1, 1000).acked_sequence(), 1000u);

@@ -56,9 +56,9 @@ struct EdgeOptions {
   int64_t sweep_ms = 1'000;
   // Readings stored longer than this are deleted (0: kept).
   int64_t readings_max_age_ms = 0;
-  // Readings more than this many sequences below their stream's ack are
-  // deleted (0: kept): each device incarnation keeps its newest ones.
-  int64_t readings_max_per_stream = 0;
+  // Each device keeps its newest this many readings (counted by sequence,
+  // over its incarnations); the leader deletes the rest (0: kept).
+  int64_t readings_max_per_device = 0;
   // Commands a sweep ends at most; readings it looks at per stream.
   int64_t sweep_batch = 1'000;
   // Streams a sweep's retention step visits (in turn, all over time).

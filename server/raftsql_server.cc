@@ -126,10 +126,10 @@ ABSL_FLAG(int64_t, edge_command_lock_ms, 30'000,
 ABSL_FLAG(int64_t, edge_readings_max_age_s, 0,
           "Edge readings stored longer than this are deleted by the "
           "leader, in bounded batches (0: kept).");
-ABSL_FLAG(int64_t, edge_readings_max_per_stream, 0,
-          "Each device incarnation keeps its newest this many reading "
-          "sequences; the leader deletes older ones in bounded steps (0: "
-          "kept).");
+ABSL_FLAG(int64_t, edge_readings_max_per_device, 0,
+          "Each device keeps its newest this many readings (counted by "
+          "sequence, over its incarnations); the leader deletes older ones "
+          "in bounded steps (0: kept).");
 ABSL_FLAG(int64_t, edge_sweep_ms, 1000,
           "How often edge sessions look for commands whose lock ran out, "
           "and the leader sweeps expired commands and old readings.");
@@ -252,13 +252,13 @@ int main(int argc, char** argv) {
   o.edge.command_lock_ms = absl::GetFlag(FLAGS_edge_command_lock_ms);
   o.edge.readings_max_age_ms =
       absl::GetFlag(FLAGS_edge_readings_max_age_s) * 1000;
-  o.edge.readings_max_per_stream =
-      absl::GetFlag(FLAGS_edge_readings_max_per_stream);
+  o.edge.readings_max_per_device =
+      absl::GetFlag(FLAGS_edge_readings_max_per_device);
   o.edge.sweep_ms = absl::GetFlag(FLAGS_edge_sweep_ms);
   o.edge.max_sessions = absl::GetFlag(FLAGS_edge_max_sessions);
   o.edge.no_leader_ms = absl::GetFlag(FLAGS_edge_no_leader_ms);
   if (o.edge.command_lock_ms < 1 || o.edge.readings_max_age_ms < 0 ||
-      o.edge.readings_max_per_stream < 0 || o.edge.sweep_ms < 10 ||
+      o.edge.readings_max_per_device < 0 || o.edge.sweep_ms < 10 ||
       o.edge.max_sessions < 1 || o.edge.no_leader_ms < 1) {
     std::fprintf(stderr,
                  "raftsql: need --edge_command_lock_ms >= 1, "

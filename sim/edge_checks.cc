@@ -163,10 +163,16 @@ void EdgeWorld::Check(uint64_t node) {
           it->second.device_time_ms));
     }
   }
-  std::map<std::string, int64_t> acked;  // incarnation -> the hub's ack
+  // incarnation -> its ack plus what the device's newer streams hold:
+  // retention deletes what lies max_per_device below that (which only
+  // grows).
+  std::map<std::string, int64_t> kept_from;
   for (const auto& row :
-       read("SELECT incarnation, acked FROM edge_streams").rows) {
-    acked[row[0].bytes] = row[1].integer;
+       read("SELECT s.incarnation, s.acked + (SELECT coalesce(sum(n.acked), "
+            "0) FROM edge_streams n WHERE n.device = s.device AND n.stream > "
+            "s.stream) FROM edge_streams s")
+           .rows) {
+    kept_from[row[0].bytes] = row[1].integer;
   }
   uint64_t lost_with_disk = 0;
   uint64_t dropped = 0;
@@ -181,11 +187,9 @@ void EdgeWorld::Check(uint64_t node) {
       ++dropped;
       continue;
     }
-    // Retention deletes what lies max_per_stream below the ack (which only
-    // grows).
-    if (options_.readings_max_per_stream > 0 &&
+    if (options_.readings_max_per_device > 0 &&
         static_cast<int64_t>(key.second) <=
-            acked[key.first] - options_.readings_max_per_stream) {
+            kept_from[key.first] - options_.readings_max_per_device) {
       ++retained;
       continue;
     }

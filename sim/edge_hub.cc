@@ -345,9 +345,9 @@ void EdgeWorld::Sweep() {
     TimedWrite(leader,
                edge::ExpireCommand(Ms(queue_->now()), options_.lock_ms, 100),
                [](absl::StatusOr<sm::CommandResult>) {});
-    if (options_.readings_max_per_stream > 0) {
+    if (options_.readings_max_per_device > 0) {
       // Retention, as the server's sweeper: the next few streams, each
-      // keeping its newest readings.
+      // device keeping its newest readings.
       absl::StatusOr<sm::QueryResult> q = hub_->Read(
           leader, edge::StreamsQuery(retention_cursor_, /*limit=*/4));
       edge::Retention r;
@@ -358,7 +358,7 @@ void EdgeWorld::Sweep() {
       if (!r.streams.empty()) {
         r.per_stream = 50;
         r.before_ms = std::numeric_limits<int64_t>::min();
-        r.max_per_stream = options_.readings_max_per_stream;
+        r.max_per_device = options_.readings_max_per_device;
         TimedWrite(leader, edge::RetentionCommand(r, Ms(queue_->now())),
                    [](absl::StatusOr<sm::CommandResult>) {});
       }

@@ -76,10 +76,10 @@ struct EdgeWorldOptions {
   // A command whose expiry is this long after the faults healed must end
   // done (the edge was reachable long enough).
   int64_t reach_ms = 15'000;
-  // Retention (the leader keeps each stream's newest this many readings;
+  // Retention (the leader keeps each device's newest this many readings;
   // 0: all), and the share of edges with a small buffer that drops its
   // oldest readings when full: both drawn from the seed by Simulation.
-  int64_t readings_max_per_stream = 0;
+  int64_t readings_max_per_device = 0;
   double small_buffer_share = 0;
   // The checkers' self-test: the edges' disks acknowledge syncs and keep
   // nothing.

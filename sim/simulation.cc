@@ -70,10 +70,10 @@ Simulation::Simulation(const SimOptions& options)
     eo.seed = options.seed;
     eo.fault_intensity = options.fault_intensity;
     eo.broken_fsync = options.broken_edge_fsync;
-    // Half the seeds keep 20-200 readings per stream; a third of the
+    // Half the seeds keep 20-200 readings per device; a third of the
     // edges, in half the seeds, have a buffer that fills.
     core::Prng draw(options.seed * 0xed9e5 + 7);
-    eo.readings_max_per_stream =
+    eo.readings_max_per_device =
         draw.Chance(0.5) ? static_cast<int64_t>(draw.Range(20, 200)) : 0;
     eo.small_buffer_share = draw.Chance(0.5) ? 0.34 : 0;
     edges_ = std::make_unique<EdgeWorld>(eo, &queue_, rng_.Split(), this);
