@@ -92,14 +92,23 @@ constexpr const char* kSchema[] = {
 // starts at base + 1 (if base + 1 is stored, the run ends at the first
 // stored sequence past base without a successor). ?1 stream, ?2 device
 // (the stream must be its), ?3 oldest - 1, ?4 now.
+// ?3: what the edge no longer holds (oldest - 1); ?5: the upload's last
+// sequence. From base = max(acked, ?3), the ack moves over the run of
+// stored sequences. When the run reaches ?5 (one range count, the usual
+// contiguous upload) the walk starts there; else it walks from base, one
+// lookup per sequence (a walk from base for every upload doubled the
+// index lookups of an upload).
 constexpr char kAdvance[] =
-    "UPDATE edge_streams SET last_seen_ms = ?4, acked = CASE WHEN EXISTS("
-    "SELECT 1 FROM edge_readings WHERE stream = ?1 AND "
-    "seq = max(edge_streams.acked, ?3) + 1) THEN (SELECT r.seq FROM "
-    "edge_readings r WHERE r.stream = ?1 AND "
-    "r.seq > max(edge_streams.acked, ?3) AND NOT EXISTS(SELECT 1 FROM "
-    "edge_readings n WHERE n.stream = ?1 AND n.seq = r.seq + 1) "
-    "ORDER BY r.seq LIMIT 1) ELSE max(edge_streams.acked, ?3) END "
+    "UPDATE edge_streams SET last_seen_ms = ?4, acked = CASE WHEN NOT "
+    "EXISTS(SELECT 1 FROM edge_readings WHERE stream = ?1 AND "
+    "seq = max(edge_streams.acked, ?3) + 1) THEN max(edge_streams.acked, ?3) "
+    "ELSE (SELECT r.seq FROM edge_readings r WHERE r.stream = ?1 AND "
+    "r.seq >= CASE WHEN ?5 > max(edge_streams.acked, ?3) AND (SELECT "
+    "count(*) FROM edge_readings c WHERE c.stream = ?1 AND c.seq > "
+    "max(edge_streams.acked, ?3) AND c.seq <= ?5) = ?5 - "
+    "max(edge_streams.acked, ?3) THEN ?5 ELSE max(edge_streams.acked, ?3) + "
+    "1 END AND NOT EXISTS(SELECT 1 FROM edge_readings n WHERE n.stream = ?1 "
+    "AND n.seq = r.seq + 1) ORDER BY r.seq LIMIT 1) END "
     "WHERE stream = ?1 AND device = ?2 RETURNING stream, acked";
 
 // Readings go in statements of this many rows (the last one fewer), so
@@ -344,9 +353,11 @@ sm::Command UploadCommand(absl::string_view device, uint64_t stream,
       {}});
   const uint64_t below =
       upload.oldest_sequence == 0 ? 0 : upload.oldest_sequence - 1;
+  const uint64_t last = rs.empty() ? 0 : rs.back().sequence;
   s.push_back(Statement{kAdvance,
                         {Int(static_cast<int64_t>(stream)), Text(device),
-                         Int(static_cast<int64_t>(below)), Int(now_ms)},
+                         Int(static_cast<int64_t>(below)), Int(now_ms),
+                         Int(static_cast<int64_t>(last))},
                         {}});
   return Transaction(std::move(s), now_ms);
 }
