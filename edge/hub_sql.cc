@@ -112,23 +112,25 @@ constexpr char kAdvance[] =
     "WHERE stream = ?1 AND device = ?2 RETURNING stream, acked";
 
 // Readings go in statements of this many rows (the last one fewer), so
-// that full batches share one cached statement.
-constexpr size_t kRowsPerInsert = 64;
+// that full batches share one cached statement: a 100-reading upload is
+// one statement.
+constexpr size_t kRowsPerInsert = 128;
 
 std::string InsertSql(size_t rows) {
-  // Into ?1's stream only if it is ?3's: a device writes only its own.
+  // Anonymous parameters, numbered in order (the SQL text travels in every
+  // log entry: "(?,?,?,?,?)" per row, not "(?4, ?5, ?6, ?7, ?8)"): the
+  // stream and hub time, the rows, then the stream and device again. Into
+  // the stream only if it is the device's: a device writes only its own.
   std::string sql =
       "INSERT INTO edge_readings(stream, seq, sensor, value, unit, "
-      "device_time_ms, hub_time_ms) SELECT ?1, column1, column2, column3, "
-      "column4, column5, ?2 FROM (VALUES ";
-  for (size_t i = 0; i < rows; ++i) {
-    const size_t p = 4 + 5 * i;
-    absl::StrAppend(&sql, i == 0 ? "" : ", ", "(?", p, ", ?", p + 1, ", ?",
-                    p + 2, ", ?", p + 3, ", ?", p + 4, ")");
-  }
+      "device_time_ms, hub_time_ms) SELECT ?, column1, column2, column3, "
+      "column4, column5, ? FROM (VALUES ";
+  sql.reserve(sql.size() + 12 * rows + 128);
+  for (size_t i = 0; i < rows; ++i)
+    sql += i == 0 ? "(?,?,?,?,?)" : ",(?,?,?,?,?)";
   sql +=
-      ") WHERE EXISTS(SELECT 1 FROM edge_streams WHERE stream = ?1 AND "
-      "device = ?3) ON CONFLICT(stream, seq) DO NOTHING";
+      ") WHERE EXISTS(SELECT 1 FROM edge_streams WHERE stream = ? AND "
+      "device = ?) ON CONFLICT(stream, seq) DO NOTHING";
   return sql;
 }
 
@@ -332,9 +334,8 @@ sm::Command UploadCommand(absl::string_view device, uint64_t stream,
   for (size_t from = 0; from < rs.size(); from += kRowsPerInsert) {
     const size_t n = std::min(kRowsPerInsert, rs.size() - from);
     Statement insert{InsertSql(n), {}, {}};
-    insert.positional.reserve(3 + 5 * n);
-    insert.positional = {Int(static_cast<int64_t>(stream)), Int(now_ms),
-                         Text(device)};
+    insert.positional.reserve(4 + 5 * n);
+    insert.positional = {Int(static_cast<int64_t>(stream)), Int(now_ms)};
     for (size_t i = from; i < from + n; ++i) {
       insert.positional.push_back(Int(static_cast<int64_t>(rs[i].sequence)));
       insert.positional.push_back(Text(rs[i].sensor));
@@ -342,6 +343,8 @@ sm::Command UploadCommand(absl::string_view device, uint64_t stream,
       insert.positional.push_back(Text(rs[i].unit));
       insert.positional.push_back(Int(rs[i].device_time_ms));
     }
+    insert.positional.push_back(Int(static_cast<int64_t>(stream)));
+    insert.positional.push_back(Text(device));
     s.push_back(std::move(insert));
   }
   s.push_back(Statement{
