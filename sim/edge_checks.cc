@@ -82,42 +82,28 @@ bool EdgeWorld::Settled(uint64_t node) {
                               " commands issued after healing not in yet");
     return false;
   }
-  auto count = [&](const char* sql) -> int64_t {
+  // The rows (a name, a description) that keep the run from settling.
+  auto pending = [&](const char* what, const char* sql) {
     absl::StatusOr<sm::QueryResult> q = hub_->Read(node, sm::Statement{sql});
-    if (!q.ok() || q->rows.size() != 1) return -1;
-    return q->rows[0][0].integer;
+    if (!q.ok()) {
+      unsettled_ = absl::StrCat(what, ": ", q.status().message());
+      return true;
+    }
+    if (q->rows.empty()) return false;
+    unsettled_ = absl::StrCat(q->rows.size(), " ", what, ":");
+    for (const auto& row : q->rows) {
+      absl::StrAppend(&unsettled_, " ", row[0].bytes, " (", row[1].bytes, ")");
+    }
+    return true;
   };
-  if (const int64_t open =
-          count("SELECT count(*) FROM edge_commands WHERE status IN "
-                "('queued', 'delivered')");
-      open != 0) {
-    unsettled_ = absl::StrCat(open, " commands open:");
-    absl::StatusOr<sm::QueryResult> q = hub_->Read(
-        node, sm::Statement{"SELECT id, device, status, attempts, "
-                            "max_attempts, delivered_ms, expires_ms FROM "
-                            "edge_commands WHERE status IN ('queued', "
-                            "'delivered')"});
-    for (const auto& row : q.ok() ? q->rows : decltype(q->rows){}) {
-      absl::StrAppend(&unsettled_, " ", row[0].bytes, " (", row[1].bytes, " ",
-                      row[2].bytes, " ", row[3].integer, "/", row[4].integer,
-                      " at ", row[5].integer, "ms, expires ", row[6].integer,
-                      "ms)");
-    }
-    return false;
-  }
-  if (const int64_t twins = count(
-          "SELECT count(*) FROM edge_twins WHERE reported_desired_version "
-          "<> desired_version");
-      twins != 0) {
-    unsettled_ = absl::StrCat(twins, " twins not reported:");
-    absl::StatusOr<sm::QueryResult> q = hub_->Read(
-        node, sm::Statement{"SELECT device, desired_version, "
-                            "reported_desired_version FROM edge_twins WHERE "
-                            "reported_desired_version <> desired_version"});
-    for (const auto& row : q.ok() ? q->rows : decltype(q->rows){}) {
-      absl::StrAppend(&unsettled_, " ", row[0].bytes, " desired v",
-                      row[1].integer, ", reported v", row[2].integer);
-    }
+  if (pending("commands open",
+              "SELECT id, device || ' ' || status || ' ' || attempts || '/' "
+              "|| max_attempts || ', expires ' || expires_ms || 'ms' FROM "
+              "edge_commands WHERE status IN ('queued', 'delivered')") ||
+      pending("twins not reported",
+              "SELECT device, 'desired v' || desired_version || ', reported "
+              "v' || reported_desired_version FROM edge_twins WHERE "
+              "reported_desired_version <> desired_version")) {
     return false;
   }
   settled_ = true;
