@@ -216,13 +216,6 @@ void AgentCore::OnDesired(const pb::DesiredTwin& d, Out* out) {
 
 bool AgentCore::Flush(int64_t now_ms, Out* out) {
   if (twin_version_reported_ != store_->twin_version()) ReportTwin(out);
-  // The hub may only hold what survives this edge's power cut.
-  if (in_flight_.size() < options_.window && now_ms >= resend_at_ &&
-      store_->last_sequence() > sent_up_to_ &&
-      store_->durable_sequence() < store_->last_sequence() &&
-      !store_->MakeDurable().ok()) {
-    return false;
-  }
   while (in_flight_.size() < options_.window && now_ms >= resend_at_) {
     absl::StatusOr<std::vector<Reading>> pending =
         store_->Pending(sent_up_to_, options_.batch_max);
@@ -233,6 +226,12 @@ bool AgentCore::Flush(int64_t now_ms, Out* out) {
         pending->front().device_time_ms + options_.batch_ms <= now_ms ||
         SourcesDone();
     if (!full && !old_enough) break;
+    // The hub may only hold what survives this edge's power cut (one
+    // checkpoint covers every batch sent now).
+    if (pending->back().sequence > store_->durable_sequence() &&
+        !store_->MakeDurable().ok()) {
+      return false;
+    }
     pb::EdgeUp up;
     pb::Upload* u = up.mutable_upload();
     u->set_batch(next_batch_++);
