@@ -1,6 +1,9 @@
 #include "edge/edge_store.h"
 
+#include <cstdio>
+#include <filesystem>
 #include <random>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -70,6 +73,38 @@ uint64_t* CounterOf(StoreCounters& c, int i) {
 
 absl::StatusOr<std::unique_ptr<EdgeStore>> EdgeStore::Open(
     const StoreOptions& options) {
+  absl::StatusOr<std::unique_ptr<EdgeStore>> store = OpenOnce(options);
+  if (store.ok() || !options.replace_corrupt ||
+      store.status().code() != absl::StatusCode::kDataLoss) {
+    return store;
+  }
+  auto rename = [&options](const std::string& from, const std::string& to) {
+    if (options.rename) return options.rename(from, to);
+    std::error_code ec;
+    std::filesystem::rename(from, to, ec);
+    if (ec == std::errc::no_such_file_or_directory) {
+      return absl::NotFoundError(from);
+    }
+    return ec ? absl::InternalError(
+                    absl::StrCat("rename ", from, ": ", ec.message()))
+              : absl::OkStatus();
+  };
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    const std::string from = options.path + suffix;
+    absl::Status s = rename(from, options.path + ".corrupt" + suffix);
+    if (!s.ok() && !absl::IsNotFound(s)) return s;
+  }
+  std::fprintf(stderr,
+               "edge: the store %s cannot be read (%s): moved to %s.corrupt, "
+               "starting a new one\n",
+               options.path.c_str(),
+               std::string(store.status().message()).c_str(),
+               options.path.c_str());
+  return OpenOnce(options);
+}
+
+absl::StatusOr<std::unique_ptr<EdgeStore>> EdgeStore::OpenOnce(
+    const StoreOptions& options) {
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(options.path.c_str(), &db,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
@@ -80,7 +115,13 @@ absl::StatusOr<std::unique_ptr<EdgeStore>> EdgeStore::Open(
         absl::StrCat("cannot open the edge store ", options.path, ": ", why));
   }
   std::unique_ptr<EdgeStore> store(new EdgeStore(options, db));
-  if (absl::Status s = store->Init(); !s.ok()) return s;
+  if (absl::Status s = store->Init(); !s.ok()) {
+    const int rc = sqlite3_errcode(db) & 0xff;
+    if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB) {
+      return absl::DataLossError(s.message());
+    }
+    return s;
+  }
   return store;
 }
 

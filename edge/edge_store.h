@@ -50,6 +50,15 @@ struct StoreOptions {
   // The SQLite VFS to open the file with (null: the default; the
   // simulator's SimFs).
   const char* vfs = nullptr;
+  // A store SQLite cannot read (a damaged disk or card: "file is not a
+  // database", "malformed") is moved aside to <path>.corrupt and a new
+  // one made, a new incarnation, so that the device keeps working; what
+  // the old one held and the hub had not acknowledged is lost (the hub
+  // keeps the rest). False: Open fails with DATA_LOSS.
+  bool replace_corrupt = true;
+  // Renames a file (null: the file system's rename), for moving a corrupt
+  // store aside; NOT_FOUND if there is no such file.
+  std::function<absl::Status(const std::string&, const std::string&)> rename;
   // Where a new incarnation's id comes from: 0 the OS's randomness, else
   // this seed (the simulator's, so that a run repeats).
   uint64_t incarnation_seed = 0;
@@ -133,6 +142,10 @@ class EdgeStore {
 
  private:
   EdgeStore(StoreOptions options, sqlite3* db);
+  // Open without the corrupt store's replacement; DATA_LOSS if SQLite
+  // cannot read the file.
+  static absl::StatusOr<std::unique_ptr<EdgeStore>> OpenOnce(
+      const StoreOptions& options);
   absl::Status Init();
   absl::Status Exec(const std::string& sql);
   absl::Status SaveCounters();

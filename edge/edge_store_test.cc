@@ -238,5 +238,32 @@ TEST_F(EdgeStoreTest, MakeDurableCoversEverySequenceStored) {
   EXPECT_EQ(s->durable_sequence(), 4u);
 }
 
+TEST_F(EdgeStoreTest, AStoreThatCannotBeReadIsMovedAsideAndReplaced) {
+  std::string first;
+  {
+    auto s = Open();
+    first = s->incarnation();
+  }
+  // A damaged card: the file's first page is garbage.
+  {
+    std::FILE* f = std::fopen(options_.path.c_str(), "r+b");
+    ASSERT_NE(f, nullptr);
+    const std::string junk(4096, 'x');
+    std::fwrite(junk.data(), 1, junk.size(), f);
+    std::fclose(f);
+  }
+  options_.replace_corrupt = false;
+  absl::StatusOr<std::unique_ptr<EdgeStore>> refused =
+      EdgeStore::Open(options_);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  options_.replace_corrupt = true;
+  auto s = Open();
+  ASSERT_NE(s, nullptr);
+  EXPECT_NE(s->incarnation(), first);
+  EXPECT_EQ(s->last_sequence(), 0u);
+  EXPECT_TRUE(std::filesystem::exists(options_.path + ".corrupt"));
+}
+
 }  // namespace
 }  // namespace raftsql::edge
