@@ -103,6 +103,7 @@ void EdgeWorld::Boot(Edge& e) {
   edge::StoreOptions so;
   so.path = e.fs->Path("edge.db");
   so.vfs = SimFsVfsName();
+  so.rename = SimFsRename;  // A store SQLite cannot read is moved aside.
   if (e.small_buffer) {
     // About 30 readings: full within seconds while the hub is away.
     so.max_bytes = 30 * edge::ReadingBytes(edge::Reading{"temp", 0, "C", 0, 0});
