@@ -204,7 +204,9 @@ void EdgeWorld::Check(uint64_t node) {
     const std::string& status = row[1].bytes;
     const int64_t expires = row[2].integer;
     known.insert(id);
-    const std::vector<Run>& runs = runs_[id];
+    auto ran = runs_.find(id);
+    const std::vector<Run> none;
+    const std::vector<Run>& runs = ran == runs_.end() ? none : ran->second;
     if (runs.size() > 1) {
       return hub_->Violation(absl::StrFormat(
           "edges: command %s ran %d times (at %dms and %dms)", id, runs.size(),
@@ -225,18 +227,18 @@ void EdgeWorld::Check(uint64_t node) {
           "edges: command %s is %s but ran %d times", id, status, runs.size()));
     }
     // Ended for a documented reason before it could expire: out of
-    // attempts, or its store gone.
+    // attempts, or its store gone ("... gone (<incarnation>): ...").
     const std::string& detail = row[4].bytes;
-    const bool gave_up = detail.rfind("no answer after", 0) == 0 ||
-                         detail.rfind("delivered to a store", 0) == 0;
+    const bool to_gone_store = detail.rfind("delivered to a store", 0) == 0;
+    const bool gave_up =
+        to_gone_store || detail.rfind("no answer after", 0) == 0;
     // A store wiped just before the faults healed may have been sent a
     // command by its stale session: that command ends as its store did.
-    bool store_gone = false;
-    for (const std::string& inc : wiped_) {
-      store_gone |=
-          detail.find(absl::StrCat("(", inc, ")")) != std::string::npos;
-    }
-    if (detail.rfind("delivered to a store", 0) == 0 && !store_gone) {
+    const size_t open = detail.find('(');
+    const bool store_gone =
+        to_gone_store && open != std::string::npos &&
+        wiped_.count(detail.substr(open + 1, detail.find(')') - open - 1)) > 0;
+    if (to_gone_store && !store_gone) {
       return hub_->Violation(absl::StrFormat(
           "edges: command %s ended \"%s\", but that store was not lost", id,
           detail));
@@ -261,25 +263,26 @@ void EdgeWorld::Check(uint64_t node) {
     }
   }
 
-  // Devices: each shows connected through the session it is in.
+  // Devices: each shows connected through the session it is in (devices
+  // are "dev-<index>").
   for (const auto& row :
-       read("SELECT device, connected, session FROM edge_devices").rows) {
-    for (const auto& e : edges_) {
-      if (e->device != row[0].bytes) continue;
-      const Session* s = Live(e->session);
-      if (s == nullptr || row[1].integer != 1 || row[2].bytes != s->name) {
-        return hub_->Violation(absl::StrFormat(
-            "edges: %s shows connected=%d through session %s, but is in %s",
-            e->device, row[1].integer, row[2].bytes,
-            s == nullptr ? "none" : s->name));
-      }
+       read("SELECT substr(device, 5), connected, session FROM edge_devices")
+           .rows) {
+    const Edge& e = *edges_[std::stoul(row[0].bytes) - 1];
+    const Session* s = Live(e.session);
+    if (s == nullptr || row[1].integer != 1 || row[2].bytes != s->name) {
+      return hub_->Violation(absl::StrFormat(
+          "edges: %s shows connected=%d through session %s, but is in %s",
+          e.device, row[1].integer, row[2].bytes,
+          s == nullptr ? "none" : s->name));
     }
   }
 
   // Twins: what each device reports reflects what is desired.
-  for (const auto& row :
-       read("SELECT device, key, desired, reported FROM edge_twin_delta")
-           .rows) {
+  const sm::QueryResult delta =
+      read("SELECT device, key, desired, reported FROM edge_twin_delta");
+  if (!delta.rows.empty()) {
+    const auto& row = delta.rows[0];
     return hub_->Violation(absl::StrFormat(
         "edges: %s reports %s = %s, desired %s", row[0].bytes, row[1].bytes,
         row[3].DebugString(), row[2].DebugString()));

@@ -19,10 +19,6 @@ namespace raftsql::sim {
 
 namespace pb = ::raftsql::edge::v1;
 
-namespace {
-int64_t Ms(Time t) { return static_cast<int64_t>(t / kMillisecond); }
-}  // namespace
-
 EdgeWorld::Session* EdgeWorld::Live(uint64_t session) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return nullptr;
@@ -62,15 +58,14 @@ void EdgeWorld::HubWrite(uint64_t session, sm::Command c,
 }
 
 void EdgeWorld::HubSend(Session& s, std::string bytes) {
-  const Time at = std::max(queue_->now() + hub_->Latency(), s.down_at + 1);
-  s.down_at = at;
   const uint64_t session = s.id;
   const int edge = s.edge;
-  const std::pair<int, uint64_t> link{s.edge, s.node};
-  queue_->At(at, 0xed0d, [this, session, edge, link, bytes = std::move(bytes)] {
-    if (cut_.count(link) > 0) return;
-    Deliver(*edges_[edge - 1], session, bytes);
-  });
+  const uint64_t node = s.node;
+  queue_->At(InOrder(&s.down_at), 0xed0d,
+             [this, session, edge, node, bytes = std::move(bytes)] {
+               if (cut_.count({edge, node}) > 0) return;
+               Deliver(*edges_[edge - 1], session, bytes);
+             });
 }
 
 void EdgeWorld::HubEnd(Session& s, const std::string& why) {
@@ -87,36 +82,31 @@ void EdgeWorld::HubEnd(Session& s, const std::string& why) {
   // The edge sees its stream end.
   const uint64_t session = s.id;
   const int edge = s.edge;
-  queue_->At(std::max(queue_->now() + hub_->Latency(), s.down_at + 1), 0xed0e,
-             [this, session, edge] {
-               Edge& e = *edges_[edge - 1];
-               if (e.up && e.session == session) {
-                 EndSession(e, "the hub ended the session");
-               }
-             });
+  queue_->At(InOrder(&s.down_at), 0xed0e, [this, session, edge] {
+    Edge& e = *edges_[edge - 1];
+    if (e.up && e.session == session) {
+      EndSession(e, "the hub ended the session");
+    }
+  });
 }
 
-void EdgeWorld::HubReceive(uint64_t session, const std::string& bytes) {
+void EdgeWorld::HubReceive(Edge& e, uint64_t session,
+                           const std::string& bytes) {
   pb::EdgeUp up;
   CHECK(up.ParseFromString(bytes));
   auto it = sessions_.find(session);
   if (it == sessions_.end()) {
-    // A connection opens with its Hello.
-    if (up.kind_case() != pb::EdgeUp::kHello) return;
-    int edge = 0;
-    for (auto& e : edges_) {
-      if (e->session == session) edge = e->index;
-    }
-    if (edge == 0) return;  // The edge gave up on it.
-    const uint64_t node = edges_[edge - 1]->node;
+    // A connection opens with its Hello (unless the edge gave up on it).
+    if (up.kind_case() != pb::EdgeUp::kHello || e.session != session) return;
+    const uint64_t node = e.node;
     const uint64_t incarnation = hub_->NodeIncarnation(node);
     if (incarnation == 0) return;  // Refused: nobody listens.
     auto s = std::make_unique<Session>();
     s->id = session;
-    s->edge = edge;
+    s->edge = e.index;
     s->node = node;
     s->node_incarnation = incarnation;
-    s->device = edges_[edge - 1]->device;
+    s->device = e.device;
     s->name = absl::StrCat(node, "-", incarnation, "-", session);
     sessions_[session] = std::move(s);
     return OnHello(session, up.hello().incarnation());
@@ -285,8 +275,8 @@ void EdgeWorld::PollSessions() {
       ++it;
     }
   }
-  // A node that knows no leader for long ends its sessions (the server's
-  // sweeper does the same): its devices go to another node.
+  // A node out of touch with a leader for long ends its sessions (the
+  // server's sweeper does the same): its devices go to another node.
   for (uint64_t n = 1; n <= hub_->nodes(); ++n) {
     if (hub_->InContactWithLeader(n)) {
       no_leader_since_.erase(n);

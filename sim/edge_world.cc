@@ -64,8 +64,6 @@ class CountingActuator final : public edge::Actuator {
   std::function<void(const std::string&)> on_run_;
 };
 
-int64_t Ms(Time t) { return static_cast<int64_t>(t / kMillisecond); }
-
 }  // namespace
 
 EdgeWorld::EdgeWorld(const EdgeWorldOptions& options, EventQueue* queue,
@@ -201,7 +199,6 @@ void EdgeWorld::Crash(Edge& e, bool wipe) {
   const size_t lost = e.fs->Crash(e.rng);
   if (wipe) {
     e.fs.reset();
-    ++e.wipes;
     wiped_.insert(inc);
   }
   hub_->Trace(absl::StrFormat("%s %s: %d unsynced writes lost", e.device,
@@ -308,16 +305,21 @@ void EdgeWorld::Pump(Edge& e) {
   Record(e);
 }
 
+Time EdgeWorld::InOrder(Time* last) {
+  *last = std::max(queue_->now() + hub_->Latency(), *last + 1);
+  return *last;
+}
+
 void EdgeWorld::SendUp(Edge& e, std::string bytes) {
-  // A stream delivers in order.
-  const Time at = std::max(queue_->now() + hub_->Latency(), e.up_at + 1);
-  e.up_at = at;
   const uint64_t session = e.session;
-  const std::pair<int, uint64_t> link{e.index, e.node};
-  queue_->At(at, 0xed0b, [this, session, link, bytes = std::move(bytes)] {
-    if (cut_.count(link) > 0) return;  // The stream broke on the way.
-    HubReceive(session, bytes);
-  });
+  const int edge = e.index;
+  const uint64_t node = e.node;
+  queue_->At(InOrder(&e.up_at), 0xed0b,
+             [this, edge, session, node, bytes = std::move(bytes)] {
+               // The stream broke on the way.
+               if (cut_.count({edge, node}) > 0) return;
+               HubReceive(*edges_[edge - 1], session, bytes);
+             });
 }
 
 void EdgeWorld::Deliver(Edge& e, uint64_t session, const std::string& bytes) {

@@ -120,10 +120,13 @@ class EdgeWorld {
   void EndSession(Edge& e, const char* why);
   void Pump(Edge& e);
   void SendUp(Edge& e, std::string bytes);
+  // When a message sent now arrives on a stream whose last one arrives at
+  // `*last` (a stream keeps order); moves `*last` there.
+  Time InOrder(Time* last);
   void Deliver(Edge& e, uint64_t session, const std::string& bytes);
 
   // Hub sessions.
-  void HubReceive(uint64_t session, const std::string& bytes);
+  void HubReceive(Edge& e, uint64_t session, const std::string& bytes);
   void HubSend(Session& s, std::string bytes);
   void HubEnd(Session& s, const std::string& why);
   void OnHello(uint64_t session, std::string incarnation);

@@ -18,6 +18,9 @@ namespace raftsql::sim {
 // outcome unknown), as the server's forwarded writes are.
 inline constexpr Time kWriteTimeout = 3 * kSecond;
 
+// Virtual time as the edges' and the hub's clocks read it.
+inline int64_t Ms(Time t) { return static_cast<int64_t>(t / kMillisecond); }
+
 struct EdgeWorld::Edge {
   int index = 0;
   std::string device;
@@ -29,7 +32,6 @@ struct EdgeWorld::Edge {
   std::unique_ptr<edge::AgentCore> core;
   bool up = false;
   uint64_t boot = 0;          // Processes started.
-  uint64_t wipes = 0;         // Disks lost.
   uint64_t recorded = 0;      // The highest sequence in the ledger.
   std::string incarnation;    // The store's, at the last boot.
   bool small_buffer = false;  // Drops its oldest readings when full.

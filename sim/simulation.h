@@ -206,6 +206,8 @@ class Simulation final : public HubCluster {
   uint64_t& Fault(const std::string& kind) override {
     return result_.faults[kind];
   }
+  // Answers an edge write `why`, a network hop later.
+  void RefuseEdgeWrite(WriteDone done, absl::Status why);
   // The edges' writes that reach a leader, answered when applied there.
   void ProposeEdgeWrite(Slot& s, uint64_t origin, sm::Command c,
                         WriteDone done);

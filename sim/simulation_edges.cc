@@ -1,7 +1,6 @@
 // The cluster as the simulated edges see it (HubCluster): node liveness,
 // writes forwarded to the leader and answered when applied there, local
 // reads.
-#include "absl/strings/str_cat.h"
 #include "sim/simulation.h"
 #include "sim/simulation_internal.h"
 
@@ -22,15 +21,18 @@ bool Simulation::InContactWithLeader(uint64_t node) const {
   return s.up && s.node->raw().raft().InContactWithLeader();
 }
 
+void Simulation::RefuseEdgeWrite(WriteDone done, absl::Status why) {
+  queue_.After(network_->Latency(), 0xed0fa,
+               [done = std::move(done), why = std::move(why)] { done(why); });
+}
+
 void Simulation::Write(uint64_t node, sm::Command c, WriteDone done) {
   Slot& s = *slots_[node - 1];
-  auto fail = [this, &done](const char* why) {
-    queue_.After(network_->Latency(), 0xed0fa, [done = std::move(done), why] {
-      done(absl::UnavailableError(why));
-    });
-  };
   if (!s.up || queue_.now() < s.paused_until) return;  // Lost.
-  if (s.lead == core::kNone) return fail("no leader");
+  if (s.lead == core::kNone) {
+    return RefuseEdgeWrite(std::move(done),
+                           absl::UnavailableError("no leader"));
+  }
   if (s.lead == s.id) return ProposeEdgeWrite(s, node, std::move(c), done);
   // Forwarded to the leader this node knows.
   Slot* leader = slots_[s.lead - 1].get();
@@ -44,10 +46,8 @@ void Simulation::ProposeEdgeWrite(Slot& s, uint64_t origin, sm::Command c,
                                   WriteDone done) {
   if (!s.up || queue_.now() < s.paused_until) return;  // Lost.
   if (s.lead != s.id) {
-    queue_.After(network_->Latency(), 0xed0fc, [done = std::move(done)] {
-      done(absl::UnavailableError("not the leader"));
-    });
-    return;
+    return RefuseEdgeWrite(std::move(done),
+                           absl::UnavailableError("not the leader"));
   }
   // The leader fixes the command's clock and seed (DESIGN.md §3).
   c.timestamp_ms = static_cast<int64_t>(queue_.now() / kMillisecond);
@@ -57,16 +57,14 @@ void Simulation::ProposeEdgeWrite(Slot& s, uint64_t origin, sm::Command c,
   const absl::Status st = s.node->Propose(c.Encode());
   AfterNodeEvent(s);
   if (!st.ok()) {
-    queue_.After(network_->Latency(), 0xed0fd, [done = std::move(done), st] {
-      done(absl::UnavailableError(st.message()));
-    });
-    return;
+    return RefuseEdgeWrite(std::move(done),
+                           absl::UnavailableError(st.message()));
   }
   // The answer travels back to the node the session is on.
-  const Time back = origin == s.id ? 0 : 1;
-  s.pending_edge[id] = [this, back, done = std::move(done)](
+  const bool local = origin == s.id;
+  s.pending_edge[id] = [this, local, done = std::move(done)](
                            absl::StatusOr<sm::CommandResult> r) {
-    queue_.After(back == 0 ? 0 : network_->Latency(), 0xed0fe,
+    queue_.After(local ? 0 : network_->Latency(), 0xed0fe,
                  [done, r = std::move(r)] { done(r); });
   };
 }
