@@ -131,7 +131,6 @@ EdgeStore::EdgeStore(StoreOptions options, sqlite3* db)
 EdgeStore::~EdgeStore() { sqlite3_close(db_); }
 
 absl::Status EdgeStore::Exec(const std::string& sql) {
-  dirty_ = true;
   char* err = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
     absl::Status s = absl::InternalError(
@@ -387,7 +386,6 @@ absl::StatusOr<Outcome> EdgeStore::ExecuteOnce(const std::string& id,
 }
 
 absl::Status EdgeStore::MakeDurable() {
-  if (!dirty_) return absl::OkStatus();
   if (!options_.sync_every_commit) {
     const int rc = sqlite3_wal_checkpoint_v2(
         db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
@@ -396,7 +394,6 @@ absl::Status EdgeStore::MakeDurable() {
           absl::StrCat("edge store: checkpoint: ", sqlite3_errmsg(db_)));
     }
   }
-  dirty_ = false;
   durable_sequence_ = last_sequence_;
   return absl::OkStatus();
 }
@@ -411,18 +408,13 @@ absl::StatusOr<int64_t> EdgeStore::Executed() {
 
 absl::Status EdgeStore::SetTwin(uint64_t version,
                                 const std::string& desired_json) {
-  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  // One statement: both rows or neither.
   Stmt put(db_,
            "INSERT OR REPLACE INTO meta(key, value) "
            "VALUES('twin_version', ?1), ('twin_desired', ?2)");
   put.Bind(1, static_cast<int64_t>(std::min(version, kMaxSequence)))
       .Bind(2, desired_json);
-  absl::Status s = put.Run();
-  if (s.ok()) s = Exec("COMMIT");
-  if (!s.ok()) {
-    Exec("ROLLBACK").IgnoreError();
-    return s;
-  }
+  if (absl::Status s = put.Run(); !s.ok()) return s;
   twin_version_ = version;
   twin_desired_ = desired_json;
   return absl::OkStatus();

@@ -108,7 +108,7 @@ class EdgeStore {
   absl::Status Refused(uint64_t first, uint64_t last);
 
   // Makes every committed change durable (a checkpoint: it syncs the WAL,
-  // then the file), unless it is already. The agent calls it before it
+  // then the file). The agent calls it before it
   // uploads and after a command ran: what the hub holds or was told must
   // survive a power cut, or the edge would give a sequence the hub holds to
   // another reading, or run a command again. Commits in between stay
@@ -167,7 +167,6 @@ class EdgeStore {
   std::string twin_desired_;
   // 0 after Open: what the file holds may not have reached the disk yet.
   uint64_t durable_sequence_ = 0;
-  bool dirty_ = true;  // Commits since the last MakeDurable.
   StoreCounters counters_;
 };
 
