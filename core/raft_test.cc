@@ -660,6 +660,25 @@ TEST(Membership, LeaderThatRemovesItselfStepsDown) {
   EXPECT_NE(net.Leader(), 1u);
 }
 
+TEST(Membership, ARemovedFollowerFallsOutOfContactWithItsLeader) {
+  Network net({1, 2, 3}, NetworkOptions{});
+  Elect(net, 1);
+  for (int i = 0; i < 3; ++i) {
+    net.TickAll();
+    net.Stabilize();
+  }
+  ASSERT_TRUE(net.raft(3).InContactWithLeader());
+  ChangeMembership(net, 1, ConfChange::Type::kRemoveNode, 3);
+  // Two election timeouts without a word from the leader.
+  for (int i = 0; i < 25; ++i) {
+    net.TickAll();
+    net.Stabilize();
+  }
+  EXPECT_FALSE(net.raft(3).InContactWithLeader());
+  EXPECT_TRUE(net.raft(2).InContactWithLeader());
+  EXPECT_TRUE(net.raft(1).InContactWithLeader());
+}
+
 TEST(Membership, LearnerIsPromotedOnlyOnceCaughtUp) {
   Network net({1, 2, 3, 4}, NetworkOptions{});
   StartWithThreeVoters(net);
