@@ -110,6 +110,7 @@ class HubSession {
   size_t uploads_in_flight() const { return uploads_in_flight_; }
   uint64_t stream() const { return stream_; }
   const std::string& device() const { return device_; }
+  const std::string& name() const { return options_.name; }
 
  private:
   enum class Kind {

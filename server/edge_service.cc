@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "edge/hub_proto.h"
+#include "edge/hub_session.h"
 #include "edge/hub_sql.h"
 #include "net/edge.grpc.pb.h"
 #include "server/auth.h"
@@ -44,7 +45,6 @@ grpc::Status Grpc(const absl::Status& s) {
                       sm::TruncatedMessage(s.message()));
 }
 
-using edge::AckOf;
 using edge::FailureOf;
 
 class Session;
@@ -119,19 +119,17 @@ struct EdgeService::Impl final : public pb::EdgeService::CallbackService {
 
 namespace {
 
-// One device's session. gRPC runs the reactions on its threads and the
-// answers arrive on the Raft loop or a reader thread: mu_ guards the state
-// they share. Start* and Finish are called with mu_ released. Every
-// asynchronous operation holds an op (ops_), and the session finishes only
-// when none is left and nothing is being written, so no callback outlives
-// it.
+// One device's session: edge::HubSession's logic over a gRPC stream. gRPC
+// runs the reactions on its threads and the answers arrive on the Raft
+// loop or a reader thread: mu_ guards the core and the stream's state.
+// Effects are carried out with mu_ released (a write may be answered
+// before its proposal returns), each Run counted in running_; the session
+// finishes only when no Run, operation or write is left, so no callback
+// outlives it.
 class Session final : public Reactor {
  public:
   Session(EdgeService::Impl* hub, std::string device)
-      : hub_(hub),
-        device_(std::move(device)),
-        id_(absl::StrCat(hub->session_prefix,
-                         hub->sessions_started.fetch_add(1))) {
+      : hub_(hub), core_(Options(hub), std::move(device)) {
     StartRead(&in_);
   }
 
@@ -140,375 +138,152 @@ class Session final : public Reactor {
     // another thread may start the next read into in_.
     pb::EdgeUp up;
     if (ok) up.Swap(&in_);
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      reading_ = false;
-    }
-    if (!ok) {
-      std::unique_lock<std::mutex> l(mu_);
+    std::unique_lock<std::mutex> l(mu_);
+    reading_ = false;
+    edge::HubEffects fx;
+    if (ok) {
+      core_.OnMessage(up, WallMs(), &fx);
+    } else {
+      core_.InputDone();
       reads_done_ = true;
-      MaybeFinish(l);
-      return;
     }
-    bool hello = false;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      hello = said_hello_;
-    }
-    if (up.kind_case() == pb::EdgeUp::kHello) {
-      if (hello) return End(absl::FailedPreconditionError("Hello twice"));
-      return OnHello(up.hello());
-    }
-    if (!hello) {
-      return End(absl::FailedPreconditionError("say Hello first"));
-    }
-    switch (up.kind_case()) {
-      case pb::EdgeUp::kUpload:
-        OnUpload(up.upload());
-        break;
-      case pb::EdgeUp::kOutcome:
-        OnOutcome(up.outcome());
-        break;
-      case pb::EdgeUp::kTwin:
-        OnTwin(up.twin());
-        break;
-      default:
-        return End(absl::InvalidArgumentError("an empty message"));
-    }
-    ReadMore();
+    Run(l, std::move(fx));
   }
 
   void OnWriteDone(bool ok) override {
     std::unique_lock<std::mutex> l(mu_);
     CHECK(writing_);
+    writing_ = false;
     if (!ok) {
       broken_ = true;
       out_queue_.clear();
     }
-    if (!out_queue_.empty() && !ending_) {
-      out_ = std::move(out_queue_.front());
-      out_queue_.pop_front();
-      l.unlock();
-      StartWrite(&out_);
-      ReadMore();  // The queue shrank: reading may go on.
-      return;
-    }
-    writing_ = false;
-    MaybeFinish(l);
-    if (l.owns_lock()) l.unlock();
-    ReadMore();
+    Run(l, edge::HubEffects{});  // The next queued message, or a read.
   }
 
   void OnCancel() override {
     std::lock_guard<std::mutex> l(mu_);
     broken_ = true;
-    ending_ = true;
+    core_.End(absl::CancelledError("the device went"));
   }
 
   void OnDone() override {
-    hub_->Forget(this, device_);
+    hub_->Forget(this, core_.device());
     delete this;
   }
 
   // Something changed in the device's commands or twin.
   void Poke(bool commands, bool twin) {
-    if (commands) LookForCommands();
-    if (twin) SendDesired();
+    std::unique_lock<std::mutex> l(mu_);
+    if (finished_) return;
+    edge::HubEffects fx;
+    core_.Poke(commands, twin, &fx);
+    Run(l, std::move(fx));
   }
 
   // Ends the session with `status` once its operations are done.
   void End(absl::Status status) {
     std::unique_lock<std::mutex> l(mu_);
-    if (!ending_) {
-      ending_ = true;
-      end_status_ = std::move(status);
-    }
-    MaybeFinish(l);
+    core_.End(std::move(status));
+    Run(l, edge::HubEffects{});
   }
 
  private:
-  void OnHello(const pb::Hello& hello) {
-    absl::Status valid = edge::ValidateName("incarnation", hello.incarnation(),
-                                            edge::kMaxIncarnationBytes);
-    if (!valid.ok()) return End(valid);
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      said_hello_ = true;
-      incarnation_ = hello.incarnation();
-      ++ops_;
-    }
-    hub_->EnsureSchema([this](absl::Status s) {
-      if (!s.ok()) return Done(s);
-      const bool sent = hub_->Write(
-          edge::HelloCommand(device_, incarnation_, id_,
-                             hub_->node->options().id, WallMs()),
-          [this](absl::StatusOr<sm::CommandResult> r) {
-            absl::StatusOr<edge::StreamAck> acked = edge::AckOfResult(r);
-            if (!acked.ok()) return Done(acked.status());
-            pb::EdgeDown down;
-            down.mutable_welcome()->set_acked_sequence(acked->acked);
-            down.mutable_welcome()->set_node(hub_->node->options().id);
-            Send(std::move(down));
-            {
-              std::lock_guard<std::mutex> l(mu_);
-              welcomed_ = true;
-              stream_ = acked->stream;
-            }
-            if (!hub_->Register(this, device_)) {
-              return Done(absl::ResourceExhaustedError(
-                  "this node serves as many edge sessions as it may"));
-            }
-            LookForCommands();
-            SendDesired();
-            Done(absl::OkStatus());
-            ReadMore();
-          },
-          /*bounded=*/false);
-      CHECK(sent);
-    });
+  static edge::HubSessionOptions Options(EdgeService::Impl* hub) {
+    edge::HubSessionOptions o;
+    o.node = hub->node->options().id;
+    o.name = absl::StrCat(hub->session_prefix, hub->sessions_started++);
+    o.command_lock_ms = hub->options.command_lock_ms;
+    o.schema_known = [hub] { return hub->schema_ready.load(); };
+    return o;
   }
 
-  // Ends an operation; an error ends the session.
-  void Done(const absl::Status& s) {
-    if (!s.ok()) End(s);
-    std::unique_lock<std::mutex> l(mu_);
-    CHECK_GT(ops_, 0);
-    --ops_;
+  // Carries out `fx`, then writes the next queued message, reads on if it
+  // may, or finishes. `l` holds mu_ on entry and not on return (the
+  // session may be gone by then).
+  void Run(std::unique_lock<std::mutex>& l, edge::HubEffects fx) {
+    for (pb::EdgeDown& down : fx.sends) {
+      if (!broken_ && !finished_) out_queue_.push_back(std::move(down));
+    }
+    ++running_;
+    l.unlock();
+    if (fx.schema_made) hub_->schema_ready = true;
+    if (fx.welcomed && !hub_->Register(this, core_.device())) {
+      End(absl::ResourceExhaustedError(
+          "this node serves as many edge sessions as it may"));
+    }
+    for (edge::HubEffects::Write& w : fx.writes) {
+      auto answer = [this, op = w.op](absl::StatusOr<sm::CommandResult> r) {
+        std::unique_lock<std::mutex> l(mu_);
+        edge::HubEffects next;
+        core_.OnWritten(op, r, WallMs(), &next);
+        Run(l, std::move(next));
+      };
+      if (!hub_->Write(std::move(w.command), answer, w.bounded)) {
+        answer(absl::ResourceExhaustedError(
+            "the hub has as many edge writes in flight as it may"));
+      }
+    }
+    for (edge::HubEffects::Read& r : fx.reads) {
+      hub_->node->Query(r.query, /*linearizable=*/false, sm::ReadLimits{},
+                        [this, op = r.op](absl::StatusOr<sm::QueryResult> q) {
+                          std::unique_lock<std::mutex> l(mu_);
+                          edge::HubEffects next;
+                          core_.OnRead(op, q, WallMs(), &next);
+                          Run(l, std::move(next));
+                        });
+    }
+    l.lock();
+    --running_;
+    const bool write = !writing_ && !out_queue_.empty() && !broken_ &&
+                       !finished_ && !core_.ending();
+    if (write) {
+      writing_ = true;
+      out_ = std::move(out_queue_.front());
+      out_queue_.pop_front();
+    }
+    // Answers not yet written count too: a device that never reads its
+    // acks would otherwise have them queue here without bound.
+    const bool read =
+        !reading_ && !reads_done_ && !finished_ && core_.welcomed() &&
+        !core_.ending() &&
+        core_.uploads_in_flight() + out_queue_.size() < kMaxUploadsInFlight;
+    reading_ |= read;
     MaybeFinish(l);
+    if (l.owns_lock()) l.unlock();
+    if (write) StartWrite(&out_);
+    if (read) StartRead(&in_);
   }
 
-  void OnUpload(const pb::Upload& upload) {
-    const uint64_t batch = upload.batch();
-    absl::StatusOr<edge::Upload> up = edge::UploadOf(upload);
-    if (!up.ok()) return Send(AckOf(batch, up.status()));
-    uint64_t stream = 0;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      ++ops_;
-      ++uploads_in_flight_;
-      stream = stream_;
-    }
-    const bool sent = hub_->Write(
-        edge::UploadCommand(device_, stream, *up, WallMs()),
-        [this, batch](absl::StatusOr<sm::CommandResult> r) {
-          absl::StatusOr<edge::StreamAck> acked = edge::AckOfResult(r);
-          Send(AckOf(batch, acked.ok() ? absl::StatusOr<uint64_t>(acked->acked)
-                                       : acked.status()));
-          UploadDone();
-        });
-    if (!sent) {
-      Send(AckOf(batch,
-                 absl::ResourceExhaustedError(
-                     "the hub has as many edge writes in flight as it may")));
-      UploadDone();
-    }
-  }
-
-  void UploadDone() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      --uploads_in_flight_;
-    }
-    ReadMore();
-    Done(absl::OkStatus());
-  }
-
-  void OnOutcome(const pb::CommandOutcome& o) {
-    absl::StatusOr<edge::CommandStatus> result = edge::OutcomeOf(o);
-    if (!result.ok()) return End(result.status());
-    Async(edge::OutcomeCommand(device_, o.id(), *result, o.detail(), WallMs()));
-  }
-
-  void OnTwin(const pb::TwinReport& t) {
-    if (absl::Status v = edge::ValidateTwinReport(t); !v.ok()) return End(v);
-    Async(edge::ReportTwinCommand(device_, t.reported_json(),
-                                  t.desired_version(), WallMs()),
-          /*end_on_failure=*/true);
-  }
-
-  // A write whose outcome the device does not wait for. A lost outcome is
-  // repaired by redelivery (the edge answers a command it ran again); a
-  // lost twin report ends the session (`end_on_failure`): the edge reports
-  // again in its next one, and would not before its desired state changes.
-  void Async(sm::Command c, bool end_on_failure = false) {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      ++ops_;
-    }
-    const bool sent = hub_->Write(
-        std::move(c),
-        [this, end_on_failure](absl::StatusOr<sm::CommandResult> r) {
-          absl::Status failed = FailureOf(r);
-          Done(end_on_failure && !failed.ok()
-                   ? absl::UnavailableError(absl::StrCat(
-                         "the twin report was not stored: ", failed.message()))
-                   : absl::OkStatus());
-        });
-    if (!sent) {
-      Done(end_on_failure ? absl::ResourceExhaustedError(
-                                "the twin report was not stored: the hub has "
-                                "as many edge writes in flight as it may")
-                          : absl::OkStatus());
-    }
-  }
-
-  // Starts the next read unless too many uploads are in flight (then the
-  // last of them to be answered starts it).
-  void ReadMore() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      // Answers not yet written count too: a device that never reads its
-      // acks would otherwise have them queue here without bound.
-      if (reading_ || reads_done_ || ending_ || finished_ || !welcomed_ ||
-          uploads_in_flight_ + out_queue_.size() >= kMaxUploadsInFlight) {
-        return;
-      }
-      reading_ = true;
-    }
-    StartRead(&in_);
-  }
-
-  // Welcomed and not going: new operations may start. Under mu_.
-  bool Live() const {
-    return welcomed_ && !ending_ && !reads_done_ && !finished_;
-  }
-
-  void Send(pb::EdgeDown down) {
-    std::unique_lock<std::mutex> l(mu_);
-    if (broken_ || ending_ || finished_) return;
-    if (writing_) {
-      out_queue_.push_back(std::move(down));
-      return;
-    }
-    writing_ = true;
-    out_ = std::move(down);
-    l.unlock();
-    StartWrite(&out_);
-  }
-
-  void LookForCommands() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (!Live()) return;
-      if (looking_) {
-        look_again_ = true;
-        return;
-      }
-      looking_ = true;
-      ++ops_;
-    }
-    hub_->node->Query(
-        edge::OpenCommandsQuery(device_, kMaxOpenCommandsPerLook),
-        /*linearizable=*/false, sm::ReadLimits{},
-        [this](absl::StatusOr<sm::QueryResult> q) {
-          auto due = std::make_shared<std::vector<edge::HubCommand>>();
-          if (q.ok()) {
-            const int64_t now = WallMs();
-            for (edge::HubCommand& c : edge::CommandsOf(*q)) {
-              if (edge::DueForDelivery(c, now, hub_->options.command_lock_ms)) {
-                due->push_back(std::move(c));
-              }
-            }
-          }
-          DeliverNext(std::move(due), 0);
-        });
-  }
-
-  // Marks and sends the due commands one after another, in order.
-  void DeliverNext(std::shared_ptr<std::vector<edge::HubCommand>> due,
-                   size_t i) {
-    bool ending = false;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      ending = ending_;
-    }
-    if (i < due->size() && !ending) {
-      const edge::HubCommand& c = (*due)[i];
-      const bool sent = hub_->Write(
-          edge::DeliverCommand(device_, incarnation_, c.id, WallMs(),
-                               hub_->options.command_lock_ms),
-          [this, due, i](absl::StatusOr<sm::CommandResult> r) {
-            for (pb::EdgeDown& down : edge::MarkedCommands(r)) {
-              Send(std::move(down));
-            }
-            DeliverNext(due, i + 1);
-          });
-      if (sent) return;
-    }
-    bool again = false;
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      looking_ = false;
-      again = look_again_;
-      look_again_ = false;
-    }
-    if (again) LookForCommands();
-    Done(absl::OkStatus());
-  }
-
-  void SendDesired() {
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      if (!Live()) return;
-      ++ops_;
-    }
-    hub_->node->Query(
-        edge::DesiredQuery(device_), /*linearizable=*/false, sm::ReadLimits{},
-        [this](absl::StatusOr<sm::QueryResult> q) {
-          if (std::optional<pb::EdgeDown> down = edge::DesiredOf(q)) {
-            const uint64_t version = down->desired().version();
-            bool send = false;
-            {
-              std::lock_guard<std::mutex> l(mu_);
-              send = version > desired_sent_;
-              desired_sent_ = std::max(desired_sent_, version);
-            }
-            if (send) Send(std::move(*down));
-          }
-          Done(absl::OkStatus());
-        });
-  }
-
-  // Finishes once reads are done (or the session ends) and no operation or
-  // write is left. Releases `l` if it finishes.
+  // Finishes once reads are done (or the session ends) and no Run,
+  // operation or write is left. Releases `l` if it finishes.
   void MaybeFinish(std::unique_lock<std::mutex>& l) {
-    if (finished_ || ops_ > 0 || writing_) return;
-    if (!ending_ && !reads_done_) return;
+    if (finished_ || running_ > 0 || core_.pending() > 0 || writing_) return;
+    if (!core_.ending() && !reads_done_) return;
     finished_ = true;
-    const absl::Status status = end_status_;
-    const bool hello = welcomed_;
+    const absl::Status status = core_.end_status();
+    std::optional<sm::Command> goodbye = core_.Goodbye(WallMs());
     l.unlock();
-    if (hello) {
+    if (goodbye.has_value()) {
       // Best effort, and nothing waits for it (this session is going).
-      hub_->node->Execute(edge::GoodbyeCommand(device_, id_, WallMs()),
+      hub_->node->Execute(std::move(*goodbye),
                           [](absl::StatusOr<sm::CommandResult>) {});
     }
     Finish(Grpc(status));
   }
 
   EdgeService::Impl* const hub_;
-  const std::string device_;
-  const std::string id_;  // This session, in edge_devices.session.
-  pb::EdgeUp in_;         // The read in progress.
+  pb::EdgeUp in_;  // The read in progress.
   std::mutex mu_;
-  std::string incarnation_;
-  uint64_t stream_ = 0;  // Its id in edge_streams, from the Welcome on.
-  pb::EdgeDown out_;     // The write in progress.
+  edge::HubSession core_;
+  pb::EdgeDown out_;  // The write in progress.
   std::deque<pb::EdgeDown> out_queue_;
-  int ops_ = 0;
-  size_t uploads_in_flight_ = 0;
-  uint64_t desired_sent_ = 0;
-  bool said_hello_ = false;
-  bool welcomed_ = false;
+  int running_ = 0;      // Runs carrying out effects.
   bool reading_ = true;  // The constructor's read.
   bool reads_done_ = false;
   bool writing_ = false;
-  bool looking_ = false;
-  bool look_again_ = false;
   bool broken_ = false;
-  bool ending_ = false;
   bool finished_ = false;
-  absl::Status end_status_;
 };
 
 }  // namespace

@@ -1,8 +1,9 @@
 // The hub's edge service (net/edge.proto, DESIGN.md §6): one session per
-// device, served by any node. Every change a session makes is an
-// edge/hub_sql command proposed through the node like any write, so it is
-// replicated, and a session on another node (or a new leader) carries on
-// from the tables.
+// device, served by any node. What a session does is edge/hub_session's
+// (shared with the simulator); this is its gRPC stream and threads. Every
+// change a session makes is an edge/hub_sql command proposed through the
+// node like any write, so it is replicated, and a session on another node
+// (or a new leader) carries on from the tables.
 //
 // - Uploads: validated at the boundary, stored through Raft, answered with
 //   the stream's acked sequence. A session keeps at most
@@ -37,8 +38,6 @@ class Service;
 namespace raftsql::server {
 
 inline constexpr size_t kMaxUploadsInFlight = 8;
-// Commands a session reads per look, and so delivers unanswered at most.
-inline constexpr int64_t kMaxOpenCommandsPerLook = 64;
 
 // The operators' edge calls (DatabaseService.IssueEdgeCommand and
 // SetEdgeDesired): validated here (INVALID_ARGUMENT, nothing written), then
