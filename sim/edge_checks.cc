@@ -270,11 +270,12 @@ void EdgeWorld::Check(uint64_t node) {
            .rows) {
     const Edge& e = *edges_[std::stoul(row[0].bytes) - 1];
     const Session* s = Live(e.session);
-    if (s == nullptr || row[1].integer != 1 || row[2].bytes != s->name) {
+    if (s == nullptr || row[1].integer != 1 ||
+        row[2].bytes != s->core->name()) {
       return hub_->Violation(absl::StrFormat(
           "edges: %s shows connected=%d through session %s, but is in %s",
           e.device, row[1].integer, row[2].bytes,
-          s == nullptr ? "none" : s->name));
+          s == nullptr ? "none" : s->core->name()));
     }
   }
 

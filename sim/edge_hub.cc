@@ -1,8 +1,7 @@
 // The hub's side of the simulated edges: device sessions on the hub's nodes
-// (what server/edge_service does over gRPC: the same messages through
-// edge/hub_proto, the same edge/hub_sql commands through Raft), the
-// leader's expiry sweep, and an operator issuing commands and desired
-// twins through any node.
+// (edge/hub_session, the server's session logic, driven over the simulated
+// network), the leader's expiry sweep, and an operator issuing commands
+// and desired twins through any node.
 #include <algorithm>
 #include <limits>
 #include <utility>
@@ -71,10 +70,10 @@ void EdgeWorld::HubSend(Session& s, std::string bytes) {
 void EdgeWorld::HubEnd(Session& s, const std::string& why) {
   if (s.ended) return;
   s.ended = true;
-  if (s.welcomed) {
+  s.core->End(absl::UnavailableError(why));
+  if (std::optional<sm::Command> bye = s.core->Goodbye(Ms(queue_->now()))) {
     // Best effort, as the server's: the device shows disconnected.
-    TimedWrite(s.node,
-               edge::GoodbyeCommand(s.device, s.name, Ms(queue_->now())),
+    TimedWrite(s.node, std::move(*bye),
                [](absl::StatusOr<sm::CommandResult>) {});
   }
   hub_->Trace(
@@ -107,163 +106,59 @@ void EdgeWorld::HubReceive(Edge& e, uint64_t session,
     s->node = node;
     s->node_incarnation = incarnation;
     s->device = e.device;
-    s->name = absl::StrCat(node, "-", incarnation, "-", session);
-    sessions_[session] = std::move(s);
-    return OnHello(session, up.hello().incarnation());
-  }
-  Session* s = Live(session);
-  if (s == nullptr || !s->welcomed) return;
-  const int64_t now = Ms(queue_->now());
-  switch (up.kind_case()) {
-    case pb::EdgeUp::kUpload: {
-      const uint64_t batch = up.upload().batch();
-      if (up.upload().readings_size() > 0) {
-        hub_->Trace(absl::StrFormat(
-            "n%d: %s uploads %d-%d", s->node, s->device,
-            up.upload().readings(0).sequence(),
-            up.upload().readings(up.upload().readings_size() - 1).sequence()));
-      }
-      absl::StatusOr<edge::Upload> u = edge::UploadOf(up.upload());
-      if (!u.ok())
-        return HubSend(*s, edge::AckOf(batch, u.status()).SerializeAsString());
-      return HubWrite(
-          session, edge::UploadCommand(s->device, s->stream, *u, now),
-          [this, session, batch](absl::StatusOr<sm::CommandResult> r) {
-            absl::StatusOr<edge::StreamAck> acked = edge::AckOfResult(r);
-            if (!acked.ok()) {
-              hub_->Trace(
-                  absl::StrCat("upload refused: ", acked.status().ToString()));
-            }
-            HubSend(*Live(session),
-                    edge::AckOf(batch, acked.ok() ? absl::StatusOr<uint64_t>(
-                                                        acked->acked)
-                                                  : acked.status())
-                        .SerializeAsString());
-          });
-    }
-    case pb::EdgeUp::kOutcome: {
-      absl::StatusOr<edge::CommandStatus> result =
-          edge::OutcomeOf(up.outcome());
-      if (!result.ok())
-        return HubEnd(*s, std::string(result.status().message()));
-      return HubWrite(session,
-                      edge::OutcomeCommand(s->device, up.outcome().id(),
-                                           *result, up.outcome().detail(), now),
-                      [](absl::StatusOr<sm::CommandResult>) {});
-    }
-    case pb::EdgeUp::kTwin: {
-      if (absl::Status v = edge::ValidateTwinReport(up.twin()); !v.ok()) {
-        return HubEnd(*s, std::string(v.message()));
-      }
-      // Not stored: the session ends, and the edge reports again in its
-      // next one (the server's edge service does the same).
-      hub_->Trace(absl::StrFormat("n%d: %s reports its twin at desired v%d",
-                                  s->node, s->device,
-                                  up.twin().desired_version()));
-      return HubWrite(
-          session,
-          edge::ReportTwinCommand(s->device, up.twin().reported_json(),
-                                  up.twin().desired_version(), now),
-          [this, session](absl::StatusOr<sm::CommandResult> r) {
-            if (absl::Status f = edge::FailureOf(r); !f.ok()) {
-              HubEnd(*Live(session),
-                     absl::StrCat("its twin report was not stored: ",
-                                  f.message()));
-            }
-          });
-    }
-    default:
-      return HubEnd(*s, "a second Hello or an empty message");
-  }
-}
-
-void EdgeWorld::OnHello(uint64_t session, std::string incarnation) {
-  Session* s = Live(session);
-  if (s == nullptr) return;
-  if (absl::Status v = edge::ValidateName("incarnation", incarnation,
-                                          edge::kMaxIncarnationBytes);
-      !v.ok()) {
-    return HubEnd(*s, std::string(v.message()));
-  }
-  s->incarnation = std::move(incarnation);
-  if (schema_ready_[s->node] != s->node_incarnation) {
+    edge::HubSessionOptions o;
+    o.node = node;
+    o.name = absl::StrCat(node, "-", incarnation, "-", session);
+    o.command_lock_ms = options_.lock_ms;
     // Once per node process, as the server's.
-    return HubWrite(session, edge::SchemaCommand(),
-                    [this, session](absl::StatusOr<sm::CommandResult> r) {
-                      Session* s = Live(session);
-                      if (absl::Status f = edge::FailureOf(r); !f.ok()) {
-                        return HubEnd(*s, std::string(f.message()));
-                      }
-                      schema_ready_[s->node] = s->node_incarnation;
-                      OnHello(session, s->incarnation);
-                    });
+    o.schema_known = [this, node, incarnation] {
+      return schema_ready_[node] == incarnation;
+    };
+    s->core = std::make_unique<edge::HubSession>(std::move(o), e.device);
+    sessions_[session] = std::move(s);
   }
-  HubWrite(session,
-           edge::HelloCommand(s->device, s->incarnation, s->name, s->node,
-                              Ms(queue_->now())),
-           [this, session](absl::StatusOr<sm::CommandResult> r) {
-             Session* s = Live(session);
-             absl::StatusOr<edge::StreamAck> acked = edge::AckOfResult(r);
-             if (!acked.ok()) {
-               return HubEnd(*s, std::string(acked.status().message()));
-             }
-             s->stream = acked->stream;
-             s->welcomed = true;
-             pb::EdgeDown down;
-             down.mutable_welcome()->set_acked_sequence(acked->acked);
-             down.mutable_welcome()->set_node(s->node);
-             HubSend(*s, down.SerializeAsString());
-             LookForCommands(session);
-             SendDesired(session);
-           });
-}
-
-void EdgeWorld::LookForCommands(uint64_t session) {
-  Session* s = Live(session);
-  if (s == nullptr || !s->welcomed || s->looking) return;
-  absl::StatusOr<sm::QueryResult> q =
-      hub_->Read(s->node, edge::OpenCommandsQuery(s->device, /*limit=*/64));
-  if (!q.ok()) return;
-  std::vector<std::string> due;
-  const int64_t now = Ms(queue_->now());
-  for (const edge::HubCommand& c : edge::CommandsOf(*q)) {
-    if (edge::DueForDelivery(c, now, options_.lock_ms)) due.push_back(c.id);
-  }
-  s->looking = true;
-  DeliverNext(session, std::move(due), 0);
-}
-
-void EdgeWorld::DeliverNext(uint64_t session, std::vector<std::string> ids,
-                            size_t i) {
   Session* s = Live(session);
   if (s == nullptr) return;
-  if (i >= ids.size()) {
-    s->looking = false;
-    return;
+  if (up.kind_case() == pb::EdgeUp::kUpload &&
+      up.upload().readings_size() > 0) {
+    hub_->Trace(absl::StrFormat(
+        "n%d: %s uploads %d-%d", s->node, s->device,
+        up.upload().readings(0).sequence(),
+        up.upload().readings(up.upload().readings_size() - 1).sequence()));
+  } else if (up.kind_case() == pb::EdgeUp::kTwin) {
+    hub_->Trace(absl::StrFormat("n%d: %s reports its twin at desired v%d",
+                                s->node, s->device,
+                                up.twin().desired_version()));
   }
-  const std::string id = ids[i];
-  HubWrite(session,
-           edge::DeliverCommand(s->device, s->incarnation, id,
-                                Ms(queue_->now()), options_.lock_ms),
-           [this, session, ids = std::move(ids),
-            i](absl::StatusOr<sm::CommandResult> r) mutable {
-             for (const pb::EdgeDown& down : edge::MarkedCommands(r)) {
-               HubSend(*Live(session), down.SerializeAsString());
-             }
-             DeliverNext(session, std::move(ids), i + 1);
-           });
+  edge::HubEffects fx;
+  s->core->OnMessage(up, Ms(queue_->now()), &fx);
+  HubRun(session, std::move(fx));
 }
 
-void EdgeWorld::SendDesired(uint64_t session) {
+void EdgeWorld::HubRun(uint64_t session, edge::HubEffects fx) {
   Session* s = Live(session);
-  if (s == nullptr || !s->welcomed) return;
-  std::optional<pb::EdgeDown> down =
-      edge::DesiredOf(hub_->Read(s->node, edge::DesiredQuery(s->device)));
-  if (!down.has_value() || down->desired().version() <= s->desired_sent) {
-    return;
+  if (s == nullptr) return;
+  for (const pb::EdgeDown& down : fx.sends) {
+    HubSend(*s, down.SerializeAsString());
   }
-  s->desired_sent = down->desired().version();
-  HubSend(*s, down->SerializeAsString());
+  if (fx.schema_made) schema_ready_[s->node] = s->node_incarnation;
+  if (fx.end.has_value()) return HubEnd(*s, std::string(fx.end->message()));
+  for (edge::HubEffects::Write& w : fx.writes) {
+    HubWrite(session, std::move(w.command),
+             [this, session, op = w.op](absl::StatusOr<sm::CommandResult> r) {
+               edge::HubEffects next;
+               Live(session)->core->OnWritten(op, r, Ms(queue_->now()), &next);
+               HubRun(session, std::move(next));
+             });
+  }
+  for (const edge::HubEffects::Read& r : fx.reads) {
+    // Reads are local and answered at once.
+    absl::StatusOr<sm::QueryResult> q = hub_->Read(s->node, r.query);
+    if (Live(session) == nullptr) return;
+    edge::HubEffects next;
+    Live(session)->core->OnRead(r.op, q, Ms(queue_->now()), &next);
+    HubRun(session, std::move(next));
+  }
 }
 
 void EdgeWorld::PollSessions() {
@@ -311,8 +206,11 @@ void EdgeWorld::PollSessions() {
   std::vector<uint64_t> live;
   for (const auto& [id, s] : sessions_) live.push_back(id);
   for (uint64_t id : live) {
-    LookForCommands(id);
-    SendDesired(id);
+    if (Session* s = Live(id)) {
+      edge::HubEffects fx;
+      s->core->Poke(true, true, &fx);
+      HubRun(id, std::move(fx));
+    }
   }
   if (!settled_) {
     queue_->After(options_.poll_ms * kMillisecond, 0xed901,

@@ -33,6 +33,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/prng.h"
+#include "edge/hub_session.h"
 #include "edge/hub_sql.h"
 #include "sim/event_queue.h"
 #include "sm/command.h"
@@ -129,14 +130,12 @@ class EdgeWorld {
   void HubReceive(Edge& e, uint64_t session, const std::string& bytes);
   void HubSend(Session& s, std::string bytes);
   void HubEnd(Session& s, const std::string& why);
-  void OnHello(uint64_t session, std::string incarnation);
+  // Carries out what session `session`'s core asked for.
+  void HubRun(uint64_t session, edge::HubEffects fx);
   // A write of session `session` (through its node), answered only while
   // the session lives; DEADLINE_EXCEEDED after kWriteTimeout.
   void HubWrite(uint64_t session, sm::Command c, HubCluster::WriteDone done);
   void TimedWrite(uint64_t node, sm::Command c, HubCluster::WriteDone done);
-  void LookForCommands(uint64_t session);
-  void DeliverNext(uint64_t session, std::vector<std::string> ids, size_t i);
-  void SendDesired(uint64_t session);
   void PollSessions();
   Session* Live(uint64_t session);
 

@@ -53,13 +53,8 @@ struct EdgeWorld::Session {
   uint64_t node = 0;
   uint64_t node_incarnation = 0;
   std::string device;
-  std::string incarnation;
-  std::string name;  // edge_devices.session
-  uint64_t stream = 0;
-  bool welcomed = false;
+  std::unique_ptr<edge::HubSession> core;  // The server's session logic.
   bool ended = false;
-  bool looking = false;
-  uint64_t desired_sent = 0;
   Time down_at = 0;  // As Edge::up_at, the other way.
 };
 
