@@ -138,7 +138,11 @@ void EdgeWorld::Boot(Edge& e) {
   if (changed) {
     e.recorded = 0;
     e.dropped_upto = 0;
+    e.hub_acked = 0;
   }
+  // Sequences past the store's last were lost with the crash and go to new
+  // readings: what MarkDropped saw of the lost ones says nothing of those.
+  e.dropped_upto = std::min(e.dropped_upto, e.store->last_sequence());
   if (!changed && e.store->last_sequence() < e.recorded) {
     hub_->Violation(absl::StrFormat(
         "edges: %s's store came back at sequence %d, durable up to %d",
@@ -235,7 +239,7 @@ void EdgeWorld::MarkDropped(Edge& e) {
   // Below the store's oldest and above what the hub acknowledged: dropped
   // (the hub may hold some of them still, if its ack was on the way).
   const std::string& inc = e.store->incarnation();
-  const uint64_t from = std::max(e.core->stats().acked, e.dropped_upto) + 1;
+  const uint64_t from = std::max(e.hub_acked, e.dropped_upto) + 1;
   const uint64_t below = e.store->oldest();
   if (below <= from) return;
   for (auto it = produced_.lower_bound({inc, from});
@@ -244,6 +248,8 @@ void EdgeWorld::MarkDropped(Edge& e) {
        ++it) {
     dropped_.insert(it->first);
   }
+  hub_->Trace(
+      absl::StrFormat("%s dropped %d-%d for room", e.device, from, below - 1));
   e.dropped_upto = below - 1;
 }
 
@@ -336,6 +342,7 @@ void EdgeWorld::Deliver(Edge& e, uint64_t session, const std::string& bytes) {
   } else if (e.welcomed) {
     e.core->OnMessage(down, now, &out);
   }
+  e.hub_acked = std::max(e.hub_acked, e.core->stats().acked);
   for (const pb::EdgeUp& up : out) SendUp(e, up.SerializeAsString());
   if (e.core->GiveUp()) return EndSession(e, "its node keeps refusing");
   if (e.welcomed) Pump(e);

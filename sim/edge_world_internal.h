@@ -36,6 +36,10 @@ struct EdgeWorld::Edge {
   std::string incarnation;    // The store's, at the last boot.
   bool small_buffer = false;  // Drops its oldest readings when full.
   uint64_t dropped_upto = 0;  // MarkDropped looked below this.
+  // The highest sequence of this incarnation the hub acknowledged to it,
+  // across its crashes (a new process's core knows none before its
+  // Welcome): below it nothing was dropped for room.
+  uint64_t hub_acked = 0;
   // The session (0: none), the node it goes to, whether it was welcomed.
   uint64_t session = 0;
   uint64_t node = 0;

@@ -179,9 +179,11 @@ TEST(SimulationRegression, Seed15BrokenDiskDoesNotStormTheNetwork) {
 // 3 edges, the database on the simulated disk): an older twin report undid
 // a newer (1), a power cut took uploaded readings (4), a command ran again
 // on a wiped device (7), a removed voter kept its device (20), nodes out of
-// touch with a leader hid new commands from idle devices (23, 52).
+// touch with a leader hid new commands from idle devices (23, 52). And
+// checker bugs: readings dropped for room after a crash taken for lost
+// (20163, 20357).
 TEST(SimulationRegression, EdgeSeedsThatFoundBugs) {
-  for (uint64_t seed : {1, 4, 7, 20, 23, 52}) {
+  for (uint64_t seed : {1, 4, 7, 20, 23, 52, 20163, 20357}) {
     SimOptions o;
     o.seed = seed;
     o.sql = true;
