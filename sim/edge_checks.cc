@@ -77,6 +77,10 @@ bool EdgeWorld::Settled(uint64_t node) {
       return false;
     }
   }
+  if (operator_writes_ > 0) {
+    unsettled_ = absl::StrCat(operator_writes_, " operator writes in flight");
+    return false;
+  }
   if (!must_complete_.empty()) {
     unsettled_ = absl::StrCat(must_complete_.size(),
                               " commands issued after healing not in yet");

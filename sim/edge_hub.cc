@@ -264,9 +264,10 @@ void EdgeWorld::Operate() {
     const std::string patch =
         absl::StrCat("{\"sample_ms\":", rng_.Range(50, 400), "}");
     const uint64_t node = 1 + rng_.Uniform(hub_->nodes());
-    TimedWrite(node,
-               edge::SetDesiredCommand(e.device, patch, Ms(queue_->now())),
-               [](absl::StatusOr<sm::CommandResult>) {});
+    ++operator_writes_;
+    TimedWrite(
+        node, edge::SetDesiredCommand(e.device, patch, Ms(queue_->now())),
+        [this](absl::StatusOr<sm::CommandResult>) { --operator_writes_; });
   }
   queue_->After(kMillisecond * rng_.Range(50, 600), 0xed0e1,
                 [this] { Operate(); });
@@ -288,12 +289,14 @@ void EdgeWorld::Issue(uint64_t n, int tries) {
     it = issued_.emplace(id, c).first;
   }
   const uint64_t node = 1 + rng_.Uniform(hub_->nodes());
+  if (tries == 0) ++operator_writes_;  // Until its last try is answered.
   TimedWrite(node, edge::IssueCommand(it->second, Ms(queue_->now())),
              [this, n, tries, node, id](absl::StatusOr<sm::CommandResult> r) {
                absl::Status f = edge::FailureOf(r);
                if (f.ok()) {
                  // It exists: the checker reads it from the hub.
                  if (must_complete_.erase(id) > 0) must_run_.insert(id);
+                 --operator_writes_;
                  return;
                }
                if (edge::IsMissingSchema(f)) {
@@ -305,6 +308,8 @@ void EdgeWorld::Issue(uint64_t n, int tries) {
                if (tries < 5 || must_complete_.count(id) > 0) {
                  queue_->After(300 * kMillisecond, 0xed155,
                                [this, n, tries] { Issue(n, tries + 1); });
+               } else {
+                 --operator_writes_;
                }
              });
 }

@@ -160,6 +160,9 @@ class EdgeWorld {
   Time heal_time_ = 0;
   uint64_t commands_issued_ = 0;
   std::map<std::string, edge::HubCommand> issued_;  // By id, for retries.
+  // The operator's writes not yet answered (or timed out): one landing
+  // after the run settled would go unchecked.
+  int operator_writes_ = 0;
   // Issued once the faults healed: not yet known to be in the hub, and in.
   std::set<std::string> must_complete_;
   std::set<std::string> must_run_;

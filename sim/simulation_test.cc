@@ -181,9 +181,10 @@ TEST(SimulationRegression, Seed15BrokenDiskDoesNotStormTheNetwork) {
 // on a wiped device (7), a removed voter kept its device (20), nodes out of
 // touch with a leader hid new commands from idle devices (23, 52). And
 // checker bugs: readings dropped for room after a crash taken for lost
-// (20163, 20357).
+// (20163, 20357), an operator's command that landed after the run settled
+// (20368).
 TEST(SimulationRegression, EdgeSeedsThatFoundBugs) {
-  for (uint64_t seed : {1, 4, 7, 20, 23, 52, 20163, 20357}) {
+  for (uint64_t seed : {1, 4, 7, 20, 23, 52, 20163, 20357, 20368}) {
     SimOptions o;
     o.seed = seed;
     o.sql = true;
