@@ -8,6 +8,9 @@
 //   BM_ImageReady       from the request until the image can be read (the
 //                       thread reads the transaction's WAL frames)
 //   BM_ImageRead        the loop's reads of the whole image, 1 MiB chunks
+//   BM_ImageCheck       a follower's check of a received image (quick_check
+//                       and the applied index), on 16-byte rows: the last
+//                       step of a join, after the last chunk
 //
 //   ./bazelw run -c opt //bench:snapshot_benchmark
 #include <unistd.h>
@@ -21,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "sm/image_source.h"
+#include "sm/snapshot_image.h"
 #include "sm/sqlite_state_machine.h"
 
 namespace raftsql::sm {
@@ -32,16 +36,29 @@ constexpr int kMegabytesPerCommand = 4;
 // of that size.
 class Grown {
  public:
-  explicit Grown(int megabytes) {
+  // Rows of 4 KB blobs, or (`small_rows`) of an integer, a real and a
+  // short text, the shape of edge readings.
+  explicit Grown(int megabytes, bool small_rows = false) {
     char dir[] = "/tmp/raftsql-snapbench-XXXXXX";
     if (mkdtemp(dir) == nullptr) std::abort();
     dir_ = dir;
     SqliteOptions o;
     o.path = dir_ + "/db";
+    path_ = o.path;
     auto sm = SqliteStateMachine::Open(o);
     if (!sm.ok()) std::abort();
     sm_ = std::move(*sm);
     Apply("CREATE TABLE t(v BLOB)");
+    if (small_rows) {
+      Apply("CREATE TABLE r(k INTEGER PRIMARY KEY, v REAL, s TEXT)");
+      for (int i = 0; i < megabytes; ++i) {
+        Apply(
+            "INSERT INTO r(v, s) SELECT x * 1.5, 'temp' FROM (WITH RECURSIVE "
+            "c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < "
+            "40000) SELECT x FROM c)");
+      }
+      return;
+    }
     for (int i = 0; i < megabytes / kMegabytesPerCommand; ++i) {
       Apply(
           "INSERT INTO t(v) SELECT randomblob(4000) FROM (WITH RECURSIVE "
@@ -53,6 +70,7 @@ class Grown {
     sm_.reset();
     std::filesystem::remove_all(dir_);
   }
+  const std::string& path() const { return path_; }
   void Apply(const std::string& sql) {
     Command c;
     c.statements.push_back(Statement{sql, {}, {}});
@@ -67,6 +85,7 @@ class Grown {
 
  private:
   std::string dir_;
+  std::string path_;
   std::unique_ptr<SqliteStateMachine> sm_;
   uint64_t index_ = 0;
 };
@@ -176,6 +195,31 @@ void BM_ImageRead(benchmark::State& state) {
 BENCHMARK(BM_ImageRead)
     ->Arg(16)
     ->Arg(128)
+    ->Iterations(3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+void BM_ImageCheck(benchmark::State& state) {
+  // Roughly `megabytes` of 16-byte rows (40,000 per command).
+  static std::map<int, std::unique_ptr<Grown>> grown;
+  const int megabytes = static_cast<int>(state.range(0));
+  std::unique_ptr<Grown>& db = grown[megabytes];
+  if (db == nullptr) db = std::make_unique<Grown>(megabytes, true);
+  db->sm().Sync().IgnoreError();  // The file holds what was applied.
+  const uint64_t size = std::filesystem::file_size(db->path());
+  for (auto _ : state) {
+    SnapshotImage image;
+    if (!image.OpenFile(db->path(), nullptr).ok() ||
+        !image.Check(db->sm().AppliedIndex()).ok()) {
+      std::abort();
+    }
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(size * state.iterations()));
+  state.SetLabel(absl::StrCat("image ", size >> 20, " MB"));
+}
+BENCHMARK(BM_ImageCheck)
+    ->Arg(64)
+    ->Arg(256)
     ->Iterations(3)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
