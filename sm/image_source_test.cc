@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -330,6 +331,7 @@ TEST_F(ImageSinkTest, AReceivedImageIsRestoredFromItsFile) {
   EXPECT_TRUE(absl::IsUnavailable(sink.Begin(meta_, 1, 10)));
   ASSERT_TRUE(follower_->Restore(core::Snapshot{meta_, sink.Reference()}).ok());
   EXPECT_EQ(follower_->AppliedIndex(), meta_.index);
+  follower_->FinishSwapForTest();
   EXPECT_TRUE(DumpDatabase(*follower_) == DumpDatabase(*leader_));
   EXPECT_FALSE(std::filesystem::exists(received));
   EXPECT_TRUE(sink.Begin(meta_, 1, 10).ok());
@@ -340,6 +342,7 @@ TEST_F(ImageSinkTest, AReceivedImageBecomesTheDatabaseFile) {
   ASSERT_TRUE(Receive(sink, image_).ok());
   sink.Installed();
   ASSERT_TRUE(follower_->Restore(core::Snapshot{meta_, sink.Reference()}).ok());
+  follower_->FinishSwapForTest();
   EXPECT_FALSE(std::filesystem::exists(dir_.File("follower.received")));
   EXPECT_FALSE(std::filesystem::exists(dir_.File("follower.incoming")));
   // The swapped-in file serves writes and reads, in WAL mode again.
@@ -371,7 +374,34 @@ TEST_F(ImageSinkTest, AReadRunningAtTheSwapIsInterruptedAndTheNextSeesIt) {
   EXPECT_TRUE(absl::IsUnavailable(read)) << read;
   EXPECT_EQ(pages, 1);
   EXPECT_EQ(follower_->AppliedIndex(), meta_.index);
+  follower_->FinishSwapForTest();
   EXPECT_EQ(Count(*follower_, "t"), 100);
+}
+
+TEST_F(ImageSinkTest, ApplyPausesWhileAReceivedImageSwapsIn) {
+  core::SnapshotSink& sink = *follower_->snapshot_sink();
+  FillOldTable(20, 100);
+  ASSERT_TRUE(Receive(sink, image_).ok());
+  sink.Installed();
+  ASSERT_TRUE(follower_->Restore(core::Snapshot{meta_, sink.Reference()}).ok());
+  // The files move on a thread; until the loop sees it done, the node
+  // keeps what commits (ApplyPaused), validation refuses (nothing written)
+  // and reads wait for the reopened connections.
+  EXPECT_TRUE(follower_->ApplyPaused());
+  EXPECT_EQ(follower_->AppliedIndex(), meta_.index);
+  EXPECT_TRUE(absl::IsUnavailable(
+      follower_->Validate(Cmd({S("INSERT INTO t(v) VALUES (1)")}))));
+  const auto until =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (follower_->ApplyPaused() && std::chrono::steady_clock::now() < until) {
+    follower_->OnTick();  // As the loop does.
+    std::this_thread::yield();
+  }
+  EXPECT_FALSE(follower_->ApplyPaused());
+  EXPECT_EQ(Count(*follower_, "t"), 100);
+  EXPECT_TRUE(
+      follower_->Validate(Cmd({S("INSERT INTO t(v) VALUES (1)")})).ok());
+  EXPECT_TRUE(sink.Begin(meta_, 1, 10).ok());  // The received image is gone.
 }
 
 TEST_F(ImageSinkTest, ASwapACrashInterruptedCompletesAtTheNextOpen) {

@@ -253,6 +253,8 @@ class SqliteStateMachine final : public core::StateMachine {
   // reopens, reports, and resumes applying. A failure stops the process,
   // as a failed swap on the loop did.
   void CompleteSwap(bool wait);
+  // CompleteSwap's end for a received image's swap.
+  void CompleteRestore(long long paused_ms);
   // "closing N ms, files N ms, reopening N ms": the last SwapIn's parts.
   std::string LastSwapParts() const;
   absl::Status RestoreFrom(SnapshotImage& image, uint64_t index);
@@ -356,6 +358,7 @@ class SqliteStateMachine final : public core::StateMachine {
     long long open_ms = 0;
   } last_swap_;
   // A vacuum's swap whose copy closes and whose files move on `thread`.
+  // A vacuum's swap, or (no vacuum) a received image's.
   struct SwapInFlight {
     std::unique_ptr<Vacuum> vacuum;
     std::thread thread;

@@ -128,6 +128,7 @@ void SqliteStateMachine::CompleteSwap(bool wait) {
   swap.thread.join();
   vacuuming_ = false;
   const long long paused_ms = MillisecondsSince(swap.began);
+  if (swap.vacuum == nullptr) return CompleteRestore(paused_ms);
   if (!swap.not_closed.ok()) {
     // Nothing moved: the database opens again as it was.
     const absl::Status s = ReopenAfterSwap(applied_, options_.path);
