@@ -96,10 +96,6 @@ absl::Status SnapshotImage::OpenFile(const std::string& path, const char* vfs) {
     return absl::DataLossError(absl::StrCat("cannot open the image ", path,
                                             ": ", sqlite3_errmsg(db_)));
   }
-  // Pages read through a mapping (up to SQLite's compiled limit, 2 GB in
-  // Debian's build) rather than a read call and a copy each.
-  sqlite3_exec(db_, "PRAGMA mmap_size = 1099511627776", nullptr, nullptr,
-               nullptr);
   return absl::OkStatus();
 }
 
