@@ -72,6 +72,11 @@ struct Config {
   // Thesis §6.2: a leader steps down if it has not heard from a quorum within
   // an election timeout; followers ignore votes while they hear a leader.
   bool check_quorum = true;
+  // Fault injection for the simulator's self-tests: commit entries of
+  // earlier terms by counting replicas (the bug of Raft's Figure 8).
+  bool unsafe_commit_earlier_terms = false;
+  // ... or count learners toward the commit quorum.
+  bool unsafe_learners_in_quorum = false;
   // Thesis §9.6: a candidate first checks it could win before bumping terms.
   bool pre_vote = true;
   // Seeds the randomized election timeout; the only source of randomness.
@@ -236,6 +241,8 @@ class Raft {
   bool snapshot_wanted_ = false;
   const std::function<absl::Status(const Snapshot&)> validate_snapshot_;
   const bool check_quorum_;
+  const bool unsafe_commit_earlier_terms_;
+  const bool unsafe_learners_in_quorum_;
   const bool pre_vote_;
 
   uint64_t term_ = 0;

@@ -2,6 +2,8 @@
 // control, commitment (Raft §5.3, §5.4.2), ReadIndex (thesis §6.4) and
 // leadership transfer (thesis §3.10).
 #include <algorithm>
+#include <map>
+#include <set>
 #include <utility>
 
 #include "core/check.h"
@@ -186,7 +188,19 @@ bool Raft::AppendEntries(std::vector<Entry> entries) {
 }
 
 bool Raft::MaybeCommit() {
-  return log_.MaybeCommit(tracker_.Committed(), term_);
+  uint64_t index = tracker_.Committed();
+  if (unsafe_learners_in_quorum_) {
+    std::set<uint64_t> members;
+    std::map<uint64_t, uint64_t> match;
+    for (const auto& [id, pr] : tracker_.progress()) {
+      members.insert(id);
+      match[id] = pr.match;
+    }
+    index = CommittedIndex(members, match);
+  }
+  return log_.MaybeCommit(index, unsafe_commit_earlier_terms_
+                                     ? log_.ZeroTermOnError(index)
+                                     : term_);
 }
 
 bool Raft::CommittedEntryInCurrentTerm() const {
