@@ -113,6 +113,78 @@ void Simulation::CheckFinalState() {
   }
 }
 
+bool Simulation::MajorityHolds(const std::vector<uint64_t>& voters,
+                               uint64_t self, uint64_t index, uint64_t term,
+                               std::string* lacking) const {
+  size_t holding = 0;
+  for (uint64_t v : voters) {
+    if (v == self) {
+      ++holding;  // Its Raft log holds it: it just committed it.
+      continue;
+    }
+    if (v == 0 || v > slots_.size()) continue;
+    const Slot& o = *slots_[v - 1];
+    const SimLogStore* log = o.store ? o.store.get() : o.down_store.get();
+    if (log == nullptr) continue;
+    if (index < log->FirstIndex()) {  // Below its snapshot.
+      ++holding;
+      continue;
+    }
+    absl::StatusOr<uint64_t> held = log->Term(index);
+    if (held.ok() && *held == term) {
+      ++holding;
+    } else {
+      absl::StrAppend(lacking, " n", v, " (log ", log->FirstIndex(), "-",
+                      log->LastIndex(),
+                      held.ok() ? absl::StrCat(", term ", *held) : "", ")");
+    }
+  }
+  return holding * 2 > voters.size();
+}
+
+void Simulation::CheckCommits(Slot& s) {
+  const core::Raft& raft = s.node->raw().raft();
+  const core::RaftLog& log = raft.log();
+  const uint64_t committed = log.committed();
+  const std::vector<uint64_t> voters = raft.tracker().GetConfState().voters;
+  uint64_t& checked = commit_checked_[s.id];
+  checked = std::min(checked, committed);  // A restart starts lower.
+  for (uint64_t i = std::max(checked, log.FirstIndex() - 1) + 1; i <= committed;
+       ++i) {
+    const uint64_t term = log.ZeroTermOnError(i);
+    if (term == 0) continue;
+    auto [it, first] = committed_terms_.emplace(i, std::make_pair(term, s.id));
+    if (!first) {
+      if (it->second.first != term) {
+        return Violation(absl::StrFormat(
+            "commit safety: n%d committed %d/%d, but n%d committed %d/%d", s.id,
+            term, i, it->second.second, it->second.first, i));
+      }
+      continue;
+    }
+    // The first to commit it (its leader): a majority of the voters hold
+    // it in their logs or below their snapshots, in the configuration the
+    // node had before this event or the one it has now (a membership
+    // change that applies within the event changes the quorum of what
+    // commits after it). A down node counts with the log it had when it
+    // crashed; the committing node with its Raft log (a leader counts its
+    // own entries before its write completes, and persists them before it
+    // acts on the commit).
+    std::string lacking;
+    auto before = voters_before_.find(s.id);
+    if (!MajorityHolds(voters, s.id, i, term, &lacking) &&
+        (before == voters_before_.end() ||
+         !MajorityHolds(before->second, s.id, i, term, &lacking))) {
+      return Violation(absl::StrFormat(
+          "commit safety: n%d committed %d/%d, held by no majority of %d "
+          "voters (lacking:%s)",
+          s.id, term, i, voters.size(), lacking));
+    }
+  }
+  checked = committed;
+  voters_before_[s.id] = voters;
+}
+
 void Simulation::CheckLists() {
   if (list_reads_.empty()) return;
   const std::vector<uint64_t> members = Members();

@@ -47,6 +47,12 @@ class SimLogStore final : public core::MirroredLogStore {
               std::function<void(absl::Status)> done) override;
   // Called on every Submit with the time the write will complete (a fault
   // point: the simulator may crash the node inside that window).
+  // The process crashed: pending completions never come. What it holds
+  // stays readable (the checkers look at a down node's log).
+  void Kill() {
+    alive_.reset();
+    submit_hook_ = nullptr;
+  }
   void SetSubmitHook(std::function<void(Time completion)> hook) {
     submit_hook_ = std::move(hook);
   }

@@ -109,7 +109,7 @@ void Usage() {
       "the\n"
       "                          leader sends appends while it writes\n"
       "  --broken=fsync|send-before-persist|stale-reads|split-transfers|\n"
-      "           edge-fsync\n"
+      "           edge-fsync|commit-earlier-terms|learners-in-quorum\n"
       "                          break a component on purpose (the checkers\n"
       "                          must catch it)\n");
 }
@@ -135,6 +135,8 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
   o.broken_stale_reads = broken == "stale-reads";
   o.broken_split_transfers = broken == "split-transfers";
   o.broken_edge_fsync = broken == "edge-fsync";
+  o.broken_commit_earlier_terms = broken == "commit-earlier-terms";
+  o.broken_learners_in_quorum = broken == "learners-in-quorum";
   if (o.broken_edge_fsync && o.edges == 0) o.edges = 3;
   if (o.edges > 0) o.sql = true;
   if (o.broken_split_transfers) o.sql = true;

@@ -107,6 +107,7 @@ void Simulation::StartNode(Slot& s) {
   DiskLatency latency;
   latency.slowdown = plan_.disk_slowdown[s.id - 1];
   latency.synchronous = options_.sync_disk;
+  s.down_store.reset();
   s.store = std::make_unique<SimLogStore>(s.disk.get(), &queue_, &s.disk_rng,
                                           latency);
   const RecoveryReport recovery = s.store->Recover();
@@ -149,6 +150,8 @@ void Simulation::StartNode(Slot& s) {
   o.transport = s.transport.get();
   o.state_machine = &s.sm->machine();
   o.unsafe_send_before_persist = options_.broken_send_before_persist;
+  o.raft.unsafe_commit_earlier_terms = options_.broken_commit_earlier_terms;
+  o.raft.unsafe_learners_in_quorum = options_.broken_learners_in_quorum;
   o.send_appends_before_persist = options_.sync_disk;
   o.snapshot_threshold_entries = options_.snapshot_threshold_entries;
   o.compaction_keeps_entries = options_.compaction_keeps_entries;
@@ -213,7 +216,8 @@ void Simulation::CrashNode(Slot& s, const char* why) {
   // checkpoint or clean up.
   if (s.fs != nullptr) s.fs->Freeze();
   s.node.reset();
-  s.store.reset();  // Pending disk completions die with it.
+  s.store->Kill();  // Pending disk completions die with it.
+  s.down_store = std::move(s.store);
   s.sm.reset();
   s.pending_writes.clear();
   s.pending_reads.clear();
@@ -284,6 +288,7 @@ void Simulation::AfterNodeEvent(Slot& s) {
   if (!s.up || !s.node) return;
   const core::Raft& raft = s.node->raw().raft();
   raft.CheckInvariants();
+  CheckCommits(s);
   // Every peer here is honest: a message refused as invalid is a bug on one
   // side of the boundary (a sender that breaks Raft, or a check too strict).
   if (raft.invalid_messages() > 0) {

@@ -87,6 +87,8 @@ struct SimOptions {
   bool broken_stale_reads = false;      // reads served locally, no ReadIndex
   bool broken_split_transfers = false;  // SQL bank legs not atomic
   bool broken_edge_fsync = false;       // edge disks ack syncs, keep nothing
+  bool broken_commit_earlier_terms = false;  // Raft's Figure 8 bug
+  bool broken_learners_in_quorum = false;    // learners count to commit
 };
 
 // The faults of one seed, drawn from it.
@@ -166,6 +168,14 @@ class Simulation final : public HubCluster {
   void OnRead(Slot& s, const core::ReadState& rs);
   void OnSoftState(Slot& s, const core::SoftState& ss);
   void AfterNodeEvent(Slot& s);
+  // Raft's commitment, at each node's commit index as it moves: an index
+  // commits one entry only, and only once a majority of the voters holds
+  // it.
+  void CheckCommits(Slot& s);
+  // Whether more than half of `voters` hold `index` at `term` (`self` by
+  // its Raft log); appends those that do not to `*lacking`.
+  bool MajorityHolds(const std::vector<uint64_t>& voters, uint64_t self,
+                     uint64_t index, uint64_t term, std::string* lacking) const;
 
   // Workload (workload.cc).
   void StartClient(Client& c);
@@ -252,6 +262,11 @@ class Simulation final : public HubCluster {
   // Safety bookkeeping.
   std::map<uint64_t, uint64_t> leader_of_term_;
   std::map<uint64_t, std::pair<uint64_t, std::string>> committed_;
+  // Commit safety, checked as commit indexes move: index -> (term, the
+  // node that committed it first), and how far each node was checked.
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> committed_terms_;
+  std::map<uint64_t, uint64_t> commit_checked_;
+  std::map<uint64_t, std::vector<uint64_t>> voters_before_;  // By node.
   std::map<uint64_t, uint64_t> acked_writes_;  // client -> highest acked op
   std::map<uint64_t, std::vector<RegisterOp>> history_;
   struct ListRead {

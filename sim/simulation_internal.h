@@ -29,6 +29,9 @@ struct Simulation::Slot {
   // disk would (null: the state machine lives in memory).
   std::unique_ptr<SimFs> fs;
   std::unique_ptr<SimLogStore> store;
+  // Down: the log it had when it crashed (unsynced writes included), for
+  // the commit checker.
+  std::unique_ptr<SimLogStore> down_store;
   std::unique_ptr<SimMachine> sm;
   std::unique_ptr<SlotTransport> transport;
   std::unique_ptr<core::Node> node;

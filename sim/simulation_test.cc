@@ -238,6 +238,16 @@ TEST(SimulationCatches, BankTransfersWhoseLegsAreNotAtomic) {
   EXPECT_NE(failure.find("bank"), std::string::npos) << failure;
 }
 
+TEST(SimulationCatches, LeaderThatCountsLearnersTowardCommit) {
+  // Missed by every checker before the commit checker (0 of 40 seeds):
+  // nothing applied diverged, and no acknowledged write was lost in those
+  // runs. Caught in 18 of the first 40 seeds with it.
+  SimOptions o = Small(0);
+  o.broken_learners_in_quorum = true;
+  const std::string failure = FirstFailure(o, 20);
+  EXPECT_EQ(failure.rfind("commit safety:", 0), 0u) << failure;
+}
+
 TEST(SimulationCatches, EdgeDiskThatAcknowledgesSyncWithoutPersisting) {
   SimOptions o = Small(0);
   o.sql = true;
