@@ -176,19 +176,22 @@ absl::Status SqliteStateMachine::ReopenAfterSwap(uint64_t index,
   return absl::OkStatus();
 }
 
-void SqliteStateMachine::CompleteRestore(long long paused_ms) {
-  SwapInFlight& swap = *swap_in_flight_;
+void SqliteStateMachine::ReopenOrStop(const SwapInFlight& swap,
+                                      const char* what) {
   absl::Status s = swap.status;
   if (s.ok()) s = ReopenAfterSwap(applied_, swap.from);
-  if (!s.ok()) {
-    // The renames failed, or the file did not reopen: this replica's disk
-    // (a failed swap on the loop stopped the node too).
-    std::fprintf(stderr,
-                 "state machine: the received snapshot image did not swap "
-                 "in: %s; stopping (a restart completes or drops the swap)\n",
-                 std::string(s.message()).c_str());
-    CHECK(false);
-  }
+  if (s.ok()) return;
+  // The renames failed, or the file did not reopen: this replica's disk (a
+  // failed swap on the loop stopped the node too).
+  std::fprintf(stderr,
+               "state machine: %s did not swap in: %s; stopping (a restart "
+               "completes or drops the swap)\n",
+               what, std::string(s.message()).c_str());
+  CHECK(false);
+}
+
+void SqliteStateMachine::CompleteRestore(long long paused_ms) {
+  ReopenOrStop(*swap_in_flight_, "the received snapshot image");
   sink_->Restored();
   std::fprintf(stderr,
                "raftsql: snapshot image %llu swapped in; apply paused %lld ms "

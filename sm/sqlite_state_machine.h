@@ -255,6 +255,10 @@ class SqliteStateMachine final : public core::StateMachine {
   void CompleteSwap(bool wait);
   // CompleteSwap's end for a received image's swap.
   void CompleteRestore(long long paused_ms);
+  struct SwapInFlight;
+  // Reopens after `swap`'s files part; a failure (its renames', or the
+  // reopen's) stops the process: `what` did not swap in.
+  void ReopenOrStop(const SwapInFlight& swap, const char* what);
   // "closing N ms, files N ms, reopening N ms": the last SwapIn's parts.
   std::string LastSwapParts() const;
   absl::Status RestoreFrom(SnapshotImage& image, uint64_t index);

@@ -143,16 +143,7 @@ void SqliteStateMachine::CompleteSwap(bool wait) {
     swap_in_flight_.reset();  // Its Vacuum deletes the copy.
     return;
   }
-  absl::Status s = swap.status;
-  if (s.ok()) s = ReopenAfterSwap(applied_, swap.from);
-  if (!s.ok()) {
-    // The renames failed, or the file did not reopen: this replica's disk.
-    std::fprintf(stderr,
-                 "state machine: the vacuumed copy did not swap in: %s; "
-                 "stopping (a restart completes or drops the swap)\n",
-                 std::string(s.message()).c_str());
-    CHECK(false);
-  }
+  ReopenOrStop(swap, "the vacuumed copy");
   ++vacuums_done_;
   std::fprintf(stderr,
                "raftsql: vacuum swapped in at index %llu after %lld ms "
