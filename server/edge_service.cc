@@ -234,7 +234,6 @@ class Session final : public Reactor {
                         });
     }
     l.lock();
-    --running_;
     const bool write = !writing_ && !out_queue_.empty() && !broken_ &&
                        !finished_ && !core_.ending();
     if (write) {
@@ -249,10 +248,15 @@ class Session final : public Reactor {
         !core_.ending() &&
         core_.uploads_in_flight() + out_queue_.size() < kMaxUploadsInFlight;
     reading_ |= read;
-    MaybeFinish(l);
-    if (l.owns_lock()) l.unlock();
+    l.unlock();
+    // Still counted in running_: the session cannot finish (and go) before
+    // the write and the read have started.
     if (write) StartWrite(&out_);
     if (read) StartRead(&in_);
+    l.lock();
+    --running_;
+    MaybeFinish(l);
+    if (l.owns_lock()) l.unlock();
   }
 
   // Finishes once reads are done (or the session ends) and no Run,
