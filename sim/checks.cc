@@ -185,6 +185,17 @@ void Simulation::CheckCommits(Slot& s) {
   voters_before_[s.id] = voters;
 }
 
+void Simulation::CheckVote(const core::Message& m) {
+  if (m.type != core::MessageType::kVoteResp || m.reject) return;
+  auto [it, first] =
+      votes_granted_.emplace(std::make_pair(m.from, m.term), m.to);
+  if (!first && it->second != m.to) {
+    Violation(
+        absl::StrFormat("vote safety: n%d voted for n%d and for n%d in term %d",
+                        m.from, it->second, m.to, m.term));
+  }
+}
+
 void Simulation::CheckLists() {
   if (list_reads_.empty()) return;
   const std::vector<uint64_t> members = Members();

@@ -45,7 +45,8 @@ Simulation::Simulation(const SimOptions& options)
       s->fs = std::make_unique<SimFs>(NextSimFsId());
     }
     s->disk_rng = rng_.Split();
-    s->transport = std::make_unique<SlotTransport>(network_.get());
+    s->transport = std::make_unique<SlotTransport>(
+        network_.get(), [this](const core::Message& m) { CheckVote(m); });
     const double drift = plan_.clock_drift[i - 1];
     s->tick_interval = static_cast<Time>(
         static_cast<double>(options.tick_interval) * (1.0 + drift));

@@ -172,6 +172,9 @@ class Simulation final : public HubCluster {
   // commits one entry only, and only once a majority of the voters holds
   // it.
   void CheckCommits(Slot& s);
+  // Vote safety, across restarts: a node grants its vote in a term to one
+  // candidate only.
+  void CheckVote(const core::Message& m);
   // Whether more than half of `voters` hold `index` at `term` (`self` by
   // its Raft log); appends those that do not to `*lacking`.
   bool MajorityHolds(const std::vector<uint64_t>& voters, uint64_t self,
@@ -267,6 +270,8 @@ class Simulation final : public HubCluster {
   std::map<uint64_t, std::pair<uint64_t, uint64_t>> committed_terms_;
   std::map<uint64_t, uint64_t> commit_checked_;
   std::map<uint64_t, std::vector<uint64_t>> voters_before_;  // By node.
+  // (voter, term) -> the candidate it granted its vote to.
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> votes_granted_;
   std::map<uint64_t, uint64_t> acked_writes_;  // client -> highest acked op
   std::map<uint64_t, std::vector<RegisterOp>> history_;
   struct ListRead {

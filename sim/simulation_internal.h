@@ -2,6 +2,7 @@
 #ifndef RAFTSQL_SIM_SIMULATION_INTERNAL_H_
 #define RAFTSQL_SIM_SIMULATION_INTERNAL_H_
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -15,11 +16,18 @@ namespace raftsql::sim {
 
 class SlotTransport final : public core::Transport {
  public:
-  explicit SlotTransport(SimNetwork* network) : network_(network) {}
-  void Send(core::Message m) override { network_->Send(std::move(m)); }
+  // `on_send` sees every message a node sends (the checkers).
+  SlotTransport(SimNetwork* network,
+                std::function<void(const core::Message&)> on_send)
+      : network_(network), on_send_(std::move(on_send)) {}
+  void Send(core::Message m) override {
+    on_send_(m);
+    network_->Send(std::move(m));
+  }
 
  private:
   SimNetwork* network_;
+  std::function<void(const core::Message&)> on_send_;
 };
 
 struct Simulation::Slot {
