@@ -113,8 +113,8 @@ void Simulation::CheckFinalState() {
   }
 }
 
-bool Simulation::MajorityHolds(const std::vector<uint64_t>& voters,
-                               uint64_t self, uint64_t index, uint64_t term,
+bool Simulation::MajorityHolds(const std::set<uint64_t>& voters, uint64_t self,
+                               uint64_t index, uint64_t term,
                                std::string* lacking) const {
   size_t holding = 0;
   for (uint64_t v : voters) {
@@ -146,7 +146,7 @@ void Simulation::CheckCommits(Slot& s) {
   const core::Raft& raft = s.node->raw().raft();
   const core::RaftLog& log = raft.log();
   const uint64_t committed = log.committed();
-  const std::vector<uint64_t> voters = raft.tracker().GetConfState().voters;
+  const std::set<uint64_t>& voters = raft.tracker().voters();
   uint64_t& checked = commit_checked_[s.id];
   checked = std::min(checked, committed);  // A restart starts lower.
   for (uint64_t i = std::max(checked, log.FirstIndex() - 1) + 1; i <= committed;
@@ -182,7 +182,8 @@ void Simulation::CheckCommits(Slot& s) {
     }
   }
   checked = committed;
-  voters_before_[s.id] = voters;
+  std::set<uint64_t>& before = voters_before_[s.id];
+  if (before != voters) before = voters;  // Copied only when it changed.
 }
 
 void Simulation::CheckVote(const core::Message& m) {

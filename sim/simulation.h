@@ -177,7 +177,7 @@ class Simulation final : public HubCluster {
   void CheckVote(const core::Message& m);
   // Whether more than half of `voters` hold `index` at `term` (`self` by
   // its Raft log); appends those that do not to `*lacking`.
-  bool MajorityHolds(const std::vector<uint64_t>& voters, uint64_t self,
+  bool MajorityHolds(const std::set<uint64_t>& voters, uint64_t self,
                      uint64_t index, uint64_t term, std::string* lacking) const;
 
   // Workload (workload.cc).
@@ -269,7 +269,7 @@ class Simulation final : public HubCluster {
   // node that committed it first), and how far each node was checked.
   std::map<uint64_t, std::pair<uint64_t, uint64_t>> committed_terms_;
   std::map<uint64_t, uint64_t> commit_checked_;
-  std::map<uint64_t, std::vector<uint64_t>> voters_before_;  // By node.
+  std::map<uint64_t, std::set<uint64_t>> voters_before_;  // By node.
   // (voter, term) -> the candidate it granted its vote to.
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> votes_granted_;
   std::map<uint64_t, uint64_t> acked_writes_;  // client -> highest acked op
