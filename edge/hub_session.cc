@@ -1,5 +1,6 @@
 #include "edge/hub_session.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -76,7 +77,6 @@ void HubSession::OnUpload(const v1::Upload& upload, int64_t now_ms,
                           HubEffects* fx) {
   absl::StatusOr<Upload> up = UploadOf(upload);
   if (!up.ok()) return Send(AckOf(upload.batch(), up.status()), fx);
-  ++uploads_in_flight_;
   const uint64_t op =
       Write(Kind::kUpload, UploadCommand(device_, stream_, *up, now_ms), fx);
   pending_[op].batch = upload.batch();
@@ -109,8 +109,6 @@ void HubSession::OnWritten(uint64_t op,
       return Poke(true, true, fx);
     }
     case Kind::kUpload: {
-      CHECK_GT(uploads_in_flight_, 0u);
-      --uploads_in_flight_;
       absl::StatusOr<StreamAck> acked = AckOfResult(r);
       return Send(
           AckOf(p.batch, acked.ok() ? absl::StatusOr<uint64_t>(acked->acked)
@@ -153,6 +151,12 @@ void HubSession::OnRead(uint64_t op, const absl::StatusOr<sm::QueryResult>& q,
   if (version <= desired_sent_) return;
   desired_sent_ = version;
   Send(std::move(*down), fx);
+}
+
+size_t HubSession::uploads_in_flight() const {
+  return static_cast<size_t>(std::count_if(
+      pending_.begin(), pending_.end(),
+      [](const auto& p) { return p.second.kind == Kind::kUpload; }));
 }
 
 void HubSession::Poke(bool commands, bool twin, HubEffects* fx) {

@@ -107,7 +107,8 @@ class HubSession {
   const absl::Status& end_status() const { return end_status_; }
   // Writes and reads asked for and not yet answered.
   size_t pending() const { return pending_.size(); }
-  size_t uploads_in_flight() const { return uploads_in_flight_; }
+  // Of those, uploads (a few: the driver bounds them).
+  size_t uploads_in_flight() const;
   uint64_t stream() const { return stream_; }
   const std::string& device() const { return device_; }
   const std::string& name() const { return options_.name; }
@@ -155,7 +156,6 @@ class HubSession {
   absl::Status end_status_;
   uint64_t next_op_ = 1;
   std::map<uint64_t, Pending> pending_;
-  size_t uploads_in_flight_ = 0;
   uint64_t desired_sent_ = 0;
   // The look in progress: the due commands' ids, the next to deliver.
   bool looking_ = false;
