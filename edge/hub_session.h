@@ -109,7 +109,6 @@ class HubSession {
   size_t pending() const { return pending_.size(); }
   // Of those, uploads (a few: the driver bounds them).
   size_t uploads_in_flight() const;
-  uint64_t stream() const { return stream_; }
   const std::string& device() const { return device_; }
   const std::string& name() const { return options_.name; }
 

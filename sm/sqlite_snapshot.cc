@@ -202,12 +202,6 @@ void SqliteStateMachine::CompleteRestore(long long paused_ms) {
   swap_in_flight_.reset();
 }
 
-std::string SqliteStateMachine::LastSwapParts() const {
-  return absl::StrCat("closing ", last_swap_.close_ms, " ms, files ",
-                      last_swap_.files_ms, " ms, reopening ",
-                      last_swap_.open_ms, " ms");
-}
-
 absl::Status SqliteStateMachine::RestoreFrom(SnapshotImage& image,
                                              uint64_t index) {
   absl::Status s;

@@ -259,8 +259,6 @@ class SqliteStateMachine final : public core::StateMachine {
   // Reopens after `swap`'s files part; a failure (its renames', or the
   // reopen's) stops the process: `what` did not swap in.
   void ReopenOrStop(const SwapInFlight& swap, const char* what);
-  // "closing N ms, files N ms, reopening N ms": the last SwapIn's parts.
-  std::string LastSwapParts() const;
   absl::Status RestoreFrom(SnapshotImage& image, uint64_t index);
   explicit SqliteStateMachine(const SqliteOptions& options);
   absl::Status Init();
