@@ -3,18 +3,11 @@
 // on 127.0.0.1; the 3-node cluster is read through a follower at
 // LINEARIZABLE) and through the sqlite3 library directly, and every value
 // and type must match. Refusals must come before the log, with the reason.
-#include <sqlite3.h>
-#include <unistd.h>
-
-#include <cstdlib>
-#include <filesystem>
+#include "tests/conformance.h"
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
-#include "net/client.h"
-#include "tools/local_cluster.h"
-#include "tools/process.h"
 
 namespace raftsql {
 namespace {
@@ -120,151 +113,30 @@ std::string Sql(const char* text, int i) {
   return absl::StrReplaceAll(text, {{"$T", Table(i)}});
 }
 
-// A value as "type:bytes", for either side.
-std::string Show(const v1::Value& v) {
-  switch (v.kind_case()) {
-    case v1::Value::kInteger:
-      return absl::StrCat("i:", v.integer());
-    case v1::Value::kReal:
-      return absl::StrCat("r:", v.real());
-    case v1::Value::kText:
-      return "t:" + v.text();
-    case v1::Value::kTextBytes:
-      return "t:" + v.text_bytes();
-    case v1::Value::kBlob:
-      return "b:" + v.blob();
-    default:
-      return "null";
-  }
-}
-
-std::string Show(sqlite3_stmt* stmt, int c) {
-  switch (sqlite3_column_type(stmt, c)) {
-    case SQLITE_INTEGER:
-      return absl::StrCat("i:", sqlite3_column_int64(stmt, c));
-    case SQLITE_FLOAT:
-      return absl::StrCat("r:", sqlite3_column_double(stmt, c));
-    case SQLITE_TEXT:
-    case SQLITE_BLOB: {
-      const auto* p = static_cast<const char*>(sqlite3_column_blob(stmt, c));
-      const std::string bytes(p != nullptr ? p : "",
-                              sqlite3_column_bytes(stmt, c));
-      return (sqlite3_column_type(stmt, c) == SQLITE_TEXT ? "t:" : "b:") +
-             bytes;
-    }
-    default:
-      return "null";
-  }
-}
-
-std::vector<std::string> Reference(sqlite3* db, const std::string& sql) {
-  sqlite3_stmt* stmt = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
-      << sql << ": " << sqlite3_errmsg(db);
-  std::vector<std::string> rows;
-  while (stmt != nullptr && sqlite3_step(stmt) == SQLITE_ROW) {
-    std::string row;
-    for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
-      absl::StrAppend(&row, Show(stmt, c), "|");
-    }
-    rows.push_back(row);
-  }
-  sqlite3_finalize(stmt);
-  return rows;
-}
-
-class Conformance : public ::testing::TestWithParam<int> {
- protected:
-  void SetUp() override {
-    char dir[] = "/tmp/raftsql-conformance-XXXXXX";
-    ASSERT_NE(mkdtemp(dir), nullptr);
-    dir_ = dir;
-    tools::LocalClusterOptions o;
-    o.nodes = GetParam();
-    o.server_binary = tools::FindBinary("", "server/raftsql_server");
-    ASSERT_FALSE(o.server_binary.empty());
-    o.dir = dir_;
-    cluster_ = std::make_unique<tools::LocalCluster>(o);
-    ASSERT_TRUE(cluster_->Start().ok());
-    // Serving once a leader is known (bounded).
-    bool led = false;
-    for (int i = 0; i < 400 && !led; ++i) {
-      for (int node = 1; node <= GetParam() && !led; ++node) {
-        auto st = cluster_->client().Status(cluster_->Endpoint(node));
-        led = st.ok() && st->leader() != 0;
-      }
-      if (!led) usleep(50'000);
-    }
-    ASSERT_TRUE(led) << "no leader within 20 s";
-    ASSERT_EQ(sqlite3_open(":memory:", &reference_), SQLITE_OK);
-  }
-  void TearDown() override {
-    sqlite3_close(reference_);
-    cluster_.reset();  // Stops every node by PID.
-    std::filesystem::remove_all(dir_);
-  }
-  // Where reads go: a follower of the 3-node cluster, the node of the other.
-  net::Client Reader() {
-    const int node = GetParam() == 1 ? 1 : ReadNode();
-    return net::Client({cluster_->Endpoint(node)},
-                       cluster_->ClientOptionsFor());
-  }
-  int ReadNode() {
-    for (int node = 1; node <= GetParam(); ++node) {
-      auto s = cluster_->client().Status(cluster_->Endpoint(node));
-      if (s.ok() && s->role() == "Follower") return node;
-    }
-    return 1;
-  }
-
-  std::string dir_;
-  std::unique_ptr<tools::LocalCluster> cluster_;
-  sqlite3* reference_ = nullptr;
-};
+using Conformance = conformance::Cluster;
+using conformance::Lines;
+using conformance::Reference;
 
 TEST_P(Conformance, EveryCaseMatchesSqliteValueForValue) {
-  net::Client& writer = cluster_->client();
   for (int i = 0; i < static_cast<int>(std::size(kCases)); ++i) {
-    const Case& c = kCases[i];
-    for (const char* w : c.writes) {
-      const std::string sql = Sql(w, i);
-      v1::ExecuteRequest e;
-      e.add_statements()->set_sql(sql);
-      absl::StatusOr<v1::ExecuteResponse> r = writer.Execute(e);
-      ASSERT_TRUE(r.ok()) << c.name << ": " << sql << ": " << r.status();
-      EXPECT_EQ(r->results(0).code(), 0)
-          << c.name << ": " << sql << ": " << r->results(0).error();
-      char* err = nullptr;
-      EXPECT_EQ(sqlite3_exec(reference_, sql.c_str(), nullptr, nullptr, &err),
-                SQLITE_OK)
-          << c.name << ": " << (err ? err : "");
-      sqlite3_free(err);
+    for (const char* w : kCases[i].writes) {
+      SCOPED_TRACE(kCases[i].name);
+      Write(Sql(w, i));
     }
   }
   net::Client reader = Reader();
   for (int i = 0; i < static_cast<int>(std::size(kCases)); ++i) {
     const std::string sql = Sql(kCases[i].read, i);
-    v1::QueryRequest q;
-    q.mutable_statement()->set_sql(sql);
-    q.set_consistency(v1::LINEARIZABLE);
-    absl::StatusOr<v1::QueryResponse> r = reader.Query(q);
-    ASSERT_TRUE(r.ok()) << kCases[i].name << ": " << r.status();
-    std::vector<std::string> rows;
-    for (const v1::Row& row : r->rows()) {
-      std::string line;
-      for (const v1::Value& v : row.values())
-        absl::StrAppend(&line, Show(v), "|");
-      rows.push_back(line);
-    }
     const std::vector<std::string> expected = Reference(reference_, sql);
     EXPECT_FALSE(expected.empty()) << kCases[i].name;
-    EXPECT_EQ(rows, expected) << kCases[i].name << ": " << sql;
+    EXPECT_EQ(Lines(Read(reader, sql).rows()), expected)
+        << kCases[i].name << ": " << sql;
   }
 }
 
 TEST_P(Conformance, RefusalsComeBeforeTheLogWithTheirReason) {
   net::Client& writer = cluster_->client();
-  const uint64_t before = writer.Status(cluster_->Endpoint(1))->last_index();
+  const uint64_t before = LastIndex();
   for (const auto& r : kRefused) {
     v1::ExecuteRequest e;
     e.add_statements()->set_sql(r.sql);
@@ -274,13 +146,11 @@ TEST_P(Conformance, RefusalsComeBeforeTheLogWithTheirReason) {
         << r.sql << ": " << out.status();
   }
   // Nothing reached the log.
-  EXPECT_EQ(writer.Status(cluster_->Endpoint(1))->last_index(), before);
+  EXPECT_EQ(LastIndex(), before);
 }
 
 INSTANTIATE_TEST_SUITE_P(Nodes, Conformance, ::testing::Values(1, 3),
-                         [](const auto& info) {
-                           return absl::StrCat(info.param, "_nodes");
-                         });
+                         conformance::NodesName);
 
 }  // namespace
 }  // namespace raftsql
