@@ -80,6 +80,7 @@ void ReadPool::Retire(absl::Status why) {
     retired_.push_back(std::move(slot));
   }
   slots_.clear();
+  CheckInvariantsLocked();
 }
 
 void ReadPool::Refill(std::vector<Connection> connections) {
@@ -94,8 +95,26 @@ void ReadPool::Refill(std::vector<Connection> connections) {
                                &ReadPool::OnProgress, slot.get());
       slots_.push_back(std::move(slot));
     }
+    CheckInvariantsLocked();
   }
   free_.notify_all();
+}
+
+void ReadPool::CheckInvariants() const {
+  std::lock_guard<std::mutex> l(mu_);
+  CheckInvariantsLocked();
+}
+
+void ReadPool::CheckInvariantsLocked() const {
+  for (const auto& slot : slots_) {
+    CHECK(slot->connection.db != nullptr && slot->connection.policy != nullptr);
+    CHECK(!slot->retired.load());
+    CHECK_EQ(slot->busy, slot->limits != nullptr);
+  }
+  for (const auto& slot : retired_) {
+    CHECK(slot->retired.load() && slot->busy);
+    CHECK(slot->connection.db != nullptr);
+  }
 }
 
 size_t ReadPool::size() const {

@@ -92,6 +92,9 @@ class ReadPool {
   // Connections in service, and retired ones still leased.
   size_t size() const;
   size_t retired() const;
+  // In service: open, not retired, leased exactly when a read's limits are
+  // set. Retired: leased (an idle one closes at once) and still open.
+  void CheckInvariants() const;
 
  private:
   struct Slot {
@@ -105,6 +108,7 @@ class ReadPool {
   static int OnProgress(void* slot);
   void Release(Slot* slot);
   static void Close(Slot& slot);
+  void CheckInvariantsLocked() const;
 
   mutable std::mutex mu_;
   std::condition_variable free_;
