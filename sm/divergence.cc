@@ -30,6 +30,19 @@ void CheckpointLog::Commit() {
   pending_.clear();
 }
 
+void CheckpointLog::CheckInvariants() const {
+  std::lock_guard<std::mutex> l(mu_);
+  CHECK_LE(kept_.size(), kMaxCheckpoints);
+  auto ascending = [this](const auto& checkpoints) {
+    for (size_t i = 0; i < checkpoints.size(); ++i) {
+      CHECK_EQ(checkpoints[i].index % every_, 0u);
+      if (i > 0) CHECK_LT(checkpoints[i - 1].index, checkpoints[i].index);
+    }
+  };
+  ascending(kept_);
+  ascending(pending_);
+}
+
 std::vector<Checkpoint> CheckpointLog::Checkpoints() const {
   std::lock_guard<std::mutex> l(mu_);
   return std::vector<Checkpoint>(kept_.begin(), kept_.end());

@@ -41,6 +41,9 @@ class CheckpointLog {
   // The kept checkpoints, oldest first.
   std::vector<Checkpoint> Checkpoints() const;
   uint64_t every() const { return every_; }
+  // Kept and pending checkpoints fall on multiples of every(), ascending;
+  // at most kMaxCheckpoints kept.
+  void CheckInvariants() const;
 
  private:
   const uint64_t every_;

@@ -61,7 +61,9 @@ TEST(CheckpointLog, KeepsTheRecentCommittedOnes) {
   EXPECT_TRUE(log.Checkpoints().empty());
   for (uint64_t i = 1; i <= CheckpointLog::kMaxCheckpoints + 5; ++i) {
     log.Record(i * 10, i);
+    log.CheckInvariants();
     log.Commit();
+    log.CheckInvariants();
   }
   const std::vector<Checkpoint> kept = log.Checkpoints();
   ASSERT_EQ(kept.size(), CheckpointLog::kMaxCheckpoints);

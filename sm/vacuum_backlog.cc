@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/check.h"
 #include "core/codec.h"
 
 namespace raftsql::sm {
@@ -129,6 +130,23 @@ absl::StatusOr<std::vector<core::Entry>> VacuumBacklog::Pop(
     bytes_ -= out.back().Size();
   }
   return out;
+}
+
+void VacuumBacklog::CheckInvariants() const {
+  CHECK_LE(read_at_, write_at_);
+  CHECK_LE(bytes_, max_bytes_);
+  uint64_t sum = 0;
+  for (size_t i = 0; i < memory_.size(); ++i) {
+    sum += memory_[i].Size();
+    if (i > 0) CHECK_LT(memory_[i - 1].index, memory_[i].index);
+  }
+  CHECK_EQ(sum, memory_bytes_);
+  CHECK_LE(memory_bytes_, bytes_);
+  if (spilled()) {
+    CHECK_GE(fd_, 0);
+  } else {
+    CHECK_EQ(bytes_, memory_bytes_);
+  }
 }
 
 }  // namespace raftsql::sm

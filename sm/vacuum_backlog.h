@@ -42,6 +42,9 @@ class VacuumBacklog {
   bool empty() const { return bytes_ == 0; }
   uint64_t bytes() const { return bytes_; }  // Entry::Size() summed.
   bool spilled() const { return write_at_ > read_at_; }
+  // Memory holds the oldest entries, ascending, and their bytes counted;
+  // the file the rest; within max_bytes. O(entries in memory): tests.
+  void CheckInvariants() const;
 
  private:
   absl::Status Append(const core::Entry& e);

@@ -79,11 +79,14 @@ TEST(VacuumBacklog, EntriesBeyondMemoryGoToAFileAndComeBackInOrder) {
   // 40 MiB: 32 in memory, the rest in the file; then more while spilled.
   const size_t mib = 1 << 20;
   ASSERT_TRUE(backlog.Push(Entries(1, 40, mib)).ok());
+  backlog.CheckInvariants();
   EXPECT_TRUE(backlog.spilled());
   EXPECT_TRUE(std::filesystem::exists(file));
   absl::StatusOr<std::vector<core::Entry>> got = backlog.Pop(35);
   ASSERT_TRUE(got.ok()) << got.status();
+  backlog.CheckInvariants();
   ASSERT_TRUE(backlog.Push(Entries(41, 3, 10)).ok());
+  backlog.CheckInvariants();
   uint64_t next = 1;
   auto check = [&next](const std::vector<core::Entry>& es) {
     for (const core::Entry& e : es) {
@@ -97,6 +100,7 @@ TEST(VacuumBacklog, EntriesBeyondMemoryGoToAFileAndComeBackInOrder) {
   got = backlog.Pop(100);
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_EQ(got->size(), 8u);
+  backlog.CheckInvariants();
   check(*got);
   EXPECT_EQ(next, 44u);
   EXPECT_TRUE(backlog.empty());
@@ -104,6 +108,7 @@ TEST(VacuumBacklog, EntriesBeyondMemoryGoToAFileAndComeBackInOrder) {
   EXPECT_EQ(std::filesystem::file_size(file), 0u);     // Emptied.
   ASSERT_TRUE(backlog.Push(Entries(44, 1, 10)).ok());  // Memory again.
   EXPECT_FALSE(backlog.spilled());
+  backlog.CheckInvariants();
 }
 
 TEST(VacuumBacklog, ItsBoundIsAnErrorAndItsFileGoesWithIt) {
@@ -115,6 +120,7 @@ TEST(VacuumBacklog, ItsBoundIsAnErrorAndItsFileGoesWithIt) {
     EXPECT_TRUE(std::filesystem::exists(file));
     const absl::Status s = backlog.Push(Entries(34, 8, 1 << 20));
     EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+    backlog.CheckInvariants();
   }
   EXPECT_FALSE(std::filesystem::exists(file));
 }
