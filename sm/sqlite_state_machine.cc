@@ -281,6 +281,46 @@ absl::Status SqliteStateMachine::Validate(const Command& command) {
   return validator_->Validate(command);
 }
 
+void SqliteStateMachine::CheckInvariants() {
+  if (vacuum_ != nullptr) CHECK(vacuuming_.load());
+  if (swap_in_flight_ != nullptr) {
+    CHECK(db_ == nullptr);
+    if (swap_in_flight_->vacuum != nullptr) CHECK(vacuuming_.load());
+    return;  // The meta is not readable until the reopen.
+  }
+  CHECK(db_ != nullptr && internal_ != nullptr);
+  write_policy_.CheckInvariants();
+  check_policy_.CheckInvariants();
+  statements_->CheckInvariants();
+  versions_->CheckInvariants();
+  checkpoints_.CheckInvariants();
+  if (read_pool_ != nullptr) read_pool_->CheckInvariants();
+  Stmt stmt;
+  StatementPolicy::InternalScope scope(write_policy_);
+  CHECK_EQ(sqlite3_prepare_v2(db_, "SELECT key, value FROM _raftsql_meta", -1,
+                              stmt.out(), nullptr),
+           SQLITE_OK);
+  uint64_t applied = 0, hash = 0, sweep = 0;
+  WriteSettings limits;
+  while (sqlite3_step(stmt.get()) == SQLITE_ROW) {
+    const std::string key =
+        reinterpret_cast<const char*>(sqlite3_column_text(stmt.get(), 0));
+    const auto value =
+        static_cast<uint64_t>(sqlite3_column_int64(stmt.get(), 1));
+    if (key == "applied_index") applied = value;
+    if (key == "divergence_hash") hash = value;
+    if (key == "session_sweep_period") sweep = value;
+    if (absl::StartsWith(key, kSettingPrefix)) {
+      (void)ApplySetting(absl::string_view(key).substr(kSettingPrefix.size()),
+                         value, &limits);
+    }
+  }
+  CHECK_EQ(applied, applied_);
+  CHECK_EQ(hash, hash_);
+  CHECK_EQ(sweep, sessions_->sweep_period());
+  CHECK(limits == budget_.limits());
+}
+
 absl::Status SqliteStateMachine::LoadMeta() {
   absl::Status migrated = versions_->Migrate();
   if (migrated.ok()) migrated = sessions_->Migrate();

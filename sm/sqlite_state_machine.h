@@ -203,6 +203,12 @@ class SqliteStateMachine final : public core::StateMachine {
   std::string divergence() const;
   // The database bytes (tests compare replicas with it).
   std::string SerializeForTest();
+  // Between batches, on the apply thread: what is kept in memory mirrors
+  // _raftsql_meta (applied index, divergence hash, session sweep, write
+  // settings); connections are closed exactly while a swap runs; a vacuum
+  // in progress shows as vacuuming(); and every part's own invariants.
+  // Reads the meta table: tests.
+  void CheckInvariants();
 
   // Called by SQLite's preupdate hook (public for the C callback only).
   void OnPreUpdate(sqlite3* db, int op, const char* db_name, const char* table,

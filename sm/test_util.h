@@ -61,6 +61,7 @@ inline std::unique_ptr<SqliteStateMachine> OpenFile(const std::string& path) {
 
 inline CommandResult ApplyOk(SqliteStateMachine& sm, const Command& c) {
   const std::string out = sm.Apply(E(sm.AppliedIndex() + 1, c));
+  sm.CheckInvariants();
   absl::StatusOr<CommandResult> r = CommandResult::Decode(out);
   EXPECT_TRUE(r.ok());
   return *r;

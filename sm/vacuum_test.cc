@@ -189,7 +189,9 @@ TEST(Vacuum, AFileShrinksOffTheApplyLoopAndHoldsWhatAReplicaWithoutItHolds) {
   EXPECT_TRUE(sm->ApplyPaused());
   EXPECT_TRUE(sm->vacuuming());
   EXPECT_EQ(sm->vacuums_done(), 0u);
+  sm->CheckInvariants();
   sm->FinishSwapForTest();
+  sm->CheckInvariants();
   EXPECT_FALSE(sm->ApplyPaused());
   ASSERT_EQ(sm->vacuums_done(), 1u);
   EXPECT_FALSE(sm->vacuuming());
