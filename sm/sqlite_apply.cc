@@ -22,6 +22,7 @@ void SqliteStateMachine::OnPreUpdate(sqlite3* db, int op, const char* db_name,
     return;
   }
   budget_.AddRowBytes(hasher_.OnPreUpdate(db, op, table, key1, key2));
+  if (changes_ != nullptr) capture_.OnPreUpdate(db, op, table, key1, key2);
 }
 
 std::string SqliteStateMachine::Apply(const core::Entry& entry) {
@@ -81,6 +82,7 @@ void SqliteStateMachine::ApplyAlone(std::span<const core::Entry> entries,
       // The entry's effects are gone; record it as applied, with its result.
       transaction_lost_ = false;
       versions_->Clear();
+      capture_.Clear();  // Its changes are gone with it.
       CHECK(internal_->Run("BEGIN IMMEDIATE").ok());
       RecordLostEntry(entries[i], &out[i]);
       WriteMeta(entries[i].index);
@@ -116,16 +118,20 @@ size_t SqliteStateMachine::ApplyInTransaction(
   transaction_lost_ = false;
   batch_ends_ = false;
   versions_->Clear();
+  capture_.Clear();
   CHECK(internal_->Run("BEGIN IMMEDIATE").ok());
   size_t applied = 0;
   for (const core::Entry& e : entries) {
     // Rule 2: in order, once. The caller skips what is already applied.
     CHECK_EQ(e.index, applied_ + 1);
+    capture_.BeginEntry(e.index);
     ApplyEntry(e, out++);
     if (transaction_lost_) {
       checkpoints_.Abandon();
+      capture_.Clear();  // The batch is redone.
       return applied;
     }
+    capture_.EndEntry();
     applied_ = e.index;
     checkpoints_.Record(e.index, hash_);
     ++applied;
@@ -212,6 +218,7 @@ void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
       continue;
     }
     hasher_.BeginStatement(hash);
+    capture_.BeginStatement();
     statement_ddl_tables_.clear();
     // A lone statement needs no savepoint of its own: the entry's serves.
     // Without savepoints a failing statement undoes itself.
@@ -237,8 +244,9 @@ void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
         entry_tables_.Add(t);
       }
       hash = hasher_.statement_hash();
-    } else if (cmd.transaction) {
-      aborted = true;
+    } else {
+      capture_.StatementFailed();  // It undid itself, or was rolled back.
+      aborted = cmd.transaction;
     }
     result.statements.push_back(std::move(r));
   }
@@ -254,6 +262,7 @@ void SqliteStateMachine::ApplyWithSavepoints(const CommandView& cmd,
       }
     }
     entry_tables_.Clear();
+    capture_.EntryFailed();
     hash = hash_;
   }
   hash_ = hash;
@@ -373,6 +382,7 @@ StatementResult SqliteStateMachine::RunStatement(
     r.last_insert_rowid =
         r.rows_affected > 0 ? sqlite3_last_insert_rowid(db_) : 0;
     for (const std::string& t : statement_ddl_tables_) {
+      capture_.OnSchema(t);
       hasher_.AddStatementTable(t);
       StatementPolicy::InternalScope scope(write_policy_);
       hasher_.HashTable(db_, t);
@@ -448,6 +458,16 @@ void SqliteStateMachine::WriteMeta(uint64_t index) {
   internal_->Step(meta);
   versions_->Write();
   applied_ = index;
+  if (changes_ != nullptr) {
+    // Before the COMMIT: a crash between the two leaves records beyond the
+    // applied index, which the next open drops (the log replays them).
+    if (capture_.overflowed()) {
+      changes_->Reset(index);
+    } else {
+      changes_->Append(capture_.batch(), index);
+    }
+  }
+  capture_.Clear();
 }
 
 }  // namespace raftsql::sm

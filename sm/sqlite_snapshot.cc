@@ -39,7 +39,7 @@ absl::Status SqliteStateMachine::Sync() {
   if (wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK) {
     return absl::DataLossError("cannot sync the database's WAL");
   }
-  return absl::OkStatus();
+  return changes_ != nullptr ? changes_->Sync() : absl::OkStatus();
 }
 
 std::string SqliteStateMachine::SerializeForTest() {
@@ -105,6 +105,7 @@ absl::Status SqliteStateMachine::RestoreReceived(uint64_t index,
   swap->from = sink_->received_path();
   CloseForSwap();
   applied_ = index;
+  if (changes_ != nullptr) changes_->Reset(index);
   SwapInFlight* raw = swap.get();
   swap->thread = std::thread([this, raw] {
     raw->status = SwapFiles(raw->from);
@@ -213,6 +214,7 @@ absl::Status SqliteStateMachine::RestoreFrom(SnapshotImage& image,
   s = LoadMeta();
   if (!s.ok()) return s;
   CHECK_EQ(applied_, index);  // Image.Check saw it.
+  if (changes_ != nullptr) changes_->Reset(index);
   return absl::OkStatus();
 }
 

@@ -123,7 +123,20 @@ absl::Status SqliteStateMachine::Init() {
   }
   s = OpenReaders();
   if (!s.ok()) return s;
-  return LoadMeta();
+  s = LoadMeta();
+  if (!s.ok()) return s;
+  if (!single_connection() && !options_.vacuum_copy &&
+      options_.change_log_bytes > 0) {
+    ChangeLogOptions o;
+    o.max_bytes = options_.change_log_bytes;
+    o.segment_bytes =
+        std::min(o.segment_bytes, std::max<uint64_t>(o.max_bytes / 4, 1 << 16));
+    absl::StatusOr<std::unique_ptr<ChangeLog>> log =
+        ChangeLog::Open(options_.path + ".changes", applied_, o);
+    if (!log.ok()) return log.status();
+    changes_ = std::move(*log);
+  }
+  return absl::OkStatus();
 }
 
 bool SqliteStateMachine::single_connection() const {
@@ -289,6 +302,11 @@ void SqliteStateMachine::CheckInvariants() {
     return;  // The meta is not readable until the reopen.
   }
   CHECK(db_ != nullptr && internal_ != nullptr);
+  capture_.CheckInvariants();
+  if (changes_ != nullptr) {
+    changes_->CheckInvariants();
+    CHECK_EQ(changes_->covered(), applied_);
+  }
   write_policy_.CheckInvariants();
   check_policy_.CheckInvariants();
   statements_->CheckInvariants();

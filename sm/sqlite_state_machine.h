@@ -40,7 +40,9 @@
 
 #include "absl/status/statusor.h"
 #include "core/interfaces.h"
+#include "sm/change_capture.h"
 #include "sm/change_hasher.h"
+#include "sm/change_log.h"
 #include "sm/command.h"
 #include "sm/command_context.h"
 #include "sm/divergence.h"
@@ -111,6 +113,10 @@ struct SqliteOptions {
   // How a received image's file is renamed into place (file_swap.h); null:
   // the platform's rename. The simulator's disk brings its own.
   RenameFile rename_file;
+  // Platform files: the committed row changes Watch serves are kept in
+  // `<path>.changes/` (change_log.h), at most this many bytes (0: none
+  // kept, and Watch is unavailable).
+  uint64_t change_log_bytes = uint64_t{256} << 20;
 };
 
 // Process-wide SQLite settings, applied once before SQLite initializes:
@@ -203,6 +209,10 @@ class SqliteStateMachine final : public core::StateMachine {
   std::string divergence() const;
   // The database bytes (tests compare replicas with it).
   std::string SerializeForTest();
+  // The committed row changes (Watch); null without one (memory, the
+  // simulator's disk, change_log_bytes 0). Cursors may read it on any
+  // thread.
+  ChangeLog* change_log() const { return changes_.get(); }
   // Between batches, on the apply thread: what is kept in memory mirrors
   // _raftsql_meta (applied index, divergence hash, session sweep, write
   // settings); connections are closed exactly while a swap runs; a vacuum
@@ -342,7 +352,8 @@ class SqliteStateMachine final : public core::StateMachine {
   // corruption, memory) rather than of the statement.
   void StopOnReplicaFailure(int rc);
   // Writes the applied index, divergence hash and the batch's table
-  // versions, inside the open transaction.
+  // versions, inside the open transaction; and the batch's captured
+  // changes to the change log, before the COMMIT.
   void WriteMeta(uint64_t index);
 
   // After each batch: feeds a running vacuum, finishes one that caught up,
@@ -398,6 +409,8 @@ class SqliteStateMachine final : public core::StateMachine {
   std::unique_ptr<Sessions> sessions_;
   std::unique_ptr<TableVersions> versions_;
   ChangeHasher hasher_;
+  ChangeCapture capture_;  // While changes_ is set.
+  std::unique_ptr<ChangeLog> changes_;
   // Files: the read connections (Query/GetVersion), each with its policy.
   // Memory: null, and reads use db_ under memory_read_mu_.
   std::unique_ptr<ReadPool> read_pool_;

@@ -1,0 +1,510 @@
+#include "sm/change_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/check.h"
+#include "core/codec.h"
+
+namespace raftsql::sm {
+namespace {
+
+constexpr uint8_t kChangesRecord = 1;  // [index][count][changes]
+constexpr uint8_t kCoveredRecord = 2;  // [index]: the batch through it
+constexpr size_t kRecordHeader = 9;    // crc, length, type
+// A record's length field is checked against this before reading it.
+constexpr uint64_t kMaxRecordBytes = uint64_t{1} << 30;
+
+absl::Status Errno(const char* what, const std::string& path) {
+  return absl::DataLossError(absl::StrCat("change log: ", what, " ", path, ": ",
+                                          std::strerror(errno)));
+}
+
+bool ReadFully(int fd, char* p, size_t n, uint64_t at) {
+  while (n > 0) {
+    const ssize_t got = pread(fd, p, n, static_cast<off_t>(at));
+    if (got <= 0) {
+      if (got < 0 && errno == EINTR) continue;
+      return false;
+    }
+    p += got;
+    n -= static_cast<size_t>(got);
+    at += static_cast<uint64_t>(got);
+  }
+  return true;
+}
+
+std::optional<Value> GetValue(std::string_view& in) {
+  if (in.empty()) return std::nullopt;
+  const auto type = static_cast<Value::Type>(in[0]);
+  in.remove_prefix(1);
+  switch (type) {
+    case Value::Type::kNull:
+      return Value::Null();
+    case Value::Type::kInteger: {
+      auto v = core::GetFixed64(in);
+      if (!v) return std::nullopt;
+      return Value::Integer(static_cast<int64_t>(*v));
+    }
+    case Value::Type::kReal: {
+      auto v = core::GetFixed64(in);
+      if (!v) return std::nullopt;
+      double d;
+      std::memcpy(&d, &*v, sizeof(d));
+      return Value::Real(d);
+    }
+    case Value::Type::kText:
+    case Value::Type::kBlob: {
+      auto b = core::GetBytes(in);
+      if (!b) return std::nullopt;
+      return type == Value::Type::kText ? Value::Text(std::string(*b))
+                                        : Value::Blob(std::string(*b));
+    }
+  }
+  return std::nullopt;
+}
+
+// The changes of one kChangesRecord payload with index >= from.
+bool DecodeChanges(std::string_view in, uint64_t from,
+                   std::vector<Change>* out) {
+  auto index = core::GetFixed64(in);
+  auto count = core::GetFixed32(in);
+  if (!index || !count) return false;
+  if (*index < from) return true;
+  for (uint32_t i = 0; i < *count; ++i) {
+    Change c;
+    c.index = *index;
+    if (in.empty()) return false;
+    c.op = static_cast<Change::Op>(in[0]);
+    in.remove_prefix(1);
+    auto table = core::GetBytes(in);
+    auto rowid = core::GetFixed64(in);
+    auto old_rowid = core::GetFixed64(in);
+    auto n = core::GetFixed32(in);
+    if (!table || !rowid || !old_rowid || !n || *n > in.size()) return false;
+    c.table = std::string(*table);
+    c.rowid = static_cast<int64_t>(*rowid);
+    c.old_rowid = static_cast<int64_t>(*old_rowid);
+    c.values.reserve(*n);
+    for (uint32_t v = 0; v < *n; ++v) {
+      std::optional<Value> value = GetValue(in);
+      if (!value) return false;
+      c.values.push_back(std::move(*value));
+    }
+    out->push_back(std::move(c));
+  }
+  return true;
+}
+
+// Whether `in` starts with a whole record (by its length; ReadRecord
+// checks the rest).
+bool HoldsARecord(std::string_view in) {
+  if (in.size() < kRecordHeader) return false;
+  (void)core::GetFixed32(in);
+  const std::optional<uint32_t> length = core::GetFixed32(in);
+  return length && (*length > kMaxRecordBytes || in.size() >= *length + 1);
+}
+
+// The index a record is about (both kinds start with it).
+std::optional<uint64_t> RecordIndex(const core::Record& r) {
+  std::string_view p = r.payload;
+  return core::GetFixed64(p);
+}
+
+void PutValue(const Value& v, std::string* out) {
+  out->push_back(static_cast<char>(v.type));
+  switch (v.type) {
+    case Value::Type::kNull:
+      break;
+    case Value::Type::kInteger:
+      core::PutFixed64(*out, static_cast<uint64_t>(v.integer));
+      break;
+    case Value::Type::kReal: {
+      uint64_t bits;
+      std::memcpy(&bits, &v.real, sizeof(bits));
+      core::PutFixed64(*out, bits);
+      break;
+    }
+    case Value::Type::kText:
+    case Value::Type::kBlob:
+      core::PutBytes(*out, v.bytes);
+      break;
+  }
+}
+
+}  // namespace
+
+void EncodeChange(const Change& change, std::string* out) {
+  out->push_back(static_cast<char>(change.op));
+  core::PutBytes(*out, change.table);
+  core::PutFixed64(*out, static_cast<uint64_t>(change.rowid));
+  core::PutFixed64(*out, static_cast<uint64_t>(change.old_rowid));
+  core::PutFixed32(*out, static_cast<uint32_t>(change.values.size()));
+  for (const Value& v : change.values) PutValue(v, out);
+}
+
+absl::StatusOr<std::unique_ptr<ChangeLog>> ChangeLog::Open(
+    std::string dir, uint64_t applied, ChangeLogOptions options) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::DataLossError(
+        absl::StrCat("change log: cannot create ", dir, ": ", ec.message()));
+  }
+  std::unique_ptr<ChangeLog> log(new ChangeLog(std::move(dir), options));
+  absl::Status s = log->Recover(applied);
+  if (!s.ok()) {
+    std::fprintf(stderr, "raftsql: %s; the change log starts after %llu\n",
+                 std::string(s.message()).c_str(),
+                 static_cast<unsigned long long>(applied));
+    s = log->StartOver(applied);
+    if (!s.ok()) return s;
+  }
+  return log;
+}
+
+ChangeLog::~ChangeLog() {
+  if (fd_ >= 0) close(fd_);
+}
+
+std::string ChangeLog::SegmentPath(uint64_t first) const {
+  return absl::StrFormat("%s/%020u.log", dir_, first);
+}
+
+absl::Status ChangeLog::Recover(uint64_t applied) {
+  std::vector<uint64_t> firsts;
+  for (const auto& f : std::filesystem::directory_iterator(dir_)) {
+    const std::string name = f.path().filename().string();
+    uint64_t first = 0;
+    if (name.size() == 24 && name.ends_with(".log") &&
+        absl::SimpleAtoi(name.substr(0, 20), &first)) {
+      firsts.push_back(first);
+    } else {
+      std::filesystem::remove(f.path());  // A stray file of ours.
+    }
+  }
+  std::sort(firsts.begin(), firsts.end());
+  // None, or none reaching back to the database (a reset's first index
+  // beyond what a crash left applied): the log starts here.
+  if (firsts.empty() || firsts.front() > applied + 1) return StartOver(applied);
+  // Scan every segment: keep records up to the applied index; the first
+  // record beyond it (or a torn one) ends the log there.
+  uint64_t covered = firsts.front() - 1;
+  std::map<uint64_t, uint64_t> kept;
+  bool ended = false;
+  for (uint64_t first : firsts) {
+    const std::string path = SegmentPath(first);
+    if (ended || first != covered + 1) {
+      if (!ended && first != covered + 1) {
+        return absl::DataLossError(absl::StrCat("change log: segment ", first,
+                                                " does not follow ", covered));
+      }
+      std::filesystem::remove(path);
+      continue;
+    }
+    const int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return Errno("open", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+      close(fd);
+      return Errno("stat", path);
+    }
+    std::string data(static_cast<size_t>(st.st_size), '\0');
+    if (!ReadFully(fd, data.data(), data.size(), 0)) {
+      close(fd);
+      return Errno("read", path);
+    }
+    std::string_view in = data;
+    uint64_t good = 0;
+    while (std::optional<core::Record> r = core::ReadRecord(in)) {
+      std::optional<uint64_t> index = RecordIndex(*r);
+      if (!index || *index > applied) break;
+      if (r->type == kCoveredRecord) covered = *index;
+      good = data.size() - in.size();
+    }
+    if (good < data.size()) {
+      ended = true;
+      if (ftruncate(fd, static_cast<off_t>(good)) != 0) {
+        close(fd);
+        return Errno("truncate", path);
+      }
+    }
+    close(fd);
+    kept[first] = good;
+  }
+  if (covered < applied) {
+    // A power cut took the log's tail (or a snapshot's install was cut
+    // short): changes up to `applied` are not all here.
+    return absl::DataLossError(absl::StrCat("change log: covers ", covered,
+                                            ", the database ", applied));
+  }
+  const uint64_t newest = kept.rbegin()->first;
+  fd_ = open(SegmentPath(newest).c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd_ < 0) return Errno("open", SegmentPath(newest));
+  std::lock_guard<std::mutex> l(mu_);
+  segments_ = std::move(kept);
+  first_index_ = segments_.begin()->first;
+  covered_ = covered;
+  return absl::OkStatus();
+}
+
+absl::Status ChangeLog::StartOver(uint64_t index) {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  std::vector<uint64_t> old;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [first, bytes] : segments_) old.push_back(first);
+    segments_.clear();
+    ++generation_;
+    first_index_ = index + 1;
+    covered_ = index;
+  }
+  for (uint64_t first : old) std::filesystem::remove(SegmentPath(first));
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(dir_, ec)) {
+    std::filesystem::remove(f.path(), ec);
+  }
+  return NewSegment(index + 1);
+}
+
+absl::Status ChangeLog::NewSegment(uint64_t first) {
+  const std::string path = SegmentPath(first);
+  const int fd = open(
+      path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return Errno("create", path);
+  if (fd_ >= 0) close(fd_);
+  fd_ = fd;
+  std::lock_guard<std::mutex> l(mu_);
+  segments_[first] = 0;
+  return absl::OkStatus();
+}
+
+void ChangeLog::Append(std::string_view entries, uint64_t covered) {
+  std::string batch(entries);
+  std::string payload;
+  core::PutFixed64(payload, covered);
+  core::AppendRecord(batch, kCoveredRecord, payload);
+  absl::Status s;
+  size_t done = 0;
+  while (s.ok() && done < batch.size()) {
+    const ssize_t put = write(fd_, batch.data() + done, batch.size() - done);
+    if (put < 0 && errno == EINTR) continue;
+    if (put <= 0) s = Errno("append to", dir_);
+    if (put > 0) done += static_cast<size_t>(put);
+  }
+  if (!s.ok()) {
+    std::fprintf(stderr, "raftsql: %s; the change log starts after %llu\n",
+                 std::string(s.message()).c_str(),
+                 static_cast<unsigned long long>(covered));
+    (void)StartOver(covered);
+  } else {
+    uint64_t newest_bytes;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      newest_bytes = (segments_.rbegin()->second += batch.size());
+      covered_ = covered;
+    }
+    if (newest_bytes >= options_.segment_bytes) {
+      if (NewSegment(covered + 1).ok()) DropOldSegments();
+    }
+  }
+  if (listener_) listener_();
+}
+
+void ChangeLog::DropOldSegments() {
+  std::vector<uint64_t> drop;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    uint64_t total = 0;
+    for (const auto& [first, bytes] : segments_) total += bytes;
+    while (segments_.size() > 1 && total > options_.max_bytes) {
+      total -= segments_.begin()->second;
+      drop.push_back(segments_.begin()->first);
+      segments_.erase(segments_.begin());
+      first_index_ = segments_.begin()->first;
+    }
+  }
+  // A cursor reading one keeps its descriptor: unlinking frees its pages
+  // when it lets go.
+  for (uint64_t first : drop) std::filesystem::remove(SegmentPath(first));
+}
+
+void ChangeLog::Reset(uint64_t index) {
+  const absl::Status s = StartOver(index);
+  if (!s.ok()) {
+    std::fprintf(stderr, "raftsql: %s\n", std::string(s.message()).c_str());
+  }
+  if (listener_) listener_();
+}
+
+absl::Status ChangeLog::Sync() {
+  if (fd_ >= 0 && fdatasync(fd_) != 0) return Errno("sync", dir_);
+  return absl::OkStatus();
+}
+
+uint64_t ChangeLog::first_index() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return first_index_;
+}
+
+uint64_t ChangeLog::covered() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return covered_;
+}
+
+uint64_t ChangeLog::bytes() const {
+  std::lock_guard<std::mutex> l(mu_);
+  uint64_t total = 0;
+  for (const auto& [first, bytes] : segments_) total += bytes;
+  return total;
+}
+
+void ChangeLog::SetListener(std::function<void()> listener) {
+  listener_ = std::move(listener);
+}
+
+void ChangeLog::CheckInvariants() const {
+  std::lock_guard<std::mutex> l(mu_);
+  CHECK(!segments_.empty());
+  CHECK_EQ(first_index_, segments_.begin()->first);
+  CHECK_GE(covered_ + 1, segments_.rbegin()->first);
+  uint64_t total = 0;
+  for (const auto& [first, bytes] : segments_) {
+    struct stat st;
+    CHECK_EQ(stat(SegmentPath(first).c_str(), &st), 0);
+    CHECK_EQ(static_cast<uint64_t>(st.st_size), bytes);
+    total += bytes;
+  }
+  CHECK(segments_.size() == 1 ||
+        total - segments_.rbegin()->second <= options_.max_bytes);
+  CHECK_GE(fd_, 0);
+}
+
+absl::StatusOr<std::unique_ptr<ChangeLog::Cursor>> ChangeLog::Read(
+    uint64_t from) const {
+  std::unique_ptr<Cursor> c(new Cursor(this, from));
+  uint64_t segment;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (from < first_index_) {
+      return absl::OutOfRangeError(
+          absl::StrCat("compacted: the oldest index this node's change log "
+                       "holds is ",
+                       first_index_, " (asked from ", from, ")"));
+    }
+    c->generation_ = generation_;
+    // The newest segment starting at or before `from`.
+    auto it = segments_.upper_bound(from);
+    --it;
+    segment = it->first;
+  }
+  absl::Status s = c->OpenSegment(segment);
+  if (!s.ok()) return s;
+  return c;
+}
+
+ChangeLog::Cursor::~Cursor() {
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::Status ChangeLog::Cursor::OpenSegment(uint64_t first) {
+  const int fd = open(log_->SegmentPath(first).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "compacted: the change log dropped segment ", first, " meanwhile"));
+  }
+  if (fd_ >= 0) close(fd_);
+  fd_ = fd;
+  segment_ = first;
+  offset_ = 0;
+  covered_ = first - 1;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Change>> ChangeLog::Cursor::Next(size_t max_bytes,
+                                                            uint64_t* covered) {
+  std::vector<Change> out;
+  while (true) {
+    uint64_t end = 0;
+    bool found = false, newest = false;
+    std::optional<uint64_t> next;
+    {
+      std::lock_guard<std::mutex> l(log_->mu_);
+      if (generation_ != log_->generation_) {
+        return absl::OutOfRangeError(absl::StrCat(
+            "compacted: this node's change log started over after ",
+            log_->first_index_ - 1,
+            " (a snapshot from the leader, or a "
+            "power cut); resume from there"));
+      }
+      auto it = log_->segments_.find(segment_);
+      if (it != log_->segments_.end()) {
+        found = true;
+        end = it->second;
+        newest = std::next(it) == log_->segments_.end();
+      }
+      auto after = log_->segments_.upper_bound(segment_);
+      if (after != log_->segments_.end()) next = after->first;
+    }
+    if (!found) {
+      // Dropped while we read it: its size is final.
+      struct stat st;
+      if (fstat(fd_, &st) != 0) return Errno("stat", log_->dir_);
+      end = static_cast<uint64_t>(st.st_size);
+    }
+    // Whole records, at least one, about max_bytes of them.
+    while (offset_ < end &&
+           (buffer_.size() < max_bytes || !HoldsARecord(buffer_))) {
+      const uint64_t want = std::min<uint64_t>(end - offset_, max_bytes);
+      const size_t had = buffer_.size();
+      buffer_.resize(had + want);
+      if (!ReadFully(fd_, buffer_.data() + had, want, offset_)) {
+        return Errno("read", log_->dir_);
+      }
+      offset_ += want;
+    }
+    std::string_view in = buffer_;
+    while (true) {
+      std::string_view rest = in;
+      std::optional<core::Record> r = core::ReadRecord(rest);
+      if (!r) break;
+      in = rest;
+      if (r->type == kCoveredRecord) {
+        covered_ = RecordIndex(*r).value_or(covered_);
+      } else if (r->type == kChangesRecord &&
+                 !DecodeChanges(r->payload, from_, &out)) {
+        return absl::DataLossError("change log: a malformed record");
+      }
+    }
+    if (HoldsARecord(in)) {
+      // Whole by its length, yet unreadable: not what Append wrote.
+      return absl::DataLossError("change log: a corrupted record");
+    }
+    buffer_.erase(0, buffer_.size() - in.size());
+    *covered = covered_;
+    if (!out.empty() || offset_ < end) return out;
+    if (newest || !next) return out;  // All there is, for now.
+    if (!buffer_.empty()) {
+      return absl::DataLossError("change log: a segment ends mid-record");
+    }
+    if (*next != covered_ + 1) {
+      return absl::OutOfRangeError(
+          absl::StrCat("compacted: the change log dropped indexes after ",
+                       covered_, " before this reader got to them"));
+    }
+    absl::Status s = OpenSegment(*next);
+    if (!s.ok()) return s;
+  }
+}
+
+}  // namespace raftsql::sm
