@@ -3,6 +3,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <random>
@@ -154,6 +155,41 @@ absl::Status Client::QueryStream(
     return FromGrpc(end);
   }
   return absl::UnavailableError("no node answered the stream");
+}
+
+absl::Status Client::Watch(
+    v1::WatchRequest request,
+    const std::function<bool(const v1::WatchResponse& message)>& message,
+    int resumes) {
+  size_t next = 0;
+  for (int quiet = 0; quiet <= resumes; ++quiet) {
+    const std::string endpoint = current();
+    grpc::ClientContext ctx;
+    Authorize(&ctx);
+    auto reader = StubFor(endpoint).Watch(&ctx, request);
+    v1::WatchResponse m;
+    bool stopped = false;
+    while (!stopped && reader->Read(&m)) {
+      quiet = 0;
+      uint64_t last = m.index();
+      for (const v1::Change& c : m.changes()) last = std::max(last, c.index());
+      request.set_from_index(last + 1);
+      stopped = !message(m);
+    }
+    if (stopped) ctx.TryCancel();
+    const grpc::Status end = reader->Finish();
+    if (stopped) return absl::CancelledError("the watcher stopped");
+    if (end.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      return FromGrpc(end);
+    }
+    // The node stopped or is unreachable: the next one, from where we are.
+    std::lock_guard<std::mutex> l(mu_);
+    current_ = endpoints_[next++ % endpoints_.size()];
+    if (current_ == endpoint && endpoints_.size() > 1) {
+      current_ = endpoints_[next++ % endpoints_.size()];
+    }
+  }
+  return absl::UnavailableError("no node served the watch");
 }
 
 absl::StatusOr<uint64_t> Client::GetVersion(const std::string& table) {

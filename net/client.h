@@ -71,6 +71,15 @@ class Client {
   absl::Status QueryStream(
       const v1::QueryRequest& request,
       const std::function<bool(const v1::QueryResponse& page)>& page);
+  // Watch: each message to `message` (false stops the watch: CANCELLED).
+  // A watch has no deadline. When its node stops or cannot be reached it
+  // resumes on the next endpoint from the last index received + 1, at
+  // most `resumes` times in a row without a message; OUT_OF_RANGE (that
+  // index is no longer held) and refusals end it.
+  absl::Status Watch(
+      v1::WatchRequest request,
+      const std::function<bool(const v1::WatchResponse& message)>& message,
+      int resumes = 4);
   absl::StatusOr<uint64_t> GetVersion(const std::string& table);
   // From one endpoint, without following anybody.
   absl::StatusOr<v1::StatusResponse> Status(const std::string& endpoint);

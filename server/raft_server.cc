@@ -109,6 +109,7 @@ absl::Status RaftServer::Init() {
   so.divergence_checkpoint_entries = options_.divergence_checkpoint_entries;
   so.incremental_vacuum = options_.incremental_vacuum;
   so.vacuum_bytes_per_second = options_.vacuum_bytes_per_second;
+  so.change_log_bytes = options_.change_log_bytes;
   so.path = options_.data_dir + "/db.sqlite";
   auto sm = sm::SqliteStateMachine::Open(so);
   if (!sm.ok()) return sm.status();

@@ -110,8 +110,9 @@ struct ServerOptions {
   // Snapshot bytes a leader sends per second to followers catching up, all
   // together (0: no limit).
   uint64_t snapshot_bytes_per_second = 0;
-  uint64_t vacuum_bytes_per_second = 0;  // sm::SqliteOptions'.
-  bool vacuum_handoff = false;           // See ManageVacuumSwap.
+  uint64_t vacuum_bytes_per_second = 0;             // sm::SqliteOptions'.
+  uint64_t change_log_bytes = uint64_t{256} << 20;  // Likewise (Watch).
+  bool vacuum_handoff = false;                      // See ManageVacuumSwap.
   // Snapshot chunks a leader keeps in flight to one follower.
   uint64_t snapshot_chunks_in_flight = 16;
   // The largest snapshot image this node accepts as a follower; it goes to
@@ -228,6 +229,8 @@ class RaftServer {
   }
   // The divergence hash at recent checkpoints (any thread).
   std::vector<sm::Checkpoint> Checkpoints() const { return sm_->Checkpoints(); }
+  // The committed changes Watch serves (null without a change log).
+  sm::ChangeLog* change_log() const { return sm_->change_log(); }
   // Raft messages from the peer service.
   void Deliver(std::vector<core::Message> messages);
   // A peer's address, as its batches state it, and where it serves

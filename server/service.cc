@@ -24,6 +24,7 @@
 #include "server/edge_service.h"
 #include "server/execute_stream.h"
 #include "server/query_stream.h"
+#include "server/watch.h"
 
 namespace raftsql::server {
 
@@ -155,8 +156,9 @@ class RefusedStream final
 
 class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
  public:
-  explicit DatabaseServiceImpl(RaftServer* node)
+  DatabaseServiceImpl(RaftServer* node, WatchHub* watch)
       : node_(node),
+        watch_(watch),
         auth_(node->options().tls.enabled(), [node](const std::string& name) {
           return node->FindUser(name);
         }) {}
@@ -208,6 +210,16 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
       return new RefusedWrite<v1::QueryResponse>(ToGrpc(allowed.status(), ctx));
     }
     return NewQueryStream(node_, ctx, *request, LimitsOf(ctx));
+  }
+
+  grpc::ServerWriteReactor<v1::WatchResponse>* Watch(
+      grpc::CallbackServerContext* ctx,
+      const v1::WatchRequest* request) override {
+    absl::StatusOr<Principal> allowed = auth_.Authorize(*ctx, sm::kPermQuery);
+    if (!allowed.ok()) {
+      return new RefusedWrite<v1::WatchResponse>(ToGrpc(allowed.status(), ctx));
+    }
+    return watch_->Start(ctx, *request);
   }
 
   grpc::ServerUnaryReactor* GetVersion(
@@ -374,6 +386,7 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
   static constexpr int kMaxAdminCalls = 8;
 
   RaftServer* const node_;
+  WatchHub* const watch_;
   Authenticator auth_;
   std::atomic<int> admin_calls_{0};
 };
@@ -509,7 +522,9 @@ class PeerServiceImpl final : public v1::PeerService::CallbackService {
 }  // namespace
 
 struct GrpcFrontend::Impl {
-  explicit Impl(RaftServer* node) : db(node), peer(node), edge(node) {}
+  explicit Impl(RaftServer* node)
+      : watch(node->change_log()), db(node, &watch), peer(node), edge(node) {}
+  WatchHub watch;
   DatabaseServiceImpl db;
   PeerServiceImpl peer;
   EdgeService edge;
@@ -569,6 +584,7 @@ void GrpcFrontend::Shutdown(int deadline_ms) {
   if (impl_->server == nullptr) return;
   impl_->peer.CancelStreams();
   impl_->edge.Shutdown();
+  impl_->watch.Shutdown();
   const auto deadline =
       std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms);
   for (std::unique_ptr<grpc::Server>* s :
