@@ -38,6 +38,11 @@ grep -q "^2   beta" "$dir/b.txt"
 grep -q "(2 rows)" "$dir/b.txt"
 shell --nodes="$nodes" -c ".nodes" | tee "$dir/c.txt"
 [ "$(grep -c "Leader" "$dir/c.txt")" -eq 1 ]
+# The committed changes of t from the start: its CREATE and two inserts.
+timeout 30 "$shell" --certs_dir="$certs" --nodes="$nodes" -c ".watch t 1 3" |
+  tee "$dir/w.txt"
+grep -q "SCHEMA  t  0" "$dir/w.txt"
+grep -q "INSERT  t  2  2|beta" "$dir/w.txt"
 if shell --nodes="$nodes" -c "SELEC oops" >"$dir/d.txt"; then
   echo "bad SQL did not fail"; exit 1
 fi

@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -21,6 +22,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -38,6 +40,9 @@ std::string SqlQuote(const std::string& s) {
   }
   return out + "'";
 }
+
+// Set by SIGINT while a .watch runs.
+volatile std::sig_atomic_t interrupted = 0;
 
 struct Shell {
   net::Client client;
@@ -217,6 +222,8 @@ struct Shell {
       std::printf("version %llu: %s\n",
                   static_cast<unsigned long long>(out->version()),
                   out->desired_json().c_str());
+    } else if (cmd == ".watch" && w.size() >= 2 && w.size() <= 4) {
+      Watch(w);
     } else if (cmd == ".timer") {
       if (w.size() == 2) timer = w[1] == "on";
       std::printf("timer: %s\n", timer ? "on" : "off");
@@ -225,6 +232,51 @@ struct Shell {
       ++failures;
     }
     return true;
+  }
+
+  // .watch TABLE|* [FROM_INDEX] [COUNT]: committed changes as they come
+  // (from now, or from FROM_INDEX), until COUNT of them or Ctrl-C.
+  void Watch(const std::vector<std::string>& w) {
+    v1::WatchRequest r;
+    if (w[1] != "*") r.add_tables(w[1]);
+    uint64_t from = 0;
+    if (w.size() >= 3 && !absl::SimpleAtoi(w[2], &from)) {
+      std::printf("FROM_INDEX must be a number\n");
+      return;
+    }
+    if (from == 0) {
+      // From now: past what the node has applied.
+      for (const std::string& ep : client.endpoints()) {
+        auto s = client.Status(ep);
+        if (s.ok()) {
+          from = s->applied_index() + 1;
+          break;
+        }
+      }
+    }
+    r.set_from_index(from);
+    int64_t left = -1;
+    if (w.size() == 4 && !absl::SimpleAtoi(w[3], &left)) left = -1;
+    interrupted = 0;
+    auto* previous = std::signal(SIGINT, [](int) { interrupted = 1; });
+    const absl::Status s = client.Watch(r, [&left](const v1::WatchResponse& m) {
+      for (const v1::Change& c : m.changes()) {
+        std::vector<std::string> values;
+        for (const v1::Value& v : c.values()) {
+          values.push_back(FormatValue(v));
+        }
+        std::printf("%llu  %-6s  %s  %lld  %s\n",
+                    static_cast<unsigned long long>(c.index()),
+                    v1::Change::Op_Name(c.op()).c_str(), c.table().c_str(),
+                    static_cast<long long>(c.rowid()),
+                    absl::StrJoin(values, "|").c_str());
+        if (left > 0) --left;
+      }
+      std::fflush(stdout);
+      return left != 0 && interrupted == 0;
+    });
+    std::signal(SIGINT, previous);
+    if (!absl::IsCancelled(s)) Fail(s);
   }
 
   void Users(const absl::StatusOr<v1::UsersResponse>& r) {
@@ -267,6 +319,9 @@ struct Shell {
       "it authenticates by a certificate named NAME\n"
       ".user drop NAME                   remove a user\n"
       ".users                            the stored users\n"
+      ".watch TABLE|* [FROM] [COUNT]     committed changes as they come (from\n"
+      "                                  now, or from log index FROM), until\n"
+      "                                  COUNT of them or Ctrl-C\n"
       ".version TABLE                    the log index of TABLE's last "
       "change\n"
       "SQL ending with ';'               run it (it may span lines)\n";
