@@ -4,6 +4,10 @@
 #include <bit>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 namespace raftsql::core {
 namespace {
 
@@ -25,10 +29,43 @@ constexpr uint32_t kMaxRecordBytes = 1u << 30;
 
 }  // namespace
 
-uint32_t Crc32c(std::string_view data) {
+uint32_t Crc32cByTable(std::string_view data) {
   uint32_t c = 0xffffffffu;
   for (unsigned char b : data) c = kCrcTable[(c ^ b) & 0xff] ^ (c >> 8);
   return c ^ 0xffffffffu;
+}
+
+#if defined(__x86_64__)
+namespace {
+
+// SSE 4.2's crc32 instruction computes CRC-32C (Castagnoli), 8 bytes at a
+// time: about 20x the table's speed, which showed in every captured row
+// and log record.
+__attribute__((target("sse4.2"))) uint32_t Crc32cBySse42(
+    std::string_view data) {
+  uint64_t c = 0xffffffffu;
+  const char* p = data.data();
+  size_t n = data.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    c = _mm_crc32_u64(c, word);
+  }
+  auto c32 = static_cast<uint32_t>(c);
+  for (; n > 0; ++p, --n) c32 = _mm_crc32_u8(c32, static_cast<uint8_t>(*p));
+  return c32 ^ 0xffffffffu;
+}
+
+const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
+
+}  // namespace
+#endif
+
+uint32_t Crc32c(std::string_view data) {
+#if defined(__x86_64__)
+  if (kHaveSse42) return Crc32cBySse42(data);
+#endif
+  return Crc32cByTable(data);
 }
 
 // Little-endian on the wire. memcpy of the whole word (one load or store)
@@ -130,13 +167,16 @@ std::optional<Snapshot> DecodeSnapshot(std::string_view& in) {
 }
 
 void AppendRecord(std::string& out, uint8_t type, std::string_view payload) {
-  std::string body;
-  body.reserve(payload.size() + 1);
-  body.push_back(static_cast<char>(type));
-  body.append(payload);
-  PutFixed32(out, Crc32c(body));
-  PutFixed32(out, static_cast<uint32_t>(payload.size()));
-  out.append(body);
+  // In place: the header, then the body, whose checksum goes back into
+  // the header (no copy of the payload on the way).
+  const size_t at = out.size();
+  out.resize(at + 8);
+  out.push_back(static_cast<char>(type));
+  out.append(payload);
+  std::string header;
+  PutFixed32(header, Crc32c(std::string_view(out).substr(at + 8)));
+  PutFixed32(header, static_cast<uint32_t>(payload.size()));
+  out.replace(at, 8, header);
 }
 
 std::optional<Record> ReadRecord(std::string_view& in) {

@@ -16,6 +16,9 @@
 namespace raftsql::core {
 
 uint32_t Crc32c(std::string_view data);
+// The portable table-driven CRC-32C (Crc32c uses SSE 4.2 where the CPU has
+// it; both give the same value).
+uint32_t Crc32cByTable(std::string_view data);
 
 // Little-endian on the wire; inline, as the command codec calls them for
 // every field of every entry it applies.
