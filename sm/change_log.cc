@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -290,18 +291,29 @@ absl::Status ChangeLog::NewSegment(uint64_t first) {
 }
 
 void ChangeLog::Append(std::string_view entries, uint64_t covered) {
-  std::string batch(entries);
   std::string payload;
   core::PutFixed64(payload, covered);
-  core::AppendRecord(batch, kCoveredRecord, payload);
+  std::string marker;
+  core::AppendRecord(marker, kCoveredRecord, payload);
+  // The entries' records and the batch's marker in one writev (no copy).
+  const size_t total = entries.size() + marker.size();
   absl::Status s;
   size_t done = 0;
-  while (s.ok() && done < batch.size()) {
-    const ssize_t put = write(fd_, batch.data() + done, batch.size() - done);
+  while (s.ok() && done < total) {
+    iovec parts[2];
+    int n = 0;
+    if (done < entries.size()) {
+      parts[n++] = {const_cast<char*>(entries.data()) + done,
+                    entries.size() - done};
+    }
+    const size_t in_marker = done > entries.size() ? done - entries.size() : 0;
+    parts[n++] = {marker.data() + in_marker, marker.size() - in_marker};
+    const ssize_t put = writev(fd_, parts, n);
     if (put < 0 && errno == EINTR) continue;
     if (put <= 0) s = Errno("append to", dir_);
     if (put > 0) done += static_cast<size_t>(put);
   }
+  const size_t written = total;
   if (!s.ok()) {
     std::fprintf(stderr, "raftsql: %s; the change log starts after %llu\n",
                  std::string(s.message()).c_str(),
@@ -311,14 +323,14 @@ void ChangeLog::Append(std::string_view entries, uint64_t covered) {
     uint64_t newest_bytes;
     {
       std::lock_guard<std::mutex> l(mu_);
-      newest_bytes = (segments_.rbegin()->second += batch.size());
+      newest_bytes = (segments_.rbegin()->second += written);
       covered_ = covered;
     }
     if (newest_bytes >= options_.segment_bytes) {
       if (NewSegment(covered + 1).ok()) DropOldSegments();
     }
   }
-  if (listener_) listener_();
+  Notify();
 }
 
 void ChangeLog::DropOldSegments() {
@@ -344,7 +356,7 @@ void ChangeLog::Reset(uint64_t index) {
   if (!s.ok()) {
     std::fprintf(stderr, "raftsql: %s\n", std::string(s.message()).c_str());
   }
-  if (listener_) listener_();
+  Notify();
 }
 
 absl::Status ChangeLog::Sync() {
@@ -370,7 +382,18 @@ uint64_t ChangeLog::bytes() const {
 }
 
 void ChangeLog::SetListener(std::function<void()> listener) {
+  std::lock_guard<std::mutex> l(mu_);
   listener_ = std::move(listener);
+}
+
+void ChangeLog::Notify() {
+  std::function<void()> listener;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!listener_) return;
+    listener = listener_;
+  }
+  listener();
 }
 
 void ChangeLog::CheckInvariants() const {

@@ -93,7 +93,7 @@ class ChangeLog {
   uint64_t first_index() const;
   uint64_t covered() const;
   // Called (on the apply thread, after each Append or Reset) with nothing
-  // held; must be quick.
+  // held; must be quick. Any thread may set it.
   void SetListener(std::function<void()> listener);
 
   // A reader from an index on, with its own descriptors.
@@ -140,11 +140,11 @@ class ChangeLog {
   absl::Status StartOver(uint64_t index);
   absl::Status NewSegment(uint64_t first);
   void DropOldSegments();
+  void Notify();
 
   const std::string dir_;
   const ChangeLogOptions options_;
   int fd_ = -1;  // The newest segment's, for appends (apply thread).
-  std::function<void()> listener_;
 
   mutable std::mutex mu_;
   // Guarded by mu_: segment first index -> its bytes (what readers may
@@ -154,6 +154,7 @@ class ChangeLog {
   uint64_t first_index_ = 1;
   uint64_t covered_ = 0;
   uint64_t generation_ = 0;
+  std::function<void()> listener_;
 };
 
 }  // namespace raftsql::sm
