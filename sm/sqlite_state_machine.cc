@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
+#include "sm/anomaly_functions.h"
 #include "sm/deterministic_vfs.h"
 #include "sm/file_deleter.h"
 #include "sm/file_swap.h"
@@ -163,6 +164,7 @@ absl::Status SqliteStateMachine::OpenWriter() {
   sqlite3_progress_handler(db_, WriteBudget::kCheckEverySteps, ProgressCallback,
                            this);
   s = context_.Install(db_);
+  if (s.ok()) s = InstallAnomalyFunctions(db_);
   if (!s.ok()) return s;
   // With incremental_vacuum a new database returns free pages to the file
   // system (ReclaimFreePages): only one without pages yet can choose, before
@@ -265,6 +267,7 @@ absl::Status SqliteStateMachine::OpenReaders() {
     ReadPool::Connection c{*db, std::make_unique<StatementPolicy>()};
     s = c.policy->Install(*db);
     if (s.ok()) s = InstallReadRandomness(*db);
+    if (s.ok()) s = InstallAnomalyFunctions(*db);
     readers.push_back(std::move(c));
   }
   if (!s.ok()) {
@@ -281,7 +284,8 @@ absl::Status SqliteStateMachine::OpenReaders() {
   if (!db.ok()) return db.status();
   std::lock_guard<std::mutex> l(validator_mu_);
   validator_ = std::make_unique<StatementValidator>(*db, &check_policy_, true);
-  return check_policy_.Install(*db);
+  absl::Status installed = InstallAnomalyFunctions(*db);
+  return installed.ok() ? check_policy_.Install(*db) : installed;
 }
 
 absl::Status SqliteStateMachine::Validate(const Command& command) {
