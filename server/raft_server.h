@@ -112,7 +112,10 @@ struct ServerOptions {
   uint64_t snapshot_bytes_per_second = 0;
   uint64_t vacuum_bytes_per_second = 0;             // sm::SqliteOptions'.
   uint64_t change_log_bytes = uint64_t{256} << 20;  // Likewise (Watch).
-  bool vacuum_handoff = false;                      // See ManageVacuumSwap.
+  // The leader evaluates the rules this often (server/decision_maker.h;
+  // 0: never).
+  int decision_interval_ms = 100;
+  bool vacuum_handoff = false;  // See ManageVacuumSwap.
   // Snapshot chunks a leader keeps in flight to one follower.
   uint64_t snapshot_chunks_in_flight = 16;
   // The largest snapshot image this node accepts as a follower; it goes to

@@ -21,6 +21,7 @@
 #include "net/tls.h"
 #include "server/auth.h"
 #include "server/convert.h"
+#include "server/decision_maker.h"
 #include "server/edge_service.h"
 #include "server/execute_stream.h"
 #include "server/query_stream.h"
@@ -523,11 +524,18 @@ class PeerServiceImpl final : public v1::PeerService::CallbackService {
 
 struct GrpcFrontend::Impl {
   explicit Impl(RaftServer* node)
-      : watch(node->change_log()), db(node, &watch), peer(node), edge(node) {}
+      : watch(node->change_log()),
+        db(node, &watch),
+        peer(node),
+        edge(node),
+        decisions(node,
+                  DecisionMakerOptions{
+                      .interval_ms = node->options().decision_interval_ms}) {}
   WatchHub watch;
   DatabaseServiceImpl db;
   PeerServiceImpl peer;
   EdgeService edge;
+  DecisionMaker decisions;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<grpc::Server> peer_server;  // With --peer_listen.
 };
@@ -583,6 +591,7 @@ GrpcFrontend::~GrpcFrontend() { Shutdown(0); }
 void GrpcFrontend::Shutdown(int deadline_ms) {
   if (impl_->server == nullptr) return;
   impl_->peer.CancelStreams();
+  impl_->decisions.Shutdown();
   impl_->edge.Shutdown();
   impl_->watch.Shutdown();
   const auto deadline =
