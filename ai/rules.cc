@@ -212,7 +212,10 @@ class Evaluator {
 
   // Rules watching `tables`; each trigger through the guard rails.
   absl::Status Run(const std::set<std::string>& tables) {
-    bool any = false;
+    // A rule added, changed or enabled is evaluated at once, on what is
+    // there now.
+    const bool rules_changed = tables.count("ai_rules") > 0;
+    bool any = rules_changed;
     for (const Rule& r : rules_) {
       for (const std::string& t : r.watch) any = any || tables.count(t) > 0;
     }
@@ -231,7 +234,7 @@ class Evaluator {
       }
     }
     for (const Rule& r : rules_) {
-      bool watched = false;
+      bool watched = rules_changed;
       for (const std::string& t : r.watch) watched |= tables.count(t) > 0;
       if (!watched) continue;
       absl::Status s = RunRule(r);

@@ -72,7 +72,9 @@ struct Evaluation {
   int pending = 0;
 };
 
-// What the enabled rules watching any of `tables` (lower case) decide
+// What the enabled rules watching any of `tables` (lower case; a change
+// of ai_rules itself counts for every rule, so that a new or changed rule
+// is evaluated at once) decide
 // about the changes committed through `index`, having read progress
 // `progress`; decisions at `now_ms`. With `write_progress`, the command
 // also advances the progress when nothing was decided.

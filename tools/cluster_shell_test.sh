@@ -108,6 +108,24 @@ shell --nodes="$nodes" \
   tee "$dir/q.txt"
 grep -qx "40" "$dir/q.txt"
 
+# A rule over the readings: pump-1 peaked at 250, pump-2 at 40. The
+# leader's DecisionMaker issues one command, to pump-1, and audits it.
+shell --nodes="$nodes" -c ".allow cool pump-*" | tee "$dir/r1.txt"
+grep -qx "ok" "$dir/r1.txt"
+shell --nodes="$nodes" -c '.rule add hot edge_readings cool {"peak":"$peak"} SELECT device, max(value) AS peak FROM edge_readings_by_device GROUP BY device HAVING max(value) > 100' |
+  tee "$dir/r2.txt"
+grep -qx "ok" "$dir/r2.txt"
+for _ in $(seq 1 100); do
+  shell --nodes="$nodes" -c ".audit" >"$dir/r3.txt"
+  grep -q "issued" "$dir/r3.txt" && break
+  sleep 0.1
+done
+cat "$dir/r3.txt"
+grep -Eq "hot +pump-1 +issued" "$dir/r3.txt"
+shell --nodes="$nodes" -c "SELECT device, name, params FROM edge_commands WHERE name = 'cool'" |
+  tee "$dir/r4.txt"
+grep -Eq 'pump-1 +cool +\{"peak":250' "$dir/r4.txt"
+[ "$(grep -c cool "$dir/r4.txt")" -eq 1 ]
 shell --nodes="$nodes" -c '.command pump-1 set {"speed":5}' | tee "$dir/m.txt"
 grep -q "queued" "$dir/m.txt"
 shell --nodes="$nodes" -c ".commands pump-1" | tee "$dir/n.txt"

@@ -28,6 +28,7 @@
 #include "absl/strings/str_split.h"
 #include "net/client.h"
 #include "tools/shell_format.h"
+#include "tools/shell_rules.h"
 
 namespace raftsql::tools {
 namespace {
@@ -222,6 +223,21 @@ struct Shell {
       std::printf("version %llu: %s\n",
                   static_cast<unsigned long long>(out->version()),
                   out->desired_json().c_str());
+    } else if (auto listing = tools::RuleListing(w)) {
+      RunSql(*listing);
+    } else if (cmd == ".rule" || cmd == ".allow") {
+      absl::StatusOr<v1::ExecuteRequest> r = tools::RuleRequest(w, line);
+      if (r.ok()) Executed(client.Execute(*r));
+      if (!r.ok()) Fail(r.status());
+    } else if ((cmd == ".approve" || cmd == ".refuse") && w.size() == 2) {
+      const int64_t now =
+          std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count();
+      absl::StatusOr<v1::ExecuteRequest> r =
+          tools::ApprovalRequest(client, w[1], cmd == ".approve", now);
+      if (r.ok()) Executed(client.Execute(*r));
+      if (!r.ok()) Fail(r.status());
     } else if (cmd == ".watch" && w.size() >= 2 && w.size() <= 4) {
       Watch(w);
     } else if (cmd == ".timer") {
@@ -279,6 +295,18 @@ struct Shell {
     if (!absl::IsCancelled(s)) Fail(s);
   }
 
+  // "ok", or the first failed statement's error.
+  void Executed(const absl::StatusOr<v1::ExecuteResponse>& r) {
+    if (!r.ok()) return Fail(r.status());
+    for (const v1::StatementResult& s : r->results()) {
+      if (s.code() != 0) {
+        return Fail(
+            absl::Status(static_cast<absl::StatusCode>(s.code()), s.error()));
+      }
+    }
+    std::printf("ok\n");
+  }
+
   void Users(const absl::StatusOr<v1::UsersResponse>& r) {
     if (!r.ok()) return Fail(r.status());
     for (const v1::UserInfo& u : r->users()) {
@@ -319,6 +347,20 @@ struct Shell {
       "it authenticates by a certificate named NAME\n"
       ".user drop NAME                   remove a user\n"
       ".users                            the stored users\n"
+      ".rule add NAME WATCH COMMAND PARAMS_JSON CONDITION...\n"
+      "                                  a rule: CONDITION (a SELECT with a\n"
+      "                                  device column) over the tables in\n"
+      "                                  WATCH issues COMMAND; \"$col\" in\n"
+      "                                  PARAMS_JSON takes the row's column\n"
+      ".rule veto NAME CONDITION...      devices CONDITION returns get "
+      "nothing\n"
+      ".rule enable|disable|drop NAME    \n"
+      ".rules                            the rules\n"
+      ".allow COMMAND DEVICES [PARAM MIN MAX | approval]\n"
+      "                                  allow-list COMMAND for devices\n"
+      "                                  matching the GLOB DEVICES\n"
+      ".approvals, .approve ID, .refuse ID  commands waiting for an operator\n"
+      ".audit [N]                        the latest N decisions\n"
       ".watch TABLE|* [FROM] [COUNT]     committed changes as they come (from\n"
       "                                  now, or from log index FROM), until\n"
       "                                  COUNT of them or Ctrl-C\n"
