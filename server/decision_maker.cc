@@ -133,6 +133,14 @@ bool DecisionMaker::Turn() {
     }
   }
   if (covered <= evaluated_) return true;
+  // Its own writes (progress, audit) are no reason to evaluate again, nor
+  // to record progress: an idle hub stays idle.
+  tables.erase("ai_progress");
+  tables.erase("ai_audit");
+  if (tables.empty()) {
+    evaluated_ = covered;
+    return true;
+  }
   const int64_t now = WallMs();
   const bool progress_due =
       now - progress_written_ms_ >= options_.progress_every_ms;
