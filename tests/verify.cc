@@ -573,7 +573,7 @@ int Main(int argc, char** argv) {
     // Only the log's byte bound compacts.
     o.extra_flags.push_back("--snapshot_entries=1000000");
   }
-  if (scenario == "edges") {
+  if (scenario == "edges" || scenario == "decisions") {
     o.extra_flags.push_back("--edge_sweep_ms=200");
     o.extra_flags.push_back("--edge_command_lock_ms=2000");
     o.extra_flags.push_back("--snapshot_entries=10000");
@@ -612,12 +612,14 @@ int Main(int argc, char** argv) {
       VacuumScenario(cluster);
     } else if (scenario == "edges") {
       Edges(cluster, agent, dir);
+    } else if (scenario == "decisions") {
+      Decisions(cluster, agent, dir);
     } else {
       std::fprintf(stderr,
                    "usage: verify --scenario=full|restart_single_node|"
                    "prepare_commit_kill|no_leader|membership|hostile|peer_port|"
                    "divergence|outcome_unknown|forwarded_across_election|grow|"
-                   "vacuum|edges "
+                   "vacuum|edges|decisions "
                    "[--server=PATH] "
                    "[--dir=DIR]\n");
       return 2;

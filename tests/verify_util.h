@@ -63,6 +63,8 @@ void VacuumScenario(LocalCluster& c);
 // Scenario edges (verify_edges.cc): `agent` is the //edge:agent binary,
 // `dir` a scratch directory.
 void Edges(LocalCluster& c, const std::string& agent, const std::string& dir);
+void Decisions(LocalCluster& c, const std::string& agent,
+               const std::string& dir);
 // Scenario grow (verify_grow.cc), with this catch-up rate.
 inline constexpr uint64_t kGrowSnapshotBytesPerSecond = 64 << 20;
 void Grow(LocalCluster& c);
