@@ -56,9 +56,11 @@ void DecisionMaker::Run() {
     l.unlock();
     if (!node_->is_leader()) {
       cursor_.reset();  // A later term starts from the replicated progress.
+      evaluated_ = 0;
     } else if (!Turn()) {
       cursor_.reset();
     }
+    node_->PublishDecisions(evaluated_, evaluations_);
     l.lock();
   }
 }
@@ -144,6 +146,7 @@ bool DecisionMaker::Turn() {
   const int64_t now = WallMs();
   const bool progress_due =
       now - progress_written_ms_ >= options_.progress_every_ms;
+  ++evaluations_;
   absl::StatusOr<ai::Evaluation> e =
       ai::Evaluate(progress_, covered, tables, now, local, progress_due);
   if (!e.ok()) {

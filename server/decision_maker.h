@@ -58,6 +58,7 @@ class DecisionMaker {
   uint64_t evaluated_ = 0;  // Through here (progress_ or beyond).
   int64_t progress_written_ms_ = 0;
   int64_t idle_until_ms_ = 0;
+  uint64_t evaluations_ = 0;  // Rule evaluations run (thread only).
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

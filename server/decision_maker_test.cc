@@ -82,6 +82,14 @@ TEST_F(DecisionMakerTest, ARuleFiresOnceOnCommittedRowsAcrossARestart) {
             "'pump-1' AND name = 'cool'",
             "1"));
   EXPECT_EQ(Value("SELECT verdict FROM ai_audit"), "issued");
+  // Status shows the evaluation and the change log it follows.
+  absl::StatusOr<v1::StatusResponse> st = Client().Status(server_.endpoint());
+  ASSERT_TRUE(st.ok());
+  EXPECT_GT(st->decision_evaluations(), 0u);
+  EXPECT_GT(st->decisions_evaluated_index(), 0u);
+  EXPECT_LE(st->decisions_evaluated_index(), st->applied_index());
+  EXPECT_EQ(st->change_log_first(), 1u);
+  EXPECT_GT(st->change_log_bytes(), 0u);
   EXPECT_EQ(Value("SELECT params FROM edge_commands"), "{\"peak\": 70}");
   // More changes: the rule's cooldown holds it (blocked, audited).
   ASSERT_TRUE(Write("INSERT INTO temps VALUES ('pump-1', 80)").ok());

@@ -171,6 +171,10 @@ struct NodeState {
   std::vector<core::SnapshotTransfer> snapshot_transfers;
   bool vacuuming = false;
   uint64_t vacuums_done = 0;  // Since the node started.
+  uint64_t change_log_first = 0;
+  uint64_t change_log_bytes = 0;
+  uint64_t decisions_evaluated_index = 0;
+  uint64_t decision_evaluations = 0;
 };
 
 class RaftServer {
@@ -250,6 +254,11 @@ class RaftServer {
 
   const ServerOptions& options() const { return options_; }
   bool is_leader() const { return is_leader_.load(); }
+  // The DecisionMaker's progress, for Status (any thread).
+  void PublishDecisions(uint64_t evaluated_index, uint64_t evaluations) {
+    decisions_evaluated_index_.store(evaluated_index);
+    decision_evaluations_.store(evaluations);
+  }
   // Whether this node leads or heard from its leader lately
   // (core::Raft::InContactWithLeader, as of the last tick).
   bool in_contact_with_leader() const { return in_contact_.load(); }
@@ -393,6 +402,8 @@ class RaftServer {
   std::condition_variable leader_cv_;
   std::atomic<uint64_t> leader_{0};
   std::atomic<bool> is_leader_{false};
+  std::atomic<uint64_t> decisions_evaluated_index_{0};
+  std::atomic<uint64_t> decision_evaluations_{0};
   std::atomic<bool> in_contact_{false};
 
   // Loop thread only.

@@ -48,6 +48,12 @@ void RaftServer::State(Done<NodeState> done) {
     s.snapshot_transfers = r.SnapshotTransfers();
     s.vacuuming = sm_->vacuuming();
     s.vacuums_done = sm_->vacuums_done();
+    if (const sm::ChangeLog* log = sm_->change_log()) {
+      s.change_log_first = log->first_index();
+      s.change_log_bytes = log->bytes();
+    }
+    s.decisions_evaluated_index = decisions_evaluated_index_.load();
+    s.decision_evaluations = decision_evaluations_.load();
     done(std::move(s));
   });
   if (!posted) on_stop(absl::UnavailableError("node shutting down"));

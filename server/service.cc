@@ -61,6 +61,10 @@ void ToProto(const NodeState& s, v1::StatusResponse* response) {
   response->set_longest_loop_us(static_cast<uint64_t>(s.longest_loop_us));
   response->set_vacuuming(s.vacuuming);
   response->set_vacuums_done(s.vacuums_done);
+  response->set_change_log_first(s.change_log_first);
+  response->set_change_log_bytes(s.change_log_bytes);
+  response->set_decisions_evaluated_index(s.decisions_evaluated_index);
+  response->set_decision_evaluations(s.decision_evaluations);
   for (const core::SnapshotTransfer& t : s.snapshot_transfers) {
     v1::SnapshotTransfer* out = response->add_snapshot_transfers();
     out->set_peer(t.peer);
