@@ -2,7 +2,12 @@
 // command reaches an edge (issue #15's figures).
 //
 //   edge_load [--edges=20] [--batch=100] [--window=8] [--seconds=20]
-//             [--commands=200] [-- server flags]
+//             [--commands=200] [--rule] [-- server flags]
+//
+// --rule installs a DecisionMaker rule over every device's last 100
+// readings (a z-score spike test) before the ingest, and reports how many
+// evaluations the leader ran and how far behind the applied index its
+// evaluation was at the end (issue 18: the rules must keep up).
 //
 // Starts a 3-node TLS cluster (durable: RocksDB log, SQLite files, fsync),
 // registers the devices, and opens one session per device (in this
@@ -30,10 +35,12 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "net/client.h"
 #include "net/edge.grpc.pb.h"
 #include "tools/local_cluster.h"
 #include "tools/process.h"
+#include "tools/shell_rules.h"
 
 namespace raftsql {
 namespace {
@@ -48,6 +55,7 @@ struct Options {
   int seconds = 20;
   int commands = 200;
   bool keep_dir = false;  // Leave the cluster's files (and logs) behind.
+  bool rule = false;      // A DecisionMaker rule over the readings.
   std::string server;     // The server binary (default: the built one).
   std::vector<std::string> server_flags;
 };
@@ -213,6 +221,15 @@ class Edge {
   std::map<std::string, Clock::time_point> arrivals_;
 };
 
+// The leader's Status (empty if none answers).
+v1::StatusResponse LeaderStatus(tools::LocalCluster& c) {
+  for (int id = 1; id <= 3; ++id) {
+    auto s = c.client().Status(c.Endpoint(id));
+    if (s.ok() && s->role() == "Leader") return *s;
+  }
+  return {};
+}
+
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
@@ -233,6 +250,7 @@ int Main(int argc, char** argv) {
     num("seconds", &o.seconds);
     num("commands", &o.commands);
     if (a == "--keep_dir") o.keep_dir = true;
+    if (a == "--rule") o.rule = true;
     if (a.rfind("--server=", 0) == 0) o.server = a.substr(9);
     if (a == "--") {
       o.server_flags.assign(argv + i + 1, argv + argc);
@@ -276,8 +294,27 @@ int Main(int argc, char** argv) {
   }
   std::printf(
       "edge_load: 3 durable nodes (TLS), %d edges, %d-reading batches, %d "
-      "in flight each, %d s\n",
-      o.edges, o.batch, o.window, o.seconds);
+      "in flight each, %d s%s\n",
+      o.edges, o.batch, o.window, o.seconds,
+      o.rule ? ", with a rule over every device's last 100 readings" : "");
+  if (o.rule) {
+    for (const std::string line :
+         {".allow cool dev-*",
+          ".rule add spike edge_readings cool {\"z\":\"$score\"} SELECT "
+          "s.device, (SELECT zscore(value) FROM (SELECT * FROM (SELECT seq, "
+          "value FROM edge_readings r WHERE r.stream = s.stream ORDER BY seq "
+          "DESC LIMIT 100) ORDER BY seq)) AS score FROM edge_streams s "
+          "WHERE score > 4"}) {
+      const std::vector<std::string> words =
+          absl::StrSplit(line, ' ', absl::SkipWhitespace());
+      absl::StatusOr<v1::ExecuteRequest> r = tools::RuleRequest(words, line);
+      if (!r.ok() || !c.client().Execute(*r).ok()) {
+        std::fprintf(stderr, "edge_load: cannot set up the rule\n");
+        return 1;
+      }
+    }
+  }
+  const v1::StatusResponse leader_before = LeaderStatus(c);
 
   std::vector<double> cpu_before(4);
   for (int id = 1; id <= 3; ++id) cpu_before[id] = CpuSeconds(c.Pid(id));
@@ -305,6 +342,22 @@ int Main(int argc, char** argv) {
       static_cast<double>(acked) / elapsed,
       static_cast<double>(acked) / elapsed / o.batch,
       static_cast<unsigned long long>(refusals));
+  if (o.rule) {
+    const v1::StatusResponse after = LeaderStatus(c);
+    const uint64_t evaluations =
+        after.decision_evaluations() - leader_before.decision_evaluations();
+    std::printf(
+        "decisions: %llu evaluations (%.1f/s, %.0f readings each); at the "
+        "end the leader had evaluated through index %llu of %llu applied "
+        "(%lld entries behind)\n",
+        static_cast<unsigned long long>(evaluations),
+        static_cast<double>(evaluations) / elapsed,
+        evaluations > 0 ? static_cast<double>(acked) / evaluations : 0.0,
+        static_cast<unsigned long long>(after.decisions_evaluated_index()),
+        static_cast<unsigned long long>(after.applied_index()),
+        static_cast<long long>(after.applied_index()) -
+            static_cast<long long>(after.decisions_evaluated_index()));
+  }
   std::printf("cpu over the run (2 cores = 200%%):");
   for (int id = 1; id <= 3; ++id) {
     std::printf(" node%d %.0f%%", id,
