@@ -515,7 +515,10 @@ absl::StatusOr<std::vector<Change>> ChangeLog::Cursor::Next(size_t max_bytes,
     }
     buffer_.erase(0, buffer_.size() - in.size());
     *covered = covered_;
-    if (!out.empty() || offset_ < end) return out;
+    if (!out.empty()) return out;
+    // Everything read was before `from_` (a reader starting mid-segment):
+    // read on rather than answer "nothing yet" with more to read.
+    if (offset_ < end) continue;
     if (newest || !next) return out;  // All there is, for now.
     if (!buffer_.empty()) {
       return absl::DataLossError("change log: a segment ends mid-record");

@@ -100,7 +100,9 @@ class ChangeLog {
   class Cursor {
    public:
     // Changes with index >= from, at most about `max_bytes` of them (at
-    // least one entry's), in order; empty when it has read all there is.
+    // least one entry's), in order; empty only when it has read all there
+    // is (records before `from` are skipped on the way, up to the end of
+    // what the log holds).
     // `*covered` becomes the index through which the reader has seen
     // everything (the log's marker). OUT_OF_RANGE once the log dropped or
     // restarted past where this cursor reads.
