@@ -236,6 +236,8 @@ class RaftServer {
   }
   // The divergence hash at recent checkpoints (any thread).
   std::vector<sm::Checkpoint> Checkpoints() const { return sm_->Checkpoints(); }
+  // Why this replica diverged ("" while it has not): it serves no reads.
+  std::string divergence() const { return sm_->divergence(); }
   // The committed changes Watch serves (null without a change log).
   sm::ChangeLog* change_log() const { return sm_->change_log(); }
   // Raft messages from the peer service.

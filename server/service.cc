@@ -224,6 +224,12 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
     if (!allowed.ok()) {
       return new RefusedWrite<v1::WatchResponse>(ToGrpc(allowed.status(), ctx));
     }
+    if (const std::string why = node_->divergence(); !why.empty()) {
+      // As its reads: what it applied is not the cluster's.
+      return new RefusedWrite<v1::WatchResponse>(
+          grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       "this replica diverged (" + why + "); watch another"));
+    }
     return watch_->Start(ctx, *request);
   }
 

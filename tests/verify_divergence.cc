@@ -64,6 +64,13 @@ void Divergence(LocalCluster& c) {
   auto refused = three.Query(Read("SELECT count(*) FROM t", false));
   Check(absl::IsUnavailable(refused.status()),
         "node 3 still serves reads: " + refused.status().ToString());
+  // Nor its changes (one attempt: Watch would resume on another node).
+  v1::WatchRequest watch;
+  watch.set_from_index(1);
+  const absl::Status watched =
+      three.Watch(watch, [](const v1::WatchResponse&) { return false; }, 0);
+  Check(absl::IsUnavailable(watched),
+        "node 3 still serves its changes: " + watched.ToString());
   for (int node = 1; node <= 2; ++node) {
     Check(Ok(client.Status(c.Endpoint(node)), "status").divergence().empty(),
           absl::StrCat("node ", node, " thinks it diverged"));
@@ -71,7 +78,8 @@ void Divergence(LocalCluster& c) {
     Check(Count(pinned, "SELECT count(*) FROM t", false) == 40,
           absl::StrCat("node ", node, " lost rows"));
   }
-  Log("node 3 refuses reads (UNAVAILABLE); nodes 1 and 2 serve them");
+  Log("node 3 refuses reads and Watch (UNAVAILABLE); nodes 1 and 2 serve "
+      "them");
 
   // The operator's resync (README): the diverged node leaves, and a fresh
   // one joins in its place and catches up by snapshot.
