@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "sm/sqlite_state_machine.h"
 
@@ -44,8 +45,7 @@ std::string InsertSql(int rows) {
 // for, which would leave the checkpoint thread working off the clock).
 class MachineSide {
  public:
-  MachineSide(int rows, bool background_checkpoints,
-              bool change_log = true) {
+  MachineSide(int rows, bool background_checkpoints, bool change_log = true) {
     SqliteOptions options{path_};
     options.background_checkpoints = background_checkpoints;
     if (!change_log) options.change_log_bytes = 0;
@@ -183,45 +183,53 @@ BENCHMARK(BM_RawSqlite)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
-// One batch of each per iteration, in alternating order; the iteration's
-// time is the state machine's. ratio = state machine rows/s / raw rows/s.
-// Like for like: here the state machine checkpoints inline every 1,000
-// frames, as raw SQLite does (its thread would go on copying and syncing
-// while the raw side runs, and the raw side's time would pay for it).
+// One batch of `first` and one of `second` per iteration, in alternating
+// order (both meet the same moment of the host); the iteration's time is
+// `first`'s. Sets counters <a>_rows/s, <b>_rows/s and ratio (a / b).
+template <typename A, typename B>
+void Alternate(benchmark::State& state, A& first, B& second, const char* a,
+               const char* b) {
+  using Clock = std::chrono::steady_clock;
+  Clock::duration first_time{};
+  Clock::duration second_time{};
+  bool first_first = true;
+  for (auto _ : state) {
+    Clock::duration took{};
+    for (int side = 0; side < 2; ++side) {
+      const Clock::time_point start = Clock::now();
+      if ((side == 0) == first_first) {
+        first.ApplyBatch();
+        took = Clock::now() - start;
+      } else {
+        second.ApplyBatch();
+        second_time += Clock::now() - start;
+      }
+    }
+    first_first = !first_first;
+    first_time += took;
+    state.SetIterationTime(std::chrono::duration<double>(took).count());
+  }
+  const double first_rate = static_cast<double>(first.rows()) /
+                            std::chrono::duration<double>(first_time).count();
+  const double second_rate = static_cast<double>(second.rows()) /
+                             std::chrono::duration<double>(second_time).count();
+  state.counters[absl::StrCat(a, "_rows/s")] = first_rate;
+  state.counters[absl::StrCat(b, "_rows/s")] = second_rate;
+  state.counters["ratio"] = first_rate / second_rate;
+  if (!first.InsertedEveryRow() || !second.InsertedEveryRow()) {
+    state.SkipWithError("a side did not insert every row");
+  }
+}
+
+// ratio = state machine rows/s / raw rows/s. Like for like: here the
+// state machine checkpoints inline every 1,000 frames, as raw SQLite does
+// (its thread would go on copying and syncing while the raw side runs, and
+// the raw side's time would pay for it).
 void BM_ApplyVsRawSqlite(benchmark::State& state) {
   const int rows = static_cast<int>(state.range(0));
   MachineSide sm(rows, false);
   RawSide raw(rows);
-  using Clock = std::chrono::steady_clock;
-  Clock::duration sm_time{};
-  Clock::duration raw_time{};
-  bool sm_first = true;
-  for (auto _ : state) {
-    Clock::duration sm_took{};
-    for (int side = 0; side < 2; ++side) {
-      const Clock::time_point start = Clock::now();
-      if ((side == 0) == sm_first) {
-        sm.ApplyBatch();
-        sm_took = Clock::now() - start;
-      } else {
-        raw.ApplyBatch();
-        raw_time += Clock::now() - start;
-      }
-    }
-    sm_first = !sm_first;
-    sm_time += sm_took;
-    state.SetIterationTime(std::chrono::duration<double>(sm_took).count());
-  }
-  const double sm_rate = static_cast<double>(sm.rows()) /
-                         std::chrono::duration<double>(sm_time).count();
-  const double raw_rate = static_cast<double>(raw.rows()) /
-                          std::chrono::duration<double>(raw_time).count();
-  state.counters["sm_rows/s"] = sm_rate;
-  state.counters["raw_rows/s"] = raw_rate;
-  state.counters["ratio"] = sm_rate / raw_rate;
-  if (!sm.InsertedEveryRow() || !raw.InsertedEveryRow()) {
-    state.SkipWithError("a side did not insert every row");
-  }
+  Alternate(state, sm, raw, "sm", "raw");
 }
 BENCHMARK(BM_ApplyVsRawSqlite)
     ->Arg(1)
@@ -231,41 +239,13 @@ BENCHMARK(BM_ApplyVsRawSqlite)
     ->MinTime(2.0);
 
 // What capturing row changes for Watch (sm/change_log.h) costs the apply:
-// one batch on a state machine with the change log and one without, in
-// alternating order; the iteration's time is the one with it.
+// a state machine with the change log against one without.
 // ratio = rows/s with it / rows/s without.
 void BM_ChangeLogCost(benchmark::State& state) {
   const int rows = static_cast<int>(state.range(0));
   MachineSide with(rows, false, true);
   MachineSide without(rows, false, false);
-  using Clock = std::chrono::steady_clock;
-  Clock::duration with_time{};
-  Clock::duration without_time{};
-  bool with_first = true;
-  for (auto _ : state) {
-    Clock::duration took{};
-    for (int side = 0; side < 2; ++side) {
-      const Clock::time_point start = Clock::now();
-      if ((side == 0) == with_first) {
-        with.ApplyBatch();
-        took = Clock::now() - start;
-      } else {
-        without.ApplyBatch();
-        without_time += Clock::now() - start;
-      }
-    }
-    with_first = !with_first;
-    with_time += took;
-    state.SetIterationTime(std::chrono::duration<double>(took).count());
-  }
-  const double with_rate = static_cast<double>(with.rows()) /
-                           std::chrono::duration<double>(with_time).count();
-  const double without_rate =
-      static_cast<double>(without.rows()) /
-      std::chrono::duration<double>(without_time).count();
-  state.counters["with_rows/s"] = with_rate;
-  state.counters["without_rows/s"] = without_rate;
-  state.counters["ratio"] = with_rate / without_rate;
+  Alternate(state, with, without, "with", "without");
 }
 BENCHMARK(BM_ChangeLogCost)
     ->Arg(1)
