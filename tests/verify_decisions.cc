@@ -5,7 +5,6 @@
 // more for them (the rule's cooldown), and the audit shows one issued
 // decision for the device.
 #include <signal.h>
-#include <sqlite3.h>
 
 #include <chrono>
 #include <fstream>
@@ -22,24 +21,6 @@
 
 namespace raftsql::verify {
 namespace {
-
-// Commands the agent's store ran (it is not running).
-int64_t Executed(const std::string& store) {
-  sqlite3* db = nullptr;
-  int64_t n = -1;
-  if (sqlite3_open_v2(store.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
-      SQLITE_OK) {
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM executed", -1, &s,
-                           nullptr) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW) {
-      n = sqlite3_column_int64(s, 0);
-    }
-    sqlite3_finalize(s);
-  }
-  sqlite3_close(db);
-  return n;
-}
 
 // Polls (bounded) until `sql` counts at least `want`.
 bool Until(net::Client& client, const std::string& sql, int64_t want, int ms) {
@@ -146,7 +127,7 @@ void Decisions(LocalCluster& c, const std::string& agent_binary,
   Check(Count(client, "SELECT count(*) FROM edge_commands", true) == 1,
         "one command in all");
   Check(Count(client, issued, true) == 1, "one issued decision in the audit");
-  Check(Executed(store) == 1, "the edge ran the command once");
+  Check(ReadStore(store).executed == 1, "the edge ran the command once");
   Log("one decision, one command, run once across the leader's SIGKILL");
   WaitConverged(c, 3, MaxApplied(c, 3));
 }

@@ -34,43 +34,6 @@ struct Agent {
   pid_t pid = -1;
 };
 
-// A value from the agent store's meta table (the agent is not running).
-struct StoreFacts {
-  std::string incarnation;
-  int64_t stored = 0;
-  int64_t dropped = 0;
-  int64_t executed = 0;
-};
-
-StoreFacts ReadStore(const std::string& path) {
-  StoreFacts f;
-  sqlite3* db = nullptr;
-  Check(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
-            SQLITE_OK,
-        "open " + path);
-  auto value = [db](const std::string& sql) -> std::string {
-    sqlite3_stmt* s = nullptr;
-    std::string out;
-    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != nullptr) {
-      out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-    }
-    sqlite3_finalize(s);
-    return out;
-  };
-  f.incarnation = value("SELECT value FROM meta WHERE key = 'incarnation'");
-  f.stored =
-      std::atoll(value("SELECT value FROM meta WHERE key = 'stored'").c_str());
-  f.dropped =
-      std::atoll(value("SELECT coalesce(sum(value), 0) FROM meta WHERE key IN "
-                       "('dropped_full', 'dropped_age', 'rejected_full', "
-                       "'refused_by_hub')")
-                     .c_str());
-  f.executed = std::atoll(value("SELECT count(*) FROM executed").c_str());
-  sqlite3_close(db);
-  return f;
-}
-
 }  // namespace
 
 void Edges(LocalCluster& c, const std::string& agent_binary,

@@ -1,5 +1,7 @@
 #include "tests/verify_util.h"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <set>
@@ -99,6 +101,35 @@ uint64_t MaxApplied(LocalCluster& c, int nodes) {
     if (s.ok()) m = std::max(m, s->applied_index());
   }
   return m;
+}
+
+StoreFacts ReadStore(const std::string& path) {
+  StoreFacts f;
+  sqlite3* db = nullptr;
+  Check(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+            SQLITE_OK,
+        "open " + path);
+  auto value = [db](const std::string& sql) -> std::string {
+    sqlite3_stmt* s = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0) != nullptr) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
+    }
+    sqlite3_finalize(s);
+    return out;
+  };
+  f.incarnation = value("SELECT value FROM meta WHERE key = 'incarnation'");
+  f.stored =
+      std::atoll(value("SELECT value FROM meta WHERE key = 'stored'").c_str());
+  f.dropped =
+      std::atoll(value("SELECT coalesce(sum(value), 0) FROM meta WHERE key IN "
+                       "('dropped_full', 'dropped_age', 'rejected_full', "
+                       "'refused_by_hub')")
+                     .c_str());
+  f.executed = std::atoll(value("SELECT count(*) FROM executed").c_str());
+  sqlite3_close(db);
+  return f;
 }
 
 }  // namespace raftsql::verify

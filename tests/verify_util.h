@@ -62,6 +62,15 @@ void ForwardedAcrossElection(LocalCluster& c);
 void VacuumScenario(LocalCluster& c);
 // Scenario edges (verify_edges.cc): `agent` is the //edge:agent binary,
 // `dir` a scratch directory.
+// What an edge agent's store holds (read while the agent is not running).
+struct StoreFacts {
+  std::string incarnation;
+  int64_t stored = 0;
+  int64_t dropped = 0;
+  int64_t executed = 0;  // Commands it ran.
+};
+StoreFacts ReadStore(const std::string& path);
+
 void Edges(LocalCluster& c, const std::string& agent, const std::string& dir);
 void Decisions(LocalCluster& c, const std::string& agent,
                const std::string& dir);
