@@ -131,6 +131,10 @@ void ChangeCapture::EndEntry() {
 }
 
 void ChangeCapture::Clear() {
+  // What a large batch grew is given back: the process keeps at most
+  // kKeptBytes of each buffer between batches.
+  if (batch_.capacity() > kKeptBytes) std::string().swap(batch_);
+  if (entry_.capacity() > kKeptBytes) std::string().swap(entry_);
   batch_.clear();
   entry_.clear();
   open_ = false;

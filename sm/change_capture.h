@@ -26,6 +26,8 @@ namespace raftsql::sm {
 class ChangeCapture {
  public:
   static constexpr size_t kMaxBatchBytes = size_t{64} << 20;
+  // Buffer capacity kept from one batch to the next.
+  static constexpr size_t kKeptBytes = size_t{4} << 20;
 
   void BeginEntry(uint64_t index);
   void BeginStatement();
