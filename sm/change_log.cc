@@ -229,8 +229,11 @@ absl::Status ChangeLog::Recover(uint64_t applied) {
     while (std::optional<core::Record> r = core::ReadRecord(in)) {
       std::optional<uint64_t> index = RecordIndex(*r);
       if (!index || *index > applied) break;
-      if (r->type == kCoveredRecord) covered = *index;
       good = data.size() - in.size();
+      if (r->type == kCoveredRecord) {
+        covered = *index;
+        AddMark(first, covered + 1, good);
+      }
     }
     if (good < data.size()) {
       ended = true;
@@ -266,6 +269,7 @@ absl::Status ChangeLog::StartOver(uint64_t index) {
     std::lock_guard<std::mutex> l(mu_);
     for (const auto& [first, bytes] : segments_) old.push_back(first);
     segments_.clear();
+    marks_.clear();
     ++generation_;
     first_index_ = index + 1;
     covered_ = index;
@@ -323,14 +327,31 @@ void ChangeLog::Append(std::string_view entries, uint64_t covered) {
     uint64_t newest_bytes;
     {
       std::lock_guard<std::mutex> l(mu_);
-      newest_bytes = (segments_.rbegin()->second += written);
+      auto& [segment, bytes] = *segments_.rbegin();
+      const uint64_t before = covered_;
+      const uint64_t at = bytes;
+      newest_bytes = (bytes += written);
       covered_ = covered;
+      AddMarkLocked(segment, before + 1, at);
     }
     if (newest_bytes >= options_.segment_bytes) {
       if (NewSegment(covered + 1).ok()) DropOldSegments();
     }
   }
   Notify();
+}
+
+void ChangeLog::AddMark(uint64_t segment, uint64_t index, uint64_t offset) {
+  std::lock_guard<std::mutex> l(mu_);
+  AddMarkLocked(segment, index, offset);
+}
+
+void ChangeLog::AddMarkLocked(uint64_t segment, uint64_t index,
+                              uint64_t offset) {
+  std::vector<Mark>& marks = marks_[segment];
+  if (offset == 0) return;  // The segment's start needs none.
+  if (!marks.empty() && offset - marks.back().offset < kMarkBytes) return;
+  marks.push_back(Mark{index, offset});
 }
 
 void ChangeLog::DropOldSegments() {
@@ -342,6 +363,7 @@ void ChangeLog::DropOldSegments() {
     while (segments_.size() > 1 && total > options_.max_bytes) {
       total -= segments_.begin()->second;
       drop.push_back(segments_.begin()->first);
+      marks_.erase(segments_.begin()->first);
       segments_.erase(segments_.begin());
       first_index_ = segments_.begin()->first;
     }
@@ -417,6 +439,7 @@ absl::StatusOr<std::unique_ptr<ChangeLog::Cursor>> ChangeLog::Read(
     uint64_t from) const {
   std::unique_ptr<Cursor> c(new Cursor(this, from));
   uint64_t segment;
+  uint64_t offset = 0, covered = 0;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (from < first_index_) {
@@ -426,12 +449,21 @@ absl::StatusOr<std::unique_ptr<ChangeLog::Cursor>> ChangeLog::Read(
                        first_index_, " (asked from ", from, ")"));
     }
     c->generation_ = generation_;
-    // The newest segment starting at or before `from`.
+    // The newest segment starting at or before `from`, and in it the last
+    // mark at or before `from`.
     auto it = segments_.upper_bound(from);
     --it;
     segment = it->first;
+    if (auto m = marks_.find(segment); m != marks_.end()) {
+      for (const Mark& mark : m->second) {
+        if (mark.index > from) break;
+        offset = mark.offset;
+        covered = mark.index - 1;
+      }
+    }
   }
-  absl::Status s = c->OpenSegment(segment);
+  absl::Status s =
+      c->OpenSegment(segment, offset, offset == 0 ? segment - 1 : covered);
   if (!s.ok()) return s;
   return c;
 }
@@ -440,7 +472,8 @@ ChangeLog::Cursor::~Cursor() {
   if (fd_ >= 0) close(fd_);
 }
 
-absl::Status ChangeLog::Cursor::OpenSegment(uint64_t first) {
+absl::Status ChangeLog::Cursor::OpenSegment(uint64_t first, uint64_t offset,
+                                            uint64_t covered) {
   const int fd = open(log_->SegmentPath(first).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return absl::OutOfRangeError(absl::StrCat(
@@ -449,8 +482,8 @@ absl::Status ChangeLog::Cursor::OpenSegment(uint64_t first) {
   if (fd_ >= 0) close(fd_);
   fd_ = fd;
   segment_ = first;
-  offset_ = 0;
-  covered_ = first - 1;
+  offset_ = offset;
+  covered_ = offset == 0 ? first - 1 : covered;
   return absl::OkStatus();
 }
 
@@ -494,6 +527,7 @@ absl::StatusOr<std::vector<Change>> ChangeLog::Cursor::Next(size_t max_bytes,
       if (!ReadFully(fd_, buffer_.data() + had, want, offset_)) {
         return Errno("read", log_->dir_);
       }
+      bytes_read_ += want;
       offset_ += want;
     }
     std::string_view in = buffer_;

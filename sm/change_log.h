@@ -109,11 +109,16 @@ class ChangeLog {
     absl::StatusOr<std::vector<Change>> Next(size_t max_bytes,
                                              uint64_t* covered);
     ~Cursor();
+    // Bytes read from the files so far (tests).
+    uint64_t bytes_read() const { return bytes_read_; }
 
    private:
     friend class ChangeLog;
     Cursor(const ChangeLog* log, uint64_t from) : log_(log), from_(from) {}
-    absl::Status OpenSegment(uint64_t first);
+    // Opens segment `first` at `offset`, where every record's index is at
+    // least covered + 1.
+    absl::Status OpenSegment(uint64_t first, uint64_t offset = 0,
+                             uint64_t covered = 0);
     const ChangeLog* log_;
     uint64_t from_;
     uint64_t generation_ = 0;  // The log's, when this cursor started.
@@ -121,6 +126,7 @@ class ChangeLog {
     int fd_ = -1;
     uint64_t offset_ = 0;
     uint64_t covered_ = 0;
+    uint64_t bytes_read_ = 0;
     std::string buffer_;
   };
   // OUT_OF_RANGE if `from` is below first_index() ("compacted: the oldest
@@ -157,6 +163,18 @@ class ChangeLog {
   uint64_t covered_ = 0;
   uint64_t generation_ = 0;
   std::function<void()> listener_;
+  // Where a reader may start within a segment: from `offset` on, every
+  // record's index is at least `index` (one mark per kMarkBytes at most,
+  // at batch boundaries), so that a reader from an index reads its
+  // segment from near there, not from its start.
+  struct Mark {
+    uint64_t index;
+    uint64_t offset;
+  };
+  static constexpr uint64_t kMarkBytes = 64 << 10;
+  std::map<uint64_t, std::vector<Mark>> marks_;  // Guarded by mu_.
+  void AddMark(uint64_t segment, uint64_t index, uint64_t offset);
+  void AddMarkLocked(uint64_t segment, uint64_t index, uint64_t offset);
 };
 
 }  // namespace raftsql::sm

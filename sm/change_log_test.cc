@@ -94,6 +94,18 @@ TEST(ChangeLog, AReaderFromLateInASegmentSkipsToItsIndexInOneCall) {
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_EQ(got->size(), 1u);
   EXPECT_EQ((*got)[0], Insert(301, 301, "late"));
+  // From a mark near its index, not from the segment's start (3 MB).
+  EXPECT_LT((*cursor)->bytes_read(), 200'000u);
+  // Marks survive a reopen, and a reader from the middle gets the rest.
+  log->reset();
+  auto reopened = ChangeLog::Open(dir.File("changes"), 301);
+  ASSERT_TRUE(reopened.ok());
+  auto middle = (*reopened)->Read(150);
+  ASSERT_TRUE(middle.ok());
+  std::vector<Change> rest = Drain(**middle, &covered);
+  ASSERT_EQ(rest.size(), 152u);
+  EXPECT_EQ(rest.front().index, 150u);
+  EXPECT_LT((*middle)->bytes_read(), 1'700'000u);
 }
 
 TEST(ChangeLog, AReopenDropsWhatTheDatabaseDidNotCommit) {
