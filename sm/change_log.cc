@@ -121,27 +121,6 @@ std::optional<uint64_t> RecordIndex(const core::Record& r) {
   return core::GetFixed64(p);
 }
 
-void PutValue(const Value& v, std::string* out) {
-  out->push_back(static_cast<char>(v.type));
-  switch (v.type) {
-    case Value::Type::kNull:
-      break;
-    case Value::Type::kInteger:
-      core::PutFixed64(*out, static_cast<uint64_t>(v.integer));
-      break;
-    case Value::Type::kReal: {
-      uint64_t bits;
-      std::memcpy(&bits, &v.real, sizeof(bits));
-      core::PutFixed64(*out, bits);
-      break;
-    }
-    case Value::Type::kText:
-    case Value::Type::kBlob:
-      core::PutBytes(*out, v.bytes);
-      break;
-  }
-}
-
 }  // namespace
 
 void EncodeChange(const Change& change, std::string* out) {
@@ -150,7 +129,7 @@ void EncodeChange(const Change& change, std::string* out) {
   core::PutFixed64(*out, static_cast<uint64_t>(change.rowid));
   core::PutFixed64(*out, static_cast<uint64_t>(change.old_rowid));
   core::PutFixed32(*out, static_cast<uint32_t>(change.values.size()));
-  for (const Value& v : change.values) PutValue(v, out);
+  for (const Value& v : change.values) PutValue(*out, v);
 }
 
 absl::StatusOr<std::unique_ptr<ChangeLog>> ChangeLog::Open(

@@ -27,6 +27,8 @@ absl::Status Malformed(const char* what) {
   return absl::DataLossError(absl::StrCat("malformed ", what));
 }
 
+}  // namespace
+
 void PutValue(std::string& out, const Value& v) {
   out.push_back(static_cast<char>(v.type));
   switch (v.type) {
@@ -47,8 +49,6 @@ void PutValue(std::string& out, const Value& v) {
       break;
   }
 }
-
-}  // namespace
 
 std::string Value::DebugString() const {
   switch (type) {

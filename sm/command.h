@@ -77,6 +77,10 @@ struct Command {
 // An encoded command as the apply loop reads it: Command's fields, with the
 // SQL, texts, blobs and names pointing into the encoded bytes (nothing is
 // copied). Valid while those bytes are.
+// A value as the log's encodings carry it: its type byte, then 8 bytes
+// (integer, real) or a length-prefixed string (text, blob).
+void PutValue(std::string& out, const Value& v);
+
 struct ValueView {
   Value::Type type = Value::Type::kNull;
   int64_t integer = 0;
