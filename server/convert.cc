@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "net/client.h"
-#include "server/raft_server.h"
+#include "server/payloads.h"
 
 namespace raftsql::server {
 

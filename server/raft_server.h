@@ -41,6 +41,7 @@
 #include "net/grpc_transport.h"
 #include "server/divergence_monitor.h"
 #include "server/worker_pool.h"
+#include "server/payloads.h"
 #include "sm/sqlite_state_machine.h"
 #include "storage/rocksdb_log_store.h"
 
@@ -141,11 +142,6 @@ struct ServerOptions {
   size_t grpc_memory_bytes = size_t{1} << 30;
   EdgeOptions edge;
 };
-
-// Error statuses carry their kind as a payload so the gRPC layer can add
-// the trailers clients follow.
-inline constexpr char kLeaderPayload[] = "raftsql/leader";
-inline constexpr char kNoLeaderPayload[] = "raftsql/no-leader";
 
 struct Member {
   uint64_t id = 0;
