@@ -3,6 +3,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "ai/rules.h"
+#include "server/convert.h"
 
 namespace raftsql::tools {
 namespace {
@@ -43,24 +44,7 @@ v1::ExecuteRequest ToRequest(const sm::Command& command) {
     v1::Statement* out = r.add_statements();
     out->set_sql(s.sql);
     for (const Value& v : s.positional) {
-      v1::Value* p = out->add_positional();
-      switch (v.type) {
-        case Value::Type::kNull:
-          p->set_null_value(true);
-          break;
-        case Value::Type::kInteger:
-          p->set_integer(v.integer);
-          break;
-        case Value::Type::kReal:
-          p->set_real(v.real);
-          break;
-        case Value::Type::kText:
-          p->set_text(v.bytes);
-          break;
-        case Value::Type::kBlob:
-          p->set_blob(v.bytes);
-          break;
-      }
+      server::ToProto(v, out->add_positional());
     }
   }
   return r;
@@ -132,10 +116,7 @@ absl::StatusOr<v1::ExecuteRequest> ApprovalRequest(net::Client& client,
   for (const v1::Row& row : r->rows()) {
     std::vector<Value> values;
     for (const v1::Value& v : row.values()) {
-      values.push_back(
-          v.kind_case() == v1::Value::kInteger ? Value::Integer(v.integer())
-          : v.kind_case() == v1::Value::kText  ? Value::Text(v.text())
-                                               : Value::Null());
+      values.push_back(server::FromProto(v));
     }
     rows.rows.push_back(std::move(values));
   }
