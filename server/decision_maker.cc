@@ -43,11 +43,6 @@ void DecisionMaker::Shutdown() {
   if (thread_.joinable()) thread_.join();
 }
 
-DecisionMaker::Counts DecisionMaker::counts() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return counts_;
-}
-
 void DecisionMaker::Run() {
   std::unique_lock<std::mutex> l(mu_);
   while (!stopping_) {
@@ -169,11 +164,6 @@ bool DecisionMaker::Turn() {
     }
     progress_ = covered;
     progress_written_ms_ = now;
-    std::lock_guard<std::mutex> l(mu_);
-    ++counts_.evaluations;
-    counts_.issued += static_cast<uint64_t>(e->issued);
-    counts_.blocked += static_cast<uint64_t>(e->blocked);
-    counts_.pending += static_cast<uint64_t>(e->pending);
   }
   evaluated_ = covered;
   return true;

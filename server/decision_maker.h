@@ -36,16 +36,6 @@ class DecisionMaker {
   ~DecisionMaker();
   void Shutdown();
 
-  // Evaluations proposed and committed, and decisions in them (tests,
-  // logs).
-  struct Counts {
-    uint64_t evaluations = 0;
-    uint64_t issued = 0;
-    uint64_t blocked = 0;
-    uint64_t pending = 0;
-  };
-  Counts counts() const;
-
  private:
   void Run();
   // One turn on the leader; false to start over (progress re-read).
@@ -59,10 +49,9 @@ class DecisionMaker {
   int64_t progress_written_ms_ = 0;
   int64_t idle_until_ms_ = 0;
   uint64_t evaluations_ = 0;  // Rule evaluations run (thread only).
-  mutable std::mutex mu_;
+  std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  Counts counts_;
   std::thread thread_;
 };
 
