@@ -78,43 +78,69 @@ void Dequantize(GgmlType type, const void* data, size_t n, float* out) {
   }
 }
 
+namespace {
+
+// One row of `type` times x, accumulated as ggml does (Q8_0: per block,
+// then scaled).
+float Dot(GgmlType type, const uint8_t* row, const float* x, size_t cols) {
+  float sum = 0;
+  switch (type) {
+    case GgmlType::kF32: {
+      const float* w = reinterpret_cast<const float*>(row);
+      for (size_t c = 0; c < cols; ++c) sum += w[c] * x[c];
+      break;
+    }
+    case GgmlType::kF16:
+      for (size_t c = 0; c < cols; ++c) {
+        uint16_t h;
+        std::memcpy(&h, row + 2 * c, 2);
+        sum += HalfToFloat(h) * x[c];
+      }
+      break;
+    case GgmlType::kQ8_0:
+      for (size_t b = 0; b < cols / kQ8Block; ++b) {
+        const uint8_t* block = row + b * kQ8BlockBytes;
+        uint16_t h;
+        std::memcpy(&h, block, 2);
+        float block_sum = 0;
+        for (size_t i = 0; i < kQ8Block; ++i) {
+          block_sum += static_cast<int8_t>(block[2 + i]) * x[b * kQ8Block + i];
+        }
+        sum += HalfToFloat(h) * block_sum;
+      }
+      break;
+  }
+  return sum;
+}
+
+}  // namespace
+
+size_t RowBytes(GgmlType type, size_t cols) {
+  switch (type) {
+    case GgmlType::kF32:
+      return cols * 4;
+    case GgmlType::kF16:
+      return cols * 2;
+    case GgmlType::kQ8_0:
+      return cols / kQ8Block * kQ8BlockBytes;
+  }
+  return 0;
+}
+
 void MatVec(GgmlType type, const void* w, const float* x, size_t rows,
             size_t cols, float* out) {
+  MatMul(type, w, x, 1, rows, cols, out);
+}
+
+void MatMul(GgmlType type, const void* w, const float* x, size_t batch,
+            size_t rows, size_t cols, float* out) {
   const auto* p = static_cast<const uint8_t*>(w);
+  const size_t row_bytes = RowBytes(type, cols);
   for (size_t r = 0; r < rows; ++r) {
-    float sum = 0;
-    switch (type) {
-      case GgmlType::kF32: {
-        const float* row = reinterpret_cast<const float*>(p) + r * cols;
-        for (size_t c = 0; c < cols; ++c) sum += row[c] * x[c];
-        break;
-      }
-      case GgmlType::kF16: {
-        const uint8_t* row = p + r * cols * 2;
-        for (size_t c = 0; c < cols; ++c) {
-          uint16_t h;
-          std::memcpy(&h, row + 2 * c, 2);
-          sum += HalfToFloat(h) * x[c];
-        }
-        break;
-      }
-      case GgmlType::kQ8_0: {
-        const uint8_t* row = p + r * (cols / kQ8Block) * kQ8BlockBytes;
-        for (size_t b = 0; b < cols / kQ8Block; ++b) {
-          const uint8_t* block = row + b * kQ8BlockBytes;
-          uint16_t h;
-          std::memcpy(&h, block, 2);
-          float block_sum = 0;
-          for (size_t i = 0; i < kQ8Block; ++i) {
-            block_sum +=
-                static_cast<int8_t>(block[2 + i]) * x[b * kQ8Block + i];
-          }
-          sum += HalfToFloat(h) * block_sum;
-        }
-        break;
-      }
+    const uint8_t* row = p + r * row_bytes;
+    for (size_t b = 0; b < batch; ++b) {
+      out[b * rows + r] = Dot(type, row, x + b * cols, cols);
     }
-    out[r] = sum;
   }
 }
 

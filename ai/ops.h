@@ -30,6 +30,13 @@ void Dequantize(GgmlType type, const void* data, size_t n, float* out);
 // rows}). Accumulates in float, in blocks for Q8_0 as ggml does.
 void MatVec(GgmlType type, const void* w, const float* x, size_t rows,
             size_t cols, float* out);
+// The same for `batch` vectors at once (x: batch rows of `cols`, out:
+// batch rows of `rows`): each weight row is read once for all of them (a
+// prompt's prefill). Row b of out is exactly MatVec's for row b of x.
+void MatMul(GgmlType type, const void* w, const float* x, size_t batch,
+            size_t rows, size_t cols, float* out);
+// Bytes of one row of `cols` values of `type`.
+size_t RowBytes(GgmlType type, size_t cols);
 
 // out = x / sqrt(mean(x^2) + eps) * weight.
 void RmsNorm(const float* x, const float* weight, size_t n, float eps,

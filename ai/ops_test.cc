@@ -74,6 +74,26 @@ TEST(Ops, MatVecOfEachTypeMatchesADoubleComputation) {
   }
 }
 
+TEST(Ops, MatMulRowsEqualMatVecExactly) {
+  const size_t rows = 5, cols = 96, batch = 3;
+  std::vector<float> x(batch * cols);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::cos(0.37f * i);
+  for (GgmlType type : {GgmlType::kF32, GgmlType::kF16, GgmlType::kQ8_0}) {
+    std::vector<float> w;
+    const std::vector<uint8_t> bytes = Weights(type, rows * cols, &w);
+    std::vector<float> all(batch * rows);
+    MatMul(type, bytes.data(), x.data(), batch, rows, cols, all.data());
+    for (size_t b = 0; b < batch; ++b) {
+      std::vector<float> one(rows);
+      MatVec(type, bytes.data(), x.data() + b * cols, rows, cols, one.data());
+      for (size_t r = 0; r < rows; ++r) {
+        EXPECT_EQ(all[b * rows + r], one[r]) << static_cast<int>(type);
+      }
+    }
+    EXPECT_EQ(RowBytes(type, cols) * rows, GgmlBytes(type, rows * cols));
+  }
+}
+
 TEST(Ops, NormSoftmaxRopeAndSiluGiveTheirValues) {
   const float x[4] = {1, 2, 3, 4};
   const float w[4] = {1, 1, 2, 0.5f};
