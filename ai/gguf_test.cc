@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "ai/gguf_writer.h"
+#include "ai/ops.h"
 #include "gtest/gtest.h"
 
 namespace raftsql::ai {
@@ -87,6 +89,39 @@ TEST(Gguf, AGoodFileReadsBackExactly) {
   EXPECT_EQ(f->Tensor("h")->bytes, 6u);
   EXPECT_EQ(f->Tensor("h")->offset + 6, bytes.size());
   EXPECT_FALSE(f->Uint("general.architecture").ok());
+}
+
+TEST(Gguf, WhatTheWriterWritesReadsBack) {
+  std::vector<float> values(64);
+  for (size_t i = 0; i < values.size(); ++i) values[i] = 0.25f * i - 3;
+  const std::string bytes =
+      GgufWriter()
+          .String("general.architecture", "llama")
+          .Uint32("llama.block_count", 2)
+          .Floats("tokenizer.ggml.scores", {0.5f, -1})
+          .Int32s("tokenizer.ggml.token_type", {1, 6})
+          .Strings("tokenizer.ggml.tokens", {"a", "<0x0A>"})
+          .Tensor("f", {3}, GgmlType::kF32, Encode(GgmlType::kF32, {1, 2, 3}))
+          .Tensor("q", {64}, GgmlType::kQ8_0, Encode(GgmlType::kQ8_0, values))
+          .Tensor("h", {2}, GgmlType::kF16, Encode(GgmlType::kF16, {1, -2}))
+          .Finish();
+  absl::StatusOr<GgufFile> f = ParseGguf(bytes);
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(*f->Uint("llama.block_count"), 2u);
+  EXPECT_EQ(f->metadata.at("tokenizer.ggml.tokens").items[1].s, "<0x0A>");
+  EXPECT_EQ(f->metadata.at("tokenizer.ggml.token_type").items[1].i, 6);
+  EXPECT_DOUBLE_EQ(f->metadata.at("tokenizer.ggml.scores").items[1].f, -1);
+  const GgufTensor* q = f->Tensor("q");
+  ASSERT_NE(q, nullptr);
+  std::vector<float> back(64);
+  Dequantize(q->type, bytes.data() + q->offset, 64, back.data());
+  for (size_t i = 0; i < 64; ++i) {
+    // Q8_0 keeps each value within half a step of its block's scale.
+    EXPECT_NEAR(back[i], values[i], 0.5 * 12.75 / 127 + 1e-3) << i;
+  }
+  float h[2];
+  Dequantize(GgmlType::kF16, bytes.data() + f->Tensor("h")->offset, 2, h);
+  EXPECT_EQ(h[1], -2);
 }
 
 TEST(Gguf, EveryTruncationIsRefused) {
