@@ -84,6 +84,15 @@ class Gguf:
                 out += struct.pack("<If", 6, value)
             elif kind == "str":
                 out += struct.pack("<I", 8) + s(value)
+            elif kind == "strs":
+                out += struct.pack("<IIQ", 9, 8, len(value))
+                out += b"".join(s(v) for v in value)
+            elif kind == "f32s":
+                out += struct.pack("<IIQ", 9, 6, len(value))
+                out += struct.pack("<%df" % len(value), *value)
+            elif kind == "i32s":
+                out += struct.pack("<IIQ", 9, 5, len(value))
+                out += struct.pack("<%di" % len(value), *value)
         offset = 0
         for name, dims, ggml, data in self.tensors:
             out += s(name) + struct.pack("<I", len(dims))
