@@ -95,7 +95,7 @@ targets=(raft_fuzz command_fuzz convert_fuzz sql_fuzz gguf_fuzz)
 # shellcheck disable=SC2086
 compile_all core/raft_fuzz.cc sm/command_fuzz.cc sm/sql_fuzz.cc \
   net/convert_fuzz.cc net/convert.cc "$gen/net/raftsql.pb.cc" $core_srcs $sm_srcs \
-  ai/gguf_fuzz.cc ai/gguf.cc
+  ai/gguf_fuzz.cc ai/gguf.cc ai/llama.cc ai/ops.cc ai/tokenizer.cc
 status=0
 for t in "${targets[@]}"; do
   [ -n "$only" ] && [ "$only" != "$t" ] && continue
@@ -109,7 +109,9 @@ for t in "${targets[@]}"; do
         "$gen/net/raftsql.pb.cc" $core_srcs -- -lprotobuf ;;
     sql_fuzz)
       link sql_fuzz sm/sql_fuzz.cc $sm_srcs $core_srcs -- -lsqlite3 ;;
-    gguf_fuzz) link gguf_fuzz ai/gguf_fuzz.cc ai/gguf.cc $core_srcs ;;
+    gguf_fuzz)
+      link gguf_fuzz ai/gguf_fuzz.cc ai/gguf.cc ai/llama.cc ai/ops.cc \
+        ai/tokenizer.cc $core_srcs ;;
   esac
   run "$t" || status=1
 done
