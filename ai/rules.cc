@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "ai/situation.h"
 #include "edge/hub_sql.h"
 
 namespace raftsql::ai {
@@ -61,6 +62,10 @@ constexpr const char* kSchema[] = {
     "WHERE verdict = 'issued'",
     "CREATE INDEX IF NOT EXISTS ai_audit_command ON ai_audit(command, at_ms) "
     "WHERE verdict = 'issued'",
+    "CREATE TABLE IF NOT EXISTS ai_models(name TEXT PRIMARY KEY, "
+    "sha256 TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'staged' "
+    "CHECK(state IN ('staged', 'active', 'retired')), at_ms INTEGER NOT "
+    "NULL) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS ai_progress("
     "name TEXT PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID",
     "INSERT OR IGNORE INTO ai_progress VALUES ('rules', 0)",
@@ -170,8 +175,9 @@ struct Verdict {
 
 class Evaluator {
  public:
-  Evaluator(uint64_t index, int64_t now_ms, const QueryFn& query)
-      : index_(index), now_ms_(now_ms), query_(query) {}
+  Evaluator(uint64_t index, int64_t now_ms, const QueryFn& query,
+            const ModelFn& model)
+      : index_(index), now_ms_(now_ms), query_(query), model_(model) {}
 
   absl::Status Load() {
     absl::StatusOr<sm::QueryResult> rules = query_(Statement{
@@ -271,6 +277,7 @@ class Evaluator {
   }
 
   absl::Status RunRule(const Rule& r) {
+    if (r.command == kModelCommand) return RunModelRule(r);
     absl::StatusOr<sm::QueryResult> rows =
         query_(Statement{r.condition, {}, {}});
     if (!rows.ok()) {
@@ -297,6 +304,89 @@ class Evaluator {
           Guard(r, device, Substitute(r.params, *rows, i));
       if (!v.ok()) return v.status();
       Decide(r, device, RowJson(*rows, i), score, *v);
+    }
+    return absl::OkStatus();
+  }
+
+  // A rule whose command the model chooses: each row of its condition is
+  // a situation (situation.h's columns); the candidates are the commands
+  // the allow-list has for the device, and "none".
+  absl::Status RunModelRule(const Rule& r) {
+    absl::StatusOr<sm::QueryResult> rows =
+        query_(Statement{r.condition, {}, {}});
+    if (!rows.ok()) {
+      Audit(r, "", r.command, "{}", std::nullopt, "error",
+            absl::StrCat("condition failed: ", rows.status().message()));
+      return absl::OkStatus();
+    }
+    if (rows->rows.empty()) return absl::OkStatus();
+    static constexpr const char* kColumns[] = {
+        "device", "sensor", "value", "mean", "z", "rate", "stuck", "gap"};
+    int col[8];
+    for (int i = 0; i < 8; ++i) {
+      col[i] = Column(*rows, kColumns[i]);
+      if (col[i] < 0) {
+        Audit(r, "", r.command, "{}", std::nullopt, "error",
+              absl::StrCat("a model rule's condition returns no '", kColumns[i],
+                           "' column"));
+        return absl::OkStatus();
+      }
+    }
+    const size_t n = std::min(rows->rows.size(), kMaxTriggersPerRule);
+    for (size_t i = 0; i < n; ++i) {
+      if (decisions_ >= kMaxDecisionsPerEvaluation) return absl::OkStatus();
+      const auto& row = rows->rows[i];
+      Situation s;
+      s.device = TextOf(row[col[0]]);
+      s.sensor = TextOf(row[col[1]]);
+      s.value = Number(row[col[2]]).value_or(0);
+      s.mean = Number(row[col[3]]).value_or(0);
+      s.z = Number(row[col[4]]).value_or(0);
+      s.rate = Number(row[col[5]]).value_or(0);
+      s.stuck = Number(row[col[6]]).value_or(0) != 0;
+      s.gap_seconds = static_cast<int64_t>(Number(row[col[7]]).value_or(0));
+      const std::string text = Render(s);
+      std::string inputs = RowJson(*rows, i);
+      inputs.pop_back();
+      absl::StrAppend(&inputs, ",\"situation\":", Json(Text(text)));
+      absl::StatusOr<sm::QueryResult> allowed = query_(Statement{
+          "SELECT DISTINCT command FROM ai_allow WHERE param = '' AND ?1 "
+          "GLOB devices ORDER BY command",
+          {Text(s.device)},
+          {}});
+      if (!allowed.ok()) return allowed.status();
+      std::vector<std::string> candidates = {"none"};
+      for (const auto& a : allowed->rows) {
+        if (TextOf(a[0]) != "none") candidates.push_back(TextOf(a[0]));
+      }
+      absl::StatusOr<ModelChoice> choice =
+          model_ == nullptr ? absl::UnavailableError("no model is active")
+                            : model_(text, candidates);
+      if (choice.ok() && std::find(candidates.begin(), candidates.end(),
+                                   choice->action) == candidates.end()) {
+        choice = absl::InternalError(
+            absl::StrCat("it chose ", choice->action, ", not a candidate"));
+      }
+      if (!choice.ok()) {
+        ++decisions_;
+        ++blocked;
+        Audit(r, s.device, "", inputs + "}", std::nullopt, "blocked",
+              absl::StrCat("model: ", choice.status().message()));
+        continue;
+      }
+      absl::StrAppend(&inputs, ",\"model\":", Json(Text(choice->model)),
+                      ",\"why\":", Json(Text(choice->rationale)), "}");
+      if (choice->action == "none") {
+        ++decisions_;
+        Audit(r, s.device, "none", inputs, choice->probability, "none", "");
+        continue;
+      }
+      Rule chosen = r;
+      chosen.command = choice->action;
+      absl::StatusOr<Verdict> v =
+          Guard(chosen, s.device, Substitute(r.params, *rows, i));
+      if (!v.ok()) return v.status();
+      Decide(chosen, s.device, inputs, choice->probability, *v);
     }
     return absl::OkStatus();
   }
@@ -448,6 +538,7 @@ class Evaluator {
   const uint64_t index_;
   const int64_t now_ms_;
   const QueryFn& query_;
+  const ModelFn& model_;
   std::vector<Rule> rules_, vetoes_;
   int64_t device_limit_ = kDefaultDevicePerMinute;
   int64_t command_limit_ = kDefaultCommandPerMinute;
@@ -484,8 +575,8 @@ absl::StatusOr<uint64_t> ReadProgress(const QueryFn& query) {
 absl::StatusOr<Evaluation> Evaluate(uint64_t progress, uint64_t index,
                                     const std::set<std::string>& tables,
                                     int64_t now_ms, const QueryFn& query,
-                                    bool write_progress) {
-  Evaluator e(index, now_ms, query);
+                                    bool write_progress, const ModelFn& model) {
+  Evaluator e(index, now_ms, query, model);
   absl::Status s = e.Load();
   if (s.ok()) s = e.Run(tables);
   if (!s.ok()) return s;

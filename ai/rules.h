@@ -20,6 +20,7 @@
 //   ai_audit      one row per decision: rule, index, device, time, inputs
 //                 (the trigger row as JSON), score, verdict (issued, blocked,
 //                 pending), command id or the guard rail that blocked it
+//   ai_models     the hub's models and their SHA-256 (model_registry.h)
 //   ai_progress   the last index evaluated
 //
 // Guard rails, in this order, all enforced here, never by a rule or model:
@@ -61,6 +62,25 @@ bool IsMissingSchema(const absl::Status& status);
 using QueryFn =
     std::function<absl::StatusOr<sm::QueryResult>(const sm::Statement&)>;
 
+// A rule whose command is this lets the hub's model choose it
+// (model_registry.h): the condition's rows are situations (columns
+// device, sensor, value, mean, z, rate, stuck, gap; situation.h), and the
+// model scores the commands the allow-list has for the device, and
+// "none". Its choice then goes through every guard rail as a rule's
+// command does; the audit keeps the situation, the model, its
+// probability and its rationale. Without an active model the trigger is
+// blocked ("model: ...").
+inline constexpr char kModelCommand[] = "@model";
+
+struct ModelChoice {
+  std::string action;  // One of the candidates.
+  double probability = 0;
+  std::string rationale;
+  std::string model;  // Its name and hash, for the audit.
+};
+using ModelFn = std::function<absl::StatusOr<ModelChoice>(
+    const std::string& situation, const std::vector<std::string>& candidates)>;
+
 // The last index evaluated (0 before the first).
 absl::StatusOr<uint64_t> ReadProgress(const QueryFn& query);
 
@@ -81,7 +101,8 @@ struct Evaluation {
 absl::StatusOr<Evaluation> Evaluate(uint64_t progress, uint64_t index,
                                     const std::set<std::string>& tables,
                                     int64_t now_ms, const QueryFn& query,
-                                    bool write_progress);
+                                    bool write_progress,
+                                    const ModelFn& model = nullptr);
 
 // An operator's answer to a pending command: approve issues it (with the
 // expiry it would have had, counted from now), refuse ends it. The

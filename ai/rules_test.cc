@@ -39,12 +39,14 @@ class RulesTest : public ::testing::Test {
   // Evaluates the changes to temps through the applied index, with the
   // stored progress (or `progress`), and applies the decision; its status.
   absl::Status Decide(int64_t now_ms, Evaluation* out = nullptr,
-                      std::optional<uint64_t> progress = std::nullopt) {
+                      std::optional<uint64_t> progress = std::nullopt,
+                      const ModelFn& model = nullptr,
+                      std::set<std::string> tables = {"temps"}) {
     absl::StatusOr<uint64_t> p = ReadProgress(Query());
     EXPECT_TRUE(p.ok()) << p.status();
     absl::StatusOr<Evaluation> e =
-        Evaluate(progress.value_or(*p), sm_->AppliedIndex(), {"temps"}, now_ms,
-                 Query(), false);
+        Evaluate(progress.value_or(*p), sm_->AppliedIndex(), tables, now_ms,
+                 Query(), false, model);
     EXPECT_TRUE(e.ok()) << e.status();
     if (out != nullptr) *out = *e;
     if (e->command.statements.empty()) return absl::OkStatus();
@@ -169,6 +171,113 @@ TEST_F(RulesTest, ARuleFindsASpikeWithTheAnomalyFunctions) {
   ASSERT_TRUE(Decide(7'000'000, &e).ok());
   EXPECT_EQ(e.issued, 1);
   EXPECT_EQ(Rows("SELECT device, score FROM ai_audit"), "'pump-1' 2 \n");
+}
+
+// A model rule's situations, and a model that cools what is hot.
+class ModelRuleTest : public RulesTest {
+ protected:
+  void SetUp() override {
+    RulesTest::SetUp();
+    Write("DELETE FROM ai_rules");
+    Write(
+        "CREATE TABLE situ(device TEXT, sensor TEXT, value REAL, mean REAL, "
+        "z REAL, rate REAL, stuck INTEGER, gap INTEGER)");
+    Write(
+        "INSERT INTO ai_allow VALUES ('shutdown', 'pump-*', '', NULL, NULL, "
+        "0)");
+    Write(
+        "INSERT INTO ai_rules(name, watch, condition, command, cooldown_ms) "
+        "VALUES ('m', 'situ', 'SELECT * FROM situ ORDER BY device', '@model', "
+        "60000)");
+    // The allow-list wants cool's target: the rule's template gives it.
+    Write("UPDATE ai_rules SET params = '{\"target\": \"$mean\"}'");
+  }
+  ModelFn Cooler() {
+    return [this](const std::string& situation,
+                  const std::vector<std::string>& candidates)
+               -> absl::StatusOr<ModelChoice> {
+      seen_.push_back(situation);
+      candidates_.push_back(candidates);
+      const bool hot =
+          situation.find("temperature 93.0C") != std::string::npos &&
+          std::find(candidates.begin(), candidates.end(), "cool") !=
+              candidates.end();
+      return ModelChoice{hot ? "cool" : "none", hot ? 0.9 : 0.8,
+                         hot ? "hot and rising" : "normal", "m1@abc"};
+    };
+  }
+  absl::Status DecideSitu(int64_t now_ms, const ModelFn& model,
+                          Evaluation* e = nullptr) {
+    return Decide(now_ms, e, std::nullopt, model, {"situ"});
+  }
+  std::vector<std::string> seen_;
+  std::vector<std::vector<std::string>> candidates_;
+};
+
+TEST_F(ModelRuleTest, TheModelChoosesAmongTheAllowedCommandsAndIsAudited) {
+  Write(
+      "INSERT INTO situ VALUES ('pump-1', 'temperature', 93, 70, 2.9, 1.5, 0, "
+      "3), ('pump-2', 'temperature', 61, 60, 0.1, 0, 0, 2), ('fan-1', "
+      "'temperature', 93, 70, 2.9, 1.5, 0, 3)");
+  const uint64_t index = sm_->AppliedIndex();
+  Evaluation e;
+  ASSERT_TRUE(DecideSitu(1'000'000, Cooler(), &e).ok());
+  EXPECT_EQ(e.issued, 1);
+  ASSERT_EQ(seen_.size(), 3u);
+  EXPECT_EQ(seen_[1],
+            "pump-1 temperature 93.0C mean 70.0 z 2.9 rate +1.5/min stuck no "
+            "gap 3s");
+  // fan-1 has no allowed command: the model may only say none.
+  EXPECT_EQ(candidates_[0], std::vector<std::string>({"none"}));
+  EXPECT_EQ(candidates_[1],
+            std::vector<std::string>({"none", "cool", "shutdown"}));
+  EXPECT_EQ(Rows("SELECT id, device, name FROM edge_commands"),
+            "'" + CommandId("m", index, "pump-1") + "' 'pump-1' 'cool' \n");
+  EXPECT_EQ(Rows("SELECT device, command, score, verdict, json_extract("
+                 "inputs, '$.why'), json_extract(inputs, '$.model') FROM "
+                 "ai_audit ORDER BY device"),
+            "'fan-1' 'none' 0.8 'none' 'normal' 'm1@abc' \n"
+            "'pump-1' 'cool' 0.9 'issued' 'hot and rising' 'm1@abc' \n"
+            "'pump-2' 'none' 0.8 'none' 'normal' 'm1@abc' \n");
+  // The guard rails hold for the model's choices: the cooldown.
+  Write("INSERT INTO situ VALUES ('pump-3', 'flow', 1, 1, 0, 0, 0, 1)");
+  ASSERT_TRUE(DecideSitu(1'001'000, Cooler(), &e).ok());
+  EXPECT_EQ(e.issued, 0);
+  EXPECT_NE(Rows("SELECT guard FROM ai_audit WHERE device = 'pump-1' AND "
+                 "verdict = 'blocked'")
+                .find("cooldown"),
+            std::string::npos);
+}
+
+TEST_F(ModelRuleTest, WithoutAModelOrWithABadChoiceNothingIsIssued) {
+  Write(
+      "INSERT INTO situ VALUES ('pump-1', 'temperature', 93, 70, 2.9, 1.5, 0, "
+      "3)");
+  Evaluation e;
+  ASSERT_TRUE(DecideSitu(1'000'000, nullptr, &e).ok());
+  EXPECT_EQ(e.issued, 0);
+  EXPECT_EQ(e.blocked, 1);
+  EXPECT_EQ(Rows("SELECT guard FROM ai_audit"),
+            "'model: no model is active' \n");
+  Write("DELETE FROM ai_audit");
+  ModelFn rogue =
+      [](const std::string&,
+         const std::vector<std::string>&) -> absl::StatusOr<ModelChoice> {
+    return ModelChoice{"open-all-valves", 1, "", "rogue"};
+  };
+  Write("INSERT INTO situ VALUES ('pump-2', 'flow', 1, 1, 0, 0, 0, 1)");
+  ASSERT_TRUE(DecideSitu(1'000'000, rogue, &e).ok());
+  EXPECT_EQ(e.issued, 0);
+  EXPECT_EQ(Rows("SELECT count(*) FROM edge_commands"), "0 \n");
+  EXPECT_NE(Rows("SELECT guard FROM ai_audit")
+                .find("model: it chose open-all-valves, not a candidate"),
+            std::string::npos);
+  // A condition without the situation's columns is an error in the audit.
+  Write("UPDATE ai_rules SET condition = 'SELECT device FROM situ'");
+  ASSERT_TRUE(DecideSitu(1'000'000, Cooler(), &e).ok());
+  EXPECT_NE(Rows("SELECT guard FROM ai_audit WHERE verdict = 'error'")
+                .find("returns no 'sensor' column"),
+            std::string::npos);
 }
 
 }  // namespace
