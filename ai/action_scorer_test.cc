@@ -6,7 +6,6 @@
 
 #include <cmath>
 
-#include "absl/strings/str_format.h"
 #include "ai/llama_testing.h"
 #include "gtest/gtest.h"
 
@@ -15,39 +14,7 @@ namespace {
 
 constexpr uint64_t kVocab = 300;
 
-// A random model whose file also holds a vocabulary of its size: the
-// special pieces, the 256 bytes, "▁" and letters.
-std::string ModelWithVocabulary() {
-  LlamaConfig c;
-  c.dim = 32;
-  c.hidden_dim = 64;
-  c.layers = 2;
-  c.heads = 4;
-  c.kv_heads = 2;
-  c.vocab = kVocab;
-  c.context = 256;
-  GgufWriter w = RandomLlamaWriter({.config = c});
-  std::vector<std::string> pieces = {"<unk>", "<s>", "</s>"};
-  std::vector<int32_t> types = {2, 3, 3};
-  for (int b = 0; b < 256; ++b) {
-    pieces.push_back(absl::StrFormat("<0x%02X>", b));
-    types.push_back(6);
-  }
-  pieces.push_back("\xe2\x96\x81");
-  types.push_back(1);
-  for (char ch = 'a'; pieces.size() < kVocab; ++ch) {
-    pieces.push_back(std::string(1, ch));
-    types.push_back(1);
-  }
-  std::vector<float> scores(kVocab, -1);
-  w.String("tokenizer.ggml.model", "llama")
-      .Strings("tokenizer.ggml.tokens", pieces)
-      .Floats("tokenizer.ggml.scores", scores)
-      .Int32s("tokenizer.ggml.token_type", types)
-      .Uint32("tokenizer.ggml.bos_token_id", 1)
-      .Uint32("tokenizer.ggml.eos_token_id", 2);
-  return w.Finish();
-}
+std::string ModelWithVocabulary() { return RandomLlamaWithVocabulary(kVocab); }
 
 class ActionScorerTest : public ::testing::Test {
  protected:

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 
 namespace raftsql::ai {
 
@@ -62,6 +63,37 @@ GgufWriter RandomLlamaWriter(const RandomLlamaOptions& o) {
 
 std::string RandomLlama(const RandomLlamaOptions& o) {
   return RandomLlamaWriter(o).Finish();
+}
+
+std::string RandomLlamaWithVocabulary(uint64_t vocab, uint64_t seed) {
+  LlamaConfig c;
+  c.dim = 32;
+  c.hidden_dim = 64;
+  c.layers = 2;
+  c.heads = 4;
+  c.kv_heads = 2;
+  c.vocab = vocab;
+  c.context = 256;
+  GgufWriter w = RandomLlamaWriter({.config = c, .seed = seed});
+  std::vector<std::string> pieces = {"<unk>", "<s>", "</s>"};
+  std::vector<int32_t> types = {2, 3, 3};
+  for (int b = 0; b < 256; ++b) {
+    pieces.push_back(absl::StrFormat("<0x%02X>", b));
+    types.push_back(6);
+  }
+  pieces.push_back("\xe2\x96\x81");
+  types.push_back(1);
+  for (int i = 0; pieces.size() < vocab; ++i) {
+    pieces.push_back(absl::StrCat("p", i));
+    types.push_back(1);
+  }
+  w.String("tokenizer.ggml.model", "llama")
+      .Strings("tokenizer.ggml.tokens", pieces)
+      .Floats("tokenizer.ggml.scores", std::vector<float>(vocab, -1))
+      .Int32s("tokenizer.ggml.token_type", types)
+      .Uint32("tokenizer.ggml.bos_token_id", 1)
+      .Uint32("tokenizer.ggml.eos_token_id", 2);
+  return w.Finish();
 }
 
 }  // namespace raftsql::ai

@@ -28,6 +28,10 @@ struct RandomLlamaOptions {
 // The writer with the model's metadata and tensors (more may be added).
 GgufWriter RandomLlamaWriter(const RandomLlamaOptions& o);
 std::string RandomLlama(const RandomLlamaOptions& o);
+// A small random model (2 layers, grouped-query) whose file also holds a
+// vocabulary of `vocab` pieces (at least 260): the special pieces, the
+// 256 bytes, "▁" and letters.
+std::string RandomLlamaWithVocabulary(uint64_t vocab, uint64_t seed = 1);
 
 }  // namespace raftsql::ai
 
