@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <future>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -27,7 +28,7 @@ constexpr int64_t kIdleMs = 1000;
 }  // namespace
 
 DecisionMaker::DecisionMaker(RaftServer* node, DecisionMakerOptions options)
-    : node_(node), options_(options) {
+    : node_(node), options_(options), models_(options_.model_dir) {
   if (options_.interval_ms <= 0 || node_->change_log() == nullptr) return;
   thread_ = std::thread([this] { Run(); });
 }
@@ -142,8 +143,23 @@ bool DecisionMaker::Turn() {
   const bool progress_due =
       now - progress_written_ms_ >= options_.progress_every_ms;
   ++evaluations_;
+  // The active model, looked up at the first situation a model rule
+  // hands over, once per evaluation.
+  std::optional<absl::StatusOr<ai::LoadedModel*>> active;
+  const ai::ModelFn model = [&](const std::string& situation,
+                                const std::vector<std::string>& candidates)
+      -> absl::StatusOr<ai::ModelChoice> {
+    if (!active.has_value()) active = models_.Active(local, now);
+    if (!active->ok()) return active->status();
+    const ai::LoadedModel& m = ***active;
+    absl::StatusOr<ai::ModelVerdict> v =
+        m.scorer->Decide(situation, candidates, /*rationale=*/true);
+    if (!v.ok()) return v.status();
+    return ai::ModelChoice{v->action, v->probability, v->rationale,
+                           m.name + "@" + m.sha256.substr(0, 12)};
+  };
   absl::StatusOr<ai::Evaluation> e =
-      ai::Evaluate(progress_, covered, tables, now, local, progress_due);
+      ai::Evaluate(progress_, covered, tables, now, local, progress_due, model);
   if (!e.ok()) {
     if (!ai::IsMissingSchema(e.status())) {
       std::fprintf(stderr, "raftsql: decisions at %llu failed: %s\n",

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <thread>
 
+#include "ai/model_registry.h"
 #include "server/raft_server.h"
 
 namespace raftsql::server {
@@ -28,6 +29,8 @@ struct DecisionMakerOptions {
   // An evaluation that decided nothing still records its progress this
   // often, so that a new leader re-reads little.
   int progress_every_ms = 10'000;
+  // The hub's model files (ai/model_registry.h).
+  std::string model_dir;
 };
 
 class DecisionMaker {
@@ -49,6 +52,7 @@ class DecisionMaker {
   int64_t progress_written_ms_ = 0;
   int64_t idle_until_ms_ = 0;
   uint64_t evaluations_ = 0;  // Rule evaluations run (thread only).
+  ai::ModelRegistry models_;  // Thread only.
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

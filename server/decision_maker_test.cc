@@ -5,8 +5,12 @@
 #include "server/decision_maker.h"
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <thread>
 
+#include "ai/llama_testing.h"
+#include "ai/model_registry.h"
 #include "ai/rules.h"
 #include "gtest/gtest.h"
 #include "net/client.h"
@@ -106,6 +110,62 @@ TEST_F(DecisionMakerTest, ARuleFiresOnceOnCommittedRowsAcrossARestart) {
             "1");
   EXPECT_EQ(Value("SELECT count(*) FROM ai_audit WHERE verdict = 'issued'"),
             "2");
+}
+
+TEST_F(DecisionMakerTest, AModelRuleUsesTheFileWhoseHashTheClusterAgreedOn) {
+  const std::string dir = std::string(std::getenv("TEST_TMPDIR")) + "/models";
+  std::system(("mkdir -p " + dir).c_str());
+  const std::string model = ai::RandomLlamaWithVocabulary(270);
+  std::ofstream(dir + "/m1.gguf", std::ios::binary) << model;
+  ASSERT_TRUE(server_
+                  .Restart([&](ServerOptions& o) {
+                    o.decision_interval_ms = 10;
+                    o.model_dir = dir;
+                  })
+                  .ok());
+  v1::ExecuteRequest schema;
+  schema.set_transaction(true);
+  for (const sm::Statement& s : ai::SchemaCommand().statements) {
+    schema.add_statements()->set_sql(s.sql);
+  }
+  ASSERT_TRUE(Client().Execute(schema).ok());
+  // Staged with another file's hash first: refused, and audited so.
+  ASSERT_TRUE(Write("INSERT INTO ai_models VALUES ('m1', '" +
+                    ai::Sha256Hex("other") + "', 'active', 1)")
+                  .ok());
+  ASSERT_TRUE(
+      Write("CREATE TABLE situ(device TEXT, sensor TEXT, value REAL, mean "
+            "REAL, z REAL, rate REAL, stuck INTEGER, gap INTEGER)")
+          .ok());
+  ASSERT_TRUE(
+      Write("INSERT INTO ai_allow VALUES ('cool', '*', '', NULL, NULL, 0)")
+          .ok());
+  ASSERT_TRUE(
+      Write("INSERT INTO ai_rules(name, watch, condition, command) VALUES "
+            "('m', 'situ', 'SELECT * FROM situ', '@model')")
+          .ok());
+  ASSERT_TRUE(Write("INSERT INTO situ VALUES ('pump-1', 'temperature', 93, "
+                    "70, 2.9, 1.5, 0, 3)")
+                  .ok());
+  ASSERT_TRUE(Until(
+      "SELECT count(*) FROM ai_audit WHERE guard LIKE 'model: model m1: %' "
+      "AND guard LIKE '%not the " +
+          ai::Sha256Hex("other") + "%'",
+      "1"));
+  // The right hash: the model decides (cool or none), named in the audit.
+  ASSERT_TRUE(
+      Write("UPDATE ai_models SET sha256 = '" + ai::Sha256Hex(model) + "'")
+          .ok());
+  ASSERT_TRUE(Write("INSERT INTO situ VALUES ('pump-2', 'flow', 3, 30, -6, "
+                    "-2, 0, 3)")
+                  .ok());
+  ASSERT_TRUE(
+      Until("SELECT count(*) > 0 FROM ai_audit WHERE json_extract(inputs, "
+            "'$.model') = 'm1@" +
+                ai::Sha256Hex(model).substr(0, 12) +
+                "' AND verdict IN ('issued', "
+                "'none')",
+            "1"));
 }
 
 }  // namespace

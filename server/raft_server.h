@@ -40,8 +40,8 @@
 #include "core/node.h"
 #include "net/grpc_transport.h"
 #include "server/divergence_monitor.h"
-#include "server/worker_pool.h"
 #include "server/payloads.h"
+#include "server/worker_pool.h"
 #include "sm/sqlite_state_machine.h"
 #include "storage/rocksdb_log_store.h"
 
@@ -116,6 +116,9 @@ struct ServerOptions {
   // The leader evaluates the rules this often (server/decision_maker.h;
   // 0: never).
   int decision_interval_ms = 100;
+  // Where the hub's model files are (ai/model_registry.h; empty:
+  // <data_dir>/models).
+  std::string model_dir;
   bool vacuum_handoff = false;  // See ManageVacuumSwap.
   // Snapshot chunks a leader keeps in flight to one follower.
   uint64_t snapshot_chunks_in_flight = 16;

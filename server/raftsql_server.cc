@@ -118,6 +118,10 @@ ABSL_FLAG(uint64_t, change_log_bytes, uint64_t{256} << 20,
 ABSL_FLAG(int, decision_interval_ms, 100,
           "The leader evaluates the rules (ai_rules) over what changed this "
           "often; 0: no decisions on this node.");
+ABSL_FLAG(std::string, model_dir, "",
+          "Where the hub's model files are, <name>.gguf, each used only if "
+          "its SHA-256 is the one ai_models names (default: "
+          "<data_dir>/models).");
 ABSL_FLAG(uint64_t, vacuum_bytes_per_second, 64 << 20,
           "Bytes per second a VACUUM's copy of the database writes at most "
           "(each node rebuilds its file in the background; 0: no limit).");
@@ -249,6 +253,7 @@ int main(int argc, char** argv) {
   o.vacuum_bytes_per_second = absl::GetFlag(FLAGS_vacuum_bytes_per_second);
   o.change_log_bytes = absl::GetFlag(FLAGS_change_log_bytes);
   o.decision_interval_ms = absl::GetFlag(FLAGS_decision_interval_ms);
+  o.model_dir = absl::GetFlag(FLAGS_model_dir);
   o.vacuum_handoff = absl::GetFlag(FLAGS_vacuum_handoff);
   o.snapshot_chunks_in_flight = absl::GetFlag(FLAGS_snapshot_chunks_in_flight);
   o.divergence_check_ms = absl::GetFlag(FLAGS_divergence_check_ms);

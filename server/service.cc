@@ -540,7 +540,10 @@ struct GrpcFrontend::Impl {
         edge(node),
         decisions(node,
                   DecisionMakerOptions{
-                      .interval_ms = node->options().decision_interval_ms}) {}
+                      .interval_ms = node->options().decision_interval_ms,
+                      .model_dir = node->options().model_dir.empty()
+                                       ? node->options().data_dir + "/models"
+                                       : node->options().model_dir}) {}
   WatchHub watch;
   DatabaseServiceImpl db;
   PeerServiceImpl peer;
