@@ -133,6 +133,18 @@ grep -q "queued" "$dir/n.txt"
 shell --nodes="$nodes" -c '.desired pump-1 {"sample_ms": 500}' | tee "$dir/o.txt"
 grep -q "version 1" "$dir/o.txt"
 
+# Models: named by a file's SHA-256, activated once staged.
+shell --nodes="$nodes" -c ".model activate m1" >"$dir/v1.txt" 2>&1 || true
+grep -q "no model m1 is staged" "$dir/v1.txt"
+printf 'model bytes' >"$dir/m1.gguf"
+shell --nodes="$nodes" -c ".model stage m1 $dir/m1.gguf" | tee "$dir/v2.txt"
+grep -qx "ok" "$dir/v2.txt"
+shell --nodes="$nodes" -c ".model activate m1" | tee "$dir/v3.txt"
+grep -qx "ok" "$dir/v3.txt"
+shell --nodes="$nodes" -c ".models" | tee "$dir/v4.txt"
+sha=$(sha256sum "$dir/m1.gguf" | cut -d' ' -f1)
+grep -Eq "m1 +active +$sha" "$dir/v4.txt"
+
 kill -INT "$cluster_pid"
 for _ in $(seq 1 200); do
   kill -0 "$cluster_pid" 2>/dev/null || break

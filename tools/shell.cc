@@ -229,6 +229,15 @@ struct Shell {
       absl::StatusOr<v1::ExecuteRequest> r = tools::RuleRequest(w, line);
       if (r.ok()) Executed(client.Execute(*r));
       if (!r.ok()) Fail(r.status());
+    } else if (cmd == ".model") {
+      const int64_t now =
+          std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count();
+      absl::StatusOr<v1::ExecuteRequest> r =
+          tools::ModelRequest(client, w, now);
+      if (r.ok()) Executed(client.Execute(*r));
+      if (!r.ok()) Fail(r.status());
     } else if ((cmd == ".approve" || cmd == ".refuse") && w.size() == 2) {
       const int64_t now =
           std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -361,6 +370,11 @@ struct Shell {
       "                                  matching the GLOB DEVICES\n"
       ".approvals, .approve ID, .refuse ID  commands waiting for an operator\n"
       ".audit [N]                        the latest N decisions\n"
+      ".model stage NAME FILE|SHA256     name a model by its file's SHA-256\n"
+      "                                  (each node's --model_dir must hold\n"
+      "                                  it as NAME.gguf); a rule whose\n"
+      "                                  COMMAND is @model lets it choose\n"
+      ".model activate NAME, .models     the model decisions use; the list\n"
       ".watch TABLE|* [FROM] [COUNT]     committed changes as they come (from\n"
       "                                  now, or from log index FROM), until\n"
       "                                  COUNT of them or Ctrl-C\n"

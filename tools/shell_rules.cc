@@ -1,7 +1,11 @@
 #include "tools/shell_rules.h"
 
+#include <cstdio>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "ai/model_registry.h"
 #include "ai/rules.h"
 #include "server/convert.h"
 
@@ -125,7 +129,61 @@ absl::StatusOr<v1::ExecuteRequest> ApprovalRequest(net::Client& client,
   return ToRequest(*c);
 }
 
+absl::StatusOr<v1::ExecuteRequest> ModelRequest(
+    net::Client& client, const std::vector<std::string>& w, int64_t now_ms) {
+  const auto bad = [] {
+    return absl::InvalidArgumentError(
+        "usage: .model stage NAME FILE|SHA256 | .model activate NAME");
+  };
+  if (w.size() == 4 && w[1] == "stage") {
+    std::string sha = w[3];
+    bool hex = sha.size() == 64;
+    for (char c : sha) hex = hex && absl::ascii_isxdigit(c);
+    if (!hex) {  // A file: its hash.
+      std::FILE* f = std::fopen(w[3].c_str(), "rb");
+      if (f == nullptr) {
+        return absl::NotFoundError(absl::StrCat("cannot open ", w[3]));
+      }
+      std::string bytes;
+      char buf[1 << 16];
+      size_t n = 0;
+      while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0 &&
+             bytes.size() <= ai::kMaxModelBytes) {
+        bytes.append(buf, n);
+      }
+      std::fclose(f);
+      if (bytes.size() > ai::kMaxModelBytes) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(w[3], " is over ", ai::kMaxModelBytes, " bytes"));
+      }
+      sha = ai::Sha256Hex(bytes);
+    }
+    absl::StatusOr<sm::Command> c = ai::StageModelCommand(w[2], sha, now_ms);
+    if (!c.ok()) return c.status();
+    return ToRequest(*c);
+  }
+  if (w.size() == 3 && w[1] == "activate") {
+    v1::QueryRequest q;
+    q.mutable_statement()->set_sql(
+        "SELECT count(*) FROM ai_models WHERE name = ?1");
+    q.mutable_statement()->add_positional()->set_text(w[2]);
+    q.set_consistency(v1::LINEARIZABLE);
+    absl::StatusOr<v1::QueryResponse> r = client.Query(q);
+    if (!r.ok()) return r.status();
+    if (r->rows_size() == 0 || r->rows(0).values(0).integer() == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("no model ", w[2], " is staged (.model stage)"));
+    }
+    return ToRequest(ai::ActivateModelCommand(w[2], now_ms));
+  }
+  return bad();
+}
+
 std::optional<std::string> RuleListing(const std::vector<std::string>& w) {
+  if (w[0] == ".models") {
+    return "SELECT name, state, sha256, datetime(at_ms / 1000, 'unixepoch') "
+           "AS at FROM ai_models ORDER BY at_ms DESC, name";
+  }
   if (w[0] == ".rules") {
     return "SELECT name, kind, enabled, priority, watch, command, params, "
            "cooldown_ms, condition FROM ai_rules ORDER BY priority DESC, name";

@@ -4,7 +4,9 @@
 //   .rule enable|disable|drop NAME
 //   .allow COMMAND DEVICES [PARAM MIN MAX | approval]
 //   .approve ID, .refuse ID
-// and the listings .rules, .approvals, .audit [N] (SQL the shell runs).
+//   .model stage NAME FILE|SHA256, .model activate NAME
+// and the listings .rules, .approvals, .audit [N], .models (SQL the shell
+// runs).
 // The first .rule or .allow brings the decision tables.
 #ifndef RAFTSQL_TOOLS_SHELL_RULES_H_
 #define RAFTSQL_TOOLS_SHELL_RULES_H_
@@ -28,7 +30,13 @@ absl::StatusOr<v1::ExecuteRequest> ApprovalRequest(net::Client& client,
                                                    const std::string& id,
                                                    bool approve,
                                                    int64_t now_ms);
-// The SQL behind .rules, .approvals and .audit [N]; nullopt for others.
+// The request for a .model line: stage NAME with FILE's SHA-256 (read
+// here; the same file must be in each node's --model_dir as NAME.gguf)
+// or a given SHA256; activate NAME (which must be staged: read first).
+absl::StatusOr<v1::ExecuteRequest> ModelRequest(
+    net::Client& client, const std::vector<std::string>& words, int64_t now_ms);
+// The SQL behind .rules, .approvals, .audit [N] and .models; nullopt for
+// others.
 std::optional<std::string> RuleListing(const std::vector<std::string>& words);
 
 v1::ExecuteRequest ToRequest(const sm::Command& command);
