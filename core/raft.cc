@@ -61,6 +61,8 @@ Raft::Raft(const Config& config)
       check_quorum_(config.check_quorum),
       unsafe_commit_earlier_terms_(config.unsafe_commit_earlier_terms),
       unsafe_learners_in_quorum_(config.unsafe_learners_in_quorum),
+      unsafe_read_index_without_quorum_(
+          config.unsafe_read_index_without_quorum),
       pre_vote_(config.pre_vote),
       log_(config.storage, config.max_committed_size_per_ready),
       tracker_(config.max_inflight_msgs),

@@ -77,6 +77,9 @@ struct Config {
   bool unsafe_commit_earlier_terms = false;
   // ... or count learners toward the commit quorum.
   bool unsafe_learners_in_quorum = false;
+  // ... or answer ReadIndex without confirming leadership with a quorum of
+  // heartbeats (a deposed leader serves stale reads).
+  bool unsafe_read_index_without_quorum = false;
   // Thesis §9.6: a candidate first checks it could win before bumping terms.
   bool pre_vote = true;
   // Seeds the randomized election timeout; the only source of randomness.
@@ -243,6 +246,7 @@ class Raft {
   const bool check_quorum_;
   const bool unsafe_commit_earlier_terms_;
   const bool unsafe_learners_in_quorum_;
+  const bool unsafe_read_index_without_quorum_;
   const bool pre_vote_;
 
   uint64_t term_ = 0;

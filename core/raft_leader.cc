@@ -220,6 +220,10 @@ void Raft::LeaderReadIndex(const Message& m) {
     }
     return;
   }
+  if (unsafe_read_index_without_quorum_) {
+    RespondToReadIndex(m, log_.committed());
+    return;
+  }
   // Steps 2-3: record the commit index and confirm leadership with a round
   // of heartbeats; the read is answered when a majority acknowledges.
   read_only_.AddRequest(log_.committed(), m);

@@ -5,7 +5,8 @@
 //   sim --check-determinism        run each seed twice, compare trace hashes
 // Knobs: --nodes --clients --ops --keys --faults (intensity, 0 = none)
 //        --broken=fsync|send-before-persist|stale-reads|split-transfers|
-//                 edge-fsync
+//                 edge-fsync|commit-earlier-terms|learners-in-quorum|
+//                 read-index-without-quorum
 //        --sql (the workload as SQL on the real SQLite state machine)
 //        --edges=N (simulated edge devices and their checkers; implies --sql)
 #include <chrono>
@@ -109,7 +110,8 @@ void Usage() {
       "the\n"
       "                          leader sends appends while it writes\n"
       "  --broken=fsync|send-before-persist|stale-reads|split-transfers|\n"
-      "           edge-fsync|commit-earlier-terms|learners-in-quorum\n"
+      "           edge-fsync|commit-earlier-terms|learners-in-quorum|\n"
+      "           read-index-without-quorum\n"
       "                          break a component on purpose (the checkers\n"
       "                          must catch it)\n");
 }
@@ -137,6 +139,7 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
   o.broken_edge_fsync = broken == "edge-fsync";
   o.broken_commit_earlier_terms = broken == "commit-earlier-terms";
   o.broken_learners_in_quorum = broken == "learners-in-quorum";
+  o.broken_read_index_without_quorum = broken == "read-index-without-quorum";
   if (o.broken_edge_fsync && o.edges == 0) o.edges = 3;
   if (o.edges > 0) o.sql = true;
   if (o.broken_split_transfers) o.sql = true;

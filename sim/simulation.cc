@@ -153,6 +153,8 @@ void Simulation::StartNode(Slot& s) {
   o.unsafe_send_before_persist = options_.broken_send_before_persist;
   o.raft.unsafe_commit_earlier_terms = options_.broken_commit_earlier_terms;
   o.raft.unsafe_learners_in_quorum = options_.broken_learners_in_quorum;
+  o.raft.unsafe_read_index_without_quorum =
+      options_.broken_read_index_without_quorum;
   o.send_appends_before_persist = options_.sync_disk;
   o.snapshot_threshold_entries = options_.snapshot_threshold_entries;
   o.compaction_keeps_entries = options_.compaction_keeps_entries;

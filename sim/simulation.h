@@ -87,8 +87,9 @@ struct SimOptions {
   bool broken_stale_reads = false;      // reads served locally, no ReadIndex
   bool broken_split_transfers = false;  // SQL bank legs not atomic
   bool broken_edge_fsync = false;       // edge disks ack syncs, keep nothing
-  bool broken_commit_earlier_terms = false;  // Raft's Figure 8 bug
-  bool broken_learners_in_quorum = false;    // learners count to commit
+  bool broken_commit_earlier_terms = false;       // Raft's Figure 8 bug
+  bool broken_learners_in_quorum = false;         // learners count to commit
+  bool broken_read_index_without_quorum = false;  // no heartbeat round
 };
 
 // The faults of one seed, drawn from it.
