@@ -50,6 +50,7 @@ FaultPlan DrawFaultPlan(uint64_t seed, int nodes, double intensity) {
   if (on(0.4)) plan.crash_mid_write_probability = level(0.004);
   // Drawn last: the draws above, and so every older seed's plan, stay.
   if (on(0.5)) plan.crash_mid_swap_probability = 0.3;
+  if (on(0.3)) plan.isolate_leader_weight = static_cast<int>(p.Range(1, 3));
   return plan;
 }
 
@@ -84,9 +85,10 @@ std::string FaultPlan::Describe() const {
   if (chaos_interval > 0) {
     parts.push_back(absl::StrFormat(
         "chaos every ~%dms (partition:%d clog:%d crash:%d pause:%d "
-        "buggify:%d membership:%d)",
+        "buggify:%d membership:%d isolate-leader:%d)",
         chaos_interval / kMillisecond, partition_weight, clog_weight,
-        crash_weight, pause_weight, buggify_weight, membership_weight));
+        crash_weight, pause_weight, buggify_weight, membership_weight,
+        isolate_leader_weight));
   }
   const double max_drift = *std::max_element(
       clock_drift.begin(), clock_drift.end(),
@@ -118,7 +120,8 @@ void Simulation::Chaos() {
   }
   const int total = plan_.partition_weight + plan_.clog_weight +
                     plan_.crash_weight + plan_.pause_weight +
-                    plan_.buggify_weight + plan_.membership_weight;
+                    plan_.buggify_weight + plan_.membership_weight +
+                    plan_.isolate_leader_weight;
   if (total > 0) {
     int pick = static_cast<int>(rng_.Uniform(total));
     if ((pick -= plan_.partition_weight) < 0) {
@@ -142,8 +145,10 @@ void Simulation::Chaos() {
       }
     } else if ((pick -= plan_.buggify_weight) < 0) {
       Buggify();
-    } else {
+    } else if ((pick -= plan_.membership_weight) < 0) {
       ChangeMembership();
+    } else {
+      IsolateLeader();
     }
   }
   ScheduleChaos();
@@ -268,6 +273,36 @@ void Simulation::Partition() {
   Trace(
       absl::StrFormat("partition: %s for %dms", what, duration / kMillisecond));
   queue_.After(duration, 0x4ea1, [this, links] {
+    for (auto [a, b] : links) network_->Restore(a, b);
+  });
+}
+
+void Simulation::IsolateLeader() {
+  Slot* leader = CurrentLeader();
+  if (leader == nullptr) return;
+  std::vector<std::pair<uint64_t, uint64_t>> links;
+  for (uint64_t i = 1; i <= slots_.size(); ++i) {
+    if (i == leader->id) continue;
+    links.push_back({leader->id, i});
+    links.push_back({i, leader->id});
+  }
+  for (auto [a, b] : links) network_->Cut(a, b);
+  // Long enough for the others to elect a leader and commit: the old one
+  // serves its clients meanwhile, until it finds it lost its quorum.
+  const Time duration = rng_.Range(500, 3000) * kMillisecond;
+  ++result_.faults["partition: isolate leader"];
+  // Half the time its timer stalls too: it does not find out that it lost
+  // its quorum (CheckQuorum) before the others elect a new leader, and
+  // keeps answering its clients as the leader it thinks it is.
+  const bool stall = rng_.Chance(0.5);
+  if (stall) {
+    leader->ticks_stalled_until = queue_.now() + duration;
+    ++result_.faults["partition: isolate leader, its timer stalled"];
+  }
+  Trace(absl::StrFormat("partition: isolate leader n%d for %dms%s", leader->id,
+                        duration / kMillisecond,
+                        stall ? ", its timer stalled" : ""));
+  queue_.After(duration, 0x4ea2, [this, links] {
     for (auto [a, b] : links) network_->Restore(a, b);
   });
 }

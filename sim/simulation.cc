@@ -227,6 +227,7 @@ void Simulation::CrashNode(Slot& s, const char* why) {
   s.pending_edge.clear();
   s.up = false;
   s.paused_until = 0;
+  s.ticks_stalled_until = 0;
   const CrashReport r = s.disk->Crash(s.disk_rng);
   const size_t lost_db_writes = s.fs != nullptr ? s.fs->Crash(s.disk_rng) : 0;
   if (lost_db_writes > 0) ++result_.faults["database writes lost"];
@@ -252,7 +253,8 @@ void Simulation::ScheduleTick(Slot& s) {
   Slot* slot = &s;
   queue_.After(s.tick_interval, 0x71c0 + s.id, [this, slot] {
     if (finished_) return;
-    if (slot->up && queue_.now() >= slot->paused_until) {
+    if (slot->up && queue_.now() >= slot->paused_until &&
+        queue_.now() >= slot->ticks_stalled_until) {
       slot->node->Tick();
       AfterNodeEvent(*slot);
     }

@@ -105,6 +105,10 @@ struct FaultPlan {
   int pause_weight = 0;
   int buggify_weight = 0;
   int membership_weight = 0;
+  // The leader cut off from every peer while clients still reach it (a
+  // deposed leader that does not know it yet: its reads must not be
+  // served).
+  int isolate_leader_weight = 0;
   std::vector<double> clock_drift;      // per node, e.g. +0.05 = 5% slow
   std::vector<uint64_t> disk_slowdown;  // per node latency multiplier
   // Buggify sites enabled for this seed.
@@ -199,6 +203,7 @@ class Simulation final : public HubCluster {
   void Chaos();
   Slot& PickCrashVictim();
   void Partition();
+  void IsolateLeader();
   void Clog();
   void Buggify();
   void ChangeMembership();

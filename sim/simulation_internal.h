@@ -46,6 +46,9 @@ struct Simulation::Slot {
   core::Prng disk_rng{0};
   bool up = false;
   Time paused_until = 0;
+  // Its timer is stalled (a starved ticker thread, a clock that stands
+  // still) while it goes on answering messages and clients.
+  Time ticks_stalled_until = 0;
   Time tick_interval = 0;
   uint64_t incarnation = 0;
   uint64_t lead = core::kNone;
