@@ -63,6 +63,7 @@ Raft::Raft(const Config& config)
       unsafe_learners_in_quorum_(config.unsafe_learners_in_quorum),
       unsafe_read_index_without_quorum_(
           config.unsafe_read_index_without_quorum),
+      unsafe_stale_append_acks_(config.unsafe_stale_append_acks),
       pre_vote_(config.pre_vote),
       log_(config.storage, config.max_committed_size_per_ready),
       tracker_(config.max_inflight_msgs),

@@ -80,6 +80,9 @@ struct Config {
   // ... or answer ReadIndex without confirming leadership with a quorum of
   // heartbeats (a deposed leader serves stale reads).
   bool unsafe_read_index_without_quorum = false;
+  // ... or count an append acknowledgement from an earlier term (a
+  // response to what this node sent when it led before).
+  bool unsafe_stale_append_acks = false;
   // Thesis §9.6: a candidate first checks it could win before bumping terms.
   bool pre_vote = true;
   // Seeds the randomized election timeout; the only source of randomness.
@@ -247,6 +250,7 @@ class Raft {
   const bool unsafe_commit_earlier_terms_;
   const bool unsafe_learners_in_quorum_;
   const bool unsafe_read_index_without_quorum_;
+  const bool unsafe_stale_append_acks_;
   const bool pre_vote_;
 
   uint64_t term_ = 0;

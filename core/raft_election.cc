@@ -116,6 +116,10 @@ bool Raft::StepByTerm(const Message& m) {
     return true;
   }
   if (m.term < term_) {
+    if (unsafe_stale_append_acks_ && m.type == MessageType::kAppResp &&
+        state_ == StateType::kLeader && !m.reject) {
+      return true;  // The planted bug: counted as if of this term.
+    }
     if ((check_quorum_ || pre_vote_) &&
         (m.type == MessageType::kHeartbeat || m.type == MessageType::kApp)) {
       // A stale leader (e.g. healed from a partition) would otherwise never

@@ -6,7 +6,7 @@
 // Knobs: --nodes --clients --ops --keys --faults (intensity, 0 = none)
 //        --broken=fsync|send-before-persist|stale-reads|split-transfers|
 //                 edge-fsync|commit-earlier-terms|learners-in-quorum|
-//                 read-index-without-quorum
+//                 read-index-without-quorum|stale-append-acks
 //        --sql (the workload as SQL on the real SQLite state machine)
 //        --edges=N (simulated edge devices and their checkers; implies --sql)
 #include <chrono>
@@ -111,7 +111,7 @@ void Usage() {
       "                          leader sends appends while it writes\n"
       "  --broken=fsync|send-before-persist|stale-reads|split-transfers|\n"
       "           edge-fsync|commit-earlier-terms|learners-in-quorum|\n"
-      "           read-index-without-quorum\n"
+      "           read-index-without-quorum|stale-append-acks\n"
       "                          break a component on purpose (the checkers\n"
       "                          must catch it)\n");
 }
@@ -140,6 +140,7 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
   o.broken_commit_earlier_terms = broken == "commit-earlier-terms";
   o.broken_learners_in_quorum = broken == "learners-in-quorum";
   o.broken_read_index_without_quorum = broken == "read-index-without-quorum";
+  o.broken_stale_append_acks = broken == "stale-append-acks";
   if (o.broken_edge_fsync && o.edges == 0) o.edges = 3;
   if (o.edges > 0) o.sql = true;
   if (o.broken_split_transfers) o.sql = true;

@@ -155,6 +155,7 @@ void Simulation::StartNode(Slot& s) {
   o.raft.unsafe_learners_in_quorum = options_.broken_learners_in_quorum;
   o.raft.unsafe_read_index_without_quorum =
       options_.broken_read_index_without_quorum;
+  o.raft.unsafe_stale_append_acks = options_.broken_stale_append_acks;
   o.send_appends_before_persist = options_.sync_disk;
   o.snapshot_threshold_entries = options_.snapshot_threshold_entries;
   o.compaction_keeps_entries = options_.compaction_keeps_entries;

@@ -90,6 +90,7 @@ struct SimOptions {
   bool broken_commit_earlier_terms = false;       // Raft's Figure 8 bug
   bool broken_learners_in_quorum = false;         // learners count to commit
   bool broken_read_index_without_quorum = false;  // no heartbeat round
+  bool broken_stale_append_acks = false;          // earlier terms' acks counted
 };
 
 // The faults of one seed, drawn from it.
