@@ -9,8 +9,11 @@ shell="$root/tools/shell"
 dir="$(mktemp -d "${TEST_TMPDIR:-/tmp}/cluster-XXXXXX")"
 out="$dir/cluster.out"
 
+# Every node finds the hub's models here (the same file for all).
+mkdir -p "$dir/models"
+cp "$root/ai/model/hub-actions.gguf" "$dir/models/"
 "$cluster" --nodes=3 --dir="$dir" --server="$root/server/raftsql_server" \
-  >"$out" 2>&1 &
+  -- --model_dir="$dir/models" >"$out" 2>&1 &
 cluster_pid=$!
 trap 'kill -9 $cluster_pid 2>/dev/null || true; pkill -9 -f "$dir" || true' EXIT
 
@@ -144,6 +147,26 @@ grep -qx "ok" "$dir/v3.txt"
 shell --nodes="$nodes" -c ".models" | tee "$dir/v4.txt"
 sha=$(sha256sum "$dir/m1.gguf" | cut -d' ' -f1)
 grep -Eq "m1 +active +$sha" "$dir/v4.txt"
+
+# The shipped model decides over the readings: each device and sensor's
+# situation is scored (cool is allowed for pump-*), and the audit names
+# the model by its hash.
+shell --nodes="$nodes" -c ".model stage hub-actions $root/ai/model/hub-actions.gguf" |
+  tee "$dir/w1.txt"
+grep -qx "ok" "$dir/w1.txt"
+shell --nodes="$nodes" -c ".model activate hub-actions" | tee "$dir/w2.txt"
+grep -qx "ok" "$dir/w2.txt"
+shell --nodes="$nodes" -c '.rule add advisor edge_readings @model {} SELECT device, sensor, value, ewma(value, 0.2) AS mean, zscore(value) AS z, rate(value, hub_time_ms) * 60000 AS rate, stuck(value, 0.001) AS stuck, max_gap(hub_time_ms) / 1000 AS gap, max(hub_time_ms) FROM (SELECT * FROM edge_readings_by_device ORDER BY hub_time_ms) GROUP BY device, sensor' |
+  tee "$dir/w3.txt"
+grep -qx "ok" "$dir/w3.txt"
+msha=$(sha256sum "$root/ai/model/hub-actions.gguf" | cut -c1-12)
+for _ in $(seq 1 100); do
+  shell --nodes="$nodes" -c "SELECT device, verdict, command, json_extract(inputs, '\$.why') AS why FROM ai_audit WHERE rule = 'advisor' AND json_extract(inputs, '\$.model') = 'hub-actions@$msha'" >"$dir/w4.txt"
+  grep -q "(2 rows)" "$dir/w4.txt" && break
+  sleep 0.1
+done
+cat "$dir/w4.txt"
+grep -q "(2 rows)" "$dir/w4.txt"
 
 kill -INT "$cluster_pid"
 for _ in $(seq 1 200); do
