@@ -277,7 +277,6 @@ class Evaluator {
   }
 
   absl::Status RunRule(const Rule& r) {
-    if (r.command == kModelCommand) return RunModelRule(r);
     absl::StatusOr<sm::QueryResult> rows =
         query_(Statement{r.condition, {}, {}});
     if (!rows.ok()) {
@@ -285,6 +284,7 @@ class Evaluator {
             absl::StrCat("condition failed: ", rows.status().message()));
       return absl::OkStatus();
     }
+    if (r.command == kModelCommand) return RunModelRule(r, *rows);
     const int device_col = Column(*rows, "device");
     const int score_col = Column(*rows, "score");
     if (device_col < 0) {
@@ -311,20 +311,13 @@ class Evaluator {
   // A rule whose command the model chooses: each row of its condition is
   // a situation (situation.h's columns); the candidates are the commands
   // the allow-list has for the device, and "none".
-  absl::Status RunModelRule(const Rule& r) {
-    absl::StatusOr<sm::QueryResult> rows =
-        query_(Statement{r.condition, {}, {}});
-    if (!rows.ok()) {
-      Audit(r, "", r.command, "{}", std::nullopt, "error",
-            absl::StrCat("condition failed: ", rows.status().message()));
-      return absl::OkStatus();
-    }
-    if (rows->rows.empty()) return absl::OkStatus();
+  absl::Status RunModelRule(const Rule& r, const sm::QueryResult& rows) {
+    if (rows.rows.empty()) return absl::OkStatus();
     static constexpr const char* kColumns[] = {
         "device", "sensor", "value", "mean", "z", "rate", "stuck", "gap"};
     int col[8];
     for (int i = 0; i < 8; ++i) {
-      col[i] = Column(*rows, kColumns[i]);
+      col[i] = Column(rows, kColumns[i]);
       if (col[i] < 0) {
         Audit(r, "", r.command, "{}", std::nullopt, "error",
               absl::StrCat("a model rule's condition returns no '", kColumns[i],
@@ -332,10 +325,10 @@ class Evaluator {
         return absl::OkStatus();
       }
     }
-    const size_t n = std::min(rows->rows.size(), kMaxTriggersPerRule);
+    const size_t n = std::min(rows.rows.size(), kMaxTriggersPerRule);
     for (size_t i = 0; i < n; ++i) {
       if (decisions_ >= kMaxDecisionsPerEvaluation) return absl::OkStatus();
-      const auto& row = rows->rows[i];
+      const auto& row = rows.rows[i];
       Situation s;
       s.device = TextOf(row[col[0]]);
       s.sensor = TextOf(row[col[1]]);
@@ -346,7 +339,7 @@ class Evaluator {
       s.stuck = Number(row[col[6]]).value_or(0) != 0;
       s.gap_seconds = static_cast<int64_t>(Number(row[col[7]]).value_or(0));
       const std::string text = Render(s);
-      std::string inputs = RowJson(*rows, i);
+      std::string inputs = RowJson(rows, i);
       inputs.pop_back();
       absl::StrAppend(&inputs, ",\"situation\":", Json(Text(text)));
       absl::StatusOr<sm::QueryResult> allowed = query_(Statement{
@@ -384,7 +377,7 @@ class Evaluator {
       Rule chosen = r;
       chosen.command = choice->action;
       absl::StatusOr<Verdict> v =
-          Guard(chosen, s.device, Substitute(r.params, *rows, i));
+          Guard(chosen, s.device, Substitute(r.params, rows, i));
       if (!v.ok()) return v.status();
       Decide(chosen, s.device, inputs, choice->probability, *v);
     }
