@@ -1,5 +1,6 @@
 #include "ai/gguf.h"
 
+#include <cstdio>
 #include <cstring>
 #include <optional>
 
@@ -276,6 +277,31 @@ absl::StatusOr<GgufFile> ParseGguf(std::string_view bytes) {
     if (spans[k].first < spans[k - 1].second) return Bad("tensors overlap");
   }
   return f;
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path,
+                                          uint64_t max_bytes) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  }
+  std::string bytes;
+  char buf[1 << 16];
+  size_t n = 0;
+  while (bytes.size() <= max_bytes &&
+         (n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
+    bytes.append(buf, n);
+  }
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot read ", path));
+  }
+  if (bytes.size() > max_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is over ", max_bytes, " bytes"));
+  }
+  return bytes;
 }
 
 }  // namespace raftsql::ai

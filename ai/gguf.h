@@ -33,6 +33,8 @@ inline constexpr uint64_t kMaxGgufStringBytes = 1 << 20;
 inline constexpr uint64_t kMaxGgufArrayItems = 1 << 24;
 inline constexpr uint32_t kMaxGgufDims = 4;
 inline constexpr uint64_t kMaxGgufAlignment = 1 << 20;
+// The largest model file read.
+inline constexpr uint64_t kMaxGgufFileBytes = uint64_t{1} << 30;
 
 struct GgufValue {
   // GGUF's value types: 0 u8, 1 i8, 2 u16, 3 i16, 4 u32, 5 i32, 6 f32,
@@ -71,6 +73,12 @@ struct GgufFile {
 };
 
 absl::StatusOr<GgufFile> ParseGguf(std::string_view bytes);
+
+// The bytes of the file at `path`: NOT_FOUND if it cannot be opened,
+// FAILED_PRECONDITION if it cannot be read, INVALID_ARGUMENT if it holds
+// more than `max_bytes` (it reads no further).
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path,
+                                          uint64_t max_bytes);
 
 // Bytes of `elements` values of `type` (Q8_0: blocks of 32, each a half
 // scale and 32 int8); 0 if `elements` cannot be stored as `type`.

@@ -2,8 +2,6 @@
 
 #include <openssl/evp.h>
 
-#include <cstdio>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
@@ -86,28 +84,18 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> LoadModel(
     const std::string& sha256) {
   if (absl::Status s = ValidateModelName(name); !s.ok()) return s;
   const std::string path = absl::StrCat(dir, "/", name, ".gguf");
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) {
+  auto m = std::make_unique<LoadedModel>();
+  absl::StatusOr<std::string> bytes = ReadWholeFile(path, kMaxModelBytes);
+  if (bytes.status().code() == absl::StatusCode::kNotFound) {
     return absl::FailedPreconditionError(
         absl::StrCat("model ", name, ": no file ", path));
   }
-  auto m = std::make_unique<LoadedModel>();
-  char buf[1 << 16];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0 &&
-         m->bytes.size() <= kMaxModelBytes) {
-    m->bytes.append(buf, n);
+  if (!bytes.ok()) {
+    return absl::Status(
+        bytes.status().code(),
+        absl::StrCat("model ", name, ": ", bytes.status().message()));
   }
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  if (failed) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("model ", name, ": cannot read ", path));
-  }
-  if (m->bytes.size() > kMaxModelBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model ", name, ": ", path, " is over ", kMaxModelBytes, " bytes"));
-  }
+  m->bytes = *std::move(bytes);
   m->name = name;
   m->sha256 = Sha256Hex(m->bytes);
   if (m->sha256 != absl::AsciiStrToLower(sha256)) {

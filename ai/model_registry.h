@@ -32,7 +32,7 @@
 
 namespace raftsql::ai {
 
-inline constexpr uint64_t kMaxModelBytes = uint64_t{1} << 30;
+inline constexpr uint64_t kMaxModelBytes = kMaxGgufFileBytes;
 inline constexpr size_t kMaxModelNameBytes = 64;
 
 // The lower-case hex SHA-256 of `bytes`.

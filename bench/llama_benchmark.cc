@@ -9,8 +9,6 @@
 #include <benchmark/benchmark.h>
 
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -32,11 +30,11 @@ struct Loaded {
 const Loaded& Model() {
   static Loaded* loaded = [] {
     auto* l = new Loaded;
-    std::ifstream in(g_model_path, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    l->bytes = s.str();
-    absl::StatusOr<GgufFile> f = ParseGguf(l->bytes);
+    absl::StatusOr<std::string> bytes =
+        ReadWholeFile(g_model_path, kMaxGgufFileBytes);
+    l->bytes = bytes.ok() ? *std::move(bytes) : "";
+    absl::StatusOr<GgufFile> f =
+        bytes.ok() ? ParseGguf(l->bytes) : bytes.status();
     if (!f.ok()) {
       std::fprintf(stderr, "%s: %s\n", g_model_path.c_str(),
                    f.status().ToString().c_str());

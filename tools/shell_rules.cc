@@ -1,7 +1,5 @@
 #include "tools/shell_rules.h"
 
-#include <cstdio>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -140,23 +138,10 @@ absl::StatusOr<v1::ExecuteRequest> ModelRequest(
     bool hex = sha.size() == 64;
     for (char c : sha) hex = hex && absl::ascii_isxdigit(c);
     if (!hex) {  // A file: its hash.
-      std::FILE* f = std::fopen(w[3].c_str(), "rb");
-      if (f == nullptr) {
-        return absl::NotFoundError(absl::StrCat("cannot open ", w[3]));
-      }
-      std::string bytes;
-      char buf[1 << 16];
-      size_t n = 0;
-      while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0 &&
-             bytes.size() <= ai::kMaxModelBytes) {
-        bytes.append(buf, n);
-      }
-      std::fclose(f);
-      if (bytes.size() > ai::kMaxModelBytes) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(w[3], " is over ", ai::kMaxModelBytes, " bytes"));
-      }
-      sha = ai::Sha256Hex(bytes);
+      absl::StatusOr<std::string> bytes =
+          ai::ReadWholeFile(w[3], ai::kMaxModelBytes);
+      if (!bytes.ok()) return bytes.status();
+      sha = ai::Sha256Hex(*bytes);
     }
     absl::StatusOr<sm::Command> c = ai::StageModelCommand(w[2], sha, now_ms);
     if (!c.ok()) return c.status();

@@ -15,7 +15,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -30,11 +29,14 @@ namespace {
 const std::vector<std::string> kActions = {
     "none", "cool", "throttle", "shutdown", "recalibrate", "inspect", "ping"};
 
+// The whole file (the tool stops if it cannot read it).
 std::string ReadFile(const char* path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  absl::StatusOr<std::string> bytes = ReadWholeFile(path, kMaxGgufFileBytes);
+  if (!bytes.ok()) {
+    std::fprintf(stderr, "%s\n", bytes.status().ToString().c_str());
+    std::exit(2);
+  }
+  return *std::move(bytes);
 }
 
 struct Example {

@@ -6,8 +6,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,11 +14,14 @@
 namespace raftsql::ai {
 namespace {
 
+// The whole file (the tool stops if it cannot read it).
 std::string ReadFile(const char* path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  absl::StatusOr<std::string> bytes = ReadWholeFile(path, kMaxGgufFileBytes);
+  if (!bytes.ok()) {
+    std::fprintf(stderr, "%s\n", bytes.status().ToString().c_str());
+    std::exit(2);
+  }
+  return *std::move(bytes);
 }
 
 class Reader {
