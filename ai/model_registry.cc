@@ -128,6 +128,7 @@ absl::StatusOr<LoadedModel*> ModelRegistry::Active(const QueryFn& query,
       {}});
   if (!r.ok() || r->rows.empty()) {
     loaded_.reset();
+    failed_ = absl::OkStatus();
     return absl::NotFoundError("no active model");
   }
   const auto text = [](const Value& v) {

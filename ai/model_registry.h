@@ -74,6 +74,10 @@ class ModelRegistry {
   // The active model: NOT_FOUND if none is active (or the table is
   // missing), else the load's error (remembered for kRetryMs).
   absl::StatusOr<LoadedModel*> Active(const QueryFn& query, int64_t now_ms);
+  // The model loaded (null if none), and why the last load failed (OK if
+  // it did not, or a model is loaded since).
+  const LoadedModel* loaded() const { return loaded_.get(); }
+  const absl::Status& failure() const { return failed_; }
 
  private:
   const std::string dir_;

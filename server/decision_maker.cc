@@ -56,7 +56,11 @@ void DecisionMaker::Run() {
     } else if (!Turn()) {
       cursor_.reset();
     }
-    node_->PublishDecisions(evaluated_, evaluations_);
+    const ai::LoadedModel* m = models_.loaded();
+    node_->PublishDecisions(
+        evaluated_, evaluations_,
+        m == nullptr ? "" : m->name + "@" + m->sha256.substr(0, 12),
+        std::string(models_.failure().message()));
     l.lock();
   }
 }

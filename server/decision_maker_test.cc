@@ -152,6 +152,27 @@ TEST_F(DecisionMakerTest, AModelRuleUsesTheFileWhoseHashTheClusterAgreedOn) {
       "AND guard LIKE '%not the " +
           ai::Sha256Hex("other") + "%'",
       "1"));
+  // Status says why the active model is not used (published after the
+  // evaluation's turn: polled, bounded).
+  auto status_until = [&](auto done) {
+    absl::StatusOr<v1::StatusResponse> st;
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    do {
+      st = Client().Status(server_.endpoint());
+    } while (st.ok() && !done(*st) && std::chrono::steady_clock::now() < until);
+    return st;
+  };
+  absl::StatusOr<v1::StatusResponse> st =
+      status_until([](const v1::StatusResponse& s) {
+        return !s.decision_model_error().empty();
+      });
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->decision_model(), "");
+  EXPECT_NE(
+      st->decision_model_error().find("not the " + ai::Sha256Hex("other")),
+      std::string::npos)
+      << st->decision_model_error();
   // The right hash: the model decides (cool or none), named in the audit.
   ASSERT_TRUE(
       Write("UPDATE ai_models SET sha256 = '" + ai::Sha256Hex(model) + "'")
@@ -166,6 +187,12 @@ TEST_F(DecisionMakerTest, AModelRuleUsesTheFileWhoseHashTheClusterAgreedOn) {
                 "' AND verdict IN ('issued', "
                 "'none')",
             "1"));
+  // ... and Status names it.
+  st = status_until(
+      [](const v1::StatusResponse& s) { return !s.decision_model().empty(); });
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->decision_model(), "m1@" + ai::Sha256Hex(model).substr(0, 12));
+  EXPECT_EQ(st->decision_model_error(), "");
 }
 
 }  // namespace

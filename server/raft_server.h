@@ -174,6 +174,8 @@ struct NodeState {
   uint64_t change_log_bytes = 0;
   uint64_t decisions_evaluated_index = 0;
   uint64_t decision_evaluations = 0;
+  std::string decision_model;
+  std::string decision_model_error;
 };
 
 class RaftServer {
@@ -256,9 +258,13 @@ class RaftServer {
   const ServerOptions& options() const { return options_; }
   bool is_leader() const { return is_leader_.load(); }
   // The DecisionMaker's progress, for Status (any thread).
-  void PublishDecisions(uint64_t evaluated_index, uint64_t evaluations) {
+  void PublishDecisions(uint64_t evaluated_index, uint64_t evaluations,
+                        std::string model, std::string model_error) {
     decisions_evaluated_index_.store(evaluated_index);
     decision_evaluations_.store(evaluations);
+    std::lock_guard<std::mutex> l(decision_model_mu_);
+    decision_model_ = std::move(model);
+    decision_model_error_ = std::move(model_error);
   }
   // Whether this node leads or heard from its leader lately
   // (core::Raft::InContactWithLeader, as of the last tick).
@@ -405,6 +411,9 @@ class RaftServer {
   std::atomic<bool> is_leader_{false};
   std::atomic<uint64_t> decisions_evaluated_index_{0};
   std::atomic<uint64_t> decision_evaluations_{0};
+  std::mutex decision_model_mu_;
+  std::string decision_model_;        // Guarded by decision_model_mu_.
+  std::string decision_model_error_;  // Guarded by decision_model_mu_.
   std::atomic<bool> in_contact_{false};
 
   // Loop thread only.

@@ -54,6 +54,11 @@ void RaftServer::State(Done<NodeState> done) {
     }
     s.decisions_evaluated_index = decisions_evaluated_index_.load();
     s.decision_evaluations = decision_evaluations_.load();
+    {
+      std::lock_guard<std::mutex> l(decision_model_mu_);
+      s.decision_model = decision_model_;
+      s.decision_model_error = decision_model_error_;
+    }
     done(std::move(s));
   });
   if (!posted) on_stop(absl::UnavailableError("node shutting down"));

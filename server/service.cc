@@ -65,6 +65,8 @@ void ToProto(const NodeState& s, v1::StatusResponse* response) {
   response->set_change_log_bytes(s.change_log_bytes);
   response->set_decisions_evaluated_index(s.decisions_evaluated_index);
   response->set_decision_evaluations(s.decision_evaluations);
+  response->set_decision_model(s.decision_model);
+  response->set_decision_model_error(s.decision_model_error);
   for (const core::SnapshotTransfer& t : s.snapshot_transfers) {
     v1::SnapshotTransfer* out = response->add_snapshot_transfers();
     out->set_peer(t.peer);

@@ -167,6 +167,8 @@ for _ in $(seq 1 100); do
 done
 cat "$dir/w4.txt"
 grep -q "(2 rows)" "$dir/w4.txt"
+shell --nodes="$nodes" -c ".nodes" | tee "$dir/w5.txt"
+grep -q "decides with model hub-actions@$msha" "$dir/w5.txt"
 
 kill -INT "$cluster_pid"
 for _ in $(seq 1 200); do

@@ -129,6 +129,14 @@ struct Shell {
       if (s->vacuuming()) {
         std::printf("%-22s vacuuming (rebuilding its file)\n", ep.c_str());
       }
+      if (!s->decision_model().empty()) {
+        std::printf("%-22s decides with model %s\n", ep.c_str(),
+                    s->decision_model().c_str());
+      }
+      if (!s->decision_model_error().empty()) {
+        std::printf("%-22s cannot use the active model: %s\n", ep.c_str(),
+                    s->decision_model_error().c_str());
+      }
       for (const v1::SnapshotTransfer& t : s->snapshot_transfers()) {
         std::printf("%-22s snapshot %llu %s node %llu: %llu of %llu MB\n",
                     ep.c_str(), static_cast<unsigned long long>(t.index()),
