@@ -11,8 +11,10 @@ tokens. The model then scores the allow-listed actions; free text never
 becomes a command.
 
 Usage: train.py OUT.gguf [--examples N] [--epochs N] [--seed N]
-Deterministic for a seed and thread count. Prints the held-out accuracy of
-the model (PyTorch, scoring each action) and of the rules baseline.
+Seeded (the data, the initial weights, the batches); with two threads
+PyTorch's reductions may still differ in their last bits from run to
+run. Prints the held-out accuracy of the model (PyTorch, scoring each
+action) and of the rules baseline.
 """
 
 import argparse
