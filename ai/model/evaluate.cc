@@ -22,22 +22,13 @@
 #include "absl/strings/str_split.h"
 #include "ai/action_scorer.h"
 #include "ai/situation.h"
+#include "ai/tool_files.h"
 
 namespace raftsql::ai {
 namespace {
 
 const std::vector<std::string> kActions = {
     "none", "cool", "throttle", "shutdown", "recalibrate", "inspect", "ping"};
-
-// The whole file (the tool stops if it cannot read it).
-std::string ReadFile(const char* path) {
-  absl::StatusOr<std::string> bytes = ReadWholeFile(path, kMaxGgufFileBytes);
-  if (!bytes.ok()) {
-    std::fprintf(stderr, "%s\n", bytes.status().ToString().c_str());
-    std::exit(2);
-  }
-  return *std::move(bytes);
-}
 
 struct Example {
   Situation situation;
@@ -77,7 +68,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   const double min_accuracy = argc > 3 ? std::atof(argv[3]) : 0;
-  const std::string bytes = ReadFile(argv[1]);
+  const std::string bytes = ReadFileOrExit(argv[1]);
   absl::StatusOr<GgufFile> file = ParseGguf(bytes);
   if (!file.ok()) {
     std::fprintf(stderr, "%s\n", file.status().ToString().c_str());

@@ -8,45 +8,23 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "ai/llama.h"
 #include "ai/sampler.h"
+#include "ai/tool_files.h"
 
 namespace raftsql::ai {
 namespace {
-
-// The whole file (the tool stops if it cannot read it).
-std::string ReadFile(const char* path) {
-  absl::StatusOr<std::string> bytes = ReadWholeFile(path, kMaxGgufFileBytes);
-  if (!bytes.ok()) {
-    std::fprintf(stderr, "%s\n", bytes.status().ToString().c_str());
-    std::exit(2);
-  }
-  return *std::move(bytes);
-}
-
-template <typename T>
-T Take(const std::string& bytes, size_t* at) {
-  T v;
-  if (*at + sizeof(T) > bytes.size()) {
-    std::fprintf(stderr, "expected file is truncated\n");
-    std::exit(2);
-  }
-  std::memcpy(&v, bytes.data() + *at, sizeof(T));
-  *at += sizeof(T);
-  return v;
-}
 
 int Main(int argc, char** argv) {
   if (argc != 4) {
     std::fprintf(stderr, "usage: %s MODEL.gguf EXPECTED TOLERANCE\n", argv[0]);
     return 2;
   }
-  const std::string model_bytes = ReadFile(argv[1]);
-  const std::string expected = ReadFile(argv[2]);
+  const std::string model_bytes = ReadFileOrExit(argv[1]);
+  const std::string expected = ReadFileOrExit(argv[2]);
   const double tolerance = std::atof(argv[3]);
   absl::StatusOr<std::unique_ptr<LlamaModel>> model =
       LlamaModel::Load(model_bytes);
@@ -54,16 +32,16 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
     return 1;
   }
-  size_t at = 0;
-  const auto n = Take<uint32_t>(expected, &at);
-  const auto vocab = Take<uint32_t>(expected, &at);
-  const auto steps = Take<uint32_t>(expected, &at);
+  RecordReader in(expected);
+  const auto n = in.Take<uint32_t>();
+  const auto vocab = in.Take<uint32_t>();
+  const auto steps = in.Take<uint32_t>();
   std::vector<int32_t> prompt(n);
-  for (int32_t& t : prompt) t = Take<int32_t>(expected, &at);
+  for (int32_t& t : prompt) t = in.Take<int32_t>();
   std::vector<double> want(size_t{n} * vocab);
-  for (double& v : want) v = Take<double>(expected, &at);
+  for (double& v : want) v = in.Take<double>();
   std::vector<int32_t> greedy(8 + steps);
-  for (int32_t& t : greedy) t = Take<int32_t>(expected, &at);
+  for (int32_t& t : greedy) t = in.Take<int32_t>();
   if ((*model)->config().vocab != vocab) {
     std::fprintf(stderr, "vocabulary %u, model %llu\n", vocab,
                  static_cast<unsigned long long>((*model)->config().vocab));

@@ -5,51 +5,14 @@
 // Exits 1 if a text differs.
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "ai/tokenizer.h"
+#include "ai/tool_files.h"
 
 namespace raftsql::ai {
 namespace {
-
-// The whole file (the tool stops if it cannot read it).
-std::string ReadFile(const char* path) {
-  absl::StatusOr<std::string> bytes = ReadWholeFile(path, kMaxGgufFileBytes);
-  if (!bytes.ok()) {
-    std::fprintf(stderr, "%s\n", bytes.status().ToString().c_str());
-    std::exit(2);
-  }
-  return *std::move(bytes);
-}
-
-class Reader {
- public:
-  explicit Reader(std::string bytes) : bytes_(std::move(bytes)) {}
-  uint32_t U32() {
-    uint32_t v;
-    Need(4);
-    std::memcpy(&v, bytes_.data() + at_, 4);
-    at_ += 4;
-    return v;
-  }
-  std::string Bytes(size_t n) {
-    Need(n);
-    at_ += n;
-    return bytes_.substr(at_ - n, n);
-  }
-
- private:
-  void Need(size_t n) {
-    if (at_ + n > bytes_.size()) {
-      std::fprintf(stderr, "expected file is truncated\n");
-      std::exit(2);
-    }
-  }
-  std::string bytes_;
-  size_t at_ = 0;
-};
 
 std::string Ids(const std::vector<int32_t>& ids) {
   std::string s;
@@ -62,7 +25,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s TOKENIZER.gguf EXPECTED\n", argv[0]);
     return 2;
   }
-  const std::string file = ReadFile(argv[1]);
+  const std::string file = ReadFileOrExit(argv[1]);
   absl::StatusOr<GgufFile> gguf = ParseGguf(file);
   absl::StatusOr<Tokenizer> t = gguf.ok()
                                     ? Tokenizer::FromGguf(*gguf)
@@ -71,14 +34,14 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "%s\n", t.status().ToString().c_str());
     return 1;
   }
-  Reader in(ReadFile(argv[2]));
-  const uint32_t texts = in.U32();
+  RecordReader in(ReadFileOrExit(argv[2]));
+  const uint32_t texts = in.Take<uint32_t>();
   int wrong = 0;
   size_t tokens = 0;
   for (uint32_t i = 0; i < texts; ++i) {
-    const std::string text = in.Bytes(in.U32());
-    std::vector<int32_t> want(in.U32());
-    for (int32_t& id : want) id = static_cast<int32_t>(in.U32());
+    const std::string text = in.Bytes(in.Take<uint32_t>());
+    std::vector<int32_t> want(in.Take<uint32_t>());
+    for (int32_t& id : want) id = static_cast<int32_t>(in.Take<uint32_t>());
     tokens += want.size();
     absl::StatusOr<std::vector<int32_t>> got = t->Encode(text, false);
     absl::StatusOr<std::string> back =
