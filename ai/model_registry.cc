@@ -2,6 +2,9 @@
 
 #include <openssl/evp.h>
 
+#include <memory>
+#include <optional>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
@@ -155,6 +158,24 @@ absl::StatusOr<LoadedModel*> ModelRegistry::Active(const QueryFn& query,
   failed_ = absl::OkStatus();
   loaded_ = *std::move(m);
   return loaded_.get();
+}
+
+ModelFn ChooseWith(ModelRegistry* registry, const QueryFn& query,
+                   int64_t now_ms) {
+  auto active = std::make_shared<std::optional<absl::StatusOr<LoadedModel*>>>();
+  return [registry, &query, now_ms, active](
+             const std::string& situation,
+             const std::vector<std::string>& candidates)
+             -> absl::StatusOr<ModelChoice> {
+    if (!active->has_value()) *active = registry->Active(query, now_ms);
+    if (!(*active)->ok()) return (*active)->status();
+    const LoadedModel& m = *active->value().value();
+    absl::StatusOr<ModelVerdict> v =
+        m.scorer->Decide(situation, candidates, /*rationale=*/true);
+    if (!v.ok()) return v.status();
+    return ModelChoice{v->action, v->probability, v->rationale,
+                       m.name + "@" + m.sha256.substr(0, 12)};
+  };
 }
 
 }  // namespace raftsql::ai

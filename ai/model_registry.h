@@ -88,6 +88,13 @@ class ModelRegistry {
   int64_t failed_ms_ = 0;
 };
 
+// A rule evaluation's ModelFn (rules.h): the active model, looked up in
+// `registry` at the first situation it is handed (once per evaluation),
+// scoring the candidates with its rationale. The function refers to
+// `registry` and `query`, which must outlive it.
+ModelFn ChooseWith(ModelRegistry* registry, const QueryFn& query,
+                   int64_t now_ms);
+
 }  // namespace raftsql::ai
 
 #endif  // RAFTSQL_AI_MODEL_REGISTRY_H_

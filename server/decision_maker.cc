@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdio>
 #include <future>
-#include <optional>
 #include <set>
 #include <string>
 
@@ -147,21 +146,7 @@ bool DecisionMaker::Turn() {
   const bool progress_due =
       now - progress_written_ms_ >= options_.progress_every_ms;
   ++evaluations_;
-  // The active model, looked up at the first situation a model rule
-  // hands over, once per evaluation.
-  std::optional<absl::StatusOr<ai::LoadedModel*>> active;
-  const ai::ModelFn model = [&](const std::string& situation,
-                                const std::vector<std::string>& candidates)
-      -> absl::StatusOr<ai::ModelChoice> {
-    if (!active.has_value()) active = models_.Active(local, now);
-    if (!active->ok()) return active->status();
-    const ai::LoadedModel& m = ***active;
-    absl::StatusOr<ai::ModelVerdict> v =
-        m.scorer->Decide(situation, candidates, /*rationale=*/true);
-    if (!v.ok()) return v.status();
-    return ai::ModelChoice{v->action, v->probability, v->rationale,
-                           m.name + "@" + m.sha256.substr(0, 12)};
-  };
+  const ai::ModelFn model = ai::ChooseWith(&models_, local, now);
   absl::StatusOr<ai::Evaluation> e =
       ai::Evaluate(progress_, covered, tables, now, local, progress_due, model);
   if (!e.ok()) {
