@@ -28,17 +28,17 @@ EdgeWorld::Session* EdgeWorld::Live(uint64_t session) {
   return &s;
 }
 
-void EdgeWorld::TimedWrite(uint64_t node, sm::Command c,
-                           HubCluster::WriteDone done) {
+void TimedWrite(EventQueue* queue, HubCluster* hub, uint64_t node,
+                sm::Command c, HubCluster::WriteDone done) {
   auto answered = std::make_shared<bool>(false);
   auto once = std::make_shared<HubCluster::WriteDone>(std::move(done));
-  hub_->Write(node, std::move(c),
-              [answered, once](absl::StatusOr<sm::CommandResult> r) {
-                if (*answered) return;
-                *answered = true;
-                (*once)(std::move(r));
-              });
-  queue_->After(kWriteTimeout, 0xedd1, [answered, once] {
+  hub->Write(node, std::move(c),
+             [answered, once](absl::StatusOr<sm::CommandResult> r) {
+               if (*answered) return;
+               *answered = true;
+               (*once)(std::move(r));
+             });
+  queue->After(kWriteTimeout, 0xedd1, [answered, once] {
     if (*answered) return;
     *answered = true;
     (*once)(absl::DeadlineExceededError("the write took too long"));
@@ -49,7 +49,7 @@ void EdgeWorld::HubWrite(uint64_t session, sm::Command c,
                          HubCluster::WriteDone done) {
   Session* s = Live(session);
   if (s == nullptr) return;
-  TimedWrite(s->node, std::move(c),
+  TimedWrite(queue_, hub_, s->node, std::move(c),
              [this, session,
               done = std::move(done)](absl::StatusOr<sm::CommandResult> r) {
                if (Live(session) != nullptr) done(std::move(r));
@@ -73,7 +73,7 @@ void EdgeWorld::HubEnd(Session& s, const std::string& why) {
   s.core->End(absl::UnavailableError(why));
   if (std::optional<sm::Command> bye = s.core->Goodbye(Ms(queue_->now()))) {
     // Best effort, as the server's: the device shows disconnected.
-    TimedWrite(s.node, std::move(*bye),
+    TimedWrite(queue_, hub_, s.node, std::move(*bye),
                [](absl::StatusOr<sm::CommandResult>) {});
   }
   hub_->Trace(
@@ -193,7 +193,7 @@ void EdgeWorld::PollSessions() {
     }
     forgot_[n] = inc;  // In flight; undone if it fails.
     TimedWrite(
-        n,
+        queue_, hub_, n,
         edge::ForgetSessionsCommand(n, absl::StrCat(n, "-", inc, "-"),
                                     Ms(queue_->now())),
         [this, n, inc](absl::StatusOr<sm::CommandResult> r) {
@@ -230,7 +230,7 @@ uint64_t EdgeWorld::Leader() const {
 void EdgeWorld::Sweep() {
   if (settled_) return;
   if (const uint64_t leader = Leader(); leader != 0) {
-    TimedWrite(leader,
+    TimedWrite(queue_, hub_, leader,
                edge::ExpireCommand(Ms(queue_->now()), options_.lock_ms, 100),
                [](absl::StatusOr<sm::CommandResult>) {});
     if (options_.readings_max_per_device > 0) {
@@ -247,7 +247,8 @@ void EdgeWorld::Sweep() {
         r.per_stream = 50;
         r.before_ms = std::numeric_limits<int64_t>::min();
         r.max_per_device = options_.readings_max_per_device;
-        TimedWrite(leader, edge::RetentionCommand(r, Ms(queue_->now())),
+        TimedWrite(queue_, hub_, leader,
+                   edge::RetentionCommand(r, Ms(queue_->now())),
                    [](absl::StatusOr<sm::CommandResult>) {});
       }
     }
@@ -266,7 +267,8 @@ void EdgeWorld::Operate() {
     const uint64_t node = 1 + rng_.Uniform(hub_->nodes());
     ++operator_writes_;
     TimedWrite(
-        node, edge::SetDesiredCommand(e.device, patch, Ms(queue_->now())),
+        queue_, hub_, node,
+        edge::SetDesiredCommand(e.device, patch, Ms(queue_->now())),
         [this](absl::StatusOr<sm::CommandResult>) { --operator_writes_; });
   }
   queue_->After(kMillisecond * rng_.Range(50, 600), 0xed0e1,
@@ -290,7 +292,8 @@ void EdgeWorld::Issue(uint64_t n, int tries) {
   }
   const uint64_t node = 1 + rng_.Uniform(hub_->nodes());
   if (tries == 0) ++operator_writes_;  // Until its last try is answered.
-  TimedWrite(node, edge::IssueCommand(it->second, Ms(queue_->now())),
+  TimedWrite(queue_, hub_, node,
+             edge::IssueCommand(it->second, Ms(queue_->now())),
              [this, n, tries, node, id](absl::StatusOr<sm::CommandResult> r) {
                absl::Status f = edge::FailureOf(r);
                if (f.ok()) {
@@ -300,7 +303,7 @@ void EdgeWorld::Issue(uint64_t n, int tries) {
                  return;
                }
                if (edge::IsMissingSchema(f)) {
-                 TimedWrite(node, edge::SchemaCommand(),
+                 TimedWrite(queue_, hub_, node, edge::SchemaCommand(),
                             [](absl::StatusOr<sm::CommandResult>) {});
                }
                // The same id again: issuing it twice changes nothing.

@@ -58,11 +58,32 @@ class HubCluster {
   // A local (stale-allowed) read on `node`.
   virtual absl::StatusOr<sm::QueryResult> Read(uint64_t node,
                                                const sm::Statement& s) = 0;
+  // Whether `node` leads and has applied everything committed before its
+  // term (it committed an entry of its own term and applied through its
+  // commit index): its local reads are then as good as linearizable ones
+  // for what committed before (as the server's ReadIndex at a new leader).
+  virtual bool LeaderReady(uint64_t node) const = 0;
+  // The index `node`'s state machine applied through, and the index its
+  // Raft log knows committed (0 while it is down).
+  virtual uint64_t Applied(uint64_t node) const = 0;
+  virtual uint64_t Committed(uint64_t node) const = 0;
   virtual Time Latency() = 0;
   virtual void Trace(const std::string& line) = 0;
   virtual void Violation(const std::string& what) = 0;
   virtual uint64_t& Fault(const std::string& kind) = 0;
 };
+
+// A write that waits longer than this is answered DEADLINE_EXCEEDED (its
+// outcome unknown), as the server's forwarded writes are.
+inline constexpr Time kWriteTimeout = 3 * kSecond;
+
+// Virtual time as the edges' and the hub's clocks read it.
+inline int64_t Ms(Time t) { return static_cast<int64_t>(t / kMillisecond); }
+
+// A write through `node`; `done` runs once, with DEADLINE_EXCEEDED if no
+// answer came within kWriteTimeout.
+void TimedWrite(EventQueue* queue, HubCluster* hub, uint64_t node,
+                sm::Command c, HubCluster::WriteDone done);
 
 struct EdgeWorldOptions {
   int edges = 3;
@@ -135,7 +156,6 @@ class EdgeWorld {
   // A write of session `session` (through its node), answered only while
   // the session lives; DEADLINE_EXCEEDED after kWriteTimeout.
   void HubWrite(uint64_t session, sm::Command c, HubCluster::WriteDone done);
-  void TimedWrite(uint64_t node, sm::Command c, HubCluster::WriteDone done);
   void PollSessions();
   Session* Live(uint64_t session);
 

@@ -14,13 +14,6 @@
 
 namespace raftsql::sim {
 
-// A write that waits longer than this is answered DEADLINE_EXCEEDED (its
-// outcome unknown), as the server's forwarded writes are.
-inline constexpr Time kWriteTimeout = 3 * kSecond;
-
-// Virtual time as the edges' and the hub's clocks read it.
-inline int64_t Ms(Time t) { return static_cast<int64_t>(t / kMillisecond); }
-
 struct EdgeWorld::Edge {
   int index = 0;
   std::string device;

@@ -222,6 +222,9 @@ class Simulation final : public HubCluster {
   void Write(uint64_t node, sm::Command c, WriteDone done) override;
   absl::StatusOr<sm::QueryResult> Read(uint64_t node,
                                        const sm::Statement& s) override;
+  bool LeaderReady(uint64_t node) const override;
+  uint64_t Applied(uint64_t node) const override;
+  uint64_t Committed(uint64_t node) const override;
   Time Latency() override { return network_->Latency(); }
   uint64_t& Fault(const std::string& kind) override {
     return result_.faults[kind];

@@ -76,6 +76,26 @@ absl::StatusOr<sm::QueryResult> Simulation::Read(uint64_t node,
   return s.sm->Query(st);
 }
 
+bool Simulation::LeaderReady(uint64_t node) const {
+  const Slot& s = *slots_[node - 1];
+  if (!s.up || s.lead != s.id) return false;
+  const core::Raft& raft = s.node->raw().raft();
+  const uint64_t committed = raft.log().committed();
+  absl::StatusOr<uint64_t> term = raft.log().Term(committed);
+  return term.ok() && *term == raft.term() &&
+         s.sm->machine().AppliedIndex() >= committed;
+}
+
+uint64_t Simulation::Applied(uint64_t node) const {
+  const Slot& s = *slots_[node - 1];
+  return s.up ? s.sm->machine().AppliedIndex() : 0;
+}
+
+uint64_t Simulation::Committed(uint64_t node) const {
+  const Slot& s = *slots_[node - 1];
+  return s.up ? s.node->raw().raft().log().committed() : 0;
+}
+
 bool Simulation::EdgesSettled() {
   if (edges_ == nullptr) return true;
   if (queue_.now() < next_edge_check_) return false;
