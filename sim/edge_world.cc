@@ -15,6 +15,7 @@
 #include "edge/hub_proto.h"
 #include "edge/hub_sql.h"
 #include "edge/sensors.h"
+#include "sim/decision_world.h"
 #include "sim/edge_world_internal.h"
 #include "sim/sim_fs.h"
 
@@ -41,6 +42,11 @@ class StoppableSource final : public edge::Source {
   edge::SimulatedSensor sensor_;
   const bool* stop_;
 };
+
+bool IsUpload(const std::string& bytes) {
+  pb::EdgeUp up;
+  return up.ParseFromString(bytes) && up.kind_case() == pb::EdgeUp::kUpload;
+}
 
 // The simulated actuator, reporting every run (the physical effect the
 // checkers count) with the command id the operator put in its parameters.
@@ -160,8 +166,12 @@ void EdgeWorld::Boot(Edge& e) {
   sensor.period_ms = static_cast<int64_t>(e.rng.Range(50, 400));
   sensor.dropout_chance = 0.01;
   sensor.spike_chance = 0.01;
-  sources.push_back(std::make_unique<StoppableSource>(
-      sensor, options_.seed * 131 + e.index * 17 + e.boot, &healed_));
+  if (options_.decisions != nullptr) {
+    sources.push_back(options_.decisions->Sensor(e.index, &healed_));
+  } else {
+    sources.push_back(std::make_unique<StoppableSource>(
+        sensor, options_.seed * 131 + e.index * 17 + e.boot, &healed_));
+  }
   edge::AgentCoreOptions co;
   co.batch_max = e.rng.Range(5, 100);
   co.batch_ms = static_cast<int64_t>(e.rng.Range(20, 300));
@@ -320,12 +330,21 @@ void EdgeWorld::SendUp(Edge& e, std::string bytes) {
   const uint64_t session = e.session;
   const int edge = e.index;
   const uint64_t node = e.node;
-  queue_->At(InOrder(&e.up_at), 0xed0b,
-             [this, edge, session, node, bytes = std::move(bytes)] {
-               // The stream broke on the way.
-               if (cut_.count({edge, node}) > 0) return;
-               HubReceive(*edges_[edge - 1], session, bytes);
-             });
+  // The scenario's labelled duplicates: an upload arrives twice.
+  const int copies =
+      options_.decisions != nullptr &&
+              options_.decisions->DuplicateUploads(edge, Ms(queue_->now())) &&
+              IsUpload(bytes)
+          ? 2
+          : 1;
+  for (int i = 0; i < copies; ++i) {
+    queue_->At(InOrder(&e.up_at), 0xed0b, [this, edge, session, node, bytes] {
+      // The stream broke on the way.
+      if (cut_.count({edge, node}) > 0) return;
+      HubReceive(*edges_[edge - 1], session, bytes);
+    });
+  }
+  if (copies > 1) ++hub_->Fault("edge: upload duplicated");
 }
 
 void EdgeWorld::Deliver(Edge& e, uint64_t session, const std::string& bytes) {

@@ -85,6 +85,8 @@ inline int64_t Ms(Time t) { return static_cast<int64_t>(t / kMillisecond); }
 void TimedWrite(EventQueue* queue, HubCluster* hub, uint64_t node,
                 sm::Command c, HubCluster::WriteDone done);
 
+class DecisionWorld;
+
 struct EdgeWorldOptions {
   int edges = 3;
   uint64_t seed = 1;
@@ -106,6 +108,10 @@ struct EdgeWorldOptions {
   // The checkers' self-test: the edges' disks acknowledge syncs and keep
   // nothing.
   bool broken_fsync = false;
+  // With the DecisionMaker's scenario (sim/decision_world.h): its labelled
+  // sensors replace the edges' own, and it duplicates uploads when its
+  // labels say so.
+  DecisionWorld* decisions = nullptr;
 };
 
 class EdgeWorld {

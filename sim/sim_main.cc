@@ -6,9 +6,12 @@
 // Knobs: --nodes --clients --ops --keys --faults (intensity, 0 = none)
 //        --broken=fsync|send-before-persist|stale-reads|split-transfers|
 //                 edge-fsync|commit-earlier-terms|learners-in-quorum|
-//                 read-index-without-quorum|stale-append-acks
+//                 read-index-without-quorum|stale-append-acks|
+//                 decision-progress
 //        --sql (the workload as SQL on the real SQLite state machine)
 //        --edges=N (simulated edge devices and their checkers; implies --sql)
+//        --decisions=rules|model [--model-dir=ai/model] (the DecisionMaker's
+//                 labelled-fault scenario; implies --edges=4)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -60,6 +63,8 @@ constexpr const char* kKnownFlags[] = {"seed",
                                        "sql_disk",
                                        "pause_apply",
                                        "edges",
+                                       "decisions",
+                                       "model_dir",
                                        "verbose",
                                        "help"};
 
@@ -103,6 +108,13 @@ void Usage() {
       "                          logic and buffer) with sessions on the\n"
       "                          nodes, commands, twins, edge faults and\n"
       "                          their checkers; implies --sql\n"
+      "  --decisions=rules|model the DecisionMaker's scenario: labelled\n"
+      "                          sensor faults on the edges, the hub's rules\n"
+      "                          (or its model through a model rule) decided\n"
+      "                          on the leader across failovers; prints\n"
+      "                          precision and recall (implies --edges=4)\n"
+      "  --model-dir=ai/model    where hub-actions.gguf is "
+      "(--decisions=model)\n"
       "  --pause-apply           (KV) state machines pause their apply now\n"
       "                          and then, as a file swap does\n"
       "  --sync-disk             the production server's configuration: log\n"
@@ -111,7 +123,8 @@ void Usage() {
       "                          leader sends appends while it writes\n"
       "  --broken=fsync|send-before-persist|stale-reads|split-transfers|\n"
       "           edge-fsync|commit-earlier-terms|learners-in-quorum|\n"
-      "           read-index-without-quorum|stale-append-acks\n"
+      "           read-index-without-quorum|stale-append-acks|\n"
+      "           decision-progress\n"
       "                          break a component on purpose (the checkers\n"
       "                          must catch it)\n");
 }
@@ -141,7 +154,16 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
   o.broken_learners_in_quorum = broken == "learners-in-quorum";
   o.broken_read_index_without_quorum = broken == "read-index-without-quorum";
   o.broken_stale_append_acks = broken == "stale-append-acks";
+  o.broken_decision_progress = broken == "decision-progress";
+  if (o.broken_decision_progress && f.Str("decisions").empty()) {
+    o.decisions = DecisionMode::kRules;
+  }
   if (o.broken_edge_fsync && o.edges == 0) o.edges = 3;
+  const std::string decisions = f.Str("decisions");
+  if (decisions == "rules") o.decisions = DecisionMode::kRules;
+  if (decisions == "model") o.decisions = DecisionMode::kModel;
+  if (f.Has("model_dir")) o.model_dir = f.Str("model_dir");
+  if (o.decisions != DecisionMode::kNone && o.edges == 0) o.edges = 4;
   if (o.edges > 0) o.sql = true;
   if (o.broken_split_transfers) o.sql = true;
   return o;
@@ -151,12 +173,46 @@ std::string Replay(const Flags& f, uint64_t seed) {
   std::string cmd = absl::StrCat("./bazelw run //sim -- --seed=", seed);
   // Every knob that changes the run (a replay without --sql was another
   // run).
-  for (const char* k :
-       {"nodes", "clients", "ops", "keys", "faults", "broken", "sql",
-        "sync_disk", "sql_disk", "pause_apply", "edges"}) {
+  for (const char* k : {"nodes", "clients", "ops", "keys", "faults", "broken",
+                        "sql", "sync_disk", "sql_disk", "pause_apply", "edges",
+                        "decisions", "model_dir"}) {
     if (f.Has(k)) absl::StrAppend(&cmd, " --", k, "=", f.Str(k));
   }
   return absl::StrCat(cmd, " --trace");
+}
+
+// The DecisionMaker scenario's figures, summed over seeds.
+void PrintDecisions(const std::map<std::string, uint64_t>& d) {
+  if (d.empty()) return;
+  const auto n = [&d](const std::string& k) {
+    auto it = d.find(k);
+    return it == d.end() ? uint64_t{0} : it->second;
+  };
+  const auto share = [](uint64_t a, uint64_t b) {
+    return b == 0 ? std::string("-")
+                  : absl::StrFormat("%.1f%% (%d/%d)", 100.0 * a / b, a, b);
+  };
+  std::printf("  decisions    %llu evaluations; precision %s, recall %s\n",
+              static_cast<unsigned long long>(n("evaluations")),
+              share(n("issued: the runbook's action"), n("issued")).c_str(),
+              share(n("faults acted on"), n("faults")).c_str());
+  for (const char* kind : {"spike", "drift", "stuck", "gap"}) {
+    const std::string k = absl::StrCat("faults ", kind);
+    std::printf("    %-8s recall %s\n", kind,
+                share(n(k + " acted on"), n(k)).c_str());
+  }
+  std::printf(
+      "    issued: %llu the runbook's action, %llu another action during a "
+      "fault, %llu with no fault\n",
+      static_cast<unsigned long long>(n("issued: the runbook's action")),
+      static_cast<unsigned long long>(
+          n("issued: another action during a fault")),
+      static_cast<unsigned long long>(n("issued: no fault")));
+  std::printf(
+      "    duplicated uploads left alone %s; disallowed proposals blocked "
+      "%s\n",
+      share(n("faults duplicates left alone"), n("faults duplicates")).c_str(),
+      share(n("canary blocked"), n("canary triggers")).c_str());
 }
 
 double Seconds(std::chrono::steady_clock::duration d) {
@@ -193,6 +249,7 @@ int RunOne(const Flags& f, uint64_t seed) {
     std::printf("  fault %-22s %llu\n", kind.c_str(),
                 static_cast<unsigned long long>(n));
   }
+  PrintDecisions(r.decisions);
   if (!r.passed) std::printf("  failure: %s\n", r.failure.c_str());
   std::printf("trace hash %016llx\n",
               static_cast<unsigned long long>(r.trace_hash));
@@ -225,7 +282,7 @@ int Sweep(const Flags& f) {
           ? absl::StrCat(", determinism checked every ", every, " seed(s)")
                 .c_str()
           : "");
-  std::map<std::string, uint64_t> faults;
+  std::map<std::string, uint64_t> faults, decisions;
   std::vector<std::pair<uint64_t, std::string>> failures;
   uint64_t events = 0, ok = 0, failed = 0, unknown = 0, virtual_us = 0;
   uint64_t determinism_checked = 0, lin_unknown = 0;
@@ -241,6 +298,7 @@ int Sweep(const Flags& f) {
     virtual_us += r.virtual_time;
     lin_unknown += r.linearizability.rfind("unknown", 0) == 0;
     for (const auto& [k, n] : r.faults) faults[k] += n;
+    for (const auto& [k, n] : r.decisions) decisions[k] += n;
     if (!r.passed) failures.push_back({seed, r.failure});
     if (f.Has("verbose")) {
       std::printf("seed %llu %s hash %016llx events %llu%s%s\n",
@@ -291,6 +349,7 @@ int Sweep(const Flags& f) {
     std::printf("  determinism  %llu seeds run twice\n",
                 static_cast<unsigned long long>(determinism_checked));
   }
+  PrintDecisions(decisions);
   std::printf("  faults injected:\n");
   for (const auto& [kind, n] : faults) {
     std::printf("    %-24s %llu\n", kind.c_str(),

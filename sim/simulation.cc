@@ -77,6 +77,16 @@ Simulation::Simulation(const SimOptions& options)
     eo.readings_max_per_device =
         draw.Chance(0.5) ? static_cast<int64_t>(draw.Range(20, 200)) : 0;
     eo.small_buffer_share = draw.Chance(0.5) ? 0.34 : 0;
+    if (options.decisions != DecisionMode::kNone) {
+      DecisionWorldOptions d;
+      d.mode = options.decisions;
+      d.seed = options.seed;
+      d.edges = options.edges;
+      d.model_dir = options.model_dir;
+      d.broken_progress = options.broken_decision_progress;
+      decisions_ = std::make_unique<DecisionWorld>(d, &queue_, this);
+      eo.decisions = decisions_.get();
+    }
     edges_ = std::make_unique<EdgeWorld>(eo, &queue_, rng_.Split(), this);
   }
 }
@@ -430,6 +440,7 @@ SimResult Simulation::RunUnguarded() {
   for (auto& s : slots_) StartNode(*s);
   for (auto& c : clients_) StartClient(*c);
   if (edges_ != nullptr) edges_->Start();
+  if (decisions_ != nullptr) decisions_->Start();
   ScheduleChaos();
   while (!finished_ && violation_.empty() && queue_.RunOne()) {
     if (queue_.size() > kMaxPendingEvents) {
@@ -446,7 +457,8 @@ SimResult Simulation::RunUnguarded() {
       break;
     }
     if (fault_phase_) {
-      if (WorkloadDone() || queue_.now() >= options_.max_fault_time) {
+      if ((WorkloadDone() && (decisions_ == nullptr || decisions_->Done())) ||
+          queue_.now() >= options_.max_fault_time) {
         fault_phase_ = false;
         HealAll();
       }
@@ -485,6 +497,10 @@ SimResult Simulation::RunUnguarded() {
   if (violation_.empty()) CheckLists();
   if (violation_.empty() && edges_ != nullptr) {
     edges_->Check(Members().front());
+  }
+  if (violation_.empty() && decisions_ != nullptr) {
+    decisions_->Check(Members().front());
+    result_.decisions = decisions_->tally();
   }
   result_.passed = violation_.empty();
   result_.failure = violation_;

@@ -17,6 +17,7 @@
 
 #include "core/node.h"
 #include "core/prng.h"
+#include "sim/decision_world.h"
 #include "sim/edge_world.h"
 #include "sim/event_queue.h"
 #include "sim/kv_state_machine.h"
@@ -53,6 +54,11 @@ struct SimOptions {
   // readings, run commands and report twins through sessions on the
   // nodes, under their own faults; their checkers run at the end.
   int edges = 0;
+  // With edges: the DecisionMaker's scenario (sim/decision_world.h), its
+  // rules alone or the shipped model through a model rule (the file in
+  // model_dir); the fault phase lasts until its labelled faults are over.
+  DecisionMode decisions = DecisionMode::kNone;
+  std::string model_dir = "ai/model";
   // Without sql: each node's state machine pauses its apply now and then
   // (StateMachine::ApplyPaused, as a file swap does), for up to three
   // election timeouts; how often and how long follow from the seed.
@@ -91,6 +97,7 @@ struct SimOptions {
   bool broken_learners_in_quorum = false;         // learners count to commit
   bool broken_read_index_without_quorum = false;  // no heartbeat round
   bool broken_stale_append_acks = false;          // earlier terms' acks counted
+  bool broken_decision_progress = false;  // decisions ignore their progress
 };
 
 // The faults of one seed, drawn from it.
@@ -141,6 +148,8 @@ struct SimResult {
   uint64_t commit_index = 0;
   std::string linearizability;  // ok, ILLEGAL or unknown
   std::string plan;
+  // The DecisionMaker's scenario: its figures (DecisionWorld::tally).
+  std::map<std::string, uint64_t> decisions;
 };
 
 class Simulation final : public HubCluster {
@@ -258,6 +267,7 @@ class Simulation final : public HubCluster {
   std::unique_ptr<SimNetwork> network_;
   std::vector<std::unique_ptr<Slot>> slots_;  // slots_[id - 1]
   std::vector<std::unique_ptr<Client>> clients_;
+  std::unique_ptr<DecisionWorld> decisions_;  // Before edges_ (they use it).
   std::unique_ptr<EdgeWorld> edges_;
   uint64_t next_request_id_ = 1;
   Time next_edge_check_ = 0;
