@@ -176,6 +176,12 @@ void DecisionWorld::CountFigures(const std::vector<AuditRow>& decisions) {
       if (!acted[i]) ++tally_[absl::StrCat("faults ", e.kind, " left alone")];
       continue;
     }
+    if (!seen_[i]) {
+      // Lost on the way (a wiped edge, a full buffer, retention before the
+      // leader looked): no decision could see it.
+      ++tally_["faults the hub never held"];
+      continue;
+    }
     ++tally_["faults"];
     ++tally_[absl::StrCat("faults ", e.kind)];
     if (detected[i]) {

@@ -115,7 +115,7 @@ Episode DrawEpisode(const SensorKind& kind, double mean, core::Prng& rng) {
     if (e.sensor == "temperature") e.amplitude = uniform(96, 100);
     if (e.sensor == "flow") e.amplitude = uniform(5, 12);
     if (e.sensor == "pressure" || e.sensor == "vibration") {
-      e.amplitude = mean + uniform(4, 6) * kind.spread;
+      e.amplitude = mean + uniform(4.5, 6.5) * kind.spread;
     }
   } else if (e.kind == "drift") {
     length_ms = 2 * kRampMs + 40'000;
@@ -188,6 +188,7 @@ DecisionWorld::DecisionWorld(const DecisionWorldOptions& options,
       episodes_.push_back(std::move(e));
     }
   }
+  seen_.assign(episodes_.size(), false);
 }
 
 DecisionWorld::~DecisionWorld() = default;
@@ -230,6 +231,12 @@ sm::Command DecisionWorld::SetUpCommand(int step) const {
   const auto add = [&c](std::string sql) {
     c.statements.push_back(Statement{std::move(sql), {}, {}});
   };
+  add("CREATE TABLE IF NOT EXISTS sim_spreads(sensor TEXT PRIMARY KEY, "
+      "spread REAL NOT NULL)");
+  for (const SensorKind& k : kSensors) {
+    add(absl::StrFormat("INSERT OR REPLACE INTO sim_spreads VALUES ('%s', %g)",
+                        k.name, k.spread));
+  }
   add(kSituationsView);
   for (const char* action :
        {"cool", "throttle", "shutdown", "recalibrate", "inspect", "ping"}) {
@@ -238,8 +245,10 @@ sm::Command DecisionWorld::SetUpCommand(int step) const {
         "0)",
         action));
   }
-  add("INSERT OR REPLACE INTO ai_allow VALUES ('throttle', '*', 'level', 0, "
-      "1, 0)");
+  // Allowed only with a level in [0, 1]; not one of the model's
+  // candidates (no row for the command itself).
+  add("INSERT OR REPLACE INTO ai_allow VALUES ('set_level', '*', 'level', "
+      "0, 1, 0)");
   const auto rule = [&add](const char* name, const char* condition,
                            const char* command, const char* params) {
     add(absl::StrFormat(
@@ -252,7 +261,7 @@ sm::Command DecisionWorld::SetUpCommand(int step) const {
   rule("canary-reboot", "SELECT device FROM sim_situations WHERE abs(z) > 3",
        "reboot", "{}");
   rule("canary-range", "SELECT device, z FROM sim_situations WHERE abs(z) > 3",
-       "throttle", "{\"level\":\"$z\"}");
+       "set_level", "{\"level\":\"$z\"}");
   if (options_.mode == DecisionMode::kModel) {
     rule("advisor",
          "SELECT device, sensor, value, mean, z, rate, stuck, gap FROM "
@@ -299,6 +308,28 @@ void DecisionWorld::Turn() {
   queue_->After(options_.interval, 0xdec0, [this] { Turn(); });
   if (set_up_steps_ < 3) return;
   for (uint64_t n = 1; n <= hub_->nodes(); ++n) Evaluate(n);
+  for (uint64_t n = 1; n <= hub_->nodes(); ++n) {
+    if (hub_->LeaderReady(n)) MarkSeen(n);
+  }
+}
+
+void DecisionWorld::MarkSeen(uint64_t node) {
+  const int64_t now = Ms(queue_->now());
+  for (size_t i = 0; i < episodes_.size(); ++i) {
+    const Episode& e = episodes_[i];
+    if (seen_[i] || e.from_ms > now) continue;
+    const bool gap = e.kind == "gap";
+    absl::StatusOr<sm::QueryResult> r = hub_->Read(
+        node,
+        Statement{"SELECT EXISTS(SELECT 1 FROM edge_readings_by_device WHERE "
+                  "device = ?1 AND device_time_ms >= ?2 AND device_time_ms < "
+                  "?3)",
+                  {sm::Value::Text(e.device),
+                   sm::Value::Integer(gap ? e.to_ms : e.from_ms),
+                   sm::Value::Integer(gap ? e.to_ms + kGraceMs : e.to_ms)},
+                  {}});
+    seen_[i] = r.ok() && !r->rows.empty() && r->rows[0][0].integer == 1;
+  }
 }
 
 void DecisionWorld::Evaluate(uint64_t node) {
@@ -322,6 +353,7 @@ void DecisionWorld::Evaluate(uint64_t node) {
     if (!p.ok()) return;
     m.progress = m.evaluated = options_.broken_progress ? 0 : *p;
     m.have_progress = true;
+    ++tally_["decision makers started"];  // A leader took over, or retried.
   }
   const uint64_t covered = hub_->Applied(node);
   if (covered <= m.evaluated) return;

@@ -101,6 +101,9 @@ class DecisionWorld {
   sm::Command SetUpCommand(int step) const;
   void Turn();
   void Evaluate(uint64_t node);
+  // Marks the faults whose readings the hub at `node` holds (for a gap:
+  // the readings after it).
+  void MarkSeen(uint64_t node);
   void CheckEvaluations(const std::vector<AuditRow>& audit, uint64_t committed);
   void CountFigures(const std::vector<AuditRow>& audit);
 
@@ -131,6 +134,7 @@ class DecisionWorld {
   HubCluster* const hub_;
   std::vector<Signal> signals_;  // By edge - 1.
   std::vector<Episode> episodes_;
+  std::vector<bool> seen_;    // By episode: its readings reached the hub.
   std::string model_sha256_;  // kModel: the shipped model's.
   int set_up_steps_ = 0;      // The operator's commands committed so far.
   uint64_t set_up_tries_ = 0;

@@ -37,16 +37,23 @@ inline constexpr int64_t kProgressEveryMs = 10'000;
 // by the faults.
 inline constexpr int64_t kGraceMs = 35'000;
 
-// Each device's situation (ai/situation.h's columns) over its readings of
-// the last 30 s of device time, and the one before them (so that a gap
-// just ended shows in max_gap); `value` is the newest reading. A device
-// with fewer than 10 such readings is not judged yet.
+// Each device's situation (ai/situation.h's columns, in the training
+// corpus's terms) over its readings of the last 30 s of device time and
+// the one before them (so that a gap just ended shows in max_gap):
+// `value` is the newest reading, `mean` the mean of those more than 5 s
+// older, `z` how many of its sensor's spreads (sim_spreads) the newest
+// lies from that mean. A device with fewer than 10 such readings is not
+// judged yet.
 inline constexpr char kSituationsView[] =
     "CREATE VIEW IF NOT EXISTS sim_situations AS "
-    "SELECT device, sensor, newest_value AS value, ewma(value, 0.2) AS mean, "
-    "zscore(value) AS z, rate(value, device_time_ms) * 60000 AS rate, "
+    "SELECT device, w.sensor, newest_value AS value, "
+    "avg(CASE WHEN device_time_ms < newest - 5000 THEN value END) AS mean, "
+    "(newest_value - avg(CASE WHEN device_time_ms < newest - 5000 THEN value "
+    "END)) / s.spread AS z, "
+    "rate(value, device_time_ms) * 60000 AS rate, "
     "stuck(value, 0.001) AS stuck, max_gap(device_time_ms) / 1000 AS gap "
-    "FROM (SELECT device, sensor, value, device_time_ms, newest_value FROM "
+    "FROM (SELECT device, sensor, value, device_time_ms, newest, "
+    "newest_value FROM "
     "(SELECT device, sensor, value, device_time_ms, "
     "lead(device_time_ms) OVER w AS next, "
     "max(device_time_ms) OVER (PARTITION BY device) AS newest, "
@@ -55,8 +62,9 @@ inline constexpr char kSituationsView[] =
     "FROM edge_readings_by_device "
     "WINDOW w AS (PARTITION BY device ORDER BY device_time_ms)) "
     "WHERE coalesce(next, newest) >= newest - 30000 "
-    "ORDER BY device, sensor, device_time_ms) "
-    "GROUP BY device, sensor HAVING count(*) >= 10";
+    "ORDER BY device, sensor, device_time_ms) w "
+    "JOIN sim_spreads s ON s.sensor = w.sensor "
+    "GROUP BY device, w.sensor HAVING count(*) >= 10";
 
 // The runbook's action for a labelled fault of `sensor` (situations.py's
 // `expert` on the fault as drawn): "none" for duplicated uploads.

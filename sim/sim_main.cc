@@ -192,10 +192,14 @@ void PrintDecisions(const std::map<std::string, uint64_t>& d) {
     return b == 0 ? std::string("-")
                   : absl::StrFormat("%.1f%% (%d/%d)", 100.0 * a / b, a, b);
   };
-  std::printf("  decisions    %llu evaluations; precision %s, recall %s\n",
-              static_cast<unsigned long long>(n("evaluations")),
-              share(n("issued: the runbook's action"), n("issued")).c_str(),
-              share(n("faults acted on"), n("faults")).c_str());
+  std::printf(
+      "  decisions    %llu evaluations by %llu decision makers (each a "
+      "leader starting or retrying from the replicated progress); "
+      "precision %s, recall %s\n",
+      static_cast<unsigned long long>(n("evaluations")),
+      static_cast<unsigned long long>(n("decision makers started")),
+      share(n("issued: the runbook's action"), n("issued")).c_str(),
+      share(n("faults acted on"), n("faults")).c_str());
   for (const char* kind : {"spike", "drift", "stuck", "gap"}) {
     const std::string k = absl::StrCat("faults ", kind);
     std::printf("    %-8s recall %s\n", kind,
@@ -208,6 +212,10 @@ void PrintDecisions(const std::map<std::string, uint64_t>& d) {
       static_cast<unsigned long long>(
           n("issued: another action during a fault")),
       static_cast<unsigned long long>(n("issued: no fault")));
+  std::printf(
+      "    faults whose readings the hub never held (not counted): "
+      "%llu\n",
+      static_cast<unsigned long long>(n("faults the hub never held")));
   std::printf(
       "    duplicated uploads left alone %s; disallowed proposals blocked "
       "%s\n",
