@@ -204,6 +204,7 @@ absl::Status RaftServer::Init() {
     std::fprintf(stderr, "raftsql: log store failed, node stopped: %s\n",
                  std::string(s.message()).c_str());
     failed_ = true;
+    if (options_.on_fatal) options_.on_fatal(s);
   };
   // Files from an earlier run (a database behind its log, a received image
   // that does not restore) are an error to report, not a crash.

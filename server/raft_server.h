@@ -40,6 +40,7 @@
 #include "core/node.h"
 #include "net/grpc_transport.h"
 #include "server/divergence_monitor.h"
+#include "server/exit_codes.h"
 #include "server/payloads.h"
 #include "server/worker_pool.h"
 #include "sm/sqlite_state_machine.h"
@@ -77,6 +78,11 @@ struct EdgeOptions {
 
 struct ServerOptions {
   uint64_t id = 0;
+  // Called on the Raft loop once the log store failed (a write or fsync
+  // that did not complete): the node has stopped and serves nothing more.
+  // The binary exits here (kExitLogStoreFailed); unset (tests), the node
+  // stays stopped in its process.
+  std::function<void(const absl::Status&)> on_fatal;
   std::string listen;  // host:port for clients (and peers, without the next)
   // host:port for peers only (PeerService), so that it can be firewalled
   // apart; empty: peers use `listen`. --peers and AddNode name peer

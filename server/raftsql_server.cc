@@ -320,6 +320,16 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  o.on_fatal = [](const absl::Status&) {
+    // Nothing more may be acknowledged, and nothing flushed could be
+    // trusted: exit at once (the reason is on stderr already).
+    std::fprintf(stderr,
+                 "raftsql: exiting (%d) so that a supervisor "
+                 "restarts the node from what is durable\n",
+                 raftsql::server::kExitLogStoreFailed);
+    std::fflush(stderr);
+    std::_Exit(raftsql::server::kExitLogStoreFailed);
+  };
   auto node = raftsql::server::RaftServer::Open(o);
   if (!node.ok()) {
     std::fprintf(stderr, "raftsql: %s\n", node.status().ToString().c_str());

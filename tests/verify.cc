@@ -531,14 +531,16 @@ void DumpLogs(LocalCluster& c, int nodes) {
 }
 
 int Main(int argc, char** argv) {
-  std::string scenario, server, dir, agent;
+  std::string scenario, server, dir, agent, shim;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--scenario=", 0) == 0) scenario = a.substr(11);
     if (a.rfind("--server=", 0) == 0) server = a.substr(9);
     if (a.rfind("--dir=", 0) == 0) dir = a.substr(6);
     if (a.rfind("--agent=", 0) == 0) agent = a.substr(8);
+    if (a.rfind("--fail_fsync=", 0) == 0) shim = a.substr(13);
   }
+  if (shim.empty()) shim = tools::FindBinary(argv[0], "tests/libfail_fsync.so");
   if (agent.empty()) agent = tools::FindBinary(argv[0], "edge/agent");
   if (server.empty())
     server = tools::FindBinary(argv[0], "server/raftsql_server");
@@ -604,6 +606,8 @@ int Main(int argc, char** argv) {
       Divergence(cluster);
     } else if (scenario == "outcome_unknown") {
       OutcomeUnknown(cluster);
+    } else if (scenario == "fsync_failure") {
+      FsyncFailure(cluster, shim, dir);
     } else if (scenario == "forwarded_across_election") {
       ForwardedAcrossElection(cluster);
     } else if (scenario == "grow") {
@@ -618,7 +622,8 @@ int Main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: verify --scenario=full|restart_single_node|"
                    "prepare_commit_kill|no_leader|membership|hostile|peer_port|"
-                   "divergence|outcome_unknown|forwarded_across_election|grow|"
+                   "divergence|outcome_unknown|fsync_failure|"
+                   "forwarded_across_election|grow|"
                    "vacuum|edges|decisions "
                    "[--server=PATH] "
                    "[--dir=DIR]\n");

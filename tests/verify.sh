@@ -20,11 +20,12 @@ if [ -n "${TEST_SRCDIR:-}" ]; then
   dir="$(mktemp -d "${TEST_TMPDIR:-/tmp}/verify-$scenario-XXXXXX")"
 else
   repo="$(cd "$(dirname "$0")/.." && pwd)"
-  (cd "$repo" && ./bazelw build //tests:verify //server:raftsql_server //edge:agent >&2)
+  (cd "$repo" && ./bazelw build //tests:verify //tests:libfail_fsync.so \
+    //server:raftsql_server //edge:agent >&2)
   root="$repo/bazel-bin"
   dir="$(mktemp -d "/tmp/raftsql-verify-$scenario-XXXXXX")"
 fi
 
 exec "$root/tests/verify" --scenario="$scenario" \
   --server="$root/server/raftsql_server" --agent="$root/edge/agent" \
-  --dir="$dir"
+  --fail_fsync="$root/tests/libfail_fsync.so" --dir="$dir"

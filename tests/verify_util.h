@@ -56,6 +56,8 @@ void PeerPort(LocalCluster& c);
 void Divergence(LocalCluster& c);
 // Scenario outcome_unknown (verify_outcome.cc).
 void OutcomeUnknown(LocalCluster& c);
+void FsyncFailure(LocalCluster& c, const std::string& shim,
+                  const std::string& dir);
 // Scenario forwarded_across_election (verify_outcome.cc).
 void ForwardedAcrossElection(LocalCluster& c);
 // Scenario vacuum (verify_vacuum.cc).

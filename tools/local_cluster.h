@@ -43,6 +43,9 @@ class LocalCluster {
   int size() const { return static_cast<int>(pids_.size()) - 1; }
   // SIGTERM (graceful, waits for exit) or SIGKILL.
   void StopNode(int id, int signal);
+  // Node `id` exited by itself and the caller reaped it (WaitExit): its
+  // PID is no longer the cluster's to stop.
+  void ForgetNode(int id) { pids_[id] = -1; }
   bool Running(int id) const { return pids_[id] > 0; }
   pid_t Pid(int id) const { return pids_[id]; }
   const std::string& Endpoint(int id) const { return endpoints_[id]; }
