@@ -1,6 +1,7 @@
 #include "sim/linearizability.h"
 
 #include <algorithm>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/check.h"
@@ -153,10 +154,39 @@ const char* CheckResultName(CheckResult r) {
   return "?";
 }
 
+std::vector<RegisterOp> Prune(const std::vector<RegisterOp>& ops) {
+  // When a value is first seen returned by a read (writes write distinct
+  // values).
+  std::unordered_map<int64_t, uint64_t> first_seen;
+  for (const RegisterOp& op : ops) {
+    if (op.is_write || op.ret == kNeverReturned) continue;
+    auto [it, fresh] = first_seen.emplace(op.value, op.ret);
+    if (!fresh) it->second = std::min(it->second, op.ret);
+  }
+  std::vector<RegisterOp> kept;
+  kept.reserve(ops.size());
+  for (RegisterOp op : ops) {
+    if (op.ret == kNeverReturned) {
+      // A read with no answer constrains nothing.
+      if (!op.is_write) continue;
+      auto it = first_seen.find(op.value);
+      // Nobody saw the value: "never took effect" is always a valid
+      // linearization of the write, so leave it out.
+      if (it == first_seen.end()) continue;
+      // Somebody did: it took effect before the first read that saw it
+      // returned.
+      op.ret = std::max(op.call, it->second);
+    }
+    kept.push_back(op);
+  }
+  return kept;
+}
+
 CheckResult CheckRegister(const std::vector<RegisterOp>& ops,
                           uint64_t max_steps) {
-  if (ops.empty()) return CheckResult::kOk;
-  Search search(ops);
+  const std::vector<RegisterOp> pruned = Prune(ops);
+  if (pruned.empty()) return CheckResult::kOk;
+  Search search(pruned);
   return search.Run(max_steps);
 }
 

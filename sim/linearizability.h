@@ -30,8 +30,12 @@ struct RegisterOp {
 enum class CheckResult { kOk, kIllegal, kUnknown };
 const char* CheckResultName(CheckResult r);
 
-// Checks one register (initial value 0). `max_steps` bounds the search;
-// beyond it the answer is kUnknown.
+// Checks one register (initial value 0), whose writes write distinct
+// values. `max_steps` bounds the search; beyond it the answer is kUnknown.
+// Operations with no outcome are pruned first, which decides nothing
+// differently: a read with no answer goes; so does a write nobody read
+// (it may never have taken effect); a write somebody read took effect
+// before the first read that saw it returned, so that is its return.
 CheckResult CheckRegister(const std::vector<RegisterOp>& ops,
                           uint64_t max_steps);
 

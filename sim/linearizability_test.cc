@@ -56,6 +56,34 @@ TEST(Linearizability, TimedOutWriteMayTakeEffectLateOrNever) {
             CheckResult::kIllegal);
 }
 
+TEST(Linearizability, ATimedOutWriteTookEffectBeforeItsFirstReaderReturned) {
+  // Read at [3, 4] saw 5, so the write took effect by 4; the read at
+  // [5, 6] of the older value 1 is then stale.
+  EXPECT_EQ(
+      CheckRegister(
+          {W(1, 0, 1), W(5, 2, kNeverReturned), R(5, 3, 4), R(1, 5, 6)}, 1000),
+      CheckResult::kIllegal);
+  EXPECT_EQ(
+      CheckRegister(
+          {W(1, 0, 1), W(5, 2, kNeverReturned), R(1, 3, 4), R(5, 5, 6)}, 1000),
+      CheckResult::kOk);
+}
+
+TEST(Linearizability, OutcomeUnknownOperationsNobodySawDecideQuickly) {
+  // 40 timed-out writes nobody read and 40 unanswered reads: left out, the
+  // history is three operations long and decided in a few steps (kept,
+  // the search ran out of its 10 steps).
+  std::vector<RegisterOp> ops = {W(1, 0, 1), R(1, 200, 201)};
+  for (int i = 0; i < 40; ++i) {
+    ops.push_back(W(100 + i, 2, kNeverReturned));
+    ops.push_back(R(0, 3, kNeverReturned));
+  }
+  ops.push_back(R(2, 300, 301));  // Never written.
+  EXPECT_EQ(CheckRegister(ops, 10), CheckResult::kIllegal);
+  ops.pop_back();
+  EXPECT_EQ(CheckRegister(ops, 10), CheckResult::kOk);
+}
+
 TEST(Linearizability, OperationsThatTouchAreConcurrent) {
   EXPECT_EQ(CheckRegister({W(1, 0, 5), R(0, 5, 6)}, 1000), CheckResult::kOk);
 }
