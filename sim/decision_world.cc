@@ -400,6 +400,8 @@ void DecisionWorld::Evaluate(uint64_t node) {
                Maker& m = makers_[node];
                if (m.incarnation != incarnation) return;
                m.writing = false;
+               ++tally_[Committed(r) ? "evaluations committed"
+                                     : "evaluations not committed"];
                if (!Committed(r)) {
                  // Not leading any more, or another leader advanced the
                  // progress: start over from the replicated progress.

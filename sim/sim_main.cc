@@ -193,13 +193,16 @@ void PrintDecisions(const std::map<std::string, uint64_t>& d) {
                   : absl::StrFormat("%.1f%% (%d/%d)", 100.0 * a / b, a, b);
   };
   std::printf(
-      "  decisions    %llu evaluations by %llu decision makers (each a "
-      "leader starting or retrying from the replicated progress); "
-      "precision %s, recall %s\n",
-      static_cast<unsigned long long>(n("evaluations")),
-      static_cast<unsigned long long>(n("decision makers started")),
+      "  decisions    precision %s, recall %s\n"
+      "    %llu evaluations; %llu written through Raft, %llu not; a node "
+      "took over deciding %llu times (a new leader, or one starting over "
+      "from the replicated progress after a failed write)\n",
       share(n("issued: the runbook's action"), n("issued")).c_str(),
-      share(n("faults acted on"), n("faults")).c_str());
+      share(n("faults acted on"), n("faults")).c_str(),
+      static_cast<unsigned long long>(n("evaluations")),
+      static_cast<unsigned long long>(n("evaluations committed")),
+      static_cast<unsigned long long>(n("evaluations not committed")),
+      static_cast<unsigned long long>(n("decision makers started")));
   for (const char* kind : {"spike", "drift", "stuck", "gap"}) {
     const std::string k = absl::StrCat("faults ", kind);
     std::printf("    %-8s recall %s\n", kind,
