@@ -64,6 +64,8 @@ Raft::Raft(const Config& config)
       unsafe_read_index_without_quorum_(
           config.unsafe_read_index_without_quorum),
       unsafe_stale_append_acks_(config.unsafe_stale_append_acks),
+      unsafe_vote_without_log_check_(config.unsafe_vote_without_log_check),
+      unsafe_heartbeat_full_commit_(config.unsafe_heartbeat_full_commit),
       pre_vote_(config.pre_vote),
       log_(config.storage, config.max_committed_size_per_ready),
       tracker_(config.max_inflight_msgs),

@@ -83,6 +83,12 @@ struct Config {
   // ... or count an append acknowledgement from an earlier term (a
   // response to what this node sent when it led before).
   bool unsafe_stale_append_acks = false;
+  // ... or grant votes without the election restriction (§5.4.1: the
+  // candidate's log at least as up to date as ours).
+  bool unsafe_vote_without_log_check = false;
+  // ... or tell a follower in heartbeats to commit up to the leader's
+  // commit index, not only as far as it is known to match.
+  bool unsafe_heartbeat_full_commit = false;
   // Thesis §9.6: a candidate first checks it could win before bumping terms.
   bool pre_vote = true;
   // Seeds the randomized election timeout; the only source of randomness.
@@ -251,6 +257,8 @@ class Raft {
   const bool unsafe_learners_in_quorum_;
   const bool unsafe_read_index_without_quorum_;
   const bool unsafe_stale_append_acks_;
+  const bool unsafe_vote_without_log_check_;
+  const bool unsafe_heartbeat_full_commit_;
   const bool pre_vote_;
 
   uint64_t term_ = 0;

@@ -154,7 +154,8 @@ void Raft::HandleVoteRequest(const Message& m) {
   resp.to = m.from;
   // Raft §5.4.1 election restriction: only vote for a candidate whose log is
   // at least as up-to-date as ours.
-  if (can_vote && log_.IsUpToDate(m.index, m.log_term)) {
+  if (can_vote && (unsafe_vote_without_log_check_ ||
+                   log_.IsUpToDate(m.index, m.log_term))) {
     resp.term = m.term;
     if (m.type == MessageType::kVote) {
       election_elapsed_ = 0;

@@ -510,7 +510,9 @@ void Raft::SendHeartbeat(uint64_t to, const std::string& ctx) {
   m.type = MessageType::kHeartbeat;
   m.to = to;
   // Never tell a follower to commit beyond what it is known to hold.
-  m.commit = std::min(pr->match, log_.committed());
+  m.commit = unsafe_heartbeat_full_commit_
+                 ? log_.committed()
+                 : std::min(pr->match, log_.committed());
   m.context = ctx;
   Send(std::move(m));
 }

@@ -7,7 +7,8 @@
 //        --broken=fsync|send-before-persist|stale-reads|split-transfers|
 //                 edge-fsync|commit-earlier-terms|learners-in-quorum|
 //                 read-index-without-quorum|stale-append-acks|
-//                 decision-progress
+//                 decision-progress|vote-without-log-check|
+//                 heartbeat-full-commit
 //        --sql (the workload as SQL on the real SQLite state machine)
 //        --edges=N (simulated edge devices and their checkers; implies --sql)
 //        --decisions=rules|model [--model-dir=ai/model] (the DecisionMaker's
@@ -124,7 +125,8 @@ void Usage() {
       "  --broken=fsync|send-before-persist|stale-reads|split-transfers|\n"
       "           edge-fsync|commit-earlier-terms|learners-in-quorum|\n"
       "           read-index-without-quorum|stale-append-acks|\n"
-      "           decision-progress\n"
+      "           decision-progress|vote-without-log-check|\n"
+      "           heartbeat-full-commit\n"
       "                          break a component on purpose (the checkers\n"
       "                          must catch it)\n");
 }
@@ -155,6 +157,8 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
   o.broken_read_index_without_quorum = broken == "read-index-without-quorum";
   o.broken_stale_append_acks = broken == "stale-append-acks";
   o.broken_decision_progress = broken == "decision-progress";
+  o.broken_vote_without_log_check = broken == "vote-without-log-check";
+  o.broken_heartbeat_full_commit = broken == "heartbeat-full-commit";
   if (o.broken_decision_progress && f.Str("decisions").empty()) {
     o.decisions = DecisionMode::kRules;
   }

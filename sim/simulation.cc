@@ -163,6 +163,8 @@ void Simulation::StartNode(Slot& s) {
   o.unsafe_send_before_persist = options_.broken_send_before_persist;
   o.raft.unsafe_commit_earlier_terms = options_.broken_commit_earlier_terms;
   o.raft.unsafe_learners_in_quorum = options_.broken_learners_in_quorum;
+  o.raft.unsafe_vote_without_log_check = options_.broken_vote_without_log_check;
+  o.raft.unsafe_heartbeat_full_commit = options_.broken_heartbeat_full_commit;
   o.raft.unsafe_read_index_without_quorum =
       options_.broken_read_index_without_quorum;
   o.raft.unsafe_stale_append_acks = options_.broken_stale_append_acks;

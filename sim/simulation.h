@@ -98,6 +98,8 @@ struct SimOptions {
   bool broken_read_index_without_quorum = false;  // no heartbeat round
   bool broken_stale_append_acks = false;          // earlier terms' acks counted
   bool broken_decision_progress = false;  // decisions ignore their progress
+  bool broken_vote_without_log_check = false;  // no election restriction
+  bool broken_heartbeat_full_commit = false;   // commit beyond the match
 };
 
 // The faults of one seed, drawn from it.

@@ -260,6 +260,25 @@ TEST(SimulationCatches, LeaderThatAnswersReadIndexWithoutAQuorum) {
   EXPECT_EQ(failure.rfind("linearizability:", 0), 0u) << failure;
 }
 
+TEST(SimulationCatches, VotesGrantedWithoutTheElectionRestriction) {
+  // 263 of the first 300 default seeds: 233 by a follower acknowledging
+  // entries it never received (its log was overwritten by a leader that
+  // lacked them), 25 by the state machines' agreement, 5 by commit safety.
+  SimOptions o;
+  o.broken_vote_without_log_check = true;
+  const std::string failure = FirstFailure(o, 5);
+  EXPECT_NE(failure, "");
+  EXPECT_EQ(failure.rfind("invariant:", 0), std::string::npos) << failure;
+}
+
+TEST(SimulationCatches, HeartbeatsThatCommitBeyondWhatTheFollowerMatches) {
+  // 152 of the first 300 default seeds, all by commit safety.
+  SimOptions o;
+  o.broken_heartbeat_full_commit = true;
+  const std::string failure = FirstFailure(o, 10);
+  EXPECT_EQ(failure.rfind("commit safety:", 0), 0u) << failure;
+}
+
 TEST(SimulationCatches, EdgeDiskThatAcknowledgesSyncWithoutPersisting) {
   SimOptions o = Small(0);
   o.sql = true;
