@@ -279,6 +279,9 @@ void Node::Pump() {
     // A real write carries the latest commit index along.
     write.hard_state = raw_.raft().GetHardState();
   }
+  if (options_.unsafe_forget_vote && write.hard_state.has_value()) {
+    write.hard_state->vote = kNone;
+  }
   ApplyDurableCommitted(&rd, write.entries);
   persisting_ = true;
   std::weak_ptr<bool> alive = alive_;

@@ -48,6 +48,9 @@ struct NodeOptions {
   // Fault injection for the simulator's self-tests: break rule 1 of the
   // contract by sending messages before their Ready is durable.
   bool unsafe_send_before_persist = false;
+  // ... or persist the hard state without its vote (a restarted node may
+  // vote twice in one term).
+  bool unsafe_forget_vote = false;
   // Raft thesis §10.2.1: the leader sends AppendEntries (and heartbeats and
   // snapshot chunks, which promise nothing about its own disk) while it
   // writes the same entries to its own log. Requires a log store whose

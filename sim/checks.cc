@@ -195,6 +195,21 @@ void Simulation::CheckVote(const core::Message& m) {
         absl::StrFormat("vote safety: n%d voted for n%d and for n%d in term %d",
                         m.from, it->second, m.to, m.term));
   }
+  if (fault_phase_ && plan_.crash_after_vote_probability > 0 &&
+      crashes_after_votes_ < kMaxCrashesAfterVotes &&
+      vote_crash_rng_.Chance(plan_.crash_after_vote_probability)) {
+    ++crashes_after_votes_;
+    // After this event (the vote is on its way); back before the election
+    // is over.
+    Slot* s = slots_[m.from - 1].get();
+    const uint64_t incarnation = s->incarnation;
+    queue_.After(1, 0xc4a7, [this, s, incarnation] {
+      if (!s->up || s->incarnation != incarnation) return;
+      ++result_.faults["crash after a vote"];
+      CrashNode(*s, "right after voting");
+      RestartLater(*s, kMillisecond * vote_crash_rng_.Range(20, 150), 0xc4a8);
+    });
+  }
 }
 
 void Simulation::CheckLists() {

@@ -51,6 +51,7 @@ FaultPlan DrawFaultPlan(uint64_t seed, int nodes, double intensity) {
   // Drawn last: the draws above, and so every older seed's plan, stay.
   if (on(0.5)) plan.crash_mid_swap_probability = 0.3;
   if (on(0.3)) plan.isolate_leader_weight = static_cast<int>(p.Range(1, 3));
+  if (on(0.3)) plan.crash_after_vote_probability = level(0.3);
   return plan;
 }
 
@@ -77,6 +78,10 @@ std::string FaultPlan::Describe() const {
   if (crash_mid_swap_probability > 0) {
     parts.push_back(absl::StrFormat("crash-mid-swap=%.0f%%",
                                     crash_mid_swap_probability * 100));
+  }
+  if (crash_after_vote_probability > 0) {
+    parts.push_back(absl::StrFormat("crash-after-vote=%.0f%%",
+                                    crash_after_vote_probability * 100));
   }
   if (disk.fsync_failure_probability > 0) {
     parts.push_back(absl::StrFormat("fsync-fail=%.2f%%",

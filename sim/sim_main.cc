@@ -8,7 +8,7 @@
 //                 edge-fsync|commit-earlier-terms|learners-in-quorum|
 //                 read-index-without-quorum|stale-append-acks|
 //                 decision-progress|vote-without-log-check|
-//                 heartbeat-full-commit
+//                 heartbeat-full-commit|forget-vote
 //        --sql (the workload as SQL on the real SQLite state machine)
 //        --edges=N (simulated edge devices and their checkers; implies --sql)
 //        --decisions=rules|model [--model-dir=ai/model] (the DecisionMaker's
@@ -126,7 +126,7 @@ void Usage() {
       "           edge-fsync|commit-earlier-terms|learners-in-quorum|\n"
       "           read-index-without-quorum|stale-append-acks|\n"
       "           decision-progress|vote-without-log-check|\n"
-      "           heartbeat-full-commit\n"
+      "           heartbeat-full-commit|forget-vote\n"
       "                          break a component on purpose (the checkers\n"
       "                          must catch it)\n");
 }
@@ -159,6 +159,7 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
   o.broken_decision_progress = broken == "decision-progress";
   o.broken_vote_without_log_check = broken == "vote-without-log-check";
   o.broken_heartbeat_full_commit = broken == "heartbeat-full-commit";
+  o.broken_forget_vote = broken == "forget-vote";
   if (o.broken_decision_progress && f.Str("decisions").empty()) {
     o.decisions = DecisionMode::kRules;
   }

@@ -63,6 +63,7 @@ Simulation::Simulation(const SimOptions& options)
       std::max(plan_.crash_mid_write_probability,
                options.min_crash_mid_write_probability);
   result_.seed = options.seed;
+  vote_crash_rng_ = core::Prng(options.seed * 0xc4a5 + 11);
   result_.plan = plan_.Describe();
   if (options.edges > 0) {
     CHECK(options.sql);
@@ -165,6 +166,7 @@ void Simulation::StartNode(Slot& s) {
   o.raft.unsafe_learners_in_quorum = options_.broken_learners_in_quorum;
   o.raft.unsafe_vote_without_log_check = options_.broken_vote_without_log_check;
   o.raft.unsafe_heartbeat_full_commit = options_.broken_heartbeat_full_commit;
+  o.unsafe_forget_vote = options_.broken_forget_vote;
   o.raft.unsafe_read_index_without_quorum =
       options_.broken_read_index_without_quorum;
   o.raft.unsafe_stale_append_acks = options_.broken_stale_append_acks;

@@ -100,6 +100,7 @@ struct SimOptions {
   bool broken_decision_progress = false;  // decisions ignore their progress
   bool broken_vote_without_log_check = false;  // no election restriction
   bool broken_heartbeat_full_commit = false;   // commit beyond the match
+  bool broken_forget_vote = false;             // vote not persisted
 };
 
 // The faults of one seed, drawn from it.
@@ -130,6 +131,10 @@ struct FaultPlan {
   // Chance per rename of a received snapshot image's file swap (files on
   // the simulated disk) that the node crashes instead.
   double crash_mid_swap_probability = 0;
+  // Chance per vote a node grants that it crashes right after and restarts
+  // within the election timeout, while the election it voted in goes on
+  // (a vote that did not survive the restart then shows).
+  double crash_after_vote_probability = 0;
 
   std::string Describe() const;
 };
@@ -192,6 +197,13 @@ class Simulation final : public HubCluster {
   // Vote safety, across restarts: a node grants its vote in a term to one
   // candidate only.
   void CheckVote(const core::Message& m);
+  // At most this many crashes right after a vote per run: enough to catch
+  // a vote that does not survive a restart, few enough to leave the
+  // cluster available.
+  static constexpr int kMaxCrashesAfterVotes = 8;
+  int crashes_after_votes_ = 0;
+  // Their own draws, so that a plan without them runs as it always did.
+  core::Prng vote_crash_rng_{0};
   // Whether more than half of `voters` hold `index` at `term` (`self` by
   // its Raft log); appends those that do not to `*lacking`.
   bool MajorityHolds(const std::set<uint64_t>& voters, uint64_t self,

@@ -73,7 +73,9 @@ TEST(Simulation, SqlWorkloadOnTheRealStateMachinePasses) {
     const SimResult r = Simulation(o).Run();
     EXPECT_TRUE(r.passed) << "seed " << seed << ": " << r.failure;
     EXPECT_EQ(r.linearizability, "ok");
-    EXPECT_GT(r.ops_ok, 300u);
+    // Most of them succeed: 485 in seed 1, 291 in seed 2, whose plan
+    // crashes voters right after they vote (8 elections disturbed).
+    EXPECT_GT(r.ops_ok, 250u);
   }
 }
 
@@ -277,6 +279,16 @@ TEST(SimulationCatches, HeartbeatsThatCommitBeyondWhatTheFollowerMatches) {
   o.broken_heartbeat_full_commit = true;
   const std::string failure = FirstFailure(o, 10);
   EXPECT_EQ(failure.rfind("commit safety:", 0), 0u) << failure;
+}
+
+TEST(SimulationCatches, VotesThatDoNotSurviveARestart) {
+  // 10 of the first 300 default seeds, in seeds whose plan crashes nodes
+  // right after they vote (at most 8 times a run); 3 of 100 before that
+  // fault.
+  SimOptions o;
+  o.broken_forget_vote = true;
+  const std::string failure = FirstFailure(o, 25);  // Seed 22.
+  EXPECT_EQ(failure.rfind("vote safety:", 0), 0u) << failure;
 }
 
 TEST(SimulationCatches, EdgeDiskThatAcknowledgesSyncWithoutPersisting) {
