@@ -33,6 +33,9 @@ TEST(DecisionWorld, RulesDecideAcrossFaultsAndBlockEveryDisallowedProposal) {
     const SimResult r = Simulation(Decisions(seed, DecisionMode::kRules)).Run();
     ASSERT_TRUE(r.passed) << "seed " << seed << ": " << r.failure;
     EXPECT_GT(r.faults.count("edge: upload duplicated"), 0u) << seed;
+    // Across failovers: more than one leader took over deciding.
+    EXPECT_GT(Count(r, "decision makers started"), 1u) << seed;
+    EXPECT_GT(Count(r, "evaluations committed"), 0u) << seed;
     EXPECT_EQ(Count(r, "canary blocked"), Count(r, "canary triggers"));
     canaries += Count(r, "canary triggers");
     acted += Count(r, "faults acted on");
