@@ -60,13 +60,8 @@ void FsyncFailure(LocalCluster& c, const std::string& shim,
   // Its disk healthy again, it comes back and catches up.
   Check(c.StartNode(leader).ok(), "restart");
   WaitConverged(c, 3, MaxApplied(c, 3));
-  int64_t rows = -1;
-  for (int node = 1; node <= 3; ++node) {
-    net::Client one = Pinned(c, node);
-    const int64_t n = Count(one, "SELECT count(*) FROM t", false);
-    Check(rows < 0 || n == rows, "the nodes disagree after the restart");
-    rows = n;
-  }
+  const int64_t rows =
+      CountOnEveryNode(c, 3, "SELECT count(*) FROM t", "after the restart");
   Check(rows == 2 || rows == 3, absl::StrCat(rows, " rows"));
   net::Client any = Pinned(c, next);
   Check(Count(any, "SELECT count(*) FROM t WHERE v = 2", false) <= 1,

@@ -48,13 +48,8 @@ void OutcomeUnknown(LocalCluster& c) {
   Check(c.StartNode(leader).ok(), "restart");
   WaitLeader(c);
   WaitConverged(c, 3, MaxApplied(c, 3));
-  int64_t rows = -1;
-  for (int node = 1; node <= 3; ++node) {
-    net::Client one = Pinned(c, node);
-    const int64_t n = Count(one, "SELECT count(*) FROM t", false);
-    Check(rows < 0 || n == rows, "the nodes disagree about the write");
-    rows = n;
-  }
+  const int64_t rows =
+      CountOnEveryNode(c, 3, "SELECT count(*) FROM t", "about the write");
   Log(absl::StrCat("after the restart every node holds ", rows,
                    " row(s): the write applied everywhere or nowhere"));
 }

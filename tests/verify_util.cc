@@ -52,6 +52,18 @@ int64_t Count(net::Client& client, const std::string& sql, bool lin) {
   return r.rows(0).values(0).integer();
 }
 
+int64_t CountOnEveryNode(LocalCluster& c, int nodes, const std::string& sql,
+                         const std::string& when) {
+  int64_t agreed = -1;
+  for (int node = 1; node <= nodes; ++node) {
+    net::Client one = Pinned(c, node);
+    const int64_t n = Count(one, sql, false);
+    Check(agreed < 0 || n == agreed, "the nodes disagree " + when);
+    agreed = n;
+  }
+  return agreed;
+}
+
 // Waits until every running node applied the same index (at least `min`)
 // and reports the same divergence hash.
 void WaitConverged(LocalCluster& c, int nodes, uint64_t min, int timeout_ms) {

@@ -39,6 +39,10 @@ v1::QueryRequest Read(const std::string& sql, bool linearizable);
 // A client that talks to one node only (so followers must forward).
 net::Client Pinned(LocalCluster& c, int id);
 int64_t Count(net::Client& client, const std::string& sql, bool lin);
+// The single value `sql` counts on each of nodes 1..nodes, read locally;
+// fails (saying `when`) unless they all agree.
+int64_t CountOnEveryNode(LocalCluster& c, int nodes, const std::string& sql,
+                         const std::string& when);
 // Waits until every running node applied the same index (at least `min`)
 // and reports the same divergence hash.
 void WaitConverged(LocalCluster& c, int nodes, uint64_t min,
