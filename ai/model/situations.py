@@ -88,6 +88,10 @@ def situation(rng):
     kind = rng.random()
     value, rate, stuck, gap = mean + rng.gauss(0, spread), rng.gauss(0, 0.5), \
         False, rng.randrange(1, 10)
+    if rng.random() < 0.2:
+        # A short dropout (an edge restarting, a buffer that dropped some
+        # readings): well below the runbook's minute, not a fault.
+        gap = rng.randrange(10, 60)
     if kind < 0.15:  # A spike.
         value = mean + rng.uniform(2, 7) * spread
         rate = rng.uniform(-1, 4)
@@ -95,16 +99,24 @@ def situation(rng):
         mean = nominal + rng.choice([-1, 1]) * rng.uniform(1, 4) * spread
         value = mean + rng.gauss(0, spread * 0.5)
         rate = rng.gauss(0, 0.8)
-    elif kind < 0.40:  # A trend.
+    elif kind < 0.40:  # A trend, some fast; some back towards the mean.
         rate = rng.uniform(-4, 4)
-        value = mean + rng.uniform(0, 5) * spread * (1 if rate > 0 else -1)
+        if rng.random() < 0.3:
+            rate *= rng.uniform(3, 20)
+        side = 1 if rate > 0 else -1
+        if rng.random() < 0.3:
+            side = -side
+        value = mean + rng.uniform(0, 5) * spread * side
     elif kind < 0.48:  # Stuck.
         stuck, rate = True, 0.0
-    elif kind < 0.56:  # A gap.
-        gap = rng.randrange(30, 600)
+    elif kind < 0.56:  # A gap, half of them near the runbook's minute.
+        gap = rng.randrange(45, 120) if rng.random() < 0.5 else \
+            rng.randrange(120, 600)
     if sensor == "temperature" and rng.random() < 0.3:
         value = rng.uniform(75, 100)  # Near the alarms.
         rate = rng.uniform(-1, 4)
+        if rng.random() < 0.3:
+            rate *= rng.uniform(3, 20)
     z = (value - mean) / spread
     return {
         "device": "%s-%d" % (rng.choice(KINDS), rng.randrange(1, 100)),
