@@ -10,6 +10,15 @@
 
 namespace raftsql::core {
 
+// SplitMix64: advances `x` and returns a well-mixed 64-bit value of it
+// (also a hash of a counter, as the simulator's signals use it).
+inline uint64_t SplitMix64(uint64_t& x) {
+  uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
 class Prng {
  public:
   explicit Prng(uint64_t seed) {
@@ -55,12 +64,6 @@ class Prng {
   Prng Split() { return Prng(Next() ^ 0x9e3779b97f4a7c15ull); }
 
  private:
-  static uint64_t SplitMix64(uint64_t& x) {
-    uint64_t z = (x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
   static uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
   uint64_t state_[4];

@@ -22,19 +22,13 @@ using sm::Statement;
 constexpr int64_t kWarmUpMs = 15'000;
 constexpr int64_t kRampMs = 40'000;  // A drift's way up, and down.
 
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 // About N(0, 1): three uniforms summed, a function of (seed, t).
 double Noise(uint64_t seed, int64_t t) {
   double sum = 0;
   uint64_t h = seed ^ (static_cast<uint64_t>(t) * 0x2545f4914f6cdd1dull);
   for (int i = 0; i < 3; ++i) {
-    h = Mix(h);
+    uint64_t x = h;
+    h = core::SplitMix64(x);
     sum += static_cast<double>(h >> 11) * 0x1.0p-53;
   }
   return (sum - 1.5) * 2;
@@ -294,7 +288,8 @@ sm::Command DecisionWorld::SetUpCommand(int step) const {
 
 void DecisionWorld::SetUp() {
   if (set_up_steps_ == 3) return;
-  const uint64_t node = 1 + (Mix(set_up_tries_++) % hub_->nodes());
+  uint64_t x = set_up_tries_++;
+  const uint64_t node = 1 + core::SplitMix64(x) % hub_->nodes();
   TimedWrite(queue_, hub_, node, SetUpCommand(set_up_steps_),
              [this](absl::StatusOr<sm::CommandResult> r) {
                const bool ok = Committed(r);
