@@ -175,6 +175,7 @@ DecisionWorld::DecisionWorld(const DecisionWorldOptions& options,
       t += static_cast<int64_t>(rng.Range(15'000, 25'000));  // Quiet.
       Episode e = DrawEpisode(kind, s.mean, rng);
       if (t + e.to_ms > end_ms) break;
+      e.edge = i;
       e.device = absl::StrCat("dev-", i);
       e.from_ms = t;
       e.to_ms += t;
@@ -191,18 +192,16 @@ std::unique_ptr<edge::Source> DecisionWorld::Sensor(int edge,
                                                     const bool* stop) {
   const Signal& s = signals_[edge - 1];
   std::vector<const Episode*> mine;
-  const std::string device = absl::StrCat("dev-", edge);
   for (const Episode& e : episodes_) {
-    if (e.device == device) mine.push_back(&e);
+    if (e.edge == edge) mine.push_back(&e);
   }
   return std::make_unique<LabelledSensor>(
       kSensors[s.sensor], s.mean, s.period_ms, s.seed, std::move(mine), stop);
 }
 
 bool DecisionWorld::DuplicateUploads(int edge, int64_t now_ms) const {
-  const std::string device = absl::StrCat("dev-", edge);
   for (const Episode& e : episodes_) {
-    if (e.device == device && e.kind == "duplicates" && e.from_ms <= now_ms &&
+    if (e.edge == edge && e.kind == "duplicates" && e.from_ms <= now_ms &&
         now_ms < e.to_ms) {
       return true;
     }
@@ -359,12 +358,13 @@ void DecisionWorld::Evaluate(uint64_t node) {
     return;
   }
   const int64_t now = Ms(queue_->now());
-  if (m.models == nullptr) {
-    m.models = std::make_unique<ai::ModelRegistry>(options_.model_dir);
+  ai::ModelFn model;
+  if (options_.mode == DecisionMode::kModel) {
+    if (m.models == nullptr) {
+      m.models = std::make_unique<ai::ModelRegistry>(options_.model_dir);
+    }
+    model = ai::ChooseWith(m.models.get(), query, now);
   }
-  const ai::ModelFn model = options_.mode == DecisionMode::kModel
-                                ? ai::ChooseWith(m.models.get(), query, now)
-                                : nullptr;
   absl::StatusOr<ai::Evaluation> e =
       ai::Evaluate(m.progress, covered, {"ai_rules"}, now, query,
                    now - m.progress_written_ms >= kProgressEveryMs, model);

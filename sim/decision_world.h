@@ -64,6 +64,7 @@ struct DecisionWorldOptions {
 
 // A labelled fault of one device's sensor, in device time.
 struct Episode {
+  int edge = 0;  // Its device is dev-<edge>.
   std::string device;
   std::string sensor;
   std::string kind;    // spike, drift, stuck, gap, duplicates
@@ -93,7 +94,6 @@ class DecisionWorld {
   void Check(uint64_t node);
   // The figures, by name (summed over seeds by the caller).
   const std::map<std::string, uint64_t>& tally() const { return tally_; }
-  const std::vector<Episode>& episodes() const { return episodes_; }
   struct AuditRow;  // One row of ai_audit (decision_checks.cc).
 
  private:
