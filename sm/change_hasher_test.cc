@@ -72,6 +72,25 @@ TEST(ChangeHasher, WithoutRowidTablesAreNamedByTheirKey) {
   EXPECT_NE(a.hasher.statement_hash(), b.hasher.statement_hash());
 }
 
+// The hash is part of the replicated state: replicas of different builds
+// (a rolling upgrade) must compute the same value for the same changes.
+// Every kind of value, row and change, against the value this definition
+// gave when it was written.
+TEST(ChangeHasher, TheDefinitionDoesNotChange) {
+  Hooked h;
+  h.Exec("CREATE TABLE t(k INTEGER PRIMARY KEY, a, b)");
+  h.Exec("CREATE TABLE w(k TEXT PRIMARY KEY, a, b) WITHOUT ROWID");
+  h.Exec("INSERT INTO t VALUES(1, 'text', x'00ff10'), (2, 2.5, NULL)");
+  h.Exec("INSERT INTO t VALUES(3, -9223372036854775808, 'a longer text')");
+  h.Exec("UPDATE t SET a = 'changed', b = 7 WHERE k = 1");
+  h.Exec("DELETE FROM t WHERE k = 2");
+  h.Exec("INSERT INTO w VALUES('x', 1, 'é'), ('y', x'', ''), ('z', 0.1, 2)");
+  h.Exec("UPDATE w SET a = 'v' WHERE k = 'y'");
+  h.Exec("DELETE FROM w WHERE k = 'x'");
+  EXPECT_EQ(h.hasher.statement_hash(), 0xe7918d1f2c14f029ull);
+  EXPECT_EQ(h.row_bytes, 226u);
+}
+
 TEST(ChangeHasher, HashTableFoldsSchemaAndRows) {
   Hooked a, b;
   a.Exec("CREATE TABLE t(k, v); INSERT INTO t VALUES(1, 2)");
