@@ -37,8 +37,10 @@ void PutSqliteValue(sqlite3_value* v, std::string* out) {
       const bool text = sqlite3_value_type(v) == SQLITE_TEXT;
       out->push_back(
           static_cast<char>(text ? Value::Type::kText : Value::Type::kBlob));
-      const void* p = text ? static_cast<const void*>(sqlite3_value_text(v))
-                           : sqlite3_value_blob(v);
+      // Text as its stored bytes (the database is UTF-8: its encoding can
+      // be read, never set): sqlite3_value_text would copy a value read
+      // from a record only to append the terminating NUL.
+      const void* p = sqlite3_value_blob(v);
       const int n = sqlite3_value_bytes(v);
       core::PutBytes(*out, std::string_view(static_cast<const char*>(p),
                                             p != nullptr ? n : 0));
@@ -76,23 +78,18 @@ void ChangeCapture::Begin(char op, std::string_view table, int64_t rowid,
   ++count_;
 }
 
-void ChangeCapture::OnPreUpdate(sqlite3* db, int op, const char* table,
-                                int64_t key1, int64_t key2) {
+void ChangeCapture::OnPreUpdate(PreUpdateRow& row) {
+  const char* table = row.table();
   if (!open_ || overflowed_ || table == nullptr || Internal(table)) return;
-  const int columns = sqlite3_preupdate_count(db);
+  const int op = row.op();
   const bool gone = op == SQLITE_DELETE;
   const char kind = op == SQLITE_INSERT ? 0 : op == SQLITE_UPDATE ? 1 : 2;
   // SQLite passes the old rowid as key1 (update, delete) and the new one as
   // key2 (insert, update); 0 for both in a WITHOUT ROWID table.
-  const int64_t rowid = gone ? key1 : key2;
-  Begin(kind, table, rowid, op == SQLITE_UPDATE ? key1 : rowid, columns);
-  for (int i = 0; i < columns; ++i) {
-    sqlite3_value* v = nullptr;
-    if (gone) {
-      sqlite3_preupdate_old(db, i, &v);
-    } else {
-      sqlite3_preupdate_new(db, i, &v);
-    }
+  const int64_t rowid = gone ? row.key1() : row.key2();
+  Begin(kind, table, rowid, op == SQLITE_UPDATE ? row.key1() : rowid,
+        row.columns());
+  for (sqlite3_value* v : gone ? row.Old() : row.New()) {
     PutSqliteValue(v, &entry_);
   }
   if (batch_.size() + entry_.size() > kMaxBatchBytes) {

@@ -19,6 +19,8 @@
 #include <string>
 #include <string_view>
 
+#include "sm/preupdate_row.h"
+
 struct sqlite3;
 
 namespace raftsql::sm {
@@ -31,9 +33,8 @@ class ChangeCapture {
 
   void BeginEntry(uint64_t index);
   void BeginStatement();
-  // SQLite's preupdate hook arguments; internal tables are left out.
-  void OnPreUpdate(sqlite3* db, int op, const char* table, int64_t key1,
-                   int64_t key2);
+  // A row the preupdate hook saw change; internal tables are left out.
+  void OnPreUpdate(PreUpdateRow& row);
   // `table` was created, altered or dropped by the running statement.
   void OnSchema(std::string_view table);
   // The running statement failed (its changes undid themselves).

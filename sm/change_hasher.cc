@@ -4,6 +4,7 @@
 
 #include <bit>
 #include <cstring>
+#include <span>
 
 #include "core/check.h"
 #include "sm/sqlite_util.h"
@@ -67,16 +68,13 @@ uint64_t MixValue(uint64_t h, sqlite3_value* v, uint64_t* bytes = nullptr) {
   return h;
 }
 
-// Mixes the old or new values of the row the preupdate hook is called for,
-// and adds their size to `*bytes` (see MixValue).
-uint64_t MixRow(uint64_t h, sqlite3* db,
-                int (*column)(sqlite3*, int, sqlite3_value**),
+// Mixes the old or new values of the row the preupdate hook is called for
+// (a value SQLite could not give is left out), and adds their size to
+// `*bytes` (see MixValue).
+uint64_t MixRow(uint64_t h, std::span<sqlite3_value* const> values,
                 uint64_t* bytes) {
-  const int n = sqlite3_preupdate_count(db);
-  for (int i = 0; i < n; ++i) {
-    sqlite3_value* v = nullptr;
-    if (column(db, i, &v) != SQLITE_OK || v == nullptr) continue;
-    h = MixValue(h, v, bytes);
+  for (sqlite3_value* v : values) {
+    if (v != nullptr) h = MixValue(h, v, bytes);
   }
   return h;
 }
@@ -99,8 +97,8 @@ void ChangeHasher::BeginStatement(uint64_t hash) {
   hook_table_ = nullptr;
 }
 
-uint64_t ChangeHasher::OnPreUpdate(sqlite3* db, int op, const char* table,
-                                   int64_t key1, int64_t key2) {
+uint64_t ChangeHasher::OnPreUpdate(PreUpdateRow& row) {
+  const char* table = row.table();
   CHECK(table != nullptr);
   // Rows of one statement mostly hit one table: remember it and its hash
   // instead of inserting into the list and hashing the name per row.
@@ -114,20 +112,21 @@ uint64_t ChangeHasher::OnPreUpdate(sqlite3* db, int op, const char* table,
     }
     statement_tables_.Add(hook_table_name_);
   }
+  const int op = row.op();
   uint64_t h = statement_hash_;
   h = MixWord(h, static_cast<uint64_t>(op));
   h = MixWord(h, hook_table_hash_);
-  h = MixWord(h, static_cast<uint64_t>(key1));
-  h = MixWord(h, static_cast<uint64_t>(key2));
+  h = MixWord(h, static_cast<uint64_t>(row.key1()));
+  h = MixWord(h, static_cast<uint64_t>(row.key2()));
   // The rowid names the row that goes or changes, except in a WITHOUT ROWID
   // table, where SQLite passes 0 for both keys: there the old row's values
   // (its primary key among them) name it.
   uint64_t ignored = 0;
-  if (key1 == 0 && key2 == 0 && op != SQLITE_INSERT) {
-    h = MixRow(h, db, sqlite3_preupdate_old, &ignored);
+  if (row.key1() == 0 && row.key2() == 0 && op != SQLITE_INSERT) {
+    h = MixRow(h, row.Old(), &ignored);
   }
   uint64_t bytes = 0;
-  if (op != SQLITE_DELETE) h = MixRow(h, db, sqlite3_preupdate_new, &bytes);
+  if (op != SQLITE_DELETE) h = MixRow(h, row.New(), &bytes);
   statement_hash_ = h;
   return bytes;
 }

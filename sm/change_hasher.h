@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sm/preupdate_row.h"
+
 struct sqlite3;
 
 namespace raftsql::sm {
@@ -44,11 +46,10 @@ class ChangeHasher {
  public:
   // A statement starts from `hash` (the entry's hash so far).
   void BeginStatement(uint64_t hash);
-  // The preupdate hook saw a change of `table` in the main database
-  // (SQLite's arguments). Returns the bytes of the new row's values (0 for
-  // a delete), which count towards the write budget.
-  uint64_t OnPreUpdate(sqlite3* db, int op, const char* table, int64_t key1,
-                       int64_t key2);
+  // The preupdate hook saw a change of `row`'s table in the main database.
+  // Returns the bytes of the new row's values (0 for a delete), which
+  // count towards the write budget.
+  uint64_t OnPreUpdate(PreUpdateRow& row);
   // Folds `table`'s schema and every row into the statement's hash (after
   // DDL, whose row changes, e.g. CREATE TABLE ... AS SELECT, bypass the
   // hook). Run inside the write policy's InternalScope.

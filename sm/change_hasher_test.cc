@@ -19,7 +19,8 @@ struct Hooked {
   static void Hook(void* self, sqlite3* db, int op, const char*,
                    const char* table, sqlite3_int64 k1, sqlite3_int64 k2) {
     auto* h = static_cast<Hooked*>(self);
-    h->row_bytes += h->hasher.OnPreUpdate(db, op, table, k1, k2);
+    h->row.Reset(db, op, table, k1, k2);
+    h->row_bytes += h->hasher.OnPreUpdate(h->row);
   }
   void Exec(const char* sql) {
     EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK)
@@ -27,6 +28,7 @@ struct Hooked {
   }
   sqlite3* db = nullptr;
   ChangeHasher hasher;
+  PreUpdateRow row;
   uint64_t row_bytes = 0;
 };
 

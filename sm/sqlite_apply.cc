@@ -21,8 +21,9 @@ void SqliteStateMachine::OnPreUpdate(sqlite3* db, int op, const char* db_name,
       db_name[3] != 'n' || db_name[4] != '\0') {
     return;
   }
-  budget_.AddRowBytes(hasher_.OnPreUpdate(db, op, table, key1, key2));
-  if (changes_ != nullptr) capture_.OnPreUpdate(db, op, table, key1, key2);
+  preupdate_row_.Reset(db, op, table, key1, key2);
+  budget_.AddRowBytes(hasher_.OnPreUpdate(preupdate_row_));
+  if (changes_ != nullptr) capture_.OnPreUpdate(preupdate_row_);
 }
 
 std::string SqliteStateMachine::Apply(const core::Entry& entry) {

@@ -409,7 +409,8 @@ class SqliteStateMachine final : public core::StateMachine {
   std::unique_ptr<Sessions> sessions_;
   std::unique_ptr<TableVersions> versions_;
   ChangeHasher hasher_;
-  ChangeCapture capture_;  // While changes_ is set.
+  ChangeCapture capture_;       // While changes_ is set.
+  PreUpdateRow preupdate_row_;  // The hook's row, read by both.
   std::unique_ptr<ChangeLog> changes_;
   // Files: the read connections (Query/GetVersion), each with its policy.
   // Memory: null, and reads use db_ under memory_read_mu_.
