@@ -92,9 +92,15 @@ void HubSession::OnWritten(uint64_t op,
   switch (p.kind) {
     case Kind::kSchema:
       if (absl::Status f = FailureOf(r); !f.ok()) return EndWith(f, fx);
+      if (!ending_) Write(Kind::kUpgrade, UpgradeCommand(), fx, false);
+      return;
+    case Kind::kUpgrade: {
+      absl::Status f = r.ok() ? UpgradeStatus(*r) : r.status();
+      if (!f.ok()) return EndWith(f, fx);
       fx->schema_made = true;
       if (!ending_) SayHello(now_ms, fx);
       return;
+    }
     case Kind::kHello: {
       absl::StatusOr<StreamAck> acked = AckOfResult(r);
       if (!acked.ok()) return EndWith(acked.status(), fx);

@@ -10,8 +10,9 @@
 // whose result the driver hands back (OnWritten, OnRead). A driver that
 // cannot propose a write (its bound) answers it with RESOURCE_EXHAUSTED.
 //
-// - Hello: validated; the edge tables are made first unless the driver
-//   knows they exist; the Hello command opens the device's stream, and its
+// - Hello: validated; the edge tables are made (and what older releases'
+//   tables lack added) first unless the driver knows they are current;
+//   the Hello command opens the device's stream, and its
 //   result becomes the Welcome (the driver then registers the session).
 // - Uploads: validated (an invalid one is answered, nothing written), stored
 //   by one command each, answered with the stream's acked sequence.
@@ -49,8 +50,8 @@ struct HubSessionOptions {
   uint64_t node = 0;  // This node's id: in the Welcome and edge_devices.
   std::string name;   // The session's name, in edge_devices.session.
   int64_t command_lock_ms = 30'000;
-  // Whether this node knows the edge tables exist (then a Hello does not
-  // propose them first).
+  // Whether this node knows the edge tables exist and are current (then a
+  // Hello does not propose them and their upgrade first).
   std::function<bool()> schema_known = [] { return false; };
 };
 
@@ -71,7 +72,7 @@ struct HubEffects {
   std::vector<Write> writes;
   std::vector<Read> reads;
   bool welcomed = false;     // A Welcome is among `sends`.
-  bool schema_made = false;  // The edge tables now exist.
+  bool schema_made = false;  // The edge tables now exist, current.
   // The session decided to end with this status (once).
   std::optional<absl::Status> end;
 };
@@ -115,6 +116,7 @@ class HubSession {
  private:
   enum class Kind {
     kSchema,
+    kUpgrade,
     kHello,
     kUpload,
     kOutcome,

@@ -153,6 +153,23 @@ TEST_F(HubSessionTest, HelloOnANewHubMakesTheTablesThenWelcomes) {
   EXPECT_EQ(writes_ - before, 1u);
 }
 
+// Tables an older release made lack a column its deliveries need: the
+// first session on a node adds it before its Hello.
+TEST_F(HubSessionTest, HelloOnAnOlderHubUpgradesTheTablesFirst) {
+  Apply(SchemaCommand());
+  sm::Command drop;
+  drop.statements.push_back(sm::Statement{
+      "ALTER TABLE edge_commands DROP COLUMN delivered_to", {}, {}});
+  Apply(drop);
+  Hello();
+  ASSERT_EQ(sent_.size(), 1u);
+  ASSERT_TRUE(sent_[0].has_welcome());
+  EXPECT_EQ(writes_, 3u);  // Schema (nothing to make), upgrade, Hello.
+  Issue("a");
+  Poke(true, false);
+  EXPECT_EQ(CommandsSent(), (std::vector<std::string>{"a"}));
+}
+
 TEST_F(HubSessionTest, MessagesOutOfOrderEndTheSession) {
   Upload(1, 1, 3);
   ASSERT_TRUE(ended_.has_value());
@@ -261,7 +278,7 @@ TEST_F(HubSessionTest, ABusyHubEndsTheLookAndTheNextOneDelivers) {
   Issue("b");
   refuse_ = true;
   Poke(true, false);
-  EXPECT_EQ(writes_, 3u);  // Schema, Hello, and one delivery refused.
+  EXPECT_EQ(writes_, 4u);  // Schema, upgrade, Hello, one delivery refused.
   EXPECT_TRUE(CommandsSent().empty());
   refuse_ = false;
   Poke(true, false);

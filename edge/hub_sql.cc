@@ -1,6 +1,7 @@
 #include "edge/hub_sql.h"
 
 #include <cmath>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -277,6 +278,44 @@ sm::Command SchemaCommand() {
   std::vector<Statement> statements;
   for (const char* sql : kSchema) statements.push_back(Statement{sql, {}, {}});
   return Transaction(std::move(statements), 0);
+}
+
+namespace {
+
+// What each release's tables lack, oldest first, and the error SQLite
+// gives when the change is already made.
+struct Upgrade {
+  const char* sql;
+  const char* made;
+};
+constexpr Upgrade kUpgrades[] = {
+    {"ALTER TABLE edge_commands ADD COLUMN delivered_to TEXT",
+     "duplicate column name: delivered_to"},
+};
+
+}  // namespace
+
+sm::Command UpgradeCommand() {
+  sm::Command c;
+  for (const Upgrade& u : kUpgrades) {
+    c.statements.push_back(Statement{u.sql, {}, {}});
+  }
+  return c;
+}
+
+absl::Status UpgradeStatus(const sm::CommandResult& result) {
+  if (result.statements.size() != std::size(kUpgrades)) {
+    return absl::InternalError(
+        "the upgrade's result has a statement count "
+        "that is not the upgrade's");
+  }
+  for (size_t i = 0; i < std::size(kUpgrades); ++i) {
+    const absl::Status& s = result.statements[i].status;
+    if (!s.ok() && !absl::StrContains(s.message(), kUpgrades[i].made)) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
 }
 
 bool IsMissingSchema(const absl::Status& status) {

@@ -119,6 +119,16 @@ sm::Command SchemaCommand();
 // Whether `status` says the edge tables are missing (the schema command
 // has not run yet): the caller proposes SchemaCommand and tries again.
 bool IsMissingSchema(const absl::Status& status);
+// Brings edge tables an older version made up to this version's; runs
+// after SchemaCommand (which makes whatever is missing as a whole). Each
+// statement adds what one version lacked: hubs made before 2026-12-05's
+// second release lack edge_commands.delivered_to. Not a transaction:
+// SQLite has no ADD COLUMN IF NOT EXISTS, so a statement whose change is
+// already there fails, the same way on every replica, and the rest run.
+sm::Command UpgradeCommand();
+// OK if UpgradeCommand's result leaves the tables current: every
+// statement made its change or found it made.
+absl::Status UpgradeStatus(const sm::CommandResult& result);
 
 // A session opens: the device's row shows it connected through `session`
 // on `node`, and its stream for `incarnation` exists. The result's last

@@ -88,6 +88,52 @@ class HubSqlTest : public ::testing::Test {
   uint64_t stream_ = 0;  // d1's for inc1.
 };
 
+TEST_F(HubSqlTest, TheUpgradeOfCurrentTablesChangesNothing) {
+  Issue("c1");
+  EXPECT_TRUE(UpgradeStatus(ApplyOk(*sm_, UpgradeCommand())).ok());
+  EXPECT_TRUE(UpgradeStatus(ApplyOk(*sm_, UpgradeCommand())).ok());
+  EXPECT_TRUE(Deliver("c1", kNow));
+}
+
+// A hub made by the first release with edge tables (before 527c98c): its
+// edge_commands had no delivered_to, so every delivery failed.
+TEST(HubSqlUpgrade, TablesOfTheFirstReleaseAreBroughtUpToDate) {
+  std::unique_ptr<SqliteStateMachine> sm = sm::OpenMemory();
+  sm::Command old;
+  old.statements.push_back(sm::Statement{
+      "CREATE TABLE edge_commands(seq INTEGER PRIMARY KEY, id TEXT NOT NULL "
+      "UNIQUE, device TEXT NOT NULL, name TEXT NOT NULL, params TEXT NOT "
+      "NULL CHECK(json_valid(params) AND json_type(params) = 'object'), "
+      "created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, "
+      "max_attempts INTEGER NOT NULL CHECK(max_attempts >= 1), attempts "
+      "INTEGER NOT NULL DEFAULT 0, status TEXT NOT NULL DEFAULT 'queued' "
+      "CHECK(status IN ('queued', 'delivered', 'done', 'rejected', "
+      "'failed', 'expired')), detail TEXT NOT NULL DEFAULT '', delivered_ms "
+      "INTEGER, updated_ms INTEGER NOT NULL)",
+      {},
+      {}});
+  ASSERT_TRUE(ApplyOk(*sm, old).FirstFailure().ok());
+  ASSERT_TRUE(ApplyOk(*sm, SchemaCommand()).FirstFailure().ok());
+  HubCommand c;
+  c.id = "c1";
+  c.device = "d1";
+  c.name = "open_valve";
+  c.params_json = "{}";
+  c.expires_ms = kNow + 60'000;
+  c.max_attempts = 3;
+  ASSERT_TRUE(ApplyOk(*sm, IssueCommand(c, kNow)).FirstFailure().ok());
+  EXPECT_FALSE(ApplyOk(*sm, DeliverCommand("d1", "inc1", "c1", kNow, kLock))
+                   .FirstFailure()
+                   .ok());
+
+  EXPECT_TRUE(UpgradeStatus(ApplyOk(*sm, UpgradeCommand())).ok());
+  CommandResult delivered =
+      ApplyOk(*sm, DeliverCommand("d1", "inc1", "c1", kNow, kLock));
+  EXPECT_TRUE(delivered.FirstFailure().ok()) << delivered.FirstFailure();
+  EXPECT_EQ(QueryValue(*sm, "SELECT delivered_to FROM edge_commands").bytes,
+            "inc1");
+}
+
 TEST_F(HubSqlTest, ContiguousUploadsAreAckedToTheirLastSequence) {
   EXPECT_EQ(Upload(Batch({1, 2, 3})), 3u);
   EXPECT_EQ(Upload(Batch({4, 5})), 5u);

@@ -307,12 +307,19 @@ Reactor* EdgeService::Impl::Session(grpc::CallbackServerContext* ctx) {
 
 void EdgeService::Impl::EnsureSchema(std::function<void(absl::Status)> then) {
   if (schema_ready.load()) return then(absl::OkStatus());
+  // The tables if missing, then what older versions' tables lack.
   Write(
       edge::SchemaCommand(),
       [this, then = std::move(then)](absl::StatusOr<sm::CommandResult> r) {
-        absl::Status s = FailureOf(r);
-        if (s.ok()) schema_ready = true;
-        then(s);
+        if (absl::Status s = FailureOf(r); !s.ok()) return then(s);
+        Write(
+            edge::UpgradeCommand(),
+            [this, then](absl::StatusOr<sm::CommandResult> u) {
+              absl::Status s = u.ok() ? edge::UpgradeStatus(*u) : u.status();
+              if (s.ok()) schema_ready = true;
+              then(s);
+            },
+            /*bounded=*/false);
       },
       /*bounded=*/false);
 }

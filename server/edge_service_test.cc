@@ -299,6 +299,25 @@ TEST_F(EdgeServiceTest, CommandsAreDeliveredInOrderAndAnswered) {
   EXPECT_EQ(StatusOf("c2"), "rejected");
 }
 
+// Tables an older release made (without edge_commands.delivered_to) are
+// brought up to date by the first session: its commands arrive.
+TEST_F(EdgeServiceTest, CommandsReachDevicesOfAHubAnOlderReleaseMade) {
+  ASSERT_TRUE(Execute(edge::SchemaCommand()).ok());
+  sm::Command drop;
+  drop.statements.push_back(sm::Statement{
+      "ALTER TABLE edge_commands DROP COLUMN delivered_to", {}, {}});
+  absl::StatusOr<sm::CommandResult> dropped = Execute(drop);
+  ASSERT_TRUE(dropped.ok() && dropped->FirstFailure().ok());
+  ASSERT_TRUE(server_.Restart().ok());  // The new release starts on them.
+  Device d(server_.endpoint(), "pump-1", kToken);
+  d.Hello();
+  Issue("c1");
+  EXPECT_EQ(d.NextOf(pb::EdgeDown::kCommand).command().id(), "c1");
+  d.Answer("c1", pb::CommandOutcome::DONE);
+  d.End();
+  EXPECT_EQ(StatusOf("c1"), "done");
+}
+
 TEST_F(EdgeServiceTest, AnUnansweredCommandIsDeliveredAgainAfterABreak) {
   {
     Device d(server_.endpoint(), "pump-1", kToken);
