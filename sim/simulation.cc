@@ -376,6 +376,17 @@ void Simulation::OnApply(Slot& s, const core::Entry& e,
 int64_t Simulation::ServeRead(Slot& s, uint64_t client, uint64_t op) {
   Client& c = *clients_[client - 1];
   if (c.op != op) return 0;
+  // A read reflects everything applied anywhere before it began: whatever
+  // applied had committed, and a leader's confirmed read index covers all
+  // that committed. Unlike linearizability, this needs no write of the
+  // same key to see a stale read.
+  const uint64_t applied = s.sm->machine().AppliedIndex();
+  if (applied < c.read_floor) {
+    Violation(absl::StrFormat(
+        "read freshness: n%d served client %d's read at applied index %d, "
+        "but %d had been applied before the read began",
+        s.id, client, applied, c.read_floor));
+  }
   if (c.kind == OpKind::kBankRead) {
     const std::optional<BankTotals> bank = s.sm->ReadBank();
     CHECK(bank.has_value());

@@ -82,6 +82,9 @@ struct Simulation::Client {
   uint64_t key = 0;
   int64_t value = 0;
   Time call = 0;
+  // The highest index applied anywhere when the operation began: a read
+  // must reflect at least that much.
+  uint64_t read_floor = 0;
   bool watchdog_armed = false;
   // Liveness phase: the client's final write has been acknowledged.
   bool final_write_acked = false;

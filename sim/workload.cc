@@ -63,6 +63,7 @@ void Simulation::NextOp(Client& c) {
   c.key = client_rng_.Uniform(options_.keys);
   c.value = static_cast<int64_t>(c.id * 1'000'000'000 + c.op);
   c.call = queue_.now();
+  c.read_floor = result_.commit_index;
   uint64_t target = c.leader_hint;
   if (target == core::kNone || client_rng_.Chance(0.2)) {
     target = 1 + client_rng_.Uniform(slots_.size());
