@@ -159,7 +159,10 @@ uint64_t RaftLog::Append(const std::vector<Entry>& entries) {
 
 uint64_t RaftLog::FindConflict(const std::vector<Entry>& entries) const {
   for (const Entry& e : entries) {
-    if (!MatchTerm(e.index, e.term)) return e.index;
+    if (unsafe_conflict_by_index ? e.index > LastIndex()
+                                 : !MatchTerm(e.index, e.term)) {
+      return e.index;
+    }
   }
   return 0;
 }

@@ -70,6 +70,9 @@ class RaftLog {
                                       const std::vector<Entry>& entries);
   uint64_t Append(const std::vector<Entry>& entries);
   uint64_t FindConflict(const std::vector<Entry>& entries) const;
+  // Fault injection (Config::unsafe_conflict_by_index): FindConflict sees
+  // only entries beyond our last index.
+  bool unsafe_conflict_by_index = false;
   // Largest index <= `index` whose term is <= `term` (fast back-off).
   std::pair<uint64_t, uint64_t> FindConflictByTerm(uint64_t index,
                                                    uint64_t term) const;

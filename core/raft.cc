@@ -66,11 +66,16 @@ Raft::Raft(const Config& config)
       unsafe_stale_append_acks_(config.unsafe_stale_append_acks),
       unsafe_vote_without_log_check_(config.unsafe_vote_without_log_check),
       unsafe_heartbeat_full_commit_(config.unsafe_heartbeat_full_commit),
+      unsafe_double_vote_(config.unsafe_double_vote),
+      unsafe_read_index_before_term_commit_(
+          config.unsafe_read_index_before_term_commit),
+      unsafe_match_what_was_sent_(config.unsafe_match_what_was_sent),
       pre_vote_(config.pre_vote),
       log_(config.storage, config.max_committed_size_per_ready),
       tracker_(config.max_inflight_msgs),
       prng_(config.seed ^ (config.id * 0x9e3779b97f4a7c15ull)) {
   CHECK(config.Validate().ok());
+  log_.unsafe_conflict_by_index = config.unsafe_conflict_by_index;
   absl::StatusOr<InitialState> initial = config.storage->GetInitialState();
   CHECK(initial.ok());
   tracker_.Configure(initial->conf_state, log_.LastIndex() + 1);

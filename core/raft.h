@@ -89,6 +89,18 @@ struct Config {
   // ... or tell a follower in heartbeats to commit up to the leader's
   // commit index, not only as far as it is known to match.
   bool unsafe_heartbeat_full_commit = false;
+  // ... or grant a vote to a second candidate of a term while no leader is
+  // known (the vote's guard written with || for &&).
+  bool unsafe_double_vote = false;
+  // ... or answer ReadIndex before an entry of the leader's term committed
+  // (Thesis §6.4 step 1: until then its commit index may be behind).
+  bool unsafe_read_index_before_term_commit = false;
+  // ... or, as a follower, take an entry at an index it holds for a match
+  // without comparing terms (stale entries of an old term stay).
+  bool unsafe_conflict_by_index = false;
+  // ... or, as a leader, take an append acknowledgement for everything sent
+  // to the follower so far, not for the index it names.
+  bool unsafe_match_what_was_sent = false;
   // Thesis §9.6: a candidate first checks it could win before bumping terms.
   bool pre_vote = true;
   // Seeds the randomized election timeout; the only source of randomness.
@@ -259,6 +271,9 @@ class Raft {
   const bool unsafe_stale_append_acks_;
   const bool unsafe_vote_without_log_check_;
   const bool unsafe_heartbeat_full_commit_;
+  const bool unsafe_double_vote_;
+  const bool unsafe_read_index_before_term_commit_;
+  const bool unsafe_match_what_was_sent_;
   const bool pre_vote_;
 
   uint64_t term_ = 0;

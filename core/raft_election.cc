@@ -147,7 +147,9 @@ void Raft::HandleVoteRequest(const Message& m) {
   // We can vote for a candidate we already voted for (a retry), or if we
   // have not voted and know no leader in this term. A pre-vote for a future
   // term is always considered: it binds nothing.
-  const bool can_vote = vote_ == m.from || (vote_ == kNone && lead_ == kNone) ||
+  const bool unvoted = unsafe_double_vote_ ? (vote_ == kNone || lead_ == kNone)
+                                           : (vote_ == kNone && lead_ == kNone);
+  const bool can_vote = vote_ == m.from || unvoted ||
                         (m.type == MessageType::kPreVote && m.term > term_);
   Message resp;
   resp.type = VoteResponseType(m.type);

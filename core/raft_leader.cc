@@ -214,7 +214,8 @@ void Raft::LeaderReadIndex(const Message& m) {
   }
   // Thesis §6.4 step 1: until an entry of this term commits, the leader does
   // not know the latest commit index; park the request.
-  if (!CommittedEntryInCurrentTerm()) {
+  if (!CommittedEntryInCurrentTerm() &&
+      !unsafe_read_index_before_term_commit_) {
     if (pending_read_index_messages_.size() < kMaxPendingReadIndexMessages) {
       pending_read_index_messages_.push_back(m);
     }
@@ -268,7 +269,9 @@ void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
     return;
   }
   const bool was_paused = pr.IsPaused();
-  if (!pr.MaybeUpdate(m.index)) return;
+  const uint64_t acked =
+      unsafe_match_what_was_sent_ ? std::max(m.index, pr.next - 1) : m.index;
+  if (!pr.MaybeUpdate(acked)) return;
   switch (pr.state) {
     case ProgressState::kProbe:
       pr.BecomeReplicate();

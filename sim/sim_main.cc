@@ -8,7 +8,9 @@
 //                 edge-fsync|commit-earlier-terms|learners-in-quorum|
 //                 read-index-without-quorum|stale-append-acks|
 //                 decision-progress|vote-without-log-check|
-//                 heartbeat-full-commit|forget-vote
+//                 heartbeat-full-commit|forget-vote|double-vote|
+//                 read-index-before-term-commit|conflict-by-index|
+//                 match-what-was-sent
 //        --sql (the workload as SQL on the real SQLite state machine)
 //        --edges=N (simulated edge devices and their checkers; implies --sql)
 //        --decisions=rules|model [--model-dir=ai/model] (the DecisionMaker's
@@ -126,7 +128,9 @@ void Usage() {
       "           edge-fsync|commit-earlier-terms|learners-in-quorum|\n"
       "           read-index-without-quorum|stale-append-acks|\n"
       "           decision-progress|vote-without-log-check|\n"
-      "           heartbeat-full-commit|forget-vote\n"
+      "           heartbeat-full-commit|forget-vote|double-vote|\n"
+      "           read-index-before-term-commit|conflict-by-index|\n"
+      "           match-what-was-sent\n"
       "                          break a component on purpose (the checkers\n"
       "                          must catch it)\n");
 }
@@ -160,6 +164,11 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
   o.broken_vote_without_log_check = broken == "vote-without-log-check";
   o.broken_heartbeat_full_commit = broken == "heartbeat-full-commit";
   o.broken_forget_vote = broken == "forget-vote";
+  o.broken_double_vote = broken == "double-vote";
+  o.broken_read_index_before_term_commit =
+      broken == "read-index-before-term-commit";
+  o.broken_conflict_by_index = broken == "conflict-by-index";
+  o.broken_match_what_was_sent = broken == "match-what-was-sent";
   if (o.broken_decision_progress && f.Str("decisions").empty()) {
     o.decisions = DecisionMode::kRules;
   }

@@ -167,6 +167,11 @@ void Simulation::StartNode(Slot& s) {
   o.raft.unsafe_vote_without_log_check = options_.broken_vote_without_log_check;
   o.raft.unsafe_heartbeat_full_commit = options_.broken_heartbeat_full_commit;
   o.unsafe_forget_vote = options_.broken_forget_vote;
+  o.raft.unsafe_double_vote = options_.broken_double_vote;
+  o.raft.unsafe_read_index_before_term_commit =
+      options_.broken_read_index_before_term_commit;
+  o.raft.unsafe_conflict_by_index = options_.broken_conflict_by_index;
+  o.raft.unsafe_match_what_was_sent = options_.broken_match_what_was_sent;
   o.raft.unsafe_read_index_without_quorum =
       options_.broken_read_index_without_quorum;
   o.raft.unsafe_stale_append_acks = options_.broken_stale_append_acks;

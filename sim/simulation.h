@@ -98,9 +98,13 @@ struct SimOptions {
   bool broken_read_index_without_quorum = false;  // no heartbeat round
   bool broken_stale_append_acks = false;          // earlier terms' acks counted
   bool broken_decision_progress = false;  // decisions ignore their progress
-  bool broken_vote_without_log_check = false;  // no election restriction
-  bool broken_heartbeat_full_commit = false;   // commit beyond the match
-  bool broken_forget_vote = false;             // vote not persisted
+  bool broken_vote_without_log_check = false;         // no election restriction
+  bool broken_heartbeat_full_commit = false;          // commit beyond the match
+  bool broken_forget_vote = false;                    // vote not persisted
+  bool broken_double_vote = false;                    // two votes in a term
+  bool broken_read_index_before_term_commit = false;  // stale commit index
+  bool broken_conflict_by_index = false;              // stale entries kept
+  bool broken_match_what_was_sent = false;            // acks taken for all sent
 };
 
 // The faults of one seed, drawn from it.
