@@ -190,6 +190,9 @@ void Simulation::CheckVote(const core::Message& m) {
   if (m.type != core::MessageType::kVoteResp || m.reject) return;
   auto [it, first] =
       votes_granted_.emplace(std::make_pair(m.from, m.term), m.to);
+  if (first) {
+    vote_incarnations_[it->first] = slots_[m.from - 1]->incarnation;
+  }
   if (!first && it->second != m.to) {
     Violation(
         absl::StrFormat("vote safety: n%d voted for n%d and for n%d in term %d",

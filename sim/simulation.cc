@@ -62,6 +62,9 @@ Simulation::Simulation(const SimOptions& options)
   plan_.crash_mid_write_probability =
       std::max(plan_.crash_mid_write_probability,
                options.min_crash_mid_write_probability);
+  plan_.crash_after_vote_probability =
+      std::max(plan_.crash_after_vote_probability,
+               options.min_crash_after_vote_probability);
   result_.seed = options.seed;
   vote_crash_rng_ = core::Prng(options.seed * 0xc4a5 + 11);
   result_.plan = plan_.Describe();
@@ -300,6 +303,14 @@ void Simulation::Deliver(core::Message m) {
   }
   const bool snapshot = m.type == core::MessageType::kSnap;
   const uint64_t from = m.from;
+  if (m.type == core::MessageType::kVote) {
+    const auto key = std::make_pair(m.to, m.term);
+    auto it = votes_granted_.find(key);
+    if (it != votes_granted_.end() && it->second != m.from &&
+        vote_incarnations_[key] != s.incarnation) {
+      ++result_.revote_requests;
+    }
+  }
   s.node->Step(std::move(m));
   AfterNodeEvent(s);
   if (snapshot) {

@@ -87,6 +87,8 @@ struct SimOptions {
   // Floor for the per-write chance of a crash mid-write (the self-tests use
   // it to aim crashes at the window a broken runtime exposes).
   double min_crash_mid_write_probability = 0;
+  // ... and for the chance of a crash right after a node votes.
+  double min_crash_after_vote_probability = 0;
   // Deliberately broken components, for the checkers' self-tests.
   bool broken_fsync = false;                // fsync acks without persisting
   bool broken_send_before_persist = false;  // runtime breaks contract rule 1
@@ -157,6 +159,10 @@ struct SimResult {
   uint64_t ops_failed = 0;   // definitely not applied
   uint64_t ops_unknown = 0;  // timed out
   uint64_t commit_index = 0;
+  // Vote requests that reached a node, since restarted, for a term in
+  // which it had voted for another candidate: where a vote forgotten in a
+  // restart would show.
+  uint64_t revote_requests = 0;
   std::string linearizability;  // ok, ILLEGAL or unknown
   std::string plan;
   // The DecisionMaker's scenario: its figures (DecisionWorld::tally).
@@ -310,6 +316,8 @@ class Simulation final : public HubCluster {
   std::map<uint64_t, std::set<uint64_t>> voters_before_;  // By node.
   // (voter, term) -> the candidate it granted its vote to.
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> votes_granted_;
+  // ... and the voter's incarnation when it did.
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> vote_incarnations_;
   std::map<uint64_t, uint64_t> acked_writes_;  // client -> highest acked op
   std::map<uint64_t, std::vector<RegisterOp>> history_;
   struct ListRead {
