@@ -186,6 +186,33 @@ void Simulation::CheckCommits(Slot& s) {
   if (before != voters) before = voters;  // Copied only when it changed.
 }
 
+void Simulation::CheckProgress(Slot& s) {
+  const core::Raft& leader = s.node->raw().raft();
+  if (leader.state() != core::StateType::kLeader) return;
+  for (const auto& [id, pr] : leader.tracker().progress()) {
+    if (id == s.id || id == 0 || id > slots_.size() || pr.match == 0) continue;
+    const Slot& f = *slots_[id - 1];
+    if (!f.up || !f.node) continue;
+    const core::Raft& follower = f.node->raw().raft();
+    if (follower.term() != leader.term()) continue;
+    const core::RaftLog& log = follower.log();
+    const absl::StatusOr<uint64_t> ours = leader.log().Term(pr.match);
+    if (!ours.ok()) continue;  // Compacted here: not checkable.
+    if (pr.match < log.FirstIndex()) continue;  // In its snapshot.
+    const absl::StatusOr<uint64_t> theirs = log.Term(pr.match);
+    if (pr.match > log.LastIndex() || !theirs.ok() || *theirs != *ours) {
+      Violation(absl::StrFormat(
+          "progress truthfulness: n%d (term %d) records n%d as holding "
+          "%d/%d, but n%d's log ends at %d%s",
+          s.id, leader.term(), id, *ours, pr.match, id, log.LastIndex(),
+          theirs.ok() && pr.match <= log.LastIndex()
+              ? absl::StrFormat(" with %d/%d there", *theirs, pr.match)
+              : ""));
+      return;
+    }
+  }
+}
+
 void Simulation::CheckVote(const core::Message& m) {
   if (m.type != core::MessageType::kVoteResp || m.reject) return;
   auto [it, first] =

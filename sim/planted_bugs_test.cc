@@ -127,7 +127,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "commit safety:"},
         Planted{"match-what-was-sent",
                 [](SimOptions& o) { o.broken_match_what_was_sent = true; }, 20,
-                2, "commit safety:"},
+                2},
         Planted{"heartbeat-full-commit",
                 [](SimOptions& o) {
                   o.ops = 2000;

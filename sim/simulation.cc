@@ -325,6 +325,7 @@ void Simulation::AfterNodeEvent(Slot& s) {
   const core::Raft& raft = s.node->raw().raft();
   raft.CheckInvariants();
   CheckCommits(s);
+  CheckProgress(s);
   // Every peer here is honest: a message refused as invalid is a bug on one
   // side of the boundary (a sender that breaks Raft, or a check too strict).
   if (raft.invalid_messages() > 0) {

@@ -204,6 +204,11 @@ class Simulation final : public HubCluster {
   // commits one entry only, and only once a majority of the voters holds
   // it.
   void CheckCommits(Slot& s);
+  // Progress truthfulness: a leader never believes a follower holds more
+  // than it does. A follower still in the leader's term (so its log was
+  // changed by no later leader) holds the leader's entry at each match
+  // index the leader records for it.
+  void CheckProgress(Slot& s);
   // Vote safety, across restarts: a node grants its vote in a term to one
   // candidate only.
   void CheckVote(const core::Message& m);
