@@ -123,8 +123,8 @@ INSTANTIATE_TEST_SUITE_P(
                 100, 10, "vote safety:"},
         // Replication and commit.
         Planted{"conflict-by-index",
-                [](SimOptions& o) { o.broken_conflict_by_index = true; }, 20, 2,
-                "commit safety:"},
+                [](SimOptions& o) { o.broken_conflict_by_index = true; }, 20,
+                2},
         Planted{"match-what-was-sent",
                 [](SimOptions& o) { o.broken_match_what_was_sent = true; }, 20,
                 2},
