@@ -100,6 +100,24 @@ absl::Status SnapshotImage::OpenFile(const std::string& path, const char* vfs) {
 }
 
 absl::Status SnapshotImage::Check(uint64_t index) const {
+  // Every replica's text is UTF-8 (a database's encoding can be read, never
+  // set): the divergence hash and the change log take text as its stored
+  // bytes.
+  Stmt encoding;
+  if (sqlite3_prepare_v2(db_, "PRAGMA encoding", -1, encoding.out(), nullptr) !=
+          SQLITE_OK ||
+      sqlite3_step(encoding.get()) != SQLITE_ROW) {
+    return absl::DataLossError("snapshot is not a SQLite database");
+  }
+  const unsigned char* text = sqlite3_column_text(encoding.get(), 0);
+  if (text == nullptr ||
+      std::strcmp(reinterpret_cast<const char*>(text), "UTF-8") != 0) {
+    return absl::DataLossError(
+        absl::StrCat("snapshot image's text is ",
+                     text == nullptr ? "of no encoding"
+                                     : reinterpret_cast<const char*>(text),
+                     ", not UTF-8"));
+  }
   Stmt check;
   if (sqlite3_prepare_v2(db_, "PRAGMA quick_check(1)", -1, check.out(),
                          nullptr) != SQLITE_OK ||

@@ -496,6 +496,36 @@ TEST_F(SqliteStateMachineTest, ACorruptImageIsRefusedAndChangesNothing) {
   }
 }
 
+TEST(SqliteImage, AnImageWhoseTextIsNotUtf8IsRefused) {
+  // A sound database with an applied index, but its text in UTF-16: the
+  // divergence hash and the change log take text as its stored bytes.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(":memory:", &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "PRAGMA encoding = 'UTF-16le';"
+                         "CREATE TABLE _raftsql_meta(key TEXT PRIMARY KEY, "
+                         "value);"
+                         "INSERT INTO _raftsql_meta VALUES('applied_index', 2);"
+                         "CREATE TABLE t(k INTEGER PRIMARY KEY, v);"
+                         "INSERT INTO t VALUES (1, 'a')",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_int64 size = 0;
+  unsigned char* bytes = sqlite3_serialize(raw, "main", &size, 0);
+  ASSERT_NE(bytes, nullptr);
+  core::Snapshot snap;
+  snap.metadata.index = 2;
+  snap.data.assign(reinterpret_cast<const char*>(bytes),
+                   static_cast<size_t>(size));
+  sqlite3_free(bytes);
+  sqlite3_close(raw);
+  auto sm = OpenMemory();
+  const absl::Status v = sm->ValidateSnapshot(snap);
+  EXPECT_EQ(v.code(), absl::StatusCode::kDataLoss) << v;
+  EXPECT_NE(v.message().find("not UTF-8"), absl::string_view::npos) << v;
+  EXPECT_FALSE(sm->Restore(snap).ok());
+}
+
 TEST_F(SqliteStateMachineTest, QueryReturnsTypedRowsAndRefusesWrites) {
   ApplyOk(*sm_, Cmd({S("CREATE TABLE k(i, r, s, b, n)"),
                      S("INSERT INTO k VALUES (1, 2.5, 'x', x'00ff', NULL)")}));
