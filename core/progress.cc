@@ -227,4 +227,18 @@ VoteResult ProgressTracker::RecordVote(uint64_t id, bool granted) {
   return TallyVotes(voters_, votes_);
 }
 
+void ProgressTracker::CheckInvariants() const {
+  for (uint64_t v : voters_) CHECK(progress_.count(v) > 0);
+  for (const auto& [id, pr] : progress_) {
+    CHECK_NE(id, 0u);
+    CHECK_EQ(pr.is_learner, voters_.count(id) == 0);
+    CHECK_LT(pr.match, pr.next);
+    CHECK_LE(pr.inflights.count(), pr.inflights.capacity());
+    if (pr.state == ProgressState::kSnapshot) {
+      CHECK_GT(pr.pending_snapshot, 0u);
+      CHECK_LE(pr.snapshot_offset, pr.snapshot_sent);
+    }
+  }
+}
+
 }  // namespace raftsql::core

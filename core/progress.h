@@ -27,6 +27,7 @@ class Inflights {
   bool Full() const { return count_ == capacity_; }
   size_t count() const { return count_; }
   void Reset() { start_ = count_ = 0; }
+  size_t capacity() const { return capacity_; }
 
  private:
   size_t capacity_;
@@ -116,6 +117,12 @@ class ProgressTracker {
   // Records a vote (the first one from each voter counts) and tallies.
   VoteResult RecordVote(uint64_t id, bool granted);
   VoteResult TallyVotesNow() const { return TallyVotes(voters_, votes_); }
+
+  // Every voter has a progress and each progress is a voter's or a
+  // learner's, as its flag says; match < next; in-flight messages within
+  // their bound; a snapshot state names its snapshot and has had no more
+  // confirmed than it sent.
+  void CheckInvariants() const;
 
  private:
   size_t max_inflight_;

@@ -268,6 +268,7 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
 
 void Raft::CheckInvariants() const {
   log_.CheckInvariants();
+  tracker_.CheckInvariants();
   CHECK_GE(term_, log_.LastTerm());
   CHECK_GE(election_elapsed_, 0);
   CHECK_GE(heartbeat_elapsed_, 0);
