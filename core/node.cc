@@ -393,6 +393,23 @@ void Node::ApplyEntries(std::vector<Entry> todo) {
   ApplyInOrder(std::move(todo), /*conf_changes_done=*/false);
 }
 
+void Node::CheckInvariants() const {
+  CHECK_GE(holds_, 0);
+  uint64_t next = options_.state_machine->AppliedIndex() + 1;
+  uint64_t bytes = 0;
+  for (const Entry& e : parked_) {
+    CHECK_EQ(e.index, next);
+    ++next;
+    bytes += e.Size();
+  }
+  CHECK_EQ(bytes, parked_bytes_);
+  CHECK_LE(recent_sizes_.size(), options_.compaction_keeps_entries);
+  CHECK_LE(pending_reads_.size(), kMaxPendingReads);
+  for (size_t i = 1; i < conf_history_.size(); ++i) {
+    CHECK_LE(conf_history_[i - 1].first, conf_history_[i].first);
+  }
+}
+
 bool Node::ApplyWaits() const {
   return !parked_.empty() || options_.state_machine->ApplyPaused();
 }

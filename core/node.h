@@ -117,6 +117,10 @@ class Node {
 
   bool stopped() const { return stopped_; }
   bool persisting() const { return persisting_; }
+  // Entries parked for a paused state machine follow its applied index
+  // one by one and add up to parked_bytes_; the bounded queues are within
+  // their bounds; the membership history is in index order.
+  void CheckInvariants() const;
   RawNode& raw() { return raw_; }
   const RawNode& raw() const { return raw_; }
 

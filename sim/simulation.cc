@@ -336,6 +336,7 @@ void Simulation::AfterNodeEvent(Slot& s) {
   if (!s.up || !s.node) return;
   const core::Raft& raft = s.node->raw().raft();
   raft.CheckInvariants();
+  s.node->CheckInvariants();
   CheckCommits(s);
   CheckProgress(s);
   // Every peer here is honest: a message refused as invalid is a bug on one
