@@ -263,6 +263,21 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
       BroadcastAppend();
     }
   }
+  // The change took effect: a voter added is one, a learner added is one
+  // unless it was a voter already, and a node removed has no progress.
+  switch (cc.type) {
+    case ConfChange::Type::kAddVoter:
+      CHECK(tracker_.IsVoter(cc.node_id));
+      break;
+    case ConfChange::Type::kAddLearner:
+      CHECK(tracker_.Get(cc.node_id) != nullptr);
+      break;
+    case ConfChange::Type::kRemoveNode:
+      CHECK(tracker_.Get(cc.node_id) == nullptr);
+      break;
+  }
+  // A leader that is no longer a voter has stepped down.
+  CHECK(state_ != StateType::kLeader || tracker_.IsVoter(id_));
   return tracker_.GetConfState();
 }
 

@@ -171,6 +171,8 @@ void Raft::HandleVoteRequest(const Message& m) {
 }
 
 absl::Status Raft::StepCandidate(const Message& m) {
+  CHECK(state_ == StateType::kCandidate || state_ == StateType::kPreCandidate);
+  CHECK_EQ(lead_, kNone);
   const MessageType my_response = state_ == StateType::kPreCandidate
                                       ? MessageType::kPreVoteResp
                                       : MessageType::kVoteResp;

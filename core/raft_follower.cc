@@ -11,6 +11,7 @@
 namespace raftsql::core {
 
 absl::Status Raft::StepFollower(Message m) {
+  CHECK(state_ == StateType::kFollower);
   switch (m.type) {
     case MessageType::kProp:
     case MessageType::kReadIndex:
@@ -58,6 +59,7 @@ absl::Status Raft::StepFollower(Message m) {
 void Raft::HandleAppendEntries(const Message& m) {
   CHECK(state_ == StateType::kFollower);
   CHECK_EQ(m.term, term_);
+  CHECK_EQ(m.from, lead_);
   Message resp;
   resp.type = MessageType::kAppResp;
   resp.to = m.from;

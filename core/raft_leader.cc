@@ -254,6 +254,8 @@ void Raft::RespondToReadIndex(const Message& request, uint64_t index) {
 }
 
 void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
+  CHECK(state_ == StateType::kLeader);
+  CHECK_NE(m.from, id_);
   pr.recent_active = true;
   if (m.reject) {
     uint64_t next_probe = m.reject_hint;
