@@ -186,6 +186,28 @@ void Simulation::CheckCommits(Slot& s) {
   if (before != voters) before = voters;  // Copied only when it changed.
 }
 
+void Simulation::CheckLeaderCompleteness(Slot& s) {
+  const core::Raft& raft = s.node->raw().raft();
+  const core::RaftLog& log = raft.log();
+  for (auto it = committed_.lower_bound(log.FirstIndex());
+       it != committed_.end(); ++it) {
+    const uint64_t index = it->first;
+    const uint64_t term = it->second.first;
+    if (applied_by_term_[index] >= raft.term()) continue;
+    const absl::StatusOr<uint64_t> ours = log.Term(index);
+    if (index > log.LastIndex() || !ours.ok() || *ours != term) {
+      Violation(absl::StrFormat(
+          "leader completeness: n%d leads term %d without %d/%d, committed "
+          "in an earlier term (its log ends at %d%s)",
+          s.id, raft.term(), term, index, log.LastIndex(),
+          ours.ok() && index <= log.LastIndex()
+              ? absl::StrFormat(", with %d/%d there", *ours, index)
+              : ""));
+      return;
+    }
+  }
+}
+
 void Simulation::CheckProgress(Slot& s) {
   const core::Raft& leader = s.node->raw().raft();
   if (leader.state() != core::StateType::kLeader) return;

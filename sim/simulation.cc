@@ -337,6 +337,7 @@ void Simulation::AfterNodeEvent(Slot& s) {
   const core::Raft& raft = s.node->raw().raft();
   raft.CheckInvariants();
   s.node->CheckInvariants();
+  max_term_ = std::max(max_term_, raft.term());
   CheckCommits(s);
   CheckProgress(s);
   // Every peer here is honest: a message refused as invalid is a bug on one
@@ -361,6 +362,7 @@ void Simulation::OnSoftState(Slot& s, const core::SoftState& ss) {
     }
     Trace(absl::StrFormat("n%d becomes leader of term %d (last index %d)", s.id,
                           raft.term(), raft.log().LastIndex()));
+    CheckLeaderCompleteness(s);
   }
 }
 
@@ -368,6 +370,7 @@ void Simulation::OnApply(Slot& s, const core::Entry& e,
                          const std::string& result) {
   auto [it, inserted] =
       committed_.emplace(e.index, std::make_pair(e.term, e.data));
+  if (inserted) applied_by_term_.emplace(e.index, max_term_);
   if (!inserted &&
       (it->second.first != e.term || it->second.second != e.data)) {
     Violation(absl::StrFormat(

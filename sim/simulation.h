@@ -209,6 +209,12 @@ class Simulation final : public HubCluster {
   // changed by no later leader) holds the leader's entry at each match
   // index the leader records for it.
   void CheckProgress(Slot& s);
+  // Leader completeness (Raft §5.4): a new leader holds every entry that
+  // committed in an earlier term, as it was applied. Checked for entries
+  // first applied while no node had reached the leader's term (so they
+  // committed in an earlier one) that its log still holds (older ones are
+  // in its snapshot).
+  void CheckLeaderCompleteness(Slot& s);
   // Vote safety, across restarts: a node grants its vote in a term to one
   // candidate only.
   void CheckVote(const core::Message& m);
@@ -314,6 +320,11 @@ class Simulation final : public HubCluster {
   // Safety bookkeeping.
   std::map<uint64_t, uint64_t> leader_of_term_;
   std::map<uint64_t, std::pair<uint64_t, std::string>> committed_;
+  // The highest term any node had reached, after each event; and for each
+  // applied index, that term when it was first applied anywhere: the term
+  // it committed in is at most that.
+  uint64_t max_term_ = 0;
+  std::map<uint64_t, uint64_t> applied_by_term_;
   // Commit safety, checked as commit indexes move: index -> (term, the
   // node that committed it first), and how far each node was checked.
   std::map<uint64_t, std::pair<uint64_t, uint64_t>> committed_terms_;
