@@ -186,6 +186,26 @@ void Simulation::CheckCommits(Slot& s) {
   if (before != voters) before = voters;  // Copied only when it changed.
 }
 
+void Simulation::CheckOverwrites(const Slot& s,
+                                 const std::vector<core::Entry>& entries) {
+  if (entries.front().index > result_.commit_index) return;
+  for (const core::Entry& e : entries) {
+    if (e.index > result_.commit_index) return;
+    auto it = committed_.find(e.index);
+    if (it == committed_.end() || it->second.first == e.term) continue;
+    // A stale leader may append its own entry where the cluster committed
+    // another (it never commits it); what must never happen is a log that
+    // held the committed entry losing it.
+    const absl::StatusOr<uint64_t> held = s.store->Term(e.index);
+    if (held.ok() && *held == it->second.first) {
+      Violation(absl::StrFormat(
+          "log safety: n%d writes %d/%d over %d/%d, which had been applied",
+          s.id, e.term, e.index, it->second.first, e.index));
+      return;
+    }
+  }
+}
+
 void Simulation::CheckLeaderCompleteness(Slot& s) {
   const core::Raft& raft = s.node->raw().raft();
   const core::RaftLog& log = raft.log();

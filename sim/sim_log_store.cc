@@ -152,6 +152,7 @@ void SimLogStore::Checkpoint() {
 
 void SimLogStore::Submit(core::LogWrite write,
                          std::function<void(absl::Status)> done) {
+  if (entries_hook_ && !write.entries.empty()) entries_hook_(write.entries);
   // One Ready, one record under one checksum: a torn write loses all of it
   // or none. (Seed 462 found that separate records let a crash keep a
   // Ready's entries but lose its HardState, leaving entries of a term newer

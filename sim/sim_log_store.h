@@ -52,9 +52,16 @@ class SimLogStore final : public core::MirroredLogStore {
   void Kill() {
     alive_.reset();
     submit_hook_ = nullptr;
+    entries_hook_ = nullptr;
   }
   void SetSubmitHook(std::function<void(Time completion)> hook) {
     submit_hook_ = std::move(hook);
+  }
+  // Called on every Submit with the entries it writes, before anything is
+  // written (a checker's view of what the node puts in its log).
+  void SetEntriesHook(
+      std::function<void(const std::vector<core::Entry>&)> hook) {
+    entries_hook_ = std::move(hook);
   }
   // Writes and fsyncs a compaction record at once (no simulated latency).
   absl::Status Compact(const core::Snapshot& snapshot) override;
@@ -69,6 +76,7 @@ class SimLogStore final : public core::MirroredLogStore {
   core::Prng* rng_;
   DiskLatency latency_;
   std::function<void(Time)> submit_hook_;
+  std::function<void(const std::vector<core::Entry>&)> entries_hook_;
   // Completion time of the last submitted write: writes complete in order.
   Time last_completion_ = 0;
   // Expires with the store, so completions scheduled before a crash are

@@ -127,6 +127,12 @@ void Simulation::StartNode(Slot& s) {
   s.store = std::make_unique<SimLogStore>(s.disk.get(), &queue_, &s.disk_rng,
                                           latency);
   const RecoveryReport recovery = s.store->Recover();
+  {
+    Slot* slot = &s;
+    s.store->SetEntriesHook([this, slot](const std::vector<core::Entry>& es) {
+      CheckOverwrites(*slot, es);
+    });
+  }
   if (plan_.crash_mid_write_probability > 0) {
     Slot* slot = &s;
     s.store->SetSubmitHook([this, slot](Time completion) {

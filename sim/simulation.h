@@ -215,6 +215,8 @@ class Simulation final : public HubCluster {
   // committed in an earlier one) that its log still holds (older ones are
   // in its snapshot).
   void CheckLeaderCompleteness(Slot& s);
+  // No node replaces, in its log, an entry that was applied anywhere.
+  void CheckOverwrites(const Slot& s, const std::vector<core::Entry>& entries);
   // Vote safety, across restarts: a node grants its vote in a term to one
   // candidate only.
   void CheckVote(const core::Message& m);
