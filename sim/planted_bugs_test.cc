@@ -42,6 +42,13 @@ SimOptions Small() {
   return o;
 }
 
+// The simulator's default workload over Small's cluster (more operations
+// and clients: more elections and reads under them).
+void DefaultWorkload(SimOptions& o) {
+  o.ops = SimOptions().ops;
+  o.clients = SimOptions().clients;
+}
+
 class PlantedBug : public ::testing::TestWithParam<Planted> {};
 
 TEST_P(PlantedBug, IsCaughtByTheCheckersInATenthOfItsSeeds) {
@@ -98,8 +105,7 @@ INSTANTIATE_TEST_SUITE_P(
                 [](SimOptions& o) {
                   // Matters only when a voter restarts before its next
                   // write: crashes aimed right after votes.
-                  o.ops = 2000;
-                  o.clients = 8;
+                  DefaultWorkload(o);
                   o.broken_forget_vote = true;
                   o.min_crash_after_vote_probability = 0.3;
                 },
@@ -109,15 +115,13 @@ INSTANTIATE_TEST_SUITE_P(
         // Election.
         Planted{"vote-without-log-check",
                 [](SimOptions& o) {
-                  o.ops = 2000;
-                  o.clients = 8;
+                  DefaultWorkload(o);
                   o.broken_vote_without_log_check = true;
                 },
                 20, 2},
         Planted{"double-vote",
                 [](SimOptions& o) {
-                  o.ops = 2000;
-                  o.clients = 8;
+                  DefaultWorkload(o);
                   o.broken_double_vote = true;
                 },
                 100, 10, "vote safety:"},
@@ -130,8 +134,7 @@ INSTANTIATE_TEST_SUITE_P(
                 2},
         Planted{"heartbeat-full-commit",
                 [](SimOptions& o) {
-                  o.ops = 2000;
-                  o.clients = 8;
+                  DefaultWorkload(o);
                   o.broken_heartbeat_full_commit = true;
                 },
                 20, 2, "commit safety:"},
@@ -144,8 +147,7 @@ INSTANTIATE_TEST_SUITE_P(
                 [](SimOptions& o) { o.broken_stale_reads = true; }, 20, 2},
         Planted{"read-index-without-quorum",
                 [](SimOptions& o) {
-                  o.ops = 2000;
-                  o.clients = 8;
+                  DefaultWorkload(o);
                   o.broken_read_index_without_quorum = true;
                 },
                 60, 6},
