@@ -283,7 +283,8 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
 
 void Raft::CheckInvariants() const {
   log_.CheckInvariants();
-  tracker_.CheckInvariants();
+  // A follower's progress is not used until it leads.
+  if (state_ == StateType::kLeader) tracker_.CheckInvariants();
   CHECK_GE(term_, log_.LastTerm());
   CHECK_GE(election_elapsed_, 0);
   CHECK_GE(heartbeat_elapsed_, 0);
