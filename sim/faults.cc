@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/check.h"
+#include "core/prng.h"
 #include "sim/simulation.h"
 #include "sim/simulation_internal.h"
 
@@ -199,7 +200,33 @@ void Simulation::ChangeMembership() {
         std::count(cs.learners.begin(), cs.learners.end(), s->id) > 0;
     if (!member) removed.push_back(s->id);
   }
-  if (!cs.learners.empty()) {
+  // Half the seeds (by their own mix of the seed) pick any change that
+  // applies, learners' removal too, so that shapes like 3 voters and 2
+  // learners occur and last; the others promote a learner first.
+  uint64_t style = options_.seed ^ 0x3e3be5u;
+  if (core::SplitMix64(style) & 1) {
+    std::vector<core::ConfChange> options;
+    for (uint64_t id : cs.learners) {
+      options.push_back({core::ConfChange::Type::kAddVoter, id, ""});
+      options.push_back({core::ConfChange::Type::kRemoveNode, id, ""});
+    }
+    for (uint64_t id : removed) {
+      options.push_back({core::ConfChange::Type::kAddLearner, id, ""});
+    }
+    if (cs.voters.size() > 3) {
+      for (uint64_t id : cs.voters) {
+        options.push_back({core::ConfChange::Type::kRemoveNode, id, ""});
+      }
+    }
+    if (options.empty()) return;
+    cc = options[rng_.Uniform(options.size())];
+    const bool learner =
+        std::count(cs.learners.begin(), cs.learners.end(), cc.node_id) > 0;
+    what = cc.type == core::ConfChange::Type::kAddVoter     ? "promote learner"
+           : cc.type == core::ConfChange::Type::kAddLearner ? "add learner"
+           : learner                                        ? "remove learner"
+                                                            : "remove voter";
+  } else if (!cs.learners.empty()) {
     cc =
         core::ConfChange{core::ConfChange::Type::kAddVoter, cs.learners[0], ""};
     what = "promote learner";
