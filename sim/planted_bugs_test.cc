@@ -141,7 +141,11 @@ INSTANTIATE_TEST_SUITE_P(
         // Membership.
         Planted{"learners-in-quorum",
                 [](SimOptions& o) { o.broken_learners_in_quorum = true; }, 40,
-                4, "commit safety:"},
+                4, "commit safety:",
+                // Runs whose membership changes made a learner.
+                [](const SimResult& r) {
+                  return r.faults.count("membership: add learner") > 0;
+                }},
         // Reads.
         Planted{"stale-reads",
                 [](SimOptions& o) { o.broken_stale_reads = true; }, 20, 2},
