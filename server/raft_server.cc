@@ -359,6 +359,9 @@ void RaftServer::Loop() {
       ManageVacuumSwap();
       node_->Tick();
       in_contact_ = node_->raw().raft().InContactWithLeader();
+      const core::ProgressTracker& members = node_->raw().raft().tracker();
+      removed_ =
+          !members.voters().empty() && members.Get(options_.id) == nullptr;
       next_tick += tick;
       if (next_tick < now) next_tick = now + tick;  // Slept through ticks.
     }

@@ -421,6 +421,9 @@ class RaftServer {
   std::string decision_model_;        // Guarded by decision_model_mu_.
   std::string decision_model_error_;  // Guarded by decision_model_mu_.
   std::atomic<bool> in_contact_{false};
+  // This node applied a configuration without itself (as of the last
+  // tick): it hears no more entries, so it serves no more reads.
+  std::atomic<bool> removed_{false};
 
   // Loop thread only.
   std::unordered_map<uint64_t, Request> requests_;

@@ -351,6 +351,14 @@ void RaftServer::OnReader(std::function<absl::StatusOr<T>()> read,
   if (reads_stopping_.load()) {
     return done(absl::UnavailableError("node shutting down"));
   }
+  if (removed_.load()) {
+    // Its state stopped moving when it was removed: even a read at
+    // consistency none would be stale without bound.
+    return done(absl::FailedPreconditionError(absl::StrCat(
+        "node ", options_.id,
+        " was removed from the cluster and no longer follows its writes; "
+        "read from a member")));
+  }
   Done<T> refused = done;
   if (!readers_->Run(
           [read = std::move(read), done = std::move(done)] { done(read()); })) {

@@ -504,6 +504,21 @@ void Membership(LocalCluster& c) {
   for (const v1::Member& m : removed.members()) {
     Check(m.id() != 1, "node 1 is still a member");
   }
+  // Once it applied its removal, node 1 refuses even reads at consistency
+  // none: its data no longer follows the cluster's writes.
+  {
+    net::Client gone = Pinned(c, 1);
+    absl::Status read = absl::OkStatus();
+    const auto until = Clock::now() + std::chrono::seconds(5);
+    do {
+      read = gone.Query(Read("SELECT count(*) FROM t", false)).status();
+      if (!read.ok()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    } while (Clock::now() < until);
+    Check(read.code() == absl::StatusCode::kFailedPrecondition,
+          "the removed node still serves reads: " + read.ToString());
+    Log("node 1, removed, refuses reads: " + std::string(read.message()));
+  }
   c.StopNode(1, SIGTERM);
   Log(absl::StrCat("node 1 removed and stopped; members: ",
                    removed.members_size()));
