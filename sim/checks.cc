@@ -171,14 +171,19 @@ void Simulation::CheckCommits(Slot& s) {
     // own entries before its write completes, and persists them before it
     // acts on the commit).
     std::string lacking;
+    std::string lacking_before;
     auto before = voters_before_.find(s.id);
     if (!MajorityHolds(voters, s.id, i, term, &lacking) &&
         (before == voters_before_.end() ||
-         !MajorityHolds(before->second, s.id, i, term, &lacking))) {
+         !MajorityHolds(before->second, s.id, i, term, &lacking_before))) {
       return Violation(absl::StrFormat(
           "commit safety: n%d committed %d/%d, held by no majority of %d "
-          "voters (lacking:%s)",
-          s.id, term, i, voters.size(), lacking));
+          "voters (lacking:%s)%s",
+          s.id, term, i, voters.size(), lacking,
+          lacking_before.empty() || lacking_before == lacking
+              ? ""
+              : absl::StrCat(" nor of the configuration before (lacking:",
+                             lacking_before, ")")));
     }
   }
   checked = committed;
