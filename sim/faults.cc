@@ -18,6 +18,14 @@ namespace raftsql::sim {
 FaultPlan DrawFaultPlan(uint64_t seed, int nodes, double intensity) {
   core::Prng p(seed * 0x2545f4914f6cdd1dull + 17);
   FaultPlan plan;
+  uint64_t shape_mix = seed ^ 0x5a9e5u;
+  const uint64_t shape = core::SplitMix64(shape_mix);
+  constexpr uint64_t kMessageBytes[] = {300, 1024, 4096, 16 * 1024};
+  constexpr size_t kWindows[] = {1, 2, 4, 16};
+  if (shape & 1) plan.max_message_bytes = kMessageBytes[(shape >> 1) % 4];
+  if (shape & 8) plan.max_inflight_messages = kWindows[(shape >> 4) % 4];
+  uint64_t membership_mix = seed ^ 0x3e3be5u;
+  plan.any_membership_change = (core::SplitMix64(membership_mix) & 1) != 0;
   plan.clock_drift.assign(nodes, 0.0);
   plan.disk_slowdown.assign(nodes, 1);
   const Time latency_max[] = {500, 2 * kMillisecond, 10 * kMillisecond};
@@ -71,6 +79,12 @@ std::string FaultPlan::Describe() const {
   if (network.long_delay_probability > 0) {
     parts.push_back(absl::StrFormat("long-delay=%.1f%%",
                                     network.long_delay_probability * 100));
+  }
+  if (max_message_bytes > 0) {
+    parts.push_back(absl::StrFormat("messages<=%dB", max_message_bytes));
+  }
+  if (max_inflight_messages > 0) {
+    parts.push_back(absl::StrFormat("window=%d", max_inflight_messages));
   }
   if (crash_mid_write_probability > 0) {
     parts.push_back(absl::StrFormat("crash-mid-write=%.2f%%",
@@ -200,11 +214,10 @@ void Simulation::ChangeMembership() {
         std::count(cs.learners.begin(), cs.learners.end(), s->id) > 0;
     if (!member) removed.push_back(s->id);
   }
-  // Half the seeds (by their own mix of the seed) pick any change that
-  // applies, learners' removal too, so that shapes like 3 voters and 2
-  // learners occur and last; the others promote a learner first.
-  uint64_t style = options_.seed ^ 0x3e3be5u;
-  if (core::SplitMix64(style) & 1) {
+  // Seeds with any_membership_change pick any change that applies,
+  // learners' removal too, so that shapes like 3 voters and 2 learners
+  // occur and last; the others promote a learner first.
+  if (plan_.any_membership_change) {
     std::vector<core::ConfChange> options;
     for (uint64_t id : cs.learners) {
       options.push_back({core::ConfChange::Type::kAddVoter, id, ""});

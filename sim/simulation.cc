@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/check.h"
-#include "core/prng.h"
 #include "sim/simulation_internal.h"
 
 namespace raftsql::sim {
@@ -160,17 +159,13 @@ void Simulation::StartNode(Slot& s) {
   o.raft.storage = s.store.get();
   o.raft.max_inflight_msgs = 64;
   o.raft.max_size_per_msg = 64 * 1024;
-  // Message sizes and flow control drawn per seed, the same for every
-  // node (a 64 KiB limit is never reached, so appends were never cut
-  // short): in half the seeds a limit of 300 bytes (a KV entry or two a
-  // message) to 16 KiB, in half a window of 1 to 16 messages. From their
-  // own mix of the seed: the fault plan's draws stay as they were.
-  uint64_t shape_state = options_.seed ^ 0x5a9e5u;
-  const uint64_t shape = core::SplitMix64(shape_state);
-  constexpr uint64_t kMessageBytes[] = {300, 1024, 4096, 16 * 1024};
-  constexpr size_t kWindows[] = {1, 2, 4, 16};
-  if (shape & 1) o.raft.max_size_per_msg = kMessageBytes[(shape >> 1) % 4];
-  if (shape & 8) o.raft.max_inflight_msgs = kWindows[(shape >> 4) % 4];
+  // The seed's message shape, the same for every node.
+  if (plan_.max_message_bytes > 0) {
+    o.raft.max_size_per_msg = plan_.max_message_bytes;
+  }
+  if (plan_.max_inflight_messages > 0) {
+    o.raft.max_inflight_msgs = plan_.max_inflight_messages;
+  }
   // Small chunks, so that every snapshot travels in several of them.
   o.raft.max_snapshot_chunk_bytes = options_.sql ? 8 * 1024 : 256;
   // A third of the seeds (by seed, so the others run as before) catch up

@@ -141,6 +141,14 @@ struct FaultPlan {
   // within the election timeout, while the election it voted in goes on
   // (a vote that did not survive the restart then shows).
   double crash_after_vote_probability = 0;
+  // Drawn from their own mixes of the seed, so that the draws above stay
+  // as they were: a message size limit and a window of messages in flight
+  // (0: the simulator's defaults), so that appends are cut short and flow
+  // control stops a leader; and whether membership changes pick any change
+  // that applies (else a learner is promoted first).
+  uint64_t max_message_bytes = 0;
+  size_t max_inflight_messages = 0;
+  bool any_membership_change = false;
 
   std::string Describe() const;
 };
