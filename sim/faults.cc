@@ -3,6 +3,8 @@
 // that act on it — partitions (isolation, split, asymmetric), swizzle-clogging,
 // crashes with restarts, process pauses and code-level fault points.
 #include <algorithm>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -218,27 +220,22 @@ void Simulation::ChangeMembership() {
   // learners' removal too, so that shapes like 3 voters and 2 learners
   // occur and last; the others promote a learner first.
   if (plan_.any_membership_change) {
-    std::vector<core::ConfChange> options;
+    using Type = core::ConfChange::Type;
+    std::vector<std::pair<core::ConfChange, const char*>> options;
     for (uint64_t id : cs.learners) {
-      options.push_back({core::ConfChange::Type::kAddVoter, id, ""});
-      options.push_back({core::ConfChange::Type::kRemoveNode, id, ""});
+      options.push_back({{Type::kAddVoter, id, ""}, "promote learner"});
+      options.push_back({{Type::kRemoveNode, id, ""}, "remove learner"});
     }
     for (uint64_t id : removed) {
-      options.push_back({core::ConfChange::Type::kAddLearner, id, ""});
+      options.push_back({{Type::kAddLearner, id, ""}, "add learner"});
     }
     if (cs.voters.size() > 3) {
       for (uint64_t id : cs.voters) {
-        options.push_back({core::ConfChange::Type::kRemoveNode, id, ""});
+        options.push_back({{Type::kRemoveNode, id, ""}, "remove voter"});
       }
     }
     if (options.empty()) return;
-    cc = options[rng_.Uniform(options.size())];
-    const bool learner =
-        std::count(cs.learners.begin(), cs.learners.end(), cc.node_id) > 0;
-    what = cc.type == core::ConfChange::Type::kAddVoter     ? "promote learner"
-           : cc.type == core::ConfChange::Type::kAddLearner ? "add learner"
-           : learner                                        ? "remove learner"
-                                                            : "remove voter";
+    std::tie(cc, what) = options[rng_.Uniform(options.size())];
   } else if (!cs.learners.empty()) {
     cc =
         core::ConfChange{core::ConfChange::Type::kAddVoter, cs.learners[0], ""};
