@@ -103,8 +103,8 @@ void Simulation::CheckFinalState() {
           log.Slice(i, i + 1, UINT64_MAX);
       CHECK(e.ok());
       auto it = committed_.find(i);
-      if (it == committed_.end() || it->second.first != (*e)[0].term ||
-          it->second.second != (*e)[0].data) {
+      if (it == committed_.end() || it->second.term != (*e)[0].term ||
+          it->second.data != (*e)[0].data) {
         Violation(absl::StrFormat(
             "log matching: n%d's committed entry %d differs", s->id, i));
         return;
@@ -197,15 +197,15 @@ void Simulation::CheckOverwrites(const Slot& s,
   for (const core::Entry& e : entries) {
     if (e.index > result_.commit_index) return;
     auto it = committed_.find(e.index);
-    if (it == committed_.end() || it->second.first == e.term) continue;
+    if (it == committed_.end() || it->second.term == e.term) continue;
     // A stale leader may append its own entry where the cluster committed
     // another (it never commits it); what must never happen is a log that
     // held the committed entry losing it.
     const absl::StatusOr<uint64_t> held = s.store->Term(e.index);
-    if (held.ok() && *held == it->second.first) {
+    if (held.ok() && *held == it->second.term) {
       Violation(absl::StrFormat(
           "log safety: n%d writes %d/%d over %d/%d, which had been applied",
-          s.id, e.term, e.index, it->second.first, e.index));
+          s.id, e.term, e.index, it->second.term, e.index));
       return;
     }
   }
@@ -217,8 +217,8 @@ void Simulation::CheckLeaderCompleteness(Slot& s) {
   for (auto it = committed_.lower_bound(log.FirstIndex());
        it != committed_.end(); ++it) {
     const uint64_t index = it->first;
-    const uint64_t term = it->second.first;
-    if (applied_by_term_[index] >= raft.term()) continue;
+    const uint64_t term = it->second.term;
+    if (it->second.max_term >= raft.term()) continue;
     const absl::StatusOr<uint64_t> ours = log.Term(index);
     if (index > log.LastIndex() || !ours.ok() || *ours != term) {
       Violation(absl::StrFormat(
@@ -262,15 +262,13 @@ void Simulation::CheckProgress(Slot& s) {
 
 void Simulation::CheckVote(const core::Message& m) {
   if (m.type != core::MessageType::kVoteResp || m.reject) return;
-  auto [it, first] =
-      votes_granted_.emplace(std::make_pair(m.from, m.term), m.to);
-  if (first) {
-    vote_incarnations_[it->first] = slots_[m.from - 1]->incarnation;
-  }
-  if (!first && it->second != m.to) {
+  auto [it, first] = votes_granted_.emplace(
+      std::make_pair(m.from, m.term),
+      GrantedVote{m.to, slots_[m.from - 1]->incarnation});
+  if (!first && it->second.candidate != m.to) {
     Violation(
         absl::StrFormat("vote safety: n%d voted for n%d and for n%d in term %d",
-                        m.from, it->second, m.to, m.term));
+                        m.from, it->second.candidate, m.to, m.term));
   }
   if (fault_phase_ && plan_.crash_after_vote_probability > 0 &&
       crashes_after_votes_ < kMaxCrashesAfterVotes &&

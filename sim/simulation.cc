@@ -317,10 +317,9 @@ void Simulation::Deliver(core::Message m) {
   const bool snapshot = m.type == core::MessageType::kSnap;
   const uint64_t from = m.from;
   if (m.type == core::MessageType::kVote) {
-    const auto key = std::make_pair(m.to, m.term);
-    auto it = votes_granted_.find(key);
-    if (it != votes_granted_.end() && it->second != m.from &&
-        vote_incarnations_[key] != s.incarnation) {
+    auto it = votes_granted_.find(std::make_pair(m.to, m.term));
+    if (it != votes_granted_.end() && it->second.candidate != m.from &&
+        it->second.incarnation != s.incarnation) {
       ++result_.revote_requests;
     }
   }
@@ -370,13 +369,11 @@ void Simulation::OnSoftState(Slot& s, const core::SoftState& ss) {
 void Simulation::OnApply(Slot& s, const core::Entry& e,
                          const std::string& result) {
   auto [it, inserted] =
-      committed_.emplace(e.index, std::make_pair(e.term, e.data));
-  if (inserted) applied_by_term_.emplace(e.index, max_term_);
-  if (!inserted &&
-      (it->second.first != e.term || it->second.second != e.data)) {
+      committed_.emplace(e.index, AppliedEntry{e.term, e.data, max_term_});
+  if (!inserted && (it->second.term != e.term || it->second.data != e.data)) {
     Violation(absl::StrFormat(
         "state machine safety: n%d applied %d/%d but %d/%d was applied before",
-        s.id, e.term, e.index, it->second.first, e.index));
+        s.id, e.term, e.index, it->second.term, e.index));
   }
   if (e.index > result_.commit_index) {
     // First application anywhere of this index: it is committed.

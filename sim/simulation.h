@@ -329,21 +329,28 @@ class Simulation final : public HubCluster {
 
   // Safety bookkeeping.
   std::map<uint64_t, uint64_t> leader_of_term_;
-  std::map<uint64_t, std::pair<uint64_t, std::string>> committed_;
-  // The highest term any node had reached, after each event; and for each
-  // applied index, that term when it was first applied anywhere: the term
-  // it committed in is at most that.
-  uint64_t max_term_ = 0;
-  std::map<uint64_t, uint64_t> applied_by_term_;
+  // Each index applied anywhere: the entry as first applied, and the
+  // highest term any node had reached then (the term it committed in is at
+  // most that).
+  struct AppliedEntry {
+    uint64_t term;
+    std::string data;
+    uint64_t max_term;
+  };
+  std::map<uint64_t, AppliedEntry> committed_;
+  uint64_t max_term_ = 0;  // Over every node, after each event.
   // Commit safety, checked as commit indexes move: index -> (term, the
   // node that committed it first), and how far each node was checked.
   std::map<uint64_t, std::pair<uint64_t, uint64_t>> committed_terms_;
   std::map<uint64_t, uint64_t> commit_checked_;
   std::map<uint64_t, std::set<uint64_t>> voters_before_;  // By node.
-  // (voter, term) -> the candidate it granted its vote to.
-  std::map<std::pair<uint64_t, uint64_t>, uint64_t> votes_granted_;
-  // ... and the voter's incarnation when it did.
-  std::map<std::pair<uint64_t, uint64_t>, uint64_t> vote_incarnations_;
+  // (voter, term) -> the candidate it granted its vote to, and the voter's
+  // incarnation when it did.
+  struct GrantedVote {
+    uint64_t candidate;
+    uint64_t incarnation;
+  };
+  std::map<std::pair<uint64_t, uint64_t>, GrantedVote> votes_granted_;
   std::map<uint64_t, uint64_t> acked_writes_;  // client -> highest acked op
   std::map<uint64_t, std::vector<RegisterOp>> history_;
   struct ListRead {
