@@ -283,8 +283,6 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
 
 void Raft::CheckInvariants() const {
   log_.CheckInvariants();
-  // A follower's progress is not used until it leads.
-  if (state_ == StateType::kLeader) tracker_.CheckInvariants();
   CHECK_GE(term_, log_.LastTerm());
   CHECK_GE(election_elapsed_, 0);
   CHECK_GE(heartbeat_elapsed_, 0);
@@ -292,9 +290,10 @@ void Raft::CheckInvariants() const {
     case StateType::kLeader: {
       CHECK_EQ(lead_, id_);
       CHECK_EQ(vote_, id_);  // A leader voted for itself in its own term.
+      // A follower's progress is not used until it leads.
+      tracker_.CheckInvariants();  // match < next among them.
       const uint64_t last = log_.LastIndex();
       for (const auto& [id, pr] : tracker_.progress()) {
-        CHECK_LT(pr.match, pr.next);
         CHECK_LE(pr.match, last);
         CHECK_LE(pr.next, last + 1);
         if (id == id_) CHECK_EQ(pr.match, last);
