@@ -95,7 +95,7 @@ void HubSession::OnWritten(uint64_t op,
       if (!ending_) Write(Kind::kUpgrade, UpgradeCommand(), fx, false);
       return;
     case Kind::kUpgrade: {
-      absl::Status f = r.ok() ? UpgradeStatus(*r) : r.status();
+      absl::Status f = UpgradeStatus(r);
       if (!f.ok()) return EndWith(f, fx);
       fx->schema_made = true;
       if (!ending_) SayHello(now_ms, fx);

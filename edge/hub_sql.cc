@@ -303,7 +303,9 @@ sm::Command UpgradeCommand() {
   return c;
 }
 
-absl::Status UpgradeStatus(const sm::CommandResult& result) {
+absl::Status UpgradeStatus(const absl::StatusOr<sm::CommandResult>& written) {
+  if (!written.ok()) return written.status();
+  const sm::CommandResult& result = *written;
   if (result.statements.size() != std::size(kUpgrades)) {
     return absl::InternalError(
         "the upgrade's result has a statement count "

@@ -127,8 +127,9 @@ bool IsMissingSchema(const absl::Status& status);
 // already there fails, the same way on every replica, and the rest run.
 sm::Command UpgradeCommand();
 // OK if UpgradeCommand's result leaves the tables current: every
-// statement made its change or found it made.
-absl::Status UpgradeStatus(const sm::CommandResult& result);
+// statement made its change or found it made. A write that failed as a
+// whole gives its status.
+absl::Status UpgradeStatus(const absl::StatusOr<sm::CommandResult>& result);
 
 // A session opens: the device's row shows it connected through `session`
 // on `node`, and its stream for `incarnation` exists. The result's last

@@ -315,7 +315,7 @@ void EdgeService::Impl::EnsureSchema(std::function<void(absl::Status)> then) {
         Write(
             edge::UpgradeCommand(),
             [this, then](absl::StatusOr<sm::CommandResult> u) {
-              absl::Status s = u.ok() ? edge::UpgradeStatus(*u) : u.status();
+              absl::Status s = edge::UpgradeStatus(u);
               if (s.ok()) schema_ready = true;
               then(s);
             },
