@@ -4,7 +4,8 @@
 // and prints, beside the same figures for the empty cluster: throughput,
 // p50/p99/max latency, failed and timed-out writes, the leader's term, each
 // node's peak RSS and longest Raft-loop iteration.
-// Then a fourth node joins and catches up (MB/s), and a follower is
+// Then a fourth node joins and catches up (MB/s, against what the disk and
+// the loopback carried in the same run), and a follower is
 // SIGKILLed and restarted (time until it serves at the leader's index).
 // With --vacuum, half the rows are then deleted and VACUUM runs while the
 // writes are measured once more.
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/bounds.h"
 #include "net/client.h"
 #include "net/grpc_transport.h"
 #include "tools/local_cluster.h"
@@ -95,6 +97,28 @@ void PrintLoopsOver(int id, const std::string& log, int ms) {
       std::printf("  node %d: %s\n", id, line.c_str());
     }
   }
+}
+
+// The join's rate against what the disk and the loopback carried in the
+// same run, measured after it (so that the join did not find the page
+// cache's pages freed by the measure). The disk is measured twice: a new
+// file of the image's size (what the join wrote), then the same again
+// over the pages the first one freed.
+void PrintJoinBounds(const std::string& dir, uint64_t size_mb, double join_s) {
+  sync();
+  const uint64_t bytes = size_mb << 20;
+  const double disk = DiskWriteBytesPerSecond(dir, bytes) / (1 << 20);
+  const double again = DiskWriteBytesPerSecond(dir, bytes) / (1 << 20);
+  const double loopback = LoopbackBytesPerSecond(bytes) / (1 << 20);
+  const double join = size_mb / join_s;
+  const double bound = std::min(disk, loopback);
+  std::printf(
+      "join bounds: the disk wrote a new %llu MB file at %.0f MB/s (%.0f MB/s "
+      "the second time), the loopback carried %.0f MB/s: the join ran at "
+      "%.0f%% of the slower (%.0f%% of the disk's second figure)\n",
+      static_cast<unsigned long long>(size_mb), disk, again, loopback,
+      bound > 0 ? 100 * join / bound : 0,
+      again > 0 ? 100 * join / std::min(again, loopback) : 0);
 }
 
 class Grower {
@@ -445,6 +469,7 @@ int Main(int argc, char** argv) {
   std::printf("  term after the join: %llu\n",
               static_cast<unsigned long long>(g.Term()));
   g.PrintNodes();
+  PrintJoinBounds(co.dir, size_mb, join_s);
   // A follower restarts on its data.
   const int down = 2;
   c.StopNode(down, SIGKILL);

@@ -1,0 +1,26 @@
+// What this machine can carry, measured where a benchmark runs, so that a
+// rate is reported against a bound of the same run (issue 14's join):
+// the disk, writing a new file as a joining follower writes its image, and
+// the loopback, as plain TCP.
+#ifndef RAFTSQL_BENCH_BOUNDS_H_
+#define RAFTSQL_BENCH_BOUNDS_H_
+
+#include <cstdint>
+#include <string>
+
+namespace raftsql::bench {
+
+// Bytes per second of writing `bytes` to a new file in `dir` in 1 MiB
+// writes, synced every 64 MiB on a thread and at the end (as the image's
+// receiver does), the file then deleted; 0 if it could not be written.
+// The file is new, so its pages are the page cache's newest: on a virtual
+// machine, memory the host backs only when first touched.
+double DiskWriteBytesPerSecond(const std::string& dir, uint64_t bytes);
+
+// Bytes per second of `bytes` sent over one TCP connection on 127.0.0.1 in
+// 1 MiB writes and read in 1 MiB reads; 0 on a socket error.
+double LoopbackBytesPerSecond(uint64_t bytes);
+
+}  // namespace raftsql::bench
+
+#endif  // RAFTSQL_BENCH_BOUNDS_H_
