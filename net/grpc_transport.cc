@@ -13,6 +13,7 @@
 #include "absl/synchronization/mutex.h"
 #include "net/convert.h"
 #include "net/raftsql.grpc.pb.h"
+#include "obs/loop_phases.h"
 
 namespace raftsql::net {
 
@@ -283,6 +284,7 @@ void GrpcTransport::Stop() {
 }
 
 void GrpcTransport::Send(core::Message m) {
+  obs::PhaseTimer timer(obs::Phase::kSend);
   std::lock_guard<std::mutex> l(mu_);
   if (stopped_) return;
   std::unique_ptr<Peer>& peer = peers_[m.to];
@@ -291,6 +293,7 @@ void GrpcTransport::Send(core::Message m) {
 }
 
 void GrpcTransport::Flush() {
+  obs::PhaseTimer timer(obs::Phase::kSend);
   std::lock_guard<std::mutex> l(mu_);
   if (stopped_) return;
   for (auto& [id, peer] : peers_) peer->Flush();

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
+#include "obs/loop_phases.h"
 #include "sm/snapshot_image.h"
 #include "sm/sqlite_util.h"
 
@@ -111,6 +112,7 @@ uint64_t ImageSink::held() const {
 
 absl::Status ImageSink::Begin(const core::SnapshotMetadata& metadata,
                               uint64_t from, uint64_t size) {
+  obs::PhaseTimer timer(obs::Phase::kSnapshot);
   if (state_ == State::kInstalled) {
     return absl::UnavailableError("an installed image waits for its restore");
   }
@@ -138,6 +140,7 @@ absl::Status ImageSink::Begin(const core::SnapshotMetadata& metadata,
 }
 
 absl::Status ImageSink::Append(absl::string_view bytes) {
+  obs::PhaseTimer timer(obs::Phase::kSnapshot);
   if (state_ != State::kReceiving) {
     return absl::FailedPreconditionError("no image is being received");
   }
@@ -172,6 +175,7 @@ absl::Status ImageSink::Append(absl::string_view bytes) {
 }
 
 absl::Status ImageSink::Finish() {
+  obs::PhaseTimer timer(obs::Phase::kSnapshot);
   if (state_ == State::kReceiving) {
     if (held_ != size_) return absl::FailedPreconditionError("incomplete");
     std::unique_ptr<BackgroundSyncer> syncer = std::move(syncer_);
@@ -241,6 +245,7 @@ void ImageSink::Check() {
 }
 
 void ImageSink::Drop() {
+  obs::PhaseTimer timer(obs::Phase::kSnapshot);
   if (state_ == State::kInstalled) return;  // Restore owns it.
   if (checker_.joinable()) checker_.join();
   CloseFile();

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
+#include "obs/loop_phases.h"
 #include "sm/snapshot_image.h"
 #include "sm/sqlite_util.h"
 
@@ -76,6 +77,7 @@ void ImageSource::StopWorker() {
 }
 
 void ImageSource::Request(const core::SnapshotMetadata& metadata) {
+  obs::PhaseTimer timer(obs::Phase::kSnapshot);
   {
     std::lock_guard<std::mutex> l(mu_);
     if (ready_.has_value() && ready_->info.metadata.index >= metadata.index) {
@@ -220,6 +222,7 @@ absl::StatusOr<core::ImageInfo> ImageSource::Latest() const {
 
 absl::StatusOr<std::string> ImageSource::Read(uint64_t index, uint64_t offset,
                                               uint64_t max_bytes) const {
+  obs::PhaseTimer timer(obs::Phase::kSnapshot);
   std::lock_guard<std::mutex> l(mu_);
   if (!ready_.has_value() || ready_->info.metadata.index != index) {
     return absl::NotFoundError(

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
+#include "obs/loop_phases.h"
 #include "sm/deterministic_vfs.h"
 #include "sm/sqlite_state_machine.h"
 #include "sm/sqlite_util.h"
@@ -27,6 +28,7 @@ void SqliteStateMachine::OnPreUpdate(sqlite3* db, int op, const char* db_name,
 }
 
 std::string SqliteStateMachine::Apply(const core::Entry& entry) {
+  obs::PhaseTimer timer(obs::Phase::kApply);
   CompleteSwap(/*wait=*/true);  // The node waits for it; a caller may not.
   std::string result;
   const std::span<const core::Entry> one(&entry, 1);
@@ -37,6 +39,7 @@ std::string SqliteStateMachine::Apply(const core::Entry& entry) {
 
 void SqliteStateMachine::ApplyBatch(const std::vector<core::Entry>& entries,
                                     std::vector<std::string>* results) {
+  obs::PhaseTimer timer(obs::Phase::kApply);
   CompleteSwap(/*wait=*/true);  // The node waits for it; a caller may not.
   results->resize(entries.size());
   ApplyInTransactionOrAlone(entries, results->data());

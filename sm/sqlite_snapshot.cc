@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "core/check.h"
+#include "obs/loop_phases.h"
 #include "sm/image_sink.h"
 #include "sm/snapshot_image.h"
 #include "sm/sqlite_state_machine.h"
@@ -18,6 +19,7 @@ absl::StatusOr<std::string> SqliteStateMachine::CreateSnapshot() {
 }
 
 absl::Status SqliteStateMachine::Sync() {
+  obs::PhaseTimer timer(obs::Phase::kSnapshot);
   CompleteSwap(/*wait=*/true);
   // A swap's last rename first: until it is durable a crash brings the
   // swapped-in file back at its swap index (file_swap.h), below what the
@@ -57,6 +59,7 @@ absl::Status SqliteStateMachine::ValidateSnapshot(
 }
 
 absl::Status SqliteStateMachine::Restore(const core::Snapshot& snapshot) {
+  obs::PhaseTimer timer(obs::Phase::kSnapshot);
   CompleteSwap(/*wait=*/true);
   if (std::optional<uint64_t> index =
           ImageSink::ReferencedIndex(snapshot.data)) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/check.h"
+#include "obs/loop_phases.h"
 #include "sm/sqlite_state_machine.h"
 #include "sm/sqlite_util.h"
 #include "sm/vacuum.h"
@@ -31,6 +32,7 @@ void SqliteStateMachine::AfterBatch(std::span<const core::Entry> entries) {
 }
 
 void SqliteStateMachine::OnTick() {
+  obs::PhaseTimer timer(obs::Phase::kSnapshot);
   CompleteSwap(/*wait=*/false);
   if (swap_in_flight_ == nullptr) AdvanceVacuum({});
 }

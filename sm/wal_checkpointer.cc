@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "obs/loop_phases.h"
+
 namespace raftsql::sm {
 
 CheckpointSchedule::CheckpointSchedule(int frames)
@@ -111,6 +113,7 @@ void WalCheckpointer::AfterCommit(sqlite3* writer, int frames) {
     case CheckpointSchedule::Action::kWriterPass: {
       ++writer_passes_;
       l.unlock();
+      obs::PhaseTimer timer(obs::Phase::kCheckpoint);
       int log = 0;
       int copied = 0;
       // PASSIVE: copies what no reader still needs; busy (and nothing

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "core/codec.h"
+#include "obs/loop_phases.h"
 
 namespace raftsql::storage {
 namespace {
@@ -153,7 +154,11 @@ void RocksDbLogStore::Submit(core::LogWrite write,
   }
   rocksdb::WriteOptions wo;
   wo.sync = write.sync;
-  absl::Status s = FromRocks(db_->Write(wo, &batch));
+  absl::Status s;
+  {
+    obs::PhaseTimer timer(obs::Phase::kLog);  // Not `done`'s work.
+    s = FromRocks(db_->Write(wo, &batch));
+  }
   if (!s.ok()) {
     failed_ = s;
     return done(s);
@@ -166,6 +171,7 @@ void RocksDbLogStore::Submit(core::LogWrite write,
 }
 
 absl::Status RocksDbLogStore::Compact(const core::Snapshot& snapshot) {
+  obs::PhaseTimer timer(obs::Phase::kLog);
   if (!failed_.ok()) return failed_;
   const uint64_t index = snapshot.metadata.index;
   if (index <= mirror_.GetSnapshot()->metadata.index) {
