@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
 #include "net/client.h"
+#include "obs/loop_phases.h"
 #include "server/internal.h"
 
 namespace raftsql::server {
@@ -347,6 +348,7 @@ void RaftServer::Loop() {
       if (stopping_) break;
       tasks.swap(inbox_);
     }
+    obs::TakePhaseMicros();  // What ran outside the loop's iterations.
     const auto began = std::chrono::steady_clock::now();
     const size_t task_count = tasks.size();
     node_->Hold();
@@ -373,6 +375,11 @@ void RaftServer::Loop() {
         std::chrono::duration_cast<std::chrono::microseconds>(done - began)
             .count();
     longest_loop_us_ = std::max<int64_t>(longest_loop_us_, loop_us);
+    const obs::PhaseMicros phases = obs::TakePhaseMicros();
+    longest_loop_in_snapshots_us_ = std::max<int64_t>(
+        longest_loop_in_snapshots_us_,
+        phases[static_cast<size_t>(obs::Phase::kSnapshot)] +
+            phases[static_cast<size_t>(obs::Phase::kCheckpoint)]);
     if (loop_us >= kSlowLoopUs && done >= next_slow_loop_log) {
       // Where a stall went (at most one line a second).
       next_slow_loop_log = done + std::chrono::seconds(1);
@@ -382,9 +389,10 @@ void RaftServer::Loop() {
       };
       std::fprintf(stderr,
                    "raftsql: slow Raft loop: %lld ms (%zu tasks %lld ms, the "
-                   "tick %lld ms, the Ready %lld ms)\n",
+                   "tick %lld ms, the Ready %lld ms; in all: %s)\n",
                    static_cast<long long>(loop_us / 1000), task_count,
-                   ms(now - began), ms(ready - now), ms(done - ready));
+                   ms(now - began), ms(ready - now), ms(done - ready),
+                   obs::DescribePhases(phases).c_str());
     }
   }
   // Tasks queued before the stop still run (each owes somebody an answer);

@@ -173,6 +173,8 @@ struct NodeState {
   std::string divergence;  // Why this replica diverged ("" if it has not).
   std::vector<Member> members;
   int64_t longest_loop_us = 0;  // Since the node started.
+  // The most one iteration spent on snapshot work and checkpoints.
+  int64_t longest_loop_in_snapshots_us = 0;
   std::vector<core::SnapshotTransfer> snapshot_transfers;
   bool vacuuming = false;
   uint64_t vacuums_done = 0;  // Since the node started.
@@ -427,7 +429,8 @@ class RaftServer {
 
   // Loop thread only.
   std::unordered_map<uint64_t, Request> requests_;
-  int64_t longest_loop_us_ = 0;  // Loop thread only.
+  int64_t longest_loop_us_ = 0;               // Loop thread only.
+  int64_t longest_loop_in_snapshots_us_ = 0;  // Loop thread only.
   // Proposed requests by the index their entry took (loop thread only).
   // Once that index applies without answering one, its entry was replaced
   // by a newer leader's: it never applies (Log Matching), so the request is

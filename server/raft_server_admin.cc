@@ -45,6 +45,7 @@ void RaftServer::State(Done<NodeState> done) {
     s.divergence = sm_->divergence();
     s.members = Members();
     s.longest_loop_us = longest_loop_us_;
+    s.longest_loop_in_snapshots_us = longest_loop_in_snapshots_us_;
     s.snapshot_transfers = r.SnapshotTransfers();
     s.vacuuming = sm_->vacuuming();
     s.vacuums_done = sm_->vacuums_done();

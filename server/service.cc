@@ -59,6 +59,8 @@ void ToProto(const NodeState& s, v1::StatusResponse* response) {
   response->set_divergence_hash(s.divergence_hash);
   response->set_divergence(s.divergence);
   response->set_longest_loop_us(static_cast<uint64_t>(s.longest_loop_us));
+  response->set_longest_loop_in_snapshots_us(
+      static_cast<uint64_t>(s.longest_loop_in_snapshots_us));
   response->set_vacuuming(s.vacuuming);
   response->set_vacuums_done(s.vacuums_done);
   response->set_change_log_first(s.change_log_first);
