@@ -547,6 +547,8 @@ void DumpLogs(LocalCluster& c, int nodes) {
 
 int Main(int argc, char** argv) {
   std::string scenario, server, dir, agent, shim;
+  NemesisOptions nemesis;
+  int nodes = 3;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--scenario=", 0) == 0) scenario = a.substr(11);
@@ -554,6 +556,10 @@ int Main(int argc, char** argv) {
     if (a.rfind("--dir=", 0) == 0) dir = a.substr(6);
     if (a.rfind("--agent=", 0) == 0) agent = a.substr(8);
     if (a.rfind("--fail_fsync=", 0) == 0) shim = a.substr(13);
+    if (a.rfind("--seed=", 0) == 0) nemesis.seed = std::stoull(a.substr(7));
+    if (a.rfind("--seconds=", 0) == 0)
+      nemesis.seconds = std::stoi(a.substr(10));
+    if (a.rfind("--nodes=", 0) == 0) nodes = std::stoi(a.substr(8));
   }
   if (shim.empty()) shim = tools::FindBinary(argv[0], "tests/libfail_fsync.so");
   if (agent.empty()) agent = tools::FindBinary(argv[0], "edge/agent");
@@ -564,7 +570,7 @@ int Main(int argc, char** argv) {
     dir = mkdtemp(tmpl);
   }
   tools::LocalClusterOptions o;
-  o.nodes = 3;
+  o.nodes = scenario == "nemesis" ? nodes : 3;
   o.server_binary = server;
   o.dir = dir;
   o.extra_flags = {"--leader_wait_ms=2000", "--request_timeout_ms=4000",
@@ -633,15 +639,18 @@ int Main(int argc, char** argv) {
       Edges(cluster, agent, dir);
     } else if (scenario == "decisions") {
       Decisions(cluster, agent, dir);
+    } else if (scenario == "nemesis") {
+      Nemesis(cluster, nemesis);
     } else {
       std::fprintf(stderr,
                    "usage: verify --scenario=full|restart_single_node|"
                    "prepare_commit_kill|no_leader|membership|hostile|peer_port|"
                    "divergence|outcome_unknown|fsync_failure|"
                    "forwarded_across_election|grow|"
-                   "vacuum|edges|decisions "
+                   "vacuum|edges|decisions|nemesis "
                    "[--server=PATH] "
-                   "[--dir=DIR]\n");
+                   "[--dir=DIR] [nemesis: --seed=N --seconds=N "
+                   "--nodes=3|5]\n");
       return 2;
     }
   } catch (const Failure& f) {

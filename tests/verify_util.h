@@ -78,6 +78,17 @@ struct StoreFacts {
 StoreFacts ReadStore(const std::string& path);
 
 void Edges(LocalCluster& c, const std::string& agent, const std::string& dir);
+
+// Scenario nemesis (verify_nemesis.cc): seeded faults on real processes,
+// the clients' histories checked afterwards.
+struct NemesisOptions {
+  uint64_t seed = 1;
+  int seconds = 20;  // Of faults; the clients go on 3 s more.
+  int clients = 4;
+  int keys = 8;      // Registers.
+  int accounts = 5;  // Bank accounts.
+};
+void Nemesis(LocalCluster& c, const NemesisOptions& o);
 void Decisions(LocalCluster& c, const std::string& agent,
                const std::string& dir);
 // Scenario grow (verify_grow.cc), with this catch-up rate.

@@ -1,0 +1,309 @@
+// Scenario nemesis (issue 19, point 5): a seeded schedule of faults on real
+// processes while clients record what they saw, checked afterwards with
+// the simulator's own linearizability checker and a bank invariant.
+//
+// Faults, one at a time (a majority always stays up): kill -9 and restart,
+// SIGSTOP for longer than the election timeout then SIGCONT, SIGTERM and
+// restart; the node is the leader half of the time. Clients (each its own
+// net::Client, so its own sessions) write registers (every value
+// distinct), read them linearizably, move money between accounts in one
+// statement, and read the total linearizably. A write answered
+// UNAVAILABLE wrote nothing (the error model); any other failure leaves
+// its outcome unknown, which the checker allows either way.
+//
+// Prints the operations acknowledged, the anomalies (a history that is not
+// linearizable, a total that changed, replicas that differ) and, for each
+// fault, the longest time no client's write succeeded.
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/prng.h"
+#include "sim/linearizability.h"
+#include "tests/verify_util.h"
+
+namespace raftsql::verify {
+namespace {
+
+constexpr int kBalance = 100;  // Each account's starting balance.
+// The checker's search bound per key (the simulator's default sweep uses
+// the same order of magnitude).
+constexpr uint64_t kMaxStepsPerKey = 2'000'000;
+
+// Microseconds since `t0`.
+uint64_t Since(Clock::time_point t0) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0)
+          .count());
+}
+
+struct Fault {
+  std::string what;
+  uint64_t start_us = 0;
+  uint64_t end_us = 0;  // When the node was back.
+};
+
+struct ClientLog {
+  std::vector<std::pair<uint64_t, sim::RegisterOp>> ops;  // (key, op)
+  std::vector<uint64_t> write_oks;  // When each successful write returned.
+  int writes_ok = 0, writes_unknown = 0, writes_refused = 0;
+  int reads_ok = 0, reads_failed = 0;
+  int transfers_ok = 0, transfers_unknown = 0;
+  int totals_read = 0;
+  std::vector<std::string> anomalies;
+};
+
+void RunClient(LocalCluster& c, const NemesisOptions& o, int id,
+               Clock::time_point t0, const std::atomic<bool>& stop,
+               ClientLog* log) {
+  net::ClientOptions co = c.ClientOptionsFor();
+  co.timeout_ms = 2'000;  // A frozen node must not hold a client for long.
+  net::Client client(c.Endpoints(), co);
+  core::Prng rng(o.seed * 1'000 + static_cast<uint64_t>(id));
+  int64_t counter = 0;
+  while (!stop.load()) {
+    const uint64_t pick = rng.Next() % 10;
+    const int64_t key = static_cast<int64_t>(rng.Next() % o.keys) + 1;
+    const uint64_t call = Since(t0);
+    if (pick < 4) {  // Write a register.
+      const int64_t value = (static_cast<int64_t>(id) << 32) | ++counter;
+      auto r = client.Execute(
+          Sql("INSERT INTO kv(k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE "
+              "SET v = excluded.v",
+              {key, value}));
+      sim::RegisterOp op{static_cast<uint64_t>(id), true, value, call,
+                         Since(t0)};
+      if (r.ok() && r->results(0).code() == 0) {
+        ++log->writes_ok;
+        log->write_oks.push_back(op.ret);
+      } else if (!r.ok() && absl::IsUnavailable(r.status())) {
+        ++log->writes_refused;  // Nothing written.
+        continue;
+      } else {
+        ++log->writes_unknown;
+        op.ret = sim::kNeverReturned;
+      }
+      log->ops.emplace_back(key, op);
+    } else if (pick < 7) {  // Read a register.
+      auto r = client.Query(
+          Read(absl::StrCat("SELECT coalesce((SELECT v FROM kv WHERE k = ", key,
+                            "), 0)"),
+               /*linearizable=*/true));
+      if (!r.ok() || r->rows_size() != 1) {
+        ++log->reads_failed;
+        continue;
+      }
+      ++log->reads_ok;
+      log->ops.emplace_back(
+          key,
+          sim::RegisterOp{static_cast<uint64_t>(id), false,
+                          r->rows(0).values(0).integer(), call, Since(t0)});
+    } else if (pick < 9) {  // Move money, in one statement.
+      const int64_t from = static_cast<int64_t>(rng.Next() % o.accounts) + 1;
+      const int64_t to = from % o.accounts + 1;
+      const int64_t amount = static_cast<int64_t>(rng.Next() % 10) + 1;
+      auto r = client.Execute(
+          Sql("UPDATE bank SET balance = balance + CASE id WHEN ?1 THEN -?3 "
+              "ELSE ?3 END WHERE id IN (?1, ?2)",
+              {from, to, amount}));
+      if (r.ok() && r->results(0).code() == 0) {
+        ++log->transfers_ok;
+        log->write_oks.push_back(Since(t0));
+      } else if (r.ok() || !absl::IsUnavailable(r.status())) {
+        ++log->transfers_unknown;
+      }
+    } else {  // The total never changes.
+      auto r = client.Query(Read("SELECT sum(balance) FROM bank", true));
+      if (!r.ok() || r->rows_size() != 1) continue;
+      ++log->totals_read;
+      const int64_t total = r->rows(0).values(0).integer();
+      if (total != static_cast<int64_t>(o.accounts) * kBalance) {
+        log->anomalies.push_back(absl::StrCat("client ", id,
+                                              " read a total of ", total,
+                                              " at ", Since(t0) / 1000, " ms"));
+      }
+    }
+  }
+}
+
+// The node that answers as leader, or 0.
+int CurrentLeader(LocalCluster& c) {
+  for (int id = 1; id <= c.size(); ++id) {
+    if (!c.Running(id)) continue;
+    auto s = c.client().Status(c.Endpoint(id));
+    if (s.ok() && s->role() == "leader") return id;
+  }
+  return 0;
+}
+
+// One fault of the schedule, then waits `rest_ms` (the nemesis's clock is
+// the wall's: the schedule is seeded, the timings are the machine's).
+Fault RunFault(LocalCluster& c, core::Prng& rng, Clock::time_point t0) {
+  int node = static_cast<int>(rng.Next() % c.size()) + 1;
+  const bool at_leader = rng.Next() % 2 == 0;
+  if (at_leader) {
+    if (const int leader = CurrentLeader(c); leader != 0) node = leader;
+  }
+  const uint64_t kind = rng.Next() % 3;
+  const int down_ms = 600 + static_cast<int>(rng.Next() % 1400);
+  Fault f;
+  f.start_us = Since(t0);
+  const std::string who =
+      absl::StrCat("node ", node, at_leader ? " (the leader)" : "");
+  if (kind == 0) {
+    f.what =
+        absl::StrCat("kill -9 ", who, ", restarted after ", down_ms, " ms");
+    c.StopNode(node, SIGKILL);
+    std::this_thread::sleep_for(std::chrono::milliseconds(down_ms));
+    Check(c.StartNode(node).ok(), "restart after kill -9");
+  } else if (kind == 1) {
+    f.what = absl::StrCat("SIGSTOP ", who, " for ", down_ms, " ms");
+    kill(c.Pid(node), SIGSTOP);
+    std::this_thread::sleep_for(std::chrono::milliseconds(down_ms));
+    kill(c.Pid(node), SIGCONT);
+  } else {
+    f.what =
+        absl::StrCat("SIGTERM ", who, ", restarted after ", down_ms, " ms");
+    c.StopNode(node, SIGTERM);
+    std::this_thread::sleep_for(std::chrono::milliseconds(down_ms));
+    Check(c.StartNode(node).ok(), "restart after SIGTERM");
+  }
+  f.end_us = Since(t0);
+  return f;
+}
+
+// The longest stretch in [from, to] with no successful write (`oks`
+// sorted), in ms.
+uint64_t LongestGapMs(const std::vector<uint64_t>& oks, uint64_t from,
+                      uint64_t to) {
+  uint64_t last = from, longest = 0;
+  for (auto it = std::lower_bound(oks.begin(), oks.end(), from);
+       it != oks.end() && *it <= to; ++it) {
+    longest = std::max(longest, *it - last);
+    last = *it;
+  }
+  return std::max(longest, to - last) / 1000;
+}
+
+}  // namespace
+
+void Nemesis(LocalCluster& c, const NemesisOptions& o) {
+  Check(c.Start().ok(), "start");
+  WaitLeader(c);
+  Ok(c.client().Execute(
+         Sql("CREATE TABLE kv(k INTEGER PRIMARY KEY, v INTEGER NOT NULL)")),
+     "create kv");
+  Ok(c.client().Execute(
+         Sql("CREATE TABLE bank(id INTEGER PRIMARY KEY, balance INTEGER)")),
+     "create bank");
+  for (int a = 1; a <= o.accounts; ++a) {
+    Ok(c.client().Execute(Sql("INSERT INTO bank VALUES (?, ?)", {a, kBalance})),
+       "open an account");
+  }
+  Log(absl::StrCat("nemesis: seed ", o.seed, ", ", o.seconds, " s, ", o.clients,
+                   " clients, ", c.size(), " nodes"));
+  const auto t0 = Clock::now();
+  std::atomic<bool> stop{false};
+  std::vector<ClientLog> logs(static_cast<size_t>(o.clients));
+  std::vector<std::thread> clients;
+  for (int i = 0; i < o.clients; ++i) {
+    clients.emplace_back(RunClient, std::ref(c), std::cref(o), i + 1, t0,
+                         std::cref(stop), &logs[static_cast<size_t>(i)]);
+  }
+  core::Prng rng(o.seed);
+  std::vector<Fault> faults;
+  const auto faults_end = t0 + std::chrono::seconds(o.seconds);
+  try {
+    while (Clock::now() < faults_end) {
+      // Quiet between faults: 1-3 s.
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(1000 + rng.Next() % 2000));
+      if (Clock::now() >= faults_end) break;
+      faults.push_back(RunFault(c, rng, t0));
+      Log("nemesis: " + faults.back().what);
+    }
+    // The clients go on for a while after the last fault, so that every
+    // fault's unavailability is seen to end.
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+  } catch (...) {
+    stop.store(true);
+    for (std::thread& t : clients) t.join();
+    throw;
+  }
+  stop.store(true);
+  for (std::thread& t : clients) t.join();
+  const uint64_t end_us = Since(t0);
+
+  // Gather the histories.
+  std::map<uint64_t, std::vector<sim::RegisterOp>> by_key;
+  std::vector<uint64_t> oks;
+  ClientLog all;
+  for (ClientLog& l : logs) {
+    for (auto& [key, op] : l.ops) by_key[key].push_back(op);
+    oks.insert(oks.end(), l.write_oks.begin(), l.write_oks.end());
+    all.writes_ok += l.writes_ok;
+    all.writes_unknown += l.writes_unknown;
+    all.writes_refused += l.writes_refused;
+    all.reads_ok += l.reads_ok;
+    all.reads_failed += l.reads_failed;
+    all.transfers_ok += l.transfers_ok;
+    all.transfers_unknown += l.transfers_unknown;
+    all.totals_read += l.totals_read;
+    all.anomalies.insert(all.anomalies.end(), l.anomalies.begin(),
+                         l.anomalies.end());
+  }
+  std::sort(oks.begin(), oks.end());
+  Log(absl::StrCat("nemesis: acknowledged ", all.writes_ok, " writes, ",
+                   all.reads_ok, " linearizable reads, ", all.transfers_ok,
+                   " transfers, ", all.totals_read, " totals; ",
+                   all.writes_unknown + all.transfers_unknown,
+                   " outcomes unknown, ", all.writes_refused,
+                   " writes refused (nothing "
+                   "written), ",
+                   all.reads_failed, " reads failed"));
+  // Each fault's window: from its start until 2 s after its node was
+  // back, or the next fault.
+  for (size_t i = 0; i < faults.size(); ++i) {
+    const Fault& f = faults[i];
+    uint64_t to = f.end_us + 2'000'000;
+    if (i + 1 < faults.size()) to = std::min(to, faults[i + 1].start_us);
+    Log(absl::StrCat("nemesis: ", f.what, ": longest without a write ",
+                     LongestGapMs(oks, f.start_us, to), " ms"));
+  }
+  Log(absl::StrCat("nemesis: longest without a write over the run ",
+                   LongestGapMs(oks, 0, end_us), " ms"));
+
+  // The replicas agree, and hold the total.
+  WaitConverged(c, c.size(), MaxApplied(c, c.size()));
+  const int64_t total = CountOnEveryNode(
+      c, c.size(), "SELECT sum(balance) FROM bank", "about the accounts");
+  if (total != static_cast<int64_t>(o.accounts) * kBalance) {
+    all.anomalies.push_back(absl::StrCat("the accounts hold ", total));
+  }
+  const sim::HistoryReport report = sim::CheckHistory(by_key, kMaxStepsPerKey);
+  Log(absl::StrCat(
+      "nemesis: linearizability of ", report.operations,
+      " register operations: ", sim::CheckResultName(report.result),
+      report.result == sim::CheckResult::kOk
+          ? ""
+          : absl::StrCat(" (key ", report.key, ")")));
+  if (report.result != sim::CheckResult::kOk) {
+    all.anomalies.push_back(absl::StrCat("key ", report.key, "'s history is ",
+                                         sim::CheckResultName(report.result)));
+  }
+  Log(absl::StrCat("nemesis: ", all.anomalies.size(), " anomalies"));
+  for (const std::string& a : all.anomalies) Log("  " + a);
+  Check(all.anomalies.empty(), "the nemesis found anomalies");
+  Check(all.writes_ok > 0 && all.reads_ok > 0 && !faults.empty(),
+        "the run did nothing to check");
+}
+
+}  // namespace raftsql::verify
