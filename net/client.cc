@@ -64,6 +64,10 @@ template <typename Fn>
 absl::Status Client::WithFailover(Fn call) {
   if (endpoints_.empty()) return absl::InvalidArgumentError("no endpoints");
   grpc::Status last;
+  // An attempt that ended UNKNOWN may have taken effect: a later attempt's
+  // definite refusal (UNAVAILABLE: nothing written) no longer speaks for
+  // the call.
+  bool unknown = false;
   for (int attempt = 0; attempt < options_.attempts; ++attempt) {
     const std::string endpoint = current();
     grpc::ClientContext ctx;
@@ -72,6 +76,7 @@ absl::Status Client::WithFailover(Fn call) {
                      std::chrono::milliseconds(options_.timeout_ms));
     last = call(StubFor(endpoint), ctx);
     if (last.ok()) return absl::OkStatus();
+    unknown |= last.error_code() == grpc::StatusCode::UNKNOWN;
     const std::string leader = Trailer(ctx, kLeaderTrailer);
     if (last.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
         !leader.empty()) {
@@ -96,6 +101,14 @@ absl::Status Client::WithFailover(Fn call) {
       continue;
     }
     break;
+  }
+  if (unknown && last.error_code() != grpc::StatusCode::UNKNOWN &&
+      last.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return absl::UnknownError(
+        "outcome unknown: a node took the request and stopped before its "
+        "outcome, and the retries did not learn it (retry with the same "
+        "session); the last attempt: " +
+        last.error_message());
   }
   return FromGrpc(last);
 }
