@@ -139,7 +139,7 @@ int CurrentLeader(LocalCluster& c) {
   for (int id = 1; id <= c.size(); ++id) {
     if (!c.Running(id)) continue;
     auto s = c.client().Status(c.Endpoint(id));
-    if (s.ok() && s->role() == "leader") return id;
+    if (s.ok() && s->role() == "Leader") return id;
   }
   return 0;
 }
@@ -148,9 +148,12 @@ int CurrentLeader(LocalCluster& c) {
 // the wall's: the schedule is seeded, the timings are the machine's).
 Fault RunFault(LocalCluster& c, core::Prng& rng, Clock::time_point t0) {
   int node = static_cast<int>(rng.Next() % c.size()) + 1;
-  const bool at_leader = rng.Next() % 2 == 0;
-  if (at_leader) {
-    if (const int leader = CurrentLeader(c); leader != 0) node = leader;
+  bool at_leader = false;
+  if (rng.Next() % 2 == 0) {
+    if (const int leader = CurrentLeader(c); leader != 0) {
+      node = leader;
+      at_leader = true;
+    }
   }
   const uint64_t kind = rng.Next() % 3;
   const int down_ms = 600 + static_cast<int>(rng.Next() % 1400);
