@@ -605,7 +605,8 @@ int Main(int argc, char** argv) {
     o.extra_flags.push_back("--divergence_check_ms=200");
     o.extra_flags.push_back("--divergence_checkpoint_entries=10");
   }
-  o.peer_ports = scenario == "peer_port";
+  // The nemesis cuts the peer ports' links; the client ports stay.
+  o.peer_ports = scenario == "peer_port" || scenario == "nemesis";
   LocalCluster cluster(o);
   Log("scenario " + scenario + ", data in " + dir);
   try {

@@ -4,8 +4,12 @@
 //
 // Faults, one at a time (a majority always stays up): kill -9 and restart,
 // SIGSTOP for longer than the election timeout then SIGCONT, SIGTERM and
-// restart; the node is the leader half of the time. Clients (each its own
-// net::Client, so its own sessions) write registers (every value
+// restart, a node cut off from its peers (both ways, or only what it
+// sends); the node is the leader half of the time. Every node reaches
+// each peer through a proxy of that link (tests/link_proxy.h), so the
+// partitions cut Raft's traffic; a follower's forwarding to the leader
+// and the clients go to the client ports, which no proxy cuts. Clients (each
+// its own net::Client, so its own sessions) write registers (every value
 // distinct), read them linearizably, move money between accounts in one
 // statement, and read the total linearizably. A write answered
 // UNAVAILABLE wrote nothing (the error model); any other failure leaves
@@ -21,6 +25,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -28,6 +33,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/prng.h"
 #include "sim/linearizability.h"
+#include "tests/link_proxy.h"
 #include "tests/verify_util.h"
 
 namespace raftsql::verify {
@@ -144,9 +150,26 @@ int CurrentLeader(LocalCluster& c) {
   return 0;
 }
 
-// One fault of the schedule, then waits `rest_ms` (the nemesis's clock is
-// the wall's: the schedule is seeded, the timings are the machine's).
-Fault RunFault(LocalCluster& c, core::Prng& rng, Clock::time_point t0) {
+using Links = std::map<std::pair<int, int>, std::unique_ptr<LinkProxy>>;
+
+// Cuts (or mends) node's links: those it sends on, and if `both`, those it
+// hears on.
+void SetLinks(Links& links, int node, bool both, bool cut) {
+  for (auto& [ends, proxy] : links) {
+    if (ends.first == node || (both && ends.second == node)) {
+      if (cut) {
+        proxy->Cut();
+      } else {
+        proxy->Mend();
+      }
+    }
+  }
+}
+
+// One fault of the schedule (the nemesis's clock is the wall's: the
+// schedule is seeded, the timings are the machine's).
+Fault RunFault(LocalCluster& c, Links& links, core::Prng& rng,
+               Clock::time_point t0) {
   int node = static_cast<int>(rng.Next() % c.size()) + 1;
   bool at_leader = false;
   if (rng.Next() % 2 == 0) {
@@ -155,7 +178,7 @@ Fault RunFault(LocalCluster& c, core::Prng& rng, Clock::time_point t0) {
       at_leader = true;
     }
   }
-  const uint64_t kind = rng.Next() % 3;
+  const uint64_t kind = rng.Next() % 5;
   const int down_ms = 600 + static_cast<int>(rng.Next() % 1400);
   Fault f;
   f.start_us = Since(t0);
@@ -172,12 +195,19 @@ Fault RunFault(LocalCluster& c, core::Prng& rng, Clock::time_point t0) {
     kill(c.Pid(node), SIGSTOP);
     std::this_thread::sleep_for(std::chrono::milliseconds(down_ms));
     kill(c.Pid(node), SIGCONT);
-  } else {
+  } else if (kind == 2) {
     f.what =
         absl::StrCat("SIGTERM ", who, ", restarted after ", down_ms, " ms");
     c.StopNode(node, SIGTERM);
     std::this_thread::sleep_for(std::chrono::milliseconds(down_ms));
     Check(c.StartNode(node).ok(), "restart after SIGTERM");
+  } else {
+    const bool both = kind == 3;
+    f.what = absl::StrCat(both ? "cut off " : "cut what it sends: ", who,
+                          ", for ", down_ms, " ms");
+    SetLinks(links, node, both, /*cut=*/true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(down_ms));
+    SetLinks(links, node, both, /*cut=*/false);
   }
   f.end_us = Since(t0);
   return f;
@@ -199,6 +229,18 @@ uint64_t LongestGapMs(const std::vector<uint64_t>& oks, uint64_t from,
 }  // namespace
 
 void Nemesis(LocalCluster& c, const NemesisOptions& o) {
+  Links links;
+  for (int from = 1; from <= c.size(); ++from) {
+    for (int to = 1; to <= c.size(); ++to) {
+      if (from == to) continue;
+      const std::string& peer = c.PeerEndpoint(to);
+      auto proxy = std::make_unique<LinkProxy>(
+          std::stoi(peer.substr(peer.rfind(':') + 1)));
+      Check(proxy->port() > 0, "a link's proxy listens");
+      c.SetPeerRoute(from, to, proxy->address());
+      links[{from, to}] = std::move(proxy);
+    }
+  }
   Check(c.Start().ok(), "start");
   WaitLeader(c);
   Ok(c.client().Execute(
@@ -230,7 +272,7 @@ void Nemesis(LocalCluster& c, const NemesisOptions& o) {
       std::this_thread::sleep_for(
           std::chrono::milliseconds(1000 + rng.Next() % 2000));
       if (Clock::now() >= faults_end) break;
-      faults.push_back(RunFault(c, rng, t0));
+      faults.push_back(RunFault(c, links, rng, t0));
       Log("nemesis: " + faults.back().what);
     }
     // The clients go on for a while after the last fault, so that every

@@ -74,7 +74,9 @@ absl::Status LocalCluster::StartNode(int id,
                                      const std::vector<std::string>& extra) {
   std::vector<std::string> peers;
   for (int i = 1; i <= options_.nodes; ++i) {
-    peers.push_back(absl::StrCat(i, "=", PeerEndpoint(i)));
+    auto route = routes_.find({id, i});
+    peers.push_back(absl::StrCat(
+        i, "=", route != routes_.end() ? route->second : PeerEndpoint(i)));
   }
   const std::string data = absl::StrCat(options_.dir, "/node", id);
   std::filesystem::create_directories(data);

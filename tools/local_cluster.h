@@ -6,7 +6,9 @@
 
 #include <sys/types.h>
 
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -53,6 +55,11 @@ class LocalCluster {
   const std::string& PeerEndpoint(int id) const {
     return options_.peer_ports ? peer_endpoints_[id] : endpoints_[id];
   }
+  // Node `from` reaches its peer `to` at `address` (a proxy, say) instead
+  // of PeerEndpoint(to), from its next start on.
+  void SetPeerRoute(int from, int to, std::string address) {
+    routes_[{from, to}] = std::move(address);
+  }
   std::vector<std::string> Endpoints() const;
   std::string LogPath(int id) const;
   // Polls Status until a running node reports a leader that is running and
@@ -75,6 +82,7 @@ class LocalCluster {
   std::vector<std::string> endpoints_;       // [0] unused
   std::vector<std::string> peer_endpoints_;  // [0] unused; with peer_ports
   std::vector<pid_t> pids_;
+  std::map<std::pair<int, int>, std::string> routes_;  // SetPeerRoute
   absl::Status certs_;  // Making or loading the certificates.
   net::Tls client_tls_;
   std::unique_ptr<net::Client> client_;
