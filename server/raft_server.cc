@@ -432,6 +432,7 @@ void RaftServer::ManageVacuumSwap() {
 }
 
 void RaftServer::OnSoftState(const core::SoftState& ss) {
+  const bool was_leader = is_leader_.load();
   leader_changed_ = true;
   reads_to_ask_again_ = true;
   // Rare (elections), and the first thing to know about a stalled write.
@@ -456,6 +457,10 @@ void RaftServer::OnSoftState(const core::SoftState& ss) {
     is_leader_ = ss.state == core::StateType::kLeader;
   }
   leader_cv_.notify_all();
+  if (was_leader && ss.state != core::StateType::kLeader &&
+      ss.lead == core::kNone) {
+    AnswerProposalsOfALostLead();
+  }
 }
 
 void RaftServer::OnApply(const core::Entry& e, const std::string& result) {

@@ -359,6 +359,13 @@ class RaftServer {
   // After a snapshot restore: the writes whose entries it may hold have an
   // unknown outcome (their entries took effect without on_apply).
   void OnRestore(const core::SnapshotMetadata& snapshot);
+  // A leader that stepped down knowing no successor (CheckQuorum: it no
+  // longer hears a majority, cut off or outvoted) answers the writes it
+  // proposed beyond its commit index at once: their outcome is unknown
+  // (a successor may still commit them), and the client's retry under
+  // the same session applies them at most once. Waiting, they were
+  // answered only once this node heard the cluster again, or timed out.
+  void AnswerProposalsOfALostLead();
   // After a change of leader: the reads waiting for a read index ask again
   // (the old leader may never answer).
   void AskReadsAgain();

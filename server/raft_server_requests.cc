@@ -210,6 +210,22 @@ void RaftServer::OnRestore(const core::SnapshotMetadata& snapshot) {
   }
 }
 
+void RaftServer::AnswerProposalsOfALostLead() {
+  // At or below the commit index an entry applies here in any case.
+  const uint64_t committed = node_->raw().raft().log().committed();
+  std::vector<uint64_t> unknown;
+  for (auto it = proposed_at_.upper_bound(committed); it != proposed_at_.end();
+       it = proposed_at_.erase(it)) {
+    unknown.push_back(it->second);
+  }
+  for (uint64_t id : unknown) {
+    Finish(id, absl::UnknownError(
+                   "outcome unknown: this node stopped leading (it no longer "
+                   "heard from a majority) before the request committed; "
+                   "retry it with the same session and sequence"));
+  }
+}
+
 void RaftServer::AskReadsAgain() {
   reads_to_ask_again_ = false;
   for (auto& [batch, ids] : read_batches_) {

@@ -606,7 +606,8 @@ int Main(int argc, char** argv) {
     o.extra_flags.push_back("--divergence_checkpoint_entries=10");
   }
   // The nemesis cuts the peer ports' links; the client ports stay.
-  o.peer_ports = scenario == "peer_port" || scenario == "nemesis";
+  o.peer_ports = scenario == "peer_port" || scenario == "nemesis" ||
+                 scenario == "cut_off_leader";
   LocalCluster cluster(o);
   Log("scenario " + scenario + ", data in " + dir);
   try {
@@ -642,13 +643,15 @@ int Main(int argc, char** argv) {
       Decisions(cluster, agent, dir);
     } else if (scenario == "nemesis") {
       Nemesis(cluster, nemesis);
+    } else if (scenario == "cut_off_leader") {
+      CutOffLeader(cluster);
     } else {
       std::fprintf(stderr,
                    "usage: verify --scenario=full|restart_single_node|"
                    "prepare_commit_kill|no_leader|membership|hostile|peer_port|"
                    "divergence|outcome_unknown|fsync_failure|"
                    "forwarded_across_election|grow|"
-                   "vacuum|edges|decisions|nemesis "
+                   "vacuum|edges|decisions|nemesis|cut_off_leader "
                    "[--server=PATH] "
                    "[--dir=DIR] [nemesis: --seed=N --seconds=N "
                    "--nodes=3|5]\n");

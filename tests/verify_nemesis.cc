@@ -213,6 +213,24 @@ Fault RunFault(LocalCluster& c, Links& links, core::Prng& rng,
   return f;
 }
 
+// Every node reaches each peer through a proxy of that link (before the
+// nodes start).
+Links RouteThroughProxies(LocalCluster& c) {
+  Links links;
+  for (int from = 1; from <= c.size(); ++from) {
+    for (int to = 1; to <= c.size(); ++to) {
+      if (from == to) continue;
+      const std::string& peer = c.PeerEndpoint(to);
+      auto proxy = std::make_unique<LinkProxy>(
+          std::stoi(peer.substr(peer.rfind(':') + 1)));
+      Check(proxy->port() > 0, "a link's proxy listens");
+      c.SetPeerRoute(from, to, proxy->address());
+      links[{from, to}] = std::move(proxy);
+    }
+  }
+  return links;
+}
+
 // The longest stretch in [from, to] with no successful write (`oks`
 // sorted), in ms.
 uint64_t LongestGapMs(const std::vector<uint64_t>& oks, uint64_t from,
@@ -229,18 +247,7 @@ uint64_t LongestGapMs(const std::vector<uint64_t>& oks, uint64_t from,
 }  // namespace
 
 void Nemesis(LocalCluster& c, const NemesisOptions& o) {
-  Links links;
-  for (int from = 1; from <= c.size(); ++from) {
-    for (int to = 1; to <= c.size(); ++to) {
-      if (from == to) continue;
-      const std::string& peer = c.PeerEndpoint(to);
-      auto proxy = std::make_unique<LinkProxy>(
-          std::stoi(peer.substr(peer.rfind(':') + 1)));
-      Check(proxy->port() > 0, "a link's proxy listens");
-      c.SetPeerRoute(from, to, proxy->address());
-      links[{from, to}] = std::move(proxy);
-    }
-  }
+  Links links = RouteThroughProxies(c);
   Check(c.Start().ok(), "start");
   WaitLeader(c);
   Ok(c.client().Execute(
@@ -349,6 +356,52 @@ void Nemesis(LocalCluster& c, const NemesisOptions& o) {
   Check(all.anomalies.empty(), "the nemesis found anomalies");
   Check(all.writes_ok > 0 && all.reads_ok > 0 && !faults.empty(),
         "the run did nothing to check");
+}
+
+}  // namespace raftsql::verify
+
+namespace raftsql::verify {
+
+void CutOffLeader(LocalCluster& c) {
+  Links links = RouteThroughProxies(c);
+  Check(c.Start().ok(), "start");
+  const int leader = WaitLeader(c);
+  Ok(c.client().Execute(Sql("CREATE TABLE t(k INTEGER PRIMARY KEY, v)")),
+     "create");
+  WaitConverged(c, c.size(), MaxApplied(c, c.size()));
+  // A write under a session of its own, so that it can be retried as is.
+  v1::ExecuteRequest write = Sql("INSERT INTO t VALUES (1, 'once')");
+  write.set_session_id(0x5e55);
+  write.set_sequence(1);
+  net::Client pinned = Pinned(c, leader);
+  SetLinks(links, leader, /*both=*/true, /*cut=*/true);
+  const auto sent = Clock::now();
+  const absl::Status answer = pinned.Execute(write).status();
+  const int64_t answered_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - sent)
+          .count();
+  Log(absl::StrCat("the cut-off leader answered in ", answered_ms,
+                   " ms: ", answer.ToString()));
+  // It steps down once it has not heard a majority for an election
+  // timeout (200-400 ms); the request's own bound is 4 s.
+  Check(absl::IsUnknown(answer), "a write to a cut-off leader answered " +
+                                     answer.ToString() +
+                                     ", not outcome unknown");
+  Check(answered_ms < 2'000, "the cut-off leader held the write until " +
+                                 std::to_string(answered_ms) + " ms");
+  // The retry, under the same session, through the others.
+  std::vector<std::string> others;
+  for (int id = 1; id <= c.size(); ++id) {
+    if (id != leader) others.push_back(c.Endpoint(id));
+  }
+  net::Client rest(others, c.ClientOptionsFor());
+  Ok(rest.Execute(write), "the retry through the others");
+  SetLinks(links, leader, /*both=*/true, /*cut=*/false);
+  WaitConverged(c, c.size(), MaxApplied(c, c.size()));
+  Check(CountOnEveryNode(c, c.size(), "SELECT count(*) FROM t",
+                         "about the retried write") == 1,
+        "the retried write applied other than once");
+  Log("the write applied once, on every node");
 }
 
 }  // namespace raftsql::verify

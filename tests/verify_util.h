@@ -89,6 +89,10 @@ struct NemesisOptions {
   int accounts = 5;  // Bank accounts.
 };
 void Nemesis(LocalCluster& c, const NemesisOptions& o);
+// Scenario cut_off_leader (verify_nemesis.cc): a write to a leader cut off
+// from its peers is answered "outcome unknown" once it steps down, not
+// when the cut heals; its retry under the session applies it once.
+void CutOffLeader(LocalCluster& c);
 void Decisions(LocalCluster& c, const std::string& agent,
                const std::string& dir);
 // Scenario grow (verify_grow.cc), with this catch-up rate.
