@@ -45,7 +45,8 @@ absl=$(pkg-config --libs absl_status absl_statusor absl_strings \
   absl_str_format absl_cord absl_hash absl_raw_hash_set absl_synchronization)
 
 core_srcs=$(ls core/*.cc core/testing/*.cc | grep -v -e '_test\.cc$' -e '_fuzz\.cc$')
-sm_srcs=$(ls sm/*.cc | grep -v -e '_test\.cc$' -e '_fuzz\.cc$')
+# The state machine's, and what it uses of obs/.
+sm_srcs=$(ls sm/*.cc obs/*.cc | grep -v -e '_test\.cc$' -e '_fuzz\.cc$')
 
 # Every source is compiled once (two at a time), then each target links the
 # objects it needs.
