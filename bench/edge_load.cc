@@ -325,7 +325,28 @@ int Main(int argc, char** argv) {
   for (auto& e : edges) {
     writers.emplace_back([&e, &stop] { e->Upload(stop); });
   }
-  std::this_thread::sleep_for(std::chrono::seconds(o.seconds));
+  // The rate minute by minute: a sustained rate falls as the database
+  // grows.
+  auto acked_now = [&edges] {
+    uint64_t n = 0;
+    for (auto& e : edges) n += e->acked();
+    return n;
+  };
+  const auto until = start + std::chrono::seconds(o.seconds);
+  uint64_t acked_before = 0;
+  for (auto from = start; from < until;) {
+    const auto to = std::min(until, from + std::chrono::seconds(60));
+    std::this_thread::sleep_until(to);
+    const uint64_t acked_then = acked_now();
+    std::printf(
+        "  by %4.0f s: %.0f readings/s over the last %.0f s\n",
+        Seconds(to - start),
+        static_cast<double>(acked_then - acked_before) / Seconds(to - from),
+        Seconds(to - from));
+    std::fflush(stdout);
+    acked_before = acked_then;
+    from = to;
+  }
   uint64_t acked = 0;
   uint64_t refusals = 0;
   for (auto& e : edges) {
