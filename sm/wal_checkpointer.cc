@@ -93,6 +93,11 @@ WalCheckpointer::Counts WalCheckpointer::counts() const {
   return Counts{schedule_.generation(), thread_passes_, writer_passes_};
 }
 
+bool WalCheckpointer::ThreadIdleForTest() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return !pending_;
+}
+
 int WalCheckpointer::OnCommit(void* self, sqlite3* writer, const char*,
                               int frames) {
   static_cast<WalCheckpointer*>(self)->AfterCommit(writer, frames);

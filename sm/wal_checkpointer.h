@@ -88,6 +88,9 @@ class WalCheckpointer {
     uint64_t writer_passes = 0;  // Checkpoints the writer ran itself.
   };
   Counts counts() const;
+  // Whether the thread has no pass to run or running (tests: a commit loop
+  // that waits for it models a thread that gets the CPU).
+  bool ThreadIdleForTest() const;
 
  private:
   static int OnCommit(void* self, sqlite3* writer, const char* db_name,
