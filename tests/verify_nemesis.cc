@@ -140,16 +140,6 @@ void RunClient(LocalCluster& c, const NemesisOptions& o, int id,
   }
 }
 
-// The node that answers as leader, or 0.
-int CurrentLeader(LocalCluster& c) {
-  for (int id = 1; id <= c.size(); ++id) {
-    if (!c.Running(id)) continue;
-    auto s = c.client().Status(c.Endpoint(id));
-    if (s.ok() && s->role() == "Leader") return id;
-  }
-  return 0;
-}
-
 using Links = std::map<std::pair<int, int>, std::unique_ptr<LinkProxy>>;
 
 // Cuts (or mends) node's links: those it sends on, and if `both`, those it
@@ -173,8 +163,9 @@ Fault RunFault(LocalCluster& c, Links& links, core::Prng& rng,
   int node = static_cast<int>(rng.Next() % c.size()) + 1;
   bool at_leader = false;
   if (rng.Next() % 2 == 0) {
-    if (const int leader = CurrentLeader(c); leader != 0) {
-      node = leader;
+    // One pass over the nodes (a leader may be electing: then none).
+    if (absl::StatusOr<int> leader = c.WaitForLeader(1); leader.ok()) {
+      node = *leader;
       at_leader = true;
     }
   }
