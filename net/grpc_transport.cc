@@ -284,7 +284,6 @@ void GrpcTransport::Stop() {
 }
 
 void GrpcTransport::Send(core::Message m) {
-  obs::PhaseTimer timer(obs::Phase::kSend);
   std::lock_guard<std::mutex> l(mu_);
   if (stopped_) return;
   std::unique_ptr<Peer>& peer = peers_[m.to];

@@ -24,7 +24,8 @@ enum class Phase {
   kSnapshot,    // Compaction's sync; images requested, read, received,
                 // checked, restored.
   kCheckpoint,  // WAL checkpoints the writer runs itself.
-  kSend,        // Handing messages to the transport.
+  kSend,        // The transport's Flush: messages serialized and written
+                // (Send only queues them).
   kCount,
 };
 
