@@ -69,45 +69,52 @@ bool VerifyPassword(const std::string& hash, const std::string& password) {
 Authenticator::Authenticator(bool tls, FindUser find_user)
     : tls_(tls), find_user_(std::move(find_user)), salt_(Random(kSaltBytes)) {}
 
-absl::StatusOr<Principal> Authenticator::Authenticate(
+Authenticator::Credentials Authenticator::CredentialsOf(
     const grpc::ServerContextBase& ctx) {
-  if (!tls_) return Principal{"anonymous", sm::kAllPermissions};
-  std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
-  if (auth != nullptr) {
-    if (std::optional<std::string> name = net::PeerCertificateName(*auth)) {
-      if (*name == sm::kRootUser) return Principal{*name, sm::kAllPermissions};
-      if (net::NodeIdOfName(*name).has_value()) {
-        return Principal{*name, sm::kPermJoin | sm::kPermStatus};
-      }
-      if (std::optional<sm::User> u = find_user_(*name)) {
-        return Principal{*name, u->permissions};
-      }
-      return absl::UnauthenticatedError(sm::TruncatedMessage(absl::StrCat(
-          "certificate '", *name, "' names no user of this cluster")));
-    }
+  Credentials c;
+  if (std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context()) {
+    c.certificate_name = net::PeerCertificateName(*auth);
   }
   const auto& md = ctx.client_metadata();
   auto it = md.find("authorization");
-  if (it == md.end()) {
+  if (it != md.end()) {
+    c.authorization = std::string(it->second.data(), it->second.size());
+  }
+  return c;
+}
+
+absl::StatusOr<Principal> Authenticator::Authenticate(
+    const Credentials& credentials) {
+  if (!tls_) return Principal{"anonymous", sm::kAllPermissions};
+  if (const std::optional<std::string>& name = credentials.certificate_name) {
+    if (*name == sm::kRootUser) return Principal{*name, sm::kAllPermissions};
+    if (net::NodeIdOfName(*name).has_value()) {
+      return Principal{*name, sm::kPermJoin | sm::kPermStatus};
+    }
+    if (std::optional<sm::User> u = find_user_(*name)) {
+      return Principal{*name, u->permissions};
+    }
+    return absl::UnauthenticatedError(sm::TruncatedMessage(absl::StrCat(
+        "certificate '", *name, "' names no user of this cluster")));
+  }
+  if (!credentials.authorization.has_value()) {
     return absl::UnauthenticatedError(
         "no credentials: give a client certificate or a user and password");
   }
-  return ByPassword(std::string(it->second.data(), it->second.size()));
+  return ByPassword(*credentials.authorization);
 }
 
 absl::StatusOr<Principal> Authenticator::AuthenticateDevice(
     const grpc::ServerContextBase& ctx) {
+  const Credentials credentials = CredentialsOf(ctx);
   absl::StatusOr<Principal> p;
   if (tls_) {
-    p = Authenticate(ctx);
+    p = Authenticate(credentials);
+  } else if (credentials.authorization.has_value()) {
+    p = ByPassword(*credentials.authorization);
   } else {
-    const auto& md = ctx.client_metadata();
-    auto it = md.find("authorization");
-    if (it == md.end()) {
-      return absl::UnauthenticatedError(
-          "no credentials: a device sends its id and token (Basic)");
-    }
-    p = ByPassword(std::string(it->second.data(), it->second.size()));
+    return absl::UnauthenticatedError(
+        "no credentials: a device sends its id and token (Basic)");
   }
   if (!p.ok()) return p.status();
   if ((p->permissions & sm::kPermDevice) == 0) {
@@ -165,8 +172,8 @@ std::string Authenticator::Digest(const std::string& user,
 }
 
 absl::StatusOr<Principal> Authenticator::Authorize(
-    const grpc::ServerContextBase& ctx, uint32_t needed) {
-  absl::StatusOr<Principal> p = Authenticate(ctx);
+    const Credentials& credentials, uint32_t needed) {
+  absl::StatusOr<Principal> p = Authenticate(credentials);
   if (!p.ok()) return p.status();
   if ((p->permissions & needed) != needed) {
     return absl::PermissionDeniedError(absl::StrCat(

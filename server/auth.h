@@ -43,12 +43,27 @@ class Authenticator {
   using FindUser = std::function<std::optional<sm::User>(const std::string&)>;
   Authenticator(bool tls, FindUser find_user);
 
+  // What a caller shows, whatever the protocol: the name its verified TLS
+  // client certificate carries, and its "authorization" header.
+  struct Credentials {
+    std::optional<std::string> certificate_name;
+    std::optional<std::string> authorization;
+  };
+  static Credentials CredentialsOf(const grpc::ServerContextBase& ctx);
+
   // UNAUTHENTICATED if the caller proves no identity (or a wrong password).
-  absl::StatusOr<Principal> Authenticate(const grpc::ServerContextBase& ctx);
+  absl::StatusOr<Principal> Authenticate(const Credentials& credentials);
+  absl::StatusOr<Principal> Authenticate(const grpc::ServerContextBase& ctx) {
+    return Authenticate(CredentialsOf(ctx));
+  }
   // Authenticate, then PERMISSION_DENIED unless it holds every bit of
   // `needed`; the caller if it does.
-  absl::StatusOr<Principal> Authorize(const grpc::ServerContextBase& ctx,
+  absl::StatusOr<Principal> Authorize(const Credentials& credentials,
                                       uint32_t needed);
+  absl::StatusOr<Principal> Authorize(const grpc::ServerContextBase& ctx,
+                                      uint32_t needed) {
+    return Authorize(CredentialsOf(ctx), needed);
+  }
 
   // An edge device (sm::kPermDevice) proving who it is, with or without
   // TLS: by its certificate (with TLS) or by its id and token as Basic
