@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "core/codec.h"
@@ -64,6 +65,23 @@ std::string Value::DebugString() const {
       return absl::StrCat("x<", bytes.size(), " bytes>");
   }
   return "?";
+}
+
+namespace {
+constexpr absl::string_view kWrongPathUrl = "type.raftsql/wrong-path";
+}  // namespace
+
+absl::Status WrongPathError(StatementKind kind, absl::string_view message) {
+  absl::Status s = absl::InvalidArgumentError(message);
+  s.SetPayload(kWrongPathUrl,
+               absl::Cord(kind == StatementKind::kReadsOnly ? "r" : "w"));
+  return s;
+}
+
+std::optional<StatementKind> WrongPathOf(const absl::Status& status) {
+  absl::optional<absl::Cord> p = status.GetPayload(kWrongPathUrl);
+  if (!p.has_value()) return std::nullopt;
+  return *p == "r" ? StatementKind::kReadsOnly : StatementKind::kWrites;
 }
 
 std::string TruncatedMessage(absl::string_view message) {

@@ -124,6 +124,15 @@ bool IsValidUtf8(absl::string_view text);
 // U+FFFD (for messages, which travel in string fields).
 std::string ValidUtf8(absl::string_view text);
 
+// A statement sent down the wrong path: a read to Execute
+// (kReadsOnly), a write to Query (kWrites). INVALID_ARGUMENT with
+// `message`, marked so that a caller sorting statements (the HTTP API's
+// unified endpoint) can tell these refusals from others.
+enum class StatementKind { kReadsOnly, kWrites };
+absl::Status WrongPathError(StatementKind kind, absl::string_view message);
+// The kind `status` refuses, if it is such a refusal.
+std::optional<StatementKind> WrongPathOf(const absl::Status& status);
+
 struct StatementResult {
   absl::Status status;  // SQLite's message on failure
   int64_t rows_affected = 0;

@@ -78,7 +78,8 @@ absl::Status SqliteStateMachine::RunQuery(
   absl::Status single = CheckSingleStatement(tail, text.end());
   if (!single.ok()) return single;
   if (!sqlite3_stmt_readonly(stmt.get())) {
-    return absl::InvalidArgumentError(
+    return WrongPathError(
+        StatementKind::kWrites,
         "Query runs read-only statements; send writes with Execute");
   }
   absl::Status bind = BindAll(stmt.get(), statement);

@@ -87,7 +87,8 @@ absl::Status StatementValidator::ValidateStatement(const Statement& st) {
   if (!single.ok()) return single;
   if (sqlite3_stmt_readonly(stmt.get())) {
     // It would spend a log entry and its rows would be thrown away.
-    return absl::InvalidArgumentError(
+    return WrongPathError(
+        StatementKind::kReadsOnly,
         "the statement only reads: send it with Query (Execute would spend "
         "a log entry and return no rows)");
   }
