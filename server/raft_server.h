@@ -184,6 +184,7 @@ struct NodeState {
   uint64_t decision_evaluations = 0;
   std::string decision_model;
   std::string decision_model_error;
+  std::string http_address;  // RaftServer::http_address()
 };
 
 class RaftServer {
@@ -242,6 +243,16 @@ class RaftServer {
   std::vector<sm::User> Users() const { return sm_->Users(); }
   std::optional<sm::User> FindUser(const std::string& name) const {
     return sm_->FindUser(name);
+  }
+  // Where this node serves its HTTP API (a URL; "" if it does not), for
+  // Status: set by the HTTP frontend once it listens.
+  void SetHttpAddress(std::string url) {
+    std::lock_guard<std::mutex> l(http_address_mu_);
+    http_address_ = std::move(url);
+  }
+  std::string http_address() const {
+    std::lock_guard<std::mutex> l(http_address_mu_);
+    return http_address_;
   }
   // The divergence hash at recent checkpoints (any thread).
   std::vector<sm::Checkpoint> Checkpoints() const { return sm_->Checkpoints(); }
@@ -426,6 +437,8 @@ class RaftServer {
   std::atomic<bool> is_leader_{false};
   std::atomic<uint64_t> decisions_evaluated_index_{0};
   std::atomic<uint64_t> decision_evaluations_{0};
+  mutable std::mutex http_address_mu_;
+  std::string http_address_;  // Guarded by http_address_mu_.
   std::mutex decision_model_mu_;
   std::string decision_model_;        // Guarded by decision_model_mu_.
   std::string decision_model_error_;  // Guarded by decision_model_mu_.

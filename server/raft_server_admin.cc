@@ -43,6 +43,7 @@ void RaftServer::State(Done<NodeState> done) {
     s.snapshot_index = log_->FirstIndex() - 1;
     s.divergence_hash = sm_->divergence_hash();
     s.divergence = sm_->divergence();
+    s.http_address = http_address();
     s.members = Members();
     s.longest_loop_us = longest_loop_us_;
     s.longest_loop_in_snapshots_us = longest_loop_in_snapshots_us_;

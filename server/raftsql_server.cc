@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "server/http_frontend.h"
 #include "server/raft_server.h"
 #include "server/service.h"
 
@@ -26,6 +28,19 @@ ABSL_FLAG(uint64_t, id, 0, "This node's id (> 0, unique in the cluster).");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7001",
           "host:port for both clients (DatabaseService) and peers "
           "(PeerService).");
+ABSL_FLAG(std::string, http_listen, "",
+          "host:port for the HTTP API (rqlite's /db/execute, /db/query, "
+          "/db/request, /status, /nodes, /readyz; /livez): over TLS with the "
+          "node's certificate unless --insecure. Empty: no HTTP API.");
+ABSL_FLAG(int, http_threads, 16,
+          "HTTP requests served at once (each holds a thread while it "
+          "waits for its outcome).");
+ABSL_FLAG(int, http_max_queued_connections, 256,
+          "HTTP connections waiting for a thread; beyond, new connections "
+          "wait in the kernel's listen backlog.");
+ABSL_FLAG(uint64_t, ready_max_lag, 1000,
+          "/readyz answers 503 while this node has applied more than this "
+          "many entries fewer than it knows committed.");
 ABSL_FLAG(std::string, certs_dir, "",
           "Directory with the cluster CA (ca.crt) and this node's certificate "
           "and key (node-<id>.crt, node-<id>.key), as raftsql_certs makes "
@@ -340,9 +355,29 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "raftsql: %s\n", frontend.status().ToString().c_str());
     return 1;
   }
+  std::unique_ptr<raftsql::server::HttpFrontend> http;
+  if (const std::string listen = absl::GetFlag(FLAGS_http_listen);
+      !listen.empty()) {
+    raftsql::server::HttpOptions h;
+    h.listen = listen;
+    h.threads =
+        static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_http_threads)));
+    h.max_queued_connections = static_cast<size_t>(
+        std::max(1, absl::GetFlag(FLAGS_http_max_queued_connections)));
+    h.ready_max_lag = absl::GetFlag(FLAGS_ready_max_lag);
+    auto started = raftsql::server::HttpFrontend::Start(node->get(), h);
+    if (!started.ok()) {
+      std::fprintf(stderr, "raftsql: %s\n",
+                   started.status().ToString().c_str());
+      return 1;
+    }
+    http = std::move(*started);
+  }
   (*node)->Start();
-  std::fprintf(stderr, "raftsql: node %llu serving on %s (data in %s)\n",
+  std::fprintf(stderr, "raftsql: node %llu serving on %s%s%s (data in %s)\n",
                static_cast<unsigned long long>(o.id), o.listen.c_str(),
+               http != nullptr ? ", HTTP on " : "",
+               http != nullptr ? (*node)->http_address().c_str() : "",
                o.data_dir.c_str());
 
   int sig = 0;
@@ -350,6 +385,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "raftsql: node %llu got signal %d, stopping\n",
                static_cast<unsigned long long>(o.id), sig);
   (*node)->Shutdown();  // Hands leadership over while peers still listen.
+  if (http != nullptr) http->Shutdown();
   (*frontend)->Shutdown(1000);
   node->reset();
   std::fprintf(stderr, "raftsql: node %llu stopped\n",

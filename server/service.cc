@@ -69,6 +69,7 @@ void ToProto(const NodeState& s, v1::StatusResponse* response) {
   response->set_decision_evaluations(s.decision_evaluations);
   response->set_decision_model(s.decision_model);
   response->set_decision_model_error(s.decision_model_error);
+  response->set_http_address(s.http_address);
   for (const core::SnapshotTransfer& t : s.snapshot_transfers) {
     v1::SnapshotTransfer* out = response->add_snapshot_transfers();
     out->set_peer(t.peer);

@@ -1,0 +1,247 @@
+#include "server/http_frontend.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "httplib.h"
+#include "server/auth.h"
+#include "server/http_rqlite.h"
+
+namespace raftsql::server {
+
+namespace {
+
+// httplib hands each accepted connection to this queue: `threads` serve
+// them, at most `max_queued` wait, and the accepting thread waits for room
+// beyond that (new connections then wait in the kernel's backlog).
+class BoundedPool final : public httplib::TaskQueue {
+ public:
+  BoundedPool(size_t threads, size_t max_queued) : max_queued_(max_queued) {
+    for (size_t i = 0; i < threads; ++i) {
+      threads_.emplace_back([this] { Work(); });
+    }
+  }
+  ~BoundedPool() override { shutdown(); }
+
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock<std::mutex> l(mu_);
+    room_.wait(l, [this] { return queue_.size() < max_queued_ || stop_; });
+    queue_.push_back(std::move(fn));
+    work_.notify_one();
+  }
+
+  void shutdown() override {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (stop_ && threads_.empty()) return;
+      stop_ = true;
+    }
+    work_.notify_all();
+    room_.notify_all();
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock<std::mutex> l(mu_);
+        work_.wait(l, [this] { return !queue_.empty() || stop_; });
+        if (queue_.empty()) return;  // Stopping, nothing left.
+        fn = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      room_.notify_one();
+      fn();
+    }
+  }
+
+  const size_t max_queued_;
+  std::mutex mu_;
+  std::condition_variable work_;
+  std::condition_variable room_;
+  std::deque<std::function<void()>> queue_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// The node's certificate and key, and the cluster CA for client
+// certificates (asked for, not required: a client may send a password).
+bool SetUpTls(const net::Tls& tls, SSL_CTX& ctx) {
+  BIO* certs = BIO_new_mem_buf(tls.cert_pem.data(),
+                               static_cast<int>(tls.cert_pem.size()));
+  X509* leaf = PEM_read_bio_X509(certs, nullptr, nullptr, nullptr);
+  bool ok = leaf != nullptr && SSL_CTX_use_certificate(&ctx, leaf) == 1;
+  X509_free(leaf);
+  while (ok) {  // The rest of the chain, if any.
+    X509* extra = PEM_read_bio_X509(certs, nullptr, nullptr, nullptr);
+    if (extra == nullptr) break;
+    if (SSL_CTX_add_extra_chain_cert(&ctx, extra) != 1) {
+      X509_free(extra);
+      ok = false;
+    }
+  }
+  BIO_free(certs);
+  ERR_clear_error();  // The chain ends with a "no start line".
+  BIO* key_bio =
+      BIO_new_mem_buf(tls.key_pem.data(), static_cast<int>(tls.key_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
+  BIO_free(key_bio);
+  ok = ok && key != nullptr && SSL_CTX_use_PrivateKey(&ctx, key) == 1 &&
+       SSL_CTX_check_private_key(&ctx) == 1;
+  EVP_PKEY_free(key);
+  BIO* ca_bio =
+      BIO_new_mem_buf(tls.ca_pem.data(), static_cast<int>(tls.ca_pem.size()));
+  X509_STORE* store = SSL_CTX_get_cert_store(&ctx);
+  int cas = 0;
+  while (X509* ca = PEM_read_bio_X509(ca_bio, nullptr, nullptr, nullptr)) {
+    if (X509_STORE_add_cert(store, ca) == 1) ++cas;
+    X509_free(ca);
+  }
+  BIO_free(ca_bio);
+  ERR_clear_error();
+  SSL_CTX_set_verify(&ctx, SSL_VERIFY_PEER, nullptr);
+  SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+  return ok && cas > 0;
+}
+
+// The name (CN) of the client certificate the handshake verified, if any.
+std::optional<std::string> CertificateName(const httplib::Request& req) {
+  if (req.ssl == nullptr || SSL_get_verify_result(req.ssl) != X509_V_OK) {
+    return std::nullopt;
+  }
+  X509* cert = SSL_get1_peer_certificate(req.ssl);
+  if (cert == nullptr) return std::nullopt;
+  std::optional<std::string> name;
+  char cn[256];
+  const int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert),
+                                          NID_commonName, cn, sizeof(cn));
+  if (n > 0 && static_cast<size_t>(n) < sizeof(cn)) name.emplace(cn, n);
+  X509_free(cert);
+  return name;
+}
+
+std::pair<std::string, int> HostPort(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return {"", -1};
+  int port = -1;
+  if (!absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return {"", -1};
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return {host, port};
+}
+
+}  // namespace
+
+struct HttpFrontend::Impl {
+  RaftServer* node = nullptr;
+  HttpOptions options;
+  std::unique_ptr<httplib::Server> server;
+  std::unique_ptr<Authenticator> auth;
+  std::unique_ptr<RqliteApi> api;
+  int port = 0;
+  std::thread listener;
+  std::once_flag stopped;
+};
+
+HttpFrontend::HttpFrontend(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)) {}
+
+HttpFrontend::~HttpFrontend() { Shutdown(); }
+
+int HttpFrontend::port() const { return impl_->port; }
+
+void HttpFrontend::Shutdown() {
+  std::call_once(impl_->stopped, [this] {
+    impl_->server->stop();
+    if (impl_->listener.joinable()) impl_->listener.join();
+  });
+}
+
+absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
+    RaftServer* node, const HttpOptions& options) {
+  const auto [host, port] = HostPort(options.listen);
+  if (port < 0 || host.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--http_listen: '", options.listen, "' is not host:port"));
+  }
+  if (options.threads == 0 || options.max_queued_connections == 0) {
+    return absl::InvalidArgumentError(
+        "the HTTP API needs at least one thread and one queued connection");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->node = node;
+  impl->options = options;
+  const net::Tls& tls = node->options().tls;
+  if (tls.enabled()) {
+    bool tls_ok = false;
+    impl->server = std::make_unique<httplib::SSLServer>(
+        [&tls, &tls_ok](SSL_CTX& ctx) { return tls_ok = SetUpTls(tls, ctx); });
+    if (!tls_ok || !impl->server->is_valid()) {
+      return absl::InvalidArgumentError(
+          "the HTTP API could not use the node's certificate, key and CA");
+    }
+  } else {
+    impl->server = std::make_unique<httplib::Server>();
+  }
+  httplib::Server& server = *impl->server;
+  const size_t threads = options.threads;
+  const size_t queued = options.max_queued_connections;
+  server.new_task_queue = [threads, queued] {
+    return new BoundedPool(threads, queued);
+  };
+  server.set_tcp_nodelay(true);
+  server.set_payload_max_length(options.max_body_bytes);
+  server.set_keep_alive_max_count(1000);
+  impl->auth = std::make_unique<Authenticator>(
+      tls.enabled(),
+      [node](const std::string& name) { return node->FindUser(name); });
+  Authenticator* auth = impl->auth.get();
+  impl->api = std::make_unique<RqliteApi>(
+      node, options,
+      [auth](const httplib::Request& req,
+             uint32_t needed) -> absl::StatusOr<Principal> {
+        Authenticator::Credentials c;
+        c.certificate_name = CertificateName(req);
+        if (req.has_header("Authorization")) {
+          c.authorization = req.get_header_value("Authorization");
+        }
+        return auth->Authorize(c, needed);
+      });
+  impl->api->Register(server);
+
+  impl->port = port == 0 ? server.bind_to_any_port(host)
+                         : (server.bind_to_port(host, port) ? port : -1);
+  if (impl->port <= 0) {
+    return absl::UnavailableError(
+        absl::StrCat("the HTTP API cannot listen on ", options.listen));
+  }
+  node->SetHttpAddress(absl::StrCat(tls.enabled() ? "https://" : "http://",
+                                    host, ":", impl->port));
+  impl->listener = std::thread([s = &server] { s->listen_after_bind(); });
+  return std::unique_ptr<HttpFrontend>(new HttpFrontend(std::move(impl)));
+}
+
+}  // namespace raftsql::server

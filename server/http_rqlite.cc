@@ -1,0 +1,504 @@
+#include "server/http_rqlite.h"
+
+#include <future>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "httplib.h"
+#include "server/member_probe.h"
+#include "server/rqlite_json.h"
+
+namespace raftsql::server {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr char kJson[] = "application/json; charset=utf-8";
+constexpr char kText[] = "text/plain; charset=utf-8";
+
+// Failures of a statement rather than of the request: rqlite answers them
+// 200, with {"error": ...} in the statement's place.
+bool IsStatementError(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kAborted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// `start` given a callback; its outcome, or DEADLINE_EXCEEDED at
+// `deadline` (the callback may still run later: it holds its promise).
+template <typename T>
+absl::StatusOr<T> Await(const std::function<void(RaftServer::Done<T>)>& start,
+                        std::chrono::steady_clock::time_point deadline,
+                        const char* what) {
+  auto promise = std::make_shared<std::promise<absl::StatusOr<T>>>();
+  std::future<absl::StatusOr<T>> answer = promise->get_future();
+  start([promise](absl::StatusOr<T> r) { promise->set_value(std::move(r)); });
+  if (answer.wait_until(deadline) != std::future_status::ready) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("not answered in time: ", what));
+  }
+  return answer.get();
+}
+
+double Seconds(std::chrono::steady_clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+bool IsJsonBody(const std::string& body) {
+  for (char c : body) {
+    if (!absl::ascii_isspace(static_cast<unsigned char>(c))) return c == '[';
+  }
+  return false;
+}
+
+}  // namespace
+
+struct RqliteApi::Call {
+  const httplib::Request& req;
+  httplib::Response& res;
+  Clock::time_point start = Clock::now();
+  Clock::time_point deadline;
+  bool pretty = false;
+  bool timings = false;
+  bool associative = false;
+  std::string user;
+  json results = json::array();
+  uint64_t raft_index = 0;
+};
+
+RqliteApi::RqliteApi(RaftServer* node, const HttpOptions& options,
+                     Authorize authorize)
+    : node_(node), options_(options), authorize_(std::move(authorize)) {}
+
+namespace {
+
+void Fail(httplib::Response& res, const absl::Status& status, bool pretty) {
+  res.status = rqlite::HttpStatusOf(status.code());
+  if (status.code() == absl::StatusCode::kResourceExhausted &&
+      absl::StartsWith(status.message(), "too large")) {
+    res.status = 413;
+  }
+  if (status.code() == absl::StatusCode::kUnauthenticated) {
+    res.set_header("WWW-Authenticate", "Basic realm=\"raftsql\"");
+  }
+  res.set_content(
+      rqlite::Dump(json{{"error", sm::TruncatedMessage(status.message())}},
+                   pretty),
+      kJson);
+}
+
+}  // namespace
+
+void RqliteApi::Register(httplib::Server& server) {
+  // Every method reaches the handler, which answers 405 for the wrong
+  // ones (as rqlite), not httplib's 404.
+  auto route = [&server](const std::string& path, httplib::Server::Handler h) {
+    server.Get(path, h);
+    server.Post(path, h);
+    server.Put(path, h);
+    server.Delete(path, h);
+    server.Patch(path, h);
+  };
+  auto db = [this](uint32_t permission, std::vector<std::string> methods,
+                   void (RqliteApi::*handler)(Call&)) {
+    return [this, permission, methods, handler](const httplib::Request& req,
+                                                httplib::Response& res) {
+      Call call{req, res};
+      call.pretty = req.has_param("pretty");
+      call.timings = req.has_param("timings");
+      call.associative = req.has_param("associative");
+      bool allowed = false;
+      for (const std::string& m : methods) allowed = allowed || req.method == m;
+      if (!allowed) {
+        Fail(res,
+             absl::UnimplementedError(
+                 absl::StrCat(req.method, " is not a method of ", req.path)),
+             call.pretty);
+        res.status = 405;
+        return;
+      }
+      absl::StatusOr<Principal> caller = authorize_(req, permission);
+      if (!caller.ok()) return Fail(res, caller.status(), call.pretty);
+      call.user = caller->name;
+      const ServerOptions& o = node_->options();
+      // The node answers every request within these; the margin is for
+      // the answer's way back.
+      call.deadline =
+          call.start + std::chrono::milliseconds(o.leader_wait_ms +
+                                                 o.request_timeout_ms + 1000);
+      if (req.has_param("timeout")) {
+        absl::StatusOr<std::chrono::nanoseconds> t =
+            rqlite::ParseDuration(req.get_param_value("timeout"));
+        if (!t.ok()) return Fail(res, t.status(), call.pretty);
+        call.deadline = std::min(
+            call.deadline,
+            call.start + std::chrono::duration_cast<Clock::duration>(*t));
+      }
+      (this->*handler)(call);
+    };
+  };
+  route("/db/execute", db(sm::kPermExecute, {"POST"}, &RqliteApi::Execute));
+  route("/db/query", db(sm::kPermQuery, {"GET", "POST"}, &RqliteApi::Query));
+  route("/db/request",
+        db(sm::kPermExecute | sm::kPermQuery, {"POST"}, &RqliteApi::Request));
+  route("/status", db(sm::kPermStatus, {"GET"}, &RqliteApi::Status));
+  route("/nodes", db(sm::kPermStatus, {"GET"}, &RqliteApi::Nodes));
+  server.Get("/readyz", [this](const httplib::Request& req,
+                               httplib::Response& res) { Readyz(req, res); });
+  server.Get("/livez", [this](const httplib::Request&, httplib::Response& res) {
+    Livez(res);
+  });
+  server.Get("/", [](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect("/status", 302);
+  });
+}
+
+absl::StatusOr<sm::CommandResult> RqliteApi::RunCommand(
+    Call& call, std::vector<sm::Statement> statements) {
+  sm::Command cmd;
+  cmd.statements = std::move(statements);
+  cmd.transaction = call.req.has_param("transaction");
+  cmd.user = call.user;
+  const size_t bytes = cmd.Encode().size();
+  const size_t limit = node_->options().max_request_bytes;
+  if (bytes > limit) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "too large: the request has ", bytes, " bytes, the limit is ", limit));
+  }
+  return Await<sm::CommandResult>(
+      [this, &cmd](RaftServer::Done<sm::CommandResult> done) {
+        node_->Execute(std::move(cmd), std::move(done));
+      },
+      call.deadline, "the write's outcome is unknown");
+}
+
+absl::StatusOr<sm::QueryResult> RqliteApi::RunQuery(Call& call,
+                                                    sm::Statement statement) {
+  const std::string level =
+      absl::AsciiStrToLower(call.req.get_param_value("level"));
+  bool linearizable = level != "none";
+  if (level == "auto") {  // Local reads on a learner (rqlite's read-only
+                          // node), linearizable on a voter.
+    absl::StatusOr<NodeState> s = State(call.deadline);
+    if (!s.ok()) return s.status();
+    for (const Member& m : s->members) {
+      if (m.id == s->id) linearizable = m.voter;
+    }
+  }
+  sm::ReadLimits limits;
+  limits.deadline = call.deadline;
+  return Await<sm::QueryResult>(
+      [&](RaftServer::Done<sm::QueryResult> done) {
+        node_->Query(std::move(statement), linearizable, limits,
+                     std::move(done));
+      },
+      call.deadline, "the read");
+}
+
+absl::StatusOr<NodeState> RqliteApi::State(Clock::time_point deadline) {
+  return Await<NodeState>(
+      [this](RaftServer::Done<NodeState> done) {
+        node_->State(std::move(done));
+      },
+      deadline, "the node's state");
+}
+
+namespace {
+
+// The body as statements, or a 400 written into `res`.
+std::optional<std::vector<sm::Statement>> Statements(
+    const httplib::Request& req, httplib::Response& res, bool pretty) {
+  absl::StatusOr<std::vector<sm::Statement>> s =
+      rqlite::ParseStatements(req.body, IsJsonBody(req.body));
+  if (!s.ok()) {
+    Fail(res, s.status(), pretty);
+    return std::nullopt;
+  }
+  return *std::move(s);
+}
+
+void Finish(httplib::Response& res, json results, bool pretty, bool timings,
+            double seconds, uint64_t raft_index, bool want_index) {
+  json doc = {{"results", std::move(results)}};
+  if (timings) doc["time"] = seconds;
+  if (want_index && raft_index != 0) doc["raft_index"] = raft_index;
+  res.status = 200;
+  res.set_content(rqlite::Dump(doc, pretty), kJson);
+}
+
+}  // namespace
+
+void RqliteApi::Execute(Call& call) {
+  std::optional<std::vector<sm::Statement>> statements =
+      Statements(call.req, call.res, call.pretty);
+  if (!statements.has_value()) return;
+  const bool tx = call.req.has_param("transaction");
+  if (!statements->empty()) {
+    absl::StatusOr<sm::CommandResult> r = RunCommand(call, *statements);
+    if (r.ok()) {
+      for (const sm::StatementResult& s : r->statements) {
+        call.results.push_back(rqlite::ExecuteResultJson(s, call.associative));
+      }
+      call.raft_index = r->index;
+    } else if (!IsStatementError(r.status())) {
+      return Fail(call.res, r.status(), call.pretty);
+    } else if (tx || statements->size() == 1) {
+      // Nothing was written; rqlite names the failing statement's error.
+      call.results.push_back(rqlite::ErrorResultJson(r.status()));
+    } else {
+      // One statement was refused before the command was proposed: run
+      // each alone, so that the others run and the error has its place.
+      for (sm::Statement& s : *statements) {
+        absl::StatusOr<sm::CommandResult> one = RunCommand(call, {s});
+        call.results.push_back(
+            one.ok() ? rqlite::ExecuteResultJson(one->statements.at(0),
+                                                 call.associative)
+                     : rqlite::ErrorResultJson(one.status()));
+        if (one.ok()) call.raft_index = one->index;
+      }
+    }
+  }
+  Finish(call.res, std::move(call.results), call.pretty, call.timings,
+         Seconds(Clock::now() - call.start), call.raft_index,
+         call.req.has_param("raft_index"));
+}
+
+void RqliteApi::Query(Call& call) {
+  std::vector<sm::Statement> statements;
+  if (call.req.method == "GET") {
+    if (!call.req.has_param("q")) {
+      return Fail(call.res,
+                  absl::InvalidArgumentError("a GET query needs q=<SQL>"),
+                  call.pretty);
+    }
+    statements.push_back(sm::Statement{call.req.get_param_value("q")});
+  } else {
+    std::optional<std::vector<sm::Statement>> s =
+        Statements(call.req, call.res, call.pretty);
+    if (!s.has_value()) return;
+    statements = *std::move(s);
+  }
+  for (size_t i = 0; i < statements.size(); ++i) {
+    const Clock::time_point began = Clock::now();
+    absl::StatusOr<sm::QueryResult> r =
+        RunQuery(call, std::move(statements[i]));
+    if (!r.ok() && !IsStatementError(r.status()) && i == 0) {
+      return Fail(call.res, r.status(), call.pretty);
+    }
+    json one = r.ok() ? rqlite::QueryResultJson(*r, call.associative)
+                      : rqlite::ErrorResultJson(r.status());
+    if (r.ok() && call.timings) one["time"] = Seconds(Clock::now() - began);
+    call.results.push_back(std::move(one));
+  }
+  Finish(call.res, std::move(call.results), call.pretty, call.timings,
+         Seconds(Clock::now() - call.start), 0, false);
+}
+
+void RqliteApi::Request(Call& call) {
+  std::optional<std::vector<sm::Statement>> statements =
+      Statements(call.req, call.res, call.pretty);
+  if (!statements.has_value()) return;
+  const bool tx = call.req.has_param("transaction");
+  if (!statements->empty()) {
+    // Writes alone go as one command, as /db/execute.
+    absl::StatusOr<sm::CommandResult> r = RunCommand(call, *statements);
+    const std::optional<sm::StatementKind> wrong =
+        r.ok() ? std::nullopt : sm::WrongPathOf(r.status());
+    if (r.ok()) {
+      for (const sm::StatementResult& s : r->statements) {
+        call.results.push_back(rqlite::ExecuteResultJson(s, call.associative));
+      }
+      call.raft_index = r->index;
+    } else if (!IsStatementError(r.status())) {
+      return Fail(call.res, r.status(), call.pretty);
+    } else if (tx && wrong == sm::StatementKind::kReadsOnly) {
+      return Fail(call.res,
+                  absl::InvalidArgumentError(
+                      "raftsql runs a transaction of writes only: send the "
+                      "reads apart, or without transaction"),
+                  call.pretty);
+    } else if (tx || statements->size() == 1) {
+      if (wrong != sm::StatementKind::kReadsOnly) {
+        call.results.push_back(rqlite::ErrorResultJson(r.status()));
+      } else {  // A single read.
+        absl::StatusOr<sm::QueryResult> q =
+            RunQuery(call, std::move(statements->front()));
+        if (!q.ok() && !IsStatementError(q.status())) {
+          return Fail(call.res, q.status(), call.pretty);
+        }
+        call.results.push_back(
+            q.ok() ? rqlite::QueryResultJson(*q, call.associative)
+                   : rqlite::ErrorResultJson(q.status()));
+      }
+    } else {
+      // Each statement in turn: as a read, unless it writes.
+      for (sm::Statement& s : *statements) {
+        absl::StatusOr<sm::QueryResult> q = RunQuery(call, s);
+        if (q.ok() ||
+            sm::WrongPathOf(q.status()) != sm::StatementKind::kWrites) {
+          call.results.push_back(
+              q.ok() ? rqlite::QueryResultJson(*q, call.associative)
+                     : rqlite::ErrorResultJson(q.status()));
+          continue;
+        }
+        absl::StatusOr<sm::CommandResult> one = RunCommand(call, {s});
+        call.results.push_back(
+            one.ok() ? rqlite::ExecuteResultJson(one->statements.at(0),
+                                                 call.associative)
+                     : rqlite::ErrorResultJson(one.status()));
+        if (one.ok()) call.raft_index = one->index;
+      }
+    }
+  }
+  Finish(call.res, std::move(call.results), call.pretty, call.timings,
+         Seconds(Clock::now() - call.start), call.raft_index,
+         call.req.has_param("raft_index"));
+}
+
+void RqliteApi::Status(Call& call) {
+  absl::StatusOr<NodeState> s = State(call.deadline);
+  if (!s.ok()) return Fail(call.res, s.status(), call.pretty);
+  json nodes = json::array();
+  bool voter = false;
+  for (const Member& m : s->members) {
+    nodes.push_back({{"id", std::to_string(m.id)},
+                     {"addr", m.address},
+                     {"client_addr", m.client_address},
+                     {"suffrage", m.voter ? "Voter" : "Nonvoter"}});
+    if (m.id == s->id) voter = m.voter;
+  }
+  json transfers = json::array();
+  for (const core::SnapshotTransfer& t : s->snapshot_transfers) {
+    transfers.push_back({{"peer", t.peer},
+                         {"index", t.index},
+                         {"bytes_done", t.bytes_done},
+                         {"bytes_total", t.bytes_total},
+                         {"sending", t.sending}});
+  }
+  json doc = {
+      {"store",
+       {{"node_id", std::to_string(s->id)},
+        {"raft",
+         {{"state", s->role},
+          {"term", s->term},
+          {"commit_index", s->commit},
+          {"applied_index", s->applied},
+          {"last_log_index", s->last_index},
+          {"snapshot_index", s->snapshot_index},
+          {"voter", voter},
+          {"longest_loop_us", s->longest_loop_us},
+          {"longest_loop_in_snapshots_us", s->longest_loop_in_snapshots_us},
+          {"snapshot_transfers", std::move(transfers)}}},
+        {"leader",
+         {{"node_id", s->leader == 0 ? "" : std::to_string(s->leader)},
+          {"addr", s->leader_address}}},
+        {"nodes", std::move(nodes)},
+        {"divergence_hash", s->divergence_hash},
+        {"divergence", s->divergence},
+        {"vacuuming", s->vacuuming},
+        {"change_log_first", s->change_log_first},
+        {"change_log_bytes", s->change_log_bytes}}},
+      {"http",
+       {{"bind_addr", s->http_address},
+        {"auth", node_->options().tls.enabled() ? "enabled" : "disabled"}}},
+      {"build", {{"name", "raftsql"}}},
+  };
+  call.res.set_content(rqlite::Dump(doc, call.pretty), kJson);
+}
+
+void RqliteApi::Nodes(Call& call) {
+  absl::StatusOr<NodeState> s = State(call.deadline);
+  if (!s.ok()) return Fail(call.res, s.status(), call.pretty);
+  std::vector<Member> members;
+  const bool nonvoters = call.req.has_param("nonvoters");
+  for (const Member& m : s->members) {
+    if (m.voter || nonvoters) members.push_back(m);
+  }
+  // Each member is asked within a second (or the request's timeout).
+  const int timeout_ms = static_cast<int>(std::clamp<int64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(call.deadline -
+                                                            Clock::now())
+          .count(),
+      1, 1000));
+  const std::vector<MemberProbe> probes =
+      ProbeMembers(members, node_->options().tls, timeout_ms);
+  const bool list = call.req.get_param_value("ver") == "2";
+  json out = list ? json::array() : json::object();
+  for (size_t i = 0; i < members.size(); ++i) {
+    const Member& m = members[i];
+    const MemberProbe& p = probes[i];
+    json n = {{"id", std::to_string(m.id)}, {"api_addr", p.http_address},
+              {"addr", m.address},          {"voter", m.voter},
+              {"reachable", p.reachable},   {"leader", m.id == s->leader},
+              {"time", p.seconds}};
+    if (!p.reachable) n["error"] = p.error;
+    if (list) {
+      out.push_back(std::move(n));
+    } else {
+      out[std::to_string(m.id)] = std::move(n);
+    }
+  }
+  if (list) out = json{{"nodes", std::move(out)}};
+  call.res.set_content(rqlite::Dump(out, call.pretty), kJson);
+}
+
+void RqliteApi::Readyz(const httplib::Request& req, httplib::Response& res) {
+  absl::StatusOr<NodeState> s = State(Clock::now() + std::chrono::seconds(2));
+  if (!s.ok()) {
+    res.status = 503;
+    res.set_content(
+        absl::StrCat("[-]node not ok: ", s.status().message(), "\n"), kText);
+    return;
+  }
+  bool ready = true;
+  std::string text = "[+]node ok\n";
+  if (!req.has_param("noleader")) {
+    if (s->leader != 0) {
+      absl::StrAppend(&text, "[+]leader ok\n");
+    } else {
+      absl::StrAppend(&text, "[-]leader not ok: no leader known\n");
+      ready = false;
+    }
+  }
+  std::string store_problem;
+  if (s->role == "Stopped") {
+    store_problem = "the node stopped on a log store failure";
+  } else if (!s->divergence.empty()) {
+    store_problem = absl::StrCat("this replica diverged: ", s->divergence);
+  } else if (s->commit > s->applied + options_.ready_max_lag) {
+    store_problem = absl::StrCat("applied ", s->applied, " of ", s->commit,
+                                 " committed entries");
+  }
+  if (store_problem.empty()) {
+    absl::StrAppend(&text, "[+]store ok\n");
+  } else {
+    absl::StrAppend(&text, "[-]store not ok: ", store_problem, "\n");
+    ready = false;
+  }
+  res.status = ready ? 200 : 503;
+  res.set_content(text, kText);
+}
+
+void RqliteApi::Livez(httplib::Response& res) {
+  // Alive while the Raft loop answers.
+  absl::StatusOr<NodeState> s = State(Clock::now() + std::chrono::seconds(2));
+  res.status = s.ok() ? 200 : 503;
+  res.set_content(s.ok() ? std::string("ok\n")
+                         : absl::StrCat("not ok: ", s.status().message(), "\n"),
+                  kText);
+}
+
+}  // namespace raftsql::server

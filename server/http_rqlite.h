@@ -1,0 +1,66 @@
+// rqlite's HTTP API on a RaftServer (rqlite.io/docs/api, version 8):
+// /db/execute, /db/query, /db/request, /status, /nodes, /readyz, and
+// /livez. Where raftsql answers differently (README, "The HTTP API"):
+// - level: none reads locally; weak, linearizable, strong and auto (on a
+//   voter) read linearizably (ReadIndex), at least as fresh as rqlite's;
+//   freshness is accepted and not checked;
+// - redirect: any node serves every request (writes go through Raft from
+//   any node), so none is redirected;
+// - queue (queued writes) runs the write at once and answers its results;
+// - a transaction on /db/request holds writes only.
+#ifndef RAFTSQL_SERVER_HTTP_RQLITE_H_
+#define RAFTSQL_SERVER_HTTP_RQLITE_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/auth.h"
+#include "server/http_frontend.h"
+#include "server/raft_server.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace raftsql::server {
+
+class RqliteApi {
+ public:
+  // The caller of a request if it holds every bit of `needed`.
+  using Authorize = std::function<absl::StatusOr<Principal>(
+      const httplib::Request&, uint32_t needed)>;
+  RqliteApi(RaftServer* node, const HttpOptions& options, Authorize authorize);
+  void Register(httplib::Server& server);
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Call;
+
+  void Execute(Call& call);
+  void Query(Call& call);
+  void Request(Call& call);
+  void Status(Call& call);
+  void Nodes(Call& call);
+  void Readyz(const httplib::Request& req, httplib::Response& res);
+  void Livez(httplib::Response& res);
+
+  // One request's statements as one command (Execute), or each its own
+  // (Query, and Execute when the command is refused for one statement).
+  absl::StatusOr<sm::CommandResult> RunCommand(Call& call,
+                                               std::vector<sm::Statement> s);
+  absl::StatusOr<sm::QueryResult> RunQuery(Call& call, sm::Statement s);
+  absl::StatusOr<NodeState> State(Clock::time_point deadline);
+
+  RaftServer* const node_;
+  const HttpOptions options_;
+  const Authorize authorize_;
+};
+
+}  // namespace raftsql::server
+
+#endif  // RAFTSQL_SERVER_HTTP_RQLITE_H_

@@ -1,0 +1,333 @@
+// The HTTP API as rqlite's clients use it: a one-node server on loopback
+// (real RocksDB, SQLite, gRPC) with its HTTP listener, spoken to with
+// plain HTTP requests (httplib's client) and the JSON of rqlite's docs.
+#include <memory>
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "httplib.h"
+#include "nlohmann/json.hpp"
+#include "server/http_frontend.h"
+#include "server/one_node_server.h"
+#include "tools/certs.h"
+
+namespace raftsql::server {
+namespace {
+
+using nlohmann::json;
+
+json Body(const httplib::Result& r) {
+  if (!r) return json();
+  return json::parse(r->body, nullptr, false);
+}
+
+class HttpTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.Start().ok());
+    StartHttp({});
+  }
+
+  void StartHttp(HttpOptions o) {
+    o.listen = "127.0.0.1:0";
+    absl::StatusOr<std::unique_ptr<HttpFrontend>> http =
+        HttpFrontend::Start(&server_.node(), o);
+    ASSERT_TRUE(http.ok()) << http.status();
+    http_ = std::move(*http);
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", http_->port());
+  }
+
+  httplib::Result Post(const std::string& path, const std::string& body,
+                       const char* type = "application/json") {
+    return client_->Post(path.c_str(), body, type);
+  }
+
+  OneNodeServer server_;
+  std::unique_ptr<HttpFrontend> http_;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(HttpTest, WritesAndReadsAsRqlitesDocsShowThem) {
+  // rqlite's docs write "fiona" in double quotes: raftsql's SQLite takes
+  // double quotes for identifiers only (SQLite's advice), so 'fiona'.
+  httplib::Result r = Post("/db/execute?pretty&timings", R"js([
+      "CREATE TABLE foo (id INTEGER NOT NULL PRIMARY KEY, name TEXT, age INTEGER)"
+    ])js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  json b = Body(r);
+  ASSERT_EQ(b["results"].size(), 1u);
+  EXPECT_FALSE(b["results"][0].contains("error")) << r->body;
+  EXPECT_TRUE(b["time"].is_number());
+  EXPECT_NE(r->body.find("\n    \"results\""), std::string::npos);
+
+  r = Post("/db/execute", R"js([
+      "INSERT INTO foo(name, age) VALUES('fiona', 20)",
+      ["INSERT INTO foo(name, age) VALUES(?, ?)", "declan", 25],
+      ["INSERT INTO foo(name, age) VALUES(:name, :age)",
+       {"name": "sinead", "age": 30}]
+    ])js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Body(r), json::parse(R"js({"results": [
+      {"last_insert_id": 1, "rows_affected": 1},
+      {"last_insert_id": 2, "rows_affected": 1},
+      {"last_insert_id": 3, "rows_affected": 1}]})js"));
+
+  r = client_->Get("/db/query?q=SELECT%20*%20FROM%20foo%20WHERE%20id%3C3");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(Body(r), json::parse(R"js({"results": [{
+      "columns": ["id", "name", "age"],
+      "types": ["integer", "text", "integer"],
+      "values": [[1, "fiona", 20], [2, "declan", 25]]}]})js"));
+
+  r = Post("/db/query?associative&level=none",
+           R"js([["SELECT name FROM foo WHERE age > ?", 26]])js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Body(r), json::parse(R"js({"results": [{
+      "types": {"name": "text"}, "rows": [{"name": "sinead"}]}]})js"));
+}
+
+TEST_F(HttpTest, TheUnifiedEndpointRunsReadsAndWritesInOrder) {
+  ASSERT_TRUE(
+      Post("/db/execute",
+           R"js(["CREATE TABLE foo (id INTEGER PRIMARY KEY, name TEXT)"])js"));
+  httplib::Result r = Post("/db/request", R"js([
+      ["INSERT INTO foo(name) VALUES(?)", "fiona"],
+      ["SELECT * FROM foo"],
+      ["SELECT * FROM bar"],
+      ["INSERT INTO foo(name) VALUES(?)", "declan"],
+      "SELECT count(*) AS n FROM foo"
+    ])js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  json b = Body(r);
+  ASSERT_EQ(b["results"].size(), 5u) << r->body;
+  EXPECT_EQ(b["results"][0], json::parse(R"js({"last_insert_id": 1,
+                                              "rows_affected": 1})js"));
+  EXPECT_EQ(b["results"][1]["values"], json::parse(R"js([[1, "fiona"]])js"));
+  EXPECT_NE(b["results"][2]["error"].get<std::string>().find("no such table"),
+            std::string::npos);
+  EXPECT_EQ(b["results"][3]["last_insert_id"], 2);
+  EXPECT_EQ(b["results"][4]["values"], json::parse("[[2]]"));
+  // Writes alone go as one command, its index given on request.
+  r = Post("/db/request?raft_index",
+           R"js(["INSERT INTO foo(name) VALUES('x')"])js");
+  ASSERT_TRUE(r);
+  EXPECT_GT(Body(r)["raft_index"].get<uint64_t>(), 0u) << r->body;
+  // A transaction here holds writes only.
+  r = Post("/db/request?transaction",
+           R"js(["INSERT INTO foo(name) VALUES('y')", "SELECT 1"])js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(Body(r)["error"].get<std::string>().find("writes only"),
+            std::string::npos);
+}
+
+TEST_F(HttpTest, AFailingStatementHasItsErrorInItsPlace) {
+  ASSERT_TRUE(
+      Post("/db/execute", R"js(["CREATE TABLE t (v INTEGER UNIQUE)"])js"));
+  // A statement that does not parse: the others still run.
+  httplib::Result r = Post("/db/execute", R"js([
+      "INSERT INTO t VALUES (1)", "INSERT INTO nonsense", "INSERT INTO t VALUES (2)"
+    ])js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  json b = Body(r);
+  ASSERT_EQ(b["results"].size(), 3u) << r->body;
+  EXPECT_EQ(b["results"][0]["rows_affected"], 1);
+  EXPECT_NE(b["results"][1]["error"].get<std::string>().find("incomplete"),
+            std::string::npos)
+      << r->body;
+  EXPECT_EQ(b["results"][2]["rows_affected"], 1);
+  // A constraint inside a transaction: nothing of it stays.
+  r = Post("/db/execute?transaction",
+           R"js(["INSERT INTO t VALUES (3)", "INSERT INTO t VALUES (1)"])js");
+  ASSERT_TRUE(r);
+  b = Body(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(b["results"][1].contains("error")) << r->body;
+  r = client_->Get("/db/query?q=SELECT%20count(*)%20FROM%20t");
+  EXPECT_EQ(Body(r)["results"][0]["values"], json::parse("[[2]]"));
+  // A write sent as a query is refused in its place.
+  r = Post("/db/query", R"js(["INSERT INTO t VALUES (9)"])js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(Body(r)["results"][0].contains("error")) << r->body;
+}
+
+TEST_F(HttpTest, BadRequestsGetClearErrorsAndWriteNothing) {
+  ASSERT_TRUE(Post("/db/execute", R"js(["CREATE TABLE t (v)"])js"));
+  httplib::Result r = Post("/db/execute", "[\"INSERT INTO t VALUES (1)\"");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(Body(r)["error"].get<std::string>().find("not valid JSON"),
+            std::string::npos);
+  r = Post("/db/execute",
+           R"js([["INSERT INTO t VALUES (?)", {"a": [1, [2]]}]])js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  r = client_->Get("/db/execute");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  r = client_->Get("/db/query");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  r = Post("/db/execute?timeout=soon", R"js(["INSERT INTO t VALUES (1)"])js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  // Over the node's request limit (4 MiB encoded): 413.
+  const std::string big(5 << 20, 'x');
+  r = Post("/db/execute",
+           absl::StrCat(R"js([["INSERT INTO t VALUES (?)", ")js", big, "\"]]"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413) << r->body.substr(0, 200);
+  // Over the body limit: httplib's 413 before anything is parsed.
+  r = Post("/db/execute", std::string(17 << 20, ' '));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  r = client_->Get("/db/query?q=SELECT%20count(*)%20FROM%20t");
+  EXPECT_EQ(Body(r)["results"][0]["values"], json::parse("[[0]]"));
+}
+
+TEST_F(HttpTest, BlobsGoInAsByteArraysAndComeBackAsBase64) {
+  ASSERT_TRUE(Post("/db/execute", R"js(["CREATE TABLE b (v BLOB)"])js"));
+  ASSERT_TRUE(Post("/db/execute",
+                   R"js([["INSERT INTO b VALUES (?)", [0, 1, 255]]])js"));
+  httplib::Result r =
+      client_->Get("/db/query?q=SELECT%20v,%20typeof(v)%20FROM%20b");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(
+      Body(r)["results"][0]["values"],
+      json::array({json::array(
+          {absl::Base64Escape(std::string("\x00\x01\xff", 3)), "blob"})}));
+}
+
+TEST_F(HttpTest, StatusNodesAndHealthTellTheNodesState) {
+  httplib::Result r = client_->Get("/status");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  json b = Body(r);
+  EXPECT_EQ(b["store"]["raft"]["state"], "Leader");
+  EXPECT_EQ(b["store"]["leader"]["node_id"], "1");
+  EXPECT_EQ(b["http"]["bind_addr"],
+            absl::StrCat("http://127.0.0.1:", http_->port()));
+
+  r = client_->Get("/nodes");
+  ASSERT_TRUE(r);
+  b = Body(r);
+  ASSERT_TRUE(b.contains("1")) << r->body;
+  EXPECT_EQ(b["1"]["reachable"], true);
+  EXPECT_EQ(b["1"]["leader"], true);
+  EXPECT_EQ(b["1"]["api_addr"],
+            absl::StrCat("http://127.0.0.1:", http_->port()));
+  r = client_->Get("/nodes?ver=2");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Body(r)["nodes"].size(), 1u);
+
+  r = client_->Get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "[+]node ok\n[+]leader ok\n[+]store ok\n");
+  r = client_->Get("/livez");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+
+  // A stopped node is neither ready nor alive.
+  server_.node().Shutdown();
+  r = client_->Get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_NE(r->body.find("[-]node not ok"), std::string::npos) << r->body;
+  r = client_->Get("/livez");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  r = Post("/db/execute", R"js(["CREATE TABLE u (v)"])js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << r->body;
+  EXPECT_TRUE(Body(r).contains("error"));
+}
+
+// Over TLS: the node's certificate, and the same credentials as gRPC.
+class HttpsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    certs_ = server_.dir() + "/certs";
+    ASSERT_TRUE(tools::EnsureLocalClusterCerts(certs_, 1).ok());
+    absl::StatusOr<net::Tls> tls = net::LoadTlsDir(certs_, "node-1");
+    ASSERT_TRUE(tls.ok());
+    ASSERT_TRUE(server_.Start([&tls](ServerOptions& o) { o.tls = *tls; }).ok());
+    HttpOptions o;
+    o.listen = "127.0.0.1:0";
+    absl::StatusOr<std::unique_ptr<HttpFrontend>> http =
+        HttpFrontend::Start(&server_.node(), o);
+    ASSERT_TRUE(http.ok()) << http.status();
+    http_ = std::move(*http);
+  }
+
+  // A client that checks the node's certificate against the CA, showing
+  // the client certificate `cert` if given.
+  std::unique_ptr<httplib::SSLClient> Client(const std::string& cert = "") {
+    std::unique_ptr<httplib::SSLClient> c;
+    if (cert.empty()) {
+      c = std::make_unique<httplib::SSLClient>("127.0.0.1", http_->port());
+    } else {
+      c = std::make_unique<httplib::SSLClient>("127.0.0.1", http_->port(),
+                                               certs_ + "/" + cert + ".crt",
+                                               certs_ + "/" + cert + ".key");
+    }
+    c->set_ca_cert_path((certs_ + "/ca.crt").c_str());
+    c->enable_server_certificate_verification(true);
+    return c;
+  }
+
+  OneNodeServer server_;
+  std::string certs_;
+  std::unique_ptr<HttpFrontend> http_;
+};
+
+TEST_F(HttpsTest, CallersProveWhoTheyAreAndNeedTheirPermissions) {
+  auto root = Client("client-root");
+  httplib::Result r = root->Post("/db/execute", R"js(["CREATE TABLE t (v)"])js",
+                                 "application/json");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200) << r->body;
+
+  auto anonymous = Client();
+  r = anonymous->Post("/db/execute", R"js(["INSERT INTO t VALUES (1)"])js",
+                      "application/json");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(r->get_header_value("WWW-Authenticate"), "Basic realm=\"raftsql\"");
+
+  ASSERT_TRUE(
+      server_.node().PutUser("reader", "a long password", sm::kPermQuery).ok());
+  auto reader = Client();
+  reader->set_basic_auth("reader", "a long password");
+  r = reader->Get("/db/query?q=SELECT%20count(*)%20FROM%20t");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  r = reader->Post("/db/execute", R"js(["INSERT INTO t VALUES (1)"])js",
+                   "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_NE(Body(r)["error"].get<std::string>().find("execute"),
+            std::string::npos);
+  reader->set_basic_auth("reader", "a wrong password");
+  r = reader->Get("/db/query?q=SELECT%201");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+
+  // Health needs no credentials (probes rarely carry them).
+  r = anonymous->Get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = root->Get("/db/query?q=SELECT%20count(*)%20FROM%20t");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Body(r)["results"][0]["values"], json::parse("[[0]]"));
+}
+
+}  // namespace
+}  // namespace raftsql::server
