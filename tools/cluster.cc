@@ -18,6 +18,7 @@
 
 int main(int argc, char** argv) {
   raftsql::tools::LocalClusterOptions o;
+  o.http = true;
   bool passthrough = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -65,7 +66,8 @@ int main(int argc, char** argv) {
   std::printf("raftsql cluster of %d nodes, data and logs in %s\n", o.nodes,
               o.dir.c_str());
   for (int i = 1; i <= o.nodes; ++i) {
-    std::printf("  node %d  %s  pid %d%s\n", i, cluster.Endpoint(i).c_str(),
+    std::printf("  node %d  %s  https://%s  pid %d%s\n", i,
+                cluster.Endpoint(i).c_str(), cluster.HttpEndpoint(i).c_str(),
                 cluster.Pid(i),
                 leader.ok() && *leader == i ? "  (leader)" : "");
   }
@@ -74,6 +76,11 @@ int main(int argc, char** argv) {
   std::printf("shell:  bazel run //tools:shell -- --certs_dir=%s --nodes=%s\n",
               cluster.certs_dir().c_str(),
               absl::StrJoin(cluster.Endpoints(), ",").c_str());
+  std::printf(
+      "http:   curl --cacert %s/ca.crt --cert %s/client-root.crt --key "
+      "%s/client-root.key https://%s/status\n",
+      cluster.certs_dir().c_str(), cluster.certs_dir().c_str(),
+      cluster.certs_dir().c_str(), cluster.HttpEndpoint(1).c_str());
   std::printf("Ctrl-C stops the cluster.\n");
   std::fflush(stdout);
   int sig = 0;

@@ -18,9 +18,11 @@ LocalCluster::LocalCluster(LocalClusterOptions options)
       endpoints_(options_.nodes + 1),
       pids_(options_.nodes + 1, -1) {
   peer_endpoints_.resize(endpoints_.size());
+  http_endpoints_.resize(endpoints_.size());
   for (int i = 1; i <= options_.nodes; ++i) {
     endpoints_[i] = absl::StrCat("127.0.0.1:", FreePort());
     peer_endpoints_[i] = absl::StrCat("127.0.0.1:", FreePort());
+    http_endpoints_[i] = absl::StrCat("127.0.0.1:", FreePort());
   }
   if (options_.secure) {
     certs_ = EnsureLocalClusterCerts(certs_dir(), options_.nodes);
@@ -89,6 +91,9 @@ absl::Status LocalCluster::StartNode(int id,
   if (options_.peer_ports) {
     argv.push_back(absl::StrCat("--peer_listen=", peer_endpoints_[id]));
   }
+  if (options_.http) {
+    argv.push_back(absl::StrCat("--http_listen=", http_endpoints_[id]));
+  }
   if (id <= options_.nodes) {
     argv.push_back(absl::StrCat("--peers=", absl::StrJoin(peers, ",")));
   } else {
@@ -118,6 +123,7 @@ absl::Status LocalCluster::StartNode(int id,
 int LocalCluster::AddSlot() {
   endpoints_.push_back(absl::StrCat("127.0.0.1:", FreePort()));
   peer_endpoints_.push_back(absl::StrCat("127.0.0.1:", FreePort()));
+  http_endpoints_.push_back(absl::StrCat("127.0.0.1:", FreePort()));
   pids_.push_back(-1);
   return static_cast<int>(pids_.size()) - 1;
 }

@@ -27,6 +27,8 @@ struct LocalClusterOptions {
   bool secure = true;
   // Each node also gets a peer-only port (--peer_listen).
   bool peer_ports = false;
+  // Each node also serves the HTTP API (--http_listen, HttpEndpoint).
+  bool http = false;
   // The destructor removes `dir` once every node it started has stopped.
   bool remove_dir = false;
 };
@@ -51,6 +53,8 @@ class LocalCluster {
   bool Running(int id) const { return pids_[id] > 0; }
   pid_t Pid(int id) const { return pids_[id]; }
   const std::string& Endpoint(int id) const { return endpoints_[id]; }
+  // Where node `id` serves HTTP (host:port), with options.http.
+  const std::string& HttpEndpoint(int id) const { return http_endpoints_[id]; }
   // Where peers reach node `id` (its Endpoint without peer_ports).
   const std::string& PeerEndpoint(int id) const {
     return options_.peer_ports ? peer_endpoints_[id] : endpoints_[id];
@@ -79,8 +83,9 @@ class LocalCluster {
 
  private:
   LocalClusterOptions options_;
-  std::vector<std::string> endpoints_;       // [0] unused
-  std::vector<std::string> peer_endpoints_;  // [0] unused; with peer_ports
+  std::vector<std::string> endpoints_;  // [0] unused
+  std::vector<std::string> peer_endpoints_;
+  std::vector<std::string> http_endpoints_;  // [0] unused; with peer_ports
   std::vector<pid_t> pids_;
   std::map<std::pair<int, int>, std::string> routes_;  // SetPeerRoute
   absl::Status certs_;  // Making or loading the certificates.
