@@ -26,9 +26,6 @@ struct HttpOptions {
   // A request body may hold this many bytes (413 beyond): JSON spells a
   // statement out at more bytes than the node's max_request_bytes counts.
   size_t max_body_bytes = size_t{16} << 20;
-  // /readyz answers 503 while this node's applied index is more than this
-  // many entries behind its commit index.
-  uint64_t ready_max_lag = 1000;
 };
 
 class HttpFrontend {

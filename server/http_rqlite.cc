@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
 #include "server/member_probe.h"
+#include "server/readiness.h"
 #include "server/rqlite_json.h"
 
 namespace raftsql::server {
@@ -463,33 +464,10 @@ void RqliteApi::Readyz(const httplib::Request& req, httplib::Response& res) {
         absl::StrCat("[-]node not ok: ", s.status().message(), "\n"), kText);
     return;
   }
-  bool ready = true;
-  std::string text = "[+]node ok\n";
-  if (!req.has_param("noleader")) {
-    if (s->leader != 0) {
-      absl::StrAppend(&text, "[+]leader ok\n");
-    } else {
-      absl::StrAppend(&text, "[-]leader not ok: no leader known\n");
-      ready = false;
-    }
-  }
-  std::string store_problem;
-  if (s->role == "Stopped") {
-    store_problem = "the node stopped on a log store failure";
-  } else if (!s->divergence.empty()) {
-    store_problem = absl::StrCat("this replica diverged: ", s->divergence);
-  } else if (s->commit > s->applied + options_.ready_max_lag) {
-    store_problem = absl::StrCat("applied ", s->applied, " of ", s->commit,
-                                 " committed entries");
-  }
-  if (store_problem.empty()) {
-    absl::StrAppend(&text, "[+]store ok\n");
-  } else {
-    absl::StrAppend(&text, "[-]store not ok: ", store_problem, "\n");
-    ready = false;
-  }
-  res.status = ready ? 200 : 503;
-  res.set_content(text, kText);
+  const Readiness r = AssessReadiness(*s, node_->options().ready_max_lag,
+                                      !req.has_param("noleader"));
+  res.status = r.ready ? 200 : 503;
+  res.set_content(r.report, kText);
 }
 
 void RqliteApi::Livez(httplib::Response& res) {

@@ -1,6 +1,7 @@
 // The HTTP API as rqlite's clients use it: a one-node server on loopback
 // (real RocksDB, SQLite, gRPC) with its HTTP listener, spoken to with
 // plain HTTP requests (httplib's client) and the JSON of rqlite's docs.
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -8,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
+#include "net/client.h"
 #include "nlohmann/json.hpp"
 #include "server/http_frontend.h"
 #include "server/one_node_server.h"
@@ -248,6 +250,38 @@ TEST_F(HttpTest, StatusNodesAndHealthTellTheNodesState) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503) << r->body;
   EXPECT_TRUE(Body(r).contains("error"));
+}
+
+// gRPC's health service answers as /readyz does: SERVING while the node
+// is ready, NOT_SERVING once it stopped.
+TEST_F(HttpTest, GrpcHealthFollowsReadiness) {
+  // grpc.health.v1.HealthCheckResponse: field 1, 1 SERVING, 2 NOT_SERVING.
+  const std::string serving("\x08\x01", 2), not_serving("\x08\x02", 2);
+  auto health = [this](const std::string& service) {
+    std::string request;
+    if (!service.empty()) {
+      request = absl::StrCat(
+          "\x0a", std::string(1, static_cast<char>(service.size())), service);
+    }
+    absl::StatusOr<std::string> r =
+        net::UnaryBytes(server_.endpoint(), "/grpc.health.v1.Health/Check",
+                        request, 2000, net::Tls{});
+    return r.ok() ? *r : std::string(r.status().message());
+  };
+  // The watcher looks every 500 ms: ask until it has (at most 5 s).
+  auto wait_for = [&](const std::string& want) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (health("") == want && health("raftsql.v1.DatabaseService") == want) {
+        return true;
+      }
+    }
+    return false;
+  };
+  EXPECT_TRUE(wait_for(serving)) << health("");
+  server_.node().Shutdown();
+  EXPECT_TRUE(wait_for(not_serving)) << health("");
 }
 
 // Over TLS: the node's certificate, and the same credentials as gRPC.

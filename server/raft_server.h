@@ -149,6 +149,9 @@ struct ServerOptions {
   size_t stream_held_bytes_max = size_t{64} << 20;
   // All gRPC connections together may hold this much (a ResourceQuota).
   size_t grpc_memory_bytes = size_t{1} << 30;
+  // Readiness (server/readiness.h): a node that has applied more than this
+  // many entries fewer than it knows committed is not ready.
+  uint64_t ready_max_lag = 1000;
   EdgeOptions edge;
 };
 

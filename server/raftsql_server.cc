@@ -39,8 +39,9 @@ ABSL_FLAG(int, http_max_queued_connections, 256,
           "HTTP connections waiting for a thread; beyond, new connections "
           "wait in the kernel's listen backlog.");
 ABSL_FLAG(uint64_t, ready_max_lag, 1000,
-          "/readyz answers 503 while this node has applied more than this "
-          "many entries fewer than it knows committed.");
+          "Not ready (/readyz 503, gRPC health NOT_SERVING) while this node "
+          "has applied more than this many entries fewer than it knows "
+          "committed.");
 ABSL_FLAG(std::string, certs_dir, "",
           "Directory with the cluster CA (ca.crt) and this node's certificate "
           "and key (node-<id>.crt, node-<id>.key), as raftsql_certs makes "
@@ -275,6 +276,7 @@ int main(int argc, char** argv) {
   o.incremental_vacuum = absl::GetFlag(FLAGS_incremental_vacuum);
   o.divergence_checkpoint_entries =
       absl::GetFlag(FLAGS_divergence_checkpoint_entries);
+  o.ready_max_lag = absl::GetFlag(FLAGS_ready_max_lag);
   o.query_timeout_ms = absl::GetFlag(FLAGS_query_timeout_ms);
   o.read_connections = absl::GetFlag(FLAGS_read_connections);
   o.max_result_bytes = absl::GetFlag(FLAGS_max_result_bytes);
@@ -364,7 +366,6 @@ int main(int argc, char** argv) {
         static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_http_threads)));
     h.max_queued_connections = static_cast<size_t>(
         std::max(1, absl::GetFlag(FLAGS_http_max_queued_connections)));
-    h.ready_max_lag = absl::GetFlag(FLAGS_ready_max_lag);
     auto started = raftsql::server::HttpFrontend::Start(node->get(), h);
     if (!started.ok()) {
       std::fprintf(stderr, "raftsql: %s\n",

@@ -25,6 +25,7 @@
 #include "server/edge_service.h"
 #include "server/execute_stream.h"
 #include "server/query_stream.h"
+#include "server/readiness.h"
 #include "server/watch.h"
 
 namespace raftsql::server {
@@ -556,6 +557,8 @@ struct GrpcFrontend::Impl {
   DecisionMaker decisions;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<grpc::Server> peer_server;  // With --peer_listen.
+  // Keeps the health service's answer true (server/readiness.h).
+  std::unique_ptr<ReadinessWatcher> readiness;
 };
 
 namespace {
@@ -608,6 +611,10 @@ GrpcFrontend::~GrpcFrontend() { Shutdown(0); }
 
 void GrpcFrontend::Shutdown(int deadline_ms) {
   if (impl_->server == nullptr) return;
+  impl_->readiness.reset();
+  if (auto* health = impl_->server->GetHealthCheckService()) {
+    health->SetServingStatus(false);
+  }
   impl_->peer.CancelStreams();
   impl_->decisions.Shutdown();
   impl_->edge.Shutdown();
@@ -653,8 +660,13 @@ absl::StatusOr<std::unique_ptr<GrpcFrontend>> GrpcFrontend::Start(
     }
   }
   if (auto* health = impl->server->GetHealthCheckService()) {
-    health->SetServingStatus(true);
-    health->SetServingStatus("raftsql.v1.DatabaseService", true);
+    // NOT_SERVING until the node is ready, and whenever it is not.
+    health->SetServingStatus(false);
+    impl->readiness =
+        std::make_unique<ReadinessWatcher>(node, [health](bool ready) {
+          health->SetServingStatus(ready);
+          health->SetServingStatus("raftsql.v1.DatabaseService", ready);
+        });
   }
   return std::unique_ptr<GrpcFrontend>(new GrpcFrontend(std::move(impl)));
 }
