@@ -86,6 +86,11 @@ class GrpcTransport::Peer {
     cv_.wait(l, [this] { return live_streams_ == 0; });
   }
 
+  size_t queued() {
+    std::unique_lock<std::mutex> l(mu_);
+    return queue_.size();
+  }
+
   void Enqueue(core::Message m) {
     std::unique_lock<std::mutex> l(mu_);
     if (stop_) return;
@@ -281,6 +286,13 @@ void GrpcTransport::Stop() {
     peers.swap(peers_);
   }
   peers.clear();  // Waits for their streams, outside the lock.
+}
+
+std::map<uint64_t, size_t> GrpcTransport::QueueDepths() {
+  std::lock_guard<std::mutex> l(mu_);
+  std::map<uint64_t, size_t> out;
+  for (const auto& [id, peer] : peers_) out[id] = peer->queued();
+  return out;
 }
 
 void GrpcTransport::Send(core::Message m) {

@@ -80,6 +80,8 @@ class GrpcTransport final : public core::Transport {
   void Flush() override;
   void Stop();
 
+  // Messages queued for each peer and not yet written (any thread).
+  std::map<uint64_t, size_t> QueueDepths();
   uint64_t sent() const { return sent_.load(); }
   uint64_t dropped() const { return dropped_.load(); }
   uint64_t broken_streams() const { return broken_streams_.load(); }

@@ -29,6 +29,10 @@ PhaseMicros TakePhaseMicros() {
   return out;
 }
 
+const char* PhaseName(Phase phase) {
+  return kNames[static_cast<size_t>(phase)];
+}
+
 std::string DescribePhases(const PhaseMicros& micros) {
   std::string out;
   for (size_t i = 0; i < micros.size(); ++i) {

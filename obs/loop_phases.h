@@ -35,6 +35,9 @@ using PhaseMicros = std::array<int64_t, static_cast<size_t>(Phase::kCount)>;
 // Returns the calling thread's account and starts a new one.
 PhaseMicros TakePhaseMicros();
 
+// "log", "apply", "snapshots", "checkpoints", "sends".
+const char* PhaseName(Phase phase);
+
 // "log 12 ms, apply 3 ms, ..." for the phases that took 1 ms or more;
 // "none" if none did.
 std::string DescribePhases(const PhaseMicros& micros);

@@ -121,6 +121,12 @@ absl::Status RocksDbLogStore::Bootstrap(const core::ConfState& cs) {
   return s;
 }
 
+void RocksDbLogStore::Count(const rocksdb::WriteBatch& batch, bool synced) {
+  writes_.fetch_add(1, std::memory_order_relaxed);
+  if (synced) syncs_.fetch_add(1, std::memory_order_relaxed);
+  bytes_.fetch_add(batch.GetDataSize(), std::memory_order_relaxed);
+}
+
 void RocksDbLogStore::Submit(core::LogWrite write,
                              std::function<void(absl::Status)> done) {
   if (!failed_.ok()) return done(failed_);
@@ -163,6 +169,7 @@ void RocksDbLogStore::Submit(core::LogWrite write,
     failed_ = s;
     return done(s);
   }
+  Count(batch, wo.sync);
   if (write.snapshot.has_value())
     CHECK(mirror_.ApplySnapshot(*write.snapshot).ok());
   mirror_.Append(write.entries);
@@ -192,6 +199,7 @@ absl::Status RocksDbLogStore::Compact(const core::Snapshot& snapshot) {
     failed_ = s;
     return s;
   }
+  Count(batch, wo.sync);
   absl::StatusOr<core::Snapshot> made = mirror_.CreateSnapshot(
       index, snapshot.metadata.conf_state, snapshot.data);
   CHECK(made.ok());

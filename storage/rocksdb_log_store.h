@@ -11,6 +11,7 @@
 #ifndef RAFTSQL_STORAGE_ROCKSDB_LOG_STORE_H_
 #define RAFTSQL_STORAGE_ROCKSDB_LOG_STORE_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -19,8 +20,9 @@
 #include "core/mirrored_log_store.h"
 
 namespace rocksdb {
+class WriteBatch;
 class DB;
-}
+}  // namespace rocksdb
 
 namespace raftsql::storage {
 
@@ -39,14 +41,27 @@ class RocksDbLogStore final : public core::MirroredLogStore {
               std::function<void(absl::Status)> done) override;
   absl::Status Compact(const core::Snapshot& snapshot) override;
 
+  // Writes since the store opened (any thread): how many, how many were
+  // synced (fsync), and their bytes.
+  struct Stats {
+    uint64_t writes = 0;
+    uint64_t syncs = 0;
+    uint64_t bytes = 0;
+  };
+  Stats stats() const { return {writes_.load(), syncs_.load(), bytes_.load()}; }
+
  private:
   explicit RocksDbLogStore(rocksdb::DB* db);
   absl::Status Load();
+  void Count(const rocksdb::WriteBatch& batch, bool synced);
 
   std::unique_ptr<rocksdb::DB> db_;
   // Set after a failed write: everything after it is refused (the caller
   // must stop; nothing is retried as if it had not failed).
   absl::Status failed_;
+  std::atomic<uint64_t> writes_{0};
+  std::atomic<uint64_t> syncs_{0};
+  std::atomic<uint64_t> bytes_{0};
 };
 
 }  // namespace raftsql::storage
