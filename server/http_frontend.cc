@@ -138,6 +138,28 @@ std::optional<std::string> CertificateName(const httplib::Request& req) {
   return name;
 }
 
+// When the request the calling thread serves began (its pre-routing).
+thread_local std::chrono::steady_clock::time_point request_start;
+
+// A request's path as /metrics labels it: the API's routes, or "other"
+// (a bounded set of labels whatever clients send).
+std::string RouteOf(const std::string& path) {
+  for (const char* route :
+       {"/db/execute", "/db/query", "/db/request", "/status", "/nodes",
+        "/readyz", "/livez", "/metrics", "/"}) {
+    if (path == route) return path;
+  }
+  return "other";
+}
+
+std::string MethodOf(const std::string& method) {
+  for (const char* known :
+       {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"}) {
+    if (method == known) return method;
+  }
+  return "OTHER";
+}
+
 std::pair<std::string, int> HostPort(const std::string& listen) {
   const size_t colon = listen.rfind(':');
   if (colon == std::string::npos) return {"", -1};
@@ -231,6 +253,21 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
         return auth->Authorize(c, needed);
       });
   impl->api->Register(server);
+  // Every request's route, status and time, for /metrics.
+  server.set_pre_routing_handler(
+      [](const httplib::Request&, httplib::Response&) {
+        request_start = std::chrono::steady_clock::now();
+        return httplib::Server::HandlerResponse::Unhandled;
+      });
+  server.set_logger(
+      [node](const httplib::Request& req, const httplib::Response& res) {
+        node->request_metrics().Record(
+            "http", absl::StrCat(MethodOf(req.method), " ", RouteOf(req.path)),
+            absl::StrCat(res.status),
+            std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                          request_start)
+                .count());
+      });
 
   impl->port = port == 0 ? server.bind_to_any_port(host)
                          : (server.bind_to_port(host, port) ? port : -1);

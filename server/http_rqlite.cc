@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
 #include "server/member_probe.h"
+#include "server/metrics.h"
 #include "server/readiness.h"
 #include "server/rqlite_json.h"
 
@@ -157,6 +158,7 @@ void RqliteApi::Register(httplib::Server& server) {
         db(sm::kPermExecute | sm::kPermQuery, {"POST"}, &RqliteApi::Request));
   route("/status", db(sm::kPermStatus, {"GET"}, &RqliteApi::Status));
   route("/nodes", db(sm::kPermStatus, {"GET"}, &RqliteApi::Nodes));
+  route("/metrics", db(sm::kPermStatus, {"GET"}, &RqliteApi::Metrics));
   server.Get("/readyz", [this](const httplib::Request& req,
                                httplib::Response& res) { Readyz(req, res); });
   server.Get("/livez", [this](const httplib::Request&, httplib::Response& res) {
@@ -454,6 +456,17 @@ void RqliteApi::Nodes(Call& call) {
   }
   if (list) out = json{{"nodes", std::move(out)}};
   call.res.set_content(rqlite::Dump(out, call.pretty), kJson);
+}
+
+void RqliteApi::Metrics(Call& call) {
+  absl::StatusOr<NodeMetrics> m = Await<NodeMetrics>(
+      [this](RaftServer::Done<NodeMetrics> done) {
+        node_->Metrics(std::move(done));
+      },
+      call.deadline, "the node's metrics");
+  if (!m.ok()) return Fail(call.res, m.status(), call.pretty);
+  call.res.set_content(PrometheusText(*m, node_->request_metrics().Read()),
+                       "text/plain; version=0.0.4; charset=utf-8");
 }
 
 void RqliteApi::Readyz(const httplib::Request& req, httplib::Response& res) {

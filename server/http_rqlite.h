@@ -1,6 +1,7 @@
 // rqlite's HTTP API on a RaftServer (rqlite.io/docs/api, version 8):
 // /db/execute, /db/query, /db/request, /status, /nodes, /readyz, and
-// /livez. Where raftsql answers differently (README, "The HTTP API"):
+// /livez; and /metrics (Prometheus). Where raftsql answers differently (README,
+// "The HTTP API"):
 // - level: none reads locally; weak, linearizable, strong and auto (on a
 //   voter) read linearizably (ReadIndex), at least as fresh as rqlite's;
 //   freshness is accepted and not checked;
@@ -46,6 +47,7 @@ class RqliteApi {
   void Request(Call& call);
   void Status(Call& call);
   void Nodes(Call& call);
+  void Metrics(Call& call);
   void Readyz(const httplib::Request& req, httplib::Response& res);
   void Livez(httplib::Response& res);
 

@@ -252,6 +252,44 @@ TEST_F(HttpTest, StatusNodesAndHealthTellTheNodesState) {
   EXPECT_TRUE(Body(r).contains("error"));
 }
 
+TEST_F(HttpTest, MetricsAreInPrometheusTextFormat) {
+  ASSERT_TRUE(Post("/db/execute", R"js(["CREATE TABLE t (v)"])js"));
+  ASSERT_TRUE(Post("/db/execute", R"js(["INSERT INTO t VALUES (1)"])js"));
+  ASSERT_TRUE(client_->Get("/nosuchpath"));
+  net::Client grpc({server_.endpoint()});
+  ASSERT_TRUE(grpc.Status(server_.endpoint()).ok());
+  httplib::Result r = client_->Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->get_header_value("Content-Type"),
+            "text/plain; version=0.0.4; charset=utf-8");
+  const std::string& m = r->body;
+  for (const char* want : {
+           "# TYPE raftsql_raft_term gauge",
+           "raftsql_raft_role{role=\"Leader\"} 1",
+           "raftsql_raft_role{role=\"Follower\"} 0",
+           "raftsql_raft_leader_id 1",
+           "raftsql_raft_members{suffrage=\"voter\"} 1",
+           "# TYPE raftsql_loop_iteration_seconds histogram",
+           "raftsql_loop_iteration_seconds_bucket{le=\"+Inf\"}",
+           "raftsql_loop_phase_seconds_count{phase=\"log\"}",
+           "raftsql_loop_phase_seconds_count{phase=\"apply\"}",
+           "# TYPE raftsql_log_syncs_total counter",
+           "raftsql_sqlite_wal_bytes",
+           "# TYPE raftsql_transport_send_queue_messages gauge",
+           "raftsql_request_seconds_count{protocol=\"http\",method=\"POST "
+           "/db/execute\",code=\"200\"} 2",
+           "raftsql_request_seconds_count{protocol=\"http\",method=\"GET "
+           "other\",code=\"404\"} 1",
+           "raftsql_request_seconds_count{protocol=\"grpc\",method=\"/"
+           "raftsql.v1.DatabaseService/Status\",code=\"OK\"} 1",
+       }) {
+    EXPECT_NE(m.find(want), std::string::npos) << want << "\n" << m;
+  }
+  // The two writes (CREATE, INSERT) were proposed here.
+  EXPECT_NE(m.find("raftsql_raft_proposals_total 2"), std::string::npos) << m;
+}
+
 // gRPC's health service answers as /readyz does: SERVING while the node
 // is ready, NOT_SERVING once it stopped.
 TEST_F(HttpTest, GrpcHealthFollowsReadiness) {

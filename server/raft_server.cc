@@ -149,6 +149,10 @@ absl::Status RaftServer::Init() {
   net::GrpcTransportCallbacks cb;
   cb.resolve = [this](uint64_t peer) { return AddressOf(peer); };
   cb.on_unreachable = [this](uint64_t peer) {
+    {
+      std::lock_guard<std::mutex> l(unreachable_mu_);
+      ++unreachable_[peer];
+    }
     Post([this, peer] { node_->ReportUnreachable(peer); });
   };
   cb.on_snapshot_failed = [this](uint64_t peer) {
@@ -376,6 +380,12 @@ void RaftServer::Loop() {
             .count();
     longest_loop_us_ = std::max<int64_t>(longest_loop_us_, loop_us);
     const obs::PhaseMicros phases = obs::TakePhaseMicros();
+    loop_seconds_.Observe(static_cast<double>(loop_us) / 1e6);
+    for (size_t p = 0; p < phases.size(); ++p) {
+      if (phases[p] > 0) {
+        phase_seconds_[p].Observe(static_cast<double>(phases[p]) / 1e6);
+      }
+    }
     longest_loop_in_snapshots_us_ = std::max<int64_t>(
         longest_loop_in_snapshots_us_,
         phases[static_cast<size_t>(obs::Phase::kSnapshot)] +
@@ -450,6 +460,9 @@ void RaftServer::OnSoftState(const core::SoftState& ss) {
                  static_cast<unsigned long long>(options_.id),
                  static_cast<unsigned long long>(ss.lead),
                  static_cast<unsigned long long>(term));
+  }
+  if (ss.lead != core::kNone && ss.lead != leader_.load()) {
+    leader_changes_.fetch_add(1, std::memory_order_relaxed);
   }
   {
     std::lock_guard<std::mutex> l(leader_mu_);

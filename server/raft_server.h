@@ -23,6 +23,7 @@
 #ifndef RAFTSQL_SERVER_RAFT_SERVER_H_
 #define RAFTSQL_SERVER_RAFT_SERVER_H_
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -39,6 +40,8 @@
 #include "absl/status/statusor.h"
 #include "core/node.h"
 #include "net/grpc_transport.h"
+#include "obs/loop_phases.h"
+#include "obs/metrics.h"
 #include "server/divergence_monitor.h"
 #include "server/exit_codes.h"
 #include "server/payloads.h"
@@ -190,6 +193,25 @@ struct NodeState {
   std::string http_address;  // RaftServer::http_address()
 };
 
+// What /metrics reports beyond NodeState (RaftServer::Metrics).
+struct NodeMetrics {
+  NodeState state;
+  obs::Histogram::Counts loop_seconds;
+  // By obs::Phase: the time one loop iteration spent in each (iterations
+  // that spent none are not counted).
+  std::vector<std::pair<std::string, obs::Histogram::Counts>> phase_seconds;
+  uint64_t proposals = 0;
+  uint64_t proposals_refused = 0;
+  uint64_t leader_changes = 0;
+  storage::RocksDbLogStore::Stats log;
+  uint64_t messages_sent = 0;
+  uint64_t messages_dropped = 0;
+  uint64_t broken_streams = 0;
+  std::map<uint64_t, size_t> send_queue;     // By peer.
+  std::map<uint64_t, uint64_t> unreachable;  // Reports, by peer.
+  int64_t wal_bytes = -1;                    // -1: no WAL file.
+};
+
 class RaftServer {
  public:
   // Opens (creating if missing) the data directory and recovers from it.
@@ -225,6 +247,10 @@ class RaftServer {
   void GetVersion(std::string table, bool linearizable, sm::ReadLimits limits,
                   Done<uint64_t> done);
   void State(Done<NodeState> done);
+  // State and the counters /metrics reports (on the loop, like State).
+  void Metrics(Done<NodeMetrics> done);
+  // Requests by method and code, kept by the frontends that serve them.
+  obs::RequestMetrics& request_metrics() { return request_metrics_; }
 
   // Admin calls: rare, and they block their caller.
   absl::StatusOr<std::vector<Member>> AddNode(uint64_t id,
@@ -440,6 +466,16 @@ class RaftServer {
   std::atomic<bool> is_leader_{false};
   std::atomic<uint64_t> decisions_evaluated_index_{0};
   std::atomic<uint64_t> decision_evaluations_{0};
+  // For /metrics (server/metrics.h).
+  obs::Histogram loop_seconds_;
+  std::array<obs::Histogram, static_cast<size_t>(obs::Phase::kCount)>
+      phase_seconds_;
+  std::atomic<uint64_t> proposals_{0};
+  std::atomic<uint64_t> proposals_refused_{0};
+  std::atomic<uint64_t> leader_changes_{0};
+  std::mutex unreachable_mu_;
+  std::map<uint64_t, uint64_t> unreachable_;  // Guarded by unreachable_mu_.
+  obs::RequestMetrics request_metrics_;
   mutable std::mutex http_address_mu_;
   std::string http_address_;  // Guarded by http_address_mu_.
   std::mutex decision_model_mu_;

@@ -336,7 +336,10 @@ void RaftServer::Execute(sm::Command command, Done<sm::CommandResult> done) {
           return NotLeader(raft.lead());
         }
         command.request_id = id;
-        return node_->Propose(command.Encode());
+        absl::Status proposed = node_->Propose(command.Encode());
+        (proposed.ok() ? proposals_ : proposals_refused_)
+            .fetch_add(1, std::memory_order_relaxed);
+        return proposed;
       },
       "write",
       [done = std::move(done)](absl::StatusOr<std::string> r) {

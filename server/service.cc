@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <atomic>
 #include <chrono>
@@ -538,6 +539,60 @@ class PeerServiceImpl final : public v1::PeerService::CallbackService {
 
 }  // namespace
 
+namespace {
+
+// Every call's method, outcome and time, for /metrics: recorded as its
+// status is sent (a stream's when it ends).
+class RequestTimer final : public grpc::experimental::Interceptor {
+ public:
+  RequestTimer(const char* method, obs::RequestMetrics* metrics)
+      : method_(method == nullptr ? "?" : method),
+        metrics_(metrics),
+        start_(std::chrono::steady_clock::now()) {}
+
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const auto code =
+          static_cast<absl::StatusCode>(methods->GetSendStatus().error_code());
+      metrics_->Record("grpc", method_, absl::StatusCodeToString(code),
+                       std::chrono::duration<double>(
+                           std::chrono::steady_clock::now() - start_)
+                           .count());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::string method_;
+  obs::RequestMetrics* const metrics_;
+  const std::chrono::steady_clock::time_point start_;
+};
+
+class RequestTimers final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit RequestTimers(obs::RequestMetrics* metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new RequestTimer(info->method(), metrics_);
+  }
+
+ private:
+  obs::RequestMetrics* const metrics_;
+};
+
+void TimeRequests(grpc::ServerBuilder& builder, RaftServer* node) {
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      timers;
+  timers.push_back(std::make_unique<RequestTimers>(&node->request_metrics()));
+  builder.experimental().SetInterceptorCreators(std::move(timers));
+}
+
+}  // namespace
+
 struct GrpcFrontend::Impl {
   explicit Impl(RaftServer* node)
       : watch(node->change_log()),
@@ -640,6 +695,7 @@ absl::StatusOr<std::unique_ptr<GrpcFrontend>> GrpcFrontend::Start(
   grpc::ServerBuilder builder;
   int port = 0;
   Configure(builder, o.listen, net::ServerCredentials(o.tls), o, &port);
+  TimeRequests(builder, node);
   builder.RegisterService(&impl->db);
   builder.RegisterService(impl->edge.service());
   if (!separate) builder.RegisterService(&impl->peer);
@@ -652,6 +708,7 @@ absl::StatusOr<std::unique_ptr<GrpcFrontend>> GrpcFrontend::Start(
     int peer_port = 0;
     Configure(peers, o.peer_listen, net::PeerServerCredentials(o.tls), o,
               &peer_port);
+    TimeRequests(peers, node);
     peers.RegisterService(&impl->peer);
     impl->peer_server = peers.BuildAndStart();
     if (impl->peer_server == nullptr || peer_port == 0) {
