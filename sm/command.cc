@@ -415,6 +415,13 @@ absl::Status CommandResult::FirstFailure() const {
   return absl::OkStatus();
 }
 
+absl::Status CommandResult::Cause() const {
+  for (const StatementResult& r : statements) {
+    if (!r.status.ok() && !absl::IsAborted(r.status)) return r.status;
+  }
+  return FirstFailure();
+}
+
 bool CommandResult::SkipToVersions(std::string_view* data, uint64_t* count) {
   std::string_view in = *data;
   if (in.substr(0, 4) != kResultMagic &&

@@ -168,6 +168,10 @@ struct CommandResult {
 
   // The first failed statement's status; OK if every statement succeeded.
   absl::Status FirstFailure() const;
+  // Why the command failed: the first failure that is not ABORTED (a
+  // statement a later one's failure rolled back, in a transaction), else
+  // the first failure; OK if every statement succeeded.
+  absl::Status Cause() const;
 
   // The tables an encoded result says its command changed, each passed to
   // `fn` (pointing into `data`), without decoding the rest: the server asks
