@@ -247,6 +247,11 @@ class RaftServer {
   void GetVersion(std::string table, bool linearizable, sm::ReadLimits limits,
                   Done<uint64_t> done);
   void State(Done<NodeState> done);
+  // A backup: an image of the database as applied now, held by a read
+  // transaction of its own (sm::SqliteStateMachine::BeginBackup); read it
+  // once its Wait returned. RESOURCE_EXHAUSTED while kMaxBackups are held.
+  static constexpr int kMaxBackups = 2;
+  void Backup(Done<std::shared_ptr<sm::ImageSource>> done);
   // State and the counters /metrics reports (on the loop, like State).
   void Metrics(Done<NodeMetrics> done);
   // Requests by method and code, kept by the frontends that serve them.
@@ -473,6 +478,8 @@ class RaftServer {
   std::atomic<uint64_t> proposals_{0};
   std::atomic<uint64_t> proposals_refused_{0};
   std::atomic<uint64_t> leader_changes_{0};
+  std::shared_ptr<std::atomic<int>> backups_ =
+      std::make_shared<std::atomic<int>>(0);
   std::mutex unreachable_mu_;
   std::map<uint64_t, uint64_t> unreachable_;  // Guarded by unreachable_mu_.
   obs::RequestMetrics request_metrics_;

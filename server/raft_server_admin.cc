@@ -67,6 +67,30 @@ void RaftServer::State(Done<NodeState> done) {
   if (!posted) on_stop(absl::UnavailableError("node shutting down"));
 }
 
+void RaftServer::Backup(Done<std::shared_ptr<sm::ImageSource>> done) {
+  Done<std::shared_ptr<sm::ImageSource>> on_stop = done;
+  const bool posted = Post([this, done = std::move(done)] {
+    if (backups_->fetch_add(1) >= kMaxBackups) {
+      backups_->fetch_sub(1);
+      return done(absl::ResourceExhaustedError(absl::StrCat(
+          kMaxBackups, " backups are under way: try again once one ended")));
+    }
+    absl::StatusOr<std::unique_ptr<sm::ImageSource>> source =
+        sm_->BeginBackup();
+    if (!source.ok()) {
+      backups_->fetch_sub(1);
+      return done(source.status());
+    }
+    // The count goes down when the last holder lets the source go.
+    done(std::shared_ptr<sm::ImageSource>(
+        source->release(), [count = backups_](sm::ImageSource* s) {
+          delete s;
+          count->fetch_sub(1);
+        }));
+  });
+  if (!posted) on_stop(absl::UnavailableError("node shutting down"));
+}
+
 void RaftServer::Metrics(Done<NodeMetrics> done) {
   State([this, done = std::move(done)](absl::StatusOr<NodeState> state) {
     if (!state.ok()) return done(state.status());

@@ -288,6 +288,22 @@ absl::Status SqliteStateMachine::OpenReaders() {
   return installed.ok() ? check_policy_.Install(*db) : installed;
 }
 
+absl::StatusOr<std::unique_ptr<ImageSource>> SqliteStateMachine::BeginBackup() {
+  if (images_ == nullptr || options_.vfs != nullptr) {
+    return absl::FailedPreconditionError("backups are made of a database file");
+  }
+  if (ApplyPaused()) {
+    return absl::UnavailableError(
+        "the database file is being swapped (a vacuum): try again");
+  }
+  std::unique_ptr<ImageSource> source =
+      ImageSource::ForFile(options_.path, deleter_.get());
+  core::SnapshotMetadata at;
+  at.index = applied_;
+  source->Request(at);
+  return source;
+}
+
 absl::Status SqliteStateMachine::Validate(const Command& command) {
   std::lock_guard<std::mutex> l(validator_mu_);
   if (validator_ == nullptr) {

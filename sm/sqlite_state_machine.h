@@ -159,6 +159,12 @@ class SqliteStateMachine final : public core::StateMachine {
   // ... and images from a leader are received into a file beside it
   // (image_sink.h), then restored from there.
   core::SnapshotSink* snapshot_sink() override { return sink_.get(); }
+  // A backup: an image of the database as applied now, held by a read
+  // transaction of its own (writes go on; the WAL is not restarted past
+  // it until the source goes), read chunk by chunk with ImageSource::Read
+  // by one thread at a time once ImageSource::Wait returned. Call on the
+  // apply thread. FAILED_PRECONDITION for a memory or simulated database.
+  absl::StatusOr<std::unique_ptr<ImageSource>> BeginBackup();
   // Syncs the WAL: every committed batch survives a crash. (Checkpoints
   // sync the database file before the WAL is reused.)
   absl::Status Sync() override;
