@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
@@ -235,7 +236,10 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
     return new BoundedPool(threads, queued);
   };
   server.set_tcp_nodelay(true);
-  server.set_payload_max_length(options.max_body_bytes);
+  // httplib has one limit for every body: /db/load's. The others' is
+  // checked before their body is read (below).
+  server.set_payload_max_length(
+      std::max<uint64_t>(options.max_body_bytes, options.max_load_bytes));
   server.set_keep_alive_max_count(1000);
   impl->auth = std::make_unique<Authenticator>(
       tls.enabled(),
@@ -254,11 +258,36 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
       });
   impl->api->Register(server);
   // Every request's route, status and time, for /metrics.
-  server.set_pre_routing_handler(
-      [](const httplib::Request&, httplib::Response&) {
-        request_start = std::chrono::steady_clock::now();
-        return httplib::Server::HandlerResponse::Unhandled;
-      });
+  server.set_pre_routing_handler([max_body = options.max_body_bytes](
+                                     const httplib::Request& req,
+                                     httplib::Response& res) {
+    request_start = std::chrono::steady_clock::now();
+    if (req.path == "/db/load") {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    // Before the body is read: no other request may bring more.
+    uint64_t length = 0;
+    const std::string declared = req.get_header_value("Content-Length");
+    if (!declared.empty() &&
+        (!absl::SimpleAtoi(declared, &length) || length > max_body)) {
+      res.status = 413;
+      res.set_content(
+          absl::StrCat("{\"error\":\"too large: a request body holds at most ",
+                       max_body, " bytes\"}"),
+          "application/json; charset=utf-8");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (absl::StrContains(req.get_header_value("Transfer-Encoding"),
+                          "chunked")) {
+      res.status = 411;
+      res.set_content(
+          "{\"error\":\"a request body needs a Content-Length (only "
+          "/db/load takes a chunked one)\"}",
+          "application/json; charset=utf-8");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   server.set_logger(
       [node](const httplib::Request& req, const httplib::Response& res) {
         node->request_metrics().Record(

@@ -26,6 +26,8 @@ struct HttpOptions {
   // A request body may hold this many bytes (413 beyond): JSON spells a
   // statement out at more bytes than the node's max_request_bytes counts.
   size_t max_body_bytes = size_t{16} << 20;
+  // ... except /db/load's, which goes to a file beside the database.
+  uint64_t max_load_bytes = uint64_t{16} << 30;
 };
 
 class HttpFrontend {

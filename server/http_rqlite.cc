@@ -1,5 +1,8 @@
 #include "server/http_rqlite.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <future>
 #include <memory>
 #include <string>
@@ -9,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
+#include "server/load_plan.h"
 #include "server/member_probe.h"
 #include "server/metrics.h"
 #include "server/readiness.h"
@@ -159,6 +163,19 @@ void RqliteApi::Register(httplib::Server& server) {
   route("/status", db(sm::kPermStatus, {"GET"}, &RqliteApi::Status));
   route("/nodes", db(sm::kPermStatus, {"GET"}, &RqliteApi::Nodes));
   route("/metrics", db(sm::kPermStatus, {"GET"}, &RqliteApi::Metrics));
+  route("/db/backup", db(sm::kPermBackup, {"GET"}, &RqliteApi::Backup));
+  // The body goes to a file as it arrives (a content reader), not into
+  // memory; other methods get 405.
+  const auto not_load = db(sm::kPermExecute, {"POST"}, &RqliteApi::Execute);
+  for (auto add : {&httplib::Server::Get, &httplib::Server::Put,
+                   &httplib::Server::Delete, &httplib::Server::Patch}) {
+    (server.*add)("/db/load", not_load);
+  }
+  server.Post("/db/load",
+              [this](const httplib::Request& req, httplib::Response& res,
+                     const httplib::ContentReader& content) {
+                Load(req, res, content);
+              });
   server.Get("/readyz", [this](const httplib::Request& req,
                                httplib::Response& res) { Readyz(req, res); });
   server.Get("/livez", [this](const httplib::Request&, httplib::Response& res) {
@@ -170,10 +187,10 @@ void RqliteApi::Register(httplib::Server& server) {
 }
 
 absl::StatusOr<sm::CommandResult> RqliteApi::RunCommand(
-    Call& call, std::vector<sm::Statement> statements) {
+    Call& call, std::vector<sm::Statement> statements, bool transaction) {
   sm::Command cmd;
   cmd.statements = std::move(statements);
-  cmd.transaction = call.req.has_param("transaction");
+  cmd.transaction = transaction || call.req.has_param("transaction");
   cmd.user = call.user;
   const size_t bytes = cmd.Encode().size();
   const size_t limit = node_->options().max_request_bytes;
@@ -456,6 +473,148 @@ void RqliteApi::Nodes(Call& call) {
   }
   if (list) out = json{{"nodes", std::move(out)}};
   call.res.set_content(rqlite::Dump(out, call.pretty), kJson);
+}
+
+void RqliteApi::Backup(Call& call) {
+  const std::string fmt = call.req.get_param_value("fmt");
+  if (!fmt.empty() && fmt != "binary") {
+    return Fail(call.res,
+                absl::InvalidArgumentError(
+                    "raftsql backs up the SQLite file (fmt=binary); fmt=sql "
+                    "is not supported"),
+                call.pretty);
+  }
+  if (call.req.has_param("compress")) {
+    return Fail(call.res,
+                absl::InvalidArgumentError(
+                    "compress is not supported: compress the file as it "
+                    "arrives (curl ... | gzip)"),
+                call.pretty);
+  }
+  absl::StatusOr<std::shared_ptr<sm::ImageSource>> source =
+      Await<std::shared_ptr<sm::ImageSource>>(
+          [this](RaftServer::Done<std::shared_ptr<sm::ImageSource>> done) {
+            node_->Backup(std::move(done));
+          },
+          call.deadline, "the backup's start");
+  if (!source.ok()) return Fail(call.res, source.status(), call.pretty);
+  (*source)->Wait();  // Its WAL frames are known.
+  absl::StatusOr<core::ImageInfo> info = (*source)->Latest();
+  if (!info.ok()) {
+    return Fail(call.res,
+                absl::UnavailableError(absl::StrCat(
+                    "the backup could not start: ", (*source)->last_error())),
+                call.pretty);
+  }
+  const uint64_t index = info->metadata.index;
+  call.res.set_header(
+      "Content-Disposition",
+      absl::StrCat("attachment; filename=\"raftsql-", index, ".sqlite\""));
+  call.res.set_header("X-Raftsql-Applied-Index", absl::StrCat(index));
+  // Written chunk by chunk as the client takes them, from the read
+  // transaction the source holds until the last chunk went.
+  call.res.set_content_provider(
+      info->size, "application/octet-stream",
+      [src = *source, index](size_t offset, size_t length,
+                             httplib::DataSink& sink) {
+        constexpr size_t kChunkBytes = size_t{1} << 20;
+        absl::StatusOr<std::string> chunk =
+            src->Read(index, offset, std::min(length, kChunkBytes));
+        if (!chunk.ok() || chunk->empty()) return false;
+        return sink.write(chunk->data(), chunk->size());
+      });
+}
+
+void RqliteApi::Load(const httplib::Request& req, httplib::Response& res,
+                     const httplib::ContentReader& content) {
+  Call call{req, res};
+  call.pretty = req.has_param("pretty");
+  absl::StatusOr<Principal> caller = authorize_(req, sm::kPermExecute);
+  if (!caller.ok()) return Fail(res, caller.status(), call.pretty);
+  call.user = caller->name;
+  // The body goes to a file beside the database, deleted when done.
+  std::string path = node_->options().data_dir + "/load-XXXXXX";
+  const int fd = mkstemp(path.data());
+  if (fd < 0) {
+    return Fail(res, absl::InternalError("cannot make the load's file"),
+                call.pretty);
+  }
+  struct Remove {
+    int fd;
+    std::string path;
+    ~Remove() {
+      close(fd);
+      unlink(path.c_str());
+    }
+  } remove{fd, path};
+  uint64_t received = 0;
+  bool written = true;
+  const bool complete = content([&](const char* data, size_t n) {
+    received += n;
+    if (received > options_.max_load_bytes) return written = false;
+    while (n > 0) {
+      const ssize_t w = write(fd, data, n);
+      if (w <= 0) return written = false;
+      data += w;
+      n -= static_cast<size_t>(w);
+    }
+    return true;
+  });
+  if (received > options_.max_load_bytes) {
+    return Fail(res,
+                absl::ResourceExhaustedError(
+                    absl::StrCat("too large: a load holds at most ",
+                                 options_.max_load_bytes, " bytes")),
+                call.pretty);
+  }
+  if (!written || !complete) {
+    return Fail(res,
+                absl::UnavailableError(
+                    "the load's body could not be received or stored"),
+                call.pretty);
+  }
+  char head[16] = {};
+  const bool is_file = pread(fd, head, sizeof(head), 0) == sizeof(head) &&
+                       IsSqliteFile(absl::string_view(head, sizeof(head)));
+  uint64_t applied = 0;
+  const LoadSink sink = [&](std::vector<sm::Statement> statements) {
+    call.start = Clock::now();  // Each command has the usual time.
+    const ServerOptions& o = node_->options();
+    call.deadline =
+        call.start + std::chrono::milliseconds(o.leader_wait_ms +
+                                               o.request_timeout_ms + 1000);
+    absl::StatusOr<sm::CommandResult> r =
+        RunCommand(call, std::move(statements), /*transaction=*/true);
+    if (!r.ok()) return r.status();
+    if (absl::Status failed = r->Cause(); !failed.ok()) return failed;
+    ++applied;
+    return absl::OkStatus();
+  };
+  const Clock::time_point began = Clock::now();
+  // Half the request limit: a command's encoding adds to the statements'.
+  const size_t command_bytes = node_->options().max_request_bytes / 2;
+  absl::StatusOr<LoadTotals> totals =
+      is_file ? LoadSqliteFile(path, command_bytes, sink)
+              : LoadSqlText(path, command_bytes, sink);
+  if (!totals.ok()) {
+    return Fail(
+        res,
+        absl::Status(totals.status().code(),
+                     absl::StrCat(totals.status().message(), " (", applied,
+                                  " commands of the load applied "
+                                  "before it)")),
+        call.pretty);
+  }
+  json loaded = {{"format", is_file ? "sqlite" : "sql"},
+                 {"commands", totals->commands},
+                 {"statements", totals->statements},
+                 {"rows", totals->rows},
+                 {"bytes", received}};
+  json result = json::object();
+  if (totals->rows != 0) result["rows_affected"] = totals->rows;
+  json doc = {{"results", json::array({result})}, {"loaded", loaded}};
+  if (req.has_param("timings")) doc["time"] = Seconds(Clock::now() - began);
+  res.set_content(rqlite::Dump(doc, call.pretty), kJson);
 }
 
 void RqliteApi::Metrics(Call& call) {

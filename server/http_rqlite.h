@@ -23,6 +23,7 @@
 #include "server/raft_server.h"
 
 namespace httplib {
+class ContentReader;
 class Server;
 struct Request;
 struct Response;
@@ -48,13 +49,17 @@ class RqliteApi {
   void Status(Call& call);
   void Nodes(Call& call);
   void Metrics(Call& call);
+  void Backup(Call& call);
+  void Load(const httplib::Request& req, httplib::Response& res,
+            const httplib::ContentReader& content);
   void Readyz(const httplib::Request& req, httplib::Response& res);
   void Livez(httplib::Response& res);
 
   // One request's statements as one command (Execute), or each its own
   // (Query, and Execute when the command is refused for one statement).
   absl::StatusOr<sm::CommandResult> RunCommand(Call& call,
-                                               std::vector<sm::Statement> s);
+                                               std::vector<sm::Statement> s,
+                                               bool transaction = false);
   absl::StatusOr<sm::QueryResult> RunQuery(Call& call, sm::Statement s);
   absl::StatusOr<NodeState> State(Clock::time_point deadline);
 
