@@ -30,14 +30,18 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:7001",
           "(PeerService).");
 ABSL_FLAG(std::string, http_listen, "",
           "host:port for the HTTP API (rqlite's /db/execute, /db/query, "
-          "/db/request, /status, /nodes, /readyz; /livez): over TLS with the "
-          "node's certificate unless --insecure. Empty: no HTTP API.");
+          "/db/request, /db/backup, /db/load, /status, /nodes, /readyz; "
+          "/livez, /metrics): over TLS with the node's certificate unless "
+          "--insecure. Empty: no HTTP API.");
 ABSL_FLAG(int, http_threads, 16,
           "HTTP requests served at once (each holds a thread while it "
           "waits for its outcome).");
 ABSL_FLAG(int, http_max_queued_connections, 256,
           "HTTP connections waiting for a thread; beyond, new connections "
           "wait in the kernel's listen backlog.");
+ABSL_FLAG(uint64_t, http_max_load_bytes, uint64_t{16} << 30,
+          "The largest body POST /db/load takes (it goes to a file in "
+          "--data_dir while it arrives).");
 ABSL_FLAG(uint64_t, ready_max_lag, 1000,
           "Not ready (/readyz 503, gRPC health NOT_SERVING) while this node "
           "has applied more than this many entries fewer than it knows "
@@ -364,6 +368,7 @@ int main(int argc, char** argv) {
     h.listen = listen;
     h.threads =
         static_cast<size_t>(std::max(1, absl::GetFlag(FLAGS_http_threads)));
+    h.max_load_bytes = absl::GetFlag(FLAGS_http_max_load_bytes);
     h.max_queued_connections = static_cast<size_t>(
         std::max(1, absl::GetFlag(FLAGS_http_max_queued_connections)));
     auto started = raftsql::server::HttpFrontend::Start(node->get(), h);
