@@ -157,6 +157,24 @@ absl::Status CopyRows(sqlite3* db, const Table& t, Batcher& batch,
 
 }  // namespace
 
+std::string CreateIfNotExists(absl::string_view sql) {
+  // Longest first: "CREATE TABLE " is a prefix of none of the others.
+  static constexpr absl::string_view kCreates[] = {
+      "CREATE VIRTUAL TABLE ", "CREATE UNIQUE INDEX ", "CREATE TABLE ",
+      "CREATE INDEX ",         "CREATE VIEW ",         "CREATE TRIGGER "};
+  const absl::string_view text = absl::StripLeadingAsciiWhitespace(sql);
+  for (absl::string_view create : kCreates) {
+    if (!absl::StartsWithIgnoreCase(text, create)) continue;
+    const absl::string_view rest = text.substr(create.size());
+    if (absl::StartsWithIgnoreCase(absl::StripLeadingAsciiWhitespace(rest),
+                                   "IF NOT EXISTS")) {
+      break;
+    }
+    return absl::StrCat(text.substr(0, create.size()), "IF NOT EXISTS ", rest);
+  }
+  return std::string(sql);
+}
+
 bool IsSqliteFile(absl::string_view head) {
   return absl::StartsWith(head, absl::string_view("SQLite format 3\0", 16));
 }
@@ -197,7 +215,7 @@ absl::StatusOr<LoadTotals> LoadSqliteFile(const std::string& path,
   LoadTotals totals;
   Batcher batch(max_command_bytes, sink, totals);
   for (const Table& t : list) {
-    absl::Status s = batch.Add(sm::Statement{t.sql});
+    absl::Status s = batch.Add(sm::Statement{CreateIfNotExists(t.sql)});
     if (!s.ok()) return s;
   }
   for (const Table& t : list) {
@@ -211,7 +229,8 @@ absl::StatusOr<LoadTotals> LoadSqliteFile(const std::string& path,
                              kUserObjects, " ORDER BY rowid"));
   if (!rest.ok()) return rest.status();
   while (sqlite3_step(rest->get()) == SQLITE_ROW) {
-    absl::Status s = batch.Add(sm::Statement{Text(rest->get(), 0)});
+    absl::Status s =
+        batch.Add(sm::Statement{CreateIfNotExists(Text(rest->get(), 0))});
     if (!s.ok()) return s;
   }
   absl::Status s = batch.Flush();
@@ -243,7 +262,7 @@ absl::StatusOr<LoadTotals> LoadSqlText(const std::string& path,
       if (first != "BEGIN" && first != "COMMIT" && first != "END" &&
           first != "ROLLBACK" && first != "SAVEPOINT" && first != "RELEASE" &&
           first != "PRAGMA") {
-        absl::Status s = batch.Add(sm::Statement{std::string(trimmed)});
+        absl::Status s = batch.Add(sm::Statement{CreateIfNotExists(trimmed)});
         if (!s.ok()) return s;
       }
       statement.clear();

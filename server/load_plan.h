@@ -4,9 +4,9 @@
 // applies like any other write. Nothing of the load is held in memory
 // beyond one command.
 //
-// A file's user tables are created, filled in rowid order (rowids kept),
-// then its indexes, views and triggers are created (after the rows, so
-// that triggers do not fire on them). Internal tables (raftsql's own,
+// A file's user tables are created (unless they exist), filled in rowid order
+// (rowids kept), then its indexes, views and triggers are created (after the
+// rows, so that triggers do not fire on them). Internal tables (raftsql's own,
 // sqlite_*) and virtual tables' shadow tables are not copied: a virtual
 // table is created and filled through its own interface.
 #ifndef RAFTSQL_SERVER_LOAD_PLAN_H_
@@ -33,6 +33,11 @@ struct LoadTotals {
   uint64_t statements = 0;
   uint64_t rows = 0;  // A file's rows (0 for SQL text).
 };
+
+// `sql` (a CREATE TABLE, VIRTUAL TABLE, INDEX, VIEW or TRIGGER) with IF
+// NOT EXISTS: a load keeps what the database has (a hub's own tables, say)
+// and creates the rest; any other statement unchanged.
+std::string CreateIfNotExists(absl::string_view sql);
 
 // Whether `head` (the first bytes of a body) is a SQLite file's header.
 bool IsSqliteFile(absl::string_view head);

@@ -153,6 +153,19 @@ TEST_F(LoadPlanTest, AFileComesBackWithItsRowsRowidsAndObjects) {
   sqlite3_close(dst);
 }
 
+TEST(CreateIfNotExists, KeepsWhatExists) {
+  EXPECT_EQ(CreateIfNotExists("CREATE TABLE t (v)"),
+            "CREATE TABLE IF NOT EXISTS t (v)");
+  EXPECT_EQ(CreateIfNotExists("create unique index i ON t(v)"),
+            "create unique index IF NOT EXISTS i ON t(v)");
+  EXPECT_EQ(CreateIfNotExists("CREATE VIRTUAL TABLE d USING fts5(b)"),
+            "CREATE VIRTUAL TABLE IF NOT EXISTS d USING fts5(b)");
+  EXPECT_EQ(CreateIfNotExists("CREATE VIEW IF NOT EXISTS v AS SELECT 1"),
+            "CREATE VIEW IF NOT EXISTS v AS SELECT 1");
+  EXPECT_EQ(CreateIfNotExists("INSERT INTO t VALUES (1)"),
+            "INSERT INTO t VALUES (1)");
+}
+
 TEST_F(LoadPlanTest, ADamagedFileIsRefusedBeforeAnythingIsSent) {
   const std::string path = dir_ + "/bad.sqlite";
   sqlite3* src = nullptr;
@@ -199,7 +212,7 @@ TEST_F(LoadPlanTest, SqlTextLosesItsTransactionControlAndKeepsItsOrder) {
   ASSERT_EQ(commands.size(), 1u);
   ASSERT_EQ(commands[0].size(), 4u);
   EXPECT_EQ(commands[0][1].sql, "INSERT INTO t VALUES ('a;b');");
-  EXPECT_EQ(commands[0][2].sql.rfind("CREATE TRIGGER", 0), 0u);
+  EXPECT_EQ(commands[0][2].sql.rfind("CREATE TRIGGER IF NOT EXISTS", 0), 0u);
   std::ofstream(path) << "CREATE TABLE t (v);\nINSERT INTO t VALUES (1)";
   EXPECT_EQ(
       LoadSqlText(path, 1 << 20,
