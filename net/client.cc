@@ -170,6 +170,21 @@ absl::Status Client::QueryStream(
   return absl::UnavailableError("no node answered the stream");
 }
 
+absl::Status Client::Backup(
+    const std::function<bool(const v1::BackupChunk& chunk)>& chunk) {
+  const std::string endpoint = current();
+  grpc::ClientContext ctx;
+  Authorize(&ctx);
+  auto reader = StubFor(endpoint).Backup(&ctx, v1::BackupRequest());
+  v1::BackupChunk message;
+  bool stopped = false;
+  while (!stopped && reader->Read(&message)) stopped = !chunk(message);
+  if (stopped) ctx.TryCancel();
+  const grpc::Status end = reader->Finish();
+  if (stopped) return absl::CancelledError("the reader stopped");
+  return FromGrpc(end);
+}
+
 absl::Status Client::Watch(
     v1::WatchRequest request,
     const std::function<bool(const v1::WatchResponse& message)>& message,

@@ -71,6 +71,11 @@ class Client {
   absl::Status QueryStream(
       const v1::QueryRequest& request,
       const std::function<bool(const v1::QueryResponse& page)>& page);
+  // Backup: the database's file of one applied state, chunk by chunk (the
+  // first names its index and size), from the current endpoint; `chunk`
+  // returns false to stop (CANCELLED). No deadline: a file of any size.
+  absl::Status Backup(
+      const std::function<bool(const v1::BackupChunk& chunk)>& chunk);
   // Watch: each message to `message` (false stops the watch: CANCELLED).
   // A watch has no deadline. When its node stops or cannot be reached it
   // resumes on the next endpoint from the last index received + 1, at

@@ -21,6 +21,7 @@
 #include "net/raftsql.grpc.pb.h"
 #include "net/tls.h"
 #include "server/auth.h"
+#include "server/backup_stream.h"
 #include "server/convert.h"
 #include "server/decision_maker.h"
 #include "server/edge_service.h"
@@ -222,6 +223,15 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
       return new RefusedWrite<v1::QueryResponse>(ToGrpc(allowed.status(), ctx));
     }
     return NewQueryStream(node_, ctx, *request, LimitsOf(ctx));
+  }
+
+  grpc::ServerWriteReactor<v1::BackupChunk>* Backup(
+      grpc::CallbackServerContext* ctx, const v1::BackupRequest*) override {
+    absl::StatusOr<Principal> allowed = auth_.Authorize(*ctx, sm::kPermBackup);
+    if (!allowed.ok()) {
+      return new RefusedWrite<v1::BackupChunk>(ToGrpc(allowed.status(), ctx));
+    }
+    return NewBackupStream(node_, ctx);
   }
 
   grpc::ServerWriteReactor<v1::WatchResponse>* Watch(
