@@ -6,6 +6,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "nlohmann/json.hpp"
 
 namespace raftsql::tools {
 
@@ -112,6 +115,94 @@ std::string FormatTable(const v1::QueryResponse& r) {
   for (const auto& line : cells) emit(line);
   absl::StrAppend(&out, "(", cells.size(),
                   cells.size() == 1 ? " row)\n" : " rows)\n");
+  return out;
+}
+
+namespace {
+
+std::string CsvField(const std::string& f) {
+  if (f.find_first_of(",\"\r\n") == std::string::npos) return f;
+  return absl::StrCat("\"", absl::StrReplaceAll(f, {{"\"", "\"\""}}), "\"");
+}
+
+nlohmann::json JsonValue(const v1::Value& v) {
+  switch (v.kind_case()) {
+    case v1::Value::kInteger:
+      return v.integer();
+    case v1::Value::kReal:
+      return v.real();
+    case v1::Value::kText:
+      return v.text();
+    case v1::Value::kTextBytes:
+      return v.text_bytes();  // Dumped with U+FFFD for what is not UTF-8.
+    case v1::Value::kBlob:
+      return FormatValue(v);
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+std::string FormatRows(const v1::QueryResponse& r, OutputMode mode,
+                       bool headers) {
+  const int n = r.columns_size();
+  std::string out;
+  switch (mode) {
+    case OutputMode::kTable: {
+      std::string table = FormatTable(r);
+      if (!headers) {  // Past the header and its rule.
+        for (int skip = 0; skip < 2; ++skip) {
+          table.erase(0, table.find('\n') + 1);
+        }
+      }
+      return table;
+    }
+    case OutputMode::kCsv:
+      if (headers) {
+        std::vector<std::string> names;
+        for (const std::string& c : r.columns()) names.push_back(CsvField(c));
+        absl::StrAppend(&out, absl::StrJoin(names, ","), "\r\n");
+      }
+      for (const v1::Row& row : r.rows()) {
+        std::vector<std::string> fields;
+        for (const v1::Value& v : row.values()) {
+          fields.push_back(v.kind_case() == v1::Value::kNullValue
+                               ? ""
+                               : CsvField(FormatValue(v)));
+        }
+        absl::StrAppend(&out, absl::StrJoin(fields, ","), "\r\n");
+      }
+      return out;
+    case OutputMode::kJson: {
+      nlohmann::json rows = nlohmann::json::array();
+      for (const v1::Row& row : r.rows()) {
+        nlohmann::json o = nlohmann::json::object();
+        for (int c = 0; c < n && c < row.values_size(); ++c) {
+          o[r.columns(c)] = JsonValue(row.values(c));
+        }
+        rows.push_back(std::move(o));
+      }
+      return rows.dump(-1, ' ', false,
+                       nlohmann::json::error_handler_t::replace) +
+             "\n";
+    }
+    case OutputMode::kLine: {
+      size_t width = 0;
+      for (const std::string& c : r.columns())
+        width = std::max(width, c.size());
+      for (int i = 0; i < r.rows_size(); ++i) {
+        if (i > 0) out += "\n";
+        const v1::Row& row = r.rows(i);
+        for (int c = 0; c < n && c < row.values_size(); ++c) {
+          absl::StrAppend(&out, std::string(width - r.columns(c).size(), ' '),
+                          r.columns(c), " = ", FormatValue(row.values(c)),
+                          "\n");
+        }
+      }
+      return out;
+    }
+  }
   return out;
 }
 
