@@ -27,6 +27,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "net/client.h"
+#include "tools/shell_data.h"
 #include "tools/shell_format.h"
 #include "tools/shell_rules.h"
 
@@ -42,6 +43,9 @@ std::string SqlQuote(const std::string& s) {
   return out + "'";
 }
 
+// .restore's commands: half the server's default request limit.
+constexpr size_t kRestoreCommandBytes = size_t{2} << 20;
+
 // Set by SIGINT while a .watch runs.
 volatile std::sig_atomic_t interrupted = 0;
 
@@ -49,10 +53,22 @@ struct Shell {
   net::Client client;
   v1::Consistency consistency = v1::LINEARIZABLE;
   bool timer = false;
+  OutputMode mode = OutputMode::kTable;
+  bool headers = true;
   int failures = 0;
+  // Basic credentials for streams opened on stubs directly (.import).
+  std::string authorization;
 
   Shell(std::vector<std::string> nodes, net::ClientOptions options)
-      : client(std::move(nodes), std::move(options)) {}
+      : client(std::move(nodes), options) {
+    if (!options.user.empty()) {
+      authorization = net::BasicAuthorization(options.user, options.password);
+    }
+  }
+
+  void Check(const absl::Status& s) {
+    if (!s.ok()) Fail(s);
+  }
 
   void Fail(const absl::Status& s) {
     ++failures;
@@ -81,7 +97,7 @@ struct Shell {
       if (!r.ok()) {
         Fail(r);
       } else {
-        std::fputs(FormatTable(all).c_str(), stdout);
+        std::fputs(FormatRows(all, mode, headers).c_str(), stdout);
       }
     } else {
       v1::ExecuteRequest e;
@@ -257,6 +273,67 @@ struct Shell {
       if (!r.ok()) Fail(r.status());
     } else if (cmd == ".watch" && w.size() >= 2 && w.size() <= 4) {
       Watch(w);
+    } else if (cmd == ".tables") {
+      RunSql(
+          "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') "
+          "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name");
+    } else if (cmd == ".schema" || cmd == ".indexes") {
+      std::string where =
+          cmd == ".schema" ? "sql IS NOT NULL" : "type = 'index'";
+      if (w.size() == 2) where += " AND tbl_name = " + SqlQuote(w[1]);
+      RunSql(absl::StrCat(
+          "SELECT ", cmd == ".schema" ? "sql || ';' AS sql" : "name",
+          " FROM sqlite_schema WHERE ", where,
+          " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid"));
+    } else if (cmd == ".dump") {
+      std::FILE* out = w.size() == 2 ? std::fopen(w[1].c_str(), "w") : stdout;
+      if (out == nullptr) {
+        Fail(absl::InvalidArgumentError("cannot write " + w[1]));
+      } else {
+        Check(Dump(client, consistency, out));
+        if (out != stdout) std::fclose(out);
+      }
+    } else if (cmd == ".backup" && w.size() == 2) {
+      Check(BackupToFile(client, w[1]));
+    } else if (cmd == ".restore" && w.size() == 2) {
+      Check(RestoreFromFile(client, kRestoreCommandBytes, w[1]));
+    } else if (cmd == ".import" && w.size() == 3) {
+      Check(ImportCsv(client, authorization, w[1], w[2]));
+    } else if (cmd == ".remove" && w.size() == 2) {
+      uint64_t id = 0;
+      if (!absl::SimpleAtoi(w[1], &id)) {
+        Fail(absl::InvalidArgumentError("a node id is a number"));
+      } else {
+        auto r = client.RemoveNode(id);
+        if (r.ok()) std::printf("node %s removed\n", w[1].c_str());
+        if (!r.ok()) Fail(r.status());
+      }
+    } else if (cmd == ".status") {
+      auto s = client.Status(client.current());
+      if (!s.ok()) return Fail(s.status()), true;
+      std::fputs(s->DebugString().c_str(), stdout);
+    } else if (cmd == ".mode") {
+      static const std::pair<const char*, OutputMode> kModes[] = {
+          {"table", OutputMode::kTable},
+          {"csv", OutputMode::kCsv},
+          {"json", OutputMode::kJson},
+          {"line", OutputMode::kLine}};
+      bool known = w.size() == 1;
+      for (const auto& [name, m] : kModes) {
+        if (w.size() == 2 && w[1] == name) {
+          mode = m;
+          known = true;
+        }
+      }
+      if (!known) {
+        Fail(absl::InvalidArgumentError("modes: table, csv, json, line"));
+      }
+      for (const auto& [name, m] : kModes) {
+        if (m == mode) std::printf("mode: %s\n", name);
+      }
+    } else if (cmd == ".headers") {
+      if (w.size() == 2) headers = w[1] == "on";
+      std::printf("headers: %s\n", headers ? "on" : "off");
     } else if (cmd == ".timer") {
       if (w.size() == 2) timer = w[1] == "on";
       std::printf("timer: %s\n", timer ? "on" : "off");
@@ -338,7 +415,15 @@ struct Shell {
     const std::string t(absl::StripAsciiWhitespace(text));
     if (t.empty()) return true;
     if (t[0] == '.') return Dot(t);
-    for (const std::string& sql : SplitStatements(t)) RunSql(sql);
+    // "SQL; .command": a piece that is a dot-command runs as one.
+    for (const std::string& piece : SplitStatements(t)) {
+      const std::string p(absl::StripAsciiWhitespace(piece));
+      if (!p.empty() && p[0] == '.') {
+        if (!Dot(p)) return false;
+      } else {
+        RunSql(piece);
+      }
+    }
     return true;
   }
 
@@ -353,7 +438,24 @@ struct Shell {
       "state\n"
       ".device add ID TOKEN              register an edge device\n"
       ".devices                          edge devices and their state\n"
+      ".backup FILE                      the database (one applied state) "
+      "into FILE\n"
+      ".dump [FILE]                      the tables as SQL text\n"
       ".exit, .quit                      leave the shell\n"
+      ".headers on|off                   column names in table and csv "
+      "modes\n"
+      ".import FILE TABLE                CSV rows into TABLE (created from "
+      "the\n"
+      "                                  first row if it does not exist)\n"
+      ".indexes [TABLE]                  the indexes\n"
+      ".mode table|csv|json|line         how rows are printed\n"
+      ".remove ID                        remove node ID from the cluster\n"
+      ".restore FILE                     load a SQLite file or SQL text "
+      "through\n"
+      "                                  Raft (into the tables it names)\n"
+      ".schema [TABLE]                   CREATE statements\n"
+      ".status                           the connected node's status\n"
+      ".tables                           the tables and views\n"
       ".help                             this text\n"
       ".leader                           which node leads\n"
       ".nodes                            every node's role, term, indexes, "
