@@ -241,10 +241,12 @@ absl::StatusOr<v1::StatusResponse> Client::Status(const std::string& endpoint) {
 }
 
 absl::StatusOr<v1::AdminResponse> Client::AddNode(uint64_t id,
-                                                  const std::string& address) {
+                                                  const std::string& address,
+                                                  bool learner) {
   v1::AddNodeRequest request;
   request.set_id(id);
   request.set_address(address);
+  request.set_learner(learner);
   return Call(&v1::DatabaseService::Stub::AddNode, request);
 }
 

@@ -88,8 +88,10 @@ class Client {
   absl::StatusOr<uint64_t> GetVersion(const std::string& table);
   // From one endpoint, without following anybody.
   absl::StatusOr<v1::StatusResponse> Status(const std::string& endpoint);
+  // `learner`: it stays a learner (else it is promoted once caught up).
   absl::StatusOr<v1::AdminResponse> AddNode(uint64_t id,
-                                            const std::string& address);
+                                            const std::string& address,
+                                            bool learner = false);
   absl::StatusOr<v1::AdminResponse> RemoveNode(uint64_t id);
   absl::StatusOr<v1::AdminResponse> TransferLeadership(uint64_t id);
   absl::StatusOr<v1::SettingsResponse> SetSetting(const std::string& name,

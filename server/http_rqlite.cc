@@ -210,12 +210,16 @@ absl::StatusOr<sm::QueryResult> RqliteApi::RunQuery(Call& call,
   const std::string level =
       absl::AsciiStrToLower(call.req.get_param_value("level"));
   bool linearizable = level != "none";
-  if (level == "auto") {  // Local reads on a learner (rqlite's read-only
-                          // node), linearizable on a voter.
+  if (level == "weak") {
+    // rqlite's weak: the node that believes it leads reads its own state,
+    // without a heartbeat round; another asks the leader (ReadIndex).
+    linearizable = !node_->is_leader();
+  } else if (level == "auto") {  // Local reads on a learner (rqlite's
+                                 // read-only node), weak on a voter.
     absl::StatusOr<NodeState> s = State(call.deadline);
     if (!s.ok()) return s.status();
     for (const Member& m : s->members) {
-      if (m.id == s->id) linearizable = m.voter;
+      if (m.id == s->id) linearizable = m.voter && s->role != "Leader";
     }
   }
   sm::ReadLimits limits;

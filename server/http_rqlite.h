@@ -2,8 +2,10 @@
 // /db/execute, /db/query, /db/request, /status, /nodes, /readyz, and
 // /livez; and /metrics (Prometheus). Where raftsql answers differently (README,
 // "The HTTP API"):
-// - level: none reads locally; weak, linearizable, strong and auto (on a
-//   voter) read linearizably (ReadIndex), at least as fresh as rqlite's;
+// - level: none reads locally; weak reads locally on the node that
+//   believes it leads, linearizably (ReadIndex) elsewhere; linearizable
+//   and strong read linearizably; auto is none on a learner, weak on a
+//   voter; no level means linearizable (rqlite's default is weak);
 //   freshness is accepted and not checked;
 // - redirect: any node serves every request (writes go through Raft from
 //   any node), so none is redirected;

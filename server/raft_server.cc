@@ -268,7 +268,7 @@ void RaftServer::JoinCluster() {
       std::unique_lock<std::mutex> l(inbox_mu_);
       if (stopping_) return;
     }
-    auto r = client.AddNode(options_.id, peer_address());
+    auto r = client.AddNode(options_.id, peer_address(), options_.non_voter);
     if (r.ok()) {
       for (const auto& m : r->members()) {
         SetAddress(m.id(), m.address());

@@ -98,6 +98,9 @@ struct ServerOptions {
   std::map<uint64_t, std::string> peers;
   // Instead of peers: the address of a running member to join through.
   std::string join;
+  // Join as a learner that stays one (rqlite's read-only node): it
+  // replicates and serves reads, never votes or counts toward commits.
+  bool non_voter = false;
   std::string data_dir;
   int tick_ms = 20;
   int election_ticks = 10;

@@ -68,6 +68,11 @@ ABSL_FLAG(std::string, peers, "",
 ABSL_FLAG(std::string, join, "",
           "host:port of a running member: join that cluster (as a learner, "
           "promoted to voter once caught up) instead of bootstrapping.");
+ABSL_FLAG(bool, non_voter, false,
+          "With --join: join as a learner that stays one (a read-only "
+          "node, rqlite's -raft-non-voter): it replicates everything and "
+          "serves reads (level none locally; linearizable through the "
+          "leader's ReadIndex), never votes or counts toward a commit.");
 ABSL_FLAG(std::string, data_dir, "",
           "Directory for the RocksDB log (log/), the SQLite database "
           "(db.sqlite) and the peer address book; created if missing.");
@@ -256,6 +261,11 @@ int main(int argc, char** argv) {
   o.listen = absl::GetFlag(FLAGS_listen);
   o.peer_listen = absl::GetFlag(FLAGS_peer_listen);
   o.join = absl::GetFlag(FLAGS_join);
+  o.non_voter = absl::GetFlag(FLAGS_non_voter);
+  if (o.non_voter && o.join.empty()) {
+    std::fprintf(stderr, "raftsql: --non_voter needs --join\n");
+    return 2;
+  }
   o.data_dir = absl::GetFlag(FLAGS_data_dir);
   o.tick_ms = absl::GetFlag(FLAGS_tick_ms);
   o.election_ticks = absl::GetFlag(FLAGS_election_ticks);

@@ -56,11 +56,14 @@ root_curl -XPOST "https://$leader/db/execute" -H "Content-Type: text/plain" \
   -d "INSERT INTO foo(name, age) VALUES('sinead', 30)" | tee "$dir/c.json"
 grep -q '"last_insert_id":3' "$dir/c.json"
 
-# Reads at every node, at each level; the linearizable ones see every write.
+# Reads at every node, at each level; the linearizable ones (and weak:
+# local on the leader, ReadIndex elsewhere) see every write.
 for h in "${https[@]}"; do
-  root_curl -G "https://$h/db/query?level=linearizable" \
-    --data-urlencode 'q=SELECT count(*) FROM foo' | tee "$dir/d.json"
-  grep -q '"values":\[\[3\]\]' "$dir/d.json"
+  for level in linearizable weak; do
+    root_curl -G "https://$h/db/query?level=$level" \
+      --data-urlencode 'q=SELECT count(*) FROM foo' | tee "$dir/d.json"
+    grep -q '"values":\[\[3\]\]' "$dir/d.json"
+  done
   root_curl -G "https://$h/db/query?level=strong&associative" \
     --data-urlencode 'q=SELECT name FROM foo WHERE age > 21 ORDER BY id' |
     tee "$dir/e.json"
@@ -116,6 +119,34 @@ curl -sS --cacert "$certs/ca.crt" -u reader:long-password -G \
 if curl -sS -m 5 "http://${https[0]}/status" >/dev/null 2>&1; then
   echo "plain HTTP reached a TLS listener"; exit 1
 fi
+
+# A read-only node (--non_voter): it joins as a learner, stays one, and
+# serves reads at level none and auto.
+"$root/tools/raftsql_certs" node --dir="$certs" --id=4 >/dev/null
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+grpc4="127.0.0.1:$(free_port)" http4="127.0.0.1:$(free_port)"
+"$root/server/raftsql_server" --id=4 --listen="$grpc4" --http_listen="$http4" \
+  --certs_dir="$certs" --join="$(sed -n 's/^  node 1  \([^ ]*\) .*$/\1/p' "$out")" \
+  --non_voter --data_dir="$dir/node4" >"$dir/node4.log" 2>&1 &
+node4_pid=$!
+trap 'kill -9 $cluster_pid $node4_pid 2>/dev/null || true; pkill -9 -f "$dir" || true' EXIT
+for _ in $(seq 1 200); do
+  root_curl -G "https://$http4/db/query?level=auto" \
+    --data-urlencode 'q=SELECT count(*) FROM foo' 2>/dev/null |
+    grep -q '"values":\[\[4\]\]' && break
+  sleep 0.1
+done
+root_curl -G "https://$http4/db/query?level=none" \
+  --data-urlencode 'q=SELECT count(*) FROM foo' | grep -q '"values":\[\[4\]\]'
+root_curl "https://$leader/nodes?nonvoters&ver=2" | tee "$dir/k.json"
+grep -q '"id":"4","leader":false,"reachable":true,"time":[0-9.e-]*,"voter":false' "$dir/k.json"
+# Still a learner a while later (never promoted).
+sleep 1
+root_curl "https://$leader/status" | grep -q '"client_addr":"'"$grpc4"'","id":"4","suffrage":"Nonvoter"'
+kill -TERM "$node4_pid"
+wait "$node4_pid" || true
 
 kill -INT "$cluster_pid"
 wait "$cluster_pid" || true
