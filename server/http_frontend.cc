@@ -22,6 +22,7 @@
 #include "httplib.h"
 #include "server/auth.h"
 #include "server/http_rqlite.h"
+#include "server/request_log.h"
 
 namespace raftsql::server {
 
@@ -288,15 +289,17 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  server.set_logger(
-      [node](const httplib::Request& req, const httplib::Response& res) {
-        node->request_metrics().Record(
-            "http", absl::StrCat(MethodOf(req.method), " ", RouteOf(req.path)),
-            absl::StrCat(res.status),
-            std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                          request_start)
-                .count());
-      });
+  server.set_logger([node](const httplib::Request& req,
+                           const httplib::Response& res) {
+    const std::string route =
+        absl::StrCat(MethodOf(req.method), " ", RouteOf(req.path));
+    const double seconds = std::chrono::duration<double>(
+                               std::chrono::steady_clock::now() - request_start)
+                               .count();
+    node->request_metrics().Record("http", route, absl::StrCat(res.status),
+                                   seconds);
+    LogIfSlow(*node, "http", route, absl::StrCat(res.status), seconds);
+  });
 
   impl->port = port == 0 ? server.bind_to_any_port(host)
                          : (server.bind_to_port(host, port) ? port : -1);
@@ -307,6 +310,13 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
   node->SetHttpAddress(absl::StrCat(tls.enabled() ? "https://" : "http://",
                                     host, ":", impl->port));
   impl->listener = std::thread([s = &server] { s->listen_after_bind(); });
+  // httplib's stop() does nothing until the listener runs: a Shutdown
+  // right after Start would wait for ever. Return once it runs.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!server.is_running() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
   return std::unique_ptr<HttpFrontend>(new HttpFrontend(std::move(impl)));
 }
 
