@@ -40,9 +40,12 @@ command -v "$cxx" >/dev/null || cxx=clang++
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
   -DSQLITE_ENABLE_PREUPDATE_HOOK -DSQLITE_ENABLE_SESSION
+  -DSPDLOG_SHARED_LIB -DSPDLOG_COMPILED_LIB -DSPDLOG_FMT_EXTERNAL
   -I. -I"$gen" -w)
-absl=$(pkg-config --libs absl_status absl_statusor absl_strings \
-  absl_str_format absl_cord absl_hash absl_raw_hash_set absl_synchronization)
+# (and spdlog: obs/log.cc)
+absl="$(pkg-config --libs absl_status absl_statusor absl_strings \
+  absl_str_format absl_cord absl_hash absl_raw_hash_set absl_synchronization \
+  absl_time) -lspdlog -lfmt"
 
 core_srcs=$(ls core/*.cc core/testing/*.cc | grep -v -e '_test\.cc$' -e '_fuzz\.cc$')
 # The state machine's, and what it uses of obs/.
