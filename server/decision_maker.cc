@@ -7,7 +7,9 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_format.h"
 #include "ai/rules.h"
+#include "obs/log.h"
 
 namespace raftsql::server {
 namespace {
@@ -109,13 +111,14 @@ bool DecisionMaker::Turn() {
       // Compacted: what changed before the oldest index held is not
       // evaluated (said loudly; the audit has no row for it).
       const uint64_t first = node_->change_log()->first_index();
-      std::fprintf(stderr,
-                   "raftsql: decisions: changes %llu..%llu are no longer in "
-                   "this node's change log (%s); evaluating from %llu\n",
-                   static_cast<unsigned long long>(progress_ + 1),
-                   static_cast<unsigned long long>(first - 1),
-                   std::string(c.status().message()).c_str(),
-                   static_cast<unsigned long long>(first));
+      obs::Log(
+          obs::Level::kWarn, "watch",
+          absl::StrFormat("decisions: changes %llu..%llu are no longer in this "
+                          "node's change log (%s); evaluating from %llu",
+                          static_cast<unsigned long long>(progress_ + 1),
+                          static_cast<unsigned long long>(first - 1),
+                          std::string(c.status().message()).c_str(),
+                          static_cast<unsigned long long>(first)));
       c = node_->change_log()->Read(first);
       if (!c.ok()) return false;
     }
@@ -151,9 +154,10 @@ bool DecisionMaker::Turn() {
       ai::Evaluate(progress_, covered, tables, now, local, progress_due, model);
   if (!e.ok()) {
     if (!ai::IsMissingSchema(e.status())) {
-      std::fprintf(stderr, "raftsql: decisions at %llu failed: %s\n",
-                   static_cast<unsigned long long>(covered),
-                   std::string(e.status().message()).c_str());
+      obs::Log(obs::Level::kWarn, "decisions",
+               absl::StrFormat("decisions at %llu failed: %s",
+                               static_cast<unsigned long long>(covered),
+                               std::string(e.status().message()).c_str()));
     }
     return false;
   }
@@ -162,9 +166,10 @@ bool DecisionMaker::Turn() {
     if (!s.ok()) {
       // Not leading any more, or another leader advanced the progress:
       // start over from the replicated progress.
-      std::fprintf(stderr, "raftsql: decisions at %llu not committed: %s\n",
-                   static_cast<unsigned long long>(covered),
-                   std::string(s.message()).c_str());
+      obs::Log(obs::Level::kWarn, "decisions",
+               absl::StrFormat("decisions at %llu not committed: %s",
+                               static_cast<unsigned long long>(covered),
+                               std::string(s.message()).c_str()));
       return false;
     }
     progress_ = covered;

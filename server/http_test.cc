@@ -21,6 +21,7 @@
 #include "httplib.h"
 #include "net/client.h"
 #include "nlohmann/json.hpp"
+#include "obs/log.h"
 #include "server/http_frontend.h"
 #include "server/one_node_server.h"
 #include "tools/certs.h"
@@ -447,6 +448,27 @@ TEST_F(HttpTest, LoadsOfTextAndOfDamagedFiles) {
     EXPECT_EQ(f.path().filename().string().rfind("load-", 0), std::string::npos)
         << f.path();
   }
+}
+
+// Requests over --slow_request_ms are logged, as JSON with --log_format.
+TEST_F(HttpTest, SlowRequestsAreLoggedWithTheirMethodAndTime) {
+  http_.reset();
+  ASSERT_TRUE(
+      server_.Restart([](ServerOptions& o) { o.slow_request_ms = 1; }).ok());
+  StartHttp({});
+  ASSERT_TRUE(obs::SetLog("info", "json").ok());
+  testing::internal::CaptureStderr();
+  // A write waits for an fsync: over a millisecond.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(Post("/db/execute", R"js(["CREATE TABLE IF NOT EXISTS t (v)",
+                                          "INSERT INTO t VALUES (1)"])js"));
+  }
+  const std::string log = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(obs::SetLog("info", "text").ok());
+  EXPECT_NE(log.find("\"event\":\"slow_request\""), std::string::npos) << log;
+  EXPECT_NE(log.find("\"method\":\"POST /db/execute\",\"code\":\"200\""),
+            std::string::npos)
+      << log;
 }
 
 // gRPC's health service answers as /readyz does: SERVING while the node

@@ -11,8 +11,10 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/codec.h"
 #include "net/client.h"
+#include "obs/log.h"
 #include "obs/loop_phases.h"
 #include "server/internal.h"
 
@@ -206,8 +208,9 @@ absl::Status RaftServer::Init() {
   obs.on_restore = [this](const core::SnapshotMetadata& m) { OnRestore(m); };
   obs.on_soft_state = [this](const core::SoftState& ss) { OnSoftState(ss); };
   obs.on_fatal = [this](const absl::Status& s) {
-    std::fprintf(stderr, "raftsql: log store failed, node stopped: %s\n",
-                 std::string(s.message()).c_str());
+    obs::Log(obs::Level::kError, "fatal",
+             absl::StrCat("log store failed, node stopped: ", s.message()),
+             {{"node", options_.id}});
     failed_ = true;
     if (options_.on_fatal) options_.on_fatal(s);
   };
@@ -222,12 +225,17 @@ absl::Status RaftServer::Init() {
         std::chrono::duration_cast<std::chrono::milliseconds>(to - from)
             .count());
   };
-  std::fprintf(stderr,
-               "raftsql: node %llu opened its log in %lld ms, its database "
-               "in %lld ms, started Raft in %lld ms\n",
-               static_cast<unsigned long long>(options_.id),
-               ms(began, log_opened), ms(log_opened, sm_opened),
-               ms(sm_opened, std::chrono::steady_clock::now()));
+  const long long log_ms = ms(began, log_opened);
+  const long long db_ms = ms(log_opened, sm_opened);
+  const long long raft_ms = ms(sm_opened, std::chrono::steady_clock::now());
+  obs::Log(obs::Level::kInfo, "start",
+           absl::StrFormat("node %d opened its log in %d ms, its database "
+                           "in %d ms, started Raft in %d ms",
+                           options_.id, log_ms, db_ms, raft_ms),
+           {{"node", options_.id},
+            {"log_ms", log_ms},
+            {"database_ms", db_ms},
+            {"raft_ms", raft_ms}});
   readers_ =
       std::make_unique<WorkerPool>(options_.read_connections, kMaxQueuedReads);
   return absl::OkStatus();
@@ -274,13 +282,17 @@ void RaftServer::JoinCluster() {
         SetAddress(m.id(), m.address());
         LearnAddress(m.id(), "", m.client_address());
       }
-      std::fprintf(stderr, "raftsql: node %llu joined through %s\n",
-                   static_cast<unsigned long long>(options_.id),
-                   options_.join.c_str());
+      obs::Log(obs::Level::kInfo, "membership",
+               absl::StrFormat("node %d joined through %s%s", options_.id,
+                               options_.join,
+                               options_.non_voter ? " (a non-voter)" : ""),
+               {{"node", options_.id}, {"through", options_.join}});
       return;
     }
-    std::fprintf(stderr, "raftsql: join attempt %d failed: %s\n", attempt + 1,
-                 std::string(r.status().message()).c_str());
+    obs::Log(obs::Level::kWarn, "membership",
+             absl::StrCat("join attempt ", attempt + 1,
+                          " failed: ", r.status().message()),
+             {{"node", options_.id}, {"attempt", attempt + 1}});
     std::unique_lock<std::mutex> l(inbox_mu_);
     inbox_cv_.wait_for(l, std::chrono::seconds(1),
                        [this] { return stopping_; });
@@ -292,11 +304,11 @@ void RaftServer::OnDiverged(const sm::DivergenceVerdict& verdict) {
   // the log as before, so that the replica can be inspected as it is. A
   // leader hands leadership over: its answers come from its own state.
   sm_->MarkDiverged(verdict.reason);
-  std::fprintf(stderr,
-               "raftsql: node %llu DIVERGED from the cluster %s; it serves "
-               "no reads until an operator resyncs it\n",
-               static_cast<unsigned long long>(options_.id),
-               verdict.reason.c_str());
+  obs::Log(obs::Level::kError, "divergence",
+           absl::StrFormat("node %d DIVERGED from the cluster %s; it serves "
+                           "no reads until an operator resyncs it",
+                           options_.id, verdict.reason),
+           {{"node", options_.id}});
   if (is_leader_.load()) (void)TransferLeadership(0);
 }
 
@@ -397,12 +409,13 @@ void RaftServer::Loop() {
         return static_cast<long long>(
             std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
       };
-      std::fprintf(stderr,
-                   "raftsql: slow Raft loop: %lld ms (%zu tasks %lld ms, the "
-                   "tick %lld ms, the Ready %lld ms; in all: %s)\n",
-                   static_cast<long long>(loop_us / 1000), task_count,
-                   ms(now - began), ms(ready - now), ms(done - ready),
-                   obs::DescribePhases(phases).c_str());
+      obs::Log(obs::Level::kWarn, "slow_loop",
+               absl::StrFormat("slow Raft loop: %d ms (%d tasks %d ms, the "
+                               "tick %d ms, the Ready %d ms; in all: %s)",
+                               loop_us / 1000, task_count, ms(now - began),
+                               ms(ready - now), ms(done - ready),
+                               obs::DescribePhases(phases)),
+               {{"node", options_.id}, {"ms", loop_us / 1000}});
     }
   }
   // Tasks queued before the stop still run (each owes somebody an answer);
@@ -428,11 +441,11 @@ void RaftServer::ManageVacuumSwap() {
   if (vacuum_handoff_ticks_ == 0) {
     const uint64_t to = MostUpToDateOtherVoter();
     if (to == 0) return sm_->HoldVacuumSwap(false);
-    std::fprintf(stderr,
-                 "raftsql: node %llu hands leadership to node %llu before its "
-                 "vacuum's swap\n",
-                 static_cast<unsigned long long>(options_.id),
-                 static_cast<unsigned long long>(to));
+    obs::Log(obs::Level::kInfo, "election",
+             absl::StrFormat("node %d hands leadership to node %d before its "
+                             "vacuum's swap",
+                             options_.id, to),
+             {{"node", options_.id}, {"to", to}});
     node_->TransferLeadership(to);
   }
   if (++vacuum_handoff_ticks_ >
@@ -448,18 +461,19 @@ void RaftServer::OnSoftState(const core::SoftState& ss) {
   // Rare (elections), and the first thing to know about a stalled write.
   const uint64_t term = node_->raw().raft().term();
   if (ss.state == core::StateType::kLeader) {
-    std::fprintf(stderr, "raftsql: node %llu leads at term %llu\n",
-                 static_cast<unsigned long long>(options_.id),
-                 static_cast<unsigned long long>(term));
+    obs::Log(obs::Level::kInfo, "election",
+             absl::StrFormat("node %d leads at term %d", options_.id, term),
+             {{"node", options_.id}, {"term", term}, {"leader", options_.id}});
   } else if (ss.lead == core::kNone) {
-    std::fprintf(stderr, "raftsql: node %llu knows no leader at term %llu\n",
-                 static_cast<unsigned long long>(options_.id),
-                 static_cast<unsigned long long>(term));
+    obs::Log(obs::Level::kInfo, "election",
+             absl::StrFormat("node %d knows no leader at term %d", options_.id,
+                             term),
+             {{"node", options_.id}, {"term", term}, {"leader", 0}});
   } else {
-    std::fprintf(stderr, "raftsql: node %llu follows node %llu at term %llu\n",
-                 static_cast<unsigned long long>(options_.id),
-                 static_cast<unsigned long long>(ss.lead),
-                 static_cast<unsigned long long>(term));
+    obs::Log(obs::Level::kInfo, "election",
+             absl::StrFormat("node %d follows node %d at term %d", options_.id,
+                             ss.lead, term),
+             {{"node", options_.id}, {"term", term}, {"leader", ss.lead}});
   }
   if (ss.lead != core::kNone && ss.lead != leader_.load()) {
     leader_changes_.fetch_add(1, std::memory_order_relaxed);
@@ -481,6 +495,16 @@ void RaftServer::OnApply(const core::Entry& e, const std::string& result) {
     std::optional<core::ConfChange> cc = core::ConfChange::Decode(e.data);
     if (cc.has_value()) {
       auto [request, address] = ParseConfContext(cc->context);
+      static constexpr const char* kChanges[] = {
+          "added as a voter", "added as a learner", "removed"};
+      const char* change = kChanges[static_cast<int>(cc->type)];
+      obs::Log(obs::Level::kInfo, "membership",
+               absl::StrFormat("node %d %s at index %d", cc->node_id, change,
+                               e.index),
+               {{"node", options_.id},
+                {"member", cc->node_id},
+                {"change", change},
+                {"index", e.index}});
       if (cc->type != core::ConfChange::Type::kRemoveNode && !address.empty()) {
         SetAddress(cc->node_id, address);
       }

@@ -158,6 +158,8 @@ struct ServerOptions {
   // Readiness (server/readiness.h): a node that has applied more than this
   // many entries fewer than it knows committed is not ready.
   uint64_t ready_max_lag = 1000;
+  // Requests slower than this are logged (0: none).
+  int slow_request_ms = 1000;
   EdgeOptions edge;
 };
 

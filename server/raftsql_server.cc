@@ -19,7 +19,9 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "obs/log.h"
 #include "server/http_frontend.h"
 #include "server/raft_server.h"
 #include "server/service.h"
@@ -46,6 +48,16 @@ ABSL_FLAG(uint64_t, ready_max_lag, 1000,
           "Not ready (/readyz 503, gRPC health NOT_SERVING) while this node "
           "has applied more than this many entries fewer than it knows "
           "committed.");
+ABSL_FLAG(std::string, log_level, "info",
+          "The least severe log events written: debug, info, warn, error.");
+ABSL_FLAG(std::string, log_format, "text",
+          "Log lines as text, or as one JSON object each (json): ts, "
+          "level, event (start, election, membership, snapshot, vacuum, "
+          "slow_loop, slow_request, divergence, fatal, stop, ...), msg and "
+          "the event's fields.");
+ABSL_FLAG(int, slow_request_ms, 1000,
+          "Requests (gRPC and HTTP) slower than this are logged "
+          "(slow_request, warn); 0: none.");
 ABSL_FLAG(std::string, certs_dir, "",
           "Directory with the cluster CA (ca.crt) and this node's certificate "
           "and key (node-<id>.crt, node-<id>.key), as raftsql_certs makes "
@@ -260,6 +272,13 @@ int main(int argc, char** argv) {
   o.id = absl::GetFlag(FLAGS_id);
   o.listen = absl::GetFlag(FLAGS_listen);
   o.peer_listen = absl::GetFlag(FLAGS_peer_listen);
+  if (absl::Status log = raftsql::obs::SetLog(absl::GetFlag(FLAGS_log_level),
+                                              absl::GetFlag(FLAGS_log_format));
+      !log.ok()) {
+    std::fprintf(stderr, "raftsql: %s\n", std::string(log.message()).c_str());
+    return 2;
+  }
+  o.slow_request_ms = absl::GetFlag(FLAGS_slow_request_ms);
   o.join = absl::GetFlag(FLAGS_join);
   o.non_voter = absl::GetFlag(FLAGS_non_voter);
   if (o.non_voter && o.join.empty()) {
@@ -354,10 +373,11 @@ int main(int argc, char** argv) {
   o.on_fatal = [](const absl::Status&) {
     // Nothing more may be acknowledged, and nothing flushed could be
     // trusted: exit at once (the reason is on stderr already).
-    std::fprintf(stderr,
-                 "raftsql: exiting (%d) so that a supervisor "
-                 "restarts the node from what is durable\n",
-                 raftsql::server::kExitLogStoreFailed);
+    raftsql::obs::Log(
+        raftsql::obs::Level::kError, "fatal",
+        absl::StrFormat("exiting (%d) so that a supervisor restarts the node "
+                        "from what is durable",
+                        raftsql::server::kExitLogStoreFailed));
     std::fflush(stderr);
     std::_Exit(raftsql::server::kExitLogStoreFailed);
   };
@@ -390,21 +410,26 @@ int main(int argc, char** argv) {
     http = std::move(*started);
   }
   (*node)->Start();
-  std::fprintf(stderr, "raftsql: node %llu serving on %s%s%s (data in %s)\n",
-               static_cast<unsigned long long>(o.id), o.listen.c_str(),
-               http != nullptr ? ", HTTP on " : "",
-               http != nullptr ? (*node)->http_address().c_str() : "",
-               o.data_dir.c_str());
+  const std::string http_address =
+      http != nullptr ? (*node)->http_address() : "";
+  raftsql::obs::Log(
+      raftsql::obs::Level::kInfo, "start",
+      absl::StrFormat("node %d serving on %s%s%s (data in %s)", o.id, o.listen,
+                      http != nullptr ? ", HTTP on " : "", http_address,
+                      o.data_dir),
+      {{"node", o.id}, {"listen", o.listen}, {"http", http_address}});
 
   int sig = 0;
   sigwait(&signals, &sig);
-  std::fprintf(stderr, "raftsql: node %llu got signal %d, stopping\n",
-               static_cast<unsigned long long>(o.id), sig);
+  raftsql::obs::Log(
+      raftsql::obs::Level::kInfo, "stop",
+      absl::StrFormat("node %d got signal %d, stopping", o.id, sig),
+      {{"node", o.id}, {"signal", sig}});
   (*node)->Shutdown();  // Hands leadership over while peers still listen.
   if (http != nullptr) http->Shutdown();
   (*frontend)->Shutdown(1000);
   node->reset();
-  std::fprintf(stderr, "raftsql: node %llu stopped\n",
-               static_cast<unsigned long long>(o.id));
+  raftsql::obs::Log(raftsql::obs::Level::kInfo, "stop",
+                    absl::StrFormat("node %d stopped", o.id), {{"node", o.id}});
   return 0;
 }

@@ -28,6 +28,7 @@
 #include "server/execute_stream.h"
 #include "server/query_stream.h"
 #include "server/readiness.h"
+#include "server/request_log.h"
 #include "server/watch.h"
 
 namespace raftsql::server {
@@ -555,9 +556,9 @@ namespace {
 // status is sent (a stream's when it ends).
 class RequestTimer final : public grpc::experimental::Interceptor {
  public:
-  RequestTimer(const char* method, obs::RequestMetrics* metrics)
+  RequestTimer(const char* method, RaftServer* node)
       : method_(method == nullptr ? "?" : method),
-        metrics_(metrics),
+        node_(node),
         start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(
@@ -566,38 +567,41 @@ class RequestTimer final : public grpc::experimental::Interceptor {
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       const auto code =
           static_cast<absl::StatusCode>(methods->GetSendStatus().error_code());
-      metrics_->Record("grpc", method_, absl::StatusCodeToString(code),
-                       std::chrono::duration<double>(
-                           std::chrono::steady_clock::now() - start_)
-                           .count());
+      const double seconds = std::chrono::duration<double>(
+                                 std::chrono::steady_clock::now() - start_)
+                                 .count();
+      node_->request_metrics().Record("grpc", method_,
+                                      absl::StatusCodeToString(code), seconds);
+      LogIfSlow(*node_, "grpc", method_, absl::StatusCodeToString(code),
+                seconds);
     }
     methods->Proceed();
   }
 
  private:
   const std::string method_;
-  obs::RequestMetrics* const metrics_;
+  RaftServer* const node_;
   const std::chrono::steady_clock::time_point start_;
 };
 
 class RequestTimers final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit RequestTimers(obs::RequestMetrics* metrics) : metrics_(metrics) {}
+  explicit RequestTimers(RaftServer* node) : node_(node) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new RequestTimer(info->method(), metrics_);
+    return new RequestTimer(info->method(), node_);
   }
 
  private:
-  obs::RequestMetrics* const metrics_;
+  RaftServer* const node_;
 };
 
 void TimeRequests(grpc::ServerBuilder& builder, RaftServer* node) {
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       timers;
-  timers.push_back(std::make_unique<RequestTimers>(&node->request_metrics()));
+  timers.push_back(std::make_unique<RequestTimers>(node));
   builder.experimental().SetInterceptorCreators(std::move(timers));
 }
 

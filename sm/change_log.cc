@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "core/check.h"
 #include "core/codec.h"
+#include "obs/log.h"
 
 namespace raftsql::sm {
 namespace {
@@ -143,9 +144,10 @@ absl::StatusOr<std::unique_ptr<ChangeLog>> ChangeLog::Open(
   std::unique_ptr<ChangeLog> log(new ChangeLog(std::move(dir), options));
   absl::Status s = log->Recover(applied);
   if (!s.ok()) {
-    std::fprintf(stderr, "raftsql: %s; the change log starts after %llu\n",
-                 std::string(s.message()).c_str(),
-                 static_cast<unsigned long long>(applied));
+    obs::Log(obs::Level::kWarn, "watch",
+             absl::StrFormat("%s; the change log starts after %llu",
+                             std::string(s.message()).c_str(),
+                             static_cast<unsigned long long>(applied)));
     s = log->StartOver(applied);
     if (!s.ok()) return s;
   }
@@ -298,9 +300,10 @@ void ChangeLog::Append(std::string_view entries, uint64_t covered) {
   }
   const size_t written = total;
   if (!s.ok()) {
-    std::fprintf(stderr, "raftsql: %s; the change log starts after %llu\n",
-                 std::string(s.message()).c_str(),
-                 static_cast<unsigned long long>(covered));
+    obs::Log(obs::Level::kWarn, "watch",
+             absl::StrFormat("%s; the change log starts after %llu",
+                             std::string(s.message()).c_str(),
+                             static_cast<unsigned long long>(covered)));
     (void)StartOver(covered);
   } else {
     uint64_t newest_bytes;
@@ -355,7 +358,8 @@ void ChangeLog::DropOldSegments() {
 void ChangeLog::Reset(uint64_t index) {
   const absl::Status s = StartOver(index);
   if (!s.ok()) {
-    std::fprintf(stderr, "raftsql: %s\n", std::string(s.message()).c_str());
+    obs::Log(obs::Level::kWarn, "watch",
+             absl::StrFormat("%s", std::string(s.message()).c_str()));
   }
   Notify();
 }

@@ -7,7 +7,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/check.h"
+#include "obs/log.h"
 #include "obs/loop_phases.h"
 #include "sm/snapshot_image.h"
 #include "sm/sqlite_util.h"
@@ -143,14 +145,14 @@ void ImageSource::Prepare(std::unique_ptr<Held> held,
     return;
   }
   const WalView& view = *held->view;
-  std::fprintf(stderr,
-               "raftsql: snapshot image at %llu: %lld MB, read from a held "
-               "transaction (%u WAL frames, %zu pages in the WAL), ready in "
-               "%lld ms\n",
+  obs::Log(obs::Level::kInfo, "snapshot",
+           absl::StrFormat(
+               "snapshot image at %llu: %lld MB, read from a held transaction "
+               "(%u WAL frames, %zu pages in the WAL), ready in %lld ms",
                static_cast<unsigned long long>(metadata.index),
                static_cast<long long>(view.size_bytes() >> 20), view.frames(),
                view.pages_in_wal(),
-               static_cast<long long>(MillisecondsSince(began)));
+               static_cast<long long>(MillisecondsSince(began))));
   const Held* reading = held.get();
   Ready ready;
   ready.info = core::ImageInfo{std::move(metadata), view.size_bytes()};
@@ -205,7 +207,8 @@ void ImageSource::Release() {
 
 void ImageSource::Fail(std::string why) {
   if (stop_) return;  // Shutting down.
-  std::fprintf(stderr, "raftsql: snapshot image failed: %s\n", why.c_str());
+  obs::Log(obs::Level::kWarn, "snapshot",
+           absl::StrFormat("snapshot image failed: %s", why.c_str()));
   std::lock_guard<std::mutex> l(mu_);
   last_error_ = std::move(why);
   const auto delay = std::min<std::chrono::steady_clock::duration>(

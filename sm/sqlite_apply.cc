@@ -5,7 +5,9 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/check.h"
+#include "obs/log.h"
 #include "obs/loop_phases.h"
 #include "sm/deterministic_vfs.h"
 #include "sm/sqlite_state_machine.h"
@@ -146,8 +148,9 @@ size_t SqliteStateMachine::ApplyInTransaction(
   // A failed commit (disk full, I/O error) leaves the applied index behind
   // the results we would return: stop; a restart replays from the log.
   if (!commit.ok()) {
-    std::fprintf(stderr, "state machine commit failed: %s\n",
-                 std::string(commit.message()).c_str());
+    obs::Log(obs::Level::kError, "fatal",
+             absl::StrFormat("state machine commit failed: %s",
+                             std::string(commit.message()).c_str()));
     CHECK(commit.ok());
   }
   checkpoints_.Commit();
@@ -443,13 +446,13 @@ void SqliteStateMachine::StopOnReplicaFailure(int rc) {
     if (copy_failure_.empty()) copy_failure_ = sqlite3_errmsg(db_);
     return;
   }
-  std::fprintf(stderr,
-               "state machine: this replica cannot apply entry %llu: %s "
-               "(code %d, extended %d, errno %d); stopping (a restart "
-               "replays it)\n",
-               static_cast<unsigned long long>(applied_ + 1),
-               sqlite3_errmsg(db_), rc, sqlite3_extended_errcode(db_),
-               sqlite3_system_errno(db_));
+  obs::Log(
+      obs::Level::kError, "fatal",
+      absl::StrFormat(
+          "state machine: this replica cannot apply entry %llu: %s (code %d, "
+          "extended %d, errno %d); stopping (a restart replays it)",
+          static_cast<unsigned long long>(applied_ + 1), sqlite3_errmsg(db_),
+          rc, sqlite3_extended_errcode(db_), sqlite3_system_errno(db_)));
   CHECK(false);
 }
 

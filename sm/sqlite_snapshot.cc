@@ -4,7 +4,9 @@
 
 #include <cstdio>
 
+#include "absl/strings/str_format.h"
 #include "core/check.h"
+#include "obs/log.h"
 #include "obs/loop_phases.h"
 #include "sm/image_sink.h"
 #include "sm/snapshot_image.h"
@@ -187,22 +189,23 @@ void SqliteStateMachine::ReopenOrStop(const SwapInFlight& swap,
   if (s.ok()) return;
   // The renames failed, or the file did not reopen: this replica's disk (a
   // failed swap on the loop stopped the node too).
-  std::fprintf(stderr,
-               "state machine: %s did not swap in: %s; stopping (a restart "
-               "completes or drops the swap)\n",
-               what, std::string(s.message()).c_str());
+  obs::Log(obs::Level::kError, "fatal",
+           absl::StrFormat("state machine: %s did not swap in: %s; stopping (a "
+                           "restart completes or drops the swap)",
+                           what, std::string(s.message()).c_str()));
   CHECK(false);
 }
 
 void SqliteStateMachine::CompleteRestore(long long paused_ms) {
   ReopenOrStop(*swap_in_flight_, "the received snapshot image");
   sink_->Restored();
-  std::fprintf(stderr,
-               "raftsql: snapshot image %llu swapped in; apply paused %lld ms "
-               "(closing %lld ms and reopening %lld ms on the loop, the files "
-               "%lld ms on a thread)\n",
-               static_cast<unsigned long long>(applied_), paused_ms,
-               last_swap_.close_ms, last_swap_.open_ms, last_swap_.files_ms);
+  obs::Log(obs::Level::kInfo, "snapshot",
+           absl::StrFormat("snapshot image %llu swapped in; apply paused %lld "
+                           "ms (closing %lld ms and reopening %lld ms on the "
+                           "loop, the files %lld ms on a thread)",
+                           static_cast<unsigned long long>(applied_), paused_ms,
+                           last_swap_.close_ms, last_swap_.open_ms,
+                           last_swap_.files_ms));
   swap_in_flight_.reset();
 }
 

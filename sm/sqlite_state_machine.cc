@@ -6,7 +6,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/check.h"
+#include "obs/log.h"
 #include "sm/anomaly_functions.h"
 #include "sm/deterministic_vfs.h"
 #include "sm/file_deleter.h"
@@ -426,8 +428,9 @@ absl::Status SqliteStateMachine::LoadUsers() {
 void SqliteStateMachine::MarkDiverged(const std::string& why) {
   std::lock_guard<std::mutex> l(diverged_mu_);
   if (diverged_.empty()) {
-    std::fprintf(stderr, "state machine: DIVERGED: %s; reads refused\n",
-                 why.c_str());
+    obs::Log(obs::Level::kError, "divergence",
+             absl::StrFormat("state machine: DIVERGED: %s; reads refused",
+                             why.c_str()));
   }
   diverged_ = why;
 }

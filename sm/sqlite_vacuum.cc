@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "absl/strings/str_format.h"
 #include "core/check.h"
+#include "obs/log.h"
 #include "obs/loop_phases.h"
 #include "sm/sqlite_state_machine.h"
 #include "sm/sqlite_util.h"
@@ -80,17 +82,19 @@ void SqliteStateMachine::StartVacuum() {
   vacuum_began_ = std::chrono::steady_clock::now();
   vacuum_ = std::make_unique<Vacuum>(options_.path, copy);
   vacuuming_ = true;
-  std::fprintf(stderr, "raftsql: vacuum started after index %llu (%.1f MB)\n",
-               static_cast<unsigned long long>(applied_),
-               Megabytes(options_.path));
+  obs::Log(obs::Level::kInfo, "vacuum",
+           absl::StrFormat("vacuum started after index %llu (%.1f MB)",
+                           static_cast<unsigned long long>(applied_),
+                           Megabytes(options_.path)));
 }
 
 void SqliteStateMachine::AbandonVacuum(const char* why) {
   if (vacuum_ == nullptr) return;
   vacuum_.reset();  // Stops its thread, deletes its copy.
   vacuuming_ = false;
-  std::fprintf(stderr, "raftsql: vacuum abandoned after %lld ms: %s\n",
-               MillisecondsSince(vacuum_began_), why);
+  obs::Log(obs::Level::kInfo, "vacuum",
+           absl::StrFormat("vacuum abandoned after %lld ms: %s",
+                           MillisecondsSince(vacuum_began_), why));
 }
 
 void SqliteStateMachine::FinishVacuum(std::span<const core::Entry> last) {
@@ -135,30 +139,32 @@ void SqliteStateMachine::CompleteSwap(bool wait) {
     // Nothing moved: the database opens again as it was.
     const absl::Status s = ReopenAfterSwap(applied_, options_.path);
     if (!s.ok()) {
-      std::fprintf(stderr, "state machine: the database did not reopen: %s\n",
-                   std::string(s.message()).c_str());
+      obs::Log(obs::Level::kError, "fatal",
+               absl::StrFormat("state machine: the database did not reopen: %s",
+                               std::string(s.message()).c_str()));
       CHECK(false);
     }
-    std::fprintf(stderr, "raftsql: vacuum abandoned after %lld ms: %s\n",
-                 MillisecondsSince(vacuum_began_),
-                 std::string(swap.not_closed.message()).c_str());
+    obs::Log(obs::Level::kInfo, "vacuum",
+             absl::StrFormat("vacuum abandoned after %lld ms: %s",
+                             MillisecondsSince(vacuum_began_),
+                             std::string(swap.not_closed.message()).c_str()));
     swap_in_flight_.reset();  // Its Vacuum deletes the copy.
     return;
   }
   ReopenOrStop(swap, "the vacuumed copy");
   ++vacuums_done_;
-  std::fprintf(stderr,
-               "raftsql: vacuum swapped in at index %llu after %lld ms "
-               "(copied at %llu; %.1f MB -> %.1f MB; on the apply loop: %zu "
-               "entries to the copy %lld ms, closing %lld ms, reopening %lld "
-               "ms; apply paused %lld ms for the copy's close %lld ms and "
-               "the files %lld ms)\n",
+  obs::Log(obs::Level::kInfo, "vacuum",
+           absl::StrFormat(
+               "vacuum swapped in at index %llu after %lld ms (copied at %llu; "
+               "%.1f MB -> %.1f MB; on the apply loop: %zu entries to the copy "
+               "%lld ms, closing %lld ms, reopening %lld ms; apply paused %lld "
+               "ms for the copy's close %lld ms and the files %lld ms)",
                static_cast<unsigned long long>(applied_),
                MillisecondsSince(vacuum_began_),
                static_cast<unsigned long long>(swap.copied_at), swap.before_mb,
                Megabytes(options_.path), swap.last_entries, swap.finish_ms,
                last_swap_.close_ms, last_swap_.open_ms, paused_ms,
-               swap.close_ms, last_swap_.files_ms);
+               swap.close_ms, last_swap_.files_ms));
   swap_in_flight_.reset();
 }
 

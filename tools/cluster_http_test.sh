@@ -10,7 +10,7 @@ dir="$(mktemp -d "${TEST_TMPDIR:-/tmp}/cluster-http-XXXXXX")"
 out="$dir/cluster.out"
 
 "$cluster" --nodes=3 --dir="$dir" --server="$root/server/raftsql_server" \
-  >"$out" 2>&1 &
+  -- --log_format=json >"$out" 2>&1 &
 cluster_pid=$!
 trap 'kill -9 $cluster_pid 2>/dev/null || true; pkill -9 -f "$dir" || true' EXIT
 for _ in $(seq 1 150); do
@@ -147,6 +147,24 @@ sleep 1
 root_curl "https://$leader/status" | grep -q '"client_addr":"'"$grpc4"'","id":"4","suffrage":"Nonvoter"'
 kill -TERM "$node4_pid"
 wait "$node4_pid" || true
+
+# --log_format=json: every line an object; elections and the join logged.
+python3 - "$dir" <<'PY'
+import json, sys
+events = []
+for n in (1, 2, 3):
+    for line in open(f"{sys.argv[1]}/node{n}.log"):
+        e = json.loads(line)  # Fails the test on a line that is not JSON.
+        assert {"ts", "level", "event", "msg"} <= e.keys(), e
+        events.append(e)
+kinds = {e["event"] for e in events}
+assert {"start", "election", "membership"} <= kinds, kinds
+leads = [e for e in events if e["event"] == "election" and e["node"] == e["leader"]]
+assert leads and all("term" in e for e in leads), leads
+joined = [e for e in events if e["event"] == "membership" and e.get("member") == 4]
+assert joined and joined[0]["change"] == "added as a learner", joined
+print("json log:", len(events), "events:", sorted(kinds))
+PY
 
 kill -INT "$cluster_pid"
 wait "$cluster_pid" || true
