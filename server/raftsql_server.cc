@@ -8,6 +8,7 @@
 // first); a restart recovers from --data-dir.
 #include <malloc.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -17,7 +18,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
@@ -253,11 +257,28 @@ int main(int argc, char** argv) {
   mallopt(M_ARENA_MAX, kMallocArenas);
   absl::SetProgramUsageMessage(
       "one node of a raftsql cluster (Raft-replicated SQLite). Flags may be "
-      "spelled with - or _.\n  raftsql_server --id=1 --listen=127.0.0.1:7001 "
+      "spelled with - or _, given in a file (--flagfile=FILE, one --flag=value "
+      "a line, as /etc/raftsql/raftsql.flags) or in the environment "
+      "(RAFTSQL_DATA_DIR=... for --data_dir; the command line wins).\n"
+      "  raftsql_server --id=1 --listen=127.0.0.1:7001 "
       "--peers=1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 "
       "--data-dir=/tmp/raftsql/1");
+  // RAFTSQL_<FLAG> in the environment sets --<flag> (RAFTSQL_DATA_DIR:
+  // --data_dir), before the command line, which wins; a variable that
+  // names no flag is left alone.
+  std::vector<std::string> args(argv, argv + 1);
+  for (char** e = environ; *e != nullptr; ++e) {
+    const absl::string_view var(*e);
+    const size_t eq = var.find('=');
+    if (!absl::StartsWith(var, "RAFTSQL_") || eq == absl::string_view::npos) {
+      continue;
+    }
+    const std::string name = absl::AsciiStrToLower(var.substr(8, eq - 8));
+    if (absl::FindCommandLineFlag(name) == nullptr) continue;
+    args.push_back(absl::StrCat("--", name, "=", var.substr(eq + 1)));
+  }
+  args.insert(args.end(), argv + 1, argv + argc);
   // Accept --data-dir as well as --data_dir (absl names use underscores).
-  std::vector<std::string> args(argv, argv + argc);
   std::vector<char*> argp;
   for (std::string& a : args) {
     if (a.rfind("--", 0) == 0) {
