@@ -20,6 +20,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -30,6 +33,22 @@
 #include "tools/shell_data.h"
 #include "tools/shell_format.h"
 #include "tools/shell_rules.h"
+
+ABSL_FLAG(std::string, nodes, "127.0.0.1:7001",
+          "The cluster's client addresses, host:port,... (the shell follows "
+          "the leader among them).");
+ABSL_FLAG(std::string, certs_dir, "",
+          "The cluster CA (ca.crt) and the user's certificate "
+          "(client-NAME.crt/.key), as raftsql_certs makes them.");
+ABSL_FLAG(std::string, user, "root",
+          "The user: its certificate in --certs_dir, or with RAFTSQL_PASSWORD "
+          "its password.");
+ABSL_FLAG(bool, insecure, false, "Plaintext (a cluster run with --insecure).");
+ABSL_FLAG(std::string, c, "",
+          "Run these statements and dot-commands (lines, or 'SQL; .command') "
+          "and exit: non-zero if one failed.");
+ABSL_FLAG(std::string, consistency, "linearizable",
+          "Reads: linearizable, or none (the node's own state).");
 
 namespace raftsql::tools {
 namespace {
@@ -494,43 +513,30 @@ struct Shell {
 };
 
 int Main(int argc, char** argv) {
-  std::vector<std::string> nodes = {"127.0.0.1:7001"};
-  std::string one_shot;
-  bool has_one_shot = false;
-  std::string consistency;
-  std::string certs_dir, user = "root";
-  bool insecure = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--nodes=", 0) == 0) {
-      nodes = absl::StrSplit(a.substr(8), ',', absl::SkipEmpty());
-    } else if (a.rfind("--certs_dir=", 0) == 0) {
-      certs_dir = a.substr(12);
-    } else if (a.rfind("--user=", 0) == 0) {
-      user = a.substr(7);
-    } else if (a == "--insecure") {
-      insecure = true;
-    } else if (a == "-c" && i + 1 < argc) {
-      one_shot = argv[++i];
-      has_one_shot = true;
-    } else if (a.rfind("--consistency=", 0) == 0) {
-      consistency = a.substr(14);
-    } else if (a == "--help" || a == "-h") {
-      std::printf(
-          "usage: shell [--nodes=host:port,...] (--certs_dir=DIR "
-          "[--user=NAME] | --insecure) [--consistency=none|linearizable] "
-          "[-c \"SQL; .command\"]\n"
-          "  --certs_dir: the cluster CA (ca.crt) and the user's certificate "
-          "(client-NAME.crt/.key; NAME defaults to root), or with "
-          "RAFTSQL_PASSWORD set in the environment the CA and NAME's "
-          "password\n\n%s",
-          Shell::kHelp);
-      return 0;
-    } else {
-      std::fprintf(stderr, "shell: unknown argument %s (try --help)\n",
-                   a.c_str());
-      return 2;
-    }
+  absl::SetProgramUsageMessage(absl::StrCat(
+      "the raftsql SQL shell.\n  shell --nodes=host:port,... "
+      "(--certs_dir=DIR [--user=NAME] | --insecure) "
+      "[--consistency=none|linearizable] [-c \"SQL; .command\"]\n"
+      "With RAFTSQL_PASSWORD in the environment, --user logs in with that "
+      "password and the CA alone.\n\nCommands:\n",
+      Shell::kHelp));
+  const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    std::fprintf(stderr, "shell: unexpected argument %s (try --help)\n",
+                 rest[1]);
+    return 2;
+  }
+  const std::vector<std::string> nodes =
+      absl::StrSplit(absl::GetFlag(FLAGS_nodes), ',', absl::SkipEmpty());
+  const std::string one_shot = absl::GetFlag(FLAGS_c);
+  const bool has_one_shot = !one_shot.empty();
+  const std::string consistency = absl::GetFlag(FLAGS_consistency);
+  const std::string certs_dir = absl::GetFlag(FLAGS_certs_dir);
+  const std::string user = absl::GetFlag(FLAGS_user);
+  const bool insecure = absl::GetFlag(FLAGS_insecure);
+  if (consistency != "none" && consistency != "linearizable") {
+    std::fprintf(stderr, "shell: --consistency is none or linearizable\n");
+    return 2;
   }
   net::ClientOptions options;
   if (certs_dir.empty() != insecure) {
