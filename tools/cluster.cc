@@ -12,33 +12,34 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
 #include "absl/strings/str_join.h"
 #include "tools/local_cluster.h"
 #include "tools/process.h"
 
+ABSL_FLAG(int, nodes, 3, "How many nodes (1-9).");
+ABSL_FLAG(std::string, dir, "",
+          "Where the nodes' data, logs and certificates go (default: a new "
+          "directory under /tmp).");
+ABSL_FLAG(std::string, server, "",
+          "The raftsql_server binary (default: the one built beside this "
+          "tool).");
+
 int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "a local raftsql cluster: starts N nodes on 127.0.0.1 (TLS, HTTP), "
+      "prints their endpoints, stops them on Ctrl-C or SIGTERM.\n"
+      "  cluster [--nodes=3] [--dir=DIR] [--server=PATH] [-- server flags]");
+  const std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   raftsql::tools::LocalClusterOptions o;
   o.http = true;
-  bool passthrough = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (passthrough) {
-      o.extra_flags.push_back(a);
-    } else if (a == "--") {
-      passthrough = true;
-    } else if (a.rfind("--nodes=", 0) == 0) {
-      o.nodes = std::atoi(a.c_str() + 8);
-    } else if (a.rfind("--dir=", 0) == 0) {
-      o.dir = a.substr(6);
-    } else if (a.rfind("--server=", 0) == 0) {
-      o.server_binary = a.substr(9);
-    } else {
-      std::fprintf(stderr,
-                   "usage: cluster [--nodes=N] [--dir=DIR] [--server=PATH] "
-                   "[-- server flags]\n");
-      return 2;
-    }
-  }
+  o.nodes = absl::GetFlag(FLAGS_nodes);
+  o.dir = absl::GetFlag(FLAGS_dir);
+  o.server_binary = absl::GetFlag(FLAGS_server);
+  // What follows "--" goes to every node.
+  for (size_t i = 1; i < rest.size(); ++i) o.extra_flags.push_back(rest[i]);
   if (o.nodes < 1 || o.nodes > 9) {
     std::fprintf(stderr, "cluster: --nodes must be 1..9\n");
     return 2;
