@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
 #include "server/auth.h"
+#include "server/console.h"
 #include "server/http_rqlite.h"
 #include "server/request_log.h"
 
@@ -148,7 +149,8 @@ thread_local std::chrono::steady_clock::time_point request_start;
 std::string RouteOf(const std::string& path) {
   for (const char* route :
        {"/db/execute", "/db/query", "/db/request", "/status", "/nodes",
-        "/readyz", "/livez", "/metrics", "/"}) {
+        "/readyz", "/livez", "/metrics", "/db/backup", "/db/load", "/console",
+        "/console/approval", "/"}) {
     if (path == route) return path;
   }
   return "other";
@@ -160,6 +162,18 @@ std::string MethodOf(const std::string& method) {
     if (method == known) return method;
   }
   return "OTHER";
+}
+
+// The caller of `req`, by its client certificate or Basic credentials.
+absl::StatusOr<Principal> Authorize(Authenticator& auth,
+                                    const httplib::Request& req,
+                                    uint32_t needed) {
+  Authenticator::Credentials c;
+  c.certificate_name = CertificateName(req);
+  if (req.has_header("Authorization")) {
+    c.authorization = req.get_header_value("Authorization");
+  }
+  return auth.Authorize(c, needed);
 }
 
 std::pair<std::string, int> HostPort(const std::string& listen) {
@@ -247,17 +261,14 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
       [node](const std::string& name) { return node->FindUser(name); });
   Authenticator* auth = impl->auth.get();
   impl->api = std::make_unique<RqliteApi>(
-      node, options,
-      [auth](const httplib::Request& req,
-             uint32_t needed) -> absl::StatusOr<Principal> {
-        Authenticator::Credentials c;
-        c.certificate_name = CertificateName(req);
-        if (req.has_header("Authorization")) {
-          c.authorization = req.get_header_value("Authorization");
-        }
-        return auth->Authorize(c, needed);
+      node, options, [auth](const httplib::Request& req, uint32_t needed) {
+        return Authorize(*auth, req, needed);
       });
   impl->api->Register(server);
+  RegisterConsole(server, node,
+                  [auth](const httplib::Request& req, uint32_t needed) {
+                    return Authorize(*auth, req, needed);
+                  });
   // Every request's route, status and time, for /metrics.
   server.set_pre_routing_handler([max_body = options.max_body_bytes](
                                      const httplib::Request& req,
