@@ -23,6 +23,7 @@
 #include "server/auth.h"
 #include "server/console.h"
 #include "server/http_rqlite.h"
+#include "server/http_v1.h"
 #include "server/request_log.h"
 
 namespace raftsql::server {
@@ -153,6 +154,13 @@ std::string RouteOf(const std::string& path) {
         "/console/approval", "/"}) {
     if (path == route) return path;
   }
+  for (const char* method :
+       {"execute", "query", "get_version", "status", "get_settings",
+        "set_setting", "list_users", "put_user", "drop_user", "add_node",
+        "remove_node", "transfer_leadership", "issue_edge_command",
+        "set_edge_desired"}) {
+    if (path == absl::StrCat("/v1/", method)) return path;
+  }
   return "other";
 }
 
@@ -265,6 +273,10 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
         return Authorize(*auth, req, needed);
       });
   impl->api->Register(server);
+  RegisterV1(server, node,
+             [auth](const httplib::Request& req, uint32_t needed) {
+               return Authorize(*auth, req, needed);
+             });
   RegisterConsole(server, node,
                   [auth](const httplib::Request& req, uint32_t needed) {
                     return Authorize(*auth, req, needed);

@@ -450,6 +450,55 @@ TEST_F(HttpTest, LoadsOfTextAndOfDamagedFiles) {
   }
 }
 
+// /v1: the gRPC API's calls in proto3 JSON, sessions included.
+TEST_F(HttpTest, TheV1EndpointsSpeakTheProtocolInJson) {
+  httplib::Result r = Post("/v1/execute", R"js({"statements": [
+      {"sql": "CREATE TABLE v (a INTEGER, b TEXT)"}]})js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  // Retried under one session and sequence: applied once.
+  const std::string insert = R"js({"session_id": "77", "sequence": "1",
+      "statements": [{"sql": "INSERT INTO v VALUES (?, ?)",
+                      "positional": [{"integer": "5"}, {"text": "x"}]}]})js";
+  r = Post("/v1/execute", insert);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Body(r)["results"][0]["rows_affected"], "1") << r->body;
+  r = Post("/v1/execute", insert);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Body(r)["duplicate"], true) << r->body;
+  r = Post("/v1/query", R"js({"statement": {"sql": "SELECT a, b FROM v"},
+                              "consistency": "LINEARIZABLE"})js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Body(r)["rows"], json::parse(R"js([{"values": [{"integer": "5"},
+                                          {"text": "x"}]}])js"))
+      << r->body;
+  EXPECT_EQ(Body(r)["declared_types"], json::parse(R"(["INTEGER", "TEXT"])"));
+  r = Post("/v1/status", "");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(Body(r)["role"], "Leader") << r->body;
+  r = Post("/v1/get_version", R"js({"table": "v"})js");
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(Body(r).contains("version")) << r->body;
+  r = Post("/v1/put_user", R"js({"name": "ops", "password": "long enough",
+                                 "permissions": ["status"]})js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  r = Post("/v1/list_users", "");
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find("\"ops\""), std::string::npos) << r->body;
+  // Errors: the code's name and HTTP status.
+  r = Post("/v1/execute", R"js({"statements": [{"sql": 7}]})js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(Body(r)["code"], "INVALID_ARGUMENT") << r->body;
+  r = Post("/v1/query",
+           R"js({"statement": {"sql": "SELECT * FROM nosuch"}})js");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(Body(r)["error"].get<std::string>().find("no such table"),
+            std::string::npos);
+}
+
 // Requests over --slow_request_ms are logged, as JSON with --log_format.
 TEST_F(HttpTest, SlowRequestsAreLoggedWithTheirMethodAndTime) {
   http_.reset();
