@@ -265,6 +265,28 @@ void Finish(httplib::Response& res, json results, bool pretty, bool timings,
 
 }  // namespace
 
+void RqliteApi::Push(Call& call, const sm::CommandResult& r) {
+  for (const sm::StatementResult& s : r.statements) {
+    call.results.push_back(rqlite::ExecuteResultJson(s, call.associative));
+  }
+  call.raft_index = r.index;
+}
+
+void RqliteApi::RunAlone(Call& call, const sm::Statement& statement) {
+  absl::StatusOr<sm::CommandResult> one = RunCommand(call, {statement});
+  if (one.ok()) {
+    Push(call, *one);
+  } else {
+    call.results.push_back(rqlite::ErrorResultJson(one.status()));
+  }
+}
+
+void RqliteApi::FinishWrites(Call& call) {
+  Finish(call.res, std::move(call.results), call.pretty, call.timings,
+         Seconds(Clock::now() - call.start), call.raft_index,
+         call.req.has_param("raft_index"));
+}
+
 void RqliteApi::Execute(Call& call) {
   std::optional<std::vector<sm::Statement>> statements =
       Statements(call.req, call.res, call.pretty);
@@ -273,10 +295,7 @@ void RqliteApi::Execute(Call& call) {
   if (!statements->empty()) {
     absl::StatusOr<sm::CommandResult> r = RunCommand(call, *statements);
     if (r.ok()) {
-      for (const sm::StatementResult& s : r->statements) {
-        call.results.push_back(rqlite::ExecuteResultJson(s, call.associative));
-      }
-      call.raft_index = r->index;
+      Push(call, *r);
     } else if (!IsStatementError(r.status())) {
       return Fail(call.res, r.status(), call.pretty);
     } else if (tx || statements->size() == 1) {
@@ -286,18 +305,11 @@ void RqliteApi::Execute(Call& call) {
       // One statement was refused before the command was proposed: run
       // each alone, so that the others run and the error has its place.
       for (sm::Statement& s : *statements) {
-        absl::StatusOr<sm::CommandResult> one = RunCommand(call, {s});
-        call.results.push_back(
-            one.ok() ? rqlite::ExecuteResultJson(one->statements.at(0),
-                                                 call.associative)
-                     : rqlite::ErrorResultJson(one.status()));
-        if (one.ok()) call.raft_index = one->index;
+        RunAlone(call, s);
       }
     }
   }
-  Finish(call.res, std::move(call.results), call.pretty, call.timings,
-         Seconds(Clock::now() - call.start), call.raft_index,
-         call.req.has_param("raft_index"));
+  FinishWrites(call);
 }
 
 void RqliteApi::Query(Call& call) {
@@ -342,10 +354,7 @@ void RqliteApi::Request(Call& call) {
     const std::optional<sm::StatementKind> wrong =
         r.ok() ? std::nullopt : sm::WrongPathOf(r.status());
     if (r.ok()) {
-      for (const sm::StatementResult& s : r->statements) {
-        call.results.push_back(rqlite::ExecuteResultJson(s, call.associative));
-      }
-      call.raft_index = r->index;
+      Push(call, *r);
     } else if (!IsStatementError(r.status())) {
       return Fail(call.res, r.status(), call.pretty);
     } else if (tx && wrong == sm::StatementKind::kReadsOnly) {
@@ -378,18 +387,11 @@ void RqliteApi::Request(Call& call) {
                      : rqlite::ErrorResultJson(q.status()));
           continue;
         }
-        absl::StatusOr<sm::CommandResult> one = RunCommand(call, {s});
-        call.results.push_back(
-            one.ok() ? rqlite::ExecuteResultJson(one->statements.at(0),
-                                                 call.associative)
-                     : rqlite::ErrorResultJson(one.status()));
-        if (one.ok()) call.raft_index = one->index;
+        RunAlone(call, s);
       }
     }
   }
-  Finish(call.res, std::move(call.results), call.pretty, call.timings,
-         Seconds(Clock::now() - call.start), call.raft_index,
-         call.req.has_param("raft_index"));
+  FinishWrites(call);
 }
 
 void RqliteApi::Status(Call& call) {

@@ -63,6 +63,12 @@ class RqliteApi {
                                                std::vector<sm::Statement> s,
                                                bool transaction = false);
   absl::StatusOr<sm::QueryResult> RunQuery(Call& call, sm::Statement s);
+  // A command's statement results into the answer; one statement run as a
+  // command of its own, its result or error into the answer; the answer
+  // of writes written (with raft_index if asked).
+  void Push(Call& call, const sm::CommandResult& r);
+  void RunAlone(Call& call, const sm::Statement& statement);
+  void FinishWrites(Call& call);
   absl::StatusOr<NodeState> State(Clock::time_point deadline);
 
   RaftServer* const node_;
