@@ -65,19 +65,17 @@ absl::StatusOr<sm::Statement> StatementOf(const json& element, size_t n) {
         "its parameters"));
   }
   sm::Statement s{element[0].get<std::string>()};
-  if (element.size() == 2 && element[1].is_object()) {
-    for (const auto& [name, v] : element[1].items()) {
-      absl::StatusOr<sm::Value> value =
-          ValueOf(v, absl::StrCat(where, ": parameter ", name));
-      if (!value.ok()) return value.status();
-      s.named.emplace_back(name, *std::move(value));
-    }
-    return s;
-  }
+  // As rqlite: an object holds named values, anything else is the next
+  // positional one.
   for (size_t i = 1; i < element.size(); ++i) {
     if (element[i].is_object()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, ": named parameters are one object, after the text alone"));
+      for (const auto& [name, v] : element[i].items()) {
+        absl::StatusOr<sm::Value> value =
+            ValueOf(v, absl::StrCat(where, ": parameter ", name));
+        if (!value.ok()) return value.status();
+        s.named.emplace_back(name, *std::move(value));
+      }
+      continue;
     }
     absl::StatusOr<sm::Value> value =
         ValueOf(element[i], absl::StrCat(where, ": parameter ", i));

@@ -19,11 +19,11 @@ namespace raftsql::server::rqlite {
 
 // A request's statements. `body` is a JSON array whose elements are each a
 // statement's text, or an array of its text and its parameters: values
-// (positional), or a single object of named values (":name", "@name" and
-// "$name" are given without their prefix). A value is a string (TEXT), an
-// integer (INTEGER), a number with a fraction or exponent (REAL), true or
-// false (1 or 0), null, or an array of integers 0-255 (a BLOB). With
-// `json` false the body is one statement's text (rqlite's text/plain).
+// (positional) and objects of named values (":name", "@name" and "$name"
+// given with or without their prefix), as rqlite takes them. A value is a
+// string (TEXT), an integer (INTEGER), a number with a fraction or exponent
+// (REAL), true or false (1 or 0), null, or an array of integers 0-255 (a BLOB).
+// With `json` false the body is one statement's text (rqlite's text/plain).
 // INVALID_ARGUMENT, saying where, for anything else.
 absl::StatusOr<std::vector<sm::Statement>> ParseStatements(
     absl::string_view body, bool json);
