@@ -319,9 +319,10 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
     const double seconds = std::chrono::duration<double>(
                                std::chrono::steady_clock::now() - request_start)
                                .count();
+    // Logged before it is counted: once counted, its line is out.
+    LogIfSlow(*node, "http", route, absl::StrCat(res.status), seconds);
     node->request_metrics().Record("http", route, absl::StrCat(res.status),
                                    seconds);
-    LogIfSlow(*node, "http", route, absl::StrCat(res.status), seconds);
   });
 
   impl->port = port == 0 ? server.bind_to_any_port(host)

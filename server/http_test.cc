@@ -295,6 +295,18 @@ TEST_F(HttpTest, MetricsAreInPrometheusTextFormat) {
   ASSERT_TRUE(client_->Get("/nosuchpath"));
   net::Client grpc({server_.endpoint()});
   ASSERT_TRUE(grpc.Status(server_.endpoint()).ok());
+  // httplib counts a request after its answer went: wait for all three.
+  auto counted = [this] {
+    const auto m = server_.node().request_metrics().Read();
+    const auto writes = m.find({"http", "POST /db/execute", "200"});
+    return writes != m.end() && writes->second.count == 2 &&
+           m.count({"http", "GET other", "404"}) == 1;
+  };
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!counted() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
   httplib::Result r = client_->Get("/metrics");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
@@ -515,6 +527,15 @@ TEST_F(HttpTest, SlowRequestsAreLoggedWithTheirMethodAndTime) {
            "LIMIT 300000) SELECT count(*) FROM c\"]");
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
+  // httplib logs a request after its answer went: wait until it is
+  // counted (it is logged first).
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (server_.node().request_metrics().Read().count(
+             {"http", "POST /db/query", "200"}) == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
   const std::string log = testing::internal::GetCapturedStderr();
   ASSERT_TRUE(obs::SetLog("info", "text").ok());
   EXPECT_NE(log.find("\"event\":\"slow_request\""), std::string::npos) << log;
