@@ -135,7 +135,12 @@ v1::QueryResponse Cluster::Read(net::Client& reader, const std::string& sql,
 }
 
 uint64_t Cluster::LastIndex() {
-  auto s = cluster_->client().Status(cluster_->Endpoint(1));
+  // The leader's: a follower may not have the new leader's first entry yet
+  // (it came in after the election, before anything was written).
+  absl::StatusOr<int> leader = cluster_->WaitForLeader(20'000);
+  EXPECT_TRUE(leader.ok()) << leader.status();
+  auto s =
+      cluster_->client().Status(cluster_->Endpoint(leader.ok() ? *leader : 1));
   EXPECT_TRUE(s.ok()) << s.status();
   return s.ok() ? s->last_index() : 0;
 }
