@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "sm/sqlite_util.h"
 
 namespace raftsql::server {
 
@@ -84,26 +85,6 @@ std::string Text(sqlite3_stmt* s, int column) {
                                     sqlite3_column_bytes(s, column));
 }
 
-sm::Value ValueOf(sqlite3_stmt* s, int column) {
-  switch (sqlite3_column_type(s, column)) {
-    case SQLITE_INTEGER:
-      return sm::Value::Integer(sqlite3_column_int64(s, column));
-    case SQLITE_FLOAT:
-      return sm::Value::Real(sqlite3_column_double(s, column));
-    case SQLITE_TEXT:
-      return sm::Value::Text(Text(s, column));
-    case SQLITE_BLOB: {
-      const void* b = sqlite3_column_blob(s, column);
-      return sm::Value::Blob(
-          b == nullptr ? std::string()
-                       : std::string(static_cast<const char*>(b),
-                                     sqlite3_column_bytes(s, column)));
-    }
-    default:
-      return sm::Value::Null();
-  }
-}
-
 // Names a load leaves alone: SQLite's own and raftsql's internal tables.
 constexpr char kUserObjects[] =
     "name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND "
@@ -146,7 +127,8 @@ absl::Status CopyRows(sqlite3* db, const Table& t, Batcher& batch,
     sm::Statement s{insert};
     const int n = sqlite3_column_count(rows->get());
     s.positional.reserve(n);
-    for (int i = 0; i < n; ++i) s.positional.push_back(ValueOf(rows->get(), i));
+    for (int i = 0; i < n; ++i)
+      s.positional.push_back(sm::ColumnValue(rows->get(), i));
     ++totals.rows;
     absl::Status added = batch.Add(std::move(s));
     if (!added.ok()) return added;
