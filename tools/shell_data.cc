@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "net/execute_stream_client.h"
+#include "server/convert.h"
 #include "server/load_plan.h"
 #include "sm/command.h"
 #include "tools/shell_format.h"
@@ -159,24 +160,7 @@ absl::Status RestoreFromFile(net::Client& client, size_t max_command_bytes,
       v1::Statement* out = r.add_statements();
       out->set_sql(s.sql);
       for (const sm::Value& v : s.positional) {
-        v1::Value* p = out->add_positional();
-        switch (v.type) {
-          case sm::Value::Type::kInteger:
-            p->set_integer(v.integer);
-            break;
-          case sm::Value::Type::kReal:
-            p->set_real(v.real);
-            break;
-          case sm::Value::Type::kText:
-            p->set_text_bytes(v.bytes);  // Exactly its bytes.
-            break;
-          case sm::Value::Type::kBlob:
-            p->set_blob(v.bytes);
-            break;
-          case sm::Value::Type::kNull:
-            p->set_null_value(true);
-            break;
-        }
+        server::ToProto(v, out->add_positional());
       }
     }
     absl::Status s = Outcome(client.Execute(std::move(r)));
