@@ -1,12 +1,12 @@
 #include "server/console.h"
 
 #include <chrono>
-#include <future>
 #include <memory>
 
 #include "ai/rules.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
+#include "server/await.h"
 #include "server/rqlite_json.h"
 
 namespace raftsql::server {
@@ -14,17 +14,6 @@ namespace raftsql::server {
 namespace {
 
 using nlohmann::json;
-
-template <typename T>
-absl::StatusOr<T> Wait(const std::function<void(RaftServer::Done<T>)>& start) {
-  auto p = std::make_shared<std::promise<absl::StatusOr<T>>>();
-  auto f = p->get_future();
-  start([p](absl::StatusOr<T> r) { p->set_value(std::move(r)); });
-  if (f.wait_for(std::chrono::seconds(15)) != std::future_status::ready) {
-    return absl::DeadlineExceededError("not answered in time");
-  }
-  return f.get();
-}
 
 // {"command_id": ..., "approve": true|false}: the command's approval read
 // linearizably, then answered through Raft (ai::AnswerApproval).
@@ -38,11 +27,13 @@ absl::Status Answer(RaftServer* node, const std::string& body,
         "want {\"command_id\": \"...\", \"approve\": true|false}");
   }
   const std::string id = request["command_id"].get<std::string>();
-  absl::StatusOr<sm::QueryResult> rows = Wait<sm::QueryResult>(
+  absl::StatusOr<sm::QueryResult> rows = Await<sm::QueryResult>(
       [node, &id](RaftServer::Done<sm::QueryResult> done) {
         node->Query(ai::ApprovalQuery(id), /*linearizable=*/true,
                     sm::ReadLimits{}, std::move(done));
-      });
+      },
+      std::chrono::steady_clock::now() + RequestBound(node->options()),
+      "the approval");
   if (!rows.ok()) return rows.status();
   const int64_t now_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -52,10 +43,12 @@ absl::Status Answer(RaftServer* node, const std::string& body,
       ai::AnswerApproval(*rows, request["approve"].get<bool>(), now_ms);
   if (!command.ok()) return command.status();
   command->user = user;
-  absl::StatusOr<sm::CommandResult> done = Wait<sm::CommandResult>(
+  absl::StatusOr<sm::CommandResult> done = Await<sm::CommandResult>(
       [node, &command](RaftServer::Done<sm::CommandResult> d) {
         node->Execute(std::move(*command), std::move(d));
-      });
+      },
+      std::chrono::steady_clock::now() + RequestBound(node->options()),
+      "the approval");
   if (!done.ok()) return done.status();
   return done->Cause();
 }

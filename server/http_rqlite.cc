@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <future>
 #include <memory>
 #include <string>
 #include <utility>
@@ -12,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
+#include "server/await.h"
 #include "server/load_plan.h"
 #include "server/member_probe.h"
 #include "server/metrics.h"
@@ -41,22 +41,6 @@ bool IsStatementError(const absl::Status& s) {
     default:
       return false;
   }
-}
-
-// `start` given a callback; its outcome, or DEADLINE_EXCEEDED at
-// `deadline` (the callback may still run later: it holds its promise).
-template <typename T>
-absl::StatusOr<T> Await(const std::function<void(RaftServer::Done<T>)>& start,
-                        std::chrono::steady_clock::time_point deadline,
-                        const char* what) {
-  auto promise = std::make_shared<std::promise<absl::StatusOr<T>>>();
-  std::future<absl::StatusOr<T>> answer = promise->get_future();
-  start([promise](absl::StatusOr<T> r) { promise->set_value(std::move(r)); });
-  if (answer.wait_until(deadline) != std::future_status::ready) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("not answered in time: ", what));
-  }
-  return answer.get();
 }
 
 double Seconds(std::chrono::steady_clock::duration d) {
@@ -139,12 +123,7 @@ void RqliteApi::Register(httplib::Server& server) {
       absl::StatusOr<Principal> caller = authorize_(req, permission);
       if (!caller.ok()) return Fail(res, caller.status(), call.pretty);
       call.user = caller->name;
-      const ServerOptions& o = node_->options();
-      // The node answers every request within these; the margin is for
-      // the answer's way back.
-      call.deadline =
-          call.start + std::chrono::milliseconds(o.leader_wait_ms +
-                                                 o.request_timeout_ms + 1000);
+      call.deadline = call.start + RequestBound(node_->options());
       if (req.has_param("timeout")) {
         absl::StatusOr<std::chrono::nanoseconds> t =
             rqlite::ParseDuration(req.get_param_value("timeout"));
@@ -585,10 +564,7 @@ void RqliteApi::Load(const httplib::Request& req, httplib::Response& res,
   uint64_t applied = 0;
   const LoadSink sink = [&](std::vector<sm::Statement> statements) {
     call.start = Clock::now();  // Each command has the usual time.
-    const ServerOptions& o = node_->options();
-    call.deadline =
-        call.start + std::chrono::milliseconds(o.leader_wait_ms +
-                                               o.request_timeout_ms + 1000);
+    call.deadline = call.start + RequestBound(node_->options());
     absl::StatusOr<sm::CommandResult> r =
         RunCommand(call, std::move(statements), /*transaction=*/true);
     if (!r.ok()) return r.status();

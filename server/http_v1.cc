@@ -3,7 +3,6 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <chrono>
-#include <future>
 #include <memory>
 #include <utility>
 
@@ -11,6 +10,7 @@
 #include "httplib.h"
 #include "net/raftsql.pb.h"
 #include "nlohmann/json.hpp"
+#include "server/await.h"
 #include "server/convert.h"
 #include "server/edge_service.h"
 #include "server/responses.h"
@@ -23,19 +23,6 @@ namespace {
 using nlohmann::json;
 
 constexpr char kJson[] = "application/json; charset=utf-8";
-
-template <typename T>
-absl::StatusOr<T> Wait(const std::function<void(RaftServer::Done<T>)>& start,
-                       std::chrono::milliseconds bound) {
-  auto p = std::make_shared<std::promise<absl::StatusOr<T>>>();
-  auto f = p->get_future();
-  start([p](absl::StatusOr<T> r) { p->set_value(std::move(r)); });
-  if (f.wait_for(bound) != std::future_status::ready) {
-    return absl::DeadlineExceededError(
-        "not answered in time (a write's outcome is unknown)");
-  }
-  return f.get();
-}
 
 void Fail(httplib::Response& res, const absl::Status& s) {
   res.status = rqlite::HttpStatusOf(s.code());
@@ -78,9 +65,7 @@ absl::StatusOr<Message> Parse(const httplib::Request& req) {
 
 void RegisterV1(httplib::Server& server, RaftServer* node,
                 RqliteApi::Authorize authorize) {
-  const ServerOptions& o = node->options();
-  const auto bound =
-      std::chrono::milliseconds(o.leader_wait_ms + o.request_timeout_ms + 1000);
+  const auto bound = RequestBound(node->options());
   // A handler for `permission`: the call's body parsed as Request, `run`
   // answering the response or an error.
   auto post = [&server, authorize](const std::string& path, uint32_t permission,
@@ -103,11 +88,12 @@ void RegisterV1(httplib::Server& server, RaftServer* node,
              CommandFromProto(*r, node->options().max_request_bytes);
          if (!cmd.ok()) return Fail(res, cmd.status());
          cmd->user = caller.name;
-         absl::StatusOr<sm::CommandResult> done = Wait<sm::CommandResult>(
+         absl::StatusOr<sm::CommandResult> done = Await<sm::CommandResult>(
              [node, &cmd](RaftServer::Done<sm::CommandResult> d) {
                node->Execute(std::move(*cmd), std::move(d));
              },
-             bound);
+             std::chrono::steady_clock::now() + bound,
+             "the call's outcome is unknown");
          if (!done.ok()) return Fail(res, done.status());
          v1::ExecuteResponse out;
          ToProto(*done, &out);
@@ -120,13 +106,14 @@ void RegisterV1(httplib::Server& server, RaftServer* node,
          if (!r.ok()) return Fail(res, r.status());
          sm::ReadLimits limits;
          limits.deadline = std::chrono::steady_clock::now() + bound;
-         absl::StatusOr<sm::QueryResult> done = Wait<sm::QueryResult>(
+         absl::StatusOr<sm::QueryResult> done = Await<sm::QueryResult>(
              [node, &r, &limits](RaftServer::Done<sm::QueryResult> d) {
                node->Query(FromProto(r->statement()),
                            r->consistency() == v1::LINEARIZABLE, limits,
                            std::move(d));
              },
-             bound);
+             std::chrono::steady_clock::now() + bound,
+             "the call's outcome is unknown");
          if (!done.ok()) return Fail(res, done.status());
          v1::QueryResponse out;
          ToProto(*done, &out);
@@ -140,13 +127,14 @@ void RegisterV1(httplib::Server& server, RaftServer* node,
          if (!r.ok()) return Fail(res, r.status());
          sm::ReadLimits limits;
          limits.deadline = std::chrono::steady_clock::now() + bound;
-         absl::StatusOr<uint64_t> v = Wait<uint64_t>(
+         absl::StatusOr<uint64_t> v = Await<uint64_t>(
              [node, &r, &limits](RaftServer::Done<uint64_t> d) {
                node->GetVersion(r->table(),
                                 r->consistency() == v1::LINEARIZABLE, limits,
                                 std::move(d));
              },
-             bound);
+             std::chrono::steady_clock::now() + bound,
+             "the call's outcome is unknown");
          if (!v.ok()) return Fail(res, v.status());
          v1::GetVersionResponse out;
          out.set_version(*v);
@@ -155,11 +143,12 @@ void RegisterV1(httplib::Server& server, RaftServer* node,
   post("/v1/status", sm::kPermStatus,
        [node, bound](const httplib::Request&, httplib::Response& res,
                      const Principal&) {
-         absl::StatusOr<NodeState> s = Wait<NodeState>(
+         absl::StatusOr<NodeState> s = Await<NodeState>(
              [node](RaftServer::Done<NodeState> d) {
                node->State(std::move(d));
              },
-             bound);
+             std::chrono::steady_clock::now() + bound,
+             "the call's outcome is unknown");
          if (!s.ok()) return Fail(res, s.status());
          v1::StatusResponse out;
          ToProto(*s, &out);
@@ -262,11 +251,12 @@ void RegisterV1(httplib::Server& server, RaftServer* node,
          absl::StatusOr<v1::IssueEdgeCommandRequest> r =
              Parse<v1::IssueEdgeCommandRequest>(req);
          if (!r.ok()) return Fail(res, r.status());
-         auto out = Wait<v1::IssueEdgeCommandResponse>(
+         auto out = Await<v1::IssueEdgeCommandResponse>(
              [node, &r](RaftServer::Done<v1::IssueEdgeCommandResponse> d) {
                IssueEdgeCommand(node, *r, std::move(d));
              },
-             bound);
+             std::chrono::steady_clock::now() + bound,
+             "the call's outcome is unknown");
          if (!out.ok()) return Fail(res, out.status());
          Reply(res, *out);
        });
@@ -276,11 +266,12 @@ void RegisterV1(httplib::Server& server, RaftServer* node,
          absl::StatusOr<v1::SetEdgeDesiredRequest> r =
              Parse<v1::SetEdgeDesiredRequest>(req);
          if (!r.ok()) return Fail(res, r.status());
-         auto out = Wait<v1::SetEdgeDesiredResponse>(
+         auto out = Await<v1::SetEdgeDesiredResponse>(
              [node, &r](RaftServer::Done<v1::SetEdgeDesiredResponse> d) {
                SetEdgeDesired(node, *r, std::move(d));
              },
-             bound);
+             std::chrono::steady_clock::now() + bound,
+             "the call's outcome is unknown");
          if (!out.ok()) return Fail(res, out.status());
          Reply(res, *out);
        });
