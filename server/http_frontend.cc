@@ -202,8 +202,6 @@ std::pair<std::string, int> HostPort(const std::string& listen) {
 }  // namespace
 
 struct HttpFrontend::Impl {
-  RaftServer* node = nullptr;
-  HttpOptions options;
   std::unique_ptr<httplib::Server> server;
   std::unique_ptr<Authenticator> auth;
   std::unique_ptr<RqliteApi> api;
@@ -238,8 +236,6 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
         "the HTTP API needs at least one thread and one queued connection");
   }
   auto impl = std::make_unique<Impl>();
-  impl->node = node;
-  impl->options = options;
   const net::Tls& tls = node->options().tls;
   if (tls.enabled()) {
     bool tls_ok = false;
@@ -268,19 +264,14 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
       tls.enabled(),
       [node](const std::string& name) { return node->FindUser(name); });
   Authenticator* auth = impl->auth.get();
-  impl->api = std::make_unique<RqliteApi>(
-      node, options, [auth](const httplib::Request& req, uint32_t needed) {
-        return Authorize(*auth, req, needed);
-      });
+  const RqliteApi::Authorize authorize = [auth](const httplib::Request& req,
+                                                uint32_t needed) {
+    return Authorize(*auth, req, needed);
+  };
+  impl->api = std::make_unique<RqliteApi>(node, options, authorize);
   impl->api->Register(server);
-  RegisterV1(server, node,
-             [auth](const httplib::Request& req, uint32_t needed) {
-               return Authorize(*auth, req, needed);
-             });
-  RegisterConsole(server, node,
-                  [auth](const httplib::Request& req, uint32_t needed) {
-                    return Authorize(*auth, req, needed);
-                  });
+  RegisterV1(server, node, authorize);
+  RegisterConsole(server, node, authorize);
   // Every request's route, status and time, for /metrics.
   server.set_pre_routing_handler([max_body = options.max_body_bytes](
                                      const httplib::Request& req,
