@@ -600,13 +600,10 @@ void RqliteApi::Load(const httplib::Request& req, httplib::Response& res,
 }
 
 void RqliteApi::Metrics(Call& call) {
-  absl::StatusOr<NodeMetrics> m = Await<NodeMetrics>(
-      [this](RaftServer::Done<NodeMetrics> done) {
-        node_->Metrics(std::move(done));
-      },
-      call.deadline, "the node's metrics");
-  if (!m.ok()) return Fail(call.res, m.status(), call.pretty);
-  call.res.set_content(PrometheusText(*m, node_->request_metrics().Read()),
+  absl::StatusOr<NodeState> s = State(call.deadline);
+  if (!s.ok()) return Fail(call.res, s.status(), call.pretty);
+  call.res.set_content(PrometheusText(node_->Metrics(*std::move(s)),
+                                      node_->request_metrics().Read()),
                        "text/plain; version=0.0.4; charset=utf-8");
 }
 

@@ -257,8 +257,9 @@ class RaftServer {
   // once its Wait returned. RESOURCE_EXHAUSTED while kMaxBackups are held.
   static constexpr int kMaxBackups = 2;
   void Backup(Done<std::shared_ptr<sm::ImageSource>> done);
-  // State and the counters /metrics reports (on the loop, like State).
-  void Metrics(Done<NodeMetrics> done);
+  // `state` (from State) with the counters /metrics reports beside it,
+  // read on the calling thread, off the Raft loop.
+  NodeMetrics Metrics(NodeState state);
   // Requests by method and code, kept by the frontends that serve them.
   obs::RequestMetrics& request_metrics() { return request_metrics_; }
 

@@ -91,34 +91,31 @@ void RaftServer::Backup(Done<std::shared_ptr<sm::ImageSource>> done) {
   if (!posted) on_stop(absl::UnavailableError("node shutting down"));
 }
 
-void RaftServer::Metrics(Done<NodeMetrics> done) {
-  State([this, done = std::move(done)](absl::StatusOr<NodeState> state) {
-    if (!state.ok()) return done(state.status());
-    NodeMetrics m;
-    m.state = *std::move(state);
-    m.loop_seconds = loop_seconds_.Read();
-    for (size_t p = 0; p < phase_seconds_.size(); ++p) {
-      m.phase_seconds.emplace_back(obs::PhaseName(static_cast<obs::Phase>(p)),
-                                   phase_seconds_[p].Read());
-    }
-    m.proposals = proposals_.load();
-    m.proposals_refused = proposals_refused_.load();
-    m.leader_changes = leader_changes_.load();
-    m.log = log_->stats();
-    m.messages_sent = transport_->sent();
-    m.messages_dropped = transport_->dropped();
-    m.broken_streams = transport_->broken_streams();
-    m.send_queue = transport_->QueueDepths();
-    {
-      std::lock_guard<std::mutex> l(unreachable_mu_);
-      m.unreachable = unreachable_;
-    }
-    std::error_code ec;
-    const uintmax_t wal =
-        std::filesystem::file_size(options_.data_dir + "/db.sqlite-wal", ec);
-    if (!ec) m.wal_bytes = static_cast<int64_t>(wal);
-    done(std::move(m));
-  });
+NodeMetrics RaftServer::Metrics(NodeState state) {
+  NodeMetrics m;
+  m.state = std::move(state);
+  m.loop_seconds = loop_seconds_.Read();
+  for (size_t p = 0; p < phase_seconds_.size(); ++p) {
+    m.phase_seconds.emplace_back(obs::PhaseName(static_cast<obs::Phase>(p)),
+                                 phase_seconds_[p].Read());
+  }
+  m.proposals = proposals_.load();
+  m.proposals_refused = proposals_refused_.load();
+  m.leader_changes = leader_changes_.load();
+  m.log = log_->stats();
+  m.messages_sent = transport_->sent();
+  m.messages_dropped = transport_->dropped();
+  m.broken_streams = transport_->broken_streams();
+  m.send_queue = transport_->QueueDepths();
+  {
+    std::lock_guard<std::mutex> l(unreachable_mu_);
+    m.unreachable = unreachable_;
+  }
+  std::error_code ec;
+  const uintmax_t wal =
+      std::filesystem::file_size(options_.data_dir + "/db.sqlite-wal", ec);
+  if (!ec) m.wal_bytes = static_cast<int64_t>(wal);
+  return m;
 }
 
 absl::StatusOr<std::vector<Member>> RaftServer::ChangeMembership(
