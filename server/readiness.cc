@@ -1,12 +1,11 @@
 #include "server/readiness.h"
 
 #include <chrono>
-#include <future>
-#include <memory>
 #include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/await.h"
 
 namespace raftsql::server {
 
@@ -61,17 +60,15 @@ void ReadinessWatcher::Run() {
   std::unique_lock<std::mutex> l(mu_);
   while (!stop_) {
     l.unlock();
-    auto answer = std::make_shared<std::promise<absl::StatusOr<NodeState>>>();
-    std::future<absl::StatusOr<NodeState>> state = answer->get_future();
-    node_->State([answer](absl::StatusOr<NodeState> s) {
-      answer->set_value(std::move(s));
-    });
-    bool ready = false;
-    if (state.wait_for(std::chrono::seconds(1)) == std::future_status::ready) {
-      absl::StatusOr<NodeState> s = state.get();
-      ready = s.ok() &&
-              AssessReadiness(*s, node_->options().ready_max_lag, true).ready;
-    }
+    const absl::StatusOr<NodeState> s = Await<NodeState>(
+        [this](RaftServer::Done<NodeState> done) {
+          node_->State(std::move(done));
+        },
+        std::chrono::steady_clock::now() + std::chrono::seconds(1),
+        "the node's state");
+    const bool ready =
+        s.ok() &&
+        AssessReadiness(*s, node_->options().ready_max_lag, true).ready;
     if (reported != ready) {
       on_change_(ready);
       reported = ready;
