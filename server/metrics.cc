@@ -1,5 +1,7 @@
 #include "server/metrics.h"
 
+#include <deque>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,25 +17,30 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
+// Families in the order first declared; a family's samples are added
+// through the reference Declare returns (stable: a deque).
 class Families {
  public:
-  void Gauge(const std::string& name, const std::string& help, double value,
-             std::vector<ClientMetric::Label> labels = {}) {
+  using Labels = std::vector<ClientMetric::Label>;
+
+  MetricFamily& Declare(const std::string& name, const std::string& help,
+                        MetricType type) {
+    for (MetricFamily& f : families_) {
+      if (f.name == name) return f;
+    }
+    families_.push_back(MetricFamily{name, help, type, {}});
+    return families_.back();
+  }
+  // A gauge's or counter's sample (as the family's type says).
+  static void Add(MetricFamily& family, double value, Labels labels = {}) {
     ClientMetric m;
     m.label = std::move(labels);
-    m.gauge.value = value;
-    Add(name, help, MetricType::Gauge, std::move(m));
+    (family.type == MetricType::Counter ? m.counter.value : m.gauge.value) =
+        value;
+    family.metric.push_back(std::move(m));
   }
-  void Counter(const std::string& name, const std::string& help, double value,
-               std::vector<ClientMetric::Label> labels = {}) {
-    ClientMetric m;
-    m.label = std::move(labels);
-    m.counter.value = value;
-    Add(name, help, MetricType::Counter, std::move(m));
-  }
-  void Histogram(const std::string& name, const std::string& help,
-                 const obs::Histogram::Counts& counts,
-                 std::vector<ClientMetric::Label> labels = {}) {
+  static void Add(MetricFamily& family, const obs::Histogram::Counts& counts,
+                  Labels labels = {}) {
     ClientMetric m;
     m.label = std::move(labels);
     m.histogram.sample_count = counts.count;
@@ -45,33 +52,23 @@ class Families {
     }
     m.histogram.bucket.push_back(
         {counts.count, std::numeric_limits<double>::infinity()});
-    Add(name, help, MetricType::Histogram, std::move(m));
+    family.metric.push_back(std::move(m));
   }
-  // Declares a family that may have no samples (each peer's, say).
-  void Declare(const std::string& name, const std::string& help,
-               MetricType type) {
-    Family(name, help, type);
+  // A family of one unlabelled sample.
+  void Gauge(const std::string& name, const std::string& help, double value) {
+    Add(Declare(name, help, MetricType::Gauge), value);
+  }
+  void Counter(const std::string& name, const std::string& help, double value) {
+    Add(Declare(name, help, MetricType::Counter), value);
   }
 
   std::string Text() const {
-    return prometheus::TextSerializer().Serialize(families_);
+    return prometheus::TextSerializer().Serialize(
+        std::vector<MetricFamily>(families_.begin(), families_.end()));
   }
 
  private:
-  MetricFamily& Family(const std::string& name, const std::string& help,
-                       MetricType type) {
-    for (MetricFamily& f : families_) {
-      if (f.name == name) return f;
-    }
-    families_.push_back(MetricFamily{name, help, type, {}});
-    return families_.back();
-  }
-  void Add(const std::string& name, const std::string& help, MetricType type,
-           ClientMetric m) {
-    Family(name, help, type).metric.push_back(std::move(m));
-  }
-
-  std::vector<MetricFamily> families_;
+  std::deque<MetricFamily> families_;
 };
 
 }  // namespace
@@ -83,10 +80,12 @@ std::string PrometheusText(const NodeMetrics& node,
   const NodeState& s = node.state;
   // Raft.
   f.Gauge("raftsql_raft_term", "The node's current term.", s.term);
+  MetricFamily& roles =
+      f.Declare("raftsql_raft_role", "1 for the node's role, 0 for the others.",
+                MetricType::Gauge);
   for (const char* role :
        {"Follower", "Candidate", "PreCandidate", "Leader", "Stopped"}) {
-    f.Gauge("raftsql_raft_role", "1 for the node's role, 0 for the others.",
-            s.role == role ? 1 : 0, {{"role", role}});
+    Families::Add(roles, s.role == role ? 1 : 0, {{"role", role}});
   }
   f.Gauge("raftsql_raft_leader_id", "The leader the node knows (0: none).",
           s.leader);
@@ -101,10 +100,11 @@ std::string PrometheusText(const NodeMetrics& node,
   int voters = 0;
   int learners = 0;
   for (const Member& m : s.members) (m.voter ? voters : learners)++;
-  f.Gauge("raftsql_raft_members", "Members of the cluster, by suffrage.",
-          voters, {{"suffrage", "voter"}});
-  f.Gauge("raftsql_raft_members", "Members of the cluster, by suffrage.",
-          learners, {{"suffrage", "learner"}});
+  MetricFamily& members =
+      f.Declare("raftsql_raft_members", "Members of the cluster, by suffrage.",
+                MetricType::Gauge);
+  Families::Add(members, voters, {{"suffrage", "voter"}});
+  Families::Add(members, learners, {{"suffrage", "learner"}});
   f.Counter("raftsql_raft_leader_changes_total",
             "Times the node learned of a new leader.", node.leader_changes);
   f.Counter("raftsql_raft_proposals_total",
@@ -112,27 +112,30 @@ std::string PrometheusText(const NodeMetrics& node,
   f.Counter("raftsql_raft_proposals_refused_total",
             "Writes Raft refused to take (no leader, a full queue).",
             node.proposals_refused);
-  f.Declare("raftsql_raft_snapshot_transfer_bytes",
-            "Snapshot bytes confirmed (sending) or received, by peer.",
-            MetricType::Gauge);
+  MetricFamily& transfers =
+      f.Declare("raftsql_raft_snapshot_transfer_bytes",
+                "Snapshot bytes confirmed (sending) or received, by peer.",
+                MetricType::Gauge);
   for (const core::SnapshotTransfer& t : s.snapshot_transfers) {
-    f.Gauge("raftsql_raft_snapshot_transfer_bytes",
-            "Snapshot bytes confirmed (sending) or received, by peer.",
-            t.bytes_done,
-            {{"peer", std::to_string(t.peer)},
-             {"direction", t.sending ? "send" : "receive"}});
+    Families::Add(transfers, t.bytes_done,
+                  {{"peer", std::to_string(t.peer)},
+                   {"direction", t.sending ? "send" : "receive"}});
   }
   // The Raft loop.
-  f.Histogram("raftsql_loop_iteration_seconds",
-              "Raft-loop iterations (requests, a tick, one Ready: persist, "
-              "send, apply); heartbeats wait for them.",
-              node.loop_seconds);
+  Families::Add(
+      f.Declare("raftsql_loop_iteration_seconds",
+                "Raft-loop iterations (requests, a tick, one Ready: persist, "
+                "send, apply); heartbeats wait for them.",
+                MetricType::Histogram),
+      node.loop_seconds);
+  MetricFamily& phases = f.Declare(
+      "raftsql_loop_phase_seconds",
+      "Time one Raft-loop iteration spent in a phase (log: writes and "
+      "fsyncs; apply; snapshots; checkpoints: WAL checkpoints; sends), "
+      "iterations that spent any.",
+      MetricType::Histogram);
   for (const auto& [phase, counts] : node.phase_seconds) {
-    f.Histogram("raftsql_loop_phase_seconds",
-                "Time one Raft-loop iteration spent in a phase (log: "
-                "writes and fsyncs; apply; snapshots; checkpoints: WAL "
-                "checkpoints; sends), iterations that spent any.",
-                counts, {{"phase", phase}});
+    Families::Add(phases, counts, {{"phase", phase}});
   }
   // The log store.
   f.Counter("raftsql_log_writes_total", "RocksDB write batches.",
@@ -161,30 +164,28 @@ std::string PrometheusText(const NodeMetrics& node,
             node.messages_dropped);
   f.Counter("raftsql_transport_broken_streams_total",
             "Streams to peers that broke.", node.broken_streams);
-  f.Declare("raftsql_transport_send_queue_messages",
-            "Messages queued for a peer, not yet written.", MetricType::Gauge);
+  MetricFamily& queues = f.Declare(
+      "raftsql_transport_send_queue_messages",
+      "Messages queued for a peer, not yet written.", MetricType::Gauge);
   for (const auto& [peer, depth] : node.send_queue) {
-    f.Gauge("raftsql_transport_send_queue_messages",
-            "Messages queued for a peer, not yet written.", depth,
-            {{"peer", std::to_string(peer)}});
+    Families::Add(queues, depth, {{"peer", std::to_string(peer)}});
   }
-  f.Declare("raftsql_transport_unreachable_total",
-            "Times a peer was reported unreachable.", MetricType::Counter);
+  MetricFamily& unreachable =
+      f.Declare("raftsql_transport_unreachable_total",
+                "Times a peer was reported unreachable.", MetricType::Counter);
   for (const auto& [peer, n] : node.unreachable) {
-    f.Counter("raftsql_transport_unreachable_total",
-              "Times a peer was reported unreachable.", n,
-              {{"peer", std::to_string(peer)}});
+    Families::Add(unreachable, n, {{"peer", std::to_string(peer)}});
   }
   // Requests.
-  f.Declare("raftsql_request_seconds",
-            "Requests served, by protocol, method and outcome.",
-            MetricType::Histogram);
+  MetricFamily& requests_seconds =
+      f.Declare("raftsql_request_seconds",
+                "Requests served, by protocol, method and outcome.",
+                MetricType::Histogram);
   for (const auto& [key, counts] : requests) {
-    f.Histogram("raftsql_request_seconds",
-                "Requests served, by protocol, method and outcome.", counts,
-                {{"protocol", key.protocol},
-                 {"method", key.method},
-                 {"code", key.code}});
+    Families::Add(requests_seconds, counts,
+                  {{"protocol", key.protocol},
+                   {"method", key.method},
+                   {"code", key.code}});
   }
   return f.Text();
 }
