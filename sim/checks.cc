@@ -3,7 +3,9 @@
 // anywhere (log matching), and the client history is linearizable.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -142,6 +144,57 @@ bool Simulation::MajorityHolds(const std::set<uint64_t>& voters, uint64_t self,
   return holding * 2 > voters.size();
 }
 
+bool Simulation::ElectableWithout(const std::set<uint64_t>& voters,
+                                  uint64_t index, uint64_t term,
+                                  std::string* who) const {
+  // A node's log as an election weighs it: a running node's Raft log, a
+  // down node's log as it crashed (a snapshot holds what it covers).
+  struct Tail {
+    uint64_t last_term = 0;
+    uint64_t last_index = 0;
+    bool holds = false;
+  };
+  auto tail = [&](const Slot& n) -> std::optional<Tail> {
+    if (n.up && n.node) {
+      const core::RaftLog& log = n.node->raw().raft().log();
+      return Tail{
+          log.LastTerm(), log.LastIndex(),
+          index < log.FirstIndex() || log.ZeroTermOnError(index) == term};
+    }
+    const SimLogStore* log = n.down_store.get();
+    if (log == nullptr) return std::nullopt;
+    const absl::StatusOr<uint64_t> last = log->Term(log->LastIndex());
+    const absl::StatusOr<uint64_t> held = log->Term(index);
+    return Tail{last.ok() ? *last : 0, log->LastIndex(),
+                index < log->FirstIndex() || (held.ok() && *held == term)};
+  };
+  std::map<uint64_t, Tail> tails;
+  for (const auto& n : slots_) {
+    if (std::optional<Tail> t = tail(*n)) tails[n->id] = *t;
+  }
+  for (const auto& [candidate, c] : tails) {
+    if (c.holds) continue;
+    std::vector<uint64_t> granting;
+    for (uint64_t v : voters) {
+      auto it = tails.find(v);
+      if (it == tails.end()) continue;
+      const Tail& t = it->second;
+      if (std::tie(c.last_term, c.last_index) >=
+          std::tie(t.last_term, t.last_index)) {
+        granting.push_back(v);
+      }
+    }
+    if (granting.size() * 2 > voters.size()) {
+      *who = absl::StrFormat(
+          "n%d, whose log lacks it (last entry %d/%d), is as up to date as "
+          "n%s",
+          candidate, c.last_term, c.last_index, absl::StrJoin(granting, " n"));
+      return true;
+    }
+  }
+  return false;
+}
+
 void Simulation::CheckCommits(Slot& s) {
   const core::Raft& raft = s.node->raw().raft();
   const core::RaftLog& log = raft.log();
@@ -184,6 +237,17 @@ void Simulation::CheckCommits(Slot& s) {
               ? ""
               : absl::StrCat(" nor of the configuration before (lacking:",
                              lacking_before, ")")));
+    }
+    // And no node without it can be elected (Figure 8): in a configuration
+    // where a majority holds it, every holder's log outranks such a node's.
+    std::string who;
+    if (ElectableWithout(voters, i, term, &who) &&
+        (before == voters_before_.end() ||
+         ElectableWithout(before->second, i, term, &who))) {
+      return Violation(absl::StrFormat(
+          "commit safety: n%d committed %d/%d, but %s: it could be elected "
+          "and overwrite it",
+          s.id, term, i, who));
     }
   }
   checked = committed;

@@ -235,6 +235,13 @@ class Simulation final : public HubCluster {
   int crashes_after_votes_ = 0;
   // Their own draws, so that a plan without them runs as it always did.
   core::Prng vote_crash_rng_{0};
+  // Whether a node whose log lacks `index` at `term` could win an election
+  // of `voters` by the election restriction alone (Raft §5.4.1: its last
+  // entry at least as up to date as a majority's), whatever the terms and
+  // votes: then the entry is not safe, as Raft's Figure 8 shows. Names the
+  // node and those voters in `*who`.
+  bool ElectableWithout(const std::set<uint64_t>& voters, uint64_t index,
+                        uint64_t term, std::string* who) const;
   // Whether more than half of `voters` hold `index` at `term` (`self` by
   // its Raft log); appends those that do not to `*lacking`.
   bool MajorityHolds(const std::set<uint64_t>& voters, uint64_t self,
