@@ -234,6 +234,9 @@ void Raft::LeaderReadIndex(const Message& m) {
 
 void Raft::ReleasePendingReadIndexMessages() {
   if (pending_read_index_messages_.empty()) return;
+  // The planted Figure 8 bug commits entries of earlier terms: the reads
+  // wait for one of this term, as without the bug.
+  if (unsafe_commit_earlier_terms_ && !CommittedEntryInCurrentTerm()) return;
   CHECK(CommittedEntryInCurrentTerm());
   std::vector<Message> pending = std::move(pending_read_index_messages_);
   pending_read_index_messages_.clear();
