@@ -202,6 +202,10 @@ void Simulation::CheckCommits(Slot& s) {
   const std::set<uint64_t>& voters = raft.tracker().voters();
   uint64_t& checked = commit_checked_[s.id];
   checked = std::min(checked, committed);  // A restart starts lower.
+  if (committed > checked && raft.state() == core::StateType::kLeader &&
+      log.ZeroTermOnError(committed) != raft.term()) {
+    ++result_.earlier_term_commits;  // Only a broken leader gets here.
+  }
   for (uint64_t i = std::max(checked, log.FirstIndex() - 1) + 1; i <= committed;
        ++i) {
     const uint64_t term = log.ZeroTermOnError(i);

@@ -140,6 +140,18 @@ INSTANTIATE_TEST_SUITE_P(
                   o.broken_heartbeat_full_commit = true;
                 },
                 20, 2, "commit safety:"},
+        Planted{"commit-earlier-terms",
+                [](SimOptions& o) {
+                  // Raft's Figure 8: a leader's entries left on it alone
+                  // by a crash inside its write, another leader's too, and
+                  // appends cut to one entry, on 3 nodes.
+                  o.nodes = 3;
+                  o.broken_commit_earlier_terms = true;
+                  o.min_crash_mid_write_probability = 0.1;
+                  o.max_message_bytes = 1;
+                },
+                100, 10, "commit safety:",
+                [](const SimResult& r) { return r.earlier_term_commits > 0; }},
         // Membership.
         Planted{"learners-in-quorum",
                 [](SimOptions& o) { o.broken_learners_in_quorum = true; }, 40,

@@ -326,11 +326,20 @@ int Sweep(const Flags& f) {
     for (const auto& [k, n] : r.decisions) decisions[k] += n;
     if (!r.passed) failures.push_back({seed, r.failure});
     if (f.Has("verbose")) {
-      std::printf("seed %llu %s hash %016llx events %llu%s%s\n",
+      // Where some planted bugs can show (0 is left out).
+      std::string paths;
+      if (r.revote_requests > 0) {
+        absl::StrAppend(&paths, " revote-requests ", r.revote_requests);
+      }
+      if (r.earlier_term_commits > 0) {
+        absl::StrAppend(&paths, " earlier-term-commits ",
+                        r.earlier_term_commits);
+      }
+      std::printf("seed %llu %s hash %016llx events %llu%s%s%s\n",
                   static_cast<unsigned long long>(seed),
                   r.passed ? "passed" : "FAILED",
                   static_cast<unsigned long long>(r.trace_hash),
-                  static_cast<unsigned long long>(r.events),
+                  static_cast<unsigned long long>(r.events), paths.c_str(),
                   r.passed ? "" : ": ", r.failure.c_str());
     }
     if (every > 0 && i % every == 0) {

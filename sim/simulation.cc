@@ -65,6 +65,9 @@ Simulation::Simulation(const SimOptions& options)
   plan_.crash_after_vote_probability =
       std::max(plan_.crash_after_vote_probability,
                options.min_crash_after_vote_probability);
+  if (options.max_message_bytes > 0) {
+    plan_.max_message_bytes = options.max_message_bytes;
+  }
   result_.seed = options.seed;
   vote_crash_rng_ = core::Prng(options.seed * 0xc4a5 + 11);
   result_.plan = plan_.Describe();

@@ -89,6 +89,8 @@ struct SimOptions {
   double min_crash_mid_write_probability = 0;
   // ... and for the chance of a crash right after a node votes.
   double min_crash_after_vote_probability = 0;
+  // When set, every seed's message size limit (else the plan draws one).
+  uint64_t max_message_bytes = 0;
   // Deliberately broken components, for the checkers' self-tests.
   bool broken_fsync = false;                // fsync acks without persisting
   bool broken_send_before_persist = false;  // runtime breaks contract rule 1
@@ -171,6 +173,9 @@ struct SimResult {
   // which it had voted for another candidate: where a vote forgotten in a
   // restart would show.
   uint64_t revote_requests = 0;
+  // Commits by a leader to an entry of an earlier term: where a leader
+  // that counts replicas for such entries (Raft's Figure 8) would show.
+  uint64_t earlier_term_commits = 0;
   std::string linearizability;  // ok, ILLEGAL or unknown
   std::string plan;
   // The DecisionMaker's scenario: its figures (DecisionWorld::tally).
