@@ -309,7 +309,11 @@ void Simulation::CheckProgress(Slot& s) {
     const Slot& f = *slots_[id - 1];
     if (!f.up || !f.node) continue;
     const core::Raft& follower = f.node->raw().raft();
-    if (follower.term() != leader.term()) continue;
+    // A follower in a later term may have had its log changed by a later
+    // leader. One in an earlier term never answered this leader, whose
+    // matches come from answers of its own term: whatever it records must
+    // hold there too.
+    if (follower.term() > leader.term()) continue;
     const core::RaftLog& log = follower.log();
     const absl::StatusOr<uint64_t> ours = leader.log().Term(pr.match);
     if (!ours.ok()) continue;  // Compacted here: not checkable.
