@@ -335,6 +335,10 @@ int Sweep(const Flags& f) {
         absl::StrAppend(&paths, " earlier-term-commits ",
                         r.earlier_term_commits);
       }
+      if (r.stale_acks_at_leader > 0) {
+        absl::StrAppend(&paths, " stale-acks-at-leader ",
+                        r.stale_acks_at_leader);
+      }
       std::printf("seed %llu %s hash %016llx events %llu%s%s%s\n",
                   static_cast<unsigned long long>(seed),
                   r.passed ? "passed" : "FAILED",

@@ -15,6 +15,10 @@ Time SimNetwork::Latency() {
     t += rng_.Uniform(faults_.long_delay_max);
     ++stats_.delayed;
   }
+  if (faults_.hold_probability > 0 && rng_.Chance(faults_.hold_probability)) {
+    t += rng_.Range(faults_.hold_max / 10, faults_.hold_max);
+    ++stats_.held;
+  }
   return t;
 }
 

@@ -22,6 +22,10 @@ struct NetworkFaults {
   double duplicate_probability = 0;
   double long_delay_probability = 0;
   Time long_delay_max = 300 * kMillisecond;
+  // Held for a tenth of hold_max to hold_max: across several elections
+  // (10 to 100 election timeouts), so that answers reach a later term.
+  double hold_probability = 0;
+  Time hold_max = 10 * kSecond;
 };
 
 struct NetworkStats {
@@ -29,6 +33,7 @@ struct NetworkStats {
   uint64_t dropped = 0;
   uint64_t duplicated = 0;
   uint64_t delayed = 0;
+  uint64_t held = 0;
   uint64_t cut = 0;
 };
 

@@ -22,6 +22,8 @@ Simulation::Simulation(const SimOptions& options)
       client_rng_(rng_.Split()) {
   CHECK_GE(options.nodes, 1);
   CHECK_GE(options.clients, 1);
+  plan_.network.hold_probability =
+      std::max(plan_.network.hold_probability, options.min_hold_probability);
   network_ = std::make_unique<SimNetwork>(
       &queue_, rng_.Split(), plan_.network,
       [this](core::Message m) { Deliver(std::move(m)); });
@@ -326,6 +328,22 @@ void Simulation::Deliver(core::Message m) {
       ++result_.revote_requests;
     }
   }
+  if (m.type == core::MessageType::kAppResp && !m.reject &&
+      s.node->raw().raft().state() == core::StateType::kLeader &&
+      m.term < s.node->raw().raft().term()) {
+    auto it = leader_of_term_.find(m.term);
+    if (it != leader_of_term_.end() && it->second == s.id) {
+      ++result_.stale_acks_at_leader;
+      const core::Raft& raft = s.node->raw().raft();
+      auto pr = raft.tracker().progress().find(m.from);
+      Trace(absl::StrFormat(
+          "n%d, leader of term %d, receives n%d's ack of %d from its term %d "
+          "(match %d, last %d/%d)",
+          s.id, raft.term(), m.from, m.index, m.term,
+          pr == raft.tracker().progress().end() ? 0 : pr->second.match,
+          raft.log().LastTerm(), raft.log().LastIndex()));
+    }
+  }
   s.node->Step(std::move(m));
   AfterNodeEvent(s);
   if (snapshot) {
@@ -538,6 +556,7 @@ SimResult Simulation::RunUnguarded() {
   for (const auto& [kind, n] : {std::pair{"network: dropped", net.dropped},
                                 {"network: duplicated", net.duplicated},
                                 {"network: long delay", net.delayed},
+                                {"network: held across elections", net.held},
                                 {"network: cut by partition", net.cut}}) {
     if (n > 0) result_.faults[kind] = n;
   }

@@ -89,6 +89,8 @@ struct SimOptions {
   double min_crash_mid_write_probability = 0;
   // ... and for the chance of a crash right after a node votes.
   double min_crash_after_vote_probability = 0;
+  // Floor for the chance that a message is held across elections.
+  double min_hold_probability = 0;
   // When set, every seed's message size limit (else the plan draws one).
   uint64_t max_message_bytes = 0;
   // Deliberately broken components, for the checkers' self-tests.
@@ -176,6 +178,9 @@ struct SimResult {
   // Commits by a leader to an entry of an earlier term: where a leader
   // that counts replicas for such entries (Raft's Figure 8) would show.
   uint64_t earlier_term_commits = 0;
+  // Append acknowledgements that reached, as leader of a later term, the
+  // leader they answered: where counting them (a stale ack) would show.
+  uint64_t stale_acks_at_leader = 0;
   std::string linearizability;  // ok, ILLEGAL or unknown
   std::string plan;
   // The DecisionMaker's scenario: its figures (DecisionWorld::tally).
