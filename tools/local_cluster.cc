@@ -114,7 +114,9 @@ absl::Status LocalCluster::StartNode(int id,
   }
   for (const std::string& f : options_.extra_flags) argv.push_back(f);
   for (const std::string& f : extra) argv.push_back(f);
-  const pid_t pid = Spawn(argv, LogPath(id));
+  const pid_t pid = Spawn(
+      argv, LogPath(id),
+      options_.node_env ? options_.node_env(id) : std::vector<std::string>{});
   if (pid <= 0) return absl::InternalError("fork failed");
   pids_[id] = pid;
   return absl::OkStatus();

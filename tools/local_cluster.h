@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -31,6 +32,9 @@ struct LocalClusterOptions {
   bool http = false;
   // The destructor removes `dir` once every node it started has stopped.
   bool remove_dir = false;
+  // When set, what node `id`'s process gets in its environment besides
+  // this process's ("NAME=value" each).
+  std::function<std::vector<std::string>(int id)> node_env;
 };
 
 class LocalCluster {

@@ -21,11 +21,16 @@
 
 namespace raftsql::tools {
 
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path,
+            const std::vector<std::string>& env) {
   std::vector<char*> args;
   for (const std::string& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (const std::string& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   // posix_spawn, not fork: fork runs gRPC's at-fork handlers, which left
   // this process's pollers unable to complete connects for seconds.
   posix_spawn_file_actions_t actions;
@@ -42,7 +47,7 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
   pid_t pid = -1;
   const int rc =
-      posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
+      posix_spawn(&pid, args[0], &actions, &attr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   return rc == 0 ? pid : -1;

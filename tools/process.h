@@ -12,9 +12,11 @@
 
 namespace raftsql::tools {
 
-// Starts argv[0] with argv; stdout and stderr go to `log_path` (appended).
-// Returns the PID, or -1.
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path);
+// Starts argv[0] with argv; stdout and stderr go to `log_path` (appended);
+// `env` ("NAME=value") is added to this process's environment. Returns the
+// PID, or -1.
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path,
+            const std::vector<std::string>& env = {});
 // Waits up to timeout_ms for `pid` to exit; true if it did (and was reaped).
 bool WaitExit(pid_t pid, int timeout_ms, int* status = nullptr);
 // SIGTERM, then SIGKILL after grace_ms; always reaps.
