@@ -609,6 +609,11 @@ int Main(int argc, char** argv) {
   // The nemesis cuts the peer ports' links; the client ports stay.
   o.peer_ports = scenario == "peer_port" || scenario == "nemesis" ||
                  scenario == "cut_off_leader";
+  if (scenario == "nemesis") {
+    o.node_env = [dir](int id) {
+      return NemesisNodeEnv(absl::StrCat(dir, "/node", id));
+    };
+  }
   LocalCluster cluster(o);
   Log("scenario " + scenario + ", data in " + dir);
   try {

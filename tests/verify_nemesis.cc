@@ -5,13 +5,20 @@
 // Faults, one at a time (a majority always stays up): kill -9 and restart,
 // SIGSTOP for longer than the election timeout then SIGCONT, SIGTERM and
 // restart, a node cut off from its peers (both ways, or only what it
-// sends); the node is the leader half of the time. Every node reaches
+// sends), its wall clock moved by an hour to a month either way (Debian's
+// libfaketime, preloaded; the monotonic clock is left alone, as NTP leaves
+// it), its disk filled (its data directory is a tmpfs of its own, which
+// needs CAP_SYS_ADMIN; a node that stops on the full disk is restarted
+// once it is emptied); the node is the leader half of the time. The last
+// two are left out where the machine cannot do them. Every node reaches
 // each peer through a proxy of that link (tests/link_proxy.h), so the
 // partitions cut Raft's traffic; a follower's forwarding to the leader
 // and the clients go to the client ports, which no proxy cuts. Clients (each
 // its own net::Client, so its own sessions) write registers (every value
 // distinct), read them linearizably, move money between accounts in one
-// statement, and read the total linearizably. A write answered
+// statement, read the total linearizably, and add one to a counter (which
+// must end between the increments acknowledged and those plus the ones
+// whose outcome is unknown: a retry applied twice shows). A write answered
 // UNAVAILABLE wrote nothing (the error model); any other failure leaves
 // its outcome unknown, which the checker allows either way.
 //
@@ -19,11 +26,14 @@
 // linearizable, a total that changed, replicas that differ) and, for each
 // fault, the longest time no client's write succeeded.
 #include <signal.h>
+#include <sys/mount.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,6 +45,7 @@
 #include "sim/linearizability.h"
 #include "tests/link_proxy.h"
 #include "tests/verify_util.h"
+#include "tools/process.h"
 
 namespace raftsql::verify {
 namespace {
@@ -64,6 +75,7 @@ struct ClientLog {
   int reads_ok = 0, reads_failed = 0;
   int transfers_ok = 0, transfers_unknown = 0;
   int totals_read = 0;
+  int increments_ok = 0, increments_unknown = 0;
   std::vector<std::string> anomalies;
 };
 
@@ -76,7 +88,7 @@ void RunClient(LocalCluster& c, const NemesisOptions& o, int id,
   core::Prng rng(o.seed * 1'000 + static_cast<uint64_t>(id));
   int64_t counter = 0;
   while (!stop.load()) {
-    const uint64_t pick = rng.Next() % 10;
+    const uint64_t pick = rng.Next() % 11;
     const int64_t key = static_cast<int64_t>(rng.Next() % o.keys) + 1;
     const uint64_t call = Since(t0);
     if (pick < 4) {  // Write a register.
@@ -126,6 +138,14 @@ void RunClient(LocalCluster& c, const NemesisOptions& o, int id,
       } else if (r.ok() || !absl::IsUnavailable(r.status())) {
         ++log->transfers_unknown;
       }
+    } else if (pick == 10) {  // Count, once per acknowledged increment.
+      auto r = client.Execute(Sql("UPDATE counter SET n = n + 1 WHERE id = 1"));
+      if (r.ok() && r->results(0).code() == 0) {
+        ++log->increments_ok;
+        log->write_oks.push_back(Since(t0));
+      } else if (r.ok() || !absl::IsUnavailable(r.status())) {
+        ++log->increments_unknown;
+      }
     } else {  // The total never changes.
       auto r = client.Query(Read("SELECT sum(balance) FROM bank", true));
       if (!r.ok() || r->rows_size() != 1) continue;
@@ -156,10 +176,76 @@ void SetLinks(Links& links, int node, bool both, bool cut) {
   }
 }
 
+constexpr char kFaketime[] =
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+// Where node `data_dir`'s clock offset is (libfaketime's timestamp file).
+std::string ClockFile(const std::string& data_dir) {
+  return data_dir + ".faketime";
+}
+
+void SetClock(const std::string& data_dir, const std::string& offset) {
+  std::ofstream(ClockFile(data_dir), std::ios::trunc) << offset << "\n";
+}
+
+// Each node's data directory on a tmpfs of its own (kDiskBytes), so that
+// the nemesis can fill it. The destructor stops the nodes and unmounts.
+class NodeDisks {
+ public:
+  static constexpr const char* kSize = "size=512m";
+  explicit NodeDisks(LocalCluster& c) : c_(c) {
+    for (int id = 1; id <= c.size(); ++id) {
+      const std::string dir = c.data_dir(id);
+      std::filesystem::create_directories(dir);
+      if (mount("tmpfs", dir.c_str(), "tmpfs", 0, kSize) != 0) {
+        why_not_ = absl::StrCat("mount tmpfs on ", dir, ": ", strerror(errno));
+        return;
+      }
+      mounted_.push_back(dir);
+    }
+  }
+  ~NodeDisks() {
+    if (mounted_.empty()) return;
+    for (int id = 1; id <= c_.size(); ++id) c_.StopNode(id, SIGKILL);
+    for (const std::string& dir : mounted_) umount2(dir.c_str(), MNT_DETACH);
+  }
+  bool ok() const { return why_not_.empty(); }
+  const std::string& why_not() const { return why_not_; }
+
+ private:
+  LocalCluster& c_;
+  std::vector<std::string> mounted_;
+  std::string why_not_;
+};
+
+// Fills node `id`'s disk (until a write fails); returns the filler's size.
+uint64_t FillDisk(LocalCluster& c, int id) {
+  std::ofstream filler(c.data_dir(id) + "/filler", std::ios::binary);
+  const std::string mib(1 << 20, 'f');
+  uint64_t written = 0;
+  while (filler.write(mib.data(), static_cast<std::streamsize>(mib.size()))) {
+    filler.flush();
+    if (!filler) break;
+    written += mib.size();
+  }
+  return written;
+}
+
+// A node that stopped by itself (a full disk) is started again.
+std::string RestartIfExited(LocalCluster& c, int id) {
+  int status = 0;
+  if (!c.Running(id) || !tools::WaitExit(c.Pid(id), 0, &status)) return "";
+  c.ForgetNode(id);
+  Check(c.StartNode(id).ok(), "restart after it stopped by itself");
+  return absl::StrCat("; it stopped by itself (status ", status,
+                      ") and was restarted");
+}
+
 // One fault of the schedule (the nemesis's clock is the wall's: the
-// schedule is seeded, the timings are the machine's).
+// schedule is seeded, the timings are the machine's). Clock jumps and
+// full disks run where `clocks` and `disks` say the machine can.
 Fault RunFault(LocalCluster& c, Links& links, core::Prng& rng,
-               Clock::time_point t0) {
+               Clock::time_point t0, bool clocks, bool disks) {
   int node = static_cast<int>(rng.Next() % c.size()) + 1;
   bool at_leader = false;
   if (rng.Next() % 2 == 0) {
@@ -169,7 +255,8 @@ Fault RunFault(LocalCluster& c, Links& links, core::Prng& rng,
       at_leader = true;
     }
   }
-  const uint64_t kind = rng.Next() % 5;
+  uint64_t kind = rng.Next() % 7;
+  if ((kind == 5 && !clocks) || (kind == 6 && !disks)) kind -= 5;
   const int down_ms = 600 + static_cast<int>(rng.Next() % 1400);
   Fault f;
   f.start_us = Since(t0);
@@ -192,6 +279,24 @@ Fault RunFault(LocalCluster& c, Links& links, core::Prng& rng,
     c.StopNode(node, SIGTERM);
     std::this_thread::sleep_for(std::chrono::milliseconds(down_ms));
     Check(c.StartNode(node).ok(), "restart after SIGTERM");
+  } else if (kind == 5) {
+    // An hour or a month, either way: past the sessions' idle bound (a
+    // week) and back.
+    constexpr const char* kJumps[] = {"+1h", "-1h", "+30d", "-30d"};
+    const char* jump = kJumps[rng.Next() % 4];
+    f.what = absl::StrCat("wall clock of ", who, " moved ", jump, " for ",
+                          down_ms + 1000, " ms");
+    SetClock(c.data_dir(node), jump);
+    // libfaketime reads the file once a second.
+    std::this_thread::sleep_for(std::chrono::milliseconds(down_ms + 1000));
+    SetClock(c.data_dir(node), "+0");
+  } else if (kind == 6) {
+    const uint64_t filled = FillDisk(c, node);
+    std::this_thread::sleep_for(std::chrono::milliseconds(down_ms));
+    std::filesystem::remove(c.data_dir(node) + "/filler");
+    f.what = absl::StrCat("disk of ", who, " full (", filled >> 20,
+                          " MiB more) for ", down_ms, " ms",
+                          RestartIfExited(c, node));
   } else {
     const bool both = kind == 3;
     f.what = absl::StrCat(both ? "cut off " : "cut what it sends: ", who,
@@ -237,8 +342,24 @@ uint64_t LongestGapMs(const std::vector<uint64_t>& oks, uint64_t from,
 
 }  // namespace
 
+std::vector<std::string> NemesisNodeEnv(const std::string& data_dir) {
+  if (!std::filesystem::exists(kFaketime)) return {};
+  return {absl::StrCat("LD_PRELOAD=", kFaketime),
+          "FAKETIME_TIMESTAMP_FILE=" + ClockFile(data_dir),
+          "FAKETIME_DONT_FAKE_MONOTONIC=1", "FAKETIME_CACHE_DURATION=1"};
+}
+
 void Nemesis(LocalCluster& c, const NemesisOptions& o) {
   Links links = RouteThroughProxies(c);
+  const bool clocks = !NemesisNodeEnv(c.data_dir(1)).empty();
+  for (int id = 1; id <= c.size() && clocks; ++id) {
+    SetClock(c.data_dir(id), "+0");
+  }
+  NodeDisks disks(c);
+  Log(absl::StrCat(
+      "nemesis: clock jumps ",
+      clocks ? "on" : absl::StrCat("off (no ", kFaketime, ")"), ", full disks ",
+      disks.ok() ? "on" : absl::StrCat("off (", disks.why_not(), ")")));
   Check(c.Start().ok(), "start");
   WaitLeader(c);
   Ok(c.client().Execute(
@@ -247,6 +368,11 @@ void Nemesis(LocalCluster& c, const NemesisOptions& o) {
   Ok(c.client().Execute(
          Sql("CREATE TABLE bank(id INTEGER PRIMARY KEY, balance INTEGER)")),
      "create bank");
+  Ok(c.client().Execute(
+         Sql("CREATE TABLE counter(id INTEGER PRIMARY KEY, n INTEGER)")),
+     "create counter");
+  Ok(c.client().Execute(Sql("INSERT INTO counter VALUES (1, 0)")),
+     "start the counter");
   for (int a = 1; a <= o.accounts; ++a) {
     Ok(c.client().Execute(Sql("INSERT INTO bank VALUES (?, ?)", {a, kBalance})),
        "open an account");
@@ -270,7 +396,7 @@ void Nemesis(LocalCluster& c, const NemesisOptions& o) {
       std::this_thread::sleep_for(
           std::chrono::milliseconds(1000 + rng.Next() % 2000));
       if (Clock::now() >= faults_end) break;
-      faults.push_back(RunFault(c, links, rng, t0));
+      faults.push_back(RunFault(c, links, rng, t0, clocks, disks.ok()));
       Log("nemesis: " + faults.back().what);
     }
     // The clients go on for a while after the last fault, so that every
@@ -300,18 +426,21 @@ void Nemesis(LocalCluster& c, const NemesisOptions& o) {
     all.transfers_ok += l.transfers_ok;
     all.transfers_unknown += l.transfers_unknown;
     all.totals_read += l.totals_read;
+    all.increments_ok += l.increments_ok;
+    all.increments_unknown += l.increments_unknown;
     all.anomalies.insert(all.anomalies.end(), l.anomalies.begin(),
                          l.anomalies.end());
   }
   std::sort(oks.begin(), oks.end());
-  Log(absl::StrCat("nemesis: acknowledged ", all.writes_ok, " writes, ",
-                   all.reads_ok, " linearizable reads, ", all.transfers_ok,
-                   " transfers, ", all.totals_read, " totals; ",
-                   all.writes_unknown + all.transfers_unknown,
-                   " outcomes unknown, ", all.writes_refused,
-                   " writes refused (nothing "
-                   "written), ",
-                   all.reads_failed, " reads failed"));
+  Log(absl::StrCat(
+      "nemesis: acknowledged ", all.writes_ok, " writes, ", all.reads_ok,
+      " linearizable reads, ", all.transfers_ok, " transfers, ",
+      all.totals_read, " totals, ", all.increments_ok, " increments; ",
+      all.writes_unknown + all.transfers_unknown + all.increments_unknown,
+      " outcomes unknown, ", all.writes_refused,
+      " writes refused (nothing "
+      "written), ",
+      all.reads_failed, " reads failed"));
   // Each fault's window: from its start until 2 s after its node was
   // back, or the next fault.
   for (size_t i = 0; i < faults.size(); ++i) {
@@ -330,6 +459,15 @@ void Nemesis(LocalCluster& c, const NemesisOptions& o) {
       c, c.size(), "SELECT sum(balance) FROM bank", "about the accounts");
   if (total != static_cast<int64_t>(o.accounts) * kBalance) {
     all.anomalies.push_back(absl::StrCat("the accounts hold ", total));
+  }
+  const int64_t counted = CountOnEveryNode(
+      c, c.size(), "SELECT n FROM counter WHERE id = 1", "about the counter");
+  if (counted < all.increments_ok ||
+      counted > all.increments_ok + all.increments_unknown) {
+    all.anomalies.push_back(
+        absl::StrCat("the counter holds ", counted, " after ",
+                     all.increments_ok, " increments acknowledged and ",
+                     all.increments_unknown, " of unknown outcome"));
   }
   const sim::HistoryReport report = sim::CheckHistory(by_key, kMaxStepsPerKey);
   Log(absl::StrCat(

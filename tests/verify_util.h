@@ -89,6 +89,9 @@ struct NemesisOptions {
   int accounts = 5;  // Bank accounts.
 };
 void Nemesis(LocalCluster& c, const NemesisOptions& o);
+// What node `data_dir`'s process needs in its environment for the
+// nemesis's clock jumps (empty where libfaketime is not installed).
+std::vector<std::string> NemesisNodeEnv(const std::string& data_dir);
 // Scenario cut_off_leader (verify_nemesis.cc): a write to a leader cut off
 // from its peers is answered "outcome unknown" once it steps down, not
 // when the cut heals; its retry under the session applies it once.
