@@ -9,17 +9,27 @@
 namespace raftsql::sm {
 
 absl::Status Sessions::Migrate() {
-  Stmt cols;
-  StatementPolicy::InternalScope scope(internal_.policy());
-  sqlite3_prepare_v2(internal_.db(),
-                     "SELECT 1 FROM pragma_table_info('_raftsql_sessions')"
-                     " WHERE name = 'owner'",
-                     -1, cols.out(), nullptr);
-  if (sqlite3_step(cols.get()) == SQLITE_ROW) return absl::OkStatus();
+  auto has = [this](const char* column) {
+    Stmt cols;
+    StatementPolicy::InternalScope scope(internal_.policy());
+    sqlite3_prepare_v2(internal_.db(),
+                       "SELECT 1 FROM pragma_table_info('_raftsql_sessions')"
+                       " WHERE name = ?",
+                       -1, cols.out(), nullptr);
+    sqlite3_bind_text(cols.get(), 1, column, -1, SQLITE_STATIC);
+    return sqlite3_step(cols.get()) == SQLITE_ROW;
+  };
+  if (!has("owner")) {
+    absl::Status s = internal_.Exec(
+        "ALTER TABLE _raftsql_sessions ADD COLUMN owner TEXT NOT NULL "
+        "DEFAULT ''; ALTER TABLE _raftsql_sessions ADD COLUMN last_used_ms "
+        "INTEGER NOT NULL DEFAULT 0;");
+    if (!s.ok()) return s;
+  }
+  if (has("last_used_index")) return absl::OkStatus();
   return internal_.Exec(
-      "ALTER TABLE _raftsql_sessions ADD COLUMN owner TEXT NOT NULL "
-      "DEFAULT ''; ALTER TABLE _raftsql_sessions ADD COLUMN last_used_ms "
-      "INTEGER NOT NULL DEFAULT 0;");
+      "ALTER TABLE _raftsql_sessions ADD COLUMN last_used_index INTEGER NOT "
+      "NULL DEFAULT 0;");
 }
 
 bool Sessions::Answer(const CommandView& cmd, CommandResult* result) {
@@ -74,16 +84,26 @@ bool Sessions::Answer(const CommandView& cmd, CommandResult* result) {
   return true;
 }
 
-void Sessions::MaybeExpire(int64_t now_ms, uint64_t idle_ms_max) {
-  // Deterministic: the entry's leader-fixed time, and the last sweep's
-  // period kept in _raftsql_meta, decide; at most one sweep a period.
+void Sessions::MaybeExpire(int64_t now_ms, uint64_t index, uint64_t idle_ms_max,
+                           uint64_t idle_entries_min) {
+  // Deterministic: the entry's time and index, and the last sweep's period
+  // kept in _raftsql_meta, decide; at most one sweep a period.
   if (now_ms <= 0) return;
   const uint64_t period = static_cast<uint64_t>(now_ms) / kSweepMs;
   if (period <= sweep_period_) return;
   sweep_period_ = period;
-  sqlite3_stmt* del =
-      internal_.Get("DELETE FROM _raftsql_sessions WHERE last_used_ms < ?");
+  // The time is the proposing node's wall clock, which may jump: a session
+  // must also be idle for idle_entries_min entries, or a clock a month
+  // ahead would end the session of a write whose retry is on its way (and
+  // the retry would apply a second time).
+  sqlite3_stmt* del = internal_.Get(
+      "DELETE FROM _raftsql_sessions WHERE last_used_ms < ? AND "
+      "last_used_index < ?");
   sqlite3_bind_int64(del, 1, now_ms - static_cast<int64_t>(idle_ms_max));
+  sqlite3_bind_int64(del, 2,
+                     index > idle_entries_min
+                         ? static_cast<int64_t>(index - idle_entries_min)
+                         : 0);
   internal_.Step(del);
   sqlite3_stmt* mark = internal_.Get(
       "INSERT OR REPLACE INTO _raftsql_meta(key, value) "
@@ -96,7 +116,8 @@ void Sessions::Write(const CommandView& cmd, const CommandResult& result) {
   CHECK_NE(cmd.session_id, 0u);
   sqlite3_stmt* up = internal_.Get(
       "INSERT OR REPLACE INTO _raftsql_sessions(session_id, sequence, "
-      "result, owner, last_used_ms) VALUES(?, ?, ?, ?, ?)");
+      "result, owner, last_used_ms, last_used_index) "
+      "VALUES(?, ?, ?, ?, ?, ?)");
   const std::string bytes = result.Encode();
   sqlite3_bind_int64(up, 1, static_cast<int64_t>(cmd.session_id));
   sqlite3_bind_int64(up, 2, static_cast<int64_t>(cmd.sequence));
@@ -104,6 +125,7 @@ void Sessions::Write(const CommandView& cmd, const CommandResult& result) {
   sqlite3_bind_text(up, 4, cmd.user.data(), static_cast<int>(cmd.user.size()),
                     SQLITE_TRANSIENT);
   sqlite3_bind_int64(up, 5, cmd.timestamp_ms);
+  sqlite3_bind_int64(up, 6, static_cast<int64_t>(result.index));
   internal_.Step(up);
 }
 

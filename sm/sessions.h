@@ -1,8 +1,9 @@
 // Sessions: exactly-once client sessions (Raft thesis §6.3) in
 // _raftsql_sessions, written in the same transaction as the command they
 // answer. A session belongs to the user who opened it; one idle longer than
-// the replicated session_idle_ms_max (by the entries' leader-fixed clock)
-// is deleted.
+// the replicated session_idle_ms_max (by the clock of the nodes that
+// proposed the entries) and for session_idle_entries_min entries is
+// deleted.
 //
 // Thread-safety: the apply thread only (ReadSequence: any read connection).
 #ifndef RAFTSQL_SM_SESSIONS_H_
@@ -37,9 +38,10 @@ class Sessions {
   bool Answer(const CommandView& cmd, CommandResult* result);
   // Stores `result` as the session's answer to `cmd`.
   void Write(const CommandView& cmd, const CommandResult& result);
-  // Deletes sessions idle longer than `idle_ms_max` at `now_ms`, once a
-  // period.
-  void MaybeExpire(int64_t now_ms, uint64_t idle_ms_max);
+  // Deletes sessions idle longer than `idle_ms_max` at `now_ms` and unused
+  // in the `idle_entries_min` entries before entry `index`, once a period.
+  void MaybeExpire(int64_t now_ms, uint64_t index, uint64_t idle_ms_max,
+                   uint64_t idle_entries_min);
 
   // The last sequence applied for `session_id` (0 if none), read on `db`
   // (a read connection, inside its policy's InternalScope).

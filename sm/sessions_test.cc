@@ -85,15 +85,33 @@ TEST_F(SessionsTest, StaleSequencesAndOtherUsersAreRefused) {
 
 TEST_F(SessionsTest, IdleSessionsExpireOncePerPeriod) {
   const int64_t t0 = 10 * Sessions::kSweepMs;
+  const uint64_t later = 1003;  // Both idle for 1,000 entries.
   sessions_->Write(Cmd(1, 1, "ann", t0), Result(1));
   sessions_->Write(Cmd(2, 1, "ann", t0 + 5 * Sessions::kSweepMs), Result(2));
-  sessions_->MaybeExpire(t0 + 6 * Sessions::kSweepMs, 3 * Sessions::kSweepMs);
+  sessions_->MaybeExpire(t0 + 6 * Sessions::kSweepMs, later,
+                         3 * Sessions::kSweepMs, 1000);
   EXPECT_EQ(Sequence(1), 0u);  // Idle 6 periods: gone.
   EXPECT_EQ(Sequence(2), 1u);
   EXPECT_EQ(sessions_->sweep_period(), 16u);
   // Within the same period no second sweep runs.
-  sessions_->MaybeExpire(t0 + 6 * Sessions::kSweepMs + 1, 0);
+  sessions_->MaybeExpire(t0 + 6 * Sessions::kSweepMs + 1, later, 0, 0);
   EXPECT_EQ(Sequence(2), 1u);
+}
+
+// A proposer whose wall clock is a month ahead (the nemesis's clock jump)
+// does not end a session used a few entries before: the retry of its last
+// write, on its way, gets the stored result rather than running twice.
+TEST_F(SessionsTest, AClockAheadDoesNotEndASessionInUse) {
+  const int64_t t0 = 10 * Sessions::kSweepMs;
+  const int64_t day = 24 * 3600 * 1000;
+  sessions_->Write(Cmd(5, 1, "ann", t0), Result(10));
+  sessions_->MaybeExpire(t0 + 30 * day, 11, 7 * day, 1000);
+  CommandResult retry;
+  ASSERT_TRUE(sessions_->Answer(Cmd(5, 1, "ann", t0), &retry));
+  EXPECT_TRUE(retry.duplicate);
+  // Idle by the clock and by entries: it ends.
+  sessions_->MaybeExpire(t0 + 31 * day, 1011, 7 * day, 1000);
+  EXPECT_EQ(Sequence(5), 0u);
 }
 
 TEST_F(SessionsTest, TableVersionsMergeNamesThatDifferInCase) {

@@ -27,6 +27,8 @@ constexpr Range kRanges[] = {
      &WriteSettings::value_bytes_max},
     {kSettingSessionIdle, 60'000, uint64_t{366} * 24 * 3600 * 1000,
      &WriteSettings::session_idle_ms_max},
+    {kSettingSessionIdleEntries, 0, uint64_t{1} << 40,
+     &WriteSettings::session_idle_entries_min},
     {kSettingForeignKeys, 0, 1, &WriteSettings::foreign_keys},
     {kSettingRecursiveTriggers, 0, 1, &WriteSettings::recursive_triggers},
     {kSettingCaseSensitiveLike, 0, 1, &WriteSettings::case_sensitive_like},

@@ -34,6 +34,12 @@ struct WriteSettings {
   // Not a limit on a write but replicated alike: a client session unused
   // for this long (by the entries' leader-fixed clock) is deleted.
   uint64_t session_idle_ms_max = uint64_t{7} * 24 * 3600 * 1000;
+  // ... and only once it has also been unused for this many entries: the
+  // time is the proposing nodes' wall clocks, which may jump, and a
+  // retry reaches the log well within this many entries of its first
+  // attempt (100 s at 10,000 entries a second). Sessions idle by the clock
+  // stay until then: at most this many more rows.
+  uint64_t session_idle_entries_min = 1'000'000;
   // SQLite's switches on the write connection (0 or 1): PRAGMA
   // foreign_keys, recursive_triggers, case_sensitive_like. The defaults are
   // Debian's SQLite's, which databases written before these settings were
@@ -59,6 +65,8 @@ inline constexpr absl::string_view kSettingVmSteps = "write_vm_steps_max";
 inline constexpr absl::string_view kSettingRowBytes = "write_row_bytes_max";
 inline constexpr absl::string_view kSettingValueBytes = "write_value_bytes_max";
 inline constexpr absl::string_view kSettingSessionIdle = "session_idle_ms_max";
+inline constexpr absl::string_view kSettingSessionIdleEntries =
+    "session_idle_entries_min";
 inline constexpr absl::string_view kSettingForeignKeys = "foreign_keys";
 inline constexpr absl::string_view kSettingRecursiveTriggers =
     "recursive_triggers";

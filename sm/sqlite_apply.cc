@@ -177,8 +177,9 @@ void SqliteStateMachine::ApplyEntry(const core::Entry& entry,
   const absl::Status decoded = scratch_.Decode(entry.data);
   const CommandView& cmd = scratch_;
   if (decoded.ok())
-    sessions_->MaybeExpire(cmd.timestamp_ms,
-                           budget_.limits().session_idle_ms_max);
+    sessions_->MaybeExpire(cmd.timestamp_ms, entry.index,
+                           budget_.limits().session_idle_ms_max,
+                           budget_.limits().session_idle_entries_min);
   CommandResult& result = ResetResult(entry.index);
   if (!decoded.ok()) {
     // Only our servers propose; an undecodable entry is applied as a failed

@@ -32,7 +32,8 @@ constexpr char kMetaSchema[] =
     "CREATE TABLE IF NOT EXISTS _raftsql_sessions("
     "  session_id INTEGER PRIMARY KEY, sequence INTEGER NOT NULL,"
     "  result BLOB NOT NULL, owner TEXT NOT NULL DEFAULT '',"
-    "  last_used_ms INTEGER NOT NULL DEFAULT 0);"
+    "  last_used_ms INTEGER NOT NULL DEFAULT 0,"
+    "  last_used_index INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS _raftsql_users("
     "  name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
     "  permissions INTEGER NOT NULL) WITHOUT ROWID;";

@@ -144,11 +144,14 @@ TEST(Sessions, AnIdleSessionExpiresAlikeOnEveryReplica) {
       core::Entry{
           1, 1, core::EntryType::kNormal,
           SettingChange{std::string(kSettingSessionIdle), 60'000, 0}.Encode()},
-      E(2, Cmd({S("CREATE TABLE t(v)")})),
-      E(3, Owned("alice", 7, 1, t0, "INSERT INTO t VALUES (1)")),
-      E(4, Owned("bob", 8, 1, t0 + 50'000, "INSERT INTO t VALUES (2)")),
+      core::Entry{1, 2, core::EntryType::kNormal,
+                  SettingChange{std::string(kSettingSessionIdleEntries), 0, 0}
+                      .Encode()},
+      E(3, Cmd({S("CREATE TABLE t(v)")})),
+      E(4, Owned("alice", 7, 1, t0, "INSERT INTO t VALUES (1)")),
+      E(5, Owned("bob", 8, 1, t0 + 50'000, "INSERT INTO t VALUES (2)")),
       // Two minutes on: alice idle for 120 s, bob for 70 s; both go.
-      E(5, Owned("carol", 9, 1, t0 + 120'000, "INSERT INTO t VALUES (3)")),
+      E(6, Owned("carol", 9, 1, t0 + 120'000, "INSERT INTO t VALUES (3)")),
   };
   std::vector<std::string> ra = a->ApplyBatch(batch);
   std::vector<std::string> rb;
