@@ -15,10 +15,6 @@ Time SimNetwork::Latency() {
     t += rng_.Uniform(faults_.long_delay_max);
     ++stats_.delayed;
   }
-  if (faults_.hold_probability > 0 && rng_.Chance(faults_.hold_probability)) {
-    t += rng_.Range(faults_.hold_max / 10, faults_.hold_max);
-    ++stats_.held;
-  }
   return t;
 }
 
@@ -41,7 +37,14 @@ void SimNetwork::Send(core::Message m) {
     ++stats_.duplicated;
     Schedule(m, Latency());
   }
-  Schedule(std::move(m), Latency());
+  Time delay = Latency();
+  // Only Raft's messages are held (a stream's, such as an edge session's,
+  // stay in order: Latency() is theirs).
+  if (faults_.hold_probability > 0 && rng_.Chance(faults_.hold_probability)) {
+    delay += rng_.Range(faults_.hold_max / 10, faults_.hold_max);
+    ++stats_.held;
+  }
+  Schedule(std::move(m), delay);
 }
 
 void SimNetwork::Schedule(core::Message m, Time delay) {

@@ -22,7 +22,8 @@ struct NetworkFaults {
   double duplicate_probability = 0;
   double long_delay_probability = 0;
   Time long_delay_max = 300 * kMillisecond;
-  // Held for a tenth of hold_max to hold_max: across several elections
+  // Raft's messages (not Latency()'s other users) held for a tenth of
+  // hold_max to hold_max: across several elections
   // (10 to 100 election timeouts), so that answers reach a later term.
   double hold_probability = 0;
   Time hold_max = 10 * kSecond;
