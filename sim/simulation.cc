@@ -22,6 +22,21 @@ Simulation::Simulation(const SimOptions& options)
       client_rng_(rng_.Split()) {
   CHECK_GE(options.nodes, 1);
   CHECK_GE(options.clients, 1);
+  safety_ = std::make_unique<core::testing::SafetyChecker>(
+      [this] {
+        std::vector<uint64_t> ids;
+        for (const auto& s : slots_) ids.push_back(s->id);
+        return ids;
+      },
+      [this](uint64_t id) {
+        core::testing::SafetyChecker::NodeView v;
+        if (id == 0 || id > slots_.size()) return v;
+        const Slot& s = *slots_[id - 1];
+        if (s.up && s.node) v.raft = &s.node->raw().raft();
+        v.log = s.store ? s.store.get() : s.down_store.get();
+        return v;
+      },
+      [this](const std::string& what) { Violation(what); });
   plan_.network.hold_probability =
       std::max(plan_.network.hold_probability, options.min_hold_probability);
   network_ = std::make_unique<SimNetwork>(
@@ -48,7 +63,7 @@ Simulation::Simulation(const SimOptions& options)
     }
     s->disk_rng = rng_.Split();
     s->transport = std::make_unique<SlotTransport>(
-        network_.get(), [this](const core::Message& m) { CheckVote(m); });
+        network_.get(), [this](const core::Message& m) { OnSend(m); });
     const double drift = plan_.clock_drift[i - 1];
     s->tick_interval = static_cast<Time>(
         static_cast<double>(options.tick_interval) * (1.0 + drift));
@@ -134,7 +149,7 @@ void Simulation::StartNode(Slot& s) {
   {
     Slot* slot = &s;
     s.store->SetEntriesHook([this, slot](const std::vector<core::Entry>& es) {
-      CheckOverwrites(*slot, es);
+      safety_->OnWrite(slot->id, *slot->store, es);
     });
   }
   if (plan_.crash_mid_write_probability > 0) {
@@ -322,17 +337,16 @@ void Simulation::Deliver(core::Message m) {
   const bool snapshot = m.type == core::MessageType::kSnap;
   const uint64_t from = m.from;
   if (m.type == core::MessageType::kVote) {
-    auto it = votes_granted_.find(std::make_pair(m.to, m.term));
-    if (it != votes_granted_.end() && it->second.candidate != m.from &&
-        it->second.incarnation != s.incarnation) {
+    const std::pair<uint64_t, uint64_t>* vote = safety_->VoteOf(m.to, m.term);
+    if (vote != nullptr && vote->first != m.from &&
+        vote->second != s.incarnation) {
       ++result_.revote_requests;
     }
   }
   if (m.type == core::MessageType::kAppResp && !m.reject &&
       s.node->raw().raft().state() == core::StateType::kLeader &&
       m.term < s.node->raw().raft().term()) {
-    auto it = leader_of_term_.find(m.term);
-    if (it != leader_of_term_.end() && it->second == s.id) {
+    if (safety_->LeaderOf(m.term) == s.id) {
       ++result_.stale_acks_at_leader;
       const core::Raft& raft = s.node->raw().raft();
       auto pr = raft.tracker().progress().find(m.from);
@@ -358,9 +372,7 @@ void Simulation::AfterNodeEvent(Slot& s) {
   const core::Raft& raft = s.node->raw().raft();
   raft.CheckInvariants();
   s.node->CheckInvariants();
-  max_term_ = std::max(max_term_, raft.term());
-  CheckCommits(s);
-  CheckProgress(s);
+  safety_->AfterEvent(s.id);
   // Every peer here is honest: a message refused as invalid is a bug on one
   // side of the boundary (a sender that breaks Raft, or a check too strict).
   if (raft.invalid_messages() > 0) {
@@ -375,28 +387,15 @@ void Simulation::OnSoftState(Slot& s, const core::SoftState& ss) {
   queue_.Mix((s.id << 48) ^ (raft.term() << 8) ^
              static_cast<uint64_t>(ss.state));
   if (ss.state == core::StateType::kLeader) {
-    auto [it, inserted] = leader_of_term_.emplace(raft.term(), s.id);
-    if (it->second != s.id) {
-      Violation(
-          absl::StrFormat("election safety: n%d and n%d both lead term %d",
-                          it->second, s.id, raft.term()));
-    }
     Trace(absl::StrFormat("n%d becomes leader of term %d (last index %d)", s.id,
                           raft.term(), raft.log().LastIndex()));
-    CheckLeaderCompleteness(s);
+    safety_->OnBecameLeader(s.id);
   }
 }
 
 void Simulation::OnApply(Slot& s, const core::Entry& e,
                          const std::string& result) {
-  auto [it, inserted] =
-      committed_.emplace(e.index, AppliedEntry{e.term, e.data, max_term_});
-  if (!inserted && (it->second.term != e.term || it->second.data != e.data)) {
-    Violation(absl::StrFormat(
-        "state machine safety: n%d applied %d/%d but %d/%d was applied before",
-        s.id, e.term, e.index, it->second.term, e.index));
-  }
-  if (e.index > result_.commit_index) {
+  if (safety_->OnApply(s.id, e)) {
     // First application anywhere of this index: it is committed.
     result_.commit_index = e.index;
     Trace(absl::StrFormat("n%d applies %d (term %d)%s", s.id, e.index, e.term,
@@ -492,6 +491,7 @@ SimResult Simulation::Run() {
     result = RunUnguarded();
   } catch (const InvariantViolation& v) {
     Violation(absl::StrCat("invariant: ", v.message));
+    result_.earlier_term_commits = safety_->earlier_term_commits();
     result = result_;
     result.passed = false;
     result.failure = violation_;
@@ -570,6 +570,7 @@ SimResult Simulation::RunUnguarded() {
     decisions_->Check(Members().front());
     result_.decisions = decisions_->tally();
   }
+  result_.earlier_term_commits = safety_->earlier_term_commits();
   result_.passed = violation_.empty();
   result_.failure = violation_;
   result_.trace_hash = queue_.trace_hash();

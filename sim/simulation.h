@@ -17,6 +17,7 @@
 
 #include "core/node.h"
 #include "core/prng.h"
+#include "core/testing/safety.h"
 #include "sim/decision_world.h"
 #include "sim/edge_world.h"
 #include "sim/event_queue.h"
@@ -218,26 +219,9 @@ class Simulation final : public HubCluster {
   void OnRead(Slot& s, const core::ReadState& rs);
   void OnSoftState(Slot& s, const core::SoftState& ss);
   void AfterNodeEvent(Slot& s);
-  // Raft's commitment, at each node's commit index as it moves: an index
-  // commits one entry only, and only once a majority of the voters holds
-  // it.
-  void CheckCommits(Slot& s);
-  // Progress truthfulness: a leader never believes a follower holds more
-  // than it does. A follower still in the leader's term (so its log was
-  // changed by no later leader) holds the leader's entry at each match
-  // index the leader records for it.
-  void CheckProgress(Slot& s);
-  // Leader completeness (Raft §5.4): a new leader holds every entry that
-  // committed in an earlier term, as it was applied. Checked for entries
-  // first applied while no node had reached the leader's term (so they
-  // committed in an earlier one) that its log still holds (older ones are
-  // in its snapshot).
-  void CheckLeaderCompleteness(Slot& s);
-  // No node replaces, in its log, an entry that was applied anywhere.
-  void CheckOverwrites(const Slot& s, const std::vector<core::Entry>& entries);
-  // Vote safety, across restarts: a node grants its vote in a term to one
-  // candidate only.
-  void CheckVote(const core::Message& m);
+  // A message a node sends: its vote goes to the safety checker, and the
+  // plan may crash the voter right after.
+  void OnSend(const core::Message& m);
   // At most this many crashes right after a vote per run: enough to catch
   // a vote that does not survive a restart, few enough to leave the
   // cluster available.
@@ -245,17 +229,6 @@ class Simulation final : public HubCluster {
   int crashes_after_votes_ = 0;
   // Their own draws, so that a plan without them runs as it always did.
   core::Prng vote_crash_rng_{0};
-  // Whether a node whose log lacks `index` at `term` could win an election
-  // of `voters` by the election restriction alone (Raft §5.4.1: its last
-  // entry at least as up to date as a majority's), whatever the terms and
-  // votes: then the entry is not safe, as Raft's Figure 8 shows. Names the
-  // node and those voters in `*who`.
-  bool ElectableWithout(const std::set<uint64_t>& voters, uint64_t index,
-                        uint64_t term, std::string* who) const;
-  // Whether more than half of `voters` hold `index` at `term` (`self` by
-  // its Raft log); appends those that do not to `*lacking`.
-  bool MajorityHolds(const std::set<uint64_t>& voters, uint64_t self,
-                     uint64_t index, uint64_t term, std::string* lacking) const;
 
   // Workload (workload.cc).
   void StartClient(Client& c);
@@ -344,30 +317,8 @@ class Simulation final : public HubCluster {
   std::string violation_;
   SimResult result_;
 
-  // Safety bookkeeping.
-  std::map<uint64_t, uint64_t> leader_of_term_;
-  // Each index applied anywhere: the entry as first applied, and the
-  // highest term any node had reached then (the term it committed in is at
-  // most that).
-  struct AppliedEntry {
-    uint64_t term;
-    std::string data;
-    uint64_t max_term;
-  };
-  std::map<uint64_t, AppliedEntry> committed_;
-  uint64_t max_term_ = 0;  // Over every node, after each event.
-  // Commit safety, checked as commit indexes move: index -> (term, the
-  // node that committed it first), and how far each node was checked.
-  std::map<uint64_t, std::pair<uint64_t, uint64_t>> committed_terms_;
-  std::map<uint64_t, uint64_t> commit_checked_;
-  std::map<uint64_t, std::set<uint64_t>> voters_before_;  // By node.
-  // (voter, term) -> the candidate it granted its vote to, and the voter's
-  // incarnation when it did.
-  struct GrantedVote {
-    uint64_t candidate;
-    uint64_t incarnation;
-  };
-  std::map<std::pair<uint64_t, uint64_t>, GrantedVote> votes_granted_;
+  // Raft's guarantees, checked as the run goes (core/testing/safety.h).
+  std::unique_ptr<core::testing::SafetyChecker> safety_;
   std::map<uint64_t, uint64_t> acked_writes_;  // client -> highest acked op
   std::map<uint64_t, std::vector<RegisterOp>> history_;
   struct ListRead {

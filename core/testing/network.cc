@@ -11,6 +11,17 @@ namespace raftsql::core::testing {
 Network::Network(const std::vector<uint64_t>& ids,
                  const NetworkOptions& options)
     : ids_(ids), options_(options), prng_(options.seed) {
+  safety_ = std::make_unique<SafetyChecker>(
+      [this] { return ids_; },
+      [this](uint64_t id) {
+        SafetyChecker::NodeView v;
+        auto it = nodes_.find(id);
+        if (it == nodes_.end()) return v;
+        if (!it->second.crashed) v.raft = &it->second.raw->raft();
+        v.log = it->second.storage.get();
+        return v;
+      },
+      [this](const std::string& what) { Violation(what); });
   ConfState cs;
   cs.voters = ids;
   std::sort(cs.voters.begin(), cs.voters.end());
@@ -84,10 +95,17 @@ void Network::HandleReady(uint64_t id, TestNode& n) {
   // 1. Persist.
   if (rd.snapshot.has_value())
     CHECK(n.storage->ApplySnapshot(*rd.snapshot).ok());
+  safety_->OnWrite(id, *n.storage, rd.entries);
   n.storage->Append(rd.entries);
   if (rd.hard_state.has_value()) n.storage->SetHardState(*rd.hard_state);
+  if (rd.soft_state.has_value() && rd.soft_state->state == StateType::kLeader) {
+    safety_->OnBecameLeader(id);
+  }
   // 2. Send.
-  for (Message& m : rd.messages) Enqueue(std::move(m));
+  for (Message& m : rd.messages) {
+    safety_->OnSend(m, n.incarnation);
+    Enqueue(std::move(m));
+  }
   // 3. Apply.
   if (rd.snapshot.has_value()) {
     n.applied_index = rd.snapshot->metadata.index;
@@ -98,13 +116,7 @@ void Network::HandleReady(uint64_t id, TestNode& n) {
                                 n.applied_index));
     }
     n.applied_index = e.index;
-    auto [it, inserted] = committed_.emplace(e.index, e);
-    // State Machine Safety (Raft §5.4.3): one entry per index, ever.
-    if (!(it->second == e)) {
-      Violation(absl::StrFormat(
-          "node %d applied %d/%d %s, another node applied %d/%d %s", id, e.term,
-          e.index, e.data, it->second.term, it->second.index, it->second.data));
-    }
+    safety_->OnApply(id, e);
     if (e.type == EntryType::kConfChange) {
       std::optional<ConfChange> cc = ConfChange::Decode(e.data);
       CHECK(cc.has_value());
@@ -187,6 +199,7 @@ void Network::Restart(uint64_t id) {
   TestNode& n = nodes_.at(id);
   CHECK(n.crashed);
   ++restarts_;
+  ++n.incarnation;
   // The state machine here is volatile: it replays from the log (applied 0
   // relative to the snapshot), so forget what it applied.
   n.applied.clear();
@@ -216,34 +229,7 @@ absl::Status Network::Propose(uint64_t id, std::string data) {
 }
 
 void Network::CheckSafety() {
-  for (const auto& [id, n] : nodes_) {
-    if (n.crashed) continue;
-    const Raft& r = n.raw->raft();
-    // Committed entries never change: every node's committed prefix agrees
-    // with every entry committed anywhere before (Leader Completeness).
-    uint64_t& checked = checked_commit_[id];
-    const uint64_t from = std::max(checked + 1, r.log().FirstIndex());
-    for (uint64_t i = from; i <= r.log().committed(); ++i) {
-      absl::StatusOr<std::vector<Entry>> e =
-          r.log().Slice(i, i + 1, UINT64_MAX);
-      if (!e.ok() || e->size() != 1) break;
-      auto [it, inserted] = committed_.emplace(i, (*e)[0]);
-      if (!(it->second == (*e)[0])) {
-        Violation(
-            absl::StrFormat("node %d committed %d/%d, but %d/%d was "
-                            "committed there before",
-                            id, (*e)[0].term, i, it->second.term, i));
-      }
-    }
-    checked = std::max(checked, r.log().committed());
-    if (r.state() != StateType::kLeader) continue;
-    // Election Safety (Raft §5.2): at most one leader per term.
-    auto [it, inserted] = leader_of_term_.emplace(r.term(), id);
-    if (it->second != id) {
-      Violation(absl::StrFormat("two leaders in term %d: %d and %d", r.term(),
-                                it->second, id));
-    }
-  }
+  for (uint64_t id : ids_) safety_->AfterEvent(id);
 }
 
 }  // namespace raftsql::core::testing

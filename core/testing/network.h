@@ -2,9 +2,11 @@
 // (persist, then send, then apply, then Advance) and a message queue that can
 // drop, duplicate and reorder under a seed, with partitions and crashes.
 //
-// Every step runs CheckInvariants() on every live node and checks the
-// cluster-wide safety properties: at most one leader per term, committed
-// entries never change, and all applied sequences agree.
+// Every step runs CheckInvariants() on every live node and checks Raft's
+// guarantees with the simulator's own checker (core/testing/safety.h):
+// election and vote safety, leader completeness, commit safety (Figure 8
+// included), progress truthfulness, log and state machine safety; and that
+// each node applies its entries in order.
 #ifndef RAFTSQL_CORE_TESTING_NETWORK_H_
 #define RAFTSQL_CORE_TESTING_NETWORK_H_
 
@@ -21,6 +23,7 @@
 #include "core/memory_storage.h"
 #include "core/prng.h"
 #include "core/raw_node.h"
+#include "core/testing/safety.h"
 
 namespace raftsql::core::testing {
 
@@ -115,6 +118,7 @@ class Network {
     std::vector<ReadState> read_states;
     uint64_t applied_index = 0;
     bool crashed = false;
+    uint64_t incarnation = 0;  // Restarts so far.
   };
 
   Config MakeConfig(uint64_t id, uint64_t applied);
@@ -133,11 +137,7 @@ class Network {
   std::function<bool(const Message&)> filter_;
   uint64_t delivered_ = 0;
   uint64_t restarts_ = 0;
-  // Safety bookkeeping across the whole run.
-  std::map<uint64_t, uint64_t> leader_of_term_;
-  std::map<uint64_t, Entry> committed_;  // index -> the one committed entry
-  // Per node: committed prefix of its log already compared with committed_.
-  std::map<uint64_t, uint64_t> checked_commit_;
+  std::unique_ptr<SafetyChecker> safety_;
   std::string violation_;
 };
 
