@@ -56,6 +56,7 @@ Config Network::MakeConfig(uint64_t id, uint64_t applied) {
   c.check_quorum = options_.check_quorum;
   c.pre_vote = options_.pre_vote;
   c.seed = options_.seed * 1000003 + restarts_;
+  if (options_.configure) options_.configure(c);
   return c;
 }
 

@@ -42,6 +42,8 @@ struct NetworkOptions {
   uint64_t max_snapshot_chunk_bytes = 1 << 20;
   uint64_t snapshot_bytes_per_tick = 0;
   uint64_t max_snapshot_chunks_in_flight = 4;
+  // Called on each node's Config (at every start): plants a bug, say.
+  std::function<void(Config&)> configure;
   // Nodes with a durable state machine's images (borrowed).
   std::map<uint64_t, const SnapshotSource*> snapshot_sources;
   std::map<uint64_t, SnapshotSink*> snapshot_sinks;
