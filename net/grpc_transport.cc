@@ -14,6 +14,7 @@
 #include "net/convert.h"
 #include "net/raftsql.grpc.pb.h"
 #include "obs/loop_phases.h"
+#include "obs/write_trace.h"
 
 namespace raftsql::net {
 
@@ -296,6 +297,13 @@ std::map<uint64_t, size_t> GrpcTransport::QueueDepths() {
 }
 
 void GrpcTransport::Send(core::Message m) {
+  if (obs::WriteTraceOn()) {
+    if (m.type == core::MessageType::kApp && !m.entries.empty()) {
+      obs::TraceWrite(m.entries.back().index, obs::WriteStage::kAppendSent);
+    } else if (m.type == core::MessageType::kAppResp && !m.reject) {
+      obs::TraceWrite(m.index, obs::WriteStage::kAckSent);
+    }
+  }
   std::lock_guard<std::mutex> l(mu_);
   if (stopped_) return;
   std::unique_ptr<Peer>& peer = peers_[m.to];

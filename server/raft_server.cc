@@ -16,6 +16,7 @@
 #include "net/client.h"
 #include "obs/log.h"
 #include "obs/loop_phases.h"
+#include "obs/write_trace.h"
 #include "server/internal.h"
 
 namespace raftsql::server {
@@ -598,14 +599,27 @@ std::string RaftServer::ClientAddressOf(uint64_t id) {
 }
 
 void RaftServer::Deliver(std::vector<core::Message> messages) {
+  if (obs::WriteTraceOn()) {
+    for (const core::Message& m : messages) {
+      if (m.type == core::MessageType::kApp && !m.entries.empty()) {
+        obs::TraceWrite(m.entries.back().index,
+                        obs::WriteStage::kAppendReceived);
+      } else if (m.type == core::MessageType::kAppResp && !m.reject) {
+        obs::TraceWrite(m.index, obs::WriteStage::kAckReceived);
+      }
+    }
+  }
   // A loop that falls behind drops peer messages instead of queueing
   // without bound; Raft resends what is lost.
   Post(
       [this, messages = std::move(messages)]() mutable {
+        const uint64_t committed = node_->raw().raft().log().committed();
         for (core::Message& m : messages) {
           if (m.to != options_.id) continue;
           node_->Step(std::move(m));
         }
+        const uint64_t now = node_->raw().raft().log().committed();
+        if (now > committed) obs::TraceWrite(now, obs::WriteStage::kCommitted);
       },
       /*droppable=*/true);
 }

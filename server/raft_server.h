@@ -351,6 +351,7 @@ class RaftServer {
     uint64_t forwarded_term = 0;  // The term a follower forwarded it in.
     bool read = false;            // A read index: asking again is harmless.
     int resubmits = 0;            // Of an entry known never to apply.
+    int64_t received_ns = 0;      // With --trace_writes: when it came.
   };
 
   explicit RaftServer(const ServerOptions& options);

@@ -8,6 +8,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "obs/write_trace.h"
 #include "server/internal.h"
 #include "server/raft_server.h"
 
@@ -49,6 +50,7 @@ void RaftServer::Submit(std::function<absl::Status(uint64_t id)> submit,
   r.what = what;
   r.done = std::move(done);
   r.read = read;
+  if (obs::WriteTraceOn()) r.received_ns = obs::SteadyNs();
   r.leader_deadline_ms = now + options_.leader_wait_ms;
   r.deadline_ms = now + options_.request_timeout_ms;
   const uint64_t id = NextId();
@@ -81,6 +83,11 @@ void RaftServer::TrySubmit(uint64_t id) {
     if (now_last > last) {
       it->second.proposed_index = now_last;
       proposed_at_[now_last] = id;
+      if (obs::WriteTraceOn()) {
+        obs::TraceWrite(now_last, obs::WriteStage::kReceived,
+                        it->second.received_ns);
+        obs::TraceWrite(now_last, obs::WriteStage::kProposed);
+      }
     } else if (!it->second.read && raft.state() != core::StateType::kLeader) {
       it->second.forwarded_term = raft.term();
       forwarded_in_.emplace(raft.term(), id);
@@ -126,6 +133,7 @@ void RaftServer::FlushReads() {
 void RaftServer::Finish(uint64_t id, absl::StatusOr<std::string> result) {
   auto it = requests_.find(id);
   if (it == requests_.end()) return;  // Not ours, or already answered.
+  obs::TraceWrite(it->second.proposed_index, obs::WriteStage::kAnswered);
   ForgetSubmission(it->second, id);
   Done<std::string> done = std::move(it->second.done);
   requests_.erase(it);

@@ -26,6 +26,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "obs/log.h"
+#include "obs/write_trace.h"
 #include "server/http_frontend.h"
 #include "server/raft_server.h"
 #include "server/service.h"
@@ -59,6 +60,12 @@ ABSL_FLAG(std::string, log_format, "text",
           "level, event (start, election, membership, snapshot, vacuum, "
           "slow_loop, slow_request, divergence, fatal, stop, ...), msg and "
           "the event's fields.");
+ABSL_FLAG(std::string, trace_writes, "",
+          "Benchmarks only: keep, for each log index, when it passed each "
+          "stage of a write (received, proposed, log write, append sent "
+          "and received, ack, commit, apply, answer; obs/write_trace.h) and "
+          "write them to this file (relative: under --data_dir) at a "
+          "graceful stop. At most 262,144 records.");
 ABSL_FLAG(int, slow_request_ms, 1000,
           "Requests (gRPC and HTTP) slower than this are logged "
           "(slow_request, warn); 0: none.");
@@ -307,6 +314,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.data_dir = absl::GetFlag(FLAGS_data_dir);
+  if (const std::string trace = absl::GetFlag(FLAGS_trace_writes);
+      !trace.empty()) {
+    raftsql::obs::EnableWriteTrace(
+        trace.front() == '/' ? trace : o.data_dir + "/" + trace);
+  }
   o.tick_ms = absl::GetFlag(FLAGS_tick_ms);
   o.election_ticks = absl::GetFlag(FLAGS_election_ticks);
   o.heartbeat_ticks = absl::GetFlag(FLAGS_heartbeat_ticks);
@@ -450,6 +462,10 @@ int main(int argc, char** argv) {
   if (http != nullptr) http->Shutdown();
   (*frontend)->Shutdown(1000);
   node->reset();
+  if (absl::Status traced = raftsql::obs::FlushWriteTrace(); !traced.ok()) {
+    std::fprintf(stderr, "raftsql: %s\n",
+                 std::string(traced.message()).c_str());
+  }
   raftsql::obs::Log(raftsql::obs::Level::kInfo, "stop",
                     absl::StrFormat("node %d stopped", o.id), {{"node", o.id}});
   return 0;

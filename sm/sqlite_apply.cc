@@ -9,6 +9,7 @@
 #include "core/check.h"
 #include "obs/log.h"
 #include "obs/loop_phases.h"
+#include "obs/write_trace.h"
 #include "sm/deterministic_vfs.h"
 #include "sm/sqlite_state_machine.h"
 #include "sm/sqlite_util.h"
@@ -46,6 +47,9 @@ void SqliteStateMachine::ApplyBatch(const std::vector<core::Entry>& entries,
   results->resize(entries.size());
   ApplyInTransactionOrAlone(entries, results->data());
   AfterBatch(entries);
+  if (!entries.empty()) {
+    obs::TraceWrite(entries.back().index, obs::WriteStage::kApplied);
+  }
 }
 
 void SqliteStateMachine::ApplyInTransactionOrAlone(

@@ -8,6 +8,7 @@
 #include "core/check.h"
 #include "core/codec.h"
 #include "obs/loop_phases.h"
+#include "obs/write_trace.h"
 
 namespace raftsql::storage {
 namespace {
@@ -161,10 +162,13 @@ void RocksDbLogStore::Submit(core::LogWrite write,
   rocksdb::WriteOptions wo;
   wo.sync = write.sync;
   absl::Status s;
+  const uint64_t last = write.entries.empty() ? 0 : write.entries.back().index;
+  obs::TraceWrite(last, obs::WriteStage::kLogWriteStart);
   {
     obs::PhaseTimer timer(obs::Phase::kLog);  // Not `done`'s work.
     s = FromRocks(db_->Write(wo, &batch));
   }
+  obs::TraceWrite(last, obs::WriteStage::kLogWriteEnd);
   if (!s.ok()) {
     failed_ = s;
     return done(s);
