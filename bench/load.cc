@@ -15,8 +15,15 @@
 // --stream=N sends the writes over N pipelined ExecuteStream streams (the
 // virtual clients share them; each still waits for its own answer before
 // its next write) instead of one unary Execute call per write.
+//
+// --breakdown (with --start): the nodes trace each write's stages
+// (--trace_writes), and after the run the generator prints where a write's
+// time went, stage by stage (bench/breakdown.h), beside the physical floor
+// measured on this machine: fdatasync in the cluster's directory and a
+// unary round trip (Status) to the leader.
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
@@ -34,6 +41,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bench/breakdown.h"
 #include "net/client.h"
 #include "net/execute_stream_client.h"
 #include "net/grpc_transport.h"
@@ -70,10 +78,13 @@ struct Options {
   std::string certs_dir;
   // --start: plaintext nodes (as etcd runs in compare_etcd.sh).
   bool insecure = false;
+  // Trace each write's stages and print where its time went.
+  bool breakdown = false;
 };
 
 struct Result {
   std::vector<double> latencies_us;
+  std::vector<ClientWrite> writes;  // With --breakdown.
   int64_t errors = 0;
   std::string first_error;
 };
@@ -104,6 +115,8 @@ bool Parse(int argc, char** argv, Options* o) {
     } else if (!(v = Arg(a, "etcd")).empty()) {
       o->nodes = absl::StrSplit(v, ',', absl::SkipEmpty());
       o->etcd = true;
+    } else if (a == "--breakdown") {
+      o->breakdown = true;
     } else if (a == "--insecure") {
       o->insecure = true;
     } else if (!(v = Arg(a, "certs_dir")).empty()) {
@@ -280,7 +293,18 @@ class AsyncLoad {
       }
       stub.async()->Execute(
           s.ctx.get(), &s.exec, &s.exec_response, [this, &s](grpc::Status st) {
-            Done(s, WriteOutcome(net::FromGrpc(st), s.exec_response));
+            const absl::Status outcome =
+                WriteOutcome(net::FromGrpc(st), s.exec_response);
+            if (o_.breakdown && outcome.ok()) {
+              auto ns = [](Clock::time_point t) {
+                return std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           t.time_since_epoch())
+                    .count();
+              };
+              s.result.writes.push_back(ClientWrite{
+                  s.exec_response.index(), ns(s.t0), ns(Clock::now())});
+            }
+            Done(s, outcome);
           });
     } else {
       s.query.Clear();
@@ -443,8 +467,16 @@ int Main(int argc, char** argv) {
         "[--concurrency=C] "
         "[--ops=N] [--max_seconds=S] [--mix=insert|batch|select|select_lin"
         "|name=weight,...] [--sessions] [--stream=N] "
-        "[--certs_dir=DIR | --insecure] [--server_flag=--flag=value ...]\n");
+        "[--certs_dir=DIR | --insecure] [--server_flag=--flag=value ...] "
+        "[--breakdown]\n");
     return 2;
+  }
+  if (o.breakdown) {
+    if (o.start == 0 || o.streams > 0 || o.etcd) {
+      std::fprintf(stderr, "load: --breakdown needs --start, unary writes\n");
+      return 2;
+    }
+    o.server_flags.push_back("--trace_writes=write_trace.txt");
   }
   std::unique_ptr<tools::LocalCluster> cluster;
   if (o.start > 0) {
@@ -508,6 +540,38 @@ int Main(int argc, char** argv) {
       Percentile(all, 0.90) / 1000, Percentile(all, 0.99) / 1000,
       Percentile(all, 0.999) / 1000, all.empty() ? 0 : all.back() / 1000);
   if (errors > 0) std::printf("first error: %s\n", first_error.c_str());
+  if (o.breakdown) {
+    // The floor's parts, on this machine now.
+    net::ClientOptions probe_options;
+    probe_options.tls = o.tls;
+    net::Client probe(o.nodes, probe_options);
+    std::vector<double> rtt;
+    for (int i = 0; i < 200; ++i) {
+      const auto t0 = Clock::now();
+      if (!probe.Status(o.nodes[0]).ok()) continue;
+      rtt.push_back(
+          std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
+    std::sort(rtt.begin(), rtt.end());
+    const double fsync_us = FsyncMicros(cluster->data_dir(1), 200);
+    const double rtt_us = Percentile(rtt, 0.5);
+    std::printf(
+        "floor: fdatasync p50 %.1f us, unary round trip (Status) p50 %.1f "
+        "us: a round trip + the slower of the leader's fsync and a round "
+        "trip + the follower's = %.1f us, before the apply\n",
+        fsync_us, rtt_us, rtt_us + std::max(fsync_us, rtt_us + fsync_us));
+    // The nodes write their traces as they stop.
+    std::vector<std::string> traces;
+    for (int id = 1; id <= cluster->size(); ++id) {
+      cluster->StopNode(id, SIGTERM);
+      traces.push_back(cluster->data_dir(id) + "/write_trace.txt");
+    }
+    std::vector<ClientWrite> writes;
+    for (Result& r : results) {
+      writes.insert(writes.end(), r.writes.begin(), r.writes.end());
+    }
+    PrintBreakdown(writes, traces);
+  }
   return errors == 0 ? 0 : 1;
 }
 
