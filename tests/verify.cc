@@ -561,6 +561,7 @@ int Main(int argc, char** argv) {
     if (a.rfind("--seconds=", 0) == 0)
       nemesis.seconds = std::stoi(a.substr(10));
     if (a.rfind("--nodes=", 0) == 0) nodes = std::stoi(a.substr(8));
+    if (a == "--forward_clock_jumps") nemesis.forward_clock_jumps = true;
   }
   if (shim.empty()) shim = tools::FindBinary(argv[0], "tests/libfail_fsync.so");
   if (agent.empty()) agent = tools::FindBinary(argv[0], "edge/agent");
@@ -660,7 +661,7 @@ int Main(int argc, char** argv) {
                    "vacuum|edges|decisions|nemesis|cut_off_leader "
                    "[--server=PATH] "
                    "[--dir=DIR] [nemesis: --seed=N --seconds=N "
-                   "--nodes=3|5]\n");
+                   "--nodes=3|5 --forward_clock_jumps]\n");
       return 2;
     }
   } catch (const Failure& f) {

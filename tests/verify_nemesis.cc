@@ -5,22 +5,22 @@
 // Faults, one at a time (a majority always stays up): kill -9 and restart,
 // SIGSTOP for longer than the election timeout then SIGCONT, SIGTERM and
 // restart, a node cut off from its peers (both ways, or only what it
-// sends), its wall clock moved by an hour to a month either way (Debian's
-// libfaketime, preloaded; the monotonic clock is left alone, as NTP leaves
-// it), its disk filled (its data directory is a tmpfs of its own, which
-// needs CAP_SYS_ADMIN; a node that stops on the full disk is restarted
-// once it is emptied); the node is the leader half of the time. The last
-// two are left out where the machine cannot do them. Every node reaches
-// each peer through a proxy of that link (tests/link_proxy.h), so the
-// partitions cut Raft's traffic; a follower's forwarding to the leader
-// and the clients go to the client ports, which no proxy cuts. Clients (each
-// its own net::Client, so its own sessions) write registers (every value
-// distinct), read them linearizably, move money between accounts in one
-// statement, read the total linearizably, and add one to a counter (which
-// must end between the increments acknowledged and those plus the ones
-// whose outcome is unknown: a retry applied twice shows). A write answered
-// UNAVAILABLE wrote nothing (the error model); any other failure leaves
-// its outcome unknown, which the checker allows either way.
+// sends), its wall clock moved back an hour or a month (ahead too with
+// --forward_clock_jumps; Debian's libfaketime, preloaded; the monotonic
+// clock is left alone, as NTP leaves it), its disk filled (its data directory
+// is a tmpfs of its own, which needs CAP_SYS_ADMIN; a node that stops on the
+// full disk is restarted once it is emptied); the node is the leader half of
+// the time. The last two are left out where the machine cannot do them. Every
+// node reaches each peer through a proxy of that link (tests/link_proxy.h), so
+// the partitions cut Raft's traffic; a follower's forwarding to the leader and
+// the clients go to the client ports, which no proxy cuts. Clients (each its
+// own net::Client, so its own sessions) write registers (every value distinct),
+// read them linearizably, move money between accounts in one statement, read
+// the total linearizably, and add one to a counter (which must end between the
+// increments acknowledged and those plus the ones whose outcome is unknown: a
+// retry applied twice shows). A write answered UNAVAILABLE wrote nothing (the
+// error model); any other failure leaves its outcome unknown, which the checker
+// allows either way.
 //
 // Prints the operations acknowledged, the anomalies (a history that is not
 // linearizable, a total that changed, replicas that differ) and, for each
@@ -245,7 +245,8 @@ std::string RestartIfExited(LocalCluster& c, int id) {
 // schedule is seeded, the timings are the machine's). Clock jumps and
 // full disks run where `clocks` and `disks` say the machine can.
 Fault RunFault(LocalCluster& c, Links& links, core::Prng& rng,
-               Clock::time_point t0, bool clocks, bool disks) {
+               Clock::time_point t0, bool clocks, bool disks,
+               bool forward_jumps) {
   int node = static_cast<int>(rng.Next() % c.size()) + 1;
   bool at_leader = false;
   if (rng.Next() % 2 == 0) {
@@ -280,10 +281,14 @@ Fault RunFault(LocalCluster& c, Links& links, core::Prng& rng,
     std::this_thread::sleep_for(std::chrono::milliseconds(down_ms));
     Check(c.StartNode(node).ok(), "restart after SIGTERM");
   } else if (kind == 5) {
-    // An hour or a month, either way: past the sessions' idle bound (a
-    // week) and back.
-    constexpr const char* kJumps[] = {"+1h", "-1h", "+30d", "-30d"};
-    const char* jump = kJumps[rng.Next() % 4];
+    // Back an hour or a month (before the certificates' start: the node
+    // cannot make TLS connections meanwhile); with forward_jumps, ahead as
+    // much too (past the sessions' idle bound, a week). A fake clock ahead
+    // makes the process's waits on absolute wall-clock deadlines (Debian's
+    // absl, under gRPC's timers) wait that much longer, as a real step
+    // back would: README, the nemesis.
+    constexpr const char* kJumps[] = {"-1h", "-30d", "+1h", "+30d"};
+    const char* jump = kJumps[rng.Next() % (forward_jumps ? 4 : 2)];
     f.what = absl::StrCat("wall clock of ", who, " moved ", jump, " for ",
                           down_ms + 1000, " ms");
     SetClock(c.data_dir(node), jump);
@@ -396,7 +401,8 @@ void Nemesis(LocalCluster& c, const NemesisOptions& o) {
       std::this_thread::sleep_for(
           std::chrono::milliseconds(1000 + rng.Next() % 2000));
       if (Clock::now() >= faults_end) break;
-      faults.push_back(RunFault(c, links, rng, t0, clocks, disks.ok()));
+      faults.push_back(RunFault(c, links, rng, t0, clocks, disks.ok(),
+                                o.forward_clock_jumps));
       Log("nemesis: " + faults.back().what);
     }
     // The clients go on for a while after the last fault, so that every
