@@ -3,9 +3,7 @@
 // anywhere (log matching), and the client history is linearizable.
 #include <algorithm>
 #include <map>
-#include <optional>
 #include <set>
-#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
