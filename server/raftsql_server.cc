@@ -27,6 +27,7 @@
 #include "absl/strings/str_split.h"
 #include "obs/log.h"
 #include "obs/write_trace.h"
+#include "server/grpc_timer_kick.h"
 #include "server/http_frontend.h"
 #include "server/raft_server.h"
 #include "server/service.h"
@@ -419,6 +420,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "raftsql: %s\n", node.status().ToString().c_str());
     return 1;
   }
+  // gRPC's timers go on firing if the wall clock steps (grpc_timer_kick.h).
+  raftsql::server::GrpcTimerKick timer_kick;
   auto frontend = raftsql::server::GrpcFrontend::Start(node->get());
   if (!frontend.ok()) {
     std::fprintf(stderr, "raftsql: %s\n", frontend.status().ToString().c_str());
