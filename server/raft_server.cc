@@ -613,13 +613,17 @@ void RaftServer::Deliver(std::vector<core::Message> messages) {
   // without bound; Raft resends what is lost.
   Post(
       [this, messages = std::move(messages)]() mutable {
-        const uint64_t committed = node_->raw().raft().log().committed();
+        const bool trace = obs::WriteTraceOn();
+        const uint64_t committed =
+            trace ? node_->raw().raft().log().committed() : 0;
         for (core::Message& m : messages) {
           if (m.to != options_.id) continue;
           node_->Step(std::move(m));
         }
-        const uint64_t now = node_->raw().raft().log().committed();
-        if (now > committed) obs::TraceWrite(now, obs::WriteStage::kCommitted);
+        if (trace && node_->raw().raft().log().committed() > committed) {
+          obs::TraceWrite(node_->raw().raft().log().committed(),
+                          obs::WriteStage::kCommitted);
+        }
       },
       /*droppable=*/true);
 }
