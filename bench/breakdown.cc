@@ -40,12 +40,17 @@ const int64_t* Find(const NodeTrace& t, uint64_t index, const char* stage) {
 }
 
 double Quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1)))];
+  return Percentile(v, q);
 }
 
 }  // namespace
+
+double Percentile(const std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const size_t i = static_cast<size_t>(p * (sorted.size() - 1) + 0.5);
+  return sorted[std::min(i, sorted.size() - 1)];
+}
 
 size_t PrintBreakdown(const std::vector<ClientWrite>& writes,
                       const std::vector<std::string>& traces) {

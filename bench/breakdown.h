@@ -26,6 +26,9 @@ struct ClientWrite {
 size_t PrintBreakdown(const std::vector<ClientWrite>& writes,
                       const std::vector<std::string>& traces);
 
+// The value at rank p (0..1, nearest) of `sorted`; 0 if empty.
+double Percentile(const std::vector<double>& sorted, double p);
+
 // The physical floor's parts, measured here: fdatasync of a 4 KiB write
 // in `dir` (median of `n`).
 double FsyncMicros(const std::string& dir, int n);

@@ -353,12 +353,6 @@ class AsyncLoad {
   std::vector<std::unique_ptr<net::ExecuteStreamClient>> streams_;
 };
 
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t i = static_cast<size_t>(p * (sorted.size() - 1) + 0.5);
-  return sorted[std::min(i, sorted.size() - 1)];
-}
-
 // Reads a varint; false at the end of `in`.
 bool Varint(std::string_view& in, uint64_t* v) {
   *v = 0;
