@@ -4,50 +4,13 @@
 #include <memory>
 
 #include "core/memory_storage.h"
+#include "core/testing/memory_log_store.h"
 #include "gtest/gtest.h"
 
 namespace raftsql::core {
 namespace {
 
-// A synchronous LogStore over MemoryStorage; can be told to fail.
-class MemoryLogStore final : public LogStore {
- public:
-  void Submit(LogWrite w, std::function<void(absl::Status)> done) override {
-    if (fail) return done(absl::DataLossError("disk on fire"));
-    ++writes;
-    if (on_submit) on_submit(w);
-    if (w.snapshot.has_value()) CHECK(mem.ApplySnapshot(*w.snapshot).ok());
-    mem.Append(w.entries);
-    if (w.hard_state.has_value()) mem.SetHardState(*w.hard_state);
-    done(absl::OkStatus());
-  }
-  absl::Status Compact(const Snapshot& s) override {
-    absl::StatusOr<Snapshot> made =
-        mem.CreateSnapshot(s.metadata.index, s.metadata.conf_state, s.data);
-    if (!made.ok()) return made.status();
-    return mem.Compact(s.metadata.index);
-  }
-  absl::StatusOr<InitialState> GetInitialState() const override {
-    return mem.GetInitialState();
-  }
-  absl::StatusOr<std::vector<Entry>> Entries(uint64_t lo, uint64_t hi,
-                                             uint64_t max) const override {
-    return mem.Entries(lo, hi, max);
-  }
-  absl::StatusOr<uint64_t> Term(uint64_t i) const override {
-    return mem.Term(i);
-  }
-  uint64_t FirstIndex() const override { return mem.FirstIndex(); }
-  uint64_t LastIndex() const override { return mem.LastIndex(); }
-  absl::StatusOr<Snapshot> GetSnapshot() const override {
-    return mem.GetSnapshot();
-  }
-
-  MemoryStorage mem;
-  bool fail = false;
-  int writes = 0;
-  std::function<void(const LogWrite&)> on_submit;
-};
+using testing::MemoryLogStore;
 
 class CountingMachine final : public StateMachine {
  public:
