@@ -121,12 +121,14 @@ class Node {
   // one by one and add up to parked_bytes_; the bounded queues are within
   // their bounds; the membership history is in index order.
   void CheckInvariants() const;
+  // Starts the next Ready through the contract if none is in flight. The
+  // methods above call it; a caller that drives raw() directly (a test)
+  // calls it after.
+  void Pump();
   RawNode& raw() { return raw_; }
   const RawNode& raw() const { return raw_; }
 
  private:
-  // Starts the next Ready through the contract if none is in flight.
-  void Pump();
   void OnPersisted(Ready rd, const absl::Status& status);
   void ApplyCommitted(Ready& rd);  // Takes rd's committed entries.
   // Applies, and removes from rd, the committed entries that are durable

@@ -513,7 +513,10 @@ TEST(Snapshot, ALeaderSendsSnapshotBytesWithinItsPerTickBudget) {
 // once the image it asked for is made.
 class FakeImages final : public SnapshotSource {
  public:
-  void Request(const SnapshotMetadata&) override {}
+  void Request(const SnapshotMetadata& m) override {
+    ++requests;
+    requested = m;
+  }
   absl::StatusOr<ImageInfo> Latest() const override {
     if (image.empty()) return absl::UnavailableError("none");
     return ImageInfo{metadata, image.size()};
@@ -525,6 +528,8 @@ class FakeImages final : public SnapshotSource {
   }
   SnapshotMetadata metadata;
   std::string image;
+  int requests = 0;
+  SnapshotMetadata requested;  // The last request's.
 };
 
 // Issue 14: a durable leader compacts without a copy of its state; a
@@ -546,10 +551,12 @@ TEST(Snapshot, ADurableLeaderSendsImagesFromItsSnapshotSource) {
     chunks += m.type == MessageType::kSnap;
     return true;
   });
-  TickUntil(net, 20, [&] { return net.raft(1).snapshot_wanted(); });
-  ASSERT_TRUE(net.raft(1).snapshot_wanted());
+  // The core wants an image; its Node asks the source for one at the
+  // applied index.
+  TickUntil(net, 20, [&] { return images.requests > 0; });
+  ASSERT_GT(images.requests, 0);
+  EXPECT_EQ(images.requested.index, applied);
   EXPECT_EQ(chunks, 0);
-  net.raft(1).ClearSnapshotWanted();
   const std::string image(95, 'd');  // Ten chunks.
   images.metadata =
       SnapshotMetadata{applied, *net.storage(1).Term(applied), conf};

@@ -8,6 +8,52 @@
 
 namespace raftsql::core::testing {
 
+// The node's state machine: records what it applies; images are the
+// test's (a durable node's source and sink, if it has them).
+class Network::Machine final : public StateMachine {
+ public:
+  Machine(Network* net, uint64_t id, const SnapshotSource* source,
+          SnapshotSink* sink)
+      : net_(net), id_(id), source_(source), sink_(sink) {}
+  std::string Apply(const Entry& e) override {
+    net_->OnApply(id_, e);
+    return "";
+  }
+  absl::Status Restore(const Snapshot& s) override {
+    net_->nodes_.at(id_).applied_index = s.metadata.index;
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> SnapshotData() override { return ""; }
+  // The core only reads images (const); the Node asks for them.
+  SnapshotSource* snapshot_source() override {
+    return const_cast<SnapshotSource*>(source_);
+  }
+  SnapshotSink* snapshot_sink() override { return sink_; }
+  uint64_t AppliedIndex() const override {
+    return net_->nodes_.at(id_).applied_index;
+  }
+
+ private:
+  Network* const net_;
+  const uint64_t id_;
+  const SnapshotSource* const source_;
+  SnapshotSink* const sink_;
+};
+
+// The node's transport: into the network's queue.
+class Network::Wire final : public Transport {
+ public:
+  Wire(Network* net, uint64_t id) : net_(net), id_(id) {}
+  void Send(Message m) override {
+    net_->safety_->OnSend(m, net_->nodes_.at(id_).incarnation);
+    net_->Enqueue(std::move(m));
+  }
+
+ private:
+  Network* const net_;
+  const uint64_t id_;
+};
+
 Network::Network(const std::vector<uint64_t>& ids,
                  const NetworkOptions& options)
     : ids_(ids), options_(options), prng_(options.seed) {
@@ -17,8 +63,8 @@ Network::Network(const std::vector<uint64_t>& ids,
         SafetyChecker::NodeView v;
         auto it = nodes_.find(id);
         if (it == nodes_.end()) return v;
-        if (!it->second.crashed) v.raft = &it->second.raw->raft();
-        v.log = it->second.storage.get();
+        if (!it->second.crashed) v.raft = &it->second.node->raw().raft();
+        v.log = &it->second.store->mem;
         return v;
       },
       [this](const std::string& what) { Violation(what); });
@@ -27,32 +73,29 @@ Network::Network(const std::vector<uint64_t>& ids,
   std::sort(cs.voters.begin(), cs.voters.end());
   for (uint64_t id : ids) {
     TestNode& n = nodes_[id];
-    n.storage = std::make_unique<MemoryStorage>();
-    n.storage->SetConfState(cs);
-    n.raw = std::make_unique<RawNode>(MakeConfig(id, 0));
+    n.store = std::make_unique<MemoryLogStore>();
+    n.store->mem.SetConfState(cs);
+    n.store->on_submit = [this, id, &n](const LogWrite& w) {
+      safety_->OnWrite(id, n.store->mem, w.entries);
+    };
+    n.wire = std::make_unique<Wire>(this, id);
   }
+  for (uint64_t id : ids) Start(id);
 }
 
-Config Network::MakeConfig(uint64_t id, uint64_t applied) {
+Network::~Network() = default;
+
+Config Network::MakeConfig(uint64_t id) {
   Config c;
   c.id = id;
   c.election_ticks = options_.election_ticks;
   c.heartbeat_ticks = options_.heartbeat_ticks;
-  c.storage = nodes_.at(id).storage.get();
-  c.applied = applied;
+  c.storage = nodes_.at(id).store.get();
   c.max_inflight_msgs = options_.max_inflight_msgs;
   c.max_size_per_msg = options_.max_size_per_msg;
   c.max_snapshot_chunk_bytes = options_.max_snapshot_chunk_bytes;
   c.snapshot_bytes_per_tick = options_.snapshot_bytes_per_tick;
   c.max_snapshot_chunks_in_flight = options_.max_snapshot_chunks_in_flight;
-  if (auto it = options_.snapshot_sources.find(id);
-      it != options_.snapshot_sources.end()) {
-    c.snapshot_source = it->second;
-  }
-  if (auto it = options_.snapshot_sinks.find(id);
-      it != options_.snapshot_sinks.end()) {
-    c.snapshot_sink = it->second;
-  }
   c.check_quorum = options_.check_quorum;
   c.pre_vote = options_.pre_vote;
   c.seed = options_.seed * 1000003 + restarts_;
@@ -60,76 +103,70 @@ Config Network::MakeConfig(uint64_t id, uint64_t applied) {
   return c;
 }
 
+void Network::Start(uint64_t id) {
+  TestNode& n = nodes_.at(id);
+  const SnapshotSource* source = nullptr;
+  SnapshotSink* sink = nullptr;
+  if (auto it = options_.snapshot_sources.find(id);
+      it != options_.snapshot_sources.end()) {
+    source = it->second;
+  }
+  if (auto it = options_.snapshot_sinks.find(id);
+      it != options_.snapshot_sinks.end()) {
+    sink = it->second;
+  }
+  n.machine = std::make_unique<Machine>(this, id, source, sink);
+  NodeOptions o;
+  o.raft = MakeConfig(id);
+  o.log_store = n.store.get();
+  o.transport = n.wire.get();
+  o.state_machine = n.machine.get();
+  NodeObserver observer;
+  observer.on_soft_state = [this, id](const SoftState& ss) {
+    if (ss.state == StateType::kLeader) safety_->OnBecameLeader(id);
+  };
+  observer.on_read = [&n](const ReadState& rs) { n.read_states.push_back(rs); };
+  observer.on_fatal = [this, id](const absl::Status& s) {
+    Violation(absl::StrCat("node ", id, " stopped: ", s.message()));
+  };
+  n.node = std::make_unique<Node>(o, std::move(observer));
+}
+
+void Network::OnApply(uint64_t id, const Entry& e) {
+  TestNode& n = nodes_.at(id);
+  if (e.index != n.applied_index + 1) {
+    Violation(absl::StrFormat("node %d applied %d after %d", id, e.index,
+                              n.applied_index));
+  }
+  n.applied_index = e.index;
+  safety_->OnApply(id, e);
+  if (e.type == EntryType::kNormal && !e.data.empty()) n.applied.push_back(e);
+}
+
 void Network::Tick(uint64_t id) {
   TestNode& n = nodes_.at(id);
   if (n.crashed) return;
-  n.raw->Tick();
+  n.node->Tick();
   ProcessReadies();
 }
 
 void Network::TickAll() {
   for (uint64_t id : ids_) {
-    if (!nodes_.at(id).crashed) nodes_.at(id).raw->Tick();
+    if (!nodes_.at(id).crashed) nodes_.at(id).node->Tick();
   }
   ProcessReadies();
 }
 
 void Network::ProcessReadies() {
-  // Readies can produce more work for the same node (e.g. a single-node
-  // commit), so loop until quiet.
-  for (int round = 0; round < 100; ++round) {
-    bool any = false;
-    for (uint64_t id : ids_) {
-      TestNode& n = nodes_.at(id);
-      if (n.crashed || !n.raw->HasReady()) continue;
-      any = true;
-      HandleReady(id, n);
-    }
-    CheckSafety();
-    if (!any) return;
+  // The log stores complete at once, so a Pump runs every Ready it can.
+  for (uint64_t id : ids_) {
+    TestNode& n = nodes_.at(id);
+    if (n.crashed) continue;
+    n.node->Pump();
+    n.node->CheckInvariants();
+    n.node->raw().raft().CheckInvariants();
   }
-  CHECK(false);  // Readies that never settle.
-}
-
-void Network::HandleReady(uint64_t id, TestNode& n) {
-  Ready rd = n.raw->GetReady();
-  // 1. Persist.
-  if (rd.snapshot.has_value())
-    CHECK(n.storage->ApplySnapshot(*rd.snapshot).ok());
-  safety_->OnWrite(id, *n.storage, rd.entries);
-  n.storage->Append(rd.entries);
-  if (rd.hard_state.has_value()) n.storage->SetHardState(*rd.hard_state);
-  if (rd.soft_state.has_value() && rd.soft_state->state == StateType::kLeader) {
-    safety_->OnBecameLeader(id);
-  }
-  // 2. Send.
-  for (Message& m : rd.messages) {
-    safety_->OnSend(m, n.incarnation);
-    Enqueue(std::move(m));
-  }
-  // 3. Apply.
-  if (rd.snapshot.has_value()) {
-    n.applied_index = rd.snapshot->metadata.index;
-  }
-  for (const Entry& e : rd.committed_entries) {
-    if (e.index != n.applied_index + 1) {
-      Violation(absl::StrFormat("node %d applied %d after %d", id, e.index,
-                                n.applied_index));
-    }
-    n.applied_index = e.index;
-    safety_->OnApply(id, e);
-    if (e.type == EntryType::kConfChange) {
-      std::optional<ConfChange> cc = ConfChange::Decode(e.data);
-      CHECK(cc.has_value());
-      n.storage->SetConfState(n.raw->ApplyConfChange(*cc));
-    } else if (!e.data.empty()) {
-      n.applied.push_back(e);
-    }
-  }
-  // 4. Reads.
-  for (ReadState& rs : rd.read_states) n.read_states.push_back(std::move(rs));
-  n.raw->Advance();
-  n.raw->raft().CheckInvariants();
+  CheckSafety();
 }
 
 void Network::Violation(std::string what) {
@@ -162,7 +199,7 @@ bool Network::DeliverOne() {
   if (it == nodes_.end() || it->second.crashed) return true;
   if (filter_ && !filter_(m)) return true;
   ++delivered_;
-  const absl::Status stepped = it->second.raw->Step(std::move(m));
+  const absl::Status stepped = it->second.node->raw().Step(std::move(m));
   // An honest cluster never sends what the boundary refuses as invalid.
   if (absl::IsInvalidArgument(stepped)) {
     Violation(
@@ -192,7 +229,8 @@ void Network::Isolate(uint64_t id) {
 void Network::Crash(uint64_t id) {
   TestNode& n = nodes_.at(id);
   n.crashed = true;
-  n.raw.reset();
+  n.node.reset();
+  n.machine.reset();
   n.read_states.clear();
 }
 
@@ -201,12 +239,12 @@ void Network::Restart(uint64_t id) {
   CHECK(n.crashed);
   ++restarts_;
   ++n.incarnation;
-  // The state machine here is volatile: it replays from the log (applied 0
-  // relative to the snapshot), so forget what it applied.
+  // The state machine is volatile: it restarts empty, restores the log
+  // store's snapshot and replays the log after it.
   n.applied.clear();
-  n.applied_index = n.storage->FirstIndex() - 1;
-  n.raw = std::make_unique<RawNode>(MakeConfig(id, 0));
+  n.applied_index = 0;
   n.crashed = false;
+  Start(id);
 }
 
 uint64_t Network::Leader() const {
@@ -214,7 +252,7 @@ uint64_t Network::Leader() const {
   uint64_t best_term = 0;
   for (const auto& [id, n] : nodes_) {
     if (n.crashed) continue;
-    const Raft& r = n.raw->raft();
+    const Raft& r = n.node->raw().raft();
     if (r.state() == StateType::kLeader && r.term() >= best_term) {
       best = id;
       best_term = r.term();
@@ -224,7 +262,7 @@ uint64_t Network::Leader() const {
 }
 
 absl::Status Network::Propose(uint64_t id, std::string data) {
-  absl::Status s = nodes_.at(id).raw->Propose(std::move(data));
+  absl::Status s = nodes_.at(id).node->Propose(std::move(data));
   ProcessReadies();
   return s;
 }

@@ -1,12 +1,14 @@
-// Test-only: an in-memory cluster of RawNodes that keeps the runtime contract
-// (persist, then send, then apply, then Advance) and a message queue that can
-// drop, duplicate and reorder under a seed, with partitions and crashes.
+// Test-only: an in-memory cluster of core::Nodes (the runtime the simulator
+// and the server run: persist, then send, then apply, then Advance) over
+// synchronous in-memory log stores and volatile state machines, and a
+// message queue that can drop, duplicate and reorder under a seed, with
+// partitions and crashes.
 //
-// Every step runs CheckInvariants() on every live node and checks Raft's
-// guarantees with the simulator's own checker (core/testing/safety.h):
-// election and vote safety, leader completeness, commit safety (Figure 8
-// included), progress truthfulness, log and state machine safety; and that
-// each node applies its entries in order.
+// Every step runs CheckInvariants() on every live node (its Node and its
+// Raft) and checks Raft's guarantees with the simulator's own checker
+// (core/testing/safety.h): election and vote safety, leader completeness,
+// commit safety (Figure 8 included), progress truthfulness, log and state
+// machine safety; and that each node applies its entries in order.
 #ifndef RAFTSQL_CORE_TESTING_NETWORK_H_
 #define RAFTSQL_CORE_TESTING_NETWORK_H_
 
@@ -21,8 +23,10 @@
 #include <vector>
 
 #include "core/memory_storage.h"
+#include "core/node.h"
 #include "core/prng.h"
 #include "core/raw_node.h"
+#include "core/testing/memory_log_store.h"
 #include "core/testing/safety.h"
 
 namespace raftsql::core::testing {
@@ -52,17 +56,22 @@ struct NetworkOptions {
 class Network {
  public:
   Network(const std::vector<uint64_t>& ids, const NetworkOptions& options);
+  ~Network();
 
-  RawNode& node(uint64_t id) { return *nodes_.at(id).raw; }
-  Raft& raft(uint64_t id) { return nodes_.at(id).raw->raft(); }
-  MemoryStorage& storage(uint64_t id) { return *nodes_.at(id).storage; }
+  // A live node's Raft, to drive directly (ProcessReadies then runs what
+  // that produced through its Node).
+  RawNode& node(uint64_t id) { return nodes_.at(id).node->raw(); }
+  Node& runtime(uint64_t id) { return *nodes_.at(id).node; }
+  Raft& raft(uint64_t id) { return node(id).raft(); }
+  // What the node's log store holds (survives crashes).
+  MemoryStorage& storage(uint64_t id) { return nodes_.at(id).store->mem; }
   const std::vector<uint64_t>& ids() const { return ids_; }
   bool IsUp(uint64_t id) const { return !nodes_.at(id).crashed; }
 
   // Ticks one node, or every live node once, then processes Readies.
   void Tick(uint64_t id);
   void TickAll();
-  // Runs the runtime contract on every live node with a Ready.
+  // Runs every live node's pending Ready through its Node, then checks.
   void ProcessReadies();
   // Injects a message as if it arrived from the network.
   void Inject(Message m);
@@ -95,6 +104,7 @@ class Network {
   const std::vector<Entry>& applied(uint64_t id) const {
     return nodes_.at(id).applied;
   }
+  // Reads released by the node (its state machine reached their index).
   const std::vector<ReadState>& read_states(uint64_t id) const {
     return nodes_.at(id).read_states;
   }
@@ -113,9 +123,13 @@ class Network {
   const std::string& violation() const { return violation_; }
 
  private:
+  class Machine;
+  class Wire;
   struct TestNode {
-    std::unique_ptr<MemoryStorage> storage;
-    std::unique_ptr<RawNode> raw;
+    std::unique_ptr<MemoryLogStore> store;
+    std::unique_ptr<Machine> machine;  // Volatile: new at each start.
+    std::unique_ptr<Wire> wire;
+    std::unique_ptr<Node> node;
     std::vector<Entry> applied;
     std::vector<ReadState> read_states;
     uint64_t applied_index = 0;
@@ -123,8 +137,11 @@ class Network {
     uint64_t incarnation = 0;  // Restarts so far.
   };
 
-  Config MakeConfig(uint64_t id, uint64_t applied);
-  void HandleReady(uint64_t id, TestNode& n);
+  Config MakeConfig(uint64_t id);
+  // A new Node (and state machine) over the node's log store.
+  void Start(uint64_t id);
+  // The state machine applies `e` (each entry once, in order).
+  void OnApply(uint64_t id, const Entry& e);
   void Enqueue(Message m);
   void CheckSafety();
   void Violation(std::string what);
