@@ -67,6 +67,57 @@ void LeaveNodeThreeBehindTheLog(Network& net, const std::string& image,
   ASSERT_TRUE(net.storage(1).Compact(*applied).ok());
 }
 
+// The network drives core::Node, so the runtime's own mistakes show: a
+// node that persists its term but not its vote (NodeOptions'
+// unsafe_forget_vote) votes twice in a term after a restart.
+void VoteThenRestartThenVoteAgain(bool forget_vote, std::string* violation) {
+  Network net({1, 2, 3},
+              NetworkOptions{.pre_vote = false,
+                             .check_quorum = false,
+                             .configure_node = [forget_vote](NodeOptions& o) {
+                               o.unsafe_forget_vote = forget_vote;
+                             }});
+  // Candidates 1 and 3 in term 1; node 2 hears from 1 first.
+  ASSERT_TRUE(net.node(1).Campaign().ok());
+  ASSERT_TRUE(net.node(3).Campaign().ok());
+  net.ProcessReadies();
+  std::vector<Message> asks;
+  bool holding = true;
+  net.SetFilter([&](const Message& m) {
+    if (m.from == 2) return false;  // Its answers are lost: no one wins.
+    if (holding && m.type == MessageType::kVote && m.to == 2) {
+      asks.push_back(m);
+      return false;  // Held, then injected by ask().
+    }
+    return true;
+  });
+  net.Stabilize();
+  holding = false;
+  // Node 2 hears `from`'s request.
+  auto ask = [&](uint64_t from) {
+    for (const Message& m : asks) {
+      if (m.from == from && m.to == 2) net.Inject(m);
+    }
+    net.Stabilize();
+  };
+  ask(1);
+  ASSERT_EQ(net.raft(2).vote(), 1u);
+  net.Crash(2);
+  net.Restart(2);
+  ask(3);
+  *violation = net.violation();
+}
+
+TEST(Vote, TheNetworkCatchesARuntimeThatForgetsItsVote) {
+  std::string correct, planted;
+  ASSERT_NO_FATAL_FAILURE(VoteThenRestartThenVoteAgain(false, &correct));
+  ASSERT_NO_FATAL_FAILURE(VoteThenRestartThenVoteAgain(true, &planted));
+  EXPECT_EQ(correct, "");
+  EXPECT_NE(planted.find("vote safety: n2 voted for n1 and for n3 in term 1"),
+            std::string::npos)
+      << planted;
+}
+
 TEST(PreVote, IsolatedNodeDoesNotInflateItsTerm) {
   Network net({1, 2, 3}, NetworkOptions{});
   Elect(net, 1);

@@ -121,6 +121,7 @@ void Network::Start(uint64_t id) {
   o.log_store = n.store.get();
   o.transport = n.wire.get();
   o.state_machine = n.machine.get();
+  if (options_.configure_node) options_.configure_node(o);
   NodeObserver observer;
   observer.on_soft_state = [this, id](const SoftState& ss) {
     if (ss.state == StateType::kLeader) safety_->OnBecameLeader(id);

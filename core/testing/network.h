@@ -48,6 +48,8 @@ struct NetworkOptions {
   uint64_t max_snapshot_chunks_in_flight = 4;
   // Called on each node's Config (at every start): plants a bug, say.
   std::function<void(Config&)> configure;
+  // ... and on each node's NodeOptions: plants a runtime bug.
+  std::function<void(NodeOptions&)> configure_node;
   // Nodes with a durable state machine's images (borrowed).
   std::map<uint64_t, const SnapshotSource*> snapshot_sources;
   std::map<uint64_t, SnapshotSink*> snapshot_sinks;
