@@ -16,6 +16,9 @@
 namespace raftsql::core {
 
 uint32_t Crc32c(std::string_view data);
+// The CRC-32C of a value's bytes followed by `data`, given `crc`, the
+// value's CRC-32C (Crc32c(a + b) == Crc32cExtend(Crc32c(a), b); 0 for none).
+uint32_t Crc32cExtend(uint32_t crc, std::string_view data);
 // The portable table-driven CRC-32C (Crc32c uses SSE 4.2 where the CPU has
 // it; both give the same value).
 uint32_t Crc32cByTable(std::string_view data);

@@ -22,6 +22,18 @@ TEST(Codec, Crc32cMatchesTheCheckValueAndTheTableAtEveryLength) {
   }
 }
 
+TEST(Codec, Crc32cExtendedPieceByPieceIsTheCrcOfTheWhole) {
+  std::string data;
+  for (int n = 0; n < 300; ++n) data.push_back(static_cast<char>(n * 7));
+  for (size_t cut : {0, 1, 7, 8, 9, 150, 300}) {
+    const std::string_view whole(data);
+    EXPECT_EQ(
+        Crc32cExtend(Crc32cExtend(0, whole.substr(0, cut)), whole.substr(cut)),
+        Crc32c(whole))
+        << cut;
+  }
+}
+
 TEST(Codec, ARecordReadsBackAndADamagedOneDoesNot) {
   std::string out = "prefix";
   AppendRecord(out, 7, "payload");
