@@ -207,6 +207,11 @@ void Raft::HandleSnapshotIntoSink(const Message& m, Message done) {
     SendSnapshotResponse(m.from, meta.index, /*reject=*/false);
     return;
   }
+  if (absl::IsAborted(finished)) {
+    sink.Drop();
+    SendSnapshotResponse(m.from, meta.index, /*reject=*/true);
+    return;
+  }
   if (!finished.ok()) {
     // An image the state machine cannot restore is never installed: our
     // log and state stay as they are, and the transfer starts over.

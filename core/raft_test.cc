@@ -635,6 +635,7 @@ class FakeSink final : public SnapshotSink {
   absl::Status Begin(const SnapshotMetadata& m, uint64_t from,
                      uint64_t size) override {
     receiving = true;
+    ++begins;
     metadata = m;
     from_ = from;
     size_ = size;
@@ -647,6 +648,7 @@ class FakeSink final : public SnapshotSink {
   }
   absl::Status Finish() override {
     if (++finishes == 1) return absl::UnavailableError("checking");
+    if (finishes == 2 && abort_once) return absl::AbortedError("again");
     return absl::OkStatus();
   }
   void Drop() override { receiving = false; }
@@ -663,6 +665,8 @@ class FakeSink final : public SnapshotSink {
   std::string bytes;
   std::string installed;
   int finishes = 0;
+  int begins = 0;
+  bool abort_once = false;  // The second Finish: Aborted.
 
  private:
   uint64_t from_ = 0;
@@ -688,6 +692,25 @@ TEST(Snapshot, ADurableFollowerReceivesIntoItsSinkAndInstallsByReference) {
   ASSERT_TRUE(net.Propose(1, "after").ok());
   net.Stabilize();
   EXPECT_EQ(net.applied(3).back().data, "after");
+}
+
+// A sink that must receive the image again (Aborted: its sender could not
+// vouch for it) drops it and the transfer starts over; nothing is refused.
+TEST(Snapshot, AnAbortedImageIsReceivedAgainWithoutARefusal) {
+  FakeSink sink;
+  sink.abort_once = true;
+  Network net({1, 2, 3}, NetworkOptions{.max_snapshot_chunk_bytes = 10,
+                                        .snapshot_sinks = {{3, &sink}}});
+  const std::string image(95, 'i');
+  uint64_t applied = 0;
+  ASSERT_NO_FATAL_FAILURE(LeaveNodeThreeBehindTheLog(net, image, &applied));
+  net.Heal();
+  TickUntil(net, 400, [&] { return net.applied_index(3) >= applied; });
+  EXPECT_EQ(net.applied_index(3), applied);
+  EXPECT_EQ(sink.installed, image);
+  EXPECT_EQ(sink.begins, 2);
+  EXPECT_EQ(net.raft(3).invalid_messages(), 0u);
+  EXPECT_EQ(net.violation(), "");
 }
 
 TEST(Membership, AddedVoterCatchesUpAndCounts) {

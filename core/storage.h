@@ -101,7 +101,9 @@ class SnapshotSink {
   virtual absl::Status Append(absl::string_view bytes) = 0;
   // Every byte is held: OK once the image is checked and durable;
   // Unavailable while that is under way (the leader's next chunk asks
-  // again); any other error refuses the image, which is dropped.
+  // again); Aborted if the image must be received again though nobody
+  // erred (it is dropped, and the transfer starts over); any other error
+  // refuses the image as invalid, and it is dropped.
   virtual absl::Status Finish() = 0;
   // Forgets the image being received, or a finished one, deleting it.
   virtual void Drop() = 0;
