@@ -10,7 +10,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/check.h"
+#include "core/codec.h"
 #include "obs/loop_phases.h"
 #include "sm/snapshot_image.h"
 #include "sm/sqlite_util.h"
@@ -116,6 +118,9 @@ absl::Status ImageSink::Begin(const core::SnapshotMetadata& metadata,
   if (state_ == State::kInstalled) {
     return absl::UnavailableError("an installed image waits for its restore");
   }
+  if (size < kImageTrailerBytes) {
+    return absl::InvalidArgumentError("an image too small for its trailer");
+  }
   Drop();
   DeleteReceived();  // One a crash left.
   int rc = SQLITE_OK;
@@ -135,7 +140,10 @@ absl::Status ImageSink::Begin(const core::SnapshotMetadata& metadata,
   metadata_ = metadata;
   from_ = from;
   size_ = size;
+  data_size_ = size - kImageTrailerBytes;
   held_ = 0;
+  crc_ = 0;
+  trailer_.clear();
   return absl::OkStatus();
 }
 
@@ -144,6 +152,24 @@ absl::Status ImageSink::Append(absl::string_view bytes) {
   if (state_ != State::kReceiving) {
     return absl::FailedPreconditionError("no image is being received");
   }
+  if (held_ + bytes.size() > size_) {
+    return absl::InvalidArgumentError("more bytes than the image holds");
+  }
+  // The database's part is written; the trailer's bytes are kept.
+  const uint64_t data_left = data_size_ - std::min(held_, data_size_);
+  const absl::string_view trailer =
+      bytes.size() > data_left ? bytes.substr(data_left) : absl::string_view();
+  bytes = bytes.substr(0, std::min<uint64_t>(bytes.size(), data_left));
+  absl::Status written = WriteData(bytes);
+  if (!written.ok()) return written;
+  trailer_.append(trailer.data(), trailer.size());
+  held_ += trailer.size();
+  return absl::OkStatus();
+}
+
+absl::Status ImageSink::WriteData(absl::string_view bytes) {
+  if (bytes.empty()) return absl::OkStatus();
+  crc_ = core::Crc32cExtend(crc_, std::string_view(bytes.data(), bytes.size()));
   std::string patched;
   absl::string_view out = bytes;
   if (held_ <= kVersionBytes + 1 && held_ + bytes.size() > kVersionBytes) {
@@ -178,6 +204,8 @@ absl::Status ImageSink::Finish() {
   obs::PhaseTimer timer(obs::Phase::kSnapshot);
   if (state_ == State::kReceiving) {
     if (held_ != size_) return absl::FailedPreconditionError("incomplete");
+    absl::Status intact = CheckTrailer();
+    if (!intact.ok()) return intact;  // The core drops it: sent again.
     std::unique_ptr<BackgroundSyncer> syncer = std::move(syncer_);
     CloseFile();
     state_ = State::kChecking;
@@ -218,6 +246,21 @@ absl::Status ImageSink::Finish() {
   }
   std::lock_guard<std::mutex> l(mu_);
   return verdict_;
+}
+
+absl::Status ImageSink::CheckTrailer() const {
+  absl::StatusOr<std::optional<uint32_t>> sent = DecodeImageTrailer(trailer_);
+  if (!sent.ok()) return sent.status();
+  if (!sent->has_value()) {
+    return absl::AbortedError(
+        "the sender did not know the image's checksum (it had not read the "
+        "image from its start): receiving it again");
+  }
+  if (**sent != crc_) {
+    return absl::DataLossError(absl::StrFormat(
+        "the image's checksum is %08x, the sender's %08x", crc_, **sent));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ImageSink::Sync() const {

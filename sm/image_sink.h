@@ -1,9 +1,10 @@
 // ImageSink: where a durable follower's images from its leader go
 // (core::SnapshotSink; issue 14). Chunks are written to `<database>.received`
 // through the database's own VFS (the platform's files, or the simulator's
-// disk), never held in memory. When the last one is in, the file is synced
-// and checked (quick_check, and the applied index it holds against its
-// metadata): on a thread for platform files, at once in the simulator.
+// disk), never held in memory. When the last one is in, its CRC-32C must be
+// the one the image's trailer carries (image_trailer.h); then the file is
+// synced and checked (quick_check, and the applied index it holds against
+// its metadata): on a thread for platform files, at once in the simulator.
 // The core then installs a snapshot whose data is only Reference(), and the
 // state machine's Restore renames the file into place (file_swap.h).
 //
@@ -27,6 +28,7 @@
 
 #include "core/storage.h"
 #include "sm/file_deleter.h"
+#include "sm/image_trailer.h"
 
 struct sqlite3_file;
 struct sqlite3_vfs;
@@ -96,6 +98,10 @@ class ImageSink final : public core::SnapshotSink {
  private:
   enum class State { kIdle, kReceiving, kChecking, kChecked, kInstalled };
 
+  // Writes the database's next bytes (held_ on), counting them.
+  absl::Status WriteData(absl::string_view bytes);
+  // The trailer received carries the CRC of what was written.
+  absl::Status CheckTrailer() const;
   void CloseFile();
   void DeleteReceived();
   absl::Status Sync() const;  // Makes the received file durable.
@@ -110,8 +116,11 @@ class ImageSink final : public core::SnapshotSink {
   State state_ = State::kIdle;
   core::SnapshotMetadata metadata_;
   uint64_t from_ = 0;
-  uint64_t size_ = 0;
+  uint64_t size_ = 0;       // The framed image's (image_trailer.h).
+  uint64_t data_size_ = 0;  // The database's part.
   uint64_t held_ = 0;
+  uint32_t crc_ = 0;              // Of the database's part held.
+  std::string trailer_;           // What came of the trailer.
   sqlite3_file* file_ = nullptr;  // kReceiving only.
   // Platform files, kReceiving: syncs what Append wrote.
   std::unique_ptr<BackgroundSyncer> syncer_;

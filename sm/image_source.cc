@@ -41,14 +41,16 @@ struct ImageSource::Held {
   std::unique_ptr<WalView> view;
 };
 
-ImageSource::ImageSource(std::string path, sqlite3* db, FileDeleter* deleter)
-    : path_(std::move(path)), db_(db), deleter_(deleter) {}
+ImageSource::ImageSource(std::string path, sqlite3* db, FileDeleter* deleter,
+                         Framing framing)
+    : path_(std::move(path)), framing_(framing), db_(db), deleter_(deleter) {}
 
 std::unique_ptr<ImageSource> ImageSource::ForFile(std::string path,
-                                                  FileDeleter* deleter) {
+                                                  FileDeleter* deleter,
+                                                  Framing framing) {
   CHECK(deleter != nullptr);
   std::unique_ptr<ImageSource> source(
-      new ImageSource(std::move(path), nullptr, deleter));
+      new ImageSource(std::move(path), nullptr, deleter, framing));
   // Image files of the versions that copied the database.
   deleter->DeleteBeside(source->path_, [](const std::string& rest) {
     return absl::StartsWith(rest, kImageSuffix + 1);  // "image-"
@@ -57,7 +59,18 @@ std::unique_ptr<ImageSource> ImageSource::ForFile(std::string path,
 }
 
 std::unique_ptr<ImageSource> ImageSource::ForConnection(sqlite3* db) {
-  return std::unique_ptr<ImageSource>(new ImageSource("", db, nullptr));
+  return std::unique_ptr<ImageSource>(
+      new ImageSource("", db, nullptr, Framing::kWithTrailer));
+}
+
+ImageSource::Ready ImageSource::MakeReady(core::SnapshotMetadata metadata,
+                                          uint64_t data_size) const {
+  Ready ready;
+  const uint64_t trailer =
+      framing_ == Framing::kWithTrailer ? kImageTrailerBytes : 0;
+  ready.info = core::ImageInfo{std::move(metadata), data_size + trailer};
+  ready.data_size = data_size;
+  return ready;
 }
 
 ImageSource::~ImageSource() {
@@ -89,8 +102,7 @@ void ImageSource::Request(const core::SnapshotMetadata& metadata) {
   if (db_ != nullptr) {  // The simulator: at once, and never on a clock.
     absl::StatusOr<std::string> bytes = SerializeDatabase(db_);
     if (!bytes.ok()) return Fail(std::string(bytes.status().message()));
-    Ready ready;
-    ready.info = core::ImageInfo{metadata, bytes->size()};
+    Ready ready = MakeReady(metadata, bytes->size());
     ready.bytes = std::move(*bytes);
     return Publish(std::move(ready));
   }
@@ -154,8 +166,7 @@ void ImageSource::Prepare(std::unique_ptr<Held> held,
                view.pages_in_wal(),
                static_cast<long long>(MillisecondsSince(began))));
   const Held* reading = held.get();
-  Ready ready;
-  ready.info = core::ImageInfo{std::move(metadata), view.size_bytes()};
+  Ready ready = MakeReady(std::move(metadata), view.size_bytes());
   ready.held = std::move(held);
   Publish(std::move(ready));
   ReadAhead(*reading);
@@ -231,22 +242,27 @@ absl::StatusOr<std::string> ImageSource::Read(uint64_t index, uint64_t offset,
     return absl::NotFoundError(
         absl::StrCat("image ", index, " was replaced by a newer one"));
   }
-  const uint64_t size = ready_->info.size;
+  const Ready& ready = *ready_;
+  const uint64_t size = ready.info.size;
   if (offset > size) return absl::OutOfRangeError("beyond the image");
   const uint64_t n = std::min(max_bytes, size - offset);
-  if (ready_->held == nullptr) return ready_->bytes.substr(offset, n);
-  // The next chunks are read ahead on the thread, so that the loop's next
-  // reads find them in memory (a database larger than the page cache
-  // holds is read from the disk: 16 chunks read on one loop iteration
-  // took hundreds of milliseconds).
-  wanted_until_ = std::max(wanted_until_, offset + n + kReadAheadBytes);
-  cv_.notify_all();
-  absl::StatusOr<std::string> out = ready_->held->view->Read(offset, n);
-  if (!out.ok()) {
-    return absl::DataLossError(absl::StrCat("cannot read image ", index, ": ",
-                                            out.status().message()));
-  }
-  return out;
+  auto data = [&](uint64_t at, uint64_t len) -> absl::StatusOr<std::string> {
+    if (ready.held == nullptr) return ready.bytes.substr(at, len);
+    // The next chunks are read ahead on the thread, so that the loop's
+    // next reads find them in memory (a database larger than the page
+    // cache holds is read from the disk: 16 chunks read on one loop
+    // iteration took hundreds of milliseconds).
+    wanted_until_ = std::max(wanted_until_, at + len + kReadAheadBytes);
+    cv_.notify_all();
+    absl::StatusOr<std::string> out = ready.held->view->Read(at, len);
+    if (!out.ok()) {
+      return absl::DataLossError(absl::StrCat("cannot read image ", index, ": ",
+                                              out.status().message()));
+    }
+    return out;
+  };
+  if (framing_ == Framing::kRaw) return data(offset, n);
+  return ReadFramedImage(ready.data_size, offset, n, ready.crc, data);
 }
 
 void ImageSource::Reset(sqlite3* db) {

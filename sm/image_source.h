@@ -37,6 +37,7 @@
 
 #include "core/storage.h"
 #include "sm/file_deleter.h"
+#include "sm/image_trailer.h"
 #include "sm/wal_view.h"
 
 struct sqlite3;
@@ -52,12 +53,18 @@ class ImageSource final : public core::SnapshotSource {
   static constexpr std::chrono::seconds kFirstRetryDelay{1};
   static constexpr std::chrono::seconds kMaxRetryDelay{60};
 
+  // How Read frames an image: the database's bytes alone (a backup), or
+  // followed by the trailer a follower checks (image_trailer.h).
+  enum class Framing { kRaw, kWithTrailer };
+
   // Files: `path` is the database file; image files an earlier version
   // left beside it are deleted through `deleter` (off the loop), which
   // must outlive the source.
   static std::unique_ptr<ImageSource> ForFile(std::string path,
-                                              FileDeleter* deleter);
-  // The simulator: images of `db` (the write connection), made in Request.
+                                              FileDeleter* deleter,
+                                              Framing framing);
+  // The simulator: images of `db` (the write connection), made in Request,
+  // with trailers.
   static std::unique_ptr<ImageSource> ForConnection(sqlite3* db);
 
   ImageSource(const ImageSource&) = delete;
@@ -90,12 +97,17 @@ class ImageSource final : public core::SnapshotSource {
   // A read transaction held open, and its pages.
   struct Held;
   struct Ready {
-    core::ImageInfo info;
-    std::unique_ptr<Held> held;  // Files.
-    std::string bytes;           // The simulator.
+    core::ImageInfo info;  // Its size counts the trailer, if framed so.
+    uint64_t data_size = 0;
+    std::unique_ptr<Held> held;   // Files.
+    std::string bytes;            // The simulator.
+    mutable RunningImageCrc crc;  // Of what Read served (the trailer's).
   };
 
-  ImageSource(std::string path, sqlite3* db, FileDeleter* deleter);
+  ImageSource(std::string path, sqlite3* db, FileDeleter* deleter,
+              Framing framing);
+  // A ready image of `data_size` bytes, framed as this source frames them.
+  Ready MakeReady(core::SnapshotMetadata metadata, uint64_t data_size) const;
   // The thread's work: read `held`'s WAL, publish it, then read ahead of
   // the follower until stopped.
   void Prepare(std::unique_ptr<Held> held, core::SnapshotMetadata metadata);
@@ -105,7 +117,8 @@ class ImageSource final : public core::SnapshotSource {
   // Stops and joins the thread.
   void StopWorker();
 
-  const std::string path_;      // Files; empty for the simulator.
+  const std::string path_;  // Files; empty for the simulator.
+  const Framing framing_;
   sqlite3* db_;                 // The simulator's connection.
   FileDeleter* const deleter_;  // Files.
   std::atomic<bool> stop_{false};

@@ -63,7 +63,7 @@ absl::StatusOr<uint64_t> StoredAppliedIndex(sqlite3* db) {
 
 SnapshotImage::~SnapshotImage() { sqlite3_close(db_); }
 
-absl::Status SnapshotImage::Open(const std::string& data) {
+absl::Status SnapshotImage::Open(absl::string_view data) {
   if (sqlite3_open_v2(":memory:", &db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
                       nullptr) != SQLITE_OK) {

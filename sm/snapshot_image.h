@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 struct sqlite3;
 
@@ -31,7 +32,7 @@ class SnapshotImage {
 
   // DATA_LOSS if `data` is not a SQLite database; RESOURCE_EXHAUSTED if it
   // does not fit in memory.
-  absl::Status Open(const std::string& data);
+  absl::Status Open(absl::string_view data);
   // The same for an image in a file (rollback-journal mode, bytes 18-19 =
   // 1) on `vfs` (null: the platform's), opened read-only.
   absl::Status OpenFile(const std::string& path, const char* vfs);

@@ -9,6 +9,7 @@
 #include "obs/log.h"
 #include "obs/loop_phases.h"
 #include "sm/image_sink.h"
+#include "sm/image_trailer.h"
 #include "sm/snapshot_image.h"
 #include "sm/sqlite_state_machine.h"
 #include "sm/sqlite_util.h"
@@ -54,8 +55,10 @@ std::string SqliteStateMachine::SerializeForTest() {
 
 absl::Status SqliteStateMachine::ValidateSnapshot(
     const core::Snapshot& snapshot) const {
+  absl::StatusOr<absl::string_view> bytes = UnframeImage(snapshot.data);
+  if (!bytes.ok()) return bytes.status();
   SnapshotImage image;
-  absl::Status s = image.Open(snapshot.data);
+  absl::Status s = image.Open(*bytes);
   if (!s.ok()) return s;
   return image.Check(snapshot.metadata.index);
 }
@@ -70,8 +73,10 @@ absl::Status SqliteStateMachine::Restore(const core::Snapshot& snapshot) {
   // Load the image into a scratch connection, check it, then copy it page by
   // page over ours: the backup API works for files and memory alike and is
   // atomic, so a refused image leaves our state as it was.
+  absl::StatusOr<absl::string_view> bytes = UnframeImage(snapshot.data);
+  if (!bytes.ok()) return bytes.status();
   SnapshotImage image;
-  absl::Status s = image.Open(snapshot.data);
+  absl::Status s = image.Open(*bytes);
   if (s.ok()) s = image.Check(snapshot.metadata.index);
   if (!s.ok()) return s;
   AbandonVacuum("a snapshot from the leader replaces the database");

@@ -119,7 +119,8 @@ absl::Status SqliteStateMachine::Init() {
   if (options_.vfs != nullptr) {
     images_ = ImageSource::ForConnection(db_);  // A file on the sim's disk.
   } else if (!single_connection()) {
-    images_ = ImageSource::ForFile(options_.path, deleter_.get());
+    images_ = ImageSource::ForFile(options_.path, deleter_.get(),
+                                   ImageSource::Framing::kWithTrailer);
   }
   if (options_.path != ":memory:") {
     sink_ = std::make_unique<ImageSink>(options_.path, options_.vfs,
@@ -299,8 +300,8 @@ absl::StatusOr<std::unique_ptr<ImageSource>> SqliteStateMachine::BeginBackup() {
     return absl::UnavailableError(
         "the database file is being swapped (a vacuum): try again");
   }
-  std::unique_ptr<ImageSource> source =
-      ImageSource::ForFile(options_.path, deleter_.get());
+  std::unique_ptr<ImageSource> source = ImageSource::ForFile(
+      options_.path, deleter_.get(), ImageSource::Framing::kRaw);
   core::SnapshotMetadata at;
   at.index = applied_;
   source->Request(at);
