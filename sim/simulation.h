@@ -218,6 +218,10 @@ class Simulation final : public HubCluster {
   void OnApply(Slot& s, const core::Entry& e, const std::string& result);
   void OnRead(Slot& s, const core::ReadState& rs);
   void OnSoftState(Slot& s, const core::SoftState& ss);
+  // Flips a byte of one snapshot chunk in kDamageOneChunkIn (--sql-disk)
+  // on its way to `to`, whose image check then refuses the image.
+  void MaybeDamageChunk(Slot& to, core::Message& m);
+  static constexpr uint64_t kDamageOneChunkIn = 64;
   void AfterNodeEvent(Slot& s);
   // A message a node sends: its vote goes to the safety checker, and the
   // plan may crash the voter right after.

@@ -52,6 +52,10 @@ struct Simulation::Slot {
   Time tick_interval = 0;
   uint64_t incarnation = 0;
   uint64_t lead = core::kNone;
+  // A damaged snapshot chunk reached it since the last refusal one
+  // explained, and the refusals so explained (of its current Raft).
+  bool damaged_chunk_pending = false;
+  uint64_t explained_refusals = 0;
   // Client writes proposed here, answered when applied here.
   std::set<std::pair<uint64_t, uint64_t>> pending_writes;
   std::map<std::string, PendingRead> pending_reads;
