@@ -17,10 +17,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/reflection.h"
-#include "absl/flags/usage.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
@@ -31,6 +27,7 @@
 #include "server/http_frontend.h"
 #include "server/raft_server.h"
 #include "server/service.h"
+#include "tools/flags.h"
 
 ABSL_FLAG(uint64_t, id, 0, "This node's id (> 0, unique in the cluster).");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7001",
@@ -263,39 +260,18 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, kMallocMmapThresholdBytes);
   mallopt(M_TRIM_THRESHOLD, kMallocTrimThresholdBytes);
   mallopt(M_ARENA_MAX, kMallocArenas);
-  absl::SetProgramUsageMessage(
+  // RAFTSQL_<FLAG> in the environment sets --<flag> (RAFTSQL_DATA_DIR:
+  // --data_dir), before the command line, which wins.
+  raftsql::tools::ParseFlags(
+      argc, argv,
       "one node of a raftsql cluster (Raft-replicated SQLite). Flags may be "
       "spelled with - or _, given in a file (--flagfile=FILE, one --flag=value "
       "a line, as /etc/raftsql/raftsql.flags) or in the environment "
       "(RAFTSQL_DATA_DIR=... for --data_dir; the command line wins).\n"
       "  raftsql_server --id=1 --listen=127.0.0.1:7001 "
       "--peers=1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 "
-      "--data-dir=/tmp/raftsql/1");
-  // RAFTSQL_<FLAG> in the environment sets --<flag> (RAFTSQL_DATA_DIR:
-  // --data_dir), before the command line, which wins; a variable that
-  // names no flag is left alone.
-  std::vector<std::string> args(argv, argv + 1);
-  for (char** e = environ; *e != nullptr; ++e) {
-    const absl::string_view var(*e);
-    const size_t eq = var.find('=');
-    if (!absl::StartsWith(var, "RAFTSQL_") || eq == absl::string_view::npos) {
-      continue;
-    }
-    const std::string name = absl::AsciiStrToLower(var.substr(8, eq - 8));
-    if (absl::FindCommandLineFlag(name) == nullptr) continue;
-    args.push_back(absl::StrCat("--", name, "=", var.substr(eq + 1)));
-  }
-  args.insert(args.end(), argv + 1, argv + argc);
-  // Accept --data-dir as well as --data_dir (absl names use underscores).
-  std::vector<char*> argp;
-  for (std::string& a : args) {
-    if (a.rfind("--", 0) == 0) {
-      const size_t end = std::min(a.find('='), a.size());
-      std::replace(a.begin() + 2, a.begin() + end, '-', '_');
-    }
-    argp.push_back(a.data());
-  }
-  absl::ParseCommandLine(static_cast<int>(argp.size()), argp.data());
+      "--data-dir=/tmp/raftsql/1",
+      "RAFTSQL");
 
   raftsql::server::ServerOptions o;
   o.id = absl::GetFlag(FLAGS_id);
