@@ -15,6 +15,7 @@
 //        --edges=N (simulated edge devices and their checkers; implies --sql)
 //        --decisions=rules|model [--model-dir=ai/model] (the DecisionMaker's
 //                 labelled-fault scenario; implies --edges=4)
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -22,135 +23,102 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_replace.h"
 #include "sim/simulation.h"
+#include "tools/flags.h"
+
+ABSL_FLAG(uint64_t, seed, 0, "replay this one seed (0: sweep --seeds)");
+ABSL_FLAG(uint64_t, seeds, 100, "sweep this many seeds, from --from");
+ABSL_FLAG(uint64_t, from, 1, "the sweep's first seed");
+ABSL_FLAG(bool, trace, false, "print a readable per-node timeline (--seed)");
+ABSL_FLAG(bool, check_determinism, false,
+          "run every seed twice; the trace hashes must match");
+ABSL_FLAG(uint64_t, determinism_every, 0,
+          "... or only every K-th seed of a sweep (0: none)");
+ABSL_FLAG(bool, verbose, false, "one line per seed of a sweep, with its hash");
+ABSL_FLAG(int, nodes, 5, "nodes of the cluster");
+ABSL_FLAG(int, clients, 8, "clients of the workload");
+ABSL_FLAG(int, ops, 2000, "operations of each run");
+ABSL_FLAG(int, keys, 8, "keys of the workload");
+ABSL_FLAG(double, faults, 1.0, "fault intensity; 0 runs fault-free");
+ABSL_FLAG(bool, sql, false,
+          "run the workload as SQL on the real SQLite state machine "
+          "(registers and a bank)");
+ABSL_FLAG(bool, sql_disk, false,
+          "--sql with the database in files on a simulated disk (SQLite's "
+          "own crash recovery)");
+ABSL_FLAG(int, edges, 0,
+          "simulated edge devices (the real agent logic and buffer) with "
+          "sessions on the nodes, commands, twins, edge faults and their "
+          "checkers; implies --sql");
+ABSL_FLAG(std::string, decisions, "",
+          "rules|model: the DecisionMaker's scenario (labelled sensor faults "
+          "on the edges, the hub's rules or its model decided on the leader "
+          "across failovers; prints precision and recall); implies --edges=4");
+ABSL_FLAG(std::string, model_dir, "",
+          "where hub-actions.gguf is (default "
+          "ai/model; --decisions=model)");
+ABSL_FLAG(bool, pause_apply, false,
+          "(KV) state machines pause their apply now and then, as a file "
+          "swap does");
+ABSL_FLAG(bool, sync_disk, false,
+          "the production server's configuration: log writes complete "
+          "before Submit returns and the leader sends appends while it "
+          "writes");
+ABSL_FLAG(std::string, broken, "",
+          "break a component on purpose (the checkers must catch it): "
+          "fsync|send-before-persist|stale-reads|split-transfers|edge-fsync|"
+          "commit-earlier-terms|learners-in-quorum|read-index-without-quorum|"
+          "stale-append-acks|decision-progress|vote-without-log-check|"
+          "heartbeat-full-commit|forget-vote|double-vote|"
+          "read-index-before-term-commit|conflict-by-index|"
+          "match-what-was-sent");
 
 namespace raftsql::sim {
 namespace {
 
-struct Flags {
-  std::map<std::string, std::string> values;
-  bool Has(const std::string& name) const { return values.count(name) > 0; }
-  uint64_t Int(const std::string& name, uint64_t fallback) const {
-    auto it = values.find(name);
-    return it == values.end() ? fallback
-                              : std::strtoull(it->second.c_str(), nullptr, 10);
-  }
-  double Double(const std::string& name, double fallback) const {
-    auto it = values.find(name);
-    return it == values.end() ? fallback
-                              : std::strtod(it->second.c_str(), nullptr);
-  }
-  std::string Str(const std::string& name) const {
-    auto it = values.find(name);
-    return it == values.end() ? "" : it->second;
-  }
-};
+constexpr const char* kBrokenNames[] = {"fsync",
+                                        "send-before-persist",
+                                        "stale-reads",
+                                        "split-transfers",
+                                        "edge-fsync",
+                                        "commit-earlier-terms",
+                                        "learners-in-quorum",
+                                        "read-index-without-quorum",
+                                        "stale-append-acks",
+                                        "decision-progress",
+                                        "vote-without-log-check",
+                                        "heartbeat-full-commit",
+                                        "forget-vote",
+                                        "double-vote",
+                                        "read-index-before-term-commit",
+                                        "conflict-by-index",
+                                        "match-what-was-sent"};
 
-constexpr const char* kKnownFlags[] = {"seed",
-                                       "seeds",
-                                       "from",
-                                       "trace",
-                                       "check_determinism",
-                                       "determinism_every",
-                                       "nodes",
-                                       "clients",
-                                       "ops",
-                                       "keys",
-                                       "faults",
-                                       "broken",
-                                       "sql",
-                                       "sync_disk",
-                                       "sql_disk",
-                                       "pause_apply",
-                                       "edges",
-                                       "decisions",
-                                       "model_dir",
-                                       "verbose",
-                                       "help"};
+// Every knob that changes a run: a replay repeats those given.
+constexpr const char* kRunKnobs[] = {
+    "nodes",  "clients",   "ops",       "keys",     "faults",
+    "broken", "sql",       "sync_disk", "sql_disk", "pause_apply",
+    "edges",  "decisions", "model_dir"};
 
-bool ParseFlags(int argc, char** argv, Flags& flags) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.rfind("--", 0) != 0) {
-      std::fprintf(stderr, "unexpected argument: %s\n", arg.c_str());
-      return false;
-    }
-    arg = arg.substr(2);
-    const size_t eq = arg.find('=');
-    std::string name = absl::StrReplaceAll(arg.substr(0, eq), {{"-", "_"}});
-    bool known = false;
-    for (const char* k : kKnownFlags) known = known || name == k;
-    if (!known) {
-      std::fprintf(stderr, "unknown flag --%s (see --help)\n", name.c_str());
-      return false;
-    }
-    flags.values[name] = eq == std::string::npos ? "1" : arg.substr(eq + 1);
-  }
-  return true;
-}
-
-void Usage() {
-  std::printf(
-      "usage: sim [--seeds=N [--from=S] | --seed=S [--trace]] [options]\n"
-      "  --seeds=N               sweep N seeds starting at --from (default 1)\n"
-      "  --seed=S                replay one seed\n"
-      "  --trace                 print a readable per-node timeline\n"
-      "  --check-determinism     run every seed twice; hashes must match\n"
-      "  --determinism-every=K   ... or only every K-th seed of a sweep\n"
-      "  --verbose               one line per seed of a sweep, with its hash\n"
-      "  --nodes=5 --clients=8 --ops=2000 --keys=8\n"
-      "  --faults=1.0            fault intensity; 0 runs fault-free\n"
-      "  --sql                   run the workload as SQL on the real SQLite\n"
-      "                          state machine (registers + a bank)\n"
-      "  --sql-disk              --sql with the database in files on a\n"
-      "                          simulated disk (SQLite's own crash recovery)\n"
-      "  --edges=N               N simulated edge devices (the real agent\n"
-      "                          logic and buffer) with sessions on the\n"
-      "                          nodes, commands, twins, edge faults and\n"
-      "                          their checkers; implies --sql\n"
-      "  --decisions=rules|model the DecisionMaker's scenario: labelled\n"
-      "                          sensor faults on the edges, the hub's rules\n"
-      "                          (or its model through a model rule) decided\n"
-      "                          on the leader across failovers; prints\n"
-      "                          precision and recall (implies --edges=4)\n"
-      "  --model-dir=ai/model    where hub-actions.gguf is "
-      "(--decisions=model)\n"
-      "  --pause-apply           (KV) state machines pause their apply now\n"
-      "                          and then, as a file swap does\n"
-      "  --sync-disk             the production server's configuration: log\n"
-      "                          writes complete before Submit returns and "
-      "the\n"
-      "                          leader sends appends while it writes\n"
-      "  --broken=fsync|send-before-persist|stale-reads|split-transfers|\n"
-      "           edge-fsync|commit-earlier-terms|learners-in-quorum|\n"
-      "           read-index-without-quorum|stale-append-acks|\n"
-      "           decision-progress|vote-without-log-check|\n"
-      "           heartbeat-full-commit|forget-vote|double-vote|\n"
-      "           read-index-before-term-commit|conflict-by-index|\n"
-      "           match-what-was-sent\n"
-      "                          break a component on purpose (the checkers\n"
-      "                          must catch it)\n");
-}
-
-SimOptions MakeOptions(const Flags& f, uint64_t seed) {
+SimOptions MakeOptions(uint64_t seed) {
   SimOptions o;
   o.seed = seed;
-  o.nodes = static_cast<int>(f.Int("nodes", 5));
-  o.clients = static_cast<int>(f.Int("clients", 8));
-  o.ops = static_cast<int>(f.Int("ops", 2000));
-  o.keys = static_cast<int>(f.Int("keys", 8));
-  o.fault_intensity = f.Double("faults", 1.0);
-  o.sql = f.Has("sql");
-  o.sync_disk = f.Has("sync_disk");
-  o.sql_disk = f.Has("sql_disk");
+  o.nodes = absl::GetFlag(FLAGS_nodes);
+  o.clients = absl::GetFlag(FLAGS_clients);
+  o.ops = absl::GetFlag(FLAGS_ops);
+  o.keys = absl::GetFlag(FLAGS_keys);
+  o.fault_intensity = absl::GetFlag(FLAGS_faults);
+  o.sql = absl::GetFlag(FLAGS_sql);
+  o.sync_disk = absl::GetFlag(FLAGS_sync_disk);
+  o.sql_disk = absl::GetFlag(FLAGS_sql_disk);
   if (o.sql_disk) o.sql = true;
-  o.pause_apply = f.Has("pause_apply");
-  o.edges = static_cast<int>(f.Int("edges", 0));
+  o.pause_apply = absl::GetFlag(FLAGS_pause_apply);
+  o.edges = absl::GetFlag(FLAGS_edges);
   if (o.edges > 0) o.sql = true;
-  const std::string broken = f.Str("broken");
+  const std::string broken = absl::GetFlag(FLAGS_broken);
   o.broken_fsync = broken == "fsync";
   o.broken_send_before_persist = broken == "send-before-persist";
   o.broken_stale_reads = broken == "stale-reads";
@@ -169,28 +137,28 @@ SimOptions MakeOptions(const Flags& f, uint64_t seed) {
       broken == "read-index-before-term-commit";
   o.broken_conflict_by_index = broken == "conflict-by-index";
   o.broken_match_what_was_sent = broken == "match-what-was-sent";
-  if (o.broken_decision_progress && f.Str("decisions").empty()) {
+  if (o.broken_decision_progress && absl::GetFlag(FLAGS_decisions).empty()) {
     o.decisions = DecisionMode::kRules;
   }
   if (o.broken_edge_fsync && o.edges == 0) o.edges = 3;
-  const std::string decisions = f.Str("decisions");
+  const std::string decisions = absl::GetFlag(FLAGS_decisions);
   if (decisions == "rules") o.decisions = DecisionMode::kRules;
   if (decisions == "model") o.decisions = DecisionMode::kModel;
-  if (f.Has("model_dir")) o.model_dir = f.Str("model_dir");
+  if (!absl::GetFlag(FLAGS_model_dir).empty()) {
+    o.model_dir = absl::GetFlag(FLAGS_model_dir);
+  }
   if (o.decisions != DecisionMode::kNone && o.edges == 0) o.edges = 4;
   if (o.edges > 0) o.sql = true;
   if (o.broken_split_transfers) o.sql = true;
   return o;
 }
 
-std::string Replay(const Flags& f, uint64_t seed) {
+std::string Replay(uint64_t seed) {
   std::string cmd = absl::StrCat("./bazelw run //sim -- --seed=", seed);
-  // Every knob that changes the run (a replay without --sql was another
-  // run).
-  for (const char* k : {"nodes", "clients", "ops", "keys", "faults", "broken",
-                        "sql", "sync_disk", "sql_disk", "pause_apply", "edges",
-                        "decisions", "model_dir"}) {
-    if (f.Has(k)) absl::StrAppend(&cmd, " --", k, "=", f.Str(k));
+  // Every knob that changes the run (without --sql, another run).
+  for (const char* k : kRunKnobs) {
+    const std::string set = tools::FlagIfNotDefault(k);
+    if (!set.empty()) absl::StrAppend(&cmd, " ", set);
   }
   return absl::StrCat(cmd, " --trace");
 }
@@ -244,9 +212,9 @@ double Seconds(std::chrono::steady_clock::duration d) {
   return std::chrono::duration<double>(d).count();
 }
 
-int RunOne(const Flags& f, uint64_t seed) {
-  SimOptions o = MakeOptions(f, seed);
-  if (f.Has("trace")) {
+int RunOne(uint64_t seed) {
+  SimOptions o = MakeOptions(seed);
+  if (absl::GetFlag(FLAGS_trace)) {
     o.trace = [](const std::string& line) {
       std::printf("%s\n", line.c_str());
     };
@@ -278,8 +246,8 @@ int RunOne(const Flags& f, uint64_t seed) {
   if (!r.passed) std::printf("  failure: %s\n", r.failure.c_str());
   std::printf("trace hash %016llx\n",
               static_cast<unsigned long long>(r.trace_hash));
-  if (f.Has("check_determinism")) {
-    SimOptions again = MakeOptions(f, seed);
+  if (absl::GetFlag(FLAGS_check_determinism)) {
+    SimOptions again = MakeOptions(seed);
     const SimResult r2 = Simulation(again).Run();
     if (r2.trace_hash != r.trace_hash) {
       std::printf("NOT DETERMINISTIC: second run hash %016llx\n",
@@ -291,12 +259,12 @@ int RunOne(const Flags& f, uint64_t seed) {
   return r.passed ? 0 : 1;
 }
 
-int Sweep(const Flags& f) {
-  const uint64_t count = f.Int("seeds", 100);
-  const uint64_t from = f.Int("from", 1);
-  uint64_t every = f.Int("determinism_every", 0);
-  if (f.Has("check_determinism")) every = 1;
-  const SimOptions shown = MakeOptions(f, from);
+int Sweep() {
+  const uint64_t count = absl::GetFlag(FLAGS_seeds);
+  const uint64_t from = absl::GetFlag(FLAGS_from);
+  uint64_t every = absl::GetFlag(FLAGS_determinism_every);
+  if (absl::GetFlag(FLAGS_check_determinism)) every = 1;
+  const SimOptions shown = MakeOptions(from);
   std::printf(
       "raftsql sim: seeds %llu..%llu, %d nodes, %d clients, %d ops, "
       "fault intensity %.1f%s\n",
@@ -315,7 +283,7 @@ int Sweep(const Flags& f) {
   const bool tty = isatty(fileno(stdout));
   for (uint64_t i = 0; i < count; ++i) {
     const uint64_t seed = from + i;
-    const SimResult r = Simulation(MakeOptions(f, seed)).Run();
+    const SimResult r = Simulation(MakeOptions(seed)).Run();
     events += r.events;
     ok += r.ops_ok;
     failed += r.ops_failed;
@@ -325,7 +293,7 @@ int Sweep(const Flags& f) {
     for (const auto& [k, n] : r.faults) faults[k] += n;
     for (const auto& [k, n] : r.decisions) decisions[k] += n;
     if (!r.passed) failures.push_back({seed, r.failure});
-    if (f.Has("verbose")) {
+    if (absl::GetFlag(FLAGS_verbose)) {
       // Where some planted bugs can show (0 is left out).
       std::string paths;
       if (r.revote_requests > 0) {
@@ -348,7 +316,7 @@ int Sweep(const Flags& f) {
     }
     if (every > 0 && i % every == 0) {
       ++determinism_checked;
-      const SimResult again = Simulation(MakeOptions(f, seed)).Run();
+      const SimResult again = Simulation(MakeOptions(seed)).Run();
       if (again.trace_hash != r.trace_hash) {
         failures.push_back(
             {seed, "not deterministic: two runs, two trace hashes"});
@@ -398,7 +366,7 @@ int Sweep(const Flags& f) {
     for (const auto& [seed, why] : failures) {
       std::printf("  seed %llu: %s\n    replay: %s\n",
                   static_cast<unsigned long long>(seed), why.c_str(),
-                  Replay(f, seed).c_str());
+                  Replay(seed).c_str());
     }
   }
   return failures.empty() ? 0 : 1;
@@ -408,14 +376,35 @@ int Sweep(const Flags& f) {
 }  // namespace raftsql::sim
 
 int main(int argc, char** argv) {
-  raftsql::sim::Flags flags;
-  if (!raftsql::sim::ParseFlags(argc, argv, flags)) return 2;
-  if (flags.Has("help")) {
-    raftsql::sim::Usage();
-    return 0;
+  using raftsql::sim::kBrokenNames;
+  const std::vector<std::string> rest = raftsql::tools::ParseFlags(
+      argc, argv,
+      "run seeds of the deterministic simulator.\n"
+      "  sim --seeds=500 [--from=1]   sweep, with a progress bar and a "
+      "summary\n"
+      "  sim --seed=17 [--trace]      replay one seed, with a timeline\n"
+      "  sim --seeds=50 --check-determinism   every seed twice\n"
+      "Flags may be spelled with - or _ (--sql-disk), or given in a file "
+      "(--flagfile=FILE).");
+  if (rest.size() > 1) {
+    std::fprintf(stderr, "sim: unexpected argument %s (see --help)\n",
+                 rest[1].c_str());
+    return 2;
   }
-  if (flags.Has("seed")) {
-    return raftsql::sim::RunOne(flags, flags.Int("seed", 1));
+  const std::string broken = absl::GetFlag(FLAGS_broken);
+  if (!broken.empty() &&
+      std::find(std::begin(kBrokenNames), std::end(kBrokenNames), broken) ==
+          std::end(kBrokenNames)) {
+    std::fprintf(stderr, "sim: no --broken=%s (see --help)\n", broken.c_str());
+    return 2;
   }
-  return raftsql::sim::Sweep(flags);
+  const std::string decisions = absl::GetFlag(FLAGS_decisions);
+  if (!decisions.empty() && decisions != "rules" && decisions != "model") {
+    std::fprintf(stderr, "sim: --decisions is rules or model\n");
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_seed) != 0) {
+    return raftsql::sim::RunOne(absl::GetFlag(FLAGS_seed));
+  }
+  return raftsql::sim::Sweep();
 }
