@@ -5,8 +5,9 @@
 //   bazel run -c opt //bench:load -- --nodes=127.0.0.1:7001,... --mix=select
 //
 // --start=N starts a durable N-node cluster on 127.0.0.1 in a temporary
-// directory (stopped at exit); --nodes uses a running one. Every run is
-// bounded by --ops and --max_seconds.
+// directory (stopped at exit; flags after "--" go to its servers); --nodes
+// uses a running one. Every run is bounded by --ops and --max_seconds.
+// Flags: --help; - or _; --flagfile=FILE (tools/flags.h).
 //
 // Mixes: insert (single-row INSERT), batch (100-row INSERT in one command),
 // select (point SELECT, consistency NONE), select_lin (point SELECT,
@@ -38,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -45,8 +47,36 @@
 #include "net/client.h"
 #include "net/execute_stream_client.h"
 #include "net/grpc_transport.h"
+#include "tools/flags.h"
 #include "tools/local_cluster.h"
 #include "tools/process.h"
+
+ABSL_FLAG(int, start, 0,
+          "start a durable cluster of this many nodes on 127.0.0.1 (its "
+          "servers' flags after --)");
+ABSL_FLAG(std::vector<std::string>, nodes, {},
+          "or drive a running cluster: host:port,...");
+ABSL_FLAG(std::vector<std::string>, etcd, {},
+          "or etcd: single-key Puts to its v3 KV service at host:port,... "
+          "(bench/compare_etcd.sh)");
+ABSL_FLAG(int, concurrency, 1, "virtual clients, each one request at a time");
+ABSL_FLAG(int64_t, ops, 20'000, "requests in all");
+ABSL_FLAG(double, max_seconds, 30, "stop after this long whatever --ops");
+ABSL_FLAG(std::string, mix, "insert",
+          "name=weight,... of insert (one row), batch (100 rows), select "
+          "(NONE) and select_lin (linearizable)");
+ABSL_FLAG(bool, sessions, false,
+          "stamp writes with a client session (exactly-once)");
+ABSL_FLAG(int, stream, 0,
+          "writes over this many pipelined ExecuteStream streams instead of "
+          "one unary call each (0)");
+ABSL_FLAG(std::string, certs_dir, "",
+          "the CA and client-root's certificate for --nodes (plaintext if "
+          "empty)");
+ABSL_FLAG(bool, insecure, false, "--start: plaintext nodes (as etcd runs)");
+ABSL_FLAG(bool, breakdown, false,
+          "--start, unary writes: trace each write's stages and print where "
+          "its time went");
 
 namespace raftsql::bench {
 namespace {
@@ -89,60 +119,52 @@ struct Result {
   std::string first_error;
 };
 
-std::string Arg(const std::string& a, const char* name) {
-  const std::string prefix = absl::StrCat("--", name, "=");
-  return a.rfind(prefix, 0) == 0 ? a.substr(prefix.size()) : "";
-}
-
-bool Parse(int argc, char** argv, Options* o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    std::string v;
-    if (!(v = Arg(a, "nodes")).empty()) {
-      o->nodes = absl::StrSplit(v, ',', absl::SkipEmpty());
-    } else if (!(v = Arg(a, "start")).empty()) {
-      o->start = std::atoi(v.c_str());
-    } else if (!(v = Arg(a, "concurrency")).empty()) {
-      o->concurrency = std::max(1, std::atoi(v.c_str()));
-    } else if (!(v = Arg(a, "ops")).empty()) {
-      o->ops = std::atoll(v.c_str());
-    } else if (!(v = Arg(a, "max_seconds")).empty()) {
-      o->max_seconds = std::atof(v.c_str());
-    } else if (a == "--sessions") {
-      o->sessions = true;
-    } else if (!(v = Arg(a, "stream")).empty()) {
-      o->streams = std::max(0, std::atoi(v.c_str()));
-    } else if (!(v = Arg(a, "etcd")).empty()) {
-      o->nodes = absl::StrSplit(v, ',', absl::SkipEmpty());
-      o->etcd = true;
-    } else if (a == "--breakdown") {
-      o->breakdown = true;
-    } else if (a == "--insecure") {
-      o->insecure = true;
-    } else if (!(v = Arg(a, "certs_dir")).empty()) {
-      o->certs_dir = v;
-    } else if (!(v = Arg(a, "server_flag")).empty()) {
-      o->server_flags.push_back(v);
-    } else if (!(v = Arg(a, "mix")).empty()) {
-      o->mix.clear();
-      for (absl::string_view part : absl::StrSplit(v, ',')) {
-        std::pair<std::string, std::string> kv =
-            absl::StrSplit(part, absl::MaxSplits('=', 1));
-        int w = 1;
-        if (!kv.second.empty() && !absl::SimpleAtoi(kv.second, &w)) {
-          return false;
-        }
-        if (kv.first != "insert" && kv.first != "batch" &&
-            kv.first != "select" && kv.first != "select_lin") {
-          return false;
-        }
-        o->mix[kv.first] = w;
-      }
-    } else {
+// The flags, checked; false with a message if they do not make a run.
+bool Parse(const std::vector<std::string>& rest, Options* o) {
+  o->nodes = absl::GetFlag(FLAGS_nodes);
+  const std::vector<std::string> etcd = absl::GetFlag(FLAGS_etcd);
+  if (!etcd.empty()) {
+    o->nodes = etcd;
+    o->etcd = true;
+  }
+  o->start = absl::GetFlag(FLAGS_start);
+  o->concurrency = std::max(1, absl::GetFlag(FLAGS_concurrency));
+  o->ops = absl::GetFlag(FLAGS_ops);
+  o->max_seconds = absl::GetFlag(FLAGS_max_seconds);
+  o->sessions = absl::GetFlag(FLAGS_sessions);
+  o->streams = std::max(0, absl::GetFlag(FLAGS_stream));
+  o->breakdown = absl::GetFlag(FLAGS_breakdown);
+  o->insecure = absl::GetFlag(FLAGS_insecure);
+  o->certs_dir = absl::GetFlag(FLAGS_certs_dir);
+  // After "--": the started servers' own flags.
+  o->server_flags.assign(rest.begin() + 1, rest.end());
+  if (o->start == 0 && !o->server_flags.empty()) {
+    std::fprintf(stderr, "load: server flags without --start\n");
+    return false;
+  }
+  o->mix.clear();
+  for (absl::string_view part :
+       absl::StrSplit(absl::GetFlag(FLAGS_mix), ',', absl::SkipEmpty())) {
+    std::pair<std::string, std::string> kv =
+        absl::StrSplit(part, absl::MaxSplits('=', 1));
+    int w = 1;
+    if (!kv.second.empty() && !absl::SimpleAtoi(kv.second, &w)) {
+      std::fprintf(stderr, "load: --mix weight %s\n", kv.second.c_str());
       return false;
     }
+    if (kv.first != "insert" && kv.first != "batch" && kv.first != "select" &&
+        kv.first != "select_lin") {
+      std::fprintf(stderr, "load: --mix has no %s\n", kv.first.c_str());
+      return false;
+    }
+    o->mix[kv.first] = w;
   }
-  return (o->start > 0) != !o->nodes.empty();
+  if (o->mix.empty()) o->mix = {{"insert", 1}};
+  if ((o->start > 0) == !o->nodes.empty()) {
+    std::fprintf(stderr, "load: --start=N or --nodes (or --etcd), one\n");
+    return false;
+  }
+  return true;
 }
 
 v1::ExecuteRequest Insert(int64_t key, int rows) {
@@ -453,18 +475,15 @@ absl::Status PrepareRaftsql(Options& o) {
 int Main(int argc, char** argv) {
   net::PrepareGrpc();
   Options o;
-  if (!Parse(argc, argv, &o)) {
-    std::fprintf(
-        stderr,
-        "usage: load (--start=N | --nodes=host:port,... | "
-        "--etcd=host:port,...) "
-        "[--concurrency=C] "
-        "[--ops=N] [--max_seconds=S] [--mix=insert|batch|select|select_lin"
-        "|name=weight,...] [--sessions] [--stream=N] "
-        "[--certs_dir=DIR | --insecure] [--server_flag=--flag=value ...] "
-        "[--breakdown]\n");
-    return 2;
-  }
+  const std::vector<std::string> rest = tools::ParseFlags(
+      argc, argv,
+      "the gRPC load generator: writes (and reads) at a concurrency against "
+      "a cluster it starts (--start=N, its servers' own flags after --) or "
+      "one that runs (--nodes), or etcd (--etcd); prints throughput and "
+      "latency.\n"
+      "  load --start=3 --concurrency=16 --ops=20000 [-- --flag=value ...]\n"
+      "  load --nodes=HOST:PORT,... --mix=insert=8,select_lin=2");
+  if (!Parse(rest, &o)) return 2;
   if (o.breakdown) {
     if (o.start == 0 || o.streams > 0 || o.etcd) {
       std::fprintf(stderr, "load: --breakdown needs --start, unary writes\n");
