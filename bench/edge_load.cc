@@ -33,14 +33,28 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "net/client.h"
 #include "net/edge.grpc.pb.h"
+#include "tools/flags.h"
 #include "tools/local_cluster.h"
 #include "tools/process.h"
 #include "tools/shell_rules.h"
+
+ABSL_FLAG(int, edges, 20, "edge devices (1-1000), one session each");
+ABSL_FLAG(int, batch, 100, "readings an upload carries (1-1000)");
+ABSL_FLAG(int, window, 8, "uploads each edge keeps in flight (1-8)");
+ABSL_FLAG(int, seconds, 20, "how long the edges upload");
+ABSL_FLAG(int, commands, 200,
+          "commands issued after the ingest, one at a time");
+ABSL_FLAG(bool, keep_dir, false, "leave the cluster's files and logs behind");
+ABSL_FLAG(bool, rule, false,
+          "a DecisionMaker rule over every device's last 100 readings");
+ABSL_FLAG(std::string, server, "",
+          "the server binary (default: the one built beside this)");
 
 namespace raftsql {
 namespace {
@@ -238,25 +252,21 @@ double Percentile(std::vector<double> v, double p) {
 
 int Main(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto num = [&](const char* name, int* out) {
-      const std::string prefix = absl::StrCat("--", name, "=");
-      if (a.rfind(prefix, 0) == 0) *out = std::atoi(a.c_str() + prefix.size());
-    };
-    num("edges", &o.edges);
-    num("batch", &o.batch);
-    num("window", &o.window);
-    num("seconds", &o.seconds);
-    num("commands", &o.commands);
-    if (a == "--keep_dir") o.keep_dir = true;
-    if (a == "--rule") o.rule = true;
-    if (a.rfind("--server=", 0) == 0) o.server = a.substr(9);
-    if (a == "--") {
-      o.server_flags.assign(argv + i + 1, argv + argc);
-      break;
-    }
-  }
+  const std::vector<std::string> rest = tools::ParseFlags(
+      argc, argv,
+      "what a 3-node hub ingests from many edges, and how fast a command "
+      "reaches an edge.\n"
+      "  edge_load [--edges=20] [--batch=100] [--window=8] [--seconds=20] "
+      "[--commands=200] [--rule] [-- server flags]");
+  o.edges = absl::GetFlag(FLAGS_edges);
+  o.batch = absl::GetFlag(FLAGS_batch);
+  o.window = absl::GetFlag(FLAGS_window);
+  o.seconds = absl::GetFlag(FLAGS_seconds);
+  o.commands = absl::GetFlag(FLAGS_commands);
+  o.keep_dir = absl::GetFlag(FLAGS_keep_dir);
+  o.rule = absl::GetFlag(FLAGS_rule);
+  o.server = absl::GetFlag(FLAGS_server);
+  o.server_flags.assign(rest.begin() + 1, rest.end());
   o.edges = std::clamp(o.edges, 1, 1000);
   o.batch = std::clamp(o.batch, 1, 1000);
   o.window = std::clamp(o.window, 1, 8);

@@ -22,10 +22,17 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "net/client.h"
+#include "tools/flags.h"
 #include "tools/local_cluster.h"
 #include "tools/process.h"
+
+ABSL_FLAG(int, writers, 4, "concurrent writers (1-64)");
+ABSL_FLAG(int, stops, 5, "leader stops (1-100)");
+ABSL_FLAG(double, every, 4, "seconds between stops (>= 3)");
+ABSL_FLAG(std::string, signal, "KILL", "KILL or TERM");
 
 namespace raftsql::bench {
 namespace {
@@ -41,27 +48,13 @@ struct Options {
   int election_ticks = 10;
 };
 
-bool Parse(int argc, char** argv, Options* o) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    const auto value = [&a](const char* name) -> const char* {
-      const std::string p = absl::StrCat("--", name, "=");
-      return a.rfind(p, 0) == 0 ? a.c_str() + p.size() : nullptr;
-    };
-    if (const char* v = value("writers")) {
-      o->writers = std::atoi(v);
-    } else if (const char* v = value("stops")) {
-      o->stops = std::atoi(v);
-    } else if (const char* v = value("every")) {
-      o->every_s = std::atof(v);
-    } else if (const char* v = value("signal")) {
-      const std::string s = v;
-      if (s != "KILL" && s != "TERM") return false;
-      o->signal = s == "KILL" ? SIGKILL : SIGTERM;
-    } else {
-      return false;
-    }
-  }
+bool Parse(Options* o) {
+  o->writers = absl::GetFlag(FLAGS_writers);
+  o->stops = absl::GetFlag(FLAGS_stops);
+  o->every_s = absl::GetFlag(FLAGS_every);
+  const std::string s = absl::GetFlag(FLAGS_signal);
+  if (s != "KILL" && s != "TERM") return false;
+  o->signal = s == "KILL" ? SIGKILL : SIGTERM;
   return o->writers > 0 && o->writers <= 64 && o->stops > 0 &&
          o->stops <= 100 && o->every_s >= 3;
 }
@@ -78,7 +71,10 @@ struct Writer {
 
 int Main(int argc, char** argv) {
   Options o;
-  if (!Parse(argc, argv, &o)) {
+  tools::ParseFlags(argc, argv,
+                    "how long writers wait when the leader of a 3-node "
+                    "cluster is stopped, again and again");
+  if (!Parse(&o)) {
     std::fprintf(stderr,
                  "usage: failover [--writers=4 (1-64)] [--stops=5 (1-100)] "
                  "[--every=4 (seconds, >= 3)] [--signal=KILL|TERM]\n");

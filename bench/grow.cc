@@ -28,12 +28,22 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "bench/bounds.h"
 #include "net/client.h"
 #include "net/grpc_transport.h"
+#include "tools/flags.h"
 #include "tools/local_cluster.h"
 #include "tools/process.h"
+
+ABSL_FLAG(int, to_mb, 1024, "grow the database to this many MB");
+ABSL_FLAG(int, step_mb, 256, "measure at every step of this many MB");
+ABSL_FLAG(int, concurrency, 8, "writers while measuring");
+ABSL_FLAG(int, measure_ops, 2000, "batches per measurement");
+ABSL_FLAG(int, rounds, 3, "measurements per step (the median is printed)");
+ABSL_FLAG(bool, vacuum, false,
+          "at the end: delete half the rows, then VACUUM under writes");
 
 namespace raftsql::bench {
 namespace {
@@ -378,24 +388,18 @@ bool Vacuum(tools::LocalCluster& c, Grower& g, const Step& empty, int nodes) {
 int Main(int argc, char** argv) {
   net::PrepareGrpc();
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--to_mb=", 0) == 0) o.to_mb = std::atoi(a.c_str() + 8);
-    if (a.rfind("--step_mb=", 0) == 0) o.step_mb = std::atoi(a.c_str() + 10);
-    if (a.rfind("--concurrency=", 0) == 0) {
-      o.concurrency = std::max(1, std::atoi(a.c_str() + 14));
-    }
-    if (a.rfind("--measure_ops=", 0) == 0) {
-      o.measure_ops = std::atoi(a.c_str() + 14);
-    }
-    if (a.rfind("--rounds=", 0) == 0) o.rounds = std::atoi(a.c_str() + 9);
-    if (a == "--vacuum") o.vacuum = true;
-    // Anything else after "--" goes to the servers.
-    if (a == "--") {
-      o.server_flags.assign(argv + i + 1, argv + argc);
-      break;
-    }
-  }
+  const std::vector<std::string> rest = tools::ParseFlags(
+      argc, argv,
+      "a durable 3-node cluster grown to --to_mb of rows: throughput, RSS, "
+      "loops, a join, a restart, a vacuum.\n"
+      "  grow --to_mb=1024 --step_mb=256 [--vacuum] [-- server flags]");
+  o.to_mb = absl::GetFlag(FLAGS_to_mb);
+  o.step_mb = absl::GetFlag(FLAGS_step_mb);
+  o.concurrency = std::max(1, absl::GetFlag(FLAGS_concurrency));
+  o.measure_ops = absl::GetFlag(FLAGS_measure_ops);
+  o.rounds = absl::GetFlag(FLAGS_rounds);
+  o.vacuum = absl::GetFlag(FLAGS_vacuum);
+  o.server_flags.assign(rest.begin() + 1, rest.end());
   tools::LocalClusterOptions co;
   co.extra_flags = o.server_flags;
   co.nodes = 3;

@@ -15,10 +15,15 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "net/client.h"
+#include "tools/flags.h"
 #include "tools/local_cluster.h"
 #include "tools/process.h"
+
+ABSL_FLAG(int, entries, 2000, "entries written (1-1,000,000)");
+ABSL_FLAG(int, rows, 100, "rows each entry writes (1-1000)");
 
 namespace raftsql {
 namespace {
@@ -30,14 +35,10 @@ double Seconds(Clock::duration d) {
 }
 
 int Main(int argc, char** argv) {
-  int entries = 2000, rows = 100;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--entries=", 0) == 0) entries = std::atoi(a.c_str() + 10);
-    if (a.rfind("--rows=", 0) == 0) rows = std::atoi(a.c_str() + 7);
-  }
-  entries = std::clamp(entries, 1, 1'000'000);
-  rows = std::clamp(rows, 1, 1000);
+  tools::ParseFlags(argc, argv,
+                    "Watch's throughput and latency on a 3-node cluster");
+  const int entries = std::clamp(absl::GetFlag(FLAGS_entries), 1, 1'000'000);
+  const int rows = std::clamp(absl::GetFlag(FLAGS_rows), 1, 1000);
   tools::LocalClusterOptions co;
   co.nodes = 3;
   co.server_binary = tools::FindBinary(argv[0], "server/raftsql_server");
