@@ -28,13 +28,30 @@
 #include <thread>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "net/client.h"
 #include "net/execute_stream_client.h"
 #include "net/grpc_transport.h"
 #include "tests/verify_util.h"
+#include "tools/flags.h"
 #include "tools/local_cluster.h"
 #include "tools/process.h"
+
+ABSL_FLAG(std::string, scenario, "", "the scenario to run");
+ABSL_FLAG(std::string, server, "",
+          "the server binary (default: the built one)");
+ABSL_FLAG(std::string, dir, "", "the cluster's directory (default: a new one)");
+ABSL_FLAG(std::string, agent, "",
+          "the edge agent binary (default: the built one)");
+ABSL_FLAG(std::string, fail_fsync, "",
+          "the fsync-failing shim (default: the built one)");
+ABSL_FLAG(uint64_t, seed, 1, "nemesis: the schedule's seed");
+ABSL_FLAG(int, seconds, 20,
+          "nemesis: seconds of faults (the clients go on 3 s more)");
+ABSL_FLAG(int, nodes, 3, "nemesis: nodes of the cluster");
+ABSL_FLAG(bool, forward_clock_jumps, false,
+          "nemesis: clocks jump forward too (+1 h, +30 d)");
 
 namespace raftsql::verify {
 namespace {
@@ -547,22 +564,19 @@ void DumpLogs(LocalCluster& c, int nodes) {
 }
 
 int Main(int argc, char** argv) {
-  std::string scenario, server, dir, agent, shim;
+  tools::ParseFlags(argc, argv,
+                    "runs one scenario against real processes on 127.0.0.1 "
+                    "(tests/verify.sh runs them all).");
+  const std::string scenario = absl::GetFlag(FLAGS_scenario);
+  std::string server = absl::GetFlag(FLAGS_server);
+  std::string dir = absl::GetFlag(FLAGS_dir);
+  std::string agent = absl::GetFlag(FLAGS_agent);
+  std::string shim = absl::GetFlag(FLAGS_fail_fsync);
   NemesisOptions nemesis;
-  int nodes = 3;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--scenario=", 0) == 0) scenario = a.substr(11);
-    if (a.rfind("--server=", 0) == 0) server = a.substr(9);
-    if (a.rfind("--dir=", 0) == 0) dir = a.substr(6);
-    if (a.rfind("--agent=", 0) == 0) agent = a.substr(8);
-    if (a.rfind("--fail_fsync=", 0) == 0) shim = a.substr(13);
-    if (a.rfind("--seed=", 0) == 0) nemesis.seed = std::stoull(a.substr(7));
-    if (a.rfind("--seconds=", 0) == 0)
-      nemesis.seconds = std::stoi(a.substr(10));
-    if (a.rfind("--nodes=", 0) == 0) nodes = std::stoi(a.substr(8));
-    if (a == "--forward_clock_jumps") nemesis.forward_clock_jumps = true;
-  }
+  nemesis.seed = absl::GetFlag(FLAGS_seed);
+  nemesis.seconds = absl::GetFlag(FLAGS_seconds);
+  nemesis.forward_clock_jumps = absl::GetFlag(FLAGS_forward_clock_jumps);
+  const int nodes = absl::GetFlag(FLAGS_nodes);
   if (shim.empty()) shim = tools::FindBinary(argv[0], "tests/libfail_fsync.so");
   if (agent.empty()) agent = tools::FindBinary(argv[0], "edge/agent");
   if (server.empty())

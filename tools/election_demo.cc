@@ -4,30 +4,28 @@
 // usage: election_demo [--seed=N] [--nodes=N] [--ticks=N]
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "core/prng.h"
 #include "core/testing/network.h"
+#include "tools/flags.h"
+
+ABSL_FLAG(uint64_t, seed, 1, "the run's seed");
+ABSL_FLAG(uint64_t, nodes, 5, "nodes of the network");
+ABSL_FLAG(uint64_t, ticks, 300, "ticks to run");
 
 namespace raftsql {
 namespace {
 
-uint64_t FlagValue(int argc, char** argv, const char* name, uint64_t fallback) {
-  const std::string prefix = absl::StrCat("--", name, "=");
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) {
-      return std::strtoull(argv[i] + prefix.size(), nullptr, 10);
-    }
-  }
-  return fallback;
-}
-
 int Main(int argc, char** argv) {
-  const uint64_t seed = FlagValue(argc, argv, "seed", 1);
-  const uint64_t nodes = FlagValue(argc, argv, "nodes", 5);
-  const uint64_t ticks = FlagValue(argc, argv, "ticks", 300);
+  tools::ParseFlags(argc, argv,
+                    "a randomized election run on the core's in-memory test "
+                    "network, deterministic per seed");
+  const uint64_t seed = absl::GetFlag(FLAGS_seed);
+  const uint64_t nodes = absl::GetFlag(FLAGS_nodes);
+  const uint64_t ticks = absl::GetFlag(FLAGS_ticks);
   core::Prng rng(seed);
   std::vector<uint64_t> ids;
   for (uint64_t i = 1; i <= nodes; ++i) ids.push_back(i);
