@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -206,6 +207,7 @@ struct HttpFrontend::Impl {
   std::unique_ptr<Authenticator> auth;
   std::unique_ptr<RqliteApi> api;
   int port = 0;
+  int listening_fd = -1;  // httplib's listening socket, once bound.
   std::thread listener;
   std::once_flag stopped;
 };
@@ -255,6 +257,19 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
     return new BoundedPool(threads, queued);
   };
   server.set_tcp_nodelay(true);
+  // httplib listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG, fixed
+  // when Debian built it): 64 clients connecting at once overflowed it
+  // (185 ListenOverflows in a 2 s run) and waited 1 s for their SYN to be
+  // sent again, or failed. The listening socket is kept here (its
+  // options are set before bind, as httplib's defaults did, minus
+  // SO_REUSEPORT: no other process shares the port) and listens again
+  // with a backlog as long as the queue of connections.
+  int* listening = &impl->listening_fd;
+  server.set_socket_options([listening](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    *listening = sock;  // The last one tried is the one bound.
+  });
   // httplib has one limit for every body: /db/load's. The others' is
   // checked before their body is read (below).
   server.set_payload_max_length(
@@ -321,6 +336,12 @@ absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
   if (impl->port <= 0) {
     return absl::UnavailableError(
         absl::StrCat("the HTTP API cannot listen on ", options.listen));
+  }
+  if (impl->listening_fd < 0 ||
+      ::listen(impl->listening_fd,
+               static_cast<int>(options.max_queued_connections)) != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "the HTTP API cannot set its listen backlog on ", options.listen));
   }
   node->SetHttpAddress(absl::StrCat(tls.enabled() ? "https://" : "http://",
                                     host, ":", impl->port));
