@@ -5,7 +5,7 @@
 // Basic credentials, as on gRPC). Served by cpp-httplib: `threads`
 // requests at once, each on its own thread waiting for its outcome; further
 // connections wait in a queue of `max_queued_connections`, then in the
-// kernel's listen backlog.
+// kernel's listen backlog, as long again.
 #ifndef RAFTSQL_SERVER_HTTP_FRONTEND_H_
 #define RAFTSQL_SERVER_HTTP_FRONTEND_H_
 
@@ -21,7 +21,7 @@ namespace raftsql::server {
 
 struct HttpOptions {
   std::string listen;  // host:port; port 0 picks a free one
-  size_t threads = 16;
+  size_t threads = 64;
   size_t max_queued_connections = 256;
   // A request body may hold this many bytes (413 beyond): JSON spells a
   // statement out at more bytes than the node's max_request_bytes counts.

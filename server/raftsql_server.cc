@@ -38,9 +38,10 @@ ABSL_FLAG(std::string, http_listen, "",
           "/db/request, /db/backup, /db/load, /status, /nodes, /readyz; "
           "/livez, /metrics): over TLS with the node's certificate unless "
           "--insecure. Empty: no HTTP API.");
-ABSL_FLAG(int, http_threads, 16,
-          "HTTP requests served at once (each holds a thread while it "
-          "waits for its outcome).");
+ABSL_FLAG(int, http_threads, 64,
+          "HTTP connections served at once (each holds a thread while it "
+          "waits for its outcome, and a keep-alive connection holds it "
+          "between its requests).");
 ABSL_FLAG(int, http_max_queued_connections, 256,
           "HTTP connections waiting for a thread; beyond, new connections "
           "wait in the kernel's listen backlog.");
