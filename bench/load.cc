@@ -44,6 +44,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "bench/breakdown.h"
+#include "bench/http_load.h"
 #include "net/client.h"
 #include "net/execute_stream_client.h"
 #include "net/grpc_transport.h"
@@ -74,6 +75,10 @@ ABSL_FLAG(std::string, certs_dir, "",
           "the CA and client-root's certificate for --nodes (plaintext if "
           "empty)");
 ABSL_FLAG(bool, insecure, false, "--start: plaintext nodes (as etcd runs)");
+ABSL_FLAG(bool, http, false,
+          "--start --insecure: the same requests through the leader's "
+          "rqlite-compatible HTTP API (/db/execute, /db/query), a thread and "
+          "a keep-alive connection per client");
 ABSL_FLAG(bool, breakdown, false,
           "--start, unary writes: trace each write's stages and print where "
           "its time went");
@@ -110,6 +115,7 @@ struct Options {
   bool insecure = false;
   // Trace each write's stages and print where its time went.
   bool breakdown = false;
+  bool http = false;  // Through the HTTP API instead of gRPC.
 };
 
 struct Result {
@@ -134,6 +140,7 @@ bool Parse(const std::vector<std::string>& rest, Options* o) {
   o->sessions = absl::GetFlag(FLAGS_sessions);
   o->streams = std::max(0, absl::GetFlag(FLAGS_stream));
   o->breakdown = absl::GetFlag(FLAGS_breakdown);
+  o->http = absl::GetFlag(FLAGS_http);
   o->insecure = absl::GetFlag(FLAGS_insecure);
   o->certs_dir = absl::GetFlag(FLAGS_certs_dir);
   // After "--": the started servers' own flags.
@@ -160,6 +167,13 @@ bool Parse(const std::vector<std::string>& rest, Options* o) {
     o->mix[kv.first] = w;
   }
   if (o->mix.empty()) o->mix = {{"insert", 1}};
+  if (o->http && (o->start == 0 || !o->insecure || o->streams > 0 ||
+                  absl::GetFlag(FLAGS_breakdown))) {
+    std::fprintf(stderr,
+                 "load: --http needs --start and --insecure (plain HTTP), "
+                 "without --stream or --breakdown\n");
+    return false;
+  }
   if ((o->start > 0) == !o->nodes.empty()) {
     std::fprintf(stderr, "load: --start=N or --nodes (or --etcd), one\n");
     return false;
@@ -500,6 +514,7 @@ int Main(int argc, char** argv) {
     co.dir = mkdtemp(tmpl);
     co.extra_flags = o.server_flags;
     co.secure = !o.insecure;
+    co.http = o.http;
     cluster = std::make_unique<tools::LocalCluster>(co);
     if (absl::Status s = cluster->Start(); !s.ok()) {
       std::fprintf(stderr, "load: %s\n", s.ToString().c_str());
@@ -527,8 +542,30 @@ int Main(int argc, char** argv) {
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::milliseconds(
                                     static_cast<int64_t>(o.max_seconds * 1000));
-  AsyncLoad load(o, o.nodes, deadline);
-  std::vector<Result> results = load.Run();
+  std::vector<Result> results;
+  if (o.http) {
+    HttpLoadOptions h;
+    for (int id = 1; id <= cluster->size(); ++id) {
+      if (cluster->Endpoint(id) == o.nodes.front()) {
+        h.endpoint = cluster->HttpEndpoint(id);  // The leader's.
+      }
+    }
+    h.concurrency = o.concurrency;
+    h.ops = o.ops;
+    h.key_base = o.key_base;
+    h.mix.assign(o.mix.begin(), o.mix.end());
+    h.deadline = deadline;
+    for (HttpLoadResult& r : RunHttpLoad(h)) {
+      Result out;
+      out.latencies_us = std::move(r.latencies_us);
+      out.errors = r.errors;
+      out.first_error = std::move(r.first_error);
+      results.push_back(std::move(out));
+    }
+  } else {
+    AsyncLoad load(o, o.nodes, deadline);
+    results = load.Run();
+  }
   const double secs =
       std::chrono::duration<double>(Clock::now() - start).count();
 
