@@ -6,6 +6,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace raftsql::bench {
@@ -22,6 +23,15 @@ std::string InsertBody(int64_t key, int rows) {
     absl::StrAppend(&params, ",", key + i, ",\"value-", key + i, "\"");
   }
   return absl::StrCat("[[\"", sql, "\"", params, "]]");
+}
+
+// A read's level=: select is none, select_weak weak, select_lin
+// linearizable, select_strong strong.
+std::string Level(const std::string& kind) {
+  if (kind == "select_weak") return "weak";
+  if (kind == "select_lin") return "linearizable";
+  if (kind == "select_strong") return "strong";
+  return "none";
 }
 
 // The request failed, or rqlite's shape put an error in a result.
@@ -71,8 +81,7 @@ void Client(const HttpLoadOptions& o, int index, std::atomic<int64_t>& next,
                   "/db/query",
                   httplib::Params{
                       {"q", absl::StrCat("SELECT v FROM bench WHERE k = ", k)},
-                      {"level",
-                       kind == "select_lin" ? "linearizable" : "none"}},
+                      {"level", Level(kind)}},
                   httplib::Headers{});
     const std::string failed = Failure(r);
     if (failed.empty()) {
@@ -85,6 +94,44 @@ void Client(const HttpLoadOptions& o, int index, std::atomic<int64_t>& next,
 }
 
 }  // namespace
+
+absl::StatusOr<int64_t> PrepareHttpTable(const std::string& endpoint) {
+  httplib::Client http(absl::StrCat("http://", endpoint));
+  http.set_connection_timeout(5);
+  http.set_read_timeout(20);
+  // A leader may not be elected yet: retried for 20 s.
+  const auto until = Clock::now() + std::chrono::seconds(20);
+  std::string failed;
+  while (Clock::now() < until) {
+    const httplib::Result created = http.Post(
+        "/db/execute",
+        "[\"CREATE TABLE IF NOT EXISTS bench (k INTEGER PRIMARY KEY, v "
+        "TEXT)\"]",
+        "application/json");
+    failed = Failure(created);
+    if (failed.empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (!failed.empty()) return absl::UnavailableError(failed);
+  const httplib::Result top =
+      http.Get("/db/query",
+               httplib::Params{{"q", "SELECT COALESCE(MAX(k), 0) FROM bench"},
+                               {"level", "strong"}},
+               httplib::Headers{});
+  failed = Failure(top);
+  if (!failed.empty()) return absl::UnavailableError(failed);
+  // ..."values":[[N]]...
+  const size_t at = top->body.find("\"values\":[[");
+  int64_t max = 0;
+  if (at == std::string::npos ||
+      !absl::SimpleAtoi(absl::string_view(top->body).substr(at + 11).substr(
+                            0, top->body.find(']', at) - at - 11),
+                        &max)) {
+    return absl::UnavailableError(
+        absl::StrCat("no largest key in ", top->body.substr(0, 200)));
+  }
+  return max;
+}
 
 std::vector<HttpLoadResult> RunHttpLoad(const HttpLoadOptions& o) {
   std::vector<HttpLoadResult> results(o.concurrency);

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
+
 namespace raftsql::bench {
 
 struct HttpLoadOptions {
@@ -19,7 +21,8 @@ struct HttpLoadOptions {
   int concurrency = 1;
   int64_t ops = 0;
   int64_t key_base = 0;  // Inserted keys start above it, as over gRPC.
-  // insert | batch (100 rows) | select (level=none) | select_lin, weighted.
+  // insert | batch (100 rows) | select (level=none) | select_weak |
+  // select_lin (linearizable) | select_strong, weighted.
   std::vector<std::pair<std::string, int>> mix;
   std::chrono::steady_clock::time_point deadline;
 };
@@ -32,6 +35,11 @@ struct HttpLoadResult {
 
 // One result per client thread.
 std::vector<HttpLoadResult> RunHttpLoad(const HttpLoadOptions& o);
+
+// Through `endpoint`'s API (raftsql's or rqlite's own): creates the bench
+// table if it is not there, with the same columns as over gRPC, and
+// returns its largest key (inserted keys start above it).
+absl::StatusOr<int64_t> PrepareHttpTable(const std::string& endpoint);
 
 }  // namespace raftsql::bench
 

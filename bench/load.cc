@@ -65,7 +65,8 @@ ABSL_FLAG(int64_t, ops, 20'000, "requests in all");
 ABSL_FLAG(double, max_seconds, 30, "stop after this long whatever --ops");
 ABSL_FLAG(std::string, mix, "insert",
           "name=weight,... of insert (one row), batch (100 rows), select "
-          "(NONE) and select_lin (linearizable)");
+          "(NONE) and select_lin (linearizable); over HTTP also "
+          "select_weak and select_strong (rqlite's levels)");
 ABSL_FLAG(bool, sessions, false,
           "stamp writes with a client session (exactly-once)");
 ABSL_FLAG(int, stream, 0,
@@ -79,6 +80,10 @@ ABSL_FLAG(bool, http, false,
           "--start --insecure: the same requests through the leader's "
           "rqlite-compatible HTTP API (/db/execute, /db/query), a thread and "
           "a keep-alive connection per client");
+ABSL_FLAG(std::string, http_endpoint, "",
+          "or a running rqlite-compatible HTTP API at host:port, plain HTTP "
+          "(rqlite itself, or a raftsql node's --http_listen): the same mix "
+          "as --http (bench/compare_rqlite.sh)");
 ABSL_FLAG(bool, breakdown, false,
           "--start, unary writes: trace each write's stages and print where "
           "its time went");
@@ -115,7 +120,8 @@ struct Options {
   bool insecure = false;
   // Trace each write's stages and print where its time went.
   bool breakdown = false;
-  bool http = false;  // Through the HTTP API instead of gRPC.
+  bool http = false;          // Through the HTTP API instead of gRPC.
+  std::string http_endpoint;  // A running HTTP API's (with http).
 };
 
 struct Result {
@@ -159,8 +165,16 @@ bool Parse(const std::vector<std::string>& rest, Options* o) {
       std::fprintf(stderr, "load: --mix weight %s\n", kv.second.c_str());
       return false;
     }
+    const bool http_only =
+        kv.first == "select_weak" || kv.first == "select_strong";
+    if (http_only && !absl::GetFlag(FLAGS_http) &&
+        absl::GetFlag(FLAGS_http_endpoint).empty()) {
+      std::fprintf(stderr, "load: --mix=%s is for --http only\n",
+                   kv.first.c_str());
+      return false;
+    }
     if (kv.first != "insert" && kv.first != "batch" && kv.first != "select" &&
-        kv.first != "select_lin") {
+        kv.first != "select_lin" && !http_only) {
       std::fprintf(stderr, "load: --mix has no %s\n", kv.first.c_str());
       return false;
     }
@@ -173,6 +187,17 @@ bool Parse(const std::vector<std::string>& rest, Options* o) {
                  "load: --http needs --start and --insecure (plain HTTP), "
                  "without --stream or --breakdown\n");
     return false;
+  }
+  o->http_endpoint = absl::GetFlag(FLAGS_http_endpoint);
+  if (!o->http_endpoint.empty()) {
+    if (o->start > 0 || !o->nodes.empty() || o->streams > 0 || o->breakdown) {
+      std::fprintf(stderr,
+                   "load: --http_endpoint alone, without --stream or "
+                   "--breakdown\n");
+      return false;
+    }
+    o->http = true;
+    return true;
   }
   if ((o->start > 0) == !o->nodes.empty()) {
     std::fprintf(stderr, "load: --start=N or --nodes (or --etcd), one\n");
@@ -532,7 +557,14 @@ int Main(int argc, char** argv) {
     }
     o.tls = std::move(*tls);
   }
-  {
+  if (!o.http_endpoint.empty()) {
+    absl::StatusOr<int64_t> top = PrepareHttpTable(o.http_endpoint);
+    if (!top.ok()) {
+      std::fprintf(stderr, "load: %s\n", top.status().ToString().c_str());
+      return 1;
+    }
+    o.key_base = *top;
+  } else {
     absl::Status ready = o.etcd ? PrepareEtcd(o) : PrepareRaftsql(o);
     if (!ready.ok()) {
       std::fprintf(stderr, "load: %s\n", ready.ToString().c_str());
@@ -545,7 +577,8 @@ int Main(int argc, char** argv) {
   std::vector<Result> results;
   if (o.http) {
     HttpLoadOptions h;
-    for (int id = 1; id <= cluster->size(); ++id) {
+    h.endpoint = o.http_endpoint;
+    for (int id = 1; cluster != nullptr && id <= cluster->size(); ++id) {
       if (cluster->Endpoint(id) == o.nodes.front()) {
         h.endpoint = cluster->HttpEndpoint(id);  // The leader's.
       }
