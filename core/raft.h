@@ -142,6 +142,9 @@ class Raft {
     return lead_ != kNone && (state_ == StateType::kLeader ||
                               election_elapsed_ < 2 * election_ticks_);
   }
+  // Ticks since a follower last heard from its leader (or since the last
+  // election event); a leader counts its own heartbeat interval.
+  int election_elapsed() const { return election_elapsed_; }
   StateType state() const { return state_; }
   uint64_t lead_transferee() const { return lead_transferee_; }
   HardState GetHardState() const;

@@ -189,6 +189,10 @@ absl::StatusOr<sm::QueryResult> RqliteApi::RunQuery(Call& call,
   const std::string level =
       absl::AsciiStrToLower(call.req.get_param_value("level"));
   bool linearizable = level != "none";
+  if (level == "none" && call.req.has_param("freshness")) {
+    absl::Status fresh = CheckFreshness(call.req.get_param_value("freshness"));
+    if (!fresh.ok()) return fresh;
+  }
   if (level == "weak") {
     // rqlite's weak: the node that believes it leads reads its own state,
     // without a heartbeat round; another asks the leader (ReadIndex).
@@ -209,6 +213,26 @@ absl::StatusOr<sm::QueryResult> RqliteApi::RunQuery(Call& call,
                      std::move(done));
       },
       call.deadline, "the read");
+}
+
+absl::Status RqliteApi::CheckFreshness(const std::string& freshness) {
+  // rqlite's: a level=none read on a node that has not heard from its
+  // leader within `freshness` is refused (ignored when 0, and on the
+  // leader).
+  absl::StatusOr<std::chrono::nanoseconds> bound =
+      rqlite::ParseDuration(freshness);
+  if (!bound.ok()) return bound.status();
+  if (bound->count() <= 0 || node_->is_leader()) return absl::OkStatus();
+  const int64_t age_ms = node_->leader_contact_age_ms();
+  const auto age = std::chrono::milliseconds(age_ms);
+  if (age_ms != INT64_MAX && age <= *bound) return absl::OkStatus();
+  if (age_ms == INT64_MAX) {
+    return absl::UnavailableError(absl::StrCat(
+        "stale read: this node knows no leader (freshness=", freshness, ")"));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("stale read: this node last heard from its leader ", age_ms,
+                   " ms ago, longer than freshness=", freshness));
 }
 
 absl::StatusOr<NodeState> RqliteApi::State(Clock::time_point deadline) {

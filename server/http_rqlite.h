@@ -69,6 +69,9 @@ class RqliteApi {
   void Push(Call& call, const sm::CommandResult& r);
   void RunAlone(Call& call, const sm::Statement& statement);
   void FinishWrites(Call& call);
+  // OK unless this follower last heard from its leader longer than
+  // `freshness` (a Go duration) ago (rqlite's freshness).
+  absl::Status CheckFreshness(const std::string& freshness);
   absl::StatusOr<NodeState> State(Clock::time_point deadline);
 
   RaftServer* const node_;

@@ -378,6 +378,14 @@ void RaftServer::Loop() {
       ManageVacuumSwap();
       node_->Tick();
       in_contact_ = node_->raw().raft().InContactWithLeader();
+      {
+        const core::Raft& raft = node_->raw().raft();
+        leader_contact_age_ms_ =
+            raft.state() == core::StateType::kLeader ? 0
+            : raft.lead() == core::kNone
+                ? INT64_MAX
+                : int64_t{raft.election_elapsed()} * options_.tick_ms;
+      }
       const core::ProgressTracker& members = node_->raw().raft().tracker();
       removed_ =
           !members.voters().empty() && members.Get(options_.id) == nullptr;

@@ -328,6 +328,12 @@ class RaftServer {
   // Whether this node leads or heard from its leader lately
   // (core::Raft::InContactWithLeader, as of the last tick).
   bool in_contact_with_leader() const { return in_contact_.load(); }
+  // How long ago this node last heard from its leader, as of the last tick
+  // (ticks times --tick_ms): 0 on the leader, INT64_MAX with no leader
+  // known (rqlite's freshness).
+  int64_t leader_contact_age_ms() const {
+    return leader_contact_age_ms_.load();
+  }
 
   // Called on the Raft loop with the tables each applied command changed
   // (valid during the call), on every node. Set before Start; it must not
@@ -496,6 +502,7 @@ class RaftServer {
   std::string decision_model_;        // Guarded by decision_model_mu_.
   std::string decision_model_error_;  // Guarded by decision_model_mu_.
   std::atomic<bool> in_contact_{false};
+  std::atomic<int64_t> leader_contact_age_ms_{INT64_MAX};
   // This node applied a configuration without itself (as of the last
   // tick): it hears no more entries, so it serves no more reads.
   std::atomic<bool> removed_{false};

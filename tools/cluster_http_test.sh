@@ -166,6 +166,27 @@ assert joined and joined[0]["change"] == "added as a learner", joined
 print("json log:", len(events), "events:", sorted(kinds))
 PY
 
+# rqlite's freshness: a level=none read is refused by a node that has not
+# heard from its leader within `freshness`, and answered without it. The
+# follower is left alone: the other two stop.
+root_curl -G "https://$follower/db/query?level=none&freshness=1h" \
+  --data-urlencode 'q=SELECT count(*) FROM foo' | grep -q '"values":\[\[4\]\]'
+for n in 1 2 3; do
+  [ "${https[$((n - 1))]}" = "$follower" ] && continue
+  pkill -TERM -f -- "--data_dir=$dir/node$n( |$)"
+done
+stale=""
+for _ in $(seq 1 100); do
+  stale="$(root_curl -G "https://$follower/db/query?level=none&freshness=300ms" \
+    --data-urlencode 'q=SELECT count(*) FROM foo')"
+  echo "$stale" | grep -q "stale read" && break
+  sleep 0.1
+done
+echo "$stale"
+echo "$stale" | grep -q "stale read: this node"
+root_curl -G "https://$follower/db/query?level=none" \
+  --data-urlencode 'q=SELECT count(*) FROM foo' | grep -q '"values":\[\[4\]\]'
+
 kill -INT "$cluster_pid"
 wait "$cluster_pid" || true
 grep -q "^stopped" "$out"
