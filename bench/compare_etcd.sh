@@ -2,12 +2,19 @@
 # bench/compare_etcd.sh [CONCURRENCY ...] — etcd 3.4 (Debian etcd-server)
 # and raftsql back to back on this machine, both as 3 durable members on
 # 127.0.0.1, driven by the same load generator (//bench:load) with the same
-# concurrency and number of operations: single-key Puts against single-row
-# INSERTs, each sent to its leader (raftsql twice: a unary call per write,
-# then the writes pipelined over one ExecuteStream). Prints ops/s and p99 of
-# each and the ratios to etcd. Default concurrencies: 1 16 64. Every process it starts is stopped
-# by PID on exit. Both run plaintext (etcd without TLS, raftsql --insecure),
-# so the comparison is like for like.
+# concurrency and number of operations, each request sent to its leader:
+#   writes: single-key Puts against single-row INSERTs (raftsql twice: a
+#     unary call per write, then the writes pipelined over one
+#     ExecuteStream);
+#   linearizable point reads: Range against SELECT at LINEARIZABLE (both
+#     a ReadIndex round);
+#   local point reads: serializable Range against SELECT at NONE.
+# Every point runs 3 times; the medians of ops/s, p50 and p99 are printed
+# with raftsql's ratios to etcd (ops/s: higher is better; p50: lower).
+# First it probes the disk (4 KiB synced writes), so that a slow-disk day
+# shows. Default concurrencies: 1 16 64. Every process it starts is
+# stopped by PID on exit. Both run plaintext (etcd without TLS, raftsql
+# --insecure), so the comparison is like for like.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -55,24 +62,46 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 
-printf "%-12s %12s %8s %14s %8s %6s %14s %8s %6s\n" concurrency "etcd ops/s" \
-  "p99 ms" "raftsql ops/s" "p99 ms" ratio "stream ops/s" "p99 ms" ratio
-for c in "${@:-1 16 64}"; do
-  for c1 in $c; do
-    ops=$((c1 * 300 + 3000))
-    e="$("$load" --etcd="$endpoints" --concurrency="$c1" --ops="$ops" --max_seconds=30)"
-    r="$("$load" --start=3 --insecure --concurrency="$c1" --ops="$ops" --max_seconds=30)"
-    # The same writes over one pipelined ExecuteStream.
-    s="$("$load" --start=3 --insecure --concurrency="$c1" --ops="$ops" --max_seconds=30 \
-      --stream=1)"
-    eo="$(echo "$e" | awk '/throughput/ {print $2}')"
-    ep="$(echo "$e" | awk '/latency/ {print $8}')"
-    ro="$(echo "$r" | awk '/throughput/ {print $2}')"
-    rp="$(echo "$r" | awk '/latency/ {print $8}')"
-    so="$(echo "$s" | awk '/throughput/ {print $2}')"
-    sp="$(echo "$s" | awk '/latency/ {print $8}')"
-    ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
-    printf "%-12s %12s %8s %14s %8s %6s %14s %8s %6s\n" "$c1" "$eo" "$ep" \
-      "$ro" "$rp" "$(ratio "$ro" "$eo")" "$so" "$sp" "$(ratio "$so" "$eo")"
+probe="$(dd if=/dev/zero of="$dir/probe" bs=4k count=300 oflag=dsync 2>&1 |
+  awk '/copied/ {print $(NF-3)}')"
+echo "disk: 300 synced 4 KiB writes in ${probe} s ($(awk -v t="$probe" \
+  'BEGIN { printf "%.0f", t / 300 * 1e6 }') us each)"
+rm -f "$dir/probe"
+
+median() { printf "%s\n" "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
+# The medians of 3 runs of load with these arguments: "ops/s p50 p99".
+point() {
+  local ops=() p50=() p99=() out
+  for _ in 1 2 3; do
+    out="$("$load" "$@" --max_seconds=30)"
+    echo "$out" | grep "^first error" >&2 || true
+    ops+=("$(echo "$out" | awk '/throughput/ {print $2}')")
+    p50+=("$(echo "$out" | awk '/latency/ {print $4}')")
+    p99+=("$(echo "$out" | awk '/latency/ {print $8}')")
   done
+  echo "$(median "${ops[@]}") $(median "${p50[@]}") $(median "${p99[@]}")"
+}
+row() {  # name c "etcd triple" "raftsql triple"
+  local eo ep5 ep9 ro rp5 rp9
+  read -r eo ep5 ep9 <<<"$3"
+  read -r ro rp5 rp9 <<<"$4"
+  printf "%-14s %-4s %9s %7s %7s  %9s %7s %7s  %6s %6s\n" "$1" "$2" "$eo" \
+    "$ep5" "$ep9" "$ro" "$rp5" "$rp9" "$(ratio "$ro" "$eo")" \
+    "$(ratio "$rp5" "$ep5")"
+}
+
+printf "%-14s %-4s %9s %7s %7s  %9s %7s %7s  %6s %6s\n" requests c \
+  "etcd op/s" p50 p99 "raftsql" p50 p99 "x op/s" "x p50"
+for c in ${@:-1 16 64}; do
+  ops=$((c * 300 + 3000))
+  raftsql=(--start=3 --insecure --concurrency="$c" --ops="$ops")
+  etcd=(--etcd="$endpoints" --concurrency="$c" --ops="$ops")
+  e="$(point "${etcd[@]}")"
+  row "write" "$c" "$e" "$(point "${raftsql[@]}")"
+  row "write stream" "$c" "$e" "$(point "${raftsql[@]}" --stream=1)"
+  row "read lin" "$c" "$(point "${etcd[@]}" --mix=select_lin)" \
+    "$(point "${raftsql[@]}" --mix=select_lin)"
+  row "read local" "$c" "$(point "${etcd[@]}" --mix=select)" \
+    "$(point "${raftsql[@]}" --mix=select)"
 done

@@ -321,22 +321,36 @@ class AsyncLoad {
     auto& stub = *stubs_[s.index % stubs_.size()];
     s.t0 = Clock::now();
     if (o_.etcd) {
-      // etcdserverpb.PutRequest{key = 1, value = 2}, encoded by hand.
-      const std::string key = "key-" + std::to_string(op);
-      const std::string value = "payload-value-0123456789";
+      // Encoded by hand: etcdserverpb.PutRequest{key = 1, value = 2} for
+      // writes; RangeRequest{key = 1, serializable = 7} for point reads of
+      // keys never written, as the SQL reads look up absent rows
+      // (select: serializable, a member's own state; select_lin:
+      // linearizable, etcd's ReadIndex).
+      const bool write = kind == "insert" || kind == "batch";
+      const std::string key =
+          write ? "key-" + std::to_string(op)
+                : "key-" + std::to_string(static_cast<int64_t>(s.rng() % 1000) -
+                                          1000);
       std::string wire;
       wire.push_back(0x0a);
       wire.push_back(static_cast<char>(key.size()));
       wire += key;
-      wire.push_back(0x12);
-      wire.push_back(static_cast<char>(value.size()));
-      wire += value;
+      if (write) {
+        const std::string value = "payload-value-0123456789";
+        wire.push_back(0x12);
+        wire.push_back(static_cast<char>(value.size()));
+        wire += value;
+      } else if (kind == "select") {
+        wire.push_back(0x38);  // serializable = true
+        wire.push_back(0x01);
+      }
       grpc::Slice slice(wire);
       s.put = grpc::ByteBuffer(&slice, 1);
       s.put_response.Clear();
       generic_[s.index % generic_.size()]->UnaryCall(
-          s.ctx.get(), "/etcdserverpb.KV/Put", grpc::StubOptions(), &s.put,
-          &s.put_response,
+          s.ctx.get(),
+          write ? "/etcdserverpb.KV/Put" : "/etcdserverpb.KV/Range",
+          grpc::StubOptions(), &s.put, &s.put_response,
           [this, &s](grpc::Status st) { Done(s, net::FromGrpc(st)); });
     } else if (kind == "insert" || kind == "batch") {
       // Keys are unique per op: 1 + op * 100 leaves room for a batch.
