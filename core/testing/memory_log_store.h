@@ -7,12 +7,12 @@
 #include <vector>
 
 #include "core/check.h"
-#include "core/interfaces.h"
 #include "core/memory_storage.h"
+#include "core/mirrored_log_store.h"
 
 namespace raftsql::core::testing {
 
-class MemoryLogStore final : public LogStore {
+class MemoryLogStore final : public MirroredLogStore {
  public:
   void Submit(LogWrite w, std::function<void(absl::Status)> done) override {
     if (fail) return done(absl::DataLossError("disk on fire"));
@@ -29,23 +29,8 @@ class MemoryLogStore final : public LogStore {
     if (!made.ok()) return made.status();
     return mem.Compact(s.metadata.index);
   }
-  absl::StatusOr<InitialState> GetInitialState() const override {
-    return mem.GetInitialState();
-  }
-  absl::StatusOr<std::vector<Entry>> Entries(uint64_t lo, uint64_t hi,
-                                             uint64_t max) const override {
-    return mem.Entries(lo, hi, max);
-  }
-  absl::StatusOr<uint64_t> Term(uint64_t i) const override {
-    return mem.Term(i);
-  }
-  uint64_t FirstIndex() const override { return mem.FirstIndex(); }
-  uint64_t LastIndex() const override { return mem.LastIndex(); }
-  absl::StatusOr<Snapshot> GetSnapshot() const override {
-    return mem.GetSnapshot();
-  }
 
-  MemoryStorage mem;
+  MemoryStorage& mem{mirror_};  // What it holds, for tests to change.
   bool fail = false;
   int writes = 0;
   // Called with each write before it takes effect.
