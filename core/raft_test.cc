@@ -1,6 +1,7 @@
 // Beyond the paper: PreVote and CheckQuorum (thesis §9.6, §6.2), ReadIndex
 // (thesis §6.4), leadership transfer (thesis §3.10), flow control, snapshots
 // and membership changes.
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -673,25 +674,35 @@ class FakeSink final : public SnapshotSink {
   uint64_t size_ = 0;
 };
 
+// A 3-node network whose node 3 (a durable follower with `sink`) fell
+// behind the compacted log and was healed, given `ticks` to catch up by
+// a 95-byte image; `*applied` is the image's index.
+std::unique_ptr<Network> CatchUpIntoSink(FakeSink& sink, int ticks,
+                                         uint64_t* applied) {
+  auto net =
+      std::make_unique<Network>(std::vector<uint64_t>{1, 2, 3},
+                                NetworkOptions{.max_snapshot_chunk_bytes = 10,
+                                               .snapshot_sinks = {{3, &sink}}});
+  LeaveNodeThreeBehindTheLog(*net, std::string(95, 'i'), applied);
+  net->Heal();
+  TickUntil(*net, ticks, [&] { return net->applied_index(3) >= *applied; });
+  return net;
+}
+
 // Issue 14: a durable follower writes an image's chunks to its sink, waits
 // for its check, and installs a snapshot that only refers to it.
 TEST(Snapshot, ADurableFollowerReceivesIntoItsSinkAndInstallsByReference) {
   FakeSink sink;
-  Network net({1, 2, 3}, NetworkOptions{.max_snapshot_chunk_bytes = 10,
-                                        .snapshot_sinks = {{3, &sink}}});
-  const std::string image(95, 'i');
   uint64_t applied = 0;
-  ASSERT_NO_FATAL_FAILURE(LeaveNodeThreeBehindTheLog(net, image, &applied));
-  net.Heal();
-  TickUntil(net, 200, [&] { return net.applied_index(3) >= applied; });
-  EXPECT_EQ(net.applied_index(3), applied);
-  EXPECT_EQ(sink.installed, image);
+  std::unique_ptr<Network> net = CatchUpIntoSink(sink, 200, &applied);
+  EXPECT_EQ(net->applied_index(3), applied);
+  EXPECT_EQ(sink.installed, std::string(95, 'i'));
   EXPECT_GE(sink.finishes, 2);  // Asked again after "checking".
-  EXPECT_EQ(net.storage(3).GetSnapshot()->data,
+  EXPECT_EQ(net->storage(3).GetSnapshot()->data,
             "received:" + std::to_string(applied));
-  ASSERT_TRUE(net.Propose(1, "after").ok());
-  net.Stabilize();
-  EXPECT_EQ(net.applied(3).back().data, "after");
+  ASSERT_TRUE(net->Propose(1, "after").ok());
+  net->Stabilize();
+  EXPECT_EQ(net->applied(3).back().data, "after");
 }
 
 // A sink that must receive the image again (Aborted: its sender could not
@@ -699,18 +710,13 @@ TEST(Snapshot, ADurableFollowerReceivesIntoItsSinkAndInstallsByReference) {
 TEST(Snapshot, AnAbortedImageIsReceivedAgainWithoutARefusal) {
   FakeSink sink;
   sink.abort_once = true;
-  Network net({1, 2, 3}, NetworkOptions{.max_snapshot_chunk_bytes = 10,
-                                        .snapshot_sinks = {{3, &sink}}});
-  const std::string image(95, 'i');
   uint64_t applied = 0;
-  ASSERT_NO_FATAL_FAILURE(LeaveNodeThreeBehindTheLog(net, image, &applied));
-  net.Heal();
-  TickUntil(net, 400, [&] { return net.applied_index(3) >= applied; });
-  EXPECT_EQ(net.applied_index(3), applied);
-  EXPECT_EQ(sink.installed, image);
+  std::unique_ptr<Network> net = CatchUpIntoSink(sink, 400, &applied);
+  EXPECT_EQ(net->applied_index(3), applied);
+  EXPECT_EQ(sink.installed, std::string(95, 'i'));
   EXPECT_EQ(sink.begins, 2);
-  EXPECT_EQ(net.raft(3).invalid_messages(), 0u);
-  EXPECT_EQ(net.violation(), "");
+  EXPECT_EQ(net->raft(3).invalid_messages(), 0u);
+  EXPECT_EQ(net->violation(), "");
 }
 
 TEST(Membership, AddedVoterCatchesUpAndCounts) {
