@@ -1,6 +1,7 @@
 #include "server/http_rqlite.h"
 
 #include <unistd.h>
+#include <zlib.h>
 
 #include <cstdlib>
 #include <memory>
@@ -21,6 +22,42 @@
 namespace raftsql::server {
 
 namespace {
+
+// A gzip stream (zlib, gzip framing), fed a piece at a time.
+class GzipStream {
+ public:
+  GzipStream() {
+    ok_ = deflateInit2(&z_, Z_DEFAULT_COMPRESSION, Z_DEFLATED,
+                       /*windowBits=*/15 + 16, /*memLevel=*/8,
+                       Z_DEFAULT_STRATEGY) == Z_OK;
+  }
+  ~GzipStream() {
+    if (ok_) deflateEnd(&z_);
+  }
+  GzipStream(const GzipStream&) = delete;
+  GzipStream& operator=(const GzipStream&) = delete;
+
+  // Appends to `out` what `in` compresses to; `last` ends the stream.
+  bool Deflate(const std::string& in, bool last, std::string* out) {
+    if (!ok_) return false;
+    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    z_.avail_in = static_cast<uInt>(in.size());
+    char buf[64 << 10];
+    int rc = Z_OK;
+    do {
+      z_.next_out = reinterpret_cast<Bytef*>(buf);
+      z_.avail_out = sizeof(buf);
+      rc = deflate(&z_, last ? Z_FINISH : Z_NO_FLUSH);
+      if (rc == Z_STREAM_ERROR) return false;
+      out->append(buf, sizeof(buf) - z_.avail_out);
+    } while (z_.avail_out == 0 || (last && rc != Z_STREAM_END));
+    return true;
+  }
+
+ private:
+  z_stream z_{};
+  bool ok_ = false;
+};
 
 using nlohmann::json;
 
@@ -493,13 +530,6 @@ void RqliteApi::Backup(Call& call) {
                     "is not supported"),
                 call.pretty);
   }
-  if (call.req.has_param("compress")) {
-    return Fail(call.res,
-                absl::InvalidArgumentError(
-                    "compress is not supported: compress the file as it "
-                    "arrives (curl ... | gzip)"),
-                call.pretty);
-  }
   absl::StatusOr<std::shared_ptr<sm::ImageSource>> source =
       Await<std::shared_ptr<sm::ImageSource>>(
           [this](RaftServer::Done<std::shared_ptr<sm::ImageSource>> done) {
@@ -516,10 +546,36 @@ void RqliteApi::Backup(Call& call) {
                 call.pretty);
   }
   const uint64_t index = info->metadata.index;
-  call.res.set_header(
-      "Content-Disposition",
-      absl::StrCat("attachment; filename=\"raftsql-", index, ".sqlite\""));
+  const bool compress = call.req.has_param("compress");
+  call.res.set_header("Content-Disposition",
+                      absl::StrCat("attachment; filename=\"raftsql-", index,
+                                   compress ? ".sqlite.gz\"" : ".sqlite\""));
   call.res.set_header("X-Raftsql-Applied-Index", absl::StrCat(index));
+  if (compress) {
+    // rqlite's compress: the file gzipped as it goes (its length unknown:
+    // chunked), a chunk of the image at a time.
+    auto gzip = std::make_shared<GzipStream>();
+    call.res.set_chunked_content_provider(
+        "application/gzip",
+        [src = *source, index, size = info->size, gzip, offset = uint64_t{0}](
+            size_t, httplib::DataSink& sink) mutable {
+          constexpr size_t kChunkBytes = size_t{1} << 20;
+          std::string out;
+          if (offset < size) {
+            absl::StatusOr<std::string> chunk = src->Read(
+                index, offset, std::min<uint64_t>(size - offset, kChunkBytes));
+            if (!chunk.ok() || chunk->empty()) return false;
+            offset += chunk->size();
+            if (!gzip->Deflate(*chunk, offset == size, &out)) return false;
+          }
+          if (!out.empty() && !sink.write(out.data(), out.size())) {
+            return false;
+          }
+          if (offset == size) sink.done();
+          return true;
+        });
+    return;
+  }
   // Written chunk by chunk as the client takes them, from the read
   // transaction the source holds until the last chunk went.
   call.res.set_content_provider(

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -419,6 +420,35 @@ TEST_F(HttpTest, ABackupUnderWritesLoadsIntoAnotherClusterWhole) {
                             "'tv'")
                 .integer,
             1);
+}
+
+// rqlite's compress: the same file, gzipped as it streams.
+TEST_F(HttpTest, ACompressedBackupIsTheFileGzipped) {
+  ASSERT_TRUE(Post("/db/execute",
+                   R"js(["CREATE TABLE t (v)",
+                         "INSERT INTO t VALUES (randomblob(3000))",
+                         "INSERT INTO t SELECT v FROM t",
+                         "INSERT INTO t SELECT v FROM t"])js"));
+  httplib::Result plain = client_->Get("/db/backup");
+  httplib::Result gz = client_->Get("/db/backup?compress");
+  ASSERT_TRUE(plain && gz);
+  ASSERT_EQ(gz->status, 200) << gz->body.substr(0, 300);
+  EXPECT_EQ(gz->get_header_value("Content-Type"), "application/gzip");
+  EXPECT_NE(gz->get_header_value("Content-Disposition").find(".sqlite.gz"),
+            std::string::npos);
+  EXPECT_LT(gz->body.size(), plain->body.size());
+  z_stream z{};
+  ASSERT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
+  z.next_in = reinterpret_cast<Bytef*>(gz->body.data());
+  z.avail_in = static_cast<uInt>(gz->body.size());
+  std::string file(plain->body.size() + 1, '\0');
+  z.next_out = reinterpret_cast<Bytef*>(file.data());
+  z.avail_out = static_cast<uInt>(file.size());
+  EXPECT_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
+  file.resize(z.total_out);
+  inflateEnd(&z);
+  EXPECT_TRUE(file == plain->body)
+      << file.size() << " against " << plain->body.size();  // No bytes printed.
 }
 
 TEST_F(HttpTest, LoadsOfTextAndOfDamagedFiles) {
