@@ -10,7 +10,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "core/check.h"
 #include "core/codec.h"
 #include "obs/loop_phases.h"
@@ -204,7 +203,7 @@ absl::Status ImageSink::Finish() {
   obs::PhaseTimer timer(obs::Phase::kSnapshot);
   if (state_ == State::kReceiving) {
     if (held_ != size_) return absl::FailedPreconditionError("incomplete");
-    absl::Status intact = CheckTrailer();
+    absl::Status intact = CheckImageTrailer(trailer_, crc_);
     if (!intact.ok()) return intact;  // The core drops it: sent again.
     std::unique_ptr<BackgroundSyncer> syncer = std::move(syncer_);
     CloseFile();
@@ -246,21 +245,6 @@ absl::Status ImageSink::Finish() {
   }
   std::lock_guard<std::mutex> l(mu_);
   return verdict_;
-}
-
-absl::Status ImageSink::CheckTrailer() const {
-  absl::StatusOr<std::optional<uint32_t>> sent = DecodeImageTrailer(trailer_);
-  if (!sent.ok()) return sent.status();
-  if (!sent->has_value()) {
-    return absl::AbortedError(
-        "the sender did not know the image's checksum (it had not read the "
-        "image from its start): receiving it again");
-  }
-  if (**sent != crc_) {
-    return absl::DataLossError(absl::StrFormat(
-        "the image's checksum is %08x, the sender's %08x", crc_, **sent));
-  }
-  return absl::OkStatus();
 }
 
 absl::Status ImageSink::Sync() const {

@@ -100,8 +100,6 @@ class ImageSink final : public core::SnapshotSink {
 
   // Writes the database's next bytes (held_ on), counting them.
   absl::Status WriteData(absl::string_view bytes);
-  // The trailer received carries the CRC of what was written.
-  absl::Status CheckTrailer() const;
   void CloseFile();
   void DeleteReceived();
   absl::Status Sync() const;  // Makes the received file durable.

@@ -39,6 +39,21 @@ absl::StatusOr<std::optional<uint32_t>> DecodeImageTrailer(
   return std::optional<uint32_t>(*crc);
 }
 
+absl::Status CheckImageTrailer(absl::string_view trailer, uint32_t crc) {
+  absl::StatusOr<std::optional<uint32_t>> sent = DecodeImageTrailer(trailer);
+  if (!sent.ok()) return sent.status();
+  if (!sent->has_value()) {
+    return absl::AbortedError(
+        "the sender did not know the image's checksum (it had not read the "
+        "image from its start): receiving it again");
+  }
+  if (**sent != crc) {
+    return absl::DataLossError(absl::StrFormat(
+        "the image's checksum is %08x, the sender's %08x", crc, **sent));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<absl::string_view> UnframeImage(absl::string_view image) {
   constexpr uint64_t kUnit = 512;  // SQLite's smallest page.
   if (image.size() < kImageTrailerBytes ||
@@ -47,17 +62,10 @@ absl::StatusOr<absl::string_view> UnframeImage(absl::string_view image) {
   }
   const absl::string_view data =
       image.substr(0, image.size() - kImageTrailerBytes);
-  absl::StatusOr<std::optional<uint32_t>> sent =
-      DecodeImageTrailer(image.substr(data.size()));
-  if (!sent.ok()) return sent.status();
-  if (!sent->has_value()) {
-    return absl::DataLossError("the image came without the sender's checksum");
-  }
-  const uint32_t crc = core::Crc32c(std::string_view(data.data(), data.size()));
-  if (crc != **sent) {
-    return absl::DataLossError(absl::StrFormat(
-        "the image's checksum is %08x, the sender's %08x", crc, **sent));
-  }
+  absl::Status intact = CheckImageTrailer(
+      image.substr(data.size()),
+      core::Crc32c(std::string_view(data.data(), data.size())));
+  if (!intact.ok()) return intact;
   return data;
 }
 

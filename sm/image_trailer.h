@@ -29,6 +29,11 @@ std::string EncodeImageTrailer(std::optional<uint32_t> crc);
 absl::StatusOr<std::optional<uint32_t>> DecodeImageTrailer(
     absl::string_view trailer);
 
+// OK if `trailer` carries `crc`, the CRC of the bytes received before it:
+// ABORTED if the sender did not know its CRC (receive it again from the
+// start), DATA_LOSS if the CRCs differ or it is no trailer.
+absl::Status CheckImageTrailer(absl::string_view trailer, uint32_t crc);
+
 // The database's bytes of an image held whole in memory (a follower
 // without a sink): a framed one's, once its CRC matches (DATA_LOSS if
 // not), or all of them for an image without a trailer (an older
