@@ -12,8 +12,7 @@ namespace raftsql::core::testing {
 // test's (a durable node's source and sink, if it has them).
 class Network::Machine final : public StateMachine {
  public:
-  Machine(Network* net, uint64_t id, const SnapshotSource* source,
-          SnapshotSink* sink)
+  Machine(Network* net, uint64_t id, SnapshotSource* source, SnapshotSink* sink)
       : net_(net), id_(id), source_(source), sink_(sink) {}
   std::string Apply(const Entry& e) override {
     net_->OnApply(id_, e);
@@ -24,10 +23,7 @@ class Network::Machine final : public StateMachine {
     return absl::OkStatus();
   }
   absl::StatusOr<std::string> SnapshotData() override { return ""; }
-  // The core only reads images (const); the Node asks for them.
-  SnapshotSource* snapshot_source() override {
-    return const_cast<SnapshotSource*>(source_);
-  }
+  SnapshotSource* snapshot_source() override { return source_; }
   SnapshotSink* snapshot_sink() override { return sink_; }
   uint64_t AppliedIndex() const override {
     return net_->nodes_.at(id_).applied_index;
@@ -36,7 +32,7 @@ class Network::Machine final : public StateMachine {
  private:
   Network* const net_;
   const uint64_t id_;
-  const SnapshotSource* const source_;
+  SnapshotSource* const source_;
   SnapshotSink* const sink_;
 };
 
@@ -105,7 +101,7 @@ Config Network::MakeConfig(uint64_t id) {
 
 void Network::Start(uint64_t id) {
   TestNode& n = nodes_.at(id);
-  const SnapshotSource* source = nullptr;
+  SnapshotSource* source = nullptr;
   SnapshotSink* sink = nullptr;
   if (auto it = options_.snapshot_sources.find(id);
       it != options_.snapshot_sources.end()) {

@@ -50,8 +50,9 @@ struct NetworkOptions {
   std::function<void(Config&)> configure;
   // ... and on each node's NodeOptions: plants a runtime bug.
   std::function<void(NodeOptions&)> configure_node;
-  // Nodes with a durable state machine's images (borrowed).
-  std::map<uint64_t, const SnapshotSource*> snapshot_sources;
+  // Nodes with a durable state machine's images (borrowed; their Nodes
+  // ask them for images).
+  std::map<uint64_t, SnapshotSource*> snapshot_sources;
   std::map<uint64_t, SnapshotSink*> snapshot_sinks;
 };
 
