@@ -146,7 +146,8 @@ bool Parse(const std::vector<std::string>& rest, Options* o) {
   o->sessions = absl::GetFlag(FLAGS_sessions);
   o->streams = std::max(0, absl::GetFlag(FLAGS_stream));
   o->breakdown = absl::GetFlag(FLAGS_breakdown);
-  o->http = absl::GetFlag(FLAGS_http);
+  o->http_endpoint = absl::GetFlag(FLAGS_http_endpoint);
+  o->http = absl::GetFlag(FLAGS_http) || !o->http_endpoint.empty();
   o->insecure = absl::GetFlag(FLAGS_insecure);
   o->certs_dir = absl::GetFlag(FLAGS_certs_dir);
   // After "--": the started servers' own flags.
@@ -167,8 +168,7 @@ bool Parse(const std::vector<std::string>& rest, Options* o) {
     }
     const bool http_only =
         kv.first == "select_weak" || kv.first == "select_strong";
-    if (http_only && !absl::GetFlag(FLAGS_http) &&
-        absl::GetFlag(FLAGS_http_endpoint).empty()) {
+    if (http_only && !o->http) {
       std::fprintf(stderr, "load: --mix=%s is for --http only\n",
                    kv.first.c_str());
       return false;
@@ -181,23 +181,25 @@ bool Parse(const std::vector<std::string>& rest, Options* o) {
     o->mix[kv.first] = w;
   }
   if (o->mix.empty()) o->mix = {{"insert", 1}};
-  if (o->http && (o->start == 0 || !o->insecure || o->streams > 0 ||
-                  absl::GetFlag(FLAGS_breakdown))) {
-    std::fprintf(stderr,
-                 "load: --http needs --start and --insecure (plain HTTP), "
-                 "without --stream or --breakdown\n");
+  if (o->breakdown && (o->start == 0 || o->streams > 0 || o->etcd)) {
+    std::fprintf(stderr, "load: --breakdown needs --start, unary writes\n");
     return false;
   }
-  o->http_endpoint = absl::GetFlag(FLAGS_http_endpoint);
+  if (o->http && (o->streams > 0 || o->breakdown)) {
+    std::fprintf(stderr, "load: HTTP without --stream or --breakdown\n");
+    return false;
+  }
   if (!o->http_endpoint.empty()) {
-    if (o->start > 0 || !o->nodes.empty() || o->streams > 0 || o->breakdown) {
-      std::fprintf(stderr,
-                   "load: --http_endpoint alone, without --stream or "
-                   "--breakdown\n");
+    if (o->start > 0 || !o->nodes.empty()) {
+      std::fprintf(stderr, "load: --http_endpoint alone\n");
       return false;
     }
-    o->http = true;
     return true;
+  }
+  if (o->http && (o->start == 0 || !o->insecure)) {
+    std::fprintf(stderr,
+                 "load: --http needs --start and --insecure (plain HTTP)\n");
+    return false;
   }
   if ((o->start > 0) == !o->nodes.empty()) {
     std::fprintf(stderr, "load: --start=N or --nodes (or --etcd), one\n");
@@ -537,13 +539,7 @@ int Main(int argc, char** argv) {
       "  load --start=3 --concurrency=16 --ops=20000 [-- --flag=value ...]\n"
       "  load --nodes=HOST:PORT,... --mix=insert=8,select_lin=2");
   if (!Parse(rest, &o)) return 2;
-  if (o.breakdown) {
-    if (o.start == 0 || o.streams > 0 || o.etcd) {
-      std::fprintf(stderr, "load: --breakdown needs --start, unary writes\n");
-      return 2;
-    }
-    o.server_flags.push_back("--trace_writes=write_trace.txt");
-  }
+  if (o.breakdown) o.server_flags.push_back("--trace_writes=write_trace.txt");
   std::unique_ptr<tools::LocalCluster> cluster;
   if (o.start > 0) {
     tools::LocalClusterOptions co;
