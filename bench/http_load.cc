@@ -6,8 +6,8 @@
 #include <random>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 
 namespace raftsql::bench {
 namespace {
@@ -120,17 +120,22 @@ absl::StatusOr<int64_t> PrepareHttpTable(const std::string& endpoint) {
                httplib::Headers{});
   failed = Failure(top);
   if (!failed.empty()) return absl::UnavailableError(failed);
-  // ..."values":[[N]]...
-  const size_t at = top->body.find("\"values\":[[");
-  int64_t max = 0;
-  if (at == std::string::npos ||
-      !absl::SimpleAtoi(absl::string_view(top->body).substr(at + 11).substr(
-                            0, top->body.find(']', at) - at - 11),
-                        &max)) {
+  // {"results":[{"columns":[...],"types":[...],"values":[[N]]}]}
+  const nlohmann::json doc =
+      nlohmann::json::parse(top->body, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json* values = nullptr;
+  if (doc.is_object() && doc.contains("results") && doc["results"].is_array() &&
+      !doc["results"].empty()) {
+    const nlohmann::json& first = doc["results"][0];
+    if (first.contains("values")) values = &first["values"];
+  }
+  if (values == nullptr || !values->is_array() || values->empty() ||
+      !(*values)[0].is_array() || (*values)[0].empty() ||
+      !(*values)[0][0].is_number_integer()) {
     return absl::UnavailableError(
         absl::StrCat("no largest key in ", top->body.substr(0, 200)));
   }
-  return max;
+  return (*values)[0][0].get<int64_t>();
 }
 
 std::vector<HttpLoadResult> RunHttpLoad(const HttpLoadOptions& o) {
