@@ -62,6 +62,8 @@ class GzipStream {
 using nlohmann::json;
 
 constexpr char kJson[] = "application/json; charset=utf-8";
+// A backup is read from its image this much at a time.
+constexpr size_t kBackupChunkBytes = size_t{1} << 20;
 constexpr char kText[] = "text/plain; charset=utf-8";
 
 // Failures of a statement rather than of the request: rqlite answers them
@@ -261,12 +263,11 @@ absl::Status RqliteApi::CheckFreshness(const std::string& freshness) {
   if (!bound.ok()) return bound.status();
   if (bound->count() <= 0 || node_->is_leader()) return absl::OkStatus();
   const int64_t age_ms = node_->leader_contact_age_ms();
-  const auto age = std::chrono::milliseconds(age_ms);
-  if (age_ms != INT64_MAX && age <= *bound) return absl::OkStatus();
   if (age_ms == INT64_MAX) {
     return absl::UnavailableError(absl::StrCat(
         "stale read: this node knows no leader (freshness=", freshness, ")"));
   }
+  if (std::chrono::milliseconds(age_ms) <= *bound) return absl::OkStatus();
   return absl::UnavailableError(
       absl::StrCat("stale read: this node last heard from its leader ", age_ms,
                    " ms ago, longer than freshness=", freshness));
@@ -559,11 +560,11 @@ void RqliteApi::Backup(Call& call) {
         "application/gzip",
         [src = *source, index, size = info->size, gzip, offset = uint64_t{0}](
             size_t, httplib::DataSink& sink) mutable {
-          constexpr size_t kChunkBytes = size_t{1} << 20;
           std::string out;
           if (offset < size) {
-            absl::StatusOr<std::string> chunk = src->Read(
-                index, offset, std::min<uint64_t>(size - offset, kChunkBytes));
+            absl::StatusOr<std::string> chunk =
+                src->Read(index, offset,
+                          std::min<uint64_t>(size - offset, kBackupChunkBytes));
             if (!chunk.ok() || chunk->empty()) return false;
             offset += chunk->size();
             if (!gzip->Deflate(*chunk, offset == size, &out)) return false;
@@ -582,9 +583,8 @@ void RqliteApi::Backup(Call& call) {
       info->size, "application/octet-stream",
       [src = *source, index](size_t offset, size_t length,
                              httplib::DataSink& sink) {
-        constexpr size_t kChunkBytes = size_t{1} << 20;
         absl::StatusOr<std::string> chunk =
-            src->Read(index, offset, std::min(length, kChunkBytes));
+            src->Read(index, offset, std::min(length, kBackupChunkBytes));
         if (!chunk.ok() || chunk->empty()) return false;
         return sink.write(chunk->data(), chunk->size());
       });
