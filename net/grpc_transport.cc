@@ -297,13 +297,7 @@ std::map<uint64_t, size_t> GrpcTransport::QueueDepths() {
 }
 
 void GrpcTransport::Send(core::Message m) {
-  if (obs::WriteTraceOn()) {
-    if (m.type == core::MessageType::kApp && !m.entries.empty()) {
-      obs::TraceWrite(m.entries.back().index, obs::WriteStage::kAppendSent);
-    } else if (m.type == core::MessageType::kAppResp && !m.reject) {
-      obs::TraceWrite(m.index, obs::WriteStage::kAckSent);
-    }
-  }
+  obs::TraceMessage(m, /*received=*/false);
   std::lock_guard<std::mutex> l(mu_);
   if (stopped_) return;
   std::unique_ptr<Peer>& peer = peers_[m.to];

@@ -53,6 +53,17 @@ const char* WriteStageName(WriteStage stage) {
   return stage < WriteStage::kCount ? kNames[static_cast<size_t>(stage)] : "?";
 }
 
+void TraceMessage(const core::Message& m, bool received) {
+  if (!WriteTraceOn()) return;
+  if (m.type == core::MessageType::kApp && !m.entries.empty()) {
+    TraceWrite(m.entries.back().index, received ? WriteStage::kAppendReceived
+                                                : WriteStage::kAppendSent);
+  } else if (m.type == core::MessageType::kAppResp && !m.reject) {
+    TraceWrite(m.index,
+               received ? WriteStage::kAckReceived : WriteStage::kAckSent);
+  }
+}
+
 int64_t SteadyNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

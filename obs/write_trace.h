@@ -14,6 +14,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "core/types.h"
 
 namespace raftsql::obs {
 
@@ -57,6 +58,11 @@ inline void TraceWrite(uint64_t index, WriteStage stage, int64_t at_ns = 0) {
   if (!WriteTraceOn() || index == 0) return;
   internal::RecordWrite(index, stage, at_ns != 0 ? at_ns : SteadyNs());
 }
+
+// Records what a Raft message shows of a write: an append carrying
+// entries (sent, or received) and an accepting acknowledgement (sent, or
+// received). A no-op when off.
+void TraceMessage(const core::Message& m, bool received);
 
 // Writes the records (one "index stage ns" line each, after a "# dropped N"
 // line) to the path given to EnableWriteTrace; a no-op when off.

@@ -609,12 +609,7 @@ std::string RaftServer::ClientAddressOf(uint64_t id) {
 void RaftServer::Deliver(std::vector<core::Message> messages) {
   if (obs::WriteTraceOn()) {
     for (const core::Message& m : messages) {
-      if (m.type == core::MessageType::kApp && !m.entries.empty()) {
-        obs::TraceWrite(m.entries.back().index,
-                        obs::WriteStage::kAppendReceived);
-      } else if (m.type == core::MessageType::kAppResp && !m.reject) {
-        obs::TraceWrite(m.index, obs::WriteStage::kAckReceived);
-      }
+      obs::TraceMessage(m, /*received=*/true);
     }
   }
   // A loop that falls behind drops peer messages instead of queueing
