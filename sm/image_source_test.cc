@@ -338,10 +338,14 @@ class ImageSinkTest : public ::testing::Test {
       EXPECT_EQ(sink.Held(meta_, 1, image.size()), at);
       EXPECT_TRUE(sink.Append(image.substr(at, 1 << 20)).ok());
     }
+    // The check (fsync, quick_check) runs on its thread: bounded by a
+    // deadline, not a count of yields, which a loaded machine outlasts.
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::seconds(60);
     absl::Status s;
-    for (int i = 0; i < 100'000 && absl::IsUnavailable(s = sink.Finish());
-         ++i) {
-      std::this_thread::yield();  // The check runs on its thread.
+    while (absl::IsUnavailable(s = sink.Finish()) &&
+           std::chrono::steady_clock::now() < until) {
+      std::this_thread::yield();
     }
     return s;
   }
