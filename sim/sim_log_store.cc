@@ -176,8 +176,11 @@ void SimLogStore::Submit(core::LogWrite write,
   ApplyRecord(kReadyRecord, payload);
   disk_->Write(bytes);
   if (latency_.synchronous) {
-    // The write and its fsync happen within this event: no crash can fall
-    // between them.
+    // The write and its fsync happen within this event; a crash inside
+    // them leaves the write in the page cache, which the crash may lose.
+    if (submit_hook_ && submit_hook_(queue_->now())) {
+      return done(absl::AbortedError("the process died inside a log write"));
+    }
     return done(write.sync ? disk_->Sync(*rng_) : absl::OkStatus());
   }
   Time delay = rng_->Range(latency_.write_min, latency_.write_max);

@@ -45,8 +45,6 @@ class SimLogStore final : public core::MirroredLogStore {
 
   void Submit(core::LogWrite write,
               std::function<void(absl::Status)> done) override;
-  // Called on every Submit with the time the write will complete (a fault
-  // point: the simulator may crash the node inside that window).
   // The process crashed: pending completions never come. What it holds
   // stays readable (the checkers look at a down node's log).
   void Kill() {
@@ -54,7 +52,13 @@ class SimLogStore final : public core::MirroredLogStore {
     submit_hook_ = nullptr;
     entries_hook_ = nullptr;
   }
-  void SetSubmitHook(std::function<void(Time completion)> hook) {
+  // Called on every Submit with the time the write will complete (a fault
+  // point: the simulator may crash the node inside that window). A
+  // synchronous write completes within its Submit, so there the hook
+  // answers whether the process dies inside it: the write then fails
+  // unsynced (ABORTED), and the node stops at once. What it sent before
+  // the write (a leader's appends) went out; nothing after it does.
+  void SetSubmitHook(std::function<bool(Time completion)> hook) {
     submit_hook_ = std::move(hook);
   }
   // Called on every Submit with the entries it writes, before anything is
@@ -75,7 +79,7 @@ class SimLogStore final : public core::MirroredLogStore {
   EventQueue* queue_;
   core::Prng* rng_;
   DiskLatency latency_;
-  std::function<void(Time)> submit_hook_;
+  std::function<bool(Time)> submit_hook_;
   std::function<void(const std::vector<core::Entry>&)> entries_hook_;
   // Completion time of the last submitted write: writes complete in order.
   Time last_completion_ = 0;

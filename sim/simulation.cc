@@ -157,15 +157,21 @@ void Simulation::StartNode(Slot& s) {
     Slot* slot = &s;
     s.store->SetSubmitHook([this, slot](Time completion) {
       if (!fault_phase_ || !rng_.Chance(plan_.crash_mid_write_probability))
-        return;
+        return false;
       const uint64_t incarnation = slot->incarnation;
-      const Time at = queue_.now() + rng_.Uniform(completion - queue_.now());
+      // A synchronous write (--sync-disk) completes now: the process dies
+      // inside it (the store fails it, the node stops, this crashes it).
+      const bool inside = completion <= queue_.now();
+      const Time at =
+          inside ? queue_.now()
+                 : queue_.now() + rng_.Uniform(completion - queue_.now());
       queue_.At(at, 0xc7a5, [this, slot, incarnation] {
         if (slot->incarnation != incarnation || !slot->up) return;
         ++result_.faults["crash mid-write"];
         CrashNode(*slot, "in the middle of a log write");
         RestartLater(*slot, rng_.Range(50, 1000) * kMillisecond, 0x5e57a49);
       });
+      return inside;
     });
   }
   s.sm = !options_.sql     ? NewPausingKvMachine(s.id)
@@ -225,6 +231,9 @@ void Simulation::StartNode(Slot& s) {
     OnSoftState(*slot, ss);
   };
   obs.on_fatal = [this, slot](const absl::Status& status) {
+    // A process that died inside a write: the hook that decided it
+    // crashes it.
+    if (absl::IsAborted(status)) return;
     Trace(absl::StrCat("n", slot->id, " stops: ", status.message()));
     ++result_.faults["fsync failure"];
     const uint64_t incarnation = slot->incarnation;
