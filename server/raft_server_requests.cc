@@ -75,7 +75,13 @@ void RaftServer::TrySubmit(uint64_t id) {
     return;
   }
   const uint64_t last = raft.log().LastIndex();
-  const absl::Status s = it->second.submit(id);
+  // Out of the request while it runs: a single-node cluster commits and
+  // applies inside Propose, which answers the request and erases it.
+  std::function<absl::Status(uint64_t)> submit = std::move(it->second.submit);
+  const absl::Status s = submit(id);
+  it = requests_.find(id);
+  if (it == requests_.end()) return;  // Answered already.
+  it->second.submit = std::move(submit);
   if (s.ok()) {
     it->second.submitted = true;
     // A proposal appends one entry to the leader's log (a read none).
