@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -23,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "obs/log.h"
 #include "obs/write_trace.h"
+#include "server/boot.h"
 #include "server/grpc_timer_kick.h"
 #include "server/http_frontend.h"
 #include "server/raft_server.h"
@@ -90,6 +92,11 @@ ABSL_FLAG(std::string, peers, "",
 ABSL_FLAG(std::string, join, "",
           "host:port of a running member: join that cluster (as a learner, "
           "promoted to voter once caught up) instead of bootstrapping.");
+ABSL_FLAG(std::string, boot_from, "",
+          "A SQLite file or SQL text (a .dump) that a new single-node "
+          "cluster (--peers with this node alone, an empty data directory) "
+          "loads through its Raft log before it serves clients; more nodes "
+          "--join it afterwards. Refused for a directory that holds state.");
 ABSL_FLAG(bool, non_voter, false,
           "With --join: join as a learner that stays one (a read-only "
           "node, rqlite's -raft-non-voter): it replicates everything and "
@@ -373,6 +380,16 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  const std::string boot_from = absl::GetFlag(FLAGS_boot_from);
+  if (!boot_from.empty()) {
+    absl::Status bootable = raftsql::server::CheckBootable(o);
+    if (!bootable.ok()) {
+      std::fprintf(stderr, "raftsql: %s\n",
+                   std::string(bootable.message()).c_str());
+      return 2;
+    }
+  }
+
   // Every thread inherits the blocked signals; main waits for them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -399,6 +416,31 @@ int main(int argc, char** argv) {
   }
   // gRPC's timers go on firing if the wall clock steps (grpc_timer_kick.h).
   raftsql::server::GrpcTimerKick timer_kick;
+  if (!boot_from.empty()) {
+    // Before any client can see a part of it.
+    (*node)->Start();
+    const auto began = std::chrono::steady_clock::now();
+    auto booted = raftsql::server::BootFromFile(**node, boot_from);
+    if (!booted.ok()) {
+      raftsql::obs::Log(
+          raftsql::obs::Level::kError, "boot",
+          absl::StrCat(booted.status().message(),
+                       "; remove the data directory before booting again"),
+          {{"node", o.id}});
+      (*node)->Shutdown();
+      return 1;
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - began)
+                        .count();
+    raftsql::obs::Log(
+        raftsql::obs::Level::kInfo, "boot",
+        absl::StrFormat("booted from %s: %d rows in %d commands (%d "
+                        "statements), %d ms",
+                        boot_from, booted->rows, booted->commands,
+                        booted->statements, ms),
+        {{"node", o.id}, {"rows", booted->rows}});
+  }
   auto frontend = raftsql::server::GrpcFrontend::Start(node->get());
   if (!frontend.ok()) {
     std::fprintf(stderr, "raftsql: %s\n", frontend.status().ToString().c_str());
@@ -422,7 +464,7 @@ int main(int argc, char** argv) {
     }
     http = std::move(*started);
   }
-  (*node)->Start();
+  if (boot_from.empty()) (*node)->Start();
   const std::string http_address =
       http != nullptr ? (*node)->http_address() : "";
   raftsql::obs::Log(
