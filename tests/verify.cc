@@ -4,7 +4,7 @@
 //   verify --scenario=full|restart_single_node|prepare_commit_kill|no_leader|
 //                     membership|hostile|peer_port|divergence|
 //                     outcome_unknown|forwarded_across_election|grow|
-//                     vacuum
+//                     vacuum|edges|decisions|nemesis|cut_off_leader|boot
 //          --server=PATH --dir=DIR
 //
 // Each scenario prints what it does with timings, exits 0 when every check
@@ -586,7 +586,7 @@ int Main(int argc, char** argv) {
     dir = mkdtemp(tmpl);
   }
   tools::LocalClusterOptions o;
-  o.nodes = scenario == "nemesis" ? nodes : 3;
+  o.nodes = scenario == "nemesis" ? nodes : scenario == "boot" ? 1 : 3;
   o.server_binary = server;
   o.dir = dir;
   o.extra_flags = {"--leader_wait_ms=2000", "--request_timeout_ms=4000",
@@ -666,13 +666,15 @@ int Main(int argc, char** argv) {
       Nemesis(cluster, nemesis);
     } else if (scenario == "cut_off_leader") {
       CutOffLeader(cluster);
+    } else if (scenario == "boot") {
+      Boot(cluster, dir);
     } else {
       std::fprintf(stderr,
                    "usage: verify --scenario=full|restart_single_node|"
                    "prepare_commit_kill|no_leader|membership|hostile|peer_port|"
                    "divergence|outcome_unknown|fsync_failure|"
                    "forwarded_across_election|grow|"
-                   "vacuum|edges|decisions|nemesis|cut_off_leader "
+                   "vacuum|edges|decisions|nemesis|cut_off_leader|boot "
                    "[--server=PATH] "
                    "[--dir=DIR] [nemesis: --seed=N --seconds=N "
                    "--nodes=3|5 --forward_clock_jumps]\n");

@@ -54,6 +54,9 @@ uint64_t MaxApplied(LocalCluster& c, int nodes);
 // raftsql_server binary, `dir` a scratch directory).
 void Hostile(LocalCluster& c, const std::string& server,
              const std::string& dir);
+// tests/verify_boot.cc: a cluster booted from a file (`dir`: scratch),
+// on a cluster of one node that two more join.
+void Boot(LocalCluster& c, const std::string& dir);
 // Nodes with separate peer ports (the cluster made with peer_ports).
 void PeerPort(LocalCluster& c);
 // Scenario divergence (verify_divergence.cc).
