@@ -1,9 +1,13 @@
 #include "sm/command.h"
 
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "core/check.h"
 #include "core/codec.h"
 
@@ -152,6 +156,35 @@ std::string ValidUtf8(absl::string_view text) {
     }
   }
   return out;
+}
+
+std::string SqlLiteral(const Value& v) {
+  switch (v.type) {
+    case Value::Type::kInteger:
+      return absl::StrCat(v.integer);
+    case Value::Type::kReal: {
+      if (std::isnan(v.real)) return "NULL";
+      if (std::isinf(v.real)) return v.real > 0 ? "1e999" : "-1e999";
+      char buf[40];
+      std::snprintf(buf, sizeof(buf), "%.17g", v.real);
+      std::string out = buf;
+      // Still a REAL when read back.
+      if (out.find_first_of(".eE") == std::string::npos) out += ".0";
+      return out;
+    }
+    case Value::Type::kText:
+      if (IsValidUtf8(v.bytes) && v.bytes.find('\0') == std::string::npos) {
+        return absl::StrCat("'", absl::StrReplaceAll(v.bytes, {{"'", "''"}}),
+                            "'");
+      }
+      return absl::StrCat("CAST(X'", absl::BytesToHexString(v.bytes),
+                          "' AS TEXT)");
+    case Value::Type::kBlob:
+      return absl::StrCat("X'", absl::BytesToHexString(v.bytes), "'");
+    case Value::Type::kNull:
+      break;
+  }
+  return "NULL";
 }
 
 std::string Command::Encode() const {

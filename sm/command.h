@@ -124,6 +124,12 @@ bool IsValidUtf8(absl::string_view text);
 // U+FFFD (for messages, which travel in string fields).
 std::string ValidUtf8(absl::string_view text);
 
+// `v` as a SQL literal that reads back as the same value: NULL, 12,
+// 1.5e+300 (a REAL keeps a point or exponent; NaN is NULL, as SQLite
+// stores it; infinities 1e999), 'it''s', X'00ff', and TEXT that is not
+// valid UTF-8 or holds a NUL as CAST(X'..' AS TEXT).
+std::string SqlLiteral(const Value& v);
+
 // A statement sent down the wrong path: a read to Execute
 // (kReadsOnly), a write to Query (kWrites). INVALID_ARGUMENT with
 // `message`, marked so that a caller sorting statements (the HTTP API's

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <cmath>
 #include <condition_variable>
 #include <cstdio>
 #include <filesystem>
@@ -10,7 +9,6 @@
 #include <mutex>
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -74,30 +72,7 @@ absl::Status Outcome(const absl::StatusOr<v1::ExecuteResponse>& r) {
 }  // namespace
 
 std::string SqlLiteral(const v1::Value& v) {
-  switch (v.kind_case()) {
-    case v1::Value::kInteger:
-      return absl::StrCat(v.integer());
-    case v1::Value::kReal: {
-      if (std::isnan(v.real())) return "NULL";
-      if (std::isinf(v.real())) return v.real() > 0 ? "1e999" : "-1e999";
-      char buf[40];
-      std::snprintf(buf, sizeof(buf), "%.17g", v.real());
-      std::string out = buf;
-      // Still a REAL when read back.
-      if (out.find_first_of(".eE") == std::string::npos) out += ".0";
-      return out;
-    }
-    case v1::Value::kText:
-      return absl::StrCat("'", absl::StrReplaceAll(v.text(), {{"'", "''"}}),
-                          "'");
-    case v1::Value::kTextBytes:
-      return absl::StrCat("CAST(X'", absl::BytesToHexString(v.text_bytes()),
-                          "' AS TEXT)");
-    case v1::Value::kBlob:
-      return absl::StrCat("X'", absl::BytesToHexString(v.blob()), "'");
-    default:
-      return "NULL";
-  }
+  return sm::SqlLiteral(server::FromProto(v));
 }
 
 absl::Status BackupToFile(net::Client& client, const std::string& file) {
