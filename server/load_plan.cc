@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "core/check.h"
 #include "sm/sqlite_util.h"
 
 namespace raftsql::server {
@@ -217,6 +218,37 @@ absl::StatusOr<LoadTotals> LoadSqliteFile(const std::string& path,
   }
   absl::Status s = batch.Flush();
   if (!s.ok()) return s;
+  return totals;
+}
+
+absl::StatusOr<LoadTotals> DumpSqliteFile(
+    const std::string& path, size_t piece_bytes,
+    const std::function<absl::Status(std::string)>& write) {
+  absl::Status begun = write("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n");
+  if (!begun.ok()) return begun;
+  const LoadSink render = [&write](std::vector<sm::Statement> statements) {
+    std::string text;
+    for (const sm::Statement& s : statements) {
+      if (s.positional.empty()) {
+        absl::StrAppend(&text, s.sql, ";\n");
+        continue;
+      }
+      // A row's INSERT (CopyRows): its marks are the last VALUES list.
+      const size_t values = s.sql.rfind(" VALUES (");
+      CHECK_NE(values, std::string::npos);
+      absl::StrAppend(&text, s.sql.substr(0, values), " VALUES (");
+      for (size_t i = 0; i < s.positional.size(); ++i) {
+        absl::StrAppend(&text, i == 0 ? "" : ",",
+                        sm::SqlLiteral(s.positional[i]));
+      }
+      absl::StrAppend(&text, ");\n");
+    }
+    return write(std::move(text));
+  };
+  absl::StatusOr<LoadTotals> totals = LoadSqliteFile(path, piece_bytes, render);
+  if (!totals.ok()) return totals;
+  absl::Status ended = write("COMMIT;\n");
+  if (!ended.ok()) return ended;
   return totals;
 }
 

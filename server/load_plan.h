@@ -49,6 +49,15 @@ absl::StatusOr<LoadTotals> LoadSqliteFile(const std::string& path,
                                           size_t max_command_bytes,
                                           const LoadSink& sink);
 
+// The SQLite file at `path` as SQL text, as sqlite3's .dump writes it and
+// LoadSqlText reads it back: the statements LoadSqliteFile makes of it
+// (the same checks, objects and order), their values inlined as literals,
+// between BEGIN TRANSACTION and COMMIT; handed to `write` in pieces of
+// about `piece_bytes`. A failure of `write` stops the dump.
+absl::StatusOr<LoadTotals> DumpSqliteFile(
+    const std::string& path, size_t piece_bytes,
+    const std::function<absl::Status(std::string)>& write);
+
 // SQL text in the file at `path`: its statements in order, in commands of at
 // most `max_command_bytes`. Transaction control (BEGIN, COMMIT, ROLLBACK,
 // SAVEPOINT, RELEASE) and PRAGMAs, which .dump writes around its

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
@@ -151,6 +152,76 @@ TEST_F(LoadPlanTest, AFileComesBackWithItsRowsRowidsAndObjects) {
             "1:0|\n");
   sqlite3_close(src);
   sqlite3_close(dst);
+}
+
+TEST_F(LoadPlanTest, ADumpReadsBackAsTheSameRowsInSqliteAndAsALoad) {
+  const std::string path = dir_ + "/source.sqlite";
+  sqlite3* src = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &src), SQLITE_OK);
+  Exec(src, R"sql(
+    CREATE TABLE t (a INTEGER, b TEXT, c REAL, d BLOB,
+                    e INTEGER GENERATED ALWAYS AS (a * 2) VIRTUAL);
+    INSERT INTO t(rowid, a, b, c, d) VALUES
+      (5, 1, 'it''s', 2.0, x'00ff'), (9, NULL, NULL, 1e300, x''),
+      (11, -9223372036854775808, 'x', 0.1, NULL),
+      (12, 3, CAST(x'ff00fe41' AS TEXT), -1e999, NULL),
+      (13, 4, 'line
+break', 1e999, NULL);
+    CREATE TABLE "odd "" VALUES (?" ("c?" TEXT, "VALUES (" INTEGER);
+    INSERT INTO "odd "" VALUES (?" VALUES ('?', 7);
+    CREATE TABLE kv (k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+    INSERT INTO kv VALUES ('b', 2), ('a', 1);
+    CREATE VIRTUAL TABLE docs USING fts5(body);
+    INSERT INTO docs VALUES ('hello world'), ('raft log');
+    CREATE INDEX t_b ON t(b);
+    CREATE TABLE _raftsql_meta (k, v);
+  )sql");
+  sqlite3_close(src);
+  std::string dump;
+  int pieces = 0;
+  absl::StatusOr<LoadTotals> totals =
+      DumpSqliteFile(path, 200, [&](std::string piece) {
+        dump += piece;
+        ++pieces;
+        return absl::OkStatus();
+      });
+  ASSERT_TRUE(totals.ok()) << totals.status();
+  EXPECT_EQ(totals->rows, 10u);
+  EXPECT_GT(pieces, 3);
+  EXPECT_EQ(dump.find("_raftsql"), std::string::npos) << dump;
+  EXPECT_EQ(dump.rfind("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n", 0),
+            0u);
+  EXPECT_TRUE(absl::EndsWith(dump, "COMMIT;\n")) << dump;
+
+  // As sqlite3 would read it, and as a load (LoadSqlText) sends it.
+  sqlite3* run = nullptr;
+  sqlite3_open(":memory:", &run);
+  Exec(run, dump);
+  std::ofstream(dir_ + "/dump.sql") << dump;
+  std::vector<std::vector<sm::Statement>> commands;
+  ASSERT_TRUE(LoadSqlText(dir_ + "/dump.sql", 1 << 20,
+                          [&](std::vector<sm::Statement> c) {
+                            commands.push_back(std::move(c));
+                            return absl::OkStatus();
+                          })
+                  .ok());
+  sqlite3* loaded = Apply(commands);
+  ASSERT_EQ(sqlite3_open(path.c_str(), &src), SQLITE_OK);
+  for (const char* q : {
+           "SELECT rowid, a, hex(b), typeof(b), c, typeof(c), hex(d), "
+           "typeof(d), e FROM t ORDER BY rowid",
+           "SELECT * FROM \"odd \"\" VALUES (?\"",
+           "SELECT * FROM kv ORDER BY k",
+           "SELECT rowid, body FROM docs WHERE docs MATCH 'raft'",
+           "SELECT name, type FROM sqlite_schema WHERE name NOT LIKE "
+           "'docs_%' AND name NOT LIKE '_raftsql%' ORDER BY name",
+       }) {
+    EXPECT_EQ(Rows(run, q), Rows(src, q)) << q << "\n" << dump;
+    EXPECT_EQ(Rows(loaded, q), Rows(src, q)) << q;
+  }
+  sqlite3_close(src);
+  sqlite3_close(run);
+  sqlite3_close(loaded);
 }
 
 TEST(CreateIfNotExists, KeepsWhatExists) {
