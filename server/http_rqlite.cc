@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
 #include "server/await.h"
+#include "server/image_spool.h"
 #include "server/load_plan.h"
 #include "server/member_probe.h"
 #include "server/metrics.h"
@@ -524,11 +525,11 @@ void RqliteApi::Nodes(Call& call) {
 
 void RqliteApi::Backup(Call& call) {
   const std::string fmt = call.req.get_param_value("fmt");
-  if (!fmt.empty() && fmt != "binary") {
+  if (!fmt.empty() && fmt != "binary" && fmt != "sql") {
     return Fail(call.res,
-                absl::InvalidArgumentError(
-                    "raftsql backs up the SQLite file (fmt=binary); fmt=sql "
-                    "is not supported"),
+                absl::InvalidArgumentError(absl::StrCat(
+                    "unknown backup format \"", sm::TruncatedMessage(fmt),
+                    "\": fmt=binary (the SQLite file) or fmt=sql")),
                 call.pretty);
   }
   absl::StatusOr<std::shared_ptr<sm::ImageSource>> source =
@@ -548,6 +549,9 @@ void RqliteApi::Backup(Call& call) {
   }
   const uint64_t index = info->metadata.index;
   const bool compress = call.req.has_param("compress");
+  if (fmt == "sql") {
+    return BackupSql(call, **source, index, info->size, compress);
+  }
   call.res.set_header("Content-Disposition",
                       absl::StrCat("attachment; filename=\"raftsql-", index,
                                    compress ? ".sqlite.gz\"" : ".sqlite\""));
@@ -587,6 +591,42 @@ void RqliteApi::Backup(Call& call) {
             src->Read(index, offset, std::min(length, kBackupChunkBytes));
         if (!chunk.ok() || chunk->empty()) return false;
         return sink.write(chunk->data(), chunk->size());
+      });
+}
+
+void RqliteApi::BackupSql(Call& call, sm::ImageSource& source, uint64_t index,
+                          uint64_t size, bool compress) {
+  // The image is copied to a file (the read transaction is let go once
+  // it is), which the dump opens as a database and reads once more.
+  absl::StatusOr<std::shared_ptr<SpooledImage>> copy = SpoolImage(
+      source, index, size, node_->options().data_dir, kBackupChunkBytes);
+  if (!copy.ok()) return Fail(call.res, copy.status(), call.pretty);
+  call.res.set_header("Content-Disposition",
+                      absl::StrCat("attachment; filename=\"raftsql-", index,
+                                   compress ? ".sql.gz\"" : ".sql\""));
+  call.res.set_header("X-Raftsql-Applied-Index", absl::StrCat(index));
+  // Written in one call, a piece at a time as the client takes them; a
+  // failure ends the response without its last chunk (the client sees a
+  // truncated body, not a complete one).
+  call.res.set_chunked_content_provider(
+      compress ? "application/gzip" : "application/sql",
+      [copy = *std::move(copy), compress](size_t, httplib::DataSink& sink) {
+        GzipStream gzip;
+        auto send = [&](const std::string& piece, bool last) {
+          std::string zipped;
+          if (compress && !gzip.Deflate(piece, last, &zipped)) return false;
+          const std::string& out = compress ? zipped : piece;
+          return out.empty() || sink.write(out.data(), out.size());
+        };
+        absl::StatusOr<LoadTotals> dumped = DumpSqliteFile(
+            copy->path(), kBackupChunkBytes, [&](std::string piece) {
+              return send(piece, false)
+                         ? absl::OkStatus()
+                         : absl::CancelledError("the client went away");
+            });
+        if (!dumped.ok() || !send("", true)) return false;
+        sink.done();
+        return true;
       });
 }
 

@@ -52,6 +52,9 @@ class RqliteApi {
   void Nodes(Call& call);
   void Metrics(Call& call);
   void Backup(Call& call);
+  // fmt=sql: the image held by `source` as SQL text (DumpSqliteFile).
+  void BackupSql(Call& call, sm::ImageSource& source, uint64_t index,
+                 uint64_t size, bool compress);
   void Load(const httplib::Request& req, httplib::Response& res,
             const httplib::ContentReader& content);
   void Readyz(const httplib::Request& req, httplib::Response& res);

@@ -37,6 +37,21 @@ json Body(const httplib::Result& r) {
   return json::parse(r->body, nullptr, false);
 }
 
+// A gzip stream's content (at most `limit` bytes of it).
+std::string Gunzip(const std::string& gz, size_t limit) {
+  z_stream z{};
+  EXPECT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(gz.data()));
+  z.avail_in = static_cast<uInt>(gz.size());
+  std::string out(limit + 1, '\0');
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
+  out.resize(z.total_out);
+  inflateEnd(&z);
+  return out;
+}
+
 class HttpTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -437,18 +452,63 @@ TEST_F(HttpTest, ACompressedBackupIsTheFileGzipped) {
   EXPECT_NE(gz->get_header_value("Content-Disposition").find(".sqlite.gz"),
             std::string::npos);
   EXPECT_LT(gz->body.size(), plain->body.size());
-  z_stream z{};
-  ASSERT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
-  z.next_in = reinterpret_cast<Bytef*>(gz->body.data());
-  z.avail_in = static_cast<uInt>(gz->body.size());
-  std::string file(plain->body.size() + 1, '\0');
-  z.next_out = reinterpret_cast<Bytef*>(file.data());
-  z.avail_out = static_cast<uInt>(file.size());
-  EXPECT_EQ(inflate(&z, Z_FINISH), Z_STREAM_END);
-  file.resize(z.total_out);
-  inflateEnd(&z);
+  const std::string file = Gunzip(gz->body, plain->body.size());
   EXPECT_TRUE(file == plain->body)
       << file.size() << " against " << plain->body.size();  // No bytes printed.
+}
+
+TEST_F(HttpTest, ASqlBackupIsTextThatSqliteReadsBackAsTheSameRows) {
+  ASSERT_TRUE(Post("/db/execute",
+                   R"js(["CREATE TABLE t (id INTEGER PRIMARY KEY, v, w TEXT)",
+                         "INSERT INTO t(v, w) VALUES (randomblob(300), 'it''s')",
+                         "INSERT INTO t(v, w) SELECT v, w FROM t",
+                         "INSERT INTO t(v, w) VALUES (2.5, NULL)",
+                         "CREATE INDEX t_w ON t(w)"])js"));
+  httplib::Result sql = client_->Get("/db/backup?fmt=sql");
+  ASSERT_TRUE(sql);
+  ASSERT_EQ(sql->status, 200) << sql->body.substr(0, 300);
+  EXPECT_EQ(sql->get_header_value("Content-Type"), "application/sql");
+  EXPECT_NE(sql->get_header_value("Content-Disposition").find(".sql\""),
+            std::string::npos);
+  EXPECT_EQ(
+      sql->body.rfind("PRAGMA foreign_keys=OFF;\nBEGIN TRANSACTION;\n", 0), 0u)
+      << sql->body.substr(0, 300);
+  // The users' table and every other internal one stay out.
+  EXPECT_EQ(sql->body.find("_raftsql"), std::string::npos);
+  sqlite3* db = nullptr;
+  sqlite3_open(":memory:", &db);
+  ASSERT_EQ(sqlite3_exec(db, sql->body.c_str(), nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(db);
+  const std::string check =
+      "SELECT count(*) || '/' || sum(length(v)) || '/' || "
+      "group_concat(DISTINCT w) || '/' || (SELECT count(*) FROM "
+      "sqlite_schema WHERE name = 't_w') FROM t";
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, check.c_str(), -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  const std::string restored =
+      reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  EXPECT_EQ(sm::Value::Text(restored), server_.QueryValue(check));
+  EXPECT_EQ(restored, "3/603/it's/1");  // 2.5 is 3 characters.
+  // Gzipped, the same text; an unknown format is refused.
+  httplib::Result gz = client_->Get("/db/backup?fmt=sql&compress");
+  ASSERT_TRUE(gz);
+  ASSERT_EQ(gz->status, 200);
+  EXPECT_EQ(Gunzip(gz->body, sql->body.size()), sql->body);
+  httplib::Result csv = client_->Get("/db/backup?fmt=csv");
+  ASSERT_TRUE(csv);
+  EXPECT_EQ(csv->status, 400) << csv->body;
+  EXPECT_NE(csv->body.find("fmt=sql"), std::string::npos) << csv->body;
+  // The copy it read is gone from the data directory.
+  for (const auto& e :
+       std::filesystem::directory_iterator(server_.dir() + "/data")) {
+    EXPECT_EQ(e.path().filename().string().rfind("backup-", 0),
+              std::string::npos)
+        << e.path();
+  }
 }
 
 TEST_F(HttpTest, LoadsOfTextAndOfDamagedFiles) {
