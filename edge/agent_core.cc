@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <optional>
 #include <string>
 #include <utility>
 
@@ -24,24 +23,12 @@ pb::CommandOutcome::Result ToProto(CommandStatus s) {
   }
 }
 
-// "sample_ms" of a desired document, if it holds a valid one.
-std::optional<int64_t> DesiredSampleMs(sqlite3* db, const std::string& json) {
-  sqlite3_stmt* s = nullptr;
-  std::optional<int64_t> out;
-  if (sqlite3_prepare_v2(db,
-                         "SELECT json_extract(?1, '$.sample_ms') WHERE "
-                         "json_type(?1, '$.sample_ms') = 'integer'",
-                         -1, &s, nullptr) != SQLITE_OK) {
-    return out;
-  }
-  sqlite3_bind_text(s, 1, json.data(), static_cast<int>(json.size()),
-                    SQLITE_TRANSIENT);
-  if (sqlite3_step(s) == SQLITE_ROW) {
-    const int64_t v = sqlite3_column_int64(s, 0);
-    if (v >= 10 && v <= 3'600'000) out = v;
-  }
-  sqlite3_finalize(s);
-  return out;
+TwinSettings Defaults(const AgentCoreOptions& o) {
+  TwinSettings s;
+  s.sample_ms = o.sample_ms;
+  s.batch_ms = o.batch_ms;
+  s.batch_max = o.batch_max;
+  return s;
 }
 
 constexpr int kInvalidArgument =
@@ -56,19 +43,16 @@ AgentCore::AgentCore(const AgentCoreOptions& options, EdgeStore* store,
       store_(store),
       sources_(std::move(sources)),
       actuator_(actuator),
-      sample_ms_(options.sample_ms),
+      // What the hub desired before a restart holds again (the store
+      // keeps it).
+      settings_(
+          ApplyDesired(store->db(), Defaults(options), store->twin_desired())),
       backoff_ms_(options.backoff_min_ms),
-      rng_(options.seed * 0x9e3779b97f4a7c15ull + 1) {
-  // What the hub desired before a restart holds again (the store keeps it).
-  if (std::optional<int64_t> ms =
-          DesiredSampleMs(store_->db(), store_->twin_desired())) {
-    sample_ms_ = *ms;
-  }
-}
+      rng_(options.seed * 0x9e3779b97f4a7c15ull + 1) {}
 
 void AgentCore::Sample(int64_t now_ms) {
   if (now_ms < next_sample_ms_) return;
-  next_sample_ms_ = now_ms + sample_ms_;
+  next_sample_ms_ = now_ms + settings_.sample_ms;
   for (auto& src : sources_) {
     for (Reading& r : src->Poll(now_ms)) {
       absl::StatusOr<bool> stored = store_->Append(r, now_ms);
@@ -95,7 +79,7 @@ bool AgentCore::Drained() const {
 }
 
 int64_t AgentCore::WakeEveryMs() const {
-  return std::min(sample_ms_, options_.batch_ms);
+  return std::min(settings_.sample_ms, settings_.batch_ms);
 }
 
 pb::EdgeUp AgentCore::Hello() const {
@@ -135,8 +119,7 @@ int64_t AgentCore::SessionEnded(bool welcomed) {
 
 void AgentCore::ReportTwin(Out* out) {
   pb::EdgeUp up;
-  up.mutable_twin()->set_reported_json(
-      absl::StrCat("{\"sample_ms\":", sample_ms_, "}"));
+  up.mutable_twin()->set_reported_json(ReportedJson(store_->db(), settings_));
   up.mutable_twin()->set_desired_version(store_->twin_version());
   twin_version_reported_ = store_->twin_version();
   out->push_back(std::move(up));
@@ -206,10 +189,7 @@ void AgentCore::OnCommand(const pb::Command& c, int64_t now_ms, Out* out) {
 
 void AgentCore::OnDesired(const pb::DesiredTwin& d, Out* out) {
   if (d.version() <= store_->twin_version()) return;
-  if (std::optional<int64_t> ms =
-          DesiredSampleMs(store_->db(), d.desired_json())) {
-    sample_ms_ = *ms;
-  }
+  settings_ = ApplyDesired(store_->db(), Defaults(options_), d.desired_json());
   store_->SetTwin(d.version(), d.desired_json()).IgnoreError();
   ReportTwin(out);
 }
@@ -218,12 +198,12 @@ bool AgentCore::Flush(int64_t now_ms, Out* out) {
   if (twin_version_reported_ != store_->twin_version()) ReportTwin(out);
   while (in_flight_.size() < options_.window && now_ms >= resend_at_) {
     absl::StatusOr<std::vector<Reading>> pending =
-        store_->Pending(sent_up_to_, options_.batch_max);
+        store_->Pending(sent_up_to_, settings_.batch_max);
     if (!pending.ok()) return false;
     if (pending->empty()) break;
-    const bool full = pending->size() >= options_.batch_max;
+    const bool full = pending->size() >= settings_.batch_max;
     const bool old_enough =
-        pending->front().device_time_ms + options_.batch_ms <= now_ms ||
+        pending->front().device_time_ms + settings_.batch_ms <= now_ms ||
         SourcesDone();
     if (!full && !old_enough) break;
     // The hub may only hold what survives this edge's power cut (one

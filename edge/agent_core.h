@@ -23,8 +23,9 @@
 //   clock) is rejected without running; others run through
 //   EdgeStore::ExecuteOnce, and the outcome is sent (again, for a
 //   redelivered one).
-// - Twin: it understands "sample_ms" (how often it polls its sources, 10 to
-//   3,600,000); it reports what it applied, with the desired version.
+// - Twin: it applies the desired document's sample_ms, batch_ms and
+//   batch_max over its options (edge/twin_settings.h) and reports what it
+//   runs with, what it refused and why, with the desired version.
 // - Back-off between sessions: exponential (backoff_min_ms doubling to
 //   backoff_max_ms) with full jitter, reset by a session that got its
 //   Welcome.
@@ -39,6 +40,7 @@
 #include "edge/actuator.h"
 #include "edge/edge_store.h"
 #include "edge/sensors.h"
+#include "edge/twin_settings.h"
 #include "net/edge.pb.h"
 
 namespace raftsql::edge {
@@ -99,7 +101,8 @@ class AgentCore {
   bool Drained() const;
   // How long the driver may sleep at most before calling Sample/Flush.
   int64_t WakeEveryMs() const;
-  int64_t sample_ms() const { return sample_ms_; }
+  int64_t sample_ms() const { return settings_.sample_ms; }
+  const TwinSettings& settings() const { return settings_; }
   const AgentStats& stats() const { return stats_; }
 
  private:
@@ -119,7 +122,7 @@ class AgentCore {
   std::vector<std::unique_ptr<Source>> sources_;
   Actuator* const actuator_;
   AgentStats stats_;
-  int64_t sample_ms_;
+  TwinSettings settings_;
   int64_t next_sample_ms_ = 0;
   int64_t backoff_ms_;
   uint64_t rng_;

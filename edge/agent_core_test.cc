@@ -117,5 +117,28 @@ TEST_F(AgentCoreTest, ARestartedCoreRunsWithTheDesiredTwinItApplied) {
   EXPECT_EQ(again.sample_ms(), 250);
 }
 
+TEST_F(AgentCoreTest, TheTwinSetsTheBatchesAndSaysWhatItRefused) {
+  AgentCore::Out out;
+  core_->Welcomed(0, &out);
+  pb::EdgeDown desired;
+  desired.mutable_desired()->set_desired_json(
+      R"({"batch_max": 2, "batch_ms": 0, "fan": 1})");
+  desired.mutable_desired()->set_version(2);
+  out.clear();
+  core_->OnMessage(desired, 1000, &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].twin().reported_json(),
+            R"({"sample_ms":10,"batch_ms":0,"batch_max":2,)"
+            R"("refused":{"fan":"not a setting of this agent"}})");
+  EXPECT_EQ(out[0].twin().desired_version(), 2u);
+  // Five readings go at once (batch_ms 0) in uploads of two.
+  Produce(5, 1000);
+  out.clear();
+  ASSERT_TRUE(core_->Flush(1000, &out));
+  ASSERT_EQ(Uploads(out), 3);
+  EXPECT_EQ(out[0].upload().readings_size(), 2);
+  EXPECT_EQ(out[2].upload().readings_size(), 1);
+}
+
 }  // namespace
 }  // namespace raftsql::edge
