@@ -58,8 +58,10 @@ ABSL_FLAG(double, sim_fault_rate, 0.001,
 ABSL_FLAG(uint64_t, seed, 1,
           "Seeds the simulated sensors and the back-off's jitter.");
 ABSL_FLAG(int64_t, sample_ms, 100,
-          "How often the sources are read (the twin's sample_ms changes "
-          "it).");
+          "How often the sources are read. This and the next two are "
+          "defaults: the twin's desired sample_ms (10 to 3600000), "
+          "batch_max and batch_ms (0 to 600000) override them, and the "
+          "agent reports what it runs with and what it refused.");
 ABSL_FLAG(uint64_t, batch_max, 100, "Readings per upload, 1 to 1000.");
 ABSL_FLAG(int64_t, batch_ms, 200,
           "An upload leaves once its oldest reading waited this long.");
