@@ -262,8 +262,11 @@ void EdgeWorld::Operate() {
     Issue(++commands_issued_, 0);
   } else {
     const Edge& e = *edges_[rng_.Uniform(edges_.size())];
+    // Every setting the agent understands (one draw: the others follow).
+    const int64_t r = static_cast<int64_t>(rng_.Range(50, 400));
     const std::string patch =
-        absl::StrCat("{\"sample_ms\":", rng_.Range(50, 400), "}");
+        absl::StrCat("{\"sample_ms\":", r, ",\"batch_ms\":", 20 + r % 281,
+                     ",\"batch_max\":", 5 + r % 96, "}");
     const uint64_t node = 1 + rng_.Uniform(hub_->nodes());
     ++operator_writes_;
     TimedWrite(
