@@ -10,7 +10,9 @@
 #     a ReadIndex round);
 #   local point reads: serializable Range against SELECT at NONE.
 # Every point runs 3 times; the medians of ops/s, p50 and p99 are printed
-# with raftsql's ratios to etcd (ops/s: higher is better; p50: lower).
+# with raftsql's ratios to etcd (ops/s: higher is better; p50: lower),
+# and the CPU per operation of the client and the three members together
+# (microseconds; lower is better).
 # First it probes the disk (4 KiB synced writes), so that a slow-disk day
 # shows. Default concurrencies: 1 16 64. Every process it starts is
 # stopped by PID on exit. Both run plaintext (etcd without TLS, raftsql
@@ -70,33 +72,39 @@ rm -f "$dir/probe"
 
 median() { printf "%s\n" "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
-# The medians of 3 runs of load with these arguments: "ops/s p50 p99".
+# The medians of 3 runs of load with these arguments: "ops/s p50 p99 cpu",
+# cpu being microseconds of CPU per operation over the client and the
+# three servers (all their threads).
 point() {
-  local ops=() p50=() p99=() out
+  local ops=() p50=() p99=() cpu=() out
   for _ in 1 2 3; do
     out="$("$load" "$@" --max_seconds=30)"
     echo "$out" | grep "^first error" >&2 || true
     ops+=("$(echo "$out" | awk '/throughput/ {print $2}')")
     p50+=("$(echo "$out" | awk '/latency/ {print $4}')")
     p99+=("$(echo "$out" | awk '/latency/ {print $8}')")
+    cpu+=("$(echo "$out" | awk '/^cpu us\/op/ {print $3}')")
   done
-  echo "$(median "${ops[@]}") $(median "${p50[@]}") $(median "${p99[@]}")"
+  echo "$(median "${ops[@]}") $(median "${p50[@]}") $(median "${p99[@]}")" \
+    "$(median "${cpu[@]}")"
 }
-row() {  # name c "etcd triple" "raftsql triple"
-  local eo ep5 ep9 ro rp5 rp9
-  read -r eo ep5 ep9 <<<"$3"
-  read -r ro rp5 rp9 <<<"$4"
-  printf "%-14s %-4s %9s %7s %7s  %9s %7s %7s  %6s %6s\n" "$1" "$2" "$eo" \
-    "$ep5" "$ep9" "$ro" "$rp5" "$rp9" "$(ratio "$ro" "$eo")" \
-    "$(ratio "$rp5" "$ep5")"
+row() {  # name c "etcd point" "raftsql point"
+  local eo ep5 ep9 ec ro rp5 rp9 rc
+  read -r eo ep5 ep9 ec <<<"$3"
+  read -r ro rp5 rp9 rc <<<"$4"
+  printf "%-14s %-4s %9s %7s %7s %6s  %9s %7s %7s %6s  %6s %6s %6s\n" "$1" \
+    "$2" "$eo" "$ep5" "$ep9" "$ec" "$ro" "$rp5" "$rp9" "$rc" \
+    "$(ratio "$ro" "$eo")" "$(ratio "$rp5" "$ep5")" "$(ratio "$rc" "$ec")"
 }
 
-printf "%-14s %-4s %9s %7s %7s  %9s %7s %7s  %6s %6s\n" requests c \
-  "etcd op/s" p50 p99 "raftsql" p50 p99 "x op/s" "x p50"
+printf "%-14s %-4s %9s %7s %7s %6s  %9s %7s %7s %6s  %6s %6s %6s\n" \
+  requests c "etcd op/s" p50 p99 "cpu us" "raftsql" p50 p99 "cpu us" \
+  "x op/s" "x p50" "x cpu"
 for c in ${@:-1 16 64}; do
   ops=$((c * 300 + 3000))
   raftsql=(--start=3 --insecure --concurrency="$c" --ops="$ops")
-  etcd=(--etcd="$endpoints" --concurrency="$c" --ops="$ops")
+  etcd=(--etcd="$endpoints" --concurrency="$c" --ops="$ops"
+    --cpu_pids="$(IFS=,; echo "${pids[*]}")")
   e="$(point "${etcd[@]}")"
   row "write" "$c" "$e" "$(point "${raftsql[@]}")"
   row "write stream" "$c" "$e" "$(point "${raftsql[@]}" --stream=1)"

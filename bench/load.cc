@@ -25,6 +25,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -45,6 +46,7 @@
 #include "absl/strings/str_split.h"
 #include "bench/breakdown.h"
 #include "bench/http_load.h"
+#include "bench/process_cpu.h"
 #include "net/client.h"
 #include "net/execute_stream_client.h"
 #include "net/grpc_transport.h"
@@ -84,6 +86,10 @@ ABSL_FLAG(std::string, http_endpoint, "",
           "or a running rqlite-compatible HTTP API at host:port, plain HTTP "
           "(rqlite itself, or a raftsql node's --http_listen): the same mix "
           "as --http (bench/compare_rqlite.sh)");
+ABSL_FLAG(std::vector<std::string>, cpu_pids, {},
+          "processes whose CPU counts toward the CPU per operation printed "
+          "(etcd's members, say); --start's nodes and this client always "
+          "count");
 ABSL_FLAG(bool, breakdown, false,
           "--start, unary writes: trace each write's stages and print where "
           "its time went");
@@ -581,6 +587,21 @@ int Main(int argc, char** argv) {
       return 1;
     }
   }
+  // CPU per operation, over every process that serves the run.
+  std::vector<pid_t> servers;
+  for (int id = 1; cluster != nullptr && id <= cluster->size(); ++id) {
+    servers.push_back(cluster->Pid(id));
+  }
+  for (const std::string& p : absl::GetFlag(FLAGS_cpu_pids)) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(p, &pid) || pid <= 0) {
+      std::fprintf(stderr, "load: bad --cpu_pids entry %s\n", p.c_str());
+      return 2;
+    }
+    servers.push_back(pid);
+  }
+  const double client_cpu_before = bench::SelfCpuSeconds();
+  const double server_cpu_before = bench::CpuSecondsOf(servers);
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::milliseconds(
                                     static_cast<int64_t>(o.max_seconds * 1000));
@@ -611,6 +632,8 @@ int Main(int argc, char** argv) {
   }
   const double secs =
       std::chrono::duration<double>(Clock::now() - start).count();
+  const double client_cpu = bench::SelfCpuSeconds() - client_cpu_before;
+  const double server_cpu = bench::CpuSecondsOf(servers) - server_cpu_before;
 
   std::vector<double> all;
   int64_t errors = 0;
@@ -633,6 +656,15 @@ int Main(int argc, char** argv) {
       Percentile(all, 0.90) / 1000, Percentile(all, 0.99) / 1000,
       Percentile(all, 0.999) / 1000, all.empty() ? 0 : all.back() / 1000);
   if (errors > 0) std::printf("first error: %s\n", first_error.c_str());
+  if (!all.empty()) {
+    const double n = static_cast<double>(all.size());
+    std::printf(
+        "cpu us/op: %.1f (client %.1f, %zu servers %.1f; /proc ticks of "
+        "%.0f ms)\n",
+        (client_cpu + server_cpu) * 1e6 / n, client_cpu * 1e6 / n,
+        servers.size(), server_cpu * 1e6 / n,
+        1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK)));
+  }
   if (o.breakdown) {
     // The floor's parts, on this machine now.
     net::ClientOptions probe_options;
