@@ -1,8 +1,6 @@
 #include "server/boot.h"
 
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <utility>
 #include <vector>
 
@@ -31,17 +29,7 @@ absl::Status CheckBootable(const ServerOptions& o) {
 
 absl::StatusOr<LoadTotals> BootFromFile(RaftServer& node,
                                         const std::string& path) {
-  char head[16] = {};
-  {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-      return absl::NotFoundError(absl::StrCat("cannot read ", path));
-    }
-    in.read(head, sizeof(head));
-  }
-  const bool is_file = IsSqliteFile(absl::string_view(head, sizeof(head)));
-  uint64_t applied = 0;
-  const LoadSink sink = [&](std::vector<sm::Statement> statements) {
+  const LoadSink sink = [&node](std::vector<sm::Statement> statements) {
     sm::Command cmd;
     cmd.statements = std::move(statements);
     cmd.transaction = true;
@@ -52,22 +40,17 @@ absl::StatusOr<LoadTotals> BootFromFile(RaftServer& node,
         std::chrono::steady_clock::now() + RequestBound(node.options()),
         "the boot's command");
     if (!r.ok()) return r.status();
-    if (absl::Status failed = r->Cause(); !failed.ok()) return failed;
-    ++applied;
-    return absl::OkStatus();
+    return r->Cause();
   };
   // Half the request limit: a command's encoding adds to the statements'.
-  const size_t command_bytes = node.options().max_request_bytes / 2;
-  absl::StatusOr<LoadTotals> totals =
-      is_file ? LoadSqliteFile(path, command_bytes, sink)
-              : LoadSqlText(path, command_bytes, sink);
-  if (!totals.ok()) {
+  absl::StatusOr<LoadedFile> loaded =
+      LoadFile(path, node.options().max_request_bytes / 2, sink);
+  if (!loaded.ok()) {
     return absl::Status(
-        totals.status().code(),
-        absl::StrCat("booting from ", path, ": ", totals.status().message(),
-                     " (", applied, " commands applied before it)"));
+        loaded.status().code(),
+        absl::StrCat("booting from ", path, ": ", loaded.status().message()));
   }
-  return totals;
+  return loaded->totals;
 }
 
 }  // namespace raftsql::server

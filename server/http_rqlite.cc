@@ -678,42 +678,27 @@ void RqliteApi::Load(const httplib::Request& req, httplib::Response& res,
                     "the load's body could not be received or stored"),
                 call.pretty);
   }
-  char head[16] = {};
-  const bool is_file = pread(fd, head, sizeof(head), 0) == sizeof(head) &&
-                       IsSqliteFile(absl::string_view(head, sizeof(head)));
-  uint64_t applied = 0;
   const LoadSink sink = [&](std::vector<sm::Statement> statements) {
     call.start = Clock::now();  // Each command has the usual time.
     call.deadline = call.start + RequestBound(node_->options());
     absl::StatusOr<sm::CommandResult> r =
         RunCommand(call, std::move(statements), /*transaction=*/true);
     if (!r.ok()) return r.status();
-    if (absl::Status failed = r->Cause(); !failed.ok()) return failed;
-    ++applied;
-    return absl::OkStatus();
+    return r->Cause();
   };
   const Clock::time_point began = Clock::now();
   // Half the request limit: a command's encoding adds to the statements'.
-  const size_t command_bytes = node_->options().max_request_bytes / 2;
-  absl::StatusOr<LoadTotals> totals =
-      is_file ? LoadSqliteFile(path, command_bytes, sink)
-              : LoadSqlText(path, command_bytes, sink);
-  if (!totals.ok()) {
-    return Fail(
-        res,
-        absl::Status(totals.status().code(),
-                     absl::StrCat(totals.status().message(), " (", applied,
-                                  " commands of the load applied "
-                                  "before it)")),
-        call.pretty);
-  }
-  json loaded = {{"format", is_file ? "sqlite" : "sql"},
-                 {"commands", totals->commands},
-                 {"statements", totals->statements},
-                 {"rows", totals->rows},
+  absl::StatusOr<LoadedFile> file =
+      LoadFile(path, node_->options().max_request_bytes / 2, sink);
+  if (!file.ok()) return Fail(res, file.status(), call.pretty);
+  const LoadTotals& totals = file->totals;
+  json loaded = {{"format", file->sqlite ? "sqlite" : "sql"},
+                 {"commands", totals.commands},
+                 {"statements", totals.statements},
+                 {"rows", totals.rows},
                  {"bytes", received}};
   json result = json::object();
-  if (totals->rows != 0) result["rows_affected"] = totals->rows;
+  if (totals.rows != 0) result["rows_affected"] = totals.rows;
   json doc = {{"results", json::array({result})}, {"loaded", loaded}};
   if (req.has_param("timings")) doc["time"] = Seconds(Clock::now() - began);
   res.set_content(rqlite::Dump(doc, call.pretty), kJson);

@@ -221,6 +221,36 @@ absl::StatusOr<LoadTotals> LoadSqliteFile(const std::string& path,
   return totals;
 }
 
+absl::StatusOr<LoadedFile> LoadFile(const std::string& path,
+                                    size_t max_command_bytes,
+                                    const LoadSink& sink) {
+  char head[16] = {};
+  {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+    in.read(head, sizeof(head));
+  }
+  LoadedFile out;
+  out.sqlite = IsSqliteFile(absl::string_view(head, sizeof(head)));
+  uint64_t applied = 0;
+  const LoadSink counted = [&](std::vector<sm::Statement> statements) {
+    absl::Status s = sink(std::move(statements));
+    if (s.ok()) ++applied;
+    return s;
+  };
+  absl::StatusOr<LoadTotals> totals =
+      out.sqlite ? LoadSqliteFile(path, max_command_bytes, counted)
+                 : LoadSqlText(path, max_command_bytes, counted);
+  if (!totals.ok()) {
+    return absl::Status(totals.status().code(),
+                        absl::StrCat(totals.status().message(), " (", applied,
+                                     " commands of the load applied before "
+                                     "it)"));
+  }
+  out.totals = *totals;
+  return out;
+}
+
 absl::StatusOr<LoadTotals> DumpSqliteFile(
     const std::string& path, size_t piece_bytes,
     const std::function<absl::Status(std::string)>& write) {

@@ -49,6 +49,19 @@ absl::StatusOr<LoadTotals> LoadSqliteFile(const std::string& path,
                                           size_t max_command_bytes,
                                           const LoadSink& sink);
 
+// What a load read: a SQLite file, or SQL text.
+struct LoadedFile {
+  bool sqlite = false;
+  LoadTotals totals;
+};
+
+// The file at `path`, a SQLite file or SQL text (told by its header), in
+// commands of at most `max_command_bytes`; a failure names its cause and
+// how many commands `sink` applied before it.
+absl::StatusOr<LoadedFile> LoadFile(const std::string& path,
+                                    size_t max_command_bytes,
+                                    const LoadSink& sink);
+
 // The SQLite file at `path` as SQL text, as sqlite3's .dump writes it and
 // LoadSqlText reads it back: the statements LoadSqliteFile makes of it
 // (the same checks, objects and order), their values inlined as literals,
