@@ -91,14 +91,21 @@ class LoadPlanTest : public ::testing::Test {
     return out;
   }
 
+  // A SQLite file made by `sql`.
+  std::string Source(const std::string& sql) {
+    const std::string path = dir_ + "/source.sqlite";
+    sqlite3* src = nullptr;
+    EXPECT_EQ(sqlite3_open(path.c_str(), &src), SQLITE_OK);
+    Exec(src, sql);
+    sqlite3_close(src);
+    return path;
+  }
+
   std::string dir_;
 };
 
 TEST_F(LoadPlanTest, AFileComesBackWithItsRowsRowidsAndObjects) {
-  const std::string path = dir_ + "/source.sqlite";
-  sqlite3* src = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &src), SQLITE_OK);
-  Exec(src, R"sql(
+  const std::string path = Source(R"sql(
     CREATE TABLE t (a INTEGER, b TEXT, c REAL, d BLOB,
                     e INTEGER GENERATED ALWAYS AS (a * 2) VIRTUAL);
     INSERT INTO t(rowid, a, b, c, d) VALUES (5, 1, 'x', 1.5, x'00ff'),
@@ -118,7 +125,7 @@ TEST_F(LoadPlanTest, AFileComesBackWithItsRowsRowidsAndObjects) {
     CREATE TABLE _raftsql_meta (k, v);
     INSERT INTO _raftsql_meta VALUES ('applied', 7);
   )sql");
-  sqlite3_close(src);
+  sqlite3* src = nullptr;
 
   std::vector<std::vector<sm::Statement>> commands;
   absl::StatusOr<LoadTotals> totals =
@@ -155,10 +162,7 @@ TEST_F(LoadPlanTest, AFileComesBackWithItsRowsRowidsAndObjects) {
 }
 
 TEST_F(LoadPlanTest, ADumpReadsBackAsTheSameRowsInSqliteAndAsALoad) {
-  const std::string path = dir_ + "/source.sqlite";
-  sqlite3* src = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &src), SQLITE_OK);
-  Exec(src, R"sql(
+  const std::string path = Source(R"sql(
     CREATE TABLE t (a INTEGER, b TEXT, c REAL, d BLOB,
                     e INTEGER GENERATED ALWAYS AS (a * 2) VIRTUAL);
     INSERT INTO t(rowid, a, b, c, d) VALUES
@@ -176,7 +180,7 @@ break', 1e999, NULL);
     CREATE INDEX t_b ON t(b);
     CREATE TABLE _raftsql_meta (k, v);
   )sql");
-  sqlite3_close(src);
+  sqlite3* src = nullptr;
   std::string dump;
   int pieces = 0;
   absl::StatusOr<LoadTotals> totals =
