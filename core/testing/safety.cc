@@ -264,24 +264,40 @@ void SafetyChecker::CheckProgress(uint64_t id, const Raft& leader) {
   for (const auto& [fid, pr] : leader.tracker().progress()) {
     if (fid == id || pr.match == 0) continue;
     const NodeView f = view_(fid);
-    if (f.raft == nullptr) continue;
-    const Raft& follower = *f.raft;
+    // A running follower's Raft log, or a down one's log as it crashed:
+    // what it acknowledged was durable before it answered.
+    uint64_t term = 0, first = 0, last = 0;
+    absl::StatusOr<uint64_t> theirs;
+    if (f.raft != nullptr) {
+      term = f.raft->term();
+      first = f.raft->log().FirstIndex();
+      last = f.raft->log().LastIndex();
+      theirs = f.raft->log().Term(pr.match);
+    } else if (f.log != nullptr) {
+      const absl::StatusOr<InitialState> state = f.log->GetInitialState();
+      if (!state.ok()) continue;
+      term = state->hard_state.term;
+      first = f.log->FirstIndex();
+      last = f.log->LastIndex();
+      theirs = f.log->Term(pr.match);
+    } else {
+      continue;
+    }
     // A follower in a later term may have had its log changed by a later
     // leader. One in an earlier term never answered this leader, whose
     // matches come from answers of its own term: whatever it records must
     // hold there too.
-    if (follower.term() > leader.term()) continue;
-    const RaftLog& log = follower.log();
+    if (term > leader.term()) continue;
     const absl::StatusOr<uint64_t> ours = leader.log().Term(pr.match);
-    if (!ours.ok()) continue;  // Compacted here: not checkable.
-    if (pr.match < log.FirstIndex()) continue;  // In its snapshot.
-    const absl::StatusOr<uint64_t> theirs = log.Term(pr.match);
-    if (pr.match > log.LastIndex() || !theirs.ok() || *theirs != *ours) {
+    if (!ours.ok()) continue;        // Compacted here: not checkable.
+    if (pr.match < first) continue;  // In its snapshot.
+    if (pr.match > last || !theirs.ok() || *theirs != *ours) {
       Violation(absl::StrFormat(
           "progress truthfulness: n%d (term %d) records n%d as holding "
-          "%d/%d, but n%d's log ends at %d%s",
-          id, leader.term(), fid, *ours, pr.match, fid, log.LastIndex(),
-          theirs.ok() && pr.match <= log.LastIndex()
+          "%d/%d, but n%d's log%s ends at %d%s",
+          id, leader.term(), fid, *ours, pr.match, fid,
+          f.raft == nullptr ? " (down)" : "", last,
+          theirs.ok() && pr.match <= last
               ? absl::StrFormat(" with %d/%d there", *theirs, pr.match)
               : ""));
       return;
