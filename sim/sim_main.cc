@@ -305,7 +305,8 @@ int Sweep() {
       }
       if (r.stale_acks_at_leader > 0) {
         absl::StrAppend(&paths, " stale-acks-at-leader ",
-                        r.stale_acks_at_leader);
+                        r.stale_acks_at_leader, " lying ",
+                        r.stale_acks_that_lie);
       }
       std::printf("seed %llu %s hash %016llx events %llu%s%s%s\n",
                   static_cast<unsigned long long>(seed),

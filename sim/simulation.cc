@@ -361,6 +361,28 @@ void Simulation::Deliver(core::Message m) {
     if (safety_->LeaderOf(m.term) == s.id) {
       ++result_.stale_acks_at_leader;
       const core::Raft& raft = s.node->raw().raft();
+      // It would raise the match to an index where the follower's log
+      // (a down one's as it crashed) lacks the leader's entry; below its
+      // snapshot it holds whatever was committed there.
+      const Slot& f = *slots_[m.from - 1];
+      const core::Storage* log = f.up ? f.store.get() : f.down_store.get();
+      auto known = raft.tracker().progress().find(m.from);
+      const uint64_t ours = raft.log().ZeroTermOnError(m.index);
+      bool lies = false;
+      if (f.up) {
+        const core::RaftLog& theirs = f.node->raw().raft().log();
+        lies = m.index >= theirs.FirstIndex() &&
+               (m.index > theirs.LastIndex() ||
+                theirs.ZeroTermOnError(m.index) != ours);
+      } else if (log != nullptr) {
+        lies = m.index >= log->FirstIndex() &&
+               (m.index > log->LastIndex() ||
+                log->Term(m.index).value_or(0) != ours);
+      }
+      if (lies && ours != 0 && known != raft.tracker().progress().end() &&
+          m.index > known->second.match) {
+        ++result_.stale_acks_that_lie;
+      }
       auto pr = raft.tracker().progress().find(m.from);
       Trace(absl::StrFormat(
           "n%d, leader of term %d, receives n%d's ack of %d from its term %d "

@@ -182,6 +182,9 @@ struct SimResult {
   // Append acknowledgements that reached, as leader of a later term, the
   // leader they answered: where counting them (a stale ack) would show.
   uint64_t stale_acks_at_leader = 0;
+  // ... of which the follower's log no longer agreed with the leader's at
+  // the acknowledged index: only these make a counting leader wrong.
+  uint64_t stale_acks_that_lie = 0;
   std::string linearizability;  // ok, ILLEGAL or unknown
   std::string plan;
   // The DecisionMaker's scenario: its figures (DecisionWorld::tally).
