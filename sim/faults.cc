@@ -70,6 +70,11 @@ FaultPlan DrawFaultPlan(uint64_t seed, int nodes, double intensity) {
   if ((hold & 3) == 0) {
     plan.network.hold_probability =
         0.001 * static_cast<double>(1 + (hold >> 2) % 10);
+    // Half of those (5 nodes or more) also return leaders: answers held
+    // from a leader's first term can then reach it in a later one.
+    if (nodes >= 5 && ((hold >> 8) & 1) == 1) {
+      plan.leader_return_weight = static_cast<int>(1 + (hold >> 9) % 2);
+    }
   }
   return plan;
 }
@@ -119,10 +124,13 @@ std::string FaultPlan::Describe() const {
   if (chaos_interval > 0) {
     parts.push_back(absl::StrFormat(
         "chaos every ~%dms (partition:%d clog:%d crash:%d pause:%d "
-        "buggify:%d membership:%d isolate-leader:%d)",
+        "buggify:%d membership:%d isolate-leader:%d%s)",
         chaos_interval / kMillisecond, partition_weight, clog_weight,
         crash_weight, pause_weight, buggify_weight, membership_weight,
-        isolate_leader_weight));
+        isolate_leader_weight,
+        leader_return_weight > 0
+            ? absl::StrCat(" leader-return:", leader_return_weight)
+            : ""));
   }
   const double max_drift = *std::max_element(
       clock_drift.begin(), clock_drift.end(),
@@ -155,7 +163,7 @@ void Simulation::Chaos() {
   const int total = plan_.partition_weight + plan_.clog_weight +
                     plan_.crash_weight + plan_.pause_weight +
                     plan_.buggify_weight + plan_.membership_weight +
-                    plan_.isolate_leader_weight;
+                    plan_.isolate_leader_weight + plan_.leader_return_weight;
   if (total > 0) {
     int pick = static_cast<int>(rng_.Uniform(total));
     if ((pick -= plan_.partition_weight) < 0) {
@@ -181,8 +189,10 @@ void Simulation::Chaos() {
       Buggify();
     } else if ((pick -= plan_.membership_weight) < 0) {
       ChangeMembership();
-    } else {
+    } else if ((pick -= plan_.isolate_leader_weight) < 0) {
       IsolateLeader();
+    } else {
+      LeaderReturns();
     }
   }
   ScheduleChaos();
@@ -359,6 +369,74 @@ void Simulation::IsolateLeader() {
   queue_.After(duration, 0x4ea2, [this, links] {
     for (auto [a, b] : links) network_->Restore(a, b);
   });
+}
+
+void Simulation::LeaderReturns() {
+  Slot* leader = CurrentLeader();
+  // One at a time: a second one's cuts would heal the first's.
+  if (leader == nullptr || slots_.size() < 5 ||
+      queue_.now() < leader_return_until_) {
+    return;
+  }
+  const uint64_t l = leader->id;
+  uint64_t f = 1 + rng_.Uniform(slots_.size() - 1);
+  if (f >= l) ++f;
+  // 1. The leader and f apart from the rest, which elect and commit.
+  std::vector<std::pair<uint64_t, uint64_t>> apart;
+  for (uint64_t i = 1; i <= slots_.size(); ++i) {
+    if (i == l || i == f) continue;
+    for (uint64_t side : {l, f}) {
+      apart.push_back({side, i});
+      apart.push_back({i, side});
+    }
+  }
+  const Time split = rng_.Range(500, 2000) * kMillisecond;
+  const Time deaf = rng_.Range(1000, 4000) * kMillisecond;
+  const Time isolate_after = rng_.Range(200, 800) * kMillisecond;
+  const Time isolated = rng_.Range(500, 2000) * kMillisecond;
+  leader_return_until_ =
+      queue_.now() + split + std::max(deaf, isolate_after + isolated);
+  for (auto [a, b] : apart) network_->Cut(a, b);
+  // f's answers to the leader are held, then released while f is deaf:
+  // they reach the leader in whatever term it then has, before anyone
+  // has changed f's log.
+  network_->HoldLink(f, l, queue_.now() + split, deaf);
+  ++result_.faults["leader returns"];
+  Trace(absl::StrFormat(
+      "leader returns: n%d and n%d apart for %dms, then n%d deaf for %dms", l,
+      f, split / kMillisecond, f, deaf / kMillisecond));
+  queue_.After(split, 0x4ea3,
+               [this, apart, l, f, deaf, isolate_after, isolated] {
+                 // 2. The old leader rejoins; f hears no one (it may still
+                 // speak).
+                 for (auto [a, b] : apart) network_->Restore(a, b);
+                 std::vector<std::pair<uint64_t, uint64_t>> deafened;
+                 for (uint64_t i = 1; i <= slots_.size(); ++i) {
+                   if (i != f) deafened.push_back({i, f});
+                 }
+                 for (auto [a, b] : deafened) network_->Cut(a, b);
+                 queue_.After(deaf, 0x4ea4, [this, deafened] {
+                   for (auto [a, b] : deafened) network_->Restore(a, b);
+                 });
+                 // 3. The new leader is isolated in turn: the old one may lead
+                 // again.
+                 queue_.After(isolate_after, 0x4ea5, [this, l, isolated] {
+                   Slot* now = CurrentLeader();
+                   if (now == nullptr || now->id == l) return;
+                   std::vector<std::pair<uint64_t, uint64_t>> links;
+                   for (uint64_t i = 1; i <= slots_.size(); ++i) {
+                     if (i == now->id) continue;
+                     links.push_back({now->id, i});
+                     links.push_back({i, now->id});
+                   }
+                   for (auto [a, b] : links) network_->Cut(a, b);
+                   Trace(absl::StrFormat(
+                       "leader returns: the new leader n%d isolated", now->id));
+                   queue_.After(isolated, 0x4ea6, [this, links] {
+                     for (auto [a, b] : links) network_->Restore(a, b);
+                   });
+                 });
+               });
 }
 
 void Simulation::Clog() {

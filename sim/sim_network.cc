@@ -1,5 +1,6 @@
 #include "sim/sim_network.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace raftsql::sim {
@@ -42,6 +43,12 @@ void SimNetwork::Send(core::Message m) {
   // stay in order: Latency() is theirs).
   if (faults_.hold_probability > 0 && rng_.Chance(faults_.hold_probability)) {
     delay += rng_.Range(faults_.hold_max / 10, faults_.hold_max);
+    ++stats_.held;
+  }
+  if (auto held = held_links_.find({m.from, m.to});
+      held != held_links_.end() && queue_->now() < held->second.first) {
+    const auto [release, spread] = held->second;
+    delay += release - queue_->now() + rng_.Uniform(std::max<Time>(spread, 1));
     ++stats_.held;
   }
   Schedule(std::move(m), delay);

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <set>
 #include <utility>
 
@@ -57,7 +58,16 @@ class SimNetwork {
   bool IsCut(uint64_t from, uint64_t to) const {
     return cut_.count({from, to}) > 0;
   }
-  void HealAll() { cut_.clear(); }
+  // Messages sent from `from` to `to` before `release` arrive after it,
+  // spread over `spread`, as a congested link or a buffering middlebox
+  // delivers them.
+  void HoldLink(uint64_t from, uint64_t to, Time release, Time spread) {
+    held_links_[{from, to}] = {release, spread};
+  }
+  void HealAll() {
+    cut_.clear();
+    held_links_.clear();
+  }
   size_t cut_links() const { return cut_.size(); }
   // Faults stop for the liveness phase.
   void SetFaults(NetworkFaults faults) { faults_ = faults; }
@@ -73,6 +83,8 @@ class SimNetwork {
   Deliver deliver_;
   std::function<void(const core::Message&)> lost_;
   std::set<std::pair<uint64_t, uint64_t>> cut_;
+  // HoldLink's: (release, spread) by link.
+  std::map<std::pair<uint64_t, uint64_t>, std::pair<Time, Time>> held_links_;
   NetworkStats stats_;
 };
 

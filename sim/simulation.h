@@ -131,6 +131,10 @@ struct FaultPlan {
   // deposed leader that does not know it yet: its reads must not be
   // served).
   int isolate_leader_weight = 0;
+  // A leader cut off with one follower, then back with the majority while
+  // that follower hears no one, and the new leader isolated in turn
+  // (Simulation::LeaderReturns).
+  int leader_return_weight = 0;
   std::vector<double> clock_drift;      // per node, e.g. +0.05 = 5% slow
   std::vector<uint64_t> disk_slowdown;  // per node latency multiplier
   // Buggify sites enabled for this seed.
@@ -256,6 +260,7 @@ class Simulation final : public HubCluster {
   Slot& PickCrashVictim();
   void Partition();
   void IsolateLeader();
+  void LeaderReturns();
   void Clog();
   void Buggify();
   void ChangeMembership();
@@ -313,6 +318,7 @@ class Simulation final : public HubCluster {
   std::unique_ptr<EdgeWorld> edges_;
   uint64_t next_request_id_ = 1;
   Time next_edge_check_ = 0;
+  Time leader_return_until_ = 0;  // The LeaderReturns under way ends.
   // Phases: faults -> liveness (all healed, every client must write) ->
   // convergence (all replicas identical) -> finished.
   bool fault_phase_ = true;
