@@ -152,6 +152,19 @@ INSTANTIATE_TEST_SUITE_P(
                 },
                 100, 10, "commit safety:",
                 [](const SimResult& r) { return r.earlier_term_commits > 0; }},
+        Planted{"stale-append-acks",
+                [](SimOptions& o) {
+                  // An ack of an earlier term lies only when its leader's
+                  // log was cut back in between while the follower's was
+                  // not: leaders cut off with one follower and returned
+                  // (Simulation::LeaderReturns) make that.
+                  DefaultWorkload(o);
+                  o.broken_stale_append_acks = true;
+                  o.min_leader_return_weight = 8;
+                },
+                100, 3, "",
+                // Runs where such an ack reached its leader.
+                [](const SimResult& r) { return r.stale_acks_that_lie > 0; }},
         // Membership.
         Planted{"learners-in-quorum",
                 [](SimOptions& o) { o.broken_learners_in_quorum = true; }, 40,

@@ -40,6 +40,10 @@ Simulation::Simulation(const SimOptions& options)
       [this](const std::string& what) { Violation(what); });
   plan_.network.hold_probability =
       std::max(plan_.network.hold_probability, options.min_hold_probability);
+  if (options.nodes >= 5) {
+    plan_.leader_return_weight =
+        std::max(plan_.leader_return_weight, options.min_leader_return_weight);
+  }
   network_ = std::make_unique<SimNetwork>(
       &queue_, rng_.Split(), plan_.network,
       [this](core::Message m) { Deliver(std::move(m)); });

@@ -92,6 +92,9 @@ struct SimOptions {
   double min_crash_after_vote_probability = 0;
   // Floor for the chance that a message is held across elections.
   double min_hold_probability = 0;
+  // Floor for the weight of leader returns among the chaos faults (with 5
+  // nodes or more).
+  int min_leader_return_weight = 0;
   // When set, every seed's message size limit (else the plan draws one).
   uint64_t max_message_bytes = 0;
   // Deliberately broken components, for the checkers' self-tests.
