@@ -378,65 +378,68 @@ void Simulation::LeaderReturns() {
       queue_.now() < leader_return_until_) {
     return;
   }
-  const uint64_t l = leader->id;
-  uint64_t f = 1 + rng_.Uniform(slots_.size() - 1);
-  if (f >= l) ++f;
-  // 1. The leader and f apart from the rest, which elect and commit.
-  std::vector<std::pair<uint64_t, uint64_t>> apart;
+  LeaderReturn r;
+  r.leader = leader->id;
+  r.follower = 1 + rng_.Uniform(slots_.size() - 1);
+  if (r.follower >= r.leader) ++r.follower;
+  const Time split = rng_.Range(500, 2000) * kMillisecond;
+  r.deaf = rng_.Range(1000, 4000) * kMillisecond;
+  r.isolate_after = rng_.Range(200, 800) * kMillisecond;
+  r.isolated = rng_.Range(500, 2000) * kMillisecond;
+  leader_return_until_ =
+      queue_.now() + split + std::max(r.deaf, r.isolate_after + r.isolated);
+  // 1. The leader and the follower apart from the rest, which elect and
+  // commit. The follower's answers to the leader are held, then released
+  // while it is deaf: they reach the leader in whatever term it then has,
+  // before anyone has changed the follower's log.
   for (uint64_t i = 1; i <= slots_.size(); ++i) {
-    if (i == l || i == f) continue;
-    for (uint64_t side : {l, f}) {
-      apart.push_back({side, i});
-      apart.push_back({i, side});
+    if (i == r.leader || i == r.follower) continue;
+    for (uint64_t side : {r.leader, r.follower}) {
+      r.apart.push_back({side, i});
+      r.apart.push_back({i, side});
     }
   }
-  const Time split = rng_.Range(500, 2000) * kMillisecond;
-  const Time deaf = rng_.Range(1000, 4000) * kMillisecond;
-  const Time isolate_after = rng_.Range(200, 800) * kMillisecond;
-  const Time isolated = rng_.Range(500, 2000) * kMillisecond;
-  leader_return_until_ =
-      queue_.now() + split + std::max(deaf, isolate_after + isolated);
-  for (auto [a, b] : apart) network_->Cut(a, b);
-  // f's answers to the leader are held, then released while f is deaf:
-  // they reach the leader in whatever term it then has, before anyone
-  // has changed f's log.
-  network_->HoldLink(f, l, queue_.now() + split, deaf);
+  for (auto [a, b] : r.apart) network_->Cut(a, b);
+  network_->HoldLink(r.follower, r.leader, queue_.now() + split, r.deaf);
   ++result_.faults["leader returns"];
   Trace(absl::StrFormat(
-      "leader returns: n%d and n%d apart for %dms, then n%d deaf for %dms", l,
-      f, split / kMillisecond, f, deaf / kMillisecond));
-  queue_.After(split, 0x4ea3,
-               [this, apart, l, f, deaf, isolate_after, isolated] {
-                 // 2. The old leader rejoins; f hears no one (it may still
-                 // speak).
-                 for (auto [a, b] : apart) network_->Restore(a, b);
-                 std::vector<std::pair<uint64_t, uint64_t>> deafened;
-                 for (uint64_t i = 1; i <= slots_.size(); ++i) {
-                   if (i != f) deafened.push_back({i, f});
-                 }
-                 for (auto [a, b] : deafened) network_->Cut(a, b);
-                 queue_.After(deaf, 0x4ea4, [this, deafened] {
-                   for (auto [a, b] : deafened) network_->Restore(a, b);
-                 });
-                 // 3. The new leader is isolated in turn: the old one may lead
-                 // again.
-                 queue_.After(isolate_after, 0x4ea5, [this, l, isolated] {
-                   Slot* now = CurrentLeader();
-                   if (now == nullptr || now->id == l) return;
-                   std::vector<std::pair<uint64_t, uint64_t>> links;
-                   for (uint64_t i = 1; i <= slots_.size(); ++i) {
-                     if (i == now->id) continue;
-                     links.push_back({now->id, i});
-                     links.push_back({i, now->id});
-                   }
-                   for (auto [a, b] : links) network_->Cut(a, b);
-                   Trace(absl::StrFormat(
-                       "leader returns: the new leader n%d isolated", now->id));
-                   queue_.After(isolated, 0x4ea6, [this, links] {
-                     for (auto [a, b] : links) network_->Restore(a, b);
-                   });
-                 });
-               });
+      "leader returns: n%d and n%d apart for %dms, then n%d deaf for %dms",
+      r.leader, r.follower, split / kMillisecond, r.follower,
+      r.deaf / kMillisecond));
+  queue_.After(split, 0x4ea3, [this, r] { LeaderRejoins(r); });
+}
+
+void Simulation::LeaderRejoins(const LeaderReturn& r) {
+  for (auto [a, b] : r.apart) network_->Restore(a, b);
+  if (!fault_phase_) return;  // Healed for the liveness phase.
+  // 2. The old leader is back with the rest; the follower hears no one (it
+  // may still speak).
+  Links deafened;
+  for (uint64_t i = 1; i <= slots_.size(); ++i) {
+    if (i != r.follower) deafened.push_back({i, r.follower});
+  }
+  CutFor(deafened, r.deaf);
+  // 3. The new leader is isolated in turn: the old one may lead again.
+  queue_.After(r.isolate_after, 0x4ea5, [this, r] {
+    Slot* now = CurrentLeader();
+    if (!fault_phase_ || now == nullptr || now->id == r.leader) return;
+    Links links;
+    for (uint64_t i = 1; i <= slots_.size(); ++i) {
+      if (i == now->id) continue;
+      links.push_back({now->id, i});
+      links.push_back({i, now->id});
+    }
+    CutFor(links, r.isolated);
+    Trace(absl::StrFormat("leader returns: the new leader n%d isolated",
+                          now->id));
+  });
+}
+
+void Simulation::CutFor(const Links& links, Time duration) {
+  for (auto [a, b] : links) network_->Cut(a, b);
+  queue_.After(duration, 0x4ea6, [this, links] {
+    for (auto [a, b] : links) network_->Restore(a, b);
+  });
 }
 
 void Simulation::Clog() {

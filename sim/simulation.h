@@ -263,7 +263,19 @@ class Simulation final : public HubCluster {
   Slot& PickCrashVictim();
   void Partition();
   void IsolateLeader();
+  using Links = std::vector<std::pair<uint64_t, uint64_t>>;
+  struct LeaderReturn {
+    uint64_t leader = 0;
+    uint64_t follower = 0;
+    Links apart;  // Between the two and the rest, both ways.
+    Time deaf = 0;
+    Time isolate_after = 0;
+    Time isolated = 0;
+  };
   void LeaderReturns();
+  void LeaderRejoins(const LeaderReturn& r);
+  // Cuts `links` now and restores them after `duration`.
+  void CutFor(const Links& links, Time duration);
   void Clog();
   void Buggify();
   void ChangeMembership();
