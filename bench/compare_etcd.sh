@@ -29,17 +29,8 @@ if ! command -v etcd >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
     --no-install-recommends etcd-server >&2
 fi
-./bazelw build -c opt //bench:load //server:raftsql_server >&2
-load="$repo/bazel-bin/bench/load"
-
-dir="$(mktemp -d /tmp/raftsql-vs-etcd-XXXXXX)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+# shellcheck source=bench/compare_common.sh
+source bench/compare_common.sh etcd
 
 cluster=""
 clients=()
@@ -71,7 +62,6 @@ echo "disk: 300 synced 4 KiB writes in ${probe} s ($(awk -v t="$probe" \
 rm -f "$dir/probe"
 
 median() { printf "%s\n" "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
 # The medians of 3 runs of load with these arguments: "ops/s p50 p99 cpu",
 # cpu being microseconds of CPU per operation over the client and the
 # three servers (all their threads).

