@@ -128,6 +128,8 @@ struct Options {
   bool breakdown = false;
   bool http = false;          // Through the HTTP API instead of gRPC.
   std::string http_endpoint;  // A running HTTP API's (with http).
+  // Processes besides --start's nodes whose CPU counts per operation.
+  std::vector<pid_t> cpu_pids;
 };
 
 struct Result {
@@ -156,6 +158,14 @@ bool Parse(const std::vector<std::string>& rest, Options* o) {
   o->http = absl::GetFlag(FLAGS_http) || !o->http_endpoint.empty();
   o->insecure = absl::GetFlag(FLAGS_insecure);
   o->certs_dir = absl::GetFlag(FLAGS_certs_dir);
+  for (const std::string& p : absl::GetFlag(FLAGS_cpu_pids)) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(p, &pid) || pid <= 0) {
+      std::fprintf(stderr, "load: bad --cpu_pids entry %s\n", p.c_str());
+      return false;
+    }
+    o->cpu_pids.push_back(pid);
+  }
   // After "--": the started servers' own flags.
   o->server_flags.assign(rest.begin() + 1, rest.end());
   if (o->start == 0 && !o->server_flags.empty()) {
@@ -588,17 +598,9 @@ int Main(int argc, char** argv) {
     }
   }
   // CPU per operation, over every process that serves the run.
-  std::vector<pid_t> servers;
+  std::vector<pid_t> servers = o.cpu_pids;
   for (int id = 1; cluster != nullptr && id <= cluster->size(); ++id) {
     servers.push_back(cluster->Pid(id));
-  }
-  for (const std::string& p : absl::GetFlag(FLAGS_cpu_pids)) {
-    int pid = 0;
-    if (!absl::SimpleAtoi(p, &pid) || pid <= 0) {
-      std::fprintf(stderr, "load: bad --cpu_pids entry %s\n", p.c_str());
-      return 2;
-    }
-    servers.push_back(pid);
   }
   const double client_cpu_before = bench::SelfCpuSeconds();
   const double server_cpu_before = bench::CpuSecondsOf(servers);
