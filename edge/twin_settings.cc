@@ -44,9 +44,8 @@ TwinSettings ApplyDesired(sqlite3* db, const TwinSettings& defaults,
   out.refused.clear();
   if (desired_json.empty()) return out;
   Stmt each = Prepare(db,
-                      "SELECT key, type, CASE WHEN type = 'integer' THEN "
-                      "value END FROM json_each(?1) WHERE json_type(?1) = "
-                      "'object' ORDER BY id");
+                      "SELECT key, CASE WHEN type = 'integer' THEN value END "
+                      "FROM json_each(?1) ORDER BY id");
   Stmt object = Prepare(db, "SELECT json_type(?1) = 'object'");
   if (each == nullptr || object == nullptr) return out;
   BindText(object.get(), 1, desired_json);
@@ -68,8 +67,8 @@ TwinSettings ApplyDesired(sqlite3* db, const TwinSettings& defaults,
       out.refused.push_back({name, "not a setting of this agent"});
       continue;
     }
-    const int64_t v = sqlite3_column_int64(each.get(), 2);
-    if (sqlite3_column_type(each.get(), 2) != SQLITE_INTEGER ||
+    const int64_t v = sqlite3_column_int64(each.get(), 1);
+    if (sqlite3_column_type(each.get(), 1) != SQLITE_INTEGER ||
         v < range->min || v > range->max) {
       out.refused.push_back({name, absl::StrCat("an integer from ", range->min,
                                                 " to ", range->max)});
