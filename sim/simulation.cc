@@ -1,6 +1,7 @@
 #include "sim/simulation.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -368,21 +369,12 @@ void Simulation::Deliver(core::Message m) {
       // It would raise the match to an index where the follower's log
       // (a down one's as it crashed) lacks the leader's entry; below its
       // snapshot it holds whatever was committed there.
-      const Slot& f = *slots_[m.from - 1];
-      const core::Storage* log = f.up ? f.store.get() : f.down_store.get();
       auto known = raft.tracker().progress().find(m.from);
       const uint64_t ours = raft.log().ZeroTermOnError(m.index);
-      bool lies = false;
-      if (f.up) {
-        const core::RaftLog& theirs = f.node->raw().raft().log();
-        lies = m.index >= theirs.FirstIndex() &&
-               (m.index > theirs.LastIndex() ||
-                theirs.ZeroTermOnError(m.index) != ours);
-      } else if (log != nullptr) {
-        lies = m.index >= log->FirstIndex() &&
-               (m.index > log->LastIndex() ||
-                log->Term(m.index).value_or(0) != ours);
-      }
+      const std::optional<core::testing::SafetyChecker::FollowerLog> f =
+          safety_->FollowerLogOf(m.from, m.index);
+      const bool lies = f.has_value() && m.index >= f->first &&
+                        (m.index > f->last || f->term.value_or(0) != ours);
       if (lies && ours != 0 && known != raft.tracker().progress().end() &&
           m.index > known->second.match) {
         ++result_.stale_acks_that_lie;

@@ -260,45 +260,50 @@ void SafetyChecker::CheckCommits(uint64_t id, const Raft& raft) {
   if (before != voters) before = voters;  // Copied only when it changed.
 }
 
+std::optional<SafetyChecker::FollowerLog> SafetyChecker::FollowerLogOf(
+    uint64_t id, uint64_t index) const {
+  const NodeView f = view_(id);
+  FollowerLog out;
+  out.down = f.raft == nullptr;
+  if (f.raft != nullptr) {
+    out.node_term = f.raft->term();
+    out.first = f.raft->log().FirstIndex();
+    out.last = f.raft->log().LastIndex();
+    out.term = f.raft->log().Term(index);
+  } else if (f.log != nullptr) {
+    const absl::StatusOr<InitialState> state = f.log->GetInitialState();
+    if (!state.ok()) return std::nullopt;
+    out.node_term = state->hard_state.term;
+    out.first = f.log->FirstIndex();
+    out.last = f.log->LastIndex();
+    out.term = f.log->Term(index);
+  } else {
+    return std::nullopt;
+  }
+  return out;
+}
+
 void SafetyChecker::CheckProgress(uint64_t id, const Raft& leader) {
   for (const auto& [fid, pr] : leader.tracker().progress()) {
     if (fid == id || pr.match == 0) continue;
-    const NodeView f = view_(fid);
-    // A running follower's Raft log, or a down one's log as it crashed:
-    // what it acknowledged was durable before it answered.
-    uint64_t term = 0, first = 0, last = 0;
-    absl::StatusOr<uint64_t> theirs;
-    if (f.raft != nullptr) {
-      term = f.raft->term();
-      first = f.raft->log().FirstIndex();
-      last = f.raft->log().LastIndex();
-      theirs = f.raft->log().Term(pr.match);
-    } else if (f.log != nullptr) {
-      const absl::StatusOr<InitialState> state = f.log->GetInitialState();
-      if (!state.ok()) continue;
-      term = state->hard_state.term;
-      first = f.log->FirstIndex();
-      last = f.log->LastIndex();
-      theirs = f.log->Term(pr.match);
-    } else {
-      continue;
-    }
+    const std::optional<FollowerLog> f = FollowerLogOf(fid, pr.match);
+    if (!f.has_value()) continue;
     // A follower in a later term may have had its log changed by a later
     // leader. One in an earlier term never answered this leader, whose
     // matches come from answers of its own term: whatever it records must
     // hold there too.
-    if (term > leader.term()) continue;
+    if (f->node_term > leader.term()) continue;
     const absl::StatusOr<uint64_t> ours = leader.log().Term(pr.match);
-    if (!ours.ok()) continue;        // Compacted here: not checkable.
-    if (pr.match < first) continue;  // In its snapshot.
-    if (pr.match > last || !theirs.ok() || *theirs != *ours) {
+    if (!ours.ok()) continue;           // Compacted here: not checkable.
+    if (pr.match < f->first) continue;  // In its snapshot.
+    if (pr.match > f->last || !f->term.ok() || *f->term != *ours) {
       Violation(absl::StrFormat(
           "progress truthfulness: n%d (term %d) records n%d as holding "
           "%d/%d, but n%d's log%s ends at %d%s",
           id, leader.term(), fid, *ours, pr.match, fid,
-          f.raft == nullptr ? " (down)" : "", last,
-          theirs.ok() && pr.match <= last
-              ? absl::StrFormat(" with %d/%d there", *theirs, pr.match)
+          f->down ? " (down)" : "", f->last,
+          f->term.ok() && pr.match <= f->last
+              ? absl::StrFormat(" with %d/%d there", *f->term, pr.match)
               : ""));
       return;
     }

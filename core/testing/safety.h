@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -82,6 +83,18 @@ class SafetyChecker {
   // The vote `voter` granted in `term`, if any: (candidate, incarnation).
   const std::pair<uint64_t, uint64_t>* VoteOf(uint64_t voter,
                                               uint64_t term) const;
+  // A follower's log as progress truthfulness reads it: a running node's
+  // Raft log, a down one's log as it crashed (what it acknowledged was
+  // durable before it answered), with the entry's term at `index`; nullopt
+  // for a node with neither.
+  struct FollowerLog {
+    bool down = false;
+    uint64_t node_term = 0;  // Its current (or durable) term.
+    uint64_t first = 0;
+    uint64_t last = 0;
+    absl::StatusOr<uint64_t> term;  // At the index asked for.
+  };
+  std::optional<FollowerLog> FollowerLogOf(uint64_t id, uint64_t index) const;
   // The node that led `term`, or kNone.
   uint64_t LeaderOf(uint64_t term) const;
   // Commits by a leader to an entry of an earlier term (only a broken
