@@ -92,23 +92,22 @@ constexpr const char* kSchema[] = {
 // base = max(acked, oldest - 1), over the run of stored sequences that
 // starts at base + 1 (if base + 1 is stored, the run ends at the first
 // stored sequence past base without a successor). ?1 stream, ?2 device
-// (the stream must be its), ?3 oldest - 1, ?4 now.
-// ?3: what the edge no longer holds (oldest - 1); ?5: the upload's last
-// sequence. From base = max(acked, ?3), the ack moves over the run of
-// stored sequences. When the run reaches ?5 (one range count, the usual
-// contiguous upload) the walk starts there; else it walks from base, one
-// lookup per sequence (a walk from base for every upload doubled the
-// index lookups of an upload).
+// (the stream must be its), ?3 what the edge no longer holds (oldest - 1),
+// ?4 now, ?5 the upload's last sequence, ?6 its first if its sequences
+// are contiguous (else 0). A contiguous upload from at most base + 1 to
+// past base (the usual one) was stored whole by the statements before it,
+// so the walk starts at ?5 without a look at the rows below; else it walks
+// from base + 1, one lookup per sequence (a walk from base for every
+// upload doubled the index lookups of an upload).
 constexpr char kAdvance[] =
     "UPDATE edge_streams SET last_seen_ms = ?4, acked = CASE WHEN NOT "
     "EXISTS(SELECT 1 FROM edge_readings WHERE stream = ?1 AND "
     "seq = max(edge_streams.acked, ?3) + 1) THEN max(edge_streams.acked, ?3) "
     "ELSE (SELECT r.seq FROM edge_readings r WHERE r.stream = ?1 AND "
-    "r.seq >= CASE WHEN ?5 > max(edge_streams.acked, ?3) AND (SELECT "
-    "count(*) FROM edge_readings c WHERE c.stream = ?1 AND c.seq > "
-    "max(edge_streams.acked, ?3) AND c.seq <= ?5) = ?5 - "
-    "max(edge_streams.acked, ?3) THEN ?5 ELSE max(edge_streams.acked, ?3) + "
-    "1 END AND NOT EXISTS(SELECT 1 FROM edge_readings n WHERE n.stream = ?1 "
+    "r.seq >= CASE WHEN ?5 > max(edge_streams.acked, ?3) AND ?6 > 0 AND "
+    "?6 <= max(edge_streams.acked, ?3) + 1 THEN ?5 ELSE "
+    "max(edge_streams.acked, ?3) + 1 END AND NOT EXISTS(SELECT 1 FROM "
+    "edge_readings n WHERE n.stream = ?1 "
     "AND n.seq = r.seq + 1) ORDER BY r.seq LIMIT 1) END "
     "WHERE stream = ?1 AND device = ?2 RETURNING stream, acked";
 
@@ -398,11 +397,17 @@ sm::Command UploadCommand(absl::string_view device, uint64_t stream,
   const uint64_t below =
       upload.oldest_sequence == 0 ? 0 : upload.oldest_sequence - 1;
   const uint64_t last = rs.empty() ? 0 : rs.back().sequence;
-  s.push_back(Statement{kAdvance,
-                        {Int(static_cast<int64_t>(stream)), Text(device),
-                         Int(static_cast<int64_t>(below)), Int(now_ms),
-                         Int(static_cast<int64_t>(last))},
-                        {}});
+  // Sequences increase within an upload (ValidateUpload), so it is
+  // contiguous when it spans as many sequences as it holds.
+  const bool contiguous =
+      !rs.empty() && last - rs.front().sequence + 1 == rs.size();
+  const uint64_t first = contiguous ? rs.front().sequence : 0;
+  s.push_back(Statement{
+      kAdvance,
+      {Int(static_cast<int64_t>(stream)), Text(device),
+       Int(static_cast<int64_t>(below)), Int(now_ms),
+       Int(static_cast<int64_t>(last)), Int(static_cast<int64_t>(first))},
+      {}});
   return Transaction(std::move(s), now_ms);
 }
 

@@ -154,6 +154,15 @@ TEST_F(HubSqlTest, AReorderedBatchIsAckedOnceTheGapFills) {
   EXPECT_EQ(Readings(), 6);
 }
 
+TEST_F(HubSqlTest, AnUploadWithGapsIsAckedOverWhatIsStored) {
+  EXPECT_EQ(Upload(Batch({2, 4}, 1)), 0u);  // Not contiguous, 1 missing.
+  EXPECT_EQ(Upload(Batch({6, 7}, 1)), 0u);  // Contiguous, past 1.
+  EXPECT_EQ(Upload(Batch({1, 3})), 4u);     // Fills 1 and 3, not 5.
+  EXPECT_EQ(Upload(Batch({5})), 7u);
+  EXPECT_EQ(Upload(Batch({3, 9})), 7u);  // Stored, and 8 still missing.
+  EXPECT_EQ(Readings(), 8);
+}
+
 TEST_F(HubSqlTest, AckPassesWhatTheEdgeDropped) {
   EXPECT_EQ(Upload(Batch({1, 2})), 2u);
   // The edge dropped 3-9 (its buffer was full) and holds 10 on.
