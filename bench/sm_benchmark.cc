@@ -105,14 +105,18 @@ class MachineSide {
 // Raw SQLite doing the same inserts through one prepared statement.
 class RawSide {
  public:
-  explicit RawSide(int rows) : rows_(rows) {
+  // `durable`: each commit synced (synchronous=FULL), as a write a client
+  // is told is stored must be.
+  explicit RawSide(int rows, bool durable = false) : rows_(rows) {
     // Both sides run under the same process-wide SQLite settings, whichever
     // benchmark happens to initialize SQLite first.
     ConfigureSqliteProcess();
     sqlite3_open(path_.c_str(), &db_);
     sqlite3_exec(db_,
-                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                 "CREATE TABLE t(a INTEGER, b TEXT)",
+                 durable ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                           "CREATE TABLE t(a INTEGER, b TEXT)"
+                         : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                           "CREATE TABLE t(a INTEGER, b TEXT)",
                  nullptr, nullptr, nullptr);
     const std::string sql = InsertSql(rows);
     sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt_, nullptr);
@@ -122,9 +126,9 @@ class RawSide {
     sqlite3_close(db_);
     std::filesystem::remove_all(path_.substr(0, path_.rfind('/')));
   }
-  void ApplyBatch() {
+  void ApplyBatch(int entries = kBatch) {
     sqlite3_exec(db_, "BEGIN", nullptr, nullptr, nullptr);
-    for (int e = 0; e < kBatch; ++e) {
+    for (int e = 0; e < entries; ++e) {
       for (int r = 0; r < rows_; ++r) {
         sqlite3_bind_int64(stmt_, 2 * r + 1, kFirstValue + counter_++);
         sqlite3_bind_text(stmt_, 2 * r + 2, "payload-value-0123456789", -1,
@@ -178,6 +182,24 @@ void BM_RawSqlite(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_RawSqlite)
+    ->Arg(1)
+    ->Arg(100)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+// One statement of `rows` rows per transaction, each commit synced: what
+// one application thread gets from SQLite alone for a stored write
+// (issue 17 compares 100-row batches through the cluster with it).
+void BM_RawSqliteDurable(benchmark::State& state) {
+  RawSide raw(static_cast<int>(state.range(0)), /*durable=*/true);
+  for (auto _ : state) raw.ApplyBatch(1);
+  state.counters["rows/s"] = benchmark::Counter(static_cast<double>(raw.rows()),
+                                                benchmark::Counter::kIsRate);
+  if (!raw.InsertedEveryRow()) {
+    state.SkipWithError("raw SQLite did not insert every row");
+  }
+}
+BENCHMARK(BM_RawSqliteDurable)
     ->Arg(1)
     ->Arg(100)
     ->Unit(benchmark::kMicrosecond)
