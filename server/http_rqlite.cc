@@ -610,7 +610,8 @@ void RqliteApi::BackupSql(Call& call, sm::ImageSource& source, uint64_t index,
   // truncated body, not a complete one).
   call.res.set_chunked_content_provider(
       compress ? "application/gzip" : "application/sql",
-      [copy = *std::move(copy), compress](size_t, httplib::DataSink& sink) {
+      [copy = *std::move(copy), compress](size_t,
+                                          httplib::DataSink& sink) mutable {
         GzipStream gzip;
         auto send = [&](const std::string& piece, bool last) {
           std::string zipped;
@@ -624,6 +625,9 @@ void RqliteApi::BackupSql(Call& call, sm::ImageSource& source, uint64_t index,
                          ? absl::OkStatus()
                          : absl::CancelledError("the client went away");
             });
+        // The copy is deleted before the response's end goes out, so a
+        // client that has the whole backup never finds it left behind.
+        copy.reset();
         if (!dumped.ok() || !send("", true)) return false;
         sink.done();
         return true;
