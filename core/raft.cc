@@ -59,6 +59,7 @@ Raft::Raft(const Config& config)
       snapshot_sink_(config.snapshot_sink),
       validate_snapshot_(config.validate_snapshot),
       check_quorum_(config.check_quorum),
+      announce_commit_at_tick_(config.announce_commit_at_tick),
       unsafe_commit_earlier_terms_(config.unsafe_commit_earlier_terms),
       unsafe_learners_in_quorum_(config.unsafe_learners_in_quorum),
       unsafe_read_index_without_quorum_(

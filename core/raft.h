@@ -72,6 +72,12 @@ struct Config {
   // Thesis §6.2: a leader steps down if it has not heard from a quorum within
   // an election timeout; followers ignore votes while they hear a leader.
   bool check_quorum = true;
+  // After the commit index moves, a follower that lacks no entries hears
+  // of it at the next tick (or from the next entries or a heartbeat), not
+  // in an append of its own at once: one message to each follower fewer
+  // per write at low concurrency, and followers apply up to a tick later
+  // when writes pause. Off: announced at once, as etcd does.
+  bool announce_commit_at_tick = false;
   // Fault injection for the simulator's self-tests: commit entries of
   // earlier terms by counting replicas (the bug of Raft's Figure 8).
   bool unsafe_commit_earlier_terms = false;
@@ -227,6 +233,9 @@ class Raft {
   absl::StatusOr<std::string> ImageChunk(uint64_t index, uint64_t offset);
   void HandleSnapshotResponse(const Message& m, Progress& pr);
   void SendHeartbeat(uint64_t to, const std::string& ctx);
+  // After the commit index moved: sends what followers lack; tells the
+  // others at the next tick (commit_unannounced_).
+  void AnnounceCommit();
   void BroadcastAppend();
   void BroadcastHeartbeat(const std::string& ctx);
   void SendTimeoutNow(uint64_t to);
@@ -268,6 +277,9 @@ class Raft {
   bool snapshot_wanted_ = false;
   const std::function<absl::Status(const Snapshot&)> validate_snapshot_;
   const bool check_quorum_;
+  const bool announce_commit_at_tick_;
+  // The commit index moved since some follower last heard it.
+  bool commit_unannounced_ = false;
   const bool unsafe_commit_earlier_terms_;
   const bool unsafe_learners_in_quorum_;
   const bool unsafe_read_index_without_quorum_;

@@ -36,6 +36,10 @@ void Raft::TickHeartbeat() {
     if (state_ == StateType::kLeader) AbortLeaderTransfer();
   }
   if (state_ != StateType::kLeader) return;
+  if (commit_unannounced_) {
+    commit_unannounced_ = false;
+    BroadcastAppend();
+  }
   if (snapshot_bytes_per_tick_ > 0) {
     // A new tick's budget (none saved up: no bursts), for the chunks that
     // waited for it.
@@ -293,7 +297,11 @@ void Raft::HandleAppendResponse(const Message& m, Progress& pr) {
   }
   if (MaybeCommit()) {
     ReleasePendingReadIndexMessages();
-    BroadcastAppend();
+    if (announce_commit_at_tick_) {
+      AnnounceCommit();
+    } else {
+      BroadcastAppend();
+    }
   } else if (was_paused) {
     SendAppend(m.from);
   }
@@ -523,6 +531,21 @@ void Raft::SendHeartbeat(uint64_t to, const std::string& ctx) {
                  : std::min(pr->match, log_.committed());
   m.context = ctx;
   Send(std::move(m));
+}
+
+void Raft::AnnounceCommit() {
+  // Followers with entries to receive get them now, and the commit index
+  // with them. One with none (the usual case at one client: it holds all
+  // the leader has) hears of the commit index at the next tick, from the
+  // next entries or a heartbeat, whichever comes first. Nothing waits on a
+  // follower's commit index but its apply (a follower's ReadIndex round
+  // brings it the leader's by heartbeat).
+  for (const auto& [id, pr] : tracker_.progress()) {
+    if (id == id_) continue;
+    if (!MaybeSendAppend(id, /*send_if_empty=*/false)) {
+      commit_unannounced_ = true;
+    }
+  }
 }
 
 void Raft::BroadcastAppend() {

@@ -376,6 +376,35 @@ TEST(Propose, AForwardedProposalStatesItsTermAndOnlyThatTermsLeaderTakesIt) {
   EXPECT_EQ(net.applied(3).back().data, "late");
 }
 
+// With announce_commit_at_tick a write costs no append that carries only
+// the commit index: the followers hear of it, and apply, at the next tick.
+TEST(Propose, WithTheCommitAnnouncedAtTicksFollowersApplyAtTheNextTick) {
+  NetworkOptions o;
+  o.configure = [](Config& c) { c.announce_commit_at_tick = true; };
+  Network net({1, 2, 3}, o);
+  Elect(net, 1);
+  net.TickAll();
+  net.Stabilize();
+  ASSERT_TRUE(net.Propose(1, "x").ok());
+  net.sent().clear();
+  net.Stabilize();
+  ASSERT_FALSE(net.applied(1).empty());
+  EXPECT_EQ(net.applied(1).back().data, "x");
+  for (const Message& m : net.sent()) {
+    EXPECT_FALSE(m.type == MessageType::kApp && m.entries.empty())
+        << "an append of the commit index alone to " << m.to;
+  }
+  for (uint64_t id : {2, 3}) {
+    EXPECT_TRUE(net.applied(id).empty() || net.applied(id).back().data != "x");
+  }
+  net.TickAll();
+  net.Stabilize();
+  for (uint64_t id : {2, 3}) {
+    ASSERT_FALSE(net.applied(id).empty());
+    EXPECT_EQ(net.applied(id).back().data, "x");
+  }
+}
+
 TEST(Propose, SingleNodeClusterCommitsAtOnce) {
   Network net({1}, NetworkOptions{});
   Elect(net, 1);

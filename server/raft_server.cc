@@ -183,6 +183,7 @@ absl::Status RaftServer::Init() {
   no.compaction_keeps_entries = options_.compaction_keeps_entries;
   no.raft.max_snapshot_bytes = options_.max_snapshot_bytes;
   no.raft.max_snapshot_chunks_in_flight = options_.snapshot_chunks_in_flight;
+  no.raft.announce_commit_at_tick = options_.announce_commit_at_tick;
   no.raft.snapshot_bytes_per_tick = options_.snapshot_bytes_per_second *
                                     static_cast<uint64_t>(options_.tick_ms) /
                                     1000;

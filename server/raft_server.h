@@ -134,6 +134,8 @@ struct ServerOptions {
   bool vacuum_handoff = false;  // See ManageVacuumSwap.
   // Snapshot chunks a leader keeps in flight to one follower.
   uint64_t snapshot_chunks_in_flight = 16;
+  // core::Config::announce_commit_at_tick.
+  bool announce_commit_at_tick = false;
   // The largest snapshot image this node accepts as a follower; it goes to
   // disk (<db>.received), so the disk bounds it, not memory.
   uint64_t max_snapshot_bytes = uint64_t{256} << 30;

@@ -205,6 +205,9 @@ void Simulation::StartNode(Slot& s) {
   if (options_.seed % 3 == 0) {
     o.raft.snapshot_bytes_per_tick = 2 * o.raft.max_snapshot_chunk_bytes;
   }
+  // A fifth of them (by seed) announce a new commit index at the next
+  // tick, as --announce_commit_at_tick does.
+  o.raft.announce_commit_at_tick = options_.seed % 5 == 2;
   o.raft.seed = options_.seed * 7919 + s.incarnation * 104729 + s.id;
   o.log_store = s.store.get();
   o.transport = s.transport.get();
