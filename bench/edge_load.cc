@@ -117,6 +117,13 @@ class Edge {
     stream_ = stub_->Session(&ctx_);
   }
 
+  // A run that stops early (another device's hello failed) ends the
+  // sessions it opened: a reader left running would end the process
+  // before the cluster's servers are stopped.
+  ~Edge() {
+    if (reader_.joinable()) End();
+  }
+
   bool Hello() {
     pb::EdgeUp up;
     up.mutable_hello()->set_incarnation("bench");
