@@ -372,22 +372,22 @@ void Simulation::Deliver(core::Message m) {
       // It would raise the match to an index where the follower's log
       // (a down one's as it crashed) lacks the leader's entry; below its
       // snapshot it holds whatever was committed there.
-      auto known = raft.tracker().progress().find(m.from);
+      const auto pr = raft.tracker().progress().find(m.from);
+      const uint64_t match =
+          pr == raft.tracker().progress().end() ? 0 : pr->second.match;
       const uint64_t ours = raft.log().ZeroTermOnError(m.index);
       const std::optional<core::testing::SafetyChecker::FollowerLog> f =
           safety_->FollowerLogOf(m.from, m.index);
       const bool lies = f.has_value() && m.index >= f->first &&
                         (m.index > f->last || f->term.value_or(0) != ours);
-      if (lies && ours != 0 && known != raft.tracker().progress().end() &&
-          m.index > known->second.match) {
+      if (lies && ours != 0 && pr != raft.tracker().progress().end() &&
+          m.index > match) {
         ++result_.stale_acks_that_lie;
       }
-      auto pr = raft.tracker().progress().find(m.from);
       Trace(absl::StrFormat(
           "n%d, leader of term %d, receives n%d's ack of %d from its term %d "
           "(match %d, last %d/%d)",
-          s.id, raft.term(), m.from, m.index, m.term,
-          pr == raft.tracker().progress().end() ? 0 : pr->second.match,
+          s.id, raft.term(), m.from, m.index, m.term, match,
           raft.log().LastTerm(), raft.log().LastIndex()));
     }
   }
