@@ -112,12 +112,10 @@ class RawSide {
     // benchmark happens to initialize SQLite first.
     ConfigureSqliteProcess();
     sqlite3_open(path_.c_str(), &db_);
-    sqlite3_exec(db_,
-                 durable ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                           "CREATE TABLE t(a INTEGER, b TEXT)"
-                         : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                           "CREATE TABLE t(a INTEGER, b TEXT)",
-                 nullptr, nullptr, nullptr);
+    const std::string setup = absl::StrCat(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=",
+        durable ? "FULL" : "NORMAL", "; CREATE TABLE t(a INTEGER, b TEXT)");
+    sqlite3_exec(db_, setup.c_str(), nullptr, nullptr, nullptr);
     const std::string sql = InsertSql(rows);
     sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt_, nullptr);
   }
