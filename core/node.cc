@@ -130,6 +130,7 @@ void Node::Tick() {
   raw_.Tick();
   MaybeReleaseImage();
   options_.state_machine->OnTick();
+  raw_.SnapshotSinkProgressed();  // A sink may store at ticks.
   ApplyParked();
   Pump();
 }
@@ -185,6 +186,12 @@ absl::Status Node::ProposeConfChange(const ConfChange& cc) {
 void Node::ReportSnapshot(uint64_t id, bool delivered) {
   if (stopped_) return;
   raw_.ReportSnapshot(id, delivered);
+  Pump();
+}
+
+void Node::SnapshotSinkProgressed() {
+  if (stopped_) return;
+  raw_.SnapshotSinkProgressed();
   Pump();
 }
 

@@ -101,6 +101,9 @@ class Node {
   void ReportUnreachable(uint64_t id);
   // The transport tells the leader whether a snapshot reached `id`.
   void ReportSnapshot(uint64_t id, bool delivered);
+  // The state machine's snapshot sink stored more, or checked its image
+  // (Tick asks too).
+  void SnapshotSinkProgressed();
   uint64_t snapshots_taken() const { return snapshots_taken_; }
   // Committed entries waiting for a paused state machine (ApplyPaused).
   size_t parked_entries() const { return parked_.size(); }

@@ -169,6 +169,10 @@ class Raft {
   bool snapshot_wanted() const { return snapshot_wanted_; }
   // Snapshots this node sends (leader) or receives (follower) now.
   std::vector<SnapshotTransfer> SnapshotTransfers() const;
+  // The snapshot sink stored more of the image it takes, or checked it
+  // (SnapshotSink::held): the leader hears how much it holds, or the image
+  // is installed.
+  void SnapshotSinkProgressed();
   void ClearSnapshotWanted() { snapshot_wanted_ = false; }
   // Network messages refused as invalid, and why the latest one was.
   uint64_t invalid_messages() const { return invalid_messages_; }
@@ -248,9 +252,11 @@ class Raft {
   void HandleAppendEntries(const Message& m);
   void HandleHeartbeat(const Message& m);
   void HandleSnapshot(const Message& m);
-  // HandleSnapshot for a follower with a snapshot sink; `done` answers
-  // once the image is installed (or found not needed).
-  void HandleSnapshotIntoSink(const Message& m, Message done);
+  // HandleSnapshot for a follower with a snapshot sink.
+  void HandleSnapshotIntoSink(const Message& m);
+  // The sink took every byte of the image `from` sends: install it once it
+  // is stored and checked, or tell `from` how much is stored.
+  void FinishSnapshotIntoSink(uint64_t from, const SnapshotMetadata& meta);
   void SendSnapshotResponse(uint64_t to, uint64_t index, bool reject);
   bool Restore(const Snapshot& snapshot);
 
@@ -324,6 +330,10 @@ class Raft {
   uint64_t partial_snapshot_from_ = kNone;  // kNone: none arriving.
   uint64_t partial_snapshot_size_ = 0;
   uint64_t partial_snapshot_index_ = 0;
+  // With a sink: the image's metadata, and how much the leader last heard
+  // the sink stores.
+  SnapshotMetadata partial_snapshot_meta_;
+  uint64_t sink_reported_ = 0;
 
   std::vector<Message> msgs_;
   std::vector<ReadState> read_states_;

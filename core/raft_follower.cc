@@ -114,7 +114,7 @@ void Raft::HandleSnapshot(const Message& m) {
     return;
   }
   if (snapshot_sink_ != nullptr) {
-    HandleSnapshotIntoSink(m, std::move(done));
+    HandleSnapshotIntoSink(m);
     return;
   }
   if (!partial_snapshot_.has_value() || partial_snapshot_->metadata != meta ||
@@ -163,7 +163,7 @@ void Raft::HandleSnapshot(const Message& m) {
   Send(std::move(done));
 }
 
-void Raft::HandleSnapshotIntoSink(const Message& m, Message done) {
+void Raft::HandleSnapshotIntoSink(const Message& m) {
   const SnapshotMetadata& meta = m.snapshot->metadata;
   SnapshotSink& sink = *snapshot_sink_;
   // Chunks of another node's image at the same index may differ byte for
@@ -180,6 +180,7 @@ void Raft::HandleSnapshotIntoSink(const Message& m, Message done) {
     partial_snapshot_from_ = m.from;
     partial_snapshot_size_ = m.snapshot_size;
     partial_snapshot_index_ = meta.index;
+    partial_snapshot_meta_ = meta;
   }
   if (m.snapshot_offset > *held) {
     SendSnapshotResponse(m.from, meta.index, /*reject=*/true);  // A gap.
@@ -188,39 +189,60 @@ void Raft::HandleSnapshotIntoSink(const Message& m, Message done) {
   // Append what this chunk adds beyond what we hold (chunks may repeat).
   const std::string& chunk = m.snapshot->data;
   const uint64_t skip = *held - m.snapshot_offset;
-  if (skip < chunk.size() &&
-      !sink.Append(absl::string_view(chunk).substr(skip)).ok()) {
-    sink.Drop();
-    SendSnapshotResponse(m.from, meta.index, /*reject=*/true);
-    return;
+  if (skip < chunk.size()) {
+    const absl::Status taken =
+        sink.Append(absl::string_view(chunk).substr(skip));
+    if (absl::IsResourceExhausted(taken)) {
+      // Not taken: the leader hears what is stored, and sends on from it.
+      SendSnapshotResponse(m.from, meta.index, /*reject=*/false);
+      return;
+    }
+    if (!taken.ok()) {
+      sink.Drop();
+      SendSnapshotResponse(m.from, meta.index, /*reject=*/true);
+      return;
+    }
+    held = *held + (chunk.size() - skip);
   }
   // ValidateNetworkMessage: a chunk never reaches past the snapshot's size.
-  CHECK_LE(sink.held(), m.snapshot_size);
-  if (sink.held() < m.snapshot_size) {
+  CHECK_LE(*held, m.snapshot_size);
+  if (*held < m.snapshot_size) {
     SendSnapshotResponse(m.from, meta.index, /*reject=*/false);
     return;
   }
+  FinishSnapshotIntoSink(m.from, meta);
+}
+
+void Raft::FinishSnapshotIntoSink(uint64_t from, const SnapshotMetadata& meta) {
+  SnapshotSink& sink = *snapshot_sink_;
   const absl::Status finished = sink.Finish();
   if (absl::IsUnavailable(finished)) {
-    // Being checked: the leader's next chunk (it sends one with each
-    // heartbeat response while it waits) asks again.
-    SendSnapshotResponse(m.from, meta.index, /*reject=*/false);
+    // Being stored or checked: the sink's progress, or the leader's next
+    // chunk (it sends one with each heartbeat response while it waits),
+    // asks again.
+    SendSnapshotResponse(from, meta.index, /*reject=*/false);
     return;
   }
   if (absl::IsAborted(finished)) {
     sink.Drop();
-    SendSnapshotResponse(m.from, meta.index, /*reject=*/true);
+    SendSnapshotResponse(from, meta.index, /*reject=*/true);
     return;
   }
   if (!finished.ok()) {
     // An image the state machine cannot restore is never installed: our
     // log and state stay as they are, and the transfer starts over.
     sink.Drop();
+    Message about;
+    about.type = MessageType::kSnap;
+    about.from = from;
     (void)Refuse(InvalidMessageError(
-        m, absl::StrCat("snapshot refused: ", finished.message())));
-    SendSnapshotResponse(m.from, meta.index, /*reject=*/true);
+        about, absl::StrCat("snapshot refused: ", finished.message())));
+    SendSnapshotResponse(from, meta.index, /*reject=*/true);
     return;
   }
+  Message done;
+  done.type = MessageType::kAppResp;
+  done.to = from;
   if (Restore(Snapshot{meta, sink.Reference()})) {
     sink.Installed();
     done.index = log_.LastIndex();
@@ -231,6 +253,26 @@ void Raft::HandleSnapshotIntoSink(const Message& m, Message done) {
   Send(std::move(done));
 }
 
+void Raft::SnapshotSinkProgressed() {
+  if (snapshot_sink_ == nullptr || state_ != StateType::kFollower ||
+      partial_snapshot_from_ == kNone) {
+    return;
+  }
+  SnapshotSink& sink = *snapshot_sink_;
+  const std::optional<uint64_t> taken = sink.Held(
+      partial_snapshot_meta_, partial_snapshot_from_, partial_snapshot_size_);
+  if (!taken.has_value()) return;  // No transfer, or an installed image.
+  if (partial_snapshot_meta_.index <= log_.committed()) {
+    return;  // Not needed: the leader's next chunk hears so.
+  }
+  if (*taken == partial_snapshot_size_) {
+    FinishSnapshotIntoSink(partial_snapshot_from_, partial_snapshot_meta_);
+  } else if (sink.held() != sink_reported_) {
+    SendSnapshotResponse(partial_snapshot_from_, partial_snapshot_meta_.index,
+                         /*reject=*/false);
+  }
+}
+
 void Raft::SendSnapshotResponse(uint64_t to, uint64_t index, bool reject) {
   Message resp;
   resp.type = MessageType::kSnapResp;
@@ -239,6 +281,7 @@ void Raft::SendSnapshotResponse(uint64_t to, uint64_t index, bool reject) {
   resp.reject = reject;
   if (snapshot_sink_ != nullptr) {
     resp.snapshot_offset = snapshot_sink_->held();
+    sink_reported_ = resp.snapshot_offset;
   } else {
     resp.snapshot_offset =
         partial_snapshot_.has_value() ? partial_snapshot_->data.size() : 0;

@@ -81,6 +81,7 @@ class RawNode {
   void TransferLeadership(uint64_t transferee);
   void ReportUnreachable(uint64_t id);
   void ReportSnapshot(uint64_t id, bool ok);
+  void SnapshotSinkProgressed() { raft_.SnapshotSinkProgressed(); }
 
   bool HasReady() const;
   Ready GetReady();

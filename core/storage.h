@@ -88,22 +88,30 @@ class SnapshotSource {
 class SnapshotSink {
  public:
   virtual ~SnapshotSink() = default;
-  // Bytes held of the image being received if it is `metadata`'s, of
-  // `size` bytes from `from`; nullopt for another one, or none.
+  // Bytes taken of the image being received if it is `metadata`'s, of
+  // `size` bytes from `from` (where its next bytes continue); nullopt for
+  // another one, or none.
   virtual std::optional<uint64_t> Held(const SnapshotMetadata& metadata,
                                        uint64_t from, uint64_t size) const = 0;
-  // Bytes held of whatever image is being received (0 if none).
+  // Bytes stored of whatever image is being received (0 if none): what the
+  // leader hears. A sink may take bytes now and store them later (on a
+  // thread: the loop never waits for the page cache); its owner then calls
+  // RawNode::SnapshotSinkProgressed when more are stored, or its check is
+  // done.
   virtual uint64_t held() const = 0;
   // Starts receiving an image, dropping any other. An error is the disk's.
   virtual absl::Status Begin(const SnapshotMetadata& metadata, uint64_t from,
                              uint64_t size) = 0;
-  // Appends the image's next bytes.
+  // Takes the image's next bytes. ResourceExhausted: too many bytes taken
+  // wait to be stored; these are not taken, and the transfer goes on. Any
+  // other error (a store that failed) drops the image.
   virtual absl::Status Append(absl::string_view bytes) = 0;
-  // Every byte is held: OK once the image is checked and durable;
-  // Unavailable while that is under way (the leader's next chunk asks
-  // again); Aborted if the image must be received again though nobody
-  // erred (it is dropped, and the transfer starts over); any other error
-  // refuses the image as invalid, and it is dropped.
+  // Every byte is taken: OK once the image is stored, checked and durable;
+  // Unavailable while that is under way (the leader's next chunk, or the
+  // owner's SnapshotSinkProgressed, asks again); Aborted if the image must
+  // be received again though nobody erred (it is dropped, and the transfer
+  // starts over); any other error refuses the image as invalid, and it is
+  // dropped.
   virtual absl::Status Finish() = 0;
   // Forgets the image being received, or a finished one, deleting it.
   virtual void Drop() = 0;
