@@ -82,7 +82,16 @@ RaftServer::RaftServer(const ServerOptions& options) : options_(options) {
   next_id_ = (uint64_t{rd()} << 32 ^ rd()) | 1;
 }
 
-RaftServer::~RaftServer() { Shutdown(); }
+RaftServer::~RaftServer() {
+  Shutdown();
+  StopSinkProgress();
+}
+
+void RaftServer::StopSinkProgress() {
+  if (sm_ != nullptr && sm_->image_sink() != nullptr) {
+    sm_->image_sink()->SetProgressCallback(nullptr);
+  }
+}
 
 absl::StatusOr<std::unique_ptr<RaftServer>> RaftServer::Open(
     const ServerOptions& options) {
@@ -246,6 +255,14 @@ absl::Status RaftServer::Init() {
 void RaftServer::Start() {
   if (started_.exchange(true)) return;
   loop_ = std::thread([this] { Loop(); });
+  if (sm_->image_sink() != nullptr) {
+    // A received image's writer stored more, or its check is done: the
+    // core tells the leader, or installs it (ticks ask too, if dropped).
+    sm_->image_sink()->SetProgressCallback([this] {
+      (void)Post([this] { node_->SnapshotSinkProgressed(); },
+                 /*droppable=*/true);
+    });
+  }
   DivergenceMonitor::Options mo;
   mo.id = options_.id;
   mo.check_ms = options_.divergence_check_ms;
@@ -333,6 +350,7 @@ void RaftServer::Shutdown() {
   }
   inbox_cv_.notify_all();
   if (loop_.joinable()) loop_.join();
+  StopSinkProgress();
   if (joiner_.joinable()) joiner_.join();
   transport_->Stop();
   // Running and queued reads end at once, later ones are refused. (The

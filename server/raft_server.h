@@ -365,6 +365,8 @@ class RaftServer {
   explicit RaftServer(const ServerOptions& options);
   absl::Status Init();
   void Loop();
+  // The sink's progress callback stops (before the loop's inbox goes).
+  void StopSinkProgress();
   // Queues `task` for the loop; false (task dropped) once it is stopping,
   // or if `droppable` and the inbox holds kMaxInbox tasks.
   bool Post(Task task, bool droppable = false);

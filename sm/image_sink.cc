@@ -20,11 +20,6 @@ namespace raftsql::sm {
 namespace {
 
 constexpr char kReference[] = "raftsql-received-image:";
-// An image of a WAL-mode file says so in bytes 18-19 (2); written as 1
-// (rollback journal), the received file opens read-only on its own, with
-// no WAL beside it. The backup into our WAL database sets them back.
-constexpr uint64_t kVersionBytes = 18;
-constexpr size_t kMaxWriteBytes = 64 << 10;  // SQLite's largest page.
 
 // `path` opened on `vfs` as a main database file; null if it cannot be
 // (`*rc` says why).
@@ -103,12 +98,37 @@ std::optional<uint64_t> ImageSink::Held(const core::SnapshotMetadata& metadata,
                                         uint64_t from, uint64_t size) const {
   const bool same = state_ != State::kIdle && state_ != State::kInstalled &&
                     metadata == metadata_ && from == from_ && size == size_;
-  if (!same) return std::nullopt;
-  return held_;
+  if (!same || StoreFailed()) return std::nullopt;
+  if (state_ != State::kReceiving) return held_;
+  return writer_->taken() + trailer_.size();
 }
 
 uint64_t ImageSink::held() const {
-  return state_ == State::kIdle || state_ == State::kInstalled ? 0 : held_;
+  if (state_ == State::kIdle || state_ == State::kInstalled) return 0;
+  if (state_ != State::kReceiving) return held_;
+  if (StoreFailed()) return 0;
+  // The trailer's bytes are kept as they come; they count once the
+  // database's part is stored.
+  const uint64_t stored = writer_->stored();
+  return stored == data_size_ ? stored + trailer_.size() : stored;
+}
+
+bool ImageSink::StoreFailed() const {
+  return state_ == State::kReceiving && !writer_->error().ok();
+}
+
+void ImageSink::SetProgressCallback(std::function<void()> progressed) {
+  std::lock_guard<std::mutex> l(progress_mu_);
+  progressed_ = std::move(progressed);
+}
+
+void ImageSink::Progressed() const {
+  std::lock_guard<std::mutex> l(progress_mu_);
+  if (progressed_) progressed_();
+}
+
+void ImageSink::StoreTaken() {
+  if (state_ == State::kReceiving && !background_) writer_->StoreTaken();
 }
 
 absl::Status ImageSink::Begin(const core::SnapshotMetadata& metadata,
@@ -133,7 +153,15 @@ absl::Status ImageSink::Begin(const core::SnapshotMetadata& metadata,
   if (background_) {
     syncer_ = std::make_unique<BackgroundSyncer>(vfs_, received_);
   }
-  unsynced_ = 0;
+  next_sync_ = kBytesPerSync;
+  writer_ = std::make_unique<ImageWriter>(
+      file_, background_, [this] { Progressed(); },
+      [this](uint64_t stored) {
+        if (syncer_ != nullptr && stored >= next_sync_) {
+          syncer_->Kick();
+          next_sync_ = stored + kBytesPerSync;
+        }
+      });
   began_ = std::chrono::steady_clock::now();
   state_ = State::kReceiving;
   metadata_ = metadata;
@@ -151,60 +179,37 @@ absl::Status ImageSink::Append(absl::string_view bytes) {
   if (state_ != State::kReceiving) {
     return absl::FailedPreconditionError("no image is being received");
   }
-  if (held_ + bytes.size() > size_) {
+  const uint64_t taken = writer_->taken();
+  if (taken + trailer_.size() + bytes.size() > size_) {
     return absl::InvalidArgumentError("more bytes than the image holds");
   }
-  // The database's part is written; the trailer's bytes are kept.
-  const uint64_t data_left = data_size_ - std::min(held_, data_size_);
+  // The database's part goes to the writer; the trailer's bytes are kept.
+  const uint64_t data_left = data_size_ - taken;
   const absl::string_view trailer =
       bytes.size() > data_left ? bytes.substr(data_left) : absl::string_view();
   bytes = bytes.substr(0, std::min<uint64_t>(bytes.size(), data_left));
-  absl::Status written = WriteData(bytes);
-  if (!written.ok()) return written;
+  absl::Status s = writer_->Take(bytes);
+  if (!s.ok()) return s;
   trailer_.append(trailer.data(), trailer.size());
-  held_ += trailer.size();
-  return absl::OkStatus();
-}
-
-absl::Status ImageSink::WriteData(absl::string_view bytes) {
-  if (bytes.empty()) return absl::OkStatus();
-  crc_ = core::Crc32cExtend(crc_, std::string_view(bytes.data(), bytes.size()));
-  std::string patched;
-  absl::string_view out = bytes;
-  if (held_ <= kVersionBytes + 1 && held_ + bytes.size() > kVersionBytes) {
-    patched = std::string(bytes);
-    for (uint64_t at = kVersionBytes; at <= kVersionBytes + 1; ++at) {
-      if (at >= held_ && at < held_ + patched.size()) patched[at - held_] = 1;
-    }
-    out = patched;
-  }
-  // A page at a time at most: SQLite never writes more in one call, and
-  // its platform VFS takes the size modulo 128 KiB (1 MiB wrote nothing).
-  for (size_t at = 0; at < out.size(); at += kMaxWriteBytes) {
-    const size_t n = std::min(kMaxWriteBytes, out.size() - at);
-    const int rc =
-        file_->pMethods->xWrite(file_, out.data() + at, static_cast<int>(n),
-                                static_cast<sqlite3_int64>(held_ + at));
-    if (rc != SQLITE_OK) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot write ", received_, ": ", sqlite3_errstr(rc)));
-    }
-  }
-  held_ += out.size();
-  unsynced_ += out.size();
-  if (syncer_ != nullptr && unsynced_ >= kBytesPerSync) {
-    syncer_->Kick();
-    unsynced_ = 0;
-  }
   return absl::OkStatus();
 }
 
 absl::Status ImageSink::Finish() {
   obs::PhaseTimer timer(obs::Phase::kSnapshot);
   if (state_ == State::kReceiving) {
-    if (held_ != size_) return absl::FailedPreconditionError("incomplete");
+    if (writer_->taken() + trailer_.size() != size_) {
+      return absl::FailedPreconditionError("incomplete");
+    }
+    const absl::Status stored = writer_->error();
+    if (!stored.ok()) return absl::AbortedError(stored.message());
+    if (writer_->stored() != data_size_) {
+      return absl::UnavailableError("storing the image");
+    }
+    crc_ = writer_->crc();
+    held_ = size_;
     absl::Status intact = CheckImageTrailer(trailer_, crc_);
     if (!intact.ok()) return intact;  // The core drops it: sent again.
+    writer_.reset();
     std::unique_ptr<BackgroundSyncer> syncer = std::move(syncer_);
     CloseFile();
     state_ = State::kChecking;
@@ -269,6 +274,7 @@ void ImageSink::Check() {
     verdict_ = s;
   }
   checked_ = true;
+  if (background_) Progressed();
 }
 
 void ImageSink::Drop() {
@@ -316,8 +322,10 @@ void ImageSink::DeleteReceived() {
 
 void ImageSink::CloseFile() {
   if (file_ == nullptr) return;
-  // Waits for a sync under way (Finish hands the syncer to its thread
-  // first): at most kBytesPerSync of pages.
+  // Waits for the piece the writer stores, then for a sync under way
+  // (Finish hands the syncer to its thread first): at most kBytesPerSync
+  // of pages.
+  writer_.reset();
   syncer_.reset();
   CloseVfsFile(file_);
   file_ = nullptr;

@@ -1,25 +1,31 @@
 // ImageSink: where a durable follower's images from its leader go
-// (core::SnapshotSink; issue 14). Chunks are written to `<database>.received`
-// through the database's own VFS (the platform's files, or the simulator's
-// disk), never held in memory. When the last one is in, its CRC-32C must be
-// the one the image's trailer carries (image_trailer.h); then the file is
+// (core::SnapshotSink; issue 14). Chunks are taken into an ImageWriter,
+// which stores them in `<database>.received` through the database's own
+// VFS (the platform's files, or the simulator's disk) on a thread of its
+// own, or at the node's ticks for the simulator; never more than its ring
+// is held in memory. When every byte is stored, its CRC-32C must be the
+// one the image's trailer carries (image_trailer.h); then the file is
 // synced and checked (quick_check, and the applied index it holds against
 // its metadata): on a thread for platform files, at once in the simulator.
 // The core then installs a snapshot whose data is only Reference(), and the
-// state machine's Restore renames the file into place (file_swap.h).
+// state machine's Restore renames the file into place (file_swap.h). The
+// leader hears only bytes stored (held()); the owner learns of each step
+// through the progress callback and tells the core.
 //
 // One image at a time: a new transfer deletes a partial one; none starts
 // while an installed image waits for its Restore (a crash there leaves the
 // file for Restore at the next start).
 //
-// Thread-safety: called by the Raft loop; the checking thread only sets
-// its verdict under a mutex.
+// Thread-safety: called by the Raft loop; the writer and checking threads
+// share their counts and verdict under mutexes, and call the progress
+// callback.
 #ifndef RAFTSQL_SM_IMAGE_SINK_H_
 #define RAFTSQL_SM_IMAGE_SINK_H_
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,6 +35,7 @@
 #include "core/storage.h"
 #include "sm/file_deleter.h"
 #include "sm/image_trailer.h"
+#include "sm/image_writer.h"
 
 struct sqlite3_file;
 struct sqlite3_vfs;
@@ -87,6 +94,13 @@ class ImageSink final : public core::SnapshotSink {
 
   // The index a snapshot's data refers to, if it is one of our references.
   static std::optional<uint64_t> ReferencedIndex(const std::string& data);
+  // Called on the writer's or checker's thread whenever more of the image
+  // is stored, a store failed, or the check is done (the owner then calls
+  // core::Node::SnapshotSinkProgressed on its loop). Null: none.
+  void SetProgressCallback(std::function<void()> progressed);
+  // The simulator's disk: stores the bytes taken (the node's ticks call
+  // it; platform files store on the writer's thread).
+  void StoreTaken();
   // The received image's file (for Restore); whether this process checked
   // it (and the core installed it since); and that Restore took it: the
   // next transfer may begin.
@@ -98,12 +112,13 @@ class ImageSink final : public core::SnapshotSink {
  private:
   enum class State { kIdle, kReceiving, kChecking, kChecked, kInstalled };
 
-  // Writes the database's next bytes (held_ on), counting them.
-  absl::Status WriteData(absl::string_view bytes);
   void CloseFile();
   void DeleteReceived();
   absl::Status Sync() const;  // Makes the received file durable.
   void Check();               // Syncs, then sets verdict_.
+  void Progressed() const;    // Calls the progress callback.
+  // Whether the writer failed to store (the image is lost: Held says none).
+  bool StoreFailed() const;
 
   const std::string received_;
   const char* const vfs_name_;
@@ -116,13 +131,17 @@ class ImageSink final : public core::SnapshotSink {
   uint64_t from_ = 0;
   uint64_t size_ = 0;       // The framed image's (image_trailer.h).
   uint64_t data_size_ = 0;  // The database's part.
+  // Bytes held once every byte is stored (kChecking on); before, the
+  // writer's count and the trailer's.
   uint64_t held_ = 0;
-  uint32_t crc_ = 0;              // Of the database's part held.
+  uint32_t crc_ = 0;              // Of the database's part, once stored.
   std::string trailer_;           // What came of the trailer.
   sqlite3_file* file_ = nullptr;  // kReceiving only.
-  // Platform files, kReceiving: syncs what Append wrote.
+  // Platform files, kReceiving: syncs what the writer stored, every
+  // kBytesPerSync (next_sync_: the writer's thread only).
   std::unique_ptr<BackgroundSyncer> syncer_;
-  uint64_t unsynced_ = 0;
+  uint64_t next_sync_ = 0;
+  std::unique_ptr<ImageWriter> writer_;  // kReceiving only.
 
   // For the log line of a finished image (platform files only).
   std::chrono::steady_clock::time_point began_;
@@ -131,6 +150,8 @@ class ImageSink final : public core::SnapshotSink {
   std::atomic<bool> checked_{false};
   mutable std::mutex mu_;
   absl::Status verdict_;  // Guarded by mu_.
+  mutable std::mutex progress_mu_;
+  std::function<void()> progressed_;  // Guarded by progress_mu_.
 };
 
 }  // namespace raftsql::sm

@@ -37,6 +37,8 @@ void SqliteStateMachine::OnTick() {
   obs::PhaseTimer timer(obs::Phase::kSnapshot);
   CompleteSwap(/*wait=*/false);
   if (swap_in_flight_ == nullptr) AdvanceVacuum({});
+  // The simulator's disk: a received image's bytes are stored at ticks.
+  if (sink_ != nullptr) sink_->StoreTaken();
 }
 
 void SqliteStateMachine::AdvanceVacuum(std::span<const core::Entry> batch) {
