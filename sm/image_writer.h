@@ -18,6 +18,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -39,14 +40,22 @@ class ImageWriter {
   // Bytes stored between two calls of `stored_more` (and CRC'd at once).
   static constexpr uint64_t kStoreBytes = 1 << 20;
 
+  // Pieces at multiples of this, in multiples of it, may be written
+  // with O_DIRECT.
+  static constexpr uint64_t kDirectAlignment = 4096;
+
   // Stores into `file` (owned by the caller; outlives the writer) from
   // offset 0. `threaded`: on a thread, calling `stored_more` after each
   // piece it stores and when a store fails; else StoreTaken stores.
   // `stored_bytes`: called on the storing thread after every piece with
   // the bytes stored so far (the sink syncs as they add up).
+  // `direct_fd` (-1: none): the same file opened with O_DIRECT, for the
+  // aligned pieces (the others go through `file`): they go from the ring
+  // to the disk with no copy into the page cache (on this VM a copy into
+  // new page-cache pages cost a core at 430 MB/s). Owned by the caller.
   ImageWriter(sqlite3_file* file, bool threaded,
               std::function<void()> stored_more,
-              std::function<void(uint64_t)> stored_bytes);
+              std::function<void(uint64_t)> stored_bytes, int direct_fd = -1);
   // Stops after the piece under way.
   ~ImageWriter();
   ImageWriter(const ImageWriter&) = delete;
@@ -70,10 +79,15 @@ class ImageWriter {
   // Stores [stored_, stored_ + n) from the ring; false on an error (set).
   bool StorePiece(uint64_t at, uint64_t n);
 
+  struct FreeRing {
+    void operator()(char* p) const { std::free(p); }
+  };
+
   sqlite3_file* const file_;
   const std::function<void()> stored_more_;
   const std::function<void(uint64_t)> stored_bytes_;
-  const std::unique_ptr<char[]> ring_;
+  const int direct_fd_;
+  const std::unique_ptr<char, FreeRing> ring_;
   uint64_t taken_ = 0;  // The owner's thread only.
 
   mutable std::mutex mu_;

@@ -1,6 +1,8 @@
 #include "sm/image_writer.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -79,6 +81,31 @@ TEST(ImageWriterTest, StoresWhatItTookWithItsVersionBytesSetAndItsCrc) {
   EXPECT_EQ(writer.stored(), a.size() + b.size());
   EXPECT_EQ(writer.crc(), core::Crc32c(a + b));
   EXPECT_EQ(ReadFile(dir.File("image")), AsStored(a + b));
+}
+
+TEST(ImageWriterTest, AlignedPiecesGoThroughODirectAndTheRestThroughTheVfs) {
+  TempDir dir;
+  VfsFile file(dir.File("image"), kCreate);
+  const int direct =
+      open(dir.File("image").c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+  if (direct < 0) GTEST_SKIP() << "no O_DIRECT on this file system";
+  ImageWriter writer(
+      file.get(), /*threaded=*/false, [] {}, [](uint64_t) {}, direct);
+  // Whole MiBs, then a piece that ends off a page boundary, then one that
+  // starts off it.
+  const std::string a = Bytes(2 * kMiB, 6);
+  const std::string b = Bytes(5000, 7);
+  const std::string c = Bytes(kMiB, 8);
+  std::string all;
+  for (const std::string* s : {&a, &b, &c}) {
+    ASSERT_TRUE(writer.Take(*s).ok());
+    writer.StoreTaken();
+    all += *s;
+  }
+  close(direct);
+  EXPECT_TRUE(writer.error().ok());
+  EXPECT_EQ(writer.crc(), core::Crc32c(all));
+  EXPECT_EQ(ReadFile(dir.File("image")), AsStored(all));
 }
 
 TEST(ImageWriterTest, BytesOverItsBoundAreNotTakenUntilStored) {
