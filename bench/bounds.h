@@ -13,9 +13,12 @@ namespace raftsql::bench {
 // Bytes per second of writing `bytes` to a new file in `dir` in 1 MiB
 // writes, synced every 64 MiB on a thread and at the end (as the image's
 // receiver does), the file then deleted; 0 if it could not be written.
-// The file is new, so its pages are the page cache's newest: on a virtual
-// machine, memory the host backs only when first touched.
-double DiskWriteBytesPerSecond(const std::string& dir, uint64_t bytes);
+// `direct`: with O_DIRECT, from one reused buffer, as the receiver stores
+// an image (sm/image_writer.h); else through the page cache, whose pages
+// for a new file are its newest: on a virtual machine, memory the host
+// backs only when first touched.
+double DiskWriteBytesPerSecond(const std::string& dir, uint64_t bytes,
+                               bool direct);
 
 // Bytes per second of `bytes` sent over one TCP connection on 127.0.0.1 in
 // 1 MiB writes and read in 1 MiB reads; 0 on a socket error.
