@@ -48,15 +48,29 @@ class DecisionMakerTest : public ::testing::Test {
     return v.kind_case() == v1::Value::kInteger ? std::to_string(v.integer())
                                                 : v.text();
   }
-  // Polls (bounded: 10 s) until `sql` answers `want`.
-  bool Until(const std::string& sql, const std::string& want) {
+  // Polls (bounded: 60 s, for a loaded machine) until `sql` answers
+  // `want`; else says what it last answered and where the DecisionMaker
+  // stands.
+  ::testing::AssertionResult Until(const std::string& sql,
+                                   const std::string& want) {
     const auto until =
-        std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    std::string last;
     while (std::chrono::steady_clock::now() < until) {
-      if (Value(sql) == want) return true;
+      if ((last = Value(sql)) == want) return ::testing::AssertionSuccess();
       std::this_thread::yield();
     }
-    return false;
+    ::testing::AssertionResult failed = ::testing::AssertionFailure();
+    failed << sql << " answered \"" << last << "\", not \"" << want << "\"";
+    absl::StatusOr<v1::StatusResponse> st = Client().Status(server_.endpoint());
+    if (st.ok()) {
+      failed << "; decisions: " << st->decision_evaluations()
+             << " evaluations, evaluated through "
+             << st->decisions_evaluated_index() << ", applied "
+             << st->applied_index() << ", leader " << st->leader() << " ("
+             << st->role() << ")";
+    }
+    return failed;
   }
 
   OneNodeServer server_;
