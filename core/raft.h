@@ -324,15 +324,13 @@ class Raft {
   // restart begins the transfer again. Invariant: its data is a prefix of
   // the leader's image.
   std::optional<Snapshot> partial_snapshot_;
-  // Whose image it is and its full size: chunks of another node's image at
-  // the same index may differ byte for byte (SQLite page layout), so a
-  // transfer only resumes with the same sender.
+  // Whose image it is, its metadata and its full size: chunks of another
+  // node's image at the same index may differ byte for byte (SQLite page
+  // layout), so a transfer only resumes with the same sender.
   uint64_t partial_snapshot_from_ = kNone;  // kNone: none arriving.
   uint64_t partial_snapshot_size_ = 0;
-  uint64_t partial_snapshot_index_ = 0;
-  // With a sink: the image's metadata, and how much the leader last heard
-  // the sink stores.
   SnapshotMetadata partial_snapshot_meta_;
+  // With a sink: how much the leader last heard the sink stores.
   uint64_t sink_reported_ = 0;
 
   std::vector<Message> msgs_;

@@ -129,7 +129,7 @@ void Raft::HandleSnapshot(const Message& m) {
     partial_snapshot_ = Snapshot{meta, ""};
     partial_snapshot_from_ = m.from;
     partial_snapshot_size_ = m.snapshot_size;
-    partial_snapshot_index_ = meta.index;
+    partial_snapshot_meta_ = meta;
   }
   std::string& have = partial_snapshot_->data;
   const std::string& chunk = m.snapshot->data;
@@ -179,7 +179,6 @@ void Raft::HandleSnapshotIntoSink(const Message& m) {
     held = 0;
     partial_snapshot_from_ = m.from;
     partial_snapshot_size_ = m.snapshot_size;
-    partial_snapshot_index_ = meta.index;
     partial_snapshot_meta_ = meta;
   }
   if (m.snapshot_offset > *held) {

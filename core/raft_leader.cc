@@ -588,7 +588,7 @@ std::vector<SnapshotTransfer> Raft::SnapshotTransfers() const {
                                            : 0);
   if (held > 0) {
     out.push_back(SnapshotTransfer{partial_snapshot_from_,
-                                   partial_snapshot_index_, held,
+                                   partial_snapshot_meta_.index, held,
                                    partial_snapshot_size_, false});
   }
   return out;
