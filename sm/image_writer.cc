@@ -81,9 +81,7 @@ void ImageWriter::StoreTaken() {
       if (!error_.ok() || stored_ == taken_shared_) return;
       at = stored_;
     }
-    const uint64_t n = std::min(
-        {taken_ - at, kStoreBytes, kMaxUnstoredBytes - at % kMaxUnstoredBytes});
-    if (!StorePiece(at, n)) return;
+    if (!StorePiece(at, PieceBytes(at, taken_))) return;
   }
 }
 
@@ -95,8 +93,7 @@ void ImageWriter::Run() {
     });
     if (stop_) return;
     const uint64_t at = stored_;
-    const uint64_t n = std::min({taken_shared_ - at, kStoreBytes,
-                                 kMaxUnstoredBytes - at % kMaxUnstoredBytes});
+    const uint64_t n = PieceBytes(at, taken_shared_);
     l.unlock();
     (void)StorePiece(at, n);
     stored_more_();
@@ -104,27 +101,30 @@ void ImageWriter::Run() {
   }
 }
 
+uint64_t ImageWriter::PieceBytes(uint64_t at, uint64_t taken) {
+  // At most kStoreBytes, and never across the ring's end.
+  return std::min(
+      {taken - at, kStoreBytes, kMaxUnstoredBytes - at % kMaxUnstoredBytes});
+}
+
 bool ImageWriter::StorePiece(uint64_t at, uint64_t n) {
-  char* piece = ring_.get() + at % kMaxUnstoredBytes;
+  char* const piece = ring_.get() + at % kMaxUnstoredBytes;
   // Only this thread changes crc_.
   const uint32_t crc = core::Crc32cExtend(crc_, std::string_view(piece, n));
   for (uint64_t b = kVersionBytes; b <= kVersionBytes + 1; ++b) {
     if (b >= at && b < at + n) piece[b - at] = 1;
   }
+  uint64_t done = 0;  // Bytes of the piece written.
   if (direct_fd_ >= 0 && at % kDirectAlignment == 0 &&
       n % kDirectAlignment == 0) {
-    uint64_t done = 0;
     while (done < n) {
       const ssize_t w = pwrite(direct_fd_, piece + done, n - done,
                                static_cast<off_t>(at + done));
       if (w <= 0) break;  // The VFS below writes the rest, or says why not.
       done += static_cast<uint64_t>(w);
     }
-    piece += done;
-    at += done;
-    n -= done;
   }
-  for (uint64_t done = 0; done < n; done += kMaxWriteBytes) {
+  for (; done < n; done += kMaxWriteBytes) {
     const uint64_t w = std::min(kMaxWriteBytes, n - done);
     const int rc =
         file_->pMethods->xWrite(file_, piece + done, static_cast<int>(w),

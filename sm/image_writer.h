@@ -76,7 +76,9 @@ class ImageWriter {
 
  private:
   void Run();
-  // Stores [stored_, stored_ + n) from the ring; false on an error (set).
+  // The bytes of the next piece to store from `at`, of `taken` taken.
+  static uint64_t PieceBytes(uint64_t at, uint64_t taken);
+  // Stores [at, at + n) from the ring; false on an error (set).
   bool StorePiece(uint64_t at, uint64_t n);
 
   struct FreeRing {
