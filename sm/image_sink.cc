@@ -22,7 +22,7 @@ namespace raftsql::sm {
 namespace {
 
 constexpr char kReference[] = "raftsql-received-image:";
-constexpr size_t kPrefetchBytes = 1 << 20;
+constexpr uint64_t kPrefetchBytes = 1 << 20;
 
 // `path` opened on `vfs` as a main database file; null if it cannot be
 // (`*rc` says why).
@@ -43,17 +43,26 @@ void CloseVfsFile(sqlite3_file* file) {
   std::free(file);
 }
 
-// Reads `path` from byte `from` to its end in large reads, into the page
-// cache (what the syncer did not read back yet).
+// Reads `fd` from byte `from` up to `to` (or its end) into the page cache,
+// kPrefetchBytes at a time into `buffer`; the offset it reached.
+uint64_t ReadBack(int fd, char* buffer, uint64_t from, uint64_t to) {
+  while (from < to) {
+    const ssize_t n = pread(fd, buffer, std::min(kPrefetchBytes, to - from),
+                            static_cast<off_t>(from));
+    if (n <= 0) break;
+    from += static_cast<uint64_t>(n);
+  }
+  return from;
+}
+
+// Reads `path` from byte `from` to its end (what the syncer did not read
+// back yet).
 void ReadIntoPageCache(const std::string& path, uint64_t from) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;  // The check's own open says why.
   (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   std::unique_ptr<char[]> buffer(new char[kPrefetchBytes]);
-  while (pread(fd, buffer.get(), kPrefetchBytes, static_cast<off_t>(from)) >
-         0) {
-    from += kPrefetchBytes;
-  }
+  (void)ReadBack(fd, buffer.get(), from, UINT64_MAX);
   close(fd);
 }
 
@@ -101,14 +110,7 @@ void BackgroundSyncer::Run() {
     l.unlock();
     // A failure shows in the final sync, which the check makes.
     if (file != nullptr) (void)file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
-    uint64_t at = from;
-    while (fd >= 0 && at < to) {
-      const ssize_t n =
-          pread(fd, buffer.get(), std::min<uint64_t>(kPrefetchBytes, to - at),
-                static_cast<off_t>(at));
-      if (n <= 0) break;
-      at += static_cast<uint64_t>(n);
-    }
+    const uint64_t at = fd >= 0 ? ReadBack(fd, buffer.get(), from, to) : from;
     l.lock();
     // Only what follows the bytes read so far counts (else the check reads
     // it).
@@ -191,13 +193,11 @@ absl::Status ImageSink::Begin(const core::SnapshotMetadata& metadata,
   file_ = file;
   if (background_) {
     syncer_ = std::make_unique<BackgroundSyncer>(vfs_, received_);
-  }
-  next_sync_ = kBytesPerSync;
-  if (background_) {
     // The platform's file: stored with O_DIRECT where the file system
     // allows it (not tmpfs: then through the VFS alone).
     direct_fd_ = open(received_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
   }
+  next_sync_ = kBytesPerSync;
   writer_ = std::make_unique<ImageWriter>(
       file_, background_, [this] { Progressed(); },
       [this](uint64_t stored) {
