@@ -52,7 +52,8 @@ class ImageWriter {
   // `direct_fd` (-1: none): the same file opened with O_DIRECT, for the
   // aligned pieces (the others go through `file`): they go from the ring
   // to the disk with no copy into the page cache (on this VM a copy into
-  // new page-cache pages cost a core at 430 MB/s). Owned by the caller.
+  // new page-cache pages ran at about 390 MB/s a core). Owned by the
+  // caller.
   ImageWriter(sqlite3_file* file, bool threaded,
               std::function<void()> stored_more,
               std::function<void(uint64_t)> stored_bytes, int direct_fd = -1);
