@@ -5,6 +5,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -364,8 +365,36 @@ void ChangeLog::Reset(uint64_t index) {
   Notify();
 }
 
-absl::Status ChangeLog::Sync() {
-  if (fd_ >= 0 && fdatasync(fd_) != 0) return Errno("sync", dir_);
+absl::Status ChangeLog::Sync() const {
+  // First indexes only grow (a start over begins after the covered index),
+  // so every segment an append before this call went to is from
+  // unsynced_from_ on.
+  std::vector<uint64_t> firsts;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto it = segments_.lower_bound(unsynced_from_); it != segments_.end();
+         ++it) {
+      firsts.push_back(it->first);
+    }
+  }
+  for (uint64_t first : firsts) {
+    const std::string path = SegmentPath(first);
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) continue;  // Dropped meanwhile.
+    if (fd < 0) return Errno("open", path);
+    const int rc = fdatasync(fd);
+    const int err = errno;
+    close(fd);
+    if (rc != 0) {
+      errno = err;
+      return Errno("sync", path);
+    }
+  }
+  // Only the newest may take more appends.
+  if (!firsts.empty()) {
+    std::lock_guard<std::mutex> l(mu_);
+    unsynced_from_ = std::max(unsynced_from_, firsts.back());
+  }
   return absl::OkStatus();
 }
 

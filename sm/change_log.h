@@ -18,8 +18,8 @@
 //   slow reader costs disk, never the loop's time or memory; one that falls
 //   behind the oldest kept segment gets OUT_OF_RANGE ("compacted").
 //
-// Thread-safety: Append, Reset and Sync on the apply thread; cursors on any
-// thread (the shared state is behind a mutex).
+// Thread-safety: Append and Reset on the apply thread; Sync and cursors on
+// any thread (the shared state is behind a mutex).
 #ifndef RAFTSQL_SM_CHANGE_LOG_H_
 #define RAFTSQL_SM_CHANGE_LOG_H_
 
@@ -86,7 +86,10 @@ class ChangeLog {
   void Append(std::string_view entries, uint64_t covered);
   // A snapshot replaced the database at `index`: the log starts after it.
   void Reset(uint64_t index);
-  absl::Status Sync();
+  // Makes every record appended before the call survive a power cut. Any
+  // thread (the state machine's syncer: state_syncer.h): it syncs the
+  // segments by name, not through the apply thread's descriptor.
+  absl::Status Sync() const;
 
   // The oldest index a reader may start from, and the last index covered
   // (every change at or below it is in the log, from first_index() on).
@@ -162,6 +165,9 @@ class ChangeLog {
   uint64_t first_index_ = 1;
   uint64_t covered_ = 0;
   uint64_t generation_ = 0;
+  // Segments from this first index on may hold bytes not yet synced (a
+  // segment before it was complete when a sync covered it).
+  mutable uint64_t unsynced_from_ = 0;
   std::function<void()> listener_;
   // Where a reader may start within a segment: from `offset` on, every
   // record's index is at least `index` (one mark per kMarkBytes at most,

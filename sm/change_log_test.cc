@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include "core/codec.h"
 #include "gtest/gtest.h"
@@ -208,6 +210,35 @@ TEST(ChangeLog, OldSegmentsGoAndAReaderLeftBehindIsToldSo) {
   std::vector<Change> rest = Drain(**fresh, &covered);
   EXPECT_EQ(rest.back().index, 200u);
   EXPECT_EQ(covered, 200u);
+}
+
+TEST(ChangeLog, ASyncOnAnotherThreadWhileSegmentsComeAndGoSucceeds) {
+  TempDir dir;
+  ChangeLogOptions o;
+  o.segment_bytes = 1 << 10;
+  o.max_bytes = 4 << 10;
+  auto log = ChangeLog::Open(dir.File("changes"), 0, o);
+  ASSERT_TRUE(log.ok());
+  ChangeLog& l = **log;
+  std::atomic<bool> done{false};
+  absl::Status failed;
+  int syncs = 0;
+  std::thread syncer([&] {
+    while (!done.load() && failed.ok()) {
+      failed = l.Sync();
+      ++syncs;
+    }
+  });
+  for (uint64_t i = 1; i <= 300; ++i) {
+    l.Append(Record(i, {Insert(i, i, std::string(100, 'a'))}), i);
+  }
+  l.Reset(400);  // Every segment dropped, a new one begun.
+  l.Append(Record(401, {Insert(1, 1, "b")}), 401);
+  done = true;
+  syncer.join();
+  EXPECT_TRUE(failed.ok()) << failed;
+  EXPECT_GT(syncs, 0);
+  EXPECT_TRUE(l.Sync().ok());
 }
 
 TEST(ChangeLog, AResetEndsEveryReader) {
