@@ -92,17 +92,29 @@ class StateMachine {
   // Volatile state machines only: a durable one is never copied.
   virtual absl::StatusOr<std::string> SnapshotData() = 0;
   // A durable state machine (its files hold its state and applied index)
-  // returns the source of its images: the log is then compacted below its
-  // applied index after Sync(), with no copy of the state, and followers
-  // get images made on demand. Null: a volatile one, copied by
-  // SnapshotData() at each compaction.
+  // returns the source of its images: the log is then compacted up to its
+  // DurableIndex(), with no copy of the state, and followers get images
+  // made on demand. Null: a volatile one, copied by SnapshotData() at each
+  // compaction.
   virtual SnapshotSource* snapshot_source() { return nullptr; }
   // ... and where its images from a leader go: Restore then gets a
   // snapshot whose data is the sink's Reference().
   virtual SnapshotSink* snapshot_sink() { return nullptr; }
-  // Makes everything applied so far survive a crash. An error is the
-  // disk's: the node stops.
+  // Makes everything applied so far survive a crash now (DurableIndex()
+  // then reaches AppliedIndex()). An error is the disk's: the node stops.
   virtual absl::Status Sync() { return absl::OkStatus(); }
+  // Durable state machines, without waiting for the disk: asks for
+  // everything applied so far to survive a crash (a sync on a thread of
+  // the state machine's own, or at a later OnTick) ...
+  virtual void RequestSync() {}
+  // ... and how far that got: the highest applied index known to survive
+  // a crash (it never goes down). An error is the disk's: the node stops.
+  // This default syncs now.
+  virtual absl::StatusOr<uint64_t> DurableIndex() {
+    const absl::Status s = Sync();
+    if (!s.ok()) return s;
+    return AppliedIndex();
+  }
   virtual uint64_t AppliedIndex() const = 0;
   // Called on every tick, on the thread that applies: work a state machine
   // runs in the background finishes here even when no entry applies.

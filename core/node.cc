@@ -131,6 +131,9 @@ void Node::Tick() {
   MaybeReleaseImage();
   options_.state_machine->OnTick();
   raw_.SnapshotSinkProgressed();  // A sink may store at ticks.
+  // A sync may have finished with nothing applied since (no write of the
+  // log store under way: a compaction's delete waits for it).
+  if (!persisting_) CompactWhenDurable();
   ApplyParked();
   Pump();
 }
@@ -214,11 +217,25 @@ void Node::Release() {
 
 void Node::CompactNow() {
   if (stopped_ || persisting_ || ApplyWaits()) return;
-  if (options_.state_machine->AppliedIndex() <
-      options_.log_store->FirstIndex()) {
+  StateMachine* sm = options_.state_machine;
+  if (sm->AppliedIndex() < options_.log_store->FirstIndex()) {
     return;  // Nothing applied beyond the current snapshot.
   }
+  // Asked for (a join needs the log compacted before the learner's first
+  // append): the sync is waited for here, on the loop.
+  if (sm->snapshot_source() != nullptr) {
+    const absl::Status synced = sm->Sync();
+    if (!synced.ok()) {
+      StopOn(synced);
+      return;
+    }
+  }
   Compact(/*keep=*/0);
+}
+
+void Node::StopOn(const absl::Status& failure) {
+  stopped_ = true;
+  if (observer_.on_fatal) observer_.on_fatal(failure);
 }
 
 void Node::MaybeRequestImage() {
@@ -307,9 +324,8 @@ void Node::OnPersisted(Ready rd, const absl::Status& status) {
   if (!status.ok()) {
     // The write may be lost: continuing could break promises already made
     // (votes, acks). Stop; a restart recovers from what is durable.
-    stopped_ = true;
     persisting_ = false;
-    if (observer_.on_fatal) observer_.on_fatal(status);
+    StopOn(status);
     return;
   }
   if (rd.hard_state.has_value()) {
@@ -365,8 +381,7 @@ void Node::ApplyCommitted(Ready& rd) {
     // log write is.
     const absl::Status restored = sm->Restore(*rd.snapshot);
     if (!restored.ok()) {
-      stopped_ = true;
-      if (observer_.on_fatal) observer_.on_fatal(restored);
+      StopOn(restored);
       return;
     }
     CHECK_EQ(sm->AppliedIndex(), rd.snapshot->metadata.index);
@@ -469,6 +484,13 @@ void Node::MaybeCompact() {
   // A paused state machine is not synced, and while entries wait the
   // membership is ahead of its applied index.
   if (ApplyWaits()) return;
+  // A compaction waiting for its index to be durable is not moved on by
+  // each batch (the sync would chase the applied index and never get
+  // there).
+  if (compaction_waits_for_ != 0) {
+    CompactWhenDurable();
+    return;
+  }
   LogStore* store = options_.log_store;
   const uint64_t applied = options_.state_machine->AppliedIndex();
   const bool by_count =
@@ -507,31 +529,54 @@ uint64_t Node::EntriesToKeep() const {
 }
 
 void Node::Compact(uint64_t keep) {
-  LogStore* store = options_.log_store;
   StateMachine* sm = options_.state_machine;
   const uint64_t applied = sm->AppliedIndex();
   const uint64_t index = applied - std::min(keep, applied);
-  if (index < store->FirstIndex()) {
+  if (index < options_.log_store->FirstIndex()) {
     // Everything since the last compaction is still to be kept: look
     // again after as many bytes more.
     applied_bytes_since_snapshot_ = 0;
     return;
   }
-  std::string data;
-  if (sm->snapshot_source() != nullptr) {
-    // Durable: its files hold everything up to `applied` once synced (rule
-    // 5); no copy of them goes into the log store.
-    const absl::Status synced = sm->Sync();
-    if (!synced.ok()) {
-      stopped_ = true;
-      if (observer_.on_fatal) observer_.on_fatal(synced);
-      return;
-    }
-  } else {
+  if (sm->snapshot_source() == nullptr) {
     absl::StatusOr<std::string> image = sm->SnapshotData();
     if (!image.ok()) return;  // Try again after the next batch.
-    data = std::move(*image);
+    CompactTo(index, std::move(*image));
+    return;
   }
+  // Durable: its files hold everything up to `index` once that is durable
+  // (rule 5), so no copy goes into the log store. The sync runs off the
+  // loop (a WAL's fsync under load took 100 ms of it) and the compaction
+  // waits for it (CompactWhenDurable, after batches and at ticks).
+  absl::StatusOr<uint64_t> durable = sm->DurableIndex();
+  if (!durable.ok()) {
+    StopOn(durable.status());
+    return;
+  }
+  if (*durable >= index) {
+    CompactTo(index, "");
+    return;
+  }
+  sm->RequestSync();
+  compaction_waits_for_ = index;
+}
+
+void Node::CompactWhenDurable() {
+  if (compaction_waits_for_ == 0 || stopped_ || ApplyWaits()) return;
+  absl::StatusOr<uint64_t> durable = options_.state_machine->DurableIndex();
+  if (!durable.ok()) {
+    StopOn(durable.status());
+    return;
+  }
+  if (*durable < compaction_waits_for_) return;
+  const uint64_t index = std::exchange(compaction_waits_for_, 0);
+  // A snapshot from the leader may have gone past it meanwhile.
+  if (index < options_.log_store->FirstIndex()) return;
+  CompactTo(index, "");
+}
+
+void Node::CompactTo(uint64_t index, std::string data) {
+  LogStore* store = options_.log_store;
   absl::StatusOr<uint64_t> term = store->Term(index);
   // Applied entries were persisted before they were applied.
   CHECK(term.ok());
@@ -543,8 +588,7 @@ void Node::Compact(uint64_t keep) {
   const absl::Status s = store->Compact(snapshot);
   if (!s.ok() && !absl::IsFailedPrecondition(s)) {
     // The log store failed: stop, as for a failed write.
-    stopped_ = true;
-    if (observer_.on_fatal) observer_.on_fatal(s);
+    StopOn(s);
     return;
   }
   ++snapshots_taken_;

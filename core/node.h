@@ -156,8 +156,17 @@ class Node {
   // ... and lets it free its image once none was sent for a while.
   void MaybeReleaseImage();
   // Compacts the log up to the applied index less `keep` entries (as
-  // compaction_keeps_*: trailing entries a follower may still need).
+  // compaction_keeps_*: trailing entries a follower may still need); for a
+  // durable state machine, once that index is durable (it asks for a sync
+  // and sets compaction_waits_for_ until then).
   void Compact(uint64_t keep);
+  // The waiting compaction, if its index is durable now.
+  void CompactWhenDurable();
+  // Compacts the log store up to `index` (with a volatile state machine's
+  // image `data`).
+  void CompactTo(uint64_t index, std::string data);
+  // A failure of the disk's: the node stops.
+  void StopOn(const absl::Status& failure);
   // Records an applied entry's size for EntriesToKeep.
   void RememberSize(const Entry& e);
   // Of the entries applied last, how many compaction keeps.
@@ -181,6 +190,9 @@ class Node {
   uint64_t durable_vote_ = 0;
   uint64_t snapshots_taken_ = 0;
   uint64_t applied_bytes_since_snapshot_ = 0;
+  // A compaction up to this index waits for the state machine to report
+  // it durable (0: none waits).
+  uint64_t compaction_waits_for_ = 0;
   int ticks_without_sending_images_ = 0;
   // ApplyEntries' results, reused from batch to batch (up to this many).
   std::vector<std::string> apply_results_;

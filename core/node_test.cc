@@ -32,8 +32,20 @@ class CountingMachine final : public StateMachine {
   SnapshotSource* snapshot_source() override { return source; }
   absl::Status Sync() override {
     ++syncs;
+    if (sync_status.ok()) durable = applied;
     return sync_status;
   }
+  void RequestSync() override {
+    ++sync_requests;
+    sync_wanted = applied;
+  }
+  absl::StatusOr<uint64_t> DurableIndex() override {
+    if (!sync_later) return StateMachine::DurableIndex();
+    if (!sync_status.ok()) return sync_status;
+    return durable;
+  }
+  // The sync RequestSync asked for is done.
+  void FinishSync() { durable = sync_wanted; }
   void OnTick() override { ++ticks; }
   bool ApplyPaused() const override { return paused; }
 
@@ -45,6 +57,11 @@ class CountingMachine final : public StateMachine {
   int ticks = 0;
   absl::Status sync_status;
   SnapshotSource* source = nullptr;  // Set: a durable state machine.
+  // Syncs only when the test says (FinishSync), as one with a thread.
+  bool sync_later = false;
+  uint64_t durable = 0;
+  uint64_t sync_wanted = 0;
+  int sync_requests = 0;
   bool paused = false;
 };
 
@@ -157,6 +174,64 @@ TEST(Node, DurableStateMachineCompactsAfterSyncWithoutACopy) {
   EXPECT_EQ(sm.copies, 0);
   EXPECT_GT(store.FirstIndex(), 20u);
   EXPECT_EQ(store.GetSnapshot()->data, "");
+}
+
+TEST(Node, ADurableStateMachineThatSyncsLaterIsCompactedUpToWhatItSynced) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NoImages images;
+  sm.source = &images;
+  sm.sync_later = true;
+  NullTransport net;
+  NodeOptions o = Options(store, sm, net);
+  o.snapshot_threshold_entries = 10;
+  Node node(o, {});
+  node.Campaign();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  ASSERT_EQ(sm.sync_requests, 1);
+  const uint64_t asked = sm.sync_wanted;
+  EXPECT_GE(asked, 11u);
+  // Batches applied while the sync runs neither compact nor move the
+  // index the compaction waits for (a sync chasing the applied index
+  // would never catch it).
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  node.Tick();
+  EXPECT_EQ(sm.sync_requests, 1);
+  EXPECT_EQ(node.snapshots_taken(), 0u);
+  EXPECT_EQ(store.FirstIndex(), 1u);
+  // Done: the next tick compacts up to the index asked, not beyond.
+  sm.FinishSync();
+  node.Tick();
+  EXPECT_EQ(node.snapshots_taken(), 1u);
+  EXPECT_EQ(store.FirstIndex(), asked + 1);
+  EXPECT_EQ(sm.syncs, 0);  // Never on the loop.
+  EXPECT_EQ(sm.copies, 0);
+  // The entries applied meanwhile count towards the next one.
+  ASSERT_TRUE(node.Propose("x").ok());
+  EXPECT_EQ(sm.sync_requests, 2);
+}
+
+TEST(Node, ASyncThatFailsLaterStopsTheNodeAndKeepsTheLog) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NoImages images;
+  sm.source = &images;
+  sm.sync_later = true;
+  NullTransport net;
+  NodeOptions o = Options(store, sm, net);
+  o.snapshot_threshold_entries = 5;
+  absl::Status fatal;
+  Node node(o, {.on_fatal = [&](const absl::Status& s) { fatal = s; }});
+  node.Campaign();
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(node.Propose("x").ok());
+  ASSERT_EQ(sm.sync_requests, 1);
+  sm.sync_status = absl::DataLossError("fsync failed");
+  node.Tick();
+  EXPECT_TRUE(node.stopped());
+  EXPECT_TRUE(absl::IsDataLoss(fatal)) << fatal;
+  EXPECT_EQ(store.FirstIndex(), 1u);
 }
 
 // Learner `from` (2 unless said) answers leader 1: it holds the log up to
