@@ -64,6 +64,10 @@ class PausingStateMachine final : public core::StateMachine {
     return inner_->snapshot_sink();
   }
   absl::Status Sync() override { return inner_->Sync(); }
+  void RequestSync() override { inner_->RequestSync(); }
+  absl::StatusOr<uint64_t> DurableIndex() override {
+    return inner_->DurableIndex();
+  }
   uint64_t AppliedIndex() const override { return inner_->AppliedIndex(); }
   void OnTick() override { inner_->OnTick(); }
   bool ApplyPaused() const override { return inner_->ApplyPaused(); }

@@ -1,9 +1,13 @@
 // Snapshots: the state machine's side (snapshot_image.h holds the images).
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/check.h"
 #include "obs/log.h"
@@ -22,6 +26,46 @@ absl::StatusOr<std::string> SqliteStateMachine::CreateSnapshot() {
 }
 
 absl::Status SqliteStateMachine::Sync() {
+  const absl::Status s = SyncNow();
+  if (s.ok() && syncer_ != nullptr) syncer_->Synced(applied_, swaps_);
+  return s;
+}
+
+void SqliteStateMachine::RequestSync() {
+  if (syncer_ != nullptr) syncer_->Request(applied_, swaps_);
+}
+
+absl::StatusOr<uint64_t> SqliteStateMachine::DurableIndex() {
+  if (syncer_ == nullptr) return core::StateMachine::DurableIndex();
+  return syncer_->Durable();
+}
+
+absl::Status SqliteStateMachine::SyncFilesByName(bool after_swap) const {
+  if (after_swap) {
+    absl::Status s = SyncParentDirectory(options_.path);
+    if (!s.ok()) return s;
+  }
+  // The WAL's pages, by any descriptor of the file: what the writer
+  // committed before the request. No WAL: nothing was written since the
+  // open's sync or the last swap (whose file is durable).
+  const std::string wal = options_.path + "-wal";
+  const int fd = open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    const int rc = fdatasync(fd);
+    const int err = errno;
+    close(fd);
+    if (rc != 0) {
+      return absl::DataLossError(
+          absl::StrCat("cannot sync the database's WAL: ", std::strerror(err)));
+    }
+  } else if (errno != ENOENT) {
+    return absl::DataLossError(
+        absl::StrCat("cannot open the database's WAL: ", std::strerror(errno)));
+  }
+  return changes_ != nullptr ? changes_->Sync() : absl::OkStatus();
+}
+
+absl::Status SqliteStateMachine::SyncNow() {
   obs::PhaseTimer timer(obs::Phase::kSnapshot);
   CompleteSwap(/*wait=*/true);
   // A swap's last rename first: until it is durable a crash brings the
@@ -184,6 +228,7 @@ absl::Status SqliteStateMachine::ReopenAfterSwap(uint64_t index,
     return absl::DataLossError(
         absl::StrCat(from, " held index ", applied_, ", not ", index));
   }
+  ++swaps_;
   return absl::OkStatus();
 }
 

@@ -74,6 +74,7 @@ SqliteStateMachine::SqliteStateMachine(const SqliteOptions& options)
 }
 
 SqliteStateMachine::~SqliteStateMachine() {
+  syncer_.reset();  // Its thread reads the change log.
   // A swap's files part finishes; the next open completes the rest.
   if (swap_in_flight_ != nullptr) swap_in_flight_->thread.join();
   vacuum_.reset();
@@ -140,6 +141,19 @@ absl::Status SqliteStateMachine::Init() {
         ChangeLog::Open(options_.path + ".changes", applied_, o);
     if (!log.ok()) return log.status();
     changes_ = std::move(*log);
+  }
+  if (options_.path != ":memory:" && !options_.vacuum_copy) {
+    // What the files hold now may be in the page cache only (a process
+    // that crashed): durable before the node compacts below it.
+    s = SyncNow();
+    if (!s.ok()) return s;
+    const bool threaded = !single_connection();
+    syncer_ = std::make_unique<StateSyncer>(
+        applied_,
+        [this, threaded](bool after_swap) {
+          return threaded ? SyncFilesByName(after_swap) : SyncNow();
+        },
+        threaded);
   }
   return absl::OkStatus();
 }

@@ -53,6 +53,7 @@
 #include "sm/internal_statements.h"
 #include "sm/read_pool.h"
 #include "sm/sessions.h"
+#include "sm/state_syncer.h"
 #include "sm/statement_cache.h"
 #include "sm/statement_policy.h"
 #include "sm/statement_validator.h"
@@ -169,6 +170,10 @@ class SqliteStateMachine final : public core::StateMachine {
   // Syncs the WAL: every committed batch survives a crash. (Checkpoints
   // sync the database file before the WAL is reused.)
   absl::Status Sync() override;
+  // The same without waiting (state_syncer.h): platform files sync on a
+  // thread, the simulator's disk at the next tick.
+  void RequestSync() override;
+  absl::StatusOr<uint64_t> DurableIndex() override;
   // While a vacuum's file swap runs on its thread (renames, directory
   // syncs: up to a second on a busy disk): the node keeps the entries and
   // the loop goes on. Apply, Restore and Sync wait for the swap; reads and
@@ -438,6 +443,17 @@ class SqliteStateMachine final : public core::StateMachine {
   std::unique_ptr<FileSwap> swap_;       // Files only.
   // Platform files: deletes large files off the loop.
   std::unique_ptr<FileDeleter> deleter_;
+  // Files (not a vacuum's copy): makes what was applied durable when the
+  // node asks (RequestSync), off the loop.
+  std::unique_ptr<StateSyncer> syncer_;
+  // File swaps completed (a received image, a vacuum): the first sync
+  // after one syncs the directory its last rename left unsynced.
+  uint64_t swaps_ = 0;
+  // Sync's work on the apply thread, through SQLite's handle of the WAL.
+  absl::Status SyncNow();
+  // The syncer thread's: the WAL, the change log and, `after_swap`, the
+  // directory, each by name (nothing the apply thread holds).
+  absl::Status SyncFilesByName(bool after_swap) const;
 
   uint64_t applied_ = 0;  // Invariant: equals the meta table's value.
   uint64_t hash_ = 0;

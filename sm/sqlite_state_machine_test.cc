@@ -3,8 +3,10 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "gtest/gtest.h"
 #include "sm/temp_dir.h"
@@ -561,6 +563,31 @@ TEST(SqliteFile, ReopenedDatabaseKeepsItsAppliedIndex) {
   EXPECT_EQ((*sm)->AppliedIndex(), 2u);
   EXPECT_EQ(Count(**sm, "t"), 1);
   EXPECT_EQ(*(*sm)->GetVersion("t"), 2u);
+}
+
+TEST(SqliteFile, ARequestedSyncReachesTheAppliedIndexOffTheCaller) {
+  TempDir dir;
+  const std::string path = dir.File("state.db");
+  {
+    std::unique_ptr<SqliteStateMachine> sm = OpenFile(path);
+    ApplyOk(*sm, Cmd({S("CREATE TABLE t(x)")}));
+    ApplyOk(*sm, Cmd({S("INSERT INTO t VALUES (1)")}));
+    // Applied, not asked for: not known durable.
+    EXPECT_EQ(*sm->DurableIndex(), 0u);
+    sm->RequestSync();
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (*sm->DurableIndex() < 2 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    EXPECT_EQ(*sm->DurableIndex(), 2u);
+    ApplyOk(*sm, Cmd({S("INSERT INTO t VALUES (2)")}));
+    EXPECT_TRUE(sm->Sync().ok());  // On the caller: at once.
+    EXPECT_EQ(*sm->DurableIndex(), 3u);
+  }
+  // What a reopened file holds is synced at the open.
+  EXPECT_EQ(*OpenFile(path)->DurableIndex(), 3u);
 }
 
 TEST(SqliteFile, VersionsOfAnOlderDatabaseMoveIntoTheMetaTable) {

@@ -39,6 +39,8 @@ void SqliteStateMachine::OnTick() {
   if (swap_in_flight_ == nullptr) AdvanceVacuum({});
   // The simulator's disk: a received image's bytes are stored at ticks.
   if (sink_ != nullptr) sink_->StoreTaken();
+  // ... and the node's requested syncs are done (a later tick than asked).
+  if (syncer_ != nullptr) syncer_->Poll();
 }
 
 void SqliteStateMachine::AdvanceVacuum(std::span<const core::Entry> batch) {
