@@ -66,6 +66,12 @@ absl::Status SqliteStateMachine::SyncFilesByName(bool after_swap) const {
 }
 
 absl::Status SqliteStateMachine::SyncNow() {
+  absl::Status s = SyncDatabase();
+  if (!s.ok()) return s;
+  return changes_ != nullptr ? changes_->Sync() : absl::OkStatus();
+}
+
+absl::Status SqliteStateMachine::SyncDatabase() {
   obs::PhaseTimer timer(obs::Phase::kSnapshot);
   CompleteSwap(/*wait=*/true);
   // A swap's last rename first: until it is durable a crash brings the
@@ -88,7 +94,7 @@ absl::Status SqliteStateMachine::SyncNow() {
   if (wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK) {
     return absl::DataLossError("cannot sync the database's WAL");
   }
-  return changes_ != nullptr ? changes_->Sync() : absl::OkStatus();
+  return absl::OkStatus();
 }
 
 std::string SqliteStateMachine::SerializeForTest() {

@@ -143,9 +143,11 @@ absl::Status SqliteStateMachine::Init() {
     changes_ = std::move(*log);
   }
   if (options_.path != ":memory:" && !options_.vacuum_copy) {
-    // What the files hold now may be in the page cache only (a process
-    // that crashed): durable before the node compacts below it.
-    s = SyncNow();
+    // What the database holds now may be in the page cache only (a
+    // process that crashed): durable before the node compacts below it.
+    // (The change log's segments are synced by the first sync asked for,
+    // off the loop: up to change_log_bytes of them.)
+    s = SyncDatabase();
     if (!s.ok()) return s;
     const bool threaded = !single_connection();
     syncer_ = std::make_unique<StateSyncer>(

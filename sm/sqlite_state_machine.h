@@ -449,8 +449,10 @@ class SqliteStateMachine final : public core::StateMachine {
   // File swaps completed (a received image, a vacuum): the first sync
   // after one syncs the directory its last rename left unsynced.
   uint64_t swaps_ = 0;
-  // Sync's work on the apply thread, through SQLite's handle of the WAL.
+  // Sync's work on the apply thread, through SQLite's handle of the WAL:
+  // the database (a swap's directory, the WAL), then the change log.
   absl::Status SyncNow();
+  absl::Status SyncDatabase();
   // The syncer thread's: the WAL, the change log and, `after_swap`, the
   // directory, each by name (nothing the apply thread holds).
   absl::Status SyncFilesByName(bool after_swap) const;
