@@ -103,6 +103,9 @@ absl::StatusOr<std::unique_ptr<RaftServer>> RaftServer::Open(
   if (options.data_dir.empty()) {
     return absl::InvalidArgumentError("--data-dir is required");
   }
+  if (options.slow_loop_ms < 1) {
+    return absl::InvalidArgumentError("--slow_loop_ms must be at least 1");
+  }
   std::unique_ptr<RaftServer> s(new RaftServer(options));
   absl::Status st = s->Init();
   if (!st.ok()) return st;
@@ -434,7 +437,8 @@ void RaftServer::Loop() {
         longest_loop_in_snapshots_us_,
         phases[static_cast<size_t>(obs::Phase::kSnapshot)] +
             phases[static_cast<size_t>(obs::Phase::kCheckpoint)]);
-    if (loop_us >= kSlowLoopUs && done >= next_slow_loop_log) {
+    if (loop_us >= int64_t{options_.slow_loop_ms} * 1000 &&
+        done >= next_slow_loop_log) {
       // Where a stall went (at most one line a second).
       next_slow_loop_log = done + std::chrono::seconds(1);
       auto ms = [](auto d) {

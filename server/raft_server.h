@@ -110,6 +110,9 @@ struct ServerOptions {
   int pause_before_commit_ms = 0;
   int leader_wait_ms = 3000;
   int request_timeout_ms = 5000;
+  // A Raft-loop iteration this long is logged, with where its time went
+  // (at most one line a second).
+  int slow_loop_ms = 100;
   bool forward_writes = true;
   size_t max_request_bytes = 4 << 20;
   uint64_t snapshot_entries = 10'000;
@@ -381,8 +384,6 @@ class RaftServer {
   template <typename T>
   void OnReader(std::function<absl::StatusOr<T>()> read, Done<T> done);
   static constexpr size_t kMaxQueuedReads = 1024;
-  // A loop iteration this long is logged, with where its time went.
-  static constexpr int64_t kSlowLoopUs = 100'000;
   void OnSoftState(const core::SoftState& ss);
   // Before each tick, with vacuum_handoff: a leader whose vacuum has
   // caught up hands leadership to the most up-to-date voter before it

@@ -148,8 +148,12 @@ ABSL_FLAG(bool, incremental_vacuum, false,
           "system, 256 per batch (auto_vacuum = INCREMENTAL; it costs apply "
           "throughput: see the README). Off: free pages are reused.");
 ABSL_FLAG(uint64_t, snapshot_entries, 10000,
-          "Compact the log every this many applied entries (the database "
-          "file is synced first; nothing is copied).");
+          "Compact the log every this many applied entries (once the "
+          "database file is synced, on a thread of its own; nothing is "
+          "copied).");
+ABSL_FLAG(int, slow_loop_ms, 100,
+          "Log a Raft-loop iteration that takes this long, with where its "
+          "time went (at most one line a second).");
 ABSL_FLAG(uint64_t, compaction_keeps_entries, 5000,
           "Applied entries the log keeps at a compaction (at most 64 MiB of "
           "them), so that a follower a little behind catches up from the "
@@ -319,6 +323,7 @@ int main(int argc, char** argv) {
   o.forward_writes = absl::GetFlag(FLAGS_forward_writes);
   o.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   o.snapshot_entries = absl::GetFlag(FLAGS_snapshot_entries);
+  o.slow_loop_ms = absl::GetFlag(FLAGS_slow_loop_ms);
   o.snapshot_log_bytes = absl::GetFlag(FLAGS_snapshot_log_bytes);
   o.compaction_keeps_entries = absl::GetFlag(FLAGS_compaction_keeps_entries);
   o.max_snapshot_bytes = absl::GetFlag(FLAGS_max_snapshot_bytes);
