@@ -102,6 +102,13 @@ absl::StatusOr<std::unique_ptr<SqliteStateMachine>> SqliteStateMachine::Open(
 }
 
 absl::Status SqliteStateMachine::Init() {
+  // Where an open's time goes (a restart at 4.7 GB spent 1.3 s here).
+  auto lap = std::chrono::steady_clock::now();
+  auto took = [&lap] {
+    const long long ms = MillisecondsSince(lap);
+    lap = std::chrono::steady_clock::now();
+    return ms;
+  };
   if (!single_connection()) {
     deleter_ = std::make_unique<FileDeleter>();
     // Files a crash left on their way to the deleter.
@@ -115,8 +122,10 @@ absl::Status SqliteStateMachine::Init() {
     absl::Status s = swap_->Finish();
     if (!s.ok()) return s;
   }
+  const long long files_ms = took();
   absl::Status s = OpenWriter();
   if (!s.ok()) return s;
+  const long long writer_ms = took();
   if (options_.vfs != nullptr) {
     images_ = ImageSource::ForConnection(db_);  // A file on the sim's disk.
   } else if (!single_connection()) {
@@ -129,8 +138,10 @@ absl::Status SqliteStateMachine::Init() {
   }
   s = OpenReaders();
   if (!s.ok()) return s;
+  const long long readers_ms = took();
   s = LoadMeta();
   if (!s.ok()) return s;
+  const long long meta_ms = took();
   if (!single_connection() && !options_.vacuum_copy &&
       options_.change_log_bytes > 0) {
     ChangeLogOptions o;
@@ -142,6 +153,7 @@ absl::Status SqliteStateMachine::Init() {
     if (!log.ok()) return log.status();
     changes_ = std::move(*log);
   }
+  const long long changes_ms = took();
   if (options_.path != ":memory:" && !options_.vacuum_copy) {
     // What the database holds now may be in the page cache only (a
     // process that crashed): durable before the node compacts below it.
@@ -156,6 +168,15 @@ absl::Status SqliteStateMachine::Init() {
           return threaded ? SyncFilesByName(after_swap) : SyncNow();
         },
         threaded);
+  }
+  if (!single_connection() && !options_.vacuum_copy) {
+    obs::Log(
+        obs::Level::kInfo, "open",
+        absl::StrFormat("database at %llu opened: files %lld ms, writer "
+                        "%lld ms, readers %lld ms, meta %lld ms, change "
+                        "log %lld ms, sync %lld ms",
+                        static_cast<unsigned long long>(applied_), files_ms,
+                        writer_ms, readers_ms, meta_ms, changes_ms, took()));
   }
   return absl::OkStatus();
 }
