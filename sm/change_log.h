@@ -147,6 +147,15 @@ class ChangeLog {
       : dir_(std::move(dir)), options_(options) {}
   std::string SegmentPath(uint64_t first) const;
   absl::Status Recover(uint64_t applied);
+  // Recover's parts: the bytes of segment `first` if it ends with the
+  // marker of `last` (DATA_LOSS if not: a power cut took its tail) ...
+  absl::StatusOr<uint64_t> CompleteSegmentBytes(uint64_t first,
+                                                uint64_t last) const;
+  // ... and segment `first` read through: truncated after its last record
+  // at or below `applied`; `*covered` becomes its last marker's index (if
+  // any), and its marks are added. Returns the bytes kept.
+  absl::StatusOr<uint64_t> ReadThrough(uint64_t first, uint64_t applied,
+                                       uint64_t* covered);
   // Drops every segment and starts one for indexes after `index`.
   absl::Status StartOver(uint64_t index);
   absl::Status NewSegment(uint64_t first);
@@ -172,7 +181,9 @@ class ChangeLog {
   // Where a reader may start within a segment: from `offset` on, every
   // record's index is at least `index` (one mark per kMarkBytes at most,
   // at batch boundaries), so that a reader from an index reads its
-  // segment from near there, not from its start.
+  // segment from near there, not from its start. A reopen marks only the
+  // segment it reads through: an older one is read from its start (at
+  // most segment_bytes).
   struct Mark {
     uint64_t index;
     uint64_t offset;

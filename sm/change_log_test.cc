@@ -158,6 +158,59 @@ TEST(ChangeLog, AReopenDropsWhatTheDatabaseDidNotCommit) {
   EXPECT_EQ(got.back(), Insert(5, 50, "replayed"));
 }
 
+// Every Append of a 2 KB record fills a 1 KiB segment: segment i holds
+// index i, and the newest (after the last) is empty.
+ChangeLogOptions OneEntryASegment() {
+  ChangeLogOptions o;
+  o.segment_bytes = 1 << 10;
+  return o;
+}
+
+TEST(ChangeLog, AReopenReadsTheSegmentThatEndsBeyondTheDatabaseThrough) {
+  TempDir dir;
+  {
+    auto log = ChangeLog::Open(dir.File("changes"), 0, OneEntryASegment());
+    ASSERT_TRUE(log.ok());
+    for (uint64_t i = 1; i <= 5; ++i) {
+      (*log)->Append(Record(i, {Insert(i, i, std::string(2000, 'x'))}), i);
+    }
+  }
+  // 5 was appended, then the crash came before its COMMIT.
+  auto log = ChangeLog::Open(dir.File("changes"), 4, OneEntryASegment());
+  ASSERT_TRUE(log.ok());
+  (*log)->CheckInvariants();
+  EXPECT_EQ((*log)->first_index(), 1u);
+  EXPECT_EQ((*log)->covered(), 4u);
+  (*log)->Append(Record(5, {Insert(5, 50, "replayed")}), 5);
+  auto cursor = (*log)->Read(1);
+  ASSERT_TRUE(cursor.ok());
+  uint64_t covered = 0;
+  std::vector<Change> got = Drain(**cursor, &covered);
+  EXPECT_EQ(Indexes(got), (std::vector<uint64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(got.back(), Insert(5, 50, "replayed"));
+  EXPECT_EQ(covered, 5u);
+}
+
+TEST(ChangeLog, AnOlderSegmentThatLostItsTailStartsTheLogOver) {
+  TempDir dir;
+  {
+    auto log = ChangeLog::Open(dir.File("changes"), 0, OneEntryASegment());
+    ASSERT_TRUE(log.ok());
+    for (uint64_t i = 1; i <= 5; ++i) {
+      (*log)->Append(Record(i, {Insert(i, i, std::string(2000, 'x'))}), i);
+    }
+  }
+  // A power cut took the end of segment 2 (never synced), not the rest.
+  const std::string segment = dir.File("changes") + "/00000000000000000002.log";
+  std::filesystem::resize_file(segment,
+                               std::filesystem::file_size(segment) - 5);
+  auto log = ChangeLog::Open(dir.File("changes"), 5, OneEntryASegment());
+  ASSERT_TRUE(log.ok());
+  (*log)->CheckInvariants();
+  EXPECT_EQ((*log)->first_index(), 6u);
+  EXPECT_TRUE(absl::IsOutOfRange((*log)->Read(1).status()));
+}
+
 TEST(ChangeLog, ALogShortOfTheDatabaseStartsOverAndSaysSo) {
   TempDir dir;
   {
