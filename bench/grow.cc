@@ -20,6 +20,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -54,6 +56,10 @@ constexpr int kRowsPerBatch = 100;
 constexpr int kRowBytes = 1000;
 // Loop iterations at least this long are all printed after the vacuum.
 constexpr int kLongLoopMs = 1000;
+// The servers log loop iterations this long (their default is 100 ms) ...
+constexpr int kSlowLoopLogMs = 40;
+// ... and those with this much snapshot work are printed at the end.
+constexpr int kSnapshotLoopMs = 20;
 
 struct Options {
   int to_mb = 1024;
@@ -106,6 +112,24 @@ void PrintLoopsOver(int id, const std::string& log, int ms) {
     if (std::atoi(line.c_str() + at + what.size()) >= ms) {
       std::printf("  node %d: %s\n", id, line.c_str());
     }
+  }
+}
+
+// The "slow Raft loop" lines of `log` (servers run with --slow_loop_ms
+// below 100 to have them) whose snapshot work and writer checkpoints took
+// at least `ms` of the iteration: the stalls issue 14 bounds.
+void PrintSnapshotLoopsOver(int id, const std::string& log, int ms) {
+  std::ifstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("slow Raft loop: ") == std::string::npos) continue;
+    int part = 0;
+    for (const char* what : {"snapshots ", "checkpoints "}) {
+      const size_t at = line.find(what);
+      if (at != std::string::npos) {
+        part += std::atoi(line.c_str() + at + std::strlen(what));
+      }
+    }
+    if (part >= ms) std::printf("  node %d: %s\n", id, line.c_str());
   }
 }
 
@@ -438,7 +462,10 @@ int Main(int argc, char** argv) {
   o.vacuum = absl::GetFlag(FLAGS_vacuum);
   o.server_flags.assign(rest.begin() + 1, rest.end());
   tools::LocalClusterOptions co;
-  co.extra_flags = o.server_flags;
+  // Loops long enough to matter are logged (the flags given may override).
+  co.extra_flags = {"--slow_loop_ms=" + std::to_string(kSlowLoopLogMs)};
+  co.extra_flags.insert(co.extra_flags.end(), o.server_flags.begin(),
+                        o.server_flags.end());
   co.nodes = 3;
   co.server_binary = tools::FindBinary(argv[0], "server/raftsql_server");
   char tmpl[] = "/tmp/raftsql-grow-XXXXXX";
@@ -533,6 +560,12 @@ int Main(int argc, char** argv) {
       down, static_cast<unsigned long long>(FileMb(g.DbPath(down))), started_s,
       caught_up_s);
   PrintLogLines(c.LogPath(down), "opened its log");
+  PrintLogLines(c.LogPath(down), " opened: files");
+  std::printf("loops with %d ms or more of snapshot work or checkpoints:\n",
+              kSnapshotLoopMs);
+  for (int id = 1; id <= joiner; ++id) {
+    PrintSnapshotLoopsOver(id, c.LogPath(id), kSnapshotLoopMs);
+  }
   std::fflush(stdout);
   if (o.vacuum && !Vacuum(c, g, empty, joiner)) return 1;
   return 0;
