@@ -176,17 +176,28 @@ TEST(Node, DurableStateMachineCompactsAfterSyncWithoutACopy) {
   EXPECT_EQ(store.GetSnapshot()->data, "");
 }
 
-TEST(Node, ADurableStateMachineThatSyncsLaterIsCompactedUpToWhatItSynced) {
+// A single voter's durable state machine that syncs when told.
+struct SyncsLater {
+  SyncsLater() {
+    store.mem.SetConfState(ConfState{{1}, {}});
+    sm.source = &images;
+    sm.sync_later = true;
+  }
+  NodeOptions Options(uint64_t threshold) {
+    NodeOptions o = core::Options(store, sm, net);
+    o.snapshot_threshold_entries = threshold;
+    return o;
+  }
   MemoryLogStore store;
-  store.mem.SetConfState(ConfState{{1}, {}});
   CountingMachine sm;
   NoImages images;
-  sm.source = &images;
-  sm.sync_later = true;
   NullTransport net;
-  NodeOptions o = Options(store, sm, net);
-  o.snapshot_threshold_entries = 10;
-  Node node(o, {});
+};
+
+TEST(Node, ADurableStateMachineThatSyncsLaterIsCompactedUpToWhatItSynced) {
+  SyncsLater c;
+  CountingMachine& sm = c.sm;
+  Node node(c.Options(10), {});
   node.Campaign();
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(node.Propose("x").ok());
   ASSERT_EQ(sm.sync_requests, 1);
@@ -199,12 +210,12 @@ TEST(Node, ADurableStateMachineThatSyncsLaterIsCompactedUpToWhatItSynced) {
   node.Tick();
   EXPECT_EQ(sm.sync_requests, 1);
   EXPECT_EQ(node.snapshots_taken(), 0u);
-  EXPECT_EQ(store.FirstIndex(), 1u);
+  EXPECT_EQ(c.store.FirstIndex(), 1u);
   // Done: the next tick compacts up to the index asked, not beyond.
   sm.FinishSync();
   node.Tick();
   EXPECT_EQ(node.snapshots_taken(), 1u);
-  EXPECT_EQ(store.FirstIndex(), asked + 1);
+  EXPECT_EQ(c.store.FirstIndex(), asked + 1);
   EXPECT_EQ(sm.syncs, 0);  // Never on the loop.
   EXPECT_EQ(sm.copies, 0);
   // The entries applied meanwhile count towards the next one.
@@ -213,17 +224,11 @@ TEST(Node, ADurableStateMachineThatSyncsLaterIsCompactedUpToWhatItSynced) {
 }
 
 TEST(Node, ASyncThatFailsLaterStopsTheNodeAndKeepsTheLog) {
-  MemoryLogStore store;
-  store.mem.SetConfState(ConfState{{1}, {}});
-  CountingMachine sm;
-  NoImages images;
-  sm.source = &images;
-  sm.sync_later = true;
-  NullTransport net;
-  NodeOptions o = Options(store, sm, net);
-  o.snapshot_threshold_entries = 5;
+  SyncsLater c;
+  CountingMachine& sm = c.sm;
   absl::Status fatal;
-  Node node(o, {.on_fatal = [&](const absl::Status& s) { fatal = s; }});
+  Node node(c.Options(5),
+            {.on_fatal = [&](const absl::Status& s) { fatal = s; }});
   node.Campaign();
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(node.Propose("x").ok());
   ASSERT_EQ(sm.sync_requests, 1);
@@ -231,7 +236,7 @@ TEST(Node, ASyncThatFailsLaterStopsTheNodeAndKeepsTheLog) {
   node.Tick();
   EXPECT_TRUE(node.stopped());
   EXPECT_TRUE(absl::IsDataLoss(fatal)) << fatal;
-  EXPECT_EQ(store.FirstIndex(), 1u);
+  EXPECT_EQ(c.store.FirstIndex(), 1u);
 }
 
 // Learner `from` (2 unless said) answers leader 1: it holds the log up to
