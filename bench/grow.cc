@@ -33,6 +33,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "bench/bounds.h"
+#include "bench/process_cpu.h"
 #include "net/client.h"
 #include "net/grpc_transport.h"
 #include "tools/flags.h"
@@ -517,8 +518,15 @@ int Main(int argc, char** argv) {
       std::chrono::duration<double>(Clock::now() - settle).count());
   const JoinBounds bounds = MeasureBeforeJoin(co.dir, size_mb);
   const uint64_t cached_mb = tools::CachedBytes(g.DbPath(leader)) >> 20;
+  std::vector<double> cpu_before(joiner + 1, 0);
+  for (int id = 1; id < joiner; ++id)
+    cpu_before[id] = ProcessCpuSeconds(c.Pid(id));
   if (!c.StartNode(joiner).ok()) return 1;
   const double join_s = g.WaitApplied(joiner, index);
+  std::vector<double> cpu_join(joiner + 1, 0);
+  for (int id = 1; id <= joiner; ++id) {
+    cpu_join[id] = ProcessCpuSeconds(c.Pid(id)) - cpu_before[id];
+  }
   std::printf("join: node %d caught up with %llu MB in %.1f s (%.0f MB/s)\n",
               joiner, static_cast<unsigned long long>(size_mb), join_s,
               size_mb / join_s);
@@ -534,6 +542,19 @@ int Main(int argc, char** argv) {
                 static_cast<unsigned long long>(
                     (now.write_bytes - io_before[id].write_bytes) >> 20));
   }
+  // What the transfer costs: on this machine the leader and the joiner
+  // share its cores.
+  double cpu_all = 0;
+  for (int id = 1; id <= joiner; ++id) {
+    cpu_all += cpu_join[id];
+    std::printf("  node %d: %.1f s of CPU (%.2f s a GB)\n", id, cpu_join[id],
+                cpu_join[id] / (size_mb / 1024.0));
+  }
+  std::printf(
+      "  all nodes: %.1f s of CPU in %.1f s (%.2f cores of %u; %.2f s a "
+      "GB)\n",
+      cpu_all, join_s, cpu_all / join_s, std::thread::hardware_concurrency(),
+      cpu_all / (size_mb / 1024.0));
   // Where the time went: the nodes' lines about the image.
   for (int id = 1; id <= joiner; ++id) {
     PrintLogLines(c.LogPath(id), "snapshot image");
