@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <thread>
 
@@ -275,22 +276,37 @@ TEST(ChangeLog, ASyncOnAnotherThreadWhileSegmentsComeAndGoSucceeds) {
   ChangeLog& l = **log;
   std::atomic<bool> done{false};
   absl::Status failed;
-  int syncs = 0;
+  std::atomic<int> syncs{0};
   std::thread syncer([&] {
     while (!done.load() && failed.ok()) {
       failed = l.Sync();
       ++syncs;
     }
   });
-  for (uint64_t i = 1; i <= 300; ++i) {
+  // Every 20 appends (a few segments: some rotate, some go) wait for a
+  // sync that began after them, however the threads are scheduled.
+  auto another_sync = [&syncs] {
+    const int seen = syncs.load();
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (syncs.load() < seen + 2 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+    return syncs.load() >= seen + 2;
+  };
+  bool overlapped = true;
+  for (uint64_t i = 1; i <= 300 && overlapped; ++i) {
     l.Append(Record(i, {Insert(i, i, std::string(100, 'a'))}), i);
+    if (i % 20 == 0) overlapped = another_sync();
   }
   l.Reset(400);  // Every segment dropped, a new one begun.
   l.Append(Record(401, {Insert(1, 1, "b")}), 401);
+  overlapped = overlapped && another_sync();
   done = true;
   syncer.join();
+  EXPECT_TRUE(overlapped);
   EXPECT_TRUE(failed.ok()) << failed;
-  EXPECT_GT(syncs, 0);
   EXPECT_TRUE(l.Sync().ok());
 }
 
