@@ -174,15 +174,18 @@ ChangeLogOptions OneEntryASegment() {
   return o;
 }
 
+// Batches 1 to 5 appended in `dir`, a segment each; then the process ends.
+void AppendFiveSegments(const std::string& dir) {
+  auto log = ChangeLog::Open(dir, 0, OneEntryASegment());
+  ASSERT_TRUE(log.ok());
+  for (uint64_t i = 1; i <= 5; ++i) {
+    (*log)->Append(Record(i, {Insert(i, i, std::string(2000, 'x'))}), i);
+  }
+}
+
 TEST(ChangeLog, AReopenReadsTheSegmentThatEndsBeyondTheDatabaseThrough) {
   TempDir dir;
-  {
-    auto log = ChangeLog::Open(dir.File("changes"), 0, OneEntryASegment());
-    ASSERT_TRUE(log.ok());
-    for (uint64_t i = 1; i <= 5; ++i) {
-      (*log)->Append(Record(i, {Insert(i, i, std::string(2000, 'x'))}), i);
-    }
-  }
+  AppendFiveSegments(dir.File("changes"));
   // 5 was appended, then the crash came before its COMMIT.
   auto log = ChangeLog::Open(dir.File("changes"), 4, OneEntryASegment());
   ASSERT_TRUE(log.ok());
@@ -194,13 +197,7 @@ TEST(ChangeLog, AReopenReadsTheSegmentThatEndsBeyondTheDatabaseThrough) {
 
 TEST(ChangeLog, AnOlderSegmentThatLostItsTailStartsTheLogOver) {
   TempDir dir;
-  {
-    auto log = ChangeLog::Open(dir.File("changes"), 0, OneEntryASegment());
-    ASSERT_TRUE(log.ok());
-    for (uint64_t i = 1; i <= 5; ++i) {
-      (*log)->Append(Record(i, {Insert(i, i, std::string(2000, 'x'))}), i);
-    }
-  }
+  AppendFiveSegments(dir.File("changes"));
   // A power cut took the end of segment 2 (never synced), not the rest.
   const std::string segment = dir.File("changes") + "/00000000000000000002.log";
   std::filesystem::resize_file(segment,
