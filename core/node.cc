@@ -221,16 +221,19 @@ void Node::CompactNow() {
   if (sm->AppliedIndex() < options_.log_store->FirstIndex()) {
     return;  // Nothing applied beyond the current snapshot.
   }
-  // Asked for (a join needs the log compacted before the learner's first
-  // append): the sync is waited for here, on the loop.
-  if (sm->snapshot_source() != nullptr) {
-    const absl::Status synced = sm->Sync();
-    if (!synced.ok()) {
-      StopOn(synced);
-      return;
-    }
+  if (sm->snapshot_source() == nullptr) {
+    Compact(/*keep=*/0);
+    return;
   }
-  Compact(/*keep=*/0);
+  // Asked for (a join needs the log compacted before the learner's first
+  // append): the sync is waited for here, on the loop, and makes the
+  // applied index durable.
+  const absl::Status synced = sm->Sync();
+  if (!synced.ok()) {
+    StopOn(synced);
+    return;
+  }
+  CompactTo(sm->AppliedIndex(), "");
 }
 
 void Node::StopOn(const absl::Status& failure) {
@@ -548,17 +551,9 @@ void Node::Compact(uint64_t keep) {
   // (rule 5), so no copy goes into the log store. The sync runs off the
   // loop (a WAL's fsync under load took 100 ms of it) and the compaction
   // waits for it (CompactWhenDurable, after batches and at ticks).
-  absl::StatusOr<uint64_t> durable = sm->DurableIndex();
-  if (!durable.ok()) {
-    StopOn(durable.status());
-    return;
-  }
-  if (*durable >= index) {
-    CompactTo(index, "");
-    return;
-  }
-  sm->RequestSync();
   compaction_waits_for_ = index;
+  CompactWhenDurable();
+  if (compaction_waits_for_ != 0 && !stopped_) sm->RequestSync();
 }
 
 void Node::CompactWhenDurable() {

@@ -617,6 +617,23 @@ TEST(Node, CompactNowSnapshotsWhateverTheThresholds) {
   EXPECT_EQ(node.snapshots_taken(), 1u);
 }
 
+TEST(Node, CompactNowSyncsADurableStateMachineOnceOnTheLoop) {
+  MemoryLogStore store;
+  store.mem.SetConfState(ConfState{{1}, {}});
+  CountingMachine sm;
+  NoImages images;
+  sm.source = &images;
+  NullTransport net;
+  Node node(Options(store, sm, net), {});
+  node.Campaign();
+  ASSERT_TRUE(node.Propose("x").ok());
+  node.CompactNow();
+  EXPECT_EQ(sm.syncs, 1);
+  EXPECT_EQ(node.snapshots_taken(), 1u);
+  EXPECT_EQ(store.FirstIndex(), 3u);
+  EXPECT_EQ(sm.copies, 0);
+}
+
 // Makes node 1 the leader of {1, 2, 3}: campaign, then grant its votes.
 // Nodes 2 and 3 answer node 1 with `type` (at node 1's term and last index).
 void BothFollowersAnswer(Node& node, MessageType type) {
