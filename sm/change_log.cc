@@ -17,6 +17,7 @@
 #include "core/check.h"
 #include "core/codec.h"
 #include "obs/log.h"
+#include "sm/file_swap.h"
 
 namespace raftsql::sm {
 namespace {
@@ -415,17 +416,9 @@ absl::Status ChangeLog::Sync() const {
     }
   }
   for (uint64_t first : firsts) {
-    const std::string path = SegmentPath(first);
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) continue;  // Dropped meanwhile.
-    if (fd < 0) return Errno("open", path);
-    const int rc = fdatasync(fd);
-    const int err = errno;
-    close(fd);
-    if (rc != 0) {
-      errno = err;
-      return Errno("sync", path);
-    }
+    // One dropped meanwhile needs nothing.
+    absl::Status s = SyncFileByName(SegmentPath(first));
+    if (!s.ok()) return s;
   }
   // Only the newest may take more appends.
   if (!firsts.empty()) {

@@ -47,6 +47,23 @@ absl::Status SyncParentDirectory(const std::string& path) {
   return absl::OkStatus();
 }
 
+absl::Status SyncFileByName(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) return absl::OkStatus();
+  if (fd < 0) {
+    return absl::DataLossError(
+        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  }
+  const int rc = fdatasync(fd);
+  const int err = errno;
+  close(fd);
+  if (rc != 0) {
+    return absl::DataLossError(
+        absl::StrCat("cannot sync ", path, ": ", std::strerror(err)));
+  }
+  return absl::OkStatus();
+}
+
 FileSwap::FileSwap(std::string path, const char* vfs, RenameFile rename)
     : path_(std::move(path)),
       received_(path_ + ".received"),

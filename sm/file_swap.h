@@ -32,6 +32,10 @@ using RenameFile =
 absl::Status RenamePlatformFile(const std::string& from, const std::string& to);
 // Syncs the directory that holds `path`.
 absl::Status SyncParentDirectory(const std::string& path);
+// Syncs the data of the file at `path` through a descriptor of its own
+// (any thread: a sync writes every page of the file, whoever wrote it).
+// OK if there is no such file (nothing to make durable).
+absl::Status SyncFileByName(const std::string& path);
 
 class FileSwap {
  public:

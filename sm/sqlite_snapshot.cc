@@ -1,11 +1,8 @@
 // Snapshots: the state machine's side (snapshot_image.h holds the images).
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -45,23 +42,11 @@ absl::Status SqliteStateMachine::SyncFilesByName(bool after_swap) const {
     absl::Status s = SyncParentDirectory(options_.path);
     if (!s.ok()) return s;
   }
-  // The WAL's pages, by any descriptor of the file: what the writer
-  // committed before the request. No WAL: nothing was written since the
-  // open's sync or the last swap (whose file is durable).
-  const std::string wal = options_.path + "-wal";
-  const int fd = open(wal.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    const int rc = fdatasync(fd);
-    const int err = errno;
-    close(fd);
-    if (rc != 0) {
-      return absl::DataLossError(
-          absl::StrCat("cannot sync the database's WAL: ", std::strerror(err)));
-    }
-  } else if (errno != ENOENT) {
-    return absl::DataLossError(
-        absl::StrCat("cannot open the database's WAL: ", std::strerror(errno)));
-  }
+  // The WAL: what the writer committed before the request. No WAL:
+  // nothing was written since the open's sync or the last swap (whose file
+  // is durable).
+  absl::Status s = SyncFileByName(options_.path + "-wal");
+  if (!s.ok()) return s;
   return changes_ != nullptr ? changes_->Sync() : absl::OkStatus();
 }
 
