@@ -230,11 +230,17 @@ TEST(ChangeLog, ALogShortOfTheDatabaseStartsOverAndSaysSo) {
   EXPECT_TRUE((*log)->Read(10).ok());
 }
 
-TEST(ChangeLog, OldSegmentsGoAndAReaderLeftBehindIsToldSo) {
-  TempDir dir;
+// 1 KiB segments, 4 KiB kept: old segments go after a few appends.
+ChangeLogOptions FourSmallSegments() {
   ChangeLogOptions o;
   o.segment_bytes = 1 << 10;
   o.max_bytes = 4 << 10;
+  return o;
+}
+
+TEST(ChangeLog, OldSegmentsGoAndAReaderLeftBehindIsToldSo) {
+  TempDir dir;
+  const ChangeLogOptions o = FourSmallSegments();
   auto log = ChangeLog::Open(dir.File("changes"), 0, o);
   ASSERT_TRUE(log.ok());
   (*log)->Append(Record(1, {Insert(1, 1, std::string(100, 'a'))}), 1);
@@ -265,9 +271,7 @@ TEST(ChangeLog, OldSegmentsGoAndAReaderLeftBehindIsToldSo) {
 
 TEST(ChangeLog, ASyncOnAnotherThreadWhileSegmentsComeAndGoSucceeds) {
   TempDir dir;
-  ChangeLogOptions o;
-  o.segment_bytes = 1 << 10;
-  o.max_bytes = 4 << 10;
+  const ChangeLogOptions o = FourSmallSegments();
   auto log = ChangeLog::Open(dir.File("changes"), 0, o);
   ASSERT_TRUE(log.ok());
   ChangeLog& l = **log;
