@@ -182,6 +182,9 @@ absl::Status RaftServer::Init() {
   to.self_address = peer_address();
   if (!options_.peer_listen.empty()) to.client_address = options_.listen;
   transport_ = std::make_unique<net::GrpcTransport>(to, cb);
+  absl::StatusOr<std::unique_ptr<net::Poller>> poller = net::Poller::Create();
+  if (!poller.ok()) return poller.status();
+  poller_ = std::move(*poller);
 
   core::NodeOptions no;
   no.raft.id = options_.id;
@@ -356,6 +359,7 @@ void RaftServer::Shutdown() {
     stopping_ = true;
   }
   inbox_cv_.notify_all();
+  poller_->Wake();
   if (loop_.joinable()) loop_.join();
   StopSinkProgress();
   if (joiner_.joinable()) joiner_.join();
@@ -368,13 +372,15 @@ void RaftServer::Shutdown() {
 }
 
 bool RaftServer::Post(Task task, bool droppable) {
+  bool wake = false;
   {
     std::lock_guard<std::mutex> l(inbox_mu_);
     if (stopping_) return false;  // The loop will not run it.
     if (droppable && inbox_.size() >= kMaxInbox) return false;
     inbox_.push_back(std::move(task));
+    wake = std::exchange(loop_sleeping_, false);
   }
-  inbox_cv_.notify_one();
+  if (wake) poller_->Wake();  // Once per sleep: later posts find it awake.
   return true;
 }
 
@@ -384,10 +390,20 @@ void RaftServer::Loop() {
   auto next_slow_loop_log = std::chrono::steady_clock::time_point::min();
   std::vector<Task> tasks;
   while (true) {
+    bool idle = false;
     {
-      std::unique_lock<std::mutex> l(inbox_mu_);
-      inbox_cv_.wait_until(l, next_tick,
-                           [this] { return stopping_ || !inbox_.empty(); });
+      std::lock_guard<std::mutex> l(inbox_mu_);
+      if (stopping_) break;
+      idle = inbox_.empty();
+      loop_sleeping_ = idle;
+    }
+    // Sleeps only with nothing to do: tasks waiting still let the sockets
+    // be read (a zero deadline), so that peers are never starved.
+    (void)poller_->Wait(idle ? next_tick
+                             : std::chrono::steady_clock::time_point::min());
+    {
+      std::lock_guard<std::mutex> l(inbox_mu_);
+      loop_sleeping_ = false;
       if (stopping_) break;
       tasks.swap(inbox_);
     }

@@ -40,6 +40,7 @@
 #include "absl/status/statusor.h"
 #include "core/node.h"
 #include "net/grpc_transport.h"
+#include "net/poller.h"
 #include "obs/loop_phases.h"
 #include "obs/metrics.h"
 #include "server/divergence_monitor.h"
@@ -472,11 +473,15 @@ class RaftServer {
   std::unique_ptr<net::GrpcTransport> transport_;
   std::unique_ptr<core::Node> node_;  // Loop thread only (after Start).
 
+  // The loop waits on poller_ (its sockets, a tick, or a Post's Wake);
+  // inbox_cv_ serves threads that wait for the stop.
+  std::unique_ptr<net::Poller> poller_;
   std::mutex inbox_mu_;
   std::condition_variable inbox_cv_;
   std::vector<Task> inbox_;
   static constexpr size_t kMaxInbox = 16384;
   bool stopping_ = false;
+  bool loop_sleeping_ = false;  // In poller_->Wait; a Post wakes it.
   std::thread loop_;
   std::thread joiner_;
   std::atomic<bool> failed_{false};
