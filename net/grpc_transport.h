@@ -23,6 +23,7 @@
 #include <string>
 
 #include "core/interfaces.h"
+#include "net/peer_transport.h"
 #include "net/tls.h"
 
 namespace grpc {
@@ -68,7 +69,7 @@ struct GrpcTransportCallbacks {
   std::function<void(uint64_t id)> on_snapshot_failed;
 };
 
-class GrpcTransport final : public core::Transport {
+class GrpcTransport final : public PeerTransport {
  public:
   GrpcTransport(GrpcTransportOptions options, GrpcTransportCallbacks callbacks);
   // Cancels every stream and waits until gRPC is done with each.
@@ -78,13 +79,12 @@ class GrpcTransport final : public core::Transport {
   // Starts a write to every idle peer with queued messages: Send only
   // queues, so that a Ready's messages to one peer go as one batch.
   void Flush() override;
-  void Stop();
+  void Stop() override;
 
-  // Messages queued for each peer and not yet written (any thread).
-  std::map<uint64_t, size_t> QueueDepths();
-  uint64_t sent() const { return sent_.load(); }
-  uint64_t dropped() const { return dropped_.load(); }
-  uint64_t broken_streams() const { return broken_streams_.load(); }
+  std::map<uint64_t, size_t> QueueDepths() override;
+  uint64_t sent() const override { return sent_.load(); }
+  uint64_t dropped() const override { return dropped_.load(); }
+  uint64_t broken_streams() const override { return broken_streams_.load(); }
 
  private:
   class Peer;

@@ -1,0 +1,566 @@
+#include "net/stream_transport.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "net/convert.h"
+#include "net/raftsql.pb.h"
+#include "obs/log.h"
+#include "obs/loop_phases.h"
+#include "obs/write_trace.h"
+
+namespace raftsql::net {
+namespace {
+
+constexpr uint64_t kListenToken = 0;
+constexpr uint64_t kOutTag = 1;
+constexpr uint64_t kInTag = 2;
+constexpr size_t kLengthBytes = 4;
+// A connection's read buffer starts here and grows to the frame it reads.
+constexpr size_t kInitialReadBytes = 256 << 10;
+
+uint64_t OutToken(uint64_t id) { return (id << 2) | kOutTag; }
+uint64_t InToken(uint64_t serial) { return (serial << 2) | kInTag; }
+
+std::string Errno(const char* what) {
+  return absl::StrCat(what, ": ", strerror(errno));
+}
+
+// host:port (or [v6]:port) into a socket address. Numeric hosts need no
+// lookup; a name is looked up here (on the loop: prefer numeric addresses).
+absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> SocketAddress(
+    const std::string& address, bool passive) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address \"", address, "\" is not host:port"));
+  }
+  std::string host = address.substr(0, colon);
+  const std::string port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(),
+                             port.c_str(), &hints, &found);
+  if (rc != 0 || found == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot resolve \"", address, "\": ", gai_strerror(rc)));
+  }
+  std::pair<sockaddr_storage, socklen_t> out{};
+  memcpy(&out.first, found->ai_addr, found->ai_addrlen);
+  out.second = found->ai_addrlen;
+  freeaddrinfo(found);
+  return out;
+}
+
+void NoDelay(int fd) {
+  const int one = 1;
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+size_t ApproximateSize(const core::Message& m) {
+  size_t n = 64 + m.context.size();
+  for (const core::Entry& e : m.entries) n += e.Size();
+  if (m.snapshot.has_value()) n += m.snapshot->data.size();
+  return n;
+}
+
+void PutLength(char* p, uint32_t n) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+}
+
+uint32_t GetLength(const char* p) {
+  uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) {
+    n |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  }
+  return n;
+}
+
+}  // namespace
+
+// One peer this node sends to: its queue, and the connection that carries
+// it, written only.
+struct StreamTransport::Out {
+  explicit Out(uint64_t peer) : id(peer) {}
+  const uint64_t id;
+  std::atomic<size_t> queued{0};  // queue.size(), for QueueDepths
+  std::deque<core::Message> queue;
+  int fd = -1;
+  bool connected = false;
+  bool want_write = false;  // EPOLLOUT registered
+  std::string frame;        // being written: [preface] length, batch
+  size_t written = 0;
+  size_t frame_messages = 0;
+  bool frame_snapshot = false;
+  Clock::time_point progress;  // the last byte written, or the connect
+  int backoff_ms = 0;
+  Clock::time_point retry_at;
+};
+
+// One connection a peer dialled, read only.
+struct StreamTransport::In {
+  int fd = -1;
+  std::string buf;
+  size_t used = 0;  // bytes of buf read and not yet parsed
+  bool preface = false;
+  bool done = false;  // to be closed (a close, an error, bad input)
+  Clock::time_point accepted;
+  std::string from;  // the sender's address, once a batch named it
+};
+
+absl::StatusOr<std::unique_ptr<StreamTransport>> StreamTransport::Create(
+    StreamTransportOptions options, StreamTransportCallbacks callbacks,
+    Poller* poller) {
+  if (options.tls.enabled()) {
+    return absl::UnimplementedError(
+        "the stream peer transport is plaintext only for now: run it with "
+        "--insecure, or use --peer_transport=grpc for mutual TLS");
+  }
+  absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> addr =
+      SocketAddress(options.listen, /*passive=*/true);
+  if (!addr.ok()) return addr.status();
+  const int fd = socket(addr->first.ss_family,
+                        SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(Errno("socket"));
+  const int one = 1;
+  (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&addr->first), addr->second) !=
+          0 ||
+      listen(fd, 128) != 0) {
+    const std::string why = Errno("bind/listen");
+    close(fd);
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen, " (", why, ")"));
+  }
+  sockaddr_storage bound{};
+  socklen_t len = sizeof(bound);
+  int port = 0;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) == 0) {
+    port = ntohs(bound.ss_family == AF_INET6
+                     ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                     : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  }
+  absl::Status added = poller->Add(fd, EPOLLIN, kListenToken);
+  if (!added.ok()) {
+    close(fd);
+    return added;
+  }
+  return std::unique_ptr<StreamTransport>(new StreamTransport(
+      std::move(options), std::move(callbacks), poller, fd, port));
+}
+
+StreamTransport::StreamTransport(StreamTransportOptions options,
+                                 StreamTransportCallbacks callbacks,
+                                 Poller* poller, int listen_fd, int port)
+    : options_(std::move(options)),
+      callbacks_(std::move(callbacks)),
+      poller_(poller),
+      listen_fd_(listen_fd),
+      port_(port) {}
+
+StreamTransport::~StreamTransport() { Stop(); }
+
+void StreamTransport::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  poller_->Remove(listen_fd_);
+  close(listen_fd_);
+  listen_fd_ = -1;
+  std::lock_guard<std::mutex> l(mu_);
+  for (auto& [id, out] : peers_) {
+    if (out->fd >= 0) {
+      poller_->Remove(out->fd);
+      close(out->fd);
+      out->fd = -1;
+    }
+  }
+  for (auto& [token, in] : incoming_) {
+    poller_->Remove(in->fd);
+    close(in->fd);
+  }
+  incoming_.clear();
+}
+
+std::map<uint64_t, size_t> StreamTransport::QueueDepths() {
+  std::lock_guard<std::mutex> l(mu_);
+  std::map<uint64_t, size_t> out;
+  for (const auto& [id, peer] : peers_) out[id] = peer->queued.load();
+  return out;
+}
+
+void StreamTransport::Send(core::Message m) {
+  obs::TraceMessage(m, /*received=*/false);
+  if (stopped_ || m.to == 0 || m.to > (~uint64_t{0} >> 2)) return;
+  auto it = peers_.find(m.to);
+  if (it == peers_.end()) {
+    std::lock_guard<std::mutex> l(mu_);
+    it = peers_.emplace(m.to, std::make_unique<Out>(m.to)).first;
+  }
+  Out& out = *it->second;
+  if (out.queue.size() >= options_.max_queued_messages) {
+    out.queue.pop_front();
+    dropped_.fetch_add(1);
+  }
+  out.queue.push_back(std::move(m));
+  out.queued.store(out.queue.size());
+}
+
+void StreamTransport::Flush() {
+  obs::PhaseTimer timer(obs::Phase::kSend);
+  if (stopped_) return;
+  for (auto& [id, out] : peers_) Pump(*out);
+}
+
+void StreamTransport::Tick() {
+  if (stopped_) return;
+  const auto now = Clock::now();
+  const auto write_timeout =
+      std::chrono::milliseconds(options_.write_timeout_ms);
+  for (auto& [id, out] : peers_) {
+    const bool pending = !out->connected || out->written < out->frame.size();
+    if (out->fd >= 0 && pending && now - out->progress > write_timeout) {
+      Fail(*out, out->connected ? "a write made no progress"
+                                : "the connection was not set up in time");
+    }
+    Pump(*out);
+  }
+  std::vector<uint64_t> idle;
+  for (const auto& [token, in] : incoming_) {
+    if (!in->preface && now - in->accepted > std::chrono::milliseconds(
+                                                 options_.preface_timeout_ms)) {
+      idle.push_back(token);
+    }
+  }
+  for (uint64_t token : idle) Close(token);
+}
+
+// Writes as much as the socket takes: the frame under way, then the next
+// batch from the queue, until the queue is empty or the socket is full.
+void StreamTransport::Pump(Out& out) {
+  if (stopped_) return;
+  if (out.fd < 0) {
+    if (out.queue.empty() || Clock::now() < out.retry_at) return;
+    if (!Connect(out)) return;
+  }
+  if (!out.connected) return;  // The connect's EPOLLOUT comes first.
+  while (true) {
+    if (out.written == out.frame.size()) {
+      if (out.frame_messages > 0) {
+        sent_.fetch_add(out.frame_messages);
+        out.frame_messages = 0;
+        out.backoff_ms = 0;
+      }
+      if (out.queue.empty()) break;
+      NextFrame(out);
+    }
+    const ssize_t n = send(out.fd, out.frame.data() + out.written,
+                           out.frame.size() - out.written, MSG_NOSIGNAL);
+    if (n > 0) {
+      out.written += static_cast<size_t>(n);
+      out.progress = Clock::now();
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0 && errno == EINTR) continue;
+    return Fail(out, Errno("send"));
+  }
+  WantWrite(out, out.written < out.frame.size());
+}
+
+// A nonblocking connect; false (peer reported) if it cannot even start.
+bool StreamTransport::Connect(Out& out) {
+  const std::string address = callbacks_.resolve(out.id);
+  if (address.empty()) {
+    dropped_.fetch_add(out.queue.size());
+    out.queue.clear();
+    out.queued.store(0);
+    if (callbacks_.on_unreachable) callbacks_.on_unreachable(out.id);
+    return false;
+  }
+  absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> addr =
+      SocketAddress(address, /*passive=*/false);
+  int fd = -1;
+  if (addr.ok()) {
+    fd = socket(addr->first.ss_family,
+                SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  }
+  if (fd < 0) {
+    out.fd = -1;
+    Fail(out,
+         addr.ok() ? Errno("socket") : std::string(addr.status().message()));
+    return false;
+  }
+  NoDelay(fd);
+  out.fd = fd;
+  out.connected = false;
+  out.progress = Clock::now();
+  const int rc = connect(fd, reinterpret_cast<const sockaddr*>(&addr->first),
+                         addr->second);
+  if (rc != 0 && errno != EINPROGRESS) {
+    Fail(out, Errno("connect"));
+    return false;
+  }
+  // The preface goes first, ahead of any batch.
+  out.frame.assign(kPreface, kPrefaceBytes);
+  out.written = 0;
+  out.frame_messages = 0;
+  out.frame_snapshot = false;
+  out.want_write = true;
+  absl::Status s = poller_->Add(fd, EPOLLIN | EPOLLOUT, OutToken(out.id));
+  if (!s.ok()) {
+    Fail(out, std::string(s.message()));
+    return false;
+  }
+  if (rc == 0) out.connected = true;
+  return true;
+}
+
+// The next batch from the queue (up to max_batch_bytes, at least one
+// message) as one frame.
+void StreamTransport::NextFrame(Out& out) {
+  v1::RaftBatch batch;
+  batch.set_from_address(options_.self_address);
+  batch.set_client_address(options_.client_address);
+  size_t bytes = 0;
+  out.frame_messages = 0;
+  out.frame_snapshot = false;
+  while (!out.queue.empty() &&
+         (out.frame_messages == 0 || bytes < options_.max_batch_bytes)) {
+    core::Message& m = out.queue.front();
+    bytes += ApproximateSize(m);
+    out.frame_snapshot |= m.type == core::MessageType::kSnap;
+    ToProto(std::move(m), batch.add_messages());
+    ++out.frame_messages;
+    out.queue.pop_front();
+  }
+  out.queued.store(out.queue.size());
+  const size_t size = batch.ByteSizeLong();
+  out.frame.resize(kLengthBytes + size);
+  PutLength(out.frame.data(), static_cast<uint32_t>(size));
+  batch.SerializeWithCachedSizesToArray(
+      reinterpret_cast<uint8_t*>(out.frame.data() + kLengthBytes));
+  out.written = 0;
+}
+
+void StreamTransport::WantWrite(Out& out, bool want) {
+  if (out.fd < 0 || out.want_write == want) return;
+  out.want_write = want;
+  (void)poller_->Modify(out.fd, EPOLLIN | (want ? uint32_t{EPOLLOUT} : 0u),
+                        OutToken(out.id));
+}
+
+// The connection broke (or never came up): what it carried may be lost.
+// Close it, back off, and tell Raft; the queue waits for the next one.
+void StreamTransport::Fail(Out& out, const std::string& why) {
+  if (out.fd >= 0) {
+    poller_->Remove(out.fd);
+    close(out.fd);
+    if (out.connected) broken_.fetch_add(1);
+  }
+  out.fd = -1;
+  out.connected = false;
+  out.want_write = false;
+  const bool snapshot = out.frame_snapshot && out.frame_messages > 0;
+  dropped_.fetch_add(out.frame_messages);
+  out.frame.clear();
+  out.written = 0;
+  out.frame_messages = 0;
+  out.frame_snapshot = false;
+  out.backoff_ms = std::clamp(out.backoff_ms * 2, options_.min_backoff_ms,
+                              options_.max_backoff_ms);
+  out.retry_at = Clock::now() + std::chrono::milliseconds(out.backoff_ms);
+  obs::Log(obs::Level::kDebug, "transport",
+           absl::StrCat("node ", options_.self_id, ": connection to node ",
+                        out.id, " given up: ", why),
+           {{"node", options_.self_id}, {"peer", out.id}});
+  if (callbacks_.on_unreachable) callbacks_.on_unreachable(out.id);
+  if (snapshot && callbacks_.on_snapshot_failed) {
+    callbacks_.on_snapshot_failed(out.id);
+  }
+}
+
+void StreamTransport::OnReady(const std::vector<Poller::Ready>& ready) {
+  if (stopped_) return;
+  for (const Poller::Ready& r : ready) {
+    if (r.token == kListenToken) {
+      Accept();
+      continue;
+    }
+    const uint64_t tag = r.token & 3;
+    if (tag == kOutTag) {
+      auto it = peers_.find(r.token >> 2);
+      if (it == peers_.end() || it->second->fd < 0) continue;
+      Out& out = *it->second;
+      if (r.events & (EPOLLERR | EPOLLHUP | EPOLLIN)) {
+        // A peer never writes on this connection: data, a close or an
+        // error all end it.
+        int err = 0;
+        socklen_t len = sizeof(err);
+        (void)getsockopt(out.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        Fail(out, err != 0 ? strerror(err) : "closed by the peer");
+        continue;
+      }
+      if (!out.connected && (r.events & EPOLLOUT)) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(out.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
+            err != 0) {
+          Fail(out, absl::StrCat("connect: ", strerror(err)));
+          continue;
+        }
+        out.connected = true;
+      }
+      Pump(out);
+    } else if (tag == kInTag) {
+      auto it = incoming_.find(r.token);
+      if (it == incoming_.end()) continue;
+      Read(*it->second);
+      if (it->second->done) Close(r.token);
+    }
+  }
+}
+
+void StreamTransport::Accept() {
+  while (true) {
+    const int fd =
+        accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      return;  // EAGAIN, or an error the next readiness retries.
+    }
+    if (incoming_.size() >= options_.max_incoming) {
+      close(fd);
+      refused_.fetch_add(1);
+      continue;
+    }
+    NoDelay(fd);
+    const uint64_t token = InToken(next_incoming_++);
+    auto in = std::make_unique<In>();
+    in->fd = fd;
+    in->accepted = Clock::now();
+    if (!poller_->Add(fd, EPOLLIN, token).ok()) {
+      close(fd);
+      continue;
+    }
+    incoming_.emplace(token, std::move(in));
+  }
+}
+
+// Reads what the socket holds (up to kReadBudget) and delivers every whole
+// frame; sets in.done when the connection is to be closed.
+void StreamTransport::Read(In& in) {
+  size_t budget = kReadBudget;
+  while (budget > 0) {
+    if (in.buf.size() - in.used < (64 << 10)) {
+      in.buf.resize(
+          std::max(in.buf.size() * 2,
+                   std::max(kInitialReadBytes, in.used + (64 << 10))));
+    }
+    const size_t room = std::min(in.buf.size() - in.used, budget);
+    const ssize_t n = recv(in.fd, in.buf.data() + in.used, room, 0);
+    if (n == 0) {
+      in.done = true;  // Closed by the peer.
+      return;
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) in.done = true;
+      return;
+    }
+    in.used += static_cast<size_t>(n);
+    budget -= static_cast<size_t>(n);
+    if (!Parse(in)) {
+      in.done = true;
+      return;
+    }
+  }
+}
+
+bool StreamTransport::Parse(In& in) {
+  size_t pos = 0;
+  auto refuse = [&](const std::string& why) {
+    obs::Log(obs::Level::kWarn, "transport",
+             absl::StrCat("node ", options_.self_id, ": a peer connection",
+                          in.from.empty() ? "" : " from ", in.from,
+                          " closed: ", why),
+             {{"node", options_.self_id}});
+    return false;
+  };
+  if (!in.preface) {
+    if (in.used < kPrefaceBytes) return true;
+    if (memcmp(in.buf.data(), kPreface, kPrefaceBytes) != 0) {
+      return refuse(
+          "it does not speak the stream peer protocol (every node of a "
+          "cluster must run the same --peer_transport)");
+    }
+    in.preface = true;
+    pos = kPrefaceBytes;
+  }
+  while (in.used - pos >= kLengthBytes) {
+    const uint32_t size = GetLength(in.buf.data() + pos);
+    if (size > options_.max_frame_bytes) {
+      return refuse(absl::StrCat("a frame of ", size, " bytes (the most is ",
+                                 options_.max_frame_bytes, ")"));
+    }
+    if (in.used - pos < kLengthBytes + size) {
+      // Room for the whole frame, so that it reads in as few calls as it can.
+      if (in.buf.size() < kLengthBytes + size + (64 << 10)) {
+        in.buf.resize(kLengthBytes + size + (64 << 10));
+      }
+      break;
+    }
+    v1::RaftBatch batch;
+    if (!batch.ParseFromArray(in.buf.data() + pos + kLengthBytes,
+                              static_cast<int>(size))) {
+      return refuse("a frame that is not a RaftBatch");
+    }
+    pos += kLengthBytes + size;
+    std::vector<core::Message> messages;
+    messages.reserve(batch.messages_size());
+    for (v1::RaftMessage& p : *batch.mutable_messages()) {
+      absl::StatusOr<core::Message> m = FromProto(std::move(p));
+      if (!m.ok()) return refuse(std::string(m.status().message()));
+      messages.push_back(std::move(*m));
+    }
+    if (in.from.empty()) in.from = batch.from_address();
+    if (callbacks_.on_messages && !messages.empty()) {
+      callbacks_.on_messages(std::move(messages), batch.from_address(),
+                             batch.client_address());
+    }
+  }
+  if (pos > 0) {
+    memmove(in.buf.data(), in.buf.data() + pos, in.used - pos);
+    in.used -= pos;
+  }
+  if (in.used == 0 && in.buf.size() > (4 << 20)) {
+    std::string().swap(in.buf);  // A snapshot's large frames are over.
+  }
+  return true;
+}
+
+void StreamTransport::Close(uint64_t token) {
+  auto it = incoming_.find(token);
+  if (it == incoming_.end()) return;
+  poller_->Remove(it->second->fd);
+  close(it->second->fd);
+  incoming_.erase(it);
+}
+
+}  // namespace raftsql::net
