@@ -165,26 +165,8 @@ absl::Status RaftServer::Init() {
     if (!b.ok()) return b;
   }
 
-  net::GrpcTransportCallbacks cb;
-  cb.resolve = [this](uint64_t peer) { return AddressOf(peer); };
-  cb.on_unreachable = [this](uint64_t peer) {
-    {
-      std::lock_guard<std::mutex> l(unreachable_mu_);
-      ++unreachable_[peer];
-    }
-    Post([this, peer] { node_->ReportUnreachable(peer); });
-  };
-  cb.on_snapshot_failed = [this](uint64_t peer) {
-    Post([this, peer] { node_->ReportSnapshot(peer, false); });
-  };
-  net::GrpcTransportOptions to;
-  to.tls = options_.tls;
-  to.self_address = peer_address();
-  if (!options_.peer_listen.empty()) to.client_address = options_.listen;
-  transport_ = std::make_unique<net::GrpcTransport>(to, cb);
-  absl::StatusOr<std::unique_ptr<net::Poller>> poller = net::Poller::Create();
-  if (!poller.ok()) return poller.status();
-  poller_ = std::move(*poller);
+  absl::Status transport = MakeTransport();
+  if (!transport.ok()) return transport;
 
   core::NodeOptions no;
   no.raft.id = options_.id;
@@ -262,6 +244,67 @@ absl::Status RaftServer::Init() {
   return absl::OkStatus();
 }
 
+absl::Status RaftServer::MakeTransport() {
+  absl::StatusOr<std::unique_ptr<net::Poller>> poller = net::Poller::Create();
+  if (!poller.ok()) return poller.status();
+  poller_ = std::move(*poller);
+  auto resolve = [this](uint64_t peer) { return AddressOf(peer); };
+  auto on_unreachable = [this](uint64_t peer) {
+    {
+      std::lock_guard<std::mutex> l(unreachable_mu_);
+      ++unreachable_[peer];
+    }
+    Post([this, peer] { node_->ReportUnreachable(peer); });
+  };
+  auto on_snapshot_failed = [this](uint64_t peer) {
+    Post([this, peer] { node_->ReportSnapshot(peer, false); });
+  };
+  const std::string client_address =
+      options_.peer_listen.empty() ? "" : options_.listen;
+  if (options_.peer_transport == "grpc") {
+    net::GrpcTransportOptions to;
+    to.tls = options_.tls;
+    to.self_address = peer_address();
+    to.client_address = client_address;
+    transport_ = std::make_unique<net::GrpcTransport>(
+        to, net::GrpcTransportCallbacks{resolve, on_unreachable,
+                                        on_snapshot_failed});
+    return absl::OkStatus();
+  }
+  if (options_.peer_transport != "stream") {
+    return absl::InvalidArgumentError(absl::StrCat("unknown peer transport \"",
+                                                   options_.peer_transport,
+                                                   "\" (grpc or stream)"));
+  }
+  if (options_.peer_listen.empty()) {
+    return absl::InvalidArgumentError(
+        "the stream peer transport needs its own port: set --peer_listen");
+  }
+  net::StreamTransportOptions so;
+  so.self_id = options_.id;
+  so.listen = options_.peer_listen;
+  so.self_address = peer_address();
+  so.client_address = client_address;
+  so.tls = options_.tls;
+  net::StreamTransportCallbacks cb;
+  cb.resolve = resolve;
+  cb.on_unreachable = on_unreachable;
+  cb.on_snapshot_failed = on_snapshot_failed;
+  cb.on_messages = [this](std::vector<core::Message> messages,
+                          const std::string& from_address,
+                          const std::string& client_address) {
+    TraceReceived(messages);
+    LearnAddress(messages.front().from, from_address, client_address);
+    StepPeerMessages(messages);
+  };
+  absl::StatusOr<std::unique_ptr<net::StreamTransport>> t =
+      net::StreamTransport::Create(so, cb, poller_.get());
+  if (!t.ok()) return t.status();
+  stream_ = t->get();
+  transport_ = std::move(*t);
+  return absl::OkStatus();
+}
+
 void RaftServer::Start() {
   if (started_.exchange(true)) return;
   loop_ = std::thread([this] { Loop(); });
@@ -282,7 +325,10 @@ void RaftServer::Start() {
     std::map<uint64_t, std::string> peers;
     absl::StatusOr<std::vector<Member>> members = CurrentMembers();
     if (members.ok()) {
-      for (const Member& m : *members) peers[m.id] = m.address;
+      for (const Member& m : *members) {
+        // With stream peers, PeerService is on the client port.
+        peers[m.id] = stream_peers() ? ClientAddressOf(m.id) : m.address;
+      }
     }
     return peers;
   };
@@ -399,8 +445,8 @@ void RaftServer::Loop() {
     }
     // Sleeps only with nothing to do: tasks waiting still let the sockets
     // be read (a zero deadline), so that peers are never starved.
-    (void)poller_->Wait(idle ? next_tick
-                             : std::chrono::steady_clock::time_point::min());
+    const std::vector<net::Poller::Ready>& sockets = poller_->Wait(
+        idle ? next_tick : std::chrono::steady_clock::time_point::min());
     {
       std::lock_guard<std::mutex> l(inbox_mu_);
       loop_sleeping_ = false;
@@ -413,11 +459,13 @@ void RaftServer::Loop() {
     node_->Hold();
     for (Task& t : tasks) t();
     tasks.clear();
+    if (stream_ != nullptr) stream_->OnReady(sockets);  // Peers' messages.
     FlushReads();  // One ReadIndex round for all reads that arrived.
     const auto now = std::chrono::steady_clock::now();  // Tasks done.
     const bool ticked = now >= next_tick;
     if (ticked) {
       ManageVacuumSwap();
+      if (stream_ != nullptr) stream_->Tick();
       node_->Tick();
       in_contact_ = node_->raw().raft().InContactWithLeader();
       {
@@ -650,28 +698,32 @@ std::string RaftServer::ClientAddressOf(uint64_t id) {
 }
 
 void RaftServer::Deliver(std::vector<core::Message> messages) {
-  if (obs::WriteTraceOn()) {
-    for (const core::Message& m : messages) {
-      obs::TraceMessage(m, /*received=*/true);
-    }
-  }
+  TraceReceived(messages);
   // A loop that falls behind drops peer messages instead of queueing
   // without bound; Raft resends what is lost.
-  Post(
-      [this, messages = std::move(messages)]() mutable {
-        const bool trace = obs::WriteTraceOn();
-        const uint64_t committed =
-            trace ? node_->raw().raft().log().committed() : 0;
-        for (core::Message& m : messages) {
-          if (m.to != options_.id) continue;
-          node_->Step(std::move(m));
-        }
-        if (trace && node_->raw().raft().log().committed() > committed) {
-          obs::TraceWrite(node_->raw().raft().log().committed(),
-                          obs::WriteStage::kCommitted);
-        }
-      },
-      /*droppable=*/true);
+  Post([this, messages = std::move(
+                  messages)]() mutable { StepPeerMessages(messages); },
+       /*droppable=*/true);
+}
+
+void RaftServer::TraceReceived(const std::vector<core::Message>& messages) {
+  if (!obs::WriteTraceOn()) return;
+  for (const core::Message& m : messages) {
+    obs::TraceMessage(m, /*received=*/true);
+  }
+}
+
+void RaftServer::StepPeerMessages(std::vector<core::Message>& messages) {
+  const bool trace = obs::WriteTraceOn();
+  const uint64_t committed = trace ? node_->raw().raft().log().committed() : 0;
+  for (core::Message& m : messages) {
+    if (m.to != options_.id) continue;
+    node_->Step(std::move(m));
+  }
+  if (trace && node_->raw().raft().log().committed() > committed) {
+    obs::TraceWrite(node_->raw().raft().log().committed(),
+                    obs::WriteStage::kCommitted);
+  }
 }
 
 }  // namespace raftsql::server

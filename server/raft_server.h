@@ -41,6 +41,7 @@
 #include "core/node.h"
 #include "net/grpc_transport.h"
 #include "net/poller.h"
+#include "net/stream_transport.h"
 #include "obs/loop_phases.h"
 #include "obs/metrics.h"
 #include "server/divergence_monitor.h"
@@ -92,6 +93,11 @@ struct ServerOptions {
   // apart; empty: peers use `listen`. --peers and AddNode name peer
   // addresses.
   std::string peer_listen;
+  // What carries Raft messages: "grpc" (PeerService streams, on gRPC's
+  // threads; mutual TLS) or "stream" (net/stream_transport.h: plain TCP the
+  // Raft loop reads and writes itself; needs peer_listen, plaintext only
+  // for now). Every node of a cluster runs the same one.
+  std::string peer_transport = "grpc";
   // This node's certificate (node-<id>) and the cluster CA: mutual TLS with
   // peers, TLS for clients. Without a CA, plaintext (trusted networks).
   net::Tls tls;
@@ -306,8 +312,11 @@ class RaftServer {
   std::string divergence() const { return sm_->divergence(); }
   // The committed changes Watch serves (null without a change log).
   sm::ChangeLog* change_log() const { return sm_->change_log(); }
-  // Raft messages from the peer service.
+  // Raft messages from the peer service (any thread: posted to the loop).
   void Deliver(std::vector<core::Message> messages);
+  // Whether peers reach this node by the stream transport (its PeerService
+  // then serves on the client port, for the divergence checks).
+  bool stream_peers() const { return options_.peer_transport == "stream"; }
   // A peer's address, as its batches state it, and where it serves
   // clients (empty: the same).
   void LearnAddress(uint64_t id, const std::string& address,
@@ -463,6 +472,10 @@ class RaftServer {
   void SetAddress(uint64_t id, const std::string& address);
   void SaveAddresses();
   void JoinCluster();
+  absl::Status MakeTransport();
+  // Loop thread: peer messages, stepped.
+  void StepPeerMessages(std::vector<core::Message>& messages);
+  static void TraceReceived(const std::vector<core::Message>& messages);
   uint64_t NextId();
 
   const ServerOptions options_;
@@ -470,8 +483,9 @@ class RaftServer {
   std::unique_ptr<sm::SqliteStateMachine> sm_;
   // sm_ behind the --pause_before_commit_ms window (null without it).
   std::unique_ptr<core::StateMachine> pausing_sm_;
-  std::unique_ptr<net::GrpcTransport> transport_;
-  std::unique_ptr<core::Node> node_;  // Loop thread only (after Start).
+  std::unique_ptr<net::PeerTransport> transport_;
+  net::StreamTransport* stream_ = nullptr;  // transport_, if a stream one
+  std::unique_ptr<core::Node> node_;        // Loop thread only (after Start).
 
   // The loop waits on poller_ (its sockets, a tick, or a Post's Wake);
   // inbox_cv_ serves threads that wait for the stop.

@@ -81,6 +81,11 @@ ABSL_FLAG(std::string, key, "", "This node's key (instead of --certs_dir).");
 ABSL_FLAG(bool, insecure, false,
           "Plaintext, no certificates: anyone who reaches the port can speak "
           "as a peer. Only on a network every party of which is trusted.");
+ABSL_FLAG(std::string, peer_transport, "grpc",
+          "what carries Raft messages between nodes: grpc (PeerService "
+          "streams; mutual TLS) or stream (plain TCP read and written by the "
+          "Raft loop itself, fewer thread hand-offs; needs --peer_listen and "
+          "--insecure for now). Every node of a cluster runs the same one.");
 ABSL_FLAG(std::string, peer_listen, "",
           "host:port for peers only (PeerService), apart from --listen so "
           "that it can be firewalled; --peers and --join's AddNode then name "
@@ -295,6 +300,7 @@ int main(int argc, char** argv) {
   o.id = absl::GetFlag(FLAGS_id);
   o.listen = absl::GetFlag(FLAGS_listen);
   o.peer_listen = absl::GetFlag(FLAGS_peer_listen);
+  o.peer_transport = absl::GetFlag(FLAGS_peer_transport);
   if (absl::Status log = raftsql::obs::SetLog(absl::GetFlag(FLAGS_log_level),
                                               absl::GetFlag(FLAGS_log_format));
       !log.ok()) {

@@ -28,8 +28,8 @@
 #include "server/execute_stream.h"
 #include "server/query_stream.h"
 #include "server/readiness.h"
-#include "server/responses.h"
 #include "server/request_log.h"
+#include "server/responses.h"
 #include "server/watch.h"
 
 namespace raftsql::server {
@@ -635,7 +635,9 @@ absl::StatusOr<std::unique_ptr<GrpcFrontend>> GrpcFrontend::Start(
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   auto impl = std::make_unique<Impl>(node);
   const ServerOptions& o = node->options();
-  const bool separate = !o.peer_listen.empty();
+  // A separate gRPC port for PeerService, unless the stream transport has
+  // that port (PeerService's divergence checks then use the client port).
+  const bool separate = !o.peer_listen.empty() && !node->stream_peers();
   grpc::ServerBuilder builder;
   int port = 0;
   Configure(builder, o.listen, net::ServerCredentials(o.tls), o, &port);
