@@ -46,6 +46,9 @@ ABSL_FLAG(std::string, agent, "",
           "the edge agent binary (default: the built one)");
 ABSL_FLAG(std::string, fail_fsync, "",
           "the fsync-failing shim (default: the built one)");
+ABSL_FLAG(std::string, peer_transport, "grpc",
+          "the nodes' --peer_transport; stream runs them plaintext with "
+          "peer ports");
 ABSL_FLAG(uint64_t, seed, 1, "nemesis: the schedule's seed");
 ABSL_FLAG(int, seconds, 20,
           "nemesis: seconds of faults (the clients go on 3 s more)");
@@ -69,11 +72,20 @@ void SendGarbage(const std::string& endpoint) {
 
 // gRPC health checking, by a stock client: grpc.health.v1.Health/Check with
 // an empty request must answer SERVING (field 1 = 1).
+// The status follows the node's readiness within its watcher's interval
+// (500 ms): a node asked just after the cluster came up may not say it yet.
 void CheckHealth(const std::string& endpoint, const net::Tls& tls) {
-  absl::StatusOr<std::string> r =
-      net::UnaryBytes(endpoint, "/grpc.health.v1.Health/Check", "", 5000, tls);
-  Check(r.ok(), "health check failed: " + r.status().ToString());
-  Check(*r == std::string("\x08\x01", 2), "health status is not SERVING");
+  const auto give_up =
+      std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (true) {
+    absl::StatusOr<std::string> r = net::UnaryBytes(
+        endpoint, "/grpc.health.v1.Health/Check", "", 5000, tls);
+    Check(r.ok(), "health check failed: " + r.status().ToString());
+    if (*r == std::string("\x08\x01", 2)) return;
+    Check(std::chrono::steady_clock::now() < give_up,
+          "health status is not SERVING");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 // Server reflection, by a stock client: ServerReflectionInfo with
@@ -503,7 +515,9 @@ void Membership(LocalCluster& c) {
         "the joined node misses rows");
   Log(absl::StrCat("node ", joiner, " is a voter with all ", writes, " rows"));
   // A join retried after a timeout must not demote it.
-  auto again = Ok(client.AddNode(joiner, c.Endpoint(joiner)), "AddNode again");
+  // (At the address the node joined with: its peer port, if it has one.)
+  auto again =
+      Ok(client.AddNode(joiner, c.PeerEndpoint(joiner)), "AddNode again");
   bool still_voter = false;
   for (const v1::Member& m : again.members()) {
     if (m.id() == static_cast<uint64_t>(joiner)) still_voter = m.voter();
@@ -624,6 +638,13 @@ int Main(int argc, char** argv) {
   // The nemesis cuts the peer ports' links; the client ports stay.
   o.peer_ports = scenario == "peer_port" || scenario == "nemesis" ||
                  scenario == "cut_off_leader";
+  const std::string peer_transport = absl::GetFlag(FLAGS_peer_transport);
+  if (peer_transport != "grpc") {
+    // The stream transport has its own port, and no TLS yet.
+    o.extra_flags.push_back("--peer_transport=" + peer_transport);
+    o.peer_ports = true;
+    o.secure = false;
+  }
   if (scenario == "nemesis") {
     o.node_env = [dir](int id) {
       return NemesisNodeEnv(absl::StrCat(dir, "/node", id));
