@@ -15,7 +15,8 @@
 # (microseconds; lower is better).
 # First it probes the disk (4 KiB synced writes), so that a slow-disk day
 # shows. Default concurrencies: 1 16 64. Every process it starts is
-# stopped by PID on exit. Both run plaintext (etcd without TLS, raftsql
+# stopped by PID on exit. RAFTSQL_PEER_TRANSPORT=stream runs raftsql's
+# nodes with the stream peer transport (default grpc). Both run plaintext (etcd without TLS, raftsql
 # --insecure), so the comparison is like for like.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -92,7 +93,8 @@ printf "%-14s %-4s %9s %7s %7s %6s  %9s %7s %7s %6s  %6s %6s %6s\n" \
   "x op/s" "x p50" "x cpu"
 for c in ${@:-1 16 64}; do
   ops=$((c * 300 + 3000))
-  raftsql=(--start=3 --insecure --concurrency="$c" --ops="$ops")
+  raftsql=(--start=3 --insecure --concurrency="$c" --ops="$ops"
+    --peer_transport="${RAFTSQL_PEER_TRANSPORT:-grpc}")
   etcd=(--etcd="$endpoints" --concurrency="$c" --ops="$ops"
     --cpu_pids="$(IFS=,; echo "${pids[*]}")")
   e="$(point "${etcd[@]}")"

@@ -78,6 +78,9 @@ ABSL_FLAG(std::string, certs_dir, "",
           "the CA and client-root's certificate for --nodes (plaintext if "
           "empty)");
 ABSL_FLAG(bool, insecure, false, "--start: plaintext nodes (as etcd runs)");
+ABSL_FLAG(std::string, peer_transport, "grpc",
+          "--start: the nodes' --peer_transport (stream: with peer ports; "
+          "needs --insecure)");
 ABSL_FLAG(bool, http, false,
           "--start --insecure: the same requests through the leader's "
           "rqlite-compatible HTTP API (/db/execute, /db/query), a thread and "
@@ -124,6 +127,7 @@ struct Options {
   std::string certs_dir;
   // --start: plaintext nodes (as etcd runs in compare_etcd.sh).
   bool insecure = false;
+  std::string peer_transport;  // --start's nodes'
   // Trace each write's stages and print where its time went.
   bool breakdown = false;
   bool http = false;          // Through the HTTP API instead of gRPC.
@@ -157,6 +161,7 @@ bool Parse(const std::vector<std::string>& rest, Options* o) {
   o->http_endpoint = absl::GetFlag(FLAGS_http_endpoint);
   o->http = absl::GetFlag(FLAGS_http) || !o->http_endpoint.empty();
   o->insecure = absl::GetFlag(FLAGS_insecure);
+  o->peer_transport = absl::GetFlag(FLAGS_peer_transport);
   o->certs_dir = absl::GetFlag(FLAGS_certs_dir);
   for (const std::string& p : absl::GetFlag(FLAGS_cpu_pids)) {
     int pid = 0;
@@ -564,6 +569,10 @@ int Main(int argc, char** argv) {
     char tmpl[] = "/tmp/raftsql-load-XXXXXX";
     co.dir = mkdtemp(tmpl);
     co.extra_flags = o.server_flags;
+    if (o.peer_transport != "grpc") {  // (The servers' default.)
+      co.extra_flags.push_back("--peer_transport=" + o.peer_transport);
+      co.peer_ports = true;  // The stream's own port.
+    }
     co.secure = !o.insecure;
     co.http = o.http;
     cluster = std::make_unique<tools::LocalCluster>(co);
