@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "net/convert.h"
 #include "net/raftsql.pb.h"
+#include "net/tls_session.h"
 #include "obs/log.h"
 #include "obs/loop_phases.h"
 #include "obs/write_trace.h"
@@ -93,6 +94,40 @@ uint32_t GetLength(const char* p) {
   return n;
 }
 
+// One step of I/O on a connection, plaintext or TLS, in TlsStep's terms.
+TlsStep WriteSome(int fd, ssl_st* ssl, const char* data, size_t n) {
+  if (ssl != nullptr) return TlsWrite(ssl, data, n);
+  TlsStep r;
+  const ssize_t k = send(fd, data, n, MSG_NOSIGNAL);
+  if (k > 0) {
+    r.bytes = static_cast<size_t>(k);
+  } else if (k < 0 &&
+             (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    r.what = TlsStep::kWantWrite;
+  } else {
+    r.what = TlsStep::kFailed;
+    r.error = Errno("send");
+  }
+  return r;
+}
+
+TlsStep ReadSome(int fd, ssl_st* ssl, char* out, size_t n) {
+  if (ssl != nullptr) return TlsRead(ssl, out, n);
+  TlsStep r;
+  const ssize_t k = recv(fd, out, n, 0);
+  if (k > 0) {
+    r.bytes = static_cast<size_t>(k);
+  } else if (k == 0) {
+    r.what = TlsStep::kClosed;
+  } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+    r.what = TlsStep::kWantRead;
+  } else {
+    r.what = TlsStep::kFailed;
+    r.error = Errno("recv");
+  }
+  return r;
+}
+
 }  // namespace
 
 // One peer this node sends to: its queue, and the connection that carries
@@ -103,7 +138,9 @@ struct StreamTransport::Out {
   std::atomic<size_t> queued{0};  // queue.size(), for QueueDepths
   std::deque<core::Message> queue;
   int fd = -1;
-  bool connected = false;
+  SslSession ssl;           // with TLS
+  bool connected = false;   // TCP
+  bool ready = false;       // and TLS: frames may be written
   bool want_write = false;  // EPOLLOUT registered
   std::string frame;        // being written: [preface] length, batch
   size_t written = 0;
@@ -117,6 +154,10 @@ struct StreamTransport::Out {
 // One connection a peer dialled, read only.
 struct StreamTransport::In {
   int fd = -1;
+  SslSession ssl;           // with TLS
+  bool ready = false;       // TLS set up (at once without)
+  bool want_write = false;  // EPOLLOUT registered (a handshake's)
+  uint64_t peer = 0;        // the node its certificate names (0 without TLS)
   std::string buf;
   size_t used = 0;  // bytes of buf read and not yet parsed
   bool preface = false;
@@ -128,10 +169,12 @@ struct StreamTransport::In {
 absl::StatusOr<std::unique_ptr<StreamTransport>> StreamTransport::Create(
     StreamTransportOptions options, StreamTransportCallbacks callbacks,
     Poller* poller) {
+  std::unique_ptr<TlsEndpoint> tls;
   if (options.tls.enabled()) {
-    return absl::UnimplementedError(
-        "the stream peer transport is plaintext only for now: run it with "
-        "--insecure, or use --peer_transport=grpc for mutual TLS");
+    absl::StatusOr<std::unique_ptr<TlsEndpoint>> t =
+        TlsEndpoint::Create(options.tls);
+    if (!t.ok()) return t.status();
+    tls = std::move(*t);
   }
   absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> addr =
       SocketAddress(options.listen, /*passive=*/true);
@@ -162,16 +205,20 @@ absl::StatusOr<std::unique_ptr<StreamTransport>> StreamTransport::Create(
     close(fd);
     return added;
   }
-  return std::unique_ptr<StreamTransport>(new StreamTransport(
-      std::move(options), std::move(callbacks), poller, fd, port));
+  return std::unique_ptr<StreamTransport>(
+      new StreamTransport(std::move(options), std::move(callbacks), poller,
+                          std::move(tls), fd, port));
 }
 
 StreamTransport::StreamTransport(StreamTransportOptions options,
                                  StreamTransportCallbacks callbacks,
-                                 Poller* poller, int listen_fd, int port)
+                                 Poller* poller,
+                                 std::unique_ptr<TlsEndpoint> tls,
+                                 int listen_fd, int port)
     : options_(std::move(options)),
       callbacks_(std::move(callbacks)),
       poller_(poller),
+      tls_(std::move(tls)),
       listen_fd_(listen_fd),
       port_(port) {}
 
@@ -187,6 +234,7 @@ void StreamTransport::Stop() {
   for (auto& [id, out] : peers_) {
     if (out->fd >= 0) {
       poller_->Remove(out->fd);
+      out->ssl.reset();
       close(out->fd);
       out->fd = -1;
     }
@@ -234,10 +282,10 @@ void StreamTransport::Tick() {
   const auto write_timeout =
       std::chrono::milliseconds(options_.write_timeout_ms);
   for (auto& [id, out] : peers_) {
-    const bool pending = !out->connected || out->written < out->frame.size();
+    const bool pending = !out->ready || out->written < out->frame.size();
     if (out->fd >= 0 && pending && now - out->progress > write_timeout) {
-      Fail(*out, out->connected ? "a write made no progress"
-                                : "the connection was not set up in time");
+      Fail(*out, out->ready ? "a write made no progress"
+                            : "the connection was not set up in time");
     }
     Pump(*out);
   }
@@ -259,7 +307,7 @@ void StreamTransport::Pump(Out& out) {
     if (out.queue.empty() || Clock::now() < out.retry_at) return;
     if (!Connect(out)) return;
   }
-  if (!out.connected) return;  // The connect's EPOLLOUT comes first.
+  if (!out.ready) return;  // The connect's (and handshake's) events first.
   while (true) {
     if (out.written == out.frame.size()) {
       if (out.frame_messages > 0) {
@@ -270,16 +318,18 @@ void StreamTransport::Pump(Out& out) {
       if (out.queue.empty()) break;
       NextFrame(out);
     }
-    const ssize_t n = send(out.fd, out.frame.data() + out.written,
-                           out.frame.size() - out.written, MSG_NOSIGNAL);
-    if (n > 0) {
-      out.written += static_cast<size_t>(n);
+    const TlsStep w =
+        WriteSome(out.fd, out.ssl.get(), out.frame.data() + out.written,
+                  out.frame.size() - out.written);
+    if (w.what == TlsStep::kDone) {
+      out.written += w.bytes;
       out.progress = Clock::now();
       continue;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    if (n < 0 && errno == EINTR) continue;
-    return Fail(out, Errno("send"));
+    if (w.what == TlsStep::kWantWrite) break;
+    if (w.what == TlsStep::kWantRead) return WantWrite(out, false);
+    return Fail(out, w.what == TlsStep::kClosed ? "closed by the peer"
+                                                : "send: " + w.error);
   }
   WantWrite(out, out.written < out.frame.size());
 }
@@ -310,6 +360,14 @@ bool StreamTransport::Connect(Out& out) {
   NoDelay(fd);
   out.fd = fd;
   out.connected = false;
+  out.ready = false;
+  if (tls_ != nullptr) {
+    out.ssl = tls_->Dial(fd, out.id);
+    if (out.ssl == nullptr) {
+      Fail(out, "cannot set up a TLS session");
+      return false;
+    }
+  }
   out.progress = Clock::now();
   const int rc = connect(fd, reinterpret_cast<const sockaddr*>(&addr->first),
                          addr->second);
@@ -328,8 +386,7 @@ bool StreamTransport::Connect(Out& out) {
     Fail(out, std::string(s.message()));
     return false;
   }
-  if (rc == 0) out.connected = true;
-  return true;
+  return true;  // Set up by OnReady: the socket reports writable.
 }
 
 // The next batch from the queue (up to max_batch_bytes, at least one
@@ -371,11 +428,13 @@ void StreamTransport::WantWrite(Out& out, bool want) {
 void StreamTransport::Fail(Out& out, const std::string& why) {
   if (out.fd >= 0) {
     poller_->Remove(out.fd);
+    out.ssl.reset();
     close(out.fd);
-    if (out.connected) broken_.fetch_add(1);
+    if (out.ready) broken_.fetch_add(1);
   }
   out.fd = -1;
   out.connected = false;
+  out.ready = false;
   out.want_write = false;
   const bool snapshot = out.frame_snapshot && out.frame_messages > 0;
   dropped_.fetch_add(out.frame_messages);
@@ -408,16 +467,15 @@ void StreamTransport::OnReady(const std::vector<Poller::Ready>& ready) {
       auto it = peers_.find(r.token >> 2);
       if (it == peers_.end() || it->second->fd < 0) continue;
       Out& out = *it->second;
-      if (r.events & (EPOLLERR | EPOLLHUP | EPOLLIN)) {
-        // A peer never writes on this connection: data, a close or an
-        // error all end it.
+      if (r.events & (EPOLLERR | EPOLLHUP)) {
         int err = 0;
         socklen_t len = sizeof(err);
         (void)getsockopt(out.fd, SOL_SOCKET, SO_ERROR, &err, &len);
         Fail(out, err != 0 ? strerror(err) : "closed by the peer");
         continue;
       }
-      if (!out.connected && (r.events & EPOLLOUT)) {
+      if (!out.connected) {
+        if (!(r.events & EPOLLOUT)) continue;
         int err = 0;
         socklen_t len = sizeof(err);
         if (getsockopt(out.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
@@ -427,12 +485,30 @@ void StreamTransport::OnReady(const std::vector<Poller::Ready>& ready) {
         }
         out.connected = true;
       }
+      if (!out.ready) {
+        if (!SetUp(out)) continue;
+      } else if (r.events & EPOLLIN) {
+        // A peer never writes on this connection: a close, an error or
+        // data all end it (TLS's own messages are taken by the read).
+        char scratch[4096];
+        const TlsStep rd =
+            ReadSome(out.fd, out.ssl.get(), scratch, sizeof(scratch));
+        if (rd.what != TlsStep::kWantRead && rd.what != TlsStep::kWantWrite) {
+          Fail(out, rd.what == TlsStep::kDone     ? "the peer wrote to a "
+                                                    "connection it only reads"
+                    : rd.what == TlsStep::kClosed ? "closed by the peer"
+                                                  : rd.error);
+          continue;
+        }
+      }
       Pump(out);
     } else if (tag == kInTag) {
       auto it = incoming_.find(r.token);
       if (it == incoming_.end()) continue;
-      Read(*it->second);
-      if (it->second->done) Close(r.token);
+      In& in = *it->second;
+      if (!in.ready) SetUp(in, r.token);
+      if (in.ready && !in.done) Read(in);
+      if (in.done) Close(r.token);
     }
   }
 }
@@ -455,6 +531,15 @@ void StreamTransport::Accept() {
     auto in = std::make_unique<In>();
     in->fd = fd;
     in->accepted = Clock::now();
+    if (tls_ != nullptr) {
+      in->ssl = tls_->Accept(fd);
+      if (in->ssl == nullptr) {
+        close(fd);
+        continue;
+      }
+    } else {
+      in->ready = true;
+    }
     if (!poller_->Add(fd, EPOLLIN, token).ok()) {
       close(fd);
       continue;
@@ -466,26 +551,30 @@ void StreamTransport::Accept() {
 // Reads what the socket holds (up to kReadBudget) and delivers every whole
 // frame; sets in.done when the connection is to be closed.
 void StreamTransport::Read(In& in) {
-  size_t budget = kReadBudget;
-  while (budget > 0) {
+  size_t taken = 0;
+  while (taken < kReadBudget) {
+    // At least 64 KiB of room: a TLS record (16 KiB) is always read whole,
+    // so none waits inside the session while the socket looks idle.
     if (in.buf.size() - in.used < (64 << 10)) {
       in.buf.resize(
           std::max(in.buf.size() * 2,
                    std::max(kInitialReadBytes, in.used + (64 << 10))));
     }
-    const size_t room = std::min(in.buf.size() - in.used, budget);
-    const ssize_t n = recv(in.fd, in.buf.data() + in.used, room, 0);
-    if (n == 0) {
-      in.done = true;  // Closed by the peer.
+    const TlsStep rd = ReadSome(in.fd, in.ssl.get(), in.buf.data() + in.used,
+                                in.buf.size() - in.used);
+    if (rd.what == TlsStep::kWantRead || rd.what == TlsStep::kWantWrite) return;
+    if (rd.what != TlsStep::kDone) {
+      if (rd.what == TlsStep::kFailed) {
+        obs::Log(obs::Level::kWarn, "transport",
+                 absl::StrCat("node ", options_.self_id,
+                              ": a peer connection failed: ", rd.error),
+                 {{"node", options_.self_id}});
+      }
+      in.done = true;
       return;
     }
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) in.done = true;
-      return;
-    }
-    in.used += static_cast<size_t>(n);
-    budget -= static_cast<size_t>(n);
+    in.used += rd.bytes;
+    taken += rd.bytes;
     if (!Parse(in)) {
       in.done = true;
       return;
@@ -537,6 +626,10 @@ bool StreamTransport::Parse(In& in) {
     for (v1::RaftMessage& p : *batch.mutable_messages()) {
       absl::StatusOr<core::Message> m = FromProto(std::move(p));
       if (!m.ok()) return refuse(std::string(m.status().message()));
+      if (in.peer != 0 && m->from != in.peer) {
+        return refuse(absl::StrCat("node ", in.peer, " sent a message as node ",
+                                   m->from));
+      }
       messages.push_back(std::move(*m));
     }
     if (in.from.empty()) in.from = batch.from_address();
@@ -555,10 +648,67 @@ bool StreamTransport::Parse(In& in) {
   return true;
 }
 
+// Takes an outgoing connection's TLS handshake a step on (at once without
+// TLS); true once frames may be written.
+bool StreamTransport::SetUp(Out& out) {
+  if (out.ssl != nullptr) {
+    const TlsStep h = TlsHandshake(out.ssl.get());
+    if (h.what == TlsStep::kWantRead || h.what == TlsStep::kWantWrite) {
+      WantWrite(out, h.what == TlsStep::kWantWrite);
+      return false;
+    }
+    if (h.what != TlsStep::kDone) {
+      Fail(out, absl::StrCat("TLS handshake: ", h.what == TlsStep::kClosed
+                                                    ? "closed by the peer"
+                                                    : h.error));
+      return false;
+    }
+  }
+  out.ready = true;
+  out.progress = Clock::now();
+  return true;
+}
+
+// The same for an accepted connection: its certificate must name a node,
+// whose messages alone it may carry.
+void StreamTransport::SetUp(In& in, uint64_t token) {
+  const TlsStep h = TlsHandshake(in.ssl.get());
+  if (h.what == TlsStep::kWantRead || h.what == TlsStep::kWantWrite) {
+    const bool want = h.what == TlsStep::kWantWrite;
+    if (want != in.want_write) {
+      in.want_write = want;
+      (void)poller_->Modify(in.fd, EPOLLIN | (want ? uint32_t{EPOLLOUT} : 0u),
+                            token);
+    }
+    return;
+  }
+  std::optional<uint64_t> peer;
+  if (h.what == TlsStep::kDone) peer = TlsPeerNode(in.ssl.get());
+  if (!peer.has_value()) {
+    obs::Log(obs::Level::kWarn, "transport",
+             absl::StrCat("node ", options_.self_id,
+                          ": a peer connection's TLS set-up failed: ",
+                          h.what == TlsStep::kDone
+                              ? "its certificate does not name a node"
+                          : h.what == TlsStep::kClosed ? "closed by the peer"
+                                                       : h.error),
+             {{"node", options_.self_id}});
+    in.done = true;
+    return;
+  }
+  if (in.want_write) {
+    in.want_write = false;
+    (void)poller_->Modify(in.fd, EPOLLIN, token);
+  }
+  in.peer = *peer;
+  in.ready = true;
+}
+
 void StreamTransport::Close(uint64_t token) {
   auto it = incoming_.find(token);
   if (it == incoming_.end()) return;
   poller_->Remove(it->second->fd);
+  it->second->ssl.reset();
   close(it->second->fd);
   incoming_.erase(it);
 }

@@ -20,8 +20,10 @@
 // Input from outside is checked: a wrong preface, an oversized or
 // malformed frame ends that connection with a log line, never the node.
 //
-// Plaintext only for now: Create refuses TLS (the peers' mutual TLS stays
-// with GrpcTransport).
+// With TLS (options.tls enabled) every connection is mutual TLS
+// (net/tls_session.h): the dialled node must show node-<id>'s certificate,
+// and an accepted connection carries only messages from the node its
+// certificate names (one that names another ends the connection).
 #ifndef RAFTSQL_NET_STREAM_TRANSPORT_H_
 #define RAFTSQL_NET_STREAM_TRANSPORT_H_
 
@@ -42,6 +44,7 @@
 #include "net/peer_transport.h"
 #include "net/poller.h"
 #include "net/tls.h"
+#include "net/tls_session.h"
 
 namespace raftsql::net {
 
@@ -50,7 +53,7 @@ struct StreamTransportOptions {
   std::string listen;          // host:port; port 0 picks one (port())
   std::string self_address;    // sent with every batch (where peers dial)
   std::string client_address;  // ditto, if not self_address
-  Tls tls;                     // must be disabled (plaintext only, for now)
+  Tls tls;                     // mutual TLS if enabled
   size_t max_queued_messages = 4096;
   size_t max_batch_bytes = 4 << 20;
   size_t max_frame_bytes = 64 << 20;
@@ -117,10 +120,12 @@ class StreamTransport final : public PeerTransport {
 
   StreamTransport(StreamTransportOptions options,
                   StreamTransportCallbacks callbacks, Poller* poller,
-                  int listen_fd, int port);
+                  std::unique_ptr<TlsEndpoint> tls, int listen_fd, int port);
 
   void Pump(Out& out);
   bool Connect(Out& out);
+  bool SetUp(Out& out);
+  void SetUp(In& in, uint64_t token);
   void NextFrame(Out& out);
   void WantWrite(Out& out, bool want);
   void Fail(Out& out, const std::string& why);
@@ -133,6 +138,7 @@ class StreamTransport final : public PeerTransport {
   const StreamTransportOptions options_;
   const StreamTransportCallbacks callbacks_;
   Poller* const poller_;
+  const std::unique_ptr<TlsEndpoint> tls_;  // null: plaintext
   int listen_fd_;
   const int port_;
   bool stopped_ = false;

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tools/certs.h"
 
 namespace raftsql::net {
 namespace {
@@ -269,14 +270,106 @@ TEST(StreamTransport,
   close(fd);
 }
 
-TEST(StreamTransport, TlsIsRefusedForNow) {
+// Mutual TLS with the cluster's certificates (tools/certs.h).
+class StreamTransportTls : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(absl::StrCat(
+        getenv("TEST_TMPDIR") != nullptr ? getenv("TEST_TMPDIR") : "/tmp",
+        "/stream-certs-", getpid()));
+    ASSERT_TRUE(tools::EnsureLocalClusterCerts(*dir_, 3).ok());
+  }
+  static Tls TlsOf(const std::string& name) {
+    absl::StatusOr<Tls> tls = LoadTlsDir(*dir_, name);
+    EXPECT_TRUE(tls.ok()) << tls.status();
+    return *tls;
+  }
+  static std::unique_ptr<Node> StartAs(uint64_t id, const std::string& name) {
+    StreamTransportOptions o;
+    o.tls = TlsOf(name);
+    o.min_backoff_ms = 1;
+    o.max_backoff_ms = 5;
+    return Start(id, o);
+  }
+  static std::string* dir_;
+};
+std::string* StreamTransportTls::dir_ = nullptr;
+
+TEST_F(StreamTransportTls, AMessageArrivesOverMutualTls) {
+  auto a = StartAs(1, "node-1");
+  auto b = StartAs(2, "node-2");
+  a->addresses[2] = AddressOf(*b);
+  for (uint64_t i = 0; i < 100; ++i) {
+    a->transport->Send(Append(1, 2, i, std::string(20000, 'k')));
+  }
+  a->transport->Flush();
+  ASSERT_TRUE(
+      RunUntil({a.get(), b.get()}, [&] { return b->delivered.size() == 100; }));
+  EXPECT_EQ(b->delivered[99].index, 99u);
+  EXPECT_EQ(b->delivered[99].entries[0].data, std::string(20000, 'k'));
+  EXPECT_TRUE(a->unreachable.empty());
+}
+
+TEST_F(StreamTransportTls, ANodeShowingAnotherNodesCertificateIsNotSentTo) {
+  auto a = StartAs(1, "node-1");
+  auto impostor = StartAs(3, "node-3");
+  a->addresses[2] = AddressOf(*impostor);  // node 2's address, node 3's key
+  a->transport->Send(Append(1, 2, 1));
+  a->transport->Flush();
+  ASSERT_TRUE(RunUntil({a.get(), impostor.get()},
+                       [&] { return !a->unreachable.empty(); }));
+  EXPECT_TRUE(impostor->delivered.empty());
+  EXPECT_EQ(a->transport->sent(), 0u);
+}
+
+TEST_F(StreamTransportTls, AMessageNamingAnotherSenderEndsTheConnection) {
+  auto a = StartAs(1, "node-1");
+  auto b = StartAs(2, "node-2");
+  a->addresses[2] = AddressOf(*b);
+  a->transport->Send(Append(3, 2, 1));  // node 1's certificate, node 3's name
+  a->transport->Flush();
+  ASSERT_TRUE(
+      RunUntil({a.get(), b.get()}, [&] { return !a->unreachable.empty(); }));
+  EXPECT_TRUE(b->delivered.empty());
+}
+
+TEST_F(StreamTransportTls, AClientCertificateCannotSpeakAsAPeer) {
+  auto client = StartAs(1, "client-root");
+  auto b = StartAs(2, "node-2");
+  client->addresses[2] = AddressOf(*b);
+  client->transport->Send(Append(1, 2, 1));
+  client->transport->Flush();
+  ASSERT_TRUE(RunUntil({client.get(), b.get()},
+                       [&] { return !client->unreachable.empty(); }));
+  EXPECT_TRUE(b->delivered.empty());
+}
+
+TEST_F(StreamTransportTls, APlaintextPeerIsRefusedAndTheNodeServesOn) {
+  auto b = StartAs(2, "node-2");
+  auto plain = Start(1);
+  plain->addresses[2] = AddressOf(*b);
+  plain->transport->Send(Append(1, 2, 1));
+  plain->transport->Flush();
+  ASSERT_TRUE(RunUntil({plain.get(), b.get()},
+                       [&] { return !plain->unreachable.empty(); }));
+  EXPECT_TRUE(b->delivered.empty());
+  auto a = StartAs(1, "node-1");
+  a->addresses[2] = AddressOf(*b);
+  a->transport->Send(Append(1, 2, 2));
+  a->transport->Flush();
+  EXPECT_TRUE(
+      RunUntil({a.get(), b.get()}, [&] { return !b->delivered.empty(); }));
+}
+
+TEST_F(StreamTransportTls, KeysThatDoNotLoadAreAnError) {
   auto poller = std::move(*Poller::Create());
   StreamTransportOptions o;
   o.listen = "127.0.0.1:0";
-  o.tls.ca_pem = "-----BEGIN CERTIFICATE-----";
+  o.tls = TlsOf("node-1");
+  o.tls.key_pem = "-----BEGIN PRIVATE KEY-----\nnot a key\n";
   absl::StatusOr<std::unique_ptr<StreamTransport>> t =
       StreamTransport::Create(o, {}, poller.get());
-  EXPECT_EQ(t.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
