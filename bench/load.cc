@@ -79,8 +79,7 @@ ABSL_FLAG(std::string, certs_dir, "",
           "empty)");
 ABSL_FLAG(bool, insecure, false, "--start: plaintext nodes (as etcd runs)");
 ABSL_FLAG(std::string, peer_transport, "grpc",
-          "--start: the nodes' --peer_transport (stream: with peer ports; "
-          "needs --insecure)");
+          "--start: the nodes' --peer_transport (stream: with peer ports)");
 ABSL_FLAG(bool, http, false,
           "--start --insecure: the same requests through the leader's "
           "rqlite-compatible HTTP API (/db/execute, /db/query), a thread and "

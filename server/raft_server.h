@@ -94,9 +94,9 @@ struct ServerOptions {
   // addresses.
   std::string peer_listen;
   // What carries Raft messages: "grpc" (PeerService streams, on gRPC's
-  // threads; mutual TLS) or "stream" (net/stream_transport.h: plain TCP the
-  // Raft loop reads and writes itself; needs peer_listen, plaintext only
-  // for now). Every node of a cluster runs the same one.
+  // threads) or "stream" (net/stream_transport.h: TCP connections the
+  // Raft loop reads and writes itself; needs peer_listen). Both are mutual
+  // TLS with `tls`. Every node of a cluster runs the same one.
   std::string peer_transport = "grpc";
   // This node's certificate (node-<id>) and the cluster CA: mutual TLS with
   // peers, TLS for clients. Without a CA, plaintext (trusted networks).

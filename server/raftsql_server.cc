@@ -83,9 +83,9 @@ ABSL_FLAG(bool, insecure, false,
           "as a peer. Only on a network every party of which is trusted.");
 ABSL_FLAG(std::string, peer_transport, "grpc",
           "what carries Raft messages between nodes: grpc (PeerService "
-          "streams; mutual TLS) or stream (plain TCP read and written by the "
-          "Raft loop itself, fewer thread hand-offs; needs --peer_listen and "
-          "--insecure for now). Every node of a cluster runs the same one.");
+          "streams) or stream (TCP connections read and written by the Raft "
+          "loop itself, fewer thread hand-offs; needs --peer_listen). Both "
+          "are mutual TLS. Every node of a cluster runs the same one.");
 ABSL_FLAG(std::string, peer_listen, "",
           "host:port for peers only (PeerService), apart from --listen so "
           "that it can be firewalled; --peers and --join's AddNode then name "

@@ -47,8 +47,7 @@ ABSL_FLAG(std::string, agent, "",
 ABSL_FLAG(std::string, fail_fsync, "",
           "the fsync-failing shim (default: the built one)");
 ABSL_FLAG(std::string, peer_transport, "grpc",
-          "the nodes' --peer_transport; stream runs them plaintext with "
-          "peer ports");
+          "the nodes' --peer_transport; stream runs them with peer ports");
 ABSL_FLAG(uint64_t, seed, 1, "nemesis: the schedule's seed");
 ABSL_FLAG(int, seconds, 20,
           "nemesis: seconds of faults (the clients go on 3 s more)");
@@ -640,10 +639,9 @@ int Main(int argc, char** argv) {
                  scenario == "cut_off_leader";
   const std::string peer_transport = absl::GetFlag(FLAGS_peer_transport);
   if (peer_transport != "grpc") {
-    // The stream transport has its own port, and no TLS yet.
+    // The stream transport has its own port.
     o.extra_flags.push_back("--peer_transport=" + peer_transport);
     o.peer_ports = true;
-    o.secure = false;
   }
   if (scenario == "nemesis") {
     o.node_env = [dir](int id) {
