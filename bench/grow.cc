@@ -45,6 +45,8 @@ ABSL_FLAG(int, step_mb, 256, "measure at every step of this many MB");
 ABSL_FLAG(int, concurrency, 8, "writers while measuring");
 ABSL_FLAG(int, measure_ops, 2000, "batches per measurement");
 ABSL_FLAG(int, rounds, 3, "measurements per step (the median is printed)");
+ABSL_FLAG(std::string, peer_transport, "grpc",
+          "the nodes' --peer_transport (stream: with peer ports)");
 ABSL_FLAG(bool, vacuum, false,
           "at the end: delete half the rows, then VACUUM under writes");
 
@@ -468,6 +470,7 @@ int Main(int argc, char** argv) {
   co.extra_flags.insert(co.extra_flags.end(), o.server_flags.begin(),
                         o.server_flags.end());
   co.nodes = 3;
+  co.peer_transport = absl::GetFlag(FLAGS_peer_transport);
   co.server_binary = tools::FindBinary(argv[0], "server/raftsql_server");
   char tmpl[] = "/tmp/raftsql-grow-XXXXXX";
   co.dir = mkdtemp(tmpl);

@@ -568,10 +568,7 @@ int Main(int argc, char** argv) {
     char tmpl[] = "/tmp/raftsql-load-XXXXXX";
     co.dir = mkdtemp(tmpl);
     co.extra_flags = o.server_flags;
-    if (o.peer_transport != "grpc") {  // (The servers' default.)
-      co.extra_flags.push_back("--peer_transport=" + o.peer_transport);
-      co.peer_ports = true;  // The stream's own port.
-    }
+    co.peer_transport = o.peer_transport;
     co.secure = !o.insecure;
     co.http = o.http;
     cluster = std::make_unique<tools::LocalCluster>(co);

@@ -637,12 +637,7 @@ int Main(int argc, char** argv) {
   // The nemesis cuts the peer ports' links; the client ports stay.
   o.peer_ports = scenario == "peer_port" || scenario == "nemesis" ||
                  scenario == "cut_off_leader";
-  const std::string peer_transport = absl::GetFlag(FLAGS_peer_transport);
-  if (peer_transport != "grpc") {
-    // The stream transport has its own port.
-    o.extra_flags.push_back("--peer_transport=" + peer_transport);
-    o.peer_ports = true;
-  }
+  o.peer_transport = absl::GetFlag(FLAGS_peer_transport);
   if (scenario == "nemesis") {
     o.node_env = [dir](int id) {
       return NemesisNodeEnv(absl::StrCat(dir, "/node", id));

@@ -17,6 +17,7 @@ LocalCluster::LocalCluster(LocalClusterOptions options)
     : options_(std::move(options)),
       endpoints_(options_.nodes + 1),
       pids_(options_.nodes + 1, -1) {
+  if (options_.peer_transport != "grpc") options_.peer_ports = true;
   peer_endpoints_.resize(endpoints_.size());
   http_endpoints_.resize(endpoints_.size());
   for (int i = 1; i <= options_.nodes; ++i) {
@@ -90,6 +91,9 @@ absl::Status LocalCluster::StartNode(int id,
   };
   if (options_.peer_ports) {
     argv.push_back(absl::StrCat("--peer_listen=", peer_endpoints_[id]));
+  }
+  if (options_.peer_transport != "grpc") {
+    argv.push_back("--peer_transport=" + options_.peer_transport);
   }
   if (options_.http) {
     argv.push_back(absl::StrCat("--http_listen=", http_endpoints_[id]));

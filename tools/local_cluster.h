@@ -28,6 +28,9 @@ struct LocalClusterOptions {
   bool secure = true;
   // Each node also gets a peer-only port (--peer_listen).
   bool peer_ports = false;
+  // The nodes' --peer_transport; any but grpc (the servers' default) gives
+  // them peer ports, which the stream transport needs.
+  std::string peer_transport = "grpc";
   // Each node also serves the HTTP API (--http_listen, HttpEndpoint).
   bool http = false;
   // The destructor removes `dir` once every node it started has stopped.
