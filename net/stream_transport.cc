@@ -30,6 +30,8 @@ constexpr uint64_t kInTag = 2;
 constexpr size_t kLengthBytes = 4;
 // A connection's read buffer starts here and grows to the frame it reads.
 constexpr size_t kInitialReadBytes = 256 << 10;
+// An idle connection keeps a read buffer up to this size.
+constexpr size_t kKeepReadBytes = 16 << 20;
 
 uint64_t OutToken(uint64_t id) { return (id << 2) | kOutTag; }
 uint64_t InToken(uint64_t serial) { return (serial << 2) | kInTag; }
@@ -158,8 +160,23 @@ struct StreamTransport::In {
   bool ready = false;       // TLS set up (at once without)
   bool want_write = false;  // EPOLLOUT registered (a handshake's)
   uint64_t peer = 0;        // the node its certificate names (0 without TLS)
-  std::string buf;
-  size_t used = 0;  // bytes of buf read and not yet parsed
+  // Read and not yet parsed: buf[0, used) of `capacity` bytes. Grown
+  // without zeroing and kept between frames (a snapshot's 4 MiB batches
+  // would otherwise each allocate, fault in and free their buffer), down to
+  // nothing once idle above kKeepReadBytes.
+  std::unique_ptr<char[]> buf;
+  size_t capacity = 0;
+  size_t used = 0;
+
+  // Room for `n` bytes in all (what is read so far kept).
+  void Reserve(size_t n) {
+    if (capacity >= n) return;
+    const size_t grown = std::max({n, capacity * 2, kInitialReadBytes});
+    std::unique_ptr<char[]> more(new char[grown]);
+    if (used > 0) memcpy(more.get(), buf.get(), used);
+    buf = std::move(more);
+    capacity = grown;
+  }
   bool preface = false;
   bool done = false;  // to be closed (a close, an error, bad input)
   Clock::time_point accepted;
@@ -555,13 +572,9 @@ void StreamTransport::Read(In& in) {
   while (taken < kReadBudget) {
     // At least 64 KiB of room: a TLS record (16 KiB) is always read whole,
     // so none waits inside the session while the socket looks idle.
-    if (in.buf.size() - in.used < (64 << 10)) {
-      in.buf.resize(
-          std::max(in.buf.size() * 2,
-                   std::max(kInitialReadBytes, in.used + (64 << 10))));
-    }
-    const TlsStep rd = ReadSome(in.fd, in.ssl.get(), in.buf.data() + in.used,
-                                in.buf.size() - in.used);
+    in.Reserve(in.used + (64 << 10));
+    const TlsStep rd = ReadSome(in.fd, in.ssl.get(), in.buf.get() + in.used,
+                                in.capacity - in.used);
     if (rd.what == TlsStep::kWantRead || rd.what == TlsStep::kWantWrite) return;
     if (rd.what != TlsStep::kDone) {
       if (rd.what == TlsStep::kFailed) {
@@ -594,7 +607,7 @@ bool StreamTransport::Parse(In& in) {
   };
   if (!in.preface) {
     if (in.used < kPrefaceBytes) return true;
-    if (memcmp(in.buf.data(), kPreface, kPrefaceBytes) != 0) {
+    if (memcmp(in.buf.get(), kPreface, kPrefaceBytes) != 0) {
       return refuse(
           "it does not speak the stream peer protocol (every node of a "
           "cluster must run the same --peer_transport)");
@@ -603,20 +616,19 @@ bool StreamTransport::Parse(In& in) {
     pos = kPrefaceBytes;
   }
   while (in.used - pos >= kLengthBytes) {
-    const uint32_t size = GetLength(in.buf.data() + pos);
+    const uint32_t size = GetLength(in.buf.get() + pos);
     if (size > options_.max_frame_bytes) {
       return refuse(absl::StrCat("a frame of ", size, " bytes (the most is ",
                                  options_.max_frame_bytes, ")"));
     }
     if (in.used - pos < kLengthBytes + size) {
       // Room for the whole frame, so that it reads in as few calls as it can.
-      if (in.buf.size() < kLengthBytes + size + (64 << 10)) {
-        in.buf.resize(kLengthBytes + size + (64 << 10));
-      }
+      // (Taken from the buffer's front first, below.)
+      in.Reserve(in.used - pos + kLengthBytes + size + (64 << 10));
       break;
     }
     v1::RaftBatch batch;
-    if (!batch.ParseFromArray(in.buf.data() + pos + kLengthBytes,
+    if (!batch.ParseFromArray(in.buf.get() + pos + kLengthBytes,
                               static_cast<int>(size))) {
       return refuse("a frame that is not a RaftBatch");
     }
@@ -639,11 +651,12 @@ bool StreamTransport::Parse(In& in) {
     }
   }
   if (pos > 0) {
-    memmove(in.buf.data(), in.buf.data() + pos, in.used - pos);
+    memmove(in.buf.get(), in.buf.get() + pos, in.used - pos);
     in.used -= pos;
   }
-  if (in.used == 0 && in.buf.size() > (4 << 20)) {
-    std::string().swap(in.buf);  // A snapshot's large frames are over.
+  if (in.used == 0 && in.capacity > kKeepReadBytes) {
+    in.buf.reset();  // An unusually large frame is over.
+    in.capacity = 0;
   }
   return true;
 }
