@@ -160,6 +160,7 @@ struct StreamTransport::In {
   bool ready = false;       // TLS set up (at once without)
   bool want_write = false;  // EPOLLOUT registered (a handshake's)
   uint64_t peer = 0;        // the node its certificate names (0 without TLS)
+  uint64_t sender = 0;      // the node its messages come from, once known
   // Read and not yet parsed: buf[0, used) of `capacity` bytes. Grown
   // without zeroing and kept between frames (a snapshot's 4 MiB batches
   // would otherwise each allocate, fault in and free their buffer), down to
@@ -375,6 +376,12 @@ bool StreamTransport::Connect(Out& out) {
     return false;
   }
   NoDelay(fd);
+  // Data a peer has not acknowledged for this long ends the connection (a
+  // peer whose host vanished sends no reset; heartbeats keep data flowing).
+  const unsigned user_timeout_ms = static_cast<unsigned>(
+      std::max(options_.write_timeout_ms, options_.unacked_timeout_ms));
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
+                   sizeof(user_timeout_ms));
   out.fd = fd;
   out.connected = false;
   out.ready = false;
@@ -645,6 +652,10 @@ bool StreamTransport::Parse(In& in) {
       messages.push_back(std::move(*m));
     }
     if (in.from.empty()) in.from = batch.from_address();
+    if (in.sender == 0 && !messages.empty()) {
+      in.sender = messages.front().from;
+      Supersede(in);
+    }
     if (callbacks_.on_messages && !messages.empty()) {
       callbacks_.on_messages(std::move(messages), batch.from_address(),
                              batch.client_address());
@@ -714,7 +725,23 @@ void StreamTransport::SetUp(In& in, uint64_t token) {
     (void)poller_->Modify(in.fd, EPOLLIN, token);
   }
   in.peer = *peer;
+  in.sender = *peer;
   in.ready = true;
+  Supersede(in);
+}
+
+// A node dials each peer once; a second connection from the same node
+// means it restarted (or its host did, with no reset to end the first):
+// the older ones are closed, so that connections from nodes that vanished
+// never pile up to max_incoming.
+void StreamTransport::Supersede(const In& newest) {
+  std::vector<uint64_t> older;
+  for (const auto& [token, in] : incoming_) {
+    if (in.get() != &newest && in->sender == newest.sender) {
+      older.push_back(token);
+    }
+  }
+  for (uint64_t token : older) Close(token);
 }
 
 void StreamTransport::Close(uint64_t token) {

@@ -15,7 +15,8 @@
 // resends), one batch being written per peer (max_batch_bytes, so at most
 // that much plus the socket's buffer in flight), a frame read
 // (max_frame_bytes: a longer length ends the connection), incoming
-// connections (max_incoming; more are closed at once), the bytes one
+// connections (max_incoming; more are closed at once; a node's newer
+// connection closes its older ones), the bytes one
 // connection may be read for in one loop iteration (kReadBudget).
 // Input from outside is checked: a wrong preface, an oversized or
 // malformed frame ends that connection with a log line, never the node.
@@ -61,6 +62,9 @@ struct StreamTransportOptions {
   // A connection that makes no progress writing for this long (a peer that
   // stopped reading, or a connect that hangs) is given up.
   int write_timeout_ms = 2000;
+  // Sent data unacknowledged this long ends a connection (TCP_USER_TIMEOUT:
+  // a peer whose host vanished without a reset).
+  int unacked_timeout_ms = 5000;
   // An accepted connection that has not sent its preface by then is closed.
   int preface_timeout_ms = 5000;
   int min_backoff_ms = 10;
@@ -133,6 +137,7 @@ class StreamTransport final : public PeerTransport {
   void Read(In& in);
   // False if the connection is to be closed (why logged).
   bool Parse(In& in);
+  void Supersede(const In& newest);
   void Close(uint64_t token);
 
   const StreamTransportOptions options_;

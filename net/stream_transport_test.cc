@@ -260,6 +260,29 @@ TEST(StreamTransport, ConnectionsOverTheBoundAreRefused) {
   for (int fd : {one, two, three}) close(fd);
 }
 
+TEST(StreamTransport, ANodesNewerConnectionClosesItsOlderOnes) {
+  // Room for two connections: without the older ones closed, the third
+  // start of node 1 (a restart whose host sent no reset) would be refused.
+  StreamTransportOptions o;
+  o.max_incoming = 2;
+  auto b = Start(2, o);
+  std::vector<std::unique_ptr<Node>> restarts;
+  for (uint64_t run = 1; run <= 4; ++run) {
+    restarts.push_back(Start(1));
+    Node& a = *restarts.back();
+    a.addresses[2] = AddressOf(*b);
+    a.transport->Send(Append(1, 2, run));
+    a.transport->Flush();
+    ASSERT_TRUE(
+        RunUntil({&a, b.get()}, [&] { return b->delivered.size() == run; }))
+        << "start " << run;
+  }
+  EXPECT_EQ(b->transport->refused_connections(), 0u);
+  // The first start's connection was closed: it hears of it.
+  Node& first = *restarts.front();
+  EXPECT_TRUE(RunUntil({&first}, [&] { return !first.unreachable.empty(); }));
+}
+
 TEST(StreamTransport,
      AConnectionThatSaysNothingIsClosedAfterThePrefaceTimeout) {
   StreamTransportOptions o;
