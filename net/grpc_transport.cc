@@ -51,17 +51,6 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
                                    ChannelCredentials(tls), args);
 }
 
-namespace {
-
-size_t ApproximateSize(const core::Message& m) {
-  size_t n = 64 + m.context.size();
-  for (const core::Entry& e : m.entries) n += e.Size();
-  if (m.snapshot.has_value()) n += m.snapshot->data.size();
-  return n;
-}
-
-}  // namespace
-
 // One peer: a bounded queue and one long-lived stream with at most one
 // batch being written (so batches arrive in order, and whatever queues
 // meanwhile travels together in the next). A write starts on the thread
@@ -165,7 +154,7 @@ class GrpcTransport::Peer {
     while (!queue_.empty() &&
            (s->messages == 0 || bytes < owner_->options_.max_batch_bytes)) {
       core::Message& m = queue_.front();
-      bytes += ApproximateSize(m);
+      bytes += ApproximateBatchBytes(m);
       s->snapshot |= m.type == core::MessageType::kSnap;
       ToProto(std::move(m), s->batch.add_messages());
       ++s->messages;

@@ -14,6 +14,14 @@
 
 namespace raftsql::net {
 
+// About how many bytes `m` takes in a batch (the transports' batch bound).
+inline size_t ApproximateBatchBytes(const core::Message& m) {
+  size_t n = 64 + m.context.size();
+  for (const core::Entry& e : m.entries) n += e.Size();
+  if (m.snapshot.has_value()) n += m.snapshot->data.size();
+  return n;
+}
+
 class PeerTransport : public core::Transport {
  public:
   // Ends every connection; Send and Flush do nothing after it.

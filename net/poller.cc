@@ -44,24 +44,20 @@ Poller::~Poller() {
   close(epoll_fd_);
 }
 
-absl::Status Poller::Add(int fd, uint32_t events, uint64_t token) {
+absl::Status Poller::Control(int op, int fd, uint32_t events, uint64_t token) {
   epoll_event e{};
   e.events = events;
   e.data.u64 = token;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &e) != 0) {
-    return Errno("epoll_ctl(ADD)");
-  }
+  if (epoll_ctl(epoll_fd_, op, fd, &e) != 0) return Errno("epoll_ctl");
   return absl::OkStatus();
 }
 
+absl::Status Poller::Add(int fd, uint32_t events, uint64_t token) {
+  return Control(EPOLL_CTL_ADD, fd, events, token);
+}
+
 absl::Status Poller::Modify(int fd, uint32_t events, uint64_t token) {
-  epoll_event e{};
-  e.events = events;
-  e.data.u64 = token;
-  if (epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &e) != 0) {
-    return Errno("epoll_ctl(MOD)");
-  }
-  return absl::OkStatus();
+  return Control(EPOLL_CTL_MOD, fd, events, token);
 }
 
 void Poller::Remove(int fd) {

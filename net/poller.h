@@ -50,6 +50,7 @@ class Poller {
 
  private:
   Poller(int epoll_fd, int event_fd);
+  absl::Status Control(int op, int fd, uint32_t events, uint64_t token);
 
   const int epoll_fd_;
   const int event_fd_;

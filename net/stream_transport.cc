@@ -77,13 +77,6 @@ void NoDelay(int fd) {
   (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-size_t ApproximateSize(const core::Message& m) {
-  size_t n = 64 + m.context.size();
-  for (const core::Entry& e : m.entries) n += e.Size();
-  if (m.snapshot.has_value()) n += m.snapshot->data.size();
-  return n;
-}
-
 void PutLength(char* p, uint32_t n) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<char>((n >> (8 * i)) & 0xff);
 }
@@ -425,7 +418,7 @@ void StreamTransport::NextFrame(Out& out) {
   while (!out.queue.empty() &&
          (out.frame_messages == 0 || bytes < options_.max_batch_bytes)) {
     core::Message& m = out.queue.front();
-    bytes += ApproximateSize(m);
+    bytes += ApproximateBatchBytes(m);
     out.frame_snapshot |= m.type == core::MessageType::kSnap;
     ToProto(std::move(m), batch.add_messages());
     ++out.frame_messages;
