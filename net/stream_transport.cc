@@ -289,6 +289,10 @@ void StreamTransport::Flush() {
 
 void StreamTransport::Tick() {
   if (stopped_) return;
+  if (accept_paused_) {
+    accept_paused_ = false;
+    (void)poller_->Modify(listen_fd_, EPOLLIN, kListenToken);
+  }
   const auto now = Clock::now();
   const auto write_timeout =
       std::chrono::milliseconds(options_.write_timeout_ms);
@@ -535,8 +539,20 @@ void StreamTransport::Accept() {
     const int fd =
         accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR) continue;
-      return;  // EAGAIN, or an error the next readiness retries.
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+          errno == ENOMEM) {
+        // Out of descriptors or memory: the listener stays ready, and the
+        // loop would spin on it. Stop watching it until the next tick.
+        obs::Log(obs::Level::kWarn, "transport",
+                 absl::StrCat(
+                     "node ", options_.self_id,
+                     ": cannot accept a peer connection: ", strerror(errno)),
+                 {{"node", options_.self_id}});
+        (void)poller_->Modify(listen_fd_, 0, kListenToken);
+        accept_paused_ = true;
+      }
+      return;  // EAGAIN: all taken.
     }
     if (incoming_.size() >= options_.max_incoming) {
       close(fd);

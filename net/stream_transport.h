@@ -147,6 +147,7 @@ class StreamTransport final : public PeerTransport {
   int listen_fd_;
   const int port_;
   bool stopped_ = false;
+  bool accept_paused_ = false;  // out of descriptors: until the next tick
 
   std::mutex mu_;  // peers_'s shape, for QueueDepths on other threads
   std::map<uint64_t, std::unique_ptr<Out>> peers_;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -258,6 +259,33 @@ TEST(StreamTransport, ConnectionsOverTheBoundAreRefused) {
   EXPECT_TRUE(ClosedByNode(*b, three));
   EXPECT_EQ(b->transport->refused_connections(), 1u);
   for (int fd : {one, two, three}) close(fd);
+}
+
+TEST(StreamTransport, OutOfDescriptorsItStopsWatchingTheListenerUntilATick) {
+  auto b = Start(2);
+  rlimit old{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+  const int lowest_free = dup(0);
+  ASSERT_GE(lowest_free, 0);
+  close(lowest_free);
+  // Room for the client's socket, none for the accepted one.
+  rlimit tight = old;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free + 1);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+  const int fd = Dial(*b);
+  b->transport->OnReady(
+      b->poller->Wait(Clock::now() + std::chrono::seconds(1)));  // EMFILE
+  // The listener is still ready, but no longer watched: no spinning.
+  const bool quiet =
+      b->poller->Wait(Clock::now() + std::chrono::milliseconds(20)).empty();
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_TRUE(quiet);
+  // From the next tick on it accepts again.
+  const std::string http = "GET / HTTP/1.1\r\n\r\n";
+  ASSERT_EQ(write(fd, http.data(), http.size()),
+            static_cast<ssize_t>(http.size()));
+  EXPECT_TRUE(ClosedByNode(*b, fd));
+  close(fd);
 }
 
 TEST(StreamTransport, ANodesNewerConnectionClosesItsOlderOnes) {
