@@ -91,7 +91,7 @@ class StreamTransport final : public PeerTransport {
   static constexpr size_t kPrefaceBytes = 8;
   // The most bytes one connection is read for in one OnReady (then the
   // loop runs its other work; the socket stays ready).
-  static constexpr size_t kReadBudget = 8 << 20;
+  static constexpr size_t kReadBudget = 2 << 20;
 
   // Listens on options.listen and registers with `poller` (which outlives
   // the transport). Every other call but QueueDepths and the counters is
