@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "net/convert.h"
+#include "net/host_port.h"
 #include "net/raftsql.pb.h"
 #include "net/tls_session.h"
 #include "obs/log.h"
@@ -44,15 +45,10 @@ std::string Errno(const char* what) {
 // lookup; a name is looked up here (on the loop: prefer numeric addresses).
 absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> SocketAddress(
     const std::string& address, bool passive) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon + 1 == address.size()) {
+  const auto [host, port] = HostPort(address);
+  if (port < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("address \"", address, "\" is not host:port"));
-  }
-  std::string host = address.substr(0, colon);
-  const std::string port = address.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
   }
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -60,7 +56,7 @@ absl::StatusOr<std::pair<sockaddr_storage, socklen_t>> SocketAddress(
   hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
   addrinfo* found = nullptr;
   const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(),
-                             port.c_str(), &hints, &found);
+                             std::to_string(port).c_str(), &hints, &found);
   if (rc != 0 || found == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot resolve \"", address, "\": ", gai_strerror(rc)));

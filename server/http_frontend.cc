@@ -21,6 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
+#include "net/host_port.h"
 #include "server/auth.h"
 #include "server/console.h"
 #include "server/http_rqlite.h"
@@ -185,21 +186,6 @@ absl::StatusOr<Principal> Authorize(Authenticator& auth,
   return auth.Authorize(c, needed);
 }
 
-std::pair<std::string, int> HostPort(const std::string& listen) {
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) return {"", -1};
-  int port = -1;
-  if (!absl::SimpleAtoi(listen.substr(colon + 1), &port) || port < 0 ||
-      port > 65535) {
-    return {"", -1};
-  }
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return {host, port};
-}
-
 }  // namespace
 
 struct HttpFrontend::Impl {
@@ -228,7 +214,7 @@ void HttpFrontend::Shutdown() {
 
 absl::StatusOr<std::unique_ptr<HttpFrontend>> HttpFrontend::Start(
     RaftServer* node, const HttpOptions& options) {
-  const auto [host, port] = HostPort(options.listen);
+  const auto [host, port] = net::HostPort(options.listen);
   if (port < 0 || host.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--http_listen: '", options.listen, "' is not host:port"));
