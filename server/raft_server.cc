@@ -442,12 +442,18 @@ void RaftServer::Loop() {
       if (stopping_) break;
       idle = inbox_.empty();
       loop_sleeping_ = idle;
+      tasks.swap(inbox_);
     }
-    // Sleeps only with nothing to do: tasks waiting still let the sockets
-    // be read (a zero deadline), so that peers are never starved.
-    const std::vector<net::Poller::Ready>& sockets = poller_->Wait(
-        idle ? next_tick : std::chrono::steady_clock::time_point::min());
-    {
+    // Sleeps only with nothing to do. Tasks waiting still let the stream
+    // transport's sockets be read (a zero deadline), so that peers are never
+    // starved; without it, a busy loop does not look at all.
+    static const std::vector<net::Poller::Ready> kNoSockets;
+    const std::vector<net::Poller::Ready>& sockets =
+        idle || stream_ != nullptr
+            ? poller_->Wait(idle ? next_tick
+                                 : std::chrono::steady_clock::time_point::min())
+            : kNoSockets;
+    if (idle) {
       std::lock_guard<std::mutex> l(inbox_mu_);
       loop_sleeping_ = false;
       if (stopping_) break;
