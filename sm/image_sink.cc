@@ -15,6 +15,7 @@
 #include "core/check.h"
 #include "core/codec.h"
 #include "obs/loop_phases.h"
+#include "sm/read_ahead_vfs.h"
 #include "sm/snapshot_image.h"
 #include "sm/sqlite_util.h"
 
@@ -128,6 +129,10 @@ ImageSink::ImageSink(std::string path, const char* vfs, FileDeleter* deleter)
       deleter_(deleter),
       background_(deleter != nullptr) {
   CHECK(vfs_ != nullptr);
+}
+
+const char* ImageSink::check_vfs_name() const {
+  return background_ ? ReadAheadVfsName() : vfs_name_;
 }
 
 ImageSink::~ImageSink() {
@@ -314,7 +319,7 @@ void ImageSink::Check(uint64_t read) {
   SnapshotImage image;
   if (background_) ReadIntoPageCache(received_, read);
   absl::Status s = Sync();
-  if (s.ok()) s = image.OpenFile(received_, vfs_name_);
+  if (s.ok()) s = image.OpenFile(received_, check_vfs_name());
   if (s.ok()) s = image.Check(metadata_.index);
   {
     std::lock_guard<std::mutex> l(mu_);

@@ -113,7 +113,9 @@ class ImageSink final : public core::SnapshotSink {
   // it (and the core installed it since); and that Restore took it: the
   // next transfer may begin.
   const std::string& received_path() const { return received_; }
-  const char* vfs_name() const { return vfs_name_; }
+  // The VFS its checks open the image with: platform files in blocks
+  // (read_ahead_vfs.h), the simulator's through their own.
+  const char* check_vfs_name() const;
   bool checked_and_installed() const { return state_ == State::kInstalled; }
   void Restored();
 

@@ -129,7 +129,8 @@ absl::Status SqliteStateMachine::RestoreReceived(uint64_t index,
     // A restart between the image's install and this restore: it is
     // checked again (at start-up, before the node serves).
     SnapshotImage image;
-    absl::Status s = image.OpenFile(sink_->received_path(), sink_->vfs_name());
+    absl::Status s =
+        image.OpenFile(sink_->received_path(), sink_->check_vfs_name());
     if (s.ok()) s = image.Check(index);
     if (!s.ok()) return s;
   }

@@ -1,0 +1,283 @@
+#include "sm/read_ahead_vfs.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+
+#include "core/check.h"
+#include "sm/sqlite_state_machine.h"
+
+namespace raftsql::sm {
+namespace {
+
+using Bounds = ReadAheadVfsBounds;
+
+constexpr char kVfsName[] = "raftsql-read-ahead";
+
+sqlite3_vfs* base_vfs = nullptr;
+sqlite3_vfs vfs;
+sqlite3_io_methods methods;
+std::atomic<uint64_t> blocks_read{0};
+
+struct Block {
+  sqlite3_int64 start = -1;  // -1: holds nothing.
+  sqlite3_int64 bytes = 0;
+  uint64_t used = 0;  // When it was last read from (LRU).
+  std::unique_ptr<char[]> data;
+};
+
+struct Blocks {
+  sqlite3_int64 file_bytes = 0;  // At the open: the file is at rest.
+  uint64_t clock = 0;
+  sqlite3_int64 last_end = -1;  // Where the last read ended.
+  Block block[Bounds::kBlocks];
+};
+
+// Our files: SQLite's handle, then the platform's file at kRealOffset.
+struct File {
+  sqlite3_file io;  // First: what SQLite sees.
+  Blocks* blocks;
+};
+constexpr int kRealOffset =
+    static_cast<int>((sizeof(File) + alignof(std::max_align_t) - 1) &
+                     ~(alignof(std::max_align_t) - 1));
+
+File* Of(sqlite3_file* f) { return reinterpret_cast<File*>(f); }
+sqlite3_file* Real(sqlite3_file* f) {
+  return reinterpret_cast<sqlite3_file*>(reinterpret_cast<char*>(f) +
+                                         kRealOffset);
+}
+
+// The block holding `start`, read now if no block holds it; null with
+// `*rc` set if the read failed.
+Block* BlockAt(sqlite3_file* f, sqlite3_int64 start, int* rc) {
+  Blocks& b = *Of(f)->blocks;
+  Block* victim = &b.block[0];
+  for (Block& block : b.block) {
+    if (block.start == start) {
+      block.used = ++b.clock;
+      return &block;
+    }
+    if (block.used < victim->used) victim = &block;
+  }
+  if (victim->data == nullptr) {
+    victim->data.reset(new (std::nothrow) char[Bounds::kBlockBytes]);
+    if (victim->data == nullptr) {
+      *rc = SQLITE_IOERR_NOMEM;
+      return nullptr;
+    }
+  }
+  victim->start = -1;
+  const sqlite3_int64 bytes =
+      std::min<sqlite3_int64>(Bounds::kBlockBytes, b.file_bytes - start);
+  sqlite3_file* real = Real(f);
+  *rc = real->pMethods->xRead(real, victim->data.get(), static_cast<int>(bytes),
+                              start);
+  if (*rc != SQLITE_OK) return nullptr;
+  blocks_read.fetch_add(1, std::memory_order_relaxed);
+  victim->start = start;
+  victim->bytes = bytes;
+  victim->used = ++b.clock;
+  return victim;
+}
+
+bool Held(const Blocks& b, sqlite3_int64 offset) {
+  for (const Block& block : b.block) {
+    if (block.start >= 0 && offset >= block.start &&
+        offset < block.start + block.bytes) {
+      return true;
+    }
+  }
+  return false;
+}
+
+int Read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
+  Blocks& b = *Of(f)->blocks;
+  const bool sequential = offset == b.last_end;
+  b.last_end = offset + amount;
+  // A read that does not continue the last one, and that no block holds,
+  // is read alone: a B-tree whose pages lie all over the file (an index
+  // filled in random order) would otherwise read a block for each page.
+  if (amount >= Bounds::kBlockBytes || offset < 0 ||
+      (!sequential && !Held(b, offset))) {
+    sqlite3_file* real = Real(f);
+    return real->pMethods->xRead(real, out, amount, offset);
+  }
+  char* to = static_cast<char*>(out);
+  sqlite3_int64 at = offset;
+  const sqlite3_int64 end = offset + amount;
+  while (at < end && at < b.file_bytes) {
+    const sqlite3_int64 start = at - at % Bounds::kBlockBytes;
+    int rc = SQLITE_OK;
+    const Block* block = BlockAt(f, start, &rc);
+    if (block == nullptr) return rc;
+    const sqlite3_int64 n = std::min(end, block->start + block->bytes) - at;
+    std::memcpy(to, block->data.get() + (at - start), n);
+    to += n;
+    at += n;
+  }
+  if (at < end) {
+    // Past the end: SQLite wants the rest zeroed and told so.
+    std::memset(to, 0, end - at);
+    return SQLITE_IOERR_SHORT_READ;
+  }
+  return SQLITE_OK;
+}
+
+int Close(sqlite3_file* f) {
+  delete Of(f)->blocks;
+  Of(f)->blocks = nullptr;
+  sqlite3_file* real = Real(f);
+  return real->pMethods->xClose(real);
+}
+
+// The rest is the platform's.
+int Write(sqlite3_file* f, const void* in, int n, sqlite3_int64 offset) {
+  sqlite3_file* real = Real(f);
+  return real->pMethods->xWrite(real, in, n, offset);
+}
+int Truncate(sqlite3_file* f, sqlite3_int64 size) {
+  sqlite3_file* real = Real(f);
+  return real->pMethods->xTruncate(real, size);
+}
+int Sync(sqlite3_file* f, int flags) {
+  sqlite3_file* real = Real(f);
+  return real->pMethods->xSync(real, flags);
+}
+int FileSize(sqlite3_file* f, sqlite3_int64* size) {
+  sqlite3_file* real = Real(f);
+  return real->pMethods->xFileSize(real, size);
+}
+int Lock(sqlite3_file* f, int level) {
+  sqlite3_file* real = Real(f);
+  return real->pMethods->xLock(real, level);
+}
+int Unlock(sqlite3_file* f, int level) {
+  sqlite3_file* real = Real(f);
+  return real->pMethods->xUnlock(real, level);
+}
+int CheckReservedLock(sqlite3_file* f, int* out) {
+  sqlite3_file* real = Real(f);
+  return real->pMethods->xCheckReservedLock(real, out);
+}
+int FileControl(sqlite3_file* f, int op, void* arg) {
+  sqlite3_file* real = Real(f);
+  return real->pMethods->xFileControl(real, op, arg);
+}
+int SectorSize(sqlite3_file* f) {
+  sqlite3_file* real = Real(f);
+  return real->pMethods->xSectorSize(real);
+}
+int DeviceCharacteristics(sqlite3_file* f) {
+  sqlite3_file* real = Real(f);
+  return real->pMethods->xDeviceCharacteristics(real);
+}
+
+int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
+         int* out_flags) {
+  constexpr int kReadOnlyMain = SQLITE_OPEN_READONLY | SQLITE_OPEN_MAIN_DB;
+  if ((flags & kReadOnlyMain) != kReadOnlyMain) {
+    return base_vfs->xOpen(base_vfs, name, file, flags, out_flags);
+  }
+  file->pMethods = nullptr;
+  sqlite3_file* real = Real(file);
+  int rc = base_vfs->xOpen(base_vfs, name, real, flags, out_flags);
+  if (rc != SQLITE_OK) {
+    if (real->pMethods != nullptr) real->pMethods->xClose(real);
+    return rc;
+  }
+  auto* blocks = new (std::nothrow) Blocks;
+  if (blocks == nullptr || (rc = real->pMethods->xFileSize(
+                                real, &blocks->file_bytes)) != SQLITE_OK) {
+    delete blocks;
+    real->pMethods->xClose(real);
+    return blocks == nullptr ? SQLITE_NOMEM : rc;
+  }
+  Of(file)->blocks = blocks;
+  file->pMethods = &methods;
+  return SQLITE_OK;
+}
+int Delete(sqlite3_vfs*, const char* name, int sync_dir) {
+  return base_vfs->xDelete(base_vfs, name, sync_dir);
+}
+int Access(sqlite3_vfs*, const char* name, int flags, int* out) {
+  return base_vfs->xAccess(base_vfs, name, flags, out);
+}
+int FullPathname(sqlite3_vfs*, const char* name, int n, char* out) {
+  return base_vfs->xFullPathname(base_vfs, name, n, out);
+}
+void* DlOpen(sqlite3_vfs*, const char*) { return nullptr; }  // No extensions.
+void DlError(sqlite3_vfs*, int n, char* out) {
+  sqlite3_snprintf(n, out, "extensions are disabled");
+}
+void (*DlSym(sqlite3_vfs*, void*, const char*))(void) { return nullptr; }
+void DlClose(sqlite3_vfs*, void*) {}
+int Randomness(sqlite3_vfs*, int n, char* out) {
+  return base_vfs->xRandomness(base_vfs, n, out);
+}
+int Sleep(sqlite3_vfs*, int micros) {
+  return base_vfs->xSleep(base_vfs, micros);
+}
+int CurrentTime(sqlite3_vfs*, double* out) {
+  return base_vfs->xCurrentTime(base_vfs, out);
+}
+int GetLastError(sqlite3_vfs*, int n, char* out) {
+  return base_vfs->xGetLastError(base_vfs, n, out);
+}
+
+void Register() {
+  ConfigureSqliteProcess();  // Before anything initializes SQLite.
+  base_vfs = sqlite3_vfs_find(nullptr);
+  CHECK(base_vfs != nullptr);
+  methods = sqlite3_io_methods{};
+  methods.iVersion = 1;  // No shared memory, no mapping: rollback mode.
+  methods.xClose = Close;
+  methods.xRead = Read;
+  methods.xWrite = Write;
+  methods.xTruncate = Truncate;
+  methods.xSync = Sync;
+  methods.xFileSize = FileSize;
+  methods.xLock = Lock;
+  methods.xUnlock = Unlock;
+  methods.xCheckReservedLock = CheckReservedLock;
+  methods.xFileControl = FileControl;
+  methods.xSectorSize = SectorSize;
+  methods.xDeviceCharacteristics = DeviceCharacteristics;
+  vfs = sqlite3_vfs{};
+  vfs.iVersion = 1;
+  vfs.szOsFile = kRealOffset + base_vfs->szOsFile;
+  vfs.mxPathname = base_vfs->mxPathname;
+  vfs.zName = kVfsName;
+  vfs.xOpen = Open;
+  vfs.xDelete = Delete;
+  vfs.xAccess = Access;
+  vfs.xFullPathname = FullPathname;
+  vfs.xDlOpen = DlOpen;
+  vfs.xDlError = DlError;
+  vfs.xDlSym = DlSym;
+  vfs.xDlClose = DlClose;
+  vfs.xRandomness = Randomness;
+  vfs.xSleep = Sleep;
+  vfs.xCurrentTime = CurrentTime;
+  vfs.xGetLastError = GetLastError;
+  CHECK(sqlite3_vfs_register(&vfs, /*makeDflt=*/0) == SQLITE_OK);
+}
+
+}  // namespace
+
+const char* ReadAheadVfsName() {
+  static std::once_flag once;
+  std::call_once(once, Register);
+  return kVfsName;
+}
+
+uint64_t ReadAheadBlocksRead() {
+  return blocks_read.load(std::memory_order_relaxed);
+}
+
+}  // namespace raftsql::sm
