@@ -23,6 +23,7 @@ sqlite3_vfs* base_vfs = nullptr;
 sqlite3_vfs vfs;
 sqlite3_io_methods methods;
 std::atomic<uint64_t> blocks_read{0};
+std::atomic<uint64_t> reads_alone{0};
 
 struct Block {
   sqlite3_int64 start = -1;  // -1: holds nothing.
@@ -34,7 +35,9 @@ struct Block {
 struct Blocks {
   sqlite3_int64 file_bytes = 0;  // At the open: the file is at rest.
   uint64_t clock = 0;
-  sqlite3_int64 last_end = -1;  // Where the last read ended.
+  // Where the last read began and ended.
+  sqlite3_int64 last_start = -1;
+  sqlite3_int64 last_end = -1;
   Block block[Bounds::kBlocks];
 };
 
@@ -98,13 +101,18 @@ bool Held(const Blocks& b, sqlite3_int64 offset) {
 
 int Read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
   Blocks& b = *Of(f)->blocks;
-  const bool sequential = offset == b.last_end;
+  // quick_check walks each B-tree page's children from the last to the
+  // first: a table filled in order is read from its end backwards.
+  const bool sequential =
+      offset == b.last_end || offset + amount == b.last_start;
+  b.last_start = offset;
   b.last_end = offset + amount;
-  // A read that does not continue the last one, and that no block holds,
+  // A read next to neither end of the last one, and that no block holds,
   // is read alone: a B-tree whose pages lie all over the file (an index
   // filled in random order) would otherwise read a block for each page.
   if (amount >= Bounds::kBlockBytes || offset < 0 ||
       (!sequential && !Held(b, offset))) {
+    reads_alone.fetch_add(1, std::memory_order_relaxed);
     sqlite3_file* real = Real(f);
     return real->pMethods->xRead(real, out, amount, offset);
   }
@@ -276,8 +284,9 @@ const char* ReadAheadVfsName() {
   return kVfsName;
 }
 
-uint64_t ReadAheadBlocksRead() {
-  return blocks_read.load(std::memory_order_relaxed);
+ReadAheadCounts ReadAheadCountsSoFar() {
+  return {.blocks = blocks_read.load(std::memory_order_relaxed),
+          .reads_alone = reads_alone.load(std::memory_order_relaxed)};
 }
 
 }  // namespace raftsql::sm

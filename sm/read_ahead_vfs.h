@@ -27,8 +27,12 @@ struct ReadAheadVfsBounds {
 // The VFS's name (registered at the first call), over the platform's.
 const char* ReadAheadVfsName();
 
-// Reads through blocks so far in this process (tests).
-uint64_t ReadAheadBlocksRead();
+// Blocks read so far in this process, and reads that read alone (tests).
+struct ReadAheadCounts {
+  uint64_t blocks = 0;
+  uint64_t reads_alone = 0;
+};
+ReadAheadCounts ReadAheadCountsSoFar();
 
 }  // namespace raftsql::sm
 
