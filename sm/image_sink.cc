@@ -23,7 +23,6 @@ namespace raftsql::sm {
 namespace {
 
 constexpr char kReference[] = "raftsql-received-image:";
-constexpr uint64_t kPrefetchBytes = 1 << 20;
 
 // `path` opened on `vfs` as a main database file; null if it cannot be
 // (`*rc` says why).
@@ -44,29 +43,6 @@ void CloseVfsFile(sqlite3_file* file) {
   std::free(file);
 }
 
-// Reads `fd` from byte `from` up to `to` (or its end) into the page cache,
-// kPrefetchBytes at a time into `buffer`; the offset it reached.
-uint64_t ReadBack(int fd, char* buffer, uint64_t from, uint64_t to) {
-  while (from < to) {
-    const ssize_t n = pread(fd, buffer, std::min(kPrefetchBytes, to - from),
-                            static_cast<off_t>(from));
-    if (n <= 0) break;
-    from += static_cast<uint64_t>(n);
-  }
-  return from;
-}
-
-// Reads `path` from byte `from` to its end (what the syncer did not read
-// back yet).
-void ReadIntoPageCache(const std::string& path, uint64_t from) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;  // The check's own open says why.
-  (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  std::unique_ptr<char[]> buffer(new char[kPrefetchBytes]);
-  (void)ReadBack(fd, buffer.get(), from, UINT64_MAX);
-  close(fd);
-}
-
 }  // namespace
 
 BackgroundSyncer::BackgroundSyncer(sqlite3_vfs* vfs, std::string path)
@@ -74,15 +50,13 @@ BackgroundSyncer::BackgroundSyncer(sqlite3_vfs* vfs, std::string path)
 
 BackgroundSyncer::~BackgroundSyncer() { Stop(); }
 
-uint64_t BackgroundSyncer::Stop() {
+void BackgroundSyncer::Stop() {
   {
     std::lock_guard<std::mutex> l(mu_);
     stop_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  std::lock_guard<std::mutex> l(mu_);
-  return read_;
 }
 
 void BackgroundSyncer::Kick(uint64_t stored) {
@@ -98,27 +72,18 @@ void BackgroundSyncer::Run() {
   // of its pages.
   int rc = SQLITE_OK;
   sqlite3_file* file = OpenVfsFile(vfs_, path_, SQLITE_OPEN_READWRITE, &rc);
-  const int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  std::unique_ptr<char[]> buffer(new char[kPrefetchBytes]);
-  uint64_t handled = 0;  // Bytes synced and read (or tried).
+  uint64_t synced = 0;  // Bytes synced (or tried).
   std::unique_lock<std::mutex> l(mu_);
   while (true) {
-    cv_.wait(l, [&] { return stop_ || wanted_ > handled; });
+    cv_.wait(l, [&] { return stop_ || wanted_ > synced; });
     if (stop_) break;
-    const uint64_t from = handled;
-    const uint64_t to = wanted_;
-    handled = to;
+    synced = wanted_;
     l.unlock();
     // A failure shows in the final sync, which the check makes.
     if (file != nullptr) (void)file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
-    const uint64_t at = fd >= 0 ? ReadBack(fd, buffer.get(), from, to) : from;
     l.lock();
-    // Only what follows the bytes read so far counts (else the check reads
-    // it).
-    if (at == to && read_ == from) read_ = to;
   }
   l.unlock();
-  if (fd >= 0) close(fd);
   CloseVfsFile(file);
 }
 
@@ -266,14 +231,13 @@ absl::Status ImageSink::Finish() {
     received_at_ = std::chrono::steady_clock::now();
     checked_ = false;
     if (!background_) {
-      Check(0);
+      Check();
     } else {
       // The syncer's end and the last sync too: written pages may wait
       // for the disk.
       checker_ = std::thread([this, syncer = std::move(syncer)]() mutable {
-        const uint64_t read = syncer != nullptr ? syncer->Stop() : 0;
         syncer.reset();
-        Check(read);
+        Check();
       });
     }
   }
@@ -315,9 +279,8 @@ absl::Status ImageSink::Sync() const {
   return absl::OkStatus();
 }
 
-void ImageSink::Check(uint64_t read) {
+void ImageSink::Check() {
   SnapshotImage image;
-  if (background_) ReadIntoPageCache(received_, read);
   absl::Status s = Sync();
   if (s.ok()) s = image.OpenFile(received_, check_vfs_name());
   if (s.ok()) s = image.Check(metadata_.index);

@@ -44,10 +44,9 @@ namespace raftsql::sm {
 
 // Syncs one file on a thread of its own whenever kicked, so that what the
 // writer stored goes to the disk as it comes, not all at once at the end
-// (gigabytes of dirty pages made every fsync on the machine wait); then
-// reads what was stored since the last kick back into the page cache, for
-// the check (the writer stores with O_DIRECT, and quick_check reads page
-// by page in each B-tree's order: 2.6 GB took 47.7 s from the disk).
+// (gigabytes of dirty pages made every fsync on the machine wait). What
+// the writer stored with O_DIRECT is not read back: the check reads it
+// in blocks with O_DIRECT too (read_ahead_vfs.h).
 class BackgroundSyncer {
  public:
   BackgroundSyncer(sqlite3_vfs* vfs, std::string path);
@@ -55,12 +54,11 @@ class BackgroundSyncer {
   ~BackgroundSyncer();
   BackgroundSyncer(const BackgroundSyncer&) = delete;
   BackgroundSyncer& operator=(const BackgroundSyncer&) = delete;
-  // The first `stored` bytes are stored: a sync is wanted, and a read of
-  // them; returns at once.
+  // The first `stored` bytes are stored: a sync is wanted; returns at
+  // once.
   void Kick(uint64_t stored);
-  // Waits for the work under way and ends the thread; the bytes read back
-  // into the page cache (from the file's start).
-  uint64_t Stop();
+  // Waits for a sync under way and ends the thread.
+  void Stop();
 
  private:
   void Run();
@@ -70,15 +68,14 @@ class BackgroundSyncer {
   std::mutex mu_;
   std::condition_variable cv_;
   uint64_t wanted_ = 0;  // Guarded by mu_: bytes stored.
-  uint64_t read_ = 0;    // Guarded by mu_: bytes read back.
   bool stop_ = false;    // Guarded by mu_.
   std::thread thread_;
 };
 
 class ImageSink final : public core::SnapshotSink {
  public:
-  // Platform files: the received file is synced, and read back into the
-  // page cache, every this many bytes stored, on a thread.
+  // Platform files: the received file is synced every this many bytes
+  // stored, on a thread.
   static constexpr uint64_t kBytesPerSync = 64 << 20;
 
   // `path`: the database file; `vfs`: its VFS (null: the platform's).
@@ -125,9 +122,8 @@ class ImageSink final : public core::SnapshotSink {
   void CloseFile();
   void DeleteReceived();
   absl::Status Sync() const;  // Makes the received file durable.
-  // Reads the file into the page cache from `read` on, syncs, then sets
-  // verdict_.
-  void Check(uint64_t read);
+  // Syncs the file, checks it, then sets verdict_.
+  void Check();
   void Progressed() const;  // Calls the progress callback.
   // Whether the writer failed to store (the image is lost: Held says none).
   bool StoreFailed() const;

@@ -7,6 +7,10 @@
 // the file (PRAGMA mmap_size) saves as much, but the mapped pages then
 // count in the process's RSS (2 GB at the check of a 2.25 GB image).
 //
+// Blocks are read with O_DIRECT where the file system allows it, past the
+// page cache (why: read_ahead_vfs.cc); reads that do not continue the last
+// one and that no block holds are read alone, through it.
+//
 // A block once read is never read again while it is held, so a file
 // written while it is open reads stale bytes: only for files at rest.
 // Files opened for writing are the platform VFS's, untouched.
