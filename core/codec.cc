@@ -3,6 +3,7 @@
 #include <array>
 #include <bit>
 #include <cstring>
+#include <string>
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
@@ -45,16 +46,77 @@ namespace {
 // SSE 4.2's crc32 instruction computes CRC-32C (Castagnoli), 8 bytes at a
 // time: about 20x the table's speed, which showed in every captured row
 // and log record.
+__attribute__((target("sse4.2"))) uint64_t Crc32cWords(uint64_t c,
+                                                       const char* p,
+                                                       size_t words) {
+  for (size_t i = 0; i < words; ++i) {
+    uint64_t word;
+    std::memcpy(&word, p + 8 * i, 8);
+    c = _mm_crc32_u64(c, word);
+  }
+  return c;
+}
+
+// One crc32 instruction waits for the one before (3 cycles), yet the
+// processor starts one a cycle: three streams over three stretches of
+// kStretchBytes each, then joined, run about three times as fast (images
+// are checksummed as they are served and as they are stored: 4% of all
+// samples of a join on the leader's loop alone).
+constexpr size_t kStretchBytes = 4096;
+
+// The CRC register after kStretchBytes zero bytes from `c`, which is
+// linear in `c`: four tables, one per byte of it.
+struct StretchShift {
+  uint32_t table[4][256];
+  __attribute__((target("sse4.2"))) StretchShift() {
+    const std::string zeros(kStretchBytes, '\0');
+    uint32_t basis[32];
+    for (int bit = 0; bit < 32; ++bit) {
+      basis[bit] = static_cast<uint32_t>(
+          Crc32cWords(uint64_t{1} << bit, zeros.data(), kStretchBytes / 8));
+    }
+    for (int k = 0; k < 4; ++k) {
+      for (uint32_t b = 0; b < 256; ++b) {
+        uint32_t out = 0;
+        for (int bit = 0; bit < 8; ++bit) {
+          if ((b >> bit) & 1) out ^= basis[8 * k + bit];
+        }
+        table[k][b] = out;
+      }
+    }
+  }
+  uint32_t operator()(uint32_t c) const {
+    return table[0][c & 0xff] ^ table[1][(c >> 8) & 0xff] ^
+           table[2][(c >> 16) & 0xff] ^ table[3][c >> 24];
+  }
+};
+
 __attribute__((target("sse4.2"))) uint32_t Crc32cExtendBySse42(
     uint32_t crc, std::string_view data) {
+  static const StretchShift shift;
   uint64_t c = crc ^ 0xffffffffu;
   const char* p = data.data();
   size_t n = data.size();
-  for (; n >= 8; p += 8, n -= 8) {
-    uint64_t word;
-    std::memcpy(&word, p, 8);
-    c = _mm_crc32_u64(c, word);
+  constexpr size_t kWords = kStretchBytes / 8;
+  for (; n >= 3 * kStretchBytes;
+       p += 3 * kStretchBytes, n -= 3 * kStretchBytes) {
+    uint64_t c1 = 0;
+    uint64_t c2 = 0;
+    for (size_t i = 0; i < kWords; ++i) {
+      uint64_t w0, w1, w2;
+      std::memcpy(&w0, p + 8 * i, 8);
+      std::memcpy(&w1, p + kStretchBytes + 8 * i, 8);
+      std::memcpy(&w2, p + 2 * kStretchBytes + 8 * i, 8);
+      c = _mm_crc32_u64(c, w0);
+      c1 = _mm_crc32_u64(c1, w1);
+      c2 = _mm_crc32_u64(c2, w2);
+    }
+    c = shift(static_cast<uint32_t>(c)) ^ static_cast<uint32_t>(c1);
+    c = shift(static_cast<uint32_t>(c)) ^ static_cast<uint32_t>(c2);
   }
+  c = Crc32cWords(c, p, n / 8);
+  p += n / 8 * 8;
+  n %= 8;
   auto c32 = static_cast<uint32_t>(c);
   for (; n > 0; ++p, --n) c32 = _mm_crc32_u8(c32, static_cast<uint8_t>(*p));
   return c32 ^ 0xffffffffu;

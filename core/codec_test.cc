@@ -22,6 +22,29 @@ TEST(Codec, Crc32cMatchesTheCheckValueAndTheTableAtEveryLength) {
   }
 }
 
+TEST(Codec, Crc32cOfLongDataMatchesTheTable) {
+  // Three stretches of 4 KiB run as three streams, then are joined: every
+  // length around their multiples, from every alignment.
+  std::string data;
+  uint32_t x = 54321;
+  for (int n = 0; n < 40000; ++n) {
+    x = x * 1103515245u + 12345u;
+    data.push_back(static_cast<char>(x >> 16));
+  }
+  const std::string_view all(data);
+  for (size_t n : {12287, 12288, 12289, 12295, 24576, 24583, 36864, 39990}) {
+    for (size_t start : {0, 1, 3, 8}) {
+      EXPECT_EQ(Crc32c(all.substr(start, n)),
+                Crc32cByTable(all.substr(start, n)))
+          << n << " from " << start;
+      EXPECT_EQ(Crc32cExtend(Crc32c(all.substr(start, 100)),
+                             all.substr(start + 100, n - 100)),
+                Crc32cByTable(all.substr(start, n)))
+          << n << " from " << start;
+    }
+  }
+}
+
 TEST(Codec, Crc32cExtendedPieceByPieceIsTheCrcOfTheWhole) {
   std::string data;
   for (int n = 0; n < 300; ++n) data.push_back(static_cast<char>(n * 7));
