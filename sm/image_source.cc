@@ -166,30 +166,64 @@ void ImageSource::Prepare(std::unique_ptr<Held> held,
                view.pages_in_wal(),
                static_cast<long long>(MillisecondsSince(began))));
   const Held* reading = held.get();
-  Ready ready = MakeReady(std::move(metadata), view.size_bytes());
+  const uint64_t data_size = view.size_bytes();
+  Ready ready = MakeReady(std::move(metadata), data_size);
   ready.held = std::move(held);
   Publish(std::move(ready));
-  ReadAhead(*reading);
+  ReadAhead(*reading, data_size);
 }
 
-void ImageSource::ReadAhead(const Held& held) {
-  uint64_t done = 0;
+void ImageSource::ReadAhead(const Held& held, uint64_t data_size) {
   std::unique_lock<std::mutex> l(mu_);
   while (!stop_) {
-    if (wanted_until_ <= done) {
+    const uint64_t next =
+        ahead_.empty() ? ahead_from_
+                       : ahead_.back().offset + ahead_.back().bytes.size();
+    if (chunk_bytes_ == 0 || next >= data_size ||
+        next + chunk_bytes_ > ahead_from_ + kReadAheadBytes) {
       cv_.wait(l);
       continue;
     }
-    // Whatever was asked before this Read is behind the follower now.
-    done = std::max(done, wanted_until_ > kReadAheadBytes
-                              ? wanted_until_ - kReadAheadBytes
-                              : 0);
-    const uint64_t n = std::min(kReadAheadPieceBytes, wanted_until_ - done);
+    const uint64_t n = std::min(chunk_bytes_, data_size - next);
     l.unlock();
-    held.view->Touch(done, n);
-    done += n;
+    absl::StatusOr<std::string> bytes = held.view->Read(next, n);
     l.lock();
+    if (!bytes.ok()) {
+      cv_.wait(l);  // Read() reads it on the loop and says why.
+      continue;
+    }
+    // Read() may have moved on meanwhile: only a chunk that still follows
+    // the others, or the last Read, is kept.
+    const uint64_t now_next =
+        ahead_.empty() ? ahead_from_
+                       : ahead_.back().offset + ahead_.back().bytes.size();
+    if (now_next == next && n == std::min(chunk_bytes_, data_size - next)) {
+      ahead_.push_back(Chunk{next, std::move(*bytes)});
+      ++chunks_read_ahead_;
+      cv_.notify_all();  // WaitUntilAhead.
+    }
   }
+}
+
+std::optional<std::string> ImageSource::TakeAhead(uint64_t at,
+                                                  uint64_t len) const {
+  std::optional<std::string> out;
+  while (!ahead_.empty() && ahead_.front().offset < at) ahead_.pop_front();
+  if (!ahead_.empty() && ahead_.front().offset == at &&
+      ahead_.front().bytes.size() == len) {
+    out = std::move(ahead_.front().bytes);
+    ahead_.pop_front();
+    ++chunks_taken_;
+  } else if (!ahead_.empty() && ahead_.front().offset != at + len) {
+    ahead_.clear();  // Elsewhere: start over from this Read.
+  }
+  if (chunk_bytes_ != len || ahead_from_ != at + len) {
+    if (chunk_bytes_ != len) ahead_.clear();
+    chunk_bytes_ = len;
+    ahead_from_ = at + len;
+  }
+  cv_.notify_all();
+  return out;
 }
 
 void ImageSource::Publish(Ready ready) {
@@ -198,7 +232,9 @@ void ImageSource::Publish(Ready ready) {
     std::lock_guard<std::mutex> l(mu_);
     old = std::move(ready_);
     ready_ = std::move(ready);
-    wanted_until_ = 0;
+    ahead_.clear();
+    ahead_from_ = 0;
+    chunk_bytes_ = 0;
     preparing_ = false;
     ++images_made_;
     last_error_.clear();
@@ -214,6 +250,7 @@ void ImageSource::Release() {
   std::lock_guard<std::mutex> l(mu_);
   old = std::move(ready_);
   ready_.reset();
+  ahead_.clear();
 }
 
 void ImageSource::Fail(std::string why) {
@@ -248,12 +285,11 @@ absl::StatusOr<std::string> ImageSource::Read(uint64_t index, uint64_t offset,
   const uint64_t n = std::min(max_bytes, size - offset);
   auto data = [&](uint64_t at, uint64_t len) -> absl::StatusOr<std::string> {
     if (ready.held == nullptr) return ready.bytes.substr(at, len);
-    // The next chunks are read ahead on the thread, so that the loop's
-    // next reads find them in memory (a database larger than the page
-    // cache holds is read from the disk: 16 chunks read on one loop
-    // iteration took hundreds of milliseconds).
-    wanted_until_ = std::max(wanted_until_, at + len + kReadAheadBytes);
-    cv_.notify_all();
+    // The thread reads the chunks that follow ahead, so that the loop
+    // takes them read (reading 16 chunks took 20-50 ms of one loop
+    // iteration from the page cache, hundreds from the disk).
+    std::optional<std::string> ahead = TakeAhead(at, len);
+    if (ahead.has_value()) return std::move(*ahead);
     absl::StatusOr<std::string> out = ready.held->view->Read(at, len);
     if (!out.ok()) {
       return absl::DataLossError(absl::StrCat("cannot read image ", index, ": ",
@@ -283,6 +319,27 @@ bool ImageSource::ReadsDatabaseFileOnly() const {
   std::lock_guard<std::mutex> l(mu_);
   return ready_.has_value() && ready_->held != nullptr &&
          ready_->held->view->database_file_only();
+}
+
+void ImageSource::WaitUntilAhead(uint64_t bytes) const {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait(l, [&] {
+    if (!ready_.has_value()) return true;
+    const uint64_t next =
+        ahead_.empty() ? ahead_from_
+                       : ahead_.back().offset + ahead_.back().bytes.size();
+    return next >= ahead_from_ + bytes || next >= ready_->data_size;
+  });
+}
+
+uint64_t ImageSource::chunks_read_ahead() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return chunks_read_ahead_;
+}
+
+uint64_t ImageSource::chunks_taken() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return chunks_taken_;
 }
 
 uint64_t ImageSource::images_made() const {

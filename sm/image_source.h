@@ -7,11 +7,13 @@
 //   on the Raft loop (it holds exactly the applied state, whatever is
 //   written next; one BEGIN, one row and the wal-index header), and keeps
 //   it open while the image is served. A thread reads the transaction's
-//   WAL frames once (wal_view.h); Read() then reads chunks straight from
-//   the database file and the WAL as that transaction sees them, and the
-//   thread reads ahead of the follower so that the loop's reads find the
-//   page cache warm. Writes go on meanwhile (WAL); the WAL cannot restart
-//   past the held transaction, so it grows until the image is let go.
+//   WAL frames once (wal_view.h), then reads the chunks that follow the
+//   last Read() ahead of the follower, as that transaction sees them
+//   (kReadAheadBytes of them held), so that Read() on the loop takes a
+//   chunk read already; a Read() elsewhere (a transfer that starts over,
+//   a second follower) reads on the loop. Writes go on meanwhile (WAL);
+//   the WAL cannot restart past the held transaction, so it grows until
+//   the image is let go.
 // - The simulator (one thread, a registered VFS): Request() copies the
 //   database into memory at once, deterministically (its databases are
 //   small).
@@ -29,6 +31,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -46,10 +49,10 @@ namespace raftsql::sm {
 
 class ImageSource final : public core::SnapshotSource {
  public:
-  // The thread reads the database this far ahead of the last Read.
+  // The thread holds at most this many bytes of chunks read ahead of the
+  // last Read (memory: one image is served at a time), each chunk as long
+  // as the last Read's.
   static constexpr uint64_t kReadAheadBytes = 32 << 20;
-  // ... in pieces of this many bytes (it stops between them).
-  static constexpr uint64_t kReadAheadPieceBytes = 1 << 20;
   static constexpr std::chrono::seconds kFirstRetryDelay{1};
   static constexpr std::chrono::seconds kMaxRetryDelay{60};
 
@@ -86,6 +89,12 @@ class ImageSource final : public core::SnapshotSource {
   // Waits until an image being prepared is ready or failed, and for the
   // files let go to be deleted (tests).
   void Wait();
+  // Waits until the thread holds `bytes` of chunks read ahead, or those up
+  // to the image's end (tests).
+  void WaitUntilAhead(uint64_t bytes) const;
+  // Chunks the thread read ahead, and those Read took from them (tests).
+  uint64_t chunks_read_ahead() const;
+  uint64_t chunks_taken() const;
   // Images made so far, and why the last one failed ("" if it did not).
   uint64_t images_made() const;
   std::string last_error() const;
@@ -111,7 +120,10 @@ class ImageSource final : public core::SnapshotSource {
   // The thread's work: read `held`'s WAL, publish it, then read ahead of
   // the follower until stopped.
   void Prepare(std::unique_ptr<Held> held, core::SnapshotMetadata metadata);
-  void ReadAhead(const Held& held);
+  void ReadAhead(const Held& held, uint64_t data_size);
+  // The chunk [at, at + len) if the thread read it (the chunks before it
+  // are dropped), and where the next ones should start.
+  std::optional<std::string> TakeAhead(uint64_t at, uint64_t len) const;
   void Publish(Ready ready);
   void Fail(std::string why);
   // Stops and joins the thread.
@@ -128,8 +140,17 @@ class ImageSource final : public core::SnapshotSource {
   mutable std::condition_variable cv_;
   bool preparing_ = false;      // Guarded by mu_.
   std::optional<Ready> ready_;  // Guarded by mu_.
-  // Read ahead: the database is wanted up to here, and was read up to here.
-  mutable uint64_t wanted_until_ = 0;  // Guarded by mu_.
+  // Read ahead: chunks that follow the last Read's, in order and with no
+  // gap, from where it ended; of its length.
+  struct Chunk {
+    uint64_t offset = 0;
+    std::string bytes;
+  };
+  mutable std::deque<Chunk> ahead_;    // Guarded by mu_.
+  mutable uint64_t ahead_from_ = 0;    // Guarded by mu_.
+  mutable uint64_t chunk_bytes_ = 0;   // Guarded by mu_; 0: no Read yet.
+  uint64_t chunks_read_ahead_ = 0;     // Guarded by mu_.
+  mutable uint64_t chunks_taken_ = 0;  // Guarded by mu_.
   uint64_t images_made_ = 0;           // Guarded by mu_.
   std::string last_error_;             // Guarded by mu_.
   // Files: after a failed image the next waits, twice as long after each

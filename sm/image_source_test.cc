@@ -115,6 +115,43 @@ TEST(ImageSource, AFileImageHoldsTheStateAtItsRequest) {
   ExpectImageHolds(*sm, asked, image, expected, dir.File("other"));
 }
 
+TEST(ImageSource, ChunksAfterTheLastReadAreReadAheadAndTaken) {
+  TempDir dir;
+  auto sm = OpenFile(dir.File("db"));
+  ApplyOk(*sm, Cmd({S("CREATE TABLE t(v BLOB)")}));
+  Insert(*sm, 200);
+  auto* source = static_cast<ImageSource*>(sm->snapshot_source());
+  const core::SnapshotMetadata asked = At(*sm);
+  const std::string expected = DumpDatabase(*sm);
+  source->Request(asked);
+  source->Wait();
+  absl::StatusOr<core::ImageInfo> latest = source->Latest();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  constexpr uint64_t kChunk = 64 << 10;
+  // Chunks with bytes of the database (not only the trailer's).
+  const uint64_t chunks =
+      (latest->size - kImageTrailerBytes + kChunk - 1) / kChunk;
+  ASSERT_LT(chunks * kChunk, ImageSource::kReadAheadBytes);
+  // The first chunk is read on the caller's thread; the thread then reads
+  // the rest ahead, and every later Read takes one.
+  absl::StatusOr<std::string> first = source->Read(asked.index, 0, kChunk);
+  ASSERT_TRUE(first.ok()) << first.status();
+  source->WaitUntilAhead(ImageSource::kReadAheadBytes);
+  std::string image = *first;
+  while (image.size() < latest->size) {
+    absl::StatusOr<std::string> part =
+        source->Read(asked.index, image.size(), kChunk);
+    ASSERT_TRUE(part.ok()) << part.status();
+    image += *part;
+  }
+  EXPECT_EQ(source->chunks_taken(), chunks - 1);
+  ExpectImageHolds(*sm, asked, image, expected, dir.File("other"));
+  // A transfer that starts over (with other chunks) reads the same bytes.
+  EXPECT_TRUE(ReadAll(*source, asked.index, latest->size, kChunk / 3) == image);
+  EXPECT_TRUE(ReadAll(*source, asked.index, latest->size, kChunk) == image);
+  EXPECT_GT(source->chunks_taken(), chunks - 1);
+}
+
 TEST(ImageSource, ANewerImageReplacesTheOlder) {
   TempDir dir;
   auto sm = OpenFile(dir.File("db"));
