@@ -6,11 +6,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <new>
+#include <thread>
 
 #include "core/check.h"
 #include "sm/sqlite_state_machine.h"
@@ -27,6 +29,7 @@ sqlite3_vfs vfs;
 sqlite3_io_methods methods;
 std::atomic<uint64_t> blocks_read{0};
 std::atomic<uint64_t> reads_alone{0};
+std::atomic<uint64_t> blocks_prefetched{0};
 
 // O_DIRECT wants buffers, offsets and lengths on this boundary.
 constexpr int64_t kDirectAlign = 4096;
@@ -36,19 +39,120 @@ struct FreeDeleter {
   void operator()(char* p) const { std::free(p); }
 };
 
+using Buffer = std::unique_ptr<char, FreeDeleter>;
+
+Buffer NewBuffer() {
+  return Buffer(static_cast<char*>(
+      std::aligned_alloc(kDirectAlign, Bounds::kBlockBytes)));
+}
+
+// Reads `bytes` at `start` of `fd` (opened with O_DIRECT) into `out`, the
+// length rounded up to kDirectAlign (`out` has room for a block).
+bool DirectRead(int fd, char* out, sqlite3_int64 bytes, sqlite3_int64 start) {
+  const sqlite3_int64 want =
+      (bytes + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
+  sqlite3_int64 got = 0;
+  while (got < bytes) {
+    const ssize_t n = pread(fd, out + got, want - got, start + got);
+    if (n <= 0) break;
+    got += n;
+  }
+  return got >= bytes;
+}
+
+// One block read on a thread of its own, the next in the direction the
+// reads run, while the check works on the one before (it waited for each
+// block: 2.2 s of reads and 0.9 s of CPU for 2.25 GB, one after the
+// other).
+class Prefetcher {
+ public:
+  explicit Prefetcher(int fd) : fd_(fd), thread_([this] { Run(); }) {}
+  ~Prefetcher() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  Prefetcher(const Prefetcher&) = delete;
+  Prefetcher& operator=(const Prefetcher&) = delete;
+
+  // Reads [start, start + bytes) ahead, unless a read is under way.
+  void Ask(sqlite3_int64 start, sqlite3_int64 bytes) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (state_ == State::kAsked || state_ == State::kReading) return;
+      start_ = start;
+      bytes_ = bytes;
+      state_ = State::kAsked;
+    }
+    cv_.notify_all();
+  }
+
+  // The block at `start` if it was asked for: waits for its read, then
+  // swaps its buffer with `data`. False if it was not asked for or its
+  // read failed.
+  bool Take(sqlite3_int64 start, Buffer& data) {
+    std::unique_lock<std::mutex> l(mu_);
+    if (state_ == State::kIdle || start_ != start) return false;
+    cv_.wait(l, [&] { return state_ == State::kRead; });
+    state_ = State::kIdle;
+    if (!read_ok_) return false;
+    data.swap(data_);
+    return true;
+  }
+
+ private:
+  enum class State { kIdle, kAsked, kReading, kRead };
+
+  void Run() {
+    std::unique_lock<std::mutex> l(mu_);
+    while (true) {
+      cv_.wait(l, [&] { return stop_ || state_ == State::kAsked; });
+      if (stop_) return;
+      state_ = State::kReading;
+      const sqlite3_int64 start = start_;
+      const sqlite3_int64 bytes = bytes_;
+      l.unlock();
+      if (data_ == nullptr) data_ = NewBuffer();  // Ours while kReading.
+      const bool ok =
+          data_ != nullptr && DirectRead(fd_, data_.get(), bytes, start);
+      l.lock();
+      read_ok_ = ok;
+      state_ = State::kRead;
+      cv_.notify_all();
+    }
+  }
+
+  const int fd_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  State state_ = State::kIdle;  // Guarded by mu_.
+  sqlite3_int64 start_ = -1;    // Guarded by mu_.
+  sqlite3_int64 bytes_ = 0;     // Guarded by mu_.
+  bool read_ok_ = false;        // Guarded by mu_.
+  bool stop_ = false;           // Guarded by mu_.
+  Buffer data_;                 // The thread's while kReading.
+  std::thread thread_;
+};
+
 struct Block {
   sqlite3_int64 start = -1;  // -1: holds nothing.
   sqlite3_int64 bytes = 0;
   uint64_t used = 0;  // When it was last read from (LRU).
-  std::unique_ptr<char, FreeDeleter> data;
+  Buffer data;
 };
 
 struct Blocks {
   ~Blocks() {
+    prefetcher.reset();  // Its thread reads direct_fd.
     if (direct_fd >= 0) close(direct_fd);
   }
   int direct_fd = -1;  // The file with O_DIRECT, where it can be opened.
-  sqlite3_int64 file_bytes = 0;  // At the open: the file is at rest.
+  bool direct_failed = false;  // A read with O_DIRECT failed: none since.
+  std::unique_ptr<Prefetcher> prefetcher;  // With direct_fd.
+  sqlite3_int64 file_bytes = 0;            // At the open: the file is at rest.
   uint64_t clock = 0;
   // Where the last read began and ended.
   sqlite3_int64 last_start = -1;
@@ -72,32 +176,24 @@ sqlite3_file* Real(sqlite3_file* f) {
 }
 
 // Reads `bytes` at `start` (a block's) into `out`: with O_DIRECT if the
-// file could be opened so (the length rounded up to kDirectAlign: `out`
-// has room for a block), else through the platform's file.
+// file could be opened so, else through the platform's file.
 int ReadBlock(sqlite3_file* f, char* out, sqlite3_int64 bytes,
               sqlite3_int64 start) {
   Blocks& b = *Of(f)->blocks;
-  if (b.direct_fd >= 0) {
-    const sqlite3_int64 want =
-        (bytes + kDirectAlign - 1) / kDirectAlign * kDirectAlign;
-    sqlite3_int64 got = 0;
-    while (got < bytes) {
-      const ssize_t n = pread(b.direct_fd, out + got, want - got, start + got);
-      if (n <= 0) break;
-      got += n;
-    }
-    if (got >= bytes) return SQLITE_OK;
+  if (b.direct_fd >= 0 && !b.direct_failed) {
+    if (DirectRead(b.direct_fd, out, bytes, start)) return SQLITE_OK;
     // The file system took the open but not the read: no O_DIRECT, then.
-    close(b.direct_fd);
-    b.direct_fd = -1;
+    b.direct_failed = true;
   }
   sqlite3_file* real = Real(f);
   return real->pMethods->xRead(real, out, static_cast<int>(bytes), start);
 }
 
-// The block holding `start`, read now if no block holds it; null with
-// `*rc` set if the read failed.
-Block* BlockAt(sqlite3_file* f, sqlite3_int64 start, int* rc) {
+// The block holding `start`, read now (or taken from the prefetcher) if no
+// block holds it; null with `*rc` set if the read failed. `direction`: +1
+// or -1 if the reads run forwards or backwards (the next block is then
+// read ahead), 0 if neither.
+Block* BlockAt(sqlite3_file* f, sqlite3_int64 start, int direction, int* rc) {
   Blocks& b = *Of(f)->blocks;
   Block* victim = &b.block[0];
   for (Block& block : b.block) {
@@ -108,8 +204,7 @@ Block* BlockAt(sqlite3_file* f, sqlite3_int64 start, int* rc) {
     if (block.used < victim->used) victim = &block;
   }
   if (victim->data == nullptr) {
-    victim->data.reset(static_cast<char*>(
-        std::aligned_alloc(kDirectAlign, Bounds::kBlockBytes)));
+    victim->data = NewBuffer();
     if (victim->data == nullptr) {
       *rc = SQLITE_IOERR_NOMEM;
       return nullptr;
@@ -118,12 +213,22 @@ Block* BlockAt(sqlite3_file* f, sqlite3_int64 start, int* rc) {
   victim->start = -1;
   const sqlite3_int64 bytes =
       std::min<sqlite3_int64>(Bounds::kBlockBytes, b.file_bytes - start);
-  *rc = ReadBlock(f, victim->data.get(), bytes, start);
-  if (*rc != SQLITE_OK) return nullptr;
+  if (b.prefetcher != nullptr && b.prefetcher->Take(start, victim->data)) {
+    blocks_prefetched.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    *rc = ReadBlock(f, victim->data.get(), bytes, start);
+    if (*rc != SQLITE_OK) return nullptr;
+  }
   blocks_read.fetch_add(1, std::memory_order_relaxed);
   victim->start = start;
   victim->bytes = bytes;
   victim->used = ++b.clock;
+  const sqlite3_int64 next = start + direction * Bounds::kBlockBytes;
+  if (b.prefetcher != nullptr && !b.direct_failed && direction != 0 &&
+      next >= 0 && next < b.file_bytes) {
+    b.prefetcher->Ask(next, std::min<sqlite3_int64>(Bounds::kBlockBytes,
+                                                    b.file_bytes - next));
+  }
   return victim;
 }
 
@@ -141,8 +246,10 @@ int Read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
   Blocks& b = *Of(f)->blocks;
   // quick_check walks each B-tree page's children from the last to the
   // first: a table filled in order is read from its end backwards.
-  const bool sequential =
-      offset == b.last_end || offset + amount == b.last_start;
+  const int direction = offset == b.last_end              ? 1
+                        : offset + amount == b.last_start ? -1
+                                                          : 0;
+  const bool sequential = direction != 0;
   b.last_start = offset;
   b.last_end = offset + amount;
   // A read next to neither end of the last one, and that no block holds,
@@ -160,7 +267,7 @@ int Read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
   while (at < end && at < b.file_bytes) {
     const sqlite3_int64 start = at - at % Bounds::kBlockBytes;
     int rc = SQLITE_OK;
-    const Block* block = BlockAt(f, start, &rc);
+    const Block* block = BlockAt(f, start, direction, &rc);
     if (block == nullptr) return rc;
     const sqlite3_int64 n = std::min(end, block->start + block->bytes) - at;
     std::memcpy(to, block->data.get() + (at - start), n);
@@ -249,6 +356,9 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
   // costs a fault on the host at its first touch (a buffered read of a
   // new 2.25 GB file ran at 843 MB/s, one with O_DIRECT at 2,012-3,903).
   blocks->direct_fd = open(name, O_RDONLY | O_DIRECT | O_CLOEXEC);
+  if (blocks->direct_fd >= 0) {
+    blocks->prefetcher = std::make_unique<Prefetcher>(blocks->direct_fd);
+  }
   Of(file)->blocks = blocks;
   file->pMethods = &methods;
   return SQLITE_OK;
@@ -329,7 +439,8 @@ const char* ReadAheadVfsName() {
 
 ReadAheadCounts ReadAheadCountsSoFar() {
   return {.blocks = blocks_read.load(std::memory_order_relaxed),
-          .reads_alone = reads_alone.load(std::memory_order_relaxed)};
+          .reads_alone = reads_alone.load(std::memory_order_relaxed),
+          .prefetched = blocks_prefetched.load(std::memory_order_relaxed)};
 }
 
 }  // namespace raftsql::sm

@@ -8,8 +8,10 @@
 // count in the process's RSS (2 GB at the check of a 2.25 GB image).
 //
 // Blocks are read with O_DIRECT where the file system allows it, past the
-// page cache (why: read_ahead_vfs.cc); reads that do not continue the last
-// one and that no block holds are read alone, through it.
+// page cache (why: read_ahead_vfs.cc), and the next block in the direction
+// the reads run is read ahead on a thread of the file's own; reads that
+// continue neither end of the last one and that no block holds are read
+// alone, through the page cache. Memory: kBlocks + 1 blocks per file.
 //
 // A block once read is never read again while it is held, so a file
 // written while it is open reads stale bytes: only for files at rest.
@@ -22,8 +24,7 @@
 namespace raftsql::sm {
 
 struct ReadAheadVfsBounds {
-  // Bytes read at once, and blocks held per open file (LRU): memory is
-  // their product per file (4 MiB).
+  // Bytes read at once, and blocks held per open file (LRU).
   static constexpr int64_t kBlockBytes = 1 << 20;
   static constexpr int kBlocks = 4;
 };
@@ -31,10 +32,12 @@ struct ReadAheadVfsBounds {
 // The VFS's name (registered at the first call), over the platform's.
 const char* ReadAheadVfsName();
 
-// Blocks read so far in this process, and reads that read alone (tests).
+// Blocks read so far in this process (those read ahead on a thread
+// among them), and reads that read alone (tests).
 struct ReadAheadCounts {
   uint64_t blocks = 0;
   uint64_t reads_alone = 0;
+  uint64_t prefetched = 0;
 };
 ReadAheadCounts ReadAheadCountsSoFar();
 

@@ -58,7 +58,8 @@ ReadAheadCounts CountsForQuickCheck(const std::string& path) {
   EXPECT_EQ(FirstRow(path, ReadAheadVfsName(), "PRAGMA quick_check"), "ok");
   const ReadAheadCounts after = ReadAheadCountsSoFar();
   return {.blocks = after.blocks - before.blocks,
-          .reads_alone = after.reads_alone - before.reads_alone};
+          .reads_alone = after.reads_alone - before.reads_alone,
+          .prefetched = after.prefetched - before.prefetched};
 }
 
 TEST(ReadAheadVfs, ATableFilledInOrderIsReadInBlocksNotPages) {
@@ -73,6 +74,8 @@ TEST(ReadAheadVfs, ATableFilledInOrderIsReadInBlocksNotPages) {
   EXPECT_GE(counts.blocks, 7u);
   EXPECT_LE(counts.blocks, 24u);
   EXPECT_LE(counts.reads_alone, 40u);
+  // Each block but the first of a walk was read ahead.
+  EXPECT_GE(counts.prefetched, counts.blocks / 2);
   EXPECT_EQ(FirstRow(path, ReadAheadVfsName(),
                      "SELECT count(*) || ' ' || sum(length(v)) FROM t"),
             FirstRow(path, nullptr,
