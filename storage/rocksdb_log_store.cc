@@ -1,8 +1,12 @@
 #include "storage/rocksdb_log_store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
+
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
@@ -32,6 +36,35 @@ uint64_t IndexOfKey(const rocksdb::Slice& key) {
   return index;
 }
 
+// The platform's files, except that space preallocated for the WAL counts
+// in its size (fallocate without FALLOC_FL_KEEP_SIZE): a synced append
+// within it then need not write the inode's new size too. 200 bytes
+// appended and fdatasync'd: 105 us within a sized file, 157 us to a
+// growing one (log_store_benchmark, BM_RawAppendSync). After a crash the
+// WAL ends in zeros up to its preallocated size, which RocksDB's reader
+// skips (records of type zero are what preallocation leaves); a closed
+// WAL is truncated to what was written.
+class SizedWalFileSystem final : public rocksdb::FileSystemWrapper {
+ public:
+  SizedWalFileSystem() : FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  const char* Name() const override { return "RaftsqlSizedWal"; }
+  rocksdb::FileOptions OptimizeForLogWrite(
+      const rocksdb::FileOptions& options,
+      const rocksdb::DBOptions& db_options) const override {
+    rocksdb::FileOptions out =
+        target()->OptimizeForLogWrite(options, db_options);
+    out.fallocate_with_keep_size = false;
+    return out;
+  }
+};
+
+rocksdb::Env* SizedWalEnv() {
+  static rocksdb::Env* const env =
+      rocksdb::NewCompositeEnv(std::make_shared<SizedWalFileSystem>())
+          .release();
+  return env;
+}
+
 absl::Status FromRocks(const rocksdb::Status& s) {
   if (s.ok()) return absl::OkStatus();
   if (s.IsCorruption()) return absl::DataLossError(s.ToString());
@@ -52,6 +85,7 @@ absl::StatusOr<std::unique_ptr<RocksDbLogStore>> RocksDbLogStore::Open(
   // The WAL is what makes a synced write durable; keep it whole.
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   options.max_background_jobs = 2;
+  options.env = SizedWalEnv();
   rocksdb::DB* db = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(options, dir, &db);
   if (!s.ok()) return FromRocks(s);
