@@ -130,7 +130,8 @@ void Node::Tick() {
   raw_.Tick();
   MaybeReleaseImage();
   options_.state_machine->OnTick();
-  raw_.SnapshotSinkProgressed();  // A sink may store at ticks.
+  raw_.SnapshotSinkProgressed();    // A sink may store at ticks.
+  raw_.SnapshotSourceProgressed();  // In case a call was dropped.
   // A sync may have finished with nothing applied since (no write of the
   // log store under way: a compaction's delete waits for it).
   if (!persisting_) CompactWhenDurable();
@@ -195,6 +196,12 @@ void Node::ReportSnapshot(uint64_t id, bool delivered) {
 void Node::SnapshotSinkProgressed() {
   if (stopped_) return;
   raw_.SnapshotSinkProgressed();
+  Pump();
+}
+
+void Node::SnapshotSourceProgressed() {
+  if (stopped_) return;
+  raw_.SnapshotSourceProgressed();
   Pump();
 }
 

@@ -104,6 +104,8 @@ class Node {
   // The state machine's snapshot sink stored more, or checked its image
   // (Tick asks too).
   void SnapshotSinkProgressed();
+  // Its snapshot source read chunks the core waits for (Tick asks too).
+  void SnapshotSourceProgressed();
   uint64_t snapshots_taken() const { return snapshots_taken_; }
   // Committed entries waiting for a paused state machine (ApplyPaused).
   size_t parked_entries() const { return parked_.size(); }

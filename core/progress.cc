@@ -82,6 +82,7 @@ void Progress::BecomeSnapshot(uint64_t snapshot_index) {
   snapshot_stalled_beats = 0;
   snapshot_resent_from = UINT64_MAX;
   snapshot_waiting = false;
+  snapshot_source_waiting = false;
   inflights.Reset();
 }
 

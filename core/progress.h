@@ -66,6 +66,8 @@ struct Progress {
   uint64_t snapshot_resent_from = UINT64_MAX;
   // Snapshot: a chunk is due but the tick's budget is spent.
   bool snapshot_waiting = false;
+  // Snapshot: a chunk is due but the snapshot source has not read it yet.
+  bool snapshot_source_waiting = false;
   // Snapshot: the image's size, as last sent.
   uint64_t snapshot_size = 0;
   // Heard from since the last CheckQuorum.

@@ -173,6 +173,9 @@ class Raft {
   // (SnapshotSink::held): the leader hears how much it holds, or the image
   // is installed.
   void SnapshotSinkProgressed();
+  // The snapshot source read chunks it had said were not read yet
+  // (SnapshotSource::Read: Unavailable): the leader sends them.
+  void SnapshotSourceProgressed();
   void ClearSnapshotWanted() { snapshot_wanted_ = false; }
   // Network messages refused as invalid, and why the latest one was.
   uint64_t invalid_messages() const { return invalid_messages_; }

@@ -468,6 +468,8 @@ void Raft::SendSnapshotChunks(uint64_t to, Progress& pr, ChunkSend how) {
     if (pr.snapshot_waiting) return;  // TickHeartbeat sends it.
     absl::StatusOr<std::string> chunk =
         ImageChunk(image->metadata.index, pr.snapshot_sent);
+    pr.snapshot_source_waiting = absl::IsUnavailable(chunk.status());
+    if (pr.snapshot_source_waiting) return;  // SnapshotSourceProgressed.
     if (!chunk.ok()) return LoseSnapshotTransfer(pr);
     Message m;
     m.type = MessageType::kSnap;
@@ -479,6 +481,21 @@ void Raft::SendSnapshotChunks(uint64_t to, Progress& pr, ChunkSend how) {
     m.snapshot = Snapshot{image->metadata, std::move(*chunk)};
     Send(std::move(m));
     ++sent;
+  }
+}
+
+void Raft::SnapshotSourceProgressed() {
+  if (state_ != StateType::kLeader) return;
+  std::vector<uint64_t> waiting;
+  for (const auto& [id, pr] : tracker_.progress()) {
+    if (pr.state == ProgressState::kSnapshot && pr.snapshot_source_waiting) {
+      waiting.push_back(id);
+    }
+  }
+  for (uint64_t id : waiting) {
+    if (Progress* pr = tracker_.Get(id)) {
+      SendSnapshotChunks(id, *pr, ChunkSend::kFill);
+    }
   }
 }
 

@@ -719,6 +719,73 @@ TEST(Snapshot, ADurableLeaderSendsImagesFromItsSnapshotSource) {
   EXPECT_EQ(net.applied(3).back().data, "after");
 }
 
+// A source that reads its chunks off the loop: bytes from `readable` on
+// are not read yet (Unavailable) until the test reads more.
+class SlowImages final : public SnapshotSource {
+ public:
+  void Request(const SnapshotMetadata& m) override {
+    ++requests;
+    requested = m;
+  }
+  absl::StatusOr<ImageInfo> Latest() const override {
+    if (image.empty()) return absl::UnavailableError("none");
+    return ImageInfo{metadata, image.size()};
+  }
+  absl::StatusOr<std::string> Read(uint64_t index, uint64_t offset,
+                                   uint64_t max_bytes) const override {
+    if (index != metadata.index) return absl::NotFoundError("replaced");
+    if (offset >= readable) {
+      ++not_read_yet;
+      return absl::UnavailableError("not read yet");
+    }
+    return image.substr(offset, std::min(max_bytes, readable - offset));
+  }
+  SnapshotMetadata metadata;
+  std::string image;
+  uint64_t readable = 0;
+  mutable int not_read_yet = 0;
+  int requests = 0;
+  SnapshotMetadata requested;
+};
+
+// A chunk the source has not read yet waits for it (the loop never reads
+// the disk for a follower): the transfer is not lost, and goes on when the
+// source says it read more.
+TEST(Snapshot, AChunkTheSourceHasNotReadWaitsForTheSource) {
+  SlowImages images;
+  Network net({1, 2, 3}, NetworkOptions{.max_snapshot_chunk_bytes = 10,
+                                        .snapshot_sources = {{1, &images}}});
+  uint64_t applied = 0;
+  ASSERT_NO_FATAL_FAILURE(LeaveNodeThreeBehindTheLog(net, "", &applied));
+  const ConfState conf = net.raft(1).tracker().GetConfState();
+  net.Heal();
+  int chunks = 0;
+  net.SetFilter([&](const Message& m) {
+    chunks += m.type == MessageType::kSnap;
+    return true;
+  });
+  TickUntil(net, 20, [&] { return images.requests > 0; });
+  ASSERT_GT(images.requests, 0);
+  const std::string image(95, 'd');  // Ten chunks.
+  images.metadata =
+      SnapshotMetadata{applied, *net.storage(1).Term(applied), conf};
+  images.image = image;
+  TickUntil(net, 20, [&] { return images.not_read_yet > 0; });
+  ASSERT_GT(images.not_read_yet, 0);
+  EXPECT_EQ(chunks, 0);
+  // Read by read, the source says so; every chunk goes out once read.
+  while (images.readable < image.size()) {
+    EXPECT_EQ(net.raft(1).tracker().Get(3)->state, ProgressState::kSnapshot);
+    images.readable += 10;
+    net.runtime(1).SnapshotSourceProgressed();
+    net.Stabilize();
+  }
+  EXPECT_GE(chunks, 10);
+  TickUntil(net, 200, [&] { return net.applied_index(3) >= applied; });
+  EXPECT_EQ(net.applied_index(3), applied);
+  EXPECT_EQ(net.storage(3).GetSnapshot()->data, image);
+}
+
 // A durable follower's sink: in memory here; its check takes one round.
 class FakeSink final : public SnapshotSink {
  public:

@@ -82,6 +82,7 @@ class RawNode {
   void ReportUnreachable(uint64_t id);
   void ReportSnapshot(uint64_t id, bool ok);
   void SnapshotSinkProgressed() { raft_.SnapshotSinkProgressed(); }
+  void SnapshotSourceProgressed() { raft_.SnapshotSourceProgressed(); }
 
   bool HasReady() const;
   Ready GetReady();

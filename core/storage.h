@@ -72,8 +72,10 @@ class SnapshotSource {
   // The image made last. Unavailable while none is ready.
   virtual absl::StatusOr<ImageInfo> Latest() const = 0;
   // Up to `max_bytes` of image `index` from `offset` (at least one byte
-  // below its size). NotFound once a newer image replaced it; any other
-  // error is the disk's.
+  // below its size). NotFound once a newer image replaced it; Unavailable
+  // while the chunk is not read yet (a source that reads off the loop: its
+  // owner calls RawNode::SnapshotSourceProgressed once it is, and the core
+  // asks again); any other error is the disk's.
   virtual absl::StatusOr<std::string> Read(uint64_t index, uint64_t offset,
                                            uint64_t max_bytes) const = 0;
   // No follower has needed an image for a while: the source may free the
