@@ -95,6 +95,9 @@ void RaftServer::StopSinkProgress() {
   if (sm_ != nullptr && sm_->image_sink() != nullptr) {
     sm_->image_sink()->SetProgressCallback(nullptr);
   }
+  if (sm_ != nullptr && sm_->image_source() != nullptr) {
+    sm_->image_source()->SetProgressCallback(nullptr);
+  }
 }
 
 absl::StatusOr<std::unique_ptr<RaftServer>> RaftServer::Open(
@@ -313,6 +316,14 @@ void RaftServer::Start() {
     // core tells the leader, or installs it (ticks ask too, if dropped).
     sm_->image_sink()->SetProgressCallback([this] {
       (void)Post([this] { node_->SnapshotSinkProgressed(); },
+                 /*droppable=*/true);
+    });
+  }
+  if (sm_->image_source() != nullptr) {
+    // The image's thread read a chunk the core waits for: it sends it (the
+    // loop never reads the disk for a follower; ticks ask too).
+    sm_->image_source()->SetProgressCallback([this] {
+      (void)Post([this] { node_->SnapshotSourceProgressed(); },
                  /*droppable=*/true);
     });
   }

@@ -189,7 +189,11 @@ void ImageSource::ReadAhead(const Held& held, uint64_t data_size) {
     absl::StatusOr<std::string> bytes = held.view->Read(next, n);
     l.lock();
     if (!bytes.ok()) {
-      cv_.wait(l);  // Read() reads it on the loop and says why.
+      // The Read that waits for it says why; none reads ahead until the
+      // next Read elsewhere.
+      ahead_error_ = bytes.status();
+      chunk_bytes_ = 0;
+      Progressed(l);
       continue;
     }
     // Read() may have moved on meanwhile: only a chunk that still follows
@@ -201,29 +205,54 @@ void ImageSource::ReadAhead(const Held& held, uint64_t data_size) {
       ahead_.push_back(Chunk{next, std::move(*bytes)});
       ++chunks_read_ahead_;
       cv_.notify_all();  // WaitUntilAhead.
+      Progressed(l);
     }
   }
 }
 
-std::optional<std::string> ImageSource::TakeAhead(uint64_t at,
-                                                  uint64_t len) const {
-  std::optional<std::string> out;
+void ImageSource::Progressed(std::unique_lock<std::mutex>& l) {
+  if (!waited_ || !progressed_) return;
+  waited_ = false;
+  l.unlock();
+  progressed_();
+  l.lock();
+}
+
+void ImageSource::SetProgressCallback(std::function<void()> progressed) {
+  std::lock_guard<std::mutex> l(mu_);
+  progressed_ = std::move(progressed);
+}
+
+std::optional<absl::StatusOr<std::string>> ImageSource::TakeAhead(
+    uint64_t at, uint64_t len) const {
   while (!ahead_.empty() && ahead_.front().offset < at) ahead_.pop_front();
   if (!ahead_.empty() && ahead_.front().offset == at &&
       ahead_.front().bytes.size() == len) {
-    out = std::move(ahead_.front().bytes);
+    std::string out = std::move(ahead_.front().bytes);
     ahead_.pop_front();
     ++chunks_taken_;
-  } else if (!ahead_.empty() && ahead_.front().offset != at + len) {
-    ahead_.clear();  // Elsewhere: start over from this Read.
-  }
-  if (chunk_bytes_ != len || ahead_from_ != at + len) {
-    if (chunk_bytes_ != len) ahead_.clear();
-    chunk_bytes_ = len;
     ahead_from_ = at + len;
+    cv_.notify_all();
+    return out;
   }
+  if (progressed_ && ahead_.empty() && chunk_bytes_ == len &&
+      ahead_from_ == at) {
+    // The thread reads this chunk next (or is reading it), and says when.
+    waited_ = true;
+    return absl::UnavailableError("not read yet");
+  }
+  if (!ahead_error_.ok() && ahead_from_ == at) {
+    absl::Status why = std::move(ahead_error_);
+    ahead_error_ = absl::OkStatus();
+    return why;
+  }
+  // Elsewhere: read on the caller's thread; the thread reads after it.
+  ahead_.clear();
+  ahead_error_ = absl::OkStatus();
+  chunk_bytes_ = len;
+  ahead_from_ = at + len;
   cv_.notify_all();
-  return out;
+  return std::nullopt;
 }
 
 void ImageSource::Publish(Ready ready) {
@@ -288,7 +317,12 @@ absl::StatusOr<std::string> ImageSource::Read(uint64_t index, uint64_t offset,
     // The thread reads the chunks that follow ahead, so that the loop
     // takes them read (reading 16 chunks took 20-50 ms of one loop
     // iteration from the page cache, hundreds from the disk).
-    std::optional<std::string> ahead = TakeAhead(at, len);
+    std::optional<absl::StatusOr<std::string>> ahead = TakeAhead(at, len);
+    if (ahead.has_value() && !ahead->ok() &&
+        !absl::IsUnavailable(ahead->status())) {
+      return absl::DataLossError(absl::StrCat("cannot read image ", index, ": ",
+                                              ahead->status().message()));
+    }
     if (ahead.has_value()) return std::move(*ahead);
     absl::StatusOr<std::string> out = ready.held->view->Read(at, len);
     if (!out.ok()) {

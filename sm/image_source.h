@@ -10,8 +10,10 @@
 //   WAL frames once (wal_view.h), then reads the chunks that follow the
 //   last Read() ahead of the follower, as that transaction sees them
 //   (kReadAheadBytes of them held), so that Read() on the loop takes a
-//   chunk read already; a Read() elsewhere (a transfer that starts over,
-//   a second follower) reads on the loop. Writes go on meanwhile (WAL);
+//   chunk read already, or hears Unavailable if the thread is still
+//   reading it (the progress callback then says it is read: the loop
+//   never waits for the disk); a Read() elsewhere (a transfer that starts
+//   over, a second follower) reads on the loop. Writes go on meanwhile (WAL);
 //   the WAL cannot restart past the held transaction, so it grows until
 //   the image is let go.
 // - The simulator (one thread, a registered VFS): Request() copies the
@@ -32,6 +34,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -89,6 +92,10 @@ class ImageSource final : public core::SnapshotSource {
   // Waits until an image being prepared is ready or failed, and for the
   // files let go to be deleted (tests).
   void Wait();
+  // Called on the thread when it read a chunk that a Read was told was not
+  // read yet (the owner then calls core::Node::SnapshotSourceProgressed on
+  // its loop). Null (a backup's source): Read reads such a chunk itself.
+  void SetProgressCallback(std::function<void()> progressed);
   // Waits until the thread holds `bytes` of chunks read ahead, or those up
   // to the image's end (tests).
   void WaitUntilAhead(uint64_t bytes) const;
@@ -121,9 +128,13 @@ class ImageSource final : public core::SnapshotSource {
   // the follower until stopped.
   void Prepare(std::unique_ptr<Held> held, core::SnapshotMetadata metadata);
   void ReadAhead(const Held& held, uint64_t data_size);
+  // Calls progressed_ (off `l`, the thread's hold of mu_) if a Read waits.
+  void Progressed(std::unique_lock<std::mutex>& l);
   // The chunk [at, at + len) if the thread read it (the chunks before it
-  // are dropped), and where the next ones should start.
-  std::optional<std::string> TakeAhead(uint64_t at, uint64_t len) const;
+  // are dropped); Unavailable if the thread is reading it; nullopt if it
+  // reads elsewhere (it reads after this chunk from now on).
+  std::optional<absl::StatusOr<std::string>> TakeAhead(uint64_t at,
+                                                       uint64_t len) const;
   void Publish(Ready ready);
   void Fail(std::string why);
   // Stops and joins the thread.
@@ -151,8 +162,13 @@ class ImageSource final : public core::SnapshotSource {
   mutable uint64_t chunk_bytes_ = 0;   // Guarded by mu_; 0: no Read yet.
   uint64_t chunks_read_ahead_ = 0;     // Guarded by mu_.
   mutable uint64_t chunks_taken_ = 0;  // Guarded by mu_.
-  uint64_t images_made_ = 0;           // Guarded by mu_.
-  std::string last_error_;             // Guarded by mu_.
+  // A Read heard Unavailable: the next chunk read calls progressed_.
+  mutable bool waited_ = false;  // Guarded by mu_.
+  // The thread's last read failed: the Read that waits for it hears why.
+  mutable absl::Status ahead_error_;  // Guarded by mu_.
+  std::function<void()> progressed_;  // Set before images are served.
+  uint64_t images_made_ = 0;          // Guarded by mu_.
+  std::string last_error_;            // Guarded by mu_.
   // Files: after a failed image the next waits, twice as long after each
   // failure up to kMaxRetryDelay, rather than try again at every probe of
   // the follower.

@@ -5,8 +5,10 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -150,6 +152,55 @@ TEST(ImageSource, ChunksAfterTheLastReadAreReadAheadAndTaken) {
   EXPECT_TRUE(ReadAll(*source, asked.index, latest->size, kChunk / 3) == image);
   EXPECT_TRUE(ReadAll(*source, asked.index, latest->size, kChunk) == image);
   EXPECT_GT(source->chunks_taken(), chunks - 1);
+}
+
+// With a progress callback (the Raft loop's source), a chunk the thread is
+// still reading is Unavailable, never read by the caller, and the callback
+// says when it is read.
+TEST(ImageSource, AChunkNotReadYetIsUnavailableUntilTheCallbackSaysSo) {
+  TempDir dir;
+  auto sm = OpenFile(dir.File("db"));
+  ApplyOk(*sm, Cmd({S("CREATE TABLE t(v BLOB)")}));
+  Insert(*sm, 200);
+  auto* source = static_cast<ImageSource*>(sm->snapshot_source());
+  std::mutex mu;
+  std::condition_variable cv;
+  int calls = 0;
+  source->SetProgressCallback([&] {
+    std::lock_guard<std::mutex> l(mu);
+    ++calls;
+    cv.notify_all();
+  });
+  const core::SnapshotMetadata asked = At(*sm);
+  const std::string expected = DumpDatabase(*sm);
+  source->Request(asked);
+  source->Wait();
+  absl::StatusOr<core::ImageInfo> latest = source->Latest();
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  constexpr uint64_t kChunk = 64 << 10;
+  std::string image;
+  int unavailable = 0;
+  while (image.size() < latest->size) {
+    int seen = 0;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      seen = calls;
+    }
+    absl::StatusOr<std::string> part =
+        source->Read(asked.index, image.size(), kChunk);
+    if (absl::IsUnavailable(part.status())) {
+      ++unavailable;
+      std::unique_lock<std::mutex> l(mu);
+      ASSERT_TRUE(cv.wait_for(l, std::chrono::seconds(30),
+                              [&] { return calls > seen; }));
+      continue;
+    }
+    ASSERT_TRUE(part.ok()) << part.status();
+    image += *part;
+  }
+  EXPECT_LE(calls, unavailable);  // Only a wait is called back.
+  ExpectImageHolds(*sm, asked, image, expected, dir.File("other"));
+  source->SetProgressCallback(nullptr);
 }
 
 TEST(ImageSource, ANewerImageReplacesTheOlder) {

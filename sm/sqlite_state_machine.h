@@ -161,6 +161,7 @@ class SqliteStateMachine final : public core::StateMachine {
   // (image_sink.h), then restored from there.
   core::SnapshotSink* snapshot_sink() override { return sink_.get(); }
   ImageSink* image_sink() { return sink_.get(); }
+  ImageSource* image_source() { return images_.get(); }
   // A backup: an image of the database as applied now, held by a read
   // transaction of its own (writes go on; the WAL is not restarted past
   // it until the source goes), read chunk by chunk with ImageSource::Read
