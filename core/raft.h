@@ -230,6 +230,8 @@ class Raft {
   enum class ChunkSend { kFill, kResendOne };
   static constexpr int kMaxSnapshotChunksPerSend = 4;
   void SendSnapshotChunks(uint64_t to, Progress& pr, ChunkSend how);
+  // Fills the window of each transfer whose `waiting` flag is set.
+  void SendWaitingChunks(bool Progress::*waiting);
   // Heartbeat round trips without progress before a chunk is sent again.
   int SnapshotResendBeats() const;
   void LoseSnapshotTransfer(Progress& pr);

@@ -45,17 +45,7 @@ void Raft::TickHeartbeat() {
     // waited for it.
     const auto per_tick = static_cast<int64_t>(snapshot_bytes_per_tick_);
     snapshot_budget_ = std::min(snapshot_budget_ + per_tick, per_tick);
-    std::vector<uint64_t> waiting;
-    for (const auto& [id, pr] : tracker_.progress()) {
-      if (pr.state == ProgressState::kSnapshot && pr.snapshot_waiting) {
-        waiting.push_back(id);
-      }
-    }
-    for (uint64_t id : waiting) {
-      if (Progress* pr = tracker_.Get(id)) {
-        SendSnapshotChunks(id, *pr, ChunkSend::kFill);
-      }
-    }
+    SendWaitingChunks(&Progress::snapshot_waiting);
   }
   if (heartbeat_elapsed_ >= heartbeat_ticks_) {
     heartbeat_elapsed_ = 0;
@@ -486,13 +476,15 @@ void Raft::SendSnapshotChunks(uint64_t to, Progress& pr, ChunkSend how) {
 
 void Raft::SnapshotSourceProgressed() {
   if (state_ != StateType::kLeader) return;
-  std::vector<uint64_t> waiting;
+  SendWaitingChunks(&Progress::snapshot_source_waiting);
+}
+
+void Raft::SendWaitingChunks(bool Progress::*waiting) {
+  std::vector<uint64_t> ids;
   for (const auto& [id, pr] : tracker_.progress()) {
-    if (pr.state == ProgressState::kSnapshot && pr.snapshot_source_waiting) {
-      waiting.push_back(id);
-    }
+    if (pr.state == ProgressState::kSnapshot && pr.*waiting) ids.push_back(id);
   }
-  for (uint64_t id : waiting) {
+  for (uint64_t id : ids) {
     if (Progress* pr = tracker_.Get(id)) {
       SendSnapshotChunks(id, *pr, ChunkSend::kFill);
     }

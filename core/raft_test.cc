@@ -670,13 +670,21 @@ class FakeImages final : public SnapshotSource {
     if (image.empty()) return absl::UnavailableError("none");
     return ImageInfo{metadata, image.size()};
   }
+  // Bytes from `readable` on are not read yet (Unavailable), as a source
+  // that reads off the loop answers, until the test reads more.
   absl::StatusOr<std::string> Read(uint64_t index, uint64_t offset,
                                    uint64_t max_bytes) const override {
     if (index != metadata.index) return absl::NotFoundError("replaced");
-    return image.substr(offset, max_bytes);
+    if (offset >= readable) {
+      ++not_read_yet;
+      return absl::UnavailableError("not read yet");
+    }
+    return image.substr(offset, std::min(max_bytes, readable - offset));
   }
   SnapshotMetadata metadata;
   std::string image;
+  uint64_t readable = UINT64_MAX;
+  mutable int not_read_yet = 0;
   int requests = 0;
   SnapshotMetadata requested;  // The last request's.
 };
@@ -719,40 +727,12 @@ TEST(Snapshot, ADurableLeaderSendsImagesFromItsSnapshotSource) {
   EXPECT_EQ(net.applied(3).back().data, "after");
 }
 
-// A source that reads its chunks off the loop: bytes from `readable` on
-// are not read yet (Unavailable) until the test reads more.
-class SlowImages final : public SnapshotSource {
- public:
-  void Request(const SnapshotMetadata& m) override {
-    ++requests;
-    requested = m;
-  }
-  absl::StatusOr<ImageInfo> Latest() const override {
-    if (image.empty()) return absl::UnavailableError("none");
-    return ImageInfo{metadata, image.size()};
-  }
-  absl::StatusOr<std::string> Read(uint64_t index, uint64_t offset,
-                                   uint64_t max_bytes) const override {
-    if (index != metadata.index) return absl::NotFoundError("replaced");
-    if (offset >= readable) {
-      ++not_read_yet;
-      return absl::UnavailableError("not read yet");
-    }
-    return image.substr(offset, std::min(max_bytes, readable - offset));
-  }
-  SnapshotMetadata metadata;
-  std::string image;
-  uint64_t readable = 0;
-  mutable int not_read_yet = 0;
-  int requests = 0;
-  SnapshotMetadata requested;
-};
-
 // A chunk the source has not read yet waits for it (the loop never reads
 // the disk for a follower): the transfer is not lost, and goes on when the
 // source says it read more.
 TEST(Snapshot, AChunkTheSourceHasNotReadWaitsForTheSource) {
-  SlowImages images;
+  FakeImages images;
+  images.readable = 0;
   Network net({1, 2, 3}, NetworkOptions{.max_snapshot_chunk_bytes = 10,
                                         .snapshot_sources = {{1, &images}}});
   uint64_t applied = 0;
