@@ -8,7 +8,9 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -117,19 +119,32 @@ TEST(ImageSource, AFileImageHoldsTheStateAtItsRequest) {
   ExpectImageHolds(*sm, asked, image, expected, dir.File("other"));
 }
 
-TEST(ImageSource, ChunksAfterTheLastReadAreReadAheadAndTaken) {
+// A file image of 200 rows of 3,000 bytes, ready to be read in chunks.
+class AReadyImage : public ::testing::Test {
+ protected:
+  static constexpr uint64_t kChunk = 64 << 10;
+  void SetUp() override {
+    sm = OpenFile(dir.File("db"));
+    ApplyOk(*sm, Cmd({S("CREATE TABLE t(v BLOB)")}));
+    Insert(*sm, 200);
+    source = static_cast<ImageSource*>(sm->snapshot_source());
+    asked = At(*sm);
+    expected = DumpDatabase(*sm);
+    source->Request(asked);
+    source->Wait();
+    absl::StatusOr<core::ImageInfo> info = source->Latest();
+    ASSERT_TRUE(info.ok()) << info.status();
+    latest = *info;
+  }
   TempDir dir;
-  auto sm = OpenFile(dir.File("db"));
-  ApplyOk(*sm, Cmd({S("CREATE TABLE t(v BLOB)")}));
-  Insert(*sm, 200);
-  auto* source = static_cast<ImageSource*>(sm->snapshot_source());
-  const core::SnapshotMetadata asked = At(*sm);
-  const std::string expected = DumpDatabase(*sm);
-  source->Request(asked);
-  source->Wait();
-  absl::StatusOr<core::ImageInfo> latest = source->Latest();
-  ASSERT_TRUE(latest.ok()) << latest.status();
-  constexpr uint64_t kChunk = 64 << 10;
+  std::unique_ptr<SqliteStateMachine> sm;
+  ImageSource* source = nullptr;
+  core::SnapshotMetadata asked;
+  std::string expected;
+  std::optional<core::ImageInfo> latest;
+};
+
+TEST_F(AReadyImage, ChunksAfterTheLastReadAreReadAheadAndTaken) {
   // Chunks with bytes of the database (not only the trailer's).
   const uint64_t chunks =
       (latest->size - kImageTrailerBytes + kChunk - 1) / kChunk;
@@ -157,12 +172,7 @@ TEST(ImageSource, ChunksAfterTheLastReadAreReadAheadAndTaken) {
 // With a progress callback (the Raft loop's source), a chunk the thread is
 // still reading is Unavailable, never read by the caller, and the callback
 // says when it is read.
-TEST(ImageSource, AChunkNotReadYetIsUnavailableUntilTheCallbackSaysSo) {
-  TempDir dir;
-  auto sm = OpenFile(dir.File("db"));
-  ApplyOk(*sm, Cmd({S("CREATE TABLE t(v BLOB)")}));
-  Insert(*sm, 200);
-  auto* source = static_cast<ImageSource*>(sm->snapshot_source());
+TEST_F(AReadyImage, AChunkNotReadYetIsUnavailableUntilTheCallbackSaysSo) {
   std::mutex mu;
   std::condition_variable cv;
   int calls = 0;
@@ -171,13 +181,6 @@ TEST(ImageSource, AChunkNotReadYetIsUnavailableUntilTheCallbackSaysSo) {
     ++calls;
     cv.notify_all();
   });
-  const core::SnapshotMetadata asked = At(*sm);
-  const std::string expected = DumpDatabase(*sm);
-  source->Request(asked);
-  source->Wait();
-  absl::StatusOr<core::ImageInfo> latest = source->Latest();
-  ASSERT_TRUE(latest.ok()) << latest.status();
-  constexpr uint64_t kChunk = 64 << 10;
   std::string image;
   int unavailable = 0;
   while (image.size() < latest->size) {
