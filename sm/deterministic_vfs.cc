@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/check.h"
+#include "sm/forwarding_vfs.h"
 #include "sm/sqlite_state_machine.h"
 
 namespace raftsql::sm {
@@ -77,28 +78,10 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
                              SQLITE_OPEN_EXCLUSIVE | SQLITE_OPEN_CREATE,
                          out_flags);
 }
-int Delete(sqlite3_vfs*, const char* name, int sync_dir) {
-  return base_vfs->xDelete(base_vfs, name, sync_dir);
-}
-int Access(sqlite3_vfs*, const char* name, int flags, int* out) {
-  return base_vfs->xAccess(base_vfs, name, flags, out);
-}
-int FullPathname(sqlite3_vfs*, const char* name, int n, char* out) {
-  return base_vfs->xFullPathname(base_vfs, name, n, out);
-}
-void* DlOpen(sqlite3_vfs*, const char*) { return nullptr; }  // No extensions.
-void DlError(sqlite3_vfs*, int n, char* out) {
-  sqlite3_snprintf(n, out, "extensions are disabled");
-}
-void (*DlSym(sqlite3_vfs*, void*, const char*))(void) { return nullptr; }
-void DlClose(sqlite3_vfs*, void*) {}
 int Randomness(sqlite3_vfs*, int n, char* out) {
   // SQLite seeds its internal PRNG from here; replicas must agree.
   for (int i = 0; i < n; ++i) out[i] = static_cast<char>(i * 131 + 7);
   return n;
-}
-int Sleep(sqlite3_vfs*, int micros) {
-  return base_vfs->xSleep(base_vfs, micros);
 }
 int CurrentTime(sqlite3_vfs*, double* out) {
   *out = static_cast<double>(kUnixEpochJulianMs + now_unix_ms) / 86400000.0;
@@ -108,31 +91,15 @@ int CurrentTimeInt64(sqlite3_vfs*, sqlite3_int64* out) {
   *out = kUnixEpochJulianMs + now_unix_ms;
   return SQLITE_OK;
 }
-int GetLastError(sqlite3_vfs*, int n, char* out) {
-  return base_vfs->xGetLastError(base_vfs, n, out);
-}
 
 void Register() {
   ConfigureSqliteProcess();  // Before anything initializes SQLite.
   base_vfs = sqlite3_vfs_find(nullptr);
   CHECK(base_vfs != nullptr);
-  vfs = sqlite3_vfs{};
-  vfs.iVersion = 2;
-  vfs.szOsFile = base_vfs->szOsFile + kTempNameBytes;
-  vfs.mxPathname = base_vfs->mxPathname;
-  vfs.zName = kVfsName;
-  vfs.xOpen = Open;
-  vfs.xDelete = Delete;
-  vfs.xAccess = Access;
-  vfs.xFullPathname = FullPathname;
-  vfs.xDlOpen = DlOpen;
-  vfs.xDlError = DlError;
-  vfs.xDlSym = DlSym;
-  vfs.xDlClose = DlClose;
+  vfs = ForwardingVfs(base_vfs, kVfsName, base_vfs->szOsFile + kTempNameBytes,
+                      Open);
   vfs.xRandomness = Randomness;
-  vfs.xSleep = Sleep;
   vfs.xCurrentTime = CurrentTime;
-  vfs.xGetLastError = GetLastError;
   vfs.xCurrentTimeInt64 = CurrentTimeInt64;
   CHECK(sqlite3_vfs_register(&vfs, /*makeDflt=*/0) == SQLITE_OK);
 }

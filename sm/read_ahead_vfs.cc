@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core/check.h"
+#include "sm/forwarding_vfs.h"
 #include "sm/sqlite_state_machine.h"
 
 namespace raftsql::sm {
@@ -363,34 +364,6 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
   file->pMethods = &methods;
   return SQLITE_OK;
 }
-int Delete(sqlite3_vfs*, const char* name, int sync_dir) {
-  return base_vfs->xDelete(base_vfs, name, sync_dir);
-}
-int Access(sqlite3_vfs*, const char* name, int flags, int* out) {
-  return base_vfs->xAccess(base_vfs, name, flags, out);
-}
-int FullPathname(sqlite3_vfs*, const char* name, int n, char* out) {
-  return base_vfs->xFullPathname(base_vfs, name, n, out);
-}
-void* DlOpen(sqlite3_vfs*, const char*) { return nullptr; }  // No extensions.
-void DlError(sqlite3_vfs*, int n, char* out) {
-  sqlite3_snprintf(n, out, "extensions are disabled");
-}
-void (*DlSym(sqlite3_vfs*, void*, const char*))(void) { return nullptr; }
-void DlClose(sqlite3_vfs*, void*) {}
-int Randomness(sqlite3_vfs*, int n, char* out) {
-  return base_vfs->xRandomness(base_vfs, n, out);
-}
-int Sleep(sqlite3_vfs*, int micros) {
-  return base_vfs->xSleep(base_vfs, micros);
-}
-int CurrentTime(sqlite3_vfs*, double* out) {
-  return base_vfs->xCurrentTime(base_vfs, out);
-}
-int GetLastError(sqlite3_vfs*, int n, char* out) {
-  return base_vfs->xGetLastError(base_vfs, n, out);
-}
-
 void Register() {
   ConfigureSqliteProcess();  // Before anything initializes SQLite.
   base_vfs = sqlite3_vfs_find(nullptr);
@@ -409,23 +382,8 @@ void Register() {
   methods.xFileControl = FileControl;
   methods.xSectorSize = SectorSize;
   methods.xDeviceCharacteristics = DeviceCharacteristics;
-  vfs = sqlite3_vfs{};
-  vfs.iVersion = 1;
-  vfs.szOsFile = kRealOffset + base_vfs->szOsFile;
-  vfs.mxPathname = base_vfs->mxPathname;
-  vfs.zName = kVfsName;
-  vfs.xOpen = Open;
-  vfs.xDelete = Delete;
-  vfs.xAccess = Access;
-  vfs.xFullPathname = FullPathname;
-  vfs.xDlOpen = DlOpen;
-  vfs.xDlError = DlError;
-  vfs.xDlSym = DlSym;
-  vfs.xDlClose = DlClose;
-  vfs.xRandomness = Randomness;
-  vfs.xSleep = Sleep;
-  vfs.xCurrentTime = CurrentTime;
-  vfs.xGetLastError = GetLastError;
+  vfs =
+      ForwardingVfs(base_vfs, kVfsName, kRealOffset + base_vfs->szOsFile, Open);
   CHECK(sqlite3_vfs_register(&vfs, /*makeDflt=*/0) == SQLITE_OK);
 }
 
