@@ -143,7 +143,7 @@ struct ServerOptions {
   std::string model_dir;
   bool vacuum_handoff = false;  // See ManageVacuumSwap.
   // Snapshot chunks a leader keeps in flight to one follower.
-  uint64_t snapshot_chunks_in_flight = 32;
+  uint64_t snapshot_chunks_in_flight = 16;
   // core::Config::announce_commit_at_tick.
   bool announce_commit_at_tick = false;
   // The largest snapshot image this node accepts as a follower; it goes to

@@ -194,7 +194,7 @@ ABSL_FLAG(bool, vacuum_handoff, false,
           "most up-to-date voter before it swaps the copy in. By default it "
           "swaps as leader: the swap runs off its loop, which keeps "
           "heartbeating, but the answers to writes wait for it.");
-ABSL_FLAG(uint64_t, snapshot_chunks_in_flight, 32,
+ABSL_FLAG(uint64_t, snapshot_chunks_in_flight, 16,
           "1 MiB snapshot chunks a leader keeps in flight to one follower "
           "(memory: about as many MiB on the leader while it sends).");
 ABSL_FLAG(bool, announce_commit_at_tick, false,

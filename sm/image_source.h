@@ -55,7 +55,7 @@ class ImageSource final : public core::SnapshotSource {
   // The thread holds at most this many bytes of chunks read ahead of the
   // last Read (memory: one image is served at a time), each chunk as long
   // as the last Read's.
-  static constexpr uint64_t kReadAheadBytes = 32 << 20;
+  static constexpr uint64_t kReadAheadBytes = 8 << 20;
   static constexpr std::chrono::seconds kFirstRetryDelay{1};
   static constexpr std::chrono::seconds kMaxRetryDelay{60};
 
