@@ -262,11 +262,4 @@ absl::StatusOr<std::string> WalView::Read(uint64_t offset, uint64_t n) const {
   return pages.substr(offset - first * page_size_, n);
 }
 
-void WalView::Touch(uint64_t offset, uint64_t n) const {
-  if (offset >= size_bytes()) return;
-  n = std::min(n, size_bytes() - offset);
-  std::string scratch(n, '\0');
-  ReadFile(db_file_, scratch.data(), n, offset);
-}
-
 }  // namespace raftsql::sm

@@ -25,7 +25,7 @@
 // POSIX locks on the file.
 //
 // Thread-safety: Begin on the reader connection's thread; after it, Scan
-// once on any thread, then Read and Touch from any threads, while the
+// once on any thread, then Read from any threads, while the
 // connection and its transaction stay open.
 #ifndef RAFTSQL_SM_WAL_VIEW_H_
 #define RAFTSQL_SM_WAL_VIEW_H_
@@ -73,9 +73,6 @@ class WalView {
 
   // Bytes [offset, offset + n) of the image (n is cut at its end).
   absl::StatusOr<std::string> Read(uint64_t offset, uint64_t n) const;
-  // Reads [offset, offset + n) of the database file and throws it away,
-  // so that a later Read finds it in the page cache.
-  void Touch(uint64_t offset, uint64_t n) const;
 
  private:
   // A frame's checksums: the chain before it and its own.
