@@ -176,9 +176,7 @@ void ImageSource::Prepare(std::unique_ptr<Held> held,
 void ImageSource::ReadAhead(const Held& held, uint64_t data_size) {
   std::unique_lock<std::mutex> l(mu_);
   while (!stop_) {
-    const uint64_t next =
-        ahead_.empty() ? ahead_from_
-                       : ahead_.back().offset + ahead_.back().bytes.size();
+    const uint64_t next = AheadEnd();
     if (chunk_bytes_ == 0 || next >= data_size ||
         next + chunk_bytes_ > ahead_from_ + kReadAheadBytes) {
       cv_.wait(l);
@@ -198,16 +196,18 @@ void ImageSource::ReadAhead(const Held& held, uint64_t data_size) {
     }
     // Read() may have moved on meanwhile: only a chunk that still follows
     // the others, or the last Read, is kept.
-    const uint64_t now_next =
-        ahead_.empty() ? ahead_from_
-                       : ahead_.back().offset + ahead_.back().bytes.size();
-    if (now_next == next && n == std::min(chunk_bytes_, data_size - next)) {
+    if (AheadEnd() == next && n == std::min(chunk_bytes_, data_size - next)) {
       ahead_.push_back(Chunk{next, std::move(*bytes)});
       ++chunks_read_ahead_;
       cv_.notify_all();  // WaitUntilAhead.
       Progressed(l);
     }
   }
+}
+
+uint64_t ImageSource::AheadEnd() const {
+  return ahead_.empty() ? ahead_from_
+                        : ahead_.back().offset + ahead_.back().bytes.size();
 }
 
 void ImageSource::Progressed(std::unique_lock<std::mutex>& l) {
@@ -359,9 +359,7 @@ void ImageSource::WaitUntilAhead(uint64_t bytes) const {
   std::unique_lock<std::mutex> l(mu_);
   cv_.wait(l, [&] {
     if (!ready_.has_value()) return true;
-    const uint64_t next =
-        ahead_.empty() ? ahead_from_
-                       : ahead_.back().offset + ahead_.back().bytes.size();
+    const uint64_t next = AheadEnd();
     return next >= ahead_from_ + bytes || next >= ready_->data_size;
   });
 }

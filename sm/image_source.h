@@ -128,6 +128,9 @@ class ImageSource final : public core::SnapshotSource {
   // the follower until stopped.
   void Prepare(std::unique_ptr<Held> held, core::SnapshotMetadata metadata);
   void ReadAhead(const Held& held, uint64_t data_size);
+  // Where the chunks read ahead end (where the thread reads next); under
+  // mu_.
+  uint64_t AheadEnd() const;
   // Calls progressed_ (off `l`, the thread's hold of mu_) if a Read waits.
   void Progressed(std::unique_lock<std::mutex>& l);
   // The chunk [at, at + len) if the thread read it (the chunks before it
