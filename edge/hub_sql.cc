@@ -387,16 +387,23 @@ sm::Command UploadCommand(absl::string_view device, uint64_t stream,
     insert.positional.push_back(Text(device));
     s.push_back(std::move(insert));
   }
+  const uint64_t last = rs.empty() ? 0 : rs.back().sequence;
+  // The edge's buffer as this upload saw it, unless a later upload (one
+  // holding later sequences of the stream) was applied first: an edge
+  // keeps several uploads in flight, and a retried one may commit last.
   s.push_back(Statement{
-      "UPDATE edge_devices SET last_seen_ms = ?2, backlog = ?3, dropped = ?4 "
-      "WHERE device = ?1",
+      "UPDATE edge_devices SET last_seen_ms = ?2, backlog = CASE WHEN "
+      "EXISTS(SELECT 1 FROM edge_readings WHERE stream = ?5 AND seq > ?6) "
+      "THEN backlog ELSE ?3 END, dropped = CASE WHEN EXISTS(SELECT 1 FROM "
+      "edge_readings WHERE stream = ?5 AND seq > ?6) THEN dropped ELSE ?4 "
+      "END WHERE device = ?1",
       {Text(device), Int(now_ms),
        Int(static_cast<int64_t>(std::min(upload.backlog, kMaxSequence))),
-       Int(static_cast<int64_t>(std::min(upload.dropped, kMaxSequence)))},
+       Int(static_cast<int64_t>(std::min(upload.dropped, kMaxSequence))),
+       Int(static_cast<int64_t>(stream)), Int(static_cast<int64_t>(last))},
       {}});
   const uint64_t below =
       upload.oldest_sequence == 0 ? 0 : upload.oldest_sequence - 1;
-  const uint64_t last = rs.empty() ? 0 : rs.back().sequence;
   // Sequences increase within an upload (ValidateUpload), so it is
   // contiguous when it spans as many sequences as it holds.
   const bool contiguous =

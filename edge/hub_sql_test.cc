@@ -224,6 +224,21 @@ TEST_F(HubSqlTest, DeviceRowShowsTheEdgesBuffer) {
             1);
 }
 
+TEST_F(HubSqlTest, AnOlderUploadAppliedLastLeavesTheNewerBuffer) {
+  edge::Upload older = Batch({1, 2});
+  older.backlog = 50;
+  older.dropped = 1;
+  edge::Upload newer = Batch({3, 4}, 1);
+  newer.backlog = 0;
+  newer.dropped = 2;
+  Upload(newer);
+  Upload(older);  // Sent first, committed last (a retry).
+  EXPECT_EQ(QueryValue(*sm_, "SELECT backlog FROM edge_devices").integer, 0);
+  EXPECT_EQ(QueryValue(*sm_, "SELECT dropped FROM edge_devices").integer, 2);
+  EXPECT_EQ(QueryValue(*sm_, "SELECT acked FROM edge_device_status").integer,
+            4);
+}
+
 TEST_F(HubSqlTest, GoodbyeOfAnOlderSessionLeavesTheNewerConnected) {
   ApplyOk(*sm_, HelloCommand("d1", "inc1", "s2", 2, kNow));
   ExpectOk(ApplyOk(*sm_, GoodbyeCommand("d1", "s1", kNow)));
