@@ -19,6 +19,11 @@ uint32_t Crc32c(std::string_view data);
 // The CRC-32C of a value's bytes followed by `data`, given `crc`, the
 // value's CRC-32C (Crc32c(a + b) == Crc32cExtend(Crc32c(a), b); 0 for none).
 uint32_t Crc32cExtend(uint32_t crc, std::string_view data);
+// The CRC-32C of a value `a` followed by a value `b` of `size_b` bytes,
+// given each one's CRC-32C: Crc32cCombine(Crc32c(a), Crc32c(b), b.size())
+// == Crc32c(a + b). O(log size_b), so that pieces checksummed apart (on
+// the threads that read them) join into one CRC without a second pass.
+uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t size_b);
 // The portable table-driven CRC-32C (Crc32c uses SSE 4.2 where the CPU has
 // it; both give the same value).
 uint32_t Crc32cByTable(std::string_view data);

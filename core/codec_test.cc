@@ -57,6 +57,28 @@ TEST(Codec, Crc32cExtendedPieceByPieceIsTheCrcOfTheWhole) {
   }
 }
 
+TEST(Codec, Crc32cOfPiecesCombinesIntoTheCrcOfTheWhole) {
+  std::string data;
+  for (size_t n = 0; n < (3u << 20) + 5; ++n) {
+    data.push_back(static_cast<char>((n * 131) ^ (n >> 9)));
+  }
+  const std::string_view whole(data);
+  for (size_t cut : {size_t{0}, size_t{1}, size_t{7}, size_t{4096},
+                     size_t{1} << 20, (size_t{1} << 20) + 3, whole.size()}) {
+    const std::string_view a = whole.substr(0, cut);
+    const std::string_view b = whole.substr(cut);
+    EXPECT_EQ(Crc32cCombine(Crc32c(a), Crc32c(b), b.size()), Crc32c(whole))
+        << cut;
+  }
+  // Three 1 MiB pieces and a short one, joined in order.
+  uint32_t crc = 0;
+  for (size_t at = 0; at < whole.size(); at += 1 << 20) {
+    const std::string_view piece = whole.substr(at, 1 << 20);
+    crc = Crc32cCombine(crc, Crc32c(piece), piece.size());
+  }
+  EXPECT_EQ(crc, Crc32c(whole));
+}
+
 TEST(Codec, ARecordReadsBackAndADamagedOneDoesNot) {
   std::string out = "prefix";
   AppendRecord(out, 7, "payload");
