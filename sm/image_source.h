@@ -136,8 +136,8 @@ class ImageSource final : public core::SnapshotSource {
   // The chunk [at, at + len) if the thread read it (the chunks before it
   // are dropped); Unavailable if the thread is reading it; nullopt if it
   // reads elsewhere (it reads after this chunk from now on).
-  std::optional<absl::StatusOr<std::string>> TakeAhead(uint64_t at,
-                                                       uint64_t len) const;
+  std::optional<absl::StatusOr<ImageBytes>> TakeAhead(uint64_t at,
+                                                      uint64_t len) const;
   void Publish(Ready ready);
   void Fail(std::string why);
   // Stops and joins the thread.
@@ -159,6 +159,7 @@ class ImageSource final : public core::SnapshotSource {
   struct Chunk {
     uint64_t offset = 0;
     std::string bytes;
+    uint32_t crc = 0;  // Computed by the thread, while the bytes are hot.
   };
   mutable std::deque<Chunk> ahead_;    // Guarded by mu_.
   mutable uint64_t ahead_from_ = 0;    // Guarded by mu_.

@@ -69,9 +69,13 @@ absl::StatusOr<absl::string_view> UnframeImage(absl::string_view image) {
   return data;
 }
 
-void RunningImageCrc::Saw(uint64_t offset, absl::string_view bytes) {
+void RunningImageCrc::Saw(uint64_t offset, absl::string_view bytes,
+                          std::optional<uint32_t> crc) {
   if (offset != through_) return;
-  crc_ = core::Crc32cExtend(crc_, std::string_view(bytes.data(), bytes.size()));
+  crc_ = crc.has_value()
+             ? core::Crc32cCombine(crc_, *crc, bytes.size())
+             : core::Crc32cExtend(crc_,
+                                  std::string_view(bytes.data(), bytes.size()));
   through_ += bytes.size();
 }
 
@@ -82,15 +86,14 @@ std::optional<uint32_t> RunningImageCrc::Of(uint64_t size) const {
 
 absl::StatusOr<std::string> ReadFramedImage(
     uint64_t data_size, uint64_t offset, uint64_t n, RunningImageCrc& crc,
-    const std::function<absl::StatusOr<std::string>(uint64_t, uint64_t)>&
-        data) {
+    const std::function<absl::StatusOr<ImageBytes>(uint64_t, uint64_t)>& data) {
   std::string out;
   if (offset < data_size) {
-    absl::StatusOr<std::string> part =
+    absl::StatusOr<ImageBytes> part =
         data(offset, std::min(n, data_size - offset));
     if (!part.ok()) return part.status();
-    out = std::move(*part);
-    crc.Saw(offset, out);
+    out = std::move(part->bytes);
+    crc.Saw(offset, out, part->crc);
   }
   const uint64_t end =
       offset + std::min<uint64_t>(n, data_size + kImageTrailerBytes - offset);

@@ -6,7 +6,8 @@
 // receives it again from the start).
 //
 // The sender computes the CRC as it serves the image in order
-// (RunningImageCrc), never in a pass of its own; the follower as it
+// (RunningImageCrc), never in a pass of its own (from each chunk's CRC,
+// where the thread that read the chunk computed it); the follower as it
 // writes. Backups (ImageSource's raw framing) carry no trailer.
 #ifndef RAFTSQL_SM_IMAGE_TRAILER_H_
 #define RAFTSQL_SM_IMAGE_TRAILER_H_
@@ -46,7 +47,9 @@ absl::StatusOr<absl::string_view> UnframeImage(absl::string_view image);
 // it as it is): complete once one reader has read the image in order.
 class RunningImageCrc {
  public:
-  void Saw(uint64_t offset, absl::string_view bytes);
+  // `crc`: the CRC-32C of `bytes`, if known (else computed here).
+  void Saw(uint64_t offset, absl::string_view bytes,
+           std::optional<uint32_t> crc = std::nullopt);
   uint64_t through() const { return through_; }
   // The CRC if the first `size` bytes were all seen.
   std::optional<uint32_t> Of(uint64_t size) const;
@@ -56,13 +59,20 @@ class RunningImageCrc {
   uint64_t through_ = 0;
 };
 
+// Bytes of a database read for an image, with their CRC-32C if the reader
+// computed it.
+struct ImageBytes {
+  std::string bytes;
+  std::optional<uint32_t> crc;
+};
+
 // Serves [offset, offset + n) of the framed image of `data_size` bytes:
 // `data` reads the database's part (called only for bytes below
 // data_size), and the trailer follows. `crc` is extended by what `data`
 // returned.
 absl::StatusOr<std::string> ReadFramedImage(
     uint64_t data_size, uint64_t offset, uint64_t n, RunningImageCrc& crc,
-    const std::function<absl::StatusOr<std::string>(uint64_t, uint64_t)>& data);
+    const std::function<absl::StatusOr<ImageBytes>(uint64_t, uint64_t)>& data);
 
 }  // namespace raftsql::sm
 
