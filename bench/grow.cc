@@ -5,13 +5,14 @@
 // p50/p99/max latency, failed and timed-out writes, the leader's term, each
 // node's peak RSS and longest Raft-loop iteration.
 // Then a fourth node joins and catches up (MB/s, against what the disk and
-// the loopback carried in the same run, measured before it), and a
-// follower is SIGKILLed and restarted (time until it serves at the leader's
-// index). With --vacuum, half the rows are then deleted and VACUUM runs while
-// the writes are measured once more.
+// the loopback carried in the same run, measured before it; with --joins=N,
+// N new nodes one after another, each removed before the next, and the
+// medians), and a follower is SIGKILLed and restarted (time until it serves at
+// the leader's index). With --vacuum, half the rows are then deleted and VACUUM
+// runs while the writes are measured once more.
 //
 //   ./bazelw build -c opt //bench:grow //server:raftsql_server
-//   bazel-bin/bench/grow --to_mb=1024 --step_mb=256 [--vacuum]
+//   bazel-bin/bench/grow --to_mb=1024 --step_mb=256 [--joins=3] [--vacuum]
 //                        [-- server flags]
 #include <signal.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,6 +49,9 @@ ABSL_FLAG(int, measure_ops, 2000, "batches per measurement");
 ABSL_FLAG(int, rounds, 3, "measurements per step (the median is printed)");
 ABSL_FLAG(std::string, peer_transport, "grpc",
           "the nodes' --peer_transport (stream: with peer ports)");
+ABSL_FLAG(int, joins, 1,
+          "new nodes that join one after another (each is removed before "
+          "the next joins); the median is printed");
 ABSL_FLAG(bool, vacuum, false,
           "at the end: delete half the rows, then VACUUM under writes");
 
@@ -71,6 +76,7 @@ struct Options {
   int measure_ops = 2000;
   int rounds = 3;       // Measurements per step; the median is printed.
   bool vacuum = false;  // At the end: delete half the rows, then VACUUM.
+  int joins = 1;        // New nodes that join one after another.
   std::vector<std::string> server_flags;
 };
 
@@ -169,8 +175,10 @@ JoinBounds MeasureBeforeJoin(const std::string& dir, uint64_t size_mb) {
 // as above) and the loopback; the disk's figures after the join (a new
 // file with O_DIRECT, then one through the page cache) are printed beside
 // them.
-void PrintJoinBounds(const std::string& dir, uint64_t size_mb, double join_s,
-                     const JoinBounds& before) {
+// Returns the join's percentage of the slower of the disk (before it) and
+// the loopback.
+double PrintJoinBounds(const std::string& dir, uint64_t size_mb, double join_s,
+                       const JoinBounds& before) {
   sync();
   const uint64_t bytes = size_mb << 20;
   const double direct =
@@ -193,6 +201,7 @@ void PrintJoinBounds(const std::string& dir, uint64_t size_mb, double join_s,
       before.disk_before_buffered, before.loopback, percent(before.disk_before),
       percent(before.disk_before_buffered), direct, percent(direct), buffered,
       percent(buffered));
+  return percent(before.disk_before);
 }
 
 class Grower {
@@ -449,6 +458,110 @@ bool Vacuum(tools::LocalCluster& c, Grower& g, const Step& empty, int nodes) {
   return swapped == nodes;
 }
 
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+struct JoinFigures {
+  double mb_per_s = 0;
+  double percent_of_bound = 0;  // Of the slower of the disk and loopback.
+};
+
+// A new node `joiner` (a slot added, not started) joins and catches up by
+// an image of the database (`size_mb`); prints what bounds it.
+std::optional<JoinFigures> Join(tools::LocalCluster& c, Grower& g,
+                                const std::string& dir, uint64_t size_mb,
+                                int joiner) {
+  const uint64_t index = g.LeaderApplied();
+  // What bounds the join: the disk (each node's reads and writes during
+  // it, and how much of the leader's database the page cache held).
+  std::vector<tools::DiskIo> io_before(joiner + 1);
+  for (int id = 1; id < joiner; ++id)
+    io_before[id] = tools::DiskIoBytes(c.Pid(id));
+  const int leader = g.Leader();
+  // Growing at full speed leaves gigabytes for the disk to write back; the
+  // join is measured on a disk that does nothing else.
+  const uint64_t unwritten_mb = tools::UnwrittenBytes() >> 20;
+  const auto settle = Clock::now();
+  sync();
+  std::printf(
+      "join: %llu MB of dirty pages written back first (sync: %.1f s)\n",
+      static_cast<unsigned long long>(unwritten_mb),
+      std::chrono::duration<double>(Clock::now() - settle).count());
+  const JoinBounds bounds = MeasureBeforeJoin(dir, size_mb);
+  const uint64_t cached_mb = tools::CachedBytes(g.DbPath(leader)) >> 20;
+  std::vector<double> cpu_before(joiner + 1, 0);
+  for (int id = 1; id < joiner; ++id)
+    cpu_before[id] = ProcessCpuSeconds(c.Pid(id));
+  if (!c.StartNode(joiner).ok()) return std::nullopt;
+  const double join_s = g.WaitApplied(joiner, index);
+  std::vector<double> cpu_join(joiner + 1, 0);
+  for (int id = 1; id <= joiner; ++id) {
+    cpu_join[id] = ProcessCpuSeconds(c.Pid(id)) - cpu_before[id];
+  }
+  std::printf("join: node %d caught up with %llu MB in %.1f s (%.0f MB/s)\n",
+              joiner, static_cast<unsigned long long>(size_mb), join_s,
+              size_mb / join_s);
+  std::printf(
+      "  the leader (node %d) had %llu MB of its database in the "
+      "page cache at the start\n",
+      leader, static_cast<unsigned long long>(cached_mb));
+  for (int id = 1; id <= joiner; ++id) {
+    const tools::DiskIo now = tools::DiskIoBytes(c.Pid(id));
+    std::printf("  node %d: read %llu MB from the disk, wrote %llu MB\n", id,
+                static_cast<unsigned long long>(
+                    (now.read_bytes - io_before[id].read_bytes) >> 20),
+                static_cast<unsigned long long>(
+                    (now.write_bytes - io_before[id].write_bytes) >> 20));
+  }
+  // What the transfer costs: on this machine the leader and the joiner
+  // share its cores.
+  double cpu_all = 0;
+  for (int id = 1; id <= joiner; ++id) {
+    cpu_all += cpu_join[id];
+    std::printf("  node %d: %.1f s of CPU (%.2f s a GB)\n", id, cpu_join[id],
+                cpu_join[id] / (size_mb / 1024.0));
+  }
+  std::printf(
+      "  all nodes: %.1f s of CPU in %.1f s (%.2f cores of %u; %.2f s a "
+      "GB)\n",
+      cpu_all, join_s, cpu_all / join_s, std::thread::hardware_concurrency(),
+      cpu_all / (size_mb / 1024.0));
+  // Where the time went: the nodes' lines about the image (the members',
+  // not those of nodes that joined before and were removed).
+  for (int id = 1; id <= joiner; ++id) {
+    if (c.Running(id)) PrintLogLines(c.LogPath(id), "snapshot image");
+  }
+  for (int id = 1; id <= joiner; ++id) {
+    if (c.Running(id)) PrintLogLines(c.LogPath(id), "slow Raft loop", 5);
+  }
+  std::printf("  term after the join: %llu\n",
+              static_cast<unsigned long long>(g.Term()));
+  g.PrintNodes();
+  return JoinFigures{size_mb / join_s,
+                     PrintJoinBounds(dir, size_mb, join_s, bounds)};
+}
+
+// Stops the node that joined last, removes it from the cluster and deletes
+// its data: the next join starts from an empty node again, and the disk
+// has room for it.
+bool RetireJoiner(tools::LocalCluster& c, int joiner) {
+  c.StopNode(joiner, SIGTERM);
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    absl::StatusOr<v1::AdminResponse> removed =
+        c.client().RemoveNode(static_cast<uint64_t>(joiner));
+    if (removed.ok()) {
+      std::error_code ec;
+      std::filesystem::remove_all(c.data_dir(joiner), ec);
+      return true;
+    }
+    std::fprintf(stderr, "grow: removing node %d: %s\n", joiner,
+                 removed.status().ToString().c_str());
+  }
+  return false;
+}
+
 int Main(int argc, char** argv) {
   net::PrepareGrpc();
   Options o;
@@ -463,6 +576,7 @@ int Main(int argc, char** argv) {
   o.measure_ops = absl::GetFlag(FLAGS_measure_ops);
   o.rounds = absl::GetFlag(FLAGS_rounds);
   o.vacuum = absl::GetFlag(FLAGS_vacuum);
+  o.joins = std::max(1, absl::GetFlag(FLAGS_joins));
   o.server_flags.assign(rest.begin() + 1, rest.end());
   tools::LocalClusterOptions co;
   // Loops long enough to matter are logged (the flags given may override).
@@ -500,75 +614,30 @@ int Main(int argc, char** argv) {
     g.Print(absl::StrCat("at ", before, " MB").c_str(),
             g.Measure(o.measure_ops, o.rounds), empty);
   }
-  // A fourth node joins and catches up by an image.
+  // A fourth node joins and catches up by an image; with --joins, it is
+  // then removed and another new node joins, each on the disk's figures of
+  // its own moment (they vary by half from one minute to the next here).
   const uint64_t size_mb = FileMb(g.DbPath(1));
-  const uint64_t index = g.LeaderApplied();
-  const int joiner = c.AddSlot();
-  // What bounds the join: the disk (each node's reads and writes during
-  // it, and how much of the leader's database the page cache held).
-  std::vector<tools::DiskIo> io_before(joiner + 1);
-  for (int id = 1; id < joiner; ++id)
-    io_before[id] = tools::DiskIoBytes(c.Pid(id));
-  const int leader = g.Leader();
-  // Growing at full speed leaves gigabytes for the disk to write back; the
-  // join is measured on a disk that does nothing else.
-  const uint64_t unwritten_mb = tools::UnwrittenBytes() >> 20;
-  const auto settle = Clock::now();
-  sync();
-  std::printf(
-      "join: %llu MB of dirty pages written back first (sync: %.1f s)\n",
-      static_cast<unsigned long long>(unwritten_mb),
-      std::chrono::duration<double>(Clock::now() - settle).count());
-  const JoinBounds bounds = MeasureBeforeJoin(co.dir, size_mb);
-  const uint64_t cached_mb = tools::CachedBytes(g.DbPath(leader)) >> 20;
-  std::vector<double> cpu_before(joiner + 1, 0);
-  for (int id = 1; id < joiner; ++id)
-    cpu_before[id] = ProcessCpuSeconds(c.Pid(id));
-  if (!c.StartNode(joiner).ok()) return 1;
-  const double join_s = g.WaitApplied(joiner, index);
-  std::vector<double> cpu_join(joiner + 1, 0);
-  for (int id = 1; id <= joiner; ++id) {
-    cpu_join[id] = ProcessCpuSeconds(c.Pid(id)) - cpu_before[id];
+  std::vector<double> rates;
+  std::vector<double> percents;
+  int joiner = 0;
+  for (int j = 0; j < o.joins; ++j) {
+    if (joiner != 0 && !RetireJoiner(c, joiner)) return 1;
+    joiner = c.AddSlot();
+    std::optional<JoinFigures> f = Join(c, g, co.dir, size_mb, joiner);
+    if (!f.has_value()) return 1;
+    rates.push_back(f->mb_per_s);
+    percents.push_back(f->percent_of_bound);
   }
-  std::printf("join: node %d caught up with %llu MB in %.1f s (%.0f MB/s)\n",
-              joiner, static_cast<unsigned long long>(size_mb), join_s,
-              size_mb / join_s);
-  std::printf(
-      "  the leader (node %d) had %llu MB of its database in the "
-      "page cache at the start\n",
-      leader, static_cast<unsigned long long>(cached_mb));
-  for (int id = 1; id <= joiner; ++id) {
-    const tools::DiskIo now = tools::DiskIoBytes(c.Pid(id));
-    std::printf("  node %d: read %llu MB from the disk, wrote %llu MB\n", id,
-                static_cast<unsigned long long>(
-                    (now.read_bytes - io_before[id].read_bytes) >> 20),
-                static_cast<unsigned long long>(
-                    (now.write_bytes - io_before[id].write_bytes) >> 20));
+  if (o.joins > 1) {
+    std::printf(
+        "joins: %d, median %.0f MB/s (%.0f-%.0f), median %.0f%% of the "
+        "slower of the disk and the loopback (%.0f-%.0f%%)\n",
+        o.joins, Median(rates), *std::min_element(rates.begin(), rates.end()),
+        *std::max_element(rates.begin(), rates.end()), Median(percents),
+        *std::min_element(percents.begin(), percents.end()),
+        *std::max_element(percents.begin(), percents.end()));
   }
-  // What the transfer costs: on this machine the leader and the joiner
-  // share its cores.
-  double cpu_all = 0;
-  for (int id = 1; id <= joiner; ++id) {
-    cpu_all += cpu_join[id];
-    std::printf("  node %d: %.1f s of CPU (%.2f s a GB)\n", id, cpu_join[id],
-                cpu_join[id] / (size_mb / 1024.0));
-  }
-  std::printf(
-      "  all nodes: %.1f s of CPU in %.1f s (%.2f cores of %u; %.2f s a "
-      "GB)\n",
-      cpu_all, join_s, cpu_all / join_s, std::thread::hardware_concurrency(),
-      cpu_all / (size_mb / 1024.0));
-  // Where the time went: the nodes' lines about the image.
-  for (int id = 1; id <= joiner; ++id) {
-    PrintLogLines(c.LogPath(id), "snapshot image");
-  }
-  for (int id = 1; id <= joiner; ++id) {
-    PrintLogLines(c.LogPath(id), "slow Raft loop", 5);
-  }
-  std::printf("  term after the join: %llu\n",
-              static_cast<unsigned long long>(g.Term()));
-  g.PrintNodes();
-  PrintJoinBounds(co.dir, size_mb, join_s, bounds);
   // A follower restarts on its data.
   const int down = 2;
   c.StopNode(down, SIGKILL);
