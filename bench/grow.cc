@@ -508,6 +508,7 @@ std::optional<JoinFigures> Join(tools::LocalCluster& c, Grower& g,
       "page cache at the start\n",
       leader, static_cast<unsigned long long>(cached_mb));
   for (int id = 1; id <= joiner; ++id) {
+    if (!c.Running(id)) continue;  // Joined before, and removed.
     const tools::DiskIo now = tools::DiskIoBytes(c.Pid(id));
     std::printf("  node %d: read %llu MB from the disk, wrote %llu MB\n", id,
                 static_cast<unsigned long long>(
@@ -519,6 +520,7 @@ std::optional<JoinFigures> Join(tools::LocalCluster& c, Grower& g,
   // share its cores.
   double cpu_all = 0;
   for (int id = 1; id <= joiner; ++id) {
+    if (!c.Running(id)) continue;
     cpu_all += cpu_join[id];
     std::printf("  node %d: %.1f s of CPU (%.2f s a GB)\n", id, cpu_join[id],
                 cpu_join[id] / (size_mb / 1024.0));
