@@ -156,20 +156,33 @@ Gf2Matrix Squared(const Gf2Matrix& m) {
   return out;
 }
 
-}  // namespace
+// The operators for 2^k zero bytes, k = 0..63: built once, not at every
+// combine (the leader's loop combines one per chunk it serves).
+using ZeroOperators = std::array<Gf2Matrix, 64>;
 
-uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t size_b) {
-  // Crc32c(a + b) is the register of Crc32c(a) run over size_b zero bytes
-  // (the pre- and post-inversions cancel), XOR Crc32c(b).
+ZeroOperators MakeZeroOperators() {
   constexpr uint32_t kReflectedPolynomial = 0x82f63b78u;
   Gf2Matrix step;  // One zero bit.
   step[0] = kReflectedPolynomial;
   for (int bit = 1; bit < 32; ++bit) step[bit] = uint32_t{1} << (bit - 1);
   for (int i = 0; i < 3; ++i) step = Squared(step);  // One zero byte.
+  ZeroOperators out;
+  for (Gf2Matrix& m : out) {
+    m = step;
+    step = Squared(step);
+  }
+  return out;
+}
+
+}  // namespace
+
+uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t size_b) {
+  // Crc32c(a + b) is the register of Crc32c(a) run over size_b zero bytes
+  // (the pre- and post-inversions cancel), XOR Crc32c(b).
+  static const ZeroOperators zeros = MakeZeroOperators();
   uint32_t c = crc_a;
-  for (uint64_t n = size_b; n != 0; n >>= 1) {
-    if (n & 1) c = Times(step, c);
-    if (n > 1) step = Squared(step);
+  for (int k = 0; size_b != 0; ++k, size_b >>= 1) {
+    if (size_b & 1) c = Times(zeros[k], c);
   }
   return c ^ crc_b;
 }
