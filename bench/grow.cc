@@ -549,8 +549,12 @@ std::optional<JoinFigures> Join(tools::LocalCluster& c, Grower& g,
 // its data: the next join starts from an empty node again, and the disk
 // has room for it.
 bool RetireJoiner(tools::LocalCluster& c, int joiner) {
+  // A removal may fail while the cluster has no leader: tried this many
+  // times, a second apart.
+  constexpr int kRemoveAttempts = 20;
   c.StopNode(joiner, SIGTERM);
-  for (int attempt = 0; attempt < 20; ++attempt) {
+  for (int attempt = 0; attempt < kRemoveAttempts; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::seconds(1));
     absl::StatusOr<v1::AdminResponse> removed =
         c.client().RemoveNode(static_cast<uint64_t>(joiner));
     if (removed.ok()) {
