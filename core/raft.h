@@ -262,7 +262,10 @@ class Raft {
   // The sink took every byte of the image `from` sends: install it once it
   // is stored and checked, or tell `from` how much is stored.
   void FinishSnapshotIntoSink(uint64_t from, const SnapshotMetadata& meta);
-  void SendSnapshotResponse(uint64_t to, uint64_t index, bool reject);
+  // Tells `to` how much of its image we hold: `held` if given, else what
+  // we hold of whatever image is arriving.
+  void SendSnapshotResponse(uint64_t to, uint64_t index, bool reject,
+                            std::optional<uint64_t> held = std::nullopt);
   bool Restore(const Snapshot& snapshot);
 
   void Send(Message m);
@@ -329,10 +332,14 @@ class Raft {
   // restart begins the transfer again. Invariant: its data is a prefix of
   // the leader's image.
   std::optional<Snapshot> partial_snapshot_;
-  // Whose image it is, its metadata and its full size: chunks of another
-  // node's image at the same index may differ byte for byte (SQLite page
-  // layout), so a transfer only resumes with the same sender.
+  // Whose image it is (the sender, and the term it led), its metadata and
+  // its full size: chunks of another node's image at the same index may
+  // differ byte for byte (SQLite page layout), and so may the same node's
+  // after it restarted (it recovered its database and applied again), so a
+  // transfer only resumes with the same sender in the same term (a node
+  // that restarts leads again only in a later term).
   uint64_t partial_snapshot_from_ = kNone;  // kNone: none arriving.
+  uint64_t partial_snapshot_term_ = 0;
   uint64_t partial_snapshot_size_ = 0;
   SnapshotMetadata partial_snapshot_meta_;
   // With a sink: how much the leader last heard the sink stores.

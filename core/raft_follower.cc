@@ -118,7 +118,7 @@ void Raft::HandleSnapshot(const Message& m) {
     return;
   }
   if (!partial_snapshot_.has_value() || partial_snapshot_->metadata != meta ||
-      partial_snapshot_from_ != m.from ||
+      partial_snapshot_from_ != m.from || partial_snapshot_term_ != m.term ||
       partial_snapshot_size_ != m.snapshot_size) {
     // A new transfer must start at the beginning.
     partial_snapshot_.reset();
@@ -128,6 +128,7 @@ void Raft::HandleSnapshot(const Message& m) {
     }
     partial_snapshot_ = Snapshot{meta, ""};
     partial_snapshot_from_ = m.from;
+    partial_snapshot_term_ = m.term;
     partial_snapshot_size_ = m.snapshot_size;
     partial_snapshot_meta_ = meta;
   }
@@ -166,18 +167,28 @@ void Raft::HandleSnapshot(const Message& m) {
 void Raft::HandleSnapshotIntoSink(const Message& m) {
   const SnapshotMetadata& meta = m.snapshot->metadata;
   SnapshotSink& sink = *snapshot_sink_;
-  // Chunks of another node's image at the same index may differ byte for
-  // byte (SQLite page layout): a transfer resumes only with its sender.
+  // Chunks of another image at the same index may differ byte for byte
+  // (SQLite page layout): a transfer resumes only with its sender, in the
+  // term it began.
   std::optional<uint64_t> held = sink.Held(meta, m.from, m.snapshot_size);
+  if (partial_snapshot_from_ != m.from || partial_snapshot_term_ != m.term) {
+    held.reset();
+  }
   if (!held.has_value()) {
-    // A new transfer must start at the beginning.
-    if (m.snapshot_offset != 0 ||
-        !sink.Begin(meta, m.from, m.snapshot_size).ok()) {
+    // A new transfer must start at the beginning: the sender hears that we
+    // hold none of its image (not what we hold of another one, which it
+    // would send on from, and we refuse again).
+    if (m.snapshot_offset != 0) {
+      SendSnapshotResponse(m.from, meta.index, /*reject=*/true, 0);
+      return;
+    }
+    if (!sink.Begin(meta, m.from, m.snapshot_size).ok()) {
       SendSnapshotResponse(m.from, meta.index, /*reject=*/true);
       return;
     }
     held = 0;
     partial_snapshot_from_ = m.from;
+    partial_snapshot_term_ = m.term;
     partial_snapshot_size_ = m.snapshot_size;
     partial_snapshot_meta_ = meta;
   }
@@ -272,13 +283,17 @@ void Raft::SnapshotSinkProgressed() {
   }
 }
 
-void Raft::SendSnapshotResponse(uint64_t to, uint64_t index, bool reject) {
+void Raft::SendSnapshotResponse(uint64_t to, uint64_t index, bool reject,
+                                std::optional<uint64_t> held) {
   Message resp;
   resp.type = MessageType::kSnapResp;
   resp.to = to;
   resp.index = index;
   resp.reject = reject;
-  if (snapshot_sink_ != nullptr) {
+  if (held.has_value()) {
+    resp.snapshot_offset = *held;
+    if (snapshot_sink_ != nullptr) sink_reported_ = *held;
+  } else if (snapshot_sink_ != nullptr) {
     resp.snapshot_offset = snapshot_sink_->held();
     sink_reported_ = resp.snapshot_offset;
   } else {

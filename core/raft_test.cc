@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "core/testing/fake_sink.h"
 #include "core/testing/network.h"
 #include "core/testing/raft_fixture.h"
 #include "gtest/gtest.h"
@@ -12,6 +13,7 @@
 namespace raftsql::core {
 namespace {
 
+using testing::FakeSink;
 using testing::Msg;
 using testing::Network;
 using testing::NetworkOptions;
@@ -765,72 +767,6 @@ TEST(Snapshot, AChunkTheSourceHasNotReadWaitsForTheSource) {
   EXPECT_EQ(net.applied_index(3), applied);
   EXPECT_EQ(net.storage(3).GetSnapshot()->data, image);
 }
-
-// A durable follower's sink: in memory here; its check takes one round.
-class FakeSink final : public SnapshotSink {
- public:
-  std::optional<uint64_t> Held(const SnapshotMetadata& m, uint64_t from,
-                               uint64_t size) const override {
-    if (!receiving || m != metadata || from != from_ || size != size_) {
-      return std::nullopt;
-    }
-    return bytes.size();
-  }
-  uint64_t held() const override {
-    return receiving ? std::min(bytes.size(), stored) : 0;
-  }
-  absl::Status Begin(const SnapshotMetadata& m, uint64_t from,
-                     uint64_t size) override {
-    receiving = true;
-    ++begins;
-    metadata = m;
-    from_ = from;
-    size_ = size;
-    bytes.clear();
-    stored = later ? 0 : SIZE_MAX;
-    return absl::OkStatus();
-  }
-  absl::Status Append(absl::string_view b) override {
-    if (later && bytes.size() - stored + b.size() > max_unstored) {
-      return absl::ResourceExhaustedError("full");
-    }
-    bytes.append(b.data(), b.size());
-    return absl::OkStatus();
-  }
-  // Stores `n` more of the bytes taken (`later` only).
-  void Store(size_t n) { stored = std::min(bytes.size(), stored + n); }
-  absl::Status Finish() override {
-    if (held() < bytes.size()) return absl::UnavailableError("storing");
-    if (++finishes == 1) return absl::UnavailableError("checking");
-    if (finishes == 2 && abort_once) return absl::AbortedError("again");
-    return absl::OkStatus();
-  }
-  void Drop() override { receiving = false; }
-  std::string Reference() const override {
-    return "received:" + std::to_string(metadata.index);
-  }
-  void Installed() override {
-    installed = bytes;
-    receiving = false;
-  }
-
-  bool receiving = false;
-  SnapshotMetadata metadata;
-  std::string bytes;
-  std::string installed;
-  int finishes = 0;
-  int begins = 0;
-  bool abort_once = false;  // The second Finish: Aborted.
-  // Stores what it takes when Store says (as a server's writer thread
-  // does), holding at most max_unstored bytes it did not store.
-  bool later = false;
-  size_t max_unstored = SIZE_MAX;
-  size_t stored = SIZE_MAX;
-
- private:
-  uint64_t from_ = 0;
-  uint64_t size_ = 0;
-};
 
 // A 3-node network whose node 3 (a durable follower with `sink`) fell
 // behind the compacted log and was healed, given `ticks` to catch up by

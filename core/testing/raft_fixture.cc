@@ -27,6 +27,7 @@ TestRaft::TestRaft(uint64_t id, std::vector<uint64_t> peers,
   c.max_size_per_msg = options.max_size_per_msg;
   c.seed = options.seed;
   c.validate_snapshot = options.validate_snapshot;
+  c.snapshot_sink = options.snapshot_sink;
   raft_ = std::make_unique<Raft>(c);
 }
 

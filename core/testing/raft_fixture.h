@@ -24,6 +24,7 @@ struct RaftOptions {
   std::vector<uint64_t> log_terms;
   HardState hard_state;
   std::function<absl::Status(const Snapshot&)> validate_snapshot;
+  SnapshotSink* snapshot_sink = nullptr;  // Not owned.
 };
 
 class TestRaft {
