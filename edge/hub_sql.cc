@@ -392,11 +392,10 @@ sm::Command UploadCommand(absl::string_view device, uint64_t stream,
   // holding later sequences of the stream) was applied first: an edge
   // keeps several uploads in flight, and a retried one may commit last.
   s.push_back(Statement{
-      "UPDATE edge_devices SET last_seen_ms = ?2, backlog = CASE WHEN "
-      "EXISTS(SELECT 1 FROM edge_readings WHERE stream = ?5 AND seq > ?6) "
-      "THEN backlog ELSE ?3 END, dropped = CASE WHEN EXISTS(SELECT 1 FROM "
-      "edge_readings WHERE stream = ?5 AND seq > ?6) THEN dropped ELSE ?4 "
-      "END WHERE device = ?1",
+      "UPDATE edge_devices SET last_seen_ms = ?2, (backlog, dropped) = "
+      "(SELECT iif(later, backlog, ?3), iif(later, dropped, ?4) FROM "
+      "(SELECT EXISTS(SELECT 1 FROM edge_readings WHERE stream = ?5 AND "
+      "seq > ?6) AS later)) WHERE device = ?1",
       {Text(device), Int(now_ms),
        Int(static_cast<int64_t>(std::min(upload.backlog, kMaxSequence))),
        Int(static_cast<int64_t>(std::min(upload.dropped, kMaxSequence))),

@@ -202,9 +202,10 @@ TEST(SimulationRegression, Seed15BrokenDiskDoesNotStormTheNetwork) {
 // touch with a leader hid new commands from idle devices (23, 52). And
 // checker bugs: readings dropped for room after a crash taken for lost
 // (20163, 20357), an operator's command that landed after the run settled
-// (20368).
+// (20368). And a follower that resumed a restarted leader's image from the
+// chunks its earlier incarnation sent (7029).
 TEST(SimulationRegression, EdgeSeedsThatFoundBugs) {
-  for (uint64_t seed : {1, 4, 7, 20, 23, 52, 20163, 20357, 20368}) {
+  for (uint64_t seed : {1, 4, 7, 20, 23, 52, 7029, 20163, 20357, 20368}) {
     SimOptions o;
     o.seed = seed;
     o.sql = true;
