@@ -6,7 +6,6 @@
 //
 // SIGTERM or SIGINT stops it gracefully (a leader hands over leadership
 // first); a restart recovers from --data-dir.
-#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -25,6 +24,7 @@
 #include "net/grpc_transport.h"
 #include "obs/log.h"
 #include "obs/write_trace.h"
+#include "server/allocator.h"
 #include "server/boot.h"
 #include "server/grpc_timer_kick.h"
 #include "server/http_frontend.h"
@@ -268,23 +268,10 @@ absl::Status LoadNodeTls(uint64_t id, raftsql::net::Tls* out) {
   return absl::OkStatus();
 }
 
-// The allocator's thresholds (main sets them, once). Buffers of a MiB or so
-// (snapshot chunks on both ends, batches of entries, pages of results) come
-// and go all the time; by default glibc maps each one afresh or returns the
-// top of its heap at once, and the next buffer then faults in every page
-// again. That faulting was most of a joining follower's CPU. What the heap
-// keeps is bounded by the trim threshold per arena, and the arenas (glibc
-// makes up to eight per core, one for each busy gRPC thread) to two.
-constexpr int kMallocMmapThresholdBytes = 4 << 20;
-constexpr int kMallocTrimThresholdBytes = 32 << 20;
-constexpr int kMallocArenas = 2;
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  mallopt(M_MMAP_THRESHOLD, kMallocMmapThresholdBytes);
-  mallopt(M_TRIM_THRESHOLD, kMallocTrimThresholdBytes);
-  mallopt(M_ARENA_MAX, kMallocArenas);
+  raftsql::server::SetUpAllocator();
   // Whichever transport carries Raft's messages: clients, forwarding and
   // the divergence checks are gRPC's (the stream transport alone left
   // Abseil's deadlock detector on, 2% of all CPU under reads).
@@ -493,10 +480,14 @@ int main(int argc, char** argv) {
       http != nullptr ? (*node)->http_address() : "";
   raftsql::obs::Log(
       raftsql::obs::Level::kInfo, "start",
-      absl::StrFormat("node %d serving on %s%s%s (data in %s)", o.id, o.listen,
-                      http != nullptr ? ", HTTP on " : "", http_address,
-                      o.data_dir),
-      {{"node", o.id}, {"listen", o.listen}, {"http", http_address}});
+      absl::StrFormat("node %d serving on %s%s%s (data in %s, %s malloc)", o.id,
+                      o.listen, http != nullptr ? ", HTTP on " : "",
+                      http_address, o.data_dir,
+                      raftsql::server::AllocatorName()),
+      {{"node", o.id},
+       {"listen", o.listen},
+       {"http", http_address},
+       {"allocator", raftsql::server::AllocatorName()}});
 
   int sig = 0;
   sigwait(&signals, &sig);
