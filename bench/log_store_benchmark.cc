@@ -53,16 +53,29 @@ BENCHMARK(BM_SyncedAppend)
     ->UseRealTime();
 
 // The floor under a synced append: 200 bytes written and fdatasync'd, to
-// a file that grows with each write (0) or within one whose size was set
-// beforehand (1: fdatasync then need not write the inode's size).
+// a file that grows with each write (0), within one whose size was set
+// beforehand (1: fdatasync then need not write the inode's size, but the
+// first write to each block turns it from unwritten to written, which
+// the journal records), or within one written before (2: as a recycled
+// WAL is).
 void BM_RawAppendSync(benchmark::State& state) {
-  const bool preallocated = state.range(0) != 0;
+  const int64_t mode = state.range(0);
   char path[] = "/tmp/raftsql-syncbench-XXXXXX";
   const int fd = mkstemp(path);
   if (fd < 0) std::abort();
   constexpr off_t kFileBytes = 256 << 20;
-  if (preallocated && fallocate(fd, 0, 0, kFileBytes) != 0) {
+  if (mode == 1 && fallocate(fd, 0, 0, kFileBytes) != 0) {
     state.SkipWithError("fallocate failed");
+  }
+  if (mode == 2) {
+    const std::string zeros(1 << 20, '\0');
+    for (off_t at = 0; at < kFileBytes; at += zeros.size()) {
+      if (pwrite(fd, zeros.data(), zeros.size(), at) !=
+          static_cast<ssize_t>(zeros.size())) {
+        state.SkipWithError("write failed");
+      }
+    }
+    if (fsync(fd) != 0) state.SkipWithError("fsync failed");
   }
   const std::string record(200, 'x');
   off_t at = 0;
@@ -81,6 +94,7 @@ void BM_RawAppendSync(benchmark::State& state) {
 BENCHMARK(BM_RawAppendSync)
     ->Arg(0)
     ->Arg(1)
+    ->Arg(2)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
