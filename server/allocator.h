@@ -1,12 +1,10 @@
 // The server's allocator, set up once at the start of main.
 //
-// glibc's malloc, with thresholds that keep MiB-sized buffers in its heap.
-// With --define=allocator=tcmalloc, tcmalloc (gperftools' minimal build):
-// at 64 clients the servers used less CPU a write with it in every
-// alternated round (123-178 us against 162-218; README, issue 17), but a
-// node's peak RSS in verify_grow was 201-209 MB against glibc's 168-174
-// (the test's bound is 200), at release rates 0, 1 and 10 alike: not the
-// default.
+// tcmalloc (gperftools' minimal build): at 64 clients the servers used
+// less CPU a write with it than with glibc's malloc in 9 alternated
+// rounds of 10 (README, issue 17). Under the sanitizers (which bring
+// their own) and with --define=allocator=glibc, glibc's malloc, with
+// thresholds that keep MiB-sized buffers in its heap.
 #ifndef RAFTSQL_SERVER_ALLOCATOR_H_
 #define RAFTSQL_SERVER_ALLOCATOR_H_
 
