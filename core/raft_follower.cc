@@ -169,9 +169,11 @@ void Raft::HandleSnapshotIntoSink(const Message& m) {
   SnapshotSink& sink = *snapshot_sink_;
   // Chunks of another image at the same index may differ byte for byte
   // (SQLite page layout): a transfer resumes only with its sender, in the
-  // term it began.
+  // term it began. An image taken whole is one sender's, and is finished
+  // whoever asks (dropping one being checked would wait for its check).
   std::optional<uint64_t> held = sink.Held(meta, m.from, m.snapshot_size);
-  if (partial_snapshot_from_ != m.from || partial_snapshot_term_ != m.term) {
+  if ((partial_snapshot_from_ != m.from || partial_snapshot_term_ != m.term) &&
+      held.has_value() && *held < m.snapshot_size) {
     held.reset();
   }
   if (!held.has_value()) {

@@ -91,5 +91,22 @@ TEST(SnapshotResume, ANewTransfersLaterChunkFirstIsAnsweredWithNothingHeld) {
   EXPECT_EQ(sink.installed, "bbbbbbbb");
 }
 
+TEST(SnapshotResume,
+     AnImageTakenWholeInAnEarlierTermIsFinishedNotReceivedAgain) {
+  FakeSink sink;
+  TestRaft r = Follower(&sink);
+  ASSERT_TRUE(r.StepNetwork(Chunk(2, 0, "aaaa")).ok());
+  ASSERT_TRUE(r.StepNetwork(Chunk(2, 4, "aaaa")).ok());
+  r.TakeMessages();  // Taken whole; "checking".
+  // The sender leads again in term 3 and starts over: the image it sent
+  // whole in term 2 is consistent in itself, and is being checked.
+  ASSERT_TRUE(r.StepNetwork(Chunk(3, 0, "bbbb")).ok());
+  r.TakeMessages();
+  r->SnapshotSinkProgressed();
+  EXPECT_EQ(sink.begins, 1);
+  EXPECT_EQ(sink.installed, "aaaaaaaa");
+  EXPECT_EQ(r->invalid_messages(), 0u);
+}
+
 }  // namespace
 }  // namespace raftsql::core
