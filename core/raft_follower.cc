@@ -168,12 +168,14 @@ void Raft::HandleSnapshotIntoSink(const Message& m) {
   const SnapshotMetadata& meta = m.snapshot->metadata;
   SnapshotSink& sink = *snapshot_sink_;
   // Chunks of another image at the same index may differ byte for byte
-  // (SQLite page layout): a transfer resumes only with its sender, in the
-  // term it began. An image taken whole is one sender's, and is finished
-  // whoever asks (dropping one being checked would wait for its check).
+  // (SQLite page layout): a transfer resumes only with its sender (the
+  // sink holds it for that sender alone), in the term it began. An image
+  // taken whole is one sender's in one term, and is finished when that
+  // sender asks again in a later one (dropping one being checked would
+  // wait for its check).
   std::optional<uint64_t> held = sink.Held(meta, m.from, m.snapshot_size);
-  if ((partial_snapshot_from_ != m.from || partial_snapshot_term_ != m.term) &&
-      held.has_value() && *held < m.snapshot_size) {
+  if (partial_snapshot_term_ != m.term && held.has_value() &&
+      *held < m.snapshot_size) {
     held.reset();
   }
   if (!held.has_value()) {
