@@ -101,7 +101,7 @@ const char* ImageSink::check_vfs_name() const {
 }
 
 ImageSink::~ImageSink() {
-  if (checker_.joinable()) checker_.join();
+  CancelCheck();
   CloseFile();
 }
 
@@ -230,6 +230,7 @@ absl::Status ImageSink::Finish() {
     state_ = State::kChecking;
     received_at_ = std::chrono::steady_clock::now();
     checked_ = false;
+    cancel_check_ = false;
     if (!background_) {
       Check();
     } else {
@@ -283,19 +284,42 @@ void ImageSink::Check() {
   SnapshotImage image;
   absl::Status s = Sync();
   if (s.ok()) s = image.OpenFile(received_, check_vfs_name());
-  if (s.ok()) s = image.Check(metadata_.index);
+  if (s.ok()) {
+    std::lock_guard<std::mutex> l(mu_);
+    checking_db_ = image.db();  // CancelCheck may interrupt it from now.
+  }
+  if (s.ok() && check_hook_) check_hook_(cancel_check_);
+  if (s.ok()) s = image.Check(metadata_.index, &cancel_check_);
   {
     std::lock_guard<std::mutex> l(mu_);
+    checking_db_ = nullptr;  // Before the image closes it.
     verdict_ = s;
+    checked_ = true;
   }
-  checked_ = true;
+  check_ended_.notify_all();
   if (background_) Progressed();
+}
+
+void ImageSink::CancelCheck() {
+  if (!checker_.joinable()) return;
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    cancel_check_ = true;
+    // An interrupt before a statement's first step is forgotten by SQLite
+    // (the check looks at cancel_check_ there); one during a step ends it.
+    // Sent again each millisecond until the check ends.
+    while (!checked_) {
+      if (checking_db_ != nullptr) sqlite3_interrupt(checking_db_);
+      check_ended_.wait_for(l, std::chrono::milliseconds(1));
+    }
+  }
+  checker_.join();
 }
 
 void ImageSink::Drop() {
   obs::PhaseTimer timer(obs::Phase::kSnapshot);
   if (state_ == State::kInstalled) return;  // Restore owns it.
-  if (checker_.joinable()) checker_.join();
+  CancelCheck();
   CloseFile();
   if (state_ != State::kIdle) DeleteReceived();
   state_ = State::kIdle;

@@ -12,7 +12,8 @@
 // (file_swap.h). The leader hears only bytes stored (held()); the owner learns
 // of each step through the progress callback and tells the core.
 //
-// One image at a time: a new transfer deletes a partial one; none starts
+// One image at a time: a new transfer deletes a partial one (and cancels
+// the check of a whole one: the loop never waits for a check); none starts
 // while an installed image waits for its Restore (a crash there leaves the
 // file for Restore at the next start).
 //
@@ -37,6 +38,7 @@
 #include "sm/image_trailer.h"
 #include "sm/image_writer.h"
 
+struct sqlite3;
 struct sqlite3_file;
 struct sqlite3_vfs;
 
@@ -115,6 +117,12 @@ class ImageSink final : public core::SnapshotSink {
   const char* check_vfs_name() const;
   bool checked_and_installed() const { return state_ == State::kInstalled; }
   void Restored();
+  // Called on the checker's thread once its check can be cancelled, with
+  // the flag CancelCheck sets.
+  void SetCheckHookForTest(
+      std::function<void(const std::atomic<bool>& cancelled)> hook) {
+    check_hook_ = std::move(hook);
+  }
 
  private:
   enum class State { kIdle, kReceiving, kChecking, kChecked, kInstalled };
@@ -122,8 +130,12 @@ class ImageSink final : public core::SnapshotSink {
   void CloseFile();
   void DeleteReceived();
   absl::Status Sync() const;  // Makes the received file durable.
-  // Syncs the file, checks it, then sets verdict_.
+  // Syncs the file, checks it, then sets verdict_ and checked_.
   void Check();
+  // Ends a check under way (platform files): it stops before its next
+  // statement, and the one under way is interrupted; returns once it ended.
+  // Drop waits for no more than that, whatever the image's size.
+  void CancelCheck();
   void Progressed() const;  // Calls the progress callback.
   // Whether the writer failed to store (the image is lost: Held says none).
   bool StoreFailed() const;
@@ -157,8 +169,12 @@ class ImageSink final : public core::SnapshotSink {
   std::chrono::steady_clock::time_point received_at_;
   std::thread checker_;
   std::atomic<bool> checked_{false};
+  std::atomic<bool> cancel_check_{false};
   mutable std::mutex mu_;
-  absl::Status verdict_;  // Guarded by mu_.
+  std::condition_variable check_ended_;  // With mu_: checked_ set.
+  absl::Status verdict_;                 // Guarded by mu_.
+  sqlite3* checking_db_ = nullptr;       // Guarded by mu_: the check's, open.
+  std::function<void(const std::atomic<bool>&)> check_hook_;
   mutable std::mutex progress_mu_;
   std::function<void()> progressed_;  // Guarded by progress_mu_.
 };

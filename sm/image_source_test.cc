@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -17,6 +18,7 @@
 #include "core/codec.h"
 #include "gtest/gtest.h"
 #include "sm/file_deleter.h"
+#include "sm/image_sink.h"
 #include "sm/temp_dir.h"
 #include "sm/test_util.h"
 
@@ -600,6 +602,40 @@ TEST_F(ImageSinkTest, ADamagedImageIsRefusedAndDeleted) {
   sink.Drop();
   EXPECT_FALSE(std::filesystem::exists(dir_.File("follower.received")));
   EXPECT_EQ(follower_->AppliedIndex(), 0u);  // Untouched.
+}
+
+// Issue 14: a new leader's transfer (or the log passing the image) drops an
+// image being checked on the Raft loop. Checking gigabytes takes seconds; the
+// drop cancels the check instead of waiting for it.
+TEST_F(ImageSinkTest, ADropCancelsACheckUnderWayInsteadOfWaitingForIt) {
+  auto& sink = static_cast<ImageSink&>(*follower_->snapshot_sink());
+  std::atomic<bool> reached{false};
+  std::atomic<bool> waited_out{false};
+  sink.SetCheckHookForTest([&](const std::atomic<bool>& cancelled) {
+    reached = true;
+    // Bounded: without the cancel, the drop would wait here for this long.
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!cancelled && std::chrono::steady_clock::now() < until) {
+      std::this_thread::yield();
+    }
+    waited_out = !cancelled;
+  });
+  ASSERT_TRUE(sink.Begin(meta_, 1, image_.size()).ok());
+  ASSERT_TRUE(sink.Append(image_).ok());
+  const auto until =
+      std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!reached && std::chrono::steady_clock::now() < until) {
+    EXPECT_TRUE(absl::IsUnavailable(sink.Finish()));  // Stored, checking.
+    std::this_thread::yield();
+  }
+  ASSERT_TRUE(reached);
+  sink.Drop();
+  EXPECT_FALSE(waited_out);
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("follower.received")));
+  // The next transfer goes through with its check.
+  sink.SetCheckHookForTest(nullptr);
+  EXPECT_TRUE(Receive(sink, image_).ok());
 }
 
 TEST_F(ImageSinkTest, AnImageOfAnotherIndexIsRefused) {

@@ -99,7 +99,12 @@ absl::Status SnapshotImage::OpenFile(const std::string& path, const char* vfs) {
   return absl::OkStatus();
 }
 
-absl::Status SnapshotImage::Check(uint64_t index) const {
+absl::Status SnapshotImage::Check(uint64_t index,
+                                  const std::atomic<bool>* stop) const {
+  const auto stopped = [stop] { return stop != nullptr && stop->load(); };
+  const auto cancelled = [] {
+    return absl::CancelledError("the image's check was cancelled");
+  };
   // Every replica's text is UTF-8 (a database's encoding can be read, never
   // set): the divergence hash and the change log take text as its stored
   // bytes.
@@ -118,12 +123,15 @@ absl::Status SnapshotImage::Check(uint64_t index) const {
                                      : reinterpret_cast<const char*>(text),
                      ", not UTF-8"));
   }
+  if (stopped()) return cancelled();
   Stmt check;
   if (sqlite3_prepare_v2(db_, "PRAGMA quick_check(1)", -1, check.out(),
                          nullptr) != SQLITE_OK ||
       sqlite3_step(check.get()) != SQLITE_ROW) {
+    if (stopped()) return cancelled();  // Interrupted.
     return absl::DataLossError("snapshot is not a SQLite database");
   }
+  if (stopped()) return cancelled();
   const unsigned char* verdict = sqlite3_column_text(check.get(), 0);
   if (verdict == nullptr ||
       std::strcmp(reinterpret_cast<const char*>(verdict), "ok") != 0) {

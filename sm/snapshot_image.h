@@ -4,6 +4,7 @@
 #ifndef RAFTSQL_SM_SNAPSHOT_IMAGE_H_
 #define RAFTSQL_SM_SNAPSHOT_IMAGE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -37,8 +38,11 @@ class SnapshotImage {
   // 1) on `vfs` (null: the platform's), opened read-only.
   absl::Status OpenFile(const std::string& path, const char* vfs);
   // The image's B-trees are sound (quick_check) and it holds the state at
-  // `index` (its stored applied index); DATA_LOSS otherwise.
-  absl::Status Check(uint64_t index) const;
+  // `index` (its stored applied index); DATA_LOSS otherwise. CANCELLED if
+  // `*stop` is set before one of its statements (a statement under way is
+  // ended by sqlite3_interrupt on db()).
+  absl::Status Check(uint64_t index,
+                     const std::atomic<bool>* stop = nullptr) const;
   sqlite3* db() const { return db_; }
 
  private:
