@@ -224,6 +224,7 @@ absl::Status ImageSink::Finish() {
     held_ = size_;
     absl::Status intact = CheckImageTrailer(trailer_, crc_);
     if (!intact.ok()) return intact;  // The core drops it: sent again.
+    writer_timing_ = writer_->timing();
     writer_.reset();
     std::unique_ptr<BackgroundSyncer> syncer = std::move(syncer_);
     CloseFile();
@@ -250,7 +251,9 @@ absl::Status ImageSink::Finish() {
       std::fprintf(
           stderr,
           "raftsql: received snapshot image %llu (%llu MB) from node %llu "
-          "in %lld ms, synced and checked in %lld ms\n",
+          "in %lld ms (its writer stored for %llu ms, waited for chunks "
+          "%llu ms, found its ring full %llu times), synced and checked "
+          "in %lld ms\n",
           static_cast<unsigned long long>(metadata_.index),
           static_cast<unsigned long long>(size_ >> 20),
           static_cast<unsigned long long>(from_),
@@ -258,6 +261,9 @@ absl::Status ImageSink::Finish() {
               std::chrono::duration_cast<std::chrono::milliseconds>(
                   received_at_ - began_)
                   .count()),
+          static_cast<unsigned long long>(writer_timing_.storing_ms),
+          static_cast<unsigned long long>(writer_timing_.waiting_ms),
+          static_cast<unsigned long long>(writer_timing_.ring_full),
           MillisecondsSince(received_at_));
     }
   }

@@ -167,6 +167,7 @@ class ImageSink final : public core::SnapshotSink {
   // For the log line of a finished image (platform files only).
   std::chrono::steady_clock::time_point began_;
   std::chrono::steady_clock::time_point received_at_;
+  ImageWriter::Timing writer_timing_;
   std::thread checker_;
   std::atomic<bool> checked_{false};
   std::atomic<bool> cancel_check_{false};

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -52,6 +53,7 @@ absl::Status ImageWriter::Take(absl::string_view bytes) {
     std::lock_guard<std::mutex> l(mu_);
     if (!error_.ok()) return error_;
     if (taken_ - stored_ + bytes.size() > kMaxUnstoredBytes) {
+      ++ring_full_;
       return absl::ResourceExhaustedError(
           absl::StrCat(taken_ - stored_,
                        " bytes of the image wait to be "
@@ -86,19 +88,36 @@ void ImageWriter::StoreTaken() {
 }
 
 void ImageWriter::Run() {
+  using Clock = std::chrono::steady_clock;
+  const auto us = [](Clock::duration d) {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+  };
   std::unique_lock<std::mutex> l(mu_);
+  bool started = false;  // Waiting for the first bytes is not counted.
   while (true) {
+    const Clock::time_point waits = Clock::now();
     cv_.wait(l, [this] {
       return stop_ || (error_.ok() && taken_shared_ > stored_);
     });
     if (stop_) return;
+    if (started) waiting_us_ += us(Clock::now() - waits);
+    started = true;
     const uint64_t at = stored_;
     const uint64_t n = PieceBytes(at, taken_shared_);
     l.unlock();
+    const Clock::time_point stores = Clock::now();
     (void)StorePiece(at, n);
+    const uint64_t storing = us(Clock::now() - stores);
     stored_more_();
     l.lock();
+    storing_us_ += storing;
   }
+}
+
+ImageWriter::Timing ImageWriter::timing() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return Timing{storing_us_ / 1000, waiting_us_ / 1000, ring_full_};
 }
 
 uint64_t ImageWriter::PieceBytes(uint64_t at, uint64_t taken) {

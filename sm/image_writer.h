@@ -74,6 +74,15 @@ class ImageWriter {
   absl::Status error() const;
   // The CRC-32C of the bytes stored.
   uint32_t crc() const;
+  // Where the writer's thread spent its time (platform files, for the log
+  // line of a received image): storing, and waiting for bytes to store;
+  // and how often Take found the ring full (the disk was the slower).
+  struct Timing {
+    uint64_t storing_ms = 0;
+    uint64_t waiting_ms = 0;
+    uint64_t ring_full = 0;
+  };
+  Timing timing() const;
 
  private:
   void Run();
@@ -91,7 +100,8 @@ class ImageWriter {
   const std::function<void(uint64_t)> stored_bytes_;
   const int direct_fd_;
   const std::unique_ptr<char, FreeRing> ring_;
-  uint64_t taken_ = 0;  // The owner's thread only.
+  uint64_t taken_ = 0;      // The owner's thread only.
+  uint64_t ring_full_ = 0;  // The owner's thread only.
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -100,6 +110,8 @@ class ImageWriter {
   uint32_t crc_ = 0;           // Guarded by mu_.
   absl::Status error_;         // Guarded by mu_.
   bool stop_ = false;          // Guarded by mu_.
+  uint64_t storing_us_ = 0;    // Guarded by mu_.
+  uint64_t waiting_us_ = 0;    // Guarded by mu_.
   std::thread thread_;
 };
 
