@@ -15,7 +15,6 @@
 #include "core/check.h"
 #include "core/codec.h"
 #include "obs/loop_phases.h"
-#include "sm/image_layout.h"
 #include "sm/read_ahead_vfs.h"
 #include "sm/snapshot_image.h"
 #include "sm/sqlite_util.h"
@@ -169,21 +168,15 @@ absl::Status ImageSink::Begin(const core::SnapshotMetadata& metadata,
     direct_fd_ = open(received_.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
   }
   next_sync_ = kBytesPerSync;
-  const ImageLayout layout = ImageLayout::EndFirst(size - kImageTrailerBytes);
-  if (background_) {
-    arriving_ = std::make_shared<ArrivingFile>(layout);
-    RegisterArrivingFile(received_, arriving_);
-  }
   writer_ = std::make_unique<ImageWriter>(
       file_, background_, [this] { Progressed(); },
-      [this, arriving = arriving_](uint64_t stored) {
-        if (arriving != nullptr) arriving->Stored(stored);
+      [this](uint64_t stored) {
         if (syncer_ != nullptr && stored >= next_sync_) {
           syncer_->Kick(stored);
           next_sync_ = stored + kBytesPerSync;
         }
       },
-      direct_fd_, layout);
+      direct_fd_);
   began_ = std::chrono::steady_clock::now();
   state_ = State::kReceiving;
   metadata_ = metadata;
@@ -193,13 +186,6 @@ absl::Status ImageSink::Begin(const core::SnapshotMetadata& metadata,
   held_ = 0;
   crc_ = 0;
   trailer_.clear();
-  checked_ = false;
-  cancel_check_ = false;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    all_stored_ = false;
-  }
-  if (background_) checker_ = std::thread([this] { CheckWhileArriving(); });
   return absl::OkStatus();
 }
 
@@ -240,18 +226,22 @@ absl::Status ImageSink::Finish() {
     if (!intact.ok()) return intact;  // The core drops it: sent again.
     writer_timing_ = writer_->timing();
     writer_.reset();
-    {
-      // The checker ends the syncer (it waits for a sync under way) and
-      // makes the last sync: written pages may wait for the disk.
-      std::lock_guard<std::mutex> l(mu_);
-      final_syncer_ = std::move(syncer_);
-      all_stored_ = true;
-    }
-    stored_or_cancelled_.notify_all();
+    std::unique_ptr<BackgroundSyncer> syncer = std::move(syncer_);
     CloseFile();
     state_ = State::kChecking;
     received_at_ = std::chrono::steady_clock::now();
-    if (!background_) Check();
+    checked_ = false;
+    cancel_check_ = false;
+    if (!background_) {
+      Check();
+    } else {
+      // The syncer's end and the last sync too: written pages may wait
+      // for the disk.
+      checker_ = std::thread([this, syncer = std::move(syncer)]() mutable {
+        syncer.reset();
+        Check();
+      });
+    }
   }
   if (state_ == State::kChecking) {
     if (!checked_) return absl::UnavailableError("checking the image");
@@ -316,49 +306,11 @@ void ImageSink::Check() {
   if (background_) Progressed();
 }
 
-void ImageSink::CheckWhileArriving() {
-  SnapshotImage image;
-  absl::Status s = image.OpenFile(received_, check_vfs_name());
-  if (s.ok()) {
-    std::lock_guard<std::mutex> l(mu_);
-    checking_db_ = image.db();  // CancelCheck may interrupt it from now.
-  }
-  if (s.ok() && check_hook_) check_hook_(cancel_check_);
-  if (s.ok()) s = image.Check(metadata_.index, &cancel_check_);
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    checking_db_ = nullptr;  // Before the image closes it.
-  }
-  image.Close();
-  UnregisterArrivingFile(received_);
-  std::unique_ptr<BackgroundSyncer> syncer;
-  {
-    std::unique_lock<std::mutex> l(mu_);
-    stored_or_cancelled_.wait(l, [&] { return all_stored_ || cancel_check_; });
-    syncer = std::move(final_syncer_);
-  }
-  syncer.reset();
-  if (cancel_check_) {
-    s = absl::CancelledError("the image was dropped");
-  } else if (s.ok()) {
-    s = Sync();
-  }
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    verdict_ = s;
-    checked_ = true;
-  }
-  check_ended_.notify_all();
-  Progressed();
-}
-
 void ImageSink::CancelCheck() {
   if (!checker_.joinable()) return;
-  if (arriving_ != nullptr) arriving_->Cancel();  // Reads that wait fail.
   {
     std::unique_lock<std::mutex> l(mu_);
     cancel_check_ = true;
-    stored_or_cancelled_.notify_all();
     // An interrupt before a statement's first step is forgotten by SQLite
     // (the check looks at cancel_check_ there); one during a step ends it.
     // Sent again each millisecond until the check ends.

@@ -5,12 +5,9 @@
 // it, or the simulator's disk) on a thread of its own, or at the node's
 // ticks for the simulator; never more than its ring is held in memory. When
 // every byte is stored, its CRC-32C must be the one the image's trailer carries
-// (image_trailer.h), and the file is synced and checked (quick_check, and the
-// applied index it holds against its metadata). Platform files are checked on
-// a thread from the first byte on: the image comes end first (image_layout.h),
-// so quick_check's walk of each B-tree trails the transfer, reading what is
-// stored and waiting for the rest (arriving_file.h); the simulator's are
-// checked at once when whole. The core then installs a snapshot whose data is
+// (image_trailer.h); then the file is synced and checked (quick_check, and the
+// applied index it holds against its metadata): on a thread for platform files,
+// at once in the simulator. The core then installs a snapshot whose data is
 // only Reference(), and the state machine's Restore renames the file into place
 // (file_swap.h). The leader hears only bytes stored (held()); the owner learns
 // of each step through the progress callback and tells the core.
@@ -37,7 +34,6 @@
 #include <thread>
 
 #include "core/storage.h"
-#include "sm/arriving_file.h"
 #include "sm/file_deleter.h"
 #include "sm/image_trailer.h"
 #include "sm/image_writer.h"
@@ -134,13 +130,8 @@ class ImageSink final : public core::SnapshotSink {
   void CloseFile();
   void DeleteReceived();
   absl::Status Sync() const;  // Makes the received file durable.
-  // Syncs the file, checks it, then sets verdict_ and checked_ (the
-  // simulator's, once every byte is stored).
+  // Syncs the file, checks it, then sets verdict_ and checked_.
   void Check();
-  // Platform files, on the checker's thread from Begin on: checks the
-  // file as it arrives (arriving_), then waits until every byte is stored,
-  // syncs it, and sets verdict_ and checked_.
-  void CheckWhileArriving();
   // Ends a check under way (platform files): it stops before its next
   // statement, and the one under way is interrupted; returns once it ended.
   // Drop waits for no more than that, whatever the image's size.
@@ -182,17 +173,8 @@ class ImageSink final : public core::SnapshotSink {
   std::atomic<bool> cancel_check_{false};
   mutable std::mutex mu_;
   std::condition_variable check_ended_;  // With mu_: checked_ set.
-  // Platform files: the received file as the check reads it while it
-  // arrives; set by Begin.
-  std::shared_ptr<ArrivingFile> arriving_;
-  // With mu_: every byte is stored (Finish), or the check was cancelled.
-  std::condition_variable stored_or_cancelled_;
-  bool all_stored_ = false;  // Guarded by mu_.
-  // Guarded by mu_: the receive's syncer, handed to the checker by Finish
-  // (it waits for a sync under way, off the loop).
-  std::unique_ptr<BackgroundSyncer> final_syncer_;
-  absl::Status verdict_;            // Guarded by mu_.
-  sqlite3* checking_db_ = nullptr;  // Guarded by mu_: the check's, open.
+  absl::Status verdict_;                 // Guarded by mu_.
+  sqlite3* checking_db_ = nullptr;       // Guarded by mu_: the check's, open.
   std::function<void(const std::atomic<bool>&)> check_hook_;
   mutable std::mutex progress_mu_;
   std::function<void()> progressed_;  // Guarded by progress_mu_.

@@ -64,28 +64,6 @@ std::unique_ptr<ImageSource> ImageSource::ForConnection(sqlite3* db) {
       new ImageSource("", db, nullptr, Framing::kWithTrailer));
 }
 
-// [at, at + len) of the database's bytes in the order `layout` sends them,
-// read from `held`'s transaction a stretch of file at a time.
-absl::StatusOr<std::string> ImageSource::ReadInLayout(const ImageLayout& layout,
-                                                      uint64_t at, uint64_t len,
-                                                      const Held& held) {
-  std::string out;
-  while (len > 0) {
-    const uint64_t n = std::min(len, layout.RunBytes(at));
-    absl::StatusOr<std::string> part =
-        held.view->Read(layout.FileOffset(at), n);
-    if (!part.ok()) return part.status();
-    if (out.empty()) {
-      out = std::move(*part);
-    } else {
-      out += *part;
-    }
-    at += n;
-    len -= n;
-  }
-  return out;
-}
-
 ImageSource::Ready ImageSource::MakeReady(core::SnapshotMetadata metadata,
                                           uint64_t data_size) const {
   Ready ready;
@@ -93,9 +71,6 @@ ImageSource::Ready ImageSource::MakeReady(core::SnapshotMetadata metadata,
       framing_ == Framing::kWithTrailer ? kImageTrailerBytes : 0;
   ready.info = core::ImageInfo{std::move(metadata), data_size + trailer};
   ready.data_size = data_size;
-  ready.layout = framing_ == Framing::kWithTrailer
-                     ? ImageLayout::EndFirst(data_size)
-                     : ImageLayout::FileOrder(data_size);
   return ready;
 }
 
@@ -192,15 +167,14 @@ void ImageSource::Prepare(std::unique_ptr<Held> held,
                view.pages_in_wal(),
                static_cast<long long>(MillisecondsSince(began))));
   const Held* reading = held.get();
-  Ready ready = MakeReady(std::move(metadata), view.size_bytes());
-  const ImageLayout layout = ready.layout;
+  const uint64_t data_size = view.size_bytes();
+  Ready ready = MakeReady(std::move(metadata), data_size);
   ready.held = std::move(held);
   Publish(std::move(ready));
-  ReadAhead(*reading, layout);
+  ReadAhead(*reading, data_size);
 }
 
-void ImageSource::ReadAhead(const Held& held, const ImageLayout& layout) {
-  const uint64_t data_size = layout.size();
+void ImageSource::ReadAhead(const Held& held, uint64_t data_size) {
   std::unique_lock<std::mutex> l(mu_);
   while (!stop_) {
     const uint64_t next = AheadEnd();
@@ -211,7 +185,7 @@ void ImageSource::ReadAhead(const Held& held, const ImageLayout& layout) {
     }
     const uint64_t n = std::min(chunk_bytes_, data_size - next);
     l.unlock();
-    absl::StatusOr<std::string> bytes = ReadInLayout(layout, next, n, held);
+    absl::StatusOr<std::string> bytes = held.view->Read(next, n);
     // Here, not on the loop that serves the chunk: the chunk is in this
     // core's cache now (the loop's CRC of it ran at a quarter of the rate).
     const uint32_t crc = bytes.ok() ? core::Crc32c(*bytes) : 0;
@@ -344,8 +318,7 @@ absl::StatusOr<std::string> ImageSource::Read(uint64_t index, uint64_t offset,
   const uint64_t n = std::min(max_bytes, size - offset);
   auto data = [&](uint64_t at, uint64_t len) -> absl::StatusOr<ImageBytes> {
     if (ready.held == nullptr) {
-      return ImageBytes{ready.layout.StreamBytes(ready.bytes, at, len),
-                        std::nullopt};
+      return ImageBytes{ready.bytes.substr(at, len), std::nullopt};
     }
     // The thread reads the chunks that follow ahead, so that the loop
     // takes them read (reading 16 chunks took 20-50 ms of one loop
@@ -357,8 +330,7 @@ absl::StatusOr<std::string> ImageSource::Read(uint64_t index, uint64_t offset,
                                               ahead->status().message()));
     }
     if (ahead.has_value()) return std::move(*ahead);
-    absl::StatusOr<std::string> out =
-        ReadInLayout(ready.layout, at, len, *ready.held);
+    absl::StatusOr<std::string> out = ready.held->view->Read(at, len);
     if (!out.ok()) {
       return absl::DataLossError(absl::StrCat("cannot read image ", index, ": ",
                                               out.status().message()));

@@ -43,7 +43,6 @@
 
 #include "core/storage.h"
 #include "sm/file_deleter.h"
-#include "sm/image_layout.h"
 #include "sm/image_trailer.h"
 #include "sm/wal_view.h"
 
@@ -119,9 +118,6 @@ class ImageSource final : public core::SnapshotSource {
     std::unique_ptr<Held> held;   // Files.
     std::string bytes;            // The simulator.
     mutable RunningImageCrc crc;  // Of what Read served (the trailer's).
-    // The order Read serves the database's bytes in: end first with a
-    // trailer (a follower's), file order raw (a backup's).
-    ImageLayout layout = ImageLayout::FileOrder(0);
   };
 
   ImageSource(std::string path, sqlite3* db, FileDeleter* deleter,
@@ -131,10 +127,7 @@ class ImageSource final : public core::SnapshotSource {
   // The thread's work: read `held`'s WAL, publish it, then read ahead of
   // the follower until stopped.
   void Prepare(std::unique_ptr<Held> held, core::SnapshotMetadata metadata);
-  void ReadAhead(const Held& held, const ImageLayout& layout);
-  static absl::StatusOr<std::string> ReadInLayout(const ImageLayout& layout,
-                                                  uint64_t at, uint64_t len,
-                                                  const Held& held);
+  void ReadAhead(const Held& held, uint64_t data_size);
   // Where the chunks read ahead end (where the thread reads next); under
   // mu_.
   uint64_t AheadEnd() const;

@@ -6,32 +6,26 @@
 
 #include "absl/strings/str_format.h"
 #include "core/codec.h"
-#include "sm/image_layout.h"
 
 namespace raftsql::sm {
 namespace {
 
-// An image in file order (before 2026-12-07), and one end first.
 constexpr char kMagic[] = "raftsqlC";
-constexpr char kMagicEndFirst[] = "raftsqlE";
 constexpr size_t kMagicBytes = 8;
 
 }  // namespace
 
-std::string EncodeImageTrailer(std::optional<uint32_t> crc, bool end_first) {
-  std::string out(end_first ? kMagicEndFirst : kMagic, kMagicBytes);
+std::string EncodeImageTrailer(std::optional<uint32_t> crc) {
+  std::string out(kMagic, kMagicBytes);
   core::PutFixed32(out, crc.value_or(0));
   core::PutFixed32(out, crc.has_value() ? 1 : 0);
   return out;
 }
 
-absl::StatusOr<ImageTrailer> DecodeImageTrailer(absl::string_view trailer) {
-  ImageTrailer out;
-  if (trailer.size() == kImageTrailerBytes &&
-      std::memcmp(trailer.data(), kMagicEndFirst, kMagicBytes) == 0) {
-    out.end_first = true;
-  } else if (trailer.size() != kImageTrailerBytes ||
-             std::memcmp(trailer.data(), kMagic, kMagicBytes) != 0) {
+absl::StatusOr<std::optional<uint32_t>> DecodeImageTrailer(
+    absl::string_view trailer) {
+  if (trailer.size() != kImageTrailerBytes ||
+      std::memcmp(trailer.data(), kMagic, kMagicBytes) != 0) {
     return absl::DataLossError("the image ends without its checksum trailer");
   }
   std::string_view rest(trailer.data() + kMagicBytes,
@@ -41,59 +35,38 @@ absl::StatusOr<ImageTrailer> DecodeImageTrailer(absl::string_view trailer) {
   if (!crc.has_value() || !known.has_value() || *known > 1) {
     return absl::DataLossError("the image's checksum trailer is damaged");
   }
-  if (*known == 1) out.crc = *crc;
-  return out;
+  if (*known == 0) return std::optional<uint32_t>();
+  return std::optional<uint32_t>(*crc);
 }
 
-namespace {
-
-// OK if `trailer` carries `crc`; `*end_first` set from it.
-absl::Status CheckCrc(absl::string_view trailer, uint32_t crc,
-                      bool* end_first) {
-  absl::StatusOr<ImageTrailer> sent = DecodeImageTrailer(trailer);
+absl::Status CheckImageTrailer(absl::string_view trailer, uint32_t crc) {
+  absl::StatusOr<std::optional<uint32_t>> sent = DecodeImageTrailer(trailer);
   if (!sent.ok()) return sent.status();
-  *end_first = sent->end_first;
-  if (!sent->crc.has_value()) {
+  if (!sent->has_value()) {
     return absl::AbortedError(
         "the sender did not know the image's checksum (it had not read the "
         "image from its start): receiving it again");
   }
-  if (*sent->crc != crc) {
+  if (**sent != crc) {
     return absl::DataLossError(absl::StrFormat(
-        "the image's checksum is %08x, the sender's %08x", crc, *sent->crc));
+        "the image's checksum is %08x, the sender's %08x", crc, **sent));
   }
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::Status CheckImageTrailer(absl::string_view trailer, uint32_t crc) {
-  bool end_first = false;
-  absl::Status s = CheckCrc(trailer, crc, &end_first);
-  if (s.ok() && !end_first) {
-    // Stored end first as it came: the file would be out of order.
-    return absl::DataLossError(
-        "the image came in file order, from a leader of an older version: "
-        "it cannot be stored as it comes (upgrade the leader)");
-  }
-  return s;
-}
-
-absl::StatusOr<std::string> UnframeImage(absl::string_view image) {
+absl::StatusOr<absl::string_view> UnframeImage(absl::string_view image) {
   constexpr uint64_t kUnit = 512;  // SQLite's smallest page.
   if (image.size() < kImageTrailerBytes ||
       image.size() % kUnit != kImageTrailerBytes) {
-    return std::string(image);
+    return image;
   }
   const absl::string_view data =
       image.substr(0, image.size() - kImageTrailerBytes);
-  bool end_first = false;
-  absl::Status intact = CheckCrc(
+  absl::Status intact = CheckImageTrailer(
       image.substr(data.size()),
-      core::Crc32c(std::string_view(data.data(), data.size())), &end_first);
+      core::Crc32c(std::string_view(data.data(), data.size())));
   if (!intact.ok()) return intact;
-  if (!end_first) return std::string(data);
-  return ImageLayout::EndFirst(data.size()).FileBytes(data);
+  return data;
 }
 
 void RunningImageCrc::Saw(uint64_t offset, absl::string_view bytes,
@@ -125,8 +98,7 @@ absl::StatusOr<std::string> ReadFramedImage(
   const uint64_t end =
       offset + std::min<uint64_t>(n, data_size + kImageTrailerBytes - offset);
   if (offset + out.size() >= data_size && offset + out.size() < end) {
-    const std::string trailer =
-        EncodeImageTrailer(crc.Of(data_size), /*end_first=*/true);
+    const std::string trailer = EncodeImageTrailer(crc.Of(data_size));
     const uint64_t from = offset + out.size() - data_size;
     out.append(trailer, from, end - offset - out.size());
   }

@@ -24,30 +24,23 @@ namespace raftsql::sm {
 
 inline constexpr uint64_t kImageTrailerBytes = 16;
 
-// What a trailer says: the CRC (nullopt: the sender did not know it), and
-// whether the image came end first (image_layout.h) or in file order (an
-// older version's sender).
-struct ImageTrailer {
-  std::optional<uint32_t> crc;
-  bool end_first = false;
-};
-
-std::string EncodeImageTrailer(std::optional<uint32_t> crc, bool end_first);
+std::string EncodeImageTrailer(std::optional<uint32_t> crc);
+// The CRC `trailer` carries (nullopt: the sender did not know it);
 // DATA_LOSS if it is not a trailer.
-absl::StatusOr<ImageTrailer> DecodeImageTrailer(absl::string_view trailer);
+absl::StatusOr<std::optional<uint32_t>> DecodeImageTrailer(
+    absl::string_view trailer);
 
-// OK if `trailer` carries `crc`, the CRC of the bytes received before it,
-// and they came end first: ABORTED if the sender did not know its CRC
-// (receive it again from the start), DATA_LOSS if the CRCs differ, it is no
-// trailer, or the image came in file order.
+// OK if `trailer` carries `crc`, the CRC of the bytes received before it:
+// ABORTED if the sender did not know its CRC (receive it again from the
+// start), DATA_LOSS if the CRCs differ or it is no trailer.
 absl::Status CheckImageTrailer(absl::string_view trailer, uint32_t crc);
 
-// The database's bytes, in file order, of an image held whole in memory (a
-// follower without a sink): a framed one's, once its CRC matches (DATA_LOSS
-// if not), or all of them for an image without a trailer (an older
+// The database's bytes of an image held whole in memory (a follower
+// without a sink): a framed one's, once its CRC matches (DATA_LOSS if
+// not), or all of them for an image without a trailer (an older
 // version's snapshot; a database is a whole number of 512-byte multiples,
 // a framed image 16 bytes more).
-absl::StatusOr<std::string> UnframeImage(absl::string_view image);
+absl::StatusOr<absl::string_view> UnframeImage(absl::string_view image);
 
 // The CRC of an image's first through() bytes, extended by the reads that
 // start where it stops (repeats and other readers' reads elsewhere leave
@@ -74,9 +67,9 @@ struct ImageBytes {
 };
 
 // Serves [offset, offset + n) of the framed image of `data_size` bytes:
-// `data` reads the database's part in the order it is sent (called only
-// for bytes below data_size), and the trailer (end first) follows. `crc`
-// is extended by what `data` returned.
+// `data` reads the database's part (called only for bytes below
+// data_size), and the trailer follows. `crc` is extended by what `data`
+// returned.
 absl::StatusOr<std::string> ReadFramedImage(
     uint64_t data_size, uint64_t offset, uint64_t n, RunningImageCrc& crc,
     const std::function<absl::StatusOr<ImageBytes>(uint64_t, uint64_t)>& data);

@@ -25,12 +25,11 @@ constexpr uint64_t kMaxWriteBytes = 64 << 10;
 ImageWriter::ImageWriter(sqlite3_file* file, bool threaded,
                          std::function<void()> stored_more,
                          std::function<void(uint64_t)> stored_bytes,
-                         int direct_fd, std::optional<ImageLayout> layout)
+                         int direct_fd)
     : file_(file),
       stored_more_(std::move(stored_more)),
       stored_bytes_(std::move(stored_bytes)),
       direct_fd_(direct_fd),
-      layout_(layout),
       // Not zeroed: only what Take copies in is read. Aligned for
       // O_DIRECT.
       ring_(static_cast<char*>(
@@ -121,28 +120,25 @@ ImageWriter::Timing ImageWriter::timing() const {
   return Timing{storing_us_ / 1000, waiting_us_ / 1000, ring_full_};
 }
 
-uint64_t ImageWriter::PieceBytes(uint64_t at, uint64_t taken) const {
-  // At most kStoreBytes, never across the ring's end, and one stretch of
-  // the file.
-  const uint64_t n = std::min(
+uint64_t ImageWriter::PieceBytes(uint64_t at, uint64_t taken) {
+  // At most kStoreBytes, and never across the ring's end.
+  return std::min(
       {taken - at, kStoreBytes, kMaxUnstoredBytes - at % kMaxUnstoredBytes});
-  return layout_.has_value() ? std::min(n, layout_->RunBytes(at)) : n;
 }
 
 bool ImageWriter::StorePiece(uint64_t at, uint64_t n) {
   char* const piece = ring_.get() + at % kMaxUnstoredBytes;
   // Only this thread changes crc_.
   const uint32_t crc = core::Crc32cExtend(crc_, std::string_view(piece, n));
-  const uint64_t file_at = layout_.has_value() ? layout_->FileOffset(at) : at;
   for (uint64_t b = kVersionBytes; b <= kVersionBytes + 1; ++b) {
-    if (b >= file_at && b < file_at + n) piece[b - file_at] = 1;
+    if (b >= at && b < at + n) piece[b - at] = 1;
   }
   uint64_t done = 0;  // Bytes of the piece written.
-  if (direct_fd_ >= 0 && file_at % kDirectAlignment == 0 &&
-      n % kDirectAlignment == 0 && at % kDirectAlignment == 0) {
+  if (direct_fd_ >= 0 && at % kDirectAlignment == 0 &&
+      n % kDirectAlignment == 0) {
     while (done < n) {
       const ssize_t w = pwrite(direct_fd_, piece + done, n - done,
-                               static_cast<off_t>(file_at + done));
+                               static_cast<off_t>(at + done));
       if (w <= 0) break;  // The VFS below writes the rest, or says why not.
       done += static_cast<uint64_t>(w);
     }
@@ -151,7 +147,7 @@ bool ImageWriter::StorePiece(uint64_t at, uint64_t n) {
     const uint64_t w = std::min(kMaxWriteBytes, n - done);
     const int rc =
         file_->pMethods->xWrite(file_, piece + done, static_cast<int>(w),
-                                static_cast<sqlite3_int64>(file_at + done));
+                                static_cast<sqlite3_int64>(at + done));
     if (rc != SQLITE_OK) {
       std::lock_guard<std::mutex> l(mu_);
       error_ = absl::UnavailableError(

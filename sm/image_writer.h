@@ -22,13 +22,11 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "sm/image_layout.h"
 
 struct sqlite3_file;
 
@@ -56,12 +54,9 @@ class ImageWriter {
   // to the disk with no copy into the page cache (on this VM a copy into
   // new page-cache pages ran at about 390 MB/s a core). Owned by the
   // caller.
-  // `layout`: where each byte taken goes in the file (image_layout.h);
-  // none: the bytes are the file's in order.
   ImageWriter(sqlite3_file* file, bool threaded,
               std::function<void()> stored_more,
-              std::function<void(uint64_t)> stored_bytes, int direct_fd = -1,
-              std::optional<ImageLayout> layout = std::nullopt);
+              std::function<void(uint64_t)> stored_bytes, int direct_fd = -1);
   // Stops after the piece under way.
   ~ImageWriter();
   ImageWriter(const ImageWriter&) = delete;
@@ -92,7 +87,7 @@ class ImageWriter {
  private:
   void Run();
   // The bytes of the next piece to store from `at`, of `taken` taken.
-  uint64_t PieceBytes(uint64_t at, uint64_t taken) const;
+  static uint64_t PieceBytes(uint64_t at, uint64_t taken);
   // Stores [at, at + n) from the ring; false on an error (set).
   bool StorePiece(uint64_t at, uint64_t n);
 
@@ -104,7 +99,6 @@ class ImageWriter {
   const std::function<void()> stored_more_;
   const std::function<void(uint64_t)> stored_bytes_;
   const int direct_fd_;
-  const std::optional<ImageLayout> layout_;
   const std::unique_ptr<char, FreeRing> ring_;
   uint64_t taken_ = 0;      // The owner's thread only.
   uint64_t ring_full_ = 0;  // The owner's thread only.

@@ -196,27 +196,6 @@ TEST(ImageWriterTest, OnItsThreadItStoresAndSaysSoAfterEachPiece) {
   EXPECT_EQ(ReadFile(dir.File("image")), AsStored(all));
 }
 
-// Issue 14: an image comes end first; each byte goes to its place in the
-// file, and the CRC is of the bytes as they came.
-TEST(ImageWriterTest, BytesThatComeEndFirstAreStoredInFileOrder) {
-  TempDir dir;
-  VfsFile file(dir.File("image"), kCreate);
-  ASSERT_EQ(file.rc(), SQLITE_OK);
-  const std::string image = Bytes(5 * kMiB + 8192, 3);
-  const ImageLayout layout = ImageLayout::EndFirst(image.size());
-  const std::string stream = layout.StreamBytes(image, 0, image.size());
-  ImageWriter writer(
-      file.get(), /*threaded=*/false, [] {}, [](uint64_t) {}, -1, layout);
-  // In pieces that cross the layout's blocks.
-  for (size_t at = 0; at < stream.size(); at += 700 * 1024) {
-    ASSERT_TRUE(writer.Take(stream.substr(at, 700 * 1024)).ok());
-    writer.StoreTaken();
-  }
-  EXPECT_EQ(writer.stored(), image.size());
-  EXPECT_EQ(writer.crc(), core::Crc32c(stream));
-  EXPECT_TRUE(ReadFile(dir.File("image")) == AsStored(image));
-}
-
 TEST(ImageWriterTest, AFailedStoreIsTheErrorOfTheNextTake) {
   TempDir dir;
   { VfsFile create(dir.File("image"), kCreate); }

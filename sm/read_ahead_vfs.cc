@@ -9,11 +9,9 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <new>
-#include <string>
 #include <thread>
 
 #include "core/check.h"
@@ -147,24 +145,6 @@ struct Block {
   Buffer data;
 };
 
-// Files registered as arriving, by full path.
-std::mutex arriving_mu;
-std::map<std::string, std::shared_ptr<ArrivingFile>>& Arriving() {
-  static auto* files =
-      new std::map<std::string, std::shared_ptr<ArrivingFile>>();
-  return *files;
-}
-
-std::string FullPath(const std::string& path) {
-  std::string out(static_cast<size_t>(vfs.mxPathname) + 1, '\0');
-  if (vfs.xFullPathname(&vfs, path.c_str(), static_cast<int>(out.size()),
-                        out.data()) != SQLITE_OK) {
-    return path;
-  }
-  out.resize(std::strlen(out.c_str()));
-  return out;
-}
-
 struct Blocks {
   ~Blocks() {
     prefetcher.reset();  // Its thread reads direct_fd.
@@ -173,9 +153,7 @@ struct Blocks {
   int direct_fd = -1;  // The file with O_DIRECT, where it can be opened.
   bool direct_failed = false;  // A read with O_DIRECT failed: none since.
   std::unique_ptr<Prefetcher> prefetcher;  // With direct_fd.
-  // At the open: the file is at rest, or arriving (its size to come).
-  sqlite3_int64 file_bytes = 0;
-  std::shared_ptr<ArrivingFile> arriving;  // Null: at rest.
+  sqlite3_int64 file_bytes = 0;            // At the open: the file is at rest.
   uint64_t clock = 0;
   // Where the last read began and ended.
   sqlite3_int64 last_start = -1;
@@ -236,10 +214,6 @@ Block* BlockAt(sqlite3_file* f, sqlite3_int64 start, int direction, int* rc) {
   victim->start = -1;
   const sqlite3_int64 bytes =
       std::min<sqlite3_int64>(Bounds::kBlockBytes, b.file_bytes - start);
-  if (b.arriving != nullptr && !b.arriving->WaitFor(start, bytes)) {
-    *rc = SQLITE_IOERR_READ;  // Dropped while it arrived.
-    return nullptr;
-  }
   if (b.prefetcher != nullptr && b.prefetcher->Take(start, victim->data)) {
     blocks_prefetched.fetch_add(1, std::memory_order_relaxed);
   } else {
@@ -253,12 +227,8 @@ Block* BlockAt(sqlite3_file* f, sqlite3_int64 start, int direction, int* rc) {
   const sqlite3_int64 next = start + direction * Bounds::kBlockBytes;
   if (b.prefetcher != nullptr && !b.direct_failed && direction != 0 &&
       next >= 0 && next < b.file_bytes) {
-    const sqlite3_int64 n =
-        std::min<sqlite3_int64>(Bounds::kBlockBytes, b.file_bytes - next);
-    // Never a block still arriving: the prefetcher's thread does not wait.
-    if (b.arriving == nullptr || b.arriving->IsStored(next, n)) {
-      b.prefetcher->Ask(next, n);
-    }
+    b.prefetcher->Ask(next, std::min<sqlite3_int64>(Bounds::kBlockBytes,
+                                                    b.file_bytes - next));
   }
   return victim;
 }
@@ -289,10 +259,6 @@ int Read(sqlite3_file* f, void* out, int amount, sqlite3_int64 offset) {
   if (amount >= Bounds::kBlockBytes || offset < 0 ||
       (!sequential && !Held(b, offset))) {
     reads_alone.fetch_add(1, std::memory_order_relaxed);
-    if (b.arriving != nullptr && offset >= 0 &&
-        !b.arriving->WaitFor(offset, amount)) {
-      return SQLITE_IOERR_READ;
-    }
     sqlite3_file* real = Real(f);
     return real->pMethods->xRead(real, out, amount, offset);
   }
@@ -338,10 +304,6 @@ int Sync(sqlite3_file* f, int flags) {
   return real->pMethods->xSync(real, flags);
 }
 int FileSize(sqlite3_file* f, sqlite3_int64* size) {
-  if (Of(f)->blocks->arriving != nullptr) {
-    *size = Of(f)->blocks->file_bytes;
-    return SQLITE_OK;
-  }
   sqlite3_file* real = Real(f);
   return real->pMethods->xFileSize(real, size);
 }
@@ -384,17 +346,8 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* file, int flags,
     return rc;
   }
   auto* blocks = new (std::nothrow) Blocks;
-  if (blocks != nullptr && name != nullptr) {
-    std::lock_guard<std::mutex> l(arriving_mu);
-    auto it = Arriving().find(name);
-    if (it != Arriving().end()) {
-      blocks->arriving = it->second;
-      blocks->file_bytes = static_cast<sqlite3_int64>(it->second->size());
-    }
-  }
-  if (blocks == nullptr || (blocks->arriving == nullptr &&
-                            (rc = real->pMethods->xFileSize(
-                                 real, &blocks->file_bytes)) != SQLITE_OK)) {
+  if (blocks == nullptr || (rc = real->pMethods->xFileSize(
+                                real, &blocks->file_bytes)) != SQLITE_OK) {
     delete blocks;
     real->pMethods->xClose(real);
     return blocks == nullptr ? SQLITE_NOMEM : rc;
@@ -440,20 +393,6 @@ const char* ReadAheadVfsName() {
   static std::once_flag once;
   std::call_once(once, Register);
   return kVfsName;
-}
-
-void RegisterArrivingFile(const std::string& path,
-                          std::shared_ptr<ArrivingFile> file) {
-  ReadAheadVfsName();  // Registered.
-  const std::string full = FullPath(path);
-  std::lock_guard<std::mutex> l(arriving_mu);
-  Arriving()[full] = std::move(file);
-}
-
-void UnregisterArrivingFile(const std::string& path) {
-  const std::string full = FullPath(path);
-  std::lock_guard<std::mutex> l(arriving_mu);
-  Arriving().erase(full);
 }
 
 ReadAheadCounts ReadAheadCountsSoFar() {

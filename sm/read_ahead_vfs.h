@@ -20,10 +20,6 @@
 #define RAFTSQL_SM_READ_AHEAD_VFS_H_
 
 #include <cstdint>
-#include <memory>
-#include <string>
-
-#include "sm/arriving_file.h"
 
 namespace raftsql::sm {
 
@@ -35,14 +31,6 @@ struct ReadAheadVfsBounds {
 
 // The VFS's name (registered at the first call), over the platform's.
 const char* ReadAheadVfsName();
-
-// While `path` is registered, the VFS opens it as a file still arriving:
-// its size is the one it will have, and reads of bytes not stored yet wait
-// for them (a cancelled file's reads fail). Blocks are read ahead only
-// once stored.
-void RegisterArrivingFile(const std::string& path,
-                          std::shared_ptr<ArrivingFile> file);
-void UnregisterArrivingFile(const std::string& path);
 
 // Blocks read so far in this process (those read ahead on a thread
 // among them), and reads that read alone (tests).

@@ -61,12 +61,7 @@ absl::StatusOr<uint64_t> StoredAppliedIndex(sqlite3* db) {
   return static_cast<uint64_t>(sqlite3_column_int64(applied.get(), 0));
 }
 
-SnapshotImage::~SnapshotImage() { Close(); }
-
-void SnapshotImage::Close() {
-  sqlite3_close(db_);
-  db_ = nullptr;
-}
+SnapshotImage::~SnapshotImage() { sqlite3_close(db_); }
 
 absl::Status SnapshotImage::Open(absl::string_view data) {
   if (sqlite3_open_v2(":memory:", &db_,

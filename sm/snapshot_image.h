@@ -44,8 +44,6 @@ class SnapshotImage {
   absl::Status Check(uint64_t index,
                      const std::atomic<bool>* stop = nullptr) const;
   sqlite3* db() const { return db_; }
-  // Closes it now (Check and db() no longer serve).
-  void Close();
 
  private:
   static constexpr size_t kHeaderBytes = 100;

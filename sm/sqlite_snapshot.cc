@@ -90,7 +90,7 @@ std::string SqliteStateMachine::SerializeForTest() {
 
 absl::Status SqliteStateMachine::ValidateSnapshot(
     const core::Snapshot& snapshot) const {
-  absl::StatusOr<std::string> bytes = UnframeImage(snapshot.data);
+  absl::StatusOr<absl::string_view> bytes = UnframeImage(snapshot.data);
   if (!bytes.ok()) return bytes.status();
   SnapshotImage image;
   absl::Status s = image.Open(*bytes);
@@ -108,7 +108,7 @@ absl::Status SqliteStateMachine::Restore(const core::Snapshot& snapshot) {
   // Load the image into a scratch connection, check it, then copy it page by
   // page over ours: the backup API works for files and memory alike and is
   // atomic, so a refused image leaves our state as it was.
-  absl::StatusOr<std::string> bytes = UnframeImage(snapshot.data);
+  absl::StatusOr<absl::string_view> bytes = UnframeImage(snapshot.data);
   if (!bytes.ok()) return bytes.status();
   SnapshotImage image;
   absl::Status s = image.Open(*bytes);
