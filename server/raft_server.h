@@ -394,6 +394,12 @@ class RaftServer {
   template <typename T>
   void OnReader(std::function<absl::StatusOr<T>()> read, Done<T> done);
   static constexpr size_t kMaxQueuedReads = 1024;
+  // A read at consistency NONE first runs on its caller's thread (gRPC's,
+  // HTTP's) if a connection is free, for at most this many VM steps (a
+  // point read takes a few hundred; 10,000 is about 100 us here); past
+  // them, or with none free, on a reader thread. Issue 17: the hand-off
+  // cost a thread wake-up each way.
+  static constexpr uint64_t kInlineReadSteps = 10000;
   void OnSoftState(const core::SoftState& ss);
   // Before each tick, with vacuum_handoff: a leader whose vacuum has
   // caught up hands leadership to the most up-to-date voter before it

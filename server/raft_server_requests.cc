@@ -379,8 +379,9 @@ sm::ReadLimits RaftServer::Bound(sm::ReadLimits limits) const {
 template <typename T>
 void RaftServer::OnReader(std::function<absl::StatusOr<T>()> read,
                           Done<T> done) {
-  // Reads never run on the Raft loop or on gRPC's threads: a slow one would
-  // stall them (peer traffic included).
+  // Reads never run on the Raft loop, nor on gRPC's threads beyond a
+  // bounded first try (Query at NONE, kInlineReadSteps): a slow one would
+  // stall them.
   if (reads_stopping_.load()) {
     return done(absl::UnavailableError("node shutting down"));
   }
@@ -402,8 +403,18 @@ void RaftServer::OnReader(std::function<absl::StatusOr<T>()> read,
 
 void RaftServer::Query(sm::Statement statement, bool linearizable,
                        sm::ReadLimits limits, Done<sm::QueryResult> done) {
+  limits = Bound(std::move(limits));
+  if (!linearizable && sm_->has_read_connections() && !reads_stopping_.load() &&
+      !removed_.load()) {
+    // On the caller's thread, bounded (kInlineReadSteps).
+    sm::ReadLimits here = limits;
+    here.max_steps = kInlineReadSteps;
+    here.wait_for_connection = false;
+    absl::StatusOr<sm::QueryResult> r = sm_->Query(statement, here);
+    if (!sm::IsTryElsewhere(r.status())) return done(std::move(r));
+  }
   auto read = [this, statement = std::move(statement),
-               limits = Bound(std::move(limits))] {
+               limits = std::move(limits)] {
     return sm_->Query(statement, limits);
   };
   if (!linearizable) {

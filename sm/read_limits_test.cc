@@ -94,6 +94,38 @@ TEST(ReadLimits, AReadWaitingForABusyPoolGivesUpAtItsDeadline) {
   reader.join();
 }
 
+// Issue 17: a read tried on its caller's thread stops at its step budget,
+// or at once with no free connection, and says to run it elsewhere; one
+// within its budget answers.
+TEST(ReadLimits, AReadTriedInPlaceStopsAtItsStepsOrWithNoFreeConnection) {
+  TempDir dir;
+  auto sm = OpenFile(dir, 1);
+  ReadLimits here;
+  here.max_steps = 10000;
+  here.wait_for_connection = false;
+  absl::StatusOr<QueryResult> point = sm->Query(S("SELECT 1"), here);
+  ASSERT_TRUE(point.ok()) << point.status();
+  absl::StatusOr<QueryResult> long_read = sm->Query(S(kEndlessRead), here);
+  EXPECT_TRUE(IsTryElsewhere(long_read.status())) << long_read.status();
+
+  std::atomic<bool> running{false}, stop{false};
+  ReadLimits endless;
+  endless.cancelled = [&] {
+    running = true;
+    return stop.load();
+  };
+  std::thread reader([&] { (void)sm->Query(S(kEndlessRead), endless); });
+  ASSERT_TRUE(WaitFor(running));
+  absl::StatusOr<QueryResult> busy = sm->Query(S("SELECT 1"), here);
+  EXPECT_TRUE(IsTryElsewhere(busy.status())) << busy.status();
+  // A read's own errors are its own.
+  stop = true;
+  reader.join();
+  absl::StatusOr<QueryResult> bad = sm->Query(S("SELECT * FROM nowhere"), here);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_FALSE(IsTryElsewhere(bad.status()));
+}
+
 TEST(ReadLimits, InMemoryAnEndlessReadStopsAtItsDeadline) {
   auto sm = OpenMemory();
   absl::StatusOr<QueryResult> q = sm->Query(S(kEndlessRead), Within(100));

@@ -3,9 +3,22 @@
 #include <algorithm>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "core/check.h"
 
 namespace raftsql::sm {
+
+namespace {
+
+constexpr char kTryElsewhere[] = "raftsql.dev/try-elsewhere";
+
+absl::Status TryElsewhere(absl::string_view why) {
+  absl::Status s = absl::UnavailableError(why);
+  s.SetPayload(kTryElsewhere, absl::Cord("1"));
+  return s;
+}
+
+}  // namespace
 
 bool ReadLimitReached(const ReadLimits& limits, absl::Status* why) {
   if (limits.cancelled && limits.cancelled()) {
@@ -18,6 +31,10 @@ bool ReadLimitReached(const ReadLimits& limits, absl::Status* why) {
     return true;
   }
   return false;
+}
+
+bool IsTryElsewhere(const absl::Status& s) {
+  return s.GetPayload(kTryElsewhere).has_value();
 }
 
 ReadPool::ReadPool(std::vector<Connection> connections) {
@@ -43,6 +60,11 @@ int ReadPool::OnProgress(void* p) {
   if (slot->retired) return 1;
   // Only the lease's holder runs statements on the slot's connection.
   if (slot->limits == nullptr) return 0;
+  slot->steps += kCheckEverySteps;
+  if (slot->limits->max_steps != 0 && slot->steps > slot->limits->max_steps) {
+    slot->interruption = TryElsewhere("the read ran past its step budget");
+    return 1;
+  }
   return ReadLimitReached(*slot->limits, &slot->interruption) ? 1 : 0;
 }
 
@@ -53,8 +75,12 @@ absl::StatusOr<ReadPool::Lease> ReadPool::Acquire(const ReadLimits& limits) {
       if (slot->busy) continue;
       slot->busy = true;
       slot->limits = &limits;
+      slot->steps = 0;
       slot->interruption = absl::OkStatus();
       return Lease(this, slot.get());
+    }
+    if (!limits.wait_for_connection) {
+      return TryElsewhere("no read connection is free");
     }
     absl::Status why;
     if (ReadLimitReached(limits, &why)) return why;

@@ -36,7 +36,16 @@ struct ReadLimits {
   std::function<bool()> cancelled;
   // Bytes of the result (values, column names), checked as rows arrive.
   size_t max_result_bytes = size_t{64} << 20;
+  // A read tried on its caller's thread (issue 17): at most this many VM
+  // steps (0: no bound), and no wait for a connection. Either refusal is
+  // an error for which IsTryElsewhere() holds: run the read elsewhere.
+  uint64_t max_steps = 0;
+  bool wait_for_connection = true;
 };
+
+// Whether `s` says a read bounded by max_steps or wait_for_connection
+// was not done here (nothing was returned) and should run elsewhere.
+bool IsTryElsewhere(const absl::Status& s);
 
 class ReadPool {
   struct Slot;
@@ -100,6 +109,7 @@ class ReadPool {
   struct Slot {
     Connection connection;
     const ReadLimits* limits = nullptr;  // Set while leased.
+    uint64_t steps = 0;                  // While leased, about.
     absl::Status interruption;
     bool busy = false;
     std::atomic<bool> retired{false};

@@ -193,6 +193,9 @@ class SqliteStateMachine final : public core::StateMachine {
   // (also while it waits for a free connection).
   absl::StatusOr<QueryResult> Query(const Statement& statement,
                                     const ReadLimits& limits = {});
+  // Whether reads run on connections of their own (files), so that one
+  // bounded by max_steps may run on any thread without waiting.
+  bool has_read_connections() const { return read_pool_ != nullptr; }
   // Query's result in pages of at most `page_bytes` each (values and names
   // as ValueBytes counts them), handed to `emit` as they fill, while the
   // read holds its connection: any size, in bounded memory. The first page
