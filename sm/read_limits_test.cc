@@ -44,6 +44,35 @@ bool WaitFor(const std::atomic<bool>& flag) {
   return flag.load();
 }
 
+// An endless read on a thread of its own, holding one of the pool's
+// connections until it is stopped (or goes).
+class EndlessRead {
+ public:
+  explicit EndlessRead(SqliteStateMachine& sm) {
+    limits_.cancelled = [this] {
+      running_ = true;  // Polled only while the read runs.
+      return stop_.load();
+    };
+    thread_ = std::thread(
+        [this, &sm] { result_ = sm.Query(S(kEndlessRead), limits_); });
+  }
+  ~EndlessRead() { (void)Stop(); }
+  // Whether it runs (waits, bounded).
+  bool Running() const { return WaitFor(running_); }
+  absl::StatusOr<QueryResult> Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return result_;
+  }
+
+ private:
+  std::atomic<bool> running_{false};
+  std::atomic<bool> stop_{false};
+  ReadLimits limits_;
+  absl::StatusOr<QueryResult> result_;
+  std::thread thread_;
+};
+
 TEST(ReadLimits, AnEndlessReadIsCancelledAndOthersProceedMeanwhile) {
   TempDir dir;
   auto sm = OpenFile(dir, 2);
@@ -80,18 +109,10 @@ TEST(ReadLimits, AnEndlessReadStopsAtItsDeadline) {
 TEST(ReadLimits, AReadWaitingForABusyPoolGivesUpAtItsDeadline) {
   TempDir dir;
   auto sm = OpenFile(dir, 1);
-  std::atomic<bool> running{false}, stop{false};
-  ReadLimits endless;
-  endless.cancelled = [&] {
-    running = true;
-    return stop.load();
-  };
-  std::thread reader([&] { (void)sm->Query(S(kEndlessRead), endless); });
-  ASSERT_TRUE(WaitFor(running));
+  EndlessRead endless(*sm);
+  ASSERT_TRUE(endless.Running());
   absl::StatusOr<QueryResult> waited = sm->Query(S("SELECT 1"), Within(100));
   EXPECT_TRUE(absl::IsDeadlineExceeded(waited.status())) << waited.status();
-  stop = true;
-  reader.join();
 }
 
 // Issue 17: a read tried on its caller's thread stops at its step budget,
@@ -108,19 +129,13 @@ TEST(ReadLimits, AReadTriedInPlaceStopsAtItsStepsOrWithNoFreeConnection) {
   absl::StatusOr<QueryResult> long_read = sm->Query(S(kEndlessRead), here);
   EXPECT_TRUE(IsTryElsewhere(long_read.status())) << long_read.status();
 
-  std::atomic<bool> running{false}, stop{false};
-  ReadLimits endless;
-  endless.cancelled = [&] {
-    running = true;
-    return stop.load();
-  };
-  std::thread reader([&] { (void)sm->Query(S(kEndlessRead), endless); });
-  ASSERT_TRUE(WaitFor(running));
-  absl::StatusOr<QueryResult> busy = sm->Query(S("SELECT 1"), here);
-  EXPECT_TRUE(IsTryElsewhere(busy.status())) << busy.status();
+  {
+    EndlessRead endless(*sm);
+    ASSERT_TRUE(endless.Running());
+    absl::StatusOr<QueryResult> busy = sm->Query(S("SELECT 1"), here);
+    EXPECT_TRUE(IsTryElsewhere(busy.status())) << busy.status();
+  }
   // A read's own errors are its own.
-  stop = true;
-  reader.join();
   absl::StatusOr<QueryResult> bad = sm->Query(S("SELECT * FROM nowhere"), here);
   EXPECT_FALSE(bad.ok());
   EXPECT_FALSE(IsTryElsewhere(bad.status()));
