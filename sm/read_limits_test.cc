@@ -76,22 +76,14 @@ class EndlessRead {
 TEST(ReadLimits, AnEndlessReadIsCancelledAndOthersProceedMeanwhile) {
   TempDir dir;
   auto sm = OpenFile(dir, 2);
-  std::atomic<bool> running{false}, stop{false};
-  ReadLimits endless;
-  endless.cancelled = [&] {
-    running = true;  // Polled only while the read runs.
-    return stop.load();
-  };
-  absl::StatusOr<QueryResult> stuck;
-  std::thread reader([&] { stuck = sm->Query(S(kEndlessRead), endless); });
-  ASSERT_TRUE(WaitFor(running));
+  EndlessRead endless(*sm);
+  ASSERT_TRUE(endless.Running());
   // The other connection serves while the endless read holds one.
   for (int i = 0; i < 20; ++i) {
     absl::StatusOr<QueryResult> q = sm->Query(S("SELECT 1"), Within(5000));
     ASSERT_TRUE(q.ok()) << q.status();
   }
-  stop = true;
-  reader.join();
+  const absl::StatusOr<QueryResult> stuck = endless.Stop();
   EXPECT_TRUE(absl::IsCancelled(stuck.status())) << stuck.status();
 }
 
