@@ -171,8 +171,7 @@ void Raft::HandleSnapshotIntoSink(const Message& m) {
   // (SQLite page layout): a transfer resumes only with its sender (the
   // sink holds it for that sender alone), in the term it began. An image
   // taken whole is one sender's in one term, and is finished when that
-  // sender asks again in a later one (dropping one being checked would
-  // wait for its check).
+  // sender asks again in a later one rather than received again.
   std::optional<uint64_t> held = sink.Held(meta, m.from, m.snapshot_size);
   if (partial_snapshot_term_ != m.term && held.has_value() &&
       *held < m.snapshot_size) {
