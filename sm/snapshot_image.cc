@@ -131,7 +131,6 @@ absl::Status SnapshotImage::Check(uint64_t index,
     if (stopped()) return cancelled();  // Interrupted.
     return absl::DataLossError("snapshot is not a SQLite database");
   }
-  if (stopped()) return cancelled();
   const unsigned char* verdict = sqlite3_column_text(check.get(), 0);
   if (verdict == nullptr ||
       std::strcmp(reinterpret_cast<const char*>(verdict), "ok") != 0) {
