@@ -25,8 +25,9 @@ bool CountsChanges(sqlite3_stmt* stmt, std::string_view sql) {
 
 }  // namespace
 
-StatementCache::StatementCache(sqlite3* db, StatementPolicy* policy)
-    : db_(db), policy_(policy) {
+StatementCache::StatementCache(sqlite3* db, StatementPolicy* policy,
+                               Limits limits)
+    : db_(db), policy_(policy), limits_(limits) {
   CHECK(db_ != nullptr);
   CHECK(policy_ != nullptr);
 }
@@ -80,6 +81,7 @@ void StatementCache::Clear() {
   for (auto& [text, old] : statements_) sqlite3_finalize(old.stmt);
   last_found_ = nullptr;
   statements_.clear();
+  bytes_ = 0;
 }
 
 void StatementCache::Release(std::string_view sql, const Prepared& stmt,
@@ -95,18 +97,45 @@ void StatementCache::Release(std::string_view sql, const Prepared& stmt,
   // parameter or clears them first.
   sqlite3_reset(stmt.stmt);
   if (stmt.cached) return;
-  if (statements_.size() >= kMaxStatements) Clear();
+  const size_t bytes = static_cast<size_t>(
+      sqlite3_stmt_status(stmt.stmt, SQLITE_STMTSTATUS_MEMUSED, 0));
+  if (bytes > limits_.max_bytes || limits_.max_statements == 0) {
+    sqlite3_finalize(stmt.stmt);
+    return;
+  }
+  if (statements_.size() >= limits_.max_statements ||
+      bytes_ + bytes > limits_.max_bytes) {
+    Clear();
+  }
   Prepared kept = stmt;
   kept.cached = true;
+  kept.bytes = bytes;
   statements_.emplace(std::string(sql), kept);
+  bytes_ += bytes;
+}
+
+void StatementCache::Drop(std::string_view sql, const Prepared& stmt) {
+  CHECK(stmt.stmt != nullptr);
+  if (stmt.cached) {
+    auto it = statements_.find(sql);
+    CHECK(it != statements_.end() && it->second.stmt == stmt.stmt);
+    if (last_found_ == &*it) last_found_ = nullptr;
+    bytes_ -= it->second.bytes;
+    statements_.erase(it);
+  }
+  sqlite3_finalize(stmt.stmt);
 }
 
 void StatementCache::CheckInvariants() const {
-  CHECK_LE(statements_.size(), kMaxStatements);
+  CHECK_LE(statements_.size(), limits_.max_statements);
+  CHECK_LE(bytes_, limits_.max_bytes);
+  size_t bytes = 0;
   for (const auto& [text, kept] : statements_) {
     CHECK(kept.cached);
     CHECK(kept.stmt != nullptr);
+    bytes += kept.bytes;
   }
+  CHECK_EQ(bytes, bytes_);
   if (last_found_ != nullptr) {
     auto it = statements_.find(last_found_->first);
     CHECK(it != statements_.end() && &*it == last_found_);

@@ -1,5 +1,5 @@
-// The write connection's statement cache: kept texts are reused, any
-// schema change and the bound empty it.
+// The statement cache: kept texts are reused, any schema change and the
+// bounds (statements, bytes) empty it, a dropped statement is forgotten.
 #include "sm/statement_cache.h"
 
 #include <sqlite3.h>
@@ -62,6 +62,55 @@ TEST_F(StatementCacheTest, TheCacheStaysWithinItsBound) {
     EXPECT_LE(cache_->size(), StatementCache::kMaxStatements);
   }
   EXPECT_EQ(cache_->size(), 1u);  // Cleared when full, then the last kept.
+}
+
+TEST_F(StatementCacheTest, TheCacheStaysWithinItsBytes) {
+  // Room for about three of these (a few KB each, as SQLite counts them).
+  Run("INSERT INTO t VALUES(0)");
+  const size_t one = cache_->bytes();
+  ASSERT_GT(one, 0u);
+  StatementCache small(db_, &policy_, StatementCache::Limits{100, one * 3});
+  for (int i = 0; i < 10; ++i) {
+    const std::string sql = absl::StrCat("INSERT INTO t VALUES(", i, ")");
+    absl::StatusOr<StatementCache::Prepared> p = small.Acquire(sql);
+    ASSERT_TRUE(p.ok()) << p.status();
+    small.Release(sql, *p, false);
+    small.CheckInvariants();
+    EXPECT_LE(small.bytes(), one * 3);
+    EXPECT_LE(small.size(), 3u);
+  }
+  EXPECT_GE(small.size(), 1u);
+  // One statement larger than the whole bound is run, never kept.
+  StatementCache tiny(db_, &policy_, StatementCache::Limits{100, one / 2});
+  absl::StatusOr<StatementCache::Prepared> p =
+      tiny.Acquire("INSERT INTO t VALUES(1)");
+  ASSERT_TRUE(p.ok());
+  tiny.Release("INSERT INTO t VALUES(1)", *p, false);
+  EXPECT_EQ(tiny.size(), 0u);
+  EXPECT_EQ(tiny.bytes(), 0u);
+}
+
+TEST_F(StatementCacheTest, ADroppedStatementIsForgotten) {
+  sqlite3_stmt* first = Run("INSERT INTO t VALUES(1)");
+  Run("INSERT INTO t VALUES(2)");
+  absl::StatusOr<StatementCache::Prepared> p =
+      cache_->Acquire("INSERT INTO t VALUES(1)");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->stmt, first);
+  cache_->Drop("INSERT INTO t VALUES(1)", *p);
+  cache_->CheckInvariants();
+  EXPECT_EQ(cache_->Find("INSERT INTO t VALUES(1)"), nullptr);
+  EXPECT_NE(cache_->Find("INSERT INTO t VALUES(2)"), nullptr);
+  EXPECT_EQ(cache_->size(), 1u);
+  // One never kept is finalized as well (the close below would fail).
+  absl::StatusOr<StatementCache::Prepared> fresh =
+      cache_->Acquire("INSERT INTO t VALUES(3)");
+  ASSERT_TRUE(fresh.ok());
+  cache_->Drop("INSERT INTO t VALUES(3)", *fresh);
+  EXPECT_EQ(cache_->size(), 1u);
+  cache_.reset();
+  EXPECT_EQ(sqlite3_close(db_), SQLITE_OK);
+  db_ = nullptr;
 }
 
 TEST_F(StatementCacheTest, TextsThatAreNotOneStatementAreRefused) {
