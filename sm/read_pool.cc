@@ -51,6 +51,7 @@ ReadPool::~ReadPool() {
 }
 
 void ReadPool::Close(Slot& slot) {
+  slot.statements.reset();  // Finalized first, or the close fails.
   sqlite3_close(slot.connection.db);
   slot.connection.db = nullptr;
 }
@@ -117,6 +118,8 @@ void ReadPool::Refill(std::vector<Connection> connections) {
       CHECK(c.db != nullptr && c.policy != nullptr);
       auto slot = std::make_unique<Slot>();
       slot->connection = std::move(c);
+      slot->statements = std::make_unique<StatementCache>(
+          slot->connection.db, slot->connection.policy.get(), kStatementLimits);
       sqlite3_progress_handler(slot->connection.db, kCheckEverySteps,
                                &ReadPool::OnProgress, slot.get());
       slots_.push_back(std::move(slot));
@@ -146,6 +149,15 @@ void ReadPool::CheckInvariantsLocked() const {
 size_t ReadPool::size() const {
   std::lock_guard<std::mutex> l(mu_);
   return slots_.size();
+}
+
+size_t ReadPool::kept_statements() const {
+  std::lock_guard<std::mutex> l(mu_);
+  size_t kept = 0;
+  for (const auto& slot : slots_) {
+    if (!slot->busy) kept += slot->statements->size();
+  }
+  return kept;
 }
 
 size_t ReadPool::retired() const {
@@ -180,6 +192,10 @@ sqlite3* ReadPool::Lease::db() const { return slot_->connection.db; }
 
 StatementPolicy& ReadPool::Lease::policy() const {
   return *slot_->connection.policy;
+}
+
+StatementCache& ReadPool::Lease::statements() const {
+  return *slot_->statements;
 }
 
 absl::Status ReadPool::Lease::Interruption() const {

@@ -3,6 +3,10 @@
 // the others keep serving. A read runs under a deadline and a cancellation
 // check, polled by SQLite's progress handler, which interrupts it.
 //
+// Each connection keeps its own prepared statements (StatementCache, with
+// kStatementLimits): a read whose text came before is not parsed again.
+// They re-prepare themselves when the writer changed the schema.
+//
 // A snapshot's file swap replaces every connection (Retire, then Refill):
 // reads that hold one are interrupted, and their connections close when
 // they let go; reads that wait meanwhile get the new ones.
@@ -23,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "sm/statement_cache.h"
 #include "sm/statement_policy.h"
 
 namespace raftsql::sm {
@@ -53,6 +58,8 @@ class ReadPool {
  public:
   // How often (in VM steps) a running read checks its limits.
   static constexpr int kCheckEverySteps = 1000;
+  // A connection's kept statements: a point read's take 3-5 KB.
+  static constexpr StatementCache::Limits kStatementLimits{64, size_t{2} << 20};
 
   // A read-only connection and the policy installed on it.
   struct Connection {
@@ -76,6 +83,7 @@ class ReadPool {
     ~Lease();
     sqlite3* db() const;
     StatementPolicy& policy() const;
+    StatementCache& statements() const;
     // Why the running read was interrupted: DEADLINE_EXCEEDED, CANCELLED,
     // or UNAVAILABLE (its connection was retired); OK if it was not.
     absl::Status Interruption() const;
@@ -101,6 +109,8 @@ class ReadPool {
   // Connections in service, and retired ones still leased.
   size_t size() const;
   size_t retired() const;
+  // Statements kept by the idle connections in service.
+  size_t kept_statements() const;
   // In service: open, not retired, leased exactly when a read's limits are
   // set. Retired: leased (an idle one closes at once) and still open.
   void CheckInvariants() const;
@@ -108,8 +118,9 @@ class ReadPool {
  private:
   struct Slot {
     Connection connection;
-    const ReadLimits* limits = nullptr;  // Set while leased.
-    uint64_t steps = 0;                  // While leased, about.
+    std::unique_ptr<StatementCache> statements;  // On connection.db.
+    const ReadLimits* limits = nullptr;          // Set while leased.
+    uint64_t steps = 0;                          // While leased, about.
     absl::Status interruption;
     bool busy = false;
     std::atomic<bool> retired{false};

@@ -44,8 +44,11 @@ absl::Status SqliteStateMachine::QueryPages(const Statement& statement,
     std::lock_guard<std::mutex> lock(memory_read_mu_);
     memory_read_ = &limits;
     memory_read_interruption_ = absl::OkStatus();
+    // Its statements are prepared for each read (the apply's cache is the
+    // apply thread's).
+    StatementCache none(db_, &write_policy_, StatementCache::Limits{0, 0});
     absl::Status r = RunQuery(
-        db_, write_policy_, statement,
+        none, write_policy_, statement,
         [this] { return memory_read_interruption_; }, page_bytes, emit);
     memory_read_ = nullptr;
     return r;
@@ -54,35 +57,44 @@ absl::Status SqliteStateMachine::QueryPages(const Statement& statement,
   if (!lease.ok()) return lease.status();
   const ReadPool::Lease& l = *lease;
   return RunQuery(
-      l.db(), l.policy(), statement, [&l] { return l.Interruption(); },
+      l.statements(), l.policy(), statement, [&l] { return l.Interruption(); },
       page_bytes, emit);
 }
 
 absl::Status SqliteStateMachine::RunQuery(
-    sqlite3* db, StatementPolicy& policy, const Statement& statement,
+    StatementCache& statements, StatementPolicy& policy,
+    const Statement& statement,
     const std::function<absl::Status()>& interruption, size_t page_bytes,
     const PageSink& emit) {
   policy.BeginStatement();
-  const ClientSql text(statement.sql);
-  if (!text.status().ok()) return text.status();
-  Stmt stmt;
-  const char* tail = nullptr;
-  int rc = sqlite3_prepare_v2(db, text.text().data(),
-                              static_cast<int>(text.text().size()), stmt.out(),
-                              &tail);
-  if (rc != SQLITE_OK) return SqliteError(db, rc, policy.refusal());
-  if (stmt.get() == nullptr) {
-    return absl::InvalidArgumentError("empty statement");
+  // Prepared (through the authorizer, one statement only) or kept from an
+  // earlier read of the same text; kept again only if this read went well.
+  absl::StatusOr<StatementCache::Prepared> prepared =
+      statements.Acquire(statement.sql);
+  if (!prepared.ok()) return prepared.status();
+  absl::Status s =
+      RunPrepared(*prepared, policy, statement, interruption, page_bytes, emit);
+  if (s.ok()) {
+    statements.Release(statement.sql, *prepared, /*schema_changed=*/false);
+  } else {
+    statements.Drop(statement.sql, *prepared);
   }
-  // One statement per read: the rest would be silently dropped.
-  absl::Status single = CheckSingleStatement(tail, text.end());
-  if (!single.ok()) return single;
-  if (!sqlite3_stmt_readonly(stmt.get())) {
+  return s;
+}
+
+absl::Status SqliteStateMachine::RunPrepared(
+    const StatementCache::Prepared& prepared, StatementPolicy& policy,
+    const Statement& statement,
+    const std::function<absl::Status()>& interruption, size_t page_bytes,
+    const PageSink& emit) {
+  sqlite3_stmt* const stmt = prepared.stmt;
+  sqlite3* const db = sqlite3_db_handle(stmt);
+  if (!sqlite3_stmt_readonly(stmt)) {
     return WrongPathError(
         StatementKind::kWrites,
         "Query runs read-only statements; send writes with Execute");
   }
-  absl::Status bind = BindAll(stmt.get(), statement);
+  absl::Status bind = BindAll(stmt, statement);
   if (!bind.ok()) return bind;
   QueryResult page;
   size_t bytes = 0;
@@ -90,29 +102,26 @@ absl::Status SqliteStateMachine::RunQuery(
   // schema is older than the file's prepares against the old schema, and
   // SQLite prepares the statement again inside that step (ALTER TABLE ADD
   // COLUMN, or a table dropped and created anew with other columns).
-  rc = sqlite3_step(stmt.get());
-  const int columns = sqlite3_column_count(stmt.get());
-  std::vector<std::string> written;
-  if (text.rewritten()) {
-    StatementPolicy::InternalScope names(policy);
-    written = WrittenColumnNames(db, statement.sql);
-  }
+  int rc = sqlite3_step(stmt);
+  const int columns = sqlite3_column_count(stmt);
+  const std::vector<std::string>* written = prepared.written_columns.get();
   for (int i = 0; i < columns; ++i) {
-    page.columns.push_back(static_cast<int>(written.size()) == columns
-                               ? written[i]
-                               : sqlite3_column_name(stmt.get(), i));
-    const char* type = sqlite3_column_decltype(stmt.get(), i);
+    page.columns.push_back(written != nullptr &&
+                                   static_cast<int>(written->size()) == columns
+                               ? (*written)[i]
+                               : sqlite3_column_name(stmt, i));
+    const char* type = sqlite3_column_decltype(stmt, i);
     page.declared_types.push_back(type != nullptr ? type : "");
     bytes +=
         32 + page.columns.back().size() + page.declared_types.back().size();
   }
   bool emitted = false;
-  for (; rc == SQLITE_ROW; rc = sqlite3_step(stmt.get())) {
+  for (; rc == SQLITE_ROW; rc = sqlite3_step(stmt)) {
     std::vector<Value> row;
     row.reserve(columns);
     size_t row_bytes = 0;
     for (int i = 0; i < columns; ++i) {
-      row.push_back(ColumnValue(stmt.get(), i));
+      row.push_back(ColumnValue(stmt, i));
       row_bytes += ValueBytes(row.back());
     }
     // Pages are cut as rows arrive: a result never sits in memory whole.

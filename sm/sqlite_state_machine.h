@@ -196,6 +196,10 @@ class SqliteStateMachine final : public core::StateMachine {
   // Whether reads run on connections of their own (files), so that one
   // bounded by max_steps may run on any thread without waiting.
   bool has_read_connections() const { return read_pool_ != nullptr; }
+  // Clients' statements kept by the idle read connections.
+  size_t kept_read_statements() const {
+    return read_pool_ != nullptr ? read_pool_->kept_statements() : 0;
+  }
   // Query's result in pages of at most `page_bytes` each (values and names
   // as ValueBytes counts them), handed to `emit` as they fill, while the
   // read holds its connection: any size, in bounded memory. The first page
@@ -347,10 +351,15 @@ class SqliteStateMachine final : public core::StateMachine {
   void ApplyUserChange(const absl::StatusOr<UserChange>& change, uint64_t index,
                        std::string* out);
   absl::Status LoadUsers();
-  absl::Status RunQuery(sqlite3* db, StatementPolicy& policy,
+  // A client's read on a connection whose kept statements are `statements`.
+  absl::Status RunQuery(StatementCache& statements, StatementPolicy& policy,
                         const Statement& statement,
                         const std::function<absl::Status()>& interruption,
                         size_t page_bytes, const PageSink& emit);
+  absl::Status RunPrepared(const StatementCache::Prepared& prepared,
+                           StatementPolicy& policy, const Statement& statement,
+                           const std::function<absl::Status()>& interruption,
+                           size_t page_bytes, const PageSink& emit);
   // Runs `read` (of our own internal statements) on a read connection.
   absl::StatusOr<uint64_t> InternalRead(
       const ReadLimits& limits,
