@@ -47,7 +47,7 @@ const char* WriteStageName(WriteStage stage) {
   static constexpr const char* kNames[] = {
       "received",    "proposed",        "log_write_start", "log_write_end",
       "append_sent", "append_received", "ack_sent",        "ack_received",
-      "committed",   "applied",         "answered"};
+      "committed",   "apply_start",     "applied",         "answered"};
   static_assert(sizeof(kNames) / sizeof(kNames[0]) ==
                 static_cast<size_t>(WriteStage::kCount));
   return stage < WriteStage::kCount ? kNames[static_cast<size_t>(stage)] : "?";

@@ -29,6 +29,7 @@ enum class WriteStage : uint8_t {
   kAckSent,         // F: its acknowledgement went out
   kAckReceived,     // L: the acknowledgement arrived
   kCommitted,       // L: the commit index reached it
+  kApplyStart,      // L and F: the state machine's batch holding it began
   kApplied,         // L and F: the state machine applied it
   kAnswered,        // L: the client's answer was handed to gRPC
   kCount,

@@ -43,6 +43,9 @@ std::string SqliteStateMachine::Apply(const core::Entry& entry) {
 void SqliteStateMachine::ApplyBatch(const std::vector<core::Entry>& entries,
                                     std::vector<std::string>* results) {
   obs::PhaseTimer timer(obs::Phase::kApply);
+  if (!entries.empty()) {
+    obs::TraceWrite(entries.back().index, obs::WriteStage::kApplyStart);
+  }
   CompleteSwap(/*wait=*/true);  // The node waits for it; a caller may not.
   results->resize(entries.size());
   ApplyInTransactionOrAlone(entries, results->data());
