@@ -45,7 +45,8 @@ std::string InsertSql(int rows) {
 // for, which would leave the checkpoint thread working off the clock).
 class MachineSide {
  public:
-  MachineSide(int rows, bool background_checkpoints, bool change_log = true) {
+  MachineSide(int rows, bool background_checkpoints, bool change_log = true,
+              int entries = kBatch) {
     SqliteOptions options{path_};
     options.background_checkpoints = background_checkpoints;
     if (!change_log) options.change_log_bytes = 0;
@@ -59,7 +60,7 @@ class MachineSide {
         core::Entry{1, ++index_, core::EntryType::kNormal, create.Encode()});
     const std::string sql = InsertSql(rows);
     int64_t value = kFirstValue;
-    for (int e = 0; e < kBatch; ++e) {
+    for (int e = 0; e < entries; ++e) {
       Command c;
       Statement st{sql, {}, {}};
       for (int r = 0; r < rows; ++r) {
@@ -69,7 +70,7 @@ class MachineSide {
       c.statements.push_back(std::move(st));
       batch_.push_back(core::Entry{1, 0, core::EntryType::kNormal, c.Encode()});
     }
-    rows_per_batch_ = static_cast<int64_t>(kBatch) * rows;
+    rows_per_batch_ = static_cast<int64_t>(entries) * rows;
   }
   ~MachineSide() {
     sm_.reset();
@@ -167,6 +168,23 @@ void BM_StateMachineApply(benchmark::State& state) {
 BENCHMARK(BM_StateMachineApply)
     ->Arg(1)
     ->Arg(100)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
+// A batch of one entry, a 1-row INSERT: what one client's write waits for
+// between its commit and its answer (issue 17's breakdown), the apply's
+// time per batch.
+void BM_ApplyOneEntry(benchmark::State& state) {
+  MachineSide sm(1, true, /*change_log=*/state.range(0) != 0, /*entries=*/1);
+  for (auto _ : state) sm.ApplyBatch();
+  if (!sm.InsertedEveryRow()) {
+    state.SkipWithError("the state machine did not insert every row");
+  }
+}
+BENCHMARK(BM_ApplyOneEntry)
+    ->ArgName("change_log")
+    ->Arg(0)
+    ->Arg(1)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
