@@ -29,8 +29,14 @@ Histogram::Counts Histogram::Read() const {
 void RequestMetrics::Record(const std::string& protocol,
                             const std::string& method, const std::string& code,
                             double seconds) {
+  Slot(protocol, method, code).Observe(seconds);
+}
+
+Histogram& RequestMetrics::Slot(const std::string& protocol,
+                                const std::string& method,
+                                const std::string& code) {
   std::lock_guard<std::mutex> l(mu_);
-  requests_[Key{protocol, method, code}].Observe(seconds);
+  return requests_[Key{protocol, method, code}];
 }
 
 std::map<RequestMetrics::Key, Histogram::Counts> RequestMetrics::Read() const {

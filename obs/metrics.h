@@ -46,6 +46,10 @@ class RequestMetrics {
   // /db/execute"; `code` a status name ("OK", "UNAVAILABLE", "404").
   void Record(const std::string& protocol, const std::string& method,
               const std::string& code, double seconds);
+  // The histogram Record would observe, to observe it directly (lock-free,
+  // no lookup): valid as long as this object.
+  Histogram& Slot(const std::string& protocol, const std::string& method,
+                  const std::string& code);
 
   struct Key {
     std::string protocol, method, code;
@@ -55,7 +59,9 @@ class RequestMetrics {
 
  private:
   mutable std::mutex mu_;
-  std::map<Key, Histogram> requests_;  // Guarded by mu_.
+  // Guarded by mu_ (the map; a histogram observes lock-free). Never
+  // erased from: Slot's references stay valid.
+  std::map<Key, Histogram> requests_;
 };
 
 }  // namespace raftsql::obs
