@@ -82,6 +82,41 @@ TEST_F(AuthTest, AClientWithoutCredentialsIsUnauthenticated) {
   EXPECT_EQ(q->rows(0).values(0).integer(), 0);
 }
 
+// Execute and Query time themselves (no interceptor): every outcome is
+// still counted, by method and code, before the client has its answer.
+TEST_F(AuthTest, EveryCallIsCountedWithItsOutcome) {
+  auto count = [this](const char* method, const char* code) -> uint64_t {
+    const auto m = server_.node().request_metrics().Read();
+    const auto it = m.find({"grpc", method, code});
+    return it == m.end() ? 0 : it->second.count;
+  };
+  constexpr char kExecute[] = "/raftsql.v1.DatabaseService/Execute";
+  constexpr char kQuery[] = "/raftsql.v1.DatabaseService/Query";
+  constexpr char kStatus[] = "/raftsql.v1.DatabaseService/Status";
+  const uint64_t executed = count(kExecute, "OK");  // SetUp's CREATE.
+  ASSERT_TRUE(root_->Execute(Sql("INSERT INTO t VALUES (1)")).ok());
+  ASSERT_TRUE(root_->Query(Read("SELECT count(*) FROM t")).ok());
+  EXPECT_FALSE(root_->Query(Read("SELECT nope FROM t")).ok());
+  EXPECT_FALSE(root_->Execute(Sql("")).ok());
+  auto anonymous = Client("");
+  EXPECT_FALSE(anonymous->Query(Read("SELECT 1")).ok());
+  EXPECT_FALSE(anonymous->Execute(Sql("INSERT INTO t VALUES (2)")).ok());
+  ASSERT_TRUE(root_->Status(endpoint_).ok());
+  EXPECT_EQ(count(kExecute, "OK"), executed + 1);
+  EXPECT_EQ(count(kQuery, "OK"), 1u);
+  EXPECT_EQ(count(kQuery, "INVALID_ARGUMENT"), 1u);
+  EXPECT_EQ(count(kExecute, "INVALID_ARGUMENT"), 1u);
+  EXPECT_EQ(count(kQuery, "UNAUTHENTICATED"), 1u);
+  EXPECT_EQ(count(kExecute, "UNAUTHENTICATED"), 1u);
+  // The other methods are counted by the interceptor, as the status goes.
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (count(kStatus, "OK") == 0 &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(count(kStatus, "OK"), 1u);
+}
+
 TEST_F(AuthTest, AUserWithAPasswordHasItsPermissionsOnly) {
   ASSERT_TRUE(root_->PutUser("alice", "correct horse", {"query"}).ok());
   auto alice = Client("", "alice", "correct horse");

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -49,16 +50,69 @@ void ToProto(uint64_t version, v1::GetVersionResponse* response) {
   response->set_version(version);
 }
 
+// The methods that time themselves (CallTimer) instead of through the
+// interceptor (RequestTimers): the hot ones. gRPC's interceptor machinery
+// and the lookup by strings cost a point read 10% of its throughput at 16
+// clients (the servers' CPU a read 29.4-32.1 us without, 33.9-35.9 with).
+constexpr char kExecuteMethod[] = "/raftsql.v1.DatabaseService/Execute";
+constexpr char kQueryMethod[] = "/raftsql.v1.DatabaseService/Query";
+
+// A self-timed method's calls, recorded as their status is sent, as the
+// interceptor records the others: its successes observed directly.
+class CallTimer {
+ public:
+  CallTimer(RaftServer* node, const char* method)
+      : node_(node),
+        method_(method),
+        ok_(node->request_metrics().Slot("grpc", method_, "OK")) {}
+
+  void Record(std::chrono::steady_clock::time_point start,
+              const grpc::Status& status) const {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    const int slow_ms = node_->options().slow_request_ms;
+    if (status.ok() && (slow_ms <= 0 || seconds * 1000 < slow_ms)) {
+      ok_.Observe(seconds);
+      return;
+    }
+    const std::string code = absl::StatusCodeToString(
+        static_cast<absl::StatusCode>(status.error_code()));
+    node_->request_metrics().Record("grpc", method_, code, seconds);
+    LogIfSlow(*node_, "grpc", method_, code, seconds);
+  }
+
+  // Finishes `reactor` with `status`, recorded.
+  void Finish(grpc::ServerUnaryReactor* reactor,
+              std::chrono::steady_clock::time_point start,
+              grpc::Status status) const {
+    Record(start, status);
+    reactor->Finish(std::move(status));
+  }
+
+ private:
+  RaftServer* const node_;
+  const std::string method_;
+  obs::Histogram& ok_;
+};
+
 // The callback that finishes `reactor` with the outcome: the value written
-// into `response`, or the error with its trailers.
+// into `response`, or the error with its trailers; recorded by `timer` if
+// one is given (it must outlive the call).
 template <typename T, typename Response>
 RaftServer::Done<T> Answer(grpc::CallbackServerContext* ctx,
                            grpc::ServerUnaryReactor* reactor,
-                           Response* response) {
-  return [ctx, reactor, response](absl::StatusOr<T> r) {
-    if (!r.ok()) return reactor->Finish(ToGrpc(r.status(), ctx));
-    ToProto(*r, response);
-    reactor->Finish(grpc::Status::OK);
+                           Response* response, const CallTimer* timer = nullptr,
+                           std::chrono::steady_clock::time_point start = {}) {
+  return [ctx, reactor, response, timer, start](absl::StatusOr<T> r) {
+    grpc::Status status = grpc::Status::OK;
+    if (r.ok()) {
+      ToProto(*r, response);
+    } else {
+      status = ToGrpc(r.status(), ctx);
+    }
+    if (timer != nullptr) return timer->Finish(reactor, start, status);
+    reactor->Finish(status);
   };
 }
 
@@ -110,21 +164,23 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
   grpc::ServerUnaryReactor* Execute(grpc::CallbackServerContext* ctx,
                                     const v1::ExecuteRequest* request,
                                     v1::ExecuteResponse* response) override {
+    const auto start = std::chrono::steady_clock::now();
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     absl::StatusOr<Principal> caller = auth_.Authorize(*ctx, sm::kPermExecute);
     if (!caller.ok()) {
-      reactor->Finish(ToGrpc(caller.status(), ctx));
+      execute_timer_.Finish(reactor, start, ToGrpc(caller.status(), ctx));
       return reactor;
     }
     absl::StatusOr<sm::Command> cmd =
         CommandFromProto(*request, node_->options().max_request_bytes);
     if (!cmd.ok()) {
-      reactor->Finish(ToGrpc(cmd.status(), ctx));
+      execute_timer_.Finish(reactor, start, ToGrpc(cmd.status(), ctx));
       return reactor;
     }
     cmd->user = caller->name;  // Its session, if any, is this user's.
     node_->Execute(std::move(*cmd),
-                   Answer<sm::CommandResult>(ctx, reactor, response));
+                   Answer<sm::CommandResult>(ctx, reactor, response,
+                                             &execute_timer_, start));
     return reactor;
   }
 
@@ -138,11 +194,17 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
   grpc::ServerUnaryReactor* Query(grpc::CallbackServerContext* ctx,
                                   const v1::QueryRequest* request,
                                   v1::QueryResponse* response) override {
-    if (auto* refused = Refuse(ctx, sm::kPermQuery)) return refused;
+    const auto start = std::chrono::steady_clock::now();
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    node_->Query(FromProto(request->statement()),
-                 request->consistency() == v1::LINEARIZABLE, LimitsOf(ctx),
-                 Answer<sm::QueryResult>(ctx, reactor, response));
+    absl::StatusOr<Principal> allowed = auth_.Authorize(*ctx, sm::kPermQuery);
+    if (!allowed.ok()) {
+      query_timer_.Finish(reactor, start, ToGrpc(allowed.status(), ctx));
+      return reactor;
+    }
+    node_->Query(
+        FromProto(request->statement()),
+        request->consistency() == v1::LINEARIZABLE, LimitsOf(ctx),
+        Answer<sm::QueryResult>(ctx, reactor, response, &query_timer_, start));
     return reactor;
   }
 
@@ -347,6 +409,8 @@ class DatabaseServiceImpl final : public v1::DatabaseService::CallbackService {
   RaftServer* const node_;
   WatchHub* const watch_;
   Authenticator auth_;
+  const CallTimer execute_timer_{node_, kExecuteMethod};
+  const CallTimer query_timer_{node_, kQueryMethod};
   std::atomic<int> admin_calls_{0};
 };
 
@@ -520,7 +584,12 @@ class RequestTimers final
   explicit RequestTimers(RaftServer* node) : node_(node) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new RequestTimer(info->method(), node_);
+    const char* method = info->method();
+    if (method != nullptr && (std::strcmp(method, kExecuteMethod) == 0 ||
+                              std::strcmp(method, kQueryMethod) == 0)) {
+      return nullptr;  // They time themselves (CallTimer).
+    }
+    return new RequestTimer(method, node_);
   }
 
  private:
