@@ -57,6 +57,16 @@ void ToProto(uint64_t version, v1::GetVersionResponse* response) {
 constexpr char kExecuteMethod[] = "/raftsql.v1.DatabaseService/Execute";
 constexpr char kQueryMethod[] = "/raftsql.v1.DatabaseService/Query";
 
+// One gRPC call's outcome and time in the node's request metrics, and the
+// slow-request log: the interceptor's and the self-timed methods' record.
+void RecordCall(RaftServer& node, const std::string& method,
+                grpc::StatusCode code, double seconds) {
+  const std::string name =
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+  node.request_metrics().Record("grpc", method, name, seconds);
+  LogIfSlow(node, "grpc", method, name, seconds);
+}
+
 // A self-timed method's calls, recorded as their status is sent, as the
 // interceptor records the others: its successes observed directly.
 class CallTimer {
@@ -76,10 +86,7 @@ class CallTimer {
       ok_.Observe(seconds);
       return;
     }
-    const std::string code = absl::StatusCodeToString(
-        static_cast<absl::StatusCode>(status.error_code()));
-    node_->request_metrics().Record("grpc", method_, code, seconds);
-    LogIfSlow(*node_, "grpc", method_, code, seconds);
+    RecordCall(*node_, method_, status.error_code(), seconds);
   }
 
   // Finishes `reactor` with `status`, recorded.
@@ -559,15 +566,11 @@ class RequestTimer final : public grpc::experimental::Interceptor {
       grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const auto code =
-          static_cast<absl::StatusCode>(methods->GetSendStatus().error_code());
       const double seconds = std::chrono::duration<double>(
                                  std::chrono::steady_clock::now() - start_)
                                  .count();
-      node_->request_metrics().Record("grpc", method_,
-                                      absl::StatusCodeToString(code), seconds);
-      LogIfSlow(*node_, "grpc", method_, absl::StatusCodeToString(code),
-                seconds);
+      RecordCall(*node_, method_, methods->GetSendStatus().error_code(),
+                 seconds);
     }
     methods->Proceed();
   }
