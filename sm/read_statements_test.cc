@@ -94,5 +94,22 @@ TEST_F(ReadStatementsTest, AConnectionKeepsAtMostItsBound) {
   EXPECT_GE(sm_->kept_read_statements(), 1u);
 }
 
+// A linearizable read that ran first (server/raft_server.h, MayReadEarly)
+// relies on it: every commit publishes its index, and an opened database
+// publishes the one it holds.
+TEST_F(ReadStatementsTest, TheVisibleIndexIsTheLastCommittedOne) {
+  EXPECT_EQ(sm_->visible_index(), sm_->AppliedIndex());
+  const uint64_t before = sm_->visible_index();
+  std::vector<std::string> out;
+  const uint64_t next = sm_->AppliedIndex() + 1;
+  sm_->ApplyBatch({E(next, Cmd({S("INSERT INTO t VALUES(3)")})),
+                   E(next + 1, Cmd({S("INSERT INTO t VALUES(4)")}))},
+                  &out);
+  EXPECT_EQ(sm_->visible_index(), before + 2);
+  sm_.reset();
+  sm_ = OpenOneReader(dir_);
+  EXPECT_EQ(sm_->visible_index(), before + 2);
+}
+
 }  // namespace
 }  // namespace raftsql::sm

@@ -100,6 +100,7 @@ void SqliteStateMachine::ApplyAlone(std::span<const core::Entry> entries,
       RecordLostEntry(entries[i], &out[i]);
       WriteMeta(entries[i].index);
       CHECK(internal_->Run("COMMIT").ok());
+      PublishVisible();
       checkpoints_.Record(entries[i].index, hash_);
       checkpoints_.Commit();
     }
@@ -160,6 +161,7 @@ size_t SqliteStateMachine::ApplyInTransaction(
                              std::string(commit.message()).c_str()));
     CHECK(commit.ok());
   }
+  PublishVisible();
   checkpoints_.Commit();
   CHECK_GT(applied, 0u);
   return applied;

@@ -428,6 +428,7 @@ absl::Status SqliteStateMachine::LoadMeta() {
     }
   }
   SetWriteSettings(limits);
+  PublishVisible();
   {
     // The mode of this database (a restored image brings its own).
     sqlite3_stmt* mode = internal_->Get("PRAGMA auto_vacuum");

@@ -150,6 +150,12 @@ class SqliteStateMachine final : public core::StateMachine {
   // at the snapshot's index; DATA_LOSS otherwise.
   absl::Status ValidateSnapshot(const core::Snapshot& snapshot) const override;
   uint64_t AppliedIndex() const override { return applied_; }
+  // Thread-safe: a lower bound on the applied index of the state any read
+  // that starts after this call sees (set after each commit, and when a
+  // database is opened; a swapped-in database only moves it forward).
+  uint64_t visible_index() const {
+    return visible_.load(std::memory_order_acquire);
+  }
   absl::StatusOr<std::string> SnapshotData() override {
     return CreateSnapshot();
   }
@@ -471,6 +477,8 @@ class SqliteStateMachine final : public core::StateMachine {
   absl::Status SyncFilesByName(bool after_swap) const;
 
   uint64_t applied_ = 0;  // Invariant: equals the meta table's value.
+  std::atomic<uint64_t> visible_{0};  // visible_index()
+  void PublishVisible() { visible_.store(applied_, std::memory_order_release); }
   uint64_t hash_ = 0;
   CheckpointLog checkpoints_;
   mutable std::mutex diverged_mu_;
