@@ -112,6 +112,13 @@ std::string PrometheusText(const NodeMetrics& node,
   f.Counter("raftsql_raft_proposals_refused_total",
             "Writes Raft refused to take (no leader, a full queue).",
             node.proposals_refused);
+  MetricFamily& early =
+      f.Declare("raftsql_linearizable_early_reads_total",
+                "Linearizable reads run before their read index, by outcome: "
+                "kept (the answer) or redone (the index had moved past it).",
+                MetricType::Counter);
+  Families::Add(early, node.early_reads_kept, {{"outcome", "kept"}});
+  Families::Add(early, node.early_reads_redone, {{"outcome", "redone"}});
   MetricFamily& transfers =
       f.Declare("raftsql_raft_snapshot_transfer_bytes",
                 "Snapshot bytes confirmed (sending) or received, by peer.",

@@ -24,6 +24,7 @@ namespace raftsql::server {
 namespace {
 
 using internal::DecodeId;
+using internal::EncodeId;
 using internal::ParseConfContext;
 
 // The state machine as Raft applies it, with the crash-test fault window:
@@ -209,7 +210,7 @@ absl::Status RaftServer::Init() {
     if (it == read_batches_.end()) return;
     std::vector<uint64_t> ids = std::move(it->second);
     read_batches_.erase(it);
-    for (uint64_t id : ids) Finish(id, std::string());
+    for (uint64_t id : ids) Finish(id, EncodeId(rs.index));
   };
   obs.on_restore = [this](const core::SnapshotMetadata& m) { OnRestore(m); };
   obs.on_soft_state = [this](const core::SoftState& ss) { OnSoftState(ss); };
@@ -501,6 +502,8 @@ void RaftServer::Loop() {
     }
     const auto ready = std::chrono::steady_clock::now();
     node_->Release();  // One Ready: one write, one fsync.
+    committed_.store(node_->raw().raft().log().committed(),
+                     std::memory_order_relaxed);
     SweepRequests(ticked);
     const auto done = std::chrono::steady_clock::now();
     const int64_t loop_us =

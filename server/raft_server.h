@@ -172,6 +172,8 @@ struct ServerOptions {
   uint64_t ready_max_lag = 1000;
   // Requests slower than this are logged (0: none).
   int slow_request_ms = 1000;
+  // Tests: runs after a linearizable read ran before its read index.
+  std::function<void()> after_early_read_for_test;
   EdgeOptions edge;
 };
 
@@ -220,6 +222,10 @@ struct NodeMetrics {
   uint64_t proposals = 0;
   uint64_t proposals_refused = 0;
   uint64_t leader_changes = 0;
+  // Linearizable reads that ran before their read index, by outcome: the
+  // early result was the answer, or the read ran again (the index moved).
+  uint64_t early_reads_kept = 0;
+  uint64_t early_reads_redone = 0;
   storage::RocksDbLogStore::Stats log;
   uint64_t messages_sent = 0;
   uint64_t messages_dropped = 0;
@@ -261,6 +267,12 @@ class RaftServer {
                    sm::ReadLimits limits, sm::SqliteStateMachine::PageSink sink,
                    std::function<void(absl::Status)> done,
                    size_t page_bytes = size_t{1} << 20);
+  // A linearizable Query first runs before its read index is asked (see
+  // MayReadEarly); at most kMaxEarlyReads such results, each within
+  // kEarlyReadBytes (larger ones run again), wait for their ReadIndex
+  // round at once.
+  static constexpr int kMaxEarlyReads = 256;
+  static constexpr size_t kEarlyReadBytes = 16 << 10;
   void GetVersion(std::string table, bool linearizable, sm::ReadLimits limits,
                   Done<uint64_t> done);
   void State(Done<NodeState> done);
@@ -417,8 +429,20 @@ class RaftServer {
   void Submit(std::function<absl::Status(uint64_t id)> submit, const char* what,
               Done<std::string> done, bool read = false);
   // A linearizable read's read index (one ReadIndex round per iteration
-  // for all reads, FlushReads).
+  // for all reads, FlushReads): `done` gets it, EncodeId'd.
   void SubmitRead(Done<std::string> done);
+  // A linearizable read that ran before its read index was asked: its
+  // `result` (read from a state at `seen` or later) is the answer if the
+  // read index is at most `seen`; else `read` runs again once the index
+  // is applied.
+  template <typename T>
+  void SubmitReadAfter(uint64_t seen, absl::StatusOr<T> result,
+                       std::function<absl::StatusOr<T>()> read, Done<T> done);
+  // Whether a linearizable read may run before its read index (on the
+  // caller's thread, bounded): reads are served by connections of their
+  // own and every committed entry is applied, so the index that comes
+  // back will likely be one the read saw. Counts it in early_reads_.
+  bool MayReadEarly(uint64_t* seen);
   absl::StatusOr<std::string> SubmitSync(
       std::function<absl::Status(uint64_t id)> submit, const char* what);
   void TrySubmit(uint64_t id);
@@ -563,6 +587,11 @@ class RaftServer {
   std::unique_ptr<DivergenceMonitor> monitor_;  // From Start on.
   void OnDiverged(const sm::DivergenceVerdict& verdict);
   std::atomic<bool> reads_stopping_{false};
+  // Linearizable reads that ran before their read index (MayReadEarly).
+  std::atomic<uint64_t> committed_{0};  // The loop's, after each Ready.
+  std::atomic<int> early_reads_{0};     // Holding a result now.
+  std::atomic<uint64_t> early_reads_kept_{0};
+  std::atomic<uint64_t> early_reads_redone_{0};
 
   std::mutex addresses_mu_;
   std::map<uint64_t, std::string> addresses_;  // Peer addresses (saved).

@@ -102,6 +102,8 @@ NodeMetrics RaftServer::Metrics(NodeState state) {
   m.proposals = proposals_.load();
   m.proposals_refused = proposals_refused_.load();
   m.leader_changes = leader_changes_.load();
+  m.early_reads_kept = early_reads_kept_.load();
+  m.early_reads_redone = early_reads_redone_.load();
   m.log = log_->stats();
   m.messages_sent = transport_->sent();
   m.messages_dropped = transport_->dropped();

