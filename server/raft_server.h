@@ -443,6 +443,16 @@ class RaftServer {
   // own and every committed entry is applied, so the index that comes
   // back will likely be one the read saw. Counts it in early_reads_.
   bool MayReadEarly(uint64_t* seen);
+  // Whether a read may run on its caller's thread (bounded): reads are
+  // served by connections of their own, and this node serves them.
+  bool MayReadHere() const;
+  // Query's and GetVersion's way: `read(limits)` runs on the caller's
+  // thread first if it may (MayReadHere, MayReadEarly), else (or if that
+  // did not answer) on a reader thread, after the read index if
+  // `linearizable`.
+  template <typename T, typename Read>
+  void ReadWith(bool linearizable, sm::ReadLimits limits, Read read,
+                Done<T> done);
   absl::StatusOr<std::string> SubmitSync(
       std::function<absl::Status(uint64_t id)> submit, const char* what);
   void TrySubmit(uint64_t id);

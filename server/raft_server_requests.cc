@@ -381,8 +381,8 @@ template <typename T>
 void RaftServer::OnReader(std::function<absl::StatusOr<T>()> read,
                           Done<T> done) {
   // Reads never run on the Raft loop, nor on gRPC's threads beyond a
-  // bounded first try (Query at NONE, kInlineReadSteps): a slow one would
-  // stall them.
+  // bounded first try (ReadWith, kInlineReadSteps): a slow one would stall
+  // them.
   if (reads_stopping_.load()) {
     return done(absl::UnavailableError("node shutting down"));
   }
@@ -402,11 +402,13 @@ void RaftServer::OnReader(std::function<absl::StatusOr<T>()> read,
   }
 }
 
+bool RaftServer::MayReadHere() const {
+  return sm_->has_read_connections() && !reads_stopping_.load() &&
+         !removed_.load();
+}
+
 bool RaftServer::MayReadEarly(uint64_t* seen) {
-  if (!sm_->has_read_connections() || reads_stopping_.load() ||
-      removed_.load()) {
-    return false;
-  }
+  if (!MayReadHere()) return false;
   // Loaded before the read starts: the read sees this state or a later one.
   *seen = sm_->visible_index();
   // Entries committed but not yet applied: the read index would likely be
@@ -449,53 +451,62 @@ void RaftServer::SubmitReadAfter(uint64_t seen, absl::StatusOr<T> result,
       });
 }
 
-void RaftServer::Query(sm::Statement statement, bool linearizable,
-                       sm::ReadLimits limits, Done<sm::QueryResult> done) {
+template <typename T, typename Read>
+void RaftServer::ReadWith(bool linearizable, sm::ReadLimits limits, Read read,
+                          Done<T> done) {
   limits = Bound(std::move(limits));
-  auto read_later = [this](sm::Statement statement, sm::ReadLimits limits) {
-    return
-        [this, statement = std::move(statement), limits = std::move(limits)] {
-          return sm_->Query(statement, limits);
-        };
-  };
   uint64_t seen = 0;
-  if (linearizable && MayReadEarly(&seen)) {
-    // Before its read index is asked, on the caller's thread, bounded
-    // (kInlineReadSteps, kEarlyReadBytes): kept only if it went well.
-    sm::ReadLimits here = limits;
-    here.max_steps = kInlineReadSteps;
-    here.max_result_bytes = std::min(here.max_result_bytes, kEarlyReadBytes);
-    here.wait_for_connection = false;
-    absl::StatusOr<sm::QueryResult> r = sm_->Query(statement, here);
-    if (options_.after_early_read_for_test) {
-      options_.after_early_read_for_test();
-    }
-    if (r.ok()) {
-      return SubmitReadAfter<sm::QueryResult>(
-          seen, std::move(r), read_later(std::move(statement), limits),
-          std::move(done));
-    }
-    early_reads_.fetch_sub(1, std::memory_order_relaxed);
-  } else if (!linearizable && sm_->has_read_connections() &&
-             !reads_stopping_.load() && !removed_.load()) {
-    // On the caller's thread, bounded (kInlineReadSteps).
+  if (linearizable ? MayReadEarly(&seen) : MayReadHere()) {
+    // On the caller's thread, bounded (kInlineReadSteps); a linearizable
+    // read before its read index is asked (and within kEarlyReadBytes),
+    // kept only if it went well.
     sm::ReadLimits here = limits;
     here.max_steps = kInlineReadSteps;
     here.wait_for_connection = false;
-    absl::StatusOr<sm::QueryResult> r = sm_->Query(statement, here);
-    if (!sm::IsTryElsewhere(r.status())) return done(std::move(r));
+    if (linearizable) {
+      here.max_result_bytes = std::min(here.max_result_bytes, kEarlyReadBytes);
+    }
+    absl::StatusOr<T> r = read(here);
+    if (!linearizable) {
+      if (!sm::IsTryElsewhere(r.status())) return done(std::move(r));
+    } else {
+      if (options_.after_early_read_for_test) {
+        options_.after_early_read_for_test();
+      }
+      if (r.ok()) {
+        return SubmitReadAfter<T>(
+            seen, std::move(r),
+            [read = std::move(read), limits = std::move(limits)] {
+              return read(limits);
+            },
+            std::move(done));
+      }
+      early_reads_.fetch_sub(1, std::memory_order_relaxed);
+    }
   }
-  std::function<absl::StatusOr<sm::QueryResult>()> read =
-      read_later(std::move(statement), std::move(limits));
+  std::function<absl::StatusOr<T>()> later = [read = std::move(read),
+                                              limits = std::move(limits)] {
+    return read(limits);
+  };
   if (!linearizable) {
-    return OnReader<sm::QueryResult>(std::move(read), std::move(done));
+    return OnReader<T>(std::move(later), std::move(done));
   }
-  SubmitRead([this, read = std::move(read),
+  SubmitRead([this, later = std::move(later),
               done = std::move(done)](absl::StatusOr<std::string> r) mutable {
     if (!r.ok()) return done(r.status());
     // Applied up to the read index: run it off the loop thread.
-    OnReader<sm::QueryResult>(std::move(read), std::move(done));
+    OnReader<T>(std::move(later), std::move(done));
   });
+}
+
+void RaftServer::Query(sm::Statement statement, bool linearizable,
+                       sm::ReadLimits limits, Done<sm::QueryResult> done) {
+  ReadWith<sm::QueryResult>(
+      linearizable, std::move(limits),
+      [this, statement = std::move(statement)](const sm::ReadLimits& l) {
+        return sm_->Query(statement, l);
+      },
+      std::move(done));
 }
 
 void RaftServer::QueryStream(sm::Statement statement, bool linearizable,
@@ -525,17 +536,12 @@ void RaftServer::QueryStream(sm::Statement statement, bool linearizable,
 
 void RaftServer::GetVersion(std::string table, bool linearizable,
                             sm::ReadLimits limits, Done<uint64_t> done) {
-  auto read = [this, table = std::move(table),
-               limits = Bound(std::move(limits))] {
-    return sm_->GetVersion(table, limits);
-  };
-  if (!linearizable)
-    return OnReader<uint64_t>(std::move(read), std::move(done));
-  SubmitRead([this, read = std::move(read),
-              done = std::move(done)](absl::StatusOr<std::string> r) mutable {
-    if (!r.ok()) return done(r.status());
-    OnReader<uint64_t>(std::move(read), std::move(done));
-  });
+  ReadWith<uint64_t>(
+      linearizable, std::move(limits),
+      [this, table = std::move(table)](const sm::ReadLimits& l) {
+        return sm_->GetVersion(table, l);
+      },
+      std::move(done));
 }
 
 }  // namespace raftsql::server
