@@ -176,6 +176,9 @@ INSTANTIATE_TEST_SUITE_P(
         // Reads.
         Planted{"stale-reads",
                 [](SimOptions& o) { o.broken_stale_reads = true; }, 20, 2},
+        Planted{"early-reads",
+                [](SimOptions& o) { o.broken_early_reads = true; }, 20, 2, "",
+                [](const SimResult& r) { return r.early_reads_kept > 0; }},
         Planted{"read-index-without-quorum",
                 [](SimOptions& o) {
                   DefaultWorkload(o);

@@ -82,6 +82,7 @@ namespace {
 constexpr const char* kBrokenNames[] = {"fsync",
                                         "send-before-persist",
                                         "stale-reads",
+                                        "early-reads",
                                         "split-transfers",
                                         "edge-fsync",
                                         "commit-earlier-terms",
@@ -122,6 +123,7 @@ SimOptions MakeOptions(uint64_t seed) {
   o.broken_fsync = broken == "fsync";
   o.broken_send_before_persist = broken == "send-before-persist";
   o.broken_stale_reads = broken == "stale-reads";
+  o.broken_early_reads = broken == "early-reads";
   o.broken_split_transfers = broken == "split-transfers";
   o.broken_edge_fsync = broken == "edge-fsync";
   o.broken_commit_earlier_terms = broken == "commit-earlier-terms";
@@ -307,6 +309,10 @@ int Sweep() {
         absl::StrAppend(&paths, " stale-acks-at-leader ",
                         r.stale_acks_at_leader, " lying ",
                         r.stale_acks_that_lie);
+      }
+      if (r.early_reads_kept + r.early_reads_redone > 0) {
+        absl::StrAppend(&paths, " early-reads kept ", r.early_reads_kept,
+                        " redone ", r.early_reads_redone);
       }
       std::printf("seed %llu %s hash %016llx events %llu%s%s%s\n",
                   static_cast<unsigned long long>(seed),

@@ -527,7 +527,25 @@ void Simulation::OnRead(Slot& s, const core::ReadState& rs) {
   if (it == s.pending_reads.end()) return;
   const PendingRead r = it->second;
   s.pending_reads.erase(it);
-  const int64_t value = ServeRead(s, r.client, r.op);
+  int64_t value = 0;
+  if (r.early && (rs.index <= r.seen || options_.broken_early_reads)) {
+    ++result_.early_reads_kept;
+    // The read index covers every write that completed before the read
+    // began, so the state it saw must hold all that was applied anywhere
+    // by then.
+    const Client& c = *clients_[r.client - 1];
+    if (c.op == r.op && r.seen < c.read_floor) {
+      Violation(absl::StrFormat(
+          "read freshness: n%d answered client %d's read from applied index "
+          "%d, read before its read index, but %d had been applied before "
+          "the read began",
+          s.id, r.client, r.seen, c.read_floor));
+    }
+    value = r.value;
+  } else {
+    if (r.early) ++result_.early_reads_redone;
+    value = ServeRead(s, r.client, r.op);
+  }
   const uint64_t hint = s.lead;
   queue_.After(network_->Latency(), 0xc11e48, [this, r, value, hint] {
     Reply(r.client, r.op, true, value, hint);

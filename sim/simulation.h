@@ -101,6 +101,7 @@ struct SimOptions {
   bool broken_fsync = false;                // fsync acks without persisting
   bool broken_send_before_persist = false;  // runtime breaks contract rule 1
   bool broken_stale_reads = false;      // reads served locally, no ReadIndex
+  bool broken_early_reads = false;      // an early read kept whatever its index
   bool broken_split_transfers = false;  // SQL bank legs not atomic
   bool broken_edge_fsync = false;       // edge disks ack syncs, keep nothing
   bool broken_commit_earlier_terms = false;       // Raft's Figure 8 bug
@@ -192,6 +193,11 @@ struct SimResult {
   // ... of which the follower's log no longer agreed with the leader's at
   // the acknowledged index: only these make a counting leader wrong.
   uint64_t stale_acks_that_lie = 0;
+  // Register reads run before their read index (half the seeds, as the
+  // server's linearizable Query does): answered with that value, or run
+  // again because the read index came back past what they saw.
+  uint64_t early_reads_kept = 0;
+  uint64_t early_reads_redone = 0;
   std::string linearizability;  // ok, ILLEGAL or unknown
   std::string plan;
   // The DecisionMaker's scenario: its figures (DecisionWorld::tally).
@@ -214,6 +220,11 @@ class Simulation final : public HubCluster {
   struct PendingRead {
     uint64_t client;
     uint64_t op;
+    // Read before the read index was asked (RaftServer::MayReadEarly):
+    // at applied index `seen`, `value`.
+    bool early = false;
+    uint64_t seen = 0;
+    int64_t value = 0;
   };
 
   // Nodes (simulation.cc).
