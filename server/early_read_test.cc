@@ -3,8 +3,13 @@
 // when a write committed in between, and left to the ordinary path when
 // they fail or outgrow kEarlyReadBytes.
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "server/one_node_server.h"
@@ -116,6 +121,52 @@ TEST_F(EarlyReadTest, AReadTheEarlyRunCannotHoldRunsTheOrdinaryWay) {
   const Early after = Counts(server_.node());
   EXPECT_EQ(after.kept, before.kept);
   EXPECT_EQ(after.redone, before.redone);
+}
+
+TEST_F(EarlyReadTest, AtMostTheBoundOfEarlyReadsHoldAResultAtOnce) {
+  // Early reads held after their run (the hook waits) fill the bound; the
+  // next read does not run early, and is answered meanwhile.
+  std::mutex mu;
+  std::condition_variable cv;
+  int held = 0;
+  bool release = false;
+  Start([&](ServerOptions& o) {
+    o.after_early_read_for_test = [&] {
+      std::unique_lock<std::mutex> l(mu);
+      ++held;
+      cv.notify_all();
+      cv.wait(l, [&] { return release; });
+    };
+  });
+  std::vector<std::thread> readers;
+  for (int i = 0; i < RaftServer::kMaxEarlyReads; ++i) {
+    readers.emplace_back([this] {
+      EXPECT_TRUE(Read(server_.node(), "SELECT v FROM t WHERE id = 1").ok());
+    });
+  }
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return held == RaftServer::kMaxEarlyReads; });
+  }
+  std::promise<absl::StatusOr<sm::QueryResult>> answer;
+  std::future<absl::StatusOr<sm::QueryResult>> past = answer.get_future();
+  std::thread one_more([this, &answer] {
+    answer.set_value(Read(server_.node(), "SELECT v FROM t WHERE id = 1"));
+  });
+  // Answered while the others are held (were it early, the hook held it).
+  EXPECT_EQ(past.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_EQ(held, RaftServer::kMaxEarlyReads);  // It did not run early.
+    release = true;
+  }
+  cv.notify_all();
+  for (std::thread& t : readers) t.join();
+  one_more.join();
+  absl::StatusOr<sm::QueryResult> r = past.get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->rows.size(), 1u);
+  EXPECT_EQ(r->rows[0][0].integer, 1);
 }
 
 }  // namespace
