@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <future>
 #include <iterator>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/cord.h"
@@ -456,6 +457,7 @@ void RaftServer::ReadWith(bool linearizable, sm::ReadLimits limits, Read read,
                           Done<T> done) {
   limits = Bound(std::move(limits));
   uint64_t seen = 0;
+  std::optional<absl::StatusOr<T>> early;  // Linearizable, run here first.
   if (linearizable ? MayReadEarly(&seen) : MayReadHere()) {
     // On the caller's thread, bounded (kInlineReadSteps); a linearizable
     // read before its read index is asked (and within kEarlyReadBytes),
@@ -474,14 +476,10 @@ void RaftServer::ReadWith(bool linearizable, sm::ReadLimits limits, Read read,
         options_.after_early_read_for_test();
       }
       if (r.ok()) {
-        return SubmitReadAfter<T>(
-            seen, std::move(r),
-            [read = std::move(read), limits = std::move(limits)] {
-              return read(limits);
-            },
-            std::move(done));
+        early = std::move(r);
+      } else {
+        early_reads_.fetch_sub(1, std::memory_order_relaxed);
       }
-      early_reads_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
   std::function<absl::StatusOr<T>()> later = [read = std::move(read),
@@ -490,6 +488,10 @@ void RaftServer::ReadWith(bool linearizable, sm::ReadLimits limits, Read read,
   };
   if (!linearizable) {
     return OnReader<T>(std::move(later), std::move(done));
+  }
+  if (early.has_value()) {
+    return SubmitReadAfter<T>(seen, std::move(*early), std::move(later),
+                              std::move(done));
   }
   SubmitRead([this, later = std::move(later),
               done = std::move(done)](absl::StatusOr<std::string> r) mutable {
