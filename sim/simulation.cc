@@ -489,6 +489,15 @@ void Simulation::OnApply(Slot& s, const core::Entry& e,
   });
 }
 
+void Simulation::CheckReadFreshness(const Slot& s, const Client& c,
+                                    uint64_t applied, const char* how) {
+  if (applied >= c.read_floor) return;
+  Violation(absl::StrFormat(
+      "read freshness: n%d served client %d's read at applied index %d%s, "
+      "but %d had been applied before the read began",
+      s.id, c.id, applied, how, c.read_floor));
+}
+
 int64_t Simulation::ServeRead(Slot& s, uint64_t client, uint64_t op) {
   Client& c = *clients_[client - 1];
   if (c.op != op) return 0;
@@ -496,13 +505,7 @@ int64_t Simulation::ServeRead(Slot& s, uint64_t client, uint64_t op) {
   // applied had committed, and a leader's confirmed read index covers all
   // that committed. Unlike linearizability, this needs no write of the
   // same key to see a stale read.
-  const uint64_t applied = s.sm->machine().AppliedIndex();
-  if (applied < c.read_floor) {
-    Violation(absl::StrFormat(
-        "read freshness: n%d served client %d's read at applied index %d, "
-        "but %d had been applied before the read began",
-        s.id, client, applied, c.read_floor));
-  }
+  CheckReadFreshness(s, c, s.sm->machine().AppliedIndex(), "");
   if (c.kind == OpKind::kBankRead) {
     const std::optional<BankTotals> bank = s.sm->ReadBank();
     CHECK(bank.has_value());
@@ -534,12 +537,8 @@ void Simulation::OnRead(Slot& s, const core::ReadState& rs) {
     // began, so the state it saw must hold all that was applied anywhere
     // by then.
     const Client& c = *clients_[r.client - 1];
-    if (c.op == r.op && r.seen < c.read_floor) {
-      Violation(absl::StrFormat(
-          "read freshness: n%d answered client %d's read from applied index "
-          "%d, read before its read index, but %d had been applied before "
-          "the read began",
-          s.id, r.client, r.seen, c.read_floor));
+    if (c.op == r.op) {
+      CheckReadFreshness(s, c, r.seen, ", read before its read index");
     }
     value = r.value;
   } else {

@@ -263,6 +263,10 @@ class Simulation final : public HubCluster {
              uint64_t leader_hint);
   // Serves a read on `s` now (ReadIndex done): returns the value.
   int64_t ServeRead(Slot& s, uint64_t client, uint64_t op);
+  // A read on `s` answered from the state at `applied` holds everything
+  // applied anywhere before it began (c.read_floor); a violation if not.
+  void CheckReadFreshness(const Slot& s, const Client& c, uint64_t applied,
+                          const char* how);
   void TimeOut(uint64_t client, uint64_t op);
   void ArmWatchdog(Client& c, Time at);
   bool WorkloadDone() const;
