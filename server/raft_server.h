@@ -174,6 +174,8 @@ struct ServerOptions {
   int slow_request_ms = 1000;
   // Tests: runs after a linearizable read ran before its read index.
   std::function<void()> after_early_read_for_test;
+  // Tests: runs on the loop before RemoveNode first checks for a quorum.
+  std::function<void(core::Node&)> before_removal_check_for_test;
   EdgeOptions edge;
 };
 

@@ -245,10 +245,29 @@ absl::Status RaftServer::CheckRemoval(uint64_t id) {
 }
 
 absl::StatusOr<std::vector<Member>> RaftServer::RemoveNode(uint64_t id) {
-  if (!is_leader_.load()) return NotLeader(leader_.load());
-  auto allowed = OnLoop<absl::Status>([this, id] { return CheckRemoval(id); });
-  if (!allowed.ok()) return allowed.status();
-  if (!allowed->ok()) return *allowed;
+  // A voter counts as up once it answered since the last CheckQuorum round;
+  // right after a round, one that is up may not have answered yet. Refused
+  // for want of a quorum only once a whole round and a heartbeat passed
+  // without one.
+  const int64_t deadline =
+      internal::NowMs() +
+      (options_.election_ticks + options_.heartbeat_ticks) * options_.tick_ms;
+  for (bool first = true;; first = false) {
+    if (!is_leader_.load()) return NotLeader(leader_.load());
+    auto allowed = OnLoop<absl::Status>([this, id, first] {
+      if (first && options_.before_removal_check_for_test) {
+        options_.before_removal_check_for_test(*node_);
+      }
+      return CheckRemoval(id);
+    });
+    if (!allowed.ok()) return allowed.status();
+    if (allowed->ok()) break;
+    if (!absl::IsFailedPrecondition(*allowed) ||
+        internal::NowMs() >= deadline) {
+      return *allowed;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.tick_ms));
+  }
   return ChangeMembership(
       core::ConfChange{core::ConfChange::Type::kRemoveNode, id, ""});
 }
