@@ -67,8 +67,10 @@ grep -qx "two" "$dir/j.txt"
 
 shell -c ".status" | tee "$dir/k.txt"
 grep -q "^role: " "$dir/k.txt"
-shell -c ".remove 3" | grep -qx "node 3 removed"
-shell -c "SELECT count(*) FROM people" | grep -qx "3"
+shell -c ".remove 3" | tee "$dir/l.txt"
+grep -qx "node 3 removed" "$dir/l.txt"
+shell -c "SELECT count(*) FROM people" | tee "$dir/m.txt"
+grep -qx "3" "$dir/m.txt"
 
 kill -INT "$cluster_pid"
 wait "$cluster_pid" || true
