@@ -174,8 +174,9 @@ struct ServerOptions {
   int slow_request_ms = 1000;
   // Tests: runs after a linearizable read ran before its read index.
   std::function<void()> after_early_read_for_test;
-  // Tests: runs on the loop before RemoveNode first checks for a quorum.
-  std::function<void(core::Node&)> before_removal_check_for_test;
+  // Tests: runs on the loop before RemoveNode or TransferLeadership first
+  // looks for the voters up.
+  std::function<void(core::Node&)> before_voters_up_check_for_test;
   EdgeOptions edge;
 };
 
@@ -510,7 +511,17 @@ class RaftServer {
   static constexpr size_t kMaxAddressBytes = 256;
   std::vector<Member> Members();                         // Loop thread only.
   absl::StatusOr<std::vector<Member>> CurrentMembers();  // Via the loop.
-  uint64_t MostUpToDateOtherVoter();  // Loop thread only; 0 if none.
+  // The other voter with the longest log among those up. Loop thread only;
+  // 0 if none.
+  uint64_t MostUpToDateOtherVoter();
+  // A voter counts as up once it answered since the last CheckQuorum round
+  // (Progress::recent_active); right after a round, one that is up may not
+  // have answered yet. This long (a round and a heartbeat) after a first
+  // look, every voter up has been seen.
+  int64_t RoundMs() const {
+    return int64_t{options_.election_ticks + options_.heartbeat_ticks} *
+           options_.tick_ms;
+  }
   std::string AddressOf(uint64_t id);
   void SetAddress(uint64_t id, const std::string& address);
   void SaveAddresses();

@@ -245,18 +245,13 @@ absl::Status RaftServer::CheckRemoval(uint64_t id) {
 }
 
 absl::StatusOr<std::vector<Member>> RaftServer::RemoveNode(uint64_t id) {
-  // A voter counts as up once it answered since the last CheckQuorum round;
-  // right after a round, one that is up may not have answered yet. Refused
-  // for want of a quorum only once a whole round and a heartbeat passed
-  // without one.
-  const int64_t deadline =
-      internal::NowMs() +
-      (options_.election_ticks + options_.heartbeat_ticks) * options_.tick_ms;
+  // Refused for want of a quorum only once a whole round passed without one.
+  const int64_t deadline = internal::NowMs() + RoundMs();
   for (bool first = true;; first = false) {
     if (!is_leader_.load()) return NotLeader(leader_.load());
     auto allowed = OnLoop<absl::Status>([this, id, first] {
-      if (first && options_.before_removal_check_for_test) {
-        options_.before_removal_check_for_test(*node_);
+      if (first && options_.before_voters_up_check_for_test) {
+        options_.before_voters_up_check_for_test(*node_);
       }
       return CheckRemoval(id);
     });
@@ -274,14 +269,27 @@ absl::StatusOr<std::vector<Member>> RaftServer::RemoveNode(uint64_t id) {
 
 absl::StatusOr<std::vector<Member>> RaftServer::TransferLeadership(
     uint64_t id) {
-  if (!is_leader_.load()) return NotLeader(leader_.load());
-  auto target = OnLoop<uint64_t>([this, id] {
-    const uint64_t to = id != 0 ? id : MostUpToDateOtherVoter();
-    if (to != 0) node_->TransferLeadership(to);
-    return to;
-  });
-  if (!target.ok()) return target.status();
-  if (*target == 0) return absl::FailedPreconditionError("no other voter");
+  // With no target named, none is found only once a whole round passed
+  // without another voter up (or there is none).
+  const int64_t round = internal::NowMs() + RoundMs();
+  absl::StatusOr<uint64_t> target;
+  for (bool first = true;; first = false) {
+    if (!is_leader_.load()) return NotLeader(leader_.load());
+    bool others = false;
+    target = OnLoop<uint64_t>([this, id, &others, first] {
+      if (first && options_.before_voters_up_check_for_test) {
+        options_.before_voters_up_check_for_test(*node_);
+      }
+      others = node_->raw().raft().tracker().voters().size() > 1;
+      const uint64_t to = id != 0 ? id : MostUpToDateOtherVoter();
+      if (to != 0) node_->TransferLeadership(to);
+      return to;
+    });
+    if (!target.ok()) return target.status();
+    if (*target != 0 || !others || internal::NowMs() >= round) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.tick_ms));
+  }
+  if (*target == 0) return absl::FailedPreconditionError("no other voter up");
   const int64_t deadline =
       internal::NowMs() + 2 * options_.election_ticks * options_.tick_ms + 500;
   std::unique_lock<std::mutex> l(leader_mu_);

@@ -1,7 +1,9 @@
-// RemoveNode's quorum check on a three-node cluster in one process: a voter
-// that is up counts as up even right after a CheckQuorum round forgot who
-// answered (the CI failure of 2026-12-08: ".remove 3" refused at random),
-// and a removal that would leave no quorum up is still refused.
+// The leader's look for the voters up (RemoveNode's quorum check,
+// TransferLeadership's choice of a target), on a three-node cluster in one
+// process: a voter that is up counts as up even right after a CheckQuorum
+// round forgot who answered (the CI failure of 2026-12-08: ".remove 3"
+// refused at random), and a removal that would leave no quorum up is still
+// refused.
 #include <unistd.h>
 
 #include <chrono>
@@ -24,13 +26,13 @@ namespace {
 
 constexpr int kNodes = 3;
 
-class RemoveNodeTest : public ::testing::Test {
+class VotersUpTest : public ::testing::Test {
  protected:
-  RemoveNodeTest() {
-    char dir[] = "/tmp/raftsql-remove-XXXXXX";
+  VotersUpTest() {
+    char dir[] = "/tmp/raftsql-voters-XXXXXX";
     if (mkdtemp(dir) != nullptr) dir_ = dir;
   }
-  ~RemoveNodeTest() override {
+  ~VotersUpTest() override {
     for (int i = 0; i < kNodes; ++i) Stop(i);
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
   }
@@ -103,14 +105,14 @@ class RemoveNodeTest : public ::testing::Test {
 // heartbeats of those ticks leave only once the check is done.
 std::function<void(ServerOptions&)> CheckRightAfterARound() {
   return [](ServerOptions& o) {
-    o.before_removal_check_for_test = [ticks =
-                                           o.election_ticks](core::Node& node) {
-      for (int t = 0; t < ticks; ++t) node.Tick();
-    };
+    o.before_voters_up_check_for_test =
+        [ticks = o.election_ticks](core::Node& node) {
+          for (int t = 0; t < ticks; ++t) node.Tick();
+        };
   };
 }
 
-TEST_F(RemoveNodeTest, AVoterThatIsUpCountsRightAfterACheckQuorumRound) {
+TEST_F(VotersUpTest, AVoterThatIsUpCountsRightAfterACheckQuorumRound) {
   const int leader = Start(CheckRightAfterARound());
   ASSERT_GE(leader, 0);
   const uint64_t other = (leader + 1) % kNodes + 1;
@@ -120,7 +122,19 @@ TEST_F(RemoveNodeTest, AVoterThatIsUpCountsRightAfterACheckQuorumRound) {
   for (const Member& m : *left) EXPECT_NE(m.id, other);
 }
 
-TEST_F(RemoveNodeTest, ARemovalThatWouldLeaveNoQuorumUpIsRefused) {
+TEST_F(VotersUpTest, LeadershipGoesToAVoterUpRightAfterACheckQuorumRound) {
+  const int leader = Start(CheckRightAfterARound());
+  ASSERT_GE(leader, 0);
+  absl::StatusOr<std::vector<Member>> r = nodes_[leader]->TransferLeadership(0);
+  ASSERT_TRUE(r.ok()) << r.status();
+  std::promise<bool> leads;
+  nodes_[leader]->State([&leads](absl::StatusOr<NodeState> s) {
+    leads.set_value(s.ok() && s->role == "Leader");
+  });
+  EXPECT_FALSE(leads.get_future().get());
+}
+
+TEST_F(VotersUpTest, ARemovalThatWouldLeaveNoQuorumUpIsRefused) {
   const int leader = Start(CheckRightAfterARound());
   ASSERT_GE(leader, 0);
   const int down = (leader + 1) % kNodes;
