@@ -97,6 +97,33 @@ double DiskWriteBytesPerSecond(const std::string& dir, uint64_t bytes,
   return ok ? rate : 0;
 }
 
+double DiskReadBytesPerSecond(const std::string& dir, uint64_t bytes) {
+  const std::string path = dir + "/disk-read-bound.tmp";
+  const std::unique_ptr<char, Free> chunk = Chunk();
+  int fd = open(path.c_str(),
+                O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | O_DIRECT, 0600);
+  bool ok = fd >= 0;
+  for (uint64_t at = 0; ok && at < bytes; at += kChunkBytes) {
+    ok = write(fd, chunk.get(), kChunkBytes) ==
+         static_cast<ssize_t>(kChunkBytes);
+  }
+  ok = ok && fdatasync(fd) == 0;
+  if (fd >= 0) close(fd);
+  double rate = 0;
+  fd = ok ? open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT) : -1;
+  if (fd >= 0) {
+    const auto start = Clock::now();
+    for (uint64_t at = 0; ok && at < bytes; at += kChunkBytes) {
+      ok = pread(fd, chunk.get(), kChunkBytes, static_cast<off_t>(at)) ==
+           static_cast<ssize_t>(kChunkBytes);
+    }
+    rate = ok ? PerSecond(bytes, start) : 0;
+    close(fd);
+  }
+  unlink(path.c_str());
+  return rate;
+}
+
 double LoopbackBytesPerSecond(uint64_t bytes) {
   const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};

@@ -20,6 +20,12 @@ namespace raftsql::bench {
 double DiskWriteBytesPerSecond(const std::string& dir, uint64_t bytes,
                                bool direct);
 
+// Bytes per second of reading back, with O_DIRECT in 1 MiB reads one at a
+// time (as the check of a received image reads it, sm/read_ahead_vfs.h), a
+// new file of `bytes` in `dir` written with O_DIRECT first (not timed),
+// the file then deleted; 0 if it could not be written or read.
+double DiskReadBytesPerSecond(const std::string& dir, uint64_t bytes);
+
 // Bytes per second of `bytes` sent over one TCP connection on 127.0.0.1 in
 // 1 MiB writes and read in 1 MiB reads; 0 on a socket error.
 double LoopbackBytesPerSecond(uint64_t bytes);

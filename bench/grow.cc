@@ -156,6 +156,7 @@ constexpr int kPagesReportedSeconds = 15;
 struct JoinBounds {
   double disk_before = 0;           // MB/s, a new file with O_DIRECT
   double disk_before_buffered = 0;  // MB/s, through the page cache
+  double disk_read_before = 0;      // MB/s, read back with O_DIRECT
   double loopback = 0;              // MB/s, TCP on 127.0.0.1
 };
 
@@ -166,6 +167,7 @@ JoinBounds MeasureBeforeJoin(const std::string& dir, uint64_t size_mb) {
       DiskWriteBytesPerSecond(dir, size_mb << 20, /*direct=*/true) / (1 << 20);
   b.disk_before_buffered =
       DiskWriteBytesPerSecond(dir, size_mb << 20, /*direct=*/false) / (1 << 20);
+  b.disk_read_before = DiskReadBytesPerSecond(dir, size_mb << 20) / (1 << 20);
   b.loopback = LoopbackBytesPerSecond(size_mb << 20) / (1 << 20);
   std::this_thread::sleep_for(std::chrono::seconds(kPagesReportedSeconds));
   return b;
@@ -177,8 +179,12 @@ JoinBounds MeasureBeforeJoin(const std::string& dir, uint64_t size_mb) {
 // them.
 // Returns the join's percentage of the slower of the disk (before it) and
 // the loopback.
+// Also prints the disk's ceiling for this join: storing the image at the
+// disk's write rate and reading back what the joiner read (`read_mb`: the
+// check; quick_check reads the file twice) at its read rate, one after
+// the other (the disk serves one at a time).
 double PrintJoinBounds(const std::string& dir, uint64_t size_mb, double join_s,
-                       const JoinBounds& before) {
+                       const JoinBounds& before, uint64_t read_mb) {
   sync();
   const uint64_t bytes = size_mb << 20;
   const double direct =
@@ -201,6 +207,20 @@ double PrintJoinBounds(const std::string& dir, uint64_t size_mb, double join_s,
       before.disk_before_buffered, before.loopback, percent(before.disk_before),
       percent(before.disk_before_buffered), direct, percent(direct), buffered,
       percent(buffered));
+  if (before.disk_before > 0 && before.disk_read_before > 0) {
+    const double floor_s =
+        size_mb / before.disk_before + read_mb / before.disk_read_before;
+    const double ceiling = size_mb / floor_s;
+    std::printf(
+        "  the disk's ceiling for this join: %llu MB stored at %.0f MB/s and "
+        "the %llu MB the joiner read back at %.0f MB/s (O_DIRECT, 1 MiB) take "
+        "%.2f s at least: %.0f MB/s, %.0f%% of the slower bound; the join "
+        "ran at %.0f%% of that ceiling\n",
+        static_cast<unsigned long long>(size_mb), before.disk_before,
+        static_cast<unsigned long long>(read_mb), before.disk_read_before,
+        floor_s, ceiling, percent(before.disk_before) * ceiling / join,
+        100 * join / ceiling);
+  }
   return percent(before.disk_before);
 }
 
@@ -507,9 +527,11 @@ std::optional<JoinFigures> Join(tools::LocalCluster& c, Grower& g,
       "  the leader (node %d) had %llu MB of its database in the "
       "page cache at the start\n",
       leader, static_cast<unsigned long long>(cached_mb));
+  uint64_t joiner_read_mb = 0;
   for (int id = 1; id <= joiner; ++id) {
     if (!c.Running(id)) continue;  // Joined before, and removed.
     const tools::DiskIo now = tools::DiskIoBytes(c.Pid(id));
+    if (id == joiner) joiner_read_mb = now.read_bytes >> 20;
     std::printf("  node %d: read %llu MB from the disk, wrote %llu MB\n", id,
                 static_cast<unsigned long long>(
                     (now.read_bytes - io_before[id].read_bytes) >> 20),
@@ -541,8 +563,8 @@ std::optional<JoinFigures> Join(tools::LocalCluster& c, Grower& g,
   std::printf("  term after the join: %llu\n",
               static_cast<unsigned long long>(g.Term()));
   g.PrintNodes();
-  return JoinFigures{size_mb / join_s,
-                     PrintJoinBounds(dir, size_mb, join_s, bounds)};
+  return JoinFigures{size_mb / join_s, PrintJoinBounds(dir, size_mb, join_s,
+                                                       bounds, joiner_read_mb)};
 }
 
 // Stops the node that joined last, removes it from the cluster and deletes
