@@ -401,6 +401,14 @@ class RaftServer {
   // Runs `fn` on the loop thread and waits for its value (bounded).
   template <typename T>
   absl::StatusOr<T> OnLoop(std::function<T()> fn);
+  // Runs `look` on the loop (after before_voters_up_check_for_test, the
+  // first time) each tick until its answer `stands`, or until a round
+  // passed since the first look (RoundMs: every voter up has answered by
+  // then); returns the last answer. NotLeader once this node no longer
+  // leads.
+  template <typename T>
+  absl::StatusOr<T> LookAtVotersUp(std::function<T()> look,
+                                   std::function<bool(const T&)> stands);
   void OnApply(const core::Entry& entry, const std::string& result);
   // `limits` within the server's bounds, and cancelled once it stops.
   sm::ReadLimits Bound(sm::ReadLimits limits) const;

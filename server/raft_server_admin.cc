@@ -244,25 +244,33 @@ absl::Status RaftServer::CheckRemoval(uint64_t id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<Member>> RaftServer::RemoveNode(uint64_t id) {
-  // Refused for want of a quorum only once a whole round passed without one.
+template <typename T>
+absl::StatusOr<T> RaftServer::LookAtVotersUp(
+    std::function<T()> look, std::function<bool(const T&)> stands) {
   const int64_t deadline = internal::NowMs() + RoundMs();
   for (bool first = true;; first = false) {
     if (!is_leader_.load()) return NotLeader(leader_.load());
-    auto allowed = OnLoop<absl::Status>([this, id, first] {
+    // By value: a loop that does not answer in time runs it later.
+    absl::StatusOr<T> answer = OnLoop<T>([this, look, first] {
       if (first && options_.before_voters_up_check_for_test) {
         options_.before_voters_up_check_for_test(*node_);
       }
-      return CheckRemoval(id);
+      return look();
     });
-    if (!allowed.ok()) return allowed.status();
-    if (allowed->ok()) break;
-    if (!absl::IsFailedPrecondition(*allowed) ||
-        internal::NowMs() >= deadline) {
-      return *allowed;
+    if (!answer.ok() || stands(*answer) || internal::NowMs() >= deadline) {
+      return answer;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(options_.tick_ms));
   }
+}
+
+absl::StatusOr<std::vector<Member>> RaftServer::RemoveNode(uint64_t id) {
+  // Refused for want of a quorum only once a whole round passed without one.
+  absl::StatusOr<absl::Status> allowed = LookAtVotersUp<absl::Status>(
+      [this, id] { return CheckRemoval(id); },
+      [](const absl::Status& s) { return !absl::IsFailedPrecondition(s); });
+  if (!allowed.ok()) return allowed.status();
+  if (!allowed->ok()) return *allowed;
   return ChangeMembership(
       core::ConfChange{core::ConfChange::Type::kRemoveNode, id, ""});
 }
@@ -271,33 +279,31 @@ absl::StatusOr<std::vector<Member>> RaftServer::TransferLeadership(
     uint64_t id) {
   // With no target named, none is found only once a whole round passed
   // without another voter up (or there is none).
-  const int64_t round = internal::NowMs() + RoundMs();
-  absl::StatusOr<uint64_t> target;
-  for (bool first = true;; first = false) {
-    if (!is_leader_.load()) return NotLeader(leader_.load());
-    bool others = false;
-    target = OnLoop<uint64_t>([this, id, &others, first] {
-      if (first && options_.before_voters_up_check_for_test) {
-        options_.before_voters_up_check_for_test(*node_);
-      }
-      others = node_->raw().raft().tracker().voters().size() > 1;
-      const uint64_t to = id != 0 ? id : MostUpToDateOtherVoter();
-      if (to != 0) node_->TransferLeadership(to);
-      return to;
-    });
-    if (!target.ok()) return target.status();
-    if (*target != 0 || !others || internal::NowMs() >= round) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(options_.tick_ms));
+  struct Target {
+    uint64_t to = 0;
+    bool others = false;  // Voters besides this node.
+  };
+  absl::StatusOr<Target> target = LookAtVotersUp<Target>(
+      [this, id] {
+        Target t;
+        t.others = node_->raw().raft().tracker().voters().size() > 1;
+        t.to = id != 0 ? id : MostUpToDateOtherVoter();
+        if (t.to != 0) node_->TransferLeadership(t.to);
+        return t;
+      },
+      [](const Target& t) { return t.to != 0 || !t.others; });
+  if (!target.ok()) return target.status();
+  if (target->to == 0) {
+    return absl::FailedPreconditionError("no other voter up");
   }
-  if (*target == 0) return absl::FailedPreconditionError("no other voter up");
   const int64_t deadline =
       internal::NowMs() + 2 * options_.election_ticks * options_.tick_ms + 500;
   std::unique_lock<std::mutex> l(leader_mu_);
-  while (leader_.load() != *target) {
+  while (leader_.load() != target->to) {
     const int64_t left = deadline - internal::NowMs();
     if (left <= 0) {
       return absl::DeadlineExceededError(
-          absl::StrCat("leadership did not move to node ", *target));
+          absl::StrCat("leadership did not move to node ", target->to));
     }
     leader_cv_.wait_for(l, std::chrono::milliseconds(left));
   }
