@@ -207,7 +207,8 @@ double PrintJoinBounds(const std::string& dir, uint64_t size_mb, double join_s,
       before.disk_before_buffered, before.loopback, percent(before.disk_before),
       percent(before.disk_before_buffered), direct, percent(direct), buffered,
       percent(buffered));
-  if (before.disk_before > 0 && before.disk_read_before > 0) {
+  const double bound = std::min(before.disk_before, before.loopback);
+  if (bound > 0 && before.disk_read_before > 0) {
     const double floor_s =
         size_mb / before.disk_before + read_mb / before.disk_read_before;
     const double ceiling = size_mb / floor_s;
@@ -218,8 +219,7 @@ double PrintJoinBounds(const std::string& dir, uint64_t size_mb, double join_s,
         "ran at %.0f%% of that ceiling\n",
         static_cast<unsigned long long>(size_mb), before.disk_before,
         static_cast<unsigned long long>(read_mb), before.disk_read_before,
-        floor_s, ceiling, percent(before.disk_before) * ceiling / join,
-        100 * join / ceiling);
+        floor_s, ceiling, 100 * ceiling / bound, 100 * join / ceiling);
   }
   return percent(before.disk_before);
 }
@@ -531,10 +531,10 @@ std::optional<JoinFigures> Join(tools::LocalCluster& c, Grower& g,
   for (int id = 1; id <= joiner; ++id) {
     if (!c.Running(id)) continue;  // Joined before, and removed.
     const tools::DiskIo now = tools::DiskIoBytes(c.Pid(id));
-    if (id == joiner) joiner_read_mb = now.read_bytes >> 20;
+    const uint64_t read_mb = (now.read_bytes - io_before[id].read_bytes) >> 20;
+    if (id == joiner) joiner_read_mb = read_mb;
     std::printf("  node %d: read %llu MB from the disk, wrote %llu MB\n", id,
-                static_cast<unsigned long long>(
-                    (now.read_bytes - io_before[id].read_bytes) >> 20),
+                static_cast<unsigned long long>(read_mb),
                 static_cast<unsigned long long>(
                     (now.write_bytes - io_before[id].write_bytes) >> 20));
   }
